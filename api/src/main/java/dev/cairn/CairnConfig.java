@@ -1,0 +1,186 @@
+package dev.cairn;
+
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Set;
+
+/**
+ * Everything a {@link Checkpointer} needs, immutable. Every setter of the {@link Builder} checks its value at once;
+ * {@link Builder#build()} checks the combinations. Defaults live here and nowhere else.
+ */
+public final class CairnConfig {
+    public static final int DEFAULT_CHUNK_BYTES = 4 << 20;
+    public static final long DEFAULT_STAGING_BYTES = 2L << 30;
+    public static final int DEFAULT_COMPRESSION_LEVEL = 1;
+    public static final Duration DEFAULT_GC_GRACE = Duration.ofMinutes(10);
+    public static final Duration DEFAULT_DEADLINE = Duration.ofMinutes(2);
+    static final int MIN_CHUNK_BYTES = 4 << 10;
+    static final int MAX_CHUNK_BYTES = 256 << 20;
+
+    private final String run;
+    private final List<TierConfig> tiers;
+    private final int chunkBytes;
+    private final long stagingBytes;
+    private final int encoderThreads;
+    private final int compressionLevel;
+    private final Duration gcGrace;
+    private final Duration deadline;
+
+    private CairnConfig(Builder b) {
+        this.run = b.run;
+        this.tiers = List.copyOf(b.tiers);
+        this.chunkBytes = b.chunkBytes;
+        this.stagingBytes = b.stagingBytes;
+        this.encoderThreads = b.encoderThreads;
+        this.compressionLevel = b.compressionLevel;
+        this.gcGrace = b.gcGrace;
+        this.deadline = b.deadline;
+    }
+
+    public static Builder builder(String run) {
+        return new Builder(run);
+    }
+
+    /** The run's name: one path segment under each store's root. */
+    public String run() {
+        return run;
+    }
+
+    /** Tiers, fastest first. */
+    public List<TierConfig> tiers() {
+        return tiers;
+    }
+
+    public TierConfig tier(String name) {
+        for (TierConfig t : tiers) {
+            if (t.name().equals(name)) {
+                return t;
+            }
+        }
+        throw new CheckpointException(CheckpointException.Reason.INVALID_INPUT, "no tier named '" + name + "'");
+    }
+
+    /** Size of the slices tensors are cut into; the unit of hashing, dedup, compression and repair. */
+    public int chunkBytes() {
+        return chunkBytes;
+    }
+
+    /** Upper bound of off-heap memory for captured-but-not-yet-encoded chunks and encoded-but-not-yet-written ones. */
+    public long stagingBytes() {
+        return stagingBytes;
+    }
+
+    public int encoderThreads() {
+        return encoderThreads;
+    }
+
+    /** zstd level for chunks. */
+    public int compressionLevel() {
+        return compressionLevel;
+    }
+
+    /** Unreferenced chunks and uncommitted steps younger than this are left alone by GC (they may belong to a save in flight). */
+    public Duration gcGrace() {
+        return gcGrace;
+    }
+
+    /** Longest any one save, restore or storage call may take before it fails with TIMEOUT. */
+    public Duration deadline() {
+        return deadline;
+    }
+
+    /** Builds a {@link CairnConfig}. */
+    public static final class Builder {
+        private final String run;
+        private final List<TierConfig> tiers = new ArrayList<>();
+        private int chunkBytes = DEFAULT_CHUNK_BYTES;
+        private long stagingBytes = DEFAULT_STAGING_BYTES;
+        private int encoderThreads = Math.max(1, Runtime.getRuntime().availableProcessors());
+        private int compressionLevel = DEFAULT_COMPRESSION_LEVEL;
+        private Duration gcGrace = DEFAULT_GC_GRACE;
+        private Duration deadline = DEFAULT_DEADLINE;
+
+        private Builder(String run) {
+            this.run = EntryNames.checkSegment("run name", run);
+        }
+
+        /** Adds a tier; add them fastest first. */
+        public Builder tier(TierConfig tier) {
+            tiers.add(tier);
+            return this;
+        }
+
+        public Builder chunkBytes(int bytes) {
+            if (bytes < MIN_CHUNK_BYTES || bytes > MAX_CHUNK_BYTES) {
+                throw config("chunkBytes must be in [" + MIN_CHUNK_BYTES + ", " + MAX_CHUNK_BYTES + "], was " + bytes);
+            }
+            this.chunkBytes = bytes;
+            return this;
+        }
+
+        public Builder stagingBytes(long bytes) {
+            if (bytes <= 0) {
+                throw config("stagingBytes must be positive, was " + bytes);
+            }
+            this.stagingBytes = bytes;
+            return this;
+        }
+
+        public Builder encoderThreads(int n) {
+            if (n < 1 || n > 256) {
+                throw config("encoderThreads must be in [1, 256], was " + n);
+            }
+            this.encoderThreads = n;
+            return this;
+        }
+
+        public Builder compressionLevel(int level) {
+            if (level < -7 || level > 22) {
+                throw config("compressionLevel must be a zstd level in [-7, 22], was " + level);
+            }
+            this.compressionLevel = level;
+            return this;
+        }
+
+        public Builder gcGrace(Duration grace) {
+            if (grace == null || grace.isNegative()) {
+                throw config("gcGrace must be zero or positive, was " + grace);
+            }
+            this.gcGrace = grace;
+            return this;
+        }
+
+        public Builder deadline(Duration d) {
+            if (d == null || d.isNegative() || d.isZero()) {
+                throw config("deadline must be positive, was " + d);
+            }
+            this.deadline = d;
+            return this;
+        }
+
+        public CairnConfig build() {
+            if (tiers.isEmpty()) {
+                throw config("run '" + run + "' has no tier: add at least one with tier(...)");
+            }
+            Set<String> names = new HashSet<>();
+            for (TierConfig t : tiers) {
+                if (!names.add(t.name())) {
+                    throw config("two tiers are named '" + t.name() + "'");
+                }
+            }
+            // Staging must hold at least one chunk in and one encoded chunk out per encoder, or capture could wait forever.
+            long minimum = 2L * chunkBytes * (encoderThreads + 1);
+            if (stagingBytes < minimum) {
+                throw config("stagingBytes " + stagingBytes + " is below the minimum of " + minimum
+                        + " for chunkBytes " + chunkBytes + " and " + encoderThreads + " encoder threads");
+            }
+            return new CairnConfig(this);
+        }
+
+        private static CheckpointException config(String message) {
+            return new CheckpointException(CheckpointException.Reason.INVALID_CONFIG, message);
+        }
+    }
+}

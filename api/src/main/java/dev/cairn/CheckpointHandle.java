@@ -1,0 +1,24 @@
+package dev.cairn;
+
+import java.util.List;
+import java.util.concurrent.CompletableFuture;
+
+/**
+ * The progress of one {@link Checkpointer#save}. Every future completes, normally or with a
+ * {@link CheckpointException}, within the configured deadline.
+ */
+public interface CheckpointHandle {
+    long step();
+
+    /** Names of the tiers this step goes to (by their intervals); empty when no tier takes the step. */
+    List<String> tiers();
+
+    /** Completes when the caller's buffers are no longer read: training may change them. */
+    CompletableFuture<Void> captured();
+
+    /** Completes when the checkpoint is committed in {@code tier}; fails for a tier not in {@link #tiers()}. */
+    CompletableFuture<CommitReport> committed(String tier);
+
+    /** Completes when every tier has committed, with their reports in tier order. */
+    CompletableFuture<List<CommitReport>> done();
+}

@@ -1,0 +1,63 @@
+package dev.cairn;
+
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.util.List;
+
+/**
+ * The storage SPI every tier is built on: a flat namespace of immutable objects under '/'-separated keys.
+ * Keys are relative to the store's own root or prefix. A missing key is reported as
+ * {@link java.nio.file.NoSuchFileException} carrying the key.
+ *
+ * <p>Contract (the testkit's {@code ObjectStoreContract} checks it for every implementation):
+ * <ul>
+ *   <li>{@link #put} and {@link #putIfAbsent} are atomic: a reader sees the whole object or none of it, never a
+ *       prefix, also when the writing process dies; they are durable when they return.</li>
+ *   <li>{@link #putIfAbsent} has exactly one winner among racing creators of the same key.</li>
+ *   <li>Methods are safe to call from many threads.</li>
+ * </ul>
+ */
+public interface ObjectStore extends AutoCloseable {
+
+    /** Writes {@code data} (its remaining bytes; position untouched) as {@code key}, replacing any object there. */
+    void put(String key, ByteBuffer data) throws IOException;
+
+    /** Writes {@code key} only if no object has it; returns whether this call created it. */
+    boolean putIfAbsent(String key, ByteBuffer data) throws IOException;
+
+    /**
+     * Reads up to {@code dst.remaining()} bytes of {@code key} starting at {@code offset} into {@code dst},
+     * advancing its position. Returns the number of bytes read: fewer only at the end of the object.
+     */
+    int read(String key, long offset, ByteBuffer dst) throws IOException;
+
+    /** Size and age of {@code key}. */
+    ObjectInfo stat(String key) throws IOException;
+
+    /** Every object whose key starts with {@code prefix}, sorted by key. */
+    List<ObjectInfo> list(String prefix) throws IOException;
+
+    /** Removes {@code key}; removing a missing key is not an error. */
+    void delete(String key) throws IOException;
+
+    /** Where this store lives, for messages: never contains secrets. */
+    String describe();
+
+    @Override
+    void close() throws IOException;
+
+    /** Reads a whole object into a new heap buffer; for small objects such as manifests. */
+    default ByteBuffer readAll(String key) throws IOException {
+        long size = stat(key).size();
+        if (size > Integer.MAX_VALUE - 8) {
+            throw new IOException("object " + key + " is too large to read whole: " + size + " bytes");
+        }
+        ByteBuffer dst = ByteBuffer.allocate((int) size);
+        while (dst.hasRemaining()) {
+            if (read(key, dst.position(), dst) <= 0) {
+                throw new java.io.EOFException("object " + key + " ended at " + dst.position() + " of " + size + " bytes");
+            }
+        }
+        return dst.flip();
+    }
+}

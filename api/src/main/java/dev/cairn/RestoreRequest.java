@@ -1,0 +1,50 @@
+package dev.cairn;
+
+import java.util.Optional;
+import java.util.OptionalLong;
+
+/**
+ * Which checkpoint to restore and where to put it. By default the newest committed step, into new buffers.
+ *
+ * <pre>{@code
+ * RestoreRequest.latest().into(state)   // fill the caller's tensors; sizes and dtypes must match
+ * RestoreRequest.step(1200)             // a given step, into new direct buffers
+ * }</pre>
+ */
+public final class RestoreRequest {
+    private final OptionalLong step;
+    private final TrainingState into;
+
+    private RestoreRequest(OptionalLong step, TrainingState into) {
+        this.step = step;
+        this.into = into;
+    }
+
+    public static RestoreRequest latest() {
+        return new RestoreRequest(OptionalLong.empty(), null);
+    }
+
+    public static RestoreRequest step(long step) {
+        if (step < 0) {
+            throw new CheckpointException(CheckpointException.Reason.INVALID_INPUT, "step must not be negative, was " + step);
+        }
+        return new RestoreRequest(OptionalLong.of(step), null);
+    }
+
+    /**
+     * Restores tensors into the buffers of {@code targets}. Every tensor of the checkpoint must appear there with
+     * the same dtype and shape; blobs are always returned new.
+     */
+    public RestoreRequest into(TrainingState targets) {
+        return new RestoreRequest(step, targets);
+    }
+
+    /** Empty for the newest committed step. */
+    public OptionalLong stepWanted() {
+        return step;
+    }
+
+    public Optional<TrainingState> targets() {
+        return Optional.ofNullable(into);
+    }
+}
