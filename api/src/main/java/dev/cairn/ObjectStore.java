@@ -6,8 +6,10 @@ import java.util.List;
 
 /**
  * The storage SPI every tier is built on: a flat namespace of immutable objects under '/'-separated keys.
- * Keys are relative to the store's own root or prefix. A missing key is reported as
- * {@link java.nio.file.NoSuchFileException} carrying the key.
+ * Keys are relative to the store's own root or prefix: non-empty segments, none of them "." or "..", with no
+ * backslash and no control characters, so that the same key is valid in every tier; a put of any other key
+ * fails with an {@link IOException}. A missing key is reported as {@link java.nio.file.NoSuchFileException}
+ * carrying the key.
  *
  * <p>Contract (the testkit's {@code ObjectStoreContract} checks it for every implementation):
  * <ul>
@@ -27,7 +29,8 @@ public interface ObjectStore extends AutoCloseable {
 
     /**
      * Reads up to {@code dst.remaining()} bytes of {@code key} starting at {@code offset} into {@code dst},
-     * advancing its position. Returns the number of bytes read: fewer only at the end of the object.
+     * advancing its position. Returns the number of bytes read: fewer only at the end of the object, and 0 (never
+     * -1) when {@code offset} is at or past the end.
      */
     int read(String key, long offset, ByteBuffer dst) throws IOException;
 

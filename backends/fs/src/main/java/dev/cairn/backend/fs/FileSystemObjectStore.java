@@ -1,0 +1,375 @@
+package dev.cairn.backend.fs;
+
+import dev.cairn.ObjectInfo;
+import dev.cairn.ObjectStore;
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.channels.FileChannel;
+import java.nio.file.AtomicMoveNotSupportedException;
+import java.nio.file.DirectoryNotEmptyException;
+import java.nio.file.FileAlreadyExistsException;
+import java.nio.file.FileVisitResult;
+import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.Path;
+import java.nio.file.SimpleFileVisitor;
+import java.nio.file.StandardCopyOption;
+import java.nio.file.StandardOpenOption;
+import java.nio.file.attribute.BasicFileAttributes;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.List;
+import java.util.concurrent.ThreadLocalRandom;
+
+/**
+ * An {@link ObjectStore} on a local or shared file system: each key is a file under a root directory.
+ *
+ * <p>Every write goes to a temporary file beside its target ({@code .tmp-} and a random suffix), is forced to
+ * disk, and only then becomes visible in one step: a rename for {@link #put}, a hard link for
+ * {@link #putIfAbsent} (which fails if the target exists, so exactly one creator wins, across processes too).
+ * The directory is forced after that step so that the name survives a power cut. A process killed mid-write
+ * leaves at most a temporary file, never a partial object; {@link #deleteStaleTemporaries} removes those.
+ *
+ * <p>Because keys are paths, a key cannot also be a prefix directory of another key ("a" and "a/b"); Cairn's
+ * layout never needs that. Deletes are not forced to disk: a crash may bring back a deleted object, which
+ * garbage collection then deletes again.
+ */
+public final class FileSystemObjectStore implements ObjectStore {
+
+    /**
+     * Heap buffers go to the channel in slices of this size: the JDK copies heap bytes through a per-thread
+     * direct buffer as large as each write, and would otherwise keep one as large as the largest object.
+     */
+    private static final int HEAP_SLICE = 1 << 20;
+
+    /** How often a write retries when a concurrent delete removes its freshly created parent directory. */
+    private static final int PARENT_RACE_RETRIES = 64;
+
+    private final Path root;
+    private volatile boolean closed;
+
+    /** A store rooted at {@code root}, which is created if missing. */
+    public FileSystemObjectStore(Path root) throws IOException {
+        this.root = Files.createDirectories(root).toAbsolutePath().normalize();
+    }
+
+    /** The directory every key lives under. */
+    public Path root() {
+        return root;
+    }
+
+    @Override
+    public void put(String key, ByteBuffer data) throws IOException {
+        checkOpen();
+        Path target = KeyPaths.resolve(root, key);
+        Path temporary = writeTemporary(target, data);
+        try {
+            moveOnto(temporary, target);
+        } catch (IOException | RuntimeException e) {
+            deleteQuietly(temporary, e);
+            throw e;
+        }
+        forceDirectory(target.getParent());
+    }
+
+    @Override
+    public boolean putIfAbsent(String key, ByteBuffer data) throws IOException {
+        checkOpen();
+        Path target = KeyPaths.resolve(root, key);
+        if (Files.exists(target)) {
+            return false; // cheap early answer; the link below is what decides races
+        }
+        Path temporary = writeTemporary(target, data);
+        boolean created;
+        try {
+            Files.createLink(target, temporary);
+            created = true;
+        } catch (FileAlreadyExistsException lost) {
+            created = false;
+        } finally {
+            Files.deleteIfExists(temporary);
+        }
+        // Forced either way: the winner needs its link durable, and a loser's unlink of its temp is cheap to make so.
+        forceDirectory(target.getParent());
+        return created;
+    }
+
+    @Override
+    public int read(String key, long offset, ByteBuffer dst) throws IOException {
+        checkOpen();
+        if (offset < 0) {
+            throw new IllegalArgumentException("negative offset " + offset + " reading " + key);
+        }
+        Path file = KeyPaths.resolve(root, key);
+        try (FileChannel channel = FileChannel.open(file, StandardOpenOption.READ)) {
+            return readFully(channel, offset, dst);
+        } catch (NoSuchFileException missing) {
+            throw new NoSuchFileException(key);
+        } catch (IOException e) {
+            if (Files.isDirectory(file)) {
+                throw new NoSuchFileException(key); // a prefix of other keys, not an object
+            }
+            throw e;
+        }
+    }
+
+    @Override
+    public ObjectInfo stat(String key) throws IOException {
+        checkOpen();
+        Path file = KeyPaths.resolve(root, key);
+        BasicFileAttributes attributes;
+        try {
+            attributes = Files.readAttributes(file, BasicFileAttributes.class);
+        } catch (NoSuchFileException missing) {
+            throw new NoSuchFileException(key);
+        }
+        if (!attributes.isRegularFile()) {
+            throw new NoSuchFileException(key);
+        }
+        return new ObjectInfo(key, attributes.size(), attributes.lastModifiedTime().toInstant());
+    }
+
+    @Override
+    public List<ObjectInfo> list(String prefix) throws IOException {
+        checkOpen();
+        Path start = KeyPaths.deepestDirectory(root, prefix);
+        List<ObjectInfo> found = new ArrayList<>();
+        try {
+            Files.walkFileTree(start, new SimpleFileVisitor<>() {
+                @Override
+                public FileVisitResult preVisitDirectory(Path dir, BasicFileAttributes attributes) {
+                    if (dir.equals(start)) {
+                        return FileVisitResult.CONTINUE;
+                    }
+                    String directoryKey = KeyPaths.keyOf(root, dir) + "/";
+                    boolean mayHoldMatches = directoryKey.startsWith(prefix) || prefix.startsWith(directoryKey);
+                    return mayHoldMatches ? FileVisitResult.CONTINUE : FileVisitResult.SKIP_SUBTREE;
+                }
+
+                @Override
+                public FileVisitResult visitFile(Path file, BasicFileAttributes attributes) {
+                    if (attributes.isRegularFile() && !KeyPaths.isTemporary(file)) {
+                        String key = KeyPaths.keyOf(root, file);
+                        if (key.startsWith(prefix)) {
+                            found.add(new ObjectInfo(key, attributes.size(), attributes.lastModifiedTime().toInstant()));
+                        }
+                    }
+                    return FileVisitResult.CONTINUE;
+                }
+
+                @Override
+                public FileVisitResult visitFileFailed(Path file, IOException failure) throws IOException {
+                    if (failure instanceof NoSuchFileException) {
+                        return FileVisitResult.CONTINUE; // deleted while we walked: not part of the listing
+                    }
+                    throw failure;
+                }
+
+                @Override
+                public FileVisitResult postVisitDirectory(Path dir, IOException failure) throws IOException {
+                    if (failure != null && !(failure instanceof NoSuchFileException)) {
+                        throw failure;
+                    }
+                    return FileVisitResult.CONTINUE;
+                }
+            });
+        } catch (NoSuchFileException missingStart) {
+            return List.of();
+        }
+        found.sort(Comparator.comparing(ObjectInfo::key));
+        return found;
+    }
+
+    @Override
+    public void delete(String key) throws IOException {
+        checkOpen();
+        Path file = KeyPaths.resolve(root, key);
+        try {
+            Files.deleteIfExists(file);
+        } catch (DirectoryNotEmptyException notAnObject) {
+            return; // a prefix of other keys: there is no object to delete
+        }
+        removeEmptyParents(file.getParent());
+    }
+
+    /**
+     * Removes temporary files older than {@code olderThan}, left behind by writers that were killed; returns how
+     * many. A live writer's temporary file is younger than any sensible age, so GC may call this at any time.
+     */
+    public int deleteStaleTemporaries(Duration olderThan) throws IOException {
+        checkOpen();
+        Instant cutoff = Instant.now().minus(olderThan);
+        int[] deleted = {0};
+        Files.walkFileTree(root, new SimpleFileVisitor<>() {
+            @Override
+            public FileVisitResult visitFile(Path file, BasicFileAttributes attributes) throws IOException {
+                if (KeyPaths.isTemporary(file) && attributes.lastModifiedTime().toInstant().isBefore(cutoff)
+                        && Files.deleteIfExists(file)) {
+                    deleted[0]++;
+                }
+                return FileVisitResult.CONTINUE;
+            }
+
+            @Override
+            public FileVisitResult visitFileFailed(Path file, IOException failure) throws IOException {
+                if (failure instanceof NoSuchFileException) {
+                    return FileVisitResult.CONTINUE;
+                }
+                throw failure;
+            }
+        });
+        return deleted[0];
+    }
+
+    @Override
+    public String describe() {
+        return "file system at " + root;
+    }
+
+    @Override
+    public void close() {
+        closed = true;
+    }
+
+    /** Writes {@code data} to a new temporary file beside {@code target} and forces it to disk. */
+    private Path writeTemporary(Path target, ByteBuffer data) throws IOException {
+        Path directory = target.getParent();
+        for (int attempt = 0; ; attempt++) {
+            Path temporary = directory.resolve(KeyPaths.TEMP_PREFIX + Long.toHexString(ThreadLocalRandom.current().nextLong()));
+            FileChannel channel;
+            try {
+                channel = FileChannel.open(temporary, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE);
+            } catch (NoSuchFileException missingParent) {
+                // First object under this prefix, or a delete just pruned the directory: (re)create and retry.
+                if (attempt >= PARENT_RACE_RETRIES) {
+                    throw missingParent;
+                }
+                try {
+                    createDirectories(directory);
+                } catch (NoSuchFileException prunedWhileCreating) {
+                    // a delete removed an ancestor between our mkdirs: go round again
+                }
+                continue;
+            } catch (FileAlreadyExistsException collision) {
+                continue; // another writer drew the same 64 random bits
+            }
+            try (channel) {
+                writeFully(channel, data);
+                channel.force(true);
+            } catch (IOException | RuntimeException e) {
+                deleteQuietly(temporary, e);
+                throw e;
+            }
+            return temporary;
+        }
+    }
+
+    private static void writeFully(FileChannel channel, ByteBuffer data) throws IOException {
+        ByteBuffer source = data.duplicate(); // the caller's position stays where it was
+        if (source.isDirect()) {
+            while (source.hasRemaining()) {
+                channel.write(source);
+            }
+            return;
+        }
+        int end = source.limit();
+        while (source.position() < end) {
+            source.limit(Math.min(end, source.position() + HEAP_SLICE));
+            while (source.hasRemaining()) {
+                channel.write(source);
+            }
+        }
+    }
+
+    private static int readFully(FileChannel channel, long offset, ByteBuffer dst) throws IOException {
+        int start = dst.position();
+        long position = offset;
+        ByteBuffer window = dst.duplicate();
+        int end = dst.limit();
+        while (window.position() < end) {
+            if (!window.isDirect()) {
+                window.limit(Math.min(end, window.position() + HEAP_SLICE)); // see HEAP_SLICE
+            }
+            int n = channel.read(window, position);
+            if (n < 0) {
+                break;
+            }
+            position += n;
+            window.limit(end);
+        }
+        int read = window.position() - start;
+        dst.position(window.position());
+        return read;
+    }
+
+    private static void moveOnto(Path temporary, Path target) throws IOException {
+        try {
+            Files.move(temporary, target, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+        } catch (AtomicMoveNotSupportedException e) {
+            throw new IOException("file system of " + target + " cannot rename atomically; it cannot hold checkpoints", e);
+        }
+    }
+
+    /** Creates missing directories from the root down, forcing each new directory's parent so it is durable. */
+    private void createDirectories(Path directory) throws IOException {
+        if (directory.equals(root) || Files.isDirectory(directory)) {
+            return;
+        }
+        createDirectories(directory.getParent());
+        try {
+            Files.createDirectory(directory);
+        } catch (FileAlreadyExistsException raced) {
+            return; // another writer made it (or it is a file, which the write itself will then report)
+        }
+        forceDirectory(directory.getParent());
+    }
+
+    /** Deletes now-empty directories from {@code directory} up to the root; writers recreate what they need. */
+    private void removeEmptyParents(Path directory) {
+        for (Path current = directory; current != null && !current.equals(root) && current.startsWith(root);
+                current = current.getParent()) {
+            try {
+                Files.delete(current);
+            } catch (NoSuchFileException alreadyGone) {
+                // someone else pruned it; keep going up
+            } catch (IOException notEmptyOrBusy) {
+                return; // best effort: DirectoryNotEmptyException is the normal way to stop
+            }
+        }
+    }
+
+    /**
+     * Makes the entries of {@code directory} durable. A directory that is gone was emptied and pruned by a
+     * concurrent delete, which then happened after our write: nothing left to make durable. Some platforms
+     * (Windows) cannot open a directory as a channel at all; there it is a no-op.
+     */
+    private static void forceDirectory(Path directory) throws IOException {
+        FileChannel channel;
+        try {
+            channel = FileChannel.open(directory, StandardOpenOption.READ);
+        } catch (NoSuchFileException prunedSinceOurWrite) {
+            return;
+        } catch (IOException unsupported) {
+            return;
+        }
+        try (channel) {
+            channel.force(true);
+        }
+    }
+
+    private static void deleteQuietly(Path file, Throwable cause) {
+        try {
+            Files.deleteIfExists(file);
+        } catch (IOException e) {
+            cause.addSuppressed(e);
+        }
+    }
+
+    private void checkOpen() throws IOException {
+        if (closed) {
+            throw new IOException("store at " + root + " is closed");
+        }
+    }
+}

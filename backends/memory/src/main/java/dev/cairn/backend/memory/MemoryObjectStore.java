@@ -1,0 +1,234 @@
+package dev.cairn.backend.memory;
+
+import dev.cairn.CheckpointException;
+import dev.cairn.ObjectInfo;
+import dev.cairn.ObjectStore;
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.file.NoSuchFileException;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.ConcurrentSkipListMap;
+import org.apache.arrow.memory.AllocationListener;
+import org.apache.arrow.memory.ArrowBuf;
+import org.apache.arrow.memory.BufferAllocator;
+import org.apache.arrow.memory.OutOfMemoryException;
+import org.apache.arrow.memory.RootAllocator;
+import org.apache.arrow.memory.rounding.RoundingPolicy;
+
+/**
+ * An {@link ObjectStore} in off-heap memory owned by an Arrow {@link BufferAllocator} with a hard byte limit.
+ *
+ * <p>Each object is a private copy of the bytes put, so callers may reuse their buffers at once. Replacing or
+ * deleting an object never frees memory under a concurrent reader: every {@link StoredObject} is reference
+ * counted, the map holds one reference and each read holds one for the duration of its copy.
+ *
+ * <p>The limit is the allocator's: a put that does not fit fails with an {@link IOException} saying the tier is
+ * full. While a put replaces an object both copies exist, so a replacement needs room for the new copy.
+ * {@link #close()} frees every object and closes the allocator, which fails loudly if anything leaked.
+ * Call it once the store is no longer in use by other threads.
+ *
+ * <p>Copying from and into direct buffers needs the JVM option {@code --add-opens=java.base/java.nio=ALL-UNNAMED}
+ * (as Arrow IPC does); the constructors fail with {@link CheckpointException.Reason#INVALID_CONFIG} without it.
+ */
+public final class MemoryObjectStore implements ObjectStore {
+
+    /** Allocations of exactly the requested size, so that the limit counts object bytes, not power-of-two slack. */
+    private static final RoundingPolicy EXACT = size -> size;
+
+    private static final String JVM_OPTION = "--add-opens=java.base/java.nio=ALL-UNNAMED";
+
+    private final ConcurrentSkipListMap<String, StoredObject> objects = new ConcurrentSkipListMap<>();
+    private final BufferAllocator allocator;
+    private final long limitBytes;
+    private volatile boolean closed;
+
+    /** A store with its own root allocator of {@code limitBytes}. */
+    public MemoryObjectStore(long limitBytes) {
+        this.limitBytes = requirePositive(limitBytes);
+        this.allocator = new RootAllocator(AllocationListener.NOOP, limitBytes, EXACT);
+        checkDirectBufferAccess(allocator);
+    }
+
+    /**
+     * A store on a child of {@code parent} limited to {@code limitBytes}, so that the embedder's own accounting
+     * and leak checks cover it. Allocations round as the parent's policy says.
+     */
+    public MemoryObjectStore(BufferAllocator parent, long limitBytes) {
+        this.limitBytes = requirePositive(limitBytes);
+        this.allocator = parent.newChildAllocator("cairn-memory-tier", 0, limitBytes);
+        checkDirectBufferAccess(allocator);
+    }
+
+    /** Bytes held now, as the allocator counts them; includes objects replaced or deleted but still being read. */
+    public long usedBytes() {
+        return allocator.getAllocatedMemory();
+    }
+
+    /** The most bytes this store may hold. */
+    public long limitBytes() {
+        return limitBytes;
+    }
+
+    @Override
+    public void put(String key, ByteBuffer data) throws IOException {
+        checkKey(key);
+        StoredObject previous = objects.put(key, copyOf(key, data));
+        if (previous != null) {
+            previous.release();
+        }
+    }
+
+    @Override
+    public boolean putIfAbsent(String key, ByteBuffer data) throws IOException {
+        checkKey(key);
+        if (objects.containsKey(key)) {
+            return false; // cheap early answer; the map's putIfAbsent below is what decides races
+        }
+        StoredObject created = copyOf(key, data);
+        if (objects.putIfAbsent(key, created) == null) {
+            return true;
+        }
+        created.release();
+        return false;
+    }
+
+    @Override
+    public int read(String key, long offset, ByteBuffer dst) throws IOException {
+        if (offset < 0) {
+            throw new IllegalArgumentException("negative offset " + offset + " reading " + key);
+        }
+        StoredObject object = acquire(key);
+        try {
+            return object.copyTo(offset, dst);
+        } finally {
+            object.release();
+        }
+    }
+
+    @Override
+    public ObjectInfo stat(String key) throws IOException {
+        checkOpen();
+        StoredObject object = objects.get(key);
+        if (object == null) {
+            throw new NoSuchFileException(key);
+        }
+        return new ObjectInfo(key, object.size(), object.lastModified());
+    }
+
+    @Override
+    public List<ObjectInfo> list(String prefix) throws IOException {
+        checkOpen();
+        List<ObjectInfo> infos = new ArrayList<>();
+        for (Map.Entry<String, StoredObject> entry : objects.tailMap(prefix, true).entrySet()) {
+            String key = entry.getKey();
+            if (!key.startsWith(prefix)) {
+                break; // sorted map: every key sharing the prefix came before the first that does not
+            }
+            StoredObject object = entry.getValue();
+            infos.add(new ObjectInfo(key, object.size(), object.lastModified()));
+        }
+        return infos;
+    }
+
+    @Override
+    public void delete(String key) throws IOException {
+        checkOpen();
+        StoredObject removed = objects.remove(key);
+        if (removed != null) {
+            removed.release();
+        }
+    }
+
+    @Override
+    public String describe() {
+        return "memory (limit " + limitBytes + " bytes)";
+    }
+
+    @Override
+    public void close() {
+        if (closed) {
+            return;
+        }
+        closed = true;
+        for (String key : objects.keySet()) {
+            StoredObject removed = objects.remove(key);
+            if (removed != null) {
+                removed.release();
+            }
+        }
+        allocator.close();
+    }
+
+    private StoredObject copyOf(String key, ByteBuffer data) throws IOException {
+        checkOpen();
+        int size = data.remaining();
+        StoredObject object;
+        try {
+            object = new StoredObject(allocator.buffer(size), size, Instant.now());
+        } catch (OutOfMemoryException full) {
+            throw new IOException("memory tier is full: cannot hold " + key + " (" + size + " bytes) with "
+                    + usedBytes() + " of " + limitBytes + " bytes used", full);
+        }
+        try {
+            object.copyFrom(data);
+        } catch (RuntimeException e) {
+            object.release();
+            throw e;
+        }
+        return object;
+    }
+
+    /** The current object for {@code key} with a reference held, retrying if it is replaced while we look. */
+    private StoredObject acquire(String key) throws IOException {
+        while (true) {
+            checkOpen();
+            StoredObject object = objects.get(key);
+            if (object == null) {
+                throw new NoSuchFileException(key);
+            }
+            if (object.retain()) {
+                return object;
+            }
+            // Released between get and retain: it was replaced or deleted, so look again.
+        }
+    }
+
+    private void checkOpen() throws IOException {
+        if (closed) {
+            throw new IOException("memory store is closed");
+        }
+    }
+
+    private void checkKey(String key) throws IOException {
+        checkOpen();
+        KeyRules.check(key);
+    }
+
+    /**
+     * Fails at construction, naming the fix, where Arrow cannot read direct buffers' addresses: otherwise the
+     * first checkpoint from a direct buffer would fail deep inside a save.
+     */
+    private static void checkDirectBufferAccess(BufferAllocator allocator) {
+        try (ArrowBuf probe = allocator.buffer(1)) {
+            probe.setBytes(0, ByteBuffer.allocateDirect(1));
+        } catch (UnsupportedOperationException | OutOfMemoryException e) {
+            allocator.close();
+            if (e instanceof OutOfMemoryException) {
+                throw new CheckpointException(CheckpointException.Reason.INVALID_CONFIG,
+                        "memory tier cannot allocate even one byte from its allocator", e);
+            }
+            throw new CheckpointException(CheckpointException.Reason.INVALID_CONFIG,
+                    "the memory tier needs the JVM option " + JVM_OPTION + " (Arrow reads direct buffers' addresses)", e);
+        }
+    }
+
+    private static long requirePositive(long limitBytes) {
+        if (limitBytes <= 0) {
+            throw new IllegalArgumentException("memory tier limit must be positive: " + limitBytes);
+        }
+        return limitBytes;
+    }
+}

@@ -1,0 +1,77 @@
+package dev.cairn.backend.memory;
+
+import java.nio.ByteBuffer;
+import java.time.Instant;
+import java.util.concurrent.atomic.AtomicInteger;
+import org.apache.arrow.memory.ArrowBuf;
+
+/**
+ * One immutable object: its off-heap bytes and when they were put.
+ *
+ * <p>Reference counted so that replacing or deleting an object cannot free memory a reader is still copying
+ * from. The store's map owns the first reference; a reader {@link #retain()}s before copying and releases
+ * after. The count never rises again once it reaches zero, so a reader that loses the race is told to look
+ * the key up again instead of touching freed memory.
+ */
+final class StoredObject {
+    private final ArrowBuf buffer;
+    private final int size;
+    private final Instant lastModified;
+    private final AtomicInteger references = new AtomicInteger(1);
+
+    StoredObject(ArrowBuf buffer, int size, Instant lastModified) {
+        this.buffer = buffer;
+        this.size = size;
+        this.lastModified = lastModified;
+    }
+
+    int size() {
+        return size;
+    }
+
+    Instant lastModified() {
+        return lastModified;
+    }
+
+    /** Copies {@code src}'s remaining bytes in, leaving its position untouched. Only before publication. */
+    void copyFrom(ByteBuffer src) {
+        if (size > 0) {
+            buffer.setBytes(0, src.duplicate());
+        }
+    }
+
+    /** Copies from {@code offset} into {@code dst}, advancing its position; 0 at or after the end. */
+    int copyTo(long offset, ByteBuffer dst) {
+        if (offset >= size) {
+            return 0;
+        }
+        int length = (int) Math.min(dst.remaining(), size - offset);
+        ByteBuffer window = dst.duplicate();
+        window.limit(window.position() + length);
+        buffer.getBytes(offset, window);
+        dst.position(dst.position() + length);
+        return length;
+    }
+
+    /** Takes a reference for a read; false if the object is already freed. */
+    boolean retain() {
+        int count;
+        do {
+            count = references.get();
+            if (count == 0) {
+                return false;
+            }
+        } while (!references.compareAndSet(count, count + 1));
+        return true;
+    }
+
+    /** Drops a reference; the last one frees the memory. */
+    void release() {
+        int remaining = references.decrementAndGet();
+        if (remaining == 0) {
+            buffer.close();
+        } else if (remaining < 0) {
+            throw new IllegalStateException("object released more often than retained");
+        }
+    }
+}

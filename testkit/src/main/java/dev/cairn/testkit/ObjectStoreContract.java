@@ -1,0 +1,559 @@
+package dev.cairn.testkit;
+
+import static java.nio.charset.StandardCharsets.UTF_8;
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assertions.fail;
+
+import dev.cairn.ObjectInfo;
+import dev.cairn.ObjectStore;
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.file.NoSuchFileException;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.SplittableRandom;
+import java.util.concurrent.Callable;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
+
+/**
+ * The {@link ObjectStore} contract: every backend's test extends this class and passes all of it.
+ *
+ * <p>Subclasses return a fresh, empty store from {@link #newStore()}; the suite closes it after each test, so a
+ * backend that checks for leaks on close (the memory tier's allocator does) checks every test. Add
+ * backend-specific tests in the subclass.
+ */
+@Timeout(value = 60, unit = TimeUnit.SECONDS)
+public abstract class ObjectStoreContract {
+
+    /** The store under test, fresh for each test. */
+    protected ObjectStore store;
+
+    /** A fresh, empty store. Called once before each test. */
+    protected abstract ObjectStore newStore() throws Exception;
+
+    @BeforeEach
+    final void openStore() throws Exception {
+        store = newStore();
+    }
+
+    @AfterEach
+    final void closeStore() throws Exception {
+        if (store != null) {
+            store.close();
+        }
+    }
+
+    // ---- put and read --------------------------------------------------------------------------------------
+
+    @Test
+    void putThenReadReturnsTheWholeObject() throws IOException {
+        byte[] content = randomBytes(1, 10_000);
+        store.put("a/object", ByteBuffer.wrap(content));
+
+        ByteBuffer dst = ByteBuffer.allocate(content.length);
+        assertEquals(content.length, store.read("a/object", 0, dst));
+        assertEquals(content.length, dst.position(), "read advances the destination's position");
+        assertArrayEquals(content, dst.array());
+        assertArrayEquals(content, bytesOf(store.readAll("a/object")));
+    }
+
+    @Test
+    void readFromAnOffsetInTheMiddleReturnsThatRange() throws IOException {
+        byte[] content = randomBytes(2, 1000);
+        store.put("ranged", ByteBuffer.wrap(content));
+
+        ByteBuffer dst = ByteBuffer.allocate(100);
+        assertEquals(100, store.read("ranged", 450, dst));
+        assertArrayEquals(slice(content, 450, 100), dst.array());
+    }
+
+    @Test
+    void readIntoTheMiddleOfADestinationFillsOnlyItsRemainingSpace() throws IOException {
+        byte[] content = randomBytes(3, 64);
+        store.put("k", ByteBuffer.wrap(content));
+
+        ByteBuffer dst = ByteBuffer.allocate(40);
+        dst.position(10).limit(30);
+        assertEquals(20, store.read("k", 5, dst));
+        assertEquals(30, dst.position());
+        assertArrayEquals(new byte[10], slice(dst.array(), 0, 10), "bytes before the position are untouched");
+        assertArrayEquals(slice(content, 5, 20), slice(dst.array(), 10, 20));
+        assertArrayEquals(new byte[10], slice(dst.array(), 30, 10), "bytes after the limit are untouched");
+    }
+
+    @Test
+    void readPastTheEndReturnsOnlyTheBytesThatExist() throws IOException {
+        byte[] content = randomBytes(4, 1000);
+        store.put("short", ByteBuffer.wrap(content));
+
+        ByteBuffer dst = ByteBuffer.allocate(500);
+        assertEquals(100, store.read("short", 900, dst));
+        assertEquals(100, dst.position());
+        assertArrayEquals(slice(content, 900, 100), slice(dst.array(), 0, 100));
+    }
+
+    @Test
+    void readAtOrAfterTheEndReturnsZero() throws IOException {
+        store.put("k", ByteBuffer.wrap(randomBytes(5, 10)));
+
+        ByteBuffer dst = ByteBuffer.allocate(8);
+        assertEquals(0, store.read("k", 10, dst));
+        assertEquals(0, store.read("k", 11, dst));
+        assertEquals(0, store.read("k", Long.MAX_VALUE / 2, dst));
+        assertEquals(0, dst.position());
+    }
+
+    @Test
+    void directBuffersWorkAsSourceAndDestination() throws IOException {
+        byte[] content = randomBytes(6, 70_000);
+        ByteBuffer source = ByteBuffer.allocateDirect(content.length + 16);
+        source.position(16);
+        source.put(content).position(16);
+        store.put("direct", source);
+        assertEquals(16, source.position());
+
+        ByteBuffer dst = ByteBuffer.allocateDirect(content.length);
+        assertEquals(content.length, store.read("direct", 0, dst));
+        assertArrayEquals(content, bytesOf(dst.flip()));
+    }
+
+    @Test
+    void putWritesOnlyTheRemainingBytesAndLeavesTheCallersBufferAsItWas() throws IOException {
+        byte[] content = randomBytes(7, 100);
+        ByteBuffer source = ByteBuffer.wrap(content).position(10).limit(90);
+
+        store.put("window", source);
+        assertEquals(10, source.position());
+        assertEquals(90, source.limit());
+        assertTrue(store.putIfAbsent("window-created", source));
+        assertEquals(10, source.position());
+        assertEquals(90, source.limit());
+
+        assertArrayEquals(slice(content, 10, 80), bytesOf(store.readAll("window")));
+        assertArrayEquals(slice(content, 10, 80), bytesOf(store.readAll("window-created")));
+    }
+
+    @Test
+    void readOnlySourceBuffersArePutAsIs() throws IOException {
+        byte[] content = randomBytes(8, 5000);
+        store.put("read-only", ByteBuffer.wrap(content).asReadOnlyBuffer());
+        assertArrayEquals(content, bytesOf(store.readAll("read-only")));
+    }
+
+    @Test
+    void theCallerMayReuseItsBufferAsSoonAsPutReturns() throws IOException {
+        byte[] content = randomBytes(9, 4096);
+        ByteBuffer source = ByteBuffer.allocateDirect(content.length);
+        source.put(content).flip();
+        store.put("copied", source);
+
+        source.put(new byte[content.length]).flip(); // zero the caller's buffer
+        assertArrayEquals(content, bytesOf(store.readAll("copied")));
+    }
+
+    @Test
+    void putReplacesTheObject() throws IOException {
+        store.put("k", ByteBuffer.wrap(randomBytes(10, 5000)));
+        byte[] second = randomBytes(11, 300);
+        store.put("k", ByteBuffer.wrap(second));
+
+        assertArrayEquals(second, bytesOf(store.readAll("k")));
+        assertEquals(300, store.stat("k").size());
+        assertEquals(List.of("k"), keys(store.list("")));
+    }
+
+    @Test
+    void zeroLengthObjectsExistAndReadAsEmpty() throws IOException {
+        store.put("empty", ByteBuffer.allocate(0));
+        assertTrue(store.putIfAbsent("empty-created", ByteBuffer.allocateDirect(0)));
+
+        assertEquals(0, store.stat("empty").size());
+        assertEquals(0, store.read("empty", 0, ByteBuffer.allocate(4)));
+        assertEquals(0, store.readAll("empty-created").remaining());
+        assertEquals(List.of("empty", "empty-created"), keys(store.list("")));
+    }
+
+    @Test
+    void aLargeObjectRoundTripsByteForByte() throws IOException {
+        int size = 20 * 1024 * 1024 + 12_345;
+        byte[] content = randomBytes(12, size);
+        ByteBuffer source = ByteBuffer.allocateDirect(size);
+        source.put(content).flip();
+        store.put("large/object", source);
+        assertEquals(size, store.stat("large/object").size());
+
+        // Whole, into a heap buffer.
+        assertArrayEquals(content, bytesOf(store.readAll("large/object")));
+
+        // In odd-sized pieces, into a reused direct buffer, as a restore streams it.
+        ByteBuffer piece = ByteBuffer.allocateDirect(1_000_003);
+        byte[] reassembled = new byte[size];
+        long offset = 0;
+        while (offset < size) {
+            piece.clear();
+            int n = store.read("large/object", offset, piece);
+            assertTrue(n > 0, "read made progress at " + offset);
+            piece.flip().get(reassembled, (int) offset, n);
+            offset += n;
+        }
+        assertArrayEquals(content, reassembled);
+    }
+
+    @Test
+    void randomRangesReadTheSameBytesAsTheSource() throws IOException {
+        SplittableRandom random = new SplittableRandom(13);
+        byte[] content = randomBytes(14, 100_000);
+        store.put("ranges", ByteBuffer.wrap(content));
+        for (int i = 0; i < 200; i++) {
+            int offset = random.nextInt(content.length + 10);
+            int length = random.nextInt(5000);
+            ByteBuffer dst = random.nextBoolean() ? ByteBuffer.allocate(length) : ByteBuffer.allocateDirect(length);
+            int expected = Math.max(0, Math.min(length, content.length - offset));
+            assertEquals(expected, store.read("ranges", offset, dst), "read at " + offset + " of " + length);
+            assertArrayEquals(slice(content, Math.min(offset, content.length), expected), bytesOf(dst.flip()));
+        }
+    }
+
+    // ---- putIfAbsent ---------------------------------------------------------------------------------------
+
+    @Test
+    void putIfAbsentCreatesOnceAndKeepsTheFirstContent() throws IOException {
+        byte[] first = "first".getBytes(UTF_8);
+        assertTrue(store.putIfAbsent("steps/1/MANIFEST", ByteBuffer.wrap(first)));
+        assertFalse(store.putIfAbsent("steps/1/MANIFEST", ByteBuffer.wrap("second".getBytes(UTF_8))));
+        assertArrayEquals(first, bytesOf(store.readAll("steps/1/MANIFEST")));
+    }
+
+    @Test
+    void putIfAbsentDoesNotCreateOverAnObjectThatPutWrote() throws IOException {
+        store.put("k", ByteBuffer.wrap("put".getBytes(UTF_8)));
+        assertFalse(store.putIfAbsent("k", ByteBuffer.wrap("created".getBytes(UTF_8))));
+        assertEquals("put", string(store.readAll("k")));
+    }
+
+    @Test
+    void putIfAbsentCreatesAgainAfterDelete() throws IOException {
+        assertTrue(store.putIfAbsent("k", ByteBuffer.wrap("one".getBytes(UTF_8))));
+        store.delete("k");
+        assertTrue(store.putIfAbsent("k", ByteBuffer.wrap("two".getBytes(UTF_8))));
+        assertEquals("two", string(store.readAll("k")));
+    }
+
+    @Test
+    void exactlyOneOfSixteenRacingCreatorsWinsAndItsContentIsStored() throws Exception {
+        int creators = 16;
+        ExecutorService pool = Executors.newFixedThreadPool(creators);
+        try {
+            for (int round = 0; round < 5; round++) {
+                String key = "race/" + round + "/MANIFEST";
+                CountDownLatch start = new CountDownLatch(1);
+                List<Future<Boolean>> outcomes = new ArrayList<>();
+                for (int c = 0; c < creators; c++) {
+                    byte[] content = ("creator " + c + " " + "x".repeat(c * 1000)).getBytes(UTF_8);
+                    outcomes.add(pool.submit(() -> {
+                        start.await();
+                        return store.putIfAbsent(key, ByteBuffer.wrap(content));
+                    }));
+                }
+                start.countDown();
+                int winner = -1;
+                for (int c = 0; c < creators; c++) {
+                    if (outcomes.get(c).get(30, TimeUnit.SECONDS)) {
+                        assertEquals(-1, winner, "creators " + winner + " and " + c + " both won " + key);
+                        winner = c;
+                    }
+                }
+                assertTrue(winner >= 0, "nobody won " + key);
+                assertEquals("creator " + winner + " " + "x".repeat(winner * 1000), string(store.readAll(key)));
+            }
+        } finally {
+            pool.shutdownNow();
+        }
+    }
+
+    // ---- stat, list, delete --------------------------------------------------------------------------------
+
+    @Test
+    void statReportsSizeAndARecentModificationTime() throws IOException {
+        Instant before = Instant.now().minus(Duration.ofMinutes(1));
+        store.put("sized", ByteBuffer.wrap(new byte[1234]));
+        ObjectInfo info = store.stat("sized");
+
+        assertEquals("sized", info.key());
+        assertEquals(1234, info.size());
+        assertNotNull(info.lastModified());
+        assertTrue(info.lastModified().isAfter(before), "modified " + info.lastModified());
+        assertTrue(info.lastModified().isBefore(Instant.now().plus(Duration.ofMinutes(1))), "modified " + info.lastModified());
+    }
+
+    @Test
+    void listReturnsOnlyKeysUnderThePrefixSortedByKey() throws IOException {
+        for (String key : List.of("run/steps/2/MANIFEST", "run/steps/10/rank-0.index", "run/steps/1/rank-1.index",
+                "run/steps/1/rank-0.index", "run/steps/1/MANIFEST", "run/chunks/ab/abcdef", "other/steps/1/MANIFEST",
+                "run/steps1", "runner")) {
+            store.put(key, ByteBuffer.wrap(key.getBytes(UTF_8)));
+        }
+
+        assertEquals(List.of("run/steps/1/MANIFEST", "run/steps/1/rank-0.index", "run/steps/1/rank-1.index"),
+                keys(store.list("run/steps/1/")));
+        assertEquals(List.of("run/steps/1/MANIFEST", "run/steps/1/rank-0.index", "run/steps/1/rank-1.index",
+                "run/steps/10/rank-0.index"), keys(store.list("run/steps/1")), "a prefix need not end at a '/'");
+        assertEquals(List.of("run/steps/1/MANIFEST", "run/steps/1/rank-0.index", "run/steps/1/rank-1.index",
+                "run/steps/10/rank-0.index", "run/steps/2/MANIFEST"), keys(store.list("run/steps/")));
+        assertEquals(List.of("run/chunks/ab/abcdef", "run/steps/1/MANIFEST", "run/steps/1/rank-0.index",
+                "run/steps/1/rank-1.index", "run/steps/10/rank-0.index", "run/steps/2/MANIFEST", "run/steps1",
+                "runner"), keys(store.list("run")));
+        assertEquals(List.of("run/steps/1/MANIFEST"), keys(store.list("run/steps/1/M")));
+        assertEquals(9, store.list("").size());
+        assertEquals(List.of(), store.list("nothing/here/"));
+        assertEquals(List.of(), store.list("run/steps/3"));
+    }
+
+    @Test
+    void listReportsEachObjectsSize() throws IOException {
+        store.put("p/a", ByteBuffer.allocate(3));
+        store.put("p/b", ByteBuffer.allocate(0));
+        store.put("p/c/d", ByteBuffer.allocate(70));
+
+        List<ObjectInfo> listed = store.list("p/");
+        assertEquals(List.of("p/a", "p/b", "p/c/d"), keys(listed));
+        assertEquals(List.of(3L, 0L, 70L), listed.stream().map(ObjectInfo::size).toList());
+        listed.forEach(info -> assertNotNull(info.lastModified()));
+    }
+
+    @Test
+    void listHandlesThousandsOfKeys() throws Exception {
+        int count = 1100;
+        runInParallel(8, count, i -> {
+            String key = String.format("many/%02d/%05d", i % 37, i);
+            store.put(key, ByteBuffer.wrap(key.getBytes(UTF_8)));
+        });
+
+        List<String> listed = keys(store.list("many/"));
+        assertEquals(count, listed.size());
+        assertEquals(listed.stream().sorted().toList(), listed, "sorted by key");
+        assertEquals(count / 37 + (5 < count % 37 ? 1 : 0), store.list("many/05/").size());
+    }
+
+    @Test
+    void keysWithNestedFoldersAreIndependentObjects() throws IOException {
+        store.put("a/b/c/d", ByteBuffer.wrap("d".getBytes(UTF_8)));
+        store.put("a/b/e", ByteBuffer.wrap("e".getBytes(UTF_8)));
+        store.put("a/x", ByteBuffer.wrap("x".getBytes(UTF_8)));
+
+        store.delete("a/b/c/d");
+        assertEquals(List.of("a/b/e", "a/x"), keys(store.list("a/")));
+        assertEquals("e", string(store.readAll("a/b/e")));
+
+        store.put("a/b/c/d2", ByteBuffer.wrap("d2".getBytes(UTF_8)));
+        assertEquals("d2", string(store.readAll("a/b/c/d2")));
+        assertEquals(List.of("a/b/c/d2", "a/b/e", "a/x"), keys(store.list("")));
+    }
+
+    @Test
+    void aPrefixOfOtherKeysIsNotAnObject() throws IOException {
+        store.put("dir/child", ByteBuffer.wrap("c".getBytes(UTF_8)));
+
+        assertMissing("dir");
+        store.delete("dir");
+        assertEquals("c", string(store.readAll("dir/child")));
+    }
+
+    @Test
+    void aDeletedObjectIsMissingForReadAndStat() throws IOException {
+        store.put("gone", ByteBuffer.wrap(randomBytes(15, 100)));
+        store.delete("gone");
+
+        assertMissing("gone");
+        assertEquals(List.of(), store.list(""));
+    }
+
+    @Test
+    void aKeyNeverPutIsMissing() {
+        assertMissing("never/put");
+    }
+
+    @Test
+    void deletingAMissingKeyIsNotAnError() throws IOException {
+        store.delete("never/put");
+        store.put("once", ByteBuffer.allocate(1));
+        store.delete("once");
+        store.delete("once");
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {"", "/absolute", "a//b", "trailing/", "../escape", "a/../../escape", "a/./b", ".", "..",
+        "back\\slash", "nul\u0000char", "new\nline"})
+    void keysThatCouldEscapeARootOrMeanTwoThingsAreRejected(String key) {
+        assertThrows(IOException.class, () -> store.put(key, ByteBuffer.allocate(1)), printable(key));
+        assertThrows(IOException.class, () -> store.putIfAbsent(key, ByteBuffer.allocate(1)), printable(key));
+    }
+
+    // ---- concurrency ---------------------------------------------------------------------------------------
+
+    @Test
+    void concurrentPutsOfDistinctKeysAllLand() throws Exception {
+        int count = 240;
+        runInParallel(8, count, i -> store.put("concurrent/" + (i % 5) + "/" + i, ByteBuffer.wrap(contentFor(i))));
+
+        assertEquals(count, store.list("concurrent/").size());
+        for (int i = 0; i < count; i++) {
+            assertArrayEquals(contentFor(i), bytesOf(store.readAll("concurrent/" + (i % 5) + "/" + i)));
+        }
+    }
+
+    @Test
+    void aReaderSeesOneWholeVersionWhileAnotherThreadReplacesTheObject() throws Exception {
+        int size = 1 << 20;
+        ByteBuffer ones = filled(size, (byte) 0x11);
+        ByteBuffer twos = filled(size, (byte) 0x22);
+        store.put("hot", ones);
+
+        AtomicBoolean stop = new AtomicBoolean();
+        ExecutorService pool = Executors.newFixedThreadPool(3);
+        try {
+            Future<Integer> writer = pool.submit(() -> {
+                int puts = 0;
+                while (!stop.get() && puts < 2000) {
+                    store.put("hot", (puts++ & 1) == 0 ? twos : ones);
+                }
+                return puts;
+            });
+            List<Future<Integer>> readers = new ArrayList<>();
+            for (int r = 0; r < 2; r++) {
+                readers.add(pool.submit(() -> {
+                    ByteBuffer dst = ByteBuffer.allocateDirect(size);
+                    int reads = 0;
+                    for (long deadline = System.nanoTime() + 1_000_000_000L; System.nanoTime() < deadline; reads++) {
+                        dst.clear();
+                        assertEquals(size, store.read("hot", 0, dst));
+                        byte first = dst.get(0);
+                        for (int i = 0; i < size; i += 8) {
+                            if (dst.getLong(i) != first * 0x0101010101010101L) {
+                                fail("read mixed two versions at byte " + i);
+                            }
+                        }
+                    }
+                    return reads;
+                }));
+            }
+            for (Future<Integer> reader : readers) {
+                assertTrue(reader.get(30, TimeUnit.SECONDS) > 0);
+            }
+            stop.set(true);
+            assertTrue(writer.get(30, TimeUnit.SECONDS) > 0);
+        } finally {
+            stop.set(true);
+            pool.shutdownNow();
+        }
+    }
+
+    // ---- helpers for subclasses and this suite -------------------------------------------------------------
+
+    /** A task run for each index by {@link #runInParallel}. */
+    @FunctionalInterface
+    protected interface IndexedTask {
+        void run(int index) throws Exception;
+    }
+
+    /** Runs {@code task} for indices 0 until {@code count} on {@code threads} threads; rethrows the first failure. */
+    protected static void runInParallel(int threads, int count, IndexedTask task) throws Exception {
+        ExecutorService pool = Executors.newFixedThreadPool(threads);
+        try {
+            List<Future<Void>> done = new ArrayList<>();
+            for (int t = 0; t < threads; t++) {
+                int first = t;
+                Callable<Void> worker = () -> {
+                    for (int i = first; i < count; i += threads) {
+                        task.run(i);
+                    }
+                    return null;
+                };
+                done.add(pool.submit(worker));
+            }
+            for (Future<Void> future : done) {
+                future.get(60, TimeUnit.SECONDS);
+            }
+        } finally {
+            pool.shutdownNow();
+        }
+    }
+
+    /** {@code size} bytes from a seeded generator: the same seed gives the same bytes. */
+    protected static byte[] randomBytes(long seed, int size) {
+        byte[] bytes = new byte[size];
+        SplittableRandom random = new SplittableRandom(seed);
+        for (int i = 0; i < size; i += 8) {
+            long word = random.nextLong();
+            for (int b = 0; b < 8 && i + b < size; b++) {
+                bytes[i + b] = (byte) (word >>> (8 * b));
+            }
+        }
+        return bytes;
+    }
+
+    /** The remaining bytes of {@code buffer}, leaving its position untouched. */
+    protected static byte[] bytesOf(ByteBuffer buffer) {
+        byte[] bytes = new byte[buffer.remaining()];
+        buffer.duplicate().get(bytes);
+        return bytes;
+    }
+
+    /** Keys of a listing, in its order. */
+    protected static List<String> keys(List<ObjectInfo> infos) {
+        return infos.stream().map(ObjectInfo::key).toList();
+    }
+
+    /** Asserts that read and stat both report {@code key} as missing, naming it. */
+    protected final void assertMissing(String key) {
+        NoSuchFileException onRead = assertThrows(NoSuchFileException.class, () -> store.read(key, 0, ByteBuffer.allocate(1)));
+        assertEquals(key, onRead.getFile());
+        NoSuchFileException onStat = assertThrows(NoSuchFileException.class, () -> store.stat(key));
+        assertEquals(key, onStat.getFile());
+    }
+
+    private static byte[] contentFor(int i) {
+        return randomBytes(1000 + i, 100 + (i * 7919) % 20_000);
+    }
+
+    private static ByteBuffer filled(int size, byte value) {
+        ByteBuffer buffer = ByteBuffer.allocateDirect(size);
+        while (buffer.hasRemaining()) {
+            buffer.put(value);
+        }
+        return buffer.flip();
+    }
+
+    private static byte[] slice(byte[] bytes, int offset, int length) {
+        byte[] out = new byte[length];
+        System.arraycopy(bytes, offset, out, 0, length);
+        return out;
+    }
+
+    private static String string(ByteBuffer buffer) {
+        return new String(bytesOf(buffer), UTF_8);
+    }
+
+    private static String printable(String key) {
+        return key.chars().mapToObj(c -> Character.isISOControl(c) ? String.format("\\u%04x", c) : String.valueOf((char) c))
+                .reduce("", String::concat);
+    }
+}
