@@ -1,0 +1,91 @@
+package dev.cairn.examples.mlp;
+
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.OptionalLong;
+
+/**
+ * Command line of {@link TrainMain}.
+ *
+ * <pre>
+ * --dir PATH          run folder; the disk tier lives in PATH/disk (required)
+ * --steps N           train until step N (default 100)
+ * --every K           disk checkpoint every K steps (default 10); memory takes every step
+ * --resume            restore the newest committed checkpoint first, if there is one
+ * --pause-at S        in step S, after backward and before the update, wait for a committed disk checkpoint,
+ *                     create the marker file and block until killed (for crash tests)
+ * --marker-file PATH  the file --pause-at creates (default PATH/paused)
+ * </pre>
+ */
+public record TrainArgs(Path dir, long steps, long every, boolean resume, OptionalLong pauseAt, Path markerFile) {
+    public static final long DEFAULT_STEPS = 100;
+    public static final long DEFAULT_EVERY = 10;
+
+    public TrainArgs {
+        if (dir == null) {
+            throw new IllegalArgumentException("--dir is required");
+        }
+        if (steps < 1) {
+            throw new IllegalArgumentException("--steps must be at least 1, was " + steps);
+        }
+        if (every < 1) {
+            throw new IllegalArgumentException("--every must be at least 1, was " + every);
+        }
+        if (pauseAt.isPresent() && (pauseAt.getAsLong() < 1 || pauseAt.getAsLong() > steps)) {
+            throw new IllegalArgumentException("--pause-at must be in [1, " + steps + "], was " + pauseAt.getAsLong());
+        }
+        if (markerFile == null) {
+            markerFile = dir.resolve("paused");
+        }
+    }
+
+    public static TrainArgs parse(String... args) {
+        Path dir = null;
+        Path marker = null;
+        long steps = DEFAULT_STEPS;
+        long every = DEFAULT_EVERY;
+        boolean resume = false;
+        OptionalLong pauseAt = OptionalLong.empty();
+        for (int i = 0; i < args.length; i++) {
+            String a = args[i];
+            switch (a) {
+                case "--dir" -> dir = Path.of(value(args, ++i, a));
+                case "--steps" -> steps = number(args, ++i, a);
+                case "--every" -> every = number(args, ++i, a);
+                case "--resume" -> resume = true;
+                case "--pause-at" -> pauseAt = OptionalLong.of(number(args, ++i, a));
+                case "--marker-file" -> marker = Path.of(value(args, ++i, a));
+                default -> throw new IllegalArgumentException("unknown argument '" + a + "'");
+            }
+        }
+        return new TrainArgs(dir, steps, every, resume, pauseAt, marker);
+    }
+
+    /** The arguments that {@link #parse} turns back into this record. */
+    public List<String> toArgs() {
+        List<String> out = new ArrayList<>(List.of("--dir", dir.toString(), "--steps", Long.toString(steps),
+                "--every", Long.toString(every), "--marker-file", markerFile.toString()));
+        if (resume) {
+            out.add("--resume");
+        }
+        pauseAt.ifPresent(s -> out.addAll(List.of("--pause-at", Long.toString(s))));
+        return out;
+    }
+
+    private static String value(String[] args, int i, String flag) {
+        if (i >= args.length) {
+            throw new IllegalArgumentException(flag + " needs a value");
+        }
+        return args[i];
+    }
+
+    private static long number(String[] args, int i, String flag) {
+        String v = value(args, i, flag);
+        try {
+            return Long.parseLong(v);
+        } catch (NumberFormatException e) {
+            throw new IllegalArgumentException(flag + " needs a whole number, was '" + v + "'");
+        }
+    }
+}

@@ -1,0 +1,181 @@
+package dev.cairn.examples.mlp;
+
+import dev.cairn.CairnConfig;
+import dev.cairn.CheckpointException;
+import dev.cairn.CheckpointHandle;
+import dev.cairn.Checkpointer;
+import dev.cairn.RestoreRequest;
+import dev.cairn.RestoreResult;
+import dev.cairn.TierConfig;
+import dev.cairn.TrainingState;
+import dev.cairn.backend.fs.FileSystemObjectStore;
+import dev.cairn.backend.memory.MemoryObjectStore;
+
+import java.io.IOException;
+import java.io.PrintStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.time.Duration;
+import java.util.Map;
+import java.util.TreeMap;
+import java.util.stream.Collectors;
+import java.util.stream.Stream;
+
+/**
+ * Trains {@link MlpSpec#standard()} with a memory tier (every step, keep 2) and a disk tier under
+ * {@code <dir>/disk} (every K steps, keep 3). Memory dies with the process, so a resumed process restores from
+ * disk. Arguments: see {@link TrainArgs}. Run with {@code --add-opens=java.base/java.nio=ALL-UNNAMED},
+ * {@code -Dai.djl.offline=true}, {@code -DDJL_CACHE_DIR=...} and {@code -Dai.djl.pytorch.num_threads=1}.
+ *
+ * <p>Output, one record per line, space-separated, first word the kind:
+ * <pre>
+ * start step &lt;s&gt; steps &lt;N&gt; every &lt;K&gt; parameters &lt;count&gt; parameter-bytes &lt;b&gt; state-bytes &lt;b&gt;
+ * restored step &lt;s&gt; tier &lt;name&gt; restore-ns &lt;n&gt; read &lt;tier&gt;=&lt;bytes&gt;,... repaired &lt;chunks&gt;
+ * restored none
+ * step &lt;n&gt; loss &lt;float bits, 8 hex digits&gt; &lt;decimal&gt;
+ * checkpoint &lt;step&gt; stall-ns &lt;n&gt; raw &lt;bytes&gt; written &lt;tier&gt;=&lt;bytes&gt;,...   (when every tier committed)
+ * checkpoint &lt;step&gt; stall-ns &lt;n&gt; failed &lt;message&gt;
+ * paused step &lt;s&gt; disk-committed &lt;step or -1&gt;
+ * final-param-hash &lt;SHA-256 hex&gt;
+ * done step &lt;N&gt; wall-ms &lt;ms&gt;
+ * error &lt;message&gt;
+ * </pre>
+ * {@code stall-ns} is how long {@code save()} held the training thread (copying into staging); the bytes written
+ * per tier come from the {@code CommitReport}s. Exit status: 0 done, 1 error, 2 bad arguments.
+ */
+public final class TrainMain {
+    public static final String RUN = "mlp";
+    public static final String MEMORY = "memory";
+    public static final String DISK = "disk";
+    static final long MEMORY_LIMIT_BYTES = 256L << 20;
+    static final long STAGING_BYTES = 64L << 20;
+    private static final Duration PAUSE_WAIT_FOR_DISK = Duration.ofMinutes(2);
+    private static final Duration PAUSE_LIMIT = Duration.ofMinutes(10);
+    private static final Duration DRAIN_LIMIT = Duration.ofMinutes(3);
+
+    private TrainMain() {
+    }
+
+    public static void main(String[] args) {
+        int status;
+        try {
+            status = run(TrainArgs.parse(args), System.out);
+        } catch (IllegalArgumentException e) {
+            System.out.println("error " + e.getMessage());
+            System.err.println("usage: TrainMain --dir PATH [--steps N] [--every K] [--resume] [--pause-at S] [--marker-file PATH]");
+            status = 2;
+        } catch (Exception e) {
+            System.out.println("error " + e.getMessage());
+            e.printStackTrace();
+            status = 1;
+        }
+        System.out.flush();
+        // DJL and the engine may leave non-daemon threads behind; the process is done.
+        System.exit(status);
+    }
+
+    /** Trains as {@code args} say, printing to {@code out}; returns the exit status. */
+    public static int run(TrainArgs args, PrintStream out) throws IOException, InterruptedException {
+        long started = System.nanoTime();
+        Path diskRoot = args.dir().resolve(DISK);
+        if (!args.resume() && holdsFiles(diskRoot)) {
+            throw new IllegalArgumentException(diskRoot + " already holds checkpoints: pass --resume, or use an empty --dir");
+        }
+        Files.createDirectories(diskRoot);
+        MlpSpec spec = MlpSpec.standard();
+        try (MemoryObjectStore memory = new MemoryObjectStore(MEMORY_LIMIT_BYTES);
+             FileSystemObjectStore disk = new FileSystemObjectStore(diskRoot);
+             MlpTraining training = new MlpTraining(spec)) {
+            CairnConfig config = CairnConfig.builder(RUN)
+                    .tier(TierConfig.of(MEMORY, memory).everySteps(1).keepLast(2))
+                    .tier(TierConfig.of(DISK, disk).everySteps(args.every()).keepLast(3))
+                    .encoderThreads(1)
+                    .stagingBytes(STAGING_BYTES)
+                    .build();
+            CheckpointLog log = new CheckpointLog(out, DISK);
+            try (Checkpointer checkpointer = Checkpointer.open(config)) {
+                if (args.resume()) {
+                    resume(checkpointer, training, out);
+                }
+                out.println("start step " + training.step() + " steps " + args.steps() + " every " + args.every()
+                        + " parameters " + spec.parameterCount() + " parameter-bytes " + training.parameterBytes()
+                        + " state-bytes " + training.state().byteSize());
+                train(args, training, checkpointer, log, out);
+                log.awaitAll(DRAIN_LIMIT);
+            }
+            out.println("final-param-hash " + training.parameterHash());
+            out.println("done step " + training.step() + " wall-ms " + (System.nanoTime() - started) / 1_000_000);
+        }
+        return 0;
+    }
+
+    private static void resume(Checkpointer checkpointer, MlpTraining training, PrintStream out) {
+        long t0 = System.nanoTime();
+        RestoreResult restored;
+        try {
+            restored = checkpointer.restore(RestoreRequest.latest().into(training.restoreTargets()));
+        } catch (CheckpointException e) {
+            if (e.reason() == CheckpointException.Reason.NOT_FOUND) {
+                out.println("restored none");
+                return;
+            }
+            throw e;
+        }
+        long nanos = System.nanoTime() - t0;
+        training.resumeFrom(restored.state());
+        if (training.step() != restored.step()) {
+            throw new CheckpointException(CheckpointException.Reason.CORRUPT, "checkpoint " + restored.step()
+                    + " holds " + MlpTraining.TRAIN_STEP + " = " + training.step());
+        }
+        out.println("restored step " + restored.step() + " tier " + restored.tier() + " restore-ns " + nanos
+                + " read " + pairs(restored.bytesReadByTier()) + " repaired " + restored.chunksRepaired());
+    }
+
+    private static void train(TrainArgs args, MlpTraining training, Checkpointer checkpointer, CheckpointLog log,
+                              PrintStream out) throws IOException, InterruptedException {
+        for (long step = training.step() + 1; step <= args.steps(); step++) {
+            float loss = training.forwardBackward();
+            out.println("step " + step + " loss " + String.format("%08x", Float.floatToRawIntBits(loss)) + " " + loss);
+            if (args.pauseAt().isPresent() && args.pauseAt().getAsLong() == step) {
+                pauseUntilKilled(step, args.markerFile(), log, out);
+            }
+            training.applyUpdate();
+            TrainingState state = training.state();
+            long t0 = System.nanoTime();
+            CheckpointHandle handle = checkpointer.save(step, state);
+            long stall = System.nanoTime() - t0;
+            log.track(handle, stall);
+        }
+    }
+
+    /** Stops mid-step (gradients computed, update not applied) once a disk checkpoint exists, for a crash test. */
+    private static void pauseUntilKilled(long step, Path marker, CheckpointLog log, PrintStream out)
+            throws IOException, InterruptedException {
+        long committed = log.awaitCommitIn(PAUSE_WAIT_FOR_DISK);
+        out.println("paused step " + step + " disk-committed " + committed);
+        out.flush();
+        Path temp = marker.resolveSibling(marker.getFileName() + ".tmp");
+        Files.writeString(temp, step + "\n");
+        Files.move(temp, marker, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+        Thread.sleep(PAUSE_LIMIT.toMillis());
+        throw new IllegalStateException("paused at step " + step + " and nobody killed this process within " + PAUSE_LIMIT);
+    }
+
+    private static boolean holdsFiles(Path dir) throws IOException {
+        if (!Files.isDirectory(dir)) {
+            return false;
+        }
+        try (Stream<Path> files = Files.walk(dir)) {
+            return files.anyMatch(Files::isRegularFile);
+        }
+    }
+
+    private static String pairs(Map<String, Long> byTier) {
+        if (byTier.isEmpty()) {
+            return "none";
+        }
+        return new TreeMap<>(byTier).entrySet().stream().map(e -> e.getKey() + "=" + e.getValue())
+                .collect(Collectors.joining(","));
+    }
+}

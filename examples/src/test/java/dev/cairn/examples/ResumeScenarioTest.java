@@ -1,0 +1,52 @@
+package dev.cairn.examples;
+
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.io.ByteArrayOutputStream;
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+class ResumeScenarioTest {
+
+    @Test
+    void resumesBitExactAfterSigkillMidRun(@TempDir Path dir) {
+        ByteArrayOutputStream captured = new ByteArrayOutputStream();
+        boolean exact;
+        try (PrintStream out = new PrintStream(captured, true, StandardCharsets.UTF_8)) {
+            exact = ResumeScenario.run(dir.resolve("demo"), out);
+        }
+        String report = captured.toString(StandardCharsets.UTF_8);
+        System.out.print(report);
+        List<String> lines = report.lines().toList();
+
+        assertEquals("resume bit-exact: true", lines.get(lines.size() - 1), report);
+        assertTrue(exact);
+        assertTrue(report.contains("restored step 40 from tier disk") || report.contains("restored step 30 from tier disk"),
+                "restore must come from a disk checkpoint taken before the kill in step 47:\n" + report);
+        assertTrue(report.contains("exit 137"), "the child must die by SIGKILL:\n" + report);
+        assertFalse(report.contains("problem:"), report);
+    }
+
+    @Test
+    void refusesToEmptyAFolderItDidNotMake(@TempDir Path dir) throws Exception {
+        Files.writeString(dir.resolve("precious.txt"), "keep me");
+        ByteArrayOutputStream captured = new ByteArrayOutputStream();
+        boolean exact;
+        try (PrintStream out = new PrintStream(captured, true, StandardCharsets.UTF_8)) {
+            exact = ResumeScenario.run(dir, out);
+        }
+        List<String> lines = captured.toString(StandardCharsets.UTF_8).lines().toList();
+
+        assertFalse(exact);
+        assertEquals("resume bit-exact: false", lines.get(lines.size() - 1));
+        assertTrue(Files.exists(dir.resolve("precious.txt")));
+    }
+}
