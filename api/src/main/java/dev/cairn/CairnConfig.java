@@ -91,6 +91,11 @@ public final class CairnConfig {
         return deadline;
     }
 
+    /** The smallest staging budget that keeps every encoder fed: two raw and two encoded chunks per encoder, plus slack. */
+    public static long minimumStagingBytes(int chunkBytes, int encoderThreads) {
+        return 4L * (chunkBytes + (chunkBytes >> 7) + 1024) * (encoderThreads + 1);
+    }
+
     /** Builds a {@link CairnConfig}. */
     public static final class Builder {
         private final String run;
@@ -170,8 +175,9 @@ public final class CairnConfig {
                     throw config("two tiers are named '" + t.name() + "'");
                 }
             }
-            // Staging must hold at least one chunk in and one encoded chunk out per encoder, or capture could wait forever.
-            long minimum = 2L * chunkBytes * (encoderThreads + 1);
+            // Staging holds raw chunks waiting for an encoder and encoded chunks waiting for a write: at least two
+            // of each per encoder, or the pipeline cannot keep every encoder busy.
+            long minimum = minimumStagingBytes(chunkBytes, encoderThreads);
             if (stagingBytes < minimum) {
                 throw config("stagingBytes " + stagingBytes + " is below the minimum of " + minimum
                         + " for chunkBytes " + chunkBytes + " and " + encoderThreads + " encoder threads");

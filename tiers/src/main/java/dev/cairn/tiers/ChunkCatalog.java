@@ -1,0 +1,63 @@
+package dev.cairn.tiers;
+
+import java.io.IOException;
+import java.util.HashMap;
+import java.util.HashSet;
+import java.util.Map;
+import java.util.Set;
+
+/**
+ * What one tier is known to hold, by chunk hash, and which hashes saves in flight rely on. The dedup check and the
+ * GC sweep meet here: a save pins a hash before it decides to skip or write it, and the sweep never deletes a pinned
+ * hash, so a chunk a save counts on cannot vanish before that save commits.
+ */
+public final class ChunkCatalog {
+    private final Map<String, Long> present = new HashMap<>();
+    private final Map<String, Integer> pins = new HashMap<>();
+
+    /** Pins {@code hash}; returns its stored size when the tier already holds it, else -1. */
+    public synchronized long pin(String hash) {
+        pins.merge(hash, 1, Integer::sum);
+        Long size = present.get(hash);
+        return size == null ? -1 : size;
+    }
+
+    public synchronized void unpin(String hash) {
+        pins.computeIfPresent(hash, (k, n) -> n == 1 ? null : n - 1);
+    }
+
+    public synchronized void markPresent(String hash, long storedSize) {
+        present.put(hash, storedSize);
+    }
+
+    /**
+     * Deletes a chunk unless a save has pinned it, atomically with respect to {@link #pin}: a save either pins first
+     * and the chunk stays, or pins after and finds it absent, so it writes the chunk again.
+     */
+    public synchronized boolean deleteUnlessPinned(String hash, Deletion deletion) throws IOException {
+        if (pins.containsKey(hash)) {
+            return false;
+        }
+        present.remove(hash);
+        deletion.run();
+        return true;
+    }
+
+    /** A store deletion run under the catalog's lock. */
+    @FunctionalInterface
+    public interface Deletion {
+        void run() throws IOException;
+    }
+
+    public synchronized boolean isPinned(String hash) {
+        return pins.containsKey(hash);
+    }
+
+    public synchronized Set<String> pinned() {
+        return new HashSet<>(pins.keySet());
+    }
+
+    public synchronized int size() {
+        return present.size();
+    }
+}

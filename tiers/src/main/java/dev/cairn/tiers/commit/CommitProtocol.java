@@ -1,0 +1,97 @@
+package dev.cairn.tiers.commit;
+
+import dev.cairn.CheckpointException;
+import dev.cairn.CheckpointException.Reason;
+import dev.cairn.CommitReport;
+import dev.cairn.ObjectInfo;
+import dev.cairn.tiers.Tier;
+import dev.cairn.tiers.manifest.Manifest;
+import dev.cairn.tiers.manifest.ManifestFormat;
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.file.NoSuchFileException;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.TreeSet;
+import java.util.concurrent.ConcurrentHashMap;
+import org.apache.arrow.memory.BufferAllocator;
+
+/**
+ * Writes and reads commits in a tier. Committed manifests never change (create-only), so parsed ones are cached
+ * by key until GC deletes them.
+ */
+public final class CommitProtocol {
+    private final BufferAllocator allocator;
+    private final Map<String, Manifest> cache = new ConcurrentHashMap<>();
+
+    public CommitProtocol(BufferAllocator allocator) {
+        this.allocator = allocator;
+    }
+
+    /**
+     * Commits {@code manifest} in {@code tier}: index first, then MANIFEST create-only. Call with every chunk the
+     * manifest references already durable in the tier.
+     *
+     * @param bytesWritten bytes of chunks this save wrote, for the report
+     */
+    public CommitReport commit(Tier tier, Manifest manifest, long chunksWritten, long bytesWritten) throws IOException {
+        long step = manifest.step();
+        byte[] index = ManifestFormat.write(manifest, "index", allocator);
+        tier.store().put(tier.layout().indexKey(step, manifest.rank()), ByteBuffer.wrap(index));
+        byte[] bytes = ManifestFormat.write(manifest, "manifest", allocator);
+        String key = tier.layout().manifestKey(step);
+        if (!tier.store().putIfAbsent(key, ByteBuffer.wrap(bytes))) {
+            throw new CheckpointException(Reason.CONFLICT, "step " + step + " is already committed in tier " + tier.name()
+                    + " (" + key + "): saving a step twice is refused");
+        }
+        cache.put(cacheKey(tier, key), manifest);
+        return new CommitReport(tier.name(), step, manifest.chunkCount(), chunksWritten, manifest.rawBytes(),
+                manifest.storedBytes(), bytesWritten + index.length + bytes.length);
+    }
+
+    /** Steps with a MANIFEST in {@code tier}, ascending. */
+    public List<Long> committedSteps(Tier tier) throws IOException {
+        TreeSet<Long> steps = new TreeSet<>();
+        for (ObjectInfo o : tier.store().list(tier.layout().stepsPrefix())) {
+            if (tier.layout().isManifestKey(o.key())) {
+                tier.layout().stepOf(o.key()).ifPresent(steps::add);
+            }
+        }
+        return new ArrayList<>(steps);
+    }
+
+    public boolean isCommitted(Tier tier, long step) throws IOException {
+        try {
+            tier.store().stat(tier.layout().manifestKey(step));
+            return true;
+        } catch (NoSuchFileException e) {
+            return false;
+        }
+    }
+
+    /** The parsed, checked MANIFEST of {@code step}; CORRUPT or UNSUPPORTED_VERSION when it cannot be trusted. */
+    public Manifest read(Tier tier, long step) throws IOException {
+        String key = tier.layout().manifestKey(step);
+        Manifest cached = cache.get(cacheKey(tier, key));
+        if (cached != null) {
+            return cached;
+        }
+        Manifest m = ManifestFormat.read(tier.store().readAll(key), tier.name() + ":" + key, allocator);
+        if (m.step() != step || !m.run().equals(tier.layout().run())) {
+            throw new CheckpointException(Reason.CORRUPT, "manifest " + tier.name() + ":" + key + " describes run "
+                    + m.run() + " step " + m.step() + ", not run " + tier.layout().run() + " step " + step);
+        }
+        cache.put(cacheKey(tier, key), m);
+        return m;
+    }
+
+    /** Forgets a manifest that GC removed. */
+    public void evict(Tier tier, long step) {
+        cache.remove(cacheKey(tier, tier.layout().manifestKey(step)));
+    }
+
+    private static String cacheKey(Tier tier, String key) {
+        return tier.index() + "/" + key;
+    }
+}

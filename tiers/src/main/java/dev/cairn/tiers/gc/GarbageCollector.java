@@ -1,0 +1,93 @@
+package dev.cairn.tiers.gc;
+
+import dev.cairn.GcReport;
+import dev.cairn.ObjectInfo;
+import dev.cairn.tiers.ChunkCatalog;
+import dev.cairn.tiers.Tier;
+import dev.cairn.tiers.commit.CommitProtocol;
+import dev.cairn.tiers.layout.StoreLayout;
+import java.io.IOException;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.TreeMap;
+
+/** One collection of one tier. Callers hold the tier's commit lock, so no commit of this process interleaves. */
+public final class GarbageCollector {
+    private final CommitProtocol commits;
+
+    public GarbageCollector(CommitProtocol commits) {
+        this.commits = commits;
+    }
+
+    /**
+     * Applies retention and sweeps {@code tier}.
+     *
+     * @param stepsInFlight steps this process is saving now: never treated as abandoned
+     */
+    public GcReport collect(Tier tier, Duration grace, Set<Long> stepsInFlight, boolean dryRun) throws IOException {
+        StoreLayout layout = tier.layout();
+        Instant cutoff = Instant.now().minus(grace);
+        Map<Long, List<ObjectInfo>> byStep = new TreeMap<>();
+        Set<Long> committed = new HashSet<>();
+        for (ObjectInfo o : tier.store().list(layout.stepsPrefix())) {
+            layout.stepOf(o.key()).ifPresent(step -> {
+                byStep.computeIfAbsent(step, s -> new ArrayList<>()).add(o);
+                if (layout.isManifestKey(o.key())) {
+                    committed.add(step);
+                }
+            });
+        }
+        List<Long> committedDesc = committed.stream().sorted((a, b) -> Long.compare(b, a)).toList();
+        List<Long> retained = committedDesc.subList(0, Math.min(tier.config().keepLast(), committedDesc.size()));
+        List<Long> retired = committedDesc.subList(retained.size(), committedDesc.size());
+        List<Long> abandoned = new ArrayList<>();
+        for (Map.Entry<Long, List<ObjectInfo>> e : byStep.entrySet()) {
+            long step = e.getKey();
+            if (!committed.contains(step) && !stepsInFlight.contains(step)
+                    && e.getValue().stream().allMatch(o -> o.lastModified().isBefore(cutoff))) {
+                abandoned.add(step);
+            }
+        }
+        // References come from retained manifests only; if one cannot be read, sweeping could delete its chunks.
+        Set<String> referenced = new HashSet<>();
+        for (long step : retained) {
+            referenced.addAll(commits.read(tier, step).chunkHashes());
+        }
+        if (!dryRun) {
+            for (long step : retired) {
+                tier.store().delete(layout.manifestKey(step));
+                commits.evict(tier, step);
+                deleteAll(tier, byStep.get(step));
+            }
+            for (long step : abandoned) {
+                deleteAll(tier, byStep.get(step));
+            }
+        }
+        long chunks = 0;
+        long bytes = 0;
+        ChunkCatalog catalog = tier.catalog();
+        for (ObjectInfo o : tier.store().list(layout.chunksPrefix())) {
+            String hash = layout.hashOfChunkKey(o.key());
+            if (hash == null || referenced.contains(hash) || catalog.isPinned(hash) || !o.lastModified().isBefore(cutoff)) {
+                continue;
+            }
+            if (!dryRun && !catalog.deleteUnlessPinned(hash, () -> tier.store().delete(o.key()))) {
+                continue;
+            }
+            chunks++;
+            bytes += o.size();
+        }
+        return new GcReport(tier.name(), dryRun, List.copyOf(retired), List.copyOf(abandoned), chunks, bytes);
+    }
+
+    private static void deleteAll(Tier tier, List<ObjectInfo> objects) throws IOException {
+        for (ObjectInfo o : objects) {
+            tier.store().delete(o.key());
+        }
+    }
+}

@@ -1,0 +1,79 @@
+package dev.cairn.tiers.layout;
+
+import java.util.OptionalLong;
+
+/**
+ * Keys of one run in any store (memory, disk, object storage alike):
+ * <pre>
+ * &lt;run&gt;/chunks/&lt;2 hex&gt;/&lt;hash&gt;               immutable, content-addressed zstd frames
+ * &lt;run&gt;/steps/&lt;step&gt;/rank-&lt;r&gt;.index         per-rank index, written after its chunks
+ * &lt;run&gt;/steps/&lt;step&gt;/MANIFEST               written last, create-only: the commit
+ * </pre>
+ * A step exists for restore iff its MANIFEST does.
+ */
+public final class StoreLayout {
+    public static final String MANIFEST = "MANIFEST";
+    private final String run;
+
+    public StoreLayout(String run) {
+        this.run = run;
+    }
+
+    public String run() {
+        return run;
+    }
+
+    public String chunksPrefix() {
+        return run + "/chunks/";
+    }
+
+    public String stepsPrefix() {
+        return run + "/steps/";
+    }
+
+    public String chunkKey(String hash) {
+        return run + "/chunks/" + hash.substring(0, 2) + "/" + hash;
+    }
+
+    public String stepPrefix(long step) {
+        return run + "/steps/" + step + "/";
+    }
+
+    public String indexKey(long step, int rank) {
+        return stepPrefix(step) + "rank-" + rank + ".index";
+    }
+
+    public String manifestKey(long step) {
+        return stepPrefix(step) + MANIFEST;
+    }
+
+    /** The hash a chunk key names, or null when {@code key} is not a chunk key of this run. */
+    public String hashOfChunkKey(String key) {
+        if (!key.startsWith(chunksPrefix())) {
+            return null;
+        }
+        int slash = key.lastIndexOf('/');
+        return key.substring(slash + 1);
+    }
+
+    /** The step a key under {@code steps/} belongs to. */
+    public OptionalLong stepOf(String key) {
+        String p = stepsPrefix();
+        if (!key.startsWith(p)) {
+            return OptionalLong.empty();
+        }
+        int end = key.indexOf('/', p.length());
+        if (end < 0) {
+            return OptionalLong.empty();
+        }
+        try {
+            return OptionalLong.of(Long.parseLong(key.substring(p.length(), end)));
+        } catch (NumberFormatException e) {
+            return OptionalLong.empty();
+        }
+    }
+
+    public boolean isManifestKey(String key) {
+        return key.startsWith(stepsPrefix()) && key.endsWith("/" + MANIFEST);
+    }
+}

@@ -1,0 +1,55 @@
+package dev.cairn.tiers.manifest;
+
+import java.time.Instant;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Set;
+
+/** What one checkpoint (or one rank's index of it) holds. Immutable. */
+public record Manifest(int formatVersion, String run, long step, int worldSize, int rank, Instant createdAt,
+                       int chunkBytes, List<EntryRecord> entries) {
+    public Manifest {
+        entries = List.copyOf(entries);
+    }
+
+    /** Every chunk hash referenced, in first-use order. */
+    public Set<String> chunkHashes() {
+        Set<String> out = new LinkedHashSet<>();
+        for (EntryRecord e : entries) {
+            for (ChunkRef c : e.chunks()) {
+                out.add(c.hash());
+            }
+        }
+        return out;
+    }
+
+    public long rawBytes() {
+        long n = 0;
+        for (EntryRecord e : entries) {
+            n += e.byteSize();
+        }
+        return n;
+    }
+
+    /** Stored bytes of the distinct chunks referenced. */
+    public long storedBytes() {
+        Set<String> seen = new java.util.HashSet<>();
+        long n = 0;
+        for (EntryRecord e : entries) {
+            for (ChunkRef c : e.chunks()) {
+                if (seen.add(c.hash())) {
+                    n += c.storedLength();
+                }
+            }
+        }
+        return n;
+    }
+
+    public long chunkCount() {
+        long n = 0;
+        for (EntryRecord e : entries) {
+            n += e.chunks().size();
+        }
+        return n;
+    }
+}

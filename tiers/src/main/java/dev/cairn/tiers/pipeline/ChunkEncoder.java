@@ -1,0 +1,95 @@
+package dev.cairn.tiers.pipeline;
+
+import com.lmax.disruptor.EventHandler;
+import com.lmax.disruptor.Sequence;
+import dev.cairn.tiers.ChunkCatalog;
+import dev.cairn.tiers.codec.ChunkCodec;
+import dev.cairn.tiers.codec.ChunkHash;
+
+/**
+ * Encoder {@code k} of {@code n}: takes the events whose sequence is {@code k} modulo {@code n}, hashes the raw
+ * bytes, asks each target tier whether it already holds that content (pinning it), and compresses the chunk only
+ * when some tier needs it. Raw staging is returned as soon as the chunk is encoded.
+ */
+final class ChunkEncoder implements EventHandler<ChunkEvent> {
+    private final int k;
+    private final int n;
+    private final ChunkCodec codec;
+    private final SlabPool rawPool;
+    private final SlabPool encodedPool;
+    private final long slabWaitNanos;
+    private Sequence progress;
+
+    ChunkEncoder(int k, int n, int level, SlabPool rawPool, SlabPool encodedPool, long slabWaitNanos) {
+        this.k = k;
+        this.n = n;
+        this.codec = new ChunkCodec(level);
+        this.rawPool = rawPool;
+        this.encodedPool = encodedPool;
+        this.slabWaitNanos = slabWaitNanos;
+    }
+
+    /**
+     * The ring only learns a handler's progress at the end of a batch; an encoder waiting for an encoded slab in the
+     * middle of a long batch would then hide the events it already finished from the writer, which is the one that
+     * frees slabs. Reporting progress after every event breaks that cycle.
+     */
+    @Override
+    public void setSequenceCallback(Sequence sequenceCallback) {
+        this.progress = sequenceCallback;
+    }
+
+    @Override
+    public void onEvent(ChunkEvent e, long sequence, boolean endOfBatch) {
+        if (sequence % n != k) {
+            progress.set(sequence);
+            return;
+        }
+        SaveJob job = e.job;
+        try {
+            if (job.failure == null) {
+                encode(e, job);
+            }
+        } catch (Throwable t) {
+            job.fail(t);
+        } finally {
+            if (e.raw != null) {
+                rawPool.release(e.raw);
+                e.raw = null;
+            }
+            if (job.notYetEncoded.decrementAndGet() == 0) {
+                job.capturedFuture().complete(null);
+            }
+            progress.set(sequence);
+        }
+    }
+
+    private void encode(ChunkEvent e, SaveJob job) throws Exception {
+        int i = e.chunk;
+        int len = job.lengthOf[i];
+        String hash = ChunkHash.hex(e.source, e.sourcePosition, len);
+        long toWrite = 0;
+        long knownSize = -1;
+        for (int t = 0; t < job.tiers.length; t++) {
+            ChunkCatalog catalog = job.tiers[t].catalog();
+            long size = catalog.pin(hash);
+            if (size < 0) {
+                toWrite |= 1L << t;
+            } else {
+                job.storedOf[t][i] = size;
+                knownSize = size;
+            }
+        }
+        job.hashOf[i] = hash;
+        if (toWrite != 0) {
+            e.encoded = encodedPool.acquire(slabWaitNanos);
+            e.encodedLength = codec.encode(e.source, e.sourcePosition, len, e.encoded.buffer());
+        }
+        e.tiersToWrite = toWrite;
+        assert knownSize >= 0 || toWrite != 0;
+    }
+
+    void close() {
+        codec.close();
+    }
+}

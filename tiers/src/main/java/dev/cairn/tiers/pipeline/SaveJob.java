@@ -1,0 +1,256 @@
+package dev.cairn.tiers.pipeline;
+
+import dev.cairn.CheckpointException;
+import dev.cairn.CheckpointException.Reason;
+import dev.cairn.CheckpointHandle;
+import dev.cairn.CommitReport;
+import dev.cairn.Entry;
+import dev.cairn.SaveMode;
+import dev.cairn.Tensor;
+import dev.cairn.TrainingState;
+import dev.cairn.tiers.Tier;
+import dev.cairn.tiers.manifest.ChunkRef;
+import dev.cairn.tiers.manifest.EntryRecord;
+import dev.cairn.tiers.manifest.Manifest;
+import dev.cairn.tiers.manifest.ManifestFormat;
+import java.nio.ByteBuffer;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicLongArray;
+import java.util.concurrent.atomic.AtomicReferenceArray;
+
+/**
+ * One save in flight: the chunk plan of its state, what each chunk became, and the futures of its handle.
+ * Written by the pipeline's threads in a fixed order (capture, encoder, writer, I/O), which the ring's sequences
+ * and the counters' atomics order.
+ */
+public final class SaveJob implements CheckpointHandle {
+    final long step;
+    final SaveMode mode;
+    final List<Entry> entries;
+    final Tier[] tiers;
+    final int chunkBytes;
+    // Chunk plan: chunk i is bytes [offset[i], offset[i] + length[i]) of entry entryOf[i].
+    final int[] entryOf;
+    final long[] offsetOf;
+    final int[] lengthOf;
+    // Results, per chunk and (for stored sizes) per tier.
+    final String[] hashOf;
+    final long[][] storedOf;
+    final AtomicInteger notYetEncoded;
+    final AtomicInteger[] notYetWritten;
+    final AtomicLongArray bytesWritten;
+    final AtomicLongArray chunksWritten;
+    final AtomicReferenceArray<Throwable> tierFailure;
+    volatile Throwable failure;
+    private final CompletableFuture<Void> captured = new CompletableFuture<>();
+    private final List<CompletableFuture<CommitReport>> committed = new ArrayList<>();
+    private final CompletableFuture<List<CommitReport>> done;
+
+    public SaveJob(long step, TrainingState state, SaveMode mode, Tier[] tiers, int chunkBytes) {
+        this.step = step;
+        this.mode = mode;
+        this.entries = state.entries();
+        this.tiers = tiers;
+        this.chunkBytes = chunkBytes;
+        int n = 0;
+        for (Entry e : entries) {
+            n += Math.toIntExact((e.byteSize() + chunkBytes - 1) / chunkBytes);
+        }
+        entryOf = new int[n];
+        offsetOf = new long[n];
+        lengthOf = new int[n];
+        int c = 0;
+        for (int e = 0; e < entries.size(); e++) {
+            long size = entries.get(e).byteSize();
+            for (long off = 0; off < size; off += chunkBytes, c++) {
+                entryOf[c] = e;
+                offsetOf[c] = off;
+                lengthOf[c] = (int) Math.min(chunkBytes, size - off);
+            }
+        }
+        hashOf = new String[n];
+        storedOf = new long[tiers.length][n];
+        notYetEncoded = new AtomicInteger(n);
+        notYetWritten = new AtomicInteger[tiers.length];
+        bytesWritten = new AtomicLongArray(tiers.length);
+        chunksWritten = new AtomicLongArray(tiers.length);
+        tierFailure = new AtomicReferenceArray<>(tiers.length);
+        for (int t = 0; t < tiers.length; t++) {
+            notYetWritten[t] = new AtomicInteger(n);
+            committed.add(new CompletableFuture<>());
+        }
+        done = CompletableFuture.allOf(committed.toArray(new CompletableFuture[0]))
+                .thenApply(v -> committed.stream().map(CompletableFuture::join).toList());
+    }
+
+    public int chunkCount() {
+        return entryOf.length;
+    }
+
+    /** Where chunk {@code i}'s bytes start in its entry's buffers: [buffer index, position in that buffer]. */
+    long[] locate(int i) {
+        long off = offsetOf[i];
+        List<ByteBuffer> bufs = entries.get(entryOf[i]).buffers();
+        for (int b = 0; b < bufs.size(); b++) {
+            int size = bufs.get(b).remaining();
+            if (off < size) {
+                return new long[] {b, off};
+            }
+            off -= size;
+        }
+        throw new IllegalStateException("chunk " + i + " lies outside its entry");
+    }
+
+    /** Copies chunk {@code i}'s bytes, wherever they lie across the entry's buffers, into {@code dst} at 0. */
+    void copyChunk(int i, ByteBuffer dst) {
+        List<ByteBuffer> bufs = entries.get(entryOf[i]).buffers();
+        long[] at = locate(i);
+        int b = (int) at[0];
+        int pos = (int) at[1];
+        int left = lengthOf[i];
+        int out = 0;
+        while (left > 0) {
+            ByteBuffer src = bufs.get(b);
+            int n = Math.min(left, src.remaining() - pos);
+            dst.put(out, src, pos, n);
+            out += n;
+            left -= n;
+            b++;
+            pos = 0;
+        }
+    }
+
+    /** The buffer holding chunk {@code i} whole, if one direct buffer does; else null. */
+    ByteBuffer directSource(int i, int[] positionOut) {
+        List<ByteBuffer> bufs = entries.get(entryOf[i]).buffers();
+        long[] at = locate(i);
+        ByteBuffer src = bufs.get((int) at[0]);
+        if (!src.isDirect() || src.remaining() - at[1] < lengthOf[i]) {
+            return null;
+        }
+        positionOut[0] = (int) at[1];
+        return src;
+    }
+
+    void fail(Throwable t) {
+        if (failure == null) {
+            failure = t;
+        }
+    }
+
+    /** The manifest of this job as tier {@code t} stores it. */
+    public Manifest manifest(String run, int t, Instant now) {
+        List<EntryRecord> records = new ArrayList<>();
+        int c = 0;
+        for (Entry e : entries) {
+            List<ChunkRef> refs = new ArrayList<>();
+            for (long off = 0; off < e.byteSize(); off += chunkBytes, c++) {
+                refs.add(new ChunkRef(offsetOf[c], lengthOf[c], hashOf[c], dev.cairn.tiers.codec.ChunkCodec.ZSTD, storedOf[t][c]));
+            }
+            if (e instanceof Tensor tensor) {
+                records.add(new EntryRecord(e.name(), true, tensor.dtype(), tensor.shape(), e.byteSize(), 0, refs));
+            } else {
+                records.add(new EntryRecord(e.name(), false, null, null, e.byteSize(), 0, refs));
+            }
+        }
+        return new Manifest(ManifestFormat.FORMAT_VERSION, run, step, 1, 0, now, chunkBytes, records);
+    }
+
+    CompletableFuture<Void> capturedFuture() {
+        return captured;
+    }
+
+    /** The internal (not copied) commit future of tier {@code t}. */
+    public CompletableFuture<CommitReport> committed(int t) {
+        return committed.get(t);
+    }
+
+    public Tier tier(int t) {
+        return tiers[t];
+    }
+
+    /** Why tier {@code t} cannot commit, or null. */
+    public Throwable failure(int t) {
+        Throwable f = failure;
+        return f != null ? f : tierFailure.get(t);
+    }
+
+    public long chunksWritten(int t) {
+        return chunksWritten.get(t);
+    }
+
+    public long bytesWritten(int t) {
+        return bytesWritten.get(t);
+    }
+
+    /** Releases the pins this job holds in tier {@code t}'s catalog. */
+    public void unpin(int t) {
+        try {
+            dev.cairn.tiers.ChunkCatalog catalog = tiers[t].catalog();
+            for (String h : hashOf) {
+                if (h != null) {
+                    catalog.unpin(h);
+                }
+            }
+        } catch (java.io.IOException e) {
+            // The catalog was loaded when the pins were taken; it cannot fail to load now.
+        }
+    }
+
+    /** Completes capture for a job with nothing to read. */
+    public void completeCapture() {
+        captured.complete(null);
+    }
+
+    /** Fails whatever has not completed yet; used by the deadline and by close. */
+    public void expire(CheckpointException e) {
+        fail(e);
+        captured.completeExceptionally(e);
+        for (CompletableFuture<CommitReport> f : committed) {
+            f.completeExceptionally(e);
+        }
+    }
+
+    @Override
+    public long step() {
+        return step;
+    }
+
+    @Override
+    public List<String> tiers() {
+        List<String> names = new ArrayList<>();
+        for (Tier t : tiers) {
+            names.add(t.name());
+        }
+        return names;
+    }
+
+    @Override
+    public CompletableFuture<Void> captured() {
+        return captured.copy();
+    }
+
+    @Override
+    public CompletableFuture<CommitReport> committed(String tier) {
+        for (int t = 0; t < tiers.length; t++) {
+            if (tiers[t].name().equals(tier)) {
+                return committed.get(t).copy();
+            }
+        }
+        return CompletableFuture.failedFuture(new CheckpointException(Reason.INVALID_INPUT,
+                "step " + step + " does not go to tier '" + tier + "' (it goes to " + tiers() + ")"));
+    }
+
+    @Override
+    public CompletableFuture<List<CommitReport>> done() {
+        return done.copy();
+    }
+
+    boolean isDone() {
+        return done.isDone();
+    }
+}

@@ -1,0 +1,195 @@
+package dev.cairn.tiers.pipeline;
+
+import com.lmax.disruptor.BlockingWaitStrategy;
+import com.lmax.disruptor.EventHandler;
+import com.lmax.disruptor.ExceptionHandler;
+import com.lmax.disruptor.RingBuffer;
+import com.lmax.disruptor.dsl.Disruptor;
+import com.lmax.disruptor.dsl.ProducerType;
+import dev.cairn.CairnConfig;
+import dev.cairn.CheckpointException;
+import dev.cairn.CheckpointException.Reason;
+import dev.cairn.SaveMode;
+import dev.cairn.TrainingState;
+import dev.cairn.tiers.Tier;
+import dev.cairn.tiers.codec.ChunkCodec;
+import java.nio.ByteBuffer;
+import java.util.concurrent.BlockingQueue;
+import java.util.concurrent.LinkedBlockingQueue;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.function.BiConsumer;
+import org.apache.arrow.memory.BufferAllocator;
+
+/**
+ * Capture, the ring and its handlers. {@link #submit} cuts a state into chunks; in COPY mode the caller's thread
+ * copies each chunk into a staging slab (the stall, bounded by memory bandwidth), in ZERO_COPY mode the publisher
+ * thread hands the caller's own buffers to the encoders. One publisher thread feeds the ring, so the caller never
+ * waits on a full ring, only on full staging.
+ */
+public final class SavePipeline implements AutoCloseable {
+    private static final Object STOP = new Object();
+
+    private final SlabPool rawPool;
+    private final SlabPool encodedPool;
+    private final Disruptor<ChunkEvent> disruptor;
+    private final RingBuffer<ChunkEvent> ring;
+    private final ChunkEncoder[] encoders;
+    private final BlockingQueue<Object> toPublish = new LinkedBlockingQueue<>();
+    private final Thread publisher;
+    private final long waitNanos;
+
+    public SavePipeline(CairnConfig config, BufferAllocator allocator, BiConsumer<SaveJob, Integer> tierComplete) {
+        int n = config.encoderThreads();
+        int encodedSlab = ChunkCodec.maxEncodedBytes(config.chunkBytes());
+        int encodedSlabs = 2 * n + 2;
+        long rawBudget = config.stagingBytes() - (long) encodedSlabs * encodedSlab;
+        int rawSlabs = (int) Math.max(1, Math.min(Integer.MAX_VALUE, rawBudget / config.chunkBytes()));
+        this.rawPool = new SlabPool(allocator, config.chunkBytes(), rawSlabs);
+        this.encodedPool = new SlabPool(allocator, encodedSlab, encodedSlabs);
+        this.waitNanos = config.deadline().toNanos();
+        AtomicInteger threads = new AtomicInteger();
+        this.disruptor = new Disruptor<>(ChunkEvent::new, 1024, r -> {
+            Thread t = new Thread(r, "cairn-ring-" + threads.incrementAndGet());
+            t.setDaemon(true);
+            return t;
+        }, ProducerType.SINGLE, new BlockingWaitStrategy());
+        this.encoders = new ChunkEncoder[n];
+        for (int k = 0; k < n; k++) {
+            encoders[k] = new ChunkEncoder(k, n, config.compressionLevel(), rawPool, encodedPool, waitNanos);
+        }
+        disruptor.handleEventsWith((EventHandler<ChunkEvent>[]) encoders).then(new ChunkWriter(encodedPool, tierComplete));
+        disruptor.setDefaultExceptionHandler(new KeepRunning());
+        this.ring = disruptor.start();
+        this.publisher = new Thread(this::publishLoop, "cairn-publisher");
+        publisher.setDaemon(true);
+        publisher.start();
+    }
+
+    /**
+     * Starts {@code job}. COPY: returns after every chunk is in staging, and completes {@code captured}. ZERO_COPY:
+     * returns at once; {@code captured} completes when the encoders have read every chunk.
+     */
+    public void submit(SaveJob job) {
+        if (job.mode == SaveMode.ZERO_COPY) {
+            toPublish.add(job);
+            return;
+        }
+        int i = 0;
+        try {
+            for (; i < job.chunkCount(); i++) {
+                Slab slab = rawPool.acquire(waitNanos);
+                job.copyChunk(i, slab.buffer());
+                toPublish.add(new Captured(job, i, slab));
+            }
+        } catch (RuntimeException e) {
+            job.fail(e);
+            // Chunks not captured still pass the ring empty, so the job ends and its futures fail.
+            toPublish.add(new Abandoned(job, i));
+            throw e;
+        }
+        job.capturedFuture().complete(null);
+    }
+
+    private void publishLoop() {
+        int[] position = new int[1];
+        while (true) {
+            Object item;
+            try {
+                item = toPublish.take();
+            } catch (InterruptedException e) {
+                return;
+            }
+            if (item == STOP) {
+                return;
+            }
+            if (item instanceof Captured c) {
+                publish(c.job, c.chunk, c.slab.buffer(), 0, c.slab);
+            } else if (item instanceof SaveJob job) {
+                publishInPlace(job, position);
+            } else if (item instanceof Abandoned a) {
+                for (int i = a.fromChunk; i < a.job.chunkCount(); i++) {
+                    publish(a.job, i, null, 0, null);
+                }
+            }
+        }
+    }
+
+    private void publishInPlace(SaveJob job, int[] position) {
+        for (int i = 0; i < job.chunkCount(); i++) {
+            if (job.failure != null) {
+                publish(job, i, null, 0, null);
+                continue;
+            }
+            ByteBuffer src = job.directSource(i, position);
+            if (src != null) {
+                publish(job, i, src, position[0], null);
+            } else {
+                Slab slab;
+                try {
+                    slab = rawPool.acquire(waitNanos);
+                } catch (CheckpointException e) {
+                    job.fail(e);
+                    publish(job, i, null, 0, null);
+                    continue;
+                }
+                job.copyChunk(i, slab.buffer());
+                publish(job, i, slab.buffer(), 0, slab);
+            }
+        }
+    }
+
+    private void publish(SaveJob job, int chunk, ByteBuffer src, int pos, Slab raw) {
+        long seq = ring.next();
+        try {
+            ring.get(seq).load(job, chunk, src, pos, raw);
+        } finally {
+            ring.publish(seq);
+        }
+    }
+
+    /** Slabs of staging handed out right now; zero when idle (tests use this to find leaks). */
+    public int slabsInUse() {
+        return rawPool.inUse() + encodedPool.inUse();
+    }
+
+    @Override
+    public void close() {
+        toPublish.add(STOP);
+        try {
+            publisher.join(TimeUnit.SECONDS.toMillis(10));
+            disruptor.shutdown(10, TimeUnit.SECONDS);
+        } catch (InterruptedException | com.lmax.disruptor.TimeoutException e) {
+            disruptor.halt();
+        }
+        for (ChunkEncoder e : encoders) {
+            e.close();
+        }
+        rawPool.close();
+        encodedPool.close();
+    }
+
+    private record Captured(SaveJob job, int chunk, Slab slab) {
+    }
+
+    private record Abandoned(SaveJob job, int fromChunk) {
+    }
+
+    /** Handlers catch their own failures; anything that still escapes must not stop the ring's threads. */
+    private static final class KeepRunning implements ExceptionHandler<ChunkEvent> {
+        @Override
+        public void handleEventException(Throwable ex, long sequence, ChunkEvent event) {
+            if (event != null && event.job != null) {
+                event.job.fail(ex);
+            }
+        }
+
+        @Override
+        public void handleOnStartException(Throwable ex) {
+        }
+
+        @Override
+        public void handleOnShutdownException(Throwable ex) {
+        }
+    }
+}

@@ -1,0 +1,24 @@
+package dev.cairn.tiers.pipeline;
+
+import java.nio.ByteBuffer;
+import org.apache.arrow.memory.ArrowBuf;
+
+/** A fixed-size off-heap buffer owned by a {@link SlabPool}; handed out and returned, never freed in between. */
+public final class Slab {
+    final ArrowBuf buf;
+    private final ByteBuffer view;
+
+    Slab(ArrowBuf buf) {
+        this.buf = buf;
+        this.view = buf.nioBuffer(0, (int) buf.capacity());
+    }
+
+    /** A view over the whole slab (position 0, limit capacity) for direct-buffer APIs. */
+    public ByteBuffer buffer() {
+        return view;
+    }
+
+    public int capacity() {
+        return view.capacity();
+    }
+}

@@ -1,0 +1,353 @@
+package dev.cairn.tiers.restore;
+
+import dev.cairn.Blob;
+import dev.cairn.CheckpointException;
+import dev.cairn.CheckpointException.Reason;
+import dev.cairn.Entry;
+import dev.cairn.RestoreRequest;
+import dev.cairn.RestoreResult;
+import dev.cairn.Tensor;
+import dev.cairn.TrainingState;
+import dev.cairn.tiers.Tier;
+import dev.cairn.tiers.codec.ChunkCodec;
+import dev.cairn.tiers.codec.ChunkHash;
+import dev.cairn.tiers.commit.CommitProtocol;
+import dev.cairn.tiers.manifest.ChunkRef;
+import dev.cairn.tiers.manifest.EntryRecord;
+import dev.cairn.tiers.manifest.Manifest;
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.TreeMap;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Future;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicLong;
+
+/** Restores checkpoints of one run from its tiers (fastest first). Safe for concurrent use. */
+public final class Restorer {
+    private final List<Tier> tiers;
+    private final CommitProtocol commits;
+    private final ExecutorService pool;
+    private final Duration deadline;
+    private final ThreadLocal<Scratch> scratch = ThreadLocal.withInitial(Scratch::new);
+
+    public Restorer(List<Tier> tiers, CommitProtocol commits, ExecutorService pool, Duration deadline) {
+        this.tiers = tiers;
+        this.commits = commits;
+        this.pool = pool;
+        this.deadline = deadline;
+    }
+
+    public RestoreResult restore(RestoreRequest request) {
+        TreeMap<Long, List<Tier>> holders = committedSteps();
+        if (holders.isEmpty()) {
+            throw new CheckpointException(Reason.NOT_FOUND, "no committed checkpoint of run '" + tiers.get(0).layout().run()
+                    + "' in any tier (" + tierNames() + ")");
+        }
+        long step = request.stepWanted().orElse(holders.lastKey());
+        if (!holders.containsKey(step)) {
+            throw new CheckpointException(Reason.NOT_FOUND, "step " + step + " is not committed in any tier; committed steps: "
+                    + holders.descendingKeySet());
+        }
+        Located located = readManifest(step, holders.get(step));
+        Manifest m = located.manifest;
+        Map<String, ByteBuffer> blobs = new LinkedHashMap<>();
+        List<Entry> destinations = destinations(m, request.targets().orElse(null), blobs);
+        Map<String, AtomicLong> bytesByTier = new ConcurrentHashMap<>();
+        AtomicInteger repaired = new AtomicInteger();
+        List<String> bad = fetchAll(m, located.tier, destinations, blobs, bytesByTier, repaired);
+        if (!bad.isEmpty()) {
+            String older = newestIntactBefore(step, holders);
+            throw new CheckpointException(Reason.CORRUPT, "step " + step + " cannot be restored: " + bad.size()
+                    + " chunk(s) missing or corrupt in every tier: " + String.join("; ", bad.subList(0, Math.min(5, bad.size())))
+                    + (bad.size() > 5 ? "; ..." : "") + ". " + older);
+        }
+        List<Entry> out = new ArrayList<>();
+        for (int e = 0; e < destinations.size(); e++) {
+            Entry d = destinations.get(e);
+            out.add(d instanceof Blob ? Blob.of(d.name(), blobs.get(d.name()).clear()) : d);
+        }
+        Map<String, Long> bytes = new LinkedHashMap<>();
+        for (Tier t : tiers) {
+            AtomicLong n = bytesByTier.get(t.name());
+            if (n != null) {
+                bytes.put(t.name(), n.get());
+            }
+        }
+        return new RestoreResult(step, TrainingState.of(out), located.tier.name(), bytes, repaired.get());
+    }
+
+    /** Steps committed anywhere, each with the tiers that hold it in speed order. Unreadable tiers are skipped. */
+    public TreeMap<Long, List<Tier>> committedSteps() {
+        TreeMap<Long, List<Tier>> holders = new TreeMap<>();
+        for (Tier t : tiers) {
+            try {
+                for (long s : commits.committedSteps(t)) {
+                    holders.computeIfAbsent(s, k -> new ArrayList<>()).add(t);
+                }
+            } catch (IOException e) {
+                // A tier that cannot be listed simply offers nothing; others may still hold the step.
+            }
+        }
+        return holders;
+    }
+
+    private record Located(Manifest manifest, Tier tier) {
+    }
+
+    private Located readManifest(long step, List<Tier> holders) {
+        List<String> problems = new ArrayList<>();
+        for (Tier t : holders) {
+            try {
+                return new Located(commits.read(t, step), t);
+            } catch (CheckpointException e) {
+                if (e.reason() == Reason.UNSUPPORTED_VERSION) {
+                    throw e;
+                }
+                problems.add(e.getMessage());
+            } catch (IOException e) {
+                problems.add(t.name() + ": " + e);
+            }
+        }
+        throw new CheckpointException(Reason.CORRUPT, "no readable manifest for step " + step + ": "
+                + String.join("; ", problems) + ". " + newestIntactBefore(step, committedSteps()));
+    }
+
+    /** Where each entry lands: the caller's tensors, new tensors, and (blobs being small) new heap buffers. */
+    private List<Entry> destinations(Manifest m, TrainingState targets, Map<String, ByteBuffer> blobs) {
+        List<Entry> out = new ArrayList<>();
+        for (EntryRecord r : m.entries()) {
+            if (!r.tensor()) {
+                if (r.byteSize() > Integer.MAX_VALUE - 8) {
+                    throw new CheckpointException(Reason.CORRUPT, "blob '" + r.name() + "' records " + r.byteSize() + " bytes");
+                }
+                Blob placeholder = Blob.of(r.name(), new byte[0]);
+                blobs.put(r.name(), ByteBuffer.allocate((int) r.byteSize()));
+                out.add(placeholder);
+                continue;
+            }
+            if (targets == null) {
+                out.add(Tensor.allocate(r.name(), r.dtype(), r.shape()));
+                continue;
+            }
+            if (!targets.contains(r.name()) || !(targets.entry(r.name()) instanceof Tensor t)) {
+                throw new CheckpointException(Reason.INVALID_INPUT, "step " + m.step() + " holds tensor '" + r.name()
+                        + "' but the restore targets have no tensor of that name");
+            }
+            if (t.dtype() != r.dtype() || !Arrays.equals(t.shape(), r.shape())) {
+                throw new CheckpointException(Reason.INVALID_INPUT, "tensor '" + r.name() + "' is " + r.dtype().tag()
+                        + Arrays.toString(r.shape()) + " in step " + m.step() + " but the restore target is " + t.dtype().tag()
+                        + Arrays.toString(t.shape()));
+            }
+            out.add(t);
+        }
+        if (targets != null) {
+            for (Entry e : targets.entries()) {
+                if (e instanceof Tensor && m.entries().stream().noneMatch(r -> r.name().equals(e.name()))) {
+                    throw new CheckpointException(Reason.INVALID_INPUT, "restore target tensor '" + e.name()
+                            + "' is not in step " + m.step());
+                }
+            }
+        }
+        return out;
+    }
+
+    private List<String> fetchAll(Manifest m, Tier primary, List<Entry> destinations, Map<String, ByteBuffer> blobs,
+                                  Map<String, AtomicLong> bytesByTier, AtomicInteger repaired) {
+        List<Future<String>> futures = new ArrayList<>();
+        for (int e = 0; e < m.entries().size(); e++) {
+            EntryRecord r = m.entries().get(e);
+            List<ByteBuffer> dst = r.tensor() ? destinations.get(e).buffers() : List.of(blobs.get(r.name()));
+            for (ChunkRef c : r.chunks()) {
+                futures.add(pool.submit(() -> fetchChunk(r, c, dst, primary, bytesByTier, repaired)));
+            }
+        }
+        List<String> bad = new ArrayList<>();
+        long until = System.nanoTime() + deadline.toNanos();
+        try {
+            for (Future<String> f : futures) {
+                String problem = f.get(Math.max(0, until - System.nanoTime()), TimeUnit.NANOSECONDS);
+                if (problem != null) {
+                    bad.add(problem);
+                }
+            }
+        } catch (TimeoutException e) {
+            futures.forEach(f -> f.cancel(true));
+            throw new CheckpointException(Reason.TIMEOUT, "restore of step " + m.step() + " did not finish within " + deadline);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            futures.forEach(f -> f.cancel(true));
+            throw new CheckpointException(Reason.CLOSED, "restore of step " + m.step() + " was interrupted", e);
+        } catch (ExecutionException e) {
+            throw new CheckpointException(Reason.STORAGE, "restore of step " + m.step() + " failed: " + e.getCause(), e.getCause());
+        }
+        return bad;
+    }
+
+    /** Fetches one chunk into place from the first tier with a good copy; returns a problem description or null. */
+    private String fetchChunk(EntryRecord r, ChunkRef c, List<ByteBuffer> dst, Tier primary, Map<String, AtomicLong> bytesByTier,
+                              AtomicInteger repaired) {
+        List<String> tried = new ArrayList<>();
+        for (Tier t : orderFrom(primary)) {
+            try {
+                int stored = verifyInto(t, c, dst);
+                bytesByTier.computeIfAbsent(t.name(), k -> new AtomicLong()).addAndGet(stored);
+                if (t != primary) {
+                    repaired.incrementAndGet();
+                }
+                return null;
+            } catch (IOException | RuntimeException e) {
+                tried.add(t.name() + " (" + (e instanceof java.nio.file.NoSuchFileException ? "missing" : e.getMessage()) + ")");
+            }
+        }
+        return "chunk " + c.hash() + " of '" + r.name() + "' at offset " + c.offset() + ": " + String.join(", ", tried);
+    }
+
+    /**
+     * Reads chunk {@code c} from {@code t}, decodes it and checks its hash; writes it into {@code dst} only once
+     * verified when it spans buffers, or in place (and re-verified) when it fits one direct buffer.
+     */
+    private int verifyInto(Tier t, ChunkRef c, List<ByteBuffer> dst) throws IOException {
+        Scratch s = scratch.get();
+        int raw = Math.toIntExact(c.rawLength());
+        ByteBuffer stored = s.stored(ChunkCodec.maxEncodedBytes(raw));
+        String key = t.layout().chunkKey(c.hash());
+        int n = 0;
+        while (true) {
+            int got = t.store().read(key, n, stored.clear().position(n));
+            if (got <= 0) {
+                break;
+            }
+            n += got;
+            if (n == stored.capacity()) {
+                break;
+            }
+        }
+        // Find where the chunk lands.
+        long off = c.offset();
+        int b = 0;
+        while (b < dst.size() && off >= dst.get(b).remaining()) {
+            off -= dst.get(b).remaining();
+            b++;
+        }
+        ByteBuffer target = b < dst.size() ? dst.get(b) : null;
+        if (target != null && target.isDirect() && target.remaining() - off >= raw) {
+            s.codec.decode(stored, 0, n, target, (int) off, raw);
+            if (!ChunkHash.hex(target, (int) off, raw).equals(c.hash())) {
+                throw new IOException("hash mismatch");
+            }
+            return n;
+        }
+        ByteBuffer plain = s.raw(raw);
+        s.codec.decode(stored, 0, n, plain, 0, raw);
+        if (!ChunkHash.hex(plain, 0, raw).equals(c.hash())) {
+            throw new IOException("hash mismatch");
+        }
+        int copied = 0;
+        while (copied < raw) {
+            ByteBuffer d = dst.get(b);
+            int len = (int) Math.min(raw - copied, d.remaining() - off);
+            d.put((int) off, plain, copied, len);
+            copied += len;
+            b++;
+            off = 0;
+        }
+        return n;
+    }
+
+    private List<Tier> orderFrom(Tier primary) {
+        List<Tier> order = new ArrayList<>();
+        order.add(primary);
+        for (Tier t : tiers) {
+            if (t != primary) {
+                order.add(t);
+            }
+        }
+        return order;
+    }
+
+    /** A sentence naming the newest committed step before {@code step} whose every chunk verifies somewhere. */
+    String newestIntactBefore(long step, TreeMap<Long, List<Tier>> holders) {
+        for (Long older : holders.headMap(step, false).descendingKeySet()) {
+            for (Tier t : holders.get(older)) {
+                Optional<Boolean> ok = intact(t, older);
+                if (ok.orElse(false)) {
+                    return "The newest older intact checkpoint is step " + older + " (tier " + t.name() + ").";
+                }
+            }
+        }
+        return "No older intact checkpoint exists.";
+    }
+
+    private Optional<Boolean> intact(Tier t, long step) {
+        Manifest m;
+        try {
+            m = commits.read(t, step);
+        } catch (IOException | RuntimeException e) {
+            return Optional.of(false);
+        }
+        for (EntryRecord r : m.entries()) {
+            for (ChunkRef c : r.chunks()) {
+                boolean good = false;
+                for (Tier any : orderFrom(t)) {
+                    try {
+                        ByteBuffer sink = scratch.get().sink(Math.toIntExact(c.rawLength()));
+                        verifyInto(any, c, List.of(sink));
+                        good = true;
+                        break;
+                    } catch (IOException | RuntimeException e) {
+                        // try the next tier
+                    }
+                }
+                if (!good) {
+                    return Optional.of(false);
+                }
+            }
+        }
+        return Optional.of(true);
+    }
+
+    private String tierNames() {
+        return String.join(", ", tiers.stream().map(Tier::name).toList());
+    }
+
+    /** Per-thread buffers and codec for fetching, reused across chunks. */
+    private static final class Scratch {
+        final ChunkCodec codec = new ChunkCodec(1);
+        private ByteBuffer stored = ByteBuffer.allocateDirect(0);
+        private ByteBuffer raw = ByteBuffer.allocateDirect(0);
+        private ByteBuffer sink = ByteBuffer.allocateDirect(0);
+
+        ByteBuffer stored(int capacity) {
+            if (stored.capacity() < capacity) {
+                stored = ByteBuffer.allocateDirect(capacity);
+            }
+            return stored.clear().limit(capacity);
+        }
+
+        ByteBuffer raw(int capacity) {
+            if (raw.capacity() < capacity) {
+                raw = ByteBuffer.allocateDirect(capacity);
+            }
+            return raw.clear();
+        }
+
+        ByteBuffer sink(int capacity) {
+            if (sink.capacity() < capacity) {
+                sink = ByteBuffer.allocateDirect(capacity);
+            }
+            return sink.clear().limit(capacity);
+        }
+    }
+}

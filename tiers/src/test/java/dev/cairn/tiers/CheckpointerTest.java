@@ -1,0 +1,94 @@
+package dev.cairn.tiers;
+
+import static dev.cairn.tiers.Fixtures.assertSameState;
+import static dev.cairn.tiers.Fixtures.randomTensor;
+import static dev.cairn.tiers.Fixtures.smallConfig;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.cairn.Blob;
+import dev.cairn.CairnConfig;
+import dev.cairn.CheckpointException;
+import dev.cairn.CheckpointHandle;
+import dev.cairn.Checkpointer;
+import dev.cairn.CommitReport;
+import dev.cairn.DType;
+import dev.cairn.RestoreRequest;
+import dev.cairn.RestoreResult;
+import dev.cairn.SaveMode;
+import dev.cairn.TierConfig;
+import dev.cairn.TrainingState;
+import dev.cairn.backend.fs.FileSystemObjectStore;
+import dev.cairn.backend.memory.MemoryObjectStore;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+class CheckpointerTest {
+    @TempDir
+    Path dir;
+
+    private TrainingState state(long seed) {
+        return TrainingState.builder()
+                .add(randomTensor("layer0/weight", DType.F32, 100_000, seed))
+                .add(randomTensor("layer0/bias", DType.BF16, 333, seed + 1))
+                .add(randomTensor("scalar", DType.I64, 1, seed + 2))
+                .add(dev.cairn.Tensor.allocate("empty", DType.F16, 0, 5))
+                .add(Blob.ofUtf8("rng", "{\"seed\":" + seed + "}"))
+                .build();
+    }
+
+    @Test
+    void savesAndRestoresTheNewestStepFromTheFastestTier() throws Exception {
+        try (MemoryObjectStore mem = new MemoryObjectStore(256L << 20);
+             FileSystemObjectStore disk = new FileSystemObjectStore(dir);
+             Checkpointer cp = Checkpointer.open(smallConfig("run1")
+                     .tier(TierConfig.of("memory", mem)).tier(TierConfig.of("disk", disk).everySteps(2)).build())) {
+            for (long step = 1; step <= 4; step++) {
+                CheckpointHandle h = cp.save(step, state(step));
+                List<CommitReport> reports = h.done().get(30, TimeUnit.SECONDS);
+                assertEquals(step % 2 == 0 ? 2 : 1, reports.size());
+            }
+            RestoreResult r = cp.restore(RestoreRequest.latest());
+            assertEquals(4, r.step());
+            assertEquals("memory", r.tier());
+            assertSameState(state(4), r.state());
+            assertSameState(state(3), cp.restore(RestoreRequest.step(3)).state());
+            assertEquals(0, ((CairnCheckpointer) cp).stagingSlabsInUse());
+        }
+    }
+
+    @Test
+    void zeroCopySaveRestoresTheSameBytes() throws Exception {
+        try (MemoryObjectStore mem = new MemoryObjectStore(256L << 20);
+             Checkpointer cp = Checkpointer.open(smallConfig("run1").tier(TierConfig.of("memory", mem)).build())) {
+            TrainingState s = state(7);
+            CheckpointHandle h = cp.save(1, s, SaveMode.ZERO_COPY);
+            h.captured().get(30, TimeUnit.SECONDS);
+            h.done().get(30, TimeUnit.SECONDS);
+            assertSameState(state(7), cp.restore(RestoreRequest.latest()).state());
+        }
+    }
+
+    @Test
+    void restoresIntoCallerBuffersAndRefusesWrongShapes() throws Exception {
+        try (MemoryObjectStore mem = new MemoryObjectStore(256L << 20);
+             Checkpointer cp = Checkpointer.open(smallConfig("run1").tier(TierConfig.of("memory", mem)).build())) {
+            cp.save(1, state(1)).done().get(30, TimeUnit.SECONDS);
+            TrainingState target = state(99);
+            RestoreResult r = cp.restore(RestoreRequest.latest().into(target));
+            assertSameState(state(1), r.state());
+            for (String name : List.of("layer0/weight", "layer0/bias", "scalar")) {
+                assertEquals(0, Fixtures.concat(state(1).entry(name)).compareTo(Fixtures.concat(target.entry(name))), name);
+                assertTrue(r.state().entry(name) == target.entry(name), "restored into the caller's tensor " + name);
+            }
+            TrainingState wrong = TrainingState.builder().add(randomTensor("layer0/weight", DType.F32, 99_999, 1)).build();
+            CheckpointException e = assertThrows(CheckpointException.class, () -> cp.restore(RestoreRequest.latest().into(wrong)));
+            assertEquals(CheckpointException.Reason.INVALID_INPUT, e.reason());
+            assertTrue(e.getMessage().contains("layer0/weight"), e.getMessage());
+        }
+    }
+}

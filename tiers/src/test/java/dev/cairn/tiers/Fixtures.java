@@ -1,0 +1,76 @@
+package dev.cairn.tiers;
+
+import dev.cairn.CairnConfig;
+import dev.cairn.DType;
+import dev.cairn.Entry;
+import dev.cairn.Tensor;
+import dev.cairn.TrainingState;
+import java.nio.ByteBuffer;
+import java.time.Duration;
+import java.util.List;
+import java.util.SplittableRandom;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+
+/** States with known bytes, and the comparison every round-trip test needs. */
+final class Fixtures {
+    private Fixtures() {
+    }
+
+    static CairnConfig.Builder smallConfig(String run) {
+        return CairnConfig.builder(run).chunkBytes(64 << 10).stagingBytes(16L << 20).encoderThreads(2)
+                .gcGrace(Duration.ZERO).deadline(Duration.ofSeconds(30));
+    }
+
+    /** A tensor of {@code bytes} pseudo-random bytes from {@code seed}, in a direct buffer. */
+    static Tensor randomTensor(String name, DType dtype, long elements, long seed) {
+        Tensor t = Tensor.allocate(name, dtype, elements);
+        fill(t, seed);
+        return t;
+    }
+
+    static void fill(Entry e, long seed) {
+        SplittableRandom r = new SplittableRandom(seed);
+        for (ByteBuffer b : e.buffers()) {
+            while (b.remaining() >= 8) {
+                b.putLong(r.nextLong());
+            }
+            while (b.hasRemaining()) {
+                b.put((byte) r.nextInt());
+            }
+        }
+    }
+
+    /** Asserts both states hold the same entries, in order, with the same kind, dtype, shape and bytes. */
+    static void assertSameState(TrainingState expected, TrainingState actual) {
+        List<Entry> a = expected.entries();
+        List<Entry> b = actual.entries();
+        assertEquals(a.size(), b.size(), "entry count");
+        for (int i = 0; i < a.size(); i++) {
+            Entry x = a.get(i);
+            Entry y = b.get(i);
+            assertEquals(x.name(), y.name());
+            assertEquals(x.getClass(), y.getClass(), x.name());
+            if (x instanceof Tensor tx) {
+                Tensor ty = (Tensor) y;
+                assertEquals(tx.dtype(), ty.dtype(), x.name());
+                assertEquals(java.util.Arrays.toString(tx.shape()), java.util.Arrays.toString(ty.shape()), x.name());
+            }
+            assertEquals(x.byteSize(), y.byteSize(), x.name());
+            assertEquals(0, compare(x, y), "bytes of " + x.name());
+        }
+    }
+
+    private static int compare(Entry x, Entry y) {
+        ByteBuffer a = concat(x);
+        ByteBuffer b = concat(y);
+        return a.compareTo(b);
+    }
+
+    static ByteBuffer concat(Entry e) {
+        ByteBuffer out = ByteBuffer.allocate(Math.toIntExact(e.byteSize()));
+        for (ByteBuffer b : e.buffers()) {
+            out.put(b);
+        }
+        return out.flip();
+    }
+}
