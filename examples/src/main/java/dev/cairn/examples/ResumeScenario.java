@@ -14,7 +14,6 @@ import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.List;
 import java.util.Map;
-import java.util.OptionalLong;
 import java.util.stream.Collectors;
 import java.util.stream.Stream;
 
@@ -126,14 +125,14 @@ public final class ResumeScenario {
         Path reference = dir.resolve("uninterrupted");
         Path crashed = dir.resolve("killed-then-resumed");
         out.println("[1/3] uninterrupted run");
-        RunTranscript a = runToEnd(new TrainArgs(reference, options.steps(), options.every(), false,
-                OptionalLong.empty(), null), "uninterrupted.log", false);
+        RunTranscript a = runToEnd(TrainArgs.of(reference, options.steps(), options.every(), false),
+                "uninterrupted.log", false);
         out.println("[2/3] run killed with SIGKILL in step " + options.killAt());
-        RunTranscript b = runAndKill(new TrainArgs(crashed, options.steps(), options.every(), false,
-                OptionalLong.of(options.killAt()), dir.resolve("paused")), "killed.log");
+        RunTranscript b = runAndKill(TrainArgs.of(crashed, options.steps(), options.every(), false)
+                .pausingAt(options.killAt(), dir.resolve("paused")), "killed.log");
         out.println("[3/3] fresh process resumes");
-        RunTranscript c = runToEnd(new TrainArgs(crashed, options.steps(), options.every(), true,
-                OptionalLong.empty(), null), "resumed.log", true);
+        RunTranscript c = runToEnd(TrainArgs.of(crashed, options.steps(), options.every(), true),
+                "resumed.log", true);
         return a != null && b != null && c != null && compare(a, b, c);
     }
 
@@ -194,7 +193,7 @@ public final class ResumeScenario {
             return null;
         }
         out.printf("  killed pid %d with SIGKILL inside step %d (after backward, before the update): exit %d;"
-                        + " newest disk checkpoint committed by then: %d%n",
+                        + " newest disk commit it had seen: step %d%n",
                 p.pid(), options.killAt(), status, t.pausedDiskCommitted());
         if (t.pausedDiskCommitted() < options.every()) {
             problem(logName + ": no disk checkpoint was committed before the kill");

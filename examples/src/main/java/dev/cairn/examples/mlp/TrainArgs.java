@@ -1,5 +1,7 @@
 package dev.cairn.examples.mlp;
 
+import dev.cairn.SaveMode;
+
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
@@ -16,9 +18,12 @@ import java.util.OptionalLong;
  * --pause-at S        in step S, after backward and before the update, wait for a committed disk checkpoint,
  *                     create the marker file and block until killed (for crash tests)
  * --marker-file PATH  the file --pause-at creates (default PATH/paused)
+ * --zero-copy         save in SaveMode.ZERO_COPY: the engine reads the live tensors while the next step's forward
+ *                     and backward run; the update waits for captured()
  * </pre>
  */
-public record TrainArgs(Path dir, long steps, long every, boolean resume, OptionalLong pauseAt, Path markerFile) {
+public record TrainArgs(Path dir, long steps, long every, boolean resume, OptionalLong pauseAt, Path markerFile,
+                        SaveMode saveMode) {
     public static final long DEFAULT_STEPS = 100;
     public static final long DEFAULT_EVERY = 10;
 
@@ -38,6 +43,23 @@ public record TrainArgs(Path dir, long steps, long every, boolean resume, Option
         if (markerFile == null) {
             markerFile = dir.resolve("paused");
         }
+        if (saveMode == null) {
+            saveMode = SaveMode.COPY;
+        }
+    }
+
+    /** Copy-mode saves, no pause. */
+    public static TrainArgs of(Path dir, long steps, long every, boolean resume) {
+        return new TrainArgs(dir, steps, every, resume, OptionalLong.empty(), null, SaveMode.COPY);
+    }
+
+    /** A copy that stops inside step {@code step} and creates {@code marker} (see the class comment). */
+    public TrainArgs pausingAt(long step, Path marker) {
+        return new TrainArgs(dir, steps, every, resume, OptionalLong.of(step), marker, saveMode);
+    }
+
+    public TrainArgs withSaveMode(SaveMode mode) {
+        return new TrainArgs(dir, steps, every, resume, pauseAt, markerFile, mode);
     }
 
     public static TrainArgs parse(String... args) {
@@ -47,6 +69,7 @@ public record TrainArgs(Path dir, long steps, long every, boolean resume, Option
         long every = DEFAULT_EVERY;
         boolean resume = false;
         OptionalLong pauseAt = OptionalLong.empty();
+        SaveMode mode = SaveMode.COPY;
         for (int i = 0; i < args.length; i++) {
             String a = args[i];
             switch (a) {
@@ -56,10 +79,11 @@ public record TrainArgs(Path dir, long steps, long every, boolean resume, Option
                 case "--resume" -> resume = true;
                 case "--pause-at" -> pauseAt = OptionalLong.of(number(args, ++i, a));
                 case "--marker-file" -> marker = Path.of(value(args, ++i, a));
+                case "--zero-copy" -> mode = SaveMode.ZERO_COPY;
                 default -> throw new IllegalArgumentException("unknown argument '" + a + "'");
             }
         }
-        return new TrainArgs(dir, steps, every, resume, pauseAt, marker);
+        return new TrainArgs(dir, steps, every, resume, pauseAt, marker, mode);
     }
 
     /** The arguments that {@link #parse} turns back into this record. */
@@ -70,6 +94,9 @@ public record TrainArgs(Path dir, long steps, long every, boolean resume, Option
             out.add("--resume");
         }
         pauseAt.ifPresent(s -> out.addAll(List.of("--pause-at", Long.toString(s))));
+        if (saveMode == SaveMode.ZERO_COPY) {
+            out.add("--zero-copy");
+        }
         return out;
     }
 

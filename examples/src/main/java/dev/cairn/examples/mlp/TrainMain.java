@@ -6,6 +6,7 @@ import dev.cairn.CheckpointHandle;
 import dev.cairn.Checkpointer;
 import dev.cairn.RestoreRequest;
 import dev.cairn.RestoreResult;
+import dev.cairn.SaveMode;
 import dev.cairn.TierConfig;
 import dev.cairn.TrainingState;
 import dev.cairn.backend.fs.FileSystemObjectStore;
@@ -19,6 +20,9 @@ import java.nio.file.StandardCopyOption;
 import java.time.Duration;
 import java.util.Map;
 import java.util.TreeMap;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
 import java.util.stream.Collectors;
 import java.util.stream.Stream;
 
@@ -41,7 +45,8 @@ import java.util.stream.Stream;
  * done step &lt;N&gt; wall-ms &lt;ms&gt;
  * error &lt;message&gt;
  * </pre>
- * {@code stall-ns} is how long {@code save()} held the training thread (copying into staging); the bytes written
+ * {@code stall-ns} is how long the training thread waited for the save: {@code save()} itself (copying into
+ * staging) and, with {@code --zero-copy}, the wait for {@code captured()} before the next update; the bytes written
  * per tier come from the {@code CommitReport}s. Exit status: 0 done, 1 error, 2 bad arguments.
  */
 public final class TrainMain {
@@ -63,7 +68,7 @@ public final class TrainMain {
             status = run(TrainArgs.parse(args), System.out);
         } catch (IllegalArgumentException e) {
             System.out.println("error " + e.getMessage());
-            System.err.println("usage: TrainMain --dir PATH [--steps N] [--every K] [--resume] [--pause-at S] [--marker-file PATH]");
+            System.err.println("usage: TrainMain --dir PATH [--steps N] [--every K] [--resume] [--pause-at S] [--marker-file PATH] [--zero-copy]");
             status = 2;
         } catch (Exception e) {
             System.out.println("error " + e.getMessage());
@@ -134,19 +139,49 @@ public final class TrainMain {
 
     private static void train(TrainArgs args, MlpTraining training, Checkpointer checkpointer, CheckpointLog log,
                               PrintStream out) throws IOException, InterruptedException {
+        CheckpointHandle uncaptured = null;
+        long uncapturedSaveNanos = 0;
         for (long step = training.step() + 1; step <= args.steps(); step++) {
+            // Forward and backward only read the parameters and leave the moments alone, so they may overlap a
+            // zero-copy capture of the previous step; the update must not.
             float loss = training.forwardBackward();
             out.println("step " + step + " loss " + String.format("%08x", Float.floatToRawIntBits(loss)) + " " + loss);
             if (args.pauseAt().isPresent() && args.pauseAt().getAsLong() == step) {
                 pauseUntilKilled(step, args.markerFile(), log, out);
             }
+            if (uncaptured != null) {
+                log.track(uncaptured, uncapturedSaveNanos + awaitCaptured(uncaptured));
+                uncaptured = null;
+            }
             training.applyUpdate();
             TrainingState state = training.state();
             long t0 = System.nanoTime();
-            CheckpointHandle handle = checkpointer.save(step, state);
-            long stall = System.nanoTime() - t0;
-            log.track(handle, stall);
+            CheckpointHandle handle = checkpointer.save(step, state, args.saveMode());
+            long saveNanos = System.nanoTime() - t0;
+            if (args.saveMode() == SaveMode.COPY) {
+                log.track(handle, saveNanos);
+            } else {
+                uncaptured = handle;
+                uncapturedSaveNanos = saveNanos;
+            }
         }
+        if (uncaptured != null) {
+            log.track(uncaptured, uncapturedSaveNanos + awaitCaptured(uncaptured));
+        }
+    }
+
+    /** Waits until the engine no longer reads the live tensors; returns how long the training thread waited. */
+    private static long awaitCaptured(CheckpointHandle handle) throws InterruptedException {
+        long t0 = System.nanoTime();
+        try {
+            handle.captured().get(DRAIN_LIMIT.toNanos(), TimeUnit.NANOSECONDS);
+        } catch (ExecutionException e) {
+            // The save failed; done() fails too and its line says why. The buffers are released either way.
+        } catch (TimeoutException e) {
+            throw new CheckpointException(CheckpointException.Reason.TIMEOUT, "step " + handle.step()
+                    + " was not captured within " + DRAIN_LIMIT + ": the engine did not complete captured()");
+        }
+        return System.nanoTime() - t0;
     }
 
     /** Stops mid-step (gradients computed, update not applied) once a disk checkpoint exists, for a crash test. */
