@@ -34,8 +34,10 @@ import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
+import org.apache.arrow.memory.AllocationListener;
 import org.apache.arrow.memory.BufferAllocator;
 import org.apache.arrow.memory.RootAllocator;
+import org.apache.arrow.memory.rounding.SegmentRoundingPolicy;
 
 /** The engine behind {@link Checkpointer}: one per run and process. */
 public final class CairnCheckpointer implements Checkpointer {
@@ -61,7 +63,8 @@ public final class CairnCheckpointer implements Checkpointer {
     CairnCheckpointer(CairnConfig config) {
         this.config = config;
         this.root = new RootAllocator();
-        this.staging = root.newChildAllocator("staging", 0, config.stagingBytes());
+        // Staging gets its own root so that its limit is exact: slabs are rounded to 1 KiB, not to powers of two.
+        this.staging = new RootAllocator(AllocationListener.NOOP, config.stagingBytes(), new SegmentRoundingPolicy(1024));
         this.manifests = root.newChildAllocator("manifests", 0, Long.MAX_VALUE);
         StoreLayout layout = new StoreLayout(config.run());
         for (TierConfig t : config.tiers()) {

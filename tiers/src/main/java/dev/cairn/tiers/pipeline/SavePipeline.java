@@ -41,10 +41,10 @@ public final class SavePipeline implements AutoCloseable {
 
     public SavePipeline(CairnConfig config, BufferAllocator allocator, BiConsumer<SaveJob, Integer> tierComplete) {
         int n = config.encoderThreads();
-        int encodedSlab = ChunkCodec.maxEncodedBytes(config.chunkBytes());
+        int encodedSlab = roundUp(ChunkCodec.maxEncodedBytes(config.chunkBytes()));
         int encodedSlabs = 2 * n + 2;
         long rawBudget = config.stagingBytes() - (long) encodedSlabs * encodedSlab;
-        int rawSlabs = (int) Math.max(1, Math.min(Integer.MAX_VALUE, rawBudget / config.chunkBytes()));
+        int rawSlabs = (int) Math.max(1, Math.min(Integer.MAX_VALUE, rawBudget / roundUp(config.chunkBytes())));
         this.rawPool = new SlabPool(allocator, config.chunkBytes(), rawSlabs);
         this.encodedPool = new SlabPool(allocator, encodedSlab, encodedSlabs);
         this.waitNanos = config.deadline().toNanos();
@@ -64,6 +64,11 @@ public final class SavePipeline implements AutoCloseable {
         this.publisher = new Thread(this::publishLoop, "cairn-publisher");
         publisher.setDaemon(true);
         publisher.start();
+    }
+
+    /** Slab sizes as the staging allocator accounts them (1 KiB segments). */
+    private static int roundUp(int bytes) {
+        return (bytes + 1023) & ~1023;
     }
 
     /**
