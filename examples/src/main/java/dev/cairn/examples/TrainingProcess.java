@@ -42,7 +42,6 @@ final class TrainingProcess {
                 "--add-opens=java.base/java.nio=ALL-UNNAMED",
                 "-Xmx1g",
                 "-XX:+UseSerialGC",
-                "-XX:TieredStopAtLevel=1",
                 "-Dai.djl.offline=true",
                 "-DDJL_CACHE_DIR=" + djlCacheDir(),
                 "-Dai.djl.pytorch.num_threads=1",
