@@ -1,0 +1,347 @@
+package dev.cairn.bench;
+
+import dev.cairn.CairnConfig;
+import dev.cairn.CheckpointException;
+import dev.cairn.CheckpointHandle;
+import dev.cairn.Checkpointer;
+import dev.cairn.CommitReport;
+import dev.cairn.RestoreRequest;
+import dev.cairn.RestoreResult;
+import dev.cairn.SaveMode;
+import dev.cairn.TierConfig;
+import dev.cairn.backend.fs.FileSystemObjectStore;
+import dev.cairn.backend.memory.MemoryObjectStore;
+import dev.cairn.bench.Comparison.Measure;
+import java.io.IOException;
+import java.io.PrintStream;
+import java.nio.ByteBuffer;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.List;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
+import java.util.stream.Stream;
+
+/**
+ * The end-to-end benchmark: the engine ({@code cairn-tiers}) on the memory and file-system backends, each figure
+ * measured beside the machine's own limit for the same work, in the same run, on the same bytes, repetitions of the
+ * two interleaved so that a noisy neighbour hits both alike.
+ * <ol>
+ * <li><b>Stall</b>: how long {@code save(step, state)} blocks the caller in COPY mode (memory tier, staging of
+ *     1.25x the state) against one plain copy of the same bytes into preallocated off-heap memory; also the ZERO_COPY
+ *     stall and how long ZERO_COPY holds the caller's buffers.</li>
+ * <li><b>Persist</b>: from {@code save} to {@code done()} on a disk tier ({@link FileSystemObjectStore}), against
+ *     writing the same bytes sequentially to one file with {@code FileChannel} and {@code force(true)}.</li>
+ * <li><b>Restore</b>: {@code restore(latest().into(state))} from that disk tier against reading the very chunk files
+ *     it reads and decoding them with zstd-jni. Neither side can drop the page cache (that needs root), so both read
+ *     what the writes left in it.</li>
+ * </ol>
+ * Every save after the first changes one value per chunk first, so that every chunk is new to the engine (as after a
+ * real training step) and nothing is skipped by content dedup.
+ */
+public final class EndToEndBenchmark {
+    public static final String COPY = "copy";
+    public static final String STALL_COPY = "stall.copy";
+    public static final String STALL_ZERO_COPY = "stall.zeroCopy";
+    public static final String HELD_ZERO_COPY = "held.zeroCopy";
+    public static final String COMMIT_MEMORY = "commit.memory";
+    public static final String STALL_DISK = "stall.disk";
+    public static final String PERSIST_DISK = "persist.disk";
+    public static final String WRITE_FSYNC = "write.fsync";
+    public static final String RESTORE_DISK = "restore.disk";
+    public static final String READ_DECODE_1 = "readDecode.1thread";
+    public static final String READ_DECODE_N = "readDecode.allThreads";
+
+    static final String MEMORY = "memory";
+    static final String DISK = "disk";
+    private static final String STALL_RUN = "bench-stall";
+    private static final String PERSIST_RUN = "bench-persist";
+    private static final double STALL_GOAL = 1.2;
+    private static final double PERSIST_GOAL = 0.8;
+    private static final long SEED = 20240611L;
+    private static final Duration WAIT = Duration.ofMinutes(5);
+
+    private final BenchOptions options;
+    private final PrintStream log;
+    private final int cores = Runtime.getRuntime().availableProcessors();
+    private final int chunkBytes = BenchOptions.CHUNK_BYTES;
+    private final long stagingBytes;
+    private final long memoryTierLimit;
+    private long round;
+
+    private EndToEndBenchmark(BenchOptions options, PrintStream log) {
+        this.options = options;
+        this.log = log;
+        long bytes = options.stateBytes();
+        this.stagingBytes = Math.max(bytes + bytes / 4, CairnConfig.minimumStagingBytes(chunkBytes, cores));
+        // Keep-last-1 holds one checkpoint while the next is written: two states' worth, plus room for framing.
+        this.memoryTierLimit = 2 * bytes + bytes / 4 + (64L << 20);
+    }
+
+    /** The direct memory (outside the engine's own allocator) a run of {@code stateBytes} needs: state and copy target. */
+    public static long directBytesNeeded(long stateBytes) {
+        return 2 * stateBytes + (64L << 20);
+    }
+
+    /**
+     * Runs the benchmark, printing progress to {@code log}, and returns what it measured. Works in a new directory
+     * under {@code options.parentDir()} (or the current directory) and deletes it afterwards.
+     *
+     * @throws IOException           when the disk figures cannot be taken
+     * @throws CheckpointException   when the engine fails (the benchmark does not hide a failing save or restore)
+     * @throws IllegalStateException when the JVM lacks the direct memory for the state, or a restore is not bit-exact
+     */
+    public static BenchResults run(BenchOptions options, PrintStream log) throws IOException {
+        return new EndToEndBenchmark(options, log).execute();
+    }
+
+    private BenchResults execute() throws IOException {
+        long need = directBytesNeeded(options.stateBytes());
+        long have = MachineInfo.directMemoryLimit();
+        if (need > have) {
+            throw new IllegalStateException("a " + ByteSize.format(options.stateBytes()) + " state needs "
+                    + ByteSize.format(need) + " of direct memory but this JVM allows " + ByteSize.format(have)
+                    + ": run java with -XX:MaxDirectMemorySize=" + ((need >> 30) + 1) + "g, or choose a smaller --size");
+        }
+        Path parent = (options.parentDir() == null ? Path.of("") : options.parentDir()).toAbsolutePath();
+        Files.createDirectories(parent);
+        Path work = Files.createTempDirectory(parent, "cairn-bench-");
+        try {
+            return measure(work);
+        } finally {
+            deleteTree(work);
+        }
+    }
+
+    private BenchResults measure(Path work) throws IOException {
+        MachineInfo machine = MachineInfo.probe(work);
+        log.println("machine: " + machine.describe());
+        log.printf("generating %s of fp32 state ~ N(0, 0.02) in direct buffers...%n", ByteSize.format(options.stateBytes()));
+        SyntheticState state = SyntheticState.generate(options.stateBytes(), chunkBytes, SEED);
+        List<ByteBuffer> target = SyntheticState.allocateLike(state.tensorSizes());
+        Baselines.copy(state.buffers(), target);
+        BenchResults.Setup setup = new BenchResults.Setup(state.bytes(), state.tensorSizes(), chunkBytes, cores,
+                stagingBytes, CairnConfig.DEFAULT_COMPRESSION_LEVEL, options.repetitions(), memoryTierLimit, work.toString());
+        List<Figure> figures = new ArrayList<>();
+        long coldStall = stallPhase(state, target, figures);
+        double compression = persistPhase(state, work, figures);
+        restorePhase(state, target, work, figures);
+        List<Comparison> comparisons = List.of(
+                new Comparison("stallOverCopy", "save stall (COPY) vs plain copy", find(figures, STALL_COPY),
+                        find(figures, COPY), Measure.TIME, STALL_GOAL),
+                new Comparison("zeroCopyStallOverCopy", "save stall (ZERO_COPY) vs plain copy", find(figures, STALL_ZERO_COPY),
+                        find(figures, COPY), Measure.TIME, Double.NaN),
+                new Comparison("persistOverWrite", "persist to disk vs write+fsync", find(figures, PERSIST_DISK),
+                        find(figures, WRITE_FSYNC), Measure.THROUGHPUT, PERSIST_GOAL),
+                new Comparison("restoreOverReadDecode", "restore vs read+decode, 1 thread", find(figures, RESTORE_DISK),
+                        find(figures, READ_DECODE_1), Measure.THROUGHPUT, Double.NaN),
+                new Comparison("restoreOverReadDecodeAllThreads", "restore vs read+decode, " + cores + " threads",
+                        find(figures, RESTORE_DISK), find(figures, READ_DECODE_N), Measure.THROUGHPUT, Double.NaN));
+        return new BenchResults(Instant.now(), machine, setup, figures, comparisons, compression, coldStall, true);
+    }
+
+    /** Stall of COPY and ZERO_COPY saves into a memory tier, interleaved with plain copies; returns the cold stall. */
+    private long stallPhase(SyntheticState state, List<ByteBuffer> target, List<Figure> figures) throws IOException {
+        int reps = options.repetitions();
+        long[] copy = new long[reps];
+        long[] stall = new long[reps];
+        long[] commit = new long[reps];
+        long[] zeroStall = new long[reps];
+        long[] held = new long[reps];
+        long cold;
+        log.printf("[1/3] save stall: memory tier, staging %s, %d repetitions%n", ByteSize.format(stagingBytes), reps);
+        try (MemoryObjectStore memory = new MemoryObjectStore(memoryTierLimit);
+             Checkpointer cp = Checkpointer.open(config(STALL_RUN, TierConfig.of(MEMORY, memory).keepLast(1)))) {
+            long step = 0;
+            state.perturb(++round);
+            long t0 = System.nanoTime();
+            CheckpointHandle first = cp.save(++step, state.state());
+            cold = System.nanoTime() - t0;
+            await(first.done());
+            cp.gc(false);
+            log.printf("  first save (allocates staging): stall %s%n", Report.time(cold));
+            for (int r = 0; r < reps; r++) {
+                copy[r] = Baselines.copy(state.buffers(), target);
+                state.perturb(++round);
+                t0 = System.nanoTime();
+                CheckpointHandle h = cp.save(++step, state.state());
+                stall[r] = System.nanoTime() - t0;
+                await(h.done());
+                commit[r] = System.nanoTime() - t0;
+                cp.gc(false);
+                log.printf("  rep %d: copy %s, COPY stall %s, committed in memory after %s%n", r + 1,
+                        Report.time(copy[r]), Report.time(stall[r]), Report.time(commit[r]));
+            }
+            for (int r = 0; r < reps; r++) {
+                state.perturb(++round);
+                t0 = System.nanoTime();
+                CheckpointHandle h = cp.save(++step, state.state(), SaveMode.ZERO_COPY);
+                zeroStall[r] = System.nanoTime() - t0;
+                await(h.captured());
+                held[r] = System.nanoTime() - t0;
+                await(h.done());
+                cp.gc(false);
+                log.printf("  rep %d: ZERO_COPY stall %s, buffers held %s%n", r + 1, Report.time(zeroStall[r]),
+                        Report.time(held[r]));
+            }
+        }
+        long bytes = state.bytes();
+        figures.add(new Figure(COPY, "plain copy of the state into preallocated off-heap memory", bytes, copy));
+        figures.add(new Figure(STALL_COPY, "save() stall, COPY mode, memory tier", bytes, stall));
+        figures.add(new Figure(COMMIT_MEMORY, "save() until committed in the memory tier", bytes, commit));
+        figures.add(new Figure(STALL_ZERO_COPY, "save() stall, ZERO_COPY mode, memory tier", bytes, zeroStall));
+        figures.add(new Figure(HELD_ZERO_COPY, "ZERO_COPY: save() until captured (buffers must not change)", bytes, held));
+        return cold;
+    }
+
+    /** Saves to a disk tier timed to done(), interleaved with a sequential write + fsync; returns raw/stored bytes. */
+    private double persistPhase(SyntheticState state, Path work, List<Figure> figures) throws IOException {
+        int reps = options.repetitions();
+        long[] persist = new long[reps];
+        long[] diskStall = new long[reps];
+        long[] write = new long[reps];
+        CommitReport last = null;
+        Path sequential = work.resolve("sequential.bin");
+        log.printf("[2/3] persist to disk: %s (%s), %d repetitions%n", work, MachineInfo.probe(work).fileSystem(), reps);
+        try (FileSystemObjectStore disk = new FileSystemObjectStore(work.resolve("store"));
+             Checkpointer cp = Checkpointer.open(config(PERSIST_RUN, TierConfig.of(DISK, disk).keepLast(1)))) {
+            long step = 0;
+            state.perturb(++round);
+            long t0 = System.nanoTime();
+            await(cp.save(++step, state.state()).done());
+            cp.gc(false);
+            log.printf("  warm-up save: %s%n", Report.time(System.nanoTime() - t0));
+            for (int r = 0; r < reps; r++) {
+                boolean baselineFirst = r % 2 == 0;
+                if (baselineFirst) {
+                    write[r] = writeOnce(state, sequential);
+                }
+                state.perturb(++round);
+                t0 = System.nanoTime();
+                CheckpointHandle h = cp.save(++step, state.state());
+                diskStall[r] = System.nanoTime() - t0;
+                last = await(h.done()).get(0);
+                persist[r] = System.nanoTime() - t0;
+                cp.gc(false);
+                if (!baselineFirst) {
+                    write[r] = writeOnce(state, sequential);
+                }
+                log.printf("  rep %d: persist %s (%s), write+fsync %s (%s)%n", r + 1, Report.time(persist[r]),
+                        ByteSize.rate(state.bytes() * 1e9 / persist[r]), Report.time(write[r]),
+                        ByteSize.rate(state.bytes() * 1e9 / write[r]));
+            }
+        }
+        long bytes = state.bytes();
+        figures.add(new Figure(STALL_DISK, "save() stall, COPY mode, disk tier", bytes, diskStall));
+        figures.add(new Figure(PERSIST_DISK, "persist to disk: save() until committed (fsynced)", bytes, persist));
+        figures.add(new Figure(WRITE_FSYNC, "sequential write of the state to one file + force(true)", bytes, write));
+        return last.rawBytes() / (double) last.storedBytes();
+    }
+
+    private static long writeOnce(SyntheticState state, Path file) throws IOException {
+        try {
+            return Baselines.writeAndForce(state.buffers(), file);
+        } finally {
+            Files.deleteIfExists(file);
+        }
+    }
+
+    /** Restores of the last persisted step into the state's own buffers, interleaved with read + decode of its chunk files. */
+    private void restorePhase(SyntheticState state, List<ByteBuffer> target, Path work, List<Figure> figures)
+            throws IOException {
+        int reps = options.repetitions();
+        long[] restore = new long[reps];
+        long[] read1 = new long[reps];
+        long[] readN = new long[reps];
+        long expected = state.crc32c();
+        List<ByteBuffer> slots = Baselines.slots(target, chunkBytes);
+        log.printf("[3/3] restore from disk (reads from the page cache, on both sides), %d repetitions%n", reps);
+        ExecutorService pool = Executors.newFixedThreadPool(cores);
+        try (FileSystemObjectStore disk = new FileSystemObjectStore(work.resolve("store"));
+             Checkpointer cp = Checkpointer.open(config(PERSIST_RUN, TierConfig.of(DISK, disk).keepLast(1)))) {
+            List<Path> chunkFiles = chunkFiles(disk.root().resolve(PERSIST_RUN).resolve("chunks"));
+            for (int r = 0; r < reps; r++) {
+                boolean baselineFirst = r % 2 == 1;
+                if (baselineFirst) {
+                    read1[r] = Baselines.readAndDecode(chunkFiles, slots, 1, pool);
+                    readN[r] = Baselines.readAndDecode(chunkFiles, slots, cores, pool);
+                }
+                state.zero();
+                long t0 = System.nanoTime();
+                RestoreResult result = cp.restore(RestoreRequest.latest().into(state.state()));
+                restore[r] = System.nanoTime() - t0;
+                if (!result.tier().equals(DISK) || state.crc32c() != expected) {
+                    throw new IllegalStateException("restore " + (r + 1) + " from tier " + result.tier()
+                            + " did not give back the saved bytes");
+                }
+                if (!baselineFirst) {
+                    read1[r] = Baselines.readAndDecode(chunkFiles, slots, 1, pool);
+                    readN[r] = Baselines.readAndDecode(chunkFiles, slots, cores, pool);
+                }
+                log.printf("  rep %d: restore %s (bit-exact), read+decode %s on 1 thread, %s on %d%n", r + 1,
+                        Report.time(restore[r]), Report.time(read1[r]), Report.time(readN[r]), cores);
+            }
+        } finally {
+            pool.shutdownNow();
+        }
+        long bytes = state.bytes();
+        figures.add(new Figure(RESTORE_DISK, "restore latest from disk into the caller's buffers (hash-verified)", bytes, restore));
+        figures.add(new Figure(READ_DECODE_1, "read each stored chunk file + zstd decode, 1 thread", bytes, read1));
+        figures.add(new Figure(READ_DECODE_N, "read each stored chunk file + zstd decode, " + cores + " threads", bytes, readN));
+    }
+
+    private CairnConfig config(String run, TierConfig tier) {
+        return CairnConfig.builder(run)
+                .tier(tier)
+                .chunkBytes(chunkBytes)
+                .encoderThreads(cores)
+                .stagingBytes(stagingBytes)
+                .gcGrace(Duration.ZERO)
+                .deadline(WAIT)
+                .build();
+    }
+
+    private static List<Path> chunkFiles(Path dir) throws IOException {
+        try (Stream<Path> s = Files.walk(dir)) {
+            return s.filter(Files::isRegularFile).sorted().toList();
+        }
+    }
+
+    private static <T> T await(java.util.concurrent.CompletableFuture<T> f) {
+        try {
+            return f.get(WAIT.toNanos(), TimeUnit.NANOSECONDS);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new CheckpointException(CheckpointException.Reason.CLOSED, "benchmark interrupted", e);
+        } catch (ExecutionException e) {
+            if (e.getCause() instanceof CheckpointException c) {
+                throw c;
+            }
+            throw new CheckpointException(CheckpointException.Reason.STORAGE, "save failed: " + e.getCause(), e.getCause());
+        } catch (TimeoutException e) {
+            throw new CheckpointException(CheckpointException.Reason.TIMEOUT, "save did not finish within " + WAIT, e);
+        }
+    }
+
+    private static Figure find(List<Figure> figures, String key) {
+        return figures.stream().filter(f -> f.key().equals(key)).findFirst().orElseThrow();
+    }
+
+    private static void deleteTree(Path dir) throws IOException {
+        if (!Files.exists(dir)) {
+            return;
+        }
+        try (Stream<Path> s = Files.walk(dir)) {
+            for (Path p : s.sorted(Comparator.reverseOrder()).toList()) {
+                Files.deleteIfExists(p);
+            }
+        }
+    }
+}

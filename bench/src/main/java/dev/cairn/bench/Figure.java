@@ -1,0 +1,51 @@
+package dev.cairn.bench;
+
+import java.util.Arrays;
+
+/**
+ * One measured quantity: every repetition's time for moving {@code bytes}.
+ *
+ * @param key   stable name, used in JSON
+ * @param label what was timed, in words
+ * @param bytes bytes of state each repetition moved (raw, uncompressed bytes for the engine's figures)
+ * @param nanos each repetition's time, in the order taken
+ */
+public record Figure(String key, String label, long bytes, long[] nanos) {
+    public Figure {
+        if (nanos.length == 0) {
+            throw new IllegalArgumentException("figure " + key + " has no sample");
+        }
+        nanos = nanos.clone();
+    }
+
+    @Override
+    public long[] nanos() {
+        return nanos.clone();
+    }
+
+    /** The median (the mean of the middle two for an even count). */
+    public long medianNanos() {
+        long[] s = sorted();
+        int m = s.length / 2;
+        return s.length % 2 == 1 ? s[m] : (s[m - 1] + s[m]) / 2;
+    }
+
+    public long minNanos() {
+        return sorted()[0];
+    }
+
+    public long maxNanos() {
+        return sorted()[nanos.length - 1];
+    }
+
+    /** Bytes per second at the median time. */
+    public double bytesPerSecond() {
+        return bytes * 1e9 / Math.max(1, medianNanos());
+    }
+
+    private long[] sorted() {
+        long[] s = nanos.clone();
+        Arrays.sort(s);
+        return s;
+    }
+}
