@@ -303,7 +303,7 @@ public final class Restorer {
                 for (Tier any : orderFrom(t)) {
                     try {
                         ByteBuffer sink = scratch.get().sink(Math.toIntExact(c.rawLength()));
-                        verifyInto(any, c, List.of(sink));
+                        verifyInto(any, new ChunkRef(0, c.rawLength(), c.hash(), c.codec(), c.storedLength()), List.of(sink));
                         good = true;
                         break;
                     } catch (IOException | RuntimeException e) {
