@@ -1,0 +1,97 @@
+package dev.cairn.cli;
+
+import dev.cairn.cli.command.BenchCommand;
+import dev.cairn.cli.command.DemoCommand;
+import java.io.PrintStream;
+import java.io.PrintWriter;
+import java.nio.charset.StandardCharsets;
+import java.util.concurrent.Callable;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.ScopeType;
+import picocli.CommandLine.Spec;
+
+/**
+ * {@code cairn <command>}. Each command is one class in {@code dev.cairn.cli.command}, listed in
+ * {@code subcommands} below; it prints to {@link #out()} and returns its exit status, and throws on failure (which
+ * {@link FailureReport} turns into one line).
+ */
+@Command(name = "cairn",
+        mixinStandardHelpOptions = true,
+        versionProvider = CairnCli.Version.class,
+        description = "Checkpoints for training runs: saves tensors and run state into memory and disk tiers, and"
+                + " brings a killed run back bit-exact.",
+        subcommands = {DemoCommand.class, BenchCommand.class, CommandLine.HelpCommand.class},
+        footerHeading = "%nExamples:%n",
+        footer = {"  java -jar cli/target/cairn.jar demo",
+                "  java -jar cli/target/cairn.jar bench --size 256m",
+                "  java -jar cli/target/cairn.jar help bench",
+                "",
+                "Exit status: 0 success, 1 failure (one line says why; --verbose adds the stack trace), 2 bad usage."})
+public final class CairnCli implements Callable<Integer> {
+    public static final int OK = 0;
+    public static final int FAILED = 1;
+    public static final int USAGE = 2;
+
+    @Option(names = "--verbose", scope = ScopeType.INHERIT,
+            description = "On failure, print the stack trace after the one-line reason.")
+    boolean verbose;
+
+    @Spec
+    CommandSpec spec;
+
+    private final PrintStream out;
+    private final PrintStream err;
+
+    CairnCli(PrintStream out, PrintStream err) {
+        this.out = out;
+        this.err = err;
+    }
+
+    public static void main(String[] args) {
+        System.exit(execute(System.out, System.err, args));
+    }
+
+    /** Runs {@code cairn args} with the given streams; returns the exit status. */
+    public static int execute(PrintStream out, PrintStream err, String... args) {
+        CommandLine cli = new CommandLine(new CairnCli(out, err));
+        FailureReport failures = new FailureReport();
+        cli.setOut(new PrintWriter(out, true, StandardCharsets.UTF_8));
+        cli.setErr(new PrintWriter(err, true, StandardCharsets.UTF_8));
+        cli.setExecutionExceptionHandler(failures);
+        cli.setParameterExceptionHandler(failures);
+        int status = cli.execute(args);
+        out.flush();
+        err.flush();
+        return status;
+    }
+
+    /** With no command: the usage, on stderr, as a usage error. */
+    @Override
+    public Integer call() {
+        spec.commandLine().usage(spec.commandLine().getErr());
+        return USAGE;
+    }
+
+    /** Where commands print their results. */
+    public PrintStream out() {
+        return out;
+    }
+
+    /** Where commands print progress that must not mix with results (for example beside {@code --json}). */
+    public PrintStream err() {
+        return err;
+    }
+
+    /** The version from the jar's manifest. */
+    static final class Version implements CommandLine.IVersionProvider {
+        @Override
+        public String[] getVersion() {
+            String v = CairnCli.class.getPackage().getImplementationVersion();
+            return new String[] {"cairn " + (v == null ? "(development build)" : v),
+                    "Java " + System.getProperty("java.runtime.version") + " (" + System.getProperty("java.vm.name") + ")"};
+        }
+    }
+}

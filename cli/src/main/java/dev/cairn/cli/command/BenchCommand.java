@@ -1,0 +1,77 @@
+package dev.cairn.cli.command;
+
+import dev.cairn.bench.BenchOptions;
+import dev.cairn.bench.BenchResults;
+import dev.cairn.bench.EndToEndBenchmark;
+import dev.cairn.bench.Report;
+import dev.cairn.cli.ByteSizeConverter;
+import dev.cairn.cli.CairnCli;
+import java.io.IOException;
+import java.nio.file.Path;
+import java.util.concurrent.Callable;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.ParameterException;
+import picocli.CommandLine.ParentCommand;
+import picocli.CommandLine.Spec;
+
+/** {@code cairn bench}: the end-to-end benchmark, each figure beside the machine's own limit from the same run. */
+@Command(name = "bench",
+        mixinStandardHelpOptions = true,
+        description = {
+            "Measures, on --size bytes of fp32 state and in the same run on the same bytes:",
+            "  - the stall of save() in COPY mode against one plain copy into off-heap memory (goal: at most 1.2x),"
+                + " and the ZERO_COPY stall;",
+            "  - persist throughput to local disk (save() until committed) against a sequential write + fsync of one"
+                + " file (goal: at least 0.8x), and the compression ratio;",
+            "  - restore throughput from disk against reading the stored chunk files and zstd-decoding them.",
+            "Reports medians of --reps repetitions. Reads come from the page cache on both sides. Needs about"
+                + " 2x --size of direct memory and 3.5x --size of RAM in all. Exit status 0 when every figure was"
+                + " taken, whether or not it met its goal."},
+        footerHeading = "%nExamples:%n",
+        footer = {"  java -jar cli/target/cairn.jar bench",
+                "  java -Xmx2g -XX:MaxDirectMemorySize=3g -jar cli/target/cairn.jar bench --size 1g --reps 7",
+                "  java -jar cli/target/cairn.jar bench --size 256m --json > bench.json"})
+public final class BenchCommand implements Callable<Integer> {
+
+    @Option(names = "--size", paramLabel = "BYTES", defaultValue = "1g", converter = ByteSizeConverter.class,
+            description = "Bytes of state, such as 1g or 512m; rounded down to whole 4 MiB chunks"
+                    + " (default: ${DEFAULT-VALUE}).")
+    long size;
+
+    @Option(names = "--reps", paramLabel = "N", defaultValue = "5",
+            description = "Repetitions of every measurement (default: ${DEFAULT-VALUE}).")
+    int repetitions;
+
+    @Option(names = "--dir", paramLabel = "DIR",
+            description = "Where to make the working directory for the disk figures, deleted afterwards"
+                    + " (default: the current directory). Put it on the disk you want measured.")
+    Path dir;
+
+    @Option(names = "--json", description = "Print the figures as JSON on stdout (progress goes to stderr).")
+    boolean json;
+
+    @ParentCommand
+    CairnCli cli;
+
+    @Spec
+    CommandSpec spec;
+
+    @Override
+    public Integer call() throws IOException {
+        BenchOptions options;
+        try {
+            options = new BenchOptions(size, repetitions, dir);
+        } catch (IllegalArgumentException e) {
+            throw new ParameterException(spec.commandLine(), e.getMessage());
+        }
+        BenchResults results = EndToEndBenchmark.run(options, json ? cli.err() : cli.out());
+        if (json) {
+            cli.out().println(Report.json(results));
+        } else {
+            Report.printText(results, cli.out());
+        }
+        return CairnCli.OK;
+    }
+}

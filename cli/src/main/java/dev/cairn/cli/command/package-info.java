@@ -1,0 +1,7 @@
+/**
+ * One class per {@code cairn} command, named after it ({@code demo} is {@link dev.cairn.cli.command.DemoCommand}).
+ * To add a command: a {@code Callable<Integer>} class here with a picocli {@code @Command} (a description, an
+ * {@code Examples:} footer, {@code mixinStandardHelpOptions}), listed in {@link dev.cairn.cli.CairnCli}'s
+ * {@code subcommands}. Commands throw on failure and return their exit status otherwise.
+ */
+package dev.cairn.cli.command;

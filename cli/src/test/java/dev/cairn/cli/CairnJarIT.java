@@ -1,0 +1,73 @@
+package dev.cairn.cli;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+import java.util.jar.Attributes;
+import java.util.jar.JarFile;
+import java.util.jar.Manifest;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * The packaged {@code target/cairn.jar} run as a user runs it, {@code java -jar} with no flags: its manifest must
+ * find every dependency in {@code lib/} and open java.nio for Arrow (the engine writes Arrow IPC manifests).
+ */
+class CairnJarIT {
+    private static final Path JAR = Path.of(System.getProperty("cairn.jar", "target/cairn.jar"));
+
+    @TempDir
+    Path tmp;
+
+    @Test
+    void manifestNamesTheMainClassTheLibrariesAndOpensJavaNio() throws IOException {
+        try (JarFile jar = new JarFile(JAR.toFile())) {
+            Manifest m = jar.getManifest();
+            Attributes a = m.getMainAttributes();
+            assertEquals(CairnCli.class.getName(), a.getValue("Main-Class"));
+            assertEquals("java.base/java.nio", a.getValue("Add-Opens"));
+            for (String entry : a.getValue("Class-Path").split(" ")) {
+                assertTrue(Files.isRegularFile(JAR.resolveSibling(entry)), "missing " + entry);
+            }
+        }
+    }
+
+    @Test
+    void benchRunsFromThePlainJarAndRestoresBitExact() throws Exception {
+        Result r = java("-jar", JAR.toString(), "bench", "--size", "8m", "--reps", "1", "--json", "--dir", tmp.toString());
+        assertEquals(0, r.status, r.output);
+        assertTrue(r.output.contains("\"restoreBitExact\": true"), r.output);
+    }
+
+    @Test
+    void versionAndErrorsWorkFromThePlainJar() throws Exception {
+        Result version = java("-jar", JAR.toString(), "--version");
+        assertEquals(0, version.status, version.output);
+        assertTrue(version.output.startsWith("cairn 0."), version.output);
+        Result bad = java("-jar", JAR.toString(), "bench", "--reps", "none");
+        assertEquals(2, bad.status, bad.output);
+        assertEquals(1, bad.output.lines().count(), bad.output);
+    }
+
+    private record Result(int status, String output) {
+    }
+
+    private static Result java(String... args) throws Exception {
+        List<String> command = new ArrayList<>();
+        command.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
+        command.addAll(List.of(args));
+        Process p = new ProcessBuilder(command).redirectErrorStream(true).start();
+        byte[] out = p.getInputStream().readAllBytes();
+        if (!p.waitFor(5, TimeUnit.MINUTES)) {
+            p.destroyForcibly();
+        }
+        return new Result(p.exitValue(), new String(out, StandardCharsets.UTF_8));
+    }
+}
