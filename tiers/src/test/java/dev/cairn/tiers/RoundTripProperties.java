@@ -64,7 +64,7 @@ class RoundTripProperties {
                 .as(EntrySpec::new);
     }
 
-    @Property(tries = 60)
+    @Property(tries = 100)
     void anyStateRoundTripsThroughEveryTier(@ForAll("states") List<EntrySpec> specs, @ForAll Backend backend,
                                             @ForAll SaveMode mode, @ForAll @IntRange(min = 1, max = 3) int encoders) throws Exception {
         TrainingState state = build(specs);

@@ -10,21 +10,23 @@ import dev.cairn.tiers.codec.ChunkHash;
  * Encoder {@code k} of {@code n}: takes the events whose sequence is {@code k} modulo {@code n}, hashes the raw
  * bytes, asks each target tier whether it already holds that content (pinning it), and compresses the chunk only
  * when some tier needs it. Raw staging is returned as soon as the chunk is encoded.
+ *
+ * <p>Each encoder owns its pool of output slabs. With one shared pool, an encoder that runs ahead could take every
+ * slab while a slower one still waits for its first: the writer, which frees slabs in sequence order, would then
+ * wait on the slow encoder forever.
  */
 final class ChunkEncoder implements EventHandler<ChunkEvent> {
     private final int k;
     private final int n;
     private final ChunkCodec codec;
-    private final SlabPool rawPool;
     private final SlabPool encodedPool;
     private final long slabWaitNanos;
     private Sequence progress;
 
-    ChunkEncoder(int k, int n, int level, SlabPool rawPool, SlabPool encodedPool, long slabWaitNanos) {
+    ChunkEncoder(int k, int n, int level, SlabPool encodedPool, long slabWaitNanos) {
         this.k = k;
         this.n = n;
         this.codec = new ChunkCodec(level);
-        this.rawPool = rawPool;
         this.encodedPool = encodedPool;
         this.slabWaitNanos = slabWaitNanos;
     }
@@ -54,7 +56,7 @@ final class ChunkEncoder implements EventHandler<ChunkEvent> {
             job.fail(t);
         } finally {
             if (e.raw != null) {
-                rawPool.release(e.raw);
+                e.raw.release();
                 e.raw = null;
             }
             if (job.notYetEncoded.decrementAndGet() == 0) {
@@ -89,7 +91,12 @@ final class ChunkEncoder implements EventHandler<ChunkEvent> {
         assert knownSize >= 0 || toWrite != 0;
     }
 
+    int slabsInUse() {
+        return encodedPool.inUse();
+    }
+
     void close() {
         codec.close();
+        encodedPool.close();
     }
 }

@@ -12,11 +12,9 @@ import java.util.function.BiConsumer;
  * last tier has written it; the job's tier commits when its last chunk is in.
  */
 final class ChunkWriter implements EventHandler<ChunkEvent> {
-    private final SlabPool encodedPool;
     private final BiConsumer<SaveJob, Integer> tierComplete;
 
-    ChunkWriter(SlabPool encodedPool, BiConsumer<SaveJob, Integer> tierComplete) {
-        this.encodedPool = encodedPool;
+    ChunkWriter(BiConsumer<SaveJob, Integer> tierComplete) {
         this.tierComplete = tierComplete;
     }
 
@@ -30,7 +28,7 @@ final class ChunkWriter implements EventHandler<ChunkEvent> {
         e.clear();
         if (toWrite == 0) {
             if (slab != null) {
-                encodedPool.release(slab);
+                slab.release();
             }
             for (int t = 0; t < job.tiers.length; t++) {
                 chunkDone(job, t);
@@ -49,7 +47,7 @@ final class ChunkWriter implements EventHandler<ChunkEvent> {
             } catch (RuntimeException rejected) {
                 job.tierFailure.compareAndSet(t, null, rejected);
                 if (writesLeft.decrementAndGet() == 0) {
-                    encodedPool.release(slab);
+                    slab.release();
                 }
                 chunkDone(job, t);
             }
@@ -72,7 +70,7 @@ final class ChunkWriter implements EventHandler<ChunkEvent> {
             job.tierFailure.compareAndSet(t, null, failure);
         } finally {
             if (writesLeft.decrementAndGet() == 0) {
-                encodedPool.release(slab);
+                slab.release();
             }
             chunkDone(job, t);
         }

@@ -1,6 +1,6 @@
 package dev.cairn.tiers.pipeline;
 
-import com.lmax.disruptor.BlockingWaitStrategy;
+import com.lmax.disruptor.SleepingWaitStrategy;
 import com.lmax.disruptor.EventHandler;
 import com.lmax.disruptor.ExceptionHandler;
 import com.lmax.disruptor.RingBuffer;
@@ -30,8 +30,10 @@ import org.apache.arrow.memory.BufferAllocator;
 public final class SavePipeline implements AutoCloseable {
     private static final Object STOP = new Object();
 
+    /** Output slabs per encoder: one being filled, one being written, one queued. */
+    static final int ENCODED_SLABS_PER_ENCODER = 3;
+
     private final SlabPool rawPool;
-    private final SlabPool encodedPool;
     private final Disruptor<ChunkEvent> disruptor;
     private final RingBuffer<ChunkEvent> ring;
     private final ChunkEncoder[] encoders;
@@ -42,23 +44,22 @@ public final class SavePipeline implements AutoCloseable {
     public SavePipeline(CairnConfig config, BufferAllocator allocator, BiConsumer<SaveJob, Integer> tierComplete) {
         int n = config.encoderThreads();
         int encodedSlab = roundUp(ChunkCodec.maxEncodedBytes(config.chunkBytes()));
-        int encodedSlabs = 2 * n + 2;
-        long rawBudget = config.stagingBytes() - (long) encodedSlabs * encodedSlab;
+        long rawBudget = config.stagingBytes() - (long) ENCODED_SLABS_PER_ENCODER * n * encodedSlab;
         int rawSlabs = (int) Math.max(1, Math.min(Integer.MAX_VALUE, rawBudget / roundUp(config.chunkBytes())));
         this.rawPool = new SlabPool(allocator, config.chunkBytes(), rawSlabs);
-        this.encodedPool = new SlabPool(allocator, encodedSlab, encodedSlabs);
         this.waitNanos = config.deadline().toNanos();
         AtomicInteger threads = new AtomicInteger();
         this.disruptor = new Disruptor<>(ChunkEvent::new, 1024, r -> {
             Thread t = new Thread(r, "cairn-ring-" + threads.incrementAndGet());
             t.setDaemon(true);
             return t;
-        }, ProducerType.SINGLE, new BlockingWaitStrategy());
+        }, ProducerType.SINGLE, new SleepingWaitStrategy(100, 200_000));
         this.encoders = new ChunkEncoder[n];
         for (int k = 0; k < n; k++) {
-            encoders[k] = new ChunkEncoder(k, n, config.compressionLevel(), rawPool, encodedPool, waitNanos);
+            encoders[k] = new ChunkEncoder(k, n, config.compressionLevel(),
+                    new SlabPool(allocator, encodedSlab, ENCODED_SLABS_PER_ENCODER), waitNanos);
         }
-        disruptor.handleEventsWith((EventHandler<ChunkEvent>[]) encoders).then(new ChunkWriter(encodedPool, tierComplete));
+        disruptor.handleEventsWith((EventHandler<ChunkEvent>[]) encoders).then(new ChunkWriter(tierComplete));
         disruptor.setDefaultExceptionHandler(new KeepRunning());
         this.ring = disruptor.start();
         this.publisher = new Thread(this::publishLoop, "cairn-publisher");
@@ -155,7 +156,11 @@ public final class SavePipeline implements AutoCloseable {
 
     /** Slabs of staging handed out right now; zero when idle (tests use this to find leaks). */
     public int slabsInUse() {
-        return rawPool.inUse() + encodedPool.inUse();
+        int n = rawPool.inUse();
+        for (ChunkEncoder e : encoders) {
+            n += e.slabsInUse();
+        }
+        return n;
     }
 
     @Override
@@ -171,7 +176,6 @@ public final class SavePipeline implements AutoCloseable {
             e.close();
         }
         rawPool.close();
-        encodedPool.close();
     }
 
     private record Captured(SaveJob job, int chunk, Slab slab) {

@@ -6,16 +6,23 @@ import org.apache.arrow.memory.ArrowBuf;
 /** A fixed-size off-heap buffer owned by a {@link SlabPool}; handed out and returned, never freed in between. */
 public final class Slab {
     final ArrowBuf buf;
+    private final SlabPool owner;
     private final ByteBuffer view;
 
-    Slab(ArrowBuf buf) {
+    Slab(ArrowBuf buf, SlabPool owner) {
         this.buf = buf;
+        this.owner = owner;
         this.view = buf.nioBuffer(0, (int) buf.capacity());
     }
 
     /** A view over the whole slab (position 0, limit capacity) for direct-buffer APIs. */
     public ByteBuffer buffer() {
         return view;
+    }
+
+    /** Gives the slab back to the pool it came from. */
+    public void release() {
+        owner.release(this);
     }
 
     public int capacity() {

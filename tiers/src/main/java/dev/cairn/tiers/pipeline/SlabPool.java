@@ -45,8 +45,9 @@ public final class SlabPool implements AutoCloseable {
                     return s;
                 }
                 if (allocated < maxSlabs) {
+                    Slab fresh = new Slab(allocator.buffer(slabBytes), this);
                     allocated++;
-                    return new Slab(allocator.buffer(slabBytes));
+                    return fresh;
                 }
                 if (left <= 0) {
                     throw new CheckpointException(Reason.TIMEOUT, "no staging memory freed within the deadline ("
