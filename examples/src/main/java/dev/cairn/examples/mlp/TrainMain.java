@@ -55,12 +55,12 @@ public final class TrainMain {
     public static final String DISK = "disk";
     static final long MEMORY_LIMIT_BYTES = 256L << 20;
     /**
-     * A cap, allocated as needed. Saving every step produces ~4.4 MB per ~15 ms step, faster than one encoder
-     * thread persists it on 2 cores, so the backlog grows until staging is full and capture waits.
+     * Fifteen times the state. Saving every step makes ~4.4 MB per ~15 ms step, more than one encoder thread
+     * persists on 2 cores: once staging is full, save() waits (the stall shows it) rather than memory growing.
      */
-    static final long STAGING_BYTES = 1L << 30;
-    /** Each chunk takes a whole staging slab, even a 32-byte bias: small chunks keep the 28 tensors' slabs near their 4.4 MB. */
-    static final int CHUNK_BYTES = 256 << 10;
+    static final long STAGING_BYTES = 64L << 20;
+    /** The largest tensor is 512 x 512 f32, 1 MiB: one chunk per tensor. */
+    static final int CHUNK_BYTES = 1 << 20;
     private static final Duration PAUSE_WAIT_FOR_DISK = Duration.ofMinutes(2);
     private static final Duration PAUSE_LIMIT = Duration.ofMinutes(10);
     private static final Duration DRAIN_LIMIT = Duration.ofMinutes(3);

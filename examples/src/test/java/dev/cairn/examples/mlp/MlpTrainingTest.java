@@ -58,7 +58,7 @@ class MlpTrainingTest {
     void checkpointRestoresParametersAndAdamMomentsIntoAFreshModelExactly() throws Exception {
         try (MemoryObjectStore memory = new MemoryObjectStore(64L << 20);
              Checkpointer checkpointer = Checkpointer.open(CairnConfig.builder("unit")
-                     .tier(TierConfig.of("memory", memory)).encoderThreads(1).stagingBytes(1L << 30).build());
+                     .tier(TierConfig.of("memory", memory)).encoderThreads(1).stagingBytes(64L << 20).build());
              MlpTraining original = new MlpTraining(SPEC);
              MlpTraining fresh = new MlpTraining(SPEC)) {
             for (int i = 0; i < 5; i++) {
