@@ -9,10 +9,12 @@ import java.util.List;
  * @param compressionRatio raw bytes over stored bytes of the last checkpoint persisted to disk
  * @param coldStallNanos   the very first save's stall, which also pays for allocating the staging memory
  * @param restoreBitExact  whether every restore gave back the saved bytes exactly (CRC32C over the whole state)
+ * @param loadBefore       the 1-minute load average when the run began (other processes compete for the CPU)
+ * @param loadAfter        the same when it ended
  */
 public record BenchResults(Instant date, MachineInfo machine, Setup setup, List<Figure> figures,
                            List<Comparison> comparisons, double compressionRatio, long coldStallNanos,
-                           boolean restoreBitExact) {
+                           boolean restoreBitExact, double loadBefore, double loadAfter) {
 
     /**
      * How the run was set up.

@@ -14,6 +14,8 @@ import dev.cairn.backend.memory.MemoryObjectStore;
 import dev.cairn.bench.Comparison.Measure;
 import java.io.IOException;
 import java.io.PrintStream;
+import java.lang.management.ManagementFactory;
+import java.lang.management.ThreadMXBean;
 import java.nio.ByteBuffer;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -49,6 +51,7 @@ import java.util.stream.Stream;
 public final class EndToEndBenchmark {
     public static final String COPY = "copy";
     public static final String STALL_COPY = "stall.copy";
+    public static final String STALL_COPY_CPU = "stall.copy.callerCpu";
     public static final String STALL_ZERO_COPY = "stall.zeroCopy";
     public static final String HELD_ZERO_COPY = "held.zeroCopy";
     public static final String COMMIT_MEMORY = "commit.memory";
@@ -67,6 +70,7 @@ public final class EndToEndBenchmark {
     private static final double PERSIST_GOAL = 0.8;
     private static final long SEED = 20240611L;
     private static final Duration WAIT = Duration.ofMinutes(5);
+    private static final ThreadMXBean THREADS = ManagementFactory.getThreadMXBean();
 
     private final BenchOptions options;
     private final PrintStream log;
@@ -122,6 +126,7 @@ public final class EndToEndBenchmark {
 
     private BenchResults measure(Path work) throws IOException {
         MachineInfo machine = MachineInfo.probe(work);
+        double loadBefore = MachineInfo.loadAverage();
         log.println("machine: " + machine.describe());
         log.printf("generating %s of fp32 state ~ N(0, 0.02) in direct buffers...%n", ByteSize.format(options.stateBytes()));
         SyntheticState state = SyntheticState.generate(options.stateBytes(), chunkBytes, SEED);
@@ -144,7 +149,8 @@ public final class EndToEndBenchmark {
                         find(figures, READ_DECODE_1), Measure.THROUGHPUT, Double.NaN),
                 new Comparison("restoreOverReadDecodeAllThreads", "restore vs read+decode, " + cores + " threads",
                         find(figures, RESTORE_DISK), find(figures, READ_DECODE_N), Measure.THROUGHPUT, Double.NaN));
-        return new BenchResults(Instant.now(), machine, setup, figures, comparisons, compression, coldStall, true);
+        return new BenchResults(Instant.now(), machine, setup, figures, comparisons, compression, coldStall, true,
+                loadBefore, MachineInfo.loadAverage());
     }
 
     /** Stall of COPY and ZERO_COPY saves into a memory tier, interleaved with plain copies; returns the cold stall. */
@@ -152,6 +158,7 @@ public final class EndToEndBenchmark {
         int reps = options.repetitions();
         long[] copy = new long[reps];
         long[] stall = new long[reps];
+        long[] stallCpu = new long[reps];
         long[] commit = new long[reps];
         long[] zeroStall = new long[reps];
         long[] held = new long[reps];
@@ -170,14 +177,16 @@ public final class EndToEndBenchmark {
             for (int r = 0; r < reps; r++) {
                 copy[r] = Baselines.copy(state.buffers(), target);
                 state.perturb(++round);
+                long cpu0 = THREADS.getCurrentThreadCpuTime();
                 t0 = System.nanoTime();
                 CheckpointHandle h = cp.save(++step, state.state());
                 stall[r] = System.nanoTime() - t0;
+                stallCpu[r] = THREADS.getCurrentThreadCpuTime() - cpu0;
                 await(h.done());
                 commit[r] = System.nanoTime() - t0;
                 cp.gc(false);
-                log.printf("  rep %d: copy %s, COPY stall %s, committed in memory after %s%n", r + 1,
-                        Report.time(copy[r]), Report.time(stall[r]), Report.time(commit[r]));
+                log.printf("  rep %d: copy %s, COPY stall %s (on CPU %s), committed in memory after %s%n", r + 1,
+                        Report.time(copy[r]), Report.time(stall[r]), Report.time(stallCpu[r]), Report.time(commit[r]));
             }
             for (int r = 0; r < reps; r++) {
                 state.perturb(++round);
@@ -195,9 +204,10 @@ public final class EndToEndBenchmark {
         long bytes = state.bytes();
         figures.add(new Figure(COPY, "plain copy of the state into preallocated off-heap memory", bytes, copy));
         figures.add(new Figure(STALL_COPY, "save() stall, COPY mode, memory tier", bytes, stall));
+        figures.add(new Figure(STALL_COPY_CPU, "save() stall, COPY: of it, the caller on a CPU", bytes, stallCpu));
         figures.add(new Figure(COMMIT_MEMORY, "save() until committed in the memory tier", bytes, commit));
-        figures.add(new Figure(STALL_ZERO_COPY, "save() stall, ZERO_COPY mode, memory tier", bytes, zeroStall));
-        figures.add(new Figure(HELD_ZERO_COPY, "ZERO_COPY: save() until captured (buffers must not change)", bytes, held));
+        figures.add(new Figure(STALL_ZERO_COPY, "save() stall, ZERO_COPY mode, memory tier", 0, zeroStall));
+        figures.add(new Figure(HELD_ZERO_COPY, "ZERO_COPY: save() until captured (buffers held)", bytes, held));
         return cold;
     }
 
@@ -240,8 +250,8 @@ public final class EndToEndBenchmark {
         }
         long bytes = state.bytes();
         figures.add(new Figure(STALL_DISK, "save() stall, COPY mode, disk tier", bytes, diskStall));
-        figures.add(new Figure(PERSIST_DISK, "persist to disk: save() until committed (fsynced)", bytes, persist));
-        figures.add(new Figure(WRITE_FSYNC, "sequential write of the state to one file + force(true)", bytes, write));
+        figures.add(new Figure(PERSIST_DISK, "persist: save() until committed on disk (fsynced)", bytes, persist));
+        figures.add(new Figure(WRITE_FSYNC, "sequential write of the state to one file + fsync", bytes, write));
         return last.rawBytes() / (double) last.storedBytes();
     }
 
@@ -292,9 +302,9 @@ public final class EndToEndBenchmark {
             pool.shutdownNow();
         }
         long bytes = state.bytes();
-        figures.add(new Figure(RESTORE_DISK, "restore latest from disk into the caller's buffers (hash-verified)", bytes, restore));
-        figures.add(new Figure(READ_DECODE_1, "read each stored chunk file + zstd decode, 1 thread", bytes, read1));
-        figures.add(new Figure(READ_DECODE_N, "read each stored chunk file + zstd decode, " + cores + " threads", bytes, readN));
+        figures.add(new Figure(RESTORE_DISK, "restore latest from disk into the state (verified)", bytes, restore));
+        figures.add(new Figure(READ_DECODE_1, "read + zstd decode of the stored chunk files, 1 thread", bytes, read1));
+        figures.add(new Figure(READ_DECODE_N, "read + zstd decode of the stored chunk files, " + cores + " threads", bytes, readN));
     }
 
     private CairnConfig config(String run, TierConfig tier) {

@@ -7,7 +7,8 @@ import java.util.Arrays;
  *
  * @param key   stable name, used in JSON
  * @param label what was timed, in words
- * @param bytes bytes of state each repetition moved (raw, uncompressed bytes for the engine's figures)
+ * @param bytes bytes of state each repetition moved (raw, uncompressed bytes for the engine's figures); 0 where
+ *              no bytes move in the time measured, so no rate applies (the ZERO_COPY stall)
  * @param nanos each repetition's time, in the order taken
  */
 public record Figure(String key, String label, long bytes, long[] nanos) {
@@ -38,9 +39,9 @@ public record Figure(String key, String label, long bytes, long[] nanos) {
         return sorted()[nanos.length - 1];
     }
 
-    /** Bytes per second at the median time. */
+    /** Bytes per second at the median time; NaN when no rate applies. */
     public double bytesPerSecond() {
-        return bytes * 1e9 / Math.max(1, medianNanos());
+        return bytes == 0 ? Double.NaN : bytes * 1e9 / Math.max(1, medianNanos());
     }
 
     private long[] sorted() {

@@ -34,6 +34,11 @@ public record MachineInfo(String cpuModel, int cores, long memoryBytes, String o
                 + " (max heap " + ByteSize.format(maxHeapBytes) + ", max direct " + ByteSize.format(maxDirectBytes) + ")";
     }
 
+    /** The system's load average over the last minute (runnable threads of every process), or -1. */
+    static double loadAverage() {
+        return ManagementFactory.getOperatingSystemMXBean().getSystemLoadAverage();
+    }
+
     private static String readCpuModel() {
         try {
             List<String> lines = Files.readAllLines(Path.of("/proc/cpuinfo"));

@@ -26,24 +26,26 @@ public final class Report {
         out.println("engine   chunk " + ByteSize.format(s.chunkBytes()) + ", " + s.encoderThreads() + " encoder threads, staging "
                 + ByteSize.format(s.stagingBytes()) + ", zstd level " + s.compressionLevel() + ", memory tier limit "
                 + ByteSize.format(s.memoryTierLimitBytes()) + ", disk tier on " + r.machine().fileSystem());
+        out.printf(Locale.ROOT, "load     1-minute load average %.2f at the start, %.2f at the end, on %d cores%n",
+                r.loadBefore(), r.loadAfter(), r.machine().cores());
         out.println("method   " + s.repetitions() + " repetitions, medians [min .. max]; engine and limit interleaved on the same"
                 + " bytes; disk reads come from the page cache on both sides (dropping it needs root)");
         out.println();
-        out.printf(Locale.ROOT, "%-64s %10s  %-22s %11s%n", "figure", "median", "[min .. max]", "rate");
+        out.printf(Locale.ROOT, "%-58s %9s  %-22s %10s%n", "figure", "median", "[min .. max]", "rate");
         for (Figure f : r.figures()) {
-            out.printf(Locale.ROOT, "%-64s %10s  %-22s %11s%n", f.label(), time(f.medianNanos()),
-                    "[" + time(f.minNanos()) + " .. " + time(f.maxNanos()) + "]", ByteSize.rate(f.bytesPerSecond()));
+            out.printf(Locale.ROOT, "%-58s %9s  %-22s %10s%n", f.label(), time(f.medianNanos()),
+                    "[" + time(f.minNanos()) + " .. " + time(f.maxNanos()) + "]", rate(f.bytesPerSecond()));
         }
-        out.printf(Locale.ROOT, "%-64s %10s%n", "first save's stall (allocates staging; not in the medians)", time(r.coldStallNanos()));
-        out.printf(Locale.ROOT, "%-64s %10.3f%n", "compression ratio on disk (raw / stored bytes)", r.compressionRatio());
+        out.printf(Locale.ROOT, "%-58s %9s%n", "first save's stall (allocates staging; not in the medians)", time(r.coldStallNanos()));
+        out.printf(Locale.ROOT, "%-58s %9.3f%n", "compression ratio on disk (raw / stored bytes)", r.compressionRatio());
         out.println();
         out.printf(Locale.ROOT, "%-40s %12s %12s %8s %9s  %s%n", "engine vs the machine's limit", "engine", "limit", "ratio",
                 "goal", "verdict");
         for (Comparison c : r.comparisons()) {
             boolean time = c.measure() == Comparison.Measure.TIME;
-            String p = time ? time(c.product().medianNanos()) : ByteSize.rate(c.product().bytesPerSecond());
-            String l = time ? time(c.limit().medianNanos()) : ByteSize.rate(c.limit().bytesPerSecond());
-            out.printf(Locale.ROOT, "%-40s %12s %12s %7.2fx %9s  %s%n", c.label(), p, l, c.ratio(), c.goalText(),
+            String p = time ? time(c.product().medianNanos()) : rate(c.product().bytesPerSecond());
+            String l = time ? time(c.limit().medianNanos()) : rate(c.limit().bytesPerSecond());
+            out.printf(Locale.ROOT, "%-40s %12s %12s %7.3fx %9s  %s%n", c.label(), p, l, c.ratio(), c.goalText(),
                     !c.hasGoal() ? "-" : c.met() ? "met" : "MISSED");
         }
         out.println("restore bit-exact: " + r.restoreBitExact());
@@ -95,7 +97,9 @@ public final class Report {
         }
         b.append("  },\n");
         b.append("  \"goalsMet\": ").append(r.goalsMet()).append(",\n");
-        b.append("  \"restoreBitExact\": ").append(r.restoreBitExact()).append("\n");
+        b.append("  \"restoreBitExact\": ").append(r.restoreBitExact()).append(",\n");
+        b.append("  \"loadAverage\": {\"start\": ").append(number(r.loadBefore())).append(", \"end\": ")
+                .append(number(r.loadAfter())).append("}\n");
         b.append("}");
         return b.toString();
     }
@@ -106,10 +110,14 @@ public final class Report {
         if (ms < 1) {
             return String.format(Locale.ROOT, "%.3f ms", ms);
         }
-        if (ms < 10_000) {
+        if (ms < 1000) {
             return String.format(Locale.ROOT, "%.1f ms", ms);
         }
         return String.format(Locale.ROOT, "%.2f s", ms / 1e3);
+    }
+
+    private static String rate(double bytesPerSecond) {
+        return Double.isNaN(bytesPerSecond) ? "-" : ByteSize.rate(bytesPerSecond);
     }
 
     private static String number(double d) {

@@ -27,7 +27,7 @@ import picocli.CommandLine.Spec;
                 + " file (goal: at least 0.8x), and the compression ratio;",
             "  - restore throughput from disk against reading the stored chunk files and zstd-decoding them.",
             "Reports medians of --reps repetitions. Reads come from the page cache on both sides. Needs about"
-                + " 2x --size of direct memory and 3.5x --size of RAM in all. Exit status 0 when every figure was"
+                + " 2x --size of direct memory (-XX:MaxDirectMemorySize) and 5x --size of RAM in all. Exit status 0 when every figure was"
                 + " taken, whether or not it met its goal."},
         footerHeading = "%nExamples:%n",
         footer = {"  java -jar cli/target/cairn.jar bench",
