@@ -21,14 +21,14 @@ import picocli.CommandLine.Spec;
         mixinStandardHelpOptions = true,
         description = {
             "Measures, on --size bytes of fp32 state and in the same run on the same bytes:",
-            "  - the stall of save() in COPY mode against one plain copy into off-heap memory (goal: at most 1.2x),"
+            "(a) the stall of save() in COPY mode against one plain copy into off-heap memory (goal: at most 1.2x),"
                 + " and the ZERO_COPY stall;",
-            "  - persist throughput to local disk (save() until committed) against a sequential write + fsync of one"
+            "(b) persist throughput to local disk (save() until committed) against a sequential write + fsync of one"
                 + " file (goal: at least 0.8x), and the compression ratio;",
-            "  - restore throughput from disk against reading the stored chunk files and zstd-decoding them.",
-            "Reports medians of --reps repetitions. Reads come from the page cache on both sides. Needs about"
-                + " 2x --size of direct memory (-XX:MaxDirectMemorySize) and 5x --size of RAM in all. Exit status 0 when every figure was"
-                + " taken, whether or not it met its goal."},
+            "(c) restore throughput from disk against reading the stored chunk files and zstd-decoding them.",
+            "Reports medians of --reps repetitions. Reads come from the page cache on both sides.",
+            "Needs about 2x --size of direct memory (-XX:MaxDirectMemorySize) and 5x --size of RAM in all.",
+            "Exit status 0 when every figure was taken, whether or not it met its goal."},
         footerHeading = "%nExamples:%n",
         footer = {"  java -jar cli/target/cairn.jar bench",
                 "  java -Xmx2g -XX:MaxDirectMemorySize=3g -jar cli/target/cairn.jar bench --size 1g --reps 7",

@@ -17,9 +17,9 @@ import picocli.CommandLine.Spec;
         description = {
             "Trains a small MLP with DJL + PyTorch (offline, CPU) in child JVMs, checkpointing weights and Adam state"
                 + " into a memory tier (every step) and a disk tier (every --every steps):",
-            "  1. an uninterrupted run;",
-            "  2. the same run, killed with SIGKILL inside step --kill-at (its memory tier dies with it);",
-            "  3. a fresh process that restores the newest committed checkpoint from disk and trains to the end.",
+            "1. an uninterrupted run;",
+            "2. the same run, killed with SIGKILL inside step --kill-at (its memory tier dies with it);",
+            "3. a fresh process that restores the newest committed checkpoint from disk and trains to the end.",
             "Prints each checkpoint's stall (time save() blocked training) and bytes written per tier, the tier the"
                 + " restore read from, and last the line 'resume bit-exact: true|false': the resumed run's losses"
                 + " and final parameters against the uninterrupted run's, bit for bit.",
