@@ -117,10 +117,37 @@ public final class EndToEndBenchmark {
         Path parent = (options.parentDir() == null ? Path.of("") : options.parentDir()).toAbsolutePath();
         Files.createDirectories(parent);
         Path work = Files.createTempDirectory(parent, "cairn-bench-");
+        // A run stopped with Ctrl-C or kill should not leave gigabytes behind either.
+        Thread cleanup = new Thread(() -> deleteQuietly(work), "cairn-bench-cleanup");
+        Runtime.getRuntime().addShutdownHook(cleanup);
         try {
             return measure(work);
         } finally {
             deleteTree(work);
+            removeHook(cleanup);
+        }
+    }
+
+    private static void removeHook(Thread hook) {
+        try {
+            Runtime.getRuntime().removeShutdownHook(hook);
+        } catch (IllegalStateException shuttingDown) {
+            // the hook is running or has run: nothing left to remove
+        }
+    }
+
+    /** Best effort while the JVM goes down: the engine's I/O threads may still be writing, so try a few times. */
+    private static void deleteQuietly(Path dir) {
+        for (int attempt = 0; attempt < 20 && Files.exists(dir); attempt++) {
+            try {
+                deleteTree(dir);
+            } catch (IOException | RuntimeException e) {
+                try {
+                    Thread.sleep(50);
+                } catch (InterruptedException stop) {
+                    return;
+                }
+            }
         }
     }
 
