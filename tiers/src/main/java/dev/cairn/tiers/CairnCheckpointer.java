@@ -32,6 +32,8 @@ import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.ScheduledFuture;
+import java.util.concurrent.ScheduledThreadPoolExecutor;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import org.apache.arrow.memory.AllocationListener;
@@ -75,7 +77,9 @@ public final class CairnCheckpointer implements Checkpointer {
         this.pipeline = new SavePipeline(config, staging, this::tierComplete);
         this.restorePool = Executors.newFixedThreadPool(config.encoderThreads(), daemon("cairn-restore"));
         this.restorer = new Restorer(tiers, commits, restorePool, config.deadline());
-        this.deadlines = Executors.newSingleThreadScheduledExecutor(daemon("cairn-deadline"));
+        ScheduledThreadPoolExecutor timers = new ScheduledThreadPoolExecutor(1, daemon("cairn-deadline"));
+        timers.setRemoveOnCancelPolicy(true);
+        this.deadlines = timers;
     }
 
     @Override
@@ -112,9 +116,13 @@ public final class CairnCheckpointer implements Checkpointer {
             return job;
         }
         inFlight.put(step, job);
-        job.done().whenComplete((r, e) -> inFlight.remove(step, job));
-        deadlines.schedule(() -> job.expire(new CheckpointException(Reason.TIMEOUT,
+        // The timer must not outlive the job: it holds the job, and so the caller's buffers, until it fires.
+        ScheduledFuture<?> timer = deadlines.schedule(() -> job.expire(new CheckpointException(Reason.TIMEOUT,
                 "save of step " + step + " did not finish within " + config.deadline())), config.deadline().toNanos(), TimeUnit.NANOSECONDS);
+        job.done().whenComplete((r, e) -> {
+            inFlight.remove(step, job);
+            timer.cancel(false);
+        });
         if (job.chunkCount() == 0) {
             job.completeCapture();
             for (int t = 0; t < targets.size(); t++) {
