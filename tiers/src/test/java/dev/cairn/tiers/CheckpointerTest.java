@@ -91,4 +91,22 @@ class CheckpointerTest {
             assertTrue(e.getMessage().contains("layer0/weight"), e.getMessage());
         }
     }
+
+    @Test
+    void retentionFreesRetiredChunksAtOnceButSparesUnreferencedYoungOnes() throws Exception {
+        try (MemoryObjectStore mem = new MemoryObjectStore(256L << 20);
+             Checkpointer cp = Checkpointer.open(smallConfig("run1").gcGrace(java.time.Duration.ofMinutes(10))
+                     .tier(TierConfig.of("memory", mem).keepLast(1)).build())) {
+            cp.save(1, state(1)).done().get(30, TimeUnit.SECONDS);
+            long one = mem.usedBytes();
+            // An orphan chunk, as a killed save leaves behind: young, so the grace period keeps it.
+            mem.put("run1/chunks/ab/ab" + "0".repeat(30), java.nio.ByteBuffer.wrap(new byte[100]));
+            for (long step = 2; step <= 6; step++) {
+                cp.save(step, state(step)).done().get(30, TimeUnit.SECONDS);
+            }
+            assertTrue(mem.usedBytes() < 2 * one + 1000, "retired steps' chunks are freed: " + mem.usedBytes() + " vs " + one);
+            assertTrue(mem.list("run1/chunks/ab/").size() == 1, "the young orphan is kept");
+            assertEquals(List.of(6L), cp.list().stream().map(dev.cairn.CheckpointInfo::step).toList());
+        }
+    }
 }

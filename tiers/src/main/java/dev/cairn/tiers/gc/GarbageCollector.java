@@ -58,6 +58,17 @@ public final class GarbageCollector {
         for (long step : retained) {
             referenced.addAll(commits.read(tier, step).chunkHashes());
         }
+        // Chunks that only retired steps referenced are known garbage and go at once; the grace period is for
+        // chunks no manifest names, which may belong to a save still in flight somewhere.
+        Set<String> retiredOnly = new HashSet<>();
+        for (long step : retired) {
+            try {
+                retiredOnly.addAll(commits.read(tier, step).chunkHashes());
+            } catch (dev.cairn.CheckpointException unreadable) {
+                // Its chunks fall under the grace period instead.
+            }
+        }
+        retiredOnly.removeAll(referenced);
         if (!dryRun) {
             for (long step : retired) {
                 tier.store().delete(layout.manifestKey(step));
@@ -73,7 +84,8 @@ public final class GarbageCollector {
         ChunkCatalog catalog = tier.catalog();
         for (ObjectInfo o : tier.store().list(layout.chunksPrefix())) {
             String hash = layout.hashOfChunkKey(o.key());
-            if (hash == null || referenced.contains(hash) || catalog.isPinned(hash) || !o.lastModified().isBefore(cutoff)) {
+            if (hash == null || referenced.contains(hash) || catalog.isPinned(hash)
+                    || (!retiredOnly.contains(hash) && !o.lastModified().isBefore(cutoff))) {
                 continue;
             }
             if (!dryRun && !catalog.deleteUnlessPinned(hash, () -> tier.store().delete(o.key()))) {

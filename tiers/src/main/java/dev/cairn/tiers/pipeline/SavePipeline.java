@@ -14,6 +14,8 @@ import dev.cairn.TrainingState;
 import dev.cairn.tiers.Tier;
 import dev.cairn.tiers.codec.ChunkCodec;
 import java.nio.ByteBuffer;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.concurrent.BlockingQueue;
 import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.TimeUnit;
@@ -81,19 +83,30 @@ public final class SavePipeline implements AutoCloseable {
             toPublish.add(job);
             return;
         }
+        // Chunks are handed to the encoders only once the whole state is copied, so that on few cores the encoders
+        // do not take the CPU from the copy that training waits for; if staging runs out first, what is held goes
+        // out to make room.
+        List<Captured> held = new ArrayList<>();
         int i = 0;
         try {
             for (; i < job.chunkCount(); i++) {
-                Slab slab = rawPool.acquire(waitNanos);
+                Slab slab = rawPool.tryAcquire();
+                if (slab == null) {
+                    toPublish.addAll(held);
+                    held.clear();
+                    slab = rawPool.acquire(waitNanos);
+                }
                 job.copyChunk(i, slab.buffer());
-                toPublish.add(new Captured(job, i, slab));
+                held.add(new Captured(job, i, slab));
             }
         } catch (RuntimeException e) {
             job.fail(e);
+            toPublish.addAll(held);
             // Chunks not captured still pass the ring empty, so the job ends and its futures fail.
             toPublish.add(new Abandoned(job, i));
             throw e;
         }
+        toPublish.addAll(held);
         job.capturedFuture().complete(null);
     }
 

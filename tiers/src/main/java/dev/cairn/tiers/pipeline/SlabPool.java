@@ -45,9 +45,7 @@ public final class SlabPool implements AutoCloseable {
                     return s;
                 }
                 if (allocated < maxSlabs) {
-                    Slab fresh = new Slab(allocator.buffer(slabBytes), this);
-                    allocated++;
-                    return fresh;
+                    return allocate();
                 }
                 if (left <= 0) {
                     throw new CheckpointException(Reason.TIMEOUT, "no staging memory freed within the deadline ("
@@ -60,6 +58,31 @@ public final class SlabPool implements AutoCloseable {
             throw new CheckpointException(Reason.CLOSED, "interrupted while waiting for staging memory", e);
         } finally {
             lock.unlock();
+        }
+    }
+
+    /** A slab if one is free or may still be allocated, else null at once. */
+    public Slab tryAcquire() {
+        lock.lock();
+        try {
+            if (closed) {
+                throw new CheckpointException(Reason.CLOSED, "staging memory is closed");
+            }
+            Slab s = free.pollFirst();
+            return s != null ? s : allocated < maxSlabs ? allocate() : null;
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    private Slab allocate() {
+        try {
+            Slab fresh = new Slab(allocator.buffer(slabBytes), this);
+            allocated++;
+            return fresh;
+        } catch (org.apache.arrow.memory.OutOfMemoryException e) {
+            throw new CheckpointException(Reason.INVALID_CONFIG, "staging memory exhausted: " + e.getMessage()
+                    + "; raise stagingBytes or lower chunkBytes", e);
         }
     }
 

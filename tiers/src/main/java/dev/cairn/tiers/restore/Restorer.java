@@ -224,15 +224,14 @@ public final class Restorer {
         ByteBuffer stored = s.stored(ChunkCodec.maxEncodedBytes(raw));
         String key = t.layout().chunkKey(c.hash());
         int n = 0;
-        while (true) {
+        // Stop at the recorded stored length: asking again only to see the end costs a second open per chunk.
+        while (n != c.storedLength()) {
             int got = t.store().read(key, n, stored.clear().position(n));
-            if (got <= 0) {
+            if (got <= 0 || n + got == stored.capacity()) {
+                n += Math.max(got, 0);
                 break;
             }
             n += got;
-            if (n == stored.capacity()) {
-                break;
-            }
         }
         // Find where the chunk lands.
         long off = c.offset();
