@@ -1,0 +1,153 @@
+package dev.cairn.tiers;
+
+import static dev.cairn.tiers.Fixtures.assertSameState;
+import static dev.cairn.tiers.Fixtures.randomTensor;
+import static dev.cairn.tiers.Fixtures.smallConfig;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertInstanceOf;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.cairn.CheckpointException;
+import dev.cairn.CheckpointHandle;
+import dev.cairn.Checkpointer;
+import dev.cairn.DType;
+import dev.cairn.ObjectInfo;
+import dev.cairn.ObjectStore;
+import dev.cairn.RestoreRequest;
+import dev.cairn.TierConfig;
+import dev.cairn.TrainingState;
+import dev.cairn.backend.memory.MemoryObjectStore;
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.util.List;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
+import org.junit.jupiter.api.Test;
+
+/** A failing stage fails that checkpoint's futures, and the pipeline goes on serving the next saves. */
+class PipelineFailureTest {
+
+    /** A memory store whose writes fail while {@link #broken} is set. */
+    static class BreakableStore implements ObjectStore {
+        final MemoryObjectStore delegate = new MemoryObjectStore(256L << 20);
+        final AtomicBoolean broken = new AtomicBoolean();
+
+        private void check(String key) throws IOException {
+            if (broken.get()) {
+                throw new IOException("injected write failure for " + key);
+            }
+        }
+
+        @Override
+        public void put(String key, ByteBuffer data) throws IOException {
+            check(key);
+            delegate.put(key, data);
+        }
+
+        @Override
+        public boolean putIfAbsent(String key, ByteBuffer data) throws IOException {
+            check(key);
+            return delegate.putIfAbsent(key, data);
+        }
+
+        @Override
+        public int read(String key, long offset, ByteBuffer dst) throws IOException {
+            return delegate.read(key, offset, dst);
+        }
+
+        @Override
+        public ObjectInfo stat(String key) throws IOException {
+            return delegate.stat(key);
+        }
+
+        @Override
+        public List<ObjectInfo> list(String prefix) throws IOException {
+            return delegate.list(prefix);
+        }
+
+        @Override
+        public void delete(String key) throws IOException {
+            delegate.delete(key);
+        }
+
+        @Override
+        public String describe() {
+            return "breakable " + delegate.describe();
+        }
+
+        @Override
+        public void close() throws IOException {
+            delegate.close();
+        }
+    }
+
+    private static TrainingState state(long seed) {
+        return TrainingState.builder().add(randomTensor("w", DType.F32, 200_000, seed)).build();
+    }
+
+    @Test
+    void aFailingTierFailsOnlyItsFutureAndTheNextSaveSucceeds() throws Exception {
+        try (MemoryObjectStore good = new MemoryObjectStore(256L << 20);
+             BreakableStore flaky = new BreakableStore();
+             Checkpointer cp = Checkpointer.open(smallConfig("run1").tier(TierConfig.of("memory", good))
+                     .tier(TierConfig.of("flaky", flaky)).build())) {
+            flaky.broken.set(true);
+            CheckpointHandle failed = cp.save(1, state(1));
+            assertEquals(1, failed.committed("memory").get(30, TimeUnit.SECONDS).step());
+            ExecutionException e = assertThrows(ExecutionException.class, () -> failed.committed("flaky").get(30, TimeUnit.SECONDS));
+            CheckpointException cause = assertInstanceOf(CheckpointException.class, e.getCause());
+            assertEquals(CheckpointException.Reason.STORAGE, cause.reason());
+            assertTrue(cause.getMessage().contains("flaky"), cause.getMessage());
+            assertThrows(ExecutionException.class, () -> failed.done().get(30, TimeUnit.SECONDS));
+
+            flaky.broken.set(false);
+            cp.save(2, state(2)).done().get(30, TimeUnit.SECONDS);
+            assertSameState(state(2), cp.restore(RestoreRequest.latest()).state());
+            assertEquals(List.of(2L, 2L, 1L), cp.list().stream().map(dev.cairn.CheckpointInfo::step).toList());
+            assertEquals(0, ((CairnCheckpointer) cp).stagingSlabsInUse(), "no staging leaked by the failed save");
+        }
+    }
+
+    @Test
+    void aCaptureThatCannotGetStagingFailsAndTheRingKeepsRunning() throws Exception {
+        // Staging deadline shorter than the time the blocked I/O holds every slab: the capture times out.
+        try (BreakableStore slow = new BreakableStore() {
+                @Override
+                public void put(String key, ByteBuffer data) throws IOException {
+                    if (broken.get()) {
+                        try {
+                            Thread.sleep(3_000);
+                        } catch (InterruptedException e) {
+                            Thread.currentThread().interrupt();
+                        }
+                    }
+                    super.put(key, data);
+                }
+            };
+             Checkpointer cp = Checkpointer.open(smallConfig("run1").deadline(java.time.Duration.ofSeconds(1))
+                     .stagingBytes(dev.cairn.CairnConfig.minimumStagingBytes(64 << 10, 2))
+                     .tier(TierConfig.of("slow", slow)).build())) {
+            slow.broken.set(true);
+            Throwable failure = null;
+            long step = 0;
+            while (failure == null && step < 20) {
+                step++;
+                try {
+                    cp.save(step, state(step)).done().get(30, TimeUnit.SECONDS);
+                } catch (CheckpointException e) {
+                    failure = e;
+                } catch (ExecutionException e) {
+                    failure = e.getCause();
+                }
+            }
+            CheckpointException c = assertInstanceOf(CheckpointException.class, failure);
+            assertEquals(CheckpointException.Reason.TIMEOUT, c.reason(), c.getMessage());
+            slow.broken.set(false);
+            Thread.sleep(3_500); // let the slow writes in flight drain
+            cp.save(step + 1, state(step + 1)).done().get(30, TimeUnit.SECONDS);
+            assertSameState(state(step + 1), cp.restore(RestoreRequest.latest()).state());
+        }
+    }
+}
