@@ -18,6 +18,7 @@ import dev.cairn.tiers.gc.GarbageCollector;
 import dev.cairn.tiers.layout.StoreLayout;
 import dev.cairn.tiers.manifest.Manifest;
 import dev.cairn.tiers.pipeline.SaveJob;
+import dev.cairn.tiers.promote.Promoter;
 import dev.cairn.tiers.pipeline.SavePipeline;
 import dev.cairn.tiers.restore.Restorer;
 import java.io.IOException;
@@ -53,6 +54,7 @@ public final class CairnCheckpointer implements Checkpointer {
     private final List<Tier> tiers = new ArrayList<>();
     private final CommitProtocol commits;
     private final GarbageCollector collector;
+    private final Promoter promoter;
     private final SavePipeline pipeline;
     private final Restorer restorer;
     private final ExecutorService restorePool;
@@ -74,6 +76,7 @@ public final class CairnCheckpointer implements Checkpointer {
         }
         this.commits = new CommitProtocol(manifests);
         this.collector = new GarbageCollector(commits);
+        this.promoter = new Promoter(commits, this::collectQuietly);
         this.pipeline = new SavePipeline(config, staging, this::tierComplete);
         this.restorePool = Executors.newFixedThreadPool(config.encoderThreads(), daemon("cairn-restore"));
         this.restorer = new Restorer(tiers, commits, restorePool, config.deadline());
@@ -125,9 +128,7 @@ public final class CairnCheckpointer implements Checkpointer {
         });
         if (job.chunkCount() == 0) {
             job.completeCapture();
-            for (int t = 0; t < targets.size(); t++) {
-                tierComplete(job, t);
-            }
+            tierComplete(job, 0);
             return job;
         }
         pipeline.submit(job);
@@ -145,6 +146,7 @@ public final class CairnCheckpointer implements Checkpointer {
         }
     }
 
+    /** Commits the step in its first tier, then starts promoting it to the slower tiers that take it. */
     private void commit(SaveJob job, int t) {
         Tier tier = job.tier(t);
         CompletableFuture<CommitReport> future = job.committed(t);
@@ -152,20 +154,36 @@ public final class CairnCheckpointer implements Checkpointer {
         try {
             Throwable failure = job.failure(t);
             if (failure != null) {
-                future.completeExceptionally(asCheckpointException(tier, job.step(), failure));
+                CheckpointException e = asCheckpointException(tier, job.step(), failure);
+                future.completeExceptionally(e);
+                failPromotions(job, e);
                 return;
             }
             if (future.isDone()) {
+                failPromotions(job, new CheckpointException(Reason.TIMEOUT, "step " + job.step() + " expired before it committed"));
                 return;
             }
             Manifest m = job.manifest(config.run(), t, Instant.now());
             future.complete(commits.commit(tier, m, job.chunksWritten(t), job.bytesWritten(t)));
+            for (int slower = 1; slower < job.tiers().size(); slower++) {
+                promoter.promote(m, tier, job.tier(slower), job.committed(slower));
+            }
             collectQuietly(tier);
         } catch (Throwable e) {
-            future.completeExceptionally(asCheckpointException(tier, job.step(), e));
+            CheckpointException c = asCheckpointException(tier, job.step(), e);
+            future.completeExceptionally(c);
+            failPromotions(job, c);
         } finally {
             job.unpin(t);
             tier.commitLock().unlock();
+        }
+    }
+
+    private static void failPromotions(SaveJob job, CheckpointException cause) {
+        for (int slower = 1; slower < job.tiers().size(); slower++) {
+            job.committed(slower).completeExceptionally(new CheckpointException(cause.reason(), "step " + job.step()
+                    + " did not commit in tier " + job.tier(0).name() + ", so it is not promoted to " + job.tier(slower).name()
+                    + ": " + cause.getMessage(), cause));
         }
     }
 

@@ -72,7 +72,7 @@ final class ChunkEncoder implements EventHandler<ChunkEvent> {
         String hash = ChunkHash.hex(e.source, e.sourcePosition, len);
         long toWrite = 0;
         long knownSize = -1;
-        for (int t = 0; t < job.tiers.length; t++) {
+        for (int t = 0; t < SaveJob.PIPELINE_TIERS; t++) {
             ChunkCatalog catalog = job.tiers[t].catalog();
             long size = catalog.pin(hash);
             if (size < 0) {

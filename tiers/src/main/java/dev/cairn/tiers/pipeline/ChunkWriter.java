@@ -30,13 +30,13 @@ final class ChunkWriter implements EventHandler<ChunkEvent> {
             if (slab != null) {
                 slab.release();
             }
-            for (int t = 0; t < job.tiers.length; t++) {
+            for (int t = 0; t < SaveJob.PIPELINE_TIERS; t++) {
                 chunkDone(job, t);
             }
             return;
         }
         AtomicInteger writesLeft = new AtomicInteger(Long.bitCount(toWrite));
-        for (int t = 0; t < job.tiers.length; t++) {
+        for (int t = 0; t < SaveJob.PIPELINE_TIERS; t++) {
             if ((toWrite & (1L << t)) == 0) {
                 chunkDone(job, t);
                 continue;

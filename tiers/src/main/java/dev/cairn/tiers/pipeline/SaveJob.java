@@ -87,6 +87,12 @@ public final class SaveJob implements CheckpointHandle {
                 .thenApply(v -> committed.stream().map(CompletableFuture::join).toList());
     }
 
+    /**
+     * Tiers the pipeline itself writes: only the fastest. The slower tiers of the step are filled by promotion from
+     * it once it has committed, so training never waits on them.
+     */
+    static final int PIPELINE_TIERS = 1;
+
     public int chunkCount() {
         return entryOf.length;
     }
