@@ -2,6 +2,14 @@ package dev.cairn.cli;
 
 import dev.cairn.cli.command.BenchCommand;
 import dev.cairn.cli.command.DemoCommand;
+import dev.cairn.cli.command.DiffCommand;
+import dev.cairn.cli.command.ExportCommand;
+import dev.cairn.cli.command.GcCommand;
+import dev.cairn.cli.command.ImportCommand;
+import dev.cairn.cli.command.InspectCommand;
+import dev.cairn.cli.command.LsCommand;
+import dev.cairn.cli.command.RestoreCommand;
+import dev.cairn.cli.command.VerifyCommand;
 import java.io.PrintStream;
 import java.io.PrintWriter;
 import java.nio.charset.StandardCharsets;
@@ -22,18 +30,25 @@ import picocli.CommandLine.Spec;
         mixinStandardHelpOptions = true,
         versionProvider = CairnCli.Version.class,
         description = "Checkpoints for training runs: saves tensors and run state into memory and disk tiers, and"
-                + " brings a killed run back bit-exact.",
-        subcommands = {DemoCommand.class, BenchCommand.class, CommandLine.HelpCommand.class},
+                + " brings a killed run back bit-exact. Recovery commands take stores as a directory, a file: URI or"
+                + " s3://bucket/prefix.",
+        subcommands = {LsCommand.class, InspectCommand.class, VerifyCommand.class, RestoreCommand.class, ExportCommand.class,
+            ImportCommand.class, GcCommand.class, DiffCommand.class, DemoCommand.class, BenchCommand.class,
+            CommandLine.HelpCommand.class},
         footerHeading = "%nExamples:%n",
-        footer = {"  java -jar cli/target/cairn.jar demo",
-                "  java -jar cli/target/cairn.jar bench --size 256m",
-                "  java -jar cli/target/cairn.jar help bench",
+        footer = {"  java -jar cli/target/cairn.jar ls --store /ckpt/disk",
+                "  java -jar cli/target/cairn.jar verify --all --store /ckpt/disk --store s3://bucket/ckpt",
+                "  java -jar cli/target/cairn.jar demo",
+                "  java -jar cli/target/cairn.jar help restore",
                 "",
-                "Exit status: 0 success, 1 failure (one line says why; --verbose adds the stack trace), 2 bad usage."})
+                "Exit status: 0 success, 1 failure (one line says why; --verbose adds the stack trace), 2 bad usage,"
+                        + " 3 verify found a missing or corrupt chunk or manifest."})
 public final class CairnCli implements Callable<Integer> {
     public static final int OK = 0;
     public static final int FAILED = 1;
     public static final int USAGE = 2;
+    /** {@code verify} found something missing or corrupt. */
+    public static final int DAMAGED = 3;
 
     @Option(names = "--verbose", scope = ScopeType.INHERIT,
             description = "On failure, print the stack trace after the one-line reason.")

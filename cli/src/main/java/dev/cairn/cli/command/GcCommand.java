@@ -1,0 +1,87 @@
+package dev.cairn.cli.command;
+
+import dev.cairn.GcReport;
+import dev.cairn.cli.CairnCli;
+import dev.cairn.cli.DurationConverter;
+import dev.cairn.cli.Json;
+import dev.cairn.cli.Text;
+import dev.cairn.cli.store.Source;
+import dev.cairn.cli.store.StoreOptions;
+import dev.cairn.cli.store.StoreSession;
+import dev.cairn.tiers.gc.GarbageCollector;
+import java.io.IOException;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Set;
+import java.util.concurrent.Callable;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.ParentCommand;
+
+/** {@code cairn gc}: the engine's retention and garbage collection, run on a store from outside the training process. */
+@Command(name = "gc",
+        mixinStandardHelpOptions = true,
+        description = {
+            "Applies retention to each --store with the engine's own garbage collector, the same one a running"
+                + " checkpointer uses after each commit: committed steps beyond the newest --keep-last are retired,"
+                + " uncommitted (partial) steps whose files are all older than --grace are abandoned, and chunks that no"
+                + " kept step references are deleted (those no manifest names only once older than --grace: they may"
+                + " belong to a save in flight).",
+            "A store does not record its tier's retention, so give the training job's keepLast and gcGrace here.",
+            "--dry-run shows what would be deleted and deletes nothing."},
+        footerHeading = "%nExamples:%n",
+        footer = {"  java -jar cli/target/cairn.jar gc --store /ckpt/disk --keep-last 3 --dry-run",
+                "  java -jar cli/target/cairn.jar gc --store s3://bucket/ckpt --keep-last 5 --grace 1h"})
+public final class GcCommand implements Callable<Integer> {
+
+    @Option(names = "--dry-run", description = "Show what would be deleted; delete nothing.")
+    boolean dryRun;
+
+    @Option(names = "--keep-last", paramLabel = "K", defaultValue = "2",
+            description = "Committed steps to keep, newest first: the tier's keepLast (default: ${DEFAULT-VALUE}, as TierConfig).")
+    int keepLast;
+
+    @Option(names = "--grace", paramLabel = "DURATION", defaultValue = "10m", converter = DurationConverter.class,
+            description = "Leave unreferenced chunks and partial steps younger than this alone: the run's gcGrace"
+                    + " (default: ${DEFAULT-VALUE}, as CairnConfig).")
+    Duration grace;
+
+    @Mixin
+    StoreOptions stores;
+
+    @Option(names = "--json", description = "Print the reports as JSON.")
+    boolean json;
+
+    @ParentCommand
+    CairnCli cli;
+
+    public record StoreReport(String store, GcReport report) {
+    }
+
+    @Override
+    public Integer call() throws IOException {
+        if (keepLast < 1) {
+            throw new IllegalArgumentException("--keep-last must be at least 1, was " + keepLast);
+        }
+        List<StoreReport> reports = new ArrayList<>();
+        try (StoreSession session = stores.openRun()) {
+            GarbageCollector collector = new GarbageCollector(session.commits());
+            for (Source s : session.sources()) {
+                reports.add(new StoreReport(s.uri(), collector.collect(session.tier(s, keepLast), grace, Set.of(), dryRun)));
+            }
+        }
+        if (json) {
+            Json.print(cli.out(), reports);
+            return CairnCli.OK;
+        }
+        for (StoreReport r : reports) {
+            GcReport g = r.report();
+            cli.out().printf("%s: %s retired steps %s (beyond --keep-last %d), abandoned partial steps %s, %d chunks (%s)%n",
+                    r.store(), dryRun ? "would delete" : "deleted", g.stepsRetired(), keepLast, g.stepsAbandoned(),
+                    g.chunksDeleted(), Text.bytes(g.bytesDeleted()));
+        }
+        return CairnCli.OK;
+    }
+}

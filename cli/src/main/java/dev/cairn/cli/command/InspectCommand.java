@@ -1,0 +1,128 @@
+package dev.cairn.cli.command;
+
+import dev.cairn.cli.CairnCli;
+import dev.cairn.cli.Json;
+import dev.cairn.cli.Table;
+import dev.cairn.cli.Text;
+import dev.cairn.cli.store.StoreOptions;
+import dev.cairn.cli.store.StoreSession;
+import dev.cairn.tiers.manifest.ChunkRef;
+import dev.cairn.tiers.manifest.EntryRecord;
+import dev.cairn.tiers.manifest.Manifest;
+import java.io.IOException;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.TreeSet;
+import java.util.concurrent.Callable;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Parameters;
+import picocli.CommandLine.ParentCommand;
+
+/** {@code cairn inspect <step>}: what one checkpoint holds, from its manifest. */
+@Command(name = "inspect",
+        mixinStandardHelpOptions = true,
+        description = {
+            "Shows one committed step from its manifest: format version, world size, chunk size, and every tensor"
+                + " (dtype, shape, the rank that wrote it, bytes, chunks, codec, stored bytes, compression ratio) and"
+                + " blob. Reads the manifest from the first --store that holds a readable one; reads no chunks (use"
+                + " verify for that). --json adds every chunk's offset, lengths, hash and codec."},
+        footerHeading = "%nExamples:%n",
+        footer = {"  java -jar cli/target/cairn.jar inspect 40 --store /ckpt/disk",
+                "  java -jar cli/target/cairn.jar inspect 40 --store s3://bucket/ckpt --s3-endpoint http://127.0.0.1:9000 --json"})
+public final class InspectCommand implements Callable<Integer> {
+
+    @Parameters(index = "0", paramLabel = "STEP", description = "The step to show.")
+    long step;
+
+    @Mixin
+    StoreOptions stores;
+
+    @Option(names = "--json", description = "Print the manifest as JSON, chunks included.")
+    boolean json;
+
+    @ParentCommand
+    CairnCli cli;
+
+    public record Chunk(long offset, long rawLength, String hash, String codec, long storedLength) {
+    }
+
+    public record Entry(String name, String kind, String dtype, long[] shape, int rank, long rawBytes, long storedBytes,
+                        String ratio, List<String> codecs, int chunkCount, List<Chunk> chunks) {
+    }
+
+    public record Inspection(String run, long step, String store, int formatVersion, int worldSize, int chunkBytes,
+                             Instant createdAt, long rawBytes, long storedBytes, long chunkCount, List<Entry> tensors,
+                             List<Entry> blobs) {
+    }
+
+    @Override
+    public Integer call() throws IOException {
+        Inspection inspection;
+        try (StoreSession session = stores.openRun()) {
+            StoreSession.Located located = session.locate(step);
+            inspection = inspect(located.manifest(), located.source().uri());
+        }
+        if (json) {
+            Json.print(cli.out(), inspection);
+        } else {
+            printText(inspection);
+        }
+        return CairnCli.OK;
+    }
+
+    static Inspection inspect(Manifest m, String store) {
+        List<Entry> tensors = new ArrayList<>();
+        List<Entry> blobs = new ArrayList<>();
+        for (EntryRecord r : m.entries()) {
+            long stored = 0;
+            TreeSet<String> codecs = new TreeSet<>();
+            List<Chunk> chunks = new ArrayList<>();
+            for (ChunkRef c : r.chunks()) {
+                stored += c.storedLength();
+                codecs.add(c.codec());
+                chunks.add(new Chunk(c.offset(), c.rawLength(), c.hash(), c.codec(), c.storedLength()));
+            }
+            Entry e = new Entry(r.name(), r.tensor() ? "tensor" : "blob", r.tensor() ? r.dtype().name() : null,
+                    r.tensor() ? r.shape() : null, r.rank(), r.byteSize(), stored, Text.ratio(r.byteSize(), stored),
+                    List.copyOf(codecs), chunks.size(), chunks);
+            (r.tensor() ? tensors : blobs).add(e);
+        }
+        return new Inspection(m.run(), m.step(), store, m.formatVersion(), m.worldSize(), m.chunkBytes(), m.createdAt(),
+                m.rawBytes(), m.storedBytes(), m.chunkCount(), tensors, blobs);
+    }
+
+    private void printText(Inspection i) {
+        var out = cli.out();
+        out.printf("run %s, step %d (from %s)%n", i.run(), i.step(), i.store());
+        out.printf("format version %d, world size %d, chunk size %s, committed %s%n", i.formatVersion(), i.worldSize(),
+                Text.bytes(i.chunkBytes()), i.createdAt());
+        out.printf("%d tensors, %d blobs, %d chunks; %s raw, %s stored (distinct chunks), ratio %s%n", i.tensors().size(),
+                i.blobs().size(), i.chunkCount(), Text.bytes(i.rawBytes()), Text.bytes(i.storedBytes()),
+                Text.ratio(i.rawBytes(), i.storedBytes()));
+        if (!i.tensors().isEmpty()) {
+            out.println();
+            Table t = new Table("TENSOR", "DTYPE", "SHAPE", "RANK", "BYTES", "CHUNKS", "CODEC", "STORED", "RATIO");
+            for (Entry e : i.tensors()) {
+                t.row(e.name(), e.dtype(), Text.shape(e.shape()), e.rank() + "/" + i.worldSize(), Text.bytes(e.rawBytes()),
+                        e.chunkCount(), codecs(e), Text.bytes(e.storedBytes()), e.ratio());
+            }
+            t.print(out);
+        }
+        if (!i.blobs().isEmpty()) {
+            out.println();
+            Table t = new Table("BLOB", "RANK", "BYTES", "CHUNKS", "CODEC", "STORED", "RATIO");
+            for (Entry e : i.blobs()) {
+                t.row(e.name(), e.rank() + "/" + i.worldSize(), Text.bytes(e.rawBytes()), e.chunkCount(), codecs(e),
+                        Text.bytes(e.storedBytes()), e.ratio());
+            }
+            t.print(out);
+        }
+    }
+
+    private static String codecs(Entry e) {
+        return e.codecs().isEmpty() ? "-" : String.join(",", e.codecs());
+    }
+}

@@ -1,0 +1,174 @@
+package dev.cairn.cli.safetensors;
+
+import dev.cairn.CheckpointException;
+import dev.cairn.CheckpointException.Reason;
+import dev.cairn.cli.Json;
+import dev.cairn.cli.Progress;
+import dev.cairn.cli.safetensors.SafetensorsFormat.TensorInfo;
+import dev.cairn.cli.store.ChunkReader;
+import dev.cairn.cli.store.Source;
+import dev.cairn.tiers.layout.StoreLayout;
+import dev.cairn.tiers.manifest.ChunkRef;
+import dev.cairn.tiers.manifest.EntryRecord;
+import dev.cairn.tiers.manifest.Manifest;
+import java.io.IOException;
+import java.io.PrintStream;
+import java.nio.ByteBuffer;
+import java.nio.channels.FileChannel;
+import java.nio.file.FileAlreadyExistsException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.nio.file.StandardOpenOption;
+import java.util.ArrayList;
+import java.util.Base64;
+import java.util.HashSet;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+
+/**
+ * Writes one checkpoint's tensors as safetensors files. Up to {@code maxShardBytes} of tensors go into
+ * {@value #SINGLE}; more are split, in manifest order, into {@code model-00001-of-0000N.safetensors} files plus
+ * {@value #INDEX} ({@code {"metadata": {"total_size": ...}, "weight_map": {"tensor": "file", ...}}}), the layout
+ * Hugging Face loaders read. A tensor larger than the limit gets a shard of its own.
+ *
+ * <p>Blobs (RNG state, loader positions) have no safetensors type: they go base64-encoded into the
+ * {@code __metadata__} of the first file as {@code cairn.blob.<name>}, next to {@code cairn.run} and
+ * {@code cairn.step}, so that the files alone carry the whole checkpoint and {@code cairn import} restores the blobs.
+ * Every chunk is verified against its hash on the way; files appear under their names only once complete.
+ */
+public final class SafetensorsExport {
+    public static final String SINGLE = "model.safetensors";
+    public static final String INDEX = "model.safetensors.index.json";
+    public static final String BLOB_PREFIX = "cairn.blob.";
+    public static final String RUN_KEY = "cairn.run";
+    public static final String STEP_KEY = "cairn.step";
+
+    private SafetensorsExport() {
+    }
+
+    /** What was written. */
+    public record Report(String run, long step, Path dir, List<String> files, int tensors, int blobs, long tensorBytes) {
+    }
+
+    public static Report export(Manifest m, List<Source> sources, StoreLayout layout, Path dir, long maxShardBytes,
+                                PrintStream progressOut) throws IOException {
+        List<EntryRecord> tensors = new ArrayList<>();
+        Map<String, String> metadata = new LinkedHashMap<>();
+        metadata.put("format", "pt");
+        metadata.put(RUN_KEY, m.run());
+        metadata.put(STEP_KEY, Long.toString(m.step()));
+        Set<String> names = new HashSet<>();
+        List<EntryRecord> blobs = new ArrayList<>();
+        for (EntryRecord r : m.entries()) {
+            if (!names.add(r.name())) {
+                throw new CheckpointException(Reason.INVALID_INPUT, "step " + m.step() + " holds '" + r.name()
+                        + "' from several ranks; safetensors has one tensor per name");
+            }
+            (r.tensor() ? tensors : blobs).add(r);
+        }
+        List<List<EntryRecord>> shards = shard(tensors, maxShardBytes);
+        List<String> files = new ArrayList<>();
+        for (int i = 0; i < shards.size(); i++) {
+            files.add(shards.size() == 1 ? SINGLE : String.format("model-%05d-of-%05d.safetensors", i + 1, shards.size()));
+        }
+        Files.createDirectories(dir);
+        for (String f : shards.size() == 1 ? files : concat(files, INDEX)) {
+            if (Files.exists(dir.resolve(f))) {
+                throw new FileAlreadyExistsException(dir.resolve(f).toString());
+            }
+        }
+        long total = tensors.stream().mapToLong(EntryRecord::byteSize).sum();
+        try (ChunkReader reader = new ChunkReader();
+             Progress bar = Progress.start(progressOut, "export " + m.step(), total)) {
+            for (EntryRecord b : blobs) {
+                metadata.put(BLOB_PREFIX + b.name(), Base64.getEncoder().encodeToString(entryBytes(reader, sources, layout, b)));
+            }
+            for (int i = 0; i < shards.size(); i++) {
+                writeShard(dir.resolve(files.get(i)), shards.get(i), i == 0 ? metadata : Map.of("format", "pt"), reader,
+                        sources, layout, bar);
+            }
+        }
+        if (shards.size() > 1) {
+            Map<String, Object> weightMap = new LinkedHashMap<>();
+            for (int i = 0; i < shards.size(); i++) {
+                for (EntryRecord r : shards.get(i)) {
+                    weightMap.put(r.name(), files.get(i));
+                }
+            }
+            Map<String, Object> index = new LinkedHashMap<>();
+            index.put("metadata", Map.of("total_size", total));
+            index.put("weight_map", weightMap);
+            Path tmp = dir.resolve("." + INDEX + ".partial");
+            Files.write(tmp, Json.MAPPER.writeValueAsBytes(index));
+            Files.move(tmp, dir.resolve(INDEX), StandardCopyOption.ATOMIC_MOVE);
+            files.add(INDEX);
+        }
+        return new Report(m.run(), m.step(), dir, files, tensors.size(), blobs.size(), total);
+    }
+
+    /** Greedy, in order: a new shard when the next tensor would take the current one past the limit. */
+    static List<List<EntryRecord>> shard(List<EntryRecord> tensors, long maxShardBytes) {
+        List<List<EntryRecord>> shards = new ArrayList<>();
+        List<EntryRecord> current = new ArrayList<>();
+        long bytes = 0;
+        for (EntryRecord t : tensors) {
+            if (!current.isEmpty() && bytes + t.byteSize() > maxShardBytes) {
+                shards.add(current);
+                current = new ArrayList<>();
+                bytes = 0;
+            }
+            current.add(t);
+            bytes += t.byteSize();
+        }
+        shards.add(current);
+        return shards;
+    }
+
+    private static void writeShard(Path file, List<EntryRecord> tensors, Map<String, String> metadata, ChunkReader reader,
+                                   List<Source> sources, StoreLayout layout, Progress bar) throws IOException {
+        List<TensorInfo> unplaced = new ArrayList<>();
+        for (EntryRecord r : tensors) {
+            unplaced.add(new TensorInfo(r.name(), r.dtype(), r.shape(), 0, 0));
+        }
+        ByteBuffer header = SafetensorsFormat.encodeHeader(SafetensorsFormat.layOut(unplaced), metadata);
+        Path tmp = file.resolveSibling("." + file.getFileName() + ".partial");
+        try (FileChannel out = FileChannel.open(tmp, StandardOpenOption.CREATE, StandardOpenOption.TRUNCATE_EXISTING,
+                StandardOpenOption.WRITE)) {
+            writeFully(out, header);
+            for (EntryRecord r : tensors) {
+                for (ChunkRef c : r.chunks()) {
+                    writeFully(out, reader.fetch(sources, layout, c, r.name()));
+                    bar.advance(c.rawLength());
+                }
+            }
+            out.force(true);
+        } catch (IOException | RuntimeException e) {
+            Files.deleteIfExists(tmp);
+            throw e;
+        }
+        Files.move(tmp, file, StandardCopyOption.ATOMIC_MOVE);
+    }
+
+    private static byte[] entryBytes(ChunkReader reader, List<Source> sources, StoreLayout layout, EntryRecord r) {
+        byte[] out = new byte[Math.toIntExact(r.byteSize())];
+        for (ChunkRef c : r.chunks()) {
+            reader.fetch(sources, layout, c, r.name()).get(out, (int) c.offset(), (int) c.rawLength());
+        }
+        return out;
+    }
+
+    private static void writeFully(FileChannel out, ByteBuffer src) throws IOException {
+        while (src.hasRemaining()) {
+            out.write(src);
+        }
+    }
+
+    private static List<String> concat(List<String> a, String b) {
+        List<String> out = new ArrayList<>(a);
+        out.add(b);
+        return out;
+    }
+}

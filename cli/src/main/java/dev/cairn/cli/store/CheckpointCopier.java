@@ -1,0 +1,190 @@
+package dev.cairn.cli.store;
+
+import dev.cairn.CheckpointException;
+import dev.cairn.CheckpointException.Reason;
+import dev.cairn.ObjectInfo;
+import dev.cairn.ObjectStore;
+import dev.cairn.cli.Progress;
+import dev.cairn.tiers.layout.StoreLayout;
+import dev.cairn.tiers.manifest.ChunkRef;
+import dev.cairn.tiers.manifest.EntryRecord;
+import dev.cairn.tiers.manifest.Manifest;
+import dev.cairn.tiers.manifest.ManifestFormat;
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.file.NoSuchFileException;
+import java.util.ArrayList;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Set;
+import java.util.concurrent.ConcurrentLinkedQueue;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicLong;
+
+/**
+ * Copies one committed checkpoint into another store in the engine's commit order: every chunk first (as stored,
+ * never re-encoded; each decoded and checked against its hash before it is written; one the target already holds
+ * at the recorded length is skipped), then the rank indexes, then the MANIFEST with a create-only put, last. Each
+ * put is atomic, so a copy that is interrupted leaves no torn object and no commit, and running it again sends only
+ * what is still missing.
+ */
+public final class CheckpointCopier {
+    private final StoreSession session;
+    private final int threads;
+
+    /** What a copy did. */
+    public record Report(String run, long step, String from, String to, long chunks, long chunksCopied, long chunksSkipped,
+                         long bytesCopied, int indexesCopied, boolean alreadyCommitted) {
+    }
+
+    public CheckpointCopier(StoreSession session, int threads) {
+        this.session = session;
+        this.threads = threads;
+    }
+
+    /** Copies {@code step} of the session's run from its sources into {@code target}. */
+    public Report copy(long step, ObjectStore target, String targetName, java.io.PrintStream progressOut) throws IOException {
+        StoreSession.Located located = session.locate(step);
+        Manifest m = located.manifest();
+        StoreLayout layout = session.layout();
+        String manifestKey = layout.manifestKey(step);
+        ByteBuffer manifestBytes = located.source().store().readAll(manifestKey);
+        if (committedAlready(target, manifestKey, manifestBytes, targetName)) {
+            return new Report(layout.run(), step, located.source().uri(), targetName, m.chunkHashes().size(), 0,
+                    m.chunkHashes().size(), 0, 0, true);
+        }
+        List<Source> order = new ArrayList<>();
+        order.add(located.source());
+        session.sources().stream().filter(s -> s != located.source()).forEach(order::add);
+
+        List<ChunkRef> distinct = new ArrayList<>();
+        List<String> entryOf = new ArrayList<>();
+        Set<String> seen = new HashSet<>();
+        for (EntryRecord r : m.entries()) {
+            for (ChunkRef c : r.chunks()) {
+                if (seen.add(c.hash())) {
+                    distinct.add(c);
+                    entryOf.add(r.name());
+                }
+            }
+        }
+        AtomicLong copied = new AtomicLong();
+        AtomicLong skipped = new AtomicLong();
+        AtomicLong bytes = new AtomicLong();
+        ConcurrentLinkedQueue<ChunkReader> readers = new ConcurrentLinkedQueue<>();
+        ThreadLocal<ChunkReader> reader = ThreadLocal.withInitial(() -> {
+            ChunkReader r = new ChunkReader();
+            readers.add(r);
+            return r;
+        });
+        ExecutorService pool = Executors.newFixedThreadPool(threads, r -> {
+            Thread t = new Thread(r, "cairn-copy");
+            t.setDaemon(true);
+            return t;
+        });
+        try (Progress bar = Progress.start(progressOut, "copy " + step, m.storedBytes())) {
+            List<Future<?>> futures = new ArrayList<>();
+            for (int i = 0; i < distinct.size(); i++) {
+                ChunkRef c = distinct.get(i);
+                String entry = entryOf.get(i);
+                futures.add(pool.submit(() -> {
+                    String key = layout.chunkKey(c.hash());
+                    if (holds(target, key, c.storedLength())) {
+                        skipped.incrementAndGet();
+                    } else {
+                        target.put(key, verifiedStored(reader.get(), order, layout, c, entry));
+                        copied.incrementAndGet();
+                        bytes.addAndGet(c.storedLength());
+                    }
+                    bar.advance(c.storedLength());
+                    return null;
+                }));
+            }
+            await(futures);
+        } finally {
+            pool.shutdownNow();
+            readers.forEach(ChunkReader::close);
+        }
+        int indexes = 0;
+        for (ObjectInfo o : located.source().store().list(layout.stepPrefix(step))) {
+            if (o.key().endsWith(".index")) {
+                ByteBuffer index = located.source().store().readAll(o.key());
+                ManifestFormat.read(index.duplicate(), located.source().uri() + ":" + o.key(), session.allocator());
+                target.put(o.key(), index);
+                indexes++;
+            }
+        }
+        if (!target.putIfAbsent(manifestKey, manifestBytes.duplicate())) {
+            committedAlready(target, manifestKey, manifestBytes, targetName);
+        }
+        return new Report(layout.run(), step, located.source().uri(), targetName, distinct.size(), copied.get(), skipped.get(),
+                bytes.get(), indexes, false);
+    }
+
+    /** True when the target holds this very MANIFEST; a different one there is a CONFLICT. */
+    private static boolean committedAlready(ObjectStore target, String key, ByteBuffer manifest, String targetName)
+            throws IOException {
+        ByteBuffer there;
+        try {
+            there = target.readAll(key);
+        } catch (NoSuchFileException e) {
+            return false;
+        }
+        if (!there.equals(manifest.duplicate().rewind())) {
+            throw new CheckpointException(Reason.CONFLICT, targetName + " already holds a different commit of " + key
+                    + ": refusing to overwrite it");
+        }
+        return true;
+    }
+
+    private static boolean holds(ObjectStore target, String key, long storedLength) throws IOException {
+        try {
+            return target.stat(key).size() == storedLength;
+        } catch (NoSuchFileException e) {
+            return false;
+        }
+    }
+
+    /** The stored bytes of {@code c} from the first source whose copy decodes to its hash. */
+    private static ByteBuffer verifiedStored(ChunkReader reader, List<Source> order, StoreLayout layout, ChunkRef c, String entry) {
+        List<String> tried = new ArrayList<>();
+        for (Source s : order) {
+            try {
+                ByteBuffer stored = reader.readStored(s.store(), layout, c);
+                reader.verify(stored.duplicate(), c);
+                return stored;
+            } catch (NoSuchFileException e) {
+                tried.add(s.uri() + ": missing");
+            } catch (IOException | RuntimeException e) {
+                tried.add(s.uri() + ": " + e.getMessage());
+            }
+        }
+        throw new CheckpointException(Reason.CORRUPT, "chunk " + c.hash() + " of '" + entry + "' at offset " + c.offset()
+                + " has no good copy to send (" + String.join("; ", tried) + "); nothing was committed in the target");
+    }
+
+    private static void await(List<Future<?>> futures) throws IOException {
+        try {
+            for (Future<?> f : futures) {
+                f.get();
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new CheckpointException(Reason.CLOSED, "copy interrupted; run it again to resume", e);
+        } catch (ExecutionException e) {
+            futures.forEach(f -> f.cancel(true));
+            Throwable cause = e.getCause();
+            if (cause instanceof IOException io) {
+                throw io;
+            }
+            if (cause instanceof RuntimeException r) {
+                throw r;
+            }
+            throw new IllegalStateException(cause);
+        }
+    }
+}
