@@ -109,4 +109,20 @@ class CheckpointerTest {
             assertEquals(List.of(6L), cp.list().stream().map(dev.cairn.CheckpointInfo::step).toList());
         }
     }
+
+    @Test
+    void twoRunsInOneStoreNeverCollectEachOthersChunks() throws Exception {
+        try (FileSystemObjectStore disk = new FileSystemObjectStore(dir);
+             Checkpointer a = Checkpointer.open(smallConfig("run-a").tier(TierConfig.of("disk", disk).keepLast(1)).build());
+             Checkpointer b = Checkpointer.open(smallConfig("run-b").tier(TierConfig.of("disk", disk).keepLast(1)).build())) {
+            for (long step = 1; step <= 4; step++) {
+                a.save(step, state(step)).done().get(30, TimeUnit.SECONDS);
+                b.save(step, state(100 + step)).done().get(30, TimeUnit.SECONDS);
+                a.gc(false);
+                b.gc(false);
+            }
+            assertSameState(state(4), a.restore(RestoreRequest.latest()).state());
+            assertSameState(state(104), b.restore(RestoreRequest.latest()).state());
+        }
+    }
 }
