@@ -56,6 +56,26 @@ class CairnJarIT {
         assertEquals(1, bad.output.lines().count(), bad.output);
     }
 
+    @Test
+    void recoveryCommandsRunFromThePlainJar() throws Exception {
+        Path disk = tmp.resolve("disk");
+        try (dev.cairn.backend.fs.FileSystemObjectStore store = new dev.cairn.backend.fs.FileSystemObjectStore(disk)) {
+            Checkpoints.save(store, Checkpoints.RUN, 3);
+        }
+        Result ls = java("-jar", JAR.toString(), "ls", "--store", disk.toString(), "--json");
+        assertEquals(0, ls.status, ls.output);
+        assertTrue(ls.output.contains("\"committed\""), ls.output);
+        Result export = java("-jar", JAR.toString(), "export", "3", "--store", disk.toString(), "--out", tmp.resolve("st").toString());
+        assertEquals(0, export.status, export.output);
+        assertTrue(Files.isRegularFile(tmp.resolve("st/model.safetensors")));
+        try (var chunks = Files.walk(disk.resolve(Checkpoints.RUN + "/chunks"))) {
+            Files.delete(chunks.filter(Files::isRegularFile).findFirst().orElseThrow());
+        }
+        Result verify = java("-jar", JAR.toString(), "verify", "--store", disk.toString());
+        assertEquals(3, verify.status, verify.output);
+        assertTrue(verify.output.contains("missing"), verify.output);
+    }
+
     private record Result(int status, String output) {
     }
 

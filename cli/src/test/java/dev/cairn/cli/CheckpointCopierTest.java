@@ -1,0 +1,119 @@
+package dev.cairn.cli;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.cairn.ObjectInfo;
+import dev.cairn.ObjectStore;
+import dev.cairn.backend.fs.FileSystemObjectStore;
+import dev.cairn.cli.store.CheckpointCopier;
+import dev.cairn.cli.store.Source;
+import dev.cairn.cli.store.StoreSession;
+import dev.cairn.tiers.layout.StoreLayout;
+import java.io.IOException;
+import java.io.PrintStream;
+import java.io.OutputStream;
+import java.nio.ByteBuffer;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.concurrent.atomic.AtomicInteger;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** A copy cut off by a failing target leaves no commit, and the next copy sends only what is missing. */
+class CheckpointCopierTest {
+    private static final PrintStream QUIET = new PrintStream(OutputStream.nullOutputStream());
+
+    @TempDir
+    Path tmp;
+
+    @Test
+    void aCopyInterruptedAfterThreeChunksCommitsNothingAndTheNextCopyResumes() throws IOException {
+        try (FileSystemObjectStore source = new FileSystemObjectStore(tmp.resolve("src"))) {
+            Checkpoints.save(source, Checkpoints.RUN, 5);
+        }
+        StoreLayout layout = new StoreLayout(Checkpoints.RUN);
+        try (StoreSession session = new StoreSession(List.of(new Source("src", new FileSystemObjectStore(tmp.resolve("src")))));
+             FileSystemObjectStore target = new FileSystemObjectStore(tmp.resolve("dst"))) {
+            session.selectRun(null);
+            IOException cut = assertThrows(IOException.class, () -> new CheckpointCopier(session, 1)
+                    .copy(5, new FailingAfter(target, 3), "dst", QUIET));
+            assertTrue(cut.getMessage().contains("connection lost"), cut.getMessage());
+            assertFalse(exists(target, layout.manifestKey(5)), "an interrupted copy must not commit");
+            long written = target.list(layout.chunksPrefix()).size();
+            assertEquals(3, written);
+
+            CheckpointCopier.Report report = new CheckpointCopier(session, 2).copy(5, target, "dst", QUIET);
+            assertEquals(3, report.chunksSkipped());
+            assertEquals(report.chunks() - 3, report.chunksCopied());
+            assertTrue(exists(target, layout.manifestKey(5)));
+        }
+        try (FileSystemObjectStore target = new FileSystemObjectStore(tmp.resolve("dst"))) {
+            assertTrue(Checkpoints.sameBytes(Checkpoints.state(5), Checkpoints.restore(target, Checkpoints.RUN, 5)));
+        }
+    }
+
+    private static boolean exists(ObjectStore store, String key) throws IOException {
+        return store.list(key).stream().map(ObjectInfo::key).anyMatch(key::equals);
+    }
+
+    /** A store whose puts fail after the first {@code n}, as when a connection drops mid-copy. */
+    private static final class FailingAfter implements ObjectStore {
+        private final ObjectStore delegate;
+        private final AtomicInteger left;
+
+        FailingAfter(ObjectStore delegate, int n) {
+            this.delegate = delegate;
+            this.left = new AtomicInteger(n);
+        }
+
+        private void spend() throws IOException {
+            if (left.getAndDecrement() <= 0) {
+                throw new IOException("connection lost");
+            }
+        }
+
+        @Override
+        public void put(String key, ByteBuffer data) throws IOException {
+            spend();
+            delegate.put(key, data);
+        }
+
+        @Override
+        public boolean putIfAbsent(String key, ByteBuffer data) throws IOException {
+            spend();
+            return delegate.putIfAbsent(key, data);
+        }
+
+        @Override
+        public int read(String key, long offset, ByteBuffer dst) throws IOException {
+            return delegate.read(key, offset, dst);
+        }
+
+        @Override
+        public ObjectInfo stat(String key) throws IOException {
+            return delegate.stat(key);
+        }
+
+        @Override
+        public List<ObjectInfo> list(String prefix) throws IOException {
+            return delegate.list(prefix);
+        }
+
+        @Override
+        public void delete(String key) throws IOException {
+            delegate.delete(key);
+        }
+
+        @Override
+        public String describe() {
+            return "failing " + delegate.describe();
+        }
+
+        @Override
+        public void close() {
+        }
+    }
+}
