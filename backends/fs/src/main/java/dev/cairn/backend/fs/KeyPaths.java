@@ -1,5 +1,6 @@
 package dev.cairn.backend.fs;
 
+import dev.cairn.ObjectKeys;
 import java.io.IOException;
 import java.nio.file.Path;
 
@@ -51,37 +52,13 @@ final class KeyPaths {
     }
 
     private static void check(String key, boolean isPrefix) throws IOException {
-        if (key == null || key.isEmpty()) {
-            throw new IOException("invalid key: empty");
-        }
-        int segmentStart = 0;
-        for (int i = 0; i <= key.length(); i++) {
-            char c = i < key.length() ? key.charAt(i) : '/';
-            if (c == '/') {
-                String segment = key.substring(segmentStart, i);
-                if (segment.isEmpty() || segment.equals(".") || segment.equals("..")) {
-                    throw invalid(key, "empty, '.' or '..' segment");
+        ObjectKeys.check(key);
+        if (!isPrefix) {
+            for (String segment : key.split("/")) {
+                if (segment.startsWith(TEMP_PREFIX)) {
+                    throw ObjectKeys.invalid(key, "segments starting with '" + TEMP_PREFIX + "' are reserved for files being written");
                 }
-                if (!isPrefix && segment.startsWith(TEMP_PREFIX)) {
-                    throw invalid(key, "segments starting with '" + TEMP_PREFIX + "' are reserved for files being written");
-                }
-                segmentStart = i + 1;
-            } else if (c == '\\' || Character.isISOControl(c)) {
-                throw invalid(key, "backslash or control character");
             }
         }
-    }
-
-    private static IOException invalid(String key, String why) {
-        StringBuilder printable = new StringBuilder(key.length());
-        for (int i = 0; i < key.length(); i++) {
-            char c = key.charAt(i);
-            if (Character.isISOControl(c)) {
-                printable.append(String.format("\\u%04x", (int) c));
-            } else {
-                printable.append(c);
-            }
-        }
-        return new IOException("invalid key '" + printable + "': " + why);
     }
 }

@@ -2,6 +2,7 @@ package dev.cairn.backend.memory;
 
 import dev.cairn.CheckpointException;
 import dev.cairn.ObjectInfo;
+import dev.cairn.ObjectKeys;
 import dev.cairn.ObjectStore;
 import java.io.IOException;
 import java.nio.ByteBuffer;
@@ -204,7 +205,7 @@ public final class MemoryObjectStore implements ObjectStore {
 
     private void checkKey(String key) throws IOException {
         checkOpen();
-        KeyRules.check(key);
+        ObjectKeys.check(key);
     }
 
     /**
