@@ -1,0 +1,157 @@
+package dev.cairn.backend.s3;
+
+import java.nio.ByteBuffer;
+import java.time.Duration;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CancellationException;
+import java.util.concurrent.atomic.AtomicInteger;
+import software.amazon.awssdk.core.async.AsyncRequestBody;
+import software.amazon.awssdk.services.s3.S3AsyncClient;
+import software.amazon.awssdk.services.s3.model.AbortMultipartUploadRequest;
+import software.amazon.awssdk.services.s3.model.ChecksumAlgorithm;
+import software.amazon.awssdk.services.s3.model.CompleteMultipartUploadRequest;
+import software.amazon.awssdk.services.s3.model.CompletedMultipartUpload;
+import software.amazon.awssdk.services.s3.model.CompletedPart;
+import software.amazon.awssdk.services.s3.model.CreateMultipartUploadRequest;
+import software.amazon.awssdk.services.s3.model.UploadPartRequest;
+
+/**
+ * One object uploaded in parts: create the upload, send the parts from the caller's buffer (slices of it, never
+ * copied) with at most {@code uploadConcurrency} in flight, complete. On any failure no further part is sent, the
+ * parts in flight end, and the upload is aborted before the returned future fails, so nothing is left behind to be
+ * billed.
+ */
+final class MultipartPut {
+    private final S3AsyncClient client;
+    private final Retrier retrier;
+    private final String bucket;
+    private final String objectKey;
+    private final ByteBuffer data;
+    private final long partSize;
+    private final int partCount;
+    private final int lanes;
+    private final long deadlineNanos;
+    private final Duration abortBudget;
+
+    private final CompletableFuture<Void> partsDone = new CompletableFuture<>();
+    private final AtomicInteger nextPart = new AtomicInteger();
+    private final AtomicInteger lanesRunning = new AtomicInteger();
+    private final CompletableFuture<Void> lanesEnded = new CompletableFuture<>();
+    private volatile CompletedPart[] parts;
+    private volatile String uploadId;
+
+    MultipartPut(S3AsyncClient client, Retrier retrier, S3StoreConfig config, String objectKey, ByteBuffer data,
+                 long deadlineNanos) {
+        this.client = client;
+        this.retrier = retrier;
+        this.bucket = config.bucket();
+        this.objectKey = objectKey;
+        this.data = data;
+        long size = data.remaining();
+        // Grow the part size when the object would need more parts than S3 allows.
+        long minimum = (size + S3StoreConfig.MAX_PARTS - 1) / S3StoreConfig.MAX_PARTS;
+        this.partSize = Math.max(config.partSize(), minimum);
+        this.partCount = (int) Math.max(1, (size + partSize - 1) / partSize);
+        this.lanes = Math.min(config.uploadConcurrency(), partCount);
+        this.deadlineNanos = deadlineNanos;
+        this.abortBudget = config.attemptTimeout();
+    }
+
+    /** Uploads the object; completes when it is visible under its key, or fails after the upload is aborted. */
+    CompletableFuture<Void> run() {
+        CompletableFuture<Void> done = new CompletableFuture<>();
+        retrier.call(deadlineNanos, timeout -> client.createMultipartUpload(CreateMultipartUploadRequest.builder()
+                        .bucket(bucket).key(objectKey).checksumAlgorithm(ChecksumAlgorithm.CRC32_C)
+                        .overrideConfiguration(o -> o.apiCallAttemptTimeout(timeout)).build()))
+                .thenCompose(created -> {
+                    parts = new CompletedPart[partCount];
+                    uploadId = created.uploadId();
+                    lanesRunning.set(lanes);
+                    for (int i = 0; i < lanes; i++) {
+                        runLane();
+                    }
+                    return partsDone;
+                })
+                .thenCompose(ignored -> retrier.call(deadlineNanos, timeout -> client.completeMultipartUpload(
+                        CompleteMultipartUploadRequest.builder().bucket(bucket).key(objectKey).uploadId(uploadId)
+                                .multipartUpload(CompletedMultipartUpload.builder().parts(parts).build())
+                                .overrideConfiguration(o -> o.apiCallAttemptTimeout(timeout)).build())))
+                .whenComplete((completed, failure) -> {
+                    if (failure == null) {
+                        done.complete(null);
+                    } else {
+                        abortThenFail(done, failure);
+                    }
+                });
+        return done;
+    }
+
+    /**
+     * Uploads the next part not yet taken, then the next, until none is left or a part failed. Each lane has one
+     * part in flight at most, so once every lane has ended no part is on the wire.
+     */
+    private void runLane() {
+        int index = nextPart.getAndIncrement();
+        if (index >= partCount || partsDone.isDone()) {
+            if (lanesRunning.decrementAndGet() == 0) {
+                partsDone.complete(null);
+                lanesEnded.complete(null);
+            }
+            return;
+        }
+        long offset = index * partSize;
+        int length = (int) Math.min(partSize, data.remaining() - offset);
+        ByteBuffer slice = data.slice(data.position() + (int) offset, length);
+        int partNumber = index + 1;
+        retrier.call(deadlineNanos, timeout -> {
+                    if (partsDone.isDone()) { // another part failed: send nothing more
+                        return CompletableFuture.failedFuture(new CancellationException("upload failed"));
+                    }
+                    return client.uploadPart(UploadPartRequest.builder().bucket(bucket).key(objectKey)
+                                    .uploadId(uploadId).partNumber(partNumber).contentLength((long) length)
+                                    .checksumAlgorithm(ChecksumAlgorithm.CRC32_C)
+                                    .overrideConfiguration(o -> o.apiCallAttemptTimeout(timeout)).build(),
+                            AsyncRequestBody.fromRemainingByteBufferUnsafe(slice.duplicate()));
+                })
+                .whenComplete((response, failure) -> {
+                    if (failure != null) {
+                        partsDone.completeExceptionally(failure);
+                    } else {
+                        parts[index] = CompletedPart.builder().partNumber(partNumber).eTag(response.eTag())
+                                .checksumCRC32C(response.checksumCRC32C()).build();
+                    }
+                    runLane();
+                });
+    }
+
+    /**
+     * Aborts once no part is in flight any more (a part still arriving after the abort could be stored by some
+     * servers and never be cleaned up), then fails {@code done}.
+     */
+    private void abortThenFail(CompletableFuture<Void> done, Throwable failure) {
+        partsDone.completeExceptionally(failure);
+        String id = uploadId;
+        if (id == null) {
+            done.completeExceptionally(failure);
+            return;
+        }
+        lanesEnded.whenComplete((ignored, never) -> abort(id, done, failure));
+    }
+
+    private void abort(String id, CompletableFuture<Void> done, Throwable failure) {
+        // The abort gets its own short budget: the call's deadline may be what failed.
+        long abortDeadline = System.nanoTime() + abortBudget.toNanos();
+        retrier.call(abortDeadline, timeout -> client.abortMultipartUpload(AbortMultipartUploadRequest.builder()
+                        .bucket(bucket).key(objectKey).uploadId(id)
+                        .overrideConfiguration(o -> o.apiCallAttemptTimeout(timeout)).build()))
+                .whenComplete((aborted, abortFailure) -> {
+                    Throwable cause = S3Failures.unwrap(failure);
+                    if (abortFailure != null && S3Failures.status(abortFailure) != 404) {
+                        cause.addSuppressed(new java.io.IOException("multipart upload " + id
+                                + " could not be aborted; a bucket lifecycle rule must remove it",
+                                S3Failures.unwrap(abortFailure)));
+                    }
+                    done.completeExceptionally(cause);
+                });
+    }
+}

@@ -1,0 +1,365 @@
+package dev.cairn.backend.s3;
+
+import dev.cairn.ObjectInfo;
+import dev.cairn.ObjectStore;
+import io.netty.channel.EventLoopGroup;
+import io.netty.channel.nio.NioEventLoopGroup;
+import io.netty.util.concurrent.DefaultThreadFactory;
+import java.io.IOException;
+import java.io.InterruptedIOException;
+import java.nio.ByteBuffer;
+import java.nio.file.NoSuchFileException;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.ScheduledThreadPoolExecutor;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
+import java.util.concurrent.atomic.AtomicInteger;
+import software.amazon.awssdk.auth.credentials.DefaultCredentialsProvider;
+import software.amazon.awssdk.awscore.retry.AwsRetryStrategy;
+import software.amazon.awssdk.core.async.AsyncRequestBody;
+import software.amazon.awssdk.core.exception.SdkException;
+import software.amazon.awssdk.http.nio.netty.NettyNioAsyncHttpClient;
+import software.amazon.awssdk.http.nio.netty.SdkEventLoopGroup;
+import software.amazon.awssdk.regions.Region;
+import software.amazon.awssdk.regions.providers.DefaultAwsRegionProviderChain;
+import software.amazon.awssdk.services.s3.S3AsyncClient;
+import software.amazon.awssdk.services.s3.S3AsyncClientBuilder;
+import software.amazon.awssdk.services.s3.model.ChecksumAlgorithm;
+import software.amazon.awssdk.services.s3.model.DeleteObjectRequest;
+import software.amazon.awssdk.services.s3.model.GetObjectRequest;
+import software.amazon.awssdk.services.s3.model.HeadObjectRequest;
+import software.amazon.awssdk.services.s3.model.HeadObjectResponse;
+import software.amazon.awssdk.services.s3.model.ListObjectsV2Request;
+import software.amazon.awssdk.services.s3.model.ListObjectsV2Response;
+import software.amazon.awssdk.services.s3.model.PutObjectRequest;
+import software.amazon.awssdk.services.s3.model.S3Object;
+
+/**
+ * An {@link ObjectStore} on AWS S3 or an S3-compatible server, through the AWS SDK v2 asynchronous client on
+ * Netty (not the CRT client, which cannot talk to every S3-compatible server).
+ *
+ * <ul>
+ *   <li>{@link #put}: one PUT below the part size, else a multipart upload whose parts go out in parallel
+ *       straight from the caller's buffer; a failed upload is aborted. CRC32C checksums on every upload.</li>
+ *   <li>{@link #putIfAbsent}: one PUT with {@code If-None-Match: *}; 412 means another creator won. S3 decides,
+ *       so exactly one of any number of racing creators wins, across processes and machines. Never a
+ *       copy-and-delete.</li>
+ *   <li>{@link #read}: one ranged GET straight into the caller's buffer (no GET by part number).</li>
+ *   <li>Every call has a deadline ({@link S3StoreConfig#deadline}) and fails with an {@link IOException} carrying
+ *       the key and the HTTP status when it passes; throttling, 5xx, resets and timeouts are retried with
+ *       full-jitter backoff before that.</li>
+ * </ul>
+ *
+ * <p>A put and a putIfAbsent that succeeded are durable: S3 acknowledges only stored objects. A put that failed may
+ * or may not have replaced the object; a putIfAbsent whose acknowledgement was lost and whose retry then found the
+ * object compares the stored bytes with its own, so it reports true when the object is its own.
+ */
+public final class S3ObjectStore implements ObjectStore {
+
+    private final S3StoreConfig config;
+    private final EventLoopGroup eventLoops;
+    private final S3AsyncClient client;
+    private final ScheduledExecutorService timer;
+    private final Retrier retrier;
+    private final String where;
+    private volatile boolean closed;
+
+    /** A store as {@code config} describes; the bucket must exist. */
+    public S3ObjectStore(S3StoreConfig config) {
+        this.config = config;
+        this.where = config.describe();
+        this.timer = newTimer();
+        this.retrier = new Retrier(config, timer);
+        this.eventLoops = newEventLoops();
+        this.client = newClient(config, eventLoops);
+    }
+
+    /** The configuration this store was built from. */
+    public S3StoreConfig config() {
+        return config;
+    }
+
+    @Override
+    public void put(String key, ByteBuffer data) throws IOException {
+        String objectKey = objectKey(key);
+        ByteBuffer body = data.slice();
+        long deadline = deadline();
+        CompletableFuture<?> done = body.remaining() < config.partSize()
+                ? putOnce(objectKey, body, false, deadline)
+                : new MultipartPut(client, retrier, config, objectKey, body, deadline).run();
+        await(done, "put", key);
+    }
+
+    @Override
+    public boolean putIfAbsent(String key, ByteBuffer data) throws IOException {
+        String objectKey = objectKey(key);
+        ByteBuffer body = data.slice();
+        AtomicInteger attempts = new AtomicInteger();
+        CompletableFuture<Boolean> created = retrier.call(deadline(), timeout -> {
+            attempts.incrementAndGet();
+            return putAttempt(objectKey, body, true, timeout);
+        }).handle((response, failure) -> {
+            if (failure == null) {
+                return Boolean.TRUE;
+            }
+            if (S3Failures.status(failure) == 412) {
+                return Boolean.FALSE;
+            }
+            throw new java.util.concurrent.CompletionException(S3Failures.unwrap(failure));
+        });
+        boolean won = await(created, "create", key);
+        if (!won && attempts.get() > 1) {
+            // An earlier attempt may have created the object and lost its answer: then the object is ours.
+            return holds(key, body);
+        }
+        return won;
+    }
+
+    @Override
+    public int read(String key, long offset, ByteBuffer dst) throws IOException {
+        String objectKey = objectKey(key);
+        if (offset < 0) {
+            throw new IOException("negative offset " + offset + " reading '" + Keys.printable(key) + "' in " + where);
+        }
+        if (!dst.hasRemaining()) {
+            stat(key);
+            return 0;
+        }
+        long last = offset + dst.remaining() - 1;
+        String range = "bytes=" + offset + "-" + (last < offset ? Long.MAX_VALUE - 1 : last);
+        List<IntoBuffer> attempts = new ArrayList<>(1);
+        CompletableFuture<Integer> got = retrier.call(deadline(), timeout -> {
+            IntoBuffer into;
+            synchronized (attempts) {
+                attempts.forEach(IntoBuffer::abandon);
+                into = new IntoBuffer(dst);
+                attempts.add(into);
+            }
+            return client.getObject(GetObjectRequest.builder().bucket(config.bucket()).key(objectKey).range(range)
+                    .overrideConfiguration(o -> o.apiCallAttemptTimeout(timeout)).build(), into);
+        });
+        try {
+            int n = await(got, "read", key);
+            dst.position(dst.position() + n);
+            return n;
+        } catch (IOException e) {
+            if (S3Failures.status(e.getCause()) == 416) {
+                return 0; // at or past the end: S3 has no bytes in that range
+            }
+            throw e;
+        } finally {
+            synchronized (attempts) {
+                attempts.forEach(IntoBuffer::abandon);
+            }
+        }
+    }
+
+    @Override
+    public ObjectInfo stat(String key) throws IOException {
+        String objectKey = objectKey(key);
+        HeadObjectResponse head = await(head(objectKey), "stat", key);
+        return new ObjectInfo(key, head.contentLength(), head.lastModified());
+    }
+
+    @Override
+    public List<ObjectInfo> list(String prefix) throws IOException {
+        checkOpen();
+        if (prefix == null || !Keys.printable(prefix).equals(prefix) || prefix.indexOf('\\') >= 0) {
+            throw new IOException("invalid prefix '" + (prefix == null ? null : Keys.printable(prefix)) + "'");
+        }
+        List<ObjectInfo> found = new ArrayList<>();
+        String token = null;
+        long deadline = deadline();
+        do {
+            String continuation = token;
+            ListObjectsV2Response page = await(retrier.call(deadline, timeout -> client.listObjectsV2(
+                    ListObjectsV2Request.builder().bucket(config.bucket()).prefix(config.prefix() + prefix)
+                            .continuationToken(continuation)
+                            .overrideConfiguration(o -> o.apiCallAttemptTimeout(timeout)).build())), "list", prefix);
+            for (S3Object object : page.contents()) {
+                found.add(new ObjectInfo(object.key().substring(config.prefix().length()), object.size(),
+                        object.lastModified()));
+            }
+            token = Boolean.TRUE.equals(page.isTruncated()) ? page.nextContinuationToken() : null;
+        } while (token != null);
+        found.sort(Comparator.comparing(ObjectInfo::key));
+        return found;
+    }
+
+    @Override
+    public void delete(String key) throws IOException {
+        String objectKey = objectKey(key);
+        try {
+            await(retrier.call(deadline(), timeout -> client.deleteObject(DeleteObjectRequest.builder()
+                    .bucket(config.bucket()).key(objectKey)
+                    .overrideConfiguration(o -> o.apiCallAttemptTimeout(timeout)).build())), "delete", key);
+        } catch (NoSuchFileException alreadyGone) {
+            // S3 answers 204 for a missing key; some compatible servers answer 404.
+        }
+    }
+
+    @Override
+    public String describe() {
+        return where;
+    }
+
+    @Override
+    public void close() {
+        if (closed) {
+            return;
+        }
+        closed = true;
+        try {
+            client.close();
+        } finally {
+            timer.shutdownNow();
+            // Our own group, with a short quiet period: the SDK would wait 2 s on every close.
+            eventLoops.shutdownGracefully(EVENT_LOOP_QUIET_MILLIS, EVENT_LOOP_SHUTDOWN_MILLIS, TimeUnit.MILLISECONDS);
+        }
+    }
+
+    @Override
+    public String toString() {
+        return "S3ObjectStore[" + where + "]";
+    }
+
+    // ---- requests ------------------------------------------------------------------------------------------
+
+    private CompletableFuture<?> putOnce(String objectKey, ByteBuffer body, boolean ifAbsent, long deadline) {
+        return retrier.call(deadline, timeout -> putAttempt(objectKey, body, ifAbsent, timeout));
+    }
+
+    private CompletableFuture<?> putAttempt(String objectKey, ByteBuffer body, boolean ifAbsent, Duration timeout) {
+        PutObjectRequest.Builder request = PutObjectRequest.builder().bucket(config.bucket()).key(objectKey)
+                .contentLength((long) body.remaining()).checksumAlgorithm(ChecksumAlgorithm.CRC32_C)
+                .overrideConfiguration(o -> o.apiCallAttemptTimeout(timeout));
+        if (ifAbsent) {
+            request.ifNoneMatch("*");
+        }
+        // No copy: the caller's bytes go to the socket; put returns only after the request ended.
+        return client.putObject(request.build(), AsyncRequestBody.fromRemainingByteBufferUnsafe(body.duplicate()));
+    }
+
+    private CompletableFuture<HeadObjectResponse> head(String objectKey) {
+        return retrier.call(deadline(), timeout -> client.headObject(HeadObjectRequest.builder()
+                .bucket(config.bucket()).key(objectKey)
+                .overrideConfiguration(o -> o.apiCallAttemptTimeout(timeout)).build()));
+    }
+
+    /** Whether {@code key} holds exactly the bytes of {@code body}. */
+    private boolean holds(String key, ByteBuffer body) throws IOException {
+        if (stat(key).size() != body.remaining()) {
+            return false;
+        }
+        ByteBuffer stored = ByteBuffer.allocateDirect(body.remaining());
+        while (stored.hasRemaining()) {
+            if (read(key, stored.position(), stored) == 0) {
+                return false;
+            }
+        }
+        return stored.flip().equals(body);
+    }
+
+    // ---- plumbing ------------------------------------------------------------------------------------------
+
+    private String objectKey(String key) throws IOException {
+        checkOpen();
+        Keys.check(config.prefix(), key);
+        return config.prefix() + key;
+    }
+
+    private long deadline() {
+        return System.nanoTime() + config.deadline().toNanos();
+    }
+
+    private void checkOpen() throws IOException {
+        if (closed) {
+            throw new IOException(where + " is closed");
+        }
+    }
+
+    /**
+     * Waits for a call's future; it always completes by its deadline, so the wait here is only a guard against a
+     * bug. Failures become {@link IOException}s naming the operation and the key.
+     */
+    private <T> T await(CompletableFuture<T> future, String operation, String key) throws IOException {
+        try {
+            return future.get(config.deadline().toNanos() + config.attemptTimeout().toNanos() + GUARD_NANOS,
+                    TimeUnit.NANOSECONDS);
+        } catch (InterruptedException e) {
+            future.cancel(true);
+            Thread.currentThread().interrupt();
+            InterruptedIOException interrupted = new InterruptedIOException(operation + " '" + Keys.printable(key)
+                    + "' in " + where + " was interrupted");
+            interrupted.initCause(e);
+            throw interrupted;
+        } catch (ExecutionException e) {
+            throw S3Failures.toIOException(operation, key, where, e.getCause());
+        } catch (TimeoutException e) {
+            future.cancel(true);
+            throw S3Failures.toIOException(operation, key, where, e);
+        } catch (java.util.concurrent.CancellationException e) {
+            throw S3Failures.toIOException(operation, key, where, closed ? new IOException("store closed", e) : e);
+        }
+    }
+
+    /** Long enough for the SDK to return its pooled connections to their loops, far below Netty's 2 s default. */
+    private static final long EVENT_LOOP_QUIET_MILLIS = 100;
+    private static final long EVENT_LOOP_SHUTDOWN_MILLIS = 5_000;
+    private static final long GUARD_NANOS = TimeUnit.SECONDS.toNanos(5);
+
+    private static ScheduledExecutorService newTimer() {
+        ScheduledThreadPoolExecutor timer = new ScheduledThreadPoolExecutor(1, task -> {
+            Thread thread = new Thread(task, "cairn-s3-timer");
+            thread.setDaemon(true);
+            return thread;
+        });
+        timer.setRemoveOnCancelPolicy(true);
+        return Executors.unconfigurableScheduledExecutorService(timer);
+    }
+
+    private static EventLoopGroup newEventLoops() {
+        int threads = Math.max(2, Math.min(8, Runtime.getRuntime().availableProcessors()));
+        return new NioEventLoopGroup(threads, new DefaultThreadFactory("cairn-s3-io", true));
+    }
+
+    private static S3AsyncClient newClient(S3StoreConfig config, EventLoopGroup eventLoops) {
+        Duration attempt = config.attemptTimeout();
+        NettyNioAsyncHttpClient.Builder http = NettyNioAsyncHttpClient.builder()
+                .eventLoopGroup(SdkEventLoopGroup.create(eventLoops))
+                .maxConcurrency(Math.max(64, 4 * config.uploadConcurrency()))
+                .connectionTimeout(attempt.compareTo(Duration.ofSeconds(10)) < 0 ? attempt : Duration.ofSeconds(10))
+                .connectionAcquisitionTimeout(attempt)
+                .readTimeout(attempt)
+                .writeTimeout(attempt);
+        S3AsyncClientBuilder builder = S3AsyncClient.builder()
+                .httpClientBuilder(http)
+                .region(Region.of(config.region() != null ? config.region() : defaultRegion()))
+                .forcePathStyle(config.pathStyle())
+                .credentialsProvider(config.credentials() != null
+                        ? config.credentials() : DefaultCredentialsProvider.builder().build())
+                .overrideConfiguration(o -> {
+                    o.retryStrategy(AwsRetryStrategy.doNotRetry()); // Retrier retries, within the call's deadline
+                    config.interceptors().forEach(o::addExecutionInterceptor);
+                });
+        if (config.endpoint() != null) {
+            builder.endpointOverride(config.endpoint());
+        }
+        return builder.build();
+    }
+
+    private static String defaultRegion() {
+        try {
+            return new DefaultAwsRegionProviderChain().getRegion().id();
+        } catch (SdkException none) {
+            return S3StoreConfig.FALLBACK_REGION;
+        }
+    }
+}
