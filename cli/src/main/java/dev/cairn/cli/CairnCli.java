@@ -37,7 +37,7 @@ import picocli.CommandLine.Spec;
             CommandLine.HelpCommand.class},
         footerHeading = "%nExamples:%n",
         footer = {"  java -jar cli/target/cairn.jar ls --store /ckpt/disk",
-                "  java -jar cli/target/cairn.jar verify --all --store /ckpt/disk --store s3://bucket/ckpt",
+                "  java -jar cli/target/cairn.jar verify --all --store /ckpt/disk \\", "      --store s3://bucket/ckpt",
                 "  java -jar cli/target/cairn.jar demo",
                 "  java -jar cli/target/cairn.jar help restore",
                 "",

@@ -30,8 +30,8 @@ import picocli.CommandLine.ParentCommand;
                 + " cairn.blob.<name>, beside cairn.run and cairn.step, so that import brings them back.",
             "Existing files of the same names are never overwritten."},
         footerHeading = "%nExamples:%n",
-        footer = {"  java -jar cli/target/cairn.jar export 40 --store /ckpt/disk --format safetensors --out ./step-40",
-                "  java -jar cli/target/cairn.jar export 40 --store s3://bucket/ckpt --out ./step-40 --max-shard-size 2g"})
+        footer = {"  java -jar cli/target/cairn.jar export 40 --store /ckpt/disk \\", "      --format safetensors --out ./step-40",
+                "  java -jar cli/target/cairn.jar export 40 --store s3://bucket/ckpt \\", "      --out ./step-40 --max-shard-size 2g"})
 public final class ExportCommand implements Callable<Integer> {
 
     /** The formats export writes. */

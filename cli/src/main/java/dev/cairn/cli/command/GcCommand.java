@@ -33,7 +33,7 @@ import picocli.CommandLine.ParentCommand;
             "--dry-run shows what would be deleted and deletes nothing."},
         footerHeading = "%nExamples:%n",
         footer = {"  java -jar cli/target/cairn.jar gc --store /ckpt/disk --keep-last 3 --dry-run",
-                "  java -jar cli/target/cairn.jar gc --store s3://bucket/ckpt --keep-last 5 --grace 1h"})
+                "  java -jar cli/target/cairn.jar gc --store s3://bucket/ckpt \\", "      --keep-last 5 --grace 1h"})
 public final class GcCommand implements Callable<Integer> {
 
     @Option(names = "--dry-run", description = "Show what would be deleted; delete nothing.")

@@ -38,8 +38,8 @@ import picocli.CommandLine.ParentCommand;
                 + " cairn.step metadata.",
             "Only this step is written: retention and garbage collection of the store are left alone."},
         footerHeading = "%nExamples:%n",
-        footer = {"  java -jar cli/target/cairn.jar import ./step-40 --store /ckpt/disk --run my-run --step 40",
-                "  java -jar cli/target/cairn.jar import model.safetensors --store s3://bucket/ckpt --run finetune --step 0"})
+        footer = {"  java -jar cli/target/cairn.jar import ./step-40 --store /ckpt/disk \\", "      --run my-run --step 40",
+                "  java -jar cli/target/cairn.jar import model.safetensors \\", "      --store s3://bucket/ckpt --run finetune --step 0"})
 public final class ImportCommand implements Callable<Integer> {
 
     @Parameters(index = "0", paramLabel = "PATH", description = "A .safetensors file, an index JSON, or a directory.")

@@ -31,7 +31,7 @@ import picocli.CommandLine.ParentCommand;
                 + " verify for that). --json adds every chunk's offset, lengths, hash and codec."},
         footerHeading = "%nExamples:%n",
         footer = {"  java -jar cli/target/cairn.jar inspect 40 --store /ckpt/disk",
-                "  java -jar cli/target/cairn.jar inspect 40 --store s3://bucket/ckpt --s3-endpoint http://127.0.0.1:9000 --json"})
+                "  java -jar cli/target/cairn.jar inspect 40 --store s3://bucket/ckpt \\", "      --s3-endpoint http://127.0.0.1:9000 --json"})
 public final class InspectCommand implements Callable<Integer> {
 
     @Parameters(index = "0", paramLabel = "STEP", description = "The step to show.")

@@ -34,7 +34,7 @@ import picocli.CommandLine.ParentCommand;
             "Without --run every run is listed."},
         footerHeading = "%nExamples:%n",
         footer = {"  java -jar cli/target/cairn.jar ls --store /ckpt/disk",
-                "  java -jar cli/target/cairn.jar ls --store /ckpt/disk --store s3://bucket/ckpt --run my-run --json"})
+                "  java -jar cli/target/cairn.jar ls --store /ckpt/disk \\", "      --store s3://bucket/ckpt --run my-run --json"})
 public final class LsCommand implements Callable<Integer> {
 
     @Mixin

@@ -28,9 +28,11 @@ import picocli.CommandLine.ParentCommand;
                 + " again; the step exists in the target only once the copy is complete. A different MANIFEST already in"
                 + " the target for this step is a conflict and is never overwritten."},
         footerHeading = "%nExamples:%n",
-        footer = {"  java -jar cli/target/cairn.jar restore 40 --store s3://bucket/ckpt --to /ckpt/disk",
-                "  java -jar cli/target/cairn.jar restore 40 --store /ckpt/disk --store s3://bucket/ckpt"
-                        + " --s3-endpoint http://127.0.0.1:9000 --to /mnt/other"})
+        footer = {"  java -jar cli/target/cairn.jar restore 40 --store s3://bucket/ckpt \\",
+                "      --to /ckpt/disk",
+                "  java -jar cli/target/cairn.jar restore 40 --store /ckpt/disk \\",
+                "      --store s3://bucket/ckpt --s3-endpoint http://127.0.0.1:9000 \\",
+                "      --to /mnt/other"})
 public final class RestoreCommand implements Callable<Integer> {
 
     @Parameters(index = "0", paramLabel = "STEP", description = "The step to copy.")

@@ -45,7 +45,7 @@ import picocli.CommandLine.Model.CommandSpec;
                 + " cannot be reached); 2 bad usage."},
         footerHeading = "%nExamples:%n",
         footer = {"  java -jar cli/target/cairn.jar verify --store /ckpt/disk",
-                "  java -jar cli/target/cairn.jar verify 40 --store /ckpt/disk --store s3://bucket/ckpt",
+                "  java -jar cli/target/cairn.jar verify 40 --store /ckpt/disk \\", "      --store s3://bucket/ckpt",
                 "  java -jar cli/target/cairn.jar verify --all --store /ckpt/disk --json"})
 public final class VerifyCommand implements Callable<Integer> {
 

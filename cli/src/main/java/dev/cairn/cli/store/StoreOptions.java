@@ -10,7 +10,7 @@ import picocli.CommandLine.Option;
 public final class StoreOptions {
 
     @Option(names = "--store", paramLabel = "URI", required = true,
-            description = "A store: a directory, a file: URI, or s3://bucket/prefix. Repeat it to name several tiers"
+            description = "A store: s3://bucket/prefix, a directory or a file: URI. Repeat it to name several tiers"
                     + " of one run, fastest first.")
     List<String> stores = new ArrayList<>();
 
