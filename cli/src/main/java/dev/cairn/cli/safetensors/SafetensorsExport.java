@@ -5,7 +5,7 @@ import dev.cairn.CheckpointException.Reason;
 import dev.cairn.cli.Json;
 import dev.cairn.cli.Progress;
 import dev.cairn.cli.safetensors.SafetensorsFormat.TensorInfo;
-import dev.cairn.cli.store.ChunkReader;
+import dev.cairn.tiers.restore.ChunkReader;
 import dev.cairn.cli.store.Source;
 import dev.cairn.tiers.layout.StoreLayout;
 import dev.cairn.tiers.manifest.ChunkRef;
@@ -140,7 +140,7 @@ public final class SafetensorsExport {
             writeFully(out, header);
             for (EntryRecord r : tensors) {
                 for (ChunkRef c : r.chunks()) {
-                    writeFully(out, reader.fetch(sources, layout, c, r.name()));
+                    writeFully(out, Source.fetch(reader, sources, layout, c, r.name()));
                     bar.advance(c.rawLength());
                 }
             }
@@ -155,7 +155,7 @@ public final class SafetensorsExport {
     private static byte[] entryBytes(ChunkReader reader, List<Source> sources, StoreLayout layout, EntryRecord r) {
         byte[] out = new byte[Math.toIntExact(r.byteSize())];
         for (ChunkRef c : r.chunks()) {
-            reader.fetch(sources, layout, c, r.name()).get(out, (int) c.offset(), (int) c.rawLength());
+            Source.fetch(reader, sources, layout, c, r.name()).get(out, (int) c.offset(), (int) c.rawLength());
         }
         return out;
     }

@@ -4,6 +4,7 @@ import dev.cairn.CheckpointException;
 import dev.cairn.CheckpointException.Reason;
 import dev.cairn.ObjectInfo;
 import dev.cairn.ObjectStore;
+import dev.cairn.tiers.restore.ChunkReader;
 import dev.cairn.cli.Progress;
 import dev.cairn.tiers.layout.StoreLayout;
 import dev.cairn.tiers.manifest.ChunkRef;

@@ -9,8 +9,6 @@ import dev.cairn.RestoreResult;
 import dev.cairn.Tensor;
 import dev.cairn.TrainingState;
 import dev.cairn.tiers.Tier;
-import dev.cairn.tiers.codec.ChunkCodec;
-import dev.cairn.tiers.codec.ChunkHash;
 import dev.cairn.tiers.commit.CommitProtocol;
 import dev.cairn.tiers.manifest.ChunkRef;
 import dev.cairn.tiers.manifest.EntryRecord;
@@ -40,7 +38,7 @@ public final class Restorer {
     private final CommitProtocol commits;
     private final ExecutorService pool;
     private final Duration deadline;
-    private final ThreadLocal<Scratch> scratch = ThreadLocal.withInitial(Scratch::new);
+    private final ThreadLocal<ChunkReader> readers = ThreadLocal.withInitial(ChunkReader::new);
 
     public Restorer(List<Tier> tiers, CommitProtocol commits, ExecutorService pool, Duration deadline) {
         this.tiers = tiers;
@@ -214,55 +212,8 @@ public final class Restorer {
         return "chunk " + c.hash() + " of '" + r.name() + "' at offset " + c.offset() + ": " + String.join(", ", tried);
     }
 
-    /**
-     * Reads chunk {@code c} from {@code t}, decodes it and checks its hash; writes it into {@code dst} only once
-     * verified when it spans buffers, or in place (and re-verified) when it fits one direct buffer.
-     */
     private int verifyInto(Tier t, ChunkRef c, List<ByteBuffer> dst) throws IOException {
-        Scratch s = scratch.get();
-        int raw = Math.toIntExact(c.rawLength());
-        ByteBuffer stored = s.stored(ChunkCodec.maxEncodedBytes(raw));
-        String key = t.layout().chunkKey(c.hash());
-        int n = 0;
-        // Stop at the recorded stored length: asking again only to see the end costs a second open per chunk.
-        while (n != c.storedLength()) {
-            int got = t.store().read(key, n, stored.clear().position(n));
-            if (got <= 0 || n + got == stored.capacity()) {
-                n += Math.max(got, 0);
-                break;
-            }
-            n += got;
-        }
-        // Find where the chunk lands.
-        long off = c.offset();
-        int b = 0;
-        while (b < dst.size() && off >= dst.get(b).remaining()) {
-            off -= dst.get(b).remaining();
-            b++;
-        }
-        ByteBuffer target = b < dst.size() ? dst.get(b) : null;
-        if (target != null && target.isDirect() && target.remaining() - off >= raw) {
-            s.codec.decode(stored, 0, n, target, (int) off, raw);
-            if (!ChunkHash.hex(target, (int) off, raw).equals(c.hash())) {
-                throw new IOException("hash mismatch");
-            }
-            return n;
-        }
-        ByteBuffer plain = s.raw(raw);
-        s.codec.decode(stored, 0, n, plain, 0, raw);
-        if (!ChunkHash.hex(plain, 0, raw).equals(c.hash())) {
-            throw new IOException("hash mismatch");
-        }
-        int copied = 0;
-        while (copied < raw) {
-            ByteBuffer d = dst.get(b);
-            int len = (int) Math.min(raw - copied, d.remaining() - off);
-            d.put((int) off, plain, copied, len);
-            copied += len;
-            b++;
-            off = 0;
-        }
-        return n;
+        return readers.get().readInto(t.store(), t.layout(), c, dst);
     }
 
     private List<Tier> orderFrom(Tier primary) {
@@ -301,8 +252,8 @@ public final class Restorer {
                 boolean good = false;
                 for (Tier any : orderFrom(t)) {
                     try {
-                        ByteBuffer sink = scratch.get().sink(Math.toIntExact(c.rawLength()));
-                        verifyInto(any, new ChunkRef(0, c.rawLength(), c.hash(), c.codec(), c.storedLength()), List.of(sink));
+                        ChunkReader reader = readers.get();
+                        reader.verify(reader.readStored(any.store(), any.layout(), c), c);
                         good = true;
                         break;
                     } catch (IOException | RuntimeException e) {
@@ -319,34 +270,5 @@ public final class Restorer {
 
     private String tierNames() {
         return String.join(", ", tiers.stream().map(Tier::name).toList());
-    }
-
-    /** Per-thread buffers and codec for fetching, reused across chunks. */
-    private static final class Scratch {
-        final ChunkCodec codec = new ChunkCodec(1);
-        private ByteBuffer stored = ByteBuffer.allocateDirect(0);
-        private ByteBuffer raw = ByteBuffer.allocateDirect(0);
-        private ByteBuffer sink = ByteBuffer.allocateDirect(0);
-
-        ByteBuffer stored(int capacity) {
-            if (stored.capacity() < capacity) {
-                stored = ByteBuffer.allocateDirect(capacity);
-            }
-            return stored.clear().limit(capacity);
-        }
-
-        ByteBuffer raw(int capacity) {
-            if (raw.capacity() < capacity) {
-                raw = ByteBuffer.allocateDirect(capacity);
-            }
-            return raw.clear();
-        }
-
-        ByteBuffer sink(int capacity) {
-            if (sink.capacity() < capacity) {
-                sink = ByteBuffer.allocateDirect(capacity);
-            }
-            return sink.clear().limit(capacity);
-        }
     }
 }
