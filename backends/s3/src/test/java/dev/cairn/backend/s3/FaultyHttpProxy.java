@@ -118,7 +118,7 @@ final class FaultyHttpProxy implements AutoCloseable {
                 Fault fault = faultFor(head);
                 if (fault != null && fault != Fault.LOSE_RESPONSE) {
                     injected.incrementAndGet();
-                    answer(fault, toClient, in);
+                    answer(fault, head, toClient, in);
                     return;
                 }
                 if (server == null) {
@@ -130,14 +130,23 @@ final class FaultyHttpProxy implements AutoCloseable {
                     pump.start();
                 }
                 OutputStream toServer = server.getOutputStream();
-                toServer.write(head.getBytes(ISO_8859_1));
-                copyBody(head, in, toServer);
-                toServer.flush();
-                if (fault == Fault.LOSE_RESPONSE) {
-                    injected.incrementAndGet();
+                if (fault != Fault.LOSE_RESPONSE) {
+                    toServer.write(head.getBytes(ISO_8859_1));
+                    copyBody(head, in, toServer);
+                    toServer.flush();
+                } else {
+                    // Forward the head (a "100 Continue" may come back), take the whole body, then swallow every
+                    // answer before the server can have one to give.
+                    toServer.write(head.getBytes(ISO_8859_1));
+                    toServer.flush();
+                    ByteArrayOutputStream body = new ByteArrayOutputStream();
+                    copyBody(head, in, body);
                     synchronized (swallow) {
                         swallow[0] = true;
                     }
+                    body.writeTo(toServer);
+                    toServer.flush();
+                    injected.incrementAndGet();
                     // The server gets the whole request and acts on it; the client never hears back.
                     while (in.read() >= 0) {
                         // wait for the client to give up
@@ -163,7 +172,12 @@ final class FaultyHttpProxy implements AutoCloseable {
         return null;
     }
 
-    private void answer(Fault fault, OutputStream toClient, InputStream in) throws IOException {
+    private void answer(Fault fault, String head, OutputStream toClient, InputStream in) throws IOException {
+        boolean httpError = fault == Fault.SLOW_DOWN || fault == Fault.INTERNAL_ERROR || fault == Fault.BAD_REQUEST;
+        if (httpError && !head.toLowerCase(Locale.ROOT).contains("expect: 100-continue")) {
+            // Read the body the client is sending, as a server does, so the client reads the answer, not a broken pipe.
+            copyBody(head, in, OutputStream.nullOutputStream());
+        }
         switch (fault) {
             case SLOW_DOWN -> error(toClient, 503, "Slow Down", "SlowDown", "Please reduce your request rate.");
             case INTERNAL_ERROR -> error(toClient, 500, "Internal Server Error", "InternalError", "We encountered an internal error.");

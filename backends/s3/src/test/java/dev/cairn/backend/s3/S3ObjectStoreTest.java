@@ -239,7 +239,8 @@ class S3ObjectStoreTest extends ObjectStoreContract {
             failures.add(assertThrows(IOException.class, () -> denied.list("")));
             failures.add(assertThrows(IOException.class, () -> denied.delete("k")));
             failures.add(assertThrows(IOException.class, () -> denied.put("big", ByteBuffer.allocate((int) (9 * MIB)))));
-            assertTrue(failures.get(0).getMessage().contains("HTTP 403"), failures.get(0).getMessage());
+            // A request without a body always reads the 403; an upload may see the server hang up first (broken pipe).
+            assertTrue(failures.get(4).getMessage().contains("HTTP 403"), failures.get(4).getMessage());
             for (Throwable failure : failures) {
                 StringWriter trace = new StringWriter();
                 failure.printStackTrace(new PrintWriter(trace));
