@@ -1,5 +1,6 @@
 package dev.cairn.backend.s3;
 
+import dev.cairn.ObjectKeys;
 import java.io.IOException;
 import java.nio.file.NoSuchFileException;
 import java.util.Set;
@@ -59,7 +60,7 @@ final class S3Failures {
     /** The failure of {@code operation} on {@code key}, as callers of the store see it. */
     static IOException toIOException(String operation, String key, String where, Throwable failure) {
         Throwable t = unwrap(failure);
-        String subject = operation + " '" + Keys.printable(key) + "' in " + where;
+        String subject = operation + " '" + ObjectKeys.printable(key) + "' in " + where;
         if (t instanceof AwsServiceException service) {
             if (service.statusCode() == 404 && !"NoSuchBucket".equals(errorCode(service))) {
                 NoSuchFileException missing = new NoSuchFileException(key, null, "no such object in " + where);

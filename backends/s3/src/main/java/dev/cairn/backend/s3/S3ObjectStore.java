@@ -1,5 +1,6 @@
 package dev.cairn.backend.s3;
 
+import dev.cairn.ObjectKeys;
 import dev.cairn.ObjectInfo;
 import dev.cairn.ObjectStore;
 import io.netty.channel.EventLoopGroup;
@@ -126,7 +127,7 @@ public final class S3ObjectStore implements ObjectStore {
     public int read(String key, long offset, ByteBuffer dst) throws IOException {
         String objectKey = objectKey(key);
         if (offset < 0) {
-            throw new IOException("negative offset " + offset + " reading '" + Keys.printable(key) + "' in " + where);
+            throw new IOException("negative offset " + offset + " reading '" + ObjectKeys.printable(key) + "' in " + where);
         }
         if (!dst.hasRemaining()) {
             stat(key);
@@ -171,8 +172,8 @@ public final class S3ObjectStore implements ObjectStore {
     @Override
     public List<ObjectInfo> list(String prefix) throws IOException {
         checkOpen();
-        if (prefix == null || !Keys.printable(prefix).equals(prefix) || prefix.indexOf('\\') >= 0) {
-            throw new IOException("invalid prefix '" + (prefix == null ? null : Keys.printable(prefix)) + "'");
+        if (prefix == null || !ObjectKeys.printable(prefix).equals(prefix) || prefix.indexOf('\\') >= 0) {
+            throw new IOException("invalid prefix '" + (prefix == null ? null : ObjectKeys.printable(prefix)) + "'");
         }
         List<ObjectInfo> found = new ArrayList<>();
         String token = null;
@@ -296,7 +297,7 @@ public final class S3ObjectStore implements ObjectStore {
         } catch (InterruptedException e) {
             future.cancel(true);
             Thread.currentThread().interrupt();
-            InterruptedIOException interrupted = new InterruptedIOException(operation + " '" + Keys.printable(key)
+            InterruptedIOException interrupted = new InterruptedIOException(operation + " '" + ObjectKeys.printable(key)
                     + "' in " + where + " was interrupted");
             interrupted.initCause(e);
             throw interrupted;

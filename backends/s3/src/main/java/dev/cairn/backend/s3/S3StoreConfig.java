@@ -1,5 +1,6 @@
 package dev.cairn.backend.s3;
 
+import dev.cairn.ObjectKeys;
 import java.net.URI;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -217,9 +218,9 @@ public final class S3StoreConfig {
         public Builder prefix(String prefix) {
             Objects.requireNonNull(prefix, "prefix");
             String trimmed = prefix.endsWith("/") ? prefix.substring(0, prefix.length() - 1) : prefix;
-            String problem = trimmed.isEmpty() ? null : Keys.problem(trimmed);
+            String problem = trimmed.isEmpty() ? null : ObjectKeys.problem(trimmed);
             if (problem != null) {
-                throw new IllegalArgumentException("invalid prefix '" + Keys.printable(prefix) + "': " + problem);
+                throw new IllegalArgumentException("invalid prefix '" + ObjectKeys.printable(prefix) + "': " + problem);
             }
             this.prefix = trimmed.isEmpty() ? "" : trimmed + "/";
             return this;

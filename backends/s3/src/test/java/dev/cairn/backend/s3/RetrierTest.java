@@ -42,19 +42,20 @@ class RetrierTest {
         ExecutionException failed = assertThrows(ExecutionException.class, () -> call.get(5, TimeUnit.SECONDS));
         long millis = (System.nanoTime() - start) / 1_000_000;
         assertInstanceOf(TimeoutException.class, failed.getCause());
-        assertTrue(millis >= 290 && millis < 1500, millis + " ms");
+        // Not before the deadline; the upper bound only proves it does not hang (the machine may be loaded).
+        assertTrue(millis >= 290 && millis < 4_000, millis + " ms");
         assertTrue(hanging.isCancelled(), "the attempt in flight is cancelled");
     }
 
     @Test
     void eachAttemptIsGivenAtMostTheTimeLeft() throws Exception {
-        long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(100);
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(5);
         Duration[] given = new Duration[1];
         retrier(1).call(deadline, timeout -> {
             given[0] = timeout;
             return CompletableFuture.completedFuture("ok");
         }).get();
-        assertTrue(given[0].toMillis() <= 100, given[0].toString());
+        assertTrue(given[0].toMillis() <= 5_000 && !given[0].isNegative(), given[0].toString());
     }
 
     @Test
