@@ -14,6 +14,8 @@ import java.util.Set;
 public final class ChunkCatalog {
     private final Map<String, Long> present = new HashMap<>();
     private final Map<String, Integer> pins = new HashMap<>();
+    /** The codec of each present chunk, where known: chunks found by listing the store are learned on demand. */
+    private final Map<String, String> codecs = new HashMap<>();
 
     /** Pins {@code hash}; returns its stored size when the tier already holds it, else -1. */
     public synchronized long pin(String hash) {
@@ -30,6 +32,28 @@ public final class ChunkCatalog {
         present.put(hash, storedSize);
     }
 
+    /** Marks {@code hash} present, stored with {@code codec} (null when unknown). */
+    public synchronized void markPresent(String hash, long storedSize, String codec) {
+        present.put(hash, storedSize);
+        if (codec == null) {
+            codecs.remove(hash);
+        } else {
+            codecs.put(hash, codec);
+        }
+    }
+
+    /** Records the codec of a chunk already present (found by listing); ignored once the chunk is gone. */
+    public synchronized void learnCodec(String hash, String codec) {
+        if (present.containsKey(hash)) {
+            codecs.put(hash, codec);
+        }
+    }
+
+    /** The codec {@code hash} is stored with, or null when this catalog does not know it. */
+    public synchronized String codecOf(String hash) {
+        return codecs.get(hash);
+    }
+
     /**
      * Deletes a chunk unless a save has pinned it, atomically with respect to {@link #pin}: a save either pins first
      * and the chunk stays, or pins after and finds it absent, so it writes the chunk again.
@@ -39,6 +63,7 @@ public final class ChunkCatalog {
             return false;
         }
         present.remove(hash);
+        codecs.remove(hash);
         deletion.run();
         return true;
     }

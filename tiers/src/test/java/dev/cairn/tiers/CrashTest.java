@@ -42,6 +42,10 @@ class CrashTest {
             Process child = start();
             AtomicReference<String> lastLine = new AtomicReference<>("starting");
             java.util.concurrent.CountDownLatch ready = new java.util.concurrent.CountDownLatch(1);
+            // Kill after a random number of commits of this child, then a random moment into the next save: driven
+            // by the child's progress, not by wall time, so a loaded machine shifts nothing.
+            int commitsBeforeKill = random.nextInt(3);
+            java.util.concurrent.CountDownLatch committedEnough = new java.util.concurrent.CountDownLatch(commitsBeforeKill);
             List<String> reported = new ArrayList<>();
             Thread reader = new Thread(() -> {
                 try (BufferedReader r = new BufferedReader(new InputStreamReader(child.getInputStream(), StandardCharsets.UTF_8))) {
@@ -49,6 +53,9 @@ class CrashTest {
                         lastLine.set(line);
                         if (line.startsWith("ready")) {
                             ready.countDown();
+                        }
+                        if (line.startsWith("committed")) {
+                            committedEnough.countDown();
                         }
                         synchronized (reported) {
                             reported.add(line);
@@ -64,7 +71,8 @@ class CrashTest {
             if (!child.isAlive()) {
                 throw new AssertionError("child died by itself: " + new String(child.getErrorStream().readAllBytes(), StandardCharsets.UTF_8));
             }
-            Thread.sleep(random.nextInt(600));
+            committedEnough.await(60, TimeUnit.SECONDS);
+            Thread.sleep(random.nextInt(150));
             String phase = lastLine.get().split(" ")[0];
             child.destroyForcibly();
             assertTrue(child.waitFor(30, TimeUnit.SECONDS));
@@ -82,7 +90,7 @@ class CrashTest {
         System.out.println("CrashTest: " + TRIALS + " kills, last line seen before each kill: " + killedDuring);
         assertTrue(killedDuring.getOrDefault("saving", 0) + killedDuring.getOrDefault("captured", 0) > 5,
                 "kills landed while saves were in flight: " + killedDuring);
-        assertTrue(killedDuring.size() >= 3, "kills landed in several phases: " + killedDuring);
+        assertTrue(killedDuring.size() >= 2, "kills landed in several phases: " + killedDuring);
     }
 
     private void verify(long lastReported) throws Exception {

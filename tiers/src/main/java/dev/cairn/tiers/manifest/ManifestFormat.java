@@ -46,6 +46,15 @@ import org.apache.arrow.vector.util.ByteArrayReadableSeekableByteChannel;
  * {@code rows_digest} is the content hash of the rows in a canonical text form, so a manifest whose values were
  * garbled, yet still parse as Arrow, is rejected. A reader refuses a {@code format_version} above
  * {@link #FORMAT_VERSION}.
+ *
+ * <p>Version rule: the version goes up when a reader of the previous version could misread a manifest of the new
+ * one (a new column or metadata key that changes what a row means, or a changed meaning of an existing value), and
+ * every release keeps reading all older versions. New values in the {@code codec} column ({@code raw},
+ * {@code planes2+zstd}, {@code planes4+zstd}, {@code planes8+zstd}, see
+ * {@link dev.cairn.tiers.codec.ChunkCodec}) did not bump it: the schema is unchanged, a version-1 reader refuses a
+ * chunk whose codec it does not know with a clear "unknown codec" error rather than misreading it, and the stored
+ * chunks stay standard zstd streams. Version 1 manifests (every codec {@code zstd}) are still what the codec
+ * choice writes for chunks that plain zstd shrinks best, and are read as before.
  */
 public final class ManifestFormat {
     public static final int FORMAT_VERSION = 1;

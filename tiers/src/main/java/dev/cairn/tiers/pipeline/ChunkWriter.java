@@ -61,7 +61,7 @@ final class ChunkWriter implements EventHandler<ChunkEvent> {
                 String hash = job.hashOf[chunk];
                 ByteBuffer bytes = slab.buffer().duplicate().position(0).limit(length);
                 tier.store().put(tier.layout().chunkKey(hash), bytes);
-                tier.catalog().markPresent(hash, length);
+                tier.catalog().markPresent(hash, length, job.codecOf[chunk]);
                 job.storedOf[t][chunk] = length;
                 job.bytesWritten.addAndGet(t, length);
                 job.chunksWritten.incrementAndGet(t);

@@ -39,6 +39,8 @@ public final class SaveJob implements CheckpointHandle {
     final int[] lengthOf;
     // Results, per chunk and (for stored sizes) per tier.
     final String[] hashOf;
+    /** The codec chunk i is stored with in the pipeline's tier: the one chosen, or the one already stored. */
+    final String[] codecOf;
     final long[][] storedOf;
     final AtomicInteger notYetEncoded;
     final AtomicInteger[] notYetWritten;
@@ -73,6 +75,7 @@ public final class SaveJob implements CheckpointHandle {
             }
         }
         hashOf = new String[n];
+        codecOf = new String[n];
         storedOf = new long[tiers.length][n];
         notYetEncoded = new AtomicInteger(n);
         notYetWritten = new AtomicInteger[tiers.length];
@@ -109,6 +112,14 @@ public final class SaveJob implements CheckpointHandle {
             off -= size;
         }
         throw new IllegalStateException("chunk " + i + " lies outside its entry");
+    }
+
+    /** The width of the floats chunk {@code i} holds (2, 4 or 8), or 0 when it does not hold floats. */
+    int floatWidthOf(int i) {
+        if (entries.get(entryOf[i]) instanceof Tensor t && t.dtype().isFloatingPoint()) {
+            return t.dtype().byteSize();
+        }
+        return 0;
     }
 
     /** Copies chunk {@code i}'s bytes, wherever they lie across the entry's buffers, into {@code dst} at 0. */
@@ -155,7 +166,7 @@ public final class SaveJob implements CheckpointHandle {
         for (Entry e : entries) {
             List<ChunkRef> refs = new ArrayList<>();
             for (long off = 0; off < e.byteSize(); off += chunkBytes, c++) {
-                refs.add(new ChunkRef(offsetOf[c], lengthOf[c], hashOf[c], dev.cairn.tiers.codec.ChunkCodec.ZSTD, storedOf[t][c]));
+                refs.add(new ChunkRef(offsetOf[c], lengthOf[c], hashOf[c], codecOf[c], storedOf[t][c]));
             }
             if (e instanceof Tensor tensor) {
                 records.add(new EntryRecord(e.name(), true, tensor.dtype(), tensor.shape(), e.byteSize(), 0, refs));

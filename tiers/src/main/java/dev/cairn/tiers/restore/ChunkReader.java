@@ -11,10 +11,12 @@ import java.nio.file.NoSuchFileException;
 import java.util.List;
 
 /**
- * Reads a stored chunk and proves it right: its zstd frame ({@link ChunkCodec}) decodes to the recorded raw length
- * and the decoded bytes have the recorded content hash ({@link ChunkHash}). The hash is the check; the stored length
- * recorded in a manifest is only where reading stops, since another tier may hold the same content encoded
- * differently. One instance per thread: it reuses its direct buffers and zstd context.
+ * Reads a stored chunk and proves it right: its stored form ({@link dev.cairn.tiers.codec.StoredChunkFormat})
+ * decodes to the recorded raw length and the decoded bytes have the recorded content hash ({@link ChunkHash}). The
+ * hash is the check; the stored form names its own codec and is decoded by it, and the codec and stored length
+ * recorded in a manifest are only a description and where reading stops, since another tier (or an earlier save
+ * of the same content) may hold the same content encoded differently. A codec this release does not know is
+ * refused. One instance per thread: it reuses its direct buffers and zstd context.
  */
 public final class ChunkReader implements AutoCloseable {
     private final ChunkCodec codec = new ChunkCodec(1);
@@ -113,7 +115,7 @@ public final class ChunkReader implements AutoCloseable {
     }
 
     private void decodeChecked(ByteBuffer storedBytes, ChunkRef c, ByteBuffer dst, int dstOffset) throws IOException {
-        if (!ChunkCodec.ZSTD.equals(c.codec())) {
+        if (!ChunkCodec.isKnown(c.codec())) {
             throw new IOException("unknown codec '" + c.codec() + "'");
         }
         int rawLength = Math.toIntExact(c.rawLength());

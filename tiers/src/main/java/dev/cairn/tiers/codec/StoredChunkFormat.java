@@ -1,0 +1,119 @@
+package dev.cairn.tiers.codec;
+
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+
+/**
+ * The stored form of a chunk: always a standard zstd stream that {@code zstd -d} reads, and self-describing, so a
+ * reader never depends on the codec a manifest recorded (another tier, or an earlier save that wrote the same
+ * content, may hold it in another form).
+ * <pre>
+ * codec "zstd" (format 1, and still written):
+ *   +-------------------------------+
+ *   | zstd frame of the raw bytes   |
+ *   +-------------------------------+
+ * codecs "raw", "planes2+zstd", "planes4+zstd", "planes8+zstd":
+ *   0          4          8     11   12
+ *   +----------+----------+-----+----+-------------------------------------------+
+ *   | 5C2A4D18 | 04000000 | CRN | id | zstd frame                                |
+ *   +----------+----------+-----+----+-------------------------------------------+
+ *   skippable frame (magic 0x184D2A5C, 4 bytes of user data), which zstd tools skip, then:
+ *   id 'r': a frame of raw (uncompressed) blocks holding the raw bytes
+ *   id '2' / '4' / '8': a zstd frame of the {@link BytePlanes} of the raw bytes for that element size
+ * </pre>
+ * A chunk without the skippable frame is codec "zstd". The content hash is always of the raw bytes.
+ */
+public final class StoredChunkFormat {
+    /** Length of the skippable header that precedes the frame of every codec but "zstd". */
+    public static final int HEADER_BYTES = 12;
+    static final int SKIPPABLE_MAGIC = 0x184D2A5C;
+    static final int ZSTD_MAGIC = 0xFD2FB528;
+    static final int MAX_RAW_BLOCK = 128 << 10;
+
+    private StoredChunkFormat() {
+    }
+
+    /** The codec of the stored bytes {@code src[off, off+len)}; {@code "zstd"} when there is no Cairn header. */
+    public static String codecOf(ByteBuffer src, int off, int len) {
+        ByteBuffer b = src.duplicate().order(ByteOrder.LITTLE_ENDIAN);
+        if (len < HEADER_BYTES || b.getInt(off) != SKIPPABLE_MAGIC) {
+            return ChunkCodec.ZSTD;
+        }
+        if (b.getInt(off + 4) != 4 || b.get(off + 8) != 'C' || b.get(off + 9) != 'R' || b.get(off + 10) != 'N') {
+            return "unknown";
+        }
+        switch (b.get(off + 11)) {
+            case 'r': return ChunkCodec.RAW;
+            case '2': return ChunkCodec.PLANES2;
+            case '4': return ChunkCodec.PLANES4;
+            case '8': return ChunkCodec.PLANES8;
+            default: return "unknown";
+        }
+    }
+
+    /** Writes the header of {@code codec} (not "zstd") at {@code dst[off]}. */
+    static void writeHeader(ByteBuffer dst, int off, String codec) {
+        ByteBuffer b = dst.duplicate().order(ByteOrder.LITTLE_ENDIAN);
+        b.putInt(off, SKIPPABLE_MAGIC);
+        b.putInt(off + 4, 4);
+        b.put(off + 8, (byte) 'C');
+        b.put(off + 9, (byte) 'R');
+        b.put(off + 10, (byte) 'N');
+        b.put(off + 11, idOf(codec));
+    }
+
+    /** Bytes {@link #writeRawFrame} takes for {@code len} raw bytes. */
+    static long rawFrameBytes(long len) {
+        long blocks = Math.max(1, (len + MAX_RAW_BLOCK - 1) / MAX_RAW_BLOCK);
+        return 4 + 1 + 8 + 3 * blocks + len;
+    }
+
+    /**
+     * Writes a zstd frame of raw blocks holding {@code src[srcOff, srcOff+len)} at {@code dst[dstOff]}: single segment,
+     * 8-byte content size, no checksum. Returns its length. Storing this way costs a copy, not a compression.
+     */
+    static int writeRawFrame(ByteBuffer src, int srcOff, int len, ByteBuffer dst, int dstOff) {
+        ByteBuffer b = dst.duplicate().order(ByteOrder.LITTLE_ENDIAN);
+        int at = dstOff;
+        b.putInt(at, ZSTD_MAGIC);
+        b.put(at + 4, (byte) 0xE0); // content size in 8 bytes, single segment
+        b.putLong(at + 5, len);
+        at += 13;
+        int done = 0;
+        do {
+            int n = Math.min(MAX_RAW_BLOCK, len - done);
+            int last = done + n == len ? 1 : 0;
+            int header = last | (n << 3); // block type 0: raw
+            b.put(at, (byte) header);
+            b.put(at + 1, (byte) (header >>> 8));
+            b.put(at + 2, (byte) (header >>> 16));
+            at += 3;
+            if (n > 0) {
+                dst.put(at, src, srcOff + done, n);
+            }
+            at += n;
+            done += n;
+        } while (done < len);
+        return at - dstOff;
+    }
+
+    /** The element size of a planes codec, or 0. */
+    static int elementSizeOf(String codec) {
+        switch (codec) {
+            case ChunkCodec.PLANES2: return 2;
+            case ChunkCodec.PLANES4: return 4;
+            case ChunkCodec.PLANES8: return 8;
+            default: return 0;
+        }
+    }
+
+    private static byte idOf(String codec) {
+        switch (codec) {
+            case ChunkCodec.RAW: return 'r';
+            case ChunkCodec.PLANES2: return '2';
+            case ChunkCodec.PLANES4: return '4';
+            case ChunkCodec.PLANES8: return '8';
+            default: throw new IllegalArgumentException("codec " + codec + " has no header");
+        }
+    }
+}
