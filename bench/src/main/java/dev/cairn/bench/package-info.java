@@ -2,7 +2,9 @@
  * The end-to-end benchmark of Cairn: {@link dev.cairn.bench.EndToEndBenchmark} measures the save stall, persist
  * throughput and restore throughput of the real engine on real backends, and in the same run, on the same bytes,
  * the machine's own limits for each (a plain off-heap copy, a sequential write with fsync, a sequential read plus
- * zstd decode). Every figure is reported beside its limit. JMH microbenchmarks of the kernels live in
+ * zstd decode). Every figure is reported beside its limit. {@link dev.cairn.bench.S3Benchmark} ({@code cairn bench
+ * --s3}) sets the engine on the S3 backend beside the AWS SDK's S3 TransferManager moving the same bytes through an
+ * embedded S3Proxy. JMH microbenchmarks of the kernels live in
  * {@code dev.cairn.bench.jmh}.
  */
 package dev.cairn.bench;

@@ -4,6 +4,9 @@ import dev.cairn.bench.BenchOptions;
 import dev.cairn.bench.BenchResults;
 import dev.cairn.bench.EndToEndBenchmark;
 import dev.cairn.bench.Report;
+import dev.cairn.bench.S3BenchResults;
+import dev.cairn.bench.S3Benchmark;
+import dev.cairn.bench.S3Report;
 import dev.cairn.cli.ByteSizeConverter;
 import dev.cairn.cli.CairnCli;
 import java.io.IOException;
@@ -27,12 +30,17 @@ import picocli.CommandLine.Spec;
                 + " file (goal: at least 0.8x), and the compression ratio;",
             "(c) restore throughput from disk against reading the stored chunk files and zstd-decoding them.",
             "Reports medians of --reps repetitions. Reads come from the page cache on both sides.",
+            "With --s3, instead: an S3-compatible server (S3Proxy) in this JVM on 127.0.0.1, keeping its objects as"
+                + " files under --dir, and on the same bytes (d) save() until committed in an S3 tier (S3 only, and"
+                + " memory then S3) against the AWS SDK's S3 TransferManager uploading them as one object (goal: at"
+                + " least 1.0x), (e) restore from S3 against a TransferManager download and ranged GETs of it.",
             "Needs about 2x --size of direct memory (-XX:MaxDirectMemorySize) and 5x --size of RAM in all.",
             "Exit status 0 when every figure was taken, whether or not it met its goal."},
         footerHeading = "%nExamples:%n",
         footer = {"  java -jar cli/target/cairn.jar bench",
                 "  java -Xmx2g -XX:MaxDirectMemorySize=3g -jar cli/target/cairn.jar bench --size 1g --reps 7",
-                "  java -jar cli/target/cairn.jar bench --size 256m --json > bench.json"})
+                "  java -jar cli/target/cairn.jar bench --size 256m --json > bench.json",
+                "  java -Xmx2g -XX:MaxDirectMemorySize=3g -jar cli/target/cairn.jar bench --s3 --reps 5"})
 public final class BenchCommand implements Callable<Integer> {
 
     @Option(names = "--size", paramLabel = "BYTES", defaultValue = "1g", converter = ByteSizeConverter.class,
@@ -45,9 +53,13 @@ public final class BenchCommand implements Callable<Integer> {
     int repetitions;
 
     @Option(names = "--dir", paramLabel = "DIR",
-            description = "Where to make the working directory for the disk figures, deleted afterwards"
+            description = "Where to make the working directory for the disk figures (with --s3: the server's objects), deleted afterwards"
                     + " (default: the current directory). Put it on the disk you want measured.")
     Path dir;
+
+    @Option(names = "--s3", description = "Run the S3 benchmark (engine vs the AWS SDK's TransferManager against an"
+            + " embedded S3Proxy) instead of the memory and disk one.")
+    boolean s3;
 
     @Option(names = "--json", description = "Print the figures as JSON on stdout (progress goes to stderr).")
     boolean json;
@@ -65,6 +77,15 @@ public final class BenchCommand implements Callable<Integer> {
             options = new BenchOptions(size, repetitions, dir);
         } catch (IllegalArgumentException e) {
             throw new ParameterException(spec.commandLine(), e.getMessage());
+        }
+        if (s3) {
+            S3BenchResults results = S3Benchmark.run(options, json ? cli.err() : cli.out());
+            if (json) {
+                cli.out().println(S3Report.json(results));
+            } else {
+                S3Report.printText(results, cli.out());
+            }
+            return CairnCli.OK;
         }
         BenchResults results = EndToEndBenchmark.run(options, json ? cli.err() : cli.out());
         if (json) {

@@ -79,6 +79,7 @@ public final class ImportCommand implements Callable<Integer> {
                 throw new IllegalArgumentException("give --run and --step: the files carry no cairn.run / cairn.step metadata");
             }
             long target = Long.parseLong(stepText);
+            StoreUris.checkEndpointUsed(s3Endpoint, java.util.List.of(store));
             ObjectStore objects = StoreUris.open(store, s3Endpoint, true);
             CairnConfig config = CairnConfig.builder(runName)
                     // keepLast and gcGrace this large: the commit's own collection must delete nothing already there.

@@ -61,7 +61,7 @@ public final class RestoreCommand implements Callable<Integer> {
             throw new IllegalArgumentException("--threads must be in [1, 64], was " + threads);
         }
         CheckpointCopier.Report report;
-        try (StoreSession session = stores.openRun();
+        try (StoreSession session = stores.openRun(to);
              ObjectStore target = StoreUris.open(to, stores.s3Endpoint(), true)) {
             report = new CheckpointCopier(session, threads).copy(step, target, to, cli.err());
         }

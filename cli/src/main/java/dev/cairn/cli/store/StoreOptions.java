@@ -31,8 +31,16 @@ public final class StoreOptions {
         return s3Endpoint;
     }
 
-    /** Opens every {@code --store} for reading (a missing directory is an error, never created). */
-    public StoreSession open() throws IOException {
+    /**
+     * Opens every {@code --store} for reading (a missing directory is an error, never created).
+     *
+     * @param alsoUsed other stores the command names (such as restore's {@code --to}), for the check that an
+     *                 {@code --s3-endpoint} applies to at least one s3:// store
+     */
+    public StoreSession open(String... alsoUsed) throws IOException {
+        List<String> named = new ArrayList<>(stores);
+        named.addAll(List.of(alsoUsed));
+        StoreUris.checkEndpointUsed(s3Endpoint, named);
         List<Source> sources = new ArrayList<>();
         try {
             for (String uri : stores) {
@@ -47,9 +55,9 @@ public final class StoreOptions {
         return new StoreSession(sources);
     }
 
-    /** Opens every store and selects the run ({@code --run}, else the only one). */
-    public StoreSession openRun() throws IOException {
-        StoreSession session = open();
+    /** Opens every store (see {@link #open}) and selects the run ({@code --run}, else the only one). */
+    public StoreSession openRun(String... alsoUsed) throws IOException {
+        StoreSession session = open(alsoUsed);
         try {
             session.selectRun(run);
             return session;

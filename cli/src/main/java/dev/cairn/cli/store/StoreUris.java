@@ -26,22 +26,37 @@ public final class StoreUris {
     }
 
     /**
+     * Refuses an {@code --s3-endpoint} that no store of the command uses: it would be a typo or a forgotten
+     * {@code s3://}.
+     */
+    public static void checkEndpointUsed(String s3Endpoint, Iterable<String> uris) {
+        if (s3Endpoint == null) {
+            return;
+        }
+        for (String uri : uris) {
+            if (uri != null && isS3(uri)) {
+                return;
+            }
+        }
+        throw new IllegalArgumentException("--s3-endpoint applies to s3:// stores only, and this command names none");
+    }
+
+    /**
      * Opens the store {@code uri} names.
      *
-     * @param s3Endpoint an S3-compatible server's URL, or null for AWS S3
+     * @param s3Endpoint an S3-compatible server's URL, or null for AWS S3; ignored for a store that is not s3://
+     *                   (one command may name both, such as a restore from S3 to local disk)
      * @param create     whether a missing directory may be created (only for a store being written)
      */
     public static ObjectStore open(String uri, String s3Endpoint, boolean create) throws IOException {
         if (uri == null || uri.isBlank()) {
             throw new IllegalArgumentException("empty store URI: give a directory, a file: URI or s3://bucket/prefix");
         }
-        if (!isS3(uri) && s3Endpoint != null) {
-            throw new IllegalArgumentException("--s3-endpoint applies to s3:// stores only, not to " + uri);
-        }
         URI location = ObjectStores.toUri(uri);
         if ("file".equalsIgnoreCase(location.getScheme()) && !create && !Files.isDirectory(Path.of(location))) {
             throw new NoSuchFileException(Path.of(location).toString(), null, "no store there");
         }
-        return ObjectStores.open(uri, s3Endpoint == null ? Map.of() : Map.of(ObjectStores.S3_ENDPOINT, s3Endpoint));
+        return ObjectStores.open(uri, s3Endpoint == null || !isS3(uri)
+                ? Map.of() : Map.of(ObjectStores.S3_ENDPOINT, s3Endpoint));
     }
 }

@@ -1,0 +1,212 @@
+package dev.cairn.cli;
+
+import static dev.cairn.cli.CairnCliTest.cairn;
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.cairn.ObjectStore;
+import dev.cairn.backend.fs.FileSystemObjectStore;
+import dev.cairn.backend.s3.S3ObjectStore;
+import dev.cairn.backend.s3.S3StoreConfig;
+import dev.cairn.cli.CairnCliTest.Run;
+import dev.cairn.testkit.EmbeddedS3;
+import dev.cairn.tiers.layout.StoreLayout;
+import dev.cairn.tiers.manifest.ChunkRef;
+import dev.cairn.tiers.manifest.EntryRecord;
+import dev.cairn.tiers.manifest.Manifest;
+import dev.cairn.tiers.manifest.ManifestFormat;
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.atomic.AtomicInteger;
+import org.apache.arrow.memory.RootAllocator;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.TestInstance;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * The recovery commands on {@code s3://} stores: checkpoints written by the library into an embedded S3 server
+ * (S3Proxy in this JVM), the endpoint given with {@code --s3-endpoint}, the credentials found by the AWS SDK's
+ * default chain in the {@code aws.accessKeyId} / {@code aws.secretAccessKey} system properties. One server for the
+ * class; each test writes under a prefix of its own.
+ */
+@TestInstance(TestInstance.Lifecycle.PER_CLASS)
+class S3CommandsTest {
+    private static final ObjectMapper JSON = new ObjectMapper();
+    private static final StoreLayout LAYOUT = new StoreLayout(Checkpoints.RUN);
+    private static final List<String> PROPERTIES = List.of("aws.accessKeyId", "aws.secretAccessKey", "aws.region");
+    private static final AtomicInteger PREFIXES = new AtomicInteger();
+
+    private final Map<String, String> saved = new HashMap<>();
+    private EmbeddedS3 s3;
+
+    @TempDir
+    Path tmp;
+
+    String prefix;
+    String uri;
+
+    @BeforeAll
+    void startServerAndSetCredentials() throws IOException {
+        s3 = EmbeddedS3.start();
+        for (String p : PROPERTIES) {
+            saved.put(p, System.getProperty(p));
+        }
+        System.setProperty("aws.accessKeyId", s3.accessKey());
+        System.setProperty("aws.secretAccessKey", s3.secretKey());
+        // Else the SDK's region chain may ask the instance metadata service, which takes seconds to fail here.
+        System.setProperty("aws.region", EmbeddedS3.REGION);
+    }
+
+    @AfterAll
+    void stopServerAndRestoreProperties() throws IOException {
+        for (String p : PROPERTIES) {
+            if (saved.get(p) == null) {
+                System.clearProperty(p);
+            } else {
+                System.setProperty(p, saved.get(p));
+            }
+        }
+        s3.close();
+    }
+
+    @BeforeEach
+    void twoCommittedStepsInS3() throws IOException {
+        prefix = "ckpt-" + PREFIXES.incrementAndGet();
+        uri = "s3://" + s3.bucket() + "/" + prefix;
+        try (S3ObjectStore store = store(prefix)) {
+            Checkpoints.save(store, Checkpoints.RUN, 10, 20);
+        }
+    }
+
+    @Test
+    void lsAndInspectJsonMatchTheManifestsInS3() throws IOException {
+        Run ls = cli("ls", "--store", uri, "--json");
+        assertEquals(0, ls.status(), ls.err());
+        JsonNode run = JSON.readTree(ls.out()).get("runs").get(0);
+        assertEquals(Checkpoints.RUN, run.get("run").asText());
+        JsonNode steps = run.get("steps");
+        assertEquals(2, steps.size(), ls.out());
+        for (JsonNode s : steps) {
+            Manifest m = manifest(prefix, s.get("step").asLong());
+            assertEquals("committed", s.get("state").asText());
+            assertEquals(m.rawBytes(), s.get("rawBytes").asLong());
+            assertEquals(m.storedBytes(), s.get("storedBytes").asLong());
+            assertEquals(uri, s.get("stores").get(0).get("store").asText());
+        }
+
+        Run inspect = cli("inspect", "20", "--store", uri, "--json");
+        assertEquals(0, inspect.status(), inspect.err());
+        JsonNode doc = JSON.readTree(inspect.out());
+        Manifest m = manifest(prefix, 20);
+        List<JsonNode> entries = new ArrayList<>();
+        doc.get("tensors").forEach(entries::add);
+        doc.get("blobs").forEach(entries::add);
+        assertEquals(m.entries().size(), entries.size());
+        for (EntryRecord e : m.entries()) {
+            JsonNode j = entries.stream().filter(x -> x.get("name").asText().equals(e.name())).findFirst().orElseThrow();
+            assertEquals(e.byteSize(), j.get("rawBytes").asLong(), e.name());
+            assertEquals(e.chunks().size(), j.get("chunks").size(), e.name());
+            for (int c = 0; c < e.chunks().size(); c++) {
+                ChunkRef ref = e.chunks().get(c);
+                assertEquals(ref.hash(), j.get("chunks").get(c).get("hash").asText());
+                assertEquals(ref.storedLength(), j.get("chunks").get(c).get("storedLength").asLong());
+            }
+        }
+    }
+
+    @Test
+    void verifyPassesAnIntactStepAndExitsThreeWhenAChunkIsDeletedFromS3() throws IOException {
+        Run ok = cli("verify", "--all", "--store", uri);
+        assertEquals(0, ok.status(), ok.out() + ok.err());
+        assertTrue(ok.out().strip().endsWith("intact"), ok.out());
+
+        String missing = manifest(prefix, 20).entries().get(0).chunks().get(2).hash();
+        try (S3ObjectStore store = store(prefix)) {
+            store.delete(LAYOUT.chunkKey(missing));
+        }
+        Run bad = cli("verify", "20", "--store", uri);
+        assertEquals(CairnCli.DAMAGED, bad.status(), bad.out() + bad.err());
+        assertEquals(3, bad.status());
+        assertTrue(bad.out().contains("chunk " + missing + " of 'layer0.weight'") && bad.out().contains("missing"), bad.out());
+    }
+
+    @Test
+    void restoreCopiesFromS3ToDiskAndFromDiskBackToS3BitExact() throws IOException {
+        Path disk = tmp.resolve("disk");
+        Run down = cli("restore", "20", "--store", uri, "--to", disk.toString(), "--json");
+        assertEquals(0, down.status(), down.err());
+        JsonNode report = JSON.readTree(down.out());
+        assertEquals(report.get("chunks").asLong(), report.get("chunksCopied").asLong());
+        try (FileSystemObjectStore target = new FileSystemObjectStore(disk)) {
+            assertTrue(Checkpoints.sameBytes(Checkpoints.state(20), Checkpoints.restore(target, Checkpoints.RUN, 20)));
+        }
+
+        String back = "s3://" + s3.bucket() + "/" + prefix + "-copy";
+        Run up = cli("restore", "20", "--store", disk.toString(), "--to", back);
+        assertEquals(0, up.status(), up.err());
+        try (S3ObjectStore target = store(prefix + "-copy")) {
+            assertTrue(Checkpoints.sameBytes(Checkpoints.state(20), Checkpoints.restore(target, Checkpoints.RUN, 20)));
+        }
+        assertEquals(0, cli("verify", "20", "--store", back).status());
+
+        // The endpoint must be for some s3:// store of the command: with none it is a one-line usage error.
+        Run stray = cli("restore", "20", "--store", disk.toString(), "--to", tmp.resolve("other").toString());
+        assertEquals(CairnCli.FAILED, stray.status());
+        assertEquals(1, stray.errLines().size(), stray.err());
+        assertTrue(stray.err().contains("--s3-endpoint applies to s3:// stores only"), stray.err());
+    }
+
+    @Test
+    void exportFromS3WritesSafetensorsThatReadBackByteForByte() throws IOException {
+        Path out = tmp.resolve("export");
+        Run r = cli("export", "20", "--store", uri, "--format", "safetensors", "--out", out.toString());
+        assertEquals(0, r.status(), r.err());
+        SafetensorsReader.File file = SafetensorsReader.read(out.resolve("model.safetensors"));
+        Map<String, byte[]> expected = Checkpoints.state(20);
+        assertEquals(List.of("layer0.weight", "layer0.bias", "optimizer/step"), new ArrayList<>(file.tensors().keySet()));
+        for (String name : file.tensors().keySet()) {
+            assertArrayEquals(expected.get(name), file.tensors().get(name), name);
+        }
+        assertFalse(r.out().contains(s3.secretKey()) || r.err().contains(s3.secretKey()), "the secret must never be printed");
+    }
+
+    /** The command with {@code --s3-endpoint} of the embedded server. */
+    private Run cli(String... args) {
+        List<String> all = new ArrayList<>(List.of(args));
+        all.add("--s3-endpoint");
+        all.add(s3.endpoint().toString());
+        Run r = cairn(all.toArray(String[]::new));
+        assertFalse(r.out().contains(s3.secretKey()) || r.err().contains(s3.secretKey()), "the secret must never be printed");
+        return r;
+    }
+
+    private S3ObjectStore store(String keyPrefix) {
+        return new S3ObjectStore(S3StoreConfig.builder(s3.bucket()).prefix(keyPrefix).endpoint(s3.endpoint())
+                .region(EmbeddedS3.REGION).credentials(s3.accessKey(), s3.secretKey()).build());
+    }
+
+    private Manifest manifest(String keyPrefix, long step) throws IOException {
+        try (ObjectStore store = store(keyPrefix); RootAllocator allocator = new RootAllocator()) {
+            String key = LAYOUT.manifestKey(step);
+            ByteBuffer bytes = ByteBuffer.allocate(Math.toIntExact(store.stat(key).size()));
+            while (bytes.hasRemaining()) {
+                if (store.read(key, bytes.position(), bytes) == 0) {
+                    throw new IOException("short manifest " + key);
+                }
+            }
+            return ManifestFormat.read(bytes.flip(), "test", allocator);
+        }
+    }
+}
