@@ -1,0 +1,111 @@
+package dev.cairn.bench.jmh;
+
+import dev.cairn.tiers.codec.BytePlanes;
+import dev.cairn.tiers.codec.ChunkCodec;
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.util.SplittableRandom;
+import java.util.concurrent.TimeUnit;
+import org.openjdk.jmh.annotations.Benchmark;
+import org.openjdk.jmh.annotations.BenchmarkMode;
+import org.openjdk.jmh.annotations.Fork;
+import org.openjdk.jmh.annotations.Level;
+import org.openjdk.jmh.annotations.Measurement;
+import org.openjdk.jmh.annotations.Mode;
+import org.openjdk.jmh.annotations.OutputTimeUnit;
+import org.openjdk.jmh.annotations.Param;
+import org.openjdk.jmh.annotations.Scope;
+import org.openjdk.jmh.annotations.Setup;
+import org.openjdk.jmh.annotations.State;
+import org.openjdk.jmh.annotations.TearDown;
+import org.openjdk.jmh.annotations.Warmup;
+
+/**
+ * The byte-plane split and join against zstd level 1 on the same chunk and the same core, and the codecs end to
+ * end: {@code split}/{@code join} alone, {@code zstd1} (plain zstd level 1 encode), {@code chosenEncode} (the
+ * per-chunk choice the pipeline runs: 64 KiB sample both ways, then planes+zstd or zstd) and {@code chosenDecode}.
+ * Data: N(0, 0.02) values as fp32 (element size 4) or as bf16 (element size 2, the top half of each fp32).
+ * Bytes per second = chunkBytes / score. The split must beat {@code zstd1} by a wide margin, or planes would slow
+ * the pipeline.
+ */
+@State(Scope.Thread)
+@BenchmarkMode(Mode.AverageTime)
+@OutputTimeUnit(TimeUnit.MICROSECONDS)
+@Warmup(iterations = 3, time = 1)
+@Measurement(iterations = 5, time = 1)
+@Fork(value = 1, jvmArgsAppend = "--add-opens=java.base/java.nio=ALL-UNNAMED")
+public class BytePlanesBenchmark {
+    @Param({"4194304"})
+    public int chunkBytes;
+
+    @Param({"f32", "bf16"})
+    public String dtype;
+
+    private int width;
+    private ByteBuffer raw;
+    private ByteBuffer planes;
+    private ByteBuffer encoded;
+    private ByteBuffer stored;
+    private ByteBuffer decoded;
+    private int encodedLength;
+    private ChunkCodec codec;
+
+    @Setup(Level.Trial)
+    public void setUp() {
+        width = "bf16".equals(dtype) ? 2 : 4;
+        raw = ByteBuffer.allocateDirect(chunkBytes).order(ByteOrder.LITTLE_ENDIAN);
+        SplittableRandom random = new SplittableRandom(42);
+        while (raw.remaining() >= width) {
+            int bits = Float.floatToRawIntBits((float) (random.nextGaussian() * 0.02));
+            if (width == 2) {
+                raw.putShort((short) (bits >>> 16));
+            } else {
+                raw.putInt(bits);
+            }
+        }
+        raw.clear();
+        planes = ByteBuffer.allocateDirect(chunkBytes);
+        encoded = ByteBuffer.allocateDirect(ChunkCodec.maxEncodedBytes(chunkBytes));
+        decoded = ByteBuffer.allocateDirect(chunkBytes);
+        codec = new ChunkCodec(1);
+        stored = ByteBuffer.allocateDirect(ChunkCodec.maxEncodedBytes(chunkBytes));
+        encodedLength = codec.encodeChoosing(raw, 0, chunkBytes, width, stored);
+        int plain = codec.encode(raw, 0, chunkBytes, ByteBuffer.allocateDirect(ChunkCodec.maxEncodedBytes(chunkBytes)));
+        System.out.printf("%n%s N(0, 0.02), %d bytes: %s ratio %.3f; plain zstd-1 ratio %.3f%n", dtype, chunkBytes,
+                codec.lastCodec(), (double) chunkBytes / encodedLength, (double) chunkBytes / plain);
+    }
+
+    @TearDown(Level.Trial)
+    public void tearDown() {
+        codec.close();
+    }
+
+    @Benchmark
+    public ByteBuffer split() {
+        BytePlanes.split(raw, 0, chunkBytes, width, planes, 0);
+        return planes;
+    }
+
+    @Benchmark
+    public ByteBuffer join() {
+        BytePlanes.join(planes, 0, chunkBytes, width, decoded, 0);
+        return decoded;
+    }
+
+    @Benchmark
+    public int zstd1() {
+        return codec.encode(raw, 0, chunkBytes, encoded);
+    }
+
+    @Benchmark
+    public int chosenEncode() {
+        return codec.encodeChoosing(raw, 0, chunkBytes, width, encoded);
+    }
+
+    @Benchmark
+    public ByteBuffer chosenDecode() throws IOException {
+        codec.decode(stored, 0, encodedLength, decoded, 0, chunkBytes);
+        return decoded;
+    }
+}
