@@ -63,4 +63,31 @@ class PromotionTest {
             assertEquals("memory", cp.restore(RestoreRequest.latest()).tier());
         }
     }
+
+    @Test
+    void aTargetThatHoldsAChunkInAnotherFormRecordsItsOwnStoredLength() throws Exception {
+        byte[] text = new byte[300_000];
+        java.util.SplittableRandom r = new java.util.SplittableRandom(3);
+        for (int i = 0; i < text.length; i++) {
+            text[i] = (byte) ('a' + r.nextInt(6));
+        }
+        java.util.function.Supplier<TrainingState> state = () -> TrainingState.builder()
+                .add(dev.cairn.Tensor.of("t", DType.U8, new long[] {text.length}, java.nio.ByteBuffer.allocateDirect(text.length).put(text).flip()))
+                .build();
+        try (MemoryObjectStore mem = new MemoryObjectStore(256L << 20); FileSystemObjectStore disk = new FileSystemObjectStore(dir)) {
+            try (Checkpointer strong = Checkpointer.open(smallConfig("run1").compressionLevel(19).tier(TierConfig.of("disk", disk)).build())) {
+                strong.save(1, state.get()).done().get(30, TimeUnit.SECONDS);
+            }
+            try (Checkpointer fast = Checkpointer.open(smallConfig("run1").compressionLevel(1)
+                    .tier(TierConfig.of("memory", mem)).tier(TierConfig.of("disk", disk)).build())) {
+                List<CommitReport> reports = fast.save(2, state.get()).done().get(30, TimeUnit.SECONDS);
+                assertEquals(0, reports.get(1).chunksWritten(), "disk already holds every chunk");
+            }
+            try (Checkpointer diskOnly = Checkpointer.open(smallConfig("run1").tier(TierConfig.of("disk", disk)).build())) {
+                RestoreResult r2 = diskOnly.restore(RestoreRequest.step(2));
+                assertSameState(state.get(), r2.state());
+                assertEquals(0, r2.chunksRepaired());
+            }
+        }
+    }
 }

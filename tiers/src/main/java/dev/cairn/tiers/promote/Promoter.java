@@ -56,17 +56,24 @@ public final class Promoter {
             return;
         }
         Map<String, Long> missing = new LinkedHashMap<>();
+        // Chunks the target already holds may be stored there in another form (another codec or level): its
+        // manifest must record the target's own stored length, or a read would stop short.
+        Map<String, Long> heldByTarget = new LinkedHashMap<>();
         for (Map.Entry<String, Long> c : chunks.entrySet()) {
             from.pin(c.getKey());
-            if (to.pin(c.getKey()) < 0) {
+            long held = to.pin(c.getKey());
+            if (held < 0) {
                 missing.put(c.getKey(), c.getValue());
+            } else if (held != c.getValue()) {
+                heldByTarget.put(c.getKey(), held);
             }
         }
+        Manifest forTarget = heldByTarget.isEmpty() ? manifest : withStoredLengths(manifest, heldByTarget, to);
         AtomicInteger left = new AtomicInteger(missing.size());
         AtomicLong written = new AtomicLong();
         AtomicLong bytes = new AtomicLong();
         AtomicReference<Throwable> error = new AtomicReference<>();
-        Runnable finish = () -> commit(manifest, source, target, chunks, written.get(), bytes.get(), error.get(), done);
+        Runnable finish = () -> commit(forTarget, source, target, chunks, written.get(), bytes.get(), error.get(), done);
         if (missing.isEmpty()) {
             target.io().execute(finish);
             return;
@@ -93,6 +100,20 @@ public final class Promoter {
                 }
             }
         }
+    }
+
+    private static Manifest withStoredLengths(Manifest m, Map<String, Long> lengths, ChunkCatalog to) {
+        java.util.List<EntryRecord> entries = new java.util.ArrayList<>();
+        for (EntryRecord e : m.entries()) {
+            java.util.List<ChunkRef> refs = new java.util.ArrayList<>();
+            for (ChunkRef c : e.chunks()) {
+                Long held = lengths.get(c.hash());
+                String codec = held == null ? c.codec() : java.util.Objects.requireNonNullElse(to.codecOf(c.hash()), c.codec());
+                refs.add(held == null ? c : new ChunkRef(c.offset(), c.rawLength(), c.hash(), codec, held));
+            }
+            entries.add(new EntryRecord(e.name(), e.tensor(), e.dtype(), e.shape(), e.byteSize(), e.rank(), refs));
+        }
+        return new Manifest(m.formatVersion(), m.run(), m.step(), m.worldSize(), m.rank(), m.createdAt(), m.chunkBytes(), entries);
     }
 
     /** Copies one stored chunk, verbatim, from source to target. */
