@@ -75,13 +75,23 @@ class PromotionTest {
                 .add(dev.cairn.Tensor.of("t", DType.U8, new long[] {text.length}, java.nio.ByteBuffer.allocateDirect(text.length).put(text).flip()))
                 .build();
         try (MemoryObjectStore mem = new MemoryObjectStore(256L << 20); FileSystemObjectStore disk = new FileSystemObjectStore(dir)) {
-            try (Checkpointer strong = Checkpointer.open(smallConfig("run1").compressionLevel(19).tier(TierConfig.of("disk", disk)).build())) {
-                strong.save(1, state.get()).done().get(30, TimeUnit.SECONDS);
+            // The disk holds the chunks encoded fast (larger); the new save encodes them harder (smaller) in memory.
+            try (Checkpointer fast = Checkpointer.open(smallConfig("run1").compressionLevel(1).tier(TierConfig.of("disk", disk)).build())) {
+                fast.save(1, state.get()).done().get(30, TimeUnit.SECONDS);
             }
-            try (Checkpointer fast = Checkpointer.open(smallConfig("run1").compressionLevel(1)
+            try (Checkpointer strong = Checkpointer.open(smallConfig("run1").compressionLevel(19)
                     .tier(TierConfig.of("memory", mem)).tier(TierConfig.of("disk", disk)).build())) {
-                List<CommitReport> reports = fast.save(2, state.get()).done().get(30, TimeUnit.SECONDS);
+                List<CommitReport> reports = strong.save(2, state.get()).done().get(30, TimeUnit.SECONDS);
                 assertEquals(0, reports.get(1).chunksWritten(), "disk already holds every chunk");
+            }
+            StoreLayout layout = new StoreLayout("run1");
+            try (org.apache.arrow.memory.RootAllocator alloc = new org.apache.arrow.memory.RootAllocator()) {
+                var m = dev.cairn.tiers.manifest.ManifestFormat.read(disk.readAll(layout.manifestKey(2)), "m", alloc);
+                for (var e : m.entries()) {
+                    for (var c : e.chunks()) {
+                        assertEquals(disk.stat(layout.chunkKey(c.hash())).size(), c.storedLength(), "disk manifest records disk's size");
+                    }
+                }
             }
             try (Checkpointer diskOnly = Checkpointer.open(smallConfig("run1").tier(TierConfig.of("disk", disk)).build())) {
                 RestoreResult r2 = diskOnly.restore(RestoreRequest.step(2));
