@@ -27,7 +27,7 @@ final class RunTranscript {
     private final List<String> errors = new ArrayList<>();
     private Restored restored;
     private Long pausedStep;
-    private long pausedDiskCommitted = -1;
+    private final Map<String, Long> pausedCommitted = new LinkedHashMap<>();
     private String finalHash;
 
     private RunTranscript(List<String> lines) {
@@ -58,10 +58,15 @@ final class RunTranscript {
                 }
                 case "paused" -> {
                     pausedStep = Long.parseLong(w[2]);
-                    pausedDiskCommitted = Long.parseLong(w[4]);
+                    for (int i = 3; i + 1 < w.length; i += 2) {
+                        if (w[i].endsWith("-committed")) {
+                            pausedCommitted.put(w[i].substring(0, w[i].length() - "-committed".length()),
+                                    Long.parseLong(w[i + 1]));
+                        }
+                    }
                 }
                 case "final-param-hash" -> finalHash = w[1];
-                case "error" -> errors.add(String.join(" ", w));
+                case "error", "gc-failure" -> errors.add(String.join(" ", w));
                 default -> {
                     // not ours
                 }
@@ -116,9 +121,9 @@ final class RunTranscript {
         return pausedStep == null ? OptionalLong.empty() : OptionalLong.of(pausedStep);
     }
 
-    /** Newest disk checkpoint committed when the run paused, or -1. */
-    long pausedDiskCommitted() {
-        return pausedDiskCommitted;
+    /** Newest checkpoint committed in {@code tier} (a slow tier: disk, s3) when the run paused, or -1. */
+    long pausedCommitted(String tier) {
+        return pausedCommitted.getOrDefault(tier, -1L);
     }
 
     String finalHash() {

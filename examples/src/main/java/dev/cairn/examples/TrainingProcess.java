@@ -27,6 +27,7 @@ final class TrainingProcess {
     private final List<String> lines = new ArrayList<>();
     private final long startedNanos = System.nanoTime();
     private volatile long endedNanos;
+    private volatile boolean killed;
 
     private TrainingProcess(Process process, Path log) {
         this.process = process;
@@ -36,6 +37,14 @@ final class TrainingProcess {
     }
 
     static TrainingProcess start(TrainArgs args, Path log) throws IOException {
+        return start(args, log, Map.of());
+    }
+
+    /**
+     * Starts a child with {@code env} added to this process's environment: the way secrets (S3 credentials)
+     * reach it, never its command line.
+     */
+    static TrainingProcess start(TrainArgs args, Path log, Map<String, String> env) throws IOException {
         List<String> command = new ArrayList<>();
         command.add(ProcessHandle.current().info().command().orElse(Path.of(System.getProperty("java.home"), "bin", "java").toString()));
         command.addAll(List.of(
@@ -50,9 +59,10 @@ final class TrainingProcess {
                 TrainMain.class.getName()));
         command.addAll(args.toArgs());
         ProcessBuilder pb = new ProcessBuilder(command).redirectErrorStream(true);
-        Map<String, String> env = pb.environment();
-        env.put("OMP_NUM_THREADS", "1");
-        env.put("MKL_NUM_THREADS", "1");
+        Map<String, String> childEnv = pb.environment();
+        childEnv.put("OMP_NUM_THREADS", "1");
+        childEnv.put("MKL_NUM_THREADS", "1");
+        childEnv.putAll(env);
         return new TrainingProcess(pb.start(), log);
     }
 
@@ -82,9 +92,30 @@ final class TrainingProcess {
                 }
             }
         } catch (IOException e) {
-            synchronized (lines) {
-                lines.add("error reading the child's output: " + e);
+            if (!killed) { // killing the child closes its output under the reader: nothing went wrong then
+                synchronized (lines) {
+                    lines.add("error reading the child's output: " + e);
+                }
             }
+        }
+    }
+
+    /**
+     * Waits up to {@code timeout} until a line starting with {@code prefix} has been read from the child. Killing a
+     * child closes its output, and whatever this process had not read by then is lost: read what matters first.
+     */
+    boolean awaitLine(String prefix, Duration timeout) throws InterruptedException {
+        long deadline = System.nanoTime() + timeout.toNanos();
+        while (true) {
+            synchronized (lines) {
+                if (lines.stream().anyMatch(l -> l.startsWith(prefix))) {
+                    return true;
+                }
+            }
+            if (System.nanoTime() > deadline) {
+                return false;
+            }
+            Thread.sleep(5);
         }
     }
 
@@ -107,6 +138,7 @@ final class TrainingProcess {
 
     /** SIGKILL (on Linux and macOS {@code destroyForcibly} sends signal 9); returns the exit status. */
     int kill() throws InterruptedException {
+        killed = true;
         process.destroyForcibly();
         process.waitFor();
         return finish();

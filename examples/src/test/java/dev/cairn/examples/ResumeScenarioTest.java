@@ -17,7 +17,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 class ResumeScenarioTest {
 
     @Test
-    void resumesBitExactAfterSigkillMidRun(@TempDir Path dir) {
+    void resumesBitExactAfterSigkillMidRunAndAfterLosingTheNodesMemoryAndDisk(@TempDir Path dir) {
         ByteArrayOutputStream captured = new ByteArrayOutputStream();
         boolean exact;
         try (PrintStream out = new PrintStream(captured, true, StandardCharsets.UTF_8)) {
@@ -31,7 +31,16 @@ class ResumeScenarioTest {
         assertTrue(exact);
         assertTrue(report.lines().anyMatch(l -> l.matches("  restored step [1-4]0 from tier disk .*")),
                 "restore must come from a disk checkpoint taken before the kill in step 47:\n" + report);
-        assertTrue(report.contains("exit 137"), "the child must die by SIGKILL:\n" + report);
+        assertTrue(report.lines().anyMatch(l -> l.matches("  restored step [24]0 from tier s3 .*")),
+                "after node loss, restore must come from an s3 checkpoint taken before the kill in step 47:\n" + report);
+        assertTrue(report.lines().anyMatch(l -> l.startsWith("  node lost: memory died with the process; disk tier wiped")),
+                report);
+        assertTrue(report.lines().anyMatch(l -> l.matches("  checkpoint +\\d+ .* disk [\\d,]+ B, s3 [\\d,]+ B")),
+                "checkpoints report the bytes each tier took, s3 included:\n" + report);
+        assertEquals(2, report.lines().filter(l -> l.matches(".*killed pid \\d+ with SIGKILL.*exit 137.*")).count(),
+                "both killed children must die by SIGKILL:\n" + report);
+        assertEquals(2, report.lines().filter(l -> l.matches("compare \\(.*\\): final-param-hash resumed .* \\(equal\\)")).count(),
+                report);
         assertFalse(report.contains("problem:"), report);
     }
 

@@ -11,23 +11,29 @@ import picocli.CommandLine.ParameterException;
 import picocli.CommandLine.ParentCommand;
 import picocli.CommandLine.Spec;
 
-/** {@code cairn demo}: kill -9 a real training run mid-way, resume it in a fresh process, prove it bit-exact. */
+/**
+ * {@code cairn demo}: kill -9 a real training run mid-way, resume it in a fresh process, prove it bit-exact; then lose
+ * the node's memory and disk and resume from S3 (an embedded S3-compatible server).
+ */
 @Command(name = "demo",
         mixinStandardHelpOptions = true,
         description = {
             "Trains a small MLP with DJL + PyTorch (offline, CPU) in child JVMs, checkpointing weights and Adam state"
-                + " into a memory tier (every step) and a disk tier (every --every steps):",
+                + " into three tiers: memory (every step), disk (every --every steps) and S3 (every --s3-every steps;"
+                + " an S3-compatible server, S3Proxy, that the demo runs in-process on 127.0.0.1):",
             "1. an uninterrupted run;",
             "2. the same run, killed with SIGKILL inside step --kill-at (its memory tier dies with it);",
-            "3. a fresh process that restores the newest committed checkpoint from disk and trains to the end.",
-            "Prints each checkpoint's stall (time save() blocked training) and bytes written per tier, the tier the"
-                + " restore read from, and last the line 'resume bit-exact: true|false': the resumed run's losses"
+            "3. a fresh process that restores the newest committed checkpoint from disk and trains to the end;",
+            "4. node loss: the run killed again in step --kill-at, then its disk tier deleted too;",
+            "5. a fresh process that restores from S3, the only tier left, and trains to the end.",
+            "Prints each checkpoint's stall (time save() blocked training) and bytes written per tier, the tier each"
+                + " restore read from, and last the line 'resume bit-exact: true|false': both resumed runs' losses"
                 + " and final parameters against the uninterrupted run's, bit for bit.",
             "The first run unpacks PyTorch's native library (about 430 MB) into $DJL_CACHE_DIR, else ~/.cairn/djl.",
-            "Exit status 0 iff the resume was bit-exact."},
+            "Exit status 0 iff both resumes were bit-exact."},
         footerHeading = "%nExamples:%n",
         footer = {"  java -jar cli/target/cairn.jar demo",
-                "  java -jar cli/target/cairn.jar demo --dir /tmp/cairn-demo --steps 120 --kill-at 63"})
+                "  java -jar cli/target/cairn.jar demo --dir /tmp/cairn-demo --steps 120 --kill-at 63 --s3-every 30"})
 public final class DemoCommand implements Callable<Integer> {
 
     @Option(names = "--dir", paramLabel = "DIR", defaultValue = "cairn-demo",
@@ -43,9 +49,13 @@ public final class DemoCommand implements Callable<Integer> {
             description = "Disk checkpoint interval in steps (default: ${DEFAULT-VALUE}); memory takes every step.")
     long every;
 
+    @Option(names = "--s3-every", paramLabel = "M", defaultValue = "20",
+            description = "S3 checkpoint interval in steps (default: ${DEFAULT-VALUE}).")
+    long s3Every;
+
     @Option(names = "--kill-at", paramLabel = "STEP", defaultValue = "47",
-            description = "The step the second run is killed in: after the first disk checkpoint and not on one"
-                    + " (default: ${DEFAULT-VALUE}).")
+            description = "The step the killed runs are killed in: after the first disk and S3 checkpoints and on"
+                    + " neither (default: ${DEFAULT-VALUE}).")
     long killAt;
 
     @ParentCommand
@@ -58,7 +68,8 @@ public final class DemoCommand implements Callable<Integer> {
     public Integer call() {
         ResumeScenario.Options options;
         try {
-            options = new ResumeScenario.Options(steps, every, killAt, ResumeScenario.Options.defaults().childTimeout());
+            options = new ResumeScenario.Options(steps, every, s3Every, killAt,
+                    ResumeScenario.Options.defaults().childTimeout());
         } catch (IllegalArgumentException e) {
             throw new ParameterException(spec.commandLine(), e.getMessage());
         }

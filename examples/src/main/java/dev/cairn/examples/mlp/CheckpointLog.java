@@ -7,7 +7,9 @@ import dev.cairn.CommitReport;
 import java.io.PrintStream;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
 import java.util.concurrent.ExecutionException;
@@ -26,21 +28,25 @@ import java.util.concurrent.atomic.AtomicLong;
  */
 final class CheckpointLog {
     private final PrintStream out;
-    private final String watchedTier;
-    private final AtomicLong newestWatchedCommit = new AtomicLong(-1);
+    /** Newest committed step of each watched tier, -1 before its first commit; insertion order kept. */
+    private final Map<String, AtomicLong> newestCommit = new LinkedHashMap<>();
     private final List<CompletableFuture<Void>> pending = new ArrayList<>();
 
-    /** {@code watchedTier}: the tier whose newest committed step {@link #awaitCommitIn} reports. */
-    CheckpointLog(PrintStream out, String watchedTier) {
+    /** {@code watchedTiers}: the tiers whose newest committed steps {@link #awaitCommitIn} waits for and reports. */
+    CheckpointLog(PrintStream out, List<String> watchedTiers) {
         this.out = out;
-        this.watchedTier = watchedTier;
+        for (String tier : watchedTiers) {
+            newestCommit.put(tier, new AtomicLong(-1));
+        }
     }
 
     void track(CheckpointHandle handle, long stallNanos) {
         pending.removeIf(CompletableFuture::isDone);
-        if (handle.tiers().contains(watchedTier)) {
-            handle.committed(watchedTier).thenAccept(r -> newestWatchedCommit.accumulateAndGet(r.step(), Math::max));
-        }
+        newestCommit.forEach((tier, newest) -> {
+            if (handle.tiers().contains(tier)) {
+                handle.committed(tier).thenAccept(r -> newest.accumulateAndGet(r.step(), Math::max));
+            }
+        });
         pending.add(handle.done().handle((reports, error) -> {
             out.println(line(handle.step(), stallNanos, reports, error));
             return null;
@@ -64,13 +70,18 @@ final class CheckpointLog {
         return s.toString();
     }
 
-    /** Waits up to {@code timeout} for the watched tier to commit any step; returns the newest, or -1. */
-    long awaitCommitIn(Duration timeout) throws InterruptedException {
+    /**
+     * Waits up to {@code timeout} until every watched tier has committed a step; returns each one's newest
+     * committed step, or -1 where none.
+     */
+    Map<String, Long> awaitCommitIn(Duration timeout) throws InterruptedException {
         long deadline = System.nanoTime() + timeout.toNanos();
-        while (newestWatchedCommit.get() < 0 && System.nanoTime() < deadline) {
+        while (newestCommit.values().stream().anyMatch(n -> n.get() < 0) && System.nanoTime() < deadline) {
             Thread.sleep(10);
         }
-        return newestWatchedCommit.get();
+        Map<String, Long> out = new LinkedHashMap<>();
+        newestCommit.forEach((tier, newest) -> out.put(tier, newest.get()));
+        return out;
     }
 
     /** Waits until every tracked checkpoint's line is printed. */

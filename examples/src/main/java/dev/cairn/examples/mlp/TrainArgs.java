@@ -2,6 +2,8 @@ package dev.cairn.examples.mlp;
 
 import dev.cairn.SaveMode;
 
+import java.net.URI;
+import java.net.URISyntaxException;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
@@ -20,10 +22,16 @@ import java.util.OptionalLong;
  * --marker-file PATH  the file --pause-at creates (default PATH/paused)
  * --zero-copy         save in SaveMode.ZERO_COPY: the engine reads the live tensors while the next step's forward
  *                     and backward run; the update waits for captured()
+ * --s3-bucket B       add an object-storage tier "s3" (slowest, keep 2) in bucket B
+ * --s3-endpoint URL   an S3-compatible server for it (default: AWS S3)
+ * --s3-prefix P       key prefix of the run's objects in the bucket (default: none)
+ * --s3-region R       signing region (default us-east-1)
+ * --s3-every M        the s3 tier takes every M-th step (default 2K)
  * </pre>
+ * Credentials are never arguments: see {@link S3Target}.
  */
 public record TrainArgs(Path dir, long steps, long every, boolean resume, OptionalLong pauseAt, Path markerFile,
-                        SaveMode saveMode) {
+                        SaveMode saveMode, S3Target s3) {
     public static final long DEFAULT_STEPS = 100;
     public static final long DEFAULT_EVERY = 10;
 
@@ -50,16 +58,21 @@ public record TrainArgs(Path dir, long steps, long every, boolean resume, Option
 
     /** Copy-mode saves, no pause. */
     public static TrainArgs of(Path dir, long steps, long every, boolean resume) {
-        return new TrainArgs(dir, steps, every, resume, OptionalLong.empty(), null, SaveMode.COPY);
+        return new TrainArgs(dir, steps, every, resume, OptionalLong.empty(), null, SaveMode.COPY, null);
     }
 
     /** A copy that stops inside step {@code step} and creates {@code marker} (see the class comment). */
     public TrainArgs pausingAt(long step, Path marker) {
-        return new TrainArgs(dir, steps, every, resume, OptionalLong.of(step), marker, saveMode);
+        return new TrainArgs(dir, steps, every, resume, OptionalLong.of(step), marker, saveMode, s3);
     }
 
     public TrainArgs withSaveMode(SaveMode mode) {
-        return new TrainArgs(dir, steps, every, resume, pauseAt, markerFile, mode);
+        return new TrainArgs(dir, steps, every, resume, pauseAt, markerFile, mode, s3);
+    }
+
+    /** A copy with an object-storage tier ({@code null}: none). */
+    public TrainArgs withS3(S3Target target) {
+        return new TrainArgs(dir, steps, every, resume, pauseAt, markerFile, saveMode, target);
     }
 
     public static TrainArgs parse(String... args) {
@@ -70,6 +83,11 @@ public record TrainArgs(Path dir, long steps, long every, boolean resume, Option
         boolean resume = false;
         OptionalLong pauseAt = OptionalLong.empty();
         SaveMode mode = SaveMode.COPY;
+        URI s3Endpoint = null;
+        String s3Bucket = null;
+        String s3Prefix = null;
+        String s3Region = null;
+        Long s3Every = null;
         for (int i = 0; i < args.length; i++) {
             String a = args[i];
             switch (a) {
@@ -80,10 +98,21 @@ public record TrainArgs(Path dir, long steps, long every, boolean resume, Option
                 case "--pause-at" -> pauseAt = OptionalLong.of(number(args, ++i, a));
                 case "--marker-file" -> marker = Path.of(value(args, ++i, a));
                 case "--zero-copy" -> mode = SaveMode.ZERO_COPY;
+                case "--s3-endpoint" -> s3Endpoint = uri(args, ++i, a);
+                case "--s3-bucket" -> s3Bucket = value(args, ++i, a);
+                case "--s3-prefix" -> s3Prefix = value(args, ++i, a);
+                case "--s3-region" -> s3Region = value(args, ++i, a);
+                case "--s3-every" -> s3Every = number(args, ++i, a);
                 default -> throw new IllegalArgumentException("unknown argument '" + a + "'");
             }
         }
-        return new TrainArgs(dir, steps, every, resume, pauseAt, marker, mode);
+        S3Target s3 = null;
+        if (s3Bucket != null) {
+            s3 = new S3Target(s3Endpoint, s3Bucket, s3Prefix, s3Region, s3Every != null ? s3Every : 2 * every);
+        } else if (s3Endpoint != null || s3Prefix != null || s3Region != null || s3Every != null) {
+            throw new IllegalArgumentException("--s3-endpoint, --s3-prefix, --s3-region and --s3-every need --s3-bucket");
+        }
+        return new TrainArgs(dir, steps, every, resume, pauseAt, marker, mode, s3);
     }
 
     /** The arguments that {@link #parse} turns back into this record. */
@@ -97,6 +126,9 @@ public record TrainArgs(Path dir, long steps, long every, boolean resume, Option
         if (saveMode == SaveMode.ZERO_COPY) {
             out.add("--zero-copy");
         }
+        if (s3 != null) {
+            out.addAll(s3.toArgs());
+        }
         return out;
     }
 
@@ -105,6 +137,22 @@ public record TrainArgs(Path dir, long steps, long every, boolean resume, Option
             throw new IllegalArgumentException(flag + " needs a value");
         }
         return args[i];
+    }
+
+    private static URI uri(String[] args, int i, String flag) {
+        String v = value(args, i, flag);
+        try {
+            URI u = new URI(v);
+            if (u.getScheme() == null || !u.getScheme().matches("(?i)https?") || u.getHost() == null) {
+                throw new IllegalArgumentException(flag + " needs http://host:port or https://host, was '" + v + "'");
+            }
+            if (u.getRawUserInfo() != null) {
+                throw new IllegalArgumentException(flag + " must not carry credentials; use the environment");
+            }
+            return u;
+        } catch (URISyntaxException e) {
+            throw new IllegalArgumentException(flag + " needs a URL (" + e.getReason() + ")");
+        }
     }
 
     private static long number(String[] args, int i, String flag) {
