@@ -46,6 +46,8 @@ import org.apache.arrow.memory.rounding.SegmentRoundingPolicy;
 public final class CairnCheckpointer implements Checkpointer {
     /** Parallel writes per tier: enough to overlap fsyncs on disk. */
     static final int IO_THREADS_PER_TIER = 4;
+    /** Restore threads per encoder thread (per core by default). */
+    static final int RESTORE_THREADS_PER_ENCODER = 4;
 
     private final CairnConfig config;
     private final BufferAllocator root;
@@ -78,7 +80,9 @@ public final class CairnCheckpointer implements Checkpointer {
         this.collector = new GarbageCollector(commits);
         this.promoter = new Promoter(commits, this::collectQuietly);
         this.pipeline = new SavePipeline(config, staging, this::tierComplete);
-        this.restorePool = Executors.newFixedThreadPool(config.encoderThreads(), daemon("cairn-restore"));
+        // Restore threads both wait on the store and decode: more of them than cores keeps a slow store's GETs
+        // overlapping with decoding.
+        this.restorePool = Executors.newFixedThreadPool(RESTORE_THREADS_PER_ENCODER * config.encoderThreads(), daemon("cairn-restore"));
         this.restorer = new Restorer(tiers, commits, restorePool, config.deadline());
         ScheduledThreadPoolExecutor timers = new ScheduledThreadPoolExecutor(1, daemon("cairn-deadline"));
         timers.setRemoveOnCancelPolicy(true);
