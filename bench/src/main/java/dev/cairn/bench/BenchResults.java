@@ -14,7 +14,7 @@ import java.util.List;
  */
 public record BenchResults(Instant date, MachineInfo machine, Setup setup, List<Figure> figures,
                            List<Comparison> comparisons, double compressionRatio, long coldStallNanos,
-                           boolean restoreBitExact, double loadBefore, double loadAfter) {
+                           boolean restoreBitExact, double loadBefore, double loadAfter) implements MeasuredRun {
 
     /**
      * How the run was set up.
@@ -33,20 +33,5 @@ public record BenchResults(Instant date, MachineInfo machine, Setup setup, List<
     public BenchResults {
         figures = List.copyOf(figures);
         comparisons = List.copyOf(comparisons);
-    }
-
-    public Figure figure(String key) {
-        return figures.stream().filter(f -> f.key().equals(key)).findFirst()
-                .orElseThrow(() -> new IllegalArgumentException("no figure " + key));
-    }
-
-    public Comparison comparison(String key) {
-        return comparisons.stream().filter(c -> c.key().equals(key)).findFirst()
-                .orElseThrow(() -> new IllegalArgumentException("no comparison " + key));
-    }
-
-    /** Whether every comparison with a goal met it. */
-    public boolean goalsMet() {
-        return comparisons.stream().allMatch(Comparison::met);
     }
 }

@@ -1,7 +1,6 @@
 package dev.cairn.bench;
 
 import dev.cairn.CairnConfig;
-import dev.cairn.CheckpointException;
 import dev.cairn.CheckpointHandle;
 import dev.cairn.Checkpointer;
 import dev.cairn.CommitReport;
@@ -22,13 +21,9 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
-import java.util.Comparator;
 import java.util.List;
-import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
-import java.util.concurrent.TimeUnit;
-import java.util.concurrent.TimeoutException;
 import java.util.stream.Stream;
 
 /**
@@ -68,8 +63,6 @@ public final class EndToEndBenchmark {
     private static final String PERSIST_RUN = "bench-persist";
     private static final double STALL_GOAL = 1.2;
     private static final double PERSIST_GOAL = 0.8;
-    private static final long SEED = 20240611L;
-    private static final Duration WAIT = Duration.ofMinutes(5);
     private static final ThreadMXBean THREADS = ManagementFactory.getThreadMXBean();
 
     private final BenchOptions options;
@@ -107,58 +100,19 @@ public final class EndToEndBenchmark {
     }
 
     private BenchResults execute() throws IOException {
-        long need = directBytesNeeded(options.stateBytes());
-        long have = MachineInfo.directMemoryLimit();
-        if (need > have) {
-            throw new IllegalStateException("a " + ByteSize.format(options.stateBytes()) + " state needs "
-                    + ByteSize.format(need) + " of direct memory but this JVM allows " + ByteSize.format(have)
-                    + ": run java with -XX:MaxDirectMemorySize=" + ((need >> 30) + 1) + "g, or choose a smaller --size");
-        }
-        Path parent = (options.parentDir() == null ? Path.of("") : options.parentDir()).toAbsolutePath();
-        Files.createDirectories(parent);
-        Path work = Files.createTempDirectory(parent, "cairn-bench-");
+        PreparedState.requireDirectMemory(options.stateBytes());
         // A run stopped with Ctrl-C or kill should not leave gigabytes behind either.
-        Thread cleanup = new Thread(() -> deleteQuietly(work), "cairn-bench-cleanup");
-        Runtime.getRuntime().addShutdownHook(cleanup);
-        try {
-            return measure(work);
-        } finally {
-            deleteTree(work);
-            removeHook(cleanup);
-        }
-    }
-
-    private static void removeHook(Thread hook) {
-        try {
-            Runtime.getRuntime().removeShutdownHook(hook);
-        } catch (IllegalStateException shuttingDown) {
-            // the hook is running or has run: nothing left to remove
-        }
-    }
-
-    /** Best effort while the JVM goes down: the engine's I/O threads may still be writing, so try a few times. */
-    private static void deleteQuietly(Path dir) {
-        for (int attempt = 0; attempt < 20 && Files.exists(dir); attempt++) {
-            try {
-                deleteTree(dir);
-            } catch (IOException | RuntimeException e) {
-                try {
-                    Thread.sleep(50);
-                } catch (InterruptedException stop) {
-                    return;
-                }
-            }
+        try (WorkDirectory work = WorkDirectory.create(options.parentDir(), "cairn-bench-")
+                .deletedOnShutdown("cairn-bench-cleanup")) {
+            return measure(work.path());
         }
     }
 
     private BenchResults measure(Path work) throws IOException {
-        MachineInfo machine = MachineInfo.probe(work);
-        double loadBefore = MachineInfo.loadAverage();
-        log.println("machine: " + machine.describe());
-        log.printf("generating %s of fp32 state ~ N(0, 0.02) in direct buffers...%n", ByteSize.format(options.stateBytes()));
-        SyntheticState state = SyntheticState.generate(options.stateBytes(), chunkBytes, SEED);
-        List<ByteBuffer> target = SyntheticState.allocateLike(state.tensorSizes());
-        Baselines.copy(state.buffers(), target);
+        PreparedState prepared = PreparedState.prepare(options.stateBytes(), chunkBytes, work, log);
+        MachineInfo machine = prepared.machine();
+        SyntheticState state = prepared.state();
+        List<ByteBuffer> target = prepared.target();
         BenchResults.Setup setup = new BenchResults.Setup(state.bytes(), state.tensorSizes(), chunkBytes, cores,
                 stagingBytes, CairnConfig.DEFAULT_COMPRESSION_LEVEL, options.repetitions(), memoryTierLimit, work.toString());
         List<Figure> figures = new ArrayList<>();
@@ -166,18 +120,18 @@ public final class EndToEndBenchmark {
         double compression = persistPhase(state, work, figures);
         restorePhase(state, target, work, figures);
         List<Comparison> comparisons = List.of(
-                new Comparison("stallOverCopy", "save stall (COPY) vs plain copy", find(figures, STALL_COPY),
-                        find(figures, COPY), Measure.TIME, STALL_GOAL),
-                new Comparison("zeroCopyStallOverCopy", "save stall (ZERO_COPY) vs plain copy", find(figures, STALL_ZERO_COPY),
-                        find(figures, COPY), Measure.TIME, Double.NaN),
-                new Comparison("persistOverWrite", "persist to disk vs write+fsync", find(figures, PERSIST_DISK),
-                        find(figures, WRITE_FSYNC), Measure.THROUGHPUT, PERSIST_GOAL),
-                new Comparison("restoreOverReadDecode", "restore vs read+decode, 1 thread", find(figures, RESTORE_DISK),
-                        find(figures, READ_DECODE_1), Measure.THROUGHPUT, Double.NaN),
+                new Comparison("stallOverCopy", "save stall (COPY) vs plain copy", Figure.find(figures, STALL_COPY),
+                        Figure.find(figures, COPY), Measure.TIME, STALL_GOAL),
+                new Comparison("zeroCopyStallOverCopy", "save stall (ZERO_COPY) vs plain copy", Figure.find(figures, STALL_ZERO_COPY),
+                        Figure.find(figures, COPY), Measure.TIME, Double.NaN),
+                new Comparison("persistOverWrite", "persist to disk vs write+fsync", Figure.find(figures, PERSIST_DISK),
+                        Figure.find(figures, WRITE_FSYNC), Measure.THROUGHPUT, PERSIST_GOAL),
+                new Comparison("restoreOverReadDecode", "restore vs read+decode, 1 thread", Figure.find(figures, RESTORE_DISK),
+                        Figure.find(figures, READ_DECODE_1), Measure.THROUGHPUT, Double.NaN),
                 new Comparison("restoreOverReadDecodeAllThreads", "restore vs read+decode, " + cores + " threads",
-                        find(figures, RESTORE_DISK), find(figures, READ_DECODE_N), Measure.THROUGHPUT, Double.NaN));
+                        Figure.find(figures, RESTORE_DISK), Figure.find(figures, READ_DECODE_N), Measure.THROUGHPUT, Double.NaN));
         return new BenchResults(Instant.now(), machine, setup, figures, comparisons, compression, coldStall, true,
-                loadBefore, MachineInfo.loadAverage());
+                prepared.loadBefore(), MachineInfo.loadAverage());
     }
 
     /** Stall of COPY and ZERO_COPY saves into a memory tier, interleaved with plain copies; returns the cold stall. */
@@ -198,9 +152,9 @@ public final class EndToEndBenchmark {
             long t0 = System.nanoTime();
             CheckpointHandle first = cp.save(++step, state.state());
             cold = System.nanoTime() - t0;
-            await(first.done());
+            CheckpointWait.await(first.done());
             cp.gc(false);
-            log.printf("  first save (allocates staging): stall %s%n", Report.time(cold));
+            log.printf("  first save (allocates staging): stall %s%n", ReportTable.time(cold));
             for (int r = 0; r < reps; r++) {
                 copy[r] = Baselines.copy(state.buffers(), target);
                 state.perturb(++round);
@@ -209,23 +163,23 @@ public final class EndToEndBenchmark {
                 CheckpointHandle h = cp.save(++step, state.state());
                 stall[r] = System.nanoTime() - t0;
                 stallCpu[r] = THREADS.getCurrentThreadCpuTime() - cpu0;
-                await(h.done());
+                CheckpointWait.await(h.done());
                 commit[r] = System.nanoTime() - t0;
                 cp.gc(false);
                 log.printf("  rep %d: copy %s, COPY stall %s (on CPU %s), committed in memory after %s%n", r + 1,
-                        Report.time(copy[r]), Report.time(stall[r]), Report.time(stallCpu[r]), Report.time(commit[r]));
+                        ReportTable.time(copy[r]), ReportTable.time(stall[r]), ReportTable.time(stallCpu[r]), ReportTable.time(commit[r]));
             }
             for (int r = 0; r < reps; r++) {
                 state.perturb(++round);
                 t0 = System.nanoTime();
                 CheckpointHandle h = cp.save(++step, state.state(), SaveMode.ZERO_COPY);
                 zeroStall[r] = System.nanoTime() - t0;
-                await(h.captured());
+                CheckpointWait.await(h.captured());
                 held[r] = System.nanoTime() - t0;
-                await(h.done());
+                CheckpointWait.await(h.done());
                 cp.gc(false);
-                log.printf("  rep %d: ZERO_COPY stall %s, buffers held %s%n", r + 1, Report.time(zeroStall[r]),
-                        Report.time(held[r]));
+                log.printf("  rep %d: ZERO_COPY stall %s, buffers held %s%n", r + 1, ReportTable.time(zeroStall[r]),
+                        ReportTable.time(held[r]));
             }
         }
         long bytes = state.bytes();
@@ -252,9 +206,9 @@ public final class EndToEndBenchmark {
             long step = 0;
             state.perturb(++round);
             long t0 = System.nanoTime();
-            await(cp.save(++step, state.state()).done());
+            CheckpointWait.await(cp.save(++step, state.state()).done());
             cp.gc(false);
-            log.printf("  warm-up save: %s%n", Report.time(System.nanoTime() - t0));
+            log.printf("  warm-up save: %s%n", ReportTable.time(System.nanoTime() - t0));
             for (int r = 0; r < reps; r++) {
                 boolean baselineFirst = r % 2 == 0;
                 if (baselineFirst) {
@@ -264,14 +218,14 @@ public final class EndToEndBenchmark {
                 t0 = System.nanoTime();
                 CheckpointHandle h = cp.save(++step, state.state());
                 diskStall[r] = System.nanoTime() - t0;
-                last = await(h.done()).get(0);
+                last = CheckpointWait.await(h.done()).get(0);
                 persist[r] = System.nanoTime() - t0;
                 cp.gc(false);
                 if (!baselineFirst) {
                     write[r] = writeOnce(state, sequential);
                 }
-                log.printf("  rep %d: persist %s (%s), write+fsync %s (%s)%n", r + 1, Report.time(persist[r]),
-                        ByteSize.rate(state.bytes() * 1e9 / persist[r]), Report.time(write[r]),
+                log.printf("  rep %d: persist %s (%s), write+fsync %s (%s)%n", r + 1, ReportTable.time(persist[r]),
+                        ByteSize.rate(state.bytes() * 1e9 / persist[r]), ReportTable.time(write[r]),
                         ByteSize.rate(state.bytes() * 1e9 / write[r]));
             }
         }
@@ -323,7 +277,7 @@ public final class EndToEndBenchmark {
                     readN[r] = Baselines.readAndDecode(chunkFiles, slots, cores, pool);
                 }
                 log.printf("  rep %d: restore %s (bit-exact), read+decode %s on 1 thread, %s on %d%n", r + 1,
-                        Report.time(restore[r]), Report.time(read1[r]), Report.time(readN[r]), cores);
+                        ReportTable.time(restore[r]), ReportTable.time(read1[r]), ReportTable.time(readN[r]), cores);
             }
         } finally {
             pool.shutdownNow();
@@ -341,44 +295,13 @@ public final class EndToEndBenchmark {
                 .encoderThreads(cores)
                 .stagingBytes(stagingBytes)
                 .gcGrace(Duration.ZERO)
-                .deadline(WAIT)
+                .deadline(CheckpointWait.LIMIT)
                 .build();
     }
 
     private static List<Path> chunkFiles(Path dir) throws IOException {
         try (Stream<Path> s = Files.walk(dir)) {
             return s.filter(Files::isRegularFile).sorted().toList();
-        }
-    }
-
-    private static <T> T await(java.util.concurrent.CompletableFuture<T> f) {
-        try {
-            return f.get(WAIT.toNanos(), TimeUnit.NANOSECONDS);
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            throw new CheckpointException(CheckpointException.Reason.CLOSED, "benchmark interrupted", e);
-        } catch (ExecutionException e) {
-            if (e.getCause() instanceof CheckpointException c) {
-                throw c;
-            }
-            throw new CheckpointException(CheckpointException.Reason.STORAGE, "save failed: " + e.getCause(), e.getCause());
-        } catch (TimeoutException e) {
-            throw new CheckpointException(CheckpointException.Reason.TIMEOUT, "save did not finish within " + WAIT, e);
-        }
-    }
-
-    private static Figure find(List<Figure> figures, String key) {
-        return figures.stream().filter(f -> f.key().equals(key)).findFirst().orElseThrow();
-    }
-
-    private static void deleteTree(Path dir) throws IOException {
-        if (!Files.exists(dir)) {
-            return;
-        }
-        try (Stream<Path> s = Files.walk(dir)) {
-            for (Path p : s.sorted(Comparator.reverseOrder()).toList()) {
-                Files.deleteIfExists(p);
-            }
         }
     }
 }

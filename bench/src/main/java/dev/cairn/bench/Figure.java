@@ -1,6 +1,7 @@
 package dev.cairn.bench;
 
 import java.util.Arrays;
+import java.util.List;
 
 /**
  * One measured quantity: every repetition's time for moving {@code bytes}.
@@ -42,6 +43,11 @@ public record Figure(String key, String label, long bytes, long[] nanos) {
     /** Bytes per second at the median time; NaN when no rate applies. */
     public double bytesPerSecond() {
         return bytes == 0 ? Double.NaN : bytes * 1e9 / Math.max(1, medianNanos());
+    }
+
+    /** The figure with {@code key} in {@code figures}. */
+    static Figure find(List<Figure> figures, String key) {
+        return figures.stream().filter(f -> f.key().equals(key)).findFirst().orElseThrow();
     }
 
     private long[] sorted() {

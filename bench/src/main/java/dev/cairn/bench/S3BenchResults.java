@@ -12,7 +12,7 @@ import java.util.List;
  */
 public record S3BenchResults(Instant date, MachineInfo machine, Setup setup, String server, List<Figure> figures,
                              List<Comparison> comparisons, double compressionRatio, boolean restoreBitExact,
-                             double loadBefore, double loadAfter) {
+                             double loadBefore, double loadAfter) implements MeasuredRun {
 
     /**
      * How the run was set up.
@@ -33,20 +33,5 @@ public record S3BenchResults(Instant date, MachineInfo machine, Setup setup, Str
     public S3BenchResults {
         figures = List.copyOf(figures);
         comparisons = List.copyOf(comparisons);
-    }
-
-    public Figure figure(String key) {
-        return figures.stream().filter(f -> f.key().equals(key)).findFirst()
-                .orElseThrow(() -> new IllegalArgumentException("no figure " + key));
-    }
-
-    public Comparison comparison(String key) {
-        return comparisons.stream().filter(c -> c.key().equals(key)).findFirst()
-                .orElseThrow(() -> new IllegalArgumentException("no comparison " + key));
-    }
-
-    /** Whether every comparison with a goal met it. */
-    public boolean goalsMet() {
-        return comparisons.stream().allMatch(Comparison::met);
     }
 }

@@ -1,7 +1,6 @@
 package dev.cairn.bench;
 
 import dev.cairn.CairnConfig;
-import dev.cairn.CheckpointException;
 import dev.cairn.CheckpointHandle;
 import dev.cairn.Checkpointer;
 import dev.cairn.CommitReport;
@@ -16,18 +15,11 @@ import dev.cairn.testkit.EmbeddedS3;
 import java.io.IOException;
 import java.io.PrintStream;
 import java.nio.ByteBuffer;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
-import java.util.Comparator;
 import java.util.List;
-import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.ExecutionException;
-import java.util.concurrent.TimeUnit;
-import java.util.concurrent.TimeoutException;
-import java.util.stream.Stream;
 import java.util.zip.CRC32C;
 
 /**
@@ -63,8 +55,6 @@ public final class S3Benchmark {
     private static final int IO_THREADS_PER_TIER = 4;
     private static final int RANGES_IN_FLIGHT = 8;
     private static final double UPLOAD_GOAL = 1.0;
-    private static final long SEED = 20240611L;
-    private static final Duration WAIT = Duration.ofMinutes(5);
 
     private final BenchOptions options;
     private final PrintStream log;
@@ -93,21 +83,10 @@ public final class S3Benchmark {
     }
 
     private S3BenchResults execute() throws IOException {
-        long need = EndToEndBenchmark.directBytesNeeded(options.stateBytes());
-        long have = MachineInfo.directMemoryLimit();
-        if (need > have) {
-            throw new IllegalStateException("a " + ByteSize.format(options.stateBytes()) + " state needs "
-                    + ByteSize.format(need) + " of direct memory but this JVM allows " + ByteSize.format(have)
-                    + ": run java with -XX:MaxDirectMemorySize=" + ((need >> 30) + 1) + "g, or choose a smaller --size");
-        }
-        Path parent = (options.parentDir() == null ? Path.of("") : options.parentDir()).toAbsolutePath();
-        Files.createDirectories(parent);
-        Path work = Files.createTempDirectory(parent, "cairn-bench-s3-");
-        quietLogging();
-        try {
-            return measure(work);
-        } finally {
-            deleteTree(work);
+        PreparedState.requireDirectMemory(options.stateBytes());
+        try (WorkDirectory work = WorkDirectory.create(options.parentDir(), "cairn-bench-s3-")) {
+            quietLogging();
+            return measure(work.path());
         }
     }
 
@@ -127,13 +106,10 @@ public final class S3Benchmark {
     }
 
     private S3BenchResults measure(Path work) throws IOException {
-        MachineInfo machine = MachineInfo.probe(work);
-        double loadBefore = MachineInfo.loadAverage();
-        log.println("machine: " + machine.describe());
-        log.printf("generating %s of fp32 state ~ N(0, 0.02) in direct buffers...%n", ByteSize.format(options.stateBytes()));
-        SyntheticState state = SyntheticState.generate(options.stateBytes(), chunkBytes, SEED);
-        List<ByteBuffer> target = SyntheticState.allocateLike(state.tensorSizes());
-        Baselines.copy(state.buffers(), target);
+        PreparedState prepared = PreparedState.prepare(options.stateBytes(), chunkBytes, work, log);
+        MachineInfo machine = prepared.machine();
+        SyntheticState state = prepared.state();
+        List<ByteBuffer> target = prepared.target();
         int reps = options.repetitions();
         long bytes = state.bytes();
         List<Figure> figures = new ArrayList<>();
@@ -145,7 +121,7 @@ public final class S3Benchmark {
             log.println("server: " + server);
             S3StoreConfig storeConfig = S3StoreConfig.builder(BUCKET).prefix("engine").endpoint(s3.endpoint())
                     .region(EmbeddedS3.REGION).credentials(s3.accessKey(), s3.secretKey())
-                    .partSize(PART_BYTES).uploadConcurrency(UPLOAD_CONCURRENCY).deadline(WAIT).build();
+                    .partSize(PART_BYTES).uploadConcurrency(UPLOAD_CONCURRENCY).deadline(CheckpointWait.LIMIT).build();
             try (S3Transfers sdk = new S3Transfers(s3.endpoint(), EmbeddedS3.REGION, s3.accessKey(), s3.secretKey(),
                     BUCKET, PART_BYTES, RANGES_IN_FLIGHT)) {
                 long[] expected = new long[1];
@@ -158,15 +134,15 @@ public final class S3Benchmark {
                 IO_THREADS_PER_TIER, RANGES_IN_FLIGHT, work.toString());
         List<Comparison> comparisons = List.of(
                 new Comparison("s3UploadOverTransferManager", "upload to S3 tier vs TransferManager upload",
-                        find(figures, UPLOAD_S3), find(figures, UPLOAD_TM), Measure.THROUGHPUT, UPLOAD_GOAL),
+                        Figure.find(figures, UPLOAD_S3), Figure.find(figures, UPLOAD_TM), Measure.THROUGHPUT, UPLOAD_GOAL),
                 new Comparison("promotedUploadOverTransferManager", "memory->S3 promotion vs TransferManager upload",
-                        find(figures, UPLOAD_PROMOTED), find(figures, UPLOAD_TM), Measure.THROUGHPUT, Double.NaN),
+                        Figure.find(figures, UPLOAD_PROMOTED), Figure.find(figures, UPLOAD_TM), Measure.THROUGHPUT, Double.NaN),
                 new Comparison("s3RestoreOverTransferManager", "restore from S3 vs TransferManager download",
-                        find(figures, RESTORE_S3), find(figures, DOWNLOAD_TM), Measure.THROUGHPUT, Double.NaN),
+                        Figure.find(figures, RESTORE_S3), Figure.find(figures, DOWNLOAD_TM), Measure.THROUGHPUT, Double.NaN),
                 new Comparison("s3RestoreOverRangedGets", "restore from S3 vs " + RANGES_IN_FLIGHT + " ranged GETs in flight",
-                        find(figures, RESTORE_S3), find(figures, DOWNLOAD_RANGES), Measure.THROUGHPUT, Double.NaN));
+                        Figure.find(figures, RESTORE_S3), Figure.find(figures, DOWNLOAD_RANGES), Measure.THROUGHPUT, Double.NaN));
         return new S3BenchResults(Instant.now(), machine, setup, server, figures, comparisons, compression, true,
-                loadBefore, MachineInfo.loadAverage());
+                prepared.loadBefore(), MachineInfo.loadAverage());
     }
 
     /**
@@ -195,7 +171,7 @@ public final class S3Benchmark {
             saveToS3(direct0, ++step, state);
             saveToS3(promoted0, step, state);
             sdk.upload(OBJECT_KEY, state.buffers());
-            log.printf("  warm-up of the three: %s%n", Report.time(System.nanoTime() - t0));
+            log.printf("  warm-up of the three: %s%n", ReportTable.time(System.nanoTime() - t0));
             for (int r = 0; r < reps; r++) {
                 step++;
                 // Rotate the order so that none of the three always runs first (or after the same one).
@@ -218,8 +194,8 @@ public final class S3Benchmark {
                     }
                 }
                 log.printf("  rep %d: S3 tier %s (%s), memory->S3 %s (%s), TransferManager %s (%s)%n", r + 1,
-                        Report.time(direct[r]), rate(state, direct[r]), Report.time(promoted[r]), rate(state, promoted[r]),
-                        Report.time(tm[r]), rate(state, tm[r]));
+                        ReportTable.time(direct[r]), rate(state, direct[r]), ReportTable.time(promoted[r]), rate(state, promoted[r]),
+                        ReportTable.time(tm[r]), rate(state, tm[r]));
             }
         }
         long bytes = state.bytes();
@@ -233,8 +209,8 @@ public final class S3Benchmark {
     private CommitReport saveToS3(Checkpointer cp, long step, SyntheticState state) {
         state.perturb(++round);
         CheckpointHandle h = cp.save(step, state.state());
-        CommitReport report = await(h.committed(S3));
-        await(h.done());
+        CommitReport report = CheckpointWait.await(h.committed(S3));
+        CheckpointWait.await(h.done());
         return report;
     }
 
@@ -278,8 +254,8 @@ public final class S3Benchmark {
                     }
                 }
                 log.printf("  rep %d: restore %s (%s, bit-exact), TransferManager download %s (%s), ranged GETs %s (%s)%n",
-                        r + 1, Report.time(restore[r]), rate(state, restore[r]), Report.time(tm[r]), rate(state, tm[r]),
-                        Report.time(ranged[r]), rate(state, ranged[r]));
+                        r + 1, ReportTable.time(restore[r]), rate(state, restore[r]), ReportTable.time(tm[r]), rate(state, tm[r]),
+                        ReportTable.time(ranged[r]), rate(state, ranged[r]));
             }
         }
         long bytes = state.bytes();
@@ -295,7 +271,7 @@ public final class S3Benchmark {
                 .encoderThreads(cores)
                 .stagingBytes(stagingBytes)
                 .gcGrace(Duration.ZERO)
-                .deadline(WAIT);
+                .deadline(CheckpointWait.LIMIT);
     }
 
     private static String rate(SyntheticState state, long nanos) {
@@ -319,37 +295,6 @@ public final class S3Benchmark {
         }
         if (crc.getValue() != expected) {
             throw new IllegalStateException(what + " did not give back the uploaded bytes");
-        }
-    }
-
-    private static <T> T await(CompletableFuture<T> f) {
-        try {
-            return f.get(WAIT.toNanos(), TimeUnit.NANOSECONDS);
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            throw new CheckpointException(CheckpointException.Reason.CLOSED, "benchmark interrupted", e);
-        } catch (ExecutionException e) {
-            if (e.getCause() instanceof CheckpointException c) {
-                throw c;
-            }
-            throw new CheckpointException(CheckpointException.Reason.STORAGE, "save failed: " + e.getCause(), e.getCause());
-        } catch (TimeoutException e) {
-            throw new CheckpointException(CheckpointException.Reason.TIMEOUT, "save did not finish within " + WAIT, e);
-        }
-    }
-
-    private static Figure find(List<Figure> figures, String key) {
-        return figures.stream().filter(f -> f.key().equals(key)).findFirst().orElseThrow();
-    }
-
-    private static void deleteTree(Path dir) throws IOException {
-        if (!Files.exists(dir)) {
-            return;
-        }
-        try (Stream<Path> s = Files.walk(dir)) {
-            for (Path p : s.sorted(Comparator.reverseOrder()).toList()) {
-                Files.deleteIfExists(p);
-            }
         }
     }
 }

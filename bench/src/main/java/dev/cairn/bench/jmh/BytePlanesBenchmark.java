@@ -4,22 +4,11 @@ import dev.cairn.tiers.codec.BytePlanes;
 import dev.cairn.tiers.codec.ChunkCodec;
 import java.io.IOException;
 import java.nio.ByteBuffer;
-import java.nio.ByteOrder;
-import java.util.SplittableRandom;
-import java.util.concurrent.TimeUnit;
 import org.openjdk.jmh.annotations.Benchmark;
-import org.openjdk.jmh.annotations.BenchmarkMode;
-import org.openjdk.jmh.annotations.Fork;
 import org.openjdk.jmh.annotations.Level;
-import org.openjdk.jmh.annotations.Measurement;
-import org.openjdk.jmh.annotations.Mode;
-import org.openjdk.jmh.annotations.OutputTimeUnit;
 import org.openjdk.jmh.annotations.Param;
-import org.openjdk.jmh.annotations.Scope;
 import org.openjdk.jmh.annotations.Setup;
-import org.openjdk.jmh.annotations.State;
 import org.openjdk.jmh.annotations.TearDown;
-import org.openjdk.jmh.annotations.Warmup;
 
 /**
  * The byte-plane split and join against zstd level 1 on the same chunk and the same core, and the codecs end to
@@ -29,16 +18,7 @@ import org.openjdk.jmh.annotations.Warmup;
  * Bytes per second = chunkBytes / score. The split must beat {@code zstd1} by a wide margin, or planes would slow
  * the pipeline.
  */
-@State(Scope.Thread)
-@BenchmarkMode(Mode.AverageTime)
-@OutputTimeUnit(TimeUnit.MICROSECONDS)
-@Warmup(iterations = 3, time = 1)
-@Measurement(iterations = 5, time = 1)
-@Fork(value = 1, jvmArgsAppend = "--add-opens=java.base/java.nio=ALL-UNNAMED")
-public class BytePlanesBenchmark {
-    @Param({"4194304"})
-    public int chunkBytes;
-
+public class BytePlanesBenchmark extends Fp32ChunkBenchmark {
     @Param({"f32", "bf16"})
     public String dtype;
 
@@ -54,17 +34,7 @@ public class BytePlanesBenchmark {
     @Setup(Level.Trial)
     public void setUp() {
         width = "bf16".equals(dtype) ? 2 : 4;
-        raw = ByteBuffer.allocateDirect(chunkBytes).order(ByteOrder.LITTLE_ENDIAN);
-        SplittableRandom random = new SplittableRandom(42);
-        while (raw.remaining() >= width) {
-            int bits = Float.floatToRawIntBits((float) (random.nextGaussian() * 0.02));
-            if (width == 2) {
-                raw.putShort((short) (bits >>> 16));
-            } else {
-                raw.putInt(bits);
-            }
-        }
-        raw.clear();
+        raw = width == 2 ? bf16Chunk() : fp32Chunk();
         planes = ByteBuffer.allocateDirect(chunkBytes);
         encoded = ByteBuffer.allocateDirect(ChunkCodec.maxEncodedBytes(chunkBytes));
         decoded = ByteBuffer.allocateDirect(chunkBytes);
