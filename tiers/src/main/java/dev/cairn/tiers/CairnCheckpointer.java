@@ -163,14 +163,15 @@ public final class CairnCheckpointer implements Checkpointer {
                 failPromotions(job, e);
                 return;
             }
-            if (future.isDone()) {
+            if (!job.claimCommit(t)) {
                 failPromotions(job, new CheckpointException(Reason.TIMEOUT, "step " + job.step() + " expired before it committed"));
                 return;
             }
             Manifest m = job.manifest(config.run(), t, Instant.now());
             future.complete(commits.commit(tier, m, job.chunksWritten(t), job.bytesWritten(t)));
             for (int slower = 1; slower < job.tiers().size(); slower++) {
-                promoter.promote(m, tier, job.tier(slower), job.committed(slower));
+                int target = slower;
+                promoter.promote(m, tier, job.tier(slower), job.committed(slower), () -> job.claimCommit(target));
             }
             collectQuietly(tier);
         } catch (Throwable e) {
@@ -193,7 +194,7 @@ public final class CairnCheckpointer implements Checkpointer {
 
     private void collectQuietly(Tier tier) {
         try {
-            collector.collect(tier, config.gcGrace(), Set.copyOf(inFlight.keySet()), false);
+            collector.collect(tier, config.gcGrace(), Set.copyOf(inFlight.keySet()), false, GarbageCollector.Collector.WRITER);
         } catch (Throwable e) {
             // A failed collection loses nothing; the next one retries. Kept for diagnosis.
             lastGcFailure = e;
@@ -250,7 +251,7 @@ public final class CairnCheckpointer implements Checkpointer {
         for (Tier t : tiers) {
             t.commitLock().lock();
             try {
-                reports.add(collector.collect(t, config.gcGrace(), Set.copyOf(inFlight.keySet()), dryRun));
+                reports.add(collector.collect(t, config.gcGrace(), Set.copyOf(inFlight.keySet()), dryRun, GarbageCollector.Collector.WRITER));
             } catch (IOException e) {
                 throw new CheckpointException(Reason.STORAGE, "gc of tier " + t.name() + " failed: " + e.getMessage(), e);
             } finally {

@@ -27,8 +27,10 @@ import picocli.CommandLine.ParentCommand;
             "Applies retention to each --store with the engine's own garbage collector, the same one a running"
                 + " checkpointer uses after each commit: committed steps beyond the newest --keep-last are retired,"
                 + " uncommitted (partial) steps whose files are all older than --grace are abandoned, and chunks that no"
-                + " kept step references are deleted (those no manifest names only once older than --grace: they may"
-                + " belong to a save in flight).",
+                + " kept step references and that are older than --grace are deleted (from outside, the collector"
+                + " cannot see the pins of a running writer, so the grace period protects every unreferenced chunk).",
+            "Prefer to let the training job collect its own stores: a running writer may reuse an old unreferenced"
+                + " chunk it holds without rewriting it, which only its in-process collector knows about.",
             "A store does not record its tier's retention, so give the training job's keepLast and gcGrace here.",
             "--dry-run shows what would be deleted and deletes nothing."},
         footerHeading = "%nExamples:%n",
@@ -69,7 +71,7 @@ public final class GcCommand implements Callable<Integer> {
         try (StoreSession session = stores.openRun()) {
             GarbageCollector collector = new GarbageCollector(session.commits());
             for (Source s : session.sources()) {
-                reports.add(new StoreReport(s.uri(), collector.collect(session.tier(s, keepLast), grace, Set.of(), dryRun)));
+                reports.add(new StoreReport(s.uri(), collector.collect(session.tier(s, keepLast), grace, Set.of(), dryRun, GarbageCollector.Collector.OUTSIDER)));
             }
         }
         if (json) {

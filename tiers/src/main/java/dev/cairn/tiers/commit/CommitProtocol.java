@@ -37,6 +37,11 @@ public final class CommitProtocol {
      */
     public CommitReport commit(Tier tier, Manifest manifest, long chunksWritten, long bytesWritten) throws IOException {
         long step = manifest.step();
+        if (isCommitted(tier, step)) {
+            // Checked before the index too: a losing writer must not replace the committed step's index.
+            throw new CheckpointException(Reason.CONFLICT, "step " + step + " is already committed in tier " + tier.name()
+                    + ": saving a step twice is refused");
+        }
         byte[] index = ManifestFormat.write(manifest, "index", allocator);
         tier.store().put(tier.layout().indexKey(step, manifest.rank()), ByteBuffer.wrap(index));
         byte[] bytes = ManifestFormat.write(manifest, "manifest", allocator);

@@ -24,12 +24,27 @@ public final class GarbageCollector {
         this.commits = commits;
     }
 
+    /** Who runs a collection, which decides what protects a chunk that a save in flight relies on. */
+    public enum Collector {
+        /**
+         * The process that writes the run: its saves pin every chunk they reuse before relying on it, so chunks that
+         * only retired steps referenced can go at once.
+         */
+        WRITER,
+        /**
+         * Another process (the command line): it cannot see the writer's pins, so every unreferenced chunk, retired
+         * steps' included, must also be older than the grace period.
+         */
+        OUTSIDER
+    }
+
     /**
      * Applies retention and sweeps {@code tier}.
      *
      * @param stepsInFlight steps this process is saving now: never treated as abandoned
      */
-    public GcReport collect(Tier tier, Duration grace, Set<Long> stepsInFlight, boolean dryRun) throws IOException {
+    public GcReport collect(Tier tier, Duration grace, Set<Long> stepsInFlight, boolean dryRun, Collector who)
+            throws IOException {
         StoreLayout layout = tier.layout();
         Instant cutoff = Instant.now().minus(grace);
         Map<Long, List<ObjectInfo>> byStep = new TreeMap<>();
@@ -69,6 +84,9 @@ public final class GarbageCollector {
             }
         }
         retiredOnly.removeAll(referenced);
+        if (who == Collector.OUTSIDER) {
+            retiredOnly.clear();
+        }
         if (!dryRun) {
             for (long step : retired) {
                 tier.store().delete(layout.manifestKey(step));

@@ -47,6 +47,10 @@ public final class SaveJob implements CheckpointHandle {
     final AtomicLongArray bytesWritten;
     final AtomicLongArray chunksWritten;
     final AtomicReferenceArray<Throwable> tierFailure;
+    private static final int PENDING = 0;
+    private static final int COMMITTING = 1;
+    private static final int FINISHED = 2;
+    private final java.util.concurrent.atomic.AtomicIntegerArray tierState;
     volatile Throwable failure;
     private final CompletableFuture<Void> captured = new CompletableFuture<>();
     private final List<CompletableFuture<CommitReport>> committed = new ArrayList<>();
@@ -82,6 +86,7 @@ public final class SaveJob implements CheckpointHandle {
         bytesWritten = new AtomicLongArray(tiers.length);
         chunksWritten = new AtomicLongArray(tiers.length);
         tierFailure = new AtomicReferenceArray<>(tiers.length);
+        tierState = new java.util.concurrent.atomic.AtomicIntegerArray(tiers.length);
         for (int t = 0; t < tiers.length; t++) {
             notYetWritten[t] = new AtomicInteger(n);
             committed.add(new CompletableFuture<>());
@@ -226,10 +231,24 @@ public final class SaveJob implements CheckpointHandle {
     /** Fails whatever has not completed yet; used by the deadline and by close. */
     public void expire(CheckpointException e) {
         fail(e);
-        captured.completeExceptionally(e);
-        for (CompletableFuture<CommitReport> f : committed) {
-            f.completeExceptionally(e);
+        // In ZERO_COPY the encoders may still be reading the caller's buffers: captured completes only when the
+        // ring has passed every chunk (the failure makes that quick), never earlier.
+        if (mode != SaveMode.ZERO_COPY) {
+            captured.completeExceptionally(e);
         }
+        for (int t = 0; t < committed.size(); t++) {
+            if (tierState.compareAndSet(t, PENDING, FINISHED)) {
+                committed.get(t).completeExceptionally(e);
+            }
+        }
+    }
+
+    /**
+     * Claims the right to commit tier {@code t}; false when the deadline or close already failed it. Without the
+     * claim a step could be committed while its handle reports a failure.
+     */
+    public boolean claimCommit(int t) {
+        return tierState.compareAndSet(t, PENDING, COMMITTING);
     }
 
     @Override

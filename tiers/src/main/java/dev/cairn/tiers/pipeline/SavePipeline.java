@@ -80,7 +80,7 @@ public final class SavePipeline implements AutoCloseable {
      */
     public void submit(SaveJob job) {
         if (job.mode == SaveMode.ZERO_COPY) {
-            toPublish.add(job);
+            submitInPlace(job);
             return;
         }
         // Chunks are handed to the encoders only once the whole state is copied, so that on few cores the encoders
@@ -96,7 +96,12 @@ public final class SavePipeline implements AutoCloseable {
                     held.clear();
                     slab = rawPool.acquire(waitNanos);
                 }
-                job.copyChunk(i, slab.buffer());
+                try {
+                    job.copyChunk(i, slab.buffer());
+                } catch (RuntimeException e) {
+                    slab.release();
+                    throw e;
+                }
                 held.add(new Captured(job, i, slab));
             }
         } catch (RuntimeException e) {
@@ -108,6 +113,34 @@ public final class SavePipeline implements AutoCloseable {
         }
         toPublish.addAll(held);
         job.capturedFuture().complete(null);
+    }
+
+    /**
+     * ZERO_COPY: chunks that no single direct buffer of the caller holds (heap buffers, blobs, chunks across two
+     * buffers) are copied into staging here, on the caller's thread; the publisher then never waits for staging,
+     * which a COPY save queued behind it may be holding.
+     */
+    private void submitInPlace(SaveJob job) {
+        Slab[] copied = new Slab[job.chunkCount()];
+        int[] position = new int[1];
+        try {
+            for (int i = 0; i < job.chunkCount(); i++) {
+                if (job.directSource(i, position) == null) {
+                    copied[i] = rawPool.acquire(waitNanos);
+                    job.copyChunk(i, copied[i].buffer());
+                }
+            }
+        } catch (RuntimeException e) {
+            for (Slab slab : copied) {
+                if (slab != null) {
+                    slab.release();
+                }
+            }
+            job.fail(e);
+            toPublish.add(new Abandoned(job, 0));
+            throw e;
+        }
+        toPublish.add(new InPlace(job, copied));
     }
 
     private void publishLoop() {
@@ -124,8 +157,8 @@ public final class SavePipeline implements AutoCloseable {
             }
             if (item instanceof Captured c) {
                 publish(c.job, c.chunk, c.slab.buffer(), 0, c.slab);
-            } else if (item instanceof SaveJob job) {
-                publishInPlace(job, position);
+            } else if (item instanceof InPlace p) {
+                publishInPlace(p.job, p.copied, position);
             } else if (item instanceof Abandoned a) {
                 for (int i = a.fromChunk; i < a.job.chunkCount(); i++) {
                     publish(a.job, i, null, 0, null);
@@ -134,26 +167,14 @@ public final class SavePipeline implements AutoCloseable {
         }
     }
 
-    private void publishInPlace(SaveJob job, int[] position) {
+    private void publishInPlace(SaveJob job, Slab[] copied, int[] position) {
         for (int i = 0; i < job.chunkCount(); i++) {
-            if (job.failure != null) {
+            if (copied[i] != null) {
+                publish(job, i, copied[i].buffer(), 0, copied[i]);
+            } else if (job.failure != null) {
                 publish(job, i, null, 0, null);
-                continue;
-            }
-            ByteBuffer src = job.directSource(i, position);
-            if (src != null) {
-                publish(job, i, src, position[0], null);
             } else {
-                Slab slab;
-                try {
-                    slab = rawPool.acquire(waitNanos);
-                } catch (CheckpointException e) {
-                    job.fail(e);
-                    publish(job, i, null, 0, null);
-                    continue;
-                }
-                job.copyChunk(i, slab.buffer());
-                publish(job, i, slab.buffer(), 0, slab);
+                publish(job, i, job.directSource(i, position), position[0], null);
             }
         }
     }
@@ -195,6 +216,10 @@ public final class SavePipeline implements AutoCloseable {
     }
 
     private record Abandoned(SaveJob job, int fromChunk) {
+    }
+
+    /** A ZERO_COPY job, with the chunks that had to be copied into staging already copied. */
+    private record InPlace(SaveJob job, Slab[] copied) {
     }
 
     /** Handlers catch their own failures; anything that still escapes must not stop the ring's threads. */

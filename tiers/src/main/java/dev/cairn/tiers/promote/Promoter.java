@@ -39,7 +39,8 @@ public final class Promoter {
      * Starts copying {@code manifest} (committed in {@code source}) to {@code target}; completes {@code done} with
      * the target's commit report or a CheckpointException. Call before the caller releases its own pins in source.
      */
-    public void promote(Manifest manifest, Tier source, Tier target, CompletableFuture<CommitReport> done) {
+    public void promote(Manifest manifest, Tier source, Tier target, CompletableFuture<CommitReport> done,
+                        java.util.function.BooleanSupplier claim) {
         Map<String, Long> chunks = new LinkedHashMap<>();
         for (EntryRecord e : manifest.entries()) {
             for (ChunkRef c : e.chunks()) {
@@ -73,9 +74,14 @@ public final class Promoter {
         AtomicLong written = new AtomicLong();
         AtomicLong bytes = new AtomicLong();
         AtomicReference<Throwable> error = new AtomicReference<>();
-        Runnable finish = () -> commit(forTarget, source, target, chunks, written.get(), bytes.get(), error.get(), done);
+        Runnable finish = () -> commit(forTarget, source, target, chunks, written.get(), bytes.get(), error.get(), done, claim);
         if (missing.isEmpty()) {
-            target.io().execute(finish);
+            try {
+                target.io().execute(finish);
+            } catch (RuntimeException rejected) {
+                error.compareAndSet(null, rejected);
+                finish.run(); // fails the future and releases the pins
+            }
             return;
         }
         for (Map.Entry<String, Long> c : missing.entrySet()) {
@@ -136,12 +142,12 @@ public final class Promoter {
     }
 
     private void commit(Manifest manifest, Tier source, Tier target, Map<String, Long> chunks, long written, long bytes,
-                        Throwable error, CompletableFuture<CommitReport> done) {
+                        Throwable error, CompletableFuture<CommitReport> done, java.util.function.BooleanSupplier claim) {
         target.commitLock().lock();
         try {
             if (error != null) {
                 done.completeExceptionally(failure(manifest, target, error));
-            } else if (!done.isDone()) {
+            } else if (claim.getAsBoolean()) {
                 done.complete(commits.commit(target, manifest, written, bytes));
                 afterCommit.accept(target);
             }

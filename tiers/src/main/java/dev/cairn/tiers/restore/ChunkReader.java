@@ -58,10 +58,19 @@ public final class ChunkReader implements AutoCloseable {
      * disk), or earlier at the end of the object. Fails with {@link NoSuchFileException} when the object is missing.
      */
     public ByteBuffer readStored(ObjectStore store, StoreLayout layout, ChunkRef c) throws IOException {
+        return readStored(store, layout, c, true);
+    }
+
+    /**
+     * {@link #readStored(ObjectStore, StoreLayout, ChunkRef)}, or with {@code trustLength} false the whole object up
+     * to the largest size the chunk can have: for a tier whose manifest did not record this copy (a repair source
+     * may hold the same content encoded differently).
+     */
+    public ByteBuffer readStored(ObjectStore store, StoreLayout layout, ChunkRef c, boolean trustLength) throws IOException {
         String key = layout.chunkKey(c.hash());
         int bound = ChunkCodec.maxEncodedBytes(Math.toIntExact(c.rawLength()));
         ByteBuffer dst = stored(bound);
-        long stop = Math.min(c.storedLength(), bound);
+        long stop = trustLength ? Math.min(c.storedLength(), bound) : bound;
         while (dst.position() < stop) {
             if (store.read(key, dst.position(), dst) <= 0) {
                 break;
@@ -83,8 +92,9 @@ public final class ChunkReader implements AutoCloseable {
      * at {@code c.offset()}): decoded straight into place when one direct buffer holds it (then verified there),
      * else decoded and verified here first, then copied. Returns the stored bytes read.
      */
-    public int readInto(ObjectStore store, StoreLayout layout, ChunkRef c, List<ByteBuffer> dst) throws IOException {
-        ByteBuffer storedBytes = readStored(store, layout, c);
+    public int readInto(ObjectStore store, StoreLayout layout, ChunkRef c, List<ByteBuffer> dst, boolean trustLength)
+            throws IOException {
+        ByteBuffer storedBytes = readStored(store, layout, c, trustLength);
         int n = storedBytes.remaining();
         int rawLength = Math.toIntExact(c.rawLength());
         long off = c.offset();

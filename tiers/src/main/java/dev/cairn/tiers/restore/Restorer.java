@@ -24,6 +24,8 @@ import java.util.Map;
 import java.util.Optional;
 import java.util.TreeMap;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.RejectedExecutionException;
+import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Future;
@@ -163,13 +165,31 @@ public final class Restorer {
 
     private List<String> fetchAll(Manifest m, Tier primary, List<Entry> destinations, Map<String, ByteBuffer> blobs,
                                   Map<String, AtomicLong> bytesByTier, AtomicInteger repaired) {
+        // Once this restore gives up, no task may write into the destination any more (the caller may reuse its
+        // buffers at once): tasks check the flag before they start, and the ones running are waited for.
+        AtomicBoolean abandoned = new AtomicBoolean();
+        AtomicInteger running = new AtomicInteger();
         List<Future<String>> futures = new ArrayList<>();
-        for (int e = 0; e < m.entries().size(); e++) {
-            EntryRecord r = m.entries().get(e);
-            List<ByteBuffer> dst = r.tensor() ? destinations.get(e).buffers() : List.of(blobs.get(r.name()));
-            for (ChunkRef c : r.chunks()) {
-                futures.add(pool.submit(() -> fetchChunk(r, c, dst, primary, bytesByTier, repaired)));
+        try {
+            for (int e = 0; e < m.entries().size(); e++) {
+                EntryRecord r = m.entries().get(e);
+                List<ByteBuffer> dst = r.tensor() ? destinations.get(e).buffers() : List.of(blobs.get(r.name()));
+                for (ChunkRef c : r.chunks()) {
+                    futures.add(pool.submit(() -> {
+                        // Counted before the check: abandon() sets the flag before it reads the count, so either it
+                        // waits for this task or this task sees the flag.
+                        running.incrementAndGet();
+                        try {
+                            return abandoned.get() ? "abandoned" : fetchChunk(r, c, dst, primary, bytesByTier, repaired);
+                        } finally {
+                            running.decrementAndGet();
+                        }
+                    }));
+                }
             }
+        } catch (RejectedExecutionException closed) {
+            abandon(abandoned, running, futures);
+            throw new CheckpointException(Reason.CLOSED, "restore of step " + m.step() + " stopped: the checkpointer is closing");
         }
         List<String> bad = new ArrayList<>();
         long until = System.nanoTime() + deadline.toNanos();
@@ -181,16 +201,29 @@ public final class Restorer {
                 }
             }
         } catch (TimeoutException e) {
-            futures.forEach(f -> f.cancel(true));
+            abandon(abandoned, running, futures);
             throw new CheckpointException(Reason.TIMEOUT, "restore of step " + m.step() + " did not finish within " + deadline);
         } catch (InterruptedException e) {
+            abandon(abandoned, running, futures);
             Thread.currentThread().interrupt();
-            futures.forEach(f -> f.cancel(true));
             throw new CheckpointException(Reason.CLOSED, "restore of step " + m.step() + " was interrupted", e);
         } catch (ExecutionException e) {
+            abandon(abandoned, running, futures);
             throw new CheckpointException(Reason.STORAGE, "restore of step " + m.step() + " failed: " + e.getCause(), e.getCause());
         }
         return bad;
+    }
+
+    /** Stops the tasks not started yet and waits (bounded) for the running ones, so none writes after we return. */
+    private void abandon(AtomicBoolean abandoned, AtomicInteger running, List<Future<String>> futures) {
+        abandoned.set(true);
+        for (Future<String> f : futures) {
+            f.cancel(false); // not interrupting: a running read or decode finishes its chunk
+        }
+        long until = System.nanoTime() + deadline.toNanos();
+        while (running.get() > 0 && System.nanoTime() < until) {
+            java.util.concurrent.locks.LockSupport.parkNanos(1_000_000);
+        }
     }
 
     /** Fetches one chunk into place from the first tier with a good copy; returns a problem description or null. */
@@ -199,7 +232,7 @@ public final class Restorer {
         List<String> tried = new ArrayList<>();
         for (Tier t : orderFrom(primary)) {
             try {
-                int stored = verifyInto(t, c, dst);
+                int stored = readers.get().readInto(t.store(), t.layout(), c, dst, t == primary);
                 bytesByTier.computeIfAbsent(t.name(), k -> new AtomicLong()).addAndGet(stored);
                 if (t != primary) {
                     repaired.incrementAndGet();
@@ -210,10 +243,6 @@ public final class Restorer {
             }
         }
         return "chunk " + c.hash() + " of '" + r.name() + "' at offset " + c.offset() + ": " + String.join(", ", tried);
-    }
-
-    private int verifyInto(Tier t, ChunkRef c, List<ByteBuffer> dst) throws IOException {
-        return readers.get().readInto(t.store(), t.layout(), c, dst);
     }
 
     private List<Tier> orderFrom(Tier primary) {
@@ -253,7 +282,7 @@ public final class Restorer {
                 for (Tier any : orderFrom(t)) {
                     try {
                         ChunkReader reader = readers.get();
-                        reader.verify(reader.readStored(any.store(), any.layout(), c), c);
+                        reader.verify(reader.readStored(any.store(), any.layout(), c, any == t), c);
                         good = true;
                         break;
                     } catch (IOException | RuntimeException e) {
