@@ -127,4 +127,30 @@ class CheckpointerTest {
             assertSameState(state(104), b.restore(RestoreRequest.latest()).state());
         }
     }
+
+    @Test
+    void aCollectorOutsideTheWriterKeepsRetiredChunksForTheGracePeriod() throws Exception {
+        try (FileSystemObjectStore disk = new FileSystemObjectStore(dir)) {
+            try (Checkpointer cp = Checkpointer.open(smallConfig("run1").gcGrace(java.time.Duration.ofHours(1))
+                    .tier(TierConfig.of("disk", disk).keepLast(5)).build())) {
+                for (long step = 1; step <= 3; step++) {
+                    cp.save(step, state(step)).done().get(30, TimeUnit.SECONDS);
+                }
+            }
+            long chunksBefore = disk.list("run1/chunks/").size();
+            try (org.apache.arrow.memory.RootAllocator alloc = new org.apache.arrow.memory.RootAllocator();
+                 Tier tier = new Tier(TierConfig.of("disk", disk).keepLast(1), 0, new dev.cairn.tiers.layout.StoreLayout("run1"), 1)) {
+                var commits = new dev.cairn.tiers.commit.CommitProtocol(alloc);
+                var gc = new dev.cairn.tiers.gc.GarbageCollector(commits);
+                var outside = gc.collect(tier, java.time.Duration.ofHours(1), java.util.Set.of(), false,
+                        dev.cairn.tiers.gc.GarbageCollector.Collector.OUTSIDER);
+                assertEquals(List.of(2L, 1L), outside.stepsRetired());
+                assertEquals(0, outside.chunksDeleted(), "young chunks of retired steps stay: a live writer may reuse them");
+                assertEquals(chunksBefore, disk.list("run1/chunks/").size());
+                var writer = gc.collect(tier, java.time.Duration.ofHours(1), java.util.Set.of(), true,
+                        dev.cairn.tiers.gc.GarbageCollector.Collector.WRITER);
+                assertEquals(0, writer.chunksDeleted(), "nothing left that only retired steps name: their manifests are gone");
+            }
+        }
+    }
 }

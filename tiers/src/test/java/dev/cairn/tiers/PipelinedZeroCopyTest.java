@@ -35,4 +35,27 @@ class PipelinedZeroCopyTest {
             }
         }
     }
+
+    @Test
+    void zeroCopySavesWithStagedChunksAndCopySavesShareTightStagingWithoutWaiting() throws Exception {
+        try (MemoryObjectStore mem = new MemoryObjectStore(256L << 20);
+             Checkpointer cp = Checkpointer.open(RoundTripProperties.config(2).deadline(java.time.Duration.ofSeconds(20))
+                     .tier(TierConfig.of("memory", mem).keepLast(2)).build())) {
+            List<CheckpointHandle> handles = new ArrayList<>();
+            for (int step = 1; step <= 12; step++) {
+                // Blobs and heap tensors must be staged even in ZERO_COPY; staging holds only a few chunks.
+                dev.cairn.TrainingState state = dev.cairn.TrainingState.builder()
+                        .add(dev.cairn.Blob.of("blob", new byte[5 * RoundTripProperties.CHUNK + step]))
+                        .add(dev.cairn.Tensor.of("heap", dev.cairn.DType.U8, new long[] {3L * RoundTripProperties.CHUNK},
+                                java.nio.ByteBuffer.allocate(3 * RoundTripProperties.CHUNK)))
+                        .add(GcSafetyProperties.variant(step % 3, step).entry("step"))
+                        .build();
+                handles.add(cp.save(step, state, step % 2 == 0 ? SaveMode.ZERO_COPY : SaveMode.COPY));
+            }
+            for (CheckpointHandle h : handles) {
+                h.done().get(30, TimeUnit.SECONDS);
+            }
+            org.junit.jupiter.api.Assertions.assertEquals(12, cp.restore(dev.cairn.RestoreRequest.latest()).step());
+        }
+    }
 }

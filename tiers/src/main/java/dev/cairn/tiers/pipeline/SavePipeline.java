@@ -79,17 +79,21 @@ public final class SavePipeline implements AutoCloseable {
      * returns at once; {@code captured} completes when the encoders have read every chunk.
      */
     public void submit(SaveJob job) {
-        if (job.mode == SaveMode.ZERO_COPY) {
-            submitInPlace(job);
-            return;
-        }
-        // Chunks are handed to the encoders only once the whole state is copied, so that on few cores the encoders
+        // Chunks are handed to the encoders only once the whole state is captured, so that on few cores the encoders
         // do not take the CPU from the copy that training waits for; if staging runs out first, what is held goes
-        // out to make room.
-        List<Captured> held = new ArrayList<>();
+        // out to make room (the encoders free it). In ZERO_COPY only chunks that no single direct buffer of the
+        // caller holds (heap buffers, blobs, chunks across two buffers) are copied, here on the caller's thread, so
+        // the publisher never waits for staging.
+        boolean zeroCopy = job.mode == SaveMode.ZERO_COPY;
+        int[] position = new int[1];
+        List<Object> held = new ArrayList<>();
         int i = 0;
         try {
             for (; i < job.chunkCount(); i++) {
+                if (zeroCopy && job.directSource(i, position) != null) {
+                    held.add(new InPlace(job, i));
+                    continue;
+                }
                 Slab slab = rawPool.tryAcquire();
                 if (slab == null) {
                     toPublish.addAll(held);
@@ -112,35 +116,9 @@ public final class SavePipeline implements AutoCloseable {
             throw e;
         }
         toPublish.addAll(held);
-        job.capturedFuture().complete(null);
-    }
-
-    /**
-     * ZERO_COPY: chunks that no single direct buffer of the caller holds (heap buffers, blobs, chunks across two
-     * buffers) are copied into staging here, on the caller's thread; the publisher then never waits for staging,
-     * which a COPY save queued behind it may be holding.
-     */
-    private void submitInPlace(SaveJob job) {
-        Slab[] copied = new Slab[job.chunkCount()];
-        int[] position = new int[1];
-        try {
-            for (int i = 0; i < job.chunkCount(); i++) {
-                if (job.directSource(i, position) == null) {
-                    copied[i] = rawPool.acquire(waitNanos);
-                    job.copyChunk(i, copied[i].buffer());
-                }
-            }
-        } catch (RuntimeException e) {
-            for (Slab slab : copied) {
-                if (slab != null) {
-                    slab.release();
-                }
-            }
-            job.fail(e);
-            toPublish.add(new Abandoned(job, 0));
-            throw e;
+        if (!zeroCopy) {
+            job.capturedFuture().complete(null);
         }
-        toPublish.add(new InPlace(job, copied));
     }
 
     private void publishLoop() {
@@ -158,23 +136,12 @@ public final class SavePipeline implements AutoCloseable {
             if (item instanceof Captured c) {
                 publish(c.job, c.chunk, c.slab.buffer(), 0, c.slab);
             } else if (item instanceof InPlace p) {
-                publishInPlace(p.job, p.copied, position);
+                ByteBuffer src = p.job.failure == null ? p.job.directSource(p.chunk, position) : null;
+                publish(p.job, p.chunk, src, position[0], null);
             } else if (item instanceof Abandoned a) {
                 for (int i = a.fromChunk; i < a.job.chunkCount(); i++) {
                     publish(a.job, i, null, 0, null);
                 }
-            }
-        }
-    }
-
-    private void publishInPlace(SaveJob job, Slab[] copied, int[] position) {
-        for (int i = 0; i < job.chunkCount(); i++) {
-            if (copied[i] != null) {
-                publish(job, i, copied[i].buffer(), 0, copied[i]);
-            } else if (job.failure != null) {
-                publish(job, i, null, 0, null);
-            } else {
-                publish(job, i, job.directSource(i, position), position[0], null);
             }
         }
     }
@@ -218,8 +185,8 @@ public final class SavePipeline implements AutoCloseable {
     private record Abandoned(SaveJob job, int fromChunk) {
     }
 
-    /** A ZERO_COPY job, with the chunks that had to be copied into staging already copied. */
-    private record InPlace(SaveJob job, Slab[] copied) {
+    /** A ZERO_COPY chunk that the encoders read in the caller's own buffer. */
+    private record InPlace(SaveJob job, int chunk) {
     }
 
     /** Handlers catch their own failures; anything that still escapes must not stop the ring's threads. */
