@@ -91,7 +91,12 @@ public final class SavePipeline implements AutoCloseable {
         try {
             for (; i < job.chunkCount(); i++) {
                 if (zeroCopy && job.directSource(i, position) != null) {
-                    held.add(new InPlace(job, i));
+                    // Runs of chunks read in place travel as one item: the caller's cost stays near zero.
+                    if (!held.isEmpty() && held.get(held.size() - 1) instanceof InPlace run && run.end == i) {
+                        run.end = i + 1;
+                    } else {
+                        held.add(new InPlace(job, i, i + 1));
+                    }
                     continue;
                 }
                 Slab slab = rawPool.tryAcquire();
@@ -135,9 +140,11 @@ public final class SavePipeline implements AutoCloseable {
             }
             if (item instanceof Captured c) {
                 publish(c.job, c.chunk, c.slab.buffer(), 0, c.slab);
-            } else if (item instanceof InPlace p) {
-                ByteBuffer src = p.job.failure == null ? p.job.directSource(p.chunk, position) : null;
-                publish(p.job, p.chunk, src, position[0], null);
+            } else if (item instanceof InPlace run) {
+                for (int i = run.start; i < run.end; i++) {
+                    ByteBuffer src = run.job.failure == null ? run.job.directSource(i, position) : null;
+                    publish(run.job, i, src, position[0], null);
+                }
             } else if (item instanceof Abandoned a) {
                 for (int i = a.fromChunk; i < a.job.chunkCount(); i++) {
                     publish(a.job, i, null, 0, null);
@@ -185,8 +192,17 @@ public final class SavePipeline implements AutoCloseable {
     private record Abandoned(SaveJob job, int fromChunk) {
     }
 
-    /** A ZERO_COPY chunk that the encoders read in the caller's own buffer. */
-    private record InPlace(SaveJob job, int chunk) {
+    /** ZERO_COPY chunks [start, end) that the encoders read in the caller's own buffers. */
+    private static final class InPlace {
+        final SaveJob job;
+        final int start;
+        int end;
+
+        InPlace(SaveJob job, int start, int end) {
+            this.job = job;
+            this.start = start;
+            this.end = end;
+        }
     }
 
     /** Handlers catch their own failures; anything that still escapes must not stop the ring's threads. */
