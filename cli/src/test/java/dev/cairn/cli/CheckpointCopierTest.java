@@ -7,6 +7,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.cairn.ObjectInfo;
 import dev.cairn.ObjectStore;
+import dev.cairn.testkit.ForwardingObjectStore;
 import dev.cairn.backend.fs.FileSystemObjectStore;
 import dev.cairn.cli.store.CheckpointCopier;
 import dev.cairn.cli.store.Source;
@@ -60,12 +61,11 @@ class CheckpointCopierTest {
     }
 
     /** A store whose puts fail after the first {@code n}, as when a connection drops mid-copy. */
-    private static final class FailingAfter implements ObjectStore {
-        private final ObjectStore delegate;
+    private static final class FailingAfter extends ForwardingObjectStore {
         private final AtomicInteger left;
 
         FailingAfter(ObjectStore delegate, int n) {
-            this.delegate = delegate;
+            super(delegate);
             this.left = new AtomicInteger(n);
         }
 
@@ -88,32 +88,13 @@ class CheckpointCopierTest {
         }
 
         @Override
-        public int read(String key, long offset, ByteBuffer dst) throws IOException {
-            return delegate.read(key, offset, dst);
-        }
-
-        @Override
-        public ObjectInfo stat(String key) throws IOException {
-            return delegate.stat(key);
-        }
-
-        @Override
-        public List<ObjectInfo> list(String prefix) throws IOException {
-            return delegate.list(prefix);
-        }
-
-        @Override
-        public void delete(String key) throws IOException {
-            delegate.delete(key);
-        }
-
-        @Override
         public String describe() {
             return "failing " + delegate.describe();
         }
 
         @Override
         public void close() {
+            // the delegate belongs to the test
         }
     }
 }

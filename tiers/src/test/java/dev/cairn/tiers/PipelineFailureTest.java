@@ -12,12 +12,11 @@ import dev.cairn.CheckpointException;
 import dev.cairn.CheckpointHandle;
 import dev.cairn.Checkpointer;
 import dev.cairn.DType;
-import dev.cairn.ObjectInfo;
-import dev.cairn.ObjectStore;
 import dev.cairn.RestoreRequest;
 import dev.cairn.TierConfig;
 import dev.cairn.TrainingState;
 import dev.cairn.backend.memory.MemoryObjectStore;
+import dev.cairn.testkit.ForwardingObjectStore;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.util.List;
@@ -30,9 +29,12 @@ import org.junit.jupiter.api.Test;
 class PipelineFailureTest {
 
     /** A memory store whose writes fail while {@link #broken} is set. */
-    static class BreakableStore implements ObjectStore {
-        final MemoryObjectStore delegate = new MemoryObjectStore(256L << 20);
+    static class BreakableStore extends ForwardingObjectStore {
         final AtomicBoolean broken = new AtomicBoolean();
+
+        BreakableStore() {
+            super(new MemoryObjectStore(256L << 20));
+        }
 
         private void check(String key) throws IOException {
             if (broken.get()) {
@@ -53,33 +55,8 @@ class PipelineFailureTest {
         }
 
         @Override
-        public int read(String key, long offset, ByteBuffer dst) throws IOException {
-            return delegate.read(key, offset, dst);
-        }
-
-        @Override
-        public ObjectInfo stat(String key) throws IOException {
-            return delegate.stat(key);
-        }
-
-        @Override
-        public List<ObjectInfo> list(String prefix) throws IOException {
-            return delegate.list(prefix);
-        }
-
-        @Override
-        public void delete(String key) throws IOException {
-            delegate.delete(key);
-        }
-
-        @Override
         public String describe() {
             return "breakable " + delegate.describe();
-        }
-
-        @Override
-        public void close() throws IOException {
-            delegate.close();
         }
     }
 

@@ -1,0 +1,56 @@
+package dev.cairn.testkit;
+
+import dev.cairn.ObjectInfo;
+import dev.cairn.ObjectStore;
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.util.List;
+
+/** An {@link ObjectStore} that passes every call to another; tests override the calls they want to break or watch. */
+public abstract class ForwardingObjectStore implements ObjectStore {
+    protected final ObjectStore delegate;
+
+    protected ForwardingObjectStore(ObjectStore delegate) {
+        this.delegate = delegate;
+    }
+
+    @Override
+    public void put(String key, ByteBuffer data) throws IOException {
+        delegate.put(key, data);
+    }
+
+    @Override
+    public boolean putIfAbsent(String key, ByteBuffer data) throws IOException {
+        return delegate.putIfAbsent(key, data);
+    }
+
+    @Override
+    public int read(String key, long offset, ByteBuffer dst) throws IOException {
+        return delegate.read(key, offset, dst);
+    }
+
+    @Override
+    public ObjectInfo stat(String key) throws IOException {
+        return delegate.stat(key);
+    }
+
+    @Override
+    public List<ObjectInfo> list(String prefix) throws IOException {
+        return delegate.list(prefix);
+    }
+
+    @Override
+    public void delete(String key) throws IOException {
+        delegate.delete(key);
+    }
+
+    @Override
+    public String describe() {
+        return delegate.describe();
+    }
+
+    @Override
+    public void close() throws IOException {
+        delegate.close();
+    }
+}
