@@ -58,6 +58,7 @@ final class Retrier {
         volatile Throwable lastFailure;
         volatile ScheduledFuture<?> expiry;
         int attempts;
+        volatile boolean expired;
 
         Run(long deadlineNanos, Function<Duration, CompletableFuture<T>> attempt) {
             this.deadlineNanos = deadlineNanos;
@@ -106,6 +107,9 @@ final class Retrier {
         }
 
         void onAttempt(T value, Throwable failure) {
+            if (expired) {
+                return; // the deadline won; this is the attempt it cancelled
+            }
             if (failure == null) {
                 result.complete(value);
                 return;
@@ -140,6 +144,12 @@ final class Retrier {
             Throwable last = lastFailure;
             if (last != null) {
                 timeout.initCause(last);
+            }
+            // Cancel the attempt before completing: whoever waits on the result may look at it at once.
+            expired = true;
+            CompletableFuture<T> inFlight = current;
+            if (inFlight != null && !inFlight.isDone()) {
+                inFlight.cancel(true);
             }
             result.completeExceptionally(timeout);
         }
