@@ -8,10 +8,36 @@ import java.util.List;
 public final class Blob implements Entry {
     private final String name;
     private final ByteBuffer bytes;
+    private final boolean perRank;
 
     private Blob(String name, ByteBuffer bytes) {
+        this(name, bytes, false);
+    }
+
+    private Blob(String name, ByteBuffer bytes, boolean perRank) {
         this.name = EntryNames.check("blob name", name);
         this.bytes = bytes;
+        this.perRank = perRank;
+    }
+
+    /**
+     * A blob that belongs to one rank (its RNG state, its data-loader position): each rank's copy is kept, and a
+     * restore on the same number of ranks gives each rank its own. On another number of ranks a
+     * {@link RankBlobResolver} chooses; without one the restore fails rather than guess. Blobs made by
+     * {@link #of} are global: every rank gets the copy of the lowest rank that saved it.
+     */
+    public static Blob perRank(String name, byte[] bytes) {
+        return new Blob(name, ByteBuffer.wrap(bytes.clone()), true);
+    }
+
+    /** {@link #perRank(String, byte[])} of the remaining bytes of {@code bytes}, copied. */
+    public static Blob perRank(String name, ByteBuffer bytes) {
+        return new Blob(name, of(name, bytes).bytes, true);
+    }
+
+    /** Whether this blob is per rank rather than global. */
+    public boolean isPerRank() {
+        return perRank;
     }
 
     public static Blob of(String name, byte[] bytes) {
@@ -55,6 +81,6 @@ public final class Blob implements Entry {
 
     @Override
     public String toString() {
-        return "Blob[" + name + ", " + bytes.remaining() + " bytes]";
+        return "Blob[" + name + ", " + bytes.remaining() + " bytes" + (perRank ? ", per rank" : "") + "]";
     }
 }

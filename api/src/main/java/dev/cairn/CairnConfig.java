@@ -27,6 +27,9 @@ public final class CairnConfig {
     private final int compressionLevel;
     private final Duration gcGrace;
     private final Duration deadline;
+    private final int rank;
+    private final int worldSize;
+    private final Coordinator coordinator;
 
     private CairnConfig(Builder b) {
         this.run = b.run;
@@ -37,6 +40,9 @@ public final class CairnConfig {
         this.compressionLevel = b.compressionLevel;
         this.gcGrace = b.gcGrace;
         this.deadline = b.deadline;
+        this.rank = b.rank;
+        this.worldSize = b.worldSize;
+        this.coordinator = b.coordinator;
     }
 
     public static Builder builder(String run) {
@@ -91,6 +97,21 @@ public final class CairnConfig {
         return deadline;
     }
 
+    /** This process's rank in the run, 0 to {@link #worldSize()} - 1. */
+    public int rank() {
+        return rank;
+    }
+
+    /** How many ranks save each checkpoint together; 1 unless set with {@link Builder#rank(int, int)}. */
+    public int worldSize() {
+        return worldSize;
+    }
+
+    /** The barrier ranks commit through; empty for the default, which meets through the store. */
+    public java.util.Optional<Coordinator> coordinator() {
+        return java.util.Optional.ofNullable(coordinator);
+    }
+
     /** The smallest staging budget that keeps every encoder fed: two raw and two encoded chunks per encoder, plus slack. */
     public static long minimumStagingBytes(int chunkBytes, int encoderThreads) {
         return 4L * (chunkBytes + (chunkBytes >> 7) + 1024) * (encoderThreads + 1);
@@ -106,6 +127,9 @@ public final class CairnConfig {
         private int compressionLevel = DEFAULT_COMPRESSION_LEVEL;
         private Duration gcGrace = DEFAULT_GC_GRACE;
         private Duration deadline = DEFAULT_DEADLINE;
+        private int rank;
+        private int worldSize = 1;
+        private Coordinator coordinator;
 
         private Builder(String run) {
             this.run = EntryNames.checkSegment("run name", run);
@@ -162,6 +186,32 @@ public final class CairnConfig {
                 throw config("deadline must be positive, was " + d);
             }
             this.deadline = d;
+            return this;
+        }
+
+        /**
+         * Makes this process rank {@code rank} of {@code worldSize} ranks that save each checkpoint together. Every
+         * tier must then be shared by all ranks (object storage, a shared file system, or the peer-memory tier):
+         * rank 0 commits a step once every rank's index is in the tier.
+         */
+        public Builder rank(int rank, int worldSize) {
+            if (worldSize < 1 || worldSize > 1 << 20) {
+                throw config("worldSize must be in [1, " + (1 << 20) + "], was " + worldSize);
+            }
+            if (rank < 0 || rank >= worldSize) {
+                throw config("rank must be in [0, " + worldSize + "), was " + rank);
+            }
+            this.rank = rank;
+            this.worldSize = worldSize;
+            return this;
+        }
+
+        /** A framework's own barrier for multi-rank commits, instead of waiting on the store. */
+        public Builder coordinator(Coordinator c) {
+            if (c == null) {
+                throw config("coordinator must not be null");
+            }
+            this.coordinator = c;
             return this;
         }
 

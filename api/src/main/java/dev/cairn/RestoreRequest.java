@@ -14,10 +14,16 @@ import java.util.OptionalLong;
 public final class RestoreRequest {
     private final OptionalLong step;
     private final TrainingState into;
+    private final RankBlobResolver rankBlobs;
 
     private RestoreRequest(OptionalLong step, TrainingState into) {
+        this(step, into, null);
+    }
+
+    private RestoreRequest(OptionalLong step, TrainingState into, RankBlobResolver rankBlobs) {
         this.step = step;
         this.into = into;
+        this.rankBlobs = rankBlobs;
     }
 
     public static RestoreRequest latest() {
@@ -33,10 +39,20 @@ public final class RestoreRequest {
 
     /**
      * Restores tensors into the buffers of {@code targets}. Every tensor of the checkpoint must appear there with
-     * the same dtype and shape; blobs are always returned new.
+     * the same dtype and global shape; a target made by {@link Tensor#sharded} receives its slice, whatever split
+     * saved the checkpoint. Blobs are always returned new.
      */
     public RestoreRequest into(TrainingState targets) {
-        return new RestoreRequest(step, targets);
+        return new RestoreRequest(step, targets, rankBlobs);
+    }
+
+    /** Chooses per-rank blobs when the checkpoint was saved by another number of ranks (default: fail). */
+    public RestoreRequest onRankBlobs(RankBlobResolver resolver) {
+        return new RestoreRequest(step, into, resolver);
+    }
+
+    public Optional<RankBlobResolver> rankBlobResolver() {
+        return Optional.ofNullable(rankBlobs);
     }
 
     /** Empty for the newest committed step. */

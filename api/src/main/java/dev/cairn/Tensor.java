@@ -20,13 +20,21 @@ public final class Tensor implements Entry {
     private final long[] shape;
     private final ByteBuffer[] buffers;
     private final long byteSize;
+    private final ShardSpec shard;
 
     private Tensor(String name, DType dtype, long[] shape, ByteBuffer[] buffers) {
+        this(name, dtype, shape, null, buffers);
+    }
+
+    private Tensor(String name, DType dtype, long[] shape, ShardSpec shard, ByteBuffer[] buffers) {
         this.name = EntryNames.check("tensor name", name);
         if (dtype == null) {
             throw new CheckpointException(CheckpointException.Reason.INVALID_INPUT, "tensor '" + name + "' has no dtype");
         }
         this.dtype = dtype;
+        if (shape == null) {
+            throw new CheckpointException(CheckpointException.Reason.INVALID_INPUT, "tensor '" + name + "' has no shape");
+        }
         this.shape = shape.clone();
         this.buffers = new ByteBuffer[buffers.length];
         long total = 0;
@@ -43,11 +51,30 @@ public final class Tensor implements Entry {
             throw new CheckpointException(CheckpointException.Reason.INVALID_INPUT, "tensor '" + name + "' holds " + total
                     + " bytes but shape " + Arrays.toString(this.shape) + " of " + dtype.tag() + " needs " + expected);
         }
+        this.shard = shard == null ? ShardSpec.whole(this.shape) : shard;
     }
 
     /** A tensor over the remaining bytes of {@code buffers}, in order. The buffers are not copied. */
     public static Tensor of(String name, DType dtype, long[] shape, ByteBuffer... buffers) {
         return new Tensor(name, dtype, shape == null ? null : shape, buffers);
+    }
+
+    /**
+     * This rank's slice {@code shard} of the global tensor {@code name}, over the remaining bytes of {@code buffers}
+     * (row-major in the slice's shape, {@link ShardSpec#lengths()}). Several ranks may hold the same slice (data
+     * parallel replicas): equal bytes are stored once.
+     */
+    public static Tensor sharded(String name, DType dtype, ShardSpec shard, ByteBuffer... buffers) {
+        if (shard == null) {
+            throw new CheckpointException(CheckpointException.Reason.INVALID_INPUT, "tensor '" + name + "' has no shard spec");
+        }
+        return new Tensor(name, dtype, shard.lengths(), shard, buffers);
+    }
+
+    /** A zero-filled slice {@code shard} of tensor {@code name}, in new direct buffers: a restore target. */
+    public static Tensor allocate(String name, DType dtype, ShardSpec shard) {
+        Tensor t = allocate(name, dtype, shard.lengths());
+        return new Tensor(name, dtype, shard.lengths(), shard, t.buffers);
     }
 
     /** A zero-filled tensor in new direct buffers of at most {@link #MAX_BUFFER_BYTES} each. */
@@ -98,9 +125,14 @@ public final class Tensor implements Entry {
         return dtype;
     }
 
-    /** A copy of the shape; empty for a scalar. */
+    /** A copy of the shape of the bytes held (the slice's shape for a shard); empty for a scalar. */
     public long[] shape() {
         return shape.clone();
+    }
+
+    /** Which slice of the global tensor this is; {@link ShardSpec#whole} unless made by {@link #sharded}. */
+    public ShardSpec shard() {
+        return shard;
     }
 
     @Override
@@ -119,6 +151,7 @@ public final class Tensor implements Entry {
 
     @Override
     public String toString() {
-        return "Tensor[" + name + ", " + dtype.tag() + Arrays.toString(shape) + ", " + byteSize + " bytes]";
+        return "Tensor[" + name + ", " + dtype.tag() + Arrays.toString(shape) + (shard.isWhole() ? "" : " of " + shard)
+                + ", " + byteSize + " bytes]";
     }
 }

@@ -116,7 +116,7 @@ public final class CairnCheckpointer implements Checkpointer {
                 }
             }
         }
-        SaveJob job = new SaveJob(step, state, mode, targets.toArray(new Tier[0]), config.chunkBytes());
+        SaveJob job = new SaveJob(step, state, mode, targets.toArray(new Tier[0]), config.chunkBytes(), config.rank(), config.worldSize());
         lastStep = step;
         if (targets.isEmpty()) {
             job.completeCapture();

@@ -126,7 +126,7 @@ class BadInputTest {
             disk.put(layout.manifestKey(2), ByteBuffer.wrap(ManifestFormat.write(future, "manifest", alloc)));
         }
         try (Checkpointer cp = checkpointer()) {
-            expect(Reason.UNSUPPORTED_VERSION, "format version 2", () -> cp.restore(RestoreRequest.latest()));
+            expect(Reason.UNSUPPORTED_VERSION, "format version " + (ManifestFormat.FORMAT_VERSION + 1), () -> cp.restore(RestoreRequest.latest()));
         }
     }
 

@@ -71,14 +71,14 @@ public final class GarbageCollector {
         // References come from retained manifests only; if one cannot be read, sweeping could delete its chunks.
         Set<String> referenced = new HashSet<>();
         for (long step : retained) {
-            referenced.addAll(commits.read(tier, step).chunkHashes());
+            referenced.addAll(commits.read(tier, step).referencedHashes());
         }
         // Chunks that only retired steps referenced are known garbage and go at once; the grace period is for
         // chunks no manifest names, which may belong to a save still in flight somewhere.
         Set<String> retiredOnly = new HashSet<>();
         for (long step : retired) {
             try {
-                retiredOnly.addAll(commits.read(tier, step).chunkHashes());
+                retiredOnly.addAll(commits.read(tier, step).referencedHashes());
             } catch (dev.cairn.CheckpointException unreadable) {
                 // Its chunks fall under the grace period instead.
             }

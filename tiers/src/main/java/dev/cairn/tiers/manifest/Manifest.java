@@ -23,6 +23,21 @@ public record Manifest(int formatVersion, String run, long step, int worldSize, 
         return out;
     }
 
+    /**
+     * Every chunk hash a restore of this manifest may read: the chunks and the bases of differential ones. GC keeps
+     * all of them while the manifest is retained.
+     */
+    public Set<String> referencedHashes() {
+        Set<String> out = new LinkedHashSet<>();
+        for (EntryRecord e : entries) {
+            for (ChunkRef c : e.chunks()) {
+                out.add(c.hash());
+                out.addAll(c.bases());
+            }
+        }
+        return out;
+    }
+
     public long rawBytes() {
         long n = 0;
         for (EntryRecord e : entries) {

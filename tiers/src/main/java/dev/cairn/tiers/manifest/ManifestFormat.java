@@ -16,6 +16,7 @@ import java.util.List;
 import java.util.Map;
 import org.apache.arrow.memory.BufferAllocator;
 import org.apache.arrow.vector.BigIntVector;
+import org.apache.arrow.vector.Float8Vector;
 import org.apache.arrow.vector.IntVector;
 import org.apache.arrow.vector.VarCharVector;
 import org.apache.arrow.vector.VectorSchemaRoot;
@@ -23,6 +24,7 @@ import org.apache.arrow.vector.ipc.ArrowFileReader;
 import org.apache.arrow.vector.ipc.ArrowFileWriter;
 import org.apache.arrow.vector.ipc.SeekableReadChannel;
 import org.apache.arrow.vector.ipc.message.ArrowBlock;
+import org.apache.arrow.vector.types.FloatingPointPrecision;
 import org.apache.arrow.vector.types.pojo.ArrowType;
 import org.apache.arrow.vector.types.pojo.Field;
 import org.apache.arrow.vector.types.pojo.FieldType;
@@ -32,32 +34,37 @@ import org.apache.arrow.vector.util.ByteArrayReadableSeekableByteChannel;
 /**
  * The manifest and index format: one Apache Arrow IPC file (readable by pyarrow, DuckDB, arrow-js).
  * <pre>
- * schema metadata (strings)                     one row per chunk of each entry
+ * schema metadata (strings)                     one row per chunk of each entry of each rank
  * +------------------------------+              +-------+--------+-------+-------+-------------+------+
- * | cairn.format_version  "1"    |              | entry | kind   | dtype | shape | entry_bytes | rank |
+ * | cairn.format_version  "2"    |              | entry | kind   | dtype | shape | entry_bytes | rank |
  * | cairn.kind  manifest|index   |              +-------+--------+-------+-------+-------------+------+
  * | cairn.run, cairn.step        |              | chunk | offset | raw_length | hash | codec | stored_length |
  * | cairn.world_size, cairn.rank |              +-------+--------+------------+------+-------+---------------+
- * | cairn.created_at (ISO-8601)  |   kind: "tensor" | "blob"; dtype "" and shape "" for blobs;
- * | cairn.chunk_bytes            |   shape: "[d0,d1,...]" ("[]" for a scalar); chunk: 0.. in order,
- * | cairn.rows_digest (128 bit)  |   or -1 in the single row of an entry with no bytes.
+ * | cairn.created_at (ISO-8601)  |   version 2: | global_shape | shard_offset | bases | error_bound (f64) |
+ * | cairn.chunk_bytes            |              +--------------+--------------+-------+-------------------+
+ * | cairn.rows_digest (128 bit)  |
  * +------------------------------+
+ * kind: "tensor" | "blob" (global) | "rank-blob" (per rank, version 2); dtype "" and the shapes "" for blobs;
+ * shape: the shape of the bytes this rank holds, "[d0,d1,...]" ("[]" for a scalar); global_shape and shard_offset
+ * place that slice in the global tensor; chunk: 0.. in order, or -1 in the single row of an entry with no bytes;
+ * bases: content hashes a differential chunk depends on, nearest first, comma-separated ("" when stored whole);
+ * error_bound: 0 for lossless chunks, else the largest relative error the lossy codec allowed.
  * </pre>
+ * A MANIFEST holds the rows of every rank (its {@code rank} column says whose); a rank's index holds its own.
  * {@code rows_digest} is the content hash of the rows in a canonical text form, so a manifest whose values were
  * garbled, yet still parse as Arrow, is rejected. A reader refuses a {@code format_version} above
  * {@link #FORMAT_VERSION}.
  *
  * <p>Version rule: the version goes up when a reader of the previous version could misread a manifest of the new
  * one (a new column or metadata key that changes what a row means, or a changed meaning of an existing value), and
- * every release keeps reading all older versions. New values in the {@code codec} column ({@code raw},
- * {@code planes2+zstd}, {@code planes4+zstd}, {@code planes8+zstd}, see
- * {@link dev.cairn.tiers.codec.ChunkCodec}) did not bump it: the schema is unchanged, a version-1 reader refuses a
- * chunk whose codec it does not know with a clear "unknown codec" error rather than misreading it, and the stored
- * chunks stay standard zstd streams. Version 1 manifests (every codec {@code zstd}) are still what the codec
- * choice writes for chunks that plain zstd shrinks best, and are read as before.
+ * every release keeps reading all older versions. Version 2 added sharding (a version-1 reader would take a slice
+ * for the whole tensor), differential chunks (it would not keep their bases) and lossy chunks. Version-1 manifests
+ * have none of the four columns and read as unsharded, whole, lossless chunks; their digest is computed over the
+ * version-1 columns only. New values in the {@code codec} column did not bump the version: a reader refuses a chunk
+ * whose codec it does not know with a clear "unknown codec" error rather than misreading it.
  */
 public final class ManifestFormat {
-    public static final int FORMAT_VERSION = 1;
+    public static final int FORMAT_VERSION = 2;
     /** Manifests above this size are refused before parsing: a hostile file must not exhaust memory. */
     public static final long MAX_BYTES = 256L << 20;
     static final String KEY_VERSION = "cairn.format_version";
@@ -80,6 +87,7 @@ public final class ManifestFormat {
     /** The bytes of {@code m} as an Arrow IPC file; {@code kind} is "manifest" or "index". */
     public static byte[] write(Manifest m, String kind, BufferAllocator allocator) {
         List<Row> rows = rowsOf(m);
+        int version = m.formatVersion();
         Map<String, String> meta = new LinkedHashMap<>();
         meta.put(KEY_VERSION, Integer.toString(m.formatVersion()));
         meta.put(KEY_KIND, kind);
@@ -89,8 +97,8 @@ public final class ManifestFormat {
         meta.put(KEY_RANK, Integer.toString(m.rank()));
         meta.put(KEY_CREATED, m.createdAt().toString());
         meta.put(KEY_CHUNK, Integer.toString(m.chunkBytes()));
-        meta.put(KEY_DIGEST, digest(meta, rows));
-        Schema schema = new Schema(fields(), meta);
+        meta.put(KEY_DIGEST, digest(meta, rows, version));
+        Schema schema = new Schema(fields(version), meta);
         ByteArrayOutputStream out = new ByteArrayOutputStream(256 + rows.size() * 128);
         try (VectorSchemaRoot root = VectorSchemaRoot.create(schema, allocator);
              ArrowFileWriter writer = new ArrowFileWriter(root, null, Channels.newChannel(out))) {
@@ -109,6 +117,12 @@ public final class ManifestFormat {
                 ((BigIntVector) root.getVector("stored_length")).setSafe(i, r.storedLength);
                 ((IntVector) root.getVector("rank")).setSafe(i, r.rank);
                 ((IntVector) root.getVector("chunk")).setSafe(i, r.chunk);
+                if (version >= 2) {
+                    setString(root, "global_shape", i, r.globalShape);
+                    setString(root, "shard_offset", i, r.shardOffset);
+                    setString(root, "bases", i, r.bases);
+                    ((Float8Vector) root.getVector("error_bound")).setSafe(i, r.errorBound);
+                }
             }
             root.setRowCount(rows.size());
             writer.start();
@@ -132,18 +146,24 @@ public final class ManifestFormat {
         bytes.duplicate().get(array);
         Map<String, String> meta;
         List<Row> rows = new ArrayList<>();
+        int version;
         try (ArrowFileReader reader = new ArrowFileReader(new SeekableReadChannel(new ByteArrayReadableSeekableByteChannel(array)), allocator)) {
             VectorSchemaRoot root = reader.getVectorSchemaRoot();
             meta = root.getSchema().getCustomMetadata();
-            checkVersion(meta, key);
+            version = checkVersion(meta, key);
             for (ArrowBlock block : reader.getRecordBlocks()) {
                 if (!reader.loadRecordBatch(block)) {
                     break;
                 }
                 for (int i = 0; i < root.getRowCount(); i++) {
-                    rows.add(new Row(str(root, "entry", i), str(root, "kind", i), str(root, "dtype", i), str(root, "shape", i),
+                    String shape = str(root, "shape", i);
+                    boolean v2 = version >= 2;
+                    String kind = str(root, "kind", i);
+                    rows.add(new Row(str(root, "entry", i), kind, str(root, "dtype", i), shape,
                             lng(root, "entry_bytes", i), integer(root, "rank", i), integer(root, "chunk", i), lng(root, "offset", i),
-                            lng(root, "raw_length", i), str(root, "hash", i), str(root, "codec", i), lng(root, "stored_length", i)));
+                            lng(root, "raw_length", i), str(root, "hash", i), str(root, "codec", i), lng(root, "stored_length", i),
+                            v2 ? str(root, "global_shape", i) : shape, v2 ? str(root, "shard_offset", i) : zeros(kind, shape),
+                            v2 ? str(root, "bases", i) : "", v2 ? dbl(root, "error_bound", i) : 0));
                 }
             }
         } catch (CheckpointException e) {
@@ -154,14 +174,14 @@ public final class ManifestFormat {
         if (meta == null) {
             throw corrupt(key, "has no schema metadata");
         }
-        String expected = digest(withoutDigest(meta), rows);
+        String expected = digest(withoutDigest(meta), rows, version);
         if (!expected.equals(meta.get(KEY_DIGEST))) {
             throw corrupt(key, "fails its rows digest: contents were altered or garbled");
         }
         return toManifest(meta, rows, key);
     }
 
-    private static void checkVersion(Map<String, String> meta, String key) {
+    private static int checkVersion(Map<String, String> meta, String key) {
         if (meta == null || meta.get(KEY_VERSION) == null) {
             throw corrupt(key, "has no " + KEY_VERSION);
         }
@@ -178,6 +198,7 @@ public final class ManifestFormat {
         if (v < 1) {
             throw corrupt(key, "has an invalid format version " + v);
         }
+        return v;
     }
 
     private static Manifest toManifest(Map<String, String> meta, List<Row> rows, String key) {
@@ -211,11 +232,15 @@ public final class ManifestFormat {
                     }
                     continue;
                 }
+                List<String> bases = r.bases.isEmpty() ? List.of() : List.of(r.bases.split(","));
                 if (r.chunk != chunks.size() || r.offset != covered || r.rawLength <= 0 || r.storedLength <= 0
-                        || !ChunkHash.isHex(r.hash) || r.entryBytes != first.entryBytes || !r.kind.equals(first.kind)) {
+                        || !ChunkHash.isHex(r.hash) || r.entryBytes != first.entryBytes || !r.kind.equals(first.kind)
+                        || !r.shape.equals(first.shape) || !r.globalShape.equals(first.globalShape)
+                        || !r.shardOffset.equals(first.shardOffset) || bases.stream().anyMatch(b -> !ChunkHash.isHex(b))
+                        || !(r.errorBound >= 0 && r.errorBound < 1)) {
                     throw corrupt(key, "entry '" + first.entry + "' chunk row " + r.chunk + " is inconsistent");
                 }
-                chunks.add(new ChunkRef(r.offset, r.rawLength, r.hash, r.codec, r.storedLength));
+                chunks.add(new ChunkRef(r.offset, r.rawLength, r.hash, r.codec, r.storedLength, bases, r.errorBound));
                 covered += r.rawLength;
             }
             if (covered != first.entryBytes) {
@@ -236,11 +261,17 @@ public final class ManifestFormat {
         if ("tensor".equals(first.kind)) {
             DType dtype;
             long[] shape;
+            long[] global;
+            long[] offsets;
             try {
                 dtype = DType.fromTag(first.dtype);
                 shape = parseShape(first.shape);
+                global = parseShape(first.globalShape);
+                offsets = parseShape(first.shardOffset);
+                dev.cairn.ShardSpec.of(global, offsets, shape); // checks the slice lies within the global shape
             } catch (RuntimeException e) {
-                throw corrupt(key, "entry '" + first.entry + "' has a bad dtype or shape: " + first.dtype + " " + first.shape);
+                throw corrupt(key, "entry '" + first.entry + "' has a bad dtype, shape or shard: " + first.dtype + " "
+                        + first.shape + " of " + first.globalShape + " at " + first.shardOffset);
             }
             long expected;
             try {
@@ -252,10 +283,11 @@ public final class ManifestFormat {
                 throw corrupt(key, "tensor '" + first.entry + "' shape " + first.shape + " of " + first.dtype
                         + " needs " + expected + " bytes but records " + first.entryBytes);
             }
-            return new EntryRecord(first.entry, true, dtype, shape, first.entryBytes, first.rank, chunks);
+            return new EntryRecord(first.entry, true, dtype, shape, global, offsets, false, first.entryBytes, first.rank, chunks);
         }
-        if ("blob".equals(first.kind)) {
-            return new EntryRecord(first.entry, false, null, null, first.entryBytes, first.rank, chunks);
+        if ("blob".equals(first.kind) || "rank-blob".equals(first.kind)) {
+            return new EntryRecord(first.entry, false, null, null, null, null, "rank-blob".equals(first.kind), first.entryBytes,
+                    first.rank, chunks);
         }
         throw corrupt(key, "entry '" + first.entry + "' has unknown kind '" + first.kind + "'");
     }
@@ -284,25 +316,31 @@ public final class ManifestFormat {
         return b.append(']').toString();
     }
 
+    private static String zeros(String kind, String shape) {
+        return "tensor".equals(kind) ? formatShape(new long[parseShape(shape).length]) : "";
+    }
+
     private static List<Row> rowsOf(Manifest m) {
         List<Row> rows = new ArrayList<>();
         for (EntryRecord e : m.entries()) {
-            String kind = e.tensor() ? "tensor" : "blob";
+            String kind = e.tensor() ? "tensor" : e.perRank() ? "rank-blob" : "blob";
             String dtype = e.tensor() ? e.dtype().tag() : "";
             String shape = e.tensor() ? formatShape(e.shape()) : "";
+            String global = e.tensor() ? formatShape(e.globalShape()) : "";
+            String offsets = e.tensor() ? formatShape(e.shardOffsets()) : "";
             if (e.chunks().isEmpty()) {
-                rows.add(new Row(e.name(), kind, dtype, shape, e.byteSize(), e.rank(), -1, 0, 0, "", "", 0));
+                rows.add(new Row(e.name(), kind, dtype, shape, e.byteSize(), e.rank(), -1, 0, 0, "", "", 0, global, offsets, "", 0));
             }
             for (int c = 0; c < e.chunks().size(); c++) {
                 ChunkRef r = e.chunks().get(c);
                 rows.add(new Row(e.name(), kind, dtype, shape, e.byteSize(), e.rank(), c, r.offset(), r.rawLength(), r.hash(),
-                        r.codec(), r.storedLength()));
+                        r.codec(), r.storedLength(), global, offsets, String.join(",", r.bases()), r.errorBound()));
             }
         }
         return rows;
     }
 
-    private static String digest(Map<String, String> meta, List<Row> rows) {
+    private static String digest(Map<String, String> meta, List<Row> rows, int version) {
         StringBuilder b = new StringBuilder();
         meta.forEach((k, v) -> {
             if (!KEY_DIGEST.equals(k)) {
@@ -310,7 +348,7 @@ public final class ManifestFormat {
             }
         });
         for (Row r : rows) {
-            b.append(r).append('\n');
+            b.append(r.canonical(version)).append('\n');
         }
         return ChunkHash.hex(b.toString().getBytes(StandardCharsets.UTF_8));
     }
@@ -333,7 +371,7 @@ public final class ManifestFormat {
         return out;
     }
 
-    private static List<Field> fields() {
+    private static List<Field> fields(int version) {
         List<Field> f = new ArrayList<>();
         for (String s : new String[] {"entry", "kind", "dtype", "shape"}) {
             f.add(new Field(s, FieldType.notNullable(ArrowType.Utf8.INSTANCE), null));
@@ -346,6 +384,12 @@ public final class ManifestFormat {
         f.add(new Field("hash", FieldType.notNullable(ArrowType.Utf8.INSTANCE), null));
         f.add(new Field("codec", FieldType.notNullable(ArrowType.Utf8.INSTANCE), null));
         f.add(new Field("stored_length", FieldType.notNullable(new ArrowType.Int(64, true)), null));
+        if (version >= 2) {
+            for (String s : new String[] {"global_shape", "shard_offset", "bases"}) {
+                f.add(new Field(s, FieldType.notNullable(ArrowType.Utf8.INSTANCE), null));
+            }
+            f.add(new Field("error_bound", FieldType.notNullable(new ArrowType.FloatingPoint(FloatingPointPrecision.DOUBLE)), null));
+        }
         return f;
     }
 
@@ -363,6 +407,14 @@ public final class ManifestFormat {
 
     private static long lng(VectorSchemaRoot root, String name, int i) {
         BigIntVector v = (BigIntVector) vector(root, name, BigIntVector.class);
+        if (v.isNull(i)) {
+            throw new IllegalStateException("null in column " + name);
+        }
+        return v.get(i);
+    }
+
+    private static double dbl(VectorSchemaRoot root, String name, int i) {
+        Float8Vector v = (Float8Vector) vector(root, name, Float8Vector.class);
         if (v.isNull(i)) {
             throw new IllegalStateException("null in column " + name);
         }
@@ -406,6 +458,14 @@ public final class ManifestFormat {
     }
 
     private record Row(String entry, String kind, String dtype, String shape, long entryBytes, int rank, int chunk, long offset,
-                       long rawLength, String hash, String codec, long storedLength) {
+                       long rawLength, String hash, String codec, long storedLength, String globalShape, String shardOffset,
+                       String bases, double errorBound) {
+        /** The row as the digest of format {@code version} covers it; version 1 covers its own twelve columns only. */
+        String canonical(int version) {
+            String v1 = "Row[entry=" + entry + ", kind=" + kind + ", dtype=" + dtype + ", shape=" + shape + ", entryBytes="
+                    + entryBytes + ", rank=" + rank + ", chunk=" + chunk + ", offset=" + offset + ", rawLength=" + rawLength
+                    + ", hash=" + hash + ", codec=" + codec + ", storedLength=" + storedLength + "]";
+            return version < 2 ? v1 : v1 + "|" + globalShape + "|" + shardOffset + "|" + bases + "|" + Double.toString(errorBound);
+        }
     }
 }

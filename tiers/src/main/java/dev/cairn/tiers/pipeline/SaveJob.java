@@ -56,27 +56,33 @@ public final class SaveJob implements CheckpointHandle {
     private final List<CompletableFuture<CommitReport>> committed = new ArrayList<>();
     private final CompletableFuture<List<CommitReport>> done;
 
+    final int rank;
+    final int worldSize;
+
     public SaveJob(long step, TrainingState state, SaveMode mode, Tier[] tiers, int chunkBytes) {
+        this(step, state, mode, tiers, chunkBytes, 0, 1);
+    }
+
+    public SaveJob(long step, TrainingState state, SaveMode mode, Tier[] tiers, int chunkBytes, int rank, int worldSize) {
         this.step = step;
         this.mode = mode;
         this.entries = state.entries();
         this.tiers = tiers;
         this.chunkBytes = chunkBytes;
+        this.rank = rank;
+        this.worldSize = worldSize;
         int n = 0;
         for (Entry e : entries) {
-            n += Math.toIntExact((e.byteSize() + chunkBytes - 1) / chunkBytes);
+            n = Math.addExact(n, ChunkPlan.plan(e, chunkBytes, null, null, 0));
         }
         entryOf = new int[n];
         offsetOf = new long[n];
         lengthOf = new int[n];
         int c = 0;
         for (int e = 0; e < entries.size(); e++) {
-            long size = entries.get(e).byteSize();
-            for (long off = 0; off < size; off += chunkBytes, c++) {
-                entryOf[c] = e;
-                offsetOf[c] = off;
-                lengthOf[c] = (int) Math.min(chunkBytes, size - off);
-            }
+            int from = c;
+            c = ChunkPlan.plan(entries.get(e), chunkBytes, offsetOf, lengthOf, c);
+            java.util.Arrays.fill(entryOf, from, c, e);
         }
         hashOf = new String[n];
         codecOf = new String[n];
@@ -168,18 +174,22 @@ public final class SaveJob implements CheckpointHandle {
     public Manifest manifest(String run, int t, Instant now) {
         List<EntryRecord> records = new ArrayList<>();
         int c = 0;
-        for (Entry e : entries) {
+        for (int e = 0; e < entries.size(); e++) {
+            Entry entry = entries.get(e);
             List<ChunkRef> refs = new ArrayList<>();
-            for (long off = 0; off < e.byteSize(); off += chunkBytes, c++) {
+            for (; c < entryOf.length && entryOf[c] == e; c++) {
                 refs.add(new ChunkRef(offsetOf[c], lengthOf[c], hashOf[c], codecOf[c], storedOf[t][c]));
             }
-            if (e instanceof Tensor tensor) {
-                records.add(new EntryRecord(e.name(), true, tensor.dtype(), tensor.shape(), e.byteSize(), 0, refs));
+            if (entry instanceof Tensor tensor) {
+                dev.cairn.ShardSpec shard = tensor.shard();
+                records.add(new EntryRecord(entry.name(), true, tensor.dtype(), tensor.shape(), shard.globalShape(), shard.offsets(),
+                        false, entry.byteSize(), rank, refs));
             } else {
-                records.add(new EntryRecord(e.name(), false, null, null, e.byteSize(), 0, refs));
+                boolean perRank = ((dev.cairn.Blob) entry).isPerRank();
+                records.add(new EntryRecord(entry.name(), false, null, null, null, null, perRank, entry.byteSize(), rank, refs));
             }
         }
-        return new Manifest(ManifestFormat.FORMAT_VERSION, run, step, 1, 0, now, chunkBytes, records);
+        return new Manifest(ManifestFormat.FORMAT_VERSION, run, step, worldSize, rank, now, chunkBytes, records);
     }
 
     CompletableFuture<Void> capturedFuture() {

@@ -115,9 +115,9 @@ public final class Promoter {
             for (ChunkRef c : e.chunks()) {
                 Long held = lengths.get(c.hash());
                 String codec = held == null ? c.codec() : java.util.Objects.requireNonNullElse(to.codecOf(c.hash()), c.codec());
-                refs.add(held == null ? c : new ChunkRef(c.offset(), c.rawLength(), c.hash(), codec, held));
+                refs.add(held == null ? c : c.storedAs(codec, held, c.bases()));
             }
-            entries.add(new EntryRecord(e.name(), e.tensor(), e.dtype(), e.shape(), e.byteSize(), e.rank(), refs));
+            entries.add(e.withChunks(refs));
         }
         return new Manifest(m.formatVersion(), m.run(), m.step(), m.worldSize(), m.rank(), m.createdAt(), m.chunkBytes(), entries);
     }
