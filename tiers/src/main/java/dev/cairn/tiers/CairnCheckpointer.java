@@ -76,14 +76,14 @@ public final class CairnCheckpointer implements Checkpointer {
         for (TierConfig t : config.tiers()) {
             tiers.add(new Tier(t, tiers.size(), layout, IO_THREADS_PER_TIER));
         }
-        this.commits = new CommitProtocol(manifests);
+        this.commits = new CommitProtocol(manifests, config.coordinator().orElse(null), config.deadline());
         this.collector = new GarbageCollector(commits);
         this.promoter = new Promoter(commits, this::collectQuietly);
         this.pipeline = new SavePipeline(config, staging, this::tierComplete);
         // Restore threads both wait on the store and decode: more of them than cores keeps a slow store's GETs
         // overlapping with decoding.
         this.restorePool = Executors.newFixedThreadPool(RESTORE_THREADS_PER_ENCODER * config.encoderThreads(), daemon("cairn-restore"));
-        this.restorer = new Restorer(tiers, commits, restorePool, config.deadline());
+        this.restorer = new Restorer(tiers, commits, restorePool, config.deadline(), config.rank(), config.worldSize());
         ScheduledThreadPoolExecutor timers = new ScheduledThreadPoolExecutor(1, daemon("cairn-deadline"));
         timers.setRemoveOnCancelPolicy(true);
         this.deadlines = timers;
@@ -192,9 +192,21 @@ public final class CairnCheckpointer implements Checkpointer {
         }
     }
 
+    /**
+     * In a multi-rank run only rank 0 collects, and as an outsider: it cannot see the other ranks' pins, so chunks
+     * only retired steps named also wait out the grace period (and its commit checks that every chunk the other
+     * ranks rely on is still there).
+     */
+    private GarbageCollector.Collector collectorRole() {
+        return config.worldSize() > 1 ? GarbageCollector.Collector.OUTSIDER : GarbageCollector.Collector.WRITER;
+    }
+
     private void collectQuietly(Tier tier) {
+        if (config.rank() != 0) {
+            return;
+        }
         try {
-            collector.collect(tier, config.gcGrace(), Set.copyOf(inFlight.keySet()), false, GarbageCollector.Collector.WRITER);
+            collector.collect(tier, config.gcGrace(), Set.copyOf(inFlight.keySet()), false, collectorRole());
         } catch (Throwable e) {
             // A failed collection loses nothing; the next one retries. Kept for diagnosis.
             lastGcFailure = e;
@@ -251,7 +263,9 @@ public final class CairnCheckpointer implements Checkpointer {
         for (Tier t : tiers) {
             t.commitLock().lock();
             try {
-                reports.add(collector.collect(t, config.gcGrace(), Set.copyOf(inFlight.keySet()), dryRun, GarbageCollector.Collector.WRITER));
+                // Ranks other than 0 only report: rank 0 is the run's collector.
+                reports.add(collector.collect(t, config.gcGrace(), Set.copyOf(inFlight.keySet()), dryRun || config.rank() != 0,
+                        collectorRole()));
             } catch (IOException e) {
                 throw new CheckpointException(Reason.STORAGE, "gc of tier " + t.name() + " failed: " + e.getMessage(), e);
             } finally {

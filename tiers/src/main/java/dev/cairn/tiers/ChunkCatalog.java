@@ -24,6 +24,12 @@ public final class ChunkCatalog {
         return size == null ? -1 : size;
     }
 
+    /** The stored size of {@code hash} when the tier is known to hold it, else -1; pins nothing. */
+    public synchronized long sizeOf(String hash) {
+        Long size = present.get(hash);
+        return size == null ? -1 : size;
+    }
+
     public synchronized void unpin(String hash) {
         pins.computeIfPresent(hash, (k, n) -> n == 1 ? null : n - 1);
     }

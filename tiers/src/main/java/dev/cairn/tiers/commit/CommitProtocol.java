@@ -24,14 +24,25 @@ import org.apache.arrow.memory.BufferAllocator;
 public final class CommitProtocol {
     private final BufferAllocator allocator;
     private final Map<String, Manifest> cache = new ConcurrentHashMap<>();
+    private final RankCommit ranks;
 
     public CommitProtocol(BufferAllocator allocator) {
+        this(allocator, null, java.time.Duration.ofMinutes(2));
+    }
+
+    /**
+     * @param coordinator the framework's barrier for multi-rank commits, or null to meet through the store
+     * @param wait        how long a multi-rank commit waits for the other ranks
+     */
+    public CommitProtocol(BufferAllocator allocator, dev.cairn.Coordinator coordinator, java.time.Duration wait) {
         this.allocator = allocator;
+        this.ranks = new RankCommit(allocator, coordinator, wait);
     }
 
     /**
      * Commits {@code manifest} in {@code tier}: index first, then MANIFEST create-only. Call with every chunk the
-     * manifest references already durable in the tier.
+     * manifest references already durable in the tier. With several ranks {@code manifest} is this rank's part and
+     * {@link RankCommit} completes the step with the others.
      *
      * @param bytesWritten bytes of chunks this save wrote, for the report
      */
@@ -44,15 +55,21 @@ public final class CommitProtocol {
         }
         byte[] index = ManifestFormat.write(manifest, "index", allocator);
         tier.store().put(tier.layout().indexKey(step, manifest.rank()), ByteBuffer.wrap(index));
-        byte[] bytes = ManifestFormat.write(manifest, "manifest", allocator);
         String key = tier.layout().manifestKey(step);
-        if (!tier.store().putIfAbsent(key, ByteBuffer.wrap(bytes))) {
-            throw new CheckpointException(Reason.CONFLICT, "step " + step + " is already committed in tier " + tier.name()
-                    + " (" + key + "): saving a step twice is refused");
+        long manifestBytes = 0;
+        if (manifest.worldSize() > 1) {
+            cache.put(cacheKey(tier, key), ranks.commit(tier, manifest, this));
+        } else {
+            byte[] bytes = ManifestFormat.write(manifest, "manifest", allocator);
+            if (!tier.store().putIfAbsent(key, ByteBuffer.wrap(bytes))) {
+                throw new CheckpointException(Reason.CONFLICT, "step " + step + " is already committed in tier " + tier.name()
+                        + " (" + key + "): saving a step twice is refused");
+            }
+            cache.put(cacheKey(tier, key), manifest);
+            manifestBytes = bytes.length;
         }
-        cache.put(cacheKey(tier, key), manifest);
         return new CommitReport(tier.name(), step, manifest.chunkCount(), chunksWritten, manifest.rawBytes(),
-                manifest.storedBytes(), bytesWritten + index.length + bytes.length);
+                manifest.storedBytes(), bytesWritten + index.length + manifestBytes);
     }
 
     /** Steps with a MANIFEST in {@code tier}, ascending. */

@@ -41,12 +41,21 @@ public final class Restorer {
     private final ExecutorService pool;
     private final Duration deadline;
     private final ThreadLocal<ChunkReader> readers = ThreadLocal.withInitial(ChunkReader::new);
+    private final int rank;
+    private final int worldSize;
 
     public Restorer(List<Tier> tiers, CommitProtocol commits, ExecutorService pool, Duration deadline) {
+        this(tiers, commits, pool, deadline, 0, 1);
+    }
+
+    /** A restorer for rank {@code rank} of {@code worldSize}: it asks for its own slices ({@link RestorePlan}). */
+    public Restorer(List<Tier> tiers, CommitProtocol commits, ExecutorService pool, Duration deadline, int rank, int worldSize) {
         this.tiers = tiers;
         this.commits = commits;
         this.pool = pool;
         this.deadline = deadline;
+        this.rank = rank;
+        this.worldSize = worldSize;
     }
 
     public RestoreResult restore(RestoreRequest request) {
@@ -62,22 +71,17 @@ public final class Restorer {
         }
         Located located = readManifest(step, holders.get(step));
         Manifest m = located.manifest;
-        Map<String, ByteBuffer> blobs = new LinkedHashMap<>();
-        List<Entry> destinations = destinations(m, request.targets().orElse(null), blobs);
+        RestorePlan plan = RestorePlan.of(m, request, rank, worldSize);
         Map<String, AtomicLong> bytesByTier = new ConcurrentHashMap<>();
         AtomicInteger repaired = new AtomicInteger();
-        List<String> bad = fetchAll(m, located.tier, destinations, blobs, bytesByTier, repaired);
+        List<String> bad = fetchAll(m, located.tier, plan.tasks(), bytesByTier, repaired);
         if (!bad.isEmpty()) {
             String older = newestIntactBefore(step, holders);
             throw new CheckpointException(Reason.CORRUPT, "step " + step + " cannot be restored: " + bad.size()
                     + " chunk(s) missing or corrupt in every tier: " + String.join("; ", bad.subList(0, Math.min(5, bad.size())))
                     + (bad.size() > 5 ? "; ..." : "") + ". " + older);
         }
-        List<Entry> out = new ArrayList<>();
-        for (int e = 0; e < destinations.size(); e++) {
-            Entry d = destinations.get(e);
-            out.add(d instanceof Blob ? Blob.of(d.name(), blobs.get(d.name()).clear()) : d);
-        }
+        TrainingState state = plan.result();
         Map<String, Long> bytes = new LinkedHashMap<>();
         for (Tier t : tiers) {
             AtomicLong n = bytesByTier.get(t.name());
@@ -85,7 +89,7 @@ public final class Restorer {
                 bytes.put(t.name(), n.get());
             }
         }
-        return new RestoreResult(step, TrainingState.of(out), located.tier.name(), bytes, repaired.get());
+        return new RestoreResult(step, state, located.tier.name(), bytes, repaired.get());
     }
 
     /** Steps committed anywhere, each with the tiers that hold it in speed order. Unreadable tiers are skipped. */
@@ -124,68 +128,25 @@ public final class Restorer {
                 + String.join("; ", problems) + ". " + newestIntactBefore(step, committedSteps()));
     }
 
-    /** Where each entry lands: the caller's tensors, new tensors, and (blobs being small) new heap buffers. */
-    private List<Entry> destinations(Manifest m, TrainingState targets, Map<String, ByteBuffer> blobs) {
-        List<Entry> out = new ArrayList<>();
-        for (EntryRecord r : m.entries()) {
-            if (!r.tensor()) {
-                if (r.byteSize() > Integer.MAX_VALUE - 8) {
-                    throw new CheckpointException(Reason.CORRUPT, "blob '" + r.name() + "' records " + r.byteSize() + " bytes");
-                }
-                Blob placeholder = Blob.of(r.name(), new byte[0]);
-                blobs.put(r.name(), ByteBuffer.allocate((int) r.byteSize()));
-                out.add(placeholder);
-                continue;
-            }
-            if (targets == null) {
-                out.add(Tensor.allocate(r.name(), r.dtype(), r.shape()));
-                continue;
-            }
-            if (!targets.contains(r.name()) || !(targets.entry(r.name()) instanceof Tensor t)) {
-                throw new CheckpointException(Reason.INVALID_INPUT, "step " + m.step() + " holds tensor '" + r.name()
-                        + "' but the restore targets have no tensor of that name");
-            }
-            if (t.dtype() != r.dtype() || !Arrays.equals(t.shape(), r.shape())) {
-                throw new CheckpointException(Reason.INVALID_INPUT, "tensor '" + r.name() + "' is " + r.dtype().tag()
-                        + Arrays.toString(r.shape()) + " in step " + m.step() + " but the restore target is " + t.dtype().tag()
-                        + Arrays.toString(t.shape()));
-            }
-            out.add(t);
-        }
-        if (targets != null) {
-            for (Entry e : targets.entries()) {
-                if (e instanceof Tensor && m.entries().stream().noneMatch(r -> r.name().equals(e.name()))) {
-                    throw new CheckpointException(Reason.INVALID_INPUT, "restore target tensor '" + e.name()
-                            + "' is not in step " + m.step());
-                }
-            }
-        }
-        return out;
-    }
-
-    private List<String> fetchAll(Manifest m, Tier primary, List<Entry> destinations, Map<String, ByteBuffer> blobs,
-                                  Map<String, AtomicLong> bytesByTier, AtomicInteger repaired) {
+    private List<String> fetchAll(Manifest m, Tier primary, List<RestorePlan.Task> tasks, Map<String, AtomicLong> bytesByTier,
+                                  AtomicInteger repaired) {
         // Once this restore gives up, no task may write into the destination any more (the caller may reuse its
         // buffers at once): tasks check the flag before they start, and the ones running are waited for.
         AtomicBoolean abandoned = new AtomicBoolean();
         AtomicInteger running = new AtomicInteger();
         List<Future<String>> futures = new ArrayList<>();
         try {
-            for (int e = 0; e < m.entries().size(); e++) {
-                EntryRecord r = m.entries().get(e);
-                List<ByteBuffer> dst = r.tensor() ? destinations.get(e).buffers() : List.of(blobs.get(r.name()));
-                for (ChunkRef c : r.chunks()) {
-                    futures.add(pool.submit(() -> {
-                        // Counted before the check: abandon() sets the flag before it reads the count, so either it
-                        // waits for this task or this task sees the flag.
-                        running.incrementAndGet();
-                        try {
-                            return abandoned.get() ? "abandoned" : fetchChunk(r, c, dst, primary, bytesByTier, repaired);
-                        } finally {
-                            running.decrementAndGet();
-                        }
-                    }));
-                }
+            for (RestorePlan.Task task : tasks) {
+                futures.add(pool.submit(() -> {
+                    // Counted before the check: abandon() sets the flag before it reads the count, so either it
+                    // waits for this task or this task sees the flag.
+                    running.incrementAndGet();
+                    try {
+                        return abandoned.get() ? "abandoned" : fetchChunk(task, primary, bytesByTier, repaired);
+                    } finally {
+                        running.decrementAndGet();
+                    }
+                }));
             }
         } catch (RejectedExecutionException closed) {
             abandon(abandoned, running, futures);
@@ -227,12 +188,22 @@ public final class Restorer {
     }
 
     /** Fetches one chunk into place from the first tier with a good copy; returns a problem description or null. */
-    private String fetchChunk(EntryRecord r, ChunkRef c, List<ByteBuffer> dst, Tier primary, Map<String, AtomicLong> bytesByTier,
-                              AtomicInteger repaired) {
+    private String fetchChunk(RestorePlan.Task task, Tier primary, Map<String, AtomicLong> bytesByTier, AtomicInteger repaired) {
+        EntryRecord r = task.entry();
+        ChunkRef c = task.chunk();
         List<String> tried = new ArrayList<>();
         for (Tier t : orderFrom(primary)) {
             try {
-                int stored = readers.get().readInto(t.store(), t.layout(), c, dst, t == primary);
+                int stored;
+                ChunkReader reader = readers.get();
+                if (task.slice() == null) {
+                    stored = reader.readInto(t.store(), t.layout(), c, task.dst(), t == primary);
+                } else {
+                    ByteBuffer storedBytes = reader.readStored(t.store(), t.layout(), c, t == primary);
+                    stored = storedBytes.remaining();
+                    ByteBuffer raw = reader.verify(storedBytes, c);
+                    task.slice().copy(raw, 0, c.offset(), Math.toIntExact(c.rawLength()), task.dst());
+                }
                 bytesByTier.computeIfAbsent(t.name(), k -> new AtomicLong()).addAndGet(stored);
                 if (t != primary) {
                     repaired.incrementAndGet();

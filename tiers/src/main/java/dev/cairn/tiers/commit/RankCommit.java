@@ -1,0 +1,174 @@
+package dev.cairn.tiers.commit;
+
+import dev.cairn.CheckpointException;
+import dev.cairn.CheckpointException.Reason;
+import dev.cairn.Coordinator;
+import dev.cairn.ObjectInfo;
+import dev.cairn.tiers.ChunkCatalog;
+import dev.cairn.tiers.Tier;
+import dev.cairn.tiers.manifest.EntryRecord;
+import dev.cairn.tiers.manifest.Manifest;
+import dev.cairn.tiers.manifest.ManifestFormat;
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.file.NoSuchFileException;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Set;
+import java.util.TreeSet;
+import java.util.concurrent.locks.LockSupport;
+import org.apache.arrow.memory.BufferAllocator;
+
+/**
+ * The commit of a step saved by several ranks, each of which has written its chunks and then its index to the tier.
+ * Rank 0 waits until every rank's index is there, checks that every chunk they name is present, and creates the
+ * MANIFEST (all ranks' rows) create-only: the single commit point, as for one rank. The other ranks wait until
+ * the MANIFEST appears. They meet through the store by default (polling its listing), or through the framework's
+ * {@link Coordinator}. A rank that never writes its index makes rank 0 give up at the deadline without writing
+ * anything, so the previous checkpoint stays the newest; a rank 0 that never commits makes the others give up.
+ */
+final class RankCommit {
+    private static final long FIRST_POLL_NANOS = 2_000_000;
+    private static final long MAX_POLL_NANOS = 100_000_000;
+
+    private final BufferAllocator allocator;
+    private final Coordinator coordinator;
+    private final Duration wait;
+
+    RankCommit(BufferAllocator allocator, Coordinator coordinator, Duration wait) {
+        this.allocator = allocator;
+        this.coordinator = coordinator;
+        this.wait = wait;
+    }
+
+    /** Called with {@code index} (this rank's rows) durable in {@code tier}; returns the committed MANIFEST's contents. */
+    Manifest commit(Tier tier, Manifest index, CommitProtocol commits) throws IOException {
+        long until = System.nanoTime() + wait.toNanos();
+        String barrier = tier.layout().run() + "/" + tier.name() + "/" + index.step();
+        if (coordinator != null) {
+            coordinator.barrier(barrier + "/indexed", index.rank(), index.worldSize(), left(until));
+        }
+        if (index.rank() != 0) {
+            if (coordinator != null) {
+                coordinator.barrier(barrier + "/committed", index.rank(), index.worldSize(), left(until));
+            }
+            return awaitManifest(tier, index, commits, coordinator != null ? System.nanoTime() : until);
+        }
+        CheckpointException failure = null;
+        Manifest merged = null;
+        try {
+            List<Manifest> indexes = awaitIndexes(tier, index, until);
+            checkChunksPresent(tier, indexes);
+            merged = merge(index, indexes);
+            byte[] bytes = ManifestFormat.write(merged, "manifest", allocator);
+            String key = tier.layout().manifestKey(index.step());
+            if (!tier.store().putIfAbsent(key, ByteBuffer.wrap(bytes))) {
+                throw new CheckpointException(Reason.CONFLICT, "step " + index.step() + " is already committed in tier "
+                        + tier.name() + " (" + key + "): saving a step twice is refused");
+            }
+        } catch (CheckpointException e) {
+            failure = e;
+        }
+        if (coordinator != null) {
+            coordinator.barrier(barrier + "/committed", 0, index.worldSize(), left(until));
+        }
+        if (failure != null) {
+            throw failure;
+        }
+        return merged;
+    }
+
+    private List<Manifest> awaitIndexes(Tier tier, Manifest own, long until) throws IOException {
+        int world = own.worldSize();
+        Manifest[] found = new Manifest[world];
+        found[0] = own;
+        Set<Integer> missing = new TreeSet<>();
+        for (int r = 1; r < world; r++) {
+            missing.add(r);
+        }
+        long pause = FIRST_POLL_NANOS;
+        String prefix = tier.layout().stepPrefix(own.step());
+        while (true) {
+            Set<String> present = new java.util.HashSet<>();
+            for (ObjectInfo o : tier.store().list(prefix)) {
+                present.add(o.key());
+            }
+            for (Integer r : List.copyOf(missing)) {
+                String key = tier.layout().indexKey(own.step(), r);
+                if (present.contains(key)) {
+                    found[r] = readIndex(tier, key, own, r);
+                    missing.remove(r);
+                }
+            }
+            if (missing.isEmpty()) {
+                return List.of(found);
+            }
+            if (System.nanoTime() - until >= 0) {
+                throw new CheckpointException(Reason.TIMEOUT, "step " + own.step() + " is not committed in tier " + tier.name()
+                        + ": rank(s) " + missing + " of " + world + " did not write their index within " + wait);
+            }
+            LockSupport.parkNanos(pause);
+            pause = Math.min(MAX_POLL_NANOS, pause * 2);
+        }
+    }
+
+    private Manifest readIndex(Tier tier, String key, Manifest own, int rank) throws IOException {
+        Manifest m = ManifestFormat.read(tier.store().readAll(key), tier.name() + ":" + key, allocator);
+        if (!m.run().equals(own.run()) || m.step() != own.step() || m.worldSize() != own.worldSize() || m.rank() != rank) {
+            throw new CheckpointException(Reason.CONFLICT, "index " + tier.name() + ":" + key + " is of run " + m.run()
+                    + " step " + m.step() + " rank " + m.rank() + " of " + m.worldSize() + ", not rank " + rank + " of "
+                    + own.worldSize() + " of this save: are two runs writing under one name?");
+        }
+        return m;
+    }
+
+    /**
+     * Every chunk the other ranks name must be in the tier: a rank may have skipped writing a chunk it saw there,
+     * which this process's GC could have removed since. Chunks the catalog knows are there (it sees this process's
+     * own deletions) are not asked for again.
+     */
+    private static void checkChunksPresent(Tier tier, List<Manifest> indexes) throws IOException {
+        ChunkCatalog catalog = tier.catalog();
+        for (int r = 1; r < indexes.size(); r++) {
+            for (String hash : indexes.get(r).referencedHashes()) {
+                if (catalog.sizeOf(hash) >= 0) {
+                    continue;
+                }
+                try {
+                    catalog.markPresent(hash, tier.store().stat(tier.layout().chunkKey(hash)).size());
+                } catch (NoSuchFileException e) {
+                    throw new CheckpointException(Reason.STORAGE, "step " + indexes.get(r).step() + " is not committed in tier "
+                            + tier.name() + ": chunk " + hash + " named by rank " + r + "'s index is not in the tier");
+                }
+            }
+        }
+    }
+
+    private static Manifest merge(Manifest own, List<Manifest> indexes) {
+        List<EntryRecord> entries = new ArrayList<>();
+        for (Manifest m : indexes) {
+            entries.addAll(m.entries());
+        }
+        return new Manifest(ManifestFormat.FORMAT_VERSION, own.run(), own.step(), own.worldSize(), 0, Instant.now(),
+                own.chunkBytes(), entries);
+    }
+
+    private static Manifest awaitManifest(Tier tier, Manifest own, CommitProtocol commits, long until) throws IOException {
+        long pause = FIRST_POLL_NANOS;
+        while (!commits.isCommitted(tier, own.step())) {
+            if (System.nanoTime() - until >= 0) {
+                throw new CheckpointException(Reason.TIMEOUT, "step " + own.step() + " was not committed in tier " + tier.name()
+                        + " by rank 0 in time: rank " + own.rank() + "'s part is written but the step does not exist");
+            }
+            LockSupport.parkNanos(pause);
+            pause = Math.min(MAX_POLL_NANOS, pause * 2);
+        }
+        return commits.read(tier, own.step());
+    }
+
+    private static Duration left(long until) {
+        return Duration.ofNanos(Math.max(0, until - System.nanoTime()));
+    }
+}
