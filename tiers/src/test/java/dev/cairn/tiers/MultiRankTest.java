@@ -1,0 +1,229 @@
+package dev.cairn.tiers;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.cairn.Blob;
+import dev.cairn.CairnConfig;
+import dev.cairn.CheckpointException;
+import dev.cairn.CheckpointException.Reason;
+import dev.cairn.CheckpointHandle;
+import dev.cairn.Checkpointer;
+import dev.cairn.Coordinator;
+import dev.cairn.DType;
+import dev.cairn.ObjectInfo;
+import dev.cairn.RestoreRequest;
+import dev.cairn.RestoreResult;
+import dev.cairn.ShardSpec;
+import dev.cairn.Tensor;
+import dev.cairn.TierConfig;
+import dev.cairn.TrainingState;
+import dev.cairn.backend.memory.MemoryObjectStore;
+import dev.cairn.tiers.layout.StoreLayout;
+import dev.cairn.tiers.manifest.Manifest;
+import dev.cairn.tiers.manifest.ManifestFormat;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.CyclicBarrier;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
+import org.apache.arrow.memory.RootAllocator;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+
+/** Several ranks in one JVM saving one checkpoint into a shared store. */
+class MultiRankTest {
+    private static final long[] GLOBAL = {64, 300};
+    private final MemoryObjectStore store = new MemoryObjectStore(512L << 20);
+    private final StoreLayout layout = new StoreLayout("ranks");
+
+    @AfterEach
+    void close() {
+        store.close();
+    }
+
+    private Checkpointer rank(int r, int world, Duration deadline, Coordinator coordinator) {
+        CairnConfig.Builder b = CairnConfig.builder("ranks").tier(TierConfig.of("shared", store).keepLast(3)).chunkBytes(4096)
+                .encoderThreads(1).stagingBytes(4L << 20).deadline(deadline).rank(r, world);
+        if (coordinator != null) {
+            b.coordinator(coordinator);
+        }
+        return Checkpointer.open(b.build());
+    }
+
+    private List<Checkpointer> ranks(int world, Duration deadline, Coordinator coordinator) {
+        List<Checkpointer> out = new ArrayList<>();
+        for (int r = 0; r < world; r++) {
+            out.add(rank(r, world, deadline, coordinator));
+        }
+        return out;
+    }
+
+    /** Rank r's state at {@code step}: its row slice of "w", a replicated "bias", a per-rank RNG blob, a global blob. */
+    private static TrainingState state(int r, int world, long step) {
+        ShardSpec s = ShardSpec.split(GLOBAL, 0, world, r);
+        ByteBuffer w = ByteBuffer.allocateDirect((int) (s.lengths()[0] * GLOBAL[1] * 4)).order(ByteOrder.LITTLE_ENDIAN);
+        for (int i = 0; w.hasRemaining(); i++) {
+            w.putFloat((float) (step * 1000 + s.offsets()[0] * GLOBAL[1] + i));
+        }
+        ByteBuffer bias = ByteBuffer.allocateDirect(300 * 4 * 8).order(ByteOrder.LITTLE_ENDIAN);
+        while (bias.hasRemaining()) {
+            bias.putFloat((float) step / (bias.position() + 1));
+        }
+        return TrainingState.builder()
+                .add(Tensor.sharded("w", DType.F32, s, w.flip()))
+                .add(Tensor.of("bias", DType.F32, new long[] {2400}, bias.flip()))
+                .add(Blob.perRank("rng", new byte[] {(byte) r, (byte) step}))
+                .add(Blob.ofUtf8("config", "lr=0.1"))
+                .build();
+    }
+
+    private static void saveAll(List<Checkpointer> ranks, long step) throws Exception {
+        List<CheckpointHandle> handles = new ArrayList<>();
+        for (int r = 0; r < ranks.size(); r++) {
+            handles.add(ranks.get(r).save(step, state(r, ranks.size(), step)));
+        }
+        for (CheckpointHandle h : handles) {
+            h.done().get(60, TimeUnit.SECONDS);
+        }
+    }
+
+    @Test
+    void fourRanksCommitOneManifestAndEachRestoresItsOwnSlicesAndBlobs() throws Exception {
+        List<Checkpointer> ranks = ranks(4, Duration.ofSeconds(30), null);
+        try {
+            saveAll(ranks, 1);
+            for (int r = 0; r < 4; r++) {
+                RestoreResult res = ranks.get(r).restore(RestoreRequest.latest());
+                Tensor w = res.state().tensor("w");
+                assertEquals(ShardSpec.split(GLOBAL, 0, 4, r), w.shard());
+                assertEquals(ReshardingProperties.concat(state(r, 4, 1).tensor("w")), ReshardingProperties.concat(w));
+                assertEquals(ReshardingProperties.concat(state(r, 4, 1).tensor("bias")), ReshardingProperties.concat(res.state().tensor("bias")));
+                assertEquals(r, res.state().blob("rng").toByteArray()[0]);
+                assertTrue(res.state().blob("rng").isPerRank());
+                assertEquals("lr=0.1", res.state().blob("config").toUtf8());
+            }
+        } finally {
+            ranks.forEach(Checkpointer::close);
+        }
+        try (RootAllocator a = new RootAllocator()) {
+            Manifest m = ManifestFormat.read(store.readAll(layout.manifestKey(1)), "m", a);
+            assertEquals(4, m.worldSize());
+            assertEquals(16, m.entries().size());
+            for (int r = 0; r < 4; r++) {
+                assertTrue(store.stat(layout.indexKey(1, r)).size() > 0);
+            }
+            // The replicated bias (the same bytes on every rank) is stored once: as many chunk objects as one copy.
+            long biasChunks = m.entries().stream().filter(e -> e.name().equals("bias") && e.rank() == 0).mapToLong(e -> e.chunks().size()).sum();
+            long distinct = m.referencedHashes().size();
+            long stored = store.list(layout.chunksPrefix()).size();
+            assertEquals(distinct, stored);
+            assertTrue(distinct <= m.chunkCount() - 3 * biasChunks, "replicas add no chunks: " + distinct + " of " + m.chunkCount());
+        }
+    }
+
+    @Test
+    void aRankThatNeverSavesFailsTheStepAndThePreviousOneStaysNewest() throws Exception {
+        List<Checkpointer> ranks = ranks(4, Duration.ofSeconds(2), null);
+        try {
+            saveAll(ranks, 1);
+            List<CheckpointHandle> handles = new ArrayList<>();
+            for (int r = 0; r < 3; r++) { // rank 3 dies before step 2
+                handles.add(ranks.get(r).save(2, state(r, 4, 2)));
+            }
+            for (CheckpointHandle h : handles) {
+                ExecutionException e = assertThrows(ExecutionException.class, () -> h.done().get(30, TimeUnit.SECONDS));
+                assertEquals(Reason.TIMEOUT, ((CheckpointException) e.getCause()).reason(), e.getCause().getMessage());
+            }
+            assertThrows(java.nio.file.NoSuchFileException.class, () -> store.stat(layout.manifestKey(2)));
+            for (Checkpointer cp : ranks.subList(0, 3)) {
+                assertEquals(1, cp.restore(RestoreRequest.latest()).step());
+            }
+        } finally {
+            ranks.forEach(Checkpointer::close);
+        }
+    }
+
+    @Test
+    void aFrameworkBarrierCoordinatesTheCommit() throws Exception {
+        Map<String, CyclicBarrier> barriers = new ConcurrentHashMap<>();
+        List<String> seen = java.util.Collections.synchronizedList(new ArrayList<>());
+        Coordinator barrier = (name, rank, world, timeout) -> {
+            seen.add(name);
+            try {
+                barriers.computeIfAbsent(name, k -> new CyclicBarrier(world)).await(timeout.toNanos(), TimeUnit.NANOSECONDS);
+            } catch (TimeoutException | java.util.concurrent.BrokenBarrierException e) {
+                throw new CheckpointException(Reason.TIMEOUT, "barrier " + name + " timed out");
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw new CheckpointException(Reason.CLOSED, "interrupted");
+            }
+        };
+        List<Checkpointer> ranks = ranks(3, Duration.ofSeconds(30), barrier);
+        try {
+            saveAll(ranks, 5);
+            assertEquals(5, ranks.get(2).restore(RestoreRequest.latest()).step());
+        } finally {
+            ranks.forEach(Checkpointer::close);
+        }
+        assertTrue(seen.contains("ranks/shared/5/indexed") && seen.contains("ranks/shared/5/committed"), seen.toString());
+        assertEquals(6, seen.size());
+    }
+
+    @Test
+    void perRankBlobsOnAnotherWorldSizeNeedTheApplicationsChoice() throws Exception {
+        List<Checkpointer> four = ranks(4, Duration.ofSeconds(30), null);
+        try {
+            saveAll(four, 1);
+        } finally {
+            four.forEach(Checkpointer::close);
+        }
+        List<Checkpointer> two = ranks(2, Duration.ofSeconds(30), null);
+        try {
+            Tensor target = Tensor.allocate("w", DType.F32, ShardSpec.split(GLOBAL, 0, 2, 1));
+            ByteBuffer before = ReshardingProperties.concat(target);
+            CheckpointException e = assertThrows(CheckpointException.class, () -> two.get(1).restore(
+                    RestoreRequest.latest().into(TrainingState.builder().add(target).build())));
+            assertEquals(Reason.INVALID_INPUT, e.reason());
+            assertTrue(e.getMessage().contains("per-rank blob 'rng'") && e.getMessage().contains("onRankBlobs"), e.getMessage());
+            assertEquals(before, ReshardingProperties.concat(target), "nothing written into the target");
+
+            RestoreResult r = two.get(1).restore(RestoreRequest.latest().into(TrainingState.builder().add(target).build())
+                    .onRankBlobs((name, saved, savedWorld, rank, world) -> saved.size() == 4 ? saved.get(rank * 2) : null));
+            assertEquals(2, r.state().blob("rng").toByteArray()[0]);
+            assertFalse(r.state().contains("bias"), "only the tensors asked for");
+            ByteBuffer expected = ByteBuffer.allocate((int) target.byteSize());
+            expected.put(ReshardingProperties.concat(state(2, 4, 1).tensor("w")));
+            expected.put(ReshardingProperties.concat(state(3, 4, 1).tensor("w")));
+            assertEquals(expected.flip(), ReshardingProperties.concat(target));
+            assertNull(two.get(0).restore(RestoreRequest.latest().onRankBlobs((n, s, sw, rk, w) -> null)).state().contains("rng")
+                    ? "dropped blob came back" : null);
+        } finally {
+            two.forEach(Checkpointer::close);
+        }
+    }
+
+    @Test
+    void aStoreListingShowsNoStrayObjectsAfterAFailedStep() throws Exception {
+        List<Checkpointer> ranks = ranks(2, Duration.ofSeconds(1), null);
+        try {
+            assertThrows(ExecutionException.class, () -> ranks.get(0).save(1, state(0, 2, 1)).done().get(30, TimeUnit.SECONDS));
+            List<String> steps = new ArrayList<>();
+            for (ObjectInfo o : store.list(layout.stepsPrefix())) {
+                steps.add(o.key());
+            }
+            assertEquals(List.of(layout.indexKey(1, 0)), steps, "rank 0's index only: no MANIFEST");
+        } finally {
+            ranks.forEach(Checkpointer::close);
+        }
+    }
+}
