@@ -12,12 +12,14 @@ import java.nio.ByteBuffer;
  *
  * <p>Codecs, as recorded in manifests: {@value #ZSTD} (zstd of the raw bytes), {@value #PLANES2R}, {@value #PLANES4R},
  * {@value #PLANES8R} (the {@link FloatPlanes} split of 2-, 4- and 8-byte floats, each piece its own zstd frame or
- * stored raw), {@value #RAW} (stored uncompressed, in a zstd frame of raw blocks), and, still decoded and no longer
- * chosen, {@value #PLANES2}, {@value #PLANES4}, {@value #PLANES8} (one zstd frame of the {@link BytePlanes}).
+ * stored raw), {@value #RAW} (stored uncompressed, in a zstd frame of raw blocks), and {@value #PLANES2},
+ * {@value #PLANES4}, {@value #PLANES8} (one zstd frame of the {@link BytePlanes}, the codec before the rotated one).
  * {@link #encodeChoosing} picks one per chunk: for floats it compresses a sample of {@value #SAMPLE_BYTES} bytes
- * both plain and piece by piece, and keeps the smaller; the pieces whose sample did not shrink by 1/32 (the mantissa
- * planes) are stored raw without trying zstd on the whole chunk, which is where the time went. Any chunk whose
- * encoding saves less than 1/32 (about 3 %) of its bytes is stored raw, so decoding it is a copy.
+ * both plain and piece by piece, and keeps the smaller; the pieces whose sample did not shrink by 1/64 (the mantissa
+ * planes) are stored raw without trying zstd on the whole chunk, which is where the time went. Only when the
+ * exponents are spread wide (the high-nibble piece of the sample shrinks less than 8x) does it also try the
+ * unrotated byte planes, and takes them if they save another 1/128. Any chunk whose encoding saves less than 1/32
+ * (about 3 %) of its bytes is stored raw, so decoding it is a copy.
  */
 public final class ChunkCodec implements AutoCloseable {
     /** The codec name recorded in manifests. */
@@ -104,29 +106,39 @@ public final class ChunkCodec implements AutoCloseable {
         int probe = Math.min(len, SAMPLE_BYTES) & ~63;
         if (FloatPlanes.supports(elementSize) && probe > 0) {
             ByteBuffer out = sample(Math.toIntExact(Zstd.compressBound(probe)));
-            int plain = compress.compressDirectByteBuffer(out, 0, out.capacity(), src, srcOff, probe);
+            int best = compress.compressDirectByteBuffer(out, 0, out.capacity(), src, srcOff, probe);
             ByteBuffer pieces = scratch(probe);
             FloatPlanes.split(src, srcOff, probe, elementSize, pieces, 0);
             compressed = 0;
             int split = 0;
+            boolean wideExponents = false;
             for (int p = 0; p < FloatPlanes.pieces(elementSize); p++) {
                 int n = FloatPlanes.pieceLength(probe, elementSize, p);
                 int c = compress.compressDirectByteBuffer(out, 0, out.capacity(), pieces,
                         FloatPlanes.pieceOffset(probe, elementSize, p), n);
-                if (pays(c, n)) {
+                if (piecePays(c, n)) {
                     compressed |= 1 << p;
                     split += c;
                 } else {
                     split += n;
                 }
+                if (p == elementSize) {
+                    wideExponents = c * 8 > n; // the high nibbles, nearly constant for weights
+                }
             }
-            if (split < plain) {
+            if (split < best) {
+                best = split;
                 codec = elementSize == 2 ? PLANES2R : elementSize == 4 ? PLANES4R : PLANES8R;
+            }
+            // Exponents that cross a nibble boundary (Adam's second moments span dozens of binades) make the high
+            // nibbles carry information that the low ones repeat; whole byte planes may then code them better.
+            if (wideExponents && bytePlanesSample(src, srcOff, probe, elementSize, out) < best - (best >>> 7)) {
+                codec = elementSize == 2 ? PLANES2 : elementSize == 4 ? PLANES4 : PLANES8;
             }
         }
         int n;
-        if (ZSTD.equals(codec)) {
-            n = encode(src, srcOff, len, dst);
+        if (ZSTD.equals(codec) || StoredChunkFormat.elementSizeOf(codec) != 0) {
+            n = encodeAs(codec, src, srcOff, len, dst);
         } else {
             int h = StoredChunkFormat.HEADER_BYTES;
             StoredChunkFormat.writeHeader(dst, 0, codec);
@@ -138,6 +150,18 @@ public final class ChunkCodec implements AutoCloseable {
         }
         lastCodec = codec;
         return n;
+    }
+
+    /** Stored bytes of the sample as {@link BytePlanes}, each plane compressed alone as in a whole chunk. */
+    private int bytePlanesSample(ByteBuffer src, int srcOff, int probe, int elementSize, ByteBuffer out) {
+        ByteBuffer planes = scratch(probe);
+        BytePlanes.split(src, srcOff, probe, elementSize, planes, 0);
+        int plane = probe / elementSize;
+        int size = 0;
+        for (int p = 0; p < elementSize; p++) {
+            size += compress.compressDirectByteBuffer(out, 0, out.capacity(), planes, p * plane, plane);
+        }
+        return size;
     }
 
     /**
@@ -154,7 +178,7 @@ public final class ChunkCodec implements AutoCloseable {
             int n = FloatPlanes.pieceLength(len, elementSize, p);
             if ((compressed & (1 << p)) != 0) {
                 int c = compress.compressDirectByteBuffer(dst, at, dst.capacity() - at, pieces, off, n);
-                if (pays(c, n)) {
+                if (piecePays(c, n)) {
                     at += c;
                     continue;
                 }
@@ -167,6 +191,11 @@ public final class ChunkCodec implements AutoCloseable {
     /** Whether {@code stored} bytes for {@code raw} save at least 1/32 of them, enough to be worth a decode. */
     private static boolean pays(int stored, int raw) {
         return stored <= raw - (raw >>> 5) && stored < raw;
+    }
+
+    /** Whether compressing a piece saves at least 1/64 (zstd's own least gain for a compressed block). */
+    private static boolean piecePays(int stored, int raw) {
+        return stored <= raw - (raw >>> 6) && stored < raw;
     }
 
     /** The codec of the last {@link #encodeChoosing} call. */
