@@ -30,6 +30,11 @@ import java.util.Map;
 import java.util.Optional;
 import java.util.SplittableRandom;
 import java.util.TreeMap;
+import java.util.concurrent.Callable;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
 import java.util.stream.IntStream;
 import org.apache.arrow.compression.CommonsCompressionFactory;
 import org.apache.arrow.memory.BufferAllocator;
@@ -47,10 +52,13 @@ import org.apache.arrow.vector.types.pojo.FieldType;
 import org.apache.arrow.vector.types.pojo.Schema;
 
 /**
- * The compression benchmark: on the same bytes, in one run and on one thread, the compression ratio and the encode
+ * The compression benchmark: on the same bytes, in one run and on one thread (but for one figure), the compression ratio and the encode
  * and decode throughput of
  * <ol>
- * <li>Cairn's per-chunk codec choice ({@link ChunkCodec#encodeChoosing}, 4 MiB chunks, the engine's default level),</li>
+ * <li>Cairn's per-chunk codec choice ({@link ChunkCodec#encodeChoosing}, 4 MiB chunks, the engine's default level),
+ *     and beside it the same on two threads (two codecs, the even and the odd chunks), as the engine's two encoder
+ *     threads run it;</li>
+ * <li>the previous float codec ({@code planesN+zstd}: one zstd frame of the byte planes), forced on every chunk;</li>
  * <li>zstd level 1 and zstd level 3 alone on the same 4 MiB chunks (zstd-jni),</li>
  * <li>Arrow IPC with its ZSTD body compression (arrow-compression's {@link CommonsCompressionFactory}, level
  *     {@value #ARROW_ZSTD_LEVEL}): one stream, one record batch per 4 MiB chunk, one column holding the bytes as they
@@ -70,6 +78,8 @@ public final class CodecBenchmark {
     public static final double FP32_RATIO_GOAL = 1.2;
     public static final double ENCODE_OVER_WRITE_GOAL = 1.0;
     public static final String CAIRN = "cairn";
+    /** The previous float codec, one zstd frame of the byte planes ({@code planesN+zstd}), on the same bytes. */
+    public static final String PLANES_V1 = "planesV1";
     public static final String ZSTD1 = "zstd1";
     public static final String ZSTD3 = "zstd3";
     public static final String ARROW = "arrowZstd";
@@ -110,9 +120,12 @@ public final class CodecBenchmark {
         }
     }
 
-    /** One method on one data set: sizes, and each repetition's encode and decode time of all of it. */
+    /**
+     * One method on one data set: sizes, and each repetition's encode and decode time of all of it; for Cairn also
+     * its encode on two threads ({@code encodeTwoThreads}, null for the other methods).
+     */
     public record Row(String dataset, String method, long rawBytes, long storedBytes, Figure encode, Figure decode,
-                      Map<String, Integer> codecs) {
+                      Figure encodeTwoThreads, Map<String, Integer> codecs) {
         public double ratio() {
             return (double) rawBytes / storedBytes;
         }
@@ -204,12 +217,17 @@ public final class CodecBenchmark {
             for (Row r : rows) {
                 figures.add(r.encode());
                 figures.add(r.decode());
+                if (r.encodeTwoThreads() != null) {
+                    figures.add(r.encodeTwoThreads());
+                }
             }
             for (String d : List.of("fp32", "bf16")) {
                 Row cairn = rows.stream().filter(r -> r.dataset().equals(d) && r.method().equals(CAIRN)).findFirst().orElseThrow();
                 // Same byte count on both sides (bf16 is generated at the fp32 size), so the time ratio is the rate ratio.
                 comparisons.add(new Comparison(d + "EncodeOverWrite", "Cairn encode " + d + ", 1 thread, vs write+fsync",
                         cairn.encode(), write, Measure.THROUGHPUT, ENCODE_OVER_WRITE_GOAL));
+                comparisons.add(new Comparison(d + "Encode2OverWrite", "Cairn encode " + d + ", 2 threads, vs write+fsync",
+                        cairn.encodeTwoThreads(), write, Measure.THROUGHPUT, ENCODE_OVER_WRITE_GOAL));
             }
             List<Goal> goals = new ArrayList<>();
             goals.add(new Goal("bf16Ratio", "Cairn ratio on bf16 ~ N(0, 0.02)",
@@ -297,9 +315,15 @@ public final class CodecBenchmark {
             }
         }
         ByteBuffer out = ByteBuffer.allocateDirect(Math.toIntExact(outBytes + (1 << 20)));
+        List<ByteBuffer> slices = new ArrayList<>();
+        for (int[] c : chunks) {
+            slices.add(out.slice(c[3], ChunkCodec.maxEncodedBytes(c[2])));
+        }
         List<ByteBuffer> dst = SyntheticState.allocateLike(d.buffers().stream().map(b -> (long) b.capacity()).toList());
-        List<String> methods = List.of(CAIRN, ZSTD1, ZSTD3, ARROW);
+        List<String> methods = List.of(CAIRN, PLANES_V1, ZSTD1, ZSTD3, ARROW);
+        String v1 = d.elementSize() == 2 ? ChunkCodec.PLANES2 : d.elementSize() == 4 ? ChunkCodec.PLANES4 : ChunkCodec.PLANES8;
         int reps = options.repetitions();
+        long[] enc2 = new long[reps];
         long[][] enc = new long[methods.size()][reps];
         long[][] dec = new long[methods.size()][reps];
         long[] stored = new long[methods.size()];
@@ -309,21 +333,33 @@ public final class CodecBenchmark {
              ZstdCompressCtx z1 = new ZstdCompressCtx().setLevel(1);
              ZstdCompressCtx z3 = new ZstdCompressCtx().setLevel(3);
              ZstdDecompressCtx zd = new ZstdDecompressCtx();
-             BufferAllocator allocator = new RootAllocator()) {
+             BufferAllocator allocator = new RootAllocator();
+             TwoEncoders two = new TwoEncoders(d, chunks, slices)) {
             for (int r = 0; r < reps; r++) {
+                enc2[r] = two.encodeAll();
+                log.printf(Locale.ROOT, "  rep %d cairn, 2 threads: encode %s%n", r + 1,
+                        ReportTable.rate(d.bytes() * 1e9 / enc2[r]));
                 for (int m = 0; m < methods.size(); m++) {
                     String method = methods.get(m);
                     long[] sizes = new long[1];
                     long t0 = System.nanoTime();
                     switch (method) {
                         case CAIRN -> {
-                            for (int[] c : chunks) {
-                                ByteBuffer o = out.slice(c[3], ChunkCodec.maxEncodedBytes(c[2]));
-                                int n = cairn.encodeChoosing(d.buffers().get(c[0]), c[1], c[2], d.elementSize(), o);
+                            for (int i = 0; i < chunks.size(); i++) {
+                                int[] c = chunks.get(i);
+                                int n = cairn.encodeChoosing(d.buffers().get(c[0]), c[1], c[2], d.elementSize(), slices.get(i));
                                 sizes[0] += n;
                                 if (r == 0) {
                                     codecs.merge(cairn.lastCodec(), 1, Integer::sum);
                                 }
+                                c[4] = n;
+                            }
+                        }
+                        case PLANES_V1 -> {
+                            for (int i = 0; i < chunks.size(); i++) {
+                                int[] c = chunks.get(i);
+                                int n = cairn.encodeAs(v1, d.buffers().get(c[0]), c[1], c[2], slices.get(i));
+                                sizes[0] += n;
                                 c[4] = n;
                             }
                         }
@@ -342,7 +378,7 @@ public final class CodecBenchmark {
                     stored[m] = sizes[0];
                     t0 = System.nanoTime();
                     switch (method) {
-                        case CAIRN -> {
+                        case CAIRN, PLANES_V1 -> {
                             for (int[] c : chunks) {
                                 cairn.decode(out, c[3], c[4], dst.get(c[0]), c[1], c[2]);
                             }
@@ -375,12 +411,63 @@ public final class CodecBenchmark {
         List<Row> rows = new ArrayList<>();
         for (int m = 0; m < methods.size(); m++) {
             String key = d.key() + "." + methods.get(m);
+            boolean cairn = methods.get(m).equals(CAIRN);
             rows.add(new Row(d.key(), methods.get(m), d.bytes(), stored[m],
                     new Figure(key + ".encode", "encode " + d.key() + " with " + methods.get(m) + ", 1 thread", d.bytes(), enc[m]),
                     new Figure(key + ".decode", "decode " + d.key() + " with " + methods.get(m) + ", 1 thread", d.bytes(), dec[m]),
-                    methods.get(m).equals(CAIRN) ? Map.copyOf(codecs) : Map.of()));
+                    cairn ? new Figure(key + ".encode2", "encode " + d.key() + " with cairn, 2 threads", d.bytes(), enc2) : null,
+                    cairn ? Map.copyOf(codecs) : Map.of()));
         }
         return rows;
+    }
+
+    /**
+     * Two threads, each with its own {@link ChunkCodec} (as the engine's encoder threads have), encoding the even and
+     * the odd chunks into their own slices of the output: what two encoder threads can feed a disk.
+     */
+    private static final class TwoEncoders implements AutoCloseable {
+        private final ExecutorService threads = Executors.newFixedThreadPool(2);
+        private final List<Callable<Void>> halves = new ArrayList<>();
+        private final ChunkCodec[] codecs = {new ChunkCodec(CairnConfig.DEFAULT_COMPRESSION_LEVEL),
+                new ChunkCodec(CairnConfig.DEFAULT_COMPRESSION_LEVEL)};
+
+        TwoEncoders(Dataset d, List<int[]> chunks, List<ByteBuffer> slices) {
+            for (int k = 0; k < 2; k++) {
+                ChunkCodec codec = codecs[k];
+                int first = k;
+                halves.add(() -> {
+                    for (int i = first; i < chunks.size(); i += 2) {
+                        int[] c = chunks.get(i);
+                        codec.encodeChoosing(d.buffers().get(c[0]), c[1], c[2], d.elementSize(), slices.get(i));
+                    }
+                    return null;
+                });
+            }
+        }
+
+        /** Encodes every chunk once; returns the nanoseconds from start until both threads are done. */
+        long encodeAll() throws IOException {
+            long t0 = System.nanoTime();
+            try {
+                for (Future<Void> f : threads.invokeAll(halves)) {
+                    f.get();
+                }
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw new IOException("interrupted while encoding on two threads", e);
+            } catch (ExecutionException e) {
+                throw new IOException("encoding on two threads failed", e.getCause());
+            }
+            return System.nanoTime() - t0;
+        }
+
+        @Override
+        public void close() {
+            threads.shutdownNow();
+            for (ChunkCodec c : codecs) {
+                c.close();
+            }
+        }
     }
 
     private static ByteBuffer zeroed(ByteBuffer b) {

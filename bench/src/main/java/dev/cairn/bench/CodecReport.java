@@ -25,16 +25,19 @@ public final class CodecReport {
                         + " bit-exact; cairn = ChunkCodec.encodeChoosing at level 1; arrowZstd = Arrow IPC stream, one"
                         + " record batch per chunk, one Float4 (fp32) / SmallInt (bf16 bits) column, ZSTD level %d%n",
                 CodecBenchmark.CHUNK_BYTES >> 20, r.options().repetitions(), CodecBenchmark.ARROW_ZSTD_LEVEL);
-        String row = "%-12s %-10s %8s %11s %11s  %s%n";
+        out.println("         planesV1 = the previous float codec (one zstd frame of the byte planes) forced on every chunk;"
+                + " encode x2 = cairn on two threads, two codecs, even and odd chunks");
+        String row = "%-12s %-10s %8s %11s %11s %11s  %s%n";
         out.println();
-        out.printf(Locale.ROOT, row, "data", "method", "ratio", "encode", "decode", "chunks stored as");
+        out.printf(Locale.ROOT, row, "data", "method", "ratio", "encode", "encode x2", "decode", "chunks stored as");
         for (Row x : r.rows()) {
             out.printf(Locale.ROOT, row, x.dataset(), x.method(), String.format(Locale.ROOT, "%.3fx", x.ratio()),
-                    ReportTable.rate(x.encode().bytesPerSecond()), ReportTable.rate(x.decode().bytesPerSecond()),
-                    codecs(x.codecs()));
+                    ReportTable.rate(x.encode().bytesPerSecond()),
+                    x.encodeTwoThreads() == null ? "-" : ReportTable.rate(x.encodeTwoThreads().bytesPerSecond()),
+                    ReportTable.rate(x.decode().bytesPerSecond()), codecs(x.codecs()));
         }
         Figure write = r.figure(CodecBenchmark.WRITE_FSYNC);
-        out.printf(Locale.ROOT, row, "fp32", "disk", "-", ReportTable.rate(write.bytesPerSecond()), "-",
+        out.printf(Locale.ROOT, row, "fp32", "disk", "-", ReportTable.rate(write.bytesPerSecond()), "-", "-",
                 "sequential write + fsync of the same bytes, one file (the limit the encoder is compared with)");
 
         out.println();
@@ -82,7 +85,9 @@ public final class CodecReport {
                     .append(JsonText.quote(x.method())).append(", \"rawBytes\": ").append(x.rawBytes())
                     .append(", \"storedBytes\": ").append(x.storedBytes()).append(", \"ratio\": ")
                     .append(JsonText.number(x.ratio())).append(", \"encode\": ").append(JsonText.quote(x.encode().key()))
-                    .append(", \"decode\": ").append(JsonText.quote(x.decode().key())).append(", \"codecs\": {")
+                    .append(", \"decode\": ").append(JsonText.quote(x.decode().key()))
+                    .append(x.encodeTwoThreads() == null ? "" : ", \"encodeTwoThreads\": " + JsonText.quote(x.encodeTwoThreads().key()))
+                    .append(", \"codecs\": {")
                     .append(x.codecs().entrySet().stream().map(e -> JsonText.quote(e.getKey()) + ": " + e.getValue())
                             .collect(Collectors.joining(", ")))
                     .append("}}").append(i + 1 < rows.size() ? ",\n" : "\n");

@@ -28,15 +28,17 @@ class CodecBenchmarkTest {
         CodecBenchmark.Results r = CodecBenchmark.run(new CodecBenchmark.Options(8L << 20, 2, dir, MlpSpec.standard(), 3),
                 new PrintStream(new ByteArrayOutputStream(), true, StandardCharsets.UTF_8));
 
-        assertEquals(4 * 4, r.rows().size(), "4 methods on fp32, bf16, DJL weights, DJL moments");
+        assertEquals(5 * 4, r.rows().size(), "5 methods on fp32, bf16, DJL weights, DJL moments");
         for (Row x : r.rows()) {
             assertEquals(2, x.encode().nanos().length, x.encode().key());
+            assertEquals(x.method().equals(CodecBenchmark.CAIRN), x.encodeTwoThreads() != null, x.method());
             assertTrue(x.ratio() > 0.9 && x.ratio() < 100, x.dataset() + "/" + x.method() + " ratio " + x.ratio());
         }
         // The plane split is what lifts fp32 and bf16 above plain zstd.
         assertTrue(r.row("fp32", CodecBenchmark.CAIRN).ratio() > r.row("fp32", CodecBenchmark.ZSTD1).ratio());
         assertTrue(r.row("bf16", CodecBenchmark.CAIRN).ratio() > r.row("bf16", CodecBenchmark.ZSTD1).ratio());
-        assertEquals(2, r.comparisons().size());
+        assertTrue(r.row("fp32", CodecBenchmark.CAIRN).ratio() > r.row("fp32", CodecBenchmark.PLANES_V1).ratio());
+        assertEquals(4, r.comparisons().size(), "one and two threads, fp32 and bf16, against write+fsync");
         assertEquals(2, r.goals().size());
 
         assertEquals(8, r.changes().size());
@@ -59,7 +61,8 @@ class CodecBenchmarkTest {
         assertTrue(text.contains(">= 1.45x") && text.contains(">= 1.20x") && text.contains("write+fsync"), text);
         assertTrue(text.contains("arrowZstd") && text.contains("djl.adam") && text.contains("contiguous"), text);
         String json = CodecReport.json(r);
-        assertTrue(json.contains("\"fp32.cairn.encode\": {") && json.contains("\"bf16Ratio\""), json);
+        assertTrue(json.contains("\"fp32.cairn.encode\": {") && json.contains("\"bf16Ratio\"")
+                && json.contains("\"fp32.cairn.encode2\": {"), json);
         assertEquals(count(json, '{'), count(json, '}'));
         assertEquals(count(json, '['), count(json, ']'));
     }

@@ -79,8 +79,8 @@ class CodecRoundTripProperties {
                      .stagingBytes(dev.cairn.CairnConfig.minimumStagingBytes(chunk, 1)).tier(TierConfig.of("t", store)).build())) {
             cp.save(1, build(specs)).done().get(60, TimeUnit.SECONDS);
             Manifest m = manifest(store, 1);
-            assertEquals(Set.of(ChunkCodec.PLANES4), codecs(m.entries().get(0)));
-            assertEquals(Set.of(ChunkCodec.PLANES2), codecs(m.entries().get(1)));
+            assertEquals(Set.of(ChunkCodec.PLANES4R), codecs(m.entries().get(0)));
+            assertEquals(Set.of(ChunkCodec.PLANES2R), codecs(m.entries().get(1)));
             assertTrue(m.storedBytes() < m.rawBytes() / 1.15, m.storedBytes() + " of " + m.rawBytes());
             assertSameState(build(specs), cp.restore(RestoreRequest.latest()).state());
         }

@@ -2,6 +2,7 @@ package dev.cairn.bench.jmh;
 
 import dev.cairn.tiers.codec.BytePlanes;
 import dev.cairn.tiers.codec.ChunkCodec;
+import dev.cairn.tiers.codec.FloatPlanes;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import org.openjdk.jmh.annotations.Benchmark;
@@ -11,12 +12,14 @@ import org.openjdk.jmh.annotations.Setup;
 import org.openjdk.jmh.annotations.TearDown;
 
 /**
- * The byte-plane split and join against zstd level 1 on the same chunk and the same core, and the codecs end to
- * end: {@code split}/{@code join} alone, {@code zstd1} (plain zstd level 1 encode), {@code chosenEncode} (the
- * per-chunk choice the pipeline runs: 64 KiB sample both ways, then planes+zstd or zstd) and {@code chosenDecode}.
- * Data: N(0, 0.02) values as fp32 (element size 4) or as bf16 (element size 2, the top half of each fp32).
- * Bytes per second = chunkBytes / score. The split must beat {@code zstd1} by a wide margin, or planes would slow
- * the pipeline.
+ * The plane splits and joins against zstd level 1 on the same chunk and the same core, and the codecs end to end:
+ * {@code split}/{@code join} ({@link BytePlanes}, the previous codec's transform) and {@code floatSplit}/
+ * {@code floatJoin} ({@link FloatPlanes}: sign rotated, nibble planes) alone, {@code zstd1} (plain zstd level 1
+ * encode), {@code zstd1Decode}, {@code chosenEncode} (the per-chunk choice the pipeline runs: 64 KiB sample both
+ * ways, then planesNr+zstd or zstd), {@code chosenDecode}, and {@code planesV1Encode}/{@code planesV1Decode} (the
+ * previous codec, one zstd frame of the byte planes). Data: N(0, 0.02) values as fp32 (element size 4) or as bf16
+ * (element size 2, the top half of each fp32). Bytes per second = chunkBytes / score. A split must beat
+ * {@code zstd1} by a wide margin, or planes would slow the pipeline.
  */
 public class BytePlanesBenchmark extends Fp32ChunkBenchmark {
     @Param({"f32", "bf16"})
@@ -28,7 +31,12 @@ public class BytePlanesBenchmark extends Fp32ChunkBenchmark {
     private ByteBuffer encoded;
     private ByteBuffer stored;
     private ByteBuffer decoded;
+    private ByteBuffer plain;
+    private ByteBuffer v1;
     private int encodedLength;
+    private int plainLength;
+    private int v1Length;
+    private String v1Codec;
     private ChunkCodec codec;
 
     @Setup(Level.Trial)
@@ -41,9 +49,14 @@ public class BytePlanesBenchmark extends Fp32ChunkBenchmark {
         codec = new ChunkCodec(1);
         stored = ByteBuffer.allocateDirect(ChunkCodec.maxEncodedBytes(chunkBytes));
         encodedLength = codec.encodeChoosing(raw, 0, chunkBytes, width, stored);
-        int plain = codec.encode(raw, 0, chunkBytes, ByteBuffer.allocateDirect(ChunkCodec.maxEncodedBytes(chunkBytes)));
-        System.out.printf("%n%s N(0, 0.02), %d bytes: %s ratio %.3f; plain zstd-1 ratio %.3f%n", dtype, chunkBytes,
-                codec.lastCodec(), (double) chunkBytes / encodedLength, (double) chunkBytes / plain);
+        plain = ByteBuffer.allocateDirect(ChunkCodec.maxEncodedBytes(chunkBytes));
+        plainLength = codec.encode(raw, 0, chunkBytes, plain);
+        v1Codec = width == 2 ? ChunkCodec.PLANES2 : ChunkCodec.PLANES4;
+        v1 = ByteBuffer.allocateDirect(ChunkCodec.maxEncodedBytes(chunkBytes));
+        v1Length = codec.encodeAs(v1Codec, raw, 0, chunkBytes, v1);
+        System.out.printf("%n%s N(0, 0.02), %d bytes: %s ratio %.3f; %s ratio %.3f; plain zstd-1 ratio %.3f%n", dtype,
+                chunkBytes, codec.lastCodec(), (double) chunkBytes / encodedLength, v1Codec,
+                (double) chunkBytes / v1Length, (double) chunkBytes / plainLength);
     }
 
     @TearDown(Level.Trial)
@@ -60,6 +73,35 @@ public class BytePlanesBenchmark extends Fp32ChunkBenchmark {
     @Benchmark
     public ByteBuffer join() {
         BytePlanes.join(planes, 0, chunkBytes, width, decoded, 0);
+        return decoded;
+    }
+
+    @Benchmark
+    public ByteBuffer floatSplit() {
+        FloatPlanes.split(raw, 0, chunkBytes, width, planes, 0);
+        return planes;
+    }
+
+    @Benchmark
+    public ByteBuffer floatJoin() {
+        FloatPlanes.join(planes, 0, chunkBytes, width, decoded, 0);
+        return decoded;
+    }
+
+    @Benchmark
+    public ByteBuffer zstd1Decode() throws IOException {
+        codec.decode(plain, 0, plainLength, decoded, 0, chunkBytes);
+        return decoded;
+    }
+
+    @Benchmark
+    public int planesV1Encode() {
+        return codec.encodeAs(v1Codec, raw, 0, chunkBytes, encoded);
+    }
+
+    @Benchmark
+    public ByteBuffer planesV1Decode() throws IOException {
+        codec.decode(v1, 0, v1Length, decoded, 0, chunkBytes);
         return decoded;
     }
 

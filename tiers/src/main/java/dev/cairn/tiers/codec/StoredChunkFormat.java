@@ -20,8 +20,19 @@ import java.nio.ByteOrder;
  *   skippable frame (magic 0x184D2A5C, 4 bytes of user data), which zstd tools skip, then:
  *   id 'r': a frame of raw (uncompressed) blocks holding the raw bytes
  *   id '2' / '4' / '8': a zstd frame of the {@link BytePlanes} of the raw bytes for that element size
+ * codecs "planes2r+zstd", "planes4r+zstd", "planes8r+zstd" (element size e = 2, 4, 8):
+ *   0          4          8     11   12
+ *   +----------+----------+-----+----+---------+---------+-----+-------------+---------------------+
+ *   | 5C2A4D18 | 04000000 | CRN | id | frame 0 | frame 1 | ... | frame e-1   | frame e             |
+ *   +----------+----------+-----+----+---------+---------+-----+-------------+---------------------+
+ *   id 'h' / 's' / 'd' for e = 2 / 4 / 8; then e + 1 zstd frames, one per piece of the {@link FloatPlanes} split
+ *   of the raw bytes, in order: planes 0 .. e-2 of the rotated values, the low nibbles of their top plane, and
+ *   the high nibbles followed by the tail. Each frame is either a compressed frame or, where compressing the
+ *   piece does not pay (mantissa bits), a frame of raw blocks; a reader need not know which.
  * </pre>
- * A chunk without the skippable frame is codec "zstd". The content hash is always of the raw bytes.
+ * A chunk without the skippable frame is codec "zstd". Frames carry their content size. {@code zstd -d} decodes a
+ * planes codec's chunk to the split (concatenated frames decode to the concatenation), not to the raw bytes. The
+ * content hash is always of the raw bytes: a reader checks it, since a corrupted raw block decodes without error.
  */
 public final class StoredChunkFormat {
     /** Length of the skippable header that precedes the frame of every codec but "zstd". */
@@ -47,6 +58,9 @@ public final class StoredChunkFormat {
             case '2': return ChunkCodec.PLANES2;
             case '4': return ChunkCodec.PLANES4;
             case '8': return ChunkCodec.PLANES8;
+            case 'h': return ChunkCodec.PLANES2R;
+            case 's': return ChunkCodec.PLANES4R;
+            case 'd': return ChunkCodec.PLANES8R;
             default: return "unknown";
         }
     }
@@ -107,12 +121,25 @@ public final class StoredChunkFormat {
         }
     }
 
+    /** The element size of a rotated-planes codec ({@link FloatPlanes}), or 0. */
+    static int floatElementSizeOf(String codec) {
+        switch (codec) {
+            case ChunkCodec.PLANES2R: return 2;
+            case ChunkCodec.PLANES4R: return 4;
+            case ChunkCodec.PLANES8R: return 8;
+            default: return 0;
+        }
+    }
+
     private static byte idOf(String codec) {
         switch (codec) {
             case ChunkCodec.RAW: return 'r';
             case ChunkCodec.PLANES2: return '2';
             case ChunkCodec.PLANES4: return '4';
             case ChunkCodec.PLANES8: return '8';
+            case ChunkCodec.PLANES2R: return 'h';
+            case ChunkCodec.PLANES4R: return 's';
+            case ChunkCodec.PLANES8R: return 'd';
             default: throw new IllegalArgumentException("codec " + codec + " has no header");
         }
     }
