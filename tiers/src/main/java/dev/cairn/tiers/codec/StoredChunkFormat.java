@@ -20,6 +20,7 @@ import java.nio.ByteOrder;
  *   skippable frame (magic 0x184D2A5C, 4 bytes of user data), which zstd tools skip, then:
  *   id 'r': a frame of raw (uncompressed) blocks holding the raw bytes
  *   id '2' / '4' / '8': a zstd frame of the {@link BytePlanes} of the raw bytes for that element size
+ * codec "xor+zstd": a differential chunk, id 'x' with 20 bytes of user data (the base's hash); see {@link XorDelta}
  * </pre>
  * A chunk without the skippable frame is codec "zstd". The content hash is always of the raw bytes.
  */
@@ -38,6 +39,9 @@ public final class StoredChunkFormat {
         ByteBuffer b = src.duplicate().order(ByteOrder.LITTLE_ENDIAN);
         if (len < HEADER_BYTES || b.getInt(off) != SKIPPABLE_MAGIC) {
             return ChunkCodec.ZSTD;
+        }
+        if (XorDelta.isDelta(src, off, len)) {
+            return XorDelta.CODEC;
         }
         if (b.getInt(off + 4) != 4 || b.get(off + 8) != 'C' || b.get(off + 9) != 'R' || b.get(off + 10) != 'N') {
             return "unknown";
