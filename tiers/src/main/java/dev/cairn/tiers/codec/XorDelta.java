@@ -64,13 +64,13 @@ public final class XorDelta implements AutoCloseable {
      */
     public int encode(ByteBuffer current, int curOff, ByteBuffer base, int baseOff, int len, String baseHash, ByteBuffer dst,
                       int limit) {
-        ByteBuffer x = scratch(len);
-        xor(current, curOff, base, baseOff, x, 0, len);
-        writeHeader(dst, baseHash);
         int room = Math.min(limit, dst.capacity()) - HEADER_BYTES;
         if (room <= 0) {
             return -1;
         }
+        ByteBuffer x = scratch(len);
+        xor(current, curOff, base, baseOff, x, 0, len);
+        writeHeader(dst, baseHash);
         try {
             return HEADER_BYTES + compress.compressDirectByteBuffer(dst, HEADER_BYTES, room, x, 0, len);
         } catch (RuntimeException tooSmall) {

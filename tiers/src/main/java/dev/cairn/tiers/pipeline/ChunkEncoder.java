@@ -136,7 +136,7 @@ final class ChunkEncoder implements EventHandler<ChunkEvent> {
         List<String> chain = size < 0 ? deltaBase(job, i, tier, hash) : null;
         int deltaLength = -1;
         if (chain != null) {
-            deltaOut = ensure(deltaOut, Math.min(out.capacity(), len));
+            deltaOut = ensure(deltaOut, out.capacity());
             deltaLength = delta(tier).encode(src, pos, base, 0, len, chain.get(0), deltaOut, len - (len >>> 5));
         }
         if (deltaLength >= 0 && deltaLength <= len / DELTA_SURE_RATIO) {

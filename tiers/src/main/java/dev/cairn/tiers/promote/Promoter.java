@@ -177,7 +177,7 @@ public final class Promoter {
             Workspace w = workspace.get();
             ByteBuffer raw = w.reader.verify(source.store(), source.layout(), b, ref);
             ChunkCodec encoder = w.codecs.computeIfAbsent(target.level(), ChunkCodec::new);
-            w.out = w.out.capacity() >= bound ? w.out : ByteBuffer.allocateDirect(bound);
+            w.out = w.out.capacity() >= bound ? w.out.clear() : ByteBuffer.allocateDirect(bound);
             int len = encoder.encodeChoosing(raw, 0, Math.toIntExact(ref.rawLength()), floatWidth, w.out);
             if (differential || len < n) {
                 out = w.out.clear().limit(len);
