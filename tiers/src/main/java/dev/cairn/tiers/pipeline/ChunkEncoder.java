@@ -28,7 +28,8 @@ import java.util.Map;
  * ({@link XorDelta}), and the smaller form is kept. The previous raw bytes are not kept in memory: they are read
  * back from the tier and rebuilt along their own chain ({@link ChunkReader#readWhole}), which the chain bound
  * ({@code fullEvery}) keeps short. A delta of at most 1/{@value #DELTA_SURE_RATIO} of the raw size is kept without
- * also encoding the chunk whole: no whole encoding of floats comes near that.
+ * also encoding the chunk whole: no whole encoding of floats comes near that. A differential sample of the first
+ * {@value ChunkCodec#SAMPLE_BYTES} bytes that does not halve skips the differential form at once.
  *
  * <p>Lossy entries are rounded ({@link MantissaRounding}) into the encoder's scratch before hashing, never in the
  * caller's buffers.
@@ -38,7 +39,7 @@ import java.util.Map;
  * wait on the slow encoder forever.
  */
 final class ChunkEncoder implements EventHandler<ChunkEvent> {
-    static final int DELTA_SURE_RATIO = 8;
+    static final int DELTA_SURE_RATIO = 4;
     private final int k;
     private final int n;
     /** Codecs by zstd level: the first tier of a save encodes at its own level. */
@@ -137,7 +138,11 @@ final class ChunkEncoder implements EventHandler<ChunkEvent> {
         int deltaLength = -1;
         if (chain != null) {
             deltaOut = ensure(deltaOut, out.capacity());
-            deltaLength = delta(tier).encode(src, pos, base, 0, len, chain.get(0), deltaOut, len - (len >>> 5));
+            // A sample first: where much changed, the whole XOR would be compressed only to be thrown away.
+            int probe = Math.min(len, ChunkCodec.SAMPLE_BYTES);
+            if (probe == len || delta(tier).encode(src, pos, base, 0, probe, chain.get(0), deltaOut, probe / 2) >= 0) {
+                deltaLength = delta(tier).encode(src, pos, base, 0, len, chain.get(0), deltaOut, len - (len >>> 5));
+            }
         }
         if (deltaLength >= 0 && deltaLength <= len / DELTA_SURE_RATIO) {
             keepDelta(e, job, i, chain, deltaLength);
