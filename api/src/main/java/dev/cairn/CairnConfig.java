@@ -4,7 +4,10 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.HashSet;
 import java.util.List;
+import java.util.Optional;
 import java.util.Set;
+import java.util.regex.Pattern;
+import java.util.regex.PatternSyntaxException;
 
 /**
  * Everything a {@link Checkpointer} needs, immutable. Every setter of the {@link Builder} checks its value at once;
@@ -16,6 +19,13 @@ public final class CairnConfig {
     public static final int DEFAULT_COMPRESSION_LEVEL = 1;
     public static final Duration DEFAULT_GC_GRACE = Duration.ofMinutes(10);
     public static final Duration DEFAULT_DEADLINE = Duration.ofMinutes(2);
+    /**
+     * A whole chunk every 8 versions of a chunk position: a restore reads at most 8 stored objects per chunk, and a
+     * run whose chunks change a little each step writes about 1/8 of a full save plus the differences.
+     */
+    public static final int DEFAULT_DIFFERENTIAL_FULL_EVERY = 8;
+    /** Longest chain {@link Builder#differential(int)} allows; readers refuse longer ones as hostile. */
+    public static final int MAX_DIFFERENTIAL_FULL_EVERY = 64;
     static final int MIN_CHUNK_BYTES = 4 << 10;
     static final int MAX_CHUNK_BYTES = 256 << 20;
 
@@ -30,6 +40,9 @@ public final class CairnConfig {
     private final int rank;
     private final int worldSize;
     private final Coordinator coordinator;
+    private final int differentialFullEvery;
+    private final Pattern lossyEntries;
+    private final int lossyMantissaBits;
 
     private CairnConfig(Builder b) {
         this.run = b.run;
@@ -43,6 +56,9 @@ public final class CairnConfig {
         this.rank = b.rank;
         this.worldSize = b.worldSize;
         this.coordinator = b.coordinator;
+        this.differentialFullEvery = b.differentialFullEvery;
+        this.lossyEntries = b.lossyEntries;
+        this.lossyMantissaBits = b.lossyMantissaBits;
     }
 
     public static Builder builder(String run) {
@@ -112,6 +128,31 @@ public final class CairnConfig {
         return java.util.Optional.ofNullable(coordinator);
     }
 
+    /**
+     * How often a chunk position is stored whole: 1 stores every chunk whole (differential off); {@code k > 1} stores
+     * a changed chunk as the difference to its previous version (XOR, then zstd) when that is smaller, with a whole
+     * chunk at least every {@code k} versions, so no chain is longer than {@code k}. See
+     * {@link Builder#differential(int)}.
+     */
+    public int differentialFullEvery() {
+        return differentialFullEvery;
+    }
+
+    /** Tensors whose names match this pattern (whole name) are stored lossy; empty when lossy mode is off. */
+    public Optional<Pattern> lossyEntries() {
+        return Optional.ofNullable(lossyEntries);
+    }
+
+    /** Mantissa bits kept by lossy mode; 0 when it is off. */
+    public int lossyMantissaBits() {
+        return lossyMantissaBits;
+    }
+
+    /** Whether tensor {@code name} is stored lossy. */
+    public boolean isLossy(String name) {
+        return lossyEntries != null && lossyEntries.matcher(name).matches();
+    }
+
     /** The smallest staging budget that keeps every encoder fed: two raw and two encoded chunks per encoder, plus slack. */
     public static long minimumStagingBytes(int chunkBytes, int encoderThreads) {
         return 4L * (chunkBytes + (chunkBytes >> 7) + 1024) * (encoderThreads + 1);
@@ -130,6 +171,9 @@ public final class CairnConfig {
         private int rank;
         private int worldSize = 1;
         private Coordinator coordinator;
+        private int differentialFullEvery = DEFAULT_DIFFERENTIAL_FULL_EVERY;
+        private Pattern lossyEntries;
+        private int lossyMantissaBits;
 
         private Builder(String run) {
             this.run = EntryNames.checkSegment("run name", run);
@@ -212,6 +256,53 @@ public final class CairnConfig {
                 throw config("coordinator must not be null");
             }
             this.coordinator = c;
+            return this;
+        }
+
+        /**
+         * Differential chunks. A chunk that changed since this checkpointer's previous save is stored as the XOR
+         * against the previous version of the same position (same entry, same offset, same length), compressed with
+         * zstd, when that is smaller than the whole chunk and the save's first tier still holds the previous version.
+         * Its stored form names its base, and a restore follows the chain to the nearest whole chunk, checking every
+         * link's hash. Only the first tier of a save holds differential chunks; promotion stores them whole in slower
+         * tiers. Every {@code fullEvery}-th version of a position is stored whole, which bounds both the chain a
+         * restore reads and the work a save does to rebuild the previous version. {@code 1} turns it off.
+         * Default {@value #DEFAULT_DIFFERENTIAL_FULL_EVERY}.
+         */
+        public Builder differential(int fullEvery) {
+            if (fullEvery < 1 || fullEvery > MAX_DIFFERENTIAL_FULL_EVERY) {
+                throw config("differential fullEvery must be in [1, " + MAX_DIFFERENTIAL_FULL_EVERY + "] (1 turns it off), was "
+                        + fullEvery);
+            }
+            this.differentialFullEvery = fullEvery;
+            return this;
+        }
+
+        /**
+         * Lossy mode, meant for optimizer moments (Adam's first and second moments tolerate a relative error far
+         * larger than rounding): float tensors whose whole name matches {@code entryNamePattern} (a
+         * {@link Pattern} regex, e.g. {@code "optim/.*\\.(exp_avg|exp_avg_sq)"}) have each value rounded to
+         * {@code mantissaBits} mantissa bits, to nearest, ties to even, so its relative error is at most
+         * 2<sup>-(mantissaBits+1)</sup>. NaN (payload included), infinities, zeros, -0.0 and subnormals are kept
+         * exactly, and a value that would round to infinity is kept exactly. Dtypes with at most {@code mantissaBits}
+         * mantissa bits (bf16 has 7, f16 10, f32 23, f64 52) are stored losslessly. The content hash is of the
+         * rounded bytes, so every restore is still verified exactly; the manifest records the bound per chunk and a
+         * restore names each lossy entry and its bound in {@link RestoreResult#warnings()}. Off by default: weights
+         * and anything not named are never lossy.
+         */
+        public Builder lossy(String entryNamePattern, int mantissaBits) {
+            if (entryNamePattern == null || entryNamePattern.isEmpty()) {
+                throw config("lossy needs a pattern of entry names");
+            }
+            if (mantissaBits < 1 || mantissaBits > 51) {
+                throw config("lossy mantissaBits must be in [1, 51], was " + mantissaBits);
+            }
+            try {
+                this.lossyEntries = Pattern.compile(entryNamePattern);
+            } catch (PatternSyntaxException e) {
+                throw config("lossy pattern '" + entryNamePattern + "' is not a regular expression: " + e.getDescription());
+            }
+            this.lossyMantissaBits = mantissaBits;
             return this;
         }
 

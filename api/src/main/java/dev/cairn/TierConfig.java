@@ -1,9 +1,11 @@
 package dev.cairn;
 
 import java.util.Objects;
+import java.util.OptionalInt;
 
 /**
- * One storage tier: a store, how often a step goes there, and how many committed checkpoints it keeps.
+ * One storage tier: a store, how often a step goes there, how many committed checkpoints it keeps, and (optionally)
+ * its own zstd level.
  * Tiers are listed fastest first in {@link CairnConfig}; restore reads the first that holds a good copy.
  *
  * <pre>{@code
@@ -15,8 +17,15 @@ public final class TierConfig {
     private final ObjectStore store;
     private final long everySteps;
     private final int keepLast;
+    /** {@link #INHERIT_LEVEL}: the config's {@link CairnConfig#compressionLevel()}. */
+    private final int compressionLevel;
+    private static final int INHERIT_LEVEL = Integer.MIN_VALUE;
 
     private TierConfig(String name, ObjectStore store, long everySteps, int keepLast) {
+        this(name, store, everySteps, keepLast, INHERIT_LEVEL);
+    }
+
+    private TierConfig(String name, ObjectStore store, long everySteps, int keepLast, int compressionLevel) {
         this.name = EntryNames.checkSegment("tier name", name);
         this.store = Objects.requireNonNull(store, "store");
         if (everySteps < 1) {
@@ -27,6 +36,7 @@ public final class TierConfig {
         }
         this.everySteps = everySteps;
         this.keepLast = keepLast;
+        this.compressionLevel = compressionLevel;
     }
 
     /** A tier that takes every step and keeps the last 2. */
@@ -36,12 +46,27 @@ public final class TierConfig {
 
     /** A copy that takes only steps divisible by {@code n}. */
     public TierConfig everySteps(long n) {
-        return new TierConfig(name, store, n, keepLast);
+        return new TierConfig(name, store, n, keepLast, compressionLevel);
     }
 
     /** A copy that keeps the newest {@code k} committed checkpoints and lets GC remove older ones. */
     public TierConfig keepLast(int k) {
-        return new TierConfig(name, store, everySteps, k);
+        return new TierConfig(name, store, everySteps, k, compressionLevel);
+    }
+
+    /**
+     * A copy whose chunks are stored at zstd level {@code level} instead of the config's
+     * {@link CairnConfig#compressionLevel()}. The first tier of a save encodes at its own level; promotion to this tier
+     * re-encodes a chunk when this level is stronger than the level of the tier it comes from and the result is
+     * smaller, and otherwise copies the stored bytes verbatim. Typical: level 1 in memory, 3 to 9 on object storage,
+     * where bytes cost more than the CPU spent once per promoted chunk.
+     */
+    public TierConfig compressionLevel(int level) {
+        if (level < -7 || level > 22) {
+            throw new CheckpointException(CheckpointException.Reason.INVALID_CONFIG, "tier '" + name
+                    + "': compressionLevel must be a zstd level in [-7, 22], was " + level);
+        }
+        return new TierConfig(name, store, everySteps, keepLast, level);
     }
 
     public String name() {
@@ -58,6 +83,11 @@ public final class TierConfig {
 
     public int keepLast() {
         return keepLast;
+    }
+
+    /** This tier's own zstd level; empty when it uses the config's. */
+    public OptionalInt compressionLevel() {
+        return compressionLevel == INHERIT_LEVEL ? OptionalInt.empty() : OptionalInt.of(compressionLevel);
     }
 
     /** Whether a save of {@code step} goes to this tier. */

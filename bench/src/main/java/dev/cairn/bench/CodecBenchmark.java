@@ -133,7 +133,12 @@ public final class CodecBenchmark {
 
     /** What the checkpointer wrote for one save after {@code fraction} of the values changed. */
     public record Change(String pattern, double fraction, long valuesChanged, long chunks, long chunksWritten,
-                         long bytesWritten, long fullSaveBytes) {
+                         long bytesWritten, long fullSaveBytes, int fullEvery, long saveNanos, long restoreNanos) {
+        /** Whether differential chunks were on for this save. */
+        public boolean differential() {
+            return fullEvery > 1;
+        }
+
         /** Bytes written over the share of a full save that changed; NaN for no change. */
         public double overProportional() {
             return fraction == 0 ? Double.NaN : bytesWritten / (fraction * fullSaveBytes);
@@ -571,15 +576,31 @@ public final class CodecBenchmark {
         return new Figure(WRITE_FSYNC, "sequential write + fsync of the fp32 bytes, one file", d.bytes(), t);
     }
 
-    /** Bytes the checkpointer writes to a memory tier for a save after part of the fp32 values changed. */
+    /**
+     * Bytes the checkpointer writes to a memory tier for a save after part of the fp32 values changed, with
+     * differential chunks off and on (the default chain bound), each from the same starting state and the same
+     * changes; with the wall time of each save (commit included) and of a restore of it, whose chains grow by one link
+     * per row up to the bound.
+     */
     private List<Change> changes(SyntheticState state) {
+        List<Change> out = new ArrayList<>();
+        ByteBuffer[] start = snapshot(state);
+        for (int fullEvery : new int[] {1, CairnConfig.DEFAULT_DIFFERENTIAL_FULL_EVERY}) {
+            restoreSnapshot(state, start);
+            out.addAll(changes(state, fullEvery));
+        }
+        return out;
+    }
+
+    private List<Change> changes(SyntheticState state, int fullEvery) {
         long bytes = state.bytes();
         int cores = Runtime.getRuntime().availableProcessors();
         long staging = Math.max(bytes + bytes / 4, CairnConfig.minimumStagingBytes(CHUNK_BYTES, cores));
         List<Change> out = new ArrayList<>();
-        log.printf("[changes] %s of fp32 through the checkpointer, memory tier%n", ByteSize.format(bytes));
+        log.printf("[changes] %s of fp32 through the checkpointer, memory tier, differential %s%n", ByteSize.format(bytes),
+                fullEvery > 1 ? "on (whole every " + fullEvery + ")" : "off");
         SplittableRandom random = new SplittableRandom(SEED ^ 0x5DEECE66DL);
-        try (MemoryObjectStore memory = new MemoryObjectStore(3 * bytes + (64L << 20));
+        try (MemoryObjectStore memory = new MemoryObjectStore(4 * bytes + (64L << 20));
              Checkpointer cp = Checkpointer.open(CairnConfig.builder("bench-codecs")
                      .tier(TierConfig.of("memory", memory).keepLast(2))
                      .chunkBytes(CHUNK_BYTES)
@@ -587,20 +608,44 @@ public final class CodecBenchmark {
                      .stagingBytes(staging)
                      .gcGrace(Duration.ZERO)
                      .deadline(CheckpointWait.LIMIT)
+                     .differential(fullEvery)
                      .build())) {
             long step = 0;
             long full = save(cp, ++step, state);
             for (String pattern : List.of("scattered", "contiguous")) {
                 for (double f : FRACTIONS) {
                     long changed = change(state, pattern, f, random);
+                    long t0 = System.nanoTime();
                     CommitReport c = saveReport(cp, ++step, state);
-                    out.add(new Change(pattern, f, changed, c.chunks(), c.chunksWritten(), c.bytesWritten(), full));
-                    log.printf(Locale.ROOT, "  %-10s %5.1f%% changed: %d of %d chunks written, %s%n", pattern, 100 * f,
-                            c.chunksWritten(), c.chunks(), ByteSize.format(c.bytesWritten()));
+                    long t1 = System.nanoTime();
+                    cp.restore(dev.cairn.RestoreRequest.step(step));
+                    long t2 = System.nanoTime();
+                    out.add(new Change(pattern, f, changed, c.chunks(), c.chunksWritten(), c.bytesWritten(), full, fullEvery,
+                            t1 - t0, t2 - t1));
+                    log.printf(Locale.ROOT, "  %-10s %5.1f%% changed: %d of %d chunks written, %s, save %.0f ms, restore %.0f ms%n",
+                            pattern, 100 * f, c.chunksWritten(), c.chunks(), ByteSize.format(c.bytesWritten()), (t1 - t0) / 1e6,
+                            (t2 - t1) / 1e6);
                 }
             }
         }
         return out;
+    }
+
+    private static ByteBuffer[] snapshot(SyntheticState state) {
+        List<ByteBuffer> bufs = state.buffers();
+        ByteBuffer[] copy = new ByteBuffer[bufs.size()];
+        for (int i = 0; i < copy.length; i++) {
+            ByteBuffer b = bufs.get(i);
+            copy[i] = ByteBuffer.allocate(b.capacity()).put(0, b, 0, b.capacity());
+        }
+        return copy;
+    }
+
+    private static void restoreSnapshot(SyntheticState state, ByteBuffer[] copy) {
+        List<ByteBuffer> bufs = state.buffers();
+        for (int i = 0; i < copy.length; i++) {
+            bufs.get(i).put(0, copy[i], 0, copy[i].capacity());
+        }
     }
 
     private static long save(Checkpointer cp, long step, SyntheticState state) {

@@ -49,16 +49,18 @@ public final class CodecReport {
         ReportTable.comparisons(out, "encode vs disk", "write+fsync", 44, 11, r.comparisons());
 
         out.println();
-        out.println("bytes written by the second of two saves (real Checkpointer, memory tier), fp32 state of "
-                + ByteSize.format(r.options().datasetBytes()));
-        String c = "%-11s %8s %16s %14s %14s %22s%n";
-        out.printf(Locale.ROOT, c, "changes", "changed", "chunks written", "bytes written", "of a full save",
-                "vs changed share");
+        out.println("bytes written by a save after a change (real Checkpointer, memory tier), fp32 state of "
+                + ByteSize.format(r.options().datasetBytes()) + "; differential off, then on; save and restore wall time");
+        String c = "%-7s %-11s %8s %16s %14s %14s %18s %10s %10s%n";
+        out.printf(Locale.ROOT, c, "delta", "changes", "changed", "chunks written", "bytes written", "of a full save",
+                "vs changed share", "save", "restore");
         for (Change x : r.changes()) {
-            out.printf(Locale.ROOT, c, x.pattern(), String.format(Locale.ROOT, "%.0f%%", 100 * x.fraction()),
+            out.printf(Locale.ROOT, c, x.differential() ? "on/" + x.fullEvery() : "off", x.pattern(),
+                    String.format(Locale.ROOT, "%.0f%%", 100 * x.fraction()),
                     x.chunksWritten() + " of " + x.chunks(), ByteSize.format(x.bytesWritten()),
                     String.format(Locale.ROOT, "%.2f%%", 100.0 * x.bytesWritten() / x.fullSaveBytes()),
-                    Double.isNaN(x.overProportional()) ? "-" : String.format(Locale.ROOT, "%.2fx", x.overProportional()));
+                    Double.isNaN(x.overProportional()) ? "-" : String.format(Locale.ROOT, "%.2fx", x.overProportional()),
+                    String.format(Locale.ROOT, "%.0f ms", x.saveNanos() / 1e6), String.format(Locale.ROOT, "%.0f ms", x.restoreNanos() / 1e6));
         }
     }
 
@@ -111,7 +113,9 @@ public final class CodecReport {
                     .append(JsonText.number(x.fraction())).append(", \"valuesChanged\": ").append(x.valuesChanged())
                     .append(", \"chunks\": ").append(x.chunks()).append(", \"chunksWritten\": ").append(x.chunksWritten())
                     .append(", \"bytesWritten\": ").append(x.bytesWritten()).append(", \"fullSaveBytes\": ")
-                    .append(x.fullSaveBytes()).append("}").append(i + 1 < r.changes().size() ? ",\n" : "\n");
+                    .append(x.fullSaveBytes()).append(", \"differentialFullEvery\": ").append(x.fullEvery())
+                    .append(", \"saveNanos\": ").append(x.saveNanos()).append(", \"restoreNanos\": ").append(x.restoreNanos())
+                    .append("}").append(i + 1 < r.changes().size() ? ",\n" : "\n");
         }
         b.append("  ],\n");
         b.append("  \"goalsMet\": ").append(r.goalsMet()).append(",\n");

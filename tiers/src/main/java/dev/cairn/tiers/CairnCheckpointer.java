@@ -74,7 +74,7 @@ public final class CairnCheckpointer implements Checkpointer {
         this.manifests = root.newChildAllocator("manifests", 0, Long.MAX_VALUE);
         StoreLayout layout = new StoreLayout(config.run());
         for (TierConfig t : config.tiers()) {
-            tiers.add(new Tier(t, tiers.size(), layout, IO_THREADS_PER_TIER));
+            tiers.add(new Tier(t, tiers.size(), layout, IO_THREADS_PER_TIER, config.compressionLevel()));
         }
         this.commits = new CommitProtocol(manifests, config.coordinator().orElse(null), config.deadline());
         this.collector = new GarbageCollector(commits);
@@ -116,7 +116,8 @@ public final class CairnCheckpointer implements Checkpointer {
                 }
             }
         }
-        SaveJob job = new SaveJob(step, state, mode, targets.toArray(new Tier[0]), config.chunkBytes(), config.rank(), config.worldSize());
+        SaveJob job = new SaveJob(step, state, mode, targets.toArray(new Tier[0]), config.chunkBytes(), config.rank(), config.worldSize(),
+                config.lossyEntries().orElse(null), config.lossyMantissaBits());
         lastStep = step;
         if (targets.isEmpty()) {
             job.completeCapture();

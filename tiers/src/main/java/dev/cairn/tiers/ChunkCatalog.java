@@ -3,19 +3,39 @@ package dev.cairn.tiers;
 import java.io.IOException;
 import java.util.HashMap;
 import java.util.HashSet;
+import java.util.List;
 import java.util.Map;
 import java.util.Set;
 
 /**
  * What one tier is known to hold, by chunk hash, and which hashes saves in flight rely on. The dedup check and the
  * GC sweep meet here: a save pins a hash before it decides to skip or write it, and the sweep never deletes a pinned
- * hash, so a chunk a save counts on cannot vanish before that save commits.
+ * hash, so a chunk a save counts on cannot vanish before that save commits. A differential chunk is only usable
+ * with its bases, so a save pins those too (see {@link #pinChain}).
  */
 public final class ChunkCatalog {
     private final Map<String, Long> present = new HashMap<>();
     private final Map<String, Integer> pins = new HashMap<>();
     /** The codec of each present chunk, where known: chunks found by listing the store are learned on demand. */
     private final Map<String, String> codecs = new HashMap<>();
+    /** The bases of each present chunk whose codec is known (empty for a whole chunk), nearest first. */
+    private final Map<String, List<String>> bases = new HashMap<>();
+
+    private final Object[] writeLocks = new Object[64];
+
+    {
+        for (int i = 0; i < writeLocks.length; i++) {
+            writeLocks[i] = new Object();
+        }
+    }
+
+    /**
+     * The lock a writer holds while it puts {@code hash} and marks it present, so that the catalog's codec and bases
+     * of a hash always describe the bytes the store holds. Striped: writes of other hashes rarely wait.
+     */
+    public Object writeLock(String hash) {
+        return writeLocks[(hash.hashCode() & 0x7fffffff) % writeLocks.length];
+    }
 
     /** Pins {@code hash}; returns its stored size when the tier already holds it, else -1. */
     public synchronized long pin(String hash) {
@@ -24,10 +44,17 @@ public final class ChunkCatalog {
         return size == null ? -1 : size;
     }
 
-    /** The stored size of {@code hash} when the tier is known to hold it, else -1; pins nothing. */
+    /** The stored size of {@code hash} when the tier holds it, else -1; takes no pin. */
     public synchronized long sizeOf(String hash) {
         Long size = present.get(hash);
         return size == null ? -1 : size;
+    }
+
+    /** Releases one pin of every hash of {@code chain}. */
+    public synchronized void unpinAll(List<String> chain) {
+        for (String h : chain) {
+            unpin(h);
+        }
     }
 
     public synchronized void unpin(String hash) {
@@ -38,21 +65,53 @@ public final class ChunkCatalog {
         present.put(hash, storedSize);
     }
 
-    /** Marks {@code hash} present, stored with {@code codec} (null when unknown). */
+    /** Marks {@code hash} present, stored whole with {@code codec} (null when unknown). */
     public synchronized void markPresent(String hash, long storedSize, String codec) {
+        markPresent(hash, storedSize, codec, List.of());
+    }
+
+    /** Marks {@code hash} present, stored with {@code codec} (null when unknown) against {@code chain}, nearest first. */
+    public synchronized void markPresent(String hash, long storedSize, String codec, List<String> chain) {
         present.put(hash, storedSize);
         if (codec == null) {
             codecs.remove(hash);
+            bases.remove(hash);
         } else {
             codecs.put(hash, codec);
+            bases.put(hash, List.copyOf(chain));
         }
     }
 
     /** Records the codec of a chunk already present (found by listing); ignored once the chunk is gone. */
     public synchronized void learnCodec(String hash, String codec) {
+        learnCodec(hash, codec, List.of());
+    }
+
+    /** Records the codec and bases of a chunk already present (found by listing); ignored once the chunk is gone. */
+    public synchronized void learnCodec(String hash, String codec, List<String> chain) {
         if (present.containsKey(hash)) {
             codecs.put(hash, codec);
+            bases.put(hash, List.copyOf(chain));
         }
+    }
+
+    /** The bases {@code hash} is stored against (empty when whole), or null when this catalog does not know them. */
+    public synchronized List<String> basesOf(String hash) {
+        return bases.get(hash);
+    }
+
+    /**
+     * Pins every hash of {@code chain} at once and says whether all of them are present. A differential chunk is only
+     * as good as its bases: pinning them under one lock means no sweep can take a base between the checks. The pins
+     * are taken either way; the caller releases them like any other.
+     */
+    public synchronized boolean pinChain(List<String> chain) {
+        boolean all = true;
+        for (String h : chain) {
+            pins.merge(h, 1, Integer::sum);
+            all &= present.containsKey(h);
+        }
+        return all;
     }
 
     /** The codec {@code hash} is stored with, or null when this catalog does not know it. */
@@ -70,6 +129,7 @@ public final class ChunkCatalog {
         }
         present.remove(hash);
         codecs.remove(hash);
+        bases.remove(hash);
         deletion.run();
         return true;
     }

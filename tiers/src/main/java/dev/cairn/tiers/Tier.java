@@ -21,10 +21,17 @@ public final class Tier implements AutoCloseable {
     private final ChunkCatalog catalog = new ChunkCatalog();
     private final ExecutorService io;
     private final ReentrantLock commitLock = new ReentrantLock();
+    private final int level;
     private volatile boolean catalogLoaded;
 
     public Tier(TierConfig config, int index, StoreLayout layout, int ioThreads) {
+        this(config, index, layout, ioThreads, dev.cairn.CairnConfig.DEFAULT_COMPRESSION_LEVEL);
+    }
+
+    /** @param defaultLevel the zstd level when the tier does not set its own */
+    public Tier(TierConfig config, int index, StoreLayout layout, int ioThreads, int defaultLevel) {
         this.config = config;
+        this.level = config.compressionLevel().orElse(defaultLevel);
         this.index = index;
         this.layout = layout;
         AtomicInteger n = new AtomicInteger();
@@ -46,6 +53,11 @@ public final class Tier implements AutoCloseable {
 
     public TierConfig config() {
         return config;
+    }
+
+    /** The zstd level chunks are stored at in this tier. */
+    public int level() {
+        return level;
     }
 
     public ObjectStore store() {

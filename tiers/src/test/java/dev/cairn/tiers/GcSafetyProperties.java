@@ -34,7 +34,8 @@ import org.junit.jupiter.api.Assertions;
 
 /**
  * Whatever the order of saves (waited for or still in flight), retention and explicit GC, with no grace period,
- * every chunk a retained manifest references is still there, and every retained step restores exactly.
+ * every chunk a retained manifest references is still there (differential bases included), and every retained step
+ * restores exactly.
  */
 class GcSafetyProperties {
 
@@ -54,12 +55,13 @@ class GcSafetyProperties {
     void gcNeverDeletesAChunkThatARetainedManifestReferences(@ForAll("ops") List<Op> ops,
                                                              @ForAll @IntRange(min = 1, max = 3) int keepLast,
                                                              @ForAll @IntRange(min = 1, max = 2) int diskEvery,
-                                                             @ForAll boolean zeroCopy) throws Exception {
+                                                             @ForAll boolean zeroCopy,
+                                                             @ForAll @IntRange(min = 1, max = 4) int fullEvery) throws Exception {
         Path dir = Files.createTempDirectory("cairn-gc");
         Map<Long, TrainingState> saved = new HashMap<>();
         try (MemoryObjectStore mem = new MemoryObjectStore(256L << 20);
              FileSystemObjectStore disk = new FileSystemObjectStore(dir);
-             Checkpointer cp = Checkpointer.open(RoundTripProperties.config(2)
+             Checkpointer cp = Checkpointer.open(RoundTripProperties.config(2).differential(fullEvery)
                      .tier(TierConfig.of("memory", mem).keepLast(keepLast))
                      .tier(TierConfig.of("disk", disk).everySteps(diskEvery).keepLast(keepLast)).build())) {
             List<CheckpointHandle> pending = new ArrayList<>();
@@ -107,7 +109,7 @@ class GcSafetyProperties {
         try (alloc) {
             for (long step : committed) {
                 var m = dev.cairn.tiers.manifest.ManifestFormat.read(store.readAll(layout.manifestKey(step)), "m", alloc);
-                for (String hash : m.chunkHashes()) {
+                for (String hash : m.referencedHashes()) {
                     Assertions.assertDoesNotThrow(() -> store.stat(layout.chunkKey(hash)), "chunk " + hash + " of step " + step);
                 }
             }
@@ -116,14 +118,28 @@ class GcSafetyProperties {
 
     /**
      * Variant {@code v} of a state: tensor "shared" is the same in every variant and step (dedup), "variant" depends
-     * on {@code v} only, "step" changes every step.
+     * on {@code v} only, "step" changes every step, "drift" changes a few bytes per step (differential chains).
      */
     static TrainingState variant(int v, long step) {
         return TrainingState.builder()
                 .add(filled("shared", 3 * RoundTripProperties.CHUNK + 17, 1))
                 .add(filled("variant", 2 * RoundTripProperties.CHUNK, 100 + v))
                 .add(filled("step", RoundTripProperties.CHUNK / 2, 1000 + step))
+                .add(drifted(3 * RoundTripProperties.CHUNK, step))
                 .build();
+    }
+
+    /** The same bytes with a few changed at each step: step s differs from step s-1 in s-dependent places. */
+    private static Tensor drifted(int bytes, long step) {
+        byte[] b = new byte[bytes];
+        new SplittableRandom(7).nextBytes(b);
+        for (long s = 1; s <= step; s++) {
+            SplittableRandom r = new SplittableRandom(s);
+            for (int k = 0; k < 8; k++) {
+                b[r.nextInt(bytes)] = (byte) r.nextInt();
+            }
+        }
+        return Tensor.of("drift", DType.U8, new long[] {bytes}, ByteBuffer.allocateDirect(bytes).put(b).flip());
     }
 
     private static Tensor filled(String name, int bytes, long seed) {

@@ -29,6 +29,7 @@ import java.nio.ByteOrder;
  *   of the raw bytes, in order: planes 0 .. e-2 of the rotated values, the low nibbles of their top plane, and
  *   the high nibbles followed by the tail. Each frame is either a compressed frame or, where compressing the
  *   piece does not pay (mantissa bits), a frame of raw blocks; a reader need not know which.
+ * codec "xor+zstd": a differential chunk, id 'x' with 20 bytes of user data (the base's hash); see {@link XorDelta}
  * </pre>
  * A chunk without the skippable frame is codec "zstd". Frames carry their content size. {@code zstd -d} decodes a
  * planes codec's chunk to the split (concatenated frames decode to the concatenation), not to the raw bytes. The
@@ -49,6 +50,9 @@ public final class StoredChunkFormat {
         ByteBuffer b = src.duplicate().order(ByteOrder.LITTLE_ENDIAN);
         if (len < HEADER_BYTES || b.getInt(off) != SKIPPABLE_MAGIC) {
             return ChunkCodec.ZSTD;
+        }
+        if (XorDelta.isDelta(src, off, len)) {
+            return XorDelta.CODEC;
         }
         if (b.getInt(off + 4) != 4 || b.get(off + 8) != 'C' || b.get(off + 9) != 'R' || b.get(off + 10) != 'N') {
             return "unknown";

@@ -6,9 +6,16 @@ import dev.cairn.tiers.ChunkCatalog;
 import dev.cairn.tiers.Tier;
 import dev.cairn.tiers.codec.ChunkCodec;
 import dev.cairn.tiers.codec.ChunkHash;
+import dev.cairn.tiers.codec.MantissaRounding;
 import dev.cairn.tiers.codec.StoredChunkFormat;
+import dev.cairn.tiers.codec.XorDelta;
+import dev.cairn.tiers.restore.ChunkReader;
 import java.io.IOException;
 import java.nio.ByteBuffer;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
 
 /**
  * Encoder {@code k} of {@code n}: takes the events whose sequence is {@code k} modulo {@code n}, hashes the raw
@@ -16,23 +23,44 @@ import java.nio.ByteBuffer;
  * when some tier needs it, in the codec that suits its bytes ({@link ChunkCodec#encodeChoosing}). Raw staging is
  * returned as soon as the chunk is encoded.
  *
+ * <p>Differential chunks: a changed chunk whose previous version (the same position in an earlier save of this
+ * pipeline, from {@link PreviousVersions}) is still in the save's first tier is also encoded as the XOR against it
+ * ({@link XorDelta}), and the smaller form is kept. The previous raw bytes are not kept in memory: they are read
+ * back from the tier and rebuilt along their own chain ({@link ChunkReader#readWhole}), which the chain bound
+ * ({@code fullEvery}) keeps short. A delta of at most 1/{@value #DELTA_SURE_RATIO} of the raw size is kept without
+ * also encoding the chunk whole: no whole encoding of floats comes near that. A differential sample of the first
+ * {@value ChunkCodec#SAMPLE_BYTES} bytes that does not halve skips the differential form at once.
+ *
+ * <p>Lossy entries are rounded ({@link MantissaRounding}) into the encoder's scratch before hashing, never in the
+ * caller's buffers.
+ *
  * <p>Each encoder owns its pool of output slabs. With one shared pool, an encoder that runs ahead could take every
  * slab while a slower one still waits for its first: the writer, which frees slabs in sequence order, would then
  * wait on the slow encoder forever.
  */
 final class ChunkEncoder implements EventHandler<ChunkEvent> {
+    static final int DELTA_SURE_RATIO = 4;
     private final int k;
     private final int n;
-    private final ChunkCodec codec;
+    /** Codecs by zstd level: the first tier of a save encodes at its own level. */
+    private final Map<Integer, ChunkCodec> codecs = new HashMap<>();
+    private final Map<Integer, XorDelta> deltas = new HashMap<>();
+    private final ChunkReader reader = new ChunkReader();
+    private final int fullEvery;
+    private final PreviousVersions previous;
     private final SlabPool encodedPool;
     private final long slabWaitNanos;
-    private final ByteBuffer head = ByteBuffer.allocate(StoredChunkFormat.HEADER_BYTES);
+    private final ByteBuffer head = ByteBuffer.allocate(XorDelta.HEADER_BYTES);
+    private ByteBuffer rounded = ByteBuffer.allocateDirect(0);
+    private ByteBuffer base = ByteBuffer.allocateDirect(0);
+    private ByteBuffer deltaOut = ByteBuffer.allocateDirect(0);
     private Sequence progress;
 
-    ChunkEncoder(int k, int n, int level, SlabPool encodedPool, long slabWaitNanos) {
+    ChunkEncoder(int k, int n, int fullEvery, PreviousVersions previous, SlabPool encodedPool, long slabWaitNanos) {
         this.k = k;
         this.n = n;
-        this.codec = new ChunkCodec(level);
+        this.fullEvery = fullEvery;
+        this.previous = previous;
         this.encodedPool = encodedPool;
         this.slabWaitNanos = slabWaitNanos;
     }
@@ -75,29 +103,152 @@ final class ChunkEncoder implements EventHandler<ChunkEvent> {
     private void encode(ChunkEvent e, SaveJob job) throws Exception {
         int i = e.chunk;
         int len = job.lengthOf[i];
-        String hash = ChunkHash.hex(e.source, e.sourcePosition, len);
-        long toWrite = 0;
-        long knownSize = -1;
-        for (int t = 0; t < SaveJob.PIPELINE_TIERS; t++) {
-            ChunkCatalog catalog = job.tiers[t].catalog();
-            long size = catalog.pin(hash);
-            if (size < 0) {
-                toWrite |= 1L << t;
-            } else {
-                job.storedOf[t][i] = size;
-                knownSize = size;
+        ByteBuffer src = e.source;
+        int pos = e.sourcePosition;
+        if (job.lossyBitsOf[i] != 0) {
+            rounded = ensure(rounded, len);
+            MantissaRounding.round(job.dtypeOf(i), job.lossyBitsOf[i], src, pos, len, rounded, 0);
+            src = rounded;
+            pos = 0;
+        }
+        String hash = ChunkHash.hex(src, pos, len);
+        job.hashOf[i] = hash;
+        Tier tier = job.tiers[0];
+        ChunkCatalog catalog = tier.catalog();
+        long size = catalog.pin(hash);
+        if (size >= 0) {
+            // Held already; usable only with its whole chain, pinned before we count on it.
+            List<String> chain = storedChain(tier, hash);
+            if (catalog.pinChain(chain)) {
+                job.addPins(i, chain);
+                job.storedOf[0][i] = size;
+                job.codecOf[i] = storedCodec(tier, hash);
+                job.basesOf[i] = chain;
+                e.tiersToWrite = 0;
+                previous.put(job, i, hash, chain);
+                return;
+            }
+            // A chunk whose chain lost a link (an orphan of a failed save): written again, whole.
+            catalog.unpinAll(chain);
+        }
+        ChunkCodec codec = codec(tier);
+        e.encoded = encodedPool.acquire(slabWaitNanos);
+        ByteBuffer out = e.encoded.buffer();
+        List<String> chain = size < 0 ? deltaBase(job, i, tier, hash) : null;
+        int deltaLength = -1;
+        if (chain != null) {
+            deltaOut = ensure(deltaOut, out.capacity());
+            // A sample first: where much changed, the whole XOR would be compressed only to be thrown away.
+            int probe = Math.min(len, ChunkCodec.SAMPLE_BYTES);
+            if (probe == len || delta(tier).encode(src, pos, base, 0, probe, chain.get(0), deltaOut, probe / 2) >= 0) {
+                deltaLength = delta(tier).encode(src, pos, base, 0, len, chain.get(0), deltaOut, len - (len >>> 5));
             }
         }
-        job.hashOf[i] = hash;
-        if (toWrite != 0) {
-            e.encoded = encodedPool.acquire(slabWaitNanos);
-            e.encodedLength = codec.encodeChoosing(e.source, e.sourcePosition, len, job.floatWidthOf(i), e.encoded.buffer());
-            job.codecOf[i] = codec.lastCodec();
+        if (deltaLength >= 0 && deltaLength <= len / DELTA_SURE_RATIO) {
+            keepDelta(e, job, i, chain, deltaLength);
         } else {
-            job.codecOf[i] = storedCodec(job.tiers[0], hash);
+            e.encodedLength = codec.encodeChoosing(src, pos, len, job.floatWidthOf(i), out);
+            job.codecOf[i] = codec.lastCodec();
+            job.basesOf[i] = List.of();
+            if (deltaLength >= 0 && deltaLength < e.encodedLength) {
+                keepDelta(e, job, i, chain, deltaLength);
+            } else if (chain != null) {
+                // Pins on bases not used would keep an older step's chunks past its retirement.
+                catalog.unpinAll(chain);
+            }
         }
-        e.tiersToWrite = toWrite;
-        assert knownSize >= 0 || toWrite != 0;
+        e.tiersToWrite = 1L;
+        previous.put(job, i, hash, job.basesOf[i]);
+    }
+
+    private void keepDelta(ChunkEvent e, SaveJob job, int i, List<String> chain, int deltaLength) {
+        job.addPins(i, chain);
+        e.encoded.buffer().put(0, deltaOut, 0, deltaLength);
+        e.encodedLength = deltaLength;
+        job.codecOf[i] = XorDelta.CODEC;
+        job.basesOf[i] = chain;
+    }
+
+    /**
+     * The chain a differential chunk {@code i} would have, nearest base first, with the base's raw bytes rebuilt in
+     * {@link #base}; null when it cannot be one: differential off, no previous version, the chain at its bound, or the
+     * previous version not (or no longer whole-chained) in the tier. Its chain is pinned when returned.
+     */
+    private List<String> deltaBase(SaveJob job, int i, Tier tier, String hash) throws IOException {
+        PreviousVersions.Version prev = previous.get(job, i);
+        if (fullEvery <= 1 || prev == null || prev.hash().equals(hash) || prev.bases().size() + 1 >= fullEvery) {
+            return null;
+        }
+        List<String> chain = new ArrayList<>(prev.bases().size() + 1);
+        chain.add(prev.hash());
+        chain.addAll(prev.bases());
+        ChunkCatalog catalog = tier.catalog();
+        if (!catalog.pinChain(chain)) {
+            catalog.unpinAll(chain);
+            return null;
+        }
+        int len = job.lengthOf[i];
+        base = ensure(base, len);
+        try {
+            reader.readWhole(tier.store(), tier.layout(), prev.hash(), len, base, 0);
+        } catch (IOException | RuntimeException unreadable) {
+            catalog.unpinAll(chain);
+            return null; // stored whole instead; a restore of the step that holds it will repair or report it
+        }
+        return chain; // pinned: the caller keeps the pins with the chunk or releases them
+    }
+
+    /** The bases of a chunk the tier holds: from the catalog, or from the stored headers for a chunk found by listing. */
+    private List<String> storedChain(Tier tier, String hash) throws IOException {
+        ChunkCatalog catalog = tier.catalog();
+        List<String> known = catalog.basesOf(hash);
+        if (known != null) {
+            return known;
+        }
+        List<String> chain = new ArrayList<>();
+        String codec = null;
+        for (String h = hash; h != null && chain.size() < dev.cairn.CairnConfig.MAX_DIFFERENTIAL_FULL_EVERY; ) {
+            String base = baseInHeader(tier, h);
+            if (codec == null) {
+                codec = lastHeadCodec;
+            }
+            if (base != null) {
+                chain.add(base);
+            }
+            h = base;
+        }
+        catalog.learnCodec(hash, codec, chain);
+        return chain;
+    }
+
+    private String lastHeadCodec;
+
+    private String baseInHeader(Tier tier, String hash) throws IOException {
+        head.clear();
+        try {
+            while (head.hasRemaining()) {
+                if (tier.store().read(tier.layout().chunkKey(hash), head.position(), head) <= 0) {
+                    break;
+                }
+            }
+        } catch (java.nio.file.NoSuchFileException gone) {
+            lastHeadCodec = ChunkCodec.ZSTD;
+            return null; // pinChain then finds it absent
+        }
+        lastHeadCodec = StoredChunkFormat.codecOf(head, 0, head.position());
+        return XorDelta.isDelta(head, 0, head.position()) ? XorDelta.baseOf(head, 0, head.position()) : null;
+    }
+
+    private ChunkCodec codec(Tier tier) {
+        return codecs.computeIfAbsent(tier.level(), ChunkCodec::new);
+    }
+
+    private XorDelta delta(Tier tier) {
+        return deltas.computeIfAbsent(tier.level(), XorDelta::new);
+    }
+
+    private static ByteBuffer ensure(ByteBuffer b, int capacity) {
+        return b.capacity() >= capacity ? b : ByteBuffer.allocateDirect(capacity);
     }
 
     /**
@@ -126,7 +277,9 @@ final class ChunkEncoder implements EventHandler<ChunkEvent> {
     }
 
     void close() {
-        codec.close();
+        codecs.values().forEach(ChunkCodec::close);
+        deltas.values().forEach(XorDelta::close);
+        reader.close();
         encodedPool.close();
     }
 }

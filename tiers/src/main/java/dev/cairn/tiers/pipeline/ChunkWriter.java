@@ -1,6 +1,7 @@
 package dev.cairn.tiers.pipeline;
 
 import com.lmax.disruptor.EventHandler;
+import dev.cairn.tiers.ChunkCatalog;
 import dev.cairn.tiers.Tier;
 import java.nio.ByteBuffer;
 import java.util.concurrent.atomic.AtomicInteger;
@@ -10,6 +11,12 @@ import java.util.function.BiConsumer;
  * The last handler of the ring: hands each encoded chunk to the I/O threads of every tier that lacks it, so
  * that slow stores write in parallel while the ring moves on. The encoded slab goes back to its pool when the
  * last tier has written it; the job's tier commits when its last chunk is in.
+ *
+ * <p>A differential chunk is put only where the tier does not hold its hash yet, under the catalog's lock for that
+ * hash: two saves (or two positions of one save) that both encode the same new content may pick different chains,
+ * and a delta that replaced stored bytes would leave a committed manifest naming bases that are no longer the ones
+ * in the store. The one that finds the hash present adopts the stored chain (and pins it) instead. A whole chunk
+ * depends on nothing and may replace any stored form.
  */
 final class ChunkWriter implements EventHandler<ChunkEvent> {
     private final BiConsumer<SaveJob, Integer> tierComplete;
@@ -59,9 +66,24 @@ final class ChunkWriter implements EventHandler<ChunkEvent> {
         try {
             if (job.failure == null && job.tierFailure.get(t) == null) {
                 String hash = job.hashOf[chunk];
-                ByteBuffer bytes = slab.buffer().duplicate().position(0).limit(length);
-                tier.store().put(tier.layout().chunkKey(hash), bytes);
-                tier.catalog().markPresent(hash, length, job.codecOf[chunk]);
+                ChunkCatalog catalog = tier.catalog();
+                synchronized (catalog.writeLock(hash)) {
+                    long held = catalog.sizeOf(hash);
+                    java.util.List<String> chain = held < 0 ? null : catalog.basesOf(hash);
+                    if (!job.basesOf[chunk].isEmpty() && chain != null) {
+                        if (catalog.pinChain(chain)) {
+                            job.addPins(chunk, chain);
+                            job.storedOf[t][chunk] = held;
+                            job.codecOf[chunk] = catalog.codecOf(hash);
+                            job.basesOf[chunk] = chain;
+                            return;
+                        }
+                        catalog.unpinAll(chain);
+                    }
+                    ByteBuffer bytes = slab.buffer().duplicate().position(0).limit(length);
+                    tier.store().put(tier.layout().chunkKey(hash), bytes);
+                    catalog.markPresent(hash, length, job.codecOf[chunk], job.basesOf[chunk]);
+                }
                 job.storedOf[t][chunk] = length;
                 job.bytesWritten.addAndGet(t, length);
                 job.chunksWritten.incrementAndGet(t);

@@ -42,6 +42,14 @@ public final class SaveJob implements CheckpointHandle {
     /** The codec chunk i is stored with in the pipeline's tier: the one chosen, or the one already stored. */
     final String[] codecOf;
     final long[][] storedOf;
+    /** The bases chunk i is stored against in the pipeline's tier, nearest first (empty when whole). */
+    final List<String>[] basesOf;
+    /** Pins held for chunk i beyond its own hash (the bases it relies on), released with it. */
+    final List<String>[] extraPinsOf;
+    /** 0, or the relative error bound of chunk i's lossy rounding. */
+    final double[] errorBoundOf;
+    /** The lossy mantissa bits for chunk i's entry, or 0 when it is stored exactly. */
+    final int[] lossyBitsOf;
     final AtomicInteger notYetEncoded;
     final AtomicInteger[] notYetWritten;
     final AtomicLongArray bytesWritten;
@@ -64,6 +72,15 @@ public final class SaveJob implements CheckpointHandle {
     }
 
     public SaveJob(long step, TrainingState state, SaveMode mode, Tier[] tiers, int chunkBytes, int rank, int worldSize) {
+        this(step, state, mode, tiers, chunkBytes, rank, worldSize, null, 0);
+    }
+
+    /**
+     * @param lossy        tensors whose whole name matches are rounded to {@code lossyBits} mantissa bits; null for none
+     */
+    @SuppressWarnings("unchecked")
+    public SaveJob(long step, TrainingState state, SaveMode mode, Tier[] tiers, int chunkBytes, int rank, int worldSize,
+                   java.util.regex.Pattern lossy, int lossyBits) {
         this.step = step;
         this.mode = mode;
         this.entries = state.entries();
@@ -87,6 +104,18 @@ public final class SaveJob implements CheckpointHandle {
         hashOf = new String[n];
         codecOf = new String[n];
         storedOf = new long[tiers.length][n];
+        basesOf = new List[n];
+        extraPinsOf = new List[n];
+        errorBoundOf = new double[n];
+        lossyBitsOf = new int[n];
+        if (lossy != null) {
+            for (int i = 0; i < n; i++) {
+                if (entries.get(entryOf[i]) instanceof Tensor t && lossy.matcher(t.name()).matches()) {
+                    errorBoundOf[i] = dev.cairn.tiers.codec.MantissaRounding.errorBound(t.dtype(), lossyBits);
+                    lossyBitsOf[i] = errorBoundOf[i] == 0 ? 0 : lossyBits;
+                }
+            }
+        }
         notYetEncoded = new AtomicInteger(n);
         notYetWritten = new AtomicInteger[tiers.length];
         bytesWritten = new AtomicLongArray(tiers.length);
@@ -123,6 +152,25 @@ public final class SaveJob implements CheckpointHandle {
             off -= size;
         }
         throw new IllegalStateException("chunk " + i + " lies outside its entry");
+    }
+
+    /** The name of the entry chunk {@code i} belongs to. */
+    String entryNameOf(int i) {
+        return entries.get(entryOf[i]).name();
+    }
+
+    /** The dtype of chunk {@code i}'s tensor, or null for a blob. */
+    dev.cairn.DType dtypeOf(int i) {
+        return entries.get(entryOf[i]) instanceof Tensor t ? t.dtype() : null;
+    }
+
+    /** Records pins taken for chunk {@code i} beyond its own hash; called by the one thread that handles the chunk. */
+    void addPins(int i, List<String> hashes) {
+        if (extraPinsOf[i] == null) {
+            extraPinsOf[i] = new ArrayList<>(hashes);
+        } else {
+            extraPinsOf[i].addAll(hashes);
+        }
     }
 
     /** The width of the floats chunk {@code i} holds (2, 4 or 8), or 0 when it does not hold floats. */
@@ -178,7 +226,8 @@ public final class SaveJob implements CheckpointHandle {
             Entry entry = entries.get(e);
             List<ChunkRef> refs = new ArrayList<>();
             for (; c < entryOf.length && entryOf[c] == e; c++) {
-                refs.add(new ChunkRef(offsetOf[c], lengthOf[c], hashOf[c], codecOf[c], storedOf[t][c]));
+                List<String> bases = basesOf[c] == null ? List.of() : basesOf[c];
+                refs.add(new ChunkRef(offsetOf[c], lengthOf[c], hashOf[c], codecOf[c], storedOf[t][c], bases, errorBoundOf[c]));
             }
             if (entry instanceof Tensor tensor) {
                 dev.cairn.ShardSpec shard = tensor.shard();
@@ -223,9 +272,15 @@ public final class SaveJob implements CheckpointHandle {
     public void unpin(int t) {
         try {
             dev.cairn.tiers.ChunkCatalog catalog = tiers[t].catalog();
-            for (String h : hashOf) {
-                if (h != null) {
-                    catalog.unpin(h);
+            for (int i = 0; i < hashOf.length; i++) {
+                if (hashOf[i] != null) {
+                    catalog.unpin(hashOf[i]);
+                }
+                List<String> extra = extraPinsOf[i];
+                if (extra != null) {
+                    for (String h : extra) {
+                        catalog.unpin(h);
+                    }
                 }
             }
         } catch (java.io.IOException e) {

@@ -57,8 +57,9 @@ public final class SavePipeline implements AutoCloseable {
             return t;
         }, ProducerType.SINGLE, new SleepingWaitStrategy(100, 200_000));
         this.encoders = new ChunkEncoder[n];
+        PreviousVersions previous = new PreviousVersions();
         for (int k = 0; k < n; k++) {
-            encoders[k] = new ChunkEncoder(k, n, config.compressionLevel(),
+            encoders[k] = new ChunkEncoder(k, n, config.differentialFullEvery(), previous,
                     new SlabPool(allocator, encodedSlab, ENCODED_SLABS_PER_ENCODER), waitNanos);
         }
         disruptor.handleEventsWith((EventHandler<ChunkEvent>[]) encoders).then(new ChunkWriter(tierComplete));

@@ -5,10 +5,14 @@ import dev.cairn.CheckpointException.Reason;
 import dev.cairn.CommitReport;
 import dev.cairn.tiers.ChunkCatalog;
 import dev.cairn.tiers.Tier;
+import dev.cairn.tiers.codec.ChunkCodec;
+import dev.cairn.tiers.codec.StoredChunkFormat;
+import dev.cairn.tiers.codec.XorDelta;
 import dev.cairn.tiers.commit.CommitProtocol;
 import dev.cairn.tiers.manifest.ChunkRef;
 import dev.cairn.tiers.manifest.EntryRecord;
 import dev.cairn.tiers.manifest.Manifest;
+import dev.cairn.tiers.restore.ChunkReader;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.util.LinkedHashMap;
@@ -21,8 +25,13 @@ import java.util.function.Consumer;
 
 /**
  * Copies committed checkpoints from a faster tier to a slower one. Chunks are copied on the target's I/O threads in
- * parallel; both catalogs pin every chunk of the step until the target commits, so neither tier's GC can take a
- * chunk the copy still needs, even if the source retires the step meanwhile.
+ * parallel; both catalogs pin every chunk of the step (in the source with its differential bases) until the target
+ * commits, so neither tier's GC can take a chunk the copy still needs, even if the source retires the step meanwhile.
+ *
+ * <p>A chunk is copied verbatim unless one of two things holds. A differential chunk is materialized (its chain
+ * decoded in the source, every link checked) and stored whole: slower tiers hold only whole chunks, so they never
+ * depend on bases they may lack. A whole chunk is re-encoded when the target's zstd level is stronger than the
+ * source's and the result is smaller. The target's manifest records the target's own codec, stored length and bases.
  */
 public final class Promoter {
     private final CommitProtocol commits;
@@ -42,11 +51,17 @@ public final class Promoter {
     public void promote(Manifest manifest, Tier source, Tier target, CompletableFuture<CommitReport> done,
                         java.util.function.BooleanSupplier claim) {
         Map<String, Long> chunks = new LinkedHashMap<>();
+        Map<String, ChunkRef> refs = new LinkedHashMap<>();
+        Map<String, Integer> widths = new java.util.HashMap<>();
         for (EntryRecord e : manifest.entries()) {
             for (ChunkRef c : e.chunks()) {
                 chunks.putIfAbsent(c.hash(), c.storedLength());
+                refs.putIfAbsent(c.hash(), c);
+                widths.putIfAbsent(c.hash(), e.tensor() && e.dtype().isFloatingPoint() ? e.dtype().byteSize() : 0);
             }
         }
+        java.util.Set<String> sourcePins = manifest.referencedHashes();
+        java.util.List<String> targetChainPins = new java.util.ArrayList<>();
         ChunkCatalog from;
         ChunkCatalog to;
         try {
@@ -56,25 +71,37 @@ public final class Promoter {
             done.completeExceptionally(failure(manifest, target, e));
             return;
         }
-        Map<String, Long> missing = new LinkedHashMap<>();
-        // Chunks the target already holds may be stored there in another form (another codec or level): its
-        // manifest must record the target's own stored length, or a read would stop short.
-        Map<String, Long> heldByTarget = new LinkedHashMap<>();
-        for (Map.Entry<String, Long> c : chunks.entrySet()) {
-            from.pin(c.getKey());
-            long held = to.pin(c.getKey());
-            if (held < 0) {
-                missing.put(c.getKey(), c.getValue());
-            } else if (held != c.getValue()) {
-                heldByTarget.put(c.getKey(), held);
-            }
+        for (String h : sourcePins) {
+            from.pin(h);
         }
-        Manifest forTarget = heldByTarget.isEmpty() ? manifest : withStoredLengths(manifest, heldByTarget, to);
+        Map<String, Long> missing = new LinkedHashMap<>();
+        // Chunks the target already holds may be stored there in another form (another codec, level or chain): its
+        // manifest must record the target's own form, or a read would stop short and GC would keep the wrong bases.
+        Map<String, ChunkRef> targetForms = new java.util.concurrent.ConcurrentHashMap<>();
+        for (Map.Entry<String, Long> c : chunks.entrySet()) {
+            String hash = c.getKey();
+            long held = to.pin(hash);
+            ChunkRef ref = refs.get(hash);
+            if (held < 0) {
+                missing.put(hash, c.getValue());
+                continue;
+            }
+            java.util.List<String> chain = to.basesOf(hash);
+            if (chain == null) {
+                // Found by listing: the same length as the source's copy is taken for the same form.
+                chain = held == c.getValue() ? ref.bases() : java.util.List.of();
+            }
+            targetChainPins.addAll(chain);
+            to.pinChain(chain);
+            String codec = java.util.Objects.requireNonNullElse(to.codecOf(hash), ref.codec());
+            targetForms.put(hash, ref.storedAs(codec, held, chain));
+        }
         AtomicInteger left = new AtomicInteger(missing.size());
         AtomicLong written = new AtomicLong();
         AtomicLong bytes = new AtomicLong();
         AtomicReference<Throwable> error = new AtomicReference<>();
-        Runnable finish = () -> commit(forTarget, source, target, chunks, written.get(), bytes.get(), error.get(), done, claim);
+        Runnable finish = () -> commit(withTargetForms(manifest, targetForms), source, target, chunks.keySet(), sourcePins,
+                targetChainPins, written.get(), bytes.get(), error.get(), done, claim);
         if (missing.isEmpty()) {
             try {
                 target.io().execute(finish);
@@ -89,7 +116,8 @@ public final class Promoter {
                 target.io().execute(() -> {
                     try {
                         if (error.get() == null && !done.isDone()) {
-                            copy(c.getKey(), c.getValue(), source, target, to, written, bytes);
+                            ChunkRef ref = refs.get(c.getKey());
+                            targetForms.put(c.getKey(), copy(ref, widths.get(c.getKey()), source, target, to, written, bytes));
                         }
                     } catch (Throwable t) {
                         error.compareAndSet(null, t);
@@ -108,25 +136,30 @@ public final class Promoter {
         }
     }
 
-    private static Manifest withStoredLengths(Manifest m, Map<String, Long> lengths, ChunkCatalog to) {
+    /** {@code m} with each chunk as the target holds it (the form it had, or the one the promotion wrote). */
+    private static Manifest withTargetForms(Manifest m, Map<String, ChunkRef> forms) {
         java.util.List<EntryRecord> entries = new java.util.ArrayList<>();
         for (EntryRecord e : m.entries()) {
             java.util.List<ChunkRef> refs = new java.util.ArrayList<>();
             for (ChunkRef c : e.chunks()) {
-                Long held = lengths.get(c.hash());
-                String codec = held == null ? c.codec() : java.util.Objects.requireNonNullElse(to.codecOf(c.hash()), c.codec());
-                refs.add(held == null ? c : c.storedAs(codec, held, c.bases()));
+                ChunkRef held = forms.get(c.hash());
+                refs.add(held == null ? c : c.storedAs(held.codec(), held.storedLength(), held.bases()));
             }
             entries.add(e.withChunks(refs));
         }
         return new Manifest(m.formatVersion(), m.run(), m.step(), m.worldSize(), m.rank(), m.createdAt(), m.chunkBytes(), entries);
     }
 
-    /** Copies one stored chunk, verbatim, from source to target. */
-    private void copy(String hash, long storedLength, Tier source, Tier target, ChunkCatalog to, AtomicLong written,
-                      AtomicLong bytes) throws IOException {
-        ByteBuffer b = buffer(Math.toIntExact(storedLength));
-        String key = source.layout().chunkKey(hash);
+    /**
+     * Copies one stored chunk from source to target: verbatim, or materialized whole when it is differential, or
+     * re-encoded when the target's level is stronger and that is smaller. Returns the chunk as the target holds it.
+     */
+    private ChunkRef copy(ChunkRef ref, int floatWidth, Tier source, Tier target, ChunkCatalog to, AtomicLong written,
+                          AtomicLong bytes) throws IOException {
+        long storedLength = ref.storedLength();
+        int bound = ChunkCodec.maxEncodedBytes(Math.toIntExact(ref.rawLength())) + XorDelta.HEADER_BYTES;
+        ByteBuffer b = buffer(Math.max(bound, Math.toIntExact(storedLength)));
+        String key = source.layout().chunkKey(ref.hash());
         int n = 0;
         while (n < storedLength) {
             int got = source.store().read(key, n, b.limit((int) storedLength).position(n));
@@ -135,14 +168,44 @@ public final class Promoter {
             }
             n += got;
         }
-        target.store().put(target.layout().chunkKey(hash), b.flip());
-        to.markPresent(hash, storedLength);
+        b.flip();
+        String codec = StoredChunkFormat.codecOf(b, 0, n);
+        boolean differential = XorDelta.CODEC.equals(codec);
+        boolean stronger = target.level() > source.level() && !ChunkCodec.RAW.equals(codec);
+        ByteBuffer out = b;
+        if (differential || stronger) {
+            Workspace w = workspace.get();
+            ByteBuffer raw = w.reader.verify(source.store(), source.layout(), b, ref);
+            ChunkCodec encoder = w.codecs.computeIfAbsent(target.level(), ChunkCodec::new);
+            w.out = w.out.capacity() >= bound ? w.out.clear() : ByteBuffer.allocateDirect(bound);
+            int len = encoder.encodeChoosing(raw, 0, Math.toIntExact(ref.rawLength()), floatWidth, w.out);
+            if (differential || len < n) {
+                out = w.out.clear().limit(len);
+                codec = encoder.lastCodec();
+            }
+        }
+        int length = out.remaining();
+        synchronized (to.writeLock(ref.hash())) {
+            target.store().put(target.layout().chunkKey(ref.hash()), out);
+            to.markPresent(ref.hash(), length, codec, java.util.List.of());
+        }
         written.incrementAndGet();
-        bytes.addAndGet(storedLength);
+        bytes.addAndGet(length);
+        return ref.storedAs(codec, length, java.util.List.of());
     }
 
-    private void commit(Manifest manifest, Tier source, Tier target, Map<String, Long> chunks, long written, long bytes,
-                        Throwable error, CompletableFuture<CommitReport> done, java.util.function.BooleanSupplier claim) {
+    /** Per I/O thread: a reader for chains and re-encoding, and encoders by level. */
+    private static final class Workspace {
+        final ChunkReader reader = new ChunkReader();
+        final Map<Integer, ChunkCodec> codecs = new java.util.HashMap<>();
+        ByteBuffer out = ByteBuffer.allocateDirect(0);
+    }
+
+    private final ThreadLocal<Workspace> workspace = ThreadLocal.withInitial(Workspace::new);
+
+    private void commit(Manifest manifest, Tier source, Tier target, java.util.Set<String> chunks, java.util.Set<String> sourcePins,
+                        java.util.List<String> targetChainPins, long written, long bytes, Throwable error,
+                        CompletableFuture<CommitReport> done, java.util.function.BooleanSupplier claim) {
         target.commitLock().lock();
         try {
             if (error != null) {
@@ -154,17 +217,23 @@ public final class Promoter {
         } catch (Throwable t) {
             done.completeExceptionally(failure(manifest, target, t));
         } finally {
-            unpin(source, target, chunks);
+            unpin(source, target, chunks, sourcePins, targetChainPins);
             target.commitLock().unlock();
         }
     }
 
-    private static void unpin(Tier source, Tier target, Map<String, Long> chunks) {
+    private static void unpin(Tier source, Tier target, java.util.Set<String> chunks, java.util.Set<String> sourcePins,
+                              java.util.List<String> targetChainPins) {
         try {
             ChunkCatalog from = source.catalog();
             ChunkCatalog to = target.catalog();
-            for (String hash : chunks.keySet()) {
+            for (String hash : sourcePins) {
                 from.unpin(hash);
+            }
+            for (String hash : chunks) {
+                to.unpin(hash);
+            }
+            for (String hash : targetChainPins) {
                 to.unpin(hash);
             }
         } catch (IOException e) {

@@ -1,13 +1,16 @@
 package dev.cairn.tiers.restore;
 
+import dev.cairn.CairnConfig;
 import dev.cairn.ObjectStore;
 import dev.cairn.tiers.codec.ChunkCodec;
 import dev.cairn.tiers.codec.ChunkHash;
+import dev.cairn.tiers.codec.XorDelta;
 import dev.cairn.tiers.layout.StoreLayout;
 import dev.cairn.tiers.manifest.ChunkRef;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.file.NoSuchFileException;
+import java.util.ArrayList;
 import java.util.List;
 
 /**
@@ -16,11 +19,20 @@ import java.util.List;
  * hash is the check; the stored form names its own codec and is decoded by it, and the codec and stored length
  * recorded in a manifest are only a description and where reading stops, since another tier (or an earlier save
  * of the same content) may hold the same content encoded differently. A codec this release does not know is
- * refused. One instance per thread: it reuses its direct buffers and zstd context.
+ * refused.
+ *
+ * <p>A differential chunk ({@link XorDelta}) names its base in its stored bytes; the reader follows the chain in the
+ * same store to the nearest whole chunk, then applies the links back up, checking every link's content hash on the
+ * way. A link missing or wrong fails the read with an {@link IOException}, which the restore answers like any bad
+ * chunk: with a whole copy from another tier, or CORRUPT. One instance per thread: it reuses its direct buffers and
+ * zstd contexts.
  */
 public final class ChunkReader implements AutoCloseable {
     private final ChunkCodec codec = new ChunkCodec(1);
+    private final XorDelta delta = new XorDelta(1);
+    private final ByteBuffer head = ByteBuffer.allocateDirect(XorDelta.HEADER_BYTES);
     private ByteBuffer stored = ByteBuffer.allocateDirect(0);
+    private ByteBuffer link = ByteBuffer.allocateDirect(0);
     private ByteBuffer raw = ByteBuffer.allocateDirect(0);
 
     /** What a check of one chunk in one store found. */
@@ -43,7 +55,7 @@ public final class ChunkReader implements AutoCloseable {
     /** Checks chunk {@code c} in {@code store}; never throws for a bad chunk, only reports it. */
     public Check check(ObjectStore store, StoreLayout layout, ChunkRef c) {
         try {
-            verify(readStored(store, layout, c), c);
+            verify(store, layout, readStored(store, layout, c), c);
             return Check.OK;
         } catch (NoSuchFileException e) {
             return new Check(Status.MISSING, "");
@@ -68,7 +80,7 @@ public final class ChunkReader implements AutoCloseable {
      */
     public ByteBuffer readStored(ObjectStore store, StoreLayout layout, ChunkRef c, boolean trustLength) throws IOException {
         String key = layout.chunkKey(c.hash());
-        int bound = ChunkCodec.maxEncodedBytes(Math.toIntExact(c.rawLength()));
+        int bound = ChunkCodec.maxEncodedBytes(Math.toIntExact(c.rawLength())) + XorDelta.HEADER_BYTES;
         ByteBuffer dst = stored(bound);
         long stop = trustLength ? Math.min(c.storedLength(), bound) : bound;
         while (dst.position() < stop) {
@@ -79,12 +91,29 @@ public final class ChunkReader implements AutoCloseable {
         return dst.flip();
     }
 
-    /** Decodes stored bytes of {@code c} and checks their hash; returns the raw bytes in a buffer of this reader. */
+    /**
+     * Decodes stored bytes of {@code c} and checks their hash; returns the raw bytes in a buffer of this reader. A
+     * differential chunk fails here: its bases must be read from its store, with the other {@code verify}.
+     */
     public ByteBuffer verify(ByteBuffer storedBytes, ChunkRef c) throws IOException {
+        return verify(null, null, storedBytes, c);
+    }
+
+    /** Decodes stored bytes of {@code c}, read from {@code store}, following its chain there if it is differential. */
+    public ByteBuffer verify(ObjectStore store, StoreLayout layout, ByteBuffer storedBytes, ChunkRef c) throws IOException {
         int rawLength = Math.toIntExact(c.rawLength());
         ByteBuffer dst = raw(rawLength);
-        decodeChecked(storedBytes, c, dst, 0);
+        decodeChecked(store, layout, storedBytes, c, dst, 0);
         return dst.limit(rawLength);
+    }
+
+    /**
+     * Materializes chunk {@code hash} of {@code rawLength} bytes as {@code store} holds it (whole or as a chain) into
+     * {@code dst[dstOff, dstOff+rawLength)}, checking the hash of every link. For a save that needs a previous version.
+     */
+    public void readWhole(ObjectStore store, StoreLayout layout, String hash, int rawLength, ByteBuffer dst, int dstOff)
+            throws IOException {
+        materialize(store, layout, hash, rawLength, dst, dstOff, 0);
     }
 
     /**
@@ -108,10 +137,10 @@ public final class ChunkReader implements AutoCloseable {
         }
         ByteBuffer target = dst.get(b);
         if (target.isDirect() && target.remaining() - off >= rawLength) {
-            decodeChecked(storedBytes, c, target, (int) off);
+            decodeChecked(store, layout, storedBytes, c, target, (int) off);
             return n;
         }
-        ByteBuffer plain = verify(storedBytes, c);
+        ByteBuffer plain = verify(store, layout, storedBytes, c);
         int copied = 0;
         while (copied < rawLength) {
             ByteBuffer d = dst.get(b);
@@ -124,15 +153,99 @@ public final class ChunkReader implements AutoCloseable {
         return n;
     }
 
-    private void decodeChecked(ByteBuffer storedBytes, ChunkRef c, ByteBuffer dst, int dstOffset) throws IOException {
-        if (!ChunkCodec.isKnown(c.codec())) {
+    private void decodeChecked(ObjectStore store, StoreLayout layout, ByteBuffer storedBytes, ChunkRef c, ByteBuffer dst,
+                               int dstOffset) throws IOException {
+        if (!ChunkCodec.isKnown(c.codec()) && !XorDelta.CODEC.equals(c.codec())) {
             throw new IOException("unknown codec '" + c.codec() + "'");
         }
         int rawLength = Math.toIntExact(c.rawLength());
-        codec.decode(storedBytes, storedBytes.position(), storedBytes.remaining(), dst, dstOffset, rawLength);
-        String actual = ChunkHash.hex(dst, dstOffset, rawLength);
-        if (!actual.equals(c.hash())) {
-            throw new IOException("content hash is " + actual + ", expected " + c.hash());
+        int at = storedBytes.position();
+        int len = storedBytes.remaining();
+        if (XorDelta.isDelta(storedBytes, at, len)) {
+            if (store == null) {
+                throw new IOException("differential chunk read without the store that holds its bases");
+            }
+            // The stored bytes of this chunk sit in `stored`; its chain is read through `link`, so they stay intact.
+            materialize(store, layout, XorDelta.baseOf(storedBytes, at, len), rawLength, dst, dstOffset, 1);
+            delta.applyInto(storedBytes, at, len, dst, dstOffset, rawLength);
+        } else {
+            codec.decode(storedBytes, at, len, dst, dstOffset, rawLength);
+        }
+        checkHash(dst, dstOffset, rawLength, c.hash(), "");
+    }
+
+    /**
+     * Writes chunk {@code hash} into place: walks the chain by the links' headers down to a whole chunk, then decodes
+     * it and applies each link on the way up, checking each link's hash. {@code depth} links are above this one.
+     */
+    private void materialize(ObjectStore store, StoreLayout layout, String hash, int rawLength, ByteBuffer dst, int dstOff,
+                             int depth) throws IOException {
+        List<String> chain = new ArrayList<>();
+        chain.add(hash);
+        for (String base = baseInHeader(store, layout, hash); base != null; base = baseInHeader(store, layout, base)) {
+            if (chain.contains(base) || depth + chain.size() >= CairnConfig.MAX_DIFFERENTIAL_FULL_EVERY) {
+                throw new IOException("chain of differential chunk " + hash + " loops or is longer than "
+                        + CairnConfig.MAX_DIFFERENTIAL_FULL_EVERY + " links");
+            }
+            chain.add(base);
+        }
+        for (int j = chain.size() - 1; j >= 0; j--) {
+            String h = chain.get(j);
+            ByteBuffer s = readLink(store, layout, h, rawLength);
+            boolean differential = XorDelta.isDelta(s, 0, s.limit());
+            if (differential != (j < chain.size() - 1) || (differential && !XorDelta.baseOf(s, 0, s.limit()).equals(chain.get(j + 1)))) {
+                throw new IOException("base chunk " + h + " changed while its chain was read");
+            }
+            if (differential) {
+                delta.applyInto(s, 0, s.limit(), dst, dstOff, rawLength);
+            } else {
+                codec.decode(s, 0, s.limit(), dst, dstOff, rawLength);
+            }
+            checkHash(dst, dstOff, rawLength, h, "base chunk " + h + " of a differential chain: ");
+        }
+    }
+
+    /** The base named by the stored chunk {@code hash}'s header, or null when it is stored whole. */
+    private String baseInHeader(ObjectStore store, StoreLayout layout, String hash) throws IOException {
+        head.clear();
+        String key = layout.chunkKey(hash);
+        try {
+            while (head.hasRemaining()) {
+                if (store.read(key, head.position(), head) <= 0) {
+                    break;
+                }
+            }
+        } catch (NoSuchFileException e) {
+            throw new IOException("base chunk " + hash + " of a differential chain is missing", e);
+        }
+        int n = head.position();
+        return XorDelta.isDelta(head, 0, n) ? XorDelta.baseOf(head, 0, n) : null;
+    }
+
+    /** The whole stored object of a chain link, which no manifest row describes, in {@code link}. */
+    private ByteBuffer readLink(ObjectStore store, StoreLayout layout, String hash, int rawLength) throws IOException {
+        int bound = ChunkCodec.maxEncodedBytes(rawLength) + XorDelta.HEADER_BYTES;
+        if (link.capacity() < bound) {
+            link = ByteBuffer.allocateDirect(bound);
+        }
+        ByteBuffer dst = link.clear().limit(bound);
+        String key = layout.chunkKey(hash);
+        try {
+            while (dst.hasRemaining()) {
+                if (store.read(key, dst.position(), dst) <= 0) {
+                    break;
+                }
+            }
+        } catch (NoSuchFileException e) {
+            throw new IOException("base chunk " + hash + " of a differential chain is missing", e);
+        }
+        return dst.flip();
+    }
+
+    private static void checkHash(ByteBuffer dst, int off, int len, String expected, String what) throws IOException {
+        String actual = ChunkHash.hex(dst, off, len);
+        if (!actual.equals(expected)) {
+            throw new IOException(what + "content hash is " + actual + ", expected " + expected);
         }
     }
 
@@ -153,5 +266,6 @@ public final class ChunkReader implements AutoCloseable {
     @Override
     public void close() {
         codec.close();
+        delta.close();
     }
 }

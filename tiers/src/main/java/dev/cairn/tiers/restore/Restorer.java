@@ -89,7 +89,29 @@ public final class Restorer {
                 bytes.put(t.name(), n.get());
             }
         }
-        return new RestoreResult(step, state, located.tier.name(), bytes, repaired.get());
+        return new RestoreResult(step, state, located.tier.name(), bytes, repaired.get(), lossyWarnings(m));
+    }
+
+    private static final System.Logger LOG = System.getLogger(Restorer.class.getName());
+
+    /** One line per entry saved lossy, naming its largest relative error bound; logged as a warning too. */
+    static List<String> lossyWarnings(Manifest m) {
+        Map<String, Double> bounds = new LinkedHashMap<>(); // by entry name, over every rank's slice
+        for (EntryRecord r : m.entries()) {
+            for (ChunkRef c : r.chunks()) {
+                bounds.merge(r.name(), c.errorBound(), Math::max);
+            }
+        }
+        List<String> out = new ArrayList<>();
+        bounds.forEach((name, bound) -> {
+            if (bound > 0) {
+                String w = String.format(java.util.Locale.ROOT, "'%s' of step %d was saved lossy: each value within a "
+                        + "relative error of %.3g of what was saved", name, m.step(), bound);
+                out.add(w);
+                LOG.log(System.Logger.Level.WARNING, w);
+            }
+        });
+        return out;
     }
 
     /** Steps committed anywhere, each with the tiers that hold it in speed order. Unreadable tiers are skipped. */
@@ -253,7 +275,7 @@ public final class Restorer {
                 for (Tier any : orderFrom(t)) {
                     try {
                         ChunkReader reader = readers.get();
-                        reader.verify(reader.readStored(any.store(), any.layout(), c, any == t), c);
+                        reader.verify(any.store(), any.layout(), reader.readStored(any.store(), any.layout(), c, any == t), c);
                         good = true;
                         break;
                     } catch (IOException | RuntimeException e) {

@@ -1,0 +1,180 @@
+package dev.cairn.tiers;
+
+import static dev.cairn.tiers.Fixtures.assertSameState;
+
+import dev.cairn.Checkpointer;
+import dev.cairn.DType;
+import dev.cairn.ObjectStore;
+import dev.cairn.RestoreRequest;
+import dev.cairn.SaveMode;
+import dev.cairn.Tensor;
+import dev.cairn.TierConfig;
+import dev.cairn.TrainingState;
+import dev.cairn.backend.fs.FileSystemObjectStore;
+import dev.cairn.backend.memory.MemoryObjectStore;
+import dev.cairn.tiers.layout.StoreLayout;
+import dev.cairn.tiers.manifest.ChunkRef;
+import dev.cairn.tiers.manifest.EntryRecord;
+import dev.cairn.tiers.manifest.Manifest;
+import dev.cairn.tiers.manifest.ManifestFormat;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.SplittableRandom;
+import java.util.concurrent.TimeUnit;
+import net.jqwik.api.Arbitraries;
+import net.jqwik.api.Arbitrary;
+import net.jqwik.api.ForAll;
+import net.jqwik.api.Property;
+import net.jqwik.api.Provide;
+import net.jqwik.api.constraints.IntRange;
+import org.apache.arrow.memory.RootAllocator;
+import org.junit.jupiter.api.Assertions;
+
+/**
+ * Differential chains round-trip byte-exact: float tensors of every dtype, with NaN payloads, infinities, -0.0 and
+ * subnormals among their values, saved over and over with a random share of values changed each time and any chain
+ * bound, restore exactly at every retained step, from the memory tier that holds the chains and from the disk tier
+ * that holds whole chunks only.
+ */
+class DeltaChainProperties {
+    static final DType[] FLOATS = {DType.F64, DType.F32, DType.F16, DType.BF16};
+
+    @Provide
+    Arbitrary<List<Double>> fractions() {
+        return Arbitraries.oneOf(Arbitraries.of(0.0, 0.001, 0.01, 1.0), Arbitraries.doubles().between(0, 1))
+                .list().ofMinSize(1).ofMaxSize(7);
+    }
+
+    @Property(tries = 25)
+    void everyRetainedStepOfAChainRestoresExactly(@ForAll("fractions") List<Double> fractions,
+                                                  @ForAll @IntRange(min = 1, max = 5) int fullEvery,
+                                                  @ForAll @IntRange(min = 0, max = 3) int dtype,
+                                                  @ForAll @IntRange(min = 1, max = 9000) int elements,
+                                                  @ForAll boolean zeroCopy,
+                                                  @ForAll long seed) throws Exception {
+        DType type = FLOATS[dtype];
+        Path dir = Files.createTempDirectory("cairn-delta");
+        SplittableRandom random = new SplittableRandom(seed);
+        byte[] values = new byte[elements * type.byteSize()];
+        for (int v = 0; v < elements; v++) {
+            putValue(values, v, type, random);
+        }
+        Map<Long, TrainingState> saved = new HashMap<>();
+        int keep = fractions.size() + 1;
+        try (MemoryObjectStore mem = new MemoryObjectStore(256L << 20);
+             FileSystemObjectStore disk = new FileSystemObjectStore(dir);
+             Checkpointer cp = Checkpointer.open(RoundTripProperties.config(2).differential(fullEvery)
+                     .tier(TierConfig.of("memory", mem).keepLast(keep))
+                     .tier(TierConfig.of("disk", disk).everySteps(2).keepLast(keep)).build())) {
+            long step = 0;
+            for (int s = 0; s <= fractions.size(); s++) {
+                if (s > 0) {
+                    change(values, type, fractions.get(s - 1), random);
+                }
+                step++;
+                saved.put(step, state(type, values));
+                cp.save(step, state(type, values), zeroCopy ? SaveMode.ZERO_COPY : SaveMode.COPY).done().get(30, TimeUnit.SECONDS);
+            }
+            assertChainsBounded(mem, fullEvery);
+            for (var info : cp.list()) {
+                assertSameState(saved.get(info.step()), cp.restore(RestoreRequest.step(info.step())).state());
+            }
+            // The disk alone (whole chunks only) restores its steps too.
+            try (Checkpointer diskOnly = Checkpointer.open(RoundTripProperties.config(2).tier(TierConfig.of("disk", disk)).build())) {
+                for (var info : diskOnly.list()) {
+                    var r = diskOnly.restore(RestoreRequest.step(info.step()));
+                    assertSameState(saved.get(info.step()), r.state());
+                    Assertions.assertEquals(0, r.chunksRepaired());
+                }
+            }
+            assertWholeOnly(disk);
+        } finally {
+            RoundTripProperties.deleteTree(dir);
+        }
+    }
+
+    static TrainingState state(DType type, byte[] values) {
+        ByteBuffer b = ByteBuffer.allocateDirect(values.length).put(values).flip();
+        return TrainingState.builder().add(Tensor.of("t", type, new long[] {values.length / type.byteSize()}, b)).build();
+    }
+
+    /** Replaces about {@code fraction} of the values, at random places, with new draws. */
+    static void change(byte[] values, DType type, double fraction, SplittableRandom random) {
+        int n = values.length / type.byteSize();
+        long k = Math.round(n * fraction);
+        for (long c = 0; c < k; c++) {
+            putValue(values, random.nextInt(n), type, random);
+        }
+    }
+
+    /** A value of {@code type}: mostly ordinary, sometimes NaN with a payload, an infinity, -0.0 or a subnormal. */
+    static void putValue(byte[] values, int v, DType type, SplittableRandom random) {
+        int w = type.byteSize();
+        ByteBuffer b = ByteBuffer.wrap(values).order(ByteOrder.LITTLE_ENDIAN);
+        long bits;
+        int kind = random.nextInt(20);
+        int mant = type == DType.F64 ? 52 : type == DType.F32 ? 23 : type == DType.F16 ? 10 : 7;
+        int exp = w * 8 - 1 - mant;
+        long expAll = ((1L << exp) - 1) << mant;
+        long sign = random.nextBoolean() ? 1L << (w * 8 - 1) : 0;
+        long mantissa = random.nextLong() & ((1L << mant) - 1);
+        switch (kind) {
+            case 0 -> bits = sign | expAll | (mantissa == 0 ? 1 : mantissa);   // NaN with a payload
+            case 1 -> bits = sign | expAll;                                     // infinity
+            case 2 -> bits = sign;                                              // zero, -0.0
+            case 3 -> bits = sign | (mantissa == 0 ? 1 : mantissa);             // subnormal
+            default -> {
+                // An ordinary value of moderate size, near 1.
+                long e = ((1L << (exp - 1)) - 1) + random.nextInt(-3, 3);
+                bits = sign | (e << mant) | mantissa;
+            }
+        }
+        int at = v * w;
+        switch (w) {
+            case 8 -> b.putLong(at, bits);
+            case 4 -> b.putInt(at, (int) bits);
+            default -> b.putShort(at, (short) bits);
+        }
+    }
+
+    /** Every chain in the memory tier's manifests is shorter than the bound. */
+    static void assertChainsBounded(ObjectStore store, int fullEvery) throws Exception {
+        for (Manifest m : manifests(store)) {
+            for (EntryRecord e : m.entries()) {
+                for (ChunkRef c : e.chunks()) {
+                    Assertions.assertTrue(c.bases().size() < fullEvery, "chain " + c.bases() + " with fullEvery " + fullEvery);
+                }
+            }
+        }
+    }
+
+    static void assertWholeOnly(ObjectStore store) throws Exception {
+        for (Manifest m : manifests(store)) {
+            for (EntryRecord e : m.entries()) {
+                for (ChunkRef c : e.chunks()) {
+                    Assertions.assertEquals(List.of(), c.bases(), "slower tiers hold whole chunks only");
+                    Assertions.assertNotEquals("xor+zstd", c.codec());
+                }
+            }
+        }
+    }
+
+    static List<Manifest> manifests(ObjectStore store) throws Exception {
+        StoreLayout layout = new StoreLayout("prop");
+        List<Manifest> out = new ArrayList<>();
+        try (RootAllocator alloc = new RootAllocator()) {
+            for (var o : store.list(layout.stepsPrefix())) {
+                if (layout.isManifestKey(o.key())) {
+                    out.add(ManifestFormat.read(store.readAll(o.key()), o.key(), alloc));
+                }
+            }
+        }
+        return out;
+    }
+}
