@@ -289,7 +289,9 @@ public final class EndToEndBenchmark {
     }
 
     private CairnConfig config(String run, TierConfig tier) {
-        return CairnConfig.builder(run)
+        // Differential chunks off: every save changes one value per chunk to measure the full write path, which
+        // differential chunks would turn into tiny XORs (the codec benchmark measures those).
+        return CairnConfig.builder(run).differential(1)
                 .tier(tier)
                 .chunkBytes(chunkBytes)
                 .encoderThreads(cores)

@@ -149,6 +149,20 @@ final class S3Transfers implements AutoCloseable {
                 });
     }
 
+    /** Plain GETs of every key, {@code inFlight} at a time, each object's bytes taken whole; returns the nanoseconds. */
+    long getAll(List<String> keys, int inFlight) {
+        java.util.concurrent.Semaphore slots = new java.util.concurrent.Semaphore(inFlight);
+        List<CompletableFuture<?>> all = new java.util.ArrayList<>();
+        long start = System.nanoTime();
+        for (String key : keys) {
+            slots.acquireUninterruptibly();
+            all.add(plain.getObject(g -> g.bucket(bucket).key(key), AsyncResponseTransformer.toBytes())
+                    .whenComplete((r, e) -> slots.release()));
+        }
+        await(CompletableFuture.allOf(all.toArray(new CompletableFuture[0])));
+        return System.nanoTime() - start;
+    }
+
     /** The object's bytes, whole, for a check (small objects only). */
     byte[] get(String key) {
         ResponseBytes<GetObjectResponse> bytes = await(plain.getObject(g -> g.bucket(bucket).key(key),

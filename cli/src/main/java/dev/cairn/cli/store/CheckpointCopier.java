@@ -94,10 +94,18 @@ public final class CheckpointCopier {
                 String entry = entryOf.get(i);
                 futures.add(pool.submit(() -> {
                     String key = layout.chunkKey(c.hash());
-                    if (holds(target, key, c.storedLength())) {
+                    if (holds(target, key, c.storedLength()) && allHeld(target, layout, c.bases())) {
                         skipped.incrementAndGet();
                     } else {
-                        target.put(key, verifiedStored(reader.get(), order, layout, c, entry));
+                        Verified v = verifiedStored(reader.get(), order, layout, c, entry);
+                        // A differential chunk's chain goes along, as stored: the manifest names it.
+                        for (String base : c.bases()) {
+                            String baseKey = layout.chunkKey(base);
+                            if (!allHeld(target, layout, List.of(base))) {
+                                target.put(baseKey, v.source().store().readAll(baseKey));
+                            }
+                        }
+                        target.put(key, v.stored());
                         copied.incrementAndGet();
                         bytes.addAndGet(c.storedLength());
                     }
@@ -150,14 +158,32 @@ public final class CheckpointCopier {
         }
     }
 
-    /** The stored bytes of {@code c} from the first source whose copy decodes to its hash. */
-    private static ByteBuffer verifiedStored(ChunkReader reader, List<Source> order, StoreLayout layout, ChunkRef c, String entry) {
+    private record Verified(Source source, ByteBuffer stored) {
+    }
+
+    private static boolean allHeld(ObjectStore target, StoreLayout layout, List<String> hashes) throws IOException {
+        for (String h : hashes) {
+            try {
+                target.stat(layout.chunkKey(h));
+            } catch (NoSuchFileException e) {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    /**
+     * The stored bytes of {@code c} from the first source whose copy decodes to its hash (a differential chunk
+     * through its whole chain in that source).
+     */
+    private static Verified verifiedStored(ChunkReader reader, List<Source> order, StoreLayout layout, ChunkRef c, String entry) {
         List<String> tried = new ArrayList<>();
         for (Source s : order) {
             try {
                 ByteBuffer stored = reader.readStored(s.store(), layout, c);
-                reader.verify(stored.duplicate(), c);
-                return stored;
+                ByteBuffer copy = ByteBuffer.allocate(stored.remaining()).put(stored.duplicate()).flip();
+                reader.verify(s.store(), layout, stored.duplicate(), c);
+                return new Verified(s, copy);
             } catch (NoSuchFileException e) {
                 tried.add(s.uri() + ": missing");
             } catch (IOException | RuntimeException e) {

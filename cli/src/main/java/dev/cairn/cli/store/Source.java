@@ -26,7 +26,7 @@ public record Source(String uri, ObjectStore store) {
         List<String> tried = new ArrayList<>();
         for (Source s : sources) {
             try {
-                return reader.verify(reader.readStored(s.store(), layout, c), c);
+                return reader.verify(s.store(), layout, reader.readStored(s.store(), layout, c), c);
             } catch (NoSuchFileException e) {
                 tried.add(s.uri() + ": missing");
             } catch (IOException | RuntimeException e) {

@@ -48,6 +48,11 @@ final class ChunkEncoder implements EventHandler<ChunkEvent> {
     private final ChunkReader reader = new ChunkReader();
     private final int fullEvery;
     private final PreviousVersions previous;
+    /**
+     * Saves of a chunk position that store it whole without trying the differential form, after a try that did not
+     * pay: rebuilding the base costs a read and a decode per chunk, wasted where training changes every value.
+     */
+    static final int SKIP_AFTER_MISS = 4;
     private final SlabPool encodedPool;
     private final long slabWaitNanos;
     private final ByteBuffer head = ByteBuffer.allocate(XorDelta.HEADER_BYTES);
@@ -125,7 +130,8 @@ final class ChunkEncoder implements EventHandler<ChunkEvent> {
                 job.codecOf[i] = storedCodec(tier, hash);
                 job.basesOf[i] = chain;
                 e.tiersToWrite = 0;
-                previous.put(job, i, hash, chain);
+                PreviousVersions.Version prev = previous.get(job, i);
+                previous.put(job, i, hash, chain, prev == null ? 0 : prev.skip());
                 return;
             }
             // A chunk whose chain lost a link (an orphan of a failed save): written again, whole.
@@ -134,7 +140,9 @@ final class ChunkEncoder implements EventHandler<ChunkEvent> {
         ChunkCodec codec = codec(tier);
         e.encoded = encodedPool.acquire(slabWaitNanos);
         ByteBuffer out = e.encoded.buffer();
-        List<String> chain = size < 0 ? deltaBase(job, i, tier, hash) : null;
+        PreviousVersions.Version prev = previous.get(job, i);
+        boolean skipped = prev != null && prev.skip() > 0;
+        List<String> chain = size < 0 && !skipped ? deltaBase(prev, job, i, tier, hash) : null;
         int deltaLength = -1;
         if (chain != null) {
             deltaOut = ensure(deltaOut, out.capacity());
@@ -158,7 +166,8 @@ final class ChunkEncoder implements EventHandler<ChunkEvent> {
             }
         }
         e.tiersToWrite = 1L;
-        previous.put(job, i, hash, job.basesOf[i]);
+        boolean missed = chain != null && !XorDelta.CODEC.equals(job.codecOf[i]);
+        previous.put(job, i, hash, job.basesOf[i], missed ? SKIP_AFTER_MISS : skipped ? prev.skip() - 1 : 0);
     }
 
     private void keepDelta(ChunkEvent e, SaveJob job, int i, List<String> chain, int deltaLength) {
@@ -174,8 +183,7 @@ final class ChunkEncoder implements EventHandler<ChunkEvent> {
      * {@link #base}; null when it cannot be one: differential off, no previous version, the chain at its bound, or the
      * previous version not (or no longer whole-chained) in the tier. Its chain is pinned when returned.
      */
-    private List<String> deltaBase(SaveJob job, int i, Tier tier, String hash) throws IOException {
-        PreviousVersions.Version prev = previous.get(job, i);
+    private List<String> deltaBase(PreviousVersions.Version prev, SaveJob job, int i, Tier tier, String hash) throws IOException {
         if (fullEvery <= 1 || prev == null || prev.hash().equals(hash) || prev.bases().size() + 1 >= fullEvery) {
             return null;
         }

@@ -11,7 +11,11 @@ import java.util.concurrent.ConcurrentHashMap;
  * is a correct base, so that only costs bytes.
  */
 final class PreviousVersions {
-    record Version(String hash, List<String> bases) {
+    /**
+     * @param skip saves at this position that will not try the differential form: after a try that did not pay
+     *             (most values changed, as in dense training updates), the base is not rebuilt again for a while
+     */
+    record Version(String hash, List<String> bases, int skip) {
     }
 
     private record Position(String entry, long offset, int length) {
@@ -23,7 +27,7 @@ final class PreviousVersions {
         return versions.get(new Position(job.entryNameOf(i), job.offsetOf[i], job.lengthOf[i]));
     }
 
-    void put(SaveJob job, int i, String hash, List<String> bases) {
-        versions.put(new Position(job.entryNameOf(i), job.offsetOf[i], job.lengthOf[i]), new Version(hash, bases));
+    void put(SaveJob job, int i, String hash, List<String> bases, int skip) {
+        versions.put(new Position(job.entryNameOf(i), job.offsetOf[i], job.lengthOf[i]), new Version(hash, bases, skip));
     }
 }

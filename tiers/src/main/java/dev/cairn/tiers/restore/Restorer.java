@@ -223,7 +223,7 @@ public final class Restorer {
                 } else {
                     ByteBuffer storedBytes = reader.readStored(t.store(), t.layout(), c, t == primary);
                     stored = storedBytes.remaining();
-                    ByteBuffer raw = reader.verify(storedBytes, c);
+                    ByteBuffer raw = reader.verify(t.store(), t.layout(), storedBytes, c);
                     task.slice().copy(raw, 0, c.offset(), Math.toIntExact(c.rawLength()), task.dst());
                 }
                 bytesByTier.computeIfAbsent(t.name(), k -> new AtomicLong()).addAndGet(stored);
