@@ -178,22 +178,14 @@ final class PeerLink implements AutoCloseable {
         try (VectorSchemaRoot root = VectorSchemaRoot.create(PeerProtocol.SCHEMA, allocator)) {
             FlightClient.ClientStreamListener out = client.startPut(descriptor, root, ack,
                     CallOptions.timeout(callTimeoutMillis, TimeUnit.MILLISECONDS));
-            out.setUseZeroCopy(true);
-            for (long start = 0; start < size; start += PeerProtocol.PIECE_BYTES) {
-                int length = (int) Math.min(PeerProtocol.PIECE_BYTES, size - start);
-                if (!pacing.take(length, deadline)) {
-                    out.error(new IOException("replication bandwidth too low for the call timeout"));
-                    throw new PeerException("peer " + index + ": replica " + key + " of " + size
-                            + " bytes cannot be sent within the call timeout at the replication bandwidth",
-                            FlightStatusCode.TIMED_OUT, null);
-                }
-                if (!awaitReady(out, ack, deadline)) {
-                    break; // the peer ended the call (refused, gone); getResult says why
-                }
-                Pieces.fill(root, object, start, length);
-                out.putNext();
+            try {
+                out.setUseZeroCopy(true);
+                sendPieces(key, object, size, pacing, out, root, ack, deadline);
+                out.completed();
+            } catch (IOException | InterruptedException | RuntimeException e) {
+                out.error(e); // cancels the call, so the peer drops what it staged instead of waiting for the rest
+                throw e;
             }
-            out.completed();
             out.getResult();
         } catch (FlightRuntimeException e) {
             throw failed("replicate " + key, e);
@@ -201,6 +193,29 @@ final class PeerLink implements AutoCloseable {
             Thread.currentThread().interrupt();
             throw new InterruptedIOException("replication of " + key + " to peer " + index + " interrupted");
         }
+    }
+
+    private void sendPieces(String key, ArrowBuf object, long size, TokenBucket pacing,
+                            FlightClient.ClientStreamListener out, VectorSchemaRoot root, Ack ack, long deadline)
+            throws IOException, InterruptedException {
+        for (long start = 0; start < size; start += PeerProtocol.PIECE_BYTES) {
+            int length = (int) Math.min(PeerProtocol.PIECE_BYTES, size - start);
+            if (!pacing.take(length, deadline)) {
+                throw new PeerException(this + ": replica " + key + " of " + size
+                        + " bytes cannot be sent within the call timeout at the replication bandwidth",
+                        FlightStatusCode.TIMED_OUT, null);
+            }
+            if (!awaitReady(out, ack, deadline)) {
+                return; // the peer ended the call (refused, gone); getResult says why
+            }
+            Pieces.fill(root, object, start, length);
+            out.putNext();
+        }
+    }
+
+    /** Cancels every call in flight on this link (used on close, after this peer's own senders stopped). */
+    void abort() {
+        channel.shutdownNow();
     }
 
     @Override

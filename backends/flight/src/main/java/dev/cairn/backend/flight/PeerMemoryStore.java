@@ -14,7 +14,11 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.TreeMap;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ThreadFactory;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.LongAdder;
 import org.apache.arrow.flight.FlightServer;
 import org.apache.arrow.flight.FlightStatusCode;
@@ -68,6 +72,8 @@ public final class PeerMemoryStore implements ObjectStore {
     private final MemoryObjectStore memory;
     private final PeerService service;
     private final FlightServer server;
+    /** Ours, not Flight's: Flight shuts its own down while calls are still closing, and gRPC then logs errors. */
+    private final ExecutorService serverExecutor;
     private final Replication replication;
     private final TokenBucket pacing;
     private final List<Integer> readOrder;
@@ -93,6 +99,7 @@ public final class PeerMemoryStore implements ObjectStore {
         BufferAllocator client = null;
         FlightServer started = null;
         PeerService producer = null;
+        ExecutorService executor = Executors.newCachedThreadPool(daemonThreads("cairn-peer-" + config.peerIndex() + "-serve-"));
         try {
             objects = new MemoryObjectStore(root, config.memoryLimitBytes());
             serving = root.newChildAllocator("cairn-peer-serve", 0, transfer);
@@ -100,11 +107,13 @@ public final class PeerMemoryStore implements ObjectStore {
             producer = new PeerService(config.peerIndex(), objects, serving, config.callTimeout().toNanos(),
                     replicasReceived, replicasRejected);
             started = FlightServer.builder(serving, Location.forGrpcInsecure(config.host(), config.port()), producer)
+                    .executor(executor)
                     .maxInboundMessageSize(PeerProtocol.MAX_MESSAGE_BYTES)
                     .build()
                     .start();
         } catch (IOException | RuntimeException e) {
             closeQuietly(started, objects, serving, client);
+            executor.shutdownNow();
             root.close();
             throw e instanceof IOException io ? io
                     : new IOException("peer " + config.peerIndex() + " could not start on " + config.host() + ":" + config.port(), e);
@@ -114,6 +123,7 @@ public final class PeerMemoryStore implements ObjectStore {
         this.clientAllocator = client;
         this.service = producer;
         this.server = started;
+        this.serverExecutor = executor;
         this.pacing = new TokenBucket(config.replicationBandwidth(), PeerProtocol.PIECE_BYTES);
         this.readOrder = readOrder(config);
         this.links = new PeerLink[config.peerCount()];
@@ -332,14 +342,8 @@ public final class PeerMemoryStore implements ObjectStore {
         }
         boolean interrupted = false;
         try {
-            service.close(CLOSE_WAIT_MILLIS);
-            server.close();
-        } catch (InterruptedException e) {
-            interrupted = true;
-        }
-        try {
             if (replication != null) {
-                replication.stop(CLOSE_WAIT_MILLIS);
+                replication.stop(CLOSE_WAIT_MILLIS); // senders cancel the replica they were sending
             }
         } catch (InterruptedException e) {
             interrupted = true;
@@ -349,7 +353,20 @@ public final class PeerMemoryStore implements ObjectStore {
             last = links;
             links = new PeerLink[config.peerCount()];
         }
+        for (PeerLink link : last) {
+            if (link != null) {
+                link.abort();
+            }
+        }
         interrupted |= closeLinks(last);
+        try {
+            server.close(); // lets running calls finish for a while, then cancels them
+            service.close(CLOSE_WAIT_MILLIS); // and waits for their handlers, which free what they staged
+            serverExecutor.shutdown();
+            serverExecutor.awaitTermination(CLOSE_WAIT_MILLIS, TimeUnit.MILLISECONDS);
+        } catch (InterruptedException e) {
+            interrupted = true;
+        }
         memory.close();
         try {
             serverAllocator.close();
@@ -487,6 +504,15 @@ public final class PeerMemoryStore implements ObjectStore {
                 allocator.close();
             }
         }
+    }
+
+    private static ThreadFactory daemonThreads(String prefix) {
+        AtomicInteger count = new AtomicInteger();
+        return runnable -> {
+            Thread thread = new Thread(runnable, prefix + count.incrementAndGet());
+            thread.setDaemon(true);
+            return thread;
+        };
     }
 
     private static long saturatedAdd(long a, long b) {
