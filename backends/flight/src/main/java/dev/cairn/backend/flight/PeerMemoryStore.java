@@ -362,7 +362,7 @@ public final class PeerMemoryStore implements ObjectStore {
         try {
             server.close(); // lets running calls finish for a while, then cancels them
             service.close(CLOSE_WAIT_MILLIS); // and waits for their handlers, which free what they staged
-            serverExecutor.shutdown();
+            serverExecutor.shutdownNow(); // interrupts a handler still waiting on a peer that went away
             serverExecutor.awaitTermination(CLOSE_WAIT_MILLIS, TimeUnit.MILLISECONDS);
         } catch (InterruptedException e) {
             interrupted = true;

@@ -73,7 +73,10 @@ final class PeerService extends NoOpFlightProducer {
                 return;
             }
             try {
-                receive(PeerProtocol.decodeReplica(stream.getDescriptor().getCommand()), stream);
+                // next() before getDescriptor(): a call cancelled before its first message ends next() with an
+                // error, while getDescriptor() would wait for that message for ever.
+                boolean more = stream.next();
+                receive(PeerProtocol.decodeReplica(stream.getDescriptor().getCommand()), stream, more);
                 ack.onCompleted();
             } catch (RuntimeException e) {
                 ack.onError(asStatus(e));
@@ -170,7 +173,7 @@ final class PeerService extends NoOpFlightProducer {
         }
     }
 
-    private void receive(PeerProtocol.Replica replica, FlightStream stream) {
+    private void receive(PeerProtocol.Replica replica, FlightStream stream, boolean more) {
         long room = memory.limitBytes() - memory.usedBytes();
         if (replica.size() > room) {
             replicasRefused.increment();
@@ -178,7 +181,7 @@ final class PeerService extends NoOpFlightProducer {
         }
         try (ArrowBuf staged = allocate(replica.key(), replica.size())) {
             long position = 0;
-            while (stream.next()) {
+            for (; more; more = stream.next()) {
                 position = Pieces.appendTo(stream.getRoot(), staged, position);
             }
             if (position != replica.size()) {
