@@ -75,6 +75,8 @@ final class PeerLink implements AutoCloseable {
         this.channel = NettyChannelBuilder.forAddress(address)
                 .usePlaintext()
                 .maxInboundMessageSize(PeerProtocol.MAX_MESSAGE_BYTES)
+                .flowControlWindow(PeerProtocol.FLOW_CONTROL_WINDOW_BYTES)
+                .withOption(ChannelOption.TCP_NODELAY, true)
                 .withOption(ChannelOption.CONNECT_TIMEOUT_MILLIS, (int) Math.min(Integer.MAX_VALUE, peerTimeoutMillis))
                 .build();
         this.client = FlightGrpcUtils.createFlightClient(allocator, channel);

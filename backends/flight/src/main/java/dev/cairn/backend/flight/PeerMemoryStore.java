@@ -20,6 +20,9 @@ import java.util.concurrent.ThreadFactory;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.LongAdder;
+import java.util.function.Consumer;
+import io.grpc.netty.NettyServerBuilder;
+import io.netty.channel.ChannelOption;
 import org.apache.arrow.flight.FlightServer;
 import org.apache.arrow.flight.FlightStatusCode;
 import org.apache.arrow.flight.Location;
@@ -109,6 +112,9 @@ public final class PeerMemoryStore implements ObjectStore {
             started = FlightServer.builder(serving, Location.forGrpcInsecure(config.host(), config.port()), producer)
                     .executor(executor)
                     .maxInboundMessageSize(PeerProtocol.MAX_MESSAGE_BYTES)
+                    .transportHint("grpc.builderConsumer", (Consumer<NettyServerBuilder>) netty ->
+                            netty.flowControlWindow(PeerProtocol.FLOW_CONTROL_WINDOW_BYTES)
+                                    .withChildOption(ChannelOption.TCP_NODELAY, true))
                     .build()
                     .start();
         } catch (IOException | RuntimeException e) {

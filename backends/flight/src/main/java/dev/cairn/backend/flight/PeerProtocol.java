@@ -53,6 +53,11 @@ final class PeerProtocol {
     static final int PIECE_BYTES = 1 << 20;
     /** Inbound message limit on both sides: a piece and its framing fit with room to spare. */
     static final int MAX_MESSAGE_BYTES = 16 << 20;
+    /**
+     * HTTP/2 flow-control window of a stream, both sides. gRPC's default (1 MiB) is about one piece, so the sender
+     * stalls on every piece until the reader's window update arrives.
+     */
+    static final int FLOW_CONTROL_WINDOW_BYTES = 16 << 20;
 
     static final Schema SCHEMA = new Schema(List.of(
             new Field("bytes", FieldType.notNullable(ArrowType.Binary.INSTANCE), null)));

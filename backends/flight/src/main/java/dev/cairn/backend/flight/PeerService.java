@@ -7,8 +7,8 @@ import java.nio.file.NoSuchFileException;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.LongAdder;
+import java.util.concurrent.locks.LockSupport;
 import org.apache.arrow.flight.Action;
-import org.apache.arrow.flight.BackpressureStrategy;
 import org.apache.arrow.flight.CallStatus;
 import org.apache.arrow.flight.FlightRuntimeException;
 import org.apache.arrow.flight.FlightStream;
@@ -31,7 +31,8 @@ import org.apache.arrow.vector.VectorSchemaRoot;
  * then put, so a broken stream never leaves a prefix behind.
  */
 final class PeerService extends NoOpFlightProducer {
-    private static final long READY_WAIT_MILLIS = 1_000;
+    private static final long MIN_PARK_NANOS = 10_000;
+    private static final long MAX_PARK_NANOS = 1_000_000;
 
     private final int peerIndex;
     private final MemoryObjectStore memory;
@@ -127,14 +128,12 @@ final class PeerService extends NoOpFlightProducer {
     private void serve(PeerProtocol.Read read, ServerStreamListener listener) {
         ArrowBuf range = snapshot(read);
         try (range; VectorSchemaRoot root = VectorSchemaRoot.create(PeerProtocol.SCHEMA, transfer)) {
-            BackpressureStrategy backpressure = new BackpressureStrategy.CallbackBackpressureStrategy();
-            backpressure.register(listener);
             listener.setUseZeroCopy(true);
             listener.start(root);
             long length = range.capacity();
             long deadline = System.nanoTime() + callTimeoutNanos;
             for (long start = 0; start < length; start += PeerProtocol.PIECE_BYTES) {
-                if (!awaitReady(backpressure, listener, deadline)) {
+                if (!awaitReady(listener, deadline)) {
                     return; // the reader went away or its deadline passed; the stream is over either way
                 }
                 Pieces.fill(root, range, start, (int) Math.min(PeerProtocol.PIECE_BYTES, length - start));
@@ -223,15 +222,18 @@ final class PeerService extends NoOpFlightProducer {
         return true;
     }
 
-    private static boolean awaitReady(BackpressureStrategy backpressure, ServerStreamListener listener, long deadline) {
+    /**
+     * Polls, with a short park, until gRPC wants more. Flight's CallbackBackpressureStrategy was not woken by the
+     * ready callback here (each wait ran to its timeout: 21 MB/s for a 64 MiB read), so we do not rely on it.
+     */
+    private static boolean awaitReady(ServerStreamListener listener, long deadline) {
+        long park = MIN_PARK_NANOS;
         while (!listener.isReady()) {
             if (listener.isCancelled() || System.nanoTime() - deadline > 0) {
                 return false;
             }
-            BackpressureStrategy.WaitResult result = backpressure.waitForListener(READY_WAIT_MILLIS);
-            if (result == BackpressureStrategy.WaitResult.CANCELLED) {
-                return false;
-            }
+            LockSupport.parkNanos(park);
+            park = Math.min(MAX_PARK_NANOS, park * 2);
         }
         return true;
     }
