@@ -54,6 +54,11 @@ final class PeerLink implements AutoCloseable {
         boolean refused() {
             return code == FlightStatusCode.RESOURCE_EXHAUSTED;
         }
+
+        /** The peer did not answer (gone, unreachable, too slow), rather than answering with an error. */
+        boolean unreachable() {
+            return isUnreachable(code);
+        }
     }
 
     private final int index;
@@ -236,7 +241,7 @@ final class PeerLink implements AutoCloseable {
 
     private IOException failed(String what, FlightRuntimeException e) {
         FlightStatusCode code = e.status().code();
-        if (code == FlightStatusCode.UNAVAILABLE || code == FlightStatusCode.TIMED_OUT || code == FlightStatusCode.CANCELLED) {
+        if (isUnreachable(code)) {
             downUntil = System.nanoTime() + DOWN_NANOS;
             down = true;
         }
@@ -244,6 +249,10 @@ final class PeerLink implements AutoCloseable {
     }
 
     /** False if the call ended before the stream was ready for more. */
+    private static boolean isUnreachable(FlightStatusCode code) {
+        return code == FlightStatusCode.UNAVAILABLE || code == FlightStatusCode.TIMED_OUT || code == FlightStatusCode.CANCELLED;
+    }
+
     private static boolean awaitReady(FlightClient.ClientStreamListener out, Ack ack, long deadline)
             throws InterruptedException {
         while (!out.isReady()) {

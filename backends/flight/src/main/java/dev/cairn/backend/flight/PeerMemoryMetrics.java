@@ -13,7 +13,8 @@ package dev.cairn.backend.flight;
  * @param readsLocal        reads served from this peer's own memory
  * @param readsFromPeers    reads served by another peer
  * @param bytesReadFromPeers bytes of the reads served by another peer
- * @param peerCallFailures  calls to other peers that failed (down, refused connection, past deadline)
+ * @param peerCallFailures  reads, stats, lists, deletes and create checks that failed at another peer (down,
+ *                          unreachable, past the deadline, or answering with an error); replicas count as dropped
  */
 public record PeerMemoryMetrics(long bytesReplicated, long replicasSent, long replicasDropped, long replicasRefused,
                                 long replicationLagBytes, long replicasReceived, long replicasRejected, long readsLocal,

@@ -159,6 +159,9 @@ public final class PeerMemoryStore implements ObjectStore {
         List<InetSocketAddress> checked = PeerMemoryConfig.checkPeers(peers, config.peerCount());
         PeerLink[] old;
         synchronized (linksLock) {
+            if (closed) {
+                throw new IllegalStateException("peer memory store " + config.peerIndex() + " is closed");
+            }
             PeerLink[] fresh = new PeerLink[config.peerCount()];
             for (int p = 0; p < fresh.length; p++) {
                 if (p != config.peerIndex()) {
@@ -238,6 +241,7 @@ public final class PeerMemoryStore implements ObjectStore {
             checkOpen();
         }
         List<Integer> unreachable = new ArrayList<>();
+        IOException answered = null;
         for (int peer : readOrder) {
             PeerLink link = reachable(peer);
             if (link == null) {
@@ -252,11 +256,10 @@ public final class PeerMemoryStore implements ObjectStore {
                     return n;
                 }
             } catch (IOException e) {
-                peerCallFailures.increment();
-                unreachable.add(peer);
+                answered = failedAt(peer, e, unreachable, answered);
             }
         }
-        throw missing(key, unreachable);
+        throw missing(key, unreachable, answered);
     }
 
     @Override
@@ -267,6 +270,7 @@ public final class PeerMemoryStore implements ObjectStore {
             checkOpen();
         }
         List<Integer> unreachable = new ArrayList<>();
+        IOException answered = null;
         for (int peer : readOrder) {
             PeerLink link = reachable(peer);
             if (link == null) {
@@ -279,11 +283,10 @@ public final class PeerMemoryStore implements ObjectStore {
                     return info;
                 }
             } catch (IOException e) {
-                peerCallFailures.increment();
-                unreachable.add(peer);
+                answered = failedAt(peer, e, unreachable, answered);
             }
         }
-        throw missing(key, unreachable);
+        throw missing(key, unreachable, answered);
     }
 
     /** The union of this peer's objects and every reachable peer's under {@code prefix}; this peer's win ties. */
@@ -455,7 +458,24 @@ public final class PeerMemoryStore implements ObjectStore {
         return up;
     }
 
-    private NoSuchFileException missing(String key, List<Integer> unreachable) {
+    /** Counts a failed call; keeps the first error of a peer that answered (as opposed to one that is gone). */
+    private IOException failedAt(int peer, IOException e, List<Integer> unreachable, IOException answered) {
+        peerCallFailures.increment();
+        if (e instanceof PeerLink.PeerException failure && failure.unreachable()) {
+            unreachable.add(peer);
+            return answered;
+        }
+        return answered == null ? e : answered;
+    }
+
+    /**
+     * Nobody reachable has {@code key}: missing, unless a peer that may have it answered with an error (out of
+     * transfer memory, say), which is then the failure, so that a caller does not take an error for absence.
+     */
+    private IOException missing(String key, List<Integer> unreachable, IOException answered) {
+        if (answered != null) {
+            return new IOException("no peer served " + key + ": " + answered.getMessage(), answered);
+        }
         return new NoSuchFileException(key, null, "not on peer " + config.peerIndex() + " nor on any reachable peer"
                 + (unreachable.isEmpty() ? "" : " (unreachable: " + unreachable + ")"));
     }

@@ -220,6 +220,21 @@ class PeerReplicationTest {
         }
     }
 
+    @Test
+    void aPeerThatAnswersWithAnErrorFailsTheReadInsteadOfReportingTheKeyMissing() throws Exception {
+        try (PeerGroup group = PeerGroup.start(2, b -> b.transferBufferBytes(MIB))) {
+            group.peer(0).put("big", ByteBuffer.allocate((int) (2 * MIB)));
+            group.awaitReplication();
+            assertEquals(1, group.peer(0).metrics().replicasDropped(), "no transfer buffer to copy it for replication");
+
+            IOException failed = assertThrows(IOException.class, () -> group.peer(1).readAll("big"));
+            assertFalse(failed instanceof NoSuchFileException, failed.toString());
+            assertTrue(failed.getMessage().contains("transfer buffer"), failed.getMessage());
+            ByteBuffer small = ByteBuffer.allocate(1000);
+            assertEquals(1000, group.peer(1).read("big", 5, small), "a range that fits is served");
+        }
+    }
+
     // ---- helpers -------------------------------------------------------------------------------------------
 
     /** Chunks, an index and a create-only MANIFEST, laid out as the engine writes a rank's part of a step. */
