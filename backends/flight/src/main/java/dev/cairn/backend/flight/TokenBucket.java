@@ -4,9 +4,9 @@ import java.util.concurrent.TimeUnit;
 import java.util.concurrent.locks.LockSupport;
 
 /**
- * Paces replication traffic to a rate in bytes per second. A taker may go into debt by one piece, so a piece
- * larger than the burst still passes; the next taker then waits until the debt is paid. The burst (bucket size)
- * is one piece, so {@code n} bytes take at least {@code (n - piece) / rate} seconds.
+ * Paces replication traffic to a rate in bytes per second. A taker takes its bytes at once and, if that leaves the
+ * bucket in debt, sleeps until the debt is paid; so a piece larger than the bucket still passes. The bucket holds
+ * one piece, so {@code n} bytes take at least {@code (n - piece) / rate} seconds.
  */
 final class TokenBucket {
     private static final long NANOS_PER_SECOND = TimeUnit.SECONDS.toNanos(1);
@@ -41,11 +41,12 @@ final class TokenBucket {
                 tokens = Math.min(burst, tokens + earned);
                 refilledAt = now;
             }
-            waitNanos = tokens >= 0 ? 0 : (long) (-tokens * (NANOS_PER_SECOND / (double) bytesPerSecond));
+            long after = tokens - bytes;
+            waitNanos = after >= 0 ? 0 : (long) (-after * (NANOS_PER_SECOND / (double) bytesPerSecond));
             if (now + waitNanos - deadlineNanos > 0) {
                 return false;
             }
-            tokens -= bytes; // the debt, if any, is what the next taker waits for
+            tokens = after; // a later taker waits behind this one's debt
         }
         sleep(waitNanos);
         return true;
