@@ -1,0 +1,308 @@
+package dev.cairn.backend.flight;
+
+import dev.cairn.ObjectInfo;
+import io.grpc.ManagedChannel;
+import io.grpc.netty.NettyChannelBuilder;
+import io.netty.channel.ChannelOption;
+import java.io.IOException;
+import java.io.InterruptedIOException;
+import java.net.InetSocketAddress;
+import java.nio.ByteBuffer;
+import java.util.ArrayList;
+import java.util.Iterator;
+import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionException;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.locks.LockSupport;
+import org.apache.arrow.flight.Action;
+import org.apache.arrow.flight.CallOptions;
+import org.apache.arrow.flight.FlightClient;
+import org.apache.arrow.flight.FlightDescriptor;
+import org.apache.arrow.flight.FlightGrpcUtils;
+import org.apache.arrow.flight.FlightRuntimeException;
+import org.apache.arrow.flight.FlightStatusCode;
+import org.apache.arrow.flight.FlightStream;
+import org.apache.arrow.flight.Result;
+import org.apache.arrow.flight.PutResult;
+import org.apache.arrow.flight.CallStatus;
+import org.apache.arrow.flight.Ticket;
+import org.apache.arrow.memory.ArrowBuf;
+import org.apache.arrow.memory.BufferAllocator;
+import org.apache.arrow.vector.VectorSchemaRoot;
+
+/**
+ * This peer's connection to one other peer. A peer that fails to answer (refused, reset, past its deadline) is
+ * marked down for {@link #DOWN_NANOS}: calls skip it at once meanwhile, so a dead peer costs one connect
+ * timeout, not one per call. After that the connection is tried afresh (gRPC's own reconnect backoff reset).
+ */
+final class PeerLink implements AutoCloseable {
+    static final long DOWN_NANOS = TimeUnit.MILLISECONDS.toNanos(500);
+    private static final long READY_PARK_NANOS = TimeUnit.MICROSECONDS.toNanos(50);
+
+    /** How a call to a peer ended when it did not succeed. */
+    static final class PeerException extends IOException {
+        private static final long serialVersionUID = 1L;
+        private final FlightStatusCode code;
+
+        PeerException(String message, FlightStatusCode code, Throwable cause) {
+            super(message, cause);
+            this.code = code;
+        }
+
+        /** The peer answered that it cannot hold a replica: its memory limit. */
+        boolean refused() {
+            return code == FlightStatusCode.RESOURCE_EXHAUSTED;
+        }
+
+        /** The peer did not answer (gone, unreachable, too slow), rather than answering with an error. */
+        boolean unreachable() {
+            return isUnreachable(code);
+        }
+    }
+
+    private final int index;
+    private final InetSocketAddress address;
+    private final ManagedChannel channel;
+    private final FlightClient client;
+    private final BufferAllocator allocator;
+    private final long callTimeoutMillis;
+    private final long peerTimeoutMillis;
+    private volatile long downUntil;
+    private volatile boolean down;
+
+    PeerLink(int index, InetSocketAddress address, BufferAllocator allocator, long callTimeoutMillis, long peerTimeoutMillis) {
+        this.index = index;
+        this.address = address;
+        this.allocator = allocator;
+        this.callTimeoutMillis = callTimeoutMillis;
+        this.peerTimeoutMillis = peerTimeoutMillis;
+        this.channel = NettyChannelBuilder.forAddress(address)
+                .usePlaintext()
+                .maxInboundMessageSize(PeerProtocol.MAX_MESSAGE_BYTES)
+                .flowControlWindow(PeerProtocol.FLOW_CONTROL_WINDOW_BYTES)
+                .withOption(ChannelOption.TCP_NODELAY, true)
+                .withOption(ChannelOption.CONNECT_TIMEOUT_MILLIS, (int) Math.min(Integer.MAX_VALUE, peerTimeoutMillis))
+                .build();
+        this.client = FlightGrpcUtils.createFlightClient(allocator, channel);
+    }
+
+    int index() {
+        return index;
+    }
+
+    InetSocketAddress address() {
+        return address;
+    }
+
+    /** Whether calls should try this peer now; false while it is marked down. */
+    boolean available() {
+        if (!down) {
+            return true;
+        }
+        if (System.nanoTime() - downUntil < 0) {
+            return false;
+        }
+        down = false;
+        channel.resetConnectBackoff();
+        return true;
+    }
+
+    /**
+     * Reads up to {@code dst.remaining()} bytes of {@code key} from {@code offset} into {@code dst}; returns the
+     * bytes read, or -1 if the peer does not hold the key.
+     */
+    int read(String key, long offset, ByteBuffer dst) throws IOException {
+        Ticket ticket = new Ticket(PeerProtocol.read(key, offset, dst.remaining()));
+        int start = dst.position();
+        try (FlightStream stream = client.getStream(ticket, CallOptions.timeout(callTimeoutMillis, TimeUnit.MILLISECONDS))) {
+            int total = 0;
+            while (stream.next()) {
+                total += Pieces.copyTo(stream.getRoot(), dst);
+            }
+            return total;
+        } catch (FlightRuntimeException e) {
+            dst.position(start);
+            if (e.status().code() == FlightStatusCode.NOT_FOUND) {
+                return -1;
+            }
+            throw failed("read " + key, e);
+        } catch (IOException | RuntimeException e) {
+            dst.position(start);
+            throw e;
+        } catch (Exception e) { // FlightStream.close() declares Exception
+            dst.position(start);
+            throw new IOException("peer " + index + ": read " + key + ": " + e, e);
+        }
+    }
+
+    /** The peer's info on {@code key}, or null if it does not hold it. */
+    ObjectInfo stat(String key) throws IOException {
+        try {
+            Iterator<Result> results = action(PeerProtocol.STAT_ACTION, PeerProtocol.keyBody(PeerProtocol.STAT, key));
+            ObjectInfo info = PeerProtocol.decodeInfo(results.next().getBody());
+            drain(results);
+            return info;
+        } catch (FlightRuntimeException e) {
+            if (e.status().code() == FlightStatusCode.NOT_FOUND) {
+                return null;
+            }
+            throw failed("stat " + key, e);
+        }
+    }
+
+    /** The peer's objects under {@code prefix}. */
+    List<ObjectInfo> list(String prefix) throws IOException {
+        try {
+            List<ObjectInfo> infos = new ArrayList<>();
+            Iterator<Result> results = action(PeerProtocol.LIST_ACTION, PeerProtocol.keyBody(PeerProtocol.LIST, prefix));
+            while (results.hasNext()) {
+                infos.add(PeerProtocol.decodeInfo(results.next().getBody()));
+            }
+            return infos;
+        } catch (FlightRuntimeException e) {
+            throw failed("list " + prefix, e);
+        }
+    }
+
+    /** Deletes the peer's copy of {@code key}, if it holds one. */
+    void delete(String key) throws IOException {
+        try {
+            drain(action(PeerProtocol.DELETE_ACTION, PeerProtocol.keyBody(PeerProtocol.DELETE, key)));
+        } catch (FlightRuntimeException e) {
+            throw failed("delete " + key, e);
+        }
+    }
+
+    /**
+     * Sends the first {@code size} bytes of {@code object} as the peer's copy of {@code key}, in pieces paced by
+     * {@code pacing}; returns when the peer holds it.
+     */
+    void replicate(String key, ArrowBuf object, long size, TokenBucket pacing) throws IOException {
+        long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(callTimeoutMillis);
+        FlightDescriptor descriptor = FlightDescriptor.command(PeerProtocol.replica(key, size));
+        Ack ack = new Ack();
+        try (VectorSchemaRoot root = VectorSchemaRoot.create(PeerProtocol.SCHEMA, allocator)) {
+            FlightClient.ClientStreamListener out = client.startPut(descriptor, root, ack,
+                    CallOptions.timeout(callTimeoutMillis, TimeUnit.MILLISECONDS));
+            try {
+                out.setUseZeroCopy(true);
+                sendPieces(key, object, size, pacing, out, root, ack, deadline);
+                out.completed();
+            } catch (IOException | InterruptedException | RuntimeException e) {
+                out.error(e); // cancels the call, so the peer drops what it staged instead of waiting for the rest
+                throw e;
+            }
+            out.getResult();
+        } catch (FlightRuntimeException e) {
+            throw failed("replicate " + key, e);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new InterruptedIOException("replication of " + key + " to peer " + index + " interrupted");
+        }
+    }
+
+    private void sendPieces(String key, ArrowBuf object, long size, TokenBucket pacing,
+                            FlightClient.ClientStreamListener out, VectorSchemaRoot root, Ack ack, long deadline)
+            throws IOException, InterruptedException {
+        for (long start = 0; start < size; start += PeerProtocol.PIECE_BYTES) {
+            int length = (int) Math.min(PeerProtocol.PIECE_BYTES, size - start);
+            if (!pacing.take(length, deadline)) {
+                throw new PeerException(this + ": replica " + key + " of " + size
+                        + " bytes cannot be sent within the call timeout at the replication bandwidth",
+                        FlightStatusCode.TIMED_OUT, null);
+            }
+            if (!awaitReady(out, ack, deadline)) {
+                return; // the peer ended the call (refused, gone); getResult says why
+            }
+            Pieces.fill(root, object, start, length);
+            out.putNext();
+        }
+    }
+
+    /** Cancels every call in flight on this link (used on close, after this peer's own senders stopped). */
+    void abort() {
+        channel.shutdownNow();
+    }
+
+    @Override
+    public void close() throws InterruptedException {
+        client.close(); // shuts the channel down and waits for it
+    }
+
+    @Override
+    public String toString() {
+        return "peer " + index + " at " + address.getHostString() + ":" + address.getPort();
+    }
+
+    private Iterator<Result> action(String type, byte[] body) {
+        return client.doAction(new Action(type, body), CallOptions.timeout(peerTimeoutMillis, TimeUnit.MILLISECONDS));
+    }
+
+    private IOException failed(String what, FlightRuntimeException e) {
+        FlightStatusCode code = e.status().code();
+        if (isUnreachable(code)) {
+            downUntil = System.nanoTime() + DOWN_NANOS;
+            down = true;
+        }
+        return new PeerException(this + ": " + what + " failed: " + code + " " + e.getMessage(), code, e);
+    }
+
+    /** False if the call ended before the stream was ready for more. */
+    private static boolean isUnreachable(FlightStatusCode code) {
+        return code == FlightStatusCode.UNAVAILABLE || code == FlightStatusCode.TIMED_OUT || code == FlightStatusCode.CANCELLED;
+    }
+
+    private static boolean awaitReady(FlightClient.ClientStreamListener out, Ack ack, long deadline)
+            throws InterruptedException {
+        while (!out.isReady()) {
+            if (ack.done.isDone()) {
+                return false;
+            }
+            if (System.nanoTime() - deadline > 0) {
+                return true; // putNext will be buffered by gRPC; the call's own deadline ends it
+            }
+            LockSupport.parkNanos(READY_PARK_NANOS);
+            if (Thread.interrupted()) {
+                throw new InterruptedException();
+            }
+        }
+        return !ack.done.isDone();
+    }
+
+    /** The peer's answer to a put: done when it holds the replica or refused it. */
+    private static final class Ack implements FlightClient.PutListener {
+        final CompletableFuture<Void> done = new CompletableFuture<>();
+
+        @Override
+        public void getResult() {
+            try {
+                done.join();
+            } catch (CompletionException e) {
+                throw e.getCause() instanceof FlightRuntimeException flight ? flight
+                        : CallStatus.UNKNOWN.withCause(e.getCause()).withDescription(String.valueOf(e.getCause())).toRuntimeException();
+            }
+        }
+
+        @Override
+        public void onNext(PutResult result) {
+            result.close();
+        }
+
+        @Override
+        public void onError(Throwable t) {
+            done.completeExceptionally(t);
+        }
+
+        @Override
+        public void onCompleted() {
+            done.complete(null);
+        }
+    }
+
+    private static void drain(Iterator<Result> results) {
+        while (results.hasNext()) {
+            results.next();
+        }
+    }
+}

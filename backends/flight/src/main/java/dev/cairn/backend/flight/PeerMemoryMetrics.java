@@ -1,0 +1,22 @@
+package dev.cairn.backend.flight;
+
+/**
+ * Counters of one {@link PeerMemoryStore} since it started, as of one moment.
+ *
+ * @param bytesReplicated   bytes of replicas this peer sent and its targets accepted
+ * @param replicasSent      replicas this peer sent and its targets accepted
+ * @param replicasDropped   replicas this peer gave up on: queue full past the put's deadline, target down or failing
+ * @param replicasRefused   replicas this peer's targets refused because they were over their memory limit
+ * @param replicationLagBytes bytes queued for replication or being sent now
+ * @param replicasReceived  replicas other peers sent to this one and it holds
+ * @param replicasRejected  replicas other peers sent to this one that it refused for its memory limit
+ * @param readsLocal        reads served from this peer's own memory
+ * @param readsFromPeers    reads served by another peer
+ * @param bytesReadFromPeers bytes of the reads served by another peer
+ * @param peerCallFailures  reads, stats, lists, deletes and create checks that failed at another peer (down,
+ *                          unreachable, past the deadline, or answering with an error); replicas count as dropped
+ */
+public record PeerMemoryMetrics(long bytesReplicated, long replicasSent, long replicasDropped, long replicasRefused,
+                                long replicationLagBytes, long replicasReceived, long replicasRejected, long readsLocal,
+                                long readsFromPeers, long bytesReadFromPeers, long peerCallFailures) {
+}

@@ -1,0 +1,548 @@
+package dev.cairn.backend.flight;
+
+import dev.cairn.ObjectInfo;
+import dev.cairn.ObjectKeys;
+import dev.cairn.ObjectStore;
+import dev.cairn.backend.memory.MemoryObjectStore;
+import java.io.IOException;
+import java.io.InterruptedIOException;
+import java.net.InetSocketAddress;
+import java.nio.ByteBuffer;
+import java.nio.file.NoSuchFileException;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.TreeMap;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ThreadFactory;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.LongAdder;
+import java.util.function.Consumer;
+import io.grpc.netty.NettyServerBuilder;
+import io.netty.channel.ChannelOption;
+import org.apache.arrow.flight.FlightServer;
+import org.apache.arrow.flight.FlightStatusCode;
+import org.apache.arrow.flight.Location;
+import org.apache.arrow.memory.AllocationListener;
+import org.apache.arrow.memory.ArrowBuf;
+import org.apache.arrow.memory.BufferAllocator;
+import org.apache.arrow.memory.OutOfMemoryException;
+import org.apache.arrow.memory.RootAllocator;
+
+/**
+ * The peer-memory tier: an {@link ObjectStore} whose objects live in this process's off-heap memory, are served to
+ * the other peers of its group over Arrow Flight, and are replicated in the background to this peer's placement
+ * targets, so that when a node dies its checkpoint is still in RAM elsewhere.
+ *
+ * <p>It is a <em>shared</em> store: {@link #read}, {@link #stat} and {@link #list} see the union of this peer's
+ * objects and those of every reachable peer. A read is served locally when it can be, else by the placement
+ * targets, then by the other peers; a peer that does not answer is skipped for a short while (its connect timeout
+ * is the {@linkplain PeerMemoryConfig#peerTimeout() peer timeout}).
+ *
+ * <ul>
+ *   <li>{@link #put} stores locally (failing with an {@link IOException} naming the memory limit when the object
+ *       does not fit), then queues the object for each target. Replication is asynchronous, FIFO per target and
+ *       bounded: when a target's queue is full the put waits up to the call timeout, then drops that replica and
+ *       counts it ({@link PeerMemoryMetrics#replicasDropped()}). A dead target fails fast and holds back no one.
+ *       {@link #awaitReplication} waits until everything queued was sent.</li>
+ *   <li>{@link #putIfAbsent} asks every reachable peer first and creates nothing if one holds the key, then creates
+ *       atomically in this peer's memory. Two peers creating the same key at the same instant can both win: exact
+ *       create-only across peers relies on a single writer per key, which the engine guarantees for a MANIFEST
+ *       (rank 0 writes it).</li>
+ *   <li>{@link #delete} removes the local copy, waits until no replica of the key is in flight from here, and then
+ *       removes every reachable peer's copy, best effort.</li>
+ *   <li>A peer that reads an object replaced elsewhere sees the newest version once replication has delivered it;
+ *       chunks are content-addressed and never replaced, so this concerns only rewritten indexes.</li>
+ * </ul>
+ *
+ * <p>Memory: the objects (this peer's and the replicas it holds for others) count against
+ * {@link PeerMemoryConfig#memoryLimitBytes()}; a replica that does not fit is refused and counted by both sides.
+ * Objects in transit use a separate, also bounded, transfer budget. {@link #close()} stops the server and the
+ * senders and frees everything; it fails if any Arrow memory leaked.
+ */
+public final class PeerMemoryStore implements ObjectStore {
+    private static final long CLOSE_WAIT_MILLIS = 5_000;
+    /** Attempts at a consistent copy of an object that keeps being replaced by others of other sizes. */
+    private static final int SNAPSHOT_ATTEMPTS = 8;
+
+    private final PeerMemoryConfig config;
+    private final RootAllocator root;
+    private final BufferAllocator serverAllocator;
+    private final BufferAllocator clientAllocator;
+    private final MemoryObjectStore memory;
+    private final PeerService service;
+    private final FlightServer server;
+    /** Ours, not Flight's: Flight shuts its own down while calls are still closing, and gRPC then logs errors. */
+    private final ExecutorService serverExecutor;
+    private final Replication replication;
+    private final TokenBucket pacing;
+    private final List<Integer> readOrder;
+    private final Object linksLock = new Object();
+    private volatile PeerLink[] links;
+    private volatile boolean closed;
+
+    private final LongAdder readsLocal = new LongAdder();
+    private final LongAdder readsFromPeers = new LongAdder();
+    private final LongAdder bytesReadFromPeers = new LongAdder();
+    private final LongAdder peerCallFailures = new LongAdder();
+    private final LongAdder replicasReceived = new LongAdder();
+    private final LongAdder replicasRejected = new LongAdder();
+
+    private PeerMemoryStore(PeerMemoryConfig config) throws IOException {
+        this.config = config;
+        long transfer = config.transferBufferBytes();
+        long limit = saturatedAdd(config.memoryLimitBytes(), saturatedAdd(transfer, transfer));
+        // Exact sizes, so that the memory limit counts object bytes and not power-of-two slack.
+        this.root = new RootAllocator(AllocationListener.NOOP, limit, size -> size);
+        MemoryObjectStore objects = null;
+        BufferAllocator serving = null;
+        BufferAllocator client = null;
+        FlightServer started = null;
+        PeerService producer = null;
+        ExecutorService executor = Executors.newCachedThreadPool(daemonThreads("cairn-peer-" + config.peerIndex() + "-serve-"));
+        try {
+            objects = new MemoryObjectStore(root, config.memoryLimitBytes());
+            serving = root.newChildAllocator("cairn-peer-serve", 0, transfer);
+            client = root.newChildAllocator("cairn-peer-client", 0, transfer);
+            producer = new PeerService(config.peerIndex(), objects, serving, config.callTimeout().toNanos(),
+                    replicasReceived, replicasRejected);
+            started = FlightServer.builder(serving, Location.forGrpcInsecure(config.host(), config.port()), producer)
+                    .executor(executor)
+                    .maxInboundMessageSize(PeerProtocol.MAX_MESSAGE_BYTES)
+                    .transportHint("grpc.builderConsumer", (Consumer<NettyServerBuilder>) netty ->
+                            netty.flowControlWindow(PeerProtocol.FLOW_CONTROL_WINDOW_BYTES)
+                                    .withChildOption(ChannelOption.TCP_NODELAY, true))
+                    .build()
+                    .start();
+        } catch (IOException | RuntimeException e) {
+            closeQuietly(started, objects, serving, client);
+            executor.shutdownNow();
+            root.close();
+            throw e instanceof IOException io ? io
+                    : new IOException("peer " + config.peerIndex() + " could not start on " + config.host() + ":" + config.port(), e);
+        }
+        this.memory = objects;
+        this.serverAllocator = serving;
+        this.clientAllocator = client;
+        this.service = producer;
+        this.server = started;
+        this.serverExecutor = executor;
+        this.pacing = new TokenBucket(config.replicationBandwidth(), PeerProtocol.PIECE_BYTES);
+        this.readOrder = readOrder(config);
+        this.links = new PeerLink[config.peerCount()];
+        List<Integer> targets = config.replicaTargets();
+        this.replication = targets.isEmpty() ? null
+                : new Replication(config.peerIndex(), targets, config.replicationQueueBytes(), this::sendReplica);
+        if (!config.peers().isEmpty()) {
+            connect(config.peers());
+        }
+    }
+
+    /** Starts a peer: binds its Flight server and, if the config names the peers' addresses, connects to them. */
+    public static PeerMemoryStore start(PeerMemoryConfig config) throws IOException {
+        return new PeerMemoryStore(config);
+    }
+
+    /** The address this peer's server is bound to (the actual port when the config asked for port 0). */
+    public InetSocketAddress address() {
+        return new InetSocketAddress(config.host(), server.getPort());
+    }
+
+    /**
+     * Sets every peer's address by index (this peer's own entry is ignored), replacing earlier ones. Call it once
+     * every peer has started, before writing; replicas queued while no address is known are dropped.
+     */
+    public void connect(List<InetSocketAddress> peers) {
+        List<InetSocketAddress> checked = PeerMemoryConfig.checkPeers(peers, config.peerCount());
+        PeerLink[] old;
+        synchronized (linksLock) {
+            if (closed) {
+                throw new IllegalStateException("peer memory store " + config.peerIndex() + " is closed");
+            }
+            PeerLink[] fresh = new PeerLink[config.peerCount()];
+            for (int p = 0; p < fresh.length; p++) {
+                if (p != config.peerIndex()) {
+                    fresh[p] = new PeerLink(p, checked.get(p), clientAllocator, config.callTimeout().toMillis(),
+                            config.peerTimeout().toMillis());
+                }
+            }
+            old = links;
+            links = fresh;
+        }
+        closeLinks(old);
+    }
+
+    /** Waits until every replica queued so far was sent or dropped; false if {@code timeout} passed first. */
+    public boolean awaitReplication(Duration timeout) throws InterruptedException {
+        return replication == null || replication.awaitIdle(timeout.toNanos());
+    }
+
+    /** Counters since start. */
+    public PeerMemoryMetrics metrics() {
+        return new PeerMemoryMetrics(
+                replication == null ? 0 : replication.bytesReplicated.sum(),
+                replication == null ? 0 : replication.replicasSent.sum(),
+                replication == null ? 0 : replication.replicasDropped.sum(),
+                replication == null ? 0 : replication.replicasRefused.sum(),
+                replication == null ? 0 : replication.lagBytes(),
+                replicasReceived.sum(), replicasRejected.sum(), readsLocal.sum(), readsFromPeers.sum(),
+                bytesReadFromPeers.sum(), peerCallFailures.sum());
+    }
+
+    /** Bytes of objects held in this peer's memory: its own and the replicas it keeps for others. */
+    public long usedBytes() {
+        return memory.usedBytes();
+    }
+
+    /** This peer's configuration. */
+    public PeerMemoryConfig config() {
+        return config;
+    }
+
+    @Override
+    public void put(String key, ByteBuffer data) throws IOException {
+        checkOpen();
+        long size = data.remaining();
+        memory.put(key, data);
+        replicate(key, size);
+    }
+
+    @Override
+    public boolean putIfAbsent(String key, ByteBuffer data) throws IOException {
+        checkOpen();
+        ObjectKeys.check(key);
+        for (PeerLink link : reachable()) {
+            try {
+                if (link.stat(key) != null) {
+                    return false;
+                }
+            } catch (IOException e) {
+                peerCallFailures.increment(); // an unreachable peer cannot object; see the class comment
+            }
+        }
+        long size = data.remaining();
+        if (!memory.putIfAbsent(key, data)) {
+            return false;
+        }
+        replicate(key, size);
+        return true;
+    }
+
+    @Override
+    public int read(String key, long offset, ByteBuffer dst) throws IOException {
+        try {
+            int n = memory.read(key, offset, dst);
+            readsLocal.increment();
+            return n;
+        } catch (NoSuchFileException notHere) {
+            checkOpen();
+        }
+        List<Integer> unreachable = new ArrayList<>();
+        IOException answered = null;
+        for (int peer : readOrder) {
+            PeerLink link = reachable(peer);
+            if (link == null) {
+                unreachable.add(peer);
+                continue;
+            }
+            try {
+                int n = link.read(key, offset, dst);
+                if (n >= 0) {
+                    readsFromPeers.increment();
+                    bytesReadFromPeers.add(n);
+                    return n;
+                }
+            } catch (IOException e) {
+                answered = failedAt(peer, e, unreachable, answered);
+            }
+        }
+        throw missing(key, unreachable, answered);
+    }
+
+    @Override
+    public ObjectInfo stat(String key) throws IOException {
+        try {
+            return memory.stat(key);
+        } catch (NoSuchFileException notHere) {
+            checkOpen();
+        }
+        List<Integer> unreachable = new ArrayList<>();
+        IOException answered = null;
+        for (int peer : readOrder) {
+            PeerLink link = reachable(peer);
+            if (link == null) {
+                unreachable.add(peer);
+                continue;
+            }
+            try {
+                ObjectInfo info = link.stat(key);
+                if (info != null) {
+                    return info;
+                }
+            } catch (IOException e) {
+                answered = failedAt(peer, e, unreachable, answered);
+            }
+        }
+        throw missing(key, unreachable, answered);
+    }
+
+    /** The union of this peer's objects and every reachable peer's under {@code prefix}; this peer's win ties. */
+    @Override
+    public List<ObjectInfo> list(String prefix) throws IOException {
+        checkOpen();
+        Map<String, ObjectInfo> union = new TreeMap<>();
+        for (ObjectInfo info : memory.list(prefix)) {
+            union.put(info.key(), info);
+        }
+        for (int peer : readOrder) {
+            PeerLink link = reachable(peer);
+            if (link == null) {
+                continue;
+            }
+            try {
+                for (ObjectInfo info : link.list(prefix)) {
+                    union.putIfAbsent(info.key(), info);
+                }
+            } catch (IOException e) {
+                peerCallFailures.increment();
+            }
+        }
+        return new ArrayList<>(union.values());
+    }
+
+    @Override
+    public void delete(String key) throws IOException {
+        checkOpen();
+        memory.delete(key);
+        if (replication != null) {
+            try {
+                replication.awaitNotSending(key, System.nanoTime() + config.callTimeout().toNanos());
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw new InterruptedIOException("interrupted deleting " + key);
+            }
+        }
+        for (PeerLink link : reachable()) {
+            try {
+                link.delete(key);
+            } catch (IOException e) {
+                peerCallFailures.increment(); // best effort: garbage collection comes again
+            }
+        }
+    }
+
+    @Override
+    public String describe() {
+        return "peer memory (peer " + config.peerIndex() + " of " + config.peerCount() + " at " + config.host() + ":"
+                + (server == null ? config.port() : server.getPort()) + ", limit " + config.memoryLimitBytes()
+                + " bytes, replicas to " + config.replicaTargets() + ")";
+    }
+
+    @Override
+    public void close() throws IOException {
+        synchronized (linksLock) {
+            if (closed) {
+                return;
+            }
+            closed = true;
+        }
+        boolean interrupted = false;
+        try {
+            if (replication != null) {
+                replication.stop(CLOSE_WAIT_MILLIS); // senders cancel the replica they were sending
+            }
+        } catch (InterruptedException e) {
+            interrupted = true;
+        }
+        PeerLink[] last;
+        synchronized (linksLock) {
+            last = links;
+            links = new PeerLink[config.peerCount()];
+        }
+        for (PeerLink link : last) {
+            if (link != null) {
+                link.abort();
+            }
+        }
+        interrupted |= closeLinks(last);
+        try {
+            server.close(); // lets running calls finish for a while, then cancels them
+            service.close(CLOSE_WAIT_MILLIS); // and waits for their handlers, which free what they staged
+            serverExecutor.shutdownNow(); // interrupts a handler still waiting on a peer that went away
+            serverExecutor.awaitTermination(CLOSE_WAIT_MILLIS, TimeUnit.MILLISECONDS);
+        } catch (InterruptedException e) {
+            interrupted = true;
+        }
+        memory.close();
+        try {
+            serverAllocator.close();
+            clientAllocator.close();
+            root.close();
+        } catch (IllegalStateException leak) {
+            throw new IOException("peer " + config.peerIndex() + " leaked Arrow memory: " + leak.getMessage(), leak);
+        } finally {
+            if (interrupted) {
+                Thread.currentThread().interrupt();
+            }
+        }
+    }
+
+    // ---- replication ---------------------------------------------------------------------------------------
+
+    private void replicate(String key, long size) throws IOException {
+        if (replication != null) {
+            replication.enqueue(key, size, System.nanoTime() + config.callTimeout().toNanos());
+        }
+    }
+
+    /** Replication's sender: one consistent copy of the object's current version, sent to {@code peer}. */
+    private long sendReplica(int peer, String key) throws IOException, InterruptedException {
+        PeerLink link = reachable(peer);
+        if (link == null) {
+            throw new PeerLink.PeerException("peer " + peer + " is down or has no address", FlightStatusCode.UNAVAILABLE, null);
+        }
+        for (int attempt = 0; attempt < SNAPSHOT_ATTEMPTS; attempt++) {
+            long size;
+            try {
+                size = memory.stat(key).size();
+            } catch (NoSuchFileException gone) {
+                return -1;
+            }
+            ArrowBuf copy = allocateTransfer(key, size + 1);
+            try {
+                int n;
+                try {
+                    n = memory.read(key, 0, copy.nioBuffer(0, (int) size + 1));
+                } catch (NoSuchFileException gone) {
+                    return -1;
+                }
+                if (n == size) { // one read of exactly one version: not a prefix of a longer replacement
+                    link.replicate(key, copy, size, pacing);
+                    return size;
+                }
+            } finally {
+                copy.close();
+            }
+        }
+        throw new IOException("object " + key + " kept changing size while being copied for replication");
+    }
+
+    private ArrowBuf allocateTransfer(String key, long bytes) throws IOException {
+        try {
+            return clientAllocator.buffer(bytes);
+        } catch (OutOfMemoryException e) {
+            throw new IOException("no transfer buffer for " + key + " (" + bytes + " bytes; transfer limit "
+                    + config.transferBufferBytes() + " bytes)", e);
+        }
+    }
+
+    // ---- peers ---------------------------------------------------------------------------------------------
+
+    /** The link to {@code peer} if it has an address and is not marked down. */
+    private PeerLink reachable(int peer) {
+        PeerLink link = links[peer];
+        return link != null && link.available() ? link : null;
+    }
+
+    private List<PeerLink> reachable() {
+        List<PeerLink> up = new ArrayList<>();
+        for (int peer : readOrder) {
+            PeerLink link = reachable(peer);
+            if (link != null) {
+                up.add(link);
+            }
+        }
+        return up;
+    }
+
+    /** Counts a failed call; keeps the first error of a peer that answered (as opposed to one that is gone). */
+    private IOException failedAt(int peer, IOException e, List<Integer> unreachable, IOException answered) {
+        peerCallFailures.increment();
+        if (e instanceof PeerLink.PeerException failure && failure.unreachable()) {
+            unreachable.add(peer);
+            return answered;
+        }
+        return answered == null ? e : answered;
+    }
+
+    /**
+     * Nobody reachable has {@code key}: missing, unless a peer that may have it answered with an error (out of
+     * transfer memory, say), which is then the failure, so that a caller does not take an error for absence.
+     */
+    private IOException missing(String key, List<Integer> unreachable, IOException answered) {
+        if (answered != null) {
+            return new IOException("no peer served " + key + ": " + answered.getMessage(), answered);
+        }
+        return new NoSuchFileException(key, null, "not on peer " + config.peerIndex() + " nor on any reachable peer"
+                + (unreachable.isEmpty() ? "" : " (unreachable: " + unreachable + ")"));
+    }
+
+    /** This peer's placement targets first (they hold what it wrote), then the others around the ring. */
+    private static List<Integer> readOrder(PeerMemoryConfig config) {
+        List<Integer> order = new ArrayList<>(config.replicaTargets());
+        for (int step = 1; step < config.peerCount(); step++) {
+            int peer = (config.peerIndex() + step) % config.peerCount();
+            if (!order.contains(peer)) {
+                order.add(peer);
+            }
+        }
+        return List.copyOf(order);
+    }
+
+    private static boolean closeLinks(PeerLink[] links) {
+        boolean interrupted = false;
+        if (links != null) {
+            for (PeerLink link : links) {
+                if (link != null) {
+                    try {
+                        link.close();
+                    } catch (InterruptedException e) {
+                        interrupted = true;
+                    }
+                }
+            }
+        }
+        return interrupted;
+    }
+
+    private void checkOpen() throws IOException {
+        if (closed) {
+            throw new IOException("peer memory store " + config.peerIndex() + " is closed");
+        }
+    }
+
+    private static void closeQuietly(FlightServer server, MemoryObjectStore objects, BufferAllocator... allocators) {
+        if (server != null) {
+            try {
+                server.close();
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+        }
+        if (objects != null) {
+            objects.close();
+        }
+        for (BufferAllocator allocator : allocators) {
+            if (allocator != null) {
+                allocator.close();
+            }
+        }
+    }
+
+    private static ThreadFactory daemonThreads(String prefix) {
+        AtomicInteger count = new AtomicInteger();
+        return runnable -> {
+            Thread thread = new Thread(runnable, prefix + count.incrementAndGet());
+            thread.setDaemon(true);
+            return thread;
+        };
+    }
+
+    private static long saturatedAdd(long a, long b) {
+        long sum = a + b;
+        return sum < 0 ? Long.MAX_VALUE : sum;
+    }
+}

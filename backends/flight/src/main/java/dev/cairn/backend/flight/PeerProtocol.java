@@ -1,0 +1,156 @@
+package dev.cairn.backend.flight;
+
+import static java.nio.charset.StandardCharsets.UTF_8;
+
+import dev.cairn.ObjectInfo;
+import java.nio.ByteBuffer;
+import java.time.Instant;
+import java.util.List;
+import org.apache.arrow.vector.types.pojo.ArrowType;
+import org.apache.arrow.vector.types.pojo.Field;
+import org.apache.arrow.vector.types.pojo.FieldType;
+import org.apache.arrow.vector.types.pojo.Schema;
+
+/**
+ * The wire format between peers: Flight tickets, put descriptors, action bodies and action results. Every message
+ * starts with the same header, so a peer of another version is refused with a clear message, not misread.
+ *
+ * <pre>
+ *   header (4 bytes), then the body of its kind; integers big-endian, strings UTF-8 after a u16 length
+ *   0        2         3       4
+ *   +--------+---------+-------+
+ *   | magic  | version | kind  |   magic 0xCA1F, version 1
+ *   +--------+---------+-------+
+ *
+ *   READ ticket (DoGet)           key, offset i64, length i64      stream of batches of {@link #SCHEMA}
+ *   REPLICA descriptor (DoPut)    key, size i64                    stream of batches of {@link #SCHEMA}
+ *   STAT action body              key                              one result: INFO without its key
+ *   LIST action body              prefix                           one result per object: INFO
+ *   DELETE action body            key                              no result
+ *
+ *   INFO result                   key, size i64, seconds i64, nanos i32
+ * </pre>
+ *
+ * A missing key is the Flight status NOT_FOUND; a replica the receiver cannot hold is RESOURCE_EXHAUSTED.
+ * Object bytes travel as rows of one non-null binary column, {@link #PIECE_BYTES} per row at most, one row per
+ * batch, so no gRPC message comes near its size limit whatever the object's size.
+ */
+final class PeerProtocol {
+    static final short MAGIC = (short) 0xCA1F;
+    static final byte VERSION = 1;
+
+    static final byte READ = 1;
+    static final byte REPLICA = 2;
+    static final byte STAT = 3;
+    static final byte LIST = 4;
+    static final byte DELETE = 5;
+
+    static final String STAT_ACTION = "cairn.stat";
+    static final String LIST_ACTION = "cairn.list";
+    static final String DELETE_ACTION = "cairn.delete";
+
+    /** Bytes of an object per row (and per gRPC message). */
+    static final int PIECE_BYTES = 1 << 20;
+    /** Inbound message limit on both sides: a piece and its framing fit with room to spare. */
+    static final int MAX_MESSAGE_BYTES = 16 << 20;
+    /**
+     * HTTP/2 flow-control window of a stream, both sides. gRPC's default (1 MiB) is about one piece, so the sender
+     * stalls on every piece until the reader's window update arrives.
+     */
+    static final int FLOW_CONTROL_WINDOW_BYTES = 16 << 20;
+
+    static final Schema SCHEMA = new Schema(List.of(
+            new Field("bytes", FieldType.notNullable(ArrowType.Binary.INSTANCE), null)));
+
+    private static final int HEADER_BYTES = 4;
+
+    private PeerProtocol() {
+    }
+
+    /** A decoded READ ticket. */
+    record Read(String key, long offset, long length) {
+    }
+
+    /** A decoded REPLICA descriptor. */
+    record Replica(String key, long size) {
+    }
+
+    static byte[] read(String key, long offset, long length) {
+        byte[] k = key.getBytes(UTF_8);
+        return header(READ, 2 + k.length + 16).putShort(checkLength(k)).put(k).putLong(offset).putLong(length).array();
+    }
+
+    static Read decodeRead(byte[] ticket) {
+        ByteBuffer in = body(ticket, READ);
+        String key = string(in);
+        return new Read(key, in.getLong(), in.getLong());
+    }
+
+    static byte[] replica(String key, long size) {
+        byte[] k = key.getBytes(UTF_8);
+        return header(REPLICA, 2 + k.length + 8).putShort(checkLength(k)).put(k).putLong(size).array();
+    }
+
+    static Replica decodeReplica(byte[] command) {
+        ByteBuffer in = body(command, REPLICA);
+        String key = string(in);
+        return new Replica(key, in.getLong());
+    }
+
+    /** A STAT, LIST or DELETE action body naming {@code keyOrPrefix}. */
+    static byte[] keyBody(byte kind, String keyOrPrefix) {
+        byte[] k = keyOrPrefix.getBytes(UTF_8);
+        return header(kind, 2 + k.length).putShort(checkLength(k)).put(k).array();
+    }
+
+    static String decodeKeyBody(byte[] body, byte kind) {
+        return string(body(body, kind));
+    }
+
+    static byte[] info(ObjectInfo info) {
+        byte[] k = info.key().getBytes(UTF_8);
+        return ByteBuffer.allocate(2 + k.length + 20).putShort(checkLength(k)).put(k).putLong(info.size())
+                .putLong(info.lastModified().getEpochSecond()).putInt(info.lastModified().getNano()).array();
+    }
+
+    static ObjectInfo decodeInfo(byte[] result) {
+        ByteBuffer in = ByteBuffer.wrap(result);
+        String key = string(in);
+        long size = in.getLong();
+        return new ObjectInfo(key, size, Instant.ofEpochSecond(in.getLong(), in.getInt()));
+    }
+
+    private static ByteBuffer header(byte kind, int bodyBytes) {
+        return ByteBuffer.allocate(HEADER_BYTES + bodyBytes).putShort(MAGIC).put(VERSION).put(kind);
+    }
+
+    private static ByteBuffer body(byte[] message, byte kind) {
+        ByteBuffer in = ByteBuffer.wrap(message);
+        if (message.length < HEADER_BYTES || in.getShort() != MAGIC) {
+            throw new IllegalArgumentException("not a Cairn peer message");
+        }
+        byte version = in.get();
+        if (version != VERSION) {
+            throw new IllegalArgumentException("peer speaks protocol version " + version + ", this one " + VERSION);
+        }
+        byte actual = in.get();
+        if (actual != kind) {
+            throw new IllegalArgumentException("expected message kind " + kind + ", got " + actual);
+        }
+        return in;
+    }
+
+    private static String string(ByteBuffer in) {
+        int length = Short.toUnsignedInt(in.getShort());
+        byte[] bytes = new byte[length];
+        in.get(bytes);
+        return new String(bytes, UTF_8);
+    }
+
+    private static short checkLength(byte[] utf8) {
+        if (utf8.length > 0xFFFF) {
+            throw new IllegalArgumentException("key of " + utf8.length + " bytes is too long for the peer protocol");
+        }
+        return (short) utf8.length;
+    }
+}

@@ -1,0 +1,223 @@
+package dev.cairn.backend.flight;
+
+import java.io.IOException;
+import java.util.ArrayDeque;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Objects;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.LongAdder;
+import java.util.concurrent.locks.Condition;
+import java.util.concurrent.locks.ReentrantLock;
+
+/**
+ * Background replication of this peer's writes to its placement targets: one FIFO queue and one sender thread per
+ * target, so a target receives objects in the order they were put (an index after the chunks written before it)
+ * and a slow or dead target never holds back the others.
+ *
+ * <p>A queue entry names a key, not bytes: the sender copies the object's current version out of the memory tier
+ * when its turn comes, so queued work costs no memory beyond the objects themselves, and an object deleted before
+ * its turn is skipped. Each target's queue is bounded in bytes (its share of the configured bound); a put waits
+ * for room up to its deadline and otherwise drops that replica, counting it. One object larger than the bound is
+ * admitted when its queue is empty, so big objects are not dropped for their size alone.
+ */
+final class Replication {
+
+    /** Sends one object to one peer. */
+    interface Sender {
+        /** Sends the current version of {@code key} to {@code peer}; returns its size, or -1 if it is gone. */
+        long send(int peer, String key) throws IOException, InterruptedException;
+    }
+
+    private record Entry(String key, long size) {
+    }
+
+    private final List<Integer> targets;
+    private final long boundPerTarget;
+    private final Sender sender;
+    private final ReentrantLock lock = new ReentrantLock();
+    private final Condition changed = lock.newCondition();
+    private final List<ArrayDeque<Entry>> queues = new ArrayList<>();
+    private final long[] queuedBytes;
+    private final String[] sending;
+    private final List<Thread> workers = new ArrayList<>();
+    private boolean stopped;
+
+    final LongAdder bytesReplicated = new LongAdder();
+    final LongAdder replicasSent = new LongAdder();
+    final LongAdder replicasDropped = new LongAdder();
+    final LongAdder replicasRefused = new LongAdder();
+
+    Replication(int self, List<Integer> targets, long boundBytes, Sender sender) {
+        this.targets = List.copyOf(targets);
+        this.boundPerTarget = targets.isEmpty() ? boundBytes : Math.max(1, boundBytes / targets.size());
+        this.sender = sender;
+        this.queuedBytes = new long[targets.size()];
+        this.sending = new String[targets.size()];
+        for (int t = 0; t < targets.size(); t++) {
+            queues.add(new ArrayDeque<>());
+            int slot = t;
+            Thread worker = new Thread(() -> run(slot), "cairn-replicate-" + self + "-to-" + targets.get(t));
+            worker.setDaemon(true);
+            workers.add(worker);
+        }
+        workers.forEach(Thread::start);
+    }
+
+    /** Queues {@code key} for every target, waiting for room until {@code deadlineNanos}; drops what does not fit. */
+    void enqueue(String key, long size, long deadlineNanos) throws IOException {
+        lock.lock();
+        try {
+            for (int t = 0; t < queues.size(); t++) {
+                while (!stopped && queuedBytes[t] > 0 && queuedBytes[t] + size > boundPerTarget) {
+                    long left = deadlineNanos - System.nanoTime();
+                    if (left <= 0) {
+                        break;
+                    }
+                    changed.awaitNanos(left);
+                }
+                if (stopped) {
+                    throw new IOException("peer store is closed");
+                }
+                if (queuedBytes[t] > 0 && queuedBytes[t] + size > boundPerTarget) {
+                    replicasDropped.increment(); // the queue stayed full until the deadline
+                    continue;
+                }
+                queues.get(t).addLast(new Entry(key, size));
+                queuedBytes[t] += size;
+            }
+            changed.signalAll();
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new java.io.InterruptedIOException("interrupted waiting for replication queue space for " + key);
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    /** Waits until every queued replica was sent or dropped; false if {@code timeoutNanos} passed first. */
+    boolean awaitIdle(long timeoutNanos) throws InterruptedException {
+        long deadline = System.nanoTime() + timeoutNanos;
+        lock.lock();
+        try {
+            while (!idle()) {
+                long left = deadline - System.nanoTime();
+                if (left <= 0) {
+                    return false;
+                }
+                changed.awaitNanos(left);
+            }
+            return true;
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    /**
+     * Waits until no sender is in the middle of sending {@code key}: after that, and once the key is gone from the
+     * memory tier, no replica of it can land on a target any more.
+     */
+    void awaitNotSending(String key, long deadlineNanos) throws InterruptedException {
+        lock.lock();
+        try {
+            while (isSending(key)) {
+                long left = deadlineNanos - System.nanoTime();
+                if (left <= 0) {
+                    return;
+                }
+                changed.awaitNanos(left);
+            }
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    /** Bytes queued or being sent, over all targets: how far replication is behind. */
+    long lagBytes() {
+        lock.lock();
+        try {
+            long total = 0;
+            for (long bytes : queuedBytes) {
+                total += bytes;
+            }
+            return total;
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    /** Stops the senders, abandoning what is queued, and waits for them. */
+    void stop(long timeoutMillis) throws InterruptedException {
+        lock.lock();
+        try {
+            stopped = true;
+            changed.signalAll();
+        } finally {
+            lock.unlock();
+        }
+        workers.forEach(Thread::interrupt);
+        for (Thread worker : workers) {
+            worker.join(timeoutMillis);
+        }
+    }
+
+    private void run(int slot) {
+        int peer = targets.get(slot);
+        while (true) {
+            Entry entry;
+            lock.lock();
+            try {
+                while (!stopped && queues.get(slot).isEmpty()) {
+                    changed.awaitUninterruptibly();
+                }
+                if (stopped) {
+                    return;
+                }
+                entry = queues.get(slot).pollFirst();
+                sending[slot] = entry.key();
+            } finally {
+                lock.unlock();
+            }
+            try {
+                long sent = sender.send(peer, entry.key());
+                if (sent >= 0) {
+                    replicasSent.increment();
+                    bytesReplicated.add(sent);
+                }
+            } catch (PeerLink.PeerException e) {
+                (e.refused() ? replicasRefused : replicasDropped).increment();
+            } catch (IOException | RuntimeException e) {
+                replicasDropped.increment();
+            } catch (InterruptedException e) {
+                replicasDropped.increment(); // stop() interrupts: the loop sees stopped next
+            } finally {
+                lock.lock();
+                try {
+                    sending[slot] = null;
+                    queuedBytes[slot] -= entry.size();
+                    changed.signalAll();
+                } finally {
+                    lock.unlock();
+                }
+            }
+        }
+    }
+
+    private boolean idle() {
+        for (int t = 0; t < queues.size(); t++) {
+            if (!queues.get(t).isEmpty() || sending[t] != null) {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    private boolean isSending(String key) {
+        for (String inFlight : sending) {
+            if (Objects.equals(inFlight, key)) {
+                return true;
+            }
+        }
+        return false;
+    }
+}

@@ -1,0 +1,66 @@
+package dev.cairn.backend.flight;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.cairn.ObjectInfo;
+import java.time.Instant;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Set;
+import net.jqwik.api.ForAll;
+import net.jqwik.api.Property;
+import net.jqwik.api.constraints.IntRange;
+import net.jqwik.api.constraints.LongRange;
+import net.jqwik.api.constraints.StringLength;
+
+/** Round trips of the peer wire format, and the invariants of ring placement. */
+class PeerProtocolProperties {
+
+    @Property(tries = 300)
+    void aReadTicketDecodesToWhatWasEncoded(@ForAll @StringLength(max = 300) String key,
+                                            @ForAll @LongRange(min = 0) long offset, @ForAll @LongRange(min = 0) long length) {
+        PeerProtocol.Read read = PeerProtocol.decodeRead(PeerProtocol.read(key, offset, length));
+        assertEquals(new PeerProtocol.Read(key, offset, length), read);
+    }
+
+    @Property(tries = 300)
+    void replicaDescriptorsAndInfosRoundTrip(@ForAll @StringLength(max = 300) String key, @ForAll @LongRange(min = 0) long size,
+                                             @ForAll @LongRange(min = 0, max = 4_000_000_000L) long seconds,
+                                             @ForAll @IntRange(max = 999_999_999) int nanos) {
+        assertEquals(new PeerProtocol.Replica(key, size), PeerProtocol.decodeReplica(PeerProtocol.replica(key, size)));
+        ObjectInfo info = new ObjectInfo(key, size, Instant.ofEpochSecond(seconds, nanos));
+        assertEquals(info, PeerProtocol.decodeInfo(PeerProtocol.info(info)));
+        assertEquals(key, PeerProtocol.decodeKeyBody(PeerProtocol.keyBody(PeerProtocol.LIST, key), PeerProtocol.LIST));
+    }
+
+    @Property(tries = 100)
+    void aMessageOfAnotherKindOrVersionIsRefused(@ForAll @StringLength(max = 40) String key) {
+        byte[] ticket = PeerProtocol.read(key, 1, 2);
+        assertThrows(IllegalArgumentException.class, () -> PeerProtocol.decodeReplica(ticket));
+        ticket[2] = 2; // version
+        IllegalArgumentException newer = assertThrows(IllegalArgumentException.class, () -> PeerProtocol.decodeRead(ticket));
+        assertTrue(newer.getMessage().contains("version 2"), newer.getMessage());
+    }
+
+    @Property(tries = 300)
+    void ringTargetsAreDistinctOtherPeersAndEveryPeerHoldsAsManyReplicasAsItSends(
+            @ForAll @IntRange(min = 1, max = 40) int peers, @ForAll @IntRange(min = 0, max = 39) int k) {
+        int replicas = Math.min(k, peers - 1);
+        Placement placement = Placement.ring(peers, replicas);
+        int[] held = new int[peers];
+        for (int p = 0; p < peers; p++) {
+            List<Integer> targets = placement.targetsOf(p);
+            assertEquals(replicas, targets.size());
+            assertFalse(targets.contains(p), "peer " + p + " replicates to itself");
+            Set<Integer> distinct = new HashSet<>(targets);
+            assertEquals(targets.size(), distinct.size());
+            targets.forEach(t -> held[t]++);
+        }
+        for (int count : held) {
+            assertEquals(replicas, count, "a ring spreads replicas evenly");
+        }
+    }
+}

@@ -1,0 +1,287 @@
+package dev.cairn.backend.flight;
+
+import static dev.cairn.backend.flight.PeerGroup.MIB;
+import static java.nio.charset.StandardCharsets.UTF_8;
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.cairn.ObjectInfo;
+import dev.cairn.ObjectStore;
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.file.NoSuchFileException;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.HexFormat;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.SplittableRandom;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+
+/**
+ * What the peer tier is for: a rank's checkpoint survives the loss of its process in the RAM of its peers, and
+ * replication stays bounded (queue, bandwidth, memory) and out of the writer's way when peers are slow or dead.
+ * Every peer's close checks that no Arrow memory leaked.
+ */
+@Timeout(value = 60, unit = TimeUnit.SECONDS)
+class PeerReplicationTest {
+
+    @Test
+    void everyObjectOfADeadPeerIsReadFromItsReplicaByAnotherPeerAndByItsReplacement() throws Exception {
+        try (PeerGroup group = PeerGroup.start(3)) {
+            Map<String, byte[]> written = writeCheckpoint(group.peer(0), "run", 7, 0, 12);
+            group.awaitReplication();
+            assertEquals(written.size(), group.peer(0).metrics().replicasSent());
+
+            group.kill(0);
+            assertHolds(group.peer(2), written);
+            assertEquals(written.keySet().stream().sorted().toList(), keys(group.peer(2).list("run/")));
+            assertTrue(group.peer(2).metrics().readsFromPeers() >= written.size(), group.peer(2).metrics().toString());
+
+            PeerMemoryStore restarted = group.replace(0, b -> b);
+            assertEquals(0, restarted.usedBytes(), "the new rank 0 starts with empty memory");
+            assertHolds(restarted, written);
+            assertTrue(restarted.list("run/steps/7/").stream().anyMatch(i -> i.key().endsWith("MANIFEST")));
+        }
+    }
+
+    @Test
+    void withTwoReplicasAnyOnePeerLostLosesNothing() throws Exception {
+        for (int victim = 0; victim < 3; victim++) {
+            try (PeerGroup group = PeerGroup.start(3, b -> b.replicationFactor(2))) {
+                Map<String, byte[]> written = new LinkedHashMap<>();
+                for (int rank = 0; rank < 3; rank++) {
+                    written.putAll(writeCheckpoint(group.peer(rank), "run", 3, rank, 4));
+                }
+                group.awaitReplication();
+                group.kill(victim);
+                for (int survivor = 0; survivor < 3; survivor++) {
+                    if (survivor != victim) {
+                        assertHolds(group.peer(survivor), written);
+                        assertEquals(written.size(), group.peer(survivor).list("run/").size());
+                    }
+                }
+            }
+        }
+    }
+
+    @Test
+    void aPeerThatIsDownAtWriteTimeBlocksNeitherWritesNorTheOtherReplica() throws Exception {
+        try (PeerGroup group = PeerGroup.start(3, b -> b.replicationFactor(2))) {
+            group.kill(1);
+            long start = System.nanoTime();
+            Map<String, byte[]> written = writeCheckpoint(group.peer(0), "run", 1, 0, 20);
+            assertTrue(group.peer(0).awaitReplication(Duration.ofSeconds(10)));
+            long millis = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - start);
+            assertTrue(millis < 5_000, "writes and replication took " + millis + " ms with a dead peer");
+
+            PeerMemoryMetrics metrics = group.peer(0).metrics();
+            assertEquals(written.size(), metrics.replicasSent(), "every replica reached the live target: " + metrics);
+            assertEquals(written.size(), metrics.replicasDropped(), "every replica for the dead one is dropped: " + metrics);
+            group.kill(0);
+            assertHolds(group.peer(2), written);
+        }
+    }
+
+    @Test
+    void aPutBeyondTheMemoryLimitFailsNamingTheLimitAndKeepsWhatWasThere() throws Exception {
+        try (PeerMemoryStore alone = PeerMemoryStore.start(PeerGroup.defaults(0, 1).memoryLimitBytes(MIB).build())) {
+            alone.put("a", ByteBuffer.allocate(600 << 10));
+            IOException full = assertThrows(IOException.class, () -> alone.put("b", ByteBuffer.allocate(600 << 10)));
+            assertTrue(full.getMessage().contains(String.valueOf(MIB)), full.getMessage());
+            assertThrows(IOException.class, () -> alone.putIfAbsent("c", ByteBuffer.allocate(600 << 10)));
+            assertEquals(600 << 10, alone.stat("a").size());
+            assertEquals(600 << 10, alone.usedBytes());
+            assertThrows(NoSuchFileException.class, () -> alone.stat("b"));
+        }
+    }
+
+    @Test
+    void replicasBeyondAReceiversLimitAreRefusedAndCountedOnBothSides() throws Exception {
+        try (PeerGroup group = PeerGroup.start(2, b -> b.memoryLimitBytes(64 * MIB))) {
+            // Peer 1 restarts with room for 4 MiB of replicas only.
+            PeerMemoryStore small = group.replace(1, b -> b.memoryLimitBytes(4 * MIB));
+            for (int i = 0; i < 8; i++) {
+                group.peer(0).put("chunks/" + i, ByteBuffer.wrap(randomBytes(i, (int) MIB)));
+            }
+            group.awaitReplication();
+
+            PeerMemoryMetrics sender = group.peer(0).metrics();
+            assertEquals(4, sender.replicasSent(), sender.toString());
+            assertEquals(4, sender.replicasRefused(), sender.toString());
+            assertEquals(4, small.metrics().replicasRejected(), small.metrics().toString());
+            assertEquals(4 * MIB, small.usedBytes());
+        }
+    }
+
+    @Test
+    void replicationKeepsToItsBandwidthLimit() throws Exception {
+        long bandwidth = 4 * MIB;
+        try (PeerGroup group = PeerGroup.start(2, b -> b.replicationBandwidth(bandwidth))) {
+            long start = System.nanoTime();
+            for (int i = 0; i < 8; i++) {
+                group.peer(0).put("chunks/" + i, ByteBuffer.wrap(randomBytes(i, (int) MIB)));
+            }
+            long putMillis = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - start);
+            group.awaitReplication();
+            double seconds = (System.nanoTime() - start) / 1e9;
+
+            // One piece of burst, then 7 MiB at 4 MiB/s: 1.75 s at the least.
+            assertTrue(seconds >= 1.5, "8 MiB replicated in " + seconds + " s at 4 MiB/s");
+            assertTrue(putMillis < 1_000, "puts waited for replication: " + putMillis + " ms");
+            assertEquals(8 * MIB, group.peer(0).metrics().bytesReplicated());
+        }
+    }
+
+    @Test
+    void aFullReplicationQueueDropsReplicasAfterThePutsDeadlineInsteadOfGrowing() throws Exception {
+        try (PeerGroup group = PeerGroup.start(2, b -> b.replicationBandwidth(MIB).replicationQueueBytes(2 * MIB)
+                .callTimeout(Duration.ofMillis(300)).peerTimeout(Duration.ofMillis(300)))) {
+            for (int i = 0; i < 8; i++) {
+                long start = System.nanoTime();
+                group.peer(0).put("chunks/" + i, ByteBuffer.wrap(randomBytes(i, (int) MIB)));
+                long millis = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - start);
+                assertTrue(millis < 2_000, "put " + i + " waited " + millis + " ms");
+                assertTrue(group.peer(0).metrics().replicationLagBytes() <= 2 * MIB, group.peer(0).metrics().toString());
+            }
+            group.awaitReplication();
+            PeerMemoryMetrics metrics = group.peer(0).metrics();
+            assertTrue(metrics.replicasDropped() > 0, metrics.toString());
+            assertEquals(8, metrics.replicasSent() + metrics.replicasDropped(), metrics.toString());
+        }
+    }
+
+    @Test
+    void aSixtyFourMebibyteObjectRoundTripsThroughAPeer() throws Exception {
+        int size = 64 << 20;
+        byte[] content = randomBytes(64, size);
+        ByteBuffer source = ByteBuffer.allocateDirect(size);
+        source.put(content).flip();
+        try (PeerGroup group = PeerGroup.start(3)) {
+            group.peer(0).put("big/object", source);
+            group.awaitReplication();
+
+            // Peer 2 holds no copy: every byte comes over Flight from peer 0.
+            assertArrayEquals(content, bytesOf(group.peer(2).readAll("big/object")));
+            ByteBuffer range = ByteBuffer.allocateDirect(3 << 20);
+            assertEquals(3 << 20, group.peer(2).read("big/object", 40_000_001, range));
+            assertArrayEquals(java.util.Arrays.copyOfRange(content, 40_000_001, 40_000_001 + (3 << 20)), bytesOf(range.flip()));
+
+            group.kill(0); // and now from its replica on peer 1
+            assertArrayEquals(content, bytesOf(group.peer(2).readAll("big/object")));
+            assertEquals(0, group.peer(2).usedBytes());
+        }
+    }
+
+    @Test
+    void rankZeroSeesEveryRanksIndexAndCommitsTheManifestOnce() throws Exception {
+        try (PeerGroup group = PeerGroup.start(3)) {
+            for (int rank = 0; rank < 3; rank++) {
+                group.peer(rank).put("run/steps/5/rank-" + rank + ".index", ByteBuffer.wrap(("index " + rank).getBytes(UTF_8)));
+            }
+            assertEquals(List.of("run/steps/5/rank-0.index", "run/steps/5/rank-1.index", "run/steps/5/rank-2.index"),
+                    keys(group.peer(0).list("run/steps/5/")));
+            assertTrue(group.peer(0).putIfAbsent("run/steps/5/MANIFEST", ByteBuffer.wrap("m".getBytes(UTF_8))));
+            assertFalse(group.peer(2).putIfAbsent("run/steps/5/MANIFEST", ByteBuffer.wrap("other".getBytes(UTF_8))),
+                    "a peer that holds the manifest is asked before creating");
+            assertEquals("m", new String(bytesOf(group.peer(2).readAll("run/steps/5/MANIFEST")), UTF_8));
+
+            group.awaitReplication(); // a delete through another peer than the writer races replicas still in flight
+            group.peer(1).delete("run/steps/5/MANIFEST");
+            for (int rank = 0; rank < 3; rank++) {
+                int r = rank;
+                assertThrows(NoSuchFileException.class, () -> group.peer(r).stat("run/steps/5/MANIFEST"));
+            }
+        }
+    }
+
+    @Test
+    void aDeadPeerIsSkippedQuicklyAndAMissingKeyIsStillMissing() throws Exception {
+        try (PeerGroup group = PeerGroup.start(3)) {
+            group.peer(1).put("only/on/one", ByteBuffer.wrap("x".getBytes(UTF_8)));
+            group.awaitReplication();
+            group.kill(1);
+            group.kill(2);
+            long start = System.nanoTime();
+            for (int i = 0; i < 20; i++) {
+                NoSuchFileException missing = assertThrows(NoSuchFileException.class, () -> group.peer(0).stat("never/put"));
+                assertEquals("never/put", missing.getFile());
+            }
+            long millis = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - start);
+            assertTrue(millis < 3_000, "20 lookups with two dead peers took " + millis + " ms");
+            assertEquals(List.of(), group.peer(0).list(""));
+            assertTrue(group.peer(0).metrics().peerCallFailures() >= 2);
+        }
+    }
+
+    @Test
+    void aPeerThatAnswersWithAnErrorFailsTheReadInsteadOfReportingTheKeyMissing() throws Exception {
+        try (PeerGroup group = PeerGroup.start(2, b -> b.transferBufferBytes(MIB))) {
+            group.peer(0).put("big", ByteBuffer.allocate((int) (2 * MIB)));
+            group.awaitReplication();
+            assertEquals(1, group.peer(0).metrics().replicasDropped(), "no transfer buffer to copy it for replication");
+
+            IOException failed = assertThrows(IOException.class, () -> group.peer(1).readAll("big"));
+            assertFalse(failed instanceof NoSuchFileException, failed.toString());
+            assertTrue(failed.getMessage().contains("transfer buffer"), failed.getMessage());
+            ByteBuffer small = ByteBuffer.allocate(1000);
+            assertEquals(1000, group.peer(1).read("big", 5, small), "a range that fits is served");
+        }
+    }
+
+    // ---- helpers -------------------------------------------------------------------------------------------
+
+    /** Chunks, an index and a create-only MANIFEST, laid out as the engine writes a rank's part of a step. */
+    private static Map<String, byte[]> writeCheckpoint(ObjectStore store, String run, int step, int rank, int chunks)
+            throws IOException {
+        Map<String, byte[]> written = new LinkedHashMap<>();
+        for (int c = 0; c < chunks; c++) {
+            byte[] bytes = randomBytes(step * 1000L + rank * 100L + c, 1000 + c * 37_000);
+            String hash = HexFormat.of().formatHex(java.nio.ByteBuffer.allocate(8).putLong(java.util.Arrays.hashCode(bytes) * 2654435761L).array());
+            String key = run + "/chunks/" + hash.substring(0, 2) + "/" + hash + "-" + rank + "-" + c;
+            store.put(key, ByteBuffer.wrap(bytes));
+            written.put(key, bytes);
+        }
+        byte[] index = ("index of rank " + rank + ": " + written.keySet()).getBytes(UTF_8);
+        String indexKey = run + "/steps/" + step + "/rank-" + rank + ".index";
+        store.put(indexKey, ByteBuffer.wrap(index));
+        written.put(indexKey, index);
+        if (rank == 0) {
+            byte[] manifest = ("manifest of step " + step).getBytes(UTF_8);
+            String manifestKey = run + "/steps/" + step + "/MANIFEST";
+            assertTrue(store.putIfAbsent(manifestKey, ByteBuffer.wrap(manifest)));
+            written.put(manifestKey, manifest);
+        }
+        return written;
+    }
+
+    private static void assertHolds(ObjectStore store, Map<String, byte[]> written) throws IOException {
+        for (Map.Entry<String, byte[]> entry : written.entrySet()) {
+            assertArrayEquals(entry.getValue(), bytesOf(store.readAll(entry.getKey())), entry.getKey());
+        }
+    }
+
+    static byte[] randomBytes(long seed, int size) {
+        byte[] bytes = new byte[size];
+        new SplittableRandom(seed).nextBytes(bytes);
+        return bytes;
+    }
+
+    static byte[] bytesOf(ByteBuffer buffer) {
+        byte[] bytes = new byte[buffer.remaining()];
+        buffer.duplicate().get(bytes);
+        return bytes;
+    }
+
+    private static List<String> keys(List<ObjectInfo> infos) {
+        List<String> keys = new ArrayList<>();
+        infos.forEach(i -> keys.add(i.key()));
+        return keys;
+    }
+}
