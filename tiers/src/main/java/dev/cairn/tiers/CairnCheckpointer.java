@@ -60,6 +60,7 @@ public final class CairnCheckpointer implements Checkpointer {
     private final SavePipeline pipeline;
     private final Restorer restorer;
     private final ExecutorService restorePool;
+    private final ExecutorService rankCommits;
     private final ScheduledExecutorService deadlines;
     private final Map<Long, SaveJob> inFlight = new ConcurrentHashMap<>();
     private long lastStep = -1;
@@ -78,7 +79,10 @@ public final class CairnCheckpointer implements Checkpointer {
         }
         this.commits = new CommitProtocol(manifests, config.coordinator().orElse(null), config.deadline());
         this.collector = new GarbageCollector(commits);
-        this.promoter = new Promoter(commits, this::collectQuietly);
+        // A multi-rank commit waits for the other ranks: on its own threads, never on a tier's I/O threads, whose
+        // chunk writes (of this step in another tier, or of the next steps) the other ranks may be waiting for.
+        this.rankCommits = config.worldSize() > 1 ? Executors.newCachedThreadPool(daemon("cairn-rank-commit")) : null;
+        this.promoter = new Promoter(commits, this::collectQuietly, rankCommits == null ? Runnable::run : rankCommits);
         this.pipeline = new SavePipeline(config, staging, this::tierComplete);
         // Restore threads both wait on the store and decode: more of them than cores keeps a slow store's GETs
         // overlapping with decoding.
@@ -144,7 +148,7 @@ public final class CairnCheckpointer implements Checkpointer {
     private void tierComplete(SaveJob job, int t) {
         Tier tier = job.tier(t);
         try {
-            tier.io().execute(() -> commit(job, t));
+            (rankCommits != null ? rankCommits : tier.io()).execute(() -> commit(job, t));
         } catch (RuntimeException rejected) {
             job.committed(t).completeExceptionally(new CheckpointException(Reason.CLOSED,
                     "tier " + tier.name() + " stopped before step " + job.step() + " committed"));
@@ -314,6 +318,9 @@ public final class CairnCheckpointer implements Checkpointer {
             }
         }
         restorePool.shutdownNow();
+        if (rankCommits != null) {
+            rankCommits.shutdownNow();
+        }
         deadlines.shutdownNow();
         closeQuietly(staging);
         closeQuietly(manifests);

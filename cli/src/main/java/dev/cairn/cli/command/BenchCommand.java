@@ -9,6 +9,7 @@ import dev.cairn.bench.Report;
 import dev.cairn.bench.S3BenchResults;
 import dev.cairn.bench.S3Benchmark;
 import dev.cairn.bench.S3Report;
+import dev.cairn.bench.ShardedBenchmark;
 import dev.cairn.cli.ByteSizeConverter;
 import dev.cairn.cli.CairnCli;
 import java.io.IOException;
@@ -42,6 +43,10 @@ import picocli.CommandLine.Spec;
                 + " MLP after --model-steps Adam steps (goals: bf16 >= 1.45x, fp32 >= 1.2x, encode faster than a"
                 + " write+fsync measured in the same run); and the bytes a save writes after 0, 1, 10 and 100 %% of the"
                 + " fp32 values changed (memory tier).",
+            "With --ranks, instead: 4 ranks of a sharded model in 4 JVMs on 127.0.0.1, each with the peer-memory tier"
+                + " (Arrow Flight, ring replication), a shared disk tier and an S3 tier (S3Proxy in this JVM): the aggregate"
+                + " save throughput beside a memory copy, then rank 2 is killed and a replacement restores its slices from"
+                + " peer memory, disk and S3, each beside plain reads of the same stored chunks.",
             "Needs about 2x --size of direct memory (-XX:MaxDirectMemorySize) and 5x --size of RAM in all.",
             "Exit status 0 when every figure was taken, whether or not it met its goal."},
         footerHeading = "%nExamples:%n",
@@ -79,6 +84,14 @@ public final class BenchCommand implements Callable<Integer> {
                     + " it out (default: ${DEFAULT-VALUE}).")
     int modelSteps;
 
+    @Option(names = "--ranks", description = "Run the multi-rank benchmark (4 ranks in 4 JVMs on loopback: peer memory over"
+            + " Arrow Flight, shared disk, S3Proxy): aggregate save throughput and restore time of a lost rank per tier.")
+    boolean ranks;
+
+    @Option(names = "--scale", defaultValue = "16", description = "With --ranks: size of the sharded model (1 = about 6 MiB"
+            + " of global state, 16 = about 96 MiB; default ${DEFAULT-VALUE}).")
+    int scale;
+
     @Option(names = "--json", description = "Print the figures as JSON on stdout (progress goes to stderr).")
     boolean json;
 
@@ -110,6 +123,19 @@ public final class BenchCommand implements Callable<Integer> {
                 cli.out().println(CodecReport.json(results));
             } else {
                 CodecReport.printText(results, cli.out());
+            }
+            return CairnCli.OK;
+        }
+        if (ranks) {
+            if (scale < 1 || scale > 1024) {
+                throw new ParameterException(spec.commandLine(), "--scale must be in [1, 1024], was " + scale);
+            }
+            try {
+                ShardedBenchmark.run(scale, 6, repetitions, dir, cli.err(), cli.out());
+            } catch (IOException e) {
+                throw e;
+            } catch (Exception e) {
+                throw new IllegalStateException("multi-rank benchmark failed: " + e.getMessage(), e);
             }
             return CairnCli.OK;
         }

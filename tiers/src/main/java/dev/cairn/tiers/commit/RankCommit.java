@@ -48,18 +48,25 @@ final class RankCommit {
         long until = System.nanoTime() + wait.toNanos();
         String barrier = tier.layout().run() + "/" + tier.name() + "/" + index.step();
         if (coordinator != null) {
-            coordinator.barrier(barrier + "/indexed", index.rank(), index.worldSize(), left(until));
+            unlocked(tier, () -> {
+                coordinator.barrier(barrier + "/indexed", index.rank(), index.worldSize(), left(until));
+                return null;
+            });
         }
         if (index.rank() != 0) {
             if (coordinator != null) {
-                coordinator.barrier(barrier + "/committed", index.rank(), index.worldSize(), left(until));
+                unlocked(tier, () -> {
+                    coordinator.barrier(barrier + "/committed", index.rank(), index.worldSize(), left(until));
+                    return null;
+                });
             }
-            return awaitManifest(tier, index, commits, coordinator != null ? System.nanoTime() : until);
+            long stop = coordinator != null ? System.nanoTime() : until;
+            return unlocked(tier, () -> awaitManifest(tier, index, commits, stop));
         }
         CheckpointException failure = null;
         Manifest merged = null;
         try {
-            List<Manifest> indexes = awaitIndexes(tier, index, until);
+            List<Manifest> indexes = unlocked(tier, () -> awaitIndexes(tier, index, until));
             checkChunksPresent(tier, indexes);
             merged = merge(index, indexes);
             byte[] bytes = ManifestFormat.write(merged, "manifest", allocator);
@@ -72,7 +79,10 @@ final class RankCommit {
             failure = e;
         }
         if (coordinator != null) {
-            coordinator.barrier(barrier + "/committed", 0, index.worldSize(), left(until));
+            unlocked(tier, () -> {
+                coordinator.barrier(barrier + "/committed", 0, index.worldSize(), left(until));
+                return null;
+            });
         }
         if (failure != null) {
             throw failure;
@@ -166,6 +176,33 @@ final class RankCommit {
             pause = Math.min(MAX_POLL_NANOS, pause * 2);
         }
         return commits.read(tier, own.step());
+    }
+
+    /** A wait on the store or the other ranks. */
+    @FunctionalInterface
+    private interface Wait<T> {
+        T run() throws IOException;
+    }
+
+    /**
+     * Runs {@code wait} without the tier's commit lock: while this rank waits, its later steps must still commit
+     * their indexes (another rank may be waiting for those), and its GC may run. What the lock guards (the chunk
+     * check and the MANIFEST create) runs with it held again.
+     */
+    private static <T> T unlocked(Tier tier, Wait<T> wait) throws IOException {
+        java.util.concurrent.locks.ReentrantLock lock = tier.commitLock();
+        int holds = 0;
+        while (lock.isHeldByCurrentThread()) {
+            lock.unlock();
+            holds++;
+        }
+        try {
+            return wait.run();
+        } finally {
+            for (int i = 0; i < holds; i++) {
+                lock.lock();
+            }
+        }
     }
 
     private static Duration left(long until) {

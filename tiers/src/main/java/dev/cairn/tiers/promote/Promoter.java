@@ -37,11 +37,21 @@ public final class Promoter {
     private final CommitProtocol commits;
     private final Consumer<Tier> afterCommit;
     private final ThreadLocal<ByteBuffer> buffer = ThreadLocal.withInitial(() -> ByteBuffer.allocateDirect(0));
+    private final java.util.concurrent.Executor committer;
 
     /** @param afterCommit run on the target under its commit lock after each promotion commits (retention, GC) */
     public Promoter(CommitProtocol commits, Consumer<Tier> afterCommit) {
+        this(commits, afterCommit, Runnable::run);
+    }
+
+    /**
+     * @param committer where the target's commit runs once the chunks are copied: in place, or (multi-rank runs,
+     *                  whose commit waits for the other ranks) on a thread that no chunk copy waits for
+     */
+    public Promoter(CommitProtocol commits, Consumer<Tier> afterCommit, java.util.concurrent.Executor committer) {
         this.commits = commits;
         this.afterCommit = afterCommit;
+        this.committer = committer;
     }
 
     /**
@@ -100,8 +110,16 @@ public final class Promoter {
         AtomicLong written = new AtomicLong();
         AtomicLong bytes = new AtomicLong();
         AtomicReference<Throwable> error = new AtomicReference<>();
-        Runnable finish = () -> commit(withTargetForms(manifest, targetForms), source, target, chunks.keySet(), sourcePins,
+        Runnable commit = () -> commit(withTargetForms(manifest, targetForms), source, target, chunks.keySet(), sourcePins,
                 targetChainPins, written.get(), bytes.get(), error.get(), done, claim);
+        Runnable finish = () -> {
+            try {
+                committer.execute(commit);
+            } catch (RuntimeException rejected) {
+                error.compareAndSet(null, rejected);
+                commit.run(); // fails the future and releases the pins
+            }
+        };
         if (missing.isEmpty()) {
             try {
                 target.io().execute(finish);

@@ -1,0 +1,270 @@
+package dev.cairn.bench;
+
+import dev.cairn.backend.flight.PeerMemoryConfig;
+import dev.cairn.backend.flight.PeerMemoryStore;
+import dev.cairn.examples.sharded.RankProcess;
+import dev.cairn.testkit.EmbeddedS3;
+import dev.cairn.tiers.layout.StoreLayout;
+import dev.cairn.tiers.manifest.EntryRecord;
+import dev.cairn.tiers.manifest.Manifest;
+import dev.cairn.tiers.manifest.ManifestFormat;
+import java.io.IOException;
+import java.io.PrintStream;
+import java.net.InetSocketAddress;
+import java.net.ServerSocket;
+import java.nio.ByteBuffer;
+import java.nio.channels.FileChannel;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+import org.apache.arrow.memory.RootAllocator;
+
+/**
+ * The multi-rank benchmark ({@code cairn bench --ranks}): four ranks of {@code ShardedRank} in four JVMs on loopback,
+ * each with the peer-memory tier (Arrow Flight, ring replication to one peer), a shared disk tier and an S3 tier
+ * (S3Proxy in this JVM), every tier taking every step.
+ * <ol>
+ * <li><b>Save</b>: every rank saves its slices each step; the aggregate throughput of a step is the four ranks' raw
+ *     bytes over the slowest rank's time from {@code save()} to its commit in the peer tier (the commit needs all four
+ *     indexes), beside one memory copy of the same bytes in this JVM.</li>
+ * <li><b>Restore of a lost rank</b>: rank 2 is killed (SIGKILL) and a replacement restores its slices of the newest
+ *     step three times from each of peer memory, disk and S3 (only that tier configured), timed inside the
+ *     replacement around {@code restore()}; beside reads of the same stored chunks without decoding or hashing: from
+ *     the three surviving peers over Flight, from the disk files, and by the AWS SDK's GETs.</li>
+ * </ol>
+ */
+public final class ShardedBenchmark {
+    private static final int WORLD = 4;
+    private static final int LOST = 2;
+    private static final String RUN = "bench-ranks";
+    private static final String BUCKET = "cairn-bench";
+    private static final Duration WAIT = Duration.ofMinutes(5);
+    private static final Pattern COMMITTED = Pattern.compile("committed (\\d+) ms=(\\d+) first-tier-us=(\\d+) capture-us=(\\d+) bytes=(\\d+)");
+    private static final Pattern RESTORED = Pattern.compile("restored (\\d+) tier=(\\S+) bytes=(\\S+) ms=(\\d+)");
+
+    private ShardedBenchmark() {
+    }
+
+    /** Runs it with {@code scale} (1 = about 6 MiB of global state; 16 = about 96 MiB), printing progress to {@code log}. */
+    public static void run(int scale, int steps, int reps, Path parent, PrintStream log, PrintStream out) throws Exception {
+        MachineInfo machine = MachineInfo.probe(parent == null ? Path.of(".") : parent);
+        double loadBefore = MachineInfo.loadAverage();
+        try (WorkDirectory work = WorkDirectory.create(parent, "cairn-bench-ranks-");
+             EmbeddedS3 s3 = EmbeddedS3.start(BUCKET, work.path().resolve("s3"))) {
+            Path disk = Files.createDirectories(work.path().resolve("disk"));
+            Map<String, String> env = Map.of("AWS_ACCESS_KEY_ID", s3.accessKey(), "AWS_SECRET_ACCESS_KEY", s3.secretKey());
+            List<String> common = List.of("--run", RUN, "--scale", Integer.toString(scale), "--disk", disk.toString(),
+                    "--s3-endpoint", s3.endpoint().toString(), "--s3-bucket", BUCKET, "--s3-every", "1", "--disk-every", "1",
+                    "--deadline-seconds", "120");
+            List<InetSocketAddress> peers = freeAddresses(WORLD);
+            String peerList = String.join(",", peers.stream().map(a -> "127.0.0.1:" + a.getPort()).toList());
+            List<RankProcess> ranks = new ArrayList<>();
+            try {
+                for (int r = 0; r < WORLD; r++) {
+                    ranks.add(start(common, List.of("--rank", "" + r, "--world", "" + WORLD, "--peers", peerList,
+                            "--steps", "" + steps, "--pause-at", "" + steps), work.path().resolve("rank" + r + ".log"), env));
+                }
+                for (RankProcess p : ranks) {
+                    p.awaitLine("paused " + steps, WAIT).orElseThrow(() -> new IllegalStateException("rank did not finish saving: " + p.lines()));
+                }
+                // Save figures, steps 2.. (step 1 faults in staging and warms the JIT).
+                List<Long> aggregate = new ArrayList<>();
+                List<Long> capture = new ArrayList<>();
+                long stepBytes = 0;
+                for (int s = 2; s <= steps; s++) {
+                    long slowest = 0;
+                    long bytes = 0;
+                    for (RankProcess p : ranks) {
+                        Matcher m = COMMITTED.matcher(p.awaitLine("committed " + s + " ", WAIT).orElseThrow());
+                        if (!m.matches()) {
+                            throw new IllegalStateException("unexpected line from a rank");
+                        }
+                        slowest = Math.max(slowest, Long.parseLong(m.group(3)) * 1000);
+                        capture.add(Long.parseLong(m.group(4)) * 1000);
+                        bytes += Long.parseLong(m.group(5));
+                    }
+                    aggregate.add(slowest);
+                    stepBytes = bytes;
+                }
+                List<Figure> figures = new ArrayList<>();
+                Figure save = new Figure("ranks.save", "4-rank save, committed in peer memory", stepBytes, longs(aggregate));
+                figures.add(save);
+                figures.add(new Figure("ranks.capture", "capture stall per rank (save() call)", stepBytes / WORLD, longs(capture)));
+                Figure copy = memoryCopy(stepBytes, reps);
+                figures.add(copy);
+
+                ranks.get(LOST).kill();
+                Manifest manifest = readManifest(disk, steps);
+                List<String> keys = chunkKeysOf(manifest, LOST);
+                long storedBytes = 0;
+                List<Comparison> comparisons = new ArrayList<>();
+                comparisons.add(new Comparison("ranks.saveOverCopy", "4-rank save vs one memory copy", save, copy,
+                        Comparison.Measure.THROUGHPUT, Double.NaN));
+                for (String tier : List.of("peer", "disk", "s3")) {
+                    long[] times = new long[reps];
+                    long read = 0;
+                    for (int i = 0; i < reps; i++) {
+                        RankProcess p = start(common, List.of("--rank", "" + LOST, "--world", "" + WORLD, "--peers", peerList,
+                                "--verify", "--tiers", tier), work.path().resolve("restore-" + tier + "-" + i + ".log"), env);
+                        Matcher m = RESTORED.matcher(p.awaitLine("restored ", WAIT).orElseThrow(() -> new IllegalStateException(
+                                "replacement did not restore from " + tier + ": " + p.lines())));
+                        if (!m.matches() || Long.parseLong(m.group(1)) != steps || !m.group(2).equals(tier)) {
+                            throw new IllegalStateException("replacement restored " + (m.matches() ? m.group(0) : "?") + ", not step " + steps + " from " + tier);
+                        }
+                        times[i] = Long.parseLong(m.group(4)) * 1_000_000;
+                        read = Long.parseLong(m.group(3).replaceAll(".*=", ""));
+                        p.await(WAIT);
+                    }
+                    storedBytes = read;
+                    long rankRaw = stepBytes / WORLD;
+                    Figure restore = new Figure("ranks.restore." + tier, "restore of the lost rank from " + tier, rankRaw, times);
+                    Figure limit = switch (tier) {
+                        case "peer" -> peerReads(keys, peers, reps, rankRaw);
+                        case "disk" -> diskReads(disk, keys, reps, rankRaw);
+                        default -> s3Reads(s3, keys, reps, rankRaw);
+                    };
+                    figures.add(restore);
+                    figures.add(limit);
+                    comparisons.add(new Comparison("ranks.restore." + tier + "OverReads", "restore from " + tier + " vs " + limit.label(),
+                            restore, limit, Comparison.Measure.TIME, Double.NaN));
+                }
+                ReportTable.heading(out, "Cairn multi-rank benchmark: " + WORLD + " ranks in " + WORLD + " JVMs on loopback", Instant.now(), machine);
+                out.println("state    " + ByteSize.format(stepBytes) + " of fp32 per step across the ranks (ShardedModel scale " + scale
+                        + ": rows and columns split, one replicated tensor), " + ByteSize.format(stepBytes / WORLD)
+                        + " on the lost rank, stored as " + ByteSize.format(storedBytes) + " in the tier read");
+                out.println("tiers    peer memory (Arrow Flight, ring replication to 1 peer), shared disk, S3Proxy in-process; every step to every tier");
+                ReportTable.load(out, loadBefore, MachineInfo.loadAverage(), machine.cores());
+                ReportTable.figures(out, 52, figures);
+                ReportTable.comparisons(out, "comparison", "limit", 60, 12, comparisons);
+            } finally {
+                for (RankProcess p : ranks) {
+                    p.close();
+                }
+            }
+        }
+    }
+
+    private static RankProcess start(List<String> common, List<String> args, Path log, Map<String, String> env) throws IOException {
+        List<String> all = new ArrayList<>(common);
+        all.addAll(args);
+        return RankProcess.start(all, log, env);
+    }
+
+    private static Manifest readManifest(Path disk, long step) throws IOException {
+        StoreLayout layout = new StoreLayout(RUN);
+        try (RootAllocator a = new RootAllocator();
+             dev.cairn.backend.fs.FileSystemObjectStore store = new dev.cairn.backend.fs.FileSystemObjectStore(disk)) {
+            return ManifestFormat.read(store.readAll(layout.manifestKey(step)), "disk MANIFEST", a);
+        }
+    }
+
+    /** The keys of the chunks rank {@code rank}'s slices are read from (its own, and the replicated tensor's). */
+    private static List<String> chunkKeysOf(Manifest m, int rank) {
+        StoreLayout layout = new StoreLayout(RUN);
+        Set<String> keys = new LinkedHashSet<>();
+        for (EntryRecord e : m.entries()) {
+            if (e.rank() == rank) {
+                e.chunks().forEach(c -> keys.add(layout.chunkKey(c.hash())));
+            }
+        }
+        return List.copyOf(keys);
+    }
+
+    private static Figure memoryCopy(long bytes, int reps) {
+        ByteBuffer src = ByteBuffer.allocateDirect((int) Math.min(bytes, Integer.MAX_VALUE - 8));
+        ByteBuffer dst = ByteBuffer.allocateDirect(src.capacity());
+        long[] t = new long[Math.max(reps, 3)];
+        for (int i = 0; i < t.length; i++) {
+            t[i] = Baselines.copy(List.of(src), List.of(dst));
+        }
+        return new Figure("ranks.copy", "memory copy of the same bytes (1 thread)", src.capacity(), t);
+    }
+
+    /** Reads the chunks over Flight from the surviving peers, as a fresh member in the lost rank's place. */
+    private static Figure peerReads(List<String> keys, List<InetSocketAddress> peers, int reps, long rankRaw) throws Exception {
+        long[] t = new long[reps];
+        for (int i = 0; i < reps; i++) {
+            try (PeerMemoryStore client = PeerMemoryStore.start(PeerMemoryConfig.builder(LOST, WORLD)
+                    .listen("127.0.0.1", peers.get(LOST).getPort()).peers(peers).build())) {
+                t[i] = readAll(keys, (key, off, dst) -> client.read(key, off, dst));
+            }
+        }
+        return new Figure("ranks.reads.peer", "Flight reads of its chunks from the peers", rankRaw, t);
+    }
+
+    private static Figure diskReads(Path disk, List<String> keys, int reps, long rankRaw) throws IOException {
+        long[] t = new long[reps];
+        for (int i = 0; i < reps; i++) {
+            t[i] = readAll(keys, (key, off, dst) -> {
+                try (FileChannel ch = FileChannel.open(disk.resolve(key), StandardOpenOption.READ)) {
+                    return ch.read(dst, off);
+                }
+            });
+        }
+        return new Figure("ranks.reads.disk", "file reads of its chunks (page cache warm)", rankRaw, t);
+    }
+
+    private static Figure s3Reads(EmbeddedS3 s3, List<String> keys, int reps, long rankRaw) {
+        long[] t = new long[reps];
+        try (S3Transfers sdk = new S3Transfers(s3.endpoint(), EmbeddedS3.REGION, s3.accessKey(), s3.secretKey(), BUCKET, 8L << 20, 8)) {
+            List<String> objectKeys = keys.stream().map(k -> "sharded/" + k).toList();
+            for (int i = 0; i < reps; i++) {
+                t[i] = sdk.getAll(objectKeys, 16);
+            }
+        }
+        return new Figure("ranks.reads.s3", "AWS SDK GETs of its chunks (16 in flight)", rankRaw, t);
+    }
+
+    /** Reads one object at an offset into a buffer, returning the bytes read (0 or less at the end). */
+    @FunctionalInterface
+    private interface Reader {
+        int read(String key, long offset, ByteBuffer dst) throws IOException;
+    }
+
+    private static long readAll(List<String> keys, Reader reader) throws IOException {
+        ByteBuffer dst = ByteBuffer.allocateDirect(16 << 20);
+        long start = System.nanoTime();
+        for (String key : keys) {
+            dst.clear();
+            long off = 0;
+            int n;
+            while ((n = reader.read(key, off, dst)) > 0) {
+                off += n;
+                if (!dst.hasRemaining()) {
+                    dst.clear();
+                }
+            }
+        }
+        return System.nanoTime() - start;
+    }
+
+    private static List<InetSocketAddress> freeAddresses(int n) throws IOException {
+        List<ServerSocket> held = new ArrayList<>();
+        List<InetSocketAddress> out = new ArrayList<>();
+        try {
+            for (int i = 0; i < n; i++) {
+                ServerSocket s = new ServerSocket(0);
+                held.add(s);
+                out.add(new InetSocketAddress("127.0.0.1", s.getLocalPort()));
+            }
+        } finally {
+            for (ServerSocket s : held) {
+                s.close();
+            }
+        }
+        return out;
+    }
+
+    private static long[] longs(List<Long> values) {
+        return values.stream().mapToLong(Long::longValue).toArray();
+    }
+}

@@ -1,0 +1,128 @@
+package dev.cairn.examples.sharded;
+
+import java.io.BufferedReader;
+import java.io.IOException;
+import java.io.InputStreamReader;
+import java.io.OutputStreamWriter;
+import java.io.PrintWriter;
+import java.io.Writer;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * A {@link ShardedRank} in a child JVM (same java and class path as this one), its output collected line by line and
+ * copied to a log file, its stdin open for commands. Killing it is SIGKILL.
+ */
+public final class RankProcess implements AutoCloseable {
+    private final Process process;
+    private final Thread reader;
+    private final Writer stdin;
+    private final List<String> lines = new ArrayList<>();
+    private volatile boolean killed;
+
+    private RankProcess(Process process, Path log) {
+        this.process = process;
+        this.stdin = new OutputStreamWriter(process.getOutputStream(), StandardCharsets.UTF_8);
+        this.reader = new Thread(() -> collect(log), "rank output " + process.pid());
+        reader.setDaemon(true);
+        reader.start();
+    }
+
+    /** Starts a rank with {@code args} (see {@link ShardedRank}); {@code env} carries secrets, never the command line. */
+    public static RankProcess start(List<String> args, Path log, Map<String, String> env) throws IOException {
+        List<String> command = new ArrayList<>();
+        command.add(ProcessHandle.current().info().command().orElse(Path.of(System.getProperty("java.home"), "bin", "java").toString()));
+        command.addAll(List.of("--add-opens=java.base/java.nio=ALL-UNNAMED", "-Xmx512m", "-XX:+UseSerialGC",
+                "-cp", System.getProperty("java.class.path"), ShardedRank.class.getName()));
+        command.addAll(args);
+        ProcessBuilder pb = new ProcessBuilder(command).redirectErrorStream(true);
+        pb.environment().putAll(env);
+        return new RankProcess(pb.start(), log);
+    }
+
+    private void collect(Path log) {
+        try (BufferedReader in = new BufferedReader(new InputStreamReader(process.getInputStream(), StandardCharsets.UTF_8));
+             PrintWriter copy = new PrintWriter(Files.newBufferedWriter(log, StandardCharsets.UTF_8), true)) {
+            for (String line = in.readLine(); line != null; line = in.readLine()) {
+                copy.println(line);
+                synchronized (lines) {
+                    lines.add(line);
+                    lines.notifyAll();
+                }
+            }
+        } catch (IOException e) {
+            if (!killed) {
+                synchronized (lines) {
+                    lines.add("error reading the child's output: " + e);
+                }
+            }
+        }
+    }
+
+    /** The first line starting with {@code prefix}, waiting up to {@code timeout}; empty if none came (or the child died). */
+    public Optional<String> awaitLine(String prefix, Duration timeout) throws InterruptedException {
+        long deadline = System.nanoTime() + timeout.toNanos();
+        synchronized (lines) {
+            while (true) {
+                for (String l : lines) {
+                    if (l.startsWith(prefix)) {
+                        return Optional.of(l);
+                    }
+                }
+                long left = deadline - System.nanoTime();
+                if (left <= 0 || (!process.isAlive() && !reader.isAlive())) {
+                    return Optional.empty();
+                }
+                lines.wait(Math.max(1, Math.min(100, left / 1_000_000)));
+            }
+        }
+    }
+
+    /** Every line read so far. */
+    public List<String> lines() {
+        synchronized (lines) {
+            return List.copyOf(lines);
+        }
+    }
+
+    /** Sends one line to the child's stdin. */
+    public void send(String line) throws IOException {
+        stdin.write(line + "\n");
+        stdin.flush();
+    }
+
+    public boolean isAlive() {
+        return process.isAlive();
+    }
+
+    /** SIGKILL, then waits for it to be gone. */
+    public void kill() throws InterruptedException {
+        killed = true;
+        process.destroyForcibly();
+        process.waitFor();
+        reader.join(5_000);
+    }
+
+    /** Waits for the child to exit; kills it past {@code timeout}. Returns its exit status. */
+    public int await(Duration timeout) throws InterruptedException {
+        if (!process.waitFor(timeout.toMillis(), TimeUnit.MILLISECONDS)) {
+            kill();
+        }
+        reader.join(5_000);
+        return process.exitValue();
+    }
+
+    @Override
+    public void close() throws InterruptedException {
+        if (process.isAlive()) {
+            kill();
+        }
+    }
+}
