@@ -64,6 +64,7 @@ public final class CairnCheckpointer implements Checkpointer {
     private final ScheduledExecutorService deadlines;
     private final Map<Long, SaveJob> inFlight = new ConcurrentHashMap<>();
     private long lastStep = -1;
+    private final Map<Integer, Long> highestCommitted = new ConcurrentHashMap<>();
     private volatile boolean closed;
     private volatile Throwable lastGcFailure;
 
@@ -112,7 +113,7 @@ public final class CairnCheckpointer implements Checkpointer {
             if (t.config().takes(step)) {
                 targets.add(t);
                 try {
-                    if (commits.isCommitted(t, step)) {
+                    if (step <= highestCommittedAtFirstSave(t) && commits.isCommitted(t, step)) {
                         throw new CheckpointException(Reason.CONFLICT, "step " + step + " is already committed in tier " + t.name());
                     }
                 } catch (IOException e) {
@@ -142,6 +143,22 @@ public final class CairnCheckpointer implements Checkpointer {
         }
         pipeline.submit(job);
         return job;
+    }
+
+    /**
+     * The newest step committed in {@code t} when this checkpointer first saved into it, listed once. Steps above it
+     * can only have been committed since by this process (whose steps only go up) or by a second writer of the same
+     * run, which the create-only MANIFEST refuses at commit time; so a save checks the store (a remote call on S3 or
+     * peer memory, in the caller's thread) only for steps at or below it, as after a restore from an older step.
+     */
+    private long highestCommittedAtFirstSave(Tier t) throws IOException {
+        Long known = highestCommitted.get(t.index());
+        if (known == null) {
+            List<Long> steps = commits.committedSteps(t);
+            known = steps.isEmpty() ? -1 : steps.get(steps.size() - 1);
+            highestCommitted.put(t.index(), known);
+        }
+        return known;
     }
 
     /** Called once per tier when every chunk of {@code job} is durable there (or failed): commit on the tier's I/O thread. */

@@ -31,7 +31,7 @@ import java.util.concurrent.TimeUnit;
  * <pre>
  * --run NAME --rank R --world W --peers host:port,... [--scale S] [--s3-endpoint URL --s3-bucket B] [--s3-every K]
  * [--disk DIR] [--disk-every K] [--restore] [--steps N] [--pause-at X] [--verify] [--gc-grace-seconds G]
- * [--save-every K] [--deadline-seconds D] [--tiers peer,disk,s3]
+ * [--save-every K] [--deadline-seconds D] [--tiers peer,disk,s3] [--full-every K] [--wait-commit] [--restore-reps N]
  * </pre>
  * prints {@code ready}, {@code restored <step> tier=<tier> bytes=<tier=n,...> ms=<t>},
  * {@code committed <step> ms=<save to commit in every tier> first-tier-us=<save to commit in the first>
@@ -59,7 +59,8 @@ public final class ShardedRank {
         try {
             CairnConfig.Builder cb = CairnConfig.builder(a.get("run")).rank(rank, world).encoderThreads(2)
                     .stagingBytes(256L << 20).deadline(Duration.ofSeconds(Long.parseLong(a.getOrDefault("deadline-seconds", "60"))))
-                    .gcGrace(Duration.ofSeconds(Long.parseLong(a.getOrDefault("gc-grace-seconds", "120"))));
+                    .gcGrace(Duration.ofSeconds(Long.parseLong(a.getOrDefault("gc-grace-seconds", "120"))))
+                    .differential(Integer.parseInt(a.getOrDefault("full-every", Integer.toString(CairnConfig.DEFAULT_DIFFERENTIAL_FULL_EVERY))));
             List<String> only = List.of(a.getOrDefault("tiers", "peer,disk,s3").split(","));
             ObjectStore peer = PeerTier.open(rank, peers, 1, 1L << 30);
             stores.add(peer);
@@ -89,15 +90,20 @@ public final class ShardedRank {
                 ShardedModel model = new ShardedModel(rank, world, scale);
                 System.out.println("ready");
                 if (a.containsKey("restore") || a.containsKey("verify")) {
-                    long t0 = System.nanoTime();
-                    RestoreResult r = cp.restore(RestoreRequest.latest().into(model.targets())
-                            .onRankBlobs((name, saved, savedWorld, me, w) -> saved.get(me % savedWorld)));
-                    long ms = (System.nanoTime() - t0) / 1_000_000;
-                    model.restored(r.state());
-                    System.out.println("restored " + r.step() + " tier=" + r.tier() + " bytes=" + pairs(r.bytesReadByTier()) + " ms=" + ms);
+                    // The first restore is the replacement's real one (a cold JVM); repeats show it warm.
+                    int reps = Integer.parseInt(a.getOrDefault("restore-reps", "1"));
+                    for (int i = 0; i < reps; i++) {
+                        long t0 = System.nanoTime();
+                        RestoreResult r = cp.restore(RestoreRequest.latest().into(model.targets())
+                                .onRankBlobs((name, saved, savedWorld, me, w) -> saved.get(me % savedWorld)));
+                        long ms = (System.nanoTime() - t0) / 1_000_000;
+                        model.restored(r.state());
+                        System.out.println((i == 0 ? "restored " : "restored-again ") + r.step() + " tier=" + r.tier() + " bytes="
+                                + pairs(r.bytesReadByTier()) + " ms=" + ms);
+                    }
                 }
                 if (!a.containsKey("verify")) {
-                    train(cp, model, steps, pauseAt, Long.parseLong(a.getOrDefault("save-every", "1")));
+                    train(cp, model, steps, pauseAt, Long.parseLong(a.getOrDefault("save-every", "1")), a.containsKey("wait-commit"));
                 }
                 model.digests().forEach((name, hex) -> System.out.println("digest " + name + " " + hex));
                 System.out.println("done");
@@ -110,7 +116,8 @@ public final class ShardedRank {
         }
     }
 
-    private static void train(Checkpointer cp, ShardedModel model, long steps, long pauseAt, long saveEvery) throws Exception {
+    private static void train(Checkpointer cp, ShardedModel model, long steps, long pauseAt, long saveEvery, boolean waitCommit)
+            throws Exception {
         BufferedReader in = new BufferedReader(new InputStreamReader(System.in, StandardCharsets.UTF_8));
         List<CheckpointHandle> pending = new ArrayList<>();
         while (model.currentStep() < steps) {
@@ -126,6 +133,10 @@ public final class ShardedRank {
                 h.committed(h.tiers().get(0)).thenRun(() -> firstTierNanos.set(System.nanoTime() - t0));
                 h.done().thenRun(() -> System.out.println("committed " + step + " ms=" + (System.nanoTime() - t0) / 1_000_000
                         + " first-tier-us=" + firstTierNanos.get() / 1000 + " capture-us=" + captured / 1000 + " bytes=" + state.byteSize()));
+                if (waitCommit) {
+                    // As when a step's compute outlasts the save: the next save starts once this one is in memory.
+                    h.committed(h.tiers().get(0)).get(120, TimeUnit.SECONDS);
+                }
             }
             // A failed step (a peer gone, a deadline) ends the run: its caller restarts it from the newest commit.
             for (CheckpointHandle h : List.copyOf(pending)) {

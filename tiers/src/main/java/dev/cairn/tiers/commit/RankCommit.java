@@ -32,6 +32,8 @@ import org.apache.arrow.memory.BufferAllocator;
 final class RankCommit {
     private static final long FIRST_POLL_NANOS = 2_000_000;
     private static final long MAX_POLL_NANOS = 100_000_000;
+    /** Above this many chunks to look for, one listing of the tier's chunks is cheaper than a stat each. */
+    private static final int STATS_BEFORE_LISTING = 8;
 
     private final BufferAllocator allocator;
     private final Coordinator coordinator;
@@ -141,17 +143,29 @@ final class RankCommit {
      */
     private static void checkChunksPresent(Tier tier, List<Manifest> indexes) throws IOException {
         ChunkCatalog catalog = tier.catalog();
+        java.util.Map<String, Integer> unknown = new java.util.LinkedHashMap<>();
         for (int r = 1; r < indexes.size(); r++) {
             for (String hash : indexes.get(r).referencedHashes()) {
-                if (catalog.sizeOf(hash) >= 0) {
-                    continue;
+                if (catalog.sizeOf(hash) < 0) {
+                    unknown.putIfAbsent(hash, r);
                 }
-                try {
-                    catalog.markPresent(hash, tier.store().stat(tier.layout().chunkKey(hash)).size());
-                } catch (NoSuchFileException e) {
-                    throw new CheckpointException(Reason.STORAGE, "step " + indexes.get(r).step() + " is not committed in tier "
-                            + tier.name() + ": chunk " + hash + " named by rank " + r + "'s index is not in the tier");
+            }
+        }
+        if (unknown.size() > STATS_BEFORE_LISTING) {
+            // One listing instead of a round trip per chunk (on S3 or peer memory each is a network call).
+            for (ObjectInfo o : tier.store().list(tier.layout().chunksPrefix())) {
+                String hash = tier.layout().hashOfChunkKey(o.key());
+                if (hash != null && unknown.remove(hash) != null) {
+                    catalog.markPresent(hash, o.size());
                 }
+            }
+        }
+        for (java.util.Map.Entry<String, Integer> u : unknown.entrySet()) {
+            try {
+                catalog.markPresent(u.getKey(), tier.store().stat(tier.layout().chunkKey(u.getKey())).size());
+            } catch (NoSuchFileException e) {
+                throw new CheckpointException(Reason.STORAGE, "step " + indexes.get(0).step() + " is not committed in tier "
+                        + tier.name() + ": chunk " + u.getKey() + " named by rank " + u.getValue() + "'s index is not in the tier");
             }
         }
     }
