@@ -38,7 +38,8 @@ import org.apache.arrow.vector.VectorSchemaRoot;
  */
 final class PeerLink implements AutoCloseable {
     static final long DOWN_NANOS = TimeUnit.MILLISECONDS.toNanos(500);
-    private static final long READY_PARK_NANOS = TimeUnit.MICROSECONDS.toNanos(50);
+    private static final long MIN_PARK_NANOS = TimeUnit.MICROSECONDS.toNanos(10);
+    private static final long MAX_PARK_NANOS = TimeUnit.MILLISECONDS.toNanos(1);
 
     /** How a call to a peer ended when it did not succeed. */
     static final class PeerException extends IOException {
@@ -255,6 +256,7 @@ final class PeerLink implements AutoCloseable {
 
     private static boolean awaitReady(FlightClient.ClientStreamListener out, Ack ack, long deadline)
             throws InterruptedException {
+        long park = MIN_PARK_NANOS;
         while (!out.isReady()) {
             if (ack.done.isDone()) {
                 return false;
@@ -262,7 +264,8 @@ final class PeerLink implements AutoCloseable {
             if (System.nanoTime() - deadline > 0) {
                 return true; // putNext will be buffered by gRPC; the call's own deadline ends it
             }
-            LockSupport.parkNanos(READY_PARK_NANOS);
+            LockSupport.parkNanos(park);
+            park = Math.min(MAX_PARK_NANOS, park * 2);
             if (Thread.interrupted()) {
                 throw new InterruptedException();
             }
