@@ -53,7 +53,9 @@ import org.apache.arrow.memory.RootAllocator;
  *       create-only across peers relies on a single writer per key, which the engine guarantees for a MANIFEST
  *       (rank 0 writes it).</li>
  *   <li>{@link #delete} removes the local copy, waits until no replica of the key is in flight from here, and then
- *       removes every reachable peer's copy, best effort.</li>
+ *       removes every reachable peer's copy, best effort. A replica still in flight from <em>another</em> peer may
+ *       land after it: delete through the writer, or once the writer's replication is idle (garbage collection
+ *       deletes old, long replicated objects, so it is not affected).</li>
  *   <li>A peer that reads an object replaced elsewhere sees the newest version once replication has delivered it;
  *       chunks are content-addressed and never replaced, so this concerns only rewritten indexes.</li>
  * </ul>
