@@ -235,6 +235,32 @@ class PeerReplicationTest {
         }
     }
 
+    @Test
+    void closingPeersInTheMiddleOfTransfersFreesEveryByteAndReturnsPromptly() throws Exception {
+        PeerGroup group = PeerGroup.start(3, b -> b.replicationBandwidth(8 * MIB));
+        try {
+            ByteBuffer big = ByteBuffer.allocateDirect((int) (32 * MIB));
+            group.peer(0).put("big", big); // replication to peer 1 takes ~4 s at 8 MiB/s
+            Thread reader = new Thread(() -> {
+                try {
+                    while (true) {
+                        group.peer(2).read("big", 0, ByteBuffer.allocateDirect((int) (32 * MIB)));
+                    }
+                } catch (IOException | RuntimeException expected) {
+                    // the peers went away under the reader
+                }
+            });
+            reader.start();
+            Thread.sleep(300);
+            assertTrue(group.peer(0).metrics().replicationLagBytes() > 0, "still replicating when closed");
+        } finally {
+            long start = System.nanoTime();
+            group.close(); // each close fails if its allocators still hold memory
+            long millis = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - start);
+            assertTrue(millis < 15_000, "closing three peers mid-transfer took " + millis + " ms");
+        }
+    }
+
     // ---- helpers -------------------------------------------------------------------------------------------
 
     /** Chunks, an index and a create-only MANIFEST, laid out as the engine writes a rank's part of a step. */
