@@ -14,6 +14,7 @@ import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.locks.LockSupport;
 import org.apache.arrow.flight.Action;
 import org.apache.arrow.flight.CallOptions;
@@ -38,6 +39,7 @@ import org.apache.arrow.vector.VectorSchemaRoot;
  */
 final class PeerLink implements AutoCloseable {
     static final long DOWN_NANOS = TimeUnit.MILLISECONDS.toNanos(500);
+    private static final long CLOSE_WAIT_NANOS = TimeUnit.SECONDS.toNanos(5);
     private static final long MIN_PARK_NANOS = TimeUnit.MICROSECONDS.toNanos(10);
     private static final long MAX_PARK_NANOS = TimeUnit.MILLISECONDS.toNanos(1);
 
@@ -69,6 +71,9 @@ final class PeerLink implements AutoCloseable {
     private final BufferAllocator allocator;
     private final long callTimeoutMillis;
     private final long peerTimeoutMillis;
+    /** Calls running on this link; close waits for them. */
+    private final AtomicInteger calls = new AtomicInteger();
+    private volatile boolean closing;
     private volatile long downUntil;
     private volatile boolean down;
 
@@ -114,6 +119,15 @@ final class PeerLink implements AutoCloseable {
      * bytes read, or -1 if the peer does not hold the key.
      */
     int read(String key, long offset, ByteBuffer dst) throws IOException {
+        enter();
+        try {
+            return readNow(key, offset, dst);
+        } finally {
+            calls.decrementAndGet();
+        }
+    }
+
+    private int readNow(String key, long offset, ByteBuffer dst) throws IOException {
         Ticket ticket = new Ticket(PeerProtocol.read(key, offset, dst.remaining()));
         int start = dst.position();
         try (FlightStream stream = client.getStream(ticket, CallOptions.timeout(callTimeoutMillis, TimeUnit.MILLISECONDS))) {
@@ -139,6 +153,15 @@ final class PeerLink implements AutoCloseable {
 
     /** The peer's info on {@code key}, or null if it does not hold it. */
     ObjectInfo stat(String key) throws IOException {
+        enter();
+        try {
+            return statNow(key);
+        } finally {
+            calls.decrementAndGet();
+        }
+    }
+
+    private ObjectInfo statNow(String key) throws IOException {
         try {
             Iterator<Result> results = action(PeerProtocol.STAT_ACTION, PeerProtocol.keyBody(PeerProtocol.STAT, key));
             ObjectInfo info = PeerProtocol.decodeInfo(results.next().getBody());
@@ -154,6 +177,15 @@ final class PeerLink implements AutoCloseable {
 
     /** The peer's objects under {@code prefix}. */
     List<ObjectInfo> list(String prefix) throws IOException {
+        enter();
+        try {
+            return listNow(prefix);
+        } finally {
+            calls.decrementAndGet();
+        }
+    }
+
+    private List<ObjectInfo> listNow(String prefix) throws IOException {
         try {
             List<ObjectInfo> infos = new ArrayList<>();
             Iterator<Result> results = action(PeerProtocol.LIST_ACTION, PeerProtocol.keyBody(PeerProtocol.LIST, prefix));
@@ -168,6 +200,15 @@ final class PeerLink implements AutoCloseable {
 
     /** Deletes the peer's copy of {@code key}, if it holds one. */
     void delete(String key) throws IOException {
+        enter();
+        try {
+            deleteNow(key);
+        } finally {
+            calls.decrementAndGet();
+        }
+    }
+
+    private void deleteNow(String key) throws IOException {
         try {
             drain(action(PeerProtocol.DELETE_ACTION, PeerProtocol.keyBody(PeerProtocol.DELETE, key)));
         } catch (FlightRuntimeException e) {
@@ -180,6 +221,15 @@ final class PeerLink implements AutoCloseable {
      * {@code pacing}; returns when the peer holds it.
      */
     void replicate(String key, ArrowBuf object, long size, TokenBucket pacing) throws IOException {
+        enter();
+        try {
+            replicateNow(key, object, size, pacing);
+        } finally {
+            calls.decrementAndGet();
+        }
+    }
+
+    private void replicateNow(String key, ArrowBuf object, long size, TokenBucket pacing) throws IOException {
         long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(callTimeoutMillis);
         FlightDescriptor descriptor = FlightDescriptor.command(PeerProtocol.replica(key, size));
         Ack ack = new Ack();
@@ -226,8 +276,17 @@ final class PeerLink implements AutoCloseable {
         channel.shutdownNow();
     }
 
+    /**
+     * Closes the connection once no call is running on it (waiting up to {@code CLOSE_WAIT_NANOS}): a call's stream
+     * holds buffers of the client's allocator, which must be empty when it closes.
+     */
     @Override
     public void close() throws InterruptedException {
+        closing = true;
+        long deadline = System.nanoTime() + CLOSE_WAIT_NANOS;
+        while (calls.get() > 0 && System.nanoTime() - deadline < 0) {
+            Thread.sleep(1);
+        }
         client.close(); // shuts the channel down and waits for it
     }
 
@@ -250,6 +309,14 @@ final class PeerLink implements AutoCloseable {
     }
 
     /** False if the call ended before the stream was ready for more. */
+    private void enter() throws IOException {
+        calls.incrementAndGet();
+        if (closing) {
+            calls.decrementAndGet();
+            throw new PeerException(this + " is closed", FlightStatusCode.UNAVAILABLE, null);
+        }
+    }
+
     private static boolean isUnreachable(FlightStatusCode code) {
         return code == FlightStatusCode.UNAVAILABLE || code == FlightStatusCode.TIMED_OUT || code == FlightStatusCode.CANCELLED;
     }
