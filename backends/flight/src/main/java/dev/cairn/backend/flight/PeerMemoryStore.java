@@ -352,12 +352,8 @@ public final class PeerMemoryStore implements ObjectStore {
             closed = true;
         }
         boolean interrupted = false;
-        try {
-            if (replication != null) {
-                replication.stop(CLOSE_WAIT_MILLIS); // senders cancel the replica they were sending
-            }
-        } catch (InterruptedException e) {
-            interrupted = true;
+        if (replication != null) {
+            replication.stop(); // senders cancel the replica they were sending
         }
         PeerLink[] last;
         synchronized (linksLock) {
@@ -366,8 +362,15 @@ public final class PeerMemoryStore implements ObjectStore {
         }
         for (PeerLink link : last) {
             if (link != null) {
-                link.abort();
+                link.abort(); // and a sender waiting for a peer's answer is released at once
             }
+        }
+        try {
+            if (replication != null) {
+                replication.awaitStopped(CLOSE_WAIT_MILLIS);
+            }
+        } catch (InterruptedException e) {
+            interrupted = true;
         }
         interrupted |= closeLinks(last);
         try {
