@@ -116,12 +116,29 @@ final class PeerLink implements AutoCloseable {
 
     /**
      * Reads up to {@code dst.remaining()} bytes of {@code key} from {@code offset} into {@code dst}; returns the
-     * bytes read, or -1 if the peer does not hold the key.
+     * bytes read, or -1 if the peer does not hold the key. A long read is a series of requests of at most
+     * {@link PeerProtocol#READ_WINDOW_BYTES}, so that what a peer stages to serve one is bounded; each window is one
+     * version of the object.
      */
     int read(String key, long offset, ByteBuffer dst) throws IOException {
         enter();
         try {
-            return readNow(key, offset, dst);
+            int total = 0;
+            while (dst.hasRemaining()) {
+                int window = Math.min(dst.remaining(), PeerProtocol.READ_WINDOW_BYTES);
+                ByteBuffer part = dst.duplicate();
+                part.limit(part.position() + window);
+                int n = readNow(key, offset + total, part);
+                if (n < 0) {
+                    return total == 0 ? -1 : total; // deleted between two windows: what was read stands
+                }
+                dst.position(dst.position() + n);
+                total += n;
+                if (n < window) {
+                    break; // the end of the object
+                }
+            }
+            return total;
         } finally {
             calls.decrementAndGet();
         }
@@ -266,7 +283,7 @@ final class PeerLink implements AutoCloseable {
             if (!awaitReady(out, ack, deadline)) {
                 return; // the peer ended the call (refused, gone); getResult says why
             }
-            Pieces.fill(root, object, start, length);
+            Pieces.slice(root, object, start, length, allocator);
             out.putNext();
         }
     }

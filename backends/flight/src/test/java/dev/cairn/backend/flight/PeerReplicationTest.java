@@ -236,6 +236,18 @@ class PeerReplicationTest {
     }
 
     @Test
+    void aReadLargerThanTheServersTransferBudgetIsServedInWindows() throws Exception {
+        int size = 40 << 20; // more than one read window
+        byte[] content = randomBytes(40, size);
+        try (PeerGroup group = PeerGroup.start(2, b -> b.replicationFactor(0).transferBufferBytes(36 * MIB))) {
+            group.peer(0).put("big", ByteBuffer.wrap(content));
+            ByteBuffer dst = ByteBuffer.allocateDirect(size + 10);
+            assertEquals(size, group.peer(1).read("big", 0, dst));
+            assertArrayEquals(content, bytesOf(dst.flip()));
+        }
+    }
+
+    @Test
     void closingPeersInTheMiddleOfTransfersFreesEveryByteAndReturnsPromptly() throws Exception {
         PeerGroup group = PeerGroup.start(3, b -> b.replicationBandwidth(8 * MIB));
         try {
