@@ -124,7 +124,7 @@ final class PeerLink implements AutoCloseable {
         enter();
         try {
             int total = 0;
-            while (dst.hasRemaining()) {
+            do { // at least one request, so that an empty read still learns whether the peer holds the key
                 int window = Math.min(dst.remaining(), PeerProtocol.READ_WINDOW_BYTES);
                 ByteBuffer part = dst.duplicate();
                 part.limit(part.position() + window);
@@ -137,7 +137,7 @@ final class PeerLink implements AutoCloseable {
                 if (n < window) {
                     break; // the end of the object
                 }
-            }
+            } while (dst.hasRemaining());
             return total;
         } finally {
             calls.decrementAndGet();

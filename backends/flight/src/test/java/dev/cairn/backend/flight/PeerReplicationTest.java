@@ -216,7 +216,18 @@ class PeerReplicationTest {
             long millis = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - start);
             assertTrue(millis < 3_000, "20 lookups with two dead peers took " + millis + " ms");
             assertEquals(List.of(), group.peer(0).list(""));
+            group.peer(0).connect(group.addresses()); // fresh links: the peers are asked again, and are gone
+            assertThrows(NoSuchFileException.class, () -> group.peer(0).read("never/put", 0, ByteBuffer.allocate(0)));
             assertTrue(group.peer(0).metrics().peerCallFailures() >= 2);
+        }
+    }
+
+    @Test
+    void anEmptyReadStillTellsAMissingKeyFromAnEmptyRange() throws Exception {
+        try (PeerGroup group = PeerGroup.start(2)) {
+            group.peer(1).put("there", ByteBuffer.wrap("x".getBytes(UTF_8)));
+            assertEquals(0, group.peer(0).read("there", 0, ByteBuffer.allocate(0)));
+            assertThrows(NoSuchFileException.class, () -> group.peer(0).read("not/there", 0, ByteBuffer.allocate(0)));
         }
     }
 
