@@ -14,18 +14,19 @@ import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.locks.LockSupport;
 import org.apache.arrow.flight.Action;
 import org.apache.arrow.flight.CallOptions;
+import org.apache.arrow.flight.CallStatus;
 import org.apache.arrow.flight.FlightClient;
 import org.apache.arrow.flight.FlightDescriptor;
 import org.apache.arrow.flight.FlightGrpcUtils;
 import org.apache.arrow.flight.FlightRuntimeException;
 import org.apache.arrow.flight.FlightStatusCode;
 import org.apache.arrow.flight.FlightStream;
-import org.apache.arrow.flight.Result;
 import org.apache.arrow.flight.PutResult;
-import org.apache.arrow.flight.CallStatus;
+import org.apache.arrow.flight.Result;
 import org.apache.arrow.flight.Ticket;
 import org.apache.arrow.memory.ArrowBuf;
 import org.apache.arrow.memory.BufferAllocator;
@@ -38,7 +39,9 @@ import org.apache.arrow.vector.VectorSchemaRoot;
  */
 final class PeerLink implements AutoCloseable {
     static final long DOWN_NANOS = TimeUnit.MILLISECONDS.toNanos(500);
-    private static final long READY_PARK_NANOS = TimeUnit.MICROSECONDS.toNanos(50);
+    private static final long CLOSE_WAIT_NANOS = TimeUnit.SECONDS.toNanos(5);
+    private static final long MIN_PARK_NANOS = TimeUnit.MICROSECONDS.toNanos(10);
+    private static final long MAX_PARK_NANOS = TimeUnit.MILLISECONDS.toNanos(1);
 
     /** How a call to a peer ended when it did not succeed. */
     static final class PeerException extends IOException {
@@ -68,6 +71,9 @@ final class PeerLink implements AutoCloseable {
     private final BufferAllocator allocator;
     private final long callTimeoutMillis;
     private final long peerTimeoutMillis;
+    /** Calls running on this link; close waits for them. */
+    private final AtomicInteger calls = new AtomicInteger();
+    private volatile boolean closing;
     private volatile long downUntil;
     private volatile boolean down;
 
@@ -110,9 +116,35 @@ final class PeerLink implements AutoCloseable {
 
     /**
      * Reads up to {@code dst.remaining()} bytes of {@code key} from {@code offset} into {@code dst}; returns the
-     * bytes read, or -1 if the peer does not hold the key.
+     * bytes read, or -1 if the peer does not hold the key. A long read is a series of requests of at most
+     * {@link PeerProtocol#READ_WINDOW_BYTES}, so that what a peer stages to serve one is bounded; each window is one
+     * version of the object.
      */
     int read(String key, long offset, ByteBuffer dst) throws IOException {
+        enter();
+        try {
+            int total = 0;
+            do { // at least one request, so that an empty read still learns whether the peer holds the key
+                int window = Math.min(dst.remaining(), PeerProtocol.READ_WINDOW_BYTES);
+                ByteBuffer part = dst.duplicate();
+                part.limit(part.position() + window);
+                int n = readNow(key, offset + total, part);
+                if (n < 0) {
+                    return total == 0 ? -1 : total; // deleted between two windows: what was read stands
+                }
+                dst.position(dst.position() + n);
+                total += n;
+                if (n < window) {
+                    break; // the end of the object
+                }
+            } while (dst.hasRemaining());
+            return total;
+        } finally {
+            calls.decrementAndGet();
+        }
+    }
+
+    private int readNow(String key, long offset, ByteBuffer dst) throws IOException {
         Ticket ticket = new Ticket(PeerProtocol.read(key, offset, dst.remaining()));
         int start = dst.position();
         try (FlightStream stream = client.getStream(ticket, CallOptions.timeout(callTimeoutMillis, TimeUnit.MILLISECONDS))) {
@@ -138,6 +170,15 @@ final class PeerLink implements AutoCloseable {
 
     /** The peer's info on {@code key}, or null if it does not hold it. */
     ObjectInfo stat(String key) throws IOException {
+        enter();
+        try {
+            return statNow(key);
+        } finally {
+            calls.decrementAndGet();
+        }
+    }
+
+    private ObjectInfo statNow(String key) throws IOException {
         try {
             Iterator<Result> results = action(PeerProtocol.STAT_ACTION, PeerProtocol.keyBody(PeerProtocol.STAT, key));
             ObjectInfo info = PeerProtocol.decodeInfo(results.next().getBody());
@@ -153,6 +194,15 @@ final class PeerLink implements AutoCloseable {
 
     /** The peer's objects under {@code prefix}. */
     List<ObjectInfo> list(String prefix) throws IOException {
+        enter();
+        try {
+            return listNow(prefix);
+        } finally {
+            calls.decrementAndGet();
+        }
+    }
+
+    private List<ObjectInfo> listNow(String prefix) throws IOException {
         try {
             List<ObjectInfo> infos = new ArrayList<>();
             Iterator<Result> results = action(PeerProtocol.LIST_ACTION, PeerProtocol.keyBody(PeerProtocol.LIST, prefix));
@@ -167,6 +217,15 @@ final class PeerLink implements AutoCloseable {
 
     /** Deletes the peer's copy of {@code key}, if it holds one. */
     void delete(String key) throws IOException {
+        enter();
+        try {
+            deleteNow(key);
+        } finally {
+            calls.decrementAndGet();
+        }
+    }
+
+    private void deleteNow(String key) throws IOException {
         try {
             drain(action(PeerProtocol.DELETE_ACTION, PeerProtocol.keyBody(PeerProtocol.DELETE, key)));
         } catch (FlightRuntimeException e) {
@@ -179,6 +238,15 @@ final class PeerLink implements AutoCloseable {
      * {@code pacing}; returns when the peer holds it.
      */
     void replicate(String key, ArrowBuf object, long size, TokenBucket pacing) throws IOException {
+        enter();
+        try {
+            replicateNow(key, object, size, pacing);
+        } finally {
+            calls.decrementAndGet();
+        }
+    }
+
+    private void replicateNow(String key, ArrowBuf object, long size, TokenBucket pacing) throws IOException {
         long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(callTimeoutMillis);
         FlightDescriptor descriptor = FlightDescriptor.command(PeerProtocol.replica(key, size));
         Ack ack = new Ack();
@@ -215,7 +283,7 @@ final class PeerLink implements AutoCloseable {
             if (!awaitReady(out, ack, deadline)) {
                 return; // the peer ended the call (refused, gone); getResult says why
             }
-            Pieces.fill(root, object, start, length);
+            Pieces.slice(root, object, start, length, allocator);
             out.putNext();
         }
     }
@@ -225,8 +293,17 @@ final class PeerLink implements AutoCloseable {
         channel.shutdownNow();
     }
 
+    /**
+     * Closes the connection once no call is running on it (waiting up to {@code CLOSE_WAIT_NANOS}): a call's stream
+     * holds buffers of the client's allocator, which must be empty when it closes.
+     */
     @Override
     public void close() throws InterruptedException {
+        closing = true;
+        long deadline = System.nanoTime() + CLOSE_WAIT_NANOS;
+        while (calls.get() > 0 && System.nanoTime() - deadline < 0) {
+            Thread.sleep(1);
+        }
         client.close(); // shuts the channel down and waits for it
     }
 
@@ -249,12 +326,21 @@ final class PeerLink implements AutoCloseable {
     }
 
     /** False if the call ended before the stream was ready for more. */
+    private void enter() throws IOException {
+        calls.incrementAndGet();
+        if (closing) {
+            calls.decrementAndGet();
+            throw new PeerException(this + " is closed", FlightStatusCode.UNAVAILABLE, null);
+        }
+    }
+
     private static boolean isUnreachable(FlightStatusCode code) {
         return code == FlightStatusCode.UNAVAILABLE || code == FlightStatusCode.TIMED_OUT || code == FlightStatusCode.CANCELLED;
     }
 
     private static boolean awaitReady(FlightClient.ClientStreamListener out, Ack ack, long deadline)
             throws InterruptedException {
+        long park = MIN_PARK_NANOS;
         while (!out.isReady()) {
             if (ack.done.isDone()) {
                 return false;
@@ -262,7 +348,8 @@ final class PeerLink implements AutoCloseable {
             if (System.nanoTime() - deadline > 0) {
                 return true; // putNext will be buffered by gRPC; the call's own deadline ends it
             }
-            LockSupport.parkNanos(READY_PARK_NANOS);
+            LockSupport.parkNanos(park);
+            park = Math.min(MAX_PARK_NANOS, park * 2);
             if (Thread.interrupted()) {
                 throw new InterruptedException();
             }

@@ -4,6 +4,8 @@ import dev.cairn.ObjectInfo;
 import dev.cairn.ObjectKeys;
 import dev.cairn.ObjectStore;
 import dev.cairn.backend.memory.MemoryObjectStore;
+import io.grpc.netty.NettyServerBuilder;
+import io.netty.channel.ChannelOption;
 import java.io.IOException;
 import java.io.InterruptedIOException;
 import java.net.InetSocketAddress;
@@ -21,8 +23,6 @@ import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.LongAdder;
 import java.util.function.Consumer;
-import io.grpc.netty.NettyServerBuilder;
-import io.netty.channel.ChannelOption;
 import org.apache.arrow.flight.FlightServer;
 import org.apache.arrow.flight.FlightStatusCode;
 import org.apache.arrow.flight.Location;
@@ -53,7 +53,9 @@ import org.apache.arrow.memory.RootAllocator;
  *       create-only across peers relies on a single writer per key, which the engine guarantees for a MANIFEST
  *       (rank 0 writes it).</li>
  *   <li>{@link #delete} removes the local copy, waits until no replica of the key is in flight from here, and then
- *       removes every reachable peer's copy, best effort.</li>
+ *       removes every reachable peer's copy, best effort. A replica still in flight from <em>another</em> peer may
+ *       land after it: delete through the writer, or once the writer's replication is idle (garbage collection
+ *       deletes old, long replicated objects, so it is not affected).</li>
  *   <li>A peer that reads an object replaced elsewhere sees the newest version once replication has delivered it;
  *       chunks are content-addressed and never replaced, so this concerns only rewritten indexes.</li>
  * </ul>
@@ -350,12 +352,8 @@ public final class PeerMemoryStore implements ObjectStore {
             closed = true;
         }
         boolean interrupted = false;
-        try {
-            if (replication != null) {
-                replication.stop(CLOSE_WAIT_MILLIS); // senders cancel the replica they were sending
-            }
-        } catch (InterruptedException e) {
-            interrupted = true;
+        if (replication != null) {
+            replication.stop(); // senders cancel the replica they were sending
         }
         PeerLink[] last;
         synchronized (linksLock) {
@@ -364,8 +362,15 @@ public final class PeerMemoryStore implements ObjectStore {
         }
         for (PeerLink link : last) {
             if (link != null) {
-                link.abort();
+                link.abort(); // and a sender waiting for a peer's answer is released at once
             }
+        }
+        try {
+            if (replication != null) {
+                replication.awaitStopped(CLOSE_WAIT_MILLIS);
+            }
+        } catch (InterruptedException e) {
+            interrupted = true;
         }
         interrupted |= closeLinks(last);
         try {

@@ -51,6 +51,8 @@ final class PeerProtocol {
 
     /** Bytes of an object per row (and per gRPC message). */
     static final int PIECE_BYTES = 1 << 20;
+    /** The most bytes one READ asks for: the serving peer stages that much off-heap. */
+    static final int READ_WINDOW_BYTES = 32 << 20;
     /** Inbound message limit on both sides: a piece and its framing fit with room to spare. */
     static final int MAX_MESSAGE_BYTES = 16 << 20;
     /**

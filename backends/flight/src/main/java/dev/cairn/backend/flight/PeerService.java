@@ -136,7 +136,7 @@ final class PeerService extends NoOpFlightProducer {
                 if (!awaitReady(listener, deadline)) {
                     return; // the reader went away or its deadline passed; the stream is over either way
                 }
-                Pieces.fill(root, range, start, (int) Math.min(PeerProtocol.PIECE_BYTES, length - start));
+                Pieces.slice(root, range, start, (int) Math.min(PeerProtocol.PIECE_BYTES, length - start), transfer);
                 listener.putNext();
             }
             listener.completed();

@@ -1,24 +1,37 @@
 package dev.cairn.backend.flight;
 
 import java.nio.ByteBuffer;
+import java.util.List;
 import org.apache.arrow.memory.ArrowBuf;
+import org.apache.arrow.memory.BufferAllocator;
 import org.apache.arrow.vector.VarBinaryVector;
 import org.apache.arrow.vector.VectorSchemaRoot;
+import org.apache.arrow.vector.ipc.message.ArrowFieldNode;
 
 /**
  * Moves object bytes between off-heap buffers and batches of {@link PeerProtocol#SCHEMA}: one row per piece.
- * Every copy is off-heap to off-heap; nothing of an object passes through the Java heap.
+ * Sending slices the staged object; receiving copies off-heap to off-heap; nothing of an object passes through
+ * the Java heap.
  */
 final class Pieces {
     private Pieces() {
     }
 
-    /** Makes {@code root} one row holding {@code length} bytes of {@code source} from {@code start}. */
-    static void fill(VectorSchemaRoot root, ArrowBuf source, long start, int length) {
+    /**
+     * Makes {@code root} one row holding {@code length} bytes of {@code source} from {@code start}, without copying:
+     * the row's data buffer is a slice of {@code source}, whose memory stays alive until the batch is written out
+     * (Flight holds a reference while the message is in flight). So an object in transit costs its one staged copy,
+     * however many of its pieces gRPC is holding. {@code source} must come from {@code allocator}.
+     */
+    static void slice(VectorSchemaRoot root, ArrowBuf source, long start, int length, BufferAllocator allocator) {
         VarBinaryVector bytes = (VarBinaryVector) root.getVector(0);
-        bytes.allocateNew(Math.max(length, 1), 1); // fresh buffers: the previous batch may still be on the wire
-        bytes.set(0, Math.toIntExact(start), length, source);
-        bytes.setValueCount(1);
+        try (ArrowBuf validity = allocator.buffer(8); ArrowBuf offsets = allocator.buffer(8)) {
+            validity.setZero(0, validity.capacity());
+            validity.setByte(0, 1);
+            offsets.setInt(0, 0);
+            offsets.setInt(Integer.BYTES, length);
+            bytes.loadFieldBuffers(new ArrowFieldNode(1, 0), List.of(validity, offsets, source.slice(start, length)));
+        }
         root.setRowCount(1);
     }
 

@@ -5,7 +5,6 @@ import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Objects;
-import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.LongAdder;
 import java.util.concurrent.locks.Condition;
 import java.util.concurrent.locks.ReentrantLock;
@@ -146,8 +145,8 @@ final class Replication {
         }
     }
 
-    /** Stops the senders, abandoning what is queued, and waits for them. */
-    void stop(long timeoutMillis) throws InterruptedException {
+    /** Tells the senders to stop, abandoning what is queued, and interrupts what they are doing. */
+    void stop() {
         lock.lock();
         try {
             stopped = true;
@@ -156,8 +155,16 @@ final class Replication {
             lock.unlock();
         }
         workers.forEach(Thread::interrupt);
+    }
+
+    /** Waits up to {@code timeoutMillis} for the senders to end after {@link #stop()}. */
+    void awaitStopped(long timeoutMillis) throws InterruptedException {
+        long deadline = System.nanoTime() + timeoutMillis * 1_000_000L;
         for (Thread worker : workers) {
-            worker.join(timeoutMillis);
+            long left = (deadline - System.nanoTime()) / 1_000_000L;
+            if (left > 0) {
+                worker.join(left);
+            }
         }
     }
 

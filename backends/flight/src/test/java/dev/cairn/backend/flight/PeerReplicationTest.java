@@ -216,7 +216,18 @@ class PeerReplicationTest {
             long millis = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - start);
             assertTrue(millis < 3_000, "20 lookups with two dead peers took " + millis + " ms");
             assertEquals(List.of(), group.peer(0).list(""));
+            group.peer(0).connect(group.addresses()); // fresh links: the peers are asked again, and are gone
+            assertThrows(NoSuchFileException.class, () -> group.peer(0).read("never/put", 0, ByteBuffer.allocate(0)));
             assertTrue(group.peer(0).metrics().peerCallFailures() >= 2);
+        }
+    }
+
+    @Test
+    void anEmptyReadStillTellsAMissingKeyFromAnEmptyRange() throws Exception {
+        try (PeerGroup group = PeerGroup.start(2)) {
+            group.peer(1).put("there", ByteBuffer.wrap("x".getBytes(UTF_8)));
+            assertEquals(0, group.peer(0).read("there", 0, ByteBuffer.allocate(0)));
+            assertThrows(NoSuchFileException.class, () -> group.peer(0).read("not/there", 0, ByteBuffer.allocate(0)));
         }
     }
 
@@ -232,6 +243,44 @@ class PeerReplicationTest {
             assertTrue(failed.getMessage().contains("transfer buffer"), failed.getMessage());
             ByteBuffer small = ByteBuffer.allocate(1000);
             assertEquals(1000, group.peer(1).read("big", 5, small), "a range that fits is served");
+        }
+    }
+
+    @Test
+    void aReadLargerThanTheServersTransferBudgetIsServedInWindows() throws Exception {
+        int size = 40 << 20; // more than one read window
+        byte[] content = randomBytes(40, size);
+        try (PeerGroup group = PeerGroup.start(2, b -> b.replicationFactor(0).transferBufferBytes(36 * MIB))) {
+            group.peer(0).put("big", ByteBuffer.wrap(content));
+            ByteBuffer dst = ByteBuffer.allocateDirect(size + 10);
+            assertEquals(size, group.peer(1).read("big", 0, dst));
+            assertArrayEquals(content, bytesOf(dst.flip()));
+        }
+    }
+
+    @Test
+    void closingPeersInTheMiddleOfTransfersFreesEveryByteAndReturnsPromptly() throws Exception {
+        PeerGroup group = PeerGroup.start(3, b -> b.replicationBandwidth(8 * MIB));
+        try {
+            ByteBuffer big = ByteBuffer.allocateDirect((int) (32 * MIB));
+            group.peer(0).put("big", big); // replication to peer 1 takes ~4 s at 8 MiB/s
+            Thread reader = new Thread(() -> {
+                try {
+                    while (true) {
+                        group.peer(2).read("big", 0, ByteBuffer.allocateDirect((int) (32 * MIB)));
+                    }
+                } catch (IOException | RuntimeException expected) {
+                    // the peers went away under the reader
+                }
+            });
+            reader.start();
+            Thread.sleep(300);
+            assertTrue(group.peer(0).metrics().replicationLagBytes() > 0, "still replicating when closed");
+        } finally {
+            long start = System.nanoTime();
+            group.close(); // each close fails if its allocators still hold memory
+            long millis = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - start);
+            assertTrue(millis < 15_000, "closing three peers mid-transfer took " + millis + " ms");
         }
     }
 
