@@ -67,6 +67,24 @@ public final class ShardedBenchmark {
             List<String> common = List.of("--run", RUN, "--scale", Integer.toString(scale), "--disk", disk.toString(),
                     "--s3-endpoint", s3.endpoint().toString(), "--s3-bucket", BUCKET, "--s3-every", "" + SLOW_EVERY,
                     "--disk-every", "" + SLOW_EVERY, "--deadline-seconds", "120", "--full-every", "1");
+            // The same global state saved by one process into its own peer memory (no peers, no replication): what the
+            // four ranks would take if coordination, replication and sharing two cores cost nothing.
+            Figure single;
+            try (RankProcess one = start(common, List.of("--rank", "0", "--world", "1", "--peers", "127.0.0.1:" + freeAddresses(1).get(0).getPort(),
+                    "--tiers", "peer", "--steps", "" + steps, "--wait-commit", "--run", RUN + "-single"),
+                    work.path().resolve("single.log"), env)) {
+                one.awaitLine("done", WAIT).orElseThrow(() -> new IllegalStateException("single-process save failed: " + one.lines()));
+                List<Long> times = new ArrayList<>();
+                long bytes = 0;
+                for (int s = 2; s <= steps; s++) {
+                    Matcher m = COMMITTED.matcher(one.awaitLine("committed " + s + " ", WAIT).orElseThrow());
+                    if (m.matches()) {
+                        times.add(Long.parseLong(m.group(3)) * 1000);
+                        bytes = Long.parseLong(m.group(5));
+                    }
+                }
+                single = new Figure("ranks.single", "1 process saving all of it into its peer memory", bytes, longs(times));
+            }
             List<InetSocketAddress> peers = freeAddresses(WORLD);
             String peerList = String.join(",", peers.stream().map(a -> "127.0.0.1:" + a.getPort()).toList());
             List<RankProcess> ranks = new ArrayList<>();
@@ -102,6 +120,7 @@ public final class ShardedBenchmark {
                 figures.add(save);
                 figures.add(new Figure("ranks.capture", "capture stall per rank (save() call)", stepBytes / WORLD, longs(capture)));
                 Figure copy = memoryCopy(stepBytes, reps);
+                figures.add(single);
                 figures.add(copy);
 
                 ranks.get(LOST).kill();
@@ -109,6 +128,8 @@ public final class ShardedBenchmark {
                 List<String> keys = chunkKeysOf(manifest, LOST);
                 long storedBytes = 0;
                 List<Comparison> comparisons = new ArrayList<>();
+                comparisons.add(new Comparison("ranks.saveOverSingle", "4-rank save vs 1 process saving it all", save, single,
+                        Comparison.Measure.THROUGHPUT, Double.NaN));
                 comparisons.add(new Comparison("ranks.saveOverCopy", "4-rank save vs one memory copy", save, copy,
                         Comparison.Measure.THROUGHPUT, Double.NaN));
                 long newest = steps - steps % SLOW_EVERY; // the newest step every tier holds
