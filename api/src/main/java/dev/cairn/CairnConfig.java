@@ -323,6 +323,12 @@ public final class CairnConfig {
                 throw config("stagingBytes " + stagingBytes + " is below the minimum of " + minimum
                         + " for chunkBytes " + chunkBytes + " and " + encoderThreads + " encoder threads");
             }
+            // A non-zero rank tells "committed, then retired by rank 0" from "never committed" by its index being
+            // gone; uncommitted steps' files must therefore outlive every wait for a commit.
+            if (worldSize > 1 && gcGrace.compareTo(deadline) < 0) {
+                throw config("gcGrace " + gcGrace + " must be at least the deadline " + deadline + " when several ranks save"
+                        + " one checkpoint (worldSize " + worldSize + ")");
+            }
             return new CairnConfig(this);
         }
 

@@ -235,6 +235,14 @@ class MultiRankTest {
     }
 
     @Test
+    void severalRanksNeedAGcGraceAtLeastTheDeadline() {
+        CheckpointException e = assertThrows(CheckpointException.class, () -> CairnConfig.builder("ranks")
+                .tier(TierConfig.of("shared", store)).rank(1, 2).deadline(Duration.ofMinutes(5)).gcGrace(Duration.ofMinutes(1)).build());
+        assertEquals(Reason.INVALID_CONFIG, e.reason());
+        assertTrue(e.getMessage().contains("gcGrace"), e.getMessage());
+    }
+
+    @Test
     void aStoreListingShowsNoStrayObjectsAfterAFailedStep() throws Exception {
         List<Checkpointer> ranks = ranks(2, Duration.ofSeconds(1), null);
         try {

@@ -46,11 +46,13 @@ public final class InspectCommand implements Callable<Integer> {
     @ParentCommand
     CairnCli cli;
 
-    public record Chunk(long offset, long rawLength, String hash, String codec, long storedLength) {
+    /** One chunk; {@code bases}: what a differential chunk is stored against, nearest first (empty when whole). */
+    public record Chunk(long offset, long rawLength, String hash, String codec, long storedLength, List<String> bases) {
     }
 
-    public record Entry(String name, String kind, String dtype, long[] shape, int rank, long rawBytes, long storedBytes,
-                        String ratio, List<String> codecs, int chunkCount, List<Chunk> chunks) {
+    /** One entry of one rank; for a tensor slice, {@code globalShape} and {@code shardOffsets} place it. */
+    public record Entry(String name, String kind, String dtype, long[] shape, long[] globalShape, long[] shardOffsets, int rank,
+                        long rawBytes, long storedBytes, String ratio, List<String> codecs, int chunkCount, List<Chunk> chunks) {
     }
 
     public record Inspection(String run, long step, String store, int formatVersion, int worldSize, int chunkBytes,
@@ -83,10 +85,11 @@ public final class InspectCommand implements Callable<Integer> {
             for (ChunkRef c : r.chunks()) {
                 stored += c.storedLength();
                 codecs.add(c.codec());
-                chunks.add(new Chunk(c.offset(), c.rawLength(), c.hash(), c.codec(), c.storedLength()));
+                chunks.add(new Chunk(c.offset(), c.rawLength(), c.hash(), c.codec(), c.storedLength(), c.bases()));
             }
-            Entry e = new Entry(r.name(), r.tensor() ? "tensor" : "blob", r.tensor() ? r.dtype().name() : null,
-                    r.tensor() ? r.shape() : null, r.rank(), r.byteSize(), stored, Text.ratio(r.byteSize(), stored),
+            Entry e = new Entry(r.name(), r.tensor() ? "tensor" : r.perRank() ? "rank-blob" : "blob",
+                    r.tensor() ? r.dtype().name() : null, r.tensor() ? r.shape() : null, r.tensor() ? r.globalShape() : null,
+                    r.tensor() ? r.shardOffsets() : null, r.rank(), r.byteSize(), stored, Text.ratio(r.byteSize(), stored),
                     List.copyOf(codecs), chunks.size(), chunks);
             (r.tensor() ? tensors : blobs).add(e);
         }
@@ -106,7 +109,9 @@ public final class InspectCommand implements Callable<Integer> {
             out.println();
             Table t = new Table("TENSOR", "DTYPE", "SHAPE", "RANK", "BYTES", "CHUNKS", "CODEC", "STORED", "RATIO");
             for (Entry e : i.tensors()) {
-                t.row(e.name(), e.dtype(), Text.shape(e.shape()), e.rank() + "/" + i.worldSize(), Text.bytes(e.rawBytes()),
+                String shape = java.util.Arrays.equals(e.shape(), e.globalShape()) ? Text.shape(e.shape())
+                        : Text.shape(e.shape()) + " of " + Text.shape(e.globalShape()) + " at " + Text.shape(e.shardOffsets());
+                t.row(e.name(), e.dtype(), shape, e.rank() + "/" + i.worldSize(), Text.bytes(e.rawBytes()),
                         e.chunkCount(), codecs(e), Text.bytes(e.storedBytes()), e.ratio());
             }
             t.print(out);

@@ -58,7 +58,10 @@ public final class CommitProtocol {
         String key = tier.layout().manifestKey(step);
         long manifestBytes = 0;
         if (manifest.worldSize() > 1) {
-            cache.put(cacheKey(tier, key), ranks.commit(tier, manifest, this));
+            Manifest committed = ranks.commit(tier, manifest, this);
+            if (committed != null) { // null: committed, and already retired by rank 0's retention
+                cache.put(cacheKey(tier, key), committed);
+            }
         } else {
             byte[] bytes = ManifestFormat.write(manifest, "manifest", allocator);
             if (!tier.store().putIfAbsent(key, ByteBuffer.wrap(bytes))) {

@@ -179,9 +179,20 @@ final class RankCommit {
                 own.chunkBytes(), entries);
     }
 
+    /**
+     * Waits for rank 0's MANIFEST of {@code own}'s step. Rank 0 may already have committed newer steps and retired
+     * this one (its retention deletes the MANIFEST, then the step's indexes) before this rank looked: this rank's own
+     * index gone means exactly that, since an uncommitted step's files are only removed once older than the GC grace,
+     * which a multi-rank configuration keeps above the deadline. Returns null in that case (nothing to cache).
+     */
     private static Manifest awaitManifest(Tier tier, Manifest own, CommitProtocol commits, long until) throws IOException {
         long pause = FIRST_POLL_NANOS;
         while (!commits.isCommitted(tier, own.step())) {
+            try {
+                tier.store().stat(tier.layout().indexKey(own.step(), own.rank()));
+            } catch (NoSuchFileException retired) {
+                return null;
+            }
             if (System.nanoTime() - until >= 0) {
                 throw new CheckpointException(Reason.TIMEOUT, "step " + own.step() + " was not committed in tier " + tier.name()
                         + " by rank 0 in time: rank " + own.rank() + "'s part is written but the step does not exist");
@@ -189,7 +200,11 @@ final class RankCommit {
             LockSupport.parkNanos(pause);
             pause = Math.min(MAX_POLL_NANOS, pause * 2);
         }
-        return commits.read(tier, own.step());
+        try {
+            return commits.read(tier, own.step());
+        } catch (NoSuchFileException retiredSinceSeen) {
+            return null;
+        }
     }
 
     /** A wait on the store or the other ranks. */

@@ -1,0 +1,88 @@
+package dev.cairn.cli;
+
+import static dev.cairn.cli.CairnCliTest.cairn;
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.cairn.CairnConfig;
+import dev.cairn.CheckpointHandle;
+import dev.cairn.Checkpointer;
+import dev.cairn.DType;
+import dev.cairn.RestoreRequest;
+import dev.cairn.ShardSpec;
+import dev.cairn.Tensor;
+import dev.cairn.TierConfig;
+import dev.cairn.TrainingState;
+import dev.cairn.backend.fs.FileSystemObjectStore;
+import java.nio.ByteBuffer;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Random;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** The recovery commands on a checkpoint saved by two ranks, each holding half the rows of a tensor. */
+class MultiRankCommandsTest {
+    private static final long[] GLOBAL = {300, 40};
+
+    @TempDir
+    Path tmp;
+
+    private static CairnConfig config(FileSystemObjectStore store, int rank, int world) {
+        return CairnConfig.builder("ranks").tier(TierConfig.of("disk", store)).chunkBytes(4096).encoderThreads(1)
+                .stagingBytes(16L << 20).rank(rank, world).build();
+    }
+
+    @Test
+    void inspectShowsEachRanksSliceAndACopiedCheckpointRestoresWholeOnOneRank() throws Exception {
+        byte[] global = new byte[(int) (GLOBAL[0] * GLOBAL[1] * 4)];
+        new Random(7).nextBytes(global);
+        Path disk = tmp.resolve("disk");
+        try (FileSystemObjectStore store = new FileSystemObjectStore(disk)) {
+            List<Checkpointer> ranks = List.of(Checkpointer.open(config(store, 0, 2)), Checkpointer.open(config(store, 1, 2)));
+            try {
+                List<CheckpointHandle> handles = new ArrayList<>();
+                for (int r = 0; r < 2; r++) {
+                    ShardSpec s = ShardSpec.split(GLOBAL, 0, 2, r);
+                    int from = (int) (s.offsets()[0] * GLOBAL[1] * 4);
+                    int len = (int) (s.lengths()[0] * GLOBAL[1] * 4);
+                    ByteBuffer b = ByteBuffer.allocateDirect(len).put(global, from, len).flip();
+                    handles.add(ranks.get(r).save(5, TrainingState.builder().add(Tensor.sharded("w", DType.F32, s, b)).build()));
+                }
+                for (CheckpointHandle h : handles) {
+                    h.done().join();
+                }
+            } finally {
+                ranks.forEach(Checkpointer::close);
+            }
+        }
+        CairnCliTest.Run inspect = cairn("inspect", "5", "--store", disk.toString(), "--json");
+        assertEquals(0, inspect.status(), inspect.err());
+        JsonNode tensors = new ObjectMapper().readTree(inspect.out()).get("tensors");
+        assertEquals(2, tensors.size());
+        for (int r = 0; r < 2; r++) {
+            JsonNode t = tensors.get(r);
+            assertEquals(r, t.get("rank").asInt());
+            assertEquals(GLOBAL[0], t.get("globalShape").get(0).asLong());
+            assertEquals(ShardSpec.split(GLOBAL, 0, 2, r).offsets()[0], t.get("shardOffsets").get(0).asLong());
+        }
+        CairnCliTest.Run text = cairn("inspect", "5", "--store", disk.toString());
+        assertTrue(text.out().contains("[150,40] of [300,40] at [150,0]"), text.out());
+        assertEquals(0, cairn("verify", "5", "--store", disk.toString()).status());
+
+        Path copy = tmp.resolve("copy");
+        CairnCliTest.Run restore = cairn("restore", "5", "--store", disk.toString(), "--to", copy.toString());
+        assertEquals(0, restore.status(), restore.err());
+        try (FileSystemObjectStore store = new FileSystemObjectStore(copy);
+             Checkpointer one = Checkpointer.open(config(store, 0, 1))) {
+            Tensor whole = one.restore(RestoreRequest.latest()).state().tensor("w");
+            byte[] back = new byte[global.length];
+            whole.buffers().get(0).get(back);
+            assertArrayEquals(global, back);
+        }
+    }
+}
