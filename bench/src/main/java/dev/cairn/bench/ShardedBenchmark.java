@@ -11,7 +11,6 @@ import dev.cairn.tiers.manifest.ManifestFormat;
 import java.io.IOException;
 import java.io.PrintStream;
 import java.net.InetSocketAddress;
-import java.net.ServerSocket;
 import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
 import java.nio.file.Files;
@@ -86,7 +85,7 @@ public final class ShardedBenchmark {
                 single = new Figure("ranks.single", "1 process saving all of it into its peer memory", bytes, longs(times));
             }
             List<InetSocketAddress> peers = freeAddresses(WORLD);
-            String peerList = String.join(",", peers.stream().map(a -> "127.0.0.1:" + a.getPort()).toList());
+            String peerList = RankProcess.peersArgument(peers);
             List<RankProcess> ranks = new ArrayList<>();
             try {
                 for (int r = 0; r < WORLD; r++) {
@@ -304,20 +303,7 @@ public final class ShardedBenchmark {
     }
 
     private static List<InetSocketAddress> freeAddresses(int n) throws IOException {
-        List<ServerSocket> held = new ArrayList<>();
-        List<InetSocketAddress> out = new ArrayList<>();
-        try {
-            for (int i = 0; i < n; i++) {
-                ServerSocket s = new ServerSocket(0);
-                held.add(s);
-                out.add(new InetSocketAddress("127.0.0.1", s.getLocalPort()));
-            }
-        } finally {
-            for (ServerSocket s : held) {
-                s.close();
-            }
-        }
-        return out;
+        return RankProcess.freeLoopbackAddresses(n);
     }
 
     private static long[] longs(List<Long> values) {

@@ -47,6 +47,29 @@ public final class RankProcess implements AutoCloseable {
         return new RankProcess(pb.start(), log);
     }
 
+    /** {@code n} loopback addresses on ports free right now (bound, noted, released), for the ranks' peer tiers. */
+    public static List<java.net.InetSocketAddress> freeLoopbackAddresses(int n) throws IOException {
+        List<java.net.ServerSocket> held = new ArrayList<>();
+        List<java.net.InetSocketAddress> out = new ArrayList<>();
+        try {
+            for (int i = 0; i < n; i++) {
+                java.net.ServerSocket s = new java.net.ServerSocket(0);
+                held.add(s);
+                out.add(new java.net.InetSocketAddress("127.0.0.1", s.getLocalPort()));
+            }
+        } finally {
+            for (java.net.ServerSocket s : held) {
+                s.close();
+            }
+        }
+        return out;
+    }
+
+    /** {@link #freeLoopbackAddresses} as {@link ShardedRank}'s {@code --peers} value. */
+    public static String peersArgument(List<java.net.InetSocketAddress> addresses) {
+        return String.join(",", addresses.stream().map(a -> "127.0.0.1:" + a.getPort()).toList());
+    }
+
     private void collect(Path log) {
         try (BufferedReader in = new BufferedReader(new InputStreamReader(process.getInputStream(), StandardCharsets.UTF_8));
              PrintWriter copy = new PrintWriter(Files.newBufferedWriter(log, StandardCharsets.UTF_8), true)) {

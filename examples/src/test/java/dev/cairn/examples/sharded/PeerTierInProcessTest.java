@@ -9,7 +9,6 @@ import dev.cairn.RestoreRequest;
 import dev.cairn.TierConfig;
 import dev.cairn.backend.flight.PeerMemoryStore;
 import java.net.InetSocketAddress;
-import java.net.ServerSocket;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
@@ -21,16 +20,7 @@ class PeerTierInProcessTest {
     @Test
     void fourRanksSaveManyStepsThroughThePeerTier() throws Exception {
         int world = 4;
-        List<InetSocketAddress> peers = new ArrayList<>();
-        List<ServerSocket> held = new ArrayList<>();
-        for (int r = 0; r < world; r++) {
-            ServerSocket s = new ServerSocket(0);
-            held.add(s);
-            peers.add(new InetSocketAddress("127.0.0.1", s.getLocalPort()));
-        }
-        for (ServerSocket s : held) {
-            s.close();
-        }
+        List<InetSocketAddress> peers = RankProcess.freeLoopbackAddresses(world);
         List<PeerMemoryStore> stores = new ArrayList<>();
         List<Checkpointer> ranks = new ArrayList<>();
         List<ShardedModel> models = new ArrayList<>();

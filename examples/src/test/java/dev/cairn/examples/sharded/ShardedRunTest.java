@@ -6,7 +6,6 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.cairn.testkit.EmbeddedS3;
 import java.io.IOException;
-import java.net.ServerSocket;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -167,21 +166,7 @@ class ShardedRunTest {
         return p;
     }
 
-    /** {@code n} loopback addresses on ports free right now. */
     private static String peers(int n) throws IOException {
-        List<String> out = new ArrayList<>();
-        List<ServerSocket> held = new ArrayList<>();
-        try {
-            for (int i = 0; i < n; i++) {
-                ServerSocket s = new ServerSocket(0);
-                held.add(s);
-                out.add("127.0.0.1:" + s.getLocalPort());
-            }
-        } finally {
-            for (ServerSocket s : held) {
-                s.close();
-            }
-        }
-        return String.join(",", out);
+        return RankProcess.peersArgument(RankProcess.freeLoopbackAddresses(n));
     }
 }
