@@ -62,7 +62,7 @@ public final class ShardedRank {
                     .gcGrace(Duration.ofSeconds(Long.parseLong(a.getOrDefault("gc-grace-seconds", "120"))))
                     .differential(Integer.parseInt(a.getOrDefault("full-every", Integer.toString(CairnConfig.DEFAULT_DIFFERENTIAL_FULL_EVERY))));
             List<String> only = List.of(a.getOrDefault("tiers", "peer,disk,s3").split(","));
-            ObjectStore peer = PeerTier.open(rank, peers, 1, 1L << 30);
+            ObjectStore peer = PeerTier.open(rank, peers, Integer.parseInt(a.getOrDefault("replicas", "1")), 1L << 30);
             stores.add(peer);
             if (only.contains("peer")) {
                 cb.tier(TierConfig.of("peer", peer).keepLast(2));
