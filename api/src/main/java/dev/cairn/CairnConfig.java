@@ -267,7 +267,8 @@ public final class CairnConfig {
          * link's hash. Only the first tier of a save holds differential chunks; promotion stores them whole in slower
          * tiers. Every {@code fullEvery}-th version of a position is stored whole, which bounds both the chain a
          * restore reads and the work a save does to rebuild the previous version. {@code 1} turns it off.
-         * Default {@value #DEFAULT_DIFFERENTIAL_FULL_EVERY}.
+         * Default {@value #DEFAULT_DIFFERENTIAL_FULL_EVERY}. Single-rank runs only: with several ranks chunks are always stored
+         * whole (two ranks could store one content hash in two forms).
          */
         public Builder differential(int fullEvery) {
             if (fullEvery < 1 || fullEvery > MAX_DIFFERENTIAL_FULL_EVERY) {
@@ -325,9 +326,10 @@ public final class CairnConfig {
             }
             // A non-zero rank tells "committed, then retired by rank 0" from "never committed" by its index being
             // gone; uncommitted steps' files must therefore outlive every wait for a commit.
-            if (worldSize > 1 && gcGrace.compareTo(deadline) < 0) {
-                throw config("gcGrace " + gcGrace + " must be at least the deadline " + deadline + " when several ranks save"
-                        + " one checkpoint (worldSize " + worldSize + ")");
+            // Twice, for clocks: the store's timestamps and the collector's clock may disagree.
+            if (worldSize > 1 && gcGrace.compareTo(deadline.multipliedBy(2)) < 0) {
+                throw config("gcGrace " + gcGrace + " must be at least twice the deadline " + deadline + " when several"
+                        + " ranks save one checkpoint (worldSize " + worldSize + ")");
             }
             return new CairnConfig(this);
         }

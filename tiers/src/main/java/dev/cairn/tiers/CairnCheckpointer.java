@@ -64,6 +64,8 @@ public final class CairnCheckpointer implements Checkpointer {
     private final ScheduledExecutorService deadlines;
     private final Map<Long, SaveJob> inFlight = new ConcurrentHashMap<>();
     private long lastStep = -1;
+    /** Which attempt of the run this process is: "fresh" until it restores a step (see Manifest.attempt). */
+    private volatile String attempt = "fresh";
     private final Map<Integer, Long> highestCommitted = new ConcurrentHashMap<>();
     private volatile boolean closed;
     private volatile Throwable lastGcFailure;
@@ -189,7 +191,7 @@ public final class CairnCheckpointer implements Checkpointer {
                 failPromotions(job, new CheckpointException(Reason.TIMEOUT, "step " + job.step() + " expired before it committed"));
                 return;
             }
-            Manifest m = job.manifest(config.run(), t, Instant.now());
+            Manifest m = job.manifest(config.run(), t, Instant.now()).withAttempt(attempt);
             future.complete(commits.commit(tier, m, job.chunksWritten(t), job.bytesWritten(t)));
             for (int slower = 1; slower < job.tiers().size(); slower++) {
                 int target = slower;
@@ -200,6 +202,9 @@ public final class CairnCheckpointer implements Checkpointer {
             CheckpointException c = asCheckpointException(tier, job.step(), e);
             future.completeExceptionally(c);
             failPromotions(job, c);
+            if (config.worldSize() > 1) {
+                forgetReused(job, tier);
+            }
         } finally {
             job.unpin(t);
             tier.commitLock().unlock();
@@ -253,7 +258,28 @@ public final class CairnCheckpointer implements Checkpointer {
         if (request == null) {
             throw new CheckpointException(Reason.INVALID_INPUT, "restore needs a request");
         }
-        return restorer.restore(request);
+        RestoreResult r = restorer.restore(request);
+        // Saves after a restore belong to a new attempt of the run: see Manifest.attempt.
+        attempt = "restored-" + r.step();
+        return r;
+    }
+
+    /**
+     * After a failed multi-rank commit: this rank may have counted on chunks another process's GC removed, which its
+     * catalog cannot see; it forgets them, so the next save writes (or finds) them again.
+     */
+    private static void forgetReused(SaveJob job, Tier tier) {
+        try {
+            ChunkCatalog catalog = tier.catalog();
+            for (int i = 0; i < job.chunkCount(); i++) {
+                String h = job.hashOf(i);
+                if (h != null) {
+                    catalog.forget(h);
+                }
+            }
+        } catch (IOException e) {
+            // The catalog was loaded when the save took its pins.
+        }
     }
 
     @Override

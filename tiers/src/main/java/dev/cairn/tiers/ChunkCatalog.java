@@ -50,6 +50,13 @@ public final class ChunkCatalog {
         return size == null ? -1 : size;
     }
 
+    /** Forgets that the tier holds {@code hash} (it may be gone); pins are kept. */
+    public synchronized void forget(String hash) {
+        present.remove(hash);
+        codecs.remove(hash);
+        bases.remove(hash);
+    }
+
     /** Releases one pin of every hash of {@code chain}. */
     public synchronized void unpinAll(List<String> chain) {
         for (String h : chain) {

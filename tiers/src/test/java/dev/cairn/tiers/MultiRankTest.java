@@ -235,9 +235,39 @@ class MultiRankTest {
     }
 
     @Test
+    void anIndexLeftByAFailedAttemptIsNeverMergedIntoTheNextAttemptsCommit() throws Exception {
+        List<Checkpointer> first = ranks(2, Duration.ofSeconds(2), null);
+        try {
+            saveAll(first, 1);
+            // Rank 1 saves step 2 alone (rank 0 died): its index stays behind, uncommitted.
+            assertThrows(ExecutionException.class, () -> first.get(1).save(2, state(1, 2, 99)).done().get(30, TimeUnit.SECONDS));
+        } finally {
+            first.forEach(Checkpointer::close);
+        }
+        assertTrue(store.stat(layout.indexKey(2, 1)).size() > 0);
+        List<Checkpointer> second = ranks(2, Duration.ofSeconds(20), null);
+        try {
+            for (Checkpointer cp : second) {
+                assertEquals(1, cp.restore(RestoreRequest.latest()).step());
+            }
+            // Rank 0 gets to step 2 first and finds the old index of rank 1 there; rank 1 comes a second later.
+            CheckpointHandle zero = second.get(0).save(2, state(0, 2, 2));
+            Thread.sleep(1000);
+            CheckpointHandle one = second.get(1).save(2, state(1, 2, 2));
+            zero.done().get(30, TimeUnit.SECONDS);
+            one.done().get(30, TimeUnit.SECONDS);
+            Tensor w = second.get(1).restore(RestoreRequest.latest()).state().tensor("w");
+            assertEquals(ReshardingProperties.concat(state(1, 2, 2).tensor("w")), ReshardingProperties.concat(w),
+                    "rank 1's slice is this attempt's, not the failed attempt's");
+        } finally {
+            second.forEach(Checkpointer::close);
+        }
+    }
+
+    @Test
     void severalRanksNeedAGcGraceAtLeastTheDeadline() {
         CheckpointException e = assertThrows(CheckpointException.class, () -> CairnConfig.builder("ranks")
-                .tier(TierConfig.of("shared", store)).rank(1, 2).deadline(Duration.ofMinutes(5)).gcGrace(Duration.ofMinutes(1)).build());
+                .tier(TierConfig.of("shared", store)).rank(1, 2).deadline(Duration.ofMinutes(5)).gcGrace(Duration.ofMinutes(9)).build());
         assertEquals(Reason.INVALID_CONFIG, e.reason());
         assertTrue(e.getMessage().contains("gcGrace"), e.getMessage());
     }

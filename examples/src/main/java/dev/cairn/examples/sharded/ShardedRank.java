@@ -57,9 +57,10 @@ public final class ShardedRank {
         }
         List<ObjectStore> stores = new ArrayList<>();
         try {
+            long deadline = Long.parseLong(a.getOrDefault("deadline-seconds", "60"));
             CairnConfig.Builder cb = CairnConfig.builder(a.get("run")).rank(rank, world).encoderThreads(2)
-                    .stagingBytes(256L << 20).deadline(Duration.ofSeconds(Long.parseLong(a.getOrDefault("deadline-seconds", "60"))))
-                    .gcGrace(Duration.ofSeconds(Long.parseLong(a.getOrDefault("gc-grace-seconds", "120"))))
+                    .stagingBytes(256L << 20).deadline(Duration.ofSeconds(deadline))
+                    .gcGrace(Duration.ofSeconds(Long.parseLong(a.getOrDefault("gc-grace-seconds", Long.toString(2 * deadline + 60)))))
                     .differential(Integer.parseInt(a.getOrDefault("full-every", Integer.toString(CairnConfig.DEFAULT_DIFFERENTIAL_FULL_EVERY))));
             List<String> only = List.of(a.getOrDefault("tiers", "peer,disk,s3").split(","));
             ObjectStore peer = PeerTier.open(rank, peers, Integer.parseInt(a.getOrDefault("replicas", "1")), 1L << 30);

@@ -30,7 +30,7 @@ class PeerTierInProcessTest {
             }
             for (int r = 0; r < world; r++) {
                 ranks.add(Checkpointer.open(CairnConfig.builder("inproc").rank(r, world).encoderThreads(1)
-                        .stagingBytes(64L << 20).deadline(Duration.ofSeconds(20)).gcGrace(Duration.ofSeconds(30))
+                        .stagingBytes(64L << 20).deadline(Duration.ofSeconds(20)).gcGrace(Duration.ofSeconds(60))
                         .tier(TierConfig.of("peer", stores.get(r)).keepLast(2)).build()));
                 models.add(new ShardedModel(r, world, 1));
             }

@@ -65,7 +65,7 @@ final class RankCommit {
             long stop = coordinator != null ? System.nanoTime() : until;
             return unlocked(tier, () -> awaitManifest(tier, index, commits, stop));
         }
-        CheckpointException failure = null;
+        Exception failure = null;
         Manifest merged = null;
         try {
             List<Manifest> indexes = unlocked(tier, () -> awaitIndexes(tier, index, until));
@@ -73,12 +73,22 @@ final class RankCommit {
             merged = merge(index, indexes);
             byte[] bytes = ManifestFormat.write(merged, "manifest", allocator);
             String key = tier.layout().manifestKey(index.step());
-            if (!tier.store().putIfAbsent(key, ByteBuffer.wrap(bytes))) {
+            boolean created;
+            try {
+                created = tier.store().putIfAbsent(key, ByteBuffer.wrap(bytes));
+            } catch (IOException | RuntimeException ambiguous) {
+                // The create may have happened before the error (a lost answer): the store says which.
+                if (!isOurs(tier, key, bytes)) {
+                    throw ambiguous;
+                }
+                created = true;
+            }
+            if (!created) {
                 throw new CheckpointException(Reason.CONFLICT, "step " + index.step() + " is already committed in tier "
                         + tier.name() + " (" + key + "): saving a step twice is refused");
             }
-        } catch (CheckpointException e) {
-            failure = e;
+        } catch (IOException | RuntimeException e) {
+            failure = e; // the other ranks still get to the barrier below, instead of waiting out the deadline
         }
         if (coordinator != null) {
             unlocked(tier, () -> {
@@ -86,10 +96,21 @@ final class RankCommit {
                 return null;
             });
         }
-        if (failure != null) {
-            throw failure;
+        if (failure instanceof IOException io) {
+            throw io;
+        }
+        if (failure instanceof RuntimeException r) {
+            throw r;
         }
         return merged;
+    }
+
+    private static boolean isOurs(Tier tier, String key, byte[] bytes) {
+        try {
+            return tier.store().readAll(key).equals(ByteBuffer.wrap(bytes));
+        } catch (IOException | RuntimeException e) {
+            return false;
+        }
     }
 
     private List<Manifest> awaitIndexes(Tier tier, Manifest own, long until) throws IOException {
@@ -110,8 +131,11 @@ final class RankCommit {
             for (Integer r : List.copyOf(missing)) {
                 String key = tier.layout().indexKey(own.step(), r);
                 if (present.contains(key)) {
-                    found[r] = readIndex(tier, key, own, r);
-                    missing.remove(r);
+                    Manifest m = readIndex(tier, key, own, r);
+                    if (m != null) {
+                        found[r] = m;
+                        missing.remove(r);
+                    }
                 }
             }
             if (missing.isEmpty()) {
@@ -119,9 +143,10 @@ final class RankCommit {
             }
             if (System.nanoTime() - until >= 0) {
                 throw new CheckpointException(Reason.TIMEOUT, "step " + own.step() + " is not committed in tier " + tier.name()
-                        + ": rank(s) " + missing + " of " + world + " did not write their index within " + wait);
+                        + ": rank(s) " + missing + " of " + world + " did not write their index (of this attempt, '"
+                        + own.attempt() + "') within " + wait);
             }
-            LockSupport.parkNanos(pause);
+            pause(pause);
             pause = Math.min(MAX_POLL_NANOS, pause * 2);
         }
     }
@@ -133,22 +158,22 @@ final class RankCommit {
                     + " step " + m.step() + " rank " + m.rank() + " of " + m.worldSize() + ", not rank " + rank + " of "
                     + own.worldSize() + " of this save: are two runs writing under one name?");
         }
-        return m;
+        // An index of another attempt (a run that failed at this step, restarted, and is saving it again) is not this
+        // save's: the rank will overwrite it. Merging it would commit another run's slices.
+        return m.attempt().equals(own.attempt()) ? m : null;
     }
 
     /**
      * Every chunk the other ranks name must be in the tier: a rank may have skipped writing a chunk it saw there,
-     * which this process's GC could have removed since. Chunks the catalog knows are there (it sees this process's
-     * own deletions) are not asked for again.
+     * which a GC (this process's, or the command line's) could have removed since. Asked of the store itself.
      */
     private static void checkChunksPresent(Tier tier, List<Manifest> indexes) throws IOException {
         ChunkCatalog catalog = tier.catalog();
         java.util.Map<String, Integer> unknown = new java.util.LinkedHashMap<>();
         for (int r = 1; r < indexes.size(); r++) {
             for (String hash : indexes.get(r).referencedHashes()) {
-                if (catalog.sizeOf(hash) < 0) {
-                    unknown.putIfAbsent(hash, r);
-                }
+                // Not this process's catalog: it misses deletions by other collectors (the command line's gc).
+                unknown.putIfAbsent(hash, r);
             }
         }
         if (unknown.size() > STATS_BEFORE_LISTING) {
@@ -190,14 +215,20 @@ final class RankCommit {
         while (!commits.isCommitted(tier, own.step())) {
             try {
                 tier.store().stat(tier.layout().indexKey(own.step(), own.rank()));
-            } catch (NoSuchFileException retired) {
-                return null;
+            } catch (NoSuchFileException gone) {
+                // Retired after its commit (then a newer step is committed), or removed as abandoned (then not).
+                List<Long> committed = commits.committedSteps(tier);
+                if (!committed.isEmpty() && committed.get(committed.size() - 1) > own.step()) {
+                    return null;
+                }
+                throw new CheckpointException(Reason.STORAGE, "step " + own.step() + " was not committed in tier "
+                        + tier.name() + ": rank " + own.rank() + "'s index of it is gone and no newer step is committed");
             }
             if (System.nanoTime() - until >= 0) {
                 throw new CheckpointException(Reason.TIMEOUT, "step " + own.step() + " was not committed in tier " + tier.name()
                         + " by rank 0 in time: rank " + own.rank() + "'s part is written but the step does not exist");
             }
-            LockSupport.parkNanos(pause);
+            pause(pause);
             pause = Math.min(MAX_POLL_NANOS, pause * 2);
         }
         try {
@@ -231,6 +262,14 @@ final class RankCommit {
             for (int i = 0; i < holds; i++) {
                 lock.lock();
             }
+        }
+    }
+
+    /** Sleeps between polls; a closing checkpointer interrupts its commit threads, which then stop waiting. */
+    private static void pause(long nanos) {
+        LockSupport.parkNanos(nanos);
+        if (Thread.interrupted()) {
+            throw new CheckpointException(Reason.CLOSED, "the checkpointer closed while a multi-rank commit waited");
         }
     }
 

@@ -5,11 +5,30 @@ import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Set;
 
-/** What one checkpoint (or one rank's index of it) holds. Immutable. */
+/**
+ * What one checkpoint (or one rank's index of it) holds. Immutable. {@code attempt} names the attempt of the run that
+ * wrote a rank's index (empty when none was recorded): rank 0 commits only indexes of its own attempt, so an index
+ * left by an earlier attempt that failed at the same step is never merged into a new commit.
+ */
 public record Manifest(int formatVersion, String run, long step, int worldSize, int rank, Instant createdAt,
-                       int chunkBytes, List<EntryRecord> entries) {
+                       int chunkBytes, List<EntryRecord> entries, String attempt) {
     public Manifest {
         entries = List.copyOf(entries);
+        attempt = attempt == null ? "" : attempt;
+    }
+
+    public Manifest(int formatVersion, String run, long step, int worldSize, int rank, Instant createdAt, int chunkBytes,
+                    List<EntryRecord> entries) {
+        this(formatVersion, run, step, worldSize, rank, createdAt, chunkBytes, entries, "");
+    }
+
+    /** The same manifest with other entries (another tier's stored forms). */
+    public Manifest withEntries(List<EntryRecord> other) {
+        return new Manifest(formatVersion, run, step, worldSize, rank, createdAt, chunkBytes, other, attempt);
+    }
+
+    public Manifest withAttempt(String a) {
+        return new Manifest(formatVersion, run, step, worldSize, rank, createdAt, chunkBytes, entries, a);
     }
 
     /** Every chunk hash referenced, in first-use order. */

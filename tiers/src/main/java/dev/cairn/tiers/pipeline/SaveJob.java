@@ -136,6 +136,11 @@ public final class SaveJob implements CheckpointHandle {
      */
     static final int PIPELINE_TIERS = 1;
 
+    /** The content hash of chunk {@code i}, or null when it was never hashed. */
+    public String hashOf(int i) {
+        return hashOf[i];
+    }
+
     public int chunkCount() {
         return entryOf.length;
     }

@@ -59,7 +59,11 @@ public final class SavePipeline implements AutoCloseable {
         this.encoders = new ChunkEncoder[n];
         PreviousVersions previous = new PreviousVersions();
         for (int k = 0; k < n; k++) {
-            encoders[k] = new ChunkEncoder(k, n, config.differentialFullEvery(), previous,
+            // Several ranks could store one content hash in two forms (whole and differential, against different
+            // histories), and one form would replace the other under the other rank's manifest: differential chunks
+            // are for single-rank runs.
+            int fullEvery = config.worldSize() > 1 ? 1 : config.differentialFullEvery();
+            encoders[k] = new ChunkEncoder(k, n, fullEvery, previous,
                     new SlabPool(allocator, encodedSlab, ENCODED_SLABS_PER_ENCODER), waitNanos);
         }
         disruptor.handleEventsWith((EventHandler<ChunkEvent>[]) encoders).then(new ChunkWriter(tierComplete));

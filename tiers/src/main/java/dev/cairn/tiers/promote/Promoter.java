@@ -165,7 +165,7 @@ public final class Promoter {
             }
             entries.add(e.withChunks(refs));
         }
-        return new Manifest(m.formatVersion(), m.run(), m.step(), m.worldSize(), m.rank(), m.createdAt(), m.chunkBytes(), entries);
+        return m.withEntries(entries);
     }
 
     /**
