@@ -8,6 +8,7 @@ import dev.cairn.CheckpointInfo;
 import dev.cairn.Checkpointer;
 import dev.cairn.CommitReport;
 import dev.cairn.GcReport;
+import dev.cairn.ObjectInfo;
 import dev.cairn.RestoreRequest;
 import dev.cairn.RestoreResult;
 import dev.cairn.SaveMode;
@@ -64,7 +65,7 @@ public final class CairnCheckpointer implements Checkpointer {
     private final ScheduledExecutorService deadlines;
     private final Map<Long, SaveJob> inFlight = new ConcurrentHashMap<>();
     private long lastStep = -1;
-    /** Which attempt of the run this process is: "fresh" until it restores a step (see Manifest.attempt). */
+    /** Which attempt of the run this process is, recorded in its indexes for diagnosis: "fresh", or "restored-<step>". */
     private volatile String attempt = "fresh";
     private final Map<Integer, Long> highestCommitted = new ConcurrentHashMap<>();
     private volatile boolean closed;
@@ -259,9 +260,33 @@ public final class CairnCheckpointer implements Checkpointer {
             throw new CheckpointException(Reason.INVALID_INPUT, "restore needs a request");
         }
         RestoreResult r = restorer.restore(request);
-        // Saves after a restore belong to a new attempt of the run: see Manifest.attempt.
         attempt = "restored-" + r.step();
+        if (config.worldSize() > 1) {
+            dropOwnStaleIndexes(r.step());
+        }
         return r;
+    }
+
+    /**
+     * A rank restarting from {@code step} removes the indexes it left, in an attempt that failed, for steps after it
+     * that never committed: rank 0 would otherwise find one when this attempt reaches that step and commit the old
+     * attempt's slices. Ranks restore before their next training step, which they take together, so no rank 0 of
+     * this attempt commits a later step before every rank has done this.
+     */
+    private void dropOwnStaleIndexes(long step) {
+        for (Tier t : tiers) {
+            try {
+                for (ObjectInfo o : t.store().list(t.layout().stepsPrefix())) {
+                    java.util.OptionalLong s = t.layout().stepOf(o.key());
+                    if (s.isPresent() && s.getAsLong() > step && o.key().equals(t.layout().indexKey(s.getAsLong(), config.rank()))
+                            && !commits.isCommitted(t, s.getAsLong())) {
+                        t.store().delete(o.key());
+                    }
+                }
+            } catch (IOException e) {
+                // An unreachable tier: its stale index, if any, stays; the commit there fails or is retried later.
+            }
+        }
     }
 
     /**

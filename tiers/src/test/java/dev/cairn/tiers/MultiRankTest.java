@@ -250,7 +250,7 @@ class MultiRankTest {
             for (Checkpointer cp : second) {
                 assertEquals(1, cp.restore(RestoreRequest.latest()).step());
             }
-            // Rank 0 gets to step 2 first and finds the old index of rank 1 there; rank 1 comes a second later.
+            // Rank 1's restore removed the index it left; rank 0 gets to step 2 first, rank 1 a second later.
             CheckpointHandle zero = second.get(0).save(2, state(0, 2, 2));
             Thread.sleep(1000);
             CheckpointHandle one = second.get(1).save(2, state(1, 2, 2));

@@ -143,8 +143,7 @@ final class RankCommit {
             }
             if (System.nanoTime() - until >= 0) {
                 throw new CheckpointException(Reason.TIMEOUT, "step " + own.step() + " is not committed in tier " + tier.name()
-                        + ": rank(s) " + missing + " of " + world + " did not write their index (of this attempt, '"
-                        + own.attempt() + "') within " + wait);
+                        + ": rank(s) " + missing + " of " + world + " did not write their index within " + wait);
             }
             pause(pause);
             pause = Math.min(MAX_POLL_NANOS, pause * 2);
@@ -158,9 +157,7 @@ final class RankCommit {
                     + " step " + m.step() + " rank " + m.rank() + " of " + m.worldSize() + ", not rank " + rank + " of "
                     + own.worldSize() + " of this save: are two runs writing under one name?");
         }
-        // An index of another attempt (a run that failed at this step, restarted, and is saving it again) is not this
-        // save's: the rank will overwrite it. Merging it would commit another run's slices.
-        return m.attempt().equals(own.attempt()) ? m : null;
+        return m;
     }
 
     /**

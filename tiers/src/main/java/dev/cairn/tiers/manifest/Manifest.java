@@ -6,9 +6,8 @@ import java.util.List;
 import java.util.Set;
 
 /**
- * What one checkpoint (or one rank's index of it) holds. Immutable. {@code attempt} names the attempt of the run that
- * wrote a rank's index (empty when none was recorded): rank 0 commits only indexes of its own attempt, so an index
- * left by an earlier attempt that failed at the same step is never merged into a new commit.
+ * What one checkpoint (or one rank's index of it) holds. Immutable. {@code attempt} says which attempt of the run
+ * wrote a rank's index ("fresh", or "restored-<step>"; empty when none was recorded), for diagnosis.
  */
 public record Manifest(int formatVersion, String run, long step, int worldSize, int rank, Instant createdAt,
                        int chunkBytes, List<EntryRecord> entries, String attempt) {

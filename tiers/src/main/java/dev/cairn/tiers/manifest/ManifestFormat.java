@@ -77,7 +77,7 @@ public final class ManifestFormat {
     static final String KEY_CREATED = "cairn.created_at";
     static final String KEY_CHUNK = "cairn.chunk_bytes";
     static final String KEY_DIGEST = "cairn.rows_digest";
-    /** Optional: the attempt of the run that wrote a rank's index (see {@link Manifest#attempt()}). */
+    /** Optional, for diagnosis: the attempt of the run that wrote a rank's index (see {@link Manifest#attempt()}). */
     static final String KEY_ATTEMPT = "cairn.attempt";
 
     private static final String[] STRINGS = {"entry", "kind", "dtype", "shape", "hash", "codec"};
