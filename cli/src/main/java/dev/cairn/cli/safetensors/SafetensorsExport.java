@@ -60,14 +60,24 @@ public final class SafetensorsExport {
         metadata.put("format", "pt");
         metadata.put(RUN_KEY, m.run());
         metadata.put(STEP_KEY, Long.toString(m.step()));
-        Set<String> names = new HashSet<>();
-        List<EntryRecord> blobs = new ArrayList<>();
+        Map<String, List<EntryRecord>> byName = new LinkedHashMap<>();
         for (EntryRecord r : m.entries()) {
-            if (!names.add(r.name())) {
-                throw new CheckpointException(Reason.INVALID_INPUT, "step " + m.step() + " holds '" + r.name()
-                        + "' from several ranks; safetensors has one tensor per name");
+            byName.computeIfAbsent(r.name(), k -> new ArrayList<>()).add(r);
+        }
+        List<EntryRecord> blobs = new ArrayList<>();
+        for (List<EntryRecord> copies : byName.values()) {
+            EntryRecord first = copies.get(0);
+            if (first.tensor()) {
+                EntryRecord whole = copies.stream().filter(r -> r.shard().isWhole()).findFirst().orElse(null);
+                tensors.add(whole != null ? whole : wholeByRows(m.step(), copies)); // a whole copy (replicas), or rows
+            } else if (first.perRank() && m.worldSize() > 1) {
+                for (EntryRecord r : copies) { // each rank's copy under its own name
+                    blobs.add(new EntryRecord(r.name() + ".rank" + r.rank(), false, null, null, null, null, false, r.byteSize(),
+                            r.rank(), r.chunks()));
+                }
+            } else {
+                blobs.add(copies.stream().min(java.util.Comparator.comparingInt(EntryRecord::rank)).orElseThrow());
             }
-            (r.tensor() ? tensors : blobs).add(r);
         }
         List<List<EntryRecord>> shards = shard(tensors, maxShardBytes);
         List<String> files = new ArrayList<>();
@@ -107,6 +117,52 @@ public final class SafetensorsExport {
             files.add(INDEX);
         }
         return new Report(m.run(), m.step(), dir, files, tensors.size(), blobs.size(), total);
+    }
+
+    /**
+     * The whole tensor from the slices several ranks saved, when they are slices of rows (split along the first
+     * dimension only, replicas allowed): in row order their bytes are the global tensor's, so the export streams their
+     * chunks one after the other. Any other split is refused: restore it on one rank with the library, then export.
+     */
+    static EntryRecord wholeByRows(long step, List<EntryRecord> copies) {
+        EntryRecord first = copies.get(0);
+        long[] global = first.globalShape();
+        java.util.TreeMap<Long, EntryRecord> byRow = new java.util.TreeMap<>();
+        for (EntryRecord r : copies) {
+            long[] off = r.shardOffsets();
+            long[] len = r.shape();
+            for (int d = 1; d < global.length; d++) {
+                if (off[d] != 0 || len[d] != global[d]) {
+                    throw new CheckpointException(Reason.INVALID_INPUT, "step " + step + " holds tensor '" + r.name()
+                            + "' split along dimension " + d + "; export takes slices of rows only: restore it on one"
+                            + " rank with the library and export that");
+                }
+            }
+            if (global.length > 0 && len[0] > 0) {
+                byRow.putIfAbsent(off[0], r); // replicas of a slice: the first
+            }
+        }
+        List<ChunkRef> chunks = new ArrayList<>();
+        long row = 0;
+        long at = 0;
+        for (EntryRecord r : byRow.values()) {
+            if (r.shardOffsets()[0] != row) {
+                throw new CheckpointException(Reason.CORRUPT, "step " + step + " does not hold rows " + row + " to "
+                        + r.shardOffsets()[0] + " of tensor '" + r.name() + "'");
+            }
+            for (ChunkRef c : r.chunks()) {
+                chunks.add(new ChunkRef(at + c.offset(), c.rawLength(), c.hash(), c.codec(), c.storedLength(), c.bases(),
+                        c.errorBound()));
+            }
+            row += r.shape()[0];
+            at += r.byteSize();
+        }
+        long bytes = dev.cairn.Tensor.expectedBytes(first.name(), first.dtype(), global);
+        if ((global.length > 0 && row != global[0]) || at != bytes) {
+            throw new CheckpointException(Reason.CORRUPT, "step " + step + " holds " + row + " of the " + (global.length > 0
+                    ? global[0] : 1) + " rows of tensor '" + first.name() + "'");
+        }
+        return new EntryRecord(first.name(), true, first.dtype(), global, bytes, 0, chunks);
     }
 
     /** Greedy, in order: a new shard when the next tensor would take the current one past the limit. */
