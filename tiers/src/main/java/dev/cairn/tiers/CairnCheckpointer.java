@@ -65,8 +65,6 @@ public final class CairnCheckpointer implements Checkpointer {
     private final ScheduledExecutorService deadlines;
     private final Map<Long, SaveJob> inFlight = new ConcurrentHashMap<>();
     private long lastStep = -1;
-    /** Which attempt of the run this process is, recorded in its indexes for diagnosis: "fresh", or "restored-<step>". */
-    private volatile String attempt = "fresh";
     private final Map<Integer, Long> highestCommitted = new ConcurrentHashMap<>();
     private volatile boolean closed;
     private volatile Throwable lastGcFailure;
@@ -192,7 +190,7 @@ public final class CairnCheckpointer implements Checkpointer {
                 failPromotions(job, new CheckpointException(Reason.TIMEOUT, "step " + job.step() + " expired before it committed"));
                 return;
             }
-            Manifest m = job.manifest(config.run(), t, Instant.now()).withAttempt(attempt);
+            Manifest m = job.manifest(config.run(), t, Instant.now());
             future.complete(commits.commit(tier, m, job.chunksWritten(t), job.bytesWritten(t)));
             for (int slower = 1; slower < job.tiers().size(); slower++) {
                 int target = slower;
@@ -260,7 +258,6 @@ public final class CairnCheckpointer implements Checkpointer {
             throw new CheckpointException(Reason.INVALID_INPUT, "restore needs a request");
         }
         RestoreResult r = restorer.restore(request);
-        attempt = "restored-" + r.step();
         if (config.worldSize() > 1) {
             dropOwnStaleIndexes(r.step());
         }

@@ -27,7 +27,7 @@ public final class CommitProtocol {
     private final RankCommit ranks;
 
     public CommitProtocol(BufferAllocator allocator) {
-        this(allocator, null, java.time.Duration.ofMinutes(2));
+        this(allocator, null, dev.cairn.CairnConfig.DEFAULT_DEADLINE);
     }
 
     /**

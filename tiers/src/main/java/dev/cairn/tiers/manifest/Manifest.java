@@ -5,29 +5,16 @@ import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Set;
 
-/**
- * What one checkpoint (or one rank's index of it) holds. Immutable. {@code attempt} says which attempt of the run
- * wrote a rank's index ("fresh", or "restored-<step>"; empty when none was recorded), for diagnosis.
- */
+/** What one checkpoint (or one rank's index of it) holds. Immutable. */
 public record Manifest(int formatVersion, String run, long step, int worldSize, int rank, Instant createdAt,
-                       int chunkBytes, List<EntryRecord> entries, String attempt) {
+                       int chunkBytes, List<EntryRecord> entries) {
     public Manifest {
         entries = List.copyOf(entries);
-        attempt = attempt == null ? "" : attempt;
-    }
-
-    public Manifest(int formatVersion, String run, long step, int worldSize, int rank, Instant createdAt, int chunkBytes,
-                    List<EntryRecord> entries) {
-        this(formatVersion, run, step, worldSize, rank, createdAt, chunkBytes, entries, "");
     }
 
     /** The same manifest with other entries (another tier's stored forms). */
     public Manifest withEntries(List<EntryRecord> other) {
-        return new Manifest(formatVersion, run, step, worldSize, rank, createdAt, chunkBytes, other, attempt);
-    }
-
-    public Manifest withAttempt(String a) {
-        return new Manifest(formatVersion, run, step, worldSize, rank, createdAt, chunkBytes, entries, a);
+        return new Manifest(formatVersion, run, step, worldSize, rank, createdAt, chunkBytes, other);
     }
 
     /** Every chunk hash referenced, in first-use order. */

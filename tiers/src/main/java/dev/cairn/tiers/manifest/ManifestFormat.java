@@ -42,7 +42,6 @@ import org.apache.arrow.vector.util.ByteArrayReadableSeekableByteChannel;
  * | cairn.world_size, cairn.rank |              +-------+--------+------------+------+-------+---------------+
  * | cairn.created_at (ISO-8601)  |   version 2: | global_shape | shard_offset | bases | error_bound (f64) |
  * | cairn.chunk_bytes            |              +--------------+--------------+-------+-------------------+
- * | cairn.attempt (optional)     |
  * | cairn.rows_digest (128 bit)  |
  * +------------------------------+
  * kind: "tensor" | "blob" (global) | "rank-blob" (per rank, version 2); dtype "" and the shapes "" for blobs;
@@ -77,8 +76,6 @@ public final class ManifestFormat {
     static final String KEY_CREATED = "cairn.created_at";
     static final String KEY_CHUNK = "cairn.chunk_bytes";
     static final String KEY_DIGEST = "cairn.rows_digest";
-    /** Optional, for diagnosis: the attempt of the run that wrote a rank's index (see {@link Manifest#attempt()}). */
-    static final String KEY_ATTEMPT = "cairn.attempt";
 
     private static final String[] STRINGS = {"entry", "kind", "dtype", "shape", "hash", "codec"};
     private static final String[] LONGS = {"entry_bytes", "offset", "raw_length", "stored_length"};
@@ -100,9 +97,6 @@ public final class ManifestFormat {
         meta.put(KEY_RANK, Integer.toString(m.rank()));
         meta.put(KEY_CREATED, m.createdAt().toString());
         meta.put(KEY_CHUNK, Integer.toString(m.chunkBytes()));
-        if (!m.attempt().isEmpty()) {
-            meta.put(KEY_ATTEMPT, m.attempt());
-        }
         meta.put(KEY_DIGEST, digest(meta, rows, version));
         Schema schema = new Schema(fields(version), meta);
         ByteArrayOutputStream out = new ByteArrayOutputStream(256 + rows.size() * 128);
@@ -255,8 +249,7 @@ public final class ManifestFormat {
             entries.add(toEntry(first, chunks, key));
             i = j;
         }
-        return new Manifest(Integer.parseInt(meta.get(KEY_VERSION)), run, step, world, rank, created, chunkBytes, entries,
-                meta.getOrDefault(KEY_ATTEMPT, ""));
+        return new Manifest(Integer.parseInt(meta.get(KEY_VERSION)), run, step, world, rank, created, chunkBytes, entries);
     }
 
     private static EntryRecord toEntry(Row first, List<ChunkRef> chunks, String key) {
@@ -369,7 +362,7 @@ public final class ManifestFormat {
     /** The digest covers metadata in the order write() puts it; a reader may see another order. */
     private static Map<String, String> sortedLikeWrite(Map<String, String> m) {
         Map<String, String> out = new LinkedHashMap<>();
-        for (String k : new String[] {KEY_VERSION, KEY_KIND, KEY_RUN, KEY_STEP, KEY_WORLD, KEY_RANK, KEY_CREATED, KEY_CHUNK, KEY_ATTEMPT}) {
+        for (String k : new String[] {KEY_VERSION, KEY_KIND, KEY_RUN, KEY_STEP, KEY_WORLD, KEY_RANK, KEY_CREATED, KEY_CHUNK}) {
             if (m.containsKey(k)) {
                 out.put(k, m.get(k));
             }
