@@ -242,26 +242,13 @@ public final class PeerMemoryStore implements ObjectStore {
         } catch (NoSuchFileException notHere) {
             checkOpen();
         }
-        List<Integer> unreachable = new ArrayList<>();
-        IOException answered = null;
-        for (int peer : readOrder) {
-            PeerLink link = reachable(peer);
-            if (link == null) {
-                unreachable.add(peer);
-                continue;
-            }
-            try {
-                int n = link.read(key, offset, dst);
-                if (n >= 0) {
-                    readsFromPeers.increment();
-                    bytesReadFromPeers.add(n);
-                    return n;
-                }
-            } catch (IOException e) {
-                answered = failedAt(peer, e, unreachable, answered);
-            }
-        }
-        throw missing(key, unreachable, answered);
+        int n = fromPeers(key, link -> {
+            int got = link.read(key, offset, dst);
+            return got >= 0 ? got : null;
+        });
+        readsFromPeers.increment();
+        bytesReadFromPeers.add(n);
+        return n;
     }
 
     @Override
@@ -271,6 +258,20 @@ public final class PeerMemoryStore implements ObjectStore {
         } catch (NoSuchFileException notHere) {
             checkOpen();
         }
+        return fromPeers(key, link -> link.stat(key));
+    }
+
+    /** One call to one peer: its answer, or null when that peer does not hold the key. */
+    @FunctionalInterface
+    private interface PeerCall<T> {
+        T ask(PeerLink link) throws IOException;
+    }
+
+    /**
+     * The first answer of the peers, in read order (placement targets first): unreachable peers are skipped, a peer
+     * that does not hold the key passes to the next; {@link #missing} when none answers.
+     */
+    private <T> T fromPeers(String key, PeerCall<T> call) throws IOException {
         List<Integer> unreachable = new ArrayList<>();
         IOException answered = null;
         for (int peer : readOrder) {
@@ -280,9 +281,9 @@ public final class PeerMemoryStore implements ObjectStore {
                 continue;
             }
             try {
-                ObjectInfo info = link.stat(key);
-                if (info != null) {
-                    return info;
+                T answer = call.ask(link);
+                if (answer != null) {
+                    return answer;
                 }
             } catch (IOException e) {
                 answered = failedAt(peer, e, unreachable, answered);

@@ -1,13 +1,12 @@
 package dev.cairn.backend.flight;
 
-import dev.cairn.ObjectInfo;
 import dev.cairn.ObjectStore;
+import dev.cairn.testkit.ForwardingObjectStore;
 import dev.cairn.testkit.ObjectStoreContract;
 import java.io.IOException;
 import java.io.InterruptedIOException;
 import java.nio.ByteBuffer;
 import java.time.Duration;
-import java.util.List;
 
 /**
  * The contract with writes through one member of a group of three and reads, stats and listings through another
@@ -22,16 +21,15 @@ class SplitMembersContractTest extends ObjectStoreContract {
         return new Split(group, group.peer(0), group.peer(2));
     }
 
-    /** Writes to {@code writer}, reads from {@code reader}. */
-    private static final class Split implements ObjectStore {
+    /** Writes to {@code writer}; reads, stats and listings go to {@code reader}, the forwarded delegate. */
+    private static final class Split extends ForwardingObjectStore {
         private final PeerGroup group;
         private final PeerMemoryStore writer;
-        private final PeerMemoryStore reader;
 
         Split(PeerGroup group, PeerMemoryStore writer, PeerMemoryStore reader) {
+            super(reader);
             this.group = group;
             this.writer = writer;
-            this.reader = reader;
         }
 
         @Override
@@ -48,28 +46,13 @@ class SplitMembersContractTest extends ObjectStoreContract {
         }
 
         @Override
-        public int read(String key, long offset, ByteBuffer dst) throws IOException {
-            return reader.read(key, offset, dst);
-        }
-
-        @Override
-        public ObjectInfo stat(String key) throws IOException {
-            return reader.stat(key);
-        }
-
-        @Override
-        public List<ObjectInfo> list(String prefix) throws IOException {
-            return reader.list(prefix);
-        }
-
-        @Override
         public void delete(String key) throws IOException {
             writer.delete(key);
         }
 
         @Override
         public String describe() {
-            return "writes to " + writer.describe() + ", reads from " + reader.describe();
+            return "writes to " + writer.describe() + ", reads from " + delegate.describe();
         }
 
         @Override
