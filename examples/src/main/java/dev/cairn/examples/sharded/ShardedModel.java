@@ -48,7 +48,7 @@ public final class ShardedModel {
             ShardSpec shard = s.splitDim < 0 ? ShardSpec.whole(s.shape) : ShardSpec.split(s.shape, s.splitDim, world, rank);
             Tensor t = shard.isWhole() ? Tensor.allocate(s.name, DType.F32, s.shape) : Tensor.allocate(s.name, DType.F32, shard);
             tensors.put(s.name, t);
-            fill(t, shard, s.shape, 0);
+            fill(t, shard, 0);
         }
     }
 
@@ -62,9 +62,10 @@ public final class ShardedModel {
             ShardSpec shard = t.shard();
             ByteBuffer b = t.buffers().get(0).order(ByteOrder.LITTLE_ENDIAN);
             long[] idx = new long[shard.dimensions()];
+            Place place = new Place(shard);
             long count = b.remaining() / 4;
             for (int i = 0; i < count; i++) {
-                long g = globalIndex(i, shard, idx);
+                long g = place.globalIndex(i, idx);
                 float w = b.getFloat(i * 4);
                 // Replicated tensors must stay equal on every rank: no per-rank noise there.
                 float n = s.splitDim < 0 ? 0f : noise;
@@ -117,27 +118,16 @@ public final class ShardedModel {
     /** The slice of {@code name} that {@code shard} selects out of this (whole, one-rank) model's tensor, digested. */
     public String digestOfSlice(String name, ShardSpec shard) {
         Tensor whole = tensors.get(name);
-        long[] shape = whole.shape();
         ByteBuffer src = whole.buffers().get(0);
-        long[] off = shard.offsets();
-        long[] len = shard.lengths();
         long count = 1;
-        for (long l : len) {
+        for (long l : shard.lengths()) {
             count *= l;
         }
         ByteBuffer out = ByteBuffer.allocate(Math.toIntExact(count * 4)).order(ByteOrder.LITTLE_ENDIAN);
-        long[] idx = new long[shape.length];
+        long[] idx = new long[shard.dimensions()];
+        Place place = new Place(shard); // the shard's global shape is the whole tensor's
         for (long i = 0; i < count; i++) {
-            long rest = i;
-            for (int d = shape.length - 1; d >= 0; d--) {
-                idx[d] = rest % len[d] + off[d];
-                rest /= len[d];
-            }
-            long flat = 0;
-            for (int d = 0; d < shape.length; d++) {
-                flat = flat * shape[d] + idx[d];
-            }
-            out.putInt(src.getInt(Math.toIntExact(flat * 4)));
+            out.putInt(src.getInt(Math.toIntExact(place.globalIndex(i, idx) * 4)));
         }
         return digest(out.flip());
     }
@@ -178,9 +168,10 @@ public final class ShardedModel {
                 ShardSpec all = tensor.shard();
                 ByteBuffer b = tensor.buffers().get(0).order(ByteOrder.LITTLE_ENDIAN);
                 long[] idx = new long[all.dimensions()];
+                Place place = new Place(all);
                 long count = b.remaining() / 4;
                 for (int i = 0; i < count; i++) {
-                    long g = globalIndex(i, all, idx);
+                    long g = place.globalIndex(i, idx);
                     float n = s.splitDim < 0 ? 0f : noise[owner(s, idx, world)];
                     float w = b.getFloat(i * 4);
                     b.putFloat(i * 4, w * 0.995f + (float) Math.sin(t * 0.1 + g * 1e-3) * 0.01f + n);
@@ -202,30 +193,41 @@ public final class ShardedModel {
         throw new IllegalStateException("no owner");
     }
 
-    private static void fill(Tensor t, ShardSpec shard, long[] global, long seed) {
+    private static void fill(Tensor t, ShardSpec shard, long seed) {
         ByteBuffer b = t.buffers().get(0).order(ByteOrder.LITTLE_ENDIAN);
         long[] idx = new long[shard.dimensions()];
+        Place place = new Place(shard);
         for (int i = 0; i < b.remaining() / 4; i++) {
-            long g = globalIndex(i, shard, idx);
+            long g = place.globalIndex(i, idx);
             b.putFloat(i * 4, (float) Math.cos(g * 0.37 + seed) * 0.02f);
         }
     }
 
-    /** The global flat index of local element {@code i} of {@code shard}; {@code idx} receives its global coordinates. */
-    private static long globalIndex(long i, ShardSpec shard, long[] idx) {
-        long[] len = shard.lengths();
-        long[] off = shard.offsets();
-        long[] g = shard.globalShape();
-        long rest = i;
-        for (int d = len.length - 1; d >= 0; d--) {
-            idx[d] = rest % len[d] + off[d];
-            rest /= len[d];
+    /** Where the elements of a slice lie in its global tensor (the spec's arrays, copied once). */
+    private static final class Place {
+        private final long[] len;
+        private final long[] off;
+        private final long[] global;
+
+        Place(ShardSpec shard) {
+            len = shard.lengths();
+            off = shard.offsets();
+            global = shard.globalShape();
         }
-        long flat = 0;
-        for (int d = 0; d < len.length; d++) {
-            flat = flat * g[d] + idx[d];
+
+        /** The global flat index of local element {@code i}; {@code idx} receives its global coordinates. */
+        long globalIndex(long i, long[] idx) {
+            long rest = i;
+            for (int d = len.length - 1; d >= 0; d--) {
+                idx[d] = rest % len[d] + off[d];
+                rest /= len[d];
+            }
+            long flat = 0;
+            for (int d = 0; d < len.length; d++) {
+                flat = flat * global[d] + idx[d];
+            }
+            return flat;
         }
-        return flat;
     }
 
     private static long mix(long z) {
