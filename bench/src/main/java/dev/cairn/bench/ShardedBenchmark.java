@@ -19,10 +19,8 @@ import java.nio.file.StandardOpenOption;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
-import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
-import java.util.Set;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import org.apache.arrow.memory.RootAllocator;
@@ -69,7 +67,7 @@ public final class ShardedBenchmark {
             // The same global state saved by one process into its own peer memory (no peers, no replication): what the
             // four ranks would take if coordination, replication and sharing two cores cost nothing.
             Figure single;
-            try (RankProcess one = start(common, List.of("--rank", "0", "--world", "1", "--peers", "127.0.0.1:" + freeAddresses(1).get(0).getPort(),
+            try (RankProcess one = start(common, List.of("--rank", "0", "--world", "1", "--peers", "127.0.0.1:" + RankProcess.freeLoopbackAddresses(1).get(0).getPort(),
                     "--tiers", "peer", "--steps", "" + steps, "--wait-commit", "--run", RUN + "-single"),
                     work.path().resolve("single.log"), env)) {
                 one.awaitLine("done", WAIT).orElseThrow(() -> new IllegalStateException("single-process save failed: " + one.lines()));
@@ -84,7 +82,7 @@ public final class ShardedBenchmark {
                 }
                 single = new Figure("ranks.single", "1 process saving all of it into its peer memory", bytes, longs(times));
             }
-            List<InetSocketAddress> peers = freeAddresses(WORLD);
+            List<InetSocketAddress> peers = RankProcess.freeLoopbackAddresses(WORLD);
             String peerList = RankProcess.peersArgument(peers);
             List<RankProcess> ranks = new ArrayList<>();
             try {
@@ -124,7 +122,7 @@ public final class ShardedBenchmark {
 
                 ranks.get(LOST).kill();
                 Manifest manifest = readManifest(disk, steps - steps % SLOW_EVERY);
-                List<String> keys = chunkKeysOf(manifest, LOST);
+                List<String> keys = List.copyOf(rawLengthsOf(manifest, LOST).keySet());
                 long storedBytes = 0;
                 List<Comparison> comparisons = new ArrayList<>();
                 comparisons.add(new Comparison("ranks.saveOverSingle", "4-rank save vs 1 process saving it all", save, single,
@@ -208,10 +206,6 @@ public final class ShardedBenchmark {
     }
 
     /** The keys of the chunks rank {@code rank}'s slices are read from (its own, and the replicated tensor's). */
-    private static List<String> chunkKeysOf(Manifest m, int rank) {
-        return List.copyOf(rawLengthsOf(m, rank).keySet());
-    }
-
     private static Map<String, Integer> rawLengthsOf(Manifest m, int rank) {
         StoreLayout layout = new StoreLayout(RUN);
         Map<String, Integer> keys = new java.util.LinkedHashMap<>();
@@ -302,9 +296,6 @@ public final class ShardedBenchmark {
         return System.nanoTime() - start;
     }
 
-    private static List<InetSocketAddress> freeAddresses(int n) throws IOException {
-        return RankProcess.freeLoopbackAddresses(n);
-    }
 
     private static long[] longs(List<Long> values) {
         return values.stream().mapToLong(Long::longValue).toArray();

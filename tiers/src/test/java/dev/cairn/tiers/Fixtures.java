@@ -73,4 +73,29 @@ final class Fixtures {
         }
         return out.flip();
     }
+
+    /**
+     * {@code bytes} of text drawn from a vocabulary of 300 random words: repeats that a strong zstd level finds and a
+     * fast one partly misses, so two levels store it at different lengths.
+     */
+    static byte[] wordText(int bytes, long seed) {
+        byte[] text = new byte[bytes];
+        java.util.SplittableRandom r = new java.util.SplittableRandom(seed);
+        String[] words = new String[300];
+        for (int w = 0; w < words.length; w++) {
+            StringBuilder b = new StringBuilder();
+            for (int c = 0, n = 3 + r.nextInt(10); c < n; c++) {
+                b.append((char) ('a' + r.nextInt(26)));
+            }
+            words[w] = b.append(' ').toString();
+        }
+        for (int i = 0; i < text.length; ) {
+            for (char ch : words[r.nextInt(words.length)].toCharArray()) {
+                if (i < text.length) {
+                    text[i++] = (byte) ch;
+                }
+            }
+        }
+        return text;
+    }
 }

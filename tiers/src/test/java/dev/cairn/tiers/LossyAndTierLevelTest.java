@@ -120,23 +120,7 @@ class LossyAndTierLevelTest {
     @Test
     void aTierStoresAtItsOwnLevelAndRestoresExactly() throws Exception {
         // Text-like content: a strong level finds repeats that level 1 partly misses, so stored lengths differ.
-        byte[] text = new byte[400_000];
-        SplittableRandom r = new SplittableRandom(3);
-        String[] words = new String[300];
-        for (int w = 0; w < words.length; w++) {
-            StringBuilder b = new StringBuilder();
-            for (int c = 0, n = 3 + r.nextInt(10); c < n; c++) {
-                b.append((char) ('a' + r.nextInt(26)));
-            }
-            words[w] = b.append(' ').toString();
-        }
-        for (int i = 0; i < text.length; ) {
-            for (char ch : words[r.nextInt(words.length)].toCharArray()) {
-                if (i < text.length) {
-                    text[i++] = (byte) ch;
-                }
-            }
-        }
+        byte[] text = Fixtures.wordText(400_000, 3);
         TrainingState s = TrainingState.builder()
                 .add(Tensor.of("t", DType.U8, new long[] {text.length}, ByteBuffer.allocateDirect(text.length).put(text).flip())).build();
         try (MemoryObjectStore mem = new MemoryObjectStore(256L << 20);

@@ -68,23 +68,7 @@ class PromotionTest {
     void aTargetThatHoldsAChunkInAnotherFormRecordsItsOwnStoredLength() throws Exception {
         // Words drawn from a small vocabulary: repeats that a strong zstd level finds and a fast one partly misses,
         // so the two tiers hold the same content at different stored lengths.
-        byte[] text = new byte[300_000];
-        java.util.SplittableRandom r = new java.util.SplittableRandom(3);
-        String[] words = new String[300];
-        for (int w = 0; w < words.length; w++) {
-            StringBuilder b = new StringBuilder();
-            for (int c = 0, n = 3 + r.nextInt(10); c < n; c++) {
-                b.append((char) ('a' + r.nextInt(26)));
-            }
-            words[w] = b.append(' ').toString();
-        }
-        for (int i = 0; i < text.length; ) {
-            for (char ch : words[r.nextInt(words.length)].toCharArray()) {
-                if (i < text.length) {
-                    text[i++] = (byte) ch;
-                }
-            }
-        }
+        byte[] text = Fixtures.wordText(300_000, 3);
         java.util.function.Supplier<TrainingState> state = () -> TrainingState.builder()
                 .add(dev.cairn.Tensor.of("t", DType.U8, new long[] {text.length}, java.nio.ByteBuffer.allocateDirect(text.length).put(text).flip()))
                 .build();
