@@ -85,6 +85,9 @@ final class PeerLink implements AutoCloseable {
         this.peerTimeoutMillis = peerTimeoutMillis;
         this.channel = NettyChannelBuilder.forAddress(address)
                 .usePlaintext()
+                // no transparent retries: gRPC would buffer a put's message and send it again after Flight released
+                // its zero-copy buffers; replication retries whole replicas itself
+                .disableRetry()
                 .maxInboundMessageSize(PeerProtocol.MAX_MESSAGE_BYTES)
                 .flowControlWindow(PeerProtocol.FLOW_CONTROL_WINDOW_BYTES)
                 .withOption(ChannelOption.TCP_NODELAY, true)
@@ -369,6 +372,16 @@ final class PeerLink implements AutoCloseable {
                 throw e.getCause() instanceof FlightRuntimeException flight ? flight
                         : CallStatus.UNKNOWN.withCause(e.getCause()).withDescription(String.valueOf(e.getCause())).toRuntimeException();
             }
+        }
+
+        /**
+         * Flight's {@code putNext} spins, uninterruptibly, until the stream is ready or this says the call is over:
+         * without it a put whose call ended (cancelled by close, peer gone) between our readiness check and
+         * {@code putNext} spins forever, holding the staged replica, and close times out with that memory leaked.
+         */
+        @Override
+        public boolean isCancelled() {
+            return done.isDone();
         }
 
         @Override
