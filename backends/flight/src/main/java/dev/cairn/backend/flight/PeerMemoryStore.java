@@ -384,6 +384,11 @@ public final class PeerMemoryStore implements ObjectStore {
         }
         memory.close();
         try {
+            awaitReleased(clientAllocator, serverAllocator);
+        } catch (InterruptedException e) {
+            interrupted = true;
+        }
+        try {
             serverAllocator.close();
             clientAllocator.close();
             root.close();
@@ -392,6 +397,21 @@ public final class PeerMemoryStore implements ObjectStore {
         } finally {
             if (interrupted) {
                 Thread.currentThread().interrupt();
+            }
+        }
+    }
+
+    /**
+     * Waits, up to {@code CLOSE_WAIT_MILLIS}, for the network to give back the buffers it still references. A
+     * channel reports itself terminated from inside Netty's close, before Netty fails the writes still queued on
+     * it; those hold zero-copy slices of a replica or of a read's answer until the event loop releases them a moment
+     * later. What is still allocated after the wait is a leak, and closing the allocators reports it.
+     */
+    private static void awaitReleased(BufferAllocator... allocators) throws InterruptedException {
+        long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(CLOSE_WAIT_MILLIS);
+        for (BufferAllocator allocator : allocators) {
+            while (allocator.getAllocatedMemory() > 0 && System.nanoTime() - deadline < 0) {
+                Thread.sleep(1);
             }
         }
     }
