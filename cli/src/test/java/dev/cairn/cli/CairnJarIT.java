@@ -62,9 +62,11 @@ class CairnJarIT {
         try (dev.cairn.backend.fs.FileSystemObjectStore store = new dev.cairn.backend.fs.FileSystemObjectStore(disk)) {
             Checkpoints.save(store, Checkpoints.RUN, 3);
         }
-        Result ls = java("-jar", JAR.toString(), "ls", "--store", disk.toString(), "--json");
+        Result ls = java(false, "-jar", JAR.toString(), "ls", "--store", disk.toString(), "--json");
         assertEquals(0, ls.status, ls.output);
         assertTrue(ls.output.contains("\"committed\""), ls.output);
+        assertTrue(ls.output.strip().startsWith("[") || ls.output.strip().startsWith("{"),
+                "stdout of --json is the JSON alone, no library's log lines: " + ls.output);
         Result export = java("-jar", JAR.toString(), "export", "3", "--store", disk.toString(), "--out", tmp.resolve("st").toString());
         assertEquals(0, export.status, export.output);
         assertTrue(Files.isRegularFile(tmp.resolve("st/model.safetensors")));
@@ -80,10 +82,21 @@ class CairnJarIT {
     }
 
     private static Result java(String... args) throws Exception {
+        return java(true, args);
+    }
+
+    /** Runs the JVM; its output is stdout, with stderr too if {@code withStderr} (else stderr is discarded). */
+    private static Result java(boolean withStderr, String... args) throws Exception {
         List<String> command = new ArrayList<>();
         command.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
         command.addAll(List.of(args));
-        Process p = new ProcessBuilder(command).redirectErrorStream(true).start();
+        ProcessBuilder builder = new ProcessBuilder(command);
+        if (withStderr) {
+            builder.redirectErrorStream(true);
+        } else {
+            builder.redirectError(ProcessBuilder.Redirect.DISCARD);
+        }
+        Process p = builder.start();
         byte[] out = p.getInputStream().readAllBytes();
         if (!p.waitFor(5, TimeUnit.MINUTES)) {
             p.destroyForcibly();
