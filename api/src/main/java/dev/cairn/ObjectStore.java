@@ -46,6 +46,15 @@ public interface ObjectStore extends AutoCloseable {
     /** Where this store lives, for messages: never contains secrets. */
     String describe();
 
+    /**
+     * Whether this store keeps its objects in this process's memory, so that reading one back costs a memory copy,
+     * not a disk or network read. Differential chunks are written only to such a first tier: each one reads the
+     * previous version of its chunk back.
+     */
+    default boolean inMemory() {
+        return false;
+    }
+
     @Override
     void close() throws IOException;
 

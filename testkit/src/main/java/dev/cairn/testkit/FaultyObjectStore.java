@@ -160,6 +160,11 @@ public final class FaultyObjectStore implements ObjectStore {
     }
 
     @Override
+    public boolean inMemory() {
+        return delegate.inMemory();
+    }
+
+    @Override
     public void close() throws IOException {
         delegate.close();
     }

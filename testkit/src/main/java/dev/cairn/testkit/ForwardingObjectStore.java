@@ -45,6 +45,11 @@ public abstract class ForwardingObjectStore implements ObjectStore {
     }
 
     @Override
+    public boolean inMemory() {
+        return delegate.inMemory();
+    }
+
+    @Override
     public String describe() {
         return delegate.describe();
     }

@@ -102,6 +102,21 @@ class DifferentialTest {
         }
     }
 
+    @Test
+    void aFirstTierOnDiskStoresWholeChunksSinceEachDifferenceWouldReadItsBaseBackFromDisk() throws Exception {
+        float[] w = weights(1);
+        try (FileSystemObjectStore disk = new FileSystemObjectStore(dir);
+             Checkpointer cp = Checkpointer.open(smallConfig("run1").differential(8).tier(TierConfig.of("disk", disk)).build())) {
+            CommitReport first = cp.save(1, state(w)).done().get(30, TimeUnit.SECONDS).get(0);
+            change(w, 0.01, 2);
+            CommitReport second = cp.save(2, state(w)).done().get(30, TimeUnit.SECONDS).get(0);
+            assertTrue(second.bytesWritten() > 0.8 * first.bytesWritten(), second + " vs " + first);
+            assertTrue(manifest(disk, 2).entries().get(0).chunks().stream().allMatch(c -> c.bases().isEmpty()),
+                    "no differential chunk on a disk first tier");
+            assertSameState(state(w), cp.restore(RestoreRequest.latest()).state());
+        }
+    }
+
     /** Saves steps 1..3 with small changes, so step 3's chunks are chains of two links in memory. */
     private float[] saveChain(Checkpointer cp) throws Exception {
         float[] w = weights(5);

@@ -180,11 +180,13 @@ final class ChunkEncoder implements EventHandler<ChunkEvent> {
 
     /**
      * The chain a differential chunk {@code i} would have, nearest base first, with the base's raw bytes rebuilt in
-     * {@link #base}; null when it cannot be one: differential off, no previous version, the chain at its bound, or the
+     * {@link #base}; null when it cannot be one: differential off, a first tier not in memory (its previous versions
+     * would be read back from disk or the network), no previous version, the chain at its bound, or the
      * previous version not (or no longer whole-chained) in the tier. Its chain is pinned when returned.
      */
     private List<String> deltaBase(PreviousVersions.Version prev, SaveJob job, int i, Tier tier, String hash) throws IOException {
-        if (fullEvery <= 1 || prev == null || prev.hash().equals(hash) || prev.bases().size() + 1 >= fullEvery) {
+        if (fullEvery <= 1 || !tier.store().inMemory() || prev == null || prev.hash().equals(hash)
+                || prev.bases().size() + 1 >= fullEvery) {
             return null;
         }
         List<String> chain = new ArrayList<>(prev.bases().size() + 1);

@@ -337,6 +337,12 @@ public final class PeerMemoryStore implements ObjectStore {
         }
     }
 
+    /** This rank's own memory, which is where a read of an object this rank wrote is served from. */
+    @Override
+    public boolean inMemory() {
+        return true;
+    }
+
     @Override
     public String describe() {
         return "peer memory (peer " + config.peerIndex() + " of " + config.peerCount() + " at " + config.host() + ":"

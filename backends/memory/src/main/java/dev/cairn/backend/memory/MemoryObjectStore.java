@@ -144,6 +144,11 @@ public final class MemoryObjectStore implements ObjectStore {
     }
 
     @Override
+    public boolean inMemory() {
+        return true;
+    }
+
+    @Override
     public String describe() {
         return "memory (limit " + limitBytes + " bytes)";
     }
