@@ -280,16 +280,18 @@ public final class CairnConfig {
         }
 
         /**
-         * Lossy mode, meant for optimizer moments (Adam's first and second moments tolerate a relative error far
-         * larger than rounding): float tensors whose whole name matches {@code entryNamePattern} (a
+         * Lossy mode, for optimizer moments only (Adam's first and second moments tolerate a relative error far
+         * larger than rounding): float tensors marked {@link Tensor#asOptimizerState()} whose whole name matches
+         * {@code entryNamePattern} (a
          * {@link Pattern} regex, e.g. {@code "optim/.*\\.(exp_avg|exp_avg_sq)"}) have each value rounded to
          * {@code mantissaBits} mantissa bits, to nearest, ties to even, so its relative error is at most
          * 2<sup>-(mantissaBits+1)</sup>. NaN (payload included), infinities, zeros, -0.0 and subnormals are kept
          * exactly, and a value that would round to infinity is kept exactly. Dtypes with at most {@code mantissaBits}
          * mantissa bits (bf16 has 7, f16 10, f32 23, f64 52) are stored losslessly. The content hash is of the
          * rounded bytes, so every restore is still verified exactly; the manifest records the bound per chunk and a
-         * restore names each lossy entry and its bound in {@link RestoreResult#warnings()}. Off by default: weights
-         * and anything not named are never lossy.
+         * restore names each lossy entry and its bound in {@link RestoreResult#warnings()}. Off by default; weights
+         * are never lossy: a save in which the pattern names a tensor not marked as optimizer state fails with
+         * {@code INVALID_INPUT} before anything is written.
          */
         public Builder lossy(String entryNamePattern, int mantissaBits) {
             if (entryNamePattern == null || entryNamePattern.isEmpty()) {

@@ -21,12 +21,18 @@ public final class Tensor implements Entry {
     private final ByteBuffer[] buffers;
     private final long byteSize;
     private final ShardSpec shard;
+    private final boolean optimizerState;
 
     private Tensor(String name, DType dtype, long[] shape, ByteBuffer[] buffers) {
         this(name, dtype, shape, null, buffers);
     }
 
     private Tensor(String name, DType dtype, long[] shape, ShardSpec shard, ByteBuffer[] buffers) {
+        this(name, dtype, shape, shard, buffers, false);
+    }
+
+    private Tensor(String name, DType dtype, long[] shape, ShardSpec shard, ByteBuffer[] buffers, boolean optimizerState) {
+        this.optimizerState = optimizerState;
         this.name = EntryNames.check("tensor name", name);
         if (dtype == null) {
             throw new CheckpointException(CheckpointException.Reason.INVALID_INPUT, "tensor '" + name + "' has no dtype");
@@ -69,6 +75,20 @@ public final class Tensor implements Entry {
             throw new CheckpointException(CheckpointException.Reason.INVALID_INPUT, "tensor '" + name + "' has no shard spec");
         }
         return new Tensor(name, dtype, shard.lengths(), shard, buffers);
+    }
+
+    /**
+     * This tensor, over the same buffers, marked as optimizer state (Adam's moments, momentum buffers): the only
+     * tensors lossy mode ({@link CairnConfig.Builder#lossy}) may round. Unmarked tensors, weights among them, are
+     * always stored exactly; a lossy pattern that names one fails the save.
+     */
+    public Tensor asOptimizerState() {
+        return new Tensor(name, dtype, shape, shard, buffers, true);
+    }
+
+    /** Whether this tensor was marked by {@link #asOptimizerState()}. */
+    public boolean isOptimizerState() {
+        return optimizerState;
     }
 
     /** A zero-filled slice {@code shard} of tensor {@code name}, in new direct buffers: a restore target. */

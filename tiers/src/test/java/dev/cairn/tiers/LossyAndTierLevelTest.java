@@ -55,8 +55,8 @@ class LossyAndTierLevelTest {
     }
 
     private static TrainingState state() {
-        return TrainingState.builder().add(floats("model/w", 50_000, 1)).add(floats("optim/exp_avg", 50_000, 2))
-                .add(floats("optim/exp_avg_sq", 50_000, 3)).build();
+        return TrainingState.builder().add(floats("model/w", 50_000, 1)).add(floats("optim/exp_avg", 50_000, 2).asOptimizerState())
+                .add(floats("optim/exp_avg_sq", 50_000, 3).asOptimizerState()).build();
     }
 
     private Manifest manifest(dev.cairn.ObjectStore store, long step) throws Exception {
@@ -99,6 +99,18 @@ class LossyAndTierLevelTest {
                     assertEquals(e.name().startsWith("optim/") ? bound : 0.0, c.errorBound(), e.name());
                 }
             }
+        }
+    }
+
+    @Test
+    void aLossyPatternThatNamesWeightsFailsTheSaveBeforeAnythingIsWritten() throws Exception {
+        try (MemoryObjectStore mem = new MemoryObjectStore(256L << 20);
+             Checkpointer cp = Checkpointer.open(smallConfig("run1").lossy(".*", 10).tier(TierConfig.of("memory", mem)).build())) {
+            CheckpointException e = assertThrows(CheckpointException.class, () -> cp.save(1, state()));
+            assertEquals(CheckpointException.Reason.INVALID_INPUT, e.reason());
+            assertTrue(e.getMessage().contains("'model/w'") && e.getMessage().contains("optimizer state"), e.getMessage());
+            assertEquals(0, mem.list("").size(), "nothing written");
+            assertTrue(cp.list().isEmpty());
         }
     }
 

@@ -207,8 +207,9 @@ public final class MlpTraining implements AutoCloseable {
     private List<Tensor> tensors() {
         List<Tensor> out = new ArrayList<>(3 * parameters.size());
         parameters.forEach((name, w) -> out.add(view(name, w)));
-        parameters.keySet().forEach(name -> out.add(view(OPTIM_M + name, adam.firstMoment(name))));
-        parameters.keySet().forEach(name -> out.add(view(OPTIM_V + name, adam.secondMoment(name))));
+        // Adam's moments are optimizer state: a lossy setting may round them, never the weights.
+        parameters.keySet().forEach(name -> out.add(view(OPTIM_M + name, adam.firstMoment(name)).asOptimizerState()));
+        parameters.keySet().forEach(name -> out.add(view(OPTIM_V + name, adam.secondMoment(name)).asOptimizerState()));
         return out;
     }
 

@@ -34,13 +34,17 @@ public final class MantissaRounding {
 
     /**
      * Writes {@code src[srcOff, srcOff+len)}, values of {@code dtype}, rounded to {@code bits} mantissa bits, into
-     * {@code dst} at {@code dstOff}. Only call when {@link #errorBound} is not 0.
+     * {@code dst} at {@code dstOff}; a plain copy when {@link #errorBound} is 0 (nothing to round).
      */
     public static void round(DType dtype, int bits, ByteBuffer src, int srcOff, int len, ByteBuffer dst, int dstOff) {
         ByteBuffer in = src.duplicate().order(ByteOrder.LITTLE_ENDIAN);
         ByteBuffer out = dst.duplicate().order(ByteOrder.LITTLE_ENDIAN);
         int m = mantissaBitsOf(dtype);
         int drop = m - bits;
+        if (m == 0 || drop <= 0) {
+            out.put(dstOff, in, srcOff, len);
+            return;
+        }
         int width = dtype.byteSize();
         int exponentBits = width * 8 - 1 - m;
         long exponentMask = ((1L << exponentBits) - 1) << m;

@@ -76,7 +76,8 @@ public final class SaveJob implements CheckpointHandle {
     }
 
     /**
-     * @param lossy        tensors whose whole name matches are rounded to {@code lossyBits} mantissa bits; null for none
+     * @param lossy        tensors whose whole name matches are rounded to {@code lossyBits} mantissa bits; null for none;
+     *                     a match that is not {@link Tensor#isOptimizerState() optimizer state} fails with INVALID_INPUT
      */
     @SuppressWarnings("unchecked")
     public SaveJob(long step, TrainingState state, SaveMode mode, Tier[] tiers, int chunkBytes, int rank, int worldSize,
@@ -111,6 +112,12 @@ public final class SaveJob implements CheckpointHandle {
         if (lossy != null) {
             for (int i = 0; i < n; i++) {
                 if (entries.get(entryOf[i]) instanceof Tensor t && lossy.matcher(t.name()).matches()) {
+                    if (!t.isOptimizerState()) {
+                        throw new dev.cairn.CheckpointException(dev.cairn.CheckpointException.Reason.INVALID_INPUT,
+                                "lossy pattern '" + lossy.pattern() + "' matches tensor '" + t.name() + "', which is not "
+                                        + "marked as optimizer state (Tensor.asOptimizerState()): weights and other "
+                                        + "tensors are always stored exactly; nothing of step " + step + " was written");
+                    }
                     errorBoundOf[i] = dev.cairn.tiers.codec.MantissaRounding.errorBound(t.dtype(), lossyBits);
                     lossyBitsOf[i] = errorBoundOf[i] == 0 ? 0 : lossyBits;
                 }
