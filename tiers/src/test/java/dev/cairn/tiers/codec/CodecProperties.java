@@ -129,13 +129,44 @@ public class CodecProperties {
         ByteBuffer src = direct(raw, offset);
         try (ChunkCodec codec = new ChunkCodec(1)) {
             for (String c : CODECS) {
-                assertRoundTrip(codec, c, src, offset, raw, codec.encodeAs(c, src, offset, raw.length, encoded(raw.length)));
+                ByteBuffer dst = encoded(raw.length);
+                assertRoundTrip(codec, c, src, offset, raw, dst, codec.encodeAs(c, src, offset, raw.length, dst));
             }
             for (int e : new int[] {0, 1, 2, 4, 8}) {
                 ByteBuffer dst = encoded(raw.length);
                 int n = codec.encodeChoosing(src, offset, raw.length, e, dst);
-                assertRoundTrip(codec, codec.lastCodec(), src, offset, raw, n);
+                assertRoundTrip(codec, codec.lastCodec(), src, offset, raw, dst, n);
             }
+        }
+    }
+
+    /**
+     * The differential form: any current version against any base of the same length, both at any offset, applies
+     * back exactly, names its base, and gives up (-1) rather than overrun a limit it cannot meet.
+     */
+    @Property(tries = 200)
+    void xorDifferencesApplyBackExactlyAndNameTheirBase(@ForAll("floatBytes") byte[] base, @ForAll long seed,
+                                                        @ForAll @IntRange(min = 0, max = 40) int offset) throws Exception {
+        byte[] current = base.clone();
+        SplittableRandom r = new SplittableRandom(seed);
+        int changes = current.length == 0 ? 0 : r.nextInt(Math.max(1, current.length / 10) + 1);
+        for (int c = 0; c < changes; c++) {
+            current[r.nextInt(current.length)] = (byte) r.nextInt();
+        }
+        String baseHash = ChunkHash.hex(ByteBuffer.wrap(base), 0, base.length);
+        try (XorDelta delta = new XorDelta(1)) {
+            ByteBuffer dst = encoded(current.length + XorDelta.HEADER_BYTES);
+            int n = delta.encode(direct(current, offset), offset, direct(base, 0), 0, current.length, baseHash, dst, dst.capacity());
+            assertTrue(n >= XorDelta.HEADER_BYTES, "encoded " + n);
+            assertTrue(XorDelta.isDelta(dst, 0, n));
+            assertEquals(baseHash, XorDelta.baseOf(dst, 0, n));
+            ByteBuffer target = direct(base, offset);
+            delta.applyInto(dst, 0, n, target, offset, base.length);
+            byte[] back = new byte[current.length];
+            target.get(offset, back);
+            assertTrue(java.util.Arrays.equals(current, back), "applying the difference gives the current version");
+            assertEquals(-1, delta.encode(direct(current, 0), 0, direct(base, 0), 0, current.length, baseHash, dst,
+                    XorDelta.HEADER_BYTES), "no room beyond the header");
         }
     }
 
@@ -363,14 +394,17 @@ public class CodecProperties {
         }
     }
 
-    private static void assertRoundTrip(ChunkCodec codec, String c, ByteBuffer src, int offset, byte[] raw, int n) throws Exception {
-        ByteBuffer stored = encoded(raw.length);
+    /** {@code encoded[0, n)}, stored as codec {@code c}, names its codec, decodes to {@code raw}, and is what encodeAs(c) writes. */
+    private static void assertRoundTrip(ChunkCodec codec, String c, ByteBuffer src, int offset, byte[] raw,
+                                        ByteBuffer encoded, int n) throws Exception {
+        assertEquals(c, StoredChunkFormat.codecOf(encoded, 0, n), "the stored form names its codec");
+        ByteBuffer stored = ByteBuffer.allocateDirect(n + 3); // at an offset, as a chunk inside a larger read
+        stored.put(3, encoded, 0, n);
         ByteBuffer again = encoded(raw.length);
-        codec.encodeAs(c, src, offset, raw.length, again);
-        assertEquals(c, StoredChunkFormat.codecOf(again, 0, n), "the stored form names its codec");
-        stored.put(0, again, 0, n);
+        int m = codec.encodeAs(c, src, offset, raw.length, again);
+        assertEquals(encoded.slice(0, n), again.slice(0, m), c + ": encoding is deterministic");
         ByteBuffer dst = ByteBuffer.allocateDirect(raw.length + 5);
-        assertEquals(c, codec.decode(stored, 0, n, dst, 5, raw.length));
+        assertEquals(c, codec.decode(stored, 3, n, dst, 5, raw.length));
         byte[] back = new byte[raw.length];
         dst.get(5, back);
         assertTrue(java.util.Arrays.equals(raw, back), () -> c + " does not round-trip " + raw.length + " bytes");
