@@ -28,7 +28,8 @@ import org.apache.arrow.memory.RootAllocator;
 /**
  * The multi-rank benchmark ({@code cairn bench --ranks}): four ranks of {@code ShardedRank} in four JVMs on loopback,
  * each with the peer-memory tier (Arrow Flight, ring replication to one peer), a shared disk tier and an S3 tier
- * (S3Proxy in this JVM), every tier taking every step.
+ * (S3Proxy in this JVM), peer memory taking every step and
+ * disk and S3 one step in {@value #SLOW_EVERY}, promoted in the background.
  * <ol>
  * <li><b>Save</b>: every rank saves its slices each step; the aggregate throughput of a step is the four ranks' raw
  *     bytes over the slowest rank's time from {@code save()} to its commit in the peer tier (the commit needs all four

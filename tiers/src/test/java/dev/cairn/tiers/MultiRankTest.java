@@ -235,6 +235,60 @@ class MultiRankTest {
     }
 
     @Test
+    void aRestoreOnMoreRanksReadsOnlyTheChunksThatOverlapItsRowsAndChunksFollowRows() throws Exception {
+        List<Checkpointer> four = ranks(4, Duration.ofSeconds(30), null);
+        try {
+            saveAll(four, 1);
+        } finally {
+            four.forEach(Checkpointer::close);
+        }
+        long rowBytes = GLOBAL[1] * 4;
+        List<dev.cairn.tiers.manifest.ChunkRef> wChunks = new ArrayList<>();
+        try (RootAllocator a = new RootAllocator()) {
+            Manifest m = ManifestFormat.read(store.readAll(layout.manifestKey(1)), "m", a);
+            m.entries().stream().filter(e -> e.name().equals("w")).forEach(e -> wChunks.addAll(e.chunks()));
+        }
+        for (var c : wChunks) {
+            assertEquals(0, c.offset() % rowBytes, "a chunk of w starts on a row: " + c);
+            assertEquals(0, c.rawLength() % rowBytes, "a chunk of w holds whole rows: " + c);
+        }
+        java.util.Set<String> wKeys = new java.util.HashSet<>();
+        wChunks.forEach(c -> wKeys.add(layout.chunkKey(c.hash())));
+        long rowsPerChunk = wChunks.get(0).rawLength() / rowBytes;
+        for (int r = 0; r < 8; r++) {
+            java.util.Set<String> read = ConcurrentHashMap.newKeySet();
+            dev.cairn.ObjectStore counting = new dev.cairn.testkit.ForwardingObjectStore(store) {
+                @Override
+                public int read(String key, long offset, ByteBuffer dst) throws java.io.IOException {
+                    read.add(key);
+                    return super.read(key, offset, dst);
+                }
+
+                @Override
+                public void close() {
+                    // the shared store outlives this rank
+                }
+            };
+            ShardSpec slice = ShardSpec.split(GLOBAL, 0, 8, r);
+            Tensor target = Tensor.allocate("w", DType.F32, slice);
+            try (Checkpointer cp = Checkpointer.open(CairnConfig.builder("ranks").tier(TierConfig.of("shared", counting))
+                    .chunkBytes(4096).encoderThreads(1).stagingBytes(4L << 20).rank(r, 8).build())) {
+                cp.restore(RestoreRequest.latest().into(TrainingState.builder().add(target).build())
+                        .onRankBlobs((name, saved, savedWorld, rank, world) -> null));
+            }
+            ByteBuffer expected = ByteBuffer.allocate((int) target.byteSize());
+            ByteBuffer savedSlice = ReshardingProperties.concat(state(r / 2, 4, 1).tensor("w"));
+            expected.put(savedSlice.position((int) ((r % 2) * target.byteSize())).limit((int) ((r % 2 + 1) * target.byteSize())));
+            assertEquals(expected.flip(), ReshardingProperties.concat(target), "rank " + r + " of 8");
+            long wRead = read.stream().filter(wKeys::contains).count();
+            // Rows [8r, 8r+8) lie within one saved slice of 16 rows: at most ceil(8 / rowsPerChunk) + 1 of its chunks.
+            long most = (8 + rowsPerChunk - 1) / rowsPerChunk + 1;
+            assertTrue(wRead >= 1 && wRead <= most, "rank " + r + " of 8 read " + wRead + " of the " + wChunks.size()
+                    + " chunks of w, at most " + most + " overlap its rows");
+        }
+    }
+
+    @Test
     void anIndexLeftByAFailedAttemptIsNeverMergedIntoTheNextAttemptsCommit() throws Exception {
         List<Checkpointer> first = ranks(2, Duration.ofSeconds(2), null);
         try {

@@ -1,19 +1,24 @@
 package dev.cairn.examples.sharded;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.cairn.CairnConfig;
 import dev.cairn.CheckpointHandle;
 import dev.cairn.Checkpointer;
 import dev.cairn.RestoreRequest;
+import dev.cairn.RestoreResult;
 import dev.cairn.TierConfig;
 import dev.cairn.backend.flight.PeerMemoryStore;
+import dev.cairn.backend.fs.FileSystemObjectStore;
 import java.net.InetSocketAddress;
+import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 
 /** Four ranks in one JVM, each with its own peer-memory store of one Flight group: saves commit and restore. */
 class PeerTierInProcessTest {
@@ -57,5 +62,73 @@ class PeerTierInProcessTest {
                 s.close();
             }
         }
+    }
+
+    /**
+     * Ranks 1 and 2 die together. With one ring replica, rank 1's slices were only in rank 1's and rank 2's memory,
+     * so its replacement reads them from disk, while the MANIFEST and the replicated tensor still come from the
+     * surviving peers' memory: one restore, its chunks chosen tier by tier, equal to what rank 1 saved.
+     */
+    @Test
+    void aRankWhoseReplicaDiedTooRestoresFromPeerMemoryAndDiskChunkByChunk(@TempDir Path dir) throws Exception {
+        int world = 4;
+        List<InetSocketAddress> peers = RankProcess.freeLoopbackAddresses(world);
+        List<PeerMemoryStore> stores = new ArrayList<>();
+        List<Checkpointer> ranks = new ArrayList<>();
+        List<ShardedModel> models = new ArrayList<>();
+        try (FileSystemObjectStore disk = new FileSystemObjectStore(dir)) {
+            for (int r = 0; r < world; r++) {
+                stores.add(PeerTier.open(r, peers, 1, 512L << 20));
+            }
+            for (int r = 0; r < world; r++) {
+                ranks.add(open(r, world, stores.get(r), disk));
+                models.add(new ShardedModel(r, world, 1));
+            }
+            for (long step = 1; step <= 2; step++) {
+                List<CheckpointHandle> handles = new ArrayList<>();
+                for (int r = 0; r < world; r++) {
+                    models.get(r).step();
+                    handles.add(ranks.get(r).save(step, models.get(r).state()));
+                }
+                for (CheckpointHandle h : handles) {
+                    h.done().get(60, TimeUnit.SECONDS); // committed in both tiers
+                }
+            }
+            for (PeerMemoryStore s : stores) {
+                long until = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
+                while (s.metrics().replicationLagBytes() > 0 && System.nanoTime() < until) {
+                    Thread.sleep(10);
+                }
+            }
+            for (int r = 1; r <= 2; r++) { // both gone, memory and all
+                ranks.get(r).close();
+                stores.get(r).close();
+            }
+            stores.set(1, PeerTier.open(1, peers, 1, 512L << 20));
+            ShardedModel fresh = new ShardedModel(1, world, 1);
+            try (Checkpointer replacement = open(1, world, stores.get(1), disk)) {
+                RestoreResult r = replacement.restore(RestoreRequest.latest().into(fresh.targets()));
+                assertEquals(2, r.step());
+                assertEquals("peer", r.tier(), "the fastest tier holding the MANIFEST");
+                assertTrue(r.bytesReadByTier().getOrDefault("peer", 0L) > 0, "replicated tensor from peers: " + r.bytesReadByTier());
+                assertTrue(r.bytesReadByTier().getOrDefault("disk", 0L) > 0, "rank 1's own slices from disk: " + r.bytesReadByTier());
+                fresh.restored(r.state());
+            }
+            assertEquals(models.get(1).digests(), fresh.digests());
+        } finally {
+            for (int r = 0; r < ranks.size(); r++) {
+                ranks.get(r).close();
+            }
+            for (PeerMemoryStore s : stores) {
+                s.close();
+            }
+        }
+    }
+
+    private static Checkpointer open(int rank, int world, PeerMemoryStore peer, FileSystemObjectStore disk) {
+        return Checkpointer.open(CairnConfig.builder("mixed").rank(rank, world).encoderThreads(1)
+                .stagingBytes(64L << 20).deadline(Duration.ofSeconds(20)).gcGrace(Duration.ofSeconds(60))
+                .tier(TierConfig.of("peer", peer).keepLast(2))
+                .tier(TierConfig.of("disk", disk).keepLast(2)).build());
     }
 }
