@@ -610,6 +610,9 @@ public final class CodecBenchmark {
                      .deadline(CheckpointWait.LIMIT)
                      .differential(fullEvery)
                      .build())) {
+            // Restores go into buffers allocated once, as a framework restores into its model: a new 256 MiB of
+            // direct memory per restore would time the JVM's direct-memory reclamation, not the restore.
+            dev.cairn.TrainingState targets = state.emptyLike();
             long step = 0;
             long full = save(cp, ++step, state);
             for (String pattern : List.of("scattered", "contiguous")) {
@@ -618,7 +621,7 @@ public final class CodecBenchmark {
                     long t0 = System.nanoTime();
                     CommitReport c = saveReport(cp, ++step, state);
                     long t1 = System.nanoTime();
-                    cp.restore(dev.cairn.RestoreRequest.step(step));
+                    cp.restore(dev.cairn.RestoreRequest.step(step).into(targets));
                     long t2 = System.nanoTime();
                     out.add(new Change(pattern, f, changed, c.chunks(), c.chunksWritten(), c.bytesWritten(), full, fullEvery,
                             t1 - t0, t2 - t1));

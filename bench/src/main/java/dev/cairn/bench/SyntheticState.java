@@ -106,6 +106,16 @@ final class SyntheticState {
         }
     }
 
+    /** Zeroed tensors of the same names and shapes, in buffers of their own: restore targets. */
+    TrainingState emptyLike() {
+        TrainingState.Builder b = TrainingState.builder();
+        for (dev.cairn.Entry e : state.entries()) {
+            Tensor t = (Tensor) e;
+            b.add(Tensor.allocate(t.name(), t.dtype(), t.shape()));
+        }
+        return b.build();
+    }
+
     void zero() {
         byte[] zeros = new byte[1 << 20];
         for (ByteBuffer buf : buffers) {
