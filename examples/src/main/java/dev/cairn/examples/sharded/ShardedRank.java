@@ -7,6 +7,7 @@ import dev.cairn.ObjectStore;
 import dev.cairn.RestoreRequest;
 import dev.cairn.RestoreResult;
 import dev.cairn.TierConfig;
+import dev.cairn.examples.QuietLogging;
 import dev.cairn.backend.fs.FileSystemObjectStore;
 import dev.cairn.backend.s3.S3ObjectStore;
 import dev.cairn.backend.s3.S3StoreConfig;
@@ -44,6 +45,7 @@ public final class ShardedRank {
     }
 
     public static void main(String[] argv) throws Exception {
+        QuietLogging.install(); // else, from the cairn jar, Logback logs gRPC's every frame at DEBUG into our stdout
         Map<String, String> a = parse(argv);
         int rank = Integer.parseInt(a.get("rank"));
         int world = Integer.parseInt(a.get("world"));
