@@ -2,6 +2,7 @@ package dev.cairn.tiers;
 
 import static dev.cairn.tiers.Fixtures.assertSameState;
 
+import dev.cairn.CheckpointException;
 import dev.cairn.Checkpointer;
 import dev.cairn.DType;
 import dev.cairn.ObjectStore;
@@ -29,6 +30,7 @@ import java.util.SplittableRandom;
 import java.util.concurrent.TimeUnit;
 import net.jqwik.api.Arbitraries;
 import net.jqwik.api.Arbitrary;
+import net.jqwik.api.Assume;
 import net.jqwik.api.ForAll;
 import net.jqwik.api.Property;
 import net.jqwik.api.Provide;
@@ -131,6 +133,77 @@ class DeltaChainProperties {
             assertSameState(state(type, values), cp.restore(RestoreRequest.step(2)).state());
             assertSameState(first, cp.restore(RestoreRequest.step(1)).state());
         }
+    }
+
+    /**
+     * Any link of any chain (the chunk itself or one of its bases), flipped or deleted in the memory tier, is
+     * detected: with no other tier the restore fails as CORRUPT rather than return wrong bytes, and with the disk tier
+     * (whole chunks) beside it the restore repairs it and returns the saved state exactly.
+     */
+    @Property(tries = 20)
+    void aDamagedLinkIsRepairedFromAnotherTierOrReported(@ForAll @IntRange(min = 0, max = 3) int dtype,
+                                                         @ForAll @IntRange(min = 3000, max = 12000) int elements,
+                                                         @ForAll @IntRange(min = 2, max = 5) int steps,
+                                                         @ForAll @IntRange(min = 3, max = 6) int fullEvery,
+                                                         @ForAll int pick, @ForAll boolean delete,
+                                                         @ForAll long seed) throws Exception {
+        DType type = FLOATS[dtype];
+        Path dir = Files.createTempDirectory("cairn-damage");
+        SplittableRandom random = new SplittableRandom(seed);
+        byte[] values = new byte[elements * type.byteSize()];
+        for (int v = 0; v < elements; v++) {
+            putValue(values, v, type, random);
+        }
+        try (MemoryObjectStore mem = new MemoryObjectStore(256L << 20);
+             FileSystemObjectStore disk = new FileSystemObjectStore(dir)) {
+            try (Checkpointer cp = Checkpointer.open(both(mem, disk, fullEvery, steps))) {
+                for (long step = 1; step <= steps; step++) {
+                    if (step > 1) {
+                        values[random.nextInt(values.length)] ^= 0x04;
+                        values[random.nextInt(values.length)] ^= 0x40;
+                    }
+                    cp.save(step, state(type, values)).done().get(30, TimeUnit.SECONDS);
+                }
+            }
+            Manifest newest = manifests(mem).stream().filter(m -> m.step() == steps).findFirst().orElseThrow();
+            List<ChunkRef> chained = newest.entries().stream().flatMap(e -> e.chunks().stream())
+                    .filter(c -> !c.bases().isEmpty()).toList();
+            Assume.that(!chained.isEmpty());
+            ChunkRef c = chained.get(Math.floorMod(pick, chained.size()));
+            List<String> links = new ArrayList<>();
+            links.add(c.hash());
+            links.addAll(c.bases());
+            String victim = links.get(Math.floorMod(pick / 7, links.size()));
+            String key = new StoreLayout("prop").chunkKey(victim);
+            if (delete) {
+                mem.delete(key);
+            } else {
+                ByteBuffer stored = mem.readAll(key);
+                byte[] bytes = new byte[stored.remaining()];
+                stored.get(bytes);
+                bytes[random.nextInt(bytes.length)] ^= (byte) (1 << random.nextInt(8));
+                mem.put(key, ByteBuffer.wrap(bytes));
+            }
+            try (Checkpointer memoryOnly = Checkpointer.open(RoundTripProperties.config(2).differential(fullEvery)
+                    .tier(TierConfig.of("memory", mem).keepLast(steps)).build())) {
+                CheckpointException e = Assertions.assertThrows(CheckpointException.class,
+                        () -> memoryOnly.restore(RestoreRequest.step(steps)));
+                Assertions.assertEquals(CheckpointException.Reason.CORRUPT, e.reason(), e.getMessage());
+            }
+            try (Checkpointer cp = Checkpointer.open(both(mem, disk, fullEvery, steps))) {
+                var r = cp.restore(RestoreRequest.step(steps));
+                assertSameState(state(type, values), r.state());
+                Assertions.assertTrue(r.chunksRepaired() >= 1, "repaired from disk: " + r.chunksRepaired());
+            }
+        } finally {
+            RoundTripProperties.deleteTree(dir);
+        }
+    }
+
+    private static dev.cairn.CairnConfig both(MemoryObjectStore mem, FileSystemObjectStore disk, int fullEvery, int keep) {
+        return RoundTripProperties.config(2).differential(fullEvery)
+                .tier(TierConfig.of("memory", mem).keepLast(keep))
+                .tier(TierConfig.of("disk", disk).keepLast(keep)).build();
     }
 
     static TrainingState state(DType type, byte[] values) {
