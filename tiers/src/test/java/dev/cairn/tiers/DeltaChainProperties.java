@@ -63,10 +63,7 @@ class DeltaChainProperties {
         DType type = FLOATS[dtype];
         Path dir = Files.createTempDirectory("cairn-delta");
         SplittableRandom random = new SplittableRandom(seed);
-        byte[] values = new byte[elements * type.byteSize()];
-        for (int v = 0; v < elements; v++) {
-            putValue(values, v, type, random);
-        }
+        byte[] values = randomValues(type, elements, random);
         Map<Long, TrainingState> saved = new HashMap<>();
         int keep = fractions.size() + 1;
         try (MemoryObjectStore mem = new MemoryObjectStore(256L << 20);
@@ -112,10 +109,7 @@ class DeltaChainProperties {
                                                  @ForAll long seed) throws Exception {
         DType type = FLOATS[dtype];
         SplittableRandom random = new SplittableRandom(seed);
-        byte[] values = new byte[elements * type.byteSize()];
-        for (int v = 0; v < elements; v++) {
-            putValue(values, v, type, random);
-        }
+        byte[] values = randomValues(type, elements, random);
         try (MemoryObjectStore mem = new MemoryObjectStore(256L << 20);
              Checkpointer cp = Checkpointer.open(RoundTripProperties.config(2).differential(fullEvery)
                      .tier(TierConfig.of("memory", mem).keepLast(3)).build())) {
@@ -150,10 +144,7 @@ class DeltaChainProperties {
         DType type = FLOATS[dtype];
         Path dir = Files.createTempDirectory("cairn-damage");
         SplittableRandom random = new SplittableRandom(seed);
-        byte[] values = new byte[elements * type.byteSize()];
-        for (int v = 0; v < elements; v++) {
-            putValue(values, v, type, random);
-        }
+        byte[] values = randomValues(type, elements, random);
         try (MemoryObjectStore mem = new MemoryObjectStore(256L << 20);
              FileSystemObjectStore disk = new FileSystemObjectStore(dir)) {
             try (Checkpointer cp = Checkpointer.open(both(mem, disk, fullEvery, steps))) {
@@ -209,6 +200,15 @@ class DeltaChainProperties {
     static TrainingState state(DType type, byte[] values) {
         ByteBuffer b = ByteBuffer.allocateDirect(values.length).put(values).flip();
         return TrainingState.builder().add(Tensor.of("t", type, new long[] {values.length / type.byteSize()}, b)).build();
+    }
+
+    /** {@code elements} values of {@code type} drawn by {@link #putValue}. */
+    static byte[] randomValues(DType type, int elements, SplittableRandom random) {
+        byte[] values = new byte[elements * type.byteSize()];
+        for (int v = 0; v < elements; v++) {
+            putValue(values, v, type, random);
+        }
+        return values;
     }
 
     /** Replaces about {@code fraction} of the values, at random places, with new draws. */

@@ -71,6 +71,30 @@ class PeerReplicationTest {
         }
     }
 
+    /**
+     * Placement groups as failure domains: with groups {0, 1} and {2, 3} and one replica, each peer's objects land on
+     * the other peer of its own group only, so losing a whole other group loses nothing of it, and losing a peer
+     * leaves its objects readable from its group partner.
+     */
+    @Test
+    void placementGroupsKeepReplicasInsideTheirGroup() throws Exception {
+        try (PeerGroup group = PeerGroup.start(4, b -> b.placementGroups(List.of(List.of(0, 1), List.of(2, 3))))) {
+            Map<String, byte[]> fromZero = writeCheckpoint(group.peer(0), "run", 1, 0, 6);
+            Map<String, byte[]> fromThree = writeCheckpoint(group.peer(3), "run", 1, 3, 6);
+            group.awaitReplication();
+            assertEquals(fromZero.size(), group.peer(1).metrics().replicasReceived(), "peer 0's replicas on peer 1");
+            assertEquals(fromThree.size(), group.peer(2).metrics().replicasReceived(), "peer 3's replicas on peer 2");
+            assertEquals(0, group.peer(0).metrics().replicasReceived() + group.peer(3).metrics().replicasReceived());
+
+            group.kill(2);
+            group.kill(3);
+            assertHolds(group.peer(1), fromZero); // the other group gone: nothing of this one lost
+            group.kill(0);
+            assertHolds(group.peer(1), fromZero); // and peer 0's objects live on in its partner
+            assertEquals(fromZero.size(), group.peer(1).list("run/").size());
+        }
+    }
+
     @Test
     void aPeerThatIsDownAtWriteTimeBlocksNeitherWritesNorTheOtherReplica() throws Exception {
         try (PeerGroup group = PeerGroup.start(3, b -> b.replicationFactor(2))) {
