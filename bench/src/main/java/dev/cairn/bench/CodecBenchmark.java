@@ -58,6 +58,8 @@ import org.apache.arrow.vector.types.pojo.Schema;
  * <li>Cairn's per-chunk codec choice ({@link ChunkCodec#encodeChoosing}, 4 MiB chunks, the engine's default level),
  *     and beside it the same on two threads (two codecs, the even and the odd chunks), as the engine's two encoder
  *     threads run it;</li>
+ * <li>the same choice at zstd level {@value #STRONG_LEVEL} ({@code cairn9}), as a slower tier such as S3 may be set
+ *     with {@code TierConfig.compressionLevel}: whether a stronger level pays on floats;</li>
  * <li>the previous float codec ({@code planesN+zstd}: one zstd frame of the byte planes), forced on every chunk;</li>
  * <li>zstd level 1 and zstd level 3 alone on the same 4 MiB chunks (zstd-jni),</li>
  * <li>Arrow IPC with its ZSTD body compression (arrow-compression's {@link CommonsCompressionFactory}, level
@@ -78,6 +80,9 @@ public final class CodecBenchmark {
     public static final double FP32_RATIO_GOAL = 1.2;
     public static final double ENCODE_OVER_WRITE_GOAL = 1.0;
     public static final String CAIRN = "cairn";
+    /** Cairn's chooser at a strong zstd level, as a slower tier (S3) may be set: does a stronger level pay on floats? */
+    public static final String CAIRN_STRONG = "cairn9";
+    public static final int STRONG_LEVEL = 9;
     /** The previous float codec, one zstd frame of the byte planes ({@code planesN+zstd}), on the same bytes. */
     public static final String PLANES_V1 = "planesV1";
     public static final String ZSTD1 = "zstd1";
@@ -325,7 +330,7 @@ public final class CodecBenchmark {
             slices.add(out.slice(c[3], ChunkCodec.maxEncodedBytes(c[2])));
         }
         List<ByteBuffer> dst = SyntheticState.allocateLike(d.buffers().stream().map(b -> (long) b.capacity()).toList());
-        List<String> methods = List.of(CAIRN, PLANES_V1, ZSTD1, ZSTD3, ARROW);
+        List<String> methods = List.of(CAIRN, CAIRN_STRONG, PLANES_V1, ZSTD1, ZSTD3, ARROW);
         String v1 = d.elementSize() == 2 ? ChunkCodec.PLANES2 : d.elementSize() == 4 ? ChunkCodec.PLANES4 : ChunkCodec.PLANES8;
         int reps = options.repetitions();
         long[] enc2 = new long[reps];
@@ -335,6 +340,7 @@ public final class CodecBenchmark {
         Map<String, Integer> codecs = new TreeMap<>();
         log.printf("[%s] %s in %d chunks, %d repetitions%n", d.key(), ByteSize.format(d.bytes()), chunks.size(), reps);
         try (ChunkCodec cairn = new ChunkCodec(CairnConfig.DEFAULT_COMPRESSION_LEVEL);
+             ChunkCodec strong = new ChunkCodec(STRONG_LEVEL);
              ZstdCompressCtx z1 = new ZstdCompressCtx().setLevel(1);
              ZstdCompressCtx z3 = new ZstdCompressCtx().setLevel(3);
              ZstdDecompressCtx zd = new ZstdDecompressCtx();
@@ -357,6 +363,14 @@ public final class CodecBenchmark {
                                 if (r == 0) {
                                     codecs.merge(cairn.lastCodec(), 1, Integer::sum);
                                 }
+                                c[4] = n;
+                            }
+                        }
+                        case CAIRN_STRONG -> {
+                            for (int i = 0; i < chunks.size(); i++) {
+                                int[] c = chunks.get(i);
+                                int n = strong.encodeChoosing(d.buffers().get(c[0]), c[1], c[2], d.elementSize(), slices.get(i));
+                                sizes[0] += n;
                                 c[4] = n;
                             }
                         }
@@ -383,7 +397,7 @@ public final class CodecBenchmark {
                     stored[m] = sizes[0];
                     t0 = System.nanoTime();
                     switch (method) {
-                        case CAIRN, PLANES_V1 -> {
+                        case CAIRN, CAIRN_STRONG, PLANES_V1 -> {
                             for (int[] c : chunks) {
                                 cairn.decode(out, c[3], c[4], dst.get(c[0]), c[1], c[2]);
                             }

@@ -25,7 +25,8 @@ public final class CodecReport {
                         + " bit-exact; cairn = ChunkCodec.encodeChoosing at level 1; arrowZstd = Arrow IPC stream, one"
                         + " record batch per chunk, one Float4 (fp32) / SmallInt (bf16 bits) column, ZSTD level %d%n",
                 CodecBenchmark.CHUNK_BYTES >> 20, r.options().repetitions(), CodecBenchmark.ARROW_ZSTD_LEVEL);
-        out.println("         planesV1 = the previous float codec (one zstd frame of the byte planes) forced on every chunk;"
+        out.println("         " + CodecBenchmark.CAIRN_STRONG + " = the same choice at zstd level " + CodecBenchmark.STRONG_LEVEL
+                + "; planesV1 = the previous float codec (one zstd frame of the byte planes) forced on every chunk;"
                 + " encode x2 = cairn on two threads, two codecs, even and odd chunks");
         String row = "%-12s %-10s %8s %11s %11s %11s  %s%n";
         out.println();

@@ -28,7 +28,7 @@ class CodecBenchmarkTest {
         CodecBenchmark.Results r = CodecBenchmark.run(new CodecBenchmark.Options(8L << 20, 2, dir, MlpSpec.standard(), 3),
                 new PrintStream(new ByteArrayOutputStream(), true, StandardCharsets.UTF_8));
 
-        assertEquals(5 * 4, r.rows().size(), "5 methods on fp32, bf16, DJL weights, DJL moments");
+        assertEquals(6 * 4, r.rows().size(), "6 methods on fp32, bf16, DJL weights, DJL moments");
         for (Row x : r.rows()) {
             assertEquals(2, x.encode().nanos().length, x.encode().key());
             assertEquals(x.method().equals(CodecBenchmark.CAIRN), x.encodeTwoThreads() != null, x.method());
