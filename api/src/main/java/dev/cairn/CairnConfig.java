@@ -148,7 +148,11 @@ public final class CairnConfig {
         return lossyMantissaBits;
     }
 
-    /** Whether tensor {@code name} is stored lossy. */
+    /**
+     * Whether the lossy pattern names tensor {@code name}. Only a float tensor with more mantissa bits than
+     * {@link #lossyMantissaBits()} and marked {@link Tensor#asOptimizerState()} is rounded; one not so marked fails
+     * the save.
+     */
     public boolean isLossy(String name) {
         return lossyEntries != null && lossyEntries.matcher(name).matches();
     }
@@ -290,8 +294,8 @@ public final class CairnConfig {
          * mantissa bits (bf16 has 7, f16 10, f32 23, f64 52) are stored losslessly. The content hash is of the
          * rounded bytes, so every restore is still verified exactly; the manifest records the bound per chunk and a
          * restore names each lossy entry and its bound in {@link RestoreResult#warnings()}. Off by default; weights
-         * are never lossy: a save in which the pattern names a tensor not marked as optimizer state fails with
-         * {@code INVALID_INPUT} before anything is written.
+         * are never lossy: a save in which the pattern names a float tensor it would round that is not marked as
+         * optimizer state fails with {@code INVALID_INPUT} before anything is written.
          */
         public Builder lossy(String entryNamePattern, int mantissaBits) {
             if (entryNamePattern == null || entryNamePattern.isEmpty()) {

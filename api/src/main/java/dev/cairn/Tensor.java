@@ -80,7 +80,7 @@ public final class Tensor implements Entry {
     /**
      * This tensor, over the same buffers, marked as optimizer state (Adam's moments, momentum buffers): the only
      * tensors lossy mode ({@link CairnConfig.Builder#lossy}) may round. Unmarked tensors, weights among them, are
-     * always stored exactly; a lossy pattern that names one fails the save.
+     * always stored exactly; a lossy pattern that would round one fails the save.
      */
     public Tensor asOptimizerState() {
         return new Tensor(name, dtype, shape, shard, buffers, true);

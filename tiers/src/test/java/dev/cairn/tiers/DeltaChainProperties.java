@@ -130,9 +130,10 @@ class DeltaChainProperties {
     }
 
     /**
-     * Any link of any chain (the chunk itself or one of its bases), flipped or deleted in the memory tier, is
-     * detected: with no other tier the restore fails as CORRUPT rather than return wrong bytes, and with the disk tier
-     * (whole chunks) beside it the restore repairs it and returns the saved state exactly.
+     * Any link of any chain (the chunk itself or one of its bases), flipped or deleted in the memory tier, never
+     * yields wrong bytes: with no other tier the restore fails as CORRUPT (or, for a flip of a bit the format ignores,
+     * returns the exact state), and with the disk tier (whole chunks) beside it the restore repairs the link and
+     * returns the saved state exactly.
      */
     @Property(tries = 20)
     void aDamagedLinkIsRepairedFromAnotherTierOrReported(@ForAll @IntRange(min = 0, max = 3) int dtype,
@@ -175,16 +176,23 @@ class DeltaChainProperties {
                 bytes[random.nextInt(bytes.length)] ^= (byte) (1 << random.nextInt(8));
                 mem.put(key, ByteBuffer.wrap(bytes));
             }
+            boolean harmless = false;
             try (Checkpointer memoryOnly = Checkpointer.open(RoundTripProperties.config(2).differential(fullEvery)
                     .tier(TierConfig.of("memory", mem).keepLast(steps)).build())) {
-                CheckpointException e = Assertions.assertThrows(CheckpointException.class,
-                        () -> memoryOnly.restore(RestoreRequest.step(steps)));
-                Assertions.assertEquals(CheckpointException.Reason.CORRUPT, e.reason(), e.getMessage());
+                try {
+                    // A flip of a bit the zstd format ignores (one reserved header bit) changes nothing: the restore
+                    // may then succeed, but only with the exact state.
+                    assertSameState(state(type, values), memoryOnly.restore(RestoreRequest.step(steps)).state());
+                    harmless = true;
+                } catch (CheckpointException e) {
+                    Assertions.assertEquals(CheckpointException.Reason.CORRUPT, e.reason(), e.getMessage());
+                }
             }
+            Assertions.assertFalse(delete && harmless, "a deleted link cannot go unnoticed");
             try (Checkpointer cp = Checkpointer.open(both(mem, disk, fullEvery, steps))) {
                 var r = cp.restore(RestoreRequest.step(steps));
                 assertSameState(state(type, values), r.state());
-                Assertions.assertTrue(r.chunksRepaired() >= 1, "repaired from disk: " + r.chunksRepaired());
+                Assertions.assertTrue(harmless || r.chunksRepaired() >= 1, "repaired from disk: " + r.chunksRepaired());
             }
         } finally {
             RoundTripProperties.deleteTree(dir);

@@ -112,6 +112,16 @@ class LossyAndTierLevelTest {
             assertEquals(0, mem.list("").size(), "nothing written");
             assertTrue(cp.list().isEmpty());
         }
+        // A tensor the pattern names that would not be rounded (an integer counter) needs no mark.
+        ByteBuffer counter = ByteBuffer.allocateDirect(8).order(ByteOrder.LITTLE_ENDIAN).putLong(0, 1234);
+        TrainingState withCounter = TrainingState.builder().add(floats("optim/exp_avg", 1000, 2).asOptimizerState())
+                .add(Tensor.of("optim/step", DType.I64, new long[] {1}, counter)).build();
+        try (MemoryObjectStore mem = new MemoryObjectStore(256L << 20);
+             Checkpointer cp = Checkpointer.open(smallConfig("run1").lossy("optim/.*", 10).tier(TierConfig.of("memory", mem)).build())) {
+            cp.save(1, withCounter).done().get(30, TimeUnit.SECONDS);
+            assertEquals(1234, cp.restore(RestoreRequest.latest()).state().tensor("optim/step").buffers().get(0)
+                    .order(ByteOrder.LITTLE_ENDIAN).getLong(0));
+        }
     }
 
     @Test

@@ -76,7 +76,8 @@ class PeerTierInProcessTest {
         List<PeerMemoryStore> stores = new ArrayList<>();
         List<Checkpointer> ranks = new ArrayList<>();
         List<ShardedModel> models = new ArrayList<>();
-        try (FileSystemObjectStore disk = new FileSystemObjectStore(dir)) {
+        FileSystemObjectStore disk = new FileSystemObjectStore(dir);
+        try {
             for (int r = 0; r < world; r++) {
                 stores.add(PeerTier.open(r, peers, 1, 512L << 20));
             }
@@ -95,10 +96,7 @@ class PeerTierInProcessTest {
                 }
             }
             for (PeerMemoryStore s : stores) {
-                long until = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
-                while (s.metrics().replicationLagBytes() > 0 && System.nanoTime() < until) {
-                    Thread.sleep(10);
-                }
+                assertTrue(s.awaitReplication(Duration.ofSeconds(30)), "replicas sent before the loss");
             }
             for (int r = 1; r <= 2; r++) { // both gone, memory and all
                 ranks.get(r).close();
@@ -115,13 +113,14 @@ class PeerTierInProcessTest {
                 fresh.restored(r.state());
             }
             assertEquals(models.get(1).digests(), fresh.digests());
-        } finally {
+        } finally { // ranks and peers first: the disk they write to closes after them
             for (int r = 0; r < ranks.size(); r++) {
                 ranks.get(r).close();
             }
             for (PeerMemoryStore s : stores) {
                 s.close();
             }
+            disk.close();
         }
     }
 

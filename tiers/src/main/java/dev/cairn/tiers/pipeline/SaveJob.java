@@ -111,7 +111,10 @@ public final class SaveJob implements CheckpointHandle {
         lossyBitsOf = new int[n];
         if (lossy != null) {
             for (int i = 0; i < n; i++) {
-                if (entries.get(entryOf[i]) instanceof Tensor t && lossy.matcher(t.name()).matches()) {
+                if (entries.get(entryOf[i]) instanceof Tensor t && lossy.matcher(t.name()).matches()
+                        && dev.cairn.tiers.codec.MantissaRounding.errorBound(t.dtype(), lossyBits) != 0) {
+                    // Only a tensor that would be rounded needs the mark: an integer step counter named by the
+                    // pattern is stored exactly either way.
                     if (!t.isOptimizerState()) {
                         throw new dev.cairn.CheckpointException(dev.cairn.CheckpointException.Reason.INVALID_INPUT,
                                 "lossy pattern '" + lossy.pattern() + "' matches tensor '" + t.name() + "', which is not "

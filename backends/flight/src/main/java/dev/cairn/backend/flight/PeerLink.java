@@ -86,7 +86,9 @@ final class PeerLink implements AutoCloseable {
         this.channel = NettyChannelBuilder.forAddress(address)
                 .usePlaintext()
                 // no transparent retries: gRPC would buffer a put's message and send it again after Flight released
-                // its zero-copy buffers; replication retries whole replicas itself
+                // its zero-copy buffers; replication retries whole replicas itself. Reads and metadata calls lose
+                // them too: a call caught by a closing connection fails as UNAVAILABLE and marks the peer down for
+                // DOWN_NANOS, after which it is tried again (reads fall back to the other peers meanwhile)
                 .disableRetry()
                 .maxInboundMessageSize(PeerProtocol.MAX_MESSAGE_BYTES)
                 .flowControlWindow(PeerProtocol.FLOW_CONTROL_WINDOW_BYTES)
