@@ -355,22 +355,15 @@ public final class CodecBenchmark {
                     long[] sizes = new long[1];
                     long t0 = System.nanoTime();
                     switch (method) {
-                        case CAIRN -> {
+                        case CAIRN, CAIRN_STRONG -> {
+                            ChunkCodec codec = method.equals(CAIRN) ? cairn : strong;
                             for (int i = 0; i < chunks.size(); i++) {
                                 int[] c = chunks.get(i);
-                                int n = cairn.encodeChoosing(d.buffers().get(c[0]), c[1], c[2], d.elementSize(), slices.get(i));
+                                int n = codec.encodeChoosing(d.buffers().get(c[0]), c[1], c[2], d.elementSize(), slices.get(i));
                                 sizes[0] += n;
-                                if (r == 0) {
+                                if (r == 0 && codec == cairn) {
                                     codecs.merge(cairn.lastCodec(), 1, Integer::sum);
                                 }
-                                c[4] = n;
-                            }
-                        }
-                        case CAIRN_STRONG -> {
-                            for (int i = 0; i < chunks.size(); i++) {
-                                int[] c = chunks.get(i);
-                                int n = strong.encodeChoosing(d.buffers().get(c[0]), c[1], c[2], d.elementSize(), slices.get(i));
-                                sizes[0] += n;
                                 c[4] = n;
                             }
                         }

@@ -1,7 +1,6 @@
 package dev.cairn.bench;
 
 import dev.cairn.DType;
-import dev.cairn.Tensor;
 import dev.cairn.TrainingState;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
@@ -41,12 +40,7 @@ final class SyntheticState {
             throw new IllegalArgumentException("state of " + bytes + " bytes is not a whole number of " + chunkBytes + "-byte chunks");
         }
         List<ByteBuffer> buffers = allocateLike(sizes(bytes));
-        TrainingState.Builder b = TrainingState.builder();
-        for (int i = 0; i < buffers.size(); i++) {
-            ByteBuffer buf = buffers.get(i);
-            b.tensor("layers." + i + ".weight", DType.F32, new long[] {buf.capacity() / 4 / COLUMNS, COLUMNS}, buf);
-        }
-        SyntheticState s = new SyntheticState(buffers, b.build(), chunkBytes, bytes);
+        SyntheticState s = new SyntheticState(buffers, tensorsOver(buffers), chunkBytes, bytes);
         s.fill(seed);
         return s;
     }
@@ -108,10 +102,15 @@ final class SyntheticState {
 
     /** Zeroed tensors of the same names and shapes, in buffers of their own: restore targets. */
     TrainingState emptyLike() {
+        return tensorsOver(allocateLike(buffers.stream().map(b -> (long) b.capacity()).toList()));
+    }
+
+    /** The state's fp32 tensors, {@code layers.<i>.weight} of {@code COLUMNS} columns, one over each buffer. */
+    private static TrainingState tensorsOver(List<ByteBuffer> buffers) {
         TrainingState.Builder b = TrainingState.builder();
-        for (dev.cairn.Entry e : state.entries()) {
-            Tensor t = (Tensor) e;
-            b.add(Tensor.allocate(t.name(), t.dtype(), t.shape()));
+        for (int i = 0; i < buffers.size(); i++) {
+            ByteBuffer buf = buffers.get(i);
+            b.tensor("layers." + i + ".weight", DType.F32, new long[] {buf.capacity() / 4 / COLUMNS, COLUMNS}, buf);
         }
         return b.build();
     }

@@ -87,6 +87,16 @@ class MultiRankTest {
                 .build();
     }
 
+    /** Step 1 saved by four ranks, which then close: a checkpoint for restores on other world sizes. */
+    private void saveStepOneOnFourRanksAndClose() throws Exception {
+        List<Checkpointer> four = ranks(4, Duration.ofSeconds(30), null);
+        try {
+            saveAll(four, 1);
+        } finally {
+            four.forEach(Checkpointer::close);
+        }
+    }
+
     private static void saveAll(List<Checkpointer> ranks, long step) throws Exception {
         List<CheckpointHandle> handles = new ArrayList<>();
         for (int r = 0; r < ranks.size(); r++) {
@@ -203,12 +213,7 @@ class MultiRankTest {
 
     @Test
     void perRankBlobsOnAnotherWorldSizeNeedTheApplicationsChoice() throws Exception {
-        List<Checkpointer> four = ranks(4, Duration.ofSeconds(30), null);
-        try {
-            saveAll(four, 1);
-        } finally {
-            four.forEach(Checkpointer::close);
-        }
+        saveStepOneOnFourRanksAndClose();
         List<Checkpointer> two = ranks(2, Duration.ofSeconds(30), null);
         try {
             Tensor target = Tensor.allocate("w", DType.F32, ShardSpec.split(GLOBAL, 0, 2, 1));
@@ -236,12 +241,7 @@ class MultiRankTest {
 
     @Test
     void aRestoreOnMoreRanksReadsOnlyTheChunksThatOverlapItsRowsAndChunksFollowRows() throws Exception {
-        List<Checkpointer> four = ranks(4, Duration.ofSeconds(30), null);
-        try {
-            saveAll(four, 1);
-        } finally {
-            four.forEach(Checkpointer::close);
-        }
+        saveStepOneOnFourRanksAndClose();
         long rowBytes = GLOBAL[1] * 4;
         List<dev.cairn.tiers.manifest.ChunkRef> wChunks = new ArrayList<>();
         try (RootAllocator a = new RootAllocator()) {

@@ -40,16 +40,7 @@ class PeerTierInProcessTest {
                 models.add(new ShardedModel(r, world, 1));
             }
             for (long step = 1; step <= 8; step++) {
-                List<CheckpointHandle> handles = new ArrayList<>();
-                for (int r = 0; r < world; r++) {
-                    models.get(r).step();
-                    handles.add(ranks.get(r).save(step, models.get(r).state()));
-                }
-                long t0 = System.nanoTime();
-                for (CheckpointHandle h : handles) {
-                    h.done().get(60, TimeUnit.SECONDS);
-                }
-                System.out.println("step " + step + " committed in " + (System.nanoTime() - t0) / 1_000_000 + " ms");
+                System.out.println("step " + step + " committed in " + stepAndSave(step, models, ranks) + " ms");
             }
             ShardedModel fresh = new ShardedModel(2, world, 1);
             assertEquals(8, ranks.get(2).restore(RestoreRequest.latest().into(fresh.targets())).step());
@@ -86,14 +77,7 @@ class PeerTierInProcessTest {
                 models.add(new ShardedModel(r, world, 1));
             }
             for (long step = 1; step <= 2; step++) {
-                List<CheckpointHandle> handles = new ArrayList<>();
-                for (int r = 0; r < world; r++) {
-                    models.get(r).step();
-                    handles.add(ranks.get(r).save(step, models.get(r).state()));
-                }
-                for (CheckpointHandle h : handles) {
-                    h.done().get(60, TimeUnit.SECONDS); // committed in both tiers
-                }
+                stepAndSave(step, models, ranks); // committed in both tiers
             }
             for (PeerMemoryStore s : stores) {
                 assertTrue(s.awaitReplication(Duration.ofSeconds(30)), "replicas sent before the loss");
@@ -122,6 +106,23 @@ class PeerTierInProcessTest {
             }
             disk.close();
         }
+    }
+
+    /**
+     * Every rank takes a training step and saves it; returns the milliseconds from the last save() call until every
+     * rank's save is done (committed in every tier).
+     */
+    private static long stepAndSave(long step, List<ShardedModel> models, List<Checkpointer> ranks) throws Exception {
+        List<CheckpointHandle> handles = new ArrayList<>();
+        for (int r = 0; r < ranks.size(); r++) {
+            models.get(r).step();
+            handles.add(ranks.get(r).save(step, models.get(r).state()));
+        }
+        long t0 = System.nanoTime();
+        for (CheckpointHandle h : handles) {
+            h.done().get(60, TimeUnit.SECONDS);
+        }
+        return (System.nanoTime() - t0) / 1_000_000;
     }
 
     private static Checkpointer open(int rank, int world, PeerMemoryStore peer, FileSystemObjectStore disk) {
