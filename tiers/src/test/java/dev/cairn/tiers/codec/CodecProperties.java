@@ -197,6 +197,18 @@ public class CodecProperties {
         assertEquals(raw.length, end, "pieces cover the split");
     }
 
+    @Example
+    void floatPlanesCheckTheirRegionsBeforeTouchingMemoryByAddress() {
+        ByteBuffer direct = ByteBuffer.allocateDirect(256);
+        assertThrows(IllegalArgumentException.class, () -> FloatPlanes.split(ByteBuffer.allocate(256), 0, 256, 4, direct, 0));
+        assertThrows(IllegalArgumentException.class, () -> FloatPlanes.join(direct, 0, 256, 4, ByteBuffer.allocate(256), 0));
+        assertThrows(IndexOutOfBoundsException.class, () -> FloatPlanes.split(direct, 8, 256, 4, ByteBuffer.allocateDirect(256), 0));
+        assertThrows(IndexOutOfBoundsException.class, () -> FloatPlanes.join(direct, 0, 256, 4, ByteBuffer.allocateDirect(255), 0));
+        assertThrows(IndexOutOfBoundsException.class, () -> FloatPlanes.join(direct, -1, 64, 4, ByteBuffer.allocateDirect(256), 0));
+        assertThrows(java.nio.ReadOnlyBufferException.class,
+                () -> FloatPlanes.join(direct, 0, 256, 4, ByteBuffer.allocateDirect(256).asReadOnlyBuffer(), 0));
+    }
+
     @Property
     void nibblesPackAndUnpack(@ForAll long x) {
         long low = x & 0x0F0F0F0F0F0F0F0FL;
