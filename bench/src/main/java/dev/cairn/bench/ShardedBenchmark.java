@@ -3,6 +3,7 @@ package dev.cairn.bench;
 import dev.cairn.backend.flight.PeerMemoryConfig;
 import dev.cairn.backend.flight.PeerMemoryStore;
 import dev.cairn.examples.sharded.RankProcess;
+import dev.cairn.examples.sharded.ShardedModel;
 import dev.cairn.testkit.EmbeddedS3;
 import dev.cairn.tiers.layout.StoreLayout;
 import dev.cairn.tiers.manifest.EntryRecord;
@@ -54,8 +55,29 @@ public final class ShardedBenchmark {
     private ShardedBenchmark() {
     }
 
+    /** Goal 4 of the fast-recovery work: the 4-rank save until committed at most 3x one process saving it all. */
+    static final double SAVE_GOAL = 1.0 / 3;
+    /** A lost rank's warm restore from peer memory: at most 1.5x the warm restore from disk... */
+    static final double PEER_OVER_DISK_GOAL = 1.5;
+    /** ... and at least 5x faster than the warm restore from S3. */
+    static final double PEER_OVER_S3_GOAL = 0.2;
+    /** A replacement's first restore (fresh JVM) at most 2x its warm restore from the same tier. */
+    static final double COLD_OVER_WARM_GOAL = 2.0;
+
+    /**
+     * What a run measured: {@code setup} holds the lines that describe the state and the tiers.
+     */
+    public record Results(Instant date, MachineInfo machine, List<String> setup, List<Figure> figures,
+                          List<Comparison> comparisons, double loadBefore, double loadAfter) implements MeasuredRun {
+        public Results {
+            setup = List.copyOf(setup);
+            figures = List.copyOf(figures);
+            comparisons = List.copyOf(comparisons);
+        }
+    }
+
     /** Runs it with {@code scale} (1 = about 6 MiB of global state; 16 = about 96 MiB), printing progress to {@code log}. */
-    public static void run(int scale, int steps, int reps, Path parent, PrintStream log, PrintStream out) throws Exception {
+    public static Results run(int scale, int steps, int reps, Path parent, PrintStream log) throws Exception {
         MachineInfo machine = MachineInfo.probe(parent == null ? Path.of(".") : parent);
         double loadBefore = MachineInfo.loadAverage();
         try (WorkDirectory work = WorkDirectory.create(parent, "cairn-bench-ranks-");
@@ -127,7 +149,7 @@ public final class ShardedBenchmark {
                 long storedBytes = 0;
                 List<Comparison> comparisons = new ArrayList<>();
                 comparisons.add(new Comparison("ranks.saveOverSingle", "4-rank save vs 1 process saving it all", save, single,
-                        Comparison.Measure.THROUGHPUT, Double.NaN));
+                        Comparison.Measure.THROUGHPUT, SAVE_GOAL));
                 comparisons.add(new Comparison("ranks.saveOverCopy", "4-rank save vs one memory copy", save, copy,
                         Comparison.Measure.THROUGHPUT, Double.NaN));
                 long newest = steps - steps % SLOW_EVERY; // the newest step every tier holds
@@ -160,10 +182,14 @@ public final class ShardedBenchmark {
                         storedBytes = Long.parseLong(m.group(3).replaceAll(".*=", ""));
                     }
                     p.await(WAIT);
+                    checkBitExact(p, tier, ShardedModel.reference(WORLD, scale, tier.equals("peer") ? steps : newest));
                     long rankRaw = stepBytes / WORLD;
-                    figures.add(new Figure("ranks.restoreCold." + tier, "first restore of the lost rank from " + tier + " (cold JVM)",
-                            rankRaw, new long[] {cold}));
+                    Figure coldFigure = new Figure("ranks.restoreCold." + tier, "first restore of the lost rank from " + tier
+                            + " (cold JVM)", rankRaw, new long[] {cold});
+                    figures.add(coldFigure);
                     Figure restore = new Figure("ranks.restore." + tier, "restore of the lost rank from " + tier + " (warm)", rankRaw, warm);
+                    comparisons.add(new Comparison("ranks.restoreCold." + tier + "OverWarm", "first restore from " + tier
+                            + " vs warm restore", coldFigure, restore, Comparison.Measure.TIME, COLD_OVER_WARM_GOAL));
                     Figure limit = switch (tier) {
                         case "peer" -> peerReads(keys, peers, reps, rankRaw);
                         case "disk" -> diskReads(disk, rawLengthsOf(manifest, LOST), reps, rankRaw);
@@ -174,20 +200,34 @@ public final class ShardedBenchmark {
                     comparisons.add(new Comparison("ranks.restore." + tier + "OverReads", "restore from " + tier + " vs " + limit.label(),
                             restore, limit, Comparison.Measure.TIME, Double.NaN));
                 }
-                ReportTable.heading(out, "Cairn multi-rank benchmark: " + WORLD + " ranks in " + WORLD + " JVMs on loopback", Instant.now(), machine);
-                out.println("state    " + ByteSize.format(stepBytes) + " of fp32 per step across the ranks (ShardedModel scale " + scale
-                        + ": rows and columns split, one replicated tensor), " + ByteSize.format(stepBytes / WORLD)
-                        + " on the lost rank, stored as " + ByteSize.format(storedBytes) + " in the tier read");
-                out.println("tiers    peer memory every step (Arrow Flight, ring replication to 1 peer); shared disk and S3Proxy (in this JVM)"
-                        + " every " + SLOW_EVERY + " steps, promoted in the background; differential off (every value changes); each rank"
-                        + " waits for its save's peer commit before its next step");
-                ReportTable.load(out, loadBefore, MachineInfo.loadAverage(), machine.cores());
-                ReportTable.figures(out, 52, figures);
-                ReportTable.comparisons(out, "comparison", "limit", 60, 12, comparisons);
+                Figure peer = Figure.find(figures, "ranks.restore.peer");
+                comparisons.add(new Comparison("ranks.restorePeerOverDisk", "restore from peer memory vs from disk (warm)", peer,
+                        Figure.find(figures, "ranks.restore.disk"), Comparison.Measure.TIME, PEER_OVER_DISK_GOAL));
+                comparisons.add(new Comparison("ranks.restorePeerOverS3", "restore from peer memory vs from S3 (warm)", peer,
+                        Figure.find(figures, "ranks.restore.s3"), Comparison.Measure.TIME, PEER_OVER_S3_GOAL));
+                List<String> setup = List.of(
+                        "state    " + ByteSize.format(stepBytes) + " of fp32 per step across the ranks (ShardedModel scale " + scale
+                                + ": rows and columns split, one replicated tensor), " + ByteSize.format(stepBytes / WORLD)
+                                + " on the lost rank, stored as " + ByteSize.format(storedBytes) + " in the tier read",
+                        "tiers    peer memory every step (Arrow Flight, ring replication to 1 peer); shared disk and S3Proxy (in this JVM)"
+                                + " every " + SLOW_EVERY + " steps, promoted in the background; differential off (every value changes); each rank"
+                                + " waits for its save's peer commit before its next step");
+                return new Results(Instant.now(), machine, setup, figures, comparisons, loadBefore, MachineInfo.loadAverage());
             } finally {
                 for (RankProcess p : ranks) {
                     p.close();
                 }
+            }
+        }
+    }
+
+    /** Fails unless the replacement's tensors, as it printed their digests after its restores, are the reference's slices. */
+    private static void checkBitExact(RankProcess p, String tier, ShardedModel reference) {
+        for (String name : reference.tensorNames()) {
+            String expected = "digest " + name + " " + reference.digestOfSlice(name, reference.shardOf(name, LOST, WORLD));
+            if (!p.lines().contains(expected)) {
+                throw new IllegalStateException("the replacement's restore from " + tier + " is not bit-exact: no line '"
+                        + expected + "' in " + p.lines());
             }
         }
     }

@@ -10,6 +10,7 @@ import dev.cairn.bench.S3BenchResults;
 import dev.cairn.bench.S3Benchmark;
 import dev.cairn.bench.S3Report;
 import dev.cairn.bench.ShardedBenchmark;
+import dev.cairn.bench.ShardedReport;
 import dev.cairn.cli.ByteSizeConverter;
 import dev.cairn.cli.CairnCli;
 import java.io.IOException;
@@ -131,7 +132,12 @@ public final class BenchCommand implements Callable<Integer> {
                 throw new ParameterException(spec.commandLine(), "--scale must be in [1, 1024], was " + scale);
             }
             try {
-                ShardedBenchmark.run(scale, 6, repetitions, dir, cli.err(), cli.out());
+                ShardedBenchmark.Results results = ShardedBenchmark.run(scale, 6, repetitions, dir, cli.err());
+                if (json) {
+                    cli.out().println(ShardedReport.json(results));
+                } else {
+                    ShardedReport.printText(results, cli.out());
+                }
             } catch (IOException e) {
                 throw e;
             } catch (Exception e) {
