@@ -55,6 +55,15 @@ public interface ObjectStore extends AutoCloseable {
         return false;
     }
 
+    /**
+     * A {@link Coordinator} over the processes this store connects, when it connects the ranks of a run directly
+     * (the peer-memory store: a barrier is one call to the group's first peer, not polling of keys). The engine uses
+     * it for multi-rank commits when the configuration names no coordinator of its own. Empty by default.
+     */
+    default java.util.Optional<Coordinator> coordinator() {
+        return java.util.Optional.empty();
+    }
+
     @Override
     void close() throws IOException;
 

@@ -164,6 +164,12 @@ public final class FaultyObjectStore implements ObjectStore {
         return delegate.inMemory();
     }
 
+    /** The wrapped store's coordinator, untouched: faults are injected into storage calls, not into barriers. */
+    @Override
+    public java.util.Optional<dev.cairn.Coordinator> coordinator() {
+        return delegate.coordinator();
+    }
+
     @Override
     public void close() throws IOException {
         delegate.close();

@@ -50,6 +50,11 @@ public abstract class ForwardingObjectStore implements ObjectStore {
     }
 
     @Override
+    public java.util.Optional<dev.cairn.Coordinator> coordinator() {
+        return delegate.coordinator();
+    }
+
+    @Override
     public String describe() {
         return delegate.describe();
     }

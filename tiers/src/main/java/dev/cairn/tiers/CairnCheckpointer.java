@@ -7,6 +7,7 @@ import dev.cairn.CheckpointHandle;
 import dev.cairn.CheckpointInfo;
 import dev.cairn.Checkpointer;
 import dev.cairn.CommitReport;
+import dev.cairn.Coordinator;
 import dev.cairn.GcReport;
 import dev.cairn.ObjectInfo;
 import dev.cairn.RestoreRequest;
@@ -27,6 +28,7 @@ import java.time.Instant;
 import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.List;
+import java.util.Optional;
 import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.CompletableFuture;
@@ -79,7 +81,7 @@ public final class CairnCheckpointer implements Checkpointer {
         for (TierConfig t : config.tiers()) {
             tiers.add(new Tier(t, tiers.size(), layout, IO_THREADS_PER_TIER, config.compressionLevel()));
         }
-        this.commits = new CommitProtocol(manifests, config.coordinator().orElse(null), config.deadline());
+        this.commits = new CommitProtocol(manifests, coordinatorOf(config), config.deadline());
         this.collector = new GarbageCollector(commits);
         // A multi-rank commit waits for the other ranks: on its own threads, never on a tier's I/O threads, whose
         // chunk writes (of this step in another tier, or of the next steps) the other ranks may be waiting for.
@@ -160,6 +162,18 @@ public final class CairnCheckpointer implements Checkpointer {
             highestCommitted.put(t.index(), known);
         }
         return known;
+    }
+
+    /**
+     * How the ranks meet to commit: the configured coordinator, else the first tier whose store connects the ranks
+     * itself (the peer-memory tier), else none (they meet by polling the store).
+     */
+    private static Coordinator coordinatorOf(CairnConfig config) {
+        if (config.worldSize() == 1) {
+            return null;
+        }
+        return config.coordinator().or(() -> config.tiers().stream().map(t -> t.store().coordinator())
+                .flatMap(Optional::stream).findFirst()).orElse(null);
     }
 
     /** Called once per tier when every chunk of {@code job} is durable there (or failed): commit on the tier's I/O thread. */

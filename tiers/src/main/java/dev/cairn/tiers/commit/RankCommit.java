@@ -68,7 +68,8 @@ final class RankCommit {
         Exception failure = null;
         Manifest merged = null;
         try {
-            List<Manifest> indexes = unlocked(tier, () -> awaitIndexes(tier, index, until));
+            List<Manifest> indexes = coordinator != null ? readIndexes(tier, index)
+                    : unlocked(tier, () -> awaitIndexes(tier, index, until));
             checkChunksPresent(tier, indexes);
             merged = merge(index, indexes);
             byte[] bytes = ManifestFormat.write(merged, "manifest", allocator);
@@ -148,6 +149,22 @@ final class RankCommit {
             pause(pause);
             pause = Math.min(MAX_POLL_NANOS, pause * 2);
         }
+    }
+
+    /** After the "indexed" barrier every rank's index is in the tier: read each by its key, with no listing. */
+    private List<Manifest> readIndexes(Tier tier, Manifest own) throws IOException {
+        List<Manifest> found = new ArrayList<>();
+        found.add(own);
+        for (int r = 1; r < own.worldSize(); r++) {
+            String key = tier.layout().indexKey(own.step(), r);
+            try {
+                found.add(readIndex(tier, key, own, r));
+            } catch (NoSuchFileException e) {
+                throw new CheckpointException(Reason.STORAGE, "step " + own.step() + " is not committed in tier " + tier.name()
+                        + ": rank " + r + " reached the barrier but its index " + key + " is not in the tier");
+            }
+        }
+        return found;
     }
 
     private Manifest readIndex(Tier tier, String key, Manifest own, int rank) throws IOException {

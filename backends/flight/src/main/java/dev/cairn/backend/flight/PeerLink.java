@@ -58,6 +58,11 @@ final class PeerLink implements AutoCloseable {
             return code == FlightStatusCode.RESOURCE_EXHAUSTED;
         }
 
+        /** The call's deadline passed. */
+        boolean timedOut() {
+            return code == FlightStatusCode.TIMED_OUT;
+        }
+
         /** The peer did not answer (gone, unreachable, too slow), rather than answering with an error. */
         boolean unreachable() {
             return isUnreachable(code);
@@ -217,6 +222,28 @@ final class PeerLink implements AutoCloseable {
             return infos;
         } catch (FlightRuntimeException e) {
             throw failed("list " + prefix, e);
+        }
+    }
+
+    /**
+     * Arrives at barrier {@code name} kept by this peer (peer 0 of the group) as rank {@code rank} of {@code world};
+     * returns when every rank arrived. Fails with a {@link PeerException} whose code is TIMED_OUT when
+     * {@code timeoutMillis} passes first.
+     */
+    void barrier(String name, int rank, int world, long timeoutMillis) throws IOException {
+        enter();
+        try {
+            drain(client.doAction(new Action(PeerProtocol.BARRIER_ACTION, PeerProtocol.barrier(name, rank, world, timeoutMillis)),
+                    CallOptions.timeout(Math.max(1, timeoutMillis), TimeUnit.MILLISECONDS)));
+        } catch (FlightRuntimeException e) {
+            if (e.status().code() == FlightStatusCode.TIMED_OUT) {
+                // the other ranks are late, which says nothing about this peer: it is not marked down
+                throw new PeerException(this + ": barrier " + name + ": not every rank arrived within " + timeoutMillis
+                        + " ms", FlightStatusCode.TIMED_OUT, e);
+            }
+            throw failed("barrier " + name, e);
+        } finally {
+            calls.decrementAndGet();
         }
     }
 

@@ -1,5 +1,6 @@
 package dev.cairn.backend.flight;
 
+import dev.cairn.Coordinator;
 import dev.cairn.ObjectInfo;
 import dev.cairn.ObjectKeys;
 import dev.cairn.ObjectStore;
@@ -14,6 +15,7 @@ import java.nio.file.NoSuchFileException;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Optional;
 import java.util.Map;
 import java.util.TreeMap;
 import java.util.concurrent.ExecutorService;
@@ -83,6 +85,7 @@ public final class PeerMemoryStore implements ObjectStore {
     private final TokenBucket pacing;
     private final List<Integer> readOrder;
     private final Object linksLock = new Object();
+    private final PeerCoordinator coordinator = new PeerCoordinator(this);
     private volatile PeerLink[] links;
     private volatile boolean closed;
 
@@ -180,6 +183,42 @@ public final class PeerMemoryStore implements ObjectStore {
     /** Waits until every replica queued so far was sent or dropped; false if {@code timeout} passed first. */
     public boolean awaitReplication(Duration timeout) throws InterruptedException {
         return replication == null || replication.awaitIdle(timeout.toNanos());
+    }
+
+    /**
+     * The group's barrier for multi-rank commits: peer 0 keeps every barrier, and each rank's arrival is one call to
+     * it that returns when the last rank arrives (see {@link PeerCoordinator}). Used by the engine when the peer tier
+     * is configured and no other coordinator is.
+     */
+    @Override
+    public Optional<Coordinator> coordinator() {
+        return Optional.of(coordinator);
+    }
+
+    /**
+     * Rank {@code rank}'s arrival at barrier {@code name}, kept by peer 0: here when this is peer 0, else one call
+     * to it. Returns when every rank of {@code world} arrived; fails with a {@link PeerLink.PeerException}
+     * (TIMED_OUT after {@code timeoutMillis}, UNAVAILABLE when peer 0 is not reachable or closing).
+     */
+    void arrive(String name, int rank, int world, long timeoutMillis) throws IOException {
+        checkOpen();
+        if (config.peerIndex() == 0) {
+            LocalArrival here = new LocalArrival();
+            service.arriveHere(new PeerProtocol.Arrival(name, rank, world, timeoutMillis), here);
+            here.await(name, timeoutMillis);
+            return;
+        }
+        PeerLink leader = reachable(0);
+        if (leader == null) {
+            throw new PeerLink.PeerException("peer 0, which keeps the group's barriers, is "
+                    + (links[0] == null ? "not connected" : "not reachable"), FlightStatusCode.UNAVAILABLE, null);
+        }
+        leader.barrier(name, rank, world, timeoutMillis);
+    }
+
+    /** This peer's Flight service, for tests. */
+    PeerService service() {
+        return service;
     }
 
     /** Counters since start. */

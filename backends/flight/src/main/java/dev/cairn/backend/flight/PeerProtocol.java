@@ -27,6 +27,8 @@ import org.apache.arrow.vector.types.pojo.Schema;
  *   STAT action body              key                              one result: INFO without its key
  *   LIST action body              prefix                           one result per object: INFO
  *   DELETE action body            key                              no result
+ *   BARRIER action body           name, rank i32, world i32,       one empty result once every rank of world
+ *                                 timeout-millis i64               arrived at name (sent to peer 0 only)
  *
  *   INFO result                   key, size i64, seconds i64, nanos i32
  * </pre>
@@ -44,10 +46,12 @@ final class PeerProtocol {
     static final byte STAT = 3;
     static final byte LIST = 4;
     static final byte DELETE = 5;
+    static final byte BARRIER = 6;
 
     static final String STAT_ACTION = "cairn.stat";
     static final String LIST_ACTION = "cairn.list";
     static final String DELETE_ACTION = "cairn.delete";
+    static final String BARRIER_ACTION = "cairn.barrier";
 
     /** Bytes of an object per row (and per gRPC message). */
     static final int PIECE_BYTES = 1 << 20;
@@ -71,6 +75,10 @@ final class PeerProtocol {
 
     /** A decoded READ ticket. */
     record Read(String key, long offset, long length) {
+    }
+
+    /** A decoded BARRIER action body: rank {@code rank} of {@code world} arrived at {@code name}. */
+    record Arrival(String name, int rank, int world, long timeoutMillis) {
     }
 
     /** A decoded REPLICA descriptor. */
@@ -107,6 +115,18 @@ final class PeerProtocol {
 
     static String decodeKeyBody(byte[] body, byte kind) {
         return string(body(body, kind));
+    }
+
+    static byte[] barrier(String name, int rank, int world, long timeoutMillis) {
+        byte[] n = name.getBytes(UTF_8);
+        return header(BARRIER, 2 + n.length + 16).putShort(checkLength(n)).put(n).putInt(rank).putInt(world)
+                .putLong(timeoutMillis).array();
+    }
+
+    static Arrival decodeBarrier(byte[] body) {
+        ByteBuffer in = body(body, BARRIER);
+        String name = string(in);
+        return new Arrival(name, in.getInt(), in.getInt(), in.getLong());
     }
 
     static byte[] info(ObjectInfo info) {

@@ -41,6 +41,8 @@ final class PeerService extends NoOpFlightProducer {
     private final AtomicInteger activeCalls = new AtomicInteger();
     private final LongAdder replicasRefused;
     private final LongAdder replicasReceived;
+    /** The group's barriers, kept by peer 0 (others answer nothing for them). */
+    private final PeerBarriers barriers = new PeerBarriers();
     private volatile boolean closed;
 
     PeerService(int peerIndex, MemoryObjectStore memory, BufferAllocator transfer, long callTimeoutNanos,
@@ -93,6 +95,11 @@ final class PeerService extends NoOpFlightProducer {
             return;
         }
         try {
+            if (PeerProtocol.BARRIER_ACTION.equals(action.getType())) {
+                // Answered when the last rank arrives, from that rank's call: no thread waits here.
+                barriers.arrive(PeerProtocol.decodeBarrier(action.getBody()), listener);
+                return;
+            }
             switch (action.getType()) {
                 case PeerProtocol.STAT_ACTION -> {
                     ObjectInfo info = memory.stat(PeerProtocol.decodeKeyBody(action.getBody(), PeerProtocol.STAT));
@@ -119,10 +126,21 @@ final class PeerService extends NoOpFlightProducer {
     /** Refuses new calls and waits up to {@code timeoutMillis} for those running to finish. */
     void close(long timeoutMillis) throws InterruptedException {
         closed = true;
+        barriers.close();
         long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(timeoutMillis);
         while (activeCalls.get() > 0 && System.nanoTime() - deadline < 0) {
             Thread.sleep(1);
         }
+    }
+
+    /** Barriers this peer keeps that not every rank has reached yet. */
+    int openBarriers() {
+        return barriers.open();
+    }
+
+    /** This peer's own arrival at a barrier it keeps (it is peer 0): {@code call} is answered on release. */
+    void arriveHere(PeerProtocol.Arrival arrival, StreamListener<Result> call) {
+        barriers.arrive(arrival, call);
     }
 
     private void serve(PeerProtocol.Read read, ServerStreamListener listener) {

@@ -1,0 +1,49 @@
+package dev.cairn.backend.flight;
+
+import java.io.IOException;
+import java.io.InterruptedIOException;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
+import org.apache.arrow.flight.FlightProducer.StreamListener;
+import org.apache.arrow.flight.FlightRuntimeException;
+import org.apache.arrow.flight.FlightStatusCode;
+import org.apache.arrow.flight.Result;
+
+/** Peer 0's own arrival at one of the barriers it keeps: the answer a remote rank gets as a call's end, as a future. */
+final class LocalArrival implements StreamListener<Result> {
+    private final CompletableFuture<Void> released = new CompletableFuture<>();
+
+    @Override
+    public void onNext(Result val) {
+        // the release carries no data
+    }
+
+    @Override
+    public void onError(Throwable t) {
+        released.completeExceptionally(t);
+    }
+
+    @Override
+    public void onCompleted() {
+        released.complete(null);
+    }
+
+    /** Waits for the release; fails as a remote arrival would (TIMED_OUT, or the error the barrier ended with). */
+    void await(String name, long timeoutMillis) throws IOException {
+        try {
+            released.get(timeoutMillis, TimeUnit.MILLISECONDS);
+        } catch (TimeoutException e) {
+            onError(e); // so a late release finds nobody waiting
+            throw new PeerLink.PeerException("barrier " + name + ": not every rank arrived within " + timeoutMillis + " ms",
+                    FlightStatusCode.TIMED_OUT, e);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new InterruptedIOException("waiting at barrier " + name + " was interrupted");
+        } catch (ExecutionException e) {
+            FlightStatusCode code = e.getCause() instanceof FlightRuntimeException f ? f.status().code() : FlightStatusCode.UNKNOWN;
+            throw new PeerLink.PeerException("barrier " + name + " failed: " + e.getCause().getMessage(), code, e.getCause());
+        }
+    }
+}

@@ -1,0 +1,131 @@
+package dev.cairn.backend.flight;
+
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.Iterator;
+import java.util.List;
+import java.util.Map;
+import org.apache.arrow.flight.CallStatus;
+import org.apache.arrow.flight.FlightProducer.StreamListener;
+import org.apache.arrow.flight.Result;
+
+/**
+ * The barriers that peer 0 of a group keeps for the group's {@link PeerCoordinator}: each rank's arrival at a named
+ * barrier is one call that stays open until the last rank of the world has arrived, and every waiting call is then
+ * answered at once. No thread waits: an arrival only stores the call's listener.
+ *
+ * <p>A rank that arrives twice at one name (a retry after a lost connection) replaces its earlier call, which fails
+ * with ALREADY_EXISTS (not retried). A barrier
+ * that not every rank reaches is dropped once the longest timeout its arrivals asked for has passed, failing the
+ * calls still open on it; closing fails every open call. Both bound what a group that loses a rank leaves behind.
+ */
+final class PeerBarriers {
+    private static final byte[] RELEASED = new byte[0];
+
+    /** One named barrier: who arrived, each with its open call, and when it may be dropped. */
+    private static final class Barrier {
+        final int world;
+        final Map<Integer, StreamListener<Result>> waiting = new HashMap<>();
+        long dropAtNanos;
+
+        Barrier(int world) {
+            this.world = world;
+        }
+    }
+
+    private final Map<String, Barrier> barriers = new HashMap<>();
+    private boolean closed;
+
+    /** Rank {@code a.rank()} of {@code a.world()} arrived at {@code a.name()}; {@code call} is answered on release. */
+    void arrive(PeerProtocol.Arrival a, StreamListener<Result> call) {
+        if (a.world() < 1 || a.rank() < 0 || a.rank() >= a.world()) {
+            call.onError(CallStatus.INVALID_ARGUMENT.withDescription("rank " + a.rank() + " of " + a.world()
+                    + " at barrier " + a.name()).toRuntimeException());
+            return;
+        }
+        List<StreamListener<Result>> release;
+        List<StreamListener<Result>> expired;
+        StreamListener<Result> superseded = null;
+        synchronized (this) {
+            if (closed) {
+                release = null;
+                expired = List.of(call);
+            } else {
+                long now = System.nanoTime();
+                expired = dropExpired(now);
+                Barrier b = barriers.computeIfAbsent(a.name(), n -> new Barrier(a.world()));
+                if (b.world != a.world()) {
+                    call.onError(CallStatus.INVALID_ARGUMENT.withDescription("barrier " + a.name() + " is of " + b.world
+                            + " ranks; rank " + a.rank() + " arrived for " + a.world()).toRuntimeException());
+                    return;
+                }
+                superseded = b.waiting.put(a.rank(), call);
+                b.dropAtNanos = Math.max(b.dropAtNanos, now + Math.max(0, a.timeoutMillis()) * 1_000_000);
+                if (b.waiting.size() == b.world) {
+                    barriers.remove(a.name());
+                    release = new ArrayList<>(b.waiting.values());
+                } else {
+                    release = null;
+                }
+            }
+        }
+        // Answered outside the lock: a listener of a call the client already gave up on may throw.
+        for (StreamListener<Result> gone : expired) {
+            fail(gone, CallStatus.UNAVAILABLE, "barrier dropped: past its timeout, or the peer is closing");
+        }
+        if (superseded != null) {
+            // not UNAVAILABLE, which the rank would retry: the same rank's newer call is the one that counts
+            fail(superseded, CallStatus.ALREADY_EXISTS, "rank " + a.rank() + " arrived at barrier " + a.name() + " again");
+        }
+        if (release != null) {
+            for (StreamListener<Result> l : release) {
+                try {
+                    l.onNext(new Result(RELEASED));
+                    l.onCompleted();
+                } catch (RuntimeException callAlreadyEnded) {
+                    // that rank stopped waiting (its deadline): the others are released all the same
+                }
+            }
+        }
+    }
+
+    /** Fails every open call; later arrivals fail at once. */
+    void close() {
+        List<StreamListener<Result>> open = new ArrayList<>();
+        synchronized (this) {
+            closed = true;
+            for (Barrier b : barriers.values()) {
+                open.addAll(b.waiting.values());
+            }
+            barriers.clear();
+        }
+        for (StreamListener<Result> l : open) {
+            fail(l, CallStatus.UNAVAILABLE, "peer 0 of the group is closing");
+        }
+    }
+
+    /** Open barriers, for tests. */
+    synchronized int open() {
+        return barriers.size();
+    }
+
+    private List<StreamListener<Result>> dropExpired(long now) {
+        List<StreamListener<Result>> out = new ArrayList<>();
+        for (Iterator<Barrier> it = barriers.values().iterator(); it.hasNext(); ) {
+            Barrier b = it.next();
+            if (now - b.dropAtNanos > 0) {
+                out.addAll(b.waiting.values());
+                it.remove();
+            }
+        }
+        return out;
+    }
+
+    private static void fail(StreamListener<Result> l, CallStatus status, String why) {
+        try {
+            l.onError(status.withDescription(why).toRuntimeException());
+        } catch (RuntimeException callAlreadyEnded) {
+            // nobody is listening any more
+        }
+    }
+}

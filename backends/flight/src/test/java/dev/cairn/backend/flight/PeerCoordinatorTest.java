@@ -1,0 +1,151 @@
+package dev.cairn.backend.flight;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.cairn.CheckpointException;
+import dev.cairn.Coordinator;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+
+/**
+ * The peer group's barrier: nobody passes until every rank has arrived, whichever peer each rank is; a missing rank
+ * makes the others fail with TIMEOUT at their deadline, as does losing peer 0 (it may be restarting, so a rank retries
+ * until then); a rank may arrive twice; a barrier's world size is checked. The
+ * deadlines below are what the barrier is told to wait, not guesses at the machine's speed: the releases are events.
+ */
+@Timeout(value = 120, unit = TimeUnit.SECONDS)
+class PeerCoordinatorTest {
+    private static final Duration LONG = Duration.ofSeconds(60);
+
+    @Test
+    void noRankPassesABarrierBeforeTheLastOneArrives() throws Exception {
+        try (PeerGroup group = PeerGroup.start(4)) {
+            ExecutorService pool = Executors.newCachedThreadPool();
+            try {
+                for (int round = 0; round < 20; round++) {
+                    String name = "run/peer/" + round + "/indexed";
+                    AtomicInteger passed = new AtomicInteger();
+                    CountDownLatch firstThree = new CountDownLatch(3);
+                    List<Future<?>> waits = new ArrayList<>();
+                    for (int rank = 0; rank < 3; rank++) {
+                        int r = rank;
+                        // rank r is peer (r + round) % 4: the barrier does not depend on which peer a rank is
+                        Coordinator c = group.peer((r + round) % 4).coordinator().orElseThrow();
+                        waits.add(pool.submit(() -> {
+                            firstThree.countDown();
+                            c.barrier(name, r, 4, LONG);
+                            passed.incrementAndGet();
+                            return null;
+                        }));
+                    }
+                    firstThree.await();
+                    assertEquals(0, passed.get(), "nobody passes while rank 3 is missing");
+                    group.peer((3 + round) % 4).coordinator().orElseThrow().barrier(name, 3, 4, LONG);
+                    for (Future<?> w : waits) {
+                        w.get();
+                    }
+                    assertEquals(3, passed.get());
+                }
+                assertEquals(0, group.peer(0).service().openBarriers(), "released barriers are forgotten");
+            } finally {
+                pool.shutdownNow();
+            }
+        }
+    }
+
+    @Test
+    void aMissingRankMakesTheOthersTimeOutAndTheBarrierIsForgotten() throws Exception {
+        try (PeerGroup group = PeerGroup.start(3)) {
+            CheckpointException e = assertThrows(CheckpointException.class,
+                    () -> group.peer(1).coordinator().orElseThrow().barrier("run/peer/1/committed", 1, 3, Duration.ofMillis(300)));
+            assertEquals(CheckpointException.Reason.TIMEOUT, e.reason());
+            CheckpointException local = assertThrows(CheckpointException.class,
+                    () -> group.peer(0).coordinator().orElseThrow().barrier("run/peer/1/committed", 0, 3, Duration.ofMillis(300)));
+            assertEquals(CheckpointException.Reason.TIMEOUT, local.reason());
+            // Both arrivals asked for 300 ms: the next arrival anywhere drops the stale barrier.
+            Thread.sleep(400);
+            Coordinator c = group.peer(2).coordinator().orElseThrow();
+            assertThrows(CheckpointException.class, () -> c.barrier("run/peer/2/committed", 2, 3, Duration.ofMillis(50)));
+            assertEquals(1, group.peer(0).service().openBarriers(), "only the newest, unfinished barrier is left");
+        }
+    }
+
+    @Test
+    void anArrivalForAnotherWorldSizeIsRefusedAndTheBarrierStillReleases() throws Exception {
+        try (PeerGroup group = PeerGroup.start(2)) {
+            ExecutorService pool = Executors.newSingleThreadExecutor();
+            try {
+                Future<?> rank1 = pool.submit(() -> {
+                    group.peer(1).coordinator().orElseThrow().barrier("b", 1, 2, LONG);
+                    return null;
+                });
+                while (group.peer(0).service().openBarriers() == 0) {
+                    Thread.sleep(5); // until rank 1's arrival reached peer 0
+                }
+                Coordinator c0 = group.peer(0).coordinator().orElseThrow();
+                CheckpointException wrong = assertThrows(CheckpointException.class, () -> c0.barrier("b", 0, 3, LONG));
+                assertEquals(CheckpointException.Reason.STORAGE, wrong.reason());
+                assertTrue(wrong.getMessage().contains("of 2 ranks"), wrong.getMessage());
+                assertFalse(rank1.isDone());
+                c0.barrier("b", 0, 2, LONG);
+                rank1.get();
+            } finally {
+                pool.shutdownNow();
+            }
+        }
+    }
+
+    @Test
+    void aRankArrivingTwiceCountsOnceAndItsEarlierCallIsAnsweredAsSuperseded() throws Exception {
+        PeerBarriers barriers = new PeerBarriers();
+        LocalArrival first = new LocalArrival();
+        LocalArrival again = new LocalArrival();
+        LocalArrival zero = new LocalArrival();
+        barriers.arrive(new PeerProtocol.Arrival("b", 1, 2, 60_000), first);
+        barriers.arrive(new PeerProtocol.Arrival("b", 1, 2, 60_000), again);
+        PeerLink.PeerException superseded = assertThrows(PeerLink.PeerException.class, () -> first.await("b", 60_000));
+        assertFalse(superseded.unreachable(), "not retried: " + superseded);
+        assertEquals(1, barriers.open());
+        barriers.arrive(new PeerProtocol.Arrival("b", 0, 2, 60_000), zero);
+        again.await("b", 60_000);
+        zero.await("b", 60_000);
+        assertEquals(0, barriers.open());
+    }
+
+    @Test
+    void aRankWaitingWhenPeerZeroIsLostFailsWithTimeoutAtItsDeadline() throws Exception {
+        try (PeerGroup group = PeerGroup.start(3)) {
+            ExecutorService pool = Executors.newSingleThreadExecutor();
+            try {
+                CountDownLatch started = new CountDownLatch(1);
+                Future<CheckpointException> waiting = pool.submit(() -> {
+                    started.countDown();
+                    return assertThrows(CheckpointException.class,
+                            () -> group.peer(1).coordinator().orElseThrow().barrier("run/peer/9/indexed", 1, 3, Duration.ofSeconds(3)));
+                });
+                started.await();
+                while (group.peer(0).service().openBarriers() == 0) {
+                    Thread.sleep(5); // until rank 1's arrival reached peer 0
+                }
+                group.kill(0);
+                CheckpointException e = waiting.get();
+                // Peer 0 gone: the rank retries until its timeout (peer 0 may be restarting), then says TIMEOUT.
+                assertEquals(CheckpointException.Reason.TIMEOUT, e.reason(), e.toString());
+            } finally {
+                pool.shutdownNow();
+            }
+        }
+    }
+}
