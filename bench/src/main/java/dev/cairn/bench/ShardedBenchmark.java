@@ -89,8 +89,11 @@ public final class ShardedBenchmark {
                     "--disk-every", "" + SLOW_EVERY, "--deadline-seconds", "120", "--full-every", "1");
             // The same global state saved by one process into its own peer memory (no peers, no replication): what the
             // four ranks would take if coordination, replication and sharing two cores cost nothing.
+            // The single process writes a class-data-sharing archive of the classes a rank loads when it exits; every
+            // later rank JVM, the replacements included, starts from it, as a job would ship one in its image.
+            Path archive = work.path().resolve("cairn-rank.jsa");
             Figure single;
-            try (RankProcess one = start(common, List.of("--rank", "0", "--world", "1", "--peers", "127.0.0.1:" + RankProcess.freeLoopbackAddresses(1).get(0).getPort(),
+            try (RankProcess one = start(List.of("-XX:ArchiveClassesAtExit=" + archive), common, List.of("--rank", "0", "--world", "1", "--peers", "127.0.0.1:" + RankProcess.freeLoopbackAddresses(1).get(0).getPort(),
                     "--tiers", "peer", "--steps", "" + steps, "--wait-commit", "--run", RUN + "-single"),
                     work.path().resolve("single.log"), env)) {
                 one.awaitLine("done", WAIT).orElseThrow(() -> new IllegalStateException("single-process save failed: " + one.lines()));
@@ -104,13 +107,14 @@ public final class ShardedBenchmark {
                     }
                 }
                 single = new Figure("ranks.single", "1 process saving all of it into its peer memory", bytes, longs(times));
+                one.await(WAIT); // let it exit by itself: the JVM writes the archive on a normal exit only
             }
             List<InetSocketAddress> peers = RankProcess.freeLoopbackAddresses(WORLD);
             String peerList = RankProcess.peersArgument(peers);
             List<RankProcess> ranks = new ArrayList<>();
             try {
                 for (int r = 0; r < WORLD; r++) {
-                    ranks.add(start(common, List.of("--rank", "" + r, "--world", "" + WORLD, "--peers", peerList,
+                    ranks.add(start(shared(archive), common, List.of("--rank", "" + r, "--world", "" + WORLD, "--peers", peerList,
                             "--steps", "" + steps, "--pause-at", "" + steps, "--wait-commit"), work.path().resolve("rank" + r + ".log"), env));
                 }
                 for (RankProcess p : ranks) {
@@ -155,7 +159,7 @@ public final class ShardedBenchmark {
                 long newest = steps - steps % SLOW_EVERY; // the newest step every tier holds
                 for (String tier : List.of("peer", "disk", "s3")) {
                     // One replacement process per tier: its first restore is the real one (cold JVM), then repeats.
-                    RankProcess p = start(common, List.of("--rank", "" + LOST, "--world", "" + WORLD, "--peers", peerList,
+                    RankProcess p = start(shared(archive), common, List.of("--rank", "" + LOST, "--world", "" + WORLD, "--peers", peerList,
                             "--verify", "--tiers", tier, "--restore-reps", "" + (reps + 1)),
                             work.path().resolve("restore-" + tier + ".log"), env);
                     p.awaitLine("done", WAIT).orElseThrow(() -> new IllegalStateException("replacement did not restore from "
@@ -211,7 +215,9 @@ public final class ShardedBenchmark {
                                 + " on the lost rank, stored as " + ByteSize.format(storedBytes) + " in the tier read",
                         "tiers    peer memory every step (Arrow Flight, ring replication to 1 peer); shared disk and S3Proxy (in this JVM)"
                                 + " every " + SLOW_EVERY + " steps, promoted in the background; differential off (every value changes); each rank"
-                                + " waits for its save's peer commit before its next step");
+                                + " waits for its save's peer commit before its next step",
+                        "jvms     every rank JVM -Xmx512m -XX:+UseSerialGC, " + (shared(archive).isEmpty() ? "no class-data-sharing archive"
+                                : "started from a class-data-sharing archive written at exit by the single-process run"));
                 return new Results(Instant.now(), machine, setup, figures, comparisons, loadBefore, MachineInfo.loadAverage());
             } finally {
                 for (RankProcess p : ranks) {
@@ -232,10 +238,16 @@ public final class ShardedBenchmark {
         }
     }
 
-    private static RankProcess start(List<String> common, List<String> args, Path log, Map<String, String> env) throws IOException {
+    private static RankProcess start(List<String> jvm, List<String> common, List<String> args, Path log, Map<String, String> env)
+            throws IOException {
         List<String> all = new ArrayList<>(common);
         all.addAll(args);
-        return RankProcess.start(all, log, env);
+        return RankProcess.start(jvm, all, log, env);
+    }
+
+    /** The option to start from {@code archive}, or none if the single process could not write one. */
+    private static List<String> shared(Path archive) {
+        return Files.isRegularFile(archive) ? List.of("-XX:SharedArchiveFile=" + archive) : List.of();
     }
 
     private static Manifest readManifest(Path disk, long step) throws IOException {

@@ -37,10 +37,20 @@ public final class RankProcess implements AutoCloseable {
 
     /** Starts a rank with {@code args} (see {@link ShardedRank}); {@code env} carries secrets, never the command line. */
     public static RankProcess start(List<String> args, Path log, Map<String, String> env) throws IOException {
+        return start(List.of(), args, log, env);
+    }
+
+    /**
+     * {@link #start(List, Path, Map)} with extra JVM options, such as a class-data-sharing archive to write at exit
+     * ({@code -XX:ArchiveClassesAtExit=F}) or to start from ({@code -XX:SharedArchiveFile=F}; a JVM that cannot use
+     * it starts without it).
+     */
+    public static RankProcess start(List<String> jvmOptions, List<String> args, Path log, Map<String, String> env) throws IOException {
         List<String> command = new ArrayList<>();
         command.add(ProcessHandle.current().info().command().orElse(Path.of(System.getProperty("java.home"), "bin", "java").toString()));
-        command.addAll(List.of("--add-opens=java.base/java.nio=ALL-UNNAMED", "-Xmx512m", "-XX:+UseSerialGC",
-                "-cp", System.getProperty("java.class.path"), ShardedRank.class.getName()));
+        command.addAll(List.of("--add-opens=java.base/java.nio=ALL-UNNAMED", "-Xmx512m", "-XX:+UseSerialGC"));
+        command.addAll(jvmOptions);
+        command.addAll(List.of("-cp", System.getProperty("java.class.path"), ShardedRank.class.getName()));
         command.addAll(args);
         ProcessBuilder pb = new ProcessBuilder(command).redirectErrorStream(true);
         pb.environment().putAll(env);
