@@ -219,7 +219,7 @@ public final class FloatPlanes {
         if (writes && buf.isReadOnly()) {
             throw new java.nio.ReadOnlyBufferException();
         }
-        return MemoryUtil.getByteBufferAddress(buf) + off;
+        return BufferAddress.of(buf) + off;
     }
 
     /** A word read or written by address in the machine's order, as the little-endian word the format is defined in. */
