@@ -10,7 +10,8 @@ import org.apache.arrow.memory.util.MemoryUtil;
 /**
  * XXH3-128 (seed 0) over a region of a buffer, by OpenHFT's zero-allocation-hashing: the content key of a chunk in
  * manifest format 3 ({@link ContentHash#XXH3_128}). Its hex form is XXH3's canonical one (high half first), the one
- * {@code xxhsum -H2} prints, so a chunk can be checked with the xxHash tools: {@code zstd -d < chunk | xxhsum -H2}.
+ * {@code xxhsum -H2} prints: a chunk stored with plain zstd (codec "zstd") can be checked with the xxHash tools,
+ * {@code zstd -d < chunk | xxhsum -H2}.
  *
  * <p>A direct buffer is hashed in place at its native address: the library's own {@code hashBytes(ByteBuffer)}
  * needs {@code sun.nio.ch} exported on Java 17 (it throws {@code IllegalAccessError} otherwise), so the address is
