@@ -33,7 +33,8 @@ import java.util.Map;
  *
  * <p>Chunks are keyed by {@link SaveJob#CONTENT_HASH} (XXH3-128, manifest format 3). Every hash this encoder looks
  * up or builds on is one it computed with that hash, or a base named by a chunk stored under such a key: a chunk of a
- * format-2 checkpoint in the same tier (keyed by MurmurHash3) is never found for new content, nor taken as a base.
+ * format-2 checkpoint in the same tier (keyed by MurmurHash3) is not taken as a base, and is found for new content
+ * only if its MurmurHash3 key equals the content's XXH3 key, a 128-bit accident.
  *
  * <p>Lossy entries are rounded ({@link MantissaRounding}) into the encoder's scratch before hashing, never in the
  * caller's buffers.
