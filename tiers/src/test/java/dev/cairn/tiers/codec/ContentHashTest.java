@@ -68,6 +68,11 @@ class ContentHashTest {
             assertEquals(expected, hasher.hex(ByteBuffer.wrap(padded).asReadOnlyBuffer(), offset, raw.length), h + " read-only");
             assertEquals(expected, hasher.hex(ByteBuffer.wrap(padded, offset, raw.length).slice(), 0, raw.length), h + " slice");
             assertTrue(hasher.matches(direct, offset, raw.length, expected), h + " matches");
+            if (h == ContentHash.XXH3_128) {
+                long[] halves = new long[2];
+                Xxh3Hash.hashByAccess(direct, offset, raw.length, halves);
+                assertEquals(expected, String.format("%016x%016x", halves[0], halves[1]), "direct, without its address");
+            }
             if (raw.length > 0) {
                 direct.put(offset, (byte) (direct.get(offset) ^ 1));
                 assertFalse(hasher.matches(direct, offset, raw.length, expected), h + " a flipped bit");
