@@ -154,7 +154,7 @@ public final class ManifestFormat {
 
     /**
      * Parses and checks a manifest or index read from {@code key}. Anything malformed is CORRUPT naming the key;
-     * a newer format is UNSUPPORTED_VERSION.
+     * a newer format, or a content hash this release does not know, is UNSUPPORTED_VERSION.
      */
     public static Manifest read(ByteBuffer bytes, String key, BufferAllocator allocator) {
         if (bytes.remaining() > MAX_BYTES) {
