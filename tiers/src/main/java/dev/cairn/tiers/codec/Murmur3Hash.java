@@ -6,7 +6,8 @@ import java.nio.ByteOrder;
 /**
  * MurmurHash3 x64 128-bit over a region of a buffer: the content key of a chunk in manifest formats 1 and 2
  * ({@link ContentHash#MURMUR3_128}). Kept to verify and restore checkpoints of those formats; new saves hash with
- * {@link Xxh3Hash}. Reads eight bytes at a time from the buffer, without copying it to the heap.
+ * {@link Xxh3Hash}. Reads eight bytes at a time from the buffer, in whatever byte order it has (swapping where it is
+ * big-endian), without copying or duplicating it: nothing is allocated per call.
  */
 final class Murmur3Hash {
     private static final long C1 = 0x87c37b91114253d5L;
@@ -19,15 +20,15 @@ final class Murmur3Hash {
      * Both 64-bit halves of the hash of {@code length} bytes of {@code src} from absolute index {@code offset}, into
      * {@code out[0]} (h1) and {@code out[1]} (h2), the order of their hex form.
      */
-    static void hash(ByteBuffer src, int offset, int length, long[] out) {
-        ByteBuffer buf = src.order() == ByteOrder.LITTLE_ENDIAN ? src : src.duplicate().order(ByteOrder.LITTLE_ENDIAN);
+    static void hash(ByteBuffer buf, int offset, int length, long[] out) {
+        boolean swap = buf.order() != ByteOrder.LITTLE_ENDIAN;
         long h1 = 0;
         long h2 = 0;
         int blocks = length >>> 4;
         int i = offset;
         for (int b = 0; b < blocks; b++, i += 16) {
-            long k1 = buf.getLong(i);
-            long k2 = buf.getLong(i + 8);
+            long k1 = swap ? Long.reverseBytes(buf.getLong(i)) : buf.getLong(i);
+            long k2 = swap ? Long.reverseBytes(buf.getLong(i + 8)) : buf.getLong(i + 8);
             k1 *= C1;
             k1 = Long.rotateLeft(k1, 31);
             k1 *= C2;
