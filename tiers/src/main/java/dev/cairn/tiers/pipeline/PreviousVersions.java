@@ -8,9 +8,9 @@ import java.util.concurrent.ConcurrentHashMap;
 /**
  * The newest version this pipeline saved at each chunk position (entry name, offset, length): its content hash and
  * the bases it is stored against, and the content hash they are keys of (a base is only usable by a save that keys
- * by the same hash: see {@link ChunkEncoder}). Hashes only, never bytes: one small row per chunk position of the state. A save
- * may read a version older than the newest (encoders run in parallel); any version the tier still holds whole-chained
- * is a correct base, so that only costs bytes.
+ * by the same hash: see {@link ChunkEncoder}). Hashes only, never bytes: one small row per chunk position of the
+ * state. A save may read a version older than the newest (encoders run in parallel); any version the tier still holds
+ * whole-chained is a correct base, so that only costs bytes.
  */
 final class PreviousVersions {
     /**

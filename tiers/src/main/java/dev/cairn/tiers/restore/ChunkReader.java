@@ -25,8 +25,8 @@ import java.util.List;
  * <p>A differential chunk ({@link XorDelta}) names its base in its stored bytes; the reader follows the chain in the
  * same store to the nearest whole chunk, then applies the links back up, checking every link's content hash on the
  * way by the same hash as the chunk (a chain never mixes hashes: every link was written by one save's hash, so a
- * link keyed by another hash fails as wrong). A link missing or wrong fails the read with an {@link IOException}, which the restore answers like any bad
- * chunk: with a whole copy from another tier, or CORRUPT. One instance per thread: it reuses its direct buffers and
+ * link keyed by another hash fails as wrong). A link missing or wrong fails the read with an {@link IOException},
+ * which the restore answers like any bad chunk: with a whole copy from another tier, or CORRUPT. One instance per thread: it reuses its direct buffers and
  * zstd contexts.
  */
 public final class ChunkReader implements AutoCloseable {
