@@ -27,9 +27,10 @@ import java.util.concurrent.TimeUnit;
  * A store written by format 2 (MurmurHash3 content keys), kept under {@code src/test/resources/store-v2/}: run
  * {@value #RUN}, steps 1 to 3 of {@link #state(long)} saved to one memory tier with differential chunks (steps 2
  * and 3 change a few values of {@code w}, so its chunks there are XOR deltas against step 1's and step 2's).
- * {@link #write(Path)} made it with the release before format 3 (at commit 4459442, from a one-off JUnit test given
- * the target folder); run today it would write format 3, so it stays only as the record of how the fixture was made.
- * The files are the store's objects, one file per key ({@code <run>/chunks/<2 hex>/<hash>}, {@code <run>/steps/<step>/MANIFEST}, ...).
+ * {@link #write(Path)} made it with the engine of commit fde7938, the last to write format 2 (run from a one-off
+ * JUnit test given the target folder, in commit 4459442); run today it would write format 3, so it stays only as the
+ * record of how the fixture was made. The files are the store's objects, one file per key
+ * ({@code <run>/chunks/<2 hex>/<hash>}, {@code <run>/steps/<step>/MANIFEST}, ...).
  */
 final class FormatTwoStore {
     static final String RUN = "v2run";
