@@ -12,6 +12,10 @@ import java.util.Set;
  * GC sweep meet here: a save pins a hash before it decides to skip or write it, and the sweep never deletes a pinned
  * hash, so a chunk a save counts on cannot vanish before that save commits. A differential chunk is only usable
  * with its bases, so a save pins those too (see {@link #pinChain}).
+ *
+ * <p>Keys are content hashes of either {@link dev.cairn.tiers.codec.ContentHash} (a store may hold format-2 and
+ * format-3 checkpoints side by side); both are 32 hex digits, and a save only ever looks up keys it computed with its
+ * own hash, so a key of the other hash answers it only by a 128-bit accident.
  */
 public final class ChunkCatalog {
     private final Map<String, Long> present = new HashMap<>();

@@ -83,7 +83,7 @@ public final class Tier implements AutoCloseable {
                 if (!catalogLoaded) {
                     for (ObjectInfo o : store().list(layout.chunksPrefix())) {
                         String hash = layout.hashOfChunkKey(o.key());
-                        if (hash != null && dev.cairn.tiers.codec.ChunkHash.isHex(hash)) {
+                        if (hash != null && dev.cairn.tiers.codec.ContentHash.isHex(hash)) {
                             catalog.markPresent(hash, o.size());
                         }
                     }

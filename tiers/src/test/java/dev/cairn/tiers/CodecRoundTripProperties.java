@@ -14,6 +14,7 @@ import dev.cairn.TierConfig;
 import dev.cairn.TrainingState;
 import dev.cairn.backend.memory.MemoryObjectStore;
 import dev.cairn.tiers.codec.ChunkCodec;
+import dev.cairn.tiers.codec.ContentHash;
 import dev.cairn.tiers.codec.StoredChunkFormat;
 import dev.cairn.tiers.layout.StoreLayout;
 import dev.cairn.tiers.manifest.ChunkRef;
@@ -87,12 +88,12 @@ class CodecRoundTripProperties {
     }
 
     /**
-     * Rewrites a checkpoint the way format 1 stored it (every chunk one plain zstd frame, codec "zstd", version 1),
-     * restores it with a fresh checkpointer, then saves the same state again: the new save dedups against the
-     * format-1 chunks, learns their codec from their stored form and records it truthfully.
+     * Rewrites a checkpoint the way format 1 stored it (every chunk one plain zstd frame, codec "zstd", keyed by its
+     * MurmurHash3, version 1), restores it with a fresh checkpointer, then saves the same state again: the new save
+     * (format 3) keys its chunks by XXH3, so it names none of the format-1 chunks, and both steps restore.
      */
     @Example
-    void checkpointsOfFormatOneStillRestoreAndDedup() throws Exception {
+    void checkpointsOfFormatOneStillRestoreUnderFormatThreeSaves() throws Exception {
         List<FloatSpec> specs = List.of(new FloatSpec(DType.F32, 4000, 1, 5), new FloatSpec(DType.BF16, 3001, 2, 6));
         StoreLayout layout = new StoreLayout("prop");
         try (ObjectStore store = new MemoryObjectStore(256L << 20)) {
@@ -111,8 +112,11 @@ class CodecRoundTripProperties {
                         codec.decode(direct, 0, direct.remaining(), raw, 0, raw.capacity());
                         ByteBuffer v1 = ByteBuffer.allocateDirect(ChunkCodec.maxEncodedBytes(raw.capacity()));
                         int n = codec.encode(raw, 0, raw.capacity(), v1);
-                        store.put(layout.chunkKey(c.hash()), v1.limit(n));
-                        refs.add(new ChunkRef(c.offset(), c.rawLength(), c.hash(), ChunkCodec.ZSTD, n));
+                        String murmur = ContentHash.MURMUR3_128.hex(raw, 0, raw.capacity());
+                        store.delete(layout.chunkKey(c.hash()));
+                        store.put(layout.chunkKey(murmur), v1.limit(n));
+                        refs.add(new ChunkRef(c.offset(), c.rawLength(), murmur, ChunkCodec.ZSTD, n, List.of(), 0,
+                                ContentHash.MURMUR3_128));
                     }
                     v1Entries.add(new EntryRecord(e.name(), e.tensor(), e.dtype(), e.shape(), e.byteSize(), e.rank(), refs));
                 }
@@ -128,9 +132,20 @@ class CodecRoundTripProperties {
                 assertEquals(1, r.step());
                 assertSameState(build(specs), r.state());
                 cp.save(2, build(specs)).done().get(60, TimeUnit.SECONDS);
-                assertEquals(v1.storedBytes(), manifest(store, 2).storedBytes(), "step 2 reuses every format-1 chunk");
-                assertEquals(Set.of(ChunkCodec.ZSTD), codecs(manifest(store, 2).entries().get(0)));
+                Set<String> shared = new HashSet<>(manifest(store, 2).chunkHashes());
+                shared.retainAll(v1.chunkHashes());
+                assertEquals(Set.of(), shared, "step 2 names no format-1 (MurmurHash3) key");
+                assertEquals(ContentHash.XXH3_128, manifest(store, 2).contentHash());
                 assertSameState(build(specs), cp.restore(RestoreRequest.step(2)).state());
+                assertSameState(build(specs), cp.restore(RestoreRequest.step(1)).state());
+            }
+            try (Checkpointer cp = Checkpointer.open(RoundTripProperties.config(1).tier(TierConfig.of("t", store)).build())) {
+                // A new process dedups against step 2's chunks, found by listing, and learns their codec from them.
+                cp.save(3, build(specs)).done().get(60, TimeUnit.SECONDS);
+                assertEquals(manifest(store, 2).chunkHashes(), manifest(store, 3).chunkHashes());
+                assertEquals(codecs(manifest(store, 2).entries().get(0)), codecs(manifest(store, 3).entries().get(0)));
+                assertEquals(manifest(store, 2).storedBytes(), manifest(store, 3).storedBytes());
+                assertSameState(build(specs), cp.restore(RestoreRequest.step(3)).state());
             }
         }
     }

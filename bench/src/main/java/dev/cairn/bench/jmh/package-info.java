@@ -1,5 +1,6 @@
 /**
- * JMH microbenchmarks of the engine's per-chunk kernels: the 128-bit content hash and zstd on a 4 MiB fp32 chunk.
+ * JMH microbenchmarks of the engine's per-chunk kernels: the 128-bit content hashes (XXH3-128 and the
+ * format-2 MurmurHash3) and zstd on a 4 MiB fp32 chunk.
  * Not run in CI. Run them from the packaged CLI's class path, for example
  * {@code java --add-opens=java.base/java.nio=ALL-UNNAMED -cp cli/target/cairn.jar org.openjdk.jmh.Main -f 1 -wi 3 -i 5 ChunkHash}.
  */

@@ -6,9 +6,11 @@ import dev.cairn.cli.Table;
 import dev.cairn.cli.Text;
 import dev.cairn.cli.store.StoreOptions;
 import dev.cairn.cli.store.StoreSession;
+import dev.cairn.tiers.codec.ContentHash;
 import dev.cairn.tiers.manifest.ChunkRef;
 import dev.cairn.tiers.manifest.EntryRecord;
 import dev.cairn.tiers.manifest.Manifest;
+import dev.cairn.tiers.restore.ChunkReader;
 import java.io.IOException;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -29,8 +31,10 @@ import picocli.CommandLine.ParentCommand;
         description = {
             "Compares the manifests of two committed steps entry by entry: added, removed, retyped or reshaped, and for"
                 + " the rest how many chunks differ (chunks are content-addressed, so equal hashes are equal bytes) and"
-                + " how many raw bytes those chunks cover. Reads manifests only. Unchanged entries are counted, and"
-                + " listed with --all."},
+                + " how many raw bytes those chunks cover. Reads manifests only, unless the two steps key their chunks"
+                + " by different hashes (a format-2 step, MurmurHash3, against a format-3 one, XXH3): then the older"
+                + " step's chunks are read, verified and hashed the newer way to compare them. Unchanged entries are"
+                + " counted, and listed with --all."},
         footerHeading = "%nExamples:%n",
         footer = {"  java -jar cli/target/cairn.jar diff 30 40 --store /ckpt/disk",
                 "  java -jar cli/target/cairn.jar diff 30 40 --store /ckpt/disk --json"})
@@ -66,8 +70,18 @@ public final class DiffCommand implements Callable<Integer> {
     @Override
     public Integer call() throws IOException {
         Diff diff;
+        String note = null;
         try (StoreSession session = stores.openRun()) {
-            diff = diff(session.locate(stepA).manifest(), session.locate(stepB).manifest());
+            StoreSession.Located a = session.locate(stepA);
+            Manifest b = session.locate(stepB).manifest();
+            Map<String, String> rekeyed = Map.of();
+            if (a.manifest().contentHash() != b.contentHash()) {
+                rekeyed = rekey(session, a, b);
+                note = "step " + stepA + " keys its chunks by " + a.manifest().contentHash().tag() + " and step " + stepB
+                        + " by " + b.contentHash().tag() + ": step " + stepA + "'s chunks were read and hashed by "
+                        + b.contentHash().tag() + " to compare them";
+            }
+            diff = diff(a.manifest(), b, rekeyed);
         }
         if (json) {
             Json.print(cli.out(), diff);
@@ -85,10 +99,48 @@ public final class DiffCommand implements Callable<Integer> {
         }
         cli.out().printf("step %d -> %d: %d changed, %d unchanged, %d added, %d removed; %s in changed chunks%n", diff.stepA(),
                 diff.stepB(), diff.changed(), diff.same(), diff.added(), diff.removed(), Text.bytes(diff.bytesChanged()));
+        if (note != null) {
+            cli.out().println(note);
+        }
         return CairnCli.OK;
     }
 
+    /**
+     * For each chunk of {@code a} whose entry {@code b} also holds at the same size, its key under {@code b}'s content
+     * hash: the chunk read (from the store that holds {@code a}'s step first), verified by its own hash, and hashed
+     * again. CORRUPT when a chunk has no good copy.
+     */
+    private static Map<String, String> rekey(StoreSession session, StoreSession.Located a, Manifest b) {
+        Map<String, EntryRecord> after = byKey(b);
+        List<dev.cairn.cli.store.Source> order = new ArrayList<>();
+        order.add(a.source());
+        session.sources().stream().filter(s -> s != a.source()).forEach(order::add);
+        ContentHash.Hasher hasher = b.contentHash().hasher();
+        Map<String, String> out = new java.util.HashMap<>();
+        try (ChunkReader reader = new ChunkReader()) {
+            for (Map.Entry<String, EntryRecord> e : byKey(a.manifest()).entrySet()) {
+                EntryRecord y = after.get(e.getKey());
+                if (y == null || y.byteSize() != e.getValue().byteSize()) {
+                    continue;
+                }
+                for (ChunkRef c : e.getValue().chunks()) {
+                    if (!out.containsKey(c.hash())) {
+                        java.nio.ByteBuffer raw = dev.cairn.cli.store.Source.fetch(reader, order, session.layout(), c,
+                                e.getValue().name());
+                        out.put(c.hash(), hasher.hex(raw, 0, raw.remaining()));
+                    }
+                }
+            }
+        }
+        return out;
+    }
+
     static Diff diff(Manifest a, Manifest b) {
+        return diff(a, b, Map.of());
+    }
+
+    /** @param rekeyed keys of {@code a}'s chunks under {@code b}'s content hash, where the two differ */
+    static Diff diff(Manifest a, Manifest b, Map<String, String> rekeyed) {
         Map<String, EntryRecord> before = byKey(a);
         Map<String, EntryRecord> after = byKey(b);
         List<EntryDiff> out = new ArrayList<>();
@@ -105,7 +157,7 @@ public final class DiffCommand implements Callable<Integer> {
                 removed++;
                 continue;
             }
-            EntryDiff d = compare(x, y);
+            EntryDiff d = compare(x, y, rekeyed);
             out.add(d);
             bytes += d.bytesChanged();
             if (d.change().equals("same")) {
@@ -125,7 +177,7 @@ public final class DiffCommand implements Callable<Integer> {
         return new Diff(a.run(), a.step(), b.step(), changed, same, added, removed, bytes, out);
     }
 
-    private static EntryDiff compare(EntryRecord x, EntryRecord y) {
+    private static EntryDiff compare(EntryRecord x, EntryRecord y, Map<String, String> rekeyed) {
         if (x.tensor() != y.tensor() || !Objects.equals(x.dtype(), y.dtype())) {
             return whole(x, y, "retyped");
         }
@@ -138,7 +190,8 @@ public final class DiffCommand implements Callable<Integer> {
         for (int i = 0; i < n; i++) {
             ChunkRef cx = i < x.chunks().size() ? x.chunks().get(i) : null;
             ChunkRef cy = i < y.chunks().size() ? y.chunks().get(i) : null;
-            if (cx == null || cy == null || !cx.hash().equals(cy.hash()) || cx.offset() != cy.offset()) {
+            if (cx == null || cy == null || !rekeyed.getOrDefault(cx.hash(), cx.hash()).equals(cy.hash())
+                    || cx.offset() != cy.offset()) {
                 differing++;
                 bytes += cy != null ? cy.rawLength() : cx.rawLength();
             }

@@ -55,8 +55,9 @@ public final class InspectCommand implements Callable<Integer> {
                         long rawBytes, long storedBytes, String ratio, List<String> codecs, int chunkCount, List<Chunk> chunks) {
     }
 
-    public record Inspection(String run, long step, String store, int formatVersion, int worldSize, int chunkBytes,
-                             Instant createdAt, long rawBytes, long storedBytes, long chunkCount, List<Entry> tensors,
+    /** @param contentHash what the chunk hashes are of: "xxh3-128" (format 3) or "murmur3-128" (formats 1 and 2) */
+    public record Inspection(String run, long step, String store, int formatVersion, String contentHash, int worldSize,
+                             int chunkBytes, Instant createdAt, long rawBytes, long storedBytes, long chunkCount, List<Entry> tensors,
                              List<Entry> blobs) {
     }
 
@@ -93,15 +94,16 @@ public final class InspectCommand implements Callable<Integer> {
                     List.copyOf(codecs), chunks.size(), chunks);
             (r.tensor() ? tensors : blobs).add(e);
         }
-        return new Inspection(m.run(), m.step(), store, m.formatVersion(), m.worldSize(), m.chunkBytes(), m.createdAt(),
+        return new Inspection(m.run(), m.step(), store, m.formatVersion(), m.contentHash().tag(), m.worldSize(), m.chunkBytes(),
+                m.createdAt(),
                 m.rawBytes(), m.storedBytes(), m.chunkCount(), tensors, blobs);
     }
 
     private void printText(Inspection i) {
         var out = cli.out();
         out.printf("run %s, step %d (from %s)%n", i.run(), i.step(), i.store());
-        out.printf("format version %d, world size %d, chunk size %s, committed %s%n", i.formatVersion(), i.worldSize(),
-                Text.bytes(i.chunkBytes()), i.createdAt());
+        out.printf("format version %d (%s content hashes), world size %d, chunk size %s, committed %s%n", i.formatVersion(),
+                i.contentHash(), i.worldSize(), Text.bytes(i.chunkBytes()), i.createdAt());
         out.printf("%d tensors, %d blobs, %d chunks; %s raw, %s stored (distinct chunks), ratio %s%n", i.tensors().size(),
                 i.blobs().size(), i.chunkCount(), Text.bytes(i.rawBytes()), Text.bytes(i.storedBytes()),
                 Text.ratio(i.rawBytes(), i.storedBytes()));

@@ -152,7 +152,7 @@ public final class SafetensorsExport {
             }
             for (ChunkRef c : r.chunks()) {
                 chunks.add(new ChunkRef(at + c.offset(), c.rawLength(), c.hash(), c.codec(), c.storedLength(), c.bases(),
-                        c.errorBound()));
+                        c.errorBound(), c.contentHash()));
             }
             row += r.shape()[0];
             at += r.byteSize();

@@ -1,5 +1,6 @@
 /**
  * What a chunk becomes on its way to storage: its content hash (the key that makes dedup and cross-tier repair
- * exact) and its stored form (a standard zstd frame that the {@code zstd} tool can read).
+ * exact: {@link dev.cairn.tiers.codec.ContentHash}, XXH3-128 for new saves and MurmurHash3 for checkpoints of
+ * manifest formats 1 and 2) and its stored form (a standard zstd frame that the {@code zstd} tool can read).
  */
 package dev.cairn.tiers.codec;

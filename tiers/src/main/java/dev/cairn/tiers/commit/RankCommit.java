@@ -209,12 +209,23 @@ final class RankCommit {
         }
     }
 
+    /**
+     * One MANIFEST of every rank's rows, in rank 0's format. A manifest names one content hash for all its chunks, so
+     * an index keyed by another (a rank on a release of another manifest format) fails the commit instead of being
+     * listed under the wrong hash.
+     */
     private static Manifest merge(Manifest own, List<Manifest> indexes) {
         List<EntryRecord> entries = new ArrayList<>();
         for (Manifest m : indexes) {
+            if (m.contentHash() != own.contentHash() || m.formatVersion() != own.formatVersion()) {
+                throw new CheckpointException(Reason.INVALID_CONFIG, "step " + own.step() + " is not committed: rank "
+                        + m.rank() + "'s index is format " + m.formatVersion() + " (" + m.contentHash().tag()
+                        + " content hashes) and rank 0's is format " + own.formatVersion() + " (" + own.contentHash().tag()
+                        + "): every rank of a run must run the same Cairn release");
+            }
             entries.addAll(m.entries());
         }
-        return new Manifest(ManifestFormat.FORMAT_VERSION, own.run(), own.step(), own.worldSize(), 0, Instant.now(),
+        return new Manifest(own.formatVersion(), own.contentHash(), own.run(), own.step(), own.worldSize(), 0, Instant.now(),
                 own.chunkBytes(), entries);
     }
 

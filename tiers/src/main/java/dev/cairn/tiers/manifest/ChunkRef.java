@@ -1,5 +1,6 @@
 package dev.cairn.tiers.manifest;
 
+import dev.cairn.tiers.codec.ContentHash;
 import java.util.List;
 
 /**
@@ -10,21 +11,24 @@ import java.util.List;
  *                   nearest first (empty for a chunk stored whole): GC keeps them as long as this chunk is referenced
  * @param errorBound 0 for a lossless chunk; else the largest relative error of any value, as the lossy codec
  *                   stated it when it encoded the chunk
+ * @param contentHash the hash that {@code hash} and {@code bases} are of: the one of the manifest the chunk is
+ *                    listed in, and the one a reader verifies the chunk (and its bases) with
  */
 public record ChunkRef(long offset, long rawLength, String hash, String codec, long storedLength, List<String> bases,
-                       double errorBound) {
+                       double errorBound, ContentHash contentHash) {
     public ChunkRef {
         bases = List.copyOf(bases);
+        java.util.Objects.requireNonNull(contentHash, "contentHash");
     }
 
-    /** A chunk stored whole and losslessly. */
+    /** A chunk of a new save ({@link ContentHash#CURRENT}), stored whole and losslessly. */
     public ChunkRef(long offset, long rawLength, String hash, String codec, long storedLength) {
-        this(offset, rawLength, hash, codec, storedLength, List.of(), 0);
+        this(offset, rawLength, hash, codec, storedLength, List.of(), 0, ContentHash.CURRENT);
     }
 
     /** The same chunk as another store holds it. */
     public ChunkRef storedAs(String otherCodec, long otherLength, List<String> otherBases) {
-        return new ChunkRef(offset, rawLength, hash, otherCodec, otherLength, otherBases, errorBound);
+        return new ChunkRef(offset, rawLength, hash, otherCodec, otherLength, otherBases, errorBound, contentHash);
     }
 
     public boolean lossy() {

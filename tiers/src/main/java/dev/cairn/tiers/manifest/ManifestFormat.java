@@ -4,7 +4,7 @@ import dev.cairn.CheckpointException;
 import dev.cairn.CheckpointException.Reason;
 import dev.cairn.DType;
 import dev.cairn.Tensor;
-import dev.cairn.tiers.codec.ChunkHash;
+import dev.cairn.tiers.codec.ContentHash;
 import java.io.ByteArrayOutputStream;
 import java.nio.ByteBuffer;
 import java.nio.channels.Channels;
@@ -36,19 +36,22 @@ import org.apache.arrow.vector.util.ByteArrayReadableSeekableByteChannel;
  * <pre>
  * schema metadata (strings)                     one row per chunk of each entry of each rank
  * +------------------------------+              +-------+--------+-------+-------+-------------+------+
- * | cairn.format_version  "2"    |              | entry | kind   | dtype | shape | entry_bytes | rank |
+ * | cairn.format_version  "3"    |              | entry | kind   | dtype | shape | entry_bytes | rank |
  * | cairn.kind  manifest|index   |              +-------+--------+-------+-------+-------------+------+
  * | cairn.run, cairn.step        |              | chunk | offset | raw_length | hash | codec | stored_length |
  * | cairn.world_size, cairn.rank |              +-------+--------+------------+------+-------+---------------+
  * | cairn.created_at (ISO-8601)  |   version 2: | global_shape | shard_offset | bases | error_bound (f64) |
  * | cairn.chunk_bytes            |              +--------------+--------------+-------+-------------------+
+ * | cairn.hash  (version 3)      |
  * | cairn.rows_digest (128 bit)  |
  * +------------------------------+
  * kind: "tensor" | "blob" (global) | "rank-blob" (per rank, version 2); dtype "" and the shapes "" for blobs;
  * shape: the shape of the bytes this rank holds, "[d0,d1,...]" ("[]" for a scalar); global_shape and shard_offset
  * place that slice in the global tensor; chunk: 0.. in order, or -1 in the single row of an entry with no bytes;
  * bases: content hashes a differential chunk depends on, nearest first, comma-separated ("" when stored whole);
- * error_bound: 0 for lossless chunks, else the largest relative error the lossy codec allowed.
+ * error_bound: 0 for lossless chunks, else the largest relative error the lossy codec allowed;
+ * hash: the content hash of every chunk hash, base and the rows digest: "xxh3-128" ({@link ContentHash}); a manifest of
+ * version 1 or 2 has no such key and is MurmurHash3 x64 128 throughout.
  * </pre>
  * A MANIFEST holds the rows of every rank (its {@code rank} column says whose); a rank's index holds its own.
  * {@code rows_digest} is the content hash of the rows in a canonical text form, so a manifest whose values were
@@ -57,14 +60,20 @@ import org.apache.arrow.vector.util.ByteArrayReadableSeekableByteChannel;
  *
  * <p>Version rule: the version goes up when a reader of the previous version could misread a manifest of the new
  * one (a new column or metadata key that changes what a row means, or a changed meaning of an existing value), and
- * every release keeps reading all older versions. Version 2 added sharding (a version-1 reader would take a slice
+ * every release keeps reading all older versions. Version 3 changed the content hash from MurmurHash3 to XXH3-128
+ * and names it in {@code cairn.hash}: a version-2 reader would check every chunk with the wrong hash and call the
+ * whole checkpoint corrupt. Version 2 added sharding (a version-1 reader would take a slice
  * for the whole tensor), differential chunks (it would not keep their bases) and lossy chunks. Version-1 manifests
  * have none of the four columns and read as unsharded, whole, lossless chunks; their digest is computed over the
  * version-1 columns only. New values in the {@code codec} column did not bump the version: a reader refuses a chunk
- * whose codec it does not know with a clear "unknown codec" error rather than misreading it.
+ * whose codec it does not know with a clear "unknown codec" error rather than misreading it. Likewise a later hash in
+ * {@code cairn.hash} of version 3 need not bump the version: a reader refuses a hash it does not know as
+ * UNSUPPORTED_VERSION before it reads a row.
  */
 public final class ManifestFormat {
-    public static final int FORMAT_VERSION = 2;
+    public static final int FORMAT_VERSION = 3;
+    /** The first version that names its content hash ({@code cairn.hash}); older ones are MurmurHash3. */
+    public static final int FIRST_WITH_HASH_NAMED = 3;
     /** Manifests above this size are refused before parsing: a hostile file must not exhaust memory. */
     public static final long MAX_BYTES = 256L << 20;
     static final String KEY_VERSION = "cairn.format_version";
@@ -75,6 +84,7 @@ public final class ManifestFormat {
     static final String KEY_RANK = "cairn.rank";
     static final String KEY_CREATED = "cairn.created_at";
     static final String KEY_CHUNK = "cairn.chunk_bytes";
+    static final String KEY_HASH = "cairn.hash";
     static final String KEY_DIGEST = "cairn.rows_digest";
 
     private static final String[] STRINGS = {"entry", "kind", "dtype", "shape", "hash", "codec"};
@@ -82,6 +92,11 @@ public final class ManifestFormat {
     private static final String[] INTS = {"rank", "chunk"};
 
     private ManifestFormat() {
+    }
+
+    /** The content hash a save in format {@code version} keys its chunks by. */
+    public static ContentHash hashOfNewSaves(int version) {
+        return version < FIRST_WITH_HASH_NAMED ? ContentHash.MURMUR3_128 : ContentHash.XXH3_128;
     }
 
     /** The bytes of {@code m} as an Arrow IPC file; {@code kind} is "manifest" or "index". */
@@ -97,7 +112,10 @@ public final class ManifestFormat {
         meta.put(KEY_RANK, Integer.toString(m.rank()));
         meta.put(KEY_CREATED, m.createdAt().toString());
         meta.put(KEY_CHUNK, Integer.toString(m.chunkBytes()));
-        meta.put(KEY_DIGEST, digest(meta, rows, version));
+        if (version >= FIRST_WITH_HASH_NAMED) {
+            meta.put(KEY_HASH, m.contentHash().tag());
+        }
+        meta.put(KEY_DIGEST, digest(meta, rows, version, m.contentHash()));
         Schema schema = new Schema(fields(version), meta);
         ByteArrayOutputStream out = new ByteArrayOutputStream(256 + rows.size() * 128);
         try (VectorSchemaRoot root = VectorSchemaRoot.create(schema, allocator);
@@ -136,7 +154,7 @@ public final class ManifestFormat {
 
     /**
      * Parses and checks a manifest or index read from {@code key}. Anything malformed is CORRUPT naming the key;
-     * a newer format is UNSUPPORTED_VERSION.
+     * a newer format, or a content hash this release does not know, is UNSUPPORTED_VERSION.
      */
     public static Manifest read(ByteBuffer bytes, String key, BufferAllocator allocator) {
         if (bytes.remaining() > MAX_BYTES) {
@@ -147,10 +165,12 @@ public final class ManifestFormat {
         Map<String, String> meta;
         List<Row> rows = new ArrayList<>();
         int version;
+        ContentHash hash;
         try (ArrowFileReader reader = new ArrowFileReader(new SeekableReadChannel(new ByteArrayReadableSeekableByteChannel(array)), allocator)) {
             VectorSchemaRoot root = reader.getVectorSchemaRoot();
             meta = root.getSchema().getCustomMetadata();
             version = checkVersion(meta, key);
+            hash = contentHashOf(meta, version, key);
             for (ArrowBlock block : reader.getRecordBlocks()) {
                 if (!reader.loadRecordBatch(block)) {
                     break;
@@ -174,11 +194,27 @@ public final class ManifestFormat {
         if (meta == null) {
             throw corrupt(key, "has no schema metadata");
         }
-        String expected = digest(withoutDigest(meta), rows, version);
+        String expected = digest(withoutDigest(meta), rows, version, hash);
         if (!expected.equals(meta.get(KEY_DIGEST))) {
             throw corrupt(key, "fails its rows digest: contents were altered or garbled");
         }
-        return toManifest(meta, rows, key);
+        return toManifest(meta, rows, key, hash);
+    }
+
+    /** The content hash of a manifest of {@code version}: named from version 3, MurmurHash3 before. */
+    private static ContentHash contentHashOf(Map<String, String> meta, int version, String key) {
+        String tag = meta.get(KEY_HASH);
+        if (version < FIRST_WITH_HASH_NAMED) {
+            if (tag != null && !ContentHash.MURMUR3_128.tag().equals(tag)) {
+                throw corrupt(key, "of format version " + version + " names content hash '" + tag + "', which that format never used");
+            }
+            return ContentHash.MURMUR3_128;
+        }
+        if (tag == null) {
+            throw corrupt(key, "has no " + KEY_HASH);
+        }
+        return ContentHash.fromTag(tag).orElseThrow(() -> new CheckpointException(Reason.UNSUPPORTED_VERSION, key
+                + " keys its chunks by content hash '" + tag + "', which this Cairn does not know: upgrade Cairn to restore it"));
     }
 
     private static int checkVersion(Map<String, String> meta, String key) {
@@ -201,7 +237,7 @@ public final class ManifestFormat {
         return v;
     }
 
-    private static Manifest toManifest(Map<String, String> meta, List<Row> rows, String key) {
+    private static Manifest toManifest(Map<String, String> meta, List<Row> rows, String key, ContentHash hash) {
         String run = required(meta, KEY_RUN, key);
         long step = parseLong(meta, KEY_STEP, key);
         int world = (int) parseLong(meta, KEY_WORLD, key);
@@ -234,13 +270,13 @@ public final class ManifestFormat {
                 }
                 List<String> bases = r.bases.isEmpty() ? List.of() : List.of(r.bases.split(","));
                 if (r.chunk != chunks.size() || r.offset != covered || r.rawLength <= 0 || r.storedLength <= 0
-                        || !ChunkHash.isHex(r.hash) || r.entryBytes != first.entryBytes || !r.kind.equals(first.kind)
+                        || !ContentHash.isHex(r.hash) || r.entryBytes != first.entryBytes || !r.kind.equals(first.kind)
                         || !r.shape.equals(first.shape) || !r.globalShape.equals(first.globalShape)
-                        || !r.shardOffset.equals(first.shardOffset) || bases.stream().anyMatch(b -> !ChunkHash.isHex(b))
+                        || !r.shardOffset.equals(first.shardOffset) || bases.stream().anyMatch(b -> !ContentHash.isHex(b))
                         || !(r.errorBound >= 0 && r.errorBound < 1)) {
                     throw corrupt(key, "entry '" + first.entry + "' chunk row " + r.chunk + " is inconsistent");
                 }
-                chunks.add(new ChunkRef(r.offset, r.rawLength, r.hash, r.codec, r.storedLength, bases, r.errorBound));
+                chunks.add(new ChunkRef(r.offset, r.rawLength, r.hash, r.codec, r.storedLength, bases, r.errorBound, hash));
                 covered += r.rawLength;
             }
             if (covered != first.entryBytes) {
@@ -249,7 +285,7 @@ public final class ManifestFormat {
             entries.add(toEntry(first, chunks, key));
             i = j;
         }
-        return new Manifest(Integer.parseInt(meta.get(KEY_VERSION)), run, step, world, rank, created, chunkBytes, entries);
+        return new Manifest(Integer.parseInt(meta.get(KEY_VERSION)), hash, run, step, world, rank, created, chunkBytes, entries);
     }
 
     private static EntryRecord toEntry(Row first, List<ChunkRef> chunks, String key) {
@@ -340,7 +376,8 @@ public final class ManifestFormat {
         return rows;
     }
 
-    private static String digest(Map<String, String> meta, List<Row> rows, int version) {
+    /** The rows digest, by the manifest's own content hash (MurmurHash3 in versions 1 and 2). */
+    private static String digest(Map<String, String> meta, List<Row> rows, int version, ContentHash hash) {
         StringBuilder b = new StringBuilder();
         meta.forEach((k, v) -> {
             if (!KEY_DIGEST.equals(k)) {
@@ -350,7 +387,7 @@ public final class ManifestFormat {
         for (Row r : rows) {
             b.append(r.canonical(version)).append('\n');
         }
-        return ChunkHash.hex(b.toString().getBytes(StandardCharsets.UTF_8));
+        return hash.hex(b.toString().getBytes(StandardCharsets.UTF_8));
     }
 
     private static Map<String, String> withoutDigest(Map<String, String> meta) {
@@ -362,7 +399,7 @@ public final class ManifestFormat {
     /** The digest covers metadata in the order write() puts it; a reader may see another order. */
     private static Map<String, String> sortedLikeWrite(Map<String, String> m) {
         Map<String, String> out = new LinkedHashMap<>();
-        for (String k : new String[] {KEY_VERSION, KEY_KIND, KEY_RUN, KEY_STEP, KEY_WORLD, KEY_RANK, KEY_CREATED, KEY_CHUNK}) {
+        for (String k : new String[] {KEY_VERSION, KEY_KIND, KEY_RUN, KEY_STEP, KEY_WORLD, KEY_RANK, KEY_CREATED, KEY_CHUNK, KEY_HASH}) {
             if (m.containsKey(k)) {
                 out.put(k, m.get(k));
             }

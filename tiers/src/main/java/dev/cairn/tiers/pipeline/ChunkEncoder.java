@@ -5,7 +5,7 @@ import com.lmax.disruptor.Sequence;
 import dev.cairn.tiers.ChunkCatalog;
 import dev.cairn.tiers.Tier;
 import dev.cairn.tiers.codec.ChunkCodec;
-import dev.cairn.tiers.codec.ChunkHash;
+import dev.cairn.tiers.codec.ContentHash;
 import dev.cairn.tiers.codec.MantissaRounding;
 import dev.cairn.tiers.codec.StoredChunkFormat;
 import dev.cairn.tiers.codec.XorDelta;
@@ -31,6 +31,11 @@ import java.util.Map;
  * also encoding the chunk whole: no whole encoding of floats comes near that. A differential sample of the first
  * {@value ChunkCodec#SAMPLE_BYTES} bytes that does not halve skips the differential form at once.
  *
+ * <p>Chunks are keyed by {@link SaveJob#CONTENT_HASH} (XXH3-128, manifest format 3). Every hash this encoder looks
+ * up or builds on is one it computed with that hash, or a base named by a chunk stored under such a key: a chunk of a
+ * format-2 checkpoint in the same tier (keyed by MurmurHash3) is not taken as a base, and is found for new content
+ * only if its MurmurHash3 key equals the content's XXH3 key, a 128-bit accident.
+ *
  * <p>Lossy entries are rounded ({@link MantissaRounding}) into the encoder's scratch before hashing, never in the
  * caller's buffers.
  *
@@ -46,6 +51,7 @@ final class ChunkEncoder implements EventHandler<ChunkEvent> {
     private final Map<Integer, ChunkCodec> codecs = new HashMap<>();
     private final Map<Integer, XorDelta> deltas = new HashMap<>();
     private final ChunkReader reader = new ChunkReader();
+    private final ContentHash.Hasher hasher = SaveJob.CONTENT_HASH.hasher();
     private final int fullEvery;
     private final PreviousVersions previous;
     /**
@@ -116,7 +122,7 @@ final class ChunkEncoder implements EventHandler<ChunkEvent> {
             src = rounded;
             pos = 0;
         }
-        String hash = ChunkHash.hex(src, pos, len);
+        String hash = hasher.hex(src, pos, len);
         job.hashOf[i] = hash;
         Tier tier = job.tiers[0];
         ChunkCatalog catalog = tier.catalog();
@@ -131,7 +137,7 @@ final class ChunkEncoder implements EventHandler<ChunkEvent> {
                 job.basesOf[i] = chain;
                 e.tiersToWrite = 0;
                 PreviousVersions.Version prev = previous.get(job, i);
-                previous.put(job, i, hash, chain, prev == null ? 0 : prev.skip());
+                previous.put(job, i, hash, hasher.contentHash(), chain, prev == null ? 0 : prev.skip());
                 return;
             }
             // A chunk whose chain lost a link (an orphan of a failed save): written again, whole.
@@ -167,7 +173,7 @@ final class ChunkEncoder implements EventHandler<ChunkEvent> {
         }
         e.tiersToWrite = 1L;
         boolean missed = chain != null && !XorDelta.CODEC.equals(job.codecOf[i]);
-        previous.put(job, i, hash, job.basesOf[i], missed ? SKIP_AFTER_MISS : skipped ? prev.skip() - 1 : 0);
+        previous.put(job, i, hash, hasher.contentHash(), job.basesOf[i], missed ? SKIP_AFTER_MISS : skipped ? prev.skip() - 1 : 0);
     }
 
     private void keepDelta(ChunkEvent e, SaveJob job, int i, List<String> chain, int deltaLength) {
@@ -186,6 +192,7 @@ final class ChunkEncoder implements EventHandler<ChunkEvent> {
      */
     private List<String> deltaBase(PreviousVersions.Version prev, SaveJob job, int i, Tier tier, String hash) throws IOException {
         if (fullEvery <= 1 || !tier.store().inMemory() || prev == null || prev.hash().equals(hash)
+                || prev.contentHash() != hasher.contentHash()
                 || prev.bases().size() + 1 >= fullEvery) {
             return null;
         }
@@ -200,7 +207,7 @@ final class ChunkEncoder implements EventHandler<ChunkEvent> {
         int len = job.lengthOf[i];
         base = ensure(base, len);
         try {
-            reader.readWhole(tier.store(), tier.layout(), prev.hash(), len, base, 0);
+            reader.readWhole(tier.store(), tier.layout(), prev.hash(), prev.contentHash(), len, base, 0);
         } catch (IOException | RuntimeException unreadable) {
             catalog.unpinAll(chain);
             return null; // stored whole instead; a restore of the step that holds it will repair or report it

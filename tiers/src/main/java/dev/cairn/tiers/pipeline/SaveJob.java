@@ -146,6 +146,9 @@ public final class SaveJob implements CheckpointHandle {
      */
     static final int PIPELINE_TIERS = 1;
 
+    /** What new saves key their chunks by: the hash of manifest format {@link ManifestFormat#FORMAT_VERSION}. */
+    static final dev.cairn.tiers.codec.ContentHash CONTENT_HASH = ManifestFormat.hashOfNewSaves(ManifestFormat.FORMAT_VERSION);
+
     /** The content hash of chunk {@code i}, or null when it was never hashed. */
     public String hashOf(int i) {
         return hashOf[i];
@@ -242,7 +245,8 @@ public final class SaveJob implements CheckpointHandle {
             List<ChunkRef> refs = new ArrayList<>();
             for (; c < entryOf.length && entryOf[c] == e; c++) {
                 List<String> bases = basesOf[c] == null ? List.of() : basesOf[c];
-                refs.add(new ChunkRef(offsetOf[c], lengthOf[c], hashOf[c], codecOf[c], storedOf[t][c], bases, errorBoundOf[c]));
+                refs.add(new ChunkRef(offsetOf[c], lengthOf[c], hashOf[c], codecOf[c], storedOf[t][c], bases, errorBoundOf[c],
+                        CONTENT_HASH));
             }
             if (entry instanceof Tensor tensor) {
                 dev.cairn.ShardSpec shard = tensor.shard();
@@ -253,7 +257,7 @@ public final class SaveJob implements CheckpointHandle {
                 records.add(new EntryRecord(entry.name(), false, null, null, null, null, perRank, entry.byteSize(), rank, refs));
             }
         }
-        return new Manifest(ManifestFormat.FORMAT_VERSION, run, step, worldSize, rank, now, chunkBytes, records);
+        return new Manifest(ManifestFormat.FORMAT_VERSION, CONTENT_HASH, run, step, worldSize, rank, now, chunkBytes, records);
     }
 
     CompletableFuture<Void> capturedFuture() {

@@ -3,7 +3,7 @@ package dev.cairn.tiers.restore;
 import dev.cairn.CairnConfig;
 import dev.cairn.ObjectStore;
 import dev.cairn.tiers.codec.ChunkCodec;
-import dev.cairn.tiers.codec.ChunkHash;
+import dev.cairn.tiers.codec.ContentHash;
 import dev.cairn.tiers.codec.XorDelta;
 import dev.cairn.tiers.layout.StoreLayout;
 import dev.cairn.tiers.manifest.ChunkRef;
@@ -15,7 +15,8 @@ import java.util.List;
 
 /**
  * Reads a stored chunk and proves it right: its stored form ({@link dev.cairn.tiers.codec.StoredChunkFormat})
- * decodes to the recorded raw length and the decoded bytes have the recorded content hash ({@link ChunkHash}). The
+ * decodes to the recorded raw length and the decoded bytes have the recorded content hash, by the hash of the manifest
+ * the chunk is listed in ({@link ChunkRef#contentHash()}: MurmurHash3 for formats 1 and 2, XXH3-128 for 3). The
  * hash is the check; the stored form names its own codec and is decoded by it, and the codec and stored length
  * recorded in a manifest are only a description and where reading stops, since another tier (or an earlier save
  * of the same content) may hold the same content encoded differently. A codec this release does not know is
@@ -23,14 +24,17 @@ import java.util.List;
  *
  * <p>A differential chunk ({@link XorDelta}) names its base in its stored bytes; the reader follows the chain in the
  * same store to the nearest whole chunk, then applies the links back up, checking every link's content hash on the
- * way. A link missing or wrong fails the read with an {@link IOException}, which the restore answers like any bad
- * chunk: with a whole copy from another tier, or CORRUPT. One instance per thread: it reuses its direct buffers and
+ * way by the same hash as the chunk (a chain never mixes hashes: every link was written by one save's hash, so a
+ * link keyed by another hash fails as wrong). A link missing or wrong fails the read with an {@link IOException},
+ * which the restore answers like any bad chunk: with a whole copy from another tier, or CORRUPT. One instance per thread: it reuses its direct buffers and
  * zstd contexts.
  */
 public final class ChunkReader implements AutoCloseable {
     private final ChunkCodec codec = new ChunkCodec(1);
     private final XorDelta delta = new XorDelta(1);
     private final ByteBuffer head = ByteBuffer.allocateDirect(XorDelta.HEADER_BYTES);
+    private final ContentHash.Hasher murmur = ContentHash.MURMUR3_128.hasher();
+    private final ContentHash.Hasher xxh3 = ContentHash.XXH3_128.hasher();
     private ByteBuffer stored = ByteBuffer.allocateDirect(0);
     private ByteBuffer link = ByteBuffer.allocateDirect(0);
     private ByteBuffer raw = ByteBuffer.allocateDirect(0);
@@ -109,11 +113,12 @@ public final class ChunkReader implements AutoCloseable {
 
     /**
      * Materializes chunk {@code hash} of {@code rawLength} bytes as {@code store} holds it (whole or as a chain) into
-     * {@code dst[dstOff, dstOff+rawLength)}, checking the hash of every link. For a save that needs a previous version.
+     * {@code dst[dstOff, dstOff+rawLength)}, checking every link by {@code contentHash}. For a save that needs a
+     * previous version.
      */
-    public void readWhole(ObjectStore store, StoreLayout layout, String hash, int rawLength, ByteBuffer dst, int dstOff)
-            throws IOException {
-        materialize(store, layout, hash, rawLength, dst, dstOff, 0);
+    public void readWhole(ObjectStore store, StoreLayout layout, String hash, ContentHash contentHash, int rawLength,
+                          ByteBuffer dst, int dstOff) throws IOException {
+        materialize(store, layout, hash, contentHash, rawLength, dst, dstOff, 0);
     }
 
     /**
@@ -166,20 +171,20 @@ public final class ChunkReader implements AutoCloseable {
                 throw new IOException("differential chunk read without the store that holds its bases");
             }
             // The stored bytes of this chunk sit in `stored`; its chain is read through `link`, so they stay intact.
-            materialize(store, layout, XorDelta.baseOf(storedBytes, at, len), rawLength, dst, dstOffset, 1);
+            materialize(store, layout, XorDelta.baseOf(storedBytes, at, len), c.contentHash(), rawLength, dst, dstOffset, 1);
             delta.applyInto(storedBytes, at, len, dst, dstOffset, rawLength);
         } else {
             codec.decode(storedBytes, at, len, dst, dstOffset, rawLength);
         }
-        checkHash(dst, dstOffset, rawLength, c.hash(), "");
+        checkHash(dst, dstOffset, rawLength, c.hash(), c.contentHash(), "");
     }
 
     /**
      * Writes chunk {@code hash} into place: walks the chain by the links' headers down to a whole chunk, then decodes
      * it and applies each link on the way up, checking each link's hash. {@code depth} links are above this one.
      */
-    private void materialize(ObjectStore store, StoreLayout layout, String hash, int rawLength, ByteBuffer dst, int dstOff,
-                             int depth) throws IOException {
+    private void materialize(ObjectStore store, StoreLayout layout, String hash, ContentHash contentHash, int rawLength,
+                             ByteBuffer dst, int dstOff, int depth) throws IOException {
         List<String> chain = new ArrayList<>();
         chain.add(hash);
         for (String base = baseInHeader(store, layout, hash); base != null; base = baseInHeader(store, layout, base)) {
@@ -201,7 +206,7 @@ public final class ChunkReader implements AutoCloseable {
             } else {
                 codec.decode(s, 0, s.limit(), dst, dstOff, rawLength);
             }
-            checkHash(dst, dstOff, rawLength, h, "base chunk " + h + " of a differential chain: ");
+            checkHash(dst, dstOff, rawLength, h, contentHash, "base chunk " + h + " of a differential chain: ");
         }
     }
 
@@ -242,10 +247,12 @@ public final class ChunkReader implements AutoCloseable {
         return dst.flip();
     }
 
-    private static void checkHash(ByteBuffer dst, int off, int len, String expected, String what) throws IOException {
-        String actual = ChunkHash.hex(dst, off, len);
-        if (!actual.equals(expected)) {
-            throw new IOException(what + "content hash is " + actual + ", expected " + expected);
+    private void checkHash(ByteBuffer dst, int off, int len, String expected, ContentHash contentHash, String what)
+            throws IOException {
+        ContentHash.Hasher hasher = contentHash == ContentHash.XXH3_128 ? xxh3 : murmur;
+        if (!hasher.matches(dst, off, len, expected)) {
+            throw new IOException(what + "content hash (" + contentHash.tag() + ") is " + hasher.hex(dst, off, len)
+                    + ", expected " + expected);
         }
     }
 

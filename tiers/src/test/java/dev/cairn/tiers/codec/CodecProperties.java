@@ -153,7 +153,7 @@ public class CodecProperties {
         for (int c = 0; c < changes; c++) {
             current[r.nextInt(current.length)] = (byte) r.nextInt();
         }
-        String baseHash = ChunkHash.hex(ByteBuffer.wrap(base), 0, base.length);
+        String baseHash = ContentHash.CURRENT.hex(ByteBuffer.wrap(base), 0, base.length);
         try (XorDelta delta = new XorDelta(1)) {
             ByteBuffer dst = encoded(current.length + XorDelta.HEADER_BYTES);
             int n = delta.encode(direct(current, offset), offset, direct(base, 0), 0, current.length, baseHash, dst, dst.capacity());
@@ -264,7 +264,7 @@ public class CodecProperties {
                                                     @ForAll @IntRange(min = 1, max = 255) int flip) throws Exception {
         Assume.that(raw.length > 0);
         ByteBuffer src = direct(raw, 0);
-        String hash = ChunkHash.hex(ByteBuffer.wrap(raw), 0, raw.length);
+        String hash = ContentHash.CURRENT.hex(ByteBuffer.wrap(raw), 0, raw.length);
         try (ChunkCodec codec = new ChunkCodec(1)) {
             for (String c : CODECS) {
                 ByteBuffer stored = encoded(raw.length);
@@ -280,7 +280,7 @@ public class CodecProperties {
                 byte[] back = new byte[raw.length];
                 dst.get(0, back);
                 // What the reader relies on: bytes that decode wrongly never carry the right hash.
-                assertTrue(java.util.Arrays.equals(raw, back) || !hash.equals(ChunkHash.hex(dst, 0, raw.length)),
+                assertTrue(java.util.Arrays.equals(raw, back) || !hash.equals(ContentHash.CURRENT.hex(dst, 0, raw.length)),
                         () -> c + " decoded a corrupted chunk to other bytes with the same hash");
             }
         }
@@ -420,7 +420,7 @@ public class CodecProperties {
         byte[] back = new byte[raw.length];
         dst.get(5, back);
         assertTrue(java.util.Arrays.equals(raw, back), () -> c + " does not round-trip " + raw.length + " bytes");
-        assertEquals(ChunkHash.hex(ByteBuffer.wrap(raw), 0, raw.length), ChunkHash.hex(dst, 5, raw.length));
+        assertEquals(ContentHash.CURRENT.hex(ByteBuffer.wrap(raw), 0, raw.length), ContentHash.CURRENT.hex(dst, 5, raw.length));
     }
 
     private static ByteBuffer encoded(int rawLength) {

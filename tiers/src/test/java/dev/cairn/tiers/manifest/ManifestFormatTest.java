@@ -8,6 +8,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.cairn.CheckpointException;
 import dev.cairn.DType;
+import dev.cairn.tiers.codec.ContentHash;
 import java.io.InputStream;
 import java.nio.ByteBuffer;
 import java.time.Instant;
@@ -66,20 +67,33 @@ class ManifestFormatTest {
         assertEquals(CheckpointException.Reason.CORRUPT, e.reason());
     }
 
-    @Test
-    void roundTripsShardsPerRankBlobsBasesAndErrorBoundsInFormatTwo() {
-        String h1 = "0123456789abcdef0123456789abcdef";
-        String h2 = "fedcba9876543210fedcba9876543210";
-        List<EntryRecord> entries = List.of(
+    private static final String H1 = "0123456789abcdef0123456789abcdef";
+    private static final String H2 = "fedcba9876543210fedcba9876543210";
+
+    /** Sharded, differential, lossy and per-rank entries, all keyed by {@code hash}. */
+    private static List<EntryRecord> entries(ContentHash hash) {
+        return List.of(
                 new EntryRecord("w", true, DType.BF16, new long[] {2, 3}, new long[] {8, 6}, new long[] {4, 3}, false, 12, 1,
-                        List.of(new ChunkRef(0, 12, h1, "xor+zstd", 9, List.of(h2, h1.replace('0', 'a')), 0))),
+                        List.of(new ChunkRef(0, 12, H1, "xor+zstd", 9, List.of(H2, H1.replace('0', 'a')), 0, hash))),
                 new EntryRecord("m", true, DType.F32, new long[] {2}, new long[] {2}, new long[] {0}, false, 8, 1,
-                        List.of(new ChunkRef(0, 8, h2, "zstd", 11, List.of(), 1.0 / 1024))),
+                        List.of(new ChunkRef(0, 8, H2, "zstd", 11, List.of(), 1.0 / 1024, hash))),
                 new EntryRecord("rng", false, null, null, null, null, true, 3, 1,
-                        List.of(new ChunkRef(0, 3, h1, "raw", 15))));
-        Manifest m = new Manifest(ManifestFormat.FORMAT_VERSION, "r", 7, 4, 1, Instant.parse("2026-11-26T00:00:00Z"), 64, entries);
-        Manifest back = ManifestFormat.read(ByteBuffer.wrap(ManifestFormat.write(m, "index", allocator)), "v2", allocator);
-        assertEquals(2, back.formatVersion());
+                        List.of(new ChunkRef(0, 3, H1, "raw", 15, List.of(), 0, hash))));
+    }
+
+    @Test
+    void roundTripsShardsPerRankBlobsBasesAndErrorBoundsInFormatThreeKeyedByXxh3() {
+        String h1 = H1;
+        String h2 = H2;
+        Manifest m = new Manifest(ManifestFormat.FORMAT_VERSION, "r", 7, 4, 1, Instant.parse("2026-11-26T00:00:00Z"), 64,
+                entries(ContentHash.XXH3_128));
+        byte[] bytes = ManifestFormat.write(m, "index", allocator);
+        assertTrue(new String(bytes, java.nio.charset.StandardCharsets.ISO_8859_1).contains("xxh3-128"), "cairn.hash is written");
+        Manifest back = ManifestFormat.read(ByteBuffer.wrap(bytes), "v3", allocator);
+        assertEquals(3, back.formatVersion());
+        assertEquals(ContentHash.XXH3_128, back.contentHash());
+        assertTrue(back.entries().stream().flatMap(e -> e.chunks().stream()).allMatch(c -> c.contentHash() == ContentHash.XXH3_128));
+        assertEquals(m.entries().get(0).chunks(), back.entries().get(0).chunks());
         assertEquals(4, back.worldSize());
         assertEquals(1, back.rank());
         EntryRecord w = back.entries().get(0);
@@ -88,6 +102,77 @@ class ManifestFormatTest {
         assertEquals(1.0 / 1024, back.entries().get(1).chunks().get(0).errorBound());
         assertTrue(back.entries().get(2).perRank());
         assertEquals(Set3.of(h1, h2, h1.replace('0', 'a')), back.referencedHashes());
+    }
+
+    @Test
+    void writesAndReadsFormatTwoKeyedByMurmurHash3WithoutAHashKey() {
+        Manifest m = new Manifest(2, "r", 7, 4, 1, Instant.parse("2026-11-26T00:00:00Z"), 64, entries(ContentHash.MURMUR3_128));
+        assertEquals(ContentHash.MURMUR3_128, m.contentHash());
+        byte[] bytes = ManifestFormat.write(m, "manifest", allocator);
+        assertFalse(new String(bytes, java.nio.charset.StandardCharsets.ISO_8859_1).contains("cairn.hash"));
+        Manifest back = ManifestFormat.read(ByteBuffer.wrap(bytes), "v2", allocator);
+        assertEquals(2, back.formatVersion());
+        assertEquals(ContentHash.MURMUR3_128, back.contentHash());
+        assertEquals(m.entries().get(0).chunks(), back.entries().get(0).chunks());
+    }
+
+    @Test
+    void readsTheFormatOneFixtureAsMurmurHash3() throws Exception {
+        Manifest m = ManifestFormat.read(ByteBuffer.wrap(v1Fixture()), "v1", allocator);
+        assertEquals(ContentHash.MURMUR3_128, m.contentHash());
+        assertEquals(ContentHash.MURMUR3_128, m.entries().get(0).chunks().get(0).contentHash());
+    }
+
+    @Test
+    void refusesAContentHashItDoesNotKnowAsAnUnsupportedVersion() {
+        byte[] bytes = ManifestFormat.write(new Manifest(3, "r", 7, 4, 1, Instant.now(), 64, entries(ContentHash.XXH3_128)),
+                "manifest", allocator);
+        replaceAll(bytes, "xxh3-128", "blake3-1");
+        CheckpointException e = assertThrows(CheckpointException.class, () -> ManifestFormat.read(ByteBuffer.wrap(bytes), "future", allocator));
+        assertEquals(CheckpointException.Reason.UNSUPPORTED_VERSION, e.reason());
+        assertTrue(e.getMessage().contains("'blake3-1'"), e.getMessage());
+    }
+
+    @Test
+    void aFormatThreeManifestWithoutItsHashIsCorrupt() {
+        byte[] bytes = ManifestFormat.write(new Manifest(3, "r", 7, 4, 1, Instant.now(), 64, entries(ContentHash.XXH3_128)),
+                "manifest", allocator);
+        replaceAll(bytes, "cairn.hash", "cairn.hasx");
+        CheckpointException e = assertThrows(CheckpointException.class, () -> ManifestFormat.read(ByteBuffer.wrap(bytes), "v3", allocator));
+        assertEquals(CheckpointException.Reason.CORRUPT, e.reason());
+        assertTrue(e.getMessage().contains("has no cairn.hash"), e.getMessage());
+    }
+
+    @Test
+    void aFormatThreeRowsDigestIsXxh3AndCatchesAGarbledHash() {
+        byte[] bytes = ManifestFormat.write(new Manifest(3, "r", 7, 4, 1, Instant.now(), 64, entries(ContentHash.XXH3_128)),
+                "manifest", allocator);
+        replaceAll(bytes, H2, H2.replace('f', 'e'));
+        CheckpointException e = assertThrows(CheckpointException.class, () -> ManifestFormat.read(ByteBuffer.wrap(bytes), "v3", allocator));
+        assertEquals(CheckpointException.Reason.CORRUPT, e.reason());
+        assertTrue(e.getMessage().contains("rows digest"), e.getMessage());
+    }
+
+    @Test
+    void aManifestRefusesChunksKeyedByAnotherHashOrAFormatThatCannotNameItsHash() {
+        List<EntryRecord> murmur = entries(ContentHash.MURMUR3_128);
+        assertThrows(IllegalArgumentException.class, () -> new Manifest(3, ContentHash.XXH3_128, "r", 7, 1, 0, Instant.now(), 64, murmur));
+        assertThrows(IllegalArgumentException.class,
+                () -> new Manifest(2, ContentHash.XXH3_128, "r", 7, 1, 0, Instant.now(), 64, entries(ContentHash.XXH3_128)));
+    }
+
+    /** Replaces every occurrence of {@code from} by {@code to} (same length) in {@code bytes}. */
+    private static void replaceAll(byte[] bytes, String from, String to) {
+        byte[] f = from.getBytes(java.nio.charset.StandardCharsets.US_ASCII);
+        byte[] t = to.getBytes(java.nio.charset.StandardCharsets.US_ASCII);
+        int n = 0;
+        for (int i = 0; i + f.length <= bytes.length; i++) {
+            if (java.util.Arrays.equals(bytes, i, i + f.length, f, 0, f.length)) {
+                System.arraycopy(t, 0, bytes, i, t.length);
+                n++;
+            }
+        }
+        assertTrue(n > 0, "no " + from + " in the bytes");
     }
 
     @Test
