@@ -1,5 +1,6 @@
 package dev.cairn.tiers.codec;
 
+import java.lang.ref.Reference;
 import java.nio.ByteBuffer;
 import org.apache.arrow.memory.util.MemoryUtil;
 
@@ -115,6 +116,8 @@ public final class FloatPlanes {
             store(r7, 7, base, plane, shift, mask, nib, half);
         }
         copyTail(src, srcOff + body, dst, dstOff + body, len - body);
+        Reference.reachabilityFence(src); // their memory must outlive the reads and writes by address above
+        Reference.reachabilityFence(dst);
     }
 
     /** The inverse of {@link #split}: reads a split from {@code src} and writes the values to {@code dst}. */
@@ -166,6 +169,8 @@ public final class FloatPlanes {
             MemoryUtil.putLong(d + 56, unrotate(r7, lane, back));
         }
         copyTail(src, srcOff + body, dst, dstOff + body, len - body);
+        Reference.reachabilityFence(src);
+        Reference.reachabilityFence(dst);
     }
 
     /** Bit 0 of every lane of {@code elementSize} bytes in a long. */

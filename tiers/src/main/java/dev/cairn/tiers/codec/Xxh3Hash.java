@@ -5,7 +5,6 @@ import java.nio.ByteBuffer;
 import java.util.Objects;
 import net.openhft.hashing.Access;
 import net.openhft.hashing.LongTupleHashFunction;
-import org.apache.arrow.memory.util.MemoryUtil;
 
 /**
  * XXH3-128 (seed 0) over a region of a buffer, by OpenHFT's zero-allocation-hashing: the content key of a chunk in
@@ -15,16 +14,13 @@ import org.apache.arrow.memory.util.MemoryUtil;
  *
  * <p>A direct buffer is hashed in place at its native address: the library's own {@code hashBytes(ByteBuffer)}
  * needs {@code sun.nio.ch} exported on Java 17 (it throws {@code IllegalAccessError} otherwise), so the address is
- * taken from Arrow's {@link MemoryUtil} instead, after a bounds check. That needs the JVM flag every embedder of
- * Cairn sets for Arrow ({@code --add-opens=java.base/java.nio=ALL-UNNAMED}); without it direct buffers go through
- * the library's {@code ByteBuffer} access, which reads them in place too, more slowly. Heap buffers are hashed in
- * their array; a read-only heap buffer, which hides its array, through that access. Nothing is allocated per call.
+ * taken by {@link BufferAddress} instead (no JVM flag needed), after a bounds check. Heap buffers are hashed in their
+ * array; a read-only heap buffer, which hides its array, through the library's {@code ByteBuffer} access. Nothing is
+ * allocated per call.
  */
 final class Xxh3Hash {
     private static final LongTupleHashFunction XX128 = LongTupleHashFunction.xx128();
     private static final Access<ByteBuffer> BUFFER_ACCESS = Access.toByteBuffer();
-    /** Whether Arrow can tell a direct buffer's address in this JVM (it needs java.nio opened to it). */
-    private static final boolean ADDRESSES = addressesAvailable();
 
     private Xxh3Hash() {
     }
@@ -35,8 +31,8 @@ final class Xxh3Hash {
      */
     static void hash(ByteBuffer buf, int offset, int length, long[] out) {
         Objects.checkFromIndexSize(offset, length, buf.limit());
-        if (buf.isDirect() && ADDRESSES) {
-            XX128.hashMemory(MemoryUtil.getByteBufferAddress(buf) + offset, length, out);
+        if (buf.isDirect()) {
+            XX128.hashMemory(BufferAddress.of(buf) + offset, length, out);
             Reference.reachabilityFence(buf); // its memory must outlive the read above
         } else if (buf.hasArray()) {
             XX128.hashBytes(buf.array(), buf.arrayOffset() + offset, length, out);
@@ -58,14 +54,5 @@ final class Xxh3Hash {
         long low = out[0];
         out[0] = out[1];
         out[1] = low;
-    }
-
-    private static boolean addressesAvailable() {
-        try {
-            MemoryUtil.getByteBufferAddress(ByteBuffer.allocateDirect(1));
-            return true;
-        } catch (RuntimeException | LinkageError e) {
-            return false;
-        }
     }
 }
