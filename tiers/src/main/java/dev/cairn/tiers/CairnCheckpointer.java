@@ -72,6 +72,7 @@ public final class CairnCheckpointer implements Checkpointer {
     private volatile Throwable lastGcFailure;
 
     CairnCheckpointer(CairnConfig config) {
+        Warmup.startOnce(); // class loading and JIT of the codec, hash and manifest paths, beside the caller's start-up
         this.config = config;
         this.root = new RootAllocator();
         // Staging gets its own root so that its limit is exact: slabs are rounded to 1 KiB, not to powers of two.

@@ -1,0 +1,77 @@
+package dev.cairn.tiers;
+
+import dev.cairn.DType;
+import dev.cairn.tiers.codec.ChunkCodec;
+import dev.cairn.tiers.codec.ContentHash;
+import dev.cairn.tiers.manifest.ChunkRef;
+import dev.cairn.tiers.manifest.EntryRecord;
+import dev.cairn.tiers.manifest.Manifest;
+import dev.cairn.tiers.manifest.ManifestFormat;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.time.Instant;
+import java.util.List;
+import java.util.SplittableRandom;
+import java.util.concurrent.atomic.AtomicBoolean;
+import org.apache.arrow.memory.RootAllocator;
+
+/**
+ * Start-up work taken off the first save and the first restore. A process that has just started (a replacement
+ * for a lost rank) would otherwise pay, inside its first restore, for loading Arrow's IPC classes to read the
+ * manifest, loading zstd's native library, and running the float-plane, zstd and hash kernels in the interpreter
+ * until the JIT compiles them. The first checkpointer opened in a JVM starts one daemon thread that does all of it
+ * on a few MiB of synthetic floats (a manifest written and read back, chunks encoded, decoded and hashed), while the
+ * caller goes on building its model or opening its stores. It writes nothing anywhere and frees what it allocated;
+ * a failure here is ignored (the real save or restore then meets the same cause and reports it).
+ */
+final class Warmup implements Runnable {
+    private static final AtomicBoolean STARTED = new AtomicBoolean();
+    /**
+     * Rounds over the sample: enough for C2 to compile the float-plane and XXH3 loops before a replacement rank of
+     * the sharded example has built its model (seen with -XX:+PrintCompilation).
+     */
+    private static final int ROUNDS = 24;
+    private static final int SAMPLE_BYTES = 1 << 20;
+
+    private Warmup() {
+    }
+
+    /** Starts the warm-up once per JVM. */
+    static void startOnce() {
+        if (STARTED.compareAndSet(false, true)) {
+            Thread t = new Thread(new Warmup(), "cairn-warmup");
+            t.setDaemon(true);
+            t.setPriority(Thread.MIN_PRIORITY);
+            t.start();
+        }
+    }
+
+    @Override
+    public void run() {
+        try (ChunkCodec codec = new ChunkCodec(1); RootAllocator allocator = new RootAllocator(16L << 20)) {
+            ByteBuffer raw = ByteBuffer.allocateDirect(SAMPLE_BYTES).order(ByteOrder.LITTLE_ENDIAN);
+            SplittableRandom random = new SplittableRandom(42);
+            for (int i = 0; i < SAMPLE_BYTES; i += 4) {
+                raw.putFloat(i, (float) (random.nextGaussian() * 0.02));
+            }
+            ByteBuffer stored = ByteBuffer.allocateDirect(ChunkCodec.maxEncodedBytes(SAMPLE_BYTES));
+            ByteBuffer back = ByteBuffer.allocateDirect(SAMPLE_BYTES);
+            ContentHash.Hasher hasher = ContentHash.CURRENT.hasher();
+            String hash = hasher.hex(raw, 0, SAMPLE_BYTES);
+            int n = 0;
+            for (int round = 0; round < ROUNDS; round++) {
+                n = codec.encodeChoosing(raw, 0, SAMPLE_BYTES, 4, stored);
+                codec.decode(stored, 0, n, back, 0, SAMPLE_BYTES);
+                if (!hasher.matches(back, 0, SAMPLE_BYTES, hash)) {
+                    return; // cannot happen unless the codec is broken, which the real restore reports
+                }
+            }
+            ChunkRef chunk = new ChunkRef(0, SAMPLE_BYTES, hash, codec.lastCodec(), n);
+            Manifest m = new Manifest(ManifestFormat.FORMAT_VERSION, "warmup", 1, 1, 0, Instant.now(), SAMPLE_BYTES,
+                    List.of(new EntryRecord("w", true, DType.F32, new long[] {SAMPLE_BYTES / 4}, SAMPLE_BYTES, 0, List.of(chunk))));
+            ManifestFormat.read(ByteBuffer.wrap(ManifestFormat.write(m, "manifest", allocator)), "warmup manifest", allocator);
+        } catch (java.io.IOException | RuntimeException | LinkageError e) {
+            // see the class comment: nothing depends on the warm-up
+        }
+    }
+}
