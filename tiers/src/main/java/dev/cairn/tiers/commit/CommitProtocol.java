@@ -11,8 +11,10 @@ import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.file.NoSuchFileException;
 import java.util.ArrayList;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import java.util.TreeSet;
 import java.util.concurrent.ConcurrentHashMap;
 import org.apache.arrow.memory.BufferAllocator;
@@ -40,8 +42,9 @@ public final class CommitProtocol {
     }
 
     /**
-     * Commits {@code manifest} in {@code tier}: index first, then MANIFEST create-only. Call with every chunk the
-     * manifest references already durable in the tier. With several ranks {@code manifest} is this rank's part and
+     * Commits {@code manifest} in {@code tier}: index first, then a confirmation in the store of every chunk the
+     * manifest names ({@link ChunkConfirmation}), then MANIFEST create-only. Call with every chunk the manifest
+     * references already durable in the tier. With several ranks {@code manifest} is this rank's part and
      * {@link RankCommit} completes the step with the others.
      *
      * @param bytesWritten bytes of chunks this save wrote, for the report
@@ -57,18 +60,26 @@ public final class CommitProtocol {
         tier.store().put(tier.layout().indexKey(step, manifest.rank()), ByteBuffer.wrap(index));
         String key = tier.layout().manifestKey(step);
         long manifestBytes = 0;
+        // Every chunk, written by this save or found stored: a collector with a grace shorter than the save may have
+        // deleted either since.
+        Set<String> unconfirmed = manifest.referencedHashes();
         if (manifest.worldSize() > 1) {
-            Manifest committed = ranks.commit(tier, manifest, this);
+            Manifest committed = ranks.commit(tier, manifest, this, unconfirmed);
             if (committed != null) { // null: committed, and already retired by rank 0's retention
                 cache.put(cacheKey(tier, key), committed);
+                tier.catalog().committed(step, committed.referencedHashes());
             }
         } else {
+            Map<String, Integer> byRank = new LinkedHashMap<>();
+            unconfirmed.forEach(h -> byRank.put(h, manifest.rank()));
+            ChunkConfirmation.confirm(tier, step, byRank);
             byte[] bytes = ManifestFormat.write(manifest, "manifest", allocator);
             if (!tier.store().putIfAbsent(key, ByteBuffer.wrap(bytes))) {
                 throw new CheckpointException(Reason.CONFLICT, "step " + step + " is already committed in tier " + tier.name()
                         + " (" + key + "): saving a step twice is refused");
             }
             cache.put(cacheKey(tier, key), manifest);
+            tier.catalog().committed(step, manifest.referencedHashes());
             manifestBytes = bytes.length;
         }
         return new CommitReport(tier.name(), step, manifest.chunkCount(), chunksWritten, manifest.rawBytes(),

@@ -47,6 +47,7 @@ final class ChunkEncoder implements EventHandler<ChunkEvent> {
     private final Map<Integer, XorDelta> deltas = new HashMap<>();
     private final ChunkReader reader = new ChunkReader();
     private final int fullEvery;
+    private final long freshForMillis;
     private final PreviousVersions previous;
     /**
      * Saves of a chunk position that store it whole without trying the differential form, after a try that did not
@@ -61,10 +62,16 @@ final class ChunkEncoder implements EventHandler<ChunkEvent> {
     private ByteBuffer deltaOut = ByteBuffer.allocateDirect(0);
     private Sequence progress;
 
-    ChunkEncoder(int k, int n, int fullEvery, PreviousVersions previous, SlabPool encodedPool, long slabWaitNanos) {
+    /**
+     * @param freshFor how recently a stored chunk that the tier's newest committed step does not name must have been
+     *                 written for a save to count on it instead of writing it again ({@link SavePipeline#freshFor})
+     */
+    ChunkEncoder(int k, int n, int fullEvery, java.time.Duration freshFor, PreviousVersions previous, SlabPool encodedPool,
+                 long slabWaitNanos) {
         this.k = k;
         this.n = n;
         this.fullEvery = fullEvery;
+        this.freshForMillis = freshFor.toMillis();
         this.previous = previous;
         this.encodedPool = encodedPool;
         this.slabWaitNanos = slabWaitNanos;
@@ -122,9 +129,10 @@ final class ChunkEncoder implements EventHandler<ChunkEvent> {
         ChunkCatalog catalog = tier.catalog();
         long size = catalog.pin(hash);
         if (size >= 0) {
-            // Held already; usable only with its whole chain, pinned before we count on it.
+            // Held already; usable only with its whole chain, pinned before we count on it, and only where no
+            // collector of another process may take it meanwhile (else written again, whole, which restarts its age).
             List<String> chain = storedChain(tier, hash);
-            if (catalog.pinChain(chain)) {
+            if (catalog.pinChain(chain) && catalog.reusable(withHash(hash, chain), freshSince())) {
                 job.addPins(i, chain);
                 job.storedOf[0][i] = size;
                 job.codecOf[i] = storedCodec(tier, hash);
@@ -134,7 +142,8 @@ final class ChunkEncoder implements EventHandler<ChunkEvent> {
                 previous.put(job, i, hash, chain, prev == null ? 0 : prev.skip());
                 return;
             }
-            // A chunk whose chain lost a link (an orphan of a failed save): written again, whole.
+            // A chunk whose chain lost a link (an orphan of a failed save), or one old enough for another process's
+            // collector to delete: written again, whole.
             catalog.unpinAll(chain);
         }
         ChunkCodec codec = codec(tier);
@@ -170,6 +179,17 @@ final class ChunkEncoder implements EventHandler<ChunkEvent> {
         previous.put(job, i, hash, job.basesOf[i], missed ? SKIP_AFTER_MISS : skipped ? prev.skip() - 1 : 0);
     }
 
+    private long freshSince() {
+        return System.currentTimeMillis() - freshForMillis;
+    }
+
+    private static List<String> withHash(String hash, List<String> chain) {
+        List<String> all = new ArrayList<>(chain.size() + 1);
+        all.add(hash);
+        all.addAll(chain);
+        return all;
+    }
+
     private void keepDelta(ChunkEvent e, SaveJob job, int i, List<String> chain, int deltaLength) {
         job.addPins(i, chain);
         e.encoded.buffer().put(0, deltaOut, 0, deltaLength);
@@ -193,7 +213,7 @@ final class ChunkEncoder implements EventHandler<ChunkEvent> {
         chain.add(prev.hash());
         chain.addAll(prev.bases());
         ChunkCatalog catalog = tier.catalog();
-        if (!catalog.pinChain(chain)) {
+        if (!catalog.pinChain(chain) || !catalog.reusable(chain, freshSince())) {
             catalog.unpinAll(chain);
             return null;
         }
