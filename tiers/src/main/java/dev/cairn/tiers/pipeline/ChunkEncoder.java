@@ -32,7 +32,8 @@ import java.util.Map;
  * {@value ChunkCodec#SAMPLE_BYTES} bytes that does not halve skips the differential form at once.
  *
  * <p>Lossy entries are rounded ({@link MantissaRounding}) into the encoder's scratch before hashing, never in the
- * caller's buffers.
+ * caller's buffers. Chunks read in the caller's buffers (ZERO_COPY) are copied into the encoder's scratch before
+ * hashing, so that the bytes hashed are the bytes encoded even if the caller's change meanwhile.
  *
  * <p>Each encoder owns its pool of output slabs. With one shared pool, an encoder that runs ahead could take every
  * slab while a slower one still waits for its first: the writer, which frees slabs in sequence order, would then
@@ -58,6 +59,8 @@ final class ChunkEncoder implements EventHandler<ChunkEvent> {
     private final long slabWaitNanos;
     private final ByteBuffer head = ByteBuffer.allocate(XorDelta.HEADER_BYTES);
     private ByteBuffer rounded = ByteBuffer.allocateDirect(0);
+    /** A chunk read in the caller's own buffer, copied once so that it is hashed and encoded from the same bytes. */
+    private ByteBuffer inPlace = ByteBuffer.allocateDirect(0);
     private ByteBuffer base = ByteBuffer.allocateDirect(0);
     private ByteBuffer deltaOut = ByteBuffer.allocateDirect(0);
     private Sequence progress;
@@ -121,6 +124,15 @@ final class ChunkEncoder implements EventHandler<ChunkEvent> {
             rounded = ensure(rounded, len);
             MantissaRounding.round(job.dtypeOf(i), job.lossyBitsOf[i], src, pos, len, rounded, 0);
             src = rounded;
+            pos = 0;
+        } else if (e.raw == null) {
+            // Read in place (ZERO_COPY): the hash, the delta and the encoding each read the bytes, at different
+            // moments; if the caller's bytes change in between (a file mapped by the import and rewritten by
+            // another process) the chunk would be stored under the hash of other bytes. One copy taken first makes
+            // all three read the same bytes.
+            inPlace = ensure(inPlace, len);
+            inPlace.put(0, src, pos, len);
+            src = inPlace;
             pos = 0;
         }
         String hash = ChunkHash.hex(src, pos, len);
