@@ -9,14 +9,18 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.cairn.CheckpointException;
 import dev.cairn.Checkpointer;
+import dev.cairn.ObjectInfo;
 import dev.cairn.ObjectStore;
 import dev.cairn.backend.fs.FileSystemObjectStore;
 import dev.cairn.cli.CairnCliTest.Run;
 import dev.cairn.testkit.ForwardingObjectStore;
 import dev.cairn.tiers.layout.StoreLayout;
+import dev.cairn.tiers.manifest.Manifest;
+import dev.cairn.tiers.manifest.ManifestFormat;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.nio.file.attribute.FileTime;
 import java.time.Duration;
@@ -24,7 +28,9 @@ import java.time.Instant;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.CompletionException;
+import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.stream.Stream;
+import org.apache.arrow.memory.RootAllocator;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -41,16 +47,19 @@ class ConcurrentWritersTest {
 
     Path disk;
 
-    /**
-     * Steps 1 and 2 (which differ in one chunk), step 1 retired by {@code gc --keep-last 1} (its own chunk stays:
-     * it is younger than the grace period), then every file aged by an hour.
-     */
     @BeforeEach
-    void stepOneRetiredAndEverythingAnHourOld() throws IOException {
+    void stepsOneAndTwo() throws IOException {
         disk = tmp.resolve("disk");
         try (FileSystemObjectStore store = new FileSystemObjectStore(disk)) {
             Checkpoints.save(store, Checkpoints.RUN, 1, 2);
         }
+    }
+
+    /**
+     * Step 1 (which differs from step 2 in one chunk) retired by {@code gc --keep-last 1} (its own chunk stays: it
+     * is younger than the grace period), then every file aged by an hour.
+     */
+    private void stepOneRetiredAndEverythingAnHourOld() throws IOException {
         Run gc = cairn("gc", "--store", disk.toString(), "--keep-last", "1");
         assertEquals(0, gc.status(), gc.err());
         assertTrue(gc.out().contains("retired steps [1]") && gc.out().contains(" 0 chunks"), gc.out());
@@ -64,6 +73,7 @@ class ConcurrentWritersTest {
 
     /** Saves step 3 with step 1's tensors, running {@code gcArgs} just before the step's index is written. */
     private List<Run> saveStepThreeWithGcBeforeItsIndex(String... gcArgs) throws IOException {
+        stepOneRetiredAndEverythingAnHourOld();
         List<Run> gcs = new ArrayList<>();
         try (ObjectStore store = new ForwardingObjectStore(new FileSystemObjectStore(disk)) {
             @Override
@@ -116,5 +126,51 @@ class ConcurrentWritersTest {
         try (FileSystemObjectStore store = new FileSystemObjectStore(disk)) {
             assertTrue(Checkpoints.sameBytes(Checkpoints.state(1), Checkpoints.restore(store, Checkpoints.RUN, 3)));
         }
+    }
+
+    @Test
+    void aSaveThatLosesTheRaceForAStepLeavesTheWinnersIndexInPlace() throws IOException {
+        // The loser checks that step 3 is not committed; right then the winner saves and commits it whole; then the
+        // loser writes its index (replacing the winner's) and loses the MANIFEST create.
+        AtomicBoolean winnerRan = new AtomicBoolean();
+        try (ObjectStore store = new ForwardingObjectStore(new FileSystemObjectStore(disk)) {
+            @Override
+            public ObjectInfo stat(String key) throws IOException {
+                try {
+                    return super.stat(key);
+                } catch (NoSuchFileException absent) {
+                    if (key.equals(LAYOUT.manifestKey(3)) && winnerRan.compareAndSet(false, true)) {
+                        try (FileSystemObjectStore other = new FileSystemObjectStore(disk)) {
+                            Checkpoints.save(other, Checkpoints.RUN, 3);
+                        }
+                    }
+                    throw absent;
+                }
+            }
+        }; Checkpointer loser = Checkpointer.open(Checkpoints.config(Checkpoints.RUN, store))) {
+            CompletionException lost = assertThrows(CompletionException.class,
+                    () -> loser.save(3, Checkpoints.toState(Checkpoints.state(1))).done().join());
+            CheckpointException e = assertInstanceOf(CheckpointException.class, lost.getCause());
+            assertEquals(CheckpointException.Reason.CONFLICT, e.reason(), e.getMessage());
+        }
+        assertTrue(winnerRan.get());
+
+        try (FileSystemObjectStore store = new FileSystemObjectStore(disk); RootAllocator allocator = new RootAllocator()) {
+            Manifest committed = ManifestFormat.read(store.readAll(LAYOUT.manifestKey(3)), "MANIFEST", allocator);
+            Manifest index = ManifestFormat.read(store.readAll(LAYOUT.indexKey(3, 0)), "index", allocator);
+            assertEquals(committed.referencedHashes(), index.referencedHashes(), "the index names the committed chunks");
+            assertTrue(Checkpoints.sameBytes(Checkpoints.state(3), Checkpoints.restore(store, Checkpoints.RUN, 3)));
+        }
+        Run verify = cairn("verify", "--store", disk.toString());
+        assertEquals(0, verify.status(), verify.out() + verify.err());
+    }
+
+    @Test
+    void verifyReportsAnIndexThatNamesOtherChunksThanItsManifest() throws IOException {
+        Files.copy(disk.resolve(LAYOUT.indexKey(1, 0)), disk.resolve(LAYOUT.indexKey(2, 0)),
+                java.nio.file.StandardCopyOption.REPLACE_EXISTING);
+        Run verify = cairn("verify", "--store", disk.toString());
+        assertEquals(CairnCli.DAMAGED, verify.status(), verify.out() + verify.err());
+        assertTrue(verify.out().contains("step 2 in") && verify.out().contains("rank-0.index"), verify.out());
     }
 }

@@ -52,38 +52,87 @@ public final class CommitProtocol {
     public CommitReport commit(Tier tier, Manifest manifest, long chunksWritten, long bytesWritten) throws IOException {
         long step = manifest.step();
         if (isCommitted(tier, step)) {
-            // Checked before the index too: a losing writer must not replace the committed step's index.
+            // Checked before the index too: a losing writer must not replace the committed step's index. (A writer
+            // whose check passes may still lose the create: then it gives the index back, see giveBackIndex.)
             throw new CheckpointException(Reason.CONFLICT, "step " + step + " is already committed in tier " + tier.name()
                     + ": saving a step twice is refused");
         }
         byte[] index = ManifestFormat.write(manifest, "index", allocator);
-        tier.store().put(tier.layout().indexKey(step, manifest.rank()), ByteBuffer.wrap(index));
+        String indexKey = tier.layout().indexKey(step, manifest.rank());
+        tier.store().put(indexKey, ByteBuffer.wrap(index));
         String key = tier.layout().manifestKey(step);
         long manifestBytes = 0;
         // Every chunk, written by this save or found stored: a collector with a grace shorter than the save may have
         // deleted either since.
         Set<String> unconfirmed = manifest.referencedHashes();
-        if (manifest.worldSize() > 1) {
-            Manifest committed = ranks.commit(tier, manifest, this, unconfirmed);
-            if (committed != null) { // null: committed, and already retired by rank 0's retention
-                cache.put(cacheKey(tier, key), committed);
-                tier.catalog().committed(step, committed.referencedHashes());
+        try {
+            if (manifest.worldSize() > 1) {
+                Manifest committed = ranks.commit(tier, manifest, this, unconfirmed);
+                if (committed != null) { // null: committed, and already retired by rank 0's retention
+                    cache.put(cacheKey(tier, key), committed);
+                    tier.catalog().committed(step, committed.referencedHashes());
+                }
+            } else {
+                Map<String, Integer> byRank = new LinkedHashMap<>();
+                unconfirmed.forEach(h -> byRank.put(h, manifest.rank()));
+                ChunkConfirmation.confirm(tier, step, byRank);
+                byte[] bytes = ManifestFormat.write(manifest, "manifest", allocator);
+                if (!tier.store().putIfAbsent(key, ByteBuffer.wrap(bytes))) {
+                    throw new CheckpointException(Reason.CONFLICT, "step " + step + " is already committed in tier "
+                            + tier.name() + " (" + key + "): saving a step twice is refused");
+                }
+                cache.put(cacheKey(tier, key), manifest);
+                tier.catalog().committed(step, manifest.referencedHashes());
+                manifestBytes = bytes.length;
+                // The index is what the MANIFEST names for this rank: a losing writer of the same step may have
+                // replaced it after its own check above and before our create.
+                confirmIndex(tier, indexKey, index);
             }
-        } else {
-            Map<String, Integer> byRank = new LinkedHashMap<>();
-            unconfirmed.forEach(h -> byRank.put(h, manifest.rank()));
-            ChunkConfirmation.confirm(tier, step, byRank);
-            byte[] bytes = ManifestFormat.write(manifest, "manifest", allocator);
-            if (!tier.store().putIfAbsent(key, ByteBuffer.wrap(bytes))) {
-                throw new CheckpointException(Reason.CONFLICT, "step " + step + " is already committed in tier " + tier.name()
-                        + " (" + key + "): saving a step twice is refused");
+        } catch (CheckpointException e) {
+            if (e.reason() == Reason.CONFLICT) {
+                giveBackIndex(tier, manifest, indexKey, index);
             }
-            cache.put(cacheKey(tier, key), manifest);
-            tier.catalog().committed(step, manifest.referencedHashes());
-            manifestBytes = bytes.length;
+            throw e;
         }
         return new CommitReport(tier.name(), step, manifest.chunkCount(), chunksWritten, manifest.rawBytes(),
                 manifest.storedBytes(), bytesWritten + index.length + manifestBytes);
+    }
+
+    /** Puts {@code index} at {@code key} again unless the store holds exactly it. */
+    private static void confirmIndex(Tier tier, String key, byte[] index) throws IOException {
+        ByteBuffer there;
+        try {
+            there = tier.store().readAll(key);
+        } catch (NoSuchFileException gone) {
+            there = null;
+        }
+        if (there == null || !there.equals(ByteBuffer.wrap(index))) {
+            tier.store().put(key, ByteBuffer.wrap(index));
+        }
+    }
+
+    /**
+     * After losing the MANIFEST create to another writer of the same step: the index this writer put may have
+     * replaced the winner's (the check before it and the winner's create can interleave), leaving an index that
+     * names other chunks than the commit. If the store still holds this writer's index, it is replaced by the
+     * committed MANIFEST's rows of this rank. Best effort: the CONFLICT is reported either way, and verify names an
+     * index that does not match its MANIFEST.
+     */
+    private void giveBackIndex(Tier tier, Manifest own, String key, byte[] index) {
+        try {
+            if (!tier.store().readAll(key).equals(ByteBuffer.wrap(index))) {
+                return; // not ours (any more): the winner's, or rewritten by it
+            }
+            Manifest committed = ManifestFormat.read(tier.store().readAll(tier.layout().manifestKey(own.step())),
+                    tier.name() + ":" + tier.layout().manifestKey(own.step()), allocator);
+            List<dev.cairn.tiers.manifest.EntryRecord> rows = committed.entries().stream()
+                    .filter(r -> r.rank() == own.rank()).toList();
+            Manifest theirs = new Manifest(ManifestFormat.FORMAT_VERSION, committed.run(), committed.step(),
+                    committed.worldSize(), own.rank(), committed.createdAt(), committed.chunkBytes(), rows);
+            tier.store().put(key, ByteBuffer.wrap(ManifestFormat.write(theirs, "index", allocator)));
+        } catch (IOException | RuntimeException e) {
+            // Left as it is; verify reports the mismatch.
+        }
     }
 
     /** Steps with a MANIFEST in {@code tier}, ascending. */
