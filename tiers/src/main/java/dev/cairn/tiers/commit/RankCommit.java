@@ -9,7 +9,6 @@ import dev.cairn.tiers.manifest.EntryRecord;
 import dev.cairn.tiers.manifest.Manifest;
 import dev.cairn.tiers.manifest.ManifestFormat;
 import java.io.IOException;
-import java.nio.ByteBuffer;
 import java.nio.file.NoSuchFileException;
 import java.time.Duration;
 import java.time.Instant;
@@ -73,21 +72,8 @@ final class RankCommit {
             checkChunksPresent(tier, indexes, ownUnconfirmed);
             merged = merge(index, indexes);
             byte[] bytes = ManifestFormat.write(merged, "manifest", allocator);
-            String key = tier.layout().manifestKey(index.step());
-            boolean created;
-            try {
-                created = tier.store().putIfAbsent(key, ByteBuffer.wrap(bytes));
-            } catch (IOException | RuntimeException ambiguous) {
-                // The create may have happened before the error (a lost answer): the store says which.
-                if (!isOurs(tier, key, bytes)) {
-                    throw ambiguous;
-                }
-                created = true;
-            }
-            if (!created) {
-                throw new CheckpointException(Reason.CONFLICT, "step " + index.step() + " is already committed in tier "
-                        + tier.name() + " (" + key + "): saving a step twice is refused");
-            }
+            // The one place that creates a MANIFEST, and resolves a create whose answer was lost.
+            commits.createManifest(tier, index.step(), bytes);
         } catch (IOException | RuntimeException e) {
             failure = e; // the other ranks still get to the barrier below, instead of waiting out the deadline
         }
@@ -104,14 +90,6 @@ final class RankCommit {
             throw r;
         }
         return merged;
-    }
-
-    private static boolean isOurs(Tier tier, String key, byte[] bytes) {
-        try {
-            return tier.store().readAll(key).equals(ByteBuffer.wrap(bytes));
-        } catch (IOException | RuntimeException e) {
-            return false;
-        }
     }
 
     private List<Manifest> awaitIndexes(Tier tier, Manifest own, long until) throws IOException {
