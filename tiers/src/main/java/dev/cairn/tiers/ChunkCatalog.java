@@ -102,14 +102,21 @@ public final class ChunkCatalog {
      */
     public synchronized boolean reusable(List<String> hashes, long writtenSinceMillis) {
         for (String h : hashes) {
-            if (!present.containsKey(h)) {
-                return false;
-            }
-            if (!namedByNewest.contains(h) && writtenAt.getOrDefault(h, Long.MIN_VALUE) < writtenSinceMillis) {
+            if (!reusable(h, writtenSinceMillis)) {
                 return false;
             }
         }
         return true;
+    }
+
+    /** {@link #reusable(List, long)} of {@code hash} and its {@code chain}. */
+    public synchronized boolean reusable(String hash, List<String> chain, long writtenSinceMillis) {
+        return reusable(hash, writtenSinceMillis) && reusable(chain, writtenSinceMillis);
+    }
+
+    private boolean reusable(String hash, long writtenSinceMillis) {
+        return present.containsKey(hash)
+                && (namedByNewest.contains(hash) || writtenAt.getOrDefault(hash, Long.MIN_VALUE) >= writtenSinceMillis);
     }
 
     /** Records that {@code step}, naming {@code hashes}, is committed in the tier; kept only if it is the newest known. */

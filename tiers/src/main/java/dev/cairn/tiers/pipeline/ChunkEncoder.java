@@ -144,7 +144,7 @@ final class ChunkEncoder implements EventHandler<ChunkEvent> {
             // Held already; usable only with its whole chain, pinned before we count on it, and only where no
             // collector of another process may take it meanwhile (else written again, whole, which restarts its age).
             List<String> chain = storedChain(tier, hash);
-            if (catalog.pinChain(chain) && catalog.reusable(withHash(hash, chain), freshSince())) {
+            if (catalog.pinChain(chain) && catalog.reusable(hash, chain, freshSince())) {
                 job.addPins(i, chain);
                 job.storedOf[0][i] = size;
                 job.codecOf[i] = storedCodec(tier, hash);
@@ -193,13 +193,6 @@ final class ChunkEncoder implements EventHandler<ChunkEvent> {
 
     private long freshSince() {
         return System.currentTimeMillis() - freshForMillis;
-    }
-
-    private static List<String> withHash(String hash, List<String> chain) {
-        List<String> all = new ArrayList<>(chain.size() + 1);
-        all.add(hash);
-        all.addAll(chain);
-        return all;
     }
 
     private void keepDelta(ChunkEvent e, SaveJob job, int i, List<String> chain, int deltaLength) {
