@@ -58,6 +58,8 @@ public final class CommitProtocol {
             throw new CheckpointException(Reason.CONFLICT, "step " + step + " is already committed in tier " + tier.name()
                     + ": saving a step twice is refused");
         }
+        // Loaded now if it is not yet: nothing after the MANIFEST create may fail the commit.
+        dev.cairn.tiers.ChunkCatalog catalog = tier.catalog();
         byte[] index = ManifestFormat.write(manifest, "index", allocator);
         String indexKey = tier.layout().indexKey(step, manifest.rank());
         tier.store().put(indexKey, ByteBuffer.wrap(index));
@@ -71,7 +73,7 @@ public final class CommitProtocol {
                 Manifest committed = ranks.commit(tier, manifest, this, unconfirmed);
                 if (committed != null) { // null: committed, and already retired by rank 0's retention
                     cache.put(cacheKey(tier, key), committed);
-                    tier.catalog().committed(step, committed.referencedHashes());
+                    catalog.committed(step, committed.referencedHashes());
                 }
             } else {
                 Map<String, Integer> byRank = new LinkedHashMap<>();
@@ -80,7 +82,7 @@ public final class CommitProtocol {
                 byte[] bytes = ManifestFormat.write(manifest, "manifest", allocator);
                 createManifest(tier, step, bytes);
                 cache.put(cacheKey(tier, key), manifest);
-                tier.catalog().committed(step, manifest.referencedHashes());
+                catalog.committed(step, manifest.referencedHashes());
                 manifestBytes = bytes.length;
                 // The index is what the MANIFEST names for this rank: a losing writer of the same step may have
                 // replaced it after its own check above and before our create.
@@ -135,7 +137,9 @@ public final class CommitProtocol {
                     throw c;
                 }
                 unreadable = e;
-                LockSupport.parkNanos(READ_BACK_PAUSE_NANOS << (attempt - 1));
+                if (attempt < READ_BACK_ATTEMPTS) {
+                    LockSupport.parkNanos(READ_BACK_PAUSE_NANOS << (attempt - 1));
+                }
             }
         }
         CheckpointException unknown = new CheckpointException(Reason.STORAGE, "whether step " + step + " is committed in tier "
@@ -153,16 +157,23 @@ public final class CommitProtocol {
     static final int READ_BACK_ATTEMPTS = 5;
     private static final long READ_BACK_PAUSE_NANOS = 20_000_000;
 
-    /** Puts {@code index} at {@code key} again unless the store holds exactly it. */
-    private static void confirmIndex(Tier tier, String key, byte[] index) throws IOException {
-        ByteBuffer there;
+    /**
+     * Puts {@code index} at {@code key} again unless the store holds exactly it. Best effort, after the commit: a
+     * store error here leaves the step committed (verify names an index that does not match its MANIFEST).
+     */
+    private static void confirmIndex(Tier tier, String key, byte[] index) {
         try {
-            there = tier.store().readAll(key);
-        } catch (NoSuchFileException gone) {
-            there = null;
-        }
-        if (there == null || !there.equals(ByteBuffer.wrap(index))) {
-            tier.store().put(key, ByteBuffer.wrap(index));
+            ByteBuffer there;
+            try {
+                there = tier.store().readAll(key);
+            } catch (NoSuchFileException gone) {
+                there = null;
+            }
+            if (there == null || !there.equals(ByteBuffer.wrap(index))) {
+                tier.store().put(key, ByteBuffer.wrap(index));
+            }
+        } catch (IOException | RuntimeException e) {
+            // Committed all the same.
         }
     }
 
