@@ -72,7 +72,7 @@ class ConcurrentWritersTest {
     }
 
     /** Saves step 3 with step 1's tensors, running {@code gcArgs} just before the step's index is written. */
-    private List<Run> saveStepThreeWithGcBeforeItsIndex(String... gcArgs) throws IOException {
+    private void saveStepThreeWithGcBeforeItsIndex(String... gcArgs) throws IOException {
         stepOneRetiredAndEverythingAnHourOld();
         List<Run> gcs = new ArrayList<>();
         try (ObjectStore store = new ForwardingObjectStore(new FileSystemObjectStore(disk)) {
@@ -91,7 +91,6 @@ class ConcurrentWritersTest {
             assertEquals(1, gcs.size(), "the gc ran once, before the index of step 3");
             assertEquals(0, gcs.get(0).status(), gcs.get(0).err());
         }
-        return gcs;
     }
 
     @Test
