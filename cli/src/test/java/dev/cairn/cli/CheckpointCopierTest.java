@@ -23,7 +23,10 @@ import java.util.concurrent.atomic.AtomicInteger;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
-/** A copy cut off by a failing target leaves no commit, and the next copy sends only what is missing. */
+/**
+ * A copy cut off by a failing target leaves no commit, and the next copy sends only what is missing; what the target
+ * already holds is checked, not trusted.
+ */
 class CheckpointCopierTest {
     private static final PrintStream QUIET = new PrintStream(OutputStream.nullOutputStream());
 
@@ -54,6 +57,47 @@ class CheckpointCopierTest {
         try (FileSystemObjectStore target = new FileSystemObjectStore(tmp.resolve("dst"))) {
             assertTrue(Checkpoints.sameBytes(Checkpoints.state(5), Checkpoints.restore(target, Checkpoints.RUN, 5)));
         }
+    }
+
+    @Test
+    void aTargetChunkOfTheRightLengthButOtherBytesIsReplacedAndARerunRepairsADamagedCommittedCopy() throws IOException {
+        Path src = tmp.resolve("src");
+        Path dst = tmp.resolve("dst");
+        StoreLayout layout = new StoreLayout(Checkpoints.RUN);
+        String chunk;
+        try (FileSystemObjectStore source = new FileSystemObjectStore(src);
+             FileSystemObjectStore target = new FileSystemObjectStore(dst)) {
+            Checkpoints.save(source, Checkpoints.RUN, 5);
+            chunk = source.list(layout.chunksPrefix()).get(0).key();
+            target.put(chunk, flipped(source.readAll(chunk)));
+        }
+
+        CairnCliTest.Run restore = CairnCliTest.cairn("restore", "5", "--store", src.toString(), "--to", dst.toString());
+        assertEquals(0, restore.status(), restore.err());
+        assertTrue(restore.out().contains("0 already there"), restore.out());
+        CairnCliTest.Run verify = CairnCliTest.cairn("verify", "--store", dst.toString());
+        assertEquals(0, verify.status(), verify.out());
+
+        try (FileSystemObjectStore target = new FileSystemObjectStore(dst)) {
+            target.put(chunk, flipped(target.readAll(chunk)));
+        }
+        CairnCliTest.Run again = CairnCliTest.cairn("restore", "5", "--store", src.toString(), "--to", dst.toString());
+        assertEquals(0, again.status(), again.err());
+        assertTrue(again.out().contains("1 damaged or missing chunk(s) repaired"), again.out());
+        verify = CairnCliTest.cairn("verify", "--store", dst.toString());
+        assertEquals(0, verify.status(), verify.out());
+        try (FileSystemObjectStore target = new FileSystemObjectStore(dst)) {
+            assertTrue(Checkpoints.sameBytes(Checkpoints.state(5), Checkpoints.restore(target, Checkpoints.RUN, 5)));
+        }
+    }
+
+    /** The same number of bytes, every one inverted. */
+    private static ByteBuffer flipped(ByteBuffer bytes) {
+        ByteBuffer out = ByteBuffer.allocate(bytes.remaining());
+        while (bytes.hasRemaining()) {
+            out.put((byte) ~bytes.get());
+        }
+        return out.flip();
     }
 
     private static boolean exists(ObjectStore store, String key) throws IOException {

@@ -231,6 +231,28 @@ class RecoveryCommandsTest {
     }
 
     @Test
+    void exportIntoASharedDirectoryNeverFollowsALinkPlantedAtItsTemporaryFiles() throws IOException {
+        Path victim = tmp.resolve("victim.txt");
+        Files.writeString(victim, "not the exporter's to write");
+        for (String maxShard : List.of("5g", "8k")) {
+            Path out = tmp.resolve("shared-" + maxShard);
+            Files.createDirectories(out);
+            for (String name : List.of("model.safetensors", "model.safetensors.index.json", "model-00001-of-00002.safetensors",
+                    "model-00002-of-00002.safetensors")) {
+                Files.createSymbolicLink(out.resolve("." + name + ".partial"), victim);
+            }
+            Run r = cairn("export", "20", "--store", disk.toString(), "--out", out.toString(), "--max-shard-size", maxShard);
+            assertEquals(0, r.status(), r.err());
+            assertArrayEquals("not the exporter's to write".getBytes(java.nio.charset.StandardCharsets.UTF_8),
+                    Files.readAllBytes(victim), "export with --max-shard-size " + maxShard + " wrote through a planted link");
+            Path first = out.resolve(maxShard.equals("5g") ? "model.safetensors" : "model-00001-of-00002.safetensors");
+            assertTrue(Files.isRegularFile(first, java.nio.file.LinkOption.NOFOLLOW_LINKS), first.toString());
+            assertArrayEquals(Checkpoints.state(20).get("layer0.weight"),
+                    SafetensorsReader.read(first).tensors().get("layer0.weight"));
+        }
+    }
+
+    @Test
     void exportShardsAboveTheLimitWithAnIndexThatMapsEveryTensor() throws IOException {
         Path out = tmp.resolve("shards");
         Run r = cairn("export", "20", "--store", disk.toString(), "--out", out.toString(), "--max-shard-size", "8k");

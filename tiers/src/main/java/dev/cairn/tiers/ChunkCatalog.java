@@ -16,6 +16,13 @@ import java.util.Set;
  * <p>Keys are content hashes of either {@link dev.cairn.tiers.codec.ContentHash} (a store may hold format-2 and
  * format-3 checkpoints side by side); both are 32 hex digits, and a save only ever looks up keys it computed with its
  * own hash, so a key of the other hash answers it only by a 128-bit accident.
+ *
+ * <p>Pins are invisible to a collector in another process (the command line's {@code gc}), which deletes every
+ * chunk no kept step names once it is older than its grace period. Against that collector the catalog keeps, per
+ * hash, when the store's copy was last written, and the hashes the tier's newest committed step names (a collector
+ * always keeps the newest step): {@link #reusable} says whether a save may count on a stored chunk without writing
+ * it again. Whatever it says, the commit confirms in the store every chunk it did not write before it creates the
+ * MANIFEST ({@code commit.ChunkConfirmation}).
  */
 public final class ChunkCatalog {
     private final Map<String, Long> present = new HashMap<>();
@@ -24,6 +31,11 @@ public final class ChunkCatalog {
     private final Map<String, String> codecs = new HashMap<>();
     /** The bases of each present chunk whose codec is known (empty for a whole chunk), nearest first. */
     private final Map<String, List<String>> bases = new HashMap<>();
+    /** When the store's copy of each present chunk was last written, in epoch milliseconds, as far as this process knows. */
+    private final Map<String, Long> writtenAt = new HashMap<>();
+    /** The hashes the newest step committed in the tier names (as far as this process knows), and that step. */
+    private Set<String> namedByNewest = Set.of();
+    private long newestStep = -1;
 
     private final Object[] writeLocks = new Object[64];
 
@@ -59,6 +71,7 @@ public final class ChunkCatalog {
         present.remove(hash);
         codecs.remove(hash);
         bases.remove(hash);
+        writtenAt.remove(hash);
     }
 
     /** Releases one pin of every hash of {@code chain}. */
@@ -72,8 +85,50 @@ public final class ChunkCatalog {
         pins.computeIfPresent(hash, (k, n) -> n == 1 ? null : n - 1);
     }
 
+    /** Marks {@code hash} present, written just now (or confirmed in the store just now). */
     public synchronized void markPresent(String hash, long storedSize) {
         present.put(hash, storedSize);
+        writtenAt.put(hash, System.currentTimeMillis());
+    }
+
+    /** Marks {@code hash} present as a listing or stat found it, last written at {@code lastModified}. */
+    public synchronized void markPresent(String hash, long storedSize, java.time.Instant lastModified) {
+        present.put(hash, storedSize);
+        writtenAt.put(hash, lastModified.toEpochMilli());
+    }
+
+    /**
+     * Whether a save may count on the stored copies of {@code hashes} without writing them again: each is present
+     * and either named by the tier's newest committed step (which every collector keeps) or written at or after
+     * {@code writtenSinceMillis}, so that a collector from another process, which leaves chunks younger than its
+     * grace period alone, does not take it while the save runs. A chunk that fails this is written again, which
+     * restarts its age.
+     */
+    public synchronized boolean reusable(List<String> hashes, long writtenSinceMillis) {
+        for (String h : hashes) {
+            if (!reusable(h, writtenSinceMillis)) {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    /** {@link #reusable(List, long)} of {@code hash} and its {@code chain}. */
+    public synchronized boolean reusable(String hash, List<String> chain, long writtenSinceMillis) {
+        return reusable(hash, writtenSinceMillis) && reusable(chain, writtenSinceMillis);
+    }
+
+    private boolean reusable(String hash, long writtenSinceMillis) {
+        return present.containsKey(hash)
+                && (namedByNewest.contains(hash) || writtenAt.getOrDefault(hash, Long.MIN_VALUE) >= writtenSinceMillis);
+    }
+
+    /** Records that {@code step}, naming {@code hashes}, is committed in the tier; kept only if it is the newest known. */
+    public synchronized void committed(long step, Set<String> hashes) {
+        if (step > newestStep) {
+            newestStep = step;
+            namedByNewest = Set.copyOf(hashes);
+        }
     }
 
     /** Marks {@code hash} present, stored whole with {@code codec} (null when unknown). */
@@ -84,6 +139,7 @@ public final class ChunkCatalog {
     /** Marks {@code hash} present, stored with {@code codec} (null when unknown) against {@code chain}, nearest first. */
     public synchronized void markPresent(String hash, long storedSize, String codec, List<String> chain) {
         present.put(hash, storedSize);
+        writtenAt.put(hash, System.currentTimeMillis());
         if (codec == null) {
             codecs.remove(hash);
             bases.remove(hash);
@@ -141,6 +197,7 @@ public final class ChunkCatalog {
         present.remove(hash);
         codecs.remove(hash);
         bases.remove(hash);
+        writtenAt.remove(hash);
         deletion.run();
         return true;
     }

@@ -84,7 +84,7 @@ public final class Tier implements AutoCloseable {
                     for (ObjectInfo o : store().list(layout.chunksPrefix())) {
                         String hash = layout.hashOfChunkKey(o.key());
                         if (hash != null && dev.cairn.tiers.codec.ContentHash.isHex(hash)) {
-                            catalog.markPresent(hash, o.size());
+                            catalog.markPresent(hash, o.size(), o.lastModified());
                         }
                     }
                     catalogLoaded = true;

@@ -29,8 +29,10 @@ import picocli.CommandLine.ParentCommand;
                 + " uncommitted (partial) steps whose files are all older than --grace are abandoned, and chunks that no"
                 + " kept step references and that are older than --grace are deleted (from outside, the collector"
                 + " cannot see the pins of a running writer, so the grace period protects every unreferenced chunk).",
-            "Prefer to let the training job collect its own stores: a running writer may reuse an old unreferenced"
-                + " chunk it holds without rewriting it, which only its in-process collector knows about.",
+            "A running writer that reuses an old chunk no kept step names writes it again first (restarting its age),"
+                + " and confirms every chunk it did not write before it commits; a --grace shorter than a save can"
+                + " still make that save fail (never commit a damaged step). Prefer to let the training job collect"
+                + " its own stores.",
             "A store does not record its tier's retention, so give the training job's keepLast and gcGrace here.",
             "--dry-run shows what would be deleted and deletes nothing."},
         footerHeading = "%nExamples:%n",

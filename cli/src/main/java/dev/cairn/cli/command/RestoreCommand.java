@@ -24,9 +24,11 @@ import picocli.CommandLine.ParentCommand;
                 + " a restart), in the engine's commit order: chunks first, as stored (each decoded and checked against its"
                 + " content hash before it is sent; a chunk missing or corrupt in the first store is taken from the next"
                 + " --store), then the rank indexes, then the MANIFEST with a create-only write, last.",
-            "Chunks the target already holds are skipped, so an interrupted copy is resumed by running the same command"
-                + " again; the step exists in the target only once the copy is complete. A different MANIFEST already in"
-                + " the target for this step is a conflict and is never overwritten."},
+            "Chunks the target already holds are skipped once the target's copy is checked against its content hash"
+                + " (a damaged one is replaced by the verified copy), so an interrupted copy is resumed, and a damaged"
+                + " copy of the step in the target repaired, by running the same command again; the step exists in the"
+                + " target only once the copy is complete. A different MANIFEST already in the target for this step is"
+                + " a conflict and is never overwritten."},
         footerHeading = "%nExamples:%n",
         footer = {"  java -jar cli/target/cairn.jar restore 40 --store s3://bucket/ckpt \\",
                 "      --to /ckpt/disk",
@@ -67,8 +69,13 @@ public final class RestoreCommand implements Callable<Integer> {
         }
         if (json) {
             Json.print(cli.out(), report);
+        } else if (report.alreadyCommitted() && report.chunksCopied() == 0) {
+            cli.out().printf("step %d of run %s is already committed in %s and its %d chunks there are intact: nothing to"
+                    + " copy%n", report.step(), report.run(), to, report.chunks());
         } else if (report.alreadyCommitted()) {
-            cli.out().printf("step %d of run %s is already committed in %s: nothing to copy%n", report.step(), report.run(), to);
+            cli.out().printf("step %d of run %s is already committed in %s: %d damaged or missing chunk(s) repaired (%s),"
+                    + " %d intact%n", report.step(), report.run(), to, report.chunksCopied(), Text.bytes(report.bytesCopied()),
+                    report.chunksSkipped());
         } else {
             cli.out().printf("step %d of run %s: %s -> %s: %d chunks copied (%s), %d already there, %d index(es), committed%n",
                     report.step(), report.run(), report.from(), report.to(), report.chunksCopied(),

@@ -151,7 +151,12 @@ public final class VerifyCommand implements Callable<Integer> {
         for (ObjectInfo o : src.store().list(layout.stepPrefix(m.step()))) {
             if (o.key().endsWith(".index")) {
                 try {
-                    ManifestFormat.read(src.store().readAll(o.key()), src.uri() + ":" + o.key(), session.allocator());
+                    Manifest index = ManifestFormat.read(src.store().readAll(o.key()), src.uri() + ":" + o.key(),
+                            session.allocator());
+                    String mismatch = mismatch(index, m);
+                    if (mismatch != null) {
+                        badIndexes.add(src.uri() + ":" + o.key() + " " + mismatch);
+                    }
                 } catch (CheckpointException | IOException e) {
                     badIndexes.add(e.getMessage());
                 }
@@ -181,6 +186,31 @@ public final class VerifyCommand implements Callable<Integer> {
             }
         }
         return new StepCheck(m.step(), src.uri(), "ok", badIndexes, chunks, m.storedBytes(), bad);
+    }
+
+    /**
+     * Why {@code index} is not the part of {@code m} it should be (the rows the MANIFEST holds for its rank), or null.
+     * An index that names other chunks than the commit is what a losing writer of the same step would leave.
+     */
+    static String mismatch(Manifest index, Manifest m) {
+        if (!index.run().equals(m.run()) || index.step() != m.step() || index.worldSize() != m.worldSize()) {
+            return "is of run " + index.run() + " step " + index.step() + " of " + index.worldSize() + " rank(s), not of this"
+                    + " MANIFEST's run " + m.run() + " step " + m.step() + " of " + m.worldSize();
+        }
+        List<EntryRecord> committed = m.entries().stream().filter(r -> r.rank() == index.rank()).toList();
+        List<EntryRecord> indexed = index.entries();
+        if (committed.size() != indexed.size()) {
+            return "holds " + indexed.size() + " entries where the MANIFEST holds " + committed.size() + " for rank " + index.rank();
+        }
+        for (int i = 0; i < committed.size(); i++) {
+            EntryRecord a = committed.get(i);
+            EntryRecord b = indexed.get(i);
+            if (!a.name().equals(b.name()) || a.byteSize() != b.byteSize() || !a.chunks().equals(b.chunks())) {
+                return "does not match the MANIFEST at entry '" + b.name() + "' (it names other chunks than the commit:"
+                        + " written by another save of the same step?)";
+            }
+        }
+        return null;
     }
 
     private static Check check(ChunkReader reader, Source src, StoreLayout layout, ChunkRef c, Map<Source, Map<String, Check>> seen) {

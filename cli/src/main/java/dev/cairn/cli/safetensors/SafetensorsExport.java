@@ -37,7 +37,9 @@ import java.util.Set;
  * <p>Blobs (RNG state, loader positions) have no safetensors type: they go base64-encoded into the
  * {@code __metadata__} of the first file as {@code cairn.blob.<name>}, next to {@code cairn.run} and
  * {@code cairn.step}, so that the files alone carry the whole checkpoint and {@code cairn import} restores the blobs.
- * Every chunk is verified against its hash on the way; files appear under their names only once complete.
+ * Every chunk is verified against its hash on the way; files appear under their names only once complete,
+ * written first to temporaries created exclusively under random names in the same directory (see
+ * {@code Temporary}).
  */
 public final class SafetensorsExport {
     public static final String SINGLE = "model.safetensors";
@@ -111,9 +113,16 @@ public final class SafetensorsExport {
             Map<String, Object> index = new LinkedHashMap<>();
             index.put("metadata", Map.of("total_size", total));
             index.put("weight_map", weightMap);
-            Path tmp = dir.resolve("." + INDEX + ".partial");
-            Files.write(tmp, Json.MAPPER.writeValueAsBytes(index));
-            Files.move(tmp, dir.resolve(INDEX), StandardCopyOption.ATOMIC_MOVE);
+            Path file = dir.resolve(INDEX);
+            Temporary tmp = Temporary.beside(file);
+            try (FileChannel out = tmp.channel()) {
+                writeFully(out, ByteBuffer.wrap(Json.MAPPER.writeValueAsBytes(index)));
+                out.force(true);
+            } catch (IOException | RuntimeException e) {
+                Files.deleteIfExists(tmp.path());
+                throw e;
+            }
+            Files.move(tmp.path(), file, StandardCopyOption.ATOMIC_MOVE);
             files.add(INDEX);
         }
         return new Report(m.run(), m.step(), dir, files, tensors.size(), blobs.size(), total);
@@ -190,9 +199,8 @@ public final class SafetensorsExport {
             unplaced.add(new TensorInfo(r.name(), r.dtype(), r.shape(), 0, 0));
         }
         ByteBuffer header = SafetensorsFormat.encodeHeader(SafetensorsFormat.layOut(unplaced), metadata);
-        Path tmp = file.resolveSibling("." + file.getFileName() + ".partial");
-        try (FileChannel out = FileChannel.open(tmp, StandardOpenOption.CREATE, StandardOpenOption.TRUNCATE_EXISTING,
-                StandardOpenOption.WRITE)) {
+        Temporary tmp = Temporary.beside(file);
+        try (FileChannel out = tmp.channel()) {
             writeFully(out, header);
             for (EntryRecord r : tensors) {
                 for (ChunkRef c : r.chunks()) {
@@ -202,10 +210,38 @@ public final class SafetensorsExport {
             }
             out.force(true);
         } catch (IOException | RuntimeException e) {
-            Files.deleteIfExists(tmp);
+            Files.deleteIfExists(tmp.path());
             throw e;
         }
-        Files.move(tmp, file, StandardCopyOption.ATOMIC_MOVE);
+        Files.move(tmp.path(), file, StandardCopyOption.ATOMIC_MOVE);
+    }
+
+    /**
+     * A new file beside {@code file}, under a name no one else chose, for writing {@code file}'s contents before
+     * they are renamed into place. {@code --out} may be a directory others can write to: a fixed name could be a
+     * link planted there to a file elsewhere, which opening it would follow and overwrite. So the name has a random
+     * part and the file is created exclusively (CREATE_NEW fails on any existing entry, a link included, without
+     * following it); the rename then replaces only the directory entry at {@code file}, never what a link there
+     * points to.
+     */
+    private record Temporary(Path path, FileChannel channel) {
+        private static final java.security.SecureRandom RANDOM = new java.security.SecureRandom();
+        private static final int ATTEMPTS = 16;
+
+        static Temporary beside(Path file) throws IOException {
+            for (int attempt = 1; ; attempt++) {
+                Path tmp = file.resolveSibling("." + file.getFileName() + "." + Long.toUnsignedString(RANDOM.nextLong(), 36)
+                        + ".partial");
+                try {
+                    return new Temporary(tmp, FileChannel.open(tmp, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE,
+                            java.nio.file.LinkOption.NOFOLLOW_LINKS));
+                } catch (FileAlreadyExistsException taken) {
+                    if (attempt == ATTEMPTS) {
+                        throw taken;
+                    }
+                }
+            }
+        }
     }
 
     private static byte[] entryBytes(ChunkReader reader, List<Source> sources, StoreLayout layout, EntryRecord r) {

@@ -28,10 +28,15 @@ import java.util.concurrent.atomic.AtomicLong;
 
 /**
  * Copies one committed checkpoint into another store in the engine's commit order: every chunk first (as stored,
- * never re-encoded; each decoded and checked against its hash before it is written; one the target already holds
- * at the recorded length is skipped), then the rank indexes, then the MANIFEST with a create-only put, last. Each
- * put is atomic, so a copy that is interrupted leaves no torn object and no commit, and running it again sends only
- * what is still missing.
+ * never re-encoded; each decoded and checked against its hash before it is written), then the rank indexes, then
+ * the MANIFEST with a create-only put, last. Each put is atomic, so a copy that is interrupted leaves no torn object
+ * and no commit, and running it again sends only what is still missing.
+ *
+ * <p>A chunk the target already holds is skipped only once the target's copy decodes to its hash (through its whole
+ * chain for a differential chunk): a target whose copy is missing a link, cut short or of other bytes of the same
+ * length gets the verified copy from the sources, like a missing chunk. The same check runs when the target already
+ * holds this very MANIFEST, so running the copy again repairs a damaged step instead of saying there is nothing to
+ * copy.
  */
 public final class CheckpointCopier {
     private final StoreSession session;
@@ -54,10 +59,7 @@ public final class CheckpointCopier {
         StoreLayout layout = session.layout();
         String manifestKey = layout.manifestKey(step);
         ByteBuffer manifestBytes = located.source().store().readAll(manifestKey);
-        if (committedAlready(target, manifestKey, manifestBytes, targetName)) {
-            return new Report(layout.run(), step, located.source().uri(), targetName, m.chunkHashes().size(), 0,
-                    m.chunkHashes().size(), 0, 0, true);
-        }
+        boolean committedAlready = committedAlready(target, manifestKey, manifestBytes, targetName);
         List<Source> order = new ArrayList<>();
         order.add(located.source());
         session.sources().stream().filter(s -> s != located.source()).forEach(order::add);
@@ -94,16 +96,16 @@ public final class CheckpointCopier {
                 String entry = entryOf.get(i);
                 futures.add(pool.submit(() -> {
                     String key = layout.chunkKey(c.hash());
-                    if (holds(target, key, c.storedLength()) && allHeld(target, layout, c.bases())) {
+                    if (holds(target, key, c.storedLength()) && allHeld(target, layout, c.bases())
+                            && reader.get().check(target, layout, c).ok()) {
                         skipped.incrementAndGet();
                     } else {
                         Verified v = verifiedStored(reader.get(), order, layout, c, entry);
-                        // A differential chunk's chain goes along, as stored: the manifest names it.
+                        // A differential chunk's chain goes along, as stored: the manifest names it. Every link is
+                        // sent, since the target's chain failed the check somewhere (the source's passed it).
                         for (String base : c.bases()) {
                             String baseKey = layout.chunkKey(base);
-                            if (!allHeld(target, layout, List.of(base))) {
-                                target.put(baseKey, v.source().store().readAll(baseKey));
-                            }
+                            target.put(baseKey, v.source().store().readAll(baseKey));
                         }
                         target.put(key, v.stored());
                         copied.incrementAndGet();
@@ -117,6 +119,10 @@ public final class CheckpointCopier {
         } finally {
             pool.shutdownNow();
             readers.forEach(ChunkReader::close);
+        }
+        if (committedAlready) {
+            return new Report(layout.run(), step, located.source().uri(), targetName, distinct.size(), copied.get(),
+                    skipped.get(), bytes.get(), 0, true);
         }
         int indexes = 0;
         for (ObjectInfo o : located.source().store().list(layout.stepPrefix(step))) {

@@ -11,10 +11,13 @@ import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.file.NoSuchFileException;
 import java.util.ArrayList;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import java.util.TreeSet;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.locks.LockSupport;
 import org.apache.arrow.memory.BufferAllocator;
 
 /**
@@ -40,8 +43,9 @@ public final class CommitProtocol {
     }
 
     /**
-     * Commits {@code manifest} in {@code tier}: index first, then MANIFEST create-only. Call with every chunk the
-     * manifest references already durable in the tier. With several ranks {@code manifest} is this rank's part and
+     * Commits {@code manifest} in {@code tier}: index first, then a confirmation in the store of every chunk the
+     * manifest names ({@link ChunkConfirmation}), then MANIFEST create-only. Call with every chunk the manifest
+     * references already durable in the tier. With several ranks {@code manifest} is this rank's part and
      * {@link RankCommit} completes the step with the others.
      *
      * @param bytesWritten bytes of chunks this save wrote, for the report
@@ -49,30 +53,152 @@ public final class CommitProtocol {
     public CommitReport commit(Tier tier, Manifest manifest, long chunksWritten, long bytesWritten) throws IOException {
         long step = manifest.step();
         if (isCommitted(tier, step)) {
-            // Checked before the index too: a losing writer must not replace the committed step's index.
+            // Checked before the index too: a losing writer must not replace the committed step's index. (A writer
+            // whose check passes may still lose the create: then it gives the index back, see giveBackIndex.)
             throw new CheckpointException(Reason.CONFLICT, "step " + step + " is already committed in tier " + tier.name()
                     + ": saving a step twice is refused");
         }
+        // Loaded now if it is not yet: nothing after the MANIFEST create may fail the commit.
+        dev.cairn.tiers.ChunkCatalog catalog = tier.catalog();
         byte[] index = ManifestFormat.write(manifest, "index", allocator);
-        tier.store().put(tier.layout().indexKey(step, manifest.rank()), ByteBuffer.wrap(index));
+        String indexKey = tier.layout().indexKey(step, manifest.rank());
+        tier.store().put(indexKey, ByteBuffer.wrap(index));
         String key = tier.layout().manifestKey(step);
         long manifestBytes = 0;
-        if (manifest.worldSize() > 1) {
-            Manifest committed = ranks.commit(tier, manifest, this);
-            if (committed != null) { // null: committed, and already retired by rank 0's retention
-                cache.put(cacheKey(tier, key), committed);
+        // Every chunk, written by this save or found stored: a collector with a grace shorter than the save may have
+        // deleted either since.
+        Set<String> unconfirmed = manifest.referencedHashes();
+        try {
+            if (manifest.worldSize() > 1) {
+                Manifest committed = ranks.commit(tier, manifest, this, unconfirmed);
+                if (committed != null) { // null: committed, and already retired by rank 0's retention
+                    cache.put(cacheKey(tier, key), committed);
+                    catalog.committed(step, committed.referencedHashes());
+                }
+            } else {
+                Map<String, Integer> byRank = new LinkedHashMap<>();
+                unconfirmed.forEach(h -> byRank.put(h, manifest.rank()));
+                ChunkConfirmation.confirm(tier, step, byRank);
+                byte[] bytes = ManifestFormat.write(manifest, "manifest", allocator);
+                createManifest(tier, step, bytes);
+                cache.put(cacheKey(tier, key), manifest);
+                catalog.committed(step, manifest.referencedHashes());
+                manifestBytes = bytes.length;
+                // The index is what the MANIFEST names for this rank: a losing writer of the same step may have
+                // replaced it after its own check above and before our create.
+                confirmIndex(tier, indexKey, index);
             }
-        } else {
-            byte[] bytes = ManifestFormat.write(manifest, "manifest", allocator);
-            if (!tier.store().putIfAbsent(key, ByteBuffer.wrap(bytes))) {
-                throw new CheckpointException(Reason.CONFLICT, "step " + step + " is already committed in tier " + tier.name()
-                        + " (" + key + "): saving a step twice is refused");
+        } catch (CheckpointException e) {
+            if (e.reason() == Reason.CONFLICT) {
+                giveBackIndex(tier, manifest, indexKey, index);
             }
-            cache.put(cacheKey(tier, key), manifest);
-            manifestBytes = bytes.length;
+            throw e;
         }
         return new CommitReport(tier.name(), step, manifest.chunkCount(), chunksWritten, manifest.rawBytes(),
                 manifest.storedBytes(), bytesWritten + index.length + manifestBytes);
+    }
+
+    /**
+     * Creates the MANIFEST of {@code step} (the commit point), create-only, and resolves an ambiguous answer. A store
+     * may lose the answer to a create that happened: it then fails, or its retry finds the object and answers "not
+     * created" (S3's 412). Either way the object under the key decides: this very MANIFEST means committed, another
+     * one means CONFLICT. When it cannot be read back (after {@value #READ_BACK_ATTEMPTS} tries) the outcome is
+     * unknown and reported as such (STORAGE), never as a conflict with a step that may be this writer's own.
+     */
+    void createManifest(Tier tier, long step, byte[] bytes) throws IOException {
+        String key = tier.layout().manifestKey(step);
+        Exception failure = null;
+        try {
+            if (tier.store().putIfAbsent(key, ByteBuffer.wrap(bytes))) {
+                return;
+            }
+        } catch (IOException | RuntimeException e) {
+            failure = e;
+        }
+        Exception unreadable = null;
+        for (int attempt = 1; attempt <= READ_BACK_ATTEMPTS; attempt++) {
+            try {
+                if (tier.store().readAll(key).equals(ByteBuffer.wrap(bytes))) {
+                    return; // ours: the create happened and its answer was lost
+                }
+                throw new CheckpointException(Reason.CONFLICT, "step " + step + " is already committed in tier " + tier.name()
+                        + " (" + key + "): saving a step twice is refused");
+            } catch (NoSuchFileException absent) {
+                if (failure instanceof IOException io) {
+                    throw io; // the create did not happen: its own error says why
+                }
+                if (failure instanceof RuntimeException r) {
+                    throw r;
+                }
+                throw new CheckpointException(Reason.STORAGE, "step " + step + " is not committed in tier " + tier.name()
+                        + ": the store refused to create " + key + " but holds no object there");
+            } catch (IOException | RuntimeException e) {
+                if (e instanceof CheckpointException c && c.reason() == Reason.CONFLICT) {
+                    throw c;
+                }
+                unreadable = e;
+                if (attempt < READ_BACK_ATTEMPTS) {
+                    LockSupport.parkNanos(READ_BACK_PAUSE_NANOS << (attempt - 1));
+                }
+            }
+        }
+        CheckpointException unknown = new CheckpointException(Reason.STORAGE, "whether step " + step + " is committed in tier "
+                + tier.name() + " is unknown: the create of " + key + " " + (failure == null ? "was refused" : "failed ("
+                + failure.getMessage() + ")") + " and reading it back failed " + READ_BACK_ATTEMPTS + " times ("
+                + unreadable.getMessage() + "); 'cairn ls' or 'cairn verify' tells whether this save's step is there",
+                unreadable);
+        if (failure != null) {
+            unknown.addSuppressed(failure);
+        }
+        throw unknown;
+    }
+
+    /** Reads of an ambiguously created MANIFEST before its outcome is called unknown. */
+    static final int READ_BACK_ATTEMPTS = 5;
+    private static final long READ_BACK_PAUSE_NANOS = 20_000_000;
+
+    /**
+     * Puts {@code index} at {@code key} again unless the store holds exactly it. Best effort, after the commit: a
+     * store error here leaves the step committed (verify names an index that does not match its MANIFEST).
+     */
+    private static void confirmIndex(Tier tier, String key, byte[] index) {
+        try {
+            ByteBuffer there;
+            try {
+                there = tier.store().readAll(key);
+            } catch (NoSuchFileException gone) {
+                there = null;
+            }
+            if (there == null || !there.equals(ByteBuffer.wrap(index))) {
+                tier.store().put(key, ByteBuffer.wrap(index));
+            }
+        } catch (IOException | RuntimeException e) {
+            // Committed all the same.
+        }
+    }
+
+    /**
+     * After losing the MANIFEST create to another writer of the same step: the index this writer put may have
+     * replaced the winner's (the check before it and the winner's create can interleave), leaving an index that
+     * names other chunks than the commit. If the store still holds this writer's index, it is replaced by the
+     * committed MANIFEST's rows of this rank. Best effort: the CONFLICT is reported either way, and verify names an
+     * index that does not match its MANIFEST.
+     */
+    private void giveBackIndex(Tier tier, Manifest own, String key, byte[] index) {
+        try {
+            if (!tier.store().readAll(key).equals(ByteBuffer.wrap(index))) {
+                return; // not ours (any more): the winner's, or rewritten by it
+            }
+            Manifest committed = ManifestFormat.read(tier.store().readAll(tier.layout().manifestKey(own.step())),
+                    tier.name() + ":" + tier.layout().manifestKey(own.step()), allocator);
+            List<dev.cairn.tiers.manifest.EntryRecord> rows = committed.entries().stream()
+                    .filter(r -> r.rank() == own.rank()).toList();
+            Manifest theirs = new Manifest(ManifestFormat.FORMAT_VERSION, committed.run(), committed.step(),
+                    committed.worldSize(), own.rank(), committed.createdAt(), committed.chunkBytes(), rows);
+            tier.store().put(key, ByteBuffer.wrap(ManifestFormat.write(theirs, "index", allocator)));
+        } catch (IOException | RuntimeException e) {
+            // Left as it is; verify reports the mismatch.
+        }
     }
 
     /** Steps with a MANIFEST in {@code tier}, ascending. */

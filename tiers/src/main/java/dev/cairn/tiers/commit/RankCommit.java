@@ -4,13 +4,11 @@ import dev.cairn.CheckpointException;
 import dev.cairn.CheckpointException.Reason;
 import dev.cairn.Coordinator;
 import dev.cairn.ObjectInfo;
-import dev.cairn.tiers.ChunkCatalog;
 import dev.cairn.tiers.Tier;
 import dev.cairn.tiers.manifest.EntryRecord;
 import dev.cairn.tiers.manifest.Manifest;
 import dev.cairn.tiers.manifest.ManifestFormat;
 import java.io.IOException;
-import java.nio.ByteBuffer;
 import java.nio.file.NoSuchFileException;
 import java.time.Duration;
 import java.time.Instant;
@@ -32,8 +30,6 @@ import org.apache.arrow.memory.BufferAllocator;
 final class RankCommit {
     private static final long FIRST_POLL_NANOS = 2_000_000;
     private static final long MAX_POLL_NANOS = 100_000_000;
-    /** Above this many chunks to look for, one listing of the tier's chunks is cheaper than a stat each. */
-    private static final int STATS_BEFORE_LISTING = 8;
 
     private final BufferAllocator allocator;
     private final Coordinator coordinator;
@@ -45,8 +41,12 @@ final class RankCommit {
         this.wait = wait;
     }
 
-    /** Called with {@code index} (this rank's rows) durable in {@code tier}; returns the committed MANIFEST's contents. */
-    Manifest commit(Tier tier, Manifest index, CommitProtocol commits) throws IOException {
+    /**
+     * Called with {@code index} (this rank's rows) durable in {@code tier}; returns the committed MANIFEST's contents.
+     *
+     * @param ownUnconfirmed the chunks {@code index} names, which rank 0 confirms with the other ranks' chunks
+     */
+    Manifest commit(Tier tier, Manifest index, CommitProtocol commits, java.util.Set<String> ownUnconfirmed) throws IOException {
         long until = System.nanoTime() + wait.toNanos();
         String barrier = tier.layout().run() + "/" + tier.name() + "/" + index.step();
         if (coordinator != null) {
@@ -70,24 +70,11 @@ final class RankCommit {
         try {
             List<Manifest> indexes = coordinator != null ? readIndexes(tier, index)
                     : unlocked(tier, () -> awaitIndexes(tier, index, until));
-            checkChunksPresent(tier, indexes);
+            checkChunksPresent(tier, indexes, ownUnconfirmed);
             merged = merge(index, indexes);
             byte[] bytes = ManifestFormat.write(merged, "manifest", allocator);
-            String key = tier.layout().manifestKey(index.step());
-            boolean created;
-            try {
-                created = tier.store().putIfAbsent(key, ByteBuffer.wrap(bytes));
-            } catch (IOException | RuntimeException ambiguous) {
-                // The create may have happened before the error (a lost answer): the store says which.
-                if (!isOurs(tier, key, bytes)) {
-                    throw ambiguous;
-                }
-                created = true;
-            }
-            if (!created) {
-                throw new CheckpointException(Reason.CONFLICT, "step " + index.step() + " is already committed in tier "
-                        + tier.name() + " (" + key + "): saving a step twice is refused");
-            }
+            // The one place that creates a MANIFEST, and resolves a create whose answer was lost.
+            commits.createManifest(tier, index.step(), bytes);
         } catch (IOException | RuntimeException e) {
             failure = e; // the other ranks still get to the barrier below, instead of waiting out the deadline
         }
@@ -104,14 +91,6 @@ final class RankCommit {
             throw r;
         }
         return merged;
-    }
-
-    private static boolean isOurs(Tier tier, String key, byte[] bytes) {
-        try {
-            return tier.store().readAll(key).equals(ByteBuffer.wrap(bytes));
-        } catch (IOException | RuntimeException e) {
-            return false;
-        }
     }
 
     private List<Manifest> awaitIndexes(Tier tier, Manifest own, long until) throws IOException {
@@ -179,34 +158,21 @@ final class RankCommit {
 
     /**
      * Every chunk the other ranks name must be in the tier: a rank may have skipped writing a chunk it saw there,
-     * which a GC (this process's, or the command line's) could have removed since. Asked of the store itself.
+     * which a GC (this process's, or the command line's) could have removed since; and so must the chunks rank 0
+     * itself names ({@code ownUnconfirmed}).
      */
-    private static void checkChunksPresent(Tier tier, List<Manifest> indexes) throws IOException {
-        ChunkCatalog catalog = tier.catalog();
+    private static void checkChunksPresent(Tier tier, List<Manifest> indexes, java.util.Set<String> ownUnconfirmed)
+            throws IOException {
         java.util.Map<String, Integer> unknown = new java.util.LinkedHashMap<>();
+        for (String hash : ownUnconfirmed) {
+            unknown.put(hash, 0);
+        }
         for (int r = 1; r < indexes.size(); r++) {
             for (String hash : indexes.get(r).referencedHashes()) {
-                // Not this process's catalog: it misses deletions by other collectors (the command line's gc).
                 unknown.putIfAbsent(hash, r);
             }
         }
-        if (unknown.size() > STATS_BEFORE_LISTING) {
-            // One listing instead of a round trip per chunk (on S3 or peer memory each is a network call).
-            for (ObjectInfo o : tier.store().list(tier.layout().chunksPrefix())) {
-                String hash = tier.layout().hashOfChunkKey(o.key());
-                if (hash != null && unknown.remove(hash) != null) {
-                    catalog.markPresent(hash, o.size());
-                }
-            }
-        }
-        for (java.util.Map.Entry<String, Integer> u : unknown.entrySet()) {
-            try {
-                catalog.markPresent(u.getKey(), tier.store().stat(tier.layout().chunkKey(u.getKey())).size());
-            } catch (NoSuchFileException e) {
-                throw new CheckpointException(Reason.STORAGE, "step " + indexes.get(0).step() + " is not committed in tier "
-                        + tier.name() + ": chunk " + u.getKey() + " named by rank " + u.getValue() + "'s index is not in the tier");
-            }
-        }
+        ChunkConfirmation.confirm(tier, indexes.get(0).step(), unknown);
     }
 
     /**

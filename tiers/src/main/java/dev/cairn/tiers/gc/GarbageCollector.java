@@ -33,7 +33,8 @@ public final class GarbageCollector {
         WRITER,
         /**
          * Another process (the command line): it cannot see the writer's pins, so every unreferenced chunk, retired
-         * steps' included, must also be older than the grace period.
+         * steps' included, must also be older than the grace period, measured from its last write: a writer that
+         * counts on an old chunk writes it again first, and confirms it in the store before it commits.
          */
         OUTSIDER
     }
@@ -106,6 +107,9 @@ public final class GarbageCollector {
                     || (!retiredOnly.contains(hash) && !o.lastModified().isBefore(cutoff))) {
                 continue;
             }
+            if (!retiredOnly.contains(hash) && !stillOlderThan(tier, o.key(), cutoff)) {
+                continue; // written again since the listing: a writer counts on it
+            }
             if (!dryRun && !catalog.deleteUnlessPinned(hash, () -> tier.store().delete(o.key()))) {
                 continue;
             }
@@ -113,6 +117,19 @@ public final class GarbageCollector {
             bytes += o.size();
         }
         return new GcReport(tier.name(), dryRun, List.copyOf(retired), List.copyOf(abandoned), chunks, bytes);
+    }
+
+    /**
+     * Asks the store again, just before deleting, whether {@code key} is still older than {@code cutoff}: a writer in
+     * another process that reuses an old chunk writes it again first (restarting its age), possibly after the listing
+     * this sweep works from, which may be long ago on a large store.
+     */
+    private static boolean stillOlderThan(Tier tier, String key, Instant cutoff) throws IOException {
+        try {
+            return tier.store().stat(key).lastModified().isBefore(cutoff);
+        } catch (java.nio.file.NoSuchFileException gone) {
+            return false;
+        }
     }
 
     private static void deleteAll(Tier tier, List<ObjectInfo> objects) throws IOException {

@@ -37,7 +37,8 @@ import java.util.Map;
  * only if its MurmurHash3 key equals the content's XXH3 key, a 128-bit accident.
  *
  * <p>Lossy entries are rounded ({@link MantissaRounding}) into the encoder's scratch before hashing, never in the
- * caller's buffers.
+ * caller's buffers. Chunks read in the caller's buffers (ZERO_COPY) are copied into the encoder's scratch before
+ * hashing, so that the bytes hashed are the bytes encoded even if the caller's change meanwhile.
  *
  * <p>Each encoder owns its pool of output slabs. With one shared pool, an encoder that runs ahead could take every
  * slab while a slower one still waits for its first: the writer, which frees slabs in sequence order, would then
@@ -53,6 +54,7 @@ final class ChunkEncoder implements EventHandler<ChunkEvent> {
     private final ChunkReader reader = new ChunkReader();
     private final ContentHash.Hasher hasher = SaveJob.CONTENT_HASH.hasher();
     private final int fullEvery;
+    private final long freshForMillis;
     private final PreviousVersions previous;
     /**
      * Saves of a chunk position that store it whole without trying the differential form, after a try that did not
@@ -63,14 +65,22 @@ final class ChunkEncoder implements EventHandler<ChunkEvent> {
     private final long slabWaitNanos;
     private final ByteBuffer head = ByteBuffer.allocate(XorDelta.HEADER_BYTES);
     private ByteBuffer rounded = ByteBuffer.allocateDirect(0);
+    /** A chunk read in the caller's own buffer, copied once so that it is hashed and encoded from the same bytes. */
+    private ByteBuffer inPlace = ByteBuffer.allocateDirect(0);
     private ByteBuffer base = ByteBuffer.allocateDirect(0);
     private ByteBuffer deltaOut = ByteBuffer.allocateDirect(0);
     private Sequence progress;
 
-    ChunkEncoder(int k, int n, int fullEvery, PreviousVersions previous, SlabPool encodedPool, long slabWaitNanos) {
+    /**
+     * @param freshFor how recently a stored chunk that the tier's newest committed step does not name must have been
+     *                 written for a save to count on it instead of writing it again ({@link SavePipeline#freshFor})
+     */
+    ChunkEncoder(int k, int n, int fullEvery, java.time.Duration freshFor, PreviousVersions previous, SlabPool encodedPool,
+                 long slabWaitNanos) {
         this.k = k;
         this.n = n;
         this.fullEvery = fullEvery;
+        this.freshForMillis = freshFor.toMillis();
         this.previous = previous;
         this.encodedPool = encodedPool;
         this.slabWaitNanos = slabWaitNanos;
@@ -121,6 +131,15 @@ final class ChunkEncoder implements EventHandler<ChunkEvent> {
             MantissaRounding.round(job.dtypeOf(i), job.lossyBitsOf[i], src, pos, len, rounded, 0);
             src = rounded;
             pos = 0;
+        } else if (e.raw == null) {
+            // Read in place (ZERO_COPY): the hash, the delta and the encoding each read the bytes, at different
+            // moments; if the caller's bytes change in between (a file mapped by the import and rewritten by
+            // another process) the chunk would be stored under the hash of other bytes. One copy taken first makes
+            // all three read the same bytes.
+            inPlace = ensure(inPlace, len);
+            inPlace.put(0, src, pos, len);
+            src = inPlace;
+            pos = 0;
         }
         String hash = hasher.hex(src, pos, len);
         job.hashOf[i] = hash;
@@ -128,9 +147,10 @@ final class ChunkEncoder implements EventHandler<ChunkEvent> {
         ChunkCatalog catalog = tier.catalog();
         long size = catalog.pin(hash);
         if (size >= 0) {
-            // Held already; usable only with its whole chain, pinned before we count on it.
+            // Held already; usable only with its whole chain, pinned before we count on it, and only where no
+            // collector of another process may take it meanwhile (else written again, whole, which restarts its age).
             List<String> chain = storedChain(tier, hash);
-            if (catalog.pinChain(chain)) {
+            if (catalog.pinChain(chain) && catalog.reusable(hash, chain, freshSince())) {
                 job.addPins(i, chain);
                 job.storedOf[0][i] = size;
                 job.codecOf[i] = storedCodec(tier, hash);
@@ -140,7 +160,8 @@ final class ChunkEncoder implements EventHandler<ChunkEvent> {
                 previous.put(job, i, hash, hasher.contentHash(), chain, prev == null ? 0 : prev.skip());
                 return;
             }
-            // A chunk whose chain lost a link (an orphan of a failed save): written again, whole.
+            // A chunk whose chain lost a link (an orphan of a failed save), or one old enough for another process's
+            // collector to delete: written again, whole.
             catalog.unpinAll(chain);
         }
         ChunkCodec codec = codec(tier);
@@ -176,6 +197,10 @@ final class ChunkEncoder implements EventHandler<ChunkEvent> {
         previous.put(job, i, hash, hasher.contentHash(), job.basesOf[i], missed ? SKIP_AFTER_MISS : skipped ? prev.skip() - 1 : 0);
     }
 
+    private long freshSince() {
+        return System.currentTimeMillis() - freshForMillis;
+    }
+
     private void keepDelta(ChunkEvent e, SaveJob job, int i, List<String> chain, int deltaLength) {
         job.addPins(i, chain);
         e.encoded.buffer().put(0, deltaOut, 0, deltaLength);
@@ -200,7 +225,7 @@ final class ChunkEncoder implements EventHandler<ChunkEvent> {
         chain.add(prev.hash());
         chain.addAll(prev.bases());
         ChunkCatalog catalog = tier.catalog();
-        if (!catalog.pinChain(chain)) {
+        if (!catalog.pinChain(chain) || !catalog.reusable(chain, freshSince())) {
             catalog.unpinAll(chain);
             return null;
         }

@@ -63,7 +63,7 @@ public final class SavePipeline implements AutoCloseable {
             // histories), and one form would replace the other under the other rank's manifest: differential chunks
             // are for single-rank runs.
             int fullEvery = config.worldSize() > 1 ? 1 : config.differentialFullEvery();
-            encoders[k] = new ChunkEncoder(k, n, fullEvery, previous,
+            encoders[k] = new ChunkEncoder(k, n, fullEvery, freshFor(config), previous,
                     new SlabPool(allocator, encodedSlab, ENCODED_SLABS_PER_ENCODER), waitNanos);
         }
         disruptor.handleEventsWith((EventHandler<ChunkEvent>[]) encoders).then(new ChunkWriter(tierComplete));
@@ -72,6 +72,22 @@ public final class SavePipeline implements AutoCloseable {
         this.publisher = new Thread(this::publishLoop, "cairn-publisher");
         publisher.setDaemon(true);
         publisher.start();
+    }
+
+    /**
+     * How recently a stored chunk must have been written for a save to count on it without writing it again, unless
+     * the tier's newest committed step names it: half the shorter of the run's positive gcGrace and the command
+     * line's default grace, since a collector in another process ({@code cairn gc}) cannot see this process's pins
+     * and deletes any unreferenced chunk older than its grace. Rewriting restarts the chunk's age, so such a collector
+     * leaves it alone for the rest of the save (a save that takes longer than the other half is still safe: its
+     * commit confirms every chunk it did not write and fails rather than commit one that is gone).
+     */
+    static java.time.Duration freshFor(CairnConfig config) {
+        java.time.Duration grace = config.gcGrace();
+        if (grace.isZero() || grace.compareTo(CairnConfig.DEFAULT_GC_GRACE) > 0) {
+            grace = CairnConfig.DEFAULT_GC_GRACE;
+        }
+        return grace.dividedBy(2);
     }
 
     /** Slab sizes as the staging allocator accounts them (1 KiB segments). */

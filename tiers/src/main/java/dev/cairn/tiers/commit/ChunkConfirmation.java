@@ -1,0 +1,80 @@
+package dev.cairn.tiers.commit;
+
+import dev.cairn.CheckpointException;
+import dev.cairn.CheckpointException.Reason;
+import dev.cairn.ObjectInfo;
+import dev.cairn.tiers.ChunkCatalog;
+import dev.cairn.tiers.Tier;
+import java.io.IOException;
+import java.nio.file.NoSuchFileException;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * What a commit checks between writing its index and creating its MANIFEST: every chunk the step names (those the
+ * save wrote, those it found stored and reused, the bases of differential chunks, the chunks other ranks name) is
+ * asked of the store itself, not of this process's catalog, which misses deletions by a collector in another
+ * process (the command line's {@code gc}). A step is committed only naming chunks seen in the store after its index
+ * was written.
+ *
+ * <p>Why a save still succeeds beside such a collector: it deletes only chunks that no kept step names and that are
+ * older than its grace period, measured from the chunk's last write, and re-checks that age just before deleting;
+ * the save wrote again every reused chunk that was neither recent nor named by the newest committed step
+ * ({@code ChunkCatalog#reusable}), so its chunks stay young for the whole save and are left alone. A collector run
+ * with a grace shorter than the save (or zero) can still delete one: then this check finds it gone and the step
+ * fails with STORAGE instead of committing a damaged step, and the catalog forgets the chunk so that the next save
+ * writes it. (A deletion that lands between this check and the MANIFEST create is the remaining window; only a
+ * grace shorter than that moment opens it.)
+ */
+final class ChunkConfirmation {
+    /** Above this many chunks to look for, one listing of the tier's chunks is cheaper than a stat each. */
+    private static final int STATS_BEFORE_LISTING = 8;
+
+    private ChunkConfirmation() {
+    }
+
+    /**
+     * Confirms that {@code tier} holds every chunk of {@code unconfirmed} (hash to the rank whose index names it);
+     * fails with STORAGE naming the missing ones, which the catalog then forgets.
+     */
+    static void confirm(Tier tier, long step, Map<String, Integer> unconfirmed) throws IOException {
+        if (unconfirmed.isEmpty()) {
+            return;
+        }
+        ChunkCatalog catalog = tier.catalog();
+        Map<String, Integer> unknown = new LinkedHashMap<>(unconfirmed);
+        if (unknown.size() > STATS_BEFORE_LISTING) {
+            // One listing instead of a round trip per chunk (on S3 or peer memory each is a network call).
+            for (ObjectInfo o : tier.store().list(tier.layout().chunksPrefix())) {
+                String hash = tier.layout().hashOfChunkKey(o.key());
+                if (hash != null && unknown.remove(hash) != null) {
+                    catalog.markPresent(hash, o.size(), o.lastModified());
+                }
+            }
+        }
+        List<String> missing = new ArrayList<>();
+        for (Map.Entry<String, Integer> u : unknown.entrySet()) {
+            if (unconfirmed.size() > STATS_BEFORE_LISTING) {
+                missing.add(u.getKey() + " (named by rank " + u.getValue() + "'s index)");
+                catalog.forget(u.getKey());
+                continue;
+            }
+            try {
+                ObjectInfo o = tier.store().stat(tier.layout().chunkKey(u.getKey()));
+                catalog.markPresent(u.getKey(), o.size(), o.lastModified());
+            } catch (NoSuchFileException e) {
+                missing.add(u.getKey() + " (named by rank " + u.getValue() + "'s index)");
+                catalog.forget(u.getKey());
+            }
+        }
+        if (!missing.isEmpty()) {
+            throw new CheckpointException(Reason.STORAGE, "step " + step + " is not committed in tier " + tier.name() + ": "
+                    + missing.size() + " chunk(s) it names and did not write are not in the tier (deleted since the save"
+                    + " found them, by a garbage collector with a short grace period?): "
+                    + String.join(", ", missing.subList(0, Math.min(5, missing.size())))
+                    + (missing.size() > 5 ? ", ..." : "") + "; a new save writes them again");
+        }
+    }
+}
