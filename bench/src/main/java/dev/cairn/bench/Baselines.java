@@ -1,7 +1,8 @@
 package dev.cairn.bench;
 
-import com.github.luben.zstd.Zstd;
 import com.github.luben.zstd.ZstdDecompressCtx;
+import dev.cairn.tiers.codec.ChunkCodec;
+import dev.cairn.tiers.codec.ContentHash;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.ByteBuffer;
@@ -46,31 +47,51 @@ final class Baselines {
         return System.nanoTime() - start;
     }
 
+    /** How a stored chunk file is decoded in {@link #readAndDecode}. */
+    enum Decode {
+        /** Its zstd frames only, as the {@code zstd} tool would: the float planes stay split. */
+        ZSTD_FRAMES,
+        /** The whole stored format ({@code ChunkCodec.decode}: the frames, then the float planes joined back). */
+        FORMAT
+    }
+
     /**
-     * Reads each file whole into a direct buffer and decodes it as one zstd frame into {@code slots.get(i)}, on
-     * {@code threads} threads (file i on thread i modulo threads). Fails if a frame does not fill its slot exactly.
+     * Reads each file whole into a direct buffer and decodes it ({@code how}) into {@code slots.get(i)}, on
+     * {@code threads} threads (file i on thread i modulo threads). Fails if a file does not decode to its slot exactly.
      */
-    static long readAndDecode(List<Path> files, List<ByteBuffer> slots, int threads, ExecutorService pool)
+    static long readAndDecode(List<Path> files, List<ByteBuffer> slots, int threads, ExecutorService pool, Decode how)
             throws IOException {
         if (files.size() != slots.size()) {
             throw new IllegalStateException(files.size() + " chunk files for " + slots.size() + " slots");
         }
-        int readBytes = (int) Zstd.compressBound(slots.get(0).capacity());
+        int readBytes = ChunkCodec.maxEncodedBytes(slots.get(0).capacity());
+        return onThreads(threads, pool, share -> decodeShare(files, slots, share, threads, readBytes, how));
+    }
+
+    /** XXH3-128 (the content hash of new checkpoints) of every slot, on {@code threads} threads: what verifying costs. */
+    static long hash(List<ByteBuffer> slots, int threads, ExecutorService pool) throws IOException {
+        return onThreads(threads, pool, share -> {
+            ContentHash.Hasher hasher = ContentHash.CURRENT.hasher();
+            for (int i = share; i < slots.size(); i += threads) {
+                hasher.hex(slots.get(i), 0, slots.get(i).capacity());
+            }
+        });
+    }
+
+    /** Runs {@code share} for 0..threads-1, on this thread alone when {@code threads} is 1; returns the time taken. */
+    private static long onThreads(int threads, ExecutorService pool, java.util.function.IntConsumer share) throws IOException {
         long start = System.nanoTime();
         if (threads == 1) {
             try {
-                decodeShare(files, slots, 0, 1, readBytes);
+                share.accept(0);
             } catch (UncheckedIOException e) {
                 throw e.getCause();
             }
         } else {
             List<Future<?>> parts = new ArrayList<>();
             for (int k = 0; k < threads; k++) {
-                int share = k;
-                parts.add(pool.submit(() -> {
-                    decodeShare(files, slots, share, threads, readBytes);
-                    return null;
-                }));
+                int mine = k;
+                parts.add(pool.submit(() -> share.accept(mine)));
             }
             for (Future<?> f : parts) {
                 try {
@@ -87,9 +108,9 @@ final class Baselines {
         return System.nanoTime() - start;
     }
 
-    private static void decodeShare(List<Path> files, List<ByteBuffer> slots, int k, int n, int readBytes) {
+    private static void decodeShare(List<Path> files, List<ByteBuffer> slots, int k, int n, int readBytes, Decode how) {
         ByteBuffer read = ByteBuffer.allocateDirect(readBytes);
-        try (ZstdDecompressCtx zstd = new ZstdDecompressCtx()) {
+        try (ZstdDecompressCtx zstd = new ZstdDecompressCtx(); ChunkCodec codec = new ChunkCodec(1)) {
             for (int i = k; i < files.size(); i += n) {
                 read.clear();
                 try (FileChannel ch = FileChannel.open(files.get(i), StandardOpenOption.READ)) {
@@ -98,6 +119,11 @@ final class Baselines {
                     }
                 }
                 ByteBuffer slot = slots.get(i);
+                if (how == Decode.FORMAT) {
+                    codec.decode(read, 0, read.position(), slot, 0, slot.capacity());
+                    continue;
+                }
+                // The stored form's header, if any, is a zstd skippable frame: the zstd tool's decode skips it too.
                 int n2 = zstd.decompressDirectByteBuffer(slot, 0, slot.capacity(), read, 0, read.position());
                 if (n2 != slot.capacity()) {
                     throw new IOException(files.get(i) + " decodes to " + n2 + " bytes, expected " + slot.capacity());

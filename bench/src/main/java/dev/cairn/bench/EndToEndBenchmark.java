@@ -56,6 +56,13 @@ public final class EndToEndBenchmark {
     public static final String RESTORE_DISK = "restore.disk";
     public static final String READ_DECODE_1 = "readDecode.1thread";
     public static final String READ_DECODE_N = "readDecode.allThreads";
+    public static final String READ_FORMAT_1 = "readDecodeFormat.1thread";
+    public static final String READ_FORMAT_N = "readDecodeFormat.allThreads";
+    public static final String HASH_N = "hash.allThreads";
+    /** Fast-recovery goal 5: a verified restore from disk at least 0.8x reading and decoding the same files. */
+    static final double RESTORE_GOAL = 0.8;
+    /** Fast-recovery goal 6: verifying every chunk's hash costs at most 15 % of a restore. */
+    static final double VERIFY_SHARE_GOAL = 0.15;
 
     static final String MEMORY = "memory";
     static final String DISK = "disk";
@@ -129,7 +136,13 @@ public final class EndToEndBenchmark {
                 new Comparison("restoreOverReadDecode", "restore vs read+decode, 1 thread", Figure.find(figures, RESTORE_DISK),
                         Figure.find(figures, READ_DECODE_1), Measure.THROUGHPUT, Double.NaN),
                 new Comparison("restoreOverReadDecodeAllThreads", "restore vs read+decode, " + cores + " threads",
-                        Figure.find(figures, RESTORE_DISK), Figure.find(figures, READ_DECODE_N), Measure.THROUGHPUT, Double.NaN));
+                        Figure.find(figures, RESTORE_DISK), Figure.find(figures, READ_DECODE_N), Measure.THROUGHPUT, Double.NaN),
+                new Comparison("restoreOverReadFormat", "restore vs read+full decode, 1 thread", Figure.find(figures, RESTORE_DISK),
+                        Figure.find(figures, READ_FORMAT_1), Measure.THROUGHPUT, Double.NaN),
+                new Comparison("restoreOverReadFormatAllThreads", "restore vs read+full decode, " + cores + " threads",
+                        Figure.find(figures, RESTORE_DISK), Figure.find(figures, READ_FORMAT_N), Measure.THROUGHPUT, RESTORE_GOAL),
+                new Comparison("verifyShareOfRestore", "hash of the state (" + cores + " threads) vs restore",
+                        Figure.find(figures, HASH_N), Figure.find(figures, RESTORE_DISK), Measure.TIME, VERIFY_SHARE_GOAL));
         return new BenchResults(Instant.now(), machine, setup, figures, comparisons, compression, coldStall, true,
                 prepared.loadBefore(), MachineInfo.loadAverage());
     }
@@ -251,6 +264,9 @@ public final class EndToEndBenchmark {
         long[] restore = new long[reps];
         long[] read1 = new long[reps];
         long[] readN = new long[reps];
+        long[] format1 = new long[reps];
+        long[] formatN = new long[reps];
+        long[] hashN = new long[reps];
         long expected = state.crc32c();
         List<ByteBuffer> slots = Baselines.slots(target, chunkBytes);
         log.printf("[3/3] restore from disk (reads from the page cache, on both sides), %d repetitions%n", reps);
@@ -261,8 +277,7 @@ public final class EndToEndBenchmark {
             for (int r = 0; r < reps; r++) {
                 boolean baselineFirst = r % 2 == 1;
                 if (baselineFirst) {
-                    read1[r] = Baselines.readAndDecode(chunkFiles, slots, 1, pool);
-                    readN[r] = Baselines.readAndDecode(chunkFiles, slots, cores, pool);
+                    limits(chunkFiles, slots, pool, r, read1, readN, format1, formatN, hashN);
                 }
                 state.zero();
                 long t0 = System.nanoTime();
@@ -273,11 +288,11 @@ public final class EndToEndBenchmark {
                             + " did not give back the saved bytes");
                 }
                 if (!baselineFirst) {
-                    read1[r] = Baselines.readAndDecode(chunkFiles, slots, 1, pool);
-                    readN[r] = Baselines.readAndDecode(chunkFiles, slots, cores, pool);
+                    limits(chunkFiles, slots, pool, r, read1, readN, format1, formatN, hashN);
                 }
-                log.printf("  rep %d: restore %s (bit-exact), read+decode %s on 1 thread, %s on %d%n", r + 1,
-                        ReportTable.time(restore[r]), ReportTable.time(read1[r]), ReportTable.time(readN[r]), cores);
+                log.printf("  rep %d: restore %s (bit-exact), read+zstd %s on 1 thread, %s on %d; read+full decode %s, %s;"
+                        + " hash %s%n", r + 1, ReportTable.time(restore[r]), ReportTable.time(read1[r]), ReportTable.time(readN[r]),
+                        cores, ReportTable.time(format1[r]), ReportTable.time(formatN[r]), ReportTable.time(hashN[r]));
             }
         } finally {
             pool.shutdownNow();
@@ -286,6 +301,19 @@ public final class EndToEndBenchmark {
         figures.add(new Figure(RESTORE_DISK, "restore latest from disk into the state (verified)", bytes, restore));
         figures.add(new Figure(READ_DECODE_1, "read + zstd decode of the stored chunk files, 1 thread", bytes, read1));
         figures.add(new Figure(READ_DECODE_N, "read + zstd decode of the stored chunk files, " + cores + " threads", bytes, readN));
+        figures.add(new Figure(READ_FORMAT_1, "read + full decode (zstd, planes joined), 1 thread", bytes, format1));
+        figures.add(new Figure(READ_FORMAT_N, "read + full decode (zstd, planes joined), " + cores + " threads", bytes, formatN));
+        figures.add(new Figure(HASH_N, "XXH3-128 of the restored state, " + cores + " threads", bytes, hashN));
+    }
+
+    /** The limits of repetition {@code r}, each on the same stored files (the slots hold garbage afterwards). */
+    private void limits(List<Path> chunkFiles, List<ByteBuffer> slots, ExecutorService pool, int r, long[] read1, long[] readN,
+                        long[] format1, long[] formatN, long[] hashN) throws IOException {
+        read1[r] = Baselines.readAndDecode(chunkFiles, slots, 1, pool, Baselines.Decode.ZSTD_FRAMES);
+        readN[r] = Baselines.readAndDecode(chunkFiles, slots, cores, pool, Baselines.Decode.ZSTD_FRAMES);
+        format1[r] = Baselines.readAndDecode(chunkFiles, slots, 1, pool, Baselines.Decode.FORMAT);
+        formatN[r] = Baselines.readAndDecode(chunkFiles, slots, cores, pool, Baselines.Decode.FORMAT);
+        hashN[r] = Baselines.hash(slots, cores, pool);
     }
 
     private CairnConfig config(String run, TierConfig tier) {
