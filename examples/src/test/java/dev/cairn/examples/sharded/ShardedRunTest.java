@@ -111,9 +111,11 @@ class ShardedRunTest {
             String run = "partial" + round;
             Path disk = Files.createDirectories(dir.resolve("disk"));
             String peers = peers(2);
-            // The deadline bounds how long rank 0 waits for the killed rank; it must also cover a cold first save of two
-            // JVMs on a loaded 2-core machine (3.6 s seen in CI, which failed this test at 4 s).
-            List<String> common = List.of("--run", run, "--disk", disk.toString(), "--scale", "8", "--deadline-seconds", "10");
+            // The deadline bounds how long rank 0 waits for the killed rank (each round pays it once); it must also cover
+            // a cold first save of two JVMs on a busy 2-core machine: 3.6 s seen in CI failed this test at 4 s, and at a
+            // load of 16-36 (other builds beside the suite) step 1 took over 10 s. 30 s leaves room for a machine
+            // 3x slower than that; the assertions wait on events, never on it.
+            List<String> common = List.of("--run", run, "--disk", disk.toString(), "--scale", "8", "--deadline-seconds", "30");
             RankProcess r0 = start(common, run + "-rank0", Map.of(), "--rank", 0, "--world", 2, "--peers", peers, "--steps", 40);
             RankProcess r1 = start(common, run + "-rank1", Map.of(), "--rank", 1, "--world", 2, "--peers", peers, "--steps", 40);
             assertTrue(r1.awaitLine("committed 2 ", WAIT).isPresent(), () -> "no commit: " + r1.lines());
