@@ -24,10 +24,8 @@ import org.apache.arrow.flight.FlightDescriptor;
 import org.apache.arrow.flight.FlightGrpcUtils;
 import org.apache.arrow.flight.FlightRuntimeException;
 import org.apache.arrow.flight.FlightStatusCode;
-import org.apache.arrow.flight.FlightStream;
 import org.apache.arrow.flight.PutResult;
 import org.apache.arrow.flight.Result;
-import org.apache.arrow.flight.Ticket;
 import org.apache.arrow.memory.ArrowBuf;
 import org.apache.arrow.memory.BufferAllocator;
 import org.apache.arrow.vector.VectorSchemaRoot;
@@ -150,26 +148,14 @@ final class PeerLink implements AutoCloseable {
     }
 
     private int readNow(String key, long offset, ByteBuffer dst) throws IOException {
-        Ticket ticket = new Ticket(PeerProtocol.read(key, offset, dst.remaining()));
-        int start = dst.position();
-        try (FlightStream stream = client.getStream(ticket, CallOptions.timeout(callTimeoutMillis, TimeUnit.MILLISECONDS))) {
-            int total = 0;
-            while (stream.next()) {
-                total += Pieces.copyTo(stream.getRoot(), dst);
-            }
-            return total;
+        byte[] ticket = PeerProtocol.read(key, offset, dst.remaining());
+        try {
+            return DirectRead.start(channel, ticket, dst, callTimeoutMillis).await(callTimeoutMillis);
         } catch (FlightRuntimeException e) {
-            dst.position(start);
             if (e.status().code() == FlightStatusCode.NOT_FOUND) {
                 return -1;
             }
             throw failed("read " + key, e);
-        } catch (IOException | RuntimeException e) {
-            dst.position(start);
-            throw e;
-        } catch (Exception e) { // FlightStream.close() declares Exception
-            dst.position(start);
-            throw new IOException("peer " + index + ": read " + key + ": " + e, e);
         }
     }
 
