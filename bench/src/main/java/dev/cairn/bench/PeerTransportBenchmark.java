@@ -40,7 +40,13 @@ public final class PeerTransportBenchmark {
     public static final double GOAL_RATIO = 0.3;
     static final int DEFAULT_OBJECT_MIB = 64;
     private static final String KEY = "bench/transport/object";
-    private static final int WARMUP = 3;
+    /**
+     * Warm-ups of each, at least this many and for at least {@link #WARMUP_NANOS}: connections, first touch of every
+     * buffer, and the JIT, which on a busy machine takes seconds to compile gRPC's and Netty's read path.
+     */
+    private static final int WARMUP = 8;
+    private static final long WARMUP_NANOS = TimeUnit.SECONDS.toNanos(10);
+    private static final int MAX_WARMUP = 100;
 
     private PeerTransportBenchmark() {
     }
@@ -109,10 +115,14 @@ public final class PeerTransportBenchmark {
             owner.connect(addresses);
             reader.connect(addresses);
             owner.put(KEY, source.duplicate());
-            for (int i = 0; i < WARMUP; i++) { // connections, JIT, first-touch of every buffer on both paths
+            long warmStart = System.nanoTime();
+            int warmups = 0;
+            while (warmups < MAX_WARMUP && (warmups < WARMUP || System.nanoTime() - warmStart < WARMUP_NANOS)) {
                 raw.transfer(target);
                 peerRead(reader, target);
+                warmups++;
             }
+            log.printf("%d warm-ups of each in %s%n", warmups, ReportTable.time(System.nanoTime() - warmStart));
             for (int i = 0; i < repetitions; i++) {
                 boolean tcpFirst = i % 2 == 0;
                 if (tcpFirst) {
@@ -143,8 +153,9 @@ public final class PeerTransportBenchmark {
                 + " (2 PeerMemoryStores in this JVM on 127.0.0.1, no replication); TCP: the same bytes through one"
                 + " SocketChannel, direct buffer to direct buffer");
         ReportTable.load(out, r.loadBefore(), r.loadAfter(), r.machine().cores());
-        out.println("method   " + r.repetitions() + " repetitions after " + WARMUP + " warm-ups, medians [min .. max];"
-                + " TCP and peer read interleaved, order alternating");
+        out.println("method   " + r.repetitions() + " repetitions after at least " + WARMUP + " warm-ups and "
+                + TimeUnit.NANOSECONDS.toSeconds(WARMUP_NANOS) + " s of them, medians [min .. max]; TCP and peer read"
+                + " interleaved, order alternating");
         ReportTable.figures(out, 56, r.figures());
         ReportTable.comparisons(out, "peer read vs the machine's limit", "tcp", 40, 11, r.comparisons());
         double rate = r.figure(PEER_READ).bytesPerSecond();
@@ -162,7 +173,8 @@ public final class PeerTransportBenchmark {
         b.append("  \"date\": ").append(JsonText.quote(r.date().toString())).append(",\n");
         JsonText.machine(b, r.machine());
         b.append("  \"setup\": {\"objectBytes\": ").append(r.objectBytes()).append(", \"repetitions\": ")
-                .append(r.repetitions()).append(", \"warmups\": ").append(WARMUP).append("},\n");
+                .append(r.repetitions()).append(", \"minWarmups\": ").append(WARMUP).append(", \"minWarmupNanos\": ")
+                .append(WARMUP_NANOS).append("},\n");
         JsonText.figures(b, r.figures());
         JsonText.comparisons(b, r.comparisons());
         b.append("  \"peerReadRateGoal\": {\"bytesPerSecond\": ").append(JsonText.number(GOAL_BYTES_PER_SECOND))

@@ -65,6 +65,12 @@ final class PeerLink implements AutoCloseable {
     private final int index;
     private final InetSocketAddress address;
     private final ManagedChannel channel;
+    /**
+     * Connections for the windows of one large read, {@code readChannels[0]} being {@link #channel}: each TCP
+     * connection is served by one event-loop thread on either side, so one connection caps a read at what one
+     * core can frame and copy. gRPC connects each one lazily, at its first call.
+     */
+    private final ManagedChannel[] readChannels;
     private final FlightClient client;
     private final BufferAllocator allocator;
     private final long callTimeoutMillis;
@@ -81,7 +87,16 @@ final class PeerLink implements AutoCloseable {
         this.allocator = allocator;
         this.callTimeoutMillis = callTimeoutMillis;
         this.peerTimeoutMillis = peerTimeoutMillis;
-        this.channel = NettyChannelBuilder.forAddress(address)
+        this.readChannels = new ManagedChannel[PeerProtocol.READ_STREAMS];
+        for (int i = 0; i < readChannels.length; i++) {
+            readChannels[i] = channel(address, peerTimeoutMillis);
+        }
+        this.channel = readChannels[0];
+        this.client = FlightGrpcUtils.createFlightClient(allocator, channel);
+    }
+
+    private static ManagedChannel channel(InetSocketAddress address, long peerTimeoutMillis) {
+        return NettyChannelBuilder.forAddress(address)
                 .usePlaintext()
                 // no transparent retries: gRPC would buffer a put's message and send it again after Flight released
                 // its zero-copy buffers; replication retries whole replicas itself. Reads and metadata calls lose
@@ -93,7 +108,6 @@ final class PeerLink implements AutoCloseable {
                 .withOption(ChannelOption.TCP_NODELAY, true)
                 .withOption(ChannelOption.CONNECT_TIMEOUT_MILLIS, (int) Math.min(Integer.MAX_VALUE, peerTimeoutMillis))
                 .build();
-        this.client = FlightGrpcUtils.createFlightClient(allocator, channel);
     }
 
     int index() {
@@ -113,31 +127,30 @@ final class PeerLink implements AutoCloseable {
             return false;
         }
         down = false;
-        channel.resetConnectBackoff();
+        for (ManagedChannel c : readChannels) {
+            c.resetConnectBackoff();
+        }
         return true;
     }
 
     /**
      * Reads up to {@code dst.remaining()} bytes of {@code key} from {@code offset} into {@code dst}; returns the
-     * bytes read, or -1 if the peer does not hold the key. A long read is a series of requests of at most
-     * {@link PeerProtocol#READ_WINDOW_BYTES}, so that what a peer stages to serve one is bounded; each window is one
-     * version of the object.
+     * bytes read, or -1 if the peer does not hold the key. A long read is split into windows of at most
+     * {@link PeerProtocol#READ_WINDOW_BYTES}, up to {@link PeerProtocol#READ_STREAMS} of them in flight at once,
+     * each on its own connection; each window is one version of the object.
      */
     int read(String key, long offset, ByteBuffer dst) throws IOException {
         enter();
         try {
             int total = 0;
-            do { // at least one request, so that an empty read still learns whether the peer holds the key
-                int window = Math.min(dst.remaining(), PeerProtocol.READ_WINDOW_BYTES);
-                ByteBuffer part = dst.duplicate();
-                part.limit(part.position() + window);
-                int n = readNow(key, offset + total, part);
+            do { // at least one round, so that an empty read still learns whether the peer holds the key
+                int asked = dst.remaining();
+                int n = readRound(key, offset + total, dst);
                 if (n < 0) {
-                    return total == 0 ? -1 : total; // deleted between two windows: what was read stands
+                    return total == 0 ? -1 : total; // deleted between two rounds: what was read stands
                 }
-                dst.position(dst.position() + n);
                 total += n;
-                if (n < window) {
+                if (n < Math.min(asked, PeerProtocol.READ_STREAMS * PeerProtocol.READ_WINDOW_BYTES)) {
                     break; // the end of the object
                 }
             } while (dst.hasRemaining());
@@ -147,10 +160,61 @@ final class PeerLink implements AutoCloseable {
         }
     }
 
-    private int readNow(String key, long offset, ByteBuffer dst) throws IOException {
-        byte[] ticket = PeerProtocol.read(key, offset, dst.remaining());
+    /**
+     * Up to {@link PeerProtocol#READ_STREAMS} consecutive windows at once; returns the bytes read up to the first
+     * window that came back short (the end of the object), or -1 if the first window found no such key, and
+     * advances {@code dst} by as many. What a later window wrote past that point is not counted.
+     */
+    private int readRound(String key, long offset, ByteBuffer dst) throws IOException {
+        int windows = (int) Math.max(1, Math.min(PeerProtocol.READ_STREAMS,
+                (dst.remaining() + (long) PeerProtocol.READ_WINDOW_BYTES - 1) / PeerProtocol.READ_WINDOW_BYTES));
+        DirectRead[] inFlight = new DirectRead[windows];
+        int[] asked = new int[windows];
+        int start = dst.position();
+        int position = start;
+        int started = 0;
         try {
-            return DirectRead.start(channel, ticket, dst, callTimeoutMillis).await(callTimeoutMillis);
+            for (; started < windows; started++) {
+                asked[started] = Math.min(dst.limit() - position, PeerProtocol.READ_WINDOW_BYTES);
+                ByteBuffer part = dst.duplicate().limit(position + asked[started]).position(position);
+                byte[] ticket = PeerProtocol.read(key, offset + (position - start), asked[started]);
+                inFlight[started] = DirectRead.start(readChannels[started], ticket, part, callTimeoutMillis);
+                position += asked[started];
+            }
+            int total = 0;
+            boolean ended = false;
+            for (int w = 0; w < windows; w++) {
+                DirectRead window = inFlight[w];
+                inFlight[w] = null;
+                int n = awaitWindow(key, window);
+                if (ended) {
+                    continue; // past the end of the object (or of the version the earlier windows saw)
+                }
+                if (n < 0) {
+                    if (w == 0) {
+                        return -1;
+                    }
+                    ended = true; // deleted between two windows: what was read stands
+                    continue;
+                }
+                total += n;
+                ended = n < asked[w];
+            }
+            dst.position(start + total);
+            return total;
+        } finally {
+            for (int w = 0; w < started; w++) {
+                if (inFlight[w] != null) {
+                    inFlight[w].abandon("an earlier window of the read failed");
+                }
+            }
+        }
+    }
+
+    /** The bytes one window read, or -1 if the peer does not hold the key. */
+    private int awaitWindow(String key, DirectRead window) throws IOException {
+        try {
+            return window.await(callTimeoutMillis);
         } catch (FlightRuntimeException e) {
             if (e.status().code() == FlightStatusCode.NOT_FOUND) {
                 return -1;
@@ -281,7 +345,9 @@ final class PeerLink implements AutoCloseable {
 
     /** Cancels every call in flight on this link (used on close, after this peer's own senders stopped). */
     void abort() {
-        channel.shutdownNow();
+        for (ManagedChannel c : readChannels) {
+            c.shutdownNow();
+        }
     }
 
     /**
@@ -296,6 +362,12 @@ final class PeerLink implements AutoCloseable {
             Thread.sleep(1);
         }
         client.close(); // shuts the channel down and waits for it
+        for (int i = 1; i < readChannels.length; i++) {
+            readChannels[i].shutdown();
+        }
+        for (int i = 1; i < readChannels.length; i++) {
+            readChannels[i].awaitTermination(CLOSE_WAIT_NANOS, TimeUnit.NANOSECONDS);
+        }
     }
 
     @Override

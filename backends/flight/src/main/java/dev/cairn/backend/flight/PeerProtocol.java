@@ -51,8 +51,13 @@ final class PeerProtocol {
 
     /** Bytes of an object per row (and per gRPC message). */
     static final int PIECE_BYTES = 1 << 20;
-    /** The most bytes one READ asks for: the serving peer stages that much off-heap. */
-    static final int READ_WINDOW_BYTES = 32 << 20;
+    /**
+     * The most bytes one READ asks for. The serving peer stages nothing (it sends slices of the stored object), so
+     * this only sets how a long read is split across {@link #READ_STREAMS} connections.
+     */
+    static final int READ_WINDOW_BYTES = 16 << 20;
+    /** Windows of one long read in flight at once, each on its own connection to the peer. */
+    static final int READ_STREAMS = 4;
     /** Inbound message limit on both sides: a piece and its framing fit with room to spare. */
     static final int MAX_MESSAGE_BYTES = 16 << 20;
     /**

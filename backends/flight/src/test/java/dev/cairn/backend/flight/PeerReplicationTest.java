@@ -310,6 +310,28 @@ class PeerReplicationTest {
     }
 
     @Test
+    void aLongReadInParallelWindowsReturnsExactlyTheBytesUpToTheEndOfTheObject() throws Exception {
+        int window = PeerProtocol.READ_WINDOW_BYTES;
+        int size = PeerProtocol.READ_STREAMS * window + 12_345; // a whole read takes two rounds of windows
+        byte[] content = randomBytes(41, size);
+        try (PeerGroup group = PeerGroup.start(2, b -> b.replicationFactor(0))) {
+            group.peer(0).put("big", ByteBuffer.wrap(content));
+            ByteBuffer dst = ByteBuffer.allocateDirect(3 + size + window);
+            for (int offset : new int[] {0, 1, window - 1, 2 * window + 7, size - 1, size, size + 3}) {
+                for (int asked : new int[] {5, window, 2 * window + 1, size + window}) {
+                    dst.clear().position(3).limit(3 + asked);
+                    int expected = Math.max(0, Math.min(asked, size - offset));
+                    assertEquals(expected, group.peer(1).read("big", offset, dst), "offset " + offset + ", asked " + asked);
+                    assertEquals(3 + expected, dst.position());
+                    dst.flip().position(3);
+                    assertArrayEquals(java.util.Arrays.copyOfRange(content, Math.min(offset, size), Math.min(offset, size) + expected),
+                            bytesOf(dst), "offset " + offset + ", asked " + asked);
+                }
+            }
+        }
+    }
+
+    @Test
     void closingPeersInTheMiddleOfTransfersFreesEveryByteAndReturnsPromptly() throws Exception {
         PeerGroup group = PeerGroup.start(3, b -> b.replicationBandwidth(8 * MIB));
         try {
