@@ -144,15 +144,19 @@ final class PeerService extends NoOpFlightProducer {
         } catch (IOException e) {
             throw CallStatus.UNAVAILABLE.withDescription("peer " + peerIndex + ": " + e.getMessage()).toRuntimeException();
         }
+        VectorSchemaRoot root = null;
         try {
             long size = object.readableBytes();
             long start = Math.min(read.offset(), size);
             long end = start + Math.min(read.length(), size - start);
-            VectorSchemaRoot root = VectorSchemaRoot.create(PeerProtocol.SCHEMA, transfer);
+            root = VectorSchemaRoot.create(PeerProtocol.SCHEMA, transfer);
             listener.setUseZeroCopy(true);
             listener.start(root);
             return new Answer(listener, object, root, start, end, System.nanoTime() + callTimeoutNanos);
         } catch (RuntimeException e) {
+            if (root != null) {
+                root.close();
+            }
             object.close();
             throw e;
         }
