@@ -29,6 +29,12 @@ import org.apache.arrow.vector.types.pojo.Schema;
  *   DELETE action body            key                              no result
  *
  *   INFO result                   key, size i64, seconds i64, nanos i32
+ *   BULK action body              (none)                           one result: BULK port, u16 (0: no bulk lane)
+ *
+ *   bulk lane (plain TCP to the BULK port; requests and answers in turn on one connection)
+ *   request                       length i32, then a READ ticket (header included)
+ *   answer                        status u8 ({@link #BULK_OK}, {@link #BULK_NOT_FOUND}, {@link #BULK_FAILED}), length i64,
+ *                                 then that many object bytes (OK) or a UTF-8 message (FAILED)
  * </pre>
  *
  * A missing key is the Flight status NOT_FOUND; a replica the receiver cannot hold is RESOURCE_EXHAUSTED.
@@ -44,11 +50,20 @@ final class PeerProtocol {
     static final byte STAT = 3;
     static final byte LIST = 4;
     static final byte DELETE = 5;
+    static final byte BULK = 6;
 
     static final String STAT_ACTION = "cairn.stat";
     static final String LIST_ACTION = "cairn.list";
     static final String DELETE_ACTION = "cairn.delete";
+    static final String BULK_ACTION = "cairn.bulk";
 
+    static final byte BULK_OK = 0;
+    static final byte BULK_NOT_FOUND = 1;
+    static final byte BULK_FAILED = 2;
+    /** Bytes of a bulk answer's status and length. */
+    static final int BULK_ANSWER_HEADER_BYTES = 1 + Long.BYTES;
+    /** The longest bulk request accepted: a READ ticket with the longest key. */
+    static final int MAX_BULK_REQUEST_BYTES = 4 + 2 + 0xFFFF + 16;
     /** Bytes of an object per row (and per gRPC message). */
     static final int PIECE_BYTES = 1 << 20;
     /**
@@ -118,6 +133,18 @@ final class PeerProtocol {
         byte[] k = info.key().getBytes(UTF_8);
         return ByteBuffer.allocate(2 + k.length + 20).putShort(checkLength(k)).put(k).putLong(info.size())
                 .putLong(info.lastModified().getEpochSecond()).putInt(info.lastModified().getNano()).array();
+    }
+
+    /** The BULK action's result: the port of the serving peer's bulk lane, 0 for none. */
+    static byte[] bulkPort(int port) {
+        return ByteBuffer.allocate(Short.BYTES).putShort((short) port).array();
+    }
+
+    static int decodeBulkPort(byte[] result) {
+        if (result.length != Short.BYTES) {
+            throw new IllegalArgumentException("not a bulk port: " + result.length + " bytes");
+        }
+        return Short.toUnsignedInt(ByteBuffer.wrap(result).getShort());
     }
 
     static ObjectInfo decodeInfo(byte[] result) {

@@ -24,6 +24,9 @@ import org.apache.arrow.vector.VectorSchemaRoot;
  * The Flight side of a peer: serves this peer's objects (its own and the replicas it holds) to the others, and
  * takes replicas into its memory tier.
  *
+ * <p>The BULK action tells a reader the port of this peer's bulk lane ({@link BulkServer}), which serves the bytes
+ * of reads where it can be reached; the READs that come here are those of readers that cannot reach it.
+ *
  * <p>A read is served from one shared view of the object's current version ({@link MemoryObjectStore#share}), so a
  * reader never sees pieces of two versions of an object that is replaced meanwhile, and nothing is copied to serve
  * it: the pieces are slices of the stored memory, written to the socket by reference. A replaced or deleted
@@ -35,14 +38,16 @@ final class PeerService extends NoOpFlightProducer {
     private final MemoryObjectStore memory;
     private final BufferAllocator transfer;
     private final long callTimeoutNanos;
+    private final int bulkPort;
     private final AtomicInteger activeCalls = new AtomicInteger();
     private final LongAdder replicasRefused;
     private final LongAdder replicasReceived;
     private volatile boolean closed;
 
-    PeerService(int peerIndex, MemoryObjectStore memory, BufferAllocator transfer, long callTimeoutNanos,
+    PeerService(int peerIndex, MemoryObjectStore memory, BufferAllocator transfer, long callTimeoutNanos, int bulkPort,
                 LongAdder replicasReceived, LongAdder replicasRefused) {
         this.peerIndex = peerIndex;
+        this.bulkPort = bulkPort;
         this.memory = memory;
         this.transfer = transfer;
         this.callTimeoutNanos = callTimeoutNanos;
@@ -107,6 +112,10 @@ final class PeerService extends NoOpFlightProducer {
                     }
                 }
                 case PeerProtocol.DELETE_ACTION -> memory.delete(PeerProtocol.decodeKeyBody(action.getBody(), PeerProtocol.DELETE));
+                case PeerProtocol.BULK_ACTION -> {
+                    PeerProtocol.decodeKeyBody(action.getBody(), PeerProtocol.BULK); // checks magic and version
+                    listener.onNext(new Result(PeerProtocol.bulkPort(bulkPort)));
+                }
                 default -> throw CallStatus.UNIMPLEMENTED.withDescription("unknown action " + action.getType()).toRuntimeException();
             }
             listener.onCompleted();
