@@ -11,6 +11,7 @@ import java.nio.ByteBuffer;
 import java.nio.channels.ServerSocketChannel;
 import java.nio.channels.SocketChannel;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
 import java.util.List;
@@ -41,11 +42,11 @@ public final class PeerTransportBenchmark {
     static final int DEFAULT_OBJECT_MIB = 64;
     private static final String KEY = "bench/transport/object";
     /**
-     * Warm-ups of each, at least this many and for at least {@link #WARMUP_NANOS}: connections, first touch of every
-     * buffer, and the JIT, which on a busy machine takes seconds to compile gRPC's and Netty's read path.
+     * Warm-ups of each, at least this many and for at least {@link #DEFAULT_WARMUP}: connections, first touch of
+     * every buffer, and the JIT, which on a busy machine takes seconds to compile the read path.
      */
     private static final int WARMUP = 8;
-    private static final long WARMUP_NANOS = TimeUnit.SECONDS.toNanos(10);
+    public static final Duration DEFAULT_WARMUP = Duration.ofSeconds(10);
     private static final int MAX_WARMUP = 100;
 
     private PeerTransportBenchmark() {
@@ -55,10 +56,12 @@ public final class PeerTransportBenchmark {
      * Everything one run measured.
      *
      * @param objectBytes size of the object read (and of each TCP transfer)
+     * @param warmup      the least time spent warming up before the repetitions
      * @param bitExact    whether every peer read and every TCP transfer delivered exactly the source bytes
      */
-    public record Results(Instant date, MachineInfo machine, long objectBytes, int repetitions, List<Figure> figures,
-                          List<Comparison> comparisons, boolean bitExact, double loadBefore, double loadAfter)
+    public record Results(Instant date, MachineInfo machine, long objectBytes, int repetitions, Duration warmup,
+                          List<Figure> figures, List<Comparison> comparisons, boolean bitExact, double loadBefore,
+                          double loadAfter)
             implements MeasuredRun {
         public Results {
             figures = List.copyOf(figures);
@@ -87,7 +90,7 @@ public final class PeerTransportBenchmark {
                 reps = Integer.parseInt(arg);
             }
         }
-        Results r = run(DEFAULT_OBJECT_MIB << 20, reps, System.err);
+        Results r = run(DEFAULT_OBJECT_MIB << 20, reps, DEFAULT_WARMUP, System.err);
         if (json) {
             System.out.println(json(r));
         } else {
@@ -95,8 +98,12 @@ public final class PeerTransportBenchmark {
         }
     }
 
-    /** Runs {@code repetitions} of each figure on an object of {@code objectBytes}, progress to {@code log}. */
-    public static Results run(int objectBytes, int repetitions, PrintStream log) throws IOException, InterruptedException {
+    /**
+     * Runs {@code repetitions} of each figure on an object of {@code objectBytes}, after at least 8 warm-ups of each
+     * and at least {@code warmup} of them; progress to {@code log}.
+     */
+    public static Results run(int objectBytes, int repetitions, Duration warmup, PrintStream log)
+            throws IOException, InterruptedException {
         if (objectBytes <= 0 || repetitions <= 0) {
             throw new IllegalArgumentException("object size and repetitions must be positive");
         }
@@ -117,7 +124,7 @@ public final class PeerTransportBenchmark {
             owner.put(KEY, source.duplicate());
             long warmStart = System.nanoTime();
             int warmups = 0;
-            while (warmups < MAX_WARMUP && (warmups < WARMUP || System.nanoTime() - warmStart < WARMUP_NANOS)) {
+            while (warmups < MAX_WARMUP && (warmups < WARMUP || System.nanoTime() - warmStart < warmup.toNanos())) {
                 raw.transfer(target);
                 peerRead(reader, target);
                 warmups++;
@@ -142,7 +149,7 @@ public final class PeerTransportBenchmark {
         Figure peerFigure = new Figure(PEER_READ, "peer read of one object (PeerMemoryStore, 2 peers)", objectBytes, peer);
         Comparison ratio = new Comparison(READ_OVER_TCP, "peer read vs raw loopback TCP", peerFigure, tcpFigure,
                 Comparison.Measure.THROUGHPUT, GOAL_RATIO);
-        return new Results(Instant.now(), machine, objectBytes, repetitions, List.of(tcpFigure, peerFigure),
+        return new Results(Instant.now(), machine, objectBytes, repetitions, warmup, List.of(tcpFigure, peerFigure),
                 List.of(ratio), exact, loadBefore, MachineInfo.loadAverage());
     }
 
@@ -154,7 +161,7 @@ public final class PeerTransportBenchmark {
                 + " SocketChannel, direct buffer to direct buffer");
         ReportTable.load(out, r.loadBefore(), r.loadAfter(), r.machine().cores());
         out.println("method   " + r.repetitions() + " repetitions after at least " + WARMUP + " warm-ups and "
-                + TimeUnit.NANOSECONDS.toSeconds(WARMUP_NANOS) + " s of them, medians [min .. max]; TCP and peer read"
+                + r.warmup().toSeconds() + " s of them, medians [min .. max]; TCP and peer read"
                 + " interleaved, order alternating");
         ReportTable.figures(out, 56, r.figures());
         ReportTable.comparisons(out, "peer read vs the machine's limit", "tcp", 40, 11, r.comparisons());
@@ -174,7 +181,7 @@ public final class PeerTransportBenchmark {
         JsonText.machine(b, r.machine());
         b.append("  \"setup\": {\"objectBytes\": ").append(r.objectBytes()).append(", \"repetitions\": ")
                 .append(r.repetitions()).append(", \"minWarmups\": ").append(WARMUP).append(", \"minWarmupNanos\": ")
-                .append(WARMUP_NANOS).append("},\n");
+                .append(r.warmup().toNanos()).append("},\n");
         JsonText.figures(b, r.figures());
         JsonText.comparisons(b, r.comparisons());
         b.append("  \"peerReadRateGoal\": {\"bytesPerSecond\": ").append(JsonText.number(GOAL_BYTES_PER_SECOND))
