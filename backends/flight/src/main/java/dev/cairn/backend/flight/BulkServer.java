@@ -140,7 +140,9 @@ final class BulkServer implements AutoCloseable {
             long start = Math.min(read.offset(), size);
             int length = (int) Math.min(read.length(), size - start);
             send(connection, header.clear().put(PeerProtocol.BULK_OK).putLong(length).flip());
-            send(connection, object.nioBuffer(start, length));
+            if (length > 0) { // an empty object's buffer has no memory to view
+                send(connection, object.nioBuffer(start, length));
+            }
         } finally {
             deadline.cancel(false);
         }

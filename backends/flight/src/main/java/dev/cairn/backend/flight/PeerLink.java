@@ -8,6 +8,7 @@ import java.io.IOException;
 import java.io.InterruptedIOException;
 import java.net.InetSocketAddress;
 import java.nio.ByteBuffer;
+import java.nio.channels.ClosedByInterruptException;
 import java.nio.channels.SocketChannel;
 import java.util.ArrayList;
 import java.util.Iterator;
@@ -267,6 +268,9 @@ final class PeerLink implements AutoCloseable {
             }
         } catch (PeerException e) {
             throw e;
+        } catch (ClosedByInterruptException e) {
+            Thread.currentThread().interrupt(); // the reader was interrupted: the peer is not to blame
+            throw new InterruptedIOException("read of " + key + " from " + this + " interrupted");
         } catch (IOException e) {
             // reset, closed by its deadline or by abort(), or garbage: the peer did not answer as it should
             throw lost("read " + key + " over the bulk lane", deadline.isDone() && !deadline.isCancelled()

@@ -256,9 +256,12 @@ class PeerReplicationTest {
 
     @Test
     void anEmptyReadStillTellsAMissingKeyFromAnEmptyRange() throws Exception {
-        try (PeerGroup group = PeerGroup.start(2)) {
+        try (PeerGroup group = PeerGroup.start(2, b -> b.replicationFactor(0))) {
             group.peer(1).put("there", ByteBuffer.wrap("x".getBytes(UTF_8)));
+            group.peer(1).put("empty", ByteBuffer.allocate(0));
             assertEquals(0, group.peer(0).read("there", 0, ByteBuffer.allocate(0)));
+            assertEquals(0, group.peer(0).read("empty", 0, ByteBuffer.allocate(10)), "an empty object, from the peer");
+            assertEquals(0, group.peer(0).read("there", 1, ByteBuffer.allocate(10)), "at the end of an object");
             assertThrows(NoSuchFileException.class, () -> group.peer(0).read("not/there", 0, ByteBuffer.allocate(0)));
         }
     }
