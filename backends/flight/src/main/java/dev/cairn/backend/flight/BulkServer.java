@@ -31,6 +31,7 @@ import org.apache.arrow.memory.BufferAllocator;
  */
 final class BulkServer implements AutoCloseable {
     private static final long CLOSE_WAIT_NANOS = TimeUnit.SECONDS.toNanos(5);
+    private static final long ACCEPT_RETRY_MILLIS = 10;
 
     private final int peerIndex;
     private final MemoryObjectStore memory;
@@ -53,7 +54,13 @@ final class BulkServer implements AutoCloseable {
         this.callTimeoutNanos = callTimeoutNanos;
         this.server = ServerSocketChannel.open().bind(new InetSocketAddress(host, 0));
         running.incrementAndGet();
-        executor.execute(this::accept);
+        try {
+            executor.execute(this::accept);
+        } catch (RuntimeException e) {
+            running.decrementAndGet();
+            ChannelDeadlines.closeQuietly(server);
+            throw e;
+        }
     }
 
     int port() {
@@ -63,8 +70,16 @@ final class BulkServer implements AutoCloseable {
     private void accept() {
         try {
             while (!closed) {
-                SocketChannel connection = server.accept();
-                connection.socket().setTcpNoDelay(true);
+                SocketChannel connection;
+                try {
+                    connection = server.accept();
+                } catch (IOException e) {
+                    if (closed || !server.isOpen()) {
+                        return;
+                    }
+                    Thread.sleep(ACCEPT_RETRY_MILLIS); // out of file descriptors, say: keep serving once it passes
+                    continue;
+                }
                 connections.add(connection);
                 if (closed) {
                     ChannelDeadlines.closeQuietly(connection); // close() may have passed over it
@@ -79,8 +94,8 @@ final class BulkServer implements AutoCloseable {
                     throw e;
                 }
             }
-        } catch (IOException | RuntimeException e) {
-            // the port was closed (close()) or the executor refused a thread (shutting down): stop accepting
+        } catch (InterruptedException | RuntimeException e) {
+            // the executor is shutting down (interrupt, or a refused thread): stop accepting
         } finally {
             running.decrementAndGet();
         }
@@ -90,6 +105,7 @@ final class BulkServer implements AutoCloseable {
         ByteBuffer request = ByteBuffer.allocate(PeerProtocol.MAX_BULK_REQUEST_BYTES);
         ByteBuffer header = ByteBuffer.allocate(PeerProtocol.BULK_ANSWER_HEADER_BYTES);
         try (connection) {
+            connection.socket().setTcpNoDelay(true);
             while (!closed && readRequest(connection, request)) {
                 byte[] ticket = new byte[request.remaining()];
                 request.get(ticket);
