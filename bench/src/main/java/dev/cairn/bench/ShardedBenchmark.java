@@ -38,7 +38,8 @@ import org.apache.arrow.memory.RootAllocator;
  * <li><b>Restore of a lost rank</b>: rank 2 is killed (SIGKILL) and a replacement restores its slices of the newest
  *     step three times from each of peer memory, disk and S3 (only that tier configured), timed inside the
  *     replacement around {@code restore()}; beside reads of the same stored chunks without decoding or hashing: from
- *     the three surviving peers over Flight, from the disk files, and by the AWS SDK's GETs.</li>
+ *     the three surviving peers (PeerMemoryStore reads: the bulk lane beside Flight), from the disk files, and by the
+ *     AWS SDK's GETs.</li>
  * </ol>
  */
 public final class ShardedBenchmark {
@@ -280,7 +281,7 @@ public final class ShardedBenchmark {
         return new Figure("ranks.copy", "memory copy of the same bytes (1 thread)", src.capacity(), t);
     }
 
-    /** Reads the chunks over Flight from the surviving peers, as a fresh member in the lost rank's place. */
+    /** Reads the chunks from the surviving peers (their bulk lanes), as a fresh member in the lost rank's place. */
     private static Figure peerReads(List<String> keys, List<InetSocketAddress> peers, int reps, long rankRaw) throws Exception {
         long[] t = new long[reps];
         for (int i = 0; i < reps; i++) {
@@ -289,7 +290,7 @@ public final class ShardedBenchmark {
                 t[i] = readAll(keys, (key, off, dst) -> client.read(key, off, dst));
             }
         }
-        return new Figure("ranks.reads.peer", "Flight reads of its chunks from the peers", rankRaw, t);
+        return new Figure("ranks.reads.peer", "peer reads of its chunks (PeerMemoryStore)", rankRaw, t);
     }
 
     /** Reads each chunk file whole and decodes it with the codec alone (no hash, no placement), on one thread. */

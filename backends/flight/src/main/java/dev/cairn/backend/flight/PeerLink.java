@@ -8,10 +8,16 @@ import java.io.IOException;
 import java.io.InterruptedIOException;
 import java.net.InetSocketAddress;
 import java.nio.ByteBuffer;
+import java.nio.channels.ClosedByInterruptException;
+import java.nio.channels.SocketChannel;
 import java.util.ArrayList;
 import java.util.Iterator;
 import java.util.List;
+import java.util.Set;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ConcurrentLinkedDeque;
+import java.util.concurrent.ScheduledFuture;
 import java.util.concurrent.CompletionException;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
@@ -24,10 +30,8 @@ import org.apache.arrow.flight.FlightDescriptor;
 import org.apache.arrow.flight.FlightGrpcUtils;
 import org.apache.arrow.flight.FlightRuntimeException;
 import org.apache.arrow.flight.FlightStatusCode;
-import org.apache.arrow.flight.FlightStream;
 import org.apache.arrow.flight.PutResult;
 import org.apache.arrow.flight.Result;
-import org.apache.arrow.flight.Ticket;
 import org.apache.arrow.memory.ArrowBuf;
 import org.apache.arrow.memory.BufferAllocator;
 import org.apache.arrow.vector.VectorSchemaRoot;
@@ -39,6 +43,14 @@ import org.apache.arrow.vector.VectorSchemaRoot;
  */
 final class PeerLink implements AutoCloseable {
     static final long DOWN_NANOS = TimeUnit.MILLISECONDS.toNanos(500);
+    private static final int BULK_PORT_UNKNOWN = -1;
+    private static final int NO_BULK_LANE = 0;
+    /** {@link #readBulk}'s answer when the lane cannot be connected to: Flight then serves this link's reads. */
+    private static final int LANE_UNREACHABLE = Integer.MIN_VALUE;
+    /** Bytes one bulk request, or one round of parallel Flight windows, asks for: well within a call timeout. */
+    private static final int ROUND_BYTES = PeerProtocol.READ_STREAMS * PeerProtocol.READ_WINDOW_BYTES;
+    /** The longest error message a bulk answer may carry. */
+    private static final int MAX_BULK_MESSAGE_BYTES = 64 << 10;
     private static final long CLOSE_WAIT_NANOS = TimeUnit.SECONDS.toNanos(5);
     private static final long MIN_PARK_NANOS = TimeUnit.MICROSECONDS.toNanos(10);
     private static final long MAX_PARK_NANOS = TimeUnit.MILLISECONDS.toNanos(1);
@@ -72,23 +84,45 @@ final class PeerLink implements AutoCloseable {
     private final int index;
     private final InetSocketAddress address;
     private final ManagedChannel channel;
+    /**
+     * Connections for the windows of one large read, {@code readChannels[0]} being {@link #channel}: each TCP
+     * connection is served by one event-loop thread on either side, so one connection caps a read at what one
+     * core can frame and copy. gRPC connects each one lazily, at its first call.
+     */
+    private final ManagedChannel[] readChannels;
     private final FlightClient client;
     private final BufferAllocator allocator;
     private final long callTimeoutMillis;
     private final long peerTimeoutMillis;
+    private final ChannelDeadlines deadlines;
+    /** The peer's bulk lane: its port once asked ({@link #NO_BULK_LANE} if it has none), idle and busy connections. */
+    private volatile int bulkPort = BULK_PORT_UNKNOWN;
+    private final ConcurrentLinkedDeque<SocketChannel> idleBulk = new ConcurrentLinkedDeque<>();
+    private final Set<SocketChannel> busyBulk = ConcurrentHashMap.newKeySet();
     /** Calls running on this link; close waits for them. */
     private final AtomicInteger calls = new AtomicInteger();
     private volatile boolean closing;
     private volatile long downUntil;
     private volatile boolean down;
 
-    PeerLink(int index, InetSocketAddress address, BufferAllocator allocator, long callTimeoutMillis, long peerTimeoutMillis) {
+    PeerLink(int index, InetSocketAddress address, BufferAllocator allocator, long callTimeoutMillis, long peerTimeoutMillis,
+             ChannelDeadlines deadlines) {
         this.index = index;
+        this.deadlines = deadlines;
         this.address = address;
         this.allocator = allocator;
         this.callTimeoutMillis = callTimeoutMillis;
         this.peerTimeoutMillis = peerTimeoutMillis;
-        this.channel = NettyChannelBuilder.forAddress(address)
+        this.readChannels = new ManagedChannel[PeerProtocol.READ_STREAMS];
+        for (int i = 0; i < readChannels.length; i++) {
+            readChannels[i] = channel(address, peerTimeoutMillis);
+        }
+        this.channel = readChannels[0];
+        this.client = FlightGrpcUtils.createFlightClient(allocator, channel);
+    }
+
+    private static ManagedChannel channel(InetSocketAddress address, long peerTimeoutMillis) {
+        return NettyChannelBuilder.forAddress(address)
                 .usePlaintext()
                 // no transparent retries: gRPC would buffer a put's message and send it again after Flight released
                 // its zero-copy buffers; replication retries whole replicas itself. Reads and metadata calls lose
@@ -100,7 +134,6 @@ final class PeerLink implements AutoCloseable {
                 .withOption(ChannelOption.TCP_NODELAY, true)
                 .withOption(ChannelOption.CONNECT_TIMEOUT_MILLIS, (int) Math.min(Integer.MAX_VALUE, peerTimeoutMillis))
                 .build();
-        this.client = FlightGrpcUtils.createFlightClient(allocator, channel);
     }
 
     int index() {
@@ -120,61 +153,219 @@ final class PeerLink implements AutoCloseable {
             return false;
         }
         down = false;
-        channel.resetConnectBackoff();
+        for (ManagedChannel c : readChannels) {
+            c.resetConnectBackoff();
+        }
         return true;
     }
 
     /**
      * Reads up to {@code dst.remaining()} bytes of {@code key} from {@code offset} into {@code dst}; returns the
-     * bytes read, or -1 if the peer does not hold the key. A long read is a series of requests of at most
-     * {@link PeerProtocol#READ_WINDOW_BYTES}, so that what a peer stages to serve one is bounded; each window is one
-     * version of the object.
+     * bytes read, or -1 if the peer does not hold the key. Over the peer's bulk lane when it has one and it can be
+     * reached ({@link BulkServer}: the bytes as TCP carries them, in requests of {@link #ROUND_BYTES}), else over
+     * Flight, in windows of at most {@link PeerProtocol#READ_WINDOW_BYTES}, up to {@link PeerProtocol#READ_STREAMS}
+     * of them in flight at once, each on its own connection. Each request or window is one version of the object.
      */
     int read(String key, long offset, ByteBuffer dst) throws IOException {
         enter();
         try {
+            int port = bulkPort();
             int total = 0;
-            do { // at least one request, so that an empty read still learns whether the peer holds the key
-                int window = Math.min(dst.remaining(), PeerProtocol.READ_WINDOW_BYTES);
-                ByteBuffer part = dst.duplicate();
-                part.limit(part.position() + window);
-                int n = readNow(key, offset + total, part);
+            while (true) { // at least one request, so that an empty read still learns whether the peer holds the key
+                int asked = Math.min(dst.remaining(), ROUND_BYTES);
+                int n;
+                if (port == NO_BULK_LANE) {
+                    n = readRound(key, offset + total, dst);
+                } else {
+                    n = readBulk(key, offset + total, dst, asked, port);
+                    if (n == LANE_UNREACHABLE) {
+                        port = NO_BULK_LANE; // say, a firewall that lets only the Flight port through
+                        continue;
+                    }
+                }
                 if (n < 0) {
-                    return total == 0 ? -1 : total; // deleted between two windows: what was read stands
+                    return total == 0 ? -1 : total; // deleted between two requests: what was read stands
                 }
-                dst.position(dst.position() + n);
                 total += n;
-                if (n < window) {
-                    break; // the end of the object
+                if (n < asked || !dst.hasRemaining()) {
+                    return total; // the end of the object, or of dst
                 }
-            } while (dst.hasRemaining());
-            return total;
+            }
         } finally {
             calls.decrementAndGet();
         }
     }
 
-    private int readNow(String key, long offset, ByteBuffer dst) throws IOException {
-        Ticket ticket = new Ticket(PeerProtocol.read(key, offset, dst.remaining()));
-        int start = dst.position();
-        try (FlightStream stream = client.getStream(ticket, CallOptions.timeout(callTimeoutMillis, TimeUnit.MILLISECONDS))) {
-            int total = 0;
-            while (stream.next()) {
-                total += Pieces.copyTo(stream.getRoot(), dst);
-            }
-            return total;
+    /** The peer's bulk port, asked once over Flight; {@link #NO_BULK_LANE} for a peer without one. */
+    private int bulkPort() throws IOException {
+        int port = bulkPort;
+        if (port != BULK_PORT_UNKNOWN) {
+            return port;
+        }
+        try {
+            // with the read's deadline: on a fresh link this call also connects, and it stands for the read
+            Iterator<Result> results = client.doAction(new Action(PeerProtocol.BULK_ACTION, PeerProtocol.keyBody(PeerProtocol.BULK, "")),
+                    CallOptions.timeout(callTimeoutMillis, TimeUnit.MILLISECONDS));
+            port = PeerProtocol.decodeBulkPort(results.next().getBody());
+            drain(results);
         } catch (FlightRuntimeException e) {
-            dst.position(start);
+            if (e.status().code() != FlightStatusCode.UNIMPLEMENTED) {
+                throw failed("ask for the bulk port", e);
+            }
+            port = NO_BULK_LANE; // a peer of a version without one: Flight it is
+        }
+        bulkPort = port;
+        return port;
+    }
+
+    /**
+     * One READ window of {@code asked} bytes over the bulk lane, on an idle connection or a new one; the bytes go
+     * straight from the socket into {@code dst}. Returns the bytes read or -1 if the peer does not hold the key.
+     */
+    private int readBulk(String key, long offset, ByteBuffer dst, int asked, int port) throws IOException {
+        SocketChannel connection = idleBulk.pollFirst();
+        if (connection == null) {
+            connection = connectBulk(port);
+            if (connection == null) {
+                return LANE_UNREACHABLE;
+            }
+        }
+        busyBulk.add(connection);
+        ScheduledFuture<?> deadline = deadlines.closeAfter(connection, TimeUnit.MILLISECONDS.toNanos(callTimeoutMillis));
+        boolean reusable = false;
+        try {
+            byte[] ticket = PeerProtocol.read(key, offset, asked);
+            ByteBuffer request = ByteBuffer.allocate(Integer.BYTES + ticket.length).putInt(ticket.length).put(ticket).flip();
+            while (request.hasRemaining()) {
+                connection.write(request);
+            }
+            ByteBuffer header = ByteBuffer.allocate(PeerProtocol.BULK_ANSWER_HEADER_BYTES);
+            BulkServer.readFully(connection, header, false);
+            byte status = header.flip().get();
+            long length = header.getLong();
+            switch (status) {
+                case PeerProtocol.BULK_OK -> {
+                    if (length < 0 || length > asked) {
+                        throw new PeerException(this + ": read " + key + ": peer sent " + length + " bytes where "
+                                + asked + " were asked", FlightStatusCode.INTERNAL, null);
+                    }
+                    int start = dst.position();
+                    BulkServer.readFully(connection, dst.duplicate().limit(start + (int) length), false);
+                    dst.position(start + (int) length);
+                    reusable = true;
+                    return (int) length;
+                }
+                case PeerProtocol.BULK_NOT_FOUND -> {
+                    reusable = true;
+                    return -1;
+                }
+                case PeerProtocol.BULK_FAILED -> {
+                    if (length < 0 || length > MAX_BULK_MESSAGE_BYTES) {
+                        throw new IOException("bulk error message of " + length + " bytes");
+                    }
+                    ByteBuffer text = ByteBuffer.allocate((int) length);
+                    BulkServer.readFully(connection, text, false);
+                    reusable = true;
+                    throw new PeerException(this + ": read " + key + " failed: "
+                            + new String(text.array(), java.nio.charset.StandardCharsets.UTF_8), FlightStatusCode.INTERNAL, null);
+                }
+                default -> throw new IOException("unknown bulk answer status " + status);
+            }
+        } catch (PeerException e) {
+            throw e;
+        } catch (ClosedByInterruptException e) {
+            Thread.currentThread().interrupt(); // the reader was interrupted: the peer is not to blame
+            throw new InterruptedIOException("read of " + key + " from " + this + " interrupted");
+        } catch (IOException e) {
+            // reset, closed by its deadline or by abort(), or garbage: the peer did not answer as it should
+            throw lost("read " + key + " over the bulk lane", deadline.isDone() && !deadline.isCancelled()
+                    ? FlightStatusCode.TIMED_OUT : FlightStatusCode.UNAVAILABLE, e);
+        } finally {
+            boolean onTime = deadline.cancel(false);
+            busyBulk.remove(connection);
+            if (reusable && onTime && connection.isOpen() && !closing) {
+                idleBulk.addFirst(connection);
+            } else {
+                ChannelDeadlines.closeQuietly(connection);
+            }
+        }
+    }
+
+    /** A new connection to the bulk lane, or null (and no lane for this link from now on) if it cannot be made. */
+    private SocketChannel connectBulk(int port) throws IOException {
+        SocketChannel connection = SocketChannel.open();
+        try {
+            connection.socket().connect(new InetSocketAddress(address.getHostString(), port),
+                    (int) Math.min(Integer.MAX_VALUE, peerTimeoutMillis));
+            connection.socket().setTcpNoDelay(true);
+            return connection;
+        } catch (IOException e) {
+            ChannelDeadlines.closeQuietly(connection);
+            bulkPort = NO_BULK_LANE;
+            return null;
+        }
+    }
+
+    /**
+     * Up to {@link PeerProtocol#READ_STREAMS} consecutive windows at once; returns the bytes read up to the first
+     * window that came back short (the end of the object), or -1 if the first window found no such key, and
+     * advances {@code dst} by as many. What a later window wrote past that point is not counted.
+     */
+    private int readRound(String key, long offset, ByteBuffer dst) throws IOException {
+        int windows = (int) Math.max(1, Math.min(PeerProtocol.READ_STREAMS,
+                (dst.remaining() + (long) PeerProtocol.READ_WINDOW_BYTES - 1) / PeerProtocol.READ_WINDOW_BYTES));
+        DirectRead[] inFlight = new DirectRead[windows];
+        int[] asked = new int[windows];
+        int start = dst.position();
+        int position = start;
+        int started = 0;
+        try {
+            for (; started < windows; started++) {
+                asked[started] = Math.min(dst.limit() - position, PeerProtocol.READ_WINDOW_BYTES);
+                ByteBuffer part = dst.duplicate().limit(position + asked[started]).position(position);
+                byte[] ticket = PeerProtocol.read(key, offset + (position - start), asked[started]);
+                inFlight[started] = DirectRead.start(readChannels[started], ticket, part, callTimeoutMillis);
+                position += asked[started];
+            }
+            int total = 0;
+            boolean ended = false;
+            for (int w = 0; w < windows; w++) {
+                DirectRead window = inFlight[w];
+                inFlight[w] = null;
+                int n = awaitWindow(key, window);
+                if (ended) {
+                    continue; // past the end of the object (or of the version the earlier windows saw)
+                }
+                if (n < 0) {
+                    if (w == 0) {
+                        return -1;
+                    }
+                    ended = true; // deleted between two windows: what was read stands
+                    continue;
+                }
+                total += n;
+                ended = n < asked[w];
+            }
+            dst.position(start + total);
+            return total;
+        } finally {
+            for (int w = 0; w < started; w++) {
+                if (inFlight[w] != null) {
+                    inFlight[w].abandon("an earlier window of the read failed");
+                }
+            }
+        }
+    }
+
+    /** The bytes one window read, or -1 if the peer does not hold the key. */
+    private int awaitWindow(String key, DirectRead window) throws IOException {
+        try {
+            return window.await(callTimeoutMillis);
+        } catch (FlightRuntimeException e) {
             if (e.status().code() == FlightStatusCode.NOT_FOUND) {
                 return -1;
             }
             throw failed("read " + key, e);
-        } catch (IOException | RuntimeException e) {
-            dst.position(start);
-            throw e;
-        } catch (Exception e) { // FlightStream.close() declares Exception
-            dst.position(start);
-            throw new IOException("peer " + index + ": read " + key + ": " + e, e);
         }
     }
 
@@ -322,7 +513,19 @@ final class PeerLink implements AutoCloseable {
 
     /** Cancels every call in flight on this link (used on close, after this peer's own senders stopped). */
     void abort() {
-        channel.shutdownNow();
+        for (ManagedChannel c : readChannels) {
+            c.shutdownNow();
+        }
+        closeBulk();
+        for (SocketChannel connection : busyBulk) {
+            ChannelDeadlines.closeQuietly(connection); // a read blocked on it fails at once
+        }
+    }
+
+    private void closeBulk() {
+        for (SocketChannel connection = idleBulk.pollFirst(); connection != null; connection = idleBulk.pollFirst()) {
+            ChannelDeadlines.closeQuietly(connection);
+        }
     }
 
     /**
@@ -336,7 +539,14 @@ final class PeerLink implements AutoCloseable {
         while (calls.get() > 0 && System.nanoTime() - deadline < 0) {
             Thread.sleep(1);
         }
+        closeBulk();
         client.close(); // shuts the channel down and waits for it
+        for (int i = 1; i < readChannels.length; i++) {
+            readChannels[i].shutdown();
+        }
+        for (int i = 1; i < readChannels.length; i++) {
+            readChannels[i].awaitTermination(CLOSE_WAIT_NANOS, TimeUnit.NANOSECONDS);
+        }
     }
 
     @Override
@@ -349,12 +559,16 @@ final class PeerLink implements AutoCloseable {
     }
 
     private IOException failed(String what, FlightRuntimeException e) {
-        FlightStatusCode code = e.status().code();
+        return lost(what, e.status().code(), e);
+    }
+
+    /** The failure of a call as {@code code}; a peer that did not answer is marked down for a while. */
+    private IOException lost(String what, FlightStatusCode code, Throwable cause) {
         if (isUnreachable(code)) {
             downUntil = System.nanoTime() + DOWN_NANOS;
             down = true;
         }
-        return new PeerException(this + ": " + what + " failed: " + code + " " + e.getMessage(), code, e);
+        return new PeerException(this + ": " + what + " failed: " + code + " " + cause.getMessage(), code, cause);
     }
 
     /** False if the call ended before the stream was ready for more. */

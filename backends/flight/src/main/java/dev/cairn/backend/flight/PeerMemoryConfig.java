@@ -249,7 +249,11 @@ public final class PeerMemoryConfig {
             return this;
         }
 
-        /** Off-heap bytes for objects in transit; the largest object served or received must fit. Default 256 MiB. */
+        /**
+         * Off-heap bytes for replicas in transit (a copy of each replica sent, each replica received whole before it
+         * is put); the largest one must fit. Reads are served from the stored objects without a copy; a served object
+         * that is replaced or deleted meanwhile counts here until its last bytes are sent. Default 256 MiB.
+         */
         public Builder transferBufferBytes(long bytes) {
             this.transferBufferBytes = positive(bytes, "transfer buffer");
             return this;

@@ -31,6 +31,12 @@ import org.apache.arrow.vector.types.pojo.Schema;
  *                                 timeout-millis i64               arrived at name (sent to peer 0 only)
  *
  *   INFO result                   key, size i64, seconds i64, nanos i32
+ *   BULK action body              (none)                           one result: BULK port, u16 (0: no bulk lane)
+ *
+ *   bulk lane (plain TCP to the BULK port; requests and answers in turn on one connection)
+ *   request                       length i32, then a READ ticket (header included)
+ *   answer                        status u8 ({@link #BULK_OK}, {@link #BULK_NOT_FOUND}, {@link #BULK_FAILED}), length i64,
+ *                                 then that many object bytes (OK) or a UTF-8 message (FAILED)
  * </pre>
  *
  * A missing key is the Flight status NOT_FOUND; a replica the receiver cannot hold is RESOURCE_EXHAUSTED.
@@ -46,17 +52,31 @@ final class PeerProtocol {
     static final byte STAT = 3;
     static final byte LIST = 4;
     static final byte DELETE = 5;
-    static final byte BARRIER = 6;
+    static final byte BULK = 6;
+    static final byte BARRIER = 7;
 
     static final String STAT_ACTION = "cairn.stat";
     static final String LIST_ACTION = "cairn.list";
     static final String DELETE_ACTION = "cairn.delete";
+    static final String BULK_ACTION = "cairn.bulk";
     static final String BARRIER_ACTION = "cairn.barrier";
 
+    static final byte BULK_OK = 0;
+    static final byte BULK_NOT_FOUND = 1;
+    static final byte BULK_FAILED = 2;
+    /** Bytes of a bulk answer's status and length. */
+    static final int BULK_ANSWER_HEADER_BYTES = 1 + Long.BYTES;
+    /** The longest bulk request accepted: a READ ticket with the longest key. */
+    static final int MAX_BULK_REQUEST_BYTES = 4 + 2 + 0xFFFF + 16;
     /** Bytes of an object per row (and per gRPC message). */
     static final int PIECE_BYTES = 1 << 20;
-    /** The most bytes one READ asks for: the serving peer stages that much off-heap. */
-    static final int READ_WINDOW_BYTES = 32 << 20;
+    /**
+     * The most bytes one READ asks for. The serving peer stages nothing (it sends slices of the stored object), so
+     * this only sets how a long read is split across {@link #READ_STREAMS} connections.
+     */
+    static final int READ_WINDOW_BYTES = 16 << 20;
+    /** Windows of one long read in flight at once, each on its own connection to the peer. */
+    static final int READ_STREAMS = 4;
     /** Inbound message limit on both sides: a piece and its framing fit with room to spare. */
     static final int MAX_MESSAGE_BYTES = 16 << 20;
     /**
@@ -133,6 +153,18 @@ final class PeerProtocol {
         byte[] k = info.key().getBytes(UTF_8);
         return ByteBuffer.allocate(2 + k.length + 20).putShort(checkLength(k)).put(k).putLong(info.size())
                 .putLong(info.lastModified().getEpochSecond()).putInt(info.lastModified().getNano()).array();
+    }
+
+    /** The BULK action's result: the port of the serving peer's bulk lane, 0 for none. */
+    static byte[] bulkPort(int port) {
+        return ByteBuffer.allocate(Short.BYTES).putShort((short) port).array();
+    }
+
+    static int decodeBulkPort(byte[] result) {
+        if (result.length != Short.BYTES) {
+            throw new IllegalArgumentException("not a bulk port: " + result.length + " bytes");
+        }
+        return Short.toUnsignedInt(ByteBuffer.wrap(result).getShort());
     }
 
     static ObjectInfo decodeInfo(byte[] result) {

@@ -7,7 +7,6 @@ import java.nio.file.NoSuchFileException;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.LongAdder;
-import java.util.concurrent.locks.LockSupport;
 import org.apache.arrow.flight.Action;
 import org.apache.arrow.flight.CallStatus;
 import org.apache.arrow.flight.FlightRuntimeException;
@@ -25,19 +24,21 @@ import org.apache.arrow.vector.VectorSchemaRoot;
  * The Flight side of a peer: serves this peer's objects (its own and the replicas it holds) to the others, and
  * takes replicas into its memory tier.
  *
- * <p>A read is served from one off-heap copy of the range taken in one call of the memory tier, so a reader never
- * sees pieces of two versions of an object that is replaced meanwhile; the copy comes from the transfer
- * allocator, whose limit bounds what is in flight. A replica is received whole into a transfer buffer and only
- * then put, so a broken stream never leaves a prefix behind.
+ * <p>The BULK action tells a reader the port of this peer's bulk lane ({@link BulkServer}), which serves the bytes
+ * of reads where it can be reached; the READs that come here are those of readers that cannot reach it.
+ *
+ * <p>A read is served from one shared view of the object's current version ({@link MemoryObjectStore#share}), so a
+ * reader never sees pieces of two versions of an object that is replaced meanwhile, and nothing is copied to serve
+ * it: the pieces are slices of the stored memory, written to the socket by reference. A replaced or deleted
+ * object's memory lives on, charged to the transfer allocator, until its last piece is written. A replica is
+ * received whole into a transfer buffer and only then put, so a broken stream never leaves a prefix behind.
  */
 final class PeerService extends NoOpFlightProducer {
-    private static final long MIN_PARK_NANOS = 10_000;
-    private static final long MAX_PARK_NANOS = 1_000_000;
-
     private final int peerIndex;
     private final MemoryObjectStore memory;
     private final BufferAllocator transfer;
     private final long callTimeoutNanos;
+    private final int bulkPort;
     private final AtomicInteger activeCalls = new AtomicInteger();
     private final LongAdder replicasRefused;
     private final LongAdder replicasReceived;
@@ -45,9 +46,10 @@ final class PeerService extends NoOpFlightProducer {
     private final PeerBarriers barriers = new PeerBarriers();
     private volatile boolean closed;
 
-    PeerService(int peerIndex, MemoryObjectStore memory, BufferAllocator transfer, long callTimeoutNanos,
+    PeerService(int peerIndex, MemoryObjectStore memory, BufferAllocator transfer, long callTimeoutNanos, int bulkPort,
                 LongAdder replicasReceived, LongAdder replicasRefused) {
         this.peerIndex = peerIndex;
+        this.bulkPort = bulkPort;
         this.memory = memory;
         this.transfer = transfer;
         this.callTimeoutNanos = callTimeoutNanos;
@@ -60,13 +62,19 @@ final class PeerService extends NoOpFlightProducer {
         if (!enter(listener::error)) {
             return;
         }
+        Answer answer;
         try {
-            serve(PeerProtocol.decodeRead(ticket.getBytes()), listener);
+            answer = answer(PeerProtocol.decodeRead(ticket.getBytes()), listener);
         } catch (RuntimeException e) {
-            listener.error(asStatus(e));
-        } finally {
             activeCalls.decrementAndGet();
+            listener.error(asStatus(e));
+            return;
         }
+        // gRPC calls these on this call's serializing executor, never at the same time as each other or as this
+        // method, so the answer needs no lock; it ends the call (and counts it out) exactly once.
+        listener.setOnReadyHandler(answer);
+        listener.setOnCancelHandler(answer::cancelled);
+        answer.run();
     }
 
     @Override
@@ -111,6 +119,10 @@ final class PeerService extends NoOpFlightProducer {
                     }
                 }
                 case PeerProtocol.DELETE_ACTION -> memory.delete(PeerProtocol.decodeKeyBody(action.getBody(), PeerProtocol.DELETE));
+                case PeerProtocol.BULK_ACTION -> {
+                    PeerProtocol.decodeKeyBody(action.getBody(), PeerProtocol.BULK); // checks magic and version
+                    listener.onNext(new Result(PeerProtocol.bulkPort(bulkPort)));
+                }
                 default -> throw CallStatus.UNIMPLEMENTED.withDescription("unknown action " + action.getType()).toRuntimeException();
             }
             listener.onCompleted();
@@ -143,50 +155,108 @@ final class PeerService extends NoOpFlightProducer {
         barriers.arrive(arrival, call);
     }
 
-    private void serve(PeerProtocol.Read read, ServerStreamListener listener) {
-        ArrowBuf range = snapshot(read);
-        try (range; VectorSchemaRoot root = VectorSchemaRoot.create(PeerProtocol.SCHEMA, transfer)) {
-            listener.setUseZeroCopy(true);
-            listener.start(root);
-            long length = range.capacity();
-            long deadline = System.nanoTime() + callTimeoutNanos;
-            for (long start = 0; start < length; start += PeerProtocol.PIECE_BYTES) {
-                if (!awaitReady(listener, deadline)) {
-                    return; // the reader went away or its deadline passed; the stream is over either way
-                }
-                Pieces.slice(root, range, start, (int) Math.min(PeerProtocol.PIECE_BYTES, length - start), transfer);
-                listener.putNext();
-            }
-            listener.completed();
+    /**
+     * The answer to a READ: pieces of one shared, immutable view of the object's current version (no copy of it is
+     * staged: the pieces are slices of the stored memory, which Flight hands to Netty by reference).
+     */
+    private Answer answer(PeerProtocol.Read read, ServerStreamListener listener) {
+        if (read.offset() < 0 || read.length() < 0) {
+            throw new IllegalArgumentException("negative offset or length in a read of " + read.key());
         }
-    }
-
-    /** The requested range of the object, copied off-heap in one read of the memory tier. */
-    private ArrowBuf snapshot(PeerProtocol.Read read) {
+        ArrowBuf object;
         try {
-            long size = memory.stat(read.key()).size();
-            long length = Math.max(0, Math.min(read.length(), size - read.offset()));
-            ArrowBuf range = allocate(read.key(), length);
-            try {
-                int n = length == 0 ? 0 : memory.read(read.key(), read.offset(), range.nioBuffer(0, (int) length));
-                return n == length ? range : shrink(range, n);
-            } catch (IOException | RuntimeException e) {
-                range.close();
-                throw e;
-            }
+            object = memory.share(read.key(), transfer);
         } catch (NoSuchFileException e) {
             throw CallStatus.NOT_FOUND.withDescription(read.key()).toRuntimeException();
         } catch (IOException e) {
             throw CallStatus.UNAVAILABLE.withDescription("peer " + peerIndex + ": " + e.getMessage()).toRuntimeException();
         }
+        VectorSchemaRoot root = null;
+        try {
+            long size = object.readableBytes();
+            long start = Math.min(read.offset(), size);
+            long end = start + Math.min(read.length(), size - start);
+            root = VectorSchemaRoot.create(PeerProtocol.SCHEMA, transfer);
+            listener.setUseZeroCopy(true);
+            listener.start(root);
+            return new Answer(listener, object, root, start, end, System.nanoTime() + callTimeoutNanos);
+        } catch (RuntimeException e) {
+            if (root != null) {
+                root.close();
+            }
+            object.close();
+            throw e;
+        }
     }
 
-    /** The first {@code n} bytes of {@code range}, when the object was replaced by a shorter one meanwhile. */
-    private ArrowBuf shrink(ArrowBuf range, int n) {
-        try (range) {
-            ArrowBuf shorter = allocate("a replaced object", n);
-            shorter.setBytes(0, range, 0, n);
-            return shorter;
+    /**
+     * Sends the pieces of one READ whenever gRPC has room for them (the call's onReady), and never blocks a thread
+     * waiting for room: gRPC queues up to the server's backpressure threshold per call, by reference, and calls
+     * {@link #run} again as that queue drains. Owns the shared view and the batch root until the call ends.
+     */
+    private final class Answer implements Runnable {
+        private final ServerStreamListener listener;
+        private final ArrowBuf object;
+        private final VectorSchemaRoot root;
+        private final long end;
+        private final long deadline;
+        private long next;
+        private boolean over;
+
+        Answer(ServerStreamListener listener, ArrowBuf object, VectorSchemaRoot root, long start, long end, long deadline) {
+            this.listener = listener;
+            this.object = object;
+            this.root = root;
+            this.next = start;
+            this.end = end;
+            this.deadline = deadline;
+        }
+
+        @Override
+        public void run() {
+            if (over) {
+                return;
+            }
+            try {
+                if (listener.isCancelled()) {
+                    end();
+                    return;
+                }
+                if (System.nanoTime() - deadline > 0) {
+                    listener.error(CallStatus.TIMED_OUT.withDescription("peer " + peerIndex
+                            + ": read not taken within the call timeout").toRuntimeException());
+                    end();
+                    return;
+                }
+                while (next < end && listener.isReady()) {
+                    int length = (int) Math.min(PeerProtocol.PIECE_BYTES, end - next);
+                    Pieces.slice(root, object, next, length, transfer);
+                    listener.putNext();
+                    next += length;
+                }
+                if (next >= end) {
+                    listener.completed();
+                    end();
+                }
+            } catch (RuntimeException e) {
+                listener.error(asStatus(e));
+                end();
+            }
+        }
+
+        /** The reader went away (cancelled, past its deadline, connection lost) or the server is closing. */
+        void cancelled() {
+            if (!over) {
+                end();
+            }
+        }
+
+        /** Lets go of the view: the pieces still queued in gRPC hold their own references until written. */
+        private void end() {
+            over = true;
+            root.close();
+            object.close();
+            activeCalls.decrementAndGet();
         }
     }
 
@@ -236,22 +306,6 @@ final class PeerService extends NoOpFlightProducer {
             activeCalls.decrementAndGet();
             refuse.accept(CallStatus.UNAVAILABLE.withDescription("peer " + peerIndex + " is closing").toRuntimeException());
             return false;
-        }
-        return true;
-    }
-
-    /**
-     * Polls, with a short park, until gRPC wants more. Flight's CallbackBackpressureStrategy was not woken by the
-     * ready callback here (each wait ran to its timeout: 21 MB/s for a 64 MiB read), so we do not rely on it.
-     */
-    private static boolean awaitReady(ServerStreamListener listener, long deadline) {
-        long park = MIN_PARK_NANOS;
-        while (!listener.isReady()) {
-            if (listener.isCancelled() || System.nanoTime() - deadline > 0) {
-                return false;
-            }
-            LockSupport.parkNanos(park);
-            park = Math.min(MAX_PARK_NANOS, park * 2);
         }
         return true;
     }

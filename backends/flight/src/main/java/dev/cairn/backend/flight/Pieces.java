@@ -1,6 +1,5 @@
 package dev.cairn.backend.flight;
 
-import java.nio.ByteBuffer;
 import java.util.List;
 import org.apache.arrow.memory.ArrowBuf;
 import org.apache.arrow.memory.BufferAllocator;
@@ -10,8 +9,8 @@ import org.apache.arrow.vector.ipc.message.ArrowFieldNode;
 
 /**
  * Moves object bytes between off-heap buffers and batches of {@link PeerProtocol#SCHEMA}: one row per piece.
- * Sending slices the staged object; receiving copies off-heap to off-heap; nothing of an object passes through
- * the Java heap.
+ * Sending slices the object; receiving a replica copies off-heap to off-heap (a read's answer is copied by
+ * {@link DirectRead}); nothing of an object passes through the Java heap on our side.
  */
 final class Pieces {
     private Pieces() {
@@ -47,23 +46,5 @@ final class Pieces {
             position += length;
         }
         return position;
-    }
-
-    /** Copies every row of {@code root} into {@code dst}, advancing its position; returns the bytes copied. */
-    static int copyTo(VectorSchemaRoot root, ByteBuffer dst) {
-        VarBinaryVector bytes = (VarBinaryVector) root.getVector(0);
-        int copied = 0;
-        for (int row = 0; row < root.getRowCount(); row++) {
-            int length = bytes.getValueLength(row);
-            if (length > dst.remaining()) {
-                throw new IllegalStateException("peer sent " + length + " bytes where " + dst.remaining() + " were asked");
-            }
-            ByteBuffer window = dst.duplicate();
-            window.limit(window.position() + length);
-            bytes.getDataBuffer().getBytes(bytes.getStartOffset(row), window);
-            dst.position(dst.position() + length);
-            copied += length;
-        }
-        return copied;
     }
 }

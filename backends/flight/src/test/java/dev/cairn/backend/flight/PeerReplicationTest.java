@@ -11,6 +11,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import dev.cairn.ObjectInfo;
 import dev.cairn.ObjectStore;
 import java.io.IOException;
+import java.net.InetSocketAddress;
 import java.nio.ByteBuffer;
 import java.nio.file.NoSuchFileException;
 import java.time.Duration;
@@ -21,6 +22,13 @@ import java.util.List;
 import java.util.Map;
 import java.util.SplittableRandom;
 import java.util.concurrent.TimeUnit;
+import org.apache.arrow.flight.CallStatus;
+import org.apache.arrow.flight.FlightServer;
+import org.apache.arrow.flight.Location;
+import org.apache.arrow.flight.NoOpFlightProducer;
+import org.apache.arrow.flight.Ticket;
+import org.apache.arrow.memory.BufferAllocator;
+import org.apache.arrow.memory.RootAllocator;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 
@@ -248,25 +256,47 @@ class PeerReplicationTest {
 
     @Test
     void anEmptyReadStillTellsAMissingKeyFromAnEmptyRange() throws Exception {
-        try (PeerGroup group = PeerGroup.start(2)) {
+        try (PeerGroup group = PeerGroup.start(2, b -> b.replicationFactor(0))) {
             group.peer(1).put("there", ByteBuffer.wrap("x".getBytes(UTF_8)));
+            group.peer(1).put("empty", ByteBuffer.allocate(0));
             assertEquals(0, group.peer(0).read("there", 0, ByteBuffer.allocate(0)));
+            assertEquals(0, group.peer(0).read("empty", 0, ByteBuffer.allocate(10)), "an empty object, from the peer");
+            assertEquals(0, group.peer(0).read("there", 1, ByteBuffer.allocate(10)), "at the end of an object");
             assertThrows(NoSuchFileException.class, () -> group.peer(0).read("not/there", 0, ByteBuffer.allocate(0)));
         }
     }
 
     @Test
     void aPeerThatAnswersWithAnErrorFailsTheReadInsteadOfReportingTheKeyMissing() throws Exception {
+        try (BufferAllocator allocator = new RootAllocator();
+             FlightServer failing = FlightServer.builder(allocator, Location.forGrpcInsecure("127.0.0.1", 0),
+                     new NoOpFlightProducer() {
+                         @Override
+                         public void getStream(CallContext context, Ticket ticket, ServerStreamListener listener) {
+                             listener.error(CallStatus.RESOURCE_EXHAUSTED.withDescription("no transfer buffer").toRuntimeException());
+                         }
+                     }).build().start();
+             PeerMemoryStore reader = PeerMemoryStore.start(PeerGroup.defaults(0, 2).replicationFactor(0).build())) {
+            reader.connect(List.of(reader.address(), new InetSocketAddress("127.0.0.1", failing.getPort())));
+
+            IOException failed = assertThrows(IOException.class, () -> reader.read("big", 0, ByteBuffer.allocate(10)));
+            assertFalse(failed instanceof NoSuchFileException, failed.toString());
+            assertTrue(failed.getMessage().contains("no transfer buffer"), failed.getMessage());
+        }
+    }
+
+    @Test
+    void aReadIsServedFromTheStoredObjectWithoutATransferBufferForIt() throws Exception {
+        byte[] content = randomBytes(2, (int) (2 * MIB));
         try (PeerGroup group = PeerGroup.start(2, b -> b.transferBufferBytes(MIB))) {
-            group.peer(0).put("big", ByteBuffer.allocate((int) (2 * MIB)));
+            group.peer(0).put("big", ByteBuffer.wrap(content));
             group.awaitReplication();
             assertEquals(1, group.peer(0).metrics().replicasDropped(), "no transfer buffer to copy it for replication");
 
-            IOException failed = assertThrows(IOException.class, () -> group.peer(1).readAll("big"));
-            assertFalse(failed instanceof NoSuchFileException, failed.toString());
-            assertTrue(failed.getMessage().contains("transfer buffer"), failed.getMessage());
+            assertArrayEquals(content, bytesOf(group.peer(1).readAll("big")), "served from peer 0's stored bytes");
             ByteBuffer small = ByteBuffer.allocate(1000);
-            assertEquals(1000, group.peer(1).read("big", 5, small), "a range that fits is served");
+            assertEquals(1000, group.peer(1).read("big", 5, small));
+            assertArrayEquals(java.util.Arrays.copyOfRange(content, 5, 1005), bytesOf(small.flip()));
         }
     }
 
@@ -279,6 +309,28 @@ class PeerReplicationTest {
             ByteBuffer dst = ByteBuffer.allocateDirect(size + 10);
             assertEquals(size, group.peer(1).read("big", 0, dst));
             assertArrayEquals(content, bytesOf(dst.flip()));
+        }
+    }
+
+    @Test
+    void aLongReadInParallelWindowsReturnsExactlyTheBytesUpToTheEndOfTheObject() throws Exception {
+        int window = PeerProtocol.READ_WINDOW_BYTES;
+        int size = PeerProtocol.READ_STREAMS * window + 12_345; // a whole read takes two rounds of windows
+        byte[] content = randomBytes(41, size);
+        try (PeerGroup group = PeerGroup.start(2, b -> b.replicationFactor(0))) {
+            group.peer(0).put("big", ByteBuffer.wrap(content));
+            ByteBuffer dst = ByteBuffer.allocateDirect(3 + size + window);
+            for (int offset : new int[] {0, 1, window - 1, 2 * window + 7, size - 1, size, size + 3}) {
+                for (int asked : new int[] {5, window, 2 * window + 1, size + window}) {
+                    dst.clear().position(3).limit(3 + asked);
+                    int expected = Math.max(0, Math.min(asked, size - offset));
+                    assertEquals(expected, group.peer(1).read("big", offset, dst), "offset " + offset + ", asked " + asked);
+                    assertEquals(3 + expected, dst.position());
+                    dst.flip().position(3);
+                    assertArrayEquals(java.util.Arrays.copyOfRange(content, Math.min(offset, size), Math.min(offset, size) + expected),
+                            bytesOf(dst), "offset " + offset + ", asked " + asked);
+                }
+            }
         }
     }
 

@@ -109,6 +109,25 @@ public final class MemoryObjectStore implements ObjectStore {
         }
     }
 
+    /**
+     * The current version of {@code key} without a copy: a buffer of {@code target} over the stored bytes (its
+     * readable bytes are the object's), owned by the caller, who must close it. The bytes never change and stay
+     * valid until then, whatever happens to the key meanwhile: a replaced or deleted object's memory is freed when
+     * the last such buffer is closed, and is charged to {@code target}'s allocator from the moment this store lets go
+     * of it (Arrow's ownership transfer), so this store's own allocator closes clean. For serving an object to the
+     * network without staging a copy of it.
+     *
+     * @throws NoSuchFileException if there is no object {@code key}
+     */
+    public ArrowBuf share(String key, BufferAllocator target) throws IOException {
+        StoredObject object = acquire(key);
+        try {
+            return object.share(target);
+        } finally {
+            object.release();
+        }
+    }
+
     @Override
     public ObjectInfo stat(String key) throws IOException {
         checkOpen();

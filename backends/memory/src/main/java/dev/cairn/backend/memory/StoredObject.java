@@ -4,6 +4,7 @@ import java.nio.ByteBuffer;
 import java.time.Instant;
 import java.util.concurrent.atomic.AtomicInteger;
 import org.apache.arrow.memory.ArrowBuf;
+import org.apache.arrow.memory.BufferAllocator;
 
 /**
  * One immutable object: its off-heap bytes and when they were put.
@@ -51,6 +52,21 @@ final class StoredObject {
         buffer.getBytes(offset, window);
         dst.position(dst.position() + length);
         return length;
+    }
+
+    /**
+     * The bytes as a new buffer of {@code target} over the same memory, holding its own reference on it (Arrow's
+     * cross-allocator retain), so that the memory outlives this object's release until that buffer is closed too.
+     * Its readable bytes are the object's. Call with a reference held ({@link #retain()}).
+     */
+    ArrowBuf share(BufferAllocator target) {
+        if (size == 0) {
+            return target.getEmpty();
+        }
+        ArrowBuf shared = buffer.getReferenceManager().retain(buffer, target);
+        shared.readerIndex(0);
+        shared.writerIndex(size);
+        return shared;
     }
 
     /** Takes a reference for a read; false if the object is already freed. */

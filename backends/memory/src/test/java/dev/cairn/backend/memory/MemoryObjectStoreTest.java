@@ -8,6 +8,9 @@ import dev.cairn.ObjectStore;
 import dev.cairn.testkit.ObjectStoreContract;
 import java.io.IOException;
 import java.nio.ByteBuffer;
+import java.nio.file.NoSuchFileException;
+import org.apache.arrow.memory.AllocationListener;
+import org.apache.arrow.memory.ArrowBuf;
 import org.apache.arrow.memory.BufferAllocator;
 import org.apache.arrow.memory.RootAllocator;
 import org.junit.jupiter.api.Test;
@@ -71,6 +74,31 @@ class MemoryObjectStoreTest extends ObjectStoreContract {
             memory.close();
             assertEquals(0, parent.getAllocatedMemory());
         } // the parent's close fails if the child leaked or was left open
+    }
+
+    @Test
+    void aSharedObjectKeepsItsBytesThroughReplaceDeleteAndCloseAndIsThenChargedToItsHolder() throws IOException {
+        try (BufferAllocator root = new RootAllocator(AllocationListener.NOOP, 64L << 20, size -> size);
+             BufferAllocator holder = root.newChildAllocator("holder", 0, 1 << 20)) {
+            MemoryObjectStore memory = new MemoryObjectStore(root, 1 << 20);
+            memory.put("a", ByteBuffer.wrap(new byte[] {1, 2, 3, 4, 5}));
+            memory.put("empty", ByteBuffer.allocate(0));
+            try (ArrowBuf shared = memory.share("a", holder); ArrowBuf empty = memory.share("empty", holder)) {
+                assertEquals(5, shared.readableBytes());
+                assertEquals(0, empty.readableBytes());
+                assertEquals(0, holder.getAllocatedMemory(), "no copy: the store still owns the memory");
+
+                memory.put("a", ByteBuffer.wrap(new byte[] {9}));
+                memory.delete("a");
+                memory.close(); // its allocator would throw if the shared memory still counted against it
+                assertEquals(5, holder.getAllocatedMemory(), "the holder pays for what it kept alive");
+                assertEquals(3, shared.getByte(2), "the first version's bytes, unchanged");
+            }
+            assertEquals(0, holder.getAllocatedMemory());
+        }
+        try (MemoryObjectStore memory = new MemoryObjectStore(1024); BufferAllocator other = new RootAllocator(1024)) {
+            assertThrows(NoSuchFileException.class, () -> memory.share("missing", other));
+        }
     }
 
     @Test

@@ -1,0 +1,206 @@
+package dev.cairn.backend.flight;
+
+import static java.nio.charset.StandardCharsets.UTF_8;
+
+import dev.cairn.backend.memory.MemoryObjectStore;
+import java.io.EOFException;
+import java.io.IOException;
+import java.net.InetSocketAddress;
+import java.nio.ByteBuffer;
+import java.nio.channels.ServerSocketChannel;
+import java.nio.channels.SocketChannel;
+import java.nio.file.NoSuchFileException;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.ScheduledFuture;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+import org.apache.arrow.memory.ArrowBuf;
+import org.apache.arrow.memory.BufferAllocator;
+
+/**
+ * The serving side of the bulk lane: a plain TCP port beside the Flight server that answers READs (the same tickets,
+ * see {@link PeerProtocol}) by writing the stored object's memory straight to the socket, from a shared view of it
+ * ({@link MemoryObjectStore#share}): no copy in user space, and none of gRPC's per-frame work, so a read costs what
+ * TCP itself costs. Flight stays the protocol for everything else; a peer learns this port through the BULK action.
+ *
+ * <p>Each connection is served by one thread of the peer's executor, requests and answers in turn. An answer not
+ * taken within the call timeout closes the connection (a reader that stopped reading does not hold a thread or the
+ * object's memory for longer). {@link #close} closes the port and every connection and waits for their threads.
+ */
+final class BulkServer implements AutoCloseable {
+    private static final long CLOSE_WAIT_NANOS = TimeUnit.SECONDS.toNanos(5);
+    private static final long ACCEPT_RETRY_MILLIS = 10;
+
+    private final int peerIndex;
+    private final MemoryObjectStore memory;
+    private final BufferAllocator transfer;
+    private final ExecutorService executor;
+    private final ChannelDeadlines deadlines;
+    private final long callTimeoutNanos;
+    private final ServerSocketChannel server;
+    private final Set<SocketChannel> connections = ConcurrentHashMap.newKeySet();
+    private final AtomicInteger running = new AtomicInteger();
+    private volatile boolean closed;
+
+    BulkServer(int peerIndex, String host, MemoryObjectStore memory, BufferAllocator transfer, ExecutorService executor,
+               ChannelDeadlines deadlines, long callTimeoutNanos) throws IOException {
+        this.peerIndex = peerIndex;
+        this.memory = memory;
+        this.transfer = transfer;
+        this.executor = executor;
+        this.deadlines = deadlines;
+        this.callTimeoutNanos = callTimeoutNanos;
+        this.server = ServerSocketChannel.open().bind(new InetSocketAddress(host, 0));
+        running.incrementAndGet();
+        try {
+            executor.execute(this::accept);
+        } catch (RuntimeException e) {
+            running.decrementAndGet();
+            ChannelDeadlines.closeQuietly(server);
+            throw e;
+        }
+    }
+
+    int port() {
+        return server.socket().getLocalPort();
+    }
+
+    private void accept() {
+        try {
+            while (!closed) {
+                SocketChannel connection;
+                try {
+                    connection = server.accept();
+                } catch (IOException e) {
+                    if (closed || !server.isOpen()) {
+                        return;
+                    }
+                    Thread.sleep(ACCEPT_RETRY_MILLIS); // out of file descriptors, say: keep serving once it passes
+                    continue;
+                }
+                connections.add(connection);
+                if (closed) {
+                    ChannelDeadlines.closeQuietly(connection); // close() may have passed over it
+                }
+                running.incrementAndGet();
+                try {
+                    executor.execute(() -> serve(connection));
+                } catch (RuntimeException e) {
+                    connections.remove(connection);
+                    running.decrementAndGet();
+                    ChannelDeadlines.closeQuietly(connection);
+                    throw e;
+                }
+            }
+        } catch (InterruptedException | RuntimeException e) {
+            // the executor is shutting down (interrupt, or a refused thread): stop accepting
+        } finally {
+            running.decrementAndGet();
+        }
+    }
+
+    private void serve(SocketChannel connection) {
+        ByteBuffer request = ByteBuffer.allocate(PeerProtocol.MAX_BULK_REQUEST_BYTES);
+        ByteBuffer header = ByteBuffer.allocate(PeerProtocol.BULK_ANSWER_HEADER_BYTES);
+        try (connection) {
+            connection.socket().setTcpNoDelay(true);
+            while (!closed && readRequest(connection, request)) {
+                byte[] ticket = new byte[request.remaining()];
+                request.get(ticket);
+                answer(connection, PeerProtocol.decodeRead(ticket), header);
+            }
+        } catch (IOException | RuntimeException e) {
+            // the reader went away, sent garbage, or its answer ran past the deadline: this connection is over
+        } finally {
+            connections.remove(connection);
+            running.decrementAndGet();
+        }
+    }
+
+    /** The next request into {@code request} (flipped for reading); false at a clean end of the connection. */
+    private static boolean readRequest(SocketChannel connection, ByteBuffer request) throws IOException {
+        request.clear().limit(Integer.BYTES);
+        if (!readFully(connection, request, true)) {
+            return false;
+        }
+        int length = request.flip().getInt();
+        if (length <= 0 || length > request.capacity()) {
+            throw new IOException("bulk request of " + length + " bytes");
+        }
+        request.clear().limit(length);
+        readFully(connection, request, false);
+        request.flip();
+        return true;
+    }
+
+    private void answer(SocketChannel connection, PeerProtocol.Read read, ByteBuffer header) throws IOException {
+        if (read.offset() < 0 || read.length() < 0) {
+            fail(connection, header, "negative offset or length in a read of " + read.key());
+            return;
+        }
+        ArrowBuf object;
+        try {
+            object = memory.share(read.key(), transfer);
+        } catch (NoSuchFileException e) {
+            send(connection, header.clear().put(PeerProtocol.BULK_NOT_FOUND).putLong(0).flip());
+            return;
+        } catch (IOException e) {
+            fail(connection, header, "peer " + peerIndex + ": " + e.getMessage());
+            return;
+        }
+        ScheduledFuture<?> deadline = deadlines.closeAfter(connection, callTimeoutNanos);
+        try (object) {
+            long size = object.readableBytes();
+            long start = Math.min(read.offset(), size);
+            int length = (int) Math.min(read.length(), size - start);
+            send(connection, header.clear().put(PeerProtocol.BULK_OK).putLong(length).flip());
+            if (length > 0) { // an empty object's buffer has no memory to view
+                send(connection, object.nioBuffer(start, length));
+            }
+        } finally {
+            deadline.cancel(false);
+        }
+    }
+
+    private static void fail(SocketChannel connection, ByteBuffer header, String message) throws IOException {
+        byte[] text = message.getBytes(UTF_8);
+        send(connection, header.clear().put(PeerProtocol.BULK_FAILED).putLong(text.length).flip());
+        send(connection, ByteBuffer.wrap(text));
+    }
+
+    private static void send(SocketChannel connection, ByteBuffer bytes) throws IOException {
+        while (bytes.hasRemaining()) {
+            connection.write(bytes);
+        }
+    }
+
+    /** Fills {@code into}; false if the connection ended before its first byte and {@code endOk}. */
+    static boolean readFully(SocketChannel connection, ByteBuffer into, boolean endOk) throws IOException {
+        int start = into.position();
+        while (into.hasRemaining()) {
+            if (connection.read(into) < 0) {
+                if (endOk && into.position() == start) {
+                    return false;
+                }
+                throw new EOFException("bulk connection ended " + into.remaining() + " bytes early");
+            }
+        }
+        return true;
+    }
+
+    /** Closes the port and every connection (a thread blocked on one fails at once) and waits for the threads. */
+    @Override
+    public void close() throws InterruptedException {
+        closed = true;
+        ChannelDeadlines.closeQuietly(server);
+        for (SocketChannel connection : connections) {
+            ChannelDeadlines.closeQuietly(connection);
+        }
+        long deadline = System.nanoTime() + CLOSE_WAIT_NANOS;
+        while (running.get() > 0 && System.nanoTime() - deadline < 0) {
+            Thread.sleep(1);
+        }
+    }
+}
