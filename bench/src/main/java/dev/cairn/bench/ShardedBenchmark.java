@@ -69,11 +69,17 @@ public final class ShardedBenchmark {
      * What a run measured: {@code setup} holds the lines that describe the state and the tiers.
      */
     public record Results(Instant date, MachineInfo machine, List<String> setup, List<Figure> figures,
-                          List<Comparison> comparisons, double loadBefore, double loadAfter) implements MeasuredRun {
+                          List<Comparison> comparisons, boolean transportRateMet, double loadBefore, double loadAfter)
+            implements MeasuredRun {
         public Results {
             setup = List.copyOf(setup);
             figures = List.copyOf(figures);
             comparisons = List.copyOf(comparisons);
+        }
+
+        @Override
+        public boolean goalsMet() {
+            return transportRateMet && MeasuredRun.super.goalsMet();
         }
     }
 
@@ -81,6 +87,10 @@ public final class ShardedBenchmark {
     public static Results run(int scale, int steps, int reps, Path parent, PrintStream log) throws Exception {
         MachineInfo machine = MachineInfo.probe(parent == null ? Path.of(".") : parent);
         double loadBefore = MachineInfo.loadAverage();
+        // Goal 1 first, while only this JVM runs: one 64 MiB peer read beside raw loopback TCP of the same bytes.
+        log.println("peer transport: one 64 MiB peer read beside raw loopback TCP");
+        PeerTransportBenchmark.Results transport = PeerTransportBenchmark.run(PeerTransportBenchmark.DEFAULT_OBJECT_MIB << 20,
+                Math.max(reps, 5), PeerTransportBenchmark.DEFAULT_WARMUP, log);
         try (WorkDirectory work = WorkDirectory.create(parent, "cairn-bench-ranks-");
              EmbeddedS3 s3 = EmbeddedS3.start(BUCKET, work.path().resolve("s3"))) {
             Path disk = Files.createDirectories(work.path().resolve("disk"));
@@ -140,7 +150,7 @@ public final class ShardedBenchmark {
                     aggregate.add(slowest);
                     stepBytes = bytes;
                 }
-                List<Figure> figures = new ArrayList<>();
+                List<Figure> figures = new ArrayList<>(transport.figures());
                 Figure save = new Figure("ranks.save", "4-rank save until committed in peer memory", stepBytes, longs(aggregate));
                 figures.add(save);
                 figures.add(new Figure("ranks.capture", "capture stall per rank (save() call)", stepBytes / WORLD, longs(capture)));
@@ -152,7 +162,7 @@ public final class ShardedBenchmark {
                 Manifest manifest = readManifest(disk, steps - steps % SLOW_EVERY);
                 List<String> keys = List.copyOf(rawLengthsOf(manifest, LOST).keySet());
                 long storedBytes = 0;
-                List<Comparison> comparisons = new ArrayList<>();
+                List<Comparison> comparisons = new ArrayList<>(transport.comparisons());
                 comparisons.add(new Comparison("ranks.saveOverSingle", "4-rank save vs 1 process saving it all", save, single,
                         Comparison.Measure.THROUGHPUT, SAVE_GOAL));
                 comparisons.add(new Comparison("ranks.saveOverCopy", "4-rank save vs one memory copy", save, copy,
@@ -211,6 +221,10 @@ public final class ShardedBenchmark {
                 comparisons.add(new Comparison("ranks.restorePeerOverS3", "restore from peer memory vs from S3 (warm)", peer,
                         Figure.find(figures, "ranks.restore.s3"), Comparison.Measure.TIME, PEER_OVER_S3_GOAL));
                 List<String> setup = List.of(
+                        String.format(java.util.Locale.ROOT, "peer     one 64 MiB peer read at %s (goal >= %s: %s); %s",
+                                ReportTable.rate(transport.figure(PeerTransportBenchmark.PEER_READ).bytesPerSecond()),
+                                ReportTable.rate(PeerTransportBenchmark.GOAL_BYTES_PER_SECOND),
+                                transport.rateGoalMet() ? "met" : "MISSED", "reads go over the bulk TCP lane beside Flight"),
                         "state    " + ByteSize.format(stepBytes) + " of fp32 per step across the ranks (ShardedModel scale " + scale
                                 + ": rows and columns split, one replicated tensor), " + ByteSize.format(stepBytes / WORLD)
                                 + " on the lost rank, stored as " + ByteSize.format(storedBytes) + " in the tier read",
@@ -219,7 +233,8 @@ public final class ShardedBenchmark {
                                 + " waits for its save's peer commit before its next step",
                         "jvms     every rank JVM -Xmx512m -XX:+UseSerialGC, " + (shared(archive).isEmpty() ? "no class-data-sharing archive"
                                 : "started from a class-data-sharing archive written at exit by the single-process run"));
-                return new Results(Instant.now(), machine, setup, figures, comparisons, loadBefore, MachineInfo.loadAverage());
+                return new Results(Instant.now(), machine, setup, figures, comparisons, transport.rateGoalMet(), loadBefore,
+                        MachineInfo.loadAverage());
             } finally {
                 for (RankProcess p : ranks) {
                     p.close();
