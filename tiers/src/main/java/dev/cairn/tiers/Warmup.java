@@ -20,8 +20,8 @@ import org.apache.arrow.memory.RootAllocator;
  * for a lost rank) would otherwise pay, inside its first restore, for loading Arrow's IPC classes to read the
  * manifest, loading zstd's native library, and running the float-plane, zstd and hash kernels in the interpreter
  * until the JIT compiles them. The first checkpointer opened in a JVM starts one daemon thread that does all of it
- * on a few MiB of synthetic floats (a manifest written and read back, chunks encoded, decoded and hashed), while the
- * caller goes on building its model or opening its stores. It writes nothing anywhere and frees what it allocated;
+ * on 1 MiB of synthetic floats (a manifest written and read back, chunks encoded, decoded and hashed), while the
+ * caller goes on building its model or opening its stores. It writes nothing anywhere, and what it allocated is garbage once it ends;
  * a failure here is ignored (the real save or restore then meets the same cause and reports it).
  */
 final class Warmup implements Runnable {
@@ -70,7 +70,7 @@ final class Warmup implements Runnable {
             Manifest m = new Manifest(ManifestFormat.FORMAT_VERSION, "warmup", 1, 1, 0, Instant.now(), SAMPLE_BYTES,
                     List.of(new EntryRecord("w", true, DType.F32, new long[] {SAMPLE_BYTES / 4}, SAMPLE_BYTES, 0, List.of(chunk))));
             ManifestFormat.read(ByteBuffer.wrap(ManifestFormat.write(m, "manifest", allocator)), "warmup manifest", allocator);
-        } catch (java.io.IOException | RuntimeException | LinkageError e) {
+        } catch (java.io.IOException | RuntimeException | LinkageError | OutOfMemoryError e) {
             // see the class comment: nothing depends on the warm-up
         }
     }

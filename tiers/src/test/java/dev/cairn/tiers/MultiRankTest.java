@@ -211,6 +211,37 @@ class MultiRankTest {
         assertEquals(6, seen.size());
     }
 
+    /**
+     * The "committed" barrier only tells the ranks that rank 0 has tried: when it fails (a rank died after writing its
+     * index), every rank still asks the store, and a step whose MANIFEST rank 0 created is committed on all of them.
+     */
+    @Test
+    void aFailedCommittedBarrierDoesNotFailAStepRankZeroCommitted() throws Exception {
+        Map<String, CyclicBarrier> barriers = new ConcurrentHashMap<>();
+        Coordinator barrier = (name, rank, world, timeout) -> {
+            if (name.endsWith("/committed")) {
+                throw new CheckpointException(Reason.TIMEOUT, "barrier " + name + ": a rank never arrived");
+            }
+            try {
+                barriers.computeIfAbsent(name, k -> new CyclicBarrier(world)).await(timeout.toNanos(), TimeUnit.NANOSECONDS);
+            } catch (TimeoutException | java.util.concurrent.BrokenBarrierException e) {
+                throw new CheckpointException(Reason.TIMEOUT, "barrier " + name + " timed out");
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw new CheckpointException(Reason.CLOSED, "interrupted");
+            }
+        };
+        List<Checkpointer> ranks = ranks(3, Duration.ofSeconds(30), barrier);
+        try {
+            saveAll(ranks, 5); // fails if any rank's save of step 5 fails
+            for (Checkpointer r : ranks) {
+                assertEquals(5, r.restore(RestoreRequest.latest()).step());
+            }
+        } finally {
+            ranks.forEach(Checkpointer::close);
+        }
+    }
+
     @Test
     void perRankBlobsOnAnotherWorldSizeNeedTheApplicationsChoice() throws Exception {
         saveStepOneOnFourRanksAndClose();

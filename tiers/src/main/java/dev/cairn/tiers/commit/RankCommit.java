@@ -30,6 +30,8 @@ import org.apache.arrow.memory.BufferAllocator;
 final class RankCommit {
     private static final long FIRST_POLL_NANOS = 2_000_000;
     private static final long MAX_POLL_NANOS = 100_000_000;
+    /** After a coordinator's barrier, how long the store may take to show what the barrier says is there. */
+    private static final long AFTER_BARRIER_NANOS = 2_000_000_000L;
 
     private final BufferAllocator allocator;
     private final Coordinator coordinator;
@@ -56,14 +58,14 @@ final class RankCommit {
             });
         }
         if (index.rank() != 0) {
-            if (coordinator != null) {
-                unlocked(tier, () -> {
-                    coordinator.barrier(barrier + "/committed", index.rank(), index.worldSize(), left(until));
-                    return null;
-                });
+            long stop = until;
+            if (coordinator != null && passed(tier, barrier + "/committed", index, until)) {
+                // Rank 0 has tried: the store says whether it committed. A short grace covers a store that cannot
+                // answer for a moment (a peer marked down for a failed call), not a rank 0 that has yet to commit.
+                stop = Math.min(until, System.nanoTime() + AFTER_BARRIER_NANOS);
             }
-            long stop = coordinator != null ? System.nanoTime() : until;
-            return unlocked(tier, () -> awaitManifest(tier, index, commits, stop));
+            long poll = stop;
+            return unlocked(tier, () -> awaitManifest(tier, index, commits, poll));
         }
         Exception failure = null;
         Manifest merged = null;
@@ -79,10 +81,8 @@ final class RankCommit {
             failure = e; // the other ranks still get to the barrier below, instead of waiting out the deadline
         }
         if (coordinator != null) {
-            unlocked(tier, () -> {
-                coordinator.barrier(barrier + "/committed", 0, index.worldSize(), left(until));
-                return null;
-            });
+            // Only tells the others that rank 0 has tried; whatever happens here, the MANIFEST decided the step.
+            passed(tier, barrier + "/committed", index, until);
         }
         if (failure instanceof IOException io) {
             throw io;
@@ -91,6 +91,22 @@ final class RankCommit {
             throw r;
         }
         return merged;
+    }
+
+    /**
+     * Waits at the coordinator's barrier {@code name}; false if it failed (timeout, a rank gone, closing). Used for
+     * the "committed" barrier, after which every rank asks the store, so a failed barrier decides nothing.
+     */
+    private boolean passed(Tier tier, String name, Manifest index, long until) throws IOException {
+        try {
+            unlocked(tier, () -> {
+                coordinator.barrier(name, index.rank(), index.worldSize(), left(until));
+                return null;
+            });
+            return true;
+        } catch (CheckpointException e) {
+            return false;
+        }
     }
 
     private List<Manifest> awaitIndexes(Tier tier, Manifest own, long until) throws IOException {
@@ -134,13 +150,23 @@ final class RankCommit {
     private List<Manifest> readIndexes(Tier tier, Manifest own) throws IOException {
         List<Manifest> found = new ArrayList<>();
         found.add(own);
+        long grace = System.nanoTime() + AFTER_BARRIER_NANOS;
         for (int r = 1; r < own.worldSize(); r++) {
             String key = tier.layout().indexKey(own.step(), r);
-            try {
-                found.add(readIndex(tier, key, own, r));
-            } catch (NoSuchFileException e) {
-                throw new CheckpointException(Reason.STORAGE, "step " + own.step() + " is not committed in tier " + tier.name()
-                        + ": rank " + r + " reached the barrier but its index " + key + " is not in the tier");
+            long pause = FIRST_POLL_NANOS;
+            while (true) {
+                try {
+                    found.add(readIndex(tier, key, own, r));
+                    break;
+                } catch (NoSuchFileException e) {
+                    // Written before its rank arrived; a store that cannot answer for a moment gets a short grace.
+                    if (System.nanoTime() - grace >= 0) {
+                        throw new CheckpointException(Reason.STORAGE, "step " + own.step() + " is not committed in tier "
+                                + tier.name() + ": rank " + r + " reached the barrier but its index " + key + " is not in the tier");
+                    }
+                    pause(pause);
+                    pause = Math.min(MAX_POLL_NANOS, pause * 2);
+                }
             }
         }
         return found;

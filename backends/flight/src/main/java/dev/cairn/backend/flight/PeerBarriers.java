@@ -5,6 +5,7 @@ import java.util.HashMap;
 import java.util.Iterator;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.TimeUnit;
 import org.apache.arrow.flight.CallStatus;
 import org.apache.arrow.flight.FlightProducer.StreamListener;
 import org.apache.arrow.flight.Result;
@@ -21,6 +22,8 @@ import org.apache.arrow.flight.Result;
  */
 final class PeerBarriers {
     private static final byte[] RELEASED = new byte[0];
+    /** The longest an arrival may keep its barrier open: a day, far beyond any commit deadline. */
+    private static final long MAX_TIMEOUT_MILLIS = TimeUnit.DAYS.toMillis(1);
 
     /** One named barrier: who arrived, each with its open call, and when it may be dropped. */
     private static final class Barrier {
@@ -28,8 +31,9 @@ final class PeerBarriers {
         final Map<Integer, StreamListener<Result>> waiting = new HashMap<>();
         long dropAtNanos;
 
-        Barrier(int world) {
+        Barrier(int world, long dropAtNanos) {
             this.world = world;
+            this.dropAtNanos = dropAtNanos;
         }
     }
 
@@ -39,13 +43,13 @@ final class PeerBarriers {
     /** Rank {@code a.rank()} of {@code a.world()} arrived at {@code a.name()}; {@code call} is answered on release. */
     void arrive(PeerProtocol.Arrival a, StreamListener<Result> call) {
         if (a.world() < 1 || a.rank() < 0 || a.rank() >= a.world()) {
-            call.onError(CallStatus.INVALID_ARGUMENT.withDescription("rank " + a.rank() + " of " + a.world()
-                    + " at barrier " + a.name()).toRuntimeException());
+            fail(call, CallStatus.INVALID_ARGUMENT, "rank " + a.rank() + " of " + a.world() + " at barrier " + a.name());
             return;
         }
         List<StreamListener<Result>> release;
         List<StreamListener<Result>> expired;
         StreamListener<Result> superseded = null;
+        String mismatch = null;
         synchronized (this) {
             if (closed) {
                 release = null;
@@ -53,21 +57,29 @@ final class PeerBarriers {
             } else {
                 long now = System.nanoTime();
                 expired = dropExpired(now);
-                Barrier b = barriers.computeIfAbsent(a.name(), n -> new Barrier(a.world()));
+                // Saturated: a timeout from the wire must not overflow into a barrier dropped at once.
+                long dropAt = now + TimeUnit.MILLISECONDS.toNanos(Math.min(Math.max(0, a.timeoutMillis()), MAX_TIMEOUT_MILLIS));
+                Barrier b = barriers.computeIfAbsent(a.name(), n -> new Barrier(a.world(), dropAt));
                 if (b.world != a.world()) {
-                    call.onError(CallStatus.INVALID_ARGUMENT.withDescription("barrier " + a.name() + " is of " + b.world
-                            + " ranks; rank " + a.rank() + " arrived for " + a.world()).toRuntimeException());
-                    return;
-                }
-                superseded = b.waiting.put(a.rank(), call);
-                b.dropAtNanos = Math.max(b.dropAtNanos, now + Math.max(0, a.timeoutMillis()) * 1_000_000);
-                if (b.waiting.size() == b.world) {
-                    barriers.remove(a.name());
-                    release = new ArrayList<>(b.waiting.values());
-                } else {
+                    mismatch = "barrier " + a.name() + " is of " + b.world + " ranks; rank " + a.rank() + " arrived for "
+                            + a.world();
                     release = null;
+                } else {
+                    superseded = b.waiting.put(a.rank(), call);
+                    if (dropAt - b.dropAtNanos > 0) { // nanoTime values compare by difference only
+                        b.dropAtNanos = dropAt;
+                    }
+                    if (b.waiting.size() == b.world) {
+                        barriers.remove(a.name());
+                        release = new ArrayList<>(b.waiting.values());
+                    } else {
+                        release = null;
+                    }
                 }
             }
+        }
+        if (mismatch != null) {
+            fail(call, CallStatus.INVALID_ARGUMENT, mismatch);
         }
         // Answered outside the lock: a listener of a call the client already gave up on may throw.
         for (StreamListener<Result> gone : expired) {

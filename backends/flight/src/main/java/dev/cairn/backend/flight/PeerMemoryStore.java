@@ -431,6 +431,7 @@ public final class PeerMemoryStore implements ObjectStore {
             interrupted = true;
         }
         interrupted |= closeLinks(last);
+        service.closeBarriers(); // before the server: it would wait seconds for their open calls, then cancel them
         try {
             server.close(); // lets running calls finish for a while, then cancels them
             service.close(CLOSE_WAIT_MILLIS); // and waits for their handlers, which free what they staged

@@ -145,6 +145,11 @@ final class PeerService extends NoOpFlightProducer {
         }
     }
 
+    /** Fails the calls open at this peer's barriers; later arrivals fail at once. */
+    void closeBarriers() {
+        barriers.close();
+    }
+
     /** Barriers this peer keeps that not every rank has reached yet. */
     int openBarriers() {
         return barriers.open();
