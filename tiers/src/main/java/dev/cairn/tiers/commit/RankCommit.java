@@ -30,8 +30,6 @@ import org.apache.arrow.memory.BufferAllocator;
 final class RankCommit {
     private static final long FIRST_POLL_NANOS = 2_000_000;
     private static final long MAX_POLL_NANOS = 100_000_000;
-    /** After a coordinator's barrier, how long the store may take to show what the barrier says is there. */
-    private static final long AFTER_BARRIER_NANOS = 2_000_000_000L;
 
     private final BufferAllocator allocator;
     private final Coordinator coordinator;
@@ -58,20 +56,20 @@ final class RankCommit {
             });
         }
         if (index.rank() != 0) {
-            long stop = until;
-            if (coordinator != null && passed(tier, barrier + "/committed", index, until)) {
-                // Rank 0 has tried: the store says whether it committed. A short grace covers a store that cannot
-                // answer for a moment (a peer marked down for a failed call), not a rank 0 that has yet to commit.
-                stop = Math.min(until, System.nanoTime() + AFTER_BARRIER_NANOS);
+            if (coordinator != null) {
+                // Rank 0 has tried (or the barrier failed): either way the store says whether it committed. Asked
+                // until the deadline, as without a coordinator: a peer that restarted or was marked down for a moment
+                // may not answer at once.
+                passed(tier, barrier + "/committed", index, until);
             }
-            long poll = stop;
-            return unlocked(tier, () -> awaitManifest(tier, index, commits, poll));
+            return unlocked(tier, () -> awaitManifest(tier, index, commits, until));
         }
         Exception failure = null;
         Manifest merged = null;
         try {
-            List<Manifest> indexes = coordinator != null ? readIndexes(tier, index)
-                    : unlocked(tier, () -> awaitIndexes(tier, index, until));
+            // After the barrier every index is written; polling stays for a store that does not show one at once
+            // (a replacement rank's peer, reached again after being marked down), up to the deadline as before.
+            List<Manifest> indexes = unlocked(tier, () -> awaitIndexes(tier, index, until));
             checkChunksPresent(tier, indexes, ownUnconfirmed);
             merged = merge(index, indexes);
             byte[] bytes = ManifestFormat.write(merged, "manifest", allocator);
@@ -144,32 +142,6 @@ final class RankCommit {
             pause(pause);
             pause = Math.min(MAX_POLL_NANOS, pause * 2);
         }
-    }
-
-    /** After the "indexed" barrier every rank's index is in the tier: read each by its key, with no listing. */
-    private List<Manifest> readIndexes(Tier tier, Manifest own) throws IOException {
-        List<Manifest> found = new ArrayList<>();
-        found.add(own);
-        long grace = System.nanoTime() + AFTER_BARRIER_NANOS;
-        for (int r = 1; r < own.worldSize(); r++) {
-            String key = tier.layout().indexKey(own.step(), r);
-            long pause = FIRST_POLL_NANOS;
-            while (true) {
-                try {
-                    found.add(readIndex(tier, key, own, r));
-                    break;
-                } catch (NoSuchFileException e) {
-                    // Written before its rank arrived; a store that cannot answer for a moment gets a short grace.
-                    if (System.nanoTime() - grace >= 0) {
-                        throw new CheckpointException(Reason.STORAGE, "step " + own.step() + " is not committed in tier "
-                                + tier.name() + ": rank " + r + " reached the barrier but its index " + key + " is not in the tier");
-                    }
-                    pause(pause);
-                    pause = Math.min(MAX_POLL_NANOS, pause * 2);
-                }
-            }
-        }
-        return found;
     }
 
     private Manifest readIndex(Tier tier, String key, Manifest own, int rank) throws IOException {
