@@ -125,10 +125,12 @@ final class RankCommit {
             for (Integer r : List.copyOf(missing)) {
                 String key = tier.layout().indexKey(own.step(), r);
                 if (present.contains(key)) {
-                    Manifest m = readIndex(tier, key, own, r);
-                    if (m != null) {
-                        found[r] = m;
+                    try {
+                        found[r] = readIndex(tier, key, own, r);
                         missing.remove(r);
+                    } catch (NoSuchFileException listedButNotReadable) {
+                        // Listed by one peer, unreadable the next moment: a replacement rank's index held only in its
+                        // own memory while this rank's link to it is still marked down. Looked for again below.
                     }
                 }
             }
