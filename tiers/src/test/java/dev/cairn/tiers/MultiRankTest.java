@@ -185,12 +185,10 @@ class MultiRankTest {
         }
     }
 
-    @Test
-    void aFrameworkBarrierCoordinatesTheCommit() throws Exception {
+    /** A framework's barrier, as torch.distributed or MPI would give: one CyclicBarrier per name. */
+    private static Coordinator frameworkBarrier() {
         Map<String, CyclicBarrier> barriers = new ConcurrentHashMap<>();
-        List<String> seen = java.util.Collections.synchronizedList(new ArrayList<>());
-        Coordinator barrier = (name, rank, world, timeout) -> {
-            seen.add(name);
+        return (name, rank, world, timeout) -> {
             try {
                 barriers.computeIfAbsent(name, k -> new CyclicBarrier(world)).await(timeout.toNanos(), TimeUnit.NANOSECONDS);
             } catch (TimeoutException | java.util.concurrent.BrokenBarrierException e) {
@@ -199,6 +197,16 @@ class MultiRankTest {
                 Thread.currentThread().interrupt();
                 throw new CheckpointException(Reason.CLOSED, "interrupted");
             }
+        };
+    }
+
+    @Test
+    void aFrameworkBarrierCoordinatesTheCommit() throws Exception {
+        List<String> seen = java.util.Collections.synchronizedList(new ArrayList<>());
+        Coordinator framework = frameworkBarrier();
+        Coordinator barrier = (name, rank, world, timeout) -> {
+            seen.add(name);
+            framework.barrier(name, rank, world, timeout);
         };
         List<Checkpointer> ranks = ranks(3, Duration.ofSeconds(30), barrier);
         try {
@@ -217,19 +225,12 @@ class MultiRankTest {
      */
     @Test
     void aFailedCommittedBarrierDoesNotFailAStepRankZeroCommitted() throws Exception {
-        Map<String, CyclicBarrier> barriers = new ConcurrentHashMap<>();
+        Coordinator framework = frameworkBarrier();
         Coordinator barrier = (name, rank, world, timeout) -> {
             if (name.endsWith("/committed")) {
                 throw new CheckpointException(Reason.TIMEOUT, "barrier " + name + ": a rank never arrived");
             }
-            try {
-                barriers.computeIfAbsent(name, k -> new CyclicBarrier(world)).await(timeout.toNanos(), TimeUnit.NANOSECONDS);
-            } catch (TimeoutException | java.util.concurrent.BrokenBarrierException e) {
-                throw new CheckpointException(Reason.TIMEOUT, "barrier " + name + " timed out");
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-                throw new CheckpointException(Reason.CLOSED, "interrupted");
-            }
+            framework.barrier(name, rank, world, timeout);
         };
         List<Checkpointer> ranks = ranks(3, Duration.ofSeconds(30), barrier);
         try {
