@@ -158,6 +158,7 @@ public final class ShardedBenchmark {
                 figures.add(single);
                 figures.add(copy);
 
+                dumpRecordings(ranks, work.path());
                 ranks.get(LOST).kill();
                 Manifest manifest = readManifest(disk, steps - steps % SLOW_EVERY);
                 List<String> keys = List.copyOf(rawLengthsOf(manifest, LOST).keySet());
@@ -258,7 +259,32 @@ public final class ShardedBenchmark {
             throws IOException {
         List<String> all = new ArrayList<>(common);
         all.addAll(args);
-        return RankProcess.start(jvm, all, log, env);
+        List<String> options = new ArrayList<>(jvm);
+        String recordings = System.getenv("CAIRN_BENCH_RANK_JFR");
+        if (recordings != null && !recordings.isBlank()) {
+            // Profiling the rank JVMs (a directory for one JFR recording per rank log): how RESULTS.md's profiles are made.
+            String name = log.getFileName().toString().replaceFirst("\\.log$", "");
+            options.add("-XX:StartFlightRecording=name=cairn,settings=profile,filename=" + Path.of(recordings).resolve(name + ".jfr"));
+        }
+        return RankProcess.start(options, all, log, env);
+    }
+
+    /**
+     * With recordings asked for ({@code CAIRN_BENCH_RANK_JFR}), has every saving rank write its recording now: they are
+     * killed, not stopped, so they would not write it at exit.
+     */
+    private static void dumpRecordings(List<RankProcess> ranks, Path work) throws IOException, InterruptedException {
+        String recordings = System.getenv("CAIRN_BENCH_RANK_JFR");
+        if (recordings == null || recordings.isBlank()) {
+            return;
+        }
+        Path jcmd = Path.of(System.getProperty("java.home"), "bin", "jcmd");
+        for (int r = 0; r < ranks.size(); r++) {
+            Process p = new ProcessBuilder(jcmd.toString(), Long.toString(ranks.get(r).pid()), "JFR.dump", "name=cairn",
+                    "filename=" + Path.of(recordings).resolve("rank" + r + ".jfr")).redirectErrorStream(true)
+                    .redirectOutput(work.resolve("jcmd-rank" + r + ".log").toFile()).start();
+            p.waitFor();
+        }
     }
 
     /** The option to start from {@code archive}, or none if the single process could not write one. */

@@ -136,6 +136,11 @@ public final class RankProcess implements AutoCloseable {
     }
 
     /** SIGKILL, then waits for it to be gone. */
+    /** The child's process id (to attach diagnostic tools such as {@code jcmd}). */
+    public long pid() {
+        return process.pid();
+    }
+
     public void kill() throws InterruptedException {
         killed = true;
         process.destroyForcibly();

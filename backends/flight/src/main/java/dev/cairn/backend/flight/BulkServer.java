@@ -23,7 +23,9 @@ import org.apache.arrow.memory.BufferAllocator;
  * The serving side of the bulk lane: a plain TCP port beside the Flight server that answers READs (the same tickets,
  * see {@link PeerProtocol}) by writing the stored object's memory straight to the socket, from a shared view of it
  * ({@link MemoryObjectStore#share}): no copy in user space, and none of gRPC's per-frame work, so a read costs what
- * TCP itself costs. Flight stays the protocol for everything else; a peer learns this port through the BULK action.
+ * TCP itself costs. It also answers the small metadata calls (STAT, LIST, DELETE), which over gRPC cost a call's
+ * set-up each, several milliseconds on a busy machine, and a restore or a commit makes many. Flight stays the protocol
+ * for replication, barriers and peers without a lane; a peer learns this port through the BULK action.
  *
  * <p>Each connection is served by one thread of the peer's executor, requests and answers in turn. An answer not
  * taken within the call timeout closes the connection (a reader that stopped reading does not hold a thread or the
@@ -107,9 +109,15 @@ final class BulkServer implements AutoCloseable {
         try (connection) {
             connection.socket().setTcpNoDelay(true);
             while (!closed && readRequest(connection, request)) {
-                byte[] ticket = new byte[request.remaining()];
-                request.get(ticket);
-                answer(connection, PeerProtocol.decodeRead(ticket), header);
+                byte[] message = new byte[request.remaining()];
+                request.get(message);
+                byte kind = PeerProtocol.kindOf(message);
+                switch (kind) {
+                    case PeerProtocol.READ -> answer(connection, PeerProtocol.decodeRead(message), header);
+                    case PeerProtocol.STAT, PeerProtocol.LIST, PeerProtocol.DELETE ->
+                            answerMetadata(connection, kind, PeerProtocol.decodeKeyBody(message, kind), header);
+                    default -> fail(connection, header, "peer " + peerIndex + ": the bulk lane does not answer requests of kind " + kind);
+                }
             }
         } catch (IOException | RuntimeException e) {
             // the reader went away, sent garbage, or its answer ran past the deadline: this connection is over
@@ -159,6 +167,39 @@ final class BulkServer implements AutoCloseable {
             if (length > 0) { // an empty object's buffer has no memory to view
                 send(connection, object.nioBuffer(start, length));
             }
+        } finally {
+            deadline.cancel(false);
+        }
+    }
+
+    /**
+     * A STAT, LIST or DELETE, answered as the Flight actions of the same name are: a small answer (an {@link
+     * PeerProtocol#info} record, a {@link PeerProtocol#infos} listing, nothing), or NOT_FOUND for a STAT of a key this
+     * peer does not hold. The lane serves them so that the metadata calls of a restore or a commit cost a TCP round
+     * trip, not a gRPC call.
+     */
+    private void answerMetadata(SocketChannel connection, byte kind, String keyOrPrefix, ByteBuffer header) throws IOException {
+        byte[] body;
+        try {
+            body = switch (kind) {
+                case PeerProtocol.STAT -> PeerProtocol.info(memory.stat(keyOrPrefix));
+                case PeerProtocol.LIST -> PeerProtocol.infos(memory.list(keyOrPrefix));
+                default -> {
+                    memory.delete(keyOrPrefix);
+                    yield new byte[0];
+                }
+            };
+        } catch (NoSuchFileException e) {
+            send(connection, header.clear().put(PeerProtocol.BULK_NOT_FOUND).putLong(0).flip());
+            return;
+        } catch (IOException | RuntimeException e) {
+            fail(connection, header, "peer " + peerIndex + ": " + e.getMessage());
+            return;
+        }
+        ScheduledFuture<?> deadline = deadlines.closeAfter(connection, callTimeoutNanos);
+        try {
+            send(connection, header.clear().put(PeerProtocol.BULK_OK).putLong(body.length).flip());
+            send(connection, ByteBuffer.wrap(body));
         } finally {
             deadline.cancel(false);
         }

@@ -49,6 +49,10 @@ final class PeerLink implements AutoCloseable {
     private static final int LANE_UNREACHABLE = Integer.MIN_VALUE;
     /** Bytes one bulk request, or one round of parallel Flight windows, asks for: well within a call timeout. */
     private static final int ROUND_BYTES = PeerProtocol.READ_STREAMS * PeerProtocol.READ_WINDOW_BYTES;
+    /** A metadata answer over the bulk lane for a key the peer does not hold. */
+    private static final byte[] NOT_HELD = new byte[0];
+    /** The largest metadata answer (a listing) read from a peer: far above a run's listing, far below the heap. */
+    private static final int MAX_BULK_METADATA_BYTES = 256 << 20;
     /** The longest error message a bulk answer may carry. */
     private static final int MAX_BULK_MESSAGE_BYTES = 64 << 10;
     private static final long CLOSE_WAIT_NANOS = TimeUnit.SECONDS.toNanos(5);
@@ -223,21 +227,67 @@ final class PeerLink implements AutoCloseable {
      * straight from the socket into {@code dst}. Returns the bytes read or -1 if the peer does not hold the key.
      */
     private int readBulk(String key, long offset, ByteBuffer dst, int asked, int port) throws IOException {
+        Integer n = overBulk(port, "read " + key, PeerProtocol.read(key, offset, asked), (connection, length) -> {
+            if (length < 0) {
+                return -1;
+            }
+            if (length > asked) {
+                throw new PeerException(this + ": read " + key + ": peer sent " + length + " bytes where "
+                        + asked + " were asked", FlightStatusCode.INTERNAL, null);
+            }
+            int start = dst.position();
+            BulkServer.readFully(connection, dst.duplicate().limit(start + (int) length), false);
+            dst.position(start + (int) length);
+            return (int) length;
+        });
+        return n == null ? LANE_UNREACHABLE : n;
+    }
+
+    /**
+     * A STAT, LIST or DELETE over the bulk lane: the answer's body, {@link #NOT_HELD} if the peer does not hold the
+     * key, or null if the lane cannot be reached (the caller then asks over Flight).
+     */
+    private byte[] metadataBulk(byte kind, String keyOrPrefix, int port) throws IOException {
+        String what = (kind == PeerProtocol.STAT ? "stat " : kind == PeerProtocol.LIST ? "list " : "delete ") + keyOrPrefix;
+        return overBulk(port, what, PeerProtocol.keyBody(kind, keyOrPrefix), (connection, length) -> {
+            if (length < 0) {
+                return NOT_HELD;
+            }
+            if (length > MAX_BULK_METADATA_BYTES) {
+                throw new PeerException(this + ": " + what + ": an answer of " + length + " bytes", FlightStatusCode.INTERNAL, null);
+            }
+            ByteBuffer body = ByteBuffer.allocate((int) length);
+            BulkServer.readFully(connection, body, false);
+            return body.array();
+        });
+    }
+
+    /** Reads a bulk answer's body, given the length its header announced (-1: the peer does not hold the key). */
+    @FunctionalInterface
+    private interface BulkAnswer<T> {
+        T read(SocketChannel connection, long length) throws IOException;
+    }
+
+    /**
+     * Sends {@code request} over an idle connection of the bulk lane or a new one and reads the answer, all within the
+     * call timeout; returns null if the lane cannot be connected to. An answer read in full leaves its connection
+     * reusable; a refusal ({@code BULK_FAILED}) fails the call with the peer's message.
+     */
+    private <T> T overBulk(int port, String what, byte[] request, BulkAnswer<T> answer) throws IOException {
         SocketChannel connection = idleBulk.pollFirst();
         if (connection == null) {
             connection = connectBulk(port);
             if (connection == null) {
-                return LANE_UNREACHABLE;
+                return null;
             }
         }
         busyBulk.add(connection);
         ScheduledFuture<?> deadline = deadlines.closeAfter(connection, TimeUnit.MILLISECONDS.toNanos(callTimeoutMillis));
         boolean reusable = false;
         try {
-            byte[] ticket = PeerProtocol.read(key, offset, asked);
-            ByteBuffer request = ByteBuffer.allocate(Integer.BYTES + ticket.length).putInt(ticket.length).put(ticket).flip();
-            while (request.hasRemaining()) {
-                connection.write(request);
+            ByteBuffer framed = ByteBuffer.allocate(Integer.BYTES + request.length).putInt(request.length).put(request).flip();
+            while (framed.hasRemaining()) {
+                connection.write(framed);
             }
             ByteBuffer header = ByteBuffer.allocate(PeerProtocol.BULK_ANSWER_HEADER_BYTES);
             BulkServer.readFully(connection, header, false);
@@ -245,19 +295,16 @@ final class PeerLink implements AutoCloseable {
             long length = header.getLong();
             switch (status) {
                 case PeerProtocol.BULK_OK -> {
-                    if (length < 0 || length > asked) {
-                        throw new PeerException(this + ": read " + key + ": peer sent " + length + " bytes where "
-                                + asked + " were asked", FlightStatusCode.INTERNAL, null);
+                    if (length < 0) {
+                        throw new PeerException(this + ": " + what + ": an answer of " + length + " bytes", FlightStatusCode.INTERNAL, null);
                     }
-                    int start = dst.position();
-                    BulkServer.readFully(connection, dst.duplicate().limit(start + (int) length), false);
-                    dst.position(start + (int) length);
+                    T result = answer.read(connection, length);
                     reusable = true;
-                    return (int) length;
+                    return result;
                 }
                 case PeerProtocol.BULK_NOT_FOUND -> {
                     reusable = true;
-                    return -1;
+                    return answer.read(connection, -1);
                 }
                 case PeerProtocol.BULK_FAILED -> {
                     if (length < 0 || length > MAX_BULK_MESSAGE_BYTES) {
@@ -266,7 +313,7 @@ final class PeerLink implements AutoCloseable {
                     ByteBuffer text = ByteBuffer.allocate((int) length);
                     BulkServer.readFully(connection, text, false);
                     reusable = true;
-                    throw new PeerException(this + ": read " + key + " failed: "
+                    throw new PeerException(this + ": " + what + " failed: "
                             + new String(text.array(), java.nio.charset.StandardCharsets.UTF_8), FlightStatusCode.INTERNAL, null);
                 }
                 default -> throw new IOException("unknown bulk answer status " + status);
@@ -274,11 +321,11 @@ final class PeerLink implements AutoCloseable {
         } catch (PeerException e) {
             throw e;
         } catch (ClosedByInterruptException e) {
-            Thread.currentThread().interrupt(); // the reader was interrupted: the peer is not to blame
-            throw new InterruptedIOException("read of " + key + " from " + this + " interrupted");
+            Thread.currentThread().interrupt(); // the caller was interrupted: the peer is not to blame
+            throw new InterruptedIOException(what + " at " + this + " interrupted");
         } catch (IOException e) {
             // reset, closed by its deadline or by abort(), or garbage: the peer did not answer as it should
-            throw lost("read " + key + " over the bulk lane", deadline.isDone() && !deadline.isCancelled()
+            throw lost(what + " over the bulk lane", deadline.isDone() && !deadline.isCancelled()
                     ? FlightStatusCode.TIMED_OUT : FlightStatusCode.UNAVAILABLE, e);
         } finally {
             boolean onTime = deadline.cancel(false);
@@ -289,6 +336,15 @@ final class PeerLink implements AutoCloseable {
                 ChannelDeadlines.closeQuietly(connection);
             }
         }
+    }
+
+    /**
+     * A metadata call over the bulk lane if this peer has one that can be reached: its answer ({@link #NOT_HELD} for a
+     * key the peer does not hold), else null, and the call goes over Flight.
+     */
+    private byte[] metadataOverLane(byte kind, String keyOrPrefix) throws IOException {
+        int port = bulkPort();
+        return port == NO_BULK_LANE ? null : metadataBulk(kind, keyOrPrefix, port);
     }
 
     /** A new connection to the bulk lane, or null (and no lane for this link from now on) if it cannot be made. */
@@ -380,6 +436,10 @@ final class PeerLink implements AutoCloseable {
     }
 
     private ObjectInfo statNow(String key) throws IOException {
+        byte[] bulk = metadataOverLane(PeerProtocol.STAT, key);
+        if (bulk != null) {
+            return bulk == NOT_HELD ? null : PeerProtocol.decodeInfo(bulk);
+        }
         try {
             Iterator<Result> results = action(PeerProtocol.STAT_ACTION, PeerProtocol.keyBody(PeerProtocol.STAT, key));
             ObjectInfo info = PeerProtocol.decodeInfo(results.next().getBody());
@@ -404,6 +464,14 @@ final class PeerLink implements AutoCloseable {
     }
 
     private List<ObjectInfo> listNow(String prefix) throws IOException {
+        byte[] bulk = metadataOverLane(PeerProtocol.LIST, prefix);
+        if (bulk != null) {
+            try {
+                return PeerProtocol.decodeInfos(bulk);
+            } catch (RuntimeException garbage) {
+                throw new PeerException(this + ": list " + prefix + ": " + garbage.getMessage(), FlightStatusCode.INTERNAL, garbage);
+            }
+        }
         try {
             List<ObjectInfo> infos = new ArrayList<>();
             Iterator<Result> results = action(PeerProtocol.LIST_ACTION, PeerProtocol.keyBody(PeerProtocol.LIST, prefix));
@@ -449,6 +517,9 @@ final class PeerLink implements AutoCloseable {
     }
 
     private void deleteNow(String key) throws IOException {
+        if (metadataOverLane(PeerProtocol.DELETE, key) != null) {
+            return;
+        }
         try {
             drain(action(PeerProtocol.DELETE_ACTION, PeerProtocol.keyBody(PeerProtocol.DELETE, key)));
         } catch (FlightRuntimeException e) {

@@ -155,6 +155,50 @@ final class PeerProtocol {
                 .putLong(info.lastModified().getEpochSecond()).putInt(info.lastModified().getNano()).array();
     }
 
+    /**
+     * A LIST answer over the bulk lane: the count, then each object's {@link #info} record (self-delimiting), in one
+     * body whose length the answer's header gives.
+     */
+    static byte[] infos(List<ObjectInfo> infos) {
+        java.io.ByteArrayOutputStream out = new java.io.ByteArrayOutputStream(64 + infos.size() * 96);
+        out.writeBytes(ByteBuffer.allocate(Integer.BYTES).putInt(infos.size()).array());
+        for (ObjectInfo info : infos) {
+            out.writeBytes(info(info));
+        }
+        return out.toByteArray();
+    }
+
+    static List<ObjectInfo> decodeInfos(byte[] body) {
+        ByteBuffer in = ByteBuffer.wrap(body);
+        int count = in.getInt();
+        if (count < 0 || count > body.length / 22) { // every record takes at least 22 bytes
+            throw new IllegalArgumentException("a listing of " + count + " objects in " + body.length + " bytes");
+        }
+        List<ObjectInfo> infos = new java.util.ArrayList<>(count);
+        for (int i = 0; i < count; i++) {
+            String key = string(in);
+            long size = in.getLong();
+            infos.add(new ObjectInfo(key, size, Instant.ofEpochSecond(in.getLong(), in.getInt())));
+        }
+        if (in.hasRemaining()) {
+            throw new IllegalArgumentException("a listing with " + in.remaining() + " bytes after its last object");
+        }
+        return infos;
+    }
+
+    /** The kind of a request sent over the bulk lane (READ, STAT, LIST or DELETE), after checking magic and version. */
+    static byte kindOf(byte[] message) {
+        ByteBuffer in = ByteBuffer.wrap(message);
+        if (message.length < HEADER_BYTES || in.getShort() != MAGIC) {
+            throw new IllegalArgumentException("not a Cairn peer message");
+        }
+        byte version = in.get();
+        if (version != VERSION) {
+            throw new IllegalArgumentException("peer speaks protocol version " + version + ", this one " + VERSION);
+        }
+        return in.get();
+    }
+
     /** The BULK action's result: the port of the serving peer's bulk lane, 0 for none. */
     static byte[] bulkPort(int port) {
         return ByteBuffer.allocate(Short.BYTES).putShort((short) port).array();

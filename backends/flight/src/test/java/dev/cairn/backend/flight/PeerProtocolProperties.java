@@ -37,6 +37,15 @@ class PeerProtocolProperties {
     }
 
     @Property(tries = 100)
+    void listingsRoundTrip(@ForAll @net.jqwik.api.constraints.Size(max = 40) List<@StringLength(max = 80) String> keys,
+                           @ForAll @LongRange(min = 0) long size) {
+        List<ObjectInfo> infos = keys.stream().map(k -> new ObjectInfo(k, size, Instant.ofEpochSecond(size % 4_000_000_000L, 7)))
+                .toList();
+        assertEquals(infos, PeerProtocol.decodeInfos(PeerProtocol.infos(infos)));
+        assertEquals(PeerProtocol.LIST, PeerProtocol.kindOf(PeerProtocol.keyBody(PeerProtocol.LIST, "p")));
+    }
+
+    @Property(tries = 100)
     void aMessageOfAnotherKindOrVersionIsRefused(@ForAll @StringLength(max = 40) String key) {
         byte[] ticket = PeerProtocol.read(key, 1, 2);
         assertThrows(IllegalArgumentException.class, () -> PeerProtocol.decodeReplica(ticket));

@@ -1,0 +1,122 @@
+package dev.cairn.backend.flight;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+
+import dev.cairn.ObjectInfo;
+import dev.cairn.backend.memory.MemoryObjectStore;
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
+import java.net.ServerSocket;
+import java.nio.ByteBuffer;
+import java.nio.file.NoSuchFileException;
+import java.util.List;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.LongAdder;
+import org.apache.arrow.flight.FlightServer;
+import org.apache.arrow.flight.Location;
+import org.apache.arrow.memory.BufferAllocator;
+import org.apache.arrow.memory.RootAllocator;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+
+/**
+ * STAT, LIST and DELETE go over a peer's bulk lane when it has one that can be reached, with the answers the Flight
+ * actions give, and over Flight otherwise. To tell which path answered, the lane here serves one store and the Flight
+ * service another: each holds a key the other does not.
+ */
+@Timeout(value = 120, unit = TimeUnit.SECONDS)
+class BulkMetadataTest {
+
+    @Test
+    void metadataGoesOverTheBulkLaneWhenThePeerHasOne() throws Exception {
+        withPeer(Lane.SERVED, (link, laneStore, flightStore) -> {
+            ObjectInfo stat = link.stat("steps/1/lane");
+            assertEquals(laneStore.stat("steps/1/lane"), stat);
+            assertNull(link.stat("steps/1/flight"), "the Flight store's key is not the lane's");
+            assertNull(link.stat("steps/1/neither"));
+            assertEquals(laneStore.list("steps/"), link.list("steps/"));
+            assertEquals(List.of(), link.list("chunks/"));
+            link.delete("steps/1/lane");
+            link.delete("steps/1/neither"); // deleting what the peer does not hold is no error, as over Flight
+            assertThrows(NoSuchFileException.class, () -> laneStore.stat("steps/1/lane"));
+            assertEquals(1, flightStore.list("").size(), "nothing went to the Flight service");
+        });
+    }
+
+    @Test
+    void aPeerWithoutALaneOrWithAnUnreachableOneAnswersOverFlight() throws Exception {
+        for (Lane lane : new Lane[] {Lane.NONE, Lane.UNREACHABLE}) {
+            withPeer(lane, (link, laneStore, flightStore) -> {
+                assertEquals(flightStore.stat("steps/1/flight"), link.stat("steps/1/flight"), lane.name());
+                assertNull(link.stat("steps/1/lane"), lane.name());
+                assertEquals(flightStore.list("steps/"), link.list("steps/"), lane.name());
+                link.delete("steps/1/flight");
+                assertEquals(List.of(), flightStore.list(""), lane.name());
+            });
+        }
+    }
+
+    @Test
+    void aLargeListingComesBackWhole() throws Exception {
+        withPeer(Lane.SERVED, (link, laneStore, flightStore) -> {
+            for (int i = 0; i < 5_000; i++) {
+                laneStore.put("chunks/" + Integer.toHexString(i) + "/" + "x".repeat(60), ByteBuffer.wrap(new byte[] {(byte) i}));
+            }
+            assertEquals(laneStore.list("chunks/"), link.list("chunks/"));
+        });
+    }
+
+    private enum Lane { SERVED, NONE, UNREACHABLE }
+
+    @FunctionalInterface
+    private interface Check {
+        void run(PeerLink link, MemoryObjectStore laneStore, MemoryObjectStore flightStore) throws Exception;
+    }
+
+    private static void withPeer(Lane lane, Check check) throws Exception {
+        ExecutorService executor = Executors.newCachedThreadPool();
+        try (BufferAllocator root = new RootAllocator(256L << 20);
+             BufferAllocator serving = root.newChildAllocator("serving", 0, 64L << 20);
+             BufferAllocator reading = root.newChildAllocator("reading", 0, 64L << 20);
+             ChannelDeadlines deadlines = new ChannelDeadlines("test-deadlines");
+             MemoryObjectStore laneStore = new MemoryObjectStore(root, 64L << 20);
+             MemoryObjectStore flightStore = new MemoryObjectStore(root, 64L << 20)) {
+            laneStore.put("steps/1/lane", ByteBuffer.wrap(new byte[] {1, 2, 3}));
+            flightStore.put("steps/1/flight", ByteBuffer.wrap(new byte[] {4, 5}));
+            BulkServer bulk = lane == Lane.SERVED ? new BulkServer(0, "127.0.0.1", laneStore, serving, executor, deadlines,
+                    TimeUnit.SECONDS.toNanos(20)) : null;
+            int port = switch (lane) {
+                case SERVED -> bulk.port();
+                case NONE -> 0;
+                case UNREACHABLE -> {
+                    try (ServerSocket gone = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
+                        yield gone.getLocalPort();
+                    }
+                }
+            };
+            PeerService service = new PeerService(0, flightStore, serving, TimeUnit.SECONDS.toNanos(20), port,
+                    new LongAdder(), new LongAdder());
+            try (FlightServer server = FlightServer.builder(serving, Location.forGrpcInsecure("127.0.0.1", 0), service)
+                    .build().start()) {
+                PeerLink link = new PeerLink(0, new InetSocketAddress("127.0.0.1", server.getPort()), reading, 20_000, 1_000,
+                        deadlines);
+                try {
+                    check.run(link, laneStore, flightStore);
+                } finally {
+                    link.close();
+                }
+            } finally {
+                service.close(1_000);
+                if (bulk != null) {
+                    bulk.close();
+                }
+            }
+        } finally {
+            executor.shutdownNow();
+        }
+    }
+}
