@@ -64,6 +64,10 @@ public final class CairnCheckpointer implements Checkpointer {
     private final Restorer restorer;
     private final ExecutorService restorePool;
     private final ExecutorService rankCommits;
+    /** Rank 0 of a multi-rank run collects on this thread, off the commit path; null otherwise. */
+    private final ExecutorService collections;
+    /** Tiers (by index) with a background collection queued and not started yet. */
+    private final Set<Integer> collectionQueued = ConcurrentHashMap.newKeySet();
     private final ScheduledExecutorService deadlines;
     private final Map<Long, SaveJob> inFlight = new ConcurrentHashMap<>();
     private long lastStep = -1;
@@ -87,6 +91,7 @@ public final class CairnCheckpointer implements Checkpointer {
         // A multi-rank commit waits for the other ranks: on its own threads, never on a tier's I/O threads, whose
         // chunk writes (of this step in another tier, or of the next steps) the other ranks may be waiting for.
         this.rankCommits = config.worldSize() > 1 ? Executors.newCachedThreadPool(daemon("cairn-rank-commit")) : null;
+        this.collections = config.worldSize() > 1 && config.rank() == 0 ? Executors.newSingleThreadExecutor(daemon("cairn-gc")) : null;
         this.promoter = new Promoter(commits, this::collectQuietly, rankCommits == null ? Runnable::run : rankCommits);
         this.pipeline = new SavePipeline(config, staging, this::tierComplete);
         // Restore threads both wait on the store and decode: more of them than cores keeps a slow store's GETs
@@ -242,10 +247,36 @@ public final class CairnCheckpointer implements Checkpointer {
         return config.worldSize() > 1 ? GarbageCollector.Collector.OUTSIDER : GarbageCollector.Collector.WRITER;
     }
 
+    /**
+     * Applies retention and sweeps {@code tier} after a commit or a promotion, on rank 0 only. In a multi-rank run
+     * that collection is an outsider's ({@link #collectorRole}), as safe beside this process's commits as the command
+     * line's {@code gc} beside a writer, so it runs on its own thread instead of holding the commit lock: listing and
+     * sweeping a peer tier takes many round trips, which the next step's commit would otherwise wait for. Requests
+     * that come while one is queued are served by that one.
+     */
     private void collectQuietly(Tier tier) {
         if (config.rank() != 0) {
             return;
         }
+        if (collections == null) {
+            collect(tier);
+            return;
+        }
+        if (collectionQueued.add(tier.index())) {
+            try {
+                collections.execute(() -> {
+                    collectionQueued.remove(tier.index()); // a commit from now on asks for a collection after this one
+                    if (!closed) {
+                        collect(tier);
+                    }
+                });
+            } catch (java.util.concurrent.RejectedExecutionException closing) {
+                collectionQueued.remove(tier.index());
+            }
+        }
+    }
+
+    private void collect(Tier tier) {
         try {
             collector.collect(tier, config.gcGrace(), Set.copyOf(inFlight.keySet()), false, collectorRole());
         } catch (Throwable e) {
@@ -387,6 +418,14 @@ public final class CairnCheckpointer implements Checkpointer {
             }
         }
         pipeline.close();
+        if (collections != null) {
+            collections.shutdownNow(); // a collection cut short loses nothing: the next one (in any process) finishes it
+            try {
+                collections.awaitTermination(10, TimeUnit.SECONDS);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+        }
         for (Tier t : tiers) {
             t.close();
         }

@@ -16,7 +16,12 @@ import java.util.Map;
 import java.util.Set;
 import java.util.TreeMap;
 
-/** One collection of one tier. Callers hold the tier's commit lock, so no commit of this process interleaves. */
+/**
+ * One collection of one tier. A {@link Collector#WRITER} collection runs with the tier's commit lock held, so no
+ * commit of this process interleaves; an {@link Collector#OUTSIDER} one needs no lock (the command line's, or rank 0
+ * of a multi-rank run on its own thread): what protects a chunk from it is the grace period and the re-check of
+ * its age, and this process's pins.
+ */
 public final class GarbageCollector {
     private final CommitProtocol commits;
 
