@@ -16,8 +16,10 @@ import java.util.concurrent.ExecutorService;
 import java.util.concurrent.ScheduledFuture;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.LongAdder;
 import org.apache.arrow.memory.ArrowBuf;
 import org.apache.arrow.memory.BufferAllocator;
+import org.apache.arrow.memory.OutOfMemoryException;
 
 /**
  * The serving side of the bulk lane: a plain TCP port beside the Flight server that answers READs (the same tickets,
@@ -44,10 +46,20 @@ final class BulkServer implements AutoCloseable {
     private final ServerSocketChannel server;
     private final Set<SocketChannel> connections = ConcurrentHashMap.newKeySet();
     private final AtomicInteger running = new AtomicInteger();
+    private final LongAdder replicasReceived;
+    private final LongAdder replicasRefused;
     private volatile boolean closed;
 
     BulkServer(int peerIndex, String host, MemoryObjectStore memory, BufferAllocator transfer, ExecutorService executor,
                ChannelDeadlines deadlines, long callTimeoutNanos) throws IOException {
+        this(peerIndex, host, memory, transfer, executor, deadlines, callTimeoutNanos, new LongAdder(), new LongAdder());
+    }
+
+    BulkServer(int peerIndex, String host, MemoryObjectStore memory, BufferAllocator transfer, ExecutorService executor,
+               ChannelDeadlines deadlines, long callTimeoutNanos, LongAdder replicasReceived, LongAdder replicasRefused)
+            throws IOException {
+        this.replicasReceived = replicasReceived;
+        this.replicasRefused = replicasRefused;
         this.peerIndex = peerIndex;
         this.memory = memory;
         this.transfer = transfer;
@@ -114,6 +126,7 @@ final class BulkServer implements AutoCloseable {
                 byte kind = PeerProtocol.kindOf(message);
                 switch (kind) {
                     case PeerProtocol.READ -> answer(connection, PeerProtocol.decodeRead(message), header);
+                    case PeerProtocol.REPLICA -> receive(connection, PeerProtocol.decodeReplica(message), header);
                     case PeerProtocol.STAT, PeerProtocol.LIST, PeerProtocol.DELETE ->
                             answerMetadata(connection, kind, PeerProtocol.decodeKeyBody(message, kind), header);
                     default -> fail(connection, header, "peer " + peerIndex + ": the bulk lane does not answer requests of kind " + kind);
@@ -202,6 +215,66 @@ final class BulkServer implements AutoCloseable {
             send(connection, ByteBuffer.wrap(body));
         } finally {
             deadline.cancel(false);
+        }
+    }
+
+    /**
+     * A replica sent over the lane: the REPLICA descriptor, then exactly its bytes, received whole into a transfer
+     * buffer within the call timeout and only then put (as over Flight, a broken connection leaves no prefix). A
+     * replica this peer cannot hold is still read to its end, so the connection stays in step, and refused.
+     */
+    private void receive(SocketChannel connection, PeerProtocol.Replica replica, ByteBuffer header) throws IOException {
+        if (replica.size() < 0) {
+            throw new IOException("a replica of " + replica.size() + " bytes"); // garbage: this connection is over
+        }
+        ScheduledFuture<?> deadline = deadlines.closeAfter(connection, callTimeoutNanos);
+        try {
+            long room = memory.limitBytes() - memory.usedBytes();
+            ArrowBuf staging = null;
+            if (replica.size() <= room) {
+                try {
+                    staging = transfer.buffer(replica.size());
+                } catch (OutOfMemoryException e) {
+                    staging = null; // no transfer buffer for it now: refused like a full peer
+                }
+            }
+            if (staging == null) {
+                discard(connection, replica.size());
+                refuse(connection, header, replica, room);
+                return;
+            }
+            try (ArrowBuf staged = staging) {
+                if (replica.size() > 0) {
+                    readFully(connection, staged.nioBuffer(0, (int) replica.size()), false);
+                }
+                try {
+                    memory.put(replica.key(), staged.nioBuffer(0, (int) replica.size()));
+                } catch (IOException e) {
+                    refuse(connection, header, replica, memory.limitBytes() - memory.usedBytes());
+                    return;
+                }
+            }
+            replicasReceived.increment();
+            send(connection, header.clear().put(PeerProtocol.BULK_OK).putLong(0).flip());
+        } finally {
+            deadline.cancel(false);
+        }
+    }
+
+    private void refuse(SocketChannel connection, ByteBuffer header, PeerProtocol.Replica replica, long room) throws IOException {
+        replicasRefused.increment();
+        byte[] text = ("peer " + peerIndex + " cannot hold replica " + replica.key() + " (" + replica.size()
+                + " bytes): memory limit " + memory.limitBytes() + " bytes, " + room + " free").getBytes(UTF_8);
+        send(connection, header.clear().put(PeerProtocol.BULK_REFUSED).putLong(text.length).flip());
+        send(connection, ByteBuffer.wrap(text));
+    }
+
+    /** Reads and drops {@code bytes} bytes. */
+    private static void discard(SocketChannel connection, long bytes) throws IOException {
+        ByteBuffer scratch = ByteBuffer.allocate(64 << 10);
+        for (long left = bytes; left > 0; left -= scratch.position()) {
+            scratch.clear().limit((int) Math.min(scratch.capacity(), left));
+            readFully(connection, scratch, false);
         }
     }
 

@@ -274,6 +274,16 @@ final class PeerLink implements AutoCloseable {
      * reusable; a refusal ({@code BULK_FAILED}) fails the call with the peer's message.
      */
     private <T> T overBulk(int port, String what, byte[] request, BulkAnswer<T> answer) throws IOException {
+        return overBulk(port, what, request, null, answer);
+    }
+
+    /** Writes what follows a request on its connection (a replica's bytes). */
+    @FunctionalInterface
+    private interface BulkPayload {
+        void write(SocketChannel connection) throws IOException;
+    }
+
+    private <T> T overBulk(int port, String what, byte[] request, BulkPayload payload, BulkAnswer<T> answer) throws IOException {
         SocketChannel connection = idleBulk.pollFirst();
         if (connection == null) {
             connection = connectBulk(port);
@@ -288,6 +298,9 @@ final class PeerLink implements AutoCloseable {
             ByteBuffer framed = ByteBuffer.allocate(Integer.BYTES + request.length).putInt(request.length).put(request).flip();
             while (framed.hasRemaining()) {
                 connection.write(framed);
+            }
+            if (payload != null) {
+                payload.write(connection);
             }
             ByteBuffer header = ByteBuffer.allocate(PeerProtocol.BULK_ANSWER_HEADER_BYTES);
             BulkServer.readFully(connection, header, false);
@@ -306,7 +319,7 @@ final class PeerLink implements AutoCloseable {
                     reusable = true;
                     return answer.read(connection, -1);
                 }
-                case PeerProtocol.BULK_FAILED -> {
+                case PeerProtocol.BULK_FAILED, PeerProtocol.BULK_REFUSED -> {
                     if (length < 0 || length > MAX_BULK_MESSAGE_BYTES) {
                         throw new IOException("bulk error message of " + length + " bytes");
                     }
@@ -314,11 +327,12 @@ final class PeerLink implements AutoCloseable {
                     BulkServer.readFully(connection, text, false);
                     reusable = true;
                     throw new PeerException(this + ": " + what + " failed: "
-                            + new String(text.array(), java.nio.charset.StandardCharsets.UTF_8), FlightStatusCode.INTERNAL, null);
+                            + new String(text.array(), java.nio.charset.StandardCharsets.UTF_8),
+                            status == PeerProtocol.BULK_REFUSED ? FlightStatusCode.RESOURCE_EXHAUSTED : FlightStatusCode.INTERNAL, null);
                 }
                 default -> throw new IOException("unknown bulk answer status " + status);
             }
-        } catch (PeerException e) {
+        } catch (PeerException | InterruptedIOException e) {
             throw e;
         } catch (ClosedByInterruptException e) {
             Thread.currentThread().interrupt(); // the caller was interrupted: the peer is not to blame
@@ -541,6 +555,10 @@ final class PeerLink implements AutoCloseable {
     }
 
     private void replicateNow(String key, ArrowBuf object, long size, TokenBucket pacing) throws IOException {
+        int port = bulkPort();
+        if (port != NO_BULK_LANE && replicateBulk(key, object, size, pacing, port)) {
+            return;
+        }
         long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(callTimeoutMillis);
         FlightDescriptor descriptor = FlightDescriptor.command(PeerProtocol.replica(key, size));
         Ack ack = new Ack();
@@ -562,6 +580,40 @@ final class PeerLink implements AutoCloseable {
             Thread.currentThread().interrupt();
             throw new InterruptedIOException("replication of " + key + " to peer " + index + " interrupted");
         }
+    }
+
+    /**
+     * Sends the replica over the bulk lane: its descriptor, then its bytes straight from {@code object}'s memory in
+     * pieces paced by {@code pacing}, then the peer's answer. False if the lane cannot be reached (Flight then).
+     */
+    private boolean replicateBulk(String key, ArrowBuf object, long size, TokenBucket pacing, int port) throws IOException {
+        long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(callTimeoutMillis);
+        Boolean sent = overBulk(port, "replicate " + key, PeerProtocol.replica(key, size), connection -> {
+            for (long start = 0; start < size; start += PeerProtocol.PIECE_BYTES) {
+                int length = (int) Math.min(PeerProtocol.PIECE_BYTES, size - start);
+                try {
+                    if (!pacing.take(length, deadline)) {
+                        throw new PeerException(this + ": replica " + key + " of " + size
+                                + " bytes cannot be sent within the call timeout at the replication bandwidth",
+                                FlightStatusCode.TIMED_OUT, null);
+                    }
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                    throw new InterruptedIOException("replication of " + key + " to peer " + index + " interrupted");
+                }
+                ByteBuffer piece = object.nioBuffer(start, length);
+                while (piece.hasRemaining()) {
+                    connection.write(piece);
+                }
+            }
+        }, (connection, length) -> {
+            if (length != 0) {
+                throw new PeerException(this + ": replicate " + key + ": an answer of " + length + " bytes",
+                        FlightStatusCode.INTERNAL, null);
+            }
+            return Boolean.TRUE;
+        });
+        return sent != null;
     }
 
     private void sendPieces(String key, ArrowBuf object, long size, TokenBucket pacing,

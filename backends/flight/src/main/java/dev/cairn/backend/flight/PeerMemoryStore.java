@@ -120,7 +120,7 @@ public final class PeerMemoryStore implements ObjectStore {
             serving = root.newChildAllocator("cairn-peer-serve", 0, transfer);
             client = root.newChildAllocator("cairn-peer-client", 0, transfer);
             lane = new BulkServer(config.peerIndex(), config.host(), objects, serving, executor, timer,
-                    config.callTimeout().toNanos());
+                    config.callTimeout().toNanos(), replicasReceived, replicasRejected);
             producer = new PeerService(config.peerIndex(), objects, serving, config.callTimeout().toNanos(), lane.port(),
                     replicasReceived, replicasRejected);
             started = FlightServer.builder(serving, Location.forGrpcInsecure(config.host(), config.port()), producer)

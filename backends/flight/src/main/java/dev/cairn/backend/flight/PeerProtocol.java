@@ -64,6 +64,8 @@ final class PeerProtocol {
     static final byte BULK_OK = 0;
     static final byte BULK_NOT_FOUND = 1;
     static final byte BULK_FAILED = 2;
+    /** A replica the peer cannot hold (its memory limit): the bulk lane's RESOURCE_EXHAUSTED. */
+    static final byte BULK_REFUSED = 3;
     /** Bytes of a bulk answer's status and length. */
     static final int BULK_ANSWER_HEADER_BYTES = 1 + Long.BYTES;
     /** The longest bulk request accepted: a READ ticket with the longest key. */

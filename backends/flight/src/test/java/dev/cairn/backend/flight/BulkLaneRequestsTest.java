@@ -1,8 +1,10 @@
 package dev.cairn.backend.flight;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.cairn.ObjectInfo;
 import dev.cairn.backend.memory.MemoryObjectStore;
@@ -18,22 +20,23 @@ import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.LongAdder;
 import org.apache.arrow.flight.FlightServer;
 import org.apache.arrow.flight.Location;
+import org.apache.arrow.memory.ArrowBuf;
 import org.apache.arrow.memory.BufferAllocator;
 import org.apache.arrow.memory.RootAllocator;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 
 /**
- * STAT, LIST and DELETE go over a peer's bulk lane when it has one that can be reached, with the answers the Flight
- * actions give, and over Flight otherwise. To tell which path answered, the lane here serves one store and the Flight
+ * STAT, LIST, DELETE and replicas go over a peer's bulk lane when it has one that can be reached, with the answers the
+ * Flight calls give, and over Flight otherwise. To tell which path answered, the lane here serves one store and the Flight
  * service another: each holds a key the other does not.
  */
 @Timeout(value = 120, unit = TimeUnit.SECONDS)
-class BulkMetadataTest {
+class BulkLaneRequestsTest {
 
     @Test
     void metadataGoesOverTheBulkLaneWhenThePeerHasOne() throws Exception {
-        withPeer(Lane.SERVED, (link, laneStore, flightStore) -> {
+        withPeer(Lane.SERVED, (link, laneStore, flightStore, reading) -> {
             ObjectInfo stat = link.stat("steps/1/lane");
             assertEquals(laneStore.stat("steps/1/lane"), stat);
             assertNull(link.stat("steps/1/flight"), "the Flight store's key is not the lane's");
@@ -50,7 +53,7 @@ class BulkMetadataTest {
     @Test
     void aPeerWithoutALaneOrWithAnUnreachableOneAnswersOverFlight() throws Exception {
         for (Lane lane : new Lane[] {Lane.NONE, Lane.UNREACHABLE}) {
-            withPeer(lane, (link, laneStore, flightStore) -> {
+            withPeer(lane, (link, laneStore, flightStore, reading) -> {
                 assertEquals(flightStore.stat("steps/1/flight"), link.stat("steps/1/flight"), lane.name());
                 assertNull(link.stat("steps/1/lane"), lane.name());
                 assertEquals(flightStore.list("steps/"), link.list("steps/"), lane.name());
@@ -62,7 +65,7 @@ class BulkMetadataTest {
 
     @Test
     void aLargeListingComesBackWhole() throws Exception {
-        withPeer(Lane.SERVED, (link, laneStore, flightStore) -> {
+        withPeer(Lane.SERVED, (link, laneStore, flightStore, reading) -> {
             for (int i = 0; i < 5_000; i++) {
                 laneStore.put("chunks/" + Integer.toHexString(i) + "/" + "x".repeat(60), ByteBuffer.wrap(new byte[] {(byte) i}));
             }
@@ -70,11 +73,53 @@ class BulkMetadataTest {
         });
     }
 
+    @Test
+    void replicasGoOverTheLaneWhenThePeerHasOneAndOverFlightOtherwise() throws Exception {
+        byte[] content = PeerReplicationTest.randomBytes(7, 3 * PeerProtocol.PIECE_BYTES + 17); // several paced pieces
+        for (Lane lane : Lane.values()) {
+            withPeer(lane, (link, laneStore, flightStore, reading) -> {
+                try (ArrowBuf object = reading.buffer(content.length)) { // the link's allocator, as the store's replicas are
+                    object.setBytes(0, content);
+                    link.replicate("chunks/ab/replica", object, content.length, new TokenBucket(1L << 40, 1L << 30));
+                    link.replicate("chunks/ab/empty", object, 0, new TokenBucket(1L << 40, 1L << 30));
+                }
+                MemoryObjectStore holder = lane == Lane.SERVED ? laneStore : flightStore;
+                MemoryObjectStore other = lane == Lane.SERVED ? flightStore : laneStore;
+                assertArrayEquals(content, bytes(holder.readAll("chunks/ab/replica")), lane.name());
+                assertEquals(0, holder.stat("chunks/ab/empty").size(), lane.name());
+                assertThrows(NoSuchFileException.class, () -> other.stat("chunks/ab/replica"), lane.name());
+            });
+        }
+    }
+
+    @Test
+    void aReplicaBeyondThePeersLimitIsRefusedOverTheLaneAndTheConnectionStaysUsable() throws Exception {
+        withPeer(Lane.SERVED, (link, laneStore, flightStore, reading) -> {
+            long room = laneStore.limitBytes() - laneStore.usedBytes();
+            int size = (int) room + 1;
+            try (BufferAllocator a = new RootAllocator(256L << 20); ArrowBuf object = a.buffer(size)) { // never reaches Flight
+                object.setZero(0, size);
+                PeerLink.PeerException e = assertThrows(PeerLink.PeerException.class,
+                        () -> link.replicate("chunks/cd/big", object, size, new TokenBucket(1L << 40, 1L << 30)));
+                assertTrue(e.refused(), e.getMessage());
+                assertTrue(e.getMessage().contains("memory limit"), e.getMessage());
+            }
+            assertThrows(NoSuchFileException.class, () -> laneStore.stat("chunks/cd/big"));
+            assertEquals(laneStore.stat("steps/1/lane"), link.stat("steps/1/lane"), "the link still answers");
+        });
+    }
+
+    private static byte[] bytes(ByteBuffer b) {
+        byte[] out = new byte[b.remaining()];
+        b.get(out);
+        return out;
+    }
+
     private enum Lane { SERVED, NONE, UNREACHABLE }
 
     @FunctionalInterface
     private interface Check {
-        void run(PeerLink link, MemoryObjectStore laneStore, MemoryObjectStore flightStore) throws Exception;
+        void run(PeerLink link, MemoryObjectStore laneStore, MemoryObjectStore flightStore, BufferAllocator reading) throws Exception;
     }
 
     private static void withPeer(Lane lane, Check check) throws Exception {
@@ -105,7 +150,7 @@ class BulkMetadataTest {
                 PeerLink link = new PeerLink(0, new InetSocketAddress("127.0.0.1", server.getPort()), reading, 20_000, 1_000,
                         deadlines);
                 try {
-                    check.run(link, laneStore, flightStore);
+                    check.run(link, laneStore, flightStore, reading);
                 } finally {
                     link.close();
                 }
