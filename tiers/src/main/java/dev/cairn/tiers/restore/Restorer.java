@@ -59,6 +59,15 @@ public final class Restorer {
     }
 
     public RestoreResult restore(RestoreRequest request) {
+        return restore(request, step -> { });
+    }
+
+    /**
+     * Restores as {@link #restore(RestoreRequest)}, telling {@code chosen} the step it restores as soon as that is
+     * known, before any chunk is read: work that depends only on the step (a rank's clean-up of its stale indexes) can
+     * then overlap the reads.
+     */
+    public RestoreResult restore(RestoreRequest request, java.util.function.LongConsumer chosen) {
         TreeMap<Long, List<Tier>> holders = committedSteps();
         if (holders.isEmpty()) {
             throw new CheckpointException(Reason.NOT_FOUND, "no committed checkpoint of run '" + tiers.get(0).layout().run()
@@ -69,6 +78,7 @@ public final class Restorer {
             throw new CheckpointException(Reason.NOT_FOUND, "step " + step + " is not committed in any tier; committed steps: "
                     + holders.descendingKeySet());
         }
+        chosen.accept(step);
         Located located = readManifest(step, holders.get(step));
         Manifest m = located.manifest;
         RestorePlan plan = RestorePlan.of(m, request, rank, worldSize);
