@@ -30,6 +30,12 @@ import org.apache.arrow.memory.BufferAllocator;
 final class RankCommit {
     private static final long FIRST_POLL_NANOS = 2_000_000;
     private static final long MAX_POLL_NANOS = 100_000_000;
+    /** Reads of the other ranks' indexes, in parallel: each is a round trip to the peer that holds it. */
+    private static final java.util.concurrent.ExecutorService INDEX_READS = java.util.concurrent.Executors.newCachedThreadPool(r -> {
+        Thread t = new Thread(r, "cairn-index-read");
+        t.setDaemon(true);
+        return t;
+    });
 
     private final BufferAllocator allocator;
     private final Coordinator coordinator;
@@ -56,11 +62,15 @@ final class RankCommit {
             });
         }
         if (index.rank() != 0) {
-            if (coordinator != null) {
-                // Rank 0 has tried (or the barrier failed): either way the store says whether it committed. Asked
-                // until the deadline, as without a coordinator: a peer that restarted or was marked down for a moment
-                // may not answer at once.
-                passed(tier, barrier + "/committed", index, until);
+            if (coordinator != null && passed(tier, barrier + "/committed", index, until)) {
+                // Rank 0 has tried: the MANIFEST is there if it committed, read at once (one call instead of a stat
+                // and a read); if it is not, the store is asked until the deadline, as without a coordinator: a peer
+                // that restarted or was marked down for a moment may not answer at once.
+                try {
+                    return commits.read(tier, index.step());
+                } catch (NoSuchFileException notYet) {
+                    // polled below
+                }
             }
             return unlocked(tier, () -> awaitManifest(tier, index, commits, until));
         }
@@ -69,7 +79,8 @@ final class RankCommit {
         try {
             // After the barrier every index is written; polling stays for a store that does not show one at once
             // (a replacement rank's peer, reached again after being marked down), up to the deadline as before.
-            List<Manifest> indexes = unlocked(tier, () -> awaitIndexes(tier, index, until));
+            List<Manifest> indexes = unlocked(tier, () -> coordinator != null ? readIndexes(tier, index, until)
+                    : awaitIndexes(tier, index, until));
             checkChunksPresent(tier, indexes, ownUnconfirmed);
             merged = merge(index, indexes);
             byte[] bytes = ManifestFormat.write(merged, "manifest", allocator);
@@ -104,6 +115,45 @@ final class RankCommit {
             return true;
         } catch (CheckpointException e) {
             return false;
+        }
+    }
+
+    /**
+     * After the "indexed" barrier every rank has written its index: each is read by its key, the other ranks' at once
+     * (no listing, no stat first). One that cannot be read yet sends this rank to {@link #awaitIndexes}, which asks
+     * the store until the deadline.
+     */
+    private List<Manifest> readIndexes(Tier tier, Manifest own, long until) throws IOException {
+        int world = own.worldSize();
+        List<java.util.concurrent.CompletableFuture<Manifest>> reads = new ArrayList<>();
+        for (int r = 1; r < world; r++) {
+            int rank = r;
+            reads.add(java.util.concurrent.CompletableFuture.supplyAsync(() -> {
+                try {
+                    return readIndex(tier, tier.layout().indexKey(own.step(), rank), own, rank);
+                } catch (IOException e) {
+                    throw new java.util.concurrent.CompletionException(e);
+                }
+            }, INDEX_READS));
+        }
+        List<Manifest> found = new ArrayList<>(world);
+        found.add(own);
+        try {
+            for (java.util.concurrent.CompletableFuture<Manifest> read : reads) {
+                found.add(read.join());
+            }
+            return found;
+        } catch (java.util.concurrent.CompletionException e) {
+            if (e.getCause() instanceof NoSuchFileException) {
+                return awaitIndexes(tier, own, until);
+            }
+            if (e.getCause() instanceof IOException io) {
+                throw io;
+            }
+            if (e.getCause() instanceof RuntimeException r) {
+                throw r;
+            }
+            throw e;
         }
     }
 

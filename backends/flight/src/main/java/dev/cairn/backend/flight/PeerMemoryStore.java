@@ -94,6 +94,8 @@ public final class PeerMemoryStore implements ObjectStore {
     private volatile PeerLink[] links;
     private volatile boolean closed;
 
+    /** Calls to every peer at once (a listing, the stats before a create), one thread per peer asked. */
+    private final ExecutorService asking;
     private final LongAdder readsLocal = new LongAdder();
     private final LongAdder readsFromPeers = new LongAdder();
     private final LongAdder bytesReadFromPeers = new LongAdder();
@@ -145,6 +147,7 @@ public final class PeerMemoryStore implements ObjectStore {
         this.service = producer;
         this.server = started;
         this.serverExecutor = executor;
+        this.asking = Executors.newCachedThreadPool(daemonThreads("cairn-peer-" + config.peerIndex() + "-ask-"));
         this.bulk = lane;
         this.deadlines = timer;
         this.pacing = new TokenBucket(config.replicationBandwidth(), PeerProtocol.PIECE_BYTES);
@@ -267,13 +270,9 @@ public final class PeerMemoryStore implements ObjectStore {
     public boolean putIfAbsent(String key, ByteBuffer data) throws IOException {
         checkOpen();
         ObjectKeys.check(key);
-        for (PeerLink link : reachable()) {
-            try {
-                if (link.stat(key) != null) {
-                    return false;
-                }
-            } catch (IOException e) {
-                peerCallFailures.increment(); // an unreachable peer cannot object; see the class comment
+        for (ObjectInfo held : askEveryPeer(link -> link.stat(key))) {
+            if (held != null) {
+                return false; // an unreachable peer cannot object; see the class comment
             }
         }
         long size = data.remaining();
@@ -351,20 +350,51 @@ public final class PeerMemoryStore implements ObjectStore {
         for (ObjectInfo info : memory.list(prefix)) {
             union.put(info.key(), info);
         }
-        for (int peer : readOrder) {
-            PeerLink link = reachable(peer);
-            if (link == null) {
-                continue;
-            }
-            try {
-                for (ObjectInfo info : link.list(prefix)) {
-                    union.putIfAbsent(info.key(), info);
-                }
-            } catch (IOException e) {
-                peerCallFailures.increment();
+        for (List<ObjectInfo> listing : askEveryPeer(link -> link.list(prefix))) {
+            for (ObjectInfo info : listing) {
+                union.putIfAbsent(info.key(), info);
             }
         }
         return new ArrayList<>(union.values());
+    }
+
+    /**
+     * Asks every reachable peer at once and returns their answers in read order, leaving out the peers whose call
+     * failed (counted): each call is a round trip, and a listing or a create would otherwise pay one per peer in turn.
+     */
+    private <T> List<T> askEveryPeer(PeerCall<T> call) throws IOException {
+        List<PeerLink> up = reachable();
+        if (up.size() == 1) {
+            try {
+                return java.util.Collections.singletonList(call.ask(up.get(0)));
+            } catch (IOException e) {
+                peerCallFailures.increment();
+                return List.of();
+            }
+        }
+        List<java.util.concurrent.Future<T>> calls = new ArrayList<>(up.size());
+        try {
+            for (PeerLink link : up) {
+                calls.add(asking.submit(() -> call.ask(link)));
+            }
+        } catch (java.util.concurrent.RejectedExecutionException closing) {
+            calls.forEach(c -> c.cancel(true));
+            checkOpen();
+            throw new IOException("peer memory store " + config.peerIndex() + " is closing", closing);
+        }
+        List<T> answers = new ArrayList<>(up.size());
+        for (int i = 0; i < calls.size(); i++) {
+            try {
+                answers.add(calls.get(i).get()); // each call ends by its own deadline
+            } catch (java.util.concurrent.ExecutionException e) {
+                peerCallFailures.increment();
+            } catch (InterruptedException e) {
+                calls.forEach(c -> c.cancel(true));
+                Thread.currentThread().interrupt();
+                throw new InterruptedIOException("interrupted asking the peers");
+            }
+        }
+        return answers;
     }
 
     @Override
@@ -436,6 +466,7 @@ public final class PeerMemoryStore implements ObjectStore {
             server.close(); // lets running calls finish for a while, then cancels them
             service.close(CLOSE_WAIT_MILLIS); // and waits for their handlers, which free what they staged
             bulk.close(); // closes every bulk connection and waits for their threads, which free what they shared
+            asking.shutdownNow();
             serverExecutor.shutdownNow(); // interrupts a handler still waiting on a peer that went away
             serverExecutor.awaitTermination(CLOSE_WAIT_MILLIS, TimeUnit.MILLISECONDS);
         } catch (InterruptedException e) {
