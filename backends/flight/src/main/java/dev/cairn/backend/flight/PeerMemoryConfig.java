@@ -250,8 +250,8 @@ public final class PeerMemoryConfig {
         }
 
         /**
-         * Off-heap bytes for replicas in transit (a copy of each replica sent, each replica received whole before it
-         * is put); the largest one must fit. Reads are served from the stored objects without a copy; a served object
+         * Off-heap bytes for replicas in transit (each replica received whole before it is put); the largest one
+         * must fit. Replicas are sent and reads served from the stored objects without a copy; a sent or served object
          * that is replaced or deleted meanwhile counts here until its last bytes are sent. Default 256 MiB.
          */
         public Builder transferBufferBytes(long bytes) {

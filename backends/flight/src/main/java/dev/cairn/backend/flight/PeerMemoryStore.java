@@ -31,7 +31,6 @@ import org.apache.arrow.flight.Location;
 import org.apache.arrow.memory.AllocationListener;
 import org.apache.arrow.memory.ArrowBuf;
 import org.apache.arrow.memory.BufferAllocator;
-import org.apache.arrow.memory.OutOfMemoryException;
 import org.apache.arrow.memory.RootAllocator;
 
 /**
@@ -71,8 +70,6 @@ import org.apache.arrow.memory.RootAllocator;
  */
 public final class PeerMemoryStore implements ObjectStore {
     private static final long CLOSE_WAIT_MILLIS = 5_000;
-    /** Attempts at a consistent copy of an object that keeps being replaced by others of other sizes. */
-    private static final int SNAPSHOT_ATTEMPTS = 8;
 
     private final PeerMemoryConfig config;
     private final RootAllocator root;
@@ -521,38 +518,18 @@ public final class PeerMemoryStore implements ObjectStore {
         if (link == null) {
             throw new PeerLink.PeerException("peer " + peer + " is down or has no address", FlightStatusCode.UNAVAILABLE, null);
         }
-        for (int attempt = 0; attempt < SNAPSHOT_ATTEMPTS; attempt++) {
-            long size;
-            try {
-                size = memory.stat(key).size();
-            } catch (NoSuchFileException gone) {
-                return -1;
-            }
-            ArrowBuf copy = allocateTransfer(key, size + 1);
-            try {
-                int n;
-                try {
-                    n = memory.read(key, 0, copy.nioBuffer(0, (int) size + 1));
-                } catch (NoSuchFileException gone) {
-                    return -1;
-                }
-                if (n == size) { // one read of exactly one version: not a prefix of a longer replacement
-                    link.replicate(key, copy, size, pacing);
-                    return size;
-                }
-            } finally {
-                copy.close();
-            }
-        }
-        throw new IOException("object " + key + " kept changing size while being copied for replication");
-    }
-
-    private ArrowBuf allocateTransfer(String key, long bytes) throws IOException {
+        // One version of the object, without a copy: a shared view of its memory, which stays valid (and unchanged)
+        // until closed whatever happens to the key meanwhile.
+        ArrowBuf view;
         try {
-            return clientAllocator.buffer(bytes);
-        } catch (OutOfMemoryException e) {
-            throw new IOException("no transfer buffer for " + key + " (" + bytes + " bytes; transfer limit "
-                    + config.transferBufferBytes() + " bytes)", e);
+            view = memory.share(key, clientAllocator);
+        } catch (NoSuchFileException gone) {
+            return -1;
+        }
+        try (view) {
+            long size = view.readableBytes();
+            link.replicate(key, view, size, pacing);
+            return size;
         }
     }
 
