@@ -89,6 +89,40 @@ class StoredFormTest {
     }
 
     /**
+     * As above, then step 4 changes a few more values: its difference is against the chunk of steps 2 and 3, which the
+     * tier holds as a difference against step 1's. The pipeline remembered that base with the form step 3 encoded
+     * (whole), not the one the tier kept, so step 4's manifest named one base where the stored chain has two; once
+     * steps 1 to 3 retired, GC took step 1's chunk, which step 4 still needed.
+     */
+    @Test
+    void aDifferenceAgainstAnAdoptedFormNamesTheWholeStoredChain() throws Exception {
+        SplittableRandom random = new SplittableRandom(9);
+        byte[] a0 = DeltaChainProperties.randomValues(DType.F32, ELEMENTS, random);
+        byte[] a1 = a0.clone();
+        a1[RoundTripProperties.CHUNK + 12] ^= 0x21;
+        byte[] a2 = a1.clone();
+        a2[RoundTripProperties.CHUNK + 40] ^= 0x12;
+        try (MemoryObjectStore mem = new MemoryObjectStore(64L << 20)) {
+            try (Checkpointer cp = Checkpointer.open(RoundTripProperties.config(2).differential(4)
+                    .tier(TierConfig.of("memory", mem).keepLast(1)).build())) {
+                cp.save(1, DeltaChainProperties.state(DType.F32, a0)).done().get(30, TimeUnit.SECONDS);
+                var second = cp.save(2, DeltaChainProperties.state(DType.F32, a1));
+                var third = cp.save(3, DeltaChainProperties.state(DType.F32, a1));
+                second.done().get(30, TimeUnit.SECONDS);
+                third.done().get(30, TimeUnit.SECONDS);
+                cp.save(4, DeltaChainProperties.state(DType.F32, a2)).done().get(30, TimeUnit.SECONDS);
+                cp.gc(false);
+            }
+            StoredForms.assertManifestsAgree(mem, "prop");
+            try (Checkpointer memoryOnly = Checkpointer.open(RoundTripProperties.config(1)
+                    .tier(TierConfig.of("memory", mem).keepLast(8)).build())) {
+                var r = memoryOnly.restore(RestoreRequest.step(4));
+                assertSameState(DeltaChainProperties.state(DType.F32, a2), r.state());
+            }
+        }
+    }
+
+    /**
      * The same bytes in a float tensor and in an integer tensor of one save: stored whole, but in two codecs
      * (byte planes for the floats, plain zstd for the integers). Both positions may find the key absent and encode;
      * the second put used to replace the first form under the manifest that recorded it, and the promotion to disk,

@@ -157,7 +157,7 @@ final class ChunkEncoder implements EventHandler<ChunkEvent> {
                 job.basesOf[i] = chain;
                 e.tiersToWrite = 0;
                 PreviousVersions.Version prev = previous.get(job, i);
-                previous.put(job, i, hash, hasher.contentHash(), chain, prev == null ? 0 : prev.skip());
+                previous.put(job, i, hash, hasher.contentHash(), prev == null ? 0 : prev.skip());
                 return;
             }
             // A chunk whose chain lost a link (an orphan of a failed save): encoded whole, which replaces it. One old
@@ -195,7 +195,7 @@ final class ChunkEncoder implements EventHandler<ChunkEvent> {
         }
         e.tiersToWrite = 1L;
         boolean missed = chain != null && !XorDelta.CODEC.equals(job.codecOf[i]);
-        previous.put(job, i, hash, hasher.contentHash(), job.basesOf[i], missed ? SKIP_AFTER_MISS : skipped ? prev.skip() - 1 : 0);
+        previous.put(job, i, hash, hasher.contentHash(), missed ? SKIP_AFTER_MISS : skipped ? prev.skip() - 1 : 0);
     }
 
     private long freshSince() {
@@ -213,20 +213,27 @@ final class ChunkEncoder implements EventHandler<ChunkEvent> {
     /**
      * The chain a differential chunk {@code i} would have, nearest base first, with the base's raw bytes rebuilt in
      * {@link #base}; null when it cannot be one: differential off, a first tier not in memory (its previous versions
-     * would be read back from disk or the network), no previous version, the chain at its bound, or the
-     * previous version not (or no longer whole-chained) in the tier. Its chain is pinned when returned.
+     * would be read back from disk or the network), no previous version, the previous version not (or no longer
+     * whole-chained) in the tier, or its stored chain at the bound. Its chain is pinned when returned.
      */
     private List<String> deltaBase(PreviousVersions.Version prev, SaveJob job, int i, Tier tier, String hash) throws IOException {
         if (fullEvery <= 1 || !tier.store().inMemory() || prev == null || prev.hash().equals(hash)
-                || prev.contentHash() != hasher.contentHash()
-                || prev.bases().size() + 1 >= fullEvery) {
+                || prev.contentHash() != hasher.contentHash()) {
             return null;
         }
-        List<String> chain = new ArrayList<>(prev.bases().size() + 1);
-        chain.add(prev.hash());
-        chain.addAll(prev.bases());
+        // The base's own chain is the one the tier stores it with, which need not be the form this pipeline encoded
+        // for it (another save may have stored that content first: ChunkForms). Pinned first, its form cannot change.
         ChunkCatalog catalog = tier.catalog();
-        if (!catalog.pinChain(chain) || !catalog.reusable(chain, freshSince())) {
+        catalog.pin(prev.hash());
+        ChunkCatalog.Form stored = ChunkForms.held(tier, prev.hash());
+        if (stored == null || stored.bases().size() + 1 >= fullEvery) {
+            catalog.unpin(prev.hash());
+            return null;
+        }
+        List<String> chain = new ArrayList<>(stored.bases().size() + 1);
+        chain.add(prev.hash());
+        chain.addAll(stored.bases());
+        if (!catalog.pinChain(stored.bases()) || !catalog.reusable(chain, freshSince())) {
             catalog.unpinAll(chain);
             return null;
         }
