@@ -23,6 +23,9 @@ import java.util.Set;
  * always keeps the newest step): {@link #reusable} says whether a save may count on a stored chunk without writing
  * it again. Whatever it says, the commit confirms in the store every chunk it did not write before it creates the
  * MANIFEST ({@code commit.ChunkConfirmation}).
+ *
+ * <p>Per held hash it also knows the one {@link Form} the tier stores it in (learned from the stored headers for a
+ * chunk found by listing); {@link ChunkForms} is what keeps that form from changing under a key.
  */
 public final class ChunkCatalog {
     private final Map<String, Long> present = new HashMap<>();
