@@ -86,8 +86,9 @@ public final class ChunkForms {
                 held = null;
             }
             if (held == null) {
+                long length = bytes.remaining();
                 tier.store().put(tier.layout().chunkKey(hash), bytes);
-                catalog.markPresent(hash, bytes.remaining(), codec, bases);
+                catalog.markPresent(hash, length, codec, bases);
                 return null;
             }
             if (!catalog.reusable(List.of(hash), freshSinceMillis)) {
