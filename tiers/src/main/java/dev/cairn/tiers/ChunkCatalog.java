@@ -23,6 +23,9 @@ import java.util.Set;
  * always keeps the newest step): {@link #reusable} says whether a save may count on a stored chunk without writing
  * it again. Whatever it says, the commit confirms in the store every chunk it did not write before it creates the
  * MANIFEST ({@code commit.ChunkConfirmation}).
+ *
+ * <p>Per held hash it also knows the one {@link Form} the tier stores it in (learned from the stored headers for a
+ * chunk found by listing); {@link ChunkForms} is what keeps that form from changing under a key.
  */
 public final class ChunkCatalog {
     private final Map<String, Long> present = new HashMap<>();
@@ -91,10 +94,25 @@ public final class ChunkCatalog {
         writtenAt.put(hash, System.currentTimeMillis());
     }
 
-    /** Marks {@code hash} present as a listing or stat found it, last written at {@code lastModified}. */
+    /**
+     * Marks {@code hash} present as a listing or stat found it, last written at {@code lastModified}. A size other
+     * than the known one means another process stored the key in another form: its codec and bases are then
+     * learned again from the stored object ({@link ChunkForms#held}).
+     */
     public synchronized void markPresent(String hash, long storedSize, java.time.Instant lastModified) {
-        present.put(hash, storedSize);
+        Long known = present.put(hash, storedSize);
+        if (known != null && known != storedSize) {
+            codecs.remove(hash);
+            bases.remove(hash);
+        }
         writtenAt.put(hash, lastModified.toEpochMilli());
+    }
+
+    /** Marks {@code hash}, which the tier holds, as written just now (its stored form unchanged). */
+    public synchronized void markRewritten(String hash) {
+        if (present.containsKey(hash)) {
+            writtenAt.put(hash, System.currentTimeMillis());
+        }
     }
 
     /**
@@ -149,17 +167,34 @@ public final class ChunkCatalog {
         }
     }
 
-    /** Records the codec of a chunk already present (found by listing); ignored once the chunk is gone. */
-    public synchronized void learnCodec(String hash, String codec) {
-        learnCodec(hash, codec, List.of());
-    }
-
-    /** Records the codec and bases of a chunk already present (found by listing); ignored once the chunk is gone. */
-    public synchronized void learnCodec(String hash, String codec, List<String> chain) {
-        if (present.containsKey(hash)) {
+    /**
+     * Records the form of a chunk already present (found by listing), as read from its stored headers; ignored once
+     * the chunk is gone, when its stored size is no longer {@code storedSize}, or when its form is known already.
+     */
+    public synchronized void learnForm(String hash, long storedSize, String codec, List<String> chain) {
+        Long size = present.get(hash);
+        if (size != null && size == storedSize && !codecs.containsKey(hash)) {
             codecs.put(hash, codec);
             bases.put(hash, List.copyOf(chain));
         }
+    }
+
+    /**
+     * How one tier stores one chunk key: the stored length, the codec its header names and the bases its chain of
+     * headers names, nearest first (empty for a whole chunk). A tier holds exactly one form per key
+     * ({@link ChunkForms}), and every manifest of the tier that names the key records this form.
+     */
+    public record Form(long length, String codec, List<String> bases) {
+        public Form {
+            bases = List.copyOf(bases);
+        }
+    }
+
+    /** The form of {@code hash} when the tier holds it and its form is known, else null; one consistent snapshot. */
+    public synchronized Form formOf(String hash) {
+        Long size = present.get(hash);
+        String codec = codecs.get(hash);
+        return size == null || codec == null ? null : new Form(size, codec, bases.get(hash));
     }
 
     /** The bases {@code hash} is stored against (empty when whole), or null when this catalog does not know them. */

@@ -3,11 +3,11 @@ package dev.cairn.tiers.pipeline;
 import com.lmax.disruptor.EventHandler;
 import com.lmax.disruptor.Sequence;
 import dev.cairn.tiers.ChunkCatalog;
+import dev.cairn.tiers.ChunkForms;
 import dev.cairn.tiers.Tier;
 import dev.cairn.tiers.codec.ChunkCodec;
 import dev.cairn.tiers.codec.ContentHash;
 import dev.cairn.tiers.codec.MantissaRounding;
-import dev.cairn.tiers.codec.StoredChunkFormat;
 import dev.cairn.tiers.codec.XorDelta;
 import dev.cairn.tiers.restore.ChunkReader;
 import java.io.IOException;
@@ -63,7 +63,6 @@ final class ChunkEncoder implements EventHandler<ChunkEvent> {
     static final int SKIP_AFTER_MISS = 4;
     private final SlabPool encodedPool;
     private final long slabWaitNanos;
-    private final ByteBuffer head = ByteBuffer.allocate(XorDelta.HEADER_BYTES);
     private ByteBuffer rounded = ByteBuffer.allocateDirect(0);
     /** A chunk read in the caller's own buffer, copied once so that it is hashed and encoded from the same bytes. */
     private ByteBuffer inPlace = ByteBuffer.allocateDirect(0);
@@ -146,22 +145,24 @@ final class ChunkEncoder implements EventHandler<ChunkEvent> {
         Tier tier = job.tiers[0];
         ChunkCatalog catalog = tier.catalog();
         long size = catalog.pin(hash);
-        if (size >= 0) {
-            // Held already; usable only with its whole chain, pinned before we count on it, and only where no
-            // collector of another process may take it meanwhile (else written again, whole, which restarts its age).
-            List<String> chain = storedChain(tier, hash);
+        ChunkCatalog.Form held = size < 0 ? null : ChunkForms.held(tier, hash);
+        if (held != null) {
+            // Held already, in the one form the tier keeps under this key; usable only with its whole chain, pinned
+            // before we count on it, and only where no collector of another process may take it meanwhile.
+            List<String> chain = held.bases();
             if (catalog.pinChain(chain) && catalog.reusable(hash, chain, freshSince())) {
                 job.addPins(i, chain);
-                job.storedOf[0][i] = size;
-                job.codecOf[i] = storedCodec(tier, hash);
+                job.storedOf[0][i] = held.length();
+                job.codecOf[i] = held.codec();
                 job.basesOf[i] = chain;
                 e.tiersToWrite = 0;
                 PreviousVersions.Version prev = previous.get(job, i);
-                previous.put(job, i, hash, hasher.contentHash(), chain, prev == null ? 0 : prev.skip());
+                previous.put(job, i, hash, hasher.contentHash(), prev == null ? 0 : prev.skip());
                 return;
             }
-            // A chunk whose chain lost a link (an orphan of a failed save), or one old enough for another process's
-            // collector to delete: written again, whole.
+            // A chunk whose chain lost a link (an orphan of a failed save): encoded whole, which replaces it. One old
+            // enough for another process's collector to delete: encoded whole too, but the writer keeps the stored
+            // form and only writes it again, which restarts its age (ChunkForms#put).
             catalog.unpinAll(chain);
         }
         ChunkCodec codec = codec(tier);
@@ -169,7 +170,7 @@ final class ChunkEncoder implements EventHandler<ChunkEvent> {
         ByteBuffer out = e.encoded.buffer();
         PreviousVersions.Version prev = previous.get(job, i);
         boolean skipped = prev != null && prev.skip() > 0;
-        List<String> chain = size < 0 && !skipped ? deltaBase(prev, job, i, tier, hash) : null;
+        List<String> chain = held == null && !skipped ? deltaBase(prev, job, i, tier, hash) : null;
         int deltaLength = -1;
         if (chain != null) {
             deltaOut = ensure(deltaOut, out.capacity());
@@ -194,7 +195,7 @@ final class ChunkEncoder implements EventHandler<ChunkEvent> {
         }
         e.tiersToWrite = 1L;
         boolean missed = chain != null && !XorDelta.CODEC.equals(job.codecOf[i]);
-        previous.put(job, i, hash, hasher.contentHash(), job.basesOf[i], missed ? SKIP_AFTER_MISS : skipped ? prev.skip() - 1 : 0);
+        previous.put(job, i, hash, hasher.contentHash(), missed ? SKIP_AFTER_MISS : skipped ? prev.skip() - 1 : 0);
     }
 
     private long freshSince() {
@@ -212,20 +213,27 @@ final class ChunkEncoder implements EventHandler<ChunkEvent> {
     /**
      * The chain a differential chunk {@code i} would have, nearest base first, with the base's raw bytes rebuilt in
      * {@link #base}; null when it cannot be one: differential off, a first tier not in memory (its previous versions
-     * would be read back from disk or the network), no previous version, the chain at its bound, or the
-     * previous version not (or no longer whole-chained) in the tier. Its chain is pinned when returned.
+     * would be read back from disk or the network), no previous version, the previous version not (or no longer
+     * whole-chained) in the tier, or its stored chain at the bound. Its chain is pinned when returned.
      */
     private List<String> deltaBase(PreviousVersions.Version prev, SaveJob job, int i, Tier tier, String hash) throws IOException {
         if (fullEvery <= 1 || !tier.store().inMemory() || prev == null || prev.hash().equals(hash)
-                || prev.contentHash() != hasher.contentHash()
-                || prev.bases().size() + 1 >= fullEvery) {
+                || prev.contentHash() != hasher.contentHash()) {
             return null;
         }
-        List<String> chain = new ArrayList<>(prev.bases().size() + 1);
-        chain.add(prev.hash());
-        chain.addAll(prev.bases());
+        // The base's own chain is the one the tier stores it with, which need not be the form this pipeline encoded
+        // for it (another save may have stored that content first: ChunkForms). Pinned first, its form cannot change.
         ChunkCatalog catalog = tier.catalog();
-        if (!catalog.pinChain(chain) || !catalog.reusable(chain, freshSince())) {
+        catalog.pin(prev.hash());
+        ChunkCatalog.Form stored = ChunkForms.held(tier, prev.hash());
+        if (stored == null || stored.bases().size() + 1 >= fullEvery) {
+            catalog.unpin(prev.hash());
+            return null;
+        }
+        List<String> chain = new ArrayList<>(stored.bases().size() + 1);
+        chain.add(prev.hash());
+        chain.addAll(stored.bases());
+        if (!catalog.pinChain(stored.bases()) || !catalog.reusable(chain, freshSince())) {
             catalog.unpinAll(chain);
             return null;
         }
@@ -240,47 +248,6 @@ final class ChunkEncoder implements EventHandler<ChunkEvent> {
         return chain; // pinned: the caller keeps the pins with the chunk or releases them
     }
 
-    /** The bases of a chunk the tier holds: from the catalog, or from the stored headers for a chunk found by listing. */
-    private List<String> storedChain(Tier tier, String hash) throws IOException {
-        ChunkCatalog catalog = tier.catalog();
-        List<String> known = catalog.basesOf(hash);
-        if (known != null) {
-            return known;
-        }
-        List<String> chain = new ArrayList<>();
-        String codec = null;
-        for (String h = hash; h != null && chain.size() < dev.cairn.CairnConfig.MAX_DIFFERENTIAL_FULL_EVERY; ) {
-            String base = baseInHeader(tier, h);
-            if (codec == null) {
-                codec = lastHeadCodec;
-            }
-            if (base != null) {
-                chain.add(base);
-            }
-            h = base;
-        }
-        catalog.learnCodec(hash, codec, chain);
-        return chain;
-    }
-
-    private String lastHeadCodec;
-
-    private String baseInHeader(Tier tier, String hash) throws IOException {
-        head.clear();
-        try {
-            while (head.hasRemaining()) {
-                if (tier.store().read(tier.layout().chunkKey(hash), head.position(), head) <= 0) {
-                    break;
-                }
-            }
-        } catch (java.nio.file.NoSuchFileException gone) {
-            lastHeadCodec = ChunkCodec.ZSTD;
-            return null; // pinChain then finds it absent
-        }
-        lastHeadCodec = StoredChunkFormat.codecOf(head, 0, head.position());
-        return XorDelta.isDelta(head, 0, head.position()) ? XorDelta.baseOf(head, 0, head.position()) : null;
-    }
-
     private ChunkCodec codec(Tier tier) {
         return codecs.computeIfAbsent(tier.level(), ChunkCodec::new);
     }
@@ -291,27 +258,6 @@ final class ChunkEncoder implements EventHandler<ChunkEvent> {
 
     private static ByteBuffer ensure(ByteBuffer b, int capacity) {
         return b.capacity() >= capacity ? b : ByteBuffer.allocateDirect(capacity);
-    }
-
-    /**
-     * The codec of a chunk the tier already holds. The catalog knows it for chunks written or promoted since start;
-     * for one found by listing the store, the stored form names its codec in its first bytes, read once.
-     */
-    private String storedCodec(Tier tier, String hash) throws IOException {
-        ChunkCatalog catalog = tier.catalog();
-        String known = catalog.codecOf(hash);
-        if (known != null) {
-            return known;
-        }
-        head.clear();
-        while (head.hasRemaining()) {
-            if (tier.store().read(tier.layout().chunkKey(hash), head.position(), head) <= 0) {
-                break;
-            }
-        }
-        String codec = StoredChunkFormat.codecOf(head, 0, head.position());
-        catalog.learnCodec(hash, codec);
-        return codec;
     }
 
     int slabsInUse() {

@@ -2,6 +2,7 @@ package dev.cairn.tiers.pipeline;
 
 import com.lmax.disruptor.EventHandler;
 import dev.cairn.tiers.ChunkCatalog;
+import dev.cairn.tiers.ChunkForms;
 import dev.cairn.tiers.Tier;
 import java.nio.ByteBuffer;
 import java.util.concurrent.atomic.AtomicInteger;
@@ -12,17 +13,19 @@ import java.util.function.BiConsumer;
  * that slow stores write in parallel while the ring moves on. The encoded slab goes back to its pool when the
  * last tier has written it; the job's tier commits when its last chunk is in.
  *
- * <p>A differential chunk is put only where the tier does not hold its hash yet, under the catalog's lock for that
- * hash: two saves (or two positions of one save) that both encode the same new content may pick different chains,
- * and a delta that replaced stored bytes would leave a committed manifest naming bases that are no longer the ones
- * in the store. The one that finds the hash present adopts the stored chain (and pins it) instead. A whole chunk
- * depends on nothing and may replace any stored form.
+ * <p>A chunk is put only where the tier does not hold its hash yet ({@link ChunkForms#put}): two saves (or two
+ * positions of one save) that both encode the same content may pick different forms (whole or differential, against
+ * different chains), and one put over the other would leave a manifest describing a form no longer in the store. The
+ * one that finds the hash present records the stored form (and pins its chain) instead of its own.
  */
 final class ChunkWriter implements EventHandler<ChunkEvent> {
     private final BiConsumer<SaveJob, Integer> tierComplete;
+    private final long freshForMillis;
 
-    ChunkWriter(BiConsumer<SaveJob, Integer> tierComplete) {
+    /** @param freshFor as for the encoders ({@link SavePipeline#freshFor}): how recently a held chunk must have been written */
+    ChunkWriter(BiConsumer<SaveJob, Integer> tierComplete, java.time.Duration freshFor) {
         this.tierComplete = tierComplete;
+        this.freshForMillis = freshFor.toMillis();
     }
 
     @Override
@@ -66,23 +69,15 @@ final class ChunkWriter implements EventHandler<ChunkEvent> {
         try {
             if (job.failure == null && job.tierFailure.get(t) == null) {
                 String hash = job.hashOf[chunk];
-                ChunkCatalog catalog = tier.catalog();
-                synchronized (catalog.writeLock(hash)) {
-                    long held = catalog.sizeOf(hash);
-                    java.util.List<String> chain = held < 0 ? null : catalog.basesOf(hash);
-                    if (!job.basesOf[chunk].isEmpty() && chain != null) {
-                        if (catalog.pinChain(chain)) {
-                            job.addPins(chunk, chain);
-                            job.storedOf[t][chunk] = held;
-                            job.codecOf[chunk] = catalog.codecOf(hash);
-                            job.basesOf[chunk] = chain;
-                            return;
-                        }
-                        catalog.unpinAll(chain);
-                    }
-                    ByteBuffer bytes = slab.buffer().duplicate().position(0).limit(length);
-                    tier.store().put(tier.layout().chunkKey(hash), bytes);
-                    catalog.markPresent(hash, length, job.codecOf[chunk], job.basesOf[chunk]);
+                ByteBuffer bytes = slab.buffer().duplicate().position(0).limit(length);
+                ChunkCatalog.Form held = ChunkForms.put(tier, hash, bytes, job.codecOf[chunk], job.basesOf[chunk],
+                        System.currentTimeMillis() - freshForMillis);
+                if (held != null) {
+                    job.addPins(chunk, held.bases());
+                    job.storedOf[t][chunk] = held.length();
+                    job.codecOf[chunk] = held.codec();
+                    job.basesOf[chunk] = held.bases();
+                    return;
                 }
                 job.storedOf[t][chunk] = length;
                 job.bytesWritten.addAndGet(t, length);

@@ -66,7 +66,7 @@ public final class SavePipeline implements AutoCloseable {
             encoders[k] = new ChunkEncoder(k, n, fullEvery, freshFor(config), previous,
                     new SlabPool(allocator, encodedSlab, ENCODED_SLABS_PER_ENCODER), waitNanos);
         }
-        disruptor.handleEventsWith((EventHandler<ChunkEvent>[]) encoders).then(new ChunkWriter(tierComplete));
+        disruptor.handleEventsWith((EventHandler<ChunkEvent>[]) encoders).then(new ChunkWriter(tierComplete, freshFor(config)));
         disruptor.setDefaultExceptionHandler(new KeepRunning());
         this.ring = disruptor.start();
         this.publisher = new Thread(this::publishLoop, "cairn-publisher");

@@ -4,6 +4,7 @@ import dev.cairn.CheckpointException;
 import dev.cairn.CheckpointException.Reason;
 import dev.cairn.CommitReport;
 import dev.cairn.tiers.ChunkCatalog;
+import dev.cairn.tiers.ChunkForms;
 import dev.cairn.tiers.Tier;
 import dev.cairn.tiers.codec.ChunkCodec;
 import dev.cairn.tiers.codec.StoredChunkFormat;
@@ -71,7 +72,7 @@ public final class Promoter {
             }
         }
         java.util.Set<String> sourcePins = manifest.referencedHashes();
-        java.util.List<String> targetChainPins = new java.util.ArrayList<>();
+        java.util.Queue<String> targetChainPins = new java.util.concurrent.ConcurrentLinkedQueue<>();
         ChunkCatalog from;
         ChunkCatalog to;
         try {
@@ -88,23 +89,26 @@ public final class Promoter {
         // Chunks the target already holds may be stored there in another form (another codec, level or chain): its
         // manifest must record the target's own form, or a read would stop short and GC would keep the wrong bases.
         Map<String, ChunkRef> targetForms = new java.util.concurrent.ConcurrentHashMap<>();
-        for (Map.Entry<String, Long> c : chunks.entrySet()) {
-            String hash = c.getKey();
-            long held = to.pin(hash);
-            ChunkRef ref = refs.get(hash);
-            if (held < 0) {
-                missing.put(hash, c.getValue());
-                continue;
+        Map<String, Boolean> heldInTarget = new java.util.HashMap<>();
+        for (String hash : chunks.keySet()) {
+            heldInTarget.put(hash, to.pin(hash) >= 0);
+        }
+        try {
+            for (Map.Entry<String, Long> c : chunks.entrySet()) {
+                String hash = c.getKey();
+                ChunkCatalog.Form held = heldInTarget.get(hash) ? ChunkForms.held(target, hash) : null;
+                if (held == null) {
+                    missing.put(hash, c.getValue());
+                    continue;
+                }
+                targetChainPins.addAll(held.bases());
+                to.pinChain(held.bases());
+                targetForms.put(hash, refs.get(hash).storedAs(held.codec(), held.length(), held.bases()));
             }
-            java.util.List<String> chain = to.basesOf(hash);
-            if (chain == null) {
-                // Found by listing: the same length as the source's copy is taken for the same form.
-                chain = held == c.getValue() ? ref.bases() : java.util.List.of();
-            }
-            targetChainPins.addAll(chain);
-            to.pinChain(chain);
-            String codec = java.util.Objects.requireNonNullElse(to.codecOf(hash), ref.codec());
-            targetForms.put(hash, ref.storedAs(codec, held, chain));
+        } catch (IOException e) {
+            unpin(source, target, chunks.keySet(), sourcePins, targetChainPins);
+            done.completeExceptionally(failure(manifest, target, e));
+            return;
         }
         AtomicInteger left = new AtomicInteger(missing.size());
         AtomicLong written = new AtomicLong();
@@ -135,7 +139,8 @@ public final class Promoter {
                     try {
                         if (error.get() == null && !done.isDone()) {
                             ChunkRef ref = refs.get(c.getKey());
-                            targetForms.put(c.getKey(), copy(ref, widths.get(c.getKey()), source, target, to, written, bytes));
+                            targetForms.put(c.getKey(), copy(ref, widths.get(c.getKey()), source, target, written, bytes,
+                                    targetChainPins));
                         }
                     } catch (Throwable t) {
                         error.compareAndSet(null, t);
@@ -172,8 +177,8 @@ public final class Promoter {
      * Copies one stored chunk from source to target: verbatim, or materialized whole when it is differential, or
      * re-encoded when the target's level is stronger and that is smaller. Returns the chunk as the target holds it.
      */
-    private ChunkRef copy(ChunkRef ref, int floatWidth, Tier source, Tier target, ChunkCatalog to, AtomicLong written,
-                          AtomicLong bytes) throws IOException {
+    private ChunkRef copy(ChunkRef ref, int floatWidth, Tier source, Tier target, AtomicLong written, AtomicLong bytes,
+                          java.util.Queue<String> targetChainPins) throws IOException {
         long storedLength = ref.storedLength();
         int bound = ChunkCodec.maxEncodedBytes(Math.toIntExact(ref.rawLength())) + XorDelta.HEADER_BYTES;
         ByteBuffer b = buffer(Math.max(bound, Math.toIntExact(storedLength)));
@@ -203,9 +208,12 @@ public final class Promoter {
             }
         }
         int length = out.remaining();
-        synchronized (to.writeLock(ref.hash())) {
-            target.store().put(target.layout().chunkKey(ref.hash()), out);
-            to.markPresent(ref.hash(), length, codec, java.util.List.of());
+        // Another promotion (of another step naming the same content) may have stored it meanwhile, perhaps in
+        // another form: the tier keeps that one.
+        ChunkCatalog.Form held = ChunkForms.put(target, ref.hash(), out, codec, java.util.List.of(), Long.MIN_VALUE);
+        if (held != null) {
+            targetChainPins.addAll(held.bases());
+            return ref.storedAs(held.codec(), held.length(), held.bases());
         }
         written.incrementAndGet();
         bytes.addAndGet(length);
@@ -222,7 +230,7 @@ public final class Promoter {
     private final ThreadLocal<Workspace> workspace = ThreadLocal.withInitial(Workspace::new);
 
     private void commit(Manifest manifest, Tier source, Tier target, java.util.Set<String> chunks, java.util.Set<String> sourcePins,
-                        java.util.List<String> targetChainPins, long written, long bytes, Throwable error,
+                        java.util.Collection<String> targetChainPins, long written, long bytes, Throwable error,
                         CompletableFuture<CommitReport> done, java.util.function.BooleanSupplier claim) {
         target.commitLock().lock();
         try {
@@ -241,7 +249,7 @@ public final class Promoter {
     }
 
     private static void unpin(Tier source, Tier target, java.util.Set<String> chunks, java.util.Set<String> sourcePins,
-                              java.util.List<String> targetChainPins) {
+                              java.util.Collection<String> targetChainPins) {
         try {
             ChunkCatalog from = source.catalog();
             ChunkCatalog to = target.catalog();
