@@ -213,7 +213,10 @@ class S3ObjectStoreTest extends ObjectStoreContract {
             byte[] mine = "manifest of step 7".getBytes(UTF_8);
 
             assertTrue(lossy.putIfAbsent("steps/7/MANIFEST", ByteBuffer.wrap(mine)), "the object is this call's");
-            assertEquals(2, proxy.count("PUT", "/steps/7/MANIFEST"), "the write, then the retry that found it");
+            // The write, then the retry that found it; on a busy machine a retry may itself run past the 500 ms attempt
+            // timeout and be retried again, so the count is a lower bound. What must hold is the answer and the bytes.
+            assertTrue(proxy.count("PUT", "/steps/7/MANIFEST") >= 2, "the write, then the retry that found it");
+            assertEquals(java.nio.ByteBuffer.wrap(mine), lossy.readAll("steps/7/MANIFEST"));
             assertFalse(lossy.putIfAbsent("steps/7/MANIFEST", ByteBuffer.wrap("other".getBytes(UTF_8))));
 
             // Lost acknowledgement of a create that another writer's content beat: still false.
