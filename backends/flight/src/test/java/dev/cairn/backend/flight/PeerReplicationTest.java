@@ -176,10 +176,9 @@ class PeerReplicationTest {
         try (PeerGroup group = PeerGroup.start(2, b -> b.replicationBandwidth(MIB).replicationQueueBytes(2 * MIB)
                 .callTimeout(Duration.ofMillis(300)).peerTimeout(Duration.ofMillis(300)))) {
             for (int i = 0; i < 8; i++) {
-                long start = System.nanoTime();
+                // No bound on the put's time (a busy machine stretches it): the queue's size and the drops below are
+                // what a put that waited for room, or a queue that grew, would get wrong.
                 group.peer(0).put("chunks/" + i, ByteBuffer.wrap(randomBytes(i, (int) MIB)));
-                long millis = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - start);
-                assertTrue(millis < 2_000, "put " + i + " waited " + millis + " ms");
                 assertTrue(group.peer(0).metrics().replicationLagBytes() <= 2 * MIB, group.peer(0).metrics().toString());
             }
             group.awaitReplication();
