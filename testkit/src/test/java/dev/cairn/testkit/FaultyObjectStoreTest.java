@@ -89,7 +89,8 @@ class FaultyObjectStoreTest {
                 store.put("k" + i, bytes("v"));
             }
             long millis = (System.nanoTime() - start) / 1_000_000;
-            assertTrue(millis >= 20 && millis < 2000, millis + " ms for 10 puts of up to 20 ms");
+            // the upper bound only shows the latency is bounded; it leaves a busy machine 50x the injected 200 ms
+            assertTrue(millis >= 20 && millis < 10_000, millis + " ms for 10 puts of up to 20 ms");
         }
     }
 

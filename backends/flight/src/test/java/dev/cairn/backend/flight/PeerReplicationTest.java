@@ -111,7 +111,9 @@ class PeerReplicationTest {
             Map<String, byte[]> written = writeCheckpoint(group.peer(0), "run", 1, 0, 20);
             assertTrue(group.peer(0).awaitReplication(Duration.ofSeconds(10)));
             long millis = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - start);
-            assertTrue(millis < 5_000, "writes and replication took " + millis + " ms with a dead peer");
+            // A dead peer would cost a connect timeout per replica (20 of them) if it were not marked down; the bound
+            // leaves a busy machine room and still tells the two apart.
+            assertTrue(millis < 15_000, "writes and replication took " + millis + " ms with a dead peer");
 
             PeerMemoryMetrics metrics = group.peer(0).metrics();
             assertEquals(written.size(), metrics.replicasSent(), "every replica reached the live target: " + metrics);
@@ -245,7 +247,7 @@ class PeerReplicationTest {
                 assertEquals("never/put", missing.getFile());
             }
             long millis = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - start);
-            assertTrue(millis < 3_000, "20 lookups with two dead peers took " + millis + " ms");
+            assertTrue(millis < 15_000, "20 lookups with two dead peers took " + millis + " ms"); // generous: a busy machine
             assertEquals(List.of(), group.peer(0).list(""));
             group.peer(0).connect(group.addresses()); // fresh links: the peers are asked again, and are gone
             assertThrows(NoSuchFileException.class, () -> group.peer(0).read("never/put", 0, ByteBuffer.allocate(0)));

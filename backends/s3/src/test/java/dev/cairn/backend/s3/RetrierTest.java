@@ -39,11 +39,11 @@ class RetrierTest {
         long start = System.nanoTime();
         CompletableFuture<String> call = retrier(5).call(start + TimeUnit.MILLISECONDS.toNanos(300), timeout -> hanging);
 
-        ExecutionException failed = assertThrows(ExecutionException.class, () -> call.get(5, TimeUnit.SECONDS));
+        ExecutionException failed = assertThrows(ExecutionException.class, () -> call.get(30, TimeUnit.SECONDS));
         long millis = (System.nanoTime() - start) / 1_000_000;
         assertInstanceOf(TimeoutException.class, failed.getCause());
         // Not before the deadline; the upper bound only proves it does not hang (the machine may be loaded).
-        assertTrue(millis >= 290 && millis < 4_000, millis + " ms");
+        assertTrue(millis >= 290 && millis < 20_000, millis + " ms");
         assertTrue(hanging.isCancelled(), "the attempt in flight is cancelled");
     }
 
