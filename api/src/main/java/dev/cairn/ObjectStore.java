@@ -69,9 +69,19 @@ public interface ObjectStore extends AutoCloseable {
 
     /** Reads a whole object into a new heap buffer; for small objects such as manifests. */
     default ByteBuffer readAll(String key) throws IOException {
+        return readAll(key, Integer.MAX_VALUE - 8);
+    }
+
+    /**
+     * Reads a whole object of at most {@code maxBytes} into a new heap buffer; one the store says is larger is refused
+     * with {@link ObjectTooLargeException} before its bytes are read, so that what a store claims cannot make its
+     * reader allocate more than the limit. For manifests and indexes. By default a {@link #stat}, then reads; a store
+     * where each is a network call may answer in one (the peer tier does).
+     */
+    default ByteBuffer readAll(String key, long maxBytes) throws IOException {
         long size = stat(key).size();
-        if (size > Integer.MAX_VALUE - 8) {
-            throw new IOException("object " + key + " is too large to read whole: " + size + " bytes");
+        if (size > Math.min(maxBytes, Integer.MAX_VALUE - 8)) {
+            throw new ObjectTooLargeException(key, size, Math.min(maxBytes, Integer.MAX_VALUE - 8));
         }
         ByteBuffer dst = ByteBuffer.allocate((int) size);
         while (dst.hasRemaining()) {

@@ -278,6 +278,9 @@ public final class ShardedBenchmark {
         if (recordings == null || recordings.isBlank()) {
             return;
         }
+        for (int r = 0; r < ranks.size(); r++) { // and their output so far, for a timeline across the ranks
+            Files.write(Path.of(recordings).resolve("rank" + r + ".log"), ranks.get(r).lines());
+        }
         Path jcmd = Path.of(System.getProperty("java.home"), "bin", "jcmd");
         for (int r = 0; r < ranks.size(); r++) {
             Process p = new ProcessBuilder(jcmd.toString(), Long.toString(ranks.get(r).pid()), "JFR.dump", "name=cairn",

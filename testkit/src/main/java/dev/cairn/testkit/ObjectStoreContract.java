@@ -76,6 +76,21 @@ public abstract class ObjectStoreContract {
     }
 
     @Test
+    void aWholeReadWithinItsLimitReturnsTheObjectAndOneAboveItIsRefusedUnread() throws IOException {
+        byte[] content = randomBytes(3, 5_000);
+        store.put("steps/1/MANIFEST", ByteBuffer.wrap(content));
+        assertArrayEquals(content, bytesOf(store.readAll("steps/1/MANIFEST", content.length)));
+        assertArrayEquals(content, bytesOf(store.readAll("steps/1/MANIFEST", 1L << 40)));
+        dev.cairn.ObjectTooLargeException tooLarge = assertThrows(dev.cairn.ObjectTooLargeException.class,
+                () -> store.readAll("steps/1/MANIFEST", content.length - 1));
+        assertEquals(content.length - 1, tooLarge.limit());
+        assertTrue(tooLarge.atLeast() > tooLarge.limit(), tooLarge.getMessage());
+        assertThrows(NoSuchFileException.class, () -> store.readAll("steps/2/MANIFEST", 100));
+        store.put("empty", ByteBuffer.allocate(0));
+        assertEquals(0, store.readAll("empty", 0).remaining());
+    }
+
+    @Test
     void readFromAnOffsetInTheMiddleReturnsThatRange() throws IOException {
         byte[] content = randomBytes(2, 1000);
         store.put("ranged", ByteBuffer.wrap(content));

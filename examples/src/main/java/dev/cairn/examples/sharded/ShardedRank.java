@@ -37,6 +37,7 @@ import java.util.concurrent.TimeUnit;
  * prints {@code ready}, {@code restored <step> tier=<tier> bytes=<tier=n,...> ms=<t>},
  * {@code committed <step> ms=<save to commit in every tier> first-tier-us=<save to commit in the first>
  * capture-us=<stall> bytes=<raw bytes>},
+ * {@code saving <step> at-ms=<epoch ms>} and {@code committed-first <step> at-ms=<epoch ms>} (a timeline across the ranks),
  * {@code paused <step>} (then waits for a line on stdin), {@code digest <tensor> <hex>} lines and {@code done}.
  * S3 credentials come from the environment (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY), never the command line.
  */
@@ -128,12 +129,16 @@ public final class ShardedRank {
             long step = model.currentStep();
             if (step % saveEvery == 0) {
                 long t0 = System.nanoTime();
+                System.out.println("saving " + step + " at-ms=" + System.currentTimeMillis());
                 dev.cairn.TrainingState state = model.state();
                 CheckpointHandle h = cp.save(step, state);
                 long captured = System.nanoTime() - t0;
                 pending.add(h);
                 java.util.concurrent.atomic.AtomicLong firstTierNanos = new java.util.concurrent.atomic.AtomicLong();
-                h.committed(h.tiers().get(0)).thenRun(() -> firstTierNanos.set(System.nanoTime() - t0));
+                h.committed(h.tiers().get(0)).thenRun(() -> {
+                    firstTierNanos.set(System.nanoTime() - t0);
+                    System.out.println("committed-first " + step + " at-ms=" + System.currentTimeMillis());
+                });
                 h.done().thenRun(() -> System.out.println("committed " + step + " ms=" + (System.nanoTime() - t0) / 1_000_000
                         + " first-tier-us=" + firstTierNanos.get() / 1000 + " capture-us=" + captured / 1000 + " bytes=" + state.byteSize()));
                 if (waitCommit) {

@@ -1,6 +1,7 @@
 package dev.cairn.backend.flight;
 
 import dev.cairn.ObjectInfo;
+import dev.cairn.ObjectTooLargeException;
 import io.grpc.ManagedChannel;
 import io.grpc.netty.NettyChannelBuilder;
 import io.netty.channel.ChannelOption;
@@ -51,6 +52,8 @@ final class PeerLink implements AutoCloseable {
     private static final int ROUND_BYTES = PeerProtocol.READ_STREAMS * PeerProtocol.READ_WINDOW_BYTES;
     /** A metadata answer over the bulk lane for a key the peer does not hold. */
     private static final byte[] NOT_HELD = new byte[0];
+    /** A whole read's answer for an object above the reader's limit. */
+    private static final byte[] TOO_LARGE = new byte[0];
     /** The largest metadata answer (a listing) read from a peer: far above a run's listing, far below the heap. */
     private static final int MAX_BULK_METADATA_BYTES = 256 << 20;
     /** The longest error message a bulk answer may carry. */
@@ -436,6 +439,57 @@ final class PeerLink implements AutoCloseable {
                 return -1;
             }
             throw failed("read " + key, e);
+        }
+    }
+
+    /**
+     * The whole of {@code key} as this peer holds it, if at most {@code maxBytes}: in one request over the bulk lane
+     * (a READ of one byte more than the limit, whose answer's header says how much follows), else a stat and reads
+     * over Flight. Null if the peer does not hold the key; {@link ObjectTooLargeException} for a larger object, whose
+     * bytes are not read (the lane's connection is dropped instead).
+     */
+    byte[] readWhole(String key, long maxBytes) throws IOException {
+        long limit = Math.min(maxBytes, Integer.MAX_VALUE - 8);
+        enter();
+        try {
+            int port = bulkPort();
+            if (port != NO_BULK_LANE) {
+                byte[] whole = overBulk(port, "read " + key, PeerProtocol.read(key, 0, limit + 1), (connection, length) -> {
+                    if (length < 0) {
+                        return NOT_HELD;
+                    }
+                    if (length > limit) {
+                        ChannelDeadlines.closeQuietly(connection); // its bytes stay unread: the connection is not reused
+                        return TOO_LARGE;
+                    }
+                    ByteBuffer body = ByteBuffer.allocate((int) length);
+                    BulkServer.readFully(connection, body, false);
+                    return body.array();
+                });
+                if (whole == TOO_LARGE) {
+                    throw new ObjectTooLargeException(key, limit + 1, limit);
+                }
+                if (whole != null) {
+                    return whole == NOT_HELD ? null : whole;
+                }
+            }
+            ObjectInfo info = statNow(key);
+            if (info == null) {
+                return null;
+            }
+            if (info.size() > limit) {
+                throw new ObjectTooLargeException(key, info.size(), limit);
+            }
+            ByteBuffer dst = ByteBuffer.allocate((int) info.size());
+            while (dst.hasRemaining()) {
+                int n = readRound(key, dst.position(), dst);
+                if (n <= 0) {
+                    return null; // deleted or replaced by a shorter version meanwhile: as if not held
+                }
+            }
+            return dst.array();
+        } finally {
+            calls.decrementAndGet();
         }
     }
 
