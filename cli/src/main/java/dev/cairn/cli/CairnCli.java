@@ -61,9 +61,10 @@ public final class CairnCli implements Callable<Integer> {
     private final PrintStream out;
     private final PrintStream err;
 
+    /** Commands print through escaping streams: text from a store never reaches a terminal raw. */
     CairnCli(PrintStream out, PrintStream err) {
-        this.out = out;
-        this.err = err;
+        this.out = new EscapingPrintStream(out);
+        this.err = new EscapingPrintStream(err);
     }
 
     public static void main(String[] args) {
