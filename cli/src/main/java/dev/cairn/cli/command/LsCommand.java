@@ -65,7 +65,7 @@ public final class LsCommand implements Callable<Integer> {
         try (StoreSession session = stores.open()) {
             Map<String, Map<Long, List<Seen>>> seen = new TreeMap<>();
             for (Source s : session.sources()) {
-                for (String run : StoreSession.runs(s)) {
+                for (String run : session.runs(s)) {
                     if (stores.run() == null || stores.run().equals(run)) {
                         scan(session, s, run, seen);
                     }
@@ -75,6 +75,7 @@ public final class LsCommand implements Callable<Integer> {
                 throw new CheckpointException(CheckpointException.Reason.NOT_FOUND, "no run '" + stores.run() + "' in "
                         + session.sourceNames());
             }
+            session.skipped().forEach(line -> cli.err().println("cairn ls: warning: " + line));
             seen.forEach((run, steps) -> runs.add(new RunRow(run, steps.entrySet().stream()
                     .map(e -> row(e.getKey(), e.getValue(), now)).toList())));
         }
