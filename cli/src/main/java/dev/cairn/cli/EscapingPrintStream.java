@@ -5,8 +5,8 @@ import java.io.PrintStream;
 /**
  * The stream every command prints to: text passes through {@link Text#printableLines}, so whatever a store holds
  * (run names, codecs, metadata, entry names, messages quoting them) reaches the terminal as visible escapes, whichever
- * call site printed it. Line breaks pass. Raw bytes ({@code write}) pass unchanged: only {@link Progress} writes
- * through {@link #unescaped()}, for its carriage return.
+ * call site printed it. Tabs and line breaks pass. Raw bytes ({@code write}) pass unchanged; only {@link Progress}
+ * writes to the stream underneath ({@link #unescaped}), for its carriage return.
  */
 final class EscapingPrintStream extends PrintStream {
     private final PrintStream target;

@@ -22,7 +22,7 @@ public final class Text {
         return escape(s, false);
     }
 
-    /** {@code s} with every unsafe character escaped except line breaks ({@code \n}, and {@code \r} before one). */
+    /** {@code s} with every unsafe character escaped except tabs and line breaks ({@code \n}, {@code \r} before one). */
     public static String printableLines(String s) {
         return escape(s, true);
     }
@@ -34,7 +34,7 @@ public final class Text {
                 || c == '\u200e' || c == '\u200f' || c == '\u061c' || c == '\u2028' || c == '\u2029';
     }
 
-    private static String escape(String s, boolean keepLineBreaks) {
+    private static String escape(String s, boolean keepLayout) {
         if (s == null) {
             return "null";
         }
@@ -48,8 +48,8 @@ public final class Text {
         StringBuilder b = new StringBuilder(s.length() + 16).append(s, 0, first);
         for (int i = first; i < s.length(); i++) {
             char c = s.charAt(i);
-            boolean lineBreak = c == '\n' || (c == '\r' && i + 1 < s.length() && s.charAt(i + 1) == '\n');
-            if (!unsafe(c) || (keepLineBreaks && lineBreak)) {
+            boolean layout = c == '\n' || c == '\t' || (c == '\r' && i + 1 < s.length() && s.charAt(i + 1) == '\n');
+            if (!unsafe(c) || (keepLayout && layout)) {
                 b.append(c);
             } else if (c <= 0xff) {
                 b.append("\\x").append(Character.forDigit(c >> 4, 16)).append(Character.forDigit(c & 0xf, 16));
