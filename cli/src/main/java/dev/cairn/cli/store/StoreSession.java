@@ -160,6 +160,9 @@ public final class StoreSession implements AutoCloseable {
                     throw e;
                 }
                 first = first == null ? e : first;
+            } catch (IOException e) {
+                first = first == null ? new CheckpointException(CheckpointException.Reason.STORAGE, "cannot read the MANIFEST of"
+                        + " step " + step + " in " + s.uri() + ": " + e.getMessage(), e) : first;
             }
         }
         throw first;

@@ -490,8 +490,10 @@ public final class ManifestFormat {
         }
     }
 
+    /** Named for what it is: the same format holds a MANIFEST and a rank index ({@code rank-<r>.index}). */
     private static CheckpointException corrupt(String key, String problem) {
-        return new CheckpointException(Reason.CORRUPT, "manifest " + key + " " + problem);
+        return new CheckpointException(Reason.CORRUPT, (key.endsWith(".index") ? "rank index " : "manifest ") + key + " "
+                + problem);
     }
 
     private record Row(String entry, String kind, String dtype, String shape, long entryBytes, int rank, int chunk, long offset,
