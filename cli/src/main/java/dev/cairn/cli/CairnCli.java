@@ -10,7 +10,6 @@ import dev.cairn.cli.command.InspectCommand;
 import dev.cairn.cli.command.LsCommand;
 import dev.cairn.cli.command.RestoreCommand;
 import dev.cairn.cli.command.VerifyCommand;
-import dev.cairn.examples.QuietLogging;
 import java.io.PrintStream;
 import java.io.PrintWriter;
 import java.nio.charset.StandardCharsets;
@@ -68,7 +67,7 @@ public final class CairnCli implements Callable<Integer> {
     }
 
     public static void main(String[] args) {
-        QuietLogging.install(); // unconfigured Logback (from S3Proxy) would print Arrow's DEBUG lines into our stdout
+        CliLogging.install(args); // unconfigured Logback (from S3Proxy) would print Arrow's DEBUG lines into our stdout
         System.exit(execute(System.out, System.err, args));
     }
 
