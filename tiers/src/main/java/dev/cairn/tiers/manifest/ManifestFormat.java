@@ -289,8 +289,12 @@ public final class ManifestFormat {
     }
 
     private static EntryRecord toEntry(Row first, List<ChunkRef> chunks, String key) {
-        try {
-            dev.cairn.Blob.of(first.entry, new byte[0]); // applies the entry-name rules
+        try { // the entry-name rules, worded for what the row is ("tensor name" or "blob name")
+            if ("tensor".equals(first.kind)) {
+                dev.cairn.Tensor.of(first.entry, DType.U8, new long[] {0}, java.nio.ByteBuffer.allocate(0));
+            } else {
+                dev.cairn.Blob.of(first.entry, new byte[0]);
+            }
         } catch (CheckpointException e) {
             throw corrupt(key, "holds an invalid entry name: " + e.getMessage());
         }
