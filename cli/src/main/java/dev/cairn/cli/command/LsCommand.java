@@ -71,11 +71,11 @@ public final class LsCommand implements Callable<Integer> {
                     }
                 }
             }
+            session.skipped().forEach(line -> cli.err().println("cairn ls: warning: " + line));
             if (stores.run() != null && seen.isEmpty()) {
                 throw new CheckpointException(CheckpointException.Reason.NOT_FOUND, "no run '" + stores.run() + "' in "
                         + session.sourceNames());
             }
-            session.skipped().forEach(line -> cli.err().println("cairn ls: warning: " + line));
             seen.forEach((run, steps) -> runs.add(new RunRow(run, steps.entrySet().stream()
                     .map(e -> row(e.getKey(), e.getValue(), now)).toList())));
         }
