@@ -10,7 +10,6 @@ import dev.cairn.cli.command.InspectCommand;
 import dev.cairn.cli.command.LsCommand;
 import dev.cairn.cli.command.RestoreCommand;
 import dev.cairn.cli.command.VerifyCommand;
-import dev.cairn.examples.QuietLogging;
 import java.io.PrintStream;
 import java.io.PrintWriter;
 import java.nio.charset.StandardCharsets;
@@ -61,13 +60,14 @@ public final class CairnCli implements Callable<Integer> {
     private final PrintStream out;
     private final PrintStream err;
 
+    /** Commands print through escaping streams: text from a store never reaches a terminal raw. */
     CairnCli(PrintStream out, PrintStream err) {
-        this.out = out;
-        this.err = err;
+        this.out = new EscapingPrintStream(out);
+        this.err = new EscapingPrintStream(err);
     }
 
     public static void main(String[] args) {
-        QuietLogging.install(); // unconfigured Logback (from S3Proxy) would print Arrow's DEBUG lines into our stdout
+        CliLogging.install(args); // unconfigured Logback (from S3Proxy) would print Arrow's DEBUG lines into our stdout
         System.exit(execute(System.out, System.err, args));
     }
 

@@ -2,6 +2,7 @@ package dev.cairn.cli;
 
 import java.io.IOException;
 import java.io.PrintWriter;
+import java.io.StringWriter;
 import java.nio.file.AccessDeniedException;
 import java.nio.file.FileAlreadyExistsException;
 import java.nio.file.NoSuchFileException;
@@ -14,7 +15,8 @@ import picocli.CommandLine.ParseResult;
 /**
  * Every failure becomes one line on stderr, {@code cairn <command>: <why>}, and a non-zero exit status: {@link
  * CairnCli#USAGE} for bad arguments, {@link CairnCli#FAILED} for anything that went wrong while running. With
- * {@code --verbose} the stack trace follows the line.
+ * {@code --verbose} the stack trace follows the line. Both are made {@link Text#printable}: messages quote store
+ * contents and arguments.
  */
 final class FailureReport implements CommandLine.IExecutionExceptionHandler, CommandLine.IParameterExceptionHandler {
 
@@ -33,11 +35,14 @@ final class FailureReport implements CommandLine.IExecutionExceptionHandler, Com
         return CairnCli.USAGE;
     }
 
+    /** One line however the message reads (a store's names, an argument, a line break in it), then the trace. */
     private static void report(CommandLine command, String line, Throwable trace) {
         PrintWriter err = command.getErr();
-        err.println(command.getCommandSpec().qualifiedName() + ": " + line);
+        err.println(Text.printable(command.getCommandSpec().qualifiedName() + ": " + line));
         if (trace != null) {
-            trace.printStackTrace(err);
+            StringWriter text = new StringWriter();
+            trace.printStackTrace(new PrintWriter(text));
+            err.print(Text.printableLines(text.toString()));
         }
         err.flush();
     }

@@ -30,7 +30,7 @@ public final class Progress implements AutoCloseable {
 
     /** A bar over {@code total} bytes on {@code out}, drawn only when this process runs on a terminal. */
     public static Progress start(PrintStream out, String label, long total) {
-        return new Progress(out, label, total, System.console() != null);
+        return new Progress(EscapingPrintStream.unescaped(out), Text.printable(label), total, System.console() != null);
     }
 
     /** Counts {@code bytes} more as done. */

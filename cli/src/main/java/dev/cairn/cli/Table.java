@@ -4,18 +4,22 @@ import java.io.PrintStream;
 import java.util.ArrayList;
 import java.util.List;
 
-/** A plain-text table: a header row and rows, columns padded to their widest cell, two spaces apart. */
+/**
+ * A plain-text table: a header row and rows, columns padded to their widest cell, two spaces apart. Cells are made
+ * {@link Text#printable} (one line, no control characters), so a name from a store cannot break the table or drive
+ * the terminal.
+ */
 public final class Table {
     private final List<String[]> rows = new ArrayList<>();
 
     public Table(String... header) {
-        rows.add(header);
+        rows.add(header.clone());
     }
 
     public Table row(Object... cells) {
         String[] r = new String[cells.length];
         for (int i = 0; i < cells.length; i++) {
-            r[i] = String.valueOf(cells[i]);
+            r[i] = Text.printable(String.valueOf(cells[i]));
         }
         rows.add(r);
         return this;

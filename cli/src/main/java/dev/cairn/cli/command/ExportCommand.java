@@ -13,6 +13,9 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.Callable;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.ParameterException;
+import picocli.CommandLine.Spec;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
@@ -58,13 +61,16 @@ public final class ExportCommand implements Callable<Integer> {
     @Option(names = "--json", description = "Print what was written as JSON.")
     boolean json;
 
+    @Spec
+    CommandSpec spec;
+
     @ParentCommand
     CairnCli cli;
 
     @Override
     public Integer call() throws IOException {
         if (maxShard < 1) {
-            throw new IllegalArgumentException("--max-shard-size must be positive");
+            throw new ParameterException(spec.commandLine(), "--max-shard-size must be positive, was " + maxShard);
         }
         SafetensorsExport.Report report;
         try (StoreSession session = stores.openRun()) {

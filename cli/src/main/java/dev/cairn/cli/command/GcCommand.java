@@ -15,6 +15,9 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Set;
 import java.util.concurrent.Callable;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.ParameterException;
+import picocli.CommandLine.Spec;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
@@ -58,6 +61,9 @@ public final class GcCommand implements Callable<Integer> {
     @Option(names = "--json", description = "Print the reports as JSON.")
     boolean json;
 
+    @Spec
+    CommandSpec spec;
+
     @ParentCommand
     CairnCli cli;
 
@@ -67,7 +73,7 @@ public final class GcCommand implements Callable<Integer> {
     @Override
     public Integer call() throws IOException {
         if (keepLast < 1) {
-            throw new IllegalArgumentException("--keep-last must be at least 1, was " + keepLast);
+            throw new ParameterException(spec.commandLine(), "--keep-last must be at least 1, was " + keepLast);
         }
         List<StoreReport> reports = new ArrayList<>();
         try (StoreSession session = stores.openRun()) {

@@ -21,6 +21,9 @@ import java.time.Duration;
 import java.util.List;
 import java.util.concurrent.Callable;
 import java.util.concurrent.CompletionException;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.ParameterException;
+import picocli.CommandLine.Spec;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
@@ -65,20 +68,25 @@ public final class ImportCommand implements Callable<Integer> {
     @Option(names = "--json", description = "Print the commit report as JSON.")
     boolean json;
 
+    @Spec
+    CommandSpec spec;
+
     @ParentCommand
     CairnCli cli;
 
     @Override
     public Integer call() throws IOException {
+        checkChunkSize();
         CommitReport report;
         try (SafetensorsImport files = SafetensorsImport.open(input)) {
             TrainingState state = files.read();
             String runName = run != null ? run : files.metadata().get(SafetensorsExport.RUN_KEY);
             String stepText = step != null ? step.toString() : files.metadata().get(SafetensorsExport.STEP_KEY);
             if (runName == null || stepText == null) {
-                throw new IllegalArgumentException("give --run and --step: the files carry no cairn.run / cairn.step metadata");
+                throw new ParameterException(spec.commandLine(),
+                        "give --run and --step: the files carry no cairn.run / cairn.step metadata");
             }
-            long target = Long.parseLong(stepText);
+            long target = step != null ? step : stepOf(stepText, files);
             StoreUris.checkEndpointUsed(s3Endpoint, java.util.List.of(store));
             ObjectStore objects = StoreUris.open(store, s3Endpoint, true);
             CairnConfig config = CairnConfig.builder(runName)
@@ -91,8 +99,15 @@ public final class ImportCommand implements Callable<Integer> {
             try (objects; Checkpointer cp = Checkpointer.open(config)) {
                 List<CommitReport> done = cp.save(target, state, SaveMode.ZERO_COPY).done().join();
                 report = done.get(0);
-            } catch (CompletionException e) {
-                throw e.getCause() instanceof CheckpointException c ? c : e;
+            } catch (RuntimeException | InternalError e) {
+                CheckpointException truncated = files.explain(e);
+                if (truncated != null) {
+                    throw truncated;
+                }
+                if (e instanceof CompletionException && e.getCause() instanceof CheckpointException c) {
+                    throw c;
+                }
+                throw e;
             }
         }
         if (json) {
@@ -102,5 +117,29 @@ public final class ImportCommand implements Callable<Integer> {
                     report.chunks(), report.chunksWritten(), Text.bytes(report.rawBytes()), Text.bytes(report.storedBytes()));
         }
         return CairnCli.OK;
+    }
+
+    /** A bad --chunk-size is bad usage (exit 2), checked before any file is read: the bounds are CairnConfig's. */
+    private void checkChunkSize() {
+        try {
+            CairnConfig.builder("x").chunkBytes((int) Math.max(Integer.MIN_VALUE, Math.min(Integer.MAX_VALUE, chunkBytes)));
+        } catch (CheckpointException e) {
+            throw new ParameterException(spec.commandLine(), "--chunk-size " + chunkBytes + " is out of range: "
+                    + e.getMessage().replaceFirst("^[A-Z_]+: ", ""));
+        }
+    }
+
+    /** The step in the files' {@code cairn.step} metadata: a number from 0, or INVALID_INPUT naming the key and value. */
+    private static long stepOf(String text, SafetensorsImport files) {
+        try {
+            long step = Long.parseLong(text.strip());
+            if (step >= 0) {
+                return step;
+            }
+        } catch (NumberFormatException e) {
+            // below
+        }
+        throw new CheckpointException(CheckpointException.Reason.INVALID_INPUT, "metadata " + SafetensorsExport.STEP_KEY
+                + " of " + files.files().get(0) + " is '" + text + "', not a step number (0 or more); give --step");
     }
 }

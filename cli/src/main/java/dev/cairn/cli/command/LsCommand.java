@@ -65,12 +65,13 @@ public final class LsCommand implements Callable<Integer> {
         try (StoreSession session = stores.open()) {
             Map<String, Map<Long, List<Seen>>> seen = new TreeMap<>();
             for (Source s : session.sources()) {
-                for (String run : StoreSession.runs(s)) {
+                for (String run : session.runs(s)) {
                     if (stores.run() == null || stores.run().equals(run)) {
                         scan(session, s, run, seen);
                     }
                 }
             }
+            session.skipped().forEach(line -> cli.err().println("cairn ls: warning: " + line));
             if (stores.run() != null && seen.isEmpty()) {
                 throw new CheckpointException(CheckpointException.Reason.NOT_FOUND, "no run '" + stores.run() + "' in "
                         + session.sourceNames());

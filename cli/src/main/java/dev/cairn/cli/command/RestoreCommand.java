@@ -10,6 +10,9 @@ import dev.cairn.cli.store.StoreSession;
 import dev.cairn.cli.store.StoreUris;
 import java.io.IOException;
 import java.util.concurrent.Callable;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.ParameterException;
+import picocli.CommandLine.Spec;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
@@ -54,13 +57,16 @@ public final class RestoreCommand implements Callable<Integer> {
     @Option(names = "--json", description = "Print what was copied as JSON.")
     boolean json;
 
+    @Spec
+    CommandSpec spec;
+
     @ParentCommand
     CairnCli cli;
 
     @Override
     public Integer call() throws IOException {
         if (threads < 1 || threads > 64) {
-            throw new IllegalArgumentException("--threads must be in [1, 64], was " + threads);
+            throw new ParameterException(spec.commandLine(), "--threads must be in [1, 64], was " + threads);
         }
         CheckpointCopier.Report report;
         try (StoreSession session = stores.openRun(to);

@@ -8,6 +8,7 @@ import dev.cairn.cli.Progress;
 import dev.cairn.cli.Text;
 import dev.cairn.tiers.restore.ChunkReader;
 import dev.cairn.tiers.restore.ChunkReader.Check;
+import dev.cairn.cli.store.RankIndexes;
 import dev.cairn.cli.store.Source;
 import dev.cairn.cli.store.StoreOptions;
 import dev.cairn.cli.store.StoreSession;
@@ -153,7 +154,8 @@ public final class VerifyCommand implements Callable<Integer> {
                 try {
                     Manifest index = ManifestFormat.read(src.store().readAll(o.key()), src.uri() + ":" + o.key(),
                             session.allocator());
-                    String mismatch = mismatch(index, m);
+                    String mismatch = RankIndexes.rankOf(o.key()) < 0 ? null
+                            : RankIndexes.mismatch(index, RankIndexes.rankOf(o.key()), m);
                     if (mismatch != null) {
                         badIndexes.add(src.uri() + ":" + o.key() + " " + mismatch);
                     }
@@ -186,31 +188,6 @@ public final class VerifyCommand implements Callable<Integer> {
             }
         }
         return new StepCheck(m.step(), src.uri(), "ok", badIndexes, chunks, m.storedBytes(), bad);
-    }
-
-    /**
-     * Why {@code index} is not the part of {@code m} it should be (the rows the MANIFEST holds for its rank), or null.
-     * An index that names other chunks than the commit is what a losing writer of the same step would leave.
-     */
-    static String mismatch(Manifest index, Manifest m) {
-        if (!index.run().equals(m.run()) || index.step() != m.step() || index.worldSize() != m.worldSize()) {
-            return "is of run " + index.run() + " step " + index.step() + " of " + index.worldSize() + " rank(s), not of this"
-                    + " MANIFEST's run " + m.run() + " step " + m.step() + " of " + m.worldSize();
-        }
-        List<EntryRecord> committed = m.entries().stream().filter(r -> r.rank() == index.rank()).toList();
-        List<EntryRecord> indexed = index.entries();
-        if (committed.size() != indexed.size()) {
-            return "holds " + indexed.size() + " entries where the MANIFEST holds " + committed.size() + " for rank " + index.rank();
-        }
-        for (int i = 0; i < committed.size(); i++) {
-            EntryRecord a = committed.get(i);
-            EntryRecord b = indexed.get(i);
-            if (!a.name().equals(b.name()) || a.byteSize() != b.byteSize() || !a.chunks().equals(b.chunks())) {
-                return "does not match the MANIFEST at entry '" + b.name() + "' (it names other chunks than the commit:"
-                        + " written by another save of the same step?)";
-            }
-        }
-        return null;
     }
 
     private static Check check(ChunkReader reader, Source src, StoreLayout layout, ChunkRef c, Map<Source, Map<String, Check>> seen) {

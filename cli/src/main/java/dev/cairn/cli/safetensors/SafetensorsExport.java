@@ -120,6 +120,9 @@ public final class SafetensorsExport {
                 out.force(true);
             } catch (IOException | RuntimeException e) {
                 Files.deleteIfExists(tmp.path());
+                if (e instanceof IOException io) {
+                    throw naming(io, file);
+                }
                 throw e;
             }
             Files.move(tmp.path(), file, StandardCopyOption.ATOMIC_MOVE);
@@ -211,6 +214,9 @@ public final class SafetensorsExport {
             out.force(true);
         } catch (IOException | RuntimeException e) {
             Files.deleteIfExists(tmp.path());
+            if (e instanceof IOException io) {
+                throw naming(io, file);
+            }
             throw e;
         }
         Files.move(tmp.path(), file, StandardCopyOption.ATOMIC_MOVE);
@@ -250,6 +256,11 @@ public final class SafetensorsExport {
             Source.fetch(reader, sources, layout, c, r.name()).get(out, (int) c.offset(), (int) c.rawLength());
         }
         return out;
+    }
+
+    /** An error writing {@code file}, naming it: "No space left on device" alone does not say where. */
+    private static IOException naming(IOException e, Path file) {
+        return e instanceof java.nio.file.FileSystemException ? e : new IOException("writing " + file + ": " + e.getMessage(), e);
     }
 
     private static void writeFully(FileChannel out, ByteBuffer src) throws IOException {

@@ -1,8 +1,12 @@
 package dev.cairn.cli.safetensors;
 
+import com.fasterxml.jackson.core.JsonParseException;
+import com.fasterxml.jackson.core.JsonStreamContext;
+import com.fasterxml.jackson.core.StreamReadFeature;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.cairn.CheckpointException;
 import dev.cairn.DType;
 import dev.cairn.Tensor;
 import dev.cairn.cli.Json;
@@ -115,7 +119,10 @@ public final class SafetensorsFormat {
         readFully(file, json, 8, name);
         JsonNode root;
         try {
-            root = Json.MAPPER.readTree(new String(json.array(), StandardCharsets.UTF_8));
+            root = Json.MAPPER.reader().with(StreamReadFeature.STRICT_DUPLICATE_DETECTION)
+                    .readTree(new String(json.array(), StandardCharsets.UTF_8));
+        } catch (JsonParseException e) {
+            throw duplicateOrNotJson(e, name);
         } catch (IOException e) {
             throw bad(name, "header is not JSON: " + e.getMessage().lines().findFirst().orElse(""));
         }
@@ -134,7 +141,7 @@ public final class SafetensorsFormat {
                 }
                 e.getValue().fields().forEachRemaining(m -> {
                     if (!m.getValue().isTextual()) {
-                        throw new IllegalArgumentException(name + ": " + METADATA + " value '" + m.getKey() + "' is not a string");
+                        throw bad(name, METADATA + " value '" + m.getKey() + "' is not a string");
                     }
                     metadata.put(m.getKey(), m.getValue().asText());
                 });
@@ -159,7 +166,7 @@ public final class SafetensorsFormat {
         JsonNode shape = node.get("shape");
         JsonNode offsets = node.get("data_offsets");
         if (dtype == null || !dtype.isTextual() || shape == null || !shape.isArray() || offsets == null || !offsets.isArray()
-                || offsets.size() != 2 || !offsets.get(0).canConvertToExactIntegral() || !offsets.get(1).canConvertToExactIntegral()) {
+                || offsets.size() != 2) {
             throw bad(name, "tensor '" + tensor + "' needs dtype, shape and data_offsets [begin, end]");
         }
         DType type;
@@ -170,19 +177,46 @@ public final class SafetensorsFormat {
         }
         long[] dims = new long[shape.size()];
         for (int i = 0; i < dims.length; i++) {
-            if (!shape.get(i).canConvertToExactIntegral() || shape.get(i).asLong() < 0) {
-                throw bad(name, "tensor '" + tensor + "' has a bad shape " + shape);
-            }
-            dims[i] = shape.get(i).asLong();
+            dims[i] = integer(shape.get(i), "shape[" + i + "]", tensor, name);
         }
-        long begin = offsets.get(0).asLong();
-        long end = offsets.get(1).asLong();
+        long begin = integer(offsets.get(0), "data_offsets[0]", tensor, name);
+        long end = integer(offsets.get(1), "data_offsets[1]", tensor, name);
         long expected = Tensor.expectedBytes(tensor, type, dims);
         if (begin < 0 || end < begin || end > dataSize || end - begin != expected) {
             throw bad(name, "tensor '" + tensor + "' data_offsets [" + begin + ", " + end + "] do not fit its shape "
                     + shape + " of " + type + " (" + expected + " bytes) inside " + dataSize + " bytes of data");
         }
         return new TensorInfo(tensor, type, dims, begin, end);
+    }
+
+    /**
+     * A shape dimension or offset: a JSON integer from 0 to {@link Long#MAX_VALUE}. Never {@code asLong()} of
+     * anything larger, which wraps ({@code 18446744073709551620} would read as 4); the reference reader takes u64 and
+     * refuses what does not fit, and nothing above a long fits a file anyway.
+     */
+    private static long integer(JsonNode n, String field, String tensor, String name) {
+        if (n == null || !n.isIntegralNumber() || !n.canConvertToLong() || n.asLong() < 0) {
+            throw bad(name, "tensor '" + tensor + "' has " + field + " = " + n
+                    + ", which is not an integer from 0 to " + Long.MAX_VALUE);
+        }
+        return n.asLong();
+    }
+
+    /** A key twice (the reference library refuses it; last-one-wins would drop a tensor silently), else bad JSON. */
+    private static CheckpointException duplicateOrNotJson(JsonParseException e, String name) {
+        String message = e.getOriginalMessage() == null ? "" : e.getOriginalMessage();
+        if (!message.startsWith("Duplicate field")) {
+            return bad(name, "header is not JSON: " + message.lines().findFirst().orElse(""));
+        }
+        int from = message.indexOf('\'');
+        String key = from >= 0 && message.lastIndexOf('\'') > from ? message.substring(from + 1, message.lastIndexOf('\'')) : "?";
+        JsonStreamContext where = e.getProcessor() == null ? null : e.getProcessor().getParsingContext();
+        JsonStreamContext owner = where == null ? null : where.getParent();
+        if (owner != null && owner.inRoot()) {
+            return bad(name, "the header names tensor '" + key + "' twice");
+        }
+        String tensor = owner != null && owner.getCurrentName() != null ? owner.getCurrentName() : "?";
+        return bad(name, "tensor '" + tensor + "' has '" + key + "' twice in the header");
     }
 
     private static void readFully(FileChannel file, ByteBuffer dst, long at, String name) throws IOException {
@@ -196,7 +230,8 @@ public final class SafetensorsFormat {
         }
     }
 
-    private static IOException bad(String file, String problem) {
-        return new IOException(file + ": not a valid safetensors file: " + problem);
+    private static CheckpointException bad(String file, String problem) {
+        return new CheckpointException(CheckpointException.Reason.INVALID_INPUT, file + ": not a valid safetensors file: "
+                + problem);
     }
 }

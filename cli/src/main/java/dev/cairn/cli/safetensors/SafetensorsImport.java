@@ -2,6 +2,7 @@ package dev.cairn.cli.safetensors;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import dev.cairn.Blob;
+import dev.cairn.CheckpointException;
 import dev.cairn.Tensor;
 import dev.cairn.TrainingState;
 import dev.cairn.cli.Json;
@@ -30,6 +31,7 @@ import java.util.stream.Stream;
 public final class SafetensorsImport implements AutoCloseable {
     private final List<FileChannel> open = new ArrayList<>();
     private final Map<String, String> metadata = new LinkedHashMap<>();
+    private final Map<Path, Long> sizes = new LinkedHashMap<>();
     private final List<Path> files;
 
     private SafetensorsImport(List<Path> files) {
@@ -81,6 +83,7 @@ public final class SafetensorsImport implements AutoCloseable {
         for (Path f : files) {
             FileChannel ch = FileChannel.open(f, StandardOpenOption.READ);
             open.add(ch);
+            sizes.put(f, ch.size());
             Header h = SafetensorsFormat.readHeader(ch, f.toString());
             h.metadata().forEach(metadata::putIfAbsent);
             for (TensorInfo t : h.tensors()) {
@@ -104,6 +107,37 @@ public final class SafetensorsImport implements AutoCloseable {
     /** The {@code __metadata__} of every file (the first file's value wins). Filled by {@link #read}. */
     public Map<String, String> metadata() {
         return metadata;
+    }
+
+    /**
+     * What to report for a failed save of what {@link #read} returned, or null to report {@code failure} itself. The
+     * tensors are maps of the files: a file that another process truncates meanwhile makes a read of a map fault,
+     * which the JVM reports as an {@link InternalError} ("a fault occurred in a recent unsafe memory access"). That
+     * becomes INVALID_INPUT naming the file and its sizes; nothing was committed.
+     */
+    public CheckpointException explain(Throwable failure) {
+        boolean fault = false;
+        for (Throwable t = failure; t != null && !fault; t = t.getCause() == t ? null : t.getCause()) {
+            fault = t instanceof InternalError;
+        }
+        List<String> shrunk = new ArrayList<>();
+        sizes.forEach((file, size) -> {
+            long now;
+            try {
+                now = Files.size(file);
+            } catch (IOException gone) {
+                now = -1;
+            }
+            if (now < size) {
+                shrunk.add(file + " (" + size + " bytes when mapped, " + (now < 0 ? "gone" : now + " bytes") + " now)");
+            }
+        });
+        if (!fault && shrunk.isEmpty()) {
+            return null;
+        }
+        return new CheckpointException(CheckpointException.Reason.INVALID_INPUT, (shrunk.isEmpty()
+                ? "a source file among " + files + " changed" : String.join(", ", shrunk) + " was truncated")
+                + " during the import (reading its memory map faulted); nothing was committed", failure);
     }
 
     /** Read-only maps of {@code [at, at + length)}, in pieces of at most {@link Tensor#MAX_BUFFER_BYTES}. */

@@ -2,7 +2,6 @@ package dev.cairn.cli.store;
 
 import dev.cairn.CheckpointException;
 import dev.cairn.CheckpointException.Reason;
-import dev.cairn.ObjectInfo;
 import dev.cairn.ObjectStore;
 import dev.cairn.tiers.restore.ChunkReader;
 import dev.cairn.cli.Progress;
@@ -17,6 +16,7 @@ import java.nio.file.NoSuchFileException;
 import java.util.ArrayList;
 import java.util.HashSet;
 import java.util.List;
+import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.ExecutionException;
@@ -37,6 +37,10 @@ import java.util.concurrent.atomic.AtomicLong;
  * length gets the verified copy from the sources, like a missing chunk. The same check runs when the target already
  * holds this very MANIFEST, so running the copy again repairs a damaged step instead of saying there is nothing to
  * copy.
+ *
+ * <p>Each rank index, like each chunk, comes from the first source whose copy is good: it parses and is the part of
+ * the MANIFEST its rank wrote ({@link RankIndexes}). The MANIFEST itself comes from the first source holding a
+ * readable one ({@link StoreSession#locate}).
  */
 public final class CheckpointCopier {
     private final StoreSession session;
@@ -54,11 +58,11 @@ public final class CheckpointCopier {
 
     /** Copies {@code step} of the session's run from its sources into {@code target}. */
     public Report copy(long step, ObjectStore target, String targetName, java.io.PrintStream progressOut) throws IOException {
-        StoreSession.Located located = session.locate(step);
-        Manifest m = located.manifest();
         StoreLayout layout = session.layout();
         String manifestKey = layout.manifestKey(step);
-        ByteBuffer manifestBytes = located.source().store().readAll(manifestKey);
+        Stored located = manifest(step, layout);
+        Manifest m = located.manifest();
+        ByteBuffer manifestBytes = located.bytes();
         boolean committedAlready = committedAlready(target, manifestKey, manifestBytes, targetName);
         List<Source> order = new ArrayList<>();
         order.add(located.source());
@@ -124,20 +128,48 @@ public final class CheckpointCopier {
             return new Report(layout.run(), step, located.source().uri(), targetName, distinct.size(), copied.get(),
                     skipped.get(), bytes.get(), 0, true);
         }
-        int indexes = 0;
-        for (ObjectInfo o : located.source().store().list(layout.stepPrefix(step))) {
-            if (o.key().endsWith(".index")) {
-                ByteBuffer index = located.source().store().readAll(o.key());
-                ManifestFormat.read(index.duplicate(), located.source().uri() + ":" + o.key(), session.allocator());
-                target.put(o.key(), index);
-                indexes++;
-            }
+        Map<String, ByteBuffer> indexes = RankIndexes.verified(m, layout, order, session.allocator());
+        for (Map.Entry<String, ByteBuffer> index : indexes.entrySet()) {
+            target.put(index.getKey(), index.getValue());
         }
         if (!target.putIfAbsent(manifestKey, manifestBytes.duplicate())) {
             committedAlready(target, manifestKey, manifestBytes, targetName);
         }
         return new Report(layout.run(), step, located.source().uri(), targetName, distinct.size(), copied.get(), skipped.get(),
-                bytes.get(), indexes, false);
+                bytes.get(), indexes.size(), false);
+    }
+
+    /** A MANIFEST as stored in one source, and what those very bytes parse to. */
+    private record Stored(Source source, ByteBuffer bytes, Manifest manifest) {
+    }
+
+    /**
+     * The MANIFEST of {@code step} from the first source whose copy parses, passes its checks and names this run
+     * and step: the bytes copied are the bytes checked. A newer format stops the search (every copy would be).
+     */
+    private Stored manifest(long step, StoreLayout layout) throws IOException {
+        String key = layout.manifestKey(step);
+        List<String> tried = new ArrayList<>();
+        for (Source s : session.holders(step)) {
+            String where = s.uri() + ":" + key;
+            try {
+                ByteBuffer bytes = s.store().readAll(key);
+                Manifest m = ManifestFormat.read(bytes.duplicate(), where, session.allocator());
+                if (m.step() == step && m.run().equals(layout.run())) {
+                    return new Stored(s, bytes, m);
+                }
+                tried.add(where + " describes run " + m.run() + " step " + m.step());
+            } catch (CheckpointException e) {
+                if (e.reason() == Reason.UNSUPPORTED_VERSION) {
+                    throw e;
+                }
+                tried.add(e.getMessage());
+            } catch (IOException e) {
+                tried.add(where + ": " + e.getMessage());
+            }
+        }
+        throw new CheckpointException(Reason.CORRUPT, "MANIFEST " + key + " has no readable copy in any store ("
+                + String.join("; ", tried) + "); nothing was copied");
     }
 
     /** True when the target holds this very MANIFEST; a different one there is a CONFLICT. */

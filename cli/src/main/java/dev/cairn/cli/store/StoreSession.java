@@ -2,6 +2,7 @@ package dev.cairn.cli.store;
 
 import dev.cairn.CheckpointException;
 import dev.cairn.ObjectInfo;
+import dev.cairn.ObjectKeys;
 import dev.cairn.TierConfig;
 import dev.cairn.tiers.Tier;
 import dev.cairn.tiers.commit.CommitProtocol;
@@ -27,6 +28,7 @@ public final class StoreSession implements AutoCloseable {
     private final BufferAllocator allocator = new RootAllocator();
     private final CommitProtocol commits = new CommitProtocol(allocator);
     private final Map<Source, Tier> tiers = new IdentityHashMap<>();
+    private final List<String> skipped = new ArrayList<>();
     private String run;
 
     public StoreSession(List<Source> sources) {
@@ -94,16 +96,30 @@ public final class StoreSession implements AutoCloseable {
         return t != null ? t : tier(source, TierConfig.of("x", source.store()).keepLast());
     }
 
-    /** Runs in one store: the first segment of every key under {@code <run>/steps/} or {@code <run>/chunks/}. */
-    public static TreeSet<String> runs(Source source) throws IOException {
+    /**
+     * Runs in one store: the first segment of every key under {@code <run>/steps/} or {@code <run>/chunks/}. A first
+     * segment that cannot name a run (a control character, "..", a backslash: a stray key in a bucket, a directory
+     * somebody made) is left out and recorded in {@link #skipped()}, so one bad entry never hides the other runs.
+     */
+    public TreeSet<String> runs(Source source) throws IOException {
         TreeSet<String> runs = new TreeSet<>();
+        TreeSet<String> bad = new TreeSet<>();
         for (ObjectInfo o : source.store().list("")) {
             String[] parts = o.key().split("/", 3);
             if (parts.length == 3 && (parts[1].equals("steps") || parts[1].equals("chunks"))) {
-                runs.add(parts[0]);
+                (ObjectKeys.problem(parts[0]) == null ? runs : bad).add(parts[0]);
             }
         }
+        for (String name : bad) {
+            skipped.add("skipped '" + ObjectKeys.printable(name) + "' in " + source.uri() + ": not a valid run name ("
+                    + ObjectKeys.problem(name) + ")");
+        }
         return runs;
+    }
+
+    /** What {@link #runs} left out, one line each, for the command to report. */
+    public List<String> skipped() {
+        return List.copyOf(skipped);
     }
 
     /** Committed steps of the selected run, each with the sources holding a MANIFEST for it, in source order. */
@@ -144,6 +160,9 @@ public final class StoreSession implements AutoCloseable {
                     throw e;
                 }
                 first = first == null ? e : first;
+            } catch (IOException e) {
+                first = first == null ? new CheckpointException(CheckpointException.Reason.STORAGE, "cannot read the MANIFEST of"
+                        + " step " + step + " in " + s.uri() + ": " + e.getMessage(), e) : first;
             }
         }
         throw first;

@@ -289,8 +289,12 @@ public final class ManifestFormat {
     }
 
     private static EntryRecord toEntry(Row first, List<ChunkRef> chunks, String key) {
-        try {
-            dev.cairn.Blob.of(first.entry, new byte[0]); // applies the entry-name rules
+        try { // the entry-name rules, worded for what the row is ("tensor name" or "blob name")
+            if ("tensor".equals(first.kind)) {
+                dev.cairn.Tensor.of(first.entry, DType.U8, new long[] {0}, java.nio.ByteBuffer.allocate(0));
+            } else {
+                dev.cairn.Blob.of(first.entry, new byte[0]);
+            }
         } catch (CheckpointException e) {
             throw corrupt(key, "holds an invalid entry name: " + e.getMessage());
         }
@@ -490,8 +494,10 @@ public final class ManifestFormat {
         }
     }
 
+    /** Named for what it is: the same format holds a MANIFEST and a rank index ({@code rank-<r>.index}). */
     private static CheckpointException corrupt(String key, String problem) {
-        return new CheckpointException(Reason.CORRUPT, "manifest " + key + " " + problem);
+        return new CheckpointException(Reason.CORRUPT, (key.endsWith(".index") ? "rank index " : "manifest ") + key + " "
+                + problem);
     }
 
     private record Row(String entry, String kind, String dtype, String shape, long entryBytes, int rank, int chunk, long offset,

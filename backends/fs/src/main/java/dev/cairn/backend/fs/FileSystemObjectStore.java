@@ -260,6 +260,10 @@ public final class FileSystemObjectStore implements ObjectStore {
                 channel.force(true);
             } catch (IOException | RuntimeException e) {
                 deleteQuietly(temporary, e);
+                // "No space left on device" alone does not say where.
+                if (e instanceof IOException io && !(io instanceof java.nio.file.FileSystemException)) {
+                    throw new IOException("writing " + target + ": " + io.getMessage(), io);
+                }
                 throw e;
             }
             return temporary;

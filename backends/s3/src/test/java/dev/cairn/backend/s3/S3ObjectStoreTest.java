@@ -9,7 +9,8 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.cairn.ObjectStore;
-import dev.cairn.backend.s3.FaultyHttpProxy.Fault;
+import dev.cairn.testkit.FaultyHttpProxy;
+import dev.cairn.testkit.FaultyHttpProxy.Fault;
 import dev.cairn.testkit.EmbeddedS3;
 import dev.cairn.testkit.ObjectStoreContract;
 import java.io.IOException;

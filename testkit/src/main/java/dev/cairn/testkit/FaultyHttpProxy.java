@@ -1,4 +1,4 @@
-package dev.cairn.backend.s3;
+package dev.cairn.testkit;
 
 import static java.nio.charset.StandardCharsets.ISO_8859_1;
 
@@ -24,9 +24,10 @@ import java.util.function.Predicate;
  * request whose answer is swallowed (the write happens, the acknowledgement is lost). It parses request heads and
  * bodies (Content-Length or chunked) so that keep-alive connections work; answers are piped back unparsed.
  */
-final class FaultyHttpProxy implements AutoCloseable {
+public final class FaultyHttpProxy implements AutoCloseable {
 
-    enum Fault { SLOW_DOWN, INTERNAL_ERROR, BAD_REQUEST, RESET, STALL, LOSE_RESPONSE }
+    /** What a matching request gets instead of the server's answer. */
+    public enum Fault { SLOW_DOWN, INTERNAL_ERROR, BAD_REQUEST, RESET, STALL, LOSE_RESPONSE }
 
     private record Rule(Predicate<String> matches, Fault fault, AtomicInteger remaining) {
     }
@@ -39,7 +40,7 @@ final class FaultyHttpProxy implements AutoCloseable {
     private final Set<Socket> sockets = ConcurrentHashMap.newKeySet();
     private volatile boolean closed;
 
-    FaultyHttpProxy(URI upstream) throws IOException {
+    public FaultyHttpProxy(URI upstream) throws IOException {
         this.upstream = upstream;
         this.server = new ServerSocket(0, 50, InetAddress.getLoopbackAddress());
         Thread acceptor = new Thread(this::acceptLoop, "faulty-proxy-accept");
@@ -47,7 +48,7 @@ final class FaultyHttpProxy implements AutoCloseable {
         acceptor.start();
     }
 
-    URI endpoint() {
+    public URI endpoint() {
         return URI.create("http://127.0.0.1:" + server.getLocalPort());
     }
 
@@ -55,28 +56,28 @@ final class FaultyHttpProxy implements AutoCloseable {
      * Answers the next {@code times} requests whose head (request line and headers, as sent) matches with
      * {@code fault}.
      */
-    FaultyHttpProxy inject(Predicate<String> head, Fault fault, int times) {
+    public FaultyHttpProxy inject(Predicate<String> head, Fault fault, int times) {
         rules.add(new Rule(head, fault, new AtomicInteger(times)));
         return this;
     }
 
     /** Forwards everything from now on. */
-    void heal() {
+    public void heal() {
         rules.clear();
     }
 
     /** Request heads seen so far, faulty or forwarded. */
-    List<String> heads() {
+    public List<String> heads() {
         return List.copyOf(heads);
     }
 
     /** Requests answered with a fault. */
-    int injected() {
+    public int injected() {
         return injected.get();
     }
 
     /** Heads whose request line starts with {@code methodAndPathPrefix} and contains {@code fragment}. */
-    long count(String method, String fragment) {
+    public long count(String method, String fragment) {
         return heads.stream().filter(h -> h.startsWith(method + " ") && firstLine(h).contains(fragment)).count();
     }
 

@@ -1,0 +1,117 @@
+package dev.cairn.cli.store;
+
+import dev.cairn.CheckpointException;
+import dev.cairn.CheckpointException.Reason;
+import dev.cairn.ObjectInfo;
+import dev.cairn.tiers.layout.StoreLayout;
+import dev.cairn.tiers.manifest.EntryRecord;
+import dev.cairn.tiers.manifest.Manifest;
+import dev.cairn.tiers.manifest.ManifestFormat;
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.file.NoSuchFileException;
+import java.util.ArrayList;
+import java.util.HashSet;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import org.apache.arrow.memory.BufferAllocator;
+
+/**
+ * The rank indexes of a committed step, {@code rank-<r>.index} for every rank {@code r} of its world: each must be
+ * the part of the MANIFEST its rank wrote. {@code verify} reports those that are not; {@code restore} takes each from
+ * the first store whose copy is.
+ */
+public final class RankIndexes {
+    private RankIndexes() {
+    }
+
+    /**
+     * Why {@code index}, stored for {@code rank}, is not the part of {@code m} it should be (the rows the MANIFEST
+     * holds for that rank), or null. An index that names other chunks than the commit is what a losing writer of the
+     * same step would leave.
+     */
+    public static String mismatch(Manifest index, int rank, Manifest m) {
+        if (!index.run().equals(m.run()) || index.step() != m.step() || index.worldSize() != m.worldSize()) {
+            return "is of run " + index.run() + " step " + index.step() + " of " + index.worldSize() + " rank(s), not of this"
+                    + " MANIFEST's run " + m.run() + " step " + m.step() + " of " + m.worldSize();
+        }
+        if (index.rank() != rank) {
+            return "is the index of rank " + index.rank() + ", not of rank " + rank;
+        }
+        List<EntryRecord> committed = m.entries().stream().filter(r -> r.rank() == index.rank()).toList();
+        List<EntryRecord> indexed = index.entries();
+        if (committed.size() != indexed.size()) {
+            return "holds " + indexed.size() + " entries where the MANIFEST holds " + committed.size() + " for rank " + index.rank();
+        }
+        for (int i = 0; i < committed.size(); i++) {
+            EntryRecord a = committed.get(i);
+            EntryRecord b = indexed.get(i);
+            if (!a.name().equals(b.name()) || a.byteSize() != b.byteSize() || !a.chunks().equals(b.chunks())) {
+                return "does not match the MANIFEST at entry '" + b.name() + "' (it names other chunks than the commit:"
+                        + " written by another save of the same step?)";
+            }
+        }
+        return null;
+    }
+
+    /** The rank a key {@code .../rank-<r>.index} is for, or -1. */
+    public static int rankOf(String key) {
+        int slash = key.lastIndexOf('/');
+        String name = key.substring(slash + 1);
+        if (!name.startsWith("rank-") || !name.endsWith(".index")) {
+            return -1;
+        }
+        try {
+            return Integer.parseInt(name.substring("rank-".length(), name.length() - ".index".length()));
+        } catch (NumberFormatException e) {
+            return -1;
+        }
+    }
+
+    /**
+     * Every rank index of {@code m}, each as stored in the first of {@code order} whose copy parses and matches
+     * {@code m}; CORRUPT naming the index and what each store holds when none does (nothing is written then).
+     */
+    public static Map<String, ByteBuffer> verified(Manifest m, StoreLayout layout, List<Source> order, BufferAllocator allocator)
+            throws IOException {
+        Set<String> listed = new HashSet<>();
+        for (Source s : order) {
+            try {
+                for (ObjectInfo o : s.store().list(layout.stepPrefix(m.step()))) {
+                    listed.add(o.key());
+                }
+            } catch (IOException e) {
+                // This store cannot list the step: each index below is still tried there, and the reason kept.
+            }
+        }
+        Map<String, ByteBuffer> good = new LinkedHashMap<>();
+        for (int rank = 0; rank < m.worldSize(); rank++) {
+            String key = layout.indexKey(m.step(), rank);
+            List<String> tried = new ArrayList<>();
+            for (Source s : order) {
+                String where = s.uri() + ":" + key;
+                try {
+                    ByteBuffer bytes = s.store().readAll(key);
+                    String mismatch = mismatch(ManifestFormat.read(bytes.duplicate(), where, allocator), rank, m);
+                    if (mismatch == null) {
+                        good.put(key, bytes);
+                        break;
+                    }
+                    tried.add(s.uri() + ": " + mismatch);
+                } catch (NoSuchFileException e) {
+                    tried.add(s.uri() + ": missing");
+                } catch (CheckpointException | IOException e) {
+                    tried.add(s.uri() + ": " + e.getMessage());
+                }
+            }
+            if (!good.containsKey(key)) {
+                throw new CheckpointException(Reason.CORRUPT, "rank index " + key + " has no good copy to send ("
+                        + String.join("; ", tried) + ")" + (listed.contains(key) ? "" : "; no store lists it")
+                        + "; nothing was committed in the target");
+            }
+        }
+        return good;
+    }
+}

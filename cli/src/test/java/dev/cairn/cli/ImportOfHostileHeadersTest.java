@@ -1,0 +1,69 @@
+package dev.cairn.cli;
+
+import static dev.cairn.cli.CairnCliTest.cairn;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.cairn.CheckpointException;
+import dev.cairn.cli.CairnCliTest.Run;
+import dev.cairn.cli.safetensors.SafetensorsFormat;
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.channels.FileChannel;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** Headers the reference safetensors library refuses: {@code cairn import} refuses them too, naming what is wrong. */
+class ImportOfHostileHeadersTest {
+    @TempDir
+    Path tmp;
+
+    @Test
+    void aTensorNamedTwiceIsRefusedNotLastOneWins() throws IOException {
+        String header = "{\"w\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]},"
+                + "\"w\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[8,16]}}";
+        assertRefused(header, 16, "names tensor 'w' twice");
+    }
+
+    @Test
+    void aFieldTwiceInOneTensorIsRefused() throws IOException {
+        assertRefused("{\"w\":{\"dtype\":\"F32\",\"shape\":[2],\"shape\":[1],\"data_offsets\":[0,8]}}", 8,
+                "tensor 'w' has 'shape' twice");
+    }
+
+    @Test
+    void aShapeDimensionOf2To64PlusFourIsRefusedNotReadAsFour() throws IOException {
+        assertRefused("{\"w\":{\"dtype\":\"F32\",\"shape\":[18446744073709551620,4],\"data_offsets\":[0,64]}}", 64,
+                "shape[0] = 18446744073709551620");
+    }
+
+    @Test
+    void anOffsetOf2To64PlusEightIsRefused() throws IOException {
+        assertRefused("{\"w\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[18446744073709551616,18446744073709551624]}}", 8,
+                "data_offsets[0] = 18446744073709551616");
+    }
+
+    private void assertRefused(String header, int dataBytes, String why) throws IOException {
+        Path file = tmp.resolve("bad.safetensors");
+        byte[] json = header.getBytes(StandardCharsets.UTF_8);
+        ByteBuffer b = ByteBuffer.allocate(8 + json.length + dataBytes).order(ByteOrder.LITTLE_ENDIAN);
+        b.putLong(json.length).put(json);
+        Files.write(file, b.array());
+        try (FileChannel ch = FileChannel.open(file)) {
+            CheckpointException e = assertThrows(CheckpointException.class, () -> SafetensorsFormat.readHeader(ch, file.toString()));
+            assertEquals(CheckpointException.Reason.INVALID_INPUT, e.reason());
+            assertTrue(e.getMessage().contains(why), e.getMessage());
+        }
+        Path store = tmp.resolve("store");
+        Run r = cairn("import", file.toString(), "--store", store.toString(), "--run", "x", "--step", "1");
+        assertEquals(CairnCli.FAILED, r.status(), r.out() + r.err());
+        assertEquals(1, r.errLines().size(), r.err());
+        assertTrue(r.err().contains(why) && r.err().contains("INVALID_INPUT"), r.err());
+        assertTrue(!Files.exists(store.resolve("x/steps/1/MANIFEST")), "nothing committed");
+    }
+}
