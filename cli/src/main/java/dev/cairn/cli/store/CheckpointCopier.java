@@ -58,7 +58,8 @@ public final class CheckpointCopier {
         Manifest m = located.manifest();
         StoreLayout layout = session.layout();
         String manifestKey = layout.manifestKey(step);
-        ByteBuffer manifestBytes = located.source().store().readAll(manifestKey);
+        ByteBuffer manifestBytes = ManifestFormat.readBytes(located.source().store(), manifestKey,
+                located.source().uri() + ":" + manifestKey);
         boolean committedAlready = committedAlready(target, manifestKey, manifestBytes, targetName);
         List<Source> order = new ArrayList<>();
         order.add(located.source());
@@ -127,7 +128,7 @@ public final class CheckpointCopier {
         int indexes = 0;
         for (ObjectInfo o : located.source().store().list(layout.stepPrefix(step))) {
             if (o.key().endsWith(".index")) {
-                ByteBuffer index = located.source().store().readAll(o.key());
+                ByteBuffer index = ManifestFormat.readBytes(located.source().store(), o.key(), located.source().uri() + ":" + o.key());
                 ManifestFormat.read(index.duplicate(), located.source().uri() + ":" + o.key(), session.allocator());
                 target.put(o.key(), index);
                 indexes++;
@@ -145,7 +146,7 @@ public final class CheckpointCopier {
             throws IOException {
         ByteBuffer there;
         try {
-            there = target.readAll(key);
+            there = ManifestFormat.readBytes(target, key, targetName + ":" + key);
         } catch (NoSuchFileException e) {
             return false;
         }
