@@ -13,6 +13,7 @@ public final class CommandsChild {
     }
 
     public static void main(String[] args) {
+        dev.cairn.examples.QuietLogging.install(); // as CairnCli.main: Arrow's DEBUG lines stay out of the output
         List<String> one = new ArrayList<>();
         for (String a : Arrays.copyOf(args, args.length + 1)) {
             if (a == null || a.equals("--then")) {

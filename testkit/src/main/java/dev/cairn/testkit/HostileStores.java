@@ -139,7 +139,8 @@ public final class HostileStores {
         // Manifests: the file itself.
         out.add(new Case("manifest-truncated", Part.MANIFEST, t -> truncate(t.manifest())));
         out.add(new Case("manifest-garbage", Part.MANIFEST, t -> Files.write(t.manifest(), garbage(4096))));
-        out.add(new Case("manifest-2-GiB", Part.MANIFEST, t -> sparse(t.manifest(), 2L << 30)));
+        // 2 GB, as the issue had it: just below what a Java array can hold, so a reader that trusts it tries.
+        out.add(new Case("manifest-2-GB", Part.MANIFEST, t -> sparse(t.manifest(), 2_000_000_000L)));
         out.add(new Case("manifest-stale-digest", Part.MANIFEST, t -> {
             byte[] b = Files.readAllBytes(t.manifest());
             // One byte of an entry name changed in place, the digest left as it was: garbled, yet still Arrow.
@@ -151,7 +152,7 @@ public final class HostileStores {
         out.add(index("index-future-format-version", m -> m.meta.put("cairn.format_version", "99")));
         out.add(index("index-raw-length-above-chunk-size", m -> m.firstEntry(r -> r.put("raw_length", 1_600_000_000L))));
         out.add(new Case("index-truncated", Part.INDEX, t -> truncate(t.index(0))));
-        out.add(new Case("index-2-GiB", Part.INDEX, t -> sparse(t.index(0), 2L << 30)));
+        out.add(new Case("index-2-GB", Part.INDEX, t -> sparse(t.index(0), 2_000_000_000L)));
         // Chunks.
         out.add(new Case("chunk-truncated", Part.CHUNK, t -> truncate(t.someChunk())));
         out.add(new Case("chunk-missing", Part.CHUNK, t -> Files.delete(t.someChunk())));

@@ -80,7 +80,10 @@ public final class ManifestFormat {
     public static final int FORMAT_VERSION = 3;
     /** The first version that names its content hash ({@code cairn.hash}); older ones are MurmurHash3. */
     public static final int FIRST_WITH_HASH_NAMED = 3;
-    /** Manifests above this size are refused before parsing: a hostile file must not exhaust memory. */
+    /**
+     * Manifests and indexes above this size are refused before they are read ({@link #load}: the store's stated size
+     * is checked first): a hostile file must not exhaust memory, nor cost a download of gigabytes.
+     */
     public static final long MAX_BYTES = 256L << 20;
     static final String KEY_VERSION = "cairn.format_version";
     static final String KEY_KIND = "cairn.kind";
