@@ -27,7 +27,8 @@ public final class CairnConfig {
     /** Longest chain {@link Builder#differential(int)} allows; readers refuse longer ones as hostile. */
     public static final int MAX_DIFFERENTIAL_FULL_EVERY = 64;
     static final int MIN_CHUNK_BYTES = 4 << 10;
-    static final int MAX_CHUNK_BYTES = 256 << 20;
+    /** The largest chunk a save writes, and so the largest a reader accepts from a manifest. */
+    public static final int MAX_CHUNK_BYTES = 256 << 20;
 
     private final String run;
     private final List<TierConfig> tiers;

@@ -299,7 +299,7 @@ public final class ShardedBenchmark {
         StoreLayout layout = new StoreLayout(RUN);
         try (RootAllocator a = new RootAllocator();
              dev.cairn.backend.fs.FileSystemObjectStore store = new dev.cairn.backend.fs.FileSystemObjectStore(disk)) {
-            return ManifestFormat.read(store.readAll(layout.manifestKey(step)), "disk MANIFEST", a);
+            return ManifestFormat.load(store, layout.manifestKey(step), "disk MANIFEST", a);
         }
     }
 

@@ -106,7 +106,7 @@ public final class LsCommand implements Callable<Integer> {
             String state = "partial";
             if (committed) {
                 try {
-                    m = ManifestFormat.read(s.store().readAll(layout.manifestKey(step)), s.uri() + ":" + layout.manifestKey(step),
+                    m = ManifestFormat.load(s.store(), layout.manifestKey(step), s.uri() + ":" + layout.manifestKey(step),
                             session.allocator());
                     state = "committed";
                 } catch (CheckpointException unreadable) {

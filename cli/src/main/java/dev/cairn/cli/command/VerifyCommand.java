@@ -152,7 +152,7 @@ public final class VerifyCommand implements Callable<Integer> {
         for (ObjectInfo o : src.store().list(layout.stepPrefix(m.step()))) {
             if (o.key().endsWith(".index")) {
                 try {
-                    Manifest index = ManifestFormat.read(src.store().readAll(o.key()), src.uri() + ":" + o.key(),
+                    Manifest index = ManifestFormat.load(src.store(), o.key(), src.uri() + ":" + o.key(),
                             session.allocator());
                     String mismatch = RankIndexes.rankOf(o.key()) < 0 ? null
                             : RankIndexes.mismatch(index, RankIndexes.rankOf(o.key()), m);

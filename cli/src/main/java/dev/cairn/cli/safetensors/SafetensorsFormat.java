@@ -1,9 +1,10 @@
 package dev.cairn.cli.safetensors;
 
 import com.fasterxml.jackson.core.JsonParseException;
+import com.fasterxml.jackson.core.JsonParser;
 import com.fasterxml.jackson.core.JsonStreamContext;
-import com.fasterxml.jackson.core.StreamReadFeature;
-import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.core.JsonToken;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.cairn.CheckpointException;
@@ -17,8 +18,8 @@ import java.nio.ByteOrder;
 import java.nio.channels.FileChannel;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.Comparator;
-import java.util.Iterator;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -105,7 +106,9 @@ public final class SafetensorsFormat {
 
     /**
      * Reads and checks the header of a file: length within the file and the limit, a JSON object, known dtypes,
-     * offsets that match each shape and lie inside the data region without overlapping.
+     * offsets that match each shape and lie inside the data region without overlapping. The JSON is read as a stream
+     * of tokens, never as a tree: what is kept per tensor is its name, shape and offsets, so a header of a million
+     * empty tensors costs about what those take, not a tree of nodes twenty times the header's size.
      */
     public static Header readHeader(FileChannel file, String name) throws IOException {
         ByteBuffer len = ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN);
@@ -117,37 +120,31 @@ public final class SafetensorsFormat {
         }
         ByteBuffer json = ByteBuffer.allocate((int) n);
         readFully(file, json, 8, name);
-        JsonNode root;
-        try {
-            root = Json.MAPPER.reader().with(StreamReadFeature.STRICT_DUPLICATE_DETECTION)
-                    .readTree(new String(json.array(), StandardCharsets.UTF_8));
-        } catch (JsonParseException e) {
-            throw duplicateOrNotJson(e, name);
-        } catch (IOException e) {
-            throw bad(name, "header is not JSON: " + e.getMessage().lines().findFirst().orElse(""));
-        }
-        if (root == null || !root.isObject()) {
-            throw bad(name, "header is not a JSON object");
-        }
         long dataStart = 8 + n;
         long dataSize = size - dataStart;
         Map<String, String> metadata = new LinkedHashMap<>();
         List<TensorInfo> tensors = new ArrayList<>();
-        for (Iterator<Map.Entry<String, JsonNode>> it = root.fields(); it.hasNext(); ) {
-            Map.Entry<String, JsonNode> e = it.next();
-            if (e.getKey().equals(METADATA)) {
-                if (!e.getValue().isObject()) {
-                    throw bad(name, METADATA + " is not an object");
-                }
-                e.getValue().fields().forEachRemaining(m -> {
-                    if (!m.getValue().isTextual()) {
-                        throw bad(name, METADATA + " value '" + m.getKey() + "' is not a string");
-                    }
-                    metadata.put(m.getKey(), m.getValue().asText());
-                });
-                continue;
+        try (JsonParser p = Json.MAPPER.getFactory().createParser(json.array(), 0, (int) n)
+                .enable(JsonParser.Feature.STRICT_DUPLICATE_DETECTION)) {
+            if (p.nextToken() != JsonToken.START_OBJECT) {
+                throw bad(name, "header is not a JSON object");
             }
-            tensors.add(tensor(e.getKey(), e.getValue(), dataSize, name));
+            for (JsonToken t = p.nextToken(); t != JsonToken.END_OBJECT; t = p.nextToken()) {
+                String key = p.currentName();
+                p.nextToken();
+                if (key.equals(METADATA)) {
+                    readMetadata(p, metadata, name);
+                } else {
+                    tensors.add(tensor(key, p, dataSize, name));
+                }
+            }
+            if (p.nextToken() != null) {
+                throw bad(name, "header has content after its JSON object");
+            }
+        } catch (JsonParseException e) {
+            throw duplicateOrNotJson(e, name);
+        } catch (JsonProcessingException e) {
+            throw bad(name, "header is not JSON: " + e.getOriginalMessage().lines().findFirst().orElse(""));
         }
         List<TensorInfo> byOffset = new ArrayList<>(tensors);
         byOffset.sort(Comparator.comparingLong(TensorInfo::begin));
@@ -156,50 +153,96 @@ public final class SafetensorsFormat {
             if (t.begin() < covered) {
                 throw bad(name, "tensor '" + t.name() + "' overlaps another tensor's bytes");
             }
-            covered = t.end();
+            covered = Math.max(covered, t.end());
         }
         return new Header(metadata, tensors, dataStart);
     }
 
-    private static TensorInfo tensor(String tensor, JsonNode node, long dataSize, String name) throws IOException {
-        JsonNode dtype = node.get("dtype");
-        JsonNode shape = node.get("shape");
-        JsonNode offsets = node.get("data_offsets");
-        if (dtype == null || !dtype.isTextual() || shape == null || !shape.isArray() || offsets == null || !offsets.isArray()
-                || offsets.size() != 2) {
+    /** {@code __metadata__}: an object of strings, the parser on its opening brace. */
+    private static void readMetadata(JsonParser p, Map<String, String> metadata, String name) throws IOException {
+        if (p.currentToken() != JsonToken.START_OBJECT) {
+            throw bad(name, METADATA + " is not an object");
+        }
+        for (JsonToken t = p.nextToken(); t != JsonToken.END_OBJECT; t = p.nextToken()) {
+            String key = p.currentName();
+            if (p.nextToken() != JsonToken.VALUE_STRING) {
+                throw bad(name, METADATA + " value '" + key + "' is not a string");
+            }
+            metadata.put(key, p.getText());
+        }
+    }
+
+    /** One tensor's record, the parser on its opening brace; other fields are skipped. */
+    private static TensorInfo tensor(String tensor, JsonParser p, long dataSize, String name) throws IOException {
+        if (p.currentToken() != JsonToken.START_OBJECT) {
+            throw bad(name, "tensor '" + tensor + "' needs dtype, shape and data_offsets [begin, end]");
+        }
+        String dtype = null;
+        long[] dims = null;
+        long[] offsets = null;
+        for (JsonToken t = p.nextToken(); t != JsonToken.END_OBJECT; t = p.nextToken()) {
+            String field = p.currentName();
+            JsonToken value = p.nextToken();
+            switch (field) {
+                case "dtype" -> dtype = value == JsonToken.VALUE_STRING ? p.getText() : null;
+                case "shape" -> dims = longs(p, tensor, name);
+                case "data_offsets" -> offsets = longs(p, tensor, name);
+                default -> p.skipChildren();
+            }
+        }
+        if (dtype == null || dims == null || offsets == null || offsets.length != 2) {
             throw bad(name, "tensor '" + tensor + "' needs dtype, shape and data_offsets [begin, end]");
         }
         DType type;
         try {
-            type = DType.valueOf(dtype.asText());
+            type = DType.valueOf(dtype);
         } catch (IllegalArgumentException e) {
-            throw bad(name, "tensor '" + tensor + "' has dtype " + dtype.asText() + ", which Cairn has no type for");
+            throw bad(name, "tensor '" + tensor + "' has dtype " + dtype + ", which Cairn has no type for");
         }
-        long[] dims = new long[shape.size()];
-        for (int i = 0; i < dims.length; i++) {
-            dims[i] = integer(shape.get(i), "shape[" + i + "]", tensor, name);
+        for (long d : dims) {
+            if (d < 0) {
+                throw bad(name, "tensor '" + tensor + "' has a bad shape " + Arrays.toString(dims));
+            }
         }
-        long begin = integer(offsets.get(0), "data_offsets[0]", tensor, name);
-        long end = integer(offsets.get(1), "data_offsets[1]", tensor, name);
+        long begin = offsets[0];
+        long end = offsets[1];
         long expected = Tensor.expectedBytes(tensor, type, dims);
         if (begin < 0 || end < begin || end > dataSize || end - begin != expected) {
             throw bad(name, "tensor '" + tensor + "' data_offsets [" + begin + ", " + end + "] do not fit its shape "
-                    + shape + " of " + type + " (" + expected + " bytes) inside " + dataSize + " bytes of data");
+                    + Arrays.toString(dims) + " of " + type + " (" + expected + " bytes) inside " + dataSize + " bytes of data");
         }
         return new TensorInfo(tensor, type, dims, begin, end);
     }
 
-    /**
-     * A shape dimension or offset: a JSON integer from 0 to {@link Long#MAX_VALUE}. Never {@code asLong()} of
-     * anything larger, which wraps ({@code 18446744073709551620} would read as 4); the reference reader takes u64 and
-     * refuses what does not fit, and nothing above a long fits a file anyway.
-     */
-    private static long integer(JsonNode n, String field, String tensor, String name) {
-        if (n == null || !n.isIntegralNumber() || !n.canConvertToLong() || n.asLong() < 0) {
-            throw bad(name, "tensor '" + tensor + "' has " + field + " = " + n
-                    + ", which is not an integer from 0 to " + Long.MAX_VALUE);
+    /** An array of integers that fit in 64 bits, the parser on its opening bracket. */
+    private static long[] longs(JsonParser p, String tensor, String name) throws IOException {
+        if (p.currentToken() != JsonToken.START_ARRAY) {
+            throw bad(name, "tensor '" + tensor + "' has a shape or data_offsets that is not an array");
         }
-        return n.asLong();
+        long[] out = new long[4];
+        int n = 0;
+        for (JsonToken t = p.nextToken(); t != JsonToken.END_ARRAY; t = p.nextToken()) {
+            if (t != JsonToken.VALUE_NUMBER_INT || p.getNumberType() == JsonParser.NumberType.BIG_INTEGER) {
+                throw bad(name, "tensor '" + tensor + "' has " + p.getText() + " in its shape or data_offsets, which is not"
+                        + " an integer of at most 64 bits");
+            }
+            if (n == out.length) {
+                out = Arrays.copyOf(out, n * 2);
+            }
+            out[n++] = p.getLongValue();
+        }
+        return Arrays.copyOf(out, n);
+    }
+
+    private static void readFully(FileChannel file, ByteBuffer dst, long at, String name) throws IOException {
+        long pos = at;
+        while (dst.hasRemaining()) {
+            int n = file.read(dst, pos);
+            if (n < 0) {
+                throw new EOFException(name + ": ends inside the header");
+            }
+            pos += n;
+        }
     }
 
     /** A key twice (the reference library refuses it; last-one-wins would drop a tensor silently), else bad JSON. */
@@ -217,17 +260,6 @@ public final class SafetensorsFormat {
         }
         String tensor = owner != null && owner.getCurrentName() != null ? owner.getCurrentName() : "?";
         return bad(name, "tensor '" + tensor + "' has '" + key + "' twice in the header");
-    }
-
-    private static void readFully(FileChannel file, ByteBuffer dst, long at, String name) throws IOException {
-        long pos = at;
-        while (dst.hasRemaining()) {
-            int n = file.read(dst, pos);
-            if (n < 0) {
-                throw new EOFException(name + ": ends inside the header");
-            }
-            pos += n;
-        }
     }
 
     private static CheckpointException bad(String file, String problem) {

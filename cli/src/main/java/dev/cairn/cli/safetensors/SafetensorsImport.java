@@ -29,6 +29,8 @@ import java.util.stream.Stream;
  * buffers) but closes the files.
  */
 public final class SafetensorsImport implements AutoCloseable {
+    /** The bytes of every empty tensor; read-only and never read from (a tensor takes a slice of it). */
+    private static final ByteBuffer EMPTY = ByteBuffer.allocateDirect(0).asReadOnlyBuffer();
     private final List<FileChannel> open = new ArrayList<>();
     private final Map<String, String> metadata = new LinkedHashMap<>();
     private final Map<Path, Long> sizes = new LinkedHashMap<>();
@@ -147,7 +149,7 @@ public final class SafetensorsImport implements AutoCloseable {
             pieces.add(ch.map(FileChannel.MapMode.READ_ONLY, at + done, Math.min(Tensor.MAX_BUFFER_BYTES, length - done)));
         }
         if (pieces.isEmpty()) {
-            pieces.add(ByteBuffer.allocateDirect(0));
+            pieces.add(EMPTY); // one for every empty tensor: a header may list a million of them
         }
         return pieces.toArray(new ByteBuffer[0]);
     }

@@ -153,7 +153,7 @@ public final class CheckpointCopier {
         for (Source s : session.holders(step)) {
             String where = s.uri() + ":" + key;
             try {
-                ByteBuffer bytes = s.store().readAll(key);
+                ByteBuffer bytes = ManifestFormat.readBytes(s.store(), key, where); // its size checked first
                 Manifest m = ManifestFormat.read(bytes.duplicate(), where, session.allocator());
                 if (m.step() == step && m.run().equals(layout.run())) {
                     return new Stored(s, bytes, m);
@@ -177,7 +177,7 @@ public final class CheckpointCopier {
             throws IOException {
         ByteBuffer there;
         try {
-            there = target.readAll(key);
+            there = ManifestFormat.readBytes(target, key, targetName + ":" + key);
         } catch (NoSuchFileException e) {
             return false;
         }

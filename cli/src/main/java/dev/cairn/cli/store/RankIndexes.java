@@ -93,7 +93,7 @@ public final class RankIndexes {
             for (Source s : order) {
                 String where = s.uri() + ":" + key;
                 try {
-                    ByteBuffer bytes = s.store().readAll(key);
+                    ByteBuffer bytes = ManifestFormat.readBytes(s.store(), key, where); // its size checked first
                     String mismatch = mismatch(ManifestFormat.read(bytes.duplicate(), where, allocator), rank, m);
                     if (mismatch == null) {
                         good.put(key, bytes);

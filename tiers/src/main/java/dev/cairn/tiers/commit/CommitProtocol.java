@@ -118,7 +118,7 @@ public final class CommitProtocol {
         Exception unreadable = null;
         for (int attempt = 1; attempt <= READ_BACK_ATTEMPTS; attempt++) {
             try {
-                if (tier.store().readAll(key).equals(ByteBuffer.wrap(bytes))) {
+                if (ManifestFormat.readBytes(tier.store(), key, tier.name() + ":" + key).equals(ByteBuffer.wrap(bytes))) {
                     return; // ours: the create happened and its answer was lost
                 }
                 throw new CheckpointException(Reason.CONFLICT, "step " + step + " is already committed in tier " + tier.name()
@@ -165,7 +165,7 @@ public final class CommitProtocol {
         try {
             ByteBuffer there;
             try {
-                there = tier.store().readAll(key);
+                there = ManifestFormat.readBytes(tier.store(), key, tier.name() + ":" + key);
             } catch (NoSuchFileException gone) {
                 there = null;
             }
@@ -186,10 +186,10 @@ public final class CommitProtocol {
      */
     private void giveBackIndex(Tier tier, Manifest own, String key, byte[] index) {
         try {
-            if (!tier.store().readAll(key).equals(ByteBuffer.wrap(index))) {
+            if (!ManifestFormat.readBytes(tier.store(), key, tier.name() + ":" + key).equals(ByteBuffer.wrap(index))) {
                 return; // not ours (any more): the winner's, or rewritten by it
             }
-            Manifest committed = ManifestFormat.read(tier.store().readAll(tier.layout().manifestKey(own.step())),
+            Manifest committed = ManifestFormat.load(tier.store(), tier.layout().manifestKey(own.step()),
                     tier.name() + ":" + tier.layout().manifestKey(own.step()), allocator);
             List<dev.cairn.tiers.manifest.EntryRecord> rows = committed.entries().stream()
                     .filter(r -> r.rank() == own.rank()).toList();
@@ -228,7 +228,7 @@ public final class CommitProtocol {
         if (cached != null) {
             return cached;
         }
-        Manifest m = ManifestFormat.read(tier.store().readAll(key), tier.name() + ":" + key, allocator);
+        Manifest m = ManifestFormat.load(tier.store(), key, tier.name() + ":" + key, allocator);
         if (m.step() != step || !m.run().equals(tier.layout().run())) {
             throw new CheckpointException(Reason.CORRUPT, "manifest " + tier.name() + ":" + key + " describes run "
                     + m.run() + " step " + m.step() + ", not run " + tier.layout().run() + " step " + step);

@@ -197,7 +197,7 @@ final class RankCommit {
     }
 
     private Manifest readIndex(Tier tier, String key, Manifest own, int rank) throws IOException {
-        Manifest m = ManifestFormat.read(tier.store().readAll(key), tier.name() + ":" + key, allocator);
+        Manifest m = ManifestFormat.load(tier.store(), key, tier.name() + ":" + key, allocator);
         if (!m.run().equals(own.run()) || m.step() != own.step() || m.worldSize() != own.worldSize() || m.rank() != rank) {
             throw new CheckpointException(Reason.CONFLICT, "index " + tier.name() + ":" + key + " is of run " + m.run()
                     + " step " + m.step() + " rank " + m.rank() + " of " + m.worldSize() + ", not rank " + rank + " of "

@@ -1,11 +1,16 @@
 package dev.cairn.tiers.manifest;
 
+import dev.cairn.CairnConfig;
 import dev.cairn.CheckpointException;
 import dev.cairn.CheckpointException.Reason;
 import dev.cairn.DType;
+import dev.cairn.ObjectStore;
 import dev.cairn.Tensor;
+import dev.cairn.tiers.codec.ChunkCodec;
 import dev.cairn.tiers.codec.ContentHash;
+import dev.cairn.tiers.codec.XorDelta;
 import java.io.ByteArrayOutputStream;
+import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.channels.Channels;
 import java.nio.charset.StandardCharsets;
@@ -74,7 +79,10 @@ public final class ManifestFormat {
     public static final int FORMAT_VERSION = 3;
     /** The first version that names its content hash ({@code cairn.hash}); older ones are MurmurHash3. */
     public static final int FIRST_WITH_HASH_NAMED = 3;
-    /** Manifests above this size are refused before parsing: a hostile file must not exhaust memory. */
+    /**
+     * Manifests and indexes above this size are refused before they are read ({@link #load}: the store's stated size
+     * is checked first): a hostile file must not exhaust memory, nor cost a download of gigabytes.
+     */
     public static final long MAX_BYTES = 256L << 20;
     static final String KEY_VERSION = "cairn.format_version";
     static final String KEY_KIND = "cairn.kind";
@@ -153,15 +161,44 @@ public final class ManifestFormat {
     }
 
     /**
-     * Parses and checks a manifest or index read from {@code key}. Anything malformed is CORRUPT naming the key;
-     * a newer format, or a content hash this release does not know, is UNSUPPORTED_VERSION.
+     * Reads the manifest or index at {@code key} of {@code store} and parses it ({@link #read}); {@code label} names it
+     * in errors. Its size is asked first and one above {@link #MAX_BYTES} is refused before a byte of it is read.
+     */
+    public static Manifest load(ObjectStore store, String key, String label, BufferAllocator allocator) throws IOException {
+        return read(readBytes(store, key, label), label, allocator);
+    }
+
+    /**
+     * The bytes of the manifest or index at {@code key}, in a heap buffer, without parsing them: CORRUPT, before
+     * anything is read, when the store says the object is larger than {@link #MAX_BYTES}; a read never goes past
+     * the size the store stated, whatever the object holds by then.
+     */
+    public static ByteBuffer readBytes(ObjectStore store, String key, String label) throws IOException {
+        try {
+            return store.readAll(key, MAX_BYTES); // a stat and reads, or one call where the store answers it so (peers)
+        } catch (dev.cairn.ObjectTooLargeException e) {
+            String size = e.atLeast() > MAX_BYTES + 1 ? e.atLeast() + " bytes" : "more than " + MAX_BYTES + " bytes";
+            throw corrupt(label, "is " + size + ", above the limit of " + MAX_BYTES + " for a manifest or index:"
+                    + " refused without reading it");
+        }
+    }
+
+    /**
+     * Parses and checks a manifest or index read from {@code key}. Anything malformed is CORRUPT naming the key and,
+     * for a value out of range, the field; a newer format, or a content hash this release does not know, is
+     * UNSUPPORTED_VERSION.
      */
     public static Manifest read(ByteBuffer bytes, String key, BufferAllocator allocator) {
         if (bytes.remaining() > MAX_BYTES) {
             throw corrupt(key, "is " + bytes.remaining() + " bytes, above the limit of " + MAX_BYTES);
         }
-        byte[] array = new byte[bytes.remaining()];
-        bytes.duplicate().get(array);
+        byte[] array;
+        if (bytes.hasArray() && bytes.arrayOffset() == 0 && bytes.position() == 0 && bytes.limit() == bytes.array().length) {
+            array = bytes.array(); // read-only use: the Arrow reader only reads it
+        } else {
+            array = new byte[bytes.remaining()];
+            bytes.duplicate().get(array);
+        }
         Map<String, String> meta;
         List<Row> rows = new ArrayList<>();
         int version;
@@ -171,6 +208,7 @@ public final class ManifestFormat {
             meta = root.getSchema().getCustomMetadata();
             version = checkVersion(meta, key);
             hash = contentHashOf(meta, version, key);
+            Row previous = null;
             for (ArrowBlock block : reader.getRecordBlocks()) {
                 if (!reader.loadRecordBatch(block)) {
                     break;
@@ -179,11 +217,13 @@ public final class ManifestFormat {
                     String shape = str(root, "shape", i);
                     boolean v2 = version >= 2;
                     String kind = str(root, "kind", i);
-                    rows.add(new Row(str(root, "entry", i), kind, str(root, "dtype", i), shape,
+                    Row r = new Row(str(root, "entry", i), kind, str(root, "dtype", i), shape,
                             lng(root, "entry_bytes", i), integer(root, "rank", i), integer(root, "chunk", i), lng(root, "offset", i),
                             lng(root, "raw_length", i), str(root, "hash", i), str(root, "codec", i), lng(root, "stored_length", i),
                             v2 ? str(root, "global_shape", i) : shape, v2 ? str(root, "shard_offset", i) : zeros(kind, shape),
-                            v2 ? str(root, "bases", i) : "", v2 ? dbl(root, "error_bound", i) : 0));
+                            v2 ? str(root, "bases", i) : "", v2 ? dbl(root, "error_bound", i) : 0);
+                    previous = previous == null ? r : r.sharing(previous);
+                    rows.add(previous);
                 }
             }
         } catch (CheckpointException e) {
@@ -239,20 +279,19 @@ public final class ManifestFormat {
 
     private static Manifest toManifest(Map<String, String> meta, List<Row> rows, String key, ContentHash hash) {
         String run = required(meta, KEY_RUN, key);
-        long step = parseLong(meta, KEY_STEP, key);
-        int world = (int) parseLong(meta, KEY_WORLD, key);
-        int rank = (int) parseLong(meta, KEY_RANK, key);
-        int chunkBytes = (int) parseLong(meta, KEY_CHUNK, key);
+        long step = inRange(meta, KEY_STEP, 0, Long.MAX_VALUE, key);
+        int world = (int) inRange(meta, KEY_WORLD, 1, Integer.MAX_VALUE, key);
+        int rank = (int) inRange(meta, KEY_RANK, 0, world - 1L, key);
+        int chunkBytes = (int) inRange(meta, KEY_CHUNK, 1, CairnConfig.MAX_CHUNK_BYTES, key);
         Instant created;
         try {
             created = Instant.parse(required(meta, KEY_CREATED, key));
         } catch (java.time.format.DateTimeParseException e) {
             throw corrupt(key, "has a malformed " + KEY_CREATED);
         }
-        if (world < 1 || rank < 0 || rank >= world || step < 0 || chunkBytes < 1) {
-            throw corrupt(key, "has impossible header values: step " + step + ", world size " + world + ", rank " + rank
-                    + ", chunk bytes " + chunkBytes);
-        }
+        // What one chunk may hold, raw and stored: a reader sizes its buffers by these, so a store cannot make it
+        // reserve more than the configured chunk size allows.
+        long maxStored = maxStoredBytes(chunkBytes);
         List<EntryRecord> entries = new ArrayList<>();
         int i = 0;
         while (i < rows.size()) {
@@ -260,6 +299,7 @@ public final class ManifestFormat {
             List<ChunkRef> chunks = new ArrayList<>();
             long covered = 0;
             int j = i;
+            checkRange(key, first, first, "entry_bytes", first.entryBytes, 0, Long.MAX_VALUE);
             for (; j < rows.size() && rows.get(j).entry.equals(first.entry) && rows.get(j).rank == first.rank; j++) {
                 Row r = rows.get(j);
                 if (r.chunk == -1) {
@@ -268,6 +308,10 @@ public final class ManifestFormat {
                     }
                     continue;
                 }
+                checkRange(key, first, r, "rank", r.rank, 0, world - 1L);
+                checkRange(key, first, r, "raw_length", r.rawLength, 1, chunkBytes);
+                checkRange(key, first, r, "stored_length", r.storedLength, 1, maxStored);
+                checkRange(key, first, r, "offset", r.offset, 0, Long.MAX_VALUE - chunkBytes);
                 List<String> bases = r.bases.isEmpty() ? List.of() : List.of(r.bases.split(","));
                 if (r.chunk != chunks.size() || r.offset != covered || r.rawLength <= 0 || r.storedLength <= 0
                         || !ContentHash.isHex(r.hash) || r.entryBytes != first.entryBytes || !r.kind.equals(first.kind)
@@ -277,7 +321,7 @@ public final class ManifestFormat {
                     throw corrupt(key, "entry '" + first.entry + "' chunk row " + r.chunk + " is inconsistent");
                 }
                 chunks.add(new ChunkRef(r.offset, r.rawLength, r.hash, r.codec, r.storedLength, bases, r.errorBound, hash));
-                covered += r.rawLength;
+                covered += r.rawLength; // cannot wrap: each is at most chunkBytes and starts where the last ended
             }
             if (covered != first.entryBytes) {
                 throw corrupt(key, "entry '" + first.entry + "' chunks cover " + covered + " of " + first.entryBytes + " bytes");
@@ -380,18 +424,19 @@ public final class ManifestFormat {
         return rows;
     }
 
-    /** The rows digest, by the manifest's own content hash (MurmurHash3 in versions 1 and 2). */
+    /**
+     * The rows digest, by the manifest's own content hash (MurmurHash3 in versions 1 and 2), streamed: the canonical
+     * text is never held whole ({@link RowsDigest}).
+     */
     private static String digest(Map<String, String> meta, List<Row> rows, int version, ContentHash hash) {
-        StringBuilder b = new StringBuilder();
+        List<String> metaLines = new ArrayList<>();
         meta.forEach((k, v) -> {
             if (!KEY_DIGEST.equals(k)) {
-                b.append(k).append('=').append(v).append('\n');
+                metaLines.add(k + "=" + v);
             }
         });
-        for (Row r : rows) {
-            b.append(r.canonical(version)).append('\n');
-        }
-        return hash.hex(b.toString().getBytes(StandardCharsets.UTF_8));
+        int m = metaLines.size();
+        return RowsDigest.of(hash, m + rows.size(), i -> i < m ? metaLines.get(i) : rows.get(i - m).canonical(version));
     }
 
     private static Map<String, String> withoutDigest(Map<String, String> meta) {
@@ -486,12 +531,34 @@ public final class ManifestFormat {
         return v;
     }
 
-    private static long parseLong(Map<String, String> meta, String k, String key) {
+    /** The integer metadata value {@code k}, refused by name when malformed or outside {@code [min, max]}. */
+    private static long inRange(Map<String, String> meta, String k, long min, long max, String key) {
+        String text = required(meta, k, key);
+        long v;
         try {
-            return Long.parseLong(required(meta, k, key));
+            v = Long.parseLong(text);
         } catch (NumberFormatException e) {
-            throw corrupt(key, "has a malformed " + k + " '" + meta.get(k) + "'");
+            throw corrupt(key, "has a malformed " + k + " '" + text + "'" + (text.matches("-?[0-9]+") ? ", out of range ["
+                    + min + ", " + max + "]" : ""));
         }
+        if (v < min || v > max) {
+            throw corrupt(key, "has " + k + " " + v + ", out of range [" + min + ", " + max + "]");
+        }
+        return v;
+    }
+
+    private static void checkRange(String key, Row first, Row r, String column, long v, long min, long max) {
+        if (v < min || v > max) {
+            throw corrupt(key, "entry '" + first.entry + "' chunk row " + r.chunk + " has " + column + " " + v
+                    + ", out of range [" + min + ", " + max + "]" + ("raw_length".equals(column)
+                    ? " (cairn.chunk_bytes)" : "stored_length".equals(column) ? " (the largest stored form of a chunk of"
+                    + " cairn.chunk_bytes)" : ""));
+        }
+    }
+
+    /** The largest stored form of a chunk of at most {@code chunkBytes} raw bytes, whole or differential. */
+    public static long maxStoredBytes(int chunkBytes) {
+        return (long) ChunkCodec.maxEncodedBytes(chunkBytes) + XorDelta.HEADER_BYTES;
     }
 
     /** Named for what it is: the same format holds a MANIFEST and a rank index ({@code rank-<r>.index}). */
@@ -503,6 +570,21 @@ public final class ManifestFormat {
     private record Row(String entry, String kind, String dtype, String shape, long entryBytes, int rank, int chunk, long offset,
                        long rawLength, String hash, String codec, long storedLength, String globalShape, String shardOffset,
                        String bases, double errorBound) {
+        /**
+         * This row with the strings equal to those of {@code previous} replaced by its instances: the rows of one entry
+         * repeat its name, kind, dtype and shapes, and a manifest of a million rows must not hold a million copies.
+         */
+        Row sharing(Row previous) {
+            return new Row(same(entry, previous.entry), same(kind, previous.kind), same(dtype, previous.dtype),
+                    same(shape, previous.shape), entryBytes, rank, chunk, offset, rawLength, hash, same(codec, previous.codec),
+                    storedLength, same(globalShape, previous.globalShape), same(shardOffset, previous.shardOffset),
+                    same(bases, previous.bases), errorBound);
+        }
+
+        private static String same(String mine, String theirs) {
+            return mine.equals(theirs) ? theirs : mine;
+        }
+
         /** The row as the digest of format {@code version} covers it; version 1 covers its own twelve columns only. */
         String canonical(int version) {
             String v1 = "Row[entry=" + entry + ", kind=" + kind + ", dtype=" + dtype + ", shape=" + shape + ", entryBytes="

@@ -8,8 +8,10 @@ import java.nio.channels.FileChannel;
 import java.nio.file.AtomicMoveNotSupportedException;
 import java.nio.file.DirectoryNotEmptyException;
 import java.nio.file.FileAlreadyExistsException;
+import java.nio.file.FileSystemException;
 import java.nio.file.FileVisitResult;
 import java.nio.file.Files;
+import java.nio.file.LinkOption;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.nio.file.SimpleFileVisitor;
@@ -48,11 +50,14 @@ public final class FileSystemObjectStore implements ObjectStore {
     private static final int PARENT_RACE_RETRIES = 64;
 
     private final Path root;
+    /** {@link #root} with every link resolved: what a directory holding an object must lie under. */
+    private final Path realRoot;
     private volatile boolean closed;
 
     /** A store rooted at {@code root}, which is created if missing. */
     public FileSystemObjectStore(Path root) throws IOException {
         this.root = Files.createDirectories(root).toAbsolutePath().normalize();
+        this.realRoot = this.root.toRealPath();
     }
 
     /** The directory every key lives under. */
@@ -103,13 +108,15 @@ public final class FileSystemObjectStore implements ObjectStore {
             throw new IllegalArgumentException("negative offset " + offset + " reading " + key);
         }
         Path file = KeyPaths.resolve(root, key);
-        try (FileChannel channel = FileChannel.open(file, StandardOpenOption.READ)) {
+        objectAttributes(key, file);
+        // NOFOLLOW: a link planted between the check above and this open is refused by the open itself (O_NOFOLLOW).
+        try (FileChannel channel = FileChannel.open(file, StandardOpenOption.READ, LinkOption.NOFOLLOW_LINKS)) {
             return readFully(channel, offset, dst);
         } catch (NoSuchFileException missing) {
             throw new NoSuchFileException(key);
-        } catch (IOException e) {
-            if (Files.isDirectory(file)) {
-                throw new NoSuchFileException(key); // a prefix of other keys, not an object
+        } catch (FileSystemException e) {
+            if (Files.isSymbolicLink(file)) {
+                throw notAnObject(key, file, "a symbolic link");
             }
             throw e;
         }
@@ -119,16 +126,41 @@ public final class FileSystemObjectStore implements ObjectStore {
     public ObjectInfo stat(String key) throws IOException {
         checkOpen();
         Path file = KeyPaths.resolve(root, key);
+        BasicFileAttributes attributes = objectAttributes(key, file);
+        return new ObjectInfo(key, attributes.size(), attributes.lastModifiedTime().toInstant());
+    }
+
+    /**
+     * The attributes of the object {@code key} at {@code file}, read without following a link, before anything opens
+     * it: only a regular file, reached through directories inside the store, is an object. A directory is a prefix of
+     * other keys (missing, as an object); a symbolic link, a FIFO, a socket or a device is refused with an
+     * {@link IOException} naming it, since opening a FIFO would block forever and a link may lead out of the store.
+     */
+    private BasicFileAttributes objectAttributes(String key, Path file) throws IOException {
         BasicFileAttributes attributes;
         try {
-            attributes = Files.readAttributes(file, BasicFileAttributes.class);
+            attributes = Files.readAttributes(file, BasicFileAttributes.class, LinkOption.NOFOLLOW_LINKS);
         } catch (NoSuchFileException missing) {
             throw new NoSuchFileException(key);
         }
-        if (!attributes.isRegularFile()) {
-            throw new NoSuchFileException(key);
+        if (attributes.isDirectory()) {
+            throw new NoSuchFileException(key); // a prefix of other keys, not an object
         }
-        return new ObjectInfo(key, attributes.size(), attributes.lastModifiedTime().toInstant());
+        if (attributes.isSymbolicLink()) {
+            throw notAnObject(key, file, "a symbolic link");
+        }
+        if (!attributes.isRegularFile()) {
+            throw notAnObject(key, file, "not a regular file (a FIFO, socket or device)");
+        }
+        Path parent = file.getParent();
+        if (!parent.equals(root) && !parent.toRealPath().startsWith(realRoot)) {
+            throw notAnObject(key, file, "reached through a symbolic link that leads out of the store");
+        }
+        return attributes;
+    }
+
+    private static IOException notAnObject(String key, Path file, String what) {
+        return new IOException("object " + key + " (" + file + ") is " + what + ", which this store never writes: refused");
     }
 
     @Override

@@ -48,6 +48,41 @@ class FileSystemObjectStoreTest extends ObjectStoreContract {
     }
 
     @Test
+    void aFifoAtAKeyIsRefusedWithoutOpeningIt() throws Exception {
+        org.junit.jupiter.api.Assumptions.assumeTrue(dev.cairn.testkit.HostileStores.fifosWork(), "no mkfifo here");
+        store.put("run/chunks/ab/abcd", ByteBuffer.wrap("x".getBytes(UTF_8)));
+        Path file = fs().root().resolve("run/chunks/ab/abcd");
+        Files.delete(file);
+        dev.cairn.testkit.HostileStores.mkfifo(file);
+        // Opening a FIFO for reading blocks until a writer comes: the limit turns that hang into a failure.
+        IOException e = org.junit.jupiter.api.Assertions.assertTimeoutPreemptively(Duration.ofSeconds(60),
+                () -> assertThrows(IOException.class, () -> store.read("run/chunks/ab/abcd", 0, ByteBuffer.allocate(8))));
+        assertTrue(e.getMessage().contains("run/chunks/ab/abcd") && e.getMessage().contains("not a regular file"), e.getMessage());
+        IOException s = assertThrows(IOException.class, () -> store.stat("run/chunks/ab/abcd"));
+        assertTrue(s.getMessage().contains("not a regular file"), s.getMessage());
+        assertEquals(List.of(), keys(store.list("run/chunks/")));
+    }
+
+    @Test
+    void aSymbolicLinkAtAKeyOrOnItsPathIsRefusedEvenToAFileOutsideTheStore() throws IOException {
+        Path outside = Files.writeString(temp.resolve("secret"), "outside the store");
+        store.put("run/chunks/ab/abcd", ByteBuffer.wrap("x".getBytes(UTF_8)));
+        Path file = fs().root().resolve("run/chunks/ab/abcd");
+        Files.delete(file);
+        Files.createSymbolicLink(file, outside);
+        IOException e = assertThrows(IOException.class, () -> store.read("run/chunks/ab/abcd", 0, ByteBuffer.allocate(64)));
+        assertTrue(e.getMessage().contains("symbolic link"), e.getMessage());
+        assertThrows(IOException.class, () -> store.stat("run/chunks/ab/abcd"));
+
+        Path elsewhere = Files.createDirectories(temp.resolve("elsewhere"));
+        Files.writeString(elsewhere.resolve("cdef"), "outside the store");
+        Files.createSymbolicLink(fs().root().resolve("run/chunks/cd"), elsewhere);
+        IOException viaDirectory = assertThrows(IOException.class,
+                () -> store.read("run/chunks/cd/cdef", 0, ByteBuffer.allocate(64)));
+        assertTrue(viaDirectory.getMessage().contains("leads out of the store"), viaDirectory.getMessage());
+    }
+
+    @Test
     void objectsArePlainFilesUnderTheRootAndOutliveTheStore() throws IOException {
         store.put("run/steps/1/MANIFEST", ByteBuffer.wrap("m".getBytes(UTF_8)));
         Path file = fs().root().resolve("run/steps/1/MANIFEST");
