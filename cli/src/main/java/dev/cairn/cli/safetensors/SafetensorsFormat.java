@@ -185,8 +185,8 @@ public final class SafetensorsFormat {
             JsonToken value = p.nextToken();
             switch (field) {
                 case "dtype" -> dtype = value == JsonToken.VALUE_STRING ? p.getText() : null;
-                case "shape" -> dims = longs(p, tensor, name);
-                case "data_offsets" -> offsets = longs(p, tensor, name);
+                case "shape" -> dims = longs(p, "shape", tensor, name);
+                case "data_offsets" -> offsets = longs(p, "data_offsets", tensor, name);
                 default -> p.skipChildren();
             }
         }
@@ -215,16 +215,18 @@ public final class SafetensorsFormat {
     }
 
     /** An array of integers that fit in 64 bits, the parser on its opening bracket. */
-    private static long[] longs(JsonParser p, String tensor, String name) throws IOException {
+    private static long[] longs(JsonParser p, String field, String tensor, String name) throws IOException {
         if (p.currentToken() != JsonToken.START_ARRAY) {
-            throw bad(name, "tensor '" + tensor + "' has a shape or data_offsets that is not an array");
+            throw bad(name, "tensor '" + tensor + "' has a " + field + " that is not an array");
         }
         long[] out = new long[4];
         int n = 0;
         for (JsonToken t = p.nextToken(); t != JsonToken.END_ARRAY; t = p.nextToken()) {
-            if (t != JsonToken.VALUE_NUMBER_INT || p.getNumberType() == JsonParser.NumberType.BIG_INTEGER) {
-                throw bad(name, "tensor '" + tensor + "' has " + p.getText() + " in its shape or data_offsets, which is not"
-                        + " an integer of at most 64 bits");
+            // Never a wrapped value: 18446744073709551620 must not read as 4. The reference reader takes u64 and
+            // refuses what does not fit; nothing above a long fits a file anyway.
+            if (t != JsonToken.VALUE_NUMBER_INT || p.getNumberType() == JsonParser.NumberType.BIG_INTEGER || p.getLongValue() < 0) {
+                throw bad(name, "tensor '" + tensor + "' has " + field + "[" + n + "] = " + p.getText()
+                        + ", which is not an integer from 0 to " + Long.MAX_VALUE);
             }
             if (n == out.length) {
                 out = Arrays.copyOf(out, n * 2);
