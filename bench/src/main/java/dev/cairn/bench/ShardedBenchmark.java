@@ -225,11 +225,11 @@ public final class ShardedBenchmark {
                         String.format(java.util.Locale.ROOT, "peer     one 64 MiB peer read at %s (goal >= %s: %s); %s",
                                 ReportTable.rate(transport.figure(PeerTransportBenchmark.PEER_READ).bytesPerSecond()),
                                 ReportTable.rate(PeerTransportBenchmark.GOAL_BYTES_PER_SECOND),
-                                transport.rateGoalMet() ? "met" : "MISSED", "reads go over the bulk TCP lane beside Flight"),
+                                transport.rateGoalMet() ? "met" : "MISSED", "reads, replicas and metadata calls go over the bulk TCP lane beside Flight"),
                         "state    " + ByteSize.format(stepBytes) + " of fp32 per step across the ranks (ShardedModel scale " + scale
                                 + ": rows and columns split, one replicated tensor), " + ByteSize.format(stepBytes / WORLD)
                                 + " on the lost rank, stored as " + ByteSize.format(storedBytes) + " in the tier read",
-                        "tiers    peer memory every step (Arrow Flight, ring replication to 1 peer); shared disk and S3Proxy (in this JVM)"
+                        "tiers    peer memory every step (ring replication to 1 peer; barriers over Arrow Flight); shared disk and S3Proxy (in this JVM)"
                                 + " every " + SLOW_EVERY + " steps, promoted in the background; differential off (every value changes); each rank"
                                 + " waits for its save's peer commit before its next step",
                         "jvms     every rank JVM -Xmx512m -XX:+UseSerialGC, " + (shared(archive).isEmpty() ? "no class-data-sharing archive"
