@@ -67,6 +67,23 @@ public interface ObjectStore extends AutoCloseable {
     @Override
     void close() throws IOException;
 
+    /**
+     * The info of each of {@code keys} that this store holds, by key; absent keys are left out. A commit asks this for
+     * every chunk its step names, so a store where each {@link #stat} is a network call should answer it in fewer
+     * (the peer tier: one request per peer; S3: the HEADs in flight together). By default, a stat per key.
+     */
+    default java.util.Map<String, ObjectInfo> statAll(java.util.Collection<String> keys) throws IOException {
+        java.util.Map<String, ObjectInfo> held = new java.util.LinkedHashMap<>();
+        for (String key : keys) {
+            try {
+                held.put(key, stat(key));
+            } catch (java.nio.file.NoSuchFileException absent) {
+                // left out
+            }
+        }
+        return held;
+    }
+
     /** Reads a whole object into a new heap buffer; for small objects such as manifests. */
     default ByteBuffer readAll(String key) throws IOException {
         return readAll(key, Integer.MAX_VALUE - 8);

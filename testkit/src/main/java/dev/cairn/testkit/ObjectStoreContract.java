@@ -91,6 +91,30 @@ public abstract class ObjectStoreContract {
     }
 
     @Test
+    void statAllAnswersForTheKeysHeldAndLeavesOutTheOthers() throws IOException {
+        List<String> keys = new ArrayList<>();
+        for (int i = 0; i < 40; i++) {
+            String key = "run/chunks/" + String.format("%02x", i) + "/c" + i;
+            keys.add(key);
+            if (i % 3 != 0) {
+                store.put(key, ByteBuffer.wrap(randomBytes(i, 10 + i)));
+            }
+        }
+        java.util.Map<String, ObjectInfo> held = store.statAll(keys);
+        for (int i = 0; i < 40; i++) {
+            String key = keys.get(i);
+            if (i % 3 == 0) {
+                assertFalse(held.containsKey(key), key);
+            } else {
+                assertEquals(key, held.get(key).key());
+                assertEquals(10 + i, held.get(key).size(), key);
+            }
+        }
+        assertEquals(26, held.size());
+        assertEquals(java.util.Map.of(), store.statAll(List.of()));
+    }
+
+    @Test
     void readFromAnOffsetInTheMiddleReturnsThatRange() throws IOException {
         byte[] content = randomBytes(2, 1000);
         store.put("ranged", ByteBuffer.wrap(content));

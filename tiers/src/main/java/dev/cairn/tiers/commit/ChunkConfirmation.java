@@ -6,7 +6,6 @@ import dev.cairn.ObjectInfo;
 import dev.cairn.tiers.ChunkCatalog;
 import dev.cairn.tiers.Tier;
 import java.io.IOException;
-import java.nio.file.NoSuchFileException;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -29,9 +28,6 @@ import java.util.Map;
  * grace shorter than that moment opens it.)
  */
 final class ChunkConfirmation {
-    /** Above this many chunks to look for, one listing of the tier's chunks is cheaper than a stat each. */
-    private static final int STATS_BEFORE_LISTING = 8;
-
     private ChunkConfirmation() {
     }
 
@@ -44,29 +40,21 @@ final class ChunkConfirmation {
             return;
         }
         ChunkCatalog catalog = tier.catalog();
-        Map<String, Integer> unknown = new LinkedHashMap<>(unconfirmed);
-        if (unknown.size() > STATS_BEFORE_LISTING) {
-            // One listing instead of a round trip per chunk (on S3 or peer memory each is a network call).
-            for (ObjectInfo o : tier.store().list(tier.layout().chunksPrefix())) {
-                String hash = tier.layout().hashOfChunkKey(o.key());
-                if (hash != null && unknown.remove(hash) != null) {
-                    catalog.markPresent(hash, o.size(), o.lastModified());
-                }
-            }
+        // One question for all of them (ObjectStore.statAll: a request per peer, HEADs in flight together on S3), which
+        // costs what the step names, not what the tier holds (a listing of every chunk did).
+        Map<String, String> hashOf = new LinkedHashMap<>();
+        for (String hash : unconfirmed.keySet()) {
+            hashOf.put(tier.layout().chunkKey(hash), hash);
         }
+        Map<String, ObjectInfo> held = tier.store().statAll(hashOf.keySet());
         List<String> missing = new ArrayList<>();
-        for (Map.Entry<String, Integer> u : unknown.entrySet()) {
-            if (unconfirmed.size() > STATS_BEFORE_LISTING) {
-                missing.add(u.getKey() + " (named by rank " + u.getValue() + "'s index)");
-                catalog.forget(u.getKey());
-                continue;
-            }
-            try {
-                ObjectInfo o = tier.store().stat(tier.layout().chunkKey(u.getKey()));
-                catalog.markPresent(u.getKey(), o.size(), o.lastModified());
-            } catch (NoSuchFileException e) {
-                missing.add(u.getKey() + " (named by rank " + u.getValue() + "'s index)");
-                catalog.forget(u.getKey());
+        for (Map.Entry<String, String> k : hashOf.entrySet()) {
+            ObjectInfo o = held.get(k.getKey());
+            if (o != null) {
+                catalog.markPresent(k.getValue(), o.size(), o.lastModified());
+            } else {
+                missing.add(k.getValue() + " (named by rank " + unconfirmed.get(k.getValue()) + "'s index)");
+                catalog.forget(k.getValue());
             }
         }
         if (!missing.isEmpty()) {

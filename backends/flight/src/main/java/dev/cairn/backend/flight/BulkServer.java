@@ -2,6 +2,7 @@ package dev.cairn.backend.flight;
 
 import static java.nio.charset.StandardCharsets.UTF_8;
 
+import dev.cairn.ObjectInfo;
 import dev.cairn.backend.memory.MemoryObjectStore;
 import java.io.EOFException;
 import java.io.IOException;
@@ -10,6 +11,7 @@ import java.nio.ByteBuffer;
 import java.nio.channels.ServerSocketChannel;
 import java.nio.channels.SocketChannel;
 import java.nio.file.NoSuchFileException;
+import java.util.List;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ExecutorService;
@@ -127,6 +129,7 @@ final class BulkServer implements AutoCloseable {
                 switch (kind) {
                     case PeerProtocol.READ -> answer(connection, PeerProtocol.decodeRead(message), header);
                     case PeerProtocol.REPLICA -> receive(connection, PeerProtocol.decodeReplica(message), header);
+                    case PeerProtocol.STATS -> answerStats(connection, PeerProtocol.decodeKeys(message), header);
                     case PeerProtocol.STAT, PeerProtocol.LIST, PeerProtocol.DELETE ->
                             answerMetadata(connection, kind, PeerProtocol.decodeKeyBody(message, kind), header);
                     default -> fail(connection, header, "peer " + peerIndex + ": the bulk lane does not answer requests of kind " + kind);
@@ -275,6 +278,31 @@ final class BulkServer implements AutoCloseable {
         for (long left = bytes; left > 0; left -= scratch.position()) {
             scratch.clear().limit((int) Math.min(scratch.capacity(), left));
             readFully(connection, scratch, false);
+        }
+    }
+
+    /** Several keys' STAT: the infos of those this peer holds, as a listing. */
+    private void answerStats(SocketChannel connection, List<String> keys, ByteBuffer header) throws IOException {
+        List<ObjectInfo> held = new java.util.ArrayList<>(keys.size());
+        try {
+            for (String key : keys) {
+                try {
+                    held.add(memory.stat(key));
+                } catch (NoSuchFileException absent) {
+                    // left out
+                }
+            }
+        } catch (IOException | RuntimeException e) {
+            fail(connection, header, "peer " + peerIndex + ": " + e.getMessage());
+            return;
+        }
+        byte[] body = PeerProtocol.infos(held);
+        ScheduledFuture<?> deadline = deadlines.closeAfter(connection, callTimeoutNanos);
+        try {
+            send(connection, header.clear().put(PeerProtocol.BULK_OK).putLong(body.length).flip());
+            send(connection, ByteBuffer.wrap(body));
+        } finally {
+            deadline.cancel(false);
         }
     }
 

@@ -52,6 +52,8 @@ final class PeerLink implements AutoCloseable {
     private static final int ROUND_BYTES = PeerProtocol.READ_STREAMS * PeerProtocol.READ_WINDOW_BYTES;
     /** A metadata answer over the bulk lane for a key the peer does not hold. */
     private static final byte[] NOT_HELD = new byte[0];
+    /** Keys in one STATS request over the bulk lane: well inside its request limit for keys of 100 bytes. */
+    private static final int STATS_PER_REQUEST = 256;
     /** A whole read's answer for an object above the reader's limit. */
     private static final byte[] TOO_LARGE = new byte[0];
     /** The largest metadata answer (a listing) read from a peer: far above a run's listing, far below the heap. */
@@ -518,6 +520,62 @@ final class PeerLink implements AutoCloseable {
                 return null;
             }
             throw failed("stat " + key, e);
+        }
+    }
+
+    /**
+     * The peer's info on each of {@code keys} it holds: over the bulk lane in requests of up to {@link #STATS_PER_REQUEST}
+     * keys (fewer where long keys would pass the lane's request limit), else a Flight stat per key.
+     */
+    List<ObjectInfo> statAll(List<String> keys) throws IOException {
+        enter();
+        try {
+            List<ObjectInfo> held = new ArrayList<>();
+            int port = bulkPort();
+            int from = 0;
+            if (port != NO_BULK_LANE) {
+                while (from < keys.size()) {
+                    int to = from;
+                    int bytes = 2 * Integer.BYTES;
+                    while (to < keys.size() && to - from < STATS_PER_REQUEST) {
+                        int more = Short.BYTES + keys.get(to).getBytes(java.nio.charset.StandardCharsets.UTF_8).length;
+                        if (to > from && bytes + more > PeerProtocol.MAX_BULK_REQUEST_BYTES - 16) {
+                            break;
+                        }
+                        bytes += more;
+                        to++;
+                    }
+                    List<String> batch = keys.subList(from, to);
+                    byte[] answer = overBulk(port, "stat " + batch.size() + " keys", PeerProtocol.keys(batch), (connection, length) -> {
+                        if (length < 0 || length > MAX_BULK_METADATA_BYTES) {
+                            throw new PeerException(this + ": stat of " + batch.size() + " keys: an answer of " + length
+                                    + " bytes", FlightStatusCode.INTERNAL, null);
+                        }
+                        ByteBuffer body = ByteBuffer.allocate((int) length);
+                        BulkServer.readFully(connection, body, false);
+                        return body.array();
+                    });
+                    if (answer == null) {
+                        break; // the lane cannot be reached: the rest over Flight
+                    }
+                    try {
+                        held.addAll(PeerProtocol.decodeInfos(answer));
+                    } catch (RuntimeException garbage) {
+                        throw new PeerException(this + ": stat of " + batch.size() + " keys: " + garbage.getMessage(),
+                                FlightStatusCode.INTERNAL, garbage);
+                    }
+                    from = to;
+                }
+            }
+            for (; from < keys.size(); from++) {
+                ObjectInfo info = statNow(keys.get(from));
+                if (info != null) {
+                    held.add(info);
+                }
+            }
+            return held;
+        } finally {
+            calls.decrementAndGet();
         }
     }
 

@@ -323,6 +323,29 @@ public final class PeerMemoryStore implements ObjectStore {
         return ByteBuffer.wrap(whole);
     }
 
+    /** This peer's answers, then every reachable peer's for the rest, all peers asked at once. */
+    @Override
+    public Map<String, ObjectInfo> statAll(java.util.Collection<String> keys) throws IOException {
+        checkOpen();
+        Map<String, ObjectInfo> held = new java.util.LinkedHashMap<>();
+        List<String> elsewhere = new ArrayList<>();
+        for (String key : keys) {
+            try {
+                held.put(key, memory.stat(key));
+            } catch (NoSuchFileException notHere) {
+                elsewhere.add(key);
+            }
+        }
+        if (!elsewhere.isEmpty()) {
+            for (List<ObjectInfo> answer : askEveryPeer(link -> link.statAll(elsewhere))) {
+                for (ObjectInfo info : answer) {
+                    held.putIfAbsent(info.key(), info);
+                }
+            }
+        }
+        return held;
+    }
+
     @Override
     public ObjectInfo stat(String key) throws IOException {
         try {

@@ -54,6 +54,8 @@ final class PeerProtocol {
     static final byte DELETE = 5;
     static final byte BULK = 6;
     static final byte BARRIER = 7;
+    /** Several keys' STAT in one request (bulk lane only); answered with the infos of those held. */
+    static final byte STATS = 8;
 
     static final String STAT_ACTION = "cairn.stat";
     static final String LIST_ACTION = "cairn.list";
@@ -186,6 +188,32 @@ final class PeerProtocol {
             throw new IllegalArgumentException("a listing with " + in.remaining() + " bytes after its last object");
         }
         return infos;
+    }
+
+    /** A STATS request: the count, then each key; at most {@link #MAX_BULK_REQUEST_BYTES} in all. */
+    static byte[] keys(List<String> keys) {
+        java.io.ByteArrayOutputStream body = new java.io.ByteArrayOutputStream();
+        body.writeBytes(ByteBuffer.allocate(Integer.BYTES).putInt(keys.size()).array());
+        for (String key : keys) {
+            byte[] k = key.getBytes(UTF_8);
+            body.writeBytes(ByteBuffer.allocate(Short.BYTES).putShort(checkLength(k)).array());
+            body.writeBytes(k);
+        }
+        byte[] b = body.toByteArray();
+        return header(STATS, b.length).put(b).array();
+    }
+
+    static List<String> decodeKeys(byte[] message) {
+        ByteBuffer in = body(message, STATS);
+        int count = in.getInt();
+        if (count < 0 || count > in.remaining() / 2) {
+            throw new IllegalArgumentException("a STATS request of " + count + " keys in " + message.length + " bytes");
+        }
+        List<String> keys = new java.util.ArrayList<>(count);
+        for (int i = 0; i < count; i++) {
+            keys.add(string(in));
+        }
+        return keys;
     }
 
     /** The kind of a request sent over the bulk lane (READ, STAT, LIST or DELETE), after checking magic and version. */

@@ -43,6 +43,8 @@ class BulkLaneRequestsTest {
             assertNull(link.stat("steps/1/neither"));
             assertEquals(laneStore.list("steps/"), link.list("steps/"));
             assertEquals(List.of(), link.list("chunks/"));
+            assertEquals(List.of(laneStore.stat("steps/1/lane")),
+                    link.statAll(List.of("steps/1/flight", "steps/1/lane", "steps/1/neither")), "one STATS request");
             link.delete("steps/1/lane");
             link.delete("steps/1/neither"); // deleting what the peer does not hold is no error, as over Flight
             assertThrows(NoSuchFileException.class, () -> laneStore.stat("steps/1/lane"));
@@ -57,6 +59,8 @@ class BulkLaneRequestsTest {
                 assertEquals(flightStore.stat("steps/1/flight"), link.stat("steps/1/flight"), lane.name());
                 assertNull(link.stat("steps/1/lane"), lane.name());
                 assertEquals(flightStore.list("steps/"), link.list("steps/"), lane.name());
+                assertEquals(List.of(flightStore.stat("steps/1/flight")),
+                        link.statAll(List.of("steps/1/flight", "steps/1/lane")), lane.name());
                 link.delete("steps/1/flight");
                 assertEquals(List.of(), flightStore.list(""), lane.name());
             });
@@ -70,6 +74,8 @@ class BulkLaneRequestsTest {
                 laneStore.put("chunks/" + Integer.toHexString(i) + "/" + "x".repeat(60), ByteBuffer.wrap(new byte[] {(byte) i}));
             }
             assertEquals(laneStore.list("chunks/"), link.list("chunks/"));
+            List<String> keys = laneStore.list("chunks/").stream().map(ObjectInfo::key).toList();
+            assertEquals(laneStore.list("chunks/"), link.statAll(keys), "5,000 keys in several STATS requests");
         });
     }
 
