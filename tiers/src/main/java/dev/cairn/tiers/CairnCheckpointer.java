@@ -72,6 +72,8 @@ public final class CairnCheckpointer implements Checkpointer {
     private final Map<Long, SaveJob> inFlight = new ConcurrentHashMap<>();
     private long lastStep = -1;
     private final Map<Integer, Long> highestCommitted = new ConcurrentHashMap<>();
+    /** Each tier's committed steps, listed in the background from the open on (see highestCommittedAtFirstSave). */
+    private final Map<Integer, CompletableFuture<Long>> highestCommittedAtOpen = new ConcurrentHashMap<>();
     private volatile boolean closed;
     private volatile Throwable lastGcFailure;
 
@@ -98,6 +100,25 @@ public final class CairnCheckpointer implements Checkpointer {
         // overlapping with decoding.
         this.restorePool = Executors.newFixedThreadPool(RESTORE_THREADS_PER_ENCODER * config.encoderThreads(), daemon("cairn-restore"));
         this.restorer = new Restorer(tiers, commits, restorePool, config.deadline(), config.rank(), config.worldSize());
+        for (Tier t : tiers) {
+            // The first save into a tier needs its newest committed step; listed now, on the tier's I/O thread, so a
+            // slow or cold store (an S3 client's first call loads and starts its whole stack) is not paid for in the
+            // caller's thread by the first save that reaches that tier, possibly many steps from now.
+            CompletableFuture<Long> listed = new CompletableFuture<>();
+            highestCommittedAtOpen.put(t.index(), listed);
+            try {
+                t.io().execute(() -> {
+                    try {
+                        List<Long> steps = commits.committedSteps(t);
+                        listed.complete(steps.isEmpty() ? -1L : steps.get(steps.size() - 1));
+                    } catch (Throwable e) {
+                        listed.completeExceptionally(e); // listed again at the first save, which reports why
+                    }
+                });
+            } catch (java.util.concurrent.RejectedExecutionException e) {
+                listed.completeExceptionally(e);
+            }
+        }
         ScheduledThreadPoolExecutor timers = new ScheduledThreadPoolExecutor(1, daemon("cairn-deadline"));
         timers.setRemoveOnCancelPolicy(true);
         this.deadlines = timers;
@@ -162,6 +183,20 @@ public final class CairnCheckpointer implements Checkpointer {
      */
     private long highestCommittedAtFirstSave(Tier t) throws IOException {
         Long known = highestCommitted.get(t.index());
+        CompletableFuture<Long> atOpen = highestCommittedAtOpen.remove(t.index());
+        if (known == null && atOpen != null) {
+            // Listed since the open: as good as a listing now (a step committed since by another writer of this run is
+            // refused by the create-only MANIFEST all the same). Waited for within the deadline if still running.
+            try {
+                known = atOpen.get(config.deadline().toNanos(), TimeUnit.NANOSECONDS);
+                highestCommitted.put(t.index(), known);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw new CheckpointException(Reason.CLOSED, "interrupted while tier " + t.name() + " was listed");
+            } catch (java.util.concurrent.ExecutionException | java.util.concurrent.TimeoutException e) {
+                // listed again below, in this thread, which reports the reason
+            }
+        }
         if (known == null) {
             List<Long> steps = commits.committedSteps(t);
             known = steps.isEmpty() ? -1 : steps.get(steps.size() - 1);
