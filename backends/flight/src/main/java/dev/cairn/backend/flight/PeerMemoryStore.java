@@ -317,7 +317,7 @@ public final class PeerMemoryStore implements ObjectStore {
         } catch (NoSuchFileException notHere) {
             checkOpen();
         }
-        byte[] whole = fromPeers(key, link -> link.readWhole(key, limit));
+        byte[] whole = fromAllPeers(key, link -> link.readWhole(key, limit));
         readsFromPeers.increment();
         bytesReadFromPeers.add(whole.length);
         return ByteBuffer.wrap(whole);
@@ -353,7 +353,7 @@ public final class PeerMemoryStore implements ObjectStore {
         } catch (NoSuchFileException notHere) {
             checkOpen();
         }
-        return fromPeers(key, link -> link.stat(key));
+        return fromAllPeers(key, link -> link.stat(key));
     }
 
     /** One call to one peer: its answer, or null when that peer does not hold the key. */
@@ -383,6 +383,58 @@ public final class PeerMemoryStore implements ObjectStore {
             } catch (IOException e) {
                 answered = failedAt(peer, e, unreachable, answered);
             }
+        }
+        throw missing(key, unreachable, answered);
+    }
+
+    /**
+     * As {@link #fromPeers}, for small answers (a stat, a manifest or an index read whole): every reachable peer is
+     * asked at once and the first answer in read order is taken, so a key that the first peers do not hold (a MANIFEST
+     * not yet created, another rank's index) costs one round trip, not one per peer in turn.
+     */
+    private <T> T fromAllPeers(String key, PeerCall<T> call) throws IOException {
+        List<Integer> order = new ArrayList<>();
+        List<Integer> unreachable = new ArrayList<>();
+        for (int peer : readOrder) {
+            if (reachable(peer) == null) {
+                unreachable.add(peer);
+            } else {
+                order.add(peer);
+            }
+        }
+        if (order.size() <= 1) {
+            return fromPeers(key, call);
+        }
+        List<java.util.concurrent.Future<T>> calls = new ArrayList<>(order.size());
+        try {
+            for (int peer : order) {
+                PeerLink link = links[peer];
+                calls.add(asking.submit(() -> link == null ? null : call.ask(link)));
+            }
+        } catch (java.util.concurrent.RejectedExecutionException closing) {
+            calls.forEach(c -> c.cancel(true));
+            checkOpen();
+            throw new IOException("peer memory store " + config.peerIndex() + " is closing", closing);
+        }
+        IOException answered = null;
+        T first = null;
+        for (int i = 0; i < calls.size(); i++) {
+            try {
+                T answer = calls.get(i).get(); // each call ends by its own deadline
+                if (answer != null && first == null) {
+                    first = answer;
+                }
+            } catch (java.util.concurrent.ExecutionException e) {
+                IOException failure = e.getCause() instanceof IOException io ? io : new IOException(e.getCause());
+                answered = failedAt(order.get(i), failure, unreachable, answered);
+            } catch (InterruptedException e) {
+                calls.forEach(c -> c.cancel(true));
+                Thread.currentThread().interrupt();
+                throw new InterruptedIOException("interrupted asking the peers for " + key);
+            }
+        }
+        if (first != null) {
+            return first;
         }
         throw missing(key, unreachable, answered);
     }
@@ -615,6 +667,9 @@ public final class PeerMemoryStore implements ObjectStore {
      * transfer memory, say), which is then the failure, so that a caller does not take an error for absence.
      */
     private IOException missing(String key, List<Integer> unreachable, IOException answered) {
+        if (answered instanceof dev.cairn.ObjectTooLargeException tooLarge) {
+            return tooLarge; // what the caller's limit refused, as the caller knows it
+        }
         if (answered != null) {
             return new IOException("no peer served " + key + ": " + answered.getMessage(), answered);
         }
