@@ -143,7 +143,10 @@ class ShardedRunTest {
         ShardedModel reference = ShardedModel.reference(savedWorld, 1, step);
         for (int r = 0; r < world; r++) {
             RankProcess p = ranks.get(r);
-            assertTrue(p.awaitLine("done", WAIT).isPresent(), () -> "rank did not finish: " + p.lines());
+            // Every rank's output on failure: a step one rank gives up on is decided by rank 0, whose reason is in its lines.
+            assertTrue(p.awaitLine("done", WAIT).isPresent(), () -> "rank " + ranks.indexOf(p) + " did not finish: " + p.lines()
+                    + "; every rank's last lines: " + ranks.stream().map(o -> o.lines().subList(Math.max(0, o.lines().size() - 12),
+                    o.lines().size())).toList());
             for (String name : reference.tensorNames()) {
                 String expected = "digest " + name + " " + reference.digestOfSlice(name, reference.shardOf(name, r, world));
                 assertEquals(expected, p.awaitLine("digest " + name + " ", WAIT).orElseThrow(),
