@@ -212,13 +212,7 @@ final class BulkServer implements AutoCloseable {
             fail(connection, header, "peer " + peerIndex + ": " + e.getMessage());
             return;
         }
-        ScheduledFuture<?> deadline = deadlines.closeAfter(connection, callTimeoutNanos);
-        try {
-            send(connection, header.clear().put(PeerProtocol.BULK_OK).putLong(body.length).flip());
-            send(connection, ByteBuffer.wrap(body));
-        } finally {
-            deadline.cancel(false);
-        }
+        sendOk(connection, header, body);
     }
 
     /**
@@ -297,6 +291,11 @@ final class BulkServer implements AutoCloseable {
             return;
         }
         byte[] body = PeerProtocol.infos(held);
+        sendOk(connection, header, body);
+    }
+
+    /** A small answer (metadata): OK, its length, its bytes, within the call timeout. */
+    private void sendOk(SocketChannel connection, ByteBuffer header, byte[] body) throws IOException {
         ScheduledFuture<?> deadline = deadlines.closeAfter(connection, callTimeoutNanos);
         try {
             send(connection, header.clear().put(PeerProtocol.BULK_OK).putLong(body.length).flip());

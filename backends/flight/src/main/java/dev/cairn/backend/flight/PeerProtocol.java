@@ -253,15 +253,8 @@ final class PeerProtocol {
     }
 
     private static ByteBuffer body(byte[] message, byte kind) {
-        ByteBuffer in = ByteBuffer.wrap(message);
-        if (message.length < HEADER_BYTES || in.getShort() != MAGIC) {
-            throw new IllegalArgumentException("not a Cairn peer message");
-        }
-        byte version = in.get();
-        if (version != VERSION) {
-            throw new IllegalArgumentException("peer speaks protocol version " + version + ", this one " + VERSION);
-        }
-        byte actual = in.get();
+        byte actual = kindOf(message); // checks magic and version
+        ByteBuffer in = ByteBuffer.wrap(message, HEADER_BYTES, message.length - HEADER_BYTES);
         if (actual != kind) {
             throw new IllegalArgumentException("expected message kind " + kind + ", got " + actual);
         }
