@@ -372,4 +372,71 @@ class MultiRankTest {
             ranks.forEach(Checkpointer::close);
         }
     }
+
+    /**
+     * A rank slower than rank 0's retention: rank 0 commits step 1, then steps 2 and 3, and with keepLast(1) retires
+     * step 1 (its MANIFEST and indexes deleted) before rank 1 has looked for step 1's MANIFEST; rank 1's own index
+     * survives the retirement, as on the peer tier when the delete does not reach that rank's memory. The RETIRED
+     * marker tells rank 1 that step 1 was committed, instead of leaving it waiting out its deadline.
+     */
+    @Test
+    void aRankThatLooksForAManifestRetentionAlreadyRemovedLearnsTheStepWasCommitted() throws Exception {
+        java.util.concurrent.CountDownLatch retired = new java.util.concurrent.CountDownLatch(1);
+        Coordinator framework = frameworkBarrier();
+        Coordinator barrier = (name, rank, world, timeout) -> {
+            if (name.endsWith("/committed")) {
+                if (rank == 1 && name.equals("ranks/shared/1/committed")) {
+                    try {
+                        retired.await(); // rank 1 is late for step 1; the engine then asks the store
+                    } catch (InterruptedException e) {
+                        Thread.currentThread().interrupt();
+                    }
+                }
+                return; // the "committed" barrier only orders ranks: rank 0 does not wait here for the late one
+            }
+            framework.barrier(name, rank, world, timeout);
+        };
+        dev.cairn.ObjectStore rankZerosView = new dev.cairn.testkit.ForwardingObjectStore(store) {
+            @Override
+            public void delete(String key) throws java.io.IOException {
+                if (!key.endsWith("rank-1.index")) { // this delete never reaches rank 1's copy
+                    super.delete(key);
+                }
+            }
+
+            @Override
+            public void close() {
+            }
+        };
+        List<Checkpointer> ranks = new ArrayList<>();
+        for (int r = 0; r < 2; r++) {
+            ranks.add(Checkpointer.open(CairnConfig.builder("ranks").tier(TierConfig.of("shared", r == 0 ? rankZerosView : store)
+                    .keepLast(1)).chunkBytes(4096).encoderThreads(1).stagingBytes(4L << 20).deadline(Duration.ofSeconds(30))
+                    .rank(r, 2).coordinator(barrier).build()));
+        }
+        try {
+            CheckpointHandle late = ranks.get(1).save(1, state(1, 2, 1));
+            ranks.get(0).save(1, state(0, 2, 1)).done().get(60, TimeUnit.SECONDS);
+            for (long step = 2; step <= 3; step++) {
+                List<CheckpointHandle> handles = List.of(ranks.get(0).save(step, state(0, 2, step)),
+                        ranks.get(1).save(step, state(1, 2, step)));
+                for (CheckpointHandle h : handles) {
+                    h.done().get(60, TimeUnit.SECONDS);
+                }
+            }
+            // Rank 0's retention runs beside its commits: wait until it has removed step 1's MANIFEST.
+            while (store.list(layout.stepPrefix(1)).stream().anyMatch(o -> o.key().equals(layout.manifestKey(1)))) {
+                Thread.sleep(10);
+            }
+            assertTrue(store.list(layout.stepPrefix(1)).stream().anyMatch(o -> o.key().equals(layout.indexKey(1, 1))),
+                    "rank 1's index of step 1 outlived the retirement");
+            retired.countDown();
+            // Without the marker rank 1 waits out its 30 s deadline and fails with TIMEOUT; the wait here only bounds a hang.
+            assertEquals(1, late.done().get(120, TimeUnit.SECONDS).get(0).step());
+            assertEquals(3, ranks.get(1).restore(RestoreRequest.latest()).step());
+        } finally {
+            retired.countDown();
+            ranks.forEach(Checkpointer::close);
+        }
+    }
 }

@@ -96,7 +96,9 @@ public final class LsCommand implements Callable<Integer> {
         StoreLayout layout = new StoreLayout(run);
         Map<Long, List<ObjectInfo>> byStep = new TreeMap<>();
         for (ObjectInfo o : s.store().list(layout.stepsPrefix())) {
-            layout.stepOf(o.key()).ifPresent(step -> byStep.computeIfAbsent(step, k -> new ArrayList<>()).add(o));
+            if (!layout.isRetiredKey(o.key())) { // retention's marker of a step it removed: nothing to show
+                layout.stepOf(o.key()).ifPresent(step -> byStep.computeIfAbsent(step, k -> new ArrayList<>()).add(o));
+            }
         }
         for (Map.Entry<Long, List<ObjectInfo>> e : byStep.entrySet()) {
             long step = e.getKey();

@@ -109,6 +109,10 @@ public final class ShardedRank {
                 if (!a.containsKey("verify")) {
                     train(cp, model, steps, pauseAt, Long.parseLong(a.getOrDefault("save-every", "1")), a.containsKey("wait-commit"));
                 }
+                // As a torch.distributed job ends with a barrier before its process group goes away: this rank's
+                // memory holds part of the peer tier (MANIFESTs, indexes, replicas), which a slower rank may still
+                // read to finish its last commit or restore.
+                peer.coordinator().ifPresent(c -> c.barrier(a.get("run") + "/finished", rank, world, Duration.ofSeconds(deadline)));
                 model.digests().forEach((name, hex) -> System.out.println("digest " + name + " " + hex));
                 System.out.println("done");
                 System.out.flush();

@@ -36,6 +36,15 @@ final class ChunkConfirmation {
      * fails with STORAGE naming the missing ones, which the catalog then forgets.
      */
     static void confirm(Tier tier, long step, Map<String, Integer> unconfirmed) throws IOException {
+        confirm(tier, step, unconfirmed, System.nanoTime());
+    }
+
+    /**
+     * As {@link #confirm(Tier, long, Map)}, asking again until {@code until} (a {@link System#nanoTime()}) while the
+     * store cannot answer: a multi-rank commit on the peer tier meets a peer that is slow or marked down for a moment
+     * (the store then says it cannot tell, rather than leaving that peer's chunks out as absent).
+     */
+    static void confirm(Tier tier, long step, Map<String, Integer> unconfirmed, long until) throws IOException {
         if (unconfirmed.isEmpty()) {
             return;
         }
@@ -46,7 +55,7 @@ final class ChunkConfirmation {
         for (String hash : unconfirmed.keySet()) {
             hashOf.put(tier.layout().chunkKey(hash), hash);
         }
-        Map<String, ObjectInfo> held = tier.store().statAll(hashOf.keySet());
+        Map<String, ObjectInfo> held = statAll(tier, hashOf, until);
         List<String> missing = new ArrayList<>();
         for (Map.Entry<String, String> k : hashOf.entrySet()) {
             ObjectInfo o = held.get(k.getKey());
@@ -65,4 +74,28 @@ final class ChunkConfirmation {
                     + (missing.size() > 5 ? ", ..." : "") + "; a new save writes them again");
         }
     }
+
+    private static Map<String, ObjectInfo> statAll(Tier tier, Map<String, String> hashOf, long until) throws IOException {
+        long pause = FIRST_PAUSE_NANOS;
+        while (true) {
+            try {
+                return tier.store().statAll(hashOf.keySet());
+            } catch (java.nio.file.NoSuchFileException | dev.cairn.ObjectTooLargeException e) {
+                throw e;
+            } catch (IOException e) {
+                if (System.nanoTime() + pause - until >= 0) {
+                    throw e;
+                }
+                java.util.concurrent.locks.LockSupport.parkNanos(pause);
+                if (Thread.interrupted()) {
+                    throw new CheckpointException(Reason.CLOSED, "the checkpointer closed while a commit asked the store"
+                            + " for its chunks");
+                }
+                pause = Math.min(MAX_PAUSE_NANOS, pause * 2);
+            }
+        }
+    }
+
+    private static final long FIRST_PAUSE_NANOS = 10_000_000;
+    private static final long MAX_PAUSE_NANOS = 500_000_000;
 }

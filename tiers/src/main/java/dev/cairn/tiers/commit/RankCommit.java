@@ -81,7 +81,7 @@ final class RankCommit {
             // (a replacement rank's peer, reached again after being marked down), up to the deadline as before.
             List<Manifest> indexes = unlocked(tier, () -> coordinator != null ? readIndexes(tier, index, until)
                     : awaitIndexes(tier, index, until));
-            checkChunksPresent(tier, indexes, ownUnconfirmed);
+            checkChunksPresent(tier, indexes, ownUnconfirmed, until);
             merged = merge(index, indexes);
             byte[] bytes = ManifestFormat.write(merged, "manifest", allocator);
             // The one place that creates a MANIFEST, and resolves a create whose answer was lost.
@@ -211,8 +211,8 @@ final class RankCommit {
      * which a GC (this process's, or the command line's) could have removed since; and so must the chunks rank 0
      * itself names ({@code ownUnconfirmed}).
      */
-    private static void checkChunksPresent(Tier tier, List<Manifest> indexes, java.util.Set<String> ownUnconfirmed)
-            throws IOException {
+    private static void checkChunksPresent(Tier tier, List<Manifest> indexes, java.util.Set<String> ownUnconfirmed,
+                                           long until) throws IOException {
         java.util.Map<String, Integer> unknown = new java.util.LinkedHashMap<>();
         for (String hash : ownUnconfirmed) {
             unknown.put(hash, 0);
@@ -222,7 +222,7 @@ final class RankCommit {
                 unknown.putIfAbsent(hash, r);
             }
         }
-        ChunkConfirmation.confirm(tier, indexes.get(0).step(), unknown);
+        ChunkConfirmation.confirm(tier, indexes.get(0).step(), unknown, until);
     }
 
     /**
@@ -247,15 +247,20 @@ final class RankCommit {
 
     /**
      * Waits for rank 0's MANIFEST of {@code own}'s step. Rank 0 may already have committed newer steps and retired
-     * this one (its retention deletes the MANIFEST, then the step's indexes) before this rank looked: this rank's own
-     * index gone means exactly that, since an uncommitted step's files are only removed once older than the GC grace,
-     * which a multi-rank configuration keeps above the deadline. Returns null in that case (nothing to cache).
+     * this one (its retention writes a RETIRED marker, deletes the MANIFEST, then the step's indexes) before this rank
+     * looked: the marker, or this rank's own index gone, means exactly that, since an uncommitted step's files are
+     * only removed once older than the GC grace, which a multi-rank configuration keeps above the deadline. (On the
+     * peer tier a delete reaches the peers it can: this rank's own copy of its index may outlive the step, which is
+     * why the marker exists.) Returns null in that case (nothing to cache).
      */
     private static Manifest awaitManifest(Tier tier, Manifest own, CommitProtocol commits, long until) throws IOException {
         long pause = FIRST_POLL_NANOS;
         while (!commits.isCommitted(tier, own.step())) {
             try {
-                tier.store().stat(tier.layout().indexKey(own.step(), own.rank()));
+                ObjectInfo ownIndex = tier.store().stat(tier.layout().indexKey(own.step(), own.rank()));
+                if (retiredSince(tier, own.step(), ownIndex)) {
+                    return null; // committed, and retired by rank 0's retention since
+                }
             } catch (NoSuchFileException gone) {
                 // Retired after its commit (then a newer step is committed), or removed as abandoned (then not).
                 List<Long> committed = commits.committedSteps(tier);
@@ -276,6 +281,19 @@ final class RankCommit {
             return commits.read(tier, own.step());
         } catch (NoSuchFileException retiredSinceSeen) {
             return null;
+        }
+    }
+
+    /**
+     * Whether retention left its marker for {@code step} after this rank wrote {@code ownIndex}: a marker older than
+     * the index is an earlier run's of the same step number (a run restarted from an older step within the GC grace),
+     * which says nothing about this save.
+     */
+    private static boolean retiredSince(Tier tier, long step, ObjectInfo ownIndex) throws IOException {
+        try {
+            return !tier.store().stat(tier.layout().retiredKey(step)).lastModified().isBefore(ownIndex.lastModified());
+        } catch (NoSuchFileException notRetired) {
+            return false;
         }
     }
 

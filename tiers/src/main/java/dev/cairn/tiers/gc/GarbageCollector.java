@@ -95,6 +95,12 @@ public final class GarbageCollector {
         }
         if (!dryRun) {
             for (long step : retired) {
+                if (worldSizeOf(tier, step) > 1) {
+                    // Another rank may still be waiting for this MANIFEST (a slow rank of a pipelined run, whose link
+                    // to this one was down when the step's index delete was sent): the marker tells it the step was
+                    // committed, rather than leaving it to wait out its deadline.
+                    tier.store().put(layout.retiredKey(step), java.nio.ByteBuffer.allocate(0));
+                }
                 tier.store().delete(layout.manifestKey(step));
                 commits.evict(tier, step);
                 deleteAll(tier, byStep.get(step));
@@ -134,6 +140,14 @@ public final class GarbageCollector {
             return tier.store().stat(key).lastModified().isBefore(cutoff);
         } catch (java.nio.file.NoSuchFileException gone) {
             return false;
+        }
+    }
+
+    private int worldSizeOf(Tier tier, long step) {
+        try {
+            return commits.read(tier, step).worldSize();
+        } catch (IOException | dev.cairn.CheckpointException unreadable) {
+            return 2; // a marker too many costs an empty object until the grace period ends
         }
     }
 

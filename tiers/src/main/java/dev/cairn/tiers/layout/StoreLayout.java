@@ -8,11 +8,16 @@ import java.util.OptionalLong;
  * &lt;run&gt;/chunks/&lt;2 hex&gt;/&lt;hash&gt;               immutable, content-addressed zstd frames
  * &lt;run&gt;/steps/&lt;step&gt;/rank-&lt;r&gt;.index         per-rank index, written after its chunks
  * &lt;run&gt;/steps/&lt;step&gt;/MANIFEST               written last, create-only: the commit
+ * &lt;run&gt;/steps/&lt;step&gt;/RETIRED                empty, multi-rank only: written by retention before it deletes
+ *                                          the MANIFEST, so that a rank still waiting for that MANIFEST learns
+ *                                          the step was committed; removed with the step's leftovers after the
+ *                                          GC grace period
  * </pre>
  * A step exists for restore iff its MANIFEST does.
  */
 public final class StoreLayout {
     public static final String MANIFEST = "MANIFEST";
+    public static final String RETIRED = "RETIRED";
     private final String run;
 
     public StoreLayout(String run) {
@@ -71,6 +76,15 @@ public final class StoreLayout {
         } catch (NumberFormatException e) {
             return OptionalLong.empty();
         }
+    }
+
+    /** The marker that retention leaves where it removed the committed step {@code step} of a multi-rank run. */
+    public String retiredKey(long step) {
+        return stepPrefix(step) + RETIRED;
+    }
+
+    public boolean isRetiredKey(String key) {
+        return key.startsWith(stepsPrefix()) && key.endsWith("/" + RETIRED);
     }
 
     public boolean isManifestKey(String key) {

@@ -337,10 +337,19 @@ public final class PeerMemoryStore implements ObjectStore {
             }
         }
         if (!elsewhere.isEmpty()) {
-            for (List<ObjectInfo> answer : askEveryPeer(link -> link.statAll(elsewhere))) {
+            List<Integer> silent = new ArrayList<>();
+            for (List<ObjectInfo> answer : askEveryPeer(link -> link.statAll(elsewhere), silent)) {
                 for (ObjectInfo info : answer) {
                     held.putIfAbsent(info.key(), info);
                 }
+            }
+            long unfound = elsewhere.stream().filter(k -> !held.containsKey(k)).count();
+            if (unfound > 0 && !silent.isEmpty()) {
+                // A key left out must mean "not held", and a commit fails its step on it: a peer that is slow or
+                // marked down for a moment may hold exactly those keys (a replacement rank's chunks, not yet
+                // replicated), so the answer is no answer. The caller asks again or fails with this reason.
+                throw new IOException("peer memory store " + config.peerIndex() + " cannot tell whether it holds " + unfound
+                        + " of " + keys.size() + " keys: peer(s) " + silent + " did not answer and the others do not hold them");
             }
         }
         return held;
@@ -460,12 +469,26 @@ public final class PeerMemoryStore implements ObjectStore {
      * failed (counted): each call is a round trip, and a listing or a create would otherwise pay one per peer in turn.
      */
     private <T> List<T> askEveryPeer(PeerCall<T> call) throws IOException {
-        List<PeerLink> up = reachable();
+        return askEveryPeer(call, new ArrayList<>());
+    }
+
+    /** As {@link #askEveryPeer(PeerCall)}, adding to {@code silent} the peers not asked (down) or whose call failed. */
+    private <T> List<T> askEveryPeer(PeerCall<T> call, List<Integer> silent) throws IOException {
+        List<PeerLink> up = new ArrayList<>();
+        for (int peer : readOrder) {
+            PeerLink link = reachable(peer);
+            if (link != null) {
+                up.add(link);
+            } else {
+                silent.add(peer);
+            }
+        }
         if (up.size() == 1) {
             try {
                 return java.util.Collections.singletonList(call.ask(up.get(0)));
             } catch (IOException e) {
                 peerCallFailures.increment();
+                silent.add(up.get(0).index());
                 return List.of();
             }
         }
@@ -485,6 +508,7 @@ public final class PeerMemoryStore implements ObjectStore {
                 answers.add(calls.get(i).get()); // each call ends by its own deadline
             } catch (java.util.concurrent.ExecutionException e) {
                 peerCallFailures.increment();
+                silent.add(up.get(i).index());
             } catch (InterruptedException e) {
                 calls.forEach(c -> c.cancel(true));
                 Thread.currentThread().interrupt();
