@@ -50,4 +50,19 @@ class LsOfAStoreWithStrayEntriesTest {
         Run verify = cairn("verify", "--store", disk.toString());
         assertEquals(0, verify.status(), verify.out() + verify.err());
     }
+
+    /** Retention's RETIRED marker outlives a removed step until the GC grace ends: ls does not show that step. */
+    @Test
+    void lsDoesNotListAStepThatRetentionRemovedAndMarked() throws IOException {
+        Path disk = tmp.resolve("disk");
+        try (FileSystemObjectStore store = new FileSystemObjectStore(disk)) {
+            Checkpoints.save(store, Checkpoints.RUN, 1);
+            store.put(LAYOUT.retiredKey(7), java.nio.ByteBuffer.allocate(0));
+        }
+        Run json = cairn("ls", "--store", disk.toString(), "--json");
+        assertEquals(0, json.status(), json.err());
+        JsonNode steps = new ObjectMapper().readTree(json.out()).get("runs").get(0).get("steps");
+        assertEquals(1, steps.size(), json.out());
+        assertEquals(1, steps.get(0).get("step").asLong(), json.out());
+    }
 }
