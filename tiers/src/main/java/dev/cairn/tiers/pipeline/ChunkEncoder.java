@@ -266,11 +266,21 @@ final class ChunkEncoder implements EventHandler<ChunkEvent> {
     }
 
     private ChunkCodec codec(Tier tier) {
-        return codecs.computeIfAbsent(tier.level(), level -> new ChunkCodec(level, scratch));
+        ChunkCodec c = codecs.get(tier.level());
+        if (c == null) {
+            c = new ChunkCodec(tier.level(), scratch);
+            codecs.put(tier.level(), c);
+        }
+        return c;
     }
 
     private XorDelta delta(Tier tier) {
-        return deltas.computeIfAbsent(tier.level(), level -> new XorDelta(level, scratch));
+        XorDelta d = deltas.get(tier.level());
+        if (d == null) {
+            d = new XorDelta(tier.level(), scratch);
+            deltas.put(tier.level(), d);
+        }
+        return d;
     }
 
     int slabsInUse() {
