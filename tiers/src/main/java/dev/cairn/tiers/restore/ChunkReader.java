@@ -111,14 +111,9 @@ public final class ChunkReader implements AutoCloseable {
     }
 
     /**
-     * Decodes stored bytes of {@code c} and checks their hash; returns the raw bytes in a buffer of this reader. A
-     * differential chunk fails here: its bases must be read from its store, with the other {@code verify}.
+     * Decodes stored bytes of {@code c}, read from {@code store}, following its chain there if it is differential, and
+     * checks their hash; returns the raw bytes in a buffer of this reader valid until its next call.
      */
-    public ByteBuffer verify(ByteBuffer storedBytes, ChunkRef c) throws IOException {
-        return verify(null, null, storedBytes, c);
-    }
-
-    /** Decodes stored bytes of {@code c}, read from {@code store}, following its chain there if it is differential. */
     public ByteBuffer verify(ObjectStore store, StoreLayout layout, ByteBuffer storedBytes, ChunkRef c) throws IOException {
         int rawLength = Math.toIntExact(c.rawLength());
         ByteBuffer dst = raw.atLeast(rawLength).limit(rawLength);

@@ -107,15 +107,12 @@ public final class StoredChunks implements AutoCloseable {
 
     /**
      * Decodes the stored chunk {@code src[at, at+len)} into {@code dst[dstOff, dstOff+rawLength)}: a whole one in
-     * place, a differential one by materializing its base there from {@code store} (null: none, which fails) and
-     * applying it. The caller checks the result's hash.
+     * place, a differential one by materializing its base there from {@code store} and applying it. The caller checks
+     * the result's hash.
      */
     public void decode(ObjectStore store, StoreLayout layout, ByteBuffer src, int at, int len, ContentHash contentHash,
                        ByteBuffer dst, int dstOff, int rawLength) throws IOException {
         if (StoredChunkHeader.isDelta(src, at, len)) {
-            if (store == null) {
-                throw new IOException("differential chunk read without the store that holds its bases");
-            }
             materialize(store, layout, StoredChunkHeader.baseOf(src, at, len), contentHash, rawLength, dst, dstOff, 1);
             delta.applyInto(src, at, len, dst, dstOff, rawLength);
         } else {
