@@ -19,6 +19,8 @@ public final class CairnConfig {
     public static final int DEFAULT_COMPRESSION_LEVEL = 1;
     public static final Duration DEFAULT_GC_GRACE = Duration.ofMinutes(10);
     public static final Duration DEFAULT_DEADLINE = Duration.ofMinutes(2);
+    /** Committed steps a tier keeps unless {@link TierConfig#keepLast} says otherwise. */
+    public static final int DEFAULT_KEEP_LAST = 2;
     /**
      * A whole chunk every 8 versions of a chunk position: a restore reads at most 8 stored objects per chunk, and a
      * run whose chunks change a little each step writes about 1/8 of a full save plus the differences.

@@ -39,9 +39,9 @@ public final class TierConfig {
         this.compressionLevel = compressionLevel;
     }
 
-    /** A tier that takes every step and keeps the last 2. */
+    /** A tier that takes every step and keeps the last {@value CairnConfig#DEFAULT_KEEP_LAST}. */
     public static TierConfig of(String name, ObjectStore store) {
-        return new TierConfig(name, store, 1, 2);
+        return new TierConfig(name, store, 1, CairnConfig.DEFAULT_KEEP_LAST);
     }
 
     /** A copy that takes only steps divisible by {@code n}. */

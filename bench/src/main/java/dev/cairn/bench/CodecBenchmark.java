@@ -14,6 +14,7 @@ import dev.cairn.bench.Comparison.Measure;
 import dev.cairn.examples.mlp.MlpSpec;
 import dev.cairn.examples.mlp.MlpTraining;
 import dev.cairn.tiers.codec.ChunkCodec;
+import dev.cairn.tiers.codec.Codec;
 import java.io.IOException;
 import java.io.PrintStream;
 import java.nio.ByteBuffer;
@@ -331,7 +332,8 @@ public final class CodecBenchmark {
         }
         List<ByteBuffer> dst = SyntheticState.allocateLike(d.buffers().stream().map(b -> (long) b.capacity()).toList());
         List<String> methods = List.of(CAIRN, CAIRN_STRONG, PLANES_V1, ZSTD1, ZSTD3, ARROW);
-        String v1 = d.elementSize() == 2 ? ChunkCodec.PLANES2 : d.elementSize() == 4 ? ChunkCodec.PLANES4 : ChunkCodec.PLANES8;
+        Codec v1 = d.elementSize() == 2 ? Codec.PLANES2 : d.elementSize() == 4 ? Codec.PLANES4 : Codec.PLANES8;
+        ChunkCodec.Encoded chosen = new ChunkCodec.Encoded();
         int reps = options.repetitions();
         long[] enc2 = new long[reps];
         long[][] enc = new long[methods.size()][reps];
@@ -359,10 +361,11 @@ public final class CodecBenchmark {
                             ChunkCodec codec = method.equals(CAIRN) ? cairn : strong;
                             for (int i = 0; i < chunks.size(); i++) {
                                 int[] c = chunks.get(i);
-                                int n = codec.encodeChoosing(d.buffers().get(c[0]), c[1], c[2], d.elementSize(), slices.get(i));
+                                int n = codec.encodeChoosing(d.buffers().get(c[0]), c[1], c[2], d.elementSize(), slices.get(i),
+                                        chosen).length();
                                 sizes[0] += n;
                                 if (r == 0 && codec == cairn) {
-                                    codecs.merge(cairn.lastCodec(), 1, Integer::sum);
+                                    codecs.merge(chosen.codec().manifestName(), 1, Integer::sum);
                                 }
                                 c[4] = n;
                             }
@@ -446,11 +449,12 @@ public final class CodecBenchmark {
         TwoEncoders(Dataset d, List<int[]> chunks, List<ByteBuffer> slices) {
             for (int k = 0; k < 2; k++) {
                 ChunkCodec codec = codecs[k];
+                ChunkCodec.Encoded chosen = new ChunkCodec.Encoded();
                 int first = k;
                 halves.add(() -> {
                     for (int i = first; i < chunks.size(); i += 2) {
                         int[] c = chunks.get(i);
-                        codec.encodeChoosing(d.buffers().get(c[0]), c[1], c[2], d.elementSize(), slices.get(i));
+                        codec.encodeChoosing(d.buffers().get(c[0]), c[1], c[2], d.elementSize(), slices.get(i), chosen);
                     }
                     return null;
                 });

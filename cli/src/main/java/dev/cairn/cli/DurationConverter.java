@@ -24,4 +24,13 @@ public final class DurationConverter implements CommandLine.ITypeConverter<Durat
             default -> Duration.ofSeconds(n);
         };
     }
+
+    /** {@code d} as this converter reads it, in its largest whole unit: {@code 10m} for ten minutes. */
+    static String text(Duration d) {
+        long s = d.getSeconds();
+        if (s == 0) {
+            return "0s";
+        }
+        return s % 86_400 == 0 ? s / 86_400 + "d" : s % 3_600 == 0 ? s / 3_600 + "h" : s % 60 == 0 ? s / 60 + "m" : s + "s";
+    }
 }

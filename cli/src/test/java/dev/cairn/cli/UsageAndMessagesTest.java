@@ -55,6 +55,17 @@ class UsageAndMessagesTest {
     }
 
     @Test
+    void optionsForEngineSettingsDefaultToTheEnginesDefaults() {
+        String gc = cairn("gc", "--help").out().replaceAll("\\s+", " ");
+        assertTrue(gc.contains("(default: " + CairnConfig.DEFAULT_KEEP_LAST + ", as TierConfig)"), gc);
+        assertTrue(gc.contains("(default: 10m, as CairnConfig)"), gc);
+        assertEquals(CairnConfig.DEFAULT_GC_GRACE, new DurationConverter().convert("10m"));
+        String importHelp = cairn("import", "--help").out().replaceAll("\\s+", " ");
+        assertTrue(importHelp.contains("(default: 4m)"), importHelp);
+        assertEquals(CairnConfig.DEFAULT_CHUNK_BYTES, new ByteSizeConverter().convert("4m"));
+    }
+
+    @Test
     void optionValuesOutOfRangeExitWithTheUsageStatus() throws IOException {
         Path file = safetensors(Map.of(), 64);
         List<List<String>> commands = List.of(

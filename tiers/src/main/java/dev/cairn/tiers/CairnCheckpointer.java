@@ -15,6 +15,7 @@ import dev.cairn.RestoreResult;
 import dev.cairn.SaveMode;
 import dev.cairn.TierConfig;
 import dev.cairn.TrainingState;
+import dev.cairn.tiers.codec.Scratch;
 import dev.cairn.tiers.commit.CommitProtocol;
 import dev.cairn.tiers.gc.GarbageCollector;
 import dev.cairn.tiers.layout.StoreLayout;
@@ -56,6 +57,8 @@ public final class CairnCheckpointer implements Checkpointer {
     private final BufferAllocator root;
     private final BufferAllocator staging;
     private final BufferAllocator manifests;
+    /** The scratch of encoders, promotions and restores: outside the staging limit, freed at close. */
+    private final BufferAllocator scratch;
     private final List<Tier> tiers = new ArrayList<>();
     private final CommitProtocol commits;
     private final GarbageCollector collector;
@@ -84,6 +87,7 @@ public final class CairnCheckpointer implements Checkpointer {
         // Staging gets its own root so that its limit is exact: slabs are rounded to 1 KiB, not to powers of two.
         this.staging = new RootAllocator(AllocationListener.NOOP, config.stagingBytes(), new SegmentRoundingPolicy(1024));
         this.manifests = root.newChildAllocator("manifests", 0, Long.MAX_VALUE);
+        this.scratch = Scratch.newRoot();
         StoreLayout layout = new StoreLayout(config.run());
         for (TierConfig t : config.tiers()) {
             tiers.add(new Tier(t, tiers.size(), layout, IO_THREADS_PER_TIER, config.compressionLevel()));
@@ -94,12 +98,12 @@ public final class CairnCheckpointer implements Checkpointer {
         // chunk writes (of this step in another tier, or of the next steps) the other ranks may be waiting for.
         this.rankCommits = config.worldSize() > 1 ? Executors.newCachedThreadPool(daemon("cairn-rank-commit")) : null;
         this.collections = config.worldSize() > 1 && config.rank() == 0 ? Executors.newSingleThreadExecutor(daemon("cairn-gc")) : null;
-        this.promoter = new Promoter(commits, this::collectQuietly, rankCommits == null ? Runnable::run : rankCommits);
-        this.pipeline = new SavePipeline(config, staging, this::tierComplete);
+        this.promoter = new Promoter(commits, this::collectQuietly, rankCommits == null ? Runnable::run : rankCommits, scratch);
+        this.pipeline = new SavePipeline(config, staging, scratch, this::tierComplete);
         // Restore threads both wait on the store and decode: more of them than cores keeps a slow store's GETs
         // overlapping with decoding.
         this.restorePool = Executors.newFixedThreadPool(RESTORE_THREADS_PER_ENCODER * config.encoderThreads(), daemon("cairn-restore"));
-        this.restorer = new Restorer(tiers, commits, restorePool, config.deadline(), config.rank(), config.worldSize());
+        this.restorer = new Restorer(tiers, commits, restorePool, config.deadline(), config.rank(), config.worldSize(), scratch);
         for (Tier t : tiers) {
             // The first save into a tier needs its newest committed step; listed now, on the tier's I/O thread, so a
             // slow or cold store (an S3 client's first call loads and starts its whole stack) is not paid for in the
@@ -507,16 +511,41 @@ public final class CairnCheckpointer implements Checkpointer {
             rankCommits.shutdownNow();
         }
         deadlines.shutdownNow();
-        closeQuietly(staging);
-        closeQuietly(manifests);
-        closeQuietly(root);
+        awaitQuietly(restorePool);
+        if (rankCommits != null) {
+            awaitQuietly(rankCommits);
+        }
+        promoter.close();
+        restorer.close();
+        // Every buffer is back by now, unless a thread did not stop within the waits above: then what it holds is
+        // still in use, cannot be freed, and Arrow's leak check fails the close, naming it.
+        closeAll(staging, scratch, manifests, root);
     }
 
-    private static void closeQuietly(BufferAllocator a) {
+    private static void awaitQuietly(ExecutorService pool) {
         try {
-            a.close();
-        } catch (IllegalStateException leakAfterForcedClose) {
-            // Only after a save was cut off by close: its slabs are freed with the process.
+            pool.awaitTermination(10, TimeUnit.SECONDS);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+    }
+
+    /** Closes each allocator; the first failure (a leak) is thrown once all were tried, with the others suppressed. */
+    private static void closeAll(BufferAllocator... allocators) {
+        IllegalStateException leak = null;
+        for (BufferAllocator a : allocators) {
+            try {
+                a.close();
+            } catch (IllegalStateException e) {
+                if (leak == null) {
+                    leak = e;
+                } else {
+                    leak.addSuppressed(e);
+                }
+            }
+        }
+        if (leak != null) {
+            throw leak;
         }
     }
 

@@ -216,11 +216,6 @@ public final class ChunkCatalog {
         return all;
     }
 
-    /** The codec {@code hash} is stored with, or null when this catalog does not know it. */
-    public synchronized String codecOf(String hash) {
-        return codecs.get(hash);
-    }
-
     /**
      * Deletes a chunk unless a save has pinned it, atomically with respect to {@link #pin}: a save either pins first
      * and the chunk stays, or pins after and finds it absent, so it writes the chunk again.

@@ -1,8 +1,8 @@
 package dev.cairn.tiers;
 
 import dev.cairn.tiers.ChunkCatalog.Form;
-import dev.cairn.tiers.codec.StoredChunkFormat;
-import dev.cairn.tiers.codec.XorDelta;
+import dev.cairn.tiers.codec.StoredChunkHeader;
+import dev.cairn.tiers.restore.StoredChunks;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.file.NoSuchFileException;
@@ -43,7 +43,7 @@ public final class ChunkForms {
                 return null;
             }
             List<String> chain = new ArrayList<>();
-            ByteBuffer head = ByteBuffer.allocate(XorDelta.HEADER_BYTES);
+            ByteBuffer head = ByteBuffer.allocate(StoredChunkHeader.MAX_LENGTH);
             String codec;
             try {
                 codec = readHead(tier, hash, head);
@@ -127,20 +127,13 @@ public final class ChunkForms {
         tier.catalog().markRewritten(hash);
     }
 
-    /** Reads the first bytes of stored chunk {@code hash} into {@code head} (flipped); returns the codec they name. */
+    /** Reads the header of stored chunk {@code hash} into {@code head} (flipped); returns the codec it names. */
     private static String readHead(Tier tier, String hash, ByteBuffer head) throws IOException {
-        head.clear();
-        String key = tier.layout().chunkKey(hash);
-        while (head.hasRemaining()) {
-            if (tier.store().read(key, head.position(), head) <= 0) {
-                break;
-            }
-        }
-        head.flip();
-        return StoredChunkFormat.codecOf(head, 0, head.limit());
+        StoredChunks.readHeader(tier.store(), tier.layout(), hash, head);
+        return StoredChunkHeader.codecNameOf(head, 0, head.limit());
     }
 
     private static String baseIn(ByteBuffer head) throws IOException {
-        return XorDelta.isDelta(head, 0, head.limit()) ? XorDelta.baseOf(head, 0, head.limit()) : null;
+        return StoredChunkHeader.baseOrNull(head, 0, head.limit());
     }
 }

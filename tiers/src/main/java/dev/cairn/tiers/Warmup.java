@@ -3,6 +3,7 @@ package dev.cairn.tiers;
 import dev.cairn.DType;
 import dev.cairn.tiers.codec.ChunkCodec;
 import dev.cairn.tiers.codec.ContentHash;
+import dev.cairn.tiers.codec.Scratch;
 import dev.cairn.tiers.manifest.ChunkRef;
 import dev.cairn.tiers.manifest.EntryRecord;
 import dev.cairn.tiers.manifest.Manifest;
@@ -21,8 +22,8 @@ import org.apache.arrow.memory.RootAllocator;
  * manifest, loading zstd's native library, and running the float-plane, zstd and hash kernels in the interpreter
  * until the JIT compiles them. The first checkpointer opened in a JVM starts one daemon thread that does all of it
  * on 1 MiB of synthetic floats (a manifest written and read back, chunks encoded, decoded and hashed), while the
- * caller goes on building its model or opening its stores. It writes nothing anywhere, and what it allocated is garbage once it ends;
- * a failure here is ignored (the real save or restore then meets the same cause and reports it).
+ * caller goes on building its model or opening its stores. It writes nothing anywhere, and frees what it allocated
+ * (from an allocator of its own) when it ends; a failure here is ignored (the real save or restore then meets the same cause and reports it).
  */
 final class Warmup implements Runnable {
     private static final AtomicBoolean STARTED = new AtomicBoolean();
@@ -48,25 +49,26 @@ final class Warmup implements Runnable {
 
     @Override
     public void run() {
-        try (ChunkCodec codec = new ChunkCodec(1); RootAllocator allocator = new RootAllocator(16L << 20)) {
-            ByteBuffer raw = ByteBuffer.allocateDirect(SAMPLE_BYTES).order(ByteOrder.LITTLE_ENDIAN);
+        try (RootAllocator allocator = new RootAllocator(32L << 20); Scratch scratch = new Scratch(allocator, "warmup");
+             ChunkCodec codec = new ChunkCodec(1, scratch)) {
+            ByteBuffer raw = scratch.buffer().atLeast(SAMPLE_BYTES).order(ByteOrder.LITTLE_ENDIAN);
             SplittableRandom random = new SplittableRandom(42);
             for (int i = 0; i < SAMPLE_BYTES; i += 4) {
                 raw.putFloat(i, (float) (random.nextGaussian() * 0.02));
             }
-            ByteBuffer stored = ByteBuffer.allocateDirect(ChunkCodec.maxEncodedBytes(SAMPLE_BYTES));
-            ByteBuffer back = ByteBuffer.allocateDirect(SAMPLE_BYTES);
+            ByteBuffer stored = scratch.buffer().atLeast(ChunkCodec.maxEncodedBytes(SAMPLE_BYTES));
+            ByteBuffer back = scratch.buffer().atLeast(SAMPLE_BYTES);
             ContentHash.Hasher hasher = ContentHash.CURRENT.hasher();
             String hash = hasher.hex(raw, 0, SAMPLE_BYTES);
-            int n = 0;
+            ChunkCodec.Encoded encoded = new ChunkCodec.Encoded();
             for (int round = 0; round < ROUNDS; round++) {
-                n = codec.encodeChoosing(raw, 0, SAMPLE_BYTES, 4, stored);
+                int n = codec.encodeChoosing(raw, 0, SAMPLE_BYTES, 4, stored, encoded).length();
                 codec.decode(stored, 0, n, back, 0, SAMPLE_BYTES);
                 if (!hasher.matches(back, 0, SAMPLE_BYTES, hash)) {
                     return; // cannot happen unless the codec is broken, which the real restore reports
                 }
             }
-            ChunkRef chunk = new ChunkRef(0, SAMPLE_BYTES, hash, codec.lastCodec(), n);
+            ChunkRef chunk = new ChunkRef(0, SAMPLE_BYTES, hash, encoded.codec().manifestName(), encoded.length());
             Manifest m = new Manifest(ManifestFormat.FORMAT_VERSION, "warmup", 1, 1, 0, Instant.now(), SAMPLE_BYTES,
                     List.of(new EntryRecord("w", true, DType.F32, new long[] {SAMPLE_BYTES / 4}, SAMPLE_BYTES, 0, List.of(chunk))));
             ManifestFormat.read(ByteBuffer.wrap(ManifestFormat.write(m, "manifest", allocator)), "warmup manifest", allocator);

@@ -16,8 +16,8 @@ import dev.cairn.TierConfig;
 import dev.cairn.TrainingState;
 import dev.cairn.backend.memory.MemoryObjectStore;
 import dev.cairn.tiers.codec.ChunkCodec;
+import dev.cairn.tiers.codec.Codec;
 import dev.cairn.tiers.codec.ContentHash;
-import dev.cairn.tiers.codec.XorDelta;
 import dev.cairn.tiers.layout.StoreLayout;
 import dev.cairn.tiers.manifest.ChunkRef;
 import dev.cairn.tiers.manifest.EntryRecord;
@@ -76,7 +76,7 @@ class FormatTwoMigrationTest {
                 assertEquals(2, m.formatVersion());
                 assertEquals(ContentHash.MURMUR3_128, m.contentHash());
             }
-            long differential = manifest(store, 3).entries().get(0).chunks().stream().filter(c -> c.codec().equals(XorDelta.CODEC)).count();
+            long differential = manifest(store, 3).entries().get(0).chunks().stream().filter(c -> c.codec().equals(Codec.XOR.manifestName())).count();
             assertTrue(differential > 0, "step 3 holds chunks of w as deltas");
             assertTrue(manifest(store, 3).entries().get(0).chunks().stream().anyMatch(c -> c.bases().size() == 2),
                     "a chain of two links, back to step 1");
@@ -115,7 +115,7 @@ class FormatTwoMigrationTest {
                 shared.retainAll(formatTwoKeys);
                 assertEquals(Set.of(), shared, "step " + step + " names no format-2 key, not even for step 3's same bytes");
             }
-            assertTrue(manifest(store, 6).entries().get(0).chunks().stream().anyMatch(c -> c.codec().equals(XorDelta.CODEC)),
+            assertTrue(manifest(store, 6).entries().get(0).chunks().stream().anyMatch(c -> c.codec().equals(Codec.XOR.manifestName())),
                     "step 6 is differential against format-3 steps");
             try (Checkpointer cp = open(store, 10)) { // a fresh process reads both formats
                 for (long step = 1; step <= 3; step++) {

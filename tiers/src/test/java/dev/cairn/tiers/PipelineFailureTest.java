@@ -88,6 +88,33 @@ class PipelineFailureTest {
     }
 
     @Test
+    void closeCutsOffASaveStillPersistingAndStillGetsEveryBufferBack() throws Exception {
+        // Writes so slow that the save is still persisting when close stops waiting for it: close fails the save,
+        // lets the writes in flight end, and must then find every slab and scratch buffer back, or Arrow's leak check
+        // fails the close itself.
+        try (BreakableStore slow = new BreakableStore() {
+                @Override
+                public void put(String key, ByteBuffer data) throws IOException {
+                    try {
+                        Thread.sleep(500);
+                    } catch (InterruptedException e) {
+                        Thread.currentThread().interrupt();
+                    }
+                    super.put(key, data);
+                }
+            }) {
+            Checkpointer cp = Checkpointer.open(smallConfig("run1").deadline(java.time.Duration.ofSeconds(1))
+                    .tier(TierConfig.of("slow", slow)).build());
+            CheckpointHandle cutOff = cp.save(1, state(1));
+            org.junit.jupiter.api.Assertions.assertDoesNotThrow(cp::close, "nothing leaked");
+            ExecutionException e = assertThrows(ExecutionException.class, () -> cutOff.done().get(30, TimeUnit.SECONDS));
+            CheckpointException cause = assertInstanceOf(CheckpointException.class, e.getCause());
+            assertTrue(cause.reason() == CheckpointException.Reason.CLOSED || cause.reason() == CheckpointException.Reason.TIMEOUT,
+                    cause.getMessage());
+        }
+    }
+
+    @Test
     void aCaptureThatCannotGetStagingFailsAndTheRingKeepsRunning() throws Exception {
         // Staging deadline shorter than the time the blocked I/O holds every slab: the capture times out.
         try (BreakableStore slow = new BreakableStore() {

@@ -2,8 +2,7 @@ package dev.cairn.tiers;
 
 import dev.cairn.ObjectInfo;
 import dev.cairn.ObjectStore;
-import dev.cairn.tiers.codec.StoredChunkFormat;
-import dev.cairn.tiers.codec.XorDelta;
+import dev.cairn.tiers.codec.StoredChunkHeader;
 import dev.cairn.tiers.layout.StoreLayout;
 import dev.cairn.tiers.manifest.ChunkRef;
 import dev.cairn.tiers.manifest.EntryRecord;
@@ -32,11 +31,11 @@ final class StoredForms {
     /** The form {@code store} holds {@code hash} in; fails when a link of its chain is missing. */
     static Form of(ObjectStore store, StoreLayout layout, String hash) throws Exception {
         ByteBuffer b = store.readAll(layout.chunkKey(hash));
-        String codec = StoredChunkFormat.codecOf(b, 0, b.remaining());
+        String codec = StoredChunkHeader.codecNameOf(b, 0, b.remaining());
         List<String> bases = new ArrayList<>();
         ByteBuffer link = b;
-        while (XorDelta.isDelta(link, 0, link.remaining())) {
-            String base = XorDelta.baseOf(link, 0, link.remaining());
+        while (StoredChunkHeader.isDelta(link, 0, link.remaining())) {
+            String base = StoredChunkHeader.baseOf(link, 0, link.remaining());
             Assertions.assertFalse(bases.contains(base) || base.equals(hash), "chain of " + hash + " loops");
             bases.add(base);
             try {

@@ -2,6 +2,7 @@ package dev.cairn.bench.jmh;
 
 import dev.cairn.tiers.codec.BytePlanes;
 import dev.cairn.tiers.codec.ChunkCodec;
+import dev.cairn.tiers.codec.Codec;
 import dev.cairn.tiers.codec.FloatPlanes;
 import java.io.IOException;
 import java.nio.ByteBuffer;
@@ -36,8 +37,9 @@ public class BytePlanesBenchmark extends Fp32ChunkBenchmark {
     private int encodedLength;
     private int plainLength;
     private int v1Length;
-    private String v1Codec;
+    private Codec v1Codec;
     private ChunkCodec codec;
+    private final ChunkCodec.Encoded chosen = new ChunkCodec.Encoded();
 
     @Setup(Level.Trial)
     public void setUp() {
@@ -48,14 +50,14 @@ public class BytePlanesBenchmark extends Fp32ChunkBenchmark {
         decoded = ByteBuffer.allocateDirect(chunkBytes);
         codec = new ChunkCodec(1);
         stored = ByteBuffer.allocateDirect(ChunkCodec.maxEncodedBytes(chunkBytes));
-        encodedLength = codec.encodeChoosing(raw, 0, chunkBytes, width, stored);
+        encodedLength = codec.encodeChoosing(raw, 0, chunkBytes, width, stored, chosen).length();
         plain = ByteBuffer.allocateDirect(ChunkCodec.maxEncodedBytes(chunkBytes));
         plainLength = codec.encode(raw, 0, chunkBytes, plain);
-        v1Codec = width == 2 ? ChunkCodec.PLANES2 : ChunkCodec.PLANES4;
+        v1Codec = width == 2 ? Codec.PLANES2 : Codec.PLANES4;
         v1 = ByteBuffer.allocateDirect(ChunkCodec.maxEncodedBytes(chunkBytes));
         v1Length = codec.encodeAs(v1Codec, raw, 0, chunkBytes, v1);
         System.out.printf("%n%s N(0, 0.02), %d bytes: %s ratio %.3f; %s ratio %.3f; plain zstd-1 ratio %.3f%n", dtype,
-                chunkBytes, codec.lastCodec(), (double) chunkBytes / encodedLength, v1Codec,
+                chunkBytes, chosen.codec().manifestName(), (double) chunkBytes / encodedLength, v1Codec.manifestName(),
                 (double) chunkBytes / v1Length, (double) chunkBytes / plainLength);
     }
 
@@ -112,7 +114,7 @@ public class BytePlanesBenchmark extends Fp32ChunkBenchmark {
 
     @Benchmark
     public int chosenEncode() {
-        return codec.encodeChoosing(raw, 0, chunkBytes, width, encoded);
+        return codec.encodeChoosing(raw, 0, chunkBytes, width, encoded, chosen).length();
     }
 
     @Benchmark

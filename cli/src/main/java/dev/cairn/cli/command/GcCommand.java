@@ -3,6 +3,7 @@ package dev.cairn.cli.command;
 import dev.cairn.GcReport;
 import dev.cairn.cli.CairnCli;
 import dev.cairn.cli.DurationConverter;
+import dev.cairn.cli.EngineDefaults;
 import dev.cairn.cli.Json;
 import dev.cairn.cli.Text;
 import dev.cairn.cli.store.Source;
@@ -26,6 +27,7 @@ import picocli.CommandLine.ParentCommand;
 /** {@code cairn gc}: the engine's retention and garbage collection, run on a store from outside the training process. */
 @Command(name = "gc",
         mixinStandardHelpOptions = true,
+        defaultValueProvider = EngineDefaults.class,
         description = {
             "Applies retention to each --store with the engine's own garbage collector, the same one a running"
                 + " checkpointer uses after each commit: committed steps beyond the newest --keep-last are retired,"
@@ -46,11 +48,11 @@ public final class GcCommand implements Callable<Integer> {
     @Option(names = "--dry-run", description = "Show what would be deleted; delete nothing.")
     boolean dryRun;
 
-    @Option(names = "--keep-last", paramLabel = "K", defaultValue = "2",
+    @Option(names = "--keep-last", paramLabel = "K",
             description = "Committed steps to keep, newest first: the tier's keepLast (default: ${DEFAULT-VALUE}, as TierConfig).")
     int keepLast;
 
-    @Option(names = "--grace", paramLabel = "DURATION", defaultValue = "10m", converter = DurationConverter.class,
+    @Option(names = "--grace", paramLabel = "DURATION", converter = DurationConverter.class,
             description = "Leave unreferenced chunks and partial steps younger than this alone: the run's gcGrace"
                     + " (default: ${DEFAULT-VALUE}, as CairnConfig).")
     Duration grace;

@@ -10,6 +10,7 @@ import dev.cairn.TierConfig;
 import dev.cairn.TrainingState;
 import dev.cairn.cli.ByteSizeConverter;
 import dev.cairn.cli.CairnCli;
+import dev.cairn.cli.EngineDefaults;
 import dev.cairn.cli.Json;
 import dev.cairn.cli.Text;
 import dev.cairn.cli.safetensors.SafetensorsExport;
@@ -32,6 +33,7 @@ import picocli.CommandLine.ParentCommand;
 /** {@code cairn import <path> --store <uri> --run <name> --step <n>}: safetensors files into a new committed step. */
 @Command(name = "import",
         mixinStandardHelpOptions = true,
+        defaultValueProvider = EngineDefaults.class,
         description = {
             "Saves the tensors of safetensors files as a new committed step of a run, through the library's own"
                 + " Checkpointer (chunked, hashed, compressed, committed with its MANIFEST last), so every other command"
@@ -61,7 +63,7 @@ public final class ImportCommand implements Callable<Integer> {
     @Option(names = "--step", paramLabel = "N", description = "The step to commit (default: the files' cairn.step metadata).")
     Long step;
 
-    @Option(names = "--chunk-size", paramLabel = "BYTES", defaultValue = "4m", converter = ByteSizeConverter.class,
+    @Option(names = "--chunk-size", paramLabel = "BYTES", converter = ByteSizeConverter.class,
             description = "Chunk size, as CairnConfig.chunkBytes (default: ${DEFAULT-VALUE}).")
     long chunkBytes;
 

@@ -150,12 +150,12 @@ public final class VerifyCommand implements Callable<Integer> {
         StoreLayout layout = session.layout();
         List<String> badIndexes = new ArrayList<>();
         for (ObjectInfo o : src.store().list(layout.stepPrefix(m.step()))) {
-            if (o.key().endsWith(".index")) {
+            java.util.OptionalInt rank = layout.rankOfIndexKey(o.key());
+            if (rank.isPresent()) {
                 try {
                     Manifest index = ManifestFormat.load(src.store(), o.key(), src.uri() + ":" + o.key(),
                             session.allocator());
-                    String mismatch = RankIndexes.rankOf(o.key()) < 0 ? null
-                            : RankIndexes.mismatch(index, RankIndexes.rankOf(o.key()), m);
+                    String mismatch = RankIndexes.mismatch(index, rank.getAsInt(), m);
                     if (mismatch != null) {
                         badIndexes.add(src.uri() + ":" + o.key() + " " + mismatch);
                     }

@@ -56,20 +56,6 @@ public final class RankIndexes {
         return null;
     }
 
-    /** The rank a key {@code .../rank-<r>.index} is for, or -1. */
-    public static int rankOf(String key) {
-        int slash = key.lastIndexOf('/');
-        String name = key.substring(slash + 1);
-        if (!name.startsWith("rank-") || !name.endsWith(".index")) {
-            return -1;
-        }
-        try {
-            return Integer.parseInt(name.substring("rank-".length(), name.length() - ".index".length()));
-        } catch (NumberFormatException e) {
-            return -1;
-        }
-    }
-
     /**
      * Every rank index of {@code m}, each as stored in the first of {@code order} whose copy parses and matches
      * {@code m}; CORRUPT naming the index and what each store holds when none does (nothing is written then).

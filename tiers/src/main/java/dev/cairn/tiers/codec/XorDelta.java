@@ -7,54 +7,38 @@ import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 
 /**
- * Differential chunks: the stored form {@value #CODEC}, a chunk kept as the XOR of its raw bytes with the raw bytes
- * of a base chunk of the same length (its previous version), compressed with zstd. Where a tensor changed little the
- * XOR is mostly zero bytes, which zstd shrinks by one to two orders of magnitude.
- * <pre>
- *   0          4          8     11   12                            28
- *   +----------+----------+-----+----+-----------------------------+-------------------------------+
- *   | 5C2A4D18 | 14000000 | CRN | x  | base content hash, 16 bytes | zstd frame of raw XOR base    |
- *   +----------+----------+-----+----+-----------------------------+-------------------------------+
- *   skippable frame (magic 0x184D2A5C, 20 bytes of user data), which zstd tools skip, then one zstd frame.
- * </pre>
- * The header names the base, so a reader follows the chain from the stored bytes alone: the base is itself a chunk
+ * Differential chunks: codec {@link Codec#XOR}, a chunk kept as the XOR of its raw bytes with the raw bytes of a base
+ * chunk of the same length (its previous version), compressed with zstd, after a {@link StoredChunkHeader} that names
+ * the base ({@link StoredChunkHeader#DELTA_LENGTH} bytes). Where a tensor changed little the XOR is mostly zero bytes,
+ * which zstd shrinks by one to two orders of magnitude.
+ *
+ * <p>The header names the base, so a reader follows the chain from the stored bytes alone: the base is itself a chunk
  * of the same store, whole or differential, until a whole one ends the chain. A reader checks the content hash of
- * every link it materializes. One instance per thread: it owns zstd contexts and scratch.
+ * every link it materializes. One instance per thread: it owns zstd contexts and uses scratch.
  */
 public final class XorDelta implements AutoCloseable {
-    /** The codec name recorded in manifests. */
-    public static final String CODEC = "xor+zstd";
-    /** Bytes before the zstd frame. */
-    public static final int HEADER_BYTES = 28;
-    private static final int USER_DATA_BYTES = 20;
-    private static final byte ID = 'x';
-
     private final ZstdCompressCtx compress = new ZstdCompressCtx();
     private final ZstdDecompressCtx decompress = new ZstdDecompressCtx();
-    private ByteBuffer scratch = ByteBuffer.allocateDirect(0);
+    /** The scratch this instance made for itself, closed with it; null when its owner's scratch holds its buffer. */
+    private final Scratch ownScratch;
+    private final Scratch.Buffer scratch;
 
+    /** Differences at zstd {@code level} with scratch of their own, freed by {@link #close}. */
     public XorDelta(int level) {
+        this(level, Scratch.standalone("xor-delta"), true);
+    }
+
+    /** Differences at zstd {@code level} whose buffer belongs to {@code scratch} (closed by its owner, after this). */
+    public XorDelta(int level, Scratch scratch) {
+        this(level, scratch, false);
+    }
+
+    private XorDelta(int level, Scratch scratch, boolean owned) {
+        this.ownScratch = owned ? scratch : null;
+        this.scratch = scratch.buffer();
         compress.setLevel(level);
         compress.setContentSize(true);
         compress.setChecksum(false);
-    }
-
-    /** Whether {@code src[off, off+len)} starts with the differential header. */
-    public static boolean isDelta(ByteBuffer src, int off, int len) {
-        ByteBuffer b = src.duplicate().order(ByteOrder.LITTLE_ENDIAN);
-        return len >= HEADER_BYTES && b.getInt(off) == StoredChunkFormat.SKIPPABLE_MAGIC && b.getInt(off + 4) == USER_DATA_BYTES
-                && b.get(off + 8) == 'C' && b.get(off + 9) == 'R' && b.get(off + 10) == 'N' && b.get(off + 11) == ID;
-    }
-
-    /** The content hash of the base a differential chunk names, as hex. */
-    public static String baseOf(ByteBuffer src, int off, int len) throws IOException {
-        if (!isDelta(src, off, len)) {
-            throw new IOException("stored chunk is not differential");
-        }
-        ByteBuffer b = src.duplicate().order(ByteOrder.BIG_ENDIAN);
-        long hi = b.getLong(off + 12);
-        long lo = b.getLong(off + 20);
-        return String.format("%016x%016x", hi, lo);
     }
 
     /**
@@ -64,15 +48,16 @@ public final class XorDelta implements AutoCloseable {
      */
     public int encode(ByteBuffer current, int curOff, ByteBuffer base, int baseOff, int len, String baseHash, ByteBuffer dst,
                       int limit) {
-        int room = Math.min(limit, dst.capacity()) - HEADER_BYTES;
+        int h = StoredChunkHeader.DELTA_LENGTH;
+        int room = Math.min(limit, dst.capacity()) - h;
         if (room <= 0) {
             return -1;
         }
-        ByteBuffer x = scratch(len);
+        ByteBuffer x = scratch.atLeast(len);
         xor(current, curOff, base, baseOff, x, 0, len);
-        writeHeader(dst, baseHash);
+        StoredChunkHeader.writeDelta(dst, 0, baseHash);
         try {
-            return HEADER_BYTES + compress.compressDirectByteBuffer(dst, HEADER_BYTES, room, x, 0, len);
+            return h + compress.compressDirectByteBuffer(dst, h, room, x, 0, len);
         } catch (RuntimeException tooSmall) {
             return -1;
         }
@@ -83,13 +68,14 @@ public final class XorDelta implements AutoCloseable {
      * holds its base's raw bytes: afterwards it holds the chunk's raw bytes.
      */
     public void applyInto(ByteBuffer src, int srcOff, int srcLen, ByteBuffer dst, int dstOff, int rawLen) throws IOException {
-        if (!isDelta(src, srcOff, srcLen)) {
+        if (!StoredChunkHeader.isDelta(src, srcOff, srcLen)) {
             throw new IOException("stored chunk is not differential");
         }
-        ByteBuffer x = scratch(rawLen);
+        int h = StoredChunkHeader.DELTA_LENGTH;
+        ByteBuffer x = scratch.atLeast(rawLen);
         int n;
         try {
-            n = decompress.decompressDirectByteBuffer(x, 0, rawLen, src, srcOff + HEADER_BYTES, srcLen - HEADER_BYTES);
+            n = decompress.decompressDirectByteBuffer(x, 0, rawLen, src, srcOff + h, srcLen - h);
         } catch (RuntimeException e) {
             throw new IOException("zstd frame of a differential chunk does not decode: " + e.getMessage(), e);
         }
@@ -113,29 +99,12 @@ public final class XorDelta implements AutoCloseable {
         }
     }
 
-    private static void writeHeader(ByteBuffer dst, String baseHash) {
-        ByteBuffer b = dst.duplicate().order(ByteOrder.LITTLE_ENDIAN);
-        b.putInt(0, StoredChunkFormat.SKIPPABLE_MAGIC);
-        b.putInt(4, USER_DATA_BYTES);
-        b.put(8, (byte) 'C');
-        b.put(9, (byte) 'R');
-        b.put(10, (byte) 'N');
-        b.put(11, ID);
-        b.order(ByteOrder.BIG_ENDIAN);
-        b.putLong(12, Long.parseUnsignedLong(baseHash.substring(0, 16), 16));
-        b.putLong(20, Long.parseUnsignedLong(baseHash.substring(16), 16));
-    }
-
-    private ByteBuffer scratch(int capacity) {
-        if (scratch.capacity() < capacity) {
-            scratch = ByteBuffer.allocateDirect(capacity);
-        }
-        return scratch;
-    }
-
     @Override
     public void close() {
         compress.close();
         decompress.close();
+        if (ownScratch != null) {
+            ownScratch.close();
+        }
     }
 }

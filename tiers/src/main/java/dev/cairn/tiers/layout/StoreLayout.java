@@ -1,5 +1,6 @@
 package dev.cairn.tiers.layout;
 
+import java.util.OptionalInt;
 import java.util.OptionalLong;
 
 /**
@@ -18,6 +19,8 @@ import java.util.OptionalLong;
 public final class StoreLayout {
     public static final String MANIFEST = "MANIFEST";
     public static final String RETIRED = "RETIRED";
+    private static final String INDEX_PREFIX = "rank-";
+    private static final String INDEX_SUFFIX = ".index";
     private final String run;
 
     public StoreLayout(String run) {
@@ -45,7 +48,7 @@ public final class StoreLayout {
     }
 
     public String indexKey(long step, int rank) {
-        return stepPrefix(step) + "rank-" + rank + ".index";
+        return stepPrefix(step) + INDEX_PREFIX + rank + INDEX_SUFFIX;
     }
 
     public String manifestKey(long step) {
@@ -85,6 +88,42 @@ public final class StoreLayout {
 
     public boolean isRetiredKey(String key) {
         return key.startsWith(stepsPrefix()) && key.endsWith("/" + RETIRED);
+    }
+
+    /**
+     * The rank a rank index of this run is for, or empty when {@code key} is not one: exactly
+     * {@code <run>/steps/<step>/rank-<r>.index}, as {@link #indexKey} writes it.
+     */
+    public OptionalInt rankOfIndexKey(String key) {
+        OptionalLong step = stepOf(key);
+        if (step.isEmpty() || !key.startsWith(stepPrefix(step.getAsLong()))) {
+            return OptionalInt.empty();
+        }
+        String name = key.substring(stepPrefix(step.getAsLong()).length());
+        return name.indexOf('/') >= 0 ? OptionalInt.empty() : rankOfIndexName(name);
+    }
+
+    /** Whether {@code key} is a rank index of this run ({@link #rankOfIndexKey}). */
+    public boolean isIndexKey(String key) {
+        return rankOfIndexKey(key).isPresent();
+    }
+
+    /**
+     * The rank named by the last segment of {@code key} when it is a rank index's name, {@code rank-<r>.index} as
+     * {@link #indexKey} writes it (no sign, no leading zero), whatever the run; else empty.
+     */
+    public static OptionalInt rankOfIndexName(String key) {
+        String name = key.substring(key.lastIndexOf('/') + 1);
+        if (!name.startsWith(INDEX_PREFIX) || !name.endsWith(INDEX_SUFFIX)) {
+            return OptionalInt.empty();
+        }
+        String digits = name.substring(INDEX_PREFIX.length(), name.length() - INDEX_SUFFIX.length());
+        try {
+            int rank = Integer.parseInt(digits);
+            return rank >= 0 && digits.equals(Integer.toString(rank)) ? OptionalInt.of(rank) : OptionalInt.empty();
+        } catch (NumberFormatException e) {
+            return OptionalInt.empty();
+        }
     }
 
     public boolean isManifestKey(String key) {

@@ -8,7 +8,7 @@ import dev.cairn.ObjectStore;
 import dev.cairn.Tensor;
 import dev.cairn.tiers.codec.ChunkCodec;
 import dev.cairn.tiers.codec.ContentHash;
-import dev.cairn.tiers.codec.XorDelta;
+import dev.cairn.tiers.layout.StoreLayout;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.nio.ByteBuffer;
@@ -558,12 +558,12 @@ public final class ManifestFormat {
 
     /** The largest stored form of a chunk of at most {@code chunkBytes} raw bytes, whole or differential. */
     public static long maxStoredBytes(int chunkBytes) {
-        return (long) ChunkCodec.maxEncodedBytes(chunkBytes) + XorDelta.HEADER_BYTES;
+        return ChunkCodec.maxStoredBytes(chunkBytes);
     }
 
     /** Named for what it is: the same format holds a MANIFEST and a rank index ({@code rank-<r>.index}). */
     private static CheckpointException corrupt(String key, String problem) {
-        return new CheckpointException(Reason.CORRUPT, (key.endsWith(".index") ? "rank index " : "manifest ") + key + " "
+        return new CheckpointException(Reason.CORRUPT, (StoreLayout.rankOfIndexName(key).isPresent() ? "rank index " : "manifest ") + key + " "
                 + problem);
     }
 

@@ -6,10 +6,12 @@ import dev.cairn.tiers.ChunkCatalog;
 import dev.cairn.tiers.ChunkForms;
 import dev.cairn.tiers.Tier;
 import dev.cairn.tiers.codec.ChunkCodec;
+import dev.cairn.tiers.codec.Codec;
 import dev.cairn.tiers.codec.ContentHash;
 import dev.cairn.tiers.codec.MantissaRounding;
+import dev.cairn.tiers.codec.Scratch;
 import dev.cairn.tiers.codec.XorDelta;
-import dev.cairn.tiers.restore.ChunkReader;
+import dev.cairn.tiers.restore.StoredChunks;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.util.ArrayList;
@@ -26,7 +28,7 @@ import java.util.Map;
  * <p>Differential chunks: a changed chunk whose previous version (the same position in an earlier save of this
  * pipeline, from {@link PreviousVersions}) is still in the save's first tier is also encoded as the XOR against it
  * ({@link XorDelta}), and the smaller form is kept. The previous raw bytes are not kept in memory: they are read
- * back from the tier and rebuilt along their own chain ({@link ChunkReader#readWhole}), which the chain bound
+ * back from the tier and rebuilt along their own chain ({@link StoredChunks#materialize}), which the chain bound
  * ({@code fullEvery}) keeps short. A delta of at most 1/{@value #DELTA_SURE_RATIO} of the raw size is kept without
  * also encoding the chunk whole: no whole encoding of floats comes near that. A differential sample of the first
  * {@value ChunkCodec#SAMPLE_BYTES} bytes that does not halve skips the differential form at once.
@@ -40,7 +42,8 @@ import java.util.Map;
  * caller's buffers. Chunks read in the caller's buffers (ZERO_COPY) are copied into the encoder's scratch before
  * hashing, so that the bytes hashed are the bytes encoded even if the caller's change meanwhile.
  *
- * <p>Each encoder owns its pool of output slabs. With one shared pool, an encoder that runs ahead could take every
+ * <p>Each encoder owns its scratch (rounded or copied input, a previous version, a differential form), freed when the
+ * pipeline closes, and its pool of output slabs. With one shared pool, an encoder that runs ahead could take every
  * slab while a slower one still waits for its first: the writer, which frees slabs in sequence order, would then
  * wait on the slow encoder forever.
  */
@@ -51,7 +54,10 @@ final class ChunkEncoder implements EventHandler<ChunkEvent> {
     /** Codecs by zstd level: the first tier of a save encodes at its own level. */
     private final Map<Integer, ChunkCodec> codecs = new HashMap<>();
     private final Map<Integer, XorDelta> deltas = new HashMap<>();
-    private final ChunkReader reader = new ChunkReader();
+    private final Scratch scratch;
+    private final StoredChunks chunks;
+    /** What the codec chose for the chunk at hand. */
+    private final ChunkCodec.Encoded encoded = new ChunkCodec.Encoded();
     private final ContentHash.Hasher hasher = SaveJob.CONTENT_HASH.hasher();
     private final int fullEvery;
     private final long freshForMillis;
@@ -63,19 +69,29 @@ final class ChunkEncoder implements EventHandler<ChunkEvent> {
     static final int SKIP_AFTER_MISS = 4;
     private final SlabPool encodedPool;
     private final long slabWaitNanos;
-    private ByteBuffer rounded = ByteBuffer.allocateDirect(0);
+    private final Scratch.Buffer rounded;
     /** A chunk read in the caller's own buffer, copied once so that it is hashed and encoded from the same bytes. */
-    private ByteBuffer inPlace = ByteBuffer.allocateDirect(0);
-    private ByteBuffer base = ByteBuffer.allocateDirect(0);
-    private ByteBuffer deltaOut = ByteBuffer.allocateDirect(0);
+    private final Scratch.Buffer inPlace;
+    /** The raw bytes of the previous version, rebuilt by {@link #deltaBase}. */
+    private final Scratch.Buffer base;
+    private final Scratch.Buffer deltaOut;
     private Sequence progress;
+    /** Counted down once {@link #onShutdown} has freed the codecs and scratch. */
+    private final java.util.concurrent.CountDownLatch released = new java.util.concurrent.CountDownLatch(1);
 
     /**
      * @param freshFor how recently a stored chunk that the tier's newest committed step does not name must have been
      *                 written for a save to count on it instead of writing it again ({@link SavePipeline#freshFor})
+     * @param scratch  this encoder's own, closed with it
      */
     ChunkEncoder(int k, int n, int fullEvery, java.time.Duration freshFor, PreviousVersions previous, SlabPool encodedPool,
-                 long slabWaitNanos) {
+                 long slabWaitNanos, Scratch scratch) {
+        this.scratch = scratch;
+        this.chunks = new StoredChunks(scratch);
+        this.rounded = scratch.buffer();
+        this.inPlace = scratch.buffer();
+        this.base = scratch.buffer();
+        this.deltaOut = scratch.buffer();
         this.k = k;
         this.n = n;
         this.fullEvery = fullEvery;
@@ -126,18 +142,18 @@ final class ChunkEncoder implements EventHandler<ChunkEvent> {
         ByteBuffer src = e.source;
         int pos = e.sourcePosition;
         if (job.lossyBitsOf[i] != 0) {
-            rounded = ensure(rounded, len);
-            MantissaRounding.round(job.dtypeOf(i), job.lossyBitsOf[i], src, pos, len, rounded, 0);
-            src = rounded;
+            ByteBuffer r = rounded.atLeast(len);
+            MantissaRounding.round(job.dtypeOf(i), job.lossyBitsOf[i], src, pos, len, r, 0);
+            src = r;
             pos = 0;
         } else if (e.raw == null) {
             // Read in place (ZERO_COPY): the hash, the delta and the encoding each read the bytes, at different
             // moments; if the caller's bytes change in between (a file mapped by the import and rewritten by
             // another process) the chunk would be stored under the hash of other bytes. One copy taken first makes
             // all three read the same bytes.
-            inPlace = ensure(inPlace, len);
-            inPlace.put(0, src, pos, len);
-            src = inPlace;
+            ByteBuffer copy = inPlace.atLeast(len);
+            copy.put(0, src, pos, len);
+            src = copy;
             pos = 0;
         }
         String hash = hasher.hex(src, pos, len);
@@ -173,18 +189,20 @@ final class ChunkEncoder implements EventHandler<ChunkEvent> {
         List<String> chain = held == null && !skipped ? deltaBase(prev, job, i, tier, hash) : null;
         int deltaLength = -1;
         if (chain != null) {
-            deltaOut = ensure(deltaOut, out.capacity());
+            ByteBuffer d = deltaOut.atLeast(out.capacity());
+            ByteBuffer b = base.atLeast(len);
             // A sample first: where much changed, the whole XOR would be compressed only to be thrown away.
             int probe = Math.min(len, ChunkCodec.SAMPLE_BYTES);
-            if (probe == len || delta(tier).encode(src, pos, base, 0, probe, chain.get(0), deltaOut, probe / 2) >= 0) {
-                deltaLength = delta(tier).encode(src, pos, base, 0, len, chain.get(0), deltaOut, len - (len >>> 5));
+            if (probe == len || delta(tier).encode(src, pos, b, 0, probe, chain.get(0), d, probe / 2) >= 0) {
+                deltaLength = delta(tier).encode(src, pos, b, 0, len, chain.get(0), d, len - (len >>> 5));
             }
         }
         if (deltaLength >= 0 && deltaLength <= len / DELTA_SURE_RATIO) {
             keepDelta(e, job, i, chain, deltaLength);
         } else {
-            e.encodedLength = codec.encodeChoosing(src, pos, len, job.floatWidthOf(i), out);
-            job.codecOf[i] = codec.lastCodec();
+            codec.encodeChoosing(src, pos, len, job.floatWidthOf(i), out, encoded);
+            e.encodedLength = encoded.length();
+            job.codecOf[i] = encoded.codec().manifestName();
             job.basesOf[i] = List.of();
             if (deltaLength >= 0 && deltaLength < e.encodedLength) {
                 keepDelta(e, job, i, chain, deltaLength);
@@ -194,7 +212,7 @@ final class ChunkEncoder implements EventHandler<ChunkEvent> {
             }
         }
         e.tiersToWrite = 1L;
-        boolean missed = chain != null && !XorDelta.CODEC.equals(job.codecOf[i]);
+        boolean missed = chain != null && !Codec.XOR.manifestName().equals(job.codecOf[i]);
         previous.put(job, i, hash, hasher.contentHash(), missed ? SKIP_AFTER_MISS : skipped ? prev.skip() - 1 : 0);
     }
 
@@ -204,9 +222,9 @@ final class ChunkEncoder implements EventHandler<ChunkEvent> {
 
     private void keepDelta(ChunkEvent e, SaveJob job, int i, List<String> chain, int deltaLength) {
         job.addPins(i, chain);
-        e.encoded.buffer().put(0, deltaOut, 0, deltaLength);
+        e.encoded.buffer().put(0, deltaOut.atLeast(deltaLength), 0, deltaLength);
         e.encodedLength = deltaLength;
-        job.codecOf[i] = XorDelta.CODEC;
+        job.codecOf[i] = Codec.XOR.manifestName();
         job.basesOf[i] = chain;
     }
 
@@ -238,9 +256,8 @@ final class ChunkEncoder implements EventHandler<ChunkEvent> {
             return null;
         }
         int len = job.lengthOf[i];
-        base = ensure(base, len);
         try {
-            reader.readWhole(tier.store(), tier.layout(), prev.hash(), prev.contentHash(), len, base, 0);
+            chunks.materialize(tier.store(), tier.layout(), prev.hash(), prev.contentHash(), len, base.atLeast(len), 0, 0);
         } catch (IOException | RuntimeException unreadable) {
             catalog.unpinAll(chain);
             return null; // stored whole instead; a restore of the step that holds it will repair or report it
@@ -249,25 +266,53 @@ final class ChunkEncoder implements EventHandler<ChunkEvent> {
     }
 
     private ChunkCodec codec(Tier tier) {
-        return codecs.computeIfAbsent(tier.level(), ChunkCodec::new);
+        ChunkCodec c = codecs.get(tier.level());
+        if (c == null) {
+            c = new ChunkCodec(tier.level(), scratch);
+            codecs.put(tier.level(), c);
+        }
+        return c;
     }
 
     private XorDelta delta(Tier tier) {
-        return deltas.computeIfAbsent(tier.level(), XorDelta::new);
-    }
-
-    private static ByteBuffer ensure(ByteBuffer b, int capacity) {
-        return b.capacity() >= capacity ? b : ByteBuffer.allocateDirect(capacity);
+        XorDelta d = deltas.get(tier.level());
+        if (d == null) {
+            d = new XorDelta(tier.level(), scratch);
+            deltas.put(tier.level(), d);
+        }
+        return d;
     }
 
     int slabsInUse() {
         return encodedPool.inUse();
     }
 
-    void close() {
-        codecs.values().forEach(ChunkCodec::close);
-        deltas.values().forEach(XorDelta::close);
-        reader.close();
+    /**
+     * Frees what this encoder owns on its own thread, once the ring has stopped it: nothing else touches its codecs
+     * and scratch, and an encoder still busy when the ring is halted frees them as it leaves.
+     */
+    @Override
+    public void onShutdown() {
+        try {
+            codecs.values().forEach(ChunkCodec::close);
+            deltas.values().forEach(XorDelta::close);
+            chunks.close();
+            scratch.close();
+        } finally {
+            released.countDown();
+        }
+    }
+
+    /**
+     * Closes the pool of encoded slabs (those still out are freed as they come back) and waits up to {@code waitNanos}
+     * for {@link #onShutdown}; an encoder still running then keeps its scratch, which its allocator reports.
+     */
+    void close(long waitNanos) {
         encodedPool.close();
+        try {
+            released.await(waitNanos, java.util.concurrent.TimeUnit.NANOSECONDS);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
     }
 }

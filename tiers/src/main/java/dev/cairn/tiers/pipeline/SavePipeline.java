@@ -13,6 +13,7 @@ import dev.cairn.SaveMode;
 import dev.cairn.TrainingState;
 import dev.cairn.tiers.Tier;
 import dev.cairn.tiers.codec.ChunkCodec;
+import dev.cairn.tiers.codec.Scratch;
 import java.nio.ByteBuffer;
 import java.util.ArrayList;
 import java.util.List;
@@ -28,6 +29,10 @@ import org.apache.arrow.memory.BufferAllocator;
  * copies each chunk into a staging slab (the stall, bounded by memory bandwidth), in ZERO_COPY mode the publisher
  * thread hands the caller's own buffers to the encoders. One publisher thread feeds the ring, so the caller never
  * waits on a full ring, only on full staging.
+ *
+ * <p>Memory: staging (raw and encoded slabs) comes from the staging allocator, whose limit is the configured staging
+ * bytes; each encoder's scratch from a child of the scratch allocator. {@link #close} returns all of it, or leaves
+ * out what a thread that did not stop still holds, for the owner's allocator to report.
  */
 public final class SavePipeline implements AutoCloseable {
     private static final Object STOP = new Object();
@@ -43,7 +48,12 @@ public final class SavePipeline implements AutoCloseable {
     private final Thread publisher;
     private final long waitNanos;
 
-    public SavePipeline(CairnConfig config, BufferAllocator allocator, BiConsumer<SaveJob, Integer> tierComplete) {
+    /**
+     * @param allocator staging: raw and encoded slabs
+     * @param scratch   the encoders' scratch, outside the staging limit
+     */
+    public SavePipeline(CairnConfig config, BufferAllocator allocator, BufferAllocator scratch,
+                        BiConsumer<SaveJob, Integer> tierComplete) {
         int n = config.encoderThreads();
         int encodedSlab = roundUp(ChunkCodec.maxEncodedBytes(config.chunkBytes()));
         long rawBudget = config.stagingBytes() - (long) ENCODED_SLABS_PER_ENCODER * n * encodedSlab;
@@ -64,7 +74,8 @@ public final class SavePipeline implements AutoCloseable {
             // are for single-rank runs.
             int fullEvery = config.worldSize() > 1 ? 1 : config.differentialFullEvery();
             encoders[k] = new ChunkEncoder(k, n, fullEvery, freshFor(config), previous,
-                    new SlabPool(allocator, encodedSlab, ENCODED_SLABS_PER_ENCODER), waitNanos);
+                    new SlabPool(allocator, encodedSlab, ENCODED_SLABS_PER_ENCODER), waitNanos,
+                    new Scratch(scratch, "encoder-" + k));
         }
         disruptor.handleEventsWith((EventHandler<ChunkEvent>[]) encoders).then(new ChunkWriter(tierComplete, freshFor(config)));
         disruptor.setDefaultExceptionHandler(new KeepRunning());
@@ -202,7 +213,7 @@ public final class SavePipeline implements AutoCloseable {
             disruptor.halt();
         }
         for (ChunkEncoder e : encoders) {
-            e.close();
+            e.close(TimeUnit.SECONDS.toNanos(10));
         }
         rawPool.close();
     }

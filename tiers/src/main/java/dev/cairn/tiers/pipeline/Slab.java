@@ -3,11 +3,16 @@ package dev.cairn.tiers.pipeline;
 import java.nio.ByteBuffer;
 import org.apache.arrow.memory.ArrowBuf;
 
-/** A fixed-size off-heap buffer owned by a {@link SlabPool}; handed out and returned, never freed in between. */
+/**
+ * A fixed-size off-heap buffer owned by a {@link SlabPool}; handed out and returned, never freed in between. Each
+ * hand-out is returned exactly once: a second release is a bug (two holders would then share one slab) and fails.
+ */
 public final class Slab {
     final ArrowBuf buf;
     private final SlabPool owner;
     private final ByteBuffer view;
+    /** Whether a holder has it; read and written under its pool's lock. */
+    boolean handedOut;
 
     Slab(ArrowBuf buf, SlabPool owner) {
         this.buf = buf;
@@ -20,7 +25,7 @@ public final class Slab {
         return view;
     }
 
-    /** Gives the slab back to the pool it came from. */
+    /** Gives the slab back to the pool it came from; IllegalStateException if it is not out. */
     public void release() {
         owner.release(this);
     }

@@ -42,10 +42,10 @@ public final class SlabPool implements AutoCloseable {
                 }
                 Slab s = free.pollFirst();
                 if (s != null) {
-                    return s;
+                    return handOut(s);
                 }
                 if (allocated < maxSlabs) {
-                    return allocate();
+                    return handOut(allocate());
                 }
                 if (left <= 0) {
                     throw new CheckpointException(Reason.TIMEOUT, "no staging memory freed within the deadline ("
@@ -69,7 +69,7 @@ public final class SlabPool implements AutoCloseable {
                 throw new CheckpointException(Reason.CLOSED, "staging memory is closed");
             }
             Slab s = free.pollFirst();
-            return s != null ? s : allocated < maxSlabs ? allocate() : null;
+            return s != null ? handOut(s) : allocated < maxSlabs ? handOut(allocate()) : null;
         } finally {
             lock.unlock();
         }
@@ -86,9 +86,22 @@ public final class SlabPool implements AutoCloseable {
         }
     }
 
+    private static Slab handOut(Slab s) {
+        s.handedOut = true;
+        return s;
+    }
+
+    /**
+     * Takes back a slab this pool handed out; IllegalStateException when it is not out (released twice), which
+     * would otherwise put it twice in the free list and hand one slab to two holders.
+     */
     public void release(Slab slab) {
         lock.lock();
         try {
+            if (!slab.handedOut) {
+                throw new IllegalStateException("slab of " + slabBytes + " bytes released twice (or never handed out)");
+            }
+            slab.handedOut = false;
             if (closed) {
                 allocated--;
                 slab.buf.close();

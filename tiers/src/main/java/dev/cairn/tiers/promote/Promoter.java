@@ -7,13 +7,16 @@ import dev.cairn.tiers.ChunkCatalog;
 import dev.cairn.tiers.ChunkForms;
 import dev.cairn.tiers.Tier;
 import dev.cairn.tiers.codec.ChunkCodec;
-import dev.cairn.tiers.codec.StoredChunkFormat;
-import dev.cairn.tiers.codec.XorDelta;
+import dev.cairn.tiers.codec.Codec;
+import dev.cairn.tiers.codec.Scratch;
+import dev.cairn.tiers.codec.ScratchPool;
+import dev.cairn.tiers.codec.StoredChunkHeader;
 import dev.cairn.tiers.commit.CommitProtocol;
 import dev.cairn.tiers.manifest.ChunkRef;
 import dev.cairn.tiers.manifest.EntryRecord;
 import dev.cairn.tiers.manifest.Manifest;
 import dev.cairn.tiers.restore.ChunkReader;
+import dev.cairn.tiers.restore.StoredChunks;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.util.LinkedHashMap;
@@ -23,6 +26,7 @@ import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.atomic.AtomicReference;
 import java.util.function.Consumer;
+import org.apache.arrow.memory.BufferAllocator;
 
 /**
  * Copies committed checkpoints from a faster tier to a slower one. Chunks are copied on the target's I/O threads in
@@ -33,26 +37,28 @@ import java.util.function.Consumer;
  * decoded in the source, every link checked) and stored whole: slower tiers hold only whole chunks, so they never
  * depend on bases they may lack. A whole chunk is re-encoded when the target's zstd level is stronger than the
  * source's and the result is smaller. The target's manifest records the target's own codec, stored length and bases.
+ *
+ * <p>Each copy runs in a workspace (a reader, encoders by level, their scratch) borrowed from the promoter's pool and
+ * given back when it ends; {@link #close} frees the workspaces, each once no copy uses it.
  */
-public final class Promoter {
+public final class Promoter implements AutoCloseable {
     private final CommitProtocol commits;
     private final Consumer<Tier> afterCommit;
-    private final ThreadLocal<ByteBuffer> buffer = ThreadLocal.withInitial(() -> ByteBuffer.allocateDirect(0));
     private final java.util.concurrent.Executor committer;
-
-    /** @param afterCommit run on the target under its commit lock after each promotion commits (retention, GC) */
-    public Promoter(CommitProtocol commits, Consumer<Tier> afterCommit) {
-        this(commits, afterCommit, Runnable::run);
-    }
+    private final ScratchPool<Workspace> workspaces;
 
     /**
-     * @param committer where the target's commit runs once the chunks are copied: in place, or (multi-rank runs,
-     *                  whose commit waits for the other ranks) on a thread that no chunk copy waits for
+     * @param afterCommit run on the target under its commit lock after each promotion commits (retention, GC)
+     * @param committer   where the target's commit runs once the chunks are copied: in place, or (multi-rank runs,
+     *                    whose commit waits for the other ranks) on a thread that no chunk copy waits for
+     * @param scratch     where the workspaces' scratch is allocated
      */
-    public Promoter(CommitProtocol commits, Consumer<Tier> afterCommit, java.util.concurrent.Executor committer) {
+    public Promoter(CommitProtocol commits, Consumer<Tier> afterCommit, java.util.concurrent.Executor committer,
+                    BufferAllocator scratch) {
         this.commits = commits;
         this.afterCommit = afterCommit;
         this.committer = committer;
+        this.workspaces = new ScratchPool<>("promotion", () -> new Workspace(scratch), Workspace::close);
     }
 
     /**
@@ -179,32 +185,38 @@ public final class Promoter {
      */
     private ChunkRef copy(ChunkRef ref, int floatWidth, Tier source, Tier target, AtomicLong written, AtomicLong bytes,
                           java.util.Queue<String> targetChainPins) throws IOException {
-        long storedLength = ref.storedLength();
-        int bound = ChunkCodec.maxEncodedBytes(Math.toIntExact(ref.rawLength())) + XorDelta.HEADER_BYTES;
-        ByteBuffer b = buffer(Math.max(bound, Math.toIntExact(storedLength)));
-        String key = source.layout().chunkKey(ref.hash());
-        int n = 0;
-        while (n < storedLength) {
-            int got = source.store().read(key, n, b.limit((int) storedLength).position(n));
-            if (got <= 0) {
-                throw new IOException("chunk " + key + " in tier " + source.name() + " ended at " + n + " of " + storedLength + " bytes");
-            }
-            n += got;
+        Workspace w = workspaces.borrow();
+        try {
+            return copy(w, ref, floatWidth, source, target, written, bytes, targetChainPins);
+        } finally {
+            workspaces.giveBack(w);
         }
-        b.flip();
-        String codec = StoredChunkFormat.codecOf(b, 0, n);
-        boolean differential = XorDelta.CODEC.equals(codec);
-        boolean stronger = target.level() > source.level() && !ChunkCodec.RAW.equals(codec);
+    }
+
+    private ChunkRef copy(Workspace w, ChunkRef ref, int floatWidth, Tier source, Tier target, AtomicLong written,
+                          AtomicLong bytes, java.util.Queue<String> targetChainPins) throws IOException {
+        long storedLength = ref.storedLength();
+        int bound = ChunkCodec.maxStoredBytes(Math.toIntExact(ref.rawLength()));
+        String key = source.layout().chunkKey(ref.hash());
+        ByteBuffer b = StoredChunks.read(source.store(), key,
+                w.in.atLeast(Math.max(bound, Math.toIntExact(storedLength))).limit(Math.toIntExact(storedLength)), storedLength);
+        int n = b.limit();
+        if (n < storedLength) {
+            throw new IOException("chunk " + key + " in tier " + source.name() + " ended at " + n + " of " + storedLength + " bytes");
+        }
+        Codec stored = StoredChunkHeader.codecOf(b, 0, n);
+        String codec = StoredChunkHeader.codecNameOf(b, 0, n);
+        boolean differential = stored == Codec.XOR;
+        boolean stronger = target.level() > source.level() && stored != Codec.RAW;
         ByteBuffer out = b;
         if (differential || stronger) {
-            Workspace w = workspace.get();
             ByteBuffer raw = w.reader.verify(source.store(), source.layout(), b, ref);
-            ChunkCodec encoder = w.codecs.computeIfAbsent(target.level(), ChunkCodec::new);
-            w.out = w.out.capacity() >= bound ? w.out.clear() : ByteBuffer.allocateDirect(bound);
-            int len = encoder.encodeChoosing(raw, 0, Math.toIntExact(ref.rawLength()), floatWidth, w.out);
+            ChunkCodec encoder = w.codec(target.level());
+            ByteBuffer encodedOut = w.out.atLeast(bound);
+            int len = encoder.encodeChoosing(raw, 0, Math.toIntExact(ref.rawLength()), floatWidth, encodedOut, w.encoded).length();
             if (differential || len < n) {
-                out = w.out.clear().limit(len);
-                codec = encoder.lastCodec();
+                out = encodedOut.limit(len);
+                codec = w.encoded.codec().manifestName();
             }
         }
         int length = out.remaining();
@@ -220,14 +232,40 @@ public final class Promoter {
         return ref.storedAs(codec, length, java.util.List.of());
     }
 
-    /** Per I/O thread: a reader for chains and re-encoding, and encoders by level. */
+    /** A copy's workspace: a reader for chains and re-encoding, encoders by level, and the buffers they use. */
     private static final class Workspace {
-        final ChunkReader reader = new ChunkReader();
+        final Scratch scratch;
+        final ChunkReader reader;
         final Map<Integer, ChunkCodec> codecs = new java.util.HashMap<>();
-        ByteBuffer out = ByteBuffer.allocateDirect(0);
+        final ChunkCodec.Encoded encoded = new ChunkCodec.Encoded();
+        /** The stored bytes read from the source. */
+        final Scratch.Buffer in;
+        /** The chunk re-encoded for the target. */
+        final Scratch.Buffer out;
+
+        Workspace(BufferAllocator parent) {
+            scratch = new Scratch(parent, "promotion");
+            reader = new ChunkReader(scratch);
+            in = scratch.buffer();
+            out = scratch.buffer();
+        }
+
+        ChunkCodec codec(int level) {
+            return codecs.computeIfAbsent(level, l -> new ChunkCodec(l, scratch));
+        }
+
+        void close() {
+            codecs.values().forEach(ChunkCodec::close);
+            reader.close();
+            scratch.close();
+        }
     }
 
-    private final ThreadLocal<Workspace> workspace = ThreadLocal.withInitial(Workspace::new);
+    /** Frees the workspaces: now the idle ones, the others as their copies end. */
+    @Override
+    public void close() {
+        workspaces.close();
+    }
 
     private void commit(Manifest manifest, Tier source, Tier target, java.util.Set<String> chunks, java.util.Set<String> sourcePins,
                         java.util.Collection<String> targetChainPins, long written, long bytes, Throwable error,
@@ -265,15 +303,6 @@ public final class Promoter {
         } catch (IOException e) {
             // Both catalogs were loaded when the pins were taken.
         }
-    }
-
-    private ByteBuffer buffer(int capacity) {
-        ByteBuffer b = buffer.get();
-        if (b.capacity() < capacity) {
-            b = ByteBuffer.allocateDirect(capacity);
-            buffer.set(b);
-        }
-        return b.clear();
     }
 
     private static CheckpointException failure(Manifest m, Tier target, Throwable t) {

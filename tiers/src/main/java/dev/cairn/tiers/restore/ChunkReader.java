@@ -1,20 +1,19 @@
 package dev.cairn.tiers.restore;
 
-import dev.cairn.CairnConfig;
 import dev.cairn.ObjectStore;
 import dev.cairn.tiers.codec.ChunkCodec;
-import dev.cairn.tiers.codec.ContentHash;
-import dev.cairn.tiers.codec.XorDelta;
+import dev.cairn.tiers.codec.Codec;
+import dev.cairn.tiers.codec.Scratch;
 import dev.cairn.tiers.layout.StoreLayout;
 import dev.cairn.tiers.manifest.ChunkRef;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.file.NoSuchFileException;
-import java.util.ArrayList;
 import java.util.List;
+import org.apache.arrow.memory.BufferAllocator;
 
 /**
- * Reads a stored chunk and proves it right: its stored form ({@link dev.cairn.tiers.codec.StoredChunkFormat})
+ * Reads a stored chunk and proves it right: its stored form ({@link dev.cairn.tiers.codec.StoredChunkHeader})
  * decodes to the recorded raw length and the decoded bytes have the recorded content hash, by the hash of the manifest
  * the chunk is listed in ({@link ChunkRef#contentHash()}: MurmurHash3 for formats 1 and 2, XXH3-128 for 3). The
  * hash is the check; the stored form names its own codec and is decoded by it, and the codec and stored length
@@ -22,22 +21,46 @@ import java.util.List;
  * of the same content) may hold the same content encoded differently. A codec this release does not know is
  * refused.
  *
- * <p>A differential chunk ({@link XorDelta}) names its base in its stored bytes; the reader follows the chain in the
- * same store to the nearest whole chunk, then applies the links back up, checking every link's content hash on the
- * way by the same hash as the chunk (a chain never mixes hashes: every link was written by one save's hash, so a
+ * <p>A differential chunk ({@link dev.cairn.tiers.codec.XorDelta}) names its base in its stored bytes; the reader
+ * follows the chain in the same store to the nearest whole chunk, then applies the links back up, checking every link's
+ * content hash on the way by the same hash as the chunk (a chain never mixes hashes: every link was written by one save's hash, so a
  * link keyed by another hash fails as wrong). A link missing or wrong fails the read with an {@link IOException},
- * which the restore answers like any bad chunk: with a whole copy from another tier, or CORRUPT. One instance per thread: it reuses its direct buffers and
- * zstd contexts.
+ * which the restore answers like any bad chunk: with a whole copy from another tier, or CORRUPT. The reading and the
+ * chain are {@link StoredChunks}'; this class adds what a manifest row promises. One instance per thread: it reuses its
+ * buffers and zstd contexts.
  */
 public final class ChunkReader implements AutoCloseable {
-    private final ChunkCodec codec = new ChunkCodec(1);
-    private final XorDelta delta = new XorDelta(1);
-    private final ByteBuffer head = ByteBuffer.allocateDirect(XorDelta.HEADER_BYTES);
-    private final ContentHash.Hasher murmur = ContentHash.MURMUR3_128.hasher();
-    private final ContentHash.Hasher xxh3 = ContentHash.XXH3_128.hasher();
-    private ByteBuffer stored = ByteBuffer.allocateDirect(0);
-    private ByteBuffer link = ByteBuffer.allocateDirect(0);
-    private ByteBuffer raw = ByteBuffer.allocateDirect(0);
+    /** The scratch this reader made for itself, closed with it; null when its owner's scratch holds its buffers. */
+    private final Scratch ownScratch;
+    private final StoredChunks chunks;
+    private final Scratch.Buffer raw;
+
+    /** A reader with scratch of its own, freed by {@link #close}: for tools that read a few stores. */
+    public ChunkReader() {
+        this(Scratch.standalone("chunk-reader"), true);
+    }
+
+    /** A reader whose buffers belong to {@code scratch}, which its owner closes after this reader. */
+    public ChunkReader(Scratch scratch) {
+        this(scratch, false);
+    }
+
+    /** A reader with scratch of its own under {@code parent}, named {@code name}, freed by {@link #close}. */
+    public static ChunkReader under(BufferAllocator parent, String name) {
+        Scratch scratch = new Scratch(parent, name);
+        try {
+            return new ChunkReader(scratch, true);
+        } catch (RuntimeException e) {
+            scratch.close();
+            throw e;
+        }
+    }
+
+    private ChunkReader(Scratch scratch, boolean owned) {
+        this.ownScratch = owned ? scratch : null;
+        this.chunks = new StoredChunks(scratch);
+        this.raw = scratch.buffer();
+    }
 
     /** What a check of one chunk in one store found. */
     public enum Status { OK, MISSING, CORRUPT }
@@ -83,42 +106,19 @@ public final class ChunkReader implements AutoCloseable {
      * may hold the same content encoded differently).
      */
     public ByteBuffer readStored(ObjectStore store, StoreLayout layout, ChunkRef c, boolean trustLength) throws IOException {
-        String key = layout.chunkKey(c.hash());
-        int bound = ChunkCodec.maxEncodedBytes(Math.toIntExact(c.rawLength())) + XorDelta.HEADER_BYTES;
-        ByteBuffer dst = stored(bound);
-        long stop = trustLength ? Math.min(c.storedLength(), bound) : bound;
-        while (dst.position() < stop) {
-            if (store.read(key, dst.position(), dst) <= 0) {
-                break;
-            }
-        }
-        return dst.flip();
+        int bound = ChunkCodec.maxStoredBytes(Math.toIntExact(c.rawLength()));
+        return chunks.readStored(store, layout, c.hash(), bound, trustLength ? Math.min(c.storedLength(), bound) : bound);
     }
 
     /**
-     * Decodes stored bytes of {@code c} and checks their hash; returns the raw bytes in a buffer of this reader. A
-     * differential chunk fails here: its bases must be read from its store, with the other {@code verify}.
+     * Decodes stored bytes of {@code c}, read from {@code store}, following its chain there if it is differential, and
+     * checks their hash; returns the raw bytes in a buffer of this reader valid until its next call.
      */
-    public ByteBuffer verify(ByteBuffer storedBytes, ChunkRef c) throws IOException {
-        return verify(null, null, storedBytes, c);
-    }
-
-    /** Decodes stored bytes of {@code c}, read from {@code store}, following its chain there if it is differential. */
     public ByteBuffer verify(ObjectStore store, StoreLayout layout, ByteBuffer storedBytes, ChunkRef c) throws IOException {
         int rawLength = Math.toIntExact(c.rawLength());
-        ByteBuffer dst = raw(rawLength);
+        ByteBuffer dst = raw.atLeast(rawLength).limit(rawLength);
         decodeChecked(store, layout, storedBytes, c, dst, 0);
-        return dst.limit(rawLength);
-    }
-
-    /**
-     * Materializes chunk {@code hash} of {@code rawLength} bytes as {@code store} holds it (whole or as a chain) into
-     * {@code dst[dstOff, dstOff+rawLength)}, checking every link by {@code contentHash}. For a save that needs a
-     * previous version.
-     */
-    public void readWhole(ObjectStore store, StoreLayout layout, String hash, ContentHash contentHash, int rawLength,
-                          ByteBuffer dst, int dstOff) throws IOException {
-        materialize(store, layout, hash, contentHash, rawLength, dst, dstOff, 0);
+        return dst;
     }
 
     /**
@@ -160,119 +160,21 @@ public final class ChunkReader implements AutoCloseable {
 
     private void decodeChecked(ObjectStore store, StoreLayout layout, ByteBuffer storedBytes, ChunkRef c, ByteBuffer dst,
                                int dstOffset) throws IOException {
-        if (!ChunkCodec.isKnown(c.codec()) && !XorDelta.CODEC.equals(c.codec())) {
+        if (Codec.byName(c.codec()) == null) {
             throw new IOException("unknown codec '" + c.codec() + "'");
         }
         int rawLength = Math.toIntExact(c.rawLength());
-        int at = storedBytes.position();
-        int len = storedBytes.remaining();
-        if (XorDelta.isDelta(storedBytes, at, len)) {
-            if (store == null) {
-                throw new IOException("differential chunk read without the store that holds its bases");
-            }
-            // The stored bytes of this chunk sit in `stored`; its chain is read through `link`, so they stay intact.
-            materialize(store, layout, XorDelta.baseOf(storedBytes, at, len), c.contentHash(), rawLength, dst, dstOffset, 1);
-            delta.applyInto(storedBytes, at, len, dst, dstOffset, rawLength);
-        } else {
-            codec.decode(storedBytes, at, len, dst, dstOffset, rawLength);
-        }
-        checkHash(dst, dstOffset, rawLength, c.hash(), c.contentHash(), "");
-    }
-
-    /**
-     * Writes chunk {@code hash} into place: walks the chain by the links' headers down to a whole chunk, then decodes
-     * it and applies each link on the way up, checking each link's hash. {@code depth} links are above this one.
-     */
-    private void materialize(ObjectStore store, StoreLayout layout, String hash, ContentHash contentHash, int rawLength,
-                             ByteBuffer dst, int dstOff, int depth) throws IOException {
-        List<String> chain = new ArrayList<>();
-        chain.add(hash);
-        for (String base = baseInHeader(store, layout, hash); base != null; base = baseInHeader(store, layout, base)) {
-            if (chain.contains(base) || depth + chain.size() >= CairnConfig.MAX_DIFFERENTIAL_FULL_EVERY) {
-                throw new IOException("chain of differential chunk " + hash + " loops or is longer than "
-                        + CairnConfig.MAX_DIFFERENTIAL_FULL_EVERY + " links");
-            }
-            chain.add(base);
-        }
-        for (int j = chain.size() - 1; j >= 0; j--) {
-            String h = chain.get(j);
-            ByteBuffer s = readLink(store, layout, h, rawLength);
-            boolean differential = XorDelta.isDelta(s, 0, s.limit());
-            if (differential != (j < chain.size() - 1) || (differential && !XorDelta.baseOf(s, 0, s.limit()).equals(chain.get(j + 1)))) {
-                throw new IOException("base chunk " + h + " changed while its chain was read");
-            }
-            if (differential) {
-                delta.applyInto(s, 0, s.limit(), dst, dstOff, rawLength);
-            } else {
-                codec.decode(s, 0, s.limit(), dst, dstOff, rawLength);
-            }
-            checkHash(dst, dstOff, rawLength, h, contentHash, "base chunk " + h + " of a differential chain: ");
-        }
-    }
-
-    /** The base named by the stored chunk {@code hash}'s header, or null when it is stored whole. */
-    private String baseInHeader(ObjectStore store, StoreLayout layout, String hash) throws IOException {
-        head.clear();
-        String key = layout.chunkKey(hash);
-        try {
-            while (head.hasRemaining()) {
-                if (store.read(key, head.position(), head) <= 0) {
-                    break;
-                }
-            }
-        } catch (NoSuchFileException e) {
-            throw new IOException("base chunk " + hash + " of a differential chain is missing", e);
-        }
-        int n = head.position();
-        return XorDelta.isDelta(head, 0, n) ? XorDelta.baseOf(head, 0, n) : null;
-    }
-
-    /** The whole stored object of a chain link, which no manifest row describes, in {@code link}. */
-    private ByteBuffer readLink(ObjectStore store, StoreLayout layout, String hash, int rawLength) throws IOException {
-        int bound = ChunkCodec.maxEncodedBytes(rawLength) + XorDelta.HEADER_BYTES;
-        if (link.capacity() < bound) {
-            link = ByteBuffer.allocateDirect(bound);
-        }
-        ByteBuffer dst = link.clear().limit(bound);
-        String key = layout.chunkKey(hash);
-        try {
-            while (dst.hasRemaining()) {
-                if (store.read(key, dst.position(), dst) <= 0) {
-                    break;
-                }
-            }
-        } catch (NoSuchFileException e) {
-            throw new IOException("base chunk " + hash + " of a differential chain is missing", e);
-        }
-        return dst.flip();
-    }
-
-    private void checkHash(ByteBuffer dst, int off, int len, String expected, ContentHash contentHash, String what)
-            throws IOException {
-        ContentHash.Hasher hasher = contentHash == ContentHash.XXH3_128 ? xxh3 : murmur;
-        if (!hasher.matches(dst, off, len, expected)) {
-            throw new IOException(what + "content hash (" + contentHash.tag() + ") is " + hasher.hex(dst, off, len)
-                    + ", expected " + expected);
-        }
-    }
-
-    private ByteBuffer stored(int capacity) {
-        if (stored.capacity() < capacity) {
-            stored = ByteBuffer.allocateDirect(capacity);
-        }
-        return stored.clear().limit(capacity);
-    }
-
-    private ByteBuffer raw(int capacity) {
-        if (raw.capacity() < capacity) {
-            raw = ByteBuffer.allocateDirect(capacity);
-        }
-        return raw.clear().limit(capacity);
+        // The stored bytes of this chunk may sit in the stored chunks' own buffer; a chain is read through another.
+        chunks.decode(store, layout, storedBytes, storedBytes.position(), storedBytes.remaining(), c.contentHash(), dst,
+                dstOffset, rawLength);
+        chunks.checkHash(dst, dstOffset, rawLength, c.hash(), c.contentHash(), "");
     }
 
     @Override
     public void close() {
-        codec.close();
-        delta.close();
+        chunks.close();
+        if (ownScratch != null) {
+            ownScratch.close();
+        }
     }
 }

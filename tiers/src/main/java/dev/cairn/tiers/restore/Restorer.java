@@ -9,6 +9,7 @@ import dev.cairn.RestoreResult;
 import dev.cairn.Tensor;
 import dev.cairn.TrainingState;
 import dev.cairn.tiers.Tier;
+import dev.cairn.tiers.codec.ScratchPool;
 import dev.cairn.tiers.commit.CommitProtocol;
 import dev.cairn.tiers.manifest.ChunkRef;
 import dev.cairn.tiers.manifest.EntryRecord;
@@ -33,23 +34,30 @@ import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
+import org.apache.arrow.memory.BufferAllocator;
 
-/** Restores checkpoints of one run from its tiers (fastest first). Safe for concurrent use. */
-public final class Restorer {
+/**
+ * Restores checkpoints of one run from its tiers (fastest first). Safe for concurrent use. Each chunk is read with a
+ * reader borrowed from the restorer's pool (its scratch allocated under the given allocator) and given back after;
+ * {@link #close} frees the readers, each once no read uses it.
+ */
+public final class Restorer implements AutoCloseable {
     private final List<Tier> tiers;
     private final CommitProtocol commits;
     private final ExecutorService pool;
     private final Duration deadline;
-    private final ThreadLocal<ChunkReader> readers = ThreadLocal.withInitial(ChunkReader::new);
+    private final ScratchPool<ChunkReader> readers;
     private final int rank;
     private final int worldSize;
 
-    public Restorer(List<Tier> tiers, CommitProtocol commits, ExecutorService pool, Duration deadline) {
-        this(tiers, commits, pool, deadline, 0, 1);
-    }
-
-    /** A restorer for rank {@code rank} of {@code worldSize}: it asks for its own slices ({@link RestorePlan}). */
-    public Restorer(List<Tier> tiers, CommitProtocol commits, ExecutorService pool, Duration deadline, int rank, int worldSize) {
+    /**
+     * A restorer for rank {@code rank} of {@code worldSize}: it asks for its own slices ({@link RestorePlan}).
+     *
+     * @param scratch where the readers' scratch is allocated
+     */
+    public Restorer(List<Tier> tiers, CommitProtocol commits, ExecutorService pool, Duration deadline, int rank, int worldSize,
+                    BufferAllocator scratch) {
+        this.readers = new ScratchPool<>("restore", () -> ChunkReader.under(scratch, "restore"), ChunkReader::close);
         this.tiers = tiers;
         this.commits = commits;
         this.pool = pool;
@@ -225,9 +233,9 @@ public final class Restorer {
         ChunkRef c = task.chunk();
         List<String> tried = new ArrayList<>();
         for (Tier t : orderFrom(primary)) {
+            ChunkReader reader = readers.borrow();
             try {
                 int stored;
-                ChunkReader reader = readers.get();
                 if (task.slice() == null) {
                     stored = reader.readInto(t.store(), t.layout(), c, task.dst(), t == primary);
                 } else {
@@ -243,6 +251,8 @@ public final class Restorer {
                 return null;
             } catch (IOException | RuntimeException e) {
                 tried.add(t.name() + " (" + (e instanceof java.nio.file.NoSuchFileException ? "missing" : e.getMessage()) + ")");
+            } finally {
+                readers.giveBack(reader);
             }
         }
         return "chunk " + c.hash() + " of '" + r.name() + "' at offset " + c.offset() + ": " + String.join(", ", tried);
@@ -283,13 +293,15 @@ public final class Restorer {
             for (ChunkRef c : r.chunks()) {
                 boolean good = false;
                 for (Tier any : orderFrom(t)) {
+                    ChunkReader reader = readers.borrow();
                     try {
-                        ChunkReader reader = readers.get();
                         reader.verify(any.store(), any.layout(), reader.readStored(any.store(), any.layout(), c, any == t), c);
                         good = true;
                         break;
                     } catch (IOException | RuntimeException e) {
                         // try the next tier
+                    } finally {
+                        readers.giveBack(reader);
                     }
                 }
                 if (!good) {
@@ -298,6 +310,12 @@ public final class Restorer {
             }
         }
         return Optional.of(true);
+    }
+
+    /** Frees the readers: now the idle ones, the others as their reads end. */
+    @Override
+    public void close() {
+        readers.close();
     }
 
     private String tierNames() {

@@ -23,8 +23,8 @@ import net.jqwik.api.constraints.IntRange;
 
 /** Every codec round-trips every float pattern byte-exact, at every length, and the stored form says its codec. */
 public class CodecProperties {
-    static final List<String> CODECS = List.of(ChunkCodec.ZSTD, ChunkCodec.RAW, ChunkCodec.PLANES2, ChunkCodec.PLANES4,
-            ChunkCodec.PLANES8, ChunkCodec.PLANES2R, ChunkCodec.PLANES4R, ChunkCodec.PLANES8R);
+    static final List<Codec> CODECS = List.of(Codec.ZSTD, Codec.RAW, Codec.PLANES2, Codec.PLANES4, Codec.PLANES8,
+            Codec.PLANES2R, Codec.PLANES4R, Codec.PLANES8R);
     static final int KINDS = 9;
 
     /** The special values of each width: NaNs with payloads, infinities, zeros of both signs, subnormals, extremes. */
@@ -128,14 +128,15 @@ public class CodecProperties {
     void everyCodecRoundTripsByteExact(@ForAll("floatBytes") byte[] raw, @ForAll @IntRange(min = 0, max = 70) int offset) throws Exception {
         ByteBuffer src = direct(raw, offset);
         try (ChunkCodec codec = new ChunkCodec(1)) {
-            for (String c : CODECS) {
+            for (Codec c : CODECS) {
                 ByteBuffer dst = encoded(raw.length);
                 assertRoundTrip(codec, c, src, offset, raw, dst, codec.encodeAs(c, src, offset, raw.length, dst));
             }
+            ChunkCodec.Encoded chosen = new ChunkCodec.Encoded();
             for (int e : new int[] {0, 1, 2, 4, 8}) {
                 ByteBuffer dst = encoded(raw.length);
-                int n = codec.encodeChoosing(src, offset, raw.length, e, dst);
-                assertRoundTrip(codec, codec.lastCodec(), src, offset, raw, dst, n);
+                int n = codec.encodeChoosing(src, offset, raw.length, e, dst, chosen).length();
+                assertRoundTrip(codec, chosen.codec(), src, offset, raw, dst, n);
             }
         }
     }
@@ -155,18 +156,19 @@ public class CodecProperties {
         }
         String baseHash = ContentHash.CURRENT.hex(ByteBuffer.wrap(base), 0, base.length);
         try (XorDelta delta = new XorDelta(1)) {
-            ByteBuffer dst = encoded(current.length + XorDelta.HEADER_BYTES);
+            ByteBuffer dst = encoded(current.length + StoredChunkHeader.DELTA_LENGTH);
             int n = delta.encode(direct(current, offset), offset, direct(base, 0), 0, current.length, baseHash, dst, dst.capacity());
-            assertTrue(n >= XorDelta.HEADER_BYTES, "encoded " + n);
-            assertTrue(XorDelta.isDelta(dst, 0, n));
-            assertEquals(baseHash, XorDelta.baseOf(dst, 0, n));
+            assertTrue(n >= StoredChunkHeader.DELTA_LENGTH, "encoded " + n);
+            assertTrue(StoredChunkHeader.isDelta(dst, 0, n));
+            assertEquals(Codec.XOR, StoredChunkHeader.codecOf(dst, 0, n));
+            assertEquals(baseHash, StoredChunkHeader.baseOf(dst, 0, n));
             ByteBuffer target = direct(base, offset);
             delta.applyInto(dst, 0, n, target, offset, base.length);
             byte[] back = new byte[current.length];
             target.get(offset, back);
             assertTrue(java.util.Arrays.equals(current, back), "applying the difference gives the current version");
             assertEquals(-1, delta.encode(direct(current, 0), 0, direct(base, 0), 0, current.length, baseHash, dst,
-                    XorDelta.HEADER_BYTES), "no room beyond the header");
+                    StoredChunkHeader.DELTA_LENGTH), "no room beyond the header");
         }
     }
 
@@ -246,7 +248,7 @@ public class CodecProperties {
         Assume.that(raw.length > 0);
         ByteBuffer src = direct(raw, 0);
         try (ChunkCodec codec = new ChunkCodec(1)) {
-            for (String c : CODECS) {
+            for (Codec c : CODECS) {
                 ByteBuffer stored = encoded(raw.length);
                 int n = codec.encodeAs(c, src, 0, raw.length, stored);
                 int kept = n - 1 - (cut % n);
@@ -266,7 +268,7 @@ public class CodecProperties {
         ByteBuffer src = direct(raw, 0);
         String hash = ContentHash.CURRENT.hex(ByteBuffer.wrap(raw), 0, raw.length);
         try (ChunkCodec codec = new ChunkCodec(1)) {
-            for (String c : CODECS) {
+            for (Codec c : CODECS) {
                 ByteBuffer stored = encoded(raw.length);
                 int n = codec.encodeAs(c, src, 0, raw.length, stored);
                 int at = Math.floorMod(where, n);
@@ -301,17 +303,18 @@ public class CodecProperties {
         byte[] raw = fill(1, len, 11);
         ByteBuffer src = direct(raw, 0);
         try (ChunkCodec codec = new ChunkCodec(1)) {
-            for (String c : CODECS) {
+            for (Codec c : CODECS) {
                 ByteBuffer stored = encoded(len);
                 int n = codec.encodeAs(c, src, 0, len, stored);
                 byte[] bytes = new byte[n];
                 stored.get(0, bytes);
                 Files.write(file, bytes);
                 ByteBuffer expected = ByteBuffer.allocateDirect(len);
-                int e = c.startsWith("planes") ? c.charAt(6) - '0' : 0;
+                String name = c.manifestName();
+                int e = name.startsWith("planes") ? name.charAt(6) - '0' : 0;
                 if (e == 0) {
                     expected.put(0, raw);
-                } else if (c.contains("r+")) {
+                } else if (name.contains("r+")) {
                     FloatPlanes.split(src, 0, len, e, expected, 0);
                 } else {
                     BytePlanes.split(src, 0, len, e, expected, 0);
@@ -362,25 +365,25 @@ public class CodecProperties {
     void normalFloatsPickPlanesAndIncompressibleBytesAreStoredRaw() throws Exception {
         int len = 1 << 20;
         try (ChunkCodec codec = new ChunkCodec(1)) {
+            ChunkCodec.Encoded chosen = new ChunkCodec.Encoded();
             ByteBuffer f32 = direct(fill(1, len, 7), 0);
-            int n32 = codec.encodeChoosing(f32, 0, len, 4, encoded(len));
-            assertEquals(ChunkCodec.PLANES4R, codec.lastCodec());
+            int n32 = codec.encodeChoosing(f32, 0, len, 4, encoded(len), chosen).length();
+            assertEquals(Codec.PLANES4R, chosen.codec());
             ByteBuffer bf16 = direct(fill(3, len, 7), 0);
-            int n16 = codec.encodeChoosing(bf16, 0, len, 2, encoded(len));
-            assertEquals(ChunkCodec.PLANES2R, codec.lastCodec());
+            int n16 = codec.encodeChoosing(bf16, 0, len, 2, encoded(len), chosen).length();
+            assertEquals(Codec.PLANES2R, chosen.codec());
             ByteBuffer f64 = direct(fill(6, len, 7), 0);
-            int n64 = codec.encodeChoosing(f64, 0, len, 8, encoded(len));
-            assertEquals(ChunkCodec.PLANES8R, codec.lastCodec());
+            int n64 = codec.encodeChoosing(f64, 0, len, 8, encoded(len), chosen).length();
+            assertEquals(Codec.PLANES8R, chosen.codec());
             ByteBuffer f16 = direct(fill(7, len, 7), 0);
-            int nf16 = codec.encodeChoosing(f16, 0, len, 2, encoded(len));
-            String f16Codec = codec.lastCodec();
+            int nf16 = codec.encodeChoosing(f16, 0, len, 2, encoded(len), chosen).length();
+            Codec f16Codec = chosen.codec();
             // fp16's top byte holds 5 exponent and 3 mantissa bits, so its high nibbles vary: either planes codec may win.
-            assertTrue(f16Codec.equals(ChunkCodec.PLANES2R) || f16Codec.equals(ChunkCodec.PLANES2), f16Codec);
+            assertTrue(f16Codec == Codec.PLANES2R || f16Codec == Codec.PLANES2, f16Codec.manifestName());
             assertTrue((double) len / n32 >= 1.2, "fp32 ratio " + (double) len / n32);
             assertTrue((double) len / n16 >= 1.45, "bf16 ratio " + (double) len / n16);
             ByteBuffer noise = direct(fill(0, len, 7), 0);
-            codec.encodeChoosing(noise, 0, len, 4, encoded(len));
-            assertEquals(ChunkCodec.RAW, codec.lastCodec());
+            assertEquals(Codec.RAW, codec.encodeChoosing(noise, 0, len, 4, encoded(len), chosen).codec());
             System.out.printf("N(0, 0.02) ratio at zstd level 1: fp32 %.3f, bf16 %.3f, fp64 %.3f, fp16 %.3f (%s)%n",
                     (double) len / n32, (double) len / n16, (double) len / n64, (double) len / nf16, f16Codec);
         }
@@ -396,20 +399,21 @@ public class CodecProperties {
             moments.putFloat(i, (float) (g * g)); // an Adam second moment: positive, exponents over dozens of binades
         }
         try (ChunkCodec codec = new ChunkCodec(1)) {
-            int chosen = codec.encodeChoosing(moments, 0, len, 4, encoded(len));
-            int rotated = codec.encodeAs(ChunkCodec.PLANES4R, moments, 0, len, encoded(len));
-            int bytePlanes = codec.encodeAs(ChunkCodec.PLANES4, moments, 0, len, encoded(len));
+            ChunkCodec.Encoded choice = codec.encodeChoosing(moments, 0, len, 4, encoded(len), new ChunkCodec.Encoded());
+            int chosen = choice.length();
+            int rotated = codec.encodeAs(Codec.PLANES4R, moments, 0, len, encoded(len));
+            int bytePlanes = codec.encodeAs(Codec.PLANES4, moments, 0, len, encoded(len));
             assertTrue(chosen <= Math.min(rotated, bytePlanes) * 1.01,
                     "chose " + chosen + " bytes, rotated planes " + rotated + ", byte planes " + bytePlanes);
-            System.out.printf("wide exponents: chose %s, %d bytes; planes4r %d, planes4 %d%n", codec.lastCodec(), chosen,
+            System.out.printf("wide exponents: chose %s, %d bytes; planes4r %d, planes4 %d%n", choice.codec(), chosen,
                     rotated, bytePlanes);
         }
     }
 
     /** {@code encoded[0, n)}, stored as codec {@code c}, names its codec, decodes to {@code raw}, and is what encodeAs(c) writes. */
-    private static void assertRoundTrip(ChunkCodec codec, String c, ByteBuffer src, int offset, byte[] raw,
+    private static void assertRoundTrip(ChunkCodec codec, Codec c, ByteBuffer src, int offset, byte[] raw,
                                         ByteBuffer encoded, int n) throws Exception {
-        assertEquals(c, StoredChunkFormat.codecOf(encoded, 0, n), "the stored form names its codec");
+        assertEquals(c, StoredChunkHeader.codecOf(encoded, 0, n), "the stored form names its codec");
         ByteBuffer stored = ByteBuffer.allocateDirect(n + 3); // at an offset, as a chunk inside a larger read
         stored.put(3, encoded, 0, n);
         ByteBuffer again = encoded(raw.length);

@@ -1,5 +1,6 @@
 package dev.cairn.backend.flight;
 
+import dev.cairn.CheckpointException;
 import java.net.InetSocketAddress;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -9,7 +10,8 @@ import java.util.Objects;
 
 /**
  * How one peer of a {@link PeerMemoryStore} group is set up: immutable, built by {@link #builder(int, int)}. Every
- * setter checks its argument at once; {@link Builder#build()} checks the combinations.
+ * setter checks its argument at once; {@link Builder#build()} checks the combinations; either fails with
+ * {@link CheckpointException} (INVALID_CONFIG), naming the setting.
  *
  * <p>Peers are numbered {@code 0 .. peerCount-1} (the training ranks, usually). Each peer replicates what it writes
  * to its placement targets: by default the next {@code k} peers on a ring ({@code i+1 .. i+k mod n}); with
@@ -163,10 +165,10 @@ public final class PeerMemoryConfig {
 
         private Builder(int peerIndex, int peerCount) {
             if (peerCount < 1) {
-                throw new IllegalArgumentException("a peer group has at least one peer: " + peerCount);
+                throw invalid("a peer group has at least one peer: " + peerCount);
             }
             if (peerIndex < 0 || peerIndex >= peerCount) {
-                throw new IllegalArgumentException("peer index " + peerIndex + " is not in 0.." + (peerCount - 1));
+                throw invalid("peer index " + peerIndex + " is not in 0.." + (peerCount - 1));
             }
             this.peerIndex = peerIndex;
             this.peerCount = peerCount;
@@ -176,10 +178,10 @@ public final class PeerMemoryConfig {
         public Builder listen(String host, int port) {
             Objects.requireNonNull(host, "host");
             if (host.isBlank()) {
-                throw new IllegalArgumentException("listen host is blank");
+                throw invalid("listen host is blank");
             }
             if (port < 0 || port > 65_535) {
-                throw new IllegalArgumentException("listen port out of range: " + port);
+                throw invalid("listen port out of range: " + port);
             }
             this.host = host;
             this.port = port;
@@ -195,7 +197,7 @@ public final class PeerMemoryConfig {
         /** How many peers hold a replica of each object this peer writes (0: none). Default 1. */
         public Builder replicationFactor(int k) {
             if (k < 0) {
-                throw new IllegalArgumentException("replication factor must not be negative: " + k);
+                throw invalid("replication factor must not be negative: " + k);
             }
             this.replicationFactor = k;
             return this;
@@ -211,21 +213,21 @@ public final class PeerMemoryConfig {
             List<List<Integer>> copy = new ArrayList<>();
             for (List<Integer> group : groups) {
                 if (group.isEmpty()) {
-                    throw new IllegalArgumentException("a placement group is empty");
+                    throw invalid("a placement group is empty");
                 }
                 for (int peer : group) {
                     if (peer < 0 || peer >= peerCount) {
-                        throw new IllegalArgumentException("peer " + peer + " in a placement group is not in 0.." + (peerCount - 1));
+                        throw invalid("peer " + peer + " in a placement group is not in 0.." + (peerCount - 1));
                     }
                     if (seen.get(peer)) {
-                        throw new IllegalArgumentException("peer " + peer + " is in two placement groups");
+                        throw invalid("peer " + peer + " is in two placement groups");
                     }
                     seen.set(peer);
                 }
                 copy.add(List.copyOf(group));
             }
             if (seen.cardinality() != peerCount) {
-                throw new IllegalArgumentException("placement groups leave out peer " + seen.nextClearBit(0));
+                throw invalid("placement groups leave out peer " + seen.nextClearBit(0));
             }
             this.groups = List.copyOf(copy);
             return this;
@@ -275,19 +277,19 @@ public final class PeerMemoryConfig {
         public PeerMemoryConfig build() {
             int smallestGroup = groups == null ? peerCount : groups.stream().mapToInt(List::size).min().orElse(peerCount);
             if (peerCount > 1 && replicationFactor >= smallestGroup) {
-                throw new IllegalArgumentException("replication factor " + replicationFactor + " needs more than "
+                throw invalid("replication factor " + replicationFactor + " needs more than "
                         + replicationFactor + " peers in " + (groups == null ? "the group" : "every placement group")
                         + ", which has " + smallestGroup);
             }
             if (peerTimeout.compareTo(callTimeout) > 0) {
-                throw new IllegalArgumentException("peer timeout " + peerTimeout + " is longer than the call timeout " + callTimeout);
+                throw invalid("peer timeout " + peerTimeout + " is longer than the call timeout " + callTimeout);
             }
             return new PeerMemoryConfig(this);
         }
 
         private static long positive(long value, String what) {
             if (value <= 0) {
-                throw new IllegalArgumentException(what + " must be positive: " + value);
+                throw invalid(what + " must be positive: " + value);
             }
             return value;
         }
@@ -295,7 +297,7 @@ public final class PeerMemoryConfig {
         private static Duration positive(Duration value, String what) {
             Objects.requireNonNull(value, what);
             if (value.isNegative() || value.isZero()) {
-                throw new IllegalArgumentException(what + " must be positive: " + value);
+                throw invalid(what + " must be positive: " + value);
             }
             return value;
         }
@@ -305,11 +307,16 @@ public final class PeerMemoryConfig {
     static List<InetSocketAddress> checkPeers(List<InetSocketAddress> peers, int peerCount) {
         Objects.requireNonNull(peers, "peers");
         if (peers.size() != peerCount) {
-            throw new IllegalArgumentException("expected " + peerCount + " peer addresses, got " + peers.size());
+            throw invalid("expected " + peerCount + " peer addresses, got " + peers.size());
         }
         for (int i = 0; i < peers.size(); i++) {
             Objects.requireNonNull(peers.get(i), "address of peer " + i);
         }
         return List.copyOf(peers);
+    }
+
+    /** The failure of a setting that cannot be used. */
+    static CheckpointException invalid(String message) {
+        return new CheckpointException(CheckpointException.Reason.INVALID_CONFIG, message);
     }
 }

@@ -4,12 +4,21 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.cairn.CheckpointException;
 import java.net.InetSocketAddress;
 import java.time.Duration;
 import java.util.List;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.function.Executable;
 
 class PeerMemoryConfigTest {
+
+    /** Bad settings fail as the API promises: CheckpointException with INVALID_CONFIG. */
+    private static CheckpointException invalid(Executable setting) {
+        CheckpointException e = assertThrows(CheckpointException.class, setting);
+        assertEquals(CheckpointException.Reason.INVALID_CONFIG, e.reason(), e.getMessage());
+        return e;
+    }
 
     @Test
     void defaultsReplicateOnceToTheNextPeerOnTheRing() {
@@ -37,32 +46,37 @@ class PeerMemoryConfigTest {
     }
 
     @Test
-    void badSettingsFailAtOnceNamingWhatIsWrong() {
-        assertThrows(IllegalArgumentException.class, () -> PeerMemoryConfig.builder(3, 3));
-        assertThrows(IllegalArgumentException.class, () -> PeerMemoryConfig.builder(0, 0));
+    void badSettingsFailAtOnceAsABadConfigurationNamingWhatIsWrong() {
+        invalid(() -> PeerMemoryConfig.builder(3, 3));
+        invalid(() -> PeerMemoryConfig.builder(0, 0));
         PeerMemoryConfig.Builder builder = PeerMemoryConfig.builder(0, 3);
-        assertThrows(IllegalArgumentException.class, () -> builder.listen("host", 70_000));
-        assertThrows(IllegalArgumentException.class, () -> builder.listen(" ", 1));
-        assertThrows(IllegalArgumentException.class, () -> builder.memoryLimitBytes(0));
-        assertThrows(IllegalArgumentException.class, () -> builder.replicationBandwidth(-1));
-        assertThrows(IllegalArgumentException.class, () -> builder.replicationFactor(-1));
-        assertThrows(IllegalArgumentException.class, () -> builder.callTimeout(Duration.ZERO));
-        assertThrows(IllegalArgumentException.class, () -> builder.peers(List.of(new InetSocketAddress("a", 1))));
-        IllegalArgumentException twice = assertThrows(IllegalArgumentException.class,
-                () -> builder.placementGroups(List.of(List.of(0, 1), List.of(1, 2))));
+        invalid(() -> builder.listen("host", 70_000));
+        invalid(() -> builder.listen(" ", 1));
+        invalid(() -> builder.memoryLimitBytes(0));
+        invalid(() -> builder.replicationBandwidth(-1));
+        invalid(() -> builder.replicationFactor(-1));
+        invalid(() -> builder.callTimeout(Duration.ZERO));
+        invalid(() -> builder.peers(List.of(new InetSocketAddress("a", 1))));
+        CheckpointException twice = invalid(() -> builder.placementGroups(List.of(List.of(0, 1), List.of(1, 2))));
         assertTrue(twice.getMessage().contains("peer 1"), twice.getMessage());
-        assertThrows(IllegalArgumentException.class, () -> builder.placementGroups(List.of(List.of(0, 1))));
+        invalid(() -> builder.placementGroups(List.of(List.of(0, 1))));
     }
 
     @Test
     void combinationsAreCheckedByBuild() {
-        IllegalArgumentException tooMany = assertThrows(IllegalArgumentException.class,
-                () -> PeerMemoryConfig.builder(0, 3).replicationFactor(3).build());
+        CheckpointException tooMany = invalid(() -> PeerMemoryConfig.builder(0, 3).replicationFactor(3).build());
         assertTrue(tooMany.getMessage().contains("replication factor 3"), tooMany.getMessage());
-        assertThrows(IllegalArgumentException.class, () -> PeerMemoryConfig.builder(0, 4)
+        invalid(() -> PeerMemoryConfig.builder(0, 4)
                 .placementGroups(List.of(List.of(0, 1), List.of(2, 3))).replicationFactor(2).build());
-        assertThrows(IllegalArgumentException.class, () -> PeerMemoryConfig.builder(0, 2)
+        invalid(() -> PeerMemoryConfig.builder(0, 2)
                 .callTimeout(Duration.ofSeconds(1)).peerTimeout(Duration.ofSeconds(2)).build());
+    }
+
+    @Test
+    void connectingToAWrongNumberOfPeersIsABadConfiguration() throws Exception {
+        try (PeerMemoryStore store = PeerMemoryStore.start(PeerGroup.defaults(0, 2).build())) {
+            invalid(() -> store.connect(List.of(store.address())));
+        }
     }
 
     @Test

@@ -1,5 +1,7 @@
 package dev.cairn.backend.s3;
 
+import dev.cairn.CairnConfig;
+import dev.cairn.CheckpointException;
 import dev.cairn.ObjectKeys;
 import java.net.URI;
 import java.time.Duration;
@@ -17,7 +19,7 @@ import software.amazon.awssdk.core.interceptor.ExecutionInterceptor;
  *
  * <p>Credentials come from the AWS SDK's default provider chain (environment variables, system properties, the
  * shared profile files, then the container and instance roles) unless given. {@link #toString} never shows a
- * secret.
+ * secret. A value or URI that cannot be used fails at once with {@link CheckpointException} (INVALID_CONFIG), naming it.
  */
 public final class S3StoreConfig {
 
@@ -30,7 +32,8 @@ public final class S3StoreConfig {
 
     static final long DEFAULT_PART_SIZE = 8L << 20;
     static final int DEFAULT_UPLOAD_CONCURRENCY = 8;
-    static final Duration DEFAULT_DEADLINE = Duration.ofMinutes(2);
+    /** The engine's deadline ({@link CairnConfig#DEFAULT_DEADLINE}): one store call may take as long as one save. */
+    static final Duration DEFAULT_DEADLINE = CairnConfig.DEFAULT_DEADLINE;
     static final Duration DEFAULT_ATTEMPT_TIMEOUT = Duration.ofSeconds(30);
     static final int DEFAULT_MAX_ATTEMPTS = 6;
     static final Duration DEFAULT_BASE_BACKOFF = Duration.ofMillis(50);
@@ -86,20 +89,20 @@ public final class S3StoreConfig {
         try {
             parsed = new URI(uri);
         } catch (java.net.URISyntaxException e) {
-            throw new IllegalArgumentException("not an s3:// URI (" + e.getReason() + ")");
+            throw invalid("not an s3:// URI (" + e.getReason() + ")");
         }
         if (!"s3".equalsIgnoreCase(parsed.getScheme())) {
-            throw new IllegalArgumentException("not an s3:// URI: scheme " + parsed.getScheme());
+            throw invalid("not an s3:// URI: scheme " + parsed.getScheme());
         }
         if (parsed.getRawUserInfo() != null) {
-            throw new IllegalArgumentException("an s3:// URI must not carry credentials; use the environment or a profile");
+            throw invalid("an s3:// URI must not carry credentials; use the environment or a profile");
         }
         if (parsed.getRawQuery() != null || parsed.getRawFragment() != null) {
-            throw new IllegalArgumentException("an s3:// URI has no query or fragment: s3://bucket/prefix");
+            throw invalid("an s3:// URI has no query or fragment: s3://bucket/prefix");
         }
         String bucket = parsed.getHost() != null ? parsed.getHost() : parsed.getAuthority();
         if (bucket == null || bucket.isEmpty()) {
-            throw new IllegalArgumentException("an s3:// URI names a bucket: s3://bucket/prefix");
+            throw invalid("an s3:// URI names a bucket: s3://bucket/prefix");
         }
         String path = parsed.getPath() == null ? "" : parsed.getPath();
         return builder(bucket).prefix(path.startsWith("/") ? path.substring(1) : path);
@@ -209,7 +212,7 @@ public final class S3StoreConfig {
             Objects.requireNonNull(bucket, "bucket");
             // S3's rules: 3-63 characters of lower-case letters, digits, '.' and '-', starting and ending alphanumeric.
             if (!bucket.matches("[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")) {
-                throw new IllegalArgumentException("invalid bucket name '" + bucket + "'");
+                throw invalid("invalid bucket name '" + bucket + "'");
             }
             this.bucket = bucket;
         }
@@ -220,7 +223,7 @@ public final class S3StoreConfig {
             String trimmed = prefix.endsWith("/") ? prefix.substring(0, prefix.length() - 1) : prefix;
             String problem = trimmed.isEmpty() ? null : ObjectKeys.problem(trimmed);
             if (problem != null) {
-                throw new IllegalArgumentException("invalid prefix '" + ObjectKeys.printable(prefix) + "': " + problem);
+                throw invalid("invalid prefix '" + ObjectKeys.printable(prefix) + "': " + problem);
             }
             this.prefix = trimmed.isEmpty() ? "" : trimmed + "/";
             return this;
@@ -230,7 +233,7 @@ public final class S3StoreConfig {
         public Builder region(String region) {
             Objects.requireNonNull(region, "region");
             if (!region.matches("[a-z0-9-]+")) {
-                throw new IllegalArgumentException("invalid region '" + region + "'");
+                throw invalid("invalid region '" + region + "'");
             }
             this.region = region;
             return this;
@@ -240,10 +243,10 @@ public final class S3StoreConfig {
         public Builder endpoint(URI endpoint) {
             Objects.requireNonNull(endpoint, "endpoint");
             if (endpoint.getScheme() == null || !endpoint.getScheme().matches("(?i)https?") || endpoint.getHost() == null) {
-                throw new IllegalArgumentException("an endpoint is http:// or https:// with a host");
+                throw invalid("an endpoint is http:// or https:// with a host");
             }
             if (endpoint.getRawUserInfo() != null) {
-                throw new IllegalArgumentException("an endpoint must not carry credentials");
+                throw invalid("an endpoint must not carry credentials");
             }
             this.endpoint = endpoint;
             return this;
@@ -272,7 +275,7 @@ public final class S3StoreConfig {
         /** Size of each part of a multipart upload, and the size from which an object is uploaded in parts. */
         public Builder partSize(long bytes) {
             if (bytes < MIN_PART_SIZE || bytes > MAX_PART_SIZE) {
-                throw new IllegalArgumentException("part size must be between 5 MiB and 5 GiB: " + bytes);
+                throw invalid("part size must be between 5 MiB and 5 GiB: " + bytes);
             }
             this.partSize = bytes;
             return this;
@@ -281,7 +284,7 @@ public final class S3StoreConfig {
         /** Parts of one object in flight at once. */
         public Builder uploadConcurrency(int parts) {
             if (parts < 1 || parts > 1024) {
-                throw new IllegalArgumentException("upload concurrency must be between 1 and 1024: " + parts);
+                throw invalid("upload concurrency must be between 1 and 1024: " + parts);
             }
             this.uploadConcurrency = parts;
             return this;
@@ -305,12 +308,12 @@ public final class S3StoreConfig {
          */
         public Builder retries(int maxAttempts, Duration base, Duration max) {
             if (maxAttempts < 1 || maxAttempts > 100) {
-                throw new IllegalArgumentException("max attempts must be between 1 and 100: " + maxAttempts);
+                throw invalid("max attempts must be between 1 and 100: " + maxAttempts);
             }
             positive(base, "base backoff");
             positive(max, "max backoff");
             if (max.compareTo(base) < 0) {
-                throw new IllegalArgumentException("max backoff " + max + " is below base backoff " + base);
+                throw invalid("max backoff " + max + " is below base backoff " + base);
             }
             this.maxAttempts = maxAttempts;
             this.baseBackoff = base;
@@ -332,9 +335,14 @@ public final class S3StoreConfig {
         private static Duration positive(Duration value, String what) {
             Objects.requireNonNull(value, what);
             if (value.isNegative() || value.isZero()) {
-                throw new IllegalArgumentException(what + " must be positive: " + value);
+                throw invalid(what + " must be positive: " + value);
             }
             return value;
         }
+    }
+
+    /** The failure of a setting that cannot be used. */
+    static CheckpointException invalid(String message) {
+        return new CheckpointException(CheckpointException.Reason.INVALID_CONFIG, message);
     }
 }

@@ -23,7 +23,13 @@ public final class S3StoreProvider implements ObjectStoreProvider {
         S3StoreConfig.Builder b = S3StoreConfig.fromUri(location.toString());
         String endpoint = settings.get(ObjectStores.S3_ENDPOINT);
         if (endpoint != null) {
-            b.endpoint(URI.create(endpoint));
+            URI uri;
+            try {
+                uri = new URI(endpoint);
+            } catch (java.net.URISyntaxException e) {
+                throw S3StoreConfig.invalid("setting " + ObjectStores.S3_ENDPOINT + " is not a URL (" + e.getReason() + ")");
+            }
+            b.endpoint(uri);
         }
         String region = settings.get(ObjectStores.S3_REGION);
         if (region != null) {

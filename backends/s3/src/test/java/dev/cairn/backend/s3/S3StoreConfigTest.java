@@ -6,11 +6,22 @@ import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.cairn.CheckpointException;
+import dev.cairn.ObjectStores;
 import java.net.URI;
 import java.time.Duration;
+import java.util.Map;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.function.Executable;
 
 class S3StoreConfigTest {
+
+    /** Bad settings fail as the API promises: CheckpointException with INVALID_CONFIG. */
+    private static CheckpointException invalid(Executable setting, String what) {
+        CheckpointException e = assertThrows(CheckpointException.class, setting, what);
+        assertEquals(CheckpointException.Reason.INVALID_CONFIG, e.reason(), what);
+        return e;
+    }
 
     @Test
     void aStoreUriGivesTheBucketAndThePrefix() {
@@ -24,13 +35,13 @@ class S3StoreConfigTest {
     }
 
     @Test
-    void badUrisAreRefusedWithoutEchoingCredentials() {
+    void badUrisAreABadConfigurationRefusedWithoutEchoingCredentials() {
         for (String uri : new String[] {"file:///tmp/x", "s3:///prefix", "s3://Bad_Bucket/x", "s3://b/a//c",
             "s3://b/../x", "s3://bucket/x?versionId=1"}) {
-            assertThrows(IllegalArgumentException.class, () -> S3StoreConfig.fromUri(uri), uri);
+            invalid(() -> S3StoreConfig.fromUri(uri), uri);
         }
-        IllegalArgumentException withSecret = assertThrows(IllegalArgumentException.class,
-                () -> S3StoreConfig.fromUri("s3://AKIAEXAMPLE:topsecret@bucket/x"));
+        CheckpointException withSecret = invalid(() -> S3StoreConfig.fromUri("s3://AKIAEXAMPLE:topsecret@bucket/x"),
+                "user info");
         assertFalse(withSecret.getMessage().contains("topsecret"), withSecret.getMessage());
     }
 
@@ -49,16 +60,27 @@ class S3StoreConfigTest {
     }
 
     @Test
-    void settersRefuseBadValuesAtOnce() {
+    void settersRefuseBadValuesAtOnceAsABadConfiguration() {
         S3StoreConfig.Builder builder = S3StoreConfig.builder("bucket");
-        assertThrows(IllegalArgumentException.class, () -> builder.partSize(1 << 20));
-        assertThrows(IllegalArgumentException.class, () -> builder.uploadConcurrency(0));
-        assertThrows(IllegalArgumentException.class, () -> builder.deadline(Duration.ZERO));
-        assertThrows(IllegalArgumentException.class, () -> builder.retries(0, Duration.ofMillis(1), Duration.ofMillis(2)));
-        assertThrows(IllegalArgumentException.class, () -> builder.retries(3, Duration.ofSeconds(2), Duration.ofSeconds(1)));
-        assertThrows(IllegalArgumentException.class, () -> builder.endpoint(URI.create("ftp://host")));
-        assertThrows(IllegalArgumentException.class, () -> builder.endpoint(URI.create("http://user:pw@host")));
-        assertThrows(IllegalArgumentException.class, () -> builder.region("EU WEST"));
+        invalid(() -> builder.partSize(1 << 20), "part size");
+        invalid(() -> builder.uploadConcurrency(0), "upload concurrency");
+        invalid(() -> builder.deadline(Duration.ZERO), "deadline");
+        invalid(() -> builder.retries(0, Duration.ofMillis(1), Duration.ofMillis(2)), "attempts");
+        invalid(() -> builder.retries(3, Duration.ofSeconds(2), Duration.ofSeconds(1)), "backoff");
+        invalid(() -> builder.endpoint(URI.create("ftp://host")), "endpoint scheme");
+        invalid(() -> builder.endpoint(URI.create("http://user:pw@host")), "endpoint credentials");
+        invalid(() -> builder.region("EU WEST"), "region");
+    }
+
+    @Test
+    void anEndpointSettingThatIsNoUriIsABadConfigurationToo() {
+        invalid(() -> ObjectStores.open("s3://bucket/x", Map.of(ObjectStores.S3_ENDPOINT, "http://host:port/ with spaces")),
+                "endpoint");
+    }
+
+    @Test
+    void theDefaultDeadlineIsTheEngines() {
+        assertEquals(dev.cairn.CairnConfig.DEFAULT_DEADLINE, S3StoreConfig.builder("bucket").build().deadline());
     }
 
     @Test
