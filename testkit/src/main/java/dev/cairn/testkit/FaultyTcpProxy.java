@@ -25,34 +25,49 @@ import java.util.concurrent.atomic.AtomicLongArray;
  * A TCP proxy on loopback in front of any TCP server (the embedded S3 server, a Flight peer, the peer bulk lane) that
  * breaks connections the way networks do, by a seeded schedule. It knows no protocol: it counts bytes.
  *
- * <p>Each accepted connection gets a {@link Plan} that is a function of the seed and the connection's number alone
- * ({@link Schedule#plan}): at most one fault, the direction and byte count at which it strikes, and its details. The
- * same seed and the same sequence of connections give the same faults at the same bytes, so a failure can be
- * replayed; {@link #plans()} lists what each connection got, for failure messages.
+ * <p>The bytes of each direction of each connection are cut into windows of {@link Schedule#window()} bytes. For
+ * every window the schedule draws, from the seed, the connection's number, the direction and the window's number
+ * alone ({@link Schedule#plan}), whether a fault strikes in it, at which byte, and its details; whether a connection
+ * is {@link Fault#SLOW} is drawn once per connection ({@link Schedule#slow}). The same seed and the same sequence of
+ * connections and bytes give the same faults at the same bytes, so a failure can be replayed; {@link #struck()} lists
+ * what struck where, for failure messages.
  *
  * <ul>
  *   <li>{@link Fault#RESET}: at the chosen byte, both sides get a TCP reset;</li>
  *   <li>{@link Fault#STALL}: at the chosen byte, nothing moves either way for {@link Schedule#stall()}, then the
- *       connection goes on;</li>
+ *       connection goes on (bytes held meanwhile are delivered late, as a slow network does);</li>
  *   <li>{@link Fault#HALF_OPEN}: at the chosen byte of the server's answer (or when the server closes, if earlier),
  *       the server side is closed but the client is not told: no FIN, no reset; what the client sends is dropped;</li>
  *   <li>{@link Fault#SLOW}: the whole connection moves at most {@link Schedule#bytesPerSecond()} each way;</li>
- *   <li>{@link Fault#TRUNCATE}: after the chosen number of bytes towards the client, both sides are closed (a FIN,
- *       as if the answer had ended there);</li>
+ *   <li>{@link Fault#TRUNCATE}: after the chosen byte towards the client, both sides are closed (a FIN, as if the
+ *       answer had ended there);</li>
  *   <li>{@link Fault#FLIP}: one bit of the chosen byte towards the client is inverted;</li>
- *   <li>{@link Fault#LOSE_RESPONSE}: once the chosen number of request bytes has gone towards the server, the
- *       request still reaches the server whole, but nothing the server answers reaches the client; the client is
- *       reset when the first answer byte is dropped, or held (seeded coin).</li>
+ *   <li>{@link Fault#LOSE_RESPONSE}: from the chosen request byte on, the request still reaches the server whole, but
+ *       nothing the server answers reaches the client; the client is reset when the first answer byte is dropped, or
+ *       held (a seeded coin).</li>
  * </ul>
  *
  * <p>{@link #setEnabled setEnabled(false)} heals the proxy at once: faults not yet struck never strike, stalls end,
  * and connections held open by a fault are reset, so that a client retries on a fresh, healthy connection and a test
- * can end healthy and verify. Plans keep being drawn while disabled, so turning faults back on resumes the schedule.
+ * can end healthy and verify. Plans are drawn by byte counts whether or not faults are on, so turning them back on
+ * resumes the same schedule.
  */
 public final class FaultyTcpProxy implements AutoCloseable {
 
-    /** What a connection can suffer; at most one per connection. */
-    public enum Fault { RESET, STALL, HALF_OPEN, SLOW, TRUNCATE, FLIP, LOSE_RESPONSE }
+    /** What a connection can suffer. */
+    public enum Fault {
+        RESET, STALL, HALF_OPEN, SLOW, TRUNCATE, FLIP, LOSE_RESPONSE;
+
+        /** Whether this fault can strike at a byte moving in {@code direction}. */
+        public boolean strikesIn(Direction direction) {
+            return switch (this) {
+                case RESET, STALL -> true;
+                case LOSE_RESPONSE -> direction == Direction.TO_SERVER;
+                case HALF_OPEN, TRUNCATE, FLIP -> direction == Direction.TO_CLIENT;
+                case SLOW -> false; // a property of the whole connection
+            };
+        }
+    }
 
     /** Which way bytes move. */
     public enum Direction { TO_SERVER, TO_CLIENT }
@@ -65,7 +80,7 @@ public final class FaultyTcpProxy implements AutoCloseable {
     private final ServerSocket listener;
     private final AtomicLong accepted = new AtomicLong();
     private final AtomicLongArray injected = new AtomicLongArray(Fault.values().length);
-    private final List<Plan> plans = Collections.synchronizedList(new ArrayList<>());
+    private final List<Plan> struck = Collections.synchronizedList(new ArrayList<>());
     private final Set<Link> links = ConcurrentHashMap.newKeySet();
     private volatile boolean enabled = true;
     private volatile boolean closed;
@@ -128,7 +143,7 @@ public final class FaultyTcpProxy implements AutoCloseable {
         return accepted.get();
     }
 
-    /** How often {@code fault} has struck. */
+    /** How often {@code fault} has struck ({@link Fault#SLOW}: connections slowed). */
     public long injected(Fault fault) {
         return injected.get(fault.ordinal());
     }
@@ -142,22 +157,22 @@ public final class FaultyTcpProxy implements AutoCloseable {
         return sum;
     }
 
-    /** The plan of every connection accepted so far, in order; a fault in a plan may not have struck. */
-    public List<Plan> plans() {
-        synchronized (plans) {
-            return List.copyOf(plans);
+    /** The plans that struck so far, in order. */
+    public List<Plan> struck() {
+        synchronized (struck) {
+            return List.copyOf(struck);
         }
     }
 
-    /** Struck faults by kind, for messages: {@code {RESET=2, FLIP=1}}. */
+    /** Struck faults by kind, for messages: {@code {RESET=2, FLIP=1} in 7 connections, seed 42}. */
     public String summary() {
-        Map<Fault, Long> struck = new EnumMap<>(Fault.class);
+        Map<Fault, Long> counts = new EnumMap<>(Fault.class);
         for (Fault fault : Fault.values()) {
             if (injected(fault) > 0) {
-                struck.put(fault, injected(fault));
+                counts.put(fault, injected(fault));
             }
         }
-        return struck + " in " + connections() + " connections, seed " + schedule.seed();
+        return counts + " in " + connections() + " connections, seed " + schedule.seed();
     }
 
     @Override
@@ -182,8 +197,7 @@ public final class FaultyTcpProxy implements AutoCloseable {
             } catch (IOException e) {
                 return; // closed
             }
-            Plan plan = schedule.plan(accepted.getAndIncrement());
-            plans.add(plan);
+            long number = accepted.getAndIncrement();
             Socket server = new Socket();
             try {
                 client.setTcpNoDelay(true);
@@ -194,7 +208,7 @@ public final class FaultyTcpProxy implements AutoCloseable {
                 closeQuietly(server);
                 continue;
             }
-            Link link = new Link(plan, client, server);
+            Link link = new Link(number, client, server);
             links.add(link);
             if (closed) {
                 link.reset();
@@ -203,37 +217,46 @@ public final class FaultyTcpProxy implements AutoCloseable {
         }
     }
 
-    /** One proxied connection: a pump each way, and the state of its one fault. */
+    /** One proxied connection: a pump each way, and the state of its faults. */
     private final class Link {
-        private final Plan plan;
+        private final long number;
         private final Socket client;
         private final Socket server;
+        private final boolean slow;
         private final long[] moved = new long[2];
-        /** When each direction of a {@link Fault#SLOW} link may send again. */
+        /** The plan of the window each direction is in, drawn when its first byte comes. */
+        private final Plan[] plan = new Plan[2];
+        private final boolean[] planStruck = new boolean[2];
+        /** When each direction of a slow link may send again. */
         private final long[] freeAtNanos = new long[2];
-        private boolean struck;
         private long stallUntilNanos;
         /** Nothing more reaches the client (a lost answer, or half-open). */
         private boolean deaf;
+        /** A lost answer resets the client when its first byte is dropped. */
+        private boolean resetWhenDeaf;
         /** The server side is gone but the client was not told; what it sends is dropped. */
         private boolean halfOpen;
         private boolean ended;
         private int pumpsRunning = 2;
 
-        Link(Plan plan, Socket client, Socket server) {
-            this.plan = plan;
+        Link(long number, Socket client, Socket server) {
+            this.number = number;
             this.client = client;
             this.server = server;
+            this.slow = schedule.slow(number);
         }
 
         void start() {
+            if (slow && enabled) {
+                injected.incrementAndGet(Fault.SLOW.ordinal());
+            }
             startPump(Direction.TO_SERVER, client, server);
             startPump(Direction.TO_CLIENT, server, client);
         }
 
         private void startPump(Direction direction, Socket from, Socket to) {
             Thread pump = new Thread(() -> pump(direction, from, to),
-                    "faulty-tcp-" + plan.connection() + "-" + direction.name().toLowerCase(java.util.Locale.ROOT));
+                    "faulty-tcp-" + number + "-" + direction.name().toLowerCase(java.util.Locale.ROOT));
             pump.setDaemon(true);
             pump.start();
         }
@@ -256,18 +279,30 @@ public final class FaultyTcpProxy implements AutoCloseable {
             }
         }
 
-        /** Forwards {@code n} bytes, striking the fault at its byte; false when the link ended. */
+        /** Forwards {@code n} bytes window by window, striking each window's fault at its byte; false when ended. */
         private boolean forward(Direction direction, byte[] buffer, int n, OutputStream out) throws IOException {
+            int d = direction.ordinal();
             int off = 0;
             while (off < n) {
                 awaitStallEnd();
-                int len = n - off;
-                long at = moved[direction.ordinal()];
-                if (armed(direction) && at + len > plan.atByte()) {
-                    int before = (int) (plan.atByte() - at);
+                Plan p;
+                long at;
+                synchronized (this) {
+                    at = moved[d];
+                    long window = at / schedule.window();
+                    if (plan[d] == null || plan[d].window() != window) {
+                        plan[d] = schedule.plan(number, direction, window);
+                        planStruck[d] = false;
+                    }
+                    p = plan[d];
+                }
+                long windowEnd = (p.window() + 1) * schedule.window();
+                int len = (int) Math.min(n - off, windowEnd - at);
+                if (armed(direction) && at + len > p.atByte()) {
+                    int before = (int) (p.atByte() - at);
                     write(direction, buffer, off, before, out);
                     off += before;
-                    if (!strike(buffer, off)) {
+                    if (!strike(direction, p, buffer, off)) {
                         return false;
                     }
                     continue;
@@ -279,22 +314,27 @@ public final class FaultyTcpProxy implements AutoCloseable {
         }
 
         private synchronized boolean armed(Direction direction) {
-            return !struck && plan.fault() != null && plan.fault() != Fault.SLOW && plan.direction() == direction
-                    && enabled;
+            int d = direction.ordinal();
+            // A client that hears nothing more has nothing more to lose.
+            return enabled && !ended && !deaf && !planStruck[d] && !plan[d].healthy();
         }
 
-        /** Strikes the plan's fault at {@code buffer[off]}; false when the link ended. */
-        private boolean strike(byte[] buffer, int off) {
+        /** Strikes {@code p}'s fault at {@code buffer[off]}; false when the link ended. */
+        private boolean strike(Direction direction, Plan p, byte[] buffer, int off) {
             synchronized (this) {
-                struck = true;
+                planStruck[direction.ordinal()] = true;
                 if (!enabled || ended) {
                     return !ended;
                 }
-                injected.incrementAndGet(plan.fault().ordinal());
-                switch (plan.fault()) {
+                injected.incrementAndGet(p.fault().ordinal());
+                struck.add(p);
+                switch (p.fault()) {
                     case STALL -> stallUntilNanos = System.nanoTime() + schedule.stall().toNanos();
-                    case FLIP -> buffer[off] ^= (byte) (1 << plan.bit());
-                    case LOSE_RESPONSE -> deaf = true; // this and every later request byte still reach the server
+                    case FLIP -> buffer[off] ^= (byte) (1 << p.bit());
+                    case LOSE_RESPONSE -> {
+                        deaf = true; // this and every later request byte still reach the server
+                        resetWhenDeaf = p.resetAfterLoss();
+                    }
                     case HALF_OPEN -> {
                         deaf = true;
                         halfOpen = true;
@@ -302,10 +342,10 @@ public final class FaultyTcpProxy implements AutoCloseable {
                     case RESET, TRUNCATE -> {
                         // below, outside the lock
                     }
-                    default -> throw new IllegalStateException(plan.fault().toString());
+                    default -> throw new IllegalStateException(p.fault().toString());
                 }
             }
-            switch (plan.fault()) {
+            switch (p.fault()) {
                 case RESET -> {
                     reset();
                     return false;
@@ -327,14 +367,12 @@ public final class FaultyTcpProxy implements AutoCloseable {
                 return;
             }
             boolean drop;
-            boolean resetNow = false;
+            boolean resetNow;
             synchronized (this) {
                 moved[direction.ordinal()] += len;
                 drop = direction == Direction.TO_CLIENT ? deaf : halfOpen;
-                if (drop && direction == Direction.TO_CLIENT && plan.fault() == Fault.LOSE_RESPONSE
-                        && plan.resetAfterLoss()) {
-                    resetNow = true; // the answer came and was lost: the client sees its connection reset
-                }
+                // The answer came and was lost: the client sees its connection reset.
+                resetNow = drop && direction == Direction.TO_CLIENT && resetWhenDeaf;
             }
             if (resetNow) {
                 reset();
@@ -343,7 +381,7 @@ public final class FaultyTcpProxy implements AutoCloseable {
             if (drop) {
                 return;
             }
-            if (plan.fault() == Fault.SLOW) {
+            if (slow) {
                 writeSlowly(direction, buffer, off, len, out);
             } else {
                 out.write(buffer, off, len);
@@ -359,7 +397,6 @@ public final class FaultyTcpProxy implements AutoCloseable {
             for (int done = 0; done < len; ) {
                 int k = Math.min(step, len - done);
                 if (enabled) {
-                    injectedSlowOnce();
                     long due;
                     synchronized (this) {
                         int d = direction.ordinal();
@@ -371,13 +408,6 @@ public final class FaultyTcpProxy implements AutoCloseable {
                 out.write(buffer, off + done, k);
                 out.flush();
                 done += k;
-            }
-        }
-
-        private synchronized void injectedSlowOnce() {
-            if (!struck) {
-                struck = true;
-                injected.incrementAndGet(Fault.SLOW.ordinal());
             }
         }
 
@@ -403,14 +433,18 @@ public final class FaultyTcpProxy implements AutoCloseable {
             }
         }
 
-        /** The sender closed its side cleanly: pass the FIN on, unless the fault keeps the client from hearing it. */
+        /** The sender closed its side cleanly: pass the FIN on, unless the client must not hear it. */
         private void endOfStream(Direction direction, Socket to) {
             if (direction == Direction.TO_CLIENT) {
                 boolean hold;
                 synchronized (this) {
-                    if (plan.fault() == Fault.HALF_OPEN && !struck && enabled && !ended) {
-                        struck = true;
+                    int d = Direction.TO_CLIENT.ordinal();
+                    Plan p = plan[d];
+                    if (p != null && p.fault() == Fault.HALF_OPEN && !planStruck[d] && enabled && !ended) {
+                        // The server closed before the chosen byte: the half-open strikes at its close.
+                        planStruck[d] = true;
                         injected.incrementAndGet(Fault.HALF_OPEN.ordinal());
+                        struck.add(p);
                         deaf = true;
                         halfOpen = true;
                     }
@@ -504,50 +538,50 @@ public final class FaultyTcpProxy implements AutoCloseable {
     }
 
     /**
-     * What one connection gets.
+     * What one window of one direction of one connection gets.
      *
      * @param connection     the connection's number, from 0 in the order accepted
-     * @param fault          the fault, or null for a healthy connection
-     * @param direction      the direction whose byte count {@code atByte} counts
-     * @param atByte         the number of bytes that pass in {@code direction} before the fault strikes (for
-     *                       {@link Fault#FLIP}, the index of the flipped byte); unused for {@link Fault#SLOW}
+     * @param direction      the direction whose bytes the window counts
+     * @param window         the window's number: it holds bytes [window * size, (window + 1) * size) of the direction
+     * @param fault          the fault, or null for a healthy window
+     * @param atByte         the number of bytes of {@code direction} that pass before the fault strikes (for
+     *                       {@link Fault#FLIP}, the index of the flipped byte), counted from the connection's start
      * @param bit            the bit a {@link Fault#FLIP} inverts, 0 to 7
      * @param resetAfterLoss whether a {@link Fault#LOSE_RESPONSE} resets the client once the answer is lost, rather
      *                       than holding it
      */
-    public record Plan(long connection, Fault fault, Direction direction, long atByte, int bit, boolean resetAfterLoss) {
+    public record Plan(long connection, Direction direction, long window, Fault fault, long atByte, int bit,
+                       boolean resetAfterLoss) {
 
-        /** Whether this connection runs without a fault. */
+        /** Whether this window passes untouched. */
         public boolean healthy() {
             return fault == null;
         }
 
         @Override
         public String toString() {
+            String where = "#" + connection + " " + direction + " byte " + atByte;
             if (fault == null) {
-                return "#" + connection + " healthy";
+                return "#" + connection + " " + direction + " window " + window + " healthy";
             }
-            String where = switch (fault) {
-                case SLOW -> "";
-                case FLIP -> " bit " + bit + " of byte " + atByte + " " + direction;
-                case LOSE_RESPONSE -> " after " + atByte + " bytes " + direction
-                        + (resetAfterLoss ? ", then reset" : ", then held");
-                default -> " after " + atByte + " bytes " + direction;
+            return switch (fault) {
+                case FLIP -> where + ": FLIP bit " + bit;
+                case LOSE_RESPONSE -> where + ": LOSE_RESPONSE, then " + (resetAfterLoss ? "reset" : "held");
+                default -> where + ": " + fault;
             };
-            return "#" + connection + " " + fault + where;
         }
     }
 
     /**
-     * Which faults strike how often: each rate is the probability that a connection gets that fault (they add up to
-     * at most 1; a connection gets one fault at most). The byte at which a fault strikes is uniform in
-     * [0, {@code window}) of its direction ({@link Fault#LOSE_RESPONSE}: [1, {@code window}], so that the request has
-     * begun); a connection that ends earlier escapes it, except a {@link Fault#HALF_OPEN}, which then strikes at the
-     * server's close.
+     * Which faults strike how often. The rate of {@link Fault#SLOW} is the probability that a connection is slow. Every
+     * other rate is the probability that the fault strikes in a window of {@code window} bytes of a direction where it
+     * can ({@link Fault#strikesIn}); a window gets one fault at most, so the rates of the faults of one direction add
+     * up to at most 1. The byte at which it strikes is uniform in the window; a connection that ends earlier escapes
+     * it, except a {@link Fault#HALF_OPEN}, which then strikes at the server's close.
      *
      * @param seed           seeds every choice
-     * @param rates          the probability of each fault per connection; missing kinds never strike
-     * @param window         the range of byte counts at which faults strike
+     * @param rates          the rate of each fault; missing kinds never strike
+     * @param window         the size in bytes of the windows in which faults are drawn
      * @param stall          how long a {@link Fault#STALL} holds the connection
      * @param bytesPerSecond the bandwidth of a {@link Fault#SLOW} connection, each way
      */
@@ -560,16 +594,21 @@ public final class FaultyTcpProxy implements AutoCloseable {
             Map<Fault, Double> copy = new EnumMap<>(Fault.class);
             copy.putAll(Objects.requireNonNull(rates, "rates"));
             rates = Collections.unmodifiableMap(copy);
-            double sum = 0;
             for (Map.Entry<Fault, Double> rate : rates.entrySet()) {
                 double p = rate.getValue();
                 if (!(p >= 0 && p <= 1)) {
                     throw new IllegalArgumentException("the rate of " + rate.getKey() + " is not in [0, 1]: " + p);
                 }
-                sum += p;
             }
-            if (sum > 1 + 1e-9) {
-                throw new IllegalArgumentException("a connection gets one fault at most: rates add up to " + sum);
+            for (Direction direction : Direction.values()) {
+                double sum = 0;
+                for (Map.Entry<Fault, Double> rate : rates.entrySet()) {
+                    sum += rate.getKey().strikesIn(direction) ? rate.getValue() : 0;
+                }
+                if (sum > 1 + 1e-9) {
+                    throw new IllegalArgumentException("a window gets one fault at most: the rates of the faults "
+                            + direction + " add up to " + sum);
+                }
             }
             if (window < 1) {
                 throw new IllegalArgumentException("window must be at least 1 byte: " + window);
@@ -583,26 +622,17 @@ public final class FaultyTcpProxy implements AutoCloseable {
             }
         }
 
-        /** No faults, with {@code seed}; a 4 KiB window, 2 s stalls, 64 KiB/s slow connections. */
+        /** No faults, with {@code seed}; 4 KiB windows, 2 s stalls, 64 KiB/s slow connections. */
         public static Schedule seeded(long seed) {
             return new Schedule(seed, Map.of(), 4096, Duration.ofSeconds(2), 64 * 1024);
         }
 
-        /** This schedule with {@code fault} striking a connection with probability {@code rate}. */
+        /** This schedule with {@code fault} at {@code rate}. */
         public Schedule with(Fault fault, double rate) {
             Map<Fault, Double> next = new EnumMap<>(Fault.class);
             next.putAll(rates);
             next.put(fault, rate);
             return new Schedule(seed, next, window, stall, bytesPerSecond);
-        }
-
-        /** This schedule with every fault in {@code faults} at {@code rate} each. */
-        public Schedule withEach(double rate, Fault... faults) {
-            Schedule s = this;
-            for (Fault fault : faults) {
-                s = s.with(fault, rate);
-            }
-            return s;
         }
 
         public Schedule withWindow(long bytes) {
@@ -622,36 +652,41 @@ public final class FaultyTcpProxy implements AutoCloseable {
             return rates.getOrDefault(fault, 0.0);
         }
 
+        /** Whether connection number {@code connection} is slow: a function of the seed and the number alone. */
+        public boolean slow(long connection) {
+            return new SplittableRandom(mix(connection, -1, -1)).nextDouble() < rate(Fault.SLOW);
+        }
+
         /**
-         * The plan of connection number {@code connection}: a function of the seed and the number alone. Every draw is
-         * made whatever the outcome, so a rate changed for one fault does not move the bytes of the others.
+         * The plan of window {@code window} of {@code direction} of connection {@code connection}: a function of the seed
+         * and these numbers alone. Every draw is made whatever the outcome, so a rate changed for one fault does not
+         * move the bytes of the others.
          */
-        public Plan plan(long connection) {
-            SplittableRandom random = new SplittableRandom(seed + GOLDEN_GAMMA * (connection + 1));
+        public Plan plan(long connection, Direction direction, long window) {
+            SplittableRandom random = new SplittableRandom(mix(connection, direction.ordinal(), window));
             double u = random.nextDouble();
-            boolean towardsServer = random.nextBoolean();
-            long atByte = random.nextLong(window);
+            long atByte = window * this.window + random.nextLong(this.window);
             int bit = random.nextInt(8);
             boolean resetAfterLoss = random.nextBoolean();
-            Fault chosen = null;
             double sum = 0;
             for (Fault fault : Fault.values()) {
+                if (!fault.strikesIn(direction)) {
+                    continue;
+                }
                 sum += rate(fault);
                 if (u < sum) {
-                    chosen = fault;
-                    break;
+                    return new Plan(connection, direction, window, fault, atByte, bit, resetAfterLoss);
                 }
             }
-            if (chosen == null) {
-                return new Plan(connection, null, Direction.TO_CLIENT, 0, 0, false);
+            return new Plan(connection, direction, window, null, atByte, 0, false);
+        }
+
+        private long mix(long connection, long direction, long window) {
+            long h = seed;
+            for (long part : new long[] {connection, direction, window}) {
+                h = Long.rotateLeft(h ^ (part * GOLDEN_GAMMA), 29) * 0xBF58476D1CE4E5B9L + GOLDEN_GAMMA;
             }
-            Direction direction = switch (chosen) {
-                case RESET, STALL -> towardsServer ? Direction.TO_SERVER : Direction.TO_CLIENT;
-                case LOSE_RESPONSE -> Direction.TO_SERVER;
-                default -> Direction.TO_CLIENT;
-            };
-            long at = chosen == Fault.LOSE_RESPONSE ? atByte + 1 : atByte;
-            return new Plan(connection, chosen, direction, at, bit, resetAfterLoss);
+            return h;
         }
     }
 }
