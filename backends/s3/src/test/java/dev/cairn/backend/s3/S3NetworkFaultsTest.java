@@ -216,6 +216,8 @@ class S3NetworkFaultsTest {
                         + " ms: " + outcome);
             }
 
+            System.out.println("seed " + seed + ": " + log.stream().filter(l -> l.contains("failed")).count() + " of " + CALLS
+                    + " calls failed; " + proxy.summary());
             proxy.setEnabled(false);
             for (int k = 0; k < KEYS; k++) {
                 String key = "k" + k;
