@@ -19,7 +19,8 @@ import java.util.zip.CRC32C;
  *
  * A read whose answer holds the whole object is checked against both; any other answer's object size is checked
  * against the length, and so is the size a HEAD reports. An object without the record (written by another tool) is
- * read unchecked. A mismatch is an {@link IOException}, which the store retries like any failed transfer.
+ * read unchecked; an answer with half of it (a header's name garbled, which would otherwise leave a garbled body
+ * unchecked) is refused. A mismatch is an {@link IOException}, which the store retries like any failed transfer.
  */
 final class ObjectCheck {
     /** User-metadata key of the object's size (the SDK adds and removes the {@code x-amz-meta-} prefix). */
@@ -37,9 +38,12 @@ final class ObjectCheck {
         return Map.of(LENGTH, Long.toString(body.remaining()), CRC32C, hex(crc.getValue()));
     }
 
-    /** Fails when the record in {@code metadata} names another size than {@code size}. */
+    /** Fails when the record in {@code metadata} names another size than {@code size}, or is half there. */
     static void checkSize(Map<String, String> metadata, long size, String what) throws IOException {
         String recorded = find(metadata, LENGTH);
+        if ((recorded == null) != (find(metadata, CRC32C) == null)) {
+            throw new IOException(what + ": the answer carries half of the object's record (corrupted in transit)");
+        }
         if (recorded != null && !recorded.equals(Long.toString(size))) {
             throw new IOException(what + ": the object's record says " + recorded + " bytes, the answer " + size
                     + " (corrupted in transit)");

@@ -82,7 +82,11 @@ class S3NetworkFaultsTest {
         runTrial(seed, schedule);
     }
 
-    /** Bytes corrupted on the way back, besides resets and truncation. */
+    /**
+     * Bytes corrupted on the way back, besides resets and truncation. Reads of a whole object, stats and creates are
+     * checked in full; a read of part of an object only for its length (S3 keeps no checksum of an arbitrary range), and
+     * a listing not at all (nothing in a listing's XML can be checked over plain HTTP).
+     */
     @ParameterizedTest(name = "seed {0}")
     @ValueSource(longs = {201, 202})
     void underCorruptedAnswersNothingWrongIsReturned(long seed) throws Exception {
@@ -310,7 +314,10 @@ class S3NetworkFaultsTest {
             }
             case 6 -> {
                 List<ObjectInfo> listed = store.list("");
-                model.checkList(listed);
+                if (!corrupting) {
+                    // A bit flipped inside a listing's XML (a key, a size) cannot be detected over plain HTTP.
+                    model.checkList(listed);
+                }
                 return "list -> " + listed.stream().map(i -> i.key() + ":" + i.size()).toList();
             }
             default -> {
