@@ -793,7 +793,17 @@ final class PeerLink implements AutoCloseable {
         return client.doAction(new Action(type, body), CallOptions.timeout(peerTimeoutMillis, TimeUnit.MILLISECONDS));
     }
 
+    /**
+     * The failure of a Flight call. One that ran past its deadline also drops the link's connections (new calls dial
+     * afresh; calls still running keep theirs): without keepalive pings gRPC cannot tell a slow peer from a connection
+     * that went half-open (the peer's side gone, no FIN, no reset), and would send every later call into it.
+     */
     private IOException failed(String what, FlightRuntimeException e) {
+        if (e.status().code() == FlightStatusCode.TIMED_OUT) {
+            for (ManagedChannel c : readChannels) {
+                c.enterIdle();
+            }
+        }
         return lost(what, e.status().code(), e);
     }
 

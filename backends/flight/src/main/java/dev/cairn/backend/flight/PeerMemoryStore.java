@@ -228,6 +228,11 @@ public final class PeerMemoryStore implements ObjectStore {
         leader.barrier(name, rank, world, timeoutMillis);
     }
 
+    /** The port of this peer's bulk lane, for tests. */
+    int bulkPort() {
+        return bulk.port();
+    }
+
     /** This peer's Flight service, for tests. */
     PeerService service() {
         return service;

@@ -38,7 +38,8 @@ final class PeerService extends NoOpFlightProducer {
     private final MemoryObjectStore memory;
     private final BufferAllocator transfer;
     private final long callTimeoutNanos;
-    private final int bulkPort;
+    /** The lane's port as announced to readers; a test may announce a proxy's port in front of it instead. */
+    private volatile int bulkPort;
     private final AtomicInteger activeCalls = new AtomicInteger();
     private final LongAdder replicasRefused;
     private final LongAdder replicasReceived;
@@ -55,6 +56,14 @@ final class PeerService extends NoOpFlightProducer {
         this.callTimeoutNanos = callTimeoutNanos;
         this.replicasReceived = replicasReceived;
         this.replicasRefused = replicasRefused;
+    }
+
+    /**
+     * Announces {@code port} as this peer's bulk lane from now on, instead of the lane's own: for a test that puts a
+     * proxy in front of the lane (readers learn the port with the BULK action and dial it on the peer's host).
+     */
+    void announceBulkPort(int port) {
+        this.bulkPort = port;
     }
 
     @Override

@@ -11,7 +11,11 @@ import software.amazon.awssdk.services.s3.model.GetObjectResponse;
 
 /**
  * Streams the body of one GET attempt straight into the caller's buffer, from a fixed start position, and
- * completes with the number of bytes received.
+ * completes with the number of bytes received, once they are checked: the answer's {@code Content-Range} must start
+ * at the offset asked for and hold exactly the bytes received (so a body cut short or framed wrong is a failure, not a
+ * short read), and an answer that holds the whole object must match the object's {@link ObjectCheck} record (so a
+ * corrupted byte is a failure, not data). A failed check fails the attempt with an {@link IOException}, which the store
+ * retries.
  *
  * <p>An attempt that is given up (timed out, retried, or the call ended) may still receive bytes from the
  * network: {@link #abandon} returns only once no copy is running, and none starts afterwards, so a later attempt
@@ -19,16 +23,26 @@ import software.amazon.awssdk.services.s3.model.GetObjectResponse;
  */
 final class IntoBuffer implements AsyncResponseTransformer<GetObjectResponse, Integer> {
     private final ByteBuffer target;
+    private final int start;
     private final int capacity;
+    private final long offset;
+    private final String what;
+    private GetObjectResponse response;
     private CompletableFuture<Integer> future;
     private Subscription subscription;
     private boolean abandoned;
     private int received;
 
-    /** Writes into {@code dst} from its position up to its limit; {@code dst}'s own position is not moved. */
-    IntoBuffer(ByteBuffer dst) {
+    /**
+     * Writes into {@code dst} from its position up to its limit; {@code dst}'s own position is not moved. {@code offset}
+     * is where in the object the range asked for starts; {@code what} names the call in messages.
+     */
+    IntoBuffer(ByteBuffer dst, long offset, String what) {
         this.target = dst.duplicate();
+        this.start = dst.position();
         this.capacity = dst.remaining();
+        this.offset = offset;
+        this.what = what;
     }
 
     @Override
@@ -38,8 +52,8 @@ final class IntoBuffer implements AsyncResponseTransformer<GetObjectResponse, In
     }
 
     @Override
-    public void onResponse(GetObjectResponse response) {
-        // The byte count comes from the stream itself.
+    public synchronized void onResponse(GetObjectResponse response) {
+        this.response = response; // checked against the bytes once they are all in
     }
 
     @Override
@@ -101,8 +115,76 @@ final class IntoBuffer implements AsyncResponseTransformer<GetObjectResponse, In
     }
 
     private synchronized void complete() {
-        if (future != null) {
+        if (future == null || future.isDone()) {
+            return;
+        }
+        try {
+            check();
             future.complete(received);
+        } catch (IOException e) {
+            future.completeExceptionally(e);
+        }
+    }
+
+    /** Whether the answer is the range asked for, whole, and, when it is the whole object, the object's bytes. */
+    private void check() throws IOException {
+        Long length = response == null ? null : response.contentLength();
+        if (length != null && length != received) {
+            throw new IOException(what + ": the answer ended after " + received + " of its " + length + " bytes");
+        }
+        String range = response == null ? null : response.contentRange();
+        long total;
+        if (range == null) {
+            // A 200 with the whole object: only right when the range asked for starts at 0 and holds it all, and when
+            // the answer says how long it is (the SDK takes a connection closed inside the headers for an empty 200).
+            if (length == null) {
+                throw new IOException(what + ": the answer ended inside its headers (no Content-Range, no Content-Length)");
+            }
+            if (offset != 0) {
+                throw new IOException(what + ": the server answered a ranged read at " + offset + " without a range");
+            }
+            total = received;
+        } else {
+            long[] parsed = parseContentRange(range);
+            if (parsed == null || parsed[0] != offset || parsed[1] - parsed[0] + 1 != received) {
+                throw new IOException(what + ": the answer holds " + received + " bytes as range '" + range
+                        + "', asked from " + offset);
+            }
+            total = parsed[2];
+        }
+        java.util.Map<String, String> metadata = response == null ? null : response.metadata();
+        if (total < 0) {
+            return; // size unknown ("bytes a-b/*"): nothing to compare with
+        }
+        ObjectCheck.checkSize(metadata, total, what);
+        if (offset == 0 && received == total) {
+            ByteBuffer whole = target.duplicate().limit(start + received).position(start);
+            ObjectCheck.checkWhole(metadata, whole, what);
+        }
+    }
+
+    /** {@code bytes first-last/total} as {first, last, total} (total -1 when '*'), or null when malformed. */
+    static long[] parseContentRange(String range) {
+        String r = range.trim();
+        if (!r.startsWith("bytes ")) {
+            return null;
+        }
+        int dash = r.indexOf('-');
+        int slash = r.indexOf('/');
+        if (dash < 0 || slash < dash) {
+            return null;
+        }
+        try {
+            long first = Long.parseLong(r.substring("bytes ".length(), dash).trim());
+            long last = Long.parseLong(r.substring(dash + 1, slash).trim());
+            String t = r.substring(slash + 1).trim();
+            long total = "*".equals(t) ? -1 : Long.parseLong(t);
+            if (first < 0 || last < first || (total >= 0 && last >= total)) {
+                return null;
+            }
+            return new long[] {first, last, total};
+        } catch (NumberFormatException e) {
+            return null;
         }
     }
 

@@ -27,6 +27,7 @@ final class MultipartPut {
     private final String bucket;
     private final String objectKey;
     private final ByteBuffer data;
+    private final java.util.Map<String, String> record;
     private final long partSize;
     private final int partCount;
     private final int lanes;
@@ -41,12 +42,13 @@ final class MultipartPut {
     private volatile String uploadId;
 
     MultipartPut(S3AsyncClient client, Retrier retrier, S3StoreConfig config, String objectKey, ByteBuffer data,
-                 long deadlineNanos) {
+                 java.util.Map<String, String> record, long deadlineNanos) {
         this.client = client;
         this.retrier = retrier;
         this.bucket = config.bucket();
         this.objectKey = objectKey;
         this.data = data;
+        this.record = record;
         long size = data.remaining();
         // Grow the part size when the object would need more parts than S3 allows.
         long minimum = (size + S3StoreConfig.MAX_PARTS - 1) / S3StoreConfig.MAX_PARTS;
@@ -61,8 +63,15 @@ final class MultipartPut {
     CompletableFuture<Void> run() {
         CompletableFuture<Void> done = new CompletableFuture<>();
         retrier.call(deadlineNanos, timeout -> client.createMultipartUpload(CreateMultipartUploadRequest.builder()
-                        .bucket(bucket).key(objectKey).checksumAlgorithm(ChecksumAlgorithm.CRC32_C)
-                        .overrideConfiguration(o -> o.apiCallAttemptTimeout(timeout)).build()))
+                        .bucket(bucket).key(objectKey).checksumAlgorithm(ChecksumAlgorithm.CRC32_C).metadata(record)
+                        .overrideConfiguration(o -> o.apiCallAttemptTimeout(timeout)).build())
+                        .thenApply(created -> {
+                            if (created.uploadId() == null) { // an answer cut inside its headers: ask again
+                                throw new java.util.concurrent.CompletionException(new java.io.IOException(
+                                        "multipart upload of '" + objectKey + "': the answer had no upload id"));
+                            }
+                            return created;
+                        }))
                 .thenCompose(created -> {
                     parts = new CompletedPart[partCount];
                     uploadId = created.uploadId();
@@ -111,7 +120,14 @@ final class MultipartPut {
                                     .uploadId(uploadId).partNumber(partNumber).contentLength((long) length)
                                     .checksumAlgorithm(ChecksumAlgorithm.CRC32_C)
                                     .overrideConfiguration(o -> o.apiCallAttemptTimeout(timeout)).build(),
-                            AsyncRequestBody.fromRemainingByteBufferUnsafe(slice.duplicate()));
+                            AsyncRequestBody.fromRemainingByteBufferUnsafe(slice.duplicate()))
+                            .thenApply(uploaded -> {
+                                if (uploaded.eTag() == null) { // an answer cut inside its headers: send the part again
+                                    throw new java.util.concurrent.CompletionException(new java.io.IOException(
+                                            "part " + partNumber + " of '" + objectKey + "': the answer had no ETag"));
+                                }
+                                return uploaded;
+                            });
                 })
                 .whenComplete((response, failure) -> {
                     if (failure != null) {

@@ -14,6 +14,7 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.Executors;
@@ -52,7 +53,14 @@ import software.amazon.awssdk.services.s3.model.S3Object;
  *   <li>{@link #putIfAbsent}: one PUT with {@code If-None-Match: *}; 412 means another creator won. S3 decides,
  *       so exactly one of any number of racing creators wins, across processes and machines. Never a
  *       copy-and-delete.</li>
- *   <li>{@link #read}: one ranged GET straight into the caller's buffer (no GET by part number).</li>
+ *   <li>{@link #read}: one ranged GET straight into the caller's buffer (no GET by part number). The answer must be
+ *       the range asked for, whole; an answer that holds the whole object must match the CRC32C and length that every
+ *       put records in the object's user metadata ({@link ObjectCheck}); a mismatch is retried. A read of part of an
+ *       object cannot be checked here (S3 keeps no checksum of an arbitrary range): its bytes are as the network
+ *       delivered them, so callers that read parts check what they read (the engine hashes every chunk).</li>
+ *   <li>{@link #stat} checks the size against the same record; {@link #list} refuses an answer without its bucket
+ *       name (an answer cut inside its headers, which the SDK takes for an empty 200), but a bit flipped inside a
+ *       listing's XML cannot be detected over plain HTTP: use HTTPS, whose records are authenticated.</li>
  *   <li>Every call has a deadline ({@link S3StoreConfig#deadline}) and fails with an {@link IOException} carrying
  *       the key and the HTTP status when it passes; throttling, 5xx, resets and timeouts are retried with
  *       full-jitter backoff before that.</li>
@@ -94,9 +102,10 @@ public final class S3ObjectStore implements ObjectStore {
         String objectKey = objectKey(key);
         ByteBuffer body = data.slice();
         long deadline = deadline();
+        Map<String, String> record = ObjectCheck.of(body);
         CompletableFuture<?> done = body.remaining() < config.partSize()
-                ? putOnce(objectKey, body, false, deadline)
-                : new MultipartPut(client, retrier, config, objectKey, body, deadline).run();
+                ? putOnce(objectKey, body, record, deadline)
+                : new MultipartPut(client, retrier, config, objectKey, body, record, deadline).run();
         await(done, "put", key);
     }
 
@@ -104,10 +113,11 @@ public final class S3ObjectStore implements ObjectStore {
     public boolean putIfAbsent(String key, ByteBuffer data) throws IOException {
         String objectKey = objectKey(key);
         ByteBuffer body = data.slice();
+        Map<String, String> record = ObjectCheck.of(body);
         AtomicInteger attempts = new AtomicInteger();
         CompletableFuture<Boolean> created = retrier.call(deadline(), timeout -> {
             attempts.incrementAndGet();
-            return putAttempt(objectKey, body, true, timeout);
+            return putAttempt(objectKey, body, record, true, timeout);
         }).handle((response, failure) -> {
             if (failure == null) {
                 return Boolean.TRUE;
@@ -138,11 +148,12 @@ public final class S3ObjectStore implements ObjectStore {
         long last = offset + dst.remaining() - 1;
         String range = "bytes=" + offset + "-" + (last < offset ? Long.MAX_VALUE - 1 : last);
         List<IntoBuffer> attempts = new ArrayList<>(1);
+        String what = "read '" + ObjectKeys.printable(key) + "' at " + offset + " in " + where;
         CompletableFuture<Integer> got = retrier.call(deadline(), timeout -> {
             IntoBuffer into;
             synchronized (attempts) {
                 attempts.forEach(IntoBuffer::abandon);
-                into = new IntoBuffer(dst);
+                into = new IntoBuffer(dst, offset, what);
                 attempts.add(into);
             }
             return client.getObject(GetObjectRequest.builder().bucket(config.bucket()).key(objectKey).range(range)
@@ -209,8 +220,13 @@ public final class S3ObjectStore implements ObjectStore {
             ListObjectsV2Response page = await(retrier.call(deadline, timeout -> client.listObjectsV2(
                     ListObjectsV2Request.builder().bucket(config.bucket()).prefix(config.prefix() + prefix)
                             .continuationToken(continuation)
-                            .overrideConfiguration(o -> o.apiCallAttemptTimeout(timeout)).build())), "list", prefix);
+                            .overrideConfiguration(o -> o.apiCallAttemptTimeout(timeout)).build())
+                    .thenApply(this::wholeListing)), "list", prefix);
             for (S3Object object : page.contents()) {
+                if (object.key() == null || object.size() == null || !object.key().startsWith(config.prefix())) {
+                    throw new IOException("list '" + ObjectKeys.printable(prefix) + "' in " + where
+                            + ": an entry without a key or a size, or outside the prefix");
+                }
                 found.add(new ObjectInfo(object.key().substring(config.prefix().length()), object.size(),
                         object.lastModified()));
             }
@@ -259,13 +275,14 @@ public final class S3ObjectStore implements ObjectStore {
 
     // ---- requests ------------------------------------------------------------------------------------------
 
-    private CompletableFuture<?> putOnce(String objectKey, ByteBuffer body, boolean ifAbsent, long deadline) {
-        return retrier.call(deadline, timeout -> putAttempt(objectKey, body, ifAbsent, timeout));
+    private CompletableFuture<?> putOnce(String objectKey, ByteBuffer body, Map<String, String> record, long deadline) {
+        return retrier.call(deadline, timeout -> putAttempt(objectKey, body, record, false, timeout));
     }
 
-    private CompletableFuture<?> putAttempt(String objectKey, ByteBuffer body, boolean ifAbsent, Duration timeout) {
+    private CompletableFuture<?> putAttempt(String objectKey, ByteBuffer body, Map<String, String> record,
+                                            boolean ifAbsent, Duration timeout) {
         PutObjectRequest.Builder request = PutObjectRequest.builder().bucket(config.bucket()).key(objectKey)
-                .contentLength((long) body.remaining()).checksumAlgorithm(ChecksumAlgorithm.CRC32_C)
+                .contentLength((long) body.remaining()).checksumAlgorithm(ChecksumAlgorithm.CRC32_C).metadata(record)
                 .overrideConfiguration(o -> o.apiCallAttemptTimeout(timeout));
         if (ifAbsent) {
             request.ifNoneMatch("*");
@@ -274,10 +291,34 @@ public final class S3ObjectStore implements ObjectStore {
         return client.putObject(request.build(), AsyncRequestBody.fromRemainingByteBufferUnsafe(body.duplicate()));
     }
 
+    /**
+     * {@code page}, when it is a whole answer. The SDK takes a 200 whose connection closed inside its headers for a
+     * complete answer with an empty body, which parses as an empty listing; every real listing names its bucket.
+     */
+    private ListObjectsV2Response wholeListing(ListObjectsV2Response page) {
+        if (page.name() == null) {
+            throw new java.util.concurrent.CompletionException(new IOException("list in " + where
+                    + ": the answer ended before its body (no bucket name)"));
+        }
+        return page;
+    }
+
+    /** A HEAD whose size is checked against the object's {@link ObjectCheck} record; a mismatch is retried. */
     private CompletableFuture<HeadObjectResponse> head(String objectKey) {
         return retrier.call(deadline(), timeout -> client.headObject(HeadObjectRequest.builder()
                 .bucket(config.bucket()).key(objectKey)
-                .overrideConfiguration(o -> o.apiCallAttemptTimeout(timeout)).build()));
+                .overrideConfiguration(o -> o.apiCallAttemptTimeout(timeout)).build())
+                .thenApply(head -> {
+                    try {
+                        if (head.contentLength() == null) {
+                            throw new IOException("stat '" + objectKey + "' in " + where + ": no Content-Length");
+                        }
+                        ObjectCheck.checkSize(head.metadata(), head.contentLength(), "stat '" + objectKey + "' in " + where);
+                        return head;
+                    } catch (IOException e) {
+                        throw new java.util.concurrent.CompletionException(e);
+                    }
+                }));
     }
 
     /** Whether {@code key} holds exactly the bytes of {@code body}. */
