@@ -7,15 +7,26 @@ import java.util.Arrays;
  * sorted, each packed with its count into one long ({@code second << 24 | count}); most keys (a chunk: one PUT, a
  * HEAD or two) need one or two entries. Callers arrive out of simulated order, so any second may be counted at any
  * time. A count saturates at 2^24 - 1 per second.
+ * Holds its key, so that the store's object map can share that string instead of a copy per caller.
  */
 final class KeyLoad {
     private static final int COUNT_BITS = 24;
     private static final long COUNT_MASK = (1L << COUNT_BITS) - 1;
 
+    private final String key;
     private long[] packed = new long[1];
     private int size;
     private int peak;
     private long peakSecond;
+
+    KeyLoad(String key) {
+        this.key = key;
+    }
+
+    /** The key, one instance for every request that named it, so that a stored object need not hold another. */
+    String key() {
+        return key;
+    }
 
     synchronized void count(long second) {
         int at = find(second);

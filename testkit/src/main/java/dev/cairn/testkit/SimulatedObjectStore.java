@@ -17,9 +17,10 @@ import java.util.List;
 import java.util.Map;
 import java.util.Objects;
 import java.util.PriorityQueue;
+import java.util.Set;
 import java.util.TreeMap;
 import java.util.concurrent.ConcurrentHashMap;
-import java.util.concurrent.ConcurrentSkipListMap;
+import java.util.concurrent.ConcurrentSkipListSet;
 import java.util.concurrent.atomic.LongAdder;
 
 /**
@@ -48,9 +49,17 @@ import java.util.concurrent.atomic.LongAdder;
  *   <li>Contents: each object keeps its size, last-modified time and a 64-bit hash of its bytes
  *       ({@link #contentHash}). Its bytes are kept only up to a size ({@link Builder#dropPayloadsAbove}): with the
  *       default, every payload, a full store; with {@link #SMALL_OBJECT_BYTES}, manifests and indexes keep theirs
- *       and chunks do not, so a million chunks take a few hundred bytes each. Reading bytes of an object whose
- *       payload was dropped fails with {@link PayloadDroppedException}; its size, listing and hash still work.</li>
+ *       and chunks do not, so a chunk costs about 350 bytes of heap with its key and counts (a million in 330 MiB,
+ *       {@code SimulatedObjectStoreMemoryTest}). Reading bytes of an object whose payload was dropped fails with
+ *       {@link PayloadDroppedException}; its size, listing and hash still work. A put still hashes every byte.</li>
  * </ul>
+ *
+ * <p><b>Driving it.</b> A driver of many ranks shares one store and its clock among them: it plays each rank's turn
+ * on a worker thread after {@code clock.setNow(rankTime)}, reads {@code clock.now()} back as the rank's new time,
+ * raises the {@linkplain SimulatedClock#raiseFloor floor} at a barrier (a step's start) so that threads it does not
+ * control move on too, and reads {@link #stats()} between phases. Nothing sleeps: a run costs the CPU of the code
+ * under test plus a few microseconds a request. The per-second counts of each prefix and key are kept for the whole
+ * run (until {@link #resetStats()}), a few dozen bytes each.
  *
  * <p><b>What is not.</b> No queueing: S3 is taken to scale out, so requests that are served never wait for each
  * other (throttling is the only back-pressure), and the client's own network is not shared between its requests.
@@ -88,7 +97,15 @@ public final class SimulatedObjectStore implements ObjectStore {
     private final long seed;
     private final String where;
 
-    private final ConcurrentSkipListMap<String, StoredObject> objects = new ConcurrentSkipListMap<>();
+    /**
+     * Objects by key. Hash maps, not a sorted map: a skip list of a million keys costs a cache miss a level on every
+     * request. A listing finds its keys through {@link #folders} and sorts only what it returns.
+     */
+    private final ConcurrentHashMap<String, StoredObject> objects = new ConcurrentHashMap<>();
+    /** The keys of {@link #objects} by folder (a key up to its last '/'); changed under the key's lock in objects. */
+    private final ConcurrentHashMap<String, Set<String>> folders = new ConcurrentHashMap<>();
+    /** The folders, sorted: those under a listed prefix are one run of them. */
+    private final ConcurrentSkipListSet<String> folderNames = new ConcurrentSkipListSet<>();
     private final ConcurrentHashMap<String, PrefixLoad> prefixes = new ConcurrentHashMap<>();
     private final ConcurrentHashMap<String, KeyLoad> keyLoads = new ConcurrentHashMap<>();
     private final LongAdder[] requests = adders();
@@ -132,7 +149,13 @@ public final class SimulatedObjectStore implements ObjectStore {
         ByteBuffer body = data.slice();
         long start = admit(RequestKind.PUT, key, key);
         long done = finish(RequestKind.PUT, key, start, body.remaining());
-        objects.put(key, stored(body, done));
+        StoredObject object = stored(body, done);
+        objects.compute(sharedKey(key), (k, previous) -> {
+            if (previous == null) {
+                index(k);
+            }
+            return object;
+        });
         bytesWritten.add(body.remaining());
     }
 
@@ -143,13 +166,19 @@ public final class SimulatedObjectStore implements ObjectStore {
         long start = admit(RequestKind.PUT_IF_ABSENT, key, key);
         long done = finish(RequestKind.PUT_IF_ABSENT, key, start, body.remaining());
         if (objects.containsKey(key)) {
-            return false; // cheap early answer; the map's putIfAbsent decides races
+            return false; // cheap early answer; computeIfAbsent below decides races
         }
-        boolean created = objects.putIfAbsent(key, stored(body, done)) == null;
-        if (created) {
+        StoredObject object = stored(body, done);
+        boolean[] created = new boolean[1];
+        objects.computeIfAbsent(sharedKey(key), k -> {
+            index(k);
+            created[0] = true;
+            return object;
+        });
+        if (created[0]) {
             bytesWritten.add(body.remaining());
         }
-        return created;
+        return created[0];
     }
 
     @Override
@@ -159,7 +188,9 @@ public final class SimulatedObjectStore implements ObjectStore {
             throw new IOException("negative offset " + offset + " reading '" + ObjectKeys.printable(key) + "' in " + where);
         }
         if (!dst.hasRemaining()) {
-            stat(key); // as S3ObjectStore: no bytes to fetch, so only whether the object exists
+            if (head(key) == null) { // as S3ObjectStore: no bytes to fetch, so only whether the object exists
+                throw missing(key);
+            }
             return 0;
         }
         long start = admit(RequestKind.GET, key, key);
@@ -183,10 +214,7 @@ public final class SimulatedObjectStore implements ObjectStore {
 
     @Override
     public ObjectInfo stat(String key) throws IOException {
-        checkKey(key);
-        long start = admit(RequestKind.HEAD, key, key);
-        StoredObject object = objects.get(key);
-        finish(RequestKind.HEAD, key, start, 0);
+        StoredObject object = head(key);
         if (object == null) {
             throw missing(key);
         }
@@ -206,9 +234,10 @@ public final class SimulatedObjectStore implements ObjectStore {
                 for (String key : all.subList(from, Math.min(all.size(), from + STATS_IN_FLIGHT))) {
                     clock.setNow(batchStart);
                     try {
-                        held.put(key, stat(key));
-                    } catch (NoSuchFileException absent) {
-                        // left out
+                        StoredObject object = head(key); // no exception for an absent key: a million may be asked
+                        if (object != null) {
+                            held.put(key, info(key, object));
+                        }
                     } finally {
                         end = Math.max(end, clock.now());
                     }
@@ -228,11 +257,11 @@ public final class SimulatedObjectStore implements ObjectStore {
             throw new IOException("invalid prefix '" + (prefix == null ? null : ObjectKeys.printable(prefix)) + "'");
         }
         List<ObjectInfo> found = new ArrayList<>();
-        for (Map.Entry<String, StoredObject> entry : objects.tailMap(prefix, true).entrySet()) {
-            if (!entry.getKey().startsWith(prefix)) {
-                break; // sorted: every key with the prefix came before the first without it
+        for (String key : keysUnder(prefix)) {
+            StoredObject object = objects.get(key);
+            if (object != null) { // else deleted since it was indexed
+                found.add(info(key, object));
             }
-            found.add(info(entry.getKey(), entry.getValue()));
         }
         int pages = Math.max(1, (found.size() + LIST_PAGE_KEYS - 1) / LIST_PAGE_KEYS);
         for (int page = 0; page < pages; page++) {
@@ -247,7 +276,13 @@ public final class SimulatedObjectStore implements ObjectStore {
         checkKey(key);
         long start = admit(RequestKind.DELETE, key, key);
         finish(RequestKind.DELETE, key, start, 0);
-        objects.remove(key);
+        objects.computeIfPresent(key, (k, gone) -> {
+            Set<String> folder = folders.get(folderOf(k));
+            if (folder != null) {
+                folder.remove(k);
+            }
+            return null;
+        });
     }
 
     @Override
@@ -260,6 +295,8 @@ public final class SimulatedObjectStore implements ObjectStore {
     public void close() {
         closed = true;
         objects.clear();
+        folders.clear();
+        folderNames.clear();
     }
 
     @Override
@@ -375,7 +412,7 @@ public final class SimulatedObjectStore implements ObjectStore {
         long second = start / SECOND_NANOS;
         requests[kind.ordinal()].increment();
         if (key != null) {
-            keyLoads.computeIfAbsent(key, k -> new KeyLoad()).count(second);
+            keyLoads.computeIfAbsent(key, KeyLoad::new).count(second);
         }
         String prefix = prefixOf(target);
         int limit = kind.isWrite() ? writesPerSecond : readsPerSecond;
@@ -389,6 +426,50 @@ public final class SimulatedObjectStore implements ObjectStore {
         return start;
     }
 
+    private void index(String key) {
+        folders.computeIfAbsent(folderOf(key), folder -> {
+            folderNames.add(folder);
+            return ConcurrentHashMap.newKeySet();
+        }).add(key);
+    }
+
+    /**
+     * The indexed keys that start with {@code prefix}, sorted: every key of each folder that starts with it, and those
+     * of the folder the prefix ends in (when it ends inside a name) whose names go on from it.
+     */
+    private List<String> keysUnder(String prefix) {
+        List<String> keys = new ArrayList<>();
+        for (String folder : folderNames.tailSet(prefix, true)) {
+            if (!folder.startsWith(prefix)) {
+                break; // sorted: every folder with the prefix came before the first without it
+            }
+            keys.addAll(folders.get(folder));
+        }
+        String home = folderOf(prefix);
+        if (!home.startsWith(prefix)) {
+            for (String key : folders.getOrDefault(home, Set.of())) {
+                if (key.startsWith(prefix)) {
+                    keys.add(key);
+                }
+            }
+        }
+        keys.sort(null);
+        return keys;
+    }
+
+    private static String folderOf(String key) {
+        return key.substring(0, key.lastIndexOf('/') + 1);
+    }
+
+    /** One HEAD: the object, or null when there is none. */
+    private StoredObject head(String key) throws IOException {
+        checkKey(key);
+        long start = admit(RequestKind.HEAD, key, key);
+        StoredObject object = objects.get(key);
+        finish(RequestKind.HEAD, key, start, 0);
+        return object;
+    }
+
     /** Moves the calling thread to the completion of a request that started at {@code start}; returns it. */
     private long finish(RequestKind kind, String target, long start, long bytes) {
         long draw = ContentHash.finish(seed ^ ContentHash.finish(((long) target.hashCode() << 8 | kind.ordinal())
@@ -396,6 +477,12 @@ public final class SimulatedObjectStore implements ObjectStore {
         long done = start + latencies[kind.ordinal()].nanos(draw, bytes);
         clock.setNow(done);
         return done;
+    }
+
+    /** The one instance of {@code key} the per-key counts hold: a million keys are then held once, not twice. */
+    private String sharedKey(String key) {
+        KeyLoad load = keyLoads.get(key);
+        return load == null ? key : load.key();
     }
 
     private StoredObject stored(ByteBuffer body, long modifiedNanos) {
