@@ -185,7 +185,8 @@ public final class SimulatedObjectStore implements ObjectStore {
     public int read(String key, long offset, ByteBuffer dst) throws IOException {
         checkKey(key);
         if (offset < 0) {
-            throw new IOException("negative offset " + offset + " reading '" + ObjectKeys.printable(key) + "' in " + where);
+            throw new IOException("negative offset " + offset + " reading '" + ObjectKeys.printable(key) + "' in "
+                    + where);
         }
         if (!dst.hasRemaining()) {
             if (head(key) == null) { // as S3ObjectStore: no bytes to fetch, so only whether the object exists
@@ -565,9 +566,9 @@ public final class SimulatedObjectStore implements ObjectStore {
         private static final long serialVersionUID = 1L;
 
         PayloadDroppedException(String key, long size, long limit, String where) {
-            super("read '" + ObjectKeys.printable(key) + "' in " + where + ": the simulation kept only the size and hash"
-                    + " of this " + size + "-byte object (payloads above " + limit + " bytes are dropped); build the"
-                    + " store with every payload kept to read it");
+            super("read '" + ObjectKeys.printable(key) + "' in " + where
+                    + ": the simulation kept only the size and hash of this " + size + "-byte object (payloads above "
+                    + limit + " bytes are dropped); build the store with every payload kept to read it");
         }
     }
 

@@ -24,8 +24,8 @@ class SimulatedObjectStoreMemoryTest {
     @Test
     void aMillionChunksWithoutPayloadsFitInHalfAGigabyteOfHeap() throws Exception {
         String java = Path.of(System.getProperty("java.home"), "bin", "java").toString();
-        Process p = new ProcessBuilder(java, "-Xmx512m", "-XX:+UseSerialGC", "-cp", System.getProperty("java.class.path"),
-                Child.class.getName()).redirectErrorStream(true).start();
+        Process p = new ProcessBuilder(java, "-Xmx512m", "-XX:+UseSerialGC", "-cp",
+                System.getProperty("java.class.path"), Child.class.getName()).redirectErrorStream(true).start();
         String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
         assertTrue(p.waitFor(10, TimeUnit.MINUTES), "the child did not finish: " + out);
         assertEquals(0, p.exitValue(), out);
@@ -34,9 +34,10 @@ class SimulatedObjectStoreMemoryTest {
     }
 
     /**
-     * A thousand ranks side by side in simulated time, played one after another, each asking which of its thousand chunks
-     * the store holds (statAll: none) and then writing them. The chunks are a few hundred bytes with a payload limit below that: what a dropped payload
-     * leaves behind does not depend on its size, and hashing 4 MiB a chunk would only make the test slow.
+     * A thousand ranks side by side in simulated time, played one after another, each asking which of its thousand
+     * chunks the store holds (statAll: none) and then writing them. The chunks are a few hundred bytes with a payload
+     * limit below that: what a dropped payload leaves behind does not depend on its size, and hashing 4 MiB a chunk
+     * would only make the test slow.
      */
     public static final class Child {
         public static void main(String[] args) throws IOException {

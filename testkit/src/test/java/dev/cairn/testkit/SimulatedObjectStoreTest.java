@@ -164,7 +164,8 @@ class SimulatedObjectStoreTest {
 
             List<ObjectInfo> all = store.list("run/");
             assertEquals(2500, all.size());
-            assertEquals(all.stream().map(ObjectInfo::key).sorted().toList(), all.stream().map(ObjectInfo::key).toList());
+            List<String> keys = all.stream().map(ObjectInfo::key).toList();
+            assertEquals(keys.stream().sorted().toList(), keys);
             assertEquals(3, store.stats().requests(RequestKind.LIST));
 
             assertEquals(834, store.list("run/chunks/00/").size());
@@ -295,7 +296,8 @@ class SimulatedObjectStoreTest {
 
             assertEquals(250_000, store.read(CHUNK, 250_000, ByteBuffer.allocate(300_000)));
             assertEquals(780 * MS, clock.now(), "only the bytes that came back take time");
-            assertThrows(NoSuchFileException.class, () -> store.read("run/chunks/ab/missing", 0, ByteBuffer.allocate(9)));
+            assertThrows(NoSuchFileException.class,
+                    () -> store.read("run/chunks/ab/missing", 0, ByteBuffer.allocate(9)));
             assertEquals(790 * MS, clock.now());
             store.delete(CHUNK);
             store.list("run/");
