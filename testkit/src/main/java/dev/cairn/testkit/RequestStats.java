@@ -26,8 +26,8 @@ public record RequestStats(Map<RequestKind, Long> requests, Map<RequestKind, Lon
 
     /** Copies every collection; maps keep their order (kinds in declaration order, prefixes sorted). */
     public RequestStats {
-        requests = Collections.unmodifiableMap(new EnumMap<>(requests));
-        slowDowns = Collections.unmodifiableMap(new EnumMap<>(slowDowns));
+        requests = byKind(requests);
+        slowDowns = byKind(slowDowns);
         prefixes = Collections.unmodifiableMap(new TreeMap<>(prefixes));
         hottestKeys = List.copyOf(hottestKeys);
     }
@@ -57,6 +57,13 @@ public record RequestStats(Map<RequestKind, Long> requests, Map<RequestKind, Lon
         return prefixes.getOrDefault(prefix, PrefixStats.NONE);
     }
 
+    /** An unmodifiable copy in declaration order of the kinds (an EnumMap's copy constructor refuses an empty map). */
+    private static Map<RequestKind, Long> byKind(Map<RequestKind, Long> counts) {
+        EnumMap<RequestKind, Long> copy = new EnumMap<>(RequestKind.class);
+        copy.putAll(counts);
+        return Collections.unmodifiableMap(copy);
+    }
+
     /**
      * Requests to one prefix.
      *
@@ -71,9 +78,7 @@ public record RequestStats(Map<RequestKind, Long> requests, Map<RequestKind, Lon
         static final PrefixStats NONE = new PrefixStats(Map.of(), 0, 0, 0);
 
         public PrefixStats {
-            EnumMap<RequestKind, Long> copy = new EnumMap<>(RequestKind.class);
-            copy.putAll(requests);
-            requests = Collections.unmodifiableMap(copy);
+            requests = byKind(requests);
         }
 
         /** Requests of {@code kind}. */

@@ -106,6 +106,7 @@ class SimulatedObjectStoreTest {
             assertEquals(List.of(), stats.hottestKeys());
             assertEquals(0, store.peakRate(CHUNK));
             assertEquals(10, store.stat(CHUNK).size(), "objects stay");
+            assertEquals(0, new RequestStats(Map.of(), Map.of(), Map.of(), List.of(), 0, 0).totalRequests());
             assertEquals(1, store.stats().requests(RequestKind.HEAD));
         }
     }
