@@ -1,0 +1,31 @@
+package dev.cairn.testkit;
+
+/**
+ * The requests a {@link SimulatedObjectStore} counts, each in the S3 rate class it is limited by: per prefix, S3
+ * serves 3,500 PUT/COPY/POST/DELETE and 5,500 GET/HEAD requests a second.
+ */
+public enum RequestKind {
+    /** An object written, replacing any there. */
+    PUT(true),
+    /** A create-only write ({@code If-None-Match: *}); a PUT for S3's rates. */
+    PUT_IF_ABSENT(true),
+    /** A ranged read. */
+    GET(false),
+    /** A size and age lookup. */
+    HEAD(false),
+    /** One page of a listing (at most 1,000 keys); a GET on the bucket for S3's rates. */
+    LIST(false),
+    /** One key removed. */
+    DELETE(true);
+
+    private final boolean write;
+
+    RequestKind(boolean write) {
+        this.write = write;
+    }
+
+    /** Whether S3 limits this kind at the PUT/DELETE rate rather than the GET/HEAD rate. */
+    public boolean isWrite() {
+        return write;
+    }
+}
