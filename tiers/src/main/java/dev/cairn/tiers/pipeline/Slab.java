@@ -4,7 +4,7 @@ import java.nio.ByteBuffer;
 import org.apache.arrow.memory.ArrowBuf;
 
 /** A fixed-size off-heap buffer owned by a {@link SlabPool}; handed out and returned, never freed in between. */
-public final class Slab {
+final class Slab {
     final ArrowBuf buf;
     private final SlabPool owner;
     private final ByteBuffer view;
