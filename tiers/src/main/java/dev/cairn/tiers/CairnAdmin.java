@@ -47,6 +47,7 @@ final class CairnAdmin implements CheckpointAdmin {
     private final CommitProtocol commits = new CommitProtocol(allocator);
     private final Map<String, Tier> tiers = new ConcurrentHashMap<>();
     private final ConcurrentLinkedQueue<ChunkReader> readers = new ConcurrentLinkedQueue<>();
+    private volatile boolean closed;
 
     CairnAdmin(List<StoreRef> stores) {
         this.stores = List.copyOf(stores);
@@ -59,6 +60,7 @@ final class CairnAdmin implements CheckpointAdmin {
 
     @Override
     public RunListing runs(StoreRef store) throws IOException {
+        checkOpen();
         TreeSet<String> runs = new TreeSet<>();
         TreeMap<String, String> invalid = new TreeMap<>();
         for (ObjectInfo o : store.store().list("")) {
@@ -77,6 +79,7 @@ final class CairnAdmin implements CheckpointAdmin {
 
     @Override
     public List<StoredStep> steps(StoreRef store, String run) throws IOException {
+        checkOpen();
         StoreLayout layout = new StoreLayout(run);
         Map<Long, List<ObjectInfo>> byStep = new TreeMap<>();
         for (ObjectInfo o : store.store().list(layout.stepsPrefix())) {
@@ -108,6 +111,7 @@ final class CairnAdmin implements CheckpointAdmin {
 
     @Override
     public SortedMap<Long, List<StoreRef>> committedSteps(String run) throws IOException {
+        checkOpen();
         TreeMap<Long, List<StoreRef>> holders = new TreeMap<>();
         for (StoreRef s : stores) {
             for (long step : commits.committedSteps(tier(s, run))) {
@@ -136,11 +140,13 @@ final class CairnAdmin implements CheckpointAdmin {
 
     /** The parsed, checked MANIFEST of {@code step} in {@code store}, cached by the commit protocol. */
     Manifest manifest(StoreRef store, String run, long step) throws IOException {
+        checkOpen();
         return commits.read(tier(store, run), step);
     }
 
     @Override
     public void readChunk(List<StoreRef> from, String run, CheckpointDescription.Chunk chunk, String entry, ByteBuffer dst) {
+        checkOpen();
         if (dst.remaining() < chunk.rawLength()) {
             throw new CheckpointException(Reason.INVALID_INPUT, "a buffer of " + dst.remaining() + " bytes cannot take chunk "
                     + chunk.hash() + " of " + chunk.rawLength() + " bytes");
@@ -178,6 +184,7 @@ final class CairnAdmin implements CheckpointAdmin {
 
     @Override
     public List<StepCheck> verify(String run, List<Long> steps, Progress progress) throws IOException {
+        checkOpen();
         ChunkReader reader = borrowReader();
         try {
             return new AdminVerify(this, run, reader, allocator).verify(steps, progress);
@@ -188,6 +195,7 @@ final class CairnAdmin implements CheckpointAdmin {
 
     @Override
     public CopyReport copy(String run, long step, StoreRef target, int threads, Progress progress) throws IOException {
+        checkOpen();
         if (threads < 1) {
             throw new CheckpointException(Reason.INVALID_INPUT, "a copy needs at least one thread, was " + threads);
         }
@@ -199,6 +207,7 @@ final class CairnAdmin implements CheckpointAdmin {
 
     @Override
     public GcReport gc(StoreRef store, String run, int keepLast, Duration grace, boolean dryRun) throws IOException {
+        checkOpen();
         try (Tier tier = new Tier(TierConfig.of(store.name(), store.store()).keepLast(keepLast), index(store),
                 new StoreLayout(run), 1)) {
             return new GarbageCollector(commits).collect(tier, grace, Set.of(), dryRun, GarbageCollector.Collector.OUTSIDER);
@@ -230,8 +239,18 @@ final class CairnAdmin implements CheckpointAdmin {
         return r != null ? r : new ChunkReader();
     }
 
+    private void checkOpen() {
+        if (closed) {
+            throw new CheckpointException(Reason.CLOSED, "the checkpoint admin is closed");
+        }
+    }
+
     @Override
-    public void close() {
+    public synchronized void close() {
+        if (closed) {
+            return;
+        }
+        closed = true;
         tiers.values().forEach(Tier::close);
         tiers.clear();
         for (ChunkReader r = readers.poll(); r != null; r = readers.poll()) {
