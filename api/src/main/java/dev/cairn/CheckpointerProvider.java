@@ -1,6 +1,13 @@
 package dev.cairn;
 
-/** Service interface the engine implements, found by {@link Checkpointer#open} through {@link java.util.ServiceLoader}. */
+import java.util.List;
+
+/**
+ * Service interface the engine implements, found by {@link Checkpointer#open} and {@link CheckpointAdmin#open}
+ * through {@link java.util.ServiceLoader}.
+ */
 public interface CheckpointerProvider {
     Checkpointer open(CairnConfig config);
+
+    CheckpointAdmin admin(List<StoreRef> stores);
 }

@@ -1,14 +1,13 @@
 package dev.cairn.bench;
 
+import dev.cairn.CheckpointAdmin;
+import dev.cairn.CheckpointDescription;
+import dev.cairn.StoreRef;
 import dev.cairn.backend.flight.PeerMemoryConfig;
 import dev.cairn.backend.flight.PeerMemoryStore;
 import dev.cairn.examples.sharded.RankProcess;
 import dev.cairn.examples.sharded.ShardedModel;
 import dev.cairn.testkit.EmbeddedS3;
-import dev.cairn.tiers.layout.StoreLayout;
-import dev.cairn.tiers.manifest.EntryRecord;
-import dev.cairn.tiers.manifest.Manifest;
-import dev.cairn.tiers.manifest.ManifestFormat;
 import java.io.IOException;
 import java.io.PrintStream;
 import java.net.InetSocketAddress;
@@ -25,7 +24,6 @@ import java.util.concurrent.TimeUnit;
 import java.util.Map;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
-import org.apache.arrow.memory.RootAllocator;
 
 /**
  * The multi-rank benchmark ({@code cairn bench --ranks}): four ranks of {@code ShardedRank} in four JVMs on loopback,
@@ -169,7 +167,7 @@ public final class ShardedBenchmark {
 
                 dumpRecordings(ranks, work.path());
                 ranks.get(LOST).kill();
-                Manifest manifest = readManifest(disk, steps - steps % SLOW_EVERY);
+                CheckpointDescription manifest = readManifest(disk, steps - steps % SLOW_EVERY);
                 List<String> keys = List.copyOf(rawLengthsOf(manifest, LOST).keySet());
                 long storedBytes = 0;
                 List<Comparison> comparisons = new ArrayList<>(transport.comparisons());
@@ -313,21 +311,21 @@ public final class ShardedBenchmark {
         return Files.isRegularFile(archive) ? List.of("-XX:SharedArchiveFile=" + archive) : List.of();
     }
 
-    private static Manifest readManifest(Path disk, long step) throws IOException {
-        StoreLayout layout = new StoreLayout(RUN);
-        try (RootAllocator a = new RootAllocator();
-             dev.cairn.backend.fs.FileSystemObjectStore store = new dev.cairn.backend.fs.FileSystemObjectStore(disk)) {
-            return ManifestFormat.load(store, layout.manifestKey(step), "disk MANIFEST", a);
+    private static CheckpointDescription readManifest(Path disk, long step) throws IOException {
+        try (dev.cairn.backend.fs.FileSystemObjectStore store = new dev.cairn.backend.fs.FileSystemObjectStore(disk)) {
+            StoreRef ref = new StoreRef("disk", disk.toString(), store);
+            try (CheckpointAdmin admin = CheckpointAdmin.open(List.of(ref))) {
+                return admin.describe(ref, RUN, step);
+            }
         }
     }
 
     /** The keys of the chunks rank {@code rank}'s slices are read from (its own, and the replicated tensor's). */
-    private static Map<String, Integer> rawLengthsOf(Manifest m, int rank) {
-        StoreLayout layout = new StoreLayout(RUN);
+    private static Map<String, Integer> rawLengthsOf(CheckpointDescription m, int rank) {
         Map<String, Integer> keys = new java.util.LinkedHashMap<>();
-        for (EntryRecord e : m.entries()) {
+        for (CheckpointDescription.Entry e : m.entries()) {
             if (e.rank() == rank) {
-                e.chunks().forEach(c -> keys.put(layout.chunkKey(c.hash()), (int) c.rawLength()));
+                e.chunks().forEach(c -> keys.put(c.key(), (int) c.rawLength()));
             }
         }
         return keys;

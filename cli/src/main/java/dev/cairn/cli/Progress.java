@@ -1,5 +1,6 @@
 package dev.cairn.cli;
 
+import dev.cairn.CheckpointAdmin;
 import dev.cairn.bench.ByteSize;
 import java.io.PrintStream;
 import java.util.Locale;
@@ -7,17 +8,17 @@ import java.util.Locale;
 /**
  * A progress bar for long operations, {@code label [#####.....] 120 MiB / 1.00 GiB  310 MB/s}, redrawn in place
  * at most ten times a second. It draws only on a terminal ({@code System.console() != null}); piped or captured
- * output stays quiet. Thread-safe.
+ * output stays quiet. Thread-safe. As a {@link CheckpointAdmin.Progress} it learns its total from the engine.
  */
-public final class Progress implements AutoCloseable {
+public final class Progress implements AutoCloseable, CheckpointAdmin.Progress {
     private static final int WIDTH = 30;
     private static final long REDRAW_NANOS = 100_000_000L;
 
     private final PrintStream out;
     private final String label;
-    private final long total;
+    private long total;
     private final boolean enabled;
-    private final long start = System.nanoTime();
+    private long start = System.nanoTime();
     private long done;
     private long lastDraw;
 
@@ -33,7 +34,20 @@ public final class Progress implements AutoCloseable {
         return new Progress(EscapingPrintStream.unescaped(out), Text.printable(label), total, System.console() != null);
     }
 
+    /** A bar whose total the operation it is handed to tells it ({@link #start(long)}). */
+    public static Progress of(PrintStream out, String label) {
+        return start(out, label, 0);
+    }
+
+    /** Sets the total and starts the clock again: the operation begins now. */
+    @Override
+    public synchronized void start(long totalBytes) {
+        total = totalBytes;
+        start = System.nanoTime();
+    }
+
     /** Counts {@code bytes} more as done. */
+    @Override
     public synchronized void advance(long bytes) {
         done += bytes;
         long now = System.nanoTime();

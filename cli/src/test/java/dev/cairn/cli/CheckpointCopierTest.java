@@ -5,17 +5,15 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.cairn.CheckpointAdmin;
 import dev.cairn.ObjectInfo;
 import dev.cairn.ObjectStore;
+import dev.cairn.StoreRef;
 import dev.cairn.testkit.ForwardingObjectStore;
 import dev.cairn.backend.fs.FileSystemObjectStore;
-import dev.cairn.cli.store.CheckpointCopier;
-import dev.cairn.cli.store.Source;
 import dev.cairn.cli.store.StoreSession;
 import dev.cairn.tiers.layout.StoreLayout;
 import java.io.IOException;
-import java.io.PrintStream;
-import java.io.OutputStream;
 import java.nio.ByteBuffer;
 import java.nio.file.Path;
 import java.util.List;
@@ -28,8 +26,6 @@ import org.junit.jupiter.api.io.TempDir;
  * already holds is checked, not trusted.
  */
 class CheckpointCopierTest {
-    private static final PrintStream QUIET = new PrintStream(OutputStream.nullOutputStream());
-
     @TempDir
     Path tmp;
 
@@ -39,17 +35,19 @@ class CheckpointCopierTest {
             Checkpoints.save(source, Checkpoints.RUN, 5);
         }
         StoreLayout layout = new StoreLayout(Checkpoints.RUN);
-        try (StoreSession session = new StoreSession(List.of(new Source("src", new FileSystemObjectStore(tmp.resolve("src")))));
+        try (StoreSession session = new StoreSession(List.of(StoreSession.source(0, "src",
+                new FileSystemObjectStore(tmp.resolve("src")))));
              FileSystemObjectStore target = new FileSystemObjectStore(tmp.resolve("dst"))) {
             session.selectRun(null);
-            IOException cut = assertThrows(IOException.class, () -> new CheckpointCopier(session, 1)
-                    .copy(5, new FailingAfter(target, 3), "dst", QUIET));
+            IOException cut = assertThrows(IOException.class, () -> session.admin().copy(session.run(), 5,
+                    new StoreRef("target", "dst", new FailingAfter(target, 3)), 1, CheckpointAdmin.Progress.NONE));
             assertTrue(cut.getMessage().contains("connection lost"), cut.getMessage());
             assertFalse(exists(target, layout.manifestKey(5)), "an interrupted copy must not commit");
             long written = target.list(layout.chunksPrefix()).size();
             assertEquals(3, written);
 
-            CheckpointCopier.Report report = new CheckpointCopier(session, 2).copy(5, target, "dst", QUIET);
+            CheckpointAdmin.CopyReport report = session.admin().copy(session.run(), 5, new StoreRef("target", "dst", target), 2,
+                    CheckpointAdmin.Progress.NONE);
             assertEquals(3, report.chunksSkipped());
             assertEquals(report.chunks() - 3, report.chunksCopied());
             assertTrue(exists(target, layout.manifestKey(5)));

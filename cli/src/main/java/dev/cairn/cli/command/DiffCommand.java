@@ -1,17 +1,17 @@
 package dev.cairn.cli.command;
 
+import dev.cairn.CheckpointDescription;
+import dev.cairn.CheckpointDescription.Chunk;
+import dev.cairn.CheckpointDescription.Entry;
+import dev.cairn.StoreRef;
 import dev.cairn.cli.CairnCli;
 import dev.cairn.cli.Json;
 import dev.cairn.cli.Table;
 import dev.cairn.cli.Text;
 import dev.cairn.cli.store.StoreOptions;
 import dev.cairn.cli.store.StoreSession;
-import dev.cairn.tiers.codec.ContentHash;
-import dev.cairn.tiers.manifest.ChunkRef;
-import dev.cairn.tiers.manifest.EntryRecord;
-import dev.cairn.tiers.manifest.Manifest;
-import dev.cairn.tiers.restore.ChunkReader;
 import java.io.IOException;
+import java.nio.ByteBuffer;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.LinkedHashMap;
@@ -73,13 +73,13 @@ public final class DiffCommand implements Callable<Integer> {
         String note = null;
         try (StoreSession session = stores.openRun()) {
             StoreSession.Located a = session.locate(stepA);
-            Manifest b = session.locate(stepB).manifest();
+            CheckpointDescription b = session.locate(stepB).manifest();
             Map<String, String> rekeyed = Map.of();
-            if (a.manifest().contentHash() != b.contentHash()) {
+            if (!a.manifest().contentHash().equals(b.contentHash())) {
                 rekeyed = rekey(session, a, b);
-                note = "step " + stepA + " keys its chunks by " + a.manifest().contentHash().tag() + " and step " + stepB
-                        + " by " + b.contentHash().tag() + ": step " + stepA + "'s chunks were read and hashed by "
-                        + b.contentHash().tag() + " to compare them";
+                note = "step " + stepA + " keys its chunks by " + a.manifest().contentHash() + " and step " + stepB
+                        + " by " + b.contentHash() + ": step " + stepA + "'s chunks were read and hashed by "
+                        + b.contentHash() + " to compare them";
             }
             diff = diff(a.manifest(), b, rekeyed);
         }
@@ -110,48 +110,47 @@ public final class DiffCommand implements Callable<Integer> {
      * hash: the chunk read (from the store that holds {@code a}'s step first), verified by its own hash, and hashed
      * again. CORRUPT when a chunk has no good copy.
      */
-    private static Map<String, String> rekey(StoreSession session, StoreSession.Located a, Manifest b) {
-        Map<String, EntryRecord> after = byKey(b);
-        List<dev.cairn.cli.store.Source> order = new ArrayList<>();
-        order.add(a.source());
-        session.sources().stream().filter(s -> s != a.source()).forEach(order::add);
-        ContentHash.Hasher hasher = b.contentHash().hasher();
+    private static Map<String, String> rekey(StoreSession session, StoreSession.Located a, CheckpointDescription b) {
+        Map<String, Entry> after = byKey(b);
+        List<StoreRef> order = session.readOrder(a.source());
         Map<String, String> out = new java.util.HashMap<>();
-        try (ChunkReader reader = new ChunkReader()) {
-            for (Map.Entry<String, EntryRecord> e : byKey(a.manifest()).entrySet()) {
-                EntryRecord y = after.get(e.getKey());
-                if (y == null || y.byteSize() != e.getValue().byteSize()) {
-                    continue;
-                }
-                for (ChunkRef c : e.getValue().chunks()) {
-                    if (!out.containsKey(c.hash())) {
-                        java.nio.ByteBuffer raw = dev.cairn.cli.store.Source.fetch(reader, order, session.layout(), c,
-                                e.getValue().name());
-                        out.put(c.hash(), hasher.hex(raw, 0, raw.remaining()));
+        ByteBuffer raw = ByteBuffer.allocate(0);
+        for (Map.Entry<String, Entry> e : byKey(a.manifest()).entrySet()) {
+            Entry y = after.get(e.getKey());
+            if (y == null || y.byteSize() != e.getValue().byteSize()) {
+                continue;
+            }
+            for (Chunk c : e.getValue().chunks()) {
+                if (!out.containsKey(c.hash())) {
+                    if (raw.capacity() < c.rawLength()) {
+                        raw = ByteBuffer.allocate(Math.toIntExact(c.rawLength()));
                     }
+                    raw.clear();
+                    session.admin().readChunk(order, session.run(), c, e.getValue().name(), raw);
+                    out.put(c.hash(), session.admin().contentKey(b.contentHash(), raw.flip()));
                 }
             }
         }
         return out;
     }
 
-    static Diff diff(Manifest a, Manifest b) {
+    static Diff diff(CheckpointDescription a, CheckpointDescription b) {
         return diff(a, b, Map.of());
     }
 
     /** @param rekeyed keys of {@code a}'s chunks under {@code b}'s content hash, where the two differ */
-    static Diff diff(Manifest a, Manifest b, Map<String, String> rekeyed) {
-        Map<String, EntryRecord> before = byKey(a);
-        Map<String, EntryRecord> after = byKey(b);
+    static Diff diff(CheckpointDescription a, CheckpointDescription b, Map<String, String> rekeyed) {
+        Map<String, Entry> before = byKey(a);
+        Map<String, Entry> after = byKey(b);
         List<EntryDiff> out = new ArrayList<>();
         int changed = 0;
         int same = 0;
         int added = 0;
         int removed = 0;
         long bytes = 0;
-        for (Map.Entry<String, EntryRecord> e : before.entrySet()) {
-            EntryRecord x = e.getValue();
-            EntryRecord y = after.get(e.getKey());
+        for (Map.Entry<String, Entry> e : before.entrySet()) {
+            Entry x = e.getValue();
+            Entry y = after.get(e.getKey());
             if (y == null) {
                 out.add(new EntryDiff(x.name(), kind(x), "removed", x.chunks().size(), 0, x.chunks().size(), x.byteSize()));
                 removed++;
@@ -166,9 +165,9 @@ public final class DiffCommand implements Callable<Integer> {
                 changed++;
             }
         }
-        for (Map.Entry<String, EntryRecord> e : after.entrySet()) {
+        for (Map.Entry<String, Entry> e : after.entrySet()) {
             if (!before.containsKey(e.getKey())) {
-                EntryRecord y = e.getValue();
+                Entry y = e.getValue();
                 out.add(new EntryDiff(y.name(), kind(y), "added", 0, y.chunks().size(), y.chunks().size(), y.byteSize()));
                 added++;
                 bytes += y.byteSize();
@@ -177,8 +176,8 @@ public final class DiffCommand implements Callable<Integer> {
         return new Diff(a.run(), a.step(), b.step(), changed, same, added, removed, bytes, out);
     }
 
-    private static EntryDiff compare(EntryRecord x, EntryRecord y, Map<String, String> rekeyed) {
-        if (x.tensor() != y.tensor() || !Objects.equals(x.dtype(), y.dtype())) {
+    private static EntryDiff compare(Entry x, Entry y, Map<String, String> rekeyed) {
+        if (x.isTensor() != y.isTensor() || !Objects.equals(x.dtype(), y.dtype())) {
             return whole(x, y, "retyped");
         }
         if (x.byteSize() != y.byteSize() || !Arrays.equals(x.shape(), y.shape())) {
@@ -188,8 +187,8 @@ public final class DiffCommand implements Callable<Integer> {
         int differing = 0;
         long bytes = 0;
         for (int i = 0; i < n; i++) {
-            ChunkRef cx = i < x.chunks().size() ? x.chunks().get(i) : null;
-            ChunkRef cy = i < y.chunks().size() ? y.chunks().get(i) : null;
+            Chunk cx = i < x.chunks().size() ? x.chunks().get(i) : null;
+            Chunk cy = i < y.chunks().size() ? y.chunks().get(i) : null;
             if (cx == null || cy == null || !rekeyed.getOrDefault(cx.hash(), cx.hash()).equals(cy.hash())
                     || cx.offset() != cy.offset()) {
                 differing++;
@@ -200,18 +199,18 @@ public final class DiffCommand implements Callable<Integer> {
                 differing, bytes);
     }
 
-    private static EntryDiff whole(EntryRecord x, EntryRecord y, String change) {
+    private static EntryDiff whole(Entry x, Entry y, String change) {
         return new EntryDiff(x.name(), kind(x), change, x.chunks().size(), y.chunks().size(), y.chunks().size(), y.byteSize());
     }
 
-    private static String kind(EntryRecord r) {
-        return r.tensor() ? "tensor" : "blob";
+    private static String kind(Entry r) {
+        return r.isTensor() ? "tensor" : "blob";
     }
 
     /** Entries are unique by name within a rank; several ranks may use one name. */
-    private static Map<String, EntryRecord> byKey(Manifest m) {
-        Map<String, EntryRecord> out = new LinkedHashMap<>();
-        for (EntryRecord r : m.entries()) {
+    private static Map<String, Entry> byKey(CheckpointDescription m) {
+        Map<String, Entry> out = new LinkedHashMap<>();
+        for (Entry r : m.entries()) {
             out.put(m.worldSize() == 1 ? r.name() : r.name() + "@rank" + r.rank(), r);
         }
         return out;

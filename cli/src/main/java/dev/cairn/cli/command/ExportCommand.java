@@ -5,13 +5,10 @@ import dev.cairn.cli.CairnCli;
 import dev.cairn.cli.Json;
 import dev.cairn.cli.Text;
 import dev.cairn.cli.safetensors.SafetensorsExport;
-import dev.cairn.cli.store.Source;
 import dev.cairn.cli.store.StoreOptions;
 import dev.cairn.cli.store.StoreSession;
 import java.io.IOException;
 import java.nio.file.Path;
-import java.util.ArrayList;
-import java.util.List;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.ParameterException;
@@ -75,10 +72,8 @@ public final class ExportCommand implements Callable<Integer> {
         SafetensorsExport.Report report;
         try (StoreSession session = stores.openRun()) {
             StoreSession.Located located = session.locate(step);
-            List<Source> order = new ArrayList<>();
-            order.add(located.source());
-            session.sources().stream().filter(s -> s != located.source()).forEach(order::add);
-            report = SafetensorsExport.export(located.manifest(), order, session.layout(), out, maxShard, cli.err());
+            report = SafetensorsExport.export(located.manifest(), session.admin(), session.readOrder(located.source()), out,
+                    maxShard, cli.err());
         }
         if (json) {
             Json.print(cli.out(), report);

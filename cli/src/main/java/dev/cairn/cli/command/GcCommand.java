@@ -1,20 +1,18 @@
 package dev.cairn.cli.command;
 
 import dev.cairn.GcReport;
+import dev.cairn.StoreRef;
 import dev.cairn.cli.CairnCli;
 import dev.cairn.cli.DurationConverter;
 import dev.cairn.cli.EngineDefaults;
 import dev.cairn.cli.Json;
 import dev.cairn.cli.Text;
-import dev.cairn.cli.store.Source;
 import dev.cairn.cli.store.StoreOptions;
 import dev.cairn.cli.store.StoreSession;
-import dev.cairn.tiers.gc.GarbageCollector;
 import java.io.IOException;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.Set;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.ParameterException;
@@ -79,9 +77,8 @@ public final class GcCommand implements Callable<Integer> {
         }
         List<StoreReport> reports = new ArrayList<>();
         try (StoreSession session = stores.openRun()) {
-            GarbageCollector collector = new GarbageCollector(session.commits());
-            for (Source s : session.sources()) {
-                reports.add(new StoreReport(s.uri(), collector.collect(session.tier(s, keepLast), grace, Set.of(), dryRun, GarbageCollector.Collector.OUTSIDER)));
+            for (StoreRef s : session.sources()) {
+                reports.add(new StoreReport(s.location(), session.admin().gc(s, session.run(), keepLast, grace, dryRun)));
             }
         }
         if (json) {

@@ -1,14 +1,12 @@
 package dev.cairn.cli.command;
 
+import dev.cairn.CheckpointDescription;
 import dev.cairn.cli.CairnCli;
 import dev.cairn.cli.Json;
 import dev.cairn.cli.Table;
 import dev.cairn.cli.Text;
 import dev.cairn.cli.store.StoreOptions;
 import dev.cairn.cli.store.StoreSession;
-import dev.cairn.tiers.manifest.ChunkRef;
-import dev.cairn.tiers.manifest.EntryRecord;
-import dev.cairn.tiers.manifest.Manifest;
 import java.io.IOException;
 import java.time.Instant;
 import java.util.ArrayList;
@@ -66,7 +64,7 @@ public final class InspectCommand implements Callable<Integer> {
         Inspection inspection;
         try (StoreSession session = stores.openRun()) {
             StoreSession.Located located = session.locate(step);
-            inspection = inspect(located.manifest(), located.source().uri());
+            inspection = inspect(located.manifest(), located.source().location());
         }
         if (json) {
             Json.print(cli.out(), inspection);
@@ -76,27 +74,35 @@ public final class InspectCommand implements Callable<Integer> {
         return CairnCli.OK;
     }
 
-    static Inspection inspect(Manifest m, String store) {
+    static Inspection inspect(CheckpointDescription m, String store) {
         List<Entry> tensors = new ArrayList<>();
         List<Entry> blobs = new ArrayList<>();
-        for (EntryRecord r : m.entries()) {
+        for (CheckpointDescription.Entry r : m.entries()) {
             long stored = 0;
             TreeSet<String> codecs = new TreeSet<>();
             List<Chunk> chunks = new ArrayList<>();
-            for (ChunkRef c : r.chunks()) {
+            for (CheckpointDescription.Chunk c : r.chunks()) {
                 stored += c.storedLength();
                 codecs.add(c.codec());
                 chunks.add(new Chunk(c.offset(), c.rawLength(), c.hash(), c.codec(), c.storedLength(), c.bases()));
             }
-            Entry e = new Entry(r.name(), r.tensor() ? "tensor" : r.perRank() ? "rank-blob" : "blob",
-                    r.tensor() ? r.dtype().name() : null, r.tensor() ? r.shape() : null, r.tensor() ? r.globalShape() : null,
-                    r.tensor() ? r.shardOffsets() : null, r.rank(), r.byteSize(), stored, Text.ratio(r.byteSize(), stored),
+            Entry e = new Entry(r.name(), kind(r.kind()),
+                    r.isTensor() ? r.dtype().name() : null, r.isTensor() ? r.shape() : null, r.isTensor() ? r.globalShape() : null,
+                    r.isTensor() ? r.shardOffsets() : null, r.rank(), r.byteSize(), stored, Text.ratio(r.byteSize(), stored),
                     List.copyOf(codecs), chunks.size(), chunks);
-            (r.tensor() ? tensors : blobs).add(e);
+            (r.isTensor() ? tensors : blobs).add(e);
         }
-        return new Inspection(m.run(), m.step(), store, m.formatVersion(), m.contentHash().tag(), m.worldSize(), m.chunkBytes(),
+        return new Inspection(m.run(), m.step(), store, m.formatVersion(), m.contentHash(), m.worldSize(), m.chunkBytes(),
                 m.createdAt(),
                 m.rawBytes(), m.storedBytes(), m.chunkCount(), tensors, blobs);
+    }
+
+    private static String kind(CheckpointDescription.Kind kind) {
+        return switch (kind) {
+            case TENSOR -> "tensor";
+            case BLOB -> "blob";
+            case RANK_BLOB -> "rank-blob";
+        };
     }
 
     private void printText(Inspection i) {

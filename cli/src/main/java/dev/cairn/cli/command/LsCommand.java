@@ -1,21 +1,20 @@
 package dev.cairn.cli.command;
 
+import dev.cairn.CheckpointAdmin.StoredStep;
 import dev.cairn.CheckpointException;
-import dev.cairn.ObjectInfo;
+import dev.cairn.CheckpointInfo;
+import dev.cairn.StoreRef;
 import dev.cairn.cli.CairnCli;
 import dev.cairn.cli.Json;
 import dev.cairn.cli.Table;
 import dev.cairn.cli.Text;
-import dev.cairn.cli.store.Source;
 import dev.cairn.cli.store.StoreOptions;
 import dev.cairn.cli.store.StoreSession;
-import dev.cairn.tiers.layout.StoreLayout;
-import dev.cairn.tiers.manifest.Manifest;
-import dev.cairn.tiers.manifest.ManifestFormat;
 import java.io.IOException;
 import java.time.Instant;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Locale;
 import java.util.Map;
 import java.util.TreeMap;
 import java.util.concurrent.Callable;
@@ -64,7 +63,7 @@ public final class LsCommand implements Callable<Integer> {
         List<RunRow> runs = new ArrayList<>();
         try (StoreSession session = stores.open()) {
             Map<String, Map<Long, List<Seen>>> seen = new TreeMap<>();
-            for (Source s : session.sources()) {
+            for (StoreRef s : session.sources()) {
                 for (String run : session.runs(s)) {
                     if (stores.run() == null || stores.run().equals(run)) {
                         scan(session, s, run, seen);
@@ -87,52 +86,30 @@ public final class LsCommand implements Callable<Integer> {
         return CairnCli.OK;
     }
 
-    /** What one store holds of one step: its manifest when committed and readable, else its files. */
-    private record Seen(Source source, Manifest manifest, String state, long files, long bytes, Instant newest) {
+    /** What one store holds of one step: its manifest's summary when committed and readable, else its files. */
+    private record Seen(StoreRef source, CheckpointInfo manifest, String state, long files, long bytes, Instant newest) {
     }
 
-    private static void scan(StoreSession session, Source s, String run, Map<String, Map<Long, List<Seen>>> seen)
+    private static void scan(StoreSession session, StoreRef s, String run, Map<String, Map<Long, List<Seen>>> seen)
             throws IOException {
-        StoreLayout layout = new StoreLayout(run);
-        Map<Long, List<ObjectInfo>> byStep = new TreeMap<>();
-        for (ObjectInfo o : s.store().list(layout.stepsPrefix())) {
-            if (!layout.isRetiredKey(o.key())) { // retention's marker of a step it removed: nothing to show
-                layout.stepOf(o.key()).ifPresent(step -> byStep.computeIfAbsent(step, k -> new ArrayList<>()).add(o));
-            }
-        }
-        for (Map.Entry<Long, List<ObjectInfo>> e : byStep.entrySet()) {
-            long step = e.getKey();
-            List<ObjectInfo> files = e.getValue();
-            boolean committed = files.stream().anyMatch(o -> o.key().equals(layout.manifestKey(step)));
-            Manifest m = null;
-            String state = "partial";
-            if (committed) {
-                try {
-                    m = ManifestFormat.load(s.store(), layout.manifestKey(step), s.uri() + ":" + layout.manifestKey(step),
-                            session.allocator());
-                    state = "committed";
-                } catch (CheckpointException unreadable) {
-                    state = "unreadable";
-                }
-            }
-            Instant newest = files.stream().map(ObjectInfo::lastModified).max(Instant::compareTo).orElse(Instant.EPOCH);
-            long bytes = files.stream().mapToLong(ObjectInfo::size).sum();
-            seen.computeIfAbsent(run, r -> new TreeMap<>()).computeIfAbsent(step, k -> new ArrayList<>())
-                    .add(new Seen(s, m, state, files.size(), bytes, newest));
+        for (StoredStep step : session.admin().steps(s, run)) {
+            seen.computeIfAbsent(run, r -> new TreeMap<>()).computeIfAbsent(step.step(), k -> new ArrayList<>())
+                    .add(new Seen(s, step.checkpoint().orElse(null), step.state().name().toLowerCase(Locale.ROOT), step.files(),
+                            step.bytes(), step.lastModified()));
         }
     }
 
     private static StepRow row(long step, List<Seen> seen, Instant now) {
-        List<Holder> holders = seen.stream().map(x -> new Holder(x.source.uri(), x.state)).toList();
+        List<Holder> holders = seen.stream().map(x -> new Holder(x.source.location(), x.state)).toList();
         Seen best = seen.stream().filter(x -> x.manifest != null).findFirst().orElse(null);
         if (best == null) {
             String state = seen.stream().anyMatch(x -> x.state.equals("unreadable")) ? "unreadable" : "partial";
             Instant newest = seen.stream().map(Seen::newest).max(Instant::compareTo).orElseThrow();
             return new StepRow(step, state, holders, null, null, null, null, null, secondsBetween(newest, now));
         }
-        Manifest m = best.manifest;
-        return new StepRow(step, "committed", holders, m.rawBytes(), m.storedBytes(), m.entries().size(), m.worldSize(),
-                m.createdAt(), secondsBetween(m.createdAt(), now));
+        CheckpointInfo m = best.manifest;
+        return new StepRow(step, "committed", holders, m.rawBytes(), m.storedBytes(), m.entries(), m.worldSize(),
+                m.committedAt(), secondsBetween(m.committedAt(), now));
     }
 
     private static long secondsBetween(Instant t, Instant now) {

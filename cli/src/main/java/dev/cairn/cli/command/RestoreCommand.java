@@ -1,10 +1,12 @@
 package dev.cairn.cli.command;
 
+import dev.cairn.CheckpointAdmin;
 import dev.cairn.ObjectStore;
+import dev.cairn.StoreRef;
 import dev.cairn.cli.CairnCli;
 import dev.cairn.cli.Json;
+import dev.cairn.cli.Progress;
 import dev.cairn.cli.Text;
-import dev.cairn.cli.store.CheckpointCopier;
 import dev.cairn.cli.store.StoreOptions;
 import dev.cairn.cli.store.StoreSession;
 import dev.cairn.cli.store.StoreUris;
@@ -68,10 +70,11 @@ public final class RestoreCommand implements Callable<Integer> {
         if (threads < 1 || threads > 64) {
             throw new ParameterException(spec.commandLine(), "--threads must be in [1, 64], was " + threads);
         }
-        CheckpointCopier.Report report;
+        CheckpointAdmin.CopyReport report;
         try (StoreSession session = stores.openRun(to);
-             ObjectStore target = StoreUris.open(to, stores.s3Endpoint(), true)) {
-            report = new CheckpointCopier(session, threads).copy(step, target, to, cli.err());
+             ObjectStore target = StoreUris.open(to, stores.s3Endpoint(), true);
+             Progress progress = Progress.of(cli.err(), "copy " + step)) {
+            report = session.admin().copy(session.run(), step, new StoreRef("target", to, target), threads, progress);
         }
         if (json) {
             Json.print(cli.out(), report);

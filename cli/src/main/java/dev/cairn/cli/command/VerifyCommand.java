@@ -1,29 +1,18 @@
 package dev.cairn.cli.command;
 
-import dev.cairn.CheckpointException;
-import dev.cairn.ObjectInfo;
+import dev.cairn.CheckpointAdmin;
+import dev.cairn.StoreRef;
 import dev.cairn.cli.CairnCli;
 import dev.cairn.cli.Json;
 import dev.cairn.cli.Progress;
 import dev.cairn.cli.Text;
-import dev.cairn.tiers.restore.ChunkReader;
-import dev.cairn.tiers.restore.ChunkReader.Check;
-import dev.cairn.cli.store.RankIndexes;
-import dev.cairn.cli.store.Source;
 import dev.cairn.cli.store.StoreOptions;
 import dev.cairn.cli.store.StoreSession;
-import dev.cairn.tiers.layout.StoreLayout;
-import dev.cairn.tiers.manifest.ChunkRef;
-import dev.cairn.tiers.manifest.EntryRecord;
-import dev.cairn.tiers.manifest.Manifest;
-import dev.cairn.tiers.manifest.ManifestFormat;
 import java.io.IOException;
 import java.util.ArrayList;
-import java.util.HashMap;
-import java.util.LinkedHashMap;
 import java.util.List;
-import java.util.Map;
-import java.util.TreeMap;
+import java.util.Locale;
+import java.util.SortedMap;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -101,7 +90,7 @@ public final class VerifyCommand implements Callable<Integer> {
     }
 
     private Verification verify(StoreSession session) throws IOException {
-        TreeMap<Long, List<Source>> committed = session.committedSteps();
+        SortedMap<Long, List<StoreRef>> committed = session.committedSteps();
         List<Long> steps;
         if (all) {
             steps = new ArrayList<>(committed.keySet());
@@ -110,88 +99,22 @@ public final class VerifyCommand implements Callable<Integer> {
             session.holders(wanted); // NOT_FOUND naming the committed steps, when it is nowhere
             steps = List.of(wanted);
         }
-        StoreLayout layout = session.layout();
-        Map<Source, Map<String, Check>> seen = new HashMap<>();
-        List<StepCheck> checks = new ArrayList<>();
-        long total = 0;
-        Map<Long, Map<Source, Object>> manifests = new TreeMap<>();
-        for (long s : steps) {
-            Map<Source, Object> perSource = new LinkedHashMap<>();
-            for (Source src : committed.getOrDefault(s, List.of())) {
-                try {
-                    Manifest m = session.manifest(src, s);
-                    perSource.put(src, m);
-                    total += m.storedBytes();
-                } catch (CheckpointException | IOException e) {
-                    perSource.put(src, e.getMessage());
-                }
-            }
-            manifests.put(s, perSource);
+        List<CheckpointAdmin.StepCheck> found;
+        try (Progress progress = Progress.of(cli.err(), "verify")) {
+            found = session.admin().verify(session.run(), steps, progress);
         }
-        try (ChunkReader reader = new ChunkReader();
-             Progress progress = Progress.start(cli.err(), "verify", total)) {
-            for (Map.Entry<Long, Map<Source, Object>> e : manifests.entrySet()) {
-                for (Map.Entry<Source, Object> held : e.getValue().entrySet()) {
-                    Source src = held.getKey();
-                    if (!(held.getValue() instanceof Manifest m)) {
-                        checks.add(new StepCheck(e.getKey(), src.uri(), (String) held.getValue(), List.of(), 0, 0, List.of()));
-                        continue;
-                    }
-                    checks.add(checkStep(session, src, m, reader, seen, progress));
-                }
+        List<StepCheck> checks = new ArrayList<>();
+        for (CheckpointAdmin.StepCheck c : found) {
+            List<BadChunk> bad = new ArrayList<>();
+            for (CheckpointAdmin.BadChunk b : c.badChunks()) {
+                bad.add(new BadChunk(b.hash(), b.entry(), b.offset(), b.problem().name().toLowerCase(Locale.ROOT), b.detail(),
+                        b.goodCopyIn()));
             }
+            checks.add(new StepCheck(c.step(), c.store(), c.manifestProblem().isEmpty() ? "ok" : c.manifestProblem(),
+                    c.badIndexes(), c.chunks(), c.storedBytes(), bad));
         }
         boolean intact = checks.stream().allMatch(StepCheck::intact);
-        return new Verification(layout.run(), intact, checks);
-    }
-
-    private StepCheck checkStep(StoreSession session, Source src, Manifest m, ChunkReader reader,
-                                Map<Source, Map<String, Check>> seen, Progress progress) throws IOException {
-        StoreLayout layout = session.layout();
-        List<String> badIndexes = new ArrayList<>();
-        for (ObjectInfo o : src.store().list(layout.stepPrefix(m.step()))) {
-            java.util.OptionalInt rank = layout.rankOfIndexKey(o.key());
-            if (rank.isPresent()) {
-                try {
-                    Manifest index = ManifestFormat.load(src.store(), o.key(), src.uri() + ":" + o.key(),
-                            session.allocator());
-                    String mismatch = RankIndexes.mismatch(index, rank.getAsInt(), m);
-                    if (mismatch != null) {
-                        badIndexes.add(src.uri() + ":" + o.key() + " " + mismatch);
-                    }
-                } catch (CheckpointException | IOException e) {
-                    badIndexes.add(e.getMessage());
-                }
-            }
-        }
-        List<BadChunk> bad = new ArrayList<>();
-        Map<String, Boolean> done = new HashMap<>();
-        long chunks = 0;
-        for (EntryRecord r : m.entries()) {
-            for (ChunkRef c : r.chunks()) {
-                if (done.putIfAbsent(c.hash(), Boolean.TRUE) != null) {
-                    continue;
-                }
-                chunks++;
-                Check check = check(reader, src, layout, c, seen);
-                progress.advance(c.storedLength());
-                if (!check.ok()) {
-                    List<String> good = new ArrayList<>();
-                    for (Source other : session.sources()) {
-                        if (other != src && check(reader, other, layout, c, seen).ok()) {
-                            good.add(other.uri());
-                        }
-                    }
-                    bad.add(new BadChunk(c.hash(), r.name(), c.offset(), check.status().name().toLowerCase(java.util.Locale.ROOT),
-                            check.detail(), good));
-                }
-            }
-        }
-        return new StepCheck(m.step(), src.uri(), "ok", badIndexes, chunks, m.storedBytes(), bad);
-    }
-
-    private static Check check(ChunkReader reader, Source src, StoreLayout layout, ChunkRef c, Map<Source, Map<String, Check>> seen) {
-        return seen.computeIfAbsent(src, k -> new HashMap<>()).computeIfAbsent(c.hash(), h -> reader.check(src.store(), layout, c));
+        return new Verification(session.run(), intact, checks);
     }
 
     private void printText(Verification v) {

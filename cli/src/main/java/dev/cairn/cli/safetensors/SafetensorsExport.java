@@ -1,16 +1,16 @@
 package dev.cairn.cli.safetensors;
 
+import dev.cairn.CheckpointAdmin;
+import dev.cairn.CheckpointDescription;
+import dev.cairn.CheckpointDescription.Chunk;
+import dev.cairn.CheckpointDescription.Entry;
+import dev.cairn.CheckpointDescription.Kind;
 import dev.cairn.CheckpointException;
 import dev.cairn.CheckpointException.Reason;
+import dev.cairn.StoreRef;
 import dev.cairn.cli.Json;
 import dev.cairn.cli.Progress;
 import dev.cairn.cli.safetensors.SafetensorsFormat.TensorInfo;
-import dev.cairn.tiers.restore.ChunkReader;
-import dev.cairn.cli.store.Source;
-import dev.cairn.tiers.layout.StoreLayout;
-import dev.cairn.tiers.manifest.ChunkRef;
-import dev.cairn.tiers.manifest.EntryRecord;
-import dev.cairn.tiers.manifest.Manifest;
 import java.io.IOException;
 import java.io.PrintStream;
 import java.nio.ByteBuffer;
@@ -55,33 +55,34 @@ public final class SafetensorsExport {
     public record Report(String run, long step, Path dir, List<String> files, int tensors, int blobs, long tensorBytes) {
     }
 
-    public static Report export(Manifest m, List<Source> sources, StoreLayout layout, Path dir, long maxShardBytes,
-                                PrintStream progressOut) throws IOException {
-        List<EntryRecord> tensors = new ArrayList<>();
+    /** Writes the tensors of {@code m} into {@code dir}, reading each chunk from the first of {@code sources} with a good copy. */
+    public static Report export(CheckpointDescription m, CheckpointAdmin admin, List<StoreRef> sources, Path dir,
+                                long maxShardBytes, PrintStream progressOut) throws IOException {
+        List<Entry> tensors = new ArrayList<>();
         Map<String, String> metadata = new LinkedHashMap<>();
         metadata.put("format", "pt");
         metadata.put(RUN_KEY, m.run());
         metadata.put(STEP_KEY, Long.toString(m.step()));
-        Map<String, List<EntryRecord>> byName = new LinkedHashMap<>();
-        for (EntryRecord r : m.entries()) {
+        Map<String, List<Entry>> byName = new LinkedHashMap<>();
+        for (Entry r : m.entries()) {
             byName.computeIfAbsent(r.name(), k -> new ArrayList<>()).add(r);
         }
-        List<EntryRecord> blobs = new ArrayList<>();
-        for (List<EntryRecord> copies : byName.values()) {
-            EntryRecord first = copies.get(0);
-            if (first.tensor()) {
-                EntryRecord whole = copies.stream().filter(r -> r.shard().isWhole()).findFirst().orElse(null);
+        List<Entry> blobs = new ArrayList<>();
+        for (List<Entry> copies : byName.values()) {
+            Entry first = copies.get(0);
+            if (first.isTensor()) {
+                Entry whole = copies.stream().filter(r -> r.shard().isWhole()).findFirst().orElse(null);
                 tensors.add(whole != null ? whole : wholeByRows(m.step(), copies)); // a whole copy (replicas), or rows
-            } else if (first.perRank() && m.worldSize() > 1) {
-                for (EntryRecord r : copies) { // each rank's copy under its own name
-                    blobs.add(new EntryRecord(r.name() + ".rank" + r.rank(), false, null, null, null, null, false, r.byteSize(),
-                            r.rank(), r.chunks()));
+            } else if (first.kind() == Kind.RANK_BLOB && m.worldSize() > 1) {
+                for (Entry r : copies) { // each rank's copy under its own name
+                    blobs.add(new Entry(r.name() + ".rank" + r.rank(), Kind.BLOB, null, null, null, null, r.rank(), r.byteSize(),
+                            r.chunks()));
                 }
             } else {
-                blobs.add(copies.stream().min(java.util.Comparator.comparingInt(EntryRecord::rank)).orElseThrow());
+                blobs.add(copies.stream().min(java.util.Comparator.comparingInt(Entry::rank)).orElseThrow());
             }
         }
-        List<List<EntryRecord>> shards = shard(tensors, maxShardBytes);
+        List<List<Entry>> shards = shard(tensors, maxShardBytes);
         List<String> files = new ArrayList<>();
         for (int i = 0; i < shards.size(); i++) {
             files.add(shards.size() == 1 ? SINGLE : String.format("model-%05d-of-%05d.safetensors", i + 1, shards.size()));
@@ -92,21 +93,20 @@ public final class SafetensorsExport {
                 throw new FileAlreadyExistsException(dir.resolve(f).toString());
             }
         }
-        long total = tensors.stream().mapToLong(EntryRecord::byteSize).sum();
-        try (ChunkReader reader = new ChunkReader();
-             Progress bar = Progress.start(progressOut, "export " + m.step(), total)) {
-            for (EntryRecord b : blobs) {
-                metadata.put(BLOB_PREFIX + b.name(), Base64.getEncoder().encodeToString(entryBytes(reader, sources, layout, b)));
+        long total = tensors.stream().mapToLong(Entry::byteSize).sum();
+        ChunkSource chunks = new ChunkSource(admin, sources, m.run());
+        try (Progress bar = Progress.start(progressOut, "export " + m.step(), total)) {
+            for (Entry b : blobs) {
+                metadata.put(BLOB_PREFIX + b.name(), Base64.getEncoder().encodeToString(entryBytes(chunks, b)));
             }
             for (int i = 0; i < shards.size(); i++) {
-                writeShard(dir.resolve(files.get(i)), shards.get(i), i == 0 ? metadata : Map.of("format", "pt"), reader,
-                        sources, layout, bar);
+                writeShard(dir.resolve(files.get(i)), shards.get(i), i == 0 ? metadata : Map.of("format", "pt"), chunks, bar);
             }
         }
         if (shards.size() > 1) {
             Map<String, Object> weightMap = new LinkedHashMap<>();
             for (int i = 0; i < shards.size(); i++) {
-                for (EntryRecord r : shards.get(i)) {
+                for (Entry r : shards.get(i)) {
                     weightMap.put(r.name(), files.get(i));
                 }
             }
@@ -136,11 +136,11 @@ public final class SafetensorsExport {
      * dimension only, replicas allowed): in row order their bytes are the global tensor's, so the export streams their
      * chunks one after the other. Any other split is refused: restore it on one rank with the library, then export.
      */
-    static EntryRecord wholeByRows(long step, List<EntryRecord> copies) {
-        EntryRecord first = copies.get(0);
+    static Entry wholeByRows(long step, List<Entry> copies) {
+        Entry first = copies.get(0);
         long[] global = first.globalShape();
-        java.util.TreeMap<Long, EntryRecord> byRow = new java.util.TreeMap<>();
-        for (EntryRecord r : copies) {
+        java.util.TreeMap<Long, Entry> byRow = new java.util.TreeMap<>();
+        for (Entry r : copies) {
             long[] off = r.shardOffsets();
             long[] len = r.shape();
             for (int d = 1; d < global.length; d++) {
@@ -154,17 +154,16 @@ public final class SafetensorsExport {
                 byRow.putIfAbsent(off[0], r); // replicas of a slice: the first
             }
         }
-        List<ChunkRef> chunks = new ArrayList<>();
+        List<Chunk> chunks = new ArrayList<>();
         long row = 0;
         long at = 0;
-        for (EntryRecord r : byRow.values()) {
+        for (Entry r : byRow.values()) {
             if (r.shardOffsets()[0] != row) {
                 throw new CheckpointException(Reason.CORRUPT, "step " + step + " does not hold rows " + row + " to "
                         + r.shardOffsets()[0] + " of tensor '" + r.name() + "'");
             }
-            for (ChunkRef c : r.chunks()) {
-                chunks.add(new ChunkRef(at + c.offset(), c.rawLength(), c.hash(), c.codec(), c.storedLength(), c.bases(),
-                        c.errorBound(), c.contentHash()));
+            for (Chunk c : r.chunks()) {
+                chunks.add(c.at(at + c.offset()));
             }
             row += r.shape()[0];
             at += r.byteSize();
@@ -174,15 +173,15 @@ public final class SafetensorsExport {
             throw new CheckpointException(Reason.CORRUPT, "step " + step + " holds " + row + " of the " + (global.length > 0
                     ? global[0] : 1) + " rows of tensor '" + first.name() + "'");
         }
-        return new EntryRecord(first.name(), true, first.dtype(), global, bytes, 0, chunks);
+        return new Entry(first.name(), Kind.TENSOR, first.dtype(), global, global, new long[global.length], 0, bytes, chunks);
     }
 
     /** Greedy, in order: a new shard when the next tensor would take the current one past the limit. */
-    static List<List<EntryRecord>> shard(List<EntryRecord> tensors, long maxShardBytes) {
-        List<List<EntryRecord>> shards = new ArrayList<>();
-        List<EntryRecord> current = new ArrayList<>();
+    static List<List<Entry>> shard(List<Entry> tensors, long maxShardBytes) {
+        List<List<Entry>> shards = new ArrayList<>();
+        List<Entry> current = new ArrayList<>();
         long bytes = 0;
-        for (EntryRecord t : tensors) {
+        for (Entry t : tensors) {
             if (!current.isEmpty() && bytes + t.byteSize() > maxShardBytes) {
                 shards.add(current);
                 current = new ArrayList<>();
@@ -195,19 +194,19 @@ public final class SafetensorsExport {
         return shards;
     }
 
-    private static void writeShard(Path file, List<EntryRecord> tensors, Map<String, String> metadata, ChunkReader reader,
-                                   List<Source> sources, StoreLayout layout, Progress bar) throws IOException {
+    private static void writeShard(Path file, List<Entry> tensors, Map<String, String> metadata, ChunkSource chunks,
+                                   Progress bar) throws IOException {
         List<TensorInfo> unplaced = new ArrayList<>();
-        for (EntryRecord r : tensors) {
+        for (Entry r : tensors) {
             unplaced.add(new TensorInfo(r.name(), r.dtype(), r.shape(), 0, 0));
         }
         ByteBuffer header = SafetensorsFormat.encodeHeader(SafetensorsFormat.layOut(unplaced), metadata);
         Temporary tmp = Temporary.beside(file);
         try (FileChannel out = tmp.channel()) {
             writeFully(out, header);
-            for (EntryRecord r : tensors) {
-                for (ChunkRef c : r.chunks()) {
-                    writeFully(out, Source.fetch(reader, sources, layout, c, r.name()));
+            for (Entry r : tensors) {
+                for (Chunk c : r.chunks()) {
+                    writeFully(out, chunks.read(c, r.name()));
                     bar.advance(c.rawLength());
                 }
             }
@@ -250,12 +249,36 @@ public final class SafetensorsExport {
         }
     }
 
-    private static byte[] entryBytes(ChunkReader reader, List<Source> sources, StoreLayout layout, EntryRecord r) {
+    private static byte[] entryBytes(ChunkSource chunks, Entry r) {
         byte[] out = new byte[Math.toIntExact(r.byteSize())];
-        for (ChunkRef c : r.chunks()) {
-            Source.fetch(reader, sources, layout, c, r.name()).get(out, (int) c.offset(), (int) c.rawLength());
+        for (Chunk c : r.chunks()) {
+            chunks.read(c, r.name()).get(out, (int) c.offset(), (int) c.rawLength());
         }
         return out;
+    }
+
+    /** Verified raw chunks through the engine, each in one scratch buffer that grows to the largest chunk. */
+    private static final class ChunkSource {
+        private final CheckpointAdmin admin;
+        private final List<StoreRef> sources;
+        private final String run;
+        private ByteBuffer scratch = ByteBuffer.allocateDirect(0);
+
+        ChunkSource(CheckpointAdmin admin, List<StoreRef> sources, String run) {
+            this.admin = admin;
+            this.sources = sources;
+            this.run = run;
+        }
+
+        /** The raw bytes of {@code c}, valid until the next read. */
+        ByteBuffer read(Chunk c, String entry) {
+            if (scratch.capacity() < c.rawLength()) {
+                scratch = ByteBuffer.allocateDirect(Math.toIntExact(c.rawLength()));
+            }
+            scratch.clear();
+            admin.readChunk(sources, run, c, entry, scratch);
+            return scratch.flip();
+        }
     }
 
     /** An error writing {@code file}, naming it: "No space left on device" alone does not say where. */

@@ -1,6 +1,7 @@
 package dev.cairn.cli.store;
 
 import dev.cairn.ObjectStore;
+import dev.cairn.StoreRef;
 import java.io.IOException;
 import java.util.ArrayList;
 import java.util.List;
@@ -41,13 +42,13 @@ public final class StoreOptions {
         List<String> named = new ArrayList<>(stores);
         named.addAll(List.of(alsoUsed));
         StoreUris.checkEndpointUsed(s3Endpoint, named);
-        List<Source> sources = new ArrayList<>();
+        List<StoreRef> sources = new ArrayList<>();
         try {
             for (String uri : stores) {
-                sources.add(new Source(uri, StoreUris.open(uri, s3Endpoint, false)));
+                sources.add(StoreSession.source(sources.size(), uri, StoreUris.open(uri, s3Endpoint, false)));
             }
         } catch (IOException | RuntimeException e) {
-            for (Source s : sources) {
+            for (StoreRef s : sources) {
                 closeQuietly(s.store());
             }
             throw e;

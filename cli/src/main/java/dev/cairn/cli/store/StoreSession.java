@@ -1,50 +1,44 @@
 package dev.cairn.cli.store;
 
+import dev.cairn.CheckpointAdmin;
+import dev.cairn.CheckpointDescription;
 import dev.cairn.CheckpointException;
-import dev.cairn.ObjectInfo;
 import dev.cairn.ObjectKeys;
-import dev.cairn.TierConfig;
-import dev.cairn.tiers.Tier;
-import dev.cairn.tiers.commit.CommitProtocol;
-import dev.cairn.tiers.layout.StoreLayout;
-import dev.cairn.tiers.manifest.Manifest;
+import dev.cairn.StoreRef;
 import java.io.IOException;
 import java.util.ArrayList;
-import java.util.IdentityHashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.TreeMap;
+import java.util.SortedMap;
 import java.util.TreeSet;
-import org.apache.arrow.memory.BufferAllocator;
-import org.apache.arrow.memory.RootAllocator;
 
 /**
- * The stores one command works on, seen through the engine's own classes: each store becomes a {@link Tier} of
- * the run (so {@link CommitProtocol} lists and reads its manifests and the garbage collector sweeps it exactly as
- * a running checkpointer would). Closes the stores, tiers and the manifest allocator.
+ * The stores one command works on, and the engine's {@link CheckpointAdmin} over them, which reads, checks, copies
+ * and collects them exactly as a running checkpointer would. Each store is named {@code store<N>} (N from 1, in the
+ * order given) where the engine names tiers, and by its URI everywhere else. Closes the admin and the stores.
  */
 public final class StoreSession implements AutoCloseable {
-    private final List<Source> sources;
-    private final BufferAllocator allocator = new RootAllocator();
-    private final CommitProtocol commits = new CommitProtocol(allocator);
-    private final Map<Source, Tier> tiers = new IdentityHashMap<>();
+    private final List<StoreRef> sources;
+    private final CheckpointAdmin admin;
     private final List<String> skipped = new ArrayList<>();
     private String run;
 
-    public StoreSession(List<Source> sources) {
+    public StoreSession(List<StoreRef> sources) {
         this.sources = List.copyOf(sources);
+        this.admin = CheckpointAdmin.open(this.sources);
     }
 
-    public List<Source> sources() {
+    /** {@code store} under the name of the {@code index}-th store (from 0) of a session. */
+    public static StoreRef source(int index, String uri, dev.cairn.ObjectStore store) {
+        return new StoreRef("store" + (index + 1), uri, store);
+    }
+
+    public List<StoreRef> sources() {
         return sources;
     }
 
-    public CommitProtocol commits() {
-        return commits;
-    }
-
-    public BufferAllocator allocator() {
-        return allocator;
+    public CheckpointAdmin admin() {
+        return admin;
     }
 
     /**
@@ -57,7 +51,7 @@ public final class StoreSession implements AutoCloseable {
             return run;
         }
         TreeSet<String> runs = new TreeSet<>();
-        for (Source s : sources) {
+        for (StoreRef s : sources) {
             runs.addAll(runs(s));
         }
         if (runs.size() != 1) {
@@ -69,52 +63,25 @@ public final class StoreSession implements AutoCloseable {
         return run;
     }
 
-    /** The selected run's key layout. */
-    public StoreLayout layout() {
+    /** The selected run. */
+    public String run() {
         if (run == null) {
             throw new IllegalStateException("selectRun first");
         }
-        return tier(sources.get(0)).layout();
-    }
-
-    /** {@code source} as a tier of the selected run, keeping {@code keepLast} committed steps. */
-    public Tier tier(Source source, int keepLast) {
-        Tier t = tiers.get(source);
-        if (t == null || t.config().keepLast() != keepLast) {
-            if (t != null) {
-                t.close();
-            }
-            t = new Tier(TierConfig.of(tierName(source), source.store()).keepLast(keepLast), sources.indexOf(source),
-                    new StoreLayout(run), 1);
-            tiers.put(source, t);
-        }
-        return t;
-    }
-
-    public Tier tier(Source source) {
-        Tier t = tiers.get(source);
-        return t != null ? t : tier(source, TierConfig.of("x", source.store()).keepLast());
+        return run;
     }
 
     /**
-     * Runs in one store: the first segment of every key under {@code <run>/steps/} or {@code <run>/chunks/}. A first
-     * segment that cannot name a run (a control character, "..", a backslash: a stray key in a bucket, a directory
-     * somebody made) is left out and recorded in {@link #skipped()}, so one bad entry never hides the other runs.
+     * Runs in one store ({@link CheckpointAdmin#runs}). A name that cannot be a run is left out and recorded in
+     * {@link #skipped()}, so one bad entry never hides the other runs.
      */
-    public TreeSet<String> runs(Source source) throws IOException {
-        TreeSet<String> runs = new TreeSet<>();
-        TreeSet<String> bad = new TreeSet<>();
-        for (ObjectInfo o : source.store().list("")) {
-            String[] parts = o.key().split("/", 3);
-            if (parts.length == 3 && (parts[1].equals("steps") || parts[1].equals("chunks"))) {
-                (ObjectKeys.problem(parts[0]) == null ? runs : bad).add(parts[0]);
-            }
+    public TreeSet<String> runs(StoreRef source) throws IOException {
+        CheckpointAdmin.RunListing listing = admin.runs(source);
+        for (Map.Entry<String, String> bad : listing.invalid().entrySet()) {
+            skipped.add("skipped '" + ObjectKeys.printable(bad.getKey()) + "' in " + source.location()
+                    + ": not a valid run name (" + bad.getValue() + ")");
         }
-        for (String name : bad) {
-            skipped.add("skipped '" + ObjectKeys.printable(name) + "' in " + source.uri() + ": not a valid run name ("
-                    + ObjectKeys.problem(name) + ")");
-        }
-        return runs;
+        return new TreeSet<>(listing.runs());
     }
 
     /** What {@link #runs} left out, one line each, for the command to report. */
@@ -123,19 +90,13 @@ public final class StoreSession implements AutoCloseable {
     }
 
     /** Committed steps of the selected run, each with the sources holding a MANIFEST for it, in source order. */
-    public TreeMap<Long, List<Source>> committedSteps() throws IOException {
-        TreeMap<Long, List<Source>> holders = new TreeMap<>();
-        for (Source s : sources) {
-            for (long step : commits.committedSteps(tier(s))) {
-                holders.computeIfAbsent(step, k -> new ArrayList<>()).add(s);
-            }
-        }
-        return holders;
+    public SortedMap<Long, List<StoreRef>> committedSteps() throws IOException {
+        return admin.committedSteps(run());
     }
 
     /** The newest committed step in any source. */
     public long newestStep() throws IOException {
-        TreeMap<Long, List<Source>> steps = committedSteps();
+        SortedMap<Long, List<StoreRef>> steps = committedSteps();
         if (steps.isEmpty()) {
             throw new CheckpointException(CheckpointException.Reason.NOT_FOUND, "run '" + run + "' has no committed step in "
                     + sourceNames());
@@ -144,15 +105,15 @@ public final class StoreSession implements AutoCloseable {
     }
 
     /** The manifest of {@code step} from {@code source}, parsed and checked by the engine. */
-    public Manifest manifest(Source source, long step) throws IOException {
-        return commits.read(tier(source), step);
+    public CheckpointDescription manifest(StoreRef source, long step) throws IOException {
+        return admin.describe(source, run(), step);
     }
 
     /** The manifest of {@code step} from the first source whose copy is readable, with that source. */
     public Located locate(long step) throws IOException {
         CheckpointException first = null;
-        List<Source> holders = holders(step);
-        for (Source s : holders) {
+        List<StoreRef> holders = holders(step);
+        for (StoreRef s : holders) {
             try {
                 return new Located(s, manifest(s, step));
             } catch (CheckpointException e) {
@@ -162,47 +123,44 @@ public final class StoreSession implements AutoCloseable {
                 first = first == null ? e : first;
             } catch (IOException e) {
                 first = first == null ? new CheckpointException(CheckpointException.Reason.STORAGE, "cannot read the MANIFEST of"
-                        + " step " + step + " in " + s.uri() + ": " + e.getMessage(), e) : first;
+                        + " step " + step + " in " + s.location() + ": " + e.getMessage(), e) : first;
             }
         }
         throw first;
     }
 
     /** The sources with a MANIFEST for {@code step}, in source order; NOT_FOUND naming the committed steps when none has. */
-    public List<Source> holders(long step) throws IOException {
-        TreeMap<Long, List<Source>> steps = committedSteps();
-        List<Source> holders = steps.get(step);
-        if (holders == null) {
-            throw new CheckpointException(CheckpointException.Reason.NOT_FOUND, "step " + step + " of run '" + run
-                    + "' is not committed in " + sourceNames() + (steps.isEmpty() ? "" : "; committed steps: " + steps.keySet()));
-        }
-        return holders;
+    public List<StoreRef> holders(long step) throws IOException {
+        return admin.holders(run(), step);
+    }
+
+    /** {@code first}, then the other sources in order: where to read a located step's chunks from. */
+    public List<StoreRef> readOrder(StoreRef first) {
+        List<StoreRef> order = new ArrayList<>();
+        order.add(first);
+        sources.stream().filter(s -> s != first).forEach(order::add);
+        return order;
     }
 
     /** A manifest and the source it was read from. */
-    public record Located(Source source, Manifest manifest) {
+    public record Located(StoreRef source, CheckpointDescription manifest) {
     }
 
     public String sourceNames() {
-        return String.join(", ", sources.stream().map(Source::uri).toList());
-    }
-
-    private String tierName(Source source) {
-        return "store" + (sources.indexOf(source) + 1);
+        return String.join(", ", sources.stream().map(StoreRef::location).toList());
     }
 
     @Override
     public void close() throws IOException {
-        tiers.values().forEach(Tier::close);
+        admin.close();
         IOException failure = null;
-        for (Source s : sources) {
+        for (StoreRef s : sources) {
             try {
                 s.store().close();
             } catch (IOException e) {
                 failure = failure == null ? e : failure;
             }
         }
-        allocator.close();
         if (failure != null) {
             throw failure;
         }

@@ -5,10 +5,11 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.cairn.CheckpointDescription.Chunk;
+import dev.cairn.CheckpointDescription.Entry;
+import dev.cairn.CheckpointDescription.Kind;
 import dev.cairn.CheckpointException;
 import dev.cairn.DType;
-import dev.cairn.tiers.manifest.ChunkRef;
-import dev.cairn.tiers.manifest.EntryRecord;
 import java.util.List;
 import org.junit.jupiter.api.Test;
 
@@ -16,15 +17,15 @@ import org.junit.jupiter.api.Test;
 class ShardedExportTest {
     private static final String H = "0123456789abcdef0123456789abcdef";
 
-    private static EntryRecord slice(int rank, long[] offsets, long[] lengths) {
+    private static Entry slice(int rank, long[] offsets, long[] lengths) {
         long bytes = lengths[0] * lengths[1] * 4;
-        return new EntryRecord("w", true, DType.F32, lengths, new long[] {4, 6}, offsets, false, bytes, rank,
-                List.of(new ChunkRef(0, bytes, H, "zstd", 10)));
+        return new Entry("w", Kind.TENSOR, DType.F32, lengths, new long[] {4, 6}, offsets, rank, bytes,
+                List.of(new Chunk(0, bytes, H, "zstd", 10, List.of(), 0, "xxh3-128", "r/chunks/01/" + H)));
     }
 
     @Test
     void rowSlicesInAnyOrderWithReplicasBecomeOneTensorInRowOrder() {
-        EntryRecord whole = SafetensorsExport.wholeByRows(1, List.of(
+        Entry whole = SafetensorsExport.wholeByRows(1, List.of(
                 slice(1, new long[] {3, 0}, new long[] {1, 6}), slice(0, new long[] {0, 0}, new long[] {3, 6}),
                 slice(2, new long[] {3, 0}, new long[] {1, 6})));
         assertArrayEquals(new long[] {4, 6}, whole.shape());

@@ -105,7 +105,7 @@ public final class CommitProtocol {
      * one means CONFLICT. When it cannot be read back (after {@value #READ_BACK_ATTEMPTS} tries) the outcome is
      * unknown and reported as such (STORAGE), never as a conflict with a step that may be this writer's own.
      */
-    void createManifest(Tier tier, long step, byte[] bytes) throws IOException {
+    public void createManifest(Tier tier, long step, byte[] bytes) throws IOException {
         String key = tier.layout().manifestKey(step);
         Exception failure = null;
         try {

@@ -7,7 +7,7 @@ import org.apache.arrow.memory.ArrowBuf;
  * A fixed-size off-heap buffer owned by a {@link SlabPool}; handed out and returned, never freed in between. Each
  * hand-out is returned exactly once: a second release is a bug (two holders would then share one slab) and fails.
  */
-public final class Slab {
+final class Slab {
     final ArrowBuf buf;
     private final SlabPool owner;
     private final ByteBuffer view;

@@ -12,7 +12,7 @@ import org.apache.arrow.memory.BufferAllocator;
  * A bounded set of equal slabs from an Arrow allocator, allocated on first use and reused after: the hard limit
  * on staging memory. {@link #acquire} waits while every slab is out, up to a deadline.
  */
-public final class SlabPool implements AutoCloseable {
+final class SlabPool implements AutoCloseable {
     private final BufferAllocator allocator;
     private final int slabBytes;
     private final int maxSlabs;

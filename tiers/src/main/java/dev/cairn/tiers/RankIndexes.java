@@ -1,8 +1,9 @@
-package dev.cairn.cli.store;
+package dev.cairn.tiers;
 
 import dev.cairn.CheckpointException;
 import dev.cairn.CheckpointException.Reason;
 import dev.cairn.ObjectInfo;
+import dev.cairn.StoreRef;
 import dev.cairn.tiers.layout.StoreLayout;
 import dev.cairn.tiers.manifest.EntryRecord;
 import dev.cairn.tiers.manifest.Manifest;
@@ -20,10 +21,10 @@ import org.apache.arrow.memory.BufferAllocator;
 
 /**
  * The rank indexes of a committed step, {@code rank-<r>.index} for every rank {@code r} of its world: each must be
- * the part of the MANIFEST its rank wrote. {@code verify} reports those that are not; {@code restore} takes each from
- * the first store whose copy is.
+ * the part of the MANIFEST its rank wrote. {@link CairnAdmin#verify} reports those that are not; {@link CairnAdmin#copy}
+ * takes each from the first store whose copy is.
  */
-public final class RankIndexes {
+final class RankIndexes {
     private RankIndexes() {
     }
 
@@ -32,7 +33,7 @@ public final class RankIndexes {
      * holds for that rank), or null. An index that names other chunks than the commit is what a losing writer of the
      * same step would leave.
      */
-    public static String mismatch(Manifest index, int rank, Manifest m) {
+    static String mismatch(Manifest index, int rank, Manifest m) {
         if (!index.run().equals(m.run()) || index.step() != m.step() || index.worldSize() != m.worldSize()) {
             return "is of run " + index.run() + " step " + index.step() + " of " + index.worldSize() + " rank(s), not of this"
                     + " MANIFEST's run " + m.run() + " step " + m.step() + " of " + m.worldSize();
@@ -60,10 +61,10 @@ public final class RankIndexes {
      * Every rank index of {@code m}, each as stored in the first of {@code order} whose copy parses and matches
      * {@code m}; CORRUPT naming the index and what each store holds when none does (nothing is written then).
      */
-    public static Map<String, ByteBuffer> verified(Manifest m, StoreLayout layout, List<Source> order, BufferAllocator allocator)
+    static Map<String, ByteBuffer> verified(Manifest m, StoreLayout layout, List<StoreRef> order, BufferAllocator allocator)
             throws IOException {
         Set<String> listed = new HashSet<>();
-        for (Source s : order) {
+        for (StoreRef s : order) {
             try {
                 for (ObjectInfo o : s.store().list(layout.stepPrefix(m.step()))) {
                     listed.add(o.key());
@@ -76,8 +77,8 @@ public final class RankIndexes {
         for (int rank = 0; rank < m.worldSize(); rank++) {
             String key = layout.indexKey(m.step(), rank);
             List<String> tried = new ArrayList<>();
-            for (Source s : order) {
-                String where = s.uri() + ":" + key;
+            for (StoreRef s : order) {
+                String where = s.location() + ":" + key;
                 try {
                     ByteBuffer bytes = ManifestFormat.readBytes(s.store(), key, where); // its size checked first
                     String mismatch = mismatch(ManifestFormat.read(bytes.duplicate(), where, allocator), rank, m);
@@ -85,11 +86,11 @@ public final class RankIndexes {
                         good.put(key, bytes);
                         break;
                     }
-                    tried.add(s.uri() + ": " + mismatch);
+                    tried.add(s.location() + ": " + mismatch);
                 } catch (NoSuchFileException e) {
-                    tried.add(s.uri() + ": missing");
+                    tried.add(s.location() + ": missing");
                 } catch (CheckpointException | IOException e) {
-                    tried.add(s.uri() + ": " + e.getMessage());
+                    tried.add(s.location() + ": " + e.getMessage());
                 }
             }
             if (!good.containsKey(key)) {

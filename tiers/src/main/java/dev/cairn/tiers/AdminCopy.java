@@ -1,15 +1,18 @@
-package dev.cairn.cli.store;
+package dev.cairn.tiers;
 
+import dev.cairn.CheckpointAdmin.CopyReport;
+import dev.cairn.CheckpointAdmin.Progress;
 import dev.cairn.CheckpointException;
 import dev.cairn.CheckpointException.Reason;
 import dev.cairn.ObjectStore;
-import dev.cairn.tiers.restore.ChunkReader;
-import dev.cairn.cli.Progress;
+import dev.cairn.StoreRef;
+import dev.cairn.tiers.commit.CommitProtocol;
 import dev.cairn.tiers.layout.StoreLayout;
 import dev.cairn.tiers.manifest.ChunkRef;
 import dev.cairn.tiers.manifest.EntryRecord;
 import dev.cairn.tiers.manifest.Manifest;
 import dev.cairn.tiers.manifest.ManifestFormat;
+import dev.cairn.tiers.restore.ChunkReader;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.file.NoSuchFileException;
@@ -23,14 +26,15 @@ import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
-import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
+import org.apache.arrow.memory.BufferAllocator;
 
 /**
- * Copies one committed checkpoint into another store in the engine's commit order: every chunk first (as stored,
- * never re-encoded; each decoded and checked against its hash before it is written), then the rank indexes, then
- * the MANIFEST with a create-only put, last. Each put is atomic, so a copy that is interrupted leaves no torn object
- * and no commit, and running it again sends only what is still missing.
+ * One {@link CairnAdmin#copy}: a committed checkpoint into another store in the engine's commit order: every chunk
+ * first (as stored, never re-encoded; each decoded and checked against its hash before it is written), then the rank
+ * indexes, then the MANIFEST, created by {@link CommitProtocol#createManifest} (create-only, an ambiguous answer
+ * resolved by reading it back) last. Each put is atomic, so a copy that is interrupted leaves no torn object and no
+ * commit, and running it again sends only what is still missing.
  *
  * <p>A chunk the target already holds is skipped only once the target's copy decodes to its hash (through its whole
  * chain for a differential chunk): a target whose copy is missing a link, cut short or of other bytes of the same
@@ -40,33 +44,34 @@ import java.util.concurrent.atomic.AtomicLong;
  *
  * <p>Each rank index, like each chunk, comes from the first source whose copy is good: it parses and is the part of
  * the MANIFEST its rank wrote ({@link RankIndexes}). The MANIFEST itself comes from the first source holding a
- * readable one ({@link StoreSession#locate}).
+ * readable one that names this run and step.
  */
-public final class CheckpointCopier {
-    private final StoreSession session;
+final class AdminCopy {
+    private final CairnAdmin admin;
+    private final StoreLayout layout;
+    private final CommitProtocol commits;
+    private final BufferAllocator allocator;
     private final int threads;
 
-    /** What a copy did. */
-    public record Report(String run, long step, String from, String to, long chunks, long chunksCopied, long chunksSkipped,
-                         long bytesCopied, int indexesCopied, boolean alreadyCommitted) {
-    }
-
-    public CheckpointCopier(StoreSession session, int threads) {
-        this.session = session;
+    AdminCopy(CairnAdmin admin, StoreLayout layout, CommitProtocol commits, BufferAllocator allocator, int threads) {
+        this.admin = admin;
+        this.layout = layout;
+        this.commits = commits;
+        this.allocator = allocator;
         this.threads = threads;
     }
 
-    /** Copies {@code step} of the session's run from its sources into {@code target}. */
-    public Report copy(long step, ObjectStore target, String targetName, java.io.PrintStream progressOut) throws IOException {
-        StoreLayout layout = session.layout();
+    /** Copies {@code step} of the run from the admin's stores into the tier {@code to}, named {@code targetName}. */
+    CopyReport copy(long step, Tier to, String targetName, Progress progress) throws IOException {
+        ObjectStore target = to.store();
         String manifestKey = layout.manifestKey(step);
-        Stored located = manifest(step, layout);
+        Stored located = manifest(step);
         Manifest m = located.manifest();
         ByteBuffer manifestBytes = located.bytes();
         boolean committedAlready = committedAlready(target, manifestKey, manifestBytes, targetName);
-        List<Source> order = new ArrayList<>();
+        List<StoreRef> order = new ArrayList<>();
         order.add(located.source());
-        session.sources().stream().filter(s -> s != located.source()).forEach(order::add);
+        admin.stores().stream().filter(s -> s != located.source()).forEach(order::add);
 
         List<ChunkRef> distinct = new ArrayList<>();
         List<String> entryOf = new ArrayList<>();
@@ -93,7 +98,8 @@ public final class CheckpointCopier {
             t.setDaemon(true);
             return t;
         });
-        try (Progress bar = Progress.start(progressOut, "copy " + step, m.storedBytes())) {
+        progress.start(m.storedBytes());
+        try {
             List<Future<?>> futures = new ArrayList<>();
             for (int i = 0; i < distinct.size(); i++) {
                 ChunkRef c = distinct.get(i);
@@ -115,7 +121,7 @@ public final class CheckpointCopier {
                         copied.incrementAndGet();
                         bytes.addAndGet(c.storedLength());
                     }
-                    bar.advance(c.storedLength());
+                    progress.advance(c.storedLength());
                     return null;
                 }));
             }
@@ -125,36 +131,44 @@ public final class CheckpointCopier {
             readers.forEach(ChunkReader::close);
         }
         if (committedAlready) {
-            return new Report(layout.run(), step, located.source().uri(), targetName, distinct.size(), copied.get(),
+            return new CopyReport(layout.run(), step, located.source().location(), targetName, distinct.size(), copied.get(),
                     skipped.get(), bytes.get(), 0, true);
         }
-        Map<String, ByteBuffer> indexes = RankIndexes.verified(m, layout, order, session.allocator());
+        Map<String, ByteBuffer> indexes = RankIndexes.verified(m, layout, order, allocator);
         for (Map.Entry<String, ByteBuffer> index : indexes.entrySet()) {
             target.put(index.getKey(), index.getValue());
         }
-        if (!target.putIfAbsent(manifestKey, manifestBytes.duplicate())) {
-            committedAlready(target, manifestKey, manifestBytes, targetName);
+        byte[] commit = new byte[manifestBytes.remaining()];
+        manifestBytes.duplicate().get(commit);
+        try {
+            commits.createManifest(to, step, commit);
+        } catch (CheckpointException e) {
+            if (e.reason() == Reason.CONFLICT) { // another writer committed this step in the target since the check above
+                throw new CheckpointException(Reason.CONFLICT, targetName + " already holds a different commit of "
+                        + manifestKey + ": refusing to overwrite it", e);
+            }
+            throw e;
         }
-        return new Report(layout.run(), step, located.source().uri(), targetName, distinct.size(), copied.get(), skipped.get(),
+        return new CopyReport(layout.run(), step, located.source().location(), targetName, distinct.size(), copied.get(), skipped.get(),
                 bytes.get(), indexes.size(), false);
     }
 
     /** A MANIFEST as stored in one source, and what those very bytes parse to. */
-    private record Stored(Source source, ByteBuffer bytes, Manifest manifest) {
+    private record Stored(StoreRef source, ByteBuffer bytes, Manifest manifest) {
     }
 
     /**
      * The MANIFEST of {@code step} from the first source whose copy parses, passes its checks and names this run
      * and step: the bytes copied are the bytes checked. A newer format stops the search (every copy would be).
      */
-    private Stored manifest(long step, StoreLayout layout) throws IOException {
+    private Stored manifest(long step) throws IOException {
         String key = layout.manifestKey(step);
         List<String> tried = new ArrayList<>();
-        for (Source s : session.holders(step)) {
-            String where = s.uri() + ":" + key;
+        for (StoreRef s : admin.holders(layout.run(), step)) {
+            String where = s.location() + ":" + key;
             try {
                 ByteBuffer bytes = ManifestFormat.readBytes(s.store(), key, where); // its size checked first
-                Manifest m = ManifestFormat.read(bytes.duplicate(), where, session.allocator());
+                Manifest m = ManifestFormat.read(bytes.duplicate(), where, allocator);
                 if (m.step() == step && m.run().equals(layout.run())) {
                     return new Stored(s, bytes, m);
                 }
@@ -196,7 +210,7 @@ public final class CheckpointCopier {
         }
     }
 
-    private record Verified(Source source, ByteBuffer stored) {
+    private record Verified(StoreRef source, ByteBuffer stored) {
     }
 
     private static boolean allHeld(ObjectStore target, StoreLayout layout, List<String> hashes) throws IOException {
@@ -214,18 +228,18 @@ public final class CheckpointCopier {
      * The stored bytes of {@code c} from the first source whose copy decodes to its hash (a differential chunk
      * through its whole chain in that source).
      */
-    private static Verified verifiedStored(ChunkReader reader, List<Source> order, StoreLayout layout, ChunkRef c, String entry) {
+    private static Verified verifiedStored(ChunkReader reader, List<StoreRef> order, StoreLayout layout, ChunkRef c, String entry) {
         List<String> tried = new ArrayList<>();
-        for (Source s : order) {
+        for (StoreRef s : order) {
             try {
                 ByteBuffer stored = reader.readStored(s.store(), layout, c);
                 ByteBuffer copy = ByteBuffer.allocate(stored.remaining()).put(stored.duplicate()).flip();
                 reader.verify(s.store(), layout, stored.duplicate(), c);
                 return new Verified(s, copy);
             } catch (NoSuchFileException e) {
-                tried.add(s.uri() + ": missing");
+                tried.add(s.location() + ": missing");
             } catch (IOException | RuntimeException e) {
-                tried.add(s.uri() + ": " + e.getMessage());
+                tried.add(s.location() + ": " + e.getMessage());
             }
         }
         throw new CheckpointException(Reason.CORRUPT, "chunk " + c.hash() + " of '" + entry + "' at offset " + c.offset()

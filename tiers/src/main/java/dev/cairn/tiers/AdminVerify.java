@@ -1,0 +1,124 @@
+package dev.cairn.tiers;
+
+import dev.cairn.CheckpointAdmin.BadChunk;
+import dev.cairn.CheckpointAdmin.Progress;
+import dev.cairn.CheckpointAdmin.StepCheck;
+import dev.cairn.CheckpointException;
+import dev.cairn.ObjectInfo;
+import dev.cairn.StoreRef;
+import dev.cairn.tiers.layout.StoreLayout;
+import dev.cairn.tiers.manifest.ChunkRef;
+import dev.cairn.tiers.manifest.EntryRecord;
+import dev.cairn.tiers.manifest.Manifest;
+import dev.cairn.tiers.manifest.ManifestFormat;
+import dev.cairn.tiers.restore.ChunkReader;
+import dev.cairn.tiers.restore.ChunkReader.Check;
+import java.io.IOException;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.SortedMap;
+import java.util.TreeMap;
+import org.apache.arrow.memory.BufferAllocator;
+
+/**
+ * One {@link CairnAdmin#verify}: every MANIFEST of the steps asked for in every store that holds one, then each step
+ * in each store (its rank indexes against its MANIFEST, and every distinct chunk), each chunk checked at most once
+ * per store however many steps share it.
+ */
+final class AdminVerify {
+    private final CairnAdmin admin;
+    private final StoreLayout layout;
+    private final ChunkReader reader;
+    private final BufferAllocator allocator;
+    private final Map<StoreRef, Map<String, Check>> seen = new HashMap<>();
+
+    AdminVerify(CairnAdmin admin, String run, ChunkReader reader, BufferAllocator allocator) {
+        this.admin = admin;
+        this.layout = new StoreLayout(run);
+        this.reader = reader;
+        this.allocator = allocator;
+    }
+
+    List<StepCheck> verify(List<Long> steps, Progress progress) throws IOException {
+        SortedMap<Long, List<StoreRef>> committed = admin.committedSteps(layout.run());
+        long total = 0;
+        // Each store's MANIFEST of each step, or why it cannot be read.
+        Map<Long, Map<StoreRef, Object>> manifests = new TreeMap<>();
+        for (long s : steps) {
+            Map<StoreRef, Object> perStore = new LinkedHashMap<>();
+            for (StoreRef src : committed.getOrDefault(s, List.of())) {
+                try {
+                    Manifest m = admin.manifest(src, layout.run(), s);
+                    perStore.put(src, m);
+                    total += m.storedBytes();
+                } catch (CheckpointException | IOException e) {
+                    perStore.put(src, e.getMessage() == null || e.getMessage().isEmpty() ? e.toString() : e.getMessage());
+                }
+            }
+            manifests.put(s, perStore);
+        }
+        progress.start(total);
+        List<StepCheck> checks = new ArrayList<>();
+        for (Map.Entry<Long, Map<StoreRef, Object>> e : manifests.entrySet()) {
+            for (Map.Entry<StoreRef, Object> held : e.getValue().entrySet()) {
+                StoreRef src = held.getKey();
+                if (held.getValue() instanceof Manifest m) {
+                    checks.add(checkStep(src, m, progress));
+                } else {
+                    checks.add(new StepCheck(e.getKey(), src.location(), (String) held.getValue(), List.of(), 0, 0, List.of()));
+                }
+            }
+        }
+        return checks;
+    }
+
+    private StepCheck checkStep(StoreRef src, Manifest m, Progress progress) throws IOException {
+        List<String> badIndexes = new ArrayList<>();
+        for (ObjectInfo o : src.store().list(layout.stepPrefix(m.step()))) {
+            java.util.OptionalInt rank = layout.rankOfIndexKey(o.key());
+            if (rank.isPresent()) {
+                try {
+                    Manifest index = ManifestFormat.load(src.store(), o.key(), src.location() + ":" + o.key(), allocator);
+                    String mismatch = RankIndexes.mismatch(index, rank.getAsInt(), m);
+                    if (mismatch != null) {
+                        badIndexes.add(src.location() + ":" + o.key() + " " + mismatch);
+                    }
+                } catch (CheckpointException | IOException e) {
+                    badIndexes.add(e.getMessage());
+                }
+            }
+        }
+        List<BadChunk> bad = new ArrayList<>();
+        Map<String, Boolean> done = new HashMap<>();
+        long chunks = 0;
+        for (EntryRecord r : m.entries()) {
+            for (ChunkRef c : r.chunks()) {
+                if (done.putIfAbsent(c.hash(), Boolean.TRUE) != null) {
+                    continue;
+                }
+                chunks++;
+                Check check = check(src, c);
+                progress.advance(c.storedLength());
+                if (!check.ok()) {
+                    List<String> good = new ArrayList<>();
+                    for (StoreRef other : admin.stores()) {
+                        if (other != src && check(other, c).ok()) {
+                            good.add(other.location());
+                        }
+                    }
+                    BadChunk.Problem problem = check.status() == ChunkReader.Status.MISSING
+                            ? BadChunk.Problem.MISSING : BadChunk.Problem.CORRUPT;
+                    bad.add(new BadChunk(c.hash(), r.name(), c.offset(), problem, check.detail(), good));
+                }
+            }
+        }
+        return new StepCheck(m.step(), src.location(), "", badIndexes, chunks, m.storedBytes(), bad);
+    }
+
+    private Check check(StoreRef src, ChunkRef c) {
+        return seen.computeIfAbsent(src, k -> new HashMap<>()).computeIfAbsent(c.hash(), h -> reader.check(src.store(), layout, c));
+    }
+}
