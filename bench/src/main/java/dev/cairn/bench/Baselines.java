@@ -1,8 +1,8 @@
 package dev.cairn.bench;
 
 import com.github.luben.zstd.ZstdDecompressCtx;
-import dev.cairn.tiers.codec.ChunkCodec;
-import dev.cairn.tiers.codec.ContentHash;
+import dev.cairn.tiers.internal.codec.ChunkCodec;
+import dev.cairn.tiers.internal.codec.ContentHash;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.ByteBuffer;

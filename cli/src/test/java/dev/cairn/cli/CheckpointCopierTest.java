@@ -12,7 +12,7 @@ import dev.cairn.StoreRef;
 import dev.cairn.testkit.ForwardingObjectStore;
 import dev.cairn.backend.fs.FileSystemObjectStore;
 import dev.cairn.cli.store.StoreSession;
-import dev.cairn.tiers.layout.StoreLayout;
+import dev.cairn.tiers.internal.layout.StoreLayout;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.file.Path;

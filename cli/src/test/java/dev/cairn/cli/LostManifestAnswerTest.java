@@ -9,7 +9,7 @@ import dev.cairn.ObjectStore;
 import dev.cairn.backend.fs.FileSystemObjectStore;
 import dev.cairn.cli.CairnCliTest.Run;
 import dev.cairn.testkit.ForwardingObjectStore;
-import dev.cairn.tiers.layout.StoreLayout;
+import dev.cairn.tiers.internal.layout.StoreLayout;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.file.Path;

@@ -8,7 +8,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.cairn.backend.fs.FileSystemObjectStore;
 import dev.cairn.cli.CairnCliTest.Run;
-import dev.cairn.tiers.layout.StoreLayout;
+import dev.cairn.tiers.internal.layout.StoreLayout;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;

@@ -6,11 +6,11 @@ import dev.cairn.CheckpointDescription.Entry;
 import dev.cairn.CheckpointDescription.Kind;
 import dev.cairn.CheckpointException;
 import dev.cairn.CheckpointException.Reason;
-import dev.cairn.tiers.codec.ContentHash;
-import dev.cairn.tiers.layout.StoreLayout;
-import dev.cairn.tiers.manifest.ChunkRef;
-import dev.cairn.tiers.manifest.EntryRecord;
-import dev.cairn.tiers.manifest.Manifest;
+import dev.cairn.tiers.internal.codec.ContentHash;
+import dev.cairn.tiers.internal.layout.StoreLayout;
+import dev.cairn.tiers.internal.manifest.ChunkRef;
+import dev.cairn.tiers.internal.manifest.EntryRecord;
+import dev.cairn.tiers.internal.manifest.Manifest;
 import java.util.ArrayList;
 import java.util.List;
 

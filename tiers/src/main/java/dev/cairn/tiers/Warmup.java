@@ -1,13 +1,13 @@
 package dev.cairn.tiers;
 
 import dev.cairn.DType;
-import dev.cairn.tiers.codec.ChunkCodec;
-import dev.cairn.tiers.codec.ContentHash;
-import dev.cairn.tiers.codec.Scratch;
-import dev.cairn.tiers.manifest.ChunkRef;
-import dev.cairn.tiers.manifest.EntryRecord;
-import dev.cairn.tiers.manifest.Manifest;
-import dev.cairn.tiers.manifest.ManifestFormat;
+import dev.cairn.tiers.internal.codec.ChunkCodec;
+import dev.cairn.tiers.internal.codec.ContentHash;
+import dev.cairn.tiers.internal.codec.Scratch;
+import dev.cairn.tiers.internal.manifest.ChunkRef;
+import dev.cairn.tiers.internal.manifest.EntryRecord;
+import dev.cairn.tiers.internal.manifest.Manifest;
+import dev.cairn.tiers.internal.manifest.ManifestFormat;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.time.Instant;

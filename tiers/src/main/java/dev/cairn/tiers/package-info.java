@@ -1,8 +1,9 @@
 /**
- * Cairn's engine. {@link dev.cairn.tiers.CairnCheckpointer} wires the save pipeline ({@code pipeline}), the commit
- * protocol ({@code commit}), the manifest format ({@code manifest}), retention and GC ({@code gc}) and restore
- * ({@code restore}) over the configured {@link dev.cairn.tiers.Tier}s; {@code CairnAdmin} sees stores from outside
- * a run through the same classes. Both are found by {@link dev.cairn.tiers.CairnCheckpointerProvider}. Applications
- * and tools use only {@code dev.cairn}.
+ * Cairn's engine, behind the two entry points of {@code dev.cairn}: {@link dev.cairn.tiers.CairnCheckpointerProvider}
+ * gives {@link dev.cairn.Checkpointer#open} a {@link dev.cairn.tiers.CairnCheckpointer}, which wires the save
+ * pipeline, the commit protocol, the manifest format, retention and GC and restore over the configured tiers, and
+ * gives {@link dev.cairn.CheckpointAdmin#open} a {@code CairnAdmin}, which sees stores from outside a run through
+ * the same classes. Those live in {@code dev.cairn.tiers.internal}: not API. Applications and tools use only
+ * {@code dev.cairn}.
  */
 package dev.cairn.tiers;

@@ -21,6 +21,7 @@ import dev.cairn.TierConfig;
 import dev.cairn.TrainingState;
 import dev.cairn.backend.fs.FileSystemObjectStore;
 import dev.cairn.backend.memory.MemoryObjectStore;
+import dev.cairn.tiers.internal.Tier;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
@@ -139,16 +140,16 @@ class CheckpointerTest {
             }
             long chunksBefore = disk.list("run1/chunks/").size();
             try (org.apache.arrow.memory.RootAllocator alloc = new org.apache.arrow.memory.RootAllocator();
-                 Tier tier = new Tier(TierConfig.of("disk", disk).keepLast(1), 0, new dev.cairn.tiers.layout.StoreLayout("run1"), 1)) {
-                var commits = new dev.cairn.tiers.commit.CommitProtocol(alloc);
-                var gc = new dev.cairn.tiers.gc.GarbageCollector(commits);
+                 Tier tier = new Tier(TierConfig.of("disk", disk).keepLast(1), 0, new dev.cairn.tiers.internal.layout.StoreLayout("run1"), 1)) {
+                var commits = new dev.cairn.tiers.internal.commit.CommitProtocol(alloc);
+                var gc = new dev.cairn.tiers.internal.gc.GarbageCollector(commits);
                 var outside = gc.collect(tier, java.time.Duration.ofHours(1), java.util.Set.of(), false,
-                        dev.cairn.tiers.gc.GarbageCollector.Collector.OUTSIDER);
+                        dev.cairn.tiers.internal.gc.GarbageCollector.Collector.OUTSIDER);
                 assertEquals(List.of(2L, 1L), outside.stepsRetired());
                 assertEquals(0, outside.chunksDeleted(), "young chunks of retired steps stay: a live writer may reuse them");
                 assertEquals(chunksBefore, disk.list("run1/chunks/").size());
                 var writer = gc.collect(tier, java.time.Duration.ofHours(1), java.util.Set.of(), true,
-                        dev.cairn.tiers.gc.GarbageCollector.Collector.WRITER);
+                        dev.cairn.tiers.internal.gc.GarbageCollector.Collector.WRITER);
                 assertEquals(0, writer.chunksDeleted(), "nothing left that only retired steps name: their manifests are gone");
             }
         }

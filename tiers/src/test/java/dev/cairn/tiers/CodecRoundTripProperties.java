@@ -13,15 +13,15 @@ import dev.cairn.Tensor;
 import dev.cairn.TierConfig;
 import dev.cairn.TrainingState;
 import dev.cairn.backend.memory.MemoryObjectStore;
-import dev.cairn.tiers.codec.ChunkCodec;
-import dev.cairn.tiers.codec.Codec;
-import dev.cairn.tiers.codec.ContentHash;
-import dev.cairn.tiers.codec.StoredChunkHeader;
-import dev.cairn.tiers.layout.StoreLayout;
-import dev.cairn.tiers.manifest.ChunkRef;
-import dev.cairn.tiers.manifest.EntryRecord;
-import dev.cairn.tiers.manifest.Manifest;
-import dev.cairn.tiers.manifest.ManifestFormat;
+import dev.cairn.tiers.internal.codec.ChunkCodec;
+import dev.cairn.tiers.internal.codec.Codec;
+import dev.cairn.tiers.internal.codec.ContentHash;
+import dev.cairn.tiers.internal.codec.StoredChunkHeader;
+import dev.cairn.tiers.internal.layout.StoreLayout;
+import dev.cairn.tiers.internal.manifest.ChunkRef;
+import dev.cairn.tiers.internal.manifest.EntryRecord;
+import dev.cairn.tiers.internal.manifest.Manifest;
+import dev.cairn.tiers.internal.manifest.ManifestFormat;
 import java.nio.ByteBuffer;
 import java.util.ArrayList;
 import java.util.HashSet;
@@ -168,7 +168,7 @@ class CodecRoundTripProperties {
         for (int i = 0; i < specs.size(); i++) {
             FloatSpec s = specs.get(i);
             Tensor t = Tensor.allocate("f" + i, s.dtype, s.elements);
-            byte[] bytes = dev.cairn.tiers.codec.CodecProperties.fill(s.kind, (int) t.byteSize(), s.seed);
+            byte[] bytes = dev.cairn.tiers.internal.codec.CodecProperties.fill(s.kind, (int) t.byteSize(), s.seed);
             if (bytes.length > 0) {
                 t.buffers().get(0).put(0, bytes);
             }

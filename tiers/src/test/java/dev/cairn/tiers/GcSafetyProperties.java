@@ -14,7 +14,7 @@ import dev.cairn.TierConfig;
 import dev.cairn.TrainingState;
 import dev.cairn.backend.fs.FileSystemObjectStore;
 import dev.cairn.backend.memory.MemoryObjectStore;
-import dev.cairn.tiers.layout.StoreLayout;
+import dev.cairn.tiers.internal.layout.StoreLayout;
 import java.nio.ByteBuffer;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -108,7 +108,7 @@ class GcSafetyProperties {
         org.apache.arrow.memory.RootAllocator alloc = new org.apache.arrow.memory.RootAllocator();
         try (alloc) {
             for (long step : committed) {
-                var m = dev.cairn.tiers.manifest.ManifestFormat.read(store.readAll(layout.manifestKey(step)), "m", alloc);
+                var m = dev.cairn.tiers.internal.manifest.ManifestFormat.read(store.readAll(layout.manifestKey(step)), "m", alloc);
                 for (String hash : m.referencedHashes()) {
                     Assertions.assertDoesNotThrow(() -> store.stat(layout.chunkKey(hash)), "chunk " + hash + " of step " + step);
                 }

@@ -22,9 +22,9 @@ import dev.cairn.Tensor;
 import dev.cairn.TierConfig;
 import dev.cairn.TrainingState;
 import dev.cairn.backend.memory.MemoryObjectStore;
-import dev.cairn.tiers.layout.StoreLayout;
-import dev.cairn.tiers.manifest.Manifest;
-import dev.cairn.tiers.manifest.ManifestFormat;
+import dev.cairn.tiers.internal.layout.StoreLayout;
+import dev.cairn.tiers.internal.manifest.Manifest;
+import dev.cairn.tiers.internal.manifest.ManifestFormat;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.time.Duration;
@@ -275,7 +275,7 @@ class MultiRankTest {
     void aRestoreOnMoreRanksReadsOnlyTheChunksThatOverlapItsRowsAndChunksFollowRows() throws Exception {
         saveStepOneOnFourRanksAndClose();
         long rowBytes = GLOBAL[1] * 4;
-        List<dev.cairn.tiers.manifest.ChunkRef> wChunks = new ArrayList<>();
+        List<dev.cairn.tiers.internal.manifest.ChunkRef> wChunks = new ArrayList<>();
         try (RootAllocator a = new RootAllocator()) {
             Manifest m = ManifestFormat.read(store.readAll(layout.manifestKey(1)), "m", a);
             m.entries().stream().filter(e -> e.name().equals("w")).forEach(e -> wChunks.addAll(e.chunks()));

@@ -15,7 +15,7 @@ import dev.cairn.TierConfig;
 import dev.cairn.TrainingState;
 import dev.cairn.backend.fs.FileSystemObjectStore;
 import dev.cairn.backend.memory.MemoryObjectStore;
-import dev.cairn.tiers.layout.StoreLayout;
+import dev.cairn.tiers.internal.layout.StoreLayout;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
@@ -84,7 +84,7 @@ class PromotionTest {
             }
             StoreLayout layout = new StoreLayout("run1");
             try (org.apache.arrow.memory.RootAllocator alloc = new org.apache.arrow.memory.RootAllocator()) {
-                var m = dev.cairn.tiers.manifest.ManifestFormat.read(disk.readAll(layout.manifestKey(2)), "m", alloc);
+                var m = dev.cairn.tiers.internal.manifest.ManifestFormat.read(disk.readAll(layout.manifestKey(2)), "m", alloc);
                 for (var e : m.entries()) {
                     for (var c : e.chunks()) {
                         assertEquals(disk.stat(layout.chunkKey(c.hash())).size(), c.storedLength(), "disk manifest records disk's size");

@@ -2,12 +2,12 @@ package dev.cairn.tiers;
 
 import dev.cairn.ObjectInfo;
 import dev.cairn.ObjectStore;
-import dev.cairn.tiers.codec.StoredChunkHeader;
-import dev.cairn.tiers.layout.StoreLayout;
-import dev.cairn.tiers.manifest.ChunkRef;
-import dev.cairn.tiers.manifest.EntryRecord;
-import dev.cairn.tiers.manifest.Manifest;
-import dev.cairn.tiers.manifest.ManifestFormat;
+import dev.cairn.tiers.internal.codec.StoredChunkHeader;
+import dev.cairn.tiers.internal.layout.StoreLayout;
+import dev.cairn.tiers.internal.manifest.ChunkRef;
+import dev.cairn.tiers.internal.manifest.EntryRecord;
+import dev.cairn.tiers.internal.manifest.Manifest;
+import dev.cairn.tiers.internal.manifest.ManifestFormat;
 import java.nio.ByteBuffer;
 import java.nio.file.NoSuchFileException;
 import java.util.ArrayList;

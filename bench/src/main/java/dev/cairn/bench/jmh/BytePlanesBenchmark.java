@@ -1,9 +1,9 @@
 package dev.cairn.bench.jmh;
 
-import dev.cairn.tiers.codec.BytePlanes;
-import dev.cairn.tiers.codec.ChunkCodec;
-import dev.cairn.tiers.codec.Codec;
-import dev.cairn.tiers.codec.FloatPlanes;
+import dev.cairn.tiers.internal.codec.BytePlanes;
+import dev.cairn.tiers.internal.codec.ChunkCodec;
+import dev.cairn.tiers.internal.codec.Codec;
+import dev.cairn.tiers.internal.codec.FloatPlanes;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import org.openjdk.jmh.annotations.Benchmark;

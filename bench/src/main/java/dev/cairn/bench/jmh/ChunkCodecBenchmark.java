@@ -1,6 +1,6 @@
 package dev.cairn.bench.jmh;
 
-import dev.cairn.tiers.codec.ChunkCodec;
+import dev.cairn.tiers.internal.codec.ChunkCodec;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import org.openjdk.jmh.annotations.Benchmark;

@@ -1,6 +1,6 @@
 package dev.cairn.bench.jmh;
 
-import dev.cairn.tiers.codec.ContentHash;
+import dev.cairn.tiers.internal.codec.ContentHash;
 import java.nio.ByteBuffer;
 import org.openjdk.jmh.annotations.Benchmark;
 import org.openjdk.jmh.annotations.Param;

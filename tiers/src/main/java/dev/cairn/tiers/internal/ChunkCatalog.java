@@ -1,0 +1,252 @@
+package dev.cairn.tiers.internal;
+
+import java.io.IOException;
+import java.util.HashMap;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+
+/**
+ * What one tier is known to hold, by chunk hash, and which hashes saves in flight rely on. The dedup check and the
+ * GC sweep meet here: a save pins a hash before it decides to skip or write it, and the sweep never deletes a pinned
+ * hash, so a chunk a save counts on cannot vanish before that save commits. A differential chunk is only usable
+ * with its bases, so a save pins those too (see {@link #pinChain}).
+ *
+ * <p>Keys are content hashes of either {@link dev.cairn.tiers.internal.codec.ContentHash} (a store may hold format-2 and
+ * format-3 checkpoints side by side); both are 32 hex digits, and a save only ever looks up keys it computed with its
+ * own hash, so a key of the other hash answers it only by a 128-bit accident.
+ *
+ * <p>Pins are invisible to a collector in another process (the command line's {@code gc}), which deletes every
+ * chunk no kept step names once it is older than its grace period. Against that collector the catalog keeps, per
+ * hash, when the store's copy was last written, and the hashes the tier's newest committed step names (a collector
+ * always keeps the newest step): {@link #reusable} says whether a save may count on a stored chunk without writing
+ * it again. Whatever it says, the commit confirms in the store every chunk it did not write before it creates the
+ * MANIFEST ({@code commit.ChunkConfirmation}).
+ *
+ * <p>Per held hash it also knows the one {@link Form} the tier stores it in (learned from the stored headers for a
+ * chunk found by listing); {@link ChunkForms} is what keeps that form from changing under a key.
+ */
+public final class ChunkCatalog {
+    private final Map<String, Long> present = new HashMap<>();
+    private final Map<String, Integer> pins = new HashMap<>();
+    /** The codec of each present chunk, where known: chunks found by listing the store are learned on demand. */
+    private final Map<String, String> codecs = new HashMap<>();
+    /** The bases of each present chunk whose codec is known (empty for a whole chunk), nearest first. */
+    private final Map<String, List<String>> bases = new HashMap<>();
+    /** When the store's copy of each present chunk was last written, in epoch milliseconds, as far as this process knows. */
+    private final Map<String, Long> writtenAt = new HashMap<>();
+    /** The hashes the newest step committed in the tier names (as far as this process knows), and that step. */
+    private Set<String> namedByNewest = Set.of();
+    private long newestStep = -1;
+
+    private final Object[] writeLocks = new Object[64];
+
+    {
+        for (int i = 0; i < writeLocks.length; i++) {
+            writeLocks[i] = new Object();
+        }
+    }
+
+    /**
+     * The lock a writer holds while it puts {@code hash} and marks it present, so that the catalog's codec and bases
+     * of a hash always describe the bytes the store holds. Striped: writes of other hashes rarely wait.
+     */
+    public Object writeLock(String hash) {
+        return writeLocks[(hash.hashCode() & 0x7fffffff) % writeLocks.length];
+    }
+
+    /** Pins {@code hash}; returns its stored size when the tier already holds it, else -1. */
+    public synchronized long pin(String hash) {
+        pins.merge(hash, 1, Integer::sum);
+        Long size = present.get(hash);
+        return size == null ? -1 : size;
+    }
+
+    /** The stored size of {@code hash} when the tier holds it, else -1; takes no pin. */
+    public synchronized long sizeOf(String hash) {
+        Long size = present.get(hash);
+        return size == null ? -1 : size;
+    }
+
+    /** Forgets that the tier holds {@code hash} (it may be gone); pins are kept. */
+    public synchronized void forget(String hash) {
+        present.remove(hash);
+        codecs.remove(hash);
+        bases.remove(hash);
+        writtenAt.remove(hash);
+    }
+
+    /** Releases one pin of every hash of {@code chain}. */
+    public synchronized void unpinAll(List<String> chain) {
+        for (String h : chain) {
+            unpin(h);
+        }
+    }
+
+    public synchronized void unpin(String hash) {
+        pins.computeIfPresent(hash, (k, n) -> n == 1 ? null : n - 1);
+    }
+
+    /** Marks {@code hash} present, written just now (or confirmed in the store just now). */
+    public synchronized void markPresent(String hash, long storedSize) {
+        present.put(hash, storedSize);
+        writtenAt.put(hash, System.currentTimeMillis());
+    }
+
+    /**
+     * Marks {@code hash} present as a listing or stat found it, last written at {@code lastModified}. A size other
+     * than the known one means another process stored the key in another form: its codec and bases are then
+     * learned again from the stored object ({@link ChunkForms#held}).
+     */
+    public synchronized void markPresent(String hash, long storedSize, java.time.Instant lastModified) {
+        Long known = present.put(hash, storedSize);
+        if (known != null && known != storedSize) {
+            codecs.remove(hash);
+            bases.remove(hash);
+        }
+        writtenAt.put(hash, lastModified.toEpochMilli());
+    }
+
+    /** Marks {@code hash}, which the tier holds, as written just now (its stored form unchanged). */
+    public synchronized void markRewritten(String hash) {
+        if (present.containsKey(hash)) {
+            writtenAt.put(hash, System.currentTimeMillis());
+        }
+    }
+
+    /**
+     * Whether a save may count on the stored copies of {@code hashes} without writing them again: each is present
+     * and either named by the tier's newest committed step (which every collector keeps) or written at or after
+     * {@code writtenSinceMillis}, so that a collector from another process, which leaves chunks younger than its
+     * grace period alone, does not take it while the save runs. A chunk that fails this is written again, which
+     * restarts its age.
+     */
+    public synchronized boolean reusable(List<String> hashes, long writtenSinceMillis) {
+        for (String h : hashes) {
+            if (!reusable(h, writtenSinceMillis)) {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    /** {@link #reusable(List, long)} of {@code hash} and its {@code chain}. */
+    public synchronized boolean reusable(String hash, List<String> chain, long writtenSinceMillis) {
+        return reusable(hash, writtenSinceMillis) && reusable(chain, writtenSinceMillis);
+    }
+
+    private boolean reusable(String hash, long writtenSinceMillis) {
+        return present.containsKey(hash)
+                && (namedByNewest.contains(hash) || writtenAt.getOrDefault(hash, Long.MIN_VALUE) >= writtenSinceMillis);
+    }
+
+    /** Records that {@code step}, naming {@code hashes}, is committed in the tier; kept only if it is the newest known. */
+    public synchronized void committed(long step, Set<String> hashes) {
+        if (step > newestStep) {
+            newestStep = step;
+            namedByNewest = Set.copyOf(hashes);
+        }
+    }
+
+    /** Marks {@code hash} present, stored whole with {@code codec} (null when unknown). */
+    public synchronized void markPresent(String hash, long storedSize, String codec) {
+        markPresent(hash, storedSize, codec, List.of());
+    }
+
+    /** Marks {@code hash} present, stored with {@code codec} (null when unknown) against {@code chain}, nearest first. */
+    public synchronized void markPresent(String hash, long storedSize, String codec, List<String> chain) {
+        present.put(hash, storedSize);
+        writtenAt.put(hash, System.currentTimeMillis());
+        if (codec == null) {
+            codecs.remove(hash);
+            bases.remove(hash);
+        } else {
+            codecs.put(hash, codec);
+            bases.put(hash, List.copyOf(chain));
+        }
+    }
+
+    /**
+     * Records the form of a chunk already present (found by listing), as read from its stored headers; ignored once
+     * the chunk is gone, when its stored size is no longer {@code storedSize}, or when its form is known already.
+     */
+    public synchronized void learnForm(String hash, long storedSize, String codec, List<String> chain) {
+        Long size = present.get(hash);
+        if (size != null && size == storedSize && !codecs.containsKey(hash)) {
+            codecs.put(hash, codec);
+            bases.put(hash, List.copyOf(chain));
+        }
+    }
+
+    /**
+     * How one tier stores one chunk key: the stored length, the codec its header names and the bases its chain of
+     * headers names, nearest first (empty for a whole chunk). A tier holds exactly one form per key
+     * ({@link ChunkForms}), and every manifest of the tier that names the key records this form.
+     */
+    public record Form(long length, String codec, List<String> bases) {
+        public Form {
+            bases = List.copyOf(bases);
+        }
+    }
+
+    /** The form of {@code hash} when the tier holds it and its form is known, else null; one consistent snapshot. */
+    public synchronized Form formOf(String hash) {
+        Long size = present.get(hash);
+        String codec = codecs.get(hash);
+        return size == null || codec == null ? null : new Form(size, codec, bases.get(hash));
+    }
+
+    /** The bases {@code hash} is stored against (empty when whole), or null when this catalog does not know them. */
+    public synchronized List<String> basesOf(String hash) {
+        return bases.get(hash);
+    }
+
+    /**
+     * Pins every hash of {@code chain} at once and says whether all of them are present. A differential chunk is only
+     * as good as its bases: pinning them under one lock means no sweep can take a base between the checks. The pins
+     * are taken either way; the caller releases them like any other.
+     */
+    public synchronized boolean pinChain(List<String> chain) {
+        boolean all = true;
+        for (String h : chain) {
+            pins.merge(h, 1, Integer::sum);
+            all &= present.containsKey(h);
+        }
+        return all;
+    }
+
+    /**
+     * Deletes a chunk unless a save has pinned it, atomically with respect to {@link #pin}: a save either pins first
+     * and the chunk stays, or pins after and finds it absent, so it writes the chunk again.
+     */
+    public synchronized boolean deleteUnlessPinned(String hash, Deletion deletion) throws IOException {
+        if (pins.containsKey(hash)) {
+            return false;
+        }
+        present.remove(hash);
+        codecs.remove(hash);
+        bases.remove(hash);
+        writtenAt.remove(hash);
+        deletion.run();
+        return true;
+    }
+
+    /** A store deletion run under the catalog's lock. */
+    @FunctionalInterface
+    public interface Deletion {
+        void run() throws IOException;
+    }
+
+    public synchronized boolean isPinned(String hash) {
+        return pins.containsKey(hash);
+    }
+
+    public synchronized Set<String> pinned() {
+        return new HashSet<>(pins.keySet());
+    }
+
+    public synchronized int size() {
+        return present.size();
+    }
+}

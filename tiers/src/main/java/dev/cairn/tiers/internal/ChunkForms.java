@@ -1,0 +1,139 @@
+package dev.cairn.tiers.internal;
+
+import dev.cairn.tiers.internal.ChunkCatalog.Form;
+import dev.cairn.tiers.internal.codec.StoredChunkHeader;
+import dev.cairn.tiers.internal.restore.StoredChunks;
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.file.NoSuchFileException;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * The one writer of chunk objects: a content key holds exactly one stored form per tier. The key names the raw bytes,
+ * but one content can be stored in several forms (whole in one codec or another, or as the difference against one
+ * base or another), and committed manifests record the form they found (codec, stored length, bases): a second form
+ * put over the first would leave those manifests describing bytes that are no longer there (a promotion that reads the
+ * recorded length stops short or copies a cut frame, and GC keeps bases the stored form does not need while it may
+ * delete one it does). So a writer that finds the key held adopts the stored form instead of writing its own.
+ *
+ * <p>The one exception is a stored differential chunk whose chain lost a link (an orphan of a failed save whose base
+ * was collected): it cannot be read in this tier by anyone, so it is replaced.
+ *
+ * <p>Writers of one process meet on the catalog's lock for the hash. Differential chunks are written only by
+ * single-rank runs, into a first tier in this process's memory, so no other process writes those keys.
+ */
+public final class ChunkForms {
+    private ChunkForms() {
+    }
+
+    /**
+     * The form {@code tier} holds {@code hash} in, or null when it does not hold it: from the catalog, or, for a chunk
+     * found by listing the store, read from its stored headers (and learned by the catalog).
+     */
+    public static Form held(Tier tier, String hash) throws IOException {
+        ChunkCatalog catalog = tier.catalog();
+        Form known = catalog.formOf(hash);
+        if (known != null || catalog.sizeOf(hash) < 0) {
+            return known;
+        }
+        synchronized (catalog.writeLock(hash)) {
+            long size = catalog.sizeOf(hash);
+            if (size < 0) {
+                return null;
+            }
+            List<String> chain = new ArrayList<>();
+            ByteBuffer head = ByteBuffer.allocate(StoredChunkHeader.MAX_LENGTH);
+            String codec;
+            try {
+                codec = readHead(tier, hash, head);
+            } catch (NoSuchFileException gone) {
+                catalog.forget(hash);
+                return null;
+            }
+            for (String h = baseIn(head); h != null && chain.size() < dev.cairn.CairnConfig.MAX_DIFFERENTIAL_FULL_EVERY; ) {
+                chain.add(h);
+                try {
+                    readHead(tier, h, head);
+                } catch (NoSuchFileException gone) {
+                    break; // a link is gone: pinChain then finds it absent
+                }
+                h = baseIn(head);
+            }
+            catalog.learnForm(hash, size, codec, chain);
+            Form learned = catalog.formOf(hash);
+            return learned != null ? learned : new Form(size, codec, chain);
+        }
+    }
+
+    /**
+     * Puts {@code bytes}, chunk {@code hash} stored as {@code codec} against {@code bases}, into {@code tier} unless the
+     * tier already holds the hash in a form whose chain is whole. Returns null when it wrote {@code bytes}; else the
+     * form the tier holds, whose bases are then pinned (the caller releases them with its other pins) and which the
+     * caller records in place of its own. A held form that is not {@link ChunkCatalog#reusable reusable} since
+     * {@code freshSinceMillis} has its links written again, each with its own stored bytes, which restarts their age
+     * without changing their form.
+     */
+    public static Form put(Tier tier, String hash, ByteBuffer bytes, String codec, List<String> bases, long freshSinceMillis)
+            throws IOException {
+        ChunkCatalog catalog = tier.catalog();
+        Form held;
+        synchronized (catalog.writeLock(hash)) {
+            held = held(tier, hash);
+            if (held != null && !catalog.pinChain(held.bases())) {
+                // A link of its chain is gone: no reader can rebuild it in this tier, so this form is replaced.
+                catalog.unpinAll(held.bases());
+                held = null;
+            }
+            if (held == null) {
+                long length = bytes.remaining();
+                tier.store().put(tier.layout().chunkKey(hash), bytes);
+                catalog.markPresent(hash, length, codec, bases);
+                return null;
+            }
+            if (!catalog.reusable(List.of(hash), freshSinceMillis)) {
+                rewrite(tier, hash, held.length(), held.codec().equals(codec) && held.bases().equals(bases)
+                        && held.length() == bytes.remaining() ? bytes : null);
+            }
+        }
+        for (String base : held.bases()) {
+            if (!catalog.reusable(List.of(base), freshSinceMillis)) {
+                synchronized (catalog.writeLock(base)) {
+                    rewrite(tier, base, catalog.sizeOf(base), null);
+                }
+            }
+        }
+        return held;
+    }
+
+    /**
+     * Writes the stored chunk {@code hash} of {@code length} bytes again as it is ({@code same}: bytes of the same form,
+     * or null to read them back), so that a collector in another process sees it young; under the hash's lock.
+     */
+    private static void rewrite(Tier tier, String hash, long length, ByteBuffer same) throws IOException {
+        String key = tier.layout().chunkKey(hash);
+        ByteBuffer bytes = same;
+        if (bytes == null) {
+            try {
+                bytes = tier.store().readAll(key);
+            } catch (NoSuchFileException gone) {
+                return; // the commit's confirmation finds it missing and fails the step
+            }
+            if (bytes.remaining() != length) {
+                return; // not the form this process knows: left as it is
+            }
+        }
+        tier.store().put(key, bytes);
+        tier.catalog().markRewritten(hash);
+    }
+
+    /** Reads the header of stored chunk {@code hash} into {@code head} (flipped); returns the codec it names. */
+    private static String readHead(Tier tier, String hash, ByteBuffer head) throws IOException {
+        StoredChunks.readHeader(tier.store(), tier.layout(), hash, head);
+        return StoredChunkHeader.codecNameOf(head, 0, head.limit());
+    }
+
+    private static String baseIn(ByteBuffer head) throws IOException {
+        return StoredChunkHeader.baseOrNull(head, 0, head.limit());
+    }
+}

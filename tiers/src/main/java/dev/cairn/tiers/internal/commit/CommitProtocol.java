@@ -1,0 +1,248 @@
+package dev.cairn.tiers.internal.commit;
+
+import dev.cairn.CheckpointException;
+import dev.cairn.CheckpointException.Reason;
+import dev.cairn.CommitReport;
+import dev.cairn.ObjectInfo;
+import dev.cairn.tiers.internal.Tier;
+import dev.cairn.tiers.internal.manifest.Manifest;
+import dev.cairn.tiers.internal.manifest.ManifestFormat;
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.file.NoSuchFileException;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.TreeSet;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.locks.LockSupport;
+import org.apache.arrow.memory.BufferAllocator;
+
+/**
+ * Writes and reads commits in a tier. Committed manifests never change (create-only), so parsed ones are cached
+ * by key until GC deletes them.
+ */
+public final class CommitProtocol {
+    private final BufferAllocator allocator;
+    private final Map<String, Manifest> cache = new ConcurrentHashMap<>();
+    private final RankCommit ranks;
+
+    public CommitProtocol(BufferAllocator allocator) {
+        this(allocator, null, dev.cairn.CairnConfig.DEFAULT_DEADLINE);
+    }
+
+    /**
+     * @param coordinator the framework's barrier for multi-rank commits, or null to meet through the store
+     * @param wait        how long a multi-rank commit waits for the other ranks
+     */
+    public CommitProtocol(BufferAllocator allocator, dev.cairn.Coordinator coordinator, java.time.Duration wait) {
+        this.allocator = allocator;
+        this.ranks = new RankCommit(allocator, coordinator, wait);
+    }
+
+    /**
+     * Commits {@code manifest} in {@code tier}: index first, then a confirmation in the store of every chunk the
+     * manifest names ({@link ChunkConfirmation}), then MANIFEST create-only. Call with every chunk the manifest
+     * references already durable in the tier. With several ranks {@code manifest} is this rank's part and
+     * {@link RankCommit} completes the step with the others.
+     *
+     * @param bytesWritten bytes of chunks this save wrote, for the report
+     */
+    public CommitReport commit(Tier tier, Manifest manifest, long chunksWritten, long bytesWritten) throws IOException {
+        long step = manifest.step();
+        if (isCommitted(tier, step)) {
+            // Checked before the index too: a losing writer must not replace the committed step's index. (A writer
+            // whose check passes may still lose the create: then it gives the index back, see giveBackIndex.)
+            throw new CheckpointException(Reason.CONFLICT, "step " + step + " is already committed in tier " + tier.name()
+                    + ": saving a step twice is refused");
+        }
+        // Loaded now if it is not yet: nothing after the MANIFEST create may fail the commit.
+        dev.cairn.tiers.internal.ChunkCatalog catalog = tier.catalog();
+        byte[] index = ManifestFormat.write(manifest, "index", allocator);
+        String indexKey = tier.layout().indexKey(step, manifest.rank());
+        tier.store().put(indexKey, ByteBuffer.wrap(index));
+        String key = tier.layout().manifestKey(step);
+        long manifestBytes = 0;
+        // Every chunk, written by this save or found stored: a collector with a grace shorter than the save may have
+        // deleted either since.
+        Set<String> unconfirmed = manifest.referencedHashes();
+        try {
+            if (manifest.worldSize() > 1) {
+                Manifest committed = ranks.commit(tier, manifest, this, unconfirmed);
+                if (committed != null) { // null: committed, and already retired by rank 0's retention
+                    cache.put(cacheKey(tier, key), committed);
+                    catalog.committed(step, committed.referencedHashes());
+                }
+            } else {
+                Map<String, Integer> byRank = new LinkedHashMap<>();
+                unconfirmed.forEach(h -> byRank.put(h, manifest.rank()));
+                ChunkConfirmation.confirm(tier, step, byRank);
+                byte[] bytes = ManifestFormat.write(manifest, "manifest", allocator);
+                createManifest(tier, step, bytes);
+                cache.put(cacheKey(tier, key), manifest);
+                catalog.committed(step, manifest.referencedHashes());
+                manifestBytes = bytes.length;
+                // The index is what the MANIFEST names for this rank: a losing writer of the same step may have
+                // replaced it after its own check above and before our create.
+                confirmIndex(tier, indexKey, index);
+            }
+        } catch (CheckpointException e) {
+            if (e.reason() == Reason.CONFLICT) {
+                giveBackIndex(tier, manifest, indexKey, index);
+            }
+            throw e;
+        }
+        return new CommitReport(tier.name(), step, manifest.chunkCount(), chunksWritten, manifest.rawBytes(),
+                manifest.storedBytes(), bytesWritten + index.length + manifestBytes);
+    }
+
+    /**
+     * Creates the MANIFEST of {@code step} (the commit point), create-only, and resolves an ambiguous answer. A store
+     * may lose the answer to a create that happened: it then fails, or its retry finds the object and answers "not
+     * created" (S3's 412). Either way the object under the key decides: this very MANIFEST means committed, another
+     * one means CONFLICT. When it cannot be read back (after {@value #READ_BACK_ATTEMPTS} tries) the outcome is
+     * unknown and reported as such (STORAGE), never as a conflict with a step that may be this writer's own.
+     */
+    public void createManifest(Tier tier, long step, byte[] bytes) throws IOException {
+        String key = tier.layout().manifestKey(step);
+        Exception failure = null;
+        try {
+            if (tier.store().putIfAbsent(key, ByteBuffer.wrap(bytes))) {
+                return;
+            }
+        } catch (IOException | RuntimeException e) {
+            failure = e;
+        }
+        Exception unreadable = null;
+        for (int attempt = 1; attempt <= READ_BACK_ATTEMPTS; attempt++) {
+            try {
+                if (ManifestFormat.readBytes(tier.store(), key, tier.name() + ":" + key).equals(ByteBuffer.wrap(bytes))) {
+                    return; // ours: the create happened and its answer was lost
+                }
+                throw new CheckpointException(Reason.CONFLICT, "step " + step + " is already committed in tier " + tier.name()
+                        + " (" + key + "): saving a step twice is refused");
+            } catch (NoSuchFileException absent) {
+                if (failure instanceof IOException io) {
+                    throw io; // the create did not happen: its own error says why
+                }
+                if (failure instanceof RuntimeException r) {
+                    throw r;
+                }
+                throw new CheckpointException(Reason.STORAGE, "step " + step + " is not committed in tier " + tier.name()
+                        + ": the store refused to create " + key + " but holds no object there");
+            } catch (IOException | RuntimeException e) {
+                if (e instanceof CheckpointException c && c.reason() == Reason.CONFLICT) {
+                    throw c;
+                }
+                unreadable = e;
+                if (attempt < READ_BACK_ATTEMPTS) {
+                    LockSupport.parkNanos(READ_BACK_PAUSE_NANOS << (attempt - 1));
+                }
+            }
+        }
+        CheckpointException unknown = new CheckpointException(Reason.STORAGE, "whether step " + step + " is committed in tier "
+                + tier.name() + " is unknown: the create of " + key + " " + (failure == null ? "was refused" : "failed ("
+                + failure.getMessage() + ")") + " and reading it back failed " + READ_BACK_ATTEMPTS + " times ("
+                + unreadable.getMessage() + "); 'cairn ls' or 'cairn verify' tells whether this save's step is there",
+                unreadable);
+        if (failure != null) {
+            unknown.addSuppressed(failure);
+        }
+        throw unknown;
+    }
+
+    /** Reads of an ambiguously created MANIFEST before its outcome is called unknown. */
+    static final int READ_BACK_ATTEMPTS = 5;
+    private static final long READ_BACK_PAUSE_NANOS = 20_000_000;
+
+    /**
+     * Puts {@code index} at {@code key} again unless the store holds exactly it. Best effort, after the commit: a
+     * store error here leaves the step committed (verify names an index that does not match its MANIFEST).
+     */
+    private static void confirmIndex(Tier tier, String key, byte[] index) {
+        try {
+            ByteBuffer there;
+            try {
+                there = ManifestFormat.readBytes(tier.store(), key, tier.name() + ":" + key);
+            } catch (NoSuchFileException gone) {
+                there = null;
+            }
+            if (there == null || !there.equals(ByteBuffer.wrap(index))) {
+                tier.store().put(key, ByteBuffer.wrap(index));
+            }
+        } catch (IOException | RuntimeException e) {
+            // Committed all the same.
+        }
+    }
+
+    /**
+     * After losing the MANIFEST create to another writer of the same step: the index this writer put may have
+     * replaced the winner's (the check before it and the winner's create can interleave), leaving an index that
+     * names other chunks than the commit. If the store still holds this writer's index, it is replaced by the
+     * committed MANIFEST's rows of this rank. Best effort: the CONFLICT is reported either way, and verify names an
+     * index that does not match its MANIFEST.
+     */
+    private void giveBackIndex(Tier tier, Manifest own, String key, byte[] index) {
+        try {
+            if (!ManifestFormat.readBytes(tier.store(), key, tier.name() + ":" + key).equals(ByteBuffer.wrap(index))) {
+                return; // not ours (any more): the winner's, or rewritten by it
+            }
+            Manifest committed = ManifestFormat.load(tier.store(), tier.layout().manifestKey(own.step()),
+                    tier.name() + ":" + tier.layout().manifestKey(own.step()), allocator);
+            List<dev.cairn.tiers.internal.manifest.EntryRecord> rows = committed.entries().stream()
+                    .filter(r -> r.rank() == own.rank()).toList();
+            Manifest theirs = new Manifest(ManifestFormat.FORMAT_VERSION, committed.run(), committed.step(),
+                    committed.worldSize(), own.rank(), committed.createdAt(), committed.chunkBytes(), rows);
+            tier.store().put(key, ByteBuffer.wrap(ManifestFormat.write(theirs, "index", allocator)));
+        } catch (IOException | RuntimeException e) {
+            // Left as it is; verify reports the mismatch.
+        }
+    }
+
+    /** Steps with a MANIFEST in {@code tier}, ascending. */
+    public List<Long> committedSteps(Tier tier) throws IOException {
+        TreeSet<Long> steps = new TreeSet<>();
+        for (ObjectInfo o : tier.store().list(tier.layout().stepsPrefix())) {
+            if (tier.layout().isManifestKey(o.key())) {
+                tier.layout().stepOf(o.key()).ifPresent(steps::add);
+            }
+        }
+        return new ArrayList<>(steps);
+    }
+
+    public boolean isCommitted(Tier tier, long step) throws IOException {
+        try {
+            tier.store().stat(tier.layout().manifestKey(step));
+            return true;
+        } catch (NoSuchFileException e) {
+            return false;
+        }
+    }
+
+    /** The parsed, checked MANIFEST of {@code step}; CORRUPT or UNSUPPORTED_VERSION when it cannot be trusted. */
+    public Manifest read(Tier tier, long step) throws IOException {
+        String key = tier.layout().manifestKey(step);
+        Manifest cached = cache.get(cacheKey(tier, key));
+        if (cached != null) {
+            return cached;
+        }
+        Manifest m = ManifestFormat.load(tier.store(), key, tier.name() + ":" + key, allocator);
+        if (m.step() != step || !m.run().equals(tier.layout().run())) {
+            throw new CheckpointException(Reason.CORRUPT, "manifest " + tier.name() + ":" + key + " describes run "
+                    + m.run() + " step " + m.step() + ", not run " + tier.layout().run() + " step " + step);
+        }
+        cache.put(cacheKey(tier, key), m);
+        return m;
+    }
+
+    /** Forgets a manifest that GC removed. */
+    public void evict(Tier tier, long step) {
+        cache.remove(cacheKey(tier, tier.layout().manifestKey(step)));
+    }
+
+    private static String cacheKey(Tier tier, String key) {
+        return tier.index() + "/" + key;
+    }
+}

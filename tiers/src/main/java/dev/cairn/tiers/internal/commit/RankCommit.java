@@ -1,0 +1,338 @@
+package dev.cairn.tiers.internal.commit;
+
+import dev.cairn.CheckpointException;
+import dev.cairn.CheckpointException.Reason;
+import dev.cairn.Coordinator;
+import dev.cairn.ObjectInfo;
+import dev.cairn.tiers.internal.Tier;
+import dev.cairn.tiers.internal.manifest.EntryRecord;
+import dev.cairn.tiers.internal.manifest.Manifest;
+import dev.cairn.tiers.internal.manifest.ManifestFormat;
+import java.io.IOException;
+import java.nio.file.NoSuchFileException;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Set;
+import java.util.TreeSet;
+import java.util.concurrent.locks.LockSupport;
+import org.apache.arrow.memory.BufferAllocator;
+
+/**
+ * The commit of a step saved by several ranks, each of which has written its chunks and then its index to the tier.
+ * Rank 0 waits until every rank's index is there, checks that every chunk they name is present, and creates the
+ * MANIFEST (all ranks' rows) create-only: the single commit point, as for one rank. The other ranks wait until
+ * the MANIFEST appears. They meet through the store by default (polling its listing), or through the framework's
+ * {@link Coordinator}. A rank that never writes its index makes rank 0 give up at the deadline without writing
+ * anything, so the previous checkpoint stays the newest; a rank 0 that never commits makes the others give up.
+ */
+final class RankCommit {
+    private static final long FIRST_POLL_NANOS = 2_000_000;
+    private static final long MAX_POLL_NANOS = 100_000_000;
+    /** Reads of the other ranks' indexes, in parallel: each is a round trip to the peer that holds it. */
+    private static final java.util.concurrent.ExecutorService INDEX_READS = java.util.concurrent.Executors.newCachedThreadPool(r -> {
+        Thread t = new Thread(r, "cairn-index-read");
+        t.setDaemon(true);
+        return t;
+    });
+
+    private final BufferAllocator allocator;
+    private final Coordinator coordinator;
+    private final Duration wait;
+
+    RankCommit(BufferAllocator allocator, Coordinator coordinator, Duration wait) {
+        this.allocator = allocator;
+        this.coordinator = coordinator;
+        this.wait = wait;
+    }
+
+    /**
+     * Called with {@code index} (this rank's rows) durable in {@code tier}; returns the committed MANIFEST's contents.
+     *
+     * @param ownUnconfirmed the chunks {@code index} names, which rank 0 confirms with the other ranks' chunks
+     */
+    Manifest commit(Tier tier, Manifest index, CommitProtocol commits, java.util.Set<String> ownUnconfirmed) throws IOException {
+        long until = System.nanoTime() + wait.toNanos();
+        String barrier = tier.layout().run() + "/" + tier.name() + "/" + index.step();
+        if (coordinator != null) {
+            unlocked(tier, () -> {
+                coordinator.barrier(barrier + "/indexed", index.rank(), index.worldSize(), left(until));
+                return null;
+            });
+        }
+        if (index.rank() != 0) {
+            if (coordinator != null && passed(tier, barrier + "/committed", index, until)) {
+                // Rank 0 has tried: the MANIFEST is there if it committed, read at once (one call instead of a stat
+                // and a read); if it is not, the store is asked until the deadline, as without a coordinator: a peer
+                // that restarted or was marked down for a moment may not answer at once.
+                try {
+                    return commits.read(tier, index.step());
+                } catch (NoSuchFileException notYet) {
+                    // polled below
+                }
+            }
+            return unlocked(tier, () -> awaitManifest(tier, index, commits, until));
+        }
+        Exception failure = null;
+        Manifest merged = null;
+        try {
+            // After the barrier every index is written; polling stays for a store that does not show one at once
+            // (a replacement rank's peer, reached again after being marked down), up to the deadline as before.
+            List<Manifest> indexes = unlocked(tier, () -> coordinator != null ? readIndexes(tier, index, until)
+                    : awaitIndexes(tier, index, until));
+            checkChunksPresent(tier, indexes, ownUnconfirmed, until);
+            merged = merge(index, indexes);
+            byte[] bytes = ManifestFormat.write(merged, "manifest", allocator);
+            // The one place that creates a MANIFEST, and resolves a create whose answer was lost.
+            commits.createManifest(tier, index.step(), bytes);
+        } catch (IOException | RuntimeException e) {
+            failure = e; // the other ranks still get to the barrier below, instead of waiting out the deadline
+        }
+        if (coordinator != null) {
+            // Only tells the others that rank 0 has tried; whatever happens here, the MANIFEST decided the step.
+            passed(tier, barrier + "/committed", index, until);
+        }
+        if (failure instanceof IOException io) {
+            throw io;
+        }
+        if (failure instanceof RuntimeException r) {
+            throw r;
+        }
+        return merged;
+    }
+
+    /**
+     * Waits at the coordinator's barrier {@code name}; false if it failed (timeout, a rank gone, closing). Used for
+     * the "committed" barrier, after which every rank asks the store, so a failed barrier decides nothing.
+     */
+    private boolean passed(Tier tier, String name, Manifest index, long until) throws IOException {
+        try {
+            unlocked(tier, () -> {
+                coordinator.barrier(name, index.rank(), index.worldSize(), left(until));
+                return null;
+            });
+            return true;
+        } catch (CheckpointException e) {
+            return false;
+        }
+    }
+
+    /**
+     * After the "indexed" barrier every rank has written its index: each is read by its key, the other ranks' at once
+     * (no listing, no stat first). One that cannot be read yet sends this rank to {@link #awaitIndexes}, which asks
+     * the store until the deadline.
+     */
+    private List<Manifest> readIndexes(Tier tier, Manifest own, long until) throws IOException {
+        int world = own.worldSize();
+        List<java.util.concurrent.CompletableFuture<Manifest>> reads = new ArrayList<>();
+        for (int r = 1; r < world; r++) {
+            int rank = r;
+            reads.add(java.util.concurrent.CompletableFuture.supplyAsync(() -> {
+                try {
+                    return readIndex(tier, tier.layout().indexKey(own.step(), rank), own, rank);
+                } catch (IOException e) {
+                    throw new java.util.concurrent.CompletionException(e);
+                }
+            }, INDEX_READS));
+        }
+        List<Manifest> found = new ArrayList<>(world);
+        found.add(own);
+        try {
+            for (java.util.concurrent.CompletableFuture<Manifest> read : reads) {
+                found.add(read.join());
+            }
+            return found;
+        } catch (java.util.concurrent.CompletionException e) {
+            if (e.getCause() instanceof NoSuchFileException) {
+                return awaitIndexes(tier, own, until);
+            }
+            if (e.getCause() instanceof IOException io) {
+                throw io;
+            }
+            if (e.getCause() instanceof RuntimeException r) {
+                throw r;
+            }
+            throw e;
+        }
+    }
+
+    private List<Manifest> awaitIndexes(Tier tier, Manifest own, long until) throws IOException {
+        int world = own.worldSize();
+        Manifest[] found = new Manifest[world];
+        found[0] = own;
+        Set<Integer> missing = new TreeSet<>();
+        for (int r = 1; r < world; r++) {
+            missing.add(r);
+        }
+        long pause = FIRST_POLL_NANOS;
+        String prefix = tier.layout().stepPrefix(own.step());
+        while (true) {
+            Set<String> present = new java.util.HashSet<>();
+            for (ObjectInfo o : tier.store().list(prefix)) {
+                present.add(o.key());
+            }
+            for (Integer r : List.copyOf(missing)) {
+                String key = tier.layout().indexKey(own.step(), r);
+                if (present.contains(key)) {
+                    try {
+                        found[r] = readIndex(tier, key, own, r);
+                        missing.remove(r);
+                    } catch (NoSuchFileException listedButNotReadable) {
+                        // Listed by one peer, unreadable the next moment: a replacement rank's index held only in its
+                        // own memory while this rank's link to it is still marked down. Looked for again below.
+                    }
+                }
+            }
+            if (missing.isEmpty()) {
+                return List.of(found);
+            }
+            if (System.nanoTime() - until >= 0) {
+                throw new CheckpointException(Reason.TIMEOUT, "step " + own.step() + " is not committed in tier " + tier.name()
+                        + ": rank(s) " + missing + " of " + world + " did not write their index within " + wait);
+            }
+            pause(pause);
+            pause = Math.min(MAX_POLL_NANOS, pause * 2);
+        }
+    }
+
+    private Manifest readIndex(Tier tier, String key, Manifest own, int rank) throws IOException {
+        Manifest m = ManifestFormat.load(tier.store(), key, tier.name() + ":" + key, allocator);
+        if (!m.run().equals(own.run()) || m.step() != own.step() || m.worldSize() != own.worldSize() || m.rank() != rank) {
+            throw new CheckpointException(Reason.CONFLICT, "index " + tier.name() + ":" + key + " is of run " + m.run()
+                    + " step " + m.step() + " rank " + m.rank() + " of " + m.worldSize() + ", not rank " + rank + " of "
+                    + own.worldSize() + " of this save: are two runs writing under one name?");
+        }
+        return m;
+    }
+
+    /**
+     * Every chunk the other ranks name must be in the tier: a rank may have skipped writing a chunk it saw there,
+     * which a GC (this process's, or the command line's) could have removed since; and so must the chunks rank 0
+     * itself names ({@code ownUnconfirmed}).
+     */
+    private static void checkChunksPresent(Tier tier, List<Manifest> indexes, java.util.Set<String> ownUnconfirmed,
+                                           long until) throws IOException {
+        java.util.Map<String, Integer> unknown = new java.util.LinkedHashMap<>();
+        for (String hash : ownUnconfirmed) {
+            unknown.put(hash, 0);
+        }
+        for (int r = 1; r < indexes.size(); r++) {
+            for (String hash : indexes.get(r).referencedHashes()) {
+                unknown.putIfAbsent(hash, r);
+            }
+        }
+        ChunkConfirmation.confirm(tier, indexes.get(0).step(), unknown, until);
+    }
+
+    /**
+     * One MANIFEST of every rank's rows, in rank 0's format. A manifest names one content hash for all its chunks, so
+     * an index keyed by another (a rank on a release of another manifest format) fails the commit instead of being
+     * listed under the wrong hash.
+     */
+    private static Manifest merge(Manifest own, List<Manifest> indexes) {
+        List<EntryRecord> entries = new ArrayList<>();
+        for (Manifest m : indexes) {
+            if (m.contentHash() != own.contentHash() || m.formatVersion() != own.formatVersion()) {
+                throw new CheckpointException(Reason.INVALID_CONFIG, "step " + own.step() + " is not committed: rank "
+                        + m.rank() + "'s index is format " + m.formatVersion() + " (" + m.contentHash().tag()
+                        + " content hashes) and rank 0's is format " + own.formatVersion() + " (" + own.contentHash().tag()
+                        + "): every rank of a run must run the same Cairn release");
+            }
+            entries.addAll(m.entries());
+        }
+        return new Manifest(own.formatVersion(), own.contentHash(), own.run(), own.step(), own.worldSize(), 0, Instant.now(),
+                own.chunkBytes(), entries);
+    }
+
+    /**
+     * Waits for rank 0's MANIFEST of {@code own}'s step. Rank 0 may already have committed newer steps and retired
+     * this one (its retention writes a RETIRED marker, deletes the MANIFEST, then the step's indexes) before this rank
+     * looked: the marker, or this rank's own index gone, means exactly that, since an uncommitted step's files are
+     * only removed once older than the GC grace, which a multi-rank configuration keeps above the deadline. (On the
+     * peer tier a delete reaches the peers it can: this rank's own copy of its index may outlive the step, which is
+     * why the marker exists.) Returns null in that case (nothing to cache).
+     */
+    private static Manifest awaitManifest(Tier tier, Manifest own, CommitProtocol commits, long until) throws IOException {
+        long pause = FIRST_POLL_NANOS;
+        while (!commits.isCommitted(tier, own.step())) {
+            try {
+                ObjectInfo ownIndex = tier.store().stat(tier.layout().indexKey(own.step(), own.rank()));
+                if (retiredSince(tier, own.step(), ownIndex)) {
+                    return null; // committed, and retired by rank 0's retention since
+                }
+            } catch (NoSuchFileException gone) {
+                // Retired after its commit (then a newer step is committed), or removed as abandoned (then not).
+                List<Long> committed = commits.committedSteps(tier);
+                if (!committed.isEmpty() && committed.get(committed.size() - 1) > own.step()) {
+                    return null;
+                }
+                throw new CheckpointException(Reason.STORAGE, "step " + own.step() + " was not committed in tier "
+                        + tier.name() + ": rank " + own.rank() + "'s index of it is gone and no newer step is committed");
+            }
+            if (System.nanoTime() - until >= 0) {
+                throw new CheckpointException(Reason.TIMEOUT, "step " + own.step() + " was not committed in tier " + tier.name()
+                        + " by rank 0 in time: rank " + own.rank() + "'s part is written but the step does not exist");
+            }
+            pause(pause);
+            pause = Math.min(MAX_POLL_NANOS, pause * 2);
+        }
+        try {
+            return commits.read(tier, own.step());
+        } catch (NoSuchFileException retiredSinceSeen) {
+            return null;
+        }
+    }
+
+    /**
+     * Whether retention left its marker for {@code step} after this rank wrote {@code ownIndex}: a marker older than
+     * the index is an earlier run's of the same step number (a run restarted from an older step within the GC grace),
+     * which says nothing about this save.
+     */
+    private static boolean retiredSince(Tier tier, long step, ObjectInfo ownIndex) throws IOException {
+        try {
+            return !tier.store().stat(tier.layout().retiredKey(step)).lastModified().isBefore(ownIndex.lastModified());
+        } catch (NoSuchFileException notRetired) {
+            return false;
+        }
+    }
+
+    /** A wait on the store or the other ranks. */
+    @FunctionalInterface
+    private interface Wait<T> {
+        T run() throws IOException;
+    }
+
+    /**
+     * Runs {@code wait} without the tier's commit lock: while this rank waits, its later steps must still commit
+     * their indexes (another rank may be waiting for those), and its GC may run. What the lock guards (the chunk
+     * check and the MANIFEST create) runs with it held again.
+     */
+    private static <T> T unlocked(Tier tier, Wait<T> wait) throws IOException {
+        java.util.concurrent.locks.ReentrantLock lock = tier.commitLock();
+        int holds = 0;
+        while (lock.isHeldByCurrentThread()) {
+            lock.unlock();
+            holds++;
+        }
+        try {
+            return wait.run();
+        } finally {
+            for (int i = 0; i < holds; i++) {
+                lock.lock();
+            }
+        }
+    }
+
+    /** Sleeps between polls; a closing checkpointer interrupts its commit threads, which then stop waiting. */
+    private static void pause(long nanos) {
+        LockSupport.parkNanos(nanos);
+        if (Thread.interrupted()) {
+            throw new CheckpointException(Reason.CLOSED, "the checkpointer closed while a multi-rank commit waited");
+        }
+    }
+
+    private static Duration left(long until) {
+        return Duration.ofNanos(Math.max(0, until - System.nanoTime()));
+    }
+}

@@ -1,0 +1,596 @@
+package dev.cairn.tiers.internal.manifest;
+
+import dev.cairn.CairnConfig;
+import dev.cairn.CheckpointException;
+import dev.cairn.CheckpointException.Reason;
+import dev.cairn.DType;
+import dev.cairn.ObjectStore;
+import dev.cairn.Tensor;
+import dev.cairn.tiers.internal.codec.ChunkCodec;
+import dev.cairn.tiers.internal.codec.ContentHash;
+import dev.cairn.tiers.internal.layout.StoreLayout;
+import java.io.ByteArrayOutputStream;
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.channels.Channels;
+import java.nio.charset.StandardCharsets;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import org.apache.arrow.memory.BufferAllocator;
+import org.apache.arrow.vector.BigIntVector;
+import org.apache.arrow.vector.Float8Vector;
+import org.apache.arrow.vector.IntVector;
+import org.apache.arrow.vector.VarCharVector;
+import org.apache.arrow.vector.VectorSchemaRoot;
+import org.apache.arrow.vector.ipc.ArrowFileReader;
+import org.apache.arrow.vector.ipc.ArrowFileWriter;
+import org.apache.arrow.vector.ipc.SeekableReadChannel;
+import org.apache.arrow.vector.ipc.message.ArrowBlock;
+import org.apache.arrow.vector.types.FloatingPointPrecision;
+import org.apache.arrow.vector.types.pojo.ArrowType;
+import org.apache.arrow.vector.types.pojo.Field;
+import org.apache.arrow.vector.types.pojo.FieldType;
+import org.apache.arrow.vector.types.pojo.Schema;
+import org.apache.arrow.vector.util.ByteArrayReadableSeekableByteChannel;
+
+/**
+ * The manifest and index format: one Apache Arrow IPC file (readable by pyarrow, DuckDB, arrow-js).
+ * <pre>
+ * schema metadata (strings)                     one row per chunk of each entry of each rank
+ * +------------------------------+              +-------+--------+-------+-------+-------------+------+
+ * | cairn.format_version  "3"    |              | entry | kind   | dtype | shape | entry_bytes | rank |
+ * | cairn.kind  manifest|index   |              +-------+--------+-------+-------+-------------+------+
+ * | cairn.run, cairn.step        |              | chunk | offset | raw_length | hash | codec | stored_length |
+ * | cairn.world_size, cairn.rank |              +-------+--------+------------+------+-------+---------------+
+ * | cairn.created_at (ISO-8601)  |   version 2: | global_shape | shard_offset | bases | error_bound (f64) |
+ * | cairn.chunk_bytes            |              +--------------+--------------+-------+-------------------+
+ * | cairn.hash  (version 3)      |
+ * | cairn.rows_digest (128 bit)  |
+ * +------------------------------+
+ * kind: "tensor" | "blob" (global) | "rank-blob" (per rank, version 2); dtype "" and the shapes "" for blobs;
+ * shape: the shape of the bytes this rank holds, "[d0,d1,...]" ("[]" for a scalar); global_shape and shard_offset
+ * place that slice in the global tensor; chunk: 0.. in order, or -1 in the single row of an entry with no bytes;
+ * bases: content hashes a differential chunk depends on, nearest first, comma-separated ("" when stored whole);
+ * error_bound: 0 for lossless chunks, else the largest relative error the lossy codec allowed;
+ * hash: the content hash of every chunk hash, base and the rows digest: "xxh3-128" ({@link ContentHash}); a manifest of
+ * version 1 or 2 has no such key and is MurmurHash3 x64 128 throughout.
+ * </pre>
+ * A MANIFEST holds the rows of every rank (its {@code rank} column says whose); a rank's index holds its own.
+ * {@code rows_digest} is the content hash of the rows in a canonical text form, so a manifest whose values were
+ * garbled, yet still parse as Arrow, is rejected. A reader refuses a {@code format_version} above
+ * {@link #FORMAT_VERSION}.
+ *
+ * <p>Version rule: the version goes up when a reader of the previous version could misread a manifest of the new
+ * one (a new column or metadata key that changes what a row means, or a changed meaning of an existing value), and
+ * every release keeps reading all older versions. Version 3 changed the content hash from MurmurHash3 to XXH3-128
+ * and names it in {@code cairn.hash}: a version-2 reader would check every chunk with the wrong hash and call the
+ * whole checkpoint corrupt. Version 2 added sharding (a version-1 reader would take a slice
+ * for the whole tensor), differential chunks (it would not keep their bases) and lossy chunks. Version-1 manifests
+ * have none of the four columns and read as unsharded, whole, lossless chunks; their digest is computed over the
+ * version-1 columns only. New values in the {@code codec} column did not bump the version: a reader refuses a chunk
+ * whose codec it does not know with a clear "unknown codec" error rather than misreading it. Likewise a later hash in
+ * {@code cairn.hash} of version 3 need not bump the version: a reader refuses a hash it does not know as
+ * UNSUPPORTED_VERSION before it reads a row.
+ */
+public final class ManifestFormat {
+    public static final int FORMAT_VERSION = 3;
+    /** The first version that names its content hash ({@code cairn.hash}); older ones are MurmurHash3. */
+    public static final int FIRST_WITH_HASH_NAMED = 3;
+    /**
+     * Manifests and indexes above this size are refused before they are read ({@link #load}: the store's stated size
+     * is checked first): a hostile file must not exhaust memory, nor cost a download of gigabytes.
+     */
+    public static final long MAX_BYTES = 256L << 20;
+    static final String KEY_VERSION = "cairn.format_version";
+    static final String KEY_KIND = "cairn.kind";
+    static final String KEY_RUN = "cairn.run";
+    static final String KEY_STEP = "cairn.step";
+    static final String KEY_WORLD = "cairn.world_size";
+    static final String KEY_RANK = "cairn.rank";
+    static final String KEY_CREATED = "cairn.created_at";
+    static final String KEY_CHUNK = "cairn.chunk_bytes";
+    static final String KEY_HASH = "cairn.hash";
+    static final String KEY_DIGEST = "cairn.rows_digest";
+
+    private static final String[] STRINGS = {"entry", "kind", "dtype", "shape", "hash", "codec"};
+    private static final String[] LONGS = {"entry_bytes", "offset", "raw_length", "stored_length"};
+    private static final String[] INTS = {"rank", "chunk"};
+
+    private ManifestFormat() {
+    }
+
+    /** The content hash a save in format {@code version} keys its chunks by. */
+    public static ContentHash hashOfNewSaves(int version) {
+        return version < FIRST_WITH_HASH_NAMED ? ContentHash.MURMUR3_128 : ContentHash.XXH3_128;
+    }
+
+    /** The bytes of {@code m} as an Arrow IPC file; {@code kind} is "manifest" or "index". */
+    public static byte[] write(Manifest m, String kind, BufferAllocator allocator) {
+        List<Row> rows = rowsOf(m);
+        int version = m.formatVersion();
+        Map<String, String> meta = new LinkedHashMap<>();
+        meta.put(KEY_VERSION, Integer.toString(m.formatVersion()));
+        meta.put(KEY_KIND, kind);
+        meta.put(KEY_RUN, m.run());
+        meta.put(KEY_STEP, Long.toString(m.step()));
+        meta.put(KEY_WORLD, Integer.toString(m.worldSize()));
+        meta.put(KEY_RANK, Integer.toString(m.rank()));
+        meta.put(KEY_CREATED, m.createdAt().toString());
+        meta.put(KEY_CHUNK, Integer.toString(m.chunkBytes()));
+        if (version >= FIRST_WITH_HASH_NAMED) {
+            meta.put(KEY_HASH, m.contentHash().tag());
+        }
+        meta.put(KEY_DIGEST, digest(meta, rows, version, m.contentHash()));
+        Schema schema = new Schema(fields(version), meta);
+        ByteArrayOutputStream out = new ByteArrayOutputStream(256 + rows.size() * 128);
+        try (VectorSchemaRoot root = VectorSchemaRoot.create(schema, allocator);
+             ArrowFileWriter writer = new ArrowFileWriter(root, null, Channels.newChannel(out))) {
+            root.allocateNew();
+            for (int i = 0; i < rows.size(); i++) {
+                Row r = rows.get(i);
+                setString(root, "entry", i, r.entry);
+                setString(root, "kind", i, r.kind);
+                setString(root, "dtype", i, r.dtype);
+                setString(root, "shape", i, r.shape);
+                setString(root, "hash", i, r.hash);
+                setString(root, "codec", i, r.codec);
+                ((BigIntVector) root.getVector("entry_bytes")).setSafe(i, r.entryBytes);
+                ((BigIntVector) root.getVector("offset")).setSafe(i, r.offset);
+                ((BigIntVector) root.getVector("raw_length")).setSafe(i, r.rawLength);
+                ((BigIntVector) root.getVector("stored_length")).setSafe(i, r.storedLength);
+                ((IntVector) root.getVector("rank")).setSafe(i, r.rank);
+                ((IntVector) root.getVector("chunk")).setSafe(i, r.chunk);
+                if (version >= 2) {
+                    setString(root, "global_shape", i, r.globalShape);
+                    setString(root, "shard_offset", i, r.shardOffset);
+                    setString(root, "bases", i, r.bases);
+                    ((Float8Vector) root.getVector("error_bound")).setSafe(i, r.errorBound);
+                }
+            }
+            root.setRowCount(rows.size());
+            writer.start();
+            writer.writeBatch();
+            writer.end();
+        } catch (java.io.IOException e) {
+            throw new CheckpointException(Reason.STORAGE, "cannot encode manifest of step " + m.step(), e);
+        }
+        return out.toByteArray();
+    }
+
+    /**
+     * Reads the manifest or index at {@code key} of {@code store} and parses it ({@link #read}); {@code label} names it
+     * in errors. Its size is asked first and one above {@link #MAX_BYTES} is refused before a byte of it is read.
+     */
+    public static Manifest load(ObjectStore store, String key, String label, BufferAllocator allocator) throws IOException {
+        return read(readBytes(store, key, label), label, allocator);
+    }
+
+    /**
+     * The bytes of the manifest or index at {@code key}, in a heap buffer, without parsing them: CORRUPT, before
+     * anything is read, when the store says the object is larger than {@link #MAX_BYTES}; a read never goes past
+     * the size the store stated, whatever the object holds by then.
+     */
+    public static ByteBuffer readBytes(ObjectStore store, String key, String label) throws IOException {
+        try {
+            return store.readAll(key, MAX_BYTES); // a stat and reads, or one call where the store answers it so (peers)
+        } catch (dev.cairn.ObjectTooLargeException e) {
+            String size = e.atLeast() > MAX_BYTES + 1 ? e.atLeast() + " bytes" : "more than " + MAX_BYTES + " bytes";
+            throw corrupt(label, "is " + size + ", above the limit of " + MAX_BYTES + " for a manifest or index:"
+                    + " refused without reading it");
+        }
+    }
+
+    /**
+     * Parses and checks a manifest or index read from {@code key}. Anything malformed is CORRUPT naming the key and,
+     * for a value out of range, the field; a newer format, or a content hash this release does not know, is
+     * UNSUPPORTED_VERSION.
+     */
+    public static Manifest read(ByteBuffer bytes, String key, BufferAllocator allocator) {
+        if (bytes.remaining() > MAX_BYTES) {
+            throw corrupt(key, "is " + bytes.remaining() + " bytes, above the limit of " + MAX_BYTES);
+        }
+        byte[] array;
+        if (bytes.hasArray() && bytes.arrayOffset() == 0 && bytes.position() == 0 && bytes.limit() == bytes.array().length) {
+            array = bytes.array(); // read-only use: the Arrow reader only reads it
+        } else {
+            array = new byte[bytes.remaining()];
+            bytes.duplicate().get(array);
+        }
+        Map<String, String> meta;
+        List<Row> rows = new ArrayList<>();
+        int version;
+        ContentHash hash;
+        try (ArrowFileReader reader = new ArrowFileReader(new SeekableReadChannel(new ByteArrayReadableSeekableByteChannel(array)), allocator)) {
+            VectorSchemaRoot root = reader.getVectorSchemaRoot();
+            meta = root.getSchema().getCustomMetadata();
+            version = checkVersion(meta, key);
+            hash = contentHashOf(meta, version, key);
+            Row previous = null;
+            for (ArrowBlock block : reader.getRecordBlocks()) {
+                if (!reader.loadRecordBatch(block)) {
+                    break;
+                }
+                for (int i = 0; i < root.getRowCount(); i++) {
+                    String shape = str(root, "shape", i);
+                    boolean v2 = version >= 2;
+                    String kind = str(root, "kind", i);
+                    Row r = new Row(str(root, "entry", i), kind, str(root, "dtype", i), shape,
+                            lng(root, "entry_bytes", i), integer(root, "rank", i), integer(root, "chunk", i), lng(root, "offset", i),
+                            lng(root, "raw_length", i), str(root, "hash", i), str(root, "codec", i), lng(root, "stored_length", i),
+                            v2 ? str(root, "global_shape", i) : shape, v2 ? str(root, "shard_offset", i) : zeros(kind, shape),
+                            v2 ? str(root, "bases", i) : "", v2 ? dbl(root, "error_bound", i) : 0);
+                    previous = previous == null ? r : r.sharing(previous);
+                    rows.add(previous);
+                }
+            }
+        } catch (CheckpointException e) {
+            throw e;
+        } catch (Exception | OutOfMemoryError e) {
+            throw corrupt(key, "is not a readable Arrow IPC file (" + e.getClass().getSimpleName() + ": " + e.getMessage() + ")");
+        }
+        if (meta == null) {
+            throw corrupt(key, "has no schema metadata");
+        }
+        String expected = digest(withoutDigest(meta), rows, version, hash);
+        if (!expected.equals(meta.get(KEY_DIGEST))) {
+            throw corrupt(key, "fails its rows digest: contents were altered or garbled");
+        }
+        return toManifest(meta, rows, key, hash);
+    }
+
+    /** The content hash of a manifest of {@code version}: named from version 3, MurmurHash3 before. */
+    private static ContentHash contentHashOf(Map<String, String> meta, int version, String key) {
+        String tag = meta.get(KEY_HASH);
+        if (version < FIRST_WITH_HASH_NAMED) {
+            if (tag != null && !ContentHash.MURMUR3_128.tag().equals(tag)) {
+                throw corrupt(key, "of format version " + version + " names content hash '" + tag + "', which that format never used");
+            }
+            return ContentHash.MURMUR3_128;
+        }
+        if (tag == null) {
+            throw corrupt(key, "has no " + KEY_HASH);
+        }
+        return ContentHash.fromTag(tag).orElseThrow(() -> new CheckpointException(Reason.UNSUPPORTED_VERSION, key
+                + " keys its chunks by content hash '" + tag + "', which this Cairn does not know: upgrade Cairn to restore it"));
+    }
+
+    private static int checkVersion(Map<String, String> meta, String key) {
+        if (meta == null || meta.get(KEY_VERSION) == null) {
+            throw corrupt(key, "has no " + KEY_VERSION);
+        }
+        int v;
+        try {
+            v = Integer.parseInt(meta.get(KEY_VERSION));
+        } catch (NumberFormatException e) {
+            throw corrupt(key, "has a malformed " + KEY_VERSION + " '" + meta.get(KEY_VERSION) + "'");
+        }
+        if (v > FORMAT_VERSION) {
+            throw new CheckpointException(Reason.UNSUPPORTED_VERSION, key + " has format version " + v
+                    + "; this Cairn reads up to version " + FORMAT_VERSION + ": upgrade Cairn to restore it");
+        }
+        if (v < 1) {
+            throw corrupt(key, "has an invalid format version " + v);
+        }
+        return v;
+    }
+
+    private static Manifest toManifest(Map<String, String> meta, List<Row> rows, String key, ContentHash hash) {
+        String run = required(meta, KEY_RUN, key);
+        long step = inRange(meta, KEY_STEP, 0, Long.MAX_VALUE, key);
+        int world = (int) inRange(meta, KEY_WORLD, 1, Integer.MAX_VALUE, key);
+        int rank = (int) inRange(meta, KEY_RANK, 0, world - 1L, key);
+        int chunkBytes = (int) inRange(meta, KEY_CHUNK, 1, CairnConfig.MAX_CHUNK_BYTES, key);
+        Instant created;
+        try {
+            created = Instant.parse(required(meta, KEY_CREATED, key));
+        } catch (java.time.format.DateTimeParseException e) {
+            throw corrupt(key, "has a malformed " + KEY_CREATED);
+        }
+        // What one chunk may hold, raw and stored: a reader sizes its buffers by these, so a store cannot make it
+        // reserve more than the configured chunk size allows.
+        long maxStored = maxStoredBytes(chunkBytes);
+        List<EntryRecord> entries = new ArrayList<>();
+        int i = 0;
+        while (i < rows.size()) {
+            Row first = rows.get(i);
+            List<ChunkRef> chunks = new ArrayList<>();
+            long covered = 0;
+            int j = i;
+            checkRange(key, first, first, "entry_bytes", first.entryBytes, 0, Long.MAX_VALUE);
+            for (; j < rows.size() && rows.get(j).entry.equals(first.entry) && rows.get(j).rank == first.rank; j++) {
+                Row r = rows.get(j);
+                if (r.chunk == -1) {
+                    if (j != i || first.entryBytes != 0) {
+                        throw corrupt(key, "entry '" + first.entry + "' has a misplaced empty-entry row");
+                    }
+                    continue;
+                }
+                checkRange(key, first, r, "rank", r.rank, 0, world - 1L);
+                checkRange(key, first, r, "raw_length", r.rawLength, 1, chunkBytes);
+                checkRange(key, first, r, "stored_length", r.storedLength, 1, maxStored);
+                checkRange(key, first, r, "offset", r.offset, 0, Long.MAX_VALUE - chunkBytes);
+                List<String> bases = r.bases.isEmpty() ? List.of() : List.of(r.bases.split(","));
+                if (r.chunk != chunks.size() || r.offset != covered || r.rawLength <= 0 || r.storedLength <= 0
+                        || !ContentHash.isHex(r.hash) || r.entryBytes != first.entryBytes || !r.kind.equals(first.kind)
+                        || !r.shape.equals(first.shape) || !r.globalShape.equals(first.globalShape)
+                        || !r.shardOffset.equals(first.shardOffset) || bases.stream().anyMatch(b -> !ContentHash.isHex(b))
+                        || !(r.errorBound >= 0 && r.errorBound < 1)) {
+                    throw corrupt(key, "entry '" + first.entry + "' chunk row " + r.chunk + " is inconsistent");
+                }
+                chunks.add(new ChunkRef(r.offset, r.rawLength, r.hash, r.codec, r.storedLength, bases, r.errorBound, hash));
+                covered += r.rawLength; // cannot wrap: each is at most chunkBytes and starts where the last ended
+            }
+            if (covered != first.entryBytes) {
+                throw corrupt(key, "entry '" + first.entry + "' chunks cover " + covered + " of " + first.entryBytes + " bytes");
+            }
+            entries.add(toEntry(first, chunks, key));
+            i = j;
+        }
+        return new Manifest(Integer.parseInt(meta.get(KEY_VERSION)), hash, run, step, world, rank, created, chunkBytes, entries);
+    }
+
+    private static EntryRecord toEntry(Row first, List<ChunkRef> chunks, String key) {
+        try { // the entry-name rules, worded for what the row is ("tensor name" or "blob name")
+            if ("tensor".equals(first.kind)) {
+                dev.cairn.Tensor.of(first.entry, DType.U8, new long[] {0}, java.nio.ByteBuffer.allocate(0));
+            } else {
+                dev.cairn.Blob.of(first.entry, new byte[0]);
+            }
+        } catch (CheckpointException e) {
+            throw corrupt(key, "holds an invalid entry name: " + e.getMessage());
+        }
+        if ("tensor".equals(first.kind)) {
+            DType dtype;
+            long[] shape;
+            long[] global;
+            long[] offsets;
+            try {
+                dtype = DType.fromTag(first.dtype);
+                shape = parseShape(first.shape);
+                global = parseShape(first.globalShape);
+                offsets = parseShape(first.shardOffset);
+                dev.cairn.ShardSpec.of(global, offsets, shape); // checks the slice lies within the global shape
+            } catch (RuntimeException e) {
+                throw corrupt(key, "entry '" + first.entry + "' has a bad dtype, shape or shard: " + first.dtype + " "
+                        + first.shape + " of " + first.globalShape + " at " + first.shardOffset);
+            }
+            long expected;
+            try {
+                expected = Tensor.expectedBytes(first.entry, dtype, shape);
+            } catch (CheckpointException e) {
+                throw corrupt(key, e.getMessage());
+            }
+            if (expected != first.entryBytes) {
+                throw corrupt(key, "tensor '" + first.entry + "' shape " + first.shape + " of " + first.dtype
+                        + " needs " + expected + " bytes but records " + first.entryBytes);
+            }
+            return new EntryRecord(first.entry, true, dtype, shape, global, offsets, false, first.entryBytes, first.rank, chunks);
+        }
+        if ("blob".equals(first.kind) || "rank-blob".equals(first.kind)) {
+            return new EntryRecord(first.entry, false, null, null, null, null, "rank-blob".equals(first.kind), first.entryBytes,
+                    first.rank, chunks);
+        }
+        throw corrupt(key, "entry '" + first.entry + "' has unknown kind '" + first.kind + "'");
+    }
+
+    static long[] parseShape(String s) {
+        if (!s.startsWith("[") || !s.endsWith("]")) {
+            throw new IllegalArgumentException(s);
+        }
+        String body = s.substring(1, s.length() - 1).trim();
+        if (body.isEmpty()) {
+            return new long[0];
+        }
+        String[] parts = body.split(",");
+        long[] out = new long[parts.length];
+        for (int i = 0; i < parts.length; i++) {
+            out[i] = Long.parseLong(parts[i].trim());
+        }
+        return out;
+    }
+
+    static String formatShape(long[] shape) {
+        StringBuilder b = new StringBuilder("[");
+        for (int i = 0; i < shape.length; i++) {
+            b.append(i == 0 ? "" : ",").append(shape[i]);
+        }
+        return b.append(']').toString();
+    }
+
+    private static String zeros(String kind, String shape) {
+        return "tensor".equals(kind) ? formatShape(new long[parseShape(shape).length]) : "";
+    }
+
+    private static List<Row> rowsOf(Manifest m) {
+        List<Row> rows = new ArrayList<>();
+        for (EntryRecord e : m.entries()) {
+            String kind = e.tensor() ? "tensor" : e.perRank() ? "rank-blob" : "blob";
+            String dtype = e.tensor() ? e.dtype().tag() : "";
+            String shape = e.tensor() ? formatShape(e.shape()) : "";
+            String global = e.tensor() ? formatShape(e.globalShape()) : "";
+            String offsets = e.tensor() ? formatShape(e.shardOffsets()) : "";
+            if (e.chunks().isEmpty()) {
+                rows.add(new Row(e.name(), kind, dtype, shape, e.byteSize(), e.rank(), -1, 0, 0, "", "", 0, global, offsets, "", 0));
+            }
+            for (int c = 0; c < e.chunks().size(); c++) {
+                ChunkRef r = e.chunks().get(c);
+                rows.add(new Row(e.name(), kind, dtype, shape, e.byteSize(), e.rank(), c, r.offset(), r.rawLength(), r.hash(),
+                        r.codec(), r.storedLength(), global, offsets, String.join(",", r.bases()), r.errorBound()));
+            }
+        }
+        return rows;
+    }
+
+    /**
+     * The rows digest, by the manifest's own content hash (MurmurHash3 in versions 1 and 2), streamed: the canonical
+     * text is never held whole ({@link RowsDigest}).
+     */
+    private static String digest(Map<String, String> meta, List<Row> rows, int version, ContentHash hash) {
+        List<String> metaLines = new ArrayList<>();
+        meta.forEach((k, v) -> {
+            if (!KEY_DIGEST.equals(k)) {
+                metaLines.add(k + "=" + v);
+            }
+        });
+        int m = metaLines.size();
+        return RowsDigest.of(hash, m + rows.size(), i -> i < m ? metaLines.get(i) : rows.get(i - m).canonical(version));
+    }
+
+    private static Map<String, String> withoutDigest(Map<String, String> meta) {
+        Map<String, String> m = new java.util.TreeMap<>(meta);
+        m.remove(KEY_DIGEST);
+        return sortedLikeWrite(m);
+    }
+
+    /** The digest covers metadata in the order write() puts it; a reader may see another order. */
+    private static Map<String, String> sortedLikeWrite(Map<String, String> m) {
+        Map<String, String> out = new LinkedHashMap<>();
+        for (String k : new String[] {KEY_VERSION, KEY_KIND, KEY_RUN, KEY_STEP, KEY_WORLD, KEY_RANK, KEY_CREATED, KEY_CHUNK, KEY_HASH}) {
+            if (m.containsKey(k)) {
+                out.put(k, m.get(k));
+            }
+        }
+        m.forEach(out::putIfAbsent);
+        return out;
+    }
+
+    private static List<Field> fields(int version) {
+        List<Field> f = new ArrayList<>();
+        for (String s : new String[] {"entry", "kind", "dtype", "shape"}) {
+            f.add(new Field(s, FieldType.notNullable(ArrowType.Utf8.INSTANCE), null));
+        }
+        f.add(new Field("entry_bytes", FieldType.notNullable(new ArrowType.Int(64, true)), null));
+        f.add(new Field("rank", FieldType.notNullable(new ArrowType.Int(32, true)), null));
+        f.add(new Field("chunk", FieldType.notNullable(new ArrowType.Int(32, true)), null));
+        f.add(new Field("offset", FieldType.notNullable(new ArrowType.Int(64, true)), null));
+        f.add(new Field("raw_length", FieldType.notNullable(new ArrowType.Int(64, true)), null));
+        f.add(new Field("hash", FieldType.notNullable(ArrowType.Utf8.INSTANCE), null));
+        f.add(new Field("codec", FieldType.notNullable(ArrowType.Utf8.INSTANCE), null));
+        f.add(new Field("stored_length", FieldType.notNullable(new ArrowType.Int(64, true)), null));
+        if (version >= 2) {
+            for (String s : new String[] {"global_shape", "shard_offset", "bases"}) {
+                f.add(new Field(s, FieldType.notNullable(ArrowType.Utf8.INSTANCE), null));
+            }
+            f.add(new Field("error_bound", FieldType.notNullable(new ArrowType.FloatingPoint(FloatingPointPrecision.DOUBLE)), null));
+        }
+        return f;
+    }
+
+    private static void setString(VectorSchemaRoot root, String name, int i, String value) {
+        ((VarCharVector) root.getVector(name)).setSafe(i, value.getBytes(StandardCharsets.UTF_8));
+    }
+
+    private static String str(VectorSchemaRoot root, String name, int i) {
+        VarCharVector v = (VarCharVector) vector(root, name, VarCharVector.class);
+        if (v.isNull(i)) {
+            throw new IllegalStateException("null in column " + name);
+        }
+        return new String(v.get(i), StandardCharsets.UTF_8);
+    }
+
+    private static long lng(VectorSchemaRoot root, String name, int i) {
+        BigIntVector v = (BigIntVector) vector(root, name, BigIntVector.class);
+        if (v.isNull(i)) {
+            throw new IllegalStateException("null in column " + name);
+        }
+        return v.get(i);
+    }
+
+    private static double dbl(VectorSchemaRoot root, String name, int i) {
+        Float8Vector v = (Float8Vector) vector(root, name, Float8Vector.class);
+        if (v.isNull(i)) {
+            throw new IllegalStateException("null in column " + name);
+        }
+        return v.get(i);
+    }
+
+    private static int integer(VectorSchemaRoot root, String name, int i) {
+        IntVector v = (IntVector) vector(root, name, IntVector.class);
+        if (v.isNull(i)) {
+            throw new IllegalStateException("null in column " + name);
+        }
+        return v.get(i);
+    }
+
+    private static Object vector(VectorSchemaRoot root, String name, Class<?> type) {
+        Object v = root.getVector(name);
+        if (!type.isInstance(v)) {
+            throw new IllegalStateException("column " + name + " is missing or of the wrong type");
+        }
+        return v;
+    }
+
+    private static String required(Map<String, String> meta, String k, String key) {
+        String v = meta.get(k);
+        if (v == null) {
+            throw corrupt(key, "has no " + k);
+        }
+        return v;
+    }
+
+    /** The integer metadata value {@code k}, refused by name when malformed or outside {@code [min, max]}. */
+    private static long inRange(Map<String, String> meta, String k, long min, long max, String key) {
+        String text = required(meta, k, key);
+        long v;
+        try {
+            v = Long.parseLong(text);
+        } catch (NumberFormatException e) {
+            throw corrupt(key, "has a malformed " + k + " '" + text + "'" + (text.matches("-?[0-9]+") ? ", out of range ["
+                    + min + ", " + max + "]" : ""));
+        }
+        if (v < min || v > max) {
+            throw corrupt(key, "has " + k + " " + v + ", out of range [" + min + ", " + max + "]");
+        }
+        return v;
+    }
+
+    private static void checkRange(String key, Row first, Row r, String column, long v, long min, long max) {
+        if (v < min || v > max) {
+            throw corrupt(key, "entry '" + first.entry + "' chunk row " + r.chunk + " has " + column + " " + v
+                    + ", out of range [" + min + ", " + max + "]" + ("raw_length".equals(column)
+                    ? " (cairn.chunk_bytes)" : "stored_length".equals(column) ? " (the largest stored form of a chunk of"
+                    + " cairn.chunk_bytes)" : ""));
+        }
+    }
+
+    /** The largest stored form of a chunk of at most {@code chunkBytes} raw bytes, whole or differential. */
+    public static long maxStoredBytes(int chunkBytes) {
+        return ChunkCodec.maxStoredBytes(chunkBytes);
+    }
+
+    /** Named for what it is: the same format holds a MANIFEST and a rank index ({@code rank-<r>.index}). */
+    private static CheckpointException corrupt(String key, String problem) {
+        return new CheckpointException(Reason.CORRUPT, (StoreLayout.rankOfIndexName(key).isPresent() ? "rank index " : "manifest ") + key + " "
+                + problem);
+    }
+
+    private record Row(String entry, String kind, String dtype, String shape, long entryBytes, int rank, int chunk, long offset,
+                       long rawLength, String hash, String codec, long storedLength, String globalShape, String shardOffset,
+                       String bases, double errorBound) {
+        /**
+         * This row with the strings equal to those of {@code previous} replaced by its instances: the rows of one entry
+         * repeat its name, kind, dtype and shapes, and a manifest of a million rows must not hold a million copies.
+         */
+        Row sharing(Row previous) {
+            return new Row(same(entry, previous.entry), same(kind, previous.kind), same(dtype, previous.dtype),
+                    same(shape, previous.shape), entryBytes, rank, chunk, offset, rawLength, hash, same(codec, previous.codec),
+                    storedLength, same(globalShape, previous.globalShape), same(shardOffset, previous.shardOffset),
+                    same(bases, previous.bases), errorBound);
+        }
+
+        private static String same(String mine, String theirs) {
+            return mine.equals(theirs) ? theirs : mine;
+        }
+
+        /** The row as the digest of format {@code version} covers it; version 1 covers its own twelve columns only. */
+        String canonical(int version) {
+            String v1 = "Row[entry=" + entry + ", kind=" + kind + ", dtype=" + dtype + ", shape=" + shape + ", entryBytes="
+                    + entryBytes + ", rank=" + rank + ", chunk=" + chunk + ", offset=" + offset + ", rawLength=" + rawLength
+                    + ", hash=" + hash + ", codec=" + codec + ", storedLength=" + storedLength + "]";
+            return version < 2 ? v1 : v1 + "|" + globalShape + "|" + shardOffset + "|" + bases + "|" + Double.toString(errorBound);
+        }
+    }
+}

@@ -1,0 +1,147 @@
+package dev.cairn.tiers.internal.pipeline;
+
+import dev.cairn.CheckpointException;
+import dev.cairn.CheckpointException.Reason;
+import java.util.ArrayDeque;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.locks.Condition;
+import java.util.concurrent.locks.ReentrantLock;
+import org.apache.arrow.memory.BufferAllocator;
+
+/**
+ * A bounded set of equal slabs from an Arrow allocator, allocated on first use and reused after: the hard limit
+ * on staging memory. {@link #acquire} waits while every slab is out, up to a deadline.
+ */
+final class SlabPool implements AutoCloseable {
+    private final BufferAllocator allocator;
+    private final int slabBytes;
+    private final int maxSlabs;
+    private final ArrayDeque<Slab> free = new ArrayDeque<>();
+    private final ReentrantLock lock = new ReentrantLock();
+    private final Condition returned = lock.newCondition();
+    private int allocated;
+    private boolean closed;
+
+    public SlabPool(BufferAllocator allocator, int slabBytes, int maxSlabs) {
+        if (maxSlabs < 1) {
+            throw new IllegalArgumentException("a pool needs at least one slab");
+        }
+        this.allocator = allocator;
+        this.slabBytes = slabBytes;
+        this.maxSlabs = maxSlabs;
+    }
+
+    /** A slab, waiting at most {@code timeoutNanos}; fails with TIMEOUT or CLOSED. */
+    public Slab acquire(long timeoutNanos) {
+        lock.lock();
+        try {
+            long left = timeoutNanos;
+            while (true) {
+                if (closed) {
+                    throw new CheckpointException(Reason.CLOSED, "staging memory is closed");
+                }
+                Slab s = free.pollFirst();
+                if (s != null) {
+                    return handOut(s);
+                }
+                if (allocated < maxSlabs) {
+                    return handOut(allocate());
+                }
+                if (left <= 0) {
+                    throw new CheckpointException(Reason.TIMEOUT, "no staging memory freed within the deadline ("
+                            + maxSlabs + " slabs of " + slabBytes + " bytes all in use)");
+                }
+                left = returned.awaitNanos(left);
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new CheckpointException(Reason.CLOSED, "interrupted while waiting for staging memory", e);
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    /** A slab if one is free or may still be allocated, else null at once. */
+    public Slab tryAcquire() {
+        lock.lock();
+        try {
+            if (closed) {
+                throw new CheckpointException(Reason.CLOSED, "staging memory is closed");
+            }
+            Slab s = free.pollFirst();
+            return s != null ? handOut(s) : allocated < maxSlabs ? handOut(allocate()) : null;
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    private Slab allocate() {
+        try {
+            Slab fresh = new Slab(allocator.buffer(slabBytes), this);
+            allocated++;
+            return fresh;
+        } catch (org.apache.arrow.memory.OutOfMemoryException e) {
+            throw new CheckpointException(Reason.INVALID_CONFIG, "staging memory exhausted: " + e.getMessage()
+                    + "; raise stagingBytes or lower chunkBytes", e);
+        }
+    }
+
+    private static Slab handOut(Slab s) {
+        s.handedOut = true;
+        return s;
+    }
+
+    /**
+     * Takes back a slab this pool handed out; IllegalStateException when it is not out (released twice), which
+     * would otherwise put it twice in the free list and hand one slab to two holders.
+     */
+    public void release(Slab slab) {
+        lock.lock();
+        try {
+            if (!slab.handedOut) {
+                throw new IllegalStateException("slab of " + slabBytes + " bytes released twice (or never handed out)");
+            }
+            slab.handedOut = false;
+            if (closed) {
+                allocated--;
+                slab.buf.close();
+            } else {
+                free.addFirst(slab);
+                returned.signal();
+            }
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    public int slabBytes() {
+        return slabBytes;
+    }
+
+    /** Slabs handed out and not yet returned. */
+    public int inUse() {
+        lock.lock();
+        try {
+            return allocated - free.size();
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    /** Frees the idle slabs; slabs still out are freed as they come back. */
+    @Override
+    public void close() {
+        lock.lock();
+        try {
+            closed = true;
+            for (Slab s : free) {
+                s.buf.close();
+                allocated--;
+            }
+            free.clear();
+            returned.signalAll();
+        } finally {
+            lock.unlock();
+        }
+    }
+}

@@ -1,0 +1,315 @@
+package dev.cairn.tiers.internal.promote;
+
+import dev.cairn.CheckpointException;
+import dev.cairn.CheckpointException.Reason;
+import dev.cairn.CommitReport;
+import dev.cairn.tiers.internal.ChunkCatalog;
+import dev.cairn.tiers.internal.ChunkForms;
+import dev.cairn.tiers.internal.Tier;
+import dev.cairn.tiers.internal.codec.ChunkCodec;
+import dev.cairn.tiers.internal.codec.Codec;
+import dev.cairn.tiers.internal.codec.Scratch;
+import dev.cairn.tiers.internal.codec.ScratchPool;
+import dev.cairn.tiers.internal.codec.StoredChunkHeader;
+import dev.cairn.tiers.internal.commit.CommitProtocol;
+import dev.cairn.tiers.internal.manifest.ChunkRef;
+import dev.cairn.tiers.internal.manifest.EntryRecord;
+import dev.cairn.tiers.internal.manifest.Manifest;
+import dev.cairn.tiers.internal.restore.ChunkReader;
+import dev.cairn.tiers.internal.restore.StoredChunks;
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.concurrent.atomic.AtomicReference;
+import java.util.function.Consumer;
+import org.apache.arrow.memory.BufferAllocator;
+
+/**
+ * Copies committed checkpoints from a faster tier to a slower one. Chunks are copied on the target's I/O threads in
+ * parallel; both catalogs pin every chunk of the step (in the source with its differential bases) until the target
+ * commits, so neither tier's GC can take a chunk the copy still needs, even if the source retires the step meanwhile.
+ *
+ * <p>A chunk is copied verbatim unless one of two things holds. A differential chunk is materialized (its chain
+ * decoded in the source, every link checked) and stored whole: slower tiers hold only whole chunks, so they never
+ * depend on bases they may lack. A whole chunk is re-encoded when the target's zstd level is stronger than the
+ * source's and the result is smaller. The target's manifest records the target's own codec, stored length and bases.
+ *
+ * <p>Each copy runs in a workspace (a reader, encoders by level, their scratch) borrowed from the promoter's pool and
+ * given back when it ends; {@link #close} frees the workspaces, each once no copy uses it.
+ */
+public final class Promoter implements AutoCloseable {
+    private final CommitProtocol commits;
+    private final Consumer<Tier> afterCommit;
+    private final java.util.concurrent.Executor committer;
+    private final ScratchPool<Workspace> workspaces;
+
+    /**
+     * @param afterCommit run on the target under its commit lock after each promotion commits (retention, GC)
+     * @param committer   where the target's commit runs once the chunks are copied: in place, or (multi-rank runs,
+     *                    whose commit waits for the other ranks) on a thread that no chunk copy waits for
+     * @param scratch     where the workspaces' scratch is allocated
+     */
+    public Promoter(CommitProtocol commits, Consumer<Tier> afterCommit, java.util.concurrent.Executor committer,
+                    BufferAllocator scratch) {
+        this.commits = commits;
+        this.afterCommit = afterCommit;
+        this.committer = committer;
+        this.workspaces = new ScratchPool<>("promotion", () -> new Workspace(scratch), Workspace::close);
+    }
+
+    /**
+     * Starts copying {@code manifest} (committed in {@code source}) to {@code target}; completes {@code done} with
+     * the target's commit report or a CheckpointException. Call before the caller releases its own pins in source.
+     */
+    public void promote(Manifest manifest, Tier source, Tier target, CompletableFuture<CommitReport> done,
+                        java.util.function.BooleanSupplier claim) {
+        Map<String, Long> chunks = new LinkedHashMap<>();
+        Map<String, ChunkRef> refs = new LinkedHashMap<>();
+        Map<String, Integer> widths = new java.util.HashMap<>();
+        for (EntryRecord e : manifest.entries()) {
+            for (ChunkRef c : e.chunks()) {
+                chunks.putIfAbsent(c.hash(), c.storedLength());
+                refs.putIfAbsent(c.hash(), c);
+                widths.putIfAbsent(c.hash(), e.tensor() && e.dtype().isFloatingPoint() ? e.dtype().byteSize() : 0);
+            }
+        }
+        java.util.Set<String> sourcePins = manifest.referencedHashes();
+        java.util.Queue<String> targetChainPins = new java.util.concurrent.ConcurrentLinkedQueue<>();
+        ChunkCatalog from;
+        ChunkCatalog to;
+        try {
+            from = source.catalog();
+            to = target.catalog();
+        } catch (IOException e) {
+            done.completeExceptionally(failure(manifest, target, e));
+            return;
+        }
+        for (String h : sourcePins) {
+            from.pin(h);
+        }
+        Map<String, Long> missing = new LinkedHashMap<>();
+        // Chunks the target already holds may be stored there in another form (another codec, level or chain): its
+        // manifest must record the target's own form, or a read would stop short and GC would keep the wrong bases.
+        Map<String, ChunkRef> targetForms = new java.util.concurrent.ConcurrentHashMap<>();
+        Map<String, Boolean> heldInTarget = new java.util.HashMap<>();
+        for (String hash : chunks.keySet()) {
+            heldInTarget.put(hash, to.pin(hash) >= 0);
+        }
+        try {
+            for (Map.Entry<String, Long> c : chunks.entrySet()) {
+                String hash = c.getKey();
+                ChunkCatalog.Form held = heldInTarget.get(hash) ? ChunkForms.held(target, hash) : null;
+                if (held == null) {
+                    missing.put(hash, c.getValue());
+                    continue;
+                }
+                targetChainPins.addAll(held.bases());
+                to.pinChain(held.bases());
+                targetForms.put(hash, refs.get(hash).storedAs(held.codec(), held.length(), held.bases()));
+            }
+        } catch (IOException e) {
+            unpin(source, target, chunks.keySet(), sourcePins, targetChainPins);
+            done.completeExceptionally(failure(manifest, target, e));
+            return;
+        }
+        AtomicInteger left = new AtomicInteger(missing.size());
+        AtomicLong written = new AtomicLong();
+        AtomicLong bytes = new AtomicLong();
+        AtomicReference<Throwable> error = new AtomicReference<>();
+        Runnable commit = () -> commit(withTargetForms(manifest, targetForms), source, target, chunks.keySet(), sourcePins,
+                targetChainPins, written.get(), bytes.get(), error.get(), done, claim);
+        Runnable finish = () -> {
+            try {
+                committer.execute(commit);
+            } catch (RuntimeException rejected) {
+                error.compareAndSet(null, rejected);
+                commit.run(); // fails the future and releases the pins
+            }
+        };
+        if (missing.isEmpty()) {
+            try {
+                target.io().execute(finish);
+            } catch (RuntimeException rejected) {
+                error.compareAndSet(null, rejected);
+                finish.run(); // fails the future and releases the pins
+            }
+            return;
+        }
+        for (Map.Entry<String, Long> c : missing.entrySet()) {
+            try {
+                target.io().execute(() -> {
+                    try {
+                        if (error.get() == null && !done.isDone()) {
+                            ChunkRef ref = refs.get(c.getKey());
+                            targetForms.put(c.getKey(), copy(ref, widths.get(c.getKey()), source, target, written, bytes,
+                                    targetChainPins));
+                        }
+                    } catch (Throwable t) {
+                        error.compareAndSet(null, t);
+                    } finally {
+                        if (left.decrementAndGet() == 0) {
+                            finish.run();
+                        }
+                    }
+                });
+            } catch (RuntimeException rejected) {
+                error.compareAndSet(null, rejected);
+                if (left.decrementAndGet() == 0) {
+                    finish.run();
+                }
+            }
+        }
+    }
+
+    /** {@code m} with each chunk as the target holds it (the form it had, or the one the promotion wrote). */
+    private static Manifest withTargetForms(Manifest m, Map<String, ChunkRef> forms) {
+        java.util.List<EntryRecord> entries = new java.util.ArrayList<>();
+        for (EntryRecord e : m.entries()) {
+            java.util.List<ChunkRef> refs = new java.util.ArrayList<>();
+            for (ChunkRef c : e.chunks()) {
+                ChunkRef held = forms.get(c.hash());
+                refs.add(held == null ? c : c.storedAs(held.codec(), held.storedLength(), held.bases()));
+            }
+            entries.add(e.withChunks(refs));
+        }
+        return m.withEntries(entries);
+    }
+
+    /**
+     * Copies one stored chunk from source to target: verbatim, or materialized whole when it is differential, or
+     * re-encoded when the target's level is stronger and that is smaller. Returns the chunk as the target holds it.
+     */
+    private ChunkRef copy(ChunkRef ref, int floatWidth, Tier source, Tier target, AtomicLong written, AtomicLong bytes,
+                          java.util.Queue<String> targetChainPins) throws IOException {
+        Workspace w = workspaces.borrow();
+        try {
+            return copy(w, ref, floatWidth, source, target, written, bytes, targetChainPins);
+        } finally {
+            workspaces.giveBack(w);
+        }
+    }
+
+    private ChunkRef copy(Workspace w, ChunkRef ref, int floatWidth, Tier source, Tier target, AtomicLong written,
+                          AtomicLong bytes, java.util.Queue<String> targetChainPins) throws IOException {
+        long storedLength = ref.storedLength();
+        int bound = ChunkCodec.maxStoredBytes(Math.toIntExact(ref.rawLength()));
+        String key = source.layout().chunkKey(ref.hash());
+        ByteBuffer b = StoredChunks.read(source.store(), key,
+                w.in.atLeast(Math.max(bound, Math.toIntExact(storedLength))).limit(Math.toIntExact(storedLength)), storedLength);
+        int n = b.limit();
+        if (n < storedLength) {
+            throw new IOException("chunk " + key + " in tier " + source.name() + " ended at " + n + " of " + storedLength + " bytes");
+        }
+        Codec stored = StoredChunkHeader.codecOf(b, 0, n);
+        String codec = StoredChunkHeader.codecNameOf(b, 0, n);
+        boolean differential = stored == Codec.XOR;
+        boolean stronger = target.level() > source.level() && stored != Codec.RAW;
+        ByteBuffer out = b;
+        if (differential || stronger) {
+            ByteBuffer raw = w.reader.verify(source.store(), source.layout(), b, ref);
+            ChunkCodec encoder = w.codec(target.level());
+            ByteBuffer encodedOut = w.out.atLeast(bound);
+            int len = encoder.encodeChoosing(raw, 0, Math.toIntExact(ref.rawLength()), floatWidth, encodedOut, w.encoded).length();
+            if (differential || len < n) {
+                out = encodedOut.limit(len);
+                codec = w.encoded.codec().manifestName();
+            }
+        }
+        int length = out.remaining();
+        // Another promotion (of another step naming the same content) may have stored it meanwhile, perhaps in
+        // another form: the tier keeps that one.
+        ChunkCatalog.Form held = ChunkForms.put(target, ref.hash(), out, codec, java.util.List.of(), Long.MIN_VALUE);
+        if (held != null) {
+            targetChainPins.addAll(held.bases());
+            return ref.storedAs(held.codec(), held.length(), held.bases());
+        }
+        written.incrementAndGet();
+        bytes.addAndGet(length);
+        return ref.storedAs(codec, length, java.util.List.of());
+    }
+
+    /** A copy's workspace: a reader for chains and re-encoding, encoders by level, and the buffers they use. */
+    private static final class Workspace {
+        final Scratch scratch;
+        final ChunkReader reader;
+        final Map<Integer, ChunkCodec> codecs = new java.util.HashMap<>();
+        final ChunkCodec.Encoded encoded = new ChunkCodec.Encoded();
+        /** The stored bytes read from the source. */
+        final Scratch.Buffer in;
+        /** The chunk re-encoded for the target. */
+        final Scratch.Buffer out;
+
+        Workspace(BufferAllocator parent) {
+            scratch = new Scratch(parent, "promotion");
+            reader = new ChunkReader(scratch);
+            in = scratch.buffer();
+            out = scratch.buffer();
+        }
+
+        ChunkCodec codec(int level) {
+            return codecs.computeIfAbsent(level, l -> new ChunkCodec(l, scratch));
+        }
+
+        void close() {
+            codecs.values().forEach(ChunkCodec::close);
+            reader.close();
+            scratch.close();
+        }
+    }
+
+    /** Frees the workspaces: now the idle ones, the others as their copies end. */
+    @Override
+    public void close() {
+        workspaces.close();
+    }
+
+    private void commit(Manifest manifest, Tier source, Tier target, java.util.Set<String> chunks, java.util.Set<String> sourcePins,
+                        java.util.Collection<String> targetChainPins, long written, long bytes, Throwable error,
+                        CompletableFuture<CommitReport> done, java.util.function.BooleanSupplier claim) {
+        target.commitLock().lock();
+        try {
+            if (error != null) {
+                done.completeExceptionally(failure(manifest, target, error));
+            } else if (claim.getAsBoolean()) {
+                done.complete(commits.commit(target, manifest, written, bytes));
+                afterCommit.accept(target);
+            }
+        } catch (Throwable t) {
+            done.completeExceptionally(failure(manifest, target, t));
+        } finally {
+            unpin(source, target, chunks, sourcePins, targetChainPins);
+            target.commitLock().unlock();
+        }
+    }
+
+    private static void unpin(Tier source, Tier target, java.util.Set<String> chunks, java.util.Set<String> sourcePins,
+                              java.util.Collection<String> targetChainPins) {
+        try {
+            ChunkCatalog from = source.catalog();
+            ChunkCatalog to = target.catalog();
+            for (String hash : sourcePins) {
+                from.unpin(hash);
+            }
+            for (String hash : chunks) {
+                to.unpin(hash);
+            }
+            for (String hash : targetChainPins) {
+                to.unpin(hash);
+            }
+        } catch (IOException e) {
+            // Both catalogs were loaded when the pins were taken.
+        }
+    }
+
+    private static CheckpointException failure(Manifest m, Tier target, Throwable t) {
+        if (t instanceof CheckpointException c) {
+            return c;
+        }
+        return new CheckpointException(Reason.STORAGE, "promotion of step " + m.step() + " to tier " + target.name()
+                + " failed: " + t, t);
+    }
+}

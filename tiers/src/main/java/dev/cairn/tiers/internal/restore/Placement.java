@@ -1,0 +1,29 @@
+package dev.cairn.tiers.internal.restore;
+
+import java.nio.ByteBuffer;
+import java.util.List;
+
+/** Writes bytes at a position of an entry that may span several buffers. */
+final class Placement {
+    private Placement() {
+    }
+
+    /** Copies {@code src[srcPos, srcPos + length)} to byte {@code at} of the entry held in {@code dst}, in order. */
+    static void put(List<ByteBuffer> dst, long at, ByteBuffer src, int srcPos, int length) {
+        int b = 0;
+        long off = at;
+        while (b < dst.size() && off >= dst.get(b).remaining()) {
+            off -= dst.get(b).remaining();
+            b++;
+        }
+        int copied = 0;
+        while (copied < length) {
+            ByteBuffer d = dst.get(b);
+            int n = (int) Math.min(length - copied, d.remaining() - off);
+            d.put((int) off, src, srcPos + copied, n);
+            copied += n;
+            b++;
+            off = 0;
+        }
+    }
+}

@@ -1,0 +1,231 @@
+package dev.cairn.tiers.internal.restore;
+
+import dev.cairn.Blob;
+import dev.cairn.CheckpointException;
+import dev.cairn.CheckpointException.Reason;
+import dev.cairn.Entry;
+import dev.cairn.RankBlobResolver;
+import dev.cairn.RestoreRequest;
+import dev.cairn.ShardSpec;
+import dev.cairn.Tensor;
+import dev.cairn.TrainingState;
+import dev.cairn.tiers.internal.manifest.ChunkRef;
+import dev.cairn.tiers.internal.manifest.EntryRecord;
+import dev.cairn.tiers.internal.manifest.Manifest;
+import java.nio.ByteBuffer;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.HashMap;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * What one rank reads to restore a checkpoint, decided (and every request error found) before any byte is fetched
+ * or any target touched. Each target tensor is filled from the saved slice equal to it when there is one (chunks
+ * decode straight into place), else from every saved slice that overlaps it (resharding: only the chunks whose
+ * rows overlap, each copied run by run). Global blobs come from the lowest rank that saved them; per-rank blobs
+ * from this rank on the same world size, else from the request's {@link RankBlobResolver}.
+ */
+final class RestorePlan {
+    /** One chunk to fetch and where its bytes go: contiguously at its offset, or through {@code slice}. */
+    record Task(EntryRecord entry, ChunkRef chunk, List<ByteBuffer> dst, SliceCopy slice) {
+    }
+
+    private final Manifest manifest;
+    private final int rank;
+    private final int worldSize;
+    private final RankBlobResolver resolver;
+    private final List<Task> tasks = new ArrayList<>();
+    private final List<Object> order = new ArrayList<>(); // Tensor, or the name of a blob
+    private final Map<String, Map<Integer, ByteBuffer>> blobs = new LinkedHashMap<>();
+    private final Map<String, Boolean> perRankBlob = new HashMap<>();
+
+    private RestorePlan(Manifest manifest, int rank, int worldSize, RankBlobResolver resolver) {
+        this.manifest = manifest;
+        this.rank = rank;
+        this.worldSize = worldSize;
+        this.resolver = resolver;
+    }
+
+    static RestorePlan of(Manifest m, RestoreRequest request, int rank, int worldSize) {
+        RestorePlan p = new RestorePlan(m, rank, worldSize, request.rankBlobResolver().orElse(null));
+        Map<String, List<EntryRecord>> saved = new LinkedHashMap<>();
+        for (EntryRecord e : m.entries()) {
+            saved.computeIfAbsent(e.name(), k -> new ArrayList<>()).add(e);
+        }
+        TrainingState targets = request.targets().orElse(null);
+        boolean strict = m.worldSize() == 1 && worldSize == 1;
+        for (Map.Entry<String, List<EntryRecord>> s : saved.entrySet()) {
+            List<EntryRecord> copies = s.getValue();
+            EntryRecord first = copies.get(0);
+            for (EntryRecord e : copies) {
+                if (e.tensor() != first.tensor() || e.dtype() != first.dtype()
+                        || (e.tensor() && !Arrays.equals(e.globalShape(), first.globalShape())) || e.perRank() != first.perRank()) {
+                    throw new CheckpointException(Reason.CORRUPT, "step " + m.step() + " holds entry '" + s.getKey()
+                            + "' with different kinds, dtypes or global shapes on different ranks");
+                }
+            }
+            if (first.tensor()) {
+                p.planTensor(s.getKey(), copies, targets, strict);
+            } else {
+                p.planBlob(s.getKey(), copies);
+            }
+        }
+        if (targets != null) {
+            for (Entry e : targets.entries()) {
+                if (e instanceof Tensor && (!saved.containsKey(e.name()) || !saved.get(e.name()).get(0).tensor())) {
+                    throw new CheckpointException(Reason.INVALID_INPUT, "restore target tensor '" + e.name()
+                            + "' is not in step " + m.step());
+                }
+            }
+        }
+        return p;
+    }
+
+    private void planTensor(String name, List<EntryRecord> copies, TrainingState targets, boolean strict) {
+        EntryRecord first = copies.get(0);
+        Tensor target;
+        if (targets != null) {
+            if (!targets.contains(name) || !(targets.entry(name) instanceof Tensor t)) {
+                if (strict) {
+                    throw new CheckpointException(Reason.INVALID_INPUT, "step " + manifest.step() + " holds tensor '" + name
+                            + "' but the restore targets have no tensor of that name");
+                }
+                return; // several ranks: each asks for the tensors it holds
+            }
+            target = t;
+            if (target.dtype() != first.dtype() || !Arrays.equals(target.shard().globalShape(), first.globalShape())) {
+                throw new CheckpointException(Reason.INVALID_INPUT, "tensor '" + name + "' is " + first.dtype().tag()
+                        + Arrays.toString(first.globalShape()) + " in step " + manifest.step() + " but the restore target is "
+                        + target.dtype().tag() + Arrays.toString(target.shard().globalShape()));
+            }
+        } else if (manifest.worldSize() == worldSize) {
+            EntryRecord mine = copies.stream().filter(e -> e.rank() == rank).findFirst().orElse(null);
+            if (mine == null) {
+                return; // this rank saved no slice of it
+            }
+            target = mine.shard().isWhole() ? Tensor.allocate(name, mine.dtype(), mine.shape())
+                    : Tensor.allocate(name, mine.dtype(), mine.shard());
+        } else {
+            target = Tensor.allocate(name, first.dtype(), first.globalShape());
+        }
+        order.add(target);
+        planSlices(name, copies, target);
+    }
+
+    private void planSlices(String name, List<EntryRecord> copies, Tensor target) {
+        ShardSpec want = target.shard();
+        List<ByteBuffer> dst = target.buffers();
+        EntryRecord exact = null;
+        for (EntryRecord e : copies) {
+            if (e.shard().equals(want) && (exact == null || e.rank() == rank)) {
+                exact = e;
+            }
+        }
+        if (exact != null) {
+            for (ChunkRef c : exact.chunks()) {
+                tasks.add(new Task(exact, c, dst, null));
+            }
+            return;
+        }
+        // Resharding: every distinct saved slice that overlaps (replicas of a slice are read once).
+        List<ShardSpec> used = new ArrayList<>();
+        long covered = 0;
+        int width = copies.get(0).dtype().byteSize();
+        for (EntryRecord e : copies) {
+            ShardSpec have = e.shard();
+            if (used.contains(have)) {
+                continue;
+            }
+            SliceCopy copy = SliceCopy.between(have, want, width);
+            if (copy == null) {
+                continue;
+            }
+            for (ShardSpec other : used) {
+                if (SliceCopy.between(other, have, width) != null) {
+                    throw new CheckpointException(Reason.CORRUPT, "step " + manifest.step() + " holds overlapping slices "
+                            + other + " and " + have + " of tensor '" + name + "'");
+                }
+            }
+            used.add(have);
+            covered += copy.volume();
+            for (ChunkRef c : e.chunks()) {
+                if (copy.touches(c.offset(), c.rawLength())) {
+                    tasks.add(new Task(e, c, dst, copy));
+                }
+            }
+        }
+        long volume = 1;
+        for (long l : want.lengths()) {
+            volume *= l;
+        }
+        if (covered != volume) {
+            throw new CheckpointException(Reason.CORRUPT, "step " + manifest.step() + " does not hold all of " + want
+                    + " of tensor '" + name + "': the saved slices cover " + covered + " of its " + volume + " elements");
+        }
+    }
+
+    private void planBlob(String name, List<EntryRecord> copies) {
+        boolean perRank = copies.get(0).perRank();
+        List<EntryRecord> wanted = new ArrayList<>();
+        if (!perRank) {
+            wanted.add(copies.stream().min(java.util.Comparator.comparingInt(EntryRecord::rank)).orElseThrow());
+        } else if (manifest.worldSize() == worldSize) {
+            copies.stream().filter(e -> e.rank() == rank).findFirst().ifPresent(wanted::add);
+        } else if (resolver == null) {
+            throw new CheckpointException(Reason.INVALID_INPUT, "per-rank blob '" + name + "' was saved by " + manifest.worldSize()
+                    + " ranks and this run has " + worldSize + ": pass RestoreRequest.onRankBlobs(...) to choose each rank's"
+                    + " copy; Cairn does not guess");
+        } else {
+            wanted.addAll(copies);
+        }
+        if (wanted.isEmpty()) {
+            return;
+        }
+        order.add(name);
+        perRankBlob.put(name, perRank);
+        Map<Integer, ByteBuffer> byRank = new java.util.TreeMap<>();
+        for (EntryRecord e : wanted) {
+            if (e.byteSize() > Integer.MAX_VALUE - 8) {
+                throw new CheckpointException(Reason.CORRUPT, "blob '" + name + "' records " + e.byteSize() + " bytes");
+            }
+            ByteBuffer b = ByteBuffer.allocate((int) e.byteSize());
+            byRank.put(e.rank(), b);
+            for (ChunkRef c : e.chunks()) {
+                tasks.add(new Task(e, c, List.of(b), null));
+            }
+        }
+        blobs.put(name, byRank);
+    }
+
+    List<Task> tasks() {
+        return tasks;
+    }
+
+    /** The restored state, once every task has succeeded. */
+    TrainingState result() {
+        List<Entry> out = new ArrayList<>();
+        for (Object o : order) {
+            if (o instanceof Tensor t) {
+                out.add(t);
+                continue;
+            }
+            String name = (String) o;
+            Map<Integer, ByteBuffer> byRank = blobs.get(name);
+            ByteBuffer bytes;
+            if (byRank.size() == 1 && (!perRankBlob.get(name) || manifest.worldSize() == worldSize)) {
+                bytes = byRank.values().iterator().next().clear();
+            } else {
+                Map<Integer, ByteBuffer> view = new LinkedHashMap<>();
+                byRank.forEach((r, b) -> view.put(r, b.clear().asReadOnlyBuffer()));
+                bytes = resolver.resolve(name, java.util.Collections.unmodifiableMap(view), manifest.worldSize(), rank, worldSize);
+                if (bytes == null) {
+                    continue;
+                }
+            }
+            out.add(perRankBlob.get(name) ? Blob.perRank(name, bytes) : Blob.of(name, bytes));
+        }
+        return TrainingState.of(out);
+    }
+}

@@ -1,0 +1,324 @@
+package dev.cairn.tiers.internal.restore;
+
+import dev.cairn.Blob;
+import dev.cairn.CheckpointException;
+import dev.cairn.CheckpointException.Reason;
+import dev.cairn.Entry;
+import dev.cairn.RestoreRequest;
+import dev.cairn.RestoreResult;
+import dev.cairn.Tensor;
+import dev.cairn.TrainingState;
+import dev.cairn.tiers.internal.Tier;
+import dev.cairn.tiers.internal.codec.ScratchPool;
+import dev.cairn.tiers.internal.commit.CommitProtocol;
+import dev.cairn.tiers.internal.manifest.ChunkRef;
+import dev.cairn.tiers.internal.manifest.EntryRecord;
+import dev.cairn.tiers.internal.manifest.Manifest;
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.TreeMap;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.RejectedExecutionException;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Future;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicLong;
+import org.apache.arrow.memory.BufferAllocator;
+
+/**
+ * Restores checkpoints of one run from its tiers (fastest first). Safe for concurrent use. Each chunk is read with a
+ * reader borrowed from the restorer's pool (its scratch allocated under the given allocator) and given back after;
+ * {@link #close} frees the readers, each once no read uses it.
+ */
+public final class Restorer implements AutoCloseable {
+    private final List<Tier> tiers;
+    private final CommitProtocol commits;
+    private final ExecutorService pool;
+    private final Duration deadline;
+    private final ScratchPool<ChunkReader> readers;
+    private final int rank;
+    private final int worldSize;
+
+    /**
+     * A restorer for rank {@code rank} of {@code worldSize}: it asks for its own slices ({@link RestorePlan}).
+     *
+     * @param scratch where the readers' scratch is allocated
+     */
+    public Restorer(List<Tier> tiers, CommitProtocol commits, ExecutorService pool, Duration deadline, int rank, int worldSize,
+                    BufferAllocator scratch) {
+        this.readers = new ScratchPool<>("restore", () -> ChunkReader.under(scratch, "restore"), ChunkReader::close);
+        this.tiers = tiers;
+        this.commits = commits;
+        this.pool = pool;
+        this.deadline = deadline;
+        this.rank = rank;
+        this.worldSize = worldSize;
+    }
+
+    public RestoreResult restore(RestoreRequest request) {
+        return restore(request, step -> { });
+    }
+
+    /**
+     * Restores as {@link #restore(RestoreRequest)}, telling {@code chosen} the step it restores as soon as that is
+     * known, before any chunk is read: work that depends only on the step (a rank's clean-up of its stale indexes) can
+     * then overlap the reads.
+     */
+    public RestoreResult restore(RestoreRequest request, java.util.function.LongConsumer chosen) {
+        TreeMap<Long, List<Tier>> holders = committedSteps();
+        if (holders.isEmpty()) {
+            throw new CheckpointException(Reason.NOT_FOUND, "no committed checkpoint of run '" + tiers.get(0).layout().run()
+                    + "' in any tier (" + tierNames() + ")");
+        }
+        long step = request.stepWanted().orElse(holders.lastKey());
+        if (!holders.containsKey(step)) {
+            throw new CheckpointException(Reason.NOT_FOUND, "step " + step + " is not committed in any tier; committed steps: "
+                    + holders.descendingKeySet());
+        }
+        chosen.accept(step);
+        Located located = readManifest(step, holders.get(step));
+        Manifest m = located.manifest;
+        RestorePlan plan = RestorePlan.of(m, request, rank, worldSize);
+        Map<String, AtomicLong> bytesByTier = new ConcurrentHashMap<>();
+        AtomicInteger repaired = new AtomicInteger();
+        List<String> bad = fetchAll(m, located.tier, plan.tasks(), bytesByTier, repaired);
+        if (!bad.isEmpty()) {
+            String older = newestIntactBefore(step, holders);
+            throw new CheckpointException(Reason.CORRUPT, "step " + step + " cannot be restored: " + bad.size()
+                    + " chunk(s) missing or corrupt in every tier: " + String.join("; ", bad.subList(0, Math.min(5, bad.size())))
+                    + (bad.size() > 5 ? "; ..." : "") + ". " + older);
+        }
+        TrainingState state = plan.result();
+        Map<String, Long> bytes = new LinkedHashMap<>();
+        for (Tier t : tiers) {
+            AtomicLong n = bytesByTier.get(t.name());
+            if (n != null) {
+                bytes.put(t.name(), n.get());
+            }
+        }
+        return new RestoreResult(step, state, located.tier.name(), bytes, repaired.get(), lossyWarnings(m));
+    }
+
+    private static final System.Logger LOG = System.getLogger(Restorer.class.getName());
+
+    /** One line per entry saved lossy, naming its largest relative error bound; logged as a warning too. */
+    static List<String> lossyWarnings(Manifest m) {
+        Map<String, Double> bounds = new LinkedHashMap<>(); // by entry name, over every rank's slice
+        for (EntryRecord r : m.entries()) {
+            for (ChunkRef c : r.chunks()) {
+                bounds.merge(r.name(), c.errorBound(), Math::max);
+            }
+        }
+        List<String> out = new ArrayList<>();
+        bounds.forEach((name, bound) -> {
+            if (bound > 0) {
+                String w = String.format(java.util.Locale.ROOT, "'%s' of step %d was saved lossy: each value within a "
+                        + "relative error of %.3g of what was saved", name, m.step(), bound);
+                out.add(w);
+                LOG.log(System.Logger.Level.WARNING, w);
+            }
+        });
+        return out;
+    }
+
+    /** Steps committed anywhere, each with the tiers that hold it in speed order. Unreadable tiers are skipped. */
+    public TreeMap<Long, List<Tier>> committedSteps() {
+        TreeMap<Long, List<Tier>> holders = new TreeMap<>();
+        for (Tier t : tiers) {
+            try {
+                for (long s : commits.committedSteps(t)) {
+                    holders.computeIfAbsent(s, k -> new ArrayList<>()).add(t);
+                }
+            } catch (IOException e) {
+                // A tier that cannot be listed simply offers nothing; others may still hold the step.
+            }
+        }
+        return holders;
+    }
+
+    private record Located(Manifest manifest, Tier tier) {
+    }
+
+    private Located readManifest(long step, List<Tier> holders) {
+        List<String> problems = new ArrayList<>();
+        for (Tier t : holders) {
+            try {
+                return new Located(commits.read(t, step), t);
+            } catch (CheckpointException e) {
+                if (e.reason() == Reason.UNSUPPORTED_VERSION) {
+                    throw e;
+                }
+                problems.add(e.getMessage());
+            } catch (IOException e) {
+                problems.add(t.name() + ": " + e);
+            }
+        }
+        throw new CheckpointException(Reason.CORRUPT, "no readable manifest for step " + step + ": "
+                + String.join("; ", problems) + ". " + newestIntactBefore(step, committedSteps()));
+    }
+
+    private List<String> fetchAll(Manifest m, Tier primary, List<RestorePlan.Task> tasks, Map<String, AtomicLong> bytesByTier,
+                                  AtomicInteger repaired) {
+        // Once this restore gives up, no task may write into the destination any more (the caller may reuse its
+        // buffers at once): tasks check the flag before they start, and the ones running are waited for.
+        AtomicBoolean abandoned = new AtomicBoolean();
+        AtomicInteger running = new AtomicInteger();
+        List<Future<String>> futures = new ArrayList<>();
+        try {
+            for (RestorePlan.Task task : tasks) {
+                futures.add(pool.submit(() -> {
+                    // Counted before the check: abandon() sets the flag before it reads the count, so either it
+                    // waits for this task or this task sees the flag.
+                    running.incrementAndGet();
+                    try {
+                        return abandoned.get() ? "abandoned" : fetchChunk(task, primary, bytesByTier, repaired);
+                    } finally {
+                        running.decrementAndGet();
+                    }
+                }));
+            }
+        } catch (RejectedExecutionException closed) {
+            abandon(abandoned, running, futures);
+            throw new CheckpointException(Reason.CLOSED, "restore of step " + m.step() + " stopped: the checkpointer is closing");
+        }
+        List<String> bad = new ArrayList<>();
+        long until = System.nanoTime() + deadline.toNanos();
+        try {
+            for (Future<String> f : futures) {
+                String problem = f.get(Math.max(0, until - System.nanoTime()), TimeUnit.NANOSECONDS);
+                if (problem != null) {
+                    bad.add(problem);
+                }
+            }
+        } catch (TimeoutException e) {
+            abandon(abandoned, running, futures);
+            throw new CheckpointException(Reason.TIMEOUT, "restore of step " + m.step() + " did not finish within " + deadline);
+        } catch (InterruptedException e) {
+            abandon(abandoned, running, futures);
+            Thread.currentThread().interrupt();
+            throw new CheckpointException(Reason.CLOSED, "restore of step " + m.step() + " was interrupted", e);
+        } catch (ExecutionException e) {
+            abandon(abandoned, running, futures);
+            throw new CheckpointException(Reason.STORAGE, "restore of step " + m.step() + " failed: " + e.getCause(), e.getCause());
+        }
+        return bad;
+    }
+
+    /** Stops the tasks not started yet and waits (bounded) for the running ones, so none writes after we return. */
+    private void abandon(AtomicBoolean abandoned, AtomicInteger running, List<Future<String>> futures) {
+        abandoned.set(true);
+        for (Future<String> f : futures) {
+            f.cancel(false); // not interrupting: a running read or decode finishes its chunk
+        }
+        long until = System.nanoTime() + deadline.toNanos();
+        while (running.get() > 0 && System.nanoTime() < until) {
+            java.util.concurrent.locks.LockSupport.parkNanos(1_000_000);
+        }
+    }
+
+    /** Fetches one chunk into place from the first tier with a good copy; returns a problem description or null. */
+    private String fetchChunk(RestorePlan.Task task, Tier primary, Map<String, AtomicLong> bytesByTier, AtomicInteger repaired) {
+        EntryRecord r = task.entry();
+        ChunkRef c = task.chunk();
+        List<String> tried = new ArrayList<>();
+        for (Tier t : orderFrom(primary)) {
+            ChunkReader reader = readers.borrow();
+            try {
+                int stored;
+                if (task.slice() == null) {
+                    stored = reader.readInto(t.store(), t.layout(), c, task.dst(), t == primary);
+                } else {
+                    ByteBuffer storedBytes = reader.readStored(t.store(), t.layout(), c, t == primary);
+                    stored = storedBytes.remaining();
+                    ByteBuffer raw = reader.verify(t.store(), t.layout(), storedBytes, c);
+                    task.slice().copy(raw, 0, c.offset(), Math.toIntExact(c.rawLength()), task.dst());
+                }
+                bytesByTier.computeIfAbsent(t.name(), k -> new AtomicLong()).addAndGet(stored);
+                if (t != primary) {
+                    repaired.incrementAndGet();
+                }
+                return null;
+            } catch (IOException | RuntimeException e) {
+                tried.add(t.name() + " (" + (e instanceof java.nio.file.NoSuchFileException ? "missing" : e.getMessage()) + ")");
+            } finally {
+                readers.giveBack(reader);
+            }
+        }
+        return "chunk " + c.hash() + " of '" + r.name() + "' at offset " + c.offset() + ": " + String.join(", ", tried);
+    }
+
+    private List<Tier> orderFrom(Tier primary) {
+        List<Tier> order = new ArrayList<>();
+        order.add(primary);
+        for (Tier t : tiers) {
+            if (t != primary) {
+                order.add(t);
+            }
+        }
+        return order;
+    }
+
+    /** A sentence naming the newest committed step before {@code step} whose every chunk verifies somewhere. */
+    String newestIntactBefore(long step, TreeMap<Long, List<Tier>> holders) {
+        for (Long older : holders.headMap(step, false).descendingKeySet()) {
+            for (Tier t : holders.get(older)) {
+                Optional<Boolean> ok = intact(t, older);
+                if (ok.orElse(false)) {
+                    return "The newest older intact checkpoint is step " + older + " (tier " + t.name() + ").";
+                }
+            }
+        }
+        return "No older intact checkpoint exists.";
+    }
+
+    private Optional<Boolean> intact(Tier t, long step) {
+        Manifest m;
+        try {
+            m = commits.read(t, step);
+        } catch (IOException | RuntimeException e) {
+            return Optional.of(false);
+        }
+        for (EntryRecord r : m.entries()) {
+            for (ChunkRef c : r.chunks()) {
+                boolean good = false;
+                for (Tier any : orderFrom(t)) {
+                    ChunkReader reader = readers.borrow();
+                    try {
+                        reader.verify(any.store(), any.layout(), reader.readStored(any.store(), any.layout(), c, any == t), c);
+                        good = true;
+                        break;
+                    } catch (IOException | RuntimeException e) {
+                        // try the next tier
+                    } finally {
+                        readers.giveBack(reader);
+                    }
+                }
+                if (!good) {
+                    return Optional.of(false);
+                }
+            }
+        }
+        return Optional.of(true);
+    }
+
+    /** Frees the readers: now the idle ones, the others as their reads end. */
+    @Override
+    public void close() {
+        readers.close();
+    }
+
+    private String tierNames() {
+        return String.join(", ", tiers.stream().map(Tier::name).toList());
+    }
+}
