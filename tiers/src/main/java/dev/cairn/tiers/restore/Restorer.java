@@ -88,7 +88,7 @@ public final class Restorer {
         if (!bad.isEmpty()) {
             String older = newestIntactBefore(step, holders);
             throw new CheckpointException(Reason.CORRUPT, "step " + step + " cannot be restored: " + bad.size()
-                    + " chunk(s) missing or corrupt in every tier: " + String.join("; ", bad.subList(0, Math.min(5, bad.size())))
+                    + " chunk(s) missing, unreadable or corrupt in every tier: " + String.join("; ", bad.subList(0, Math.min(5, bad.size())))
                     + (bad.size() > 5 ? "; ..." : "") + ". " + older);
         }
         TrainingState state = plan.result();
@@ -153,7 +153,8 @@ public final class Restorer {
                 }
                 problems.add(e.getMessage());
             } catch (IOException e) {
-                problems.add(t.name() + ": " + e);
+                // The store's own message may not say which object (an EIO's is "Input/output error"): name it.
+                problems.add(t.name() + " " + t.layout().manifestKey(step) + " in " + t.store().describe() + ": " + e);
             }
         }
         throw new CheckpointException(Reason.CORRUPT, "no readable manifest for step " + step + ": "
@@ -242,7 +243,9 @@ public final class Restorer {
                 }
                 return null;
             } catch (IOException | RuntimeException e) {
-                tried.add(t.name() + " (" + (e instanceof java.nio.file.NoSuchFileException ? "missing" : e.getMessage()) + ")");
+                // Named by key and store: an EIO's message ("Input/output error") does not say which file failed.
+                tried.add(t.name() + " " + t.layout().chunkKey(c.hash()) + " in " + t.store().describe() + " ("
+                        + (e instanceof java.nio.file.NoSuchFileException ? "missing" : String.valueOf(e.getMessage())) + ")");
             }
         }
         return "chunk " + c.hash() + " of '" + r.name() + "' at offset " + c.offset() + ": " + String.join(", ", tried);
