@@ -1,0 +1,347 @@
+package dev.cairn.examples.sharded;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.cairn.CheckpointException;
+import dev.cairn.CheckpointInfo;
+import dev.cairn.Checkpointer;
+import dev.cairn.RestoreRequest;
+import dev.cairn.RestoreResult;
+import dev.cairn.TierConfig;
+import dev.cairn.backend.fs.FileSystemObjectStore;
+import java.nio.ByteBuffer;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.Random;
+import java.util.TreeMap;
+import java.util.TreeSet;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * Multi-rank chaos: seeded trials, each a job of 2 or 3 ranks in their own JVMs ({@link RankChaosChild}: peer memory
+ * replicated over Flight, a shared disk tier every second step) that resumes from the newest committed step and
+ * trains on. One rank is killed with SIGKILL at a moment of some rank's reported progress: its own start-up and
+ * restore, its save, the commit (rank 0 creates the MANIFEST once every index is in), the promotion to disk, rank 0's
+ * GC, or while another rank saves and replicates to it (a peer killed mid-replication). The survivors are asked what
+ * they list as committed, and then the job is torn down (SIGKILL) as a scheduler does when a rank dies.
+ *
+ * <p>After each trial, a fresh set of 1, 2 or 3 ranks (new checkpointers in this JVM, each restoring its own slices
+ * of every global tensor and its rank's RNG blob) restores every step the disk lists, and each slice must equal the
+ * same slice of {@link ShardedModel.Reference}, the same training computed in one process without checkpoints: so no
+ * listed step is partial (a rank's rows missing) or wrong. No step known committed on disk (listed before, listed by
+ * a survivor, or reported committed by a rank) may be gone unless retention may have taken it (at least
+ * {@link RankChaosChild#KEEP} newer steps listed). Steps a survivor lists in the peer tier only live in the job's
+ * memory and go with it when the job is torn down; they are counted, not restored (a replacement rank restoring from
+ * its peers' memory is {@link ShardedRunTest}'s case).
+ *
+ * <p>Two runs share the disk, one per world size (2 and 3 ranks), each continuing over what the previous trials of
+ * its size left. {@code -Drank.chaos.trials=N} (the {@code chaos} profile: 100; 3 by default) and
+ * {@code -Drank.chaos.seed=S}.
+ */
+class RankChaosTest {
+    static final int TRIALS = Integer.getInteger("rank.chaos.trials", 3);
+    static final long SEED = Long.getLong("rank.chaos.seed", 7);
+    /** Steps each job trains past the step it resumed from; the kill comes within its first few. */
+    static final int STEPS_PER_JOB = 6;
+    /**
+     * How long a rank's save may wait for a dead rank before it fails; the test never waits for it (it tears the job
+     * down), it only bounds how long survivors hold on. GC grace is twice this (a multi-rank run's rule).
+     */
+    static final long RANK_DEADLINE_SECONDS = 20;
+    /**
+     * Longest wait for any one line of a rank. Starting three JVMs with Flight servers on 2 cores loaded by other
+     * builds took tens of seconds; only a rank that stopped making progress reaches this.
+     */
+    static final Duration WAIT = Duration.ofMinutes(5);
+
+    /** Where the victim may be killed: right after the trigger rank prints the line that starts the phase. */
+    enum Moment {
+        READY("ready", 1), RESTORING("restoring", 1), SAVING("saving", 3), CAPTURED("captured", 3),
+        COMMITTED_FIRST("committed-first", 3), PROMOTING("promoting", 2), COMMITTED("committed", 3), GC_START("gc-start", 1);
+
+        final String word;
+        final int maxOccurrence;
+
+        Moment(String word, int maxOccurrence) {
+            this.word = word;
+            this.maxOccurrence = maxOccurrence;
+        }
+    }
+
+    private final List<RankProcess> processes = new ArrayList<>();
+    @TempDir
+    Path dir;
+
+    @AfterEach
+    void killAll() throws InterruptedException {
+        for (RankProcess p : processes) {
+            p.close();
+        }
+    }
+
+    /** One run (one world size) across the trials: what the disk is known to hold and the reference training. */
+    private static final class Run {
+        final String name;
+        final int world;
+        final TreeSet<Long> known = new TreeSet<>();
+        ShardedModel.Reference reference;
+        /** Expected slice digests ("V/r/tensor") and RNG blobs ("rng/r") of steps listed so far, by step. */
+        final Map<Long, Map<String, String>> expected = new HashMap<>();
+
+        Run(int world) {
+            this.name = "w" + world;
+            this.world = world;
+            this.reference = new ShardedModel.Reference(world, RankChaosChild.SCALE);
+        }
+
+        Map<String, String> expectedAt(long step) {
+            Map<String, String> e = expected.get(step);
+            if (e != null) {
+                return e;
+            }
+            if (reference.model().currentStep() > step) {
+                reference = new ShardedModel.Reference(world, RankChaosChild.SCALE); // not expected: steps only go up
+            }
+            while (reference.model().currentStep() < step) {
+                reference.step();
+            }
+            ShardedModel m = reference.model();
+            e = new HashMap<>();
+            for (int v = 1; v <= 3; v++) {
+                for (int r = 0; r < v; r++) {
+                    for (String name : m.tensorNames()) {
+                        e.put(v + "/" + r + "/" + name, m.digestOfSlice(name, m.shardOf(name, r, v)));
+                    }
+                }
+            }
+            for (int r = 0; r < world; r++) {
+                e.put("rng/" + r, Long.toString(reference.rngOf(r)));
+            }
+            expected.put(step, e);
+            return e;
+        }
+    }
+
+    @Test
+    void everyListedStepRestoresBitExactOnFreshRanksAfterRanksAreKilledAtRandomMoments() throws Exception {
+        Path disk = Files.createDirectories(dir.resolve("disk"));
+        Random random = new Random(SEED);
+        Map<Integer, Run> runs = Map.of(2, new Run(2), 3, new Run(3));
+        Map<String, Integer> kills = new TreeMap<>();
+        List<String> problems = new ArrayList<>();
+        int ok = 0;
+        int lost = 0;
+        int wrong = 0;
+        int peerOnly = 0;
+        long started = System.nanoTime();
+        for (int trial = 0; trial < TRIALS; trial++) {
+            Run run = runs.get(random.nextInt(3) == 0 ? 3 : 2);
+            Moment moment = Moment.values()[random.nextInt(Moment.values().length)];
+            if (moment == Moment.RESTORING && run.known.isEmpty()) {
+                moment = Moment.SAVING;
+            }
+            int victim = random.nextInt(run.world);
+            // GC runs on rank 0; otherwise half the kills are triggered by another rank's progress (a peer lost while
+            // that rank saves and replicates to it), half by the victim's own.
+            int trigger = moment == Moment.GC_START ? 0 : random.nextBoolean() ? victim : random.nextInt(run.world);
+            int occurrence = 1 + random.nextInt(moment.maxOccurrence);
+            int freshRanks = 1 + random.nextInt(3);
+            String kill = moment.word + (trigger == victim ? " of the victim" : " of another rank");
+            kills.merge(kill, 1, Integer::sum);
+
+            Job job = runJob(disk, trial, run, moment, victim, trigger, occurrence);
+            List<String> found = new ArrayList<>();
+            found.addAll(job.problems);
+            run.known.addAll(job.committedOnDisk);
+            peerOnly += job.peerOnly.size();
+
+            Check c = check(disk, run, freshRanks);
+            lost += c.lost.size();
+            wrong += c.wrong.size();
+            found.addAll(c.lost);
+            found.addAll(c.wrong);
+            if (found.isEmpty()) {
+                ok++;
+            }
+            int n = trial;
+            String where = "trial " + n + " (" + run.name + ", rank " + victim + " killed after '" + job.killedAfter + "' of rank "
+                    + trigger + ", verified on " + freshRanks + " fresh ranks): ";
+            found.forEach(f -> problems.add(where + f));
+            run.known.clear();
+            run.known.addAll(c.listed);
+        }
+        long seconds = (System.nanoTime() - started) / 1_000_000_000L;
+        System.out.println("rank trials " + TRIALS + ", ok " + ok + ", lost committed " + lost + ", wrong bytes " + wrong);
+        System.out.println("RankChaosTest: " + TRIALS + " trials in " + seconds + " s (seed " + SEED + "), kills: " + kills
+                + "; steps on disk at the end: " + runs.get(2).known + " (2 ranks), " + runs.get(3).known
+                + " (3 ranks); steps survivors listed in peer memory only, gone with the job: " + peerOnly);
+        assertEquals(List.of(), problems.subList(0, Math.min(20, problems.size())), "lost or wrong after a rank was killed");
+    }
+
+    /** What a job did: steps committed on disk as its ranks reported them, what survivors listed, its own problems. */
+    private record Job(String killedAfter, List<Long> committedOnDisk, List<Long> peerOnly, List<String> problems) {
+    }
+
+    private Job runJob(Path disk, int trial, Run run, Moment moment, int victim, int trigger, int occurrence) throws Exception {
+        String peers = RankProcess.peersArgument(RankProcess.freeLoopbackAddresses(run.world));
+        long resumeFrom = run.known.isEmpty() ? 0 : run.known.last();
+        List<RankProcess> ranks = new ArrayList<>();
+        for (int r = 0; r < run.world; r++) {
+            ranks.add(start(disk, trial, run, r, peers, resumeFrom + STEPS_PER_JOB));
+        }
+        List<String> problems = new ArrayList<>();
+        String killedAfter = awaitTrigger(ranks.get(trigger), ranks, moment, occurrence);
+        // Until a rank dies, every rank saves, commits and collects without a failure.
+        for (int r = 0; r < run.world; r++) {
+            RankProcess p = ranks.get(r);
+            if (!p.isAlive()) {
+                problems.add("rank " + r + " exited by itself before the kill: " + last(p));
+            }
+            p.lines().stream().filter(l -> l.startsWith("failed ")).findFirst()
+                    .ifPresent(l -> problems.add("rank " + ranks.indexOf(p) + " failed before any rank was killed: " + l));
+        }
+        ranks.get(victim).kill();
+
+        // The survivors' view, then the job is torn down.
+        List<Long> onDisk = new ArrayList<>();
+        List<Long> peerOnly = new ArrayList<>();
+        for (int r = 0; r < run.world; r++) {
+            RankProcess p = ranks.get(r);
+            if (r == victim) {
+                continue;
+            }
+            if (!p.isAlive()) {
+                problems.add("rank " + r + " exited by itself: " + last(p));
+                continue;
+            }
+            p.send("list " + trial);
+            Optional<String> listed = p.awaitLine("listed " + trial, WAIT);
+            if (listed.isEmpty()) {
+                problems.add("rank " + r + " did not answer 'list': " + last(p));
+                continue;
+            }
+            TreeSet<Long> disks = new TreeSet<>();
+            TreeSet<Long> peersListed = new TreeSet<>();
+            for (String entry : listed.get().split(" ")) {
+                if (entry.startsWith("disk:")) {
+                    disks.add(Long.parseLong(entry.substring(5)));
+                } else if (entry.startsWith("peer:")) {
+                    peersListed.add(Long.parseLong(entry.substring(5)));
+                }
+            }
+            onDisk.addAll(disks);
+            peersListed.removeAll(disks);
+            peerOnly.addAll(peersListed);
+        }
+        for (RankProcess p : ranks) {
+            p.kill();
+            for (String line : p.lines()) {
+                // "committed S": every tier the step goes to has it, so a disk step is on disk.
+                if (line.startsWith("committed ")) {
+                    long s = Long.parseLong(line.substring(10));
+                    if (s % RankChaosChild.DISK_EVERY == 0) {
+                        onDisk.add(s);
+                    }
+                }
+            }
+        }
+        processes.removeAll(ranks);
+        return new Job(killedAfter, onDisk, peerOnly, problems);
+    }
+
+    /**
+     * Waits until {@code trigger} prints its {@code occurrence}-th line of {@code moment} (or, if the job finishes or
+     * fails first, until every rank is idle) and returns that line.
+     */
+    private static String awaitTrigger(RankProcess trigger, List<RankProcess> ranks, Moment moment, int occurrence) throws Exception {
+        long until = System.nanoTime() + WAIT.toNanos();
+        while (System.nanoTime() < until) {
+            int seen = 0;
+            for (String line : trigger.lines()) {
+                if (line.split(" ", 2)[0].equals(moment.word) && ++seen == occurrence) {
+                    return line;
+                }
+            }
+            if (ranks.stream().allMatch(p -> p.lines().contains("idle") || !p.isAlive())) {
+                return "idle (no " + occurrence + " '" + moment.word + "' lines)";
+            }
+            // The rank's output arrives on its reader thread; this only decides how soon after the line the kill comes.
+            trigger.awaitLine("\u0000never", Duration.ofMillis(1));
+        }
+        throw new AssertionError("no progress within " + WAIT + ": " + ranks.stream().map(RankChaosTest::last).toList());
+    }
+
+    private record Check(List<Long> listed, List<String> lost, List<String> wrong) {
+    }
+
+    /** The fresh ranks' restore of every listed step, and the known steps that are gone. */
+    private static Check check(Path diskDir, Run run, int freshRanks) throws Exception {
+        List<String> lost = new ArrayList<>();
+        List<String> wrong = new ArrayList<>();
+        try (FileSystemObjectStore disk = new FileSystemObjectStore(diskDir);
+             Checkpointer cp = Checkpointer.open(RankChaosChild.config(run.name, 0, 1, RANK_DEADLINE_SECONDS)
+                     .tier(TierConfig.of("disk", disk).keepLast(RankChaosChild.KEEP)).build())) {
+            List<Long> listed = cp.list().stream().map(CheckpointInfo::step).sorted().toList();
+            for (long s : run.known) {
+                long newer = listed.stream().filter(l -> l > s).count();
+                if (!listed.contains(s) && newer < RankChaosChild.KEEP) {
+                    lost.add("step " + s + " was committed on disk and is gone with only " + newer + " newer steps listed: " + listed);
+                }
+            }
+            for (long s : listed) {
+                Map<String, String> expected = run.expectedAt(s);
+                for (int r = 0; r < freshRanks; r++) {
+                    int rank = r;
+                    ShardedModel model = new ShardedModel(r, freshRanks, RankChaosChild.SCALE);
+                    RestoreResult result;
+                    try {
+                        result = cp.restore(RestoreRequest.step(s).into(model.targets())
+                                .onRankBlobs((name, saved, savedWorld, me, w) -> saved.get(rank % savedWorld)));
+                    } catch (CheckpointException e) {
+                        lost.add("step " + s + " is listed but rank " + r + " of " + freshRanks + " cannot restore it: " + e.getMessage());
+                        continue;
+                    }
+                    model.restored(result.state());
+                    for (Map.Entry<String, String> d : model.digests().entrySet()) {
+                        String want = expected.get(freshRanks + "/" + r + "/" + d.getKey());
+                        if (!want.equals(d.getValue())) {
+                            wrong.add("step " + s + ": rank " + r + " of " + freshRanks + " restored '" + d.getKey() + "' as " + d.getValue()
+                                    + ", the reference is " + want);
+                        }
+                    }
+                    long rng = ByteBuffer.wrap(result.state().blob("rng").toByteArray()).getLong();
+                    if (model.currentStep() != s || !Long.toString(rng).equals(expected.get("rng/" + (r % run.world)))) {
+                        wrong.add("step " + s + ": rank " + r + " of " + freshRanks + " restored step blob " + model.currentStep()
+                                + " and RNG " + rng + ", expected " + s + " and " + expected.get("rng/" + (r % run.world)));
+                    }
+                }
+            }
+            return new Check(listed, lost, wrong);
+        }
+    }
+
+    private RankProcess start(Path disk, int trial, Run run, int rank, String peers, long steps) throws Exception {
+        Path logs = Files.createDirectories(Path.of("target", "rank-chaos-logs"));
+        List<String> args = List.of("--run", run.name, "--rank", Integer.toString(rank), "--world", Integer.toString(run.world),
+                "--peers", peers, "--disk", disk.toString(), "--steps", Long.toString(steps),
+                "--deadline-seconds", Long.toString(RANK_DEADLINE_SECONDS));
+        RankProcess p = RankProcess.start(RankChaosChild.class.getName(), List.of("-XX:TieredStopAtLevel=1"), args,
+                logs.resolve("trial" + trial + "-rank" + rank + ".log"), Map.of());
+        processes.add(p);
+        return p;
+    }
+
+    private static String last(RankProcess p) {
+        List<String> lines = p.lines();
+        return String.join(" | ", lines.subList(Math.max(0, lines.size() - 8), lines.size()));
+    }
+}
