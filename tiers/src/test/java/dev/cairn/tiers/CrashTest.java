@@ -135,6 +135,10 @@ class CrashTest {
             problems.addAll(found);
             known.clear();
             known.addAll(c.listed);
+            if (TRIALS > 100 && (trial + 1) % 50 == 0) {
+                System.out.println("CrashTest progress: " + (trial + 1) + " of " + TRIALS + " kills, ok " + ok + ", lost committed " + lost
+                        + ", wrong bytes " + wrong + ", " + (System.nanoTime() - started) / 1_000_000_000L + " s");
+            }
         }
         long seconds = (System.nanoTime() - started) / 1_000_000_000L;
         System.out.println("trials " + TRIALS + ", ok " + ok + ", lost committed " + lost + ", wrong bytes " + wrong);
