@@ -30,8 +30,10 @@ import java.util.concurrent.CountDownLatch;
  * failed REASON (a save or restore failed: another rank is gone) | idle (nothing more to do; waits to be killed)
  * </pre>
  * and answers {@code list ID} on stdin, at any time, with {@code listed ID tier:step ...}: what it lists as committed.
+ * With {@code --verify-steps S,...} it is a replacement for a killed rank instead: it restores each step whole from
+ * its peers' memory and the disk and prints what it got ({@link #verify}).
  * <pre>
- * --run R --rank r --world W --peers host:port,... --disk DIR --steps N --deadline-seconds D
+ * --run R --rank r --world W --peers host:port,... --disk DIR --steps N --deadline-seconds D [--verify-steps S,...]
  * </pre>
  */
 public final class RankChaosChild {
@@ -75,7 +77,11 @@ public final class RankChaosChild {
             answerListRequests(cp);
             say("ready");
             try {
-                train(cp, new ShardedModel(rank, world, SCALE), rank, steps);
+                if (a.containsKey("verify-steps")) {
+                    verify(cp, a.get("verify-steps"));
+                } else {
+                    train(cp, new ShardedModel(rank, world, SCALE), rank, steps);
+                }
             } catch (Throwable t) {
                 say("failed " + String.valueOf(t).replace('\n', ' '));
             }
@@ -111,6 +117,29 @@ public final class RankChaosChild {
                 say("gc-start " + step);
                 cp.gc(false);
                 say("gc " + step);
+            }
+        }
+    }
+
+    /**
+     * A replacement rank's check: restores each of {@code steps} whole (every rank's slices, into one-rank targets)
+     * from the tiers as the job left them, and prints {@code verified S tier=T repaired=N step=S rng=R tensor=digest ...}
+     * or {@code unrestorable S REASON message}.
+     */
+    private static void verify(Checkpointer cp, String steps) {
+        for (String s : steps.split(",")) {
+            long step = Long.parseLong(s);
+            ShardedModel whole = new ShardedModel(0, 1, SCALE);
+            try {
+                RestoreResult r = cp.restore(RestoreRequest.step(step).into(whole.targets()));
+                whole.restored(r.state());
+                StringBuilder b = new StringBuilder("verified ").append(step).append(" tier=").append(r.tier())
+                        .append(" repaired=").append(r.chunksRepaired()).append(" step=").append(whole.currentStep())
+                        .append(" rng=").append(java.nio.ByteBuffer.wrap(r.state().blob("rng").toByteArray()).getLong());
+                whole.digests().forEach((name, hex) -> b.append(' ').append(name).append('=').append(hex));
+                say(b.toString());
+            } catch (dev.cairn.CheckpointException e) {
+                say("unrestorable " + step + " " + e.reason() + " " + String.valueOf(e.getMessage()).replace('\n', ' '));
             }
         }
     }

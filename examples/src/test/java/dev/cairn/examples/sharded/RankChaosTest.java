@@ -39,9 +39,14 @@ import org.junit.jupiter.api.io.TempDir;
  * same slice of {@link ShardedModel.Reference}, the same training computed in one process without checkpoints: so no
  * listed step is partial (a rank's rows missing) or wrong. No step known committed on disk (listed before, listed by
  * a survivor, or reported committed by a rank) may be gone unless retention may have taken it (at least
- * {@link RankChaosChild#KEEP} newer steps listed). Steps a survivor lists in the peer tier only live in the job's
- * memory and go with it when the job is torn down; they are counted, not restored (a replacement rank restoring from
- * its peers' memory is {@link ShardedRunTest}'s case).
+ * {@link RankChaosChild#KEEP} newer steps listed).
+ *
+ * <p>Steps a survivor lists in the peer tier live in the job's memory. Before the job is torn down, a fresh rank
+ * started in the killed rank's place (as {@link ShardedRunTest}'s replacement) restores each of them whole, every
+ * rank's slices, from its peers' memory (and the disk, for chunks missing there): what it restores must equal the
+ * reference. A step it cannot restore is a loss when the disk holds it; when only peer memory held it, the killed
+ * rank's share went with the rank before its replication to the next rank finished (replication is asynchronous),
+ * and it is counted and reported, not failed.
  *
  * <p>Two runs share the disk, one per world size (2 and 3 ranks), each continuing over what the previous trials of
  * its size left. {@code -Drank.chaos.trials=N} (the {@code chaos} profile: 100; 3 by default) and
@@ -144,6 +149,9 @@ class RankChaosTest {
         int lost = 0;
         int wrong = 0;
         int peerOnly = 0;
+        int peerRestored = 0;
+        int peerLost = 0;
+        List<String> peerLostNotes = new ArrayList<>();
         List<Moment> round = List.of();
         long started = System.nanoTime();
         for (int trial = 0; trial < TRIALS; trial++) {
@@ -177,6 +185,41 @@ class RankChaosTest {
             wrong += c.wrong.size();
             found.addAll(c.lost);
             found.addAll(c.wrong);
+            for (String line : job.replacement) {
+                String[] f = line.split(" ");
+                if (f[0].equals("failed")) {
+                    found.add("the replacement failed: " + line);
+                    continue;
+                }
+                long s = Long.parseLong(f[1]);
+                if (f[0].equals("unrestorable")) {
+                    if (c.listed.contains(s) || job.committedOnDisk.contains(s)) {
+                        lost++;
+                        found.add("step " + s + " is on disk, yet the replacement could not restore it: " + line);
+                    } else {
+                        peerLost++;
+                        peerLostNotes.add(run.name + " step " + s + " (" + job.killedAfter + "): " + line);
+                    }
+                    continue;
+                }
+                peerRestored++;
+                Map<String, String> want = run.expectedAt(s);
+                Map<String, String> got = new HashMap<>();
+                for (String kv : f) {
+                    int eq = kv.indexOf('=');
+                    if (eq > 0) {
+                        got.put(kv.substring(0, eq), kv.substring(eq + 1));
+                    }
+                }
+                boolean same = got.get("step").equals(Long.toString(s)) && got.get("rng").equals(want.get("rng/" + victim));
+                for (String name : new ShardedModel(0, 1, RankChaosChild.SCALE).tensorNames()) {
+                    same &= want.get("1/0/" + name).equals(got.get(name));
+                }
+                if (!same) {
+                    wrong++;
+                    found.add("the replacement restored step " + s + " wrong: " + line + "; the reference: " + want);
+                }
+            }
             if (found.isEmpty()) {
                 ok++;
             }
@@ -195,12 +238,18 @@ class RankChaosTest {
         System.out.println("rank trials " + TRIALS + ", ok " + ok + ", lost committed " + lost + ", wrong bytes " + wrong);
         System.out.println("RankChaosTest: " + TRIALS + " trials in " + seconds + " s (seed " + SEED + "), kills: " + kills
                 + "; steps on disk at the end: " + runs.get(2).known + " (2 ranks), " + runs.get(3).known
-                + " (3 ranks); steps survivors listed in peer memory only, gone with the job: " + peerOnly);
+                + " (3 ranks); steps survivors listed in peer memory: restored whole by a replacement rank " + peerRestored
+                + ", not restorable after the kill " + peerLost + " " + peerLostNotes.subList(0, Math.min(5, peerLostNotes.size()))
+                + "; of those listed, " + peerOnly + " were in peer memory only, and went with the job");
         assertEquals(List.of(), problems.subList(0, Math.min(20, problems.size())), "lost or wrong after a rank was killed");
     }
 
-    /** What a job did: steps committed on disk as its ranks reported them, what survivors listed, its own problems. */
-    private record Job(String killedAfter, List<Long> committedOnDisk, List<Long> peerOnly, List<String> problems) {
+    /**
+     * What a job did: steps committed on disk as its ranks reported them, what survivors listed, what the replacement
+     * for the killed rank restored of the steps they listed in peer memory, and the job's own problems.
+     */
+    private record Job(String killedAfter, List<Long> committedOnDisk, List<Long> peerOnly, List<String> replacement,
+                       List<String> problems) {
     }
 
     private Job runJob(Path disk, int trial, Run run, Moment moment, int victim, int trigger, int occurrence) throws Exception {
@@ -254,6 +303,37 @@ class RankChaosTest {
             peersListed.removeAll(disks);
             peerOnly.addAll(peersListed);
         }
+        // A fresh rank in the killed one's place restores, whole, every step the survivors list in peer memory, while
+        // the survivors still hold it: from its peers' memory, repaired from the disk where a chunk is missing.
+        TreeSet<Long> peerListed = new TreeSet<>(peerOnly);
+        List<String> replacement = new ArrayList<>();
+        for (RankProcess p : ranks) {
+            if (p != ranks.get(victim)) {
+                p.lines().stream().filter(l -> l.startsWith("listed " + trial + " ")).findFirst().ifPresent(l -> {
+                    for (String entry : l.split(" ")) {
+                        if (entry.startsWith("peer:")) {
+                            peerListed.add(Long.parseLong(entry.substring(5)));
+                        }
+                    }
+                });
+            }
+        }
+        if (!peerListed.isEmpty()) {
+            RankProcess fresh = start(disk, trial, run, victim, peers, 0, "replacement",
+                    String.join(",", peerListed.stream().map(String::valueOf).toList()));
+            if (fresh.awaitLine("idle", WAIT).isEmpty()) {
+                problems.add("the replacement for rank " + victim + " did not finish: " + last(fresh));
+            }
+            fresh.kill();
+            fresh.lines().stream().filter(l -> l.startsWith("verified ") || l.startsWith("unrestorable ")
+                    || l.startsWith("failed ")).forEach(replacement::add);
+            for (long s : peerListed) {
+                if (replacement.stream().noneMatch(l -> l.startsWith("verified " + s + " ") || l.startsWith("unrestorable " + s + " "))) {
+                    problems.add("the replacement for rank " + victim + " said nothing of step " + s + ": " + last(fresh));
+                }
+            }
+            processes.remove(fresh);
+        }
         for (RankProcess p : ranks) {
             p.kill();
             for (String line : p.lines()) {
@@ -267,7 +347,7 @@ class RankChaosTest {
             }
         }
         processes.removeAll(ranks);
-        return new Job(killedAfter, onDisk, peerOnly, problems);
+        return new Job(killedAfter, onDisk, peerOnly, replacement, problems);
     }
 
     /**
@@ -342,12 +422,20 @@ class RankChaosTest {
     }
 
     private RankProcess start(Path disk, int trial, Run run, int rank, String peers, long steps) throws Exception {
+        return start(disk, trial, run, rank, peers, steps, "rank" + rank, null);
+    }
+
+    private RankProcess start(Path disk, int trial, Run run, int rank, String peers, long steps, String name, String verifySteps)
+            throws Exception {
         Path logs = Files.createDirectories(Path.of("target", "rank-chaos-logs"));
-        List<String> args = List.of("--run", run.name, "--rank", Integer.toString(rank), "--world", Integer.toString(run.world),
-                "--peers", peers, "--disk", disk.toString(), "--steps", Long.toString(steps),
-                "--deadline-seconds", Long.toString(RANK_DEADLINE_SECONDS));
+        List<String> args = new ArrayList<>(List.of("--run", run.name, "--rank", Integer.toString(rank), "--world",
+                Integer.toString(run.world), "--peers", peers, "--disk", disk.toString(), "--steps", Long.toString(steps),
+                "--deadline-seconds", Long.toString(RANK_DEADLINE_SECONDS)));
+        if (verifySteps != null) {
+            args.addAll(List.of("--verify-steps", verifySteps));
+        }
         RankProcess p = RankProcess.start(RankChaosChild.class.getName(), List.of("-XX:TieredStopAtLevel=1"), args,
-                logs.resolve("trial" + trial + "-rank" + rank + ".log"), Map.of());
+                logs.resolve("trial" + trial + "-" + name + ".log"), Map.of());
         processes.add(p);
         return p;
     }
