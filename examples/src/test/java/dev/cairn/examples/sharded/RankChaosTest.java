@@ -84,7 +84,12 @@ class RankChaosTest {
         }
     }
 
+    /** Jobs a rank started again because another process took its port first; at most this many tries per job. */
+    static final int PORT_ATTEMPTS = 5;
+
     private final List<RankProcess> processes = new ArrayList<>();
+    private int portRetries;
+    private int replacementsWithoutPort;
     @TempDir
     Path dir;
 
@@ -240,7 +245,9 @@ class RankChaosTest {
                 + "; steps on disk at the end: " + runs.get(2).known + " (2 ranks), " + runs.get(3).known
                 + " (3 ranks); steps survivors listed in peer memory: restored whole by a replacement rank " + peerRestored
                 + ", not restorable after the kill " + peerLost + " " + peerLostNotes.subList(0, Math.min(5, peerLostNotes.size()))
-                + "; of those listed, " + peerOnly + " were in peer memory only, and went with the job");
+                + "; of those listed, " + peerOnly + " were in peer memory only, and went with the job; jobs started again because"
+                + " another process took a port: " + portRetries + ", replacements that could not bind the killed rank's port: "
+                + replacementsWithoutPort);
         assertEquals(List.of(), problems.subList(0, Math.min(20, problems.size())), "lost or wrong after a rank was killed");
     }
 
@@ -253,22 +260,41 @@ class RankChaosTest {
     }
 
     private Job runJob(Path disk, int trial, Run run, Moment moment, int victim, int trigger, int occurrence) throws Exception {
-        String peers = RankProcess.peersArgument(RankProcess.freeLoopbackAddresses(run.world));
         long resumeFrom = run.known.isEmpty() ? 0 : run.known.last();
-        List<RankProcess> ranks = new ArrayList<>();
-        for (int r = 0; r < run.world; r++) {
-            ranks.add(start(disk, trial, run, r, peers, resumeFrom + STEPS_PER_JOB));
+        String peers;
+        List<RankProcess> ranks;
+        String killedAfter;
+        for (int attempt = 1; ; attempt++) {
+            peers = RankProcess.peersArgument(RankProcess.freeLoopbackAddresses(run.world));
+            ranks = new ArrayList<>();
+            for (int r = 0; r < run.world; r++) {
+                ranks.add(start(disk, trial, run, r, peers, resumeFrom + STEPS_PER_JOB));
+            }
+            killedAfter = awaitTrigger(ranks.get(trigger), ranks, moment, occurrence);
+            if (killedAfter != null || attempt == PORT_ATTEMPTS) {
+                break;
+            }
+            // Another process on this shared machine took a port between our choosing it and a rank binding it. That
+            // rank never got to its first save, so the others cannot have committed anything: start the job again.
+            portRetries++;
+            for (RankProcess p : ranks) {
+                p.kill();
+            }
+            processes.removeAll(ranks);
+        }
+        if (killedAfter == null) {
+            killedAfter = "a rank could not bind its port " + PORT_ATTEMPTS + " times";
         }
         List<String> problems = new ArrayList<>();
-        String killedAfter = awaitTrigger(ranks.get(trigger), ranks, moment, occurrence);
         // Until a rank dies, every rank saves, commits and collects without a failure.
         for (int r = 0; r < run.world; r++) {
             RankProcess p = ranks.get(r);
             if (!p.isAlive()) {
                 problems.add("rank " + r + " exited by itself before the kill: " + last(p));
             }
+            int rank = r;
             p.lines().stream().filter(l -> l.startsWith("failed ")).findFirst()
-                    .ifPresent(l -> problems.add("rank " + ranks.indexOf(p) + " failed before any rank was killed: " + l));
+                    .ifPresent(l -> problems.add("rank " + rank + " failed before any rank was killed: " + l));
         }
         ranks.get(victim).kill();
 
@@ -321,10 +347,14 @@ class RankChaosTest {
         if (!peerListed.isEmpty()) {
             RankProcess fresh = start(disk, trial, run, victim, peers, 0, "replacement",
                     String.join(",", peerListed.stream().map(String::valueOf).toList()));
-            if (fresh.awaitLine("idle", WAIT).isEmpty()) {
+            if (fresh.awaitLine("idle", WAIT).isEmpty() && !lostItsPort(fresh)) {
                 problems.add("the replacement for rank " + victim + " did not finish: " + last(fresh));
             }
             fresh.kill();
+            if (lostItsPort(fresh)) {
+                replacementsWithoutPort++; // another process took the killed rank's port: nothing to check this time
+                peerListed.clear();
+            }
             fresh.lines().stream().filter(l -> l.startsWith("verified ") || l.startsWith("unrestorable ")
                     || l.startsWith("failed ")).forEach(replacement::add);
             for (long s : peerListed) {
@@ -350,9 +380,14 @@ class RankChaosTest {
         return new Job(killedAfter, onDisk, peerOnly, replacement, problems);
     }
 
+    /** Whether {@code p} died at start-up because its Flight port was taken (by another process on this machine). */
+    private static boolean lostItsPort(RankProcess p) {
+        return !p.isAlive() && p.lines().stream().anyMatch(l -> l.contains("Failed to bind to address"));
+    }
+
     /**
      * Waits until {@code trigger} prints its {@code occurrence}-th line of {@code moment} (or, if the job finishes or
-     * fails first, until every rank is idle) and returns that line.
+     * fails first, until every rank is idle) and returns that line; null when a rank could not bind its port.
      */
     private static String awaitTrigger(RankProcess trigger, List<RankProcess> ranks, Moment moment, int occurrence) throws Exception {
         long until = System.nanoTime() + WAIT.toNanos();
@@ -362,6 +397,9 @@ class RankChaosTest {
                 if (line.split(" ", 2)[0].equals(moment.word) && ++seen == occurrence) {
                     return line;
                 }
+            }
+            if (ranks.stream().anyMatch(RankChaosTest::lostItsPort)) {
+                return null;
             }
             if (ranks.stream().allMatch(p -> p.lines().contains("idle") || !p.isAlive())) {
                 return "idle (no " + occurrence + " '" + moment.word + "' lines)";
