@@ -46,11 +46,17 @@ public final class RankProcess implements AutoCloseable {
      * it starts without it).
      */
     public static RankProcess start(List<String> jvmOptions, List<String> args, Path log, Map<String, String> env) throws IOException {
+        return start(ShardedRank.class.getName(), jvmOptions, args, log, env);
+    }
+
+    /** {@link #start(List, List, Path, Map)} of another main class on the same class path (a test's own rank). */
+    public static RankProcess start(String mainClass, List<String> jvmOptions, List<String> args, Path log, Map<String, String> env)
+            throws IOException {
         List<String> command = new ArrayList<>();
         command.add(ProcessHandle.current().info().command().orElse(Path.of(System.getProperty("java.home"), "bin", "java").toString()));
         command.addAll(List.of("--add-opens=java.base/java.nio=ALL-UNNAMED", "-Xmx512m", "-XX:+UseSerialGC"));
         command.addAll(jvmOptions);
-        command.addAll(List.of("-cp", System.getProperty("java.class.path"), ShardedRank.class.getName()));
+        command.addAll(List.of("-cp", System.getProperty("java.class.path"), mainClass));
         command.addAll(args);
         ProcessBuilder pb = new ProcessBuilder(command).redirectErrorStream(true);
         pb.environment().putAll(env);

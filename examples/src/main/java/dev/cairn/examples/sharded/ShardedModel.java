@@ -151,12 +151,57 @@ public final class ShardedModel {
      * global tensor. Each rank's noise is added to the rows or columns that rank holds.
      */
     public static ShardedModel reference(int world, int scale, long steps) {
-        ShardedModel whole = new ShardedModel(0, 1, scale);
-        long[] rng = new long[world];
-        for (int r = 0; r < world; r++) {
-            rng[r] = 0x9E3779B97F4A7C15L * (r + 1);
+        Reference run = new Reference(world, scale);
+        while (run.model().currentStep() < steps) {
+            run.step();
         }
-        for (long t = 1; t <= steps; t++) {
+        return run.model();
+    }
+
+    /**
+     * {@link #reference} one step at a time, for a test that checks many steps of one long run: the model it holds
+     * is at {@link ShardedModel#currentStep()}, and {@link #rngOf} gives each rank's RNG state there.
+     */
+    public static final class Reference {
+        private final ShardedModel whole;
+        private final long[] rng;
+        /** Per split tensor: the rank that holds each index along its split dimension. */
+        private final Map<String, int[]> owners = new java.util.HashMap<>();
+
+        public Reference(int world, int scale) {
+            this.whole = new ShardedModel(0, 1, scale);
+            for (Spec s : whole.specs) {
+                if (s.splitDim >= 0) {
+                    int[] o = new int[Math.toIntExact(s.shape[s.splitDim])];
+                    long[] idx = new long[s.shape.length];
+                    for (int i = 0; i < o.length; i++) {
+                        idx[s.splitDim] = i;
+                        o[i] = owner(s, idx, world);
+                    }
+                    owners.put(s.name, o);
+                }
+            }
+            this.rng = new long[world];
+            for (int r = 0; r < world; r++) {
+                rng[r] = 0x9E3779B97F4A7C15L * (r + 1);
+            }
+            whole.rngState = rng[0];
+        }
+
+        /** The whole model at the current step (its RNG state is rank 0's). */
+        public ShardedModel model() {
+            return whole;
+        }
+
+        /** The RNG state rank {@code rank} saves at the current step. */
+        public long rngOf(int rank) {
+            return rng[rank];
+        }
+
+        /** Advances every rank's share of the model by one step. */
+        public void step() {
+            int world = rng.length;
+            long t = whole.step + 1;
             whole.step = t;
             float[] noise = new float[world];
             for (int r = 0; r < world; r++) {
@@ -169,17 +214,17 @@ public final class ShardedModel {
                 ByteBuffer b = tensor.buffers().get(0).order(ByteOrder.LITTLE_ENDIAN);
                 long[] idx = new long[all.dimensions()];
                 Place place = new Place(all);
+                int[] owner = owners.get(s.name);
                 long count = b.remaining() / 4;
                 for (int i = 0; i < count; i++) {
                     long g = place.globalIndex(i, idx);
-                    float n = s.splitDim < 0 ? 0f : noise[owner(s, idx, world)];
+                    float n = s.splitDim < 0 ? 0f : noise[owner[(int) idx[s.splitDim]]];
                     float w = b.getFloat(i * 4);
                     b.putFloat(i * 4, w * 0.995f + (float) Math.sin(t * 0.1 + g * 1e-3) * 0.01f + n);
                 }
             }
+            whole.rngState = rng[0];
         }
-        whole.rngState = rng[0];
-        return whole;
     }
 
     private static int owner(Spec s, long[] idx, int world) {

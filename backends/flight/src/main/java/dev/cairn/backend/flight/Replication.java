@@ -19,6 +19,13 @@ import java.util.concurrent.locks.ReentrantLock;
  * its turn is skipped. Each target's queue is bounded in bytes (its share of the configured bound); a put waits
  * for room up to its deadline and otherwise drops that replica, counting it. One object larger than the bound is
  * admitted when its queue is empty, so big objects are not dropped for their size alone.
+ *
+ * <p>A replica that could not be sent because its target did not answer (down, not started yet, unreachable) is
+ * counted as dropped and remembered: the sender tries it again, after the queue's own work, first after
+ * {@value #FIRST_RETRY_MILLIS} ms and then at most every {@value #MAX_RETRY_MILLIS} ms, and sends every remembered
+ * replica once the target answers, skipping objects deleted meanwhile. Without this a rank that started a little
+ * later than its peers never got their first step's replicas, and that step, committed in peer memory, was lost with
+ * the writer (found by RankChaosTest). A target that refuses a replica (its memory limit) is not asked again.
  */
 final class Replication {
 
@@ -31,6 +38,11 @@ final class Replication {
     private record Entry(String key, long size) {
     }
 
+    static final long FIRST_RETRY_MILLIS = 200;
+    static final long MAX_RETRY_MILLIS = 5_000;
+    /** Replicas remembered per target; beyond it the oldest are forgotten (a target gone for good). */
+    static final int MAX_REMEMBERED = 100_000;
+
     private final List<Integer> targets;
     private final long boundPerTarget;
     private final Sender sender;
@@ -39,10 +51,16 @@ final class Replication {
     private final List<ArrayDeque<Entry>> queues = new ArrayList<>();
     private final long[] queuedBytes;
     private final String[] sending;
+    /** Per target: replicas it did not answer for, to send again, oldest first; when to try next, and the pause after. */
+    private final List<ArrayDeque<Entry>> remembered = new ArrayList<>();
+    private final long[] nextRetryNanos;
+    private final long[] retryPauseNanos;
     private final List<Thread> workers = new ArrayList<>();
     private boolean stopped;
 
     final LongAdder bytesReplicated = new LongAdder();
+    /** Replicas sent on a later try, after their target had not answered (also counted in replicasSent). */
+    final LongAdder replicasResent = new LongAdder();
     final LongAdder replicasSent = new LongAdder();
     final LongAdder replicasDropped = new LongAdder();
     final LongAdder replicasRefused = new LongAdder();
@@ -53,8 +71,11 @@ final class Replication {
         this.sender = sender;
         this.queuedBytes = new long[targets.size()];
         this.sending = new String[targets.size()];
+        this.nextRetryNanos = new long[targets.size()];
+        this.retryPauseNanos = new long[targets.size()];
         for (int t = 0; t < targets.size(); t++) {
             queues.add(new ArrayDeque<>());
+            remembered.add(new ArrayDeque<>());
             int slot = t;
             Thread worker = new Thread(() -> run(slot), "cairn-replicate-" + self + "-to-" + targets.get(t));
             worker.setDaemon(true);
@@ -172,41 +193,99 @@ final class Replication {
         int peer = targets.get(slot);
         while (true) {
             Entry entry;
+            boolean again;
             lock.lock();
             try {
-                while (!stopped && queues.get(slot).isEmpty()) {
-                    changed.awaitUninterruptibly();
+                while (!stopped && queues.get(slot).isEmpty() && !retryDue(slot)) {
+                    try {
+                        if (remembered.get(slot).isEmpty()) {
+                            changed.await();
+                        } else {
+                            changed.awaitNanos(nextRetryNanos[slot] - System.nanoTime());
+                        }
+                    } catch (InterruptedException e) {
+                        // stop() interrupts: the loop sees stopped
+                    }
                 }
                 if (stopped) {
                     return;
                 }
-                entry = queues.get(slot).pollFirst();
+                again = queues.get(slot).isEmpty();
+                entry = again ? remembered.get(slot).pollFirst() : queues.get(slot).pollFirst();
                 sending[slot] = entry.key();
             } finally {
                 lock.unlock();
             }
+            boolean answered = true;
             try {
                 long sent = sender.send(peer, entry.key());
                 if (sent >= 0) {
                     replicasSent.increment();
                     bytesReplicated.add(sent);
+                    if (again) {
+                        replicasResent.increment();
+                    }
                 }
             } catch (PeerLink.PeerException e) {
-                (e.refused() ? replicasRefused : replicasDropped).increment();
-            } catch (IOException | RuntimeException e) {
-                replicasDropped.increment();
+                answered = e.refused();
+                if (!again) {
+                    (e.refused() ? replicasRefused : replicasDropped).increment();
+                }
+            } catch (IOException e) {
+                answered = false;
+                if (!again) {
+                    replicasDropped.increment();
+                }
+            } catch (RuntimeException e) {
+                if (!again) {
+                    replicasDropped.increment();
+                }
             } catch (InterruptedException e) {
-                replicasDropped.increment(); // stop() interrupts: the loop sees stopped next
+                if (!again) {
+                    replicasDropped.increment(); // stop() interrupts: the loop sees stopped next
+                }
             } finally {
                 lock.lock();
                 try {
                     sending[slot] = null;
-                    queuedBytes[slot] -= entry.size();
+                    if (!again) {
+                        queuedBytes[slot] -= entry.size();
+                    }
+                    if (answered) {
+                        retryPauseNanos[slot] = 0; // the target is back: the other remembered replicas go at once
+                        nextRetryNanos[slot] = System.nanoTime();
+                    } else {
+                        remember(slot, entry, again);
+                    }
                     changed.signalAll();
                 } finally {
                     lock.unlock();
                 }
             }
+        }
+    }
+
+    /** Under the lock: whether remembered replicas of {@code slot} are due for another try. */
+    private boolean retryDue(int slot) {
+        return !remembered.get(slot).isEmpty() && System.nanoTime() - nextRetryNanos[slot] >= 0;
+    }
+
+    /** Under the lock: keeps {@code entry} to try again; a replica tried again and failed goes back in front. */
+    private void remember(int slot, Entry entry, boolean again) {
+        ArrayDeque<Entry> kept = remembered.get(slot);
+        if (again) {
+            kept.addFirst(entry);
+        } else {
+            kept.addLast(entry);
+            if (kept.size() > MAX_REMEMBERED) {
+                kept.pollFirst();
+            }
+        }
+        long first = FIRST_RETRY_MILLIS * 1_000_000L;
+        retryPauseNanos[slot] = retryPauseNanos[slot] == 0 ? first
+                : again ? Math.min(MAX_RETRY_MILLIS * 1_000_000L, retryPauseNanos[slot] * 2) : retryPauseNanos[slot];
+        if (again || kept.size() == 1) {
+            nextRetryNanos[slot] = System.nanoTime() + retryPauseNanos[slot];
         }
     }
 

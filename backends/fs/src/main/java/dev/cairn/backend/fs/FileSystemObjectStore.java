@@ -119,6 +119,11 @@ public final class FileSystemObjectStore implements ObjectStore {
                 throw notAnObject(key, file, "a symbolic link");
             }
             throw e;
+        } catch (java.nio.channels.ClosedChannelException | java.io.InterruptedIOException e) {
+            throw e;
+        } catch (IOException e) {
+            // A failing disk's EIO reads "Input/output error" alone, which does not say where.
+            throw new IOException("reading " + file + ": " + e.getMessage(), e);
         }
     }
 

@@ -19,7 +19,8 @@ import org.junit.jupiter.api.io.TempDir;
 /**
  * A store on a full file system, for real: a 1 MiB tmpfs mounted by the test where it may mount one (root on Linux),
  * skipped elsewhere. A write that does not fit fails naming the key's file, leaves no temporary behind, and the
- * objects already there stay readable.
+ * objects already there stay readable. The same on the engine (the save fails naming the path, the previous
+ * checkpoint restores bit-exact, GC makes room and the next save commits) is {@code DiskFaultTest} in {@code tiers}.
  */
 class DiskFullTest {
     @TempDir

@@ -47,6 +47,21 @@ class FileSystemObjectStoreTest extends ObjectStoreContract {
         return (FileSystemObjectStore) store;
     }
 
+    /**
+     * A real EIO from the kernel, without a failing disk: /proc/self/mem is a regular file whose first page (address 0)
+     * is never mapped, so reading it fails with "Input/output error", a message that names no file.
+     */
+    @Test
+    void aReadThatFailsWithAnInputOutputErrorNamesItsFile() throws Exception {
+        Path proc = Path.of("/proc/self");
+        org.junit.jupiter.api.Assumptions.assumeTrue(Files.isRegularFile(proc.resolve("mem")), "no /proc/self/mem here");
+        try (FileSystemObjectStore procStore = new FileSystemObjectStore(proc)) {
+            IOException e = assertThrows(IOException.class, () -> procStore.read("mem", 0, ByteBuffer.allocateDirect(64)));
+            assertTrue(e.getMessage().contains("Input/output error"), e.getMessage());
+            assertTrue(e.getMessage().contains("mem") && e.getMessage().contains("/proc/"), "names the file: " + e.getMessage());
+        }
+    }
+
     @Test
     void aFifoAtAKeyIsRefusedWithoutOpeningIt() throws Exception {
         org.junit.jupiter.api.Assumptions.assumeTrue(dev.cairn.testkit.HostileStores.fifosWork(), "no mkfifo here");

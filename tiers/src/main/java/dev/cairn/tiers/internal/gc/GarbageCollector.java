@@ -51,6 +51,36 @@ public final class GarbageCollector {
      */
     public GcReport collect(Tier tier, Duration grace, Set<Long> stepsInFlight, boolean dryRun, Collector who)
             throws IOException {
+        for (int attempt = 1; ; attempt++) {
+            try {
+                return collectOnce(tier, grace, stepsInFlight, dryRun, who);
+            } catch (StaleListing e) {
+                if (attempt >= LISTING_ATTEMPTS) {
+                    throw e.gone;
+                }
+            }
+        }
+    }
+
+    /**
+     * Listings a collection makes before it gives up because another collector keeps retiring steps it would retain;
+     * each of those retires at least one step, so this is only reached when many collect at once.
+     */
+    static final int LISTING_ATTEMPTS = 4;
+
+    /** A step this collection would retain was retired by another collector since the listing: list again. */
+    private static final class StaleListing extends Exception {
+        private static final long serialVersionUID = 1L;
+        final java.nio.file.NoSuchFileException gone;
+
+        StaleListing(java.nio.file.NoSuchFileException gone) {
+            super(gone.getMessage(), gone, false, false);
+            this.gone = gone;
+        }
+    }
+
+    private GcReport collectOnce(Tier tier, Duration grace, Set<Long> stepsInFlight, boolean dryRun, Collector who)
+            throws IOException, StaleListing {
         StoreLayout layout = tier.layout();
         Instant cutoff = Instant.now().minus(grace);
         Map<Long, List<ObjectInfo>> byStep = new TreeMap<>();
@@ -75,18 +105,30 @@ public final class GarbageCollector {
             }
         }
         // References come from retained manifests only; if one cannot be read, sweeping could delete its chunks.
+        // Another collector (rank 0's background one, the command line's) may have retired a listed step since: a
+        // retained one gone means the listing is stale (newer steps came), and nothing has been deleted yet.
         Set<String> referenced = new HashSet<>();
         for (long step : retained) {
-            referenced.addAll(commits.read(tier, step).referencedHashes());
+            try {
+                referenced.addAll(commits.read(tier, step).referencedHashes());
+            } catch (java.nio.file.NoSuchFileException gone) {
+                throw new StaleListing(gone);
+            }
         }
         // Chunks that only retired steps referenced are known garbage and go at once; the grace period is for
         // chunks no manifest names, which may belong to a save still in flight somewhere.
         Set<String> retiredOnly = new HashSet<>();
+        List<Long> retiredHere = new ArrayList<>();
         for (long step : retired) {
             try {
                 retiredOnly.addAll(commits.read(tier, step).referencedHashes());
+                retiredHere.add(step);
             } catch (dev.cairn.CheckpointException unreadable) {
                 // Its chunks fall under the grace period instead.
+                retiredHere.add(step);
+            } catch (java.nio.file.NoSuchFileException retiredByAnother) {
+                // Another collector retired it since the listing; its chunks fall under the grace period here.
+                commits.evict(tier, step);
             }
         }
         retiredOnly.removeAll(referenced);
@@ -127,7 +169,7 @@ public final class GarbageCollector {
             chunks++;
             bytes += o.size();
         }
-        return new GcReport(tier.name(), dryRun, List.copyOf(retired), List.copyOf(abandoned), chunks, bytes);
+        return new GcReport(tier.name(), dryRun, List.copyOf(retiredHere), List.copyOf(abandoned), chunks, bytes);
     }
 
     /**

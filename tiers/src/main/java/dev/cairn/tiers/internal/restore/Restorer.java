@@ -96,7 +96,7 @@ public final class Restorer implements AutoCloseable {
         if (!bad.isEmpty()) {
             String older = newestIntactBefore(step, holders);
             throw new CheckpointException(Reason.CORRUPT, "step " + step + " cannot be restored: " + bad.size()
-                    + " chunk(s) missing or corrupt in every tier: " + String.join("; ", bad.subList(0, Math.min(5, bad.size())))
+                    + " chunk(s) missing, unreadable or corrupt in every tier: " + String.join("; ", bad.subList(0, Math.min(5, bad.size())))
                     + (bad.size() > 5 ? "; ..." : "") + ". " + older);
         }
         TrainingState state = plan.result();
@@ -161,7 +161,8 @@ public final class Restorer implements AutoCloseable {
                 }
                 problems.add(e.getMessage());
             } catch (IOException e) {
-                problems.add(t.name() + ": " + e);
+                // The store's own message may not say which object (an EIO's is "Input/output error"): name it.
+                problems.add(t.name() + " " + t.layout().manifestKey(step) + " in " + t.store().describe() + ": " + e);
             }
         }
         throw new CheckpointException(Reason.CORRUPT, "no readable manifest for step " + step + ": "
@@ -250,7 +251,9 @@ public final class Restorer implements AutoCloseable {
                 }
                 return null;
             } catch (IOException | RuntimeException e) {
-                tried.add(t.name() + " (" + (e instanceof java.nio.file.NoSuchFileException ? "missing" : e.getMessage()) + ")");
+                // Named by key and store: an EIO's message ("Input/output error") does not say which file failed.
+                tried.add(t.name() + " " + t.layout().chunkKey(c.hash()) + " in " + t.store().describe() + " ("
+                        + (e instanceof java.nio.file.NoSuchFileException ? "missing" : String.valueOf(e.getMessage())) + ")");
             } finally {
                 readers.giveBack(reader);
             }
