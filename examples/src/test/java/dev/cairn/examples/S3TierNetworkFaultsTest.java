@@ -1,5 +1,6 @@
 package dev.cairn.examples;
 
+import dev.cairn.testkit.TestBytes;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertInstanceOf;
@@ -164,15 +165,15 @@ class S3TierNetworkFaultsTest {
      */
     private static Map<String, byte[]> state(long step) {
         Map<String, byte[]> s = new LinkedHashMap<>();
-        byte[] weight = bytes(new SplittableRandom(1), 64 * 256 * 4);
+        byte[] weight = TestBytes.random(new SplittableRandom(1), 64 * 256 * 4);
         SplittableRandom changes = new SplittableRandom(step);
         for (int i = 0; i < 4; i++) {
             weight[changes.nextInt(weight.length)] = (byte) step;
         }
         s.put("layer.weight", weight);
-        s.put("layer.bias", bytes(new SplittableRandom(100 + step), 256 * 4));
+        s.put("layer.bias", TestBytes.random(new SplittableRandom(100 + step), 256 * 4));
         s.put("step", ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN).putLong(step).array());
-        s.put("rng", bytes(new SplittableRandom(200 + step), 300));
+        s.put("rng", TestBytes.random(new SplittableRandom(200 + step), 300));
         return s;
     }
 
@@ -185,13 +186,6 @@ class S3TierNetworkFaultsTest {
                 .build();
     }
 
-    private static byte[] bytes(SplittableRandom random, int n) {
-        byte[] b = new byte[n];
-        for (int i = 0; i < n; i++) {
-            b[i] = (byte) random.nextInt(256);
-        }
-        return b;
-    }
 
     private static ByteBuffer direct(byte[] b) {
         return ByteBuffer.allocateDirect(b.length).order(ByteOrder.LITTLE_ENDIAN).put(b).flip();

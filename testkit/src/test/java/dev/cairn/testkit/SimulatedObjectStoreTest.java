@@ -395,7 +395,7 @@ class SimulatedObjectStoreTest {
             lean.put(CHUNK, chunk);
             full.put(CHUNK, chunk);
 
-            assertArrayEquals(manifest, array(lean.readAll(MANIFEST, 1 << 20)));
+            assertArrayEquals(manifest, TestBytes.remaining(lean.readAll(MANIFEST, 1 << 20)));
             assertTrue(lean.holdsPayload(MANIFEST));
             assertFalse(lean.holdsPayload(CHUNK));
             assertEquals(100_000, lean.stat(CHUNK).size());
@@ -471,11 +471,6 @@ class SimulatedObjectStoreTest {
         return ByteBuffer.allocate(size);
     }
 
-    private static byte[] array(ByteBuffer buffer) {
-        byte[] out = new byte[buffer.remaining()];
-        buffer.duplicate().get(out);
-        return out;
-    }
 
     private static byte[] seeded(long seed, int size) {
         byte[] out = new byte[size];

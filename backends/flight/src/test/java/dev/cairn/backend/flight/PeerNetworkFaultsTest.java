@@ -1,5 +1,6 @@
 package dev.cairn.backend.flight;
 
+import dev.cairn.testkit.TestBytes;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -75,7 +76,7 @@ class PeerNetworkFaultsTest {
             }
             Map<String, byte[]> held = new TreeMap<>();
             for (int i = 0; i < OBJECTS; i++) {
-                byte[] content = bytes(random, 1 + random.nextInt(96 * 1024));
+                byte[] content = TestBytes.random(random, 1 + random.nextInt(96 * 1024));
                 held.put("chunks/k" + i, content);
                 pair.holder.put("chunks/k" + i, ByteBuffer.wrap(content));
             }
@@ -111,7 +112,7 @@ class PeerNetworkFaultsTest {
             pair.heal();
             awaitServed(() -> {
                 for (Map.Entry<String, byte[]> e : held.entrySet()) {
-                    assertArrayEquals(e.getValue(), array(pair.reader.readAll(e.getKey())), e.getKey());
+                    assertArrayEquals(e.getValue(), TestBytes.remaining(pair.reader.readAll(e.getKey())), e.getKey());
                     assertEquals(e.getValue().length, pair.reader.stat(e.getKey()).size(), e.getKey());
                 }
                 java.util.Set<String> listed = keys(pair.reader.list("chunks/"));
@@ -132,14 +133,14 @@ class PeerNetworkFaultsTest {
      */
     @Test
     void aBitFlippedOnTheBulkLaneReachesTheReaderUnchecked() throws Exception {
-        byte[] content = bytes(new SplittableRandom(5), 32 * 1024);
+        byte[] content = TestBytes.random(new SplittableRandom(5), 32 * 1024);
         long seed = 1;
         while (!(flipAt(seed) >= 64 && flipAt(seed) < content.length)) {
             seed++;
         }
         try (Pair pair = Pair.start(Schedule.seeded(0), Schedule.seeded(seed).with(Fault.FLIP, 1).withWindow(1 << 20))) {
             pair.holder.put("chunks/flipped", ByteBuffer.wrap(content));
-            byte[] got = array(pair.reader.readAll("chunks/flipped"));
+            byte[] got = TestBytes.remaining(pair.reader.readAll("chunks/flipped"));
             assertEquals(1, pair.lane.injected(Fault.FLIP), pair.faults());
             int differing = 0;
             for (int i = 0; i < content.length; i++) {
@@ -226,7 +227,7 @@ class PeerNetworkFaultsTest {
                     return "read " + key + " @" + offset + "+" + length + " -> " + n;
                 }
                 case 2 -> {
-                    assertArrayEquals(truth, array(reader.readAll(key)), "readAll " + key);
+                    assertArrayEquals(truth, TestBytes.remaining(reader.readAll(key)), "readAll " + key);
                     return "readAll " + key;
                 }
                 case 3 -> {
@@ -252,7 +253,7 @@ class PeerNetworkFaultsTest {
                     // A create asks the holder first; an unreachable holder cannot object, and it holds no such key.
                     String manifest = "steps/" + i + "/MANIFEST";
                     assertTrue(reader.putIfAbsent(manifest, ByteBuffer.wrap(truth)), "create " + manifest);
-                    assertArrayEquals(truth, array(reader.readAll(manifest)), manifest);
+                    assertArrayEquals(truth, TestBytes.remaining(reader.readAll(manifest)), manifest);
                     return "putIfAbsent " + manifest;
                 }
             }
@@ -372,19 +373,5 @@ class PeerNetworkFaultsTest {
 
     private static java.util.Set<String> keys(List<ObjectInfo> infos) {
         return new java.util.TreeSet<>(keysOf(infos));
-    }
-
-    private static byte[] bytes(SplittableRandom random, int n) {
-        byte[] b = new byte[n];
-        for (int i = 0; i < n; i++) {
-            b[i] = (byte) random.nextInt(256);
-        }
-        return b;
-    }
-
-    private static byte[] array(ByteBuffer buffer) {
-        byte[] b = new byte[buffer.remaining()];
-        buffer.duplicate().get(b);
-        return b;
     }
 }

@@ -1,5 +1,6 @@
 package dev.cairn.backend.s3;
 
+import dev.cairn.testkit.TestBytes;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -103,7 +104,7 @@ class S3NetworkFaultsTest {
      */
     @Test
     void aBitFlippedInAReadIsDetectedAndTheReadRetried() throws Exception {
-        byte[] content = bytes(new SplittableRandom(7), 64 * 1024);
+        byte[] content = TestBytes.random(new SplittableRandom(7), 64 * 1024);
         firstAnswerFaulted(Fault.FLIP, 4096, content.length, store -> store.put("object", ByteBuffer.wrap(content)),
                 store -> {
                     ByteBuffer dst = ByteBuffer.allocate(content.length);
@@ -115,9 +116,9 @@ class S3NetworkFaultsTest {
     /** The same for a body cut short; the SDK already saw it (fewer bytes than Content-Length): kept as a guard. */
     @Test
     void aReadCutShortIsDetectedAndTheReadRetried() throws Exception {
-        byte[] content = bytes(new SplittableRandom(8), 64 * 1024);
+        byte[] content = TestBytes.random(new SplittableRandom(8), 64 * 1024);
         firstAnswerFaulted(Fault.TRUNCATE, 4096, content.length, store -> store.put("object", ByteBuffer.wrap(content)),
-                store -> assertArrayEquals(content, array(store.readAll("object"))));
+                store -> assertArrayEquals(content, TestBytes.remaining(store.readAll("object"))));
     }
 
     /**
@@ -128,7 +129,7 @@ class S3NetworkFaultsTest {
     void aListingCutInsideItsHeadersFailsAndIsRetriedInsteadOfComingBackEmpty() throws Exception {
         firstAnswerFaulted(Fault.TRUNCATE, 20, 120, store -> {
             for (String key : List.of("a", "b", "c")) {
-                store.put(key, ByteBuffer.wrap(bytes(new SplittableRandom(key.hashCode()), 100)));
+                store.put(key, ByteBuffer.wrap(TestBytes.random(new SplittableRandom(key.hashCode()), 100)));
             }
         }, store -> assertEquals(List.of("a", "b", "c"), store.list("").stream().map(ObjectInfo::key).toList()));
     }
@@ -136,7 +137,7 @@ class S3NetworkFaultsTest {
     /** The same for a read: it came back as 0 bytes, as if the object were empty. */
     @Test
     void aReadCutInsideItsHeadersFailsAndIsRetriedInsteadOfComingBackEmpty() throws Exception {
-        byte[] content = bytes(new SplittableRandom(9), 1000);
+        byte[] content = TestBytes.random(new SplittableRandom(9), 1000);
         firstAnswerFaulted(Fault.TRUNCATE, 20, 120, store -> store.put("object", ByteBuffer.wrap(content)), store -> {
             ByteBuffer dst = ByteBuffer.allocate(2000);
             assertEquals(content.length, store.read("object", 0, dst));
@@ -201,7 +202,7 @@ class S3NetworkFaultsTest {
             for (int i = 0; i < CALLS; i++) {
                 String key = "k" + random.nextInt(KEYS);
                 int op = random.nextInt(8);
-                byte[] content = bytes(random, 1 + random.nextInt(MAX_OBJECT));
+                byte[] content = TestBytes.random(random, 1 + random.nextInt(MAX_OBJECT));
                 long offset = random.nextInt(MAX_OBJECT + 10);
                 int length = 1 + random.nextInt(MAX_OBJECT);
                 long start = System.nanoTime();
@@ -233,12 +234,12 @@ class S3NetworkFaultsTest {
                 }
             }
             // The store that met the faults recovers: retried while a loaded machine makes it miss its short deadlines.
-            byte[] after = bytes(random, 2000);
+            byte[] after = TestBytes.random(random, 2000);
             long until = System.nanoTime() + Duration.ofSeconds(60).toNanos();
             while (true) {
                 try {
                     store.put("after-faults", ByteBuffer.wrap(after));
-                    assertArrayEquals(after, array(store.readAll("after-faults")), "the healed proxy carries calls again");
+                    assertArrayEquals(after, TestBytes.remaining(store.readAll("after-faults")), "the healed proxy carries calls again");
                     break;
                 } catch (IOException e) {
                     assertTrue(System.nanoTime() - until < 0, "the store was not served again within 60 s: " + e);
@@ -294,7 +295,7 @@ class S3NetworkFaultsTest {
             }
             case 4 -> {
                 try {
-                    byte[] all = array(store.readAll(key));
+                    byte[] all = TestBytes.remaining(store.readAll(key));
                     model.checkWhole(key, all);
                     return "readAll " + key + " -> " + all.length;
                 } catch (NoSuchFileException e) {
@@ -454,7 +455,7 @@ class S3NetworkFaultsTest {
         /** With faults off: the key reads as one of its candidates. */
         void checkSettled(String key, S3ObjectStore store, String how) throws IOException {
             try {
-                checkWhole(key, array(store.readAll(key)));
+                checkWhole(key, TestBytes.remaining(store.readAll(key)));
             } catch (NoSuchFileException e) {
                 assertTrue(mayBeAbsent(key), key + " missing " + how);
             }
@@ -475,19 +476,5 @@ class S3NetworkFaultsTest {
                 .endpoint(proxy == null ? s3.endpoint() : proxy.httpEndpoint())
                 .region(EmbeddedS3.REGION)
                 .credentials(s3.accessKey(), s3.secretKey());
-    }
-
-    private static byte[] bytes(SplittableRandom random, int n) {
-        byte[] b = new byte[n];
-        for (int i = 0; i < n; i++) {
-            b[i] = (byte) random.nextInt(256);
-        }
-        return b;
-    }
-
-    private static byte[] array(ByteBuffer buffer) {
-        byte[] b = new byte[buffer.remaining()];
-        buffer.duplicate().get(b);
-        return b;
     }
 }

@@ -75,8 +75,9 @@ final class ChunkConfirmation {
         }
     }
 
+    /** Asks again, with the multi-rank commit's backoff ({@link RankCommit#pause}), while the store cannot tell. */
     private static Map<String, ObjectInfo> statAll(Tier tier, Map<String, String> hashOf, long until) throws IOException {
-        long pause = FIRST_PAUSE_NANOS;
+        long pause = RankCommit.FIRST_POLL_NANOS;
         while (true) {
             try {
                 return tier.store().statAll(hashOf.keySet());
@@ -86,16 +87,9 @@ final class ChunkConfirmation {
                 if (System.nanoTime() + pause - until >= 0) {
                     throw e;
                 }
-                java.util.concurrent.locks.LockSupport.parkNanos(pause);
-                if (Thread.interrupted()) {
-                    throw new CheckpointException(Reason.CLOSED, "the checkpointer closed while a commit asked the store"
-                            + " for its chunks");
-                }
-                pause = Math.min(MAX_PAUSE_NANOS, pause * 2);
+                RankCommit.pause(pause);
+                pause = Math.min(RankCommit.MAX_POLL_NANOS, pause * 2);
             }
         }
     }
-
-    private static final long FIRST_PAUSE_NANOS = 10_000_000;
-    private static final long MAX_PAUSE_NANOS = 500_000_000;
 }

@@ -28,8 +28,8 @@ import org.apache.arrow.memory.BufferAllocator;
  * anything, so the previous checkpoint stays the newest; a rank 0 that never commits makes the others give up.
  */
 final class RankCommit {
-    private static final long FIRST_POLL_NANOS = 2_000_000;
-    private static final long MAX_POLL_NANOS = 100_000_000;
+    static final long FIRST_POLL_NANOS = 2_000_000;
+    static final long MAX_POLL_NANOS = 100_000_000;
     /** Reads of the other ranks' indexes, in parallel: each is a round trip to the peer that holds it. */
     private static final java.util.concurrent.ExecutorService INDEX_READS = java.util.concurrent.Executors.newCachedThreadPool(r -> {
         Thread t = new Thread(r, "cairn-index-read");
@@ -325,7 +325,7 @@ final class RankCommit {
     }
 
     /** Sleeps between polls; a closing checkpointer interrupts its commit threads, which then stop waiting. */
-    private static void pause(long nanos) {
+    static void pause(long nanos) {
         LockSupport.parkNanos(nanos);
         if (Thread.interrupted()) {
             throw new CheckpointException(Reason.CLOSED, "the checkpointer closed while a multi-rank commit waited");
