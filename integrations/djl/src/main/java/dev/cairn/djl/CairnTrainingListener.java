@@ -1,0 +1,352 @@
+package dev.cairn.djl;
+
+import ai.djl.Device;
+import ai.djl.ndarray.NDArray;
+import ai.djl.nn.Parameter;
+import ai.djl.training.Trainer;
+import ai.djl.training.listener.TrainingListener;
+import ai.djl.util.Pair;
+import dev.cairn.Blob;
+import dev.cairn.CheckpointException;
+import dev.cairn.CheckpointHandle;
+import dev.cairn.Checkpointer;
+import dev.cairn.Entry;
+import dev.cairn.RestoreRequest;
+import dev.cairn.RestoreResult;
+import dev.cairn.Tensor;
+import dev.cairn.TrainingState;
+
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.function.Consumer;
+
+/**
+ * Checkpoints a DJL {@link Trainer} with Cairn, the way DJL's {@code CheckpointsTrainingListener} saves a model,
+ * and puts a fresh Trainer back where the newest committed checkpoint left off.
+ *
+ * <pre>{@code
+ * CheckpointableAdam adam = CheckpointableAdam.builder().build();
+ * CairnTrainingListener cairn = CairnTrainingListener.builder(checkpointer, adam).everySteps(100).build();
+ * Trainer trainer = model.newTrainer(new DefaultTrainingConfig(loss).optOptimizer(adam).addTrainingListeners(cairn));
+ * trainer.initialize(inputShape);
+ * TrainingPosition at = cairn.resume(trainer);              // START when nothing is committed yet
+ * }</pre>
+ *
+ * <p><b>When it saves.</b> Every {@code N} steps ({@link Builder#everySteps}): in {@code onTrainingBatch} of the
+ * batch that follows the {@code N}-th, {@code 2N}-th, ... update, that is after its backward pass and before its
+ * update, so the checkpoint holds exactly {@code k N} updates and the batch in hand is trained again after a
+ * resume. At the end of every epoch ({@link Builder#atEpochEnd}): in {@code onEpoch}, after the epoch's last
+ * update. A step already saved is not saved twice. Counting assumes what {@code EasyTrain.fit} does: one
+ * {@code Trainer.step()} after every training batch. Saves are {@code SaveMode.COPY}: training goes on once the
+ * state is in staging; each save's {@link CheckpointHandle} goes to {@link Builder#onSave} (a failed tier fails
+ * that handle's futures, not training). The {@link Checkpointer} is the caller's: close it after the Trainer, which
+ * waits for saves in flight.
+ *
+ * <p><b>What a checkpoint holds</b> (entry names; {@code <p>} is the parameter's name in
+ * {@code Block.getParameters()}, e.g. {@code 01Linear_weight}):
+ * <pre>
+ * param/&lt;p&gt;            tensor        every parameter of the model's block, in its DJL data type
+ * optim/m/&lt;p&gt;          tensor        {@link CheckpointableAdam}'s first moment, for each parameter that needs a gradient
+ * optim/v/&lt;p&gt;          tensor        its second moment (both marked optimizer state)
+ * optim/t/&lt;p&gt;          blob, i64 LE  updates applied to that parameter (Adam's t)
+ * optim/config          blob, UTF-8   the optimizer's hyperparameters; resume refuses a different optimizer
+ * train/step            blob, i64 LE  Trainer.step() calls applied
+ * train/epoch           blob, i64 LE  epochs finished
+ * train/batch-in-epoch  blob, i64 LE  the next batch's index in its epoch
+ * user/&lt;key&gt;           blob          what {@link UserState#capture} returned (RNG and data-loader positions)
+ * </pre>
+ * The checkpoint's step is {@code train/step}.
+ *
+ * <p><b>Optimizers.</b> Only {@link CheckpointableAdam}: DJL's built-in optimizers (Adam, AdamW, SGD with
+ * momentum, Nag, RmsProp, Adagrad, Adadelta) keep their state and update counts in private fields that can be
+ * neither read nor restored, and a resume without them would continue a different run. Not captured: the
+ * Trainer's metrics and evaluators' running totals (reporting only), and gradients (the batch in hand is trained
+ * again). The Trainer must have one CPU device: parameters and moments are saved from and restored into their
+ * PyTorch memory in place.
+ *
+ * <p>Not thread-safe: DJL calls listeners on the training thread.
+ */
+public final class CairnTrainingListener implements TrainingListener {
+    public static final String PARAM = "param/";
+    public static final String OPTIM_M = "optim/m/";
+    public static final String OPTIM_V = "optim/v/";
+    public static final String OPTIM_T = "optim/t/";
+    public static final String OPTIM_CONFIG = "optim/config";
+    public static final String TRAIN_STEP = "train/step";
+    public static final String TRAIN_EPOCH = "train/epoch";
+    public static final String TRAIN_BATCH_IN_EPOCH = "train/batch-in-epoch";
+    public static final String USER = "user/";
+
+    private final Checkpointer checkpointer;
+    private final CheckpointableAdam optimizer;
+    private final long everySteps;
+    private final boolean atEpochEnd;
+    private final UserState userState;
+    private final Consumer<CheckpointHandle> onSave;
+    private long step;
+    private long epoch;
+    private long batchInEpoch;
+    private long lastSavedStep = -1;
+    private boolean trainingStarted;
+
+    private CairnTrainingListener(Builder b) {
+        this.checkpointer = b.checkpointer;
+        this.optimizer = b.optimizer;
+        this.everySteps = b.everySteps;
+        this.atEpochEnd = b.atEpochEnd;
+        this.userState = b.userState;
+        this.onSave = b.onSave;
+    }
+
+    /**
+     * A listener that saves through {@code checkpointer} the state of a Trainer configured with {@code optimizer}
+     * (the same instance must be given to the Trainer's config).
+     */
+    public static Builder builder(Checkpointer checkpointer, CheckpointableAdam optimizer) {
+        return new Builder(checkpointer, optimizer);
+    }
+
+    /** Where training stands now (after {@link #resume}, where it resumes). */
+    public TrainingPosition position() {
+        return new TrainingPosition(step, epoch, batchInEpoch);
+    }
+
+    /**
+     * Restores the newest committed checkpoint into {@code trainer}'s parameters and the optimizer, gives the user's
+     * state back to the {@link UserState}, and returns where training continues: the caller skips
+     * {@link TrainingPosition#epoch()} epochs and starts the next one at batch
+     * {@link TrainingPosition#batchInEpoch()}. Returns {@link TrainingPosition#START} and changes nothing when no
+     * checkpoint is committed. Call it after {@code trainer.initialize(...)} and before training.
+     *
+     * @throws CheckpointException INVALID_INPUT when training has started or the trainer is not initialized,
+     *                             INVALID_CONFIG when the checkpoint was made with other optimizer settings or the
+     *                             trainer has other than one CPU device, and whatever the restore throws (a
+     *                             checkpoint of another model fails there: every saved tensor needs a target)
+     */
+    public TrainingPosition resume(Trainer trainer) {
+        if (trainingStarted) {
+            throw new CheckpointException(CheckpointException.Reason.INVALID_INPUT,
+                    "resume must come before training: this listener has already seen step " + step);
+        }
+        checkDevice(trainer);
+        if (checkpointer.list().isEmpty()) {
+            return TrainingPosition.START;
+        }
+        List<Tensor> targets = tensors(trainer);
+        RestoreResult restored = checkpointer.restore(RestoreRequest.latest().into(TrainingState.of(targets)));
+        TrainingState saved = restored.state();
+        for (Tensor t : targets) {
+            if (!saved.contains(t.name())) {
+                throw new CheckpointException(CheckpointException.Reason.INVALID_INPUT, "checkpoint " + restored.step()
+                        + " holds no entry '" + t.name() + "': it was made from another model");
+            }
+        }
+        String config = saved.blob(OPTIM_CONFIG).toUtf8();
+        if (!config.equals(optimizer.describe())) {
+            throw new CheckpointException(CheckpointException.Reason.INVALID_CONFIG, "checkpoint " + restored.step()
+                    + " was made with optimizer " + config + ", this trainer has " + optimizer.describe());
+        }
+        for (Pair<String, Parameter> p : trainer.getModel().getBlock().getParameters()) {
+            if (p.getValue().requiresGradient()) {
+                optimizer.moments(p.getValue().getId(), p.getValue().getArray()).updates =
+                        readI64(saved.blob(OPTIM_T + p.getKey()));
+            }
+        }
+        TrainingPosition at = new TrainingPosition(readI64(saved.blob(TRAIN_STEP)), readI64(saved.blob(TRAIN_EPOCH)),
+                readI64(saved.blob(TRAIN_BATCH_IN_EPOCH)));
+        if (at.step() != restored.step()) {
+            throw new CheckpointException(CheckpointException.Reason.CORRUPT,
+                    "checkpoint " + restored.step() + " holds " + TRAIN_STEP + " = " + at.step());
+        }
+        Map<String, byte[]> user = new LinkedHashMap<>();
+        for (Entry e : saved.entries()) {
+            if (e instanceof Blob b && b.name().startsWith(USER)) {
+                user.put(b.name().substring(USER.length()), b.toByteArray());
+            }
+        }
+        userState.restore(at, user);
+        this.step = at.step();
+        this.epoch = at.epoch();
+        this.batchInEpoch = at.batchInEpoch();
+        this.lastSavedStep = at.step();
+        return at;
+    }
+
+    @Override
+    public void onTrainingBatch(Trainer trainer, BatchData batchData) {
+        trainingStarted = true;
+        if (everySteps > 0 && step > 0 && step % everySteps == 0 && step > lastSavedStep) {
+            save(trainer);
+        }
+        step++;
+        batchInEpoch++;
+    }
+
+    @Override
+    public void onEpoch(Trainer trainer) {
+        trainingStarted = true;
+        epoch++;
+        batchInEpoch = 0;
+        if (atEpochEnd && step > lastSavedStep) {
+            save(trainer);
+        }
+    }
+
+    @Override
+    public void onValidationBatch(Trainer trainer, BatchData batchData) {
+    }
+
+    @Override
+    public void onTrainingBegin(Trainer trainer) {
+    }
+
+    @Override
+    public void onTrainingEnd(Trainer trainer) {
+    }
+
+    private void save(Trainer trainer) {
+        checkDevice(trainer);
+        TrainingPosition at = position();
+        TrainingState.Builder state = TrainingState.builder();
+        tensors(trainer).forEach(state::add);
+        for (Pair<String, Parameter> p : trainer.getModel().getBlock().getParameters()) {
+            if (p.getValue().requiresGradient()) {
+                long t = optimizer.moments(p.getValue().getId(), p.getValue().getArray()).updates;
+                state.add(Blob.of(OPTIM_T + p.getKey(), i64(t)));
+            }
+        }
+        state.add(Blob.ofUtf8(OPTIM_CONFIG, optimizer.describe()))
+                .add(Blob.of(TRAIN_STEP, i64(at.step())))
+                .add(Blob.of(TRAIN_EPOCH, i64(at.epoch())))
+                .add(Blob.of(TRAIN_BATCH_IN_EPOCH, i64(at.batchInEpoch())));
+        userState.capture(at).forEach((key, bytes) -> state.add(Blob.of(USER + key, bytes.clone())));
+        CheckpointHandle handle = checkpointer.save(at.step(), state.build());
+        lastSavedStep = at.step();
+        onSave.accept(handle);
+    }
+
+    /** Parameters and moments as views of their memory: what a save copies from and a restore writes into. */
+    private List<Tensor> tensors(Trainer trainer) {
+        List<Tensor> out = new ArrayList<>();
+        List<Pair<String, Parameter>> needGradient = new ArrayList<>();
+        for (Pair<String, Parameter> p : trainer.getModel().getBlock().getParameters()) {
+            Parameter parameter = p.getValue();
+            if (!parameter.isInitialized()) {
+                throw new CheckpointException(CheckpointException.Reason.INVALID_INPUT, "parameter " + p.getKey()
+                        + " is not initialized: call trainer.initialize(...) before resume");
+            }
+            out.add(view(PARAM + p.getKey(), parameter.getArray()));
+            if (parameter.requiresGradient()) {
+                needGradient.add(p);
+            }
+        }
+        // Moments are optimizer state: a lossy setting may round them, never the weights.
+        for (Pair<String, Parameter> p : needGradient) {
+            CheckpointableAdam.Moments s = optimizer.moments(p.getValue().getId(), p.getValue().getArray());
+            out.add(view(OPTIM_M + p.getKey(), s.first).asOptimizerState());
+            out.add(view(OPTIM_V + p.getKey(), s.second).asOptimizerState());
+        }
+        return out;
+    }
+
+    private static Tensor view(String name, NDArray a) {
+        // toByteBuffer(true): the CPU tensor's own memory in native (little-endian) order, not a copy; a save copies
+        // it into staging before returning, and a restore writes into it.
+        ByteBuffer bytes = a.toByteBuffer(true).order(ByteOrder.LITTLE_ENDIAN);
+        return Tensor.of(name, DTypes.of(name, a.getDataType()), a.getShape().getShape(), bytes);
+    }
+
+    private static void checkDevice(Trainer trainer) {
+        Device[] devices = trainer.getDevices();
+        if (devices.length != 1 || !Device.Type.CPU.equals(devices[0].getDeviceType())) {
+            throw new CheckpointException(CheckpointException.Reason.INVALID_CONFIG, "CairnTrainingListener needs a "
+                    + "trainer on one CPU device (it saves and restores parameters in place), this one has "
+                    + java.util.Arrays.toString(devices));
+        }
+    }
+
+    private static byte[] i64(long v) {
+        return ByteBuffer.allocate(Long.BYTES).order(ByteOrder.LITTLE_ENDIAN).putLong(v).array();
+    }
+
+    private static long readI64(Blob b) {
+        byte[] bytes = b.toByteArray();
+        if (bytes.length != Long.BYTES) {
+            throw new CheckpointException(CheckpointException.Reason.CORRUPT,
+                    "blob " + b.name() + " holds " + bytes.length + " bytes, expected 8");
+        }
+        return ByteBuffer.wrap(bytes).order(ByteOrder.LITTLE_ENDIAN).getLong();
+    }
+
+    /**
+     * Builds a {@link CairnTrainingListener}. Each setter checks its value at once and {@link #build()} the
+     * combination; every failure is a {@link CheckpointException} with {@code INVALID_CONFIG}.
+     */
+    public static final class Builder {
+        private final Checkpointer checkpointer;
+        private final CheckpointableAdam optimizer;
+        private long everySteps;
+        private boolean atEpochEnd;
+        private UserState userState = UserState.NONE;
+        private Consumer<CheckpointHandle> onSave = handle -> { };
+
+        private Builder(Checkpointer checkpointer, CheckpointableAdam optimizer) {
+            if (checkpointer == null) {
+                throw config("checkpointer must not be null");
+            }
+            if (optimizer == null) {
+                throw config("optimizer must not be null: give the CheckpointableAdam the Trainer's config uses");
+            }
+            this.checkpointer = checkpointer;
+            this.optimizer = optimizer;
+        }
+
+        /** Saves every {@code n} updates ({@code n >= 1}). */
+        public Builder everySteps(long n) {
+            if (n < 1) {
+                throw config("everySteps must be at least 1, was " + n);
+            }
+            this.everySteps = n;
+            return this;
+        }
+
+        /** Saves at the end of every epoch (default: no). */
+        public Builder atEpochEnd(boolean save) {
+            this.atEpochEnd = save;
+            return this;
+        }
+
+        /** The user's RNG and data-loader state, saved with every checkpoint (default: none). */
+        public Builder userState(UserState state) {
+            if (state == null) {
+                throw config("userState must not be null: use UserState.NONE");
+            }
+            this.userState = state;
+            return this;
+        }
+
+        /** Receives each save's handle, on the training thread, right after the save has captured the state. */
+        public Builder onSave(Consumer<CheckpointHandle> observer) {
+            if (observer == null) {
+                throw config("onSave observer must not be null");
+            }
+            this.onSave = observer;
+            return this;
+        }
+
+        public CairnTrainingListener build() {
+            if (everySteps == 0 && !atEpochEnd) {
+                throw config("the listener would never save: set everySteps(n), atEpochEnd(true) or both");
+            }
+            return new CairnTrainingListener(this);
+        }
+
+        private static CheckpointException config(String message) {
+            return new CheckpointException(CheckpointException.Reason.INVALID_CONFIG, message);
+        }
+    }
+}
