@@ -1,0 +1,194 @@
+package dev.cairn.djl;
+
+import ai.djl.Model;
+import ai.djl.training.EasyTrain;
+import ai.djl.training.Trainer;
+import dev.cairn.CairnConfig;
+import dev.cairn.CheckpointException;
+import dev.cairn.CheckpointHandle;
+import dev.cairn.Checkpointer;
+import dev.cairn.RestoreRequest;
+import dev.cairn.TierConfig;
+import dev.cairn.TrainingState;
+import dev.cairn.backend.memory.MemoryObjectStore;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.TimeUnit;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/** The listener in this JVM with a memory tier: when it saves, what a checkpoint holds, and what resume refuses. */
+class CairnTrainingListenerTest {
+    /** Commits of a few KB in memory; the limit only bounds a broken engine. */
+    private static final long COMMIT_LIMIT_SECONDS = 120;
+
+    private final MemoryObjectStore memory = new MemoryObjectStore(64L << 20);
+    private final Checkpointer checkpointer = Checkpointer.open(CairnConfig.builder("listener")
+            .tier(TierConfig.of("memory", memory).keepLast(20)).encoderThreads(1).chunkBytes(16 << 10)
+            .stagingBytes(4 << 20).build());
+    private final List<CheckpointHandle> saves = new ArrayList<>();
+
+    @AfterEach
+    void close() {
+        checkpointer.close();
+        memory.close();
+    }
+
+    @Test
+    void savesEveryNStepsAndAtEpochEndsEachStepOnce() throws Exception {
+        assertEquals(List.of(3L, 5L, 6L, 9L, 10L), savedSteps(true, 3));
+    }
+
+    @Test
+    void savesEveryNStepsOnlyWhenEpochEndsAreNotAsked() throws Exception {
+        assertEquals(List.of(3L, 6L, 9L), savedSteps(false, 3));
+    }
+
+    @Test
+    void savesAtEpochEndsOnly() throws Exception {
+        CheckpointableAdam adam = TinyRun.adam();
+        CairnTrainingListener cairn = CairnTrainingListener.builder(checkpointer, adam).atEpochEnd(true).onSave(saves::add).build();
+        train(adam, cairn, new ShuffledBatches(TinyRun.SEED, 5), 2);
+        assertEquals(List.of(5L, 10L), steps());
+    }
+
+    /** Two epochs of 5 batches; every saved step commits. */
+    private List<Long> savedSteps(boolean atEpochEnd, long every) throws Exception {
+        CheckpointableAdam adam = TinyRun.adam();
+        CairnTrainingListener cairn = CairnTrainingListener.builder(checkpointer, adam).everySteps(every)
+                .atEpochEnd(atEpochEnd).onSave(saves::add).build();
+        train(adam, cairn, new ShuffledBatches(TinyRun.SEED, 5), 2);
+        assertEquals(new TrainingPosition(10, 2, 0), cairn.position());
+        return steps();
+    }
+
+    private List<Long> steps() throws Exception {
+        List<Long> out = new ArrayList<>();
+        for (CheckpointHandle h : saves) {
+            h.done().get(COMMIT_LIMIT_SECONDS, TimeUnit.SECONDS);
+            out.add(h.step());
+        }
+        return out;
+    }
+
+    @Test
+    void aCheckpointInsideAnEpochHoldsTheBatchInHandAsNextAndEveryPartOfTheState() throws Exception {
+        CheckpointableAdam adam = TinyRun.adam();
+        ShuffledBatches data = new ShuffledBatches(TinyRun.SEED, 5);
+        CairnTrainingListener cairn = CairnTrainingListener.builder(checkpointer, adam).everySteps(7).userState(data)
+                .onSave(saves::add).build();
+        train(adam, cairn, data, 2);
+        assertEquals(List.of(7L), steps());
+
+        TrainingState saved = checkpointer.restore(RestoreRequest.step(7)).state();
+        assertEquals(7, i64(saved, CairnTrainingListener.TRAIN_STEP));
+        assertEquals(1, i64(saved, CairnTrainingListener.TRAIN_EPOCH));
+        assertEquals(2, i64(saved, CairnTrainingListener.TRAIN_BATCH_IN_EPOCH), "batch 2 of epoch 1 was in hand");
+        assertEquals(2, i64(saved, CairnTrainingListener.USER + ShuffledBatches.NEXT));
+        assertTrue(saved.contains(CairnTrainingListener.USER + ShuffledBatches.RNG));
+        for (String layer : List.of("01Linear", "03Linear", "05Linear")) {
+            for (String kind : List.of("_weight", "_bias")) {
+                String p = layer + kind;
+                assertTrue(saved.contains(CairnTrainingListener.PARAM + p), () -> p + " in " + saved);
+                long[] shape = saved.tensor(CairnTrainingListener.PARAM + p).shape();
+                assertArrayEquals(shape, saved.tensor(CairnTrainingListener.OPTIM_M + p).shape(), p);
+                assertArrayEquals(shape, saved.tensor(CairnTrainingListener.OPTIM_V + p).shape(), p);
+                assertEquals(7, i64(saved, CairnTrainingListener.OPTIM_T + p), "Adam's t of " + p);
+            }
+        }
+        assertEquals(adam.describe(), saved.blob(CairnTrainingListener.OPTIM_CONFIG).toUtf8());
+    }
+
+    @Test
+    void resumeWithNothingCommittedStartsFreshAndChangesNothing() {
+        CheckpointableAdam adam = TinyRun.adam();
+        boolean[] restored = {false};
+        UserState user = new UserState() {
+            @Override
+            public Map<String, byte[]> capture(TrainingPosition next) {
+                return Map.of();
+            }
+
+            @Override
+            public void restore(TrainingPosition next, Map<String, byte[]> saved) {
+                restored[0] = true;
+            }
+        };
+        CairnTrainingListener cairn = CairnTrainingListener.builder(checkpointer, adam).everySteps(2).userState(user).build();
+        try (Model model = TinyRun.model(); Trainer trainer = TinyRun.trainer(model, adam, cairn)) {
+            Map<String, String> before = TinyRun.parameterHashes(model);
+            assertEquals(TrainingPosition.START, cairn.resume(trainer));
+            assertEquals(before, TinyRun.parameterHashes(model));
+            assertFalse(restored[0], "no user state to give back");
+        }
+    }
+
+    @Test
+    void resumeOnceTrainingHasStartedIsRefused() throws Exception {
+        CheckpointableAdam adam = TinyRun.adam();
+        CairnTrainingListener cairn = CairnTrainingListener.builder(checkpointer, adam).everySteps(2).build();
+        try (Model model = TinyRun.model(); Trainer trainer = TinyRun.trainer(model, adam, cairn)) {
+            EasyTrain.fit(trainer, 1, new ShuffledBatches(TinyRun.SEED, 3), null);
+            CheckpointException e = assertThrows(CheckpointException.class, () -> cairn.resume(trainer));
+            assertEquals(CheckpointException.Reason.INVALID_INPUT, e.reason());
+            assertTrue(e.getMessage().contains("resume must come before training"), e.getMessage());
+        }
+    }
+
+    @Test
+    void resumeRefusesACheckpointMadeWithOtherAdamSettingsBeforeTouchingTheCounters() throws Exception {
+        CheckpointableAdam adam = TinyRun.adam();
+        CairnTrainingListener cairn = CairnTrainingListener.builder(checkpointer, adam).everySteps(2).onSave(saves::add).build();
+        train(adam, cairn, new ShuffledBatches(TinyRun.SEED, 3), 1);
+        steps();
+
+        CheckpointableAdam other = CheckpointableAdam.builder().optBeta1(0.8f).build();
+        CairnTrainingListener fresh = CairnTrainingListener.builder(checkpointer, other).everySteps(2).build();
+        try (Model model = TinyRun.model(); Trainer trainer = TinyRun.trainer(model, other, fresh)) {
+            CheckpointException e = assertThrows(CheckpointException.class, () -> fresh.resume(trainer));
+            assertEquals(CheckpointException.Reason.INVALID_CONFIG, e.reason());
+            assertTrue(e.getMessage().contains("\"beta1\":\"0.9"), e.getMessage());
+            assertEquals(TrainingPosition.START, fresh.position());
+        }
+    }
+
+    @Test
+    void resumeRefusesACheckpointOfAnotherModel() throws Exception {
+        CheckpointableAdam adam = TinyRun.adam();
+        CairnTrainingListener cairn = CairnTrainingListener.builder(checkpointer, adam).everySteps(2).onSave(saves::add).build();
+        train(adam, cairn, new ShuffledBatches(TinyRun.SEED, 3), 1);
+        steps();
+
+        CheckpointableAdam fresh = TinyRun.adam();
+        CairnTrainingListener other = CairnTrainingListener.builder(checkpointer, fresh).everySteps(2).build();
+        try (Model model = Model.newInstance("wider")) {
+            model.setBlock(new ai.djl.nn.SequentialBlock().add(ai.djl.nn.core.Linear.builder().setUnits(ShuffledBatches.OUTPUTS).build()));
+            try (Trainer trainer = TinyRun.trainer(model, fresh, other)) {
+                assertThrows(CheckpointException.class, () -> other.resume(trainer));
+                assertEquals(TrainingPosition.START, other.position());
+            }
+        }
+    }
+
+    private static void train(CheckpointableAdam adam, CairnTrainingListener cairn, ShuffledBatches data, int epochs)
+            throws Exception {
+        try (Model model = TinyRun.model(); Trainer trainer = TinyRun.trainer(model, adam, cairn)) {
+            assertEquals(TrainingPosition.START, cairn.resume(trainer));
+            EasyTrain.fit(trainer, epochs, data, null);
+        }
+    }
+
+    private static long i64(TrainingState state, String blob) {
+        return ByteBuffer.wrap(state.blob(blob).toByteArray()).order(ByteOrder.LITTLE_ENDIAN).getLong();
+    }
+}
