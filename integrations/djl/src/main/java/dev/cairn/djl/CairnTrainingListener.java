@@ -64,8 +64,10 @@ import java.util.function.Consumer;
  * <p><b>Optimizers.</b> Only {@link CheckpointableAdam}: DJL's built-in optimizers (Adam, AdamW, SGD with
  * momentum, Nag, RmsProp, Adagrad, Adadelta) keep their state and update counts in private fields that can be
  * neither read nor restored, and a resume without them would continue a different run. Not captured: the
- * Trainer's metrics and evaluators' running totals (reporting only), and gradients (the batch in hand is trained
- * again). The Trainer must have one CPU device: parameters and moments are saved from and restored into their
+ * Trainer's metrics and evaluators' running totals (reporting only), gradients (the batch in hand is trained
+ * again), and the engine's own random generator (dropout and other random layers draw from it; DJL lets one set
+ * its seed, {@code Engine.setRandomSeed}, but not read its state): a model with random layers resumes bit for bit
+ * only if the user reseeds it from the position, e.g. in their own listener. The Trainer must have one CPU device: parameters and moments are saved from and restored into their
  * PyTorch memory in place.
  *
  * <p>Not thread-safe: DJL calls listeners on the training thread.
