@@ -127,7 +127,10 @@ public final class CairnTrainingListener implements TrainingListener {
      * @throws CheckpointException INVALID_INPUT when training has started or the trainer is not initialized,
      *                             INVALID_CONFIG when the checkpoint was made with other optimizer settings or the
      *                             trainer has other than one CPU device, and whatever the restore throws (a
-     *                             checkpoint of another model fails there: every saved tensor needs a target)
+     *                             checkpoint of another model fails there: every saved tensor needs a target).
+     *                             Tensors are restored in place before the blobs are checked, so after a failure the
+     *                             trainer's parameters may hold the checkpoint's values while the listener's counters
+     *                             and the optimizer's update counts are unchanged: do not train that trainer on.
      */
     public TrainingPosition resume(Trainer trainer) {
         if (trainingStarted) {
