@@ -110,6 +110,45 @@ class CairnTrainingListenerTest {
     }
 
     @Test
+    void aModelWithParametersWithoutGradientResumedInThisProcessEndsLikeTheUninterruptedRun() throws Exception {
+        Map<String, String> expected;
+        try (MemoryObjectStore otherMemory = new MemoryObjectStore(64L << 20);
+             Checkpointer other = Checkpointer.open(CairnConfig.builder("uninterrupted")
+                     .tier(TierConfig.of("memory", otherMemory)).encoderThreads(1).chunkBytes(16 << 10)
+                     .stagingBytes(4 << 20).build())) {
+            CheckpointableAdam adam = TinyRun.adam();
+            CairnTrainingListener cairn = CairnTrainingListener.builder(other, adam).everySteps(3).build();
+            try (Model model = TinyRun.modelWithBatchNorm(); Trainer trainer = TinyRun.trainer(model, adam, cairn)) {
+                cairn.resume(trainer);
+                EasyTrain.fit(trainer, 3, new ShuffledBatches(TinyRun.SEED, 5), null);
+                expected = TinyRun.parameterHashes(model);
+            }
+        }
+        assertTrue(expected.keySet().stream().anyMatch(name -> name.contains("runningMean")), () -> "names: " + expected.keySet());
+
+        ShuffledBatches data = new ShuffledBatches(TinyRun.SEED, 5);
+        CheckpointableAdam first = TinyRun.adam();
+        CairnTrainingListener interrupted = CairnTrainingListener.builder(checkpointer, first).everySteps(3).userState(data)
+                .onSave(saves::add).build();
+        try (Model model = TinyRun.modelWithBatchNorm(); Trainer trainer = TinyRun.trainer(model, first, interrupted)) {
+            interrupted.resume(trainer);
+            EasyTrain.fit(trainer, 1, data, null); // steps 0-4; saves step 3 (batch 3 of epoch 0 in hand)
+        }
+        assertEquals(List.of(3L), steps());
+
+        ShuffledBatches fresh = new ShuffledBatches(TinyRun.SEED, 5);
+        CheckpointableAdam second = TinyRun.adam();
+        CairnTrainingListener resumed = CairnTrainingListener.builder(checkpointer, second).everySteps(3).userState(fresh).build();
+        try (Model model = TinyRun.modelWithBatchNorm(); Trainer trainer = TinyRun.trainer(model, second, resumed)) {
+            TrainingPosition at = resumed.resume(trainer);
+            assertEquals(new TrainingPosition(3, 0, 3), at);
+            EasyTrain.fit(trainer, Math.toIntExact(3 - at.epoch()), fresh, null);
+            assertEquals(new TrainingPosition(15, 3, 0), resumed.position());
+            assertEquals(expected, TinyRun.parameterHashes(model));
+        }
+    }
+
+    @Test
     void resumeWithNothingCommittedStartsFreshAndChangesNothing() {
         CheckpointableAdam adam = TinyRun.adam();
         boolean[] restored = {false};

@@ -47,6 +47,18 @@ final class TinyRun {
         return model;
     }
 
+    /** The same with a BatchNorm after the first layer: its running mean and variance are parameters without gradient. */
+    static Model modelWithBatchNorm() {
+        SequentialBlock block = new SequentialBlock()
+                .add(Linear.builder().setUnits(32).build())
+                .add(ai.djl.nn.norm.BatchNorm.builder().build())
+                .add(Activation::relu)
+                .add(Linear.builder().setUnits(ShuffledBatches.OUTPUTS).build());
+        Model model = Model.newInstance("tiny-mlp-bn");
+        model.setBlock(block);
+        return model;
+    }
+
     /** A trainer on the CPU, its parameters drawn by DJL's initializers from the engine's generator seeded with SEED. */
     static Trainer trainer(Model model, CheckpointableAdam adam, TrainingListener... listeners) {
         DefaultTrainingConfig config = new DefaultTrainingConfig(Loss.l2Loss())
