@@ -36,12 +36,16 @@ import java.util.function.Consumer;
  * TrainingPosition at = cairn.resume(trainer);              // START when nothing is committed yet
  * }</pre>
  *
- * <p><b>When it saves.</b> Every {@code N} steps ({@link Builder#everySteps}): in {@code onTrainingBatch} of the
- * batch that follows the {@code N}-th, {@code 2N}-th, ... update, that is after its backward pass and before its
- * update, so the checkpoint holds exactly {@code k N} updates and the batch in hand is trained again after a
- * resume. At the end of every epoch ({@link Builder#atEpochEnd}): in {@code onEpoch}, after the epoch's last
- * update. A step already saved is not saved twice. Counting assumes what {@code EasyTrain.fit} does: one
- * {@code Trainer.step()} after every training batch. Saves are {@code SaveMode.COPY}: training goes on once the
+ * <p><b>When it saves.</b> Every {@code N} steps ({@link Builder#everySteps}): right after the {@code N}-th,
+ * {@code 2N}-th, ... update, inside that {@code Trainer.step()}, once {@link CheckpointableAdam} has updated every
+ * parameter that needs a gradient: the one point where the step's update is applied and the next batch's forward
+ * pass has not run, so state that a forward pass changes (BatchNorm's running statistics) matches the parameters.
+ * (A DJL listener has no such hook of its own: {@code onTrainingBatch} comes after the forward and backward passes
+ * and before the update; the listener arms the save there and the optimizer runs it.) At the end of every epoch
+ * ({@link Builder#atEpochEnd}): in {@code onEpoch}. A step already saved is not saved twice. Counting assumes what
+ * {@code EasyTrain.fit} does: one {@code Trainer.step()} after every training batch, updating every parameter that
+ * needs a gradient; a step that does not fails the next {@code onTrainingBatch} or {@code onEpoch} with
+ * {@code INVALID_INPUT} rather than saving a mixed state. Saves are {@code SaveMode.COPY}: training goes on once the
  * state is in staging; each save's {@link CheckpointHandle} goes to {@link Builder#onSave} (a failed tier fails
  * that handle's futures, not training). The {@link Checkpointer} is the caller's: close it after the Trainer, which
  * waits for saves in flight.
@@ -64,8 +68,8 @@ import java.util.function.Consumer;
  * <p><b>Optimizers.</b> Only {@link CheckpointableAdam}: DJL's built-in optimizers (Adam, AdamW, SGD with
  * momentum, Nag, RmsProp, Adagrad, Adadelta) keep their state and update counts in private fields that can be
  * neither read nor restored, and a resume without them would continue a different run. Not captured: the
- * Trainer's metrics and evaluators' running totals (reporting only), gradients (the batch in hand is trained
- * again), and the engine's own random generator (dropout and other random layers draw from it; DJL lets one set
+ * Trainer's metrics and evaluators' running totals (reporting only), gradients (zero between steps), and the
+ * engine's own random generator (dropout and other random layers draw from it; DJL lets one set
  * its seed, {@code Engine.setRandomSeed}, but not read its state): a model with random layers resumes bit for bit
  * only if the user reseeds it from the position, e.g. in their own listener. The Trainer must have one CPU device: parameters and moments are saved from and restored into their
  * PyTorch memory in place.
@@ -184,16 +188,21 @@ public final class CairnTrainingListener implements TrainingListener {
     @Override
     public void onTrainingBatch(Trainer trainer, BatchData batchData) {
         trainingStarted = true;
-        if (everySteps > 0 && step > 0 && step % everySteps == 0 && step > lastSavedStep) {
-            save(trainer);
-        }
+        checkNoSaveWaiting(trainer);
+        // Counted from here on as applied: the position a save after this batch's update records.
         step++;
         batchInEpoch++;
+        if (everySteps > 0 && step % everySteps == 0 && step > lastSavedStep) {
+            // Not now: the forward pass of the batch in hand has run (and may have changed state such as BatchNorm's
+            // running statistics) but its update has not. Right after the update, inside Trainer.step(), both have.
+            optimizer.runAfterStep(parametersWithGradient(trainer), () -> save(trainer));
+        }
     }
 
     @Override
     public void onEpoch(Trainer trainer) {
         trainingStarted = true;
+        checkNoSaveWaiting(trainer);
         epoch++;
         batchInEpoch = 0;
         if (atEpochEnd && step > lastSavedStep) {
@@ -209,8 +218,33 @@ public final class CairnTrainingListener implements TrainingListener {
     public void onTrainingBegin(Trainer trainer) {
     }
 
+    /** A save still waiting for its step is dropped: that step's update never came. */
     @Override
     public void onTrainingEnd(Trainer trainer) {
+        optimizer.cancelAfterStep();
+    }
+
+    /** A save armed at the previous batch must have run during its Trainer.step(). */
+    private void checkNoSaveWaiting(Trainer trainer) {
+        int updated = optimizer.pendingAfterStep();
+        if (updated >= 0) {
+            optimizer.cancelAfterStep();
+            throw new CheckpointException(CheckpointException.Reason.INVALID_INPUT, "the checkpoint of step " + step
+                    + " was not taken: the Trainer.step() after that batch updated " + updated + " of the "
+                    + parametersWithGradient(trainer) + " parameters that need a gradient (CairnTrainingListener needs "
+                    + "one Trainer.step() after every training batch, updating every such parameter through the "
+                    + "CheckpointableAdam it was built with)");
+        }
+    }
+
+    private static int parametersWithGradient(Trainer trainer) {
+        int n = 0;
+        for (Pair<String, Parameter> p : trainer.getModel().getBlock().getParameters()) {
+            if (p.getValue().requiresGradient()) {
+                n++;
+            }
+        }
+        return n;
     }
 
     private void save(Trainer trainer) {

@@ -5,7 +5,9 @@ import ai.djl.training.optimizer.Optimizer;
 import ai.djl.training.tracker.Tracker;
 import dev.cairn.CheckpointException;
 
+import java.util.HashSet;
 import java.util.Map;
+import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 
 /**
@@ -38,6 +40,10 @@ public final class CheckpointableAdam extends Optimizer {
     private final float epsilon;
     private final float weightDecay;
     private final Map<String, Moments> state = new ConcurrentHashMap<>();
+    /** Parameters updated since {@link #afterStep} was set; the action runs once all of them have been. */
+    private final Set<String> updatedSinceArmed = new HashSet<>();
+    private Runnable afterStep;
+    private int parametersPerStep;
 
     private CheckpointableAdam(Builder b) {
         super(b);
@@ -84,6 +90,32 @@ public final class CheckpointableAdam extends Optimizer {
                 stored.subi(stored);
             }
         }
+        if (afterStep != null && updatedSinceArmed.add(parameterId) && updatedSinceArmed.size() == parametersPerStep) {
+            Runnable action = afterStep;
+            cancelAfterStep();
+            action.run();
+        }
+    }
+
+    /**
+     * Runs {@code action} once the next {@code parameters} distinct parameters have been updated, that is at the end
+     * of the {@code Trainer.step()} that updates them all: the one point where every parameter has had the step's
+     * update and no forward pass of the next batch has run yet.
+     */
+    void runAfterStep(int parameters, Runnable action) {
+        updatedSinceArmed.clear();
+        this.parametersPerStep = parameters;
+        this.afterStep = action;
+    }
+
+    /** Parameters updated since {@link #runAfterStep}, when its action has not run yet; -1 when none waits. */
+    int pendingAfterStep() {
+        return afterStep == null ? -1 : updatedSinceArmed.size();
+    }
+
+    void cancelAfterStep() {
+        afterStep = null;
+        updatedSinceArmed.clear();
     }
 
     private NDArray effectiveGradient(NDArray weight, NDArray grad) {

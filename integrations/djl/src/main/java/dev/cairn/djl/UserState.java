@@ -9,9 +9,11 @@ import java.util.Map;
  *
  * <p>Both are called on the training thread, from inside {@code EasyTrain.fit} (capture) and from
  * {@code resume} (restore), with the position the state must describe: the point <em>before</em> batch
- * {@code batchInEpoch} of epoch {@code epoch}. A capture inside an epoch happens while that batch is in hand (its
- * gradients computed, its update not yet applied), so a loader that has already handed it out must describe the
- * state from which it hands it out again.
+ * {@code batchInEpoch} of epoch {@code epoch}. A capture inside an epoch happens right after the update of the
+ * batch before it, so a loader describes itself as it is: the next batch it hands out is the next to train. A
+ * capture after an epoch's last batch but before the loader has noticed the epoch's end (its iterator's
+ * {@code hasNext()} not yet false) has {@code batchInEpoch} equal to the epoch's batch count; a capture at the
+ * epoch's end ({@code onEpoch}) has epoch + 1 and batch 0.
  */
 public interface UserState {
     /** Keys are entry-name segments (no "..", no control characters); values are copied when saved. */

@@ -82,7 +82,7 @@ class CairnTrainingListenerTest {
     }
 
     @Test
-    void aCheckpointInsideAnEpochHoldsTheBatchInHandAsNextAndEveryPartOfTheState() throws Exception {
+    void aCheckpointInsideAnEpochHoldsTheNextBatchAndEveryPartOfTheState() throws Exception {
         CheckpointableAdam adam = TinyRun.adam();
         ShuffledBatches data = new ShuffledBatches(TinyRun.SEED, 5);
         CairnTrainingListener cairn = CairnTrainingListener.builder(checkpointer, adam).everySteps(7).userState(data)
@@ -93,7 +93,7 @@ class CairnTrainingListenerTest {
         TrainingState saved = checkpointer.restore(RestoreRequest.step(7)).state();
         assertEquals(7, i64(saved, CairnTrainingListener.TRAIN_STEP));
         assertEquals(1, i64(saved, CairnTrainingListener.TRAIN_EPOCH));
-        assertEquals(2, i64(saved, CairnTrainingListener.TRAIN_BATCH_IN_EPOCH), "batch 2 of epoch 1 was in hand");
+        assertEquals(2, i64(saved, CairnTrainingListener.TRAIN_BATCH_IN_EPOCH), "batch 1 of epoch 1 was the 7th update: batch 2 is next");
         assertEquals(2, i64(saved, CairnTrainingListener.USER + ShuffledBatches.NEXT));
         assertTrue(saved.contains(CairnTrainingListener.USER + ShuffledBatches.RNG));
         for (String layer : List.of("01Linear", "03Linear", "05Linear")) {
@@ -132,7 +132,7 @@ class CairnTrainingListenerTest {
                 .onSave(saves::add).build();
         try (Model model = TinyRun.modelWithBatchNorm(); Trainer trainer = TinyRun.trainer(model, first, interrupted)) {
             interrupted.resume(trainer);
-            EasyTrain.fit(trainer, 1, data, null); // steps 0-4; saves step 3 (batch 3 of epoch 0 in hand)
+            EasyTrain.fit(trainer, 1, data, null); // 5 updates; saves after the 3rd (batch 3 of epoch 0 next)
         }
         assertEquals(List.of(3L), steps());
 
@@ -146,6 +146,47 @@ class CairnTrainingListenerTest {
             assertEquals(new TrainingPosition(15, 3, 0), resumed.position());
             assertEquals(expected, TinyRun.parameterHashes(model));
         }
+    }
+
+    @Test
+    void aStepSaveAfterAnEpochsLastBatchRecordsTheEpochAsOutOfBatchesAndResumesToItsEnd() throws Exception {
+        CheckpointableAdam adam = TinyRun.adam();
+        CairnTrainingListener cairn = CairnTrainingListener.builder(checkpointer, adam).everySteps(5).atEpochEnd(true)
+                .userState(new ShuffledBatches(TinyRun.SEED, 5)).onSave(saves::add).build();
+        train(adam, cairn, new ShuffledBatches(TinyRun.SEED, 5), 2);
+        assertEquals(List.of(5L, 10L), steps(), "the epoch ends are the step saves' steps: saved once");
+        TrainingState five = checkpointer.restore(RestoreRequest.step(5)).state();
+        assertEquals(0, i64(five, CairnTrainingListener.TRAIN_EPOCH));
+        assertEquals(5, i64(five, CairnTrainingListener.TRAIN_BATCH_IN_EPOCH));
+
+        CheckpointableAdam second = TinyRun.adam();
+        ShuffledBatches data = new ShuffledBatches(TinyRun.SEED, 5);
+        CairnTrainingListener resumed = CairnTrainingListener.builder(checkpointer, second).everySteps(5).atEpochEnd(true)
+                .userState(data).onSave(saves::add).build();
+        try (Model model = TinyRun.model(); Trainer trainer = TinyRun.trainer(model, second, resumed)) {
+            TrainingPosition at = resumed.resume(trainer);
+            assertEquals(new TrainingPosition(10, 1, 5), at);
+            EasyTrain.fit(trainer, Math.toIntExact(2 - at.epoch()), data, null);
+            assertEquals(new TrainingPosition(10, 2, 0), resumed.position(), "epoch 1 had no batch left, only its end");
+        }
+        assertEquals(2, saves.size(), "step 10 is not saved again");
+    }
+
+    @Test
+    void aStepThatDoesNotUpdateEveryParameterFailsTheNextBatchInsteadOfSavingAMixedState() throws Exception {
+        CheckpointableAdam adam = TinyRun.adam();
+        CairnTrainingListener cairn = CairnTrainingListener.builder(checkpointer, adam).everySteps(1).onSave(saves::add).build();
+        try (Model model = TinyRun.model(); Trainer trainer = TinyRun.trainer(model, adam, cairn)) {
+            cairn.resume(trainer);
+            var batches = trainer.iterateDataset(new ShuffledBatches(TinyRun.SEED, 3)).iterator();
+            try (var first = batches.next(); var second = batches.next()) {
+                EasyTrain.trainBatch(trainer, first); // arms the save of step 1; no Trainer.step() follows
+                CheckpointException e = assertThrows(CheckpointException.class, () -> EasyTrain.trainBatch(trainer, second));
+                assertEquals(CheckpointException.Reason.INVALID_INPUT, e.reason());
+                assertTrue(e.getMessage().contains("updated 0 of the 6 parameters"), e.getMessage());
+            }
+        }
+        assertEquals(List.of(), saves);
     }
 
     @Test

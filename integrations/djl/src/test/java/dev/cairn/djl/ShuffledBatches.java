@@ -61,7 +61,7 @@ final class ShuffledBatches implements Dataset, UserState {
     @Override
     public void restore(TrainingPosition next, Map<String, byte[]> saved) {
         long position = readI64(saved.get(NEXT));
-        if (position != next.batchInEpoch() || position >= batchesPerEpoch) {
+        if (position != next.batchInEpoch() || position > batchesPerEpoch) {
             throw new IllegalStateException("saved loader position " + position + " does not fit " + next);
         }
         this.rngAtEpochStart = readI64(saved.get(RNG));
