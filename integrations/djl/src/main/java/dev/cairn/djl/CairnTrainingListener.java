@@ -47,8 +47,10 @@ import java.util.function.Consumer;
  * needs a gradient; a step that does not fails the next {@code onTrainingBatch} or {@code onEpoch} with
  * {@code INVALID_INPUT} rather than saving a mixed state. Saves are {@code SaveMode.COPY}: training goes on once the
  * state is in staging; each save's {@link CheckpointHandle} goes to {@link Builder#onSave} (a failed tier fails
- * that handle's futures, not training). The {@link Checkpointer} is the caller's: close it after the Trainer, which
- * waits for saves in flight.
+ * that handle's futures, not training; a save refused at once throws from {@code Trainer.step()} or {@code onEpoch}:
+ * bad input, and a first save into a run that holds committed checkpoints when {@link #resume} was not called,
+ * which would mix two runs). The {@link Checkpointer}
+ * is the caller's: close it after the Trainer; closing it waits for saves in flight.
  *
  * <p><b>What a checkpoint holds</b> (entry names; {@code <p>} is the parameter's name in
  * {@code Block.getParameters()}, e.g. {@code 01Linear_weight}):
@@ -57,7 +59,8 @@ import java.util.function.Consumer;
  * optim/m/&lt;p&gt;          tensor        {@link CheckpointableAdam}'s first moment, for each parameter that needs a gradient
  * optim/v/&lt;p&gt;          tensor        its second moment (both marked optimizer state)
  * optim/t/&lt;p&gt;          blob, i64 LE  updates applied to that parameter (Adam's t)
- * optim/config          blob, UTF-8   the optimizer's hyperparameters; resume refuses a different optimizer
+ * optim/config          blob, UTF-8   beta1, beta2, epsilon, weight decay, rescaleGrad, clipGrad (bits included);
+ *                                     resume refuses other ones (the learning-rate tracker is not recorded)
  * train/step            blob, i64 LE  Trainer.step() calls applied
  * train/epoch           blob, i64 LE  epochs finished
  * train/batch-in-epoch  blob, i64 LE  the next batch's index in its epoch
@@ -69,10 +72,10 @@ import java.util.function.Consumer;
  * momentum, Nag, RmsProp, Adagrad, Adadelta) keep their state and update counts in private fields that can be
  * neither read nor restored, and a resume without them would continue a different run. Not captured: the
  * Trainer's metrics and evaluators' running totals (reporting only), gradients (zero between steps), and the
- * engine's own random generator (dropout and other random layers draw from it; DJL lets one set
- * its seed, {@code Engine.setRandomSeed}, but not read its state): a model with random layers resumes bit for bit
- * only if the user reseeds it from the position, e.g. in their own listener. The Trainer must have one CPU device: parameters and moments are saved from and restored into their
- * PyTorch memory in place.
+ * engine's own random generator (dropout and other random layers draw from it; DJL lets one set its seed,
+ * {@code Engine.setRandomSeed}, but not read its state): a model with random layers resumes bit for bit only if the
+ * user reseeds it from the position, e.g. in their own listener. The Trainer must have one CPU device: parameters
+ * and moments are saved from and restored into their memory in place.
  *
  * <p>Not thread-safe: DJL calls listeners on the training thread.
  */
@@ -98,6 +101,8 @@ public final class CairnTrainingListener implements TrainingListener {
     private long batchInEpoch;
     private long lastSavedStep = -1;
     private boolean trainingStarted;
+    /** Whether this run is known to continue the store's newest checkpoint, or to be the first in it. */
+    private boolean continuesStore;
 
     private CairnTrainingListener(Builder b) {
         this.checkpointer = b.checkpointer;
@@ -143,6 +148,7 @@ public final class CairnTrainingListener implements TrainingListener {
         }
         checkDevice(trainer);
         if (checkpointer.list().isEmpty()) {
+            continuesStore = true;
             return TrainingPosition.START;
         }
         List<Tensor> targets = tensors(trainer);
@@ -182,6 +188,7 @@ public final class CairnTrainingListener implements TrainingListener {
         this.epoch = at.epoch();
         this.batchInEpoch = at.batchInEpoch();
         this.lastSavedStep = at.step();
+        this.continuesStore = true;
         return at;
     }
 
@@ -249,6 +256,14 @@ public final class CairnTrainingListener implements TrainingListener {
 
     private void save(Trainer trainer) {
         checkDevice(trainer);
+        if (!continuesStore) {
+            if (!checkpointer.list().isEmpty()) {
+                throw new CheckpointException(CheckpointException.Reason.INVALID_INPUT, "run holds committed "
+                        + "checkpoints (newest step " + checkpointer.list().get(0).step() + ") and this trainer did not "
+                        + "resume from them: call resume(trainer) before training, or use a new run name");
+            }
+            continuesStore = true;
+        }
         TrainingPosition at = position();
         TrainingState.Builder state = TrainingState.builder();
         tensors(trainer).forEach(state::add);

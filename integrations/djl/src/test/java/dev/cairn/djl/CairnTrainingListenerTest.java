@@ -190,6 +190,24 @@ class CairnTrainingListenerTest {
     }
 
     @Test
+    void aTrainerThatDidNotResumeMayNotSaveIntoARunWithCommittedCheckpoints() throws Exception {
+        CheckpointableAdam adam = TinyRun.adam();
+        CairnTrainingListener first = CairnTrainingListener.builder(checkpointer, adam).everySteps(2).onSave(saves::add).build();
+        train(adam, first, new ShuffledBatches(TinyRun.SEED, 3), 1);
+        assertEquals(List.of(2L), steps());
+
+        CheckpointableAdam second = TinyRun.adam();
+        CairnTrainingListener forgetful = CairnTrainingListener.builder(checkpointer, second).everySteps(2).onSave(saves::add).build();
+        try (Model model = TinyRun.model(); Trainer trainer = TinyRun.trainer(model, second, forgetful)) {
+            CheckpointException e = assertThrows(CheckpointException.class,
+                    () -> EasyTrain.fit(trainer, 1, new ShuffledBatches(TinyRun.SEED, 3), null));
+            assertEquals(CheckpointException.Reason.INVALID_INPUT, e.reason());
+            assertTrue(e.getMessage().contains("did not resume"), e.getMessage());
+        }
+        assertEquals(1, saves.size());
+    }
+
+    @Test
     void resumeWithNothingCommittedStartsFreshAndChangesNothing() {
         CheckpointableAdam adam = TinyRun.adam();
         boolean[] restored = {false};
