@@ -18,7 +18,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * the same losses and ends with the same parameters as a run that was never interrupted, bit for bit.
  *
  * <p>4 epochs of 5 batches (20 steps); saves every 4 steps and at each epoch end, so steps 4, 5, 8, 10, 12, 15, 16
- * and 20 are saved. The killed run waits at step 14 once step 12 has committed, and is killed there: the newest
+ * and 20 are saved. The killed run waits at step 14 and is killed there once step 12 has committed: the newest
  * committed checkpoint is step 12, which is inside epoch 2 (batch 2 of 5), so the resume exercises the optimizer's
  * moments, the counters and the data loader's shuffling RNG and position. Eight losses after the resume are
  * compared, and every parameter at the end.
