@@ -13,14 +13,14 @@ public final class GoodputReport {
         ReportTable.heading(out, "Cairn goodput benchmark: training with checkpoints on vs off", r.date(), r.machine());
         r.setup().forEach(out::println);
         ReportTable.load(out, r.loadBefore(), r.loadAfter(), r.machine().cores());
-        String head = "%-72s %10s %9s %9s %10s %10s %10s %10s %14s%n";
+        String head = "%-28s %10s %9s %9s %10s %10s %10s %10s %14s%n";
         out.println();
         out.printf(Locale.ROOT, head, "setting", "med. step", "overhead", "mean ovh", "stall p50", "stall p99",
                 "stall max", "drain", "pipeline CPU");
         for (GoodputBenchmark.Row row : r.rows()) {
             double base = baseMedian(r, row.model());
-            out.printf(Locale.ROOT, "%-72s %10s %8.1f%% %8.1f%% %10s %10s %10s %10s %9s/step%n",
-                    row.model().label() + ", " + row.setting().label(), ReportTable.time(row.steps().medianNanos()),
+            out.printf(Locale.ROOT, "%-28s %10s %8.1f%% %8.1f%% %10s %10s %10s %10s %9s/step%n",
+                    row.model().label() + " (" + row.setting().letter() + ")", ReportTable.time(row.steps().medianNanos()),
                     100 * (row.steps().medianNanos() / base - 1), 100 * row.meanOverhead(),
                     ReportTable.time(row.stallP50Nanos()), ReportTable.time(row.stallP99Nanos()),
                     ReportTable.time(row.stallMaxNanos()), ReportTable.time(row.medianDrainNanos()),
@@ -31,8 +31,8 @@ public final class GoodputReport {
         }
         out.println("overhead: median step time against (a); mean ovh: all steps plus finishing the last saves, against"
                 + " (a); pipeline CPU: CPU outside the training thread per step, less (a)'s");
-        ReportTable.figures(out, 84, r.figures());
-        ReportTable.comparisons(out, "comparison", "limit", 96, 10, r.comparisons());
+        ReportTable.figures(out, 44, r.figures());
+        ReportTable.comparisons(out, "comparison", "limit", 62, 10, r.comparisons());
         out.flush();
     }
 
