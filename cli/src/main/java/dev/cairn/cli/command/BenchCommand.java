@@ -5,6 +5,8 @@ import dev.cairn.bench.BenchResults;
 import dev.cairn.bench.CodecBenchmark;
 import dev.cairn.bench.CodecReport;
 import dev.cairn.bench.EndToEndBenchmark;
+import dev.cairn.bench.GoodputBenchmark;
+import dev.cairn.bench.GoodputReport;
 import dev.cairn.bench.Report;
 import dev.cairn.bench.S3BenchResults;
 import dev.cairn.bench.S3Benchmark;
@@ -48,6 +50,12 @@ import picocli.CommandLine.Spec;
                 + " (Arrow Flight, ring replication), a shared disk tier and an S3 tier (S3Proxy in this JVM): the aggregate"
                 + " save throughput beside a memory copy, then rank 2 is killed and a replacement restores its slices from"
                 + " peer memory, disk and S3, each beside plain reads of the same stored chunks.",
+            "With --goodput, instead: the DJL example's MLP (and a 50 M-parameter one) trained for a fixed number of"
+                + " steps in fresh JVMs, (a) without checkpoints, (b) every step into memory, (c) every step into memory,"
+                + " every 10 into disk and every 20 into S3 (S3Proxy in this JVM), (d, large model) every 10 steps into"
+                + " memory and disk: median step time and overhead against (a) (goals: (b) <= 3%%, (c) <= 5%%), the"
+                + " save() stall p50/p99/max beside one memory copy of the state (goal: p99 <= 2x), the first save's"
+                + " stall beside later ones (goal: <= 2x), and the pipeline's CPU per step.",
             "Needs about 2x --size of direct memory (-XX:MaxDirectMemorySize) and 5x --size of RAM in all.",
             "Exit status 0 when every figure was taken, whether or not it met its goal."},
         footerHeading = "%nExamples:%n",
@@ -55,7 +63,8 @@ import picocli.CommandLine.Spec;
                 "  java -Xmx2g -XX:MaxDirectMemorySize=3g -jar cli/target/cairn.jar bench --size 1g --reps 7",
                 "  java -jar cli/target/cairn.jar bench --size 256m --json > bench.json",
                 "  java -Xmx2g -XX:MaxDirectMemorySize=3g -jar cli/target/cairn.jar bench --s3 --reps 5",
-                "  java -Xmx2g -XX:MaxDirectMemorySize=3g -jar cli/target/cairn.jar bench --codecs"})
+                "  java -Xmx2g -XX:MaxDirectMemorySize=3g -jar cli/target/cairn.jar bench --codecs",
+                "  java -jar cli/target/cairn.jar bench --goodput --rounds 3"})
 public final class BenchCommand implements Callable<Integer> {
 
     @Option(names = "--size", paramLabel = "BYTES", defaultValue = "1g", converter = ByteSizeConverter.class,
@@ -93,6 +102,23 @@ public final class BenchCommand implements Callable<Integer> {
             + " of global state, 16 = about 96 MiB; default ${DEFAULT-VALUE}).")
     int scale;
 
+    @Option(names = "--goodput", description = "Run the goodput benchmark (training with checkpoints on vs off)"
+            + " instead of the memory and disk one.")
+    boolean goodput;
+
+    @Option(names = "--steps", paramLabel = "N", defaultValue = "400",
+            description = "With --goodput: measured steps of each default-MLP run (default: ${DEFAULT-VALUE}).")
+    int goodputSteps;
+
+    @Option(names = "--large-steps", paramLabel = "N", defaultValue = "40",
+            description = "With --goodput: measured steps of each 50 M-parameter run; 0 leaves that model out"
+                    + " (default: ${DEFAULT-VALUE}).")
+    int largeSteps;
+
+    @Option(names = "--rounds", paramLabel = "N", defaultValue = "2",
+            description = "With --goodput: runs of every setting, interleaved (default: ${DEFAULT-VALUE}).")
+    int rounds;
+
     @Option(names = "--json", description = "Print the figures as JSON on stdout (progress goes to stderr).")
     boolean json;
 
@@ -124,6 +150,26 @@ public final class BenchCommand implements Callable<Integer> {
                 cli.out().println(CodecReport.json(results));
             } else {
                 CodecReport.printText(results, cli.out());
+            }
+            return CairnCli.OK;
+        }
+        if (goodput) {
+            GoodputBenchmark.Options goodputOptions;
+            try {
+                goodputOptions = new GoodputBenchmark.Options(goodputSteps, largeSteps, rounds, dir);
+            } catch (IllegalArgumentException e) {
+                throw new ParameterException(spec.commandLine(), e.getMessage());
+            }
+            try {
+                GoodputBenchmark.Results results = GoodputBenchmark.run(goodputOptions, cli.err());
+                if (json) {
+                    cli.out().println(GoodputReport.json(results));
+                } else {
+                    GoodputReport.printText(results, cli.out());
+                }
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw new IllegalStateException("goodput benchmark interrupted", e);
             }
             return CairnCli.OK;
         }

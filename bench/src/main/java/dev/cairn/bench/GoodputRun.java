@@ -1,0 +1,215 @@
+package dev.cairn.bench;
+
+import com.sun.management.OperatingSystemMXBean;
+import dev.cairn.CairnConfig;
+import dev.cairn.CheckpointHandle;
+import dev.cairn.Checkpointer;
+import dev.cairn.Tensor;
+import dev.cairn.TierConfig;
+import dev.cairn.TrainingState;
+import dev.cairn.backend.fs.FileSystemObjectStore;
+import dev.cairn.backend.memory.MemoryObjectStore;
+import dev.cairn.backend.s3.S3ObjectStore;
+import dev.cairn.backend.s3.S3StoreConfig;
+import dev.cairn.examples.QuietLogging;
+import dev.cairn.examples.mlp.MlpSpec;
+import dev.cairn.examples.mlp.MlpTraining;
+import java.io.PrintStream;
+import java.lang.management.ManagementFactory;
+import java.lang.management.ThreadMXBean;
+import java.net.URI;
+import java.nio.ByteBuffer;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.ConcurrentSkipListMap;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * One measured training run of the goodput benchmark, in a JVM of its own (started by {@link GoodputBenchmark}, so
+ * that the embedded S3 server's work and the parent's JIT do not count as this run's CPU): trains the DJL example's
+ * MLP for warm-up plus measured steps, saving as {@link GoodputBenchmark.Setting} says, and prints one record per
+ * line:
+ * <pre>
+ * ready state-bytes &lt;b&gt; parameters &lt;n&gt; copy-ns &lt;n,n,...&gt;     one plain copy of the state into direct memory
+ * first-stall-ns &lt;n&gt;                                         save() of the checkpointer's first save (warm-up)
+ * step &lt;i&gt; step-ns &lt;n&gt; stall-ns &lt;n&gt;                          each measured step (stall 0: no save that step)
+ * cpu process-ns &lt;n&gt; training-ns &lt;n&gt;                           CPU over the measured steps: whole JVM, training thread
+ * drain-ns &lt;n&gt; drain-cpu-ns &lt;n&gt; failed &lt;saves&gt;                 after the last step, until every save was done
+ * committed &lt;tier&gt;=&lt;checkpoints&gt;,...                          commits per tier over the whole run
+ * done
+ * </pre>
+ * Arguments: {@code SETTING MODEL WARMUP STEPS DIR [S3-ENDPOINT BUCKET]}, S3 keys in the environment
+ * ({@code CAIRN_BENCH_S3_ACCESS} / {@code CAIRN_BENCH_S3_SECRET}), never on the command line.
+ */
+public final class GoodputRun {
+    static final String RUN = "goodput";
+    /** Far more than any save here needs; only reached if the engine stops completing saves. */
+    private static final Duration DRAIN_LIMIT = Duration.ofMinutes(10);
+    private static final int COPY_REPS = 9;
+
+    private GoodputRun() {
+    }
+
+    public static void main(String[] args) throws Exception {
+        QuietLogging.install();
+        PrintStream out = System.out;
+        try {
+            GoodputBenchmark.Setting setting = GoodputBenchmark.Setting.valueOf(args[0]);
+            GoodputBenchmark.Model model = GoodputBenchmark.Model.valueOf(args[1]);
+            int warmup = Integer.parseInt(args[2]);
+            int steps = Integer.parseInt(args[3]);
+            Path dir = Path.of(args[4]);
+            URI s3 = args.length > 5 ? URI.create(args[5]) : null;
+            String bucket = args.length > 6 ? args[6] : null;
+            run(setting, model, warmup, steps, dir, s3, bucket, out);
+            out.println("done");
+        } catch (Throwable t) {
+            out.println("error " + String.valueOf(t).replace('\n', ' '));
+            t.printStackTrace();
+            out.flush();
+            System.exit(1);
+        }
+        out.flush();
+        System.exit(0); // DJL and the engine may leave non-daemon threads behind
+    }
+
+    private static void run(GoodputBenchmark.Setting setting, GoodputBenchmark.Model model, int warmup, int steps,
+                            Path dir, URI s3Endpoint, String bucket, PrintStream out) throws Exception {
+        MlpSpec spec = model.spec();
+        try (MlpTraining training = new MlpTraining(spec)) {
+            long stateBytes = training.state().byteSize();
+            out.println("ready state-bytes " + stateBytes + " parameters " + spec.parameterCount() + " copy-ns "
+                    + join(memoryCopies(training.state(), stateBytes)));
+            if (setting == GoodputBenchmark.Setting.NONE) {
+                measure(training, null, warmup, steps, out);
+                return;
+            }
+            long memoryLimit = Math.max(256L << 20, 3 * stateBytes);
+            long staging = Math.max(model.stagingBytes(), 2 * stateBytes);
+            try (MemoryObjectStore memory = new MemoryObjectStore(memoryLimit);
+                 FileSystemObjectStore disk = setting.disk() > 0 ? new FileSystemObjectStore(Files.createDirectories(dir.resolve("disk"))) : null;
+                 S3ObjectStore s3 = setting.s3() > 0 ? new S3ObjectStore(s3Config(s3Endpoint, bucket, dir)) : null) {
+                CairnConfig.Builder b = CairnConfig.builder(RUN)
+                        .tier(TierConfig.of("memory", memory).everySteps(setting.memory()).keepLast(2));
+                if (disk != null) {
+                    b.tier(TierConfig.of("disk", disk).everySteps(setting.disk()).keepLast(3));
+                }
+                if (s3 != null) {
+                    b.tier(TierConfig.of("s3", s3).everySteps(setting.s3()).keepLast(2));
+                }
+                CairnConfig config = b.chunkBytes(model.chunkBytes()).stagingBytes(staging)
+                        .gcGrace(Duration.ZERO) // one writer, and the engine pins what it has in flight (as TrainMain)
+                        .build();
+                try (Checkpointer checkpointer = Checkpointer.open(config)) {
+                    measure(training, checkpointer, warmup, steps, out);
+                }
+            }
+        }
+    }
+
+    private static void measure(MlpTraining training, Checkpointer checkpointer, int warmup, int steps, PrintStream out)
+            throws Exception {
+        List<CompletableFuture<?>> pending = new ArrayList<>();
+        Map<String, AtomicInteger> commits = new ConcurrentSkipListMap<>();
+        int[] failed = {0};
+        boolean firstSave = true;
+        for (int i = 0; i < warmup; i++) {
+            training.trainStep();
+            if (checkpointer != null) {
+                long t0 = System.nanoTime();
+                CheckpointHandle h = checkpointer.save(training.step(), training.state());
+                long stall = System.nanoTime() - t0;
+                if (firstSave && !h.tiers().isEmpty()) {
+                    out.println("first-stall-ns " + stall);
+                    firstSave = false;
+                }
+                track(h, pending, failed, commits);
+            }
+        }
+        ThreadMXBean threads = ManagementFactory.getThreadMXBean();
+        OperatingSystemMXBean os = ManagementFactory.getPlatformMXBean(OperatingSystemMXBean.class);
+        long cpu0 = os.getProcessCpuTime();
+        long train0 = threads.getCurrentThreadCpuTime();
+        for (int i = 0; i < steps; i++) {
+            long t0 = System.nanoTime();
+            training.trainStep();
+            long stall = 0;
+            if (checkpointer != null) {
+                TrainingState state = training.state();
+                long s0 = System.nanoTime();
+                CheckpointHandle h = checkpointer.save(training.step(), state);
+                stall = h.tiers().isEmpty() ? 0 : System.nanoTime() - s0;
+                track(h, pending, failed, commits);
+            }
+            out.println("step " + training.step() + " step-ns " + (System.nanoTime() - t0) + " stall-ns " + stall);
+        }
+        long cpu1 = os.getProcessCpuTime();
+        long train1 = threads.getCurrentThreadCpuTime();
+        out.println("cpu process-ns " + (cpu1 - cpu0) + " training-ns " + (train1 - train0));
+        long d0 = System.nanoTime();
+        CompletableFuture.allOf(pending.toArray(CompletableFuture[]::new))
+                .handle((v, e) -> null).get(DRAIN_LIMIT.toNanos(), TimeUnit.NANOSECONDS);
+        out.println("drain-ns " + (System.nanoTime() - d0) + " drain-cpu-ns " + (os.getProcessCpuTime() - cpu1)
+                + " failed " + failed[0]);
+        StringBuilder line = new StringBuilder("committed");
+        commits.forEach((tier, n) -> line.append(line.length() == 9 ? " " : ",").append(tier).append('=').append(n.get()));
+        out.println(line);
+    }
+
+    private static void track(CheckpointHandle h, List<CompletableFuture<?>> pending, int[] failed,
+                              Map<String, AtomicInteger> commits) {
+        for (String tier : h.tiers()) {
+            AtomicInteger n = commits.computeIfAbsent(tier, t -> new AtomicInteger());
+            h.committed(tier).thenRun(n::incrementAndGet);
+        }
+        pending.add(h.done().whenComplete((r, e) -> {
+            if (e != null) {
+                synchronized (failed) {
+                    failed[0]++;
+                }
+            }
+        }));
+    }
+
+    /** A plain copy of every tensor and blob of the state into one preallocated direct buffer, COPY_REPS times. */
+    private static long[] memoryCopies(TrainingState state, long bytes) {
+        ByteBuffer target = ByteBuffer.allocateDirect(Math.toIntExact(bytes));
+        long[] nanos = new long[COPY_REPS];
+        for (int r = 0; r < COPY_REPS; r++) {
+            target.clear();
+            long t0 = System.nanoTime();
+            for (var e : state.entries()) {
+                if (e instanceof Tensor t) {
+                    for (ByteBuffer b : t.buffers()) {
+                        target.put(b.duplicate());
+                    }
+                }
+            }
+            nanos[r] = System.nanoTime() - t0;
+        }
+        Arrays.sort(nanos);
+        return nanos;
+    }
+
+    private static S3StoreConfig s3Config(URI endpoint, String bucket, Path dir) {
+        String access = System.getenv("CAIRN_BENCH_S3_ACCESS");
+        String secret = System.getenv("CAIRN_BENCH_S3_SECRET");
+        return S3StoreConfig.builder(bucket).prefix(dir.getFileName().toString()).endpoint(endpoint)
+                .region(dev.cairn.testkit.EmbeddedS3.REGION).credentials(access, secret).build();
+    }
+
+    private static String join(long[] values) {
+        StringBuilder b = new StringBuilder();
+        for (long v : values) {
+            b.append(b.length() == 0 ? "" : ",").append(v);
+        }
+        return b.toString();
+    }
+}

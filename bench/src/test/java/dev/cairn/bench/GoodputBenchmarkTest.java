@@ -1,0 +1,90 @@
+package dev.cairn.bench;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.cairn.bench.GoodputBenchmark.Model;
+import dev.cairn.bench.GoodputBenchmark.Row;
+import dev.cairn.bench.GoodputBenchmark.Setting;
+import java.io.ByteArrayOutputStream;
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Map;
+import java.util.stream.Stream;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * Runs the real goodput benchmark on the small MLP for a few steps (three child JVMs training with DJL, one of them
+ * saving into the embedded S3 server): every setting measured, every save accounted for, both reports written.
+ * Nothing about speed is asserted.
+ */
+class GoodputBenchmarkTest {
+
+    @TempDir
+    Path dir;
+
+    @Test
+    void everySettingIsMeasuredAndEverySaveIsCommittedWhereItsTiersSay() throws Exception {
+        ByteArrayOutputStream progress = new ByteArrayOutputStream();
+        GoodputBenchmark.Results r = GoodputBenchmark.run(new GoodputBenchmark.Options(20, 0, 1, dir),
+                new PrintStream(progress, true, StandardCharsets.UTF_8));
+
+        assertEquals(2, r.rows().size(), "(b) and (c) on the default MLP");
+        Row memory = r.rows().get(0);
+        Row tiered = r.rows().get(1);
+        assertEquals(Setting.MEMORY, memory.setting());
+        assertEquals(Setting.TIERED, tiered.setting());
+        for (Row row : r.rows()) {
+            assertEquals(Model.DEFAULT, row.model());
+            assertEquals(20, row.steps().nanos().length, "one time per measured step");
+            assertEquals(20, row.saves(), "every measured step is saved into memory");
+            assertEquals(0, row.failedSaves());
+            assertTrue(row.stallP50Nanos() > 0 && row.stallP50Nanos() <= row.stallP99Nanos()
+                    && row.stallP99Nanos() <= row.stallMaxNanos(), row.toString());
+            assertTrue(Double.isFinite(row.meanOverhead()) && Double.isFinite(row.pipelineCpuPerStepNanos()));
+        }
+        // 20 warm-up and 20 measured steps: memory takes all 40, disk 10, 20, 30, 40 and S3 20 and 40.
+        assertEquals(List.of(Map.of("memory", 40)), memory.commitsPerRun());
+        assertEquals(List.of(Map.of("memory", 40, "disk", 4, "s3", 2)), tiered.commitsPerRun());
+        assertEquals(6, r.comparisons().size(), "overhead, stall p99 and first save for (b) and (c)");
+        assertTrue(r.comparisons().stream().allMatch(c -> Double.isFinite(c.ratio())));
+
+        ByteArrayOutputStream text = new ByteArrayOutputStream();
+        GoodputReport.printText(r, new PrintStream(text, true, StandardCharsets.UTF_8));
+        String table = text.toString(StandardCharsets.UTF_8);
+        assertTrue(table.contains("(c) every step into memory, every 10 into disk, every 20 into S3"), table);
+        assertTrue(table.contains("load"), table);
+        String json = GoodputReport.json(r);
+        assertTrue(json.startsWith("{") && json.endsWith("}"), json);
+        assertTrue(json.contains("\"overhead.default.b\"") && json.contains("\"stallP99OverCopy.default.c\""), json);
+        try (Stream<Path> left = Files.list(dir)) {
+            assertEquals(0, left.count(), "the working directory is deleted afterwards");
+        }
+    }
+
+    @Test
+    void optionsOutsideTheirRangesAreRefusedWithTheirNames() {
+        assertTrue(assertThrows(IllegalArgumentException.class, () -> new GoodputBenchmark.Options(5, 0, 1, null))
+                .getMessage().contains("steps"));
+        assertTrue(assertThrows(IllegalArgumentException.class, () -> new GoodputBenchmark.Options(20, 3, 1, null))
+                .getMessage().contains("large-model steps"));
+        assertTrue(assertThrows(IllegalArgumentException.class, () -> new GoodputBenchmark.Options(20, 0, 0, null))
+                .getMessage().contains("rounds"));
+    }
+
+    @Test
+    void percentilesAreNearestRank() {
+        long[] sorted = new long[100];
+        for (int i = 0; i < 100; i++) {
+            sorted[i] = i + 1;
+        }
+        assertEquals(99, GoodputBenchmark.percentile(sorted, 0.99));
+        assertEquals(50, GoodputBenchmark.percentile(sorted, 0.5));
+        assertEquals(7, GoodputBenchmark.percentile(new long[] {7}, 0.99));
+    }
+}
