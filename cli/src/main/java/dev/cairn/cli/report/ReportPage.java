@@ -73,7 +73,7 @@ public final class ReportPage {
                 .append("</tr></thead><tbody>\n");
         for (TierSummary t : tiers) {
             h.append("<tr><td>").append(esc(t.tier())).append("</td><td>").append(secs(t.meanTimeToCommit())).append("</td><td>")
-                    .append(t.everySteps() == 0 ? "not recorded" : "every " + t.everySteps() + " steps"
+                    .append(t.everySteps() == 0 ? "not recorded" : "every " + t.everySteps() + (t.everySteps() == 1 ? " step" : " steps")
                             + (t.secondsPerStep() > 0 ? " (" + secs(t.configuredSeconds()) + ")" : ""))
                     .append("</td><td>").append(t.recommendedSeconds() > 0 ? secs(t.recommendedSeconds()) : "no commit recorded")
                     .append("</td><td>").append(t.recommendedSteps() > 0 ? "every " + t.recommendedSteps() + " steps" : "-")
