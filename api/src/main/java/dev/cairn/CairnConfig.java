@@ -70,6 +70,29 @@ public final class CairnConfig {
         return new Builder(run);
     }
 
+    /**
+     * Reads a configuration file of {@code key = value} lines (the README's configuration table lists every key):
+     * the same settings the builders take, tiers with their stores by location. Stores are opened here and belong to
+     * the caller, who closes them ({@code config.tiers()}). Every bad value is an {@code INVALID_CONFIG} naming the
+     * key and its line, before any store is opened for a checkpoint.
+     */
+    public static CairnConfig load(java.nio.file.Path file) {
+        return ConfigFile.read(file);
+    }
+
+    /** {@link #load} from properties: the same keys, errors naming the key (there are no lines). */
+    public static CairnConfig fromProperties(java.util.Properties properties) {
+        return ConfigFile.read(properties);
+    }
+
+    /**
+     * This configuration as the keys {@link #fromProperties} reads; needs every tier to have a location
+     * ({@link TierConfig#at}) and no coordinator or meter registry, which are objects of the application.
+     */
+    public java.util.Properties toProperties() {
+        return ConfigFile.write(this);
+    }
+
     /** The run's name: one path segment under each store's root. */
     public String run() {
         return run;
