@@ -136,15 +136,17 @@ public final class CairnCheckpointer implements Checkpointer {
     @Override
     public CheckpointHandle save(long step, TrainingState state, SaveMode mode) {
         long began = System.nanoTime();
-        SaveJob job;
-        try {
-            job = start(step, state, mode);
-        } catch (CheckpointException refused) {
-            telemetry.saveRefused(step, refused);
-            throw refused;
+        try (var logContext = telemetry.context(step)) {
+            SaveJob job;
+            try {
+                job = start(step, state, mode);
+            } catch (CheckpointException refused) {
+                telemetry.saveRefused(step, refused);
+                throw refused;
+            }
+            telemetry.saveReturned(job, state, mode, began);
+            return job;
         }
-        telemetry.saveReturned(job, state, mode, began);
-        return job;
     }
 
     private synchronized SaveJob start(long step, TrainingState state, SaveMode mode) {
@@ -356,7 +358,7 @@ public final class CairnCheckpointer implements Checkpointer {
     @Override
     public RestoreResult restore(RestoreRequest request) {
         long began = System.nanoTime();
-        try {
+        try (var logContext = telemetry.context(request == null ? -1 : request.stepWanted().orElse(-1))) {
             RestoreResult result = restoreNow(request);
             telemetry.restored(result, began);
             return result;

@@ -17,14 +17,19 @@ import java.util.concurrent.CompletionException;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.function.LongSupplier;
 import jdk.jfr.FlightRecorder;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * The engine's one entry to observability: the checkpointer calls it when a save call returns or is refused, when a
  * restore ends and when a collection ends; it follows each save's per-tier futures to see the commit in the first
  * tier and each promotion. Each call emits a Flight Recorder event (built only when a recording has the event on)
- * and tells the {@link Metrics} (a Micrometer registry, or nothing). Nothing here runs per chunk.
+ * and tells the {@link Metrics} (a Micrometer registry, or nothing), and logs through SLF4J (logger {@code dev.cairn}:
+ * DEBUG per save and commit, INFO per restore, WARN per failure) with {@link LogContext} in the MDC. Nothing here runs
+ * per chunk.
  */
 public final class Telemetry implements AutoCloseable {
+    private static final Logger LOG = LoggerFactory.getLogger("dev.cairn");
     /** Loaded by name, so that Micrometer is linked only when a registry is configured. */
     static final String MICROMETER_BINDING = "dev.cairn.tiers.internal.observe.micrometer.MicrometerMetrics";
 
@@ -77,6 +82,14 @@ public final class Telemetry implements AutoCloseable {
         }
     }
 
+    /**
+     * {@code run}, {@code rank} and {@code step} in the MDC until closed: the checkpointer holds it around a save or
+     * restore call (step -1: the newest).
+     */
+    public LogContext context(long step) {
+        return LogContext.enter(run, rank, step);
+    }
+
     /** A save call returned {@code handle} after starting at {@code beganNanos} ({@link System#nanoTime()}). */
     public void saveReturned(CheckpointHandle handle, TrainingState state, SaveMode mode, long beganNanos) {
         long stall = System.nanoTime() - beganNanos;
@@ -96,6 +109,9 @@ public final class Telemetry implements AutoCloseable {
             e.stagingUsed = stagingUsed.getAsLong();
             e.stagingLimit = config.stagingBytes();
             e.commit();
+        }
+        if (LOG.isDebugEnabled()) {
+            LOG.debug("save of step {} returned after {} us, for tiers {}", step, stall / 1000, tiers);
         }
         if (tiers.isEmpty()) {
             metrics.saveSkipped("no_tier_takes_step");
@@ -122,6 +138,7 @@ public final class Telemetry implements AutoCloseable {
     /** A save call refused before anything was written. */
     public void saveRefused(long step, CheckpointException refusal) {
         metrics.saveRefused(refusal.reason().name());
+        LOG.warn("save of step {} refused: {}", step, refusal.getMessage());
     }
 
     private void firstTierDone(String tier, long step, long beganNanos, CommitReport r, Throwable failure) {
@@ -149,6 +166,8 @@ public final class Telemetry implements AutoCloseable {
         } else {
             metrics.saveFailed(tier, reason);
         }
+        log(step, failure, "step {} committed in tier {} {} us after the save call", "step {} did not commit in tier {}: {}",
+                tier, timeToCommit);
     }
 
     private void promotionDone(String source, String tier, long step, long beganNanos, long firstCommittedAt,
@@ -183,6 +202,8 @@ public final class Telemetry implements AutoCloseable {
         } else {
             metrics.saveFailed(tier, reason);
         }
+        log(step, failure, "step {} promoted to tier {} {} us after the save call", "step {} was not promoted to tier {}: {}",
+                tier, timeToCommit);
     }
 
     /** A restore returned {@code result} after starting at {@code beganNanos}. */
@@ -208,6 +229,8 @@ public final class Telemetry implements AutoCloseable {
             e.commit();
         }
         metrics.restored(result.tier(), took, result.bytesReadByTier(), result.chunksRepaired());
+        LOG.info("restored step {} from tier {} in {} ms ({} chunks repaired from other tiers)", result.step(), result.tier(),
+                took / 1_000_000, result.chunksRepaired());
     }
 
     /** A restore failed with {@code failure} after starting at {@code beganNanos}. */
@@ -226,6 +249,7 @@ public final class Telemetry implements AutoCloseable {
             e.commit();
         }
         metrics.restoreFailed(reason);
+        LOG.warn("restore failed after {} ms: {}", took / 1_000_000, failure.getMessage());
     }
 
     /** A collection of one tier returned {@code report} after starting at {@code beganNanos}. */
@@ -245,6 +269,10 @@ public final class Telemetry implements AutoCloseable {
             e.commit();
         }
         metrics.collected(report.tier(), report, took);
+        if (LOG.isDebugEnabled()) {
+            LOG.debug("collected tier {}: {} steps retired, {} chunks ({} bytes) deleted{}", report.tier(),
+                    report.stepsRetired().size(), report.chunksDeleted(), report.bytesDeleted(), report.dryRun() ? " (dry run)" : "");
+        }
     }
 
     private void sampleStaging() {
@@ -286,6 +314,20 @@ public final class Telemetry implements AutoCloseable {
             return store.describe();
         } catch (RuntimeException e) {
             return store.getClass().getSimpleName();
+        }
+    }
+
+    /** Commits complete on the tiers' threads: the MDC is set there only around the line logged. */
+    private void log(long step, Throwable failure, String done, String failed, String tier, long nanos) {
+        if (failure == null ? !LOG.isDebugEnabled() : !LOG.isWarnEnabled()) {
+            return;
+        }
+        try (LogContext c = LogContext.enter(run, rank, step)) {
+            if (failure == null) {
+                LOG.debug(done, step, tier, nanos / 1000);
+            } else {
+                LOG.warn(failed, step, tier, failure.getMessage());
+            }
         }
     }
 
