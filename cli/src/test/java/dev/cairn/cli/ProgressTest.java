@@ -23,7 +23,7 @@ class ProgressTest {
         String drawn = out.toString(StandardCharsets.UTF_8);
         assertTrue(drawn.contains("copy 7"), drawn);
         assertFalse(drawn.contains("\u001b"), "the label reaches the terminal escaped: " + drawn);
-        assertTrue(drawn.contains("100%") && drawn.contains("8/8 MiB"), drawn);
+        assertTrue(drawn.contains("100%") && drawn.contains("8/8MiB"), drawn);
         assertTrue(drawn.endsWith(System.lineSeparator()) || drawn.endsWith("\n"), "the line ends when the bar closes");
     }
 
