@@ -23,10 +23,15 @@ public final class LogContext implements AutoCloseable {
 
     /** Puts the three keys; {@code step} below 0 (a restore of the newest step) is written as "latest". */
     static LogContext enter(String run, int rank, long step) {
+        return enter(run, rank, step < 0 ? "latest" : Long.toString(step));
+    }
+
+    /** Puts run and rank, and the step unless {@code step} is null (work about no one step, such as a collection). */
+    static LogContext enter(String run, int rank, String step) {
         LogContext previous = new LogContext(MDC.get(RUN), MDC.get(RANK), MDC.get(STEP));
         MDC.put(RUN, run);
         MDC.put(RANK, Integer.toString(rank));
-        MDC.put(STEP, step < 0 ? "latest" : Long.toString(step));
+        restore(STEP, step);
         return previous;
     }
 

@@ -270,8 +270,10 @@ public final class Telemetry implements AutoCloseable {
         }
         metrics.collected(report.tier(), report, took);
         if (LOG.isDebugEnabled()) {
-            LOG.debug("collected tier {}: {} steps retired, {} chunks ({} bytes) deleted{}", report.tier(),
-                    report.stepsRetired().size(), report.chunksDeleted(), report.bytesDeleted(), report.dryRun() ? " (dry run)" : "");
+            try (LogContext c = LogContext.enter(run, rank, (String) null)) {
+                LOG.debug("collected tier {}: {} steps retired, {} chunks ({} bytes) deleted{}", report.tier(),
+                        report.stepsRetired().size(), report.chunksDeleted(), report.bytesDeleted(), report.dryRun() ? " (dry run)" : "");
+            }
         }
     }
 
