@@ -90,7 +90,7 @@ public final class CairnCheckpointer implements Checkpointer {
         this.root = new RootAllocator();
         // Staging gets its own root so that its limit is exact: slabs are rounded to 1 KiB, not to powers of two.
         this.staging = new RootAllocator(AllocationListener.NOOP, config.stagingBytes(), new SegmentRoundingPolicy(1024));
-        this.telemetry = Telemetry.open(config, staging::getAllocatedMemory);
+        this.telemetry = Telemetry.open(config, this::stagingBytesInUse);
         this.manifests = root.newChildAllocator("manifests", 0, Long.MAX_VALUE);
         this.scratch = Scratch.newRoot();
         StoreLayout layout = new StoreLayout(config.run());
@@ -499,6 +499,15 @@ public final class CairnCheckpointer implements Checkpointer {
     /** Staging slabs handed out right now; zero once every save has finished. */
     public int stagingSlabsInUse() {
         return pipeline.slabsInUse();
+    }
+
+    /**
+     * Staging in use, for telemetry: slabs handed out times the chunk size (the allocator's own count includes the
+     * pools' idle slabs). Read from other threads, possibly before the pipeline exists.
+     */
+    private long stagingBytesInUse() {
+        SavePipeline p = pipeline;
+        return p == null ? 0 : (long) p.slabsInUse() * config.chunkBytes();
     }
 
     /** The last failure of a background collection, or null. */

@@ -195,6 +195,9 @@ public final class RunRecording {
         for (Restore r : restores) {
             first = r.at().isBefore(first) ? r.at() : first;
         }
+        for (Staging s : staging) {
+            first = s.at().isBefore(first) ? s.at() : first;
+        }
         return first == Instant.MAX ? Instant.EPOCH : first;
     }
 }

@@ -37,7 +37,7 @@ final class SaveEvent extends jdk.jfr.Event {
     @Label("Chunks")
     long chunks;
     @Label("Staging Used")
-    @Description("Bytes of staging memory in use when the call returned")
+    @Description("Staging in use when the call returned: slabs handed out times the chunk size")
     @DataAmount
     long stagingUsed;
     @Label("Staging Limit")

@@ -7,7 +7,7 @@ import jdk.jfr.Name;
 import jdk.jfr.Period;
 import jdk.jfr.StackTrace;
 
-/** Staging memory in use, sampled by the recording's period (every second by default) while a checkpointer is open. */
+/** Staging in use (slabs handed out times the chunk size), sampled by the recording's period (every second by default) while a checkpointer is open. */
 @Name(StagingEvent.NAME)
 @Label("Cairn Staging")
 @Category("cairn")
