@@ -46,6 +46,7 @@ public final class CairnConfig {
     private final int differentialFullEvery;
     private final Pattern lossyEntries;
     private final int lossyMantissaBits;
+    private final Object meterRegistry;
 
     private CairnConfig(Builder b) {
         this.run = b.run;
@@ -62,10 +63,34 @@ public final class CairnConfig {
         this.differentialFullEvery = b.differentialFullEvery;
         this.lossyEntries = b.lossyEntries;
         this.lossyMantissaBits = b.lossyMantissaBits;
+        this.meterRegistry = b.meterRegistry;
     }
 
     public static Builder builder(String run) {
         return new Builder(run);
+    }
+
+    /**
+     * Reads a configuration file of {@code key = value} lines (the README's configuration table lists every key):
+     * the same settings the builders take, tiers with their stores by location. Stores are opened here and belong to
+     * the caller, who closes them ({@code config.tiers()}). Every bad value is an {@code INVALID_CONFIG} naming the
+     * key and its line, before any store is opened for a checkpoint.
+     */
+    public static CairnConfig load(java.nio.file.Path file) {
+        return ConfigFile.read(file);
+    }
+
+    /** {@link #load} from properties: the same keys, errors naming the key (there are no lines). */
+    public static CairnConfig fromProperties(java.util.Properties properties) {
+        return ConfigFile.read(properties);
+    }
+
+    /**
+     * This configuration as the keys {@link #fromProperties} reads; needs every tier to have a location
+     * ({@link TierConfig#at}) and no coordinator or meter registry, which are objects of the application.
+     */
+    public java.util.Properties toProperties() {
+        return ConfigFile.write(this);
     }
 
     /** The run's name: one path segment under each store's root. */
@@ -160,6 +185,15 @@ public final class CairnConfig {
         return lossyEntries != null && lossyEntries.matcher(name).matches();
     }
 
+    /**
+     * The Micrometer {@code MeterRegistry} the engine publishes its metrics to; empty when none was set (then no
+     * metric is kept and Micrometer need not be on the classpath). Typed {@code Object} because this module depends on
+     * the JDK alone; {@link Builder#meterRegistry(Object)} checked its type.
+     */
+    public Optional<Object> meterRegistry() {
+        return Optional.ofNullable(meterRegistry);
+    }
+
     /** The smallest staging budget that keeps every encoder fed: two raw and two encoded chunks per encoder, plus slack. */
     public static long minimumStagingBytes(int chunkBytes, int encoderThreads) {
         return 4L * (chunkBytes + (chunkBytes >> 7) + 1024) * (encoderThreads + 1);
@@ -181,6 +215,7 @@ public final class CairnConfig {
         private int differentialFullEvery = DEFAULT_DIFFERENTIAL_FULL_EVERY;
         private Pattern lossyEntries;
         private int lossyMantissaBits;
+        private Object meterRegistry;
 
         private Builder(String run) {
             this.run = EntryNames.checkSegment("run name", run);
@@ -314,6 +349,35 @@ public final class CairnConfig {
             }
             this.lossyMantissaBits = mantissaBits;
             return this;
+        }
+
+        /**
+         * Publishes the engine's metrics (save stall, bytes, time to commit, promotion lag, restores, GC, staging, and
+         * the stores' own counts such as the peer tier's replication) to {@code registry}, which must be an
+         * {@code io.micrometer.core.instrument.MeterRegistry}. The parameter is an {@code Object} so that this module,
+         * and every application that sets no registry, needs no Micrometer: the type is checked here by name, and
+         * only a configured registry makes the engine load its Micrometer binding. Meters are tagged {@code run},
+         * {@code rank} and {@code tier}, never by step or chunk; the README lists them.
+         */
+        public Builder meterRegistry(Object registry) {
+            if (registry == null) {
+                throw config("meterRegistry must not be null");
+            }
+            if (!isMeterRegistry(registry.getClass())) {
+                throw config("meterRegistry must be an io.micrometer.core.instrument.MeterRegistry, was "
+                        + registry.getClass().getName());
+            }
+            this.meterRegistry = registry;
+            return this;
+        }
+
+        private static boolean isMeterRegistry(Class<?> type) {
+            for (Class<?> c = type; c != null; c = c.getSuperclass()) {
+                if (c.getName().equals("io.micrometer.core.instrument.MeterRegistry")) {
+                    return true;
+                }
+            }
+            return false;
         }
 
         public CairnConfig build() {

@@ -56,6 +56,20 @@ public interface ObjectStore extends AutoCloseable {
     }
 
     /**
+     * Monotonic counts this store keeps about itself since it opened, by name (lower case, dot-separated), for the
+     * engine's metrics: the peer tier reports its replication here. Read when metrics are scraped, so it must be cheap
+     * and thread-safe. Empty by default.
+     */
+    default java.util.Map<String, Long> counters() {
+        return java.util.Map.of();
+    }
+
+    /** Like {@link #counters()}, for values that go up and down (bytes waiting for replication). Empty by default. */
+    default java.util.Map<String, Long> gauges() {
+        return java.util.Map.of();
+    }
+
+    /**
      * A {@link Coordinator} over the processes this store connects, when it connects the ranks of a run directly
      * (the peer-memory store: a barrier is one call to the group's first peer, not polling of keys). The engine uses
      * it for multi-rank commits when the configuration names no coordinator of its own. Empty by default.

@@ -1,6 +1,7 @@
 package dev.cairn;
 
 import java.util.Objects;
+import java.util.Optional;
 import java.util.OptionalInt;
 
 /**
@@ -20,12 +21,16 @@ public final class TierConfig {
     /** {@link #INHERIT_LEVEL}: the config's {@link CairnConfig#compressionLevel()}. */
     private final int compressionLevel;
     private static final int INHERIT_LEVEL = Integer.MIN_VALUE;
+    /** Where the store was opened from ({@link #at}); null for a store handed over as an object. */
+    private final String location;
+    private final java.util.Map<String, String> settings;
 
     private TierConfig(String name, ObjectStore store, long everySteps, int keepLast) {
-        this(name, store, everySteps, keepLast, INHERIT_LEVEL);
+        this(name, store, everySteps, keepLast, INHERIT_LEVEL, null, java.util.Map.of());
     }
 
-    private TierConfig(String name, ObjectStore store, long everySteps, int keepLast, int compressionLevel) {
+    private TierConfig(String name, ObjectStore store, long everySteps, int keepLast, int compressionLevel, String location,
+                       java.util.Map<String, String> settings) {
         this.name = EntryNames.checkSegment("tier name", name);
         this.store = Objects.requireNonNull(store, "store");
         if (everySteps < 1) {
@@ -37,6 +42,8 @@ public final class TierConfig {
         this.everySteps = everySteps;
         this.keepLast = keepLast;
         this.compressionLevel = compressionLevel;
+        this.location = location;
+        this.settings = java.util.Map.copyOf(settings);
     }
 
     /** A tier that takes every step and keeps the last {@value CairnConfig#DEFAULT_KEEP_LAST}. */
@@ -44,14 +51,26 @@ public final class TierConfig {
         return new TierConfig(name, store, 1, CairnConfig.DEFAULT_KEEP_LAST);
     }
 
+    /**
+     * A tier whose store is opened from {@code location} ({@link ObjectStores}: a directory, a {@code file:} URI or
+     * {@code s3://bucket/prefix}) with {@code settings} ({@link ObjectStores#S3_ENDPOINT}, ...), taking every step and
+     * keeping the last {@value CairnConfig#DEFAULT_KEEP_LAST}. The store belongs to the caller, who closes it. A
+     * configuration whose tiers all have a location can be written out ({@link CairnConfig#toProperties()}).
+     */
+    public static TierConfig at(String name, String location, java.util.Map<String, String> settings) throws java.io.IOException {
+        ObjectStore store = ObjectStores.open(location, settings == null ? java.util.Map.of() : settings);
+        return new TierConfig(name, store, 1, CairnConfig.DEFAULT_KEEP_LAST, INHERIT_LEVEL, location,
+                settings == null ? java.util.Map.of() : settings);
+    }
+
     /** A copy that takes only steps divisible by {@code n}. */
     public TierConfig everySteps(long n) {
-        return new TierConfig(name, store, n, keepLast, compressionLevel);
+        return new TierConfig(name, store, n, keepLast, compressionLevel, location, settings);
     }
 
     /** A copy that keeps the newest {@code k} committed checkpoints and lets GC remove older ones. */
     public TierConfig keepLast(int k) {
-        return new TierConfig(name, store, everySteps, k, compressionLevel);
+        return new TierConfig(name, store, everySteps, k, compressionLevel, location, settings);
     }
 
     /**
@@ -66,7 +85,7 @@ public final class TierConfig {
             throw new CheckpointException(CheckpointException.Reason.INVALID_CONFIG, "tier '" + name
                     + "': compressionLevel must be a zstd level in [-7, 22], was " + level);
         }
-        return new TierConfig(name, store, everySteps, keepLast, level);
+        return new TierConfig(name, store, everySteps, keepLast, level, location, settings);
     }
 
     public String name() {
@@ -75,6 +94,16 @@ public final class TierConfig {
 
     public ObjectStore store() {
         return store;
+    }
+
+    /** The location the store was opened from with {@link #at}; empty for a store handed over as an object. */
+    public Optional<String> location() {
+        return Optional.ofNullable(location);
+    }
+
+    /** The settings the store was opened with by {@link #at}; empty otherwise. */
+    public java.util.Map<String, String> settings() {
+        return settings;
     }
 
     public long everySteps() {

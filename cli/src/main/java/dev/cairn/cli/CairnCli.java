@@ -8,6 +8,7 @@ import dev.cairn.cli.command.GcCommand;
 import dev.cairn.cli.command.ImportCommand;
 import dev.cairn.cli.command.InspectCommand;
 import dev.cairn.cli.command.LsCommand;
+import dev.cairn.cli.command.ReportCommand;
 import dev.cairn.cli.command.RestoreCommand;
 import dev.cairn.cli.command.VerifyCommand;
 import java.io.PrintStream;
@@ -33,12 +34,13 @@ import picocli.CommandLine.Spec;
                 + " brings a killed run back bit-exact. Recovery commands take stores as a directory, a file: URI or"
                 + " s3://bucket/prefix.",
         subcommands = {LsCommand.class, InspectCommand.class, VerifyCommand.class, RestoreCommand.class, ExportCommand.class,
-            ImportCommand.class, GcCommand.class, DiffCommand.class, DemoCommand.class, BenchCommand.class,
+            ImportCommand.class, GcCommand.class, DiffCommand.class, DemoCommand.class, ReportCommand.class, BenchCommand.class,
             CommandLine.HelpCommand.class},
         footerHeading = "%nExamples:%n",
         footer = {"  java -jar cli/target/cairn.jar ls --store /ckpt/disk",
                 "  java -jar cli/target/cairn.jar verify --all --store /ckpt/disk \\", "      --store s3://bucket/ckpt",
                 "  java -jar cli/target/cairn.jar demo",
+                "  java -jar cli/target/cairn.jar report cairn-demo/resume-from-disk.jfr --mtbf 6h",
                 "  java -jar cli/target/cairn.jar help restore",
                 "",
                 "Exit status: 0 success, 1 failure (one line says why; --verbose adds the stack trace), 2 bad usage,"

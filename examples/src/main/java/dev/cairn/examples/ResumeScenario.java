@@ -165,7 +165,9 @@ public final class ResumeScenario {
         RunTranscript b = runAndKill(crashed.pausingAt(options.killAt(), dir.resolve("paused")), "killed.log",
                 TrainMain.DISK, Detail.ALL);
         out.println("[3/5] fresh process resumes (its memory tier died with the killed process)");
-        RunTranscript c = b == null ? null : runToEnd(args("killed-then-resumed", true), "resumed.log", Detail.ALL);
+        // This run saves, commits, promotes, restores and collects: its Flight Recorder events make a full report.
+        RunTranscript c = b == null ? null : runToEnd(args("killed-then-resumed", true), "resumed.log", Detail.ALL,
+                Map.of(FlightRecording.ENV, recording().toString()));
         boolean fromDisk = a != null && b != null && c != null
                 && compare("resume from disk", a, b, c, TrainMain.DISK, options.every());
 
@@ -254,7 +256,23 @@ public final class ResumeScenario {
     }
 
     private RunTranscript runToEnd(TrainArgs args, String logName, Detail detail) throws IOException, InterruptedException {
-        TrainingProcess p = TrainingProcess.start(args, dir.resolve(logName), credentials());
+        return runToEnd(args, logName, detail, Map.of());
+    }
+
+    /** The Flight Recorder recording of step 3, the run resumed from disk, for {@code cairn report}. */
+    public static Path recordingIn(Path dir) {
+        return dir.resolve("resumed.jfr");
+    }
+
+    private Path recording() {
+        return recordingIn(dir).toAbsolutePath();
+    }
+
+    private RunTranscript runToEnd(TrainArgs args, String logName, Detail detail, Map<String, String> env)
+            throws IOException, InterruptedException {
+        Map<String, String> childEnv = new java.util.HashMap<>(credentials());
+        childEnv.putAll(env);
+        TrainingProcess p = TrainingProcess.start(args, dir.resolve(logName), childEnv);
         int status = p.await(options.childTimeout());
         RunTranscript t = p.transcript();
         if (t.restored() != null) {

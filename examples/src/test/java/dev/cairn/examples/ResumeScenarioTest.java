@@ -42,6 +42,20 @@ class ResumeScenarioTest {
         assertEquals(2, report.lines().filter(l -> l.matches("compare \\(.*\\): final-param-hash resumed .* \\(equal\\)")).count(),
                 report);
         assertFalse(report.contains("problem:"), report);
+        // The resumed run was recorded for `cairn report`: its saves, commits, promotions and its restore.
+        java.util.Map<String, Long> events = recordedEvents(ResumeScenario.recordingIn(dir.resolve("demo")));
+        for (String name : List.of("cairn.Save", "cairn.TierCommit", "cairn.Promotion", "cairn.Restore", "cairn.TierConfigured")) {
+            assertTrue(events.getOrDefault(name, 0L) > 0, name + " in " + events);
+        }
+    }
+
+    private static java.util.Map<String, Long> recordedEvents(Path jfr) {
+        try {
+            return jdk.jfr.consumer.RecordingFile.readAllEvents(jfr).stream().collect(java.util.stream.Collectors.groupingBy(
+                    e -> e.getEventType().getName(), java.util.stream.Collectors.counting()));
+        } catch (java.io.IOException e) {
+            throw new AssertionError("no recording at " + jfr, e);
+        }
     }
 
     @Test

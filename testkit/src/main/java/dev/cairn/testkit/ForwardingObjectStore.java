@@ -55,6 +55,16 @@ public abstract class ForwardingObjectStore implements ObjectStore {
     }
 
     @Override
+    public java.util.Map<String, Long> counters() {
+        return delegate.counters();
+    }
+
+    @Override
+    public java.util.Map<String, Long> gauges() {
+        return delegate.gauges();
+    }
+
+    @Override
     public String describe() {
         return delegate.describe();
     }

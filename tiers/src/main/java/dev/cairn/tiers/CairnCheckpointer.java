@@ -22,6 +22,7 @@ import dev.cairn.tiers.internal.commit.CommitProtocol;
 import dev.cairn.tiers.internal.gc.GarbageCollector;
 import dev.cairn.tiers.internal.layout.StoreLayout;
 import dev.cairn.tiers.internal.manifest.Manifest;
+import dev.cairn.tiers.internal.observe.Telemetry;
 import dev.cairn.tiers.internal.pipeline.SaveJob;
 import dev.cairn.tiers.internal.promote.Promoter;
 import dev.cairn.tiers.internal.pipeline.SavePipeline;
@@ -81,6 +82,7 @@ public final class CairnCheckpointer implements Checkpointer {
     private final Map<Integer, CompletableFuture<Long>> highestCommittedAtOpen = new ConcurrentHashMap<>();
     private volatile boolean closed;
     private volatile Throwable lastGcFailure;
+    private final Telemetry telemetry;
 
     CairnCheckpointer(CairnConfig config) {
         Warmup.startOnce(); // class loading and JIT of the codec, hash and manifest paths, beside the caller's start-up
@@ -88,6 +90,7 @@ public final class CairnCheckpointer implements Checkpointer {
         this.root = new RootAllocator();
         // Staging gets its own root so that its limit is exact: slabs are rounded to 1 KiB, not to powers of two.
         this.staging = new RootAllocator(AllocationListener.NOOP, config.stagingBytes(), new SegmentRoundingPolicy(1024));
+        this.telemetry = Telemetry.open(config, this::stagingBytesInUse);
         this.manifests = root.newChildAllocator("manifests", 0, Long.MAX_VALUE);
         this.scratch = Scratch.newRoot();
         StoreLayout layout = new StoreLayout(config.run());
@@ -131,7 +134,22 @@ public final class CairnCheckpointer implements Checkpointer {
     }
 
     @Override
-    public synchronized CheckpointHandle save(long step, TrainingState state, SaveMode mode) {
+    public CheckpointHandle save(long step, TrainingState state, SaveMode mode) {
+        long began = System.nanoTime();
+        try (var logContext = telemetry.context(step)) {
+            SaveJob job;
+            try {
+                job = start(step, state, mode);
+            } catch (CheckpointException refused) {
+                telemetry.saveRefused(step, refused);
+                throw refused;
+            }
+            telemetry.saveReturned(job, state, mode, began);
+            return job;
+        }
+    }
+
+    private synchronized SaveJob start(long step, TrainingState state, SaveMode mode) {
         if (closed) {
             throw new CheckpointException(Reason.CLOSED, "checkpointer of run '" + config.run() + "' is closed");
         }
@@ -319,7 +337,8 @@ public final class CairnCheckpointer implements Checkpointer {
 
     private void collect(Tier tier) {
         try {
-            collector.collect(tier, config.gcGrace(), Set.copyOf(inFlight.keySet()), false, collectorRole());
+            long began = System.nanoTime();
+            telemetry.gcFinished(collector.collect(tier, config.gcGrace(), Set.copyOf(inFlight.keySet()), false, collectorRole()), began);
         } catch (Throwable e) {
             // A failed collection loses nothing; the next one retries. Kept for diagnosis.
             lastGcFailure = e;
@@ -338,6 +357,18 @@ public final class CairnCheckpointer implements Checkpointer {
 
     @Override
     public RestoreResult restore(RestoreRequest request) {
+        long began = System.nanoTime();
+        try (var logContext = telemetry.context(request == null ? -1 : request.stepWanted().orElse(-1))) {
+            RestoreResult result = restoreNow(request);
+            telemetry.restored(result, began);
+            return result;
+        } catch (RuntimeException failed) {
+            telemetry.restoreFailed(failed, began);
+            throw failed;
+        }
+    }
+
+    private RestoreResult restoreNow(RestoreRequest request) {
         if (closed) {
             throw new CheckpointException(Reason.CLOSED, "checkpointer of run '" + config.run() + "' is closed");
         }
@@ -452,8 +483,10 @@ public final class CairnCheckpointer implements Checkpointer {
             t.commitLock().lock();
             try {
                 // Ranks other than 0 only report: rank 0 is the run's collector.
+                long began = System.nanoTime();
                 reports.add(collector.collect(t, config.gcGrace(), Set.copyOf(inFlight.keySet()), dryRun || config.rank() != 0,
                         collectorRole()));
+                telemetry.gcFinished(reports.get(reports.size() - 1), began);
             } catch (IOException e) {
                 throw new CheckpointException(Reason.STORAGE, "gc of tier " + t.name() + " failed: " + e.getMessage(), e);
             } finally {
@@ -466,6 +499,15 @@ public final class CairnCheckpointer implements Checkpointer {
     /** Staging slabs handed out right now; zero once every save has finished. */
     public int stagingSlabsInUse() {
         return pipeline.slabsInUse();
+    }
+
+    /**
+     * Staging in use, for telemetry: slabs handed out times the chunk size (the allocator's own count includes the
+     * pools' idle slabs). Read from other threads, possibly before the pipeline exists.
+     */
+    private long stagingBytesInUse() {
+        SavePipeline p = pipeline;
+        return p == null ? 0 : (long) p.slabsInUse() * config.chunkBytes();
     }
 
     /** The last failure of a background collection, or null. */
@@ -519,6 +561,7 @@ public final class CairnCheckpointer implements Checkpointer {
         }
         promoter.close();
         restorer.close();
+        telemetry.close();
         // Every buffer is back by now, unless a thread did not stop within the waits above: then what it holds is
         // still in use, cannot be freed, and Arrow's leak check fails the close, naming it.
         closeAll(staging, scratch, manifests, root);

@@ -2,6 +2,7 @@ package dev.cairn.cli.command;
 
 import dev.cairn.cli.CairnCli;
 import dev.cairn.examples.ResumeScenario;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
@@ -29,6 +30,8 @@ import picocli.CommandLine.Spec;
             "Prints each checkpoint's stall (time save() blocked training) and bytes written per tier, the tier each"
                 + " restore read from, and last the line 'resume bit-exact: true|false': both resumed runs' losses"
                 + " and final parameters against the uninterrupted run's, bit for bit.",
+            "Run 3 is recorded with JDK Flight Recorder (DIR/resumed.jfr); the demo ends with the `cairn report`"
+                + " command that turns it into an HTML page of plots and a checkpoint interval per tier.",
             "The first run unpacks PyTorch's native library (about 430 MB) into $DJL_CACHE_DIR, else ~/.cairn/djl.",
             "Exit status 0 iff both resumes were bit-exact."},
         footerHeading = "%nExamples:%n",
@@ -74,6 +77,12 @@ public final class DemoCommand implements Callable<Integer> {
             throw new ParameterException(spec.commandLine(), e.getMessage());
         }
         boolean exact = ResumeScenario.run(dir, cli.out(), options);
+        Path recording = ResumeScenario.recordingIn(dir);
+        if (Files.isRegularFile(recording)) {
+            cli.out().println("recorded the resumed run's Flight Recorder events in " + recording + "; for a tuning report:");
+            cli.out().println("  java -jar cli/target/cairn.jar report " + recording + " --out "
+                    + recording.resolveSibling("report.html") + " --mtbf 6h");
+        }
         return exact ? CairnCli.OK : CairnCli.FAILED;
     }
 }

@@ -1,19 +1,35 @@
 package dev.cairn.cli.store;
 
+import dev.cairn.CairnConfig;
 import dev.cairn.ObjectStore;
+import dev.cairn.ObjectStores;
 import dev.cairn.StoreRef;
+import dev.cairn.TierConfig;
 import java.io.IOException;
+import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
+import picocli.CommandLine.ParameterException;
+import picocli.CommandLine.Spec;
 
 /** The options every command that reads checkpoints shares: {@code --store} (repeatable), {@code --s3-endpoint}, {@code --run}. */
 public final class StoreOptions {
 
-    @Option(names = "--store", paramLabel = "URI", required = true,
+    @Option(names = "--store", paramLabel = "URI",
             description = "A store: s3://bucket/prefix, a directory or a file: URI. Repeat it to name several tiers"
-                    + " of one run, fastest first.")
+                    + " of one run, fastest first. Required unless --config names them.")
     List<String> stores = new ArrayList<>();
+
+    @Option(names = "--config", paramLabel = "FILE",
+            description = "The run's configuration file (CairnConfig.load): its tiers' stores, fastest first, stand in"
+                    + " for --store, its run for --run, and its s3.endpoint for --s3-endpoint. Given both, --store and"
+                    + " --run win.")
+    Path config;
+
+    @Spec(Spec.Target.MIXEE)
+    CommandSpec spec;
 
     @Option(names = "--s3-endpoint", paramLabel = "URL",
             description = "URL of an S3-compatible server for s3:// stores (path-style access); credentials come from"
@@ -28,6 +44,39 @@ public final class StoreOptions {
         return run;
     }
 
+    /**
+     * The stores, run and endpoint of {@code --config}, folded into the options not given on the command line. The
+     * file is read with {@link CairnConfig#load}, which checks every value and opens each store; those are closed here
+     * and opened again below for reading, as every {@code --store} is.
+     */
+    private void applyConfig() throws IOException {
+        if (config == null) {
+            if (stores.isEmpty()) {
+                throw new ParameterException(spec.commandLine(), "Missing required option: '--store=URI' (or --config FILE)");
+            }
+            return;
+        }
+        CairnConfig c = CairnConfig.load(config);
+        try {
+            if (stores.isEmpty()) {
+                for (TierConfig t : c.tiers()) {
+                    stores.add(t.location().orElseThrow());
+                    if (s3Endpoint == null && t.settings().containsKey(ObjectStores.S3_ENDPOINT)) {
+                        s3Endpoint = t.settings().get(ObjectStores.S3_ENDPOINT);
+                    }
+                }
+            }
+            if (run == null) {
+                run = c.run();
+            }
+        } finally {
+            for (TierConfig t : c.tiers()) {
+                closeQuietly(t.store());
+            }
+        }
+        config = null; // applied once
+    }
+
     public String s3Endpoint() {
         return s3Endpoint;
     }
@@ -39,6 +88,7 @@ public final class StoreOptions {
      *                 {@code --s3-endpoint} applies to at least one s3:// store
      */
     public StoreSession open(String... alsoUsed) throws IOException {
+        applyConfig();
         List<String> named = new ArrayList<>(stores);
         named.addAll(List.of(alsoUsed));
         StoreUris.checkEndpointUsed(s3Endpoint, named);

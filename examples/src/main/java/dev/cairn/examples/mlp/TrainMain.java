@@ -13,6 +13,7 @@ import dev.cairn.backend.fs.FileSystemObjectStore;
 import dev.cairn.backend.memory.MemoryObjectStore;
 import dev.cairn.backend.s3.S3ObjectStore;
 import dev.cairn.backend.s3.S3StoreConfig;
+import dev.cairn.examples.FlightRecording;
 import dev.cairn.examples.QuietLogging;
 
 import java.io.IOException;
@@ -86,7 +87,7 @@ public final class TrainMain {
     public static void main(String[] args) {
         QuietLogging.install();
         int status;
-        try {
+        try (FlightRecording recording = FlightRecording.fromEnvironment()) {
             status = run(TrainArgs.parse(args), System.out);
         } catch (IllegalArgumentException e) {
             System.out.println("error " + e.getMessage());

@@ -4,6 +4,7 @@
  * {@link dev.cairn.CheckpointAdmin}). Here: {@link dev.cairn.tiers.internal.Tier}, a configured tier at run time,
  * with its {@link dev.cairn.tiers.internal.ChunkCatalog} and the {@link dev.cairn.tiers.internal.ChunkForms} a save
  * reuses; beneath, one package per concern ({@code codec}, {@code manifest}, {@code commit}, {@code pipeline},
- * {@code promote}, {@code restore}, {@code gc}, {@code layout}).
+ * {@code promote}, {@code restore}, {@code gc}, {@code layout}, and {@code observe}: Flight Recorder
+ * events, optional Micrometer meters and logging).
  */
 package dev.cairn.tiers.internal;

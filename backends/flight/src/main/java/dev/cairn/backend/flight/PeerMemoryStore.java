@@ -250,6 +250,29 @@ public final class PeerMemoryStore implements ObjectStore {
                 bytesReadFromPeers.sum(), peerCallFailures.sum());
     }
 
+    /** {@link #metrics()} by name, for the engine's metrics registry (as {@code cairn.store.<name>}, tagged by tier). */
+    @Override
+    public java.util.Map<String, Long> counters() {
+        PeerMemoryMetrics m = metrics();
+        return java.util.Map.ofEntries(
+                java.util.Map.entry("replication.bytes", m.bytesReplicated()),
+                java.util.Map.entry("replication.replicas.sent", m.replicasSent()),
+                java.util.Map.entry("replication.replicas.dropped", m.replicasDropped()),
+                java.util.Map.entry("replication.replicas.refused", m.replicasRefused()),
+                java.util.Map.entry("replication.replicas.received", m.replicasReceived()),
+                java.util.Map.entry("replication.replicas.rejected", m.replicasRejected()),
+                java.util.Map.entry("reads.local", m.readsLocal()),
+                java.util.Map.entry("reads.peers", m.readsFromPeers()),
+                java.util.Map.entry("reads.peers.bytes", m.bytesReadFromPeers()),
+                java.util.Map.entry("peer.call.failures", m.peerCallFailures()));
+    }
+
+    @Override
+    public java.util.Map<String, Long> gauges() {
+        return java.util.Map.of("replication.lag.bytes", replication == null ? 0 : replication.lagBytes(),
+                "memory.used.bytes", memory.usedBytes());
+    }
+
     /** Bytes of objects held in this peer's memory: its own and the replicas it keeps for others. */
     public long usedBytes() {
         return memory.usedBytes();

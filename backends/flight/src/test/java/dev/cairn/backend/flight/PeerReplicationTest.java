@@ -46,6 +46,13 @@ class PeerReplicationTest {
             Map<String, byte[]> written = writeCheckpoint(group.peer(0), "run", 7, 0, 12);
             group.awaitReplication();
             assertEquals(written.size(), group.peer(0).metrics().replicasSent());
+            // The same counts reach a metrics registry through the store's counters() and gauges().
+            PeerMemoryMetrics m = group.peer(0).metrics();
+            assertEquals(m.replicasSent(), group.peer(0).counters().get("replication.replicas.sent"));
+            assertEquals(m.bytesReplicated(), group.peer(0).counters().get("replication.bytes"));
+            assertEquals(group.peer(1).metrics().replicasReceived(), group.peer(1).counters().get("replication.replicas.received"));
+            assertEquals(0L, group.peer(0).gauges().get("replication.lag.bytes"), "replication finished");
+            assertEquals(group.peer(0).usedBytes(), group.peer(0).gauges().get("memory.used.bytes"));
 
             group.kill(0);
             assertHolds(group.peer(2), written);

@@ -1,0 +1,139 @@
+package dev.cairn.tiers;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.cairn.CairnConfig;
+import dev.cairn.CheckpointException;
+import dev.cairn.Checkpointer;
+import dev.cairn.DType;
+import dev.cairn.RestoreRequest;
+import dev.cairn.TierConfig;
+import dev.cairn.TrainingState;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.List;
+import java.util.Optional;
+import java.util.OptionalInt;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** A run configured by a file: every setting the builders take, and an error naming the key and line of a bad one. */
+class ConfigFileTest {
+    @TempDir
+    Path dir;
+
+    private Path file(String... lines) throws Exception {
+        Path f = dir.resolve("cairn.properties");
+        Files.write(f, List.of(lines));
+        return f;
+    }
+
+    @Test
+    void aFileConfiguresEverySettingAndTheRunSavesAndRestoresWithIt() throws Exception {
+        Path f = file("# two disk tiers",
+                "run = trial-7",
+                "tiers = fast, slow",
+                "tier.fast.store = " + dir.resolve("fast"),
+                "tier.fast.keep.last = 1",
+                "tier.slow.store = file:" + dir.resolve("slow"),
+                "tier.slow.every.steps = 2",
+                "tier.slow.keep.last = 4",
+                "tier.slow.compression.level = 5",
+                "chunk.bytes = 64KiB",
+                "staging.bytes = 16 MiB",
+                "encoder.threads = 2",
+                "compression.level = 2",
+                "gc.grace = 0s",
+                "deadline = 90s",
+                "differential.full.every = 4",
+                "lossy.pattern = optim/.*",
+                "lossy.mantissa.bits = 10");
+        CairnConfig c = CairnConfig.load(f);
+        assertEquals("trial-7", c.run());
+        assertEquals(List.of("fast", "slow"), c.tiers().stream().map(TierConfig::name).toList());
+        assertEquals(1, c.tier("fast").keepLast());
+        assertEquals(2, c.tier("slow").everySteps());
+        assertEquals(4, c.tier("slow").keepLast());
+        assertEquals(OptionalInt.of(5), c.tier("slow").compressionLevel());
+        assertEquals(Optional.of(dir.resolve("fast").toString()), c.tier("fast").location());
+        assertEquals(64 << 10, c.chunkBytes());
+        assertEquals(16L << 20, c.stagingBytes());
+        assertEquals(2, c.encoderThreads());
+        assertEquals(2, c.compressionLevel());
+        assertEquals(Duration.ZERO, c.gcGrace());
+        assertEquals(Duration.ofSeconds(90), c.deadline());
+        assertEquals(4, c.differentialFullEvery());
+        assertEquals("optim/.*", c.lossyEntries().orElseThrow().pattern());
+        assertEquals(10, c.lossyMantissaBits());
+        TrainingState state = TrainingState.builder().add(Fixtures.randomTensor("w", DType.F32, 40_000, 3)).build();
+        try (Checkpointer cp = Checkpointer.open(c)) {
+            cp.save(2, state).done().get(30, TimeUnit.SECONDS);
+            Fixtures.assertSameState(state, cp.restore(RestoreRequest.latest()).state());
+        } finally {
+            for (TierConfig t : c.tiers()) {
+                t.store().close();
+            }
+        }
+        assertTrue(Files.isDirectory(dir.resolve("slow").resolve("trial-7")), "the slow tier took step 2");
+    }
+
+    private String errorOf(String... lines) throws Exception {
+        Path f = file(lines);
+        CheckpointException e = assertThrows(CheckpointException.class, () -> CairnConfig.load(f));
+        assertEquals(CheckpointException.Reason.INVALID_CONFIG, e.reason(), e.getMessage());
+        return e.getMessage();
+    }
+
+    @Test
+    void everyBadValueIsRefusedNamingItsKeyAndLine() throws Exception {
+        String store = "tier.d.store = " + dir.resolve("d");
+        String m = errorOf("run = r", "tiers = d", store, "chunk.bytes = 12 MiBs");
+        assertTrue(m.contains("line 4") && m.contains("'chunk.bytes'") && m.contains("12 MiBs"), m);
+        m = errorOf("run = r", "tiers = d", store, "chunk.bytes = 1KiB");
+        assertTrue(m.contains("line 4") && m.contains("chunkBytes must be in"), m);
+        m = errorOf("run = r", "tiers = d", store, "", "deadline = soon");
+        assertTrue(m.contains("line 5") && m.contains("'deadline'"), m);
+        m = errorOf("run = r", "tiers = d", store, "tier.d.every.steps = 0");
+        assertTrue(m.contains("line 4") && m.contains("'tier.d.every.steps'") && m.contains("everySteps must be at least 1"), m);
+        m = errorOf("run = r", "tiers = d", store, "chunk.byte = 65536");
+        assertTrue(m.contains("line 4") && m.contains("'chunk.byte'") && m.contains("unknown key"), m);
+        m = errorOf("run = r", "tiers = d", store, "tier.e.keep.last = 2");
+        assertTrue(m.contains("line 4") && m.contains("'tier.e.keep.last'"), m);
+        m = errorOf("run = r", "tiers = d, e", store);
+        assertTrue(m.contains("'tier.e.store'"), m);
+        m = errorOf("run = r", store);
+        assertTrue(m.contains("missing key 'tiers'"), m);
+        m = errorOf("run = ../up", "tiers = d", store);
+        assertTrue(m.contains("line 1") && m.contains("'run'"), m);
+        m = errorOf("run = r", "tiers = d", store, "encoder.threads = 2", "encoder.threads = 3");
+        assertTrue(m.contains("line 5") && m.contains("set twice") && m.contains("line 4"), m);
+        m = errorOf("run = r", "tiers = d", "tier.d.store = ftp://host/x");
+        assertTrue(m.contains("line 3") && m.contains("'tier.d.store'") && m.contains("unknown store scheme"), m);
+        m = errorOf("run = r", "tiers = d", store, "lossy.pattern = optim/.*");
+        assertTrue(m.contains("lossy.mantissa.bits"), m);
+        m = errorOf("run = r", "tiers = d", store, "rank = 2", "world.size = 2");
+        assertTrue(m.contains("line 4") && m.contains("'rank'") && m.contains("rank must be in [0, 2)"), m);
+        m = errorOf("run = r", "tiers = d", store, "this line has no separator");
+        assertTrue(m.contains("line 4") && m.contains("key = value"), m);
+    }
+
+    @Test
+    void aMissingFileIsAConfigurationError() {
+        CheckpointException e = assertThrows(CheckpointException.class, () -> CairnConfig.load(dir.resolve("absent.properties")));
+        assertEquals(CheckpointException.Reason.INVALID_CONFIG, e.reason());
+        assertTrue(e.getMessage().contains("absent.properties"), e.getMessage());
+    }
+
+    @Test
+    void aTierGivenAsAStoreObjectCannotBeWrittenOut() throws Exception {
+        try (var mem = new dev.cairn.backend.memory.MemoryObjectStore(1 << 20)) {
+            CairnConfig c = CairnConfig.builder("r").tier(TierConfig.of("m", mem)).build();
+            CheckpointException e = assertThrows(CheckpointException.class, c::toProperties);
+            assertTrue(e.getMessage().contains("tier 'm'"), e.getMessage());
+        }
+    }
+}
