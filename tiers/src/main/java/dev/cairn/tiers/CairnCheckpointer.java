@@ -23,6 +23,7 @@ import dev.cairn.tiers.internal.gc.GarbageCollector;
 import dev.cairn.tiers.internal.layout.StoreLayout;
 import dev.cairn.tiers.internal.manifest.Manifest;
 import dev.cairn.tiers.internal.pipeline.SaveJob;
+import dev.cairn.tiers.internal.pipeline.SavePlan;
 import dev.cairn.tiers.internal.promote.Promoter;
 import dev.cairn.tiers.internal.pipeline.SavePipeline;
 import dev.cairn.tiers.internal.restore.Restorer;
@@ -101,7 +102,7 @@ public final class CairnCheckpointer implements Checkpointer {
         this.rankCommits = config.worldSize() > 1 ? Executors.newCachedThreadPool(daemon("cairn-rank-commit")) : null;
         this.collections = config.worldSize() > 1 && config.rank() == 0 ? Executors.newSingleThreadExecutor(daemon("cairn-gc")) : null;
         this.promoter = new Promoter(commits, this::collectQuietly, rankCommits == null ? Runnable::run : rankCommits, scratch);
-        this.pipeline = new SavePipeline(config, staging, scratch, this::tierComplete);
+        this.pipeline = new SavePipeline(config, staging, scratch, this::firstTierWritten);
         // Restore threads both wait on the store and decode: more of them than cores keeps a slow store's GETs
         // overlapping with decoding.
         this.restorePool = Executors.newFixedThreadPool(RESTORE_THREADS_PER_ENCODER * config.encoderThreads(), daemon("cairn-restore"));
@@ -157,28 +158,30 @@ public final class CairnCheckpointer implements Checkpointer {
                 }
             }
         }
-        SaveJob job = new SaveJob(step, state, mode, targets.toArray(new Tier[0]), config.chunkBytes(), config.rank(), config.worldSize(),
+        SavePlan plan = new SavePlan(step, state, mode, config.chunkBytes(), config.rank(), config.worldSize(),
                 config.lossyEntries().orElse(null), config.lossyMantissaBits());
         lastStep = step;
         if (targets.isEmpty()) {
-            job.completeCapture();
-            return job;
+            SaveJob nowhere = new SaveJob(plan, new Tier[0]);
+            nowhere.completeCapture();
+            return nowhere.handle();
         }
+        SaveJob job = new SaveJob(plan, targets.toArray(new Tier[0]));
         inFlight.put(step, job);
         // The timer must not outlive the job: it holds the job, and so the caller's buffers, until it fires.
         ScheduledFuture<?> timer = deadlines.schedule(() -> job.expire(new CheckpointException(Reason.TIMEOUT,
                 "save of step " + step + " did not finish within " + config.deadline())), config.deadline().toNanos(), TimeUnit.NANOSECONDS);
-        job.done().whenComplete((r, e) -> {
+        job.handle().done().whenComplete((r, e) -> {
             inFlight.remove(step, job);
             timer.cancel(false);
         });
         if (job.chunkCount() == 0) {
             job.completeCapture();
-            tierComplete(job, 0);
-            return job;
+            firstTierWritten(job);
+            return job.handle();
         }
         pipeline.submit(job);
-        return job;
+        return job.handle();
     }
 
     /**
@@ -223,8 +226,9 @@ public final class CairnCheckpointer implements Checkpointer {
                 .flatMap(Optional::stream).findFirst()).orElse(null);
     }
 
-    /** Called once per tier when every chunk of {@code job} is durable there (or failed): commit on the tier's I/O thread. */
-    private void tierComplete(SaveJob job, int t) {
+    /** Called once every chunk of {@code job} is durable in its first tier (or failed): commit on the tier's I/O thread. */
+    private void firstTierWritten(SaveJob job) {
+        int t = 0;
         Tier tier = job.tier(t);
         try {
             (rankCommits != null ? rankCommits : tier.io()).execute(() -> commit(job, t));
@@ -240,7 +244,7 @@ public final class CairnCheckpointer implements Checkpointer {
         CompletableFuture<CommitReport> future = job.committed(t);
         tier.commitLock().lock();
         try {
-            Throwable failure = job.failure(t);
+            Throwable failure = job.firstTierFailure();
             if (failure != null) {
                 CheckpointException e = asCheckpointException(tier, job.step(), failure);
                 future.completeExceptionally(e);
@@ -251,9 +255,9 @@ public final class CairnCheckpointer implements Checkpointer {
                 failPromotions(job, new CheckpointException(Reason.TIMEOUT, "step " + job.step() + " expired before it committed"));
                 return;
             }
-            Manifest m = job.manifest(config.run(), t, Instant.now());
-            future.complete(commits.commit(tier, m, job.chunksWritten(t), job.bytesWritten(t)));
-            for (int slower = 1; slower < job.tiers().size(); slower++) {
+            Manifest m = job.manifest(config.run(), Instant.now());
+            future.complete(commits.commit(tier, m, job.chunksWritten(), job.bytesWritten()));
+            for (int slower = 1; slower < job.tierCount(); slower++) {
                 int target = slower;
                 promoter.promote(m, tier, job.tier(slower), job.committed(slower), () -> job.claimCommit(target));
             }
@@ -266,13 +270,13 @@ public final class CairnCheckpointer implements Checkpointer {
                 forgetReused(job, tier);
             }
         } finally {
-            job.unpin(t);
+            job.unpin();
             tier.commitLock().unlock();
         }
     }
 
     private static void failPromotions(SaveJob job, CheckpointException cause) {
-        for (int slower = 1; slower < job.tiers().size(); slower++) {
+        for (int slower = 1; slower < job.tierCount(); slower++) {
             job.committed(slower).completeExceptionally(new CheckpointException(cause.reason(), "step " + job.step()
                     + " did not commit in tier " + job.tier(0).name() + ", so it is not promoted to " + job.tier(slower).name()
                     + ": " + cause.getMessage(), cause));
@@ -484,7 +488,7 @@ public final class CairnCheckpointer implements Checkpointer {
         long until = System.nanoTime() + config.deadline().toNanos();
         for (SaveJob job : List.copyOf(inFlight.values())) {
             try {
-                job.done().get(Math.max(0, until - System.nanoTime()), TimeUnit.NANOSECONDS);
+                job.handle().done().get(Math.max(0, until - System.nanoTime()), TimeUnit.NANOSECONDS);
             } catch (Exception e) {
                 job.expire(new CheckpointException(Reason.CLOSED, "checkpointer closed before step " + job.step() + " committed"));
             }

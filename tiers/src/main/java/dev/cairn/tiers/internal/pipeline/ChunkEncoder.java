@@ -119,8 +119,8 @@ final class ChunkEncoder implements EventHandler<ChunkEvent> {
         }
         SaveJob job = e.job;
         try {
-            if (job.failure == null) {
-                encode(e, job);
+            if (job.failure() == null) {
+                encode(e, job.plan(), job.results(), job.firstTier());
             }
         } catch (Throwable t) {
             job.fail(t);
@@ -129,21 +129,21 @@ final class ChunkEncoder implements EventHandler<ChunkEvent> {
                 e.raw.release();
                 e.raw = null;
             }
-            if (job.notYetEncoded.decrementAndGet() == 0) {
-                job.capturedFuture().complete(null);
+            if (job.results().lastEncoded()) {
+                job.handle().capturedFuture().complete(null);
             }
             progress.set(sequence);
         }
     }
 
-    private void encode(ChunkEvent e, SaveJob job) throws Exception {
+    private void encode(ChunkEvent e, SavePlan plan, ChunkResults results, Tier tier) throws Exception {
         int i = e.chunk;
-        int len = job.lengthOf[i];
+        int len = plan.length(i);
         ByteBuffer src = e.source;
         int pos = e.sourcePosition;
-        if (job.lossyBitsOf[i] != 0) {
+        if (plan.lossyBits(i) != 0) {
             ByteBuffer r = rounded.atLeast(len);
-            MantissaRounding.round(job.dtypeOf(i), job.lossyBitsOf[i], src, pos, len, r, 0);
+            MantissaRounding.round(plan.dtype(i), plan.lossyBits(i), src, pos, len, r, 0);
             src = r;
             pos = 0;
         } else if (e.raw == null) {
@@ -157,8 +157,7 @@ final class ChunkEncoder implements EventHandler<ChunkEvent> {
             pos = 0;
         }
         String hash = hasher.hex(src, pos, len);
-        job.hashOf[i] = hash;
-        Tier tier = job.tiers[0];
+        results.hashed(i, hash);
         ChunkCatalog catalog = tier.catalog();
         long size = catalog.pin(hash);
         ChunkCatalog.Form held = size < 0 ? null : ChunkForms.held(tier, hash);
@@ -167,13 +166,10 @@ final class ChunkEncoder implements EventHandler<ChunkEvent> {
             // before we count on it, and only where no collector of another process may take it meanwhile.
             List<String> chain = held.bases();
             if (catalog.pinChain(chain) && catalog.reusable(hash, chain, freshSince())) {
-                job.addPins(i, chain);
-                job.storedOf[0][i] = held.length();
-                job.codecOf[i] = held.codec();
-                job.basesOf[i] = chain;
-                e.tiersToWrite = 0;
-                PreviousVersions.Version prev = previous.get(job, i);
-                previous.put(job, i, hash, hasher.contentHash(), prev == null ? 0 : prev.skip());
+                results.held(i, held);
+                e.write = false;
+                PreviousVersions.Version prev = previous.get(plan, i);
+                previous.put(plan, i, hash, hasher.contentHash(), prev == null ? 0 : prev.skip());
                 return;
             }
             // A chunk whose chain lost a link (an orphan of a failed save): encoded whole, which replaces it. One old
@@ -184,9 +180,9 @@ final class ChunkEncoder implements EventHandler<ChunkEvent> {
         ChunkCodec codec = codec(tier);
         e.encoded = encodedPool.acquire(slabWaitNanos);
         ByteBuffer out = e.encoded.buffer();
-        PreviousVersions.Version prev = previous.get(job, i);
+        PreviousVersions.Version prev = previous.get(plan, i);
         boolean skipped = prev != null && prev.skip() > 0;
-        List<String> chain = held == null && !skipped ? deltaBase(prev, job, i, tier, hash) : null;
+        List<String> chain = held == null && !skipped ? deltaBase(prev, plan, i, tier, hash) : null;
         int deltaLength = -1;
         if (chain != null) {
             ByteBuffer d = deltaOut.atLeast(out.capacity());
@@ -197,35 +193,36 @@ final class ChunkEncoder implements EventHandler<ChunkEvent> {
                 deltaLength = delta(tier).encode(src, pos, b, 0, len, chain.get(0), d, len - (len >>> 5));
             }
         }
+        boolean keptDelta = false;
         if (deltaLength >= 0 && deltaLength <= len / DELTA_SURE_RATIO) {
-            keepDelta(e, job, i, chain, deltaLength);
+            keepDelta(e, results, i, chain, deltaLength);
+            keptDelta = true;
         } else {
-            codec.encodeChoosing(src, pos, len, job.floatWidthOf(i), out, encoded);
+            codec.encodeChoosing(src, pos, len, plan.floatWidth(i), out, encoded);
             e.encodedLength = encoded.length();
-            job.codecOf[i] = encoded.codec().manifestName();
-            job.basesOf[i] = List.of();
+            results.encoded(i, encoded.codec().manifestName(), List.of());
             if (deltaLength >= 0 && deltaLength < e.encodedLength) {
-                keepDelta(e, job, i, chain, deltaLength);
+                keepDelta(e, results, i, chain, deltaLength);
+                keptDelta = true;
             } else if (chain != null) {
                 // Pins on bases not used would keep an older step's chunks past its retirement.
                 catalog.unpinAll(chain);
             }
         }
-        e.tiersToWrite = 1L;
-        boolean missed = chain != null && !Codec.XOR.manifestName().equals(job.codecOf[i]);
-        previous.put(job, i, hash, hasher.contentHash(), missed ? SKIP_AFTER_MISS : skipped ? prev.skip() - 1 : 0);
+        e.write = true;
+        boolean missed = chain != null && !keptDelta;
+        previous.put(plan, i, hash, hasher.contentHash(), missed ? SKIP_AFTER_MISS : skipped ? prev.skip() - 1 : 0);
     }
 
     private long freshSince() {
         return System.currentTimeMillis() - freshForMillis;
     }
 
-    private void keepDelta(ChunkEvent e, SaveJob job, int i, List<String> chain, int deltaLength) {
-        job.addPins(i, chain);
+    private void keepDelta(ChunkEvent e, ChunkResults results, int i, List<String> chain, int deltaLength) {
+        results.addPins(i, chain);
         e.encoded.buffer().put(0, deltaOut.atLeast(deltaLength), 0, deltaLength);
         e.encodedLength = deltaLength;
-        job.codecOf[i] = Codec.XOR.manifestName();
-        job.basesOf[i] = chain;
+        results.encoded(i, Codec.XOR.manifestName(), chain);
     }
 
     /**
@@ -234,7 +231,7 @@ final class ChunkEncoder implements EventHandler<ChunkEvent> {
      * would be read back from disk or the network), no previous version, the previous version not (or no longer
      * whole-chained) in the tier, or its stored chain at the bound. Its chain is pinned when returned.
      */
-    private List<String> deltaBase(PreviousVersions.Version prev, SaveJob job, int i, Tier tier, String hash) throws IOException {
+    private List<String> deltaBase(PreviousVersions.Version prev, SavePlan plan, int i, Tier tier, String hash) throws IOException {
         if (fullEvery <= 1 || !tier.store().inMemory() || prev == null || prev.hash().equals(hash)
                 || prev.contentHash() != hasher.contentHash()) {
             return null;
@@ -255,7 +252,7 @@ final class ChunkEncoder implements EventHandler<ChunkEvent> {
             catalog.unpinAll(chain);
             return null;
         }
-        int len = job.lengthOf[i];
+        int len = plan.length(i);
         try {
             chunks.materialize(tier.store(), tier.layout(), prev.hash(), prev.contentHash(), len, base.atLeast(len), 0, 0);
         } catch (IOException | RuntimeException unreadable) {

@@ -12,8 +12,8 @@ final class ChunkEvent {
     Slab raw;
     Slab encoded;
     int encodedLength;
-    /** Bit t set: tier t of the job does not hold the chunk yet and must be written. */
-    long tiersToWrite;
+    /** Whether the job's first tier does not hold the chunk yet and it must be written. */
+    boolean write;
 
     void load(SaveJob job, int chunk, ByteBuffer source, int sourcePosition, Slab raw) {
         this.job = job;
@@ -23,7 +23,7 @@ final class ChunkEvent {
         this.raw = raw;
         this.encoded = null;
         this.encodedLength = 0;
-        this.tiersToWrite = 0;
+        this.write = false;
     }
 
     void clear() {

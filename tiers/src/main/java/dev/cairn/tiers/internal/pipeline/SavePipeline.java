@@ -21,7 +21,7 @@ import java.util.concurrent.BlockingQueue;
 import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
-import java.util.function.BiConsumer;
+import java.util.function.Consumer;
 import org.apache.arrow.memory.BufferAllocator;
 
 /**
@@ -53,7 +53,7 @@ public final class SavePipeline implements AutoCloseable {
      * @param scratch   the encoders' scratch, outside the staging limit
      */
     public SavePipeline(CairnConfig config, BufferAllocator allocator, BufferAllocator scratch,
-                        BiConsumer<SaveJob, Integer> tierComplete) {
+                        Consumer<SaveJob> firstTierWritten) {
         int n = config.encoderThreads();
         int encodedSlab = roundUp(ChunkCodec.maxEncodedBytes(config.chunkBytes()));
         long rawBudget = config.stagingBytes() - (long) ENCODED_SLABS_PER_ENCODER * n * encodedSlab;
@@ -77,7 +77,7 @@ public final class SavePipeline implements AutoCloseable {
                     new SlabPool(allocator, encodedSlab, ENCODED_SLABS_PER_ENCODER), waitNanos,
                     new Scratch(scratch, "encoder-" + k));
         }
-        disruptor.handleEventsWith((EventHandler<ChunkEvent>[]) encoders).then(new ChunkWriter(tierComplete, freshFor(config)));
+        disruptor.handleEventsWith((EventHandler<ChunkEvent>[]) encoders).then(new ChunkWriter(firstTierWritten, freshFor(config)));
         disruptor.setDefaultExceptionHandler(new KeepRunning());
         this.ring = disruptor.start();
         this.publisher = new Thread(this::publishLoop, "cairn-publisher");
@@ -116,13 +116,13 @@ public final class SavePipeline implements AutoCloseable {
         // out to make room (the encoders free it). In ZERO_COPY only chunks that no single direct buffer of the
         // caller holds (heap buffers, blobs, chunks across two buffers) are copied, here on the caller's thread, so
         // the publisher never waits for staging.
-        boolean zeroCopy = job.mode == SaveMode.ZERO_COPY;
+        boolean zeroCopy = job.plan().mode() == SaveMode.ZERO_COPY;
         int[] position = new int[1];
         List<Object> held = new ArrayList<>();
         int i = 0;
         try {
             for (; i < job.chunkCount(); i++) {
-                if (zeroCopy && job.directSource(i, position) != null) {
+                if (zeroCopy && job.plan().directSource(i, position) != null) {
                     // Runs of chunks read in place travel as one item: the caller's cost stays near zero.
                     if (!held.isEmpty() && held.get(held.size() - 1) instanceof InPlace run && run.end == i) {
                         run.end = i + 1;
@@ -138,7 +138,7 @@ public final class SavePipeline implements AutoCloseable {
                     slab = rawPool.acquire(waitNanos);
                 }
                 try {
-                    job.copyChunk(i, slab.buffer());
+                    job.plan().copyChunk(i, slab.buffer());
                 } catch (RuntimeException e) {
                     slab.release();
                     throw e;
@@ -154,7 +154,7 @@ public final class SavePipeline implements AutoCloseable {
         }
         toPublish.addAll(held);
         if (!zeroCopy) {
-            job.capturedFuture().complete(null);
+            job.completeCapture();
         }
     }
 
@@ -174,7 +174,7 @@ public final class SavePipeline implements AutoCloseable {
                 publish(c.job, c.chunk, c.slab.buffer(), 0, c.slab);
             } else if (item instanceof InPlace run) {
                 for (int i = run.start; i < run.end; i++) {
-                    ByteBuffer src = run.job.failure == null ? run.job.directSource(i, position) : null;
+                    ByteBuffer src = run.job.failure() == null ? run.job.plan().directSource(i, position) : null;
                     publish(run.job, i, src, position[0], null);
                 }
             } else if (item instanceof Abandoned a) {
