@@ -68,6 +68,7 @@ final class ChunkEncoder implements EventHandler<ChunkEvent> {
     /** A chunk read in the caller's own buffer, copied once so that it is hashed and encoded from the same bytes. */
     private final Scratch.Buffer inPlace;
     private final Scratch.Buffer deltaOut;
+    private final ChunkWriter writer;
     private Sequence progress;
     /** Counted down once {@link #onShutdown} has freed the codecs and scratch. */
     private final java.util.concurrent.CountDownLatch released = new java.util.concurrent.CountDownLatch(1);
@@ -77,7 +78,8 @@ final class ChunkEncoder implements EventHandler<ChunkEvent> {
      *                 written for a save to count on it instead of writing it again ({@link SavePipeline#freshFor})
      * @param scratch  this encoder's own, closed with it
      */
-    ChunkEncoder(int k, int n, java.time.Duration freshFor, PreviousVersions previous, Scratch scratch) {
+    ChunkEncoder(int k, int n, java.time.Duration freshFor, PreviousVersions previous, ChunkWriter writer, Scratch scratch) {
+        this.writer = writer;
         this.scratch = scratch;
         this.rounded = scratch.buffer();
         this.inPlace = scratch.buffer();
@@ -89,8 +91,8 @@ final class ChunkEncoder implements EventHandler<ChunkEvent> {
     }
 
     /**
-     * The ring only learns a handler's progress at the end of a batch; reporting it after every event lets the writer
-     * (which frees the slabs the feeder waits for) follow each event as soon as it is encoded.
+     * The ring only learns a handler's progress at the end of a batch; reporting it after every event frees each slot
+     * for the feeder as soon as its chunk is handed on.
      */
     @Override
     public void setSequenceCallback(Sequence sequenceCallback) {
@@ -126,6 +128,7 @@ final class ChunkEncoder implements EventHandler<ChunkEvent> {
             if (job.results().lastEncoded()) {
                 job.handle().capturedFuture().complete(null);
             }
+            writer.take(e);
             progress.set(sequence);
         }
     }

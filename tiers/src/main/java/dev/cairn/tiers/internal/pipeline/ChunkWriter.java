@@ -1,6 +1,5 @@
 package dev.cairn.tiers.internal.pipeline;
 
-import com.lmax.disruptor.EventHandler;
 import dev.cairn.tiers.internal.ChunkCatalog;
 import dev.cairn.tiers.internal.ChunkForms;
 import dev.cairn.tiers.internal.Tier;
@@ -8,16 +7,17 @@ import java.nio.ByteBuffer;
 import java.util.function.Consumer;
 
 /**
- * The last handler of the ring: hands each encoded chunk to the I/O threads of the job's first tier when the tier
- * lacks it, so that slow stores write in parallel while the ring moves on. The encoded slab goes back to its pool
- * once written; the job's first tier commits when its last chunk is in.
+ * Where a chunk leaves the ring: its encoder hands it here once encoded, and it goes to the I/O threads of the job's
+ * first tier when the tier lacks it, so that slow stores write in parallel while the ring moves on. The encoded slab
+ * goes back to its pool once written. When the job's last chunk is in, {@code firstTierWritten} runs on one of the
+ * tier's I/O threads (the last write's, or one it is handed to when no write was needed), never on the ring.
  *
  * <p>A chunk is put only where the tier does not hold its hash yet ({@link ChunkForms#put}): two saves (or two
  * positions of one save) that both encode the same content may pick different forms (whole or differential, against
  * different chains), and one put over the other would leave a manifest describing a form no longer in the store. The
  * one that finds the hash present records the stored form (and pins its chain) instead of its own.
  */
-final class ChunkWriter implements EventHandler<ChunkEvent> {
+final class ChunkWriter {
     private final Consumer<SaveJob> firstTierWritten;
     private final long freshForMillis;
 
@@ -27,8 +27,8 @@ final class ChunkWriter implements EventHandler<ChunkEvent> {
         this.freshForMillis = freshFor.toMillis();
     }
 
-    @Override
-    public void onEvent(ChunkEvent e, long sequence, boolean endOfBatch) {
+    /** Takes chunk {@code e} from its encoder, on the encoder's thread, and clears the event. */
+    void take(ChunkEvent e) {
         SaveJob job = e.job;
         boolean write = job.failure() == null && e.write;
         Slab slab = e.encoded;
@@ -39,7 +39,14 @@ final class ChunkWriter implements EventHandler<ChunkEvent> {
             if (slab != null) {
                 slab.release();
             }
-            chunkDone(job);
+            if (job.results().lastWritten()) {
+                try {
+                    job.firstTier().io().execute(() -> firstTierWritten.accept(job));
+                } catch (RuntimeException rejected) {
+                    job.results().failWrites(rejected);
+                    firstTierWritten.accept(job); // fails the commit at once
+                }
+            }
             return;
         }
         try {

@@ -29,8 +29,8 @@ import org.apache.arrow.memory.BufferAllocator;
  * <p>One feeder thread publishes to the ring, and does there everything a chunk needs from outside memory before
  * it enters: it loads the first tier's chunk catalog (the first load lists the store), takes the output slab (waiting
  * while the writes lag), and reads the previous version's base for the differential form ({@link DeltaBases}). The
- * ring's handlers then only compute: the encoders hash and encode ({@link ChunkEncoder}), the writer hands each
- * chunk to the tier's I/O threads ({@link ChunkWriter}).
+ * ring's handlers, the encoders, then only compute: they hash and encode ({@link ChunkEncoder}) and hand each chunk
+ * the tier lacks to its I/O threads ({@link ChunkWriter}).
  *
  * <p>Memory: staging (raw and encoded slabs) comes from the staging allocator, whose limit is the configured staging
  * bytes; the encoders' scratch and the bases read ahead from the scratch allocator. {@link #close} returns all of it,
@@ -87,10 +87,11 @@ public final class SavePipeline implements AutoCloseable {
             return t;
         }, ProducerType.SINGLE, new SleepingWaitStrategy(100, 200_000));
         this.encoders = new ChunkEncoder[n];
+        ChunkWriter writer = new ChunkWriter(firstTierWritten, freshFor(config));
         for (int k = 0; k < n; k++) {
-            encoders[k] = new ChunkEncoder(k, n, freshFor(config), previous, new Scratch(scratch, "encoder-" + k));
+            encoders[k] = new ChunkEncoder(k, n, freshFor(config), previous, writer, new Scratch(scratch, "encoder-" + k));
         }
-        disruptor.handleEventsWith((EventHandler<ChunkEvent>[]) encoders).then(new ChunkWriter(firstTierWritten, freshFor(config)));
+        disruptor.handleEventsWith((EventHandler<ChunkEvent>[]) encoders);
         disruptor.setDefaultExceptionHandler(new KeepRunning());
         this.ring = disruptor.start();
         this.feeder = new Thread(this::feedLoop, "cairn-feeder");
