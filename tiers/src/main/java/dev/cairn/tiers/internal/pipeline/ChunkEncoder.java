@@ -122,7 +122,7 @@ final class ChunkEncoder implements EventHandler<ChunkEvent> {
                 e.base = null;
             }
             if (e.chain != null) {
-                e.catalog.unpinAll(e.chain); // a base not used (or the job failed)
+                e.catalog.unpinAll(e.chain); // a base not used, or a failure before it was
                 e.chain = null;
             }
             if (job.results().lastEncoded()) {
@@ -182,7 +182,6 @@ final class ChunkEncoder implements EventHandler<ChunkEvent> {
         Slab base = e.base;
         int deltaLength = -1;
         if (chain != null) {
-            e.chain = null; // kept with the chunk or released below
             ByteBuffer d = deltaOut.atLeast(out.capacity());
             ByteBuffer b = base.buffer();
             // A sample first: where much changed, the whole XOR would be compressed only to be thrown away.
@@ -202,10 +201,8 @@ final class ChunkEncoder implements EventHandler<ChunkEvent> {
             if (deltaLength >= 0 && deltaLength < e.encodedLength) {
                 keepDelta(e, results, i, chain, deltaLength);
                 keptDelta = true;
-            } else if (chain != null) {
-                // Pins on bases not used would keep an older step's chunks past its retirement.
-                catalog.unpinAll(chain);
             }
+            // A base not used goes back with its pins in onEvent: they would keep older chunks past retirement.
         }
         e.write = true;
         if (present && held == null) {
@@ -219,6 +216,7 @@ final class ChunkEncoder implements EventHandler<ChunkEvent> {
 
     private void keepDelta(ChunkEvent e, ChunkResults results, int i, List<String> chain, int deltaLength) {
         results.addPins(i, chain);
+        e.chain = null; // its pins now go with the chunk's
         e.encoded.buffer().put(0, deltaOut.atLeast(deltaLength), 0, deltaLength);
         e.encodedLength = deltaLength;
         results.encoded(i, Codec.XOR.manifestName(), chain);
