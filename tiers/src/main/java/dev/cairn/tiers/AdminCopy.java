@@ -7,7 +7,7 @@ import dev.cairn.CheckpointException.Reason;
 import dev.cairn.ObjectStore;
 import dev.cairn.StoreRef;
 import dev.cairn.tiers.internal.Tier;
-import dev.cairn.tiers.internal.commit.CommitProtocol;
+import dev.cairn.tiers.internal.commit.CommitPoint;
 import dev.cairn.tiers.internal.layout.StoreLayout;
 import dev.cairn.tiers.internal.manifest.ChunkRef;
 import dev.cairn.tiers.internal.manifest.EntryRecord;
@@ -33,7 +33,7 @@ import org.apache.arrow.memory.BufferAllocator;
 /**
  * One {@link CairnAdmin#copy}: a committed checkpoint into another store in the engine's commit order: every chunk
  * first (as stored, never re-encoded; each decoded and checked against its hash before it is written), then the rank
- * indexes, then the MANIFEST, created by {@link CommitProtocol#createManifest} (create-only, an ambiguous answer
+ * indexes, then the MANIFEST, created by {@link CommitPoint#create} (create-only, an ambiguous answer
  * resolved by reading it back) last. Each put is atomic, so a copy that is interrupted leaves no torn object and no
  * commit, and running it again sends only what is still missing.
  *
@@ -50,14 +50,12 @@ import org.apache.arrow.memory.BufferAllocator;
 final class AdminCopy {
     private final CairnAdmin admin;
     private final StoreLayout layout;
-    private final CommitProtocol commits;
     private final BufferAllocator allocator;
     private final int threads;
 
-    AdminCopy(CairnAdmin admin, StoreLayout layout, CommitProtocol commits, BufferAllocator allocator, int threads) {
+    AdminCopy(CairnAdmin admin, StoreLayout layout, BufferAllocator allocator, int threads) {
         this.admin = admin;
         this.layout = layout;
-        this.commits = commits;
         this.allocator = allocator;
         this.threads = threads;
     }
@@ -142,7 +140,7 @@ final class AdminCopy {
         byte[] commit = new byte[manifestBytes.remaining()];
         manifestBytes.duplicate().get(commit);
         try {
-            commits.createManifest(to, step, commit);
+            CommitPoint.create(to, step, commit);
         } catch (CheckpointException e) {
             if (e.reason() == Reason.CONFLICT) { // another writer committed this step in the target since the check above
                 throw new CheckpointException(Reason.CONFLICT, targetName + " already holds a different commit of "

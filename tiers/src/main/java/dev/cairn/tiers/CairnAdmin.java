@@ -204,7 +204,7 @@ final class CairnAdmin implements CheckpointAdmin {
         }
         StoreLayout layout = new StoreLayout(run);
         try (Tier to = new Tier(TierConfig.of(target.name(), target.store()), stores.size(), layout, 1)) {
-            return new AdminCopy(this, layout, commits, allocator, threads).copy(step, to, target.location(), progress);
+            return new AdminCopy(this, layout, allocator, threads).copy(step, to, target.location(), progress);
         }
     }
 

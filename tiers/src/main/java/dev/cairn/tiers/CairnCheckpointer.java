@@ -15,20 +15,21 @@ import dev.cairn.RestoreResult;
 import dev.cairn.SaveMode;
 import dev.cairn.TierConfig;
 import dev.cairn.TrainingState;
-import dev.cairn.tiers.internal.ChunkCatalog;
 import dev.cairn.tiers.internal.Tier;
 import dev.cairn.tiers.internal.codec.Scratch;
 import dev.cairn.tiers.internal.commit.CommitProtocol;
+import dev.cairn.tiers.internal.commit.TierCommitter;
 import dev.cairn.tiers.internal.gc.GarbageCollector;
+import dev.cairn.tiers.internal.gc.Retention;
 import dev.cairn.tiers.internal.layout.StoreLayout;
 import dev.cairn.tiers.internal.manifest.Manifest;
 import dev.cairn.tiers.internal.observe.Telemetry;
 import dev.cairn.tiers.internal.pipeline.SaveJob;
+import dev.cairn.tiers.internal.pipeline.SavePlan;
 import dev.cairn.tiers.internal.promote.Promoter;
 import dev.cairn.tiers.internal.pipeline.SavePipeline;
 import dev.cairn.tiers.internal.restore.Restorer;
 import java.io.IOException;
-import java.time.Instant;
 import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.List;
@@ -64,16 +65,14 @@ public final class CairnCheckpointer implements Checkpointer {
     private final BufferAllocator scratch;
     private final List<Tier> tiers = new ArrayList<>();
     private final CommitProtocol commits;
-    private final GarbageCollector collector;
+    /** Each tier's commit owner, by tier index: commits, promotions into it, retention and GC. */
+    private final List<TierCommitter> committers = new ArrayList<>();
+    private final Retention retention;
     private final Promoter promoter;
     private final SavePipeline pipeline;
     private final Restorer restorer;
     private final ExecutorService restorePool;
     private final ExecutorService rankCommits;
-    /** Rank 0 of a multi-rank run collects on this thread, off the commit path; null otherwise. */
-    private final ExecutorService collections;
-    /** Tiers (by index) with a background collection queued and not started yet. */
-    private final Set<Integer> collectionQueued = ConcurrentHashMap.newKeySet();
     private final ScheduledExecutorService deadlines;
     private final Map<Long, SaveJob> inFlight = new ConcurrentHashMap<>();
     private long lastStep = -1;
@@ -81,7 +80,6 @@ public final class CairnCheckpointer implements Checkpointer {
     /** Each tier's committed steps, listed in the background from the open on (see highestCommittedAtFirstSave). */
     private final Map<Integer, CompletableFuture<Long>> highestCommittedAtOpen = new ConcurrentHashMap<>();
     private volatile boolean closed;
-    private volatile Throwable lastGcFailure;
     private final Telemetry telemetry;
 
     CairnCheckpointer(CairnConfig config) {
@@ -98,13 +96,19 @@ public final class CairnCheckpointer implements Checkpointer {
             tiers.add(new Tier(t, tiers.size(), layout, IO_THREADS_PER_TIER, config.compressionLevel()));
         }
         this.commits = new CommitProtocol(manifests, coordinatorOf(config), config.deadline());
-        this.collector = new GarbageCollector(commits);
+        boolean multiRank = config.worldSize() > 1;
         // A multi-rank commit waits for the other ranks: on its own threads, never on a tier's I/O threads, whose
         // chunk writes (of this step in another tier, or of the next steps) the other ranks may be waiting for.
-        this.rankCommits = config.worldSize() > 1 ? Executors.newCachedThreadPool(daemon("cairn-rank-commit")) : null;
-        this.collections = config.worldSize() > 1 && config.rank() == 0 ? Executors.newSingleThreadExecutor(daemon("cairn-gc")) : null;
-        this.promoter = new Promoter(commits, this::collectQuietly, rankCommits == null ? Runnable::run : rankCommits, scratch);
-        this.pipeline = new SavePipeline(config, staging, scratch, this::tierComplete);
+        this.rankCommits = multiRank ? Executors.newCachedThreadPool(daemon("cairn-rank-commit")) : null;
+        this.retention = new Retention(new GarbageCollector(commits), config.gcGrace(), config.rank(), multiRank,
+                () -> Set.copyOf(inFlight.keySet()),
+                multiRank && config.rank() == 0 ? Executors.newSingleThreadExecutor(daemon("cairn-gc")) : null,
+                telemetry::gcFinished);
+        for (Tier t : tiers) {
+            committers.add(new TierCommitter(t, commits, config.run(), retention, rankCommits));
+        }
+        this.promoter = new Promoter(rankCommits == null ? Runnable::run : rankCommits, scratch);
+        this.pipeline = new SavePipeline(config, staging, scratch, this::firstTierWritten);
         // Restore threads both wait on the store and decode: more of them than cores keeps a slow store's GETs
         // overlapping with decoding.
         this.restorePool = Executors.newFixedThreadPool(RESTORE_THREADS_PER_ENCODER * config.encoderThreads(), daemon("cairn-restore"));
@@ -137,19 +141,19 @@ public final class CairnCheckpointer implements Checkpointer {
     public CheckpointHandle save(long step, TrainingState state, SaveMode mode) {
         long began = System.nanoTime();
         try (var logContext = telemetry.context(step)) {
-            SaveJob job;
+            CheckpointHandle handle;
             try {
-                job = start(step, state, mode);
+                handle = start(step, state, mode);
             } catch (CheckpointException refused) {
                 telemetry.saveRefused(step, refused);
                 throw refused;
             }
-            telemetry.saveReturned(job, state, mode, began);
-            return job;
+            telemetry.saveReturned(handle, state, mode, began);
+            return handle;
         }
     }
 
-    private synchronized SaveJob start(long step, TrainingState state, SaveMode mode) {
+    private synchronized CheckpointHandle start(long step, TrainingState state, SaveMode mode) {
         if (closed) {
             throw new CheckpointException(Reason.CLOSED, "checkpointer of run '" + config.run() + "' is closed");
         }
@@ -175,28 +179,35 @@ public final class CairnCheckpointer implements Checkpointer {
                 }
             }
         }
-        SaveJob job = new SaveJob(step, state, mode, targets.toArray(new Tier[0]), config.chunkBytes(), config.rank(), config.worldSize(),
+        SavePlan plan = new SavePlan(step, state, mode, config.chunkBytes(), config.rank(), config.worldSize(),
                 config.lossyEntries().orElse(null), config.lossyMantissaBits());
         lastStep = step;
         if (targets.isEmpty()) {
-            job.completeCapture();
-            return job;
+            SaveJob nowhere = new SaveJob(plan, new Tier[0]);
+            nowhere.completeCapture();
+            return nowhere.handle();
         }
+        SaveJob job = new SaveJob(plan, targets.toArray(new Tier[0]));
         inFlight.put(step, job);
         // The timer must not outlive the job: it holds the job, and so the caller's buffers, until it fires.
         ScheduledFuture<?> timer = deadlines.schedule(() -> job.expire(new CheckpointException(Reason.TIMEOUT,
                 "save of step " + step + " did not finish within " + config.deadline())), config.deadline().toNanos(), TimeUnit.NANOSECONDS);
-        job.done().whenComplete((r, e) -> {
+        job.handle().done().whenComplete((r, e) -> {
             inFlight.remove(step, job);
             timer.cancel(false);
         });
         if (job.chunkCount() == 0) {
             job.completeCapture();
-            tierComplete(job, 0);
-            return job;
+            try {
+                job.tier(0).io().execute(() -> firstTierWritten(job));
+            } catch (java.util.concurrent.RejectedExecutionException closing) {
+                job.expire(new CheckpointException(Reason.CLOSED, "tier " + job.tier(0).name() + " stopped before step "
+                        + step + " committed"));
+            }
+            return job.handle();
         }
         pipeline.submit(job);
-        return job;
+        return job.handle();
     }
 
     /**
@@ -241,118 +252,14 @@ public final class CairnCheckpointer implements Checkpointer {
                 .flatMap(Optional::stream).findFirst()).orElse(null);
     }
 
-    /** Called once per tier when every chunk of {@code job} is durable there (or failed): commit on the tier's I/O thread. */
-    private void tierComplete(SaveJob job, int t) {
-        Tier tier = job.tier(t);
-        try {
-            (rankCommits != null ? rankCommits : tier.io()).execute(() -> commit(job, t));
-        } catch (RuntimeException rejected) {
-            job.committed(t).completeExceptionally(new CheckpointException(Reason.CLOSED,
-                    "tier " + tier.name() + " stopped before step " + job.step() + " committed"));
-        }
+    /** Every chunk of {@code job} is durable in its first tier (or failed); on one of that tier's I/O threads. */
+    private void firstTierWritten(SaveJob job) {
+        committers.get(job.tier(0).index()).saved(job, this::promote);
     }
 
-    /** Commits the step in its first tier, then starts promoting it to the slower tiers that take it. */
-    private void commit(SaveJob job, int t) {
-        Tier tier = job.tier(t);
-        CompletableFuture<CommitReport> future = job.committed(t);
-        tier.commitLock().lock();
-        try {
-            Throwable failure = job.failure(t);
-            if (failure != null) {
-                CheckpointException e = asCheckpointException(tier, job.step(), failure);
-                future.completeExceptionally(e);
-                failPromotions(job, e);
-                return;
-            }
-            if (!job.claimCommit(t)) {
-                failPromotions(job, new CheckpointException(Reason.TIMEOUT, "step " + job.step() + " expired before it committed"));
-                return;
-            }
-            Manifest m = job.manifest(config.run(), t, Instant.now());
-            future.complete(commits.commit(tier, m, job.chunksWritten(t), job.bytesWritten(t)));
-            for (int slower = 1; slower < job.tiers().size(); slower++) {
-                int target = slower;
-                promoter.promote(m, tier, job.tier(slower), job.committed(slower), () -> job.claimCommit(target));
-            }
-            collectQuietly(tier);
-        } catch (Throwable e) {
-            CheckpointException c = asCheckpointException(tier, job.step(), e);
-            future.completeExceptionally(c);
-            failPromotions(job, c);
-            if (config.worldSize() > 1) {
-                forgetReused(job, tier);
-            }
-        } finally {
-            job.unpin(t);
-            tier.commitLock().unlock();
-        }
-    }
-
-    private static void failPromotions(SaveJob job, CheckpointException cause) {
-        for (int slower = 1; slower < job.tiers().size(); slower++) {
-            job.committed(slower).completeExceptionally(new CheckpointException(cause.reason(), "step " + job.step()
-                    + " did not commit in tier " + job.tier(0).name() + ", so it is not promoted to " + job.tier(slower).name()
-                    + ": " + cause.getMessage(), cause));
-        }
-    }
-
-    /**
-     * In a multi-rank run only rank 0 collects, and as an outsider: it cannot see the other ranks' pins, so chunks
-     * only retired steps named also wait out the grace period (and its commit checks that every chunk the other
-     * ranks rely on is still there).
-     */
-    private GarbageCollector.Collector collectorRole() {
-        return config.worldSize() > 1 ? GarbageCollector.Collector.OUTSIDER : GarbageCollector.Collector.WRITER;
-    }
-
-    /**
-     * Applies retention and sweeps {@code tier} after a commit or a promotion, on rank 0 only. In a multi-rank run
-     * that collection is an outsider's ({@link #collectorRole}), as safe beside this process's commits as the command
-     * line's {@code gc} beside a writer, so it runs on its own thread instead of holding the commit lock: listing and
-     * sweeping a peer tier takes many round trips, which the next step's commit would otherwise wait for. Requests
-     * that come while one is queued are served by that one.
-     */
-    private void collectQuietly(Tier tier) {
-        if (config.rank() != 0) {
-            return;
-        }
-        if (collections == null) {
-            collect(tier);
-            return;
-        }
-        if (collectionQueued.add(tier.index())) {
-            try {
-                collections.execute(() -> {
-                    collectionQueued.remove(tier.index()); // a commit from now on asks for a collection after this one
-                    if (!closed) {
-                        collect(tier);
-                    }
-                });
-            } catch (java.util.concurrent.RejectedExecutionException closing) {
-                collectionQueued.remove(tier.index());
-            }
-        }
-    }
-
-    private void collect(Tier tier) {
-        try {
-            long began = System.nanoTime();
-            telemetry.gcFinished(collector.collect(tier, config.gcGrace(), Set.copyOf(inFlight.keySet()), false, collectorRole()), began);
-        } catch (Throwable e) {
-            // A failed collection loses nothing; the next one retries. Kept for diagnosis.
-            lastGcFailure = e;
-        }
-    }
-
-    private static CheckpointException asCheckpointException(Tier tier, long step, Throwable e) {
-        if (e instanceof CheckpointException c) {
-            return c;
-        }
-        if (e instanceof java.util.concurrent.CompletionException && e.getCause() != null) {
-            return asCheckpointException(tier, step, e.getCause());
-        }
-        return new CheckpointException(Reason.STORAGE, "step " + step + " failed in tier " + tier.name() + ": " + e, e);
+    private void promote(Manifest m, Tier source, Tier target, CompletableFuture<CommitReport> done,
+                         java.util.function.BooleanSupplier claim) {
+        promoter.promote(m, source, committers.get(target.index()), done, claim);
     }
 
     @Override
@@ -435,24 +342,6 @@ public final class CairnCheckpointer implements Checkpointer {
         }
     }
 
-    /**
-     * After a failed multi-rank commit: this rank may have counted on chunks another process's GC removed, which its
-     * catalog cannot see; it forgets them, so the next save writes (or finds) them again.
-     */
-    private static void forgetReused(SaveJob job, Tier tier) {
-        try {
-            ChunkCatalog catalog = tier.catalog();
-            for (int i = 0; i < job.chunkCount(); i++) {
-                String h = job.hashOf(i);
-                if (h != null) {
-                    catalog.forget(h);
-                }
-            }
-        } catch (IOException e) {
-            // The catalog was loaded when the save took its pins.
-        }
-    }
-
     @Override
     public List<CheckpointInfo> list() {
         List<CheckpointInfo> out = new ArrayList<>();
@@ -479,18 +368,14 @@ public final class CairnCheckpointer implements Checkpointer {
     @Override
     public List<GcReport> gc(boolean dryRun) {
         List<GcReport> reports = new ArrayList<>();
-        for (Tier t : tiers) {
-            t.commitLock().lock();
+        for (TierCommitter c : committers) {
             try {
-                // Ranks other than 0 only report: rank 0 is the run's collector.
                 long began = System.nanoTime();
-                reports.add(collector.collect(t, config.gcGrace(), Set.copyOf(inFlight.keySet()), dryRun || config.rank() != 0,
-                        collectorRole()));
-                telemetry.gcFinished(reports.get(reports.size() - 1), began);
+                GcReport report = c.collect(dryRun);
+                telemetry.gcFinished(report, began);
+                reports.add(report);
             } catch (IOException e) {
-                throw new CheckpointException(Reason.STORAGE, "gc of tier " + t.name() + " failed: " + e.getMessage(), e);
-            } finally {
-                t.commitLock().unlock();
+                throw new CheckpointException(Reason.STORAGE, "gc of tier " + c.tier().name() + " failed: " + e.getMessage(), e);
             }
         }
         return reports;
@@ -512,7 +397,7 @@ public final class CairnCheckpointer implements Checkpointer {
 
     /** The last failure of a background collection, or null. */
     public Throwable lastGcFailure() {
-        return lastGcFailure;
+        return retention.lastFailure();
     }
 
     @Override
@@ -523,23 +408,17 @@ public final class CairnCheckpointer implements Checkpointer {
             }
             closed = true;
         }
+        retention.closing();
         long until = System.nanoTime() + config.deadline().toNanos();
         for (SaveJob job : List.copyOf(inFlight.values())) {
             try {
-                job.done().get(Math.max(0, until - System.nanoTime()), TimeUnit.NANOSECONDS);
+                job.handle().done().get(Math.max(0, until - System.nanoTime()), TimeUnit.NANOSECONDS);
             } catch (Exception e) {
                 job.expire(new CheckpointException(Reason.CLOSED, "checkpointer closed before step " + job.step() + " committed"));
             }
         }
         pipeline.close();
-        if (collections != null) {
-            collections.shutdownNow(); // a collection cut short loses nothing: the next one (in any process) finishes it
-            try {
-                collections.awaitTermination(10, TimeUnit.SECONDS);
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-            }
-        }
+        retention.close();
         for (Tier t : tiers) {
             t.close();
         }

@@ -84,8 +84,8 @@ final class RankCommit {
             checkChunksPresent(tier, indexes, ownUnconfirmed, until);
             merged = merge(index, indexes);
             byte[] bytes = ManifestFormat.write(merged, "manifest", allocator);
-            // The one place that creates a MANIFEST, and resolves a create whose answer was lost.
-            commits.createManifest(tier, index.step(), bytes);
+            // CommitPoint: the one place that creates a MANIFEST, and resolves a create whose answer was lost.
+            CommitPoint.create(tier, index.step(), bytes);
         } catch (IOException | RuntimeException e) {
             failure = e; // the other ranks still get to the barrier below, instead of waiting out the deadline
         }

@@ -1,6 +1,10 @@
 /**
- * The commit protocol: every chunk, then the rank's index, then the MANIFEST by create-if-absent. The MANIFEST is
- * the single commit point: a step exists for restore iff its MANIFEST does, so a process that dies anywhere before
- * it leaves only garbage, never a half checkpoint.
+ * Commits: every chunk, then the rank's index, then the MANIFEST by create-if-absent. The MANIFEST is the single
+ * commit point, created only by {@link dev.cairn.tiers.internal.commit.CommitPoint} (which also resolves a create whose
+ * answer was lost): a step exists for restore iff its MANIFEST does, so a process that dies anywhere before it leaves
+ * only garbage, never a half checkpoint. {@link dev.cairn.tiers.internal.commit.CommitProtocol} commits one rank's part
+ * ({@code RankCommit} with several ranks); each tier of a running checkpointer has one
+ * {@link dev.cairn.tiers.internal.commit.TierCommitter}, through which its save commits, the commits of steps promoted
+ * into it, and its retention and GC run.
  */
 package dev.cairn.tiers.internal.commit;

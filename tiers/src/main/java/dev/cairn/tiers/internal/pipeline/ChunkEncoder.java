@@ -3,7 +3,6 @@ package dev.cairn.tiers.internal.pipeline;
 import com.lmax.disruptor.EventHandler;
 import com.lmax.disruptor.Sequence;
 import dev.cairn.tiers.internal.ChunkCatalog;
-import dev.cairn.tiers.internal.ChunkForms;
 import dev.cairn.tiers.internal.Tier;
 import dev.cairn.tiers.internal.codec.ChunkCodec;
 import dev.cairn.tiers.internal.codec.Codec;
@@ -11,27 +10,30 @@ import dev.cairn.tiers.internal.codec.ContentHash;
 import dev.cairn.tiers.internal.codec.MantissaRounding;
 import dev.cairn.tiers.internal.codec.Scratch;
 import dev.cairn.tiers.internal.codec.XorDelta;
-import dev.cairn.tiers.internal.restore.StoredChunks;
-import java.io.IOException;
 import java.nio.ByteBuffer;
-import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 
 /**
  * Encoder {@code k} of {@code n}: takes the events whose sequence is {@code k} modulo {@code n}, hashes the raw
- * bytes, asks each target tier whether it already holds that content (pinning it), and encodes the chunk only
- * when some tier needs it, in the codec that suits its bytes ({@link ChunkCodec#encodeChoosing}). Raw staging is
- * returned as soon as the chunk is encoded.
+ * bytes, asks the catalog of the save's first tier whether the tier already holds that content (pinning it), and
+ * encodes the chunk only when the tier needs it, in the codec that suits its bytes ({@link ChunkCodec#encodeChoosing}).
+ * Raw staging is returned as soon as the chunk is encoded.
+ *
+ * <p>Only computes: it never reads or writes a store and never waits. Everything it needs from outside memory comes
+ * in the event, put there by the feeder before the chunk entered the ring: the output slab, the loaded catalog, and
+ * the previous version's base ({@link DeltaBases}). A chunk the catalog knows to be present but in a form it has not
+ * learned yet (found by listing the store, whose headers it has not read) is encoded whole and handed to the writer,
+ * which reads the stored form on an I/O thread and keeps it ({@link dev.cairn.tiers.internal.ChunkForms#put}).
  *
  * <p>Differential chunks: a changed chunk whose previous version (the same position in an earlier save of this
  * pipeline, from {@link PreviousVersions}) is still in the save's first tier is also encoded as the XOR against it
- * ({@link XorDelta}), and the smaller form is kept. The previous raw bytes are not kept in memory: they are read
- * back from the tier and rebuilt along their own chain ({@link StoredChunks#materialize}), which the chain bound
- * ({@code fullEvery}) keeps short. A delta of at most 1/{@value #DELTA_SURE_RATIO} of the raw size is kept without
- * also encoding the chunk whole: no whole encoding of floats comes near that. A differential sample of the first
- * {@value ChunkCodec#SAMPLE_BYTES} bytes that does not halve skips the differential form at once.
+ * ({@link XorDelta}), and the smaller form is kept. The previous raw bytes are not kept in memory: the feeder rebuilt
+ * them from the tier, along their own chain, which the chain bound ({@code fullEvery}) keeps short. A delta of at
+ * most 1/{@value #DELTA_SURE_RATIO} of the raw size is kept without also encoding the chunk whole: no whole encoding
+ * of floats comes near that. A differential sample of the first {@value ChunkCodec#SAMPLE_BYTES} bytes that does not
+ * halve skips the differential form at once.
  *
  * <p>Chunks are keyed by {@link SaveJob#CONTENT_HASH} (XXH3-128, manifest format 3). Every hash this encoder looks
  * up or builds on is one it computed with that hash, or a base named by a chunk stored under such a key: a chunk of a
@@ -42,10 +44,7 @@ import java.util.Map;
  * caller's buffers. Chunks read in the caller's buffers (ZERO_COPY) are copied into the encoder's scratch before
  * hashing, so that the bytes hashed are the bytes encoded even if the caller's change meanwhile.
  *
- * <p>Each encoder owns its scratch (rounded or copied input, a previous version, a differential form), freed when the
- * pipeline closes, and its pool of output slabs. With one shared pool, an encoder that runs ahead could take every
- * slab while a slower one still waits for its first: the writer, which frees slabs in sequence order, would then
- * wait on the slow encoder forever.
+ * <p>Each encoder owns its scratch (rounded or copied input, a differential form), freed when the pipeline closes.
  */
 final class ChunkEncoder implements EventHandler<ChunkEvent> {
     static final int DELTA_SURE_RATIO = 4;
@@ -55,11 +54,9 @@ final class ChunkEncoder implements EventHandler<ChunkEvent> {
     private final Map<Integer, ChunkCodec> codecs = new HashMap<>();
     private final Map<Integer, XorDelta> deltas = new HashMap<>();
     private final Scratch scratch;
-    private final StoredChunks chunks;
     /** What the codec chose for the chunk at hand. */
     private final ChunkCodec.Encoded encoded = new ChunkCodec.Encoded();
     private final ContentHash.Hasher hasher = SaveJob.CONTENT_HASH.hasher();
-    private final int fullEvery;
     private final long freshForMillis;
     private final PreviousVersions previous;
     /**
@@ -67,14 +64,11 @@ final class ChunkEncoder implements EventHandler<ChunkEvent> {
      * pay: rebuilding the base costs a read and a decode per chunk, wasted where training changes every value.
      */
     static final int SKIP_AFTER_MISS = 4;
-    private final SlabPool encodedPool;
-    private final long slabWaitNanos;
     private final Scratch.Buffer rounded;
     /** A chunk read in the caller's own buffer, copied once so that it is hashed and encoded from the same bytes. */
     private final Scratch.Buffer inPlace;
-    /** The raw bytes of the previous version, rebuilt by {@link #deltaBase}. */
-    private final Scratch.Buffer base;
     private final Scratch.Buffer deltaOut;
+    private final ChunkWriter writer;
     private Sequence progress;
     /** Counted down once {@link #onShutdown} has freed the codecs and scratch. */
     private final java.util.concurrent.CountDownLatch released = new java.util.concurrent.CountDownLatch(1);
@@ -84,27 +78,21 @@ final class ChunkEncoder implements EventHandler<ChunkEvent> {
      *                 written for a save to count on it instead of writing it again ({@link SavePipeline#freshFor})
      * @param scratch  this encoder's own, closed with it
      */
-    ChunkEncoder(int k, int n, int fullEvery, java.time.Duration freshFor, PreviousVersions previous, SlabPool encodedPool,
-                 long slabWaitNanos, Scratch scratch) {
+    ChunkEncoder(int k, int n, java.time.Duration freshFor, PreviousVersions previous, ChunkWriter writer, Scratch scratch) {
+        this.writer = writer;
         this.scratch = scratch;
-        this.chunks = new StoredChunks(scratch);
         this.rounded = scratch.buffer();
         this.inPlace = scratch.buffer();
-        this.base = scratch.buffer();
         this.deltaOut = scratch.buffer();
         this.k = k;
         this.n = n;
-        this.fullEvery = fullEvery;
         this.freshForMillis = freshFor.toMillis();
         this.previous = previous;
-        this.encodedPool = encodedPool;
-        this.slabWaitNanos = slabWaitNanos;
     }
 
     /**
-     * The ring only learns a handler's progress at the end of a batch; an encoder waiting for an encoded slab in the
-     * middle of a long batch would then hide the events it already finished from the writer, which is the one that
-     * frees slabs. Reporting progress after every event breaks that cycle.
+     * The ring only learns a handler's progress at the end of a batch; reporting it after every event frees each slot
+     * for the feeder as soon as its chunk is handed on.
      */
     @Override
     public void setSequenceCallback(Sequence sequenceCallback) {
@@ -119,8 +107,8 @@ final class ChunkEncoder implements EventHandler<ChunkEvent> {
         }
         SaveJob job = e.job;
         try {
-            if (job.failure == null) {
-                encode(e, job);
+            if (job.failure() == null) {
+                encode(e, job.plan(), job.results(), job.firstTier());
             }
         } catch (Throwable t) {
             job.fail(t);
@@ -129,21 +117,30 @@ final class ChunkEncoder implements EventHandler<ChunkEvent> {
                 e.raw.release();
                 e.raw = null;
             }
-            if (job.notYetEncoded.decrementAndGet() == 0) {
-                job.capturedFuture().complete(null);
+            if (e.base != null) {
+                e.base.release();
+                e.base = null;
             }
+            if (e.chain != null) {
+                e.catalog.unpinAll(e.chain); // a base not used, or a failure before it was
+                e.chain = null;
+            }
+            if (job.results().lastEncoded()) {
+                job.handle().capturedFuture().complete(null);
+            }
+            writer.take(e);
             progress.set(sequence);
         }
     }
 
-    private void encode(ChunkEvent e, SaveJob job) throws Exception {
+    private void encode(ChunkEvent e, SavePlan plan, ChunkResults results, Tier tier) throws Exception {
         int i = e.chunk;
-        int len = job.lengthOf[i];
+        int len = plan.length(i);
         ByteBuffer src = e.source;
         int pos = e.sourcePosition;
-        if (job.lossyBitsOf[i] != 0) {
+        if (plan.lossyBits(i) != 0) {
             ByteBuffer r = rounded.atLeast(len);
-            MantissaRounding.round(job.dtypeOf(i), job.lossyBitsOf[i], src, pos, len, r, 0);
+            MantissaRounding.round(plan.dtype(i), plan.lossyBits(i), src, pos, len, r, 0);
             src = r;
             pos = 0;
         } else if (e.raw == null) {
@@ -157,23 +154,19 @@ final class ChunkEncoder implements EventHandler<ChunkEvent> {
             pos = 0;
         }
         String hash = hasher.hex(src, pos, len);
-        job.hashOf[i] = hash;
-        Tier tier = job.tiers[0];
-        ChunkCatalog catalog = tier.catalog();
+        results.hashed(i, hash);
+        ChunkCatalog catalog = e.catalog;
+        PreviousVersions.Version prev = e.prev;
         long size = catalog.pin(hash);
-        ChunkCatalog.Form held = size < 0 ? null : ChunkForms.held(tier, hash);
+        ChunkCatalog.Form held = size < 0 ? null : catalog.formOf(hash);
         if (held != null) {
             // Held already, in the one form the tier keeps under this key; usable only with its whole chain, pinned
             // before we count on it, and only where no collector of another process may take it meanwhile.
             List<String> chain = held.bases();
-            if (catalog.pinChain(chain) && catalog.reusable(hash, chain, freshSince())) {
-                job.addPins(i, chain);
-                job.storedOf[0][i] = held.length();
-                job.codecOf[i] = held.codec();
-                job.basesOf[i] = chain;
-                e.tiersToWrite = 0;
-                PreviousVersions.Version prev = previous.get(job, i);
-                previous.put(job, i, hash, hasher.contentHash(), prev == null ? 0 : prev.skip());
+            if (catalog.pinChain(chain) && catalog.reusable(hash, chain, System.currentTimeMillis() - freshForMillis)) {
+                results.held(i, held);
+                e.write = false;
+                previous.put(plan, i, hash, hasher.contentHash(), prev == null ? 0 : prev.skip());
                 return;
             }
             // A chunk whose chain lost a link (an orphan of a failed save): encoded whole, which replaces it. One old
@@ -181,88 +174,52 @@ final class ChunkEncoder implements EventHandler<ChunkEvent> {
             // form and only writes it again, which restarts its age (ChunkForms#put).
             catalog.unpinAll(chain);
         }
-        ChunkCodec codec = codec(tier);
-        e.encoded = encodedPool.acquire(slabWaitNanos);
+        boolean present = size >= 0;
         ByteBuffer out = e.encoded.buffer();
-        PreviousVersions.Version prev = previous.get(job, i);
         boolean skipped = prev != null && prev.skip() > 0;
-        List<String> chain = held == null && !skipped ? deltaBase(prev, job, i, tier, hash) : null;
+        // The base the feeder read serves a changed chunk the tier does not hold; otherwise it goes back unused.
+        List<String> chain = e.chain != null && !present && !prev.hash().equals(hash) ? e.chain : null;
+        Slab base = e.base;
         int deltaLength = -1;
         if (chain != null) {
             ByteBuffer d = deltaOut.atLeast(out.capacity());
-            ByteBuffer b = base.atLeast(len);
+            ByteBuffer b = base.buffer();
             // A sample first: where much changed, the whole XOR would be compressed only to be thrown away.
             int probe = Math.min(len, ChunkCodec.SAMPLE_BYTES);
             if (probe == len || delta(tier).encode(src, pos, b, 0, probe, chain.get(0), d, probe / 2) >= 0) {
                 deltaLength = delta(tier).encode(src, pos, b, 0, len, chain.get(0), d, len - (len >>> 5));
             }
         }
+        boolean keptDelta = false;
         if (deltaLength >= 0 && deltaLength <= len / DELTA_SURE_RATIO) {
-            keepDelta(e, job, i, chain, deltaLength);
+            keepDelta(e, results, i, chain, deltaLength);
+            keptDelta = true;
         } else {
-            codec.encodeChoosing(src, pos, len, job.floatWidthOf(i), out, encoded);
+            codec(tier).encodeChoosing(src, pos, len, plan.floatWidth(i), out, encoded);
             e.encodedLength = encoded.length();
-            job.codecOf[i] = encoded.codec().manifestName();
-            job.basesOf[i] = List.of();
+            results.encoded(i, encoded.codec().manifestName(), List.of());
             if (deltaLength >= 0 && deltaLength < e.encodedLength) {
-                keepDelta(e, job, i, chain, deltaLength);
-            } else if (chain != null) {
-                // Pins on bases not used would keep an older step's chunks past its retirement.
-                catalog.unpinAll(chain);
+                keepDelta(e, results, i, chain, deltaLength);
+                keptDelta = true;
             }
+            // A base not used goes back with its pins in onEvent: they would keep older chunks past retirement.
         }
-        e.tiersToWrite = 1L;
-        boolean missed = chain != null && !Codec.XOR.manifestName().equals(job.codecOf[i]);
-        previous.put(job, i, hash, hasher.contentHash(), missed ? SKIP_AFTER_MISS : skipped ? prev.skip() - 1 : 0);
+        e.write = true;
+        if (present && held == null) {
+            // Present in a form not learned yet: as if held (the writer keeps the stored form), for the skip count too.
+            previous.put(plan, i, hash, hasher.contentHash(), prev == null ? 0 : prev.skip());
+            return;
+        }
+        boolean missed = chain != null && !keptDelta;
+        previous.put(plan, i, hash, hasher.contentHash(), missed ? SKIP_AFTER_MISS : skipped ? prev.skip() - 1 : 0);
     }
 
-    private long freshSince() {
-        return System.currentTimeMillis() - freshForMillis;
-    }
-
-    private void keepDelta(ChunkEvent e, SaveJob job, int i, List<String> chain, int deltaLength) {
-        job.addPins(i, chain);
+    private void keepDelta(ChunkEvent e, ChunkResults results, int i, List<String> chain, int deltaLength) {
+        results.addPins(i, chain);
+        e.chain = null; // its pins now go with the chunk's
         e.encoded.buffer().put(0, deltaOut.atLeast(deltaLength), 0, deltaLength);
         e.encodedLength = deltaLength;
-        job.codecOf[i] = Codec.XOR.manifestName();
-        job.basesOf[i] = chain;
-    }
-
-    /**
-     * The chain a differential chunk {@code i} would have, nearest base first, with the base's raw bytes rebuilt in
-     * {@link #base}; null when it cannot be one: differential off, a first tier not in memory (its previous versions
-     * would be read back from disk or the network), no previous version, the previous version not (or no longer
-     * whole-chained) in the tier, or its stored chain at the bound. Its chain is pinned when returned.
-     */
-    private List<String> deltaBase(PreviousVersions.Version prev, SaveJob job, int i, Tier tier, String hash) throws IOException {
-        if (fullEvery <= 1 || !tier.store().inMemory() || prev == null || prev.hash().equals(hash)
-                || prev.contentHash() != hasher.contentHash()) {
-            return null;
-        }
-        // The base's own chain is the one the tier stores it with, which need not be the form this pipeline encoded
-        // for it (another save may have stored that content first: ChunkForms). Pinned first, its form cannot change.
-        ChunkCatalog catalog = tier.catalog();
-        catalog.pin(prev.hash());
-        ChunkCatalog.Form stored = ChunkForms.held(tier, prev.hash());
-        if (stored == null || stored.bases().size() + 1 >= fullEvery) {
-            catalog.unpin(prev.hash());
-            return null;
-        }
-        List<String> chain = new ArrayList<>(stored.bases().size() + 1);
-        chain.add(prev.hash());
-        chain.addAll(stored.bases());
-        if (!catalog.pinChain(stored.bases()) || !catalog.reusable(chain, freshSince())) {
-            catalog.unpinAll(chain);
-            return null;
-        }
-        int len = job.lengthOf[i];
-        try {
-            chunks.materialize(tier.store(), tier.layout(), prev.hash(), prev.contentHash(), len, base.atLeast(len), 0, 0);
-        } catch (IOException | RuntimeException unreadable) {
-            catalog.unpinAll(chain);
-            return null; // stored whole instead; a restore of the step that holds it will repair or report it
-        }
-        return chain; // pinned: the caller keeps the pins with the chunk or releases them
+        results.encoded(i, Codec.XOR.manifestName(), chain);
     }
 
     private ChunkCodec codec(Tier tier) {
@@ -283,10 +240,6 @@ final class ChunkEncoder implements EventHandler<ChunkEvent> {
         return d;
     }
 
-    int slabsInUse() {
-        return encodedPool.inUse();
-    }
-
     /**
      * Frees what this encoder owns on its own thread, once the ring has stopped it: nothing else touches its codecs
      * and scratch, and an encoder still busy when the ring is halted frees them as it leaves.
@@ -296,7 +249,6 @@ final class ChunkEncoder implements EventHandler<ChunkEvent> {
         try {
             codecs.values().forEach(ChunkCodec::close);
             deltas.values().forEach(XorDelta::close);
-            chunks.close();
             scratch.close();
         } finally {
             released.countDown();
@@ -304,11 +256,10 @@ final class ChunkEncoder implements EventHandler<ChunkEvent> {
     }
 
     /**
-     * Closes the pool of encoded slabs (those still out are freed as they come back) and waits up to {@code waitNanos}
-     * for {@link #onShutdown}; an encoder still running then keeps its scratch, which its allocator reports.
+     * Waits up to {@code waitNanos} for {@link #onShutdown}; an encoder still running then keeps its scratch, which its
+     * allocator reports.
      */
     void close(long waitNanos) {
-        encodedPool.close();
         try {
             released.await(waitNanos, java.util.concurrent.TimeUnit.NANOSECONDS);
         } catch (InterruptedException e) {

@@ -1,29 +1,49 @@
 package dev.cairn.tiers.internal.pipeline;
 
+import dev.cairn.tiers.internal.ChunkCatalog;
 import java.nio.ByteBuffer;
+import java.util.List;
 
-/** A preallocated ring slot: one chunk of one save on its way from capture to the writer. */
+/**
+ * A preallocated ring slot: one chunk of one save on its way from the feeder to the writer. The feeder fills it with
+ * everything the encoder needs from outside memory (the source bytes, an output slab, the tier's catalog, the
+ * previous version and its base), so that the ring's handlers only compute.
+ */
 final class ChunkEvent {
     SaveJob job;
     int chunk;
-    /** The raw bytes: a staging slab's buffer, or the caller's own buffer in zero-copy mode. */
+    /** The raw bytes: a staging slab's buffer, the caller's own buffer in zero-copy mode, or null for a failed job. */
     ByteBuffer source;
     int sourcePosition;
     Slab raw;
+    /** Where the encoder puts the stored form; null for a failed job. */
     Slab encoded;
     int encodedLength;
-    /** Bit t set: tier t of the job does not hold the chunk yet and must be written. */
-    long tiersToWrite;
+    /** The first tier's catalog, loaded. */
+    ChunkCatalog catalog;
+    /** The previous version of the chunk's position, or null. */
+    PreviousVersions.Version prev;
+    /** The raw bytes of {@link #prev} when the differential form may be tried ({@link DeltaBases}), else null. */
+    Slab base;
+    /** The pinned chain of {@link #base}, nearest first, or null. */
+    List<String> chain;
+    /** Whether the job's first tier does not hold the chunk yet and it must be written. */
+    boolean write;
 
-    void load(SaveJob job, int chunk, ByteBuffer source, int sourcePosition, Slab raw) {
+    void load(SaveJob job, int chunk, ByteBuffer source, int sourcePosition, Slab raw, Slab encoded, ChunkCatalog catalog,
+              PreviousVersions.Version prev, Slab base, List<String> chain) {
         this.job = job;
         this.chunk = chunk;
         this.source = source;
         this.sourcePosition = sourcePosition;
         this.raw = raw;
-        this.encoded = null;
+        this.encoded = encoded;
         this.encodedLength = 0;
-        this.tiersToWrite = 0;
+        this.catalog = catalog;
+        this.prev = prev;
+        this.base = base;
+        this.chain = chain;
+        this.write = false;
     }
 
     void clear() {
@@ -31,5 +51,9 @@ final class ChunkEvent {
         source = null;
         raw = null;
         encoded = null;
+        catalog = null;
+        prev = null;
+        base = null;
+        chain = null;
     }
 }

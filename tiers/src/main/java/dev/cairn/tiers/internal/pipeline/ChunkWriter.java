@@ -1,101 +1,89 @@
 package dev.cairn.tiers.internal.pipeline;
 
-import com.lmax.disruptor.EventHandler;
 import dev.cairn.tiers.internal.ChunkCatalog;
 import dev.cairn.tiers.internal.ChunkForms;
 import dev.cairn.tiers.internal.Tier;
 import java.nio.ByteBuffer;
-import java.util.concurrent.atomic.AtomicInteger;
-import java.util.function.BiConsumer;
+import java.util.function.Consumer;
 
 /**
- * The last handler of the ring: hands each encoded chunk to the I/O threads of every tier that lacks it, so
- * that slow stores write in parallel while the ring moves on. The encoded slab goes back to its pool when the
- * last tier has written it; the job's tier commits when its last chunk is in.
+ * Where a chunk leaves the ring: its encoder hands it here once encoded, and it goes to the I/O threads of the job's
+ * first tier when the tier lacks it, so that slow stores write in parallel while the ring moves on. The encoded slab
+ * goes back to its pool once written. When the job's last chunk is in, {@code firstTierWritten} runs on one of the
+ * tier's I/O threads (the last write's, or one it is handed to when no write was needed), never on the ring.
  *
  * <p>A chunk is put only where the tier does not hold its hash yet ({@link ChunkForms#put}): two saves (or two
  * positions of one save) that both encode the same content may pick different forms (whole or differential, against
  * different chains), and one put over the other would leave a manifest describing a form no longer in the store. The
  * one that finds the hash present records the stored form (and pins its chain) instead of its own.
  */
-final class ChunkWriter implements EventHandler<ChunkEvent> {
-    private final BiConsumer<SaveJob, Integer> tierComplete;
+final class ChunkWriter {
+    private final Consumer<SaveJob> firstTierWritten;
     private final long freshForMillis;
 
     /** @param freshFor as for the encoders ({@link SavePipeline#freshFor}): how recently a held chunk must have been written */
-    ChunkWriter(BiConsumer<SaveJob, Integer> tierComplete, java.time.Duration freshFor) {
-        this.tierComplete = tierComplete;
+    ChunkWriter(Consumer<SaveJob> firstTierWritten, java.time.Duration freshFor) {
+        this.firstTierWritten = firstTierWritten;
         this.freshForMillis = freshFor.toMillis();
     }
 
-    @Override
-    public void onEvent(ChunkEvent e, long sequence, boolean endOfBatch) {
+    /** Takes chunk {@code e} from its encoder, on the encoder's thread, and clears the event. */
+    void take(ChunkEvent e) {
         SaveJob job = e.job;
-        long toWrite = job.failure == null ? e.tiersToWrite : 0;
+        boolean write = job.failure() == null && e.write;
         Slab slab = e.encoded;
         int length = e.encodedLength;
         int chunk = e.chunk;
         e.clear();
-        if (toWrite == 0) {
+        if (!write) {
             if (slab != null) {
                 slab.release();
             }
-            for (int t = 0; t < SaveJob.PIPELINE_TIERS; t++) {
-                chunkDone(job, t);
+            if (job.results().lastWritten()) {
+                try {
+                    job.firstTier().io().execute(() -> firstTierWritten.accept(job));
+                } catch (RuntimeException rejected) {
+                    job.results().failWrites(rejected);
+                    firstTierWritten.accept(job); // fails the commit at once
+                }
             }
             return;
         }
-        AtomicInteger writesLeft = new AtomicInteger(Long.bitCount(toWrite));
-        for (int t = 0; t < SaveJob.PIPELINE_TIERS; t++) {
-            if ((toWrite & (1L << t)) == 0) {
-                chunkDone(job, t);
-                continue;
-            }
-            int tier = t;
-            try {
-                job.tiers[t].io().execute(() -> write(job, tier, chunk, slab, length, writesLeft));
-            } catch (RuntimeException rejected) {
-                job.tierFailure.compareAndSet(t, null, rejected);
-                if (writesLeft.decrementAndGet() == 0) {
-                    slab.release();
-                }
-                chunkDone(job, t);
-            }
+        try {
+            job.firstTier().io().execute(() -> write(job, chunk, slab, length));
+        } catch (RuntimeException rejected) {
+            job.results().failWrites(rejected);
+            slab.release();
+            chunkDone(job);
         }
     }
 
-    private void write(SaveJob job, int t, int chunk, Slab slab, int length, AtomicInteger writesLeft) {
-        Tier tier = job.tiers[t];
+    private void write(SaveJob job, int chunk, Slab slab, int length) {
+        Tier tier = job.firstTier();
+        ChunkResults results = job.results();
         try {
-            if (job.failure == null && job.tierFailure.get(t) == null) {
-                String hash = job.hashOf[chunk];
+            if (job.firstTierFailure() == null) {
+                String hash = results.hash(chunk);
                 ByteBuffer bytes = slab.buffer().duplicate().position(0).limit(length);
-                ChunkCatalog.Form held = ChunkForms.put(tier, hash, bytes, job.codecOf[chunk], job.basesOf[chunk],
+                ChunkCatalog.Form held = ChunkForms.put(tier, hash, bytes, results.codec(chunk), results.bases(chunk),
                         System.currentTimeMillis() - freshForMillis);
                 if (held != null) {
-                    job.addPins(chunk, held.bases());
-                    job.storedOf[t][chunk] = held.length();
-                    job.codecOf[chunk] = held.codec();
-                    job.basesOf[chunk] = held.bases();
-                    return;
+                    results.held(chunk, held);
+                } else {
+                    results.written(chunk, length);
                 }
-                job.storedOf[t][chunk] = length;
-                job.bytesWritten.addAndGet(t, length);
-                job.chunksWritten.incrementAndGet(t);
             }
         } catch (Throwable failure) {
-            job.tierFailure.compareAndSet(t, null, failure);
+            results.failWrites(failure);
         } finally {
-            if (writesLeft.decrementAndGet() == 0) {
-                slab.release();
-            }
-            chunkDone(job, t);
+            slab.release();
+            chunkDone(job);
         }
     }
 
-    private void chunkDone(SaveJob job, int t) {
-        if (job.notYetWritten[t].decrementAndGet() == 0) {
-            tierComplete.accept(job, t);
+    private void chunkDone(SaveJob job) {
+        if (job.results().lastWritten()) {
+            firstTierWritten.accept(job);
         }
     }
 }

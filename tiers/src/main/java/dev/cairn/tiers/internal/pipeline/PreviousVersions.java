@@ -25,11 +25,11 @@ final class PreviousVersions {
 
     private final Map<Position, Version> versions = new ConcurrentHashMap<>();
 
-    Version get(SaveJob job, int i) {
-        return versions.get(new Position(job.entryNameOf(i), job.offsetOf[i], job.lengthOf[i]));
+    Version get(SavePlan plan, int i) {
+        return versions.get(new Position(plan.entryName(i), plan.offset(i), plan.length(i)));
     }
 
-    void put(SaveJob job, int i, String hash, ContentHash contentHash, int skip) {
-        versions.put(new Position(job.entryNameOf(i), job.offsetOf[i], job.lengthOf[i]), new Version(hash, contentHash, skip));
+    void put(SavePlan plan, int i, String hash, ContentHash contentHash, int skip) {
+        versions.put(new Position(plan.entryName(i), plan.offset(i), plan.length(i)), new Version(hash, contentHash, skip));
     }
 }

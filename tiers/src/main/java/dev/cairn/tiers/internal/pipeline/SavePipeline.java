@@ -7,59 +7,79 @@ import com.lmax.disruptor.RingBuffer;
 import com.lmax.disruptor.dsl.Disruptor;
 import com.lmax.disruptor.dsl.ProducerType;
 import dev.cairn.CairnConfig;
-import dev.cairn.CheckpointException;
-import dev.cairn.CheckpointException.Reason;
 import dev.cairn.SaveMode;
 import dev.cairn.TrainingState;
-import dev.cairn.tiers.internal.Tier;
+import dev.cairn.tiers.internal.ChunkCatalog;
 import dev.cairn.tiers.internal.codec.ChunkCodec;
 import dev.cairn.tiers.internal.codec.Scratch;
+import java.io.IOException;
 import java.nio.ByteBuffer;
-import java.util.ArrayList;
-import java.util.List;
 import java.util.concurrent.BlockingQueue;
 import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
-import java.util.function.BiConsumer;
+import java.util.function.Consumer;
 import org.apache.arrow.memory.BufferAllocator;
 
 /**
- * Capture, the ring and its handlers. {@link #submit} cuts a state into chunks; in COPY mode the caller's thread
- * copies each chunk into a staging slab (the stall, bounded by memory bandwidth), in ZERO_COPY mode the publisher
- * thread hands the caller's own buffers to the encoders. One publisher thread feeds the ring, so the caller never
- * waits on a full ring, only on full staging.
+ * Capture, the feeder, the ring and its handlers. {@link #submit} cuts a state into chunks; in COPY mode the caller's
+ * thread copies each chunk into a staging slab (the stall, bounded by memory bandwidth), in ZERO_COPY mode the feeder
+ * hands the caller's own buffers to the encoders. The caller never waits on the ring, only on full staging.
+ *
+ * <p>One feeder thread publishes to the ring, and does there everything a chunk needs from outside memory before
+ * it enters: it loads the first tier's chunk catalog (the first load lists the store), takes the output slab (waiting
+ * while the writes lag), and reads the previous version's base for the differential form ({@link DeltaBases}). The
+ * ring's handlers, the encoders, then only compute: they hash and encode ({@link ChunkEncoder}) and hand each chunk
+ * the tier lacks to its I/O threads ({@link ChunkWriter}).
  *
  * <p>Memory: staging (raw and encoded slabs) comes from the staging allocator, whose limit is the configured staging
- * bytes; each encoder's scratch from a child of the scratch allocator. {@link #close} returns all of it, or leaves
- * out what a thread that did not stop still holds, for the owner's allocator to report.
+ * bytes; the encoders' scratch and the bases read ahead from the scratch allocator. {@link #close} returns all of it,
+ * or leaves out what a thread that did not stop still holds, for the owner's allocator to report.
  */
 public final class SavePipeline implements AutoCloseable {
-    private static final Object STOP = new Object();
+    /** What the feeder takes: chunks [start, end) of a job, with their raw slabs where captured. */
+    private record Run(SaveJob job, int start, int end, Slab[] raw) {
+    }
+
+    private static final Run STOP = new Run(null, 0, 0, null);
 
     /** Output slabs per encoder: one being filled, one being written, one queued. */
     static final int ENCODED_SLABS_PER_ENCODER = 3;
+    /** Bases read ahead per encoder: one being used, one ready. */
+    static final int BASES_PER_ENCODER = 2;
 
     private final SlabPool rawPool;
+    private final SlabPool encodedPool;
+    private final DeltaBases bases;
     private final Disruptor<ChunkEvent> disruptor;
     private final RingBuffer<ChunkEvent> ring;
     private final ChunkEncoder[] encoders;
-    private final BlockingQueue<Object> toPublish = new LinkedBlockingQueue<>();
-    private final Thread publisher;
+    private final BlockingQueue<Run> toFeed = new LinkedBlockingQueue<>();
+    private final Thread feeder;
     private final long waitNanos;
 
     /**
-     * @param allocator staging: raw and encoded slabs
-     * @param scratch   the encoders' scratch, outside the staging limit
+     * @param allocator         staging: raw and encoded slabs
+     * @param scratch           the encoders' scratch and the bases read ahead, outside the staging limit
+     * @param firstTierWritten  called once per job when every chunk is durable in its first tier (or failed)
      */
     public SavePipeline(CairnConfig config, BufferAllocator allocator, BufferAllocator scratch,
-                        BiConsumer<SaveJob, Integer> tierComplete) {
+                        Consumer<SaveJob> firstTierWritten) {
         int n = config.encoderThreads();
         int encodedSlab = roundUp(ChunkCodec.maxEncodedBytes(config.chunkBytes()));
         long rawBudget = config.stagingBytes() - (long) ENCODED_SLABS_PER_ENCODER * n * encodedSlab;
         int rawSlabs = (int) Math.max(1, Math.min(Integer.MAX_VALUE, rawBudget / roundUp(config.chunkBytes())));
         this.rawPool = new SlabPool(allocator, config.chunkBytes(), rawSlabs);
+        // Taken in sequence order by the one feeder, so no encoder can starve another of output slabs.
+        this.encodedPool = new SlabPool(allocator, encodedSlab, ENCODED_SLABS_PER_ENCODER * n);
         this.waitNanos = config.deadline().toNanos();
+        PreviousVersions previous = new PreviousVersions();
+        // Several ranks could store one content hash in two forms (whole and differential, against different
+        // histories), and one form would replace the other under the other rank's manifest: differential chunks
+        // are for single-rank runs.
+        int fullEvery = config.worldSize() > 1 ? 1 : config.differentialFullEvery();
+        this.bases = new DeltaBases(fullEvery, freshFor(config), previous,
+                new SlabPool(scratch, config.chunkBytes(), BASES_PER_ENCODER * n), waitNanos, new Scratch(scratch, "feeder"));
         AtomicInteger threads = new AtomicInteger();
         this.disruptor = new Disruptor<>(ChunkEvent::new, 1024, r -> {
             Thread t = new Thread(r, "cairn-ring-" + threads.incrementAndGet());
@@ -67,22 +87,16 @@ public final class SavePipeline implements AutoCloseable {
             return t;
         }, ProducerType.SINGLE, new SleepingWaitStrategy(100, 200_000));
         this.encoders = new ChunkEncoder[n];
-        PreviousVersions previous = new PreviousVersions();
+        ChunkWriter writer = new ChunkWriter(firstTierWritten, freshFor(config));
         for (int k = 0; k < n; k++) {
-            // Several ranks could store one content hash in two forms (whole and differential, against different
-            // histories), and one form would replace the other under the other rank's manifest: differential chunks
-            // are for single-rank runs.
-            int fullEvery = config.worldSize() > 1 ? 1 : config.differentialFullEvery();
-            encoders[k] = new ChunkEncoder(k, n, fullEvery, freshFor(config), previous,
-                    new SlabPool(allocator, encodedSlab, ENCODED_SLABS_PER_ENCODER), waitNanos,
-                    new Scratch(scratch, "encoder-" + k));
+            encoders[k] = new ChunkEncoder(k, n, freshFor(config), previous, writer, new Scratch(scratch, "encoder-" + k));
         }
-        disruptor.handleEventsWith((EventHandler<ChunkEvent>[]) encoders).then(new ChunkWriter(tierComplete, freshFor(config)));
+        disruptor.handleEventsWith((EventHandler<ChunkEvent>[]) encoders);
         disruptor.setDefaultExceptionHandler(new KeepRunning());
         this.ring = disruptor.start();
-        this.publisher = new Thread(this::publishLoop, "cairn-publisher");
-        publisher.setDaemon(true);
-        publisher.start();
+        this.feeder = new Thread(this::feedLoop, "cairn-feeder");
+        feeder.setDaemon(true);
+        feeder.start();
     }
 
     /**
@@ -112,102 +126,122 @@ public final class SavePipeline implements AutoCloseable {
      */
     public void submit(SaveJob job) {
         // Chunks are handed to the encoders only once the whole state is captured, so that on few cores the encoders
-        // do not take the CPU from the copy that training waits for; if staging runs out first, what is held goes
+        // do not take the CPU from the copy that training waits for; if staging runs out first, what is captured goes
         // out to make room (the encoders free it). In ZERO_COPY only chunks that no single direct buffer of the
         // caller holds (heap buffers, blobs, chunks across two buffers) are copied, here on the caller's thread, so
-        // the publisher never waits for staging.
-        boolean zeroCopy = job.mode == SaveMode.ZERO_COPY;
+        // the feeder never waits for staging; the others travel without a slab and are read in place.
+        boolean zeroCopy = job.plan().mode() == SaveMode.ZERO_COPY;
+        int n = job.chunkCount();
+        Slab[] raw = new Slab[n];
         int[] position = new int[1];
-        List<Object> held = new ArrayList<>();
+        int sent = 0;
         int i = 0;
         try {
-            for (; i < job.chunkCount(); i++) {
-                if (zeroCopy && job.directSource(i, position) != null) {
-                    // Runs of chunks read in place travel as one item: the caller's cost stays near zero.
-                    if (!held.isEmpty() && held.get(held.size() - 1) instanceof InPlace run && run.end == i) {
-                        run.end = i + 1;
-                    } else {
-                        held.add(new InPlace(job, i, i + 1));
-                    }
+            for (; i < n; i++) {
+                if (zeroCopy && job.plan().directSource(i, position) != null) {
                     continue;
                 }
                 Slab slab = rawPool.tryAcquire();
                 if (slab == null) {
-                    toPublish.addAll(held);
-                    held.clear();
+                    if (i > sent) {
+                        toFeed.add(new Run(job, sent, i, raw));
+                        sent = i;
+                    }
                     slab = rawPool.acquire(waitNanos);
                 }
                 try {
-                    job.copyChunk(i, slab.buffer());
+                    job.plan().copyChunk(i, slab.buffer());
                 } catch (RuntimeException e) {
                     slab.release();
                     throw e;
                 }
-                held.add(new Captured(job, i, slab));
+                raw[i] = slab;
             }
         } catch (RuntimeException e) {
             job.fail(e);
-            toPublish.addAll(held);
             // Chunks not captured still pass the ring empty, so the job ends and its futures fail.
-            toPublish.add(new Abandoned(job, i));
+            toFeed.add(new Run(job, sent, n, raw));
             throw e;
         }
-        toPublish.addAll(held);
+        toFeed.add(new Run(job, sent, n, raw));
         if (!zeroCopy) {
-            job.capturedFuture().complete(null);
+            job.completeCapture();
         }
     }
 
-    private void publishLoop() {
+    private void feedLoop() {
+        ChunkEvent next = new ChunkEvent();
         int[] position = new int[1];
-        while (true) {
-            Object item;
-            try {
-                item = toPublish.take();
-            } catch (InterruptedException e) {
-                return;
-            }
-            if (item == STOP) {
-                return;
-            }
-            if (item instanceof Captured c) {
-                publish(c.job, c.chunk, c.slab.buffer(), 0, c.slab);
-            } else if (item instanceof InPlace run) {
-                for (int i = run.start; i < run.end; i++) {
-                    ByteBuffer src = run.job.failure == null ? run.job.directSource(i, position) : null;
-                    publish(run.job, i, src, position[0], null);
+        try {
+            while (true) {
+                Run run;
+                try {
+                    run = toFeed.take();
+                } catch (InterruptedException e) {
+                    return;
                 }
-            } else if (item instanceof Abandoned a) {
-                for (int i = a.fromChunk; i < a.job.chunkCount(); i++) {
-                    publish(a.job, i, null, 0, null);
+                if (run == STOP) {
+                    return;
+                }
+                SaveJob job = run.job();
+                ChunkCatalog catalog = null;
+                if (job.failure() == null) {
+                    try {
+                        catalog = job.firstTier().catalog(); // the first load lists the tier's chunks
+                    } catch (IOException | RuntimeException e) {
+                        job.fail(e);
+                    }
+                }
+                for (int i = run.start(); i < run.end(); i++) {
+                    feed(job, i, run.raw()[i], catalog, next, position);
                 }
             }
+        } finally {
+            bases.close();
         }
     }
 
-    private void publish(SaveJob job, int chunk, ByteBuffer src, int pos, Slab raw) {
+    /** Publishes chunk {@code i} of {@code job} with what its encoder needs: a failed job's chunks pass empty. */
+    private void feed(SaveJob job, int i, Slab raw, ChunkCatalog catalog, ChunkEvent next, int[] position) {
+        ByteBuffer src = null;
+        int pos = 0;
+        Slab encoded = null;
+        next.chunk = i;
+        next.prev = null;
+        next.base = null;
+        next.chain = null;
+        if (raw != null) {
+            src = raw.buffer();
+        } else if (job.failure() == null) {
+            src = job.plan().directSource(i, position);
+            pos = position[0];
+        }
+        if (job.failure() == null) {
+            try {
+                encoded = encodedPool.acquire(waitNanos);
+                bases.resolve(next, job.plan(), job.firstTier(), catalog);
+            } catch (IOException | RuntimeException e) {
+                job.fail(e);
+            }
+        }
         long seq = ring.next();
         try {
-            ring.get(seq).load(job, chunk, src, pos, raw);
+            ring.get(seq).load(job, i, src, pos, raw, encoded, catalog, next.prev, next.base, next.chain);
         } finally {
             ring.publish(seq);
         }
     }
 
-    /** Slabs of staging handed out right now; zero when idle (tests use this to find leaks). */
+    /** Slabs of staging and bases handed out right now; zero when idle (tests use this to find leaks). */
     public int slabsInUse() {
-        int n = rawPool.inUse();
-        for (ChunkEncoder e : encoders) {
-            n += e.slabsInUse();
-        }
-        return n;
+        return rawPool.inUse() + encodedPool.inUse() + bases.slabsInUse();
     }
 
     @Override
     public void close() {
-        toPublish.add(STOP);
+        toFeed.add(STOP);
         try {
-            publisher.join(TimeUnit.SECONDS.toMillis(10));
+            feeder.join(TimeUnit.SECONDS.toMillis(10));
             disruptor.shutdown(10, TimeUnit.SECONDS);
         } catch (InterruptedException | com.lmax.disruptor.TimeoutException e) {
             disruptor.halt();
@@ -216,25 +250,8 @@ public final class SavePipeline implements AutoCloseable {
             e.close(TimeUnit.SECONDS.toNanos(10));
         }
         rawPool.close();
-    }
-
-    private record Captured(SaveJob job, int chunk, Slab slab) {
-    }
-
-    private record Abandoned(SaveJob job, int fromChunk) {
-    }
-
-    /** ZERO_COPY chunks [start, end) that the encoders read in the caller's own buffers. */
-    private static final class InPlace {
-        final SaveJob job;
-        final int start;
-        int end;
-
-        InPlace(SaveJob job, int start, int end) {
-            this.job = job;
-            this.start = start;
-            this.end = end;
-        }
+        encodedPool.close();
+        bases.closeSlabs();
     }
 
     /** Handlers catch their own failures; anything that still escapes must not stop the ring's threads. */

@@ -11,7 +11,7 @@ import dev.cairn.tiers.internal.codec.Codec;
 import dev.cairn.tiers.internal.codec.Scratch;
 import dev.cairn.tiers.internal.codec.ScratchPool;
 import dev.cairn.tiers.internal.codec.StoredChunkHeader;
-import dev.cairn.tiers.internal.commit.CommitProtocol;
+import dev.cairn.tiers.internal.commit.TierCommitter;
 import dev.cairn.tiers.internal.manifest.ChunkRef;
 import dev.cairn.tiers.internal.manifest.EntryRecord;
 import dev.cairn.tiers.internal.manifest.Manifest;
@@ -25,7 +25,6 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.atomic.AtomicReference;
-import java.util.function.Consumer;
 import org.apache.arrow.memory.BufferAllocator;
 
 /**
@@ -42,31 +41,28 @@ import org.apache.arrow.memory.BufferAllocator;
  * given back when it ends; {@link #close} frees the workspaces, each once no copy uses it.
  */
 public final class Promoter implements AutoCloseable {
-    private final CommitProtocol commits;
-    private final Consumer<Tier> afterCommit;
     private final java.util.concurrent.Executor committer;
     private final ScratchPool<Workspace> workspaces;
 
     /**
-     * @param afterCommit run on the target under its commit lock after each promotion commits (retention, GC)
-     * @param committer   where the target's commit runs once the chunks are copied: in place, or (multi-rank runs,
-     *                    whose commit waits for the other ranks) on a thread that no chunk copy waits for
-     * @param scratch     where the workspaces' scratch is allocated
+     * @param committer where the target's commit runs once the chunks are copied: in place, on the last copy's I/O
+     *                  thread, or (multi-rank runs, whose commit waits for the other ranks) on a thread that no chunk
+     *                  copy waits for
+     * @param scratch   where the workspaces' scratch is allocated
      */
-    public Promoter(CommitProtocol commits, Consumer<Tier> afterCommit, java.util.concurrent.Executor committer,
-                    BufferAllocator scratch) {
-        this.commits = commits;
-        this.afterCommit = afterCommit;
+    public Promoter(java.util.concurrent.Executor committer, BufferAllocator scratch) {
         this.committer = committer;
         this.workspaces = new ScratchPool<>("promotion", () -> new Workspace(scratch), Workspace::close);
     }
 
     /**
-     * Starts copying {@code manifest} (committed in {@code source}) to {@code target}; completes {@code done} with
-     * the target's commit report or a CheckpointException. Call before the caller releases its own pins in source.
+     * Starts copying {@code manifest} (committed in {@code source}) to the tier of {@code targetCommitter}, which
+     * commits it there; completes {@code done} with the target's commit report or a CheckpointException. Call before
+     * the caller releases its own pins in source.
      */
-    public void promote(Manifest manifest, Tier source, Tier target, CompletableFuture<CommitReport> done,
+    public void promote(Manifest manifest, Tier source, TierCommitter targetCommitter, CompletableFuture<CommitReport> done,
                         java.util.function.BooleanSupplier claim) {
+        Tier target = targetCommitter.tier();
         Map<String, Long> chunks = new LinkedHashMap<>();
         Map<String, ChunkRef> refs = new LinkedHashMap<>();
         Map<String, Integer> widths = new java.util.HashMap<>();
@@ -120,8 +116,14 @@ public final class Promoter implements AutoCloseable {
         AtomicLong written = new AtomicLong();
         AtomicLong bytes = new AtomicLong();
         AtomicReference<Throwable> error = new AtomicReference<>();
-        Runnable commit = () -> commit(withTargetForms(manifest, targetForms), source, target, chunks.keySet(), sourcePins,
-                targetChainPins, written.get(), bytes.get(), error.get(), done, claim);
+        Runnable commit = () -> {
+            try {
+                targetCommitter.promoted(withTargetForms(manifest, targetForms), written.get(), bytes.get(), error.get(), done,
+                        claim);
+            } finally {
+                unpin(source, target, chunks.keySet(), sourcePins, targetChainPins);
+            }
+        };
         Runnable finish = () -> {
             try {
                 committer.execute(commit);
@@ -265,25 +267,6 @@ public final class Promoter implements AutoCloseable {
     @Override
     public void close() {
         workspaces.close();
-    }
-
-    private void commit(Manifest manifest, Tier source, Tier target, java.util.Set<String> chunks, java.util.Set<String> sourcePins,
-                        java.util.Collection<String> targetChainPins, long written, long bytes, Throwable error,
-                        CompletableFuture<CommitReport> done, java.util.function.BooleanSupplier claim) {
-        target.commitLock().lock();
-        try {
-            if (error != null) {
-                done.completeExceptionally(failure(manifest, target, error));
-            } else if (claim.getAsBoolean()) {
-                done.complete(commits.commit(target, manifest, written, bytes));
-                afterCommit.accept(target);
-            }
-        } catch (Throwable t) {
-            done.completeExceptionally(failure(manifest, target, t));
-        } finally {
-            unpin(source, target, chunks, sourcePins, targetChainPins);
-            target.commitLock().unlock();
-        }
     }
 
     private static void unpin(Tier source, Tier target, java.util.Set<String> chunks, java.util.Set<String> sourcePins,

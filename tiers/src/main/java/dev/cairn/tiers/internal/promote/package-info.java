@@ -4,6 +4,7 @@
  * differential chunk is rebuilt and re-encoded whole (slower tiers hold no chains), and a whole chunk is re-encoded
  * at the target's zstd level when that level is stronger than the source's, the chunk is not stored raw, and the
  * result is smaller. Chunks the target already holds are not copied (its manifest records the form the target holds
- * them in); the target's MANIFEST is written last. Training never waits on a slow tier.
+ * them in); the target's MANIFEST is written last, by the target's {@code commit.TierCommitter}. Copies run on the
+ * target's I/O threads. Training never waits on a slow tier.
  */
 package dev.cairn.tiers.internal.promote;

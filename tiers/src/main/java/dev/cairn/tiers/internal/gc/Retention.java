@@ -1,0 +1,119 @@
+package dev.cairn.tiers.internal.gc;
+
+import dev.cairn.GcReport;
+import dev.cairn.tiers.internal.Tier;
+import dev.cairn.tiers.internal.commit.TierCommitter;
+import java.io.IOException;
+import java.time.Duration;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.RejectedExecutionException;
+import java.util.concurrent.TimeUnit;
+import java.util.function.ObjLongConsumer;
+import java.util.function.Supplier;
+
+/**
+ * Retention and GC of a running checkpointer's tiers, run by each tier's {@link TierCommitter}: after every commit on
+ * rank 0, and when the API's {@code gc} asks. Only rank 0 collects; the other ranks only report.
+ *
+ * <p>In a multi-rank run rank 0 collects as an outsider ({@link GarbageCollector.Collector#OUTSIDER}): it cannot see
+ * the other ranks' pins, so chunks only retired steps named also wait out the grace period (and its commit checks that
+ * every chunk the other ranks rely on is still there). Such a collection is as safe beside this process's commits as
+ * the command line's {@code gc} beside a writer, so it runs on a thread of its own instead of under the commit lock:
+ * listing and sweeping a peer tier takes many round trips, which the next step's commit would otherwise wait for.
+ * Requests that come while one is queued are served by that one.
+ */
+public final class Retention implements TierCommitter.Retention {
+    private final GarbageCollector collector;
+    private final Duration grace;
+    private final int rank;
+    private final GarbageCollector.Collector role;
+    private final Supplier<Set<Long>> stepsInFlight;
+    /** Told of every collection after a commit that ends, with the nanoTime it began (events and metrics). */
+    private final ObjLongConsumer<GcReport> collected;
+    /** Rank 0 of a multi-rank run collects on this thread, off the commit path; null otherwise. */
+    private final ExecutorService background;
+    /** Tiers (by index) with a background collection queued and not started yet. */
+    private final Set<Integer> queued = ConcurrentHashMap.newKeySet();
+    private volatile boolean closed;
+    private volatile Throwable lastFailure;
+
+    /**
+     * @param stepsInFlight the steps this process is saving now, never taken for abandoned
+     * @param background    where rank 0 of a multi-rank run collects; null to collect in place, under the commit lock
+     * @param collected     told of each collection after a commit, with the {@code System.nanoTime()} it began
+     */
+    public Retention(GarbageCollector collector, Duration grace, int rank, boolean multiRank,
+                     Supplier<Set<Long>> stepsInFlight, ExecutorService background, ObjLongConsumer<GcReport> collected) {
+        this.collector = collector;
+        this.grace = grace;
+        this.rank = rank;
+        this.role = multiRank ? GarbageCollector.Collector.OUTSIDER : GarbageCollector.Collector.WRITER;
+        this.stepsInFlight = stepsInFlight;
+        this.background = background;
+        this.collected = collected;
+    }
+
+    @Override
+    public void afterCommit(Tier tier) {
+        if (rank != 0) {
+            return;
+        }
+        if (background == null) {
+            collectQuietly(tier);
+            return;
+        }
+        if (queued.add(tier.index())) {
+            try {
+                background.execute(() -> {
+                    queued.remove(tier.index()); // a commit from now on asks for a collection after this one
+                    if (!closed) {
+                        collectQuietly(tier);
+                    }
+                });
+            } catch (RejectedExecutionException closing) {
+                queued.remove(tier.index());
+            }
+        }
+    }
+
+    @Override
+    public GcReport collect(Tier tier, boolean dryRun) throws IOException {
+        // Ranks other than 0 only report: rank 0 is the run's collector.
+        return collector.collect(tier, grace, stepsInFlight.get(), dryRun || rank != 0, role);
+    }
+
+    private void collectQuietly(Tier tier) {
+        try {
+            long began = System.nanoTime();
+            collected.accept(collector.collect(tier, grace, stepsInFlight.get(), false, role), began);
+        } catch (Throwable e) {
+            // A failed collection loses nothing; the next one retries. Kept for diagnosis.
+            lastFailure = e;
+        }
+    }
+
+    /** The last failure of a collection after a commit, or null. */
+    public Throwable lastFailure() {
+        return lastFailure;
+    }
+
+    /** From now on, queued background collections do not start (the checkpointer is closing). */
+    public void closing() {
+        closed = true;
+    }
+
+    /** Stops the background collections; one cut short loses nothing: the next one (in any process) finishes it. */
+    public void close() {
+        closed = true;
+        if (background != null) {
+            background.shutdownNow();
+            try {
+                background.awaitTermination(10, TimeUnit.SECONDS);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+        }
+    }
+}
