@@ -171,7 +171,9 @@ public final class SparkBarrierCoordinator implements Coordinator, AutoCloseable
             }
             String[] gathered;
             try {
-                gathered = context.allGather(RoundMessage.encode(sent));
+                Map<String, String> tokens = new TreeMap<>();
+                sent.forEach((name, waiter) -> tokens.put(name, waiter.token));
+                gathered = context.allGather(RoundMessage.encode(tokens));
             } catch (Throwable t) { // a Scala exception of Spark's, or an Error: nothing in this task can pass any more
                 synchronized (this) {
                     rounding = false;
@@ -270,11 +272,12 @@ public final class SparkBarrierCoordinator implements Coordinator, AutoCloseable
         private RoundMessage() {
         }
 
-        static String encode(Map<String, Waiter> awaited) {
+        /** {@code tokens}: each awaited barrier's name and its token. */
+        static String encode(Map<String, String> tokens) {
             StringBuilder b = new StringBuilder();
-            awaited.forEach((name, w) -> {
+            tokens.forEach((name, token) -> {
                 b.append(name.length()).append(':').append(name);
-                b.append(w.token.length()).append(':').append(w.token);
+                b.append(token.length()).append(':').append(token);
             });
             return b.toString();
         }
