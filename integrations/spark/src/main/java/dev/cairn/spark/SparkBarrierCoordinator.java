@@ -69,7 +69,6 @@ public final class SparkBarrierCoordinator implements Coordinator, AutoCloseable
     private final Map<String, Waiter> awaited = new ConcurrentHashMap<>();
     private boolean rounding; // guarded by this: a thread runs rounds
     private volatile CheckpointException broken;
-    private Thread rounds; // guarded by this
 
     private SparkBarrierCoordinator(BarrierTaskContext context) {
         this.context = context;
@@ -125,6 +124,10 @@ public final class SparkBarrierCoordinator implements Coordinator, AutoCloseable
                     + " rank " + rank + ": a name is awaited once at a time");
         }
         startRounds();
+        failed = broken;
+        if (failed != null && awaited.remove(name, waiter)) { // failed between the check above and the put: fail() missed it
+            throw new CheckpointException(failed.reason(), "barrier " + name + " cannot be awaited: " + failed.getMessage(), failed);
+        }
         try {
             return Optional.of(waiter.passed.get(timeout.toNanos(), TimeUnit.NANOSECONDS));
         } catch (TimeoutException e) {
@@ -151,8 +154,8 @@ public final class SparkBarrierCoordinator implements Coordinator, AutoCloseable
     private synchronized void startRounds() {
         if (!rounding) {
             rounding = true;
-            rounds = new Thread(this::runRounds, "cairn-spark-barrier-" + context.stageId() + "." + context.stageAttemptNumber()
-                    + "-" + rank);
+            Thread rounds = new Thread(this::runRounds, "cairn-spark-barrier-" + context.stageId() + "."
+                    + context.stageAttemptNumber() + "-" + rank);
             rounds.setDaemon(true);
             rounds.start();
         }
