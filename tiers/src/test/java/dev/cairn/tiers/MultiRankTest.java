@@ -243,6 +243,120 @@ class MultiRankTest {
         }
     }
 
+    /**
+     * A framework barrier that also gathers each rank's token (as MPI_Allgather or Spark's allGather do); before it lets
+     * the ranks go from a barrier named {@code interfereAt}, {@code interference} runs once: another writer acting
+     * between the ranks' index writes and rank 0's reads.
+     */
+    private static Coordinator gatheringBarrier(String interfereAt, Runnable interference) {
+        Map<String, CyclicBarrier> barriers = new ConcurrentHashMap<>();
+        Map<String, String[]> tokens = new ConcurrentHashMap<>();
+        return new Coordinator() {
+            @Override
+            public void barrier(String name, int rank, int world, Duration timeout) {
+                allGather(name, rank, world, "", timeout);
+            }
+
+            @Override
+            public java.util.Optional<List<String>> allGather(String name, int rank, int world, String token, Duration timeout) {
+                String[] all = tokens.computeIfAbsent(name, k -> new String[world]);
+                all[rank] = token;
+                Runnable last = name.equals(interfereAt) ? interference : () -> { };
+                try {
+                    barriers.computeIfAbsent(name, k -> new CyclicBarrier(world, last)).await(timeout.toNanos(), TimeUnit.NANOSECONDS);
+                } catch (TimeoutException | java.util.concurrent.BrokenBarrierException e) {
+                    throw new CheckpointException(Reason.TIMEOUT, "barrier " + name + " timed out");
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                    throw new CheckpointException(Reason.CLOSED, "interrupted");
+                }
+                return java.util.Optional.of(List.of(all));
+            }
+        };
+    }
+
+    /**
+     * The index rank 2 of another save of step 5 wrote (other values: what a task of an earlier attempt of a retried
+     * stage holds), and that save's chunks, put into this test's store as that task would, late: after this save's
+     * rank 2 wrote its own index and before rank 0 reads it.
+     */
+    private Runnable lateIndexOfAnotherAttempt() throws Exception {
+        MemoryObjectStore other = new MemoryObjectStore(64L << 20);
+        List<Checkpointer> earlier = new ArrayList<>();
+        try {
+            List<CheckpointHandle> handles = new ArrayList<>();
+            for (int r = 0; r < 3; r++) {
+                earlier.add(Checkpointer.open(CairnConfig.builder("ranks").tier(TierConfig.of("shared", other).keepLast(3))
+                        .chunkBytes(4096).encoderThreads(1).stagingBytes(4L << 20).rank(r, 3).build()));
+                handles.add(earlier.get(r).save(5, state(r, 3, 99)));
+            }
+            for (CheckpointHandle h : handles) {
+                h.done().get(60, TimeUnit.SECONDS);
+            }
+            Map<String, ByteBuffer> written = new java.util.LinkedHashMap<>();
+            for (ObjectInfo o : other.list(layout.chunksPrefix())) {
+                written.put(o.key(), other.readAll(o.key()));
+            }
+            written.put(layout.indexKey(5, 2), other.readAll(layout.indexKey(5, 2)));
+            return () -> written.forEach((key, bytes) -> {
+                try {
+                    store.put(key, bytes.duplicate());
+                } catch (java.io.IOException e) {
+                    throw new java.io.UncheckedIOException(e);
+                }
+            });
+        } finally {
+            earlier.forEach(Checkpointer::close);
+            other.close();
+        }
+    }
+
+    /**
+     * With a coordinator that gathers, rank 0 commits only the indexes this save's ranks wrote: an index another
+     * attempt put under rank 2's key in between fails the step with CONFLICT, and no MANIFEST names it.
+     */
+    @Test
+    void anIndexReplacedByAnotherAttemptIsNeverCommittedWhenTheCoordinatorGathersDigests() throws Exception {
+        Coordinator barrier = gatheringBarrier("ranks/shared/5/indexed", lateIndexOfAnotherAttempt());
+        List<Checkpointer> ranks = ranks(3, Duration.ofSeconds(5), barrier);
+        try {
+            List<CheckpointHandle> handles = new ArrayList<>();
+            for (int r = 0; r < 3; r++) {
+                handles.add(ranks.get(r).save(5, state(r, 3, 5)));
+            }
+            ExecutionException e = assertThrows(ExecutionException.class, () -> handles.get(0).done().get(60, TimeUnit.SECONDS));
+            CheckpointException c = (CheckpointException) e.getCause();
+            assertEquals(Reason.CONFLICT, c.reason(), c.getMessage());
+            assertTrue(c.getMessage().contains("rank-2.index") && c.getMessage().contains("not the one rank 2 wrote"), c.getMessage());
+            for (CheckpointHandle h : handles.subList(1, 3)) { // they wait for a MANIFEST that never comes, up to the deadline
+                assertThrows(ExecutionException.class, () -> h.done().get(60, TimeUnit.SECONDS));
+            }
+            assertFalse(store.list(layout.stepPrefix(5)).stream().anyMatch(o -> layout.isManifestKey(o.key())),
+                    "no MANIFEST of step 5");
+        } finally {
+            ranks.forEach(Checkpointer::close);
+        }
+    }
+
+    /**
+     * What the digests prevent: a coordinator that only orders the ranks lets rank 0 commit the late index of another
+     * attempt, and rank 2 restores values its own save never held.
+     */
+    @Test
+    void withABarrierAloneTheLateIndexOfAnotherAttemptEntersTheCommit() throws Exception {
+        Coordinator gathering = gatheringBarrier("ranks/shared/5/indexed", lateIndexOfAnotherAttempt());
+        Coordinator barrierOnly = (name, rank, world, timeout) -> gathering.barrier(name, rank, world, timeout);
+        List<Checkpointer> ranks = ranks(3, Duration.ofSeconds(30), barrierOnly);
+        try {
+            saveAll(ranks, 5);
+            Tensor w = ranks.get(2).restore(RestoreRequest.latest()).state().tensor("w");
+            assertEquals(ReshardingProperties.concat(state(2, 3, 99).tensor("w")), ReshardingProperties.concat(w),
+                    "the other attempt's rows of rank 2 were committed");
+        } finally {
+            ranks.forEach(Checkpointer::close);
+        }
+    }
+
     @Test
     void perRankBlobsOnAnotherWorldSizeNeedTheApplicationsChoice() throws Exception {
         saveStepOneOnFourRanksAndClose();

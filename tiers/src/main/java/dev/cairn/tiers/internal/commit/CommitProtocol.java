@@ -69,7 +69,7 @@ public final class CommitProtocol {
         Set<String> unconfirmed = manifest.referencedHashes();
         try {
             if (manifest.worldSize() > 1) {
-                Manifest committed = ranks.commit(tier, manifest, this, unconfirmed);
+                Manifest committed = ranks.commit(tier, manifest, index, this, unconfirmed);
                 if (committed != null) { // null: committed, and already retired by rank 0's retention
                     cache.put(cacheKey(tier, key), committed);
                     catalog.committed(step, committed.referencedHashes());

@@ -26,6 +26,9 @@ import org.apache.arrow.memory.BufferAllocator;
  * the MANIFEST appears. They meet through the store by default (polling its listing), or through the framework's
  * {@link Coordinator}. A rank that never writes its index makes rank 0 give up at the deadline without writing
  * anything, so the previous checkpoint stays the newest; a rank 0 that never commits makes the others give up.
+ * A coordinator that gathers ({@link Coordinator#allGather}) carries each rank's digest of its index to rank 0, which
+ * commits an index only with exactly those bytes: another writer's index put under the same key in between (a task
+ * of an earlier attempt of a retried stage) fails the step instead of entering it.
  */
 final class RankCommit {
     static final long FIRST_POLL_NANOS = 2_000_000;
@@ -50,17 +53,26 @@ final class RankCommit {
     /**
      * Called with {@code index} (this rank's rows) durable in {@code tier}; returns the committed MANIFEST's contents.
      *
+     * @param indexBytes     {@code index} as this rank wrote it to the store
      * @param ownUnconfirmed the chunks {@code index} names, which rank 0 confirms with the other ranks' chunks
      */
-    Manifest commit(Tier tier, Manifest index, CommitProtocol commits, java.util.Set<String> ownUnconfirmed) throws IOException {
+    Manifest commit(Tier tier, Manifest index, byte[] indexBytes, CommitProtocol commits, java.util.Set<String> ownUnconfirmed)
+            throws IOException {
         long until = System.nanoTime() + wait.toNanos();
         String barrier = tier.layout().run() + "/" + tier.name() + "/" + index.step();
+        // Each rank's digest of the index it wrote, by rank, when the coordinator passes them (Coordinator#allGather):
+        // rank 0 then commits exactly those indexes. Null: meet through the store, or a coordinator that cannot.
+        List<String> digests = null;
         if (coordinator != null) {
-            unlocked(tier, () -> {
-                coordinator.barrier(barrier + "/indexed", index.rank(), index.worldSize(), left(until));
-                return null;
-            });
+            digests = unlocked(tier, () -> coordinator.allGather(barrier + "/indexed", index.rank(), index.worldSize(),
+                    digest(indexBytes), left(until)).orElse(null));
+            if (digests != null && digests.size() != index.worldSize()) {
+                throw new CheckpointException(Reason.INVALID_CONFIG, "step " + index.step() + " is not committed in tier "
+                        + tier.name() + ": the coordinator gathered " + digests.size() + " index digests for a world of "
+                        + index.worldSize() + " ranks");
+            }
         }
+        List<String> expected = digests;
         if (index.rank() != 0) {
             if (coordinator != null && passed(tier, barrier + "/committed", index, until)) {
                 // Rank 0 has tried: the MANIFEST is there if it committed, read at once (one call instead of a stat
@@ -79,8 +91,8 @@ final class RankCommit {
         try {
             // After the barrier every index is written; polling stays for a store that does not show one at once
             // (a replacement rank's peer, reached again after being marked down), up to the deadline as before.
-            List<Manifest> indexes = unlocked(tier, () -> coordinator != null ? readIndexes(tier, index, until)
-                    : awaitIndexes(tier, index, until));
+            List<Manifest> indexes = unlocked(tier, () -> coordinator != null ? readIndexes(tier, index, expected, until)
+                    : awaitIndexes(tier, index, expected, until));
             checkChunksPresent(tier, indexes, ownUnconfirmed, until);
             merged = merge(index, indexes);
             byte[] bytes = ManifestFormat.write(merged, "manifest", allocator);
@@ -123,14 +135,14 @@ final class RankCommit {
      * (no listing, no stat first). One that cannot be read yet sends this rank to {@link #awaitIndexes}, which asks
      * the store until the deadline.
      */
-    private List<Manifest> readIndexes(Tier tier, Manifest own, long until) throws IOException {
+    private List<Manifest> readIndexes(Tier tier, Manifest own, List<String> digests, long until) throws IOException {
         int world = own.worldSize();
         List<java.util.concurrent.CompletableFuture<Manifest>> reads = new ArrayList<>();
         for (int r = 1; r < world; r++) {
             int rank = r;
             reads.add(java.util.concurrent.CompletableFuture.supplyAsync(() -> {
                 try {
-                    return readIndex(tier, tier.layout().indexKey(own.step(), rank), own, rank);
+                    return readIndex(tier, tier.layout().indexKey(own.step(), rank), own, rank, digests);
                 } catch (IOException e) {
                     throw new java.util.concurrent.CompletionException(e);
                 }
@@ -145,7 +157,7 @@ final class RankCommit {
             return found;
         } catch (java.util.concurrent.CompletionException e) {
             if (e.getCause() instanceof NoSuchFileException) {
-                return awaitIndexes(tier, own, until);
+                return awaitIndexes(tier, own, digests, until);
             }
             if (e.getCause() instanceof IOException io) {
                 throw io;
@@ -157,7 +169,7 @@ final class RankCommit {
         }
     }
 
-    private List<Manifest> awaitIndexes(Tier tier, Manifest own, long until) throws IOException {
+    private List<Manifest> awaitIndexes(Tier tier, Manifest own, List<String> digests, long until) throws IOException {
         int world = own.worldSize();
         Manifest[] found = new Manifest[world];
         found[0] = own;
@@ -176,7 +188,7 @@ final class RankCommit {
                 String key = tier.layout().indexKey(own.step(), r);
                 if (present.contains(key)) {
                     try {
-                        found[r] = readIndex(tier, key, own, r);
+                        found[r] = readIndex(tier, key, own, r, digests);
                         missing.remove(r);
                     } catch (NoSuchFileException listedButNotReadable) {
                         // Listed by one peer, unreadable the next moment: a replacement rank's index held only in its
@@ -196,8 +208,22 @@ final class RankCommit {
         }
     }
 
-    private Manifest readIndex(Tier tier, String key, Manifest own, int rank) throws IOException {
-        Manifest m = ManifestFormat.load(tier.store(), key, tier.name() + ":" + key, allocator);
+    /**
+     * Rank {@code rank}'s index of {@code own}'s step. With {@code digests} (see {@link #commit}) its bytes must be the
+     * ones that rank wrote for this save: a store may hold another writer's index under the key by now (a task of an
+     * earlier attempt of a stage its engine retried, whose write arrived after this attempt's), and committing that
+     * would mix two saves in one MANIFEST.
+     */
+    private Manifest readIndex(Tier tier, String key, Manifest own, int rank, List<String> digests) throws IOException {
+        java.nio.ByteBuffer bytes = ManifestFormat.readBytes(tier.store(), key, tier.name() + ":" + key);
+        if (digests != null && !digest(bytes).equals(digests.get(rank))) {
+            throw new CheckpointException(Reason.CONFLICT, "step " + own.step() + " is not committed in tier " + tier.name()
+                    + ": index " + key + " is not the one rank " + rank + " wrote for this save (digest " + digest(bytes)
+                    + ", rank " + rank + " reported " + digests.get(rank) + "); another writer replaced it, such as a task"
+                    + " of an earlier attempt of a retried stage still running, or a second job under run name "
+                    + own.run());
+        }
+        Manifest m = ManifestFormat.read(bytes, tier.name() + ":" + key, allocator);
         if (!m.run().equals(own.run()) || m.step() != own.step() || m.worldSize() != own.worldSize() || m.rank() != rank) {
             throw new CheckpointException(Reason.CONFLICT, "index " + tier.name() + ":" + key + " is of run " + m.run()
                     + " step " + m.step() + " rank " + m.rank() + " of " + m.worldSize() + ", not rank " + rank + " of "
@@ -294,6 +320,21 @@ final class RankCommit {
             return !tier.store().stat(tier.layout().retiredKey(step)).lastModified().isBefore(ownIndex.lastModified());
         } catch (NoSuchFileException notRetired) {
             return false;
+        }
+    }
+
+    /** SHA-256 of an index's bytes, in hex: what ranks tell rank 0 through {@link Coordinator#allGather}. */
+    static String digest(byte[] bytes) {
+        return digest(java.nio.ByteBuffer.wrap(bytes));
+    }
+
+    private static String digest(java.nio.ByteBuffer bytes) {
+        try {
+            java.security.MessageDigest sha = java.security.MessageDigest.getInstance("SHA-256");
+            sha.update(bytes.duplicate());
+            return java.util.HexFormat.of().formatHex(sha.digest());
+        } catch (java.security.NoSuchAlgorithmException e) {
+            throw new IllegalStateException("every Java runtime has SHA-256", e);
         }
     }
 

@@ -1,0 +1,135 @@
+package dev.cairn.spark;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.cairn.CheckpointException;
+import dev.cairn.CheckpointException.Reason;
+import java.io.Serializable;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Random;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.stream.IntStream;
+import net.jqwik.api.ForAll;
+import net.jqwik.api.Property;
+import org.apache.spark.SparkConf;
+import org.apache.spark.api.java.JavaRDD;
+import org.apache.spark.api.java.JavaSparkContext;
+import org.apache.spark.rdd.RDD;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import scala.Function1;
+import scala.collection.Iterator;
+import scala.jdk.javaapi.CollectionConverters;
+import scala.reflect.ClassTag;
+import scala.reflect.ClassTag$;
+
+/** The coordinator's own rules, in a real barrier stage of {@code local[4]} where they need one. */
+class SparkBarrierCoordinatorTest {
+    @TempDir
+    Path dir;
+
+    @Test
+    void outsideABarrierTaskItRefusesToOpen() {
+        CheckpointException e = assertThrows(CheckpointException.class, SparkBarrierCoordinator::forCurrentTask);
+        assertEquals(Reason.INVALID_CONFIG, e.reason());
+        assertTrue(e.getMessage().contains("rdd.barrier().mapPartitions"), e.getMessage());
+    }
+
+    /** Names and tokens are any strings: a round message decodes to exactly what was sent. */
+    @Property(tries = 200)
+    void aRoundMessageDecodesToWhatWasSent(@ForAll List<String> names, @ForAll List<String> tokens) {
+        Map<String, String> sent = new LinkedHashMap<>();
+        for (int i = 0; i < names.size(); i++) {
+            sent.put(names.get(i), tokens.isEmpty() ? "" : tokens.get(i % tokens.size()));
+        }
+        assertEquals(sent, SparkBarrierCoordinator.RoundMessage.decode(SparkBarrierCoordinator.RoundMessage.encode(sent)));
+    }
+
+    /**
+     * Four tasks await the same three barriers on three threads each, in an order of their own (as the engine's commits
+     * of several steps and tiers do): every barrier passes on every task with every rank's token in rank order. A
+     * barrier one task never awaits times out on the others, naming that task; a rank that is not the task's partition
+     * is refused.
+     */
+    @Test
+    void concurrentNamedBarriersPassInAnyOrderAndAMissingRankTimesOut() throws Exception {
+        SparkConf conf = new SparkConf().setMaster("local[4]").setAppName("cairn-spark-coordinator-test")
+                .set("spark.ui.enabled", "false").set("spark.driver.host", "127.0.0.1")
+                .set("spark.driver.bindAddress", "127.0.0.1").set("spark.local.dir", dir.toString());
+        try (JavaSparkContext spark = new JavaSparkContext(conf)) {
+            spark.setLogLevel("WARN");
+            ClassTag<String> lines = ClassTag$.MODULE$.apply(String.class);
+            JavaRDD<Integer> partitions = spark.parallelize(IntStream.range(0, 4).boxed().toList(), 4);
+            RDD<String> out = partitions.rdd().barrier().mapPartitions(new Barriers(), false, lines);
+            List<String> all = new ArrayList<>(JavaRDD.fromRDD(out, lines).collect());
+            for (int rank = 0; rank < 4; rank++) {
+                int r = rank;
+                for (String name : List.of("a", "b", "c", "end")) {
+                    assertTrue(all.contains(r + " " + name + " [0" + name + ", 1" + name + ", 2" + name + ", 3" + name + "]"),
+                            "rank " + r + " barrier " + name + ": " + all);
+                }
+                assertTrue(all.contains(r + " wrong rank INVALID_CONFIG"), all.toString());
+                if (r < 3) {
+                    String timedOut = all.stream().filter(l -> l.startsWith(r + " lonely ")).findFirst().orElseThrow();
+                    assertTrue(timedOut.contains("TIMEOUT") && timedOut.contains("rank(s) [3]"), timedOut);
+                }
+            }
+        }
+    }
+
+    /** The body of each task of the stage above. */
+    static final class Barriers implements Function1<Iterator<Integer>, Iterator<String>>, Serializable {
+        private static final long serialVersionUID = 1L;
+
+        @Override
+        public Iterator<String> apply(Iterator<Integer> partition) {
+            List<String> out = Collections.synchronizedList(new ArrayList<>());
+            ExecutorService threads = Executors.newFixedThreadPool(4);
+            try (SparkBarrierCoordinator c = SparkBarrierCoordinator.forCurrentTask()) {
+                int rank = c.rank();
+                try {
+                    c.barrier("x", rank + 1, c.worldSize(), Duration.ofSeconds(5));
+                } catch (CheckpointException e) {
+                    out.add(rank + " wrong rank " + e.reason());
+                }
+                List<String> names = new ArrayList<>(List.of("a", "b", "c"));
+                Collections.shuffle(names, new Random(rank));
+                List<Future<?>> waits = new ArrayList<>();
+                for (String name : names) {
+                    waits.add(threads.submit(() -> out.add(rank + " " + name + " "
+                            + c.allGather(name, rank, 4, rank + name, Duration.ofSeconds(120)).orElseThrow())));
+                }
+                if (rank < 3) { // rank 3 never comes to this one
+                    waits.add(threads.submit(() -> {
+                        try {
+                            c.barrier("lonely", rank, 4, Duration.ofSeconds(3));
+                            out.add(rank + " lonely passed");
+                        } catch (CheckpointException e) {
+                            out.add(rank + " lonely " + e.reason() + " " + e.getMessage());
+                        }
+                    }));
+                }
+                for (Future<?> w : waits) {
+                    w.get();
+                }
+                // Every task ends at a common barrier, so that no round is left in flight when a task ends.
+                out.add(rank + " end " + c.allGather("end", rank, 4, rank + "end", Duration.ofSeconds(120)).orElseThrow());
+            } catch (Exception e) {
+                throw new IllegalStateException(e);
+            } finally {
+                threads.shutdownNow();
+            }
+            return CollectionConverters.asScala(new ArrayList<>(out).iterator());
+        }
+    }
+}
