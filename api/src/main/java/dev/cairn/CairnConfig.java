@@ -26,6 +26,8 @@ public final class CairnConfig {
      * run whose chunks change a little each step writes about 1/8 of a full save plus the differences.
      */
     public static final int DEFAULT_DIFFERENTIAL_FULL_EVERY = 8;
+    /** Every step the intervals name is taken (see {@link Builder#whenBusy} for why). */
+    public static final WhenBusy DEFAULT_WHEN_BUSY = WhenBusy.WAIT;
     /** Longest chain {@link Builder#differential(int)} allows; readers refuse longer ones as hostile. */
     public static final int MAX_DIFFERENTIAL_FULL_EVERY = 64;
     static final int MIN_CHUNK_BYTES = 4 << 10;
@@ -47,6 +49,7 @@ public final class CairnConfig {
     private final Pattern lossyEntries;
     private final int lossyMantissaBits;
     private final Object meterRegistry;
+    private final WhenBusy whenBusy;
 
     private CairnConfig(Builder b) {
         this.run = b.run;
@@ -64,6 +67,7 @@ public final class CairnConfig {
         this.lossyEntries = b.lossyEntries;
         this.lossyMantissaBits = b.lossyMantissaBits;
         this.meterRegistry = b.meterRegistry;
+        this.whenBusy = b.whenBusy;
     }
 
     public static Builder builder(String run) {
@@ -190,6 +194,11 @@ public final class CairnConfig {
      * metric is kept and Micrometer need not be on the classpath). Typed {@code Object} because this module depends on
      * the JDK alone; {@link Builder#meterRegistry(Object)} checked its type.
      */
+    /** What a save does while an earlier one is still being persisted into its first tier. */
+    public WhenBusy whenBusy() {
+        return whenBusy;
+    }
+
     public Optional<Object> meterRegistry() {
         return Optional.ofNullable(meterRegistry);
     }
@@ -216,6 +225,7 @@ public final class CairnConfig {
         private Pattern lossyEntries;
         private int lossyMantissaBits;
         private Object meterRegistry;
+        private WhenBusy whenBusy = DEFAULT_WHEN_BUSY;
 
         private Builder(String run) {
             this.run = EntryNames.checkSegment("run name", run);
@@ -289,6 +299,22 @@ public final class CairnConfig {
             }
             this.rank = rank;
             this.worldSize = worldSize;
+            return this;
+        }
+
+        /**
+         * What a save does while an earlier one is still being persisted into its first tier: {@link WhenBusy#WAIT}
+         * (the default: the checkpoint is taken, and {@code save()} waits while staging is full) or
+         * {@link WhenBusy#SKIP} (the save is skipped at once and counted; a later step is taken instead). The default
+         * takes every checkpoint a user asked for, as PyTorch DCP and Orbax do; per-step checkpointing, where the next
+         * step's checkpoint replaces this one within a step's time, wants {@code SKIP}, so that training never waits
+         * for persistence.
+         */
+        public Builder whenBusy(WhenBusy policy) {
+            if (policy == null) {
+                throw config("whenBusy must be WAIT or SKIP, was null");
+            }
+            this.whenBusy = policy;
             return this;
         }
 

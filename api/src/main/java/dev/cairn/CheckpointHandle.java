@@ -1,6 +1,7 @@
 package dev.cairn;
 
 import java.util.List;
+import java.util.Optional;
 import java.util.concurrent.CompletableFuture;
 
 /**
@@ -21,4 +22,13 @@ public interface CheckpointHandle {
 
     /** Completes when every tier has committed, with their reports in tier order. */
     CompletableFuture<List<CommitReport>> done();
+
+    /**
+     * Why this save was skipped ({@link WhenBusy#SKIP}: an earlier save was still being persisted), or empty when it
+     * was taken. A skipped save names no tier, stored nothing, and its futures are complete: {@link #captured()} and
+     * {@link #done()} (with no report) normally, {@link #committed(String)} with the reason.
+     */
+    default Optional<String> skipped() {
+        return Optional.empty();
+    }
 }

@@ -33,6 +33,7 @@ final class ConfigFile {
     static final String COMPRESSION_LEVEL = "compression.level";
     static final String GC_GRACE = "gc.grace";
     static final String DEADLINE = "deadline";
+    static final String WHEN_BUSY = "when.busy";
     static final String DIFFERENTIAL = "differential.full.every";
     static final String LOSSY_PATTERN = "lossy.pattern";
     static final String LOSSY_BITS = "lossy.mantissa.bits";
@@ -46,7 +47,7 @@ final class ConfigFile {
     static final List<String> STORE_SETTINGS = List.of(ObjectStores.S3_ENDPOINT, ObjectStores.S3_REGION);
 
     private static final List<String> GLOBAL = List.of(RUN, RANK, WORLD_SIZE, CHUNK_BYTES, STAGING_BYTES, ENCODER_THREADS,
-            COMPRESSION_LEVEL, GC_GRACE, DEADLINE, DIFFERENTIAL, LOSSY_PATTERN, LOSSY_BITS, TIERS);
+            COMPRESSION_LEVEL, GC_GRACE, DEADLINE, WHEN_BUSY, DIFFERENTIAL, LOSSY_PATTERN, LOSSY_BITS, TIERS);
     private static final Pattern SIZE = Pattern.compile("(\\d+)\\s*(B|KiB|MiB|GiB|TiB)?");
     private static final Pattern SPAN = Pattern.compile("(\\d+)\\s*(ms|s|m|h|d)");
 
@@ -126,6 +127,7 @@ final class ConfigFile {
         set(COMPRESSION_LEVEL, v -> b.compressionLevel(integer(v)));
         set(GC_GRACE, v -> b.gcGrace(duration(v)));
         set(DEADLINE, v -> b.deadline(duration(v)));
+        set(WHEN_BUSY, v -> b.whenBusy(whenBusy(v)));
         set(DIFFERENTIAL, v -> b.differential(integer(v)));
         if (values.containsKey(RANK) || values.containsKey(WORLD_SIZE)) {
             int world = values.containsKey(WORLD_SIZE) ? guarded(WORLD_SIZE, ConfigFile::integer) : 1;
@@ -301,6 +303,15 @@ final class ConfigFile {
         throw new IllegalArgumentException("a duration is like 250ms, 90s, 10m, 2h, 7d or PT10M");
     }
 
+    private static WhenBusy whenBusy(String v) {
+        for (WhenBusy w : WhenBusy.values()) {
+            if (w.name().equalsIgnoreCase(v.strip())) {
+                return w;
+            }
+        }
+        throw new IllegalArgumentException("must be wait or skip");
+    }
+
     /** {@code config} as keys and values that {@link #read(Properties)} reads back to an equal configuration. */
     static Properties write(CairnConfig config) {
         Properties p = new Properties();
@@ -313,6 +324,7 @@ final class ConfigFile {
         p.setProperty(COMPRESSION_LEVEL, Integer.toString(config.compressionLevel()));
         p.setProperty(GC_GRACE, config.gcGrace().toString());
         p.setProperty(DEADLINE, config.deadline().toString());
+        p.setProperty(WHEN_BUSY, config.whenBusy().name().toLowerCase(java.util.Locale.ROOT));
         p.setProperty(DIFFERENTIAL, Integer.toString(config.differentialFullEvery()));
         config.lossyEntries().ifPresent(pattern -> {
             p.setProperty(LOSSY_PATTERN, pattern.pattern());

@@ -15,6 +15,7 @@ import dev.cairn.RestoreResult;
 import dev.cairn.SaveMode;
 import dev.cairn.TierConfig;
 import dev.cairn.TrainingState;
+import dev.cairn.WhenBusy;
 import dev.cairn.tiers.internal.Tier;
 import dev.cairn.tiers.internal.codec.Scratch;
 import dev.cairn.tiers.internal.commit.CommitProtocol;
@@ -24,6 +25,7 @@ import dev.cairn.tiers.internal.gc.Retention;
 import dev.cairn.tiers.internal.layout.StoreLayout;
 import dev.cairn.tiers.internal.manifest.Manifest;
 import dev.cairn.tiers.internal.observe.Telemetry;
+import dev.cairn.tiers.internal.pipeline.SaveHandle;
 import dev.cairn.tiers.internal.pipeline.SaveJob;
 import dev.cairn.tiers.internal.pipeline.SavePlan;
 import dev.cairn.tiers.internal.promote.Promoter;
@@ -182,6 +184,12 @@ public final class CairnCheckpointer implements Checkpointer {
         SavePlan plan = new SavePlan(step, state, mode, config.chunkBytes(), config.rank(), config.worldSize(),
                 config.lossyEntries().orElse(null), config.lossyMantissaBits());
         lastStep = step;
+        if (!targets.isEmpty() && config.whenBusy() == WhenBusy.SKIP) {
+            String busy = busyWith();
+            if (busy != null) {
+                return SaveHandle.skipped(step, busy);
+            }
+        }
         if (targets.isEmpty()) {
             SaveJob nowhere = new SaveJob(plan, new Tier[0]);
             nowhere.completeCapture();
@@ -208,6 +216,20 @@ public final class CairnCheckpointer implements Checkpointer {
         }
         pipeline.submit(job);
         return job.handle();
+    }
+
+    /**
+     * Why a save must wait, for {@link WhenBusy#SKIP}: an earlier save still being persisted into its first tier
+     * (its chunks in staging, on the ring or being written, or its commit running); null when none is. Promotions
+     * to slower tiers run from the first tier's stored chunks and do not hold staging, so they do not count.
+     */
+    private String busyWith() {
+        for (SaveJob earlier : inFlight.values()) {
+            if (earlier.tierCount() > 0 && !earlier.committed(0).isDone()) {
+                return "step " + earlier.step() + " is still being persisted into tier " + earlier.tier(0).name();
+            }
+        }
+        return null;
     }
 
     /**

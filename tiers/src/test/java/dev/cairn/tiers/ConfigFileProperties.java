@@ -43,7 +43,8 @@ class ConfigFileProperties {
     }
 
     record Spec(String run, int chunkKiB, long stagingMiB, int threads, int level, Duration grace, Duration deadline,
-                int fullEvery, boolean lossy, int lossyBits, int rank, int world, List<TierSpec> tiers) {
+                int fullEvery, boolean lossy, int lossyBits, int rank, int world, List<TierSpec> tiers,
+                dev.cairn.WhenBusy whenBusy) {
     }
 
     @Provide
@@ -60,16 +61,17 @@ class ConfigFileProperties {
                         Arbitraries.integers().between(1, 64))
                 .flatAs((run, chunk, staging, threads, level, grace, deadline, full) -> Combinators.combine(
                         Arbitraries.of(true, false), Arbitraries.integers().between(1, 51), Arbitraries.integers().between(1, 8),
-                        tiers).flatAs((lossy, bits, world, ts) -> Arbitraries.integers().between(0, world - 1).map(rank ->
+                        tiers, Arbitraries.of(dev.cairn.WhenBusy.values())).flatAs((lossy, bits, world, ts, busy) ->
+                        Arbitraries.integers().between(0, world - 1).map(rank ->
                         new Spec(run, chunk, staging, threads, level, grace, deadline,
-                                full, lossy, bits, rank, world, ts))));
+                                full, lossy, bits, rank, world, ts, busy))));
     }
 
     private static CairnConfig build(Spec s) throws IOException {
         CairnConfig.Builder b = CairnConfig.builder(s.run()).chunkBytes(s.chunkKiB() << 10).stagingBytes(s.stagingMiB() << 20)
                 .encoderThreads(s.threads()).compressionLevel(s.level()).deadline(s.deadline())
                 .gcGrace(s.world() > 1 ? s.grace().plus(s.deadline().multipliedBy(2)) : s.grace()).differential(s.fullEvery())
-                .rank(s.rank(), s.world());
+                .rank(s.rank(), s.world()).whenBusy(s.whenBusy());
         if (s.lossy()) {
             b.lossy("optim/.*\\.exp_avg(_sq)?", s.lossyBits());
         }
@@ -101,6 +103,7 @@ class ConfigFileProperties {
             assertEquals(original.compressionLevel(), read.compressionLevel());
             assertEquals(original.gcGrace(), read.gcGrace());
             assertEquals(original.deadline(), read.deadline());
+            assertEquals(original.whenBusy(), read.whenBusy());
             assertEquals(original.differentialFullEvery(), read.differentialFullEvery());
             assertEquals(original.lossyEntries().map(p -> p.pattern()), read.lossyEntries().map(p -> p.pattern()));
             assertEquals(original.lossyMantissaBits(), read.lossyMantissaBits());

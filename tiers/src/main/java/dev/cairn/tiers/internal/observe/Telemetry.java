@@ -114,7 +114,10 @@ public final class Telemetry implements AutoCloseable {
             LOG.debug("save of step {} returned after {} us, for tiers {}", step, stall / 1000, tiers);
         }
         if (tiers.isEmpty()) {
-            metrics.saveSkipped("no_tier_takes_step");
+            metrics.saveSkipped(handle.skipped().isPresent() ? "busy" : "no_tier_takes_step");
+            if (handle.skipped().isPresent() && LOG.isDebugEnabled()) {
+                LOG.debug("save of step {} skipped: {}", step, handle.skipped().get());
+            }
             return;
         }
         metrics.saved(tiers.get(0), stall);

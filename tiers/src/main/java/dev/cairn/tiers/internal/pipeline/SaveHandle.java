@@ -24,9 +24,16 @@ public final class SaveHandle implements CheckpointHandle {
     private final List<CompletableFuture<CommitReport>> committed = new ArrayList<>();
     private final CompletableFuture<List<CommitReport>> done;
     private final AtomicIntegerArray tierState;
+    /** Why the save was skipped; null when it was taken. */
+    private final String skipped;
 
     /** @param tiers the names of the tiers the step goes to, fastest first */
     SaveHandle(long step, List<String> tiers) {
+        this(step, tiers, null);
+    }
+
+    private SaveHandle(long step, List<String> tiers, String skipped) {
+        this.skipped = skipped;
         this.step = step;
         this.tiers = List.copyOf(tiers);
         this.tierState = new AtomicIntegerArray(tiers.size());
@@ -35,6 +42,13 @@ public final class SaveHandle implements CheckpointHandle {
         }
         done = CompletableFuture.allOf(committed.toArray(new CompletableFuture[0]))
                 .thenApply(v -> committed.stream().map(CompletableFuture::join).toList());
+    }
+
+    /** The handle of a save skipped for {@code reason}: no tier, nothing stored, every future complete. */
+    public static SaveHandle skipped(long step, String reason) {
+        SaveHandle h = new SaveHandle(step, List.of(), reason);
+        h.captured.complete(null);
+        return h;
     }
 
     /** The internal (not copied) captured future. */
@@ -88,6 +102,10 @@ public final class SaveHandle implements CheckpointHandle {
         if (t >= 0) {
             return committed.get(t).copy();
         }
+        if (skipped != null) {
+            return CompletableFuture.failedFuture(new CheckpointException(Reason.INVALID_INPUT,
+                    "step " + step + " was skipped: " + skipped));
+        }
         return CompletableFuture.failedFuture(new CheckpointException(Reason.INVALID_INPUT,
                 "step " + step + " does not go to tier '" + tier + "' (it goes to " + tiers + ")"));
     }
@@ -95,5 +113,10 @@ public final class SaveHandle implements CheckpointHandle {
     @Override
     public CompletableFuture<List<CommitReport>> done() {
         return done.copy();
+    }
+
+    @Override
+    public java.util.Optional<String> skipped() {
+        return java.util.Optional.ofNullable(skipped);
     }
 }

@@ -1,0 +1,156 @@
+package dev.cairn.tiers;
+
+import static dev.cairn.tiers.Fixtures.assertSameState;
+import static dev.cairn.tiers.Fixtures.randomTensor;
+import static dev.cairn.tiers.Fixtures.smallConfig;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.cairn.CairnConfig;
+import dev.cairn.CheckpointException;
+import dev.cairn.CheckpointHandle;
+import dev.cairn.CheckpointInfo;
+import dev.cairn.Checkpointer;
+import dev.cairn.DType;
+import dev.cairn.ObjectStore;
+import dev.cairn.RestoreRequest;
+import dev.cairn.TierConfig;
+import dev.cairn.TrainingState;
+import dev.cairn.WhenBusy;
+import dev.cairn.backend.memory.MemoryObjectStore;
+import dev.cairn.testkit.ForwardingObjectStore;
+import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
+import java.io.IOException;
+import java.io.StringReader;
+import java.nio.ByteBuffer;
+import java.util.List;
+import java.util.Properties;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.Test;
+
+/**
+ * {@link WhenBusy}: a save that comes while an earlier one is still being persisted into its first tier. The first
+ * tier's chunk writes wait at a gate the test opens, so "still being persisted" is a state the test holds, not a
+ * race. SKIP returns a skipped handle at once, stores nothing and counts it; WAIT (the default) takes the step.
+ */
+class WhenBusyTest {
+    private static final String RUN = "busy";
+    /** Every save here is small; the deadline only bounds a hang on a machine loaded by other builds. */
+    private static final long WAIT_SECONDS = 120;
+
+    /** A store whose chunk writes wait until {@link #open} is counted down; {@link #reached} says one is waiting. */
+    static final class GatedStore extends ForwardingObjectStore {
+        final CountDownLatch open = new CountDownLatch(1);
+        final CountDownLatch reached = new CountDownLatch(1);
+
+        GatedStore(ObjectStore delegate) {
+            super(delegate);
+        }
+
+        private void gate(String key) throws IOException {
+            if (key.contains("/chunks/")) {
+                reached.countDown();
+                try {
+                    if (!open.await(WAIT_SECONDS, TimeUnit.SECONDS)) {
+                        throw new IOException("the test never opened the gate");
+                    }
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                    throw new IOException("interrupted at the gate", e);
+                }
+            }
+        }
+
+        @Override
+        public void put(String key, ByteBuffer data) throws IOException {
+            gate(key);
+            super.put(key, data);
+        }
+
+        @Override
+        public boolean putIfAbsent(String key, ByteBuffer data) throws IOException {
+            gate(key);
+            return super.putIfAbsent(key, data);
+        }
+    }
+
+    @org.junit.jupiter.api.io.TempDir
+    java.nio.file.Path dir;
+
+    private static TrainingState state(long step) {
+        return TrainingState.builder().add(randomTensor("w", DType.F32, 100_000, 300 + step)).build();
+    }
+
+    @Test
+    void skipReturnsASkippedHandleAtOnceWhileTheEarlierSaveIsPersistedAndTakesTheNextStepAfterIt() throws Exception {
+        SimpleMeterRegistry registry = new SimpleMeterRegistry();
+        try (GatedStore memory = new GatedStore(new MemoryObjectStore(64L << 20));
+             Checkpointer cp = Checkpointer.open(smallConfig(RUN).whenBusy(WhenBusy.SKIP).meterRegistry(registry)
+                     .tier(TierConfig.of("memory", memory).keepLast(3)).build())) {
+            CheckpointHandle first = cp.save(1, state(1));
+            assertTrue(memory.reached.await(WAIT_SECONDS, TimeUnit.SECONDS), "step 1's chunks reach the store");
+
+            CheckpointHandle skipped = cp.save(2, state(2));
+            assertTrue(skipped.skipped().orElseThrow().contains("step 1"), skipped.skipped().toString());
+            assertEquals(List.of(), skipped.tiers());
+            assertTrue(skipped.captured().isDone() && !skipped.captured().isCompletedExceptionally());
+            assertEquals(List.of(), skipped.done().getNow(null), "done at once, with no report");
+            ExecutionException e = assertThrows(ExecutionException.class, () -> skipped.committed("memory").get());
+            assertTrue(e.getCause().getMessage().contains("skipped"), e.getCause().getMessage());
+            assertFalse(first.committed("memory").isDone(), "step 1 is still held at the gate");
+            assertEquals(1.0, registry.get("cairn.save.skipped").tag("reason", "busy").counter().count());
+
+            memory.open.countDown();
+            first.done().get(WAIT_SECONDS, TimeUnit.SECONDS);
+            CheckpointHandle third = cp.save(3, state(3));
+            assertTrue(third.skipped().isEmpty(), "nothing is being persisted any more");
+            third.done().get(WAIT_SECONDS, TimeUnit.SECONDS);
+
+            assertEquals(List.of(3L, 1L), cp.list().stream().map(CheckpointInfo::step).toList(), "step 2 stored nothing");
+            assertSameState(state(3), cp.restore(RestoreRequest.latest()).state());
+            assertSameState(state(1), cp.restore(RestoreRequest.step(1)).state());
+            CheckpointException missing = assertThrows(CheckpointException.class, () -> cp.restore(RestoreRequest.step(2)));
+            assertEquals(CheckpointException.Reason.NOT_FOUND, missing.reason());
+        }
+    }
+
+    @Test
+    void waitTheDefaultTakesTheStepWhileTheEarlierSaveIsPersisted() throws Exception {
+        try (GatedStore memory = new GatedStore(new MemoryObjectStore(64L << 20));
+             Checkpointer cp = Checkpointer.open(smallConfig(RUN).tier(TierConfig.of("memory", memory).keepLast(3)).build())) {
+            CheckpointHandle first = cp.save(1, state(1));
+            assertTrue(memory.reached.await(WAIT_SECONDS, TimeUnit.SECONDS), "step 1's chunks reach the store");
+            CheckpointHandle second = cp.save(2, state(2)); // staging has room: copied, not skipped
+            assertTrue(second.skipped().isEmpty());
+            assertEquals(List.of("memory"), second.tiers());
+            memory.open.countDown();
+            first.done().get(WAIT_SECONDS, TimeUnit.SECONDS);
+            second.done().get(WAIT_SECONDS, TimeUnit.SECONDS);
+            assertEquals(List.of(2L, 1L), cp.list().stream().map(CheckpointInfo::step).toList());
+            assertSameState(state(2), cp.restore(RestoreRequest.latest()).state());
+        }
+    }
+
+    @Test
+    void thePolicyIsConfiguredByBuilderAndByFileAndABadValueIsNamed() throws Exception {
+        try (MemoryObjectStore store = new MemoryObjectStore(1 << 20)) {
+            assertEquals(WhenBusy.WAIT, CairnConfig.builder(RUN).tier(TierConfig.of("memory", store)).build().whenBusy());
+        }
+        CheckpointException nul = assertThrows(CheckpointException.class, () -> CairnConfig.builder(RUN).whenBusy(null));
+        assertEquals(CheckpointException.Reason.INVALID_CONFIG, nul.reason());
+
+        Properties good = new Properties();
+        String tier = "tiers = disk\ntier.disk.store = " + dir.resolve("disk").toString().replace("\\", "/") + "\n";
+        good.load(new StringReader("run = busy\nwhen.busy = skip\n" + tier));
+        assertEquals(WhenBusy.SKIP, CairnConfig.fromProperties(good).whenBusy());
+        Properties bad = new Properties();
+        bad.load(new StringReader("run = busy\nwhen.busy = sometimes\n" + tier));
+        CheckpointException e = assertThrows(CheckpointException.class, () -> CairnConfig.fromProperties(bad));
+        assertEquals(CheckpointException.Reason.INVALID_CONFIG, e.reason());
+        assertTrue(e.getMessage().contains("when.busy") && e.getMessage().contains("sometimes"), e.getMessage());
+    }
+}
