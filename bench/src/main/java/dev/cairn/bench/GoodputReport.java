@@ -25,8 +25,9 @@ public final class GoodputReport {
                     ReportTable.time(row.stallP50Nanos()), ReportTable.time(row.stallP99Nanos()),
                     ReportTable.time(row.stallMaxNanos()), ReportTable.time(row.medianDrainNanos()),
                     ReportTable.time((long) row.pipelineCpuPerStepNanos()));
-            if (row.failedSaves() > 0) {
-                out.printf(Locale.ROOT, "  %d of %d saves failed%n", row.failedSaves(), row.saves());
+            if (row.failedSaves() > 0 || row.skippedSaves() > 0) {
+                out.printf(Locale.ROOT, "  of %d saves: %d skipped (whenBusy SKIP), %d failed%n", row.saves(),
+                        row.skippedSaves(), row.failedSaves());
             }
         }
         out.println("overhead: median step time against (a); mean ovh: all steps plus finishing the last saves, against"
@@ -72,6 +73,7 @@ public final class GoodputReport {
                     .append(", \"pipelineCpuPerStepNanos\": ").append(JsonText.number(row.pipelineCpuPerStepNanos()))
                     .append(", \"saves\": ").append(row.saves())
                     .append(", \"failedSaves\": ").append(row.failedSaves())
+                    .append(", \"skippedSaves\": ").append(row.skippedSaves())
                     .append("}").append(i + 1 < r.rows().size() ? ",\n" : "\n");
         }
         b.append("  ],\n");

@@ -39,7 +39,7 @@ import java.util.concurrent.TimeUnit;
  * <pre>
  * ready state-bytes &lt;b&gt; parameters &lt;n&gt; copy-ns &lt;n,n,...&gt;     one plain copy of the state into direct memory
  * first-stall-ns &lt;n&gt;                                         save() of the checkpointer's first save (warm-up)
- * step &lt;i&gt; step-ns &lt;n&gt; stall-ns &lt;n&gt;                          each measured step (stall 0: no save that step)
+ * step &lt;i&gt; step-ns &lt;n&gt; stall-ns &lt;n&gt;[ skipped]                each measured step (stall 0: no save that step)
  * cpu process-ns &lt;n&gt; training-ns &lt;n&gt;                           CPU over the measured steps: whole JVM, training thread
  * drain-ns &lt;n&gt; drain-cpu-ns &lt;n&gt; failed &lt;saves&gt;                 after the last step, until every save was done
  * committed &lt;tier&gt;=&lt;checkpoints&gt;,...                          commits per tier over the whole run
@@ -104,6 +104,9 @@ public final class GoodputRun {
                 if (s3 != null) {
                     b.tier(TierConfig.of("s3", s3).everySteps(setting.s3()).keepLast(2));
                 }
+                if (setting.skip()) {
+                    b.whenBusy(dev.cairn.WhenBusy.SKIP);
+                }
                 CairnConfig config = b.chunkBytes(model.chunkBytes()).stagingBytes(staging)
                         .gcGrace(Duration.ZERO) // one writer, and the engine pins what it has in flight (as TrainMain)
                         .build();
@@ -141,14 +144,18 @@ public final class GoodputRun {
             long t0 = System.nanoTime();
             training.trainStep();
             long stall = 0;
+            boolean skipped = false;
             if (checkpointer != null) {
                 TrainingState state = training.state();
                 long s0 = System.nanoTime();
                 CheckpointHandle h = checkpointer.save(training.step(), state);
-                stall = h.tiers().isEmpty() ? 0 : System.nanoTime() - s0;
+                skipped = h.skipped().isPresent();
+                // A skipped save's stall counts (the call itself); a step no tier takes has none.
+                stall = h.tiers().isEmpty() && !skipped ? 0 : System.nanoTime() - s0;
                 track(h, pending, failed, commits);
             }
-            out.println("step " + training.step() + " step-ns " + (System.nanoTime() - t0) + " stall-ns " + stall);
+            out.println("step " + training.step() + " step-ns " + (System.nanoTime() - t0) + " stall-ns " + stall
+                    + (skipped ? " skipped" : ""));
         }
         long cpu1 = os.getProcessCpuTime();
         long train1 = threads.getCurrentThreadCpuTime();

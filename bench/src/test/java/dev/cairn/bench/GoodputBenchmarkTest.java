@@ -34,7 +34,7 @@ class GoodputBenchmarkTest {
         GoodputBenchmark.Results r = GoodputBenchmark.run(new GoodputBenchmark.Options(20, 0, 1, dir),
                 new PrintStream(progress, true, StandardCharsets.UTF_8));
 
-        assertEquals(2, r.rows().size(), "(b) and (c) on the default MLP");
+        assertEquals(4, r.rows().size(), "(b), (c) and their SKIP variants (e), (f) on the default MLP");
         Row memory = r.rows().get(0);
         Row tiered = r.rows().get(1);
         assertEquals(Setting.MEMORY, memory.setting());
@@ -42,7 +42,7 @@ class GoodputBenchmarkTest {
         for (Row row : r.rows()) {
             assertEquals(Model.DEFAULT, row.model());
             assertEquals(20, row.steps().nanos().length, "one time per measured step");
-            assertEquals(20, row.saves(), "every measured step is saved into memory");
+            assertEquals(20, row.saves(), "every measured step calls save() into memory");
             assertEquals(0, row.failedSaves());
             assertTrue(row.stallP50Nanos() > 0 && row.stallP50Nanos() <= row.stallP99Nanos()
                     && row.stallP99Nanos() <= row.stallMaxNanos(), row.toString());
@@ -51,7 +51,15 @@ class GoodputBenchmarkTest {
         // 20 warm-up and 20 measured steps: memory takes all 40, disk 10, 20, 30, 40 and S3 20 and 40.
         assertEquals(List.of(Map.of("memory", 40)), memory.commitsPerRun());
         assertEquals(List.of(Map.of("memory", 40, "disk", 4, "s3", 2)), tiered.commitsPerRun());
-        assertEquals(6, r.comparisons().size(), "overhead, stall p99 and first save for (b) and (c)");
+        assertEquals(0, memory.skippedSaves() + tiered.skippedSaves(), "WAIT takes every step");
+        for (Row skip : r.rows().subList(2, 4)) {
+            Map<String, Integer> commits = skip.commitsPerRun().get(0);
+            // A skipped save stores nothing: commits and measured skips never add up to more than the 40 steps.
+            assertTrue(commits.getOrDefault("memory", 0) >= 1
+                    && commits.getOrDefault("memory", 0) + skip.skippedSaves() <= 40, skip.toString());
+            assertTrue(commits.getOrDefault("disk", 0) <= 4 && commits.getOrDefault("s3", 0) <= 2, skip.toString());
+        }
+        assertEquals(12, r.comparisons().size(), "overhead, stall p99 and first save for (b), (c), (e), (f)");
         assertTrue(r.comparisons().stream().allMatch(c -> Double.isFinite(c.ratio())));
 
         ByteArrayOutputStream text = new ByteArrayOutputStream();

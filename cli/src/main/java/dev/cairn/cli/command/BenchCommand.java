@@ -53,7 +53,7 @@ import picocli.CommandLine.Spec;
             "With --goodput, instead: the DJL example's MLP (and a 50 M-parameter one) trained for a fixed number of"
                 + " steps in fresh JVMs, (a) without checkpoints, (b) every step into memory, (c) every step into memory,"
                 + " every 10 into disk and every 20 into S3 (S3Proxy in this JVM), (d, large model) every 10 steps into"
-                + " memory and disk: median step time and overhead against (a) (goals: (b) <= 3%%, (c) <= 5%%), the"
+                + " memory and disk, (e) and (f) as (b) and (c) with whenBusy SKIP: median step time and overhead against (a) (goals: (b) <= 3%%, (c) <= 5%%), the"
                 + " save() stall p50/p99/max beside one memory copy of the state (goal: p99 <= 2x), the first save's"
                 + " stall beside later ones (goal: <= 2x), and the pipeline's CPU per step.",
             "Needs about 2x --size of direct memory (-XX:MaxDirectMemorySize) and 5x --size of RAM in all.",
