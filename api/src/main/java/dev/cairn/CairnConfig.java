@@ -50,6 +50,7 @@ public final class CairnConfig {
     private final int lossyMantissaBits;
     private final Object meterRegistry;
     private final WhenBusy whenBusy;
+    private final Duration persistOnShutdown;
 
     private CairnConfig(Builder b) {
         this.run = b.run;
@@ -68,6 +69,7 @@ public final class CairnConfig {
         this.lossyMantissaBits = b.lossyMantissaBits;
         this.meterRegistry = b.meterRegistry;
         this.whenBusy = b.whenBusy;
+        this.persistOnShutdown = b.persistOnShutdown;
     }
 
     public static Builder builder(String run) {
@@ -194,6 +196,11 @@ public final class CairnConfig {
      * metric is kept and Micrometer need not be on the classpath). Typed {@code Object} because this module depends on
      * the JDK alone; {@link Builder#meterRegistry(Object)} checked its type.
      */
+    /** The grace period for persisting the newest checkpoint when the JVM shuts down; empty when off. */
+    public Optional<Duration> persistOnShutdown() {
+        return Optional.ofNullable(persistOnShutdown);
+    }
+
     /** What a save does while an earlier one is still being persisted into its first tier. */
     public WhenBusy whenBusy() {
         return whenBusy;
@@ -226,6 +233,7 @@ public final class CairnConfig {
         private int lossyMantissaBits;
         private Object meterRegistry;
         private WhenBusy whenBusy = DEFAULT_WHEN_BUSY;
+        private Duration persistOnShutdown;
 
         private Builder(String run) {
             this.run = EntryNames.checkSegment("run name", run);
@@ -315,6 +323,23 @@ public final class CairnConfig {
                 throw config("whenBusy must be WAIT or SKIP, was null");
             }
             this.whenBusy = policy;
+            return this;
+        }
+
+        /**
+         * Save on preemption (opt-in; off by default): when the JVM shuts down (SIGTERM from a spot reclaim or a
+         * Kubernetes eviction, {@code System.exit}), the checkpointer waits for the saves in flight to reach their
+         * first tier, then promotes the newest step committed in the first tier to every slower tier that lacks it,
+         * whatever their intervals, and commits it there, all within {@code grace} (set it below the platform's
+         * grace period, e.g. 25 s of Kubernetes' 30). A promotion that runs out of time leaves nothing committed
+         * (its MANIFEST is written last). Runs as a JVM shutdown hook, so it needs the JVM to run its hooks: not
+         * after SIGKILL.
+         */
+        public Builder persistOnShutdown(Duration grace) {
+            if (grace == null || grace.isNegative() || grace.isZero()) {
+                throw config("persistOnShutdown grace must be positive, was " + grace);
+            }
+            this.persistOnShutdown = grace;
             return this;
         }
 

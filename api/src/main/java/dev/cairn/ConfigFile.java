@@ -34,6 +34,7 @@ final class ConfigFile {
     static final String GC_GRACE = "gc.grace";
     static final String DEADLINE = "deadline";
     static final String WHEN_BUSY = "when.busy";
+    static final String PERSIST_ON_SHUTDOWN = "persist.on.shutdown";
     static final String DIFFERENTIAL = "differential.full.every";
     static final String LOSSY_PATTERN = "lossy.pattern";
     static final String LOSSY_BITS = "lossy.mantissa.bits";
@@ -47,7 +48,7 @@ final class ConfigFile {
     static final List<String> STORE_SETTINGS = List.of(ObjectStores.S3_ENDPOINT, ObjectStores.S3_REGION);
 
     private static final List<String> GLOBAL = List.of(RUN, RANK, WORLD_SIZE, CHUNK_BYTES, STAGING_BYTES, ENCODER_THREADS,
-            COMPRESSION_LEVEL, GC_GRACE, DEADLINE, WHEN_BUSY, DIFFERENTIAL, LOSSY_PATTERN, LOSSY_BITS, TIERS);
+            COMPRESSION_LEVEL, GC_GRACE, DEADLINE, WHEN_BUSY, PERSIST_ON_SHUTDOWN, DIFFERENTIAL, LOSSY_PATTERN, LOSSY_BITS, TIERS);
     private static final Pattern SIZE = Pattern.compile("(\\d+)\\s*(B|KiB|MiB|GiB|TiB)?");
     private static final Pattern SPAN = Pattern.compile("(\\d+)\\s*(ms|s|m|h|d)");
 
@@ -128,6 +129,7 @@ final class ConfigFile {
         set(GC_GRACE, v -> b.gcGrace(duration(v)));
         set(DEADLINE, v -> b.deadline(duration(v)));
         set(WHEN_BUSY, v -> b.whenBusy(whenBusy(v)));
+        set(PERSIST_ON_SHUTDOWN, v -> b.persistOnShutdown(duration(v)));
         set(DIFFERENTIAL, v -> b.differential(integer(v)));
         if (values.containsKey(RANK) || values.containsKey(WORLD_SIZE)) {
             int world = values.containsKey(WORLD_SIZE) ? guarded(WORLD_SIZE, ConfigFile::integer) : 1;
@@ -325,6 +327,7 @@ final class ConfigFile {
         p.setProperty(GC_GRACE, config.gcGrace().toString());
         p.setProperty(DEADLINE, config.deadline().toString());
         p.setProperty(WHEN_BUSY, config.whenBusy().name().toLowerCase(java.util.Locale.ROOT));
+        config.persistOnShutdown().ifPresent(g -> p.setProperty(PERSIST_ON_SHUTDOWN, g.toString()));
         p.setProperty(DIFFERENTIAL, Integer.toString(config.differentialFullEvery()));
         config.lossyEntries().ifPresent(pattern -> {
             p.setProperty(LOSSY_PATTERN, pattern.pattern());

@@ -32,6 +32,7 @@ import dev.cairn.tiers.internal.promote.Promoter;
 import dev.cairn.tiers.internal.pipeline.SavePipeline;
 import dev.cairn.tiers.internal.restore.Restorer;
 import java.io.IOException;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.List;
@@ -54,6 +55,7 @@ import org.apache.arrow.memory.rounding.SegmentRoundingPolicy;
 
 /** The engine behind {@link Checkpointer}: one per run and process. */
 public final class CairnCheckpointer implements Checkpointer {
+    private static final org.slf4j.Logger LOG = org.slf4j.LoggerFactory.getLogger(CairnCheckpointer.class);
     /** Parallel writes per tier: enough to overlap fsyncs on disk. */
     static final int IO_THREADS_PER_TIER = 4;
     /** Restore threads per encoder thread (per core by default). */
@@ -83,6 +85,8 @@ public final class CairnCheckpointer implements Checkpointer {
     private final Map<Integer, CompletableFuture<Long>> highestCommittedAtOpen = new ConcurrentHashMap<>();
     private volatile boolean closed;
     private final Telemetry telemetry;
+    /** The shutdown hook of persistOnShutdown; null when off. */
+    private final Thread persistOnShutdown;
 
     CairnCheckpointer(CairnConfig config) {
         Warmup.startOnce(); // class loading and JIT of the codec, hash and manifest paths, beside the caller's start-up
@@ -137,6 +141,69 @@ public final class CairnCheckpointer implements Checkpointer {
         ScheduledThreadPoolExecutor timers = new ScheduledThreadPoolExecutor(1, daemon("cairn-deadline"));
         timers.setRemoveOnCancelPolicy(true);
         this.deadlines = timers;
+        this.persistOnShutdown = config.persistOnShutdown().map(grace -> {
+            Thread hook = new Thread(() -> persistNewest(grace), "cairn-persist-on-shutdown");
+            Runtime.getRuntime().addShutdownHook(hook);
+            return hook;
+        }).orElse(null);
+    }
+
+    /**
+     * {@link CairnConfig.Builder#persistOnShutdown}: run as a JVM shutdown hook. Waits for the saves in flight (their
+     * first tier and the promotions they started), then promotes the newest step committed in the first tier to each
+     * slower tier that lacks it, whatever its interval, and waits for those commits; all within {@code grace}. What
+     * has not committed by then is left uncommitted (a promotion writes its MANIFEST last) and the JVM goes on
+     * exiting. Returns the tiers the newest step was committed into here, for tests and the log.
+     */
+    List<String> persistNewest(Duration grace) {
+        long until = System.nanoTime() + grace.toNanos();
+        List<String> persisted = new ArrayList<>();
+        if (tiers.size() < 2) {
+            return persisted;
+        }
+        // Not refused when closing: a close() that runs while the JVM shuts down waits for this before it stops the tiers.
+        for (SaveJob job : List.copyOf(inFlight.values())) {
+            try {
+                job.handle().done().get(Math.max(0, until - System.nanoTime()), TimeUnit.NANOSECONDS);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                return persisted;
+            } catch (java.util.concurrent.ExecutionException | java.util.concurrent.TimeoutException e) {
+                // that step failed, or is still going: the newest committed one is persisted below all the same
+            }
+        }
+        Tier first = tiers.get(0);
+        try {
+            List<Long> steps = commits.committedSteps(first);
+            if (steps.isEmpty()) {
+                return persisted;
+            }
+            long newest = steps.get(steps.size() - 1);
+            Manifest m = commits.read(first, newest);
+            Map<String, CompletableFuture<CommitReport>> promotions = new java.util.LinkedHashMap<>();
+            for (Tier target : tiers.subList(1, tiers.size())) {
+                if (!commits.isCommitted(target, newest)) {
+                    CompletableFuture<CommitReport> done = new CompletableFuture<>();
+                    promote(m, first, target, done, () -> true);
+                    promotions.put(target.name(), done);
+                }
+            }
+            for (Map.Entry<String, CompletableFuture<CommitReport>> p : promotions.entrySet()) {
+                try {
+                    p.getValue().get(Math.max(0, until - System.nanoTime()), TimeUnit.NANOSECONDS);
+                    persisted.add(p.getKey());
+                } catch (java.util.concurrent.ExecutionException | java.util.concurrent.TimeoutException e) {
+                    LOG.warn("on shutdown, step {} was not persisted into tier {} within {}: {}", newest, p.getKey(), grace,
+                            e instanceof java.util.concurrent.ExecutionException ? e.getCause() : "out of time");
+                }
+            }
+            LOG.info("on shutdown, step {} persisted into {}", newest, persisted);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        } catch (IOException | RuntimeException e) {
+            LOG.warn("on shutdown, the newest step of tier {} could not be persisted: {}", first.name(), e.toString());
+        }
+        return persisted;
     }
 
     @Override
@@ -429,6 +496,18 @@ public final class CairnCheckpointer implements Checkpointer {
                 return;
             }
             closed = true;
+        }
+        if (persistOnShutdown != null && Thread.currentThread() != persistOnShutdown) {
+            try {
+                Runtime.getRuntime().removeShutdownHook(persistOnShutdown);
+            } catch (IllegalStateException shuttingDown) {
+                // The hook is running (or about to): let it finish persisting before the tiers stop under it.
+                try {
+                    persistOnShutdown.join(config.persistOnShutdown().orElseThrow().toMillis());
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                }
+            }
         }
         retention.closing();
         long until = System.nanoTime() + config.deadline().toNanos();
