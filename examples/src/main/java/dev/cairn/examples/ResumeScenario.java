@@ -32,10 +32,14 @@ import java.util.stream.Stream;
  * <li>Node loss: the run once more, killed in step {@code killAt}; then its disk tier is deleted too.</li>
  * <li>A fresh child JVM, as on a new node, that restores the newest committed checkpoint from S3 and trains to
  *     the end.</li>
+ * <li>Preemption: the run once more with {@code persistOnShutdown}, stopped inside step {@code killAt} and sent
+ *     SIGTERM, as a spot reclaim or a Kubernetes eviction does; its shutdown hook persists the newest memory step
+ *     ({@code killAt - 1}, not a disk interval step) to disk and S3.</li>
+ * <li>A fresh child JVM that restores that step from disk and trains to the end.</li>
  * </ol>
  * For each resumed run, the losses of every step after the restored one (at least {@link #MIN_COMPARED_STEPS})
  * and the final parameter hash must equal the uninterrupted run's bit for bit. The last line printed is exactly
- * {@code resume bit-exact: true} (both resumes bit-exact) or {@code resume bit-exact: false}.
+ * {@code resume bit-exact: true} (all three resumes bit-exact) or {@code resume bit-exact: false}.
  *
  * <p>S3 credentials (a key pair made up by the embedded server) reach the children in their environment
  * ({@code AWS_ACCESS_KEY_ID}, {@code AWS_SECRET_ACCESS_KEY}), never on their command line, and are never printed.
@@ -46,6 +50,8 @@ import java.util.stream.Stream;
  */
 public final class ResumeScenario {
     public static final Path DEFAULT_DIR = Path.of("cairn-demo");
+    /** persistOnShutdown's grace in the preemption run: below Kubernetes' default 30 s termination grace. */
+    static final Duration PERSIST_GRACE = Duration.ofSeconds(25);
     public static final int MIN_COMPARED_STEPS = 20;
     static final String OWNER_MARK = ".cairn-demo";
     static final String VERDICT = "resume bit-exact: ";
@@ -157,21 +163,21 @@ public final class ResumeScenario {
                 + ", bucket " + s3.bucket() + ", a prefix per run");
         out.println("  dir " + dir + ", DJL native cache " + TrainingProcess.djlCacheDir());
 
-        out.println("[1/5] uninterrupted run");
+        out.println("[1/7] uninterrupted run");
         RunTranscript a = runToEnd(args("uninterrupted", false), "uninterrupted.log", Detail.SUMMARY);
 
-        out.println("[2/5] run killed with SIGKILL in step " + options.killAt());
+        out.println("[2/7] run killed with SIGKILL in step " + options.killAt());
         TrainArgs crashed = args("killed-then-resumed", false);
         RunTranscript b = runAndKill(crashed.pausingAt(options.killAt(), dir.resolve("paused")), "killed.log",
                 TrainMain.DISK, Detail.ALL);
-        out.println("[3/5] fresh process resumes (its memory tier died with the killed process)");
+        out.println("[3/7] fresh process resumes (its memory tier died with the killed process)");
         // This run saves, commits, promotes, restores and collects: its Flight Recorder events make a full report.
         RunTranscript c = b == null ? null : runToEnd(args("killed-then-resumed", true), "resumed.log", Detail.ALL,
                 Map.of(FlightRecording.ENV, recording().toString()));
         boolean fromDisk = a != null && b != null && c != null
                 && compare("resume from disk", a, b, c, TrainMain.DISK, options.every());
 
-        out.println("[4/5] node loss: run killed with SIGKILL in step " + options.killAt()
+        out.println("[4/7] node loss: run killed with SIGKILL in step " + options.killAt()
                 + ", then its memory and disk tiers are gone");
         TrainArgs lost = args("node-lost", false);
         RunTranscript d = runAndKill(lost.pausingAt(options.killAt(), dir.resolve("paused-node-lost")),
@@ -179,11 +185,26 @@ public final class ResumeScenario {
         if (d != null) {
             wipeDisk(lost.dir().resolve(TrainMain.DISK));
         }
-        out.println("[5/5] fresh process on a new node resumes from what is left: tier " + TrainMain.S3);
+        out.println("[5/7] fresh process on a new node resumes from what is left: tier " + TrainMain.S3);
         RunTranscript e = d == null ? null : runToEnd(args("node-lost", true), "node-lost-resumed.log", Detail.S3_ONLY);
         boolean fromS3 = a != null && d != null && e != null
                 && compare("node loss, resume from s3", a, d, e, TrainMain.S3, options.s3Every());
-        return fromDisk && fromS3;
+
+        out.println("[6/7] preemption: run with persistOnShutdown sent SIGTERM in step " + options.killAt()
+                + " (as a spot reclaim or a Kubernetes eviction)");
+        TrainArgs preempted = args("preempted", false).withPersistOnShutdown(PERSIST_GRACE);
+        RunTranscript f = runAndTerminate(preempted.pausingAt(options.killAt(), dir.resolve("paused-preempted")),
+                "preempted.log");
+        out.println("[7/7] fresh process resumes from the step persisted on shutdown, not the last disk interval");
+        RunTranscript g = f == null ? null : runToEnd(args("preempted", true), "preempted-resumed.log", Detail.SUMMARY);
+        boolean fromShutdown = a != null && f != null && g != null
+                && compare("preempted, resume from the step persisted on SIGTERM", a, f, g, TrainMain.DISK, 1);
+        if (g != null && g.restored() != null && g.restored().step() != options.killAt() - 1) {
+            problem("preempted: restored step " + g.restored().step() + ", expected " + (options.killAt() - 1)
+                    + ", the newest step in memory when SIGTERM came");
+            fromShutdown = false;
+        }
+        return fromDisk && fromS3 && fromShutdown;
     }
 
     /** A run in {@code dir/name} whose S3 tier lives under the prefix {@code name}. */
@@ -321,6 +342,33 @@ public final class ResumeScenario {
             problem(logName + ": no " + needed + " checkpoint was committed before the kill");
             return null;
         }
+        return t;
+    }
+
+    /**
+     * Runs until the child pauses in step {@code killAt} (after a disk checkpoint committed), then sends it SIGTERM
+     * and waits for it to persist the newest memory step (persistOnShutdown) and exit.
+     */
+    private RunTranscript runAndTerminate(TrainArgs args, String logName) throws IOException, InterruptedException {
+        TrainingProcess p = TrainingProcess.start(args, dir.resolve(logName), credentials());
+        long deadline = System.nanoTime() + options.childTimeout().toNanos();
+        while (!Files.exists(args.markerFile()) && p.isAlive() && System.nanoTime() < deadline) {
+            Thread.sleep(20);
+        }
+        boolean paused = Files.exists(args.markerFile());
+        if (paused) {
+            p.awaitLine("paused ", Duration.ofSeconds(30));
+        }
+        int status = p.terminate(PERSIST_GRACE.multipliedBy(2));
+        RunTranscript t = p.transcript();
+        report(t, Detail.SUMMARY);
+        if (!paused) {
+            problem(logName + ": the run never reached step " + options.killAt() + " (exit " + status + ")" + lastLines(t));
+            return null;
+        }
+        out.printf("  sent pid %d SIGTERM inside step %d: exit %d (143 = ended by SIGTERM after its shutdown hooks);"
+                + " newest disk commit it had seen: step %d%n", p.pid(), options.killAt(), status,
+                t.pausedCommitted(TrainMain.DISK));
         return t;
     }
 

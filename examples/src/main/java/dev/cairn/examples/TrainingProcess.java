@@ -136,6 +136,15 @@ final class TrainingProcess {
         return finish();
     }
 
+    /**
+     * SIGTERM (through the process handle: {@code Process.destroy} would also close the output still being read),
+     * then waits up to {@code timeout} for the JVM to run its shutdown hooks and exit; returns the exit status.
+     */
+    int terminate(Duration timeout) throws InterruptedException {
+        process.toHandle().destroy();
+        return await(timeout);
+    }
+
     /** SIGKILL (on Linux and macOS {@code destroyForcibly} sends signal 9); returns the exit status. */
     int kill() throws InterruptedException {
         killed = true;

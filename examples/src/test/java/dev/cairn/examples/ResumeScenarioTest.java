@@ -39,8 +39,12 @@ class ResumeScenarioTest {
                 "checkpoints report the bytes each tier took, s3 included:\n" + report);
         assertEquals(2, report.lines().filter(l -> l.matches(".*killed pid \\d+ with SIGKILL.*exit 137.*")).count(),
                 "both killed children must die by SIGKILL:\n" + report);
-        assertEquals(2, report.lines().filter(l -> l.matches("compare \\(.*\\): final-param-hash resumed .* \\(equal\\)")).count(),
+        assertEquals(3, report.lines().filter(l -> l.matches("compare \\(.*\\): final-param-hash resumed .* \\(equal\\)")).count(),
                 report);
+        // Preemption: SIGTERM in step 47, the shutdown hook persisted step 46 (memory only until then) to disk.
+        assertEquals(1, report.lines().filter(l -> l.matches(".*sent pid \\d+ SIGTERM inside step 47: exit 143.*")).count(),
+                report);
+        assertTrue(report.lines().anyMatch(l -> l.matches("  restored step 46 from tier disk .*")), report);
         assertFalse(report.contains("problem:"), report);
         // The resumed run was recorded for `cairn report`: its saves, commits, promotions and its restore.
         java.util.Map<String, Long> events = recordedEvents(ResumeScenario.recordingIn(dir.resolve("demo")));

@@ -26,14 +26,17 @@ import picocli.CommandLine.Spec;
             "2. the same run, killed with SIGKILL inside step --kill-at (its memory tier dies with it);",
             "3. a fresh process that restores the newest committed checkpoint from disk and trains to the end;",
             "4. node loss: the run killed again in step --kill-at, then its disk tier deleted too;",
-            "5. a fresh process that restores from S3, the only tier left, and trains to the end.",
+            "5. a fresh process that restores from S3, the only tier left, and trains to the end;",
+            "6. preemption: the run with persistOnShutdown, sent SIGTERM inside step --kill-at; its shutdown hook"
+                + " persists the newest memory step (--kill-at minus 1) to disk and S3;",
+            "7. a fresh process that restores that step from disk and trains to the end.",
             "Prints each checkpoint's stall (time save() blocked training) and bytes written per tier, the tier each"
-                + " restore read from, and last the line 'resume bit-exact: true|false': both resumed runs' losses"
+                + " restore read from, and last the line 'resume bit-exact: true|false': the three resumed runs' losses"
                 + " and final parameters against the uninterrupted run's, bit for bit.",
             "Run 3 is recorded with JDK Flight Recorder (DIR/resumed.jfr); the demo ends with the `cairn report`"
                 + " command that turns it into an HTML page of plots and a checkpoint interval per tier.",
             "The first run unpacks PyTorch's native library (about 430 MB) into $DJL_CACHE_DIR, else ~/.cairn/djl.",
-            "Exit status 0 iff both resumes were bit-exact."},
+            "Exit status 0 iff all three resumes were bit-exact."},
         footerHeading = "%nExamples:%n",
         footer = {"  java -jar cli/target/cairn.jar demo",
                 "  java -jar cli/target/cairn.jar demo --dir /tmp/cairn-demo --steps 120 --kill-at 63 --s3-every 30"})

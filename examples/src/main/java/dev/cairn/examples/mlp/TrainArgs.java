@@ -27,11 +27,12 @@ import java.util.OptionalLong;
  * --s3-prefix P       key prefix of the run's objects in the bucket (default: none)
  * --s3-region R       signing region (default us-east-1)
  * --s3-every M        the s3 tier takes every M-th step (default 2K)
+ * --persist-on-shutdown MS  on SIGTERM, persist the newest memory step to disk and S3 within MS milliseconds
  * </pre>
  * Credentials are never arguments: see {@link S3Target}.
  */
 public record TrainArgs(Path dir, long steps, long every, boolean resume, OptionalLong pauseAt, Path markerFile,
-                        SaveMode saveMode, S3Target s3) {
+                        SaveMode saveMode, S3Target s3, java.time.Duration persistOnShutdown) {
     public static final long DEFAULT_STEPS = 100;
     public static final long DEFAULT_EVERY = 10;
 
@@ -58,21 +59,26 @@ public record TrainArgs(Path dir, long steps, long every, boolean resume, Option
 
     /** Copy-mode saves, no pause. */
     public static TrainArgs of(Path dir, long steps, long every, boolean resume) {
-        return new TrainArgs(dir, steps, every, resume, OptionalLong.empty(), null, SaveMode.COPY, null);
+        return new TrainArgs(dir, steps, every, resume, OptionalLong.empty(), null, SaveMode.COPY, null, null);
     }
 
     /** A copy that stops inside step {@code step} and creates {@code marker} (see the class comment). */
     public TrainArgs pausingAt(long step, Path marker) {
-        return new TrainArgs(dir, steps, every, resume, OptionalLong.of(step), marker, saveMode, s3);
+        return new TrainArgs(dir, steps, every, resume, OptionalLong.of(step), marker, saveMode, s3, persistOnShutdown);
     }
 
     public TrainArgs withSaveMode(SaveMode mode) {
-        return new TrainArgs(dir, steps, every, resume, pauseAt, markerFile, mode, s3);
+        return new TrainArgs(dir, steps, every, resume, pauseAt, markerFile, mode, s3, persistOnShutdown);
     }
 
     /** A copy with an object-storage tier ({@code null}: none). */
     public TrainArgs withS3(S3Target target) {
-        return new TrainArgs(dir, steps, every, resume, pauseAt, markerFile, saveMode, target);
+        return new TrainArgs(dir, steps, every, resume, pauseAt, markerFile, saveMode, target, persistOnShutdown);
+    }
+
+    /** A copy that persists the newest memory step on SIGTERM within {@code grace} ({@code null}: off). */
+    public TrainArgs withPersistOnShutdown(java.time.Duration grace) {
+        return new TrainArgs(dir, steps, every, resume, pauseAt, markerFile, saveMode, s3, grace);
     }
 
     public static TrainArgs parse(String... args) {
@@ -88,6 +94,7 @@ public record TrainArgs(Path dir, long steps, long every, boolean resume, Option
         String s3Prefix = null;
         String s3Region = null;
         Long s3Every = null;
+        java.time.Duration persist = null;
         for (int i = 0; i < args.length; i++) {
             String a = args[i];
             switch (a) {
@@ -103,6 +110,7 @@ public record TrainArgs(Path dir, long steps, long every, boolean resume, Option
                 case "--s3-prefix" -> s3Prefix = value(args, ++i, a);
                 case "--s3-region" -> s3Region = value(args, ++i, a);
                 case "--s3-every" -> s3Every = number(args, ++i, a);
+                case "--persist-on-shutdown" -> persist = java.time.Duration.ofMillis(number(args, ++i, a));
                 default -> throw new IllegalArgumentException("unknown argument '" + a + "'");
             }
         }
@@ -112,7 +120,7 @@ public record TrainArgs(Path dir, long steps, long every, boolean resume, Option
         } else if (s3Endpoint != null || s3Prefix != null || s3Region != null || s3Every != null) {
             throw new IllegalArgumentException("--s3-endpoint, --s3-prefix, --s3-region and --s3-every need --s3-bucket");
         }
-        return new TrainArgs(dir, steps, every, resume, pauseAt, marker, mode, s3);
+        return new TrainArgs(dir, steps, every, resume, pauseAt, marker, mode, s3, persist);
     }
 
     /** The arguments that {@link #parse} turns back into this record. */
@@ -128,6 +136,9 @@ public record TrainArgs(Path dir, long steps, long every, boolean resume, Option
         }
         if (s3 != null) {
             out.addAll(s3.toArgs());
+        }
+        if (persistOnShutdown != null) {
+            out.addAll(List.of("--persist-on-shutdown", Long.toString(persistOnShutdown.toMillis())));
         }
         return out;
     }

@@ -128,6 +128,10 @@ public final class TrainMain {
                 slowTiers.add(S3);
                 tiers += ", " + S3 + " every " + args.s3().every() + " keep " + S3_KEEP + " at " + args.s3().describe();
             }
+            if (args.persistOnShutdown() != null) {
+                // On SIGTERM the newest memory step goes to disk (and S3) before the JVM exits.
+                builder.persistOnShutdown(args.persistOnShutdown());
+            }
             CairnConfig config = builder
                     .chunkBytes(CHUNK_BYTES)
                     .encoderThreads(1)
