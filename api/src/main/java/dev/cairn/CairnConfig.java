@@ -51,6 +51,7 @@ public final class CairnConfig {
     private final Object meterRegistry;
     private final WhenBusy whenBusy;
     private final Duration persistOnShutdown;
+    private final boolean prefaultStaging;
 
     private CairnConfig(Builder b) {
         this.run = b.run;
@@ -70,6 +71,7 @@ public final class CairnConfig {
         this.meterRegistry = b.meterRegistry;
         this.whenBusy = b.whenBusy;
         this.persistOnShutdown = b.persistOnShutdown;
+        this.prefaultStaging = b.prefaultStaging;
     }
 
     public static Builder builder(String run) {
@@ -196,6 +198,11 @@ public final class CairnConfig {
      * metric is kept and Micrometer need not be on the classpath). Typed {@code Object} because this module depends on
      * the JDK alone; {@link Builder#meterRegistry(Object)} checked its type.
      */
+    /** Whether all of staging is allocated and touched at open, instead of at first use. */
+    public boolean prefaultStaging() {
+        return prefaultStaging;
+    }
+
     /** The grace period for persisting the newest checkpoint when the JVM shuts down; empty when off. */
     public Optional<Duration> persistOnShutdown() {
         return Optional.ofNullable(persistOnShutdown);
@@ -234,6 +241,7 @@ public final class CairnConfig {
         private Object meterRegistry;
         private WhenBusy whenBusy = DEFAULT_WHEN_BUSY;
         private Duration persistOnShutdown;
+        private boolean prefaultStaging;
 
         private Builder(String run) {
             this.run = EntryNames.checkSegment("run name", run);
@@ -340,6 +348,18 @@ public final class CairnConfig {
                 throw config("persistOnShutdown grace must be positive, was " + grace);
             }
             this.persistOnShutdown = grace;
+            return this;
+        }
+
+        /**
+         * Opt-in: allocate all of {@link #stagingBytes} at open and write each page once, on a background thread, so
+         * that the first saves pay neither the allocation nor the page faults (without it staging grows as saves
+         * need it, and the first save of a large state stalls several times longer than later ones). The cost: the
+         * whole staging budget is resident from the open on, and a core is busy for the moments it takes to touch
+         * it (about 0.1-0.3 s per GiB here).
+         */
+        public Builder prefaultStaging(boolean on) {
+            this.prefaultStaging = on;
             return this;
         }
 

@@ -35,6 +35,7 @@ final class ConfigFile {
     static final String DEADLINE = "deadline";
     static final String WHEN_BUSY = "when.busy";
     static final String PERSIST_ON_SHUTDOWN = "persist.on.shutdown";
+    static final String PREFAULT_STAGING = "staging.prefault";
     static final String DIFFERENTIAL = "differential.full.every";
     static final String LOSSY_PATTERN = "lossy.pattern";
     static final String LOSSY_BITS = "lossy.mantissa.bits";
@@ -48,7 +49,7 @@ final class ConfigFile {
     static final List<String> STORE_SETTINGS = List.of(ObjectStores.S3_ENDPOINT, ObjectStores.S3_REGION);
 
     private static final List<String> GLOBAL = List.of(RUN, RANK, WORLD_SIZE, CHUNK_BYTES, STAGING_BYTES, ENCODER_THREADS,
-            COMPRESSION_LEVEL, GC_GRACE, DEADLINE, WHEN_BUSY, PERSIST_ON_SHUTDOWN, DIFFERENTIAL, LOSSY_PATTERN, LOSSY_BITS, TIERS);
+            COMPRESSION_LEVEL, GC_GRACE, DEADLINE, WHEN_BUSY, PERSIST_ON_SHUTDOWN, PREFAULT_STAGING, DIFFERENTIAL, LOSSY_PATTERN, LOSSY_BITS, TIERS);
     private static final Pattern SIZE = Pattern.compile("(\\d+)\\s*(B|KiB|MiB|GiB|TiB)?");
     private static final Pattern SPAN = Pattern.compile("(\\d+)\\s*(ms|s|m|h|d)");
 
@@ -130,6 +131,7 @@ final class ConfigFile {
         set(DEADLINE, v -> b.deadline(duration(v)));
         set(WHEN_BUSY, v -> b.whenBusy(whenBusy(v)));
         set(PERSIST_ON_SHUTDOWN, v -> b.persistOnShutdown(duration(v)));
+        set(PREFAULT_STAGING, v -> b.prefaultStaging(bool(v)));
         set(DIFFERENTIAL, v -> b.differential(integer(v)));
         if (values.containsKey(RANK) || values.containsKey(WORLD_SIZE)) {
             int world = values.containsKey(WORLD_SIZE) ? guarded(WORLD_SIZE, ConfigFile::integer) : 1;
@@ -305,6 +307,14 @@ final class ConfigFile {
         throw new IllegalArgumentException("a duration is like 250ms, 90s, 10m, 2h, 7d or PT10M");
     }
 
+    private static boolean bool(String v) {
+        return switch (v.strip().toLowerCase(java.util.Locale.ROOT)) {
+            case "true" -> true;
+            case "false" -> false;
+            default -> throw new IllegalArgumentException("must be true or false");
+        };
+    }
+
     private static WhenBusy whenBusy(String v) {
         for (WhenBusy w : WhenBusy.values()) {
             if (w.name().equalsIgnoreCase(v.strip())) {
@@ -328,6 +338,7 @@ final class ConfigFile {
         p.setProperty(DEADLINE, config.deadline().toString());
         p.setProperty(WHEN_BUSY, config.whenBusy().name().toLowerCase(java.util.Locale.ROOT));
         config.persistOnShutdown().ifPresent(g -> p.setProperty(PERSIST_ON_SHUTDOWN, g.toString()));
+        p.setProperty(PREFAULT_STAGING, Boolean.toString(config.prefaultStaging()));
         p.setProperty(DIFFERENTIAL, Integer.toString(config.differentialFullEvery()));
         config.lossyEntries().ifPresent(pattern -> {
             p.setProperty(LOSSY_PATTERN, pattern.pattern());

@@ -484,6 +484,11 @@ public final class CairnCheckpointer implements Checkpointer {
         return p == null ? 0 : (long) p.slabsInUse() * config.chunkBytes();
     }
 
+    /** Bytes the staging allocator holds now, slabs idle in its pools included (tests of prefaultStaging). */
+    long stagingAllocatedBytes() {
+        return staging.getAllocatedMemory();
+    }
+
     /** The last failure of a background collection, or null. */
     public Throwable lastGcFailure() {
         return retention.lastFailure();

@@ -97,6 +97,15 @@ public final class SavePipeline implements AutoCloseable {
         this.feeder = new Thread(this::feedLoop, "cairn-feeder");
         feeder.setDaemon(true);
         feeder.start();
+        if (config.prefaultStaging()) {
+            // Off the caller's thread: open returns at once, and a save meanwhile takes the slabs already made.
+            Thread prefault = new Thread(() -> {
+                encodedPool.prefault();
+                rawPool.prefault();
+            }, "cairn-staging-prefault");
+            prefault.setDaemon(true);
+            prefault.start();
+        }
     }
 
     /**

@@ -86,6 +86,41 @@ final class SlabPool implements AutoCloseable {
         }
     }
 
+    /**
+     * Allocates every slab not allocated yet and writes each page of it once, so that no save later pays for the
+     * allocation or the page faults (CairnConfig.Builder#prefaultStaging). Slabs go to the free list one by one, so
+     * a save running meanwhile takes them as they come; stops early when the pool closes. Returns the slabs made.
+     */
+    public int prefault() {
+        int made = 0;
+        while (true) {
+            Slab fresh;
+            lock.lock();
+            try {
+                if (closed || allocated >= maxSlabs) {
+                    return made;
+                }
+                fresh = allocate();
+            } finally {
+                lock.unlock();
+            }
+            fresh.buf.setZero(0, fresh.buf.capacity()); // touches every page, outside the lock
+            lock.lock();
+            try {
+                if (closed) {
+                    allocated--;
+                    fresh.buf.close();
+                    return made;
+                }
+                free.addLast(fresh);
+                returned.signal();
+                made++;
+            } finally {
+                lock.unlock();
+            }
+        }
+    }
+
     private static Slab handOut(Slab s) {
         s.handedOut = true;
         return s;
