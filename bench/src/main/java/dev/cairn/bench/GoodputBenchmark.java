@@ -263,7 +263,7 @@ public final class GoodputBenchmark {
                 .orElse(Path.of(System.getProperty("java.home"), "bin", "java").toString()));
         command.addAll(List.of("--add-opens=java.base/java.nio=ALL-UNNAMED", "-Xmx1g", "-XX:+UseSerialGC",
                 "-XX:MaxDirectMemorySize=" + model.maxDirect,
-                "-Dai.djl.offline=true", "-DDJL_CACHE_DIR=" + djlCacheDir(),
+                "-Dai.djl.offline=true", "-DDJL_CACHE_DIR=" + dev.cairn.examples.TrainingProcess.djlCacheDir(),
                 "-Dai.djl.pytorch.num_threads=1", "-Dai.djl.pytorch.num_interop_threads=1",
                 "-cp", System.getProperty("java.class.path"), GoodputRun.class.getName(),
                 setting.name(), model.name(), Integer.toString(options.warmupOf(model)),
@@ -446,18 +446,5 @@ public final class GoodputBenchmark {
     static long percentile(long[] sorted, double q) {
         int rank = (int) Math.ceil(q * sorted.length);
         return sorted[Math.max(0, Math.min(sorted.length - 1, rank - 1))];
-    }
-
-    /** As the demo's training process: the environment, else the system property, else {@code ~/.cairn/djl}. */
-    private static String djlCacheDir() {
-        String env = System.getenv("DJL_CACHE_DIR");
-        if (env != null && !env.isEmpty()) {
-            return env;
-        }
-        String property = System.getProperty("DJL_CACHE_DIR");
-        if (property != null && !property.isEmpty()) {
-            return property;
-        }
-        return Path.of(System.getProperty("user.home"), ".cairn", "djl").toString();
     }
 }

@@ -318,15 +318,7 @@ public final class ResumeScenario {
     private RunTranscript runAndKill(TrainArgs args, String logName, String needed, Detail detail)
             throws IOException, InterruptedException {
         TrainingProcess p = TrainingProcess.start(args, dir.resolve(logName), credentials());
-        long deadline = System.nanoTime() + options.childTimeout().toNanos();
-        while (!Files.exists(args.markerFile()) && p.isAlive() && System.nanoTime() < deadline) {
-            Thread.sleep(20);
-        }
-        boolean paused = Files.exists(args.markerFile());
-        if (paused) {
-            // The child printed its "paused" line before it made the marker; have it read before the kill.
-            p.awaitLine("paused ", Duration.ofSeconds(30));
-        }
+        boolean paused = awaitPause(p, args);
         int status = p.kill();
         RunTranscript t = p.transcript();
         report(t, detail);
@@ -351,14 +343,7 @@ public final class ResumeScenario {
      */
     private RunTranscript runAndTerminate(TrainArgs args, String logName) throws IOException, InterruptedException {
         TrainingProcess p = TrainingProcess.start(args, dir.resolve(logName), credentials());
-        long deadline = System.nanoTime() + options.childTimeout().toNanos();
-        while (!Files.exists(args.markerFile()) && p.isAlive() && System.nanoTime() < deadline) {
-            Thread.sleep(20);
-        }
-        boolean paused = Files.exists(args.markerFile());
-        if (paused) {
-            p.awaitLine("paused ", Duration.ofSeconds(30));
-        }
+        boolean paused = awaitPause(p, args);
         int status = p.terminate(PERSIST_GRACE.multipliedBy(2));
         RunTranscript t = p.transcript();
         report(t, Detail.SUMMARY);
@@ -370,6 +355,20 @@ public final class ResumeScenario {
                 + " newest disk commit it had seen: step %d%n", p.pid(), options.killAt(), status,
                 t.pausedCommitted(TrainMain.DISK));
         return t;
+    }
+
+    /** Waits until the child made its pause marker (or died, or ran out of time); true when it paused. */
+    private boolean awaitPause(TrainingProcess p, TrainArgs args) throws InterruptedException {
+        long deadline = System.nanoTime() + options.childTimeout().toNanos();
+        while (!Files.exists(args.markerFile()) && p.isAlive() && System.nanoTime() < deadline) {
+            Thread.sleep(20);
+        }
+        boolean paused = Files.exists(args.markerFile());
+        if (paused) {
+            // The child printed its "paused" line before it made the marker; have it read before the signal.
+            p.awaitLine("paused ", Duration.ofSeconds(30));
+        }
+        return paused;
     }
 
     /** Prints the checkpoints ({@code detail}) and a summary of them. */

@@ -70,7 +70,7 @@ final class TrainingProcess {
      * Where DJL unpacks the PyTorch native library (432 MB, once): as DJL itself decides, the environment variable
      * {@code DJL_CACHE_DIR}, else the system property, else {@code ~/.cairn/djl} (not DJL's {@code ~/.djl.ai}).
      */
-    static String djlCacheDir() {
+    public static String djlCacheDir() {
         String env = System.getenv("DJL_CACHE_DIR");
         if (env != null && !env.isEmpty()) {
             return env;
