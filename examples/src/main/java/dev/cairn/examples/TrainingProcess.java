@@ -21,7 +21,7 @@ import java.util.concurrent.TimeUnit;
  * DJL offline with one PyTorch thread (determinism), the native library cache shared between children. Its
  * stdout and stderr are collected line by line, and copied to a log file.
  */
-final class TrainingProcess {
+public final class TrainingProcess {
     private final Process process;
     private final Thread reader;
     private final List<String> lines = new ArrayList<>();
