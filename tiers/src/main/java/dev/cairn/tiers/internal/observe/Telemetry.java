@@ -149,19 +149,7 @@ public final class Telemetry implements AutoCloseable {
         String reason = failure == null ? "" : reasonOf(failure);
         TierCommitEvent e = new TierCommitEvent();
         if (e.shouldCommit()) {
-            e.run = run;
-            e.rank = rank;
-            e.tier = tier;
-            e.step = step;
-            e.timeToCommit = timeToCommit;
-            e.failure = reason;
-            if (r != null) {
-                e.chunks = r.chunks();
-                e.chunksWritten = r.chunksWritten();
-                e.rawBytes = r.rawBytes();
-                e.storedBytes = r.storedBytes();
-                e.bytesWritten = r.bytesWritten();
-            }
+            e.fill(run, rank, tier, step, timeToCommit, reason, r);
             e.commit();
         }
         if (failure == null) {
@@ -182,22 +170,10 @@ public final class Telemetry implements AutoCloseable {
         String reason = failure == null ? "" : reasonOf(failure);
         PromotionEvent e = new PromotionEvent();
         if (e.shouldCommit()) {
-            e.run = run;
-            e.rank = rank;
+            e.fill(run, rank, tier, step, timeToCommit, reason, r);
             e.source = source;
-            e.tier = tier;
-            e.step = step;
             e.promotionTime = promotion;
-            e.timeToCommit = timeToCommit;
             e.lagSteps = lag;
-            e.failure = reason;
-            if (r != null) {
-                e.chunks = r.chunks();
-                e.chunksWritten = r.chunksWritten();
-                e.rawBytes = r.rawBytes();
-                e.storedBytes = r.storedBytes();
-                e.bytesWritten = r.bytesWritten();
-            }
             e.commit();
         }
         if (failure == null) {
