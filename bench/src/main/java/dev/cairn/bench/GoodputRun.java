@@ -174,7 +174,8 @@ public final class GoodputRun {
                               Map<String, AtomicInteger> commits) {
         for (String tier : h.tiers()) {
             AtomicInteger n = commits.computeIfAbsent(tier, t -> new AtomicInteger());
-            h.committed(tier).thenRun(n::incrementAndGet);
+            // In pending too: the drain then also waits for the count, not only for the commit it follows.
+            pending.add(h.committed(tier).thenRun(n::incrementAndGet));
         }
         pending.add(h.done().whenComplete((r, e) -> {
             if (e != null) {
