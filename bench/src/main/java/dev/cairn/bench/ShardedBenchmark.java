@@ -188,7 +188,7 @@ public final class ShardedBenchmark {
                 for (String tier : List.of("peer", "disk", "s3")) {
                     // One replacement process per tier: its first restore is the real one (cold JVM), then repeats.
                     RankProcess p = start(shared(archive), common, List.of("--rank", "" + LOST, "--world", "" + WORLD, "--peers", peerList,
-                            "--verify", "--tiers", tier, "--restore-reps", "" + (reps + 1)),
+                            "--verify", "--no-finish-barrier", "--tiers", tier, "--restore-reps", "" + (reps + 1)),
                             work.path().resolve("restore-" + tier + ".log"), env);
                     p.awaitLine("done", WAIT).orElseThrow(() -> new IllegalStateException("replacement did not restore from "
                             + tier + ": " + p.lines()));

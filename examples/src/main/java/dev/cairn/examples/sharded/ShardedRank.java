@@ -33,6 +33,7 @@ import java.util.concurrent.TimeUnit;
  * --run NAME --rank R --world W --peers host:port,... [--scale S] [--s3-endpoint URL --s3-bucket B] [--s3-every K]
  * [--disk DIR] [--disk-every K] [--restore] [--steps N] [--pause-at X] [--verify] [--gc-grace-seconds G]
  * [--save-every K] [--deadline-seconds D] [--tiers peer,disk,s3] [--full-every K] [--wait-commit] [--restore-reps N]
+ * [--no-finish-barrier]
  * </pre>
  * prints {@code ready}, {@code restored <step> tier=<tier> bytes=<tier=n,...> ms=<t>},
  * {@code committed <step> ms=<save to commit in every tier> first-tier-us=<save to commit in the first>
@@ -112,7 +113,11 @@ public final class ShardedRank {
                 // As a torch.distributed job ends with a barrier before its process group goes away: this rank's
                 // memory holds part of the peer tier (MANIFESTs, indexes, replicas), which a slower rank may still
                 // read to finish its last commit or restore.
-                peer.coordinator().ifPresent(c -> c.barrier(a.get("run") + "/finished", rank, world, Duration.ofSeconds(deadline)));
+                // --no-finish-barrier: a replacement that restores beside a paused run (the benchmark's) has no
+                // group to meet; the paused ranks never arrive.
+                if (!a.containsKey("no-finish-barrier")) {
+                    peer.coordinator().ifPresent(c -> c.barrier(a.get("run") + "/finished", rank, world, Duration.ofSeconds(deadline)));
+                }
                 model.digests().forEach((name, hex) -> System.out.println("digest " + name + " " + hex));
                 System.out.println("done");
                 System.out.flush();
