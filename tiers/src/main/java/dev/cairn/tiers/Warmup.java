@@ -47,6 +47,25 @@ final class Warmup implements Runnable {
         }
     }
 
+    /**
+     * The hash over every length from 0 to 300 bytes (each of XXH3's length classes: 0-3, 4-8, 9-16, 17-128, 129-240,
+     * longer) in a heap and a direct buffer. A class the JIT never saw run is compiled as a trap: without this, the
+     * first real restore that verified an 8-byte blob (a step counter, an RNG state) threw the compiled hash away
+     * and ran it interpreted until it was compiled again (seen in a replacement's first restore: a deoptimization
+     * "unloaded" at the 4-8 byte branch, then 270 ms of C1 and C2 compiles on the restore's critical path).
+     */
+    private static void hashEveryLengthClass(ContentHash.Hasher hasher, ByteBuffer direct) {
+        byte[] heap = new byte[301];
+        new SplittableRandom(7).nextBytes(heap);
+        ByteBuffer onHeap = ByteBuffer.wrap(heap);
+        for (int round = 0; round < 8; round++) {
+            for (int length = 0; length <= 300; length++) {
+                hasher.hex(onHeap, round, length);
+                hasher.hex(direct, round, length);
+            }
+        }
+    }
+
     @Override
     public void run() {
         try (RootAllocator allocator = new RootAllocator(32L << 20); Scratch scratch = new Scratch(allocator, "warmup");
@@ -59,6 +78,7 @@ final class Warmup implements Runnable {
             ByteBuffer stored = scratch.buffer().atLeast(ChunkCodec.maxEncodedBytes(SAMPLE_BYTES));
             ByteBuffer back = scratch.buffer().atLeast(SAMPLE_BYTES);
             ContentHash.Hasher hasher = ContentHash.CURRENT.hasher();
+            hashEveryLengthClass(hasher, raw);
             String hash = hasher.hex(raw, 0, SAMPLE_BYTES);
             ChunkCodec.Encoded encoded = new ChunkCodec.Encoded();
             for (int round = 0; round < ROUNDS; round++) {
