@@ -4,7 +4,20 @@
  * over the configured tiers and delegates to them: save admission ({@code internal.save}), the save pipeline, each
  * tier's commit owner, promotion, retention and GC, restore, and close ({@code internal.lifecycle}); and gives
  * {@link dev.cairn.CheckpointAdmin#open} a {@code CairnAdmin}, which sees stores from outside a run through the same
- * classes. Those live in {@code dev.cairn.tiers.internal}: not API. Applications and tools use only {@code dev.cairn}.
+ * classes. Those live in {@code dev.cairn.tiers.internal}: not API. Applications and tools use only {@code dev.cairn};
+ * the benchmarks measure the codec and hash kernels through {@link dev.cairn.tiers.Kernels}.
+ *
+ * <h2>Why no {@code module-info.java}</h2>
+ * The boundary is kept by convention (and by a grep in review), not by the compiler. Tried on 2026-12-06 with a
+ * module-info for {@code api} and {@code tiers}: it compiles, but surefire then runs the tests on the module path,
+ * where Arrow is the named module {@code org.apache.arrow.memory.core} and needs
+ * {@code --add-opens=java.base/java.nio=org.apache.arrow.memory.core} instead of the {@code ALL-UNNAMED} that the
+ * launchers, the README and the engine's own INVALID_CONFIG message give (every memory-tier test failed); the tests
+ * that start a child JVM from {@code java.class.path} lost {@code api} and {@code tiers} (NoClassDefFoundError); and
+ * {@code zero-allocation-hashing} and Arrow's {@code flatbuffers-java} are filename-based automatic modules. Above
+ * all, it would enforce nothing where it matters: the command line, the benchmarks, the examples, DJL and Spark all
+ * run on the class path, where a module's exports are ignored; enforcing it there would take module-infos in every
+ * module and module-path launchers beside Spark's and the AWS SDK's own jars.
  *
  * <h2>The data path of a save</h2>
  * The threads a chunk crosses from {@code save()} to each tier's commit (a step to a memory tier, promoted to disk):
