@@ -1,8 +1,8 @@
 package dev.cairn.bench;
 
 import com.github.luben.zstd.ZstdDecompressCtx;
-import dev.cairn.tiers.internal.codec.ChunkCodec;
-import dev.cairn.tiers.internal.codec.ContentHash;
+import dev.cairn.tiers.Kernels;
+import dev.cairn.tiers.Kernels.ChunkCodec;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.ByteBuffer;
@@ -64,7 +64,7 @@ final class Baselines {
         if (files.size() != slots.size()) {
             throw new IllegalStateException(files.size() + " chunk files for " + slots.size() + " slots");
         }
-        int readBytes = ChunkCodec.maxEncodedBytes(slots.get(0).capacity());
+        int readBytes = Kernels.maxEncodedBytes(slots.get(0).capacity());
         return onThreads(threads, pool, share -> decodeShare(files, slots, share, threads, readBytes, how));
     }
 
@@ -74,8 +74,8 @@ final class Baselines {
      * hashing into {@code hashNanos[0]}.
      */
     static long readDecodeAndHash(List<Path> files, List<ByteBuffer> slots, long[] hashNanos) throws IOException {
-        ByteBuffer read = ByteBuffer.allocateDirect(ChunkCodec.maxEncodedBytes(slots.get(0).capacity()));
-        ContentHash.Hasher hasher = ContentHash.CURRENT.hasher();
+        ByteBuffer read = ByteBuffer.allocateDirect(Kernels.maxEncodedBytes(slots.get(0).capacity()));
+        Kernels.Hasher hasher = Kernels.Hash.current().hasher();
         long hashing = 0;
         long start = System.nanoTime();
         try (ChunkCodec codec = new ChunkCodec(1)) {
@@ -100,7 +100,7 @@ final class Baselines {
     /** XXH3-128 (the content hash of new checkpoints) of every slot, on {@code threads} threads: what verifying costs. */
     static long hash(List<ByteBuffer> slots, int threads, ExecutorService pool) throws IOException {
         return onThreads(threads, pool, share -> {
-            ContentHash.Hasher hasher = ContentHash.CURRENT.hasher();
+            Kernels.Hasher hasher = Kernels.Hash.current().hasher();
             for (int i = share; i < slots.size(); i += threads) {
                 hasher.hex(slots.get(i), 0, slots.get(i).capacity());
             }

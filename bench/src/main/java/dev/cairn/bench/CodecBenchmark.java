@@ -13,8 +13,8 @@ import dev.cairn.backend.memory.MemoryObjectStore;
 import dev.cairn.bench.Comparison.Measure;
 import dev.cairn.examples.mlp.MlpSpec;
 import dev.cairn.examples.mlp.MlpTraining;
-import dev.cairn.tiers.internal.codec.ChunkCodec;
-import dev.cairn.tiers.internal.codec.Codec;
+import dev.cairn.tiers.Kernels;
+import dev.cairn.tiers.Kernels.ChunkCodec;
 import java.io.IOException;
 import java.io.PrintStream;
 import java.nio.ByteBuffer;
@@ -322,18 +322,18 @@ public final class CodecBenchmark {
             for (int off = 0; off < cap; off += CHUNK_BYTES) {
                 int len = Math.min(CHUNK_BYTES, cap - off);
                 chunks.add(new int[] {b, off, len, Math.toIntExact(outBytes), 0});
-                outBytes += ChunkCodec.maxEncodedBytes(len);
+                outBytes += Kernels.maxEncodedBytes(len);
             }
         }
         ByteBuffer out = ByteBuffer.allocateDirect(Math.toIntExact(outBytes + (1 << 20)));
         List<ByteBuffer> slices = new ArrayList<>();
         for (int[] c : chunks) {
-            slices.add(out.slice(c[3], ChunkCodec.maxEncodedBytes(c[2])));
+            slices.add(out.slice(c[3], Kernels.maxEncodedBytes(c[2])));
         }
         List<ByteBuffer> dst = SyntheticState.allocateLike(d.buffers().stream().map(b -> (long) b.capacity()).toList());
         List<String> methods = List.of(CAIRN, CAIRN_STRONG, PLANES_V1, ZSTD1, ZSTD3, ARROW);
-        Codec v1 = d.elementSize() == 2 ? Codec.PLANES2 : d.elementSize() == 4 ? Codec.PLANES4 : Codec.PLANES8;
-        ChunkCodec.Encoded chosen = new ChunkCodec.Encoded();
+        int v1 = d.elementSize() == 2 ? 2 : d.elementSize() == 4 ? 4 : 8;
+        Kernels.Encoded chosen = new Kernels.Encoded();
         int reps = options.repetitions();
         long[] enc2 = new long[reps];
         long[][] enc = new long[methods.size()][reps];
@@ -365,7 +365,7 @@ public final class CodecBenchmark {
                                         chosen).length();
                                 sizes[0] += n;
                                 if (r == 0 && codec == cairn) {
-                                    codecs.merge(chosen.codec().manifestName(), 1, Integer::sum);
+                                    codecs.merge(chosen.codec(), 1, Integer::sum);
                                 }
                                 c[4] = n;
                             }
@@ -373,7 +373,7 @@ public final class CodecBenchmark {
                         case PLANES_V1 -> {
                             for (int i = 0; i < chunks.size(); i++) {
                                 int[] c = chunks.get(i);
-                                int n = cairn.encodeAs(v1, d.buffers().get(c[0]), c[1], c[2], slices.get(i));
+                                int n = cairn.encodeBytePlanes(v1, d.buffers().get(c[0]), c[1], c[2], slices.get(i));
                                 sizes[0] += n;
                                 c[4] = n;
                             }
@@ -381,7 +381,7 @@ public final class CodecBenchmark {
                         case ZSTD1, ZSTD3 -> {
                             ZstdCompressCtx z = method.equals(ZSTD1) ? z1 : z3;
                             for (int[] c : chunks) {
-                                int cap = ChunkCodec.maxEncodedBytes(c[2]);
+                                int cap = Kernels.maxEncodedBytes(c[2]);
                                 int n = z.compressDirectByteBuffer(out, c[3], cap, d.buffers().get(c[0]), c[1], c[2]);
                                 sizes[0] += n;
                                 c[4] = n;
@@ -449,7 +449,7 @@ public final class CodecBenchmark {
         TwoEncoders(Dataset d, List<int[]> chunks, List<ByteBuffer> slices) {
             for (int k = 0; k < 2; k++) {
                 ChunkCodec codec = codecs[k];
-                ChunkCodec.Encoded chosen = new ChunkCodec.Encoded();
+                Kernels.Encoded chosen = new Kernels.Encoded();
                 int first = k;
                 halves.add(() -> {
                     for (int i = first; i < chunks.size(); i += 2) {

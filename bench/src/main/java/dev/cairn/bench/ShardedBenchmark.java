@@ -358,7 +358,7 @@ public final class ShardedBenchmark {
         long[] t = new long[reps];
         ByteBuffer stored = ByteBuffer.allocateDirect(32 << 20);
         ByteBuffer raw = ByteBuffer.allocateDirect(32 << 20);
-        try (dev.cairn.tiers.internal.codec.ChunkCodec codec = new dev.cairn.tiers.internal.codec.ChunkCodec(1)) {
+        try (dev.cairn.tiers.Kernels.ChunkCodec codec = new dev.cairn.tiers.Kernels.ChunkCodec(1)) {
             for (int i = 0; i < reps; i++) {
                 long start = System.nanoTime();
                 for (Map.Entry<String, Integer> c : rawLengths.entrySet()) {

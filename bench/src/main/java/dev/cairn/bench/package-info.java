@@ -5,6 +5,7 @@
  * zstd decode). Every figure is reported beside its limit. {@link dev.cairn.bench.S3Benchmark} ({@code cairn bench
  * --s3}) sets the engine on the S3 backend beside the AWS SDK's S3 TransferManager moving the same bytes through an
  * embedded S3Proxy. JMH microbenchmarks of the kernels live in
- * {@code dev.cairn.bench.jmh}.
+ * {@code dev.cairn.bench.jmh}. The bench reaches the engine only through public API: {@code dev.cairn} (the
+ * checkpointer and {@code CheckpointAdmin}) and {@code dev.cairn.tiers.Kernels} for the codec and hash kernels.
  */
 package dev.cairn.bench;

@@ -4,7 +4,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import dev.cairn.tiers.internal.codec.ContentHash;
+import dev.cairn.tiers.Kernels;
 import java.nio.ByteBuffer;
 import java.util.List;
 import org.junit.jupiter.api.Test;
@@ -44,12 +44,12 @@ class SyntheticStateTest {
         ByteBuffer b = s.buffers().get(0);
         String[] before = new String[3];
         for (int c = 0; c < 3; c++) {
-            before[c] = ContentHash.CURRENT.hex(b, c * CHUNK, CHUNK);
+            before[c] = Kernels.Hash.current().hasher().hex(b, c * CHUNK, CHUNK);
         }
         long crc = s.crc32c();
         s.perturb(1);
         for (int c = 0; c < 3; c++) {
-            assertNotEquals(before[c], ContentHash.CURRENT.hex(b, c * CHUNK, CHUNK), "chunk " + c);
+            assertNotEquals(before[c], Kernels.Hash.current().hasher().hex(b, c * CHUNK, CHUNK), "chunk " + c);
         }
         assertNotEquals(crc, s.crc32c());
         s.zero();

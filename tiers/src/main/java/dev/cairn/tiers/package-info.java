@@ -1,9 +1,23 @@
 /**
  * Cairn's engine, behind the two entry points of {@code dev.cairn}: {@link dev.cairn.tiers.CairnCheckpointerProvider}
- * gives {@link dev.cairn.Checkpointer#open} a {@link dev.cairn.tiers.CairnCheckpointer}, which wires the save
- * pipeline, each tier's commit owner, promotion, retention and GC and restore over the configured tiers, and gives
+ * gives {@link dev.cairn.Checkpointer#open} a {@link dev.cairn.tiers.CairnCheckpointer}, which only wires the parts
+ * over the configured tiers and delegates to them: save admission ({@code internal.save}), the save pipeline, each
+ * tier's commit owner, promotion, retention and GC, restore, and close ({@code internal.lifecycle}); and gives
  * {@link dev.cairn.CheckpointAdmin#open} a {@code CairnAdmin}, which sees stores from outside a run through the same
- * classes. Those live in {@code dev.cairn.tiers.internal}: not API. Applications and tools use only {@code dev.cairn}.
+ * classes. Those live in {@code dev.cairn.tiers.internal}: not API. Applications and tools use only {@code dev.cairn};
+ * the benchmarks measure the codec and hash kernels through {@link dev.cairn.tiers.Kernels}.
+ *
+ * <h2>Why no {@code module-info.java}</h2>
+ * The boundary is kept by convention (and by a grep in review), not by the compiler. Tried on 2026-12-06 with a
+ * module-info for {@code api} and {@code tiers}: it compiles, but surefire then runs the tests on the module path,
+ * where Arrow is the named module {@code org.apache.arrow.memory.core} and needs
+ * {@code --add-opens=java.base/java.nio=org.apache.arrow.memory.core} instead of the {@code ALL-UNNAMED} that the
+ * launchers, the README and the engine's own INVALID_CONFIG message give (every memory-tier test failed); the tests
+ * that start a child JVM from {@code java.class.path} lost {@code api} and {@code tiers} (NoClassDefFoundError); and
+ * {@code zero-allocation-hashing} and Arrow's {@code flatbuffers-java} are filename-based automatic modules. Above
+ * all, it would enforce nothing where it matters: the command line, the benchmarks, the examples, DJL and Spark all
+ * run on the class path, where a module's exports are ignored; enforcing it there would take module-infos in every
+ * module and module-path launchers beside Spark's and the AWS SDK's own jars.
  *
  * <h2>The data path of a save</h2>
  * The threads a chunk crosses from {@code save()} to each tier's commit (a step to a memory tier, promoted to disk):
@@ -11,13 +25,18 @@
  *  caller             cairn-feeder (1)        cairn-ring-k (N)       cairn-io-mem-* (4)        cairn-io-disk-* (4)
  *  ------             ----------------        ----------------       ------------------        -------------------
  *  save(step,state)
+ *   SaveAdmission:
+ *   checks, busy policy
  *   SavePlan: chunks,
  *   lossy check
  *   copy into staging
  *   (the stall)  --1--> load the tier's
  *  returns             catalog (once), take
- *                      an output slab, read
- *                      the delta base  --2--> hash, dedup against
+ *                      an output slab; for a
+ *                      delta candidate: hash,
+ *                      and if it changed read
+ *                      the delta base  --2--> hash (unless done),
+ *                                             dedup against
  *                                             the catalog, encode
  *                                             (XOR delta or zstd) --3--> put the chunk
  *                                                                        ...last chunk:
@@ -36,7 +55,9 @@
  *   <li>feeder to encoders, the Disruptor ring: hashing and encoding are the CPU-bound part and run on N threads
  *       ({@code sequence % N == k}). Everything a chunk needs from outside memory (the catalog, whose first load lists
  *       the store; an output slab, waited for while writes lag; the previous version's base, read from the tier) is
- *       fetched by the feeder before the chunk enters, so the ring's handlers only compute.</li>
+ *       fetched by the feeder before the chunk enters, so the ring's handlers only compute. The base is read only for a
+ *       chunk that changed: the feeder hashes a chunk that may be stored as a difference and compares it with the
+ *       previous version's hash first (an unchanged chunk is stored without a base), and hands the hash on.</li>
  *   <li>encoder to the first tier's I/O threads: store writes are slow and overlap; the ring moves on. The tier's
  *       commit runs on the thread of the last write, with no further hand-off (or is handed to that tier's I/O
  *       threads when the last chunk needed no write, to keep store calls off the ring).</li>

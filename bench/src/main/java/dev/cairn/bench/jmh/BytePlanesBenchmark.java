@@ -1,9 +1,7 @@
 package dev.cairn.bench.jmh;
 
-import dev.cairn.tiers.internal.codec.BytePlanes;
-import dev.cairn.tiers.internal.codec.ChunkCodec;
-import dev.cairn.tiers.internal.codec.Codec;
-import dev.cairn.tiers.internal.codec.FloatPlanes;
+import dev.cairn.tiers.Kernels;
+import dev.cairn.tiers.Kernels.ChunkCodec;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import org.openjdk.jmh.annotations.Benchmark;
@@ -14,8 +12,8 @@ import org.openjdk.jmh.annotations.TearDown;
 
 /**
  * The plane splits and joins against zstd level 1 on the same chunk and the same core, and the codecs end to end:
- * {@code split}/{@code join} ({@link BytePlanes}, the previous codec's transform) and {@code floatSplit}/
- * {@code floatJoin} ({@link FloatPlanes}: sign rotated, nibble planes) alone, {@code zstd1} (plain zstd level 1
+ * {@code split}/{@code join} ({@code Kernels.bytePlanesSplit}, the previous codec's transform) and {@code floatSplit}/
+ * {@code floatJoin} ({@code Kernels.floatPlanesSplit}: sign rotated, nibble planes) alone, {@code zstd1} (plain zstd level 1
  * encode), {@code zstd1Decode}, {@code chosenEncode} (the per-chunk choice the pipeline runs: 64 KiB sample both
  * ways, then planesNr+zstd or zstd), {@code chosenDecode}, and {@code planesV1Encode}/{@code planesV1Decode} (the
  * previous codec, one zstd frame of the byte planes). Data: N(0, 0.02) values as fp32 (element size 4) or as bf16
@@ -37,27 +35,27 @@ public class BytePlanesBenchmark extends Fp32ChunkBenchmark {
     private int encodedLength;
     private int plainLength;
     private int v1Length;
-    private Codec v1Codec;
+    private String v1Codec;
     private ChunkCodec codec;
-    private final ChunkCodec.Encoded chosen = new ChunkCodec.Encoded();
+    private final Kernels.Encoded chosen = new Kernels.Encoded();
 
     @Setup(Level.Trial)
     public void setUp() {
         width = "bf16".equals(dtype) ? 2 : 4;
         raw = width == 2 ? bf16Chunk() : fp32Chunk();
         planes = ByteBuffer.allocateDirect(chunkBytes);
-        encoded = ByteBuffer.allocateDirect(ChunkCodec.maxEncodedBytes(chunkBytes));
+        encoded = ByteBuffer.allocateDirect(Kernels.maxEncodedBytes(chunkBytes));
         decoded = ByteBuffer.allocateDirect(chunkBytes);
         codec = new ChunkCodec(1);
-        stored = ByteBuffer.allocateDirect(ChunkCodec.maxEncodedBytes(chunkBytes));
+        stored = ByteBuffer.allocateDirect(Kernels.maxEncodedBytes(chunkBytes));
         encodedLength = codec.encodeChoosing(raw, 0, chunkBytes, width, stored, chosen).length();
-        plain = ByteBuffer.allocateDirect(ChunkCodec.maxEncodedBytes(chunkBytes));
+        plain = ByteBuffer.allocateDirect(Kernels.maxEncodedBytes(chunkBytes));
         plainLength = codec.encode(raw, 0, chunkBytes, plain);
-        v1Codec = width == 2 ? Codec.PLANES2 : Codec.PLANES4;
-        v1 = ByteBuffer.allocateDirect(ChunkCodec.maxEncodedBytes(chunkBytes));
-        v1Length = codec.encodeAs(v1Codec, raw, 0, chunkBytes, v1);
+        v1Codec = Kernels.bytePlanesCodecName(width);
+        v1 = ByteBuffer.allocateDirect(Kernels.maxEncodedBytes(chunkBytes));
+        v1Length = codec.encodeBytePlanes(width, raw, 0, chunkBytes, v1);
         System.out.printf("%n%s N(0, 0.02), %d bytes: %s ratio %.3f; %s ratio %.3f; plain zstd-1 ratio %.3f%n", dtype,
-                chunkBytes, chosen.codec().manifestName(), (double) chunkBytes / encodedLength, v1Codec.manifestName(),
+                chunkBytes, chosen.codec(), (double) chunkBytes / encodedLength, v1Codec,
                 (double) chunkBytes / v1Length, (double) chunkBytes / plainLength);
     }
 
@@ -68,25 +66,25 @@ public class BytePlanesBenchmark extends Fp32ChunkBenchmark {
 
     @Benchmark
     public ByteBuffer split() {
-        BytePlanes.split(raw, 0, chunkBytes, width, planes, 0);
+        Kernels.bytePlanesSplit(raw, 0, chunkBytes, width, planes, 0);
         return planes;
     }
 
     @Benchmark
     public ByteBuffer join() {
-        BytePlanes.join(planes, 0, chunkBytes, width, decoded, 0);
+        Kernels.bytePlanesJoin(planes, 0, chunkBytes, width, decoded, 0);
         return decoded;
     }
 
     @Benchmark
     public ByteBuffer floatSplit() {
-        FloatPlanes.split(raw, 0, chunkBytes, width, planes, 0);
+        Kernels.floatPlanesSplit(raw, 0, chunkBytes, width, planes, 0);
         return planes;
     }
 
     @Benchmark
     public ByteBuffer floatJoin() {
-        FloatPlanes.join(planes, 0, chunkBytes, width, decoded, 0);
+        Kernels.floatPlanesJoin(planes, 0, chunkBytes, width, decoded, 0);
         return decoded;
     }
 
@@ -98,7 +96,7 @@ public class BytePlanesBenchmark extends Fp32ChunkBenchmark {
 
     @Benchmark
     public int planesV1Encode() {
-        return codec.encodeAs(v1Codec, raw, 0, chunkBytes, encoded);
+        return codec.encodeBytePlanes(width, raw, 0, chunkBytes, encoded);
     }
 
     @Benchmark

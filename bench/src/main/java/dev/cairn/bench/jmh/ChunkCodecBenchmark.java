@@ -1,6 +1,7 @@
 package dev.cairn.bench.jmh;
 
-import dev.cairn.tiers.internal.codec.ChunkCodec;
+import dev.cairn.tiers.Kernels;
+import dev.cairn.tiers.Kernels.ChunkCodec;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import org.openjdk.jmh.annotations.Benchmark;
@@ -10,7 +11,7 @@ import org.openjdk.jmh.annotations.Setup;
 import org.openjdk.jmh.annotations.TearDown;
 
 /**
- * zstd encode and decode of one fp32 chunk through the engine's {@link ChunkCodec} (direct buffers, a reused
+ * zstd encode and decode of one fp32 chunk through the engine's chunk codec ({@link Kernels.ChunkCodec}) (direct buffers, a reused
  * context), at the levels worth comparing. Bytes per second = chunkBytes / score.
  */
 public class ChunkCodecBenchmark extends Fp32ChunkBenchmark {
@@ -26,7 +27,7 @@ public class ChunkCodecBenchmark extends Fp32ChunkBenchmark {
     @Setup(Level.Trial)
     public void setUp() {
         raw = fp32Chunk();
-        encoded = ByteBuffer.allocateDirect(ChunkCodec.maxEncodedBytes(chunkBytes));
+        encoded = ByteBuffer.allocateDirect(Kernels.maxEncodedBytes(chunkBytes));
         decoded = ByteBuffer.allocateDirect(chunkBytes);
         codec = new ChunkCodec(level);
         encodedLength = codec.encode(raw, 0, chunkBytes, encoded);

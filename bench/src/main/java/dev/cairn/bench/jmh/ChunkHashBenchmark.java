@@ -1,13 +1,13 @@
 package dev.cairn.bench.jmh;
 
-import dev.cairn.tiers.internal.codec.ContentHash;
+import dev.cairn.tiers.Kernels;
 import java.nio.ByteBuffer;
 import org.openjdk.jmh.annotations.Benchmark;
 import org.openjdk.jmh.annotations.Param;
 import org.openjdk.jmh.annotations.Setup;
 
 /**
- * The content hash of one chunk, on a direct buffer as the encoders see it, by each {@link ContentHash}: XXH3-128
+ * The content hash of one chunk, on a direct buffer as the encoders see it, by each {@link Kernels.Hash}: XXH3-128
  * (manifest format 3, every new save) and MurmurHash3 (formats 1 and 2, still verified on their restores). Bytes
  * per second = chunkBytes / score. Every encoder hashes every chunk it is handed, and every restore verifies every
  * chunk, so this bounds the save pipeline and the restore. {@code hex} returns the key as a save makes it;
@@ -15,10 +15,10 @@ import org.openjdk.jmh.annotations.Setup;
  */
 public class ChunkHashBenchmark extends Fp32ChunkBenchmark {
     @Param({"XXH3_128", "MURMUR3_128"})
-    public ContentHash hash;
+    public Kernels.Hash hash;
 
     private ByteBuffer chunk;
-    private ContentHash.Hasher hasher;
+    private Kernels.Hasher hasher;
     private String expected;
 
     @Setup

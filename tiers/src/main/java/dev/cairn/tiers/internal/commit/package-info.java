@@ -5,6 +5,8 @@
  * only garbage, never a half checkpoint. {@link dev.cairn.tiers.internal.commit.CommitProtocol} commits one rank's part
  * ({@code RankCommit} with several ranks); each tier of a running checkpointer has one
  * {@link dev.cairn.tiers.internal.commit.TierCommitter}, through which its save commits, the commits of steps promoted
- * into it, and its retention and GC run.
+ * into it, and its retention and GC run ({@code TierCommitters} holds them all and runs the API's {@code gc}).
+ * {@code HighestCommitted} lists each tier's newest committed step once, from the open on, for the saves' step check;
+ * {@code CommittedCheckpoints} is the API's {@code list}.
  */
 package dev.cairn.tiers.internal.commit;

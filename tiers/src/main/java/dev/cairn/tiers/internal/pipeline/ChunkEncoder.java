@@ -23,7 +23,8 @@ import java.util.Map;
  *
  * <p>Only computes: it never reads or writes a store and never waits. Everything it needs from outside memory comes
  * in the event, put there by the feeder before the chunk entered the ring: the output slab, the loaded catalog, and
- * the previous version's base ({@link DeltaBases}). A chunk the catalog knows to be present but in a form it has not
+ * the previous version's base ({@link DeltaBases}), and the chunk's hash where the feeder took it to decide whether to
+ * read that base. A chunk the catalog knows to be present but in a form it has not
  * learned yet (found by listing the store, whose headers it has not read) is encoded whole and handed to the writer,
  * which reads the stored form on an I/O thread and keeps it ({@link dev.cairn.tiers.internal.ChunkForms#put}).
  *
@@ -153,7 +154,8 @@ final class ChunkEncoder implements EventHandler<ChunkEvent> {
             src = copy;
             pos = 0;
         }
-        String hash = hasher.hex(src, pos, len);
+        // Hashed already by the feeder when it looked for a base, from these very bytes (DeltaBases).
+        String hash = e.hash != null ? e.hash : hasher.hex(src, pos, len);
         results.hashed(i, hash);
         ChunkCatalog catalog = e.catalog;
         PreviousVersions.Version prev = e.prev;

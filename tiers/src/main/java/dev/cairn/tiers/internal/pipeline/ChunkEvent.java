@@ -23,6 +23,11 @@ final class ChunkEvent {
     ChunkCatalog catalog;
     /** The previous version of the chunk's position, or null. */
     PreviousVersions.Version prev;
+    /**
+     * The chunk's content hash when the feeder already computed it from the very bytes the encoder reads (a staging
+     * slab, not rounded), else null: the encoder then hashes the chunk itself.
+     */
+    String hash;
     /** The raw bytes of {@link #prev} when the differential form may be tried ({@link DeltaBases}), else null. */
     Slab base;
     /** The pinned chain of {@link #base}, nearest first, or null. */
@@ -31,7 +36,7 @@ final class ChunkEvent {
     boolean write;
 
     void load(SaveJob job, int chunk, ByteBuffer source, int sourcePosition, Slab raw, Slab encoded, ChunkCatalog catalog,
-              PreviousVersions.Version prev, Slab base, List<String> chain) {
+              String hash, PreviousVersions.Version prev, Slab base, List<String> chain) {
         this.job = job;
         this.chunk = chunk;
         this.source = source;
@@ -40,6 +45,7 @@ final class ChunkEvent {
         this.encoded = encoded;
         this.encodedLength = 0;
         this.catalog = catalog;
+        this.hash = hash;
         this.prev = prev;
         this.base = base;
         this.chain = chain;
@@ -52,6 +58,7 @@ final class ChunkEvent {
         raw = null;
         encoded = null;
         catalog = null;
+        hash = null;
         prev = null;
         base = null;
         chain = null;

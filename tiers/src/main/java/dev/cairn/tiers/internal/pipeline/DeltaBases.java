@@ -3,9 +3,11 @@ package dev.cairn.tiers.internal.pipeline;
 import dev.cairn.tiers.internal.ChunkCatalog;
 import dev.cairn.tiers.internal.ChunkForms;
 import dev.cairn.tiers.internal.Tier;
+import dev.cairn.tiers.internal.codec.ContentHash;
 import dev.cairn.tiers.internal.codec.Scratch;
 import dev.cairn.tiers.internal.restore.StoredChunks;
 import java.io.IOException;
+import java.nio.ByteBuffer;
 import java.util.ArrayList;
 import java.util.List;
 
@@ -15,11 +17,16 @@ import java.util.List;
  * ({@link StoredChunks#materialize}) into a slab of its own, so that the encoders never read a store. Runs on the
  * pipeline's feeder thread, the one thread that publishes to the ring.
  *
- * <p>Whether the base is used is known only once the chunk is hashed: an unchanged chunk, or one the tier already
- * holds, is stored without it, and its encoder then gives the slab and the chain's pins back. A base is read only
- * where the encoder would have tried the differential form of a changed chunk: differential on, a first tier in
- * this process's memory (elsewhere its previous versions would be read back from disk or the network), a previous
- * version keyed by the same hash, no skip after a try that did not pay, and a stored chain below the bound.
+ * <p>A base is read only where the encoder would try the differential form of a changed chunk: differential on, a
+ * first tier in this process's memory (elsewhere its previous versions would be read back from disk or the network),
+ * a previous version keyed by the same hash, no skip after a try that did not pay, a stored chain below the bound,
+ * and a chunk that changed. That last is known only from the chunk's hash: the feeder takes it here, after the cheap
+ * checks, and compares it with the previous version's, so that an unchanged chunk (most of them, in a differential
+ * save) costs a hash instead of a read, a decode and a hash check of its base. The hash is handed on to the encoder
+ * when it is of the bytes the encoder reads (a staging slab of an entry stored losslessly), so it is not taken twice;
+ * a chunk read in the caller's own buffer, or rounded, is hashed again by its encoder from its own copy, and the
+ * feeder's hash only decides whether to read the base. A base read goes unused when the tier turns out to hold the
+ * chunk already (the encoder gives the slab and the chain's pins back).
  */
 final class DeltaBases implements AutoCloseable {
     private final int fullEvery;
@@ -29,6 +36,7 @@ final class DeltaBases implements AutoCloseable {
     private final long waitNanos;
     private final Scratch scratch;
     private final StoredChunks chunks;
+    private final ContentHash.Hasher hasher = SaveJob.CONTENT_HASH.hasher();
 
     /**
      * @param slabs    where the bases are rebuilt, one chunk each: bounds the bases read ahead of the encoders
@@ -48,15 +56,31 @@ final class DeltaBases implements AutoCloseable {
     /**
      * Loads {@code e.prev} (the previous version of chunk {@code e.chunk}'s position, or null) and, where the encoder
      * may try the differential form, the base's raw bytes into {@code e.base} with its chain, nearest base first,
-     * pinned, in {@code e.chain}; else leaves both null. Fails when the
+     * pinned, in {@code e.chain}; else leaves both null. Where it hashed the chunk ({@code src[pos, pos+length)}) and
+     * {@code stable} says those are the bytes the encoder hashes, the hash goes into {@code e.hash}. Fails when the
      * tier cannot say how it stores the base, or no slab is free within the deadline.
+     *
+     * @param stable whether {@code src} is a staging slab, which nothing changes until the encoder has read it
      */
-    void resolve(ChunkEvent e, SavePlan plan, Tier tier, ChunkCatalog catalog) throws IOException {
+    void resolve(ChunkEvent e, SavePlan plan, Tier tier, ChunkCatalog catalog, ByteBuffer src, int pos, boolean stable)
+            throws IOException {
         PreviousVersions.Version prev = previous.get(plan, e.chunk);
         e.prev = prev;
         if (fullEvery <= 1 || !tier.store().inMemory() || prev == null || prev.skip() > 0
                 || prev.contentHash() != SaveJob.CONTENT_HASH) {
             return;
+        }
+        int len = plan.length(e.chunk);
+        boolean lossy = plan.lossyBits(e.chunk) != 0;
+        if (!lossy) {
+            // A rounded chunk's hash is of its rounded bytes, which only its encoder makes: read its base as it comes.
+            String hash = hasher.hex(src, pos, len);
+            if (stable) {
+                e.hash = hash;
+            }
+            if (hash.equals(prev.hash())) {
+                return; // unchanged: stored without a base
+            }
         }
         // The base's own chain is the one the tier stores it with, which need not be the form this pipeline encoded
         // for it (another save may have stored that content first: ChunkForms). Pinned first, its form cannot change.
@@ -86,7 +110,6 @@ final class DeltaBases implements AutoCloseable {
             catalog.unpinAll(chain);
             throw full;
         }
-        int len = plan.length(e.chunk);
         try {
             chunks.materialize(tier.store(), tier.layout(), prev.hash(), prev.contentHash(), len, base.buffer(), 0, 0);
         } catch (IOException | RuntimeException unreadable) {

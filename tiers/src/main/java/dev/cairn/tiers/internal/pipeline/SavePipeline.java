@@ -28,7 +28,8 @@ import org.apache.arrow.memory.BufferAllocator;
  *
  * <p>One feeder thread publishes to the ring, and does there everything a chunk needs from outside memory before
  * it enters: it loads the first tier's chunk catalog (the first load lists the store), takes the output slab (waiting
- * while the writes lag), and reads the previous version's base for the differential form ({@link DeltaBases}). The
+ * while the writes lag), and reads the previous version's base for the differential form ({@link DeltaBases}), only
+ * for a chunk whose hash, taken there first, shows that it changed. The
  * ring's handlers, the encoders, then only compute: they hash and encode ({@link ChunkEncoder}) and hand each chunk
  * the tier lacks to its I/O threads ({@link ChunkWriter}).
  *
@@ -216,6 +217,7 @@ public final class SavePipeline implements AutoCloseable {
         int pos = 0;
         Slab encoded = null;
         next.chunk = i;
+        next.hash = null;
         next.prev = null;
         next.base = null;
         next.chain = null;
@@ -228,14 +230,14 @@ public final class SavePipeline implements AutoCloseable {
         if (job.failure() == null) {
             try {
                 encoded = encodedPool.acquire(waitNanos);
-                bases.resolve(next, job.plan(), job.firstTier(), catalog);
+                bases.resolve(next, job.plan(), job.firstTier(), catalog, src, pos, raw != null);
             } catch (IOException | RuntimeException e) {
                 job.fail(e);
             }
         }
         long seq = ring.next();
         try {
-            ring.get(seq).load(job, i, src, pos, raw, encoded, catalog, next.prev, next.base, next.chain);
+            ring.get(seq).load(job, i, src, pos, raw, encoded, catalog, next.hash, next.prev, next.base, next.chain);
         } finally {
             ring.publish(seq);
         }

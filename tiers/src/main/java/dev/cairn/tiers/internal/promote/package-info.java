@@ -5,6 +5,7 @@
  * at the target's zstd level when that level is stronger than the source's, the chunk is not stored raw, and the
  * result is smaller. Chunks the target already holds are not copied (its manifest records the form the target holds
  * them in); the target's MANIFEST is written last, by the target's {@code commit.TierCommitter}. Copies run on the
- * target's I/O threads. Training never waits on a slow tier.
+ * target's I/O threads. Training never waits on a slow tier. On a shutdown signal ({@code persistOnShutdown}),
+ * {@code PersistNewest} promotes the newest step of the first tier to every slower tier that lacks it.
  */
 package dev.cairn.tiers.internal.promote;

@@ -1,0 +1,85 @@
+package dev.cairn.tiers.internal.commit;
+
+import dev.cairn.CheckpointException;
+import dev.cairn.CheckpointException.Reason;
+import dev.cairn.tiers.internal.Tier;
+import java.io.IOException;
+import java.time.Duration;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.RejectedExecutionException;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
+
+/**
+ * The newest step committed in each tier when this checkpointer first saved into it, listed once per tier, which a
+ * save checks its step against. Steps above it can only have been committed since by this process (whose steps only
+ * go up) or by a second writer of the same run, which the create-only MANIFEST refuses at commit time; so a save
+ * checks the store (a remote call on S3 or peer memory, in the caller's thread) only for steps at or below it, as
+ * after a restore from an older step.
+ *
+ * <p>The listing starts at open ({@link #listInBackground}), on each tier's I/O thread, so that a slow or cold store (an
+ * S3 client's first call loads and starts its whole stack) is not paid for in the caller's thread by the first save
+ * that reaches that tier, possibly many steps from now.
+ */
+public final class HighestCommitted {
+    private final CommitProtocol commits;
+    private final Duration deadline;
+    private final Map<Integer, Long> known = new ConcurrentHashMap<>();
+    /** Each tier's committed steps, listed in the background from the open on, until the first save takes them. */
+    private final Map<Integer, CompletableFuture<Long>> atOpen = new ConcurrentHashMap<>();
+
+    /** @param deadline how long the first save waits for a listing still running before it lists again itself */
+    public HighestCommitted(CommitProtocol commits, Duration deadline) {
+        this.commits = commits;
+        this.deadline = deadline;
+    }
+
+    /** Starts listing {@code t}'s committed steps on one of its I/O threads. */
+    public void listInBackground(Tier t) {
+        CompletableFuture<Long> listed = new CompletableFuture<>();
+        atOpen.put(t.index(), listed);
+        try {
+            t.io().execute(() -> {
+                try {
+                    listed.complete(newest(commits.committedSteps(t)));
+                } catch (Throwable e) {
+                    listed.completeExceptionally(e); // listed again at the first save, which reports why
+                }
+            });
+        } catch (RejectedExecutionException e) {
+            listed.completeExceptionally(e);
+        }
+    }
+
+    /** The newest step committed in {@code t} when this checkpointer first saved into it, or -1; listed once. */
+    public long atFirstSave(Tier t) throws IOException {
+        Long newest = known.get(t.index());
+        CompletableFuture<Long> listed = atOpen.remove(t.index());
+        if (newest == null && listed != null) {
+            // Listed since the open: as good as a listing now (a step committed since by another writer of this run is
+            // refused by the create-only MANIFEST all the same). Waited for within the deadline if still running.
+            try {
+                newest = listed.get(deadline.toNanos(), TimeUnit.NANOSECONDS);
+                known.put(t.index(), newest);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw new CheckpointException(Reason.CLOSED, "interrupted while tier " + t.name() + " was listed");
+            } catch (ExecutionException | TimeoutException e) {
+                // listed again below, in this thread, which reports the reason
+            }
+        }
+        if (newest == null) {
+            newest = newest(commits.committedSteps(t));
+            known.put(t.index(), newest);
+        }
+        return newest;
+    }
+
+    private static long newest(List<Long> steps) {
+        return steps.isEmpty() ? -1L : steps.get(steps.size() - 1);
+    }
+}

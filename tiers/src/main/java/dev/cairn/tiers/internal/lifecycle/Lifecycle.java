@@ -1,0 +1,146 @@
+package dev.cairn.tiers.internal.lifecycle;
+
+import dev.cairn.CheckpointException;
+import dev.cairn.CheckpointException.Reason;
+import dev.cairn.tiers.internal.Tier;
+import dev.cairn.tiers.internal.gc.Retention;
+import dev.cairn.tiers.internal.observe.Telemetry;
+import dev.cairn.tiers.internal.pipeline.InFlightSaves;
+import dev.cairn.tiers.internal.pipeline.SavePipeline;
+import dev.cairn.tiers.internal.promote.Promoter;
+import dev.cairn.tiers.internal.restore.Restorer;
+import java.time.Duration;
+import java.util.List;
+import java.util.Optional;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.TimeUnit;
+import java.util.function.Consumer;
+import org.apache.arrow.memory.BufferAllocator;
+
+/**
+ * Whether a checkpointer is open, its shutdown hook, and the order in which {@link #close} stops its parts: the hook
+ * first (or waited for, when the JVM is already running it), then retention's background work, then the saves in
+ * flight (waited for within the deadline, else failed), then the pipeline, the tiers' I/O threads, the other pools,
+ * the promoter's and restorer's scratch, telemetry, and last the allocators, whose leak check then fails the close
+ * naming any buffer a thread that did not stop still holds.
+ *
+ * <p>A save is admitted only while open, under this object's monitor ({@code synchronized (lifecycle)}), which
+ * {@link #close} takes to mark it closed: so every save close waits for has been admitted before it looks.
+ */
+public final class Lifecycle {
+    /** What {@link #close} stops, in the order it stops them. {@code rankCommits} is null in a single-rank run. */
+    public record Parts(Retention retention, InFlightSaves inFlight, SavePipeline pipeline, List<Tier> tiers,
+                        ExecutorService restorePool, ExecutorService rankCommits, ExecutorService deadlines,
+                        Promoter promoter, Restorer restorer, Telemetry telemetry, List<BufferAllocator> allocators) {
+    }
+
+    private final String run;
+    private final Duration deadline;
+    private final Parts parts;
+    private final Optional<Duration> persistOnShutdown;
+    /** The shutdown hook of persistOnShutdown; null when off. */
+    private final Thread hook;
+    private volatile boolean closed;
+
+    /**
+     * @param persistOnShutdown the grace of {@code CairnConfig.persistOnShutdown}, when on: {@code persist} then runs
+     *                          with it as a JVM shutdown hook
+     */
+    public Lifecycle(String run, Duration deadline, Parts parts, Optional<Duration> persistOnShutdown,
+                     Consumer<Duration> persist) {
+        this.run = run;
+        this.deadline = deadline;
+        this.parts = parts;
+        this.persistOnShutdown = persistOnShutdown;
+        this.hook = persistOnShutdown.map(grace -> {
+            Thread t = new Thread(() -> persist.accept(grace), "cairn-persist-on-shutdown");
+            Runtime.getRuntime().addShutdownHook(t);
+            return t;
+        }).orElse(null);
+    }
+
+    /** Fails with {@link Reason#CLOSED} once {@link #close} has begun. */
+    public void checkOpen() {
+        if (closed) {
+            throw new CheckpointException(Reason.CLOSED, "checkpointer of run '" + run + "' is closed");
+        }
+    }
+
+    /** Stops every part, in the order above; only the first call does anything. */
+    public void close() {
+        synchronized (this) {
+            if (closed) {
+                return;
+            }
+            closed = true;
+        }
+        if (hook != null && Thread.currentThread() != hook) {
+            try {
+                Runtime.getRuntime().removeShutdownHook(hook);
+            } catch (IllegalStateException shuttingDown) {
+                // The hook is running (or about to): let it finish persisting before the tiers stop under it.
+                try {
+                    hook.join(persistOnShutdown.orElseThrow().toMillis());
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                }
+            }
+        }
+        parts.retention().closing();
+        parts.inFlight().awaitOrExpire(System.nanoTime() + deadline.toNanos());
+        parts.pipeline().close();
+        parts.retention().close();
+        for (Tier t : parts.tiers()) {
+            t.close();
+        }
+        for (Tier t : parts.tiers()) {
+            try {
+                t.io().awaitTermination(10, TimeUnit.SECONDS);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+        }
+        parts.restorePool().shutdownNow();
+        if (parts.rankCommits() != null) {
+            parts.rankCommits().shutdownNow();
+        }
+        parts.deadlines().shutdownNow();
+        awaitQuietly(parts.restorePool());
+        if (parts.rankCommits() != null) {
+            awaitQuietly(parts.rankCommits());
+        }
+        parts.promoter().close();
+        parts.restorer().close();
+        parts.telemetry().close();
+        // Every buffer is back by now, unless a thread did not stop within the waits above: then what it holds is
+        // still in use, cannot be freed, and Arrow's leak check fails the close, naming it.
+        closeAll(parts.allocators());
+    }
+
+    private static void awaitQuietly(ExecutorService pool) {
+        try {
+            pool.awaitTermination(10, TimeUnit.SECONDS);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+    }
+
+    /** Closes each allocator; the first failure (a leak) is thrown once all were tried, with the others suppressed. */
+    private static void closeAll(List<BufferAllocator> allocators) {
+        IllegalStateException leak = null;
+        for (BufferAllocator a : allocators) {
+            try {
+                a.close();
+            } catch (IllegalStateException e) {
+                if (leak == null) {
+                    leak = e;
+                } else {
+                    leak.addSuppressed(e);
+                }
+            }
+        }
+        if (leak != null) {
+            throw leak;
+        }
+    }
+}

@@ -1,0 +1,87 @@
+package dev.cairn.tiers.internal.promote;
+
+import dev.cairn.CommitReport;
+import dev.cairn.tiers.internal.Tier;
+import dev.cairn.tiers.internal.commit.CommitProtocol;
+import dev.cairn.tiers.internal.commit.TierCommitter;
+import dev.cairn.tiers.internal.manifest.Manifest;
+import dev.cairn.tiers.internal.pipeline.InFlightSaves;
+import java.io.IOException;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
+
+/**
+ * {@code CairnConfig.Builder#persistOnShutdown}, run as a JVM shutdown hook: waits for the saves in flight (their
+ * first tier and the promotions they started), then promotes the newest step committed in the first tier to each
+ * slower tier that lacks it, whatever its interval, and waits for those commits; all within the grace. What has not
+ * committed by then is left uncommitted (a promotion writes its MANIFEST last) and the JVM goes on exiting.
+ */
+public final class PersistNewest {
+    private static final org.slf4j.Logger LOG = org.slf4j.LoggerFactory.getLogger(PersistNewest.class);
+
+    private final List<Tier> tiers;
+    private final CommitProtocol commits;
+    private final InFlightSaves inFlight;
+    private final TierCommitter.Promotion promotion;
+
+    /** @param promotion how a step is promoted into a slower tier: through that tier's commit owner */
+    public PersistNewest(List<Tier> tiers, CommitProtocol commits, InFlightSaves inFlight, TierCommitter.Promotion promotion) {
+        this.tiers = tiers;
+        this.commits = commits;
+        this.inFlight = inFlight;
+        this.promotion = promotion;
+    }
+
+    /** Persists within {@code grace}; returns the tiers the newest step was committed into here, for tests and the log. */
+    public List<String> persist(Duration grace) {
+        long until = System.nanoTime() + grace.toNanos();
+        List<String> persisted = new ArrayList<>();
+        if (tiers.size() < 2) {
+            return persisted;
+        }
+        // Not refused when closing: a close() that runs while the JVM shuts down waits for this before it stops the tiers.
+        if (!inFlight.awaitAll(until)) {
+            return persisted; // interrupted
+        }
+        // A step that failed, or is still going, does not stop the newest committed one from being persisted below.
+        Tier first = tiers.get(0);
+        try {
+            List<Long> steps = commits.committedSteps(first);
+            if (steps.isEmpty()) {
+                return persisted;
+            }
+            long newest = steps.get(steps.size() - 1);
+            Manifest m = commits.read(first, newest);
+            Map<String, CompletableFuture<CommitReport>> promotions = new LinkedHashMap<>();
+            for (Tier target : tiers.subList(1, tiers.size())) {
+                if (!commits.isCommitted(target, newest)) {
+                    CompletableFuture<CommitReport> done = new CompletableFuture<>();
+                    promotion.start(m, first, target, done, () -> true);
+                    promotions.put(target.name(), done);
+                }
+            }
+            for (Map.Entry<String, CompletableFuture<CommitReport>> p : promotions.entrySet()) {
+                try {
+                    p.getValue().get(Math.max(0, until - System.nanoTime()), TimeUnit.NANOSECONDS);
+                    persisted.add(p.getKey());
+                } catch (ExecutionException | TimeoutException e) {
+                    LOG.warn("on shutdown, step {} was not persisted into tier {} within {}: {}", newest, p.getKey(), grace,
+                            e instanceof ExecutionException ? e.getCause() : "out of time");
+                }
+            }
+            LOG.info("on shutdown, step {} persisted into {}", newest, persisted);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        } catch (IOException | RuntimeException e) {
+            LOG.warn("on shutdown, the newest step of tier {} could not be persisted: {}", first.name(), e.toString());
+        }
+        return persisted;
+    }
+}

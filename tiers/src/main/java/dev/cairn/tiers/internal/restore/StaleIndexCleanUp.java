@@ -1,0 +1,100 @@
+package dev.cairn.tiers.internal.restore;
+
+import dev.cairn.ObjectInfo;
+import dev.cairn.RestoreRequest;
+import dev.cairn.RestoreResult;
+import dev.cairn.tiers.internal.Tier;
+import dev.cairn.tiers.internal.commit.CommitProtocol;
+import java.io.IOException;
+import java.time.Duration;
+import java.util.List;
+import java.util.OptionalLong;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.Executor;
+import java.util.concurrent.RejectedExecutionException;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
+import java.util.concurrent.atomic.AtomicBoolean;
+
+/**
+ * A multi-rank restore, with the clean-up it owes: a rank restarting from a step removes the indexes it left, in an
+ * attempt that failed, for steps after it that never committed. Rank 0 would otherwise find one when this attempt
+ * reaches that step and commit the old attempt's slices. Ranks restore before their next training step, which they
+ * take together, so no rank 0 of this attempt commits a later step before every rank has done this.
+ *
+ * <p>The clean-up runs on its own thread as soon as the step is chosen, overlapping the chunk reads, and is done
+ * before the restore returns.
+ */
+public final class StaleIndexCleanUp {
+    private final Restorer restorer;
+    private final List<Tier> tiers;
+    private final CommitProtocol commits;
+    private final int rank;
+    private final Executor executor;
+    private final Duration deadline;
+
+    /** @param executor where the clean-up runs beside the chunk reads (the multi-rank commit threads) */
+    public StaleIndexCleanUp(Restorer restorer, List<Tier> tiers, CommitProtocol commits, int rank, Executor executor,
+                             Duration deadline) {
+        this.restorer = restorer;
+        this.tiers = tiers;
+        this.commits = commits;
+        this.rank = rank;
+        this.executor = executor;
+        this.deadline = deadline;
+    }
+
+    /** Restores as {@link Restorer#restore(RestoreRequest)} does, and removes this rank's stale indexes meanwhile. */
+    public RestoreResult restore(RestoreRequest request) {
+        CompletableFuture<Void> cleanUp = new CompletableFuture<>();
+        AtomicBoolean started = new AtomicBoolean();
+        try {
+            return restorer.restore(request, step -> {
+                started.set(true);
+                try {
+                    executor.execute(() -> {
+                        try {
+                            dropOwnStaleIndexes(step);
+                        } finally {
+                            cleanUp.complete(null);
+                        }
+                    });
+                } catch (RejectedExecutionException closing) {
+                    cleanUp.complete(null);
+                }
+            });
+        } finally {
+            if (started.get()) {
+                awaitCleanUp(cleanUp);
+            }
+        }
+    }
+
+    private void awaitCleanUp(CompletableFuture<Void> cleanUp) {
+        try {
+            cleanUp.get(deadline.toNanos(), TimeUnit.NANOSECONDS);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        } catch (ExecutionException | TimeoutException e) {
+            // dropOwnStaleIndexes fails on nothing but an unreachable tier, which it skips
+        }
+    }
+
+    /** Removes this rank's indexes of steps after {@code step} that never committed, in every tier. */
+    private void dropOwnStaleIndexes(long step) {
+        for (Tier t : tiers) {
+            try {
+                for (ObjectInfo o : t.store().list(t.layout().stepsPrefix())) {
+                    OptionalLong s = t.layout().stepOf(o.key());
+                    if (s.isPresent() && s.getAsLong() > step && o.key().equals(t.layout().indexKey(s.getAsLong(), rank))
+                            && !commits.isCommitted(t, s.getAsLong())) {
+                        t.store().delete(o.key());
+                    }
+                }
+            } catch (IOException e) {
+                // An unreachable tier: its stale index, if any, stays; the commit there fails or is retried later.
+            }
+        }
+    }
+}
