@@ -106,7 +106,8 @@ public final class CairnCheckpointer implements Checkpointer {
         // A multi-rank commit waits for the other ranks: on its own threads, never on a tier's I/O threads, whose
         // chunk writes (of this step in another tier, or of the next steps) the other ranks may be waiting for.
         this.rankCommits = multiRank ? Executors.newCachedThreadPool(daemon("cairn-rank-commit")) : null;
-        this.retention = new Retention(new GarbageCollector(commits), config.gcGrace(), config.rank(), multiRank,
+        this.retention = new Retention(new GarbageCollector(commits), config.gcGrace(), config.gcSweepEvery(), config.rank(),
+                multiRank,
                 () -> Set.copyOf(inFlight.keySet()),
                 multiRank && config.rank() == 0 ? Executors.newSingleThreadExecutor(daemon("cairn-gc")) : null,
                 telemetry::gcFinished);
