@@ -98,9 +98,9 @@ class ConfigFileTest {
         m = errorOf("run = r", "tiers = d", store, "chunk.bytes = 1KiB");
         assertTrue(m.contains("line 4") && m.contains("chunkBytes must be in"), m);
         m = errorOf("run = r", "tiers = d", store, "", "deadline = soon");
+        assertTrue(m.contains("line 5") && m.contains("'deadline'"), m);
         m = errorOf("run = r", "tiers = d", store, "gc.sweep.every = -1");
         assertTrue(m.contains("line 4") && m.contains("gcSweepEvery must be zero"), m);
-        assertTrue(m.contains("line 5") && m.contains("'deadline'"), m);
         m = errorOf("run = r", "tiers = d", store, "tier.d.every.steps = 0");
         assertTrue(m.contains("line 4") && m.contains("'tier.d.every.steps'") && m.contains("everySteps must be at least 1"), m);
         m = errorOf("run = r", "tiers = d", store, "chunk.byte = 65536");
