@@ -470,7 +470,7 @@ public abstract class ObjectStoreContract {
             keys.add(String.format("bulk/%02x/%05d", i % 256, i));
         }
         runInParallel(8, count, i -> {
-            if (i % 7 != 3) { // some absent among them
+            if (i % 5 == 0) { // a fifth of them held, the others absent (fewer puts: an S3 server on loopback is slow)
                 store.put(keys.get(i), ByteBuffer.wrap(contentFor(i % 50)));
             }
         });

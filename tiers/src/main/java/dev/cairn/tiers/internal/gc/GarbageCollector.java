@@ -132,6 +132,7 @@ public final class GarbageCollector {
                     tier.store().delete(layout.manifestKey(r.step()));
                     commits.evict(tier, r.step());
                     retiredSteps.add(r.step());
+                    steps.pend(r.unreferenced(), now); // uncommitted now: what only it named may go
                     for (int rank = 0; rank < r.worldSize(); rank++) {
                         indexes.add(layout.indexKey(r.step(), rank));
                     }
@@ -141,9 +142,6 @@ public final class GarbageCollector {
                 // A MANIFEST may still be there while its step is no longer held: learn the steps again next time.
                 steps.forget();
                 throw e;
-            }
-            for (RetainedSteps.Retired r : retired) {
-                steps.pend(r.unreferenced(), now);
             }
             long[] deleted = deletePending(tier, steps, grace, who, now);
             List<Long> oldMarkers = steps.markersPutBefore(now - grace.toMillis());
@@ -321,6 +319,7 @@ public final class GarbageCollector {
                     // to this one was down when the step's index delete was sent): the marker tells it the step was
                     // committed, rather than leaving it to wait out its deadline.
                     tier.store().put(layout.retiredKey(step), java.nio.ByteBuffer.allocate(0));
+                    known(tier).markerPut(step, System.currentTimeMillis());
                 }
                 tier.store().delete(layout.manifestKey(step));
                 commits.evict(tier, step);
