@@ -78,21 +78,23 @@ class SimulatedObjectStoreTest {
     void aBatchDeleteIsOneRequestPerThousandKeysCountedOnThePrefixTheyShare() throws IOException {
         try (SimulatedObjectStore store = instant().requestRates(2, 5500).build()) {
             List<String> keys = new ArrayList<>();
-            for (int i = 0; i < 2001; i++) {
+            for (int i = 0; i < 2002; i++) { // the last batch two keys, under two folders of run/chunks/
                 keys.add(String.format("run/chunks/%02x/c%05d", i % 256, i));
                 if (i % 2 == 0) {
+                    store.clock().setNow(i * SECOND); // a second of its own: within 2 writes a second
                     store.put(keys.get(i), bytes(10));
                 }
             }
             store.put("run/steps/1/MANIFEST", bytes(10));
             store.resetStats();
+            store.clock().setNow(10_000 * SECOND); // every batch below starts in this second (no latency)
 
             assertThrows(FaultyObjectStore.ThrottledException.class, () -> store.deleteAll(keys),
                     "the third batch is beyond 2 writes a second");
             store.deleteAll(List.of());
 
             RequestStats stats = store.stats();
-            assertEquals(3, stats.requests(RequestKind.DELETE_BATCH), "2,001 keys: three DeleteObjects requests");
+            assertEquals(3, stats.requests(RequestKind.DELETE_BATCH), "2,002 keys: three DeleteObjects requests");
             assertEquals(3, stats.totalRequests());
             assertEquals(Map.of(RequestKind.DELETE_BATCH, 3L), stats.prefix("run/chunks/").requests(),
                     "counted on the prefix every key of the batch shares");
