@@ -18,6 +18,11 @@ public final class CairnConfig {
     public static final long DEFAULT_STAGING_BYTES = 2L << 30;
     public static final int DEFAULT_COMPRESSION_LEVEL = 1;
     public static final Duration DEFAULT_GC_GRACE = Duration.ofMinutes(10);
+    /**
+     * Every 1,000th commit in a tier the collector sweeps the whole tier for orphans (a listing of every step and
+     * chunk); the commits between learn what to delete from the manifests they retire. See {@link Builder#gcSweepEvery}.
+     */
+    public static final int DEFAULT_GC_SWEEP_EVERY = 1000;
     public static final Duration DEFAULT_DEADLINE = Duration.ofMinutes(2);
     /** Committed steps a tier keeps unless {@link TierConfig#keepLast} says otherwise. */
     public static final int DEFAULT_KEEP_LAST = 2;
@@ -41,6 +46,7 @@ public final class CairnConfig {
     private final int encoderThreads;
     private final int compressionLevel;
     private final Duration gcGrace;
+    private final int gcSweepEvery;
     private final Duration deadline;
     private final int rank;
     private final int worldSize;
@@ -61,6 +67,7 @@ public final class CairnConfig {
         this.encoderThreads = b.encoderThreads;
         this.compressionLevel = b.compressionLevel;
         this.gcGrace = b.gcGrace;
+        this.gcSweepEvery = b.gcSweepEvery;
         this.deadline = b.deadline;
         this.rank = b.rank;
         this.worldSize = b.worldSize;
@@ -142,6 +149,14 @@ public final class CairnConfig {
     /** Unreferenced chunks and uncommitted steps younger than this are left alone by GC (they may belong to a save in flight). */
     public Duration gcGrace() {
         return gcGrace;
+    }
+
+    /**
+     * A full sweep of a tier (listing every step and chunk, deleting orphans older than {@link #gcGrace}) runs after
+     * every this-many commits in it; 0: never after commits, only when asked ({@link Checkpointer#gc}, {@code cairn gc}).
+     */
+    public int gcSweepEvery() {
+        return gcSweepEvery;
     }
 
     /** Longest any one save, restore or storage call may take before it fails with TIMEOUT. */
@@ -231,6 +246,7 @@ public final class CairnConfig {
         private int encoderThreads = Math.max(1, Runtime.getRuntime().availableProcessors());
         private int compressionLevel = DEFAULT_COMPRESSION_LEVEL;
         private Duration gcGrace = DEFAULT_GC_GRACE;
+        private int gcSweepEvery = DEFAULT_GC_SWEEP_EVERY;
         private Duration deadline = DEFAULT_DEADLINE;
         private int rank;
         private int worldSize = 1;
@@ -290,6 +306,23 @@ public final class CairnConfig {
                 throw config("gcGrace must be zero or positive, was " + grace);
             }
             this.gcGrace = grace;
+            return this;
+        }
+
+        /**
+         * How often garbage collection sweeps a whole tier, in commits to that tier (default
+         * {@value #DEFAULT_GC_SWEEP_EVERY}). After every commit, retention retires the steps beyond the tier's
+         * keepLast and deletes the chunks that only they referenced, learned from their manifests, with no listing.
+         * What only a listing finds (the files of saves that never committed, chunks a crashed save wrote, steps
+         * committed by another process) waits for a sweep: every {@code commits}-th commit in the tier, and each
+         * explicit {@link Checkpointer#gc} or {@code cairn gc}. 1 sweeps after every commit; 0 never after commits.
+         */
+        public Builder gcSweepEvery(int commits) {
+            if (commits < 0) {
+                throw config("gcSweepEvery must be zero (never after commits) or a positive number of commits, was "
+                        + commits);
+            }
+            this.gcSweepEvery = commits;
             return this;
         }
 

@@ -44,7 +44,11 @@ public interface Checkpointer extends AutoCloseable {
     /** Committed checkpoints in every tier, newest step first, fastest tier first. */
     List<CheckpointInfo> list();
 
-    /** Applies retention and removes unreferenced chunks in every tier; {@code dryRun} only reports. */
+    /**
+     * Applies retention and removes unreferenced chunks in every tier, as a full sweep (it lists every step and chunk,
+     * and so also finds what no manifest names, such as the files of a save that died; see
+     * {@link CairnConfig#gcSweepEvery}); {@code dryRun} only reports.
+     */
     List<GcReport> gc(boolean dryRun);
 
     /** Waits for saves in flight (up to the deadline, then fails them with CLOSED) and releases memory and threads. */

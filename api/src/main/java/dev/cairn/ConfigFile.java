@@ -32,6 +32,7 @@ final class ConfigFile {
     static final String ENCODER_THREADS = "encoder.threads";
     static final String COMPRESSION_LEVEL = "compression.level";
     static final String GC_GRACE = "gc.grace";
+    static final String GC_SWEEP_EVERY = "gc.sweep.every";
     static final String DEADLINE = "deadline";
     static final String WHEN_BUSY = "when.busy";
     static final String PERSIST_ON_SHUTDOWN = "persist.on.shutdown";
@@ -49,7 +50,7 @@ final class ConfigFile {
     static final List<String> STORE_SETTINGS = List.of(ObjectStores.S3_ENDPOINT, ObjectStores.S3_REGION);
 
     private static final List<String> GLOBAL = List.of(RUN, RANK, WORLD_SIZE, CHUNK_BYTES, STAGING_BYTES, ENCODER_THREADS,
-            COMPRESSION_LEVEL, GC_GRACE, DEADLINE, WHEN_BUSY, PERSIST_ON_SHUTDOWN, PREFAULT_STAGING, DIFFERENTIAL, LOSSY_PATTERN, LOSSY_BITS, TIERS);
+            COMPRESSION_LEVEL, GC_GRACE, GC_SWEEP_EVERY, DEADLINE, WHEN_BUSY, PERSIST_ON_SHUTDOWN, PREFAULT_STAGING, DIFFERENTIAL, LOSSY_PATTERN, LOSSY_BITS, TIERS);
     private static final Pattern SIZE = Pattern.compile("(\\d+)\\s*(B|KiB|MiB|GiB|TiB)?");
     private static final Pattern SPAN = Pattern.compile("(\\d+)\\s*(ms|s|m|h|d)");
 
@@ -128,6 +129,7 @@ final class ConfigFile {
         set(ENCODER_THREADS, v -> b.encoderThreads(integer(v)));
         set(COMPRESSION_LEVEL, v -> b.compressionLevel(integer(v)));
         set(GC_GRACE, v -> b.gcGrace(duration(v)));
+        set(GC_SWEEP_EVERY, v -> b.gcSweepEvery(integer(v)));
         set(DEADLINE, v -> b.deadline(duration(v)));
         set(WHEN_BUSY, v -> b.whenBusy(whenBusy(v)));
         set(PERSIST_ON_SHUTDOWN, v -> b.persistOnShutdown(duration(v)));
@@ -335,6 +337,7 @@ final class ConfigFile {
         p.setProperty(ENCODER_THREADS, Integer.toString(config.encoderThreads()));
         p.setProperty(COMPRESSION_LEVEL, Integer.toString(config.compressionLevel()));
         p.setProperty(GC_GRACE, config.gcGrace().toString());
+        p.setProperty(GC_SWEEP_EVERY, Integer.toString(config.gcSweepEvery()));
         p.setProperty(DEADLINE, config.deadline().toString());
         p.setProperty(WHEN_BUSY, config.whenBusy().name().toLowerCase(java.util.Locale.ROOT));
         config.persistOnShutdown().ifPresent(g -> p.setProperty(PERSIST_ON_SHUTDOWN, g.toString()));

@@ -43,6 +43,18 @@ public interface ObjectStore extends AutoCloseable {
     /** Removes {@code key}; removing a missing key is not an error. */
     void delete(String key) throws IOException;
 
+    /**
+     * Removes every key of {@code keys}; a missing key is not an error, as for {@link #delete}. Garbage collection
+     * deletes a retired checkpoint's chunks through this, so a store that can remove many keys in one request should
+     * (S3: DeleteObjects, up to 1,000 keys a request). A failure names a key that may still be there; keys before it
+     * may be gone. By default, a {@link #delete} per key.
+     */
+    default void deleteAll(java.util.Collection<String> keys) throws IOException {
+        for (String key : keys) {
+            delete(key);
+        }
+    }
+
     /** Where this store lives, for messages: never contains secrets. */
     String describe();
 

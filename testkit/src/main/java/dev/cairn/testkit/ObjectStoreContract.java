@@ -438,6 +438,51 @@ public abstract class ObjectStoreContract {
         store.delete("once");
     }
 
+    @Test
+    void deleteAllRemovesTheKeysGivenAndTakesAbsentOnesForGone() throws IOException {
+        List<String> keys = new ArrayList<>();
+        for (int i = 0; i < 12; i++) {
+            String key = "run/chunks/" + String.format("%02x", i % 4) + "/k" + i;
+            keys.add(key);
+            if (i % 3 != 0) {
+                store.put(key, ByteBuffer.wrap(randomBytes(100 + i, 10 + i)));
+            }
+        }
+        store.put("run/chunks/00/kept", ByteBuffer.wrap(randomBytes(99, 5)));
+        store.put("run/steps/1/MANIFEST", ByteBuffer.wrap(randomBytes(98, 5)));
+
+        store.deleteAll(keys);
+
+        for (String key : keys) {
+            assertMissing(key);
+        }
+        assertEquals(List.of("run/chunks/00/kept", "run/steps/1/MANIFEST"), keys(store.list("run/")));
+        store.deleteAll(keys); // all gone now: still not an error
+        store.deleteAll(List.of());
+        assertEquals(List.of("run/chunks/00/kept", "run/steps/1/MANIFEST"), keys(store.list("run/")));
+    }
+
+    @Test
+    void deleteAllOfMoreThanAThousandKeysRemovesEveryOne() throws Exception {
+        int count = 2345; // more than two DeleteObjects requests' worth, the last one partial
+        List<String> keys = new ArrayList<>();
+        for (int i = 0; i < count; i++) {
+            keys.add(String.format("bulk/%02x/%05d", i % 256, i));
+        }
+        runInParallel(8, count, i -> {
+            if (i % 5 == 0) { // a fifth of them held, the others absent (fewer puts: an S3 server on loopback is slow)
+                store.put(keys.get(i), ByteBuffer.wrap(contentFor(i % 50)));
+            }
+        });
+        store.put("bulk/zz/kept", ByteBuffer.allocate(1));
+
+        store.deleteAll(keys);
+
+        assertEquals(List.of("bulk/zz/kept"), keys(store.list("bulk/")));
+        assertMissing(keys.get(0));
+        assertMissing(keys.get(count - 1));
+    }
+
     @ParameterizedTest
     @ValueSource(strings = {"", "/absolute", "a//b", "trailing/", "../escape", "a/../../escape", "a/./b", ".", "..",
         "back\\slash", "nul\u0000char", "new\nline"})

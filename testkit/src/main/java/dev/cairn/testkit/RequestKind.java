@@ -16,7 +16,12 @@ public enum RequestKind {
     /** One page of a listing (at most 1,000 keys); a GET on the bucket for S3's rates. */
     LIST(false),
     /** One key removed. */
-    DELETE(true);
+    DELETE(true),
+    /**
+     * Up to {@value SimulatedObjectStore#KEYS_PER_DELETE_BATCH} keys removed in one request (S3's DeleteObjects, a
+     * POST): counted once against the PUT/DELETE rate of the prefix its keys share.
+     */
+    DELETE_BATCH(true);
 
     private final boolean write;
 

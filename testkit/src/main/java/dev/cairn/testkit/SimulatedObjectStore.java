@@ -34,7 +34,8 @@ import java.util.concurrent.atomic.LongAdder;
  *       one create-only PUT, {@link #read} one ranged GET (a HEAD when the destination has no room), {@link #stat}
  *       one HEAD, {@link #statAll} one HEAD per key in batches of {@value #STATS_IN_FLIGHT} in flight together,
  *       {@link #list} one LIST per page of {@value #LIST_PAGE_KEYS} keys (at least one), {@link #delete} one
- *       DELETE, {@code readAll} a HEAD and then GETs (the SPI's default). Keys are counted by kind, by prefix and
+ *       DELETE, {@link #deleteAll} one DELETE_BATCH (DeleteObjects) per {@value #KEYS_PER_DELETE_BATCH} keys, one
+ *       after another, counted on the prefix its keys share, {@code readAll} a HEAD and then GETs (the SPI's default). Keys are counted by kind, by prefix and
  *       per key ({@link #stats()}).</li>
  *   <li>Rates: a prefix is a key up to its {@code prefixDepth}-th '/' (fewer: up to its last '/'; a LIST is
  *       counted on the prefix of what it lists). Per prefix and per simulated second, S3 serves 3,500
@@ -83,6 +84,8 @@ public final class SimulatedObjectStore implements ObjectStore {
     public static final int S3_READS_PER_SECOND = 5500;
     /** A payload limit that keeps manifests and indexes and drops chunks. */
     public static final long SMALL_OBJECT_BYTES = 64L << 10;
+    /** Keys one DeleteObjects request removes at most, as S3 allows. */
+    public static final int KEYS_PER_DELETE_BATCH = 1000;
     /** HEADs {@link #statAll} has in flight together, as {@code S3ObjectStore} does. */
     public static final int STATS_IN_FLIGHT = 32;
 
@@ -277,6 +280,10 @@ public final class SimulatedObjectStore implements ObjectStore {
         checkKey(key);
         long start = admit(RequestKind.DELETE, key, key);
         finish(RequestKind.DELETE, key, start, 0);
+        removeObject(key);
+    }
+
+    private void removeObject(String key) {
         objects.computeIfPresent(key, (k, gone) -> {
             Set<String> folder = folders.get(folderOf(k));
             if (folder != null) {
@@ -284,6 +291,41 @@ public final class SimulatedObjectStore implements ObjectStore {
             }
             return null;
         });
+    }
+
+    /**
+     * One DELETE_BATCH request per {@value #KEYS_PER_DELETE_BATCH} keys, one after another, each counted once on the
+     * rate-limited prefix its keys share (the longest common prefix, cut to the prefix depth) and on no key. Missing
+     * keys are not an error; a SlowDown fails the call with the batches before it applied.
+     */
+    @Override
+    public void deleteAll(Collection<String> keys) throws IOException {
+        checkOpen();
+        List<String> all = List.copyOf(keys);
+        for (String key : all) {
+            ObjectKeys.check(key);
+        }
+        for (int from = 0; from < all.size(); from += KEYS_PER_DELETE_BATCH) {
+            List<String> batch = all.subList(from, Math.min(all.size(), from + KEYS_PER_DELETE_BATCH));
+            String shared = commonPrefix(batch);
+            long start = admit(RequestKind.DELETE_BATCH, null, shared);
+            finish(RequestKind.DELETE_BATCH, shared, start, 0);
+            for (String key : batch) {
+                removeObject(key);
+            }
+        }
+    }
+
+    private static String commonPrefix(List<String> keys) {
+        String prefix = keys.get(0);
+        for (String key : keys) {
+            int n = 0;
+            while (n < prefix.length() && n < key.length() && prefix.charAt(n) == key.charAt(n)) {
+                n++;
+            }
+            prefix = prefix.substring(0, n);
+        }
+        return prefix;
     }
 
     @Override

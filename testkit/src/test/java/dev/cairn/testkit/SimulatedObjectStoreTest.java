@@ -75,6 +75,38 @@ class SimulatedObjectStoreTest {
     }
 
     @Test
+    void aBatchDeleteIsOneRequestPerThousandKeysCountedOnThePrefixTheyShare() throws IOException {
+        try (SimulatedObjectStore store = instant().requestRates(2, 5500).build()) {
+            List<String> keys = new ArrayList<>();
+            for (int i = 0; i < 2002; i++) { // the last batch two keys, under two folders of run/chunks/
+                keys.add(String.format("run/chunks/%02x/c%05d", i % 256, i));
+                if (i % 2 == 0) {
+                    store.clock().setNow(i * SECOND); // a second of its own: within 2 writes a second
+                    store.put(keys.get(i), bytes(10));
+                }
+            }
+            store.put("run/steps/1/MANIFEST", bytes(10));
+            store.resetStats();
+            store.clock().setNow(10_000 * SECOND); // every batch below starts in this second (no latency)
+
+            assertThrows(FaultyObjectStore.ThrottledException.class, () -> store.deleteAll(keys),
+                    "the third batch is beyond 2 writes a second");
+            store.deleteAll(List.of());
+
+            RequestStats stats = store.stats();
+            assertEquals(3, stats.requests(RequestKind.DELETE_BATCH), "2,002 keys: three DeleteObjects requests");
+            assertEquals(3, stats.totalRequests());
+            assertEquals(Map.of(RequestKind.DELETE_BATCH, 3L), stats.prefix("run/chunks/").requests(),
+                    "counted on the prefix every key of the batch shares");
+            assertEquals(1, stats.slowDowns(RequestKind.DELETE_BATCH), "the third is beyond 2 writes a second");
+            assertTrue(RequestKind.DELETE_BATCH.isWrite());
+            assertEquals(List.of("run/chunks/d0/c02000", "run/steps/1/MANIFEST"),
+                    store.list("run/").stream().map(ObjectInfo::key).toList(),
+                    "the two batches served removed their keys; the third's key is still there");
+        }
+    }
+
+    @Test
     void thePrefixDepthSaysHowManySegmentsOfAKeyShareARate() throws IOException {
         try (SimulatedObjectStore shallow = instant().prefixDepth(1).build();
              SimulatedObjectStore whole = instant().prefixDepth(0).build()) {

@@ -97,7 +97,8 @@ public final class CairnCheckpointer implements Checkpointer {
         // chunk writes (of this step in another tier, or of the next steps) the other ranks may be waiting for.
         ExecutorService rankCommits = multiRank ? Executors.newCachedThreadPool(daemon("cairn-rank-commit")) : null;
         InFlightSaves inFlight = new InFlightSaves();
-        this.retention = new Retention(new GarbageCollector(commits), config.gcGrace(), config.rank(), multiRank,
+        this.retention = new Retention(new GarbageCollector(commits), config.gcGrace(), config.gcSweepEvery(), config.rank(),
+                multiRank,
                 inFlight::steps,
                 multiRank && config.rank() == 0 ? Executors.newSingleThreadExecutor(daemon("cairn-gc")) : null,
                 telemetry::gcFinished);

@@ -48,6 +48,7 @@ class ConfigFileTest {
                 "encoder.threads = 2",
                 "compression.level = 2",
                 "gc.grace = 0s",
+                "gc.sweep.every = 50",
                 "deadline = 90s",
                 "differential.full.every = 4",
                 "lossy.pattern = optim/.*",
@@ -65,6 +66,7 @@ class ConfigFileTest {
         assertEquals(2, c.encoderThreads());
         assertEquals(2, c.compressionLevel());
         assertEquals(Duration.ZERO, c.gcGrace());
+        assertEquals(50, c.gcSweepEvery());
         assertEquals(Duration.ofSeconds(90), c.deadline());
         assertEquals(4, c.differentialFullEvery());
         assertEquals("optim/.*", c.lossyEntries().orElseThrow().pattern());
@@ -97,6 +99,8 @@ class ConfigFileTest {
         assertTrue(m.contains("line 4") && m.contains("chunkBytes must be in"), m);
         m = errorOf("run = r", "tiers = d", store, "", "deadline = soon");
         assertTrue(m.contains("line 5") && m.contains("'deadline'"), m);
+        m = errorOf("run = r", "tiers = d", store, "gc.sweep.every = -1");
+        assertTrue(m.contains("line 4") && m.contains("gcSweepEvery must be zero"), m);
         m = errorOf("run = r", "tiers = d", store, "tier.d.every.steps = 0");
         assertTrue(m.contains("line 4") && m.contains("'tier.d.every.steps'") && m.contains("everySteps must be at least 1"), m);
         m = errorOf("run = r", "tiers = d", store, "chunk.byte = 65536");

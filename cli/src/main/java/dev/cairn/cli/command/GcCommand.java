@@ -27,8 +27,10 @@ import picocli.CommandLine.ParentCommand;
         mixinStandardHelpOptions = true,
         defaultValueProvider = EngineDefaults.class,
         description = {
-            "Applies retention to each --store with the engine's own garbage collector, the same one a running"
-                + " checkpointer uses after each commit: committed steps beyond the newest --keep-last are retired,"
+            "Applies retention to each --store with the engine's own garbage collector, as the full sweep a running"
+                + " checkpointer runs every gcSweepEvery commits (it lists every step and chunk of the run; between"
+                + " sweeps the checkpointer deletes what the manifests of the steps it retires name, without listing):"
+                + " committed steps beyond the newest --keep-last are retired,"
                 + " uncommitted (partial) steps whose files are all older than --grace are abandoned, and chunks that no"
                 + " kept step references and that are older than --grace are deleted (from outside, the collector"
                 + " cannot see the pins of a running writer, so the grace period protects every unreferenced chunk).",

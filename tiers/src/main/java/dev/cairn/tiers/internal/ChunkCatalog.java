@@ -232,6 +232,46 @@ public final class ChunkCatalog {
         return true;
     }
 
+    /**
+     * {@link #deleteUnlessPinned(String, Deletion)} for many chunks, leaving also those {@code spare} says to keep
+     * (asked under the catalog's lock, just before the deletion): in batches of {@value #DELETE_BATCH}, each under the
+     * catalog's lock for one call of {@code deletion} (one DeleteObjects request on S3), so that saves pin in between.
+     * Returns the hashes it deleted (those it passed to {@code deletion}), in order; a failing batch throws, and the
+     * batches before it stay deleted.
+     */
+    public List<String> deleteUnlessPinned(List<String> hashes, java.util.function.Predicate<String> spare,
+                                           BatchDeletion deletion) throws IOException {
+        List<String> deleted = new java.util.ArrayList<>();
+        for (int from = 0; from < hashes.size(); from += DELETE_BATCH) {
+            synchronized (this) {
+                List<String> batch = new java.util.ArrayList<>();
+                for (String hash : hashes.subList(from, Math.min(hashes.size(), from + DELETE_BATCH))) {
+                    if (!pins.containsKey(hash) && !spare.test(hash)) {
+                        batch.add(hash);
+                        present.remove(hash);
+                        codecs.remove(hash);
+                        bases.remove(hash);
+                        writtenAt.remove(hash);
+                    }
+                }
+                if (!batch.isEmpty()) {
+                    deletion.run(batch);
+                    deleted.addAll(batch);
+                }
+            }
+        }
+        return deleted;
+    }
+
+    /** Chunks one {@link #deleteUnlessPinned(List, java.util.function.Predicate, BatchDeletion)} call deletes under one hold of the lock. */
+    public static final int DELETE_BATCH = 1000;
+
+    /** A store deletion of many chunks, run under the catalog's lock. */
+    @FunctionalInterface
+    public interface BatchDeletion {
+        void run(List<String> hashes) throws IOException;
+    }
+
     /** A store deletion run under the catalog's lock. */
     @FunctionalInterface
     public interface Deletion {

@@ -34,13 +34,18 @@ import software.amazon.awssdk.regions.providers.DefaultAwsRegionProviderChain;
 import software.amazon.awssdk.services.s3.S3AsyncClient;
 import software.amazon.awssdk.services.s3.S3AsyncClientBuilder;
 import software.amazon.awssdk.services.s3.model.ChecksumAlgorithm;
+import software.amazon.awssdk.services.s3.model.Delete;
 import software.amazon.awssdk.services.s3.model.DeleteObjectRequest;
+import software.amazon.awssdk.services.s3.model.DeleteObjectsRequest;
+import software.amazon.awssdk.services.s3.model.DeleteObjectsResponse;
 import software.amazon.awssdk.services.s3.model.GetObjectRequest;
 import software.amazon.awssdk.services.s3.model.HeadObjectRequest;
 import software.amazon.awssdk.services.s3.model.HeadObjectResponse;
 import software.amazon.awssdk.services.s3.model.ListObjectsV2Request;
 import software.amazon.awssdk.services.s3.model.ListObjectsV2Response;
+import software.amazon.awssdk.services.s3.model.ObjectIdentifier;
 import software.amazon.awssdk.services.s3.model.PutObjectRequest;
+import software.amazon.awssdk.services.s3.model.S3Error;
 import software.amazon.awssdk.services.s3.model.S3Object;
 
 /**
@@ -58,6 +63,8 @@ import software.amazon.awssdk.services.s3.model.S3Object;
  *       put records in the object's user metadata ({@link ObjectCheck}); a mismatch is retried. A read of part of an
  *       object cannot be checked here (S3 keeps no checksum of an arbitrary range): its bytes are as the network
  *       delivered them, so callers that read parts check what they read (the engine hashes every chunk).</li>
+ *   <li>{@link #deleteAll}: DeleteObjects, {@value #KEYS_PER_DELETE} keys a request, a few requests in flight; a key
+ *       the answer reports as not deleted fails the call naming it (a key already gone is not an error).</li>
  *   <li>{@link #stat} checks the size against the same record; {@link #list} refuses an answer without its bucket
  *       name (an answer cut inside its headers, which the SDK takes for an empty 200), but a bit flipped inside a
  *       listing's XML cannot be detected over plain HTTP: use HTTPS, whose records are authenticated.</li>
@@ -73,6 +80,10 @@ import software.amazon.awssdk.services.s3.model.S3Object;
 public final class S3ObjectStore implements ObjectStore {
     /** HEAD requests one {@link #statAll} keeps in flight at once. */
     private static final int STATS_IN_FLIGHT = 32;
+    /** Keys in one DeleteObjects request: S3's limit. */
+    static final int KEYS_PER_DELETE = 1000;
+    /** DeleteObjects requests one {@link #deleteAll} keeps in flight at once. */
+    private static final int DELETES_IN_FLIGHT = 4;
 
     private final S3StoreConfig config;
     private final EventLoopGroup eventLoops;
@@ -245,6 +256,70 @@ public final class S3ObjectStore implements ObjectStore {
                     .overrideConfiguration(o -> o.apiCallAttemptTimeout(timeout)).build())), "delete", key);
         } catch (NoSuchFileException alreadyGone) {
             // S3 answers 204 for a missing key; some compatible servers answer 404.
+        }
+    }
+
+    /**
+     * DeleteObjects in batches of {@value #KEYS_PER_DELETE} keys ({@value #DELETES_IN_FLIGHT} in flight), quiet mode:
+     * the answer lists only the keys it failed to delete. A key S3 reports gone ({@code NoSuchKey}, from a
+     * compatible server; S3 itself reports a missing key as deleted) is not an error; any other error fails the call
+     * with an {@link IOException} naming the first such key, its code and message, after every batch has been sent.
+     * A batch is retried whole like any request: deleting a key twice is harmless.
+     */
+    @Override
+    public void deleteAll(java.util.Collection<String> keys) throws IOException {
+        checkOpen();
+        List<String> all = List.copyOf(keys);
+        List<String> objectKeys = new ArrayList<>(all.size());
+        for (String key : all) {
+            objectKeys.add(objectKey(key));
+        }
+        IOException first = null;
+        int failed = 0;
+        for (int from = 0; from < all.size(); from += KEYS_PER_DELETE * DELETES_IN_FLIGHT) {
+            List<CompletableFuture<DeleteObjectsResponse>> batches = new ArrayList<>();
+            List<Integer> starts = new ArrayList<>();
+            for (int b = from; b < Math.min(all.size(), from + KEYS_PER_DELETE * DELETES_IN_FLIGHT); b += KEYS_PER_DELETE) {
+                List<ObjectIdentifier> ids = new ArrayList<>(KEYS_PER_DELETE);
+                for (String objectKey : objectKeys.subList(b, Math.min(all.size(), b + KEYS_PER_DELETE))) {
+                    ids.add(ObjectIdentifier.builder().key(objectKey).build());
+                }
+                Delete delete = Delete.builder().objects(ids).quiet(true).build();
+                long deadline = deadline();
+                batches.add(retrier.call(deadline, timeout -> client.deleteObjects(DeleteObjectsRequest.builder()
+                        .bucket(config.bucket()).delete(delete)
+                        .overrideConfiguration(o -> o.apiCallAttemptTimeout(timeout)).build())));
+                starts.add(b);
+            }
+            for (int i = 0; i < batches.size(); i++) {
+                String firstKey = all.get(starts.get(i));
+                DeleteObjectsResponse answer;
+                try {
+                    answer = await(batches.get(i), "delete a batch from", firstKey);
+                } catch (IOException e) {
+                    failed++;
+                    first = first == null ? e : first;
+                    continue;
+                }
+                for (S3Error error : answer.errors()) {
+                    if ("NoSuchKey".equals(error.code())) {
+                        continue;
+                    }
+                    failed++;
+                    if (first == null) {
+                        String key = error.key() != null && error.key().startsWith(config.prefix())
+                                ? error.key().substring(config.prefix().length()) : error.key();
+                        first = new IOException("delete '" + ObjectKeys.printable(String.valueOf(key)) + "' in " + where
+                                + " failed: " + error.code() + " (" + error.message() + ")");
+                    }
+                }
+            }
+        }
+        if (first != null) {
+            if (failed > 1) {
+                first.addSuppressed(new IOException(failed + " keys or batches of " + all.size() + " failed in all"));
+            }
+            throw first;
         }
     }
 

@@ -107,6 +107,51 @@ class S3ObjectStoreTest extends ObjectStoreContract {
     }
 
     @Test
+    void deleteAllSendsOneDeleteObjectsRequestPerThousandKeys() throws Exception {
+        try (FaultyHttpProxy proxy = new FaultyHttpProxy(s3.endpoint());
+             S3ObjectStore batches = new S3ObjectStore(config(proxy.endpoint()).build())) {
+            List<String> keys = new ArrayList<>();
+            for (int i = 0; i < 2001; i++) {
+                keys.add(String.format("run/chunks/%02x/c%05d", i % 256, i));
+            }
+            for (int i = 0; i < 2001; i += 100) {
+                batches.put(keys.get(i), ByteBuffer.wrap(randomBytes(i, 10)));
+            }
+            batches.deleteAll(keys);
+            assertEquals(3, proxy.count("POST", "?delete"), "2,001 keys: three DeleteObjects requests");
+            assertEquals(0, proxy.count("DELETE", "/"), "no single DELETE");
+            assertEquals(List.of(), batches.list("run/"));
+        }
+    }
+
+    @Test
+    void aKeyDeleteObjectsReportsNotDeletedFailsTheCallNamingItAndAKeyAlreadyGoneDoesNot() throws Exception {
+        String prefix = "test-" + stores + "/"; // the prefix config() gives the store below
+        // The answer S3 gives when it refuses some keys of a batch: S3Proxy deletes them all, so the answer is edited.
+        software.amazon.awssdk.core.interceptor.ExecutionInterceptor refuses = new software.amazon.awssdk.core.interceptor.ExecutionInterceptor() {
+            @Override
+            public software.amazon.awssdk.core.SdkResponse modifyResponse(
+                    software.amazon.awssdk.core.interceptor.Context.ModifyResponse context,
+                    software.amazon.awssdk.core.interceptor.ExecutionAttributes attributes) {
+                if (context.response() instanceof software.amazon.awssdk.services.s3.model.DeleteObjectsResponse r) {
+                    return r.toBuilder().errors(
+                            software.amazon.awssdk.services.s3.model.S3Error.builder().key(prefix + "a/gone")
+                                    .code("NoSuchKey").message("The specified key does not exist.").build(),
+                            software.amazon.awssdk.services.s3.model.S3Error.builder().key(prefix + "a/locked")
+                                    .code("AccessDenied").message("Access Denied").build()).build();
+                }
+                return context.response();
+            }
+        };
+        try (S3ObjectStore store = new S3ObjectStore(config(s3.endpoint()).interceptor(refuses).build())) {
+            store.put("a/locked", ByteBuffer.allocate(1));
+            IOException e = assertThrows(IOException.class, () -> store.deleteAll(List.of("a/gone", "a/locked", "a/other")));
+            assertTrue(e.getMessage().contains("'a/locked'") && e.getMessage().contains("AccessDenied"), e.getMessage());
+            assertFalse(e.getMessage().contains("a/gone"), e.getMessage());
+        }
+    }
+
+    @Test
     void aSmallObjectIsOnePutWithACrc32cChecksum() throws Exception {
         try (FaultyHttpProxy proxy = new FaultyHttpProxy(s3.endpoint());
              S3ObjectStore single = new S3ObjectStore(config(proxy.endpoint()).build())) {

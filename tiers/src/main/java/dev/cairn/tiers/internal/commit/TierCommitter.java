@@ -29,8 +29,11 @@ import java.util.function.BooleanSupplier;
 public final class TierCommitter {
     /** Retention and GC of a tier, which the committer runs under the tier's commit lock. */
     public interface Retention {
-        /** After each commit in {@code tier}: applies retention and sweeps, now or in the background. */
-        void afterCommit(Tier tier);
+        /**
+         * After each commit in {@code tier}, of {@code step} (whose MANIFEST is in the commit cache): applies retention,
+         * now or in the background.
+         */
+        void afterCommit(Tier tier, long step);
 
         /** A collection asked for (the API's {@code gc}). */
         GcReport collect(Tier tier, boolean dryRun) throws IOException;
@@ -104,7 +107,7 @@ public final class TierCommitter {
                 int target = slower;
                 promotion.start(m, tier, job.tier(slower), job.committed(slower), () -> job.claimCommit(target));
             }
-            retention.afterCommit(tier);
+            retention.afterCommit(tier, job.step());
         } catch (Throwable e) {
             CheckpointException c = asCheckpointException(job.step(), e);
             future.completeExceptionally(c);
@@ -130,7 +133,7 @@ public final class TierCommitter {
                 done.completeExceptionally(promotionFailure(manifest, error));
             } else if (claim.getAsBoolean()) {
                 done.complete(commits.commit(tier, manifest, chunksWritten, bytesWritten));
-                retention.afterCommit(tier);
+                retention.afterCommit(tier, manifest.step());
             }
         } catch (Throwable t) {
             done.completeExceptionally(promotionFailure(manifest, t));

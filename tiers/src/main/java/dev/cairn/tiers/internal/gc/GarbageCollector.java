@@ -6,6 +6,7 @@ import dev.cairn.tiers.internal.ChunkCatalog;
 import dev.cairn.tiers.internal.Tier;
 import dev.cairn.tiers.internal.commit.CommitProtocol;
 import dev.cairn.tiers.internal.layout.StoreLayout;
+import dev.cairn.tiers.internal.manifest.Manifest;
 import java.io.IOException;
 import java.time.Duration;
 import java.time.Instant;
@@ -17,16 +18,52 @@ import java.util.Set;
 import java.util.TreeMap;
 
 /**
- * One collection of one tier. A {@link Collector#WRITER} collection runs with the tier's commit lock held, so no
- * commit of this process interleaves; an {@link Collector#OUTSIDER} one needs no lock (the command line's, or rank 0
- * of a multi-rank run on its own thread): what protects a chunk from it is the grace period and the re-check of
- * its age, and this process's pins.
+ * Collections of a process's tiers, of two kinds.
+ *
+ * <ul>
+ *   <li>{@link #retire}, after a commit: retention from what this process knows ({@link RetainedSteps}, filled by
+ *       {@link #committed} from each commit's manifest, and by one listing of the steps at its first collection):
+ *       the steps beyond keepLast are retired (MANIFEST first, then their rank indexes), and the chunks their
+ *       manifests named that no held step names are deleted in batches ({@link dev.cairn.ObjectStore#deleteAll}).
+ *       Nothing is listed: its requests grow with what the retired steps named, not with what the tier holds.</li>
+ *   <li>{@link #collect}, a sweep: lists every step and chunk, as the only way to find what no manifest names
+ *       (steps that never committed, chunks of a save that died, steps another process committed), and re-learns the
+ *       held steps from the listing. Run every {@code gcSweepEvery} commits and whenever asked.</li>
+ * </ul>
+ *
+ * <p>Both keep one rule per collector. A {@link Collector#WRITER} collection runs with the tier's commit lock held,
+ * so no commit of this process interleaves, and this process's pins protect what its saves rely on; an
+ * {@link Collector#OUTSIDER} one needs no lock (the command line's, or rank 0 of a multi-rank run on its own thread):
+ * what protects a chunk from it is the grace period and the re-check of its age, and this process's pins.
  */
 public final class GarbageCollector {
     private final CommitProtocol commits;
+    /** What this process knows of each tier's steps, by tier index. */
+    private final java.util.concurrent.ConcurrentHashMap<Integer, RetainedSteps> known =
+            new java.util.concurrent.ConcurrentHashMap<>();
 
     public GarbageCollector(CommitProtocol commits) {
         this.commits = commits;
+    }
+
+    private RetainedSteps known(Tier tier) {
+        return known.computeIfAbsent(tier.index(), i -> new RetainedSteps());
+    }
+
+    /**
+     * Records that {@code step} is committed in {@code tier} (by this process): its MANIFEST, in the commit cache, is
+     * read for the chunks it names, which no collection of this process deletes while the step is held. If it cannot
+     * be read, what this process knows of the tier is dropped, so that the next collection lists the steps again
+     * instead of missing this one's chunks.
+     */
+    public void committed(Tier tier, long step) {
+        RetainedSteps steps = known(tier);
+        try {
+            Manifest m = commits.read(tier, step);
+            steps.add(step, m.worldSize(), m.referencedHashes());
+        } catch (IOException | RuntimeException e) {
+            steps.forget();
+        }
     }
 
     /** Who runs a collection, which decides what protects a chunk that a save in flight relies on. */
@@ -45,21 +82,158 @@ public final class GarbageCollector {
     }
 
     /**
-     * Applies retention and sweeps {@code tier}.
+     * Applies retention and sweeps {@code tier}: lists every step and chunk. Afterwards (unless a dry run) this
+     * process holds the steps the sweep retained, as {@link #retire} needs.
      *
      * @param stepsInFlight steps this process is saving now: never treated as abandoned
      */
     public GcReport collect(Tier tier, Duration grace, Set<Long> stepsInFlight, boolean dryRun, Collector who)
             throws IOException {
-        for (int attempt = 1; ; attempt++) {
-            try {
-                return collectOnce(tier, grace, stepsInFlight, dryRun, who);
-            } catch (StaleListing e) {
-                if (attempt >= LISTING_ATTEMPTS) {
-                    throw e.gone;
+        synchronized (known(tier).collecting) {
+            for (int attempt = 1; ; attempt++) {
+                try {
+                    return collectOnce(tier, grace, stepsInFlight, dryRun, who);
+                } catch (StaleListing e) {
+                    if (attempt >= LISTING_ATTEMPTS) {
+                        throw e.gone;
+                    }
                 }
             }
         }
+    }
+
+    /**
+     * Retention after a commit, without a listing (unless this process knows nothing of the tier yet: then the steps
+     * are listed once): the held steps beyond the tier's keepLast are retired, oldest first (a RETIRED marker for a
+     * multi-rank step, its MANIFEST, then its rank indexes), and the chunks that only they named are deleted in
+     * batches: at once by a {@link Collector#WRITER} unless pinned, by an {@link Collector#OUTSIDER} once the store
+     * says they are older than {@code grace} (until then they wait, and are looked at again at the first collection
+     * after their age would pass it). Markers older than {@code grace} are removed. Steps that never committed and
+     * chunks no manifest named are left to the next sweep.
+     */
+    public GcReport retire(Tier tier, Duration grace, Collector who) throws IOException {
+        RetainedSteps steps = known(tier);
+        synchronized (steps.collecting) {
+            if (!steps.known()) {
+                learnSteps(tier, steps);
+            }
+            StoreLayout layout = tier.layout();
+            List<RetainedSteps.Retired> retired = steps.retireBeyond(tier.config().keepLast());
+            long now = System.currentTimeMillis();
+            List<Long> retiredSteps = new ArrayList<>();
+            try {
+                List<String> indexes = new ArrayList<>();
+                for (RetainedSteps.Retired r : retired) {
+                    if (r.worldSize() > 1) {
+                        // As in a sweep: a slow rank still waiting for this MANIFEST learns that the step committed.
+                        tier.store().put(layout.retiredKey(r.step()), java.nio.ByteBuffer.allocate(0));
+                        steps.markerPut(r.step(), now);
+                    }
+                    tier.store().delete(layout.manifestKey(r.step()));
+                    commits.evict(tier, r.step());
+                    retiredSteps.add(r.step());
+                    steps.pend(r.unreferenced(), now); // uncommitted now: what only it named may go
+                    for (int rank = 0; rank < r.worldSize(); rank++) {
+                        indexes.add(layout.indexKey(r.step(), rank));
+                    }
+                }
+                tier.store().deleteAll(indexes);
+            } catch (IOException | RuntimeException e) {
+                // A MANIFEST may still be there while its step is no longer held: learn the steps again next time.
+                steps.forget();
+                throw e;
+            }
+            long[] deleted = deletePending(tier, steps, grace, who, now);
+            List<Long> oldMarkers = steps.markersPutBefore(now - grace.toMillis());
+            if (!oldMarkers.isEmpty()) {
+                tier.store().deleteAll(oldMarkers.stream().map(layout::retiredKey).toList());
+            }
+            return new GcReport(tier.name(), false, List.copyOf(retiredSteps), List.of(), deleted[0], deleted[1]);
+        }
+    }
+
+    /**
+     * Deletes the pending chunks that are due and that no held step names: a WRITER's at once unless pinned (a pinned
+     * one waits for the next collection), an OUTSIDER's once the store says they are older than {@code grace}.
+     * Returns the chunks and bytes deleted.
+     */
+    private static long[] deletePending(Tier tier, RetainedSteps steps, Duration grace, Collector who, long now)
+            throws IOException {
+        List<String> due = steps.due(now);
+        if (due.isEmpty()) {
+            return new long[2];
+        }
+        StoreLayout layout = tier.layout();
+        ChunkCatalog catalog = tier.catalog();
+        Map<String, Long> sizes = new java.util.HashMap<>();
+        List<String> ripe = new ArrayList<>();
+        if (who == Collector.WRITER) {
+            for (String hash : due) {
+                sizes.put(hash, Math.max(0, catalog.sizeOf(hash)));
+                ripe.add(hash);
+            }
+        } else {
+            // The writers this collector cannot see write a chunk again before they count on it: its age says
+            // whether one may, as in a sweep's re-check. One HEAD per chunk, in flight together.
+            Map<String, String> hashOf = new java.util.LinkedHashMap<>();
+            for (String hash : due) {
+                hashOf.put(layout.chunkKey(hash), hash);
+            }
+            Map<String, ObjectInfo> held = tier.store().statAll(hashOf.keySet());
+            long cutoff = now - grace.toMillis();
+            for (Map.Entry<String, String> k : hashOf.entrySet()) {
+                ObjectInfo o = held.get(k.getKey());
+                if (o == null) {
+                    steps.settle(k.getValue()); // gone already (another collector)
+                } else if (o.lastModified().toEpochMilli() < cutoff) {
+                    sizes.put(k.getValue(), o.size());
+                    ripe.add(k.getValue());
+                } else {
+                    steps.pendUntil(k.getValue(), o.lastModified().toEpochMilli() + grace.toMillis() + 1);
+                }
+            }
+        }
+        // Asked again under the catalog's lock: a commit since may name one again (an OUTSIDER runs beside commits).
+        List<String> deleted = catalog.deleteUnlessPinned(ripe, steps::isReferenced,
+                batch -> tier.store().deleteAll(batch.stream().map(layout::chunkKey).toList()));
+        long bytes = 0;
+        for (String hash : deleted) {
+            steps.settle(hash);
+            bytes += sizes.getOrDefault(hash, 0L);
+        }
+        return new long[] {deleted.size(), bytes};
+    }
+
+    /**
+     * Lists the committed steps of {@code tier} once, when this process knows nothing of them yet (its first
+     * collection), and holds each with the chunks its MANIFEST names. A MANIFEST gone since the listing belongs to a
+     * step another collector retired; one that cannot be read fails the collection if the step would be retained (its
+     * chunks could not be told apart), as in a sweep, and is left to a sweep if it would be retired.
+     */
+    private void learnSteps(Tier tier, RetainedSteps steps) throws IOException {
+        StoreLayout layout = tier.layout();
+        List<Long> committed = new ArrayList<>();
+        for (ObjectInfo o : tier.store().list(layout.stepsPrefix())) {
+            if (layout.isManifestKey(o.key())) {
+                layout.stepOf(o.key()).ifPresent(committed::add);
+            }
+        }
+        committed.sort(null);
+        int keep = tier.config().keepLast();
+        for (int i = 0; i < committed.size(); i++) {
+            long step = committed.get(i);
+            try {
+                Manifest m = commits.read(tier, step);
+                steps.add(step, m.worldSize(), m.referencedHashes());
+            } catch (java.nio.file.NoSuchFileException retiredByAnother) {
+                commits.evict(tier, step);
+            } catch (dev.cairn.CheckpointException unreadable) {
+                if (i >= committed.size() - keep) {
+                    throw unreadable;
+                }
+            }
+        }
+        steps.markKnown();
     }
 
     /**
@@ -108,9 +282,12 @@ public final class GarbageCollector {
         // Another collector (rank 0's background one, the command line's) may have retired a listed step since: a
         // retained one gone means the listing is stale (newer steps came), and nothing has been deleted yet.
         Set<String> referenced = new HashSet<>();
+        Map<Long, RetainedSteps.Step> retainedSteps = new TreeMap<>();
         for (long step : retained) {
             try {
-                referenced.addAll(commits.read(tier, step).referencedHashes());
+                Manifest m = commits.read(tier, step);
+                referenced.addAll(m.referencedHashes());
+                retainedSteps.put(step, new RetainedSteps.Step(step, m.worldSize(), m.referencedHashes()));
             } catch (java.nio.file.NoSuchFileException gone) {
                 throw new StaleListing(gone);
             }
@@ -142,6 +319,7 @@ public final class GarbageCollector {
                     // to this one was down when the step's index delete was sent): the marker tells it the step was
                     // committed, rather than leaving it to wait out its deadline.
                     tier.store().put(layout.retiredKey(step), java.nio.ByteBuffer.allocate(0));
+                    known(tier).markerPut(step, System.currentTimeMillis());
                 }
                 tier.store().delete(layout.manifestKey(step));
                 commits.evict(tier, step);
@@ -151,38 +329,49 @@ public final class GarbageCollector {
                 deleteAll(tier, byStep.get(step));
             }
         }
-        long chunks = 0;
-        long bytes = 0;
+        RetainedSteps steps = known(tier);
         ChunkCatalog catalog = tier.catalog();
+        Map<String, ObjectInfo> doomed = new java.util.LinkedHashMap<>();
+        List<String> aged = new ArrayList<>();
         for (ObjectInfo o : tier.store().list(layout.chunksPrefix())) {
             String hash = layout.hashOfChunkKey(o.key());
-            if (hash == null || referenced.contains(hash) || catalog.isPinned(hash)
+            // What this process holds is spared too: a step committed here after the listing (rank 0 sweeps beside
+            // its commits) names chunks no listed manifest does.
+            if (hash == null || referenced.contains(hash) || catalog.isPinned(hash) || steps.isReferenced(hash)
                     || (!retiredOnly.contains(hash) && !o.lastModified().isBefore(cutoff))) {
                 continue;
             }
-            if (!retiredOnly.contains(hash) && !stillOlderThan(tier, o.key(), cutoff)) {
-                continue; // written again since the listing: a writer counts on it
+            doomed.put(hash, o);
+            if (!retiredOnly.contains(hash)) {
+                aged.add(o.key());
             }
-            if (!dryRun && !catalog.deleteUnlessPinned(hash, () -> tier.store().delete(o.key()))) {
-                continue;
+        }
+        if (!dryRun && !aged.isEmpty()) {
+            // Asked again just before deleting, one HEAD per chunk in flight together: a writer in another process
+            // that reuses an old chunk writes it again first (restarting its age), possibly after the listing this
+            // sweep works from, which may be long ago on a large store.
+            Map<String, ObjectInfo> now = tier.store().statAll(aged);
+            for (String key : aged) {
+                ObjectInfo o = now.get(key);
+                if (o == null || !o.lastModified().isBefore(cutoff)) {
+                    doomed.remove(layout.hashOfChunkKey(key)); // gone, or written again since: a writer counts on it
+                }
             }
-            chunks++;
-            bytes += o.size();
         }
-        return new GcReport(tier.name(), dryRun, List.copyOf(retiredHere), List.copyOf(abandoned), chunks, bytes);
-    }
-
-    /**
-     * Asks the store again, just before deleting, whether {@code key} is still older than {@code cutoff}: a writer in
-     * another process that reuses an old chunk writes it again first (restarting its age), possibly after the listing
-     * this sweep works from, which may be long ago on a large store.
-     */
-    private static boolean stillOlderThan(Tier tier, String key, Instant cutoff) throws IOException {
-        try {
-            return tier.store().stat(key).lastModified().isBefore(cutoff);
-        } catch (java.nio.file.NoSuchFileException gone) {
-            return false;
+        List<String> deleted = dryRun ? List.copyOf(doomed.keySet())
+                : catalog.deleteUnlessPinned(List.copyOf(doomed.keySet()), steps::isReferenced,
+                        batch -> tier.store().deleteAll(batch.stream().map(layout::chunkKey).toList()));
+        long bytes = 0;
+        for (String hash : deleted) {
+            bytes += doomed.get(hash).size();
         }
+        if (!dryRun) {
+            steps.pend(steps.reconcile(retainedSteps, retired), System.currentTimeMillis());
+            for (String hash : deleted) {
+                steps.settle(hash);
+            }
+        }
+        return new GcReport(tier.name(), dryRun, List.copyOf(retiredHere), List.copyOf(abandoned), deleted.size(), bytes);
     }
 
     private int worldSizeOf(Tier tier, long step) {
@@ -194,8 +383,6 @@ public final class GarbageCollector {
     }
 
     private static void deleteAll(Tier tier, List<ObjectInfo> objects) throws IOException {
-        for (ObjectInfo o : objects) {
-            tier.store().delete(o.key());
-        }
+        tier.store().deleteAll(objects.stream().map(ObjectInfo::key).toList());
     }
 }

@@ -5,17 +5,23 @@ import dev.cairn.tiers.internal.Tier;
 import dev.cairn.tiers.internal.commit.TierCommitter;
 import java.io.IOException;
 import java.time.Duration;
+import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicLong;
 import java.util.function.ObjLongConsumer;
 import java.util.function.Supplier;
 
 /**
  * Retention and GC of a running checkpointer's tiers, run by each tier's {@link TierCommitter}: after every commit on
  * rank 0, and when the API's {@code gc} asks. Only rank 0 collects; the other ranks only report.
+ *
+ * <p>After a commit the collection learns what to delete from the manifests of the steps it retires
+ * ({@link GarbageCollector#retire}: no listing); every {@code gcSweepEvery}-th commit in a tier, and every collection
+ * asked for, sweeps the whole tier instead ({@link GarbageCollector#collect}), which also finds what no manifest names.
  *
  * <p>In a multi-rank run rank 0 collects as an outsider ({@link GarbageCollector.Collector#OUTSIDER}): it cannot see
  * the other ranks' pins, so chunks only retired steps named also wait out the grace period (and its commit checks that
@@ -27,6 +33,7 @@ import java.util.function.Supplier;
 public final class Retention implements TierCommitter.Retention {
     private final GarbageCollector collector;
     private final Duration grace;
+    private final int sweepEvery;
     private final int rank;
     private final GarbageCollector.Collector role;
     private final Supplier<Set<Long>> stepsInFlight;
@@ -36,18 +43,24 @@ public final class Retention implements TierCommitter.Retention {
     private final ExecutorService background;
     /** Tiers (by index) with a background collection queued and not started yet. */
     private final Set<Integer> queued = ConcurrentHashMap.newKeySet();
+    /** Commits in each tier (by index) since this checkpointer opened, which schedule its sweeps. */
+    private final Map<Integer, AtomicLong> commits = new ConcurrentHashMap<>();
+    /** Tiers (by index) whose next collection after a commit is a sweep. */
+    private final Set<Integer> sweepDue = ConcurrentHashMap.newKeySet();
     private volatile boolean closed;
     private volatile Throwable lastFailure;
 
     /**
+     * @param sweepEvery    a sweep after every this-many commits in a tier; 0: only when asked
      * @param stepsInFlight the steps this process is saving now, never taken for abandoned
      * @param background    where rank 0 of a multi-rank run collects; null to collect in place, under the commit lock
      * @param collected     told of each collection after a commit, with the {@code System.nanoTime()} it began
      */
-    public Retention(GarbageCollector collector, Duration grace, int rank, boolean multiRank,
+    public Retention(GarbageCollector collector, Duration grace, int sweepEvery, int rank, boolean multiRank,
                      Supplier<Set<Long>> stepsInFlight, ExecutorService background, ObjLongConsumer<GcReport> collected) {
         this.collector = collector;
         this.grace = grace;
+        this.sweepEvery = sweepEvery;
         this.rank = rank;
         this.role = multiRank ? GarbageCollector.Collector.OUTSIDER : GarbageCollector.Collector.WRITER;
         this.stepsInFlight = stepsInFlight;
@@ -56,9 +69,14 @@ public final class Retention implements TierCommitter.Retention {
     }
 
     @Override
-    public void afterCommit(Tier tier) {
+    public void afterCommit(Tier tier, long step) {
         if (rank != 0) {
             return;
+        }
+        // Recorded now, on the committing thread: a background collection must hold every step committed before it.
+        collector.committed(tier, step);
+        if (sweepEvery > 0 && commits.computeIfAbsent(tier.index(), i -> new AtomicLong()).incrementAndGet() % sweepEvery == 0) {
+            sweepDue.add(tier.index());
         }
         if (background == null) {
             collectQuietly(tier);
@@ -85,11 +103,16 @@ public final class Retention implements TierCommitter.Retention {
     }
 
     private void collectQuietly(Tier tier) {
+        boolean sweep = sweepDue.remove(tier.index());
         try {
             long began = System.nanoTime();
-            collected.accept(collector.collect(tier, grace, stepsInFlight.get(), false, role), began);
+            collected.accept(sweep ? collector.collect(tier, grace, stepsInFlight.get(), false, role)
+                    : collector.retire(tier, grace, role), began);
         } catch (Throwable e) {
-            // A failed collection loses nothing; the next one retries. Kept for diagnosis.
+            // A failed collection loses nothing; the next one retries (a sweep with it). Kept for diagnosis.
+            if (sweep) {
+                sweepDue.add(tier.index());
+            }
             lastFailure = e;
         }
     }

@@ -1,8 +1,13 @@
 /**
- * Retention and garbage collection per tier: retire committed steps beyond keep-last-K (MANIFEST first, so a
- * step is uncommitted before any of its files go), drop abandoned steps, and sweep chunks that no retained
- * manifest references, sparing anything younger than the grace period or pinned by a save in flight. In a running
- * checkpointer, {@code Retention} decides who collects and where (rank 0 only; in a multi-rank run on a thread of its
- * own), and each tier's {@code commit.TierCommitter} runs it after each commit and when asked.
+ * Retention and garbage collection per tier: retire committed steps beyond keep-last-K (MANIFEST first, so a step is
+ * uncommitted before any of its files go) and delete the chunks no retained manifest references, sparing anything
+ * pinned by a save in flight and, for a collector that cannot see the writer's pins, anything younger than the grace
+ * period. After a commit, {@code GarbageCollector#retire} learns what to delete from the manifests of the steps it
+ * retires ({@code RetainedSteps}: what this process knows of the tier's steps and which chunks they reference), with
+ * no listing, and deletes in batches ({@code ObjectStore#deleteAll}); a sweep ({@code GarbageCollector#collect}) lists
+ * every step and chunk to find what no manifest names (steps that never committed, chunks of a save that died), every
+ * {@code gcSweepEvery} commits and whenever asked ({@code Checkpointer#gc}, {@code cairn gc}). In a running
+ * checkpointer, {@code Retention} decides who collects, where and which kind (rank 0 only; in a multi-rank run on a
+ * thread of its own), and each tier's {@code commit.TierCommitter} runs it after each commit and when asked.
  */
 package dev.cairn.tiers.internal.gc;

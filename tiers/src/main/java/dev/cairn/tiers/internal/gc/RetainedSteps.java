@@ -1,0 +1,174 @@
+package dev.cairn.tiers.internal.gc;
+
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.TreeMap;
+
+/**
+ * What one process knows of one tier's committed steps, so that a collection after a commit needs no listing: the
+ * steps it holds for retention (those listed once at its first collection or by a sweep, and every step this process
+ * committed since), how many of them reference each chunk, the chunks that only retired steps referenced and that
+ * are still to be deleted, and the RETIRED markers still to be removed.
+ *
+ * <p>A chunk is a candidate for deletion only while no held step references it, and a collection asks again
+ * ({@link #isReferenced}) just before it deletes. What this process does not know (a step another process
+ * committed in the tier since the listing) only a sweep finds: one writer per run and tier is what the commit
+ * protocol assumes already.
+ *
+ * <p>Thread-safe: commits record steps while a background collection works.
+ */
+final class RetainedSteps {
+    /** A step held for retention: its world size (which rank indexes it has) and every chunk its MANIFEST names. */
+    record Step(long step, int worldSize, Set<String> hashes) {
+    }
+
+    /** A step retention dropped, and the chunks no held step references any more. */
+    record Retired(long step, int worldSize, List<String> unreferenced) {
+    }
+
+    /** Held by whoever collects this tier: one collection at a time per tier in this process. */
+    final Object collecting = new Object();
+
+    private final TreeMap<Long, Step> steps = new TreeMap<>();
+    private final Map<String, Integer> references = new HashMap<>();
+    /** Chunks to delete once they are due, by hash: the epoch millisecond before which they are not looked at. */
+    private final Map<String, Long> pending = new LinkedHashMap<>();
+    /** RETIRED markers put, by step: when (epoch milliseconds). */
+    private final Map<Long, Long> markers = new LinkedHashMap<>();
+    private boolean known;
+
+    /** Whether the held steps are complete: listed (or swept) once, and no commit since failed to be recorded. */
+    synchronized boolean known() {
+        return known;
+    }
+
+    synchronized void markKnown() {
+        known = true;
+    }
+
+    /**
+     * Forgets every held step (a commit could not be recorded, or a retirement failed half-way): the next collection
+     * lists the steps again. Pending chunks stay pending; each is checked against the references again when due.
+     */
+    synchronized void forget() {
+        steps.clear();
+        references.clear();
+        known = false;
+    }
+
+    /** Holds {@code step} (once); its chunks are referenced from now on. */
+    synchronized void add(long step, int worldSize, Set<String> hashes) {
+        if (steps.containsKey(step)) {
+            return;
+        }
+        steps.put(step, new Step(step, worldSize, Set.copyOf(hashes)));
+        for (String h : hashes) {
+            references.merge(h, 1, Integer::sum);
+        }
+    }
+
+    /** Drops the held steps beyond the newest {@code keepLast}, oldest first, with the chunks they leave unreferenced. */
+    synchronized List<Retired> retireBeyond(int keepLast) {
+        List<Retired> retired = new ArrayList<>();
+        while (steps.size() > keepLast) {
+            retired.add(drop(steps.firstKey()));
+        }
+        return retired;
+    }
+
+    /**
+     * After a sweep: the steps it retired ({@code retired}) are no longer held, and those it retained are. A held step
+     * the sweep did not list as committed stays held: it may have been committed after the listing (a commit of this
+     * process beside a background sweep) as well as retired by another collector before it; holding it keeps its chunks,
+     * and retention drops it in its turn. Returns the chunks left unreferenced.
+     */
+    synchronized List<String> reconcile(Map<Long, Step> retained, java.util.Collection<Long> retired) {
+        List<String> unreferenced = new ArrayList<>();
+        for (Long step : retired) {
+            if (steps.containsKey(step)) {
+                unreferenced.addAll(drop(step).unreferenced());
+            }
+        }
+        for (Step s : retained.values()) {
+            add(s.step(), s.worldSize(), s.hashes());
+        }
+        known = true;
+        return unreferenced;
+    }
+
+    private Retired drop(long step) {
+        Step s = steps.remove(step);
+        List<String> unreferenced = new ArrayList<>();
+        for (String h : s.hashes()) {
+            if (references.merge(h, -1, (a, b) -> a + b == 0 ? null : a + b) == null) {
+                unreferenced.add(h);
+            }
+        }
+        return new Retired(step, s.worldSize(), unreferenced);
+    }
+
+    synchronized boolean isReferenced(String hash) {
+        return references.containsKey(hash);
+    }
+
+    /** Held steps, ascending (for tests and messages). */
+    synchronized List<Long> held() {
+        return new ArrayList<>(steps.keySet());
+    }
+
+    /** Queues {@code hashes} for deletion, due at {@code dueMillis} (or earlier, if already queued so). */
+    synchronized void pend(List<String> hashes, long dueMillis) {
+        for (String h : hashes) {
+            pending.merge(h, dueMillis, Math::min);
+        }
+    }
+
+    /** Looks at {@code hash} again at {@code dueMillis}. */
+    synchronized void pendUntil(String hash, long dueMillis) {
+        pending.put(hash, dueMillis);
+    }
+
+    /** Takes {@code hash} off the queue: deleted, gone, or referenced again. */
+    synchronized void settle(String hash) {
+        pending.remove(hash);
+    }
+
+    /** The queued chunks due at {@code nowMillis} that no held step references; those referenced leave the queue. */
+    synchronized List<String> due(long nowMillis) {
+        List<String> due = new ArrayList<>();
+        for (var it = pending.entrySet().iterator(); it.hasNext(); ) {
+            Map.Entry<String, Long> e = it.next();
+            if (references.containsKey(e.getKey())) {
+                it.remove(); // a newer step names it again
+            } else if (e.getValue() <= nowMillis) {
+                due.add(e.getKey());
+            }
+        }
+        return due;
+    }
+
+    synchronized int pendingCount() {
+        return pending.size();
+    }
+
+    synchronized void markerPut(long step, long atMillis) {
+        markers.put(step, atMillis);
+    }
+
+    /** The steps whose RETIRED marker was put before {@code beforeMillis}; they leave the list. */
+    synchronized List<Long> markersPutBefore(long beforeMillis) {
+        List<Long> old = new ArrayList<>();
+        for (var it = markers.entrySet().iterator(); it.hasNext(); ) {
+            Map.Entry<Long, Long> e = it.next();
+            if (e.getValue() < beforeMillis) {
+                old.add(e.getKey());
+                it.remove();
+            }
+        }
+        return old;
+    }
+}
