@@ -21,9 +21,14 @@ import java.nio.file.attribute.BasicFileAttributes;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
+import java.util.Collection;
 import java.util.Comparator;
+import java.util.LinkedHashSet;
 import java.util.List;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ThreadLocalRandom;
+import java.util.concurrent.atomic.AtomicLong;
 
 /**
  * An {@link ObjectStore} on a local or shared file system: each key is a file under a root directory.
@@ -31,8 +36,10 @@ import java.util.concurrent.ThreadLocalRandom;
  * <p>Every write goes to a temporary file beside its target ({@code .tmp-} and a random suffix), is forced to
  * disk, and only then becomes visible in one step: a rename for {@link #put}, a hard link for
  * {@link #putIfAbsent} (which fails if the target exists, so exactly one creator wins, across processes too).
- * The directory is forced after that step so that the name survives a power cut. A process killed mid-write
- * leaves at most a temporary file, never a partial object; {@link #deleteStaleTemporaries} removes those.
+ * The directory is forced after that step so that the name survives a power cut; for {@link #putSyncingNameLater}
+ * (a checkpoint's chunks) that force is left to {@link #syncNames}, once per directory for all the names added to it,
+ * before the commit that names them. A process killed mid-write leaves at most a temporary file, never a partial
+ * object; {@link #deleteStaleTemporaries} removes those.
  *
  * <p>Because keys are paths, a key cannot also be a prefix directory of another key ("a" and "a/b"); Cairn's
  * layout never needs that. Deletes are not forced to disk: a crash may bring back a deleted object, which
@@ -53,6 +60,13 @@ public final class FileSystemObjectStore implements ObjectStore {
     /** {@link #root} with every link resolved: what a directory holding an object must lie under. */
     private final Path realRoot;
     private volatile boolean closed;
+    /**
+     * Per directory, how many names {@link #putSyncingNameLater} has added to it, and the count up to which a force of
+     * the directory has made them durable ({@link #syncNames}). Bounded by the directories the store holds.
+     */
+    private final ConcurrentHashMap<Path, AtomicLong> namesAdded =
+            new ConcurrentHashMap<>();
+    private final ConcurrentHashMap<Path, Long> namesForced = new ConcurrentHashMap<>();
 
     /** A store rooted at {@code root}, which is created if missing. */
     public FileSystemObjectStore(Path root) throws IOException {
@@ -77,6 +91,51 @@ public final class FileSystemObjectStore implements ObjectStore {
             throw e;
         }
         forceDirectory(target.getParent());
+    }
+
+    /**
+     * As {@link #put}, but the directory is not forced: the object's bytes are forced before its name appears, so a
+     * crash leaves it whole or absent, and its name becomes durable with the others' in {@link #syncNames}, one fsync
+     * per directory instead of one per object.
+     */
+    @Override
+    public void putSyncingNameLater(String key, ByteBuffer data) throws IOException {
+        checkOpen();
+        Path target = KeyPaths.resolve(root, key);
+        Path temporary = writeTemporary(target, data);
+        try {
+            moveOnto(temporary, target);
+        } catch (IOException | RuntimeException e) {
+            deleteQuietly(temporary, e);
+            throw e;
+        }
+        namesAdded(target.getParent()).incrementAndGet(); // after the rename: a sync that reads it forces this name
+    }
+
+    /**
+     * Forces each directory holding one of {@code keys} that gained a name since this store last forced it, or that
+     * this store has never forced (a name a killed process left unforced there is made durable too).
+     */
+    @Override
+    public void syncNames(Collection<String> keys) throws IOException {
+        checkOpen();
+        Set<Path> directories = new LinkedHashSet<>();
+        for (String key : keys) {
+            directories.add(KeyPaths.resolve(root, key).getParent());
+        }
+        for (Path directory : directories) {
+            long added = namesAdded(directory).get(); // read before the force, which then covers every name counted
+            Long forced = namesForced.get(directory);
+            if (forced != null && forced >= added) {
+                continue;
+            }
+            forceDirectory(directory);
+            namesForced.merge(directory, added, Math::max);
+        }
+    }
+
+    private AtomicLong namesAdded(Path directory) {
+        return namesAdded.computeIfAbsent(directory, d -> new AtomicLong());
     }
 
     @Override
