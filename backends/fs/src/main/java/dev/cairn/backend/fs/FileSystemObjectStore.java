@@ -27,7 +27,12 @@ import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
 import java.util.concurrent.ThreadLocalRandom;
+import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
 
 /**
@@ -67,6 +72,9 @@ public final class FileSystemObjectStore implements ObjectStore {
     private final ConcurrentHashMap<Path, AtomicLong> namesAdded =
             new ConcurrentHashMap<>();
     private final ConcurrentHashMap<Path, Long> namesForced = new ConcurrentHashMap<>();
+    /** Directory forces of {@link #syncNames}: made on first use, stopped by {@link #close}. */
+    private ExecutorService syncThreads;
+    private static final int SYNC_THREADS = 8;
 
     /** A store rooted at {@code root}, which is created if missing. */
     public FileSystemObjectStore(Path root) throws IOException {
@@ -114,7 +122,10 @@ public final class FileSystemObjectStore implements ObjectStore {
 
     /**
      * Forces each directory holding one of {@code keys} that gained a name since this store last forced it, or that
-     * this store has never forced (a name a killed process left unforced there is made durable too).
+     * this store has never forced (a name a killed process left unforced there is made durable too). The forces run
+     * on up to {@value #SYNC_THREADS} threads: a checkpoint's chunks lie in up to 256 directories, and after the first
+     * force (on ext4 one journal commit, which carries every rename) each of the others costs a cache flush, which
+     * the device merges when they come together; one after the other they took 0.08-0.7 s of a 1 GiB save.
      */
     @Override
     public void syncNames(Collection<String> keys) throws IOException {
@@ -123,14 +134,84 @@ public final class FileSystemObjectStore implements ObjectStore {
         for (String key : keys) {
             directories.add(KeyPaths.resolve(root, key).getParent());
         }
+        List<Path> toForce = new ArrayList<>();
+        List<Long> counted = new ArrayList<>();
         for (Path directory : directories) {
             long added = namesAdded(directory).get(); // read before the force, which then covers every name counted
             Long forced = namesForced.get(directory);
-            if (forced != null && forced >= added) {
-                continue;
+            if (forced == null || forced < added) {
+                toForce.add(directory);
+                counted.add(added);
             }
-            forceDirectory(directory);
-            namesForced.merge(directory, added, Math::max);
+        }
+        if (toForce.size() <= 1) {
+            for (int i = 0; i < toForce.size(); i++) {
+                forceDirectory(toForce.get(i));
+                namesForced.merge(toForce.get(i), counted.get(i), Math::max);
+            }
+            return;
+        }
+        int parts = Math.min(SYNC_THREADS, toForce.size());
+        List<Future<?>> forcing = new ArrayList<>(parts);
+        for (int k = 0; k < parts; k++) {
+            int first = k;
+            forcing.add(syncThreads().submit(() -> {
+                for (int i = first; i < toForce.size(); i += parts) {
+                    forceDirectory(toForce.get(i));
+                    namesForced.merge(toForce.get(i), counted.get(i), Math::max);
+                }
+                return null;
+            }));
+        }
+        awaitAll(forcing);
+    }
+
+    private ExecutorService syncThreads() throws IOException {
+        synchronized (namesForced) {
+            checkOpen();
+            if (syncThreads == null) {
+                AtomicInteger n = new AtomicInteger();
+                syncThreads = Executors.newFixedThreadPool(SYNC_THREADS, r -> {
+                    Thread t = new Thread(r, "cairn-fs-sync-" + n.incrementAndGet());
+                    t.setDaemon(true);
+                    return t;
+                });
+            }
+            return syncThreads;
+        }
+    }
+
+    /** Waits for every force; the first failure is thrown (after all have ended), the others added to it. */
+    private static void awaitAll(List<Future<?>> forcing) throws IOException {
+        IOException failure = null;
+        boolean interrupted = false;
+        for (Future<?> f : forcing) {
+            while (true) {
+                try {
+                    f.get();
+                    break;
+                } catch (InterruptedException e) {
+                    interrupted = true; // the forces still end: wait for them, then report
+                } catch (ExecutionException e) {
+                    Throwable cause = e.getCause();
+                    IOException io = cause instanceof IOException i ? i : new IOException("forcing a directory failed", cause);
+                    if (failure == null) {
+                        failure = io;
+                    } else {
+                        failure.addSuppressed(io);
+                    }
+                    break;
+                }
+            }
+        }
+        if (interrupted) {
+            Thread.currentThread().interrupt();
+            if (failure == null) {
+                failure = new java.io.InterruptedIOException("interrupted while forcing directories");
+            }
+        }
+        if (failure != null) {
+            throw failure;
         }
     }
 
@@ -326,7 +407,12 @@ public final class FileSystemObjectStore implements ObjectStore {
 
     @Override
     public void close() {
-        closed = true;
+        synchronized (namesForced) {
+            closed = true;
+            if (syncThreads != null) {
+                syncThreads.shutdown();
+            }
+        }
     }
 
     /** Writes {@code data} to a new temporary file beside {@code target} and forces it to disk. */
