@@ -69,8 +69,7 @@ public final class FileSystemObjectStore implements ObjectStore {
      * Per directory, how many names {@link #putSyncingNameLater} has added to it, and the count up to which a force of
      * the directory has made them durable ({@link #syncNames}). Bounded by the directories the store holds.
      */
-    private final ConcurrentHashMap<Path, AtomicLong> namesAdded =
-            new ConcurrentHashMap<>();
+    private final ConcurrentHashMap<Path, AtomicLong> namesAdded = new ConcurrentHashMap<>();
     private final ConcurrentHashMap<Path, Long> namesForced = new ConcurrentHashMap<>();
     /** Directory forces of {@link #syncNames}: made on first use, stopped by {@link #close}. */
     private ExecutorService syncThreads;

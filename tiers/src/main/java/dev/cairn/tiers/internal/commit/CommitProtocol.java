@@ -44,8 +44,9 @@ public final class CommitProtocol {
     /**
      * Commits {@code manifest} in {@code tier}: the names of its chunks made durable, the index, then a confirmation
      * in the store of every chunk the manifest names ({@link ChunkConfirmation}), then MANIFEST create-only. Call with
-     * every chunk the manifest references written to the tier (its bytes durable; its name may await this commit). With several ranks {@code manifest} is this rank's part and
-     * {@link RankCommit} completes the step with the others.
+     * every chunk the manifest references written to the tier (its bytes durable; its name may await this commit).
+     * With several ranks {@code manifest} is this rank's part and {@link RankCommit} completes the step with the
+     * others.
      *
      * @param bytesWritten bytes of chunks this save wrote, for the report
      */
