@@ -14,7 +14,8 @@ import java.util.List;
  * <p>Contract (the testkit's {@code ObjectStoreContract} checks it for every implementation):
  * <ul>
  *   <li>{@link #put} and {@link #putIfAbsent} are atomic: a reader sees the whole object or none of it, never a
- *       prefix, also when the writing process dies; they are durable when they return.</li>
+ *       prefix, also when the writing process dies; they are durable when they return. So is
+ *       {@link #putSyncingNameLater}, except that its name is durable only once {@link #syncNames} returns.</li>
  *   <li>{@link #putIfAbsent} has exactly one winner among racing creators of the same key.</li>
  *   <li>Methods are safe to call from many threads.</li>
  * </ul>
@@ -23,6 +24,25 @@ public interface ObjectStore extends AutoCloseable {
 
     /** Writes {@code data} (its remaining bytes; position untouched) as {@code key}, replacing any object there. */
     void put(String key, ByteBuffer data) throws IOException;
+
+    /**
+     * Like {@link #put}, for an object that a later commit names (a checkpoint's chunk, before its index and MANIFEST):
+     * its bytes are durable when this returns, so that a crash leaves the object whole or absent, never partial, but
+     * its name may still be lost in a crash (a power cut) until {@link #syncNames} is called with its key. A store that
+     * makes names durable one directory at a time (a file system, where that is an fsync of the directory) can then do
+     * it once per directory for many objects, instead of once per object. By default {@link #put}, durable at once.
+     */
+    default void putSyncingNameLater(String key, ByteBuffer data) throws IOException {
+        put(key, data);
+    }
+
+    /**
+     * Makes durable the names of those of {@code keys} written by {@link #putSyncingNameLater} whose names are not yet
+     * (in this process's knowledge; a name this store cannot tell about is made durable again): once this returns, a
+     * crash loses none of them. Keys not held are ignored. By default nothing is left to do.
+     */
+    default void syncNames(java.util.Collection<String> keys) throws IOException {
+    }
 
     /** Writes {@code key} only if no object has it; returns whether this call created it. */
     boolean putIfAbsent(String key, ByteBuffer data) throws IOException;

@@ -32,7 +32,13 @@ final class Baselines {
         return System.nanoTime() - start;
     }
 
-    /** Writes every buffer, in order, to one new file, forces it (data and metadata) and closes it. */
+    /**
+     * Writes every buffer, in order, to one new file, forces it (data and metadata) and closes it: what a plain writer
+     * does (safetensors' {@code save_file} then {@code os.fsync}: one write per tensor, one fsync). Writes of 8 or 64 MiB
+     * slices, or from a heap array, were no faster here (bench/RESULTS.md, 2026-12-06). Take it with the file system
+     * {@link #settle settled}: right after the engine's GC deleted a checkpoint's chunk files, this fsync also waited
+     * for those deletions and took 2-5x as long.
+     */
     static long writeAndForce(List<ByteBuffer> src, Path file) throws IOException {
         long start = System.nanoTime();
         try (FileChannel ch = FileChannel.open(file, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE)) {
@@ -42,6 +48,20 @@ final class Baselines {
                     ch.write(d);
                 }
             }
+            ch.force(true);
+        }
+        return System.nanoTime() - start;
+    }
+
+    /**
+     * Forces the directory {@code dir}: on ext4 one journal commit, which finishes the deletions still pending in the
+     * file system (the chunk files of a checkpoint that GC retired, the previous write's file) and, where it is
+     * mounted with {@code discard}, the trims of their blocks. Called before each timed write or save, so that neither
+     * pays inside its own fsync for what the other deleted. Returns the nanoseconds it took.
+     */
+    static long settle(Path dir) throws IOException {
+        long start = System.nanoTime();
+        try (FileChannel ch = FileChannel.open(dir, StandardOpenOption.READ)) {
             ch.force(true);
         }
         return System.nanoTime() - start;

@@ -580,6 +580,7 @@ public final class CodecBenchmark {
         long[] t = new long[options.repetitions()];
         for (int r = 0; r < t.length; r++) {
             Path file = work.resolve("write-" + r);
+            Baselines.settle(work);
             t[r] = Baselines.writeAndForce(d.buffers(), file);
             Files.delete(file);
             log.printf("  write+fsync rep %d: %s%n", r + 1, ReportTable.rate(d.bytes() * 1e9 / t[r]));

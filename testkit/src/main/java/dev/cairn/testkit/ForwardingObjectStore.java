@@ -6,7 +6,11 @@ import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.util.List;
 
-/** An {@link ObjectStore} that passes every call to another; tests override the calls they want to break or watch. */
+/**
+ * An {@link ObjectStore} that passes every call to another; tests override the calls they want to break or watch.
+ * {@link #putSyncingNameLater} and {@link #syncNames} are not passed on: their defaults send every write through
+ * {@link #put} (durable at once), so that a test overriding {@code put} sees and breaks every write.
+ */
 public abstract class ForwardingObjectStore implements ObjectStore {
     protected final ObjectStore delegate;
 

@@ -271,6 +271,23 @@ public abstract class ObjectStoreContract {
         }
     }
 
+    @Test
+    void anObjectWhoseNameIsSyncedLaterIsWholeAtOnceAndListedLikeAnyOther() throws IOException {
+        byte[] first = randomBytes(21, 70_000);
+        byte[] second = randomBytes(22, 3_000);
+        store.putSyncingNameLater("run/chunks/ab/ab01", ByteBuffer.wrap(first));
+        store.putSyncingNameLater("run/chunks/cd/cd02", ByteBuffer.wrap(second));
+        assertArrayEquals(first, bytesOf(store.readAll("run/chunks/ab/ab01")), "readable before its name is synced");
+        store.syncNames(List.of("run/chunks/ab/ab01", "run/chunks/cd/cd02", "run/chunks/ef/never-put"));
+        store.syncNames(List.of("run/chunks/ab/ab01")); // again: nothing left to do, and no error
+        assertArrayEquals(first, bytesOf(store.readAll("run/chunks/ab/ab01")));
+        assertArrayEquals(second, bytesOf(store.readAll("run/chunks/cd/cd02")));
+        assertEquals(List.of("run/chunks/ab/ab01", "run/chunks/cd/cd02"),
+                store.list("run/chunks/").stream().map(ObjectInfo::key).toList());
+        store.putSyncingNameLater("run/chunks/ab/ab01", ByteBuffer.wrap(second));
+        assertArrayEquals(second, bytesOf(store.readAll("run/chunks/ab/ab01")), "replaces the object, as put does");
+    }
+
     // ---- putIfAbsent ---------------------------------------------------------------------------------------
 
     @Test

@@ -87,7 +87,8 @@ public final class ChunkForms {
             }
             if (held == null) {
                 long length = bytes.remaining();
-                tier.store().put(tier.layout().chunkKey(hash), bytes);
+                // Its name is made durable by the commit that names it (CommitProtocol), with the save's other chunks.
+                tier.store().putSyncingNameLater(tier.layout().chunkKey(hash), bytes);
                 catalog.markPresent(hash, length, codec, bases);
                 return null;
             }

@@ -21,9 +21,19 @@ import java.nio.file.attribute.BasicFileAttributes;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
+import java.util.Collection;
 import java.util.Comparator;
+import java.util.LinkedHashSet;
 import java.util.List;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
 import java.util.concurrent.ThreadLocalRandom;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicLong;
 
 /**
  * An {@link ObjectStore} on a local or shared file system: each key is a file under a root directory.
@@ -31,8 +41,10 @@ import java.util.concurrent.ThreadLocalRandom;
  * <p>Every write goes to a temporary file beside its target ({@code .tmp-} and a random suffix), is forced to
  * disk, and only then becomes visible in one step: a rename for {@link #put}, a hard link for
  * {@link #putIfAbsent} (which fails if the target exists, so exactly one creator wins, across processes too).
- * The directory is forced after that step so that the name survives a power cut. A process killed mid-write
- * leaves at most a temporary file, never a partial object; {@link #deleteStaleTemporaries} removes those.
+ * The directory is forced after that step so that the name survives a power cut; for {@link #putSyncingNameLater}
+ * (a checkpoint's chunks) that force is left to {@link #syncNames}, once per directory for all the names added to it,
+ * before the commit that names them. A process killed mid-write leaves at most a temporary file, never a partial
+ * object; {@link #deleteStaleTemporaries} removes those.
  *
  * <p>Because keys are paths, a key cannot also be a prefix directory of another key ("a" and "a/b"); Cairn's
  * layout never needs that. Deletes are not forced to disk: a crash may bring back a deleted object, which
@@ -53,6 +65,15 @@ public final class FileSystemObjectStore implements ObjectStore {
     /** {@link #root} with every link resolved: what a directory holding an object must lie under. */
     private final Path realRoot;
     private volatile boolean closed;
+    /**
+     * Per directory, how many names {@link #putSyncingNameLater} has added to it, and the count up to which a force of
+     * the directory has made them durable ({@link #syncNames}). Bounded by the directories the store holds.
+     */
+    private final ConcurrentHashMap<Path, AtomicLong> namesAdded = new ConcurrentHashMap<>();
+    private final ConcurrentHashMap<Path, Long> namesForced = new ConcurrentHashMap<>();
+    /** Directory forces of {@link #syncNames}: made on first use, stopped by {@link #close}. */
+    private ExecutorService syncThreads;
+    private static final int SYNC_THREADS = 8;
 
     /** A store rooted at {@code root}, which is created if missing. */
     public FileSystemObjectStore(Path root) throws IOException {
@@ -77,6 +98,124 @@ public final class FileSystemObjectStore implements ObjectStore {
             throw e;
         }
         forceDirectory(target.getParent());
+    }
+
+    /**
+     * As {@link #put}, but the directory is not forced: the object's bytes are forced before its name appears, so a
+     * crash leaves it whole or absent, and its name becomes durable with the others' in {@link #syncNames}, one fsync
+     * per directory instead of one per object.
+     */
+    @Override
+    public void putSyncingNameLater(String key, ByteBuffer data) throws IOException {
+        checkOpen();
+        Path target = KeyPaths.resolve(root, key);
+        Path temporary = writeTemporary(target, data);
+        try {
+            moveOnto(temporary, target);
+        } catch (IOException | RuntimeException e) {
+            deleteQuietly(temporary, e);
+            throw e;
+        }
+        namesAdded(target.getParent()).incrementAndGet(); // after the rename: a sync that reads it forces this name
+    }
+
+    /**
+     * Forces each directory holding one of {@code keys} that gained a name since this store last forced it, or that
+     * this store has never forced (a name a killed process left unforced there is made durable too). The forces run
+     * on up to {@value #SYNC_THREADS} threads: a checkpoint's chunks lie in up to 256 directories, and after the first
+     * force (on ext4 one journal commit, which carries every rename) each of the others costs a cache flush, which
+     * the device merges when they come together; one after the other they took 0.08-0.7 s of a 1 GiB save.
+     */
+    @Override
+    public void syncNames(Collection<String> keys) throws IOException {
+        checkOpen();
+        Set<Path> directories = new LinkedHashSet<>();
+        for (String key : keys) {
+            directories.add(KeyPaths.resolve(root, key).getParent());
+        }
+        List<Path> toForce = new ArrayList<>();
+        List<Long> counted = new ArrayList<>();
+        for (Path directory : directories) {
+            long added = namesAdded(directory).get(); // read before the force, which then covers every name counted
+            Long forced = namesForced.get(directory);
+            if (forced == null || forced < added) {
+                toForce.add(directory);
+                counted.add(added);
+            }
+        }
+        if (toForce.size() <= 1) {
+            for (int i = 0; i < toForce.size(); i++) {
+                forceDirectory(toForce.get(i));
+                namesForced.merge(toForce.get(i), counted.get(i), Math::max);
+            }
+            return;
+        }
+        int parts = Math.min(SYNC_THREADS, toForce.size());
+        List<Future<?>> forcing = new ArrayList<>(parts);
+        for (int k = 0; k < parts; k++) {
+            int first = k;
+            forcing.add(syncThreads().submit(() -> {
+                for (int i = first; i < toForce.size(); i += parts) {
+                    forceDirectory(toForce.get(i));
+                    namesForced.merge(toForce.get(i), counted.get(i), Math::max);
+                }
+                return null;
+            }));
+        }
+        awaitAll(forcing);
+    }
+
+    private ExecutorService syncThreads() throws IOException {
+        synchronized (namesForced) {
+            checkOpen();
+            if (syncThreads == null) {
+                AtomicInteger n = new AtomicInteger();
+                syncThreads = Executors.newFixedThreadPool(SYNC_THREADS, r -> {
+                    Thread t = new Thread(r, "cairn-fs-sync-" + n.incrementAndGet());
+                    t.setDaemon(true);
+                    return t;
+                });
+            }
+            return syncThreads;
+        }
+    }
+
+    /** Waits for every force; the first failure is thrown (after all have ended), the others added to it. */
+    private static void awaitAll(List<Future<?>> forcing) throws IOException {
+        IOException failure = null;
+        boolean interrupted = false;
+        for (Future<?> f : forcing) {
+            while (true) {
+                try {
+                    f.get();
+                    break;
+                } catch (InterruptedException e) {
+                    interrupted = true; // the forces still end: wait for them, then report
+                } catch (ExecutionException e) {
+                    Throwable cause = e.getCause();
+                    IOException io = cause instanceof IOException i ? i : new IOException("forcing a directory failed", cause);
+                    if (failure == null) {
+                        failure = io;
+                    } else {
+                        failure.addSuppressed(io);
+                    }
+                    break;
+                }
+            }
+        }
+        if (interrupted) {
+            Thread.currentThread().interrupt();
+            if (failure == null) {
+                failure = new java.io.InterruptedIOException("interrupted while forcing directories");
+            }
+        }
+        if (failure != null) {
+            throw failure;
+        }
+    }
+
+    private AtomicLong namesAdded(Path directory) {
+        return namesAdded.computeIfAbsent(directory, d -> new AtomicLong());
     }
 
     @Override
@@ -267,7 +406,12 @@ public final class FileSystemObjectStore implements ObjectStore {
 
     @Override
     public void close() {
-        closed = true;
+        synchronized (namesForced) {
+            closed = true;
+            if (syncThreads != null) {
+                syncThreads.shutdown();
+            }
+        }
     }
 
     /** Writes {@code data} to a new temporary file beside {@code target} and forces it to disk. */

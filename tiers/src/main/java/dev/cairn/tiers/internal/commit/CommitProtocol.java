@@ -42,10 +42,11 @@ public final class CommitProtocol {
     }
 
     /**
-     * Commits {@code manifest} in {@code tier}: index first, then a confirmation in the store of every chunk the
-     * manifest names ({@link ChunkConfirmation}), then MANIFEST create-only. Call with every chunk the manifest
-     * references already durable in the tier. With several ranks {@code manifest} is this rank's part and
-     * {@link RankCommit} completes the step with the others.
+     * Commits {@code manifest} in {@code tier}: the names of its chunks made durable, the index, then a confirmation
+     * in the store of every chunk the manifest names ({@link ChunkConfirmation}), then MANIFEST create-only. Call with
+     * every chunk the manifest references written to the tier (its bytes durable; its name may await this commit).
+     * With several ranks {@code manifest} is this rank's part and {@link RankCommit} completes the step with the
+     * others.
      *
      * @param bytesWritten bytes of chunks this save wrote, for the report
      */
@@ -59,6 +60,7 @@ public final class CommitProtocol {
         }
         // Loaded now if it is not yet: nothing after the MANIFEST create may fail the commit.
         dev.cairn.tiers.internal.ChunkCatalog catalog = tier.catalog();
+        syncChunkNames(tier, manifest);
         byte[] index = ManifestFormat.write(manifest, "index", allocator);
         String indexKey = tier.layout().indexKey(step, manifest.rank());
         tier.store().put(indexKey, ByteBuffer.wrap(index));
@@ -95,6 +97,21 @@ public final class CommitProtocol {
         }
         return new CommitReport(tier.name(), step, manifest.chunkCount(), chunksWritten, manifest.rawBytes(),
                 manifest.storedBytes(), bytesWritten + index.length + manifestBytes);
+    }
+
+    /**
+     * Makes durable the names of every chunk {@code manifest} names (ChunkForms writes them with
+     * {@link dev.cairn.ObjectStore#putSyncingNameLater}): their bytes were durable when written, and from here on a
+     * crash cannot lose a chunk that the index and MANIFEST written next name. Chunks this process found stored are
+     * included: a store forces again what it cannot tell is durable.
+     */
+    private static void syncChunkNames(Tier tier, Manifest manifest) throws IOException {
+        Set<String> hashes = manifest.referencedHashes();
+        List<String> keys = new ArrayList<>(hashes.size());
+        for (String hash : hashes) {
+            keys.add(tier.layout().chunkKey(hash));
+        }
+        tier.store().syncNames(keys);
     }
 
     /**

@@ -67,8 +67,8 @@ public final class TierCommitter {
     }
 
     /**
-     * Every chunk of {@code job} is durable in this tier, its first (or failed): commits the step here and starts its
-     * promotions. Called on one of the tier's I/O threads.
+     * Every chunk of {@code job} is written to this tier, its first (its bytes durable; the commit makes the names
+     * durable), or failed: commits the step here and starts its promotions. Called on one of the tier's I/O threads.
      */
     public void saved(SaveJob job, Promotion promotion) {
         if (rankCommits == null) {

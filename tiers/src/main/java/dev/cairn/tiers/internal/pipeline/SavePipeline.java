@@ -62,7 +62,7 @@ public final class SavePipeline implements AutoCloseable {
     /**
      * @param allocator         staging: raw and encoded slabs
      * @param scratch           the encoders' scratch and the bases read ahead, outside the staging limit
-     * @param firstTierWritten  called once per job when every chunk is durable in its first tier (or failed)
+     * @param firstTierWritten  called once per job when every chunk is written to its first tier (or failed)
      */
     public SavePipeline(CairnConfig config, BufferAllocator allocator, BufferAllocator scratch,
                         Consumer<SaveJob> firstTierWritten) {
