@@ -219,6 +219,7 @@ public final class ScaleSimulation {
                     chunksPerCheckpoint, chunkBytes, store.describe());
             progress.printf(Locale.ROOT, "simulating %d ranks: %,d parameters (%s of state), %,d chunks a checkpoint;"
                     + " %s%n", n, setup.parameters(), gb(setup.stateBytes()), chunksPerCheckpoint, store.describe());
+            progress.flush();
             long start = SECOND;
             for (int k = 1; k <= o.checkpoints(); k++) {
                 long step = k * STEP_INTERVAL;
@@ -228,11 +229,13 @@ public final class ScaleSimulation {
                 progress.printf(Locale.ROOT, "  step %d: %,d requests, %d SlowDown, %d of %d ranks committed, %.1f s"
                                 + " simulated, %.1f s real%n", step, c.totalRequests(), c.slowDowns(), c.ranksCommitted(), n,
                         c.simulatedNanos() / 1e9, c.wallNanos() / 1e9);
+                progress.flush();
                 start = clock.latest() + SECOND;
             }
             restore = restore(o.restoreRanks(), start, model, chunksPerCheckpoint, store, layout, allocator, parser, turns, clock);
             progress.printf(Locale.ROOT, "  restore on %d ranks: %d failed, %.1f s real%n", restore.ranks(), restore.failed(),
                     restore.wallNanos() / 1e9);
+            progress.flush();
             for (Tier t : tiers) {
                 t.close();
             }
@@ -399,7 +402,11 @@ public final class ScaleSimulation {
     /** A failure in a line, without the parts that differ from rank to rank (keys, numbers). */
     static String reason(Throwable t) {
         String kind = t instanceof dev.cairn.CheckpointException c ? c.reason().name() : t.getClass().getSimpleName();
-        String message = String.valueOf(t.getMessage()).replaceAll("rank-\\d+", "rank-R").replaceAll("\\d+", "#");
+        String message = String.valueOf(t.getMessage());
+        if (message.startsWith(kind + ": ")) {
+            message = message.substring(kind.length() + 2);
+        }
+        message = message.replaceAll("\\b\\d[\\d,.]*\\b", "#");
         if (message.length() > 160) {
             message = message.substring(0, 160) + "...";
         }
