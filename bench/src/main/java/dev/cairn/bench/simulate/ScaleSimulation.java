@@ -262,6 +262,10 @@ public final class ScaleSimulation {
             Tier tier = tiers[r];
             if (first) {
                 tier.catalog(); // the save pipeline's first dedup lookup lists the tier's chunks, once per process
+                // Every rank lists at the same instant, before any chunk lands: hand the turn on so that they all do
+                // before one writes (the listing would show them nothing either way, simulated time hides later
+                // writes, but each would walk every chunk written before it in real time).
+                turns.pause(0);
             }
             Manifest index = model.index(RUN, step, r, clock.toInstant(clock.now()));
             long bytes = writeChunks(index, store, layout, clock);
