@@ -284,14 +284,18 @@ public final class SimulatedObjectStore implements ObjectStore {
         }
         List<ObjectInfo> found = new ArrayList<>();
         long asked = clock.now();
+        // The first page is admitted before the keys are walked: a listing refused with SlowDown costs no walk (a
+        // simulation's thousands of refused listings of a large prefix would otherwise each sort it).
+        long first = admit(RequestKind.LIST, null, prefix);
         for (String key : keysUnder(prefix)) {
             StoredObject object = visible(objects.get(key), asked);
             if (object != null) { // else deleted since it was indexed
                 found.add(info(key, object));
             }
         }
+        finish(RequestKind.LIST, prefix, first, 0);
         int pages = Math.max(1, (found.size() + LIST_PAGE_KEYS - 1) / LIST_PAGE_KEYS);
-        for (int page = 0; page < pages; page++) {
+        for (int page = 1; page < pages; page++) {
             long start = admit(RequestKind.LIST, null, prefix);
             finish(RequestKind.LIST, prefix, start, 0);
         }
