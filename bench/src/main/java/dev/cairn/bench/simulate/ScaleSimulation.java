@@ -268,8 +268,7 @@ public final class ScaleSimulation {
                 turns.pause(0);
             }
             Manifest index = model.index(RUN, step, r, clock.toInstant(clock.now()));
-            long bytes = writeChunks(index, store, layout, clock);
-            written[r] = index.chunkCount();
+            long bytes = writeChunks(index, store, layout, clock, written, r);
             commits[r].commit(tier, index, index.chunkCount(), bytes);
             seen[r] = clock.now();
         }, failures);
@@ -324,9 +323,12 @@ public final class ScaleSimulation {
                 collected[0], gcFailure, clock.latest() - start, System.nanoTime() - began);
     }
 
-    /** Puts every chunk of {@code index}, {@value #WRITES_IN_FLIGHT} in flight; returns the bytes stored. */
-    private static long writeChunks(Manifest index, S3ClientModel store, StoreLayout layout, SimulatedClock clock)
-            throws java.io.IOException {
+    /**
+     * Puts every chunk of {@code index}, {@value #WRITES_IN_FLIGHT} in flight, counting each one put in
+     * {@code written[rank]}; returns the bytes stored.
+     */
+    private static long writeChunks(Manifest index, S3ClientModel store, StoreLayout layout, SimulatedClock clock,
+                                    long[] written, int rank) throws java.io.IOException {
         long[] lanes = new long[WRITES_IN_FLIGHT];
         Arrays.fill(lanes, clock.now());
         long bytes = 0;
@@ -340,6 +342,7 @@ public final class ScaleSimulation {
                 }
                 clock.setNow(lanes[lane]);
                 store.putChunk(layout.chunkKey(c.hash()), c.storedLength(), SimulatedModel.storeHash(c.hash()));
+                written[rank]++;
                 lanes[lane] = clock.now();
                 bytes += c.storedLength();
             }
