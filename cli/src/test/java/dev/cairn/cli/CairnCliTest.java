@@ -74,6 +74,34 @@ class CairnCliTest {
     }
 
     @Test
+    void simulateNeedsARankCountInItsRangeAndSaysSo() {
+        Run none = cairn("bench", "--simulate");
+        assertEquals(CairnCli.USAGE, none.status());
+        assertTrue(none.err().contains("--simulate needs --ranks N"), none.err());
+        Run few = cairn("bench", "--simulate", "--ranks", "8");
+        assertEquals(CairnCli.USAGE, few.status());
+        assertTrue(few.err().contains("[16, 10000]") && few.err().contains("was 8"), few.err());
+        Run tiny = cairn("bench", "--simulate", "--ranks", "16", "--model-bytes", "500000");
+        assertEquals(CairnCli.USAGE, tiny.status());
+        assertTrue(tiny.err().contains("--model-bytes"), tiny.err());
+        Run countWithoutSimulate = cairn("bench", "--ranks", "64");
+        assertEquals(CairnCli.USAGE, countWithoutSimulate.status());
+        assertTrue(countWithoutSimulate.err().contains("only with --simulate"), countWithoutSimulate.err());
+    }
+
+    @Test
+    void simulatePrintsJsonOnStdoutAndProgressOnStderr() {
+        // 16 ranks of 300 rows of 4096 parameters (14 bytes each): seconds of real time, whatever the machine.
+        Run r = cairn("bench", "--simulate", "--ranks", "16", "--model-bytes", Long.toString(16L * 300 * 4096 * 14),
+                "--checkpoints", "2", "--restore-ranks", "5", "--json");
+        assertEquals(0, r.status(), r.err());
+        String json = r.out().strip();
+        assertTrue(json.startsWith("{") && json.endsWith("}") && json.contains("\"benchmark\": \"simulate\"")
+                && json.contains("\"comparisons\""), json);
+        assertTrue(r.err().contains("simulating 16 ranks"), r.err());
+    }
+
+    @Test
     void aStateSmallerThanOneChunkIsAUsageError() {
         Run r = cairn("bench", "--size", "1m");
         assertEquals(CairnCli.USAGE, r.status());

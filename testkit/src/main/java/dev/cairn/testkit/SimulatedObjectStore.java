@@ -69,7 +69,8 @@ import java.util.concurrent.atomic.LongAdder;
  * retries a SlowDown with backoff before failing, this store fails the call at once. No multipart uploads: a put of
  * any size is one PUT ({@code S3ObjectStore} uploads objects of its part size, 8 MiB by default, and above in
  * parts). State changes take effect in real-time order: an object put at a later simulated time by one thread is
- * visible to a thread still at an earlier simulated time. Latency draws are deterministic; which of several racing
+ * visible to a thread still at an earlier simulated time, unless the store is built with
+ * {@link Builder#visibleFromCompletion()} (then reads see an object only from its PUT's completion on). Latency draws are deterministic; which of several racing
  * callers in one second is refused is not.
  *
  * <p>Thread-safe. {@link #inMemory()} is false, as for S3. {@link #stats()} and {@link #resetStats()} are meant for
@@ -93,6 +94,7 @@ public final class SimulatedObjectStore implements ObjectStore {
 
     private final SimulatedClock clock;
     private final long payloadLimit;
+    private final boolean visibleFromCompletion;
     private final int prefixDepth;
     private final Latency[] latencies;
     private final int writesPerSecond;
@@ -124,6 +126,7 @@ public final class SimulatedObjectStore implements ObjectStore {
     private SimulatedObjectStore(Builder builder) {
         this.clock = builder.clock == null ? new SimulatedClock() : builder.clock;
         this.payloadLimit = builder.payloadLimit;
+        this.visibleFromCompletion = builder.visibleFromCompletion;
         this.prefixDepth = builder.prefixDepth;
         this.latencies = builder.latencies.clone();
         this.writesPerSecond = builder.writesPerSecond;
@@ -162,6 +165,28 @@ public final class SimulatedObjectStore implements ObjectStore {
         bytesWritten.add(body.remaining());
     }
 
+    /**
+     * One PUT of an object of {@code size} bytes whose bytes are never made: the store keeps {@code size} and
+     * {@code hash} only (as for a dropped payload) and charges the request as a PUT of {@code size} bytes. For a
+     * simulation that writes millions of chunks (a put hashes every byte it is given).
+     */
+    public void putSized(String key, long size, long hash) throws IOException {
+        checkKey(key);
+        if (size < 0) {
+            throw new IOException("negative size " + size + " of '" + ObjectKeys.printable(key) + "'");
+        }
+        long start = admit(RequestKind.PUT, key, key);
+        long done = finish(RequestKind.PUT, key, start, size);
+        StoredObject object = new StoredObject(size, done, hash, null);
+        objects.compute(sharedKey(key), (k, previous) -> {
+            if (previous == null) {
+                index(k);
+            }
+            return object;
+        });
+        bytesWritten.add(size);
+    }
+
     @Override
     public boolean putIfAbsent(String key, ByteBuffer data) throws IOException {
         checkKey(key);
@@ -198,7 +223,7 @@ public final class SimulatedObjectStore implements ObjectStore {
             return 0;
         }
         long start = admit(RequestKind.GET, key, key);
-        StoredObject object = objects.get(key);
+        StoredObject object = visible(objects.get(key), start);
         if (object == null) {
             finish(RequestKind.GET, key, start, 0);
             throw missing(key);
@@ -261,14 +286,19 @@ public final class SimulatedObjectStore implements ObjectStore {
             throw new IOException("invalid prefix '" + (prefix == null ? null : ObjectKeys.printable(prefix)) + "'");
         }
         List<ObjectInfo> found = new ArrayList<>();
+        long asked = clock.now();
+        // The first page is admitted before the keys are walked: a listing refused with SlowDown costs no walk (a
+        // simulation's thousands of refused listings of a large prefix would otherwise each sort it).
+        long first = admit(RequestKind.LIST, null, prefix);
         for (String key : keysUnder(prefix)) {
-            StoredObject object = objects.get(key);
+            StoredObject object = visible(objects.get(key), asked);
             if (object != null) { // else deleted since it was indexed
                 found.add(info(key, object));
             }
         }
+        finish(RequestKind.LIST, prefix, first, 0);
         int pages = Math.max(1, (found.size() + LIST_PAGE_KEYS - 1) / LIST_PAGE_KEYS);
-        for (int page = 0; page < pages; page++) {
+        for (int page = 1; page < pages; page++) {
             long start = admit(RequestKind.LIST, null, prefix);
             finish(RequestKind.LIST, prefix, start, 0);
         }
@@ -500,6 +530,14 @@ public final class SimulatedObjectStore implements ObjectStore {
         return keys;
     }
 
+    /**
+     * {@code object} as a request that started at {@code start} sees it: null (absent) when the store shows objects only
+     * from their write's completion ({@link Builder#visibleFromCompletion}) and it completes later.
+     */
+    private StoredObject visible(StoredObject object, long start) {
+        return object == null || !visibleFromCompletion || object.modifiedNanos() <= start ? object : null;
+    }
+
     private static String folderOf(String key) {
         return key.substring(0, key.lastIndexOf('/') + 1);
     }
@@ -508,7 +546,7 @@ public final class SimulatedObjectStore implements ObjectStore {
     private StoredObject head(String key) throws IOException {
         checkKey(key);
         long start = admit(RequestKind.HEAD, key, key);
-        StoredObject object = objects.get(key);
+        StoredObject object = visible(objects.get(key), start);
         finish(RequestKind.HEAD, key, start, 0);
         return object;
     }
@@ -618,6 +656,7 @@ public final class SimulatedObjectStore implements ObjectStore {
     public static final class Builder {
         private SimulatedClock clock;
         private long payloadLimit = Long.MAX_VALUE;
+        private boolean visibleFromCompletion;
         private int prefixDepth = 3;
         private final Latency[] latencies = new Latency[RequestKind.values().length];
         private int writesPerSecond = S3_WRITES_PER_SECOND;
@@ -643,6 +682,19 @@ public final class SimulatedObjectStore implements ObjectStore {
                 throw new IllegalArgumentException("negative payload limit " + bytes);
             }
             this.payloadLimit = bytes;
+            return this;
+        }
+
+        /**
+         * Shows an object to a GET, HEAD or LIST only when the request starts at or after the simulated completion of
+         * the PUT that wrote it; by default an object is visible from the moment it is put, in real time. A driver
+         * that plays callers one after another in real time, each at its own simulated time, needs this so that a
+         * caller behind in simulated time does not see what another wrote in its future (a rank polling for a
+         * MANIFEST created later in simulated time but earlier in real time). Deletions and create-only PUTs still
+         * act in real-time order; an object replaced by a later PUT shows its newest version only.
+         */
+        public Builder visibleFromCompletion() {
+            this.visibleFromCompletion = true;
             return this;
         }
 

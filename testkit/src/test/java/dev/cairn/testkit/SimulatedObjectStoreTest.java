@@ -482,6 +482,49 @@ class SimulatedObjectStoreTest {
     // ---- helpers -------------------------------------------------------------------------------------------
 
     /** Requests that take no simulated time: for counting and rates alone. */
+    // ---- what a scale simulation needs ----------------------------------------------------------------------
+
+    @Test
+    void aSizedPutIsOnePutOfItsSizeWhoseBytesAreNeverHeld() throws IOException {
+        SimulatedClock clock = new SimulatedClock(Instant.EPOCH);
+        try (SimulatedObjectStore store = SimulatedObjectStore.builder().clock(clock)
+                .latency(Latency.fixed(Duration.ofMillis(20), 100_000_000L)).build()) {
+            store.putSized(CHUNK, 4_000_000, 42);
+            assertEquals(20 * MS + 40 * MS, clock.now(), "first byte, then 4 MB at 100 MB/s");
+            assertEquals(4_000_000, store.stat(CHUNK).size());
+            assertEquals(42, store.contentHash(CHUNK));
+            assertFalse(store.holdsPayload(CHUNK));
+            assertThrows(PayloadDroppedException.class, () -> store.read(CHUNK, 0, ByteBuffer.allocate(10)));
+            assertEquals(1, store.stats().requests(RequestKind.PUT));
+            assertEquals(4_000_000, store.stats().bytesWritten());
+            assertThrows(IOException.class, () -> store.putSized("run/chunks/ab/x", -1, 0));
+        }
+    }
+
+    @Test
+    void withVisibilityFromCompletionACallerBehindInSimulatedTimeDoesNotSeeALaterWrite() throws IOException {
+        SimulatedClock clock = new SimulatedClock(Instant.EPOCH);
+        try (SimulatedObjectStore store = SimulatedObjectStore.builder().clock(clock)
+                .latency(Latency.fixed(Duration.ofMillis(10), Long.MAX_VALUE)).visibleFromCompletion().build()) {
+            clock.setNow(SECOND);
+            assertTrue(store.putIfAbsent(MANIFEST, bytes(3))); // completes at 1.010 s
+            clock.setNow(SECOND / 2);
+            assertThrows(NoSuchFileException.class, () -> store.stat(MANIFEST));
+            assertTrue(store.list("run/steps/").isEmpty());
+            assertThrows(NoSuchFileException.class, () -> store.read(MANIFEST, 0, ByteBuffer.allocate(3)));
+            clock.setNow(SECOND + 10 * MS);
+            assertEquals(3, store.stat(MANIFEST).size());
+            assertEquals(1, store.list("run/steps/").size());
+        }
+        try (SimulatedObjectStore store = SimulatedObjectStore.builder().clock(clock)
+                .latency(Latency.fixed(Duration.ofMillis(10), Long.MAX_VALUE)).build()) {
+            clock.setNow(SECOND);
+            store.put(MANIFEST, bytes(3));
+            clock.setNow(SECOND / 2);
+            assertEquals(3, store.stat(MANIFEST).size(), "by default an object is seen from its put on, in real time");
+        }
+    }
+
     private static SimulatedObjectStore.Builder instant() {
         return SimulatedObjectStore.builder().latency(Latency.NONE);
     }

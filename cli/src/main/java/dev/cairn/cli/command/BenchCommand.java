@@ -11,6 +11,8 @@ import dev.cairn.bench.Report;
 import dev.cairn.bench.S3BenchResults;
 import dev.cairn.bench.S3Benchmark;
 import dev.cairn.bench.S3Report;
+import dev.cairn.bench.ScaleReport;
+import dev.cairn.bench.simulate.ScaleSimulation;
 import dev.cairn.bench.ShardedBenchmark;
 import dev.cairn.bench.ShardedReport;
 import dev.cairn.cli.ByteSizeConverter;
@@ -56,6 +58,14 @@ import picocli.CommandLine.Spec;
                 + " memory and disk, (e) and (f) as (b) and (c) with whenBusy SKIP: median step time and overhead against (a) (goals: (b) <= 3%%, (c) <= 5%%), the"
                 + " save() stall p50/p99/max beside one memory copy of the state (goal: p99 <= 2x), the first save's"
                 + " stall beside later ones (goal: <= 2x), and the pipeline's CPU per step.",
+            "With --simulate, instead: --ranks N ranks (16 to 10,000) save --checkpoints checkpoints of a model of"
+                + " --model-bytes (default 570 MB of bf16 weights, fp32 master weights and Adam moments per rank: 5.7 TB"
+                + " and about 1.37 M chunks at 10,000 ranks) into one simulated S3 bucket (S3's per-prefix rates and"
+                + " latencies, 503 SlowDown beyond them) on simulated time, running the engine's own index writes,"
+                + " multi-rank commit, retention and GC; then --restore-ranks M ranks (default N/2) plan a restore of the"
+                + " last checkpoint. Reports per checkpoint requests by kind, LIST calls, the busiest key's rate, SlowDown"
+                + " answers, manifest and index bytes, commit latency, and each restoring rank's metadata bytes, beside"
+                + " issue 15's goals. At 10,000 ranks: minutes and about 6 GiB of heap (-Xmx6g).",
             "Needs about 2x --size of direct memory (-XX:MaxDirectMemorySize) and 5x --size of RAM in all.",
             "Exit status 0 when every figure was taken, whether or not it met its goal."},
         footerHeading = "%nExamples:%n",
@@ -64,7 +74,8 @@ import picocli.CommandLine.Spec;
                 "  java -jar cli/target/cairn.jar bench --size 256m --json > bench.json",
                 "  java -Xmx2g -XX:MaxDirectMemorySize=3g -jar cli/target/cairn.jar bench --s3 --reps 5",
                 "  java -Xmx2g -XX:MaxDirectMemorySize=3g -jar cli/target/cairn.jar bench --codecs",
-                "  java -jar cli/target/cairn.jar bench --goodput --rounds 3"})
+                "  java -jar cli/target/cairn.jar bench --goodput --rounds 3",
+                "  java -Xmx6g -jar cli/target/cairn.jar bench --simulate --ranks 10000 --json > sim.json"})
 public final class BenchCommand implements Callable<Integer> {
 
     @Option(names = "--size", paramLabel = "BYTES", defaultValue = "1g", converter = ByteSizeConverter.class,
@@ -94,9 +105,27 @@ public final class BenchCommand implements Callable<Integer> {
                     + " it out (default: ${DEFAULT-VALUE}).")
     int modelSteps;
 
-    @Option(names = "--ranks", description = "Run the multi-rank benchmark (4 ranks in 4 JVMs on loopback: peer memory over"
-            + " Arrow Flight, shared disk, S3Proxy): aggregate save throughput and restore time of a lost rank per tier.")
-    boolean ranks;
+    @Option(names = "--ranks", paramLabel = "N", arity = "0..1", fallbackValue = "0",
+            description = "Run the multi-rank benchmark (4 ranks in 4 JVMs on loopback: peer memory over"
+            + " Arrow Flight, shared disk, S3Proxy): aggregate save throughput and restore time of a lost rank per tier."
+            + " With --simulate: the number of simulated ranks, 16 to 10,000.")
+    Integer ranks;
+
+    @Option(names = "--simulate", description = "Run the scale simulation of --ranks N ranks against a simulated S3"
+            + " (see above) instead of the memory and disk benchmark.")
+    boolean simulate;
+
+    @Option(names = "--restore-ranks", paramLabel = "M", description = "With --simulate: ranks that restore the last"
+            + " checkpoint (default: N/2).")
+    Integer restoreRanks;
+
+    @Option(names = "--model-bytes", paramLabel = "BYTES", converter = ByteSizeConverter.class,
+            description = "With --simulate: bytes of model state in all, such as 5700g (default: 570 MB per rank).")
+    Long modelBytes;
+
+    @Option(names = "--checkpoints", paramLabel = "K", defaultValue = "3", description = "With --simulate: checkpoints"
+            + " saved; retention (keep 2) retires one from the third on (default: ${DEFAULT-VALUE}).")
+    int checkpoints;
 
     @Option(names = "--scale", defaultValue = "16", description = "With --ranks: size of the sharded model (1 = about 6 MiB"
             + " of global state, 16 = about 96 MiB; default ${DEFAULT-VALUE}).")
@@ -127,6 +156,40 @@ public final class BenchCommand implements Callable<Integer> {
 
     @Spec
     CommandSpec spec;
+
+    /** {@code --simulate}: the scale simulation of issue 15. */
+    private Integer simulate() {
+        if (ranks == null || ranks == 0) {
+            throw new ParameterException(spec.commandLine(), "--simulate needs --ranks N, 16 to 10,000");
+        }
+        if (ranks < 16 || ranks > ScaleSimulation.MAX_RANKS) {
+            throw new ParameterException(spec.commandLine(), "--ranks must be in [16, 10000] with --simulate, was " + ranks);
+        }
+        ScaleSimulation.Options options;
+        try {
+            options = ScaleSimulation.Options.defaults(ranks).withCheckpoints(checkpoints);
+            if (restoreRanks != null) {
+                options = options.withRestoreRanks(restoreRanks);
+            }
+            if (modelBytes != null) {
+                options = options.withModelBytes(modelBytes);
+            }
+        } catch (IllegalArgumentException e) {
+            throw new ParameterException(spec.commandLine(), e.getMessage());
+        }
+        try {
+            ScaleSimulation.Results results = ScaleSimulation.run(options, cli.err());
+            if (json) {
+                cli.out().println(ScaleReport.json(results));
+            } else {
+                ScaleReport.printText(results, cli.out());
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IllegalStateException("scale simulation interrupted", e);
+        }
+        return CairnCli.OK;
+    }
 
     @Override
     public Integer call() throws IOException {
@@ -173,7 +236,14 @@ public final class BenchCommand implements Callable<Integer> {
             }
             return CairnCli.OK;
         }
-        if (ranks) {
+        if (simulate) {
+            return simulate();
+        }
+        if (ranks != null) {
+            if (ranks != 0) {
+                throw new ParameterException(spec.commandLine(), "--ranks N takes a number only with --simulate; the"
+                        + " multi-rank benchmark always runs 4 ranks (--ranks alone)");
+            }
             if (scale < 1 || scale > 1024) {
                 throw new ParameterException(spec.commandLine(), "--scale must be in [1, 1024], was " + scale);
             }

@@ -36,15 +36,16 @@ final class ChunkConfirmation {
      * fails with STORAGE naming the missing ones, which the catalog then forgets.
      */
     static void confirm(Tier tier, long step, Map<String, Integer> unconfirmed) throws IOException {
-        confirm(tier, step, unconfirmed, System.nanoTime());
+        confirm(tier, step, unconfirmed, System.nanoTime(), WaitClock.SYSTEM);
     }
 
     /**
-     * As {@link #confirm(Tier, long, Map)}, asking again until {@code until} (a {@link System#nanoTime()}) while the
+     * As {@link #confirm(Tier, long, Map)}, asking again until {@code until} (a {@link WaitClock#nanoTime()}) while the
      * store cannot answer: a multi-rank commit on the peer tier meets a peer that is slow or marked down for a moment
      * (the store then says it cannot tell, rather than leaving that peer's chunks out as absent).
      */
-    static void confirm(Tier tier, long step, Map<String, Integer> unconfirmed, long until) throws IOException {
+    static void confirm(Tier tier, long step, Map<String, Integer> unconfirmed, long until, WaitClock clock)
+            throws IOException {
         if (unconfirmed.isEmpty()) {
             return;
         }
@@ -55,7 +56,7 @@ final class ChunkConfirmation {
         for (String hash : unconfirmed.keySet()) {
             hashOf.put(tier.layout().chunkKey(hash), hash);
         }
-        Map<String, ObjectInfo> held = statAll(tier, hashOf, until);
+        Map<String, ObjectInfo> held = statAll(tier, hashOf, until, clock);
         List<String> missing = new ArrayList<>();
         for (Map.Entry<String, String> k : hashOf.entrySet()) {
             ObjectInfo o = held.get(k.getKey());
@@ -75,8 +76,9 @@ final class ChunkConfirmation {
         }
     }
 
-    /** Asks again, with the multi-rank commit's backoff ({@link RankCommit#pause}), while the store cannot tell. */
-    private static Map<String, ObjectInfo> statAll(Tier tier, Map<String, String> hashOf, long until) throws IOException {
+    /** Asks again, with the multi-rank commit's backoff, while the store cannot tell. */
+    private static Map<String, ObjectInfo> statAll(Tier tier, Map<String, String> hashOf, long until, WaitClock clock)
+            throws IOException {
         long pause = RankCommit.FIRST_POLL_NANOS;
         while (true) {
             try {
@@ -84,10 +86,10 @@ final class ChunkConfirmation {
             } catch (java.nio.file.NoSuchFileException | dev.cairn.ObjectTooLargeException e) {
                 throw e;
             } catch (IOException e) {
-                if (System.nanoTime() + pause - until >= 0) {
+                if (clock.nanoTime() + pause - until >= 0) {
                     throw e;
                 }
-                RankCommit.pause(pause);
+                clock.pause(pause);
                 pause = Math.min(RankCommit.MAX_POLL_NANOS, pause * 2);
             }
         }

@@ -27,6 +27,17 @@ public final class CommitProtocol {
     private final BufferAllocator allocator;
     private final Map<String, Manifest> cache = new ConcurrentHashMap<>();
     private final RankCommit ranks;
+    private final Parser parser;
+
+    /**
+     * How the bytes of a committed MANIFEST become a {@link Manifest}: {@link ManifestFormat#read} by default. A
+     * simulation that plays thousands of ranks in one process supplies one that parses each distinct MANIFEST once
+     * (every rank still reads its bytes from the store), as each rank's own process would parse its own copy.
+     */
+    @FunctionalInterface
+    public interface Parser {
+        Manifest parse(ByteBuffer bytes, String label);
+    }
 
     public CommitProtocol(BufferAllocator allocator) {
         this(allocator, null, dev.cairn.CairnConfig.DEFAULT_DEADLINE);
@@ -37,8 +48,18 @@ public final class CommitProtocol {
      * @param wait        how long a multi-rank commit waits for the other ranks
      */
     public CommitProtocol(BufferAllocator allocator, dev.cairn.Coordinator coordinator, java.time.Duration wait) {
+        this(allocator, coordinator, wait, WaitClock.SYSTEM, null);
+    }
+
+    /**
+     * As {@link #CommitProtocol(BufferAllocator, dev.cairn.Coordinator, java.time.Duration)}, with the clock a
+     * multi-rank commit waits on and the parser of MANIFESTs read back (null: {@link ManifestFormat#read}).
+     */
+    public CommitProtocol(BufferAllocator allocator, dev.cairn.Coordinator coordinator, java.time.Duration wait,
+                          WaitClock clock, Parser parser) {
         this.allocator = allocator;
-        this.ranks = new RankCommit(allocator, coordinator, wait);
+        this.ranks = new RankCommit(allocator, coordinator, wait, clock);
+        this.parser = parser != null ? parser : (bytes, label) -> ManifestFormat.read(bytes, label, allocator);
     }
 
     /**
@@ -185,7 +206,8 @@ public final class CommitProtocol {
         if (cached != null) {
             return cached;
         }
-        Manifest m = ManifestFormat.load(tier.store(), key, tier.name() + ":" + key, allocator);
+        String label = tier.name() + ":" + key;
+        Manifest m = parser.parse(ManifestFormat.readBytes(tier.store(), key, label), label);
         if (m.step() != step || !m.run().equals(tier.layout().run())) {
             throw new CheckpointException(Reason.CORRUPT, "manifest " + tier.name() + ":" + key + " describes run "
                     + m.run() + " step " + m.step() + ", not run " + tier.layout().run() + " step " + step);

@@ -16,7 +16,6 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Set;
 import java.util.TreeSet;
-import java.util.concurrent.locks.LockSupport;
 import org.apache.arrow.memory.BufferAllocator;
 
 /**
@@ -43,11 +42,13 @@ final class RankCommit {
     private final BufferAllocator allocator;
     private final Coordinator coordinator;
     private final Duration wait;
+    private final WaitClock clock;
 
-    RankCommit(BufferAllocator allocator, Coordinator coordinator, Duration wait) {
+    RankCommit(BufferAllocator allocator, Coordinator coordinator, Duration wait, WaitClock clock) {
         this.allocator = allocator;
         this.coordinator = coordinator;
         this.wait = wait;
+        this.clock = clock;
     }
 
     /**
@@ -58,7 +59,7 @@ final class RankCommit {
      */
     Manifest commit(Tier tier, Manifest index, byte[] indexBytes, CommitProtocol commits, java.util.Set<String> ownUnconfirmed)
             throws IOException {
-        long until = System.nanoTime() + wait.toNanos();
+        long until = clock.nanoTime() + wait.toNanos();
         String barrier = tier.layout().run() + "/" + tier.name() + "/" + index.step();
         // Each rank's digest of the index it wrote, by rank, when the coordinator passes them (Coordinator#allGather):
         // rank 0 then commits exactly those indexes. Null: meet through the store, or a coordinator that cannot.
@@ -199,7 +200,7 @@ final class RankCommit {
             if (missing.isEmpty()) {
                 return List.of(found);
             }
-            if (System.nanoTime() - until >= 0) {
+            if (clock.nanoTime() - until >= 0) {
                 throw new CheckpointException(Reason.TIMEOUT, "step " + own.step() + " is not committed in tier " + tier.name()
                         + ": rank(s) " + missing + " of " + world + " did not write their index within " + wait);
             }
@@ -237,8 +238,8 @@ final class RankCommit {
      * which a GC (this process's, or the command line's) could have removed since; and so must the chunks rank 0
      * itself names ({@code ownUnconfirmed}).
      */
-    private static void checkChunksPresent(Tier tier, List<Manifest> indexes, java.util.Set<String> ownUnconfirmed,
-                                           long until) throws IOException {
+    private void checkChunksPresent(Tier tier, List<Manifest> indexes, java.util.Set<String> ownUnconfirmed,
+                                    long until) throws IOException {
         java.util.Map<String, Integer> unknown = new java.util.LinkedHashMap<>();
         for (String hash : ownUnconfirmed) {
             unknown.put(hash, 0);
@@ -248,7 +249,7 @@ final class RankCommit {
                 unknown.putIfAbsent(hash, r);
             }
         }
-        ChunkConfirmation.confirm(tier, indexes.get(0).step(), unknown, until);
+        ChunkConfirmation.confirm(tier, indexes.get(0).step(), unknown, until, clock);
     }
 
     /**
@@ -279,7 +280,7 @@ final class RankCommit {
      * peer tier a delete reaches the peers it can: this rank's own copy of its index may outlive the step, which is
      * why the marker exists.) Returns null in that case (nothing to cache).
      */
-    private static Manifest awaitManifest(Tier tier, Manifest own, CommitProtocol commits, long until) throws IOException {
+    private Manifest awaitManifest(Tier tier, Manifest own, CommitProtocol commits, long until) throws IOException {
         long pause = FIRST_POLL_NANOS;
         while (!commits.isCommitted(tier, own.step())) {
             try {
@@ -296,7 +297,7 @@ final class RankCommit {
                 throw new CheckpointException(Reason.STORAGE, "step " + own.step() + " was not committed in tier "
                         + tier.name() + ": rank " + own.rank() + "'s index of it is gone and no newer step is committed");
             }
-            if (System.nanoTime() - until >= 0) {
+            if (clock.nanoTime() - until >= 0) {
                 throw new CheckpointException(Reason.TIMEOUT, "step " + own.step() + " was not committed in tier " + tier.name()
                         + " by rank 0 in time: rank " + own.rank() + "'s part is written but the step does not exist");
             }
@@ -365,15 +366,12 @@ final class RankCommit {
         }
     }
 
-    /** Sleeps between polls; a closing checkpointer interrupts its commit threads, which then stop waiting. */
-    static void pause(long nanos) {
-        LockSupport.parkNanos(nanos);
-        if (Thread.interrupted()) {
-            throw new CheckpointException(Reason.CLOSED, "the checkpointer closed while a multi-rank commit waited");
-        }
+    /** Waits between polls ({@link WaitClock#pause}); a closing checkpointer interrupts its commit threads. */
+    private void pause(long nanos) {
+        clock.pause(nanos);
     }
 
-    private static Duration left(long until) {
-        return Duration.ofNanos(Math.max(0, until - System.nanoTime()));
+    private Duration left(long until) {
+        return Duration.ofNanos(Math.max(0, until - clock.nanoTime()));
     }
 }

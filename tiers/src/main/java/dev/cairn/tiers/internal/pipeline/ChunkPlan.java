@@ -10,7 +10,7 @@ import dev.cairn.Tensor;
  * then reads only the chunks of those rows and never decodes beyond them. Blobs and scalars are cut every
  * {@code chunkBytes}.
  */
-final class ChunkPlan {
+public final class ChunkPlan {
     private ChunkPlan() {
     }
 
@@ -18,7 +18,7 @@ final class ChunkPlan {
      * Plans {@code e}'s chunks into {@code offsets} and {@code lengths} from index {@code at} and returns the index
      * after the last; with null arrays only counts.
      */
-    static int plan(Entry e, int chunkBytes, long[] offsets, int[] lengths, int at) {
+    public static int plan(Entry e, int chunkBytes, long[] offsets, int[] lengths, int at) {
         long size = e.byteSize();
         long row = rowBytes(e);
         long step;

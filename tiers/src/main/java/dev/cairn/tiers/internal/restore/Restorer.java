@@ -77,19 +77,11 @@ public final class Restorer implements AutoCloseable {
      */
     public RestoreResult restore(RestoreRequest request, java.util.function.LongConsumer chosen) {
         TreeMap<Long, List<Tier>> holders = committedSteps();
-        if (holders.isEmpty()) {
-            throw new CheckpointException(Reason.NOT_FOUND, "no committed checkpoint of run '" + tiers.get(0).layout().run()
-                    + "' in any tier (" + tierNames() + ")");
-        }
-        long step = request.stepWanted().orElse(holders.lastKey());
-        if (!holders.containsKey(step)) {
-            throw new CheckpointException(Reason.NOT_FOUND, "step " + step + " is not committed in any tier; committed steps: "
-                    + holders.descendingKeySet());
-        }
-        chosen.accept(step);
-        Located located = readManifest(step, holders.get(step));
+        Planned planned = plan(request, holders, chosen);
+        long step = planned.step;
+        Located located = planned.located;
         Manifest m = located.manifest;
-        RestorePlan plan = RestorePlan.of(m, request, rank, worldSize);
+        RestorePlan plan = planned.plan;
         Map<String, AtomicLong> bytesByTier = new ConcurrentHashMap<>();
         AtomicInteger repaired = new AtomicInteger();
         List<String> bad = fetchAll(m, located.tier, plan.tasks(), bytesByTier, repaired);
@@ -108,6 +100,53 @@ public final class Restorer implements AutoCloseable {
             }
         }
         return new RestoreResult(step, state, located.tier.name(), bytes, repaired.get(), lossyWarnings(m));
+    }
+
+    /**
+     * What a restore of {@code request} would read, decided as {@link #restore} decides it (the committed steps are
+     * listed, the MANIFEST read, the plan made) without fetching a chunk: for the scale simulation ({@code cairn
+     * bench --simulate}), whose store keeps no chunk bytes.
+     */
+    public PlannedRestore plan(RestoreRequest request) {
+        Planned p = plan(request, committedSteps(), step -> { });
+        java.util.Set<String> distinct = new java.util.HashSet<>();
+        long stored = 0;
+        for (RestorePlan.Task task : p.plan.tasks()) {
+            if (distinct.add(task.chunk().hash())) {
+                stored += task.chunk().storedLength();
+            }
+        }
+        return new PlannedRestore(p.step, p.located.tier.name(), p.plan.tasks().size(), distinct.size(), stored);
+    }
+
+    /**
+     * A restore's plan.
+     *
+     * @param step           the step it restores
+     * @param tier           the tier whose MANIFEST it read
+     * @param chunkReads     chunk reads planned (a chunk shared by two target slices counts twice)
+     * @param distinctChunks distinct chunks among them
+     * @param storedBytes    stored bytes of the distinct chunks
+     */
+    public record PlannedRestore(long step, String tier, int chunkReads, int distinctChunks, long storedBytes) {
+    }
+
+    private record Planned(long step, Located located, RestorePlan plan) {
+    }
+
+    private Planned plan(RestoreRequest request, TreeMap<Long, List<Tier>> holders, java.util.function.LongConsumer chosen) {
+        if (holders.isEmpty()) {
+            throw new CheckpointException(Reason.NOT_FOUND, "no committed checkpoint of run '" + tiers.get(0).layout().run()
+                    + "' in any tier (" + tierNames() + ")");
+        }
+        long step = request.stepWanted().orElse(holders.lastKey());
+        if (!holders.containsKey(step)) {
+            throw new CheckpointException(Reason.NOT_FOUND, "step " + step + " is not committed in any tier; committed steps: "
+                    + holders.descendingKeySet());
+        }
+        chosen.accept(step);
+        Located located = readManifest(step, holders.get(step));
+        return new Planned(step, located, RestorePlan.of(located.manifest, request, rank, worldSize));
     }
 
     private static final System.Logger LOG = System.getLogger(Restorer.class.getName());

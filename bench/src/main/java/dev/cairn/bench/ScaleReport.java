@@ -1,0 +1,271 @@
+package dev.cairn.bench;
+
+import dev.cairn.bench.simulate.ScaleSimulation;
+import dev.cairn.bench.simulate.ScaleSimulation.Checkpoint;
+import dev.cairn.bench.simulate.ScaleSimulation.Restore;
+import dev.cairn.bench.simulate.ScaleSimulation.Results;
+import dev.cairn.testkit.RequestKind;
+import java.io.PrintStream;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+
+/**
+ * {@code cairn bench --simulate}: the scale simulation's figures per checkpoint, then issue 15's goals beside them
+ * with a verdict, as a table for people and as JSON for tools (the same figures in both).
+ */
+public final class ScaleReport {
+    /** Requests of one key per second above which S3 partitions struggle (issue 15's goal). */
+    static final int KEY_RATE_GOAL = 1000;
+    /** Seconds of simulated time from the last index to the commit visible to every rank (issue 15's goal). */
+    static final double VISIBLE_GOAL_SECONDS = 2.0;
+    /** Metadata a restoring rank may read, over its share of the MANIFEST (issue 15: proportional to its slices). */
+    static final double METADATA_SHARE_GOAL = 2.0;
+    /** What a restoring rank may read beyond its share: a small global part of the manifest. */
+    static final long GLOBAL_PART_BYTES = 64L << 10;
+
+    private ScaleReport() {
+    }
+
+    /** One goal of issue 15 beside the figure it is checked on. */
+    public record Goal(String key, String label, String figure, String goal, boolean met) {
+    }
+
+    /** The goals, checked on the last checkpoint (the first with retention retiring a step, from the third on). */
+    public static List<Goal> goals(Results r) {
+        Checkpoint c = r.checkpoints().get(r.checkpoints().size() - 1);
+        int n = r.options().ranks();
+        long budget = c.chunksWritten() + 4L * n;
+        List<Goal> goals = new ArrayList<>();
+        goals.add(new Goal("requestsPerCheckpoint", "requests per checkpoint (save, commit, GC)",
+                String.format(Locale.ROOT, "%,d", c.totalRequests()),
+                String.format(Locale.ROOT, "<= %,d (chunks + 4 x ranks)", budget), c.totalRequests() <= budget));
+        goals.add(new Goal("fullListings", "LIST pages of the whole chunk or step prefix", count(c.fullListings()
+                + r.restore().requestsOnFullListings()), "0", c.fullListings() + r.restore().requestsOnFullListings() == 0));
+        goals.add(new Goal("busiestKey", "busiest key, requests in one second", count(c.busiestKeyPeak()),
+                "<= " + KEY_RATE_GOAL, c.busiestKeyPeak() <= KEY_RATE_GOAL));
+        long slow = c.slowDowns() + r.restore().slowDowns();
+        goals.add(new Goal("slowDowns", "503 SlowDown answers (checkpoint and restore)", count(slow), "0", slow == 0));
+        double worst = worstMetadataRatio(r.restore());
+        goals.add(new Goal("restoreMetadata", "restore: metadata a rank reads / its share of the MANIFEST",
+                Double.isNaN(worst) ? "no rank planned" : String.format(Locale.ROOT, "%.1fx", worst),
+                String.format(Locale.ROOT, "<= %.1fx + 64 KiB", METADATA_SHARE_GOAL),
+                !Double.isNaN(worst) && worst <= METADATA_SHARE_GOAL && r.restore().failed() == 0));
+        goals.add(new Goal("commitVisible", "commit visible to every rank after the last index",
+                c.visibleNanos() < 0 ? "never (" + (n - c.ranksCommitted()) + " ranks failed)" : seconds(c.visibleNanos()),
+                String.format(Locale.ROOT, "<= %.0f s", VISIBLE_GOAL_SECONDS),
+                c.visibleNanos() >= 0 && c.visibleNanos() <= VISIBLE_GOAL_SECONDS * 1e9));
+        return goals;
+    }
+
+    /**
+     * The largest ratio over the planned ranks of metadata bytes read to (its share of the MANIFEST + 64 KiB); NaN when
+     * no rank planned.
+     */
+    static double worstMetadataRatio(Restore restore) {
+        double worst = Double.NaN;
+        for (int i = 0; i < restore.ranks(); i++) {
+            if (Double.isNaN(restore.chunkShares()[i]) || restore.manifestBytes() < 0) {
+                continue;
+            }
+            double share = restore.manifestBytes() * restore.chunkShares()[i] + GLOBAL_PART_BYTES;
+            double ratio = restore.metadataBytes()[i] / share;
+            worst = Double.isNaN(worst) ? ratio : Math.max(worst, ratio);
+        }
+        return worst;
+    }
+
+    public static void printText(Results r, PrintStream out) {
+        ScaleSimulation.Setup s = r.setup();
+        ReportTable.heading(out, "Cairn scale simulation (issue 15): " + r.options().ranks() + " ranks on simulated S3",
+                r.date(), MachineInfo.probe(Path.of(".")));
+        out.printf(Locale.ROOT, "model    %,d parameters, %.2f TB of state (bf16 weights, fp32 master weights, Adam moments):"
+                        + " %d tensors %s split by rows over %d ranks, %s chunks: %,d chunks a checkpoint%n",
+                s.parameters(), s.stateBytes() / 1e12, s.tensors(), Arrays.toString(s.globalShape()), r.options().ranks(),
+                ByteSize.format(s.chunkBytes()), s.chunksPerCheckpoint());
+        out.println("store    " + s.store());
+        out.println("engine   real: index write, RankCommit (store polling), ChunkConfirmation, CommitPoint, Retention +"
+                + " GarbageCollector (rank 0), Restorer.plan; simulated: chunk bytes, the store, S3 retries, time");
+        out.printf(Locale.ROOT, "run      %d checkpoints, then a restore on %d ranks; %.1f s real; MANIFEST parsed %d times"
+                + " for %d reads%n", r.checkpoints().size(), r.restore().ranks(), r.wallNanos() / 1e9, r.manifestParses(),
+                r.manifestParses() + r.manifestReuses());
+        out.println();
+        List<Checkpoint> cs = r.checkpoints();
+        String head = "%-46s" + " %16s".repeat(cs.size()) + "%n";
+        Object[] steps = new Object[cs.size() + 1];
+        steps[0] = "per checkpoint (simulated time)";
+        for (int i = 0; i < cs.size(); i++) {
+            steps[i + 1] = "step " + cs.get(i).step();
+        }
+        out.printf(Locale.ROOT, head, steps);
+        row(out, head, "chunks written", cs, c -> count(c.chunksWritten()));
+        row(out, head, "requests, all", cs, c -> count(c.totalRequests()));
+        for (RequestKind kind : RequestKind.values()) {
+            row(out, head, "  " + kind, cs, c -> count(c.requests().getOrDefault(kind, 0L)));
+        }
+        row(out, head, "  of which rank 0's GC", cs, c -> count(c.gcTotal()));
+        row(out, head, "LIST pages on the save and commit path", cs, c -> count(c.listsOnSavePath()));
+        row(out, head, "LIST pages of whole chunk/step prefixes", cs, c -> count(c.fullListings()));
+        row(out, head, "busiest key, requests in one second", cs, c -> count(c.busiestKeyPeak()));
+        row(out, head, "  that key", cs, c -> tail(c.busiestKey(), 16));
+        row(out, head, "503 SlowDown answers", cs, c -> count(c.slowDowns()));
+        row(out, head, "calls failed after 6 attempts", cs, c -> count(c.callsFailed()));
+        row(out, head, "MANIFEST bytes", cs, c -> c.manifestBytes() < 0 ? "none" : ByteSize.format(c.manifestBytes()));
+        row(out, head, "index bytes, all ranks", cs, c -> ByteSize.format(c.indexBytes()));
+        row(out, head, "last index -> MANIFEST created", cs, c -> c.commitNanos() < 0 ? "never" : seconds(c.commitNanos()));
+        row(out, head, "last index -> seen by every rank", cs, c -> c.visibleNanos() < 0 ? "never" : seconds(c.visibleNanos()));
+        row(out, head, "ranks whose commit returned", cs, c -> count(c.ranksCommitted()));
+        row(out, head, "GC: steps retired / chunks deleted", cs, c -> c.gc() == null ? "failed"
+                : c.gc().stepsRetired().size() + " / " + count(c.chunksDeleted()));
+        row(out, head, "checkpoint's simulated time", cs, c -> seconds(c.simulatedNanos()));
+        row(out, head, "real time to simulate it", cs, c -> seconds(c.wallNanos()));
+        for (Checkpoint c : cs) {
+            for (String f : c.failures()) {
+                out.println("  step " + c.step() + " failed ranks: " + f);
+            }
+            if (c.gcFailure() != null) {
+                out.println("  step " + c.step() + " GC: " + c.gcFailure());
+            }
+        }
+        Restore re = r.restore();
+        out.println();
+        long[] sorted = re.metadataBytes().clone();
+        Arrays.sort(sorted);
+        out.printf(Locale.ROOT, "restore of step %d on %d ranks: metadata read per rank %s / %s / %s (min / median / max),"
+                        + " MANIFEST %s, %,d chunk reads planned, %,d requests, %,d SlowDown, %d ranks failed, %.1f s real%n",
+                re.step(), re.ranks(), ByteSize.format(sorted[0]), ByteSize.format(sorted[sorted.length / 2]),
+                ByteSize.format(sorted[sorted.length - 1]), re.manifestBytes() < 0 ? "unread" : ByteSize.format(re.manifestBytes()),
+                re.chunkReads(), re.totalRequests(), re.slowDowns(), re.failed(), re.wallNanos() / 1e9);
+        for (String f : re.failures()) {
+            out.println("  restore failed ranks: " + f);
+        }
+        out.println();
+        out.printf(Locale.ROOT, "%-58s %22s %30s  %s%n", "goal (issue 15), on the last checkpoint", "figure", "goal", "verdict");
+        for (Goal g : goals(r)) {
+            out.printf(Locale.ROOT, "%-58s %22s %30s  %s%n", g.label(), g.figure(), g.goal(), g.met() ? "met" : "MISSED");
+        }
+        out.flush();
+    }
+
+    /** The same figures as one JSON object: {@code figures} of the last checkpoint, {@code comparisons} the goals. */
+    public static String json(Results r) {
+        StringBuilder b = new StringBuilder(8192);
+        b.append("{\n  \"benchmark\": \"simulate\",\n");
+        b.append("  \"date\": ").append(JsonText.quote(r.date().toString())).append(",\n");
+        JsonText.machine(b, MachineInfo.probe(Path.of(".")));
+        ScaleSimulation.Setup s = r.setup();
+        b.append("  \"setup\": {\"ranks\": ").append(r.options().ranks()).append(", \"restoreRanks\": ")
+                .append(r.options().restoreRanks()).append(", \"checkpoints\": ").append(r.options().checkpoints())
+                .append(", \"parameters\": ").append(s.parameters()).append(", \"stateBytes\": ").append(s.stateBytes())
+                .append(", \"chunkBytes\": ").append(s.chunkBytes()).append(", \"chunksPerCheckpoint\": ")
+                .append(s.chunksPerCheckpoint()).append(", \"store\": ").append(JsonText.quote(s.store())).append("},\n");
+        b.append("  \"checkpoints\": [\n");
+        for (int i = 0; i < r.checkpoints().size(); i++) {
+            Checkpoint c = r.checkpoints().get(i);
+            b.append("    {\"step\": ").append(c.step()).append(", \"chunksWritten\": ").append(c.chunksWritten())
+                    .append(", \"requests\": ").append(kinds(c.requests())).append(", \"gcRequests\": ")
+                    .append(kinds(c.gcRequests())).append(", \"listsOnSavePath\": ").append(c.listsOnSavePath())
+                    .append(", \"fullListings\": ").append(c.fullListings()).append(", \"busiestKey\": ")
+                    .append(JsonText.quote(c.busiestKey())).append(", \"busiestKeyPerSecond\": ").append(c.busiestKeyPeak())
+                    .append(", \"slowDowns\": ").append(c.slowDowns()).append(", \"callsFailed\": ").append(c.callsFailed())
+                    .append(", \"manifestBytes\": ").append(c.manifestBytes()).append(", \"indexBytes\": ")
+                    .append(c.indexBytes()).append(", \"commitNanos\": ").append(c.commitNanos())
+                    .append(", \"visibleNanos\": ").append(c.visibleNanos()).append(", \"ranksCommitted\": ")
+                    .append(c.ranksCommitted()).append(", \"failures\": ").append(strings(c.failures()))
+                    .append(", \"gcRetiredSteps\": ").append(c.gc() == null ? "null" : c.gc().stepsRetired().size())
+                    .append(", \"gcChunksDeleted\": ").append(c.gc() == null ? "null" : c.chunksDeleted())
+                    .append(", \"gcFailure\": ").append(c.gcFailure() == null ? "null" : JsonText.quote(c.gcFailure()))
+                    .append(", \"simulatedNanos\": ").append(c.simulatedNanos()).append(", \"wallNanos\": ")
+                    .append(c.wallNanos()).append("}").append(i + 1 < r.checkpoints().size() ? ",\n" : "\n");
+        }
+        b.append("  ],\n");
+        Restore re = r.restore();
+        b.append("  \"restore\": {\"ranks\": ").append(re.ranks()).append(", \"step\": ").append(re.step())
+                .append(", \"metadataBytes\": ").append(JsonText.array(re.metadataBytes())).append(", \"manifestBytes\": ")
+                .append(re.manifestBytes()).append(", \"chunkReads\": ").append(re.chunkReads()).append(", \"requests\": ")
+                .append(kinds(re.requests())).append(", \"slowDowns\": ").append(re.slowDowns()).append(", \"failed\": ")
+                .append(re.failed()).append(", \"failures\": ").append(strings(re.failures())).append(", \"wallNanos\": ")
+                .append(re.wallNanos()).append("},\n");
+        Checkpoint last = r.checkpoints().get(r.checkpoints().size() - 1);
+        long[] sorted = re.metadataBytes().clone();
+        Arrays.sort(sorted);
+        b.append("  \"figures\": {\n");
+        figure(b, "requestsPerCheckpoint", "requests of the last checkpoint (save, commit, GC)", last.totalRequests(), "requests", false);
+        figure(b, "gcRequests", "of which rank 0's GC", last.gcTotal(), "requests", false);
+        figure(b, "listsOnSavePath", "LIST pages on the save and commit path", last.listsOnSavePath(), "requests", false);
+        figure(b, "fullListings", "LIST pages of the whole chunk or step prefix", last.fullListings(), "requests", false);
+        figure(b, "busiestKeyPerSecond", "busiest key's requests in one simulated second", last.busiestKeyPeak(), "requests/s", false);
+        figure(b, "slowDowns", "503 SlowDown answers", last.slowDowns(), "requests", false);
+        figure(b, "manifestBytes", "MANIFEST", last.manifestBytes(), "bytes", false);
+        figure(b, "indexBytes", "indexes of all ranks", last.indexBytes(), "bytes", false);
+        figure(b, "commitNanos", "last index to MANIFEST created", last.commitNanos(), "ns", false);
+        figure(b, "visibleNanos", "last index to commit seen by every rank (-1: never)", last.visibleNanos(), "ns", false);
+        figure(b, "restoreMetadataMedianBytes", "metadata one restoring rank reads, median", sorted[sorted.length / 2], "bytes", false);
+        figure(b, "restoreMetadataMaxBytes", "metadata one restoring rank reads, max", sorted[sorted.length - 1], "bytes", true);
+        b.append("  },\n");
+        List<Goal> goals = goals(r);
+        b.append("  \"comparisons\": {\n");
+        for (int i = 0; i < goals.size(); i++) {
+            Goal g = goals.get(i);
+            b.append("    ").append(JsonText.quote(g.key())).append(": {\"label\": ").append(JsonText.quote(g.label()))
+                    .append(", \"figure\": ").append(JsonText.quote(g.figure())).append(", \"goal\": ")
+                    .append(JsonText.quote(g.goal())).append(", \"met\": ").append(g.met()).append("}")
+                    .append(i + 1 < goals.size() ? ",\n" : "\n");
+        }
+        b.append("  },\n");
+        b.append("  \"goalsMet\": ").append(goals.stream().allMatch(Goal::met)).append(",\n");
+        b.append("  \"wallNanos\": ").append(r.wallNanos()).append("\n}");
+        return b.toString();
+    }
+
+    private static void figure(StringBuilder b, String key, String label, long value, String unit, boolean last) {
+        b.append("    ").append(JsonText.quote(key)).append(": {\"label\": ").append(JsonText.quote(label))
+                .append(", \"value\": ").append(value).append(", \"unit\": ").append(JsonText.quote(unit)).append("}")
+                .append(last ? "\n" : ",\n");
+    }
+
+    private static String kinds(Map<RequestKind, Long> byKind) {
+        StringBuilder b = new StringBuilder("{");
+        for (RequestKind kind : RequestKind.values()) {
+            b.append(b.length() > 1 ? ", " : "").append(JsonText.quote(kind.name())).append(": ")
+                    .append(byKind.getOrDefault(kind, 0L));
+        }
+        return b.append("}").toString();
+    }
+
+    private static String strings(List<String> values) {
+        StringBuilder b = new StringBuilder("[");
+        for (int i = 0; i < values.size(); i++) {
+            b.append(i > 0 ? ", " : "").append(JsonText.quote(values.get(i)));
+        }
+        return b.append("]").toString();
+    }
+
+    private interface Cell {
+        String of(Checkpoint c);
+    }
+
+    private static void row(PrintStream out, String format, String label, List<Checkpoint> cs, Cell cell) {
+        Object[] cells = new Object[cs.size() + 1];
+        cells[0] = label;
+        for (int i = 0; i < cs.size(); i++) {
+            cells[i + 1] = cell.of(cs.get(i));
+        }
+        out.printf(Locale.ROOT, format, cells);
+    }
+
+    private static String count(long n) {
+        return String.format(Locale.ROOT, "%,d", n);
+    }
+
+    private static String seconds(long nanos) {
+        return String.format(Locale.ROOT, "%.2f s", nanos / 1e9);
+    }
+
+    private static String tail(String s, int width) {
+        return s.length() <= width ? s : "..." + s.substring(s.length() - width + 3);
+    }
+}

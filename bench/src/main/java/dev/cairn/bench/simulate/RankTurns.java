@@ -1,0 +1,111 @@
+package dev.cairn.bench.simulate;
+
+import dev.cairn.testkit.SimulatedClock;
+import dev.cairn.tiers.internal.commit.WaitClock;
+import java.util.Comparator;
+import java.util.PriorityQueue;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.locks.LockSupport;
+
+/**
+ * Plays many ranks, each on a thread of its own, one at a time in order of simulated time: a discrete-event loop in
+ * which the engine's own code runs unchanged. A rank runs until it waits ({@link #pause}, the multi-rank commit's
+ * pause between polls) or ends; then the rank whose simulated time is earliest runs next. A request to the
+ * {@link dev.cairn.testkit.SimulatedObjectStore} moves its caller's time without yielding, so a rank sees the store
+ * as the ranks before it in simulated time left it, up to what it does between two waits; the store's
+ * {@code visibleFromCompletion} hides what others wrote in its future. Nothing sleeps: a pause hands the turn on.
+ *
+ * <p>As the engine's {@link WaitClock}, time is the calling thread's simulated time.
+ */
+final class RankTurns implements WaitClock {
+    private static final long STACK_BYTES = 512L << 10;
+
+    private final SimulatedClock clock;
+    private final Object lock = new Object();
+    private final PriorityQueue<Turn> waiting = new PriorityQueue<>(
+            Comparator.comparingLong(Turn::time).thenComparingLong(Turn::order));
+    private volatile Thread holder;
+    private long order;
+
+    private record Turn(long time, long order, Thread thread) {
+    }
+
+    RankTurns(SimulatedClock clock) {
+        this.clock = clock;
+    }
+
+    /** A rank's work; what it throws is the rank's failure. */
+    @FunctionalInterface
+    interface Rank {
+        void run(int rank) throws Exception;
+    }
+
+    /**
+     * Runs {@code rank} for each of {@code ranks} ranks, all starting at simulated time {@code start}, and returns
+     * when every one has ended; {@code failures[r]} is what rank r threw, or null.
+     */
+    void runAll(int ranks, long start, Rank rank, Throwable[] failures) throws InterruptedException {
+        CountDownLatch ended = new CountDownLatch(ranks);
+        for (int r = 0; r < ranks; r++) {
+            int id = r;
+            Thread t = new Thread(null, () -> {
+                awaitTurn();
+                try {
+                    clock.setNow(start);
+                    rank.run(id);
+                } catch (Throwable e) {
+                    failures[id] = e;
+                } finally {
+                    ended.countDown();
+                    passOn();
+                }
+            }, "simulated-rank-" + r, STACK_BYTES);
+            t.setDaemon(true);
+            synchronized (lock) {
+                waiting.add(new Turn(start, order++, t));
+            }
+            t.start();
+        }
+        passOn();
+        ended.await();
+    }
+
+    @Override
+    public long nanoTime() {
+        return clock.now();
+    }
+
+    /** Waits {@code nanos} of simulated time: every rank due earlier runs first. */
+    @Override
+    public void pause(long nanos) {
+        long wake = clock.now() + nanos;
+        Thread me = Thread.currentThread();
+        synchronized (lock) {
+            waiting.add(new Turn(wake, order++, me));
+        }
+        passOn();
+        awaitTurn();
+        clock.advanceTo(wake);
+    }
+
+    /** Gives the turn to the earliest waiting rank (possibly the caller). */
+    private void passOn() {
+        Turn next;
+        synchronized (lock) {
+            next = waiting.poll();
+        }
+        if (next == null) {
+            holder = null;
+            return;
+        }
+        holder = next.thread();
+        LockSupport.unpark(next.thread());
+    }
+
+    private void awaitTurn() {
+        Thread me = Thread.currentThread();
+        while (holder != me) {
+            LockSupport.park(this);
+        }
+    }
+}

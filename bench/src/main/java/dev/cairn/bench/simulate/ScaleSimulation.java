@@ -1,0 +1,427 @@
+package dev.cairn.bench.simulate;
+
+import dev.cairn.CairnConfig;
+import dev.cairn.GcReport;
+import dev.cairn.RestoreRequest;
+import dev.cairn.Tensor;
+import dev.cairn.TierConfig;
+import dev.cairn.TrainingState;
+import dev.cairn.testkit.RequestKind;
+import dev.cairn.testkit.RequestStats;
+import dev.cairn.testkit.SimulatedClock;
+import dev.cairn.testkit.SimulatedObjectStore;
+import dev.cairn.tiers.internal.Tier;
+import dev.cairn.tiers.internal.commit.CommitProtocol;
+import dev.cairn.tiers.internal.gc.GarbageCollector;
+import dev.cairn.tiers.internal.gc.Retention;
+import dev.cairn.tiers.internal.layout.StoreLayout;
+import dev.cairn.tiers.internal.manifest.ChunkRef;
+import dev.cairn.tiers.internal.manifest.EntryRecord;
+import dev.cairn.tiers.internal.manifest.Manifest;
+import dev.cairn.tiers.internal.restore.Restorer;
+import java.io.PrintStream;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.EnumMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.Set;
+import org.apache.arrow.memory.BufferAllocator;
+import org.apache.arrow.memory.RootAllocator;
+
+/**
+ * {@code cairn bench --simulate}: N ranks save checkpoints of a large model into one simulated S3 bucket, rank 0
+ * commits and collects garbage, and M ranks then plan a restore, all in one process on simulated time, running the
+ * engine's own metadata path against a {@link SimulatedObjectStore} with S3's per-prefix rates and latencies.
+ *
+ * <p><b>Real engine code</b>, per rank, one {@link Tier} and one {@link CommitProtocol} each, as each rank's process
+ * has: the first dedup lookup's listing ({@link Tier#catalog}), the index write, the multi-rank commit
+ * ({@code RankCommit}: rank 0 polls the step's listing for every index, reads them, confirms every chunk they name
+ * ({@code ChunkConfirmation}), merges them and creates the MANIFEST ({@code CommitPoint}); every other rank polls for
+ * the MANIFEST and reads it), rank 0's retention and garbage collection after each commit ({@link Retention},
+ * {@link GarbageCollector}, as a multi-rank run's outsider), and each restoring rank's listing of the steps, MANIFEST
+ * read and restore plan with resharding ({@link Restorer#plan}). The store is met through the store (no
+ * {@code Coordinator}), the engine's default without a peer tier.
+ *
+ * <p><b>Simulated</b>: the chunks' bytes (each chunk is one PUT of its stored size, its bytes never made: the save
+ * pipeline's capture, hashing and encoding are not run), the store ({@link SimulatedObjectStore}: 20-60 ms to the
+ * first byte, 90 MB/s per request, 3,500 writes and 5,500 reads per second per prefix, 503 SlowDown beyond), the S3
+ * backend's retries ({@link S3ClientModel}), time ({@link RankTurns}: each rank a thread, one running at a time in
+ * order of simulated time; the commit's pauses and deadline on that time through the engine's {@code WaitClock}).
+ * A rank writes its chunks {@value #WRITES_IN_FLIGHT} at a time (the engine's I/O threads per tier).
+ */
+public final class ScaleSimulation {
+    /** Bytes of state per rank by default: 5.7 TB over 10,000 ranks. */
+    public static final long DEFAULT_BYTES_PER_RANK = 570_000_000L;
+    public static final int MIN_RANKS = 2;
+    public static final int MAX_RANKS = 10_000;
+    /** Chunk writes a rank has in flight: the engine's I/O threads per tier ({@code CairnCheckpointer}). */
+    static final int WRITES_IN_FLIGHT = 4;
+    static final String RUN = "sim";
+    private static final long SECOND = 1_000_000_000L;
+    /** Training steps between two checkpoints; only names the steps. */
+    private static final long STEP_INTERVAL = 1000;
+
+    private ScaleSimulation() {
+    }
+
+    /**
+     * What to simulate.
+     *
+     * @param ranks        ranks that save (N)
+     * @param restoreRanks ranks that restore the last checkpoint (M)
+     * @param modelBytes   bytes of state in all (bf16 weights, fp32 master weights and Adam moments)
+     * @param checkpoints  checkpoints saved; from the third on, rank 0's retention retires one a checkpoint
+     */
+    public record Options(int ranks, int restoreRanks, long modelBytes, int checkpoints) {
+        public Options {
+            if (ranks < MIN_RANKS || ranks > MAX_RANKS) {
+                throw new IllegalArgumentException("--ranks must be in [" + MIN_RANKS + ", " + MAX_RANKS + "], was " + ranks);
+            }
+            if (restoreRanks < 1 || restoreRanks > 2 * MAX_RANKS) {
+                throw new IllegalArgumentException("--restore-ranks must be in [1, " + 2 * MAX_RANKS + "], was "
+                        + restoreRanks);
+            }
+            if (checkpoints < 1 || checkpoints > 20) {
+                throw new IllegalArgumentException("--checkpoints must be in [1, 20], was " + checkpoints);
+            }
+            long smallest = (long) ranks * SimulatedModel.COLUMNS * SimulatedModel.BYTES_PER_PARAMETER;
+            if (modelBytes < smallest) {
+                throw new IllegalArgumentException("--model-bytes " + modelBytes + " gives each of " + ranks + " ranks less"
+                        + " than one row of " + SimulatedModel.COLUMNS + " parameters; at least " + smallest + " bytes");
+            }
+        }
+
+        /** N ranks, M = N / 2 restoring, 570 MB of state per rank (5.7 TB at 10,000), three checkpoints. */
+        public static Options defaults(int ranks) {
+            return new Options(ranks, Math.max(1, ranks / 2), ranks * DEFAULT_BYTES_PER_RANK, 3);
+        }
+
+        public Options withRestoreRanks(int m) {
+            return new Options(ranks, m, modelBytes, checkpoints);
+        }
+
+        public Options withModelBytes(long bytes) {
+            return new Options(ranks, restoreRanks, bytes, checkpoints);
+        }
+
+        public Options withCheckpoints(int n) {
+            return new Options(ranks, restoreRanks, modelBytes, n);
+        }
+    }
+
+    /** The simulated model and store. */
+    public record Setup(long parameters, long stateBytes, long[] globalShape, int tensors, long chunksPerCheckpoint,
+                        int chunkBytes, String store) {
+    }
+
+    /**
+     * One checkpoint.
+     *
+     * @param requests            every request of the checkpoint (save, commit and collection) by kind, SlowDowns included
+     * @param gcRequests          those of rank 0's retention and collection after the commit, by kind
+     * @param listsOnSavePath     LIST pages asked on the save and commit path (the collection's aside)
+     * @param fullListings        LIST pages of the whole chunk or step prefix (any phase)
+     * @param busiestKey          the key with the most requests in one simulated second
+     * @param busiestKeyPeak      that many requests per second
+     * @param slowDowns           requests answered with 503 SlowDown
+     * @param callsFailed         store calls that got SlowDown on every attempt of the S3 backend
+     * @param manifestBytes       the MANIFEST's size; -1 when none was created
+     * @param indexBytes          all ranks' indexes together
+     * @param commitNanos         simulated time from the last index landing to the MANIFEST created; -1 without one
+     * @param visibleNanos        from the last index landing until every rank's commit returned; -1 if one failed
+     * @param ranksCommitted      ranks whose commit returned
+     * @param failures            why other ranks' saves failed: reason and count, most common first
+     * @param gc                  rank 0's collection, or null when it failed
+     * @param gcFailure           why it failed, or null
+     * @param simulatedNanos      simulated time from the checkpoint's start to its last request
+     * @param wallNanos           real time the simulation of the checkpoint took
+     */
+    public record Checkpoint(long step, long chunksWritten, Map<RequestKind, Long> requests,
+                             Map<RequestKind, Long> gcRequests, long listsOnSavePath, long fullListings, String busiestKey,
+                             int busiestKeyPeak, long slowDowns, long callsFailed, long manifestBytes, long indexBytes,
+                             long commitNanos, long visibleNanos, int ranksCommitted, List<String> failures,
+                             GcReport gc, String gcFailure, long simulatedNanos, long wallNanos) {
+        public long totalRequests() {
+            return requests.values().stream().mapToLong(Long::longValue).sum();
+        }
+
+        public long gcTotal() {
+            return gcRequests.values().stream().mapToLong(Long::longValue).sum();
+        }
+
+        /** Chunks rank 0's collection deleted; 0 when it failed. */
+        public long chunksDeleted() {
+            return gc == null ? 0 : gc.chunksDeleted();
+        }
+    }
+
+    /**
+     * The restore of the last checkpoint by M ranks.
+     *
+     * @param metadataBytes    bytes of metadata (MANIFEST, listings aside) each planned rank read, by rank
+     * @param chunkShares      each planned rank's share of the checkpoint's chunks (distinct chunks it reads / all)
+     * @param chunkReads       chunk reads planned in all
+     * @param requests         requests of the restore by kind
+     * @param requestsOnFullListings LIST pages of the whole chunk or step prefix among them
+     * @param slowDowns        of those, answered with SlowDown
+     * @param failures         why ranks failed to plan: reason and count
+     */
+    public record Restore(int ranks, long step, long[] metadataBytes, double[] chunkShares, long chunkReads,
+                          Map<RequestKind, Long> requests, long requestsOnFullListings, long slowDowns, int failed,
+                          List<String> failures, long manifestBytes, long wallNanos) {
+        public long totalRequests() {
+            return requests.values().stream().mapToLong(Long::longValue).sum();
+        }
+    }
+
+    public record Results(Options options, Setup setup, Instant date, List<Checkpoint> checkpoints, Restore restore,
+                          long wallNanos, long manifestParses, long manifestReuses) {
+    }
+
+    /** Runs the simulation, telling {@code progress} what it does. */
+    public static Results run(Options o, PrintStream progress) throws InterruptedException {
+        long began = System.nanoTime();
+        // GC's grace is measured on the wall clock (Instant.now() in GarbageCollector): an epoch far in the past makes
+        // every simulated write older than any grace, the steady state where each collection removes what retention
+        // retired.
+        SimulatedClock clock = new SimulatedClock(Instant.now().minus(Duration.ofDays(3650)));
+        SimulatedObjectStore sim = SimulatedObjectStore.builder().clock(clock).visibleFromCompletion().build();
+        S3ClientModel store = new S3ClientModel(sim);
+        StoreLayout layout = new StoreLayout(RUN);
+        int n = o.ranks();
+        int chunkBytes = CairnConfig.DEFAULT_CHUNK_BYTES;
+        long widest = (o.modelBytes() / SimulatedModel.BYTES_PER_PARAMETER / SimulatedModel.COLUMNS
+                / Math.min(n, o.restoreRanks()) + 2) * SimulatedModel.COLUMNS * 4L;
+        SimulatedModel model = new SimulatedModel(n, o.modelBytes(), chunkBytes, new SimulatedModel.TargetBytes(widest));
+        RankTurns turns = new RankTurns(clock);
+        List<Checkpoint> done = new ArrayList<>();
+        Restore restore;
+        long parses;
+        long reuses;
+        try (BufferAllocator allocator = new RootAllocator()) {
+            OnceParsed parser = new OnceParsed(allocator);
+            Tier[] tiers = new Tier[n];
+            CommitProtocol[] commits = new CommitProtocol[n];
+            for (int r = 0; r < n; r++) {
+                tiers[r] = new Tier(TierConfig.of("s3", store), 0, layout, WRITES_IN_FLIGHT);
+                commits[r] = new CommitProtocol(allocator, null, CairnConfig.DEFAULT_DEADLINE, turns, parser);
+            }
+            GcReport[] collected = new GcReport[1];
+            Retention retention = new Retention(new GarbageCollector(commits[0]), CairnConfig.DEFAULT_GC_GRACE,
+                    CairnConfig.DEFAULT_GC_SWEEP_EVERY, 0, true,
+                    Set::of, null, (report, startedAt) -> collected[0] = report);
+            // Every rank holds as many rows (the split is even), so each has rank 0's count of chunks.
+            long chunksPerCheckpoint = model.index(RUN, 0, 0, Instant.EPOCH).chunkCount() * n;
+            Setup setup = new Setup(model.parameters(), model.bytes(), model.globalShape(), SimulatedModel.STATES.size(),
+                    chunksPerCheckpoint, chunkBytes, store.describe());
+            progress.printf(Locale.ROOT, "simulating %d ranks: %,d parameters (%s of state), %,d chunks a checkpoint;"
+                    + " %s%n", n, setup.parameters(), gb(setup.stateBytes()), chunksPerCheckpoint, store.describe());
+            progress.flush();
+            long start = SECOND;
+            for (int k = 1; k <= o.checkpoints(); k++) {
+                long step = k * STEP_INTERVAL;
+                Checkpoint c = checkpoint(step, k == 1, start, model, store, layout, tiers, commits, turns, retention,
+                        collected, clock);
+                done.add(c);
+                progress.printf(Locale.ROOT, "  step %d: %,d requests, %d SlowDown, %d of %d ranks committed, %.1f s"
+                                + " simulated, %.1f s real%n", step, c.totalRequests(), c.slowDowns(), c.ranksCommitted(), n,
+                        c.simulatedNanos() / 1e9, c.wallNanos() / 1e9);
+                progress.flush();
+                start = clock.latest() + SECOND;
+            }
+            restore = restore(o.restoreRanks(), start, model, chunksPerCheckpoint, store, layout, allocator, parser, turns, clock);
+            progress.printf(Locale.ROOT, "  restore on %d ranks: %d failed, %.1f s real%n", restore.ranks(), restore.failed(),
+                    restore.wallNanos() / 1e9);
+            progress.flush();
+            for (Tier t : tiers) {
+                t.close();
+            }
+            parses = parser.parses();
+            reuses = parser.reuses();
+            return new Results(o, setup, Instant.now(), List.copyOf(done), restore, System.nanoTime() - began, parses,
+                    reuses);
+        }
+    }
+
+    private static Checkpoint checkpoint(long step, boolean first, long start, SimulatedModel model, S3ClientModel store,
+                                         StoreLayout layout, Tier[] tiers, CommitProtocol[] commits, RankTurns turns,
+                                         Retention retention, GcReport[] collected, SimulatedClock clock)
+            throws InterruptedException {
+        long began = System.nanoTime();
+        SimulatedObjectStore sim = store.simulated();
+        sim.resetStats();
+        store.resetCounts();
+        int n = tiers.length;
+        long[] seen = new long[n];
+        long[] written = new long[n];
+        Throwable[] failures = new Throwable[n];
+        turns.runAll(n, start, r -> {
+            Tier tier = tiers[r];
+            if (first) {
+                tier.catalog(); // the save pipeline's first dedup lookup lists the tier's chunks, once per process
+                // Every rank lists at the same instant, before any chunk lands: hand the turn on so that they all do
+                // before one writes (the listing would show them nothing either way, simulated time hides later
+                // writes, but each would walk every chunk written before it in real time).
+                turns.pause(0);
+            }
+            Manifest index = model.index(RUN, step, r, clock.toInstant(clock.now()));
+            long bytes = writeChunks(index, store, layout, clock, written, r);
+            commits[r].commit(tier, index, index.chunkCount(), bytes);
+            seen[r] = clock.now();
+        }, failures);
+        RequestStats commitStats = sim.stats();
+        // Rank 0's retention and collection after its commit (a thread of its own in a multi-rank run), from the
+        // moment its commit returned.
+        collected[0] = null;
+        String gcFailure = null;
+        if (failures[0] == null) {
+            clock.setNow(seen[0]);
+            retention.afterCommit(tiers[0], step);
+            if (collected[0] == null && retention.lastFailure() != null) {
+                gcFailure = reason(retention.lastFailure());
+            }
+        } else {
+            gcFailure = "rank 0's commit failed: no collection";
+        }
+        RequestStats all = sim.stats();
+        Map<RequestKind, Long> gcRequests = new EnumMap<>(RequestKind.class);
+        for (RequestKind kind : RequestKind.values()) {
+            gcRequests.put(kind, all.requests(kind) - commitStats.requests(kind));
+        }
+        long lastIndex = -1;
+        long indexBytes = 0;
+        for (int r = 0; r < n; r++) {
+            String key = layout.indexKey(step, r);
+            Long at = store.landed(key);
+            if (at != null) {
+                lastIndex = Math.max(lastIndex, at);
+                indexBytes += store.size(key);
+            }
+        }
+        Long manifestAt = store.landed(layout.manifestKey(step));
+        Long manifestBytes = store.size(layout.manifestKey(step));
+        int committed = 0;
+        long lastSeen = -1;
+        for (int r = 0; r < n; r++) {
+            if (failures[r] == null) {
+                committed++;
+                lastSeen = Math.max(lastSeen, seen[r]);
+            }
+        }
+        RequestStats.KeyRate hottest = all.hottestKeys().isEmpty() ? null : all.hottestKeys().get(0);
+        long fullListings = all.prefix(layout.chunksPrefix()).requests(RequestKind.LIST)
+                + all.prefix(layout.stepsPrefix()).requests(RequestKind.LIST);
+        return new Checkpoint(step, Arrays.stream(written).sum(), all.requests(), gcRequests,
+                commitStats.requests(RequestKind.LIST), fullListings, hottest == null ? "-" : hottest.key(),
+                hottest == null ? 0 : hottest.peakPerSecond(), all.totalSlowDowns(), store.gaveUp(),
+                manifestBytes == null ? -1 : manifestBytes, indexBytes,
+                manifestAt == null || lastIndex < 0 ? -1 : manifestAt - lastIndex,
+                committed == n && lastIndex >= 0 ? lastSeen - lastIndex : -1, committed, tally(failures),
+                collected[0], gcFailure, clock.latest() - start, System.nanoTime() - began);
+    }
+
+    /**
+     * Puts every chunk of {@code index}, {@value #WRITES_IN_FLIGHT} in flight, counting each one put in
+     * {@code written[rank]}; returns the bytes stored.
+     */
+    private static long writeChunks(Manifest index, S3ClientModel store, StoreLayout layout, SimulatedClock clock,
+                                    long[] written, int rank) throws java.io.IOException {
+        long[] lanes = new long[WRITES_IN_FLIGHT];
+        Arrays.fill(lanes, clock.now());
+        long bytes = 0;
+        for (EntryRecord e : index.entries()) {
+            for (ChunkRef c : e.chunks()) {
+                int lane = 0;
+                for (int i = 1; i < lanes.length; i++) {
+                    if (lanes[i] < lanes[lane]) {
+                        lane = i;
+                    }
+                }
+                clock.setNow(lanes[lane]);
+                store.putChunk(layout.chunkKey(c.hash()), c.storedLength(), SimulatedModel.storeHash(c.hash()));
+                written[rank]++;
+                lanes[lane] = clock.now();
+                bytes += c.storedLength();
+            }
+        }
+        clock.setNow(Arrays.stream(lanes).max().orElseThrow());
+        return bytes;
+    }
+
+    private static Restore restore(int m, long start, SimulatedModel model, long chunksPerCheckpoint, S3ClientModel store,
+                                   StoreLayout layout,
+                                   BufferAllocator allocator, OnceParsed parser, RankTurns turns, SimulatedClock clock) {
+        long began = System.nanoTime();
+        SimulatedObjectStore sim = store.simulated();
+        sim.resetStats();
+        store.resetCounts();
+        long[] bytes = new long[m];
+        double[] shares = new double[m];
+        Throwable[] failures = new Throwable[m];
+        long reads = 0;
+        long step = -1;
+        Long manifestBytes = null;
+        for (int r = 0; r < m; r++) {
+            clock.setNow(start); // every restoring process starts at once
+            store.takeBytesRead();
+            try (Tier tier = new Tier(TierConfig.of("s3", store), 0, layout, 1);
+                 Restorer restorer = new Restorer(List.of(tier), new CommitProtocol(allocator, null,
+                         CairnConfig.DEFAULT_DEADLINE, turns, parser), null, CairnConfig.DEFAULT_DEADLINE, r, m, allocator)) {
+                List<Tensor> targets = new ArrayList<>();
+                for (SimulatedModel.State s : SimulatedModel.STATES) {
+                    targets.add(model.tensor(s, r, m));
+                }
+                Restorer.PlannedRestore plan = restorer.plan(RestoreRequest.latest().into(TrainingState.of(targets)));
+                step = plan.step();
+                reads += plan.chunkReads();
+                shares[r] = plan.distinctChunks() / (double) chunksPerCheckpoint;
+                manifestBytes = store.size(layout.manifestKey(plan.step()));
+            } catch (Throwable e) {
+                failures[r] = e;
+                shares[r] = Double.NaN;
+            }
+            bytes[r] = store.takeBytesRead();
+        }
+        RequestStats stats = sim.stats();
+        int failed = (int) Arrays.stream(failures).filter(java.util.Objects::nonNull).count();
+        long fullListings = stats.prefix(layout.chunksPrefix()).requests(RequestKind.LIST)
+                + stats.prefix(layout.stepsPrefix()).requests(RequestKind.LIST);
+        return new Restore(m, step, bytes, shares, reads, stats.requests(), fullListings, stats.totalSlowDowns(), failed,
+                tally(failures),
+                manifestBytes == null ? -1 : manifestBytes, System.nanoTime() - began);
+    }
+
+    /** Failure reasons with their counts, most common first. */
+    private static List<String> tally(Throwable[] failures) {
+        Map<String, Integer> counts = new java.util.LinkedHashMap<>();
+        for (Throwable t : failures) {
+            if (t != null) {
+                counts.merge(reason(t), 1, Integer::sum);
+            }
+        }
+        return counts.entrySet().stream().sorted((a, b) -> b.getValue() - a.getValue())
+                .map(e -> e.getValue() + " x " + e.getKey()).toList();
+    }
+
+    /** A failure in a line, without the parts that differ from rank to rank (keys, numbers). */
+    static String reason(Throwable t) {
+        String kind = t instanceof dev.cairn.CheckpointException c ? c.reason().name() : t.getClass().getSimpleName();
+        String message = String.valueOf(t.getMessage());
+        if (message.startsWith(kind + ": ")) {
+            message = message.substring(kind.length() + 2);
+        }
+        message = message.replaceAll("\\b\\d[\\d,.]*\\b", "#");
+        if (message.length() > 160) {
+            message = message.substring(0, 160) + "...";
+        }
+        return kind + ": " + message;
+    }
+
+    private static String gb(long bytes) {
+        return String.format(Locale.ROOT, "%.2f TB", bytes / 1e12);
+    }
+}

@@ -1,0 +1,132 @@
+package dev.cairn.bench;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.cairn.bench.simulate.ScaleSimulation;
+import dev.cairn.bench.simulate.ScaleSimulation.Checkpoint;
+import dev.cairn.bench.simulate.ScaleSimulation.Options;
+import dev.cairn.bench.simulate.ScaleSimulation.Results;
+import dev.cairn.testkit.RequestKind;
+import java.io.ByteArrayOutputStream;
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
+import java.util.List;
+import org.junit.jupiter.api.Test;
+
+/**
+ * The scale simulation's counts against what the engine must do for a multi-rank save, commit, retention and restore:
+ * small worlds (16 and 64 ranks, small models), seconds each. None of these depends on machine speed: time is
+ * simulated.
+ */
+class ScaleSimulationTest {
+    private static final PrintStream QUIET = new PrintStream(new ByteArrayOutputStream(), true, StandardCharsets.UTF_8);
+
+    /** A model of {@code rowsPerRank} rows of 4096 parameters on each rank. */
+    private static Options small(int ranks, int rowsPerRank) {
+        return Options.defaults(ranks).withModelBytes((long) ranks * rowsPerRank * 4096 * 14);
+    }
+
+    @Test
+    void sixteenRanksCommitEachCheckpointOnceAndRetentionRetiresTheFirst() throws Exception {
+        Results r = ScaleSimulation.run(small(16, 600), QUIET);
+        long chunks = r.setup().chunksPerCheckpoint();
+        // 600 rows: bf16 512 rows a chunk (2 chunks), fp32 256 rows (3 chunks) x 3 tensors: 11 chunks a rank.
+        assertEquals(16 * 11, chunks);
+        assertEquals(List.of(1000L, 2000L, 3000L), r.checkpoints().stream().map(Checkpoint::step).toList());
+        for (Checkpoint c : r.checkpoints()) {
+            assertEquals(chunks, c.chunksWritten());
+            assertEquals(0, c.slowDowns(), "16 ranks stay far below S3's rates");
+            assertEquals(1, c.requests().get(RequestKind.PUT_IF_ABSENT), "exactly one MANIFEST create a checkpoint");
+            assertEquals(0, c.gcRequests().get(RequestKind.PUT_IF_ABSENT));
+            assertEquals(chunks + 16, c.requests().get(RequestKind.PUT) - c.gcRequests().get(RequestKind.PUT),
+                    "every chunk put once, and one index a rank");
+            assertTrue(c.requests().get(RequestKind.HEAD) - c.gcRequests().get(RequestKind.HEAD) >= chunks,
+                    "rank 0 confirms every chunk in the store before it commits");
+            assertEquals(16, c.ranksCommitted());
+            assertTrue(c.failures().isEmpty(), c.failures().toString());
+            assertTrue(c.commitNanos() > 0 && c.visibleNanos() >= c.commitNanos(), c.commitNanos() + " " + c.visibleNanos());
+            assertTrue(c.manifestBytes() > 0 && c.indexBytes() > 0);
+            assertTrue(c.listsOnSavePath() > 0, "rank 0 lists the step for the indexes: the engine meets through the store");
+        }
+        assertEquals(List.of(), r.checkpoints().get(1).gc().stepsRetired(), "keep 2: nothing to retire at the second");
+        Checkpoint third = r.checkpoints().get(2);
+        assertEquals(List.of(1000L), third.gc().stepsRetired());
+        assertEquals(chunks, third.chunksDeleted(), "the retired step's chunks, no other");
+        assertTrue(third.gcRequests().get(RequestKind.DELETE) >= chunks + 16 + 1, "its chunks, indexes and MANIFEST");
+        assertEquals(1, third.gcRequests().get(RequestKind.PUT), "the RETIRED marker of a multi-rank step");
+    }
+
+    @Test
+    void sixtyFourRanksRestoreOnThirtyTwoReadingTheManifestAndEveryChunkOnce() throws Exception {
+        Results r = ScaleSimulation.run(small(64, 300).withCheckpoints(2), QUIET);
+        ScaleSimulation.Restore restore = r.restore();
+        assertEquals(32, restore.ranks());
+        assertEquals(0, restore.failed(), restore.failures().toString());
+        assertEquals(2000, restore.step(), "the newest committed step");
+        assertEquals(r.setup().chunksPerCheckpoint(), restore.chunkReads(),
+                "each new slice is two old ones, so every chunk is read by exactly one rank");
+        Checkpoint last = r.checkpoints().get(1);
+        for (long bytes : restore.metadataBytes()) {
+            assertEquals(last.manifestBytes(), bytes, "today every restoring rank reads the whole MANIFEST");
+        }
+        assertEquals(32, restore.requests().get(RequestKind.GET), "one GET of the MANIFEST a rank");
+        double shares = 0;
+        for (double s : restore.chunkShares()) {
+            shares += s;
+        }
+        assertEquals(1.0, shares, 1e-9, "the ranks' shares of the chunks add up to the checkpoint");
+    }
+
+    @Test
+    void aRestoreOnRanksThatCutSavedChunksReadsTheChunksOnTheirBordersTwice() throws Exception {
+        Results r = ScaleSimulation.run(small(16, 600).withCheckpoints(1).withRestoreRanks(3), QUIET);
+        assertEquals(0, r.restore().failed(), r.restore().failures().toString());
+        assertTrue(r.restore().chunkReads() > r.setup().chunksPerCheckpoint(), r.restore().chunkReads() + " reads");
+    }
+
+    @Test
+    void theSameSimulationCountsTheSameRequestsTwice() throws Exception {
+        Results a = ScaleSimulation.run(small(16, 300).withCheckpoints(2), QUIET);
+        Results b = ScaleSimulation.run(small(16, 300).withCheckpoints(2), QUIET);
+        for (int i = 0; i < 2; i++) {
+            assertEquals(a.checkpoints().get(i).requests(), b.checkpoints().get(i).requests());
+            assertEquals(a.checkpoints().get(i).visibleNanos(), b.checkpoints().get(i).visibleNanos());
+        }
+    }
+
+    @Test
+    void theReportPrintsEveryGoalAndItsJsonParses() throws Exception {
+        Results r = ScaleSimulation.run(small(16, 300), QUIET);
+        JsonNode json = new ObjectMapper().readTree(ScaleReport.json(r));
+        assertEquals("simulate", json.get("benchmark").asText());
+        assertEquals(3, json.get("checkpoints").size());
+        assertEquals(r.checkpoints().get(2).totalRequests(), json.get("figures").get("requestsPerCheckpoint").get("value").asLong());
+        for (String goal : List.of("requestsPerCheckpoint", "fullListings", "busiestKey", "slowDowns", "restoreMetadata",
+                "commitVisible")) {
+            assertTrue(json.get("comparisons").has(goal), goal);
+        }
+        assertFalse(json.get("comparisons").get("requestsPerCheckpoint").get("met").asBoolean(),
+                "GC lists and deletes chunk by chunk today: the issue's request budget is missed");
+        ByteArrayOutputStream text = new ByteArrayOutputStream();
+        ScaleReport.printText(r, new PrintStream(text, true, StandardCharsets.UTF_8));
+        String table = text.toString(StandardCharsets.UTF_8);
+        for (ScaleReport.Goal g : ScaleReport.goals(r)) {
+            assertTrue(table.contains(g.label()), g.label());
+        }
+    }
+
+    @Test
+    void optionsOutOfRangeAreRefusedWithWhatIsWrong() {
+        assertTrue(assertThrows(IllegalArgumentException.class, () -> Options.defaults(10_001)).getMessage()
+                .contains("--ranks"));
+        assertTrue(assertThrows(IllegalArgumentException.class, () -> Options.defaults(16).withRestoreRanks(0))
+                .getMessage().contains("--restore-ranks"));
+        assertTrue(assertThrows(IllegalArgumentException.class, () -> Options.defaults(16).withModelBytes(1000))
+                .getMessage().contains("--model-bytes"));
+    }
+}
