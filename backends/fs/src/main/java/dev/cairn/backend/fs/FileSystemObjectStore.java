@@ -88,6 +88,12 @@ public final class FileSystemObjectStore implements ObjectStore {
 
     @Override
     public void put(String key, ByteBuffer data) throws IOException {
+        Path target = writeDurableBytes(key, data);
+        forceDirectory(target.getParent());
+    }
+
+    /** Writes and forces {@code data} into a temporary file and renames it onto {@code key}'s path, returned. */
+    private Path writeDurableBytes(String key, ByteBuffer data) throws IOException {
         checkOpen();
         Path target = KeyPaths.resolve(root, key);
         Path temporary = writeTemporary(target, data);
@@ -97,7 +103,7 @@ public final class FileSystemObjectStore implements ObjectStore {
             deleteQuietly(temporary, e);
             throw e;
         }
-        forceDirectory(target.getParent());
+        return target;
     }
 
     /**
@@ -107,15 +113,7 @@ public final class FileSystemObjectStore implements ObjectStore {
      */
     @Override
     public void putSyncingNameLater(String key, ByteBuffer data) throws IOException {
-        checkOpen();
-        Path target = KeyPaths.resolve(root, key);
-        Path temporary = writeTemporary(target, data);
-        try {
-            moveOnto(temporary, target);
-        } catch (IOException | RuntimeException e) {
-            deleteQuietly(temporary, e);
-            throw e;
-        }
+        Path target = writeDurableBytes(key, data);
         namesAdded(target.getParent()).incrementAndGet(); // after the rename: a sync that reads it forces this name
     }
 
