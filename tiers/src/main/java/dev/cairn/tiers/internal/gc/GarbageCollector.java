@@ -66,6 +66,15 @@ public final class GarbageCollector {
         }
     }
 
+    /**
+     * Drops what this process knows of {@code tier}'s steps: a commit failed in a way that may have left its step
+     * committed (its MANIFEST create was attempted), so the next collection lists the steps and reads their MANIFESTs
+     * again instead of taking that step's chunks for unused.
+     */
+    public void forget(Tier tier) {
+        known(tier).forget();
+    }
+
     /** Who runs a collection, which decides what protects a chunk that a save in flight relies on. */
     public enum Collector {
         /**

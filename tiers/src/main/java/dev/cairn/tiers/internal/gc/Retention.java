@@ -97,6 +97,15 @@ public final class Retention implements TierCommitter.Retention {
     }
 
     @Override
+    public void commitFailed(Tier tier, long step) {
+        if (rank == 0) {
+            // The MANIFEST may be there (a create whose answer was lost): the next collection lists the steps and
+            // reads their MANIFESTs again rather than take this step's chunks for unused.
+            collector.forget(tier);
+        }
+    }
+
+    @Override
     public GcReport collect(Tier tier, boolean dryRun) throws IOException {
         // Ranks other than 0 only report: rank 0 is the run's collector.
         return collector.collect(tier, grace, stepsInFlight.get(), dryRun || rank != 0, role);
