@@ -175,21 +175,25 @@ public final class GarbageCollector {
         StoreLayout layout = tier.layout();
         ChunkCatalog catalog = tier.catalog();
         Map<String, Long> sizes = new java.util.HashMap<>();
-        List<String> ripe = new ArrayList<>();
+        List<String> deleted = new ArrayList<>();
         if (who == Collector.WRITER) {
             for (String hash : due) {
                 sizes.put(hash, Math.max(0, catalog.sizeOf(hash)));
-                ripe.add(hash);
             }
-        } else {
-            // The writers this collector cannot see write a chunk again before they count on it: its age says
-            // whether one may, as in a sweep's re-check. One HEAD per chunk, in flight together.
+            deleted.addAll(deleteUnlessHeld(tier, steps, due));
+            return settled(steps, deleted, sizes);
+        }
+        // The writers this collector cannot see write a chunk again before they count on it: its age says whether one
+        // may. Asked per batch, right before that batch's delete (one HEAD per chunk, in flight together), so that a
+        // chunk written again while earlier batches were deleted is seen young.
+        long cutoff = now - grace.toMillis();
+        for (int from = 0; from < due.size(); from += ChunkCatalog.DELETE_BATCH) {
             Map<String, String> hashOf = new java.util.LinkedHashMap<>();
-            for (String hash : due) {
+            for (String hash : due.subList(from, Math.min(due.size(), from + ChunkCatalog.DELETE_BATCH))) {
                 hashOf.put(layout.chunkKey(hash), hash);
             }
             Map<String, ObjectInfo> held = tier.store().statAll(hashOf.keySet());
-            long cutoff = now - grace.toMillis();
+            List<String> ripe = new ArrayList<>();
             for (Map.Entry<String, String> k : hashOf.entrySet()) {
                 ObjectInfo o = held.get(k.getKey());
                 if (o == null) {
@@ -201,10 +205,23 @@ public final class GarbageCollector {
                     steps.pendUntil(k.getValue(), o.lastModified().toEpochMilli() + grace.toMillis() + 1);
                 }
             }
+            deleted.addAll(deleteUnlessHeld(tier, steps, ripe));
         }
-        // Asked again under the catalog's lock: a commit since may name one again (an OUTSIDER runs beside commits).
-        List<String> deleted = catalog.deleteUnlessPinned(ripe, steps::isReferenced,
+        return settled(steps, deleted, sizes);
+    }
+
+    /**
+     * Deletes the chunks of {@code hashes} that no save of this process has pinned and no held step names, both asked
+     * again under the catalog's lock (an OUTSIDER runs beside commits, which may name one again), in batches.
+     */
+    private static List<String> deleteUnlessHeld(Tier tier, RetainedSteps steps, List<String> hashes) throws IOException {
+        StoreLayout layout = tier.layout();
+        return tier.catalog().deleteUnlessPinned(hashes, steps::isReferenced,
                 batch -> tier.store().deleteAll(batch.stream().map(layout::chunkKey).toList()));
+    }
+
+    /** Takes {@code deleted} off the queue; returns how many and their bytes. */
+    private static long[] settled(RetainedSteps steps, List<String> deleted, Map<String, Long> sizes) {
         long bytes = 0;
         for (String hash : deleted) {
             steps.settle(hash);
@@ -341,7 +358,7 @@ public final class GarbageCollector {
         RetainedSteps steps = known(tier);
         ChunkCatalog catalog = tier.catalog();
         Map<String, ObjectInfo> doomed = new java.util.LinkedHashMap<>();
-        List<String> aged = new ArrayList<>();
+        Set<String> aged = new HashSet<>();
         for (ObjectInfo o : tier.store().list(layout.chunksPrefix())) {
             String hash = layout.hashOfChunkKey(o.key());
             // What this process holds is spared too: a step committed here after the listing (rank 0 sweeps beside
@@ -355,21 +372,35 @@ public final class GarbageCollector {
                 aged.add(o.key());
             }
         }
-        if (!dryRun && !aged.isEmpty()) {
-            // Asked again just before deleting, one HEAD per chunk in flight together: a writer in another process
-            // that reuses an old chunk writes it again first (restarting its age), possibly after the listing this
-            // sweep works from, which may be long ago on a large store.
-            Map<String, ObjectInfo> now = tier.store().statAll(aged);
-            for (String key : aged) {
-                ObjectInfo o = now.get(key);
-                if (o == null || !o.lastModified().isBefore(cutoff)) {
-                    doomed.remove(layout.hashOfChunkKey(key)); // gone, or written again since: a writer counts on it
+        List<String> deleted = new ArrayList<>();
+        if (dryRun) {
+            deleted.addAll(doomed.keySet());
+        } else {
+            List<String> candidates = List.copyOf(doomed.keySet());
+            for (int from = 0; from < candidates.size(); from += ChunkCatalog.DELETE_BATCH) {
+                List<String> batch = new ArrayList<>(candidates.subList(from,
+                        Math.min(candidates.size(), from + ChunkCatalog.DELETE_BATCH)));
+                List<String> agedHere = new ArrayList<>();
+                for (String hash : batch) {
+                    if (aged.contains(layout.chunkKey(hash))) {
+                        agedHere.add(layout.chunkKey(hash));
+                    }
                 }
+                if (!agedHere.isEmpty()) {
+                    // Asked again per batch, right before its delete, one HEAD per chunk in flight together: a writer
+                    // in another process that reuses an old chunk writes it again first (restarting its age), possibly
+                    // after the listing this sweep works from, or while earlier batches were deleted.
+                    Map<String, ObjectInfo> now = tier.store().statAll(agedHere);
+                    for (String key : agedHere) {
+                        ObjectInfo o = now.get(key);
+                        if (o == null || !o.lastModified().isBefore(cutoff)) {
+                            batch.remove(layout.hashOfChunkKey(key)); // gone, or written again: a writer counts on it
+                        }
+                    }
+                }
+                deleted.addAll(deleteUnlessHeld(tier, steps, batch));
             }
         }
-        List<String> deleted = dryRun ? List.copyOf(doomed.keySet())
-                : catalog.deleteUnlessPinned(List.copyOf(doomed.keySet()), steps::isReferenced,
-                        batch -> tier.store().deleteAll(batch.stream().map(layout::chunkKey).toList()));
         long bytes = 0;
         for (String hash : deleted) {
             bytes += doomed.get(hash).size();
