@@ -28,7 +28,8 @@ import java.util.TreeMap;
  *       Nothing is listed: its requests grow with what the retired steps named, not with what the tier holds.</li>
  *   <li>{@link #collect}, a sweep: lists every step and chunk, as the only way to find what no manifest names
  *       (steps that never committed, chunks of a save that died, steps another process committed), and re-learns the
- *       held steps from the listing. Run every {@code gcSweepEvery} commits and whenever asked.</li>
+ *       held steps from the listing. Run after a process's first commit in a tier, then every {@code gcSweepEvery}
+ *       commits, and whenever asked.</li>
  * </ul>
  *
  * <p>Both keep one rule per collector. A {@link Collector#WRITER} collection runs with the tier's commit lock held,
@@ -123,8 +124,9 @@ public final class GarbageCollector {
     public GcReport retire(Tier tier, Duration grace, Collector who) throws IOException {
         RetainedSteps steps = known(tier);
         synchronized (steps.collecting) {
+            long generation = steps.generation();
             if (!steps.known()) {
-                learnSteps(tier, steps);
+                learnSteps(tier, steps, generation);
             }
             StoreLayout layout = tier.layout();
             List<RetainedSteps.Retired> retired = steps.retireBeyond(tier.config().keepLast());
@@ -152,7 +154,7 @@ public final class GarbageCollector {
                 steps.forget();
                 throw e;
             }
-            long[] deleted = deletePending(tier, steps, grace, who, now);
+            long[] deleted = deletePending(tier, steps, generation, grace, who, now);
             List<Long> oldMarkers = steps.markersPutBefore(now - grace.toMillis());
             if (!oldMarkers.isEmpty()) {
                 tier.store().deleteAll(oldMarkers.stream().map(layout::retiredKey).toList());
@@ -166,7 +168,8 @@ public final class GarbageCollector {
      * one waits for the next collection), an OUTSIDER's once the store says they are older than {@code grace}.
      * Returns the chunks and bytes deleted.
      */
-    private static long[] deletePending(Tier tier, RetainedSteps steps, Duration grace, Collector who, long now)
+    private static long[] deletePending(Tier tier, RetainedSteps steps, long generation, Duration grace, Collector who,
+                                        long now)
             throws IOException {
         List<String> due = steps.due(now);
         if (due.isEmpty()) {
@@ -180,7 +183,7 @@ public final class GarbageCollector {
             for (String hash : due) {
                 sizes.put(hash, Math.max(0, catalog.sizeOf(hash)));
             }
-            deleted.addAll(deleteUnlessHeld(tier, steps, due));
+            deleted.addAll(deleteUnlessHeld(tier, steps, generation, due));
             return settled(steps, deleted, sizes);
         }
         // The writers this collector cannot see write a chunk again before they count on it: its age says whether one
@@ -205,18 +208,20 @@ public final class GarbageCollector {
                     steps.pendUntil(k.getValue(), o.lastModified().toEpochMilli() + grace.toMillis() + 1);
                 }
             }
-            deleted.addAll(deleteUnlessHeld(tier, steps, ripe));
+            deleted.addAll(deleteUnlessHeld(tier, steps, generation, ripe));
         }
         return settled(steps, deleted, sizes);
     }
 
     /**
      * Deletes the chunks of {@code hashes} that no save of this process has pinned and no held step names, both asked
-     * again under the catalog's lock (an OUTSIDER runs beside commits, which may name one again), in batches.
+     * again under the catalog's lock (an OUTSIDER runs beside commits, which may name one again), in batches; none once
+     * a forget came since {@code generation} (the collection began).
      */
-    private static List<String> deleteUnlessHeld(Tier tier, RetainedSteps steps, List<String> hashes) throws IOException {
+    private static List<String> deleteUnlessHeld(Tier tier, RetainedSteps steps, long generation, List<String> hashes)
+            throws IOException {
         StoreLayout layout = tier.layout();
-        return tier.catalog().deleteUnlessPinned(hashes, steps::isReferenced,
+        return tier.catalog().deleteUnlessPinned(hashes, hash -> steps.spares(hash, generation),
                 batch -> tier.store().deleteAll(batch.stream().map(layout::chunkKey).toList()));
     }
 
@@ -236,7 +241,7 @@ public final class GarbageCollector {
      * step another collector retired; one that cannot be read fails the collection if the step would be retained (its
      * chunks could not be told apart), as in a sweep, and is left to a sweep if it would be retired.
      */
-    private void learnSteps(Tier tier, RetainedSteps steps) throws IOException {
+    private void learnSteps(Tier tier, RetainedSteps steps, long generation) throws IOException {
         StoreLayout layout = tier.layout();
         List<Long> committed = new ArrayList<>();
         for (ObjectInfo o : tier.store().list(layout.stepsPrefix())) {
@@ -259,7 +264,7 @@ public final class GarbageCollector {
                 }
             }
         }
-        steps.markKnown();
+        steps.markKnown(generation); // not if a commit's failure made this process forget since the listing
     }
 
     /**
@@ -282,6 +287,7 @@ public final class GarbageCollector {
     private GcReport collectOnce(Tier tier, Duration grace, Set<Long> stepsInFlight, boolean dryRun, Collector who)
             throws IOException, StaleListing {
         StoreLayout layout = tier.layout();
+        long generation = known(tier).generation();
         Instant cutoff = Instant.now().minus(grace);
         Map<Long, List<ObjectInfo>> byStep = new TreeMap<>();
         Set<Long> committed = new HashSet<>();
@@ -398,7 +404,7 @@ public final class GarbageCollector {
                         }
                     }
                 }
-                deleted.addAll(deleteUnlessHeld(tier, steps, batch));
+                deleted.addAll(deleteUnlessHeld(tier, steps, generation, batch));
             }
         }
         long bytes = 0;
@@ -406,7 +412,7 @@ public final class GarbageCollector {
             bytes += doomed.get(hash).size();
         }
         if (!dryRun) {
-            steps.pend(steps.reconcile(retainedSteps, retired), System.currentTimeMillis());
+            steps.pend(steps.reconcile(retainedSteps, retired, generation), System.currentTimeMillis());
             for (String hash : deleted) {
                 steps.settle(hash);
             }

@@ -127,7 +127,8 @@ public final class Retention implements TierCommitter.Retention {
             collected.accept(sweep ? collector.collect(tier, grace, stepsInFlight.get(), false, role)
                     : collector.retire(tier, grace, role), began);
         } catch (Throwable e) {
-            // A failed collection loses nothing; the next one retries (a sweep with it). Kept for diagnosis.
+            // A failed collection deletes nothing a kept step names; the next one retries (a sweep with it: what this
+            // one left half done only a sweep may find). Kept for diagnosis.
             if (sweep) {
                 sweepDue.add(tier.index());
             }
@@ -145,7 +146,11 @@ public final class Retention implements TierCommitter.Retention {
         closed = true;
     }
 
-    /** Stops the background collections; one cut short loses nothing: the next one (in any process) finishes it. */
+    /**
+     * Stops the background collections. One cut short deletes nothing that a kept step names; what it had still to
+     * delete (and what this process had pending) is left in the store until a sweep finds it: the next process's first
+     * commit sweeps, as does {@code cairn gc}.
+     */
     public void close() {
         closed = true;
         if (background != null) {
