@@ -43,8 +43,8 @@ import org.junit.jupiter.api.Assertions;
 
 /**
  * Garbage collection driven by manifest differences (the collection after each commit retires steps and deletes what
- * only their manifests named, without listing) beside everything else that collects: the writer's own sweeps (every
- * {@code gcSweepEvery} commits, and {@code gc()}), and another process's collector (the command line's) running at
+ * only their manifests named, without listing) beside everything else that collects: the writer's own sweeps (after
+ * its first commit, then every {@code gcSweepEvery} commits, and {@code gc()}), and another process's collector (the command line's) running at
  * the same time, with a long grace beside saves in flight, or with none once no save is in flight. Saves share chunks
  * (dedup, differential chains in the memory tier) and run waited for or in flight.
  *

@@ -217,23 +217,9 @@ public final class ChunkCatalog {
     }
 
     /**
-     * Deletes a chunk unless a save has pinned it, atomically with respect to {@link #pin}: a save either pins first
-     * and the chunk stays, or pins after and finds it absent, so it writes the chunk again.
-     */
-    public synchronized boolean deleteUnlessPinned(String hash, Deletion deletion) throws IOException {
-        if (pins.containsKey(hash)) {
-            return false;
-        }
-        present.remove(hash);
-        codecs.remove(hash);
-        bases.remove(hash);
-        writtenAt.remove(hash);
-        deletion.run();
-        return true;
-    }
-
-    /**
-     * {@link #deleteUnlessPinned(String, Deletion)} for many chunks, leaving also those {@code spare} says to keep
+     * Deletes the chunks of {@code hashes} unless a save has pinned them, atomically with respect to {@link #pin} (a
+     * save either pins first and the chunk stays, or pins after and finds it absent, so it writes the chunk again),
+     * leaving also those {@code spare} says to keep
      * (asked under the catalog's lock, just before the deletion): in batches of {@value #DELETE_BATCH}, each under the
      * catalog's lock for one call of {@code deletion} (one DeleteObjects request on S3), so that saves pin in between.
      * Returns the hashes it deleted (those it passed to {@code deletion}), in order; a failing batch throws, and the
@@ -270,12 +256,6 @@ public final class ChunkCatalog {
     @FunctionalInterface
     public interface BatchDeletion {
         void run(List<String> hashes) throws IOException;
-    }
-
-    /** A store deletion run under the catalog's lock. */
-    @FunctionalInterface
-    public interface Deletion {
-        void run() throws IOException;
     }
 
     public synchronized boolean isPinned(String hash) {

@@ -35,6 +35,13 @@ public final class TierCommitter {
          */
         void afterCommit(Tier tier, long step);
 
+        /**
+         * A commit of {@code step} in {@code tier} failed after its MANIFEST create may have been attempted: the step
+         * may be committed all the same (an unknown outcome), so what retention knows of the tier's steps is no longer
+         * to be trusted.
+         */
+        void commitFailed(Tier tier, long step);
+
         /** A collection asked for (the API's {@code gc}). */
         GcReport collect(Tier tier, boolean dryRun) throws IOException;
     }
@@ -110,6 +117,7 @@ public final class TierCommitter {
             retention.afterCommit(tier, job.step());
         } catch (Throwable e) {
             CheckpointException c = asCheckpointException(job.step(), e);
+            retention.commitFailed(tier, job.step());
             future.completeExceptionally(c);
             failPromotions(job, c);
             if (rankCommits != null) {
@@ -136,6 +144,7 @@ public final class TierCommitter {
                 retention.afterCommit(tier, manifest.step());
             }
         } catch (Throwable t) {
+            retention.commitFailed(tier, manifest.step());
             done.completeExceptionally(promotionFailure(manifest, t));
         } finally {
             tier.commitLock().unlock();

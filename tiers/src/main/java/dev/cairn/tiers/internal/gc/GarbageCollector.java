@@ -28,7 +28,8 @@ import java.util.TreeMap;
  *       Nothing is listed: its requests grow with what the retired steps named, not with what the tier holds.</li>
  *   <li>{@link #collect}, a sweep: lists every step and chunk, as the only way to find what no manifest names
  *       (steps that never committed, chunks of a save that died, steps another process committed), and re-learns the
- *       held steps from the listing. Run every {@code gcSweepEvery} commits and whenever asked.</li>
+ *       held steps from the listing. Run after a process's first commit in a tier, then every {@code gcSweepEvery}
+ *       commits, and whenever asked.</li>
  * </ul>
  *
  * <p>Both keep one rule per collector. A {@link Collector#WRITER} collection runs with the tier's commit lock held,
@@ -64,6 +65,15 @@ public final class GarbageCollector {
         } catch (IOException | RuntimeException e) {
             steps.forget();
         }
+    }
+
+    /**
+     * Drops what this process knows of {@code tier}'s steps: a commit failed in a way that may have left its step
+     * committed (its MANIFEST create was attempted), so the next collection lists the steps and reads their MANIFESTs
+     * again instead of taking that step's chunks for unused.
+     */
+    public void forget(Tier tier) {
+        known(tier).forget();
     }
 
     /** Who runs a collection, which decides what protects a chunk that a save in flight relies on. */
@@ -114,8 +124,9 @@ public final class GarbageCollector {
     public GcReport retire(Tier tier, Duration grace, Collector who) throws IOException {
         RetainedSteps steps = known(tier);
         synchronized (steps.collecting) {
+            long generation = steps.generation();
             if (!steps.known()) {
-                learnSteps(tier, steps);
+                learnSteps(tier, steps, generation);
             }
             StoreLayout layout = tier.layout();
             List<RetainedSteps.Retired> retired = steps.retireBeyond(tier.config().keepLast());
@@ -143,7 +154,7 @@ public final class GarbageCollector {
                 steps.forget();
                 throw e;
             }
-            long[] deleted = deletePending(tier, steps, grace, who, now);
+            long[] deleted = deletePending(tier, steps, generation, grace, who, now);
             List<Long> oldMarkers = steps.markersPutBefore(now - grace.toMillis());
             if (!oldMarkers.isEmpty()) {
                 tier.store().deleteAll(oldMarkers.stream().map(layout::retiredKey).toList());
@@ -157,7 +168,8 @@ public final class GarbageCollector {
      * one waits for the next collection), an OUTSIDER's once the store says they are older than {@code grace}.
      * Returns the chunks and bytes deleted.
      */
-    private static long[] deletePending(Tier tier, RetainedSteps steps, Duration grace, Collector who, long now)
+    private static long[] deletePending(Tier tier, RetainedSteps steps, long generation, Duration grace, Collector who,
+                                        long now)
             throws IOException {
         List<String> due = steps.due(now);
         if (due.isEmpty()) {
@@ -166,21 +178,25 @@ public final class GarbageCollector {
         StoreLayout layout = tier.layout();
         ChunkCatalog catalog = tier.catalog();
         Map<String, Long> sizes = new java.util.HashMap<>();
-        List<String> ripe = new ArrayList<>();
+        List<String> deleted = new ArrayList<>();
         if (who == Collector.WRITER) {
             for (String hash : due) {
                 sizes.put(hash, Math.max(0, catalog.sizeOf(hash)));
-                ripe.add(hash);
             }
-        } else {
-            // The writers this collector cannot see write a chunk again before they count on it: its age says
-            // whether one may, as in a sweep's re-check. One HEAD per chunk, in flight together.
+            deleted.addAll(deleteUnlessHeld(tier, steps, generation, due));
+            return settled(steps, deleted, sizes);
+        }
+        // The writers this collector cannot see write a chunk again before they count on it: its age says whether one
+        // may. Asked per batch, right before that batch's delete (one HEAD per chunk, in flight together), so that a
+        // chunk written again while earlier batches were deleted is seen young.
+        long cutoff = now - grace.toMillis();
+        for (int from = 0; from < due.size(); from += ChunkCatalog.DELETE_BATCH) {
             Map<String, String> hashOf = new java.util.LinkedHashMap<>();
-            for (String hash : due) {
+            for (String hash : due.subList(from, Math.min(due.size(), from + ChunkCatalog.DELETE_BATCH))) {
                 hashOf.put(layout.chunkKey(hash), hash);
             }
             Map<String, ObjectInfo> held = tier.store().statAll(hashOf.keySet());
-            long cutoff = now - grace.toMillis();
+            List<String> ripe = new ArrayList<>();
             for (Map.Entry<String, String> k : hashOf.entrySet()) {
                 ObjectInfo o = held.get(k.getKey());
                 if (o == null) {
@@ -192,10 +208,25 @@ public final class GarbageCollector {
                     steps.pendUntil(k.getValue(), o.lastModified().toEpochMilli() + grace.toMillis() + 1);
                 }
             }
+            deleted.addAll(deleteUnlessHeld(tier, steps, generation, ripe));
         }
-        // Asked again under the catalog's lock: a commit since may name one again (an OUTSIDER runs beside commits).
-        List<String> deleted = catalog.deleteUnlessPinned(ripe, steps::isReferenced,
+        return settled(steps, deleted, sizes);
+    }
+
+    /**
+     * Deletes the chunks of {@code hashes} that no save of this process has pinned and no held step names, both asked
+     * again under the catalog's lock (an OUTSIDER runs beside commits, which may name one again), in batches; none once
+     * a forget came since {@code generation} (the collection began).
+     */
+    private static List<String> deleteUnlessHeld(Tier tier, RetainedSteps steps, long generation, List<String> hashes)
+            throws IOException {
+        StoreLayout layout = tier.layout();
+        return tier.catalog().deleteUnlessPinned(hashes, hash -> steps.spares(hash, generation),
                 batch -> tier.store().deleteAll(batch.stream().map(layout::chunkKey).toList()));
+    }
+
+    /** Takes {@code deleted} off the queue; returns how many and their bytes. */
+    private static long[] settled(RetainedSteps steps, List<String> deleted, Map<String, Long> sizes) {
         long bytes = 0;
         for (String hash : deleted) {
             steps.settle(hash);
@@ -210,7 +241,7 @@ public final class GarbageCollector {
      * step another collector retired; one that cannot be read fails the collection if the step would be retained (its
      * chunks could not be told apart), as in a sweep, and is left to a sweep if it would be retired.
      */
-    private void learnSteps(Tier tier, RetainedSteps steps) throws IOException {
+    private void learnSteps(Tier tier, RetainedSteps steps, long generation) throws IOException {
         StoreLayout layout = tier.layout();
         List<Long> committed = new ArrayList<>();
         for (ObjectInfo o : tier.store().list(layout.stepsPrefix())) {
@@ -233,7 +264,7 @@ public final class GarbageCollector {
                 }
             }
         }
-        steps.markKnown();
+        steps.markKnown(generation); // not if a commit's failure made this process forget since the listing
     }
 
     /**
@@ -256,6 +287,7 @@ public final class GarbageCollector {
     private GcReport collectOnce(Tier tier, Duration grace, Set<Long> stepsInFlight, boolean dryRun, Collector who)
             throws IOException, StaleListing {
         StoreLayout layout = tier.layout();
+        long generation = known(tier).generation();
         Instant cutoff = Instant.now().minus(grace);
         Map<Long, List<ObjectInfo>> byStep = new TreeMap<>();
         Set<Long> committed = new HashSet<>();
@@ -332,7 +364,7 @@ public final class GarbageCollector {
         RetainedSteps steps = known(tier);
         ChunkCatalog catalog = tier.catalog();
         Map<String, ObjectInfo> doomed = new java.util.LinkedHashMap<>();
-        List<String> aged = new ArrayList<>();
+        Set<String> aged = new HashSet<>();
         for (ObjectInfo o : tier.store().list(layout.chunksPrefix())) {
             String hash = layout.hashOfChunkKey(o.key());
             // What this process holds is spared too: a step committed here after the listing (rank 0 sweeps beside
@@ -346,27 +378,41 @@ public final class GarbageCollector {
                 aged.add(o.key());
             }
         }
-        if (!dryRun && !aged.isEmpty()) {
-            // Asked again just before deleting, one HEAD per chunk in flight together: a writer in another process
-            // that reuses an old chunk writes it again first (restarting its age), possibly after the listing this
-            // sweep works from, which may be long ago on a large store.
-            Map<String, ObjectInfo> now = tier.store().statAll(aged);
-            for (String key : aged) {
-                ObjectInfo o = now.get(key);
-                if (o == null || !o.lastModified().isBefore(cutoff)) {
-                    doomed.remove(layout.hashOfChunkKey(key)); // gone, or written again since: a writer counts on it
+        List<String> deleted = new ArrayList<>();
+        if (dryRun) {
+            deleted.addAll(doomed.keySet());
+        } else {
+            List<String> candidates = List.copyOf(doomed.keySet());
+            for (int from = 0; from < candidates.size(); from += ChunkCatalog.DELETE_BATCH) {
+                List<String> batch = new ArrayList<>(candidates.subList(from,
+                        Math.min(candidates.size(), from + ChunkCatalog.DELETE_BATCH)));
+                List<String> agedHere = new ArrayList<>();
+                for (String hash : batch) {
+                    if (aged.contains(layout.chunkKey(hash))) {
+                        agedHere.add(layout.chunkKey(hash));
+                    }
                 }
+                if (!agedHere.isEmpty()) {
+                    // Asked again per batch, right before its delete, one HEAD per chunk in flight together: a writer
+                    // in another process that reuses an old chunk writes it again first (restarting its age), possibly
+                    // after the listing this sweep works from, or while earlier batches were deleted.
+                    Map<String, ObjectInfo> now = tier.store().statAll(agedHere);
+                    for (String key : agedHere) {
+                        ObjectInfo o = now.get(key);
+                        if (o == null || !o.lastModified().isBefore(cutoff)) {
+                            batch.remove(layout.hashOfChunkKey(key)); // gone, or written again: a writer counts on it
+                        }
+                    }
+                }
+                deleted.addAll(deleteUnlessHeld(tier, steps, generation, batch));
             }
         }
-        List<String> deleted = dryRun ? List.copyOf(doomed.keySet())
-                : catalog.deleteUnlessPinned(List.copyOf(doomed.keySet()), steps::isReferenced,
-                        batch -> tier.store().deleteAll(batch.stream().map(layout::chunkKey).toList()));
         long bytes = 0;
         for (String hash : deleted) {
             bytes += doomed.get(hash).size();
         }
         if (!dryRun) {
-            steps.pend(steps.reconcile(retainedSteps, retired), System.currentTimeMillis());
+            steps.pend(steps.reconcile(retainedSteps, retired, generation), System.currentTimeMillis());
             for (String hash : deleted) {
                 steps.settle(hash);
             }

@@ -15,9 +15,15 @@ import java.util.TreeMap;
  * are still to be deleted, and the RETIRED markers still to be removed.
  *
  * <p>A chunk is a candidate for deletion only while no held step references it, and a collection asks again
- * ({@link #isReferenced}) just before it deletes. What this process does not know (a step another process
- * committed in the tier since the listing) only a sweep finds: one writer per run and tier is what the commit
- * protocol assumes already.
+ * ({@link #spares}) just before it deletes. What this process does not know (a step another process committed in
+ * the tier since the listing: {@code cairn restore --to} or an admin copy into a live tier, a leftover writer) only a
+ * sweep finds; until then a retirement here may delete chunks such a step shares with the retired one, so nothing
+ * else should commit into a tier a running checkpointer collects. A commit of this process whose outcome is unknown
+ * makes the collector {@link #forget} instead.
+ *
+ * <p>{@link #forget} may come from a committing thread while a background collection learns the steps: each forget
+ * starts a new generation, a listing made in an older one does not mark the steps known, and a collection that began
+ * in an older one deletes nothing more (its references may be incomplete).
  *
  * <p>Thread-safe: commits record steps while a background collection works.
  */
@@ -40,14 +46,24 @@ final class RetainedSteps {
     /** RETIRED markers put, by step: when (epoch milliseconds). */
     private final Map<Long, Long> markers = new LinkedHashMap<>();
     private boolean known;
+    /** Counts {@link #forget}s, so that a collection can tell that one came while it worked. */
+    private long generation;
 
     /** Whether the held steps are complete: listed (or swept) once, and no commit since failed to be recorded. */
     synchronized boolean known() {
         return known;
     }
 
-    synchronized void markKnown() {
-        known = true;
+    /** The current generation: take it before listing or deleting, and hand it back to {@link #markKnown}/{@link #spares}. */
+    synchronized long generation() {
+        return generation;
+    }
+
+    /** The held steps are complete, as learned from a listing begun in {@code generation}; ignored if a forget came since. */
+    synchronized void markKnown(long generation) {
+        if (generation == this.generation) {
+            known = true;
+        }
     }
 
     /**
@@ -58,6 +74,7 @@ final class RetainedSteps {
         steps.clear();
         references.clear();
         known = false;
+        generation++;
     }
 
     /** Holds {@code step} (once); its chunks are referenced from now on. */
@@ -84,9 +101,10 @@ final class RetainedSteps {
      * After a sweep: the steps it retired ({@code retired}) are no longer held, and those it retained are. A held step
      * the sweep did not list as committed stays held: it may have been committed after the listing (a commit of this
      * process beside a background sweep) as well as retired by another collector before it; holding it keeps its chunks,
-     * and retention drops it in its turn. Returns the chunks left unreferenced.
+     * and retention drops it in its turn. The steps are known afterwards unless a forget came since {@code generation}
+     * (when the sweep listed). Returns the chunks left unreferenced.
      */
-    synchronized List<String> reconcile(Map<Long, Step> retained, java.util.Collection<Long> retired) {
+    synchronized List<String> reconcile(Map<Long, Step> retained, java.util.Collection<Long> retired, long generation) {
         List<String> unreferenced = new ArrayList<>();
         for (Long step : retired) {
             if (steps.containsKey(step)) {
@@ -96,7 +114,7 @@ final class RetainedSteps {
         for (Step s : retained.values()) {
             add(s.step(), s.worldSize(), s.hashes());
         }
-        known = true;
+        markKnown(generation);
         return unreferenced;
     }
 
@@ -115,9 +133,12 @@ final class RetainedSteps {
         return references.containsKey(hash);
     }
 
-    /** Held steps, ascending (for tests and messages). */
-    synchronized List<Long> held() {
-        return new ArrayList<>(steps.keySet());
+    /**
+     * Whether a collection begun in {@code generation} must leave {@code hash}: a held step names it, or a forget came
+     * since (the references may then be incomplete).
+     */
+    synchronized boolean spares(String hash, long generation) {
+        return generation != this.generation || references.containsKey(hash);
     }
 
     /** Queues {@code hashes} for deletion, due at {@code dueMillis} (or earlier, if already queued so). */
@@ -137,9 +158,15 @@ final class RetainedSteps {
         pending.remove(hash);
     }
 
-    /** The queued chunks due at {@code nowMillis} that no held step references; those referenced leave the queue. */
+    /**
+     * The queued chunks due at {@code nowMillis} that no held step references; those referenced leave the queue. None
+     * while the held steps are not known (after a forget): the references are incomplete then.
+     */
     synchronized List<String> due(long nowMillis) {
         List<String> due = new ArrayList<>();
+        if (!known) {
+            return due;
+        }
         for (var it = pending.entrySet().iterator(); it.hasNext(); ) {
             Map.Entry<String, Long> e = it.next();
             if (references.containsKey(e.getKey())) {
@@ -149,10 +176,6 @@ final class RetainedSteps {
             }
         }
         return due;
-    }
-
-    synchronized int pendingCount() {
-        return pending.size();
     }
 
     synchronized void markerPut(long step, long atMillis) {

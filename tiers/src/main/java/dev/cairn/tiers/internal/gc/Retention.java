@@ -20,8 +20,11 @@ import java.util.function.Supplier;
  * rank 0, and when the API's {@code gc} asks. Only rank 0 collects; the other ranks only report.
  *
  * <p>After a commit the collection learns what to delete from the manifests of the steps it retires
- * ({@link GarbageCollector#retire}: no listing); every {@code gcSweepEvery}-th commit in a tier, and every collection
- * asked for, sweeps the whole tier instead ({@link GarbageCollector#collect}), which also finds what no manifest names.
+ * ({@link GarbageCollector#retire}: no listing). The collection after this checkpointer's first commit in a tier, then
+ * after every {@code gcSweepEvery}-th commit after it, and every collection asked for, sweeps the whole tier instead
+ * ({@link GarbageCollector#collect}), which also finds what no manifest names. The count restarts with each process:
+ * sweeping at the first commit is what keeps a job that restarts often from never sweeping, and what finds the
+ * deletions a stopped process still had pending (in its memory only).
  *
  * <p>In a multi-rank run rank 0 collects as an outsider ({@link GarbageCollector.Collector#OUTSIDER}): it cannot see
  * the other ranks' pins, so chunks only retired steps named also wait out the grace period (and its commit checks that
@@ -43,7 +46,12 @@ public final class Retention implements TierCommitter.Retention {
     private final ExecutorService background;
     /** Tiers (by index) with a background collection queued and not started yet. */
     private final Set<Integer> queued = ConcurrentHashMap.newKeySet();
-    /** Commits in each tier (by index) since this checkpointer opened, which schedule its sweeps. */
+    /**
+     * Commits in each tier (by index) since this checkpointer opened, which schedule its sweeps: the first, and every
+     * {@code sweepEvery}-th after it. Sweeping at a process's first commit is what keeps restarts from postponing the
+     * sweep forever (a job that restarts more often than every {@code sweepEvery} commits), and what finds the
+     * deletions a process that stopped still had pending (they live in its memory only).
+     */
     private final Map<Integer, AtomicLong> commits = new ConcurrentHashMap<>();
     /** Tiers (by index) whose next collection after a commit is a sweep. */
     private final Set<Integer> sweepDue = ConcurrentHashMap.newKeySet();
@@ -51,7 +59,8 @@ public final class Retention implements TierCommitter.Retention {
     private volatile Throwable lastFailure;
 
     /**
-     * @param sweepEvery    a sweep after every this-many commits in a tier; 0: only when asked
+     * @param sweepEvery    a sweep after the first commit in a tier of this checkpointer and every this-many commits
+     *                      after it; 0: only when asked
      * @param stepsInFlight the steps this process is saving now, never taken for abandoned
      * @param background    where rank 0 of a multi-rank run collects; null to collect in place, under the commit lock
      * @param collected     told of each collection after a commit, with the {@code System.nanoTime()} it began
@@ -75,7 +84,7 @@ public final class Retention implements TierCommitter.Retention {
         }
         // Recorded now, on the committing thread: a background collection must hold every step committed before it.
         collector.committed(tier, step);
-        if (sweepEvery > 0 && commits.computeIfAbsent(tier.index(), i -> new AtomicLong()).incrementAndGet() % sweepEvery == 0) {
+        if (sweepEvery > 0 && (commits.computeIfAbsent(tier.index(), i -> new AtomicLong()).incrementAndGet() - 1) % sweepEvery == 0) {
             sweepDue.add(tier.index());
         }
         if (background == null) {
@@ -97,6 +106,15 @@ public final class Retention implements TierCommitter.Retention {
     }
 
     @Override
+    public void commitFailed(Tier tier, long step) {
+        if (rank == 0) {
+            // The MANIFEST may be there (a create whose answer was lost): the next collection lists the steps and
+            // reads their MANIFESTs again rather than take this step's chunks for unused.
+            collector.forget(tier);
+        }
+    }
+
+    @Override
     public GcReport collect(Tier tier, boolean dryRun) throws IOException {
         // Ranks other than 0 only report: rank 0 is the run's collector.
         return collector.collect(tier, grace, stepsInFlight.get(), dryRun || rank != 0, role);
@@ -109,7 +127,8 @@ public final class Retention implements TierCommitter.Retention {
             collected.accept(sweep ? collector.collect(tier, grace, stepsInFlight.get(), false, role)
                     : collector.retire(tier, grace, role), began);
         } catch (Throwable e) {
-            // A failed collection loses nothing; the next one retries (a sweep with it). Kept for diagnosis.
+            // A failed collection deletes nothing a kept step names; the next one retries (a sweep with it: what this
+            // one left half done only a sweep may find). Kept for diagnosis.
             if (sweep) {
                 sweepDue.add(tier.index());
             }
@@ -127,7 +146,11 @@ public final class Retention implements TierCommitter.Retention {
         closed = true;
     }
 
-    /** Stops the background collections; one cut short loses nothing: the next one (in any process) finishes it. */
+    /**
+     * Stops the background collections. One cut short deletes nothing that a kept step names; what it had still to
+     * delete (and what this process had pending) is left in the store until a sweep finds it: the next process's first
+     * commit sweeps, as does {@code cairn gc}.
+     */
     public void close() {
         closed = true;
         if (background != null) {
