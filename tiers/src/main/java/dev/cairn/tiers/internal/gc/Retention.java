@@ -20,8 +20,11 @@ import java.util.function.Supplier;
  * rank 0, and when the API's {@code gc} asks. Only rank 0 collects; the other ranks only report.
  *
  * <p>After a commit the collection learns what to delete from the manifests of the steps it retires
- * ({@link GarbageCollector#retire}: no listing); every {@code gcSweepEvery}-th commit in a tier, and every collection
- * asked for, sweeps the whole tier instead ({@link GarbageCollector#collect}), which also finds what no manifest names.
+ * ({@link GarbageCollector#retire}: no listing). The collection after this checkpointer's first commit in a tier, then
+ * after every {@code gcSweepEvery}-th commit after it, and every collection asked for, sweeps the whole tier instead
+ * ({@link GarbageCollector#collect}), which also finds what no manifest names. The count restarts with each process:
+ * sweeping at the first commit is what keeps a job that restarts often from never sweeping, and what finds the
+ * deletions a stopped process still had pending (in its memory only).
  *
  * <p>In a multi-rank run rank 0 collects as an outsider ({@link GarbageCollector.Collector#OUTSIDER}): it cannot see
  * the other ranks' pins, so chunks only retired steps named also wait out the grace period (and its commit checks that
@@ -43,7 +46,12 @@ public final class Retention implements TierCommitter.Retention {
     private final ExecutorService background;
     /** Tiers (by index) with a background collection queued and not started yet. */
     private final Set<Integer> queued = ConcurrentHashMap.newKeySet();
-    /** Commits in each tier (by index) since this checkpointer opened, which schedule its sweeps. */
+    /**
+     * Commits in each tier (by index) since this checkpointer opened, which schedule its sweeps: the first, and every
+     * {@code sweepEvery}-th after it. Sweeping at a process's first commit is what keeps restarts from postponing the
+     * sweep forever (a job that restarts more often than every {@code sweepEvery} commits), and what finds the
+     * deletions a process that stopped still had pending (they live in its memory only).
+     */
     private final Map<Integer, AtomicLong> commits = new ConcurrentHashMap<>();
     /** Tiers (by index) whose next collection after a commit is a sweep. */
     private final Set<Integer> sweepDue = ConcurrentHashMap.newKeySet();
@@ -51,7 +59,8 @@ public final class Retention implements TierCommitter.Retention {
     private volatile Throwable lastFailure;
 
     /**
-     * @param sweepEvery    a sweep after every this-many commits in a tier; 0: only when asked
+     * @param sweepEvery    a sweep after the first commit in a tier of this checkpointer and every this-many commits
+     *                      after it; 0: only when asked
      * @param stepsInFlight the steps this process is saving now, never taken for abandoned
      * @param background    where rank 0 of a multi-rank run collects; null to collect in place, under the commit lock
      * @param collected     told of each collection after a commit, with the {@code System.nanoTime()} it began
@@ -75,7 +84,7 @@ public final class Retention implements TierCommitter.Retention {
         }
         // Recorded now, on the committing thread: a background collection must hold every step committed before it.
         collector.committed(tier, step);
-        if (sweepEvery > 0 && commits.computeIfAbsent(tier.index(), i -> new AtomicLong()).incrementAndGet() % sweepEvery == 0) {
+        if (sweepEvery > 0 && (commits.computeIfAbsent(tier.index(), i -> new AtomicLong()).incrementAndGet() - 1) % sweepEvery == 0) {
             sweepDue.add(tier.index());
         }
         if (background == null) {
