@@ -141,19 +141,6 @@ final class S3ClientModel extends ForwardingObjectStore {
         });
     }
 
-    /** DeleteObjects, as the S3 backend sends it: up to 1,000 keys a request, each batch retried whole. */
-    @Override
-    public void deleteAll(Collection<String> keys) throws IOException {
-        List<String> all = List.copyOf(keys);
-        for (int from = 0; from < all.size(); from += 1000) {
-            List<String> batch = all.subList(from, Math.min(all.size(), from + 1000));
-            retrying("(DeleteObjects of " + batch.size() + " keys)", () -> {
-                sim.deleteAll(batch);
-                return null;
-            });
-        }
-    }
-
     @Override
     public String describe() {
         return sim.describe() + " behind the S3 backend's retries (" + MAX_ATTEMPTS + " attempts)";
