@@ -1,11 +1,13 @@
 package dev.cairn.tiers.internal;
 
 import java.io.IOException;
+import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
+import java.util.function.Predicate;
 
 /**
  * What one tier is known to hold, by chunk hash, and which hashes saves in flight rely on. The dedup check and the
@@ -225,12 +227,12 @@ public final class ChunkCatalog {
      * Returns the hashes it deleted (those it passed to {@code deletion}), in order; a failing batch throws, and the
      * batches before it stay deleted.
      */
-    public List<String> deleteUnlessPinned(List<String> hashes, java.util.function.Predicate<String> spare,
+    public List<String> deleteUnlessPinned(List<String> hashes, Predicate<String> spare,
                                            BatchDeletion deletion) throws IOException {
-        List<String> deleted = new java.util.ArrayList<>();
+        List<String> deleted = new ArrayList<>();
         for (int from = 0; from < hashes.size(); from += DELETE_BATCH) {
             synchronized (this) {
-                List<String> batch = new java.util.ArrayList<>();
+                List<String> batch = new ArrayList<>();
                 for (String hash : hashes.subList(from, Math.min(hashes.size(), from + DELETE_BATCH))) {
                     if (!pins.containsKey(hash) && !spare.test(hash)) {
                         batch.add(hash);
@@ -249,7 +251,7 @@ public final class ChunkCatalog {
         return deleted;
     }
 
-    /** Chunks one {@link #deleteUnlessPinned(List, java.util.function.Predicate, BatchDeletion)} call deletes under one hold of the lock. */
+    /** Chunks one {@link #deleteUnlessPinned(List, Predicate, BatchDeletion)} call deletes under one hold of the lock. */
     public static final int DELETE_BATCH = 1000;
 
     /** A store deletion of many chunks, run under the catalog's lock. */
