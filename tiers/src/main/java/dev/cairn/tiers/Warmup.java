@@ -33,8 +33,11 @@ final class Warmup implements Runnable {
      */
     private static final int ROUNDS = 24;
     private static final int SAMPLE_BYTES = 1 << 20;
+    /** Lengths 0 to 300 are hashed (every length class of XXH3, below), each at offsets 0 to 7. */
+    private static final int HASHED_LENGTHS = 301;
+    private static final int HASH_OFFSETS = 8;
 
-    private Warmup() {
+    Warmup() {
     }
 
     /** Starts the warm-up once per JVM. */
@@ -55,11 +58,13 @@ final class Warmup implements Runnable {
      * "unloaded" at the 4-8 byte branch, then 270 ms of C1 and C2 compiles on the restore's critical path).
      */
     private static void hashEveryLengthClass(ContentHash.Hasher hasher, ByteBuffer direct) {
-        byte[] heap = new byte[301];
+        // Room for the largest length at the largest offset: a hash of a range past the end throws, and an exception
+        // here ends the whole warm-up (run() ignores it), which WarmupTest would catch.
+        byte[] heap = new byte[HASHED_LENGTHS + HASH_OFFSETS];
         new SplittableRandom(7).nextBytes(heap);
         ByteBuffer onHeap = ByteBuffer.wrap(heap);
-        for (int round = 0; round < 8; round++) {
-            for (int length = 0; length <= 300; length++) {
+        for (int round = 0; round < HASH_OFFSETS; round++) {
+            for (int length = 0; length < HASHED_LENGTHS; length++) {
                 hasher.hex(onHeap, round, length);
                 hasher.hex(direct, round, length);
             }
@@ -68,6 +73,15 @@ final class Warmup implements Runnable {
 
     @Override
     public void run() {
+        try {
+            warm();
+        } catch (java.io.IOException | RuntimeException | LinkageError | OutOfMemoryError e) {
+            // see the class comment: nothing depends on the warm-up
+        }
+    }
+
+    /** The warm-up's work, throwing what {@link #run} ignores (tests call this to see that it runs to its end). */
+    void warm() throws java.io.IOException {
         try (RootAllocator allocator = new RootAllocator(32L << 20); Scratch scratch = new Scratch(allocator, "warmup");
              ChunkCodec codec = new ChunkCodec(1, scratch)) {
             ByteBuffer raw = scratch.buffer().atLeast(SAMPLE_BYTES).order(ByteOrder.LITTLE_ENDIAN);
@@ -85,15 +99,13 @@ final class Warmup implements Runnable {
                 int n = codec.encodeChoosing(raw, 0, SAMPLE_BYTES, 4, stored, encoded).length();
                 codec.decode(stored, 0, n, back, 0, SAMPLE_BYTES);
                 if (!hasher.matches(back, 0, SAMPLE_BYTES, hash)) {
-                    return; // cannot happen unless the codec is broken, which the real restore reports
+                    throw new IllegalStateException("warm-up: a decoded sample does not match its hash");
                 }
             }
             ChunkRef chunk = new ChunkRef(0, SAMPLE_BYTES, hash, encoded.codec().manifestName(), encoded.length());
             Manifest m = new Manifest(ManifestFormat.FORMAT_VERSION, "warmup", 1, 1, 0, Instant.now(), SAMPLE_BYTES,
                     List.of(new EntryRecord("w", true, DType.F32, new long[] {SAMPLE_BYTES / 4}, SAMPLE_BYTES, 0, List.of(chunk))));
             ManifestFormat.read(ByteBuffer.wrap(ManifestFormat.write(m, "manifest", allocator)), "warmup manifest", allocator);
-        } catch (java.io.IOException | RuntimeException | LinkageError | OutOfMemoryError e) {
-            // see the class comment: nothing depends on the warm-up
         }
     }
 }
