@@ -1,6 +1,6 @@
 package dev.cairn.tiers.internal.pipeline;
 
-import com.lmax.disruptor.SleepingWaitStrategy;
+import com.lmax.disruptor.BlockingWaitStrategy;
 import com.lmax.disruptor.EventHandler;
 import com.lmax.disruptor.ExceptionHandler;
 import com.lmax.disruptor.RingBuffer;
@@ -82,11 +82,14 @@ public final class SavePipeline implements AutoCloseable {
         this.bases = new DeltaBases(fullEvery, freshFor(config), previous,
                 new SlabPool(scratch, config.chunkBytes(), BASES_PER_ENCODER * n), waitNanos, new Scratch(scratch, "feeder"));
         AtomicInteger threads = new AtomicInteger();
+        // Encoders block while the ring is empty. Disruptor's sleeping strategy (100 spins, then 200 us sleeps) woke each
+        // of them 5,000 times a second: an idle checkpointer burnt 480 ms of CPU in 4 s, taken from training on a small
+        // machine, against 10-20 ms blocking. Quiet A/B on 2 cores: restores and every-step saves no slower.
         this.disruptor = new Disruptor<>(ChunkEvent::new, 1024, r -> {
             Thread t = new Thread(r, "cairn-ring-" + threads.incrementAndGet());
             t.setDaemon(true);
             return t;
-        }, ProducerType.SINGLE, new SleepingWaitStrategy(100, 200_000));
+        }, ProducerType.SINGLE, new BlockingWaitStrategy());
         this.encoders = new ChunkEncoder[n];
         ChunkWriter writer = new ChunkWriter(firstTierWritten, freshFor(config));
         for (int k = 0; k < n; k++) {
