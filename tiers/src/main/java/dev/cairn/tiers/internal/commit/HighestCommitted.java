@@ -23,7 +23,8 @@ import java.util.concurrent.TimeoutException;
  *
  * <p>The listing starts at open ({@link #listInBackground}), on each tier's I/O thread, so that a slow or cold store (an
  * S3 client's first call loads and starts its whole stack) is not paid for in the caller's thread by the first save
- * that reaches that tier, possibly many steps from now.
+ * that reaches that tier, possibly many steps from now. The newest step's MANIFEST is then read ahead for a restore
+ * ({@link #readAhead}).
  */
 public final class HighestCommitted {
     private final CommitProtocol commits;
@@ -44,14 +45,37 @@ public final class HighestCommitted {
         atOpen.put(t.index(), listed);
         try {
             t.io().execute(() -> {
+                long newest;
                 try {
-                    listed.complete(newest(commits.committedSteps(t)));
+                    newest = newest(commits.committedSteps(t));
+                    listed.complete(newest);
                 } catch (Throwable e) {
                     listed.completeExceptionally(e); // listed again at the first save, which reports why
+                    return;
                 }
+                readAhead(t, newest);
             });
         } catch (RejectedExecutionException e) {
             listed.completeExceptionally(e);
+        }
+    }
+
+    /**
+     * Reads and parses {@code t}'s newest MANIFEST into the commit protocol's cache (committed manifests never change),
+     * after the listing has been handed on: a replacement process opens its checkpointer and then restores that step,
+     * whose first act is this read. Done here, it overlaps with whatever the caller does between the open and the
+     * restore (building its model), and so does the store client's and the manifest reader's start-up on their first
+     * call (an S3 client's first GET, Arrow's and Jackson's classes), which a cold JVM would otherwise pay inside the
+     * restore. A failure is left to the restore, which reads again and reports it.
+     */
+    private void readAhead(Tier t, long newest) {
+        if (newest < 0) {
+            return;
+        }
+        try {
+            commits.read(t, newest);
+        } catch (Throwable e) {
+            // read again, and reported, by whoever needs it
         }
     }
 
