@@ -114,8 +114,17 @@ public final class CairnCheckpointer implements Checkpointer {
                 ? new StaleIndexCleanUp(restorer, tiers, commits, config.rank(), rankCommits, config.deadline()) : null;
         this.checkpoints = new CommittedCheckpoints(tiers, commits);
         HighestCommitted highestCommitted = new HighestCommitted(commits, config.deadline());
+        // A tier that holds a committed step at open means a restore is likely (a replacement, a resumed run): the
+        // restore's readers are made ready then, their memory touched, once, off the caller's thread.
+        int restoreThreads = RESTORE_THREADS_PER_ENCODER * config.encoderThreads();
+        java.util.concurrent.atomic.AtomicBoolean readersPrepared = new java.util.concurrent.atomic.AtomicBoolean();
+        Runnable prepareReaders = () -> {
+            if (readersPrepared.compareAndSet(false, true)) {
+                restorer.prefault(restoreThreads, config.chunkBytes());
+            }
+        };
         for (Tier t : tiers) {
-            highestCommitted.listInBackground(t);
+            highestCommitted.listInBackground(t, prepareReaders);
         }
         ScheduledThreadPoolExecutor deadlines = new ScheduledThreadPoolExecutor(1, daemon("cairn-deadline"));
         deadlines.setRemoveOnCancelPolicy(true);

@@ -117,6 +117,11 @@ public final class ChunkCodec implements AutoCloseable {
         return h + compress.compressDirectByteBuffer(dst, h, dst.capacity() - h, planes, 0, len);
     }
 
+    /** Touches the workspace a decode of a {@code rawLength}-byte chunk uses ({@link Scratch.Buffer#prefault}). */
+    public void prefaultDecode(int rawLength) {
+        scratch.prefault(rawLength);
+    }
+
     /**
      * Encodes the chunk in the codec that suits it (see the class comment) into {@code dst} at 0; {@code elementSize}
      * is the width of the chunk's floats, or 0 when it does not hold floats. Returns {@code result}, filled with the

@@ -41,6 +41,14 @@ public final class HighestCommitted {
 
     /** Starts listing {@code t}'s committed steps on one of its I/O threads. */
     public void listInBackground(Tier t) {
+        listInBackground(t, () -> { });
+    }
+
+    /**
+     * Starts listing {@code t}'s committed steps on one of its I/O threads; when it holds one, reads the newest's
+     * MANIFEST ahead ({@link #readAhead}) and then runs {@code whenCommitted} there (a restore is likely to follow).
+     */
+    public void listInBackground(Tier t, Runnable whenCommitted) {
         CompletableFuture<Long> listed = new CompletableFuture<>();
         atOpen.put(t.index(), listed);
         try {
@@ -53,7 +61,10 @@ public final class HighestCommitted {
                     listed.completeExceptionally(e); // listed again at the first save, which reports why
                     return;
                 }
-                readAhead(t, newest);
+                if (newest >= 0) {
+                    readAhead(t, newest);
+                    whenCommitted.run();
+                }
             });
         } catch (RejectedExecutionException e) {
             listed.completeExceptionally(e);

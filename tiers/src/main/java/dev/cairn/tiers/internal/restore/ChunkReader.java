@@ -110,6 +110,12 @@ public final class ChunkReader implements AutoCloseable {
         return chunks.readStored(store, layout, c.hash(), bound, trustLength ? Math.min(c.storedLength(), bound) : bound);
     }
 
+    /** Touches this reader's buffers for chunks of {@code rawLength} bytes (see {@link StoredChunks#prefault}). */
+    public void prefault(int rawLength) {
+        raw.prefault(rawLength);
+        chunks.prefault(rawLength);
+    }
+
     /**
      * Decodes stored bytes of {@code c}, read from {@code store}, following its chain there if it is differential, and
      * checks their hash; returns the raw bytes in a buffer of this reader valid until its next call.

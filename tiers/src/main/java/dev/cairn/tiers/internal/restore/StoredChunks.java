@@ -41,6 +41,15 @@ public final class StoredChunks implements AutoCloseable {
     }
 
     /**
+     * Touches the buffers a whole (not differential) chunk of {@code rawLength} bytes is read and decoded through, so
+     * that its first read takes no page faults ({@code Scratch.Buffer#prefault}).
+     */
+    public void prefault(int rawLength) {
+        stored.prefault(ChunkCodec.maxStoredBytes(rawLength));
+        codec.prefaultDecode(rawLength);
+    }
+
+    /**
      * Reads object {@code key} into {@code dst} from offset {@code dst.position()} on, until the position reaches
      * {@code stop} or the object ends; a read may fill {@code dst} past {@code stop} up to its limit. Returns
      * {@code dst} flipped. Fails with {@link NoSuchFileException} when the object is missing.
