@@ -59,6 +59,8 @@ public final class CairnCheckpointer implements Checkpointer {
     static final int IO_THREADS_PER_TIER = 4;
     /** Restore threads per encoder thread (per core by default). */
     static final int RESTORE_THREADS_PER_ENCODER = 4;
+    /** Most memory the restore readers made ready at open may take (see the constructor). */
+    static final long READERS_READY_BYTES = 256L << 20;
 
     private final CairnConfig config;
     private final BufferAllocator staging;
@@ -116,11 +118,13 @@ public final class CairnCheckpointer implements Checkpointer {
         HighestCommitted highestCommitted = new HighestCommitted(commits, config.deadline());
         // A tier that holds a committed step at open means a restore is likely (a replacement, a resumed run): the
         // restore's readers are made ready then, their memory touched, once, off the caller's thread.
-        int restoreThreads = RESTORE_THREADS_PER_ENCODER * config.encoderThreads();
+        // At most READERS_READY_BYTES of them (a reader holds about 3 chunks): with huge chunks, fewer or none.
+        int readersReady = (int) Math.min(RESTORE_THREADS_PER_ENCODER * config.encoderThreads(),
+                READERS_READY_BYTES / (3L * config.chunkBytes()));
         java.util.concurrent.atomic.AtomicBoolean readersPrepared = new java.util.concurrent.atomic.AtomicBoolean();
         Runnable prepareReaders = () -> {
-            if (readersPrepared.compareAndSet(false, true)) {
-                restorer.prefault(restoreThreads, config.chunkBytes());
+            if (readersReady > 0 && readersPrepared.compareAndSet(false, true)) {
+                restorer.prefault(readersReady, config.chunkBytes());
             }
         };
         for (Tier t : tiers) {
