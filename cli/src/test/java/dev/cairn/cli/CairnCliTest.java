@@ -90,6 +90,13 @@ class CairnCliTest {
     }
 
     @Test
+    void rankStepsOutOfRangeIsRefusedBeforeAnyRankStarts() {
+        Run r = cairn("bench", "--ranks", "--rank-steps", "2");
+        assertEquals(CairnCli.USAGE, r.status());
+        assertTrue(r.err().contains("--rank-steps must be in [3, 200]") && r.err().contains("was 2"), r.err());
+    }
+
+    @Test
     void simulatePrintsJsonOnStdoutAndProgressOnStderr() {
         // 16 ranks of 300 rows of 4096 parameters (14 bytes each): seconds of real time, whatever the machine.
         Run r = cairn("bench", "--simulate", "--ranks", "16", "--model-bytes", Long.toString(16L * 300 * 4096 * 14),

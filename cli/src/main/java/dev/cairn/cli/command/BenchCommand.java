@@ -139,6 +139,12 @@ public final class BenchCommand implements Callable<Integer> {
             description = "With --goodput: measured steps of each default-MLP run (default: ${DEFAULT-VALUE}).")
     int goodputSteps;
 
+    @Option(names = "--rank-steps", paramLabel = "N", defaultValue = "6",
+            description = "With --ranks: steps each rank saves; the save figures are the median of steps 2..N, so that"
+                    + " they describe JVMs whose save path the JIT has compiled, as a training run's is after its first"
+                    + " minutes (default: ${DEFAULT-VALUE}).")
+    int rankSteps;
+
     @Option(names = "--large-steps", paramLabel = "N", defaultValue = "40",
             description = "With --goodput: measured steps of each 50 M-parameter run; 0 leaves that model out"
                     + " (default: ${DEFAULT-VALUE}).")
@@ -247,8 +253,12 @@ public final class BenchCommand implements Callable<Integer> {
             if (scale < 1 || scale > 1024) {
                 throw new ParameterException(spec.commandLine(), "--scale must be in [1, 1024], was " + scale);
             }
+            if (rankSteps < 3 || rankSteps > 200) {
+                throw new ParameterException(spec.commandLine(), "--rank-steps must be in [3, 200] (disk and S3 take every"
+                        + " 3rd step), was " + rankSteps);
+            }
             try {
-                ShardedBenchmark.Results results = ShardedBenchmark.run(scale, 6, repetitions, dir, cli.err());
+                ShardedBenchmark.Results results = ShardedBenchmark.run(scale, rankSteps, repetitions, dir, cli.err());
                 if (json) {
                     cli.out().println(ShardedReport.json(results));
                 } else {
