@@ -53,7 +53,8 @@ public final class GarbageCollector {
 
     /**
      * Records that {@code step} is committed in {@code tier} (by this process): its MANIFEST, in the commit cache, is
-     * read for the chunks it names, which no collection of this process deletes while the step is held. If it cannot
+     * read for the chunks it names (with its rank indexes, where a format-4 MANIFEST of several ranks keeps its chunk
+     * rows: {@link CommitProtocol#read} follows them; rank 0 merged them at the commit, so they are cached), which no collection of this process deletes while the step is held. If it cannot
      * be read, what this process knows of the tier is dropped, so that the next collection lists the steps again
      * instead of missing this one's chunks.
      */

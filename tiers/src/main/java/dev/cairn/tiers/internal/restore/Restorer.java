@@ -145,8 +145,7 @@ public final class Restorer implements AutoCloseable {
                     + holders.descendingKeySet());
         }
         chosen.accept(step);
-        Located located = readManifest(step, holders.get(step));
-        return new Planned(step, located, RestorePlan.of(located.manifest, request, rank, worldSize));
+        return locate(step, holders.get(step), request);
     }
 
     private static final System.Logger LOG = System.getLogger(Restorer.class.getName());
@@ -186,26 +185,56 @@ public final class Restorer implements AutoCloseable {
         return holders;
     }
 
+    /** @param manifest the MANIFEST with the entries this rank reads carrying their chunks */
     private record Located(Manifest manifest, Tier tier) {
     }
 
-    private Located readManifest(long step, List<Tier> holders) {
+    /**
+     * The plan of {@code step} from the first of {@code holders} whose MANIFEST, and the rank indexes this rank's
+     * slices need (only those, when the MANIFEST keeps its rows in the indexes), read and check. The plan is made from
+     * the MANIFEST's entries, so a request it cannot serve fails at once, as before any tier is tried again.
+     */
+    private Planned locate(long step, List<Tier> holders, RestoreRequest request) {
         List<String> problems = new ArrayList<>();
         for (Tier t : holders) {
-            try {
-                return new Located(commits.read(t, step), t);
-            } catch (CheckpointException e) {
-                if (e.reason() == Reason.UNSUPPORTED_VERSION) {
-                    throw e;
-                }
-                problems.add(e.getMessage());
-            } catch (IOException e) {
-                // The store's own message may not say which object (an EIO's is "Input/output error"): name it.
-                problems.add(t.name() + " " + t.layout().manifestKey(step) + " in " + t.store().describe() + ": " + e);
+            Manifest global = readOrNote(t, step, t.layout().manifestKey(step), problems, () -> commits.readGlobal(t, step));
+            if (global == null) {
+                continue;
+            }
+            RestorePlan plan = RestorePlan.of(global, request, rank, worldSize); // a request error: every copy says it
+            Manifest resolved = readOrNote(t, step, "the rank indexes of ranks " + plan.sourceRanks() + " of step " + step,
+                    problems, () -> {
+                        Manifest m = commits.withRanks(t, global, plan.sourceRanks());
+                        plan.bind(m);
+                        return m;
+                    });
+            if (resolved != null) {
+                return new Planned(step, new Located(resolved, t), plan);
             }
         }
         throw new CheckpointException(Reason.CORRUPT, "no readable manifest for step " + step + ": "
                 + String.join("; ", problems) + ". " + newestIntactBefore(step, committedSteps()));
+    }
+
+    /** A read of {@code what} that may fail: null with the reason noted, unless every copy would fail alike. */
+    private static Manifest readOrNote(Tier t, long step, String what, List<String> problems, ManifestRead read) {
+        try {
+            return read.run();
+        } catch (CheckpointException e) {
+            if (e.reason() == Reason.UNSUPPORTED_VERSION) {
+                throw e;
+            }
+            problems.add(e.getMessage());
+        } catch (IOException e) {
+            // The store's own message may not say which object (an EIO's is "Input/output error"): name it.
+            problems.add(t.name() + " " + what + " in " + t.store().describe() + ": " + e);
+        }
+        return null;
+    }
+
+    @FunctionalInterface
+    private interface ManifestRead {
+        Manifest run() throws IOException;
     }
 
     private List<String> fetchAll(Manifest m, Tier primary, List<RestorePlan.Task> tasks, Map<String, AtomicLong> bytesByTier,
