@@ -127,6 +127,44 @@ class IndexedRowsTest {
         }
     }
 
+    @Test
+    void gcLearnsWhatRetainedStepsNameThroughTheirIndexesAndRetiresIndexesOnlyWithTheirStep() throws Exception {
+        for (long step = 1; step <= 3; step++) {
+            saveOnTwoRanks(step); // fresh processes each time: rank 0's first commit sweeps, reading from the store alone
+        }
+        java.util.Set<String> stepOne = new java.util.HashSet<>();
+        for (dev.cairn.ObjectInfo o : store.list(layout.stepPrefix(1))) {
+            stepOne.add(o.key());
+        }
+        assertTrue(stepOne.contains(layout.manifestKey(1)), "keepLast 5: step 1 is retained, its indexes with it " + stepOne);
+        assertTrue(stepOne.contains(layout.indexKey(1, 0)) && stepOne.contains(layout.indexKey(1, 1)), stepOne.toString());
+        try (CheckpointAdmin admin = CheckpointAdmin.open(List.of(new StoreRef("mem", "m", store)))) {
+            dev.cairn.GcReport report = admin.gc(new StoreRef("mem", "m", store), FormatThreeStore.RUN, 2,
+                    java.time.Duration.ZERO, false);
+            assertEquals(List.of(1L), report.stepsRetired());
+        }
+        assertEquals(List.of(layout.retiredKey(1)), store.list(layout.stepPrefix(1)).stream().map(dev.cairn.ObjectInfo::key).toList(),
+                "step 1 retired: its MANIFEST and both indexes gone, retention's marker left");
+        java.util.Set<String> named = new java.util.HashSet<>();
+        try (RootAllocator a = new RootAllocator()) {
+            for (long step = 2; step <= 3; step++) {
+                named.addAll(dev.cairn.tiers.internal.manifest.CommittedManifest.load(store, layout, step, a).referencedHashes());
+            }
+        }
+        java.util.Set<String> held = new java.util.HashSet<>();
+        for (dev.cairn.ObjectInfo o : store.list(layout.chunksPrefix())) {
+            held.add(layout.hashOfChunkKey(o.key()));
+        }
+        assertEquals(named, held, "exactly the chunks steps 2 and 3 name, learnt through their indexes, are left");
+        for (long step = 2; step <= 3; step++) {
+            for (int r = 0; r < 2; r++) {
+                try (Checkpointer cp = open(r, 2)) {
+                    TrainingStateAssert.restored(FormatThreeStore.state(r, step), cp.restore(RestoreRequest.step(step)).state());
+                }
+            }
+        }
+    }
+
     /** The MANIFEST of step 1 edited by {@code edit} (its digest made to match), then read: the refusal. */
     private CheckpointException refusedAfter(java.util.function.Consumer<dev.cairn.testkit.ManifestEdit> edit) throws Exception {
         ByteBuffer b = store.readAll(layout.manifestKey(1));

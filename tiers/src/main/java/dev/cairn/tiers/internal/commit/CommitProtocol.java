@@ -231,6 +231,16 @@ public final class CommitProtocol {
         return loader(tier).withRanks(global, ranks);
     }
 
+    /**
+     * Every chunk hash a restore of {@code step} may read ({@link Manifest#referencedHashes} of the whole manifest), for
+     * GC: from the cached whole manifest when this process has it (rank 0 merged it at the commit), else with the rank
+     * indexes read one at a time and not kept ({@link CommittedManifest#referencedHashes}).
+     */
+    public java.util.Set<String> referencedHashes(Tier tier, long step) throws IOException {
+        Manifest global = readGlobal(tier, step);
+        return global.complete() ? global.referencedHashes() : loader(tier).referencedHashes(global);
+    }
+
     private CommittedManifest loader(Tier tier) {
         return new CommittedManifest(tier.store(), tier.layout(), tier.name(), parser::parse);
     }

@@ -77,6 +77,25 @@ public final class CommittedManifest {
         return resolve(global, indexes);
     }
 
+    /**
+     * Every chunk hash a restore of {@code global}'s step may read (its chunks and the bases of differential ones), as
+     * {@link Manifest#referencedHashes} of the whole manifest, without keeping it: when the rows are in the rank
+     * indexes, each index is read, checked and let go in turn, so what is held at once is the answer and one index.
+     */
+    public Set<String> referencedHashes(Manifest global) throws IOException {
+        if (global.complete()) {
+            return global.referencedHashes();
+        }
+        Map<Integer, List<EntryRecord>> byRank = entriesByRank(global);
+        Set<String> out = new java.util.LinkedHashSet<>();
+        for (int rank = 0; rank < global.worldSize(); rank++) {
+            Manifest index = index(global, rank);
+            checkRows(global, rank, index, byRank.getOrDefault(rank, List.of()));
+            out.addAll(index.referencedHashes());
+        }
+        return out;
+    }
+
     /** Rank {@code rank}'s index of {@code global}'s step, read and checked against {@code global}. */
     private Manifest index(Manifest global, int rank) throws IOException {
         IndexRef ref = global.indexed().indexes().get(rank);
@@ -86,6 +105,9 @@ public final class CommittedManifest {
         try {
             bytes = ManifestFormat.readBytes(store, key, label);
         } catch (java.nio.file.NoSuchFileException gone) {
+            // Retention removes the MANIFEST first, then the indexes: with the MANIFEST gone too, the step was retired
+            // since it was read (a NoSuchFileException, as for the MANIFEST); with it there, the index is lost.
+            store.stat(layout.manifestKey(global.step()));
             throw new CheckpointException(Reason.CORRUPT, "step " + global.step() + " in " + where + " cannot be read: rank"
                     + " index " + key + ", which its MANIFEST commits, is missing");
         }
@@ -112,34 +134,45 @@ public final class CommittedManifest {
         if (global.complete()) {
             return global;
         }
-        Map<Integer, List<EntryRecord>> byRank = new HashMap<>();
-        indexes.forEach((rank, index) -> byRank.put(rank, new ArrayList<>(checked(global, rank, index).entries())));
+        Map<Integer, List<EntryRecord>> byRank = entriesByRank(global);
+        Map<Integer, List<EntryRecord>> rows = new HashMap<>();
+        indexes.forEach((rank, index) -> rows.put(rank, checkRows(global, rank, index, byRank.getOrDefault(rank, List.of()))));
         Map<Integer, Integer> next = new HashMap<>();
         List<EntryRecord> entries = new ArrayList<>(global.entries().size());
         for (EntryRecord e : global.entries()) {
-            List<EntryRecord> rows = byRank.get(e.rank());
-            if (rows == null) {
-                entries.add(e);
-                continue;
-            }
-            int i = next.merge(e.rank(), 1, Integer::sum) - 1;
-            EntryRecord row = i < rows.size() ? rows.get(i) : null;
-            if (row == null || !sameEntry(e, row)) {
-                throw new CheckpointException(Reason.CORRUPT, "rank index " + StoreLayout.indexName(e.rank()) + " of step "
-                        + global.step() + " does not list entry '" + e.name() + "' as its MANIFEST does");
-            }
-            entries.add(row);
+            List<EntryRecord> own = rows.get(e.rank());
+            entries.add(own == null ? e : own.get(next.merge(e.rank(), 1, Integer::sum) - 1));
         }
-        byRank.forEach((rank, rows) -> {
-            if (next.getOrDefault(rank, 0) != rows.size()) {
-                throw new CheckpointException(Reason.CORRUPT, "rank index " + StoreLayout.indexName(rank) + " of step "
-                        + global.step() + " lists " + rows.size() + " entries where its MANIFEST lists "
-                        + next.getOrDefault(rank, 0));
-            }
-        });
         boolean all = indexes.keySet().containsAll(allRanks(global.worldSize()));
         return new Manifest(global.formatVersion(), global.contentHash(), global.run(), global.step(), global.worldSize(),
                 global.rank(), global.createdAt(), global.chunkBytes(), entries, global.indexed().resolved(all));
+    }
+
+    private static Map<Integer, List<EntryRecord>> entriesByRank(Manifest global) {
+        Map<Integer, List<EntryRecord>> byRank = new HashMap<>();
+        for (EntryRecord e : global.entries()) {
+            byRank.computeIfAbsent(e.rank(), r -> new ArrayList<>()).add(e);
+        }
+        return byRank;
+    }
+
+    /**
+     * The entries of {@code index}, checked to be of {@code global}'s run, step, world and rank {@code rank}, and to be
+     * exactly {@code expected} (what the MANIFEST lists for that rank), in order: CORRUPT otherwise.
+     */
+    private static List<EntryRecord> checkRows(Manifest global, int rank, Manifest index, List<EntryRecord> expected) {
+        List<EntryRecord> rows = checked(global, rank, index).entries();
+        if (rows.size() != expected.size()) {
+            throw new CheckpointException(Reason.CORRUPT, "rank index " + StoreLayout.indexName(rank) + " of step "
+                    + global.step() + " lists " + rows.size() + " entries where its MANIFEST lists " + expected.size());
+        }
+        for (int i = 0; i < rows.size(); i++) {
+            if (!sameEntry(expected.get(i), rows.get(i))) {
+                throw new CheckpointException(Reason.CORRUPT, "rank index " + StoreLayout.indexName(rank) + " of step "
+                        + global.step() + " does not list entry '" + expected.get(i).name() + "' as its MANIFEST does");
+            }
+        }
+        return rows;
     }
 
     private static Manifest checked(Manifest global, int rank, Manifest index) {
