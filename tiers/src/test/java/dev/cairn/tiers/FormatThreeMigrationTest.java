@@ -48,7 +48,7 @@ class FormatThreeMigrationTest {
     }
 
     private static Checkpointer open(ObjectStore store, int rank, int world, int keepLast) {
-        return Checkpointer.open(FormatThreeStore.config(rank).rank(rank, world)
+        return Checkpointer.open(FormatThreeStore.config(rank, world)
                 .tier(TierConfig.of("mem", store).keepLast(keepLast)).build());
     }
 

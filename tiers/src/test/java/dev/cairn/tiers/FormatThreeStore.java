@@ -69,9 +69,14 @@ final class FormatThreeStore {
     }
 
     static CairnConfig.Builder config(int rank) {
+        return config(rank, WORLD);
+    }
+
+    /** The fixture's configuration for rank {@code rank} of {@code world} (restores on other world sizes). */
+    static CairnConfig.Builder config(int rank, int world) {
         return CairnConfig.builder(RUN).chunkBytes(CHUNK).encoderThreads(1)
                 .stagingBytes(CairnConfig.minimumStagingBytes(CHUNK, 1)).gcGrace(Duration.ofMinutes(10))
-                .deadline(Duration.ofSeconds(30)).rank(rank, WORLD);
+                .deadline(Duration.ofSeconds(30)).rank(rank, world);
     }
 
     /** Loads the fixture's objects into {@code store}. */

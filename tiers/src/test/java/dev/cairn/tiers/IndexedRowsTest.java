@@ -43,7 +43,7 @@ class IndexedRowsTest {
     }
 
     private Checkpointer open(int rank, int world) {
-        return Checkpointer.open(FormatThreeStore.config(rank).rank(rank, world).tier(TierConfig.of("mem", store).keepLast(5))
+        return Checkpointer.open(FormatThreeStore.config(rank, world).tier(TierConfig.of("mem", store).keepLast(5))
                 .build());
     }
 
@@ -198,7 +198,7 @@ class IndexedRowsTest {
 
     @Test
     void oneRanksManifestKeepsItsRowsInline() throws Exception {
-        try (Checkpointer one = Checkpointer.open(FormatThreeStore.config(0).rank(0, 1)
+        try (Checkpointer one = Checkpointer.open(FormatThreeStore.config(0, 1)
                 .tier(TierConfig.of("mem", store).keepLast(5)).build())) {
             one.save(1, FormatThreeStore.state(0, 1)).done().get(60, TimeUnit.SECONDS);
         }
