@@ -138,9 +138,11 @@ public final class ScaleReport {
         long[] sorted = re.metadataBytes().clone();
         Arrays.sort(sorted);
         out.printf(Locale.ROOT, "restore of step %d on %d ranks: metadata read per rank %s / %s / %s (min / median / max),"
-                        + " MANIFEST %s, %,d chunk reads planned, %,d requests, %,d SlowDown, %d ranks failed, %.1f s real%n",
+                        + " MANIFEST %s, indexes %s, %,d chunk reads planned, %,d requests, %,d SlowDown, %d ranks failed,"
+                        + " %.1f s real%n",
                 re.step(), re.ranks(), ByteSize.format(sorted[0]), ByteSize.format(sorted[sorted.length / 2]),
-                ByteSize.format(sorted[sorted.length - 1]), (re.manifestBytes() < 0 ? "unread" : ByteSize.format(re.manifestBytes())) + ", indexes " + ByteSize.format(re.indexBytes()),
+                ByteSize.format(sorted[sorted.length - 1]), re.manifestBytes() < 0 ? "unread" : ByteSize.format(re.manifestBytes()),
+                ByteSize.format(re.indexBytes()),
                 re.chunkReads(), re.totalRequests(), re.slowDowns(), re.failed(), re.wallNanos() / 1e9);
         for (String f : re.failures()) {
             out.println("  restore failed ranks: " + f);

@@ -204,7 +204,7 @@ public final class Restorer implements AutoCloseable {
             RestorePlan plan = RestorePlan.of(global, request, rank, worldSize); // a request error: every copy says it
             Manifest resolved = readOrNote(t, step, "the rank indexes of ranks " + plan.sourceRanks() + " of step " + step,
                     problems, () -> {
-                        Manifest m = commits.withRanks(t, global, plan.sourceRanks());
+                        Manifest m = withRanks(t, global, plan.sourceRanks(), holders, step);
                         plan.bind(m);
                         return m;
                     });
@@ -214,6 +214,51 @@ public final class Restorer implements AutoCloseable {
         }
         throw new CheckpointException(Reason.CORRUPT, "no readable manifest for step " + step + ": "
                 + String.join("; ", problems) + ". " + newestIntactBefore(step, committedSteps()));
+    }
+
+    /**
+     * {@code global} (the MANIFEST of {@code step} in {@code t}) with the entries of {@code ranks} carrying their chunks,
+     * read from {@code t}'s rank indexes. An index {@code t} cannot give (the peer tier lost it with the ranks that held
+     * it) is taken from the next of {@code holders} that commits the same step, as a chunk would be: its rows name the
+     * same content by hash, and every chunk is still read from {@code t} first.
+     */
+    private Manifest withRanks(Tier t, Manifest global, java.util.Set<Integer> ranks, List<Tier> holders, long step)
+            throws IOException {
+        try {
+            return commits.withRanks(t, global, ranks);
+        } catch (CheckpointException | IOException notHere) {
+            if (!global.rowsInIndexes() || holders.size() < 2
+                    || (notHere instanceof CheckpointException c && c.reason() == Reason.UNSUPPORTED_VERSION)) {
+                throw notHere;
+            }
+            Map<String, EntryRecord> found = new java.util.HashMap<>();
+            for (int r : ranks) {
+                boolean read = false;
+                for (Tier u : holders) {
+                    try {
+                        Manifest m = commits.withRanks(u, u == t ? global : commits.readGlobal(u, step), java.util.Set.of(r));
+                        for (EntryRecord e : m.entries()) {
+                            if (e.rank() == r) {
+                                found.put(r + "/" + e.name(), e);
+                            }
+                        }
+                        read = true;
+                        break;
+                    } catch (CheckpointException | IOException e) {
+                        // the next tier that holds the step
+                    }
+                }
+                if (!read) {
+                    throw notHere;
+                }
+            }
+            List<EntryRecord> entries = new ArrayList<>(global.entries().size());
+            for (EntryRecord e : global.entries()) {
+                entries.add(found.getOrDefault(e.rank() + "/" + e.name(), e));
+            }
+            return new Manifest(global.formatVersion(), global.contentHash(), global.run(), global.step(), global.worldSize(),
+                    global.rank(), global.createdAt(), global.chunkBytes(), entries, global.indexed());
+        }
     }
 
     /** A read of {@code what} that may fail: null with the reason noted, unless every copy would fail alike. */
