@@ -22,7 +22,10 @@ public final class ScaleReport {
     static final int KEY_RATE_GOAL = 1000;
     /** Seconds of simulated time from the last index to the commit visible to every rank (issue 15's goal). */
     static final double VISIBLE_GOAL_SECONDS = 2.0;
-    /** Metadata a restoring rank may read, over its share of the MANIFEST (issue 15: proportional to its slices). */
+    /**
+     * Metadata a restoring rank may read, over its share of the step's metadata, MANIFEST and rank indexes together
+     * (issue 15: proportional to its slices).
+     */
     static final double METADATA_SHARE_GOAL = 2.0;
     /** What a restoring rank may read beyond its share: a small global part of the manifest. */
     static final long GLOBAL_PART_BYTES = 64L << 10;
@@ -50,7 +53,7 @@ public final class ScaleReport {
         long slow = c.slowDowns() + r.restore().slowDowns();
         goals.add(new Goal("slowDowns", "503 SlowDown answers (checkpoint and restore)", count(slow), "0", slow == 0));
         double worst = worstMetadataRatio(r.restore());
-        goals.add(new Goal("restoreMetadata", "restore: metadata a rank reads / its share of the MANIFEST",
+        goals.add(new Goal("restoreMetadata", "restore: metadata a rank reads / its share of MANIFEST + indexes",
                 Double.isNaN(worst) ? "no rank planned" : String.format(Locale.ROOT, "%.1fx", worst),
                 String.format(Locale.ROOT, "<= %.1fx + 64 KiB", METADATA_SHARE_GOAL),
                 !Double.isNaN(worst) && worst <= METADATA_SHARE_GOAL && r.restore().failed() == 0));
@@ -62,8 +65,8 @@ public final class ScaleReport {
     }
 
     /**
-     * The largest ratio over the planned ranks of metadata bytes read to (its share of the MANIFEST + 64 KiB); NaN when
-     * no rank planned.
+     * The largest ratio over the planned ranks of metadata bytes read to (its share of the MANIFEST and indexes + 64
+     * KiB); NaN when no rank planned.
      */
     static double worstMetadataRatio(Restore restore) {
         double worst = Double.NaN;
@@ -71,7 +74,7 @@ public final class ScaleReport {
             if (Double.isNaN(restore.chunkShares()[i]) || restore.manifestBytes() < 0) {
                 continue;
             }
-            double share = restore.manifestBytes() * restore.chunkShares()[i] + GLOBAL_PART_BYTES;
+            double share = (restore.manifestBytes() + restore.indexBytes()) * restore.chunkShares()[i] + GLOBAL_PART_BYTES;
             double ratio = restore.metadataBytes()[i] / share;
             worst = Double.isNaN(worst) ? ratio : Math.max(worst, ratio);
         }
@@ -135,9 +138,11 @@ public final class ScaleReport {
         long[] sorted = re.metadataBytes().clone();
         Arrays.sort(sorted);
         out.printf(Locale.ROOT, "restore of step %d on %d ranks: metadata read per rank %s / %s / %s (min / median / max),"
-                        + " MANIFEST %s, %,d chunk reads planned, %,d requests, %,d SlowDown, %d ranks failed, %.1f s real%n",
+                        + " MANIFEST %s, indexes %s, %,d chunk reads planned, %,d requests, %,d SlowDown, %d ranks failed,"
+                        + " %.1f s real%n",
                 re.step(), re.ranks(), ByteSize.format(sorted[0]), ByteSize.format(sorted[sorted.length / 2]),
                 ByteSize.format(sorted[sorted.length - 1]), re.manifestBytes() < 0 ? "unread" : ByteSize.format(re.manifestBytes()),
+                ByteSize.format(re.indexBytes()),
                 re.chunkReads(), re.totalRequests(), re.slowDowns(), re.failed(), re.wallNanos() / 1e9);
         for (String f : re.failures()) {
             out.println("  restore failed ranks: " + f);
@@ -185,7 +190,7 @@ public final class ScaleReport {
         Restore re = r.restore();
         b.append("  \"restore\": {\"ranks\": ").append(re.ranks()).append(", \"step\": ").append(re.step())
                 .append(", \"metadataBytes\": ").append(JsonText.array(re.metadataBytes())).append(", \"manifestBytes\": ")
-                .append(re.manifestBytes()).append(", \"chunkReads\": ").append(re.chunkReads()).append(", \"requests\": ")
+                .append(re.manifestBytes()).append(", \"indexBytes\": ").append(re.indexBytes()).append(", \"chunkReads\": ").append(re.chunkReads()).append(", \"requests\": ")
                 .append(kinds(re.requests())).append(", \"slowDowns\": ").append(re.slowDowns()).append(", \"failed\": ")
                 .append(re.failed()).append(", \"failures\": ").append(strings(re.failures())).append(", \"wallNanos\": ")
                 .append(re.wallNanos()).append("},\n");

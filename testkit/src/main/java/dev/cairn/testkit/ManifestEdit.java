@@ -27,7 +27,8 @@ import org.apache.arrow.vector.types.pojo.Schema;
 import org.apache.arrow.vector.util.ByteArrayReadableSeekableByteChannel;
 
 /**
- * A Cairn manifest or rank index (format 3: an Arrow IPC file with {@code cairn.*} schema metadata, one row per chunk)
+ * A Cairn manifest or rank index (formats 3 and 4: an Arrow IPC file with {@code cairn.*} schema metadata, one row per
+ * chunk, or in a format-4 MANIFEST of several ranks one row per entry and one per rank index)
  * opened for editing and written back with a rows digest that matches the edit, so that a reader gets past the digest
  * to the value under test. Written from the format's description (the engine's {@code ManifestFormat} Javadoc), not
  * with the engine's code: a writer of hostile manifests must be able to say what the engine's writer never would.
@@ -37,7 +38,8 @@ import org.apache.arrow.vector.util.ByteArrayReadableSeekableByteChannel;
 public final class ManifestEdit {
     static final String DIGEST = "cairn.rows_digest";
     private static final String[] META_ORDER = {"cairn.format_version", "cairn.kind", "cairn.run", "cairn.step",
-        "cairn.world_size", "cairn.rank", "cairn.created_at", "cairn.chunk_bytes", "cairn.hash"};
+        "cairn.world_size", "cairn.rank", "cairn.created_at", "cairn.chunk_bytes", "cairn.hash", "cairn.rows",
+        "cairn.chunk_count", "cairn.stored_bytes"};
     private static final char[] HEX = "0123456789abcdef".toCharArray();
 
     private final List<Field> fields;

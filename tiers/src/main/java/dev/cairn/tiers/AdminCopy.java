@@ -10,6 +10,7 @@ import dev.cairn.tiers.internal.Tier;
 import dev.cairn.tiers.internal.commit.CommitPoint;
 import dev.cairn.tiers.internal.layout.StoreLayout;
 import dev.cairn.tiers.internal.manifest.ChunkRef;
+import dev.cairn.tiers.internal.manifest.CommittedManifest;
 import dev.cairn.tiers.internal.manifest.EntryRecord;
 import dev.cairn.tiers.internal.manifest.Manifest;
 import dev.cairn.tiers.internal.manifest.ManifestFormat;
@@ -44,7 +45,9 @@ import org.apache.arrow.memory.BufferAllocator;
  * copy.
  *
  * <p>Each rank index, like each chunk, comes from the first source whose copy is good: it parses and is the part of
- * the MANIFEST its rank wrote ({@link RankIndexes}). The MANIFEST itself comes from the first source holding a
+ * the MANIFEST its rank wrote ({@link RankIndexes}); for a MANIFEST that keeps its chunk rows in the indexes (format 4
+ * of several ranks), exactly the bytes it references, and those indexes name the chunks to send. Such an index the
+ * target lost or holds replaced is sent again even when the target holds the MANIFEST already. The MANIFEST itself comes from the first source holding a
  * readable one that names this run and step.
  */
 final class AdminCopy {
@@ -72,10 +75,23 @@ final class AdminCopy {
         order.add(located.source());
         admin.stores().stream().filter(s -> s != located.source()).forEach(order::add);
 
+        // A MANIFEST that keeps its chunk rows in the rank indexes: the indexes are chosen first (each the copy the
+        // MANIFEST references), and their rows name the chunks to send.
+        Map<String, ByteBuffer> indexes = null;
+        Manifest whole = m;
+        if (m.rowsInIndexes()) {
+            indexes = RankIndexes.verified(m, layout, order, allocator);
+            Map<Integer, Manifest> parsed = new java.util.HashMap<>();
+            for (Map.Entry<String, ByteBuffer> index : indexes.entrySet()) {
+                parsed.put(layout.rankOfIndexKey(index.getKey()).getAsInt(),
+                        ManifestFormat.read(index.getValue().duplicate(), index.getKey(), allocator));
+            }
+            whole = CommittedManifest.resolve(m, parsed);
+        }
         List<ChunkRef> distinct = new ArrayList<>();
         List<String> entryOf = new ArrayList<>();
         Set<String> seen = new HashSet<>();
-        for (EntryRecord r : m.entries()) {
+        for (EntryRecord r : whole.entries()) {
             for (ChunkRef c : r.chunks()) {
                 if (seen.add(c.hash())) {
                     distinct.add(c);
@@ -130,10 +146,29 @@ final class AdminCopy {
             readers.forEach(ChunkReader::close);
         }
         if (committedAlready) {
+            // The target's MANIFEST stands; where it references its indexes, one lost or replaced there is sent again.
+            int repaired = 0;
+            if (indexes != null) {
+                for (Map.Entry<String, ByteBuffer> index : indexes.entrySet()) {
+                    int rank = layout.rankOfIndexKey(index.getKey()).getAsInt();
+                    ByteBuffer there;
+                    try {
+                        there = ManifestFormat.readBytes(target, index.getKey(), targetName + ":" + index.getKey());
+                    } catch (NoSuchFileException | CheckpointException e) {
+                        there = null;
+                    }
+                    if (there == null || m.indexed().indexes().get(rank).mismatch(there) != null) {
+                        target.put(index.getKey(), index.getValue().duplicate());
+                        repaired++;
+                    }
+                }
+            }
             return new CopyReport(layout.run(), step, located.source().location(), targetName, distinct.size(), copied.get(),
-                    skipped.get(), bytes.get(), 0, true);
+                    skipped.get(), bytes.get(), repaired, true);
         }
-        Map<String, ByteBuffer> indexes = RankIndexes.verified(m, layout, order, allocator);
+        if (indexes == null) {
+            indexes = RankIndexes.verified(m, layout, order, allocator);
+        }
         for (Map.Entry<String, ByteBuffer> index : indexes.entrySet()) {
             target.put(index.getKey(), index.getValue());
         }

@@ -81,8 +81,10 @@ final class AdminVerify {
             java.util.OptionalInt rank = layout.rankOfIndexKey(o.key());
             if (rank.isPresent()) {
                 try {
-                    Manifest index = ManifestFormat.load(src.store(), o.key(), src.location() + ":" + o.key(), allocator);
-                    String mismatch = RankIndexes.mismatch(index, rank.getAsInt(), m);
+                    String where = src.location() + ":" + o.key();
+                    java.nio.ByteBuffer bytes = ManifestFormat.readBytes(src.store(), o.key(), where);
+                    Manifest index = ManifestFormat.read(bytes.duplicate(), where, allocator);
+                    String mismatch = RankIndexes.mismatch(bytes, index, rank.getAsInt(), m);
                     if (mismatch != null) {
                         badIndexes.add(src.location() + ":" + o.key() + " " + mismatch);
                     }

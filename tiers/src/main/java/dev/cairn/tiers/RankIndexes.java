@@ -21,7 +21,8 @@ import org.apache.arrow.memory.BufferAllocator;
 
 /**
  * The rank indexes of a committed step, {@code rank-<r>.index} for every rank {@code r} of its world: each must be
- * the part of the MANIFEST its rank wrote. {@link CairnAdmin#verify} reports those that are not; {@link CairnAdmin#copy}
+ * the part of the MANIFEST its rank wrote, or, for a MANIFEST that keeps its chunk rows in the indexes (format 4 of
+ * several ranks), exactly the bytes it references. {@link CairnAdmin#verify} reports those that are not; {@link CairnAdmin#copy}
  * takes each from the first store whose copy is.
  */
 final class RankIndexes {
@@ -33,13 +34,18 @@ final class RankIndexes {
      * holds for that rank), or null. An index that names other chunks than the commit is what a losing writer of the
      * same step would leave.
      */
-    static String mismatch(Manifest index, int rank, Manifest m) {
+    static String mismatch(ByteBuffer bytes, Manifest index, int rank, Manifest m) {
         if (!index.run().equals(m.run()) || index.step() != m.step() || index.worldSize() != m.worldSize()) {
             return "is of run " + index.run() + " step " + index.step() + " of " + index.worldSize() + " rank(s), not of this"
                     + " MANIFEST's run " + m.run() + " step " + m.step() + " of " + m.worldSize();
         }
         if (index.rank() != rank) {
             return "is the index of rank " + index.rank() + ", not of rank " + rank;
+        }
+        if (m.rowsInIndexes()) {
+            String replaced = m.indexed().indexes().get(rank).mismatch(bytes);
+            return replaced == null ? null : replaced + " (it is not the index the commit references: written by another"
+                    + " save of the same step?)";
         }
         List<EntryRecord> committed = m.entries().stream().filter(r -> r.rank() == index.rank()).toList();
         List<EntryRecord> indexed = index.entries();
@@ -81,7 +87,7 @@ final class RankIndexes {
                 String where = s.location() + ":" + key;
                 try {
                     ByteBuffer bytes = ManifestFormat.readBytes(s.store(), key, where); // its size checked first
-                    String mismatch = mismatch(ManifestFormat.read(bytes.duplicate(), where, allocator), rank, m);
+                    String mismatch = mismatch(bytes, ManifestFormat.read(bytes.duplicate(), where, allocator), rank, m);
                     if (mismatch == null) {
                         good.put(key, bytes);
                         break;

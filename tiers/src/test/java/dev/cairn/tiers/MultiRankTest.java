@@ -24,7 +24,7 @@ import dev.cairn.TrainingState;
 import dev.cairn.backend.memory.MemoryObjectStore;
 import dev.cairn.tiers.internal.layout.StoreLayout;
 import dev.cairn.tiers.internal.manifest.Manifest;
-import dev.cairn.tiers.internal.manifest.ManifestFormat;
+import dev.cairn.tiers.internal.manifest.CommittedManifest;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.time.Duration;
@@ -126,7 +126,7 @@ class MultiRankTest {
             ranks.forEach(Checkpointer::close);
         }
         try (RootAllocator a = new RootAllocator()) {
-            Manifest m = ManifestFormat.read(store.readAll(layout.manifestKey(1)), "m", a);
+            Manifest m = CommittedManifest.load(store, layout, 1, a);
             assertEquals(4, m.worldSize());
             assertEquals(16, m.entries().size());
             for (int r = 0; r < 4; r++) {
@@ -391,7 +391,7 @@ class MultiRankTest {
         long rowBytes = GLOBAL[1] * 4;
         List<dev.cairn.tiers.internal.manifest.ChunkRef> wChunks = new ArrayList<>();
         try (RootAllocator a = new RootAllocator()) {
-            Manifest m = ManifestFormat.read(store.readAll(layout.manifestKey(1)), "m", a);
+            Manifest m = CommittedManifest.load(store, layout, 1, a);
             m.entries().stream().filter(e -> e.name().equals("w")).forEach(e -> wChunks.addAll(e.chunks()));
         }
         for (var c : wChunks) {

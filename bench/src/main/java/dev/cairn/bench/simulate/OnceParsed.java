@@ -39,8 +39,8 @@ final class OnceParsed implements CommitProtocol.Parser {
         Manifest m = ManifestFormat.read(bytes, label, allocator);
         parses++;
         parsed.add(new Parsed(kept, m));
-        if (parsed.size() > 4) {
-            parsed.remove(0); // the newest few steps are the ones read
+        if (parsed.size() > 8) {
+            parsed.remove(0); // the newest step's MANIFEST and indexes are the ones read
         }
         return m;
     }

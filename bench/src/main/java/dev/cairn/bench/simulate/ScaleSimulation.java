@@ -40,10 +40,11 @@ import org.apache.arrow.memory.RootAllocator;
  * <p><b>Real engine code</b>, per rank, one {@link Tier} and one {@link CommitProtocol} each, as each rank's process
  * has: the first dedup lookup's listing ({@link Tier#catalog}), the index write, the multi-rank commit
  * ({@code RankCommit}: rank 0 polls the step's listing for every index, reads them, confirms every chunk they name
- * ({@code ChunkConfirmation}), merges them and creates the MANIFEST ({@code CommitPoint}); every other rank polls for
- * the MANIFEST and reads it), rank 0's retention and garbage collection after each commit ({@link Retention},
+ * ({@code ChunkConfirmation}), merges them and creates the MANIFEST ({@code CommitPoint}), which from manifest format
+ * 4 holds a row per tensor slice and references the indexes, whose chunk rows it no longer copies; every other rank
+ * polls for the MANIFEST and reads it), rank 0's retention and garbage collection after each commit ({@link Retention},
  * {@link GarbageCollector}, as a multi-rank run's outsider), and each restoring rank's listing of the steps, MANIFEST
- * read and restore plan with resharding ({@link Restorer#plan}). The store is met through the store (no
+ * read, reads of the indexes whose slices overlap its own, and restore plan with resharding ({@link Restorer#plan}). The store is met through the store (no
  * {@code Coordinator}), the engine's default without a peer tier.
  *
  * <p><b>Simulated</b>: the chunks' bytes (each chunk is one PUT of its stored size, its bytes never made: the save
@@ -169,10 +170,12 @@ public final class ScaleSimulation {
      * @param requestsOnFullListings LIST pages of the whole chunk or step prefix among them
      * @param slowDowns        of those, answered with SlowDown
      * @param failures         why ranks failed to plan: reason and count
+     * @param manifestBytes    the MANIFEST's size (from format 4 with several ranks, the global part only)
+     * @param indexBytes       the step's rank indexes together, which hold its chunk rows
      */
     public record Restore(int ranks, long step, long[] metadataBytes, double[] chunkShares, long chunkReads,
                           Map<RequestKind, Long> requests, long requestsOnFullListings, long slowDowns, int failed,
-                          List<String> failures, long manifestBytes, long wallNanos) {
+                          List<String> failures, long manifestBytes, long indexBytes, long wallNanos) {
         public long totalRequests() {
             return requests.values().stream().mapToLong(Long::longValue).sum();
         }
@@ -390,9 +393,17 @@ public final class ScaleSimulation {
         int failed = (int) Arrays.stream(failures).filter(java.util.Objects::nonNull).count();
         long fullListings = stats.prefix(layout.chunksPrefix()).requests(RequestKind.LIST)
                 + stats.prefix(layout.stepsPrefix()).requests(RequestKind.LIST);
+        long indexBytes = 0;
+        for (int r = 0; step >= 0; r++) {
+            Long size = store.size(layout.indexKey(step, r));
+            if (size == null) {
+                break;
+            }
+            indexBytes += size;
+        }
         return new Restore(m, step, bytes, shares, reads, stats.requests(), fullListings, stats.totalSlowDowns(), failed,
                 tally(failures),
-                manifestBytes == null ? -1 : manifestBytes, System.nanoTime() - began);
+                manifestBytes == null ? -1 : manifestBytes, indexBytes, System.nanoTime() - began);
     }
 
     /** Failure reasons with their counts, most common first. */

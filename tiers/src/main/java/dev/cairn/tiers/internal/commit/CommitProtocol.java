@@ -5,6 +5,7 @@ import dev.cairn.CheckpointException.Reason;
 import dev.cairn.CommitReport;
 import dev.cairn.ObjectInfo;
 import dev.cairn.tiers.internal.Tier;
+import dev.cairn.tiers.internal.manifest.CommittedManifest;
 import dev.cairn.tiers.internal.manifest.Manifest;
 import dev.cairn.tiers.internal.manifest.ManifestFormat;
 import java.io.IOException;
@@ -21,7 +22,10 @@ import org.apache.arrow.memory.BufferAllocator;
 
 /**
  * Writes and reads commits in a tier. Committed manifests never change (create-only), so parsed ones are cached
- * by key until GC deletes them.
+ * by key until GC deletes them: the whole one once its rank indexes were read, else the MANIFEST as read. A MANIFEST
+ * of several ranks keeps its chunk rows in the ranks' indexes ({@link dev.cairn.tiers.internal.manifest.IndexedRows}):
+ * {@link #read} follows every index ({@link CommittedManifest}), {@link #readGlobal} and {@link #withRanks} let a
+ * restoring rank read only the indexes it needs.
  */
 public final class CommitProtocol {
     private final BufferAllocator allocator;
@@ -95,7 +99,9 @@ public final class CommitProtocol {
                 Manifest committed = ranks.commit(tier, manifest, index, this, unconfirmed);
                 if (committed != null) { // null: committed, and already retired by rank 0's retention
                     cache.put(cacheKey(tier, key), committed);
-                    catalog.committed(step, committed.referencedHashes());
+                    // Rank 0 merged every index; another rank read the MANIFEST only, whose rows are in the indexes:
+                    // what it knows is named by the newest step is its own part of it.
+                    catalog.committed(step, committed.complete() ? committed.referencedHashes() : manifest.referencedHashes());
                 }
             } else {
                 Map<String, Integer> byRank = new LinkedHashMap<>();
@@ -169,6 +175,9 @@ public final class CommitProtocol {
             }
             Manifest committed = ManifestFormat.load(tier.store(), tier.layout().manifestKey(own.step()),
                     tier.name() + ":" + tier.layout().manifestKey(own.step()), allocator);
+            if (committed.rowsInIndexes()) {
+                return; // the rows were in the index replaced: the MANIFEST's reference refuses it at restore
+            }
             List<dev.cairn.tiers.internal.manifest.EntryRecord> rows = committed.entries().stream()
                     .filter(r -> r.rank() == own.rank()).toList();
             Manifest theirs = new Manifest(ManifestFormat.FORMAT_VERSION, committed.run(), committed.step(),
@@ -199,8 +208,48 @@ public final class CommitProtocol {
         }
     }
 
-    /** The parsed, checked MANIFEST of {@code step}; CORRUPT or UNSUPPORTED_VERSION when it cannot be trusted. */
+    /**
+     * The parsed, checked MANIFEST of {@code step} with every entry carrying its chunks: a MANIFEST that keeps its
+     * rows in the rank indexes is completed by reading every one of them ({@link CommittedManifest#whole}); CORRUPT or
+     * UNSUPPORTED_VERSION when it or an index cannot be trusted.
+     */
     public Manifest read(Tier tier, long step) throws IOException {
+        Manifest global = readGlobal(tier, step);
+        if (global.complete()) {
+            return global;
+        }
+        Manifest whole = loader(tier).whole(global);
+        cache.put(cacheKey(tier, tier.layout().manifestKey(step)), whole);
+        return whole;
+    }
+
+    /**
+     * {@code global} (a MANIFEST of {@code tier} as {@link #readGlobal} gave it) with the entries of {@code ranks}
+     * carrying their chunks: only those ranks' indexes are read when its rows are in the indexes.
+     */
+    public Manifest withRanks(Tier tier, Manifest global, java.util.Set<Integer> ranks) throws IOException {
+        return loader(tier).withRanks(global, ranks);
+    }
+
+    /**
+     * Every chunk hash a restore of {@code step} may read ({@link Manifest#referencedHashes} of the whole manifest), for
+     * GC: from the cached whole manifest when this process has it (rank 0 merged it at the commit), else with the rank
+     * indexes read one at a time and not kept ({@link CommittedManifest#referencedHashes}).
+     */
+    public java.util.Set<String> referencedHashes(Tier tier, long step) throws IOException {
+        Manifest global = readGlobal(tier, step);
+        return global.complete() ? global.referencedHashes() : loader(tier).referencedHashes(global);
+    }
+
+    private CommittedManifest loader(Tier tier) {
+        return new CommittedManifest(tier.store(), tier.layout(), tier.name(), parser::parse);
+    }
+
+    /**
+     * The parsed, checked MANIFEST of {@code step} as stored: when it keeps its chunk rows in the rank indexes, its
+     * entries name no chunk ({@link Manifest#complete} false) until {@link #withRanks} or {@link #read} reads them.
+     */
+    public Manifest readGlobal(Tier tier, long step) throws IOException {
         String key = tier.layout().manifestKey(step);
         Manifest cached = cache.get(cacheKey(tier, key));
         if (cached != null) {
@@ -212,8 +261,8 @@ public final class CommitProtocol {
             throw new CheckpointException(Reason.CORRUPT, "manifest " + tier.name() + ":" + key + " describes run "
                     + m.run() + " step " + m.step() + ", not run " + tier.layout().run() + " step " + step);
         }
-        cache.put(cacheKey(tier, key), m);
-        return m;
+        Manifest raced = cache.putIfAbsent(cacheKey(tier, key), m); // a whole one read meanwhile stays
+        return raced != null ? raced : m;
     }
 
     /** Forgets a manifest that GC removed. */

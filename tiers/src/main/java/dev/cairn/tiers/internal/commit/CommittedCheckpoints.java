@@ -32,7 +32,7 @@ public final class CommittedCheckpoints {
             try {
                 for (long step : commits.committedSteps(t)) {
                     try {
-                        Manifest m = commits.read(t, step);
+                        Manifest m = commits.readGlobal(t, step); // sizes and counts without the rank indexes
                         out.add(new CheckpointInfo(m.run(), step, t.name(), m.worldSize(), m.entries().size(), m.rawBytes(),
                                 m.storedBytes(), m.createdAt()));
                     } catch (CheckpointException | IOException e) {

@@ -6,6 +6,8 @@ import dev.cairn.Coordinator;
 import dev.cairn.ObjectInfo;
 import dev.cairn.tiers.internal.Tier;
 import dev.cairn.tiers.internal.manifest.EntryRecord;
+import dev.cairn.tiers.internal.manifest.IndexRef;
+import dev.cairn.tiers.internal.manifest.IndexedRows;
 import dev.cairn.tiers.internal.manifest.Manifest;
 import dev.cairn.tiers.internal.manifest.ManifestFormat;
 import java.io.IOException;
@@ -21,7 +23,10 @@ import org.apache.arrow.memory.BufferAllocator;
 /**
  * The commit of a step saved by several ranks, each of which has written its chunks and then its index to the tier.
  * Rank 0 waits until every rank's index is there, checks that every chunk they name is present, and creates the
- * MANIFEST (all ranks' rows) create-only: the single commit point, as for one rank. The other ranks wait until
+ * MANIFEST create-only: the single commit point, as for one rank. From format 4 the MANIFEST keeps one row per entry
+ * and rank and references each rank's index by its length and SHA-256, as rank 0 read it ({@link IndexedRows}): the
+ * chunk rows stay in the indexes, so a restoring rank reads only the indexes of the slices it needs, and an index
+ * replaced after the commit is refused there. The other ranks wait until
  * the MANIFEST appears. They meet through the store by default (polling its listing), or through the framework's
  * {@link Coordinator}. A rank that never writes its index makes rank 0 give up at the deadline without writing
  * anything, so the previous checkpoint stays the newest; a rank 0 that never commits makes the others give up.
@@ -43,6 +48,11 @@ final class RankCommit {
     private final Coordinator coordinator;
     private final Duration wait;
     private final WaitClock clock;
+    /**
+     * The reference of each index rank 0 read (by tier, step and rank), from the very bytes it parsed: what the
+     * MANIFEST commits. Taken by the commit of that step.
+     */
+    private final java.util.concurrent.ConcurrentHashMap<String, IndexRef> indexRefs = new java.util.concurrent.ConcurrentHashMap<>();
 
     RankCommit(BufferAllocator allocator, Coordinator coordinator, Duration wait, WaitClock clock) {
         this.allocator = allocator;
@@ -52,7 +62,9 @@ final class RankCommit {
     }
 
     /**
-     * Called with {@code index} (this rank's rows) durable in {@code tier}; returns the committed MANIFEST's contents.
+     * Called with {@code index} (this rank's rows) durable in {@code tier}; returns the committed MANIFEST's contents:
+     * on rank 0 every rank's rows; on the others the MANIFEST as read, whose rows may be in the indexes
+     * ({@link Manifest#complete}).
      *
      * @param indexBytes     {@code index} as this rank wrote it to the store
      * @param ownUnconfirmed the chunks {@code index} names, which rank 0 confirms with the other ranks' chunks
@@ -80,7 +92,7 @@ final class RankCommit {
                 // and a read); if it is not, the store is asked until the deadline, as without a coordinator: a peer
                 // that restarted or was marked down for a moment may not answer at once.
                 try {
-                    return commits.read(tier, index.step());
+                    return commits.readGlobal(tier, index.step());
                 } catch (NoSuchFileException notYet) {
                     // polled below
                 }
@@ -96,11 +108,18 @@ final class RankCommit {
                     : awaitIndexes(tier, index, expected, until));
             checkChunksPresent(tier, indexes, ownUnconfirmed, until);
             merged = merge(index, indexes);
+            if (merged.formatVersion() >= ManifestFormat.FIRST_WITH_INDEXED_ROWS) {
+                merged = merged.withRowsIn(references(tier, index, indexBytes));
+            }
             byte[] bytes = ManifestFormat.write(merged, "manifest", allocator);
             // CommitPoint: the one place that creates a MANIFEST, and resolves a create whose answer was lost.
             CommitPoint.create(tier, index.step(), bytes);
         } catch (IOException | RuntimeException e) {
             failure = e; // the other ranks still get to the barrier below, instead of waiting out the deadline
+        } finally {
+            for (int r = 1; r < index.worldSize(); r++) {
+                indexRefs.remove(refKey(tier, index.step(), r));
+            }
         }
         if (coordinator != null) {
             // Only tells the others that rank 0 has tried; whatever happens here, the MANIFEST decided the step.
@@ -217,6 +236,7 @@ final class RankCommit {
      */
     private Manifest readIndex(Tier tier, String key, Manifest own, int rank, List<String> digests) throws IOException {
         java.nio.ByteBuffer bytes = ManifestFormat.readBytes(tier.store(), key, tier.name() + ":" + key);
+        indexRefs.put(refKey(tier, own.step(), rank), IndexRef.of(rank, bytes));
         if (digests != null && !digest(bytes).equals(digests.get(rank))) {
             throw new CheckpointException(Reason.CONFLICT, "step " + own.step() + " is not committed in tier " + tier.name()
                     + ": index " + key + " is not the one rank " + rank + " wrote for this save (digest " + digest(bytes)
@@ -250,6 +270,24 @@ final class RankCommit {
             }
         }
         ChunkConfirmation.confirm(tier, indexes.get(0).step(), unknown, until, clock);
+    }
+
+    /** What the MANIFEST commits of each rank's index: rank 0's own bytes, and the bytes it read of the others. */
+    private List<IndexRef> references(Tier tier, Manifest own, byte[] ownBytes) {
+        List<IndexRef> refs = new ArrayList<>(own.worldSize());
+        refs.add(IndexRef.of(0, java.nio.ByteBuffer.wrap(ownBytes)));
+        for (int r = 1; r < own.worldSize(); r++) {
+            IndexRef ref = indexRefs.get(refKey(tier, own.step(), r));
+            if (ref == null) {
+                throw new IllegalStateException("rank " + r + "'s index of step " + own.step() + " was merged unread");
+            }
+            refs.add(ref);
+        }
+        return refs;
+    }
+
+    private static String refKey(Tier tier, long step, int rank) {
+        return tier.index() + "/" + step + "/" + rank;
     }
 
     /**
@@ -305,7 +343,7 @@ final class RankCommit {
             pause = Math.min(MAX_POLL_NANOS, pause * 2);
         }
         try {
-            return commits.read(tier, own.step());
+            return commits.readGlobal(tier, own.step());
         } catch (NoSuchFileException retiredSinceSeen) {
             return null;
         }

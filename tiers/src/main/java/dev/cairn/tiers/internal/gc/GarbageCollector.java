@@ -53,15 +53,16 @@ public final class GarbageCollector {
 
     /**
      * Records that {@code step} is committed in {@code tier} (by this process): its MANIFEST, in the commit cache, is
-     * read for the chunks it names, which no collection of this process deletes while the step is held. If it cannot
+     * read for the chunks it names (with its rank indexes, where a format-4 MANIFEST of several ranks keeps its chunk
+     * rows: {@link CommitProtocol#read} follows them; rank 0 merged them at the commit, so they are cached), which no collection of this process deletes while the step is held. If it cannot
      * be read, what this process knows of the tier is dropped, so that the next collection lists the steps again
      * instead of missing this one's chunks.
      */
     public void committed(Tier tier, long step) {
         RetainedSteps steps = known(tier);
         try {
-            Manifest m = commits.read(tier, step);
-            steps.add(step, m.worldSize(), m.referencedHashes());
+            Manifest m = commits.readGlobal(tier, step);
+            steps.add(step, m.worldSize(), commits.referencedHashes(tier, step));
         } catch (IOException | RuntimeException e) {
             steps.forget();
         }
@@ -254,8 +255,8 @@ public final class GarbageCollector {
         for (int i = 0; i < committed.size(); i++) {
             long step = committed.get(i);
             try {
-                Manifest m = commits.read(tier, step);
-                steps.add(step, m.worldSize(), m.referencedHashes());
+                Manifest m = commits.readGlobal(tier, step);
+                steps.add(step, m.worldSize(), commits.referencedHashes(tier, step));
             } catch (java.nio.file.NoSuchFileException retiredByAnother) {
                 commits.evict(tier, step);
             } catch (dev.cairn.CheckpointException unreadable) {
@@ -317,9 +318,10 @@ public final class GarbageCollector {
         Map<Long, RetainedSteps.Step> retainedSteps = new TreeMap<>();
         for (long step : retained) {
             try {
-                Manifest m = commits.read(tier, step);
-                referenced.addAll(m.referencedHashes());
-                retainedSteps.put(step, new RetainedSteps.Step(step, m.worldSize(), m.referencedHashes()));
+                Manifest m = commits.readGlobal(tier, step);
+                Set<String> named = commits.referencedHashes(tier, step); // through its rank indexes, one at a time
+                referenced.addAll(named);
+                retainedSteps.put(step, new RetainedSteps.Step(step, m.worldSize(), named));
             } catch (java.nio.file.NoSuchFileException gone) {
                 throw new StaleListing(gone);
             }
@@ -330,7 +332,7 @@ public final class GarbageCollector {
         List<Long> retiredHere = new ArrayList<>();
         for (long step : retired) {
             try {
-                retiredOnly.addAll(commits.read(tier, step).referencedHashes());
+                retiredOnly.addAll(commits.referencedHashes(tier, step));
                 retiredHere.add(step);
             } catch (dev.cairn.CheckpointException unreadable) {
                 // Its chunks fall under the grace period instead.
@@ -422,7 +424,7 @@ public final class GarbageCollector {
 
     private int worldSizeOf(Tier tier, long step) {
         try {
-            return commits.read(tier, step).worldSize();
+            return commits.readGlobal(tier, step).worldSize();
         } catch (IOException | dev.cairn.CheckpointException unreadable) {
             return 2; // a marker too many costs an empty object until the grace period ends
         }

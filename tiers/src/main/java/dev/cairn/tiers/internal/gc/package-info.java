@@ -3,8 +3,9 @@
  * uncommitted before any of its files go) and delete the chunks no retained manifest references, sparing anything
  * pinned by a save in flight and, for a collector that cannot see the writer's pins, anything younger than the grace
  * period. After a commit, {@code GarbageCollector#retire} learns what to delete from the manifests of the steps it
- * retires ({@code RetainedSteps}: what this process knows of the tier's steps and which chunks they reference), with
- * no listing, and deletes in batches ({@code ObjectStore#deleteAll}); a sweep ({@code GarbageCollector#collect}) lists
+ * retires ({@code RetainedSteps}: what this process knows of the tier's steps and which chunks they reference; a
+ * format-4 MANIFEST of several ranks names its chunks through the rank indexes it references, which go only with
+ * their step, after its MANIFEST), with no listing, and deletes in batches ({@code ObjectStore#deleteAll}); a sweep ({@code GarbageCollector#collect}) lists
  * every step and chunk to find what no manifest names (steps that never committed, chunks of a save that died, and
  * deletions a stopped process still had pending), after a process's first commit in a tier, then every
  * {@code gcSweepEvery} commits of that process, and whenever asked ({@code Checkpointer#gc}, {@code cairn gc}). In a running

@@ -48,7 +48,12 @@ public final class StoreLayout {
     }
 
     public String indexKey(long step, int rank) {
-        return stepPrefix(step) + INDEX_PREFIX + rank + INDEX_SUFFIX;
+        return stepPrefix(step) + indexName(rank);
+    }
+
+    /** The name of rank {@code rank}'s index within its step's folder, {@code rank-<r>.index}. */
+    public static String indexName(int rank) {
+        return INDEX_PREFIX + rank + INDEX_SUFFIX;
     }
 
     public String manifestKey(long step) {

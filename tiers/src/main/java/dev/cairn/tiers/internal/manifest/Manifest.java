@@ -9,11 +9,23 @@ import java.util.Set;
 /**
  * What one checkpoint (or one rank's index of it) holds. Immutable. Every chunk of it is keyed by one
  * {@code contentHash}; formats 1 and 2 can only say {@link ContentHash#MURMUR3_128}.
+ *
+ * <p>{@code indexed} is null when the chunk rows are inline (every index, every MANIFEST up to format 3, a format-4
+ * MANIFEST of one rank). A format-4 MANIFEST of several ranks keeps them in the ranks' indexes ({@link IndexedRows}):
+ * as read, its entries name no chunk, and what needs chunks asks {@link CommittedManifest} for the indexes. Until
+ * every index is read ({@link #complete()}), the methods that answer for every chunk refuse rather than answer for
+ * none: a collector that took such a manifest for one naming no chunk would delete a retained step's chunks.
  */
 public record Manifest(int formatVersion, ContentHash contentHash, String run, long step, int worldSize, int rank,
-                       Instant createdAt, int chunkBytes, List<EntryRecord> entries) {
+                       Instant createdAt, int chunkBytes, List<EntryRecord> entries, IndexedRows indexed) {
     public Manifest {
         entries = List.copyOf(entries);
+        if (indexed != null) {
+            if (formatVersion < ManifestFormat.FIRST_WITH_INDEXED_ROWS || worldSize < 2 || indexed.indexes().size() != worldSize) {
+                throw new IllegalArgumentException("format " + formatVersion + " of " + worldSize + " rank(s) cannot keep its"
+                        + " rows in " + indexed.indexes().size() + " rank indexes");
+            }
+        }
         if (formatVersion < ManifestFormat.FIRST_WITH_HASH_NAMED && contentHash != ContentHash.MURMUR3_128) {
             throw new IllegalArgumentException("format " + formatVersion + " cannot record content hash " + contentHash.tag());
         }
@@ -27,6 +39,12 @@ public record Manifest(int formatVersion, ContentHash contentHash, String run, l
         }
     }
 
+    /** A manifest with its chunk rows inline. */
+    public Manifest(int formatVersion, ContentHash contentHash, String run, long step, int worldSize, int rank,
+                    Instant createdAt, int chunkBytes, List<EntryRecord> entries) {
+        this(formatVersion, contentHash, run, step, worldSize, rank, createdAt, chunkBytes, entries, null);
+    }
+
     /** A manifest keyed by the hash {@code formatVersion} was written with: MurmurHash3 up to 2, XXH3 from 3. */
     public Manifest(int formatVersion, String run, long step, int worldSize, int rank, Instant createdAt, int chunkBytes,
                     List<EntryRecord> entries) {
@@ -36,11 +54,39 @@ public record Manifest(int formatVersion, ContentHash contentHash, String run, l
 
     /** The same manifest with other entries (another tier's stored forms). */
     public Manifest withEntries(List<EntryRecord> other) {
-        return new Manifest(formatVersion, contentHash, run, step, worldSize, rank, createdAt, chunkBytes, other);
+        return new Manifest(formatVersion, contentHash, run, step, worldSize, rank, createdAt, chunkBytes, other, indexed);
+    }
+
+    /**
+     * This manifest (every rank's rows, inline) as the MANIFEST that commits {@code indexes} instead of carrying the rows:
+     * what {@link ManifestFormat#write} then writes holds one row per entry and the references. It stays resolved: its
+     * entries keep their chunks for the committing process.
+     */
+    public Manifest withRowsIn(List<IndexRef> indexes) {
+        return new Manifest(formatVersion, contentHash, run, step, worldSize, rank, createdAt, chunkBytes, entries,
+                new IndexedRows(indexes, countChunks(), sumStoredBytes(), true));
+    }
+
+    /** Whether the chunk rows are in the rank indexes rather than inline. */
+    public boolean rowsInIndexes() {
+        return indexed != null;
+    }
+
+    /** Whether every entry carries its chunks: inline rows, or every index read. */
+    public boolean complete() {
+        return indexed == null || indexed.resolved();
+    }
+
+    private void requireComplete(String what) {
+        if (!complete()) {
+            throw new IllegalStateException(what + " of step " + step + " needs its rank indexes: its MANIFEST keeps the"
+                    + " chunk rows there (read them through CommittedManifest)");
+        }
     }
 
     /** Every chunk hash referenced, in first-use order. */
     public Set<String> chunkHashes() {
+        requireComplete("the chunk hashes");
         Set<String> out = new LinkedHashSet<>();
         for (EntryRecord e : entries) {
             for (ChunkRef c : e.chunks()) {
@@ -55,6 +101,7 @@ public record Manifest(int formatVersion, ContentHash contentHash, String run, l
      * all of them while the manifest is retained.
      */
     public Set<String> referencedHashes() {
+        requireComplete("the referenced chunks");
         Set<String> out = new LinkedHashSet<>();
         for (EntryRecord e : entries) {
             for (ChunkRef c : e.chunks()) {
@@ -73,8 +120,12 @@ public record Manifest(int formatVersion, ContentHash contentHash, String run, l
         return n;
     }
 
-    /** Stored bytes of the distinct chunks referenced. */
+    /** Stored bytes of the distinct chunks referenced (as the MANIFEST states them when its rows are in the indexes). */
     public long storedBytes() {
+        return indexed != null ? indexed.storedBytes() : sumStoredBytes();
+    }
+
+    private long sumStoredBytes() {
         Set<String> seen = new java.util.HashSet<>();
         long n = 0;
         for (EntryRecord e : entries) {
@@ -87,7 +138,12 @@ public record Manifest(int formatVersion, ContentHash contentHash, String run, l
         return n;
     }
 
+    /** Chunk rows over every entry (as the MANIFEST states them when its rows are in the indexes). */
     public long chunkCount() {
+        return indexed != null ? indexed.chunkCount() : countChunks();
+    }
+
+    private long countChunks() {
         long n = 0;
         for (EntryRecord e : entries) {
             n += e.chunks().size();

@@ -48,7 +48,10 @@ import org.apache.arrow.vector.util.ByteArrayReadableSeekableByteChannel;
  * | cairn.created_at (ISO-8601)  |   version 2: | global_shape | shard_offset | bases | error_bound (f64) |
  * | cairn.chunk_bytes            |              +--------------+--------------+-------+-------------------+
  * | cairn.hash  (version 3)      |
- * | cairn.rows_digest (128 bit)  |
+ * | cairn.rows  (version 4)      |   version 4, a MANIFEST with cairn.rows "indexes": per entry and rank one row
+ * | cairn.chunk_count, (when     |   with chunk -1 and no chunk values (its rows are in that rank's index), then
+ * | cairn.stored_bytes  indexes) |   one row per rank of kind "index": entry "rank-<r>.index", rank r,
+ * | cairn.rows_digest (128 bit)  |   entry_bytes its length, hash its SHA-256 (hex), codec "sha-256"
  * +------------------------------+
  * kind: "tensor" | "blob" (global) | "rank-blob" (per rank, version 2); dtype "" and the shapes "" for blobs;
  * shape: the shape of the bytes this rank holds, "[d0,d1,...]" ("[]" for a scalar); global_shape and shard_offset
@@ -58,14 +61,20 @@ import org.apache.arrow.vector.util.ByteArrayReadableSeekableByteChannel;
  * hash: the content hash of every chunk hash, base and the rows digest: "xxh3-128" ({@link ContentHash}); a manifest of
  * version 1 or 2 has no such key and is MurmurHash3 x64 128 throughout.
  * </pre>
- * A MANIFEST holds the rows of every rank (its {@code rank} column says whose); a rank's index holds its own.
+ * A rank's index holds its own rows. A MANIFEST of one rank, and every MANIFEST up to version 3, holds the rows of
+ * every rank inline (its {@code rank} column says whose); from version 4 a MANIFEST of several ranks holds instead one
+ * row per entry and rank and a reference to each rank's index ({@code cairn.rows} "indexes", {@link IndexedRows}),
+ * which binds the exact bytes of that index: a rank restoring reads the MANIFEST and only the indexes whose slices it
+ * needs ({@link CommittedManifest}), so what it reads grows with its own slices, not with the world.
  * {@code rows_digest} is the content hash of the rows in a canonical text form, so a manifest whose values were
  * garbled, yet still parse as Arrow, is rejected. A reader refuses a {@code format_version} above
  * {@link #FORMAT_VERSION}.
  *
  * <p>Version rule: the version goes up when a reader of the previous version could misread a manifest of the new
  * one (a new column or metadata key that changes what a row means, or a changed meaning of an existing value), and
- * every release keeps reading all older versions. Version 3 changed the content hash from MurmurHash3 to XXH3-128
+ * every release keeps reading all older versions. Version 4 moved a multi-rank MANIFEST's chunk rows into the rank
+ * indexes it references and names where the rows are in {@code cairn.rows}: a version-3 reader would find no chunk
+ * for any entry. Version 3 changed the content hash from MurmurHash3 to XXH3-128
  * and names it in {@code cairn.hash}: a version-2 reader would check every chunk with the wrong hash and call the
  * whole checkpoint corrupt. Version 2 added sharding (a version-1 reader would take a slice
  * for the whole tensor), differential chunks (it would not keep their bases) and lossy chunks. Version-1 manifests
@@ -76,9 +85,11 @@ import org.apache.arrow.vector.util.ByteArrayReadableSeekableByteChannel;
  * UNSUPPORTED_VERSION before it reads a row.
  */
 public final class ManifestFormat {
-    public static final int FORMAT_VERSION = 3;
+    public static final int FORMAT_VERSION = 4;
     /** The first version that names its content hash ({@code cairn.hash}); older ones are MurmurHash3. */
     public static final int FIRST_WITH_HASH_NAMED = 3;
+    /** The first version whose MANIFEST of several ranks keeps its chunk rows in the rank indexes ({@link IndexedRows}). */
+    public static final int FIRST_WITH_INDEXED_ROWS = 4;
     /**
      * Manifests and indexes above this size are refused before they are read ({@link #load}: the store's stated size
      * is checked first): a hostile file must not exhaust memory, nor cost a download of gigabytes.
@@ -94,6 +105,15 @@ public final class ManifestFormat {
     static final String KEY_CHUNK = "cairn.chunk_bytes";
     static final String KEY_HASH = "cairn.hash";
     static final String KEY_DIGEST = "cairn.rows_digest";
+    static final String KEY_ROWS = "cairn.rows";
+    static final String KEY_CHUNK_COUNT = "cairn.chunk_count";
+    static final String KEY_STORED = "cairn.stored_bytes";
+    /** {@code cairn.rows}: the chunk rows are in this file. */
+    static final String ROWS_INLINE = "inline";
+    /** {@code cairn.rows}: the chunk rows are in the rank indexes this MANIFEST references. */
+    static final String ROWS_IN_INDEXES = "indexes";
+    /** The kind of a row that references a rank index. */
+    static final String KIND_INDEX = "index";
 
     private static final String[] STRINGS = {"entry", "kind", "dtype", "shape", "hash", "codec"};
     private static final String[] LONGS = {"entry_bytes", "offset", "raw_length", "stored_length"};
@@ -107,9 +127,18 @@ public final class ManifestFormat {
         return version < FIRST_WITH_HASH_NAMED ? ContentHash.MURMUR3_128 : ContentHash.XXH3_128;
     }
 
-    /** The bytes of {@code m} as an Arrow IPC file; {@code kind} is "manifest" or "index". */
+    /**
+     * The bytes of {@code m} as an Arrow IPC file; {@code kind} is "manifest" or "index". A MANIFEST whose rows are in
+     * the rank indexes ({@link Manifest#rowsInIndexes}) is written as such: an entry row per entry and the references;
+     * as an index, its rows are written inline (which needs them all: {@link Manifest#complete}).
+     */
     public static byte[] write(Manifest m, String kind, BufferAllocator allocator) {
-        List<Row> rows = rowsOf(m);
+        boolean referencing = m.rowsInIndexes() && "manifest".equals(kind);
+        if (!referencing && !m.complete()) {
+            throw new IllegalArgumentException("step " + m.step() + " cannot be written with its rows inline: its rank"
+                    + " indexes were not read");
+        }
+        List<Row> rows = referencing ? referenceRowsOf(m) : rowsOf(m);
         int version = m.formatVersion();
         Map<String, String> meta = new LinkedHashMap<>();
         meta.put(KEY_VERSION, Integer.toString(m.formatVersion()));
@@ -122,6 +151,13 @@ public final class ManifestFormat {
         meta.put(KEY_CHUNK, Integer.toString(m.chunkBytes()));
         if (version >= FIRST_WITH_HASH_NAMED) {
             meta.put(KEY_HASH, m.contentHash().tag());
+        }
+        if (version >= FIRST_WITH_INDEXED_ROWS) {
+            meta.put(KEY_ROWS, referencing ? ROWS_IN_INDEXES : ROWS_INLINE);
+            if (referencing) {
+                meta.put(KEY_CHUNK_COUNT, Long.toString(m.chunkCount()));
+                meta.put(KEY_STORED, Long.toString(m.storedBytes()));
+            }
         }
         meta.put(KEY_DIGEST, digest(meta, rows, version, m.contentHash()));
         Schema schema = new Schema(fields(version), meta);
@@ -289,6 +325,19 @@ public final class ManifestFormat {
         } catch (java.time.format.DateTimeParseException e) {
             throw corrupt(key, "has a malformed " + KEY_CREATED);
         }
+        int version = Integer.parseInt(meta.get(KEY_VERSION));
+        if (version >= FIRST_WITH_INDEXED_ROWS) {
+            String where = required(meta, KEY_ROWS, key);
+            if (ROWS_IN_INDEXES.equals(where)) {
+                if (!"manifest".equals(meta.get(KEY_KIND)) || world < 2) {
+                    throw corrupt(key, "keeps its rows in rank indexes, which only a MANIFEST of several ranks does");
+                }
+                return toManifestOfIndexedRows(meta, rows, key, hash, run, step, world, rank, created, chunkBytes);
+            }
+            if (!ROWS_INLINE.equals(where)) {
+                throw corrupt(key, "has an unknown " + KEY_ROWS + " '" + where + "'");
+            }
+        }
         // What one chunk may hold, raw and stored: a reader sizes its buffers by these, so a store cannot make it
         // reserve more than the configured chunk size allows.
         long maxStored = maxStoredBytes(chunkBytes);
@@ -329,7 +378,52 @@ public final class ManifestFormat {
             entries.add(toEntry(first, chunks, key));
             i = j;
         }
-        return new Manifest(Integer.parseInt(meta.get(KEY_VERSION)), hash, run, step, world, rank, created, chunkBytes, entries);
+        return new Manifest(version, hash, run, step, world, rank, created, chunkBytes, entries);
+    }
+
+    /**
+     * A MANIFEST whose chunk rows are in the rank indexes: an entry row per entry and rank naming no chunk, then one
+     * reference per rank, in rank order. Its entries come back without chunks ({@link IndexedRows#resolved} false).
+     */
+    private static Manifest toManifestOfIndexedRows(Map<String, String> meta, List<Row> rows, String key, ContentHash hash,
+                                                    String run, long step, int world, int rank, Instant created,
+                                                    int chunkBytes) {
+        long chunkCount = inRange(meta, KEY_CHUNK_COUNT, 0, Long.MAX_VALUE, key);
+        long stored = inRange(meta, KEY_STORED, 0, Long.MAX_VALUE, key);
+        List<EntryRecord> entries = new ArrayList<>();
+        List<IndexRef> indexes = new ArrayList<>();
+        java.util.Set<String> seen = new java.util.HashSet<>();
+        for (Row r : rows) {
+            if (KIND_INDEX.equals(r.kind)) {
+                if (r.rank != indexes.size() || r.rank >= world || !r.entry.equals(dev.cairn.tiers.internal.layout.StoreLayout.indexName(r.rank))
+                        || !IndexRef.DIGEST.equals(r.codec) || !IndexRef.isDigest(r.hash) || r.entryBytes < 1
+                        || r.entryBytes > MAX_BYTES || r.chunk != -1) {
+                    throw corrupt(key, "index reference row '" + r.entry + "' of rank " + r.rank + " is malformed or out of"
+                            + " rank order");
+                }
+                indexes.add(new IndexRef(r.rank, r.entryBytes, r.hash));
+                continue;
+            }
+            if (!indexes.isEmpty()) {
+                throw corrupt(key, "entry '" + r.entry + "' follows the index references");
+            }
+            if (r.chunk != -1 || r.offset != 0 || r.rawLength != 0 || !r.hash.isEmpty() || !r.codec.isEmpty()
+                    || r.storedLength != 0 || !r.bases.isEmpty() || r.errorBound != 0) {
+                throw corrupt(key, "entry '" + r.entry + "' names a chunk, but this MANIFEST keeps its chunk rows in the"
+                        + " rank indexes");
+            }
+            checkRange(key, r, r, "entry_bytes", r.entryBytes, 0, Long.MAX_VALUE);
+            checkRange(key, r, r, "rank", r.rank, 0, world - 1L);
+            if (!seen.add(r.rank + "/" + r.entry)) {
+                throw corrupt(key, "holds entry '" + r.entry + "' of rank " + r.rank + " twice");
+            }
+            entries.add(toEntry(r, List.of(), key));
+        }
+        if (indexes.size() != world) {
+            throw corrupt(key, "references " + indexes.size() + " rank indexes for a world of " + world + " ranks");
+        }
+        return new Manifest(Integer.parseInt(meta.get(KEY_VERSION)), hash, run, step, world, rank, created, chunkBytes, entries,
+                new IndexedRows(indexes, chunkCount, stored, false));
     }
 
     private static EntryRecord toEntry(Row first, List<ChunkRef> chunks, String key) {
@@ -404,6 +498,24 @@ public final class ManifestFormat {
         return "tensor".equals(kind) ? formatShape(new long[parseShape(shape).length]) : "";
     }
 
+    /** The rows of a MANIFEST whose chunk rows are in the rank indexes: one per entry, then one per index. */
+    private static List<Row> referenceRowsOf(Manifest m) {
+        List<Row> rows = new ArrayList<>();
+        for (EntryRecord e : m.entries()) {
+            String kind = e.tensor() ? "tensor" : e.perRank() ? "rank-blob" : "blob";
+            String dtype = e.tensor() ? e.dtype().tag() : "";
+            String shape = e.tensor() ? formatShape(e.shape()) : "";
+            String global = e.tensor() ? formatShape(e.globalShape()) : "";
+            String offsets = e.tensor() ? formatShape(e.shardOffsets()) : "";
+            rows.add(new Row(e.name(), kind, dtype, shape, e.byteSize(), e.rank(), -1, 0, 0, "", "", 0, global, offsets, "", 0));
+        }
+        for (IndexRef i : m.indexed().indexes()) {
+            rows.add(new Row(i.name(), KIND_INDEX, "", "", i.length(), i.rank(), -1, 0, 0, i.digest(), IndexRef.DIGEST, 0, "", "",
+                    "", 0));
+        }
+        return rows;
+    }
+
     private static List<Row> rowsOf(Manifest m) {
         List<Row> rows = new ArrayList<>();
         for (EntryRecord e : m.entries()) {
@@ -448,7 +560,8 @@ public final class ManifestFormat {
     /** The digest covers metadata in the order write() puts it; a reader may see another order. */
     private static Map<String, String> sortedLikeWrite(Map<String, String> m) {
         Map<String, String> out = new LinkedHashMap<>();
-        for (String k : new String[] {KEY_VERSION, KEY_KIND, KEY_RUN, KEY_STEP, KEY_WORLD, KEY_RANK, KEY_CREATED, KEY_CHUNK, KEY_HASH}) {
+        for (String k : new String[] {KEY_VERSION, KEY_KIND, KEY_RUN, KEY_STEP, KEY_WORLD, KEY_RANK, KEY_CREATED, KEY_CHUNK, KEY_HASH,
+                KEY_ROWS, KEY_CHUNK_COUNT, KEY_STORED}) {
             if (m.containsKey(k)) {
                 out.put(k, m.get(k));
             }

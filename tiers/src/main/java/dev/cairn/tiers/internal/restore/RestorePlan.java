@@ -26,17 +26,27 @@ import java.util.Map;
  * decode straight into place), else from every saved slice that overlaps it (resharding: only the chunks whose
  * rows overlap, each copied run by run). Global blobs come from the lowest rank that saved them; per-rank blobs
  * from this rank on the same world size, else from the request's {@link RankBlobResolver}.
+ *
+ * <p>The plan is made from the MANIFEST's entries alone (their slices, not their chunks): {@link #sourceRanks} then
+ * says whose rank indexes hold the chunk rows it needs, and {@link #bind} takes the manifest with those ranks' chunks
+ * ({@code CommitProtocol#withRanks}) and turns each use of a saved entry into chunk reads. A MANIFEST that keeps its
+ * rows inline is bound to itself.
  */
 final class RestorePlan {
     /** One chunk to fetch and where its bytes go: contiguously at its offset, or through {@code slice}. */
     record Task(EntryRecord entry, ChunkRef chunk, List<ByteBuffer> dst, SliceCopy slice) {
     }
 
+    /** A saved entry this rank reads from: whole into {@code dst}, or the chunks {@code slice} touches. */
+    private record Use(EntryRecord entry, List<ByteBuffer> dst, SliceCopy slice) {
+    }
+
     private final Manifest manifest;
     private final int rank;
     private final int worldSize;
     private final RankBlobResolver resolver;
-    private final List<Task> tasks = new ArrayList<>();
+    private final List<Use> uses = new ArrayList<>();
+    private List<Task> tasks;
     private final List<Object> order = new ArrayList<>(); // Tensor, or the name of a blob
     private final Map<String, Map<Integer, ByteBuffer>> blobs = new LinkedHashMap<>();
     private final Map<String, Boolean> perRankBlob = new HashMap<>();
@@ -124,9 +134,7 @@ final class RestorePlan {
             }
         }
         if (exact != null) {
-            for (ChunkRef c : exact.chunks()) {
-                tasks.add(new Task(exact, c, dst, null));
-            }
+            uses.add(new Use(exact, dst, null));
             return;
         }
         // Resharding: every distinct saved slice that overlaps (replicas of a slice are read once).
@@ -150,11 +158,7 @@ final class RestorePlan {
             }
             used.add(have);
             covered += copy.volume();
-            for (ChunkRef c : e.chunks()) {
-                if (copy.touches(c.offset(), c.rawLength())) {
-                    tasks.add(new Task(e, c, dst, copy));
-                }
-            }
+            uses.add(new Use(e, dst, copy));
         }
         long volume = 1;
         for (long l : want.lengths()) {
@@ -192,14 +196,53 @@ final class RestorePlan {
             }
             ByteBuffer b = ByteBuffer.allocate((int) e.byteSize());
             byRank.put(e.rank(), b);
-            for (ChunkRef c : e.chunks()) {
-                tasks.add(new Task(e, c, List.of(b), null));
-            }
+            uses.add(new Use(e, List.of(b), null));
         }
         blobs.put(name, byRank);
     }
 
+    /** The ranks whose entries this plan reads: whose indexes it needs when the MANIFEST keeps its rows there. */
+    java.util.Set<Integer> sourceRanks() {
+        java.util.Set<Integer> ranks = new java.util.TreeSet<>();
+        for (Use u : uses) {
+            ranks.add(u.entry().rank());
+        }
+        return ranks;
+    }
+
+    /**
+     * Turns the plan into chunk reads, from {@code resolved}: the manifest this plan was made from with (at least) the
+     * entries of {@link #sourceRanks} carrying their chunks. Returns the entries read, with their chunks.
+     */
+    List<EntryRecord> bind(Manifest resolved) {
+        Map<String, EntryRecord> byRankAndName = new HashMap<>();
+        for (EntryRecord e : resolved.entries()) {
+            byRankAndName.put(e.rank() + "/" + e.name(), e);
+        }
+        List<Task> out = new ArrayList<>();
+        List<EntryRecord> read = new ArrayList<>();
+        for (Use u : uses) {
+            EntryRecord e = byRankAndName.get(u.entry().rank() + "/" + u.entry().name());
+            if (e == null || e.byteSize() != u.entry().byteSize() || (e.byteSize() > 0 && e.chunks().isEmpty())) {
+                throw new CheckpointException(Reason.CORRUPT, "step " + manifest.step() + " lists entry '" + u.entry().name()
+                        + "' of rank " + u.entry().rank() + " without its chunks");
+            }
+            read.add(e);
+            for (ChunkRef c : e.chunks()) {
+                if (u.slice() == null || u.slice().touches(c.offset(), c.rawLength())) {
+                    out.add(new Task(e, c, u.dst(), u.slice()));
+                }
+            }
+        }
+        tasks = out;
+        return read;
+    }
+
+    /** The chunk reads, once {@link #bind} made them. */
     List<Task> tasks() {
+        if (tasks == null) {
+            throw new IllegalStateException("the plan is not bound to its chunks yet");
+        }
         return tasks;
     }
 

@@ -169,8 +169,7 @@ public final class Restorer implements AutoCloseable {
                     + holders.descendingKeySet());
         }
         chosen.accept(step);
-        Located located = readManifest(step, holders.get(step));
-        return new Planned(step, located, RestorePlan.of(located.manifest, request, rank, worldSize));
+        return locate(step, holders.get(step), request);
     }
 
     private static final System.Logger LOG = System.getLogger(Restorer.class.getName());
@@ -210,26 +209,101 @@ public final class Restorer implements AutoCloseable {
         return holders;
     }
 
+    /** @param manifest the MANIFEST with the entries this rank reads carrying their chunks */
     private record Located(Manifest manifest, Tier tier) {
     }
 
-    private Located readManifest(long step, List<Tier> holders) {
+    /**
+     * The plan of {@code step} from the first of {@code holders} whose MANIFEST, and the rank indexes this rank's
+     * slices need (only those, when the MANIFEST keeps its rows in the indexes), read and check. The plan is made from
+     * the MANIFEST's entries, so a request it cannot serve fails at once, as before any tier is tried again.
+     */
+    private Planned locate(long step, List<Tier> holders, RestoreRequest request) {
         List<String> problems = new ArrayList<>();
         for (Tier t : holders) {
-            try {
-                return new Located(commits.read(t, step), t);
-            } catch (CheckpointException e) {
-                if (e.reason() == Reason.UNSUPPORTED_VERSION) {
-                    throw e;
-                }
-                problems.add(e.getMessage());
-            } catch (IOException e) {
-                // The store's own message may not say which object (an EIO's is "Input/output error"): name it.
-                problems.add(t.name() + " " + t.layout().manifestKey(step) + " in " + t.store().describe() + ": " + e);
+            Manifest global = readOrNote(t, step, t.layout().manifestKey(step), problems, () -> commits.readGlobal(t, step));
+            if (global == null) {
+                continue;
+            }
+            RestorePlan plan = RestorePlan.of(global, request, rank, worldSize); // a request error: every copy says it
+            Manifest resolved = readOrNote(t, step, "the rank indexes of ranks " + plan.sourceRanks() + " of step " + step,
+                    problems, () -> {
+                        Manifest m = withRanks(t, global, plan.sourceRanks(), holders, step);
+                        plan.bind(m);
+                        return m;
+                    });
+            if (resolved != null) {
+                return new Planned(step, new Located(resolved, t), plan);
             }
         }
         throw new CheckpointException(Reason.CORRUPT, "no readable manifest for step " + step + ": "
                 + String.join("; ", problems) + ". " + newestIntactBefore(step, committedSteps()));
+    }
+
+    /**
+     * {@code global} (the MANIFEST of {@code step} in {@code t}) with the entries of {@code ranks} carrying their chunks,
+     * read from {@code t}'s rank indexes. An index {@code t} cannot give (the peer tier lost it with the ranks that held
+     * it) is taken from the next of {@code holders} that commits the same step, as a chunk would be: its rows name the
+     * same content by hash, and every chunk is still read from {@code t} first.
+     */
+    private Manifest withRanks(Tier t, Manifest global, java.util.Set<Integer> ranks, List<Tier> holders, long step)
+            throws IOException {
+        try {
+            return commits.withRanks(t, global, ranks);
+        } catch (CheckpointException | IOException notHere) {
+            if (!global.rowsInIndexes() || holders.size() < 2
+                    || (notHere instanceof CheckpointException c && c.reason() == Reason.UNSUPPORTED_VERSION)) {
+                throw notHere;
+            }
+            Map<String, EntryRecord> found = new java.util.HashMap<>();
+            for (int r : ranks) {
+                boolean read = false;
+                for (Tier u : holders) {
+                    try {
+                        Manifest m = commits.withRanks(u, u == t ? global : commits.readGlobal(u, step), java.util.Set.of(r));
+                        for (EntryRecord e : m.entries()) {
+                            if (e.rank() == r) {
+                                found.put(r + "/" + e.name(), e);
+                            }
+                        }
+                        read = true;
+                        break;
+                    } catch (CheckpointException | IOException e) {
+                        // the next tier that holds the step
+                    }
+                }
+                if (!read) {
+                    throw notHere;
+                }
+            }
+            List<EntryRecord> entries = new ArrayList<>(global.entries().size());
+            for (EntryRecord e : global.entries()) {
+                entries.add(found.getOrDefault(e.rank() + "/" + e.name(), e));
+            }
+            return new Manifest(global.formatVersion(), global.contentHash(), global.run(), global.step(), global.worldSize(),
+                    global.rank(), global.createdAt(), global.chunkBytes(), entries, global.indexed());
+        }
+    }
+
+    /** A read of {@code what} that may fail: null with the reason noted, unless every copy would fail alike. */
+    private static Manifest readOrNote(Tier t, long step, String what, List<String> problems, ManifestRead read) {
+        try {
+            return read.run();
+        } catch (CheckpointException e) {
+            if (e.reason() == Reason.UNSUPPORTED_VERSION) {
+                throw e;
+            }
+            problems.add(e.getMessage());
+        } catch (IOException e) {
+            // The store's own message may not say which object (an EIO's is "Input/output error"): name it.
+            problems.add(t.name() + " " + what + " in " + t.store().describe() + ": " + e);
+        }
+        return null;
+    }
+
+    @FunctionalInterface
+    private interface ManifestRead {
+        Manifest run() throws IOException;
     }
 
     private List<String> fetchAll(Manifest m, Tier primary, List<RestorePlan.Task> tasks, Map<String, AtomicLong> bytesByTier,

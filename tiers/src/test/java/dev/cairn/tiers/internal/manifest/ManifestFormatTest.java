@@ -82,15 +82,16 @@ class ManifestFormatTest {
     }
 
     @Test
-    void roundTripsShardsPerRankBlobsBasesAndErrorBoundsInFormatThreeKeyedByXxh3() {
+    void roundTripsShardsPerRankBlobsBasesAndErrorBoundsInTheCurrentFormatKeyedByXxh3() {
         String h1 = H1;
         String h2 = H2;
         Manifest m = new Manifest(ManifestFormat.FORMAT_VERSION, "r", 7, 4, 1, Instant.parse("2026-11-26T00:00:00Z"), 64,
                 entries(ContentHash.XXH3_128));
         byte[] bytes = ManifestFormat.write(m, "index", allocator);
         assertTrue(new String(bytes, java.nio.charset.StandardCharsets.ISO_8859_1).contains("xxh3-128"), "cairn.hash is written");
-        Manifest back = ManifestFormat.read(ByteBuffer.wrap(bytes), "v3", allocator);
-        assertEquals(3, back.formatVersion());
+        Manifest back = ManifestFormat.read(ByteBuffer.wrap(bytes), "v4", allocator);
+        assertEquals(ManifestFormat.FORMAT_VERSION, back.formatVersion());
+        assertFalse(back.rowsInIndexes(), "an index holds its rows inline");
         assertEquals(ContentHash.XXH3_128, back.contentHash());
         assertTrue(back.entries().stream().flatMap(e -> e.chunks().stream()).allMatch(c -> c.contentHash() == ContentHash.XXH3_128));
         assertEquals(m.entries().get(0).chunks(), back.entries().get(0).chunks());

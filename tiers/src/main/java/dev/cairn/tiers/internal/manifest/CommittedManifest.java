@@ -1,0 +1,203 @@
+package dev.cairn.tiers.internal.manifest;
+
+import dev.cairn.CheckpointException;
+import dev.cairn.CheckpointException.Reason;
+import dev.cairn.ObjectStore;
+import dev.cairn.tiers.internal.layout.StoreLayout;
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.TreeSet;
+import java.util.function.BiFunction;
+
+/**
+ * The one way to the chunk rows of a committed step: the MANIFEST, and for a MANIFEST that keeps them in the rank
+ * indexes ({@link IndexedRows}) the indexes it references, each read by its key, refused unless its bytes are the ones
+ * the MANIFEST committed (length and SHA-256), and checked to hold exactly the entries the MANIFEST lists for its
+ * rank. A restoring rank asks for the ranks whose slices it needs ({@link #withRanks}); tools, GC and promotion ask for
+ * all of them ({@link #whole}).
+ */
+public final class CommittedManifest {
+    private final ObjectStore store;
+    private final StoreLayout layout;
+    private final String where;
+    private final BiFunction<ByteBuffer, String, Manifest> parser;
+
+    /**
+     * @param where  names the store in errors (a tier's name, a store's location)
+     * @param parser parses an index's bytes read from the key it is given ({@link ManifestFormat#read})
+     */
+    public CommittedManifest(ObjectStore store, StoreLayout layout, String where, BiFunction<ByteBuffer, String, Manifest> parser) {
+        this.store = store;
+        this.layout = layout;
+        this.where = where;
+        this.parser = parser;
+    }
+
+    /**
+     * The MANIFEST of {@code step} in {@code store}, with every entry carrying its chunks (its rank indexes read when it
+     * keeps its rows there): for tools and tests that read a store without a running checkpointer's cache.
+     */
+    public static Manifest load(ObjectStore store, StoreLayout layout, long step, org.apache.arrow.memory.BufferAllocator allocator)
+            throws IOException {
+        String key = layout.manifestKey(step);
+        Manifest global = ManifestFormat.load(store, key, key, allocator);
+        return new CommittedManifest(store, layout, "store", (bytes, label) -> ManifestFormat.read(bytes, label, allocator))
+                .whole(global);
+    }
+
+    /** {@code global} with every entry carrying its chunks: itself when its rows are inline, else every index read. */
+    public Manifest whole(Manifest global) throws IOException {
+        if (global.complete()) {
+            return global;
+        }
+        return withRanks(global, allRanks(global.worldSize()));
+    }
+
+    /**
+     * {@code global} with the entries of {@code ranks} carrying their chunks (the others keep none): itself when its
+     * rows are inline; else the indexes of those ranks are read, only those. The result is {@link Manifest#complete}
+     * only when every rank was asked for.
+     */
+    public Manifest withRanks(Manifest global, Set<Integer> ranks) throws IOException {
+        if (global.complete()) {
+            return global;
+        }
+        Map<Integer, Manifest> indexes = new HashMap<>();
+        for (int rank : ranks) {
+            if (rank < 0 || rank >= global.worldSize()) {
+                throw new IllegalArgumentException("rank " + rank + " of a world of " + global.worldSize());
+            }
+            indexes.put(rank, index(global, rank));
+        }
+        return resolve(global, indexes);
+    }
+
+    /**
+     * Every chunk hash a restore of {@code global}'s step may read (its chunks and the bases of differential ones), as
+     * {@link Manifest#referencedHashes} of the whole manifest, without keeping it: when the rows are in the rank
+     * indexes, each index is read, checked and let go in turn, so what is held at once is the answer and one index.
+     */
+    public Set<String> referencedHashes(Manifest global) throws IOException {
+        if (global.complete()) {
+            return global.referencedHashes();
+        }
+        Map<Integer, List<EntryRecord>> byRank = entriesByRank(global);
+        Set<String> out = new java.util.LinkedHashSet<>();
+        for (int rank = 0; rank < global.worldSize(); rank++) {
+            Manifest index = index(global, rank);
+            checkRows(global, rank, index, byRank.getOrDefault(rank, List.of()));
+            out.addAll(index.referencedHashes());
+        }
+        return out;
+    }
+
+    /** Rank {@code rank}'s index of {@code global}'s step, read and checked against {@code global}. */
+    private Manifest index(Manifest global, int rank) throws IOException {
+        IndexRef ref = global.indexed().indexes().get(rank);
+        String key = layout.indexKey(global.step(), rank);
+        String label = where + ":" + key;
+        ByteBuffer bytes;
+        try {
+            bytes = ManifestFormat.readBytes(store, key, label);
+        } catch (java.nio.file.NoSuchFileException gone) {
+            // Retention removes the MANIFEST first, then the indexes: with the MANIFEST gone too, the step was retired
+            // since it was read (a NoSuchFileException, as for the MANIFEST); with it there, the index is lost.
+            store.stat(layout.manifestKey(global.step()));
+            throw new CheckpointException(Reason.CORRUPT, "step " + global.step() + " in " + where + " cannot be read: rank"
+                    + " index " + key + ", which its MANIFEST commits, is missing");
+        }
+        String mismatch = ref.mismatch(bytes);
+        if (mismatch != null) {
+            throw replaced(global, key, mismatch);
+        }
+        return parser.apply(bytes, label);
+    }
+
+    private CheckpointException replaced(Manifest global, String key, String mismatch) {
+        return new CheckpointException(Reason.CORRUPT, "step " + global.step() + " in " + where + " cannot be trusted: rank index "
+                + key + " " + mismatch + "; it was replaced after the commit (another save of the same step, or a"
+                + " copy from elsewhere), and its rows are not the ones committed");
+    }
+
+    /**
+     * {@code global} with the entries of the ranks in {@code indexes} (parsed indexes of its step, by rank) carrying the
+     * chunks their index lists. Each index must be of this run, step, world and rank and list exactly the entries
+     * {@code global} lists for its rank, in order (CORRUPT otherwise). The bytes must have been checked against the
+     * MANIFEST's references already ({@link IndexRef#mismatch}).
+     */
+    public static Manifest resolve(Manifest global, Map<Integer, Manifest> indexes) {
+        if (global.complete()) {
+            return global;
+        }
+        Map<Integer, List<EntryRecord>> byRank = entriesByRank(global);
+        Map<Integer, List<EntryRecord>> rows = new HashMap<>();
+        indexes.forEach((rank, index) -> rows.put(rank, checkRows(global, rank, index, byRank.getOrDefault(rank, List.of()))));
+        Map<Integer, Integer> next = new HashMap<>();
+        List<EntryRecord> entries = new ArrayList<>(global.entries().size());
+        for (EntryRecord e : global.entries()) {
+            List<EntryRecord> own = rows.get(e.rank());
+            entries.add(own == null ? e : own.get(next.merge(e.rank(), 1, Integer::sum) - 1));
+        }
+        boolean all = indexes.keySet().containsAll(allRanks(global.worldSize()));
+        return new Manifest(global.formatVersion(), global.contentHash(), global.run(), global.step(), global.worldSize(),
+                global.rank(), global.createdAt(), global.chunkBytes(), entries, global.indexed().resolved(all));
+    }
+
+    private static Map<Integer, List<EntryRecord>> entriesByRank(Manifest global) {
+        Map<Integer, List<EntryRecord>> byRank = new HashMap<>();
+        for (EntryRecord e : global.entries()) {
+            byRank.computeIfAbsent(e.rank(), r -> new ArrayList<>()).add(e);
+        }
+        return byRank;
+    }
+
+    /**
+     * The entries of {@code index}, checked to be of {@code global}'s run, step, world and rank {@code rank}, and to be
+     * exactly {@code expected} (what the MANIFEST lists for that rank), in order: CORRUPT otherwise.
+     */
+    private static List<EntryRecord> checkRows(Manifest global, int rank, Manifest index, List<EntryRecord> expected) {
+        List<EntryRecord> rows = checked(global, rank, index).entries();
+        if (rows.size() != expected.size()) {
+            throw new CheckpointException(Reason.CORRUPT, "rank index " + StoreLayout.indexName(rank) + " of step "
+                    + global.step() + " lists " + rows.size() + " entries where its MANIFEST lists " + expected.size());
+        }
+        for (int i = 0; i < rows.size(); i++) {
+            if (!sameEntry(expected.get(i), rows.get(i))) {
+                throw new CheckpointException(Reason.CORRUPT, "rank index " + StoreLayout.indexName(rank) + " of step "
+                        + global.step() + " does not list entry '" + expected.get(i).name() + "' as its MANIFEST does");
+            }
+        }
+        return rows;
+    }
+
+    private static Manifest checked(Manifest global, int rank, Manifest index) {
+        if (!index.run().equals(global.run()) || index.step() != global.step() || index.worldSize() != global.worldSize()
+                || index.rank() != rank || index.contentHash() != global.contentHash() || index.rowsInIndexes()) {
+            throw new CheckpointException(Reason.CORRUPT, "rank index " + StoreLayout.indexName(rank) + " of step "
+                    + global.step() + " is of run " + index.run() + " step " + index.step() + " rank " + index.rank() + " of "
+                    + index.worldSize() + " (" + index.contentHash().tag() + "), not of its MANIFEST's run " + global.run()
+                    + " rank " + rank + " of " + global.worldSize() + " (" + global.contentHash().tag() + ")");
+        }
+        return index;
+    }
+
+    private static boolean sameEntry(EntryRecord a, EntryRecord b) {
+        return a.name().equals(b.name()) && a.tensor() == b.tensor() && a.dtype() == b.dtype() && a.perRank() == b.perRank()
+                && a.byteSize() == b.byteSize() && a.rank() == b.rank() && java.util.Arrays.equals(a.shape(), b.shape())
+                && java.util.Arrays.equals(a.globalShape(), b.globalShape())
+                && java.util.Arrays.equals(a.shardOffsets(), b.shardOffsets());
+    }
+
+    private static Set<Integer> allRanks(int world) {
+        Set<Integer> all = new TreeSet<>();
+        for (int r = 0; r < world; r++) {
+            all.add(r);
+        }
+        return all;
+    }
+}
