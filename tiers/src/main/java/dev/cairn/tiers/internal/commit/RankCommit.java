@@ -37,8 +37,9 @@ import org.apache.arrow.memory.BufferAllocator;
  * is never taken for the commit: it only says when to check the MANIFEST, which each rank then does once (a HEAD),
  * the ranks spread over time so that the MANIFEST's key sees at most {@value #MANIFEST_CHECKS_PER_SECOND} a second.
  * A notice without a MANIFEST (not retired either) is ignored. Without any notice (rank 0 died between the create
- * and the notices, or its notice PUT failed) a rank still checks the MANIFEST now and then, all ranks together at
- * most {@value #SHARED_KEY_CHECKS_PER_SECOND} times a second.
+ * and the notices, or its notice PUT failed) a rank still checks the MANIFEST now and then, the ranks' checks spread
+ * over a period of {@code world / }{@value #SHARED_KEY_CHECKS_PER_SECOND} seconds (2 at least, a quarter of the
+ * deadline at most).
  *
  * <p>A coordinator that gathers ({@link Coordinator#allGather}) carries each rank's digest of its index to rank 0, which
  * commits an index only with exactly those bytes: another writer's index put under the same key in between (a task
@@ -57,10 +58,15 @@ final class RankCommit {
     static final int NOTICE_LOOKS_PER_SECOND = 500;
     /** HEADs of the MANIFEST a second by all ranks after their notices: under 1,000 on the one key. */
     static final int MANIFEST_CHECKS_PER_SECOND = 900;
-    /** Checks of the MANIFEST a second by all ranks together while no notice shows (rank 0 died before writing it). */
-    static final int SHARED_KEY_CHECKS_PER_SECOND = 200;
+    /**
+     * Checks of the MANIFEST a second by all ranks together while no notice shows (rank 0 died before writing it, or
+     * retired the step before this rank looked), each rank every 2 s at least, and at least 4 times in its deadline.
+     */
+    static final int SHARED_KEY_CHECKS_PER_SECOND = 100;
     /** Round trips of rank 0 from the last index to the notices: read it, confirm chunks, create, notify. */
     static final int COMMIT_ROUND_TRIPS = 4;
+    /** How far the interval between looks at a notice stretches while rank 0 is slow, in intervals at the key's rate. */
+    static final int LOOK_STRETCH = 2;
     /** The shortest round trip a rank reckons its first look with. */
     static final long MIN_ROUND_TRIP_NANOS = 5_000_000;
     /** Reads of the other ranks' indexes, in parallel: each is a round trip to the peer that holds it. */
@@ -418,12 +424,14 @@ final class RankCommit {
      * {@value #INDEX_PUTS_PER_SECOND} a second) and {@value #COMMIT_ROUND_TRIPS} round trips of rank 0, a round trip
      * being what this rank's own index PUT took. Later looks come at the interval that keeps the notice key under
      * {@value #NOTICE_LOOKS_PER_SECOND} requests a second from all the ranks that share it (at least
-     * {@value #MAX_POLL_NANOS} ns). A notice sends the rank to the MANIFEST after
-     * {@code rank / }{@value #MANIFEST_CHECKS_PER_SECOND} seconds (the ranks' HEADs of the one key spread over time):
+     * {@value #MAX_POLL_NANOS} ns), stretched by a quarter a look up to {@value #LOOK_STRETCH} times that while rank 0
+     * takes long. A notice sends the rank to the MANIFEST, in a world of more than
+     * {@value #MANIFEST_CHECKS_PER_SECOND} ranks after {@code rank / }{@value #MANIFEST_CHECKS_PER_SECOND} seconds
+     * (the ranks' HEADs of the one key spread over time):
      * there, committed; absent and retired, committed and gone; absent otherwise, the notice is not a commit (a
      * crashed or foreign writer's) and is ignored from then on. Whatever the notices say, the MANIFEST
      * and the retirement are checked every {@code world / }{@value #SHARED_KEY_CHECKS_PER_SECOND} seconds (at least
-     * one), so that a step whose notices were never written is still seen.
+     * 2, at most a quarter of the deadline), so that a step whose notices were never written is still seen.
      */
     private Committed awaitNotice(Tier tier, Manifest own, CommitProtocol commits, long until, long indexPutNanos)
             throws IOException {
@@ -433,18 +441,24 @@ final class RankCommit {
         int notices = Math.max(1, dev.cairn.tiers.internal.layout.StoreLayout.noticeCount(world));
         long sharing = (world + notices - 1) / notices;
         long lookInterval = Math.max(MAX_POLL_NANOS, sharing * SECOND_NANOS / NOTICE_LOOKS_PER_SECOND);
-        long checkEvery = Math.max(SECOND_NANOS, (long) world * SECOND_NANOS / SHARED_KEY_CHECKS_PER_SECOND);
+        long checkEvery = Math.max(1, Math.min(wait.toNanos() / 4,
+                Math.max(2 * SECOND_NANOS, (long) world * SECOND_NANOS / SHARED_KEY_CHECKS_PER_SECOND)));
         long roundTrip = Math.max(MIN_ROUND_TRIP_NANOS, indexPutNanos);
         long pause = (long) (world - 1 - rank) * SECOND_NANOS / INDEX_PUTS_PER_SECOND + COMMIT_ROUND_TRIPS * roundTrip;
-        // Each rank's checks without a notice come at its own phase of the period, so that all ranks together make
-        // SHARED_KEY_CHECKS_PER_SECOND of them a second rather than all in the same second.
-        long nextCheck = clock.nanoTime() + checkEvery + (long) rank * SECOND_NANOS / SHARED_KEY_CHECKS_PER_SECOND;
+        // Each rank's checks without a notice come at its own phase of the period, so that the ranks' checks spread
+        // over it rather than all falling in the same second.
+        long nextCheck = clock.nanoTime() + checkEvery + checkEvery / world * rank;
         boolean noticeIgnored = false;
+        long interval = lookInterval;
         while (true) {
             pause(Math.max(0, Math.min(pause, until - clock.nanoTime())));
             Committed committed = null;
             if (!noticeIgnored && exists(tier, notice)) {
-                pause((long) rank * SECOND_NANOS / MANIFEST_CHECKS_PER_SECOND);
+                // All ranks' HEADs in one second are under the key's rate up to that many ranks; above, each rank
+                // takes its slot in a spread of world / MANIFEST_CHECKS_PER_SECOND seconds.
+                if (world > MANIFEST_CHECKS_PER_SECOND) {
+                    pause((long) rank * SECOND_NANOS / MANIFEST_CHECKS_PER_SECOND);
+                }
                 committed = committedOrRetired(tier, own, commits);
                 noticeIgnored = committed == null; // a notice without its MANIFEST is not a commit
                 nextCheck = clock.nanoTime() + checkEvery;
@@ -461,9 +475,10 @@ final class RankCommit {
                         + (noticeIgnored ? " (a commit notice was there, but no MANIFEST)" : ""));
             }
             // Not a backoff that starts short: the ranks sharing a notice look at about the same moments (their first
-            // looks are aimed at one time), so each look after a miss waits the whole interval that keeps the key
-            // under its rate.
-            pause = lookInterval;
+            // looks are aimed at one time), so each look after a miss waits at least the interval that keeps the key
+            // under its rate; a long wait (rank 0 slow) stretches it to LOOK_STRETCH times that, to cost fewer looks.
+            pause = interval;
+            interval = Math.min(LOOK_STRETCH * lookInterval, interval + interval / 4);
         }
     }
 
