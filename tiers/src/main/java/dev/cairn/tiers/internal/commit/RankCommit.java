@@ -38,7 +38,7 @@ import org.apache.arrow.memory.BufferAllocator;
  * the ranks spread over time so that the MANIFEST's key sees at most {@value #MANIFEST_CHECKS_PER_SECOND} a second.
  * A notice without a MANIFEST (not retired either) is ignored. Without any notice (rank 0 died between the create
  * and the notices, or its notice PUT failed) a rank still checks the MANIFEST now and then, the ranks' checks spread
- * over a period of {@code world / }{@value #SHARED_KEY_CHECKS_PER_SECOND} seconds (2 at least, a quarter of the
+ * over a period of {@code world / }{@value #SHARED_KEY_CHECKS_PER_SECOND} seconds (10 at least, a quarter of the
  * deadline at most).
  *
  * <p>A coordinator that gathers ({@link Coordinator#allGather}) carries each rank's digest of its index to rank 0, which
@@ -60,13 +60,15 @@ final class RankCommit {
     static final int MANIFEST_CHECKS_PER_SECOND = 900;
     /**
      * Checks of the MANIFEST a second by all ranks together while no notice shows (rank 0 died before writing it, or
-     * retired the step before this rank looked), each rank every 2 s at least, and at least 4 times in its deadline.
+     * retired the step before this rank looked), each rank every 10 s at least, and at least 4 times in its deadline.
      */
     static final int SHARED_KEY_CHECKS_PER_SECOND = 100;
+    /** The shortest period of a rank's checks of the MANIFEST without a notice: each costs up to three requests. */
+    static final long MIN_CHECK_PERIOD_NANOS = 10 * SECOND_NANOS;
     /** Round trips of rank 0 from the last index to the notices: read it, confirm chunks, create, notify. */
     static final int COMMIT_ROUND_TRIPS = 4;
-    /** How far the interval between looks at a notice stretches while rank 0 is slow, in intervals at the key's rate. */
-    static final int LOOK_STRETCH = 2;
+    /** While rank 0 is slow, a look at a notice waits at most this share (1 / n) of the time waited since the first miss. */
+    static final int LOOK_WAIT_SHARE = 4;
     /** The shortest round trip a rank reckons its first look with. */
     static final long MIN_ROUND_TRIP_NANOS = 5_000_000;
     /** Reads of the other ranks' indexes, in parallel: each is a round trip to the peer that holds it. */
@@ -424,14 +426,14 @@ final class RankCommit {
      * {@value #INDEX_PUTS_PER_SECOND} a second) and {@value #COMMIT_ROUND_TRIPS} round trips of rank 0, a round trip
      * being what this rank's own index PUT took. Later looks come at the interval that keeps the notice key under
      * {@value #NOTICE_LOOKS_PER_SECOND} requests a second from all the ranks that share it (at least
-     * {@value #MAX_POLL_NANOS} ns), stretched by a quarter a look up to {@value #LOOK_STRETCH} times that while rank 0
-     * takes long. A notice sends the rank to the MANIFEST, in a world of more than
+     * {@value #MAX_POLL_NANOS} ns), or a quarter of the time waited since the first miss when that is longer (rank 0
+     * slow: looks grow with the logarithm of the wait). A notice sends the rank to the MANIFEST, in a world of more than
      * {@value #MANIFEST_CHECKS_PER_SECOND} ranks after {@code rank / }{@value #MANIFEST_CHECKS_PER_SECOND} seconds
      * (the ranks' HEADs of the one key spread over time):
      * there, committed; absent and retired, committed and gone; absent otherwise, the notice is not a commit (a
      * crashed or foreign writer's) and is ignored from then on. Whatever the notices say, the MANIFEST
      * and the retirement are checked every {@code world / }{@value #SHARED_KEY_CHECKS_PER_SECOND} seconds (at least
-     * 2, at most a quarter of the deadline), so that a step whose notices were never written is still seen.
+     * 10, at most a quarter of the deadline), so that a step whose notices were never written is still seen.
      */
     private Committed awaitNotice(Tier tier, Manifest own, CommitProtocol commits, long until, long indexPutNanos)
             throws IOException {
@@ -442,14 +444,14 @@ final class RankCommit {
         long sharing = (world + notices - 1) / notices;
         long lookInterval = Math.max(MAX_POLL_NANOS, sharing * SECOND_NANOS / NOTICE_LOOKS_PER_SECOND);
         long checkEvery = Math.max(1, Math.min(wait.toNanos() / 4,
-                Math.max(2 * SECOND_NANOS, (long) world * SECOND_NANOS / SHARED_KEY_CHECKS_PER_SECOND)));
+                Math.max(MIN_CHECK_PERIOD_NANOS, (long) world * SECOND_NANOS / SHARED_KEY_CHECKS_PER_SECOND)));
         long roundTrip = Math.max(MIN_ROUND_TRIP_NANOS, indexPutNanos);
         long pause = (long) (world - 1 - rank) * SECOND_NANOS / INDEX_PUTS_PER_SECOND + COMMIT_ROUND_TRIPS * roundTrip;
         // Each rank's checks without a notice come at its own phase of the period, so that the ranks' checks spread
         // over it rather than all falling in the same second.
         long nextCheck = clock.nanoTime() + checkEvery + checkEvery / world * rank;
         boolean noticeIgnored = false;
-        long interval = lookInterval;
+        long firstMiss = -1;
         while (true) {
             pause(Math.max(0, Math.min(pause, until - clock.nanoTime())));
             Committed committed = null;
@@ -476,9 +478,12 @@ final class RankCommit {
             }
             // Not a backoff that starts short: the ranks sharing a notice look at about the same moments (their first
             // looks are aimed at one time), so each look after a miss waits at least the interval that keeps the key
-            // under its rate; a long wait (rank 0 slow) stretches it to LOOK_STRETCH times that, to cost fewer looks.
-            pause = interval;
-            interval = Math.min(LOOK_STRETCH * lookInterval, interval + interval / 4);
+            // under its rate; a long wait (rank 0 slow) stretches it to a share of the time waited, so that looks grow
+            // with the logarithm of the wait, each adding at most that share to the commit's latency.
+            if (firstMiss < 0) {
+                firstMiss = clock.nanoTime();
+            }
+            pause = Math.max(lookInterval, (clock.nanoTime() - firstMiss) / LOOK_WAIT_SHARE);
         }
     }
 
