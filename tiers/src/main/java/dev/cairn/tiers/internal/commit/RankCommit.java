@@ -68,7 +68,9 @@ final class RankCommit {
     /** Round trips of rank 0 from the last index to the notices: read it, confirm chunks, create, notify. */
     static final int COMMIT_ROUND_TRIPS = 4;
     /** While rank 0 is slow, a look at a notice waits at most this share (1 / n) of the time waited since the first miss. */
-    static final int LOOK_WAIT_SHARE = 4;
+    static final int LOOK_WAIT_SHARE = 8;
+    /** ... and at most this long (unless the key's rate asks for longer): what a slow commit adds to its latency. */
+    static final long MAX_LOOK_NANOS = 2 * SECOND_NANOS;
     /** The shortest round trip a rank reckons its first look with. */
     static final long MIN_ROUND_TRIP_NANOS = 5_000_000;
     /** Reads of the other ranks' indexes, in parallel: each is a round trip to the peer that holds it. */
@@ -426,14 +428,14 @@ final class RankCommit {
      * {@value #INDEX_PUTS_PER_SECOND} a second) and {@value #COMMIT_ROUND_TRIPS} round trips of rank 0, a round trip
      * being what this rank's own index PUT took. Later looks come at the interval that keeps the notice key under
      * {@value #NOTICE_LOOKS_PER_SECOND} requests a second from all the ranks that share it (at least
-     * {@value #MAX_POLL_NANOS} ns), or a quarter of the time waited since the first miss when that is longer (rank 0
-     * slow: looks grow with the logarithm of the wait). A notice sends the rank to the MANIFEST, in a world of more than
-     * {@value #MANIFEST_CHECKS_PER_SECOND} ranks after {@code rank / }{@value #MANIFEST_CHECKS_PER_SECOND} seconds
-     * (the ranks' HEADs of the one key spread over time):
-     * there, committed; absent and retired, committed and gone; absent otherwise, the notice is not a commit (a
-     * crashed or foreign writer's) and is ignored from then on. Whatever the notices say, the MANIFEST
-     * and the retirement are checked every {@code world / }{@value #SHARED_KEY_CHECKS_PER_SECOND} seconds (at least
-     * 10, at most a quarter of the deadline), so that a step whose notices were never written is still seen.
+     * {@value #MAX_POLL_NANOS} ns), or an eighth of the time waited since the first miss when that is longer (rank 0
+     * slow: fewer looks), up to {@value #MAX_LOOK_NANOS} ns. A notice sends the rank to the MANIFEST, in a world of
+     * more than {@value #MANIFEST_CHECKS_PER_SECOND} ranks after {@code rank / }{@value #MANIFEST_CHECKS_PER_SECOND}
+     * seconds (the ranks' HEADs of the one key spread over time): there, committed; absent and retired, committed and
+     * gone; absent otherwise, the notice is not a commit (a crashed or foreign writer's) and is ignored from then on.
+     * Whatever the notices say, the MANIFEST and the retirement are checked every
+     * {@code world / }{@value #SHARED_KEY_CHECKS_PER_SECOND} seconds (at least 10, at most a quarter of the deadline),
+     * so that a step whose notices were never written is still seen.
      */
     private Committed awaitNotice(Tier tier, Manifest own, CommitProtocol commits, long until, long indexPutNanos)
             throws IOException {
@@ -478,12 +480,12 @@ final class RankCommit {
             }
             // Not a backoff that starts short: the ranks sharing a notice look at about the same moments (their first
             // looks are aimed at one time), so each look after a miss waits at least the interval that keeps the key
-            // under its rate; a long wait (rank 0 slow) stretches it to a share of the time waited, so that looks grow
-            // with the logarithm of the wait, each adding at most that share to the commit's latency.
+            // under its rate; a long wait (rank 0 slow) stretches it to a share of the time waited, up to 2 s, so that
+            // a slow commit costs fewer looks and is still seen within 2 s of its notice.
             if (firstMiss < 0) {
                 firstMiss = clock.nanoTime();
             }
-            pause = Math.max(lookInterval, (clock.nanoTime() - firstMiss) / LOOK_WAIT_SHARE);
+            pause = Math.max(lookInterval, Math.min(MAX_LOOK_NANOS, (clock.nanoTime() - firstMiss) / LOOK_WAIT_SHARE));
         }
     }
 
