@@ -43,8 +43,8 @@ class ScaleSimulationTest {
             assertEquals(0, c.slowDowns(), "16 ranks stay far below S3's rates");
             assertEquals(1, c.requests().get(RequestKind.PUT_IF_ABSENT), "exactly one MANIFEST create a checkpoint");
             assertEquals(0, c.gcRequests().get(RequestKind.PUT_IF_ABSENT));
-            assertEquals(chunks + 16, c.requests().get(RequestKind.PUT) - c.gcRequests().get(RequestKind.PUT),
-                    "every chunk put once, and one index a rank");
+            assertEquals(chunks + 16 + 1, c.requests().get(RequestKind.PUT) - c.gcRequests().get(RequestKind.PUT),
+                    "every chunk put once, one index a rank, and one commit notice (one per 250 ranks)");
             assertTrue(c.requests().get(RequestKind.HEAD) - c.gcRequests().get(RequestKind.HEAD) >= chunks,
                     "rank 0 confirms every chunk in the store before it commits");
             assertEquals(16, c.ranksCommitted());
@@ -59,6 +59,27 @@ class ScaleSimulationTest {
         assertEquals(chunks, third.chunksDeleted(), "the retired step's chunks, no other");
         assertTrue(third.gcRequests().get(RequestKind.DELETE) >= chunks + 16 + 1, "its chunks, indexes and MANIFEST");
         assertEquals(1, third.gcRequests().get(RequestKind.PUT), "the RETIRED marker of a multi-rank step");
+    }
+
+    /**
+     * 256 ranks of a small model finish their chunks within moments of each other, so every rank's wait for the commit
+     * falls in the same seconds: no key (the MANIFEST's, a notice's) may see more than issue 15's 1,000 requests in any
+     * simulated second, none is refused, and every rank sees the commit within 2 s of its MANIFEST's creation (from
+     * the last index it takes longer: rank 0 first confirms every chunk with a HEAD, 32 in flight). Before the commit
+     * notices every rank polled the MANIFEST: 1,938 requests a second on it at 256 ranks.
+     */
+    @Test
+    void twoHundredFiftySixRanksWaitForTheCommitWithNoKeyOverItsLimit() throws Exception {
+        Results r = ScaleSimulation.run(small(256, 60).withCheckpoints(2), QUIET);
+        for (Checkpoint c : r.checkpoints()) {
+            assertEquals(256, c.ranksCommitted(), c.failures().toString());
+            assertTrue(c.busiestKeyPeak() <= ScaleReport.KEY_RATE_GOAL, c.busiestKey() + ": " + c.busiestKeyPeak()
+                    + " requests in one second");
+            assertEquals(0, c.slowDowns(), "SlowDown answers");
+            assertTrue(c.commitNanos() >= 0 && c.visibleNanos() >= c.commitNanos(), c.commitNanos() + " " + c.visibleNanos());
+            long seen = c.visibleNanos() - c.commitNanos();
+            assertTrue(seen <= ScaleReport.VISIBLE_GOAL_SECONDS * 1e9, seen + " ns from the MANIFEST until every rank saw it");
+        }
     }
 
     @Test

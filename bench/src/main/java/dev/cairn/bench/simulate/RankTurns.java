@@ -2,7 +2,11 @@ package dev.cairn.bench.simulate;
 
 import dev.cairn.testkit.SimulatedClock;
 import dev.cairn.tiers.internal.commit.WaitClock;
+import java.io.IOException;
+import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.Comparator;
+import java.util.List;
 import java.util.PriorityQueue;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.locks.LockSupport;
@@ -15,7 +19,9 @@ import java.util.concurrent.locks.LockSupport;
  * as the ranks before it in simulated time left it, up to what it does between two waits; the store's
  * {@code visibleFromCompletion} hides what others wrote in its future. Nothing sleeps: a pause hands the turn on.
  *
- * <p>As the engine's {@link WaitClock}, time is the calling thread's simulated time.
+ * <p>As the engine's {@link WaitClock}, time is the calling thread's simulated time, and calls made side by side run
+ * one after another on the calling thread, each on the earliest free of {@code inFlight} lanes that start at the
+ * caller's time (as the ranks' chunk PUTs do), the caller ending with the last of them.
  */
 final class RankTurns implements WaitClock {
     private static final long STACK_BYTES = 512L << 10;
@@ -73,6 +79,41 @@ final class RankTurns implements WaitClock {
     @Override
     public long nanoTime() {
         return clock.now();
+    }
+
+    @Override
+    public <T> List<T> sideBySide(List<Call<T>> calls, int inFlight) throws IOException {
+        long[] lanes = new long[Math.max(1, Math.min(inFlight, calls.size()))];
+        Arrays.fill(lanes, clock.now());
+        List<T> results = new ArrayList<>(calls.size());
+        Exception failure = null;
+        for (Call<T> call : calls) {
+            int lane = 0;
+            for (int i = 1; i < lanes.length; i++) {
+                if (lanes[i] < lanes[lane]) {
+                    lane = i;
+                }
+            }
+            clock.setNow(lanes[lane]);
+            try {
+                results.add(call.run());
+            } catch (IOException | RuntimeException e) {
+                if (failure == null) {
+                    failure = e;
+                }
+                results.add(null);
+            } finally {
+                lanes[lane] = clock.now();
+            }
+        }
+        clock.setNow(Arrays.stream(lanes).max().orElseThrow());
+        if (failure instanceof IOException io) {
+            throw io;
+        }
+        if (failure instanceof RuntimeException r) {
+            throw r;
+        }
+        return results;
     }
 
     /** Waits {@code nanos} of simulated time: every rank due earlier runs first. */

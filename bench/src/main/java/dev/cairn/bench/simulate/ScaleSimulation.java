@@ -39,10 +39,11 @@ import org.apache.arrow.memory.RootAllocator;
  *
  * <p><b>Real engine code</b>, per rank, one {@link Tier} and one {@link CommitProtocol} each, as each rank's process
  * has: the first dedup lookup's listing ({@link Tier#catalog}), the index write, the multi-rank commit
- * ({@code RankCommit}: rank 0 polls the step's listing for every index, reads them, confirms every chunk they name
- * ({@code ChunkConfirmation}), merges them and creates the MANIFEST ({@code CommitPoint}), which from manifest format
- * 4 holds a row per tensor slice and references the indexes, whose chunk rows it no longer copies; every other rank
- * polls for the MANIFEST and reads it), rank 0's retention and garbage collection after each commit ({@link Retention},
+ * ({@code RankCommit}: the ranks spread their index PUTs; rank 0 polls the step's listing and reads each index as it
+ * lands, confirms every chunk they name ({@code ChunkConfirmation}), merges them, creates the MANIFEST
+ * ({@code CommitPoint}), which from manifest format 4 holds a row per tensor slice and references the indexes, whose
+ * chunk rows it no longer copies, and puts the commit notices; every other rank looks at its notice when the commit
+ * can be there, then checks the MANIFEST with one HEAD), rank 0's retention and garbage collection after each commit ({@link Retention},
  * {@link GarbageCollector}, as a multi-rank run's outsider), and each restoring rank's listing of the steps, MANIFEST
  * read, reads of the indexes whose slices overlap its own, and restore plan with resharding ({@link Restorer#plan}). The store is met through the store (no
  * {@code Coordinator}), the engine's default without a peer tier.

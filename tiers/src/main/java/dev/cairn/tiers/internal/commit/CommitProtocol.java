@@ -77,9 +77,10 @@ public final class CommitProtocol {
      */
     public CommitReport commit(Tier tier, Manifest manifest, long chunksWritten, long bytesWritten) throws IOException {
         long step = manifest.step();
-        if (isCommitted(tier, step)) {
+        if (manifest.worldSize() > 1 ? ranks.alreadyCommitted(tier, manifest, this) : isCommitted(tier, step)) {
             // Checked before the index too: a losing writer must not replace the committed step's index. (A writer
-            // whose check passes may still lose the create: then it gives the index back, see giveBackIndex.)
+            // whose check passes may still lose the create: then it gives the index back, see giveBackIndex.) With
+            // several ranks, RankCommit asks where thousands of ranks may ask at once.
             throw new CheckpointException(Reason.CONFLICT, "step " + step + " is already committed in tier " + tier.name()
                     + ": saving a step twice is refused");
         }
@@ -88,7 +89,9 @@ public final class CommitProtocol {
         syncChunkNames(tier, manifest);
         byte[] index = ManifestFormat.write(manifest, "index", allocator);
         String indexKey = tier.layout().indexKey(step, manifest.rank());
+        long putStart = ranks.nanoTime();
         tier.store().put(indexKey, ByteBuffer.wrap(index));
+        long indexPutNanos = ranks.nanoTime() - putStart;
         String key = tier.layout().manifestKey(step);
         long manifestBytes = 0;
         // Every chunk, written by this save or found stored: a collector with a grace shorter than the save may have
@@ -96,12 +99,12 @@ public final class CommitProtocol {
         Set<String> unconfirmed = manifest.referencedHashes();
         try {
             if (manifest.worldSize() > 1) {
-                Manifest committed = ranks.commit(tier, manifest, index, this, unconfirmed);
-                if (committed != null) { // null: committed, and already retired by rank 0's retention
-                    cache.put(cacheKey(tier, key), committed);
-                    // Rank 0 merged every index; another rank read the MANIFEST only, whose rows are in the indexes:
-                    // what it knows is named by the newest step is its own part of it.
-                    catalog.committed(step, committed.complete() ? committed.referencedHashes() : manifest.referencedHashes());
+                RankCommit.Committed committed = ranks.commit(tier, manifest, index, this, unconfirmed, indexPutNanos);
+                if (committed.manifest() != null) { // null: checked, not read whole (or committed and retired since)
+                    cache.put(cacheKey(tier, key), committed.manifest());
+                }
+                if (committed.hashes() != null) {
+                    catalog.committed(step, committed.hashes());
                 }
             } else {
                 Map<String, Integer> byRank = new LinkedHashMap<>();

@@ -27,16 +27,57 @@ import org.apache.arrow.memory.BufferAllocator;
  * and rank and references each rank's index by its length and SHA-256, as rank 0 read it ({@link IndexedRows}): the
  * chunk rows stay in the indexes, so a restoring rank reads only the indexes of the slices it needs, and an index
  * replaced after the commit is refused there. The other ranks wait until
- * the MANIFEST appears. They meet through the store by default (polling its listing), or through the framework's
- * {@link Coordinator}. A rank that never writes its index makes rank 0 give up at the deadline without writing
- * anything, so the previous checkpoint stays the newest; a rank 0 that never commits makes the others give up.
- * A coordinator that gathers ({@link Coordinator#allGather}) carries each rank's digest of its index to rank 0, which
+ * the MANIFEST appears. They meet through the store by default, or through the framework's {@link Coordinator}. A
+ * rank that never writes its index makes rank 0 give up at the deadline without writing anything, so the previous
+ * checkpoint stays the newest; a rank 0 that never commits makes the others give up.
+ *
+ * <p>Through the store, every request is priced for thousands of ranks against S3's per-prefix rates (the indexes
+ * and the MANIFEST of a step share one prefix). The ranks spread their index PUTs over time
+ * ({@value #INDEX_PUTS_PER_SECOND} a second). Rank 0 lists the step's prefix (a request per 1,000 keys) and reads
+ * each index as it lands, {@value #INDEX_READS_IN_FLIGHT} in flight, one GET of its listed size. After creating the
+ * MANIFEST it puts empty commit notices to K keys in K prefixes ({@code StoreLayout#noticeKey}, one per
+ * {@value dev.cairn.tiers.internal.layout.StoreLayout#RANKS_PER_NOTICE} ranks). Every other rank looks first when
+ * the commit can be there (after the indexes of the ranks above it and a few round trips of rank 0), then at a pace
+ * that keeps its notice key under {@value #NOTICE_LOOKS_PER_SECOND} requests a second, at its notice only. A notice
+ * is never taken for the commit: it only says when to check the MANIFEST, which each rank then does once (a HEAD),
+ * the ranks spread over time so that the MANIFEST's key sees at most {@value #MANIFEST_CHECKS_PER_SECOND} a second.
+ * A notice without a MANIFEST (not retired either) is ignored. Without any notice (rank 0 died between the create
+ * and the notices, or its notice PUT failed) a rank still checks the MANIFEST now and then, the ranks' checks spread
+ * over a period of {@code world / }{@value #SHARED_KEY_CHECKS_PER_SECOND} seconds (10 at least, a quarter of the
+ * deadline at most).
+ *
+ * <p>A coordinator that gathers ({@link Coordinator#allGather}) carries each rank's digest of its index to rank 0, which
  * commits an index only with exactly those bytes: another writer's index put under the same key in between (a task
- * of an earlier attempt of a retried stage) fails the step instead of entering it.
+ * of an earlier attempt of a retried stage) fails the step instead of entering it. With a coordinator no notice is
+ * written: the ranks meet at its barriers.
  */
 final class RankCommit {
     static final long FIRST_POLL_NANOS = 2_000_000;
     static final long MAX_POLL_NANOS = 100_000_000;
+    private static final long SECOND_NANOS = 1_000_000_000L;
+    /** Index PUTs of one step a second that the ranks spread theirs over: under S3's 3,500 writes per prefix. */
+    static final int INDEX_PUTS_PER_SECOND = 2_500;
+    /** Indexes rank 0 reads at once as they land: about 3,000 GETs a second at 20-60 ms each. */
+    static final int INDEX_READS_IN_FLIGHT = 128;
+    /** Looks at one commit notice a second, by all the ranks that share it. */
+    static final int NOTICE_LOOKS_PER_SECOND = 500;
+    /** HEADs of the MANIFEST a second by all ranks after their notices: under 1,000 on the one key. */
+    static final int MANIFEST_CHECKS_PER_SECOND = 900;
+    /**
+     * Checks of the MANIFEST a second by all ranks together while no notice shows (rank 0 died before writing it, or
+     * retired the step before this rank looked), each rank every 10 s at least, and at least 4 times in its deadline.
+     */
+    static final int SHARED_KEY_CHECKS_PER_SECOND = 100;
+    /** The shortest period of a rank's checks of the MANIFEST without a notice: each costs up to three requests. */
+    static final long MIN_CHECK_PERIOD_NANOS = 10 * SECOND_NANOS;
+    /** Round trips of rank 0 from the last index to the notices: read it, confirm chunks, create, notify. */
+    static final int COMMIT_ROUND_TRIPS = 4;
+    /** While rank 0 is slow, a look at a notice waits at most this share (1 / n) of the time waited since the first miss. */
+    static final int LOOK_WAIT_SHARE = 8;
+    /** ... and at most this long (unless the key's rate asks for longer): what a slow commit adds to its latency. */
+    static final long MAX_LOOK_NANOS = 2 * SECOND_NANOS;
+    /** The shortest round trip a rank reckons its first look with. */
+    static final long MIN_ROUND_TRIP_NANOS = 5_000_000;
     /** Reads of the other ranks' indexes, in parallel: each is a round trip to the peer that holds it. */
     private static final java.util.concurrent.ExecutorService INDEX_READS = java.util.concurrent.Executors.newCachedThreadPool(r -> {
         Thread t = new Thread(r, "cairn-index-read");
@@ -62,15 +103,62 @@ final class RankCommit {
     }
 
     /**
-     * Called with {@code index} (this rank's rows) durable in {@code tier}; returns the committed MANIFEST's contents:
-     * on rank 0 every rank's rows; on the others the MANIFEST as read, whose rows may be in the indexes
-     * ({@link Manifest#complete}).
+     * What a rank's commit learned: the MANIFEST when it has it whole (rank 0, or read after the coordinator's
+     * barrier), and the chunks it knows the committed step names (the whole MANIFEST's, or this rank's own rows,
+     * which the MANIFEST holds). {@link #RETIRED}: committed, and retired by rank 0's retention since.
+     */
+    record Committed(Manifest manifest, Set<String> hashes) {
+        static final Committed RETIRED = new Committed(null, null);
+
+        static Committed whole(Manifest m) {
+            return new Committed(m, m.referencedHashes());
+        }
+
+        /**
+         * What a rank other than 0 learned from the MANIFEST it read: whole (format 3, or read with its indexes), or
+         * only its global part (format 4: the rows are in the indexes), when what it knows the step names is its own
+         * rows ({@code own}).
+         */
+        static Committed read(Manifest m, Manifest own) {
+            return m.complete() ? whole(m) : new Committed(null, own.referencedHashes());
+        }
+    }
+
+    /**
+     * Before a rank writes its index: spreads the ranks' index PUTs over time ({@value #INDEX_PUTS_PER_SECOND} a
+     * second, rank r after r / that many seconds) when they meet through the store, since a step's indexes share one
+     * prefix, then tells whether the step is committed already (a second save of it is refused before its index
+     * replaces a committed one). Rank 0, and every rank with a coordinator, asks the MANIFEST; the others ask their
+     * commit notice, spread over K prefixes, where thousands of HEADs of one MANIFEST key at once would be refused: a
+     * notice is put only after its MANIFEST, and is removed with it, so it is taken here only to refuse a save.
+     */
+    boolean alreadyCommitted(Tier tier, Manifest index, CommitProtocol commits) throws IOException {
+        if (coordinator != null || index.rank() == 0) {
+            return commits.isCommitted(tier, index.step());
+        }
+        long spread = (long) index.rank() * SECOND_NANOS / INDEX_PUTS_PER_SECOND;
+        unlocked(tier, () -> {
+            pause(spread);
+            return null;
+        });
+        return exists(tier, tier.layout().noticeKey(index.step(), index.rank(), index.worldSize()));
+    }
+
+    /** The clock this commit waits on, for the round trip of a rank's index PUT. */
+    long nanoTime() {
+        return clock.nanoTime();
+    }
+
+    /**
+     * Called with {@code index} (this rank's rows) durable in {@code tier}; returns what the rank learned of the
+     * committed step.
      *
      * @param indexBytes     {@code index} as this rank wrote it to the store
      * @param ownUnconfirmed the chunks {@code index} names, which rank 0 confirms with the other ranks' chunks
+     * @param indexPutNanos  how long the PUT of this rank's index took: the round trip its wait is reckoned in
      */
-    Manifest commit(Tier tier, Manifest index, byte[] indexBytes, CommitProtocol commits, java.util.Set<String> ownUnconfirmed)
-            throws IOException {
+    Committed commit(Tier tier, Manifest index, byte[] indexBytes, CommitProtocol commits, java.util.Set<String> ownUnconfirmed,
+                     long indexPutNanos) throws IOException {
         long until = clock.nanoTime() + wait.toNanos();
         String barrier = tier.layout().run() + "/" + tier.name() + "/" + index.step();
         // Each rank's digest of the index it wrote, by rank, when the coordinator passes them (Coordinator#allGather):
@@ -87,17 +175,21 @@ final class RankCommit {
         }
         List<String> expected = digests;
         if (index.rank() != 0) {
-            if (coordinator != null && passed(tier, barrier + "/committed", index, until)) {
+            if (coordinator == null) {
+                return unlocked(tier, () -> awaitNotice(tier, index, commits, until, indexPutNanos));
+            }
+            if (passed(tier, barrier + "/committed", index, until)) {
                 // Rank 0 has tried: the MANIFEST is there if it committed, read at once (one call instead of a stat
-                // and a read); if it is not, the store is asked until the deadline, as without a coordinator: a peer
-                // that restarted or was marked down for a moment may not answer at once.
+                // and a read); if it is not, the store is asked until the deadline: a peer that restarted or was
+                // marked down for a moment may not answer at once.
                 try {
-                    return commits.readGlobal(tier, index.step());
+                    return Committed.read(commits.readGlobal(tier, index.step()), index);
                 } catch (NoSuchFileException notYet) {
                     // polled below
                 }
             }
-            return unlocked(tier, () -> awaitManifest(tier, index, commits, until));
+            Manifest read = unlocked(tier, () -> awaitManifest(tier, index, commits, until));
+            return read == null ? Committed.RETIRED : Committed.read(read, index);
         }
         Exception failure = null;
         Manifest merged = null;
@@ -114,6 +206,13 @@ final class RankCommit {
             byte[] bytes = ManifestFormat.write(merged, "manifest", allocator);
             // CommitPoint: the one place that creates a MANIFEST, and resolves a create whose answer was lost.
             CommitPoint.create(tier, index.step(), bytes);
+            if (coordinator == null) {
+                Manifest step = merged;
+                unlocked(tier, () -> {
+                    notifyRanks(tier, step);
+                    return null;
+                });
+            }
         } catch (IOException | RuntimeException e) {
             failure = e; // the other ranks still get to the barrier below, instead of waiting out the deadline
         } finally {
@@ -131,7 +230,26 @@ final class RankCommit {
         if (failure instanceof RuntimeException r) {
             throw r;
         }
-        return merged;
+        return Committed.whole(merged);
+    }
+
+    /**
+     * Puts the step's commit notices, all in flight together, after its MANIFEST was created. Best effort: the step is
+     * committed whatever happens here, and a rank that finds no notice still checks the MANIFEST now and then.
+     */
+    private void notifyRanks(Tier tier, Manifest step) {
+        List<WaitClock.Call<Void>> puts = new ArrayList<>();
+        for (String key : tier.layout().noticeKeys(step.step(), step.worldSize())) {
+            puts.add(() -> {
+                tier.store().put(key, java.nio.ByteBuffer.allocate(0));
+                return null;
+            });
+        }
+        try {
+            clock.sideBySide(puts, puts.size());
+        } catch (IOException | RuntimeException e) {
+            // Committed all the same: the ranks learn it from the MANIFEST at their slower pace.
+        }
     }
 
     /**
@@ -189,6 +307,11 @@ final class RankCommit {
         }
     }
 
+    /**
+     * Waits for every other rank's index through the store: each poll lists the step's prefix (one request per 1,000
+     * keys) and reads the indexes that landed since the last one, {@value #INDEX_READS_IN_FLIGHT} in flight, each with
+     * one GET of its listed size, so that the last index to land is read soon after it does.
+     */
     private List<Manifest> awaitIndexes(Tier tier, Manifest own, List<String> digests, long until) throws IOException {
         int world = own.worldSize();
         Manifest[] found = new Manifest[world];
@@ -200,20 +323,34 @@ final class RankCommit {
         long pause = FIRST_POLL_NANOS;
         String prefix = tier.layout().stepPrefix(own.step());
         while (true) {
-            Set<String> present = new java.util.HashSet<>();
+            List<ObjectInfo> landed = new ArrayList<>();
+            List<Integer> ranks = new ArrayList<>();
             for (ObjectInfo o : tier.store().list(prefix)) {
-                present.add(o.key());
+                java.util.OptionalInt rank = tier.layout().rankOfIndexKey(o.key());
+                if (rank.isPresent() && missing.contains(rank.getAsInt()) && o.key().startsWith(prefix)) {
+                    landed.add(o);
+                    ranks.add(rank.getAsInt());
+                }
             }
-            for (Integer r : List.copyOf(missing)) {
-                String key = tier.layout().indexKey(own.step(), r);
-                if (present.contains(key)) {
+            List<WaitClock.Call<Manifest>> reads = new ArrayList<>(landed.size());
+            for (int i = 0; i < landed.size(); i++) {
+                ObjectInfo listed = landed.get(i);
+                int rank = ranks.get(i);
+                reads.add(() -> {
                     try {
-                        found[r] = readIndex(tier, key, own, r, digests);
-                        missing.remove(r);
+                        return readIndex(tier, listed, own, rank, digests);
                     } catch (NoSuchFileException listedButNotReadable) {
                         // Listed by one peer, unreadable the next moment: a replacement rank's index held only in its
-                        // own memory while this rank's link to it is still marked down. Looked for again below.
+                        // own memory while this rank's link to it is still marked down. Looked for again next poll.
+                        return null;
                     }
+                });
+            }
+            List<Manifest> read = reads.isEmpty() ? List.of() : clock.sideBySide(reads, INDEX_READS_IN_FLIGHT);
+            for (int i = 0; i < read.size(); i++) {
+                if (read.get(i) != null) {
+                    found[ranks.get(i)] = read.get(i);
+                    missing.remove(ranks.get(i));
                 }
             }
             if (missing.isEmpty()) {
@@ -229,13 +366,33 @@ final class RankCommit {
     }
 
     /**
+     * Rank {@code rank}'s index, as listed: one GET of one byte more than its listed size, which returns exactly that
+     * many bytes when the object is still the one listed; otherwise (replaced since) it is read as any other.
+     */
+    private Manifest readIndex(Tier tier, ObjectInfo listed, Manifest own, int rank, List<String> digests) throws IOException {
+        String key = listed.key();
+        if (listed.size() > 0 && listed.size() <= ManifestFormat.MAX_BYTES) {
+            java.nio.ByteBuffer dst = java.nio.ByteBuffer.allocate((int) listed.size() + 1);
+            if (tier.store().read(key, 0, dst) == listed.size()) {
+                return checkedIndex(dst.flip(), key, tier, own, rank, digests);
+            }
+        }
+        return readIndex(tier, key, own, rank, digests);
+    }
+
+    /**
      * Rank {@code rank}'s index of {@code own}'s step. With {@code digests} (see {@link #commit}) its bytes must be the
      * ones that rank wrote for this save: a store may hold another writer's index under the key by now (a task of an
      * earlier attempt of a stage its engine retried, whose write arrived after this attempt's), and committing that
      * would mix two saves in one MANIFEST.
      */
     private Manifest readIndex(Tier tier, String key, Manifest own, int rank, List<String> digests) throws IOException {
-        java.nio.ByteBuffer bytes = ManifestFormat.readBytes(tier.store(), key, tier.name() + ":" + key);
+        return checkedIndex(ManifestFormat.readBytes(tier.store(), key, tier.name() + ":" + key), key, tier, own, rank,
+                digests);
+    }
+
+    private Manifest checkedIndex(java.nio.ByteBuffer bytes, String key, Tier tier, Manifest own, int rank,
+                                  List<String> digests) {
         indexRefs.put(refKey(tier, own.step(), rank), IndexRef.of(rank, bytes));
         if (digests != null && !digest(bytes).equals(digests.get(rank))) {
             throw new CheckpointException(Reason.CONFLICT, "step " + own.step() + " is not committed in tier " + tier.name()
@@ -311,7 +468,116 @@ final class RankCommit {
     }
 
     /**
-     * Waits for rank 0's MANIFEST of {@code own}'s step. Rank 0 may already have committed newer steps and retired
+     * Waits, without a coordinator, until {@code own}'s step is committed. The first look at this rank's commit notice
+     * comes when the commit can be there: after the index PUTs of the ranks above this one (spread at
+     * {@value #INDEX_PUTS_PER_SECOND} a second) and {@value #COMMIT_ROUND_TRIPS} round trips of rank 0, a round trip
+     * being what this rank's own index PUT took. Later looks come at the interval that keeps the notice key under
+     * {@value #NOTICE_LOOKS_PER_SECOND} requests a second from all the ranks that share it (at least
+     * {@value #MAX_POLL_NANOS} ns), or an eighth of the time waited since the first miss when that is longer (rank 0
+     * slow: fewer looks), up to {@value #MAX_LOOK_NANOS} ns. A notice sends the rank to the MANIFEST, in a world of
+     * more than {@value #MANIFEST_CHECKS_PER_SECOND} ranks after {@code rank / }{@value #MANIFEST_CHECKS_PER_SECOND}
+     * seconds (the ranks' HEADs of the one key spread over time): there, committed; absent and retired, committed and
+     * gone; absent otherwise, the notice is not a commit (a crashed or foreign writer's) and is ignored from then on.
+     * Whatever the notices say, the MANIFEST and the retirement are checked every
+     * {@code world / }{@value #SHARED_KEY_CHECKS_PER_SECOND} seconds (at least 10, at most a quarter of the deadline),
+     * so that a step whose notices were never written is still seen.
+     */
+    private Committed awaitNotice(Tier tier, Manifest own, CommitProtocol commits, long until, long indexPutNanos)
+            throws IOException {
+        int world = own.worldSize();
+        int rank = own.rank();
+        String notice = tier.layout().noticeKey(own.step(), rank, world);
+        int notices = Math.max(1, dev.cairn.tiers.internal.layout.StoreLayout.noticeCount(world));
+        long sharing = (world + notices - 1) / notices;
+        long lookInterval = Math.max(MAX_POLL_NANOS, sharing * SECOND_NANOS / NOTICE_LOOKS_PER_SECOND);
+        long checkEvery = Math.max(1, Math.min(wait.toNanos() / 4,
+                Math.max(MIN_CHECK_PERIOD_NANOS, (long) world * SECOND_NANOS / SHARED_KEY_CHECKS_PER_SECOND)));
+        long roundTrip = Math.max(MIN_ROUND_TRIP_NANOS, indexPutNanos);
+        long pause = (long) (world - 1 - rank) * SECOND_NANOS / INDEX_PUTS_PER_SECOND + COMMIT_ROUND_TRIPS * roundTrip;
+        // Each rank's checks without a notice come at its own phase of the period, so that the ranks' checks spread
+        // over it rather than all falling in the same second.
+        long nextCheck = clock.nanoTime() + checkEvery + checkEvery / world * rank;
+        boolean noticeIgnored = false;
+        long firstMiss = -1;
+        while (true) {
+            pause(Math.max(0, Math.min(pause, until - clock.nanoTime())));
+            Committed committed = null;
+            if (!noticeIgnored && exists(tier, notice)) {
+                // All ranks' HEADs in one second are under the key's rate up to that many ranks; above, each rank
+                // takes its slot in a spread of world / MANIFEST_CHECKS_PER_SECOND seconds.
+                if (world > MANIFEST_CHECKS_PER_SECOND) {
+                    pause((long) rank * SECOND_NANOS / MANIFEST_CHECKS_PER_SECOND);
+                }
+                committed = committedOrRetired(tier, own, commits);
+                noticeIgnored = committed == null; // a notice without its MANIFEST is not a commit
+                nextCheck = clock.nanoTime() + checkEvery;
+            } else if (clock.nanoTime() - nextCheck >= 0) {
+                committed = committedOrRetired(tier, own, commits);
+                nextCheck = clock.nanoTime() + checkEvery;
+            }
+            if (committed != null) {
+                return committed;
+            }
+            if (clock.nanoTime() - until >= 0) {
+                throw new CheckpointException(Reason.TIMEOUT, "step " + own.step() + " was not committed in tier " + tier.name()
+                        + " by rank 0 in time: rank " + own.rank() + "'s part is written but the step does not exist"
+                        + (noticeIgnored ? " (a commit notice was there, but no MANIFEST)" : ""));
+            }
+            // Not a backoff that starts short: the ranks sharing a notice look at about the same moments (their first
+            // looks are aimed at one time), so each look after a miss waits at least the interval that keeps the key
+            // under its rate; a long wait (rank 0 slow) stretches it to a share of the time waited, up to 2 s, so that
+            // a slow commit costs fewer looks and is still seen within 2 s of its notice.
+            if (firstMiss < 0) {
+                firstMiss = clock.nanoTime();
+            }
+            pause = Math.max(lookInterval, Math.min(MAX_LOOK_NANOS, (clock.nanoTime() - firstMiss) / LOOK_WAIT_SHARE));
+        }
+    }
+
+    /**
+     * Whether {@code own}'s step is committed: its MANIFEST is there (one HEAD; this rank knows its own rows of it), or
+     * it was committed and retired since ({@link Committed#RETIRED}); null when neither.
+     */
+    private Committed committedOrRetired(Tier tier, Manifest own, CommitProtocol commits) throws IOException {
+        if (commits.isCommitted(tier, own.step())) {
+            return new Committed(null, own.referencedHashes());
+        }
+        return retiredOrGone(tier, own, commits) ? Committed.RETIRED : null;
+    }
+
+    private static boolean exists(Tier tier, String key) throws IOException {
+        try {
+            tier.store().stat(key);
+            return true;
+        } catch (NoSuchFileException absent) {
+            return false;
+        }
+    }
+
+    /**
+     * With the MANIFEST of {@code own}'s step not there: true when rank 0 committed and retired it since (the RETIRED
+     * marker is newer than this rank's index, or this rank's index is gone and a newer step is committed); false when
+     * it may still come; STORAGE when this rank's index is gone and no newer step is committed (removed as abandoned).
+     */
+    private static boolean retiredOrGone(Tier tier, Manifest own, CommitProtocol commits) throws IOException {
+        try {
+            ObjectInfo ownIndex = tier.store().stat(tier.layout().indexKey(own.step(), own.rank()));
+            return retiredSince(tier, own.step(), ownIndex);
+        } catch (NoSuchFileException gone) {
+            // Retired after its commit (then a newer step is committed), or removed as abandoned (then not).
+            List<Long> committed = commits.committedSteps(tier);
+            if (!committed.isEmpty() && committed.get(committed.size() - 1) > own.step()) {
+                return true;
+            }
+            throw new CheckpointException(Reason.STORAGE, "step " + own.step() + " was not committed in tier "
+                    + tier.name() + ": rank " + own.rank() + "'s index of it is gone and no newer step is committed");
+        }
+    }
+
+    /**
+     * After a coordinator's "committed" barrier that failed or found no MANIFEST: waits for rank 0's MANIFEST of
+     * {@code own}'s step, asking the store as before notices existed (a coordinator's world meets at barriers, so this
+     * is the exception). Rank 0 may already have committed newer steps and retired
      * this one (its retention writes a RETIRED marker, deletes the MANIFEST, then the step's indexes) before this rank
      * looked: the marker, or this rank's own index gone, means exactly that, since an uncommitted step's files are
      * only removed once older than the GC grace, which a multi-rank configuration keeps above the deadline. (On the
@@ -321,19 +587,8 @@ final class RankCommit {
     private Manifest awaitManifest(Tier tier, Manifest own, CommitProtocol commits, long until) throws IOException {
         long pause = FIRST_POLL_NANOS;
         while (!commits.isCommitted(tier, own.step())) {
-            try {
-                ObjectInfo ownIndex = tier.store().stat(tier.layout().indexKey(own.step(), own.rank()));
-                if (retiredSince(tier, own.step(), ownIndex)) {
-                    return null; // committed, and retired by rank 0's retention since
-                }
-            } catch (NoSuchFileException gone) {
-                // Retired after its commit (then a newer step is committed), or removed as abandoned (then not).
-                List<Long> committed = commits.committedSteps(tier);
-                if (!committed.isEmpty() && committed.get(committed.size() - 1) > own.step()) {
-                    return null;
-                }
-                throw new CheckpointException(Reason.STORAGE, "step " + own.step() + " was not committed in tier "
-                        + tier.name() + ": rank " + own.rank() + "'s index of it is gone and no newer step is committed");
+            if (retiredOrGone(tier, own, commits)) {
+                return null; // committed, and retired by rank 0's retention since
             }
             if (clock.nanoTime() - until >= 0) {
                 throw new CheckpointException(Reason.TIMEOUT, "step " + own.step() + " was not committed in tier " + tier.name()

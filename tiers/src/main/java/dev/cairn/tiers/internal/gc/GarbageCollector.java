@@ -23,11 +23,12 @@ import java.util.TreeMap;
  * <ul>
  *   <li>{@link #retire}, after a commit: retention from what this process knows ({@link RetainedSteps}, filled by
  *       {@link #committed} from each commit's manifest, and by one listing of the steps at its first collection):
- *       the steps beyond keepLast are retired (MANIFEST first, then their rank indexes), and the chunks their
+ *       the steps beyond keepLast are retired (MANIFEST first, then their rank indexes and commit notices), and the chunks their
  *       manifests named that no held step names are deleted in batches ({@link dev.cairn.ObjectStore#deleteAll}).
  *       Nothing is listed: its requests grow with what the retired steps named, not with what the tier holds.</li>
  *   <li>{@link #collect}, a sweep: lists every step and chunk, as the only way to find what no manifest names
- *       (steps that never committed, chunks of a save that died, steps another process committed), and re-learns the
+ *       (steps that never committed, chunks of a save that died, steps another process committed), and the commit
+ *       notices (removing those of steps no longer committed), and re-learns the
  *       held steps from the listing. Run after a process's first commit in a tier, then every {@code gcSweepEvery}
  *       commits, and whenever asked.</li>
  * </ul>
@@ -116,7 +117,7 @@ public final class GarbageCollector {
     /**
      * Retention after a commit, without a listing (unless this process knows nothing of the tier yet: then the steps
      * are listed once): the held steps beyond the tier's keepLast are retired, oldest first (a RETIRED marker for a
-     * multi-rank step, its MANIFEST, then its rank indexes), and the chunks that only they named are deleted in
+     * multi-rank step, its MANIFEST, then its rank indexes and commit notices), and the chunks that only they named are deleted in
      * batches: at once by a {@link Collector#WRITER} unless pinned, by an {@link Collector#OUTSIDER} once the store
      * says they are older than {@code grace} (until then they wait, and are looked at again at the first collection
      * after their age would pass it). Markers older than {@code grace} are removed. Steps that never committed and
@@ -148,6 +149,7 @@ public final class GarbageCollector {
                     for (int rank = 0; rank < r.worldSize(); rank++) {
                         indexes.add(layout.indexKey(r.step(), rank));
                     }
+                    indexes.addAll(layout.noticeKeys(r.step(), r.worldSize())); // uncommitted now: its notices go too
                 }
                 tier.store().deleteAll(indexes);
             } catch (IOException | RuntimeException e) {
@@ -362,6 +364,7 @@ public final class GarbageCollector {
             for (long step : abandoned) {
                 deleteAll(tier, byStep.get(step));
             }
+            deleteNotices(tier, committed, retired, stepsInFlight, cutoff);
         }
         RetainedSteps steps = known(tier);
         ChunkCatalog catalog = tier.catalog();
@@ -420,6 +423,32 @@ public final class GarbageCollector {
             }
         }
         return new GcReport(tier.name(), dryRun, List.copyOf(retiredHere), List.copyOf(abandoned), deleted.size(), bytes);
+    }
+
+    /**
+     * Removes the commit notices of steps that are not committed any more: those retired here, and those of steps
+     * that have no MANIFEST (retired or abandoned earlier, or a notice a crashed rank 0 left) once older than the
+     * grace period, unless this process saves that step now. The notices are few (one per 250 ranks of each step
+     * still held), so listing them is one request for most runs.
+     */
+    private static void deleteNotices(Tier tier, Set<Long> committed, List<Long> retired, Set<Long> stepsInFlight,
+                                      Instant cutoff) throws IOException {
+        StoreLayout layout = tier.layout();
+        List<String> doomed = new ArrayList<>();
+        for (ObjectInfo o : tier.store().list(layout.noticesPrefix())) {
+            java.util.OptionalLong step = layout.stepOfNoticeKey(o.key());
+            if (step.isEmpty()) {
+                continue; // not a notice of this run's layout: not ours to remove
+            }
+            long s = step.getAsLong();
+            boolean uncommitted = !committed.contains(s) && !stepsInFlight.contains(s) && o.lastModified().isBefore(cutoff);
+            if (retired.contains(s) || uncommitted) {
+                doomed.add(o.key());
+            }
+        }
+        if (!doomed.isEmpty()) {
+            tier.store().deleteAll(doomed);
+        }
     }
 
     private int worldSizeOf(Tier tier, long step) {

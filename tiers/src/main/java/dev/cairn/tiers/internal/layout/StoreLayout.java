@@ -13,12 +13,20 @@ import java.util.OptionalLong;
  *                                          the MANIFEST, so that a rank still waiting for that MANIFEST learns
  *                                          the step was committed; removed with the step's leftovers after the
  *                                          GC grace period
+ * &lt;run&gt;/notices/&lt;k&gt;/&lt;step&gt;              empty, multi-rank only: a commit notice, put by rank 0 after it created
+ *                                          the step's MANIFEST, to K = ceil(world / {@value #RANKS_PER_NOTICE}) keys k
+ *                                          in K prefixes; rank r looks only at notice r mod K; removed with the step
  * </pre>
- * A step exists for restore iff its MANIFEST does.
+ * A step exists for restore iff its MANIFEST does: a notice only tells the waiting ranks that it is time to look at the
+ * MANIFEST. Notices live outside {@code steps/} so that each of the K keys is a prefix of its own (S3 serves each
+ * prefix's requests apart: one key read by thousands of ranks would be refused), and so that listings of the steps
+ * never see them.
  */
 public final class StoreLayout {
     public static final String MANIFEST = "MANIFEST";
     public static final String RETIRED = "RETIRED";
+    /** Ranks that share one commit notice at most: they look at it at most a few hundred times a second together. */
+    public static final int RANKS_PER_NOTICE = 250;
     private static final String INDEX_PREFIX = "rank-";
     private static final String INDEX_SUFFIX = ".index";
     private final String run;
@@ -129,6 +137,50 @@ public final class StoreLayout {
         } catch (NumberFormatException e) {
             return OptionalInt.empty();
         }
+    }
+
+    public String noticesPrefix() {
+        return run + "/notices/";
+    }
+
+    /** Commit notices a step saved by {@code worldSize} ranks gets: 0 for one rank, else one per {@value #RANKS_PER_NOTICE} ranks. */
+    public static int noticeCount(int worldSize) {
+        return worldSize <= 1 ? 0 : (worldSize + RANKS_PER_NOTICE - 1) / RANKS_PER_NOTICE;
+    }
+
+    /** The notice {@code rank} of a world of {@code worldSize} looks at for {@code step}'s commit. */
+    public String noticeKey(long step, int rank, int worldSize) {
+        return noticesPrefix() + (rank % Math.max(1, noticeCount(worldSize))) + "/" + step;
+    }
+
+    /** Every notice key of {@code step} saved by {@code worldSize} ranks, one per prefix. */
+    public java.util.List<String> noticeKeys(long step, int worldSize) {
+        java.util.List<String> keys = new java.util.ArrayList<>();
+        for (int k = 0; k < noticeCount(worldSize); k++) {
+            keys.add(noticesPrefix() + k + "/" + step);
+        }
+        return keys;
+    }
+
+    /** The step a commit notice of this run is for, or empty when {@code key} is not one ({@code <run>/notices/<k>/<step>}). */
+    public OptionalLong stepOfNoticeKey(String key) {
+        if (!key.startsWith(noticesPrefix())) {
+            return OptionalLong.empty();
+        }
+        String[] parts = key.substring(noticesPrefix().length()).split("/", -1);
+        if (parts.length != 2 || !isCount(parts[0]) || !isCount(parts[1])) {
+            return OptionalLong.empty();
+        }
+        try {
+            return OptionalLong.of(Long.parseLong(parts[1]));
+        } catch (NumberFormatException e) {
+            return OptionalLong.empty();
+        }
+    }
+
+    private static boolean isCount(String digits) {
+        return !digits.isEmpty() && digits.chars().allMatch(c -> c >= '0' && c <= '9')
+                && (digits.length() == 1 || digits.charAt(0) != '0');
     }
 
     public boolean isManifestKey(String key) {

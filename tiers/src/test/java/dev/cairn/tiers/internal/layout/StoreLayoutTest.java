@@ -25,4 +25,22 @@ class StoreLayoutTest {
         assertEquals(OptionalInt.of(3), StoreLayout.rankOfIndexName("anywhere/rank-3.index"));
         assertEquals(OptionalInt.empty(), StoreLayout.rankOfIndexName("anywhere/MANIFEST"));
     }
+
+    @Test
+    void commitNoticesSpreadOverOnePrefixPer250RanksAndNameTheirStep() {
+        assertEquals(0, StoreLayout.noticeCount(1));
+        assertEquals(1, StoreLayout.noticeCount(2));
+        assertEquals(1, StoreLayout.noticeCount(250));
+        assertEquals(2, StoreLayout.noticeCount(251));
+        assertEquals(40, StoreLayout.noticeCount(10_000));
+        assertEquals("run/notices/0/7", layout.noticeKey(7, 250, 251));
+        assertEquals("run/notices/1/7", layout.noticeKey(7, 251, 500));
+        assertEquals(java.util.List.of("run/notices/0/7", "run/notices/1/7"), layout.noticeKeys(7, 251));
+        assertEquals(java.util.OptionalLong.of(7), layout.stepOfNoticeKey("run/notices/3/7"));
+        for (String key : new String[] {"run/notices/3/x", "run/notices/x/7", "run/notices/03/7", "run/notices/3/7/8",
+                "run/notices/7", "other/notices/3/7", "run/steps/7/MANIFEST"}) {
+            assertTrue(layout.stepOfNoticeKey(key).isEmpty(), key);
+        }
+        assertTrue(layout.stepOf("run/notices/3/7").isEmpty(), "a notice is no step's file");
+    }
 }

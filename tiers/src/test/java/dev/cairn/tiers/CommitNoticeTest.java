@@ -1,0 +1,190 @@
+package dev.cairn.tiers;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertInstanceOf;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.cairn.CairnConfig;
+import dev.cairn.CheckpointException;
+import dev.cairn.CheckpointException.Reason;
+import dev.cairn.CheckpointHandle;
+import dev.cairn.CheckpointInfo;
+import dev.cairn.Checkpointer;
+import dev.cairn.DType;
+import dev.cairn.GcReport;
+import dev.cairn.ObjectInfo;
+import dev.cairn.ObjectStore;
+import dev.cairn.ShardSpec;
+import dev.cairn.Tensor;
+import dev.cairn.TierConfig;
+import dev.cairn.TrainingState;
+import dev.cairn.backend.memory.MemoryObjectStore;
+import dev.cairn.testkit.ForwardingObjectStore;
+import dev.cairn.tiers.internal.Tier;
+import dev.cairn.tiers.internal.commit.CommitProtocol;
+import dev.cairn.tiers.internal.gc.GarbageCollector;
+import dev.cairn.tiers.internal.layout.StoreLayout;
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Set;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+import org.apache.arrow.memory.RootAllocator;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+
+/**
+ * The commit notices of a multi-rank run that meets through the store: they tell the ranks other than 0 when to check
+ * the MANIFEST, are never taken for a commit, go with their step, and never show as steps.
+ */
+class CommitNoticeTest {
+    private static final long[] GLOBAL = {32, 256};
+    private final MemoryObjectStore store = new MemoryObjectStore(256L << 20);
+    private final StoreLayout layout = new StoreLayout("notice");
+
+    @AfterEach
+    void close() {
+        store.close();
+    }
+
+    private static Checkpointer rank(ObjectStore store, int r, int world, Duration deadline, int keepLast) {
+        return Checkpointer.open(CairnConfig.builder("notice").tier(TierConfig.of("shared", store).keepLast(keepLast))
+                .chunkBytes(4096).encoderThreads(1).stagingBytes(4L << 20).deadline(deadline).rank(r, world).build());
+    }
+
+    private static TrainingState state(int r, int world, long step) {
+        ShardSpec s = ShardSpec.split(GLOBAL, 0, world, r);
+        ByteBuffer w = ByteBuffer.allocateDirect((int) (s.lengths()[0] * GLOBAL[1] * 4)).order(ByteOrder.LITTLE_ENDIAN);
+        for (int i = 0; w.hasRemaining(); i++) {
+            w.putFloat((float) (step * 100_000 + s.offsets()[0] * GLOBAL[1] + i));
+        }
+        return TrainingState.builder().add(Tensor.sharded("w", DType.F32, s, w.flip())).build();
+    }
+
+    private List<String> keysUnder(String prefix) throws IOException {
+        List<String> keys = new ArrayList<>();
+        for (ObjectInfo o : store.list(prefix)) {
+            keys.add(o.key());
+        }
+        return keys;
+    }
+
+    /**
+     * A notice with no MANIFEST behind it, as a rank 0 would leave that wrote it although its create failed (or a
+     * writer of another job under the run's name): rank 1 finds it right after writing its index, checks the MANIFEST,
+     * and waits on until its deadline instead of reporting the step committed. The 2 s deadline is the expected
+     * outcome, not a speed bound: no MANIFEST is ever written here.
+     */
+    @Test
+    void aRankNeverTakesANoticeWithoutAManifestForACommit() throws Exception {
+        String ownIndex = layout.indexKey(5, 1);
+        String notice = layout.noticeKey(5, 1, 2);
+        ObjectStore crashedRankZero = new ForwardingObjectStore(store) {
+            @Override
+            public void put(String key, ByteBuffer data) throws IOException {
+                super.put(key, data);
+                if (key.equals(ownIndex)) {
+                    super.put(notice, ByteBuffer.allocate(0)); // the notice of a create that never happened
+                }
+            }
+
+            @Override
+            public void close() {
+            }
+        };
+        try (Checkpointer one = rank(crashedRankZero, 1, 2, Duration.ofSeconds(2), 2)) {
+            CheckpointHandle h = one.save(5, state(1, 2, 5));
+            ExecutionException e = assertThrows(ExecutionException.class, () -> h.done().get(60, TimeUnit.SECONDS));
+            CheckpointException c = assertInstanceOf(CheckpointException.class, e.getCause());
+            assertEquals(Reason.TIMEOUT, c.reason(), c.getMessage());
+            assertTrue(c.getMessage().contains("a commit notice was there, but no MANIFEST"), c.getMessage());
+        }
+        assertEquals(List.of(notice), keysUnder(layout.noticesPrefix()), "the notice was there all along");
+        assertFalse(keysUnder(layout.stepsPrefix()).contains(layout.manifestKey(5)), "and no MANIFEST");
+    }
+
+    /** A notice present before a rank's index is written says the step was committed: its second save is refused. */
+    @Test
+    void aRankRefusesToSaveAStepItsNoticeSaysIsCommitted() throws Exception {
+        store.put(layout.noticeKey(5, 1, 2), ByteBuffer.allocate(0));
+        try (Checkpointer one = rank(store, 1, 2, Duration.ofSeconds(30), 2)) {
+            ExecutionException e = assertThrows(ExecutionException.class,
+                    () -> one.save(5, state(1, 2, 5)).done().get(60, TimeUnit.SECONDS));
+            CheckpointException c = assertInstanceOf(CheckpointException.class, e.getCause());
+            assertEquals(Reason.CONFLICT, c.reason(), c.getMessage());
+        }
+        assertEquals(List.of(), keysUnder(layout.stepsPrefix()), "no index replaced");
+    }
+
+    /**
+     * Three ranks, keep one: step 1's notice is put after its MANIFEST and goes with it when step 2 retires it; the
+     * listing of the steps shows committed steps only.
+     */
+    @Test
+    void noticesAreWrittenAfterTheManifestAndRetiredWithTheirStep() throws Exception {
+        List<Checkpointer> ranks = new ArrayList<>();
+        for (int r = 0; r < 3; r++) {
+            ranks.add(rank(store, r, 3, Duration.ofSeconds(30), 1));
+        }
+        try {
+            for (long step = 1; step <= 2; step++) {
+                List<CheckpointHandle> handles = new ArrayList<>();
+                for (int r = 0; r < 3; r++) {
+                    handles.add(ranks.get(r).save(step, state(r, 3, step)));
+                }
+                for (CheckpointHandle h : handles) {
+                    h.done().get(60, TimeUnit.SECONDS);
+                }
+                assertTrue(keysUnder(layout.noticesPrefix()).contains(layout.noticeKey(step, 2, 3)),
+                        "step " + step + "'s notice");
+            }
+            // Rank 0's retention runs beside its commits, on a thread of its own: wait until it removed step 1's notice.
+            // The 60 s bound only turns a hang into a failure; retention of one small step takes milliseconds.
+            long giveUp = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
+            while (keysUnder(layout.noticesPrefix()).contains(layout.noticeKey(1, 0, 3)) && System.nanoTime() < giveUp) {
+                Thread.sleep(10);
+            }
+            assertEquals(List.of(layout.noticeKey(2, 0, 3)), keysUnder(layout.noticesPrefix()));
+            List<Long> listed = ranks.get(1).list().stream().map(CheckpointInfo::step).toList();
+            assertEquals(List.of(2L), listed, "notices never show as steps");
+        } finally {
+            ranks.forEach(Checkpointer::close);
+        }
+    }
+
+    /** A sweep removes a notice whose step has no MANIFEST once it is older than the grace, and keeps a committed one's. */
+    @Test
+    void aSweepRemovesNoticesOfStepsThatAreNotCommitted() throws Exception {
+        List<Checkpointer> ranks = List.of(rank(store, 0, 2, Duration.ofSeconds(30), 3), rank(store, 1, 2,
+                Duration.ofSeconds(30), 3));
+        try {
+            List<CheckpointHandle> handles = List.of(ranks.get(0).save(1, state(0, 2, 1)), ranks.get(1).save(1, state(1, 2, 1)));
+            for (CheckpointHandle h : handles) {
+                h.done().get(60, TimeUnit.SECONDS);
+            }
+        } finally {
+            ranks.forEach(Checkpointer::close);
+        }
+        String orphan = layout.noticeKey(7, 0, 2);
+        store.put(orphan, ByteBuffer.allocate(0));
+        String foreign = layout.noticesPrefix() + "x/7"; // not a notice of this layout: left alone
+        store.put(foreign, ByteBuffer.allocate(0));
+        Thread.sleep(20); // the grace below is 5 ms: the orphan is then older than it whatever this machine's speed
+        try (RootAllocator alloc = new RootAllocator();
+             Tier tier = new Tier(TierConfig.of("shared", store).keepLast(3), 0, layout, 1)) {
+            GcReport report = new GarbageCollector(new CommitProtocol(alloc)).collect(tier, Duration.ofMillis(5), Set.of(),
+                    false, GarbageCollector.Collector.OUTSIDER);
+            assertEquals(List.of(), report.stepsRetired());
+        }
+        List<String> left = keysUnder(layout.noticesPrefix());
+        assertFalse(left.contains(orphan), left.toString());
+        assertTrue(left.contains(layout.noticeKey(1, 0, 2)), "the committed step's notice stays: " + left);
+        assertTrue(left.contains(foreign), left.toString());
+    }
+}
