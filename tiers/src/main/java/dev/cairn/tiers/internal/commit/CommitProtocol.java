@@ -30,6 +30,8 @@ import org.apache.arrow.memory.BufferAllocator;
 public final class CommitProtocol {
     private final BufferAllocator allocator;
     private final Map<String, Manifest> cache = new ConcurrentHashMap<>();
+    /** MANIFESTs being read right now, by cache key: see {@link #readGlobal}. */
+    private final ConcurrentHashMap<String, java.util.concurrent.CompletableFuture<Manifest>> reading = new ConcurrentHashMap<>();
     private final RankCommit ranks;
     private final Parser parser;
 
@@ -254,18 +256,45 @@ public final class CommitProtocol {
      */
     public Manifest readGlobal(Tier tier, long step) throws IOException {
         String key = tier.layout().manifestKey(step);
-        Manifest cached = cache.get(cacheKey(tier, key));
+        String cacheKey = cacheKey(tier, key);
+        Manifest cached = cache.get(cacheKey);
         if (cached != null) {
             return cached;
         }
-        String label = tier.name() + ":" + key;
-        Manifest m = parser.parse(ManifestFormat.readBytes(tier.store(), key, label), label);
-        if (m.step() != step || !m.run().equals(tier.layout().run())) {
-            throw new CheckpointException(Reason.CORRUPT, "manifest " + tier.name() + ":" + key + " describes run "
-                    + m.run() + " step " + m.step() + ", not run " + tier.layout().run() + " step " + step);
+        // One read of a MANIFEST at a time: a caller that finds it being read (the open's read-ahead, a restore on
+        // another thread) takes that read's answer instead of reading it again.
+        java.util.concurrent.CompletableFuture<Manifest> mine = new java.util.concurrent.CompletableFuture<>();
+        java.util.concurrent.CompletableFuture<Manifest> theirs = reading.putIfAbsent(cacheKey, mine);
+        if (theirs != null) {
+            try {
+                return theirs.join();
+            } catch (java.util.concurrent.CompletionException e) {
+                if (e.getCause() instanceof IOException io) {
+                    throw io;
+                }
+                if (e.getCause() instanceof RuntimeException r) {
+                    throw r;
+                }
+                throw e;
+            }
         }
-        Manifest raced = cache.putIfAbsent(cacheKey(tier, key), m); // a whole one read meanwhile stays
-        return raced != null ? raced : m;
+        try {
+            String label = tier.name() + ":" + key;
+            Manifest m = parser.parse(ManifestFormat.readBytes(tier.store(), key, label), label);
+            if (m.step() != step || !m.run().equals(tier.layout().run())) {
+                throw new CheckpointException(Reason.CORRUPT, "manifest " + tier.name() + ":" + key + " describes run "
+                        + m.run() + " step " + m.step() + ", not run " + tier.layout().run() + " step " + step);
+            }
+            Manifest raced = cache.putIfAbsent(cacheKey, m); // a whole one read meanwhile stays
+            Manifest result = raced != null ? raced : m;
+            mine.complete(result);
+            return result;
+        } catch (IOException | RuntimeException e) {
+            mine.completeExceptionally(e);
+            throw e;
+        } finally {
+            reading.remove(cacheKey, mine);
+        }
     }
 
     /** Forgets a manifest that GC removed. */

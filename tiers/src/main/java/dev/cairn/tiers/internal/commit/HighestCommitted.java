@@ -84,7 +84,9 @@ public final class HighestCommitted {
             return;
         }
         try {
-            commits.read(t, newest);
+            // The global part only: from format 4 a multi-rank MANIFEST's rows are in the rank indexes, and a restoring
+            // rank reads just the indexes of the slices it asks for (every index, at open, would cost what that saves).
+            commits.readGlobal(t, newest);
         } catch (Throwable e) {
             // read again, and reported, by whoever needs it
         }
