@@ -228,24 +228,16 @@ public final class ChunkCatalog {
     }
 
     /**
-     * Deletes the chunks of {@code hashes} unless a save has pinned them, atomically with respect to {@link #pin} (a
-     * save either pins first and the chunk stays, or pins after and finds it absent, so it writes the chunk again),
-     * leaving also those {@code spare} says to keep
-     * (asked under the catalog's lock, just before the deletion): in batches of {@value #DELETE_BATCH}, each under the
-     * catalog's lock for one call of {@code deletion} (one DeleteObjects request on S3), so that saves pin in between.
-     * Returns the hashes it deleted (those it passed to {@code deletion}), in order; a failing batch throws, and the
-     * batches before it stay deleted.
-     */
-    public List<String> deleteUnlessPinned(List<String> hashes, Predicate<String> spare,
-                                           BatchDeletion deletion) throws IOException {
-        return deleteUnlessPinned(hashes, spare, deletion, System.currentTimeMillis(), Long.MIN_VALUE);
-    }
-
-    /**
-     * As {@link #deleteUnlessPinned(List, Predicate, BatchDeletion)}, recording each deletion at {@code nowMillis} for
-     * {@link #pinNamed}, and forgetting the deletions recorded before {@code forgetBeforeMillis}. Chunks the newest
-     * committed step this catalog knows names are left too: every collector keeps that step, and a multi-rank commit
-     * releases its pins ({@link #pinNamed}) once its step is that one, before this process's collector holds it.
+     * Deletes the chunks of {@code hashes} unless a save (or a multi-rank commit, {@link #pinNamed}) has pinned them,
+     * atomically with respect to {@link #pin} (a save either pins first and the chunk stays, or pins after and finds it
+     * absent, so it writes the chunk again), leaving also those the newest committed step this catalog knows names
+     * (every collector keeps that step; a multi-rank commit releases its pins once its step is that one, before this
+     * process's collector holds it) and those {@code spare} says to keep (asked under the catalog's lock, just before
+     * the deletion): in batches of {@value #DELETE_BATCH}, each under the catalog's lock for one call of
+     * {@code deletion} (one DeleteObjects request on S3), so that saves pin in between. Each deletion is recorded at
+     * {@code nowMillis} for {@link #pinNamed}; those recorded before {@code forgetBeforeMillis} are forgotten. Returns
+     * the hashes it deleted (those it passed to {@code deletion}), in order; a failing batch throws, and the batches
+     * before it stay deleted.
      */
     public List<String> deleteUnlessPinned(List<String> hashes, Predicate<String> spare, BatchDeletion deletion,
                                            long nowMillis, long forgetBeforeMillis) throws IOException {
@@ -277,7 +269,7 @@ public final class ChunkCatalog {
         return deleted;
     }
 
-    /** Chunks one {@link #deleteUnlessPinned(List, Predicate, BatchDeletion)} call deletes under one hold of the lock. */
+    /** Chunks one {@link #deleteUnlessPinned} call deletes under one hold of the lock. */
     public static final int DELETE_BATCH = 1000;
 
     /** A store deletion of many chunks, run under the catalog's lock. */

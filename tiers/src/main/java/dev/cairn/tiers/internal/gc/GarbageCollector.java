@@ -178,7 +178,7 @@ public final class GarbageCollector {
                 steps.forget();
                 throw e;
             }
-            long[] deleted = deletePending(tier, steps, generation, grace, who, now);
+            long[] deleted = deletePending(tier, steps, generation, grace, now);
             List<Long> oldMarkers = steps.markersPutBefore(now - grace.toMillis());
             if (!oldMarkers.isEmpty()) {
                 tier.store().deleteAll(oldMarkers.stream().map(layout::retiredKey).toList());
@@ -204,8 +204,7 @@ public final class GarbageCollector {
      * next collection), in batches, without asking the store their age ({@link #due}). Returns the chunks and bytes
      * deleted.
      */
-    private static long[] deletePending(Tier tier, RetainedSteps steps, long generation, Duration grace, Collector who,
-                                        long now)
+    private static long[] deletePending(Tier tier, RetainedSteps steps, long generation, Duration grace, long now)
             throws IOException {
         List<String> due = steps.due(now);
         if (due.isEmpty()) {
