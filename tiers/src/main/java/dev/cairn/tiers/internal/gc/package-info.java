@@ -2,7 +2,7 @@
  * Retention and garbage collection per tier: retire committed steps beyond keep-last-K (MANIFEST first, so a step is
  * uncommitted before any of its files go) and delete the chunks no retained manifest references, sparing anything
  * pinned by a save in flight and, for a collector that cannot see the writer's pins, anything younger than the grace
- * period. After a commit, {@code GarbageCollector#retire} learns what to delete from the manifests of the steps it
+ * period (a sweep) or anything retired less than the grace period ago (a retirement). After a commit, {@code GarbageCollector#retire} learns what to delete from the manifests of the steps it
  * retires ({@code RetainedSteps}: what this process knows of the tier's steps and which chunks they reference), with
  * no listing, and deletes in batches ({@code ObjectStore#deleteAll}); a sweep ({@code GarbageCollector#collect}) lists
  * every step and chunk to find what no manifest names (steps that never committed, chunks of a save that died, and
