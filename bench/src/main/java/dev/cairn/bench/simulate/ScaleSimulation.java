@@ -44,7 +44,8 @@ import org.apache.arrow.memory.RootAllocator;
  * they name and asks the store again for those its own collections deleted lately, merges them and creates the
  * MANIFEST ({@code CommitPoint}); every other rank polls for the MANIFEST and reads it), rank 0's retention and
  * garbage collection after each commit ({@link Retention}, {@link GarbageCollector}, as a multi-rank run's outsider,
- * on rank 0's simulated time; checkpoints start {@link #CHECKPOINT_INTERVAL_NANOS} apart, longer than its grace), and
+ * on rank 0's simulated time; a checkpoint starts {@code CHECKPOINT_INTERVAL_NANOS} (15 minutes) after the last one's last
+ * request, longer than its grace), and
  * each restoring rank's listing of the steps, MANIFEST
  * read and restore plan with resharding ({@link Restorer#plan}). The store is met through the store (no
  * {@code Coordinator}), the engine's default without a peer tier.
@@ -70,9 +71,9 @@ public final class ScaleSimulation {
     /** Training steps between two checkpoints; only names the steps. */
     private static final long STEP_INTERVAL = 1000;
     /**
-     * Simulated training time from one checkpoint's start to the next's: longer than the GC grace, so that each
-     * collection deletes what the one before it retired (a multi-rank run's rank 0 deletes what a retired step alone
-     * named once the grace has passed since its retirement), the steady state of a long run.
+     * Simulated training time from one checkpoint's last request to the next checkpoint's start: longer than the GC
+     * grace, so that each collection deletes what the one before it retired (a multi-rank run's rank 0 deletes what a
+     * retired step alone named once the grace has passed since its retirement), the steady state of a long run.
      */
     static final long CHECKPOINT_INTERVAL_NANOS = CairnConfig.DEFAULT_GC_GRACE.plusMinutes(5).toNanos();
 
@@ -249,7 +250,7 @@ public final class ScaleSimulation {
                                 + " simulated, %.1f s real%n", step, c.totalRequests(), c.slowDowns(), c.ranksCommitted(), n,
                         c.simulatedNanos() / 1e9, c.wallNanos() / 1e9);
                 progress.flush();
-                start = Math.max(clock.latest() + SECOND, start + CHECKPOINT_INTERVAL_NANOS);
+                start = clock.latest() + CHECKPOINT_INTERVAL_NANOS;
             }
             restore = restore(o.restoreRanks(), start, model, chunksPerCheckpoint, store, layout, allocator, parser, turns, clock);
             progress.printf(Locale.ROOT, "  restore on %d ranks: %d failed, %.1f s real%n", restore.ranks(), restore.failed(),

@@ -124,7 +124,7 @@ public final class BenchCommand implements Callable<Integer> {
     Long modelBytes;
 
     @Option(names = "--checkpoints", paramLabel = "K", defaultValue = "4", description = "With --simulate: checkpoints"
-            + " saved, 15 simulated minutes apart; retention (keep 2) retires one from the third on, and rank 0's GC"
+            + " saved, each 15 simulated minutes after the one before ended; retention (keep 2) retires one from the third on, and rank 0's GC"
             + " deletes its chunks at the next commit once its 10-minute grace has passed (default: ${DEFAULT-VALUE}).")
     int checkpoints;
 
