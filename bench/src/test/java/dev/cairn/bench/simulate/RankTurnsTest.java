@@ -67,7 +67,7 @@ class RankTurnsTest {
             busy.add(t);
         }
         try {
-            assertTimeoutPreemptively(Duration.ofMinutes(5), () -> {
+            assertTimeoutPreemptively(Duration.ofMinutes(2), () -> {
                 SimulatedClock clock = new SimulatedClock();
                 RankTurns turns = new RankTurns(clock);
                 for (int round = 0; round < 3000; round++) {
