@@ -64,7 +64,8 @@ class DeferredRetirementTest {
 
     /** "w" of content {@code seed} (three chunks) beside "frozen" (two, the same in every step). */
     private static TrainingState state(long seed) {
-        return TrainingState.builder().add(randomTensor("w", DType.F32, 40_000, seed))
+        // "w" from seeds other than frozen's: one seed would make w's first chunk frozen's.
+        return TrainingState.builder().add(randomTensor("w", DType.F32, 40_000, 100 + seed))
                 .add(randomTensor("frozen", DType.F32, 20_000, 1)).build();
     }
 
