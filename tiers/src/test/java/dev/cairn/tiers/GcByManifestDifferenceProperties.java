@@ -202,6 +202,7 @@ class GcByManifestDifferenceProperties {
         ExecutorService outsiders = Executors.newCachedThreadPool();
         List<CompletableFuture<GcReport>> running = new ArrayList<>();
         boolean graced = false;
+        boolean lost = false;
         List<Checkpointer> ranks = new ArrayList<>();
         try (MemoryObjectStore mem = new MemoryObjectStore(256L << 20);
              RootAllocator alloc = new RootAllocator()) {
@@ -225,7 +226,7 @@ class GcByManifestDifferenceProperties {
                         }
                         pending.add(both);
                         if (op.kind() == RankKind.SAVE_AND_WAIT) {
-                            awaitRanks(both, graced);
+                            lost |= awaitRanks(both, graced);
                         }
                     }
                     case GRACE_PASSES -> {
@@ -235,7 +236,7 @@ class GcByManifestDifferenceProperties {
                     case OUTSIDER -> running.add(outside(mem, op.outsiderKeep(), Duration.ofHours(1), alloc, outsiders));
                     case RANK_ZERO_GC -> {
                         for (List<CheckpointHandle> both : pending) {
-                            awaitRanks(both, graced);
+                            lost |= awaitRanks(both, graced);
                         }
                         pending.clear();
                         ranks.get(0).gc(false);
@@ -244,12 +245,14 @@ class GcByManifestDifferenceProperties {
                 assertCommittedStepsComplete(mem, alloc, "after " + op);
             }
             for (List<CheckpointHandle> both : pending) {
-                awaitRanks(both, graced);
+                lost |= awaitRanks(both, graced);
             }
             for (CompletableFuture<GcReport> r : running) {
                 r.get(60, TimeUnit.SECONDS);
             }
             assertCommittedStepsComplete(mem, alloc, "at the end");
+            net.jqwik.api.statistics.Statistics.label("grace passed").collect(graced);
+            net.jqwik.api.statistics.Statistics.label("a step lost to a chunk rank 0 deleted").collect(lost);
             for (int r = 0; r < ranks.size(); r++) {
                 for (var info : ranks.get(r).list()) {
                     assertSameState(saved.get(info.step()), ranks.get(r).restore(RestoreRequest.step(info.step())).state());
@@ -266,7 +269,7 @@ class GcByManifestDifferenceProperties {
      * a chunk it relies on (STORAGE: rank 0 at its commit, or rank 1 when it confirms what it reused), and the other rank
      * then gives up waiting for it (TIMEOUT); nothing else.
      */
-    private static void awaitRanks(List<CheckpointHandle> both, boolean graced) throws Exception {
+    private static boolean awaitRanks(List<CheckpointHandle> both, boolean graced) throws Exception {
         List<CheckpointException.Reason> failed = new ArrayList<>();
         for (CheckpointHandle h : both) {
             try {
@@ -283,6 +286,7 @@ class GcByManifestDifferenceProperties {
             throw new AssertionError("a step failed on " + failed.size() + " rank(s) with " + failed
                     + ", but no rank found a chunk gone");
         }
+        return !failed.isEmpty();
     }
 
     /** The command line's collection of the disk tier, on another thread: its own commit protocol and no pins. */
