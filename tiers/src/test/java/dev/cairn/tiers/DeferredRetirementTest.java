@@ -167,6 +167,101 @@ class DeferredRetirementTest {
         }
     }
 
+    private static final long[] GLOBAL = {64, 300};
+
+    /** Rank r's row slice of "w", content {@code seed} (its own chunk, no other rank names it). */
+    private static TrainingState slice(int r, long seed) {
+        dev.cairn.ShardSpec s = dev.cairn.ShardSpec.split(GLOBAL, 0, 2, r);
+        java.nio.ByteBuffer w = java.nio.ByteBuffer.allocateDirect((int) (s.lengths()[0] * GLOBAL[1] * 4))
+                .order(java.nio.ByteOrder.LITTLE_ENDIAN);
+        java.util.SplittableRandom random = new java.util.SplittableRandom(seed * 10 + r);
+        while (w.hasRemaining()) {
+            w.putLong(random.nextLong());
+        }
+        return TrainingState.builder().add(dev.cairn.Tensor.sharded("w", DType.F32, s, w.flip())).build();
+    }
+
+    /** Polls {@code done} until it holds; the deadline only bounds a hang (each wait is one store write or delete). */
+    private static void await(java.util.function.BooleanSupplier done, String what) throws InterruptedException {
+        long until = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
+        while (!done.getAsBoolean()) {
+            if (System.nanoTime() - until > 0) {
+                throw new AssertionError("not within 60 s: " + what);
+            }
+            Thread.sleep(5);
+        }
+    }
+
+    private boolean holds(String key) {
+        try {
+            mem.stat(key);
+            return true;
+        } catch (IOException e) {
+            return false;
+        }
+    }
+
+    /**
+     * Two ranks; rank 1's content of step 1 comes back in step 4, which it saves while step 3 commits. Rank 0's
+     * collection after step 3 deletes it (due: the grace passed since step 1's retirement, no committed step names
+     * it), after rank 1 confirmed it and wrote its index: rank 0's commit of step 4 asks the store again for the chunks
+     * its own collections deleted, finds it gone and fails the step (STORAGE) instead of committing it.
+     */
+    @Test
+    void rankZerosCommitFailsAStepNamingAChunkItsOwnCollectionDeletedSinceTheRankConfirmedIt() throws Exception {
+        List<dev.cairn.Checkpointer> ranks = new ArrayList<>();
+        try {
+            for (int r = 0; r < 2; r++) {
+                ranks.add(new CairnCheckpointer(smallConfig(RUN).gcGrace(GRACE).deadline(Duration.ofSeconds(5))
+                        .gcSweepEvery(0).rank(r, 2).tier(TierConfig.of("mem", store).keepLast(1)).build(), now::get));
+            }
+            Set<String> rankOneOfStepOne = Set.of();
+            for (long step = 1; step <= 2; step++) {
+                List<dev.cairn.CheckpointHandle> both = new ArrayList<>();
+                for (int r = 0; r < 2; r++) {
+                    both.add(ranks.get(r).save(step, slice(r, step)));
+                }
+                for (dev.cairn.CheckpointHandle h : both) {
+                    h.done().get(60, TimeUnit.SECONDS);
+                }
+                if (step == 1) {
+                    rankOneOfStepOne = hashesOfRank(1, 1);
+                }
+            }
+            assertEquals(1, rankOneOfStepOne.size(), "rank 1's slice is one chunk");
+            String comesBack = LAYOUT.chunkKey(rankOneOfStepOne.iterator().next());
+            await(() -> !holds(LAYOUT.manifestKey(1)), "step 1 retired after step 2's commit");
+            now.addAndGet(GRACE.toMillis() + 1); // rank 1's step-1 chunk falls due at rank 0's next collection
+            dev.cairn.CheckpointHandle three1 = ranks.get(1).save(3, slice(1, 3));
+            dev.cairn.CheckpointHandle four1 = ranks.get(1).save(4, slice(1, 1)); // step 1's content again
+            await(() -> holds(LAYOUT.indexKey(4, 1)), "rank 1 confirmed what it reused and wrote its index of step 4");
+            ranks.get(0).save(3, slice(0, 3)).done().get(60, TimeUnit.SECONDS);
+            three1.done().get(60, TimeUnit.SECONDS);
+            await(() -> !holds(comesBack), "rank 0's collection after step 3 deleted the chunk that fell due");
+            var failed = assertThrows(java.util.concurrent.ExecutionException.class,
+                    () -> ranks.get(0).save(4, slice(0, 4)).done().get(60, TimeUnit.SECONDS));
+            dev.cairn.CheckpointException c = (dev.cairn.CheckpointException) failed.getCause();
+            assertEquals(dev.cairn.CheckpointException.Reason.STORAGE, c.reason(), c.getMessage());
+            assertThrows(NoSuchFileException.class, () -> mem.stat(LAYOUT.manifestKey(4)), "step 4 is not committed");
+            assertThrows(java.util.concurrent.ExecutionException.class, () -> four1.done().get(60, TimeUnit.SECONDS),
+                    "rank 1 gives up waiting for step 4");
+        } finally {
+            ranks.forEach(dev.cairn.Checkpointer::close);
+        }
+    }
+
+    /** The chunks rank {@code rank}'s rows of {@code step} name. */
+    private Set<String> hashesOfRank(long step, int rank) {
+        Set<String> out = new TreeSet<>();
+        try (RootAllocator alloc = new RootAllocator()) {
+            ManifestFormat.read(mem.readAll(LAYOUT.manifestKey(step)), "m", alloc).entries().stream()
+                    .filter(e -> e.rank() == rank).forEach(e -> e.chunks().forEach(c -> out.add(c.hash())));
+        } catch (IOException e) {
+            throw new java.io.UncheckedIOException(e);
+        }
+        return out;
+    }
+
     @Test
     void aChunkPinnedByACommitWhenItFallsDueIsLeftForALaterCollection() throws Exception {
         save(1, 1);
