@@ -112,6 +112,7 @@ public final class ScaleReport {
         row(out, head, "  of which rank 0's GC", cs, c -> count(c.gcTotal()));
         row(out, head, "LIST pages on the save and commit path", cs, c -> count(c.listsOnSavePath()));
         row(out, head, "LIST pages of whole chunk/step prefixes", cs, c -> count(c.fullListings()));
+        row(out, head, "HEADs of chunk keys (confirmations, ages)", cs, c -> count(c.chunkHeads()));
         row(out, head, "busiest key, requests in one second", cs, c -> count(c.busiestKeyPeak()));
         row(out, head, "  that key", cs, c -> tail(c.busiestKey(), 16));
         row(out, head, "503 SlowDown answers", cs, c -> count(c.slowDowns()));
@@ -173,7 +174,8 @@ public final class ScaleReport {
             b.append("    {\"step\": ").append(c.step()).append(", \"chunksWritten\": ").append(c.chunksWritten())
                     .append(", \"requests\": ").append(kinds(c.requests())).append(", \"gcRequests\": ")
                     .append(kinds(c.gcRequests())).append(", \"listsOnSavePath\": ").append(c.listsOnSavePath())
-                    .append(", \"fullListings\": ").append(c.fullListings()).append(", \"busiestKey\": ")
+                    .append(", \"fullListings\": ").append(c.fullListings()).append(", \"chunkHeads\": ")
+                    .append(c.chunkHeads()).append(", \"busiestKey\": ")
                     .append(JsonText.quote(c.busiestKey())).append(", \"busiestKeyPerSecond\": ").append(c.busiestKeyPeak())
                     .append(", \"slowDowns\": ").append(c.slowDowns()).append(", \"callsFailed\": ").append(c.callsFailed())
                     .append(", \"manifestBytes\": ").append(c.manifestBytes()).append(", \"indexBytes\": ")

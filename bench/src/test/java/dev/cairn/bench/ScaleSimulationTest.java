@@ -37,7 +37,7 @@ class ScaleSimulationTest {
         long chunks = r.setup().chunksPerCheckpoint();
         // 600 rows: bf16 512 rows a chunk (2 chunks), fp32 256 rows (3 chunks) x 3 tensors: 11 chunks a rank.
         assertEquals(16 * 11, chunks);
-        assertEquals(List.of(1000L, 2000L, 3000L), r.checkpoints().stream().map(Checkpoint::step).toList());
+        assertEquals(List.of(1000L, 2000L, 3000L, 4000L), r.checkpoints().stream().map(Checkpoint::step).toList());
         for (Checkpoint c : r.checkpoints()) {
             assertEquals(chunks, c.chunksWritten());
             assertEquals(0, c.slowDowns(), "16 ranks stay far below S3's rates");
@@ -45,8 +45,8 @@ class ScaleSimulationTest {
             assertEquals(0, c.gcRequests().get(RequestKind.PUT_IF_ABSENT));
             assertEquals(chunks + 16 + 1, c.requests().get(RequestKind.PUT) - c.gcRequests().get(RequestKind.PUT),
                     "every chunk put once, one index a rank, and one commit notice (one per 250 ranks)");
-            assertTrue(c.requests().get(RequestKind.HEAD) - c.gcRequests().get(RequestKind.HEAD) >= chunks,
-                    "rank 0 confirms every chunk in the store before it commits");
+            assertEquals(0, c.chunkHeads(), "every chunk is new and put by its rank's save: no rank asks for it again,"
+                    + " and rank 0's collection asks no chunk's age");
             assertEquals(16, c.ranksCommitted());
             assertTrue(c.failures().isEmpty(), c.failures().toString());
             assertTrue(c.commitNanos() > 0 && c.visibleNanos() >= c.commitNanos(), c.commitNanos() + " " + c.visibleNanos());
@@ -56,9 +56,20 @@ class ScaleSimulationTest {
         assertEquals(List.of(), r.checkpoints().get(1).gc().stepsRetired(), "keep 2: nothing to retire at the second");
         Checkpoint third = r.checkpoints().get(2);
         assertEquals(List.of(1000L), third.gc().stepsRetired());
-        assertEquals(chunks, third.chunksDeleted(), "the retired step's chunks, no other");
-        assertTrue(third.gcRequests().get(RequestKind.DELETE) >= chunks + 16 + 1, "its chunks, indexes and MANIFEST");
+        assertEquals(0, third.chunksDeleted(), "rank 0 deletes a retired step's chunks once its grace has passed");
+        assertEquals(1, third.gcRequests().get(RequestKind.DELETE), "the retired MANIFEST");
+        assertEquals(1, third.gcRequests().get(RequestKind.DELETE_BATCH), "its 16 indexes, in one DeleteObjects");
         assertEquals(1, third.gcRequests().get(RequestKind.PUT), "the RETIRED marker of a multi-rank step");
+        Checkpoint fourth = r.checkpoints().get(3);
+        assertEquals(List.of(2000L), fourth.gc().stepsRetired());
+        assertEquals(chunks, fourth.chunksDeleted(), "step 1000's chunks, 15 simulated minutes after its retirement");
+        // The S3 client model sends DeleteObjects of up to 1,000 keys, as the S3 backend does: where the model sent a
+        // DELETE per key (chunks + 16 indexes + the MANIFEST at the third checkpoint), the fourth sends one DELETE
+        // (step 2000's MANIFEST) and three DeleteObjects (step 2000's indexes, step 1000's 176 chunks, and step 1000's
+        // RETIRED marker, older than the grace by now).
+        assertEquals(1, fourth.gcRequests().get(RequestKind.DELETE), "the retired MANIFEST");
+        assertEquals(3, fourth.gcRequests().get(RequestKind.DELETE_BATCH), "indexes, chunks, the old marker");
+        assertEquals(0, fourth.gcRequests().get(RequestKind.HEAD), "no chunk's age is asked");
     }
 
     /**
@@ -132,8 +143,9 @@ class ScaleSimulationTest {
         Results r = ScaleSimulation.run(small(16, 300), QUIET);
         JsonNode json = new ObjectMapper().readTree(ScaleReport.json(r));
         assertEquals("simulate", json.get("benchmark").asText());
-        assertEquals(3, json.get("checkpoints").size());
-        assertEquals(r.checkpoints().get(2).totalRequests(), json.get("figures").get("requestsPerCheckpoint").get("value").asLong());
+        assertEquals(4, json.get("checkpoints").size());
+        assertEquals(r.checkpoints().get(3).totalRequests(), json.get("figures").get("requestsPerCheckpoint").get("value").asLong());
+        assertEquals(0, json.get("checkpoints").get(3).get("chunkHeads").asLong());
         for (String goal : List.of("requestsPerCheckpoint", "fullListings", "busiestKey", "slowDowns", "restoreMetadata",
                 "commitVisible")) {
             assertTrue(json.get("comparisons").has(goal), goal);

@@ -80,6 +80,14 @@ public final class CairnCheckpointer implements Checkpointer {
     private final Telemetry telemetry;
 
     CairnCheckpointer(CairnConfig config) {
+        this(config, System::currentTimeMillis);
+    }
+
+    /**
+     * @param gcMillis the wall clock of this checkpointer's garbage collection, in epoch milliseconds (a test's own,
+     *                 so that nothing waits out a grace period)
+     */
+    CairnCheckpointer(CairnConfig config, java.util.function.LongSupplier gcMillis) {
         Warmup.startOnce(); // class loading and JIT of the codec, hash and manifest paths, beside the caller's start-up
         this.config = config;
         BufferAllocator root = new RootAllocator();
@@ -99,7 +107,7 @@ public final class CairnCheckpointer implements Checkpointer {
         // chunk writes (of this step in another tier, or of the next steps) the other ranks may be waiting for.
         ExecutorService rankCommits = multiRank ? Executors.newCachedThreadPool(daemon("cairn-rank-commit")) : null;
         InFlightSaves inFlight = new InFlightSaves();
-        this.retention = new Retention(new GarbageCollector(commits), config.gcGrace(), config.gcSweepEvery(), config.rank(),
+        this.retention = new Retention(new GarbageCollector(commits, gcMillis), config.gcGrace(), config.gcSweepEvery(), config.rank(),
                 multiRank,
                 inFlight::steps,
                 multiRank && config.rank() == 0 ? Executors.newSingleThreadExecutor(daemon("cairn-gc")) : null,

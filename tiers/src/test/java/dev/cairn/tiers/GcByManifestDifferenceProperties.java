@@ -155,8 +155,142 @@ class GcByManifestDifferenceProperties {
         }
     }
 
+    enum RankKind {
+        /** Both ranks save the next step and wait for it. */
+        SAVE_AND_WAIT,
+        /** Both ranks save the next step and go on while it is persisted. */
+        SAVE,
+        /** Rank 0's collector clock jumps past the grace: what retired steps alone named falls due, saves in flight. */
+        GRACE_PASSES,
+        /** Another process's collector, grace of an hour, started beside whatever runs. */
+        OUTSIDER,
+        /** Once no save is in flight: rank 0's {@code gc()}, a sweep on its jumped clock. */
+        RANK_ZERO_GC
+    }
+
+    record RankOp(RankKind kind, int variant, int outsiderKeep) {
+    }
+
+    @Provide
+    Arbitrary<List<RankOp>> rankOps() {
+        Arbitrary<RankKind> kind = Arbitraries.frequencyOf(
+                net.jqwik.api.Tuple.of(4, Arbitraries.just(RankKind.SAVE_AND_WAIT)),
+                net.jqwik.api.Tuple.of(4, Arbitraries.just(RankKind.SAVE)),
+                net.jqwik.api.Tuple.of(3, Arbitraries.just(RankKind.GRACE_PASSES)),
+                net.jqwik.api.Tuple.of(1, Arbitraries.just(RankKind.OUTSIDER)),
+                net.jqwik.api.Tuple.of(1, Arbitraries.just(RankKind.RANK_ZERO_GC)));
+        return net.jqwik.api.Combinators.combine(kind, Arbitraries.integers().between(0, 3),
+                Arbitraries.integers().between(1, 3)).as(RankOp::new).list().ofMinSize(1).ofMaxSize(14);
+    }
+
+    /**
+     * The same invariant in a multi-rank run, two ranks in this JVM over one memory store, whose rank 0 collects as an
+     * outsider and retires without asking any chunk's age: what only retired steps named is deleted once the grace has
+     * passed since their retirement (its collector's clock jumps past the grace at GRACE_PASSES, with saves in flight
+     * that may rely on a chunk falling due, contents recurring over steps), unless a step committed meanwhile names it;
+     * each rank confirms only the chunks it did not put. After every action every chunk that a MANIFEST still in the
+     * store names is there. A save may fail only after the grace passed: with STORAGE on rank 0 (its commit found that
+     * its own collection deleted a chunk a rank relies on, ChunkCatalog#pinNamed) and then with TIMEOUT on rank 1
+     * (which waited for that step). At the end every committed step restores exactly on both ranks.
+     */
+    @Property(tries = 12)
+    void multiRankRetirementNeverDeletesAChunkACommittedOrCommittingStepNames(
+            @ForAll("rankOps") List<RankOp> ops, @ForAll @IntRange(min = 1, max = 3) int keepLast) throws Exception {
+        java.util.concurrent.atomic.AtomicLong clock = new java.util.concurrent.atomic.AtomicLong(System.currentTimeMillis());
+        Duration grace = Duration.ofHours(1);
+        Map<Long, TrainingState> saved = new HashMap<>();
+        ExecutorService outsiders = Executors.newCachedThreadPool();
+        List<CompletableFuture<GcReport>> running = new ArrayList<>();
+        boolean graced = false;
+        boolean lost = false;
+        List<Checkpointer> ranks = new ArrayList<>();
+        try (MemoryObjectStore mem = new MemoryObjectStore(256L << 20);
+             RootAllocator alloc = new RootAllocator()) {
+            for (int r = 0; r < 2; r++) {
+                // Several ranks need a grace of at least the deadline; the deadline bounds rank 1's wait for a step
+                // rank 0 failed.
+                ranks.add(new dev.cairn.tiers.CairnCheckpointer(RoundTripProperties.config(1).gcGrace(grace)
+                        .deadline(Duration.ofSeconds(20)).gcSweepEvery(0).rank(r, 2)
+                        .tier(TierConfig.of("memory", mem).keepLast(keepLast)).build(), clock::get));
+            }
+            List<List<CheckpointHandle>> pending = new ArrayList<>();
+            long step = 0;
+            for (RankOp op : ops) {
+                switch (op.kind()) {
+                    case SAVE, SAVE_AND_WAIT -> {
+                        step++;
+                        saved.put(step, GcSafetyProperties.variant(op.variant(), step));
+                        List<CheckpointHandle> both = new ArrayList<>();
+                        for (Checkpointer cp : ranks) {
+                            both.add(cp.save(step, GcSafetyProperties.variant(op.variant(), step)));
+                        }
+                        pending.add(both);
+                        if (op.kind() == RankKind.SAVE_AND_WAIT) {
+                            lost |= awaitRanks(both, graced);
+                        }
+                    }
+                    case GRACE_PASSES -> {
+                        clock.addAndGet(grace.toMillis() + 1);
+                        graced = true;
+                    }
+                    case OUTSIDER -> running.add(outside(mem, op.outsiderKeep(), Duration.ofHours(1), alloc, outsiders));
+                    case RANK_ZERO_GC -> {
+                        for (List<CheckpointHandle> both : pending) {
+                            lost |= awaitRanks(both, graced);
+                        }
+                        pending.clear();
+                        ranks.get(0).gc(false);
+                    }
+                }
+                assertCommittedStepsComplete(mem, alloc, "after " + op);
+            }
+            for (List<CheckpointHandle> both : pending) {
+                lost |= awaitRanks(both, graced);
+            }
+            for (CompletableFuture<GcReport> r : running) {
+                r.get(60, TimeUnit.SECONDS);
+            }
+            assertCommittedStepsComplete(mem, alloc, "at the end");
+            net.jqwik.api.statistics.Statistics.label("grace passed").collect(graced);
+            net.jqwik.api.statistics.Statistics.label("a step lost to a chunk rank 0 deleted").collect(lost);
+            for (int r = 0; r < ranks.size(); r++) {
+                for (var info : ranks.get(r).list()) {
+                    assertSameState(saved.get(info.step()), ranks.get(r).restore(RestoreRequest.step(info.step())).state());
+                }
+            }
+        } finally {
+            ranks.forEach(Checkpointer::close);
+            outsiders.shutdownNow();
+        }
+    }
+
+    /**
+     * Waits for both ranks' save of a step. Once the grace has passed, a rank may find that rank 0's collection deleted
+     * a chunk it relies on (STORAGE: rank 0 at its commit, or rank 1 when it confirms what it reused), and the other rank
+     * then gives up waiting for it (TIMEOUT); nothing else.
+     */
+    private static boolean awaitRanks(List<CheckpointHandle> both, boolean graced) throws Exception {
+        List<CheckpointException.Reason> failed = new ArrayList<>();
+        for (CheckpointHandle h : both) {
+            try {
+                h.done().get(60, TimeUnit.SECONDS);
+            } catch (ExecutionException e) {
+                if (!graced || !(e.getCause() instanceof CheckpointException c)
+                        || (c.reason() != CheckpointException.Reason.STORAGE && c.reason() != CheckpointException.Reason.TIMEOUT)) {
+                    throw e;
+                }
+                failed.add(c.reason());
+            }
+        }
+        if (!failed.isEmpty() && !failed.contains(CheckpointException.Reason.STORAGE)) {
+            throw new AssertionError("a step failed on " + failed.size() + " rank(s) with " + failed
+                    + ", but no rank found a chunk gone");
+        }
+        return !failed.isEmpty();
+    }
+
     /** The command line's collection of the disk tier, on another thread: its own commit protocol and no pins. */
-    private static CompletableFuture<GcReport> outside(FileSystemObjectStore disk, int keepLast, Duration grace,
+    private static CompletableFuture<GcReport> outside(ObjectStore disk, int keepLast, Duration grace,
                                                        RootAllocator alloc, ExecutorService on) {
         return CompletableFuture.supplyAsync(() -> {
             try (Tier tier = new Tier(TierConfig.of("disk", disk).keepLast(keepLast), 1, LAYOUT, 1)) {

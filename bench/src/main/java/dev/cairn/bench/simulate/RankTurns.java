@@ -62,8 +62,14 @@ final class RankTurns implements WaitClock {
                 } catch (Throwable e) {
                     failures[id] = e;
                 } finally {
-                    ended.countDown();
-                    passOn();
+                    // The turn first, then the count: once the last rank counts down, runAll returns and its caller
+                    // may queue the next ranks and pass the turn itself; a pass from this thread after that would hand
+                    // out a second turn (two ranks running, one of them then parked forever: the hang seen in CI).
+                    try {
+                        passOn();
+                    } finally {
+                        ended.countDown();
+                    }
                 }
             }, "simulated-rank-" + r, STACK_BYTES);
             t.setDaemon(true);
@@ -122,6 +128,7 @@ final class RankTurns implements WaitClock {
         long wake = clock.now() + nanos;
         Thread me = Thread.currentThread();
         synchronized (lock) {
+            requireTurn(me);
             waiting.add(new Turn(wake, order++, me));
         }
         passOn();
@@ -129,18 +136,31 @@ final class RankTurns implements WaitClock {
         clock.advanceTo(wake);
     }
 
-    /** Gives the turn to the earliest waiting rank (possibly the caller). */
+    /**
+     * Gives the turn to the earliest waiting rank (possibly the caller). Only the holder passes it on, or anyone when
+     * no rank holds it (the start of {@link #runAll}, a {@link #pause} on a thread of no rank): a pass from any other
+     * thread would let two ranks run at once and leave one parked forever, so it fails instead.
+     */
     private void passOn() {
-        Turn next;
+        Thread next;
         synchronized (lock) {
-            next = waiting.poll();
+            requireTurn(Thread.currentThread());
+            Turn turn = waiting.poll();
+            next = turn == null ? null : turn.thread();
+            holder = next;
         }
-        if (next == null) {
-            holder = null;
-            return;
+        if (next != null) {
+            LockSupport.unpark(next);
         }
-        holder = next.thread();
-        LockSupport.unpark(next.thread());
+    }
+
+    /** Fails unless {@code me} holds the turn or nobody does; call with the lock held. */
+    private void requireTurn(Thread me) {
+        Thread held = holder;
+        if (held != null && held != me) {
+            throw new IllegalStateException(me.getName() + " passed on a turn that " + held.getName() + " holds: only the"
+                    + " rank that runs may wait or end");
+        }
     }
 
     private void awaitTurn() {

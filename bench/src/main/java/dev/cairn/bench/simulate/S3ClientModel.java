@@ -20,7 +20,8 @@ import java.util.concurrent.atomic.LongAdder;
  * each backoff spent on the calling thread's simulated clock. A call refused on every attempt fails with the last
  * SlowDown, as the backend's does. Every attempt is a request the simulated store counts. A {@link #statAll} (HEADs
  * 32 in flight) is retried whole, where the backend retries each HEAD: 32 HEADs in flight of 20-60 ms each are
- * under 1,600 a second, spread over 256 chunk prefixes, far below the 5,500 a prefix serves.
+ * under 1,600 a second, spread over 256 chunk prefixes, far below the 5,500 a prefix serves. {@link #deleteAll}
+ * sends DeleteObjects of up to 1,000 keys, as the backend does ({@code S3ObjectStore#deleteAll}).
  *
  * <p>It also observes, without requests, what the simulation reports: when each rank's index and the MANIFEST landed
  * (their PUTs' completion), how many calls gave up, and the bytes read by each thread since it last asked.
@@ -139,6 +140,22 @@ final class S3ClientModel extends ForwardingObjectStore {
             sim.delete(key);
             return null;
         });
+    }
+
+    /**
+     * DeleteObjects, as the S3 backend sends it: up to {@value SimulatedObjectStore#KEYS_PER_DELETE_BATCH} keys a
+     * request, each batch retried whole after a SlowDown.
+     */
+    @Override
+    public void deleteAll(Collection<String> keys) throws IOException {
+        List<String> all = List.copyOf(keys);
+        for (int from = 0; from < all.size(); from += SimulatedObjectStore.KEYS_PER_DELETE_BATCH) {
+            List<String> batch = all.subList(from, Math.min(all.size(), from + SimulatedObjectStore.KEYS_PER_DELETE_BATCH));
+            retrying("(DeleteObjects of " + batch.size() + " keys from " + batch.get(0) + ")", () -> {
+                sim.deleteAll(batch);
+                return null;
+            });
+        }
     }
 
     @Override

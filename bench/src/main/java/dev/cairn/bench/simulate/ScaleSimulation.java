@@ -38,14 +38,17 @@ import org.apache.arrow.memory.RootAllocator;
  * engine's own metadata path against a {@link SimulatedObjectStore} with S3's per-prefix rates and latencies.
  *
  * <p><b>Real engine code</b>, per rank, one {@link Tier} and one {@link CommitProtocol} each, as each rank's process
- * has: the first dedup lookup's listing ({@link Tier#catalog}), the index write, the multi-rank commit
- * ({@code RankCommit}: the ranks spread their index PUTs; rank 0 polls the step's listing and reads each index as it
- * lands, confirms every chunk they name ({@code ChunkConfirmation}), merges them, creates the MANIFEST
- * ({@code CommitPoint}), which from manifest format 4 holds a row per tensor slice and references the indexes, whose
- * chunk rows it no longer copies, and puts the commit notices; every other rank looks at its notice when the commit
- * can be there, then checks the MANIFEST with one HEAD), rank 0's retention and garbage collection after each commit ({@link Retention},
- * {@link GarbageCollector}, as a multi-rank run's outsider), and each restoring rank's listing of the steps, MANIFEST
- * read, reads of the indexes whose slices overlap its own, and restore plan with resharding ({@link Restorer#plan}). The store is met through the store (no
+ * has: the first dedup lookup's listing ({@link Tier#catalog}), the confirmation of the chunks a rank did not put
+ * itself ({@code ChunkConfirmation}: none here, every chunk is new and put by its save), the index write, the
+ * multi-rank commit ({@code RankCommit}: the ranks spread their index PUTs; rank 0 polls the step's listing and reads
+ * each index as it lands, pins every chunk they name and asks the store again for those its own collections deleted
+ * lately, merges them, creates the MANIFEST ({@code CommitPoint}), which from manifest format 4 holds a row per tensor
+ * slice and references the indexes, whose chunk rows it no longer copies, and puts the commit notices; every other
+ * rank looks at its notice when the commit can be there, then checks the MANIFEST with one HEAD), rank 0's retention
+ * and garbage collection after each commit ({@link Retention}, {@link GarbageCollector}, as a multi-rank run's
+ * outsider, on rank 0's simulated time; a checkpoint starts {@code CHECKPOINT_INTERVAL_NANOS} (15 minutes) after the
+ * last one's last request, longer than its grace), and each restoring rank's listing of the steps, MANIFEST read,
+ * reads of the indexes whose slices overlap its own, and restore plan with resharding ({@link Restorer#plan}). The store is met through the store (no
  * {@code Coordinator}), the engine's default without a peer tier.
  *
  * <p><b>Simulated</b>: the chunks' bytes (each chunk is one PUT of its stored size, its bytes never made: the save
@@ -59,6 +62,8 @@ public final class ScaleSimulation {
     /** Bytes of state per rank by default: 5.7 TB over 10,000 ranks. */
     public static final long DEFAULT_BYTES_PER_RANK = 570_000_000L;
     public static final int MIN_RANKS = 2;
+    /** Checkpoints a simulation saves unless told otherwise. */
+    public static final int DEFAULT_CHECKPOINTS = 4;
     public static final int MAX_RANKS = 10_000;
     /** Chunk writes a rank has in flight: the engine's I/O threads per tier ({@code CairnCheckpointer}). */
     static final int WRITES_IN_FLIGHT = 4;
@@ -66,6 +71,12 @@ public final class ScaleSimulation {
     private static final long SECOND = 1_000_000_000L;
     /** Training steps between two checkpoints; only names the steps. */
     private static final long STEP_INTERVAL = 1000;
+    /**
+     * Simulated training time from one checkpoint's last request to the next checkpoint's start: longer than the GC
+     * grace, so that each collection deletes what the one before it retired (a multi-rank run's rank 0 deletes what a
+     * retired step alone named once the grace has passed since its retirement), the steady state of a long run.
+     */
+    static final long CHECKPOINT_INTERVAL_NANOS = CairnConfig.DEFAULT_GC_GRACE.plusMinutes(5).toNanos();
 
     private ScaleSimulation() {
     }
@@ -97,9 +108,12 @@ public final class ScaleSimulation {
             }
         }
 
-        /** N ranks, M = N / 2 restoring, 570 MB of state per rank (5.7 TB at 10,000), three checkpoints. */
+        /**
+         * N ranks, M = N / 2 restoring, 570 MB of state per rank (5.7 TB at 10,000), four checkpoints: the third
+         * retires the first, whose chunks the fourth's collection deletes.
+         */
         public static Options defaults(int ranks) {
-            return new Options(ranks, Math.max(1, ranks / 2), ranks * DEFAULT_BYTES_PER_RANK, 3);
+            return new Options(ranks, Math.max(1, ranks / 2), ranks * DEFAULT_BYTES_PER_RANK, DEFAULT_CHECKPOINTS);
         }
 
         public Options withRestoreRanks(int m) {
@@ -127,6 +141,7 @@ public final class ScaleSimulation {
      * @param gcRequests          those of rank 0's retention and collection after the commit, by kind
      * @param listsOnSavePath     LIST pages asked on the save and commit path (the collection's aside)
      * @param fullListings        LIST pages of the whole chunk or step prefix (any phase)
+     * @param chunkHeads          HEADs of chunk keys (any phase): the commit's confirmations and GC's age checks
      * @param busiestKey          the key with the most requests in one simulated second
      * @param busiestKeyPeak      that many requests per second
      * @param slowDowns           requests answered with 503 SlowDown
@@ -143,7 +158,8 @@ public final class ScaleSimulation {
      * @param wallNanos           real time the simulation of the checkpoint took
      */
     public record Checkpoint(long step, long chunksWritten, Map<RequestKind, Long> requests,
-                             Map<RequestKind, Long> gcRequests, long listsOnSavePath, long fullListings, String busiestKey,
+                             Map<RequestKind, Long> gcRequests, long listsOnSavePath, long fullListings, long chunkHeads,
+                             String busiestKey,
                              int busiestKeyPeak, long slowDowns, long callsFailed, long manifestBytes, long indexBytes,
                              long commitNanos, long visibleNanos, int ranksCommitted, List<String> failures,
                              GcReport gc, String gcFailure, long simulatedNanos, long wallNanos) {
@@ -215,7 +231,9 @@ public final class ScaleSimulation {
                 commits[r] = new CommitProtocol(allocator, null, CairnConfig.DEFAULT_DEADLINE, turns, parser);
             }
             GcReport[] collected = new GcReport[1];
-            Retention retention = new Retention(new GarbageCollector(commits[0]), CairnConfig.DEFAULT_GC_GRACE,
+            // The collector's wall clock is rank 0's simulated time (its grace and deferred deletions run on it).
+            Retention retention = new Retention(new GarbageCollector(commits[0],
+                    () -> clock.toInstant(clock.now()).toEpochMilli()), CairnConfig.DEFAULT_GC_GRACE,
                     CairnConfig.DEFAULT_GC_SWEEP_EVERY, 0, true,
                     Set::of, null, (report, startedAt) -> collected[0] = report);
             // Every rank holds as many rows (the split is even), so each has rank 0's count of chunks.
@@ -235,7 +253,7 @@ public final class ScaleSimulation {
                                 + " simulated, %.1f s real%n", step, c.totalRequests(), c.slowDowns(), c.ranksCommitted(), n,
                         c.simulatedNanos() / 1e9, c.wallNanos() / 1e9);
                 progress.flush();
-                start = clock.latest() + SECOND;
+                start = clock.latest() + CHECKPOINT_INTERVAL_NANOS;
             }
             restore = restore(o.restoreRanks(), start, model, chunksPerCheckpoint, store, layout, allocator, parser, turns, clock);
             progress.printf(Locale.ROOT, "  restore on %d ranks: %d failed, %.1f s real%n", restore.ranks(), restore.failed(),
@@ -274,7 +292,8 @@ public final class ScaleSimulation {
             }
             Manifest index = model.index(RUN, step, r, clock.toInstant(clock.now()));
             long bytes = writeChunks(index, store, layout, clock, written, r);
-            commits[r].commit(tier, index, index.chunkCount(), bytes);
+            // Every chunk is new and put by this rank's save (writeChunks), as SaveJob#putHashes would say.
+            commits[r].commit(tier, index, index.referencedHashes(), index.chunkCount(), bytes);
             seen[r] = clock.now();
         }, failures);
         RequestStats commitStats = sim.stats();
@@ -320,7 +339,8 @@ public final class ScaleSimulation {
         long fullListings = all.prefix(layout.chunksPrefix()).requests(RequestKind.LIST)
                 + all.prefix(layout.stepsPrefix()).requests(RequestKind.LIST);
         return new Checkpoint(step, Arrays.stream(written).sum(), all.requests(), gcRequests,
-                commitStats.requests(RequestKind.LIST), fullListings, hottest == null ? "-" : hottest.key(),
+                commitStats.requests(RequestKind.LIST), fullListings,
+                requestsUnder(all, layout.chunksPrefix(), RequestKind.HEAD), hottest == null ? "-" : hottest.key(),
                 hottest == null ? 0 : hottest.peakPerSecond(), all.totalSlowDowns(), store.gaveUp(),
                 manifestBytes == null ? -1 : manifestBytes, indexBytes,
                 manifestAt == null || lastIndex < 0 ? -1 : manifestAt - lastIndex,
@@ -405,6 +425,17 @@ public final class ScaleSimulation {
         return new Restore(m, step, bytes, shares, reads, stats.requests(), fullListings, stats.totalSlowDowns(), failed,
                 tally(failures),
                 manifestBytes == null ? -1 : manifestBytes, indexBytes, System.nanoTime() - began);
+    }
+
+    /** Requests of {@code kind} to every rate-limited prefix under {@code prefix}. */
+    private static long requestsUnder(RequestStats stats, String prefix, RequestKind kind) {
+        long n = 0;
+        for (Map.Entry<String, RequestStats.PrefixStats> e : stats.prefixes().entrySet()) {
+            if (e.getKey().startsWith(prefix)) {
+                n += e.getValue().requests().getOrDefault(kind, 0L);
+            }
+        }
+        return n;
     }
 
     /** Failure reasons with their counts, most common first. */

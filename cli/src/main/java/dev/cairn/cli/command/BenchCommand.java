@@ -123,8 +123,9 @@ public final class BenchCommand implements Callable<Integer> {
             description = "With --simulate: bytes of model state in all, such as 5700g (default: 570 MB per rank).")
     Long modelBytes;
 
-    @Option(names = "--checkpoints", paramLabel = "K", defaultValue = "3", description = "With --simulate: checkpoints"
-            + " saved; retention (keep 2) retires one from the third on (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--checkpoints", paramLabel = "K", defaultValue = "4", description = "With --simulate: checkpoints"
+            + " saved, each 15 simulated minutes after the one before ended; retention (keep 2) retires one from the third on, and rank 0's GC"
+            + " deletes its chunks at the next commit once its 10-minute grace has passed (default: ${DEFAULT-VALUE}).")
     int checkpoints;
 
     @Option(names = "--scale", defaultValue = "16", description = "With --ranks: size of the sharded model (1 = about 6 MiB"

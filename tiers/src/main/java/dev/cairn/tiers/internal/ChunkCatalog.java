@@ -23,8 +23,11 @@ import java.util.function.Predicate;
  * chunk no kept step names once it is older than its grace period. Against that collector the catalog keeps, per
  * hash, when the store's copy was last written, and the hashes the tier's newest committed step names (a collector
  * always keeps the newest step): {@link #reusable} says whether a save may count on a stored chunk without writing
- * it again. Whatever it says, the commit confirms in the store every chunk it did not write before it creates the
- * MANIFEST ({@code commit.ChunkConfirmation}).
+ * it again. Whatever it says, the commit confirms in the store every chunk it did not put itself before it writes
+ * its index ({@code commit.ChunkConfirmation}).
+ *
+ * <p>The catalog also remembers, for a grace period, which chunks this process's collections deleted: a multi-rank
+ * commit on rank 0 pins every chunk its ranks name and asks the store again only for those ({@link #pinNamed}).
  *
  * <p>Per held hash it also knows the one {@link Form} the tier stores it in (learned from the stored headers for a
  * chunk found by listing); {@link ChunkForms} is what keeps that form from changing under a key.
@@ -41,6 +44,12 @@ public final class ChunkCatalog {
     /** The hashes the newest step committed in the tier names (as far as this process knows), and that step. */
     private Set<String> namedByNewest = Set.of();
     private long newestStep = -1;
+    /**
+     * The chunks this process's collections deleted, by hash: when (epoch milliseconds of the collector's clock). A
+     * multi-rank commit asks the store again for those the ranks name ({@link #pinNamed}); kept until
+     * {@link #deleteUnlessPinned} is told they are older than its horizon.
+     */
+    private final Map<String, Long> deletedAt = new HashMap<>();
 
     private final Object[] writeLocks = new Object[64];
 
@@ -219,22 +228,28 @@ public final class ChunkCatalog {
     }
 
     /**
-     * Deletes the chunks of {@code hashes} unless a save has pinned them, atomically with respect to {@link #pin} (a
-     * save either pins first and the chunk stays, or pins after and finds it absent, so it writes the chunk again),
-     * leaving also those {@code spare} says to keep
-     * (asked under the catalog's lock, just before the deletion): in batches of {@value #DELETE_BATCH}, each under the
-     * catalog's lock for one call of {@code deletion} (one DeleteObjects request on S3), so that saves pin in between.
-     * Returns the hashes it deleted (those it passed to {@code deletion}), in order; a failing batch throws, and the
-     * batches before it stay deleted.
+     * Deletes the chunks of {@code hashes} unless a save (or a multi-rank commit, {@link #pinNamed}) has pinned them,
+     * atomically with respect to {@link #pin} (a save either pins first and the chunk stays, or pins after and finds it
+     * absent, so it writes the chunk again), leaving also those the newest committed step this catalog knows names
+     * (every collector keeps that step; a multi-rank commit releases its pins once its step is that one, before this
+     * process's collector holds it) and those {@code spare} says to keep (asked under the catalog's lock, just before
+     * the deletion): in batches of {@value #DELETE_BATCH}, each under the catalog's lock for one call of
+     * {@code deletion} (one DeleteObjects request on S3), so that saves pin in between. Each deletion is recorded at
+     * {@code nowMillis} for {@link #pinNamed}; those recorded before {@code forgetBeforeMillis} are forgotten. Returns
+     * the hashes it deleted (those it passed to {@code deletion}), in order; a failing batch throws, and the batches
+     * before it stay deleted.
      */
-    public List<String> deleteUnlessPinned(List<String> hashes, Predicate<String> spare,
-                                           BatchDeletion deletion) throws IOException {
+    public List<String> deleteUnlessPinned(List<String> hashes, Predicate<String> spare, BatchDeletion deletion,
+                                           long nowMillis, long forgetBeforeMillis) throws IOException {
+        synchronized (this) {
+            deletedAt.values().removeIf(at -> at < forgetBeforeMillis);
+        }
         List<String> deleted = new ArrayList<>();
         for (int from = 0; from < hashes.size(); from += DELETE_BATCH) {
             synchronized (this) {
                 List<String> batch = new ArrayList<>();
                 for (String hash : hashes.subList(from, Math.min(hashes.size(), from + DELETE_BATCH))) {
-                    if (!pins.containsKey(hash) && !spare.test(hash)) {
+                    if (!pins.containsKey(hash) && !namedByNewest.contains(hash) && !spare.test(hash)) {
                         batch.add(hash);
                         present.remove(hash);
                         codecs.remove(hash);
@@ -243,6 +258,9 @@ public final class ChunkCatalog {
                     }
                 }
                 if (!batch.isEmpty()) {
+                    for (String hash : batch) {
+                        deletedAt.put(hash, nowMillis); // before the request: a failed one may have deleted some
+                    }
                     deletion.run(batch);
                     deleted.addAll(batch);
                 }
@@ -251,13 +269,30 @@ public final class ChunkCatalog {
         return deleted;
     }
 
-    /** Chunks one {@link #deleteUnlessPinned(List, Predicate, BatchDeletion)} call deletes under one hold of the lock. */
+    /** Chunks one {@link #deleteUnlessPinned} call deletes under one hold of the lock. */
     public static final int DELETE_BATCH = 1000;
 
     /** A store deletion of many chunks, run under the catalog's lock. */
     @FunctionalInterface
     public interface BatchDeletion {
         void run(List<String> hashes) throws IOException;
+    }
+
+    /**
+     * Pins every hash of {@code named} (one pin each, released with {@link #unpinAll}) and returns those this
+     * process's collections deleted since the horizon they were last given: a multi-rank commit asks the store for
+     * exactly those. Taken under the catalog's lock, so a collection of this process either deleted a chunk before
+     * (it is returned) or leaves it until the pins go.
+     */
+    public synchronized List<String> pinNamed(java.util.Collection<String> named) {
+        List<String> deleted = new ArrayList<>();
+        for (String h : named) {
+            pins.merge(h, 1, Integer::sum);
+            if (deletedAt.containsKey(h)) {
+                deleted.add(h);
+            }
+        }
+        return deleted;
     }
 
     public synchronized boolean isPinned(String hash) {

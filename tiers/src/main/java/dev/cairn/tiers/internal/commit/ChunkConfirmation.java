@@ -12,20 +12,25 @@ import java.util.List;
 import java.util.Map;
 
 /**
- * What a commit checks between writing its index and creating its MANIFEST: every chunk the step names (those the
- * save wrote, those it found stored and reused, the bases of differential chunks, the chunks other ranks name) is
- * asked of the store itself, not of this process's catalog, which misses deletions by a collector in another
- * process (the command line's {@code gc}). A step is committed only naming chunks seen in the store after its index
- * was written.
+ * What a commit checks before it names a chunk: every chunk a save relies on without having put it itself (found
+ * stored and reused, the bases of differential chunks) is asked of the store itself, not of this process's catalog,
+ * which misses deletions by a collector in another process (the command line's {@code gc}). Each rank asks for its own,
+ * before it writes its index ({@link CommitProtocol#commit}); in a multi-rank run rank 0 then asks again only for the
+ * chunks the ranks name that its own collections deleted meanwhile ({@code RankCommit}, {@code ChunkCatalog#pinNamed}).
+ * Requests grow with what a save reuses, not with what it names.
  *
- * <p>Why a save still succeeds beside such a collector: it deletes only chunks that no kept step names and that are
- * older than its grace period, measured from the chunk's last write, and re-checks that age just before deleting;
- * the save wrote again every reused chunk that was neither recent nor named by the newest committed step
- * ({@code ChunkCatalog#reusable}), so its chunks stay young for the whole save and are left alone. A collector run
- * with a grace shorter than the save (or zero) can still delete one: then this check finds it gone and the step
- * fails with STORAGE instead of committing a damaged step, and the catalog forgets the chunk so that the next save
- * writes it. (A deletion that lands between this check and the MANIFEST create is the remaining window; only a
- * grace shorter than that moment opens it.)
+ * <p>Why a chunk this save put is not asked again: a collector deletes only chunks that no kept step names and that are
+ * older than its grace period, measured from the chunk's last write (a sweep re-checks that age just before each batch
+ * delete), so a chunk put during the save stays for any collector whose grace exceeds the save. The save wrote again
+ * every reused chunk that was neither recent nor named by the newest committed step ({@code ChunkCatalog#reusable}),
+ * so its reused chunks stay young too, and those are confirmed here all the same.
+ *
+ * <p>The windows that remain, exactly: (1) a collector with a grace shorter than the save (or zero) may delete a chunk
+ * this save put, unseen: then the step commits naming it; against such a collector only the reused chunks are
+ * checked, and a step fails with STORAGE if one is gone (the catalog forgets it, so the next save writes it). (2) A
+ * sweep that read a chunk's older copy as aged just before this save put the same content again, and deletes it just
+ * after (the time between a batch's age check and its delete). (3) A deletion of a reused chunk between its
+ * confirmation and the MANIFEST create, by a collector whose grace is shorter than that moment.
  */
 final class ChunkConfirmation {
     private ChunkConfirmation() {
@@ -63,7 +68,7 @@ final class ChunkConfirmation {
             if (o != null) {
                 catalog.markPresent(k.getValue(), o.size(), o.lastModified());
             } else {
-                missing.add(k.getValue() + " (named by rank " + unconfirmed.get(k.getValue()) + "'s index)");
+                missing.add(k.getValue() + " (named by rank " + unconfirmed.get(k.getValue()) + ")");
                 catalog.forget(k.getValue());
             }
         }

@@ -34,6 +34,8 @@ public final class CommitProtocol {
     private final ConcurrentHashMap<String, java.util.concurrent.CompletableFuture<Manifest>> reading = new ConcurrentHashMap<>();
     private final RankCommit ranks;
     private final Parser parser;
+    private final WaitClock clock;
+    private final java.time.Duration wait;
 
     /**
      * How the bytes of a committed MANIFEST become a {@link Manifest}: {@link ManifestFormat#read} by default. A
@@ -65,19 +67,31 @@ public final class CommitProtocol {
                           WaitClock clock, Parser parser) {
         this.allocator = allocator;
         this.ranks = new RankCommit(allocator, coordinator, wait, clock);
+        this.clock = clock;
+        this.wait = wait;
         this.parser = parser != null ? parser : (bytes, label) -> ManifestFormat.read(bytes, label, allocator);
     }
 
     /**
-     * Commits {@code manifest} in {@code tier}: the names of its chunks made durable, the index, then a confirmation
-     * in the store of every chunk the manifest names ({@link ChunkConfirmation}), then MANIFEST create-only. Call with
-     * every chunk the manifest references written to the tier (its bytes durable; its name may await this commit).
-     * With several ranks {@code manifest} is this rank's part and {@link RankCommit} completes the step with the
-     * others.
-     *
-     * @param bytesWritten bytes of chunks this save wrote, for the report
+     * {@link #commit(Tier, Manifest, Set, long, long)} of a manifest none of whose chunks is known to be put by this
+     * save (a promotion's): every chunk it names is confirmed in the store.
      */
     public CommitReport commit(Tier tier, Manifest manifest, long chunksWritten, long bytesWritten) throws IOException {
+        return commit(tier, manifest, Set.of(), chunksWritten, bytesWritten);
+    }
+
+    /**
+     * Commits {@code manifest} in {@code tier}: the names of its chunks made durable, a confirmation in the store of
+     * every chunk the manifest names that this save did not put itself ({@link ChunkConfirmation}), the index, then
+     * MANIFEST create-only. Call with every chunk the manifest references written to the tier (its bytes durable; its
+     * name may await this commit). With several ranks {@code manifest} is this rank's part and {@link RankCommit}
+     * completes the step with the others; each rank confirms its own chunks, before its index.
+     *
+     * @param put          the chunks this save put into the tier itself ({@code SaveJob#putHashes}): not asked again
+     * @param bytesWritten bytes of chunks this save wrote, for the report
+     */
+    public CommitReport commit(Tier tier, Manifest manifest, Set<String> put, long chunksWritten, long bytesWritten)
+            throws IOException {
         long step = manifest.step();
         if (manifest.worldSize() > 1 ? ranks.alreadyCommitted(tier, manifest, this) : isCommitted(tier, step)) {
             // Checked before the index too: a losing writer must not replace the committed step's index. (A writer
@@ -89,6 +103,21 @@ public final class CommitProtocol {
         // Loaded now if it is not yet: nothing after the MANIFEST create may fail the commit.
         dev.cairn.tiers.internal.ChunkCatalog catalog = tier.catalog();
         syncChunkNames(tier, manifest);
+        // Every chunk this save found stored and did not put itself: a collector in another process may have deleted
+        // it since (ChunkConfirmation says why the ones it put need no question). Asked by each rank of its own
+        // chunks, before its index, so that what an index names was seen in the store.
+        Map<String, Integer> byRank = new LinkedHashMap<>();
+        for (String h : manifest.referencedHashes()) {
+            if (!put.contains(h)) {
+                byRank.put(h, manifest.rank());
+            }
+        }
+        if (manifest.worldSize() > 1) {
+            // Against a peer tier whose peer is down for a moment the store cannot tell: asked again until the deadline.
+            ChunkConfirmation.confirm(tier, step, byRank, clock.nanoTime() + wait.toNanos(), clock);
+        } else {
+            ChunkConfirmation.confirm(tier, step, byRank);
+        }
         byte[] index = ManifestFormat.write(manifest, "index", allocator);
         String indexKey = tier.layout().indexKey(step, manifest.rank());
         long putStart = ranks.nanoTime();
@@ -96,12 +125,9 @@ public final class CommitProtocol {
         long indexPutNanos = ranks.nanoTime() - putStart;
         String key = tier.layout().manifestKey(step);
         long manifestBytes = 0;
-        // Every chunk, written by this save or found stored: a collector with a grace shorter than the save may have
-        // deleted either since.
-        Set<String> unconfirmed = manifest.referencedHashes();
         try {
             if (manifest.worldSize() > 1) {
-                RankCommit.Committed committed = ranks.commit(tier, manifest, index, this, unconfirmed, indexPutNanos);
+                RankCommit.Committed committed = ranks.commit(tier, manifest, index, this, indexPutNanos);
                 if (committed.manifest() != null) { // null: checked, not read whole (or committed and retired since)
                     cache.put(cacheKey(tier, key), committed.manifest());
                 }
@@ -109,9 +135,6 @@ public final class CommitProtocol {
                     catalog.committed(step, committed.hashes());
                 }
             } else {
-                Map<String, Integer> byRank = new LinkedHashMap<>();
-                unconfirmed.forEach(h -> byRank.put(h, manifest.rank()));
-                ChunkConfirmation.confirm(tier, step, byRank);
                 byte[] bytes = ManifestFormat.write(manifest, "manifest", allocator);
                 CommitPoint.create(tier, step, bytes);
                 cache.put(cacheKey(tier, key), manifest);

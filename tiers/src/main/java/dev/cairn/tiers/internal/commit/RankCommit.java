@@ -154,11 +154,10 @@ final class RankCommit {
      * committed step.
      *
      * @param indexBytes     {@code index} as this rank wrote it to the store
-     * @param ownUnconfirmed the chunks {@code index} names, which rank 0 confirms with the other ranks' chunks
      * @param indexPutNanos  how long the PUT of this rank's index took: the round trip its wait is reckoned in
      */
-    Committed commit(Tier tier, Manifest index, byte[] indexBytes, CommitProtocol commits, java.util.Set<String> ownUnconfirmed,
-                     long indexPutNanos) throws IOException {
+    Committed commit(Tier tier, Manifest index, byte[] indexBytes, CommitProtocol commits, long indexPutNanos)
+            throws IOException {
         long until = clock.nanoTime() + wait.toNanos();
         String barrier = tier.layout().run() + "/" + tier.name() + "/" + index.step();
         // Each rank's digest of the index it wrote, by rank, when the coordinator passes them (Coordinator#allGather):
@@ -193,12 +192,13 @@ final class RankCommit {
         }
         Exception failure = null;
         Manifest merged = null;
+        List<String> pinned = List.of();
         try {
             // After the barrier every index is written; polling stays for a store that does not show one at once
             // (a replacement rank's peer, reached again after being marked down), up to the deadline as before.
             List<Manifest> indexes = unlocked(tier, () -> coordinator != null ? readIndexes(tier, index, expected, until)
                     : awaitIndexes(tier, index, expected, until));
-            checkChunksPresent(tier, indexes, ownUnconfirmed, until);
+            pinned = pinNamed(tier, indexes, until);
             merged = merge(index, indexes);
             if (merged.formatVersion() >= ManifestFormat.FIRST_WITH_INDEXED_ROWS) {
                 merged = merged.withRowsIn(references(tier, index, indexBytes));
@@ -206,6 +206,9 @@ final class RankCommit {
             byte[] bytes = ManifestFormat.write(merged, "manifest", allocator);
             // CommitPoint: the one place that creates a MANIFEST, and resolves a create whose answer was lost.
             CommitPoint.create(tier, index.step(), bytes);
+            // The newest step, whose chunks this process's collections leave (ChunkCatalog#deleteUnlessPinned), before
+            // the pins go: its collector holds the step only once the commit returns.
+            tier.catalog().committed(index.step(), merged.referencedHashes());
             if (coordinator == null) {
                 Manifest step = merged;
                 unlocked(tier, () -> {
@@ -218,6 +221,9 @@ final class RankCommit {
         } finally {
             for (int r = 1; r < index.worldSize(); r++) {
                 indexRefs.remove(refKey(tier, index.step(), r));
+            }
+            if (!pinned.isEmpty()) {
+                tier.catalog().unpinAll(pinned);
             }
         }
         if (coordinator != null) {
@@ -411,22 +417,32 @@ final class RankCommit {
     }
 
     /**
-     * Every chunk the other ranks name must be in the tier: a rank may have skipped writing a chunk it saw there,
-     * which a GC (this process's, or the command line's) could have removed since; and so must the chunks rank 0
-     * itself names ({@code ownUnconfirmed}).
+     * Each rank confirmed the chunks it did not put itself before its index ({@link CommitProtocol#commit}); what is
+     * left is this process's own collector, which runs beside the commit and cannot see the other ranks' pins. Every
+     * chunk the indexes name is pinned in this process's catalog (no collection of this process deletes it from now
+     * on), and those its collections deleted lately are asked of the store; the step fails with STORAGE naming any
+     * that is gone. Returns the pins, released once the step is the catalog's newest or failed.
      */
-    private void checkChunksPresent(Tier tier, List<Manifest> indexes, java.util.Set<String> ownUnconfirmed,
-                                    long until) throws IOException {
-        java.util.Map<String, Integer> unknown = new java.util.LinkedHashMap<>();
-        for (String hash : ownUnconfirmed) {
-            unknown.put(hash, 0);
-        }
-        for (int r = 1; r < indexes.size(); r++) {
+    private List<String> pinNamed(Tier tier, List<Manifest> indexes, long until) throws IOException {
+        java.util.Map<String, Integer> byRank = new java.util.LinkedHashMap<>();
+        for (int r = 0; r < indexes.size(); r++) {
             for (String hash : indexes.get(r).referencedHashes()) {
-                unknown.putIfAbsent(hash, r);
+                byRank.putIfAbsent(hash, r);
             }
         }
-        ChunkConfirmation.confirm(tier, indexes.get(0).step(), unknown, until, clock);
+        List<String> pinned = List.copyOf(byRank.keySet());
+        List<String> deleted = tier.catalog().pinNamed(pinned);
+        java.util.Map<String, Integer> ask = new java.util.LinkedHashMap<>();
+        for (String hash : deleted) {
+            ask.put(hash, byRank.get(hash));
+        }
+        try {
+            ChunkConfirmation.confirm(tier, indexes.get(0).step(), ask, until, clock);
+        } catch (IOException | RuntimeException e) {
+            tier.catalog().unpinAll(pinned);
+            throw e;
+        }
+        return pinned;
     }
 
     /** What the MANIFEST commits of each rank's index: rank 0's own bytes, and the bytes it read of the others. */

@@ -109,7 +109,7 @@ public final class TierCommitter {
                 return;
             }
             Manifest m = job.manifest(run, Instant.now());
-            future.complete(commits.commit(tier, m, job.chunksWritten(), job.bytesWritten()));
+            future.complete(commits.commit(tier, m, job.putHashes(), job.chunksWritten(), job.bytesWritten()));
             for (int slower = 1; slower < job.tierCount(); slower++) {
                 int target = slower;
                 promotion.start(m, tier, job.tier(slower), job.committed(slower), () -> job.claimCommit(target));

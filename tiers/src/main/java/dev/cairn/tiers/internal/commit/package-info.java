@@ -1,6 +1,7 @@
 /**
  * Commits: every chunk (its bytes durable when written, its name made durable by the commit, see
- * {@code ObjectStore#syncNames}), then the rank's index, then the MANIFEST by create-if-absent. The MANIFEST is the single
+ * {@code ObjectStore#syncNames}), the confirmation in the store of the chunks the save relied on without putting them
+ * ({@code ChunkConfirmation}), then the rank's index, then the MANIFEST by create-if-absent. The MANIFEST is the single
  * commit point, created only by {@link dev.cairn.tiers.internal.commit.CommitPoint} (which also resolves a create whose
  * answer was lost): a step exists for restore iff its MANIFEST does, so a process that dies anywhere before it leaves
  * only garbage, never a half checkpoint. {@link dev.cairn.tiers.internal.commit.CommitProtocol} commits one rank's part

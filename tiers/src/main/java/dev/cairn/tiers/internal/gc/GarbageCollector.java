@@ -25,7 +25,8 @@ import java.util.TreeMap;
  *       {@link #committed} from each commit's manifest, and by one listing of the steps at its first collection):
  *       the steps beyond keepLast are retired (MANIFEST first, then their rank indexes and commit notices), and the chunks their
  *       manifests named that no held step names are deleted in batches ({@link dev.cairn.ObjectStore#deleteAll}).
- *       Nothing is listed: its requests grow with what the retired steps named, not with what the tier holds.</li>
+ *       Nothing is listed and no chunk's age is asked: its requests grow with what the retired steps named, not
+ *       with what the tier holds.</li>
  *   <li>{@link #collect}, a sweep: lists every step and chunk, as the only way to find what no manifest names
  *       (steps that never committed, chunks of a save that died, steps another process committed), and the commit
  *       notices (removing those of steps no longer committed), and re-learns the
@@ -36,7 +37,9 @@ import java.util.TreeMap;
  * <p>Both keep one rule per collector. A {@link Collector#WRITER} collection runs with the tier's commit lock held,
  * so no commit of this process interleaves, and this process's pins protect what its saves rely on; an
  * {@link Collector#OUTSIDER} one needs no lock (the command line's, or rank 0 of a multi-rank run on its own thread):
- * what protects a chunk from it is the grace period and the re-check of its age, and this process's pins.
+ * what protects a chunk from it is the grace period (a sweep re-checks each candidate's age just before its batch's
+ * delete; a retirement waits the grace out before it deletes what the retired steps alone named, see {@link #retire}),
+ * this process's pins, and the newest committed step it knows, whose chunks no collection of this process deletes.
  */
 public final class GarbageCollector {
     private final CommitProtocol commits;
@@ -44,8 +47,19 @@ public final class GarbageCollector {
     private final java.util.concurrent.ConcurrentHashMap<Integer, RetainedSteps> known =
             new java.util.concurrent.ConcurrentHashMap<>();
 
+    /** Epoch milliseconds: when a chunk is due and when a marker or a recorded deletion is old. */
+    private final java.util.function.LongSupplier millis;
+
     public GarbageCollector(CommitProtocol commits) {
+        this(commits, System::currentTimeMillis);
+    }
+
+    /**
+     * @param millis the wall clock in epoch milliseconds ({@code System::currentTimeMillis}; a simulation's own)
+     */
+    public GarbageCollector(CommitProtocol commits, java.util.function.LongSupplier millis) {
         this.commits = commits;
+        this.millis = millis;
     }
 
     private RetainedSteps known(Tier tier) {
@@ -86,9 +100,11 @@ public final class GarbageCollector {
          */
         WRITER,
         /**
-         * Another process (the command line): it cannot see the writer's pins, so every unreferenced chunk, retired
-         * steps' included, must also be older than the grace period, measured from its last write: a writer that
-         * counts on an old chunk writes it again first, and confirms it in the store before it commits.
+         * Another process (the command line, or rank 0 for the other ranks): it cannot see the writer's pins. A sweep
+         * deletes an unreferenced chunk only once it is older than the grace period, measured from its last write: a
+         * writer that counts on an old chunk writes it again first, and confirms in the store before its index every
+         * chunk it did not put itself. A retirement deletes what only the retired steps named once the grace period
+         * has passed since the retirement ({@link GarbageCollector#retire}).
          */
         OUTSIDER
     }
@@ -118,10 +134,18 @@ public final class GarbageCollector {
      * Retention after a commit, without a listing (unless this process knows nothing of the tier yet: then the steps
      * are listed once): the held steps beyond the tier's keepLast are retired, oldest first (a RETIRED marker for a
      * multi-rank step, its MANIFEST, then its rank indexes and commit notices), and the chunks that only they named are deleted in
-     * batches: at once by a {@link Collector#WRITER} unless pinned, by an {@link Collector#OUTSIDER} once the store
-     * says they are older than {@code grace} (until then they wait, and are looked at again at the first collection
-     * after their age would pass it). Markers older than {@code grace} are removed. Steps that never committed and
-     * chunks no manifest named are left to the next sweep.
+     * batches: at once by a {@link Collector#WRITER} unless pinned, by an {@link Collector#OUTSIDER} at the first
+     * collection once {@code grace} has passed since the retirement, unless a step committed meanwhile names them
+     * ({@link #due}; no request per chunk). Markers older than {@code grace} are removed. Steps that never committed
+     * and chunks no manifest named are left to the next sweep.
+     *
+     * <p>What an OUTSIDER's deferred deletion risks, exactly: a save in flight on another rank that relies on a pending
+     * chunk when it becomes due (puts it again, or found it stored and confirmed it before its index). Rank 0's commit
+     * of that save asks the store again for every chunk its ranks name that this process deleted in the last
+     * {@code grace} ({@code ChunkCatalog#pinNamed}) and fails the step with STORAGE if one is gone: a lost checkpoint,
+     * never a committed one missing a chunk. Outside that: a save that relies on a chunk for longer than {@code grace}
+     * (its deletion is forgotten by then), and steps committed into the tier by another process, which only a sweep
+     * learns ({@link RetainedSteps}).
      */
     public GcReport retire(Tier tier, Duration grace, Collector who) throws IOException {
         RetainedSteps steps = known(tier);
@@ -132,7 +156,7 @@ public final class GarbageCollector {
             }
             StoreLayout layout = tier.layout();
             List<RetainedSteps.Retired> retired = steps.retireBeyond(tier.config().keepLast());
-            long now = System.currentTimeMillis();
+            long now = millis.getAsLong();
             List<Long> retiredSteps = new ArrayList<>();
             try {
                 List<String> indexes = new ArrayList<>();
@@ -145,7 +169,7 @@ public final class GarbageCollector {
                     tier.store().delete(layout.manifestKey(r.step()));
                     commits.evict(tier, r.step());
                     retiredSteps.add(r.step());
-                    steps.pend(r.unreferenced(), now); // uncommitted now: what only it named may go
+                    steps.pend(r.unreferenced(), due(who, now, grace)); // uncommitted now: what only it named may go
                     for (int rank = 0; rank < r.worldSize(); rank++) {
                         indexes.add(layout.indexKey(r.step(), rank));
                     }
@@ -157,7 +181,7 @@ public final class GarbageCollector {
                 steps.forget();
                 throw e;
             }
-            long[] deleted = deletePending(tier, steps, generation, grace, who, now);
+            long[] deleted = deletePending(tier, steps, generation, grace, now);
             List<Long> oldMarkers = steps.markersPutBefore(now - grace.toMillis());
             if (!oldMarkers.isEmpty()) {
                 tier.store().deleteAll(oldMarkers.stream().map(layout::retiredKey).toList());
@@ -167,65 +191,51 @@ public final class GarbageCollector {
     }
 
     /**
-     * Deletes the pending chunks that are due and that no held step names: a WRITER's at once unless pinned (a pinned
-     * one waits for the next collection), an OUTSIDER's once the store says they are older than {@code grace}.
-     * Returns the chunks and bytes deleted.
+     * When chunks that a retirement at {@code nowMillis} left unreferenced are due: at once for a
+     * {@link Collector#WRITER}, whose saves pin what they rely on; for an {@link Collector#OUTSIDER} once
+     * {@code grace} has passed since the retirement. No age is asked of the store: a chunk that any step committed
+     * meanwhile names (as far as this process knows: the steps it committed, and those a sweep listed) leaves the
+     * queue, and one a save in flight elsewhere relies on when it goes is found by that save's commit
+     * ({@code ChunkCatalog#pinNamed}), which then fails instead of committing without it.
      */
-    private static long[] deletePending(Tier tier, RetainedSteps steps, long generation, Duration grace, Collector who,
-                                        long now)
+    private static long due(Collector who, long nowMillis, Duration grace) {
+        return who == Collector.WRITER ? nowMillis : nowMillis + grace.toMillis();
+    }
+
+    /**
+     * Deletes the pending chunks that are due and that no held step names, unless pinned (a pinned one waits for the
+     * next collection), in batches, without asking the store their age ({@link #due}). Returns the chunks and bytes
+     * deleted.
+     */
+    private static long[] deletePending(Tier tier, RetainedSteps steps, long generation, Duration grace, long now)
             throws IOException {
         List<String> due = steps.due(now);
         if (due.isEmpty()) {
             return new long[2];
         }
-        StoreLayout layout = tier.layout();
         ChunkCatalog catalog = tier.catalog();
         Map<String, Long> sizes = new java.util.HashMap<>();
-        List<String> deleted = new ArrayList<>();
-        if (who == Collector.WRITER) {
-            for (String hash : due) {
-                sizes.put(hash, Math.max(0, catalog.sizeOf(hash)));
-            }
-            deleted.addAll(deleteUnlessHeld(tier, steps, generation, due));
-            return settled(steps, deleted, sizes);
+        for (String hash : due) {
+            sizes.put(hash, Math.max(0, catalog.sizeOf(hash)));
         }
-        // The writers this collector cannot see write a chunk again before they count on it: its age says whether one
-        // may. Asked per batch, right before that batch's delete (one HEAD per chunk, in flight together), so that a
-        // chunk written again while earlier batches were deleted is seen young.
-        long cutoff = now - grace.toMillis();
-        for (int from = 0; from < due.size(); from += ChunkCatalog.DELETE_BATCH) {
-            Map<String, String> hashOf = new java.util.LinkedHashMap<>();
-            for (String hash : due.subList(from, Math.min(due.size(), from + ChunkCatalog.DELETE_BATCH))) {
-                hashOf.put(layout.chunkKey(hash), hash);
-            }
-            Map<String, ObjectInfo> held = tier.store().statAll(hashOf.keySet());
-            List<String> ripe = new ArrayList<>();
-            for (Map.Entry<String, String> k : hashOf.entrySet()) {
-                ObjectInfo o = held.get(k.getKey());
-                if (o == null) {
-                    steps.settle(k.getValue()); // gone already (another collector)
-                } else if (o.lastModified().toEpochMilli() < cutoff) {
-                    sizes.put(k.getValue(), o.size());
-                    ripe.add(k.getValue());
-                } else {
-                    steps.pendUntil(k.getValue(), o.lastModified().toEpochMilli() + grace.toMillis() + 1);
-                }
-            }
-            deleted.addAll(deleteUnlessHeld(tier, steps, generation, ripe));
-        }
+        List<String> deleted = deleteUnlessHeld(tier, steps, generation, due, now, grace);
         return settled(steps, deleted, sizes);
     }
 
     /**
-     * Deletes the chunks of {@code hashes} that no save of this process has pinned and no held step names, both asked
-     * again under the catalog's lock (an OUTSIDER runs beside commits, which may name one again), in batches; none once
-     * a forget came since {@code generation} (the collection began).
+     * Deletes the chunks of {@code hashes} that no save or commit of this process has pinned and no held step names,
+     * both asked again under the catalog's lock (an OUTSIDER runs beside commits, which may name one again), in
+     * batches; none once a forget came since {@code generation} (the collection began).
      */
-    private static List<String> deleteUnlessHeld(Tier tier, RetainedSteps steps, long generation, List<String> hashes)
+    private static List<String> deleteUnlessHeld(Tier tier, RetainedSteps steps, long generation, List<String> hashes,
+                                                 long nowMillis, Duration grace)
             throws IOException {
         StoreLayout layout = tier.layout();
+        // Each deletion is recorded for a grace period: a multi-rank commit asks the store again for the chunks its
+        // ranks name that this process deleted meanwhile (ChunkCatalog#pinNamed).
         return tier.catalog().deleteUnlessPinned(hashes, hash -> steps.spares(hash, generation),
-                batch -> tier.store().deleteAll(batch.stream().map(layout::chunkKey).toList()));
+                batch -> tier.store().deleteAll(batch.stream().map(layout::chunkKey).toList()), nowMillis,
+                nowMillis - grace.toMillis());
     }
 
     /** Takes {@code deleted} off the queue; returns how many and their bytes. */
@@ -291,7 +301,8 @@ public final class GarbageCollector {
             throws IOException, StaleListing {
         StoreLayout layout = tier.layout();
         long generation = known(tier).generation();
-        Instant cutoff = Instant.now().minus(grace);
+        long began = millis.getAsLong();
+        Instant cutoff = Instant.ofEpochMilli(began).minus(grace);
         Map<Long, List<ObjectInfo>> byStep = new TreeMap<>();
         Set<Long> committed = new HashSet<>();
         for (ObjectInfo o : tier.store().list(layout.stepsPrefix())) {
@@ -355,7 +366,7 @@ public final class GarbageCollector {
                     // to this one was down when the step's index delete was sent): the marker tells it the step was
                     // committed, rather than leaving it to wait out its deadline.
                     tier.store().put(layout.retiredKey(step), java.nio.ByteBuffer.allocate(0));
-                    known(tier).markerPut(step, System.currentTimeMillis());
+                    known(tier).markerPut(step, millis.getAsLong());
                 }
                 tier.store().delete(layout.manifestKey(step));
                 commits.evict(tier, step);
@@ -409,7 +420,7 @@ public final class GarbageCollector {
                         }
                     }
                 }
-                deleted.addAll(deleteUnlessHeld(tier, steps, generation, batch));
+                deleted.addAll(deleteUnlessHeld(tier, steps, generation, batch, millis.getAsLong(), grace));
             }
         }
         long bytes = 0;
@@ -417,7 +428,8 @@ public final class GarbageCollector {
             bytes += doomed.get(hash).size();
         }
         if (!dryRun) {
-            steps.pend(steps.reconcile(retainedSteps, retired, generation), System.currentTimeMillis());
+            long now = millis.getAsLong();
+            steps.pend(steps.reconcile(retainedSteps, retired, generation), due(who, now, grace));
             for (String hash : deleted) {
                 steps.settle(hash);
             }

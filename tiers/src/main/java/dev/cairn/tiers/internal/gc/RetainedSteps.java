@@ -148,11 +148,6 @@ final class RetainedSteps {
         }
     }
 
-    /** Looks at {@code hash} again at {@code dueMillis}. */
-    synchronized void pendUntil(String hash, long dueMillis) {
-        pending.put(hash, dueMillis);
-    }
-
     /** Takes {@code hash} off the queue: deleted, gone, or referenced again. */
     synchronized void settle(String hash) {
         pending.remove(hash);

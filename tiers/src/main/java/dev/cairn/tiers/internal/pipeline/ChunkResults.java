@@ -18,6 +18,8 @@ final class ChunkResults {
     /** The codec chunk i is stored with: the one chosen, or the one the tier already stores it with. */
     private final String[] codec;
     private final long[] stored;
+    /** Whether this save put chunk i into the tier (rather than finding it held there). */
+    private final boolean[] put;
     /** The bases chunk i is stored against, nearest first (null or empty when whole). */
     private final List<String>[] bases;
     /** Pins held for chunk i beyond its own hash (the bases it relies on), released with it. */
@@ -33,6 +35,7 @@ final class ChunkResults {
         hash = new String[chunks];
         codec = new String[chunks];
         stored = new long[chunks];
+        put = new boolean[chunks];
         bases = new List[chunks];
         extraPins = new List[chunks];
         notYetEncoded = new AtomicInteger(chunks);
@@ -63,6 +66,7 @@ final class ChunkResults {
     /** Chunk {@code i} was written, {@code length} bytes. */
     void written(int i, int length) {
         stored[i] = length;
+        put[i] = true;
         bytesWritten.addAndGet(length);
         chunksWritten.incrementAndGet();
     }
@@ -77,6 +81,11 @@ final class ChunkResults {
         } else {
             extraPins[i].addAll(hashes);
         }
+    }
+
+    /** Whether this save put chunk {@code i} into the tier itself. */
+    boolean put(int i) {
+        return put[i];
     }
 
     String hash(int i) {

@@ -131,6 +131,21 @@ public final class SaveJob {
         return results.chunksWritten();
     }
 
+    /**
+     * The hashes of the chunks this save put into its first tier itself (not those it found held there, nor those it
+     * only wrote again to restart their age): its commit need not ask the store for them again
+     * ({@code commit.ChunkConfirmation}).
+     */
+    public java.util.Set<String> putHashes() {
+        java.util.Set<String> put = new java.util.HashSet<>();
+        for (int i = 0; i < plan.chunkCount(); i++) {
+            if (results.put(i) && results.hash(i) != null) {
+                put.add(results.hash(i));
+            }
+        }
+        return put;
+    }
+
     public long bytesWritten() {
         return results.bytesWritten();
     }
