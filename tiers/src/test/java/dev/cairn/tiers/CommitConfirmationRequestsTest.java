@@ -86,7 +86,7 @@ class CommitConfirmationRequestsTest {
     private Set<String> chunkKeys(long step, String name) throws IOException {
         Set<String> keys = new TreeSet<>();
         try (RootAllocator alloc = new RootAllocator()) {
-            ManifestFormat.read(mem.readAll(LAYOUT.manifestKey(step)), "m", alloc).entries().stream()
+            dev.cairn.tiers.internal.manifest.CommittedManifest.load(mem, LAYOUT, step, alloc).entries().stream()
                     .filter(e -> e.name().equals(name)).forEach(e -> e.chunks().forEach(c -> keys.add(LAYOUT.chunkKey(c.hash()))));
         }
         return keys;

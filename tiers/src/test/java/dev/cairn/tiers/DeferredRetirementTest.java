@@ -80,7 +80,7 @@ class DeferredRetirementTest {
     private Set<String> hashes(long step, String name) throws IOException {
         Set<String> out = new TreeSet<>();
         try (RootAllocator alloc = new RootAllocator()) {
-            ManifestFormat.read(mem.readAll(LAYOUT.manifestKey(step)), "m", alloc).entries().stream()
+            dev.cairn.tiers.internal.manifest.CommittedManifest.load(mem, LAYOUT, step, alloc).entries().stream()
                     .filter(e -> e.name().equals(name)).forEach(e -> e.chunks().forEach(c -> out.add(c.hash())));
         }
         return out;
@@ -254,7 +254,7 @@ class DeferredRetirementTest {
     private Set<String> hashesOfRank(long step, int rank) {
         Set<String> out = new TreeSet<>();
         try (RootAllocator alloc = new RootAllocator()) {
-            ManifestFormat.read(mem.readAll(LAYOUT.manifestKey(step)), "m", alloc).entries().stream()
+            dev.cairn.tiers.internal.manifest.CommittedManifest.load(mem, LAYOUT, step, alloc).entries().stream()
                     .filter(e -> e.rank() == rank).forEach(e -> e.chunks().forEach(c -> out.add(c.hash())));
         } catch (IOException e) {
             throw new java.io.UncheckedIOException(e);

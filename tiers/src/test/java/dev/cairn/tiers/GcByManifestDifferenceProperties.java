@@ -320,7 +320,8 @@ class GcByManifestDifferenceProperties {
             }
             Set<String> named;
             try {
-                named = ManifestFormat.read(store.readAll(o.key()), o.key(), alloc).referencedHashes();
+                named = dev.cairn.tiers.internal.manifest.CommittedManifest.load(store, LAYOUT, LAYOUT.stepOf(o.key()).orElseThrow(), alloc)
+                        .referencedHashes();
             } catch (NoSuchFileException retiredSinceListed) {
                 continue;
             }
