@@ -39,13 +39,17 @@ import java.util.concurrent.TimeUnit;
  * <pre>
  * ready state-bytes &lt;b&gt; parameters &lt;n&gt; copy-ns &lt;n,n,...&gt;     one plain copy of the state into direct memory
  * first-stall-ns &lt;n&gt;                                         save() of the checkpointer's first save (warm-up)
+ * warmup steps &lt;n&gt; ns &lt;n&gt; jit-ms &lt;n&gt; quiet &lt;true|false&gt;        the warm-up ({@link JitQuiet}): steps, wall, JIT
  * step &lt;i&gt; step-ns &lt;n&gt; stall-ns &lt;n&gt;[ skipped]                each measured step (stall 0: no save that step)
- * cpu process-ns &lt;n&gt; training-ns &lt;n&gt;                           CPU over the measured steps: whole JVM, training thread
+ * cpu process-ns &lt;n&gt; training-ns &lt;n&gt; jit-ms &lt;n&gt;                 over the measured steps: CPU of the whole JVM and of
+ *                                                               the training thread, compilation time
  * drain-ns &lt;n&gt; drain-cpu-ns &lt;n&gt; failed &lt;saves&gt;                 after the last step, until every save was done
  * committed &lt;tier&gt;=&lt;checkpoints&gt;,...                          commits per tier over the whole run
  * done
  * </pre>
- * Arguments: {@code SETTING MODEL WARMUP STEPS DIR [S3-ENDPOINT BUCKET]}, S3 keys in the environment
+ * Arguments: {@code SETTING MODEL MIN-WARMUP MAX-WARMUP STEPS DIR [S3-ENDPOINT BUCKET]}: warm-up steps run until
+ * the JIT is quiet ({@link JitQuiet}), at least MIN-WARMUP and at most MAX-WARMUP of them, in every setting, the one
+ * without checkpoints included, S3 keys in the environment
  * ({@code CAIRN_BENCH_S3_ACCESS} / {@code CAIRN_BENCH_S3_SECRET}), never on the command line.
  */
 public final class GoodputRun {
@@ -63,11 +67,12 @@ public final class GoodputRun {
         try {
             GoodputBenchmark.Setting setting = GoodputBenchmark.Setting.valueOf(args[0]);
             GoodputBenchmark.Model model = GoodputBenchmark.Model.valueOf(args[1]);
-            int warmup = Integer.parseInt(args[2]);
-            int steps = Integer.parseInt(args[3]);
-            Path dir = Path.of(args[4]);
-            URI s3 = args.length > 5 ? URI.create(args[5]) : null;
-            String bucket = args.length > 6 ? args[6] : null;
+            JitQuiet warmup = new JitQuiet(Integer.parseInt(args[2]), Integer.parseInt(args[3]),
+                    model.warmupWindowSteps());
+            int steps = Integer.parseInt(args[4]);
+            Path dir = Path.of(args[5]);
+            URI s3 = args.length > 6 ? URI.create(args[6]) : null;
+            String bucket = args.length > 7 ? args[7] : null;
             run(setting, model, warmup, steps, dir, s3, bucket, out);
             out.println("done");
         } catch (Throwable t) {
@@ -80,7 +85,7 @@ public final class GoodputRun {
         System.exit(0); // DJL and the engine may leave non-daemon threads behind
     }
 
-    private static void run(GoodputBenchmark.Setting setting, GoodputBenchmark.Model model, int warmup, int steps,
+    private static void run(GoodputBenchmark.Setting setting, GoodputBenchmark.Model model, JitQuiet warmup, int steps,
                             Path dir, URI s3Endpoint, String bucket, PrintStream out) throws Exception {
         MlpSpec spec = model.spec();
         try (MlpTraining training = new MlpTraining(spec)) {
@@ -117,13 +122,17 @@ public final class GoodputRun {
         }
     }
 
-    private static void measure(MlpTraining training, Checkpointer checkpointer, int warmup, int steps, PrintStream out)
+    private static void measure(MlpTraining training, Checkpointer checkpointer, JitQuiet warmup, int steps, PrintStream out)
             throws Exception {
         List<CompletableFuture<?>> pending = new ArrayList<>();
         Map<String, AtomicInteger> commits = new ConcurrentSkipListMap<>();
         int[] failed = {0};
         boolean firstSave = true;
-        for (int i = 0; i < warmup; i++) {
+        long w0 = System.nanoTime();
+        long jit0 = warmup.jitMillis();
+        warmup.start();
+        boolean more = true;
+        while (more) {
             training.trainStep();
             if (checkpointer != null) {
                 long t0 = System.nanoTime();
@@ -135,7 +144,11 @@ public final class GoodputRun {
                 }
                 track(h, pending, failed, commits);
             }
+            more = warmup.stepDone();
         }
+        long jit1 = warmup.jitMillis();
+        out.println("warmup steps " + warmup.steps() + " ns " + (System.nanoTime() - w0) + " jit-ms " + (jit1 - jit0)
+                + " quiet " + warmup.quiet());
         ThreadMXBean threads = ManagementFactory.getThreadMXBean();
         OperatingSystemMXBean os = ManagementFactory.getPlatformMXBean(OperatingSystemMXBean.class);
         long cpu0 = os.getProcessCpuTime();
@@ -159,7 +172,8 @@ public final class GoodputRun {
         }
         long cpu1 = os.getProcessCpuTime();
         long train1 = threads.getCurrentThreadCpuTime();
-        out.println("cpu process-ns " + (cpu1 - cpu0) + " training-ns " + (train1 - train0));
+        out.println("cpu process-ns " + (cpu1 - cpu0) + " training-ns " + (train1 - train0) + " jit-ms "
+                + (warmup.jitMillis() - jit1));
         long d0 = System.nanoTime();
         CompletableFuture.allOf(pending.toArray(CompletableFuture[]::new))
                 .handle((v, e) -> null).get(DRAIN_LIMIT.toNanos(), TimeUnit.NANOSECONDS);
