@@ -434,10 +434,10 @@ public final class GoodputBenchmark {
             int[] warm = all.stream().mapToInt(Run::warmupSteps).sorted().toArray();
             long[] jit = all.stream().mapToLong(Run::measuredJitMillis).sorted().toArray();
             setup.add(String.format(Locale.ROOT, "%s warm-up, every setting (a) included: until the JIT is quiet"
-                            + " (compilation under %.0f%% of wall time over a window of >= %d s and >= %d steps), at"
+                            + " (compilation under %.0f%% of wall time in %d windows in a row of >= %d s and >= %d steps), at"
                             + " least %d and at most %d steps; took %d-%d steps (%d of %d runs stopped at the cap);"
                             + " JIT during the measured steps %d-%d ms", model.label(), 100 * JitQuiet.QUIET_SHARE,
-                    JitQuiet.WINDOW_NANOS / 1_000_000_000L, model.warmupWindowSteps(), options.minWarmupOf(model),
+                    JitQuiet.QUIET_WINDOWS, JitQuiet.WINDOW_NANOS / 1_000_000_000L, model.warmupWindowSteps(), options.minWarmupOf(model),
                     options.maxWarmupOf(model), warm[0], warm[warm.length - 1],
                     all.stream().filter(r -> !r.warmupQuiet()).count(), all.size(), jit[0], jit[jit.length - 1]));
             List<Run> none = byModel.getValue().get(Setting.NONE);

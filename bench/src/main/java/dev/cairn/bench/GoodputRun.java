@@ -39,8 +39,8 @@ import java.util.concurrent.TimeUnit;
  * <pre>
  * ready state-bytes &lt;b&gt; parameters &lt;n&gt; copy-ns &lt;n,n,...&gt;     one plain copy of the state into direct memory
  * first-stall-ns &lt;n&gt;                                         save() of the checkpointer's first save (warm-up)
- * warmup steps &lt;n&gt; ns &lt;n&gt; jit-ms &lt;n&gt; quiet &lt;true|false&gt;        the warm-up ({@link JitQuiet}): steps, wall, JIT
- * step &lt;i&gt; step-ns &lt;n&gt; stall-ns &lt;n&gt;[ skipped]                each measured step (stall 0: no save that step)
+ * warmup steps &lt;n&gt; ns &lt;n&gt; jit-ms &lt;n&gt; quiet &lt;true|false&gt; windows &lt;s/ms/ms,...&gt;  the warm-up ({@link JitQuiet})
+ * step &lt;i&gt; step-ns &lt;n&gt; stall-ns &lt;n&gt;[ skipped]                each measured step (stall 0: no save that step; printed after the last)
  * cpu process-ns &lt;n&gt; training-ns &lt;n&gt; jit-ms &lt;n&gt;                 over the measured steps: CPU of the whole JVM and of
  *                                                               the training thread, compilation time
  * drain-ns &lt;n&gt; drain-cpu-ns &lt;n&gt; failed &lt;saves&gt;                 after the last step, until every save was done
@@ -127,53 +127,49 @@ public final class GoodputRun {
         List<CompletableFuture<?>> pending = new ArrayList<>();
         Map<String, AtomicInteger> commits = new ConcurrentSkipListMap<>();
         int[] failed = {0};
-        boolean firstSave = true;
         long w0 = System.nanoTime();
         long jit0 = warmup.jitMillis();
         warmup.start();
+        // The warm-up runs the very code the measured steps run (one step(), no printing in either), so that what the
+        // JIT compiles while it lasts is what is measured afterwards.
+        long[] record = new long[2];
+        long firstStall = -1;
         boolean more = true;
         while (more) {
-            training.trainStep();
-            if (checkpointer != null) {
-                long t0 = System.nanoTime();
-                CheckpointHandle h = checkpointer.save(training.step(), training.state());
-                long stall = System.nanoTime() - t0;
-                if (firstSave && !h.tiers().isEmpty()) {
-                    out.println("first-stall-ns " + stall);
-                    firstSave = false;
-                }
-                track(h, pending, failed, commits);
+            step(training, checkpointer, pending, failed, commits, record);
+            if (firstStall < 0 && record[1] > 0) {
+                firstStall = record[1];
             }
             more = warmup.stepDone();
         }
         long jit1 = warmup.jitMillis();
+        if (firstStall >= 0) {
+            out.println("first-stall-ns " + firstStall);
+        }
         out.println("warmup steps " + warmup.steps() + " ns " + (System.nanoTime() - w0) + " jit-ms " + (jit1 - jit0)
-                + " quiet " + warmup.quiet());
+                + " quiet " + warmup.quiet() + " windows " + warmup.windows());
+        long[] stepNanos = new long[steps];
+        long[] stallNanos = new long[steps];
+        long[] stepNumbers = new long[steps];
         ThreadMXBean threads = ManagementFactory.getThreadMXBean();
         OperatingSystemMXBean os = ManagementFactory.getPlatformMXBean(OperatingSystemMXBean.class);
         long cpu0 = os.getProcessCpuTime();
         long train0 = threads.getCurrentThreadCpuTime();
         for (int i = 0; i < steps; i++) {
-            long t0 = System.nanoTime();
-            training.trainStep();
-            long stall = 0;
-            boolean skipped = false;
-            if (checkpointer != null) {
-                TrainingState state = training.state();
-                long s0 = System.nanoTime();
-                CheckpointHandle h = checkpointer.save(training.step(), state);
-                skipped = h.skipped().isPresent();
-                // A skipped save's stall counts (the call itself); a step no tier takes has none.
-                stall = h.tiers().isEmpty() && !skipped ? 0 : System.nanoTime() - s0;
-                track(h, pending, failed, commits);
-            }
-            out.println("step " + training.step() + " step-ns " + (System.nanoTime() - t0) + " stall-ns " + stall
-                    + (skipped ? " skipped" : ""));
+            step(training, checkpointer, pending, failed, commits, record);
+            stepNanos[i] = record[0];
+            stallNanos[i] = record[1];
+            stepNumbers[i] = training.step();
         }
         long cpu1 = os.getProcessCpuTime();
         long train1 = threads.getCurrentThreadCpuTime();
+        long jit2 = warmup.jitMillis();
+        for (int i = 0; i < steps; i++) {
+            out.println("step " + stepNumbers[i] + " step-ns " + stepNanos[i] + " stall-ns " + Math.abs(stallNanos[i])
+                    + (stallNanos[i] < 0 ? " skipped" : ""));
+        }
         out.println("cpu process-ns " + (cpu1 - cpu0) + " training-ns " + (train1 - train0) + " jit-ms "
-                + (warmup.jitMillis() - jit1));
+                + (jit2 - jit1));
         long d0 = System.nanoTime();
         CompletableFuture.allOf(pending.toArray(CompletableFuture[]::new))
                 .handle((v, e) -> null).get(DRAIN_LIMIT.toNanos(), TimeUnit.NANOSECONDS);
@@ -182,6 +178,32 @@ public final class GoodputRun {
         StringBuilder line = new StringBuilder("committed");
         commits.forEach((tier, n) -> line.append(line.length() == 9 ? " " : ",").append(tier).append('=').append(n.get()));
         out.println(line);
+    }
+
+    /**
+     * One training step and its save: {@code record[0]} the step's nanoseconds, {@code record[1]} the save() call's
+     * stall (0: no tier took the step; the negated stall, at least -1, where whenBusy SKIP skipped it).
+     */
+    private static void step(MlpTraining training, Checkpointer checkpointer, List<CompletableFuture<?>> pending,
+                             int[] failed, Map<String, AtomicInteger> commits, long[] record) throws Exception {
+        long t0 = System.nanoTime();
+        training.trainStep();
+        long stall = 0;
+        if (checkpointer != null) {
+            TrainingState state = training.state();
+            long s0 = System.nanoTime();
+            CheckpointHandle h = checkpointer.save(training.step(), state);
+            long s1 = System.nanoTime();
+            // A skipped save's stall counts (the call itself); a step no tier takes has none.
+            if (h.skipped().isPresent()) {
+                stall = -Math.max(1, s1 - s0);
+            } else if (!h.tiers().isEmpty()) {
+                stall = s1 - s0;
+            }
+            track(h, pending, failed, commits);
+        }
+        record[0] = System.nanoTime() - t0;
+        record[1] = stall;
     }
 
     private static void track(CheckpointHandle h, List<CompletableFuture<?>> pending, int[] failed,

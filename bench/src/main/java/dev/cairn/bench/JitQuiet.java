@@ -7,8 +7,8 @@ import java.util.function.LongSupplier;
 /**
  * Decides when a warm-up has run long enough for the JIT to have compiled what the measured steps run: the
  * {@link CompilationMXBean}'s total compilation time, read once a step, grew by less than {@link #QUIET_SHARE} of
- * the wall time over the last window (at least {@link #WINDOW_NANOS} and at least {@code windowSteps} steps, windows
- * one after the other), after at least {@code minSteps} steps; at most {@code maxSteps} steps in any case. Where the
+ * the wall time in each of the last {@link #QUIET_WINDOWS} windows (each at least {@link #WINDOW_NANOS} and at least
+ * {@code windowSteps} steps, one after the other), after at least {@code minSteps} steps; at most {@code maxSteps} steps in any case. Where the
  * JVM does not report compilation time, every window counts as quiet.
  *
  * <p>Why: DJL's and PyTorch's JVM side and Cairn's save path keep being compiled for seconds after the first steps
@@ -17,7 +17,9 @@ import java.util.function.LongSupplier;
  */
 final class JitQuiet {
     /** Compilation time over wall time below which a window counts as quiet. */
-    static final double QUIET_SHARE = 0.01;
+    static final double QUIET_SHARE = 0.02;
+    /** Quiet windows in a row that end the warm-up: C2's queue drains in bursts, one lull is not enough. */
+    static final int QUIET_WINDOWS = 2;
     static final long WINDOW_NANOS = 2_000_000_000L;
 
     private final LongSupplier clock;
@@ -30,6 +32,9 @@ final class JitQuiet {
     private long windowJitMillis;
     private int windowStartStep;
     private boolean quiet;
+    private int quietInARow;
+    /** Per window: its steps, wall milliseconds and compilation milliseconds, for the record. */
+    private final StringBuilder windows = new StringBuilder();
 
     /** On this JVM's clock and JIT. */
     JitQuiet(int minSteps, int maxSteps, int windowSteps) {
@@ -71,7 +76,10 @@ final class JitQuiet {
         long now = clock.getAsLong();
         if (now - windowStart >= WINDOW_NANOS && steps - windowStartStep >= windowSteps) {
             long jitNow = jitMillis();
-            quiet = (jitNow - windowJitMillis) * 1_000_000.0 < QUIET_SHARE * (now - windowStart);
+            quietInARow = (jitNow - windowJitMillis) * 1_000_000.0 < QUIET_SHARE * (now - windowStart) ? quietInARow + 1 : 0;
+            quiet = quietInARow >= QUIET_WINDOWS;
+            windows.append(windows.length() == 0 ? "" : ",").append(steps - windowStartStep).append('/')
+                    .append((now - windowStart) / 1_000_000).append('/').append(jitNow - windowJitMillis);
             windowStart = now;
             windowJitMillis = jitNow;
             windowStartStep = steps;
@@ -83,7 +91,12 @@ final class JitQuiet {
         return steps;
     }
 
-    /** Whether the last window was quiet (false: the warm-up ended at its cap). */
+    /** The windows so far as {@code steps/wall-ms/jit-ms,...}. */
+    String windows() {
+        return windows.toString();
+    }
+
+    /** Whether the last windows were quiet (false: the warm-up ended at its cap). */
     boolean quiet() {
         return quiet;
     }

@@ -28,24 +28,25 @@ class JitQuietTest {
     }
 
     @Test
-    void stopsAtTheMinimumWhenTheFirstFullWindowIsQuiet() {
+    void stopsAfterTwoQuietWindowsInARow() {
         JitQuiet w = warmup(50, 1000, 20);
         // 10 ms steps: a 2 s window is 200 steps; no compilation at all.
-        assertEquals(200, run(w, 10, 0), "the first window ends after 2 s, past the minimum");
+        assertEquals(400, run(w, 10, 0), "the second window ends after 4 s, past the minimum");
         assertTrue(w.quiet());
     }
 
     @Test
-    void goesOnWhileTheJitCompilesMoreThanOnePercentOfWallTime() {
+    void goesOnWhileTheJitCompilesMoreThanTwoPercentOfWallTime() {
         JitQuiet w = warmup(50, 100_000, 20);
-        // 2 % of each 10 ms step compiling for the first 1,000 steps (5 windows), nothing afterwards.
+        // 10 ms steps; 10 % of them compiling in the first 5 windows, 1 % in the sixth, 3 % in the seventh, then none.
         boolean more = true;
         while (more) {
             now += 10_000_000;
-            jitMillis += w.steps() < 1000 ? 1 : 0; // 1 ms of 10: 10 %
+            int window = w.steps() / 200;
+            jitMillis += window < 5 ? 1 : window == 5 && w.steps() % 10 == 0 ? 1 : window == 6 && w.steps() % 10 < 3 ? 1 : 0;
             more = w.stepDone();
         }
-        assertEquals(1200, w.steps(), "five busy windows, then the first quiet one");
+        assertEquals(1800, w.steps(), "a quiet window followed by a busy one does not count; two quiet ones in a row do");
         assertTrue(w.quiet());
     }
 
@@ -59,14 +60,14 @@ class JitQuietTest {
     @Test
     void aWindowNeedsItsStepsAsWellAsItsTime() {
         JitQuiet w = warmup(1, 1000, 20);
-        // 1 s steps: 2 s pass in 2 steps, but the window waits for 20.
-        assertEquals(20, run(w, 1000, 0));
+        // 1 s steps: 2 s pass in 2 steps, but each window waits for 20; two quiet windows.
+        assertEquals(40, run(w, 1000, 0));
     }
 
     @Test
-    void aJvmWithoutCompilationTimeStopsAfterItsFirstWindow() {
+    void aJvmWithoutCompilationTimeStopsAfterTwoWindows() {
         JitQuiet w = new JitQuiet(30, 1000, 1, () -> now, () -> -1);
-        assertEquals(200, run(w, 10, 0), "first window at 2 s: quiet, since the counter never moves");
+        assertEquals(400, run(w, 10, 0), "two windows: quiet, since the counter never moves");
         assertThrows(IllegalArgumentException.class, () -> warmup(10, 5, 1));
     }
 }
