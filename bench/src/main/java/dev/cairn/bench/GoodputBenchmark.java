@@ -37,6 +37,11 @@ import java.util.concurrent.TimeUnit;
  */
 public final class GoodputBenchmark {
     static final String BUCKET = "goodput";
+    /**
+     * Environment variable naming a directory: each child then records its measured steps with JDK Flight Recorder
+     * into {@code <model>-<setting letter>-r<round>.jfr} there (how RESULTS.md's goodput profiles are made).
+     */
+    static final String JFR_ENV = "CAIRN_BENCH_GOODPUT_JFR";
     /** Generous: a large-model run is ~100 steps of ~1 s on an idle core; at load 20 ten times that. */
     private static final Duration CHILD_LIMIT = Duration.ofMinutes(40);
     static final double OVERHEAD_GOAL_MEMORY = 1.03;
@@ -214,10 +219,15 @@ public final class GoodputBenchmark {
     record Run(Model model, Setting setting, long stateBytes, long parameters, long[] copyNanos, long firstStallNanos,
                long[] stepNanos, long[] stallNanos, long processCpuNanos, long trainingCpuNanos, long drainNanos,
                long drainCpuNanos, int failedSaves, Map<String, Integer> commits, int skippedSaves, int warmupSteps,
-               boolean warmupQuiet, long measuredJitMillis) {
+               boolean warmupQuiet, long measuredJitMillis, long pipelineThreadsCpuNanos) {
         /** CPU of every thread but the training thread, per measured step, including finishing the last saves. */
         double backgroundCpuPerStep() {
             return (processCpuNanos - trainingCpuNanos + drainCpuNanos) / (double) stepNanos.length;
+        }
+
+        /** CPU of the engine's own threads ({@code cairn-*}) per measured step, the drain included; no JIT in it. */
+        double pipelineThreadsCpuPerStep() {
+            return pipelineThreadsCpuNanos / (double) stepNanos.length;
         }
 
         long totalNanos() {
@@ -232,11 +242,15 @@ public final class GoodputBenchmark {
      * @param meanOverhead            (sum of step times + time to finish the last saves) / the same without
      *                                checkpoints, minus 1
      * @param warmupStepsPerRun       the unmeasured steps each run took until the JIT was quiet ({@link JitQuiet})
+     * @param pipelineThreadsCpuPerStepNanos CPU of the engine's threads ({@code cairn-*}) per step, the drain
+     *                                included: the pipeline's own work, without the JIT, the JVM's GC or the load's
+     *                                effect on them
      */
     public record Row(Model model, Setting setting, long stateBytes, long parameters, Figure steps, Figure stalls,
                       long stallP50Nanos, long stallP99Nanos, long stallMaxNanos, double meanOverhead,
                       double pipelineCpuPerStepNanos, long medianDrainNanos, int failedSaves, int saves,
-                      List<Map<String, Integer>> commitsPerRun, int skippedSaves, List<Integer> warmupStepsPerRun) {
+                      List<Map<String, Integer>> commitsPerRun, int skippedSaves, List<Integer> warmupStepsPerRun,
+                      double pipelineThreadsCpuPerStepNanos) {
     }
 
     public record Results(Instant date, MachineInfo machine, Options options, List<String> setup, List<Row> rows,
@@ -293,8 +307,13 @@ public final class GoodputBenchmark {
         command.addAll(List.of("--add-opens=java.base/java.nio=ALL-UNNAMED", "-Xmx1g", "-XX:+UseSerialGC",
                 "-XX:MaxDirectMemorySize=" + model.maxDirect,
                 "-Dai.djl.offline=true", "-DDJL_CACHE_DIR=" + dev.cairn.examples.TrainingProcess.djlCacheDir(),
-                "-Dai.djl.pytorch.num_threads=1", "-Dai.djl.pytorch.num_interop_threads=1",
-                "-cp", System.getProperty("java.class.path"), GoodputRun.class.getName(),
+                "-Dai.djl.pytorch.num_threads=1", "-Dai.djl.pytorch.num_interop_threads=1"));
+        String recordings = System.getenv(JFR_ENV);
+        if (recordings != null && !recordings.isBlank()) {
+            command.add("-D" + GoodputRun.JFR_PROPERTY + "=" + Path.of(recordings).toAbsolutePath()
+                    .resolve(dir.getFileName() + ".jfr"));
+        }
+        command.addAll(List.of("-cp", System.getProperty("java.class.path"), GoodputRun.class.getName(),
                 setting.name(), model.name(), Integer.toString(options.minWarmupOf(model)),
                 Integer.toString(options.maxWarmupOf(model)),
                 Integer.toString(options.stepsOf(model)), dir.toString(), s3.endpoint().toString(), BUCKET));
@@ -346,6 +365,7 @@ public final class GoodputBenchmark {
         private int warmupSteps = -1;
         private boolean warmupQuiet;
         private long measuredJit = -1;
+        private long pipelineThreadsCpu;
         boolean done;
         String error;
 
@@ -391,6 +411,16 @@ public final class GoodputBenchmark {
                         }
                     }
                 }
+                case "thread-cpu-ns" -> {
+                    if (w.length > 1) {
+                        for (String pair : w[1].split(",")) {
+                            String[] kv = pair.split("=");
+                            if (kv[0].startsWith("cairn-")) {
+                                pipelineThreadsCpu += Long.parseLong(kv[1]);
+                            }
+                        }
+                    }
+                }
                 case "done" -> done = true;
                 case "error" -> error = line;
                 default -> {
@@ -408,7 +438,7 @@ public final class GoodputBenchmark {
             long[] stalls = steps.stream().mapToLong(s -> s[1]).filter(n -> n > 0).toArray();
             return new Run(model, setting, stateBytes, parameters, copy, firstStall, stepNanos, stalls, processCpu,
                     trainingCpu, drain, drainCpu, failed, Map.copyOf(commits), skipped, warmupSteps, warmupQuiet,
-                    measuredJit);
+                    measuredJit, pipelineThreadsCpu);
         }
     }
 
@@ -474,7 +504,8 @@ public final class GoodputBenchmark {
                         sorted[sorted.length - 1], total / baseTotal - 1, cpu, drains[drains.length / 2],
                         rs.stream().mapToInt(Run::failedSaves).sum(), sorted.length,
                         rs.stream().map(Run::commits).toList(), rs.stream().mapToInt(Run::skippedSaves).sum(),
-                        rs.stream().map(Run::warmupSteps).toList()));
+                        rs.stream().map(Run::warmupSteps).toList(),
+                        rs.stream().mapToDouble(Run::pipelineThreadsCpuPerStep).average().orElse(0)));
                 double overheadGoal = model == Model.DEFAULT
                         ? (s.memory() == 1 && s.disk() == 0 ? OVERHEAD_GOAL_MEMORY : s.disk() == 10 && s.s3() == 20
                                 ? OVERHEAD_GOAL_TIERED : Double.NaN)

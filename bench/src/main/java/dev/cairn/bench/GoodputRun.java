@@ -14,6 +14,7 @@ import dev.cairn.backend.s3.S3StoreConfig;
 import dev.cairn.examples.QuietLogging;
 import dev.cairn.examples.mlp.MlpSpec;
 import dev.cairn.examples.mlp.MlpTraining;
+import java.io.IOException;
 import java.io.PrintStream;
 import java.lang.management.ManagementFactory;
 import java.lang.management.ThreadMXBean;
@@ -44,6 +45,7 @@ import java.util.concurrent.TimeUnit;
  * cpu process-ns &lt;n&gt; training-ns &lt;n&gt; jit-ms &lt;n&gt;                 over the measured steps: CPU of the whole JVM and of
  *                                                               the training thread, compilation time
  * drain-ns &lt;n&gt; drain-cpu-ns &lt;n&gt; failed &lt;saves&gt;                 after the last step, until every save was done
+ * thread-cpu-ns &lt;kind&gt;=&lt;n&gt;,...                                CPU of the Java threads by kind, measured steps + drain
  * committed &lt;tier&gt;=&lt;checkpoints&gt;,...                          commits per tier over the whole run
  * done
  * </pre>
@@ -57,6 +59,8 @@ public final class GoodputRun {
     /** Far more than any save here needs; only reached if the engine stops completing saves. */
     private static final Duration DRAIN_LIMIT = Duration.ofMinutes(10);
     private static final int COPY_REPS = 9;
+    /** System property naming a file for a recording of the measured steps ({@link GoodputBenchmark#JFR_ENV}). */
+    static final String JFR_PROPERTY = "cairn.bench.goodput.jfr";
 
     private GoodputRun() {
     }
@@ -153,6 +157,8 @@ public final class GoodputRun {
         long[] stepNumbers = new long[steps];
         ThreadMXBean threads = ManagementFactory.getThreadMXBean();
         OperatingSystemMXBean os = ManagementFactory.getPlatformMXBean(OperatingSystemMXBean.class);
+        jdk.jfr.Recording recording = startRecording();
+        Map<String, Long> threadCpu0 = cpuByThreadKind(threads);
         long cpu0 = os.getProcessCpuTime();
         long train0 = threads.getCurrentThreadCpuTime();
         for (int i = 0; i < steps; i++) {
@@ -164,6 +170,7 @@ public final class GoodputRun {
         long cpu1 = os.getProcessCpuTime();
         long train1 = threads.getCurrentThreadCpuTime();
         long jit2 = warmup.jitMillis();
+        stopRecording(recording);
         for (int i = 0; i < steps; i++) {
             out.println("step " + stepNumbers[i] + " step-ns " + stepNanos[i] + " stall-ns " + Math.abs(stallNanos[i])
                     + (stallNanos[i] < 0 ? " skipped" : ""));
@@ -175,9 +182,56 @@ public final class GoodputRun {
                 .handle((v, e) -> null).get(DRAIN_LIMIT.toNanos(), TimeUnit.NANOSECONDS);
         out.println("drain-ns " + (System.nanoTime() - d0) + " drain-cpu-ns " + (os.getProcessCpuTime() - cpu1)
                 + " failed " + failed[0]);
+        StringBuilder perThread = new StringBuilder("thread-cpu-ns");
+        cpuByThreadKind(threads).forEach((kind, ns) -> perThread.append(perThread.length() == 13 ? " " : ",").append(kind)
+                .append('=').append(ns - threadCpu0.getOrDefault(kind, 0L)));
+        out.println(perThread);
         StringBuilder line = new StringBuilder("committed");
         commits.forEach((tier, n) -> line.append(line.length() == 9 ? " " : ",").append(tier).append('=').append(n.get()));
         out.println(line);
+    }
+
+    /**
+     * With {@code -D}{@value #JFR_PROPERTY}{@code =FILE}: a JDK Flight Recording of the measured steps only (JFR's
+     * "profile" settings, thread CPU load every 500 ms), written to FILE after the last: where the CPU goes in the
+     * steady state, without the warm-up's compilation. Null without the property.
+     */
+    private static jdk.jfr.Recording startRecording() throws IOException, java.text.ParseException {
+        String file = System.getProperty(JFR_PROPERTY);
+        if (file == null || file.isBlank()) {
+            return null;
+        }
+        jdk.jfr.Recording r = new jdk.jfr.Recording(jdk.jfr.Configuration.getConfiguration("profile"));
+        r.enable("jdk.ThreadCPULoad").withPeriod(Duration.ofMillis(500));
+        r.setDestination(Path.of(file));
+        r.start();
+        return r;
+    }
+
+    private static void stopRecording(jdk.jfr.Recording r) {
+        if (r != null) {
+            r.stop(); // writes the destination
+            r.close();
+        }
+    }
+
+    /**
+     * CPU time of the JVM's live Java threads, summed by kind (the name without its digits: {@code cairn-ring-},
+     * {@code cairn-io-memory-}, ...; spaces as underscores). The JIT's compiler threads are not Java threads and
+     * are not in it.
+     */
+    private static Map<String, Long> cpuByThreadKind(ThreadMXBean threads) {
+        Map<String, Long> byKind = new java.util.TreeMap<>();
+        for (java.lang.management.ThreadInfo info : threads.getThreadInfo(threads.getAllThreadIds())) {
+            if (info == null) {
+                continue;
+            }
+            long ns = threads.getThreadCpuTime(info.getThreadId());
+            if (ns > 0) {
+                byKind.merge(info.getThreadName().replaceAll("[0-9]+", "").replace(' ', '_'), ns, Long::sum);
+            }
+        }
+        return byKind;
     }
 
     /**

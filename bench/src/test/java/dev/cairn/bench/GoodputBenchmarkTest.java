@@ -47,6 +47,7 @@ class GoodputBenchmarkTest {
             assertTrue(row.stallP50Nanos() > 0 && row.stallP50Nanos() <= row.stallP99Nanos()
                     && row.stallP99Nanos() <= row.stallMaxNanos(), row.toString());
             assertTrue(Double.isFinite(row.meanOverhead()) && Double.isFinite(row.pipelineCpuPerStepNanos()));
+            assertTrue(row.pipelineThreadsCpuPerStepNanos() > 0, "the engine's threads worked on every save: " + row);
         }
         // Warm-up steps until the JIT is quiet, 60 at most (and here at least), then 20 measured: memory takes them all,
         // disk every 10th and S3 every 20th.
@@ -78,6 +79,7 @@ class GoodputBenchmarkTest {
         String json = GoodputReport.json(r);
         assertTrue(json.startsWith("{") && json.endsWith("}"), json);
         assertTrue(json.contains("\"overhead.default.b\"") && json.contains("\"stallP99OverCopy.default.c\""), json);
+        assertTrue(json.contains("\"pipelineThreadsCpuPerStepNanos\""), json);
         try (Stream<Path> left = Files.list(dir)) {
             assertEquals(0, left.count(), "the working directory is deleted afterwards");
         }

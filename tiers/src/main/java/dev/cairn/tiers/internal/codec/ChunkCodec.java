@@ -173,7 +173,7 @@ public final class ChunkCodec implements AutoCloseable {
                 codec = Codec.bytePlanes(elementSize);
             }
         }
-        return encodeIn(codec, compressed, src, srcOff, len, dst, result);
+        return encodeIn(codec, compressed, src, srcOff, len, elementSize, dst, result);
     }
 
     /**
@@ -181,14 +181,15 @@ public final class ChunkCodec implements AutoCloseable {
      * compressed, only the chunk in the codec chosen before (still stored {@link Codec#RAW} where that does not pay).
      * Probes as {@link #encodeChoosing} where {@code choice} is null, made for another length or level, reused
      * {@value CodecChoice#REPROBE_EVERY} times already, or where the reuse stored more than 1/32 of the raw size over
-     * what the probe stored. {@code result.choice()} is the choice to pass next time.
+     * what the probe stored; a choice made for floats of another width (or for other data) is not reused either.
+     * {@code result.choice()} is the choice to pass next time.
      */
     public Encoded encodeReusing(CodecChoice choice, ByteBuffer src, int srcOff, int len, int elementSize, ByteBuffer dst,
                                  Encoded result) {
-        if (choice == null || !choice.reusableFor(level, len)) {
+        if (choice == null || !choice.reusableFor(level, len, elementSize)) {
             return encodeChoosing(src, srcOff, len, elementSize, dst, result);
         }
-        encodeIn(choice.codec(), choice.pieces(), src, srcOff, len, dst, result);
+        encodeIn(choice.codec(), choice.pieces(), src, srcOff, len, elementSize, dst, result);
         if (choice.drifted(result.length())) {
             return encodeChoosing(src, srcOff, len, elementSize, dst, result);
         }
@@ -196,8 +197,8 @@ public final class ChunkCodec implements AutoCloseable {
     }
 
     /** The chunk in {@code codec} (its pieces in {@code compressed}), or RAW where that does not pay; a new choice. */
-    private Encoded encodeIn(Codec codec, int compressed, ByteBuffer src, int srcOff, int len, ByteBuffer dst,
-                             Encoded result) {
+    private Encoded encodeIn(Codec codec, int compressed, ByteBuffer src, int srcOff, int len, int elementSize,
+                             ByteBuffer dst, Encoded result) {
         int n;
         int f = codec.floatPlanesWidth();
         if (f == 0) {
@@ -211,7 +212,7 @@ public final class ChunkCodec implements AutoCloseable {
             stored = Codec.RAW;
             n = encodeAs(Codec.RAW, src, srcOff, len, dst);
         }
-        return result.set(stored, n, new CodecChoice(stored, compressed, level, len, n, 0));
+        return result.set(stored, n, new CodecChoice(stored, compressed, level, len, elementSize, n, 0));
     }
 
     /** Chunks probed by {@link #encodeChoosing} (or {@link #encodeReusing} where it probed) since this codec was made. */

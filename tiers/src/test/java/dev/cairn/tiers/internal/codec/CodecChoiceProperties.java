@@ -83,7 +83,7 @@ class CodecChoiceProperties {
     }
 
     @Example
-    void aChoiceIsNotReusedForAnotherLengthOrLevel() throws Exception {
+    void aChoiceIsNotReusedForAnotherLengthLevelOrFloatWidth() throws Exception {
         try (ChunkCodec level1 = new ChunkCodec(1); ChunkCodec level3 = new ChunkCodec(3)) {
             ChunkCodec.Encoded out = new ChunkCodec.Encoded();
             ByteBuffer src = direct(CodecProperties.fill(1, LEN, 3));
@@ -93,8 +93,10 @@ class CodecChoiceProperties {
             assertEquals(2, level1.probes(), "another length probes");
             level3.encodeReusing(choice, src, 0, LEN, 4, encoded(), out);
             assertEquals(1, level3.probes(), "another level probes");
+            level1.encodeReusing(choice, src, 0, LEN, 2, encoded(), out);
+            assertEquals(3, level1.probes(), "another float width probes");
             level1.encodeReusing(choice, src, 0, LEN, 4, encoded(), out);
-            assertEquals(2, level1.probes(), "the same length and level reuse it");
+            assertEquals(3, level1.probes(), "the same length, level and width reuse it");
             assertEquals(1, out.choice().uses());
         }
     }
