@@ -29,7 +29,9 @@ import java.util.concurrent.TimeUnit;
  * step time and its overhead against no checkpointing, the mean step time (which a median hides periodic slow
  * steps from), the stall of {@code save()} (p50, p99, max) beside one plain memory copy of the state measured in
  * the same JVM, the first save's stall beside the later ones, and the CPU the pipeline used per step (the JVM's CPU
- * less the training thread's, less the same in the run without checkpoints).
+ * less the training thread's, less the same in the run without checkpoints; and the engine's own threads' CPU, which
+ * leaves out the JIT and the JVM's GC). Every run, the one without checkpoints included, first trains unmeasured
+ * steps until the JIT is quiet ({@link JitQuiet}), so that a warm run is not compared with a cold baseline.
  *
  * <p>PyTorch runs on one thread ({@code -Dai.djl.pytorch.num_threads=1}, OMP and MKL 1, as the demo's training
  * process), leaving the other of this machine's two cores to the pipeline, much as a real node leaves its CPU
