@@ -29,7 +29,9 @@ import java.util.concurrent.TimeUnit;
  * step time and its overhead against no checkpointing, the mean step time (which a median hides periodic slow
  * steps from), the stall of {@code save()} (p50, p99, max) beside one plain memory copy of the state measured in
  * the same JVM, the first save's stall beside the later ones, and the CPU the pipeline used per step (the JVM's CPU
- * less the training thread's, less the same in the run without checkpoints).
+ * less the training thread's, less the same in the run without checkpoints; and the engine's own threads' CPU, which
+ * leaves out the JIT and the JVM's GC). Every run, the one without checkpoints included, first trains unmeasured
+ * steps until the JIT is quiet ({@link JitQuiet}), so that a warm run is not compared with a cold baseline.
  *
  * <p>PyTorch runs on one thread ({@code -Dai.djl.pytorch.num_threads=1}, OMP and MKL 1, as the demo's training
  * process), leaving the other of this machine's two cores to the pipeline, much as a real node leaves its CPU
@@ -37,6 +39,11 @@ import java.util.concurrent.TimeUnit;
  */
 public final class GoodputBenchmark {
     static final String BUCKET = "goodput";
+    /**
+     * Environment variable naming a directory: each child then records its measured steps with JDK Flight Recorder
+     * into {@code <model>-<setting letter>-r<round>.jfr} there (how RESULTS.md's goodput profiles are made).
+     */
+    static final String JFR_ENV = "CAIRN_BENCH_GOODPUT_JFR";
     /** Generous: a large-model run is ~100 steps of ~1 s on an idle core; at load 20 ten times that. */
     private static final Duration CHILD_LIMIT = Duration.ofMinutes(40);
     static final double OVERHEAD_GOAL_MEMORY = 1.03;
@@ -128,6 +135,11 @@ public final class GoodputBenchmark {
             return label;
         }
 
+        /** Steps in a window of {@link JitQuiet} at least: a few seconds' worth of either model. */
+        int warmupWindowSteps() {
+            return this == DEFAULT ? 20 : 2;
+        }
+
         public MlpSpec spec() {
             return spec;
         }
@@ -152,8 +164,23 @@ public final class GoodputBenchmark {
      * @param rounds     runs of each setting, interleaved
      * @param parentDir  where the working directory is made (deleted afterwards); null for the current directory
      */
-    public record Options(int steps, int largeSteps, int rounds, Path parentDir) {
+    public record Options(int steps, int largeSteps, int rounds, Path parentDir, int maxWarmup) {
+        /** Warm-up steps of the default model at least (fewer only where {@code maxWarmup} is less). */
+        static final int MIN_WARMUP = 200;
+        /** Warm-up steps of the default model at most, unless told: ~10-40 s of steps, on a quiet or loaded core. */
+        static final int MAX_WARMUP = 3000;
+        /** Warm-up steps of the large model, at least and at most (about a second each). */
+        static final int LARGE_MIN_WARMUP = 10;
+        static final int LARGE_MAX_WARMUP = 60;
+
+        public Options(int steps, int largeSteps, int rounds, Path parentDir) {
+            this(steps, largeSteps, rounds, parentDir, MAX_WARMUP);
+        }
+
         public Options {
+            if (maxWarmup < 1 || maxWarmup > 100_000) {
+                throw new IllegalArgumentException("warm-up steps at most must be in [1, 100000], was " + maxWarmup);
+            }
             if (steps < 20 || steps > 100_000) {
                 throw new IllegalArgumentException("steps must be in [20, 100000], was " + steps);
             }
@@ -177,19 +204,32 @@ public final class GoodputBenchmark {
             return m == Model.DEFAULT ? steps : largeSteps;
         }
 
-        /** Unmeasured steps first: the JIT, PyTorch's allocator and the first saves settle. */
-        int warmupOf(Model m) {
-            return m == Model.DEFAULT ? 20 : 10;
+        /**
+         * Unmeasured steps first, until the JIT is quiet ({@link JitQuiet}): at least this many, in every setting.
+         */
+        int minWarmupOf(Model m) {
+            return m == Model.DEFAULT ? Math.min(MIN_WARMUP, maxWarmup) : Math.min(LARGE_MIN_WARMUP, maxWarmup);
+        }
+
+        /** Warm-up steps at most, where the JIT does not fall quiet (a loaded machine compiles slowly). */
+        int maxWarmupOf(Model m) {
+            return m == Model.DEFAULT ? maxWarmup : Math.min(LARGE_MAX_WARMUP, maxWarmup);
         }
     }
 
     /** What one child JVM printed. */
     record Run(Model model, Setting setting, long stateBytes, long parameters, long[] copyNanos, long firstStallNanos,
                long[] stepNanos, long[] stallNanos, long processCpuNanos, long trainingCpuNanos, long drainNanos,
-               long drainCpuNanos, int failedSaves, Map<String, Integer> commits, int skippedSaves) {
+               long drainCpuNanos, int failedSaves, Map<String, Integer> commits, int skippedSaves, int warmupSteps,
+               boolean warmupQuiet, long measuredJitMillis, long pipelineThreadsCpuNanos) {
         /** CPU of every thread but the training thread, per measured step, including finishing the last saves. */
         double backgroundCpuPerStep() {
             return (processCpuNanos - trainingCpuNanos + drainCpuNanos) / (double) stepNanos.length;
+        }
+
+        /** CPU of the engine's own threads ({@code cairn-*}) per measured step, the drain included; no JIT in it. */
+        double pipelineThreadsCpuPerStep() {
+            return pipelineThreadsCpuNanos / (double) stepNanos.length;
         }
 
         long totalNanos() {
@@ -203,11 +243,16 @@ public final class GoodputBenchmark {
      * @param pipelineCpuPerStepNanos CPU outside the training thread per step, less the same without checkpoints
      * @param meanOverhead            (sum of step times + time to finish the last saves) / the same without
      *                                checkpoints, minus 1
+     * @param warmupStepsPerRun       the unmeasured steps each run took until the JIT was quiet ({@link JitQuiet})
+     * @param pipelineThreadsCpuPerStepNanos CPU of the engine's threads ({@code cairn-*}) per step, the drain
+     *                                included: the pipeline's own work, without the JIT, the JVM's GC or the load's
+     *                                effect on them
      */
     public record Row(Model model, Setting setting, long stateBytes, long parameters, Figure steps, Figure stalls,
                       long stallP50Nanos, long stallP99Nanos, long stallMaxNanos, double meanOverhead,
                       double pipelineCpuPerStepNanos, long medianDrainNanos, int failedSaves, int saves,
-                      List<Map<String, Integer>> commitsPerRun, int skippedSaves) {
+                      List<Map<String, Integer>> commitsPerRun, int skippedSaves, List<Integer> warmupStepsPerRun,
+                      double pipelineThreadsCpuPerStepNanos) {
     }
 
     public record Results(Instant date, MachineInfo machine, Options options, List<String> setup, List<Row> rows,
@@ -264,9 +309,15 @@ public final class GoodputBenchmark {
         command.addAll(List.of("--add-opens=java.base/java.nio=ALL-UNNAMED", "-Xmx1g", "-XX:+UseSerialGC",
                 "-XX:MaxDirectMemorySize=" + model.maxDirect,
                 "-Dai.djl.offline=true", "-DDJL_CACHE_DIR=" + dev.cairn.examples.TrainingProcess.djlCacheDir(),
-                "-Dai.djl.pytorch.num_threads=1", "-Dai.djl.pytorch.num_interop_threads=1",
-                "-cp", System.getProperty("java.class.path"), GoodputRun.class.getName(),
-                setting.name(), model.name(), Integer.toString(options.warmupOf(model)),
+                "-Dai.djl.pytorch.num_threads=1", "-Dai.djl.pytorch.num_interop_threads=1"));
+        String recordings = System.getenv(JFR_ENV);
+        if (recordings != null && !recordings.isBlank()) {
+            command.add("-D" + GoodputRun.JFR_PROPERTY + "=" + Path.of(recordings).toAbsolutePath()
+                    .resolve(dir.getFileName() + ".jfr"));
+        }
+        command.addAll(List.of("-cp", System.getProperty("java.class.path"), GoodputRun.class.getName(),
+                setting.name(), model.name(), Integer.toString(options.minWarmupOf(model)),
+                Integer.toString(options.maxWarmupOf(model)),
                 Integer.toString(options.stepsOf(model)), dir.toString(), s3.endpoint().toString(), BUCKET));
         ProcessBuilder pb = new ProcessBuilder(command).redirectErrorStream(true);
         pb.environment().put("OMP_NUM_THREADS", "1");
@@ -313,6 +364,10 @@ public final class GoodputBenchmark {
         private int failed;
         private final Map<String, Integer> commits = new java.util.TreeMap<>();
         private int skipped;
+        private int warmupSteps = -1;
+        private boolean warmupQuiet;
+        private long measuredJit = -1;
+        private long pipelineThreadsCpu;
         boolean done;
         String error;
 
@@ -330,6 +385,10 @@ public final class GoodputBenchmark {
                     copy = Arrays.stream(w[6].split(",")).mapToLong(Long::parseLong).toArray();
                 }
                 case "first-stall-ns" -> firstStall = Long.parseLong(w[1]);
+                case "warmup" -> {
+                    warmupSteps = Integer.parseInt(w[2]);
+                    warmupQuiet = Boolean.parseBoolean(w[8]);
+                }
                 case "step" -> {
                     steps.add(new long[] {Long.parseLong(w[3]), Long.parseLong(w[5])});
                     if (w.length > 6 && w[6].equals("skipped")) {
@@ -339,6 +398,7 @@ public final class GoodputBenchmark {
                 case "cpu" -> {
                     processCpu = Long.parseLong(w[2]);
                     trainingCpu = Long.parseLong(w[4]);
+                    measuredJit = Long.parseLong(w[6]);
                 }
                 case "drain-ns" -> {
                     drain = Long.parseLong(w[1]);
@@ -353,6 +413,16 @@ public final class GoodputBenchmark {
                         }
                     }
                 }
+                case "thread-cpu-ns" -> {
+                    if (w.length > 1) {
+                        for (String pair : w[1].split(",")) {
+                            String[] kv = pair.split("=");
+                            if (kv[0].startsWith("cairn-")) {
+                                pipelineThreadsCpu += Long.parseLong(kv[1]);
+                            }
+                        }
+                    }
+                }
                 case "done" -> done = true;
                 case "error" -> error = line;
                 default -> {
@@ -363,13 +433,14 @@ public final class GoodputBenchmark {
         }
 
         Run run() {
-            if (stateBytes < 0 || processCpu < 0 || drain < 0 || steps.isEmpty()) {
+            if (stateBytes < 0 || processCpu < 0 || drain < 0 || steps.isEmpty() || warmupSteps < 0) {
                 throw new IllegalStateException("goodput run " + model + "/" + setting + " ended without its figures");
             }
             long[] stepNanos = steps.stream().mapToLong(s -> s[0]).toArray();
             long[] stalls = steps.stream().mapToLong(s -> s[1]).filter(n -> n > 0).toArray();
             return new Run(model, setting, stateBytes, parameters, copy, firstStall, stepNanos, stalls, processCpu,
-                    trainingCpu, drain, drainCpu, failed, Map.copyOf(commits), skipped);
+                    trainingCpu, drain, drainCpu, failed, Map.copyOf(commits), skipped, warmupSteps, warmupQuiet,
+                    measuredJit, pipelineThreadsCpu);
         }
     }
 
@@ -388,9 +459,19 @@ public final class GoodputBenchmark {
             String m = model.name().toLowerCase(Locale.ROOT);
             Run any = byModel.getValue().get(Setting.NONE).get(0);
             setup.add(String.format(Locale.ROOT, "%s %s: %,d parameters, state %s (weights and Adam moments, fp32);"
-                            + " %d warm-up + %d measured steps per run, %d rounds", model.label(),
+                            + " %d measured steps per run, %d rounds", model.label(),
                     Arrays.toString(model.spec().widths()), any.parameters(), ByteSize.format(any.stateBytes()),
-                    options.warmupOf(model), options.stepsOf(model), options.rounds()));
+                    options.stepsOf(model), options.rounds()));
+            List<Run> all = byModel.getValue().values().stream().flatMap(List::stream).toList();
+            int[] warm = all.stream().mapToInt(Run::warmupSteps).sorted().toArray();
+            long[] jit = all.stream().mapToLong(Run::measuredJitMillis).sorted().toArray();
+            setup.add(String.format(Locale.ROOT, "%s warm-up, every setting (a) included: until the JIT is quiet"
+                            + " (compilation under %.0f%% of wall time in %d windows in a row of >= %d s and >= %d steps), at"
+                            + " least %d and at most %d steps; took %d-%d steps (%d of %d runs stopped at the cap);"
+                            + " JIT during the measured steps %d-%d ms", model.label(), 100 * JitQuiet.QUIET_SHARE,
+                    JitQuiet.QUIET_WINDOWS, JitQuiet.WINDOW_NANOS / 1_000_000_000L, model.warmupWindowSteps(), options.minWarmupOf(model),
+                    options.maxWarmupOf(model), warm[0], warm[warm.length - 1],
+                    all.stream().filter(r -> !r.warmupQuiet()).count(), all.size(), jit[0], jit[jit.length - 1]));
             List<Run> none = byModel.getValue().get(Setting.NONE);
             Figure baseSteps = new Figure("step." + m + ".a", model.label() + " (a) step", 0,
                     pooled(none, Run::stepNanos));
@@ -424,7 +505,9 @@ public final class GoodputBenchmark {
                 rows.add(new Row(model, s, any.stateBytes(), any.parameters(), steps, stalls, percentile(sorted, 0.5), p99,
                         sorted[sorted.length - 1], total / baseTotal - 1, cpu, drains[drains.length / 2],
                         rs.stream().mapToInt(Run::failedSaves).sum(), sorted.length,
-                        rs.stream().map(Run::commits).toList(), rs.stream().mapToInt(Run::skippedSaves).sum()));
+                        rs.stream().map(Run::commits).toList(), rs.stream().mapToInt(Run::skippedSaves).sum(),
+                        rs.stream().map(Run::warmupSteps).toList(),
+                        rs.stream().mapToDouble(Run::pipelineThreadsCpuPerStep).average().orElse(0)));
                 double overheadGoal = model == Model.DEFAULT
                         ? (s.memory() == 1 && s.disk() == 0 ? OVERHEAD_GOAL_MEMORY : s.disk() == 10 && s.s3() == 20
                                 ? OVERHEAD_GOAL_TIERED : Double.NaN)

@@ -13,25 +13,27 @@ public final class GoodputReport {
         ReportTable.heading(out, "Cairn goodput benchmark: training with checkpoints on vs off", r.date(), r.machine());
         r.setup().forEach(out::println);
         ReportTable.load(out, r.loadBefore(), r.loadAfter(), r.machine().cores());
-        String head = "%-28s %10s %9s %9s %10s %10s %10s %10s %14s%n";
+        String head = "%-28s %10s %9s %9s %10s %10s %10s %10s %14s %14s%n";
         out.println();
         out.printf(Locale.ROOT, head, "setting", "med. step", "overhead", "mean ovh", "stall p50", "stall p99",
-                "stall max", "drain", "pipeline CPU");
+                "stall max", "drain", "pipeline CPU", "cairn threads");
         for (GoodputBenchmark.Row row : r.rows()) {
             double base = baseMedian(r, row.model());
-            out.printf(Locale.ROOT, "%-28s %10s %8.1f%% %8.1f%% %10s %10s %10s %10s %9s/step%n",
+            out.printf(Locale.ROOT, "%-28s %10s %8.1f%% %8.1f%% %10s %10s %10s %10s %9s/step %9s/step%n",
                     row.model().label() + " (" + row.setting().letter() + ")", ReportTable.time(row.steps().medianNanos()),
                     100 * (row.steps().medianNanos() / base - 1), 100 * row.meanOverhead(),
                     ReportTable.time(row.stallP50Nanos()), ReportTable.time(row.stallP99Nanos()),
                     ReportTable.time(row.stallMaxNanos()), ReportTable.time(row.medianDrainNanos()),
-                    ReportTable.time((long) row.pipelineCpuPerStepNanos()));
+                    ReportTable.time((long) row.pipelineCpuPerStepNanos()),
+                    ReportTable.time((long) row.pipelineThreadsCpuPerStepNanos()));
             if (row.failedSaves() > 0 || row.skippedSaves() > 0) {
                 out.printf(Locale.ROOT, "  of %d saves: %d skipped (whenBusy SKIP), %d failed%n", row.saves(),
                         row.skippedSaves(), row.failedSaves());
             }
         }
         out.println("overhead: median step time against (a); mean ovh: all steps plus finishing the last saves, against"
-                + " (a); pipeline CPU: CPU outside the training thread per step, less (a)'s");
+                + " (a); pipeline CPU: CPU outside the training thread per step, less (a)'s (JIT and JVM GC included); cairn threads: CPU of"
+                + " the engine's own threads per step (the load-independent figure)");
         ReportTable.figures(out, 44, r.figures());
         ReportTable.comparisons(out, "comparison", "limit", 62, 10, r.comparisons());
         out.flush();
@@ -71,6 +73,7 @@ public final class GoodputReport {
                     .append(", \"stallMaxNanos\": ").append(row.stallMaxNanos())
                     .append(", \"medianDrainNanos\": ").append(row.medianDrainNanos())
                     .append(", \"pipelineCpuPerStepNanos\": ").append(JsonText.number(row.pipelineCpuPerStepNanos()))
+                    .append(", \"pipelineThreadsCpuPerStepNanos\": ").append(JsonText.number(row.pipelineThreadsCpuPerStepNanos()))
                     .append(", \"saves\": ").append(row.saves())
                     .append(", \"failedSaves\": ").append(row.failedSaves())
                     .append(", \"skippedSaves\": ").append(row.skippedSaves())

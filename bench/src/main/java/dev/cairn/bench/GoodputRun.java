@@ -14,6 +14,7 @@ import dev.cairn.backend.s3.S3StoreConfig;
 import dev.cairn.examples.QuietLogging;
 import dev.cairn.examples.mlp.MlpSpec;
 import dev.cairn.examples.mlp.MlpTraining;
+import java.io.IOException;
 import java.io.PrintStream;
 import java.lang.management.ManagementFactory;
 import java.lang.management.ThreadMXBean;
@@ -39,13 +40,18 @@ import java.util.concurrent.TimeUnit;
  * <pre>
  * ready state-bytes &lt;b&gt; parameters &lt;n&gt; copy-ns &lt;n,n,...&gt;     one plain copy of the state into direct memory
  * first-stall-ns &lt;n&gt;                                         save() of the checkpointer's first save (warm-up)
- * step &lt;i&gt; step-ns &lt;n&gt; stall-ns &lt;n&gt;[ skipped]                each measured step (stall 0: no save that step)
- * cpu process-ns &lt;n&gt; training-ns &lt;n&gt;                           CPU over the measured steps: whole JVM, training thread
+ * warmup steps &lt;n&gt; ns &lt;n&gt; jit-ms &lt;n&gt; quiet &lt;true|false&gt; windows &lt;s/ms/ms,...&gt;  the warm-up ({@link JitQuiet})
+ * step &lt;i&gt; step-ns &lt;n&gt; stall-ns &lt;n&gt;[ skipped]                each measured step (stall 0: no save that step; printed after the last)
+ * cpu process-ns &lt;n&gt; training-ns &lt;n&gt; jit-ms &lt;n&gt;                 over the measured steps: CPU of the whole JVM and of
+ *                                                               the training thread, compilation time
  * drain-ns &lt;n&gt; drain-cpu-ns &lt;n&gt; failed &lt;saves&gt;                 after the last step, until every save was done
+ * thread-cpu-ns &lt;kind&gt;=&lt;n&gt;,...                                CPU of the Java threads by kind, measured steps + drain
  * committed &lt;tier&gt;=&lt;checkpoints&gt;,...                          commits per tier over the whole run
  * done
  * </pre>
- * Arguments: {@code SETTING MODEL WARMUP STEPS DIR [S3-ENDPOINT BUCKET]}, S3 keys in the environment
+ * Arguments: {@code SETTING MODEL MIN-WARMUP MAX-WARMUP STEPS DIR [S3-ENDPOINT BUCKET]}: warm-up steps run until
+ * the JIT is quiet ({@link JitQuiet}), at least MIN-WARMUP and at most MAX-WARMUP of them, in every setting, the one
+ * without checkpoints included, S3 keys in the environment
  * ({@code CAIRN_BENCH_S3_ACCESS} / {@code CAIRN_BENCH_S3_SECRET}), never on the command line.
  */
 public final class GoodputRun {
@@ -53,6 +59,8 @@ public final class GoodputRun {
     /** Far more than any save here needs; only reached if the engine stops completing saves. */
     private static final Duration DRAIN_LIMIT = Duration.ofMinutes(10);
     private static final int COPY_REPS = 9;
+    /** System property naming a file for a recording of the measured steps ({@link GoodputBenchmark#JFR_ENV}). */
+    static final String JFR_PROPERTY = "cairn.bench.goodput.jfr";
 
     private GoodputRun() {
     }
@@ -63,11 +71,12 @@ public final class GoodputRun {
         try {
             GoodputBenchmark.Setting setting = GoodputBenchmark.Setting.valueOf(args[0]);
             GoodputBenchmark.Model model = GoodputBenchmark.Model.valueOf(args[1]);
-            int warmup = Integer.parseInt(args[2]);
-            int steps = Integer.parseInt(args[3]);
-            Path dir = Path.of(args[4]);
-            URI s3 = args.length > 5 ? URI.create(args[5]) : null;
-            String bucket = args.length > 6 ? args[6] : null;
+            JitQuiet warmup = new JitQuiet(Integer.parseInt(args[2]), Integer.parseInt(args[3]),
+                    model.warmupWindowSteps());
+            int steps = Integer.parseInt(args[4]);
+            Path dir = Path.of(args[5]);
+            URI s3 = args.length > 6 ? URI.create(args[6]) : null;
+            String bucket = args.length > 7 ? args[7] : null;
             run(setting, model, warmup, steps, dir, s3, bucket, out);
             out.println("done");
         } catch (Throwable t) {
@@ -80,7 +89,7 @@ public final class GoodputRun {
         System.exit(0); // DJL and the engine may leave non-daemon threads behind
     }
 
-    private static void run(GoodputBenchmark.Setting setting, GoodputBenchmark.Model model, int warmup, int steps,
+    private static void run(GoodputBenchmark.Setting setting, GoodputBenchmark.Model model, JitQuiet warmup, int steps,
                             Path dir, URI s3Endpoint, String bucket, PrintStream out) throws Exception {
         MlpSpec spec = model.spec();
         try (MlpTraining training = new MlpTraining(spec)) {
@@ -117,57 +126,138 @@ public final class GoodputRun {
         }
     }
 
-    private static void measure(MlpTraining training, Checkpointer checkpointer, int warmup, int steps, PrintStream out)
+    private static void measure(MlpTraining training, Checkpointer checkpointer, JitQuiet warmup, int steps, PrintStream out)
             throws Exception {
         List<CompletableFuture<?>> pending = new ArrayList<>();
         Map<String, AtomicInteger> commits = new ConcurrentSkipListMap<>();
         int[] failed = {0};
-        boolean firstSave = true;
-        for (int i = 0; i < warmup; i++) {
-            training.trainStep();
-            if (checkpointer != null) {
-                long t0 = System.nanoTime();
-                CheckpointHandle h = checkpointer.save(training.step(), training.state());
-                long stall = System.nanoTime() - t0;
-                if (firstSave && !h.tiers().isEmpty()) {
-                    out.println("first-stall-ns " + stall);
-                    firstSave = false;
-                }
-                track(h, pending, failed, commits);
+        long w0 = System.nanoTime();
+        long jit0 = warmup.jitMillis();
+        warmup.start();
+        // The warm-up runs the very code the measured steps run (one step(), no printing in either), so that what the
+        // JIT compiles while it lasts is what is measured afterwards.
+        long[] record = new long[2];
+        long firstStall = -1;
+        boolean more = true;
+        while (more) {
+            step(training, checkpointer, pending, failed, commits, record);
+            if (firstStall < 0 && record[1] > 0) {
+                firstStall = record[1];
             }
+            more = warmup.stepDone();
         }
+        long jit1 = warmup.jitMillis();
+        if (firstStall >= 0) {
+            out.println("first-stall-ns " + firstStall);
+        }
+        out.println("warmup steps " + warmup.steps() + " ns " + (System.nanoTime() - w0) + " jit-ms " + (jit1 - jit0)
+                + " quiet " + warmup.quiet() + " windows " + warmup.windows());
+        long[] stepNanos = new long[steps];
+        long[] stallNanos = new long[steps];
+        long[] stepNumbers = new long[steps];
         ThreadMXBean threads = ManagementFactory.getThreadMXBean();
         OperatingSystemMXBean os = ManagementFactory.getPlatformMXBean(OperatingSystemMXBean.class);
+        jdk.jfr.Recording recording = startRecording();
+        Map<String, Long> threadCpu0 = cpuByThreadKind(threads);
         long cpu0 = os.getProcessCpuTime();
         long train0 = threads.getCurrentThreadCpuTime();
         for (int i = 0; i < steps; i++) {
-            long t0 = System.nanoTime();
-            training.trainStep();
-            long stall = 0;
-            boolean skipped = false;
-            if (checkpointer != null) {
-                TrainingState state = training.state();
-                long s0 = System.nanoTime();
-                CheckpointHandle h = checkpointer.save(training.step(), state);
-                skipped = h.skipped().isPresent();
-                // A skipped save's stall counts (the call itself); a step no tier takes has none.
-                stall = h.tiers().isEmpty() && !skipped ? 0 : System.nanoTime() - s0;
-                track(h, pending, failed, commits);
-            }
-            out.println("step " + training.step() + " step-ns " + (System.nanoTime() - t0) + " stall-ns " + stall
-                    + (skipped ? " skipped" : ""));
+            step(training, checkpointer, pending, failed, commits, record);
+            stepNanos[i] = record[0];
+            stallNanos[i] = record[1];
+            stepNumbers[i] = training.step();
         }
         long cpu1 = os.getProcessCpuTime();
         long train1 = threads.getCurrentThreadCpuTime();
-        out.println("cpu process-ns " + (cpu1 - cpu0) + " training-ns " + (train1 - train0));
+        long jit2 = warmup.jitMillis();
+        stopRecording(recording);
+        for (int i = 0; i < steps; i++) {
+            out.println("step " + stepNumbers[i] + " step-ns " + stepNanos[i] + " stall-ns " + Math.abs(stallNanos[i])
+                    + (stallNanos[i] < 0 ? " skipped" : ""));
+        }
+        out.println("cpu process-ns " + (cpu1 - cpu0) + " training-ns " + (train1 - train0) + " jit-ms "
+                + (jit2 - jit1));
         long d0 = System.nanoTime();
         CompletableFuture.allOf(pending.toArray(CompletableFuture[]::new))
                 .handle((v, e) -> null).get(DRAIN_LIMIT.toNanos(), TimeUnit.NANOSECONDS);
         out.println("drain-ns " + (System.nanoTime() - d0) + " drain-cpu-ns " + (os.getProcessCpuTime() - cpu1)
                 + " failed " + failed[0]);
+        StringBuilder perThread = new StringBuilder("thread-cpu-ns");
+        cpuByThreadKind(threads).forEach((kind, ns) -> perThread.append(perThread.length() == 13 ? " " : ",").append(kind)
+                .append('=').append(ns - threadCpu0.getOrDefault(kind, 0L)));
+        out.println(perThread);
         StringBuilder line = new StringBuilder("committed");
         commits.forEach((tier, n) -> line.append(line.length() == 9 ? " " : ",").append(tier).append('=').append(n.get()));
         out.println(line);
+    }
+
+    /**
+     * With {@code -D}{@value #JFR_PROPERTY}{@code =FILE}: a JDK Flight Recording of the measured steps only (JFR's
+     * "profile" settings, thread CPU load every 500 ms), written to FILE after the last: where the CPU goes in the
+     * steady state, without the warm-up's compilation. Null without the property.
+     */
+    private static jdk.jfr.Recording startRecording() throws IOException, java.text.ParseException {
+        String file = System.getProperty(JFR_PROPERTY);
+        if (file == null || file.isBlank()) {
+            return null;
+        }
+        jdk.jfr.Recording r = new jdk.jfr.Recording(jdk.jfr.Configuration.getConfiguration("profile"));
+        r.enable("jdk.ThreadCPULoad").withPeriod(Duration.ofMillis(500));
+        r.setDestination(Path.of(file));
+        r.start();
+        return r;
+    }
+
+    private static void stopRecording(jdk.jfr.Recording r) {
+        if (r != null) {
+            r.stop(); // writes the destination
+            r.close();
+        }
+    }
+
+    /**
+     * CPU time of the JVM's live Java threads, summed by kind (the name without its digits: {@code cairn-ring-},
+     * {@code cairn-io-memory-}, ...; spaces as underscores). The JIT's compiler threads are not Java threads and
+     * are not in it.
+     */
+    private static Map<String, Long> cpuByThreadKind(ThreadMXBean threads) {
+        Map<String, Long> byKind = new java.util.TreeMap<>();
+        for (java.lang.management.ThreadInfo info : threads.getThreadInfo(threads.getAllThreadIds())) {
+            if (info == null) {
+                continue;
+            }
+            long ns = threads.getThreadCpuTime(info.getThreadId());
+            if (ns > 0) {
+                byKind.merge(info.getThreadName().replaceAll("[0-9]+", "").replace(' ', '_'), ns, Long::sum);
+            }
+        }
+        return byKind;
+    }
+
+    /**
+     * One training step and its save: {@code record[0]} the step's nanoseconds, {@code record[1]} the save() call's
+     * stall (0: no tier took the step; the negated stall, at least -1, where whenBusy SKIP skipped it).
+     */
+    private static void step(MlpTraining training, Checkpointer checkpointer, List<CompletableFuture<?>> pending,
+                             int[] failed, Map<String, AtomicInteger> commits, long[] record) throws Exception {
+        long t0 = System.nanoTime();
+        training.trainStep();
+        long stall = 0;
+        if (checkpointer != null) {
+            TrainingState state = training.state();
+            long s0 = System.nanoTime();
+            CheckpointHandle h = checkpointer.save(training.step(), state);
+            long s1 = System.nanoTime();
+            // A skipped save's stall counts (the call itself); a step no tier takes has none.
+            if (h.skipped().isPresent()) {
+                stall = -Math.max(1, s1 - s0);
+            } else if (!h.tiers().isEmpty()) {
+                stall = s1 - s0;
+            }
+            track(h, pending, failed, commits);
+        }
+        record[0] = System.nanoTime() - t0;
+        record[1] = stall;
     }
 
     private static void track(CheckpointHandle h, List<CompletableFuture<?>> pending, int[] failed,

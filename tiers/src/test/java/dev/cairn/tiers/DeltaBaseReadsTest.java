@@ -97,6 +97,35 @@ class DeltaBaseReadsTest {
         }
     }
 
+    /**
+     * Where every value changes at every save (fresh random bits: no differential form pays), each miss skips the
+     * differential tries for twice as many saves as the one before: the bases are rebuilt at saves 2, 7, 16 and 33 of
+     * 40 (skips of 4, 8, 16, 32), not every fifth save.
+     */
+    @org.junit.jupiter.api.Test
+    void aPositionWhoseDifferentialFormNeverPaysIsTriedLessAndLessOften() throws Exception {
+        MemoryObjectStore mem = new MemoryObjectStore(64L << 20);
+        List<Integer> savesThatReadABase = new java.util.ArrayList<>();
+        ByteBuffer w = ByteBuffer.allocateDirect(CHUNK * 4);
+        SplittableRandom r = new SplittableRandom(3);
+        try (CountingStore store = new CountingStore(mem);
+             Checkpointer cp = Checkpointer.open(smallConfig("run1").chunkBytes(CHUNK)
+                     .tier(TierConfig.of("memory", store).keepLast(2)).build())) {
+            for (int step = 1; step <= 40; step++) {
+                for (int i = 0; i < w.capacity(); i += 8) {
+                    w.putLong(i, r.nextLong());
+                }
+                store.reset();
+                cp.save(step, state(w)).done().get(30, TimeUnit.SECONDS);
+                if (store.chunkReads.get() > 0) {
+                    savesThatReadABase.add(step);
+                }
+            }
+            assertEquals(List.of(2, 7, 16, 33), savesThatReadABase);
+            assertSameState(state(w), cp.restore(RestoreRequest.latest()).state());
+        }
+    }
+
     private List<ChunkRef> chunks(MemoryObjectStore store, long step) throws Exception {
         try (RootAllocator alloc = new RootAllocator()) {
             Manifest m = ManifestFormat.read(store.readAll(layout.manifestKey(step)), "m", alloc);

@@ -53,11 +53,12 @@ import picocli.CommandLine.Spec;
                 + " save throughput beside a memory copy, then rank 2 is killed and a replacement restores its slices from"
                 + " peer memory, disk and S3, each beside plain reads of the same stored chunks.",
             "With --goodput, instead: the DJL example's MLP (and a 50 M-parameter one) trained for a fixed number of"
-                + " steps in fresh JVMs, (a) without checkpoints, (b) every step into memory, (c) every step into memory,"
+                + " steps in fresh JVMs, each after unmeasured steps until the JIT is quiet, (a) without checkpoints, (b) every step into memory, (c) every step into memory,"
                 + " every 10 into disk and every 20 into S3 (S3Proxy in this JVM), (d, large model) every 10 steps into"
                 + " memory and disk, (e) and (f) as (b) and (c) with whenBusy SKIP: median step time and overhead against (a) (goals: (b) <= 3%%, (c) <= 5%%), the"
                 + " save() stall p50/p99/max beside one memory copy of the state (goal: p99 <= 2x), the first save's"
-                + " stall beside later ones (goal: <= 2x), and the pipeline's CPU per step.",
+                + " stall beside later ones (goal: <= 2x), and the pipeline's CPU per step (all threads but training's,"
+                + " and the engine's own threads alone).",
             "With --simulate, instead: --ranks N ranks (16 to 10,000) save --checkpoints checkpoints of a model of"
                 + " --model-bytes (default 570 MB of bf16 weights, fp32 master weights and Adam moments per rank: 5.7 TB"
                 + " and about 1.37 M chunks at 10,000 ranks) into one simulated S3 bucket (S3's per-prefix rates and"

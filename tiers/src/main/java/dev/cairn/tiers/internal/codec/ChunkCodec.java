@@ -30,11 +30,15 @@ public final class ChunkCodec implements AutoCloseable {
     private final Scratch ownScratch;
     private final Scratch.Buffer scratch;
     private final Scratch.Buffer sample;
+    private final int level;
+    /** Chunks this codec probed (compressed a sample several ways) since it was made; read by tests. */
+    private long probes;
 
     /** What {@link #encodeChoosing} chose: a holder owned by the caller and filled by each call. */
     public static final class Encoded {
         private Codec codec = Codec.ZSTD;
         private int length;
+        private CodecChoice choice;
 
         /** The codec of the last encoding into this holder. */
         public Codec codec() {
@@ -46,9 +50,18 @@ public final class ChunkCodec implements AutoCloseable {
             return length;
         }
 
-        Encoded set(Codec codec, int length) {
+        /**
+         * The choice to reuse for the chunk's position next time ({@link #encodeReusing}): made by a probe, or the one
+         * reused, counted once more.
+         */
+        public CodecChoice choice() {
+            return choice;
+        }
+
+        Encoded set(Codec codec, int length, CodecChoice choice) {
             this.codec = codec;
             this.length = length;
+            this.choice = choice;
             return this;
         }
     }
@@ -67,6 +80,7 @@ public final class ChunkCodec implements AutoCloseable {
         this.ownScratch = owned ? scratch : null;
         this.scratch = scratch.buffer();
         this.sample = scratch.buffer();
+        this.level = level;
         compress.setLevel(level);
         compress.setContentSize(true);
         compress.setChecksum(false);
@@ -132,6 +146,7 @@ public final class ChunkCodec implements AutoCloseable {
         int compressed = ALL_PIECES;
         int probe = Math.min(len, SAMPLE_BYTES) & ~63;
         if (FloatPlanes.supports(elementSize) && probe > 0) {
+            probes++;
             ByteBuffer out = sample.atLeast(Math.toIntExact(Zstd.compressBound(probe)));
             int best = compress.compressDirectByteBuffer(out, 0, out.capacity(), src, srcOff, probe);
             ByteBuffer pieces = scratch.atLeast(probe);
@@ -163,18 +178,51 @@ public final class ChunkCodec implements AutoCloseable {
                 codec = Codec.bytePlanes(elementSize);
             }
         }
+        return encodeIn(codec, compressed, src, srcOff, len, elementSize, dst, result);
+    }
+
+    /**
+     * As {@link #encodeChoosing}, but in {@code choice} where it may be reused ({@link CodecChoice}): no sample is
+     * compressed, only the chunk in the codec chosen before (still stored {@link Codec#RAW} where that does not pay).
+     * Probes as {@link #encodeChoosing} where {@code choice} is null, made for another length or level, reused
+     * {@value CodecChoice#REPROBE_EVERY} times already, or where the reuse stored more than 1/32 of the raw size over
+     * what the probe stored; a choice made for floats of another width (or for other data) is not reused either.
+     * {@code result.choice()} is the choice to pass next time.
+     */
+    public Encoded encodeReusing(CodecChoice choice, ByteBuffer src, int srcOff, int len, int elementSize, ByteBuffer dst,
+                                 Encoded result) {
+        if (choice == null || !choice.reusableFor(level, len, elementSize)) {
+            return encodeChoosing(src, srcOff, len, elementSize, dst, result);
+        }
+        encodeIn(choice.codec(), choice.pieces(), src, srcOff, len, elementSize, dst, result);
+        if (choice.drifted(result.length())) {
+            return encodeChoosing(src, srcOff, len, elementSize, dst, result);
+        }
+        return result.set(result.codec(), result.length(), choice.reused());
+    }
+
+    /** The chunk in {@code codec} (its pieces in {@code compressed}), or RAW where that does not pay; a new choice. */
+    private Encoded encodeIn(Codec codec, int compressed, ByteBuffer src, int srcOff, int len, int elementSize,
+                             ByteBuffer dst, Encoded result) {
         int n;
-        if (codec.floatPlanesWidth() == 0) {
+        int f = codec.floatPlanesWidth();
+        if (f == 0) {
             n = encodeAs(codec, src, srcOff, len, dst);
         } else {
             int h = StoredChunkHeader.writeWhole(dst, 0, codec);
-            n = h + encodePieces(src, srcOff, len, elementSize, compressed, dst, h);
+            n = h + encodePieces(src, srcOff, len, f, compressed, dst, h);
         }
-        if (!pays(n, len)) {
-            codec = Codec.RAW;
+        Codec stored = codec;
+        if (codec != Codec.RAW && !pays(n, len)) {
+            stored = Codec.RAW;
             n = encodeAs(Codec.RAW, src, srcOff, len, dst);
         }
-        return result.set(codec, n);
+        return result.set(stored, n, new CodecChoice(stored, compressed, level, len, elementSize, n, 0));
+    }
+
+    /** Chunks probed by {@link #encodeChoosing} (or {@link #encodeReusing} where it probed) since this codec was made. */
+    public long probes() {
+        return probes;
     }
 
     /** Stored bytes of the sample as {@link BytePlanes}, each plane compressed alone as in a whole chunk. */

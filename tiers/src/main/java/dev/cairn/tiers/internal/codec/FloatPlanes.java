@@ -216,7 +216,7 @@ public final class FloatPlanes {
      */
     static long address(ByteBuffer buf, int off, int len, boolean writes) {
         if (!buf.isDirect()) {
-            throw new IllegalArgumentException("float planes work on direct buffers");
+            throw new IllegalArgumentException("plane kernels work on direct buffers");
         }
         if (off < 0 || len < 0 || off > buf.capacity() - len) {
             throw new IndexOutOfBoundsException("[" + off + ", " + off + " + " + len + ") outside a buffer of " + buf.capacity());

@@ -6,6 +6,7 @@ import dev.cairn.tiers.internal.ChunkCatalog;
 import dev.cairn.tiers.internal.Tier;
 import dev.cairn.tiers.internal.codec.ChunkCodec;
 import dev.cairn.tiers.internal.codec.Codec;
+import dev.cairn.tiers.internal.codec.CodecChoice;
 import dev.cairn.tiers.internal.codec.ContentHash;
 import dev.cairn.tiers.internal.codec.MantissaRounding;
 import dev.cairn.tiers.internal.codec.Scratch;
@@ -18,7 +19,9 @@ import java.util.Map;
 /**
  * Encoder {@code k} of {@code n}: takes the events whose sequence is {@code k} modulo {@code n}, hashes the raw
  * bytes, asks the catalog of the save's first tier whether the tier already holds that content (pinning it), and
- * encodes the chunk only when the tier needs it, in the codec that suits its bytes ({@link ChunkCodec#encodeChoosing}).
+ * encodes the chunk only when the tier needs it, in the codec that suits its bytes ({@link ChunkCodec#encodeChoosing}),
+ * or in the one chosen for the same position by an earlier save ({@link ChunkCodec#encodeReusing}, kept in
+ * {@link PreviousVersions}), which spares the probe of a sample in most saves.
  * Raw staging is returned as soon as the chunk is encoded.
  *
  * <p>Only computes: it never reads or writes a store and never waits. Everything it needs from outside memory comes
@@ -62,9 +65,16 @@ final class ChunkEncoder implements EventHandler<ChunkEvent> {
     private final PreviousVersions previous;
     /**
      * Saves of a chunk position that store it whole without trying the differential form, after a try that did not
-     * pay: rebuilding the base costs a read and a decode per chunk, wasted where training changes every value.
+     * pay: rebuilding the base costs a read and a decode per chunk, wasted where training changes every value. Doubled
+     * for each further miss in a row, up to {@link #MAX_SKIP_AFTER_MISSES}.
      */
     static final int SKIP_AFTER_MISS = 4;
+    /**
+     * The longest skip: each miss in a row doubles the one before ({@value #SKIP_AFTER_MISS}, 8, 16, ... this), so
+     * that a position where training changes every value, every step, rebuilds its base about once in this many
+     * saves, while one whose changes become sparse again is tried within as many.
+     */
+    static final int MAX_SKIP_AFTER_MISSES = 64;
     private final Scratch.Buffer rounded;
     /** A chunk read in the caller's own buffer, copied once so that it is hashed and encoded from the same bytes. */
     private final Scratch.Buffer inPlace;
@@ -168,7 +178,8 @@ final class ChunkEncoder implements EventHandler<ChunkEvent> {
             if (catalog.pinChain(chain) && catalog.reusable(hash, chain, System.currentTimeMillis() - freshForMillis)) {
                 results.held(i, held);
                 e.write = false;
-                previous.put(plan, i, hash, hasher.contentHash(), prev == null ? 0 : prev.skip());
+                previous.put(plan, i, hash, hasher.contentHash(), prev == null ? 0 : prev.skip(),
+                        prev == null ? 0 : prev.misses(), prev == null ? null : prev.choice());
                 return;
             }
             // A chunk whose chain lost a link (an orphan of a failed save): encoded whole, which replaces it. One old
@@ -193,11 +204,13 @@ final class ChunkEncoder implements EventHandler<ChunkEvent> {
             }
         }
         boolean keptDelta = false;
+        CodecChoice choice = prev == null ? null : prev.choice();
         if (deltaLength >= 0 && deltaLength <= len / DELTA_SURE_RATIO) {
             keepDelta(e, results, i, chain, deltaLength);
             keptDelta = true;
         } else {
-            codec(tier).encodeChoosing(src, pos, len, plan.floatWidth(i), out, encoded);
+            codec(tier).encodeReusing(choice, src, pos, len, plan.floatWidth(i), out, encoded);
+            choice = encoded.choice();
             e.encodedLength = encoded.length();
             results.encoded(i, encoded.codec().manifestName(), List.of());
             if (deltaLength >= 0 && deltaLength < e.encodedLength) {
@@ -209,11 +222,19 @@ final class ChunkEncoder implements EventHandler<ChunkEvent> {
         e.write = true;
         if (present && held == null) {
             // Present in a form not learned yet: as if held (the writer keeps the stored form), for the skip count too.
-            previous.put(plan, i, hash, hasher.contentHash(), prev == null ? 0 : prev.skip());
+            previous.put(plan, i, hash, hasher.contentHash(), prev == null ? 0 : prev.skip(),
+                    prev == null ? 0 : prev.misses(), choice);
             return;
         }
         boolean missed = chain != null && !keptDelta;
-        previous.put(plan, i, hash, hasher.contentHash(), missed ? SKIP_AFTER_MISS : skipped ? prev.skip() - 1 : 0);
+        int misses = missed ? prev.misses() + 1 : keptDelta ? 0 : prev == null ? 0 : prev.misses();
+        previous.put(plan, i, hash, hasher.contentHash(), missed ? skipAfter(misses) : skipped ? prev.skip() - 1 : 0,
+                misses, choice);
+    }
+
+    /** Saves to skip the differential form after {@code misses} tries in a row that did not pay (at least one). */
+    static int skipAfter(int misses) {
+        return SKIP_AFTER_MISS << Math.min(misses - 1, Integer.numberOfTrailingZeros(MAX_SKIP_AFTER_MISSES / SKIP_AFTER_MISS));
     }
 
     private void keepDelta(ChunkEvent e, ChunkResults results, int i, List<String> chain, int deltaLength) {
