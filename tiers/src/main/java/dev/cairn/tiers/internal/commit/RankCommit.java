@@ -638,14 +638,9 @@ final class RankCommit {
         return digest(java.nio.ByteBuffer.wrap(bytes));
     }
 
+    /** The same digest as the MANIFEST's reference to an index ({@link IndexRef#digestOf}). */
     private static String digest(java.nio.ByteBuffer bytes) {
-        try {
-            java.security.MessageDigest sha = java.security.MessageDigest.getInstance("SHA-256");
-            sha.update(bytes.duplicate());
-            return java.util.HexFormat.of().formatHex(sha.digest());
-        } catch (java.security.NoSuchAlgorithmException e) {
-            throw new IllegalStateException("every Java runtime has SHA-256", e);
-        }
+        return IndexRef.digestOf(bytes);
     }
 
     /** A wait on the store or the other ranks. */
