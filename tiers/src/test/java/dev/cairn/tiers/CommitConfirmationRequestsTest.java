@@ -145,6 +145,7 @@ class CommitConfirmationRequestsTest {
             for (int r = 0; r < world; r++) {
                 ranks.add(rank(r, world));
             }
+            java.util.Map<String, Long> askedInStepOne = new java.util.HashMap<>();
             for (long step = 1; step <= 5; step++) {
                 List<CheckpointHandle> handles = new ArrayList<>();
                 for (int r = 0; r < world; r++) {
@@ -154,7 +155,12 @@ class CommitConfirmationRequestsTest {
                     h.done().get(60, TimeUnit.SECONDS);
                 }
                 if (step == 1) {
-                    assertEquals(0, store.total(), "step 1: every rank put every chunk it names");
+                    // "frozen" is replicated: both ranks name the same chunks, and the rank that comes second may find
+                    // one stored by the other (then it did not put it, and asks once). Every other chunk is new.
+                    Set<String> replicated = chunkKeys(1, "frozen");
+                    assertTrue(replicated.containsAll(store.heads.keySet()), "step 1: only a replicated chunk another rank"
+                            + " put first may be asked: " + store.heads.keySet());
+                    store.heads.forEach((key, n) -> askedInStepOne.put(key, n.get()));
                 }
             }
             Set<String> frozen = chunkKeys(5, "frozen");
@@ -163,7 +169,7 @@ class CommitConfirmationRequestsTest {
             assertEquals(frozen, store.heads.keySet(), "only the chunks a rank reused are asked, by that rank: none of"
                     + " the new chunks of w, and nothing by rank 0's collection of the retired steps 1 to 3");
             for (String key : frozen) {
-                assertEquals(world * 4L, store.heads.get(key).get(),
+                assertEquals(world * 4L + askedInStepOne.getOrDefault(key, 0L), store.heads.get(key).get(),
                         "once by each rank in each of the saves 2 to 5, which reused " + key);
             }
             for (int r = 0; r < world; r++) {
