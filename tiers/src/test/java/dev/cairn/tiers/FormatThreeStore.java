@@ -81,22 +81,12 @@ final class FormatThreeStore {
 
     /** Loads the fixture's objects into {@code store}. */
     static void load(ObjectStore store) throws IOException {
-        for (String key : keys()) {
-            try (InputStream in = FormatThreeStore.class.getResourceAsStream(RESOURCE + key)) {
-                store.put(key, ByteBuffer.wrap(in.readAllBytes()));
-            }
-        }
+        FormatTwoStore.load(store, RESOURCE, LISTING);
     }
 
     /** The keys of the fixture's objects. */
     static List<String> keys() throws IOException {
-        try (InputStream in = FormatThreeStore.class.getResourceAsStream(LISTING)) {
-            if (in == null) {
-                throw new IOException("no " + LISTING + " on the test class path");
-            }
-            return new String(in.readAllBytes(), java.nio.charset.StandardCharsets.UTF_8).lines()
-                    .filter(l -> !l.isBlank()).toList();
-        }
+        return FormatTwoStore.keys(LISTING);
     }
 
     /** How the fixture was made (see the class comment): both ranks save steps 1 and 2, then the objects go to {@code dir}. */

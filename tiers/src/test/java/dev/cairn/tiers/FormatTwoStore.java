@@ -83,8 +83,13 @@ final class FormatTwoStore {
 
     /** Loads the fixture's objects into {@code store}. */
     static void load(ObjectStore store) throws IOException {
-        for (String key : keys()) {
-            try (InputStream in = FormatTwoStore.class.getResourceAsStream(RESOURCE + key)) {
+        load(store, RESOURCE, LISTING);
+    }
+
+    /** Loads the objects of a store fixture on the test class path (under {@code resource}, listed in {@code listing}). */
+    static void load(ObjectStore store, String resource, String listing) throws IOException {
+        for (String key : keys(listing)) {
+            try (InputStream in = FormatTwoStore.class.getResourceAsStream(resource + key)) {
                 store.put(key, ByteBuffer.wrap(in.readAllBytes()));
             }
         }
@@ -92,9 +97,14 @@ final class FormatTwoStore {
 
     /** The keys of the fixture's objects. */
     static List<String> keys() throws IOException {
-        try (InputStream in = FormatTwoStore.class.getResourceAsStream(LISTING)) {
+        return keys(LISTING);
+    }
+
+    /** The keys a store fixture's {@code listing} names. */
+    static List<String> keys(String listing) throws IOException {
+        try (InputStream in = FormatTwoStore.class.getResourceAsStream(listing)) {
             if (in == null) {
-                throw new IOException("no " + LISTING + " on the test class path");
+                throw new IOException("no " + listing + " on the test class path");
             }
             return new String(in.readAllBytes(), java.nio.charset.StandardCharsets.UTF_8).lines()
                     .filter(l -> !l.isBlank()).toList();

@@ -80,9 +80,6 @@ public final class HighestCommitted {
      * restore. A failure is left to the restore, which reads again and reports it.
      */
     private void readAhead(Tier t, long newest) {
-        if (newest < 0) {
-            return;
-        }
         try {
             // The global part only: from format 4 a multi-rank MANIFEST's rows are in the rank indexes, and a restoring
             // rank reads just the indexes of the slices it asks for (every index, at open, would cost what that saves).

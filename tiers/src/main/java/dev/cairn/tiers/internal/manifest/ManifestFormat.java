@@ -502,18 +502,23 @@ public final class ManifestFormat {
     private static List<Row> referenceRowsOf(Manifest m) {
         List<Row> rows = new ArrayList<>();
         for (EntryRecord e : m.entries()) {
-            String kind = e.tensor() ? "tensor" : e.perRank() ? "rank-blob" : "blob";
-            String dtype = e.tensor() ? e.dtype().tag() : "";
-            String shape = e.tensor() ? formatShape(e.shape()) : "";
-            String global = e.tensor() ? formatShape(e.globalShape()) : "";
-            String offsets = e.tensor() ? formatShape(e.shardOffsets()) : "";
-            rows.add(new Row(e.name(), kind, dtype, shape, e.byteSize(), e.rank(), -1, 0, 0, "", "", 0, global, offsets, "", 0));
+            rows.add(entryRow(e));
         }
         for (IndexRef i : m.indexed().indexes()) {
             rows.add(new Row(i.name(), KIND_INDEX, "", "", i.length(), i.rank(), -1, 0, 0, i.digest(), IndexRef.DIGEST, 0, "", "",
                     "", 0));
         }
         return rows;
+    }
+
+    /** The row of entry {@code e} that names no chunk: a reference row, or the one row of an entry without chunks. */
+    private static Row entryRow(EntryRecord e) {
+        String kind = e.tensor() ? "tensor" : e.perRank() ? "rank-blob" : "blob";
+        String dtype = e.tensor() ? e.dtype().tag() : "";
+        String shape = e.tensor() ? formatShape(e.shape()) : "";
+        String global = e.tensor() ? formatShape(e.globalShape()) : "";
+        String offsets = e.tensor() ? formatShape(e.shardOffsets()) : "";
+        return new Row(e.name(), kind, dtype, shape, e.byteSize(), e.rank(), -1, 0, 0, "", "", 0, global, offsets, "", 0);
     }
 
     private static List<Row> rowsOf(Manifest m) {
@@ -525,7 +530,7 @@ public final class ManifestFormat {
             String global = e.tensor() ? formatShape(e.globalShape()) : "";
             String offsets = e.tensor() ? formatShape(e.shardOffsets()) : "";
             if (e.chunks().isEmpty()) {
-                rows.add(new Row(e.name(), kind, dtype, shape, e.byteSize(), e.rank(), -1, 0, 0, "", "", 0, global, offsets, "", 0));
+                rows.add(entryRow(e));
             }
             for (int c = 0; c < e.chunks().size(); c++) {
                 ChunkRef r = e.chunks().get(c);

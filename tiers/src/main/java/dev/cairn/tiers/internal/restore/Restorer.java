@@ -85,7 +85,7 @@ public final class Restorer implements AutoCloseable {
                 ready.add(reader);
                 reader.prefault(rawLength);
             }
-        } catch (RuntimeException closingOrOutOfMemory) {
+        } catch (RuntimeException closing) {
             // the first restore allocates what it needs itself, as without this
         } finally {
             for (ChunkReader reader : ready) {
