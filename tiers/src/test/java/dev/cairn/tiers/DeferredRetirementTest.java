@@ -54,7 +54,13 @@ class DeferredRetirementTest {
             }
             return super.stat(key);
         }
+
+        @Override
+        public boolean inMemory() {
+            return inMemory; // the grace applies to tiers on disk or object storage
+        }
     };
+    private volatile boolean inMemory;
     private final AtomicLong now = new AtomicLong(1_000_000_000L);
 
     @AfterEach
@@ -135,6 +141,32 @@ class DeferredRetirementTest {
             named.addAll(kept);
             assertEquals(w1, new TreeSet<>(tier.catalog().pinNamed(named)));
             tier.catalog().unpinAll(named);
+        }
+    }
+
+    @Test
+    void inATierInMemoryWhatOnlyARetiredStepNamedIsDeletedAtTheNextCollectionNotAfterTheGrace() throws Exception {
+        save(1, 1);
+        save(2, 2);
+        save(3, 3);
+        Set<String> w1 = hashes(1, "w");
+        Set<String> w2 = hashes(2, "w");
+        inMemory = true; // peer memory: a grace of minutes would keep every step of those minutes in memory
+        try (RootAllocator alloc = new RootAllocator();
+             Tier tier = new Tier(TierConfig.of("mem", store).keepLast(2), 0, LAYOUT, 1)) {
+            GarbageCollector gc = new GarbageCollector(new CommitProtocol(alloc), now::get);
+            GcReport retired = gc.retire(tier, GRACE, Collector.OUTSIDER);
+            assertEquals(List.of(1L), retired.stepsRetired());
+            assertEquals(0, retired.chunksDeleted(), "not in the collection that retired it");
+            assertHeld(w1, "pending until the next collection");
+
+            now.addAndGet(1); // the next commit's collection, a moment later, not a grace period
+            assertEquals(3, gc.retire(tier, GRACE, Collector.OUTSIDER).chunksDeleted());
+            assertGone(w1);
+            assertHeld(w2, "named by the kept step 2");
+            assertEquals(w1, new TreeSet<>(tier.catalog().pinNamed(new ArrayList<>(w1))),
+                    "and a multi-rank commit asks the store again for what it deleted");
+            tier.catalog().unpinAll(new ArrayList<>(w1));
         }
     }
 
