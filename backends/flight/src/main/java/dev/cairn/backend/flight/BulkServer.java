@@ -19,9 +19,6 @@ import java.util.concurrent.ScheduledFuture;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.LongAdder;
-import org.apache.arrow.memory.ArrowBuf;
-import org.apache.arrow.memory.BufferAllocator;
-import org.apache.arrow.memory.OutOfMemoryException;
 
 /**
  * The serving side of the bulk lane: a plain TCP port beside the Flight server that answers READs (the same tickets,
@@ -41,7 +38,6 @@ final class BulkServer implements AutoCloseable {
 
     private final int peerIndex;
     private final MemoryObjectStore memory;
-    private final BufferAllocator transfer;
     private final ExecutorService executor;
     private final ChannelDeadlines deadlines;
     private final long callTimeoutNanos;
@@ -52,19 +48,18 @@ final class BulkServer implements AutoCloseable {
     private final LongAdder replicasRefused;
     private volatile boolean closed;
 
-    BulkServer(int peerIndex, String host, MemoryObjectStore memory, BufferAllocator transfer, ExecutorService executor,
+    BulkServer(int peerIndex, String host, MemoryObjectStore memory, ExecutorService executor,
                ChannelDeadlines deadlines, long callTimeoutNanos) throws IOException {
-        this(peerIndex, host, memory, transfer, executor, deadlines, callTimeoutNanos, new LongAdder(), new LongAdder());
+        this(peerIndex, host, memory, executor, deadlines, callTimeoutNanos, new LongAdder(), new LongAdder());
     }
 
-    BulkServer(int peerIndex, String host, MemoryObjectStore memory, BufferAllocator transfer, ExecutorService executor,
+    BulkServer(int peerIndex, String host, MemoryObjectStore memory, ExecutorService executor,
                ChannelDeadlines deadlines, long callTimeoutNanos, LongAdder replicasReceived, LongAdder replicasRefused)
             throws IOException {
         this.replicasReceived = replicasReceived;
         this.replicasRefused = replicasRefused;
         this.peerIndex = peerIndex;
         this.memory = memory;
-        this.transfer = transfer;
         this.executor = executor;
         this.deadlines = deadlines;
         this.callTimeoutNanos = callTimeoutNanos;
@@ -164,9 +159,9 @@ final class BulkServer implements AutoCloseable {
             fail(connection, header, "negative offset or length in a read of " + read.key());
             return;
         }
-        ArrowBuf object;
+        MemoryObjectStore.Lease object;
         try {
-            object = memory.share(read.key(), transfer);
+            object = memory.lease(read.key());
         } catch (NoSuchFileException e) {
             send(connection, header.clear().put(PeerProtocol.BULK_NOT_FOUND).putLong(0).flip());
             return;
@@ -176,12 +171,12 @@ final class BulkServer implements AutoCloseable {
         }
         ScheduledFuture<?> deadline = deadlines.closeAfter(connection, callTimeoutNanos);
         try (object) {
-            long size = object.readableBytes();
+            long size = object.size();
             long start = Math.min(read.offset(), size);
             int length = (int) Math.min(read.length(), size - start);
             send(connection, header.clear().put(PeerProtocol.BULK_OK).putLong(length).flip());
-            if (length > 0) { // an empty object's buffer has no memory to view
-                send(connection, object.nioBuffer(start, length));
+            if (length > 0) {
+                send(connection, object.bytes(start, length));
             }
         } finally {
             deadline.cancel(false);
@@ -216,40 +211,34 @@ final class BulkServer implements AutoCloseable {
     }
 
     /**
-     * A replica sent over the lane: the REPLICA descriptor, then exactly its bytes, received whole into a transfer
-     * buffer within the call timeout and only then put (as over Flight, a broken connection leaves no prefix). A
-     * replica this peer cannot hold is still read to its end, so the connection stays in step, and refused.
+     * A replica sent over the lane: the REPLICA descriptor, then exactly its bytes, received whole within the call
+     * timeout straight into the memory the store will keep it in ({@link MemoryObjectStore#reserve}: no transfer
+     * buffer, no second copy) and only then put (as over Flight, a broken connection leaves no prefix). A replica
+     * this peer cannot hold is still read to its end, so the connection stays in step, and refused.
      */
     private void receive(SocketChannel connection, PeerProtocol.Replica replica, ByteBuffer header) throws IOException {
-        if (replica.size() < 0) {
+        if (replica.size() < 0 || replica.size() > Integer.MAX_VALUE) {
             throw new IOException("a replica of " + replica.size() + " bytes"); // garbage: this connection is over
         }
         ScheduledFuture<?> deadline = deadlines.closeAfter(connection, callTimeoutNanos);
         try {
             long room = memory.limitBytes() - memory.usedBytes();
-            ArrowBuf staging = null;
-            if (replica.size() <= room) {
-                try {
-                    staging = transfer.buffer(replica.size());
-                } catch (OutOfMemoryException e) {
-                    staging = null; // no transfer buffer for it now: refused like a full peer
-                }
+            MemoryObjectStore.Reservation reserved;
+            try {
+                reserved = memory.reserve(replica.key(), (int) replica.size());
+            } catch (IOException badKey) {
+                reserved = null; // refused like a full peer, read to its end first
             }
-            if (staging == null) {
+            if (reserved == null) {
                 discard(connection, replica.size());
                 refuse(connection, header, replica, room);
                 return;
             }
-            try (ArrowBuf staged = staging) {
+            try (MemoryObjectStore.Reservation filling = reserved) {
                 if (replica.size() > 0) {
-                    readFully(connection, staged.nioBuffer(0, (int) replica.size()), false);
+                    readFully(connection, filling.buffer(), false);
                 }
-                try {
-                    memory.put(replica.key(), staged.nioBuffer(0, (int) replica.size()));
-                } catch (IOException e) {
-                    refuse(connection, header, replica, memory.limitBytes() - memory.usedBytes());
-                    return;
-                }
+                filling.put();
             }
             replicasReceived.increment();
             send(connection, header.clear().put(PeerProtocol.BULK_OK).putLong(0).flip());

@@ -33,6 +33,7 @@ import org.apache.arrow.flight.FlightRuntimeException;
 import org.apache.arrow.flight.FlightStatusCode;
 import org.apache.arrow.flight.PutResult;
 import org.apache.arrow.flight.Result;
+import dev.cairn.backend.memory.MemoryObjectStore;
 import org.apache.arrow.memory.ArrowBuf;
 import org.apache.arrow.memory.BufferAllocator;
 import org.apache.arrow.vector.VectorSchemaRoot;
@@ -657,24 +658,31 @@ final class PeerLink implements AutoCloseable {
      * Sends the first {@code size} bytes of {@code object} as the peer's copy of {@code key}, in pieces paced by
      * {@code pacing}; returns when the peer holds it.
      */
-    void replicate(String key, ArrowBuf object, long size, TokenBucket pacing) throws IOException {
+    /**
+     * Sends {@code object} as the replica of {@code key}: over the bulk lane from its memory, or over Flight from a
+     * buffer of {@code viewAllocator} sharing that memory where the peer has no lane.
+     */
+    void replicate(String key, MemoryObjectStore.Lease object, BufferAllocator viewAllocator, TokenBucket pacing) throws IOException {
         enter();
         try {
-            replicateNow(key, object, size, pacing);
+            replicateNow(key, object, viewAllocator, pacing);
         } finally {
             calls.decrementAndGet();
         }
     }
 
-    private void replicateNow(String key, ArrowBuf object, long size, TokenBucket pacing) throws IOException {
+    private void replicateNow(String key, MemoryObjectStore.Lease lease, BufferAllocator viewAllocator, TokenBucket pacing)
+            throws IOException {
+        long size = lease.size();
         int port = bulkPort();
-        if (port != NO_BULK_LANE && replicateBulk(key, object, size, pacing, port)) {
+        if (port != NO_BULK_LANE && replicateBulk(key, lease, size, pacing, port)) {
             return;
         }
         long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(callTimeoutMillis);
         FlightDescriptor descriptor = FlightDescriptor.command(PeerProtocol.replica(key, size));
         Ack ack = new Ack();
-        try (VectorSchemaRoot root = VectorSchemaRoot.create(PeerProtocol.SCHEMA, allocator)) {
+        try (ArrowBuf object = lease.share(viewAllocator);
+             VectorSchemaRoot root = VectorSchemaRoot.create(PeerProtocol.SCHEMA, allocator)) {
             FlightClient.ClientStreamListener out = client.startPut(descriptor, root, ack,
                     CallOptions.timeout(callTimeoutMillis, TimeUnit.MILLISECONDS));
             try {
@@ -698,7 +706,8 @@ final class PeerLink implements AutoCloseable {
      * Sends the replica over the bulk lane: its descriptor, then its bytes straight from {@code object}'s memory in
      * pieces paced by {@code pacing}, then the peer's answer. False if the lane cannot be reached (Flight then).
      */
-    private boolean replicateBulk(String key, ArrowBuf object, long size, TokenBucket pacing, int port) throws IOException {
+    private boolean replicateBulk(String key, MemoryObjectStore.Lease object, long size, TokenBucket pacing, int port)
+            throws IOException {
         long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(callTimeoutMillis);
         Boolean sent = overBulk(port, "replicate " + key, PeerProtocol.replica(key, size), connection -> {
             for (long start = 0; start < size; start += PeerProtocol.PIECE_BYTES) {
@@ -713,7 +722,7 @@ final class PeerLink implements AutoCloseable {
                     Thread.currentThread().interrupt();
                     throw new InterruptedIOException("replication of " + key + " to peer " + index + " interrupted");
                 }
-                ByteBuffer piece = object.nioBuffer(start, length);
+                ByteBuffer piece = object.bytes(start, length);
                 while (piece.hasRemaining()) {
                     connection.write(piece);
                 }

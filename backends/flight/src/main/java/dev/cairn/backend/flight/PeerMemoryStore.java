@@ -118,7 +118,7 @@ public final class PeerMemoryStore implements ObjectStore {
             objects = new MemoryObjectStore(root, config.memoryLimitBytes());
             serving = root.newChildAllocator("cairn-peer-serve", 0, transfer);
             client = root.newChildAllocator("cairn-peer-client", 0, transfer);
-            lane = new BulkServer(config.peerIndex(), config.host(), objects, serving, executor, timer,
+            lane = new BulkServer(config.peerIndex(), config.host(), objects, executor, timer,
                     config.callTimeout().toNanos(), replicasReceived, replicasRejected);
             producer = new PeerService(config.peerIndex(), objects, serving, config.callTimeout().toNanos(), lane.port(),
                     replicasReceived, replicasRejected);
@@ -670,18 +670,17 @@ public final class PeerMemoryStore implements ObjectStore {
         if (link == null) {
             throw new PeerLink.PeerException("peer " + peer + " is down or has no address", FlightStatusCode.UNAVAILABLE, null);
         }
-        // One version of the object, without a copy: a shared view of its memory, which stays valid (and unchanged)
-        // until closed whatever happens to the key meanwhile.
-        ArrowBuf view;
+        // One version of the object, without a copy: a lease on its memory, which stays valid (and unchanged) until
+        // closed whatever happens to the key meanwhile, and goes back to the store for reuse after.
+        MemoryObjectStore.Lease lease;
         try {
-            view = memory.share(key, clientAllocator);
+            lease = memory.lease(key);
         } catch (NoSuchFileException gone) {
             return -1;
         }
-        try (view) {
-            long size = view.readableBytes();
-            link.replicate(key, view, size, pacing);
-            return size;
+        try (lease) {
+            link.replicate(key, lease, clientAllocator, pacing);
+            return lease.size();
         }
     }
 

@@ -84,10 +84,14 @@ class BulkLaneRequestsTest {
         byte[] content = PeerReplicationTest.randomBytes(7, 3 * PeerProtocol.PIECE_BYTES + 17); // several paced pieces
         for (Lane lane : Lane.values()) {
             withPeer(lane, (link, laneStore, flightStore, reading) -> {
-                try (ArrowBuf object = reading.buffer(content.length)) { // the link's allocator, as the store's replicas are
-                    object.setBytes(0, content);
-                    link.replicate("chunks/ab/replica", object, content.length, new TokenBucket(1L << 40, 1L << 30));
-                    link.replicate("chunks/ab/empty", object, 0, new TokenBucket(1L << 40, 1L << 30));
+                try (MemoryObjectStore sender = new MemoryObjectStore(reading.getRoot(), 16L << 20)) { // the sending peer's store, on the link's root
+                    sender.put("chunks/ab/replica", ByteBuffer.wrap(content));
+                    sender.put("chunks/ab/empty", ByteBuffer.allocate(0));
+                    try (MemoryObjectStore.Lease object = sender.lease("chunks/ab/replica");
+                         MemoryObjectStore.Lease empty = sender.lease("chunks/ab/empty")) {
+                        link.replicate("chunks/ab/replica", object, reading, new TokenBucket(1L << 40, 1L << 30));
+                        link.replicate("chunks/ab/empty", empty, reading, new TokenBucket(1L << 40, 1L << 30));
+                    }
                 }
                 MemoryObjectStore holder = lane == Lane.SERVED ? laneStore : flightStore;
                 MemoryObjectStore other = lane == Lane.SERVED ? flightStore : laneStore;
@@ -103,10 +107,14 @@ class BulkLaneRequestsTest {
         withPeer(Lane.SERVED, (link, laneStore, flightStore, reading) -> {
             long room = laneStore.limitBytes() - laneStore.usedBytes();
             int size = (int) room + 1;
-            try (BufferAllocator a = new RootAllocator(256L << 20); ArrowBuf object = a.buffer(size)) { // never reaches Flight
-                object.setZero(0, size);
-                PeerLink.PeerException e = assertThrows(PeerLink.PeerException.class,
-                        () -> link.replicate("chunks/cd/big", object, size, new TokenBucket(1L << 40, 1L << 30)));
+            try (BufferAllocator a = new RootAllocator(256L << 20); MemoryObjectStore sender = new MemoryObjectStore(a, 256L << 20)) {
+                sender.put("chunks/cd/big", ByteBuffer.allocateDirect(size));
+                MemoryObjectStore.Lease object = sender.lease("chunks/cd/big"); // never reaches Flight
+                PeerLink.PeerException e;
+                try (object) {
+                    e = assertThrows(PeerLink.PeerException.class,
+                            () -> link.replicate("chunks/cd/big", object, a, new TokenBucket(1L << 40, 1L << 30)));
+                }
                 assertTrue(e.refused(), e.getMessage());
                 assertTrue(e.getMessage().contains("memory limit"), e.getMessage());
             }
@@ -138,7 +146,7 @@ class BulkLaneRequestsTest {
              MemoryObjectStore flightStore = new MemoryObjectStore(root, 64L << 20)) {
             laneStore.put("steps/1/lane", ByteBuffer.wrap(new byte[] {1, 2, 3}));
             flightStore.put("steps/1/flight", ByteBuffer.wrap(new byte[] {4, 5}));
-            BulkServer bulk = lane == Lane.SERVED ? new BulkServer(0, "127.0.0.1", laneStore, serving, executor, deadlines,
+            BulkServer bulk = lane == Lane.SERVED ? new BulkServer(0, "127.0.0.1", laneStore, executor, deadlines,
                     TimeUnit.SECONDS.toNanos(20)) : null;
             int port = switch (lane) {
                 case SERVED -> bulk.port();

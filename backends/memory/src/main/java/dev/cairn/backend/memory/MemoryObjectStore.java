@@ -12,6 +12,7 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.ConcurrentSkipListMap;
+import java.util.concurrent.atomic.LongAdder;
 import org.apache.arrow.memory.AllocationListener;
 import org.apache.arrow.memory.ArrowBuf;
 import org.apache.arrow.memory.BufferAllocator;
@@ -44,12 +45,17 @@ public final class MemoryObjectStore implements ObjectStore {
     private final ConcurrentSkipListMap<String, StoredObject> objects = new ConcurrentSkipListMap<>();
     private final BufferAllocator allocator;
     private final long limitBytes;
+    /** Memory of deleted objects kept for the next puts, at most a quarter of the limit ({@link RecycledBuffers}). */
+    private final RecycledBuffers recycled;
+    /** The sizes of the objects whose memory is not freed or kept yet ({@link StoredObject}). */
+    private final LongAdder objectBytes = new LongAdder();
     private volatile boolean closed;
 
     /** A store with its own root allocator of {@code limitBytes}. */
     public MemoryObjectStore(long limitBytes) {
         this.limitBytes = requirePositive(limitBytes);
         this.allocator = new RootAllocator(AllocationListener.NOOP, limitBytes, EXACT);
+        this.recycled = new RecycledBuffers(limitBytes / 4);
         checkDirectBufferAccess(allocator);
     }
 
@@ -60,12 +66,32 @@ public final class MemoryObjectStore implements ObjectStore {
     public MemoryObjectStore(BufferAllocator parent, long limitBytes) {
         this.limitBytes = requirePositive(limitBytes);
         this.allocator = parent.newChildAllocator("cairn-memory-tier", 0, limitBytes);
+        this.recycled = new RecycledBuffers(limitBytes / 4);
         checkDirectBufferAccess(allocator);
     }
 
-    /** Bytes held now, as the allocator counts them; includes objects replaced or deleted but still being read. */
+    /**
+     * Bytes of the objects held now, by their sizes; includes objects replaced or deleted but still being read. The
+     * memory they take may be up to 1/16 more (an object put into the kept memory of an object a little larger,
+     * {@link RecycledBuffers}), and the memory kept for reuse ({@link #keptBytes()}) is not counted here: the
+     * allocator's limit bounds all of it.
+     */
     public long usedBytes() {
-        return allocator.getAllocatedMemory();
+        return objectBytes.sum();
+    }
+
+    /**
+     * Memory of deleted or replaced objects kept to hold the next puts of similar sizes instead of being freed and
+     * allocated again (page by page, from the kernel): at most a quarter of the limit, counted by the allocator, freed
+     * at once when a put would not fit otherwise.
+     */
+    public long keptBytes() {
+        return recycled.keptBytes();
+    }
+
+    /** How many puts were held in kept memory instead of new memory since this store opened. */
+    public long reusedBuffers() {
+        return recycled.reused();
     }
 
     /** The most bytes this store may hold. */
@@ -128,6 +154,53 @@ public final class MemoryObjectStore implements ObjectStore {
         }
     }
 
+    /**
+     * The current version of {@code key}, held without a copy until the lease is closed: its bytes never change and
+     * stay valid until then, whatever happens to the key meanwhile. Unlike {@link #share}, the memory stays this
+     * store's, so that it can be kept for reuse ({@link #keptBytes()}) once the object is gone and the last lease
+     * closed. For sending an object to the network: close leases promptly, before this store closes.
+     *
+     * @throws NoSuchFileException if there is no object {@code key}
+     */
+    public Lease lease(String key) throws IOException {
+        return new Lease(acquire(key));
+    }
+
+    /** See {@link #lease}. */
+    public static final class Lease implements AutoCloseable {
+        private StoredObject object;
+
+        private Lease(StoredObject object) {
+            this.object = object;
+        }
+
+        /** The object's size in bytes. */
+        public int size() {
+            return object.size();
+        }
+
+        /** A view of {@code length} of its bytes from {@code offset}: read-only, position 0. */
+        public ByteBuffer bytes(long offset, int length) {
+            return object.view(offset, length);
+        }
+
+        /**
+         * The bytes as a buffer of {@code target}, as {@link MemoryObjectStore#share} gives them (for a Flight stream);
+         * this object's memory is then freed, never reused.
+         */
+        public ArrowBuf share(BufferAllocator target) {
+            return object.share(target);
+        }
+
+        @Override
+        public void close() {
+            if (object != null) {
+                object.release();
+                object = null;
+            }
+        }
+    }
+
     @Override
     public ObjectInfo stat(String key) throws IOException {
         checkOpen();
@@ -184,19 +257,14 @@ public final class MemoryObjectStore implements ObjectStore {
                 removed.release();
             }
         }
+        recycled.close();
         allocator.close();
     }
 
     private StoredObject copyOf(String key, ByteBuffer data) throws IOException {
         checkOpen();
         int size = data.remaining();
-        StoredObject object;
-        try {
-            object = new StoredObject(allocator.buffer(size), size, Instant.now());
-        } catch (OutOfMemoryException full) {
-            throw new IOException("memory tier is full: cannot hold " + key + " (" + size + " bytes) with "
-                    + usedBytes() + " of " + limitBytes + " bytes used", full);
-        }
+        StoredObject object = new StoredObject(memoryFor(key, size), size, Instant.now(), recycled, objectBytes);
         try {
             object.copyFrom(data);
         } catch (RuntimeException e) {
@@ -204,6 +272,87 @@ public final class MemoryObjectStore implements ObjectStore {
             throw e;
         }
         return object;
+    }
+
+    /**
+     * Memory for an object of {@code size} bytes: kept memory of a similar size if there is some, else new memory;
+     * when that does not fit, the kept memory is freed and new memory tried again.
+     */
+    private ArrowBuf memoryFor(String key, int size) throws IOException {
+        ArrowBuf kept = recycled.take(size);
+        if (kept != null) {
+            return kept;
+        }
+        try {
+            return allocator.buffer(size);
+        } catch (OutOfMemoryException full) {
+            if (recycled.drain() > 0) {
+                try {
+                    return allocator.buffer(size);
+                } catch (OutOfMemoryException stillFull) {
+                    full = stillFull;
+                }
+            }
+            throw new IOException("memory tier is full: cannot hold " + key + " (" + size + " bytes) with "
+                    + usedBytes() + " of " + limitBytes + " bytes used", full);
+        }
+    }
+
+    /**
+     * Room for an object of {@code size} bytes in this store's own memory, for a caller that fills it from elsewhere
+     * (a replica read from a socket) and then {@linkplain Reservation#put puts} it: no staging buffer, no second copy.
+     * Nothing is visible under any key until the put; closing an unused reservation gives the room back. Null when
+     * the store cannot hold {@code size} more bytes now.
+     */
+    public Reservation reserve(String key, int size) throws IOException {
+        checkKey(key);
+        if (size < 0) {
+            throw new IllegalArgumentException("negative size " + size + " for " + key);
+        }
+        try {
+            return new Reservation(key, memoryFor(key, size), size);
+        } catch (IOException full) {
+            return null;
+        }
+    }
+
+    /** See {@link #reserve}. Used by one thread. */
+    public final class Reservation implements AutoCloseable {
+        private final String key;
+        private final int size;
+        private ArrowBuf memory;
+
+        private Reservation(String key, ArrowBuf memory, int size) {
+            this.key = key;
+            this.memory = memory;
+            this.size = size;
+        }
+
+        /** The object's bytes to fill: position 0, limit its size. */
+        public ByteBuffer buffer() {
+            return size == 0 ? ByteBuffer.allocate(0) : memory.nioBuffer(0, size);
+        }
+
+        /** Makes the filled bytes the object under the key reserved, replacing any object there. */
+        public void put() throws IOException {
+            if (memory == null) {
+                throw new IllegalStateException("reservation for " + key + " already put or closed");
+            }
+            checkOpen();
+            StoredObject previous = objects.put(key, new StoredObject(memory, size, Instant.now(), recycled, objectBytes));
+            memory = null;
+            if (previous != null) {
+                previous.release();
+            }
+        }
+
+        @Override
+        public void close() {
+            if (memory != null) {
+                recycled.give(memory);
+                memory = null;
+            }
+        }
     }
 
     /** The current object for {@code key} with a reference held, retrying if it is replaced while we look. */

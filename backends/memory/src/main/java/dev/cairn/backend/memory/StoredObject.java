@@ -3,6 +3,7 @@ package dev.cairn.backend.memory;
 import java.nio.ByteBuffer;
 import java.time.Instant;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.LongAdder;
 import org.apache.arrow.memory.ArrowBuf;
 import org.apache.arrow.memory.BufferAllocator;
 
@@ -19,11 +20,20 @@ final class StoredObject {
     private final int size;
     private final Instant lastModified;
     private final AtomicInteger references = new AtomicInteger(1);
+    /** Where the memory goes when the last reference is dropped, unless it was shared. */
+    private final RecycledBuffers recycled;
+    /** Whether another allocator holds this memory too ({@link #share}): then it is freed, never reused. */
+    private volatile boolean shared;
+    /** The store's count of object bytes: this object's size from now until its memory is freed or kept. */
+    private final LongAdder objectBytes;
 
-    StoredObject(ArrowBuf buffer, int size, Instant lastModified) {
+    StoredObject(ArrowBuf buffer, int size, Instant lastModified, RecycledBuffers recycled, LongAdder objectBytes) {
         this.buffer = buffer;
         this.size = size;
         this.lastModified = lastModified;
+        this.recycled = recycled;
+        this.objectBytes = objectBytes;
+        objectBytes.add(size);
     }
 
     int size() {
@@ -54,6 +64,15 @@ final class StoredObject {
         return length;
     }
 
+    /** A read-only view of {@code length} bytes from {@code offset}, within the object. Call with a reference held. */
+    ByteBuffer view(long offset, int length) {
+        java.util.Objects.checkFromIndexSize(offset, length, size);
+        if (length == 0) {
+            return ByteBuffer.allocate(0).asReadOnlyBuffer();
+        }
+        return buffer.nioBuffer(offset, length).asReadOnlyBuffer();
+    }
+
     /**
      * The bytes as a new buffer of {@code target} over the same memory, holding its own reference on it (Arrow's
      * cross-allocator retain), so that the memory outlives this object's release until that buffer is closed too.
@@ -63,10 +82,11 @@ final class StoredObject {
         if (size == 0) {
             return target.getEmpty();
         }
-        ArrowBuf shared = buffer.getReferenceManager().retain(buffer, target);
-        shared.readerIndex(0);
-        shared.writerIndex(size);
-        return shared;
+        this.shared = true;
+        ArrowBuf view = buffer.getReferenceManager().retain(buffer, target);
+        view.readerIndex(0);
+        view.writerIndex(size);
+        return view;
     }
 
     /** Takes a reference for a read; false if the object is already freed. */
@@ -81,11 +101,19 @@ final class StoredObject {
         return true;
     }
 
-    /** Drops a reference; the last one frees the memory. */
+    /**
+     * Drops a reference; the last one frees the memory or, where no other allocator shares it, keeps it for reuse
+     * ({@link RecycledBuffers}): no reader holds it any more, and none can take a reference again.
+     */
     void release() {
         int remaining = references.decrementAndGet();
         if (remaining == 0) {
-            buffer.close();
+            objectBytes.add(-size);
+            if (shared) {
+                buffer.close();
+            } else {
+                recycled.give(buffer);
+            }
         } else if (remaining < 0) {
             throw new IllegalStateException("object released more often than retained");
         }

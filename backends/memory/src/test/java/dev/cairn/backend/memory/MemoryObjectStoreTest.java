@@ -102,6 +102,124 @@ class MemoryObjectStoreTest extends ObjectStoreContract {
     }
 
     @Test
+    void theMemoryOfADeletedChunkHoldsTheNextChunkOfASimilarSizeWithoutShowingItsOldBytes() throws IOException {
+        try (MemoryObjectStore memory = new MemoryObjectStore(64L << 20)) {
+            memory.put("chunk-1", filled(3 << 20, (byte) 7));
+            memory.delete("chunk-1");
+            assertEquals(0, memory.usedBytes(), "kept memory is not counted as used");
+            assertEquals(3 << 20, memory.keptBytes());
+
+            int smaller = (3 << 20) - 100_000; // within 1/16 below the kept buffer's capacity
+            memory.put("chunk-2", filled(smaller, (byte) 1));
+            assertEquals(1, memory.reusedBuffers());
+            assertEquals(0, memory.keptBytes());
+            assertEquals(smaller, memory.stat("chunk-2").size());
+            ByteBuffer back = ByteBuffer.allocate(3 << 20);
+            assertEquals(smaller, memory.read("chunk-2", 0, back), "the object ends at its own size");
+            for (int i = 0; i < smaller; i++) {
+                assertEquals(1, back.get(i));
+            }
+
+            memory.put("chunk-3", filled(1 << 20, (byte) 2)); // a third of the size: new memory
+            assertEquals(1, memory.reusedBuffers());
+        }
+    }
+
+    @Test
+    void keptMemoryNeverMakesAPutFailAndIsBoundedByAQuarterOfTheLimit() throws IOException {
+        try (MemoryObjectStore memory = new MemoryObjectStore(8L << 20)) {
+            for (int i = 0; i < 3; i++) {
+                memory.put("c" + i, filled(1 << 20, (byte) i));
+            }
+            for (int i = 0; i < 3; i++) {
+                memory.delete("c" + i);
+            }
+            assertEquals(2 << 20, memory.keptBytes(), "at most a quarter of the limit is kept");
+            // fits only once the kept memory is freed
+            memory.put("big", filled((8 << 20) - 1000, (byte) 5));
+            assertEquals(0, memory.keptBytes());
+            assertEquals((8 << 20) - 1000, memory.stat("big").size());
+            assertEquals((8 << 20) - 1000, memory.usedBytes());
+        }
+    }
+
+    @Test
+    void theMemoryOfASharedObjectIsNeverReusedWhileItsHolderReadsIt() throws IOException {
+        try (BufferAllocator root = new RootAllocator(AllocationListener.NOOP, 64L << 20, size -> size);
+             BufferAllocator holder = root.newChildAllocator("holder", 0, 8L << 20)) {
+            MemoryObjectStore memory = new MemoryObjectStore(root, 16L << 20);
+            memory.put("a", filled(1 << 20, (byte) 3));
+            try (ArrowBuf shared = memory.share("a", holder)) {
+                memory.delete("a");
+                memory.put("b", filled(1 << 20, (byte) 4));
+                assertEquals(0, memory.reusedBuffers());
+                assertEquals(3, shared.getByte((1 << 20) - 1), "the holder's bytes are still the first object's");
+            }
+            memory.close();
+        }
+    }
+
+    @Test
+    void aLeasedObjectKeepsItsBytesUntilTheLeaseClosesAndItsMemoryIsThenReused() throws IOException {
+        try (MemoryObjectStore memory = new MemoryObjectStore(64L << 20)) {
+            memory.put("chunk", filled(1 << 20, (byte) 6));
+            try (MemoryObjectStore.Lease lease = memory.lease("chunk")) {
+                memory.delete("chunk");
+                memory.put("next", filled(1 << 20, (byte) 8));
+                assertEquals(0, memory.reusedBuffers(), "memory under a lease is not handed out");
+                assertEquals(0, memory.keptBytes());
+                ByteBuffer tail = lease.bytes((1 << 20) - 10, 10);
+                assertEquals(10, tail.remaining());
+                assertEquals(6, tail.get(9), "the leased version's bytes");
+                assertThrows(IndexOutOfBoundsException.class, () -> lease.bytes(1 << 20, 1));
+            }
+            assertEquals(1 << 20, memory.keptBytes(), "kept once the lease closed");
+            memory.put("after", filled(1 << 20, (byte) 9));
+            assertEquals(1, memory.reusedBuffers());
+            assertThrows(NoSuchFileException.class, () -> memory.lease("chunk"));
+        }
+    }
+
+    @Test
+    void aReservationIsFilledInPlaceAndIsInvisibleUntilPut() throws IOException {
+        try (BufferAllocator parent = new RootAllocator(AllocationListener.NOOP, 64L << 20, size -> size)) {
+            MemoryObjectStore memory = new MemoryObjectStore(parent, 8L << 20);
+            try (MemoryObjectStore.Reservation r = memory.reserve("replica/x", 1 << 20)) {
+                ByteBuffer into = r.buffer();
+                assertEquals(1 << 20, into.remaining());
+                while (into.hasRemaining()) {
+                    into.put((byte) 9);
+                }
+                assertThrows(NoSuchFileException.class, () -> memory.stat("replica/x"));
+                r.put();
+            }
+            ByteBuffer back = ByteBuffer.allocate(1 << 20);
+            assertEquals(1 << 20, memory.read("replica/x", 0, back));
+            assertEquals(9, back.get((1 << 20) - 1));
+
+            try (MemoryObjectStore.Reservation abandoned = memory.reserve("replica/y", 1 << 20)) {
+                abandoned.buffer().put((byte) 1); // a connection broken mid-replica: never put
+            }
+            assertThrows(NoSuchFileException.class, () -> memory.stat("replica/y"));
+            assertEquals(2 << 20, parent.getAllocatedMemory(), "the object and the kept room");
+            assertEquals(1 << 20, memory.usedBytes(), "only the object counts as used");
+            assertEquals(null, memory.reserve("replica/z", 8 << 20), "no room: refused before any byte is read");
+            assertThrows(IOException.class, () -> memory.reserve("../bad", 1));
+
+            memory.close();
+            assertEquals(0, parent.getAllocatedMemory(), "kept memory is freed at close");
+        }
+    }
+
+    private static ByteBuffer filled(int size, byte value) {
+        ByteBuffer b = ByteBuffer.allocateDirect(size);
+        while (b.hasRemaining()) {
+            b.put(value);
+        }
+        return b.flip();
+    }
+
+    @Test
     void aClosedStoreRefusesCalls() throws IOException {
         MemoryObjectStore memory = new MemoryObjectStore(1024);
         memory.close();
