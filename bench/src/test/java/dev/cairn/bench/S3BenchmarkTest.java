@@ -28,7 +28,7 @@ class S3BenchmarkTest {
                 new PrintStream(progress, true, StandardCharsets.UTF_8));
 
         assertEquals(20L << 20, r.setup().stateBytes());
-        assertEquals(6, r.figures().size());
+        assertEquals(8, r.figures().size());
         for (Figure f : r.figures()) {
             assertEquals(2, f.nanos().length, f.key());
             assertTrue(f.minNanos() > 0 && f.medianNanos() <= f.maxNanos(), f.key());
@@ -48,6 +48,7 @@ class S3BenchmarkTest {
         String text = table.toString(StandardCharsets.UTF_8);
         String json = S3Report.json(r);
         assertTrue(text.contains("upload to S3 tier vs TransferManager upload") && text.contains(">= 1.00x"), text);
+        assertTrue(text.contains("CPU of the restore vs of the download"), text);
         assertTrue(text.contains("S3Proxy"), text);
         for (Figure f : r.figures()) {
             assertTrue(json.contains("\"" + f.key() + "\": {"), f.key());
