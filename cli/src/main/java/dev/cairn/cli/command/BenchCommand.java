@@ -141,7 +141,7 @@ public final class BenchCommand implements Callable<Integer> {
             description = "With --goodput: measured steps of each default-MLP run (default: ${DEFAULT-VALUE}).")
     int goodputSteps;
 
-    @Option(names = "--rank-steps", paramLabel = "N", defaultValue = "6",
+    @Option(names = "--rank-steps", paramLabel = "N", defaultValue = "16",
             description = "With --ranks: steps each rank saves; the save figures are the median of steps 2..N, so that"
                     + " they describe JVMs whose save path the JIT has compiled, as a training run's is after its first"
                     + " minutes (default: ${DEFAULT-VALUE}).")
