@@ -147,7 +147,7 @@ class UncompressedTierTest {
             assertEquals(first.get(0).chunks(), first.get(0).chunksWritten());
             // A few values of the first chunk change, as a sparse update would: a compressing first tier stores that
             // chunk as its difference to step 1; this one stores it whole, and nothing else again.
-            ByteBuffer w = s.tensor("w").buffers().get(0);
+            ByteBuffer w = s.tensor("w").buffers().get(0).duplicate().order(ByteOrder.LITTLE_ENDIAN);
             for (int i = 0; i < 64; i++) {
                 w.putFloat(i * 4 * 16, w.getFloat(i * 4 * 16) + 1e-3f);
             }

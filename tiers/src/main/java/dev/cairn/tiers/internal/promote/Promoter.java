@@ -258,7 +258,7 @@ public final class Promoter implements AutoCloseable {
         return target.level() > source.level() && stored != Codec.RAW;
     }
 
-        /** A copy's workspace: a reader for chains and re-encoding, encoders by level, and the buffers they use. */
+    /** A copy's workspace: a reader for chains and re-encoding, encoders by level, and the buffers they use. */
     private static final class Workspace {
         final Scratch scratch;
         final ChunkReader reader;
