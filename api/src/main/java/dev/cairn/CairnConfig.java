@@ -142,7 +142,10 @@ public final class CairnConfig {
         return encoderThreads;
     }
 
-    /** zstd level for chunks. */
+    /**
+     * zstd level of the chunks of every tier that sets no level of its own ({@link TierConfig#compressionLevel(int)}),
+     * but those in memory, which store chunks uncompressed unless they set one ({@link TierConfig#isUncompressed()}).
+     */
     public int compressionLevel() {
         return compressionLevel;
     }
@@ -415,7 +418,8 @@ public final class CairnConfig {
          * against the previous version of the same position (same entry, same offset, same length), compressed with
          * zstd, when that is smaller than the whole chunk and the save's first tier still holds the previous version.
          * Its stored form names its base, and a restore follows the chain to the nearest whole chunk, checking every
-         * link's hash. Only the first tier of a save holds differential chunks; promotion stores them whole in slower
+         * link's hash. Only the first tier of a save holds differential chunks, and only one that compresses (a tier
+         * in memory does only where it sets {@link TierConfig#compressionLevel(int)}); promotion stores them whole in slower
          * tiers. Every {@code fullEvery}-th version of a position is stored whole, which bounds both the chain a
          * restore reads and the work a save does to rebuild the previous version. {@code 1} turns it off.
          * Default {@value #DEFAULT_DIFFERENTIAL_FULL_EVERY}. Single-rank runs only: with several ranks chunks are always stored

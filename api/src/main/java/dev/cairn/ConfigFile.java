@@ -168,7 +168,7 @@ final class ConfigFile {
             });
             set(prefix + TIER_EVERY, v -> t[0] = t[0].everySteps(longValue(v)));
             set(prefix + TIER_KEEP, v -> t[0] = t[0].keepLast(integer(v)));
-            set(prefix + TIER_LEVEL, v -> t[0] = t[0].compressionLevel(integer(v)));
+            set(prefix + TIER_LEVEL, v -> t[0] = isNone(v) ? t[0].uncompressed() : t[0].compressionLevel(tierLevel(v)));
             b.tier(t[0]);
         }
         try {
@@ -259,6 +259,22 @@ final class ConfigFile {
 
     private String where(String key, Value v) {
         return source + (v != null && v.line() > 0 ? " line " + v.line() : "") + ", key '" + key + "'";
+    }
+
+    /** A tier's {@value #TIER_LEVEL}: {@value #NO_COMPRESSION} stores its chunks uncompressed. */
+    static final String NO_COMPRESSION = "none";
+
+    private static boolean isNone(String v) {
+        return v.strip().equalsIgnoreCase(NO_COMPRESSION);
+    }
+
+    private static int tierLevel(String v) {
+        try {
+            return integer(v);
+        } catch (NumberFormatException e) {
+            throw new IllegalArgumentException("a tier's compression level is a zstd level in [-7, 22] or '"
+                    + NO_COMPRESSION + "'");
+        }
     }
 
     static int integer(String v) {
@@ -357,6 +373,9 @@ final class ConfigFile {
             p.setProperty(prefix + TIER_EVERY, Long.toString(t.everySteps()));
             p.setProperty(prefix + TIER_KEEP, Integer.toString(t.keepLast()));
             t.compressionLevel().ifPresent(l -> p.setProperty(prefix + TIER_LEVEL, Integer.toString(l)));
+            if (t.uncompressedExplicitly()) {
+                p.setProperty(prefix + TIER_LEVEL, NO_COMPRESSION);
+            }
             t.settings().forEach((k, v) -> p.setProperty(prefix + k, v));
         }
         p.setProperty(TIERS, String.join(", ", names));

@@ -37,6 +37,28 @@ public interface ObjectStore extends AutoCloseable {
     }
 
     /**
+     * {@link #putSyncingNameLater} of the concatenation of {@code parts} (each from its position to its limit; their
+     * positions untouched): for an object whose bytes lie in several buffers, such as a chunk stored uncompressed (its
+     * raw bytes in slices, with frame headers between them), so that a store that keeps its own copy of what it is
+     * given copies each part into place once instead of the writer gathering them first. By default the parts are
+     * gathered into one heap buffer, then put: a store in memory should override this.
+     */
+    default void putGathered(String key, ByteBuffer[] parts) throws IOException {
+        long total = 0;
+        for (ByteBuffer p : parts) {
+            total += p.remaining();
+        }
+        if (total > Integer.MAX_VALUE - 8) {
+            throw new IOException("object " + key + " of " + total + " bytes is too large to gather in one buffer");
+        }
+        ByteBuffer whole = ByteBuffer.allocate((int) total);
+        for (ByteBuffer p : parts) {
+            whole.put(p.duplicate());
+        }
+        putSyncingNameLater(key, whole.flip());
+    }
+
+    /**
      * Makes durable the names of those of {@code keys} written by {@link #putSyncingNameLater} whose names are not yet
      * (in this process's knowledge; a name this store cannot tell about is made durable again): once this returns, a
      * crash loses none of them. Keys not held are ignored. By default nothing is left to do.

@@ -6,7 +6,7 @@ import java.util.OptionalInt;
 
 /**
  * One storage tier: a store, how often a step goes there, how many committed checkpoints it keeps, and (optionally)
- * its own zstd level.
+ * its own zstd level, or none ({@link #uncompressed()}).
  * Tiers are listed fastest first in {@link CairnConfig}; restore reads the first that holds a good copy.
  *
  * <pre>{@code
@@ -18,9 +18,13 @@ public final class TierConfig {
     private final ObjectStore store;
     private final long everySteps;
     private final int keepLast;
-    /** {@link #INHERIT_LEVEL}: the config's {@link CairnConfig#compressionLevel()}. */
+    /**
+     * A zstd level; {@link #INHERIT_LEVEL}: the config's {@link CairnConfig#compressionLevel()}, or none for a store in
+     * memory; {@link #NO_COMPRESSION}: none ({@link #uncompressed()}).
+     */
     private final int compressionLevel;
     private static final int INHERIT_LEVEL = Integer.MIN_VALUE;
+    private static final int NO_COMPRESSION = Integer.MIN_VALUE + 1;
     /** Where the store was opened from ({@link #at}); null for a store handed over as an object. */
     private final String location;
     private final java.util.Map<String, String> settings;
@@ -78,7 +82,9 @@ public final class TierConfig {
      * {@link CairnConfig#compressionLevel()}. The first tier of a save encodes at its own level; promotion to this tier
      * re-encodes a chunk when this level is stronger than the level of the tier it comes from and the result is
      * smaller, and otherwise copies the stored bytes verbatim. Typical: level 1 in memory, 3 to 9 on object storage,
-     * where bytes cost more than the CPU spent once per promoted chunk.
+     * where bytes cost more than the CPU spent once per promoted chunk. On a tier whose store is in memory it turns
+     * compression on (such a tier stores chunks uncompressed unless it sets a level: {@link #isUncompressed()}).
+     * Replaces an earlier {@link #uncompressed()}.
      */
     public TierConfig compressionLevel(int level) {
         if (level < -7 || level > 22) {
@@ -86,6 +92,32 @@ public final class TierConfig {
                     + "': compressionLevel must be a zstd level in [-7, 22], was " + level);
         }
         return new TierConfig(name, store, everySteps, keepLast, level, location, settings);
+    }
+
+    /**
+     * A copy that stores chunks as they are, in zstd frames of raw blocks (codec {@code raw}: any zstd reader decodes
+     * them, and decoding is a copy): a save into it hashes every chunk (verification and dedup as in any tier) but
+     * neither compresses it nor stores it as a difference to its previous version. For a tier that takes every step,
+     * where compressing costs more CPU than the bytes it saves are worth. Promotion from it to a compressed tier
+     * encodes each chunk for that tier, at that tier's level. Replaces an earlier {@link #compressionLevel(int)}.
+     * A tier whose store is in memory and that sets no level is uncompressed already.
+     */
+    public TierConfig uncompressed() {
+        return new TierConfig(name, store, everySteps, keepLast, NO_COMPRESSION, location, settings);
+    }
+
+    /**
+     * Whether chunks are stored uncompressed here: the tier was made {@link #uncompressed()}, or its store is in this
+     * process's memory ({@link ObjectStore#inMemory()}: the memory and peer-memory tiers) and it sets no
+     * {@link #compressionLevel(int)}.
+     */
+    public boolean isUncompressed() {
+        return compressionLevel == NO_COMPRESSION || (compressionLevel == INHERIT_LEVEL && store.inMemory());
+    }
+
+    /** Whether {@link #uncompressed()} was called (last) on this tier, as opposed to its store's default. */
+    boolean uncompressedExplicitly() {
+        return compressionLevel == NO_COMPRESSION;
     }
 
     public String name() {
@@ -114,9 +146,10 @@ public final class TierConfig {
         return keepLast;
     }
 
-    /** This tier's own zstd level; empty when it uses the config's. */
+    /** This tier's own zstd level; empty when it uses the config's, or stores chunks uncompressed. */
     public OptionalInt compressionLevel() {
-        return compressionLevel == INHERIT_LEVEL ? OptionalInt.empty() : OptionalInt.of(compressionLevel);
+        return compressionLevel == INHERIT_LEVEL || compressionLevel == NO_COMPRESSION ? OptionalInt.empty()
+                : OptionalInt.of(compressionLevel);
     }
 
     /** Whether a save of {@code step} goes to this tier. */
@@ -126,6 +159,7 @@ public final class TierConfig {
 
     @Override
     public String toString() {
-        return "tier " + name + " (" + store.describe() + ", every " + everySteps + " steps, keep " + keepLast + ")";
+        return "tier " + name + " (" + store.describe() + ", every " + everySteps + " steps, keep " + keepLast
+                + (isUncompressed() ? ", uncompressed" : "") + ")";
     }
 }

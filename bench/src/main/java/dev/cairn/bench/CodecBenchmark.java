@@ -614,7 +614,8 @@ public final class CodecBenchmark {
         SplittableRandom random = new SplittableRandom(SEED ^ 0x5DEECE66DL);
         try (MemoryObjectStore memory = new MemoryObjectStore(4 * bytes + (64L << 20));
              Checkpointer cp = Checkpointer.open(CairnConfig.builder("bench-codecs")
-                     .tier(TierConfig.of("memory", memory).keepLast(2))
+                     // The codecs and differential chunks are what is measured: a memory tier stores raw unless it sets a level.
+                     .tier(TierConfig.of("memory", memory).compressionLevel(CairnConfig.DEFAULT_COMPRESSION_LEVEL).keepLast(2))
                      .chunkBytes(CHUNK_BYTES)
                      .encoderThreads(cores)
                      .stagingBytes(staging)

@@ -100,7 +100,9 @@ public final class GoodputRun {
                 measure(training, null, warmup, steps, out);
                 return;
             }
-            long memoryLimit = Math.max(256L << 20, 3 * stateBytes);
+            // The memory tier stores the state uncompressed (its default): keepLast(2), a save being written and one
+            // whose writes overlap it, each a whole raw copy of the state plus its frames' headers.
+            long memoryLimit = Math.max(256L << 20, 4 * stateBytes + (64L << 20));
             long staging = Math.max(model.stagingBytes(), 2 * stateBytes);
             try (MemoryObjectStore memory = new MemoryObjectStore(memoryLimit);
                  FileSystemObjectStore disk = setting.disk() > 0 ? new FileSystemObjectStore(Files.createDirectories(dir.resolve("disk"))) : null;

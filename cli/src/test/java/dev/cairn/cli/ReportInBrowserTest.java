@@ -62,7 +62,7 @@ class ReportInBrowserTest {
             try (MemoryObjectStore mem = new MemoryObjectStore(256L << 20);
                  FileSystemObjectStore disk = new FileSystemObjectStore(dir.resolve("disk"));
                  Checkpointer cp = Checkpointer.open(CairnConfig.builder("report").chunkBytes(64 << 10).stagingBytes(16L << 20)
-                         .encoderThreads(1).gcGrace(Duration.ZERO).tier(TierConfig.of("memory", mem).keepLast(1))
+                         .encoderThreads(1).gcGrace(Duration.ZERO).tier(TierConfig.of("memory", mem).compressionLevel(1).keepLast(1))
                          .tier(TierConfig.of("disk", disk).everySteps(2).keepLast(3).compressionLevel(3)).build())) {
                 Tensor frozen = tensor("frozen", 60_000, 1);
                 for (long step = 1; step <= 8; step++) {

@@ -191,6 +191,23 @@ public abstract class ObjectStoreContract {
     }
 
     @Test
+    void aGatheredPutStoresThePartsOneAfterTheOtherAndLeavesThemAsTheyWere() throws IOException {
+        byte[] content = randomBytes(12, 300_000);
+        ByteBuffer direct = ByteBuffer.allocateDirect(content.length).put(content).flip();
+        // Parts of both kinds, one empty, windows of larger buffers: the object is their remaining bytes in order.
+        ByteBuffer[] parts = {ByteBuffer.wrap(content, 0, 7), direct.slice(7, 131_072).position(0),
+                ByteBuffer.allocate(0), ByteBuffer.wrap(content).position(131_079).limit(131_082),
+                direct.duplicate().position(131_082)};
+        store.putGathered("gathered", parts);
+        assertArrayEquals(content, bytesOf(store.readAll("gathered")));
+        assertEquals(content.length, store.stat("gathered").size());
+        assertEquals(131_079, parts[3].position(), "positions untouched");
+        assertEquals(131_082, parts[4].position(), "positions untouched");
+        store.putGathered("gathered", new ByteBuffer[] {ByteBuffer.wrap(content, 0, 10)});
+        assertArrayEquals(slice(content, 0, 10), bytesOf(store.readAll("gathered")), "replaces the object");
+    }
+
+    @Test
     void readOnlySourceBuffersArePutAsIs() throws IOException {
         byte[] content = randomBytes(8, 5000);
         store.put("read-only", ByteBuffer.wrap(content).asReadOnlyBuffer());

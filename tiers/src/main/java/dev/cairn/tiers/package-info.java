@@ -38,7 +38,9 @@
  *                      the delta base  --2--> hash (unless done),
  *                                             dedup against
  *                                             the catalog, encode
- *                                             (XOR delta or zstd) --3--> put the chunk
+ *                                             (XOR delta or zstd;
+ *                                             raw: a copy, or none
+ *                                             into memory) --3--> put the chunk
  *                                                                        ...last chunk:
  *                                                                        TierCommitter: index,
  *                                                                        confirm chunks,

@@ -58,7 +58,7 @@ class CodecRoundTripProperties {
     @Property(tries = 60)
     void floatStatesRoundTripWithTheChosenCodecs(@ForAll("floatStates") List<FloatSpec> specs) throws Exception {
         try (ObjectStore store = new MemoryObjectStore(256L << 20);
-             Checkpointer cp = Checkpointer.open(RoundTripProperties.config(2).tier(TierConfig.of("t", store)).build())) {
+             Checkpointer cp = Checkpointer.open(RoundTripProperties.config(2).tier(TierConfig.of("t", store).compressionLevel(1)).build())) {
             cp.save(3, build(specs)).done().get(60, TimeUnit.SECONDS);
             RestoreResult r = cp.restore(RestoreRequest.latest());
             assertSameState(build(specs), r.state());
@@ -78,7 +78,7 @@ class CodecRoundTripProperties {
         int chunk = 1 << 20;
         try (ObjectStore store = new MemoryObjectStore(256L << 20);
              Checkpointer cp = Checkpointer.open(RoundTripProperties.config(1).chunkBytes(chunk)
-                     .stagingBytes(dev.cairn.CairnConfig.minimumStagingBytes(chunk, 1)).tier(TierConfig.of("t", store)).build())) {
+                     .stagingBytes(dev.cairn.CairnConfig.minimumStagingBytes(chunk, 1)).tier(TierConfig.of("t", store).compressionLevel(1)).build())) {
             cp.save(1, build(specs)).done().get(60, TimeUnit.SECONDS);
             Manifest m = manifest(store, 1);
             assertEquals(Set.of(Codec.PLANES4R.manifestName()), codecs(m.entries().get(0)));
@@ -98,7 +98,7 @@ class CodecRoundTripProperties {
         List<FloatSpec> specs = List.of(new FloatSpec(DType.F32, 4000, 1, 5), new FloatSpec(DType.BF16, 3001, 2, 6));
         StoreLayout layout = new StoreLayout("prop");
         try (ObjectStore store = new MemoryObjectStore(256L << 20)) {
-            try (Checkpointer cp = Checkpointer.open(RoundTripProperties.config(1).tier(TierConfig.of("t", store)).build())) {
+            try (Checkpointer cp = Checkpointer.open(RoundTripProperties.config(1).tier(TierConfig.of("t", store).compressionLevel(1)).build())) {
                 cp.save(1, build(specs)).done().get(60, TimeUnit.SECONDS);
             }
             Manifest now = manifest(store, 1);
@@ -128,7 +128,7 @@ class CodecRoundTripProperties {
                 store.put(layout.manifestKey(1), ByteBuffer.wrap(ManifestFormat.write(v1, "manifest", alloc)));
             }
             assertEquals(Set.of(Codec.ZSTD.manifestName()), codecs(manifest(store, 1).entries().get(0)));
-            try (Checkpointer cp = Checkpointer.open(RoundTripProperties.config(1).tier(TierConfig.of("t", store)).build())) {
+            try (Checkpointer cp = Checkpointer.open(RoundTripProperties.config(1).tier(TierConfig.of("t", store).compressionLevel(1)).build())) {
                 RestoreResult r = cp.restore(RestoreRequest.latest());
                 assertEquals(1, r.step());
                 assertSameState(build(specs), r.state());
@@ -140,7 +140,7 @@ class CodecRoundTripProperties {
                 assertSameState(build(specs), cp.restore(RestoreRequest.step(2)).state());
                 assertSameState(build(specs), cp.restore(RestoreRequest.step(1)).state());
             }
-            try (Checkpointer cp = Checkpointer.open(RoundTripProperties.config(1).tier(TierConfig.of("t", store)).build())) {
+            try (Checkpointer cp = Checkpointer.open(RoundTripProperties.config(1).tier(TierConfig.of("t", store).compressionLevel(1)).build())) {
                 // A new process dedups against step 2's chunks, found by listing, and learns their codec from them.
                 cp.save(3, build(specs)).done().get(60, TimeUnit.SECONDS);
                 assertEquals(manifest(store, 2).chunkHashes(), manifest(store, 3).chunkHashes());

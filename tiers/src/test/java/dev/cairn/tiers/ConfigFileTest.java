@@ -126,6 +126,51 @@ class ConfigFileTest {
     }
 
     @Test
+    void aTierWhoseCompressionLevelIsNoneIsUncompressedAndWritesBackAsNone() throws Exception {
+        Path f = file("run = r", "tiers = plain, packed",
+                "tier.plain.store = " + dir.resolve("plain"),
+                "tier.plain.compression.level = None",
+                "tier.packed.store = " + dir.resolve("packed"),
+                "tier.packed.compression.level = 3");
+        CairnConfig c = CairnConfig.load(f);
+        try {
+            assertTrue(c.tier("plain").isUncompressed());
+            assertEquals(OptionalInt.empty(), c.tier("plain").compressionLevel());
+            assertTrue(!c.tier("packed").isUncompressed());
+            java.util.Properties written = c.toProperties();
+            assertEquals("none", written.getProperty("tier.plain.compression.level"));
+            assertEquals("3", written.getProperty("tier.packed.compression.level"));
+            CairnConfig back = CairnConfig.fromProperties(written);
+            try {
+                assertTrue(back.tier("plain").isUncompressed());
+                assertEquals(OptionalInt.of(3), back.tier("packed").compressionLevel());
+                assertEquals(written, back.toProperties());
+            } finally {
+                for (TierConfig t : back.tiers()) {
+                    t.store().close();
+                }
+            }
+        } finally {
+            for (TierConfig t : c.tiers()) {
+                t.store().close();
+            }
+        }
+    }
+
+    @Test
+    void aTierCompressionLevelThatIsNeitherALevelNorNoneIsRefused() throws Exception {
+        String store = "tier.d.store = " + dir.resolve("d");
+        String m = errorOf("run = r", "tiers = d", store, "tier.d.compression.level = off");
+        assertTrue(m.contains("line 4") && m.contains("'tier.d.compression.level'") && m.contains("'off'")
+                && m.contains("none"), m);
+        m = errorOf("run = r", "tiers = d", store, "tier.d.compression.level = 23");
+        assertTrue(m.contains("line 4") && m.contains("compressionLevel must be a zstd level"), m);
+        // The run's own level is a zstd level only: "none" is per tier.
+        m = errorOf("run = r", "tiers = d", store, "compression.level = none");
+        assertTrue(m.contains("line 4") && m.contains("'compression.level'"), m);
+    }
+
+    @Test
     void aMissingFileIsAConfigurationError() {
         CheckpointException e = assertThrows(CheckpointException.class, () -> CairnConfig.load(dir.resolve("absent.properties")));
         assertEquals(CheckpointException.Reason.INVALID_CONFIG, e.reason());

@@ -100,7 +100,7 @@ public final class CrashChild {
                 // A bound on a hang, never reached in a healthy run: generous for a 2-core machine loaded by other builds.
                 .deadline(Duration.ofSeconds(120));
         if (memory != null) {
-            b.tier(TierConfig.of("memory", memory).keepLast(MEMORY_KEEP));
+            b.tier(TierConfig.of("memory", memory).compressionLevel(1).keepLast(MEMORY_KEEP));
         }
         return b.tier(TierConfig.of("disk", disk).everySteps(memory == null ? 1 : DISK_EVERY).keepLast(DISK_KEEP)).build();
     }

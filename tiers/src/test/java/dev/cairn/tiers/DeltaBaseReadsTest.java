@@ -74,7 +74,7 @@ class DeltaBaseReadsTest {
         MemoryObjectStore mem = new MemoryObjectStore(64L << 20);
         try (CountingStore store = new CountingStore(mem); // closes mem
              Checkpointer cp = Checkpointer.open(smallConfig("run1").chunkBytes(CHUNK)
-                     .tier(TierConfig.of("memory", store).keepLast(2)).build())) {
+                     .tier(TierConfig.of("memory", store).compressionLevel(1).keepLast(2)).build())) {
             cp.save(1, state(w), mode).done().get(30, TimeUnit.SECONDS);
             store.reset();
             // A few values of the first CHANGED chunks change; the rest of the state is as saved.
@@ -110,7 +110,7 @@ class DeltaBaseReadsTest {
         SplittableRandom r = new SplittableRandom(3);
         try (CountingStore store = new CountingStore(mem);
              Checkpointer cp = Checkpointer.open(smallConfig("run1").chunkBytes(CHUNK)
-                     .tier(TierConfig.of("memory", store).keepLast(2)).build())) {
+                     .tier(TierConfig.of("memory", store).compressionLevel(1).keepLast(2)).build())) {
             for (int step = 1; step <= 40; step++) {
                 for (int i = 0; i < w.capacity(); i += 8) {
                     w.putLong(i, r.nextLong());

@@ -69,7 +69,7 @@ class DeltaChainProperties {
         try (MemoryObjectStore mem = new MemoryObjectStore(256L << 20);
              FileSystemObjectStore disk = new FileSystemObjectStore(dir);
              Checkpointer cp = Checkpointer.open(RoundTripProperties.config(2).differential(fullEvery)
-                     .tier(TierConfig.of("memory", mem).keepLast(keep))
+                     .tier(TierConfig.of("memory", mem).compressionLevel(1).keepLast(keep))
                      .tier(TierConfig.of("disk", disk).everySteps(2).keepLast(keep)).build())) {
             long step = 0;
             for (int s = 0; s <= fractions.size(); s++) {
@@ -112,7 +112,7 @@ class DeltaChainProperties {
         byte[] values = randomValues(type, elements, random);
         try (MemoryObjectStore mem = new MemoryObjectStore(256L << 20);
              Checkpointer cp = Checkpointer.open(RoundTripProperties.config(2).differential(fullEvery)
-                     .tier(TierConfig.of("memory", mem).keepLast(3)).build())) {
+                     .tier(TierConfig.of("memory", mem).compressionLevel(1).keepLast(3)).build())) {
             cp.save(1, state(type, values)).done().get(30, TimeUnit.SECONDS);
             TrainingState first = state(type, values.clone());
             values[random.nextInt(values.length)] ^= 0x10; // one value changed: one chunk differs
@@ -178,7 +178,7 @@ class DeltaChainProperties {
             }
             boolean harmless = false;
             try (Checkpointer memoryOnly = Checkpointer.open(RoundTripProperties.config(2).differential(fullEvery)
-                    .tier(TierConfig.of("memory", mem).keepLast(steps)).build())) {
+                    .tier(TierConfig.of("memory", mem).compressionLevel(1).keepLast(steps)).build())) {
                 try {
                     // A flip of a bit the zstd format ignores (one reserved header bit) changes nothing: the restore
                     // may then succeed, but only with the exact state.
@@ -201,7 +201,7 @@ class DeltaChainProperties {
 
     private static dev.cairn.CairnConfig both(MemoryObjectStore mem, FileSystemObjectStore disk, int fullEvery, int keep) {
         return RoundTripProperties.config(2).differential(fullEvery)
-                .tier(TierConfig.of("memory", mem).keepLast(keep))
+                .tier(TierConfig.of("memory", mem).compressionLevel(1).keepLast(keep))
                 .tier(TierConfig.of("disk", disk).keepLast(keep)).build();
     }
 

@@ -79,7 +79,7 @@ class DifferentialTest {
     void aSecondSaveAfterOnePercentScatteredChangeWritesAFractionOfTheFirst() throws Exception {
         float[] w = weights(1);
         try (MemoryObjectStore mem = new MemoryObjectStore(256L << 20);
-             Checkpointer cp = Checkpointer.open(smallConfig("run1").tier(TierConfig.of("memory", mem).keepLast(2)).build())) {
+             Checkpointer cp = Checkpointer.open(smallConfig("run1").tier(TierConfig.of("memory", mem).compressionLevel(1).keepLast(2)).build())) {
             CommitReport first = cp.save(1, state(w)).done().get(30, TimeUnit.SECONDS).get(0);
             change(w, 0.01, 2);
             CommitReport second = cp.save(2, state(w)).done().get(30, TimeUnit.SECONDS).get(0);
@@ -93,7 +93,7 @@ class DifferentialTest {
         // Off: the same change writes nearly every chunk whole again.
         w = weights(1);
         try (MemoryObjectStore mem = new MemoryObjectStore(256L << 20);
-             Checkpointer cp = Checkpointer.open(smallConfig("run1").differential(1).tier(TierConfig.of("memory", mem)).build())) {
+             Checkpointer cp = Checkpointer.open(smallConfig("run1").differential(1).tier(TierConfig.of("memory", mem).compressionLevel(1)).build())) {
             CommitReport first = cp.save(1, state(w)).done().get(30, TimeUnit.SECONDS).get(0);
             change(w, 0.01, 2);
             CommitReport second = cp.save(2, state(w)).done().get(30, TimeUnit.SECONDS).get(0);
@@ -137,7 +137,7 @@ class DifferentialTest {
     void aBaseFlippedOrDeletedInMemoryIsDetectedAndRepairedFromDisk() throws Exception {
         try (MemoryObjectStore mem = new MemoryObjectStore(256L << 20);
              FileSystemObjectStore disk = new FileSystemObjectStore(dir);
-             Checkpointer cp = Checkpointer.open(smallConfig("run1").tier(TierConfig.of("memory", mem).keepLast(3))
+             Checkpointer cp = Checkpointer.open(smallConfig("run1").tier(TierConfig.of("memory", mem).compressionLevel(1).keepLast(3))
                      .tier(TierConfig.of("disk", disk).keepLast(3)).build())) {
             float[] w = saveChain(cp);
             ChunkRef c = chained(manifest(mem, 3));
@@ -163,7 +163,7 @@ class DifferentialTest {
     @Test
     void aBrokenChainWithNoOtherTierIsReportedCorrupt() throws Exception {
         try (MemoryObjectStore mem = new MemoryObjectStore(256L << 20);
-             Checkpointer cp = Checkpointer.open(smallConfig("run1").tier(TierConfig.of("memory", mem).keepLast(3)).build())) {
+             Checkpointer cp = Checkpointer.open(smallConfig("run1").tier(TierConfig.of("memory", mem).compressionLevel(1).keepLast(3)).build())) {
             saveChain(cp);
             ChunkRef c = chained(manifest(mem, 3));
             mem.delete(layout.chunkKey(c.bases().get(1)));
@@ -176,7 +176,7 @@ class DifferentialTest {
     @Test
     void aSaveAfterAGcOfRetiredStepsStillFindsItsChainsOrWritesWhole() throws Exception {
         try (MemoryObjectStore mem = new MemoryObjectStore(256L << 20);
-             Checkpointer cp = Checkpointer.open(smallConfig("run1").differential(3).tier(TierConfig.of("memory", mem).keepLast(1)).build())) {
+             Checkpointer cp = Checkpointer.open(smallConfig("run1").differential(3).tier(TierConfig.of("memory", mem).compressionLevel(1).keepLast(1)).build())) {
             float[] w = weights(9);
             for (long step = 1; step <= 7; step++) {
                 change(w, 0.003, step);

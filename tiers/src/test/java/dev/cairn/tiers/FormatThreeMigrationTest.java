@@ -49,7 +49,7 @@ class FormatThreeMigrationTest {
 
     private static Checkpointer open(ObjectStore store, int rank, int world, int keepLast) {
         return Checkpointer.open(FormatThreeStore.config(rank, world)
-                .tier(TierConfig.of("mem", store).keepLast(keepLast)).build());
+                .tier(TierConfig.of("mem", store).compressionLevel(1).keepLast(keepLast)).build());
     }
 
     private Manifest manifest(ObjectStore store, long step) throws Exception {

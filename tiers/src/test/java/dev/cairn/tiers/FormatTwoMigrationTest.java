@@ -41,7 +41,7 @@ class FormatTwoMigrationTest {
     private final StoreLayout layout = new StoreLayout(FormatTwoStore.RUN);
 
     private static Checkpointer open(ObjectStore store, int keepLast) {
-        return Checkpointer.open(FormatTwoStore.config().tier(TierConfig.of("mem", store).keepLast(keepLast)).build());
+        return Checkpointer.open(FormatTwoStore.config().tier(TierConfig.of("mem", store).compressionLevel(1).keepLast(keepLast)).build());
     }
 
     private static ObjectStore fixture() throws Exception {

@@ -114,7 +114,7 @@ final class FormatTwoStore {
     /** How the fixture was made (see the class comment): saves steps 1 to 3 and writes the store's objects to {@code dir}. */
     static void write(Path dir) throws Exception {
         try (ObjectStore store = new MemoryObjectStore(64L << 20)) {
-            try (Checkpointer cp = Checkpointer.open(config().tier(TierConfig.of("mem", store).keepLast(10)).build())) {
+            try (Checkpointer cp = Checkpointer.open(config().tier(TierConfig.of("mem", store).compressionLevel(1).keepLast(10)).build())) {
                 for (long step = 1; step <= STEPS; step++) {
                     cp.save(step, state(step)).done().get(30, TimeUnit.SECONDS);
                 }

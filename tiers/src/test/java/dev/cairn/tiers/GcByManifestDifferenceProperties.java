@@ -104,7 +104,7 @@ class GcByManifestDifferenceProperties {
              FileSystemObjectStore disk = new FileSystemObjectStore(dir);
              RootAllocator alloc = new RootAllocator();
              Checkpointer cp = Checkpointer.open(RoundTripProperties.config(2).differential(fullEvery).gcSweepEvery(sweepEvery)
-                     .tier(TierConfig.of("memory", mem).keepLast(keepLast))
+                     .tier(TierConfig.of("memory", mem).compressionLevel(1).keepLast(keepLast))
                      .tier(TierConfig.of("disk", disk).everySteps(diskEvery).keepLast(keepLast)).build())) {
             List<CheckpointHandle> pending = new ArrayList<>();
             long step = 0;
@@ -211,7 +211,7 @@ class GcByManifestDifferenceProperties {
                 // rank 0 failed.
                 ranks.add(new dev.cairn.tiers.CairnCheckpointer(RoundTripProperties.config(1).gcGrace(grace)
                         .deadline(Duration.ofSeconds(20)).gcSweepEvery(0).rank(r, 2)
-                        .tier(TierConfig.of("memory", mem).keepLast(keepLast)).build(), clock::get));
+                        .tier(TierConfig.of("memory", mem).compressionLevel(1).keepLast(keepLast)).build(), clock::get));
             }
             List<List<CheckpointHandle>> pending = new ArrayList<>();
             long step = 0;

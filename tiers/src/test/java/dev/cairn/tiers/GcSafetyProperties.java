@@ -62,7 +62,7 @@ class GcSafetyProperties {
         try (MemoryObjectStore mem = new MemoryObjectStore(256L << 20);
              FileSystemObjectStore disk = new FileSystemObjectStore(dir);
              Checkpointer cp = Checkpointer.open(RoundTripProperties.config(2).differential(fullEvery)
-                     .tier(TierConfig.of("memory", mem).keepLast(keepLast))
+                     .tier(TierConfig.of("memory", mem).compressionLevel(1).keepLast(keepLast))
                      .tier(TierConfig.of("disk", disk).everySteps(diskEvery).keepLast(keepLast)).build())) {
             List<CheckpointHandle> pending = new ArrayList<>();
             long step = 0;

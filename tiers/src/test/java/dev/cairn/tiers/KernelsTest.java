@@ -37,7 +37,7 @@ class KernelsTest {
     void theCurrentHashIsTheKeyASaveStoresAChunkUnder() throws Exception {
         ByteBuffer w = fp32(CHUNK, 1);
         try (MemoryObjectStore mem = new MemoryObjectStore(16L << 20);
-             Checkpointer cp = Checkpointer.open(smallConfig("run1").chunkBytes(CHUNK).tier(TierConfig.of("memory", mem)).build())) {
+             Checkpointer cp = Checkpointer.open(smallConfig("run1").chunkBytes(CHUNK).tier(TierConfig.of("memory", mem).compressionLevel(1)).build())) {
             cp.save(1, TrainingState.builder().add(Tensor.of("w", DType.F32, new long[] {CHUNK / 4}, w.duplicate())).build())
                     .done().get(30, TimeUnit.SECONDS);
             String key = Kernels.Hash.current().hasher().hex(w, 0, CHUNK);

@@ -147,7 +147,7 @@ class LossyAndTierLevelTest {
                 .add(Tensor.of("t", DType.U8, new long[] {text.length}, ByteBuffer.allocateDirect(text.length).put(text).flip())).build();
         try (MemoryObjectStore mem = new MemoryObjectStore(256L << 20);
              FileSystemObjectStore disk = new FileSystemObjectStore(dir);
-             Checkpointer cp = Checkpointer.open(smallConfig("run1").compressionLevel(1).tier(TierConfig.of("memory", mem))
+             Checkpointer cp = Checkpointer.open(smallConfig("run1").compressionLevel(1).tier(TierConfig.of("memory", mem).compressionLevel(1))
                      .tier(TierConfig.of("disk", disk).compressionLevel(19)).build())) {
             cp.save(1, s).done().get(30, TimeUnit.SECONDS);
             Manifest inMemory = manifest(mem, 1);

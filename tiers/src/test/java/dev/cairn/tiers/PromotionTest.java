@@ -78,7 +78,7 @@ class PromotionTest {
                 fast.save(1, state.get()).done().get(30, TimeUnit.SECONDS);
             }
             try (Checkpointer strong = Checkpointer.open(smallConfig("run1").compressionLevel(19)
-                    .tier(TierConfig.of("memory", mem)).tier(TierConfig.of("disk", disk)).build())) {
+                    .tier(TierConfig.of("memory", mem).compressionLevel(19)).tier(TierConfig.of("disk", disk)).build())) {
                 List<CommitReport> reports = strong.save(2, state.get()).done().get(30, TimeUnit.SECONDS);
                 assertEquals(0, reports.get(1).chunksWritten(), "disk already holds every chunk");
             }

@@ -138,7 +138,7 @@ class StoredFormProperties {
     private static CairnConfig config(MemoryObjectStore mem, FileSystemObjectStore disk, int fullEvery, int keepLast,
                                       Duration grace) {
         return RoundTripProperties.config(2).differential(fullEvery).gcGrace(grace)
-                .tier(TierConfig.of("memory", mem).keepLast(keepLast))
+                .tier(TierConfig.of("memory", mem).compressionLevel(1).keepLast(keepLast))
                 .tier(TierConfig.of("disk", disk).everySteps(2).keepLast(keepLast)).build();
     }
 

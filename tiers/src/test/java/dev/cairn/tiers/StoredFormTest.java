@@ -40,7 +40,7 @@ class StoredFormTest {
              FileSystemObjectStore disk = new FileSystemObjectStore(dir)) {
             // A short grace makes "recently written" short: a chunk that recurs a moment later is written again.
             try (Checkpointer cp = Checkpointer.open(RoundTripProperties.config(1).differential(4).gcGrace(Duration.ofMillis(2))
-                    .tier(TierConfig.of("memory", mem).keepLast(4))
+                    .tier(TierConfig.of("memory", mem).compressionLevel(1).keepLast(4))
                     .tier(TierConfig.of("disk", disk).everySteps(2).keepLast(4)).build())) {
                 for (int s = 0; s < steps.length; s++) {
                     Thread.sleep(20);
@@ -72,7 +72,7 @@ class StoredFormTest {
         try (MemoryObjectStore mem = new MemoryObjectStore(64L << 20);
              FileSystemObjectStore disk = new FileSystemObjectStore(dir)) {
             try (Checkpointer cp = Checkpointer.open(RoundTripProperties.config(2).differential(2)
-                    .tier(TierConfig.of("memory", mem).keepLast(4))
+                    .tier(TierConfig.of("memory", mem).compressionLevel(1).keepLast(4))
                     .tier(TierConfig.of("disk", disk).everySteps(2).keepLast(4)).build())) {
                 cp.save(1, DeltaChainProperties.state(DType.F32, a0)).done().get(30, TimeUnit.SECONDS);
                 var second = cp.save(2, DeltaChainProperties.state(DType.F32, a1));
@@ -104,7 +104,7 @@ class StoredFormTest {
         a2[RoundTripProperties.CHUNK + 40] ^= 0x12;
         try (MemoryObjectStore mem = new MemoryObjectStore(64L << 20)) {
             try (Checkpointer cp = Checkpointer.open(RoundTripProperties.config(2).differential(4)
-                    .tier(TierConfig.of("memory", mem).keepLast(1)).build())) {
+                    .tier(TierConfig.of("memory", mem).compressionLevel(1).keepLast(1)).build())) {
                 cp.save(1, DeltaChainProperties.state(DType.F32, a0)).done().get(30, TimeUnit.SECONDS);
                 var second = cp.save(2, DeltaChainProperties.state(DType.F32, a1));
                 var third = cp.save(3, DeltaChainProperties.state(DType.F32, a1));
@@ -115,7 +115,7 @@ class StoredFormTest {
             }
             StoredForms.assertManifestsAgree(mem, "prop");
             try (Checkpointer memoryOnly = Checkpointer.open(RoundTripProperties.config(1)
-                    .tier(TierConfig.of("memory", mem).keepLast(8)).build())) {
+                    .tier(TierConfig.of("memory", mem).compressionLevel(1).keepLast(8)).build())) {
                 var r = memoryOnly.restore(RestoreRequest.step(4));
                 assertSameState(DeltaChainProperties.state(DType.F32, a2), r.state());
             }
@@ -135,7 +135,7 @@ class StoredFormTest {
         try (MemoryObjectStore mem = new MemoryObjectStore(64L << 20);
              FileSystemObjectStore disk = new FileSystemObjectStore(dir)) {
             try (Checkpointer cp = Checkpointer.open(RoundTripProperties.config(2)
-                    .tier(TierConfig.of("memory", mem).keepLast(2))
+                    .tier(TierConfig.of("memory", mem).compressionLevel(1).keepLast(2))
                     .tier(TierConfig.of("disk", disk).keepLast(2)).build())) {
                 cp.save(1, twoDtypes(values)).done().get(30, TimeUnit.SECONDS);
             }
@@ -166,7 +166,7 @@ class StoredFormTest {
     /** Each step i + 1 of {@code mem} restores as {@code steps[i]} from memory alone. */
     private static void assertEachStepRestoresAlone(MemoryObjectStore mem, byte[]... steps) throws Exception {
         try (Checkpointer memoryOnly = Checkpointer.open(RoundTripProperties.config(1)
-                .tier(TierConfig.of("memory", mem).keepLast(8)).build())) {
+                .tier(TierConfig.of("memory", mem).compressionLevel(1).keepLast(8)).build())) {
             for (int s = 0; s < steps.length; s++) {
                 var r = memoryOnly.restore(RestoreRequest.step(s + 1));
                 assertSameState(DeltaChainProperties.state(DType.F32, steps[s]), r.state());

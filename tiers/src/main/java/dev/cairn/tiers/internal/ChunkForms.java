@@ -1,5 +1,6 @@
 package dev.cairn.tiers.internal;
 
+import dev.cairn.ObjectStore;
 import dev.cairn.tiers.internal.ChunkCatalog.Form;
 import dev.cairn.tiers.internal.codec.StoredChunkHeader;
 import dev.cairn.tiers.internal.restore.StoredChunks;
@@ -76,6 +77,15 @@ public final class ChunkForms {
      */
     public static Form put(Tier tier, String hash, ByteBuffer bytes, String codec, List<String> bases, long freshSinceMillis)
             throws IOException {
+        return put(tier, hash, new ByteBuffer[] {bytes}, codec, bases, freshSinceMillis);
+    }
+
+    /**
+     * As {@link #put(Tier, String, ByteBuffer, String, List, long)}, for stored bytes that are the concatenation of
+     * {@code parts} (a chunk stored uncompressed straight from staging: {@link ObjectStore#putGathered}).
+     */
+    public static Form put(Tier tier, String hash, ByteBuffer[] parts, String codec, List<String> bases, long freshSinceMillis)
+            throws IOException {
         ChunkCatalog catalog = tier.catalog();
         Form held;
         synchronized (catalog.writeLock(hash)) {
@@ -85,16 +95,24 @@ public final class ChunkForms {
                 catalog.unpinAll(held.bases());
                 held = null;
             }
+            long length = 0;
+            for (ByteBuffer p : parts) {
+                length += p.remaining();
+            }
             if (held == null) {
-                long length = bytes.remaining();
                 // Its name is made durable by the commit that names it (CommitProtocol), with the save's other chunks.
-                tier.store().putSyncingNameLater(tier.layout().chunkKey(hash), bytes);
+                if (parts.length == 1) {
+                    tier.store().putSyncingNameLater(tier.layout().chunkKey(hash), parts[0]);
+                } else {
+                    tier.store().putGathered(tier.layout().chunkKey(hash), parts);
+                }
                 catalog.markPresent(hash, length, codec, bases);
                 return null;
             }
             if (!catalog.reusable(List.of(hash), freshSinceMillis)) {
-                rewrite(tier, hash, held.length(), held.codec().equals(codec) && held.bases().equals(bases)
-                        && held.length() == bytes.remaining() ? bytes : null);
+                // Parts would be gathered into a copy: the stored bytes are read back instead (a rare path).
+                rewrite(tier, hash, held.length(), parts.length == 1 && held.codec().equals(codec) && held.bases().equals(bases)
+                        && held.length() == length ? parts[0] : null);
             }
         }
         for (String base : held.bases()) {

@@ -22,6 +22,7 @@ public final class Tier implements AutoCloseable {
     private final ExecutorService io;
     private final ReentrantLock commitLock = new ReentrantLock();
     private final int level;
+    private final boolean uncompressed;
     private volatile boolean catalogLoaded;
 
     public Tier(TierConfig config, int index, StoreLayout layout, int ioThreads) {
@@ -32,6 +33,7 @@ public final class Tier implements AutoCloseable {
     public Tier(TierConfig config, int index, StoreLayout layout, int ioThreads, int defaultLevel) {
         this.config = config;
         this.level = config.compressionLevel().orElse(defaultLevel);
+        this.uncompressed = config.isUncompressed();
         this.index = index;
         this.layout = layout;
         AtomicInteger n = new AtomicInteger();
@@ -55,9 +57,17 @@ public final class Tier implements AutoCloseable {
         return config;
     }
 
-    /** The zstd level chunks are stored at in this tier. */
+    /** The zstd level chunks are stored at in this tier, unless it is {@link #uncompressed()}. */
     public int level() {
         return level;
+    }
+
+    /**
+     * Whether a save into this tier stores its chunks as they are ({@link TierConfig#isUncompressed()}): codec raw,
+     * no probe, no compression, no differential form.
+     */
+    public boolean uncompressed() {
+        return uncompressed;
     }
 
     public ObjectStore store() {

@@ -291,6 +291,18 @@ public final class PeerMemoryStore implements ObjectStore {
         replicate(key, size);
     }
 
+    /** Into this rank's memory part by part ({@link MemoryObjectStore#putGathered}), then replicated as {@link #put}. */
+    @Override
+    public void putGathered(String key, ByteBuffer[] parts) throws IOException {
+        checkOpen();
+        long size = 0;
+        for (ByteBuffer p : parts) {
+            size += p.remaining();
+        }
+        memory.putGathered(key, parts);
+        replicate(key, size);
+    }
+
     @Override
     public boolean putIfAbsent(String key, ByteBuffer data) throws IOException {
         checkOpen();

@@ -108,6 +108,16 @@ public final class MemoryObjectStore implements ObjectStore {
         }
     }
 
+    /** Copies each part into place in the new object's memory: one copy, as for {@link #put}. */
+    @Override
+    public void putGathered(String key, ByteBuffer[] parts) throws IOException {
+        checkKey(key);
+        StoredObject previous = objects.put(key, copyOf(key, parts));
+        if (previous != null) {
+            previous.release();
+        }
+    }
+
     @Override
     public boolean putIfAbsent(String key, ByteBuffer data) throws IOException {
         checkKey(key);
@@ -262,11 +272,22 @@ public final class MemoryObjectStore implements ObjectStore {
     }
 
     private StoredObject copyOf(String key, ByteBuffer data) throws IOException {
+        return copyOf(key, new ByteBuffer[] {data});
+    }
+
+    private StoredObject copyOf(String key, ByteBuffer[] parts) throws IOException {
         checkOpen();
-        int size = data.remaining();
+        long total = 0;
+        for (ByteBuffer p : parts) {
+            total += p.remaining();
+        }
+        if (total > Integer.MAX_VALUE) {
+            throw new IOException("object " + key + " of " + total + " bytes is larger than a memory tier object may be");
+        }
+        int size = (int) total;
         StoredObject object = new StoredObject(memoryFor(key, size), size, Instant.now(), recycled, objectBytes);
         try {
-            object.copyFrom(data);
+            object.copyFrom(parts);
         } catch (RuntimeException e) {
             object.release();
             throw e;

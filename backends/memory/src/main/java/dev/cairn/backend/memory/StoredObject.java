@@ -44,10 +44,18 @@ final class StoredObject {
         return lastModified;
     }
 
-    /** Copies {@code src}'s remaining bytes in, leaving its position untouched. Only before publication. */
-    void copyFrom(ByteBuffer src) {
-        if (size > 0) {
-            buffer.setBytes(0, src.duplicate());
+    /**
+     * Copies the remaining bytes of {@code parts} in, one after the other, leaving their positions untouched. Only
+     * before publication.
+     */
+    void copyFrom(ByteBuffer[] parts) {
+        long at = 0;
+        for (ByteBuffer p : parts) {
+            int n = p.remaining();
+            if (n > 0) {
+                buffer.setBytes(at, p.duplicate());
+                at += n;
+            }
         }
     }
 

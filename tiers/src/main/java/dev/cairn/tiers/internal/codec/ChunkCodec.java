@@ -118,10 +118,10 @@ public final class ChunkCodec implements AutoCloseable {
         if (codec == Codec.ZSTD) {
             return encode(src, srcOff, len, dst);
         }
-        int h = StoredChunkHeader.writeWhole(dst, 0, codec);
         if (codec == Codec.RAW) {
-            return h + RawZstdFrame.write(src, srcOff, len, dst, h);
+            return encodeRaw(src, srcOff, len, dst);
         }
+        int h = StoredChunkHeader.writeWhole(dst, 0, codec);
         int f = codec.floatPlanesWidth();
         if (f != 0) {
             return h + encodePieces(src, srcOff, len, f, ALL_PIECES, dst, h);
@@ -129,6 +129,32 @@ public final class ChunkCodec implements AutoCloseable {
         ByteBuffer planes = scratch.atLeast(len);
         BytePlanes.split(src, srcOff, len, codec.bytePlanesWidth(), planes, 0);
         return h + compress.compressDirectByteBuffer(dst, h, dst.capacity() - h, planes, 0, len);
+    }
+
+    /**
+     * Stores {@code src[srcOff, srcOff+len)} as {@link Codec#RAW} into {@code dst} at 0: its header, then the bytes
+     * copied into a zstd frame of raw blocks, nothing compressed; returns the stored length. Needs no codec instance
+     * (no zstd context): an uncompressed tier's chunks are stored so.
+     */
+    public static int encodeRaw(ByteBuffer src, int srcOff, int len, ByteBuffer dst) {
+        int h = StoredChunkHeader.writeWhole(dst, 0, Codec.RAW);
+        return h + RawZstdFrame.write(src, srcOff, len, dst, h);
+    }
+
+    /** The stored length of a chunk of {@code rawBytes} stored {@link Codec#RAW} ({@link #encodeRaw}, {@link #rawParts}). */
+    public static int rawStoredLength(int rawBytes) {
+        return Math.toIntExact(StoredChunkHeader.LENGTH + RawZstdFrame.length(rawBytes));
+    }
+
+    /**
+     * The bytes {@link #encodeRaw} would store for {@code src[srcOff, srcOff+len)}, as parts to store one after the
+     * other ({@code ObjectStore.putGathered}) instead of copied into one buffer: the headers in small buffers of their
+     * own, the raw bytes as views of {@code src} (which must not change until they are stored).
+     */
+    public static ByteBuffer[] rawParts(ByteBuffer src, int srcOff, int len) {
+        byte[] header = new byte[StoredChunkHeader.LENGTH];
+        StoredChunkHeader.writeWhole(ByteBuffer.wrap(header), 0, Codec.RAW);
+        return RawZstdFrame.parts(header, src, srcOff, len);
     }
 
     /** Touches the workspace a decode of a {@code rawLength}-byte chunk uses ({@link Scratch.Buffer#prefault}). */

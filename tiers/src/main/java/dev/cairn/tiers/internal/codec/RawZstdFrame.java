@@ -49,10 +49,7 @@ final class RawZstdFrame {
         int done = 0;
         do {
             int n = Math.min(MAX_BLOCK, len - done);
-            int header = (done + n == len ? LAST_BLOCK : 0) | (n << SIZE_SHIFT); // block type 0: raw
-            b.put(at, (byte) header);
-            b.put(at + 1, (byte) (header >>> 8));
-            b.put(at + 2, (byte) (header >>> 16));
+            writeBlockHeader(b, at, n, done + n == len);
             at += BLOCK_HEADER_LENGTH;
             if (n > 0) {
                 dst.put(at, src, srcOff + done, n);
@@ -61,5 +58,46 @@ final class RawZstdFrame {
             done += n;
         } while (done < len);
         return at - dstOff;
+    }
+
+    /**
+     * The same frame as {@link #write}, after {@code prefix} (a stored chunk's header), as buffers to be stored one
+     * after the other, without copying the raw bytes: the headers in small heap buffers, each block's bytes a view of
+     * {@code src}, which must stay unchanged until they are stored. For a store that copies each part into place
+     * ({@code ObjectStore.putGathered}).
+     */
+    static ByteBuffer[] parts(byte[] prefix, ByteBuffer src, int srcOff, int len) {
+        int blocks = (int) Math.max(1, (len + (long) MAX_BLOCK - 1) / MAX_BLOCK);
+        ByteBuffer headers = ByteBuffer.allocate(prefix.length + HEADER_LENGTH + BLOCK_HEADER_LENGTH * blocks)
+                .order(ByteOrder.LITTLE_ENDIAN);
+        headers.put(0, prefix);
+        int frame = prefix.length;
+        headers.putInt(frame + MAGIC_OFFSET, MAGIC);
+        headers.put(frame + DESCRIPTOR_OFFSET, DESCRIPTOR);
+        headers.putLong(frame + CONTENT_SIZE_OFFSET, len);
+        ByteBuffer[] parts = new ByteBuffer[len == 0 ? 1 : 2 * blocks];
+        int at = frame + HEADER_LENGTH;
+        int done = 0;
+        for (int k = 0; k < blocks; k++) {
+            int n = Math.min(MAX_BLOCK, len - done);
+            writeBlockHeader(headers, at, n, k == blocks - 1);
+            // The first block's header goes with the chunk's and the frame's, each later one alone.
+            int start = k == 0 ? 0 : at;
+            at += BLOCK_HEADER_LENGTH;
+            parts[k == 0 ? 0 : 2 * k] = headers.slice(start, at - start);
+            if (n > 0) {
+                parts[2 * k + 1] = src.slice(srcOff + done, n);
+            }
+            done += n;
+        }
+        return parts;
+    }
+
+    /** Block type 0 (raw) of {@code n} bytes, at {@code b[at, at+3)}. */
+    private static void writeBlockHeader(ByteBuffer b, int at, int n, boolean last) {
+        int header = (last ? LAST_BLOCK : 0) | (n << SIZE_SHIFT);
+        b.put(at, (byte) header);
+        b.put(at + 1, (byte) (header >>> 8));
+        b.put(at + 2, (byte) (header >>> 16));
     }
 }

@@ -284,6 +284,7 @@ public final class Telemetry implements AutoCloseable {
             e.everySteps = t.everySteps();
             e.keepLast = t.keepLast();
             e.compressionLevel = t.compressionLevel().orElse(config.compressionLevel());
+            e.uncompressed = t.isUncompressed();
             e.chunkBytes = config.chunkBytes();
             e.stagingLimit = config.stagingBytes();
             e.commit();

@@ -36,7 +36,11 @@ final class TierConfiguredEvent extends jdk.jfr.Event {
     @Label("Keep Last")
     int keepLast;
     @Label("Compression Level")
+    @Description("zstd level of the tier's chunks; not used when the tier is uncompressed")
     int compressionLevel;
+    @Label("Uncompressed")
+    @Description("whether the tier stores chunks uncompressed (codec raw)")
+    boolean uncompressed;
     @Label("Chunk Bytes")
     @DataAmount
     int chunkBytes;

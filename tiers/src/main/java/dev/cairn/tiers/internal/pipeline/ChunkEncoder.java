@@ -31,6 +31,12 @@ import java.util.Map;
  * learned yet (found by listing the store, whose headers it has not read) is encoded whole and handed to the writer,
  * which reads the stored form on an I/O thread and keeps it ({@link dev.cairn.tiers.internal.ChunkForms#put}).
  *
+ * <p>A first tier that is {@link Tier#uncompressed() uncompressed} takes each chunk it lacks as it is
+ * ({@link ChunkCodec#encodeRaw}): hashed and looked up as above, then copied into its stored form, with neither a probe,
+ * nor a compression, nor a differential form. Where that tier is in this process's memory and the chunk lies in a staging
+ * slab as it is (not rounded), the slab itself goes to the writer, whose store copies the raw bytes into place between
+ * the stored form's headers: one copy from staging into the tier instead of two.
+ *
  * <p>Differential chunks: a changed chunk whose previous version (the same position in an earlier save of this
  * pipeline, from {@link PreviousVersions}) is still in the save's first tier is also encoded as the XOR against it
  * ({@link XorDelta}), and the smaller form is kept. The previous raw bytes are not kept in memory: the feeder rebuilt
@@ -189,6 +195,24 @@ final class ChunkEncoder implements EventHandler<ChunkEvent> {
         }
         boolean present = size >= 0;
         ByteBuffer out = e.encoded.buffer();
+        if (tier.uncompressed()) {
+            // Stored as it is: no probe, no compression, and no differential form (the feeder read no base for it).
+            if (e.raw != null && src == e.source && tier.store().inMemory()) {
+                // Straight from staging: the store copies the raw bytes into place between the frame's headers
+                // (ObjectStore#putGathered), the one copy after the capture's; the output slab goes back unused.
+                e.encoded.release();
+                e.encoded = e.raw;
+                e.raw = null;
+                e.rawInStaging = true;
+                e.encodedLength = ChunkCodec.rawStoredLength(len);
+            } else {
+                e.encodedLength = ChunkCodec.encodeRaw(src, pos, len, out);
+            }
+            results.encoded(i, Codec.RAW.manifestName(), List.of());
+            e.write = true;
+            previous.put(plan, i, hash, hasher.contentHash(), 0, 0, prev == null ? null : prev.choice());
+            return;
+        }
         boolean skipped = prev != null && prev.skip() > 0;
         // The base the feeder read serves a changed chunk the tier does not hold; otherwise it goes back unused.
         List<String> chain = e.chain != null && !present && !prev.hash().equals(hash) ? e.chain : null;

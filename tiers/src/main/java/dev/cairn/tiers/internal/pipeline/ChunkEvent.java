@@ -34,6 +34,11 @@ final class ChunkEvent {
     List<String> chain;
     /** Whether the job's first tier does not hold the chunk yet and it must be written. */
     boolean write;
+    /**
+     * Whether {@link #encoded} is the chunk's raw staging slab, to be stored uncompressed straight from it
+     * ({@link dev.cairn.tiers.internal.codec.ChunkCodec#rawParts}), not a slab holding the stored form.
+     */
+    boolean rawInStaging;
 
     void load(SaveJob job, int chunk, ByteBuffer source, int sourcePosition, Slab raw, Slab encoded, ChunkCatalog catalog,
               String hash, PreviousVersions.Version prev, Slab base, List<String> chain) {
@@ -50,6 +55,7 @@ final class ChunkEvent {
         this.base = base;
         this.chain = chain;
         this.write = false;
+        this.rawInStaging = false;
     }
 
     void clear() {
@@ -62,5 +68,6 @@ final class ChunkEvent {
         prev = null;
         base = null;
         chain = null;
+        rawInStaging = false;
     }
 }

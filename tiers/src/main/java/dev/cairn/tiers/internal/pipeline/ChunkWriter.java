@@ -3,13 +3,15 @@ package dev.cairn.tiers.internal.pipeline;
 import dev.cairn.tiers.internal.ChunkCatalog;
 import dev.cairn.tiers.internal.ChunkForms;
 import dev.cairn.tiers.internal.Tier;
+import dev.cairn.tiers.internal.codec.ChunkCodec;
 import java.nio.ByteBuffer;
 import java.util.function.Consumer;
 
 /**
  * Where a chunk leaves the ring: its encoder hands it here once encoded, and it goes to the I/O threads of the job's
  * first tier when the tier lacks it, so that slow stores write in parallel while the ring moves on. The encoded slab
- * goes back to its pool once written. When the job's last chunk is in, {@code firstTierWritten} runs on one of the
+ * goes back to its pool once written (for a chunk stored uncompressed straight from staging, the raw slab:
+ * {@link ChunkEvent#rawInStaging}). When the job's last chunk is in, {@code firstTierWritten} runs on one of the
  * tier's I/O threads (the last write's, or one it is handed to when no write was needed), never on the ring.
  *
  * <p>A chunk is put only where the tier does not hold its hash yet ({@link ChunkForms#put}): two saves (or two
@@ -34,6 +36,7 @@ final class ChunkWriter {
         Slab slab = e.encoded;
         int length = e.encodedLength;
         int chunk = e.chunk;
+        boolean rawInStaging = e.rawInStaging;
         e.clear();
         if (!write) {
             if (slab != null) {
@@ -50,7 +53,7 @@ final class ChunkWriter {
             return;
         }
         try {
-            job.firstTier().io().execute(() -> write(job, chunk, slab, length));
+            job.firstTier().io().execute(() -> write(job, chunk, slab, length, rawInStaging));
         } catch (RuntimeException rejected) {
             job.results().failWrites(rejected);
             slab.release();
@@ -58,14 +61,16 @@ final class ChunkWriter {
         }
     }
 
-    private void write(SaveJob job, int chunk, Slab slab, int length) {
+    /** @param rawInStaging {@code slab} holds the raw chunk, to be stored uncompressed from it ({@link ChunkEvent#rawInStaging}) */
+    private void write(SaveJob job, int chunk, Slab slab, int length, boolean rawInStaging) {
         Tier tier = job.firstTier();
         ChunkResults results = job.results();
         try {
             if (job.firstTierFailure() == null) {
                 String hash = results.hash(chunk);
-                ByteBuffer bytes = slab.buffer().duplicate().position(0).limit(length);
-                ChunkCatalog.Form held = ChunkForms.put(tier, hash, bytes, results.codec(chunk), results.bases(chunk),
+                ByteBuffer[] parts = rawInStaging ? ChunkCodec.rawParts(slab.buffer(), 0, job.plan().length(chunk))
+                        : new ByteBuffer[] {slab.buffer().duplicate().position(0).limit(length)};
+                ChunkCatalog.Form held = ChunkForms.put(tier, hash, parts, results.codec(chunk), results.bases(chunk),
                         System.currentTimeMillis() - freshForMillis);
                 if (held != null) {
                     results.held(chunk, held);

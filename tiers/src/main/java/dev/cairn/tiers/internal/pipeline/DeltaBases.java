@@ -18,7 +18,7 @@ import java.util.List;
  * pipeline's feeder thread, the one thread that publishes to the ring.
  *
  * <p>A base is read only where the encoder would try the differential form of a changed chunk: differential on, a
- * first tier in this process's memory (elsewhere its previous versions would be read back from disk or the network),
+ * first tier that compresses (an uncompressed one stores every chunk whole) in this process's memory (elsewhere its previous versions would be read back from disk or the network),
  * a previous version keyed by the same hash, no skip after a try that did not pay, a stored chain below the bound,
  * and a chunk that changed. That last is known only from the chunk's hash: the feeder takes it here, after the cheap
  * checks, and compares it with the previous version's, so that an unchanged chunk (most of them, in a differential
@@ -66,7 +66,7 @@ final class DeltaBases implements AutoCloseable {
             throws IOException {
         PreviousVersions.Version prev = previous.get(plan, e.chunk);
         e.prev = prev;
-        if (fullEvery <= 1 || !tier.store().inMemory() || prev == null || prev.skip() > 0
+        if (fullEvery <= 1 || tier.uncompressed() || !tier.store().inMemory() || prev == null || prev.skip() > 0
                 || prev.contentHash() != SaveJob.CONTENT_HASH) {
             return;
         }

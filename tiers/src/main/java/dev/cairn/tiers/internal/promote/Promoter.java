@@ -34,8 +34,9 @@ import org.apache.arrow.memory.BufferAllocator;
  *
  * <p>A chunk is copied verbatim unless one of two things holds. A differential chunk is materialized (its chain
  * decoded in the source, every link checked) and stored whole: slower tiers hold only whole chunks, so they never
- * depend on bases they may lack. A whole chunk is re-encoded when the target's zstd level is stronger than the
- * source's and the result is smaller. The target's manifest records the target's own codec, stored length and bases.
+ * depend on bases they may lack (stored raw in an uncompressed target). A whole chunk is re-encoded when the target's
+ * zstd level is stronger than the source's, or when the source is uncompressed and the target is not, and the result
+ * is smaller ({@link #encodes}). The target's manifest records the target's own codec, stored length and bases.
  *
  * <p>Each copy runs in a workspace (a reader, encoders by level, their scratch) borrowed from the promoter's pool and
  * given back when it ends; {@link #close} frees the workspaces, each once no copy uses it.
@@ -209,16 +210,23 @@ public final class Promoter implements AutoCloseable {
         Codec stored = StoredChunkHeader.codecOf(b, 0, n);
         String codec = StoredChunkHeader.codecNameOf(b, 0, n);
         boolean differential = stored == Codec.XOR;
-        boolean stronger = target.level() > source.level() && stored != Codec.RAW;
         ByteBuffer out = b;
-        if (differential || stronger) {
+        if (differential || encodes(source, target, stored)) {
             ByteBuffer raw = w.reader.verify(source.store(), source.layout(), b, ref);
-            ChunkCodec encoder = w.codec(target.level());
             ByteBuffer encodedOut = w.out.atLeast(bound);
-            int len = encoder.encodeChoosing(raw, 0, Math.toIntExact(ref.rawLength()), floatWidth, encodedOut, w.encoded).length();
+            int rawLength = Math.toIntExact(ref.rawLength());
+            int len;
+            if (target.uncompressed()) {
+                len = ChunkCodec.encodeRaw(raw, 0, rawLength, encodedOut);
+                codec = Codec.RAW.manifestName();
+            } else {
+                len = w.codec(target.level()).encodeChoosing(raw, 0, rawLength, floatWidth, encodedOut, w.encoded).length();
+                if (differential || len < n) {
+                    codec = w.encoded.codec().manifestName();
+                }
+            }
             if (differential || len < n) {
                 out = encodedOut.limit(len);
-                codec = w.encoded.codec().manifestName();
             }
         }
         int length = out.remaining();
@@ -232,6 +240,22 @@ public final class Promoter implements AutoCloseable {
         written.incrementAndGet();
         bytes.addAndGet(length);
         return ref.storedAs(codec, length, java.util.List.of());
+    }
+
+    /**
+     * Whether a whole chunk stored as {@code stored} in {@code source} is encoded again for {@code target} (and kept
+     * if smaller): into a compressed tier, a chunk that an uncompressed tier stored {@link Codec#RAW} (there RAW means
+     * "not compressed", not "does not compress"), or any chunk but a RAW one when the target's level is stronger.
+     * Into an uncompressed tier a whole chunk goes as stored: decoding it is the reader's work either way.
+     */
+    static boolean encodes(Tier source, Tier target, Codec stored) {
+        if (target.uncompressed()) {
+            return false;
+        }
+        if (source.uncompressed()) {
+            return stored == Codec.RAW;
+        }
+        return target.level() > source.level() && stored != Codec.RAW;
     }
 
     /** A copy's workspace: a reader for chains and re-encoding, encoders by level, and the buffers they use. */
