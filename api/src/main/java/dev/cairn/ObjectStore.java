@@ -48,6 +48,16 @@ public interface ObjectStore extends AutoCloseable {
     boolean putIfAbsent(String key, ByteBuffer data) throws IOException;
 
     /**
+     * {@link #putIfAbsent} for an object that a later commit names, whose name may be made durable later, as with
+     * {@link #putSyncingNameLater}: a checkpoint's chunk that the writer does not know to be stored, which must not
+     * replace a copy of the same content stored in another form. Returns whether this call created it. By default
+     * {@link #putIfAbsent}, durable at once.
+     */
+    default boolean putIfAbsentSyncingNameLater(String key, ByteBuffer data) throws IOException {
+        return putIfAbsent(key, data);
+    }
+
+    /**
      * Reads up to {@code dst.remaining()} bytes of {@code key} starting at {@code offset} into {@code dst},
      * advancing its position. Returns the number of bytes read: fewer only at the end of the object, and 0 (never
      * -1) when {@code offset} is at or past the end.

@@ -288,6 +288,25 @@ public abstract class ObjectStoreContract {
         assertArrayEquals(second, bytesOf(store.readAll("run/chunks/ab/ab01")), "replaces the object, as put does");
     }
 
+    @Test
+    void aCreateWhoseNameIsSyncedLaterKeepsWhatIsStoredAndIsWholeAtOnce() throws IOException {
+        byte[] first = randomBytes(23, 70_000);
+        byte[] other = randomBytes(24, 3_000);
+        assertTrue(store.putIfAbsentSyncingNameLater("run/chunks/ab/ab03", ByteBuffer.wrap(first)));
+        assertArrayEquals(first, bytesOf(store.readAll("run/chunks/ab/ab03")), "readable before its name is synced");
+        assertFalse(store.putIfAbsentSyncingNameLater("run/chunks/ab/ab03", ByteBuffer.wrap(other)));
+        store.put("run/chunks/cd/cd04", ByteBuffer.wrap(other));
+        assertFalse(store.putIfAbsentSyncingNameLater("run/chunks/cd/cd04", ByteBuffer.wrap(first)), "put's object is kept");
+        store.syncNames(List.of("run/chunks/ab/ab03", "run/chunks/cd/cd04"));
+        assertArrayEquals(first, bytesOf(store.readAll("run/chunks/ab/ab03")), "the first content stays");
+        assertArrayEquals(other, bytesOf(store.readAll("run/chunks/cd/cd04")));
+        assertEquals(List.of("run/chunks/ab/ab03", "run/chunks/cd/cd04"),
+                store.list("run/chunks/").stream().map(ObjectInfo::key).toList());
+        store.delete("run/chunks/ab/ab03");
+        assertTrue(store.putIfAbsentSyncingNameLater("run/chunks/ab/ab03", ByteBuffer.wrap(other)), "created again after delete");
+        assertArrayEquals(other, bytesOf(store.readAll("run/chunks/ab/ab03")));
+    }
+
     // ---- putIfAbsent ---------------------------------------------------------------------------------------
 
     @Test

@@ -1,5 +1,6 @@
 package dev.cairn.tiers.internal;
 
+import dev.cairn.ObjectInfo;
 import dev.cairn.tiers.internal.ChunkCatalog.Form;
 import dev.cairn.tiers.internal.codec.StoredChunkHeader;
 import dev.cairn.tiers.internal.restore.StoredChunks;
@@ -20,16 +21,20 @@ import java.util.List;
  * <p>The one exception is a stored differential chunk whose chain lost a link (an orphan of a failed save whose base
  * was collected): it cannot be read in this tier by anyone, so it is replaced.
  *
- * <p>Writers of one process meet on the catalog's lock for the hash. Differential chunks are written only by
- * single-rank runs, into a first tier in this process's memory, so no other process writes those keys.
+ * <p>Writers of one process meet on the catalog's lock for the hash; writers of different processes on the store's
+ * create-only put of a key the catalog does not know ({@link dev.cairn.ObjectStore#putIfAbsentSyncingNameLater}):
+ * the catalog starts from committed rows, not from a listing, so it does not know every key the tier holds. Differential
+ * chunks are written only by single-rank runs, into a first tier in this process's memory, so no other process writes
+ * those keys.
  */
 public final class ChunkForms {
     private ChunkForms() {
     }
 
     /**
-     * The form {@code tier} holds {@code hash} in, or null when it does not hold it: from the catalog, or, for a chunk
-     * found by listing the store, read from its stored headers (and learned by the catalog).
+     * The form {@code tier} holds {@code hash} in, or null when it does not hold it as far as its catalog knows: from
+     * the catalog, or, for a chunk the catalog knows present in a form not learned yet (found stored by a create,
+     * {@link #put}), read from its stored headers (and learned by the catalog).
      */
     public static Form held(Tier tier, String hash) throws IOException {
         ChunkCatalog catalog = tier.catalog();
@@ -73,6 +78,13 @@ public final class ChunkForms {
      * caller records in place of its own. A held form that is not {@link ChunkCatalog#reusable reusable} since
      * {@code freshSinceMillis} has its links written again, each with its own stored bytes, which restarts their age
      * without changing their form.
+     *
+     * <p>A hash the catalog does not know (it was seeded from committed rows, not from a listing of the store) is
+     * created, never put over: the tier may hold it all the same (another rank stored the same content, an older
+     * step named it, a failed save left it), perhaps in another form, which committed manifests record. When the
+     * create finds the key taken, the stored object is asked for its size and age and its headers are read, and that
+     * form is kept as if the catalog had known it: two or three requests more, for content the tier held unknown to
+     * this process only.
      */
     public static Form put(Tier tier, String hash, ByteBuffer bytes, String codec, List<String> bases, long freshSinceMillis)
             throws IOException {
@@ -80,6 +92,14 @@ public final class ChunkForms {
         Form held;
         synchronized (catalog.writeLock(hash)) {
             held = held(tier, hash);
+            if (held == null && catalog.sizeOf(hash) < 0) {
+                // Its name is made durable by the commit that names it (CommitProtocol), with the save's other chunks.
+                if (tier.store().putIfAbsentSyncingNameLater(tier.layout().chunkKey(hash), bytes.duplicate())) {
+                    catalog.markPresent(hash, bytes.remaining(), codec, bases);
+                    return null;
+                }
+                held = foundStored(tier, hash);
+            }
             if (held != null && !catalog.pinChain(held.bases())) {
                 // A link of its chain is gone: no reader can rebuild it in this tier, so this form is replaced.
                 catalog.unpinAll(held.bases());
@@ -87,7 +107,6 @@ public final class ChunkForms {
             }
             if (held == null) {
                 long length = bytes.remaining();
-                // Its name is made durable by the commit that names it (CommitProtocol), with the save's other chunks.
                 tier.store().putSyncingNameLater(tier.layout().chunkKey(hash), bytes);
                 catalog.markPresent(hash, length, codec, bases);
                 return null;
@@ -105,6 +124,22 @@ public final class ChunkForms {
             }
         }
         return held;
+    }
+
+    /**
+     * The form of {@code hash}, which a create found stored although the catalog did not know it: its size and age
+     * from the store, its codec and chain from its headers; null when it is gone again (a collector took it), and
+     * then the caller puts its own. Under the hash's lock.
+     */
+    private static Form foundStored(Tier tier, String hash) throws IOException {
+        ObjectInfo o;
+        try {
+            o = tier.store().stat(tier.layout().chunkKey(hash));
+        } catch (NoSuchFileException gone) {
+            return null;
+        }
+        tier.catalog().markPresent(hash, o.size(), o.lastModified());
+        return held(tier, hash);
     }
 
     /**

@@ -1,6 +1,5 @@
 package dev.cairn.tiers.internal;
 
-import dev.cairn.ObjectInfo;
 import dev.cairn.ObjectStore;
 import dev.cairn.TierConfig;
 import dev.cairn.tiers.internal.layout.StoreLayout;
@@ -23,6 +22,7 @@ public final class Tier implements AutoCloseable {
     private final ReentrantLock commitLock = new ReentrantLock();
     private final int level;
     private volatile boolean catalogLoaded;
+    private volatile ChunkCatalog.Seed seed = ChunkCatalog.Seed.NONE;
 
     public Tier(TierConfig config, int index, StoreLayout layout, int ioThreads) {
         this(config, index, layout, ioThreads, dev.cairn.CairnConfig.DEFAULT_COMPRESSION_LEVEL);
@@ -76,17 +76,25 @@ public final class Tier implements AutoCloseable {
         return commitLock;
     }
 
-    /** The catalog, filled from a listing of the store's chunks on first use so that dedup spans restarts. */
+    /**
+     * Sets what the catalog starts from at its first use ({@link ChunkCatalog.Seed}; none by default): call before
+     * anything uses the catalog.
+     */
+    public void seedCatalogWith(ChunkCatalog.Seed seed) {
+        this.seed = java.util.Objects.requireNonNull(seed, "seed");
+    }
+
+    /**
+     * The catalog, started on first use from its {@link ChunkCatalog.Seed} (the rank's rows of the newest committed
+     * step), so that dedup spans restarts without a listing of the tier's chunks, which at thousands of ranks costs
+     * each process a LIST request per thousand chunks the tier holds. If the seed fails, nothing is loaded and the
+     * next use tries again.
+     */
     public ChunkCatalog catalog() throws IOException {
         if (!catalogLoaded) {
             synchronized (this) {
                 if (!catalogLoaded) {
-                    for (ObjectInfo o : store().list(layout.chunksPrefix())) {
-                        String hash = layout.hashOfChunkKey(o.key());
-                        if (hash != null && dev.cairn.tiers.internal.codec.ContentHash.isHex(hash)) {
-                            catalog.markPresent(hash, o.size(), o.lastModified());
-                        }
-                    }
+                    seed.fill(this, catalog);
                     catalogLoaded = true;
                 }
             }

@@ -308,6 +308,23 @@ public final class PeerMemoryStore implements ObjectStore {
         return true;
     }
 
+    /**
+     * A chunk's create: only this peer's memory is asked whether it holds the key (asking every peer for every chunk
+     * would cost a round trip per peer per chunk); created here, it is replicated as by {@link #put}. A peer that holds
+     * the same key already (another rank stored the same content) may so be given this peer's copy.
+     */
+    @Override
+    public boolean putIfAbsentSyncingNameLater(String key, ByteBuffer data) throws IOException {
+        checkOpen();
+        ObjectKeys.check(key);
+        long size = data.remaining();
+        if (!memory.putIfAbsent(key, data)) {
+            return false;
+        }
+        replicate(key, size);
+        return true;
+    }
+
     @Override
     public int read(String key, long offset, ByteBuffer dst) throws IOException {
         try {

@@ -35,13 +35,17 @@ import org.apache.arrow.memory.BufferAllocator;
  * and the MANIFEST of a step share one prefix). The ranks spread their index PUTs over time
  * ({@value #INDEX_PUTS_PER_SECOND} a second). Rank 0 lists the step's prefix (a request per 1,000 keys) and reads
  * each index as it lands, {@value #INDEX_READS_IN_FLIGHT} in flight, one GET of its listed size. After creating the
- * MANIFEST it puts empty commit notices to K keys in K prefixes ({@code StoreLayout#noticeKey}, one per
- * {@value dev.cairn.tiers.internal.layout.StoreLayout#RANKS_PER_NOTICE} ranks). Every other rank looks first when
- * the commit can be there (after the indexes of the ranks above it and a few round trips of rank 0), then at a pace
- * that keeps its notice key under {@value #NOTICE_LOOKS_PER_SECOND} requests a second, at its notice only. A notice
- * is never taken for the commit: it only says when to check the MANIFEST, which each rank then does once (a HEAD),
- * the ranks spread over time so that the MANIFEST's key sees at most {@value #MANIFEST_CHECKS_PER_SECOND} a second.
- * A notice without a MANIFEST (not retired either) is ignored. Without any notice (rank 0 died between the create
+ * MANIFEST it puts commit notices to K keys in K prefixes ({@code StoreLayout#noticeKey}, one per
+ * {@value dev.cairn.tiers.internal.layout.StoreLayout#RANKS_PER_NOTICE} ranks), each naming what the MANIFEST
+ * commits: its digest and the digests of the indexes of the ranks that look at that notice ({@link CommitNotice}).
+ * Every other rank looks first when the commit can be there (after the indexes of the ranks above it and a few round
+ * trips of rank 0), then at a pace that keeps its notice key under {@value #NOTICE_LOOKS_PER_SECOND} requests a
+ * second, at its notice only (one GET of its few KiB). A notice that names the digest of the very index this rank
+ * put is that index's commit: the MANIFEST that references those bytes was created before it. Any other notice (of
+ * another attempt of the step, naming other indexes; one without a body) is never taken for the commit: it only says
+ * when to check the MANIFEST, which the rank then does once (a HEAD), the ranks spread over time so that the
+ * MANIFEST's key sees at most {@value #MANIFEST_CHECKS_PER_SECOND} a second, and one without a MANIFEST (not retired
+ * either) is ignored. Without any notice (rank 0 died between the create
  * and the notices, or its notice PUT failed) a rank still checks the MANIFEST now and then, the ranks' checks spread
  * over a period of {@code world / }{@value #SHARED_KEY_CHECKS_PER_SECOND} seconds (10 at least, a quarter of the
  * deadline at most).
@@ -175,7 +179,8 @@ final class RankCommit {
         List<String> expected = digests;
         if (index.rank() != 0) {
             if (coordinator == null) {
-                return unlocked(tier, () -> awaitNotice(tier, index, commits, until, indexPutNanos));
+                String own = digest(indexBytes);
+                return unlocked(tier, () -> awaitNotice(tier, index, own, commits, until, indexPutNanos));
             }
             if (passed(tier, barrier + "/committed", index, until)) {
                 // Rank 0 has tried: the MANIFEST is there if it committed, read at once (one call instead of a stat
@@ -200,8 +205,9 @@ final class RankCommit {
                     : awaitIndexes(tier, index, expected, until));
             pinned = pinNamed(tier, indexes, until);
             merged = merge(index, indexes);
+            List<IndexRef> refs = references(tier, index, indexBytes);
             if (merged.formatVersion() >= ManifestFormat.FIRST_WITH_INDEXED_ROWS) {
-                merged = merged.withRowsIn(references(tier, index, indexBytes));
+                merged = merged.withRowsIn(refs);
             }
             byte[] bytes = ManifestFormat.write(merged, "manifest", allocator);
             // CommitPoint: the one place that creates a MANIFEST, and resolves a create whose answer was lost.
@@ -211,8 +217,9 @@ final class RankCommit {
             tier.catalog().committed(index.step(), merged.referencedHashes());
             if (coordinator == null) {
                 Manifest step = merged;
+                String manifestDigest = digest(bytes);
                 unlocked(tier, () -> {
-                    notifyRanks(tier, step);
+                    notifyRanks(tier, step, manifestDigest, refs);
                     return null;
                 });
             }
@@ -240,14 +247,18 @@ final class RankCommit {
     }
 
     /**
-     * Puts the step's commit notices, all in flight together, after its MANIFEST was created. Best effort: the step is
-     * committed whatever happens here, and a rank that finds no notice still checks the MANIFEST now and then.
+     * Puts the step's commit notices, all in flight together, after its MANIFEST was created, each naming the
+     * MANIFEST's digest and the index digests of its ranks ({@link CommitNotice}). Best effort: the step is committed
+     * whatever happens here, and a rank that finds no notice still checks the MANIFEST now and then.
      */
-    private void notifyRanks(Tier tier, Manifest step) {
+    private void notifyRanks(Tier tier, Manifest step, String manifestDigest, List<IndexRef> refs) {
         List<WaitClock.Call<Void>> puts = new ArrayList<>();
-        for (String key : tier.layout().noticeKeys(step.step(), step.worldSize())) {
+        List<String> keys = tier.layout().noticeKeys(step.step(), step.worldSize());
+        for (int k = 0; k < keys.size(); k++) {
+            String key = keys.get(k);
+            byte[] body = CommitNotice.write(manifestDigest, refs, k, keys.size());
             puts.add(() -> {
-                tier.store().put(key, java.nio.ByteBuffer.allocate(0));
+                tier.store().put(key, java.nio.ByteBuffer.wrap(body));
                 return null;
             });
         }
@@ -484,22 +495,25 @@ final class RankCommit {
     }
 
     /**
-     * Waits, without a coordinator, until {@code own}'s step is committed. The first look at this rank's commit notice
+     * Waits, without a coordinator, until {@code own}'s step is committed, {@code ownDigest} being the digest of the
+     * index bytes this rank put ({@link IndexRef#digestOf}). The first look at this rank's commit notice
      * comes when the commit can be there: after the index PUTs of the ranks above this one (spread at
      * {@value #INDEX_PUTS_PER_SECOND} a second) and {@value #COMMIT_ROUND_TRIPS} round trips of rank 0, a round trip
      * being what this rank's own index PUT took. Later looks come at the interval that keeps the notice key under
      * {@value #NOTICE_LOOKS_PER_SECOND} requests a second from all the ranks that share it (at least
      * {@value #MAX_POLL_NANOS} ns), or an eighth of the time waited since the first miss when that is longer (rank 0
-     * slow: fewer looks), up to {@value #MAX_LOOK_NANOS} ns. A notice sends the rank to the MANIFEST, in a world of
+     * slow: fewer looks), up to {@value #MAX_LOOK_NANOS} ns. A notice that names {@code ownDigest} for this rank is
+     * the commit ({@link CommitNotice}): nothing more is asked. Any other notice sends the rank to the MANIFEST, in a world of
      * more than {@value #MANIFEST_CHECKS_PER_SECOND} ranks after {@code rank / }{@value #MANIFEST_CHECKS_PER_SECOND}
      * seconds (the ranks' HEADs of the one key spread over time): there, committed; absent and retired, committed and
-     * gone; absent otherwise, the notice is not a commit (a crashed or foreign writer's) and is ignored from then on.
+     * gone; absent otherwise, the notice is not a commit (a crashed or foreign writer's, another attempt's) and later
+     * looks take only a notice that names this rank's index.
      * Whatever the notices say, the MANIFEST and the retirement are checked every
      * {@code world / }{@value #SHARED_KEY_CHECKS_PER_SECOND} seconds (at least 10, at most a quarter of the deadline),
      * so that a step whose notices were never written is still seen.
      */
-    private Committed awaitNotice(Tier tier, Manifest own, CommitProtocol commits, long until, long indexPutNanos)
-            throws IOException {
+    private Committed awaitNotice(Tier tier, Manifest own, String ownDigest, CommitProtocol commits, long until,
+                                  long indexPutNanos) throws IOException {
         int world = own.worldSize();
         int rank = own.rank();
         String notice = tier.layout().noticeKey(own.step(), rank, world);
@@ -518,14 +532,21 @@ final class RankCommit {
         while (true) {
             pause(Math.max(0, Math.min(pause, until - clock.nanoTime())));
             Committed committed = null;
-            if (!noticeIgnored && exists(tier, notice)) {
+            Look look = look(tier, notice, rank, ownDigest, world, notices);
+            if (look == Look.OURS) {
+                // Written after the MANIFEST that commits exactly the index this rank put.
+                return new Committed(null, own.referencedHashes());
+            }
+            if (look == Look.OTHER && !noticeIgnored) {
                 // All ranks' HEADs in one second are under the key's rate up to that many ranks; above, each rank
                 // takes its slot in a spread of world / MANIFEST_CHECKS_PER_SECOND seconds.
                 if (world > MANIFEST_CHECKS_PER_SECOND) {
                     pause((long) rank * SECOND_NANOS / MANIFEST_CHECKS_PER_SECOND);
                 }
                 committed = committedOrRetired(tier, own, commits);
-                noticeIgnored = committed == null; // a notice without its MANIFEST is not a commit
+                // A notice without its MANIFEST is not a commit; this rank keeps looking, for rank 0 to put its own
+                // notice over it, but does not ask for the MANIFEST again until its periodic check.
+                noticeIgnored = committed == null;
                 nextCheck = clock.nanoTime() + checkEvery;
             } else if (clock.nanoTime() - nextCheck >= 0) {
                 committed = committedOrRetired(tier, own, commits);
@@ -559,6 +580,26 @@ final class RankCommit {
             return new Committed(null, own.referencedHashes());
         }
         return retiredOrGone(tier, own, commits) ? Committed.RETIRED : null;
+    }
+
+    /** What a look at a commit notice found. */
+    private enum Look {
+        ABSENT,
+        /** A notice naming the digest of this rank's index: its commit. */
+        OURS,
+        /** A notice that does not name this rank's index (another attempt's, an empty one): the MANIFEST decides. */
+        OTHER
+    }
+
+    /** One GET of notice {@code key} (a few KiB at most): what it says of {@code rank}'s index of {@code digest}. */
+    private static Look look(Tier tier, String key, int rank, String digest, int world, int notices) throws IOException {
+        java.nio.ByteBuffer body = java.nio.ByteBuffer.allocate(CommitNotice.maxBytes(world, notices) + 1);
+        try {
+            tier.store().read(key, 0, body);
+        } catch (NoSuchFileException absent) {
+            return Look.ABSENT;
+        }
+        return CommitNotice.names(body.flip(), rank, digest) ? Look.OURS : Look.OTHER;
     }
 
     private static boolean exists(Tier tier, String key) throws IOException {
