@@ -59,7 +59,7 @@ class CatalogWithoutListingTest {
     void aFreshRunsFirstSaveListsNoChunks() throws Exception {
         SimulatedObjectStore sim = store();
         try (Checkpointer cp = Checkpointer.open(config(sim, 1))) {
-            CommitReport report = cp.save(1, state(1)).done().get(60, TimeUnit.SECONDS);
+            CommitReport report = cp.save(1, state(1)).done().get(60, TimeUnit.SECONDS).get(0);
             assertEquals(W_CHUNKS + FROZEN_CHUNKS, report.chunksWritten());
             assertEquals(0, chunkRequests(sim.stats()).get(RequestKind.LIST), "no LIST of the chunk prefix");
             assertEquals(W_CHUNKS + FROZEN_CHUNKS, chunkRequests(sim.stats()).get(RequestKind.PUT_IF_ABSENT),
@@ -77,7 +77,7 @@ class CatalogWithoutListingTest {
         // A new process, saving at once without a restore.
         RequestStats before = sim.stats();
         try (Checkpointer cp = Checkpointer.open(config(sim, 1))) {
-            CommitReport report = cp.save(3, state(3)).done().get(60, TimeUnit.SECONDS);
+            CommitReport report = cp.save(3, state(3)).done().get(60, TimeUnit.SECONDS).get(0);
             Map<RequestKind, Long> spent = since(before, sim.stats());
             assertEquals(0, spent.get(RequestKind.LIST), "no LIST of the chunk prefix: " + spent);
             assertEquals(W_CHUNKS, report.chunksWritten(), "the frozen tensor's chunks, named by step 2, are skipped");
@@ -89,7 +89,7 @@ class CatalogWithoutListingTest {
         before = sim.stats();
         try (Checkpointer cp = Checkpointer.open(config(sim, 1))) {
             assertSameState(state(3), cp.restore(RestoreRequest.latest()).state());
-            CommitReport report = cp.save(4, state(4)).done().get(60, TimeUnit.SECONDS);
+            CommitReport report = cp.save(4, state(4)).done().get(60, TimeUnit.SECONDS).get(0);
             Map<RequestKind, Long> spent = since(before, sim.stats());
             assertEquals(0, spent.get(RequestKind.LIST), "no LIST of the chunk prefix: " + spent);
             assertEquals(W_CHUNKS, report.chunksWritten());
@@ -120,7 +120,7 @@ class CatalogWithoutListingTest {
         }
         RequestStats before = sim.stats();
         try (Checkpointer cp = Checkpointer.open(config(sim, 19))) {
-            CommitReport report = cp.save(3, text(first)).done().get(60, TimeUnit.SECONDS);
+            CommitReport report = cp.save(3, text(first)).done().get(60, TimeUnit.SECONDS).get(0);
             Map<RequestKind, Long> spent = since(before, sim.stats());
             assertEquals(0, spent.get(RequestKind.LIST), "no LIST of the chunk prefix: " + spent);
             assertEquals(0, report.chunksWritten(), "every chunk was found stored and kept as it was");

@@ -98,6 +98,15 @@ class CommitNoticeTest {
             }
 
             @Override
+            public boolean putIfAbsent(String key, ByteBuffer data) throws IOException {
+                boolean created = super.putIfAbsent(key, data); // the rank creates its index
+                if (key.equals(ownIndex)) {
+                    super.put(notice, ByteBuffer.allocate(0));
+                }
+                return created;
+            }
+
+            @Override
             public void close() {
             }
         };
@@ -131,6 +140,15 @@ class CommitNoticeTest {
                 if (key.equals(ownIndex)) {
                     super.put(notice, ByteBuffer.wrap(stale.getBytes(StandardCharsets.US_ASCII)));
                 }
+            }
+
+            @Override
+            public boolean putIfAbsent(String key, ByteBuffer data) throws IOException {
+                boolean created = super.putIfAbsent(key, data); // the rank creates its index
+                if (key.equals(ownIndex)) {
+                    super.put(notice, ByteBuffer.wrap(stale.getBytes(StandardCharsets.US_ASCII)));
+                }
+                return created;
             }
 
             @Override
@@ -201,17 +219,24 @@ class CommitNoticeTest {
                 "the notice names rank 1's index as committed: " + body);
     }
 
-    /** A notice present before a rank's index is written says the step was committed: its second save is refused. */
+    /**
+     * A step committed before a rank saves it: its index of the step is there (the rank creates its index, and that
+     * create finds it), and its notice says the step was committed, so the second save is refused and the committed
+     * index stays as it was.
+     */
     @Test
     void aRankRefusesToSaveAStepItsNoticeSaysIsCommitted() throws Exception {
         store.put(layout.noticeKey(5, 1, 2), ByteBuffer.allocate(0));
+        byte[] committedIndex = "the committed step's index of rank 1".getBytes(StandardCharsets.UTF_8);
+        store.put(layout.indexKey(5, 1), ByteBuffer.wrap(committedIndex));
         try (Checkpointer one = rank(store, 1, 2, Duration.ofSeconds(30), 2)) {
             ExecutionException e = assertThrows(ExecutionException.class,
                     () -> one.save(5, state(1, 2, 5)).done().get(60, TimeUnit.SECONDS));
             CheckpointException c = assertInstanceOf(CheckpointException.class, e.getCause());
             assertEquals(Reason.CONFLICT, c.reason(), c.getMessage());
         }
-        assertEquals(List.of(), keysUnder(layout.stepsPrefix()), "no index replaced");
+        assertEquals(List.of(layout.indexKey(5, 1)), keysUnder(layout.stepsPrefix()));
+        assertEquals(ByteBuffer.wrap(committedIndex), store.readAll(layout.indexKey(5, 1)), "no index replaced");
     }
 
     /**

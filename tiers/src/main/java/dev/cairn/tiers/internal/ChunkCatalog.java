@@ -33,7 +33,8 @@ import java.util.function.Predicate;
  * chunk another writer stored, which this process's create of it found there); {@link ChunkForms} is what keeps that
  * form from changing under a key.
  *
- * <p>It never lists the store. A process starts it from what its rank's rows of the tier's newest committed step name
+ * <p>A checkpointer's catalog never lists the store (a tool that copies whole steps may: {@code Tier#LIST_CHUNKS}). A
+ * process starts it from what its rank's rows of the tier's newest committed step name
  * ({@link Seed}; nothing in a tier with no committed step): their chunks are stored, in the form the rows record, for
  * as long as a collector keeps that step, which every collector does while it is the newest. A chunk it does not
  * know is taken for not stored: a save puts it, create-only, and adopts the stored form if the tier held it after all

@@ -128,18 +128,38 @@ public final class ChunkForms {
 
     /**
      * The form of {@code hash}, which a create found stored although the catalog did not know it: its size and age
-     * from the store, its codec and chain from its headers; null when it is gone again (a collector took it), and
-     * then the caller puts its own. Under the hash's lock.
+     * from the store, its codec and chain from its headers, and each base of the chain the catalog does not know asked
+     * of the store too (so that a whole chain is not taken for a broken one); null when it is gone again (a collector
+     * took it), and then the caller puts its own. Under the hash's lock.
      */
     private static Form foundStored(Tier tier, String hash) throws IOException {
-        ObjectInfo o;
+        ChunkCatalog catalog = tier.catalog();
+        ObjectInfo o = statOrNull(tier, hash);
+        if (o == null) {
+            return null;
+        }
+        catalog.markPresent(hash, o.size(), o.lastModified());
+        Form form = held(tier, hash);
+        if (form != null) {
+            for (String base : form.bases()) {
+                if (catalog.sizeOf(base) < 0) {
+                    ObjectInfo b = statOrNull(tier, base);
+                    if (b == null) {
+                        break; // a link is gone: pinChain then finds it absent
+                    }
+                    catalog.markPresent(base, b.size(), b.lastModified());
+                }
+            }
+        }
+        return form;
+    }
+
+    private static ObjectInfo statOrNull(Tier tier, String hash) throws IOException {
         try {
-            o = tier.store().stat(tier.layout().chunkKey(hash));
+            return tier.store().stat(tier.layout().chunkKey(hash));
         } catch (NoSuchFileException gone) {
             return null;
         }
-        tier.catalog().markPresent(hash, o.size(), o.lastModified());
-        return held(tier, hash);
     }
 
     /**

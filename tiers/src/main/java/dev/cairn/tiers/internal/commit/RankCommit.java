@@ -74,8 +74,12 @@ final class RankCommit {
     static final int SHARED_KEY_CHECKS_PER_SECOND = 100;
     /** The shortest period of a rank's checks of the MANIFEST without a notice: each costs up to three requests. */
     static final long MIN_CHECK_PERIOD_NANOS = 10 * SECOND_NANOS;
-    /** Round trips of rank 0 from the last index to the notices: read it, confirm chunks, create, notify. */
-    static final int COMMIT_ROUND_TRIPS = 4;
+    /**
+     * Round trips of rank 0 from the last index to the notices (list and read it, confirm chunks, write and create the
+     * MANIFEST, notify): the scale simulation measured 0.2-0.35 s at 1,000 ranks, about 8 of a rank's index PUT; a
+     * first look aimed earlier misses, and each miss costs a request a rank.
+     */
+    static final int COMMIT_ROUND_TRIPS = 8;
     /** While rank 0 is slow, a look at a notice waits at most this share (1 / n) of the time waited since the first miss. */
     static final int LOOK_WAIT_SHARE = 8;
     /** ... and at most this long (unless the key's rate asks for longer): what a slow commit adds to its latency. */
@@ -132,12 +136,13 @@ final class RankCommit {
      * Before a rank writes its index: spreads the ranks' index PUTs over time ({@value #INDEX_PUTS_PER_SECOND} a
      * second, rank r after r / that many seconds) when they meet through the store, since a step's indexes share one
      * prefix, then tells whether the step is committed already (a second save of it is refused before its index
-     * replaces a committed one). Rank 0, and every rank with a coordinator, asks the MANIFEST; the others ask their
-     * commit notice, spread over K prefixes, where thousands of HEADs of one MANIFEST key at once would be refused: a
-     * notice is put only after its MANIFEST, and is removed with it, so it is taken here only to refuse a save.
+     * replaces a committed one). Rank 0, and every rank with a coordinator, asks the MANIFEST. The others
+     * ({@link #createsIndex}) ask nothing here: they create their index, and only when an index of theirs is there
+     * already (a committed step holds one for each rank; so does an earlier attempt that did not commit) ask
+     * {@link #committedBeforeIndex}, which saves a request per rank and step.
      */
     boolean alreadyCommitted(Tier tier, Manifest index, CommitProtocol commits) throws IOException {
-        if (coordinator != null || index.rank() == 0) {
+        if (!createsIndex(index)) {
             return commits.isCommitted(tier, index.step());
         }
         long spread = (long) index.rank() * SECOND_NANOS / INDEX_PUTS_PER_SECOND;
@@ -145,6 +150,24 @@ final class RankCommit {
             pause(spread);
             return null;
         });
+        return false;
+    }
+
+    /**
+     * Whether {@code index}'s rank writes its index create-only, asking whether the step is committed only when the
+     * create finds an index there ({@link #committedBeforeIndex}): ranks other than 0 that meet through the store.
+     */
+    boolean createsIndex(Manifest index) {
+        return coordinator == null && index.rank() != 0;
+    }
+
+    /**
+     * With an index of this rank's already under its key: whether the step is committed. The rank asks its commit
+     * notice, spread over K prefixes, where thousands of HEADs of one MANIFEST key at once would be refused: a notice
+     * is put only after its MANIFEST, and is removed with it, so it is taken here only to refuse a save. Not
+     * committed: the index there is an earlier attempt's, and this rank's replaces it.
+     */
+    boolean committedBeforeIndex(Tier tier, Manifest index) throws IOException {
         return exists(tier, tier.layout().noticeKey(index.step(), index.rank(), index.worldSize()));
     }
 
@@ -503,8 +526,8 @@ final class RankCommit {
      * {@value #NOTICE_LOOKS_PER_SECOND} requests a second from all the ranks that share it (at least
      * {@value #MAX_POLL_NANOS} ns), or an eighth of the time waited since the first miss when that is longer (rank 0
      * slow: fewer looks), up to {@value #MAX_LOOK_NANOS} ns. A notice that names {@code ownDigest} for this rank is
-     * the commit ({@link CommitNotice}): nothing more is asked. Any other notice sends the rank to the MANIFEST, in a world of
-     * more than {@value #MANIFEST_CHECKS_PER_SECOND} ranks after {@code rank / }{@value #MANIFEST_CHECKS_PER_SECOND}
+     * the commit ({@link CommitNotice}): nothing more is asked. Any other notice sends the rank to the MANIFEST, in a
+     * world of more than {@value #MANIFEST_CHECKS_PER_SECOND} ranks after {@code rank / }{@value #MANIFEST_CHECKS_PER_SECOND}
      * seconds (the ranks' HEADs of the one key spread over time): there, committed; absent and retired, committed and
      * gone; absent otherwise, the notice is not a commit (a crashed or foreign writer's, another attempt's) and later
      * looks take only a notice that names this rank's index.
