@@ -153,12 +153,6 @@ public final class ScalePlot {
         }
         b.append(String.format(Locale.ROOT, "<text x=\"%d\" y=\"%d\" text-anchor=\"middle\">ranks N (log)</text>%n",
                 left + PANEL_WIDTH / 2, bottom + 32));
-        b.append("<polyline class=\"goal\" fill=\"none\" stroke=\"#c33\" stroke-dasharray=\"5,4\" points=\"");
-        for (Point p : points) {
-            b.append(String.format(Locale.ROOT, "%.1f,%.1f ", left + x.at(p.ranks()) * PANEL_WIDTH,
-                    bottom - y.at(goal.applyAsDouble(p)) * PANEL_HEIGHT));
-        }
-        b.append("\"/>\n");
         b.append("<polyline class=\"measured\" fill=\"none\" stroke=\"#236\" stroke-width=\"2\" points=\"");
         for (Point p : points) {
             double v = value.applyAsDouble(p);
@@ -166,6 +160,13 @@ public final class ScalePlot {
                 b.append(String.format(Locale.ROOT, "%.1f,%.1f ", left + x.at(p.ranks()) * PANEL_WIDTH,
                         bottom - y.at(v) * PANEL_HEIGHT));
             }
+        }
+        b.append("\"/>\n");
+        // The goal over the measured line, dashed: where they meet, both show.
+        b.append("<polyline class=\"goal\" fill=\"none\" stroke=\"#c33\" stroke-dasharray=\"5,4\" points=\"");
+        for (Point p : points) {
+            b.append(String.format(Locale.ROOT, "%.1f,%.1f ", left + x.at(p.ranks()) * PANEL_WIDTH,
+                    bottom - y.at(goal.applyAsDouble(p)) * PANEL_HEIGHT));
         }
         b.append("\"/>\n");
         for (Point p : points) {
