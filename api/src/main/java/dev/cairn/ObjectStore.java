@@ -37,13 +37,19 @@ public interface ObjectStore extends AutoCloseable {
     }
 
     /**
-     * {@link #putSyncingNameLater} of the concatenation of {@code parts} (each from its position to its limit; their
-     * positions untouched): for an object whose bytes lie in several buffers, such as a chunk stored uncompressed (its
-     * raw bytes in slices, with frame headers between them), so that a store that keeps its own copy of what it is
-     * given copies each part into place once instead of the writer gathering them first. By default the parts are
-     * gathered into one heap buffer, then put: a store in memory should override this.
+     * {@link #putIfAbsentSyncingNameLater} of the concatenation of {@code parts} (each from its position to its limit;
+     * their positions untouched): for an object whose bytes lie in several buffers, such as a chunk stored uncompressed
+     * (its raw bytes in slices of staging, with frame headers between them), so that a store that keeps its own copy of
+     * what it is given copies each part into place once instead of the writer gathering them first. False, and
+     * nothing written, when the key is there already. By default the parts are gathered into one heap buffer, then
+     * created: a store in memory should override this.
      */
-    default void putGathered(String key, ByteBuffer[] parts) throws IOException {
+    default boolean putIfAbsentGathered(String key, ByteBuffer[] parts) throws IOException {
+        return putIfAbsentSyncingNameLater(key, gathered(key, parts));
+    }
+
+    /** The concatenation of {@code parts} in one heap buffer (their positions untouched). */
+    static ByteBuffer gathered(String key, ByteBuffer[] parts) throws IOException {
         long total = 0;
         for (ByteBuffer p : parts) {
             total += p.remaining();
@@ -55,7 +61,7 @@ public interface ObjectStore extends AutoCloseable {
         for (ByteBuffer p : parts) {
             whole.put(p.duplicate());
         }
-        putSyncingNameLater(key, whole.flip());
+        return whole.flip();
     }
 
     /**
@@ -68,6 +74,16 @@ public interface ObjectStore extends AutoCloseable {
 
     /** Writes {@code key} only if no object has it; returns whether this call created it. */
     boolean putIfAbsent(String key, ByteBuffer data) throws IOException;
+
+    /**
+     * {@link #putIfAbsent} for an object that a later commit names, whose name may be made durable later, as with
+     * {@link #putSyncingNameLater}: a checkpoint's chunk that the writer does not know to be stored, which must not
+     * replace a copy of the same content stored in another form. Returns whether this call created it. By default
+     * {@link #putIfAbsent}, durable at once.
+     */
+    default boolean putIfAbsentSyncingNameLater(String key, ByteBuffer data) throws IOException {
+        return putIfAbsent(key, data);
+    }
 
     /**
      * Reads up to {@code dst.remaining()} bytes of {@code key} starting at {@code offset} into {@code dst},

@@ -8,8 +8,10 @@ import java.util.List;
 
 /**
  * An {@link ObjectStore} that passes every call to another; tests override the calls they want to break or watch.
- * {@link #putSyncingNameLater} and {@link #syncNames} are not passed on: their defaults send every write through
- * {@link #put} (durable at once), so that a test overriding {@code put} sees and breaks every write.
+ * {@link #putSyncingNameLater}, {@link #putIfAbsentSyncingNameLater} and {@link #syncNames} are not passed on: their
+ * defaults send every write through {@link #put} or {@link #putIfAbsent} (durable at once), so that a test overriding
+ * those two sees and breaks every write (a save's chunks it does not know to be stored are created with
+ * {@code putIfAbsent}).
  */
 public abstract class ForwardingObjectStore implements ObjectStore {
     protected final ObjectStore delegate;

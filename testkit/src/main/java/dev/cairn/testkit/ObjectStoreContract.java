@@ -191,20 +191,21 @@ public abstract class ObjectStoreContract {
     }
 
     @Test
-    void aGatheredPutStoresThePartsOneAfterTheOtherAndLeavesThemAsTheyWere() throws IOException {
+    void aGatheredCreateStoresThePartsOneAfterTheOtherAndLeavesThemAsTheyWere() throws IOException {
         byte[] content = randomBytes(12, 300_000);
         ByteBuffer direct = ByteBuffer.allocateDirect(content.length).put(content).flip();
         // Parts of both kinds, one empty, windows of larger buffers: the object is their remaining bytes in order.
         ByteBuffer[] parts = {ByteBuffer.wrap(content, 0, 7), direct.slice(7, 131_072).position(0),
                 ByteBuffer.allocate(0), ByteBuffer.wrap(content).position(131_079).limit(131_082),
                 direct.duplicate().position(131_082)};
-        store.putGathered("gathered", parts);
+        assertTrue(store.putIfAbsentGathered("gathered", parts));
+        store.syncNames(java.util.List.of("gathered"));
         assertArrayEquals(content, bytesOf(store.readAll("gathered")));
         assertEquals(content.length, store.stat("gathered").size());
         assertEquals(131_079, parts[3].position(), "positions untouched");
         assertEquals(131_082, parts[4].position(), "positions untouched");
-        store.putGathered("gathered", new ByteBuffer[] {ByteBuffer.wrap(content, 0, 10)});
-        assertArrayEquals(slice(content, 0, 10), bytesOf(store.readAll("gathered")), "replaces the object");
+        assertFalse(store.putIfAbsentGathered("gathered", new ByteBuffer[] {ByteBuffer.wrap(content, 0, 10)}));
+        assertArrayEquals(content, bytesOf(store.readAll("gathered")), "a create never replaces the object");
     }
 
     @Test
@@ -303,6 +304,25 @@ public abstract class ObjectStoreContract {
                 store.list("run/chunks/").stream().map(ObjectInfo::key).toList());
         store.putSyncingNameLater("run/chunks/ab/ab01", ByteBuffer.wrap(second));
         assertArrayEquals(second, bytesOf(store.readAll("run/chunks/ab/ab01")), "replaces the object, as put does");
+    }
+
+    @Test
+    void aCreateWhoseNameIsSyncedLaterKeepsWhatIsStoredAndIsWholeAtOnce() throws IOException {
+        byte[] first = randomBytes(23, 70_000);
+        byte[] other = randomBytes(24, 3_000);
+        assertTrue(store.putIfAbsentSyncingNameLater("run/chunks/ab/ab03", ByteBuffer.wrap(first)));
+        assertArrayEquals(first, bytesOf(store.readAll("run/chunks/ab/ab03")), "readable before its name is synced");
+        assertFalse(store.putIfAbsentSyncingNameLater("run/chunks/ab/ab03", ByteBuffer.wrap(other)));
+        store.put("run/chunks/cd/cd04", ByteBuffer.wrap(other));
+        assertFalse(store.putIfAbsentSyncingNameLater("run/chunks/cd/cd04", ByteBuffer.wrap(first)), "put's object is kept");
+        store.syncNames(List.of("run/chunks/ab/ab03", "run/chunks/cd/cd04"));
+        assertArrayEquals(first, bytesOf(store.readAll("run/chunks/ab/ab03")), "the first content stays");
+        assertArrayEquals(other, bytesOf(store.readAll("run/chunks/cd/cd04")));
+        assertEquals(List.of("run/chunks/ab/ab03", "run/chunks/cd/cd04"),
+                store.list("run/chunks/").stream().map(ObjectInfo::key).toList());
+        store.delete("run/chunks/ab/ab03");
+        assertTrue(store.putIfAbsentSyncingNameLater("run/chunks/ab/ab03", ByteBuffer.wrap(other)), "created again after delete");
+        assertArrayEquals(other, bytesOf(store.readAll("run/chunks/ab/ab03")));
     }
 
     // ---- putIfAbsent ---------------------------------------------------------------------------------------

@@ -204,6 +204,7 @@ final class CairnAdmin implements CheckpointAdmin {
         }
         StoreLayout layout = new StoreLayout(run);
         try (Tier to = new Tier(TierConfig.of(target.name(), target.store()), stores.size(), layout, 1)) {
+            to.seedCatalogWith(Tier.LIST_CHUNKS); // a copy of whole steps: one listing of the target, not a create per chunk
             return new AdminCopy(this, layout, allocator, threads).copy(step, to, target.location(), progress);
         }
     }

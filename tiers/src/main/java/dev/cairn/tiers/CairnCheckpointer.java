@@ -135,7 +135,12 @@ public final class CairnCheckpointer implements Checkpointer {
                 restorer.prefault(readersReady, config.chunkBytes());
             }
         };
+        // Each tier's catalog starts from this rank's rows of the newest step committed there at open (no listing of
+        // the chunks, which at thousands of ranks costs each process a LIST request per thousand chunks the tier holds).
+        dev.cairn.tiers.internal.ChunkCatalog.Seed seed = new dev.cairn.tiers.internal.commit.NewestCommittedRows(commits,
+                highestCommitted::atFirstSave, config.rank());
         for (Tier t : tiers) {
+            t.seedCatalogWith(seed);
             highestCommitted.listInBackground(t, prepareReaders);
         }
         ScheduledThreadPoolExecutor deadlines = new ScheduledThreadPoolExecutor(1, daemon("cairn-deadline"));

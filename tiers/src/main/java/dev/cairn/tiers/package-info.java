@@ -55,8 +55,8 @@
  *   <li>caller to feeder, a queue of chunk runs: {@code save()} returns once the state is copied (or at once, in
  *       zero-copy mode); the caller never waits on the ring or on a store, only on full staging.</li>
  *   <li>feeder to encoders, the Disruptor ring: hashing and encoding are the CPU-bound part and run on N threads
- *       ({@code sequence % N == k}). Everything a chunk needs from outside memory (the catalog, whose first load lists
- *       the store; an output slab, waited for while writes lag; the previous version's base, read from the tier) is
+ *       ({@code sequence % N == k}). Everything a chunk needs from outside memory (the catalog, whose first load reads
+ *       the rank's rows of the newest committed step; an output slab, waited for while writes lag; the previous version's base, read from the tier) is
  *       fetched by the feeder before the chunk enters, so the ring's handlers only compute. The base is read only for a
  *       chunk that changed: the feeder hashes a chunk that may be stored as a difference and compares it with the
  *       previous version's hash first (an unchanged chunk is stored without a base), and hands the hash on.</li>

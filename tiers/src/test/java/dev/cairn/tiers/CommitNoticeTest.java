@@ -26,9 +26,11 @@ import dev.cairn.tiers.internal.Tier;
 import dev.cairn.tiers.internal.commit.CommitProtocol;
 import dev.cairn.tiers.internal.gc.GarbageCollector;
 import dev.cairn.tiers.internal.layout.StoreLayout;
+import dev.cairn.tiers.internal.manifest.IndexRef;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
+import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
@@ -40,8 +42,9 @@ import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 
 /**
- * The commit notices of a multi-rank run that meets through the store: they tell the ranks other than 0 when to check
- * the MANIFEST, are never taken for a commit, go with their step, and never show as steps.
+ * The commit notices of a multi-rank run that meets through the store: a notice that names the digest of a rank's own
+ * index is that rank's commit; any other tells it when to check the MANIFEST and is never taken for a commit; they go
+ * with their step, and never show as steps.
  */
 class CommitNoticeTest {
     private static final long[] GLOBAL = {32, 256};
@@ -95,6 +98,15 @@ class CommitNoticeTest {
             }
 
             @Override
+            public boolean putIfAbsent(String key, ByteBuffer data) throws IOException {
+                boolean created = super.putIfAbsent(key, data); // the rank creates its index
+                if (key.equals(ownIndex)) {
+                    super.put(notice, ByteBuffer.allocate(0));
+                }
+                return created;
+            }
+
+            @Override
             public void close() {
             }
         };
@@ -109,17 +121,122 @@ class CommitNoticeTest {
         assertFalse(keysUnder(layout.stepsPrefix()).contains(layout.manifestKey(5)), "and no MANIFEST");
     }
 
-    /** A notice present before a rank's index is written says the step was committed: its second save is refused. */
+    /**
+     * A notice of another attempt of the same step: it names rank 1's index by the digest of other bytes (the index an
+     * earlier attempt put), and no MANIFEST of this attempt exists. Rank 1 does not take it: it checks the MANIFEST,
+     * and waits on until its deadline. (An empty notice, as a release before the notices named indexes wrote, is the
+     * test above.) The 2 s deadline is the expected outcome, not a speed bound.
+     */
+    @Test
+    void aRankNeverTakesANoticeThatNamesAnotherIndexOfItsStep() throws Exception {
+        String ownIndex = layout.indexKey(5, 1);
+        String notice = layout.noticeKey(5, 1, 2);
+        String otherIndex = IndexRef.digestOf(ByteBuffer.wrap("an index of an earlier attempt".getBytes(StandardCharsets.UTF_8)));
+        String stale = "cairn-notice 1\nmanifest " + "0".repeat(64) + "\n1 " + otherIndex + "\n";
+        ObjectStore earlierAttempt = new ForwardingObjectStore(store) {
+            @Override
+            public void put(String key, ByteBuffer data) throws IOException {
+                super.put(key, data);
+                if (key.equals(ownIndex)) {
+                    super.put(notice, ByteBuffer.wrap(stale.getBytes(StandardCharsets.US_ASCII)));
+                }
+            }
+
+            @Override
+            public boolean putIfAbsent(String key, ByteBuffer data) throws IOException {
+                boolean created = super.putIfAbsent(key, data); // the rank creates its index
+                if (key.equals(ownIndex)) {
+                    super.put(notice, ByteBuffer.wrap(stale.getBytes(StandardCharsets.US_ASCII)));
+                }
+                return created;
+            }
+
+            @Override
+            public void close() {
+            }
+        };
+        try (Checkpointer one = rank(earlierAttempt, 1, 2, Duration.ofSeconds(2), 2)) {
+            CheckpointHandle h = one.save(5, state(1, 2, 5));
+            ExecutionException e = assertThrows(ExecutionException.class, () -> h.done().get(60, TimeUnit.SECONDS));
+            CheckpointException c = assertInstanceOf(CheckpointException.class, e.getCause());
+            assertEquals(Reason.TIMEOUT, c.reason(), c.getMessage());
+            assertTrue(c.getMessage().contains("a commit notice was there, but no MANIFEST"), c.getMessage());
+        }
+        assertFalse(keysUnder(layout.stepsPrefix()).contains(layout.manifestKey(5)), "no MANIFEST");
+    }
+
+    /**
+     * Two ranks commit a step: rank 0's notice names the digest of rank 1's index, and rank 1 takes it for its commit
+     * without asking for the MANIFEST (a HEAD per rank, which thousands of ranks would pay). Rank 1's first periodic
+     * check of the MANIFEST comes 15 s after its first look; only a machine stalled that long would let it come first,
+     * and this test then fails on its first assertion, not on a wrong commit.
+     */
+    @Test
+    void aRankTakesTheNoticeThatNamesItsOwnIndexWithoutAskingForTheManifest() throws Exception {
+        String manifest = layout.manifestKey(1);
+        String notice = layout.noticeKey(1, 1, 2);
+        List<String> afterNotice = java.util.Collections.synchronizedList(new ArrayList<>());
+        java.util.concurrent.atomic.AtomicBoolean noticeRead = new java.util.concurrent.atomic.AtomicBoolean();
+        ObjectStore watched = new ForwardingObjectStore(store) {
+            @Override
+            public int read(String key, long offset, ByteBuffer dst) throws IOException {
+                int n = super.read(key, offset, dst);
+                note(key);
+                if (key.equals(notice) && n > 0) {
+                    noticeRead.set(true);
+                }
+                return n;
+            }
+
+            @Override
+            public ObjectInfo stat(String key) throws IOException {
+                note(key);
+                return super.stat(key);
+            }
+
+            private void note(String key) {
+                if (noticeRead.get() && key.equals(manifest)) {
+                    afterNotice.add(key);
+                }
+            }
+
+            @Override
+            public void close() {
+            }
+        };
+        try (Checkpointer zero = rank(store, 0, 2, Duration.ofSeconds(60), 2);
+             Checkpointer one = rank(watched, 1, 2, Duration.ofSeconds(60), 2)) {
+            CheckpointHandle h0 = zero.save(1, state(0, 2, 1));
+            CheckpointHandle h1 = one.save(1, state(1, 2, 1));
+            h0.done().get(60, TimeUnit.SECONDS);
+            h1.done().get(60, TimeUnit.SECONDS);
+        }
+        assertTrue(noticeRead.get(), "rank 1 learned the commit from its notice");
+        assertEquals(List.of(), afterNotice, "and asked nothing of the MANIFEST after it");
+        String body = StandardCharsets.US_ASCII.decode(store.readAll(notice)).toString();
+        assertTrue(body.startsWith("cairn-notice 1\nmanifest "), body);
+        assertTrue(body.contains("\n1 " + IndexRef.digestOf(store.readAll(layout.indexKey(1, 1))) + "\n"),
+                "the notice names rank 1's index as committed: " + body);
+    }
+
+    /**
+     * A step committed before a rank saves it: its index of the step is there (the rank creates its index, and that
+     * create finds it), and its notice says the step was committed, so the second save is refused and the committed
+     * index stays as it was.
+     */
     @Test
     void aRankRefusesToSaveAStepItsNoticeSaysIsCommitted() throws Exception {
         store.put(layout.noticeKey(5, 1, 2), ByteBuffer.allocate(0));
+        byte[] committedIndex = "the committed step's index of rank 1".getBytes(StandardCharsets.UTF_8);
+        store.put(layout.indexKey(5, 1), ByteBuffer.wrap(committedIndex));
         try (Checkpointer one = rank(store, 1, 2, Duration.ofSeconds(30), 2)) {
             ExecutionException e = assertThrows(ExecutionException.class,
                     () -> one.save(5, state(1, 2, 5)).done().get(60, TimeUnit.SECONDS));
             CheckpointException c = assertInstanceOf(CheckpointException.class, e.getCause());
             assertEquals(Reason.CONFLICT, c.reason(), c.getMessage());
         }
-        assertEquals(List.of(), keysUnder(layout.stepsPrefix()), "no index replaced");
+        assertEquals(List.of(layout.indexKey(5, 1)), keysUnder(layout.stepsPrefix()));
+        assertEquals(ByteBuffer.wrap(committedIndex), store.readAll(layout.indexKey(5, 1)), "no index replaced");
     }
 
     /**

@@ -46,8 +46,9 @@ class NamesDurableBeforeCommitTest {
     Path dir;
 
     /**
-     * The file-system store behind a record of names not yet durable: those put with {@code putSyncingNameLater} and not
-     * yet passed to {@code syncNames}. Each MANIFEST created is checked against it before it is created.
+     * The file-system store behind a record of names not yet durable: those put with {@code putSyncingNameLater} or
+     * created with {@code putIfAbsentSyncingNameLater} and not yet passed to {@code syncNames}. Each MANIFEST created
+     * is checked against it before it is created.
      */
     static final class PowerCutModel extends ForwardingObjectStore {
         final Set<String> namesAPowerCutLoses = ConcurrentHashMap.newKeySet();
@@ -67,6 +68,16 @@ class NamesDurableBeforeCommitTest {
             delegate.putSyncingNameLater(key, data);
             namesAPowerCutLoses.add(key);
             namesLeftForLater.incrementAndGet();
+        }
+
+        @Override
+        public boolean putIfAbsentSyncingNameLater(String key, ByteBuffer data) throws IOException {
+            boolean created = delegate.putIfAbsentSyncingNameLater(key, data);
+            if (created) {
+                namesAPowerCutLoses.add(key);
+                namesLeftForLater.incrementAndGet();
+            }
+            return created;
         }
 
         @Override

@@ -95,12 +95,22 @@ class PipelineFailureTest {
         try (BreakableStore slow = new BreakableStore() {
                 @Override
                 public void put(String key, ByteBuffer data) throws IOException {
+                    slowly();
+                    super.put(key, data);
+                }
+
+                @Override
+                public boolean putIfAbsent(String key, ByteBuffer data) throws IOException {
+                    slowly(); // a save creates the chunks its catalog does not know
+                    return super.putIfAbsent(key, data);
+                }
+
+                private void slowly() {
                     try {
                         Thread.sleep(500);
                     } catch (InterruptedException e) {
                         Thread.currentThread().interrupt();
                     }
-                    super.put(key, data);
                 }
             }) {
             Checkpointer cp = Checkpointer.open(smallConfig("run1").deadline(java.time.Duration.ofSeconds(1))
@@ -120,6 +130,17 @@ class PipelineFailureTest {
         try (BreakableStore slow = new BreakableStore() {
                 @Override
                 public void put(String key, ByteBuffer data) throws IOException {
+                    stall();
+                    super.put(key, data);
+                }
+
+                @Override
+                public boolean putIfAbsent(String key, ByteBuffer data) throws IOException {
+                    stall(); // a save creates the chunks its catalog does not know
+                    return super.putIfAbsent(key, data);
+                }
+
+                private void stall() {
                     if (broken.get()) {
                         try {
                             Thread.sleep(3_000);
@@ -127,7 +148,6 @@ class PipelineFailureTest {
                             Thread.currentThread().interrupt();
                         }
                     }
-                    super.put(key, data);
                 }
             };
              Checkpointer cp = Checkpointer.open(smallConfig("run1").deadline(java.time.Duration.ofSeconds(1))

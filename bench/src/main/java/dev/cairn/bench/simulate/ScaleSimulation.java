@@ -12,6 +12,7 @@ import dev.cairn.testkit.SimulatedClock;
 import dev.cairn.testkit.SimulatedObjectStore;
 import dev.cairn.tiers.internal.Tier;
 import dev.cairn.tiers.internal.commit.CommitProtocol;
+import dev.cairn.tiers.internal.commit.NewestCommittedRows;
 import dev.cairn.tiers.internal.gc.GarbageCollector;
 import dev.cairn.tiers.internal.gc.Retention;
 import dev.cairn.tiers.internal.layout.StoreLayout;
@@ -38,7 +39,8 @@ import org.apache.arrow.memory.RootAllocator;
  * engine's own metadata path against a {@link SimulatedObjectStore} with S3's per-prefix rates and latencies.
  *
  * <p><b>Real engine code</b>, per rank, one {@link Tier} and one {@link CommitProtocol} each, as each rank's process
- * has: the first dedup lookup's listing ({@link Tier#catalog}), the confirmation of the chunks a rank did not put
+ * has: the first dedup lookup's start of the catalog ({@link Tier#catalog}, from the rank's rows of the newest step
+ * committed at open, none here: no request), the confirmation of the chunks a rank did not put
  * itself ({@code ChunkConfirmation}: none here, every chunk is new and put by its save), the index write, the
  * multi-rank commit ({@code RankCommit}: the ranks spread their index PUTs; rank 0 polls the step's listing and reads
  * each index as it lands, pins every chunk they name and asks the store again for those its own collections deleted
@@ -229,6 +231,8 @@ public final class ScaleSimulation {
             for (int r = 0; r < n; r++) {
                 tiers[r] = new Tier(TierConfig.of("s3", store), 0, layout, WRITES_IN_FLIGHT);
                 commits[r] = new CommitProtocol(allocator, null, CairnConfig.DEFAULT_DEADLINE, turns, parser);
+                // As CairnCheckpointer seeds it; the run is fresh, so the newest step committed at open is none.
+                tiers[r].seedCatalogWith(new NewestCommittedRows(commits[r], t -> -1L, r));
             }
             GcReport[] collected = new GcReport[1];
             // The collector's wall clock is rank 0's simulated time (its grace and deferred deletions run on it).
@@ -284,11 +288,9 @@ public final class ScaleSimulation {
         turns.runAll(n, start, r -> {
             Tier tier = tiers[r];
             if (first) {
-                tier.catalog(); // the save pipeline's first dedup lookup lists the tier's chunks, once per process
-                // Every rank lists at the same instant, before any chunk lands: hand the turn on so that they all do
-                // before one writes (the listing would show them nothing either way, simulated time hides later
-                // writes, but each would walk every chunk written before it in real time).
-                turns.pause(0);
+                // The save pipeline's first dedup lookup starts the catalog, once per process, from the rank's rows of
+                // the newest step committed at open (none in this fresh run: no request); it lists nothing.
+                tier.catalog();
             }
             Manifest index = model.index(RUN, step, r, clock.toInstant(clock.now()));
             long bytes = writeChunks(index, store, layout, clock, written, r);

@@ -12,6 +12,7 @@ import dev.cairn.bench.S3BenchResults;
 import dev.cairn.bench.S3Benchmark;
 import dev.cairn.bench.S3Report;
 import dev.cairn.bench.ScaleReport;
+import dev.cairn.bench.ScalePlot;
 import dev.cairn.bench.simulate.ScaleSimulation;
 import dev.cairn.bench.ShardedBenchmark;
 import dev.cairn.bench.ShardedReport;
@@ -76,7 +77,8 @@ import picocli.CommandLine.Spec;
                 "  java -Xmx2g -XX:MaxDirectMemorySize=3g -jar cli/target/cairn.jar bench --s3 --reps 5",
                 "  java -Xmx2g -XX:MaxDirectMemorySize=3g -jar cli/target/cairn.jar bench --codecs",
                 "  java -jar cli/target/cairn.jar bench --goodput --rounds 3",
-                "  java -Xmx6g -jar cli/target/cairn.jar bench --simulate --ranks 10000 --json > sim.json"})
+                "  java -Xmx6g -jar cli/target/cairn.jar bench --simulate --ranks 10000 --json > sim.json",
+                "  java -jar cli/target/cairn.jar bench --simulate --ranks 256 --svg scale.svg"})
 public final class BenchCommand implements Callable<Integer> {
 
     @Option(names = "--size", paramLabel = "BYTES", defaultValue = "1g", converter = ByteSizeConverter.class,
@@ -159,6 +161,11 @@ public final class BenchCommand implements Callable<Integer> {
     @Option(names = "--json", description = "Print the figures as JSON on stdout (progress goes to stderr).")
     boolean json;
 
+    @Option(names = "--svg", paramLabel = "FILE", description = "With --simulate: add this run's requests per checkpoint"
+            + " and commit latency to the plot against N in FILE (an SVG, made if missing; a point of the same N is"
+            + " replaced), beside issue 15's goals.")
+    Path svg;
+
     @ParentCommand
     CairnCli cli;
 
@@ -172,6 +179,13 @@ public final class BenchCommand implements Callable<Integer> {
         }
         if (ranks < 16 || ranks > ScaleSimulation.MAX_RANKS) {
             throw new ParameterException(spec.commandLine(), "--ranks must be in [16, 10000] with --simulate, was " + ranks);
+        }
+        if (svg != null && java.nio.file.Files.exists(svg)) {
+            try {
+                ScalePlot.read(svg); // refused before the run, not after it
+            } catch (IOException e) {
+                throw new ParameterException(spec.commandLine(), "--svg " + svg + ": " + e.getMessage());
+            }
         }
         ScaleSimulation.Options options;
         try {
@@ -192,9 +206,15 @@ public final class BenchCommand implements Callable<Integer> {
             } else {
                 ScaleReport.printText(results, cli.out());
             }
+            if (svg != null) {
+                ScalePlot.add(svg, ScalePlot.Point.of(results));
+                cli.err().println("plot: " + svg);
+            }
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
             throw new IllegalStateException("scale simulation interrupted", e);
+        } catch (IOException e) {
+            throw new ParameterException(spec.commandLine(), "--svg " + svg + ": " + e.getMessage());
         }
         return CairnCli.OK;
     }
@@ -243,6 +263,9 @@ public final class BenchCommand implements Callable<Integer> {
                 throw new IllegalStateException("goodput benchmark interrupted", e);
             }
             return CairnCli.OK;
+        }
+        if (svg != null && !simulate) {
+            throw new ParameterException(spec.commandLine(), "--svg plots the scale simulation: it needs --simulate");
         }
         if (simulate) {
             return simulate();

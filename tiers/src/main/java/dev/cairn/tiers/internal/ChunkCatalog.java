@@ -30,12 +30,20 @@ import java.util.function.Predicate;
  * commit on rank 0 pins every chunk its ranks name and asks the store again only for those ({@link #pinNamed}).
  *
  * <p>Per held hash it also knows the one {@link Form} the tier stores it in (learned from the stored headers for a
- * chunk found by listing); {@link ChunkForms} is what keeps that form from changing under a key.
+ * chunk another writer stored, which this process's create of it found there); {@link ChunkForms} is what keeps that
+ * form from changing under a key.
+ *
+ * <p>A checkpointer's catalog never lists the store (a tool that copies whole steps may: {@code Tier#LIST_CHUNKS}). A
+ * process starts it from what its rank's rows of the tier's newest committed step name
+ * ({@link Seed}; nothing in a tier with no committed step): their chunks are stored, in the form the rows record, for
+ * as long as a collector keeps that step, which every collector does while it is the newest. A chunk it does not
+ * know is taken for not stored: a save puts it, create-only, and adopts the stored form if the tier held it after all
+ * ({@link ChunkForms#put}).
  */
 public final class ChunkCatalog {
     private final Map<String, Long> present = new HashMap<>();
     private final Map<String, Integer> pins = new HashMap<>();
-    /** The codec of each present chunk, where known: chunks found by listing the store are learned on demand. */
+    /** The codec of each present chunk, where known: chunks found stored by a create or a stat are learned on demand. */
     private final Map<String, String> codecs = new HashMap<>();
     /** The bases of each present chunk whose codec is known (empty for a whole chunk), nearest first. */
     private final Map<String, List<String>> bases = new HashMap<>();
@@ -106,7 +114,33 @@ public final class ChunkCatalog {
     }
 
     /**
-     * Marks {@code hash} present as a listing or stat found it, last written at {@code lastModified}. A size other
+     * Marks {@code hash} present as a committed step's row records it ({@link Seed}): stored {@code storedSize} bytes
+     * with {@code codec} against {@code chain}, nearest first; when it was last written is not known, so a save counts
+     * on it only while the step that names it is the newest ({@link #committed}, {@link #reusable}). Ignored for a
+     * hash the catalog knows already.
+     */
+    public synchronized void markCommitted(String hash, long storedSize, String codec, List<String> chain) {
+        if (present.putIfAbsent(hash, storedSize) == null) {
+            codecs.put(hash, codec);
+            bases.put(hash, List.copyOf(chain));
+        }
+    }
+
+    /**
+     * What a process's catalog of a tier starts from, once, at its first use ({@link Tier#catalog}), instead of a
+     * listing of every chunk: the chunks a committed step names, marked with {@link #markCommitted} and that step
+     * with {@link #committed}.
+     */
+    @FunctionalInterface
+    public interface Seed {
+        /** Nothing: an empty catalog (a tool's short-lived tier, a tier no save writes). */
+        Seed NONE = (tier, catalog) -> { };
+
+        void fill(Tier tier, ChunkCatalog catalog) throws IOException;
+    }
+
+    /**
+     * Marks {@code hash} present as a stat (or a create that found it) saw it, last written at {@code lastModified}. A size other
      * than the known one means another process stored the key in another form: its codec and bases are then
      * learned again from the stored object ({@link ChunkForms#held}).
      */
@@ -179,7 +213,7 @@ public final class ChunkCatalog {
     }
 
     /**
-     * Records the form of a chunk already present (found by listing), as read from its stored headers; ignored once
+     * Records the form of a chunk already present (found stored by a create or a stat), as read from its stored headers; ignored once
      * the chunk is gone, when its stored size is no longer {@code storedSize}, or when its form is known already.
      */
     public synchronized void learnForm(String hash, long storedSize, String codec, List<String> chain) {

@@ -1,5 +1,6 @@
 package dev.cairn.tiers.internal;
 
+import dev.cairn.ObjectInfo;
 import dev.cairn.ObjectStore;
 import dev.cairn.tiers.internal.ChunkCatalog.Form;
 import dev.cairn.tiers.internal.codec.StoredChunkHeader;
@@ -21,16 +22,20 @@ import java.util.List;
  * <p>The one exception is a stored differential chunk whose chain lost a link (an orphan of a failed save whose base
  * was collected): it cannot be read in this tier by anyone, so it is replaced.
  *
- * <p>Writers of one process meet on the catalog's lock for the hash. Differential chunks are written only by
- * single-rank runs, into a first tier in this process's memory, so no other process writes those keys.
+ * <p>Writers of one process meet on the catalog's lock for the hash; writers of different processes on the store's
+ * create-only put of a key the catalog does not know ({@link dev.cairn.ObjectStore#putIfAbsentSyncingNameLater}):
+ * the catalog starts from committed rows, not from a listing, so it does not know every key the tier holds. Differential
+ * chunks are written only by single-rank runs, into a first tier in this process's memory, so no other process writes
+ * those keys.
  */
 public final class ChunkForms {
     private ChunkForms() {
     }
 
     /**
-     * The form {@code tier} holds {@code hash} in, or null when it does not hold it: from the catalog, or, for a chunk
-     * found by listing the store, read from its stored headers (and learned by the catalog).
+     * The form {@code tier} holds {@code hash} in, or null when it does not hold it as far as its catalog knows: from
+     * the catalog, or, for a chunk the catalog knows present in a form not learned yet (found stored by a create,
+     * {@link #put}), read from its stored headers (and learned by the catalog).
      */
     public static Form held(Tier tier, String hash) throws IOException {
         ChunkCatalog catalog = tier.catalog();
@@ -74,6 +79,13 @@ public final class ChunkForms {
      * caller records in place of its own. A held form that is not {@link ChunkCatalog#reusable reusable} since
      * {@code freshSinceMillis} has its links written again, each with its own stored bytes, which restarts their age
      * without changing their form.
+     *
+     * <p>A hash the catalog does not know (it was seeded from committed rows, not from a listing of the store) is
+     * created, never put over: the tier may hold it all the same (another rank stored the same content, an older
+     * step named it, a failed save left it), perhaps in another form, which committed manifests record. When the
+     * create finds the key taken, the stored object is asked for its size and age and its headers are read, and that
+     * form is kept as if the catalog had known it: two or three requests more, for content the tier held unknown to
+     * this process only.
      */
     public static Form put(Tier tier, String hash, ByteBuffer bytes, String codec, List<String> bases, long freshSinceMillis)
             throws IOException {
@@ -82,7 +94,7 @@ public final class ChunkForms {
 
     /**
      * As {@link #put(Tier, String, ByteBuffer, String, List, long)}, for stored bytes that are the concatenation of
-     * {@code parts} (a chunk stored uncompressed straight from staging: {@link ObjectStore#putGathered}).
+     * {@code parts} (a chunk stored uncompressed straight from staging: {@link ObjectStore#putIfAbsentGathered}).
      */
     public static Form put(Tier tier, String hash, ByteBuffer[] parts, String codec, List<String> bases, long freshSinceMillis)
             throws IOException {
@@ -90,22 +102,29 @@ public final class ChunkForms {
         Form held;
         synchronized (catalog.writeLock(hash)) {
             held = held(tier, hash);
+            long length = 0;
+            for (ByteBuffer p : parts) {
+                length += p.remaining();
+            }
+            if (held == null && catalog.sizeOf(hash) < 0) {
+                // Its name is made durable by the commit that names it (CommitProtocol), with the save's other chunks.
+                String key = tier.layout().chunkKey(hash);
+                if (parts.length == 1 ? tier.store().putIfAbsentSyncingNameLater(key, parts[0].duplicate())
+                        : tier.store().putIfAbsentGathered(key, parts)) {
+                    catalog.markPresent(hash, length, codec, bases);
+                    return null;
+                }
+                held = foundStored(tier, hash);
+            }
             if (held != null && !catalog.pinChain(held.bases())) {
                 // A link of its chain is gone: no reader can rebuild it in this tier, so this form is replaced.
                 catalog.unpinAll(held.bases());
                 held = null;
             }
-            long length = 0;
-            for (ByteBuffer p : parts) {
-                length += p.remaining();
-            }
             if (held == null) {
-                // Its name is made durable by the commit that names it (CommitProtocol), with the save's other chunks.
-                if (parts.length == 1) {
-                    tier.store().putSyncingNameLater(tier.layout().chunkKey(hash), parts[0]);
-                } else {
-                    tier.store().putGathered(tier.layout().chunkKey(hash), parts);
-                }
+                // A form with a broken chain is replaced (a rare path: parts are gathered into one buffer for it).
+                tier.store().putSyncingNameLater(tier.layout().chunkKey(hash),
+                        parts.length == 1 ? parts[0] : ObjectStore.gathered(hash, parts));
                 catalog.markPresent(hash, length, codec, bases);
                 return null;
             }
@@ -123,6 +142,42 @@ public final class ChunkForms {
             }
         }
         return held;
+    }
+
+    /**
+     * The form of {@code hash}, which a create found stored although the catalog did not know it: its size and age
+     * from the store, its codec and chain from its headers, and each base of the chain the catalog does not know asked
+     * of the store too (so that a whole chain is not taken for a broken one); null when it is gone again (a collector
+     * took it), and then the caller puts its own. Under the hash's lock.
+     */
+    private static Form foundStored(Tier tier, String hash) throws IOException {
+        ChunkCatalog catalog = tier.catalog();
+        ObjectInfo o = statOrNull(tier, hash);
+        if (o == null) {
+            return null;
+        }
+        catalog.markPresent(hash, o.size(), o.lastModified());
+        Form form = held(tier, hash);
+        if (form != null) {
+            for (String base : form.bases()) {
+                if (catalog.sizeOf(base) < 0) {
+                    ObjectInfo b = statOrNull(tier, base);
+                    if (b == null) {
+                        break; // a link is gone: pinChain then finds it absent
+                    }
+                    catalog.markPresent(base, b.size(), b.lastModified());
+                }
+            }
+        }
+        return form;
+    }
+
+    private static ObjectInfo statOrNull(Tier tier, String hash) throws IOException {
+        try {
+            return tier.store().stat(tier.layout().chunkKey(hash));
+        } catch (NoSuchFileException gone) {
+            return null;
+        }
     }
 
     /**

@@ -1,6 +1,5 @@
 package dev.cairn.tiers.internal;
 
-import dev.cairn.ObjectInfo;
 import dev.cairn.ObjectStore;
 import dev.cairn.TierConfig;
 import dev.cairn.tiers.internal.layout.StoreLayout;
@@ -24,6 +23,7 @@ public final class Tier implements AutoCloseable {
     private final int level;
     private final boolean uncompressed;
     private volatile boolean catalogLoaded;
+    private volatile ChunkCatalog.Seed seed = ChunkCatalog.Seed.NONE;
 
     public Tier(TierConfig config, int index, StoreLayout layout, int ioThreads) {
         this(config, index, layout, ioThreads, dev.cairn.CairnConfig.DEFAULT_COMPRESSION_LEVEL);
@@ -86,17 +86,39 @@ public final class Tier implements AutoCloseable {
         return commitLock;
     }
 
-    /** The catalog, filled from a listing of the store's chunks on first use so that dedup spans restarts. */
+    /**
+     * A {@link ChunkCatalog.Seed} that lists every chunk the tier holds (their forms are then learned from their
+     * headers when a writer meets them): for a tool that copies whole steps into a store that may hold most of their
+     * chunks, where one listing costs less than a create per chunk. Never on a save's path.
+     */
+    public static final ChunkCatalog.Seed LIST_CHUNKS = (tier, catalog) -> {
+        for (dev.cairn.ObjectInfo o : tier.store().list(tier.layout().chunksPrefix())) {
+            String hash = tier.layout().hashOfChunkKey(o.key());
+            if (hash != null && dev.cairn.tiers.internal.codec.ContentHash.isHex(hash)) {
+                catalog.markPresent(hash, o.size(), o.lastModified());
+            }
+        }
+    };
+
+    /**
+     * Sets what the catalog starts from at its first use ({@link ChunkCatalog.Seed}; none by default): call before
+     * anything uses the catalog.
+     */
+    public void seedCatalogWith(ChunkCatalog.Seed seed) {
+        this.seed = java.util.Objects.requireNonNull(seed, "seed");
+    }
+
+    /**
+     * The catalog, started on first use from its {@link ChunkCatalog.Seed} (the rank's rows of the newest committed
+     * step), so that dedup spans restarts without a listing of the tier's chunks, which at thousands of ranks costs
+     * each process a LIST request per thousand chunks the tier holds. If the seed fails, nothing is loaded and the
+     * next use tries again.
+     */
     public ChunkCatalog catalog() throws IOException {
         if (!catalogLoaded) {
             synchronized (this) {
                 if (!catalogLoaded) {
-                    for (ObjectInfo o : store().list(layout.chunksPrefix())) {
-                        String hash = layout.hashOfChunkKey(o.key());
-                        if (hash != null && dev.cairn.tiers.internal.codec.ContentHash.isHex(hash)) {
-                            catalog.markPresent(hash, o.size(), o.lastModified());
-                        }
-                    }
+                    seed.fill(this, catalog);
                     catalogLoaded = true;
                 }
             }

@@ -291,16 +291,22 @@ public final class PeerMemoryStore implements ObjectStore {
         replicate(key, size);
     }
 
-    /** Into this rank's memory part by part ({@link MemoryObjectStore#putGathered}), then replicated as {@link #put}. */
+    /**
+     * A chunk's create from parts: into this rank's memory part by part ({@link MemoryObjectStore#putIfAbsentGathered}),
+     * then replicated, asking only this peer's memory whether it holds the key, as {@link #putIfAbsentSyncingNameLater}.
+     */
     @Override
-    public void putGathered(String key, ByteBuffer[] parts) throws IOException {
+    public boolean putIfAbsentGathered(String key, ByteBuffer[] parts) throws IOException {
         checkOpen();
         long size = 0;
         for (ByteBuffer p : parts) {
             size += p.remaining();
         }
-        memory.putGathered(key, parts);
+        if (!memory.putIfAbsentGathered(key, parts)) {
+            return false;
+        }
         replicate(key, size);
+        return true;
     }
 
     @Override
@@ -312,6 +318,23 @@ public final class PeerMemoryStore implements ObjectStore {
                 return false; // an unreachable peer cannot object; see the class comment
             }
         }
+        long size = data.remaining();
+        if (!memory.putIfAbsent(key, data)) {
+            return false;
+        }
+        replicate(key, size);
+        return true;
+    }
+
+    /**
+     * A chunk's create: only this peer's memory is asked whether it holds the key (asking every peer for every chunk
+     * would cost a round trip per peer per chunk); created here, it is replicated as by {@link #put}. A peer that holds
+     * the same key already (another rank stored the same content) may so be given this peer's copy.
+     */
+    @Override
+    public boolean putIfAbsentSyncingNameLater(String key, ByteBuffer data) throws IOException {
+        checkOpen();
+        ObjectKeys.check(key);
         long size = data.remaining();
         if (!memory.putIfAbsent(key, data)) {
             return false;

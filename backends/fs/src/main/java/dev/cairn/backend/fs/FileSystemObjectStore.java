@@ -218,24 +218,42 @@ public final class FileSystemObjectStore implements ObjectStore {
 
     @Override
     public boolean putIfAbsent(String key, ByteBuffer data) throws IOException {
-        checkOpen();
         Path target = KeyPaths.resolve(root, key);
+        boolean created = link(target, data);
+        // Forced either way: the winner needs its link durable, and a loser's unlink of its temp is cheap to make so.
+        forceDirectory(target.getParent());
+        return created;
+    }
+
+    /**
+     * As {@link #putIfAbsent}, but the directory is not forced: a created name becomes durable with the others' in
+     * {@link #syncNames}, as for {@link #putSyncingNameLater}.
+     */
+    @Override
+    public boolean putIfAbsentSyncingNameLater(String key, ByteBuffer data) throws IOException {
+        Path target = KeyPaths.resolve(root, key);
+        boolean created = link(target, data);
+        if (created) {
+            namesAdded(target.getParent()).incrementAndGet(); // after the link: a sync that reads it forces this name
+        }
+        return created;
+    }
+
+    /** Links a forced temporary file holding {@code data} as {@code target} unless it exists; true if it created it. */
+    private boolean link(Path target, ByteBuffer data) throws IOException {
+        checkOpen();
         if (Files.exists(target)) {
             return false; // cheap early answer; the link below is what decides races
         }
         Path temporary = writeTemporary(target, data);
-        boolean created;
         try {
             Files.createLink(target, temporary);
-            created = true;
+            return true;
         } catch (FileAlreadyExistsException lost) {
-            created = false;
+            return false;
         } finally {
             Files.deleteIfExists(temporary);
         }
-        // Forced either way: the winner needs its link durable, and a loser's unlink of its temp is cheap to make so.
-        forceDirectory(target.getParent());
-        return created;
     }
 
     @Override

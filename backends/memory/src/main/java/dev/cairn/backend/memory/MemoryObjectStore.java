@@ -108,14 +108,19 @@ public final class MemoryObjectStore implements ObjectStore {
         }
     }
 
-    /** Copies each part into place in the new object's memory: one copy, as for {@link #put}. */
+    /** Copies each part into place in the new object's memory: one copy, as for {@link #putIfAbsent}. */
     @Override
-    public void putGathered(String key, ByteBuffer[] parts) throws IOException {
+    public boolean putIfAbsentGathered(String key, ByteBuffer[] parts) throws IOException {
         checkKey(key);
-        StoredObject previous = objects.put(key, copyOf(key, parts));
-        if (previous != null) {
-            previous.release();
+        if (objects.containsKey(key)) {
+            return false; // cheap early answer; the map's putIfAbsent below is what decides races
         }
+        StoredObject created = copyOf(key, parts);
+        if (objects.putIfAbsent(key, created) == null) {
+            return true;
+        }
+        created.release();
+        return false;
     }
 
     @Override

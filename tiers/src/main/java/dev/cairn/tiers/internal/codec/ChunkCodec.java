@@ -148,7 +148,7 @@ public final class ChunkCodec implements AutoCloseable {
 
     /**
      * The bytes {@link #encodeRaw} would store for {@code src[srcOff, srcOff+len)}, as parts to store one after the
-     * other ({@code ObjectStore.putGathered}) instead of copied into one buffer: the headers in small buffers of their
+     * other ({@code ObjectStore.putIfAbsentGathered}) instead of copied into one buffer: the headers in small buffers of their
      * own, the raw bytes as views of {@code src} (which must not change until they are stored).
      */
     public static ByteBuffer[] rawParts(ByteBuffer src, int srcOff, int len) {

@@ -64,7 +64,7 @@ final class RawZstdFrame {
      * The same frame as {@link #write}, after {@code prefix} (a stored chunk's header), as buffers to be stored one
      * after the other, without copying the raw bytes: the headers in small heap buffers, each block's bytes a view of
      * {@code src}, which must stay unchanged until they are stored. For a store that copies each part into place
-     * ({@code ObjectStore.putGathered}).
+     * ({@code ObjectStore.putIfAbsentGathered}).
      */
     static ByteBuffer[] parts(byte[] prefix, ByteBuffer src, int srcOff, int len) {
         int blocks = (int) Math.max(1, (len + (long) MAX_BLOCK - 1) / MAX_BLOCK);

@@ -97,7 +97,8 @@ public final class CommitProtocol {
         if (manifest.worldSize() > 1 ? ranks.alreadyCommitted(tier, manifest, this) : isCommitted(tier, step)) {
             // Checked before the index too: a losing writer must not replace the committed step's index. (A writer
             // whose check passes may still lose the create: then it gives the index back, see giveBackIndex.) With
-            // several ranks, RankCommit asks where thousands of ranks may ask at once.
+            // several ranks, RankCommit asks where thousands of ranks may ask at once (ranks other than 0 meeting
+            // through the store only when their index create finds one there, below).
             throw new CheckpointException(Reason.CONFLICT, "step " + step + " is already committed in tier " + tier.name()
                     + ": saving a step twice is refused");
         }
@@ -121,7 +122,18 @@ public final class CommitProtocol {
         byte[] index = ManifestFormat.write(manifest, "index", allocator);
         String indexKey = tier.layout().indexKey(step, manifest.rank());
         long putStart = ranks.nanoTime();
-        tier.store().put(indexKey, ByteBuffer.wrap(index));
+        if (manifest.worldSize() > 1 && ranks.createsIndex(manifest)) {
+            // Created, so that the check for a committed step costs a request only where an index is there already.
+            if (!tier.store().putIfAbsent(indexKey, ByteBuffer.wrap(index))) {
+                if (ranks.committedBeforeIndex(tier, manifest)) {
+                    throw new CheckpointException(Reason.CONFLICT, "step " + step + " is already committed in tier "
+                            + tier.name() + ": saving a step twice is refused");
+                }
+                tier.store().put(indexKey, ByteBuffer.wrap(index)); // an earlier attempt's, not committed
+            }
+        } else {
+            tier.store().put(indexKey, ByteBuffer.wrap(index));
+        }
         long indexPutNanos = ranks.nanoTime() - putStart;
         String key = tier.layout().manifestKey(step);
         long manifestBytes = 0;

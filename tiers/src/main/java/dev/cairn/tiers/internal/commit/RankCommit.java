@@ -35,13 +35,17 @@ import org.apache.arrow.memory.BufferAllocator;
  * and the MANIFEST of a step share one prefix). The ranks spread their index PUTs over time
  * ({@value #INDEX_PUTS_PER_SECOND} a second). Rank 0 lists the step's prefix (a request per 1,000 keys) and reads
  * each index as it lands, {@value #INDEX_READS_IN_FLIGHT} in flight, one GET of its listed size. After creating the
- * MANIFEST it puts empty commit notices to K keys in K prefixes ({@code StoreLayout#noticeKey}, one per
- * {@value dev.cairn.tiers.internal.layout.StoreLayout#RANKS_PER_NOTICE} ranks). Every other rank looks first when
- * the commit can be there (after the indexes of the ranks above it and a few round trips of rank 0), then at a pace
- * that keeps its notice key under {@value #NOTICE_LOOKS_PER_SECOND} requests a second, at its notice only. A notice
- * is never taken for the commit: it only says when to check the MANIFEST, which each rank then does once (a HEAD),
- * the ranks spread over time so that the MANIFEST's key sees at most {@value #MANIFEST_CHECKS_PER_SECOND} a second.
- * A notice without a MANIFEST (not retired either) is ignored. Without any notice (rank 0 died between the create
+ * MANIFEST it puts commit notices to K keys in K prefixes ({@code StoreLayout#noticeKey}, one per
+ * {@value dev.cairn.tiers.internal.layout.StoreLayout#RANKS_PER_NOTICE} ranks), each naming what the MANIFEST
+ * commits: its digest and the digests of the indexes of the ranks that look at that notice ({@link CommitNotice}).
+ * Every other rank looks first when the commit can be there (after the indexes of the ranks above it and a few round
+ * trips of rank 0), then at a pace that keeps its notice key under {@value #NOTICE_LOOKS_PER_SECOND} requests a
+ * second, at its notice only (one GET of its few KiB). A notice that names the digest of the very index this rank
+ * put is that index's commit: the MANIFEST that references those bytes was created before it. Any other notice (of
+ * another attempt of the step, naming other indexes; one without a body) is never taken for the commit: it only says
+ * when to check the MANIFEST, which the rank then does once (a HEAD), the ranks spread over time so that the
+ * MANIFEST's key sees at most {@value #MANIFEST_CHECKS_PER_SECOND} a second, and one without a MANIFEST (not retired
+ * either) is ignored. Without any notice (rank 0 died between the create
  * and the notices, or its notice PUT failed) a rank still checks the MANIFEST now and then, the ranks' checks spread
  * over a period of {@code world / }{@value #SHARED_KEY_CHECKS_PER_SECOND} seconds (10 at least, a quarter of the
  * deadline at most).
@@ -70,8 +74,12 @@ final class RankCommit {
     static final int SHARED_KEY_CHECKS_PER_SECOND = 100;
     /** The shortest period of a rank's checks of the MANIFEST without a notice: each costs up to three requests. */
     static final long MIN_CHECK_PERIOD_NANOS = 10 * SECOND_NANOS;
-    /** Round trips of rank 0 from the last index to the notices: read it, confirm chunks, create, notify. */
-    static final int COMMIT_ROUND_TRIPS = 4;
+    /**
+     * Round trips of rank 0 from the last index to the notices (list and read it, confirm chunks, write and create the
+     * MANIFEST, notify): the scale simulation measured 0.2-0.35 s at 1,000 ranks, about 8 of a rank's index PUT; a
+     * first look aimed earlier misses, and each miss costs a request a rank.
+     */
+    static final int COMMIT_ROUND_TRIPS = 8;
     /** While rank 0 is slow, a look at a notice waits at most this share (1 / n) of the time waited since the first miss. */
     static final int LOOK_WAIT_SHARE = 8;
     /** ... and at most this long (unless the key's rate asks for longer): what a slow commit adds to its latency. */
@@ -128,12 +136,13 @@ final class RankCommit {
      * Before a rank writes its index: spreads the ranks' index PUTs over time ({@value #INDEX_PUTS_PER_SECOND} a
      * second, rank r after r / that many seconds) when they meet through the store, since a step's indexes share one
      * prefix, then tells whether the step is committed already (a second save of it is refused before its index
-     * replaces a committed one). Rank 0, and every rank with a coordinator, asks the MANIFEST; the others ask their
-     * commit notice, spread over K prefixes, where thousands of HEADs of one MANIFEST key at once would be refused: a
-     * notice is put only after its MANIFEST, and is removed with it, so it is taken here only to refuse a save.
+     * replaces a committed one). Rank 0, and every rank with a coordinator, asks the MANIFEST. The others
+     * ({@link #createsIndex}) ask nothing here: they create their index, and only when an index of theirs is there
+     * already (a committed step holds one for each rank; so does an earlier attempt that did not commit) ask
+     * {@link #committedBeforeIndex}, which saves a request per rank and step.
      */
     boolean alreadyCommitted(Tier tier, Manifest index, CommitProtocol commits) throws IOException {
-        if (coordinator != null || index.rank() == 0) {
+        if (!createsIndex(index)) {
             return commits.isCommitted(tier, index.step());
         }
         long spread = (long) index.rank() * SECOND_NANOS / INDEX_PUTS_PER_SECOND;
@@ -141,6 +150,24 @@ final class RankCommit {
             pause(spread);
             return null;
         });
+        return false;
+    }
+
+    /**
+     * Whether {@code index}'s rank writes its index create-only, asking whether the step is committed only when the
+     * create finds an index there ({@link #committedBeforeIndex}): ranks other than 0 that meet through the store.
+     */
+    boolean createsIndex(Manifest index) {
+        return coordinator == null && index.rank() != 0;
+    }
+
+    /**
+     * With an index of this rank's already under its key: whether the step is committed. The rank asks its commit
+     * notice, spread over K prefixes, where thousands of HEADs of one MANIFEST key at once would be refused: a notice
+     * is put only after its MANIFEST, and is removed with it, so it is taken here only to refuse a save. Not
+     * committed: the index there is an earlier attempt's, and this rank's replaces it.
+     */
+    boolean committedBeforeIndex(Tier tier, Manifest index) throws IOException {
         return exists(tier, tier.layout().noticeKey(index.step(), index.rank(), index.worldSize()));
     }
 
@@ -175,7 +202,8 @@ final class RankCommit {
         List<String> expected = digests;
         if (index.rank() != 0) {
             if (coordinator == null) {
-                return unlocked(tier, () -> awaitNotice(tier, index, commits, until, indexPutNanos));
+                String own = digest(indexBytes);
+                return unlocked(tier, () -> awaitNotice(tier, index, own, commits, until, indexPutNanos));
             }
             if (passed(tier, barrier + "/committed", index, until)) {
                 // Rank 0 has tried: the MANIFEST is there if it committed, read at once (one call instead of a stat
@@ -200,8 +228,9 @@ final class RankCommit {
                     : awaitIndexes(tier, index, expected, until));
             pinned = pinNamed(tier, indexes, until);
             merged = merge(index, indexes);
+            List<IndexRef> refs = references(tier, index, indexBytes);
             if (merged.formatVersion() >= ManifestFormat.FIRST_WITH_INDEXED_ROWS) {
-                merged = merged.withRowsIn(references(tier, index, indexBytes));
+                merged = merged.withRowsIn(refs);
             }
             byte[] bytes = ManifestFormat.write(merged, "manifest", allocator);
             // CommitPoint: the one place that creates a MANIFEST, and resolves a create whose answer was lost.
@@ -211,8 +240,9 @@ final class RankCommit {
             tier.catalog().committed(index.step(), merged.referencedHashes());
             if (coordinator == null) {
                 Manifest step = merged;
+                String manifestDigest = digest(bytes);
                 unlocked(tier, () -> {
-                    notifyRanks(tier, step);
+                    notifyRanks(tier, step, manifestDigest, refs);
                     return null;
                 });
             }
@@ -240,14 +270,18 @@ final class RankCommit {
     }
 
     /**
-     * Puts the step's commit notices, all in flight together, after its MANIFEST was created. Best effort: the step is
-     * committed whatever happens here, and a rank that finds no notice still checks the MANIFEST now and then.
+     * Puts the step's commit notices, all in flight together, after its MANIFEST was created, each naming the
+     * MANIFEST's digest and the index digests of its ranks ({@link CommitNotice}). Best effort: the step is committed
+     * whatever happens here, and a rank that finds no notice still checks the MANIFEST now and then.
      */
-    private void notifyRanks(Tier tier, Manifest step) {
+    private void notifyRanks(Tier tier, Manifest step, String manifestDigest, List<IndexRef> refs) {
         List<WaitClock.Call<Void>> puts = new ArrayList<>();
-        for (String key : tier.layout().noticeKeys(step.step(), step.worldSize())) {
+        List<String> keys = tier.layout().noticeKeys(step.step(), step.worldSize());
+        for (int k = 0; k < keys.size(); k++) {
+            String key = keys.get(k);
+            byte[] body = CommitNotice.write(manifestDigest, refs, k, keys.size());
             puts.add(() -> {
-                tier.store().put(key, java.nio.ByteBuffer.allocate(0));
+                tier.store().put(key, java.nio.ByteBuffer.wrap(body));
                 return null;
             });
         }
@@ -484,22 +518,25 @@ final class RankCommit {
     }
 
     /**
-     * Waits, without a coordinator, until {@code own}'s step is committed. The first look at this rank's commit notice
+     * Waits, without a coordinator, until {@code own}'s step is committed, {@code ownDigest} being the digest of the
+     * index bytes this rank put ({@link IndexRef#digestOf}). The first look at this rank's commit notice
      * comes when the commit can be there: after the index PUTs of the ranks above this one (spread at
      * {@value #INDEX_PUTS_PER_SECOND} a second) and {@value #COMMIT_ROUND_TRIPS} round trips of rank 0, a round trip
      * being what this rank's own index PUT took. Later looks come at the interval that keeps the notice key under
      * {@value #NOTICE_LOOKS_PER_SECOND} requests a second from all the ranks that share it (at least
      * {@value #MAX_POLL_NANOS} ns), or an eighth of the time waited since the first miss when that is longer (rank 0
-     * slow: fewer looks), up to {@value #MAX_LOOK_NANOS} ns. A notice sends the rank to the MANIFEST, in a world of
-     * more than {@value #MANIFEST_CHECKS_PER_SECOND} ranks after {@code rank / }{@value #MANIFEST_CHECKS_PER_SECOND}
+     * slow: fewer looks), up to {@value #MAX_LOOK_NANOS} ns. A notice that names {@code ownDigest} for this rank is
+     * the commit ({@link CommitNotice}): nothing more is asked. Any other notice sends the rank to the MANIFEST, in a
+     * world of more than {@value #MANIFEST_CHECKS_PER_SECOND} ranks after {@code rank / }{@value #MANIFEST_CHECKS_PER_SECOND}
      * seconds (the ranks' HEADs of the one key spread over time): there, committed; absent and retired, committed and
-     * gone; absent otherwise, the notice is not a commit (a crashed or foreign writer's) and is ignored from then on.
+     * gone; absent otherwise, the notice is not a commit (a crashed or foreign writer's, another attempt's) and later
+     * looks take only a notice that names this rank's index.
      * Whatever the notices say, the MANIFEST and the retirement are checked every
      * {@code world / }{@value #SHARED_KEY_CHECKS_PER_SECOND} seconds (at least 10, at most a quarter of the deadline),
      * so that a step whose notices were never written is still seen.
      */
-    private Committed awaitNotice(Tier tier, Manifest own, CommitProtocol commits, long until, long indexPutNanos)
-            throws IOException {
+    private Committed awaitNotice(Tier tier, Manifest own, String ownDigest, CommitProtocol commits, long until,
+                                  long indexPutNanos) throws IOException {
         int world = own.worldSize();
         int rank = own.rank();
         String notice = tier.layout().noticeKey(own.step(), rank, world);
@@ -518,14 +555,21 @@ final class RankCommit {
         while (true) {
             pause(Math.max(0, Math.min(pause, until - clock.nanoTime())));
             Committed committed = null;
-            if (!noticeIgnored && exists(tier, notice)) {
+            Look look = look(tier, notice, rank, ownDigest, world, notices);
+            if (look == Look.OURS) {
+                // Written after the MANIFEST that commits exactly the index this rank put.
+                return new Committed(null, own.referencedHashes());
+            }
+            if (look == Look.OTHER && !noticeIgnored) {
                 // All ranks' HEADs in one second are under the key's rate up to that many ranks; above, each rank
                 // takes its slot in a spread of world / MANIFEST_CHECKS_PER_SECOND seconds.
                 if (world > MANIFEST_CHECKS_PER_SECOND) {
                     pause((long) rank * SECOND_NANOS / MANIFEST_CHECKS_PER_SECOND);
                 }
                 committed = committedOrRetired(tier, own, commits);
-                noticeIgnored = committed == null; // a notice without its MANIFEST is not a commit
+                // A notice without its MANIFEST is not a commit; this rank keeps looking, for rank 0 to put its own
+                // notice over it, but does not ask for the MANIFEST again until its periodic check.
+                noticeIgnored = committed == null;
                 nextCheck = clock.nanoTime() + checkEvery;
             } else if (clock.nanoTime() - nextCheck >= 0) {
                 committed = committedOrRetired(tier, own, commits);
@@ -559,6 +603,26 @@ final class RankCommit {
             return new Committed(null, own.referencedHashes());
         }
         return retiredOrGone(tier, own, commits) ? Committed.RETIRED : null;
+    }
+
+    /** What a look at a commit notice found. */
+    private enum Look {
+        ABSENT,
+        /** A notice naming the digest of this rank's index: its commit. */
+        OURS,
+        /** A notice that does not name this rank's index (another attempt's, an empty one): the MANIFEST decides. */
+        OTHER
+    }
+
+    /** One GET of notice {@code key} (a few KiB at most): what it says of {@code rank}'s index of {@code digest}. */
+    private static Look look(Tier tier, String key, int rank, String digest, int world, int notices) throws IOException {
+        java.nio.ByteBuffer body = java.nio.ByteBuffer.allocate(CommitNotice.maxBytes(world, notices) + 1);
+        try {
+            tier.store().read(key, 0, body);
+        } catch (NoSuchFileException absent) {
+            return Look.ABSENT;
+        }
+        return CommitNotice.names(body.flip(), rank, digest) ? Look.OURS : Look.OTHER;
     }
 
     private static boolean exists(Tier tier, String key) throws IOException {

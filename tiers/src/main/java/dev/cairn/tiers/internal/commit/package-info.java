@@ -6,11 +6,12 @@
  * answer was lost): a step exists for restore iff its MANIFEST does, so a process that dies anywhere before it leaves
  * only garbage, never a half checkpoint. {@link dev.cairn.tiers.internal.commit.CommitProtocol} commits one rank's part
  * ({@code RankCommit} with several ranks: without a coordinator, rank 0 puts commit notices after the MANIFEST, spread
- * over prefixes, which tell the other ranks when to check the MANIFEST; a rank takes the MANIFEST, never a notice, for
- * the commit); each tier of a running checkpointer has one {@link dev.cairn.tiers.internal.commit.TierCommitter},
+ * over prefixes, each naming the digests of the MANIFEST and of its ranks' indexes ({@code CommitNotice}); a rank takes
+ * a notice that names the index it put for the commit, and any other only as a sign to check the MANIFEST); each tier of a running checkpointer has one {@link dev.cairn.tiers.internal.commit.TierCommitter},
  * through which its save commits, the commits of steps promoted into it, and its retention and GC run
  * ({@code TierCommitters} holds them all and runs the API's {@code gc}). {@code HighestCommitted} lists each tier's
  * newest committed step once, from the open on, for the saves' step check; {@code CommittedCheckpoints} is the API's
- * {@code list}.
+ * {@code list}. {@code NewestCommittedRows} starts each tier's chunk catalog from the rank's rows of the newest
+ * committed step, instead of a listing of the chunks.
  */
 package dev.cairn.tiers.internal.commit;

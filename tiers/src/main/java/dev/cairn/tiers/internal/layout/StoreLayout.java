@@ -13,12 +13,13 @@ import java.util.OptionalLong;
  *                                          the MANIFEST, so that a rank still waiting for that MANIFEST learns
  *                                          the step was committed; removed with the step's leftovers after the
  *                                          GC grace period
- * &lt;run&gt;/notices/&lt;k&gt;/&lt;step&gt;              empty, multi-rank only: a commit notice, put by rank 0 after it created
+ * &lt;run&gt;/notices/&lt;k&gt;/&lt;step&gt;              multi-rank only: a commit notice, put by rank 0 after it created
  *                                          the step's MANIFEST, to K = ceil(world / {@value #RANKS_PER_NOTICE}) keys k
  *                                          in K prefixes; rank r looks only at notice r mod K; removed with the step
  * </pre>
- * A step exists for restore iff its MANIFEST does: a notice only tells the waiting ranks that it is time to look at the
- * MANIFEST. Notices live outside {@code steps/} so that each of the K keys is a prefix of its own (S3 serves each
+ * A step exists for restore iff its MANIFEST does: a notice names the digests of the MANIFEST it follows and of the
+ * indexes that MANIFEST commits (its body: {@code commit.CommitNotice}), so that a rank takes it for the commit of the
+ * very index it put, and otherwise only as the time to look at the MANIFEST. Notices live outside {@code steps/} so that each of the K keys is a prefix of its own (S3 serves each
  * prefix's requests apart: one key read by thousands of ranks would be refused), and so that listings of the steps
  * never see them.
  */

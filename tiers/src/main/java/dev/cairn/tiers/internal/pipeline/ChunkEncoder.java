@@ -199,7 +199,7 @@ final class ChunkEncoder implements EventHandler<ChunkEvent> {
             // Stored as it is: no probe, no compression, and no differential form (the feeder read no base for it).
             if (e.raw != null && src == e.source && tier.store().inMemory()) {
                 // Straight from staging: the store copies the raw bytes into place between the frame's headers
-                // (ObjectStore#putGathered), the one copy after the capture's; the output slab goes back unused.
+                // (ObjectStore#putIfAbsentGathered), the one copy after the capture's; the output slab goes back unused.
                 e.encoded.release();
                 e.encoded = e.raw;
                 e.raw = null;

@@ -10,7 +10,7 @@ import net.jqwik.api.Property;
 import net.jqwik.api.constraints.IntRange;
 
 /**
- * A chunk stored uncompressed from its parts ({@link ChunkCodec#rawParts}, for {@code ObjectStore.putGathered}) is
+ * A chunk stored uncompressed from its parts ({@link ChunkCodec#rawParts}, for {@code ObjectStore.putIfAbsentGathered}) is
  * byte for byte the chunk {@link ChunkCodec#encodeRaw} writes, and decodes to the raw bytes; the raw bytes are not
  * copied into the parts.
  */
