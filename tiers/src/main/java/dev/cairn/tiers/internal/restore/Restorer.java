@@ -194,17 +194,29 @@ public final class Restorer implements AutoCloseable {
         return out;
     }
 
-    /** Steps committed anywhere, each with the tiers that hold it in speed order. Unreadable tiers are skipped. */
+    /**
+     * Steps committed anywhere, each with the tiers that hold it in speed order. A tier that cannot be listed is
+     * skipped; when no tier offers a step and one could not be listed, this fails with STORAGE, not an empty answer.
+     */
     public TreeMap<Long, List<Tier>> committedSteps() {
         TreeMap<Long, List<Tier>> holders = new TreeMap<>();
+        List<String> unlisted = new ArrayList<>();
         for (Tier t : tiers) {
             try {
                 for (long s : commits.committedSteps(t)) {
                     holders.computeIfAbsent(s, k -> new ArrayList<>()).add(t);
                 }
             } catch (IOException e) {
-                // A tier that cannot be listed simply offers nothing; others may still hold the step.
+                // A tier that cannot be listed offers nothing (a lost node's peer memory); others may hold the step.
+                unlisted.add(t.name() + " (" + e + ")");
             }
+        }
+        if (holders.isEmpty() && !unlisted.isEmpty()) {
+            // Not NOT_FOUND: a store that refuses or fails its listings (S3 answering SlowDown to thousands of ranks
+            // restoring at once) is not an empty one, and a job that starts from scratch on NOT_FOUND would lose its run.
+            throw new CheckpointException(Reason.STORAGE, "no committed checkpoint of run '" + tiers.get(0).layout().run()
+                    + "' found in the tiers that could be listed; could not list: " + String.join("; ", unlisted)
+                    + ". The checkpoint may be there: try again");
         }
         return holders;
     }
