@@ -83,9 +83,11 @@ class IndexedRowsProperties {
                 Map<String, Integer> reads = new ConcurrentHashMap<>();
                 ObjectStore counting = new ForwardingObjectStore(store) {
                     @Override
-                    public ByteBuffer readAll(String key, long maxBytes) throws IOException {
-                        reads.merge(key, 1, Integer::sum);
-                        return super.readAll(key, maxBytes);
+                    public int read(String key, long offset, ByteBuffer dst) throws IOException {
+                        if (offset == 0 && key.startsWith(LAYOUT.stepsPrefix())) { // a MANIFEST, page or index read
+                            reads.merge(key, 1, Integer::sum);
+                        }
+                        return super.read(key, offset, dst);
                     }
                 };
                 Tensor target = Tensor.allocate("w", c.dtype(), want);

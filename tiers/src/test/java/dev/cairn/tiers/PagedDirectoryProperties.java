@@ -60,7 +60,9 @@ class PagedDirectoryProperties {
         new Random(c.seed()).nextBytes(global);
         byte[] blob = {1, 2, 3};
         int width = c.dtype().byteSize();
-        int tensors = PageTree.ROWS_PER_PAGE / c.savers() + 2; // more entry rows than a page holds
+        int tensors = 3;
+        // Tensors of one element a saver that nobody restores, so that the directory has more rows than a MANIFEST holds.
+        int fillers = PageTree.MANIFEST_ROWS / c.savers() + 1;
         String wanted = "w" + Math.floorMod(c.seed(), tensors);
         try (ObjectStore store = new MemoryObjectStore(512L << 20)) {
             List<ShardSpec> saved = new ArrayList<>();
@@ -74,6 +76,10 @@ class PagedDirectoryProperties {
                     for (int t = 0; t < tensors; t++) {
                         state.add(Tensor.sharded("w" + t, c.dtype(), s, ReshardingProperties.slice(global, c.shape(), s, width)));
                     }
+                    ShardSpec one = ShardSpec.split(new long[] {c.savers()}, 0, c.savers(), r);
+                    for (int f = 0; f < fillers; f++) {
+                        state.add(Tensor.sharded("f" + f, dev.cairn.DType.U8, one, ByteBuffer.allocateDirect(1).put(0, (byte) f)));
+                    }
                     handles.add(savers.get(r).save(3, state.add(dev.cairn.Blob.of("meta", blob)).build()));
                 }
                 for (CheckpointHandle h : handles) {
@@ -83,15 +89,17 @@ class PagedDirectoryProperties {
                 savers.forEach(Checkpointer::close);
             }
             Directory directory = Directory.read(store);
-            assertTrue(!directory.pages.isEmpty(), "a directory of " + c.savers() * (tensors + 1) + " rows has pages");
+            assertTrue(!directory.pages.isEmpty(), "a directory of " + c.savers() * (tensors + fillers + 1) + " rows has pages");
             for (int r = 0; r < c.restorers(); r++) {
                 ShardSpec want = ReshardingProperties.cut(c.shape(), c.restoreDim(), c.restorers(), r, ~c.seed());
                 Map<String, Integer> reads = new ConcurrentHashMap<>();
                 ObjectStore counting = new ForwardingObjectStore(store) {
                     @Override
-                    public ByteBuffer readAll(String key, long maxBytes) throws IOException {
-                        reads.merge(key, 1, Integer::sum);
-                        return super.readAll(key, maxBytes);
+                    public int read(String key, long offset, ByteBuffer dst) throws IOException {
+                        if (offset == 0 && key.startsWith(LAYOUT.stepsPrefix())) { // a MANIFEST, page or index read
+                            reads.merge(key, 1, Integer::sum);
+                        }
+                        return super.read(key, offset, dst);
                     }
                 };
                 Tensor target = Tensor.allocate(wanted, c.dtype(), want);

@@ -37,14 +37,14 @@ import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 
 /**
- * Format 5 through the engine: three ranks save twelve sharded tensors each, so the MANIFEST's directory has pages;
+ * Format 5 through the engine: three ranks save ninety sharded tensors each, so the MANIFEST's directory has pages;
  * each rank restores bit-exact; a page replaced after the commit is refused, naming it, by a rank that needs it and by
  * verify; retention removes a step's pages with it.
  */
 class PagedDirectoryTest {
     private static final String RUN = "paged";
     private static final int WORLD = 3;
-    private static final int TENSORS = 12;
+    private static final int TENSORS = 90;
     private static final long[] GLOBAL = {30, 16};
     private final ObjectStore store = new MemoryObjectStore(64L << 20);
     private final StoreLayout layout = new StoreLayout(RUN);
@@ -122,7 +122,7 @@ class PagedDirectoryTest {
         assertTrue(m.paged() && m.entries().isEmpty(), "the MANIFEST lists no entry itself");
         assertEquals(WORLD * (TENSORS + 2), m.entryCount(), "every rank's tensors, its rng and its copy of config");
         List<String> pages = pageKeys(1);
-        assertFalse(pages.isEmpty(), "42 entry rows, 32 a page: a level of pages");
+        assertFalse(pages.isEmpty(), "276 entry rows, more than a MANIFEST holds: a level of pages");
         for (String key : pages) {
             store.stat(key);
         }

@@ -89,7 +89,15 @@ public final class CommittedManifest {
             checkRows(listed, rank, index, byRank.get(rank)); // every page read: exactly the rank's entries, any order
             indexes.put(rank, index);
         }
-        return resolve(listed, indexes).withIndexed(listed.indexed().resolved(true));
+        if (listed.entries().size() != global.indexed().pages().entryCount()) {
+            throw new CheckpointException(Reason.CORRUPT, "step " + global.step() + " in " + where + " states "
+                    + global.indexed().pages().entryCount() + " entries but its directory's pages name "
+                    + listed.entries().size());
+        }
+        Manifest resolved = resolve(listed, indexes);
+        List<EntryRecord> rankMajor = new ArrayList<>(resolved.entries());
+        rankMajor.sort(java.util.Comparator.comparingInt(EntryRecord::rank)); // stable: each rank's in the order it saved
+        return resolved.withEntries(rankMajor).withIndexed(listed.indexed().resolved(true));
     }
 
     /**
@@ -158,7 +166,7 @@ public final class CommittedManifest {
         String label = where + ":" + key;
         ByteBuffer bytes;
         try {
-            bytes = ManifestFormat.readBytes(store, key, label);
+            bytes = readCommitted(key, named.length());
         } catch (java.nio.file.NoSuchFileException gone) {
             store.stat(layout.manifestKey(global.step())); // the whole step retired since it was read: NoSuchFile
             throw new CheckpointException(Reason.CORRUPT, "step " + global.step() + " in " + where + " cannot be read: page "
@@ -233,7 +241,7 @@ public final class CommittedManifest {
         String label = where + ":" + key;
         ByteBuffer bytes;
         try {
-            bytes = ManifestFormat.readBytes(store, key, label);
+            bytes = readCommitted(key, ref.length());
         } catch (java.nio.file.NoSuchFileException gone) {
             // Retention removes the MANIFEST first, then the indexes: with the MANIFEST gone too, the step was retired
             // since it was read (a NoSuchFileException, as for the MANIFEST); with it there, the index is lost.
@@ -246,6 +254,17 @@ public final class CommittedManifest {
             throw replaced(global, key, mismatch);
         }
         return parser.apply(bytes, label);
+    }
+
+    /**
+     * The object at {@code key}, which what names it says is {@code length} bytes: one GET of one byte more, no stat
+     * first (thousands of restoring ranks read a step's pages and indexes at once, in one prefix). What comes back is
+     * checked against the name's length and digest by the caller: a longer object shows as one byte too many.
+     */
+    private ByteBuffer readCommitted(String key, long length) throws IOException {
+        ByteBuffer dst = ByteBuffer.allocate((int) Math.min(length + 1, ManifestFormat.MAX_BYTES + 1));
+        store.read(key, 0, dst);
+        return dst.flip();
     }
 
     private CheckpointException replaced(Manifest global, String key, String mismatch) {
@@ -289,10 +308,13 @@ public final class CommittedManifest {
      */
     private static Manifest resolveSelected(Manifest selected, Map<Integer, Manifest> indexes) {
         Map<Integer, Map<String, EntryRecord>> rows = new HashMap<>();
+        Map<String, Integer> saveOrder = new HashMap<>();
         indexes.forEach((rank, index) -> {
             Map<String, EntryRecord> byName = new HashMap<>();
-            for (EntryRecord e : checked(selected, rank, index).entries()) {
-                byName.put(e.name(), e);
+            List<EntryRecord> own = checked(selected, rank, index).entries();
+            for (int i = 0; i < own.size(); i++) {
+                byName.put(own.get(i).name(), own.get(i));
+                saveOrder.put(rank + "/" + own.get(i).name(), i);
             }
             rows.put(rank, byName);
         });
@@ -310,6 +332,10 @@ public final class CommittedManifest {
             }
             entries.add(row);
         }
+        // The directory orders entries by name; a restore hands them back in the order they were saved (each rank's
+        // index keeps it), as from a MANIFEST that lists them: by place in the index, then rank.
+        entries.sort(java.util.Comparator.comparingInt((EntryRecord e) -> saveOrder.getOrDefault(e.rank() + "/" + e.name(),
+                Integer.MAX_VALUE)).thenComparingInt(EntryRecord::rank));
         return new Manifest(selected.formatVersion(), selected.contentHash(), selected.run(), selected.step(),
                 selected.worldSize(), selected.rank(), selected.createdAt(), selected.chunkBytes(), entries,
                 selected.indexed().resolved(false));

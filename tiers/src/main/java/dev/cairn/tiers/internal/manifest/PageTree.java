@@ -13,7 +13,7 @@ import org.apache.arrow.memory.BufferAllocator;
  * naming the rank index that holds its chunk rows ({@link PageRow#of}); the rows, ordered by entry name, slice and
  * rank, go {@value #ROWS_PER_PAGE} to a page of level 1, and each page is named one level up by a row per entry name
  * it holds (the box of those slices, their ranks, and the page's length and SHA-256), and so on until a level has at
- * most {@value #ROWS_PER_PAGE} rows, or paging it would not make it smaller (as many entry names as rows): those rows
+ * most {@value #MANIFEST_ROWS} rows, or paging it would not make it smaller (as many entry names as rows): those rows
  * are the MANIFEST's. A rank restoring a slice reads the MANIFEST, then at each level only the pages whose rows may
  * hold what it wants: in all, about {@code levels x entry names} pages, whatever the world.
  * <pre>
@@ -27,6 +27,12 @@ public final class PageTree {
      * more PUTs for rank 0 (about {@code ranks x entries / 31}).
      */
     public static final int ROWS_PER_PAGE = 32;
+    /**
+     * Rows the MANIFEST holds before its rows go into pages: every restoring rank reads it (and asks for its size
+     * first), so a MANIFEST of up to 256 rows (about 50 KiB) costs less than a level of pages, whose reads by thousands
+     * of ranks at once in the step's one prefix are what S3 would refuse first.
+     */
+    public static final int MANIFEST_ROWS = 256;
     /** The order of the rows of a level: by entry name, then slice (low corner), then rank. */
     static final Comparator<PageRow> ORDER = Comparator.comparing(PageRow::name)
             .thenComparing((a, b) -> a.low() == null || b.low() == null ? 0 : Arrays.compare(a.low(), b.low()))
@@ -59,12 +65,12 @@ public final class PageTree {
      * indexes are {@code refs} (by rank, as rank 0 read them).
      */
     public static Built build(Manifest merged, List<IndexRef> refs, BufferAllocator allocator) {
-        return build(merged, refs, ROWS_PER_PAGE, allocator);
+        return build(merged, refs, ROWS_PER_PAGE, MANIFEST_ROWS, allocator);
     }
 
-    static Built build(Manifest merged, List<IndexRef> refs, int rowsPerPage, BufferAllocator allocator) {
+    static Built build(Manifest merged, List<IndexRef> refs, int rowsPerPage, int manifestRows, BufferAllocator allocator) {
         if (merged.formatVersion() < ManifestFormat.FIRST_WITH_PAGES || merged.worldSize() < 2 || !merged.complete()
-                || refs.size() != merged.worldSize() || rowsPerPage < 2) {
+                || refs.size() != merged.worldSize() || rowsPerPage < 2 || manifestRows < 1) {
             throw new IllegalArgumentException("step " + merged.step() + " of format " + merged.formatVersion() + " and "
                     + merged.worldSize() + " ranks cannot be paged");
         }
@@ -77,7 +83,7 @@ public final class PageTree {
         List<Page> pages = new ArrayList<>();
         List<Integer> perLevel = new ArrayList<>();
         int level = 0;
-        while (rows.size() > rowsPerPage && summaryCount(rows, rowsPerPage) < rows.size()) {
+        while (rows.size() > manifestRows && summaryCount(rows, rowsPerPage) < rows.size()) {
             level++;
             List<PageRow> above = new ArrayList<>();
             int number = 0;

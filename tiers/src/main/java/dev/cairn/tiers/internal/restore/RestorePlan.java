@@ -288,6 +288,14 @@ final class RestorePlan {
             }
         }
         tasks = out;
+        // The result's entries in the order the resolved manifest lists them (a format-5 directory's order, by name,
+        // is not the order they were saved in; the resolved one is).
+        Map<String, Integer> first = new HashMap<>();
+        for (EntryRecord e : resolved.entries()) {
+            first.putIfAbsent(e.name(), first.size());
+        }
+        order.sort(java.util.Comparator.comparingInt(o -> first.getOrDefault(o instanceof Tensor t ? t.name() : (String) o,
+                Integer.MAX_VALUE)));
         return read;
     }
 
