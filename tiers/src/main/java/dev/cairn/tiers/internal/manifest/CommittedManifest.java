@@ -18,8 +18,10 @@ import java.util.function.BiFunction;
  * The one way to the chunk rows of a committed step: the MANIFEST, and for a MANIFEST that keeps them in the rank
  * indexes ({@link IndexedRows}) the indexes it references, each read by its key, refused unless its bytes are the ones
  * the MANIFEST committed (length and SHA-256), and checked to hold exactly the entries the MANIFEST lists for its
- * rank. A restoring rank asks for the ranks whose slices it needs ({@link #withRanks}); tools, GC and promotion ask for
- * all of them ({@link #whole}).
+ * rank. From format 5 the entries and the index references themselves are in the pages of a directory under the
+ * MANIFEST ({@link Pages}): a restoring rank first asks for the pages of its slices ({@link #select}, each page refused
+ * unless it is the one its row names), then for the ranks whose slices it needs ({@link #withRanks}); tools, GC and
+ * promotion ask for all of them ({@link #whole}).
  */
 public final class CommittedManifest {
     private final ObjectStore store;
