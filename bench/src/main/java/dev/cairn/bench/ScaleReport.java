@@ -74,7 +74,8 @@ public final class ScaleReport {
             if (Double.isNaN(restore.chunkShares()[i]) || restore.manifestBytes() < 0) {
                 continue;
             }
-            double share = (restore.manifestBytes() + restore.indexBytes()) * restore.chunkShares()[i] + GLOBAL_PART_BYTES;
+            double share = (restore.manifestBytes() + restore.pageBytes() + restore.indexBytes()) * restore.chunkShares()[i]
+                    + GLOBAL_PART_BYTES;
             double ratio = restore.metadataBytes()[i] / share;
             worst = Double.isNaN(worst) ? ratio : Math.max(worst, ratio);
         }
@@ -118,6 +119,7 @@ public final class ScaleReport {
         row(out, head, "503 SlowDown answers", cs, c -> count(c.slowDowns()));
         row(out, head, "calls failed after 6 attempts", cs, c -> count(c.callsFailed()));
         row(out, head, "MANIFEST bytes", cs, c -> c.manifestBytes() < 0 ? "none" : ByteSize.format(c.manifestBytes()));
+        row(out, head, "MANIFEST directory pages, bytes", cs, c -> ByteSize.format(c.pageBytes()));
         row(out, head, "index bytes, all ranks", cs, c -> ByteSize.format(c.indexBytes()));
         row(out, head, "last index -> MANIFEST created", cs, c -> c.commitNanos() < 0 ? "never" : seconds(c.commitNanos()));
         row(out, head, "last index -> seen by every rank", cs, c -> c.visibleNanos() < 0 ? "never" : seconds(c.visibleNanos()));
@@ -139,11 +141,11 @@ public final class ScaleReport {
         long[] sorted = re.metadataBytes().clone();
         Arrays.sort(sorted);
         out.printf(Locale.ROOT, "restore of step %d on %d ranks: metadata read per rank %s / %s / %s (min / median / max),"
-                        + " MANIFEST %s, indexes %s, %,d chunk reads planned, %,d requests, %,d SlowDown, %d ranks failed,"
+                        + " MANIFEST %s, its pages %s, indexes %s, %,d chunk reads planned, %,d requests, %,d SlowDown, %d ranks failed,"
                         + " %.1f s real%n",
                 re.step(), re.ranks(), ByteSize.format(sorted[0]), ByteSize.format(sorted[sorted.length / 2]),
                 ByteSize.format(sorted[sorted.length - 1]), re.manifestBytes() < 0 ? "unread" : ByteSize.format(re.manifestBytes()),
-                ByteSize.format(re.indexBytes()),
+                ByteSize.format(re.pageBytes()), ByteSize.format(re.indexBytes()),
                 re.chunkReads(), re.totalRequests(), re.slowDowns(), re.failed(), re.wallNanos() / 1e9);
         for (String f : re.failures()) {
             out.println("  restore failed ranks: " + f);
@@ -178,7 +180,8 @@ public final class ScaleReport {
                     .append(c.chunkHeads()).append(", \"busiestKey\": ")
                     .append(JsonText.quote(c.busiestKey())).append(", \"busiestKeyPerSecond\": ").append(c.busiestKeyPeak())
                     .append(", \"slowDowns\": ").append(c.slowDowns()).append(", \"callsFailed\": ").append(c.callsFailed())
-                    .append(", \"manifestBytes\": ").append(c.manifestBytes()).append(", \"indexBytes\": ")
+                    .append(", \"manifestBytes\": ").append(c.manifestBytes()).append(", \"pageBytes\": ")
+                    .append(c.pageBytes()).append(", \"indexBytes\": ")
                     .append(c.indexBytes()).append(", \"commitNanos\": ").append(c.commitNanos())
                     .append(", \"visibleNanos\": ").append(c.visibleNanos()).append(", \"ranksCommitted\": ")
                     .append(c.ranksCommitted()).append(", \"failures\": ").append(strings(c.failures()))
@@ -192,7 +195,7 @@ public final class ScaleReport {
         Restore re = r.restore();
         b.append("  \"restore\": {\"ranks\": ").append(re.ranks()).append(", \"step\": ").append(re.step())
                 .append(", \"metadataBytes\": ").append(JsonText.array(re.metadataBytes())).append(", \"manifestBytes\": ")
-                .append(re.manifestBytes()).append(", \"indexBytes\": ").append(re.indexBytes()).append(", \"chunkReads\": ").append(re.chunkReads()).append(", \"requests\": ")
+                .append(re.manifestBytes()).append(", \"pageBytes\": ").append(re.pageBytes()).append(", \"indexBytes\": ").append(re.indexBytes()).append(", \"chunkReads\": ").append(re.chunkReads()).append(", \"requests\": ")
                 .append(kinds(re.requests())).append(", \"slowDowns\": ").append(re.slowDowns()).append(", \"failed\": ")
                 .append(re.failed()).append(", \"failures\": ").append(strings(re.failures())).append(", \"wallNanos\": ")
                 .append(re.wallNanos()).append("},\n");

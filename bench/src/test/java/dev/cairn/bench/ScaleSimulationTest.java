@@ -107,6 +107,7 @@ class ScaleSimulationTest {
         Checkpoint last = r.checkpoints().get(1);
         assertEquals(last.manifestBytes(), restore.manifestBytes());
         assertEquals(last.indexBytes(), restore.indexBytes());
+        assertEquals(0, last.pageBytes(), "256 entry rows: the MANIFEST holds them all, its directory has no page");
         long indexBytesRead = 0;
         for (long bytes : restore.metadataBytes()) {
             assertTrue(bytes > last.manifestBytes() && bytes - last.manifestBytes() < last.indexBytes() / 16, bytes

@@ -78,6 +78,14 @@ final class AdminCopy {
         // A MANIFEST that keeps its chunk rows in the rank indexes: the indexes are chosen first (each the copy the
         // MANIFEST references), and their rows name the chunks to send.
         Map<String, ByteBuffer> indexes = null;
+        // A format-5 MANIFEST's directory: every page, from the store the MANIFEST came from, each checked against
+        // what names it; sent before the MANIFEST under the same keys.
+        Map<String, ByteBuffer> pages = new java.util.LinkedHashMap<>();
+        if (m.paged()) {
+            m = new CommittedManifest(located.source().store(), layout, located.source().location(),
+                    (b, label) -> ManifestFormat.read(b, label, allocator), allocator)
+                    .select(m, CommittedManifest.PageChoice.ALL, pages::put);
+        }
         Manifest whole = m;
         if (m.rowsInIndexes()) {
             indexes = RankIndexes.verified(m, layout, order, allocator);
@@ -163,6 +171,18 @@ final class AdminCopy {
                     }
                 }
             }
+            for (Map.Entry<String, ByteBuffer> page : pages.entrySet()) {
+                ByteBuffer there;
+                try {
+                    there = ManifestFormat.readBytes(target, page.getKey(), targetName + ":" + page.getKey());
+                } catch (NoSuchFileException | CheckpointException e) {
+                    there = null;
+                }
+                if (there == null || !there.equals(page.getValue().duplicate().rewind())) {
+                    target.put(page.getKey(), page.getValue().duplicate());
+                    repaired++;
+                }
+            }
             return new CopyReport(layout.run(), step, located.source().location(), targetName, distinct.size(), copied.get(),
                     skipped.get(), bytes.get(), repaired, true);
         }
@@ -171,6 +191,9 @@ final class AdminCopy {
         }
         for (Map.Entry<String, ByteBuffer> index : indexes.entrySet()) {
             target.put(index.getKey(), index.getValue());
+        }
+        for (Map.Entry<String, ByteBuffer> page : pages.entrySet()) {
+            target.put(page.getKey(), page.getValue());
         }
         byte[] commit = new byte[manifestBytes.remaining()];
         manifestBytes.duplicate().get(commit);

@@ -98,7 +98,7 @@ final class CairnAdmin implements CheckpointAdmin {
             if (files.stream().anyMatch(o -> o.key().equals(key))) {
                 try {
                     Manifest m = ManifestFormat.load(store.store(), key, store.location() + ":" + key, allocator);
-                    info = new CheckpointInfo(m.run(), m.step(), store.name(), m.worldSize(), m.entries().size(), m.rawBytes(),
+                    info = new CheckpointInfo(m.run(), m.step(), store.name(), m.worldSize(), (int) m.entryCount(), m.rawBytes(),
                             m.storedBytes(), m.createdAt());
                     state = StoredStep.State.COMMITTED;
                 } catch (CheckpointException unreadable) {

@@ -6,6 +6,7 @@ import dev.cairn.ObjectInfo;
 import dev.cairn.StoreRef;
 import dev.cairn.tiers.internal.layout.StoreLayout;
 import dev.cairn.tiers.internal.manifest.EntryRecord;
+import dev.cairn.tiers.internal.manifest.IndexRef;
 import dev.cairn.tiers.internal.manifest.Manifest;
 import dev.cairn.tiers.internal.manifest.ManifestFormat;
 import java.io.IOException;
@@ -43,7 +44,12 @@ final class RankIndexes {
             return "is the index of rank " + index.rank() + ", not of rank " + rank;
         }
         if (m.rowsInIndexes()) {
-            String replaced = m.indexed().indexes().get(rank).mismatch(bytes);
+            IndexRef ref = m.indexed().indexes().get(rank);
+            if (ref == null) { // format 5: no row of the directory names this rank's index (it saved no entry)
+                return index.entries().isEmpty() ? null : "holds " + index.entries().size() + " entries, but no row of the"
+                        + " MANIFEST's directory names this index";
+            }
+            String replaced = ref.mismatch(bytes);
             return replaced == null ? null : replaced + " (it is not the index the commit references: written by another"
                     + " save of the same step?)";
         }
@@ -81,6 +87,9 @@ final class RankIndexes {
         }
         Map<String, ByteBuffer> good = new LinkedHashMap<>();
         for (int rank = 0; rank < m.worldSize(); rank++) {
+            if (m.paged() && m.indexed().indexes().get(rank) == null) {
+                continue; // format 5: a rank that saved no entry, whose index nothing names
+            }
             String key = layout.indexKey(m.step(), rank);
             List<String> tried = new ArrayList<>();
             for (StoreRef s : order) {

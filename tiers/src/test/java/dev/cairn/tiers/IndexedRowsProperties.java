@@ -34,7 +34,8 @@ import net.jqwik.api.Provide;
 import org.apache.arrow.memory.RootAllocator;
 
 /**
- * A format-4 checkpoint saved by N ranks keeps its chunk rows in the ranks' indexes, and a rank restoring it on M
+ * A checkpoint saved by N ranks keeps its chunk rows in the ranks' indexes (format 5 here, whose MANIFEST holds the
+ * few rows of its directory itself; {@link PagedDirectoryProperties} has pages), and a rank restoring it on M
  * ranks (M != N included, cut along any dimension) gets its slice bit-exact while reading the MANIFEST and only the
  * indexes of the savers whose slices overlap its own (and rank 0's, which holds the global blob it restores), each
  * once: counted by a store that records every object read.
@@ -83,9 +84,11 @@ class IndexedRowsProperties {
                 Map<String, Integer> reads = new ConcurrentHashMap<>();
                 ObjectStore counting = new ForwardingObjectStore(store) {
                     @Override
-                    public ByteBuffer readAll(String key, long maxBytes) throws IOException {
-                        reads.merge(key, 1, Integer::sum);
-                        return super.readAll(key, maxBytes);
+                    public int read(String key, long offset, ByteBuffer dst) throws IOException {
+                        if (offset == 0 && key.startsWith(LAYOUT.stepsPrefix())) { // a MANIFEST, page or index read
+                            reads.merge(key, 1, Integer::sum);
+                        }
+                        return super.read(key, offset, dst);
                     }
                 };
                 Tensor target = Tensor.allocate("w", c.dtype(), want);

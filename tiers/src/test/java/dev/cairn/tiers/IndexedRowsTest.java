@@ -29,13 +29,14 @@ import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 
 /**
- * Format 4: a MANIFEST of several ranks references each rank's index by length and SHA-256 instead of holding the
- * chunk rows; an index replaced or lost after the commit is refused, naming it, by whoever needs it; one rank's
- * MANIFEST keeps its rows inline.
+ * Format 4 ({@link FormatFourStore}, written by the last release to write it): a MANIFEST of several ranks references
+ * each rank's index by length and SHA-256 instead of holding the chunk rows; an index replaced or lost after the commit
+ * is refused, naming it, by whoever needs it; GC learns what format-4 steps name through their indexes beside format-5
+ * steps. One rank's MANIFEST keeps its rows inline (format 5 too).
  */
 class IndexedRowsTest {
     private final ObjectStore store = new MemoryObjectStore(64L << 20);
-    private final StoreLayout layout = new StoreLayout(FormatThreeStore.RUN);
+    private final StoreLayout layout = new StoreLayout(FormatFourStore.RUN);
 
     @AfterEach
     void close() throws Exception {
@@ -43,7 +44,7 @@ class IndexedRowsTest {
     }
 
     private Checkpointer open(int rank, int world) {
-        return Checkpointer.open(FormatThreeStore.config(rank, world).tier(TierConfig.of("mem", store).keepLast(5))
+        return Checkpointer.open(FormatFourStore.config(rank, world).tier(TierConfig.of("mem", store).keepLast(5))
                 .build());
     }
 
@@ -73,7 +74,7 @@ class IndexedRowsTest {
 
     @Test
     void aMultiRankManifestReferencesTheExactBytesOfEachIndex() throws Exception {
-        saveOnTwoRanks(1);
+        FormatFourStore.load(store);
         Manifest m = read(layout.manifestKey(1));
         assertTrue(m.rowsInIndexes());
         assertFalse(m.complete());
@@ -92,7 +93,7 @@ class IndexedRowsTest {
 
     @Test
     void anIndexReplacedAfterTheCommitIsRefusedByTheRankThatNeedsItAndByVerify() throws Exception {
-        saveOnTwoRanks(1);
+        FormatFourStore.load(store);
         Manifest index = read(layout.indexKey(1, 1));
         // The same rows, written again at another time: a valid index of this rank and step, but not the one committed.
         Manifest other = new Manifest(index.formatVersion(), index.contentHash(), index.run(), index.step(), index.worldSize(),
@@ -101,16 +102,16 @@ class IndexedRowsTest {
             store.put(layout.indexKey(1, 1), ByteBuffer.wrap(ManifestFormat.write(other, "index", a)));
         }
         try (Checkpointer rank1 = open(1, 2)) {
-            CheckpointException e = assertThrows(CheckpointException.class, () -> rank1.restore(RestoreRequest.latest()));
+            CheckpointException e = assertThrows(CheckpointException.class, () -> rank1.restore(RestoreRequest.step(1)));
             assertEquals(Reason.CORRUPT, e.reason(), e.getMessage());
             assertTrue(e.getMessage().contains(layout.indexKey(1, 1)) && e.getMessage().contains("replaced after the commit"),
                     e.getMessage());
         }
         try (Checkpointer rank0 = open(0, 2)) { // its slices are in its own index (and its blobs): untouched
-            TrainingStateAssert.restored(FormatThreeStore.state(0, 1), rank0.restore(RestoreRequest.latest()).state());
+            TrainingStateAssert.restored(FormatThreeStore.state(0, 1), rank0.restore(RestoreRequest.step(1)).state());
         }
         try (CheckpointAdmin admin = CheckpointAdmin.open(List.of(new StoreRef("mem", "m", store)))) {
-            StepCheck check = admin.verify(FormatThreeStore.RUN, List.of(1L), CheckpointAdmin.Progress.NONE).get(0);
+            StepCheck check = admin.verify(FormatFourStore.RUN, List.of(1L), CheckpointAdmin.Progress.NONE).get(0);
             assertFalse(check.intact());
             assertTrue(check.manifestProblem().contains("rank-1.index"), check.toString());
         }
@@ -118,10 +119,10 @@ class IndexedRowsTest {
 
     @Test
     void aLostIndexIsReportedAsSuch() throws Exception {
-        saveOnTwoRanks(1);
+        FormatFourStore.load(store);
         store.delete(layout.indexKey(1, 1));
         try (Checkpointer rank1 = open(1, 2)) {
-            CheckpointException e = assertThrows(CheckpointException.class, () -> rank1.restore(RestoreRequest.latest()));
+            CheckpointException e = assertThrows(CheckpointException.class, () -> rank1.restore(RestoreRequest.step(1)));
             assertEquals(Reason.CORRUPT, e.reason(), e.getMessage());
             assertTrue(e.getMessage().contains(layout.indexKey(1, 1)) && e.getMessage().contains("missing"), e.getMessage());
         }
@@ -129,9 +130,8 @@ class IndexedRowsTest {
 
     @Test
     void gcLearnsWhatRetainedStepsNameThroughTheirIndexesAndRetiresIndexesOnlyWithTheirStep() throws Exception {
-        for (long step = 1; step <= 3; step++) {
-            saveOnTwoRanks(step); // fresh processes each time: rank 0's first commit sweeps, reading from the store alone
-        }
+        FormatFourStore.load(store); // steps 1 and 2, format 4
+        saveOnTwoRanks(3); // format 5, a fresh process: rank 0's first commit sweeps, reading from the store alone
         java.util.Set<String> stepOne = new java.util.HashSet<>();
         for (dev.cairn.ObjectInfo o : store.list(layout.stepPrefix(1))) {
             stepOne.add(o.key());
@@ -139,7 +139,7 @@ class IndexedRowsTest {
         assertTrue(stepOne.contains(layout.manifestKey(1)), "keepLast 5: step 1 is retained, its indexes with it " + stepOne);
         assertTrue(stepOne.contains(layout.indexKey(1, 0)) && stepOne.contains(layout.indexKey(1, 1)), stepOne.toString());
         try (CheckpointAdmin admin = CheckpointAdmin.open(List.of(new StoreRef("mem", "m", store)))) {
-            dev.cairn.GcReport report = admin.gc(new StoreRef("mem", "m", store), FormatThreeStore.RUN, 2,
+            dev.cairn.GcReport report = admin.gc(new StoreRef("mem", "m", store), FormatFourStore.RUN, 2,
                     java.time.Duration.ZERO, false);
             assertEquals(List.of(1L), report.stepsRetired());
         }
@@ -183,7 +183,7 @@ class IndexedRowsTest {
 
     @Test
     void aHostileManifestOfIndexedRowsIsRefusedNamingWhatIsWrong() throws Exception {
-        saveOnTwoRanks(1);
+        FormatFourStore.load(store);
         CheckpointException lost = refusedAfter(m -> m.rows.remove(m.rows.size() - 1));
         assertTrue(lost.getMessage().contains("references 1 rank indexes for a world of 2"), lost.getMessage());
         CheckpointException where = refusedAfter(m -> m.meta.put("cairn.rows", "elsewhere"));
@@ -198,7 +198,7 @@ class IndexedRowsTest {
 
     @Test
     void oneRanksManifestKeepsItsRowsInline() throws Exception {
-        try (Checkpointer one = Checkpointer.open(FormatThreeStore.config(0, 1)
+        try (Checkpointer one = Checkpointer.open(FormatFourStore.config(0, 1)
                 .tier(TierConfig.of("mem", store).keepLast(5)).build())) {
             one.save(1, FormatThreeStore.state(0, 1)).done().get(60, TimeUnit.SECONDS);
         }

@@ -59,6 +59,17 @@ final class S3ClientModel extends ForwardingObjectStore {
         return sizes.get(key);
     }
 
+    /** Bytes of the PUTs of every key under {@code prefix} that landed (the last PUT of each). */
+    long sizeUnder(String prefix) {
+        long n = 0;
+        for (Map.Entry<String, Long> e : sizes.entrySet()) {
+            if (e.getKey().startsWith(prefix)) {
+                n += e.getValue();
+            }
+        }
+        return n;
+    }
+
     /** Calls refused with SlowDown on every attempt since the last {@link #resetCounts}. */
     long gaveUp() {
         return gaveUp.sum();

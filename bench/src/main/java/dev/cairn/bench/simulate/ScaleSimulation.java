@@ -149,6 +149,7 @@ public final class ScaleSimulation {
      * @param slowDowns           requests answered with 503 SlowDown
      * @param callsFailed         store calls that got SlowDown on every attempt of the S3 backend
      * @param manifestBytes       the MANIFEST's size; -1 when none was created
+     * @param pageBytes           the pages of its directory together (format 5 of several ranks; 0 before)
      * @param indexBytes          all ranks' indexes together
      * @param commitNanos         simulated time from the last index landing to the MANIFEST created; -1 without one
      * @param visibleNanos        from the last index landing until every rank's commit returned; -1 if one failed
@@ -162,7 +163,8 @@ public final class ScaleSimulation {
     public record Checkpoint(long step, long chunksWritten, Map<RequestKind, Long> requests,
                              Map<RequestKind, Long> gcRequests, long listsOnSavePath, long fullListings, long chunkHeads,
                              String busiestKey,
-                             int busiestKeyPeak, long slowDowns, long callsFailed, long manifestBytes, long indexBytes,
+                             int busiestKeyPeak, long slowDowns, long callsFailed, long manifestBytes, long pageBytes,
+                             long indexBytes,
                              long commitNanos, long visibleNanos, int ranksCommitted, List<String> failures,
                              GcReport gc, String gcFailure, long simulatedNanos, long wallNanos) {
         public long totalRequests() {
@@ -189,12 +191,14 @@ public final class ScaleSimulation {
      * @param requestsOnFullListings LIST pages of the whole chunk or step prefix among them
      * @param slowDowns        of those, answered with SlowDown
      * @param failures         why ranks failed to plan: reason and count
-     * @param manifestBytes    the MANIFEST's size (from format 4 with several ranks, the global part only)
+     * @param manifestBytes    the MANIFEST's size (from format 4 with several ranks, the global part only; from format 5
+     *                         the top of its directory)
+     * @param pageBytes        the pages of its directory together (format 5 of several ranks; 0 before)
      * @param indexBytes       the step's rank indexes together, which hold its chunk rows
      */
     public record Restore(int ranks, long step, long[] metadataBytes, double[] chunkShares, long chunkReads,
                           Map<RequestKind, Long> requests, long requestsOnFullListings, long slowDowns, int failed,
-                          List<String> failures, long manifestBytes, long indexBytes, long wallNanos) {
+                          List<String> failures, long manifestBytes, long pageBytes, long indexBytes, long wallNanos) {
         public long totalRequests() {
             return requests.values().stream().mapToLong(Long::longValue).sum();
         }
@@ -344,7 +348,7 @@ public final class ScaleSimulation {
                 commitStats.requests(RequestKind.LIST), fullListings,
                 requestsUnder(all, layout.chunksPrefix(), RequestKind.HEAD), hottest == null ? "-" : hottest.key(),
                 hottest == null ? 0 : hottest.peakPerSecond(), all.totalSlowDowns(), store.gaveUp(),
-                manifestBytes == null ? -1 : manifestBytes, indexBytes,
+                manifestBytes == null ? -1 : manifestBytes, pageBytes(store, layout, step), indexBytes,
                 manifestAt == null || lastIndex < 0 ? -1 : manifestAt - lastIndex,
                 committed == n && lastIndex >= 0 ? lastSeen - lastIndex : -1, committed, tally(failures),
                 collected[0], gcFailure, clock.latest() - start, System.nanoTime() - began);
@@ -426,7 +430,13 @@ public final class ScaleSimulation {
         }
         return new Restore(m, step, bytes, shares, reads, stats.requests(), fullListings, stats.totalSlowDowns(), failed,
                 tally(failures),
-                manifestBytes == null ? -1 : manifestBytes, indexBytes, System.nanoTime() - began);
+                manifestBytes == null ? -1 : manifestBytes, step < 0 ? 0 : pageBytes(store, layout, step), indexBytes,
+                System.nanoTime() - began);
+    }
+
+    /** Bytes of the pages of {@code step}'s MANIFEST directory ({@code MANIFEST.<id>.<level>.<k>}), seen without a request. */
+    private static long pageBytes(S3ClientModel store, StoreLayout layout, long step) {
+        return store.sizeUnder(layout.manifestKey(step) + ".");
     }
 
     /** Requests of {@code kind} to every rate-limited prefix under {@code prefix}. */

@@ -279,6 +279,14 @@ public final class CommitProtocol {
     }
 
     /**
+     * {@code global} (as {@link #readGlobal} gave it) with the entries {@code choice} leads to when it keeps them under
+     * pages (format 5: only the pages on the way are read); {@code global} itself otherwise.
+     */
+    public Manifest select(Tier tier, Manifest global, CommittedManifest.PageChoice choice) throws IOException {
+        return loader(tier).select(global, choice);
+    }
+
+    /**
      * Every chunk hash a restore of {@code step} may read ({@link Manifest#referencedHashes} of the whole manifest), for
      * GC: from the cached whole manifest when this process has it (rank 0 merged it at the commit), else with the rank
      * indexes read one at a time and not kept ({@link CommittedManifest#referencedHashes}).
@@ -289,7 +297,7 @@ public final class CommitProtocol {
     }
 
     private CommittedManifest loader(Tier tier) {
-        return new CommittedManifest(tier.store(), tier.layout(), tier.name(), parser::parse);
+        return new CommittedManifest(tier.store(), tier.layout(), tier.name(), parser::parse, allocator);
     }
 
     /**

@@ -33,7 +33,7 @@ public final class CommittedCheckpoints {
                 for (long step : commits.committedSteps(t)) {
                     try {
                         Manifest m = commits.readGlobal(t, step); // sizes and counts without the rank indexes
-                        out.add(new CheckpointInfo(m.run(), step, t.name(), m.worldSize(), m.entries().size(), m.rawBytes(),
+                        out.add(new CheckpointInfo(m.run(), step, t.name(), m.worldSize(), (int) m.entryCount(), m.rawBytes(),
                                 m.storedBytes(), m.createdAt()));
                     } catch (CheckpointException | IOException e) {
                         // An unreadable manifest is not a checkpoint anyone can restore; verify reports it.

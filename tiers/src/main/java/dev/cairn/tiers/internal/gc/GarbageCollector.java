@@ -63,6 +63,11 @@ public final class GarbageCollector {
         this.millis = millis;
     }
 
+    /** The keys of the pages of {@code m}'s directory (format 5 of several ranks), or none. */
+    private static List<String> pages(Tier tier, Manifest m) {
+        return m.paged() ? m.indexed().pages().keys(tier.layout(), m.step()) : List.of();
+    }
+
     private RetainedSteps known(Tier tier) {
         return known.computeIfAbsent(tier.index(), i -> new RetainedSteps());
     }
@@ -78,7 +83,7 @@ public final class GarbageCollector {
         RetainedSteps steps = known(tier);
         try {
             Manifest m = commits.readGlobal(tier, step);
-            steps.add(step, m.worldSize(), commits.referencedHashes(tier, step));
+            steps.add(step, m.worldSize(), pages(tier, m), commits.referencedHashes(tier, step));
         } catch (IOException | RuntimeException e) {
             steps.forget();
         }
@@ -175,6 +180,7 @@ public final class GarbageCollector {
                     for (int rank = 0; rank < r.worldSize(); rank++) {
                         indexes.add(layout.indexKey(r.step(), rank));
                     }
+                    indexes.addAll(r.pages()); // the MANIFEST's directory (format 5), gone with it
                     indexes.addAll(layout.noticeKeys(r.step(), r.worldSize())); // uncommitted now: its notices go too
                 }
                 tier.store().deleteAll(indexes);
@@ -277,7 +283,7 @@ public final class GarbageCollector {
             long step = committed.get(i);
             try {
                 Manifest m = commits.readGlobal(tier, step);
-                steps.add(step, m.worldSize(), commits.referencedHashes(tier, step));
+                steps.add(step, m.worldSize(), pages(tier, m), commits.referencedHashes(tier, step));
             } catch (java.nio.file.NoSuchFileException retiredByAnother) {
                 commits.evict(tier, step);
             } catch (dev.cairn.CheckpointException unreadable) {
@@ -343,7 +349,7 @@ public final class GarbageCollector {
                 Manifest m = commits.readGlobal(tier, step);
                 Set<String> named = commits.referencedHashes(tier, step); // through its rank indexes, one at a time
                 referenced.addAll(named);
-                retainedSteps.put(step, new RetainedSteps.Step(step, m.worldSize(), named));
+                retainedSteps.put(step, new RetainedSteps.Step(step, m.worldSize(), pages(tier, m), named));
             } catch (java.nio.file.NoSuchFileException gone) {
                 throw new StaleListing(gone);
             }

@@ -28,12 +28,15 @@ import java.util.TreeMap;
  * <p>Thread-safe: commits record steps while a background collection works.
  */
 final class RetainedSteps {
-    /** A step held for retention: its world size (which rank indexes it has) and every chunk its MANIFEST names. */
-    record Step(long step, int worldSize, Set<String> hashes) {
+    /**
+     * A step held for retention: its world size (which rank indexes it has), the pages of its MANIFEST's directory
+     * (format 5 of several ranks; else none) and every chunk its MANIFEST names.
+     */
+    record Step(long step, int worldSize, List<String> pages, Set<String> hashes) {
     }
 
-    /** A step retention dropped, and the chunks no held step references any more. */
-    record Retired(long step, int worldSize, List<String> unreferenced) {
+    /** A step retention dropped, its pages, and the chunks no held step references any more. */
+    record Retired(long step, int worldSize, List<String> pages, List<String> unreferenced) {
     }
 
     /** Held by whoever collects this tier: one collection at a time per tier in this process. */
@@ -78,11 +81,11 @@ final class RetainedSteps {
     }
 
     /** Holds {@code step} (once); its chunks are referenced from now on. */
-    synchronized void add(long step, int worldSize, Set<String> hashes) {
+    synchronized void add(long step, int worldSize, List<String> pages, Set<String> hashes) {
         if (steps.containsKey(step)) {
             return;
         }
-        steps.put(step, new Step(step, worldSize, Set.copyOf(hashes)));
+        steps.put(step, new Step(step, worldSize, List.copyOf(pages), Set.copyOf(hashes)));
         for (String h : hashes) {
             references.merge(h, 1, Integer::sum);
         }
@@ -112,7 +115,7 @@ final class RetainedSteps {
             }
         }
         for (Step s : retained.values()) {
-            add(s.step(), s.worldSize(), s.hashes());
+            add(s.step(), s.worldSize(), s.pages(), s.hashes());
         }
         markKnown(generation);
         return unreferenced;
@@ -126,7 +129,7 @@ final class RetainedSteps {
                 unreferenced.add(h);
             }
         }
-        return new Retired(step, s.worldSize(), unreferenced);
+        return new Retired(step, s.worldSize(), s.pages(), unreferenced);
     }
 
     synchronized boolean isReferenced(String hash) {

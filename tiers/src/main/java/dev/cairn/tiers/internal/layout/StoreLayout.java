@@ -8,6 +8,10 @@ import java.util.OptionalLong;
  * <pre>
  * &lt;run&gt;/chunks/&lt;2 hex&gt;/&lt;hash&gt;               immutable, content-addressed zstd frames
  * &lt;run&gt;/steps/&lt;step&gt;/rank-&lt;r&gt;.index         per-rank index, written after its chunks
+ * &lt;run&gt;/steps/&lt;step&gt;/MANIFEST.&lt;id&gt;.&lt;l&gt;.&lt;k&gt;  multi-rank, format 5: page k of level l of the directory (which
+ *                                          index holds which slices) of the MANIFEST that names {@code id}, written
+ *                                          before it; each commit attempt has its own id, so a losing writer of the
+ *                                          same step never replaces the winner's pages
  * &lt;run&gt;/steps/&lt;step&gt;/MANIFEST               written last, create-only: the commit
  * &lt;run&gt;/steps/&lt;step&gt;/RETIRED                empty, multi-rank only: written by retention before it deletes
  *                                          the MANIFEST, so that a rank still waiting for that MANIFEST learns
@@ -67,6 +71,16 @@ public final class StoreLayout {
 
     public String manifestKey(long step) {
         return stepPrefix(step) + MANIFEST;
+    }
+
+    /** Page {@code number} of level {@code level} (1 and up) of the directory {@code id} of {@code step} (format 5). */
+    public String pageKey(long step, String id, int level, int number) {
+        return stepPrefix(step) + pageName(id, level, number);
+    }
+
+    /** The name of a MANIFEST page within its step's folder, {@code MANIFEST.<id>.<level>.<number>}. */
+    public static String pageName(String id, int level, int number) {
+        return MANIFEST + "." + id + "." + level + "." + number;
     }
 
     /** The hash a chunk key names, or null when {@code key} is not a chunk key of this run. */

@@ -18,24 +18,42 @@ import java.util.function.BiFunction;
  * The one way to the chunk rows of a committed step: the MANIFEST, and for a MANIFEST that keeps them in the rank
  * indexes ({@link IndexedRows}) the indexes it references, each read by its key, refused unless its bytes are the ones
  * the MANIFEST committed (length and SHA-256), and checked to hold exactly the entries the MANIFEST lists for its
- * rank. A restoring rank asks for the ranks whose slices it needs ({@link #withRanks}); tools, GC and promotion ask for
- * all of them ({@link #whole}).
+ * rank. From format 5 the entries and the index references themselves are in the pages of a directory under the
+ * MANIFEST ({@link Pages}): a restoring rank first asks for the pages of its slices ({@link #select}, each page refused
+ * unless it is the one its row names), then for the ranks whose slices it needs ({@link #withRanks}); tools, GC and
+ * promotion ask for all of them ({@link #whole}).
  */
 public final class CommittedManifest {
     private final ObjectStore store;
     private final StoreLayout layout;
     private final String where;
     private final BiFunction<ByteBuffer, String, Manifest> parser;
+    private final org.apache.arrow.memory.BufferAllocator allocator;
 
     /**
-     * @param where  names the store in errors (a tier's name, a store's location)
-     * @param parser parses an index's bytes read from the key it is given ({@link ManifestFormat#read})
+     * @param where     names the store in errors (a tier's name, a store's location)
+     * @param parser    parses an index's bytes read from the key it is given ({@link ManifestFormat#read})
+     * @param allocator parses the pages of a format-5 directory ({@link ManifestFormat#readPage})
      */
-    public CommittedManifest(ObjectStore store, StoreLayout layout, String where, BiFunction<ByteBuffer, String, Manifest> parser) {
+    public CommittedManifest(ObjectStore store, StoreLayout layout, String where, BiFunction<ByteBuffer, String, Manifest> parser,
+                             org.apache.arrow.memory.BufferAllocator allocator) {
         this.store = store;
         this.layout = layout;
         this.where = where;
         this.parser = parser;
+        this.allocator = allocator;
+    }
+
+    /**
+     * What a reader wants of one level of a format-5 directory: of the rows it is given (all of one level, those of
+     * the pages it read), the ones to follow, down to the entries and their rank indexes ({@link #select}).
+     */
+    @FunctionalInterface
+    public interface PageChoice {
+        /** Every row: the whole directory. */
+        PageChoice ALL = rows -> rows;
+
+        List<PageRow> wanted(List<PageRow> rows);
     }
 
     /**
@@ -46,31 +64,154 @@ public final class CommittedManifest {
             throws IOException {
         String key = layout.manifestKey(step);
         Manifest global = ManifestFormat.load(store, key, key, allocator);
-        return new CommittedManifest(store, layout, "store", (bytes, label) -> ManifestFormat.read(bytes, label, allocator))
-                .whole(global);
+        return new CommittedManifest(store, layout, "store", (bytes, label) -> ManifestFormat.read(bytes, label, allocator),
+                allocator).whole(global);
     }
 
-    /** {@code global} with every entry carrying its chunks: itself when its rows are inline, else every index read. */
+    /**
+     * {@code global} with every entry carrying its chunks: itself when its rows are inline, else every index read (and
+     * every page first, for a format-5 MANIFEST).
+     */
     public Manifest whole(Manifest global) throws IOException {
         if (global.complete()) {
             return global;
         }
-        return withRanks(global, allRanks(global.worldSize()));
+        if (!global.paged()) {
+            return withRanks(global, allRanks(global.worldSize()));
+        }
+        Manifest listed = select(global, PageChoice.ALL);
+        Set<Integer> ranks = new TreeSet<>();
+        for (EntryRecord e : listed.entries()) {
+            ranks.add(e.rank());
+        }
+        Map<Integer, Manifest> indexes = new HashMap<>();
+        Map<Integer, List<EntryRecord>> byRank = entriesByRank(listed);
+        for (int rank : ranks) {
+            Manifest index = index(listed, rank);
+            checkRows(listed, rank, index, byRank.get(rank)); // every page read: exactly the rank's entries, any order
+            indexes.put(rank, index);
+        }
+        if (listed.entries().size() != global.indexed().pages().entryCount()) {
+            throw new CheckpointException(Reason.CORRUPT, "step " + global.step() + " in " + where + " states "
+                    + global.indexed().pages().entryCount() + " entries but its directory's pages name "
+                    + listed.entries().size());
+        }
+        Manifest resolved = resolve(listed, indexes);
+        List<EntryRecord> rankMajor = new ArrayList<>(resolved.entries());
+        rankMajor.sort(java.util.Comparator.comparingInt(EntryRecord::rank)); // stable: each rank's in the order it saved
+        return resolved.withEntries(rankMajor).withIndexed(listed.indexed().resolved(true));
+    }
+
+    /**
+     * A format-5 MANIFEST ({@link Manifest#paged}) with the entries {@code choice} leads to, each from the row naming
+     * its rank index, and those indexes' references known: from the MANIFEST's rows down, at each level the pages that
+     * the rows {@code choice} wants name are read, each once, each refused unless its bytes are the ones named (length
+     * and SHA-256) and it is that page of this step. {@code global} itself for any other manifest, and for one whose
+     * entries all carry their chunks already (the committing process's).
+     */
+    public Manifest select(Manifest global, PageChoice choice) throws IOException {
+        return select(global, choice, null);
+    }
+
+    /** {@link #select}, handing each page read, by key, to {@code pages} (its bytes checked) unless it is null. */
+    public Manifest select(Manifest global, PageChoice choice, java.util.function.BiConsumer<String, ByteBuffer> pages)
+            throws IOException {
+        if (!global.paged() || global.complete()) {
+            return global; // not paged, or every entry known with its chunks already (as its committer holds it)
+        }
+        List<EntryRecord> entries = new ArrayList<>();
+        IndexRef[] refs = new IndexRef[global.worldSize()];
+        List<PageRow> level = global.indexed().pages().top();
+        Set<String> read = new java.util.HashSet<>();
+        while (!level.isEmpty()) {
+            Map<String, PageRow> children = new java.util.LinkedHashMap<>();
+            for (PageRow r : choice.wanted(level)) {
+                if (r.number() >= global.worldSize() && r.namesIndex()) {
+                    throw new CheckpointException(Reason.CORRUPT, "step " + global.step() + " in " + where + " names the index of"
+                            + " rank " + r.number() + " in a world of " + global.worldSize());
+                }
+                if (r.namesIndex()) {
+                    IndexRef ref = r.indexRef();
+                    if (refs[r.number()] != null && !refs[r.number()].equals(ref)) {
+                        throw new CheckpointException(Reason.CORRUPT, "step " + global.step() + " in " + where + " names two"
+                                + " different rank indexes " + ref.name() + " (" + refs[r.number()].digest() + " and "
+                                + ref.digest() + ")");
+                    }
+                    refs[r.number()] = ref;
+                    entries.add(r.entry());
+                    continue;
+                }
+                String key = r.childKey(layout, global.step(), global.indexed().pages().id());
+                PageRow seen = children.putIfAbsent(key, r);
+                if (seen != null && !seen.sameChild(r)) {
+                    throw new CheckpointException(Reason.CORRUPT, "step " + global.step() + " in " + where + " names page "
+                            + key + " with two different lengths or digests");
+                }
+            }
+            List<PageRow> below = new ArrayList<>();
+            for (Map.Entry<String, PageRow> child : children.entrySet()) {
+                if (!read.add(child.getKey())) {
+                    continue;
+                }
+                below.addAll(page(global, child.getKey(), child.getValue(), pages));
+            }
+            level = below;
+        }
+        return new Manifest(global.formatVersion(), global.contentHash(), global.run(), global.step(), global.worldSize(),
+                global.rank(), global.createdAt(), global.chunkBytes(), entries,
+                global.indexed().withIndexes(java.util.Arrays.asList(refs)).resolved(false));
+    }
+
+    /** The rows of the page at {@code key}, which {@code named} names: read, checked against it, parsed. */
+    private List<PageRow> page(Manifest global, String key, PageRow named,
+                               java.util.function.BiConsumer<String, ByteBuffer> sink) throws IOException {
+        String label = where + ":" + key;
+        ByteBuffer bytes;
+        try {
+            bytes = readCommitted(key, named.length());
+        } catch (java.nio.file.NoSuchFileException gone) {
+            store.stat(layout.manifestKey(global.step())); // the whole step retired since it was read: NoSuchFile
+            throw new CheckpointException(Reason.CORRUPT, "step " + global.step() + " in " + where + " cannot be read: page "
+                    + key + " of its MANIFEST's directory is missing");
+        }
+        IndexRef expected = new IndexRef(0, named.length(), named.digest());
+        String mismatch = expected.mismatch(bytes);
+        if (mismatch != null) {
+            throw new CheckpointException(Reason.CORRUPT, "step " + global.step() + " in " + where + " cannot be trusted: page "
+                    + key + " of its MANIFEST's directory " + mismatch.replace("the MANIFEST committed", "its directory names")
+                    + "; it was replaced after the commit, and its rows are not the ones committed");
+        }
+        List<PageRow> rows = ManifestFormat.readPage(bytes, label, global, named.level(), named.number(), allocator);
+        if (sink != null) {
+            sink.accept(key, bytes);
+        }
+        return rows;
     }
 
     /**
      * {@code global} with the entries of {@code ranks} carrying their chunks (the others keep none): itself when its
-     * rows are inline; else the indexes of those ranks are read, only those. The result is {@link Manifest#complete}
-     * only when every rank was asked for.
+     * rows are inline; else the indexes of those ranks are read, only those, and in format 5 first the pages that may
+     * hold their rows. The result is {@link Manifest#complete} only when every rank was asked for (never in format 5).
      */
     public Manifest withRanks(Manifest global, Set<Integer> ranks) throws IOException {
         if (global.complete()) {
             return global;
         }
-        Map<Integer, Manifest> indexes = new HashMap<>();
         for (int rank : ranks) {
             if (rank < 0 || rank >= global.worldSize()) {
                 throw new IllegalArgumentException("rank " + rank + " of a world of " + global.worldSize());
+            }
+        }
+        if (global.paged()) {
+            // Format 5: the rows, and the references to the indexes, are in the pages: only those that may hold a row
+            // of one of these ranks are read.
+            global = select(global, rows -> rows.stream().filter(r -> ranks.stream().anyMatch(r::mayHoldRank)).toList());
+        }
+        Map<Integer, List<EntryRecord>> byRank = global.paged() ? entriesByRank(global) : Map.of();
+        Map<Integer, Manifest> indexes = new HashMap<>();
+        for (int rank : ranks) {
+            if (global.paged() && !byRank.containsKey(rank)) {
+                continue; // a rank that saved no entry: no row names its index
             }
             indexes.put(rank, index(global, rank));
         }
@@ -86,9 +227,15 @@ public final class CommittedManifest {
         if (global.complete()) {
             return global.referencedHashes();
         }
+        if (global.paged()) {
+            global = select(global, PageChoice.ALL);
+        }
         Map<Integer, List<EntryRecord>> byRank = entriesByRank(global);
         Set<String> out = new java.util.LinkedHashSet<>();
         for (int rank = 0; rank < global.worldSize(); rank++) {
+            if (global.paged() && !byRank.containsKey(rank)) {
+                continue; // a rank that saved no entry: no row names its index
+            }
             Manifest index = index(global, rank);
             checkRows(global, rank, index, byRank.getOrDefault(rank, List.of()));
             out.addAll(index.referencedHashes());
@@ -99,11 +246,15 @@ public final class CommittedManifest {
     /** Rank {@code rank}'s index of {@code global}'s step, read and checked against {@code global}. */
     private Manifest index(Manifest global, int rank) throws IOException {
         IndexRef ref = global.indexed().indexes().get(rank);
+        if (ref == null) {
+            throw new IllegalStateException("rank " + rank + "'s index of step " + global.step() + " is named by no page read:"
+                    + " select the pages of its entries first");
+        }
         String key = layout.indexKey(global.step(), rank);
         String label = where + ":" + key;
         ByteBuffer bytes;
         try {
-            bytes = ManifestFormat.readBytes(store, key, label);
+            bytes = readCommitted(key, ref.length());
         } catch (java.nio.file.NoSuchFileException gone) {
             // Retention removes the MANIFEST first, then the indexes: with the MANIFEST gone too, the step was retired
             // since it was read (a NoSuchFileException, as for the MANIFEST); with it there, the index is lost.
@@ -116,6 +267,17 @@ public final class CommittedManifest {
             throw replaced(global, key, mismatch);
         }
         return parser.apply(bytes, label);
+    }
+
+    /**
+     * The object at {@code key}, which what names it says is {@code length} bytes: one GET of one byte more, no stat
+     * first (thousands of restoring ranks read a step's pages and indexes at once, in one prefix). What comes back is
+     * checked against the name's length and digest by the caller: a longer object shows as one byte too many.
+     */
+    private ByteBuffer readCommitted(String key, long length) throws IOException {
+        ByteBuffer dst = ByteBuffer.allocate((int) Math.min(length + 1, ManifestFormat.MAX_BYTES + 1));
+        store.read(key, 0, dst);
+        return dst.flip();
     }
 
     private CheckpointException replaced(Manifest global, String key, String mismatch) {
@@ -134,6 +296,9 @@ public final class CommittedManifest {
         if (global.complete()) {
             return global;
         }
+        if (global.paged()) {
+            return resolveSelected(global, indexes);
+        }
         Map<Integer, List<EntryRecord>> byRank = entriesByRank(global);
         Map<Integer, List<EntryRecord>> rows = new HashMap<>();
         indexes.forEach((rank, index) -> rows.put(rank, checkRows(global, rank, index, byRank.getOrDefault(rank, List.of()))));
@@ -146,6 +311,47 @@ public final class CommittedManifest {
         boolean all = indexes.keySet().containsAll(allRanks(global.worldSize()));
         return new Manifest(global.formatVersion(), global.contentHash(), global.run(), global.step(), global.worldSize(),
                 global.rank(), global.createdAt(), global.chunkBytes(), entries, global.indexed().resolved(all));
+    }
+
+    /**
+     * {@code selected} (a format-5 MANIFEST with the entries of the pages read) with the entries of the ranks in
+     * {@code indexes} carrying their chunks: each index must be of this step and rank and list each of those entries
+     * as its page row does (the pages read may name only some of a rank's entries). Never resolved: {@link #whole}
+     * says so once every page and index was read.
+     */
+    private static Manifest resolveSelected(Manifest selected, Map<Integer, Manifest> indexes) {
+        Map<Integer, Map<String, EntryRecord>> rows = new HashMap<>();
+        Map<String, Integer> saveOrder = new HashMap<>();
+        indexes.forEach((rank, index) -> {
+            Map<String, EntryRecord> byName = new HashMap<>();
+            List<EntryRecord> own = checked(selected, rank, index).entries();
+            for (int i = 0; i < own.size(); i++) {
+                byName.put(own.get(i).name(), own.get(i));
+                saveOrder.put(rank + "/" + own.get(i).name(), i);
+            }
+            rows.put(rank, byName);
+        });
+        List<EntryRecord> entries = new ArrayList<>(selected.entries().size());
+        for (EntryRecord e : selected.entries()) {
+            Map<String, EntryRecord> own = rows.get(e.rank());
+            if (own == null) {
+                entries.add(e);
+                continue;
+            }
+            EntryRecord row = own.get(e.name());
+            if (row == null || !sameEntry(e, row)) {
+                throw new CheckpointException(Reason.CORRUPT, "rank index " + StoreLayout.indexName(e.rank()) + " of step "
+                        + selected.step() + " does not list entry '" + e.name() + "' as its MANIFEST's directory does");
+            }
+            entries.add(row);
+        }
+        // The directory orders entries by name; a restore hands them back in the order they were saved (each rank's
+        // index keeps it), as from a MANIFEST that lists them: by place in the index, then rank.
+        entries.sort(java.util.Comparator.comparingInt((EntryRecord e) -> saveOrder.getOrDefault(e.rank() + "/" + e.name(),
+                Integer.MAX_VALUE)).thenComparingInt(EntryRecord::rank));
+        return new Manifest(selected.formatVersion(), selected.contentHash(), selected.run(), selected.step(),
+                selected.worldSize(), selected.rank(), selected.createdAt(), selected.chunkBytes(), entries,
+                selected.indexed().resolved(false));
     }
 
     private static Map<Integer, List<EntryRecord>> entriesByRank(Manifest global) {
@@ -165,6 +371,11 @@ public final class CommittedManifest {
         if (rows.size() != expected.size()) {
             throw new CheckpointException(Reason.CORRUPT, "rank index " + StoreLayout.indexName(rank) + " of step "
                     + global.step() + " lists " + rows.size() + " entries where its MANIFEST lists " + expected.size());
+        }
+        if (global.paged()) {
+            // The directory orders a rank's entries by name: the index lists each of them, in its own order.
+            resolveSelected(global.withEntries(expected), Map.of(rank, index));
+            return rows;
         }
         for (int i = 0; i < rows.size(); i++) {
             if (!sameEntry(expected.get(i), rows.get(i))) {

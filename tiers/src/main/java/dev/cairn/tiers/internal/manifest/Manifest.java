@@ -10,8 +10,9 @@ import java.util.Set;
  * What one checkpoint (or one rank's index of it) holds. Immutable. Every chunk of it is keyed by one
  * {@code contentHash}; formats 1 and 2 can only say {@link ContentHash#MURMUR3_128}.
  *
- * <p>{@code indexed} is null when the chunk rows are inline (every index, every MANIFEST up to format 3, a format-4
- * MANIFEST of one rank). A format-4 MANIFEST of several ranks keeps them in the ranks' indexes ({@link IndexedRows}):
+ * <p>{@code indexed} is null when the chunk rows are inline (every index, every MANIFEST up to format 3, a MANIFEST of
+ * one rank). A format-5 MANIFEST of several ranks keeps even its entries under pages ({@link Pages}): as read, it lists
+ * no entry, and a restore asks {@link CommittedManifest#select} for the pages of its slices. A format-4 MANIFEST of several ranks keeps them in the ranks' indexes ({@link IndexedRows}):
  * as read, its entries name no chunk, and what needs chunks asks {@link CommittedManifest} for the indexes. Until
  * every index is read ({@link #complete()}), the methods that answer for every chunk refuse rather than answer for
  * none: a collector that took such a manifest for one naming no chunk would delete a retained step's chunks.
@@ -21,9 +22,10 @@ public record Manifest(int formatVersion, ContentHash contentHash, String run, l
     public Manifest {
         entries = List.copyOf(entries);
         if (indexed != null) {
-            if (formatVersion < ManifestFormat.FIRST_WITH_INDEXED_ROWS || worldSize < 2 || indexed.indexes().size() != worldSize) {
+            if (formatVersion < ManifestFormat.FIRST_WITH_INDEXED_ROWS || worldSize < 2 || indexed.indexes().size() != worldSize
+                    || (indexed.pages() != null) != (formatVersion >= ManifestFormat.FIRST_WITH_PAGES)) {
                 throw new IllegalArgumentException("format " + formatVersion + " of " + worldSize + " rank(s) cannot keep its"
-                        + " rows in " + indexed.indexes().size() + " rank indexes");
+                        + " rows in " + indexed.indexes().size() + " rank indexes" + (indexed.pages() == null ? "" : " under pages"));
             }
         }
         if (formatVersion < ManifestFormat.FIRST_WITH_HASH_NAMED && contentHash != ContentHash.MURMUR3_128) {
@@ -65,6 +67,30 @@ public record Manifest(int formatVersion, ContentHash contentHash, String run, l
     public Manifest withRowsIn(List<IndexRef> indexes) {
         return new Manifest(formatVersion, contentHash, run, step, worldSize, rank, createdAt, chunkBytes, entries,
                 new IndexedRows(indexes, countChunks(), sumStoredBytes(), true));
+    }
+
+    /**
+     * This manifest (every rank's rows, inline) as the format-5 MANIFEST that commits the indexes {@code indexes} under
+     * the directory {@code pages} ({@link PageTree}); it stays resolved.
+     */
+    public Manifest withPages(List<IndexRef> indexes, Pages pages) {
+        return new Manifest(formatVersion, contentHash, run, step, worldSize, rank, createdAt, chunkBytes, entries,
+                new IndexedRows(indexes, countChunks(), sumStoredBytes(), true, pages));
+    }
+
+    /** The same manifest with {@code other} as its {@link IndexedRows}. */
+    public Manifest withIndexed(IndexedRows other) {
+        return new Manifest(formatVersion, contentHash, run, step, worldSize, rank, createdAt, chunkBytes, entries, other);
+    }
+
+    /** Whether the entries and index references are under pages (format 5 of several ranks): see {@link Pages}. */
+    public boolean paged() {
+        return indexed != null && indexed.pages() != null;
+    }
+
+    /** Entries over every rank (as the MANIFEST states it when they are under pages). */
+    public long entryCount() {
+        return paged() && !complete() ? indexed.pages().entryCount() : entries.size();
     }
 
     /** Whether the chunk rows are in the rank indexes rather than inline. */
@@ -112,7 +138,11 @@ public record Manifest(int formatVersion, ContentHash contentHash, String run, l
         return out;
     }
 
+    /** Raw bytes of every entry (as the MANIFEST states them when its entries are under pages). */
     public long rawBytes() {
+        if (paged() && !complete()) {
+            return indexed.pages().rawBytes();
+        }
         long n = 0;
         for (EntryRecord e : entries) {
             n += e.byteSize();

@@ -53,6 +53,17 @@ import org.apache.arrow.vector.util.ByteArrayReadableSeekableByteChannel;
  * | cairn.stored_bytes  indexes) |   one row per rank of kind "index": entry "rank-<r>.index", rank r,
  * | cairn.rows_digest (128 bit)  |   entry_bytes its length, hash its SHA-256 (hex), codec "sha-256"
  * +------------------------------+
+ * version 5, a MANIFEST of several ranks (cairn.rows "pages", also cairn.entry_count, cairn.raw_bytes, cairn.pages_id
+ * and cairn.pages: pages per level, level 1 first) and each page of its directory (cairn.kind "page", cairn.page its
+ * name "MANIFEST.<id>.<level>.<k>"): directory rows only ({@link PageRow}), one per child and entry name:
+ *   entry, kind, dtype, global_shape   the entry's
+ *   shard_offset, shape                low corner and lengths of the box of its slices under the child ("" for blobs)
+ *   entry_bytes                        bytes of its slices under the child
+ *   rank, chunk                        lowest and highest rank under the child holding it
+ *   offset, raw_length                 the child: 0 and r for rank r's index, l and k for page k of level l
+ *   stored_length, hash, codec         the child's length, SHA-256 (hex) and "sha-256"
+ * A row naming an index is exactly that rank's entry; the MANIFEST's rows are of the level its cairn.pages counts.
+ * </pre>
  * kind: "tensor" | "blob" (global) | "rank-blob" (per rank, version 2); dtype "" and the shapes "" for blobs;
  * shape: the shape of the bytes this rank holds, "[d0,d1,...]" ("[]" for a scalar); global_shape and shard_offset
  * place that slice in the global tensor; chunk: 0.. in order, or -1 in the single row of an entry with no bytes;
@@ -60,7 +71,6 @@ import org.apache.arrow.vector.util.ByteArrayReadableSeekableByteChannel;
  * error_bound: 0 for lossless chunks, else the largest relative error the lossy codec allowed;
  * hash: the content hash of every chunk hash, base and the rows digest: "xxh3-128" ({@link ContentHash}); a manifest of
  * version 1 or 2 has no such key and is MurmurHash3 x64 128 throughout.
- * </pre>
  * A rank's index holds its own rows. A MANIFEST of one rank, and every MANIFEST up to version 3, holds the rows of
  * every rank inline (its {@code rank} column says whose); from version 4 a MANIFEST of several ranks holds instead one
  * row per entry and rank and a reference to each rank's index ({@code cairn.rows} "indexes", {@link IndexedRows}),
@@ -70,9 +80,14 @@ import org.apache.arrow.vector.util.ByteArrayReadableSeekableByteChannel;
  * garbled, yet still parse as Arrow, is rejected. A reader refuses a {@code format_version} above
  * {@link #FORMAT_VERSION}.
  *
+ * From version 5 a MANIFEST of several ranks holds not even a row per entry and rank, which every restoring rank
+ * would read (tensors x ranks rows): those rows, each with its index's reference, go into pages of a directory
+ * ({@link PageTree}), and a rank reads the MANIFEST and, level by level, only the pages whose rows may hold its slices.
+ *
  * <p>Version rule: the version goes up when a reader of the previous version could misread a manifest of the new
  * one (a new column or metadata key that changes what a row means, or a changed meaning of an existing value), and
- * every release keeps reading all older versions. Version 4 moved a multi-rank MANIFEST's chunk rows into the rank
+ * every release keeps reading all older versions. Version 5 moved a multi-rank MANIFEST's entry rows into the pages of
+ * its directory and gave the columns of its rows new meanings ({@code cairn.rows} "pages"). Version 4 moved a multi-rank MANIFEST's chunk rows into the rank
  * indexes it references and names where the rows are in {@code cairn.rows}: a version-3 reader would find no chunk
  * for any entry. Version 3 changed the content hash from MurmurHash3 to XXH3-128
  * and names it in {@code cairn.hash}: a version-2 reader would check every chunk with the wrong hash and call the
@@ -85,11 +100,13 @@ import org.apache.arrow.vector.util.ByteArrayReadableSeekableByteChannel;
  * UNSUPPORTED_VERSION before it reads a row.
  */
 public final class ManifestFormat {
-    public static final int FORMAT_VERSION = 4;
+    public static final int FORMAT_VERSION = 5;
     /** The first version that names its content hash ({@code cairn.hash}); older ones are MurmurHash3. */
     public static final int FIRST_WITH_HASH_NAMED = 3;
     /** The first version whose MANIFEST of several ranks keeps its chunk rows in the rank indexes ({@link IndexedRows}). */
     public static final int FIRST_WITH_INDEXED_ROWS = 4;
+    /** The first version whose MANIFEST of several ranks keeps its entries under pages ({@link Pages}). */
+    public static final int FIRST_WITH_PAGES = 5;
     /**
      * Manifests and indexes above this size are refused before they are read ({@link #load}: the store's stated size
      * is checked first): a hostile file must not exhaust memory, nor cost a download of gigabytes.
@@ -108,6 +125,15 @@ public final class ManifestFormat {
     static final String KEY_ROWS = "cairn.rows";
     static final String KEY_CHUNK_COUNT = "cairn.chunk_count";
     static final String KEY_STORED = "cairn.stored_bytes";
+    static final String KEY_ENTRY_COUNT = "cairn.entry_count";
+    static final String KEY_RAW = "cairn.raw_bytes";
+    static final String KEY_PAGES = "cairn.pages";
+    static final String KEY_PAGES_ID = "cairn.pages_id";
+    static final String KEY_PAGE = "cairn.page";
+    /** {@code cairn.rows}: the entries and index references are in pages under this MANIFEST (format 5). */
+    static final String ROWS_IN_PAGES = "pages";
+    /** {@code cairn.kind} of a page of a MANIFEST's directory. */
+    static final String KIND_PAGE = "page";
     /** {@code cairn.rows}: the chunk rows are in this file. */
     static final String ROWS_INLINE = "inline";
     /** {@code cairn.rows}: the chunk rows are in the rank indexes this MANIFEST references. */
@@ -133,6 +159,9 @@ public final class ManifestFormat {
      * as an index, its rows are written inline (which needs them all: {@link Manifest#complete}).
      */
     public static byte[] write(Manifest m, String kind, BufferAllocator allocator) {
+        if (m.paged() && "manifest".equals(kind)) {
+            throw new IllegalArgumentException("step " + m.step() + " keeps its directory in pages: PageTree writes it");
+        }
         boolean referencing = m.rowsInIndexes() && "manifest".equals(kind);
         if (!referencing && !m.complete()) {
             throw new IllegalArgumentException("step " + m.step() + " cannot be written with its rows inline: its rank"
@@ -159,7 +188,54 @@ public final class ManifestFormat {
                 meta.put(KEY_STORED, Long.toString(m.storedBytes()));
             }
         }
-        meta.put(KEY_DIGEST, digest(meta, rows, version, m.contentHash()));
+        return encode(meta, rows, version, m.contentHash(), m.step(), allocator);
+    }
+
+    /**
+     * The bytes of a file of a format-5 directory ({@link Pages}): the MANIFEST of {@code m}'s step holding
+     * {@code rows} when {@code page} is null (then {@code pages} is the whole directory), else that page of it,
+     * {@code "<level>.<number>"}.
+     */
+    static byte[] writeDirectory(Manifest m, List<PageRow> rows, Pages pages, String page, BufferAllocator allocator) {
+        Map<String, String> meta = new LinkedHashMap<>();
+        meta.put(KEY_VERSION, Integer.toString(m.formatVersion()));
+        meta.put(KEY_KIND, page == null ? "manifest" : KIND_PAGE);
+        meta.put(KEY_RUN, m.run());
+        meta.put(KEY_STEP, Long.toString(m.step()));
+        meta.put(KEY_WORLD, Integer.toString(m.worldSize()));
+        meta.put(KEY_RANK, Integer.toString(m.rank()));
+        meta.put(KEY_CREATED, m.createdAt().toString());
+        meta.put(KEY_CHUNK, Integer.toString(m.chunkBytes()));
+        meta.put(KEY_HASH, m.contentHash().tag());
+        meta.put(KEY_ROWS, ROWS_IN_PAGES);
+        if (page == null) {
+            meta.put(KEY_CHUNK_COUNT, Long.toString(m.chunkCount()));
+            meta.put(KEY_STORED, Long.toString(m.storedBytes()));
+            meta.put(KEY_ENTRY_COUNT, Long.toString(pages.entryCount()));
+            meta.put(KEY_RAW, Long.toString(pages.rawBytes()));
+            meta.put(KEY_PAGES_ID, pages.id());
+            meta.put(KEY_PAGES, String.join(",", pages.pagesPerLevel().stream().map(String::valueOf).toList()));
+        } else {
+            meta.put(KEY_PAGE, page);
+        }
+        List<Row> out = new ArrayList<>(rows.size());
+        for (PageRow r : rows) {
+            out.add(rowOf(r));
+        }
+        return encode(meta, out, m.formatVersion(), m.contentHash(), m.step(), allocator);
+    }
+
+    private static Row rowOf(PageRow r) {
+        boolean t = r.tensor();
+        return new Row(r.name(), r.kind(), t ? r.dtype().tag() : "", t ? formatShape(r.extent()) : "", r.bytes(), r.firstRank(),
+                r.lastRank(), r.level(), r.number(), r.digest(), IndexRef.DIGEST, r.length(), t ? formatShape(r.globalShape()) : "",
+                t ? formatShape(r.low()) : "", "", 0);
+    }
+
+    /** {@code rows} under {@code meta} (to which the rows digest is added) as an Arrow IPC file. */
+    private static byte[] encode(Map<String, String> meta, List<Row> rows, int version, ContentHash hash, long step,
+                                 BufferAllocator allocator) {
+        meta.put(KEY_DIGEST, digest(meta, rows, version, hash));
         Schema schema = new Schema(fields(version), meta);
         ByteArrayOutputStream out = new ByteArrayOutputStream(256 + rows.size() * 128);
         try (VectorSchemaRoot root = VectorSchemaRoot.create(schema, allocator);
@@ -191,7 +267,7 @@ public final class ManifestFormat {
             writer.writeBatch();
             writer.end();
         } catch (java.io.IOException e) {
-            throw new CheckpointException(Reason.STORAGE, "cannot encode manifest of step " + m.step(), e);
+            throw new CheckpointException(Reason.STORAGE, "cannot encode manifest of step " + step, e);
         }
         return out.toByteArray();
     }
@@ -225,6 +301,18 @@ public final class ManifestFormat {
      * UNSUPPORTED_VERSION.
      */
     public static Manifest read(ByteBuffer bytes, String key, BufferAllocator allocator) {
+        Parsed p = parse(bytes, key, allocator);
+        if (KIND_PAGE.equals(p.meta.get(KEY_KIND))) {
+            throw corrupt(key, "is a page of a MANIFEST's directory, not a manifest or index");
+        }
+        return toManifest(p.meta, p.rows, key, p.hash);
+    }
+
+    /** A file's metadata and rows, its digest checked. */
+    private record Parsed(Map<String, String> meta, List<Row> rows, int version, ContentHash hash) {
+    }
+
+    private static Parsed parse(ByteBuffer bytes, String key, BufferAllocator allocator) {
         if (bytes.remaining() > MAX_BYTES) {
             throw corrupt(key, "is " + bytes.remaining() + " bytes, above the limit of " + MAX_BYTES);
         }
@@ -274,7 +362,66 @@ public final class ManifestFormat {
         if (!expected.equals(meta.get(KEY_DIGEST))) {
             throw corrupt(key, "fails its rows digest: contents were altered or garbled");
         }
-        return toManifest(meta, rows, key, hash);
+        return new Parsed(meta, rows, version, hash);
+    }
+
+    /**
+     * Parses and checks page {@code level}.{@code number} of {@code global}'s directory, read from {@code key}: it must
+     * be that page of that run, step, world and content hash, and hold rows of the level below its own. CORRUPT
+     * otherwise, naming {@code key}.
+     */
+    public static List<PageRow> readPage(ByteBuffer bytes, String key, Manifest global, int level, int number,
+                                         BufferAllocator allocator) {
+        Parsed p = parse(bytes, key, allocator);
+        Map<String, String> meta = p.meta;
+        String page = dev.cairn.tiers.internal.layout.StoreLayout.pageName(global.indexed().pages().id(), level, number);
+        if (!KIND_PAGE.equals(meta.get(KEY_KIND)) || !page.equals(meta.get(KEY_PAGE)) || p.version != global.formatVersion()
+                || !global.run().equals(meta.get(KEY_RUN)) || !Long.toString(global.step()).equals(meta.get(KEY_STEP))
+                || !Integer.toString(global.worldSize()).equals(meta.get(KEY_WORLD)) || p.hash != global.contentHash()
+                || !ROWS_IN_PAGES.equals(meta.get(KEY_ROWS))) {
+            throw corrupt(key, "is not page " + page + " of the MANIFEST of run " + global.run() + " step " + global.step()
+                    + " of " + global.worldSize() + " ranks (it says " + meta.get(KEY_KIND) + " " + meta.get(KEY_PAGE) + " of run "
+                    + meta.get(KEY_RUN) + " step " + meta.get(KEY_STEP) + " of " + meta.get(KEY_WORLD) + ")");
+        }
+        List<PageRow> rows = pageRows(p.rows, key, global.worldSize(), global.chunkBytes());
+        for (PageRow r : rows) {
+            if (r.level() != level - 1) {
+                throw corrupt(key, "row of '" + r.name() + "' names level " + r.level() + " in a page of level " + level);
+            }
+        }
+        if (rows.isEmpty()) {
+            throw corrupt(key, "holds no row");
+        }
+        return rows;
+    }
+
+    /** The rows of a directory file, each checked on its own. */
+    private static List<PageRow> pageRows(List<Row> rows, String key, int world, int chunkBytes) {
+        List<PageRow> out = new ArrayList<>(rows.size());
+        for (Row r : rows) {
+            if (!IndexRef.DIGEST.equals(r.codec) || !r.bases.isEmpty() || r.errorBound != 0 || r.rank < 0 || r.chunk < r.rank
+                    || r.chunk >= world || r.offset < 0 || r.offset > 64 || r.rawLength < 0 || r.rawLength > Integer.MAX_VALUE
+                    || (r.offset == 0 && (r.rank != r.chunk || r.rawLength != r.rank))) {
+                throw corrupt(key, "directory row of '" + r.entry + "' is malformed (ranks " + r.rank + ".." + r.chunk
+                        + ", child " + r.offset + "." + r.rawLength + ")");
+            }
+            EntryRecord e;
+            if (PageRow.TENSOR.equals(r.kind) && r.offset > 0) {
+                // A summary: its box need not be a slice's, nor its bytes those of one; checked as a slice of its size.
+                e = toEntry(new Row(r.entry, r.kind, r.dtype, r.shape, r.entryBytes, r.rank, -1, 0, 0, "", "", 0, r.globalShape,
+                        r.shardOffset, "", 0), List.of(), key, false);
+            } else {
+                e = toEntry(r, List.of(), key, true);
+            }
+            try {
+                out.add(new PageRow(r.entry, r.kind, e.dtype(), e.globalShape(), e.tensor() ? e.shardOffsets() : null,
+                        e.tensor() ? e.shape() : null, r.entryBytes, r.rank, r.chunk, (int) r.offset, (int) r.rawLength,
+                        r.storedLength, r.hash));
+            } catch (IllegalArgumentException bad) {
+                throw corrupt(key, "directory row of '" + r.entry + "' is malformed: " + bad.getMessage());
+            }
+        }
+        return out;
     }
 
     /** The content hash of a manifest of {@code version}: named from version 3, MurmurHash3 before. */
@@ -328,7 +475,13 @@ public final class ManifestFormat {
         int version = Integer.parseInt(meta.get(KEY_VERSION));
         if (version >= FIRST_WITH_INDEXED_ROWS) {
             String where = required(meta, KEY_ROWS, key);
-            if (ROWS_IN_INDEXES.equals(where)) {
+            if (ROWS_IN_PAGES.equals(where) && version >= FIRST_WITH_PAGES) {
+                if (!"manifest".equals(meta.get(KEY_KIND)) || world < 2) {
+                    throw corrupt(key, "keeps its entries in pages, which only a MANIFEST of several ranks does");
+                }
+                return toPagedManifest(meta, rows, key, hash, run, step, world, rank, created, chunkBytes);
+            }
+            if (ROWS_IN_INDEXES.equals(where) && version < FIRST_WITH_PAGES) {
                 if (!"manifest".equals(meta.get(KEY_KIND)) || world < 2) {
                     throw corrupt(key, "keeps its rows in rank indexes, which only a MANIFEST of several ranks does");
                 }
@@ -426,7 +579,51 @@ public final class ManifestFormat {
                 new IndexedRows(indexes, chunkCount, stored, false));
     }
 
+    /**
+     * A MANIFEST whose directory is in pages: its own rows, of the level its {@code cairn.pages} says, and its totals.
+     * Its entries are empty and no index reference is known until pages are read ({@link CommittedManifest#select}).
+     */
+    private static Manifest toPagedManifest(Map<String, String> meta, List<Row> rows, String key, ContentHash hash, String run,
+                                            long step, int world, int rank, Instant created, int chunkBytes) {
+        long chunkCount = inRange(meta, KEY_CHUNK_COUNT, 0, Long.MAX_VALUE, key);
+        long stored = inRange(meta, KEY_STORED, 0, Long.MAX_VALUE, key);
+        long entries = inRange(meta, KEY_ENTRY_COUNT, 0, Long.MAX_VALUE, key);
+        long raw = inRange(meta, KEY_RAW, 0, Long.MAX_VALUE, key);
+        String counts = required(meta, KEY_PAGES, key);
+        List<Integer> perLevel = new ArrayList<>();
+        if (!counts.isEmpty()) {
+            for (String c : counts.split(",", -1)) {
+                try {
+                    perLevel.add(Integer.parseInt(c));
+                } catch (NumberFormatException e) {
+                    throw corrupt(key, "has a malformed " + KEY_PAGES + " '" + counts + "'");
+                }
+            }
+        }
+        if (perLevel.size() > 64 || perLevel.stream().anyMatch(n -> n < 1)) {
+            throw corrupt(key, "has a malformed " + KEY_PAGES + " '" + counts + "'");
+        }
+        List<PageRow> top = pageRows(rows, key, world, chunkBytes);
+        if (top.isEmpty()) {
+            throw corrupt(key, "holds no directory row");
+        }
+        Pages pages;
+        try {
+            pages = new Pages(required(meta, KEY_PAGES_ID, key), top, perLevel, entries, raw);
+        } catch (IllegalArgumentException e) {
+            throw corrupt(key, e.getMessage());
+        }
+        List<IndexRef> unknown = new ArrayList<>(java.util.Collections.nCopies(world, (IndexRef) null));
+        return new Manifest(Integer.parseInt(meta.get(KEY_VERSION)), hash, run, step, world, rank, created, chunkBytes, List.of(),
+                new IndexedRows(unknown, chunkCount, stored, false, pages));
+    }
+
     private static EntryRecord toEntry(Row first, List<ChunkRef> chunks, String key) {
+        return toEntry(first, chunks, key, true);
+    }
+
+    /** The entry of {@code first}; {@code exactBytes}: a tensor's bytes must be those of its shape. */
+    private static EntryRecord toEntry(Row first, List<ChunkRef> chunks, String key, boolean exactBytes) {
         try { // the entry-name rules, worded for what the row is ("tensor name" or "blob name")
             if ("tensor".equals(first.kind)) {
                 dev.cairn.Tensor.of(first.entry, DType.U8, new long[] {0}, java.nio.ByteBuffer.allocate(0));
@@ -457,7 +654,7 @@ public final class ManifestFormat {
             } catch (CheckpointException e) {
                 throw corrupt(key, e.getMessage());
             }
-            if (expected != first.entryBytes) {
+            if (exactBytes && expected != first.entryBytes) {
                 throw corrupt(key, "tensor '" + first.entry + "' shape " + first.shape + " of " + first.dtype
                         + " needs " + expected + " bytes but records " + first.entryBytes);
             }
@@ -566,7 +763,7 @@ public final class ManifestFormat {
     private static Map<String, String> sortedLikeWrite(Map<String, String> m) {
         Map<String, String> out = new LinkedHashMap<>();
         for (String k : new String[] {KEY_VERSION, KEY_KIND, KEY_RUN, KEY_STEP, KEY_WORLD, KEY_RANK, KEY_CREATED, KEY_CHUNK, KEY_HASH,
-                KEY_ROWS, KEY_CHUNK_COUNT, KEY_STORED}) {
+                KEY_ROWS, KEY_CHUNK_COUNT, KEY_STORED, KEY_ENTRY_COUNT, KEY_RAW, KEY_PAGES_ID, KEY_PAGES, KEY_PAGE}) {
             if (m.containsKey(k)) {
                 out.put(k, m.get(k));
             }

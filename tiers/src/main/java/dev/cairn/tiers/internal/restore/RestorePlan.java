@@ -201,6 +201,59 @@ final class RestorePlan {
         blobs.put(name, byRank);
     }
 
+    /**
+     * What of a format-5 MANIFEST's directory ({@code global}, as read) a plan of {@code request} on rank {@code rank}
+     * of {@code worldSize} may use, level by level: the rows that may hold a slice of a target tensor overlapping the
+     * target (with no targets: the rank's own slices on the same world, every slice on another), this rank's copy of a
+     * per-rank blob on the same world (every copy on another), and the lowest rank's copy of a global blob. A row
+     * that a request error needs to be seen (another dtype or global shape, a target of no elements) is kept too, so
+     * that the plan reports the error as it would from the whole directory.
+     */
+    static dev.cairn.tiers.internal.manifest.CommittedManifest.PageChoice pagesFor(Manifest global, RestoreRequest request,
+                                                                                   int rank, int worldSize) {
+        TrainingState targets = request.targets().orElse(null);
+        boolean sameWorld = global.worldSize() == worldSize;
+        return rows -> {
+            Map<String, Integer> lowest = new HashMap<>();
+            for (dev.cairn.tiers.internal.manifest.PageRow r : rows) {
+                if (!r.tensor() && !r.perRankBlob()) {
+                    lowest.merge(r.name(), r.firstRank(), Math::min);
+                }
+            }
+            List<dev.cairn.tiers.internal.manifest.PageRow> out = new ArrayList<>();
+            for (dev.cairn.tiers.internal.manifest.PageRow r : rows) {
+                boolean wanted;
+                if (r.tensor()) {
+                    if (targets == null) {
+                        wanted = !sameWorld || r.mayHoldRank(rank);
+                    } else if (targets.contains(r.name()) && targets.entry(r.name()) instanceof Tensor t) {
+                        ShardSpec want = t.shard();
+                        wanted = r.overlaps(want) || t.dtype() != r.dtype()
+                                || !Arrays.equals(want.globalShape(), r.globalShape()) || volume(want) == 0;
+                    } else {
+                        wanted = false; // not restored here
+                    }
+                } else if (r.perRankBlob()) {
+                    wanted = !sameWorld || r.mayHoldRank(rank);
+                } else {
+                    wanted = r.firstRank() == lowest.get(r.name());
+                }
+                if (wanted) {
+                    out.add(r);
+                }
+            }
+            return out;
+        };
+    }
+
+    private static long volume(ShardSpec s) {
+        long v = 1;
+        for (long l : s.lengths()) {
+            v *= l;
+        }
+        return v;
+    }
+
     /** The ranks whose entries this plan reads: whose indexes it needs when the MANIFEST keeps its rows there. */
     java.util.Set<Integer> sourceRanks() {
         java.util.Set<Integer> ranks = new java.util.TreeSet<>();
@@ -235,6 +288,14 @@ final class RestorePlan {
             }
         }
         tasks = out;
+        // The result's entries in the order the resolved manifest lists them (a format-5 directory's order, by name,
+        // is not the order they were saved in; the resolved one is).
+        Map<String, Integer> first = new HashMap<>();
+        for (EntryRecord e : resolved.entries()) {
+            first.putIfAbsent(e.name(), first.size());
+        }
+        order.sort(java.util.Comparator.comparingInt(o -> first.getOrDefault(o instanceof Tensor t ? t.name() : (String) o,
+                Integer.MAX_VALUE)));
         return read;
     }
 

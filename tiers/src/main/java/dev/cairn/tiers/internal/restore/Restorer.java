@@ -233,7 +233,13 @@ public final class Restorer implements AutoCloseable {
     private Planned locate(long step, List<Tier> holders, RestoreRequest request) {
         List<String> problems = new ArrayList<>();
         for (Tier t : holders) {
-            Manifest global = readOrNote(t, step, t.layout().manifestKey(step), problems, () -> commits.readGlobal(t, step));
+            Manifest manifest = readOrNote(t, step, t.layout().manifestKey(step), problems, () -> commits.readGlobal(t, step));
+            if (manifest == null) {
+                continue;
+            }
+            // Format 5: only the pages of the directory on the way to this rank's slices, and the entries they name.
+            Manifest global = readOrNote(t, step, "the directory pages of step " + step, problems,
+                    () -> commits.select(t, manifest, RestorePlan.pagesFor(manifest, request, rank, worldSize)));
             if (global == null) {
                 continue;
             }
@@ -272,7 +278,11 @@ public final class Restorer implements AutoCloseable {
                 boolean read = false;
                 for (Tier u : holders) {
                     try {
-                        Manifest m = commits.withRanks(u, u == t ? global : commits.readGlobal(u, step), java.util.Set.of(r));
+                        Manifest other = u == t ? global : commits.readGlobal(u, step);
+                        if (other.paged() && u != t) {
+                            other = commits.select(u, other, rows -> rows.stream().filter(x -> x.mayHoldRank(r)).toList());
+                        }
+                        Manifest m = commits.withRanks(u, other, java.util.Set.of(r));
                         for (EntryRecord e : m.entries()) {
                             if (e.rank() == r) {
                                 found.put(r + "/" + e.name(), e);

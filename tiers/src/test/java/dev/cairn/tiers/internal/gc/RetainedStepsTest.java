@@ -19,9 +19,9 @@ class RetainedStepsTest {
     void aForgetDuringALearningKeepsTheStepsUnknown() {
         RetainedSteps steps = new RetainedSteps();
         long listedIn = steps.generation(); // the background collection lists the steps
-        steps.add(1, 1, Set.of("a"));
+        steps.add(1, 1, List.of(), Set.of("a"));
         steps.forget(); // a commit's outcome is unknown
-        steps.add(2, 1, Set.of("b")); // the listing goes on
+        steps.add(2, 1, List.of(), Set.of("b")); // the listing goes on
         steps.markKnown(listedIn);
         assertFalse(steps.known(), "step 1 is no longer held, so the held steps are not complete");
         steps.markKnown(steps.generation());
@@ -33,7 +33,7 @@ class RetainedStepsTest {
         RetainedSteps steps = new RetainedSteps();
         long listedIn = steps.generation();
         steps.forget();
-        steps.reconcile(Map.of(2L, new RetainedSteps.Step(2, 1, Set.of("b"))), List.of(), listedIn);
+        steps.reconcile(Map.of(2L, new RetainedSteps.Step(2, 1, List.of(), Set.of("b"))), List.of(), listedIn);
         assertFalse(steps.known());
     }
 
@@ -42,7 +42,7 @@ class RetainedStepsTest {
         RetainedSteps steps = new RetainedSteps();
         steps.reconcile(Map.of(), List.of(), steps.generation());
         steps.pend(List.of("old"), 0); // a retired step's chunk, pinned when it was due
-        steps.add(3, 1, Set.of("old")); // a newer step names it again...
+        steps.add(3, 1, List.of(), Set.of("old")); // a newer step names it again...
         steps.forget(); // ...and the references are dropped before the next collection sees that
         assertEquals(List.of(), steps.due(Long.MAX_VALUE));
     }
@@ -52,7 +52,7 @@ class RetainedStepsTest {
         RetainedSteps steps = new RetainedSteps();
         long began = steps.generation();
         assertFalse(steps.spares("x", began));
-        steps.add(1, 1, Set.of("x"));
+        steps.add(1, 1, List.of(), Set.of("x"));
         assertTrue(steps.spares("x", began));
         steps.forget();
         assertTrue(steps.spares("x", began), "references are incomplete after a forget");
