@@ -84,9 +84,12 @@ final class RankCommit {
     /**
      * Round trips of rank 0 from the last index to the notices (list and read it, confirm chunks, write and create the
      * MANIFEST, notify): the scale simulation measured 0.2-0.35 s at 1,000 ranks, about 8 of a rank's index PUT; a
-     * first look aimed earlier misses, and each miss costs a request a rank.
+     * first look aimed earlier misses, and each miss costs a request a rank. With format 5's directory pages put
+     * before the MANIFEST (125 at 1,000 ranks), 8 left 1,000 ranks 113 requests over their budget; 12 gave 140,582
+     * requests (budget 141,000) and the commit seen by every rank 0.91 s after the last index (0.99 s with 8), and
+     * 0.68 / 0.75 s at 16 / 256 ranks (0.44 / 0.62 s).
      */
-    static final int COMMIT_ROUND_TRIPS = 8;
+    static final int COMMIT_ROUND_TRIPS = 12;
     /** While rank 0 is slow, a look at a notice waits at most this share (1 / n) of the time waited since the first miss. */
     static final int LOOK_WAIT_SHARE = 8;
     /** ... and at most this long (unless the key's rate asks for longer): what a slow commit adds to its latency. */
