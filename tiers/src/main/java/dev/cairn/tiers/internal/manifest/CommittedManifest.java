@@ -202,9 +202,9 @@ public final class CommittedManifest {
                 throw new IllegalArgumentException("rank " + rank + " of a world of " + global.worldSize());
             }
         }
-        if (global.paged()) {
-            // Format 5: the rows, and the references to the indexes, are in the pages: only those that may hold a row
-            // of one of these ranks are read.
+        if (global.paged() && global.entries().isEmpty()) {
+            // Format 5, as stored (no page read yet): the rows, and the references to the indexes, are in the pages:
+            // only those that may hold a row of one of these ranks are read. A selection made already is kept.
             global = select(global, rows -> rows.stream().filter(r -> ranks.stream().anyMatch(r::mayHoldRank)).toList());
         }
         Map<Integer, List<EntryRecord>> byRank = global.paged() ? entriesByRank(global) : Map.of();
