@@ -108,7 +108,7 @@ public final class MemoryObjectStore implements ObjectStore {
         }
     }
 
-    /** Copies each part into place in the new object's memory: one copy, as for {@link #putIfAbsent}. */
+    /** Copies each part into place in the new object's memory: one copy, as {@link #putIfAbsent} copies its one part. */
     @Override
     public boolean putIfAbsentGathered(String key, ByteBuffer[] parts) throws IOException {
         checkKey(key);
@@ -125,16 +125,7 @@ public final class MemoryObjectStore implements ObjectStore {
 
     @Override
     public boolean putIfAbsent(String key, ByteBuffer data) throws IOException {
-        checkKey(key);
-        if (objects.containsKey(key)) {
-            return false; // cheap early answer; the map's putIfAbsent below is what decides races
-        }
-        StoredObject created = copyOf(key, data);
-        if (objects.putIfAbsent(key, created) == null) {
-            return true;
-        }
-        created.release();
-        return false;
+        return putIfAbsentGathered(key, new ByteBuffer[] {data});
     }
 
     @Override
