@@ -167,9 +167,9 @@ class CommitNoticeTest {
 
     /**
      * Two ranks commit a step: rank 0's notice names the digest of rank 1's index, and rank 1 takes it for its commit
-     * without asking for the MANIFEST (a HEAD per rank, which thousands of ranks would pay). Rank 1's first periodic
-     * check of the MANIFEST comes 15 s after its first look; only a machine stalled that long would let it come first,
-     * and this test then fails on its first assertion, not on a wrong commit.
+     * without asking for the MANIFEST (a HEAD per rank, which thousands of ranks would pay). Until rank 1 has read its
+     * notice its store shows no MANIFEST, so that a periodic check of the MANIFEST (every 15 s), which a stalled
+     * machine could bring before the first look at the notice, cannot learn the commit first: no timing is assumed.
      */
     @Test
     void aRankTakesTheNoticeThatNamesItsOwnIndexWithoutAskingForTheManifest() throws Exception {
@@ -180,6 +180,7 @@ class CommitNoticeTest {
         ObjectStore watched = new ForwardingObjectStore(store) {
             @Override
             public int read(String key, long offset, ByteBuffer dst) throws IOException {
+                hideManifestUntilTheNotice(key);
                 int n = super.read(key, offset, dst);
                 note(key);
                 if (key.equals(notice) && n > 0) {
@@ -190,8 +191,15 @@ class CommitNoticeTest {
 
             @Override
             public ObjectInfo stat(String key) throws IOException {
+                hideManifestUntilTheNotice(key);
                 note(key);
                 return super.stat(key);
+            }
+
+            private void hideManifestUntilTheNotice(String key) throws java.nio.file.NoSuchFileException {
+                if (key.equals(manifest) && !noticeRead.get()) {
+                    throw new java.nio.file.NoSuchFileException(key);
+                }
             }
 
             private void note(String key) {
