@@ -113,12 +113,20 @@ class S3NetworkFaultsTest {
                 });
     }
 
-    /** The same for a body cut short; the SDK already saw it (fewer bytes than Content-Length): kept as a guard. */
+    /**
+     * The same for a body cut short; the SDK already saw it (fewer bytes than Content-Length): kept as a guard. A read
+     * into a buffer of the object's size, not {@code readAll}: its HEAD would go first, and the client may send the GET
+     * on a second connection before the first is back in its pool, so the fault meant for the GET would never strike.
+     */
     @Test
     void aReadCutShortIsDetectedAndTheReadRetried() throws Exception {
         byte[] content = TestBytes.random(new SplittableRandom(8), 64 * 1024);
         firstAnswerFaulted(Fault.TRUNCATE, 4096, content.length, store -> store.put("object", ByteBuffer.wrap(content)),
-                store -> assertArrayEquals(content, TestBytes.remaining(store.readAll("object"))));
+                store -> {
+                    ByteBuffer dst = ByteBuffer.allocate(content.length);
+                    assertEquals(content.length, store.read("object", 0, dst));
+                    assertArrayEquals(content, dst.array());
+                });
     }
 
     /**
