@@ -134,6 +134,10 @@ public final class ShardedBenchmark {
                 List<Long> aggregate = new ArrayList<>();
                 List<Long> synced = new ArrayList<>(); // from the last rank's save() to the commit known to every rank
                 List<Long> capture = new ArrayList<>();
+                // Where the synced window goes: until the last rank's capture ended, and until the first rank learned of
+                // the commit (the rest of the window is telling the other ranks).
+                List<Long> lastCaptured = new ArrayList<>();
+                List<Long> firstCommitted = new ArrayList<>();
                 long stepBytes = 0;
                 for (int s = 2; s <= steps; s++) {
                     long slowest = 0;
@@ -151,11 +155,22 @@ public final class ShardedBenchmark {
                     stepBytes = bytes;
                     long lastSave = 0;
                     long lastCommit = 0;
+                    long firstCommit = Long.MAX_VALUE;
+                    long captureEnd = 0;
                     for (RankProcess p : ranks) {
-                        lastSave = Math.max(lastSave, atMillis(p, "saving " + s + " "));
-                        lastCommit = Math.max(lastCommit, atMillis(p, "committed-first " + s + " "));
+                        long saving = atMillis(p, "saving " + s + " ");
+                        lastSave = Math.max(lastSave, saving);
+                        long committed = atMillis(p, "committed-first " + s + " ");
+                        lastCommit = Math.max(lastCommit, committed);
+                        firstCommit = Math.min(firstCommit, committed);
+                        Matcher m = COMMITTED.matcher(p.awaitLine("committed " + s + " ", WAIT).orElseThrow());
+                        if (m.matches()) {
+                            captureEnd = Math.max(captureEnd, saving + Long.parseLong(m.group(4)) / 1000);
+                        }
                     }
                     synced.add(TimeUnit.MILLISECONDS.toNanos(lastCommit - lastSave));
+                    lastCaptured.add(TimeUnit.MILLISECONDS.toNanos(Math.max(0, captureEnd - lastSave)));
+                    firstCommitted.add(TimeUnit.MILLISECONDS.toNanos(firstCommit - lastSave));
                 }
                 List<Figure> figures = new ArrayList<>(transport.figures());
                 Figure save = new Figure("ranks.save", "4-rank save until committed in peer memory", stepBytes, longs(aggregate));
@@ -178,6 +193,10 @@ public final class ShardedBenchmark {
                 Figure savedTogether = new Figure("ranks.saveSynced", "4-rank save from the last rank's save() to committed on all",
                         stepBytes, longs(synced));
                 figures.add(figures.indexOf(save) + 1, savedTogether);
+                figures.add(figures.indexOf(savedTogether) + 1, new Figure("ranks.saveSynced.captured",
+                        "  of which until the last rank's capture ended", stepBytes, longs(lastCaptured)));
+                figures.add(figures.indexOf(savedTogether) + 2, new Figure("ranks.saveSynced.firstCommitted",
+                        "  of which until the first rank knew it committed", stepBytes, longs(firstCommitted)));
                 comparisons.add(new Comparison("ranks.saveSyncedOverSingle", "4-rank save (from the last save()) vs 1 process",
                         savedTogether, single, Comparison.Measure.THROUGHPUT, SAVE_GOAL));
                 comparisons.add(new Comparison("ranks.saveOverSingle", "4-rank save (slowest rank's own) vs 1 process", save, single,
