@@ -251,6 +251,8 @@ final class RankCommit {
                 }
                 bytes = ManifestFormat.write(merged, "manifest", allocator);
             }
+            // The step's marks first (StepMarks: a reader that finds the newest step by them must never miss one).
+            commits.marks().markBefore(tier, index.step(), index.worldSize());
             // CommitPoint: the one place that creates a MANIFEST, and resolves a create whose answer was lost.
             CommitPoint.create(tier, index.step(), bytes);
             // The newest step, whose chunks this process's collections leave (ChunkCatalog#deleteUnlessPinned), before
@@ -684,8 +686,7 @@ final class RankCommit {
             return retiredSince(tier, own.step(), ownIndex);
         } catch (NoSuchFileException gone) {
             // Retired after its commit (then a newer step is committed), or removed as abandoned (then not).
-            List<Long> committed = commits.committedSteps(tier);
-            if (!committed.isEmpty() && committed.get(committed.size() - 1) > own.step()) {
+            if (commits.newestCommitted(tier, own.rank(), own.worldSize()) > own.step()) {
                 return true;
             }
             throw new CheckpointException(Reason.STORAGE, "step " + own.step() + " was not committed in tier "
