@@ -262,9 +262,23 @@ public final class CommitProtocol {
         return marks;
     }
 
-    /** The newest committed step of {@code tier} as rank {@code rank} of {@code worldSize} finds it: {@link StepMarks#newest}. */
+    /**
+     * The newest committed step of {@code tier} as rank {@code rank} of {@code worldSize} finds it ({@link StepMarks#newest}),
+     * each marked step confirmed by a read of its MANIFEST into the cache, which the restore or read-ahead that follows
+     * takes instead of asking again. A MANIFEST that is there but cannot be read counts as committed, as a listing
+     * shows it: the restore reports why it cannot be read.
+     */
     public long newestCommitted(Tier tier, int rank, int worldSize) throws IOException {
-        return StepMarks.newest(tier, rank, worldSize);
+        return StepMarks.newest(tier, rank, worldSize, step -> {
+            try {
+                readGlobal(tier, step);
+                return true;
+            } catch (NoSuchFileException absent) {
+                return false;
+            } catch (CheckpointException unreadable) {
+                return true;
+            }
+        });
     }
 
     public boolean isCommitted(Tier tier, long step) throws IOException {

@@ -232,6 +232,9 @@ final class RankCommit {
         Manifest merged = null;
         List<String> pinned = List.of();
         try {
+            // The step's marks before its MANIFEST (StepMarks: a reader that finds the newest step by them must never
+            // miss one); put now, while the other ranks' indexes land, so that they add no round trip to the commit.
+            commits.marks().markBefore(tier, index.step(), index.worldSize());
             // After the barrier every index is written; polling stays for a store that does not show one at once
             // (a replacement rank's peer, reached again after being marked down), up to the deadline as before.
             List<Manifest> indexes = unlocked(tier, () -> coordinator != null ? readIndexes(tier, index, expected, until)
@@ -251,8 +254,6 @@ final class RankCommit {
                 }
                 bytes = ManifestFormat.write(merged, "manifest", allocator);
             }
-            // The step's marks first (StepMarks: a reader that finds the newest step by them must never miss one).
-            commits.marks().markBefore(tier, index.step(), index.worldSize());
             // CommitPoint: the one place that creates a MANIFEST, and resolves a create whose answer was lost.
             CommitPoint.create(tier, index.step(), bytes);
             // The newest step, whose chunks this process's collections leave (ChunkCatalog#deleteUnlessPinned), before

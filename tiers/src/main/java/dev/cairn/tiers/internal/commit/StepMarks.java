@@ -130,12 +130,26 @@ public final class StepMarks {
      * when the store refuses a request, never -1 for a store it could not read.
      */
     public static long newest(Tier tier, int rank, int worldSize) throws IOException {
+        return newest(tier, rank, worldSize, step -> isCommitted(tier, step));
+    }
+
+    /** Whether a marked step is committed: its MANIFEST is there. */
+    @FunctionalInterface
+    public interface Confirmation {
+        boolean committed(long step) throws IOException;
+    }
+
+    /**
+     * {@link #newest(Tier, int, int)}, each marked step confirmed by {@code confirmation} (a read of its MANIFEST that
+     * the restore or the read-ahead then takes from the cache, instead of a HEAD before it).
+     */
+    public static long newest(Tier tier, int rank, int worldSize, Confirmation confirmation) throws IOException {
         int group = Math.floorMod(rank, groupsFor(worldSize));
         while (true) {
             List<Long> marked = marked(tier, group);
             if (!marked.isEmpty()) {
                 for (int i = marked.size() - 1; i >= 0; i--) {
-                    if (isCommitted(tier, marked.get(i))) {
+                    if (confirmation.committed(marked.get(i))) {
                         return marked.get(i);
                     }
                 }
