@@ -155,6 +155,12 @@ class NoStepsListingTest {
                 assertTrue(counted.get(r).of("marks") >= 1, "rank " + r + " read its group's marks: " + counted.get(r).lists);
             }
 
+            List<Long> marked = new ArrayList<>();
+            for (ObjectInfo o : store.list(LAYOUT.marksPrefix())) {
+                marked.add(LAYOUT.stepOfMarkKey(o.key()).orElseThrow());
+            }
+            assertEquals(List.of(2L, 3L), marked, "step 1's mark went with it (keepLast 2), one group for 4 ranks");
+
             // Another world size reads other groups (one group for fewer than 251 ranks), and finds step 3 all the same.
             for (int r = 0; r < 3; r++) {
                 CountingLists c = new CountingLists(store);
