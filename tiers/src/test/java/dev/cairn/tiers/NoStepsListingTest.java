@@ -171,4 +171,38 @@ class NoStepsListingTest {
             }
         }
     }
+
+    /**
+     * A sweep removes the marks of a step without a MANIFEST (a committer that died between its marks and its MANIFEST)
+     * once older than the grace, and keeps the committed steps' marks, which readers need.
+     */
+    @Test
+    void aSweepRemovesMarksOfStepsThatAreNotCommitted() throws Exception {
+        try (MemoryObjectStore store = new MemoryObjectStore(256L << 20)) {
+            List<Checkpointer> job = List.of(rank(store, 0, 2), rank(store, 1, 2));
+            try {
+                saveAll(job, 1);
+            } finally {
+                job.forEach(Checkpointer::close);
+            }
+            String abandoned = LAYOUT.markKey(0, 9);
+            store.put(abandoned, ByteBuffer.allocate(0));
+            String foreign = LAYOUT.marksPrefix() + "0/9"; // not a mark of this layout: left alone
+            store.put(foreign, ByteBuffer.allocate(0));
+            Thread.sleep(20); // the grace below is 5 ms: the marks are then older than it whatever this machine's speed
+            try (org.apache.arrow.memory.RootAllocator alloc = new org.apache.arrow.memory.RootAllocator();
+                 dev.cairn.tiers.internal.Tier tier = new dev.cairn.tiers.internal.Tier(
+                         TierConfig.of("shared", store).keepLast(2), 0, LAYOUT, 1)) {
+                new dev.cairn.tiers.internal.gc.GarbageCollector(new dev.cairn.tiers.internal.commit.CommitProtocol(alloc))
+                        .collect(tier, Duration.ofMillis(5), java.util.Set.of(), false,
+                                dev.cairn.tiers.internal.gc.GarbageCollector.Collector.OUTSIDER);
+                assertEquals(1, dev.cairn.tiers.internal.commit.StepMarks.newest(tier, 1, 2));
+            }
+            List<String> left = new ArrayList<>();
+            for (ObjectInfo o : store.list(LAYOUT.marksPrefix())) {
+                left.add(o.key());
+            }
+            assertEquals(List.of(foreign, LAYOUT.markKey(0, 1)).stream().sorted().toList(), left);
+        }
+    }
 }
