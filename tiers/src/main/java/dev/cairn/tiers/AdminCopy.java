@@ -198,6 +198,9 @@ final class AdminCopy {
         byte[] commit = new byte[manifestBytes.remaining()];
         manifestBytes.duplicate().get(commit);
         try {
+            // Marked first, as every commit is (StepMarks), so that the copy's readers find it without a listing.
+            new dev.cairn.tiers.internal.commit.StepMarks(dev.cairn.tiers.internal.commit.WaitClock.SYSTEM)
+                    .markBefore(to, step, m.worldSize());
             CommitPoint.create(to, step, commit);
         } catch (CheckpointException e) {
             if (e.reason() == Reason.CONFLICT) { // another writer committed this step in the target since the check above

@@ -123,7 +123,7 @@ public final class CairnCheckpointer implements Checkpointer {
         this.rankRestore = multiRank
                 ? new StaleIndexCleanUp(restorer, tiers, commits, config.rank(), rankCommits, config.deadline()) : null;
         this.checkpoints = new CommittedCheckpoints(tiers, commits);
-        HighestCommitted highestCommitted = new HighestCommitted(commits, config.deadline());
+        HighestCommitted highestCommitted = new HighestCommitted(commits, config.deadline(), config.rank(), config.worldSize());
         // A tier that holds a committed step at open means a restore is likely (a replacement, a resumed run): the
         // restore's readers are made ready then, their memory touched, once, off the caller's thread.
         // At most READERS_READY_BYTES of them (a reader holds about 3 chunks): with huge chunks, fewer or none.
@@ -145,7 +145,7 @@ public final class CairnCheckpointer implements Checkpointer {
         }
         ScheduledThreadPoolExecutor deadlines = new ScheduledThreadPoolExecutor(1, daemon("cairn-deadline"));
         deadlines.setRemoveOnCancelPolicy(true);
-        this.persistNewest = new PersistNewest(tiers, commits, inFlight, this::promote);
+        this.persistNewest = new PersistNewest(tiers, commits, inFlight, this::promote, config.rank(), config.worldSize());
         this.lifecycle = new Lifecycle(config.run(), config.deadline(),
                 new Lifecycle.Parts(retention, inFlight, pipeline, tiers, restorePool, rankCommits, deadlines, promoter,
                         restorer, telemetry, List.of(staging, scratch, manifests, root)),

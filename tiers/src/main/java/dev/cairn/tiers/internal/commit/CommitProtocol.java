@@ -36,6 +36,7 @@ public final class CommitProtocol {
     private final Parser parser;
     private final WaitClock clock;
     private final java.time.Duration wait;
+    private final StepMarks marks;
 
     /**
      * How the bytes of a committed MANIFEST become a {@link Manifest}: {@link ManifestFormat#read} by default. A
@@ -69,6 +70,7 @@ public final class CommitProtocol {
         this.ranks = new RankCommit(allocator, coordinator, wait, clock);
         this.clock = clock;
         this.wait = wait;
+        this.marks = new StepMarks(clock);
         this.parser = parser != null ? parser : (bytes, label) -> ManifestFormat.read(bytes, label, allocator);
     }
 
@@ -155,6 +157,7 @@ public final class CommitProtocol {
                 manifest.referencedHashes().forEach(h -> byRank.put(h, manifest.rank()));
                 ChunkConfirmation.confirm(tier, step, byRank);
                 byte[] bytes = ManifestFormat.write(manifest, "manifest", allocator);
+                marks.markBefore(tier, step, 1);
                 CommitPoint.create(tier, step, bytes);
                 cache.put(cacheKey(tier, key), manifest);
                 catalog.committed(step, manifest.referencedHashes());
@@ -235,8 +238,16 @@ public final class CommitProtocol {
         }
     }
 
-    /** Steps with a MANIFEST in {@code tier}, ascending. */
+    /**
+     * Steps with a MANIFEST in {@code tier}, ascending: a listing of its steps, for the admin and GC paths and the
+     * checkpoints' list. The newest one is found without a listing by {@link StepMarks#newest}.
+     */
     public List<Long> committedSteps(Tier tier) throws IOException {
+        return listCommitted(tier);
+    }
+
+    /** {@link #committedSteps}. */
+    static List<Long> listCommitted(Tier tier) throws IOException {
         TreeSet<Long> steps = new TreeSet<>();
         for (ObjectInfo o : tier.store().list(tier.layout().stepsPrefix())) {
             if (tier.layout().isManifestKey(o.key())) {
@@ -244,6 +255,30 @@ public final class CommitProtocol {
             }
         }
         return new ArrayList<>(steps);
+    }
+
+    /** The marks of committed steps this protocol's commits put before each MANIFEST ({@link StepMarks}). */
+    public StepMarks marks() {
+        return marks;
+    }
+
+    /**
+     * The newest committed step of {@code tier} as rank {@code rank} of {@code worldSize} finds it ({@link StepMarks#newest}),
+     * each marked step confirmed by a read of its MANIFEST into the cache, which the restore or read-ahead that follows
+     * takes instead of asking again. A MANIFEST that is there but cannot be read counts as committed, as a listing
+     * shows it: the restore reports why it cannot be read.
+     */
+    public long newestCommitted(Tier tier, int rank, int worldSize) throws IOException {
+        return StepMarks.newest(tier, rank, worldSize, step -> {
+            try {
+                readGlobal(tier, step);
+                return true;
+            } catch (NoSuchFileException absent) {
+                return false;
+            } catch (CheckpointException unreadable) {
+                return true;
+            }
+        });
     }
 
     public boolean isCommitted(Tier tier, long step) throws IOException {

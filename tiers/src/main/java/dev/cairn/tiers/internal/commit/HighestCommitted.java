@@ -5,7 +5,6 @@ import dev.cairn.CheckpointException.Reason;
 import dev.cairn.tiers.internal.Tier;
 import java.io.IOException;
 import java.time.Duration;
-import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentHashMap;
@@ -15,13 +14,14 @@ import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
 
 /**
- * The newest step committed in each tier when this checkpointer first saved into it, listed once per tier, which a
+ * The newest step committed in each tier when this checkpointer first saved into it, found once per tier from this
+ * rank's group of step marks ({@link StepMarks#newest}: no listing of the steps where they are marked), which a
  * save checks its step against. Steps above it can only have been committed since by this process (whose steps only
  * go up) or by a second writer of the same run, which the create-only MANIFEST refuses at commit time; so a save
  * checks the store (a remote call on S3 or peer memory, in the caller's thread) only for steps at or below it, as
  * after a restore from an older step.
  *
- * <p>The listing starts at open ({@link #listInBackground}), on each tier's I/O thread, so that a slow or cold store (an
+ * <p>The look starts at open ({@link #listInBackground}), on each tier's I/O thread, so that a slow or cold store (an
  * S3 client's first call loads and starts its whole stack) is not paid for in the caller's thread by the first save
  * that reaches that tier, possibly many steps from now. The newest step's MANIFEST is then read ahead for a restore
  * ({@link #readAhead}).
@@ -29,14 +29,22 @@ import java.util.concurrent.TimeoutException;
 public final class HighestCommitted {
     private final CommitProtocol commits;
     private final Duration deadline;
+    private final int rank;
+    private final int worldSize;
     private final Map<Integer, Long> known = new ConcurrentHashMap<>();
     /** Each tier's committed steps, listed in the background from the open on, until the first save takes them. */
     private final Map<Integer, CompletableFuture<Long>> atOpen = new ConcurrentHashMap<>();
 
-    /** @param deadline how long the first save waits for a listing still running before it lists again itself */
-    public HighestCommitted(CommitProtocol commits, Duration deadline) {
+    /**
+     * @param deadline  how long the first save waits for a look still running before it looks again itself
+     * @param rank      this process's rank, which picks its group of step marks
+     * @param worldSize ranks of this run
+     */
+    public HighestCommitted(CommitProtocol commits, Duration deadline, int rank, int worldSize) {
         this.commits = commits;
         this.deadline = deadline;
+        this.rank = rank;
+        this.worldSize = worldSize;
     }
 
     /** Starts listing {@code t}'s committed steps on one of its I/O threads. */
@@ -55,7 +63,7 @@ public final class HighestCommitted {
             t.io().execute(() -> {
                 long newest;
                 try {
-                    newest = newest(commits.committedSteps(t));
+                    newest = commits.newestCommitted(t, rank, worldSize);
                     listed.complete(newest);
                 } catch (Throwable e) {
                     listed.completeExceptionally(e); // listed again at the first save, which reports why
@@ -107,13 +115,9 @@ public final class HighestCommitted {
             }
         }
         if (newest == null) {
-            newest = newest(commits.committedSteps(t));
+            newest = commits.newestCommitted(t, rank, worldSize);
             known.put(t.index(), newest);
         }
         return newest;
-    }
-
-    private static long newest(List<Long> steps) {
-        return steps.isEmpty() ? -1L : steps.get(steps.size() - 1);
     }
 }

@@ -232,6 +232,9 @@ final class RankCommit {
         Manifest merged = null;
         List<String> pinned = List.of();
         try {
+            // The step's marks before its MANIFEST (StepMarks: a reader that finds the newest step by them must never
+            // miss one); put now, while the other ranks' indexes land, so that they add no round trip to the commit.
+            commits.marks().markBefore(tier, index.step(), index.worldSize());
             // After the barrier every index is written; polling stays for a store that does not show one at once
             // (a replacement rank's peer, reached again after being marked down), up to the deadline as before.
             List<Manifest> indexes = unlocked(tier, () -> coordinator != null ? readIndexes(tier, index, expected, until)
@@ -684,8 +687,7 @@ final class RankCommit {
             return retiredSince(tier, own.step(), ownIndex);
         } catch (NoSuchFileException gone) {
             // Retired after its commit (then a newer step is committed), or removed as abandoned (then not).
-            List<Long> committed = commits.committedSteps(tier);
-            if (!committed.isEmpty() && committed.get(committed.size() - 1) > own.step()) {
+            if (commits.newestCommitted(tier, own.rank(), own.worldSize()) > own.step()) {
                 return true;
             }
             throw new CheckpointException(Reason.STORAGE, "step " + own.step() + " was not committed in tier "

@@ -182,6 +182,7 @@ public final class GarbageCollector {
                     }
                     indexes.addAll(r.pages()); // the MANIFEST's directory (format 5), gone with it
                     indexes.addAll(layout.noticeKeys(r.step(), r.worldSize())); // uncommitted now: its notices go too
+                    indexes.addAll(commits.marks().keysOf(tier, r.step())); // its step marks, after its MANIFEST
                 }
                 tier.store().deleteAll(indexes);
             } catch (IOException | RuntimeException e) {
@@ -391,6 +392,7 @@ public final class GarbageCollector {
                 deleteAll(tier, byStep.get(step));
             }
             deleteNotices(tier, committed, retired, stepsInFlight, cutoff);
+            deleteMarks(tier, committed, retired, stepsInFlight, cutoff);
         }
         RetainedSteps steps = known(tier);
         ChunkCatalog catalog = tier.catalog();
@@ -475,6 +477,47 @@ public final class GarbageCollector {
         }
         if (!doomed.isEmpty()) {
             tier.store().deleteAll(doomed);
+        }
+    }
+
+    /**
+     * Removes the step marks ({@code StepMarks}) of steps that are not committed: those retired here (their MANIFEST
+     * went first), and those of steps without a MANIFEST, once older than the grace period, unless this process saves
+     * that step now, and asked once more right before: marks are put right before their step's MANIFEST, and a reader
+     * that finds the newest step by them must not miss a committed one. Few, as the notices are.
+     */
+    private static void deleteMarks(Tier tier, Set<Long> committed, List<Long> retired, Set<Long> stepsInFlight,
+                                    Instant cutoff) throws IOException {
+        StoreLayout layout = tier.layout();
+        Map<Long, List<String>> doomed = new TreeMap<>();
+        for (ObjectInfo o : tier.store().list(layout.marksPrefix())) {
+            java.util.OptionalLong step = layout.stepOfMarkKey(o.key());
+            if (step.isEmpty()) {
+                continue; // not a mark of this run's layout: not ours to remove
+            }
+            long s = step.getAsLong();
+            boolean uncommitted = !committed.contains(s) && !stepsInFlight.contains(s) && o.lastModified().isBefore(cutoff);
+            if (retired.contains(s) || uncommitted) {
+                doomed.computeIfAbsent(s, k -> new ArrayList<>()).add(o.key());
+            }
+        }
+        List<String> keys = new ArrayList<>();
+        for (Map.Entry<Long, List<String>> e : doomed.entrySet()) {
+            if (retired.contains(e.getKey()) || !exists(tier, layout.manifestKey(e.getKey()))) {
+                keys.addAll(e.getValue());
+            }
+        }
+        if (!keys.isEmpty()) {
+            tier.store().deleteAll(keys);
+        }
+    }
+
+    private static boolean exists(Tier tier, String key) throws IOException {
+        try {
+            tier.store().stat(key);
+            return true;
+        } catch (java.nio.file.NoSuchFileException absent) {
+            return false;
         }
     }
 

@@ -20,6 +20,9 @@ import java.util.OptionalLong;
  * &lt;run&gt;/notices/&lt;k&gt;/&lt;step&gt;              multi-rank only: a commit notice, put by rank 0 after it created
  *                                          the step's MANIFEST, to K = ceil(world / {@value #RANKS_PER_NOTICE}) keys k
  *                                          in K prefixes; rank r looks only at notice r mod K; removed with the step
+ * &lt;run&gt;/marks/&lt;g&gt;/&lt;step, 19 digits&gt;    a step mark ({@code commit.StepMarks}), put to every group g &lt; G before
+ *                                          the step's MANIFEST is created, so that a process finds the newest
+ *                                          committed step by listing its group, not the steps; removed with the step
  * </pre>
  * A step exists for restore iff its MANIFEST does: a notice names the digests of the MANIFEST it follows and of the
  * indexes that MANIFEST commits (its body: {@code commit.CommitNotice}), so that a rank takes it for the commit of the
@@ -196,6 +199,43 @@ public final class StoreLayout {
     private static boolean isCount(String digits) {
         return !digits.isEmpty() && digits.chars().allMatch(c -> c >= '0' && c <= '9')
                 && (digits.length() == 1 || digits.charAt(0) != '0');
+    }
+
+    public String marksPrefix() {
+        return run + "/marks/";
+    }
+
+    /** The prefix of group {@code group}'s step marks: a prefix of its own, so that S3 serves each group apart. */
+    public String markGroupPrefix(int group) {
+        return marksPrefix() + group + "/";
+    }
+
+    /**
+     * The mark of {@code step} in group {@code group}: the step in 19 digits, zeros first, so that a listing of the group
+     * (sorted by key) is sorted by step, which the steps' own folders ({@code steps/10/} before {@code steps/9/}) are not.
+     */
+    public String markKey(int group, long step) {
+        if (step < 0) {
+            throw new IllegalArgumentException("no mark for a negative step " + step);
+        }
+        return markGroupPrefix(group) + String.format(java.util.Locale.ROOT, "%019d", step);
+    }
+
+    /** The step a mark of this run names, or empty when {@code key} is not one ({@code <run>/marks/<g>/<19 digits>}). */
+    public OptionalLong stepOfMarkKey(String key) {
+        if (!key.startsWith(marksPrefix())) {
+            return OptionalLong.empty();
+        }
+        String[] parts = key.substring(marksPrefix().length()).split("/", -1);
+        if (parts.length != 2 || !isCount(parts[0]) || parts[1].length() != 19
+                || !parts[1].chars().allMatch(c -> c >= '0' && c <= '9')) {
+            return OptionalLong.empty();
+        }
+        try {
+            return OptionalLong.of(Long.parseLong(parts[1]));
+        } catch (NumberFormatException e) {
+            return OptionalLong.empty();
+        }
     }
 
     public boolean isManifestKey(String key) {

@@ -30,13 +30,22 @@ public final class PersistNewest {
     private final CommitProtocol commits;
     private final InFlightSaves inFlight;
     private final TierCommitter.Promotion promotion;
+    private final int rank;
+    private final int worldSize;
 
-    /** @param promotion how a step is promoted into a slower tier: through that tier's commit owner */
-    public PersistNewest(List<Tier> tiers, CommitProtocol commits, InFlightSaves inFlight, TierCommitter.Promotion promotion) {
+    /**
+     * @param promotion how a step is promoted into a slower tier: through that tier's commit owner
+     * @param rank      this process's rank, which picks its group of step marks ({@code StepMarks})
+     * @param worldSize ranks of this run
+     */
+    public PersistNewest(List<Tier> tiers, CommitProtocol commits, InFlightSaves inFlight, TierCommitter.Promotion promotion,
+                         int rank, int worldSize) {
         this.tiers = tiers;
         this.commits = commits;
         this.inFlight = inFlight;
         this.promotion = promotion;
+        this.rank = rank;
+        this.worldSize = worldSize;
     }
 
     /** Persists within {@code grace}; returns the tiers the newest step was committed into here, for tests and the log. */
@@ -53,11 +62,10 @@ public final class PersistNewest {
         // A step that failed, or is still going, does not stop the newest committed one from being persisted below.
         Tier first = tiers.get(0);
         try {
-            List<Long> steps = commits.committedSteps(first);
-            if (steps.isEmpty()) {
+            long newest = commits.newestCommitted(first, rank, worldSize); // its group's marks, not a listing
+            if (newest < 0) {
                 return persisted;
             }
-            long newest = steps.get(steps.size() - 1);
             Manifest m = commits.read(first, newest);
             Map<String, CompletableFuture<CommitReport>> promotions = new LinkedHashMap<>();
             for (Tier target : tiers.subList(1, tiers.size())) {

@@ -100,8 +100,7 @@ public final class Restorer implements AutoCloseable {
      * then overlap the reads.
      */
     public RestoreResult restore(RestoreRequest request, java.util.function.LongConsumer chosen) {
-        TreeMap<Long, List<Tier>> holders = committedSteps();
-        Planned planned = plan(request, holders, chosen);
+        Planned planned = plan(request, holdersOf(request), chosen);
         long step = planned.step;
         Located located = planned.located;
         Manifest m = located.manifest;
@@ -110,7 +109,7 @@ public final class Restorer implements AutoCloseable {
         AtomicInteger repaired = new AtomicInteger();
         List<String> bad = fetchAll(m, located.tier, plan.tasks(), bytesByTier, repaired);
         if (!bad.isEmpty()) {
-            String older = newestIntactBefore(step, holders);
+            String older = newestIntactBefore(step, committedSteps()); // listed: an error's advice
             throw new CheckpointException(Reason.CORRUPT, "step " + step + " cannot be restored: " + bad.size()
                     + " chunk(s) missing, unreadable or corrupt in every tier: " + String.join("; ", bad.subList(0, Math.min(5, bad.size())))
                     + (bad.size() > 5 ? "; ..." : "") + ". " + older);
@@ -132,7 +131,7 @@ public final class Restorer implements AutoCloseable {
      * bench --simulate}), whose store keeps no chunk bytes.
      */
     public PlannedRestore plan(RestoreRequest request) {
-        Planned p = plan(request, committedSteps(), step -> { });
+        Planned p = plan(request, holdersOf(request), step -> { });
         java.util.Set<String> distinct = new java.util.HashSet<>();
         long stored = 0;
         for (RestorePlan.Task task : p.plan.tasks()) {
@@ -195,6 +194,46 @@ public final class Restorer implements AutoCloseable {
     }
 
     /**
+     * The step {@code request} restores with the tiers that hold it, in speed order, found without a listing of the
+     * steps (thousands of ranks restoring at once would each list them, issue 15): the step it names by its MANIFEST
+     * in each tier, else the newest from each tier's group of step marks ({@code StepMarks#newest}, which lists the
+     * steps only where nothing is marked). Only the newest step's holders: a tier whose newest is older does not hold
+     * it, none holds a newer one. A step asked for that no tier holds is answered from the listing
+     * ({@link #committedSteps()}), whose error names the committed steps. STORAGE, not an empty answer, when no tier
+     * offers a step and one could not be asked.
+     */
+    private TreeMap<Long, List<Tier>> holdersOf(RestoreRequest request) {
+        java.util.OptionalLong wanted = request.stepWanted();
+        long[] found = new long[tiers.size()];
+        long best = -1;
+        List<String> unasked = new ArrayList<>();
+        for (int i = 0; i < tiers.size(); i++) {
+            Tier t = tiers.get(i);
+            try {
+                found[i] = wanted.isPresent() ? (commits.isCommitted(t, wanted.getAsLong()) ? wanted.getAsLong() : -1)
+                        : commits.newestCommitted(t, rank, worldSize);
+            } catch (IOException e) {
+                found[i] = -1; // a tier that cannot be asked offers nothing; others may hold the step
+                unasked.add(t.name() + " (" + e + ")");
+            }
+            best = Math.max(best, found[i]);
+        }
+        if (best < 0 && !unasked.isEmpty()) {
+            throw unlisted(unasked);
+        }
+        if (best < 0) {
+            return wanted.isPresent() ? committedSteps() : new TreeMap<>();
+        }
+        TreeMap<Long, List<Tier>> holders = new TreeMap<>();
+        for (int i = 0; i < tiers.size(); i++) {
+            if (found[i] == best) {
+                holders.computeIfAbsent(best, k -> new ArrayList<>()).add(tiers.get(i));
+            }
+        }
+        return holders;
+    }
+
+    /**
      * Steps committed anywhere, each with the tiers that hold it in speed order. A tier that cannot be listed is
      * skipped; when no tier offers a step and one could not be listed, this fails with STORAGE, not an empty answer.
      */
@@ -212,13 +251,17 @@ public final class Restorer implements AutoCloseable {
             }
         }
         if (holders.isEmpty() && !unlisted.isEmpty()) {
-            // Not NOT_FOUND: a store that refuses or fails its listings (S3 answering SlowDown to thousands of ranks
-            // restoring at once) is not an empty one, and a job that starts from scratch on NOT_FOUND would lose its run.
-            throw new CheckpointException(Reason.STORAGE, "no committed checkpoint of run '" + tiers.get(0).layout().run()
-                    + "' found in the tiers that could be listed; could not list: " + String.join("; ", unlisted)
-                    + ". The checkpoint may be there: try again");
+            throw unlisted(unlisted);
         }
         return holders;
+    }
+
+    private CheckpointException unlisted(List<String> unlisted) {
+        // Not NOT_FOUND: a store that refuses or fails its listings (S3 answering SlowDown to thousands of ranks
+        // restoring at once) is not an empty one, and a job that starts from scratch on NOT_FOUND would lose its run.
+        return new CheckpointException(Reason.STORAGE, "no committed checkpoint of run '" + tiers.get(0).layout().run()
+                + "' found in the tiers that could be listed; could not list: " + String.join("; ", unlisted)
+                + ". The checkpoint may be there: try again");
     }
 
     /** @param manifest the MANIFEST with the entries this rank reads carrying their chunks */

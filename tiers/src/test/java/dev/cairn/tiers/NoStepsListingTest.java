@@ -1,0 +1,208 @@
+package dev.cairn.tiers;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.cairn.CairnConfig;
+import dev.cairn.CheckpointHandle;
+import dev.cairn.Checkpointer;
+import dev.cairn.DType;
+import dev.cairn.ObjectInfo;
+import dev.cairn.ObjectStore;
+import dev.cairn.RestoreRequest;
+import dev.cairn.RestoreResult;
+import dev.cairn.ShardSpec;
+import dev.cairn.Tensor;
+import dev.cairn.TierConfig;
+import dev.cairn.TrainingState;
+import dev.cairn.backend.memory.MemoryObjectStore;
+import dev.cairn.testkit.ForwardingObjectStore;
+import dev.cairn.tiers.internal.layout.StoreLayout;
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+import org.junit.jupiter.api.Test;
+
+/**
+ * Issue 15: no process lists the steps prefix at open, at a restore of the newest step or at its saves, once the run's
+ * steps are marked ({@code StepMarks}): a real multi-rank run (4 ranks meeting through the store) saves two steps, then
+ * a new job of 4 ranks opens, restores the newest, and saves; and a job of 3 ranks (another world size, another
+ * grouping) restores it. Each rank's LIST requests are counted by the prefix they list. Rank 0's retention after its
+ * first commit in a process still learns the tier's steps from a listing (another change removes it), so rank 0 is
+ * counted up to its restore. Not counted as the restore's: the listing a restoring rank of a multi-rank run makes to
+ * remove its own indexes of steps after the restored one that never committed ({@code StaleIndexCleanUp}, beside the
+ * chunk reads, skipped if the store refuses it); it is counted apart, at most one a rank, until it has a bounded form.
+ */
+class NoStepsListingTest {
+    private static final String RUN = "unlisted";
+    private static final StoreLayout LAYOUT = new StoreLayout(RUN);
+    private static final long[] GLOBAL = {48, 256};
+
+    /** A store that counts, by prefix kind, the LIST requests made through it. */
+    private static final class CountingLists extends ForwardingObjectStore {
+        final Map<String, AtomicInteger> lists = new ConcurrentHashMap<>();
+
+        CountingLists(ObjectStore store) {
+            super(store);
+        }
+
+        @Override
+        public List<ObjectInfo> list(String prefix) throws IOException {
+            String kind = prefix.startsWith(LAYOUT.stepsPrefix()) ? "steps"
+                    : prefix.startsWith(LAYOUT.chunksPrefix()) ? "chunks"
+                    : prefix.startsWith(LAYOUT.marksPrefix()) ? "marks" : prefix;
+            if (kind.equals("steps") && java.util.Arrays.stream(Thread.currentThread().getStackTrace())
+                    .anyMatch(f -> f.getClassName().endsWith(".StaleIndexCleanUp"))) {
+                kind = "steps, by the stale index clean-up";
+            }
+            lists.computeIfAbsent(kind, k -> new AtomicInteger()).incrementAndGet();
+            return super.list(prefix);
+        }
+
+        int of(String kind) {
+            AtomicInteger n = lists.get(kind);
+            return n == null ? 0 : n.get();
+        }
+
+        @Override
+        public void close() {
+            // the shared store is closed by the test
+        }
+    }
+
+    private static Checkpointer rank(ObjectStore store, int r, int world) {
+        return Checkpointer.open(CairnConfig.builder(RUN).tier(TierConfig.of("shared", store).keepLast(2))
+                .chunkBytes(4096).encoderThreads(1).stagingBytes(4L << 20).deadline(Duration.ofSeconds(60))
+                .gcSweepEvery(0).rank(r, world).build());
+    }
+
+    private static TrainingState state(int r, int world, long step) {
+        ShardSpec s = ShardSpec.split(GLOBAL, 0, world, r);
+        ByteBuffer w = ByteBuffer.allocateDirect((int) (s.lengths()[0] * GLOBAL[1] * 4)).order(ByteOrder.LITTLE_ENDIAN);
+        for (int i = 0; w.hasRemaining(); i++) {
+            w.putFloat((float) (step * 100_000 + s.offsets()[0] * GLOBAL[1] + i));
+        }
+        return TrainingState.builder().add(Tensor.sharded("w", DType.F32, s, w.flip())).build();
+    }
+
+    private static TrainingState target(int r, int world) {
+        ShardSpec s = ShardSpec.split(GLOBAL, 0, world, r);
+        ByteBuffer w = ByteBuffer.allocateDirect((int) (s.lengths()[0] * GLOBAL[1] * 4)).order(ByteOrder.LITTLE_ENDIAN);
+        return TrainingState.builder().add(Tensor.sharded("w", DType.F32, s, w)).build();
+    }
+
+    /** Saves {@code step} on every rank of {@code job} at once and waits for every commit. */
+    private static void saveAll(List<Checkpointer> job, long step) throws Exception {
+        List<CheckpointHandle> handles = new ArrayList<>();
+        for (int r = 0; r < job.size(); r++) {
+            handles.add(job.get(r).save(step, state(r, job.size(), step)));
+        }
+        for (CheckpointHandle h : handles) {
+            h.done().get(60, TimeUnit.SECONDS); // generous: 4 ranks of one JVM on a shared 2-core machine
+        }
+    }
+
+    @Test
+    void noRankListsTheStepsAtOpenRestoreOrSaveOnceTheStepsAreMarked() throws Exception {
+        try (MemoryObjectStore store = new MemoryObjectStore(256L << 20)) {
+            int world = 4;
+            List<Checkpointer> first = new ArrayList<>();
+            for (int r = 0; r < world; r++) {
+                first.add(rank(store, r, world));
+            }
+            try {
+                saveAll(first, 1);
+                saveAll(first, 2);
+            } finally {
+                for (Checkpointer cp : first) {
+                    cp.close();
+                }
+            }
+            assertTrue(store.list(LAYOUT.markGroupPrefix(0)).size() >= 1, "the steps are marked");
+
+            List<CountingLists> counted = new ArrayList<>();
+            List<Checkpointer> second = new ArrayList<>();
+            for (int r = 0; r < world; r++) {
+                CountingLists c = new CountingLists(store);
+                counted.add(c);
+                second.add(rank(c, r, world));
+            }
+            try {
+                for (int r = 0; r < world; r++) {
+                    RestoreResult restored = second.get(r).restore(RestoreRequest.latest().into(target(r, world)));
+                    assertEquals(2, restored.step(), "rank " + r + " restores the newest step");
+                }
+                assertEquals(0, counted.get(0).of("steps"), "rank 0 lists no steps at open or restore: " + counted.get(0).lists);
+                saveAll(second, 3);
+            } finally {
+                for (Checkpointer cp : second) {
+                    cp.close();
+                }
+            }
+            for (int r = 0; r < world; r++) {
+                assertTrue(counted.get(r).of("steps, by the stale index clean-up") <= 1, counted.get(r).lists.toString());
+            }
+            for (int r = 1; r < world; r++) {
+                assertEquals(0, counted.get(r).of("steps"), "rank " + r + " lists no steps: " + counted.get(r).lists);
+                assertEquals(0, counted.get(r).of("chunks"), "rank " + r + " lists no chunks: " + counted.get(r).lists);
+                assertTrue(counted.get(r).of("marks") >= 1, "rank " + r + " read its group's marks: " + counted.get(r).lists);
+            }
+
+            List<Long> marked = new ArrayList<>();
+            for (ObjectInfo o : store.list(LAYOUT.marksPrefix())) {
+                marked.add(LAYOUT.stepOfMarkKey(o.key()).orElseThrow());
+            }
+            assertEquals(List.of(2L, 3L), marked, "step 1's mark went with it (keepLast 2), one group for 4 ranks");
+
+            // Another world size reads other groups (one group for fewer than 251 ranks), and finds step 3 all the same.
+            for (int r = 0; r < 3; r++) {
+                CountingLists c = new CountingLists(store);
+                try (Checkpointer cp = rank(c, r, 3)) {
+                    assertEquals(3, cp.restore(RestoreRequest.latest().into(target(r, 3))).step());
+                }
+                assertEquals(0, c.of("steps"), "rank " + r + " of 3 lists no steps: " + c.lists);
+            }
+        }
+    }
+
+    /**
+     * A sweep removes the marks of a step without a MANIFEST (a committer that died between its marks and its MANIFEST)
+     * once older than the grace, and keeps the committed steps' marks, which readers need.
+     */
+    @Test
+    void aSweepRemovesMarksOfStepsThatAreNotCommitted() throws Exception {
+        try (MemoryObjectStore store = new MemoryObjectStore(256L << 20)) {
+            List<Checkpointer> job = List.of(rank(store, 0, 2), rank(store, 1, 2));
+            try {
+                saveAll(job, 1);
+            } finally {
+                job.forEach(Checkpointer::close);
+            }
+            String abandoned = LAYOUT.markKey(0, 9);
+            store.put(abandoned, ByteBuffer.allocate(0));
+            String foreign = LAYOUT.marksPrefix() + "0/9"; // not a mark of this layout: left alone
+            store.put(foreign, ByteBuffer.allocate(0));
+            Thread.sleep(20); // the grace below is 5 ms: the marks are then older than it whatever this machine's speed
+            try (org.apache.arrow.memory.RootAllocator alloc = new org.apache.arrow.memory.RootAllocator();
+                 dev.cairn.tiers.internal.Tier tier = new dev.cairn.tiers.internal.Tier(
+                         TierConfig.of("shared", store).keepLast(2), 0, LAYOUT, 1)) {
+                new dev.cairn.tiers.internal.gc.GarbageCollector(new dev.cairn.tiers.internal.commit.CommitProtocol(alloc))
+                        .collect(tier, Duration.ofMillis(5), java.util.Set.of(), false,
+                                dev.cairn.tiers.internal.gc.GarbageCollector.Collector.OUTSIDER);
+                assertEquals(1, dev.cairn.tiers.internal.commit.StepMarks.newest(tier, 1, 2));
+            }
+            List<String> left = new ArrayList<>();
+            for (ObjectInfo o : store.list(LAYOUT.marksPrefix())) {
+                left.add(o.key());
+            }
+            assertEquals(List.of(foreign, LAYOUT.markKey(0, 1)).stream().sorted().toList(), left);
+        }
+    }
+}
