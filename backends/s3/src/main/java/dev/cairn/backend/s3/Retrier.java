@@ -14,6 +14,18 @@ import java.util.function.Function;
  * full-jitter exponential backoff between attempts. The returned future always completes, at the latest at the
  * deadline (with a {@link TimeoutException} whose cause is the last failure, if any); cancelling it cancels the
  * attempt in flight.
+ *
+ * <p><b>Throttling.</b> An attempt S3 refuses to slow the client down ({@link S3Failures#isThrottle}: 503 SlowDown,
+ * 429) does not count against the attempt budget: it is retried, with the same backoff (growing to the maximum
+ * backoff, then uniform in [0, max]), until it is served or the call's deadline passes. AWS documents SlowDown as
+ * "reduce your request rate" and its SDKs retry it with backoff; the refused request was not served, S3 raises a busy
+ * prefix's rate by partitioning it over time, and the rate a prefix serves (3,500 PUT/COPY/POST/DELETE and 5,500
+ * GET/HEAD a second) is shared by every client of the prefix. A fixed number of attempts fails the callers of a burst
+ * that needs longer than those attempts' backoffs to drain: 5,000 ranks that restore together read ~38,000 objects of
+ * one step's prefix, about 7 s of its GET/HEAD rate, and 6 attempts wait 3.2 s at most in sum (issue 15). Jittered
+ * retries spread the burst over the seconds that serve it; the deadline still bounds the call. Other retryable
+ * failures (resets, timeouts, 5xx) keep the budget of {@link S3StoreConfig#maxAttempts}: a server that keeps failing
+ * them is broken, not busy.
  */
 final class Retrier {
     private final ScheduledExecutorService timer;
@@ -58,6 +70,8 @@ final class Retrier {
         volatile Throwable lastFailure;
         volatile ScheduledFuture<?> expiry;
         int attempts;
+        /** Attempts refused by throttling, which the attempt budget does not count. */
+        int throttled;
         volatile boolean expired;
 
         Run(long deadlineNanos, Function<Duration, CompletableFuture<T>> attempt) {
@@ -119,7 +133,9 @@ final class Retrier {
             if (result.isDone()) {
                 return;
             }
-            if (attempts >= maxAttempts || !S3Failures.isRetryable(cause)) {
+            if (S3Failures.isThrottle(cause)) {
+                throttled++;
+            } else if (attempts - throttled >= maxAttempts || !S3Failures.isRetryable(cause)) {
                 result.completeExceptionally(cause);
                 return;
             }
