@@ -117,7 +117,7 @@ public final class ScaleReport {
         row(out, head, "busiest key, requests in one second", cs, c -> count(c.busiestKeyPeak()));
         row(out, head, "  that key", cs, c -> tail(c.busiestKey(), 16));
         row(out, head, "503 SlowDown answers", cs, c -> count(c.slowDowns()));
-        row(out, head, "calls failed after 6 attempts", cs, c -> count(c.callsFailed()));
+        row(out, head, "calls failed on SlowDown at their deadline", cs, c -> count(c.callsFailed()));
         row(out, head, "MANIFEST bytes", cs, c -> c.manifestBytes() < 0 ? "none" : ByteSize.format(c.manifestBytes()));
         row(out, head, "MANIFEST directory pages, bytes", cs, c -> ByteSize.format(c.pageBytes()));
         row(out, head, "index bytes, all ranks", cs, c -> ByteSize.format(c.indexBytes()));

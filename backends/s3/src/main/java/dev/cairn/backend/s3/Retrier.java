@@ -25,7 +25,11 @@ import java.util.function.Function;
  * one step's prefix, about 7 s of its GET/HEAD rate, and 6 attempts wait 3.2 s at most in sum (issue 15). Jittered
  * retries spread the burst over the seconds that serve it; the deadline still bounds the call. Other retryable
  * failures (resets, timeouts, 5xx) keep the budget of {@link S3StoreConfig#maxAttempts}: a server that keeps failing
- * them is broken, not busy.
+ * them is broken, not busy. Pacing the restoring ranks' first reads by rank, as the commit paces its notice looks, was
+ * weighed instead: it would hold every restore of many ranks back by a schedule fixed in advance (a restoring rank
+ * does not know how many of the step's objects it will read before it has read the MANIFEST, nor whether S3 has
+ * split the prefix already), and it would not help other clients of the bucket that share the prefix; retrying here
+ * serves the burst at the rate S3 serves it then, and covers every caller of the store.
  */
 final class Retrier {
     private final ScheduledExecutorService timer;
