@@ -22,8 +22,9 @@ import java.util.function.Function;
  * prefix's rate by partitioning it over time, and the rate a prefix serves (3,500 PUT/COPY/POST/DELETE and 5,500
  * GET/HEAD a second) is shared by every client of the prefix. A fixed number of attempts fails the callers of a burst
  * that needs longer than those attempts' backoffs to drain: 5,000 ranks that restore together read ~38,000 objects of
- * one step's prefix, about 7 s of its GET/HEAD rate, and 6 attempts wait 3.2 s at most in sum (issue 15). Jittered
- * retries spread the burst over the seconds that serve it; the deadline still bounds the call. Other retryable
+ * one step's prefix, about 7 s of its GET/HEAD rate, and 6 attempts wait at most 1.55 s in sum (5 backoffs of at
+ * most 50 to 800 ms; issue 15). Jittered retries spread the burst over the seconds that serve it; the deadline still
+ * bounds the call. Other retryable
  * failures (resets, timeouts, 5xx) keep the budget of {@link S3StoreConfig#maxAttempts}: a server that keeps failing
  * them is broken, not busy. Pacing the restoring ranks' first reads by rank, as the commit paces its notice looks, was
  * weighed instead: it would hold every restore of many ranks back by a schedule fixed in advance (a restoring rank
