@@ -117,7 +117,7 @@ public final class ScaleReport {
         row(out, head, "busiest key, requests in one second", cs, c -> count(c.busiestKeyPeak()));
         row(out, head, "  that key", cs, c -> tail(c.busiestKey(), 16));
         row(out, head, "503 SlowDown answers", cs, c -> count(c.slowDowns()));
-        row(out, head, "calls failed after 6 attempts", cs, c -> count(c.callsFailed()));
+        row(out, head, "calls failed on SlowDown at their deadline", cs, c -> count(c.callsFailed()));
         row(out, head, "MANIFEST bytes", cs, c -> c.manifestBytes() < 0 ? "none" : ByteSize.format(c.manifestBytes()));
         row(out, head, "MANIFEST directory pages, bytes", cs, c -> ByteSize.format(c.pageBytes()));
         row(out, head, "index bytes, all ranks", cs, c -> ByteSize.format(c.indexBytes()));
@@ -142,11 +142,12 @@ public final class ScaleReport {
         Arrays.sort(sorted);
         out.printf(Locale.ROOT, "restore of step %d on %d ranks: metadata read per rank %s / %s / %s (min / median / max),"
                         + " MANIFEST %s, its pages %s, indexes %s, %,d chunk reads planned, %,d requests, %,d SlowDown, %d ranks failed,"
-                        + " %.1f s real%n",
+                        + " planned after %.2f / %.2f s simulated (median / last rank), %.1f s real%n",
                 re.step(), re.ranks(), ByteSize.format(sorted[0]), ByteSize.format(sorted[sorted.length / 2]),
                 ByteSize.format(sorted[sorted.length - 1]), re.manifestBytes() < 0 ? "unread" : ByteSize.format(re.manifestBytes()),
                 ByteSize.format(re.pageBytes()), ByteSize.format(re.indexBytes()),
-                re.chunkReads(), re.totalRequests(), re.slowDowns(), re.failed(), re.wallNanos() / 1e9);
+                re.chunkReads(), re.totalRequests(), re.slowDowns(), re.failed(),
+                median(re.plannedNanos()) / 1e9, max(re.plannedNanos()) / 1e9, re.wallNanos() / 1e9);
         for (String f : re.failures()) {
             out.println("  restore failed ranks: " + f);
         }
@@ -197,8 +198,9 @@ public final class ScaleReport {
                 .append(", \"metadataBytes\": ").append(JsonText.array(re.metadataBytes())).append(", \"manifestBytes\": ")
                 .append(re.manifestBytes()).append(", \"pageBytes\": ").append(re.pageBytes()).append(", \"indexBytes\": ").append(re.indexBytes()).append(", \"chunkReads\": ").append(re.chunkReads()).append(", \"requests\": ")
                 .append(kinds(re.requests())).append(", \"slowDowns\": ").append(re.slowDowns()).append(", \"failed\": ")
-                .append(re.failed()).append(", \"failures\": ").append(strings(re.failures())).append(", \"wallNanos\": ")
-                .append(re.wallNanos()).append("},\n");
+                .append(re.failed()).append(", \"failures\": ").append(strings(re.failures())).append(", \"plannedMedianNanos\": ")
+                .append(median(re.plannedNanos())).append(", \"plannedLastNanos\": ").append(max(re.plannedNanos()))
+                .append(", \"wallNanos\": ").append(re.wallNanos()).append("},\n");
         Checkpoint last = r.checkpoints().get(r.checkpoints().size() - 1);
         long[] sorted = re.metadataBytes().clone();
         Arrays.sort(sorted);
@@ -229,6 +231,16 @@ public final class ScaleReport {
         b.append("  \"goalsMet\": ").append(goals.stream().allMatch(Goal::met)).append(",\n");
         b.append("  \"wallNanos\": ").append(r.wallNanos()).append("\n}");
         return b.toString();
+    }
+
+    private static long median(long[] values) {
+        long[] sorted = values.clone();
+        Arrays.sort(sorted);
+        return sorted.length == 0 ? 0 : sorted[sorted.length / 2];
+    }
+
+    private static long max(long[] values) {
+        return Arrays.stream(values).max().orElse(0);
     }
 
     private static void figure(StringBuilder b, String key, String label, long value, String unit, boolean last) {

@@ -1,5 +1,6 @@
 package dev.cairn.bench.simulate;
 
+import dev.cairn.CairnConfig;
 import dev.cairn.ObjectInfo;
 import dev.cairn.testkit.FaultyObjectStore;
 import dev.cairn.testkit.ForwardingObjectStore;
@@ -16,9 +17,11 @@ import java.util.concurrent.atomic.LongAdder;
 /**
  * What the engine's S3 backend adds in front of S3, modelled over a {@link SimulatedObjectStore} (the backend itself
  * is an HTTP client and cannot talk to it): its retries of a 503 SlowDown, as {@code S3ObjectStore}'s Retrier makes
- * them by default ({@value #MAX_ATTEMPTS} attempts, full-jitter backoff uniform in [0, min(5 s, 50 ms x 2^(n-1))]),
- * each backoff spent on the calling thread's simulated clock. A call refused on every attempt fails with the last
- * SlowDown, as the backend's does. Every attempt is a request the simulated store counts. A {@link #statAll} (HEADs
+ * them by default: full-jitter backoff uniform in [0, min(5 s, 50 ms x 2^(n-1))], each backoff spent on the calling
+ * thread's simulated clock, until the call's deadline ({@link CairnConfig#DEFAULT_DEADLINE} from the call's start,
+ * the backend's default); a SlowDown does not count against the backend's attempt budget (the Retrier's javadoc says
+ * why). A call still refused when the next backoff would pass its deadline fails with the last SlowDown, as the
+ * backend's does (there wrapped in a timeout). Every attempt is a request the simulated store counts. A {@link #statAll} (HEADs
  * 32 in flight) is retried whole, where the backend retries each HEAD: 32 HEADs in flight of 20-60 ms each are
  * under 1,600 a second, spread over 256 chunk prefixes, far below the 5,500 a prefix serves. {@link #deleteAll}
  * sends DeleteObjects of up to 1,000 keys, as the backend does ({@code S3ObjectStore#deleteAll}).
@@ -27,7 +30,7 @@ import java.util.concurrent.atomic.LongAdder;
  * (their PUTs' completion), how many calls gave up, and the bytes read by each thread since it last asked.
  */
 final class S3ClientModel extends ForwardingObjectStore {
-    static final int MAX_ATTEMPTS = 6;
+    static final long DEADLINE_NANOS = CairnConfig.DEFAULT_DEADLINE.toNanos();
     static final long BASE_BACKOFF_NANOS = 50_000_000L;
     static final long MAX_BACKOFF_NANOS = 5_000_000_000L;
 
@@ -70,7 +73,7 @@ final class S3ClientModel extends ForwardingObjectStore {
         return n;
     }
 
-    /** Calls refused with SlowDown on every attempt since the last {@link #resetCounts}. */
+    /** Calls refused with SlowDown until their deadline since the last {@link #resetCounts}. */
     long gaveUp() {
         return gaveUp.sum();
     }
@@ -171,7 +174,8 @@ final class S3ClientModel extends ForwardingObjectStore {
 
     @Override
     public String describe() {
-        return sim.describe() + " behind the S3 backend's retries (" + MAX_ATTEMPTS + " attempts)";
+        return sim.describe() + " behind the S3 backend's retries (SlowDown retried until "
+                + CairnConfig.DEFAULT_DEADLINE.toSeconds() + " s)";
     }
 
     /** One store call. */
@@ -181,16 +185,18 @@ final class S3ClientModel extends ForwardingObjectStore {
     }
 
     private <T> T retrying(String what, Call<T> call) throws IOException {
+        long deadline = clock.now() + DEADLINE_NANOS;
         for (int attempt = 1; ; attempt++) {
             try {
                 return call.run();
             } catch (FaultyObjectStore.ThrottledException slowDown) {
-                if (attempt >= MAX_ATTEMPTS) {
+                long backoff = backoff(what, attempt);
+                if (clock.now() + backoff >= deadline) {
                     gaveUp.increment();
                     throw slowDown;
                 }
                 retried.increment();
-                clock.advance(backoff(what, attempt));
+                clock.advance(backoff);
             }
         }
     }

@@ -195,10 +195,13 @@ public final class ScaleSimulation {
      *                         the top of its directory)
      * @param pageBytes        the pages of its directory together (format 5 of several ranks; 0 before)
      * @param indexBytes       the step's rank indexes together, which hold its chunk rows
+     * @param plannedNanos     simulated time from the restore's start (every rank starts at once) until each rank had
+     *                         its plan, that is all its metadata read, by rank (until it failed, for a failed rank)
      */
     public record Restore(int ranks, long step, long[] metadataBytes, double[] chunkShares, long chunkReads,
                           Map<RequestKind, Long> requests, long requestsOnFullListings, long slowDowns, int failed,
-                          List<String> failures, long manifestBytes, long pageBytes, long indexBytes, long wallNanos) {
+                          List<String> failures, long manifestBytes, long pageBytes, long indexBytes,
+                          long[] plannedNanos, long wallNanos) {
         public long totalRequests() {
             return requests.values().stream().mapToLong(Long::longValue).sum();
         }
@@ -391,6 +394,7 @@ public final class ScaleSimulation {
         store.resetCounts();
         long[] bytes = new long[m];
         double[] shares = new double[m];
+        long[] planned = new long[m];
         Throwable[] failures = new Throwable[m];
         long reads = 0;
         long step = -1;
@@ -415,6 +419,7 @@ public final class ScaleSimulation {
                 shares[r] = Double.NaN;
             }
             bytes[r] = store.takeBytesRead();
+            planned[r] = clock.now() - start;
         }
         RequestStats stats = sim.stats();
         int failed = (int) Arrays.stream(failures).filter(java.util.Objects::nonNull).count();
@@ -431,7 +436,7 @@ public final class ScaleSimulation {
         return new Restore(m, step, bytes, shares, reads, stats.requests(), fullListings, stats.totalSlowDowns(), failed,
                 tally(failures),
                 manifestBytes == null ? -1 : manifestBytes, step < 0 ? 0 : pageBytes(store, layout, step), indexBytes,
-                System.nanoTime() - began);
+                planned, System.nanoTime() - began);
     }
 
     /** Bytes of the pages of {@code step}'s MANIFEST directory ({@code MANIFEST.<id>.<level>.<k>}), seen without a request. */

@@ -14,6 +14,23 @@ import java.util.function.Function;
  * full-jitter exponential backoff between attempts. The returned future always completes, at the latest at the
  * deadline (with a {@link TimeoutException} whose cause is the last failure, if any); cancelling it cancels the
  * attempt in flight.
+ *
+ * <p><b>Throttling.</b> An attempt S3 refuses to slow the client down ({@link S3Failures#isThrottle}: 503 SlowDown,
+ * 429) does not count against the attempt budget: it is retried, with the same backoff (growing to the maximum
+ * backoff, then uniform in [0, max]), until it is served or the call's deadline passes. AWS documents SlowDown as
+ * "reduce your request rate" and its SDKs retry it with backoff; the refused request was not served, S3 raises a busy
+ * prefix's rate by partitioning it over time, and the rate a prefix serves (3,500 PUT/COPY/POST/DELETE and 5,500
+ * GET/HEAD a second) is shared by every client of the prefix. A fixed number of attempts fails the callers of a burst
+ * that needs longer than those attempts' backoffs to drain: 5,000 ranks that restore together read ~38,000 objects of
+ * one step's prefix, about 7 s of its GET/HEAD rate, and 6 attempts wait at most 1.55 s in sum (5 backoffs of at
+ * most 50 to 800 ms; issue 15). Jittered retries spread the burst over the seconds that serve it; the deadline still
+ * bounds the call. Other retryable
+ * failures (resets, timeouts, 5xx) keep the budget of {@link S3StoreConfig#maxAttempts}: a server that keeps failing
+ * them is broken, not busy. Pacing the restoring ranks' first reads by rank, as the commit paces its notice looks, was
+ * weighed instead: it would hold every restore of many ranks back by a schedule fixed in advance (a restoring rank
+ * does not know how many of the step's objects it will read before it has read the MANIFEST, nor whether S3 has
+ * split the prefix already), and it would not help other clients of the bucket that share the prefix; retrying here
+ * serves the burst at the rate S3 serves it then, and covers every caller of the store.
  */
 final class Retrier {
     private final ScheduledExecutorService timer;
@@ -58,6 +75,8 @@ final class Retrier {
         volatile Throwable lastFailure;
         volatile ScheduledFuture<?> expiry;
         int attempts;
+        /** Attempts refused by throttling, which the attempt budget does not count. */
+        int throttled;
         volatile boolean expired;
 
         Run(long deadlineNanos, Function<Duration, CompletableFuture<T>> attempt) {
@@ -119,7 +138,9 @@ final class Retrier {
             if (result.isDone()) {
                 return;
             }
-            if (attempts >= maxAttempts || !S3Failures.isRetryable(cause)) {
+            if (S3Failures.isThrottle(cause)) {
+                throttled++;
+            } else if (attempts - throttled >= maxAttempts || !S3Failures.isRetryable(cause)) {
                 result.completeExceptionally(cause);
                 return;
             }

@@ -24,6 +24,14 @@ final class S3Failures {
             "RequestTimeoutException", "InternalError", "ServiceUnavailable", "OperationAborted",
             "ConditionalRequestConflict");
 
+    /**
+     * S3 error codes that ask the client to lower its request rate: the request was refused unserved, and AWS's answer
+     * is "back off and retry" (S3's per-prefix rates, 3,500 PUT/COPY/POST/DELETE and 5,500 GET/HEAD a second, are
+     * raised by partitioning a busy prefix over time, so the same request succeeds later).
+     */
+    private static final Set<String> THROTTLE_CODES = Set.of("SlowDown", "Throttling", "ThrottlingException",
+            "RequestLimitExceeded", "RequestThrottled", "TooManyRequestsException");
+
     private S3Failures() {
     }
 
@@ -50,6 +58,19 @@ final class S3Failures {
             return client.retryable() || hasIoOrTimeoutCause(client);
         }
         return t instanceof SdkException sdk && sdk.retryable();
+    }
+
+    /**
+     * Whether S3 refused the request to slow the client down (503 SlowDown, 429, or a throttling error code): the
+     * request was not served, and waiting is the whole remedy, so {@link Retrier} retries it up to the call's
+     * deadline rather than within its attempt budget.
+     */
+    static boolean isThrottle(Throwable failure) {
+        if (unwrap(failure) instanceof AwsServiceException service) {
+            String code = service.awsErrorDetails() == null ? null : service.awsErrorDetails().errorCode();
+            return service.statusCode() == 429 || (code != null && THROTTLE_CODES.contains(code));
+        }
+        return false;
     }
 
     /** HTTP status of a service failure, or 0 when the request got no answer. */

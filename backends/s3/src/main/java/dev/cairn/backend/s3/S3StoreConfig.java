@@ -158,7 +158,10 @@ public final class S3StoreConfig {
         return attemptTimeout;
     }
 
-    /** Attempts per request, the first included. */
+    /**
+     * Attempts per request, the first included, that failed otherwise than by throttling: attempts refused with 503
+     * SlowDown or 429 are retried until the {@linkplain #deadline() deadline} ({@code Retrier}).
+     */
     public int maxAttempts() {
         return maxAttempts;
     }
@@ -303,8 +306,9 @@ public final class S3StoreConfig {
         }
 
         /**
-         * Retries of throttling (503 SlowDown, 429), other 5xx, connection resets and timeouts: at most
-         * {@code maxAttempts} attempts, with full-jitter exponential backoff from {@code base} up to {@code max}.
+         * Retries of other 5xx, connection resets and timeouts: at most {@code maxAttempts} attempts, with full-jitter
+         * exponential backoff from {@code base} up to {@code max}. Throttling (503 SlowDown, 429) is retried with the
+         * same backoff until the deadline, whatever {@code maxAttempts} is.
          */
         public Builder retries(int maxAttempts, Duration base, Duration max) {
             if (maxAttempts < 1 || maxAttempts > 100) {

@@ -79,6 +79,50 @@ class RetrierTest {
     }
 
     @Test
+    void slowDownIsRetriedBeyondTheAttemptBudgetUntilServed() throws Exception {
+        // 3 attempts would give up on the third SlowDown; a refused request was not served, so it is retried.
+        AtomicInteger attempts = new AtomicInteger();
+        String result = retrier(3).call(System.nanoTime() + TimeUnit.SECONDS.toNanos(60), timeout ->
+                attempts.incrementAndGet() <= 12
+                        ? CompletableFuture.failedFuture(attempts.get() % 2 == 0 ? status(503, "SlowDown")
+                                : status(429, "TooManyRequests"))
+                        : CompletableFuture.completedFuture("ok")).get(60, TimeUnit.SECONDS);
+        assertEquals("ok", result);
+        assertEquals(13, attempts.get());
+    }
+
+    @Test
+    void throttledAttemptsDoNotCountAgainstTheBudgetOfOtherFailures() {
+        // 5 SlowDowns, then resets forever: the budget of 2 counts the resets only.
+        AtomicInteger attempts = new AtomicInteger();
+        ExecutionException failed = assertThrows(ExecutionException.class, () -> retrier(2).call(
+                System.nanoTime() + TimeUnit.SECONDS.toNanos(60), timeout -> CompletableFuture.failedFuture(
+                        attempts.incrementAndGet() <= 5 ? status(503, "SlowDown") : new SocketException("reset")))
+                .get(60, TimeUnit.SECONDS));
+        assertInstanceOf(SocketException.class, failed.getCause());
+        assertEquals(7, attempts.get());
+        assertTrue(S3Failures.isThrottle(status(503, "SlowDown")));
+        assertTrue(!S3Failures.isThrottle(status(503, "ServiceUnavailable")));
+        assertTrue(!S3Failures.isThrottle(new SocketException("reset")));
+    }
+
+    @Test
+    void persistentSlowDownFailsAtTheDeadlineWithTheLastSlowDown() {
+        AtomicInteger attempts = new AtomicInteger();
+        long start = System.nanoTime();
+        ExecutionException failed = assertThrows(ExecutionException.class, () -> retrier(2).call(
+                start + TimeUnit.MILLISECONDS.toNanos(500), timeout -> {
+                    attempts.incrementAndGet();
+                    return CompletableFuture.failedFuture(status(503, "SlowDown"));
+                }).get(30, TimeUnit.SECONDS));
+        assertInstanceOf(TimeoutException.class, failed.getCause());
+        assertEquals(503, S3Failures.status(failed.getCause().getCause()));
+        assertTrue(attempts.get() > 2, attempts + " attempts");
+        // Not before the deadline: a SlowDown never ends the call early (the upper bound only proves it ends).
+        assertTrue((System.nanoTime() - start) / 1_000_000 >= 400, "ended before the deadline");
+    }
+
+    @Test
     void throttlingServerErrorsAndTimeoutsAreRetryableButClientErrorsAreNot() {
         assertTrue(S3Failures.isRetryable(status(503, "SlowDown")));
         assertTrue(S3Failures.isRetryable(status(500, "InternalError")));

@@ -213,15 +213,21 @@ class S3ObjectStoreTest extends ObjectStoreContract {
     }
 
     @Test
-    void persistentThrottlingFailsAfterTheLastAttemptWithTheStatusAndTheKey() throws Exception {
+    void throttlingIsRetriedBeyondTheAttemptBudgetAndPersistentThrottlingFailsAtTheDeadline() throws Exception {
         try (FaultyHttpProxy proxy = new FaultyHttpProxy(s3.endpoint());
-             S3ObjectStore retrying = new S3ObjectStore(quickRetries(config(proxy.endpoint())).build())) {
-            proxy.inject(head -> head.startsWith("PUT "), Fault.SLOW_DOWN, Integer.MAX_VALUE);
+             S3ObjectStore retrying = new S3ObjectStore(quickRetries(config(proxy.endpoint()))
+                     .deadline(Duration.ofMillis(1500)).build())) {
+            // 4 attempts; 6 SlowDowns are waited out (the request was refused unserved: back off and retry).
+            proxy.inject(head -> head.startsWith("PUT "), Fault.SLOW_DOWN, 6);
+            retrying.put("later", ByteBuffer.allocate(10));
+            assertEquals(7, proxy.count("PUT", "/later"), "6 SlowDowns, then the PUT served");
 
+            proxy.inject(head -> head.startsWith("PUT "), Fault.SLOW_DOWN, Integer.MAX_VALUE);
             IOException failed = assertThrows(IOException.class, () -> retrying.put("never", ByteBuffer.allocate(10)));
             assertTrue(failed.getMessage().contains("'never'"), failed.getMessage());
             assertTrue(failed.getMessage().contains("HTTP 503 SlowDown"), failed.getMessage());
-            assertEquals(4, proxy.count("PUT", "/never"), "max attempts");
+            assertInstanceOf(TimeoutException.class, failed.getCause(), "the deadline, not the attempts, ended it");
+            assertTrue(proxy.count("PUT", "/never") > 4, "beyond max attempts");
         }
     }
 
