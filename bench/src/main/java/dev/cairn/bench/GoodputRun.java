@@ -39,6 +39,7 @@ import java.util.concurrent.TimeUnit;
  * line:
  * <pre>
  * ready state-bytes &lt;b&gt; parameters &lt;n&gt; copy-ns &lt;n,n,...&gt;     one plain copy of the state into direct memory
+ *       floor-ns &lt;n,n,...&gt;                                   that copy, then the engine's content hash of each chunk of it
  * first-stall-ns &lt;n&gt;                                         save() of the checkpointer's first save (warm-up)
  * warmup steps &lt;n&gt; ns &lt;n&gt; jit-ms &lt;n&gt; quiet &lt;true|false&gt; windows &lt;s/ms/ms,...&gt;  the warm-up ({@link JitQuiet})
  * step &lt;i&gt; step-ns &lt;n&gt; stall-ns &lt;n&gt;[ skipped]                each measured step (stall 0: no save that step; printed after the last)
@@ -46,6 +47,7 @@ import java.util.concurrent.TimeUnit;
  *                                                               the training thread, compilation time
  * drain-ns &lt;n&gt; drain-cpu-ns &lt;n&gt; failed &lt;saves&gt;                 after the last step, until every save was done
  * thread-cpu-ns &lt;kind&gt;=&lt;n&gt;,...                                CPU of the Java threads by kind, measured steps + drain
+ * thread-user-ns &lt;kind&gt;=&lt;n&gt;,...                               the same, user time only (the rest is the kernel's)
  * committed &lt;tier&gt;=&lt;checkpoints&gt;,...                          commits per tier over the whole run
  * done
  * </pre>
@@ -61,6 +63,12 @@ public final class GoodputRun {
     private static final int COPY_REPS = 9;
     /** System property naming a file for a recording of the measured steps ({@link GoodputBenchmark#JFR_ENV}). */
     static final String JFR_PROPERTY = "cairn.bench.goodput.jfr";
+    /**
+     * System property naming a JFR settings file ({@code .jfc}) for that recording instead of JFR's "profile" (which
+     * samples each thread every 10 ms: a few hundred samples of a thread in a run of 400 steps); e.g. a copy of
+     * {@code profile.jfc} with {@code method-sampling-java-interval} at 1 ms.
+     */
+    static final String JFR_SETTINGS_PROPERTY = "cairn.bench.goodput.jfc";
 
     private GoodputRun() {
     }
@@ -95,7 +103,8 @@ public final class GoodputRun {
         try (MlpTraining training = new MlpTraining(spec)) {
             long stateBytes = training.state().byteSize();
             out.println("ready state-bytes " + stateBytes + " parameters " + spec.parameterCount() + " copy-ns "
-                    + join(memoryCopies(training.state(), stateBytes)));
+                    + join(memoryCopies(training.state(), stateBytes)) + " floor-ns "
+                    + join(copiesAndHashes(training.state(), stateBytes, model.chunkBytes())));
             if (setting == GoodputBenchmark.Setting.NONE) {
                 measure(training, null, warmup, steps, out);
                 return;
@@ -160,7 +169,8 @@ public final class GoodputRun {
         ThreadMXBean threads = ManagementFactory.getThreadMXBean();
         OperatingSystemMXBean os = ManagementFactory.getPlatformMXBean(OperatingSystemMXBean.class);
         jdk.jfr.Recording recording = startRecording();
-        Map<String, Long> threadCpu0 = cpuByThreadKind(threads);
+        Map<String, Long> threadCpu0 = cpuByThreadKind(threads, false);
+        Map<String, Long> threadUser0 = cpuByThreadKind(threads, true);
         long cpu0 = os.getProcessCpuTime();
         long train0 = threads.getCurrentThreadCpuTime();
         for (int i = 0; i < steps; i++) {
@@ -185,9 +195,13 @@ public final class GoodputRun {
         out.println("drain-ns " + (System.nanoTime() - d0) + " drain-cpu-ns " + (os.getProcessCpuTime() - cpu1)
                 + " failed " + failed[0]);
         StringBuilder perThread = new StringBuilder("thread-cpu-ns");
-        cpuByThreadKind(threads).forEach((kind, ns) -> perThread.append(perThread.length() == 13 ? " " : ",").append(kind)
+        cpuByThreadKind(threads, false).forEach((kind, ns) -> perThread.append(perThread.length() == 13 ? " " : ",").append(kind)
                 .append('=').append(ns - threadCpu0.getOrDefault(kind, 0L)));
         out.println(perThread);
+        StringBuilder perThreadUser = new StringBuilder("thread-user-ns");
+        cpuByThreadKind(threads, true).forEach((kind, ns) -> perThreadUser.append(perThreadUser.length() == 14 ? " " : ",")
+                .append(kind).append('=').append(ns - threadUser0.getOrDefault(kind, 0L)));
+        out.println(perThreadUser);
         StringBuilder line = new StringBuilder("committed");
         commits.forEach((tier, n) -> line.append(line.length() == 9 ? " " : ",").append(tier).append('=').append(n.get()));
         out.println(line);
@@ -203,7 +217,9 @@ public final class GoodputRun {
         if (file == null || file.isBlank()) {
             return null;
         }
-        jdk.jfr.Recording r = new jdk.jfr.Recording(jdk.jfr.Configuration.getConfiguration("profile"));
+        String settings = System.getProperty(JFR_SETTINGS_PROPERTY);
+        jdk.jfr.Recording r = new jdk.jfr.Recording(settings == null || settings.isBlank()
+                ? jdk.jfr.Configuration.getConfiguration("profile") : jdk.jfr.Configuration.create(Path.of(settings)));
         r.enable("jdk.ThreadCPULoad").withPeriod(Duration.ofMillis(500));
         r.setDestination(Path.of(file));
         r.start();
@@ -219,16 +235,16 @@ public final class GoodputRun {
 
     /**
      * CPU time of the JVM's live Java threads, summed by kind (the name without its digits: {@code cairn-ring-},
-     * {@code cairn-io-memory-}, ...; spaces as underscores). The JIT's compiler threads are not Java threads and
+     * {@code cairn-io-memory-}, ...; spaces as underscores), user time only where asked. The JIT's compiler threads are not Java threads and
      * are not in it.
      */
-    private static Map<String, Long> cpuByThreadKind(ThreadMXBean threads) {
+    private static Map<String, Long> cpuByThreadKind(ThreadMXBean threads, boolean userOnly) {
         Map<String, Long> byKind = new java.util.TreeMap<>();
         for (java.lang.management.ThreadInfo info : threads.getThreadInfo(threads.getAllThreadIds())) {
             if (info == null) {
                 continue;
             }
-            long ns = threads.getThreadCpuTime(info.getThreadId());
+            long ns = userOnly ? threads.getThreadUserTime(info.getThreadId()) : threads.getThreadCpuTime(info.getThreadId());
             if (ns > 0) {
                 byKind.merge(info.getThreadName().replaceAll("[0-9]+", "").replace(' ', '_'), ns, Long::sum);
             }
@@ -293,6 +309,39 @@ public final class GoodputRun {
                 }
             }
             nanos[r] = System.nanoTime() - t0;
+        }
+        Arrays.sort(nanos);
+        return nanos;
+    }
+
+    /**
+     * The least work the engine can do per save into memory, on one thread: one plain copy of the state (as
+     * {@link #memoryCopies}) and the engine's content hash of every chunk of it ({@code chunkBytes} pieces),
+     * COPY_REPS times. The copy into staging on the caller's thread is not in it: this is what the engine's own
+     * threads must at least do beside it (hash each chunk, copy it into the memory tier).
+     */
+    private static long[] copiesAndHashes(TrainingState state, long bytes, int chunkBytes) {
+        ByteBuffer target = ByteBuffer.allocateDirect(Math.toIntExact(bytes));
+        dev.cairn.tiers.Kernels.Hasher hasher = dev.cairn.tiers.Kernels.Hash.current().hasher();
+        long[] nanos = new long[COPY_REPS];
+        long sink = 0;
+        for (int r = 0; r < COPY_REPS; r++) {
+            target.clear();
+            long t0 = System.nanoTime();
+            for (var e : state.entries()) {
+                if (e instanceof Tensor t) {
+                    for (ByteBuffer b : t.buffers()) {
+                        target.put(b.duplicate());
+                    }
+                }
+            }
+            for (int off = 0; off < target.position(); off += chunkBytes) {
+                sink += hasher.hex(target, off, Math.min(chunkBytes, target.position() - off)).length();
+            }
+            nanos[r] = System.nanoTime() - t0;
+        }
+        if (sink == 0) {
+            throw new IllegalStateException("no chunk hashed");
         }
         Arrays.sort(nanos);
         return nanos;
