@@ -391,7 +391,6 @@ public final class GoodputBenchmark {
                     stateBytes = Long.parseLong(w[2]);
                     parameters = Long.parseLong(w[4]);
                     copy = Arrays.stream(w[6].split(",")).mapToLong(Long::parseLong).toArray();
-                    floor = Arrays.stream(w[8].split(",")).mapToLong(Long::parseLong).toArray();
                 }
                 case "first-stall-ns" -> firstStall = Long.parseLong(w[1]);
                 case "warmup" -> {
@@ -432,6 +431,7 @@ public final class GoodputBenchmark {
                         }
                     }
                 }
+                case "floor-ns" -> floor = Arrays.stream(w[1].split(",")).mapToLong(Long::parseLong).toArray();
                 case "thread-user-ns" -> {
                     // by kind, for a reader of the child's output; the report keeps CPU time only
                 }
@@ -445,7 +445,7 @@ public final class GoodputBenchmark {
         }
 
         Run run() {
-            if (stateBytes < 0 || processCpu < 0 || drain < 0 || steps.isEmpty() || warmupSteps < 0) {
+            if (stateBytes < 0 || processCpu < 0 || drain < 0 || steps.isEmpty() || warmupSteps < 0 || floor == null) {
                 throw new IllegalStateException("goodput run " + model + "/" + setting + " ended without its figures");
             }
             long[] stepNanos = steps.stream().mapToLong(s -> s[0]).toArray();

@@ -39,7 +39,6 @@ import java.util.concurrent.TimeUnit;
  * line:
  * <pre>
  * ready state-bytes &lt;b&gt; parameters &lt;n&gt; copy-ns &lt;n,n,...&gt;     one plain copy of the state into direct memory
- *       floor-ns &lt;n,n,...&gt;                                   that copy, then the engine's content hash of each chunk of it
  * first-stall-ns &lt;n&gt;                                         save() of the checkpointer's first save (warm-up)
  * warmup steps &lt;n&gt; ns &lt;n&gt; jit-ms &lt;n&gt; quiet &lt;true|false&gt; windows &lt;s/ms/ms,...&gt;  the warm-up ({@link JitQuiet})
  * step &lt;i&gt; step-ns &lt;n&gt; stall-ns &lt;n&gt;[ skipped]                each measured step (stall 0: no save that step; printed after the last)
@@ -49,6 +48,8 @@ import java.util.concurrent.TimeUnit;
  * thread-cpu-ns &lt;kind&gt;=&lt;n&gt;,...                                CPU of the Java threads by kind, measured steps + drain
  * thread-user-ns &lt;kind&gt;=&lt;n&gt;,...                               the same, user time only (the rest is the kernel's)
  * committed &lt;tier&gt;=&lt;checkpoints&gt;,...                          commits per tier over the whole run
+ * floor-ns &lt;n,n,...&gt;                                         then: that copy and the engine's content hash of each
+ *                                                               chunk of it, with the hash's code as warm as the saves'
  * done
  * </pre>
  * Arguments: {@code SETTING MODEL MIN-WARMUP MAX-WARMUP STEPS DIR [S3-ENDPOINT BUCKET]}: warm-up steps run until
@@ -103,10 +104,9 @@ public final class GoodputRun {
         try (MlpTraining training = new MlpTraining(spec)) {
             long stateBytes = training.state().byteSize();
             out.println("ready state-bytes " + stateBytes + " parameters " + spec.parameterCount() + " copy-ns "
-                    + join(memoryCopies(training.state(), stateBytes)) + " floor-ns "
-                    + join(copiesAndHashes(training.state(), stateBytes, model.chunkBytes())));
+                    + join(memoryCopies(training.state(), stateBytes)));
             if (setting == GoodputBenchmark.Setting.NONE) {
-                measure(training, null, warmup, steps, out);
+                measure(training, null, warmup, steps, model.chunkBytes(), out);
                 return;
             }
             // The memory tier stores the state uncompressed (its default): keepLast(2), a save being written and one
@@ -131,13 +131,14 @@ public final class GoodputRun {
                         .gcGrace(Duration.ZERO) // one writer, and the engine pins what it has in flight (as TrainMain)
                         .build();
                 try (Checkpointer checkpointer = Checkpointer.open(config)) {
-                    measure(training, checkpointer, warmup, steps, out);
+                    measure(training, checkpointer, warmup, steps, model.chunkBytes(), out);
                 }
             }
         }
     }
 
-    private static void measure(MlpTraining training, Checkpointer checkpointer, JitQuiet warmup, int steps, PrintStream out)
+    private static void measure(MlpTraining training, Checkpointer checkpointer, JitQuiet warmup, int steps, int chunkBytes,
+                                PrintStream out)
             throws Exception {
         List<CompletableFuture<?>> pending = new ArrayList<>();
         Map<String, AtomicInteger> commits = new ConcurrentSkipListMap<>();
@@ -205,6 +206,7 @@ public final class GoodputRun {
         StringBuilder line = new StringBuilder("committed");
         commits.forEach((tier, n) -> line.append(line.length() == 9 ? " " : ",").append(tier).append('=').append(n.get()));
         out.println(line);
+        out.println("floor-ns " + join(copiesAndHashes(training.state(), training.state().byteSize(), chunkBytes)));
     }
 
     /**
