@@ -49,7 +49,7 @@ import java.util.concurrent.TimeUnit;
  * thread-user-ns &lt;kind&gt;=&lt;n&gt;,...                               the same, user time only (the rest is the kernel's)
  * committed &lt;tier&gt;=&lt;checkpoints&gt;,...                          commits per tier over the whole run
  * floor-ns &lt;n,n,...&gt;                                         then: that copy and the engine's content hash of each
- *                                                               chunk of it, with the hash's code as warm as the saves'
+ *                                                               chunk of it, in this thread's CPU time, its code as warm as the saves'
  * done
  * </pre>
  * Arguments: {@code SETTING MODEL MIN-WARMUP MAX-WARMUP STEPS DIR [S3-ENDPOINT BUCKET]}: warm-up steps run until
@@ -321,17 +321,19 @@ public final class GoodputRun {
     /**
      * The least work the engine can do per save into memory, on one thread: one plain copy of the state (as
      * {@link #memoryCopies}) and the engine's content hash of every chunk of it ({@code chunkBytes} pieces),
-     * FLOOR_REPS times. The copy into staging on the caller's thread is not in it: this is what the engine's own
-     * threads must at least do beside it (hash each chunk, copy it into the memory tier).
+     * FLOOR_REPS times, in CPU time of this thread (as the engine's threads' figure it stands beside: a loaded machine
+     * stretches wall time, not CPU time). The copy into staging on the caller's thread is not in it: this is what the
+     * engine's own threads must at least do beside it (hash each chunk, copy it into the memory tier).
      */
     private static long[] copiesAndHashes(TrainingState state, long bytes, int chunkBytes) {
         ByteBuffer target = ByteBuffer.allocateDirect(Math.toIntExact(bytes));
         dev.cairn.tiers.Kernels.Hasher hasher = dev.cairn.tiers.Kernels.Hash.current().hasher();
+        ThreadMXBean threads = ManagementFactory.getThreadMXBean();
         long[] nanos = new long[FLOOR_REPS];
         long sink = 0;
         for (int r = 0; r < FLOOR_REPS; r++) {
             target.clear();
-            long t0 = System.nanoTime();
+            long t0 = threads.getCurrentThreadCpuTime();
             for (var e : state.entries()) {
                 if (e instanceof Tensor t) {
                     for (ByteBuffer b : t.buffers()) {
@@ -342,7 +344,7 @@ public final class GoodputRun {
             for (int off = 0; off < target.position(); off += chunkBytes) {
                 sink += hasher.hex(target, off, Math.min(chunkBytes, target.position() - off)).length();
             }
-            nanos[r] = System.nanoTime() - t0;
+            nanos[r] = threads.getCurrentThreadCpuTime() - t0;
         }
         if (sink == 0) {
             throw new IllegalStateException("no chunk hashed");
