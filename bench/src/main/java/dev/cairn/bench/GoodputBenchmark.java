@@ -44,6 +44,8 @@ public final class GoodputBenchmark {
      * into {@code <model>-<setting letter>-r<round>.jfr} there (how RESULTS.md's goodput profiles are made).
      */
     static final String JFR_ENV = "CAIRN_BENCH_GOODPUT_JFR";
+    /** With {@link #JFR_ENV}: a JFR settings file for those recordings instead of "profile" ({@link GoodputRun}). */
+    static final String JFC_ENV = "CAIRN_BENCH_GOODPUT_JFC";
     /** Generous: a large-model run is ~100 steps of ~1 s on an idle core; at load 20 ten times that. */
     private static final Duration CHILD_LIMIT = Duration.ofMinutes(40);
     static final double OVERHEAD_GOAL_MEMORY = 1.03;
@@ -218,7 +220,8 @@ public final class GoodputBenchmark {
     }
 
     /** What one child JVM printed. */
-    record Run(Model model, Setting setting, long stateBytes, long parameters, long[] copyNanos, long firstStallNanos,
+    record Run(Model model, Setting setting, long stateBytes, long parameters, long[] copyNanos, long[] floorNanos,
+               long firstStallNanos,
                long[] stepNanos, long[] stallNanos, long processCpuNanos, long trainingCpuNanos, long drainNanos,
                long drainCpuNanos, int failedSaves, Map<String, Integer> commits, int skippedSaves, int warmupSteps,
                boolean warmupQuiet, long measuredJitMillis, long pipelineThreadsCpuNanos) {
@@ -314,6 +317,10 @@ public final class GoodputBenchmark {
         if (recordings != null && !recordings.isBlank()) {
             command.add("-D" + GoodputRun.JFR_PROPERTY + "=" + Path.of(recordings).toAbsolutePath()
                     .resolve(dir.getFileName() + ".jfr"));
+            String settings = System.getenv(JFC_ENV);
+            if (settings != null && !settings.isBlank()) {
+                command.add("-D" + GoodputRun.JFR_SETTINGS_PROPERTY + "=" + Path.of(settings).toAbsolutePath());
+            }
         }
         command.addAll(List.of("-cp", System.getProperty("java.class.path"), GoodputRun.class.getName(),
                 setting.name(), model.name(), Integer.toString(options.minWarmupOf(model)),
@@ -355,6 +362,7 @@ public final class GoodputBenchmark {
         private long stateBytes = -1;
         private long parameters;
         private long[] copy;
+        private long[] floor;
         private long firstStall = -1;
         private final List<long[]> steps = new ArrayList<>();
         private long processCpu = -1;
@@ -423,6 +431,10 @@ public final class GoodputBenchmark {
                         }
                     }
                 }
+                case "floor-ns" -> floor = Arrays.stream(w[1].split(",")).mapToLong(Long::parseLong).toArray();
+                case "thread-user-ns" -> {
+                    // by kind, for a reader of the child's output; the report keeps CPU time only
+                }
                 case "done" -> done = true;
                 case "error" -> error = line;
                 default -> {
@@ -433,12 +445,12 @@ public final class GoodputBenchmark {
         }
 
         Run run() {
-            if (stateBytes < 0 || processCpu < 0 || drain < 0 || steps.isEmpty() || warmupSteps < 0) {
+            if (stateBytes < 0 || processCpu < 0 || drain < 0 || steps.isEmpty() || warmupSteps < 0 || floor == null) {
                 throw new IllegalStateException("goodput run " + model + "/" + setting + " ended without its figures");
             }
             long[] stepNanos = steps.stream().mapToLong(s -> s[0]).toArray();
             long[] stalls = steps.stream().mapToLong(s -> s[1]).filter(n -> n > 0).toArray();
-            return new Run(model, setting, stateBytes, parameters, copy, firstStall, stepNanos, stalls, processCpu,
+            return new Run(model, setting, stateBytes, parameters, copy, floor, firstStall, stepNanos, stalls, processCpu,
                     trainingCpu, drain, drainCpu, failed, Map.copyOf(commits), skipped, warmupSteps, warmupQuiet,
                     measuredJit, pipelineThreadsCpu);
         }
@@ -479,6 +491,9 @@ public final class GoodputBenchmark {
             Figure copy = new Figure("copy." + m, model.label() + " one memory copy of the state", any.stateBytes(),
                     pooled(byModel.getValue().values().stream().flatMap(List::stream).toList(), Run::copyNanos));
             figures.add(copy);
+            Figure floor = new Figure("floor." + m, model.label() + " one copy + one hash of the state", any.stateBytes(),
+                    pooled(byModel.getValue().values().stream().flatMap(List::stream).toList(), Run::floorNanos));
+            figures.add(floor);
             double baseTotal = none.stream().mapToLong(Run::totalNanos).sum();
             double baseCpu = none.stream().mapToDouble(Run::backgroundCpuPerStep).average().orElse(0);
             for (Setting s : model.settings()) {
@@ -514,6 +529,13 @@ public final class GoodputBenchmark {
                         : Double.NaN;
                 comparisons.add(new Comparison("overhead." + key, model.label() + " (" + s.letter() + ") median step vs (a)", steps, baseSteps, Measure.TIME, overheadGoal));
                 comparisons.add(new Comparison("stallP99OverCopy." + key, model.label() + " (" + s.letter() + ") save() stall p99 vs one memory copy", stallP99, copy, Measure.TIME, STALL_P99_GOAL));
+                // What the engine's threads spent per step against the least they must (one copy and one hash of the
+                // state): informational, no goal; the figure that decides the overhead where cores are few.
+                Figure engineCpu = new Figure("engineCpu." + key, model.label() + " (" + s.letter() + ") engine threads' CPU a step",
+                        any.stateBytes(), rs.stream().mapToLong(r -> Math.round(r.pipelineThreadsCpuPerStep())).toArray());
+                figures.add(engineCpu);
+                comparisons.add(new Comparison("engineCpuOverFloor." + key, model.label() + " (" + s.letter()
+                        + ") engine CPU a step vs one copy + one hash", engineCpu, floor, Measure.TIME, Double.NaN));
                 comparisons.add(new Comparison("firstStallOverLater." + key, model.label() + " (" + s.letter() + ") first save's stall vs later saves' median", first, stalls, Measure.TIME, FIRST_SAVE_GOAL));
             }
         }

@@ -46,7 +46,10 @@ import java.util.concurrent.TimeUnit;
  *                                                               the training thread, compilation time
  * drain-ns &lt;n&gt; drain-cpu-ns &lt;n&gt; failed &lt;saves&gt;                 after the last step, until every save was done
  * thread-cpu-ns &lt;kind&gt;=&lt;n&gt;,...                                CPU of the Java threads by kind, measured steps + drain
+ * thread-user-ns &lt;kind&gt;=&lt;n&gt;,...                               the same, user time only (the rest is the kernel's)
  * committed &lt;tier&gt;=&lt;checkpoints&gt;,...                          commits per tier over the whole run
+ * floor-ns &lt;n,n,...&gt;                                         then: that copy and the engine's content hash of each
+ *                                                               chunk of it, in this thread's CPU time, its code as warm as the saves'
  * done
  * </pre>
  * Arguments: {@code SETTING MODEL MIN-WARMUP MAX-WARMUP STEPS DIR [S3-ENDPOINT BUCKET]}: warm-up steps run until
@@ -59,8 +62,16 @@ public final class GoodputRun {
     /** Far more than any save here needs; only reached if the engine stops completing saves. */
     private static final Duration DRAIN_LIMIT = Duration.ofMinutes(10);
     private static final int COPY_REPS = 9;
+    /** More than the copy's: measured beside the engine's threads finishing the last saves, on a loaded machine. */
+    private static final int FLOOR_REPS = 31;
     /** System property naming a file for a recording of the measured steps ({@link GoodputBenchmark#JFR_ENV}). */
     static final String JFR_PROPERTY = "cairn.bench.goodput.jfr";
+    /**
+     * System property naming a JFR settings file ({@code .jfc}) for that recording instead of JFR's "profile" (which
+     * samples each thread every 10 ms: a few hundred samples of a thread in a run of 400 steps); e.g. a copy of
+     * {@code profile.jfc} with {@code method-sampling-java-interval} at 1 ms.
+     */
+    static final String JFR_SETTINGS_PROPERTY = "cairn.bench.goodput.jfc";
 
     private GoodputRun() {
     }
@@ -97,7 +108,7 @@ public final class GoodputRun {
             out.println("ready state-bytes " + stateBytes + " parameters " + spec.parameterCount() + " copy-ns "
                     + join(memoryCopies(training.state(), stateBytes)));
             if (setting == GoodputBenchmark.Setting.NONE) {
-                measure(training, null, warmup, steps, out);
+                measure(training, null, warmup, steps, model.chunkBytes(), out);
                 return;
             }
             // The memory tier stores the state uncompressed (its default): keepLast(2), a save being written and one
@@ -122,13 +133,14 @@ public final class GoodputRun {
                         .gcGrace(Duration.ZERO) // one writer, and the engine pins what it has in flight (as TrainMain)
                         .build();
                 try (Checkpointer checkpointer = Checkpointer.open(config)) {
-                    measure(training, checkpointer, warmup, steps, out);
+                    measure(training, checkpointer, warmup, steps, model.chunkBytes(), out);
                 }
             }
         }
     }
 
-    private static void measure(MlpTraining training, Checkpointer checkpointer, JitQuiet warmup, int steps, PrintStream out)
+    private static void measure(MlpTraining training, Checkpointer checkpointer, JitQuiet warmup, int steps, int chunkBytes,
+                                PrintStream out)
             throws Exception {
         List<CompletableFuture<?>> pending = new ArrayList<>();
         Map<String, AtomicInteger> commits = new ConcurrentSkipListMap<>();
@@ -160,7 +172,8 @@ public final class GoodputRun {
         ThreadMXBean threads = ManagementFactory.getThreadMXBean();
         OperatingSystemMXBean os = ManagementFactory.getPlatformMXBean(OperatingSystemMXBean.class);
         jdk.jfr.Recording recording = startRecording();
-        Map<String, Long> threadCpu0 = cpuByThreadKind(threads);
+        Map<String, Long> threadCpu0 = cpuByThreadKind(threads, false);
+        Map<String, Long> threadUser0 = cpuByThreadKind(threads, true);
         long cpu0 = os.getProcessCpuTime();
         long train0 = threads.getCurrentThreadCpuTime();
         for (int i = 0; i < steps; i++) {
@@ -185,12 +198,17 @@ public final class GoodputRun {
         out.println("drain-ns " + (System.nanoTime() - d0) + " drain-cpu-ns " + (os.getProcessCpuTime() - cpu1)
                 + " failed " + failed[0]);
         StringBuilder perThread = new StringBuilder("thread-cpu-ns");
-        cpuByThreadKind(threads).forEach((kind, ns) -> perThread.append(perThread.length() == 13 ? " " : ",").append(kind)
+        cpuByThreadKind(threads, false).forEach((kind, ns) -> perThread.append(perThread.length() == 13 ? " " : ",").append(kind)
                 .append('=').append(ns - threadCpu0.getOrDefault(kind, 0L)));
         out.println(perThread);
+        StringBuilder perThreadUser = new StringBuilder("thread-user-ns");
+        cpuByThreadKind(threads, true).forEach((kind, ns) -> perThreadUser.append(perThreadUser.length() == 14 ? " " : ",")
+                .append(kind).append('=').append(ns - threadUser0.getOrDefault(kind, 0L)));
+        out.println(perThreadUser);
         StringBuilder line = new StringBuilder("committed");
         commits.forEach((tier, n) -> line.append(line.length() == 9 ? " " : ",").append(tier).append('=').append(n.get()));
         out.println(line);
+        out.println("floor-ns " + join(copiesAndHashes(training.state(), training.state().byteSize(), chunkBytes)));
     }
 
     /**
@@ -203,7 +221,9 @@ public final class GoodputRun {
         if (file == null || file.isBlank()) {
             return null;
         }
-        jdk.jfr.Recording r = new jdk.jfr.Recording(jdk.jfr.Configuration.getConfiguration("profile"));
+        String settings = System.getProperty(JFR_SETTINGS_PROPERTY);
+        jdk.jfr.Recording r = new jdk.jfr.Recording(settings == null || settings.isBlank()
+                ? jdk.jfr.Configuration.getConfiguration("profile") : jdk.jfr.Configuration.create(Path.of(settings)));
         r.enable("jdk.ThreadCPULoad").withPeriod(Duration.ofMillis(500));
         r.setDestination(Path.of(file));
         r.start();
@@ -219,16 +239,16 @@ public final class GoodputRun {
 
     /**
      * CPU time of the JVM's live Java threads, summed by kind (the name without its digits: {@code cairn-ring-},
-     * {@code cairn-io-memory-}, ...; spaces as underscores). The JIT's compiler threads are not Java threads and
+     * {@code cairn-io-memory-}, ...; spaces as underscores), user time only where asked. The JIT's compiler threads are not Java threads and
      * are not in it.
      */
-    private static Map<String, Long> cpuByThreadKind(ThreadMXBean threads) {
+    private static Map<String, Long> cpuByThreadKind(ThreadMXBean threads, boolean userOnly) {
         Map<String, Long> byKind = new java.util.TreeMap<>();
         for (java.lang.management.ThreadInfo info : threads.getThreadInfo(threads.getAllThreadIds())) {
             if (info == null) {
                 continue;
             }
-            long ns = threads.getThreadCpuTime(info.getThreadId());
+            long ns = userOnly ? threads.getThreadUserTime(info.getThreadId()) : threads.getThreadCpuTime(info.getThreadId());
             if (ns > 0) {
                 byKind.merge(info.getThreadName().replaceAll("[0-9]+", "").replace(' ', '_'), ns, Long::sum);
             }
@@ -293,6 +313,41 @@ public final class GoodputRun {
                 }
             }
             nanos[r] = System.nanoTime() - t0;
+        }
+        Arrays.sort(nanos);
+        return nanos;
+    }
+
+    /**
+     * The least work the engine can do per save into memory, on one thread: one plain copy of the state (as
+     * {@link #memoryCopies}) and the engine's content hash of every chunk of it ({@code chunkBytes} pieces),
+     * FLOOR_REPS times, in CPU time of this thread (as the engine's threads' figure it stands beside: a loaded machine
+     * stretches wall time, not CPU time). The copy into staging on the caller's thread is not in it: this is what the
+     * engine's own threads must at least do beside it (hash each chunk, copy it into the memory tier).
+     */
+    private static long[] copiesAndHashes(TrainingState state, long bytes, int chunkBytes) {
+        ByteBuffer target = ByteBuffer.allocateDirect(Math.toIntExact(bytes));
+        dev.cairn.tiers.Kernels.Hasher hasher = dev.cairn.tiers.Kernels.Hash.current().hasher();
+        ThreadMXBean threads = ManagementFactory.getThreadMXBean();
+        long[] nanos = new long[FLOOR_REPS];
+        long sink = 0;
+        for (int r = 0; r < FLOOR_REPS; r++) {
+            target.clear();
+            long t0 = threads.getCurrentThreadCpuTime();
+            for (var e : state.entries()) {
+                if (e instanceof Tensor t) {
+                    for (ByteBuffer b : t.buffers()) {
+                        target.put(b.duplicate());
+                    }
+                }
+            }
+            for (int off = 0; off < target.position(); off += chunkBytes) {
+                sink += hasher.hex(target, off, Math.min(chunkBytes, target.position() - off)).length();
+            }
+            nanos[r] = threads.getCurrentThreadCpuTime() - t0;
+        }
+        if (sink == 0) {
+            throw new IllegalStateException("no chunk hashed");
         }
         Arrays.sort(nanos);
         return nanos;

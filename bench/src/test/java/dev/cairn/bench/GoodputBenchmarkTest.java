@@ -67,8 +67,11 @@ class GoodputBenchmarkTest {
                     && commits.getOrDefault("memory", 0) + skip.skippedSaves() <= 80, skip.toString());
             assertTrue(commits.getOrDefault("disk", 0) <= 8 && commits.getOrDefault("s3", 0) <= 4, skip.toString());
         }
-        assertEquals(12, r.comparisons().size(), "overhead, stall p99 and first save for (b), (c), (e), (f)");
+        assertEquals(16, r.comparisons().size(),
+                "overhead, stall p99, engine CPU against the floor and first save for (b), (c), (e), (f)");
         assertTrue(r.comparisons().stream().allMatch(c -> Double.isFinite(c.ratio())));
+        Figure floor = Figure.find(r.figures(), "floor.default");
+        assertTrue(floor.medianNanos() > 0, "one copy and one hash of the state, measured in every run");
 
         ByteArrayOutputStream text = new ByteArrayOutputStream();
         GoodputReport.printText(r, new PrintStream(text, true, StandardCharsets.UTF_8));
@@ -80,6 +83,7 @@ class GoodputBenchmarkTest {
         assertTrue(json.startsWith("{") && json.endsWith("}"), json);
         assertTrue(json.contains("\"overhead.default.b\"") && json.contains("\"stallP99OverCopy.default.c\""), json);
         assertTrue(json.contains("\"pipelineThreadsCpuPerStepNanos\""), json);
+        assertTrue(json.contains("\"engineCpuOverFloor.default.b\""), json);
         try (Stream<Path> left = Files.list(dir)) {
             assertEquals(0, left.count(), "the working directory is deleted afterwards");
         }

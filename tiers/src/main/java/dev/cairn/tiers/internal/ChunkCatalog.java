@@ -55,9 +55,12 @@ public final class ChunkCatalog {
     /**
      * The chunks this process's collections deleted, by hash: when (epoch milliseconds of the collector's clock). A
      * multi-rank commit asks the store again for those the ranks name ({@link #pinNamed}); kept until
-     * {@link #deleteUnlessPinned} is told they are older than its horizon.
+     * {@link #deleteUnlessPinned} is told they are older than its horizon. In the order they were recorded (a hash
+     * deleted again moves to the end), so that forgetting the old ones looks at those only: with the default grace of
+     * minutes, a save into memory every few milliseconds keeps millions here, which a scan at every collection read
+     * through once a step.
      */
-    private final Map<String, Long> deletedAt = new HashMap<>();
+    private final java.util.LinkedHashMap<String, Long> deletedAt = new java.util.LinkedHashMap<>();
 
     private final Object[] writeLocks = new Object[64];
 
@@ -276,7 +279,7 @@ public final class ChunkCatalog {
     public List<String> deleteUnlessPinned(List<String> hashes, Predicate<String> spare, BatchDeletion deletion,
                                            long nowMillis, long forgetBeforeMillis) throws IOException {
         synchronized (this) {
-            deletedAt.values().removeIf(at -> at < forgetBeforeMillis);
+            forgetDeletedBefore(forgetBeforeMillis);
         }
         List<String> deleted = new ArrayList<>();
         for (int from = 0; from < hashes.size(); from += DELETE_BATCH) {
@@ -293,6 +296,7 @@ public final class ChunkCatalog {
                 }
                 if (!batch.isEmpty()) {
                     for (String hash : batch) {
+                        deletedAt.remove(hash); // to the end: the map stays in the order of the times recorded
                         deletedAt.put(hash, nowMillis); // before the request: a failed one may have deleted some
                     }
                     deletion.run(batch);
@@ -301,6 +305,20 @@ public final class ChunkCatalog {
             }
         }
         return deleted;
+    }
+
+    /**
+     * Forgets the deletions recorded before {@code horizonMillis}, oldest first, stopping at the first that is not:
+     * those after it were recorded later. A clock that went back leaves some a little longer, which only makes a
+     * multi-rank commit ask the store for them once more.
+     */
+    private void forgetDeletedBefore(long horizonMillis) {
+        for (var it = deletedAt.values().iterator(); it.hasNext(); ) {
+            if (it.next() >= horizonMillis) {
+                return;
+            }
+            it.remove();
+        }
     }
 
     /** Chunks one {@link #deleteUnlessPinned} call deletes under one hold of the lock. */

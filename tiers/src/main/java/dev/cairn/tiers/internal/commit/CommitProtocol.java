@@ -121,7 +121,10 @@ public final class CommitProtocol {
             }
             ChunkConfirmation.confirm(tier, step, byRank, clock.nanoTime() + wait.toNanos(), clock);
         }
-        byte[] index = ManifestFormat.write(manifest, "index", allocator);
+        // One rank: its index and MANIFEST hold the same rows, encoded once for both (the MANIFEST is created below,
+        // after the index and the chunks' confirmation, as ever).
+        byte[][] files = manifest.worldSize() > 1 ? null : ManifestFormat.writeIndexAndManifest(manifest, allocator);
+        byte[] index = files != null ? files[0] : ManifestFormat.write(manifest, "index", allocator);
         String indexKey = tier.layout().indexKey(step, manifest.rank());
         long putStart = ranks.nanoTime();
         if (manifest.worldSize() > 1 && ranks.createsIndex(manifest)) {
@@ -156,7 +159,7 @@ public final class CommitProtocol {
                 Map<String, Integer> byRank = new LinkedHashMap<>();
                 manifest.referencedHashes().forEach(h -> byRank.put(h, manifest.rank()));
                 ChunkConfirmation.confirm(tier, step, byRank);
-                byte[] bytes = ManifestFormat.write(manifest, "manifest", allocator);
+                byte[] bytes = files[1];
                 marks.markBefore(tier, step, 1);
                 CommitPoint.create(tier, step, bytes);
                 cache.put(cacheKey(tier, key), manifest);

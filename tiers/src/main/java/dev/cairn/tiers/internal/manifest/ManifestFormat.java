@@ -168,6 +168,27 @@ public final class ManifestFormat {
                     + " indexes were not read");
         }
         List<Row> rows = referencing ? referenceRowsOf(m) : rowsOf(m);
+        return encode(List.of(metaOf(m, kind, referencing)), rows, m.formatVersion(), m.contentHash(), m.step(),
+                allocator)[0];
+    }
+
+    /**
+     * The rank index and the MANIFEST of a step one rank saved, {@code {index, manifest}}, each byte for byte what
+     * {@link #write} gives for its kind: both hold the same rows inline and differ only in {@code cairn.kind}, so
+     * the rows are filled into Arrow vectors once and written twice, and their canonical text made once for both
+     * digests (a save into memory every step commits both every step). A manifest of several ranks is written as
+     * {@link #write} does, twice.
+     */
+    public static byte[][] writeIndexAndManifest(Manifest m, BufferAllocator allocator) {
+        if (m.rowsInIndexes() || m.paged() || !m.complete()) {
+            return new byte[][] {write(m, "index", allocator), write(m, "manifest", allocator)};
+        }
+        return encode(List.of(metaOf(m, "index", false), metaOf(m, "manifest", false)), rowsOf(m), m.formatVersion(),
+                m.contentHash(), m.step(), allocator);
+    }
+
+    /** The schema metadata {@link #write} gives a file of {@code kind}, without its rows digest. */
+    private static Map<String, String> metaOf(Manifest m, String kind, boolean referencing) {
         int version = m.formatVersion();
         Map<String, String> meta = new LinkedHashMap<>();
         meta.put(KEY_VERSION, Integer.toString(m.formatVersion()));
@@ -188,7 +209,7 @@ public final class ManifestFormat {
                 meta.put(KEY_STORED, Long.toString(m.storedBytes()));
             }
         }
-        return encode(meta, rows, version, m.contentHash(), m.step(), allocator);
+        return meta;
     }
 
     /**
@@ -222,7 +243,7 @@ public final class ManifestFormat {
         for (PageRow r : rows) {
             out.add(rowOf(r));
         }
-        return encode(meta, out, m.formatVersion(), m.contentHash(), m.step(), allocator);
+        return encode(List.of(meta), out, m.formatVersion(), m.contentHash(), m.step(), allocator)[0];
     }
 
     private static Row rowOf(PageRow r) {
@@ -232,44 +253,100 @@ public final class ManifestFormat {
                 t ? formatShape(r.low()) : "", "", 0);
     }
 
-    /** {@code rows} under {@code meta} (to which the rows digest is added) as an Arrow IPC file. */
-    private static byte[] encode(Map<String, String> meta, List<Row> rows, int version, ContentHash hash, long step,
-                                 BufferAllocator allocator) {
-        meta.put(KEY_DIGEST, digest(meta, rows, version, hash));
-        Schema schema = new Schema(fields(version), meta);
-        ByteArrayOutputStream out = new ByteArrayOutputStream(256 + rows.size() * 128);
-        try (VectorSchemaRoot root = VectorSchemaRoot.create(schema, allocator);
-             ArrowFileWriter writer = new ArrowFileWriter(root, null, Channels.newChannel(out))) {
-            root.allocateNew();
-            for (int i = 0; i < rows.size(); i++) {
-                Row r = rows.get(i);
-                setString(root, "entry", i, r.entry);
-                setString(root, "kind", i, r.kind);
-                setString(root, "dtype", i, r.dtype);
-                setString(root, "shape", i, r.shape);
-                setString(root, "hash", i, r.hash);
-                setString(root, "codec", i, r.codec);
-                ((BigIntVector) root.getVector("entry_bytes")).setSafe(i, r.entryBytes);
-                ((BigIntVector) root.getVector("offset")).setSafe(i, r.offset);
-                ((BigIntVector) root.getVector("raw_length")).setSafe(i, r.rawLength);
-                ((BigIntVector) root.getVector("stored_length")).setSafe(i, r.storedLength);
-                ((IntVector) root.getVector("rank")).setSafe(i, r.rank);
-                ((IntVector) root.getVector("chunk")).setSafe(i, r.chunk);
-                if (version >= 2) {
-                    setString(root, "global_shape", i, r.globalShape);
-                    setString(root, "shard_offset", i, r.shardOffset);
-                    setString(root, "bases", i, r.bases);
-                    ((Float8Vector) root.getVector("error_bound")).setSafe(i, r.errorBound);
+    /**
+     * Rows of a file up to which their canonical text is made once and kept for its digests (a few hundred bytes a
+     * row); above it, each digest makes it again as it streams ({@link RowsDigest}), never holding it whole.
+     */
+    static final int CANONICAL_ROWS_KEPT = 4096;
+    /** Bytes a string value of a row is assumed to take when the vectors are sized (a hash is 32). */
+    private static final double STRING_DENSITY = 32;
+
+    /**
+     * {@code rows} as one Arrow IPC file per entry of {@code metas} (to each of which its rows digest is added): the
+     * vectors are filled once, sized for the rows (Arrow's default would allocate and zero room for about 4,000 rows
+     * in each of the sixteen columns), and written under each metadata in turn.
+     */
+    private static byte[][] encode(List<Map<String, String>> metas, List<Row> rows, int version, ContentHash hash, long step,
+                                   BufferAllocator allocator) {
+        String[] canonical = null;
+        if (rows.size() <= CANONICAL_ROWS_KEPT) {
+            canonical = new String[rows.size()];
+            for (int i = 0; i < canonical.length; i++) {
+                canonical[i] = rows.get(i).canonical(version);
+            }
+        }
+        List<Field> fields = fields(version);
+        byte[][] files = new byte[metas.size()][];
+        try (VectorSchemaRoot root = VectorSchemaRoot.create(new Schema(fields), allocator)) {
+            int capacity = Math.max(1, rows.size());
+            for (org.apache.arrow.vector.FieldVector v : root.getFieldVectors()) {
+                if (v instanceof org.apache.arrow.vector.BaseVariableWidthVector w) {
+                    w.setInitialCapacity(capacity, STRING_DENSITY);
+                } else {
+                    v.setInitialCapacity(capacity);
                 }
             }
+            root.allocateNew();
+            fill(root, rows, version);
             root.setRowCount(rows.size());
-            writer.start();
-            writer.writeBatch();
-            writer.end();
+            for (int k = 0; k < metas.size(); k++) {
+                Map<String, String> meta = metas.get(k);
+                meta.put(KEY_DIGEST, digest(meta, rows, version, hash, canonical));
+                // The same vectors under this file's schema; closed with root, not here.
+                VectorSchemaRoot file = new VectorSchemaRoot(new Schema(fields, meta), root.getFieldVectors(), rows.size());
+                ByteArrayOutputStream out = new ByteArrayOutputStream(256 + rows.size() * 128);
+                try (ArrowFileWriter writer = new ArrowFileWriter(file, null, Channels.newChannel(out))) {
+                    writer.start();
+                    writer.writeBatch();
+                    writer.end();
+                }
+                files[k] = out.toByteArray();
+            }
         } catch (java.io.IOException e) {
             throw new CheckpointException(Reason.STORAGE, "cannot encode manifest of step " + step, e);
         }
-        return out.toByteArray();
+        return files;
+    }
+
+    /** Fills the vectors of {@code root} (columns of format {@code version}) with {@code rows}. */
+    private static void fill(VectorSchemaRoot root, List<Row> rows, int version) {
+        VarCharVector entry = varChar(root, "entry");
+        VarCharVector kind = varChar(root, "kind");
+        VarCharVector dtype = varChar(root, "dtype");
+        VarCharVector shape = varChar(root, "shape");
+        VarCharVector hash = varChar(root, "hash");
+        VarCharVector codec = varChar(root, "codec");
+        BigIntVector entryBytes = (BigIntVector) root.getVector("entry_bytes");
+        BigIntVector offset = (BigIntVector) root.getVector("offset");
+        BigIntVector rawLength = (BigIntVector) root.getVector("raw_length");
+        BigIntVector storedLength = (BigIntVector) root.getVector("stored_length");
+        IntVector rank = (IntVector) root.getVector("rank");
+        IntVector chunk = (IntVector) root.getVector("chunk");
+        VarCharVector globalShape = version >= 2 ? varChar(root, "global_shape") : null;
+        VarCharVector shardOffset = version >= 2 ? varChar(root, "shard_offset") : null;
+        VarCharVector bases = version >= 2 ? varChar(root, "bases") : null;
+        Float8Vector errorBound = version >= 2 ? (Float8Vector) root.getVector("error_bound") : null;
+        for (int i = 0; i < rows.size(); i++) {
+            Row r = rows.get(i);
+            setString(entry, i, r.entry);
+            setString(kind, i, r.kind);
+            setString(dtype, i, r.dtype);
+            setString(shape, i, r.shape);
+            setString(hash, i, r.hash);
+            setString(codec, i, r.codec);
+            entryBytes.setSafe(i, r.entryBytes);
+            offset.setSafe(i, r.offset);
+            rawLength.setSafe(i, r.rawLength);
+            storedLength.setSafe(i, r.storedLength);
+            rank.setSafe(i, r.rank);
+            chunk.setSafe(i, r.chunk);
+            if (version >= 2) {
+                setString(globalShape, i, r.globalShape);
+                setString(shardOffset, i, r.shardOffset);
+                setString(bases, i, r.bases);
+                errorBound.setSafe(i, r.errorBound);
+            }
+        }
     }
 
     /**
@@ -743,6 +820,11 @@ public final class ManifestFormat {
      * text is never held whole ({@link RowsDigest}).
      */
     private static String digest(Map<String, String> meta, List<Row> rows, int version, ContentHash hash) {
+        return digest(meta, rows, version, hash, null);
+    }
+
+    /** As {@link #digest(Map, List, int, ContentHash)}, with the rows' canonical lines made already, or null. */
+    private static String digest(Map<String, String> meta, List<Row> rows, int version, ContentHash hash, String[] canonical) {
         List<String> metaLines = new ArrayList<>();
         meta.forEach((k, v) -> {
             if (!KEY_DIGEST.equals(k)) {
@@ -750,7 +832,8 @@ public final class ManifestFormat {
             }
         });
         int m = metaLines.size();
-        return RowsDigest.of(hash, m + rows.size(), i -> i < m ? metaLines.get(i) : rows.get(i - m).canonical(version));
+        return RowsDigest.of(hash, m + rows.size(), i -> i < m ? metaLines.get(i)
+                : canonical != null ? canonical[i - m] : rows.get(i - m).canonical(version));
     }
 
     private static Map<String, String> withoutDigest(Map<String, String> meta) {
@@ -794,8 +877,12 @@ public final class ManifestFormat {
         return f;
     }
 
-    private static void setString(VectorSchemaRoot root, String name, int i, String value) {
-        ((VarCharVector) root.getVector(name)).setSafe(i, value.getBytes(StandardCharsets.UTF_8));
+    private static void setString(VarCharVector v, int i, String value) {
+        v.setSafe(i, value.getBytes(StandardCharsets.UTF_8));
+    }
+
+    private static VarCharVector varChar(VectorSchemaRoot root, String name) {
+        return (VarCharVector) root.getVector(name);
     }
 
     private static String str(VectorSchemaRoot root, String name, int i) {

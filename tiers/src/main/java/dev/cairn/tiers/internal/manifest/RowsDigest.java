@@ -34,8 +34,22 @@ final class RowsDigest {
         }
         if (length <= WINDOW) {
             // Small enough to hash whole, and the short-input forms of XXH3 read from both ends.
+            // Assembled in place: a manifest of a few dozen rows is committed every step of a save into memory, and the
+            // streaming window (64 KiB, copied byte by byte) cost more than the hash.
             byte[] all = new byte[(int) length];
-            new Text(count, line, length).copy(all, length);
+            int at = 0;
+            for (int i = 0; i < count; i++) {
+                byte[] b = line.apply(i).getBytes(StandardCharsets.UTF_8);
+                if (at + b.length + 1 > all.length) {
+                    throw new IllegalStateException("canonical text longer than its measured " + length + " bytes");
+                }
+                System.arraycopy(b, 0, all, at, b.length);
+                at += b.length;
+                all[at++] = '\n';
+            }
+            if (at != all.length) {
+                throw new IllegalStateException("canonical text of " + at + " bytes, measured " + length);
+            }
             return hash.hex(all);
         }
         if (hash == ContentHash.MURMUR3_128) {

@@ -58,6 +58,11 @@ public final class SavePipeline implements AutoCloseable {
     private final BlockingQueue<Run> toFeed = new LinkedBlockingQueue<>();
     private final Thread feeder;
     private final long waitNanos;
+    /** Most events the feeder loads before it publishes them (far fewer than the ring holds, so its next() never waits on them). */
+    static final int HELD_EVENTS = 64;
+    /** Events loaded and not yet published, [heldFrom, heldTo], or heldFrom -1: the feeder thread's only. */
+    private long heldFrom = -1;
+    private long heldTo = -1;
 
     /**
      * @param allocator         staging: raw and encoded slabs
@@ -205,12 +210,24 @@ public final class SavePipeline implements AutoCloseable {
                         job.fail(e);
                     }
                 }
-                for (int i = run.start(); i < run.end(); i++) {
-                    feed(job, i, run.raw()[i], catalog, next, position);
+                try {
+                    for (int i = run.start(); i < run.end(); i++) {
+                        feed(job, i, run.raw()[i], catalog, next, position);
+                    }
+                } finally {
+                    publishHeld();
                 }
             }
         } finally {
             bases.close();
+        }
+    }
+
+    /** Publishes the events loaded and held back ({@link #feed}); on the feeder thread. */
+    private void publishHeld() {
+        if (heldFrom >= 0) {
+            ring.publish(heldFrom, heldTo);
+            heldFrom = -1;
         }
     }
 
@@ -230,19 +247,37 @@ public final class SavePipeline implements AutoCloseable {
             src = job.plan().directSource(i, position);
             pos = position[0];
         }
+        // Into a tier that stores chunks as they are, no base is read, so loading a chunk waits for nothing but an
+        // output slab: such chunks are published together, up to HELD_EVENTS at a time, instead of one by one, which
+        // woke the encoders (and they the feeder) once a chunk, a few dozen times a step for a small model's tensors.
+        // Anything that may wait publishes what is held first, so no encoder waits on an event held back.
+        boolean holdable = job.firstTier().uncompressed();
         if (job.failure() == null) {
             try {
-                encoded = encodedPool.acquire(waitNanos);
+                encoded = holdable ? encodedPool.tryAcquire() : null;
+                if (encoded == null) {
+                    publishHeld();
+                    encoded = encodedPool.acquire(waitNanos);
+                }
                 bases.resolve(next, job.plan(), job.firstTier(), catalog, src, pos, raw != null);
             } catch (IOException | RuntimeException e) {
                 job.fail(e);
             }
         }
+        if (!holdable) {
+            publishHeld();
+        }
         long seq = ring.next();
         try {
             ring.get(seq).load(job, i, src, pos, raw, encoded, catalog, next.hash, next.prev, next.base, next.chain);
         } finally {
-            ring.publish(seq);
+            if (heldFrom < 0) {
+                heldFrom = seq;
+            }
+            heldTo = seq;
+            if (!holdable || seq - heldFrom + 1 >= HELD_EVENTS) {
+                publishHeld();
+            }
         }
     }
 

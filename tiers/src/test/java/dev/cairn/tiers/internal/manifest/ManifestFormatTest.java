@@ -82,6 +82,28 @@ class ManifestFormatTest {
     }
 
     @Test
+    void writesTheIndexAndTheManifestOfOneRankByteForByteAsWriteDoesEach() {
+        // Few rows (their canonical text kept for both digests) and more than are kept (made again per digest).
+        for (int chunks : new int[] {3, ManifestFormat.CANONICAL_ROWS_KEPT + 1}) {
+            List<ChunkRef> refs = new java.util.ArrayList<>();
+            for (int c = 0; c < chunks; c++) {
+                refs.add(new ChunkRef(64L * c, 64, String.format("%032x", c + 1), "raw", 88, List.of(), 0, ContentHash.XXH3_128));
+            }
+            Manifest m = new Manifest(ManifestFormat.FORMAT_VERSION, "r", 9, 1, 0, Instant.parse("2026-12-06T00:00:00Z"), 64,
+                    List.of(new EntryRecord("w", true, DType.F32, new long[] {16L * chunks}, 64L * chunks, 0, refs),
+                            new EntryRecord("step", false, null, null, 8, 0,
+                                    List.of(new ChunkRef(0, 8, H2, "raw", 32, List.of(), 0, ContentHash.XXH3_128)))));
+            byte[][] files = ManifestFormat.writeIndexAndManifest(m, allocator);
+            assertArrayEquals(ManifestFormat.write(m, "index", allocator), files[0], chunks + " chunks: the index");
+            assertArrayEquals(ManifestFormat.write(m, "manifest", allocator), files[1], chunks + " chunks: the MANIFEST");
+            Manifest back = ManifestFormat.read(ByteBuffer.wrap(files[1]), "MANIFEST", allocator);
+            assertEquals(chunks + 1, back.chunkCount());
+            assertEquals(m.entries().get(0).chunks(), back.entries().get(0).chunks());
+            assertEquals(chunks + 1, ManifestFormat.read(ByteBuffer.wrap(files[0]), "rank-0.index", allocator).chunkCount());
+        }
+    }
+
+    @Test
     void roundTripsShardsPerRankBlobsBasesAndErrorBoundsInTheCurrentFormatKeyedByXxh3() {
         String h1 = H1;
         String h2 = H2;
