@@ -31,7 +31,7 @@ import java.util.TreeMap;
  *       (steps that never committed, chunks of a save that died, steps another process committed), and the commit
  *       notices (removing those of steps no longer committed), and re-learns the
  *       held steps from the listing. Run every {@code gcSweepEvery} commits counted in the tier
- *       ({@link SweepSchedule}), and whenever asked; a sweep not a dry run resets that count.</li>
+ *       ({@link SweepSchedule}), and whenever asked.</li>
  * </ul>
  *
  * <p>Both keep one rule per collector. A {@link Collector#WRITER} collection runs with the tier's commit lock held,
@@ -126,29 +126,13 @@ public final class GarbageCollector {
         synchronized (known(tier).collecting) {
             for (int attempt = 1; ; attempt++) {
                 try {
-                    GcReport report = collectOnce(tier, grace, stepsInFlight, dryRun, who);
-                    if (!dryRun) {
-                        sweptNow(tier);
-                    }
-                    return report;
+                    return collectOnce(tier, grace, stepsInFlight, dryRun, who);
                 } catch (StaleListing e) {
                     if (attempt >= LISTING_ATTEMPTS) {
                         throw e.gone;
                     }
                 }
             }
-        }
-    }
-
-    /**
-     * Records in the tier that it was swept ({@link SweepMarker}: no commit counted towards the next sweep). Best
-     * effort: a marker not written only brings the next scheduled sweep nearer.
-     */
-    private static void sweptNow(Tier tier) {
-        try {
-            SweepMarker.write(tier, 0);
-        } catch (IOException | RuntimeException e) {
-            // The schedule counts on from the count it had.
         }
     }
 

@@ -113,7 +113,7 @@ public final class Retention implements TierCommitter.Retention {
         long counted = commitsIn(tier);
         GcReport report = collector.collect(tier, grace, stepsInFlight.get(), dryRun || rank != 0, role);
         if (!dryRun && rank == 0 && sweepEvery > 0) {
-            schedule(tier).swept(counted);
+            schedule(tier).swept(tier, counted);
         }
         return report;
     }
@@ -126,7 +126,7 @@ public final class Retention implements TierCommitter.Retention {
             GcReport report = sweep ? collector.collect(tier, grace, stepsInFlight.get(), false, role)
                     : collector.retire(tier, grace, role);
             if (sweep) {
-                schedule(tier).swept(counted);
+                schedule(tier).swept(tier, counted);
             }
             collected.accept(report, began);
         } catch (Throwable e) {

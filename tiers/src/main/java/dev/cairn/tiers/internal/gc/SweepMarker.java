@@ -9,8 +9,9 @@ import java.util.OptionalLong;
 
 /**
  * The tier's record of its sweep schedule ({@code StoreLayout#sweepKey}): the commits counted towards the next sweep
- * for orphans since the last one, as a line {@code cairn-sweep 1 <count>}. A sweep ({@link GarbageCollector#collect},
- * a running checkpointer's or {@code cairn gc}'s) writes 0; {@link SweepSchedule} counts commits into it. One small
+ * for orphans since the last one, as a line {@code cairn-sweep 1 <count>}. A running checkpointer's sweep writes 0
+ * ({@code cairn gc}'s writes nothing: the command line creates no object of a run), and {@link SweepSchedule} counts
+ * commits into it. One small
  * object of a tier, read once by a process and written every few commits: it decides when a sweep runs, never what
  * a collection deletes, so a marker lost, unreadable or raced by two writers only moves a sweep earlier or later.
  */

@@ -63,7 +63,7 @@ final class SweepSchedule {
         if (counted >= every) {
             return true;
         }
-        if (counted >= written) {
+        if (counted >= written || written == Long.MAX_VALUE) {
             try {
                 SweepMarker.write(tier, counted + reserve);
                 written = counted + reserve;
@@ -74,10 +74,18 @@ final class SweepSchedule {
         return false;
     }
 
-    /** A sweep after this process's {@code commits}-th commit ended, and put 0 into the marker: counting restarts. */
-    synchronized void swept(long commits) {
+    /**
+     * A sweep of {@code tier} by this process after its {@code commits}-th commit there ended: counting restarts, and
+     * the marker says so (best effort: one not written only brings the next sweep nearer).
+     */
+    synchronized void swept(Tier tier, long commits) {
         base = -commits;
-        written = 0;
         read = true;
+        try {
+            SweepMarker.write(tier, 0);
+            written = 0;
+        } catch (IOException | RuntimeException e) {
+            written = Long.MAX_VALUE; // not known: put again at the next commit
+        }
     }
 }
