@@ -19,7 +19,7 @@ public final class CairnConfig {
     public static final int DEFAULT_COMPRESSION_LEVEL = 1;
     public static final Duration DEFAULT_GC_GRACE = Duration.ofMinutes(10);
     /**
-     * After a process's first commit in a tier and every 1,000th after it, the collector sweeps the whole tier for
+     * Every 1,000 commits in a tier (counted in the tier across processes), the collector sweeps the whole tier for
      * orphans (a listing of every step and chunk); the commits between learn what to delete from the manifests they
      * retire. See {@link Builder#gcSweepEvery}.
      */
@@ -318,12 +318,14 @@ public final class CairnConfig {
          * {@value #DEFAULT_GC_SWEEP_EVERY}). After every commit, retention retires the steps beyond the tier's
          * keepLast and deletes the chunks that only they referenced, learned from their manifests, with no listing.
          * What only a listing finds (the files of saves that never committed, chunks a crashed save wrote, steps
-         * committed by another process) waits for a sweep: after the first commit in the tier of each process (a
-         * checkpointer opened), then after every {@code commits}-th commit of that process after it, and at each
-         * explicit {@link Checkpointer#gc} or {@code cairn gc}. The count is of this process's commits and starts
-         * again with each process; the sweep at the first commit is what keeps a job that restarts more often than
-         * every {@code commits} commits from never sweeping, and what finds deletions a stopped process still had
-         * pending (they live in its memory). 1 sweeps after every commit; 0 never after commits.
+         * committed by another process) waits for a sweep: once {@code commits} commits were counted in the tier since
+         * its last sweep, and at each explicit {@link Checkpointer#gc} or {@code cairn gc}. The count is kept in the
+         * tier (a small object, {@code <run>/gc/SWEEP}, read once by each process and written ahead by
+         * {@code commits / 10} commits at a time), so it outlives the processes: a job that restarts more often than
+         * every {@code commits} commits still sweeps (each process counts at least its own commits, at most
+         * {@code commits / 10} more), and no process's first commit lists every chunk. Deletions a stopped process
+         * still had pending (they live in its memory) wait for that sweep. 1 sweeps after every commit; 0 never after
+         * commits.
          */
         public Builder gcSweepEvery(int commits) {
             if (commits < 0) {

@@ -131,7 +131,7 @@ class IndexedRowsTest {
     @Test
     void gcLearnsWhatRetainedStepsNameThroughTheirIndexesAndRetiresIndexesOnlyWithTheirStep() throws Exception {
         FormatFourStore.load(store); // steps 1 and 2, format 4
-        saveOnTwoRanks(3); // format 5, a fresh process: rank 0's first commit sweeps, reading from the store alone
+        saveOnTwoRanks(3); // format 5, a fresh process: rank 0's first collection learns the steps from the store alone
         java.util.Set<String> stepOne = new java.util.HashSet<>();
         for (dev.cairn.ObjectInfo o : store.list(layout.stepPrefix(1))) {
             stepOne.add(o.key());

@@ -28,7 +28,7 @@ import picocli.CommandLine.ParentCommand;
         defaultValueProvider = EngineDefaults.class,
         description = {
             "Applies retention to each --store with the engine's own garbage collector, as the full sweep a running"
-                + " checkpointer runs after its first commit and every gcSweepEvery commits after it (it lists every step and chunk of the run; between"
+                + " checkpointer runs every gcSweepEvery commits, counted in the store across its processes (it lists every step and chunk of the run; between"
                 + " sweeps the checkpointer deletes what the manifests of the steps it retires name, without listing):"
                 + " committed steps beyond the newest --keep-last are retired,"
                 + " uncommitted (partial) steps whose files are all older than --grace are abandoned, and chunks that no"

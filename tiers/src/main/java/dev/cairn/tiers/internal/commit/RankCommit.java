@@ -35,8 +35,9 @@ import org.apache.arrow.memory.BufferAllocator;
  *
  * <p>Through the store, every request is priced for thousands of ranks against S3's per-prefix rates (the indexes
  * and the MANIFEST of a step share one prefix). The ranks spread their index PUTs over time
- * ({@value #INDEX_PUTS_PER_SECOND} a second). Rank 0 lists the step's prefix (a request per 1,000 keys) and reads
- * each index as it lands, {@value #INDEX_READS_IN_FLIGHT} in flight, one GET of its listed size. After creating the
+ * ({@value #INDEX_PUTS_PER_SECOND} a second). Rank 0 lists where the missing indexes can be (a request per 1,000
+ * keys; near the end only the key prefixes of the missing ranks, side by side: {@link IndexListing}) and reads each
+ * index as it lands, {@value #INDEX_READS_IN_FLIGHT} in flight beside the next listing, one GET of its listed size. After creating the
  * MANIFEST it puts commit notices to K keys in K prefixes ({@code StoreLayout#noticeKey}, one per
  * {@value dev.cairn.tiers.internal.layout.StoreLayout#RANKS_PER_NOTICE} ranks), each naming what the MANIFEST
  * commits: its digest and the digests of the indexes of the ranks that look at that notice ({@link CommitNotice}).
@@ -63,8 +64,12 @@ final class RankCommit {
     private static final long SECOND_NANOS = 1_000_000_000L;
     /** Index PUTs of one step a second that the ranks spread theirs over: under S3's 3,500 writes per prefix. */
     static final int INDEX_PUTS_PER_SECOND = 2_500;
-    /** Indexes rank 0 reads at once as they land: about 3,000 GETs a second at 20-60 ms each. */
-    static final int INDEX_READS_IN_FLIGHT = 128;
+    /**
+     * Indexes rank 0 reads at once as they land: about 4,000 GETs a second at 20-60 ms each, under S3's 5,500 a prefix
+     * with its listings, and well above the {@value #INDEX_PUTS_PER_SECOND} indexes that land a second (128, about
+     * 3,200 a second, kept up only just: at 2,000 simulated ranks rank 0 read its last indexes a round behind).
+     */
+    static final int INDEX_READS_IN_FLIGHT = 160;
     /**
      * Pages of the MANIFEST's directory rank 0 puts at once: about 3,000 PUTs a second at 20-60 ms each, under S3's
      * 3,500 a prefix.
@@ -390,9 +395,14 @@ final class RankCommit {
     }
 
     /**
-     * Waits for every other rank's index through the store: each poll lists the step's prefix (one request per 1,000
-     * keys) and reads the indexes that landed since the last one, {@value #INDEX_READS_IN_FLIGHT} in flight, each with
-     * one GET of its listed size, so that the last index to land is read soon after it does.
+     * Waits for every other rank's index through the store, in rounds. Each round lists where the indexes still missing
+     * can be ({@link IndexListing}: the listing of every index, one request per 1,000 keys one after another, or, near
+     * the end, the listings of the few key prefixes of the missing ranks, side by side) and, side by side with those
+     * listings, reads the indexes the round before listed, {@value #INDEX_READS_IN_FLIGHT} in flight, each with one GET
+     * of its listed size: a round takes the longer of its listings and its reads, not their sum, so that rank 0 reads
+     * the indexes as fast as they land and the last one soon after it does. After a round that listed something to
+     * read the next starts {@value #FIRST_POLL_NANOS} ns later; while nothing lands the wait doubles, up to
+     * {@value #MAX_POLL_NANOS} ns.
      */
     private List<Manifest> awaitIndexes(Tier tier, Manifest own, List<String> digests, long until) throws IOException {
         int world = own.worldSize();
@@ -404,46 +414,62 @@ final class RankCommit {
         }
         long pause = FIRST_POLL_NANOS;
         String prefix = tier.layout().stepPrefix(own.step());
+        // Listed in the round before, read in this one.
+        List<ObjectInfo> listed = new ArrayList<>();
+        List<Integer> listedRanks = new ArrayList<>();
         while (true) {
-            List<ObjectInfo> landed = new ArrayList<>();
-            List<Integer> ranks = new ArrayList<>();
-            for (ObjectInfo o : tier.store().list(prefix)) {
-                java.util.OptionalInt rank = tier.layout().rankOfIndexKey(o.key());
-                if (rank.isPresent() && missing.contains(rank.getAsInt()) && o.key().startsWith(prefix)) {
-                    landed.add(o);
-                    ranks.add(rank.getAsInt());
-                }
+            Set<Integer> unlisted = new TreeSet<>(missing);
+            unlisted.removeAll(listedRanks);
+            List<String> groups = IndexListing.prefixes(world, unlisted);
+            List<WaitClock.Call<Object>> calls = new ArrayList<>(groups.size() + listed.size());
+            for (String group : groups) {
+                String keys = IndexListing.keyPrefix(tier.layout(), own.step(), group);
+                calls.add(() -> tier.store().list(keys));
             }
-            List<WaitClock.Call<Manifest>> reads = new ArrayList<>(landed.size());
-            for (int i = 0; i < landed.size(); i++) {
-                ObjectInfo listed = landed.get(i);
-                int rank = ranks.get(i);
-                reads.add(() -> {
+            for (int i = 0; i < listed.size(); i++) {
+                ObjectInfo index = listed.get(i);
+                int rank = listedRanks.get(i);
+                calls.add(() -> {
                     try {
-                        return readIndex(tier, listed, own, rank, digests);
+                        return readIndex(tier, index, own, rank, digests);
                     } catch (NoSuchFileException listedButNotReadable) {
                         // Listed by one peer, unreadable the next moment: a replacement rank's index held only in its
-                        // own memory while this rank's link to it is still marked down. Looked for again next poll.
+                        // own memory while this rank's link to it is still marked down. Listed again next round.
                         return null;
                     }
                 });
             }
-            List<Manifest> read = reads.isEmpty() ? List.of() : clock.sideBySide(reads, INDEX_READS_IN_FLIGHT);
-            for (int i = 0; i < read.size(); i++) {
-                if (read.get(i) != null) {
-                    found[ranks.get(i)] = read.get(i);
-                    missing.remove(ranks.get(i));
+            List<Object> results = calls.isEmpty() ? List.of()
+                    : clock.sideBySide(calls, groups.size() + INDEX_READS_IN_FLIGHT);
+            for (int i = 0; i < listed.size(); i++) {
+                if (results.get(groups.size() + i) instanceof Manifest m) {
+                    found[listedRanks.get(i)] = m;
+                    missing.remove(listedRanks.get(i));
                 }
             }
             if (missing.isEmpty()) {
                 return List.of(found);
             }
+            listed = new ArrayList<>();
+            listedRanks = new ArrayList<>();
+            for (int g = 0; g < groups.size(); g++) {
+                @SuppressWarnings("unchecked")
+                List<ObjectInfo> keys = (List<ObjectInfo>) results.get(g);
+                for (ObjectInfo o : keys) {
+                    java.util.OptionalInt rank = tier.layout().rankOfIndexKey(o.key());
+                    if (rank.isPresent() && unlisted.remove(rank.getAsInt()) && o.key().startsWith(prefix)) {
+                        listed.add(o);
+                        listedRanks.add(rank.getAsInt());
+                    }
+                }
+            }
             if (clock.nanoTime() - until >= 0) {
                 throw new CheckpointException(Reason.TIMEOUT, "step " + own.step() + " is not committed in tier " + tier.name()
                         + ": rank(s) " + missing + " of " + world + " did not write their index within " + wait);
             }
+            // Between rounds a short wait when there is something to read, a growing one while nothing lands.
+            pause = listed.isEmpty() ? Math.min(MAX_POLL_NANOS, pause * 2) : FIRST_POLL_NANOS;
             pause(pause);
-            pause = Math.min(MAX_POLL_NANOS, pause * 2);
         }
     }
 
@@ -588,7 +614,8 @@ final class RankCommit {
         long checkEvery = Math.max(1, Math.min(wait.toNanos() / 4,
                 Math.max(MIN_CHECK_PERIOD_NANOS, (long) world * SECOND_NANOS / SHARED_KEY_CHECKS_PER_SECOND)));
         long roundTrip = Math.max(MIN_ROUND_TRIP_NANOS, indexPutNanos);
-        long pause = (long) (world - 1 - rank) * SECOND_NANOS / INDEX_PUTS_PER_SECOND + COMMIT_ROUND_TRIPS * roundTrip;
+        long pause = (long) (world - 1 - rank) * SECOND_NANOS / INDEX_PUTS_PER_SECOND
+                + commitRoundTrips(own) * roundTrip;
         // Each rank's checks without a notice come at its own phase of the period, so that the ranks' checks spread
         // over it rather than all falling in the same second.
         long nextCheck = clock.nanoTime() + checkEvery + checkEvery / world * rank;
@@ -634,6 +661,23 @@ final class RankCommit {
             }
             pause = Math.max(lookInterval, Math.min(MAX_LOOK_NANOS, (clock.nanoTime() - firstMiss) / LOOK_WAIT_SHARE));
         }
+    }
+
+    /**
+     * Round trips of rank 0 from the last index to the notices of {@code own}'s step, as a rank reckons them:
+     * {@value #COMMIT_ROUND_TRIPS}, and from manifest format 5 one more for each further
+     * {@value #PAGE_PUTS_IN_FLIGHT} pages of the directory rank 0 puts before the MANIFEST, which rank 0 puts one
+     * round trip after another (about {@code world x entries / }{@value PageTree#ROWS_PER_PAGE} pages, this rank's
+     * own count of entries taken for every rank's: 1,250 pages at 10,000 ranks of 4 entries, 10 round trips).
+     */
+    static long commitRoundTrips(Manifest own) {
+        if (own.formatVersion() < ManifestFormat.FIRST_WITH_PAGES) {
+            return COMMIT_ROUND_TRIPS;
+        }
+        long rows = (long) own.worldSize() * Math.max(1, own.entries().size());
+        long pages = (rows + PageTree.ROWS_PER_PAGE - 1) / PageTree.ROWS_PER_PAGE;
+        long rounds = (pages + PAGE_PUTS_IN_FLIGHT - 1) / PAGE_PUTS_IN_FLIGHT;
+        return COMMIT_ROUND_TRIPS + Math.max(0, rounds - 1);
     }
 
     /**

@@ -30,8 +30,8 @@ import java.util.TreeMap;
  *   <li>{@link #collect}, a sweep: lists every step and chunk, as the only way to find what no manifest names
  *       (steps that never committed, chunks of a save that died, steps another process committed), and the commit
  *       notices (removing those of steps no longer committed), and re-learns the
- *       held steps from the listing. Run after a process's first commit in a tier, then every {@code gcSweepEvery}
- *       commits, and whenever asked.</li>
+ *       held steps from the listing. Run every {@code gcSweepEvery} commits counted in the tier
+ *       ({@link SweepSchedule}), and whenever asked.</li>
  * </ul>
  *
  * <p>Both keep one rule per collector. A {@link Collector#WRITER} collection runs with the tier's commit lock held,

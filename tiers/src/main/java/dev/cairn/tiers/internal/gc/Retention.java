@@ -20,11 +20,10 @@ import java.util.function.Supplier;
  * rank 0, and when the API's {@code gc} asks. Only rank 0 collects; the other ranks only report.
  *
  * <p>After a commit the collection learns what to delete from the manifests of the steps it retires
- * ({@link GarbageCollector#retire}: no listing). The collection after this checkpointer's first commit in a tier, then
- * after every {@code gcSweepEvery}-th commit after it, and every collection asked for, sweeps the whole tier instead
- * ({@link GarbageCollector#collect}), which also finds what no manifest names. The count restarts with each process:
- * sweeping at the first commit is what keeps a job that restarts often from never sweeping, and what finds the
- * deletions a stopped process still had pending (in its memory only).
+ * ({@link GarbageCollector#retire}: no listing). Once {@code gcSweepEvery} commits were counted in a tier since its last
+ * sweep, by this process and those before it, and at every collection asked for, it sweeps the whole tier instead
+ * ({@link GarbageCollector#collect}), which also finds what no manifest names. The count is kept in the tier
+ * ({@link SweepSchedule}), so a job that restarts often still sweeps, and no process's first commit lists every chunk.
  *
  * <p>In a multi-rank run rank 0 collects as an outsider ({@link GarbageCollector.Collector#OUTSIDER}): it cannot see
  * the other ranks' pins, so chunks only retired steps named also wait out the grace period (in a tier in memory, one
@@ -47,21 +46,16 @@ public final class Retention implements TierCommitter.Retention {
     private final ExecutorService background;
     /** Tiers (by index) with a background collection queued and not started yet. */
     private final Set<Integer> queued = ConcurrentHashMap.newKeySet();
-    /**
-     * Commits in each tier (by index) since this checkpointer opened, which schedule its sweeps: the first, and every
-     * {@code sweepEvery}-th after it. Sweeping at a process's first commit is what keeps restarts from postponing the
-     * sweep forever (a job that restarts more often than every {@code sweepEvery} commits), and what finds the
-     * deletions a process that stopped still had pending (they live in its memory only).
-     */
+    /** Commits in each tier (by index) since this checkpointer opened, counted towards its sweeps. */
     private final Map<Integer, AtomicLong> commits = new ConcurrentHashMap<>();
-    /** Tiers (by index) whose next collection after a commit is a sweep. */
-    private final Set<Integer> sweepDue = ConcurrentHashMap.newKeySet();
+    /** When each tier (by index) is swept ({@link SweepSchedule}); none with {@code sweepEvery} 0. */
+    private final Map<Integer, SweepSchedule> schedules = new ConcurrentHashMap<>();
     private volatile boolean closed;
     private volatile Throwable lastFailure;
 
     /**
-     * @param sweepEvery    a sweep after the first commit in a tier of this checkpointer and every this-many commits
-     *                      after it; 0: only when asked
+     * @param sweepEvery    a sweep after every this-many commits in a tier, counted in the tier across processes
+     *                      ({@link SweepSchedule}); 0: only when asked
      * @param stepsInFlight the steps this process is saving now, never taken for abandoned
      * @param background    where rank 0 of a multi-rank run collects; null to collect in place, under the commit lock
      * @param collected     told of each collection after a commit, with the {@code System.nanoTime()} it began
@@ -85,9 +79,7 @@ public final class Retention implements TierCommitter.Retention {
         }
         // Recorded now, on the committing thread: a background collection must hold every step committed before it.
         collector.committed(tier, step);
-        if (sweepEvery > 0 && (commits.computeIfAbsent(tier.index(), i -> new AtomicLong()).incrementAndGet() - 1) % sweepEvery == 0) {
-            sweepDue.add(tier.index());
-        }
+        commits.computeIfAbsent(tier.index(), i -> new AtomicLong()).incrementAndGet();
         if (background == null) {
             collectQuietly(tier);
             return;
@@ -118,23 +110,39 @@ public final class Retention implements TierCommitter.Retention {
     @Override
     public GcReport collect(Tier tier, boolean dryRun) throws IOException {
         // Ranks other than 0 only report: rank 0 is the run's collector.
-        return collector.collect(tier, grace, stepsInFlight.get(), dryRun || rank != 0, role);
+        long counted = commitsIn(tier);
+        GcReport report = collector.collect(tier, grace, stepsInFlight.get(), dryRun || rank != 0, role);
+        if (!dryRun && rank == 0 && sweepEvery > 0) {
+            schedule(tier).swept(tier, counted);
+        }
+        return report;
     }
 
     private void collectQuietly(Tier tier) {
-        boolean sweep = sweepDue.remove(tier.index());
+        long counted = commitsIn(tier);
+        boolean sweep = sweepEvery > 0 && schedule(tier).due(tier, counted);
         try {
             long began = System.nanoTime();
-            collected.accept(sweep ? collector.collect(tier, grace, stepsInFlight.get(), false, role)
-                    : collector.retire(tier, grace, role), began);
-        } catch (Throwable e) {
-            // A failed collection deletes nothing a kept step names; the next one retries (a sweep with it: what this
-            // one left half done only a sweep may find). Kept for diagnosis.
+            GcReport report = sweep ? collector.collect(tier, grace, stepsInFlight.get(), false, role)
+                    : collector.retire(tier, grace, role);
             if (sweep) {
-                sweepDue.add(tier.index());
+                schedule(tier).swept(tier, counted);
             }
+            collected.accept(report, began);
+        } catch (Throwable e) {
+            // A failed collection deletes nothing a kept step names; the next one retries (a failed sweep is still
+            // due: what it left half done only a sweep may find). Kept for diagnosis.
             lastFailure = e;
         }
+    }
+
+    private long commitsIn(Tier tier) {
+        AtomicLong n = commits.get(tier.index());
+        return n == null ? 0 : n.get();
+    }
+
+    private SweepSchedule schedule(Tier tier) {
+        return schedules.computeIfAbsent(tier.index(), i -> new SweepSchedule(sweepEvery));
     }
 
     /** The last failure of a collection after a commit, or null. */
@@ -149,8 +157,8 @@ public final class Retention implements TierCommitter.Retention {
 
     /**
      * Stops the background collections. One cut short deletes nothing that a kept step names; what it had still to
-     * delete (and what this process had pending) is left in the store until a sweep finds it: the next process's first
-     * commit sweeps, as does {@code cairn gc}.
+     * delete (and what this process had pending) is left in the store until a sweep finds it: the next scheduled one
+     * ({@link SweepSchedule}, counted across processes), or {@code cairn gc}.
      */
     public void close() {
         closed = true;

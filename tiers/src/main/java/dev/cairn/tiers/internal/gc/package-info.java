@@ -8,8 +8,9 @@
  * format-4 MANIFEST of several ranks names its chunks through the rank indexes it references, which go only with
  * their step, after its MANIFEST), with no listing, and deletes in batches ({@code ObjectStore#deleteAll}); a sweep ({@code GarbageCollector#collect}) lists
  * every step and chunk to find what no manifest names (steps that never committed, chunks of a save that died, and
- * deletions a stopped process still had pending) and the commit notices and step marks of steps no longer committed, after a process's first commit in a tier, then every
- * {@code gcSweepEvery} commits of that process, and whenever asked ({@code Checkpointer#gc}, {@code cairn gc}). In a running
+ * deletions a stopped process still had pending) and the commit notices and step marks of steps no longer committed,
+ * every {@code gcSweepEvery} commits counted in the tier across processes ({@code SweepSchedule}), and whenever asked
+ * ({@code Checkpointer#gc}, {@code cairn gc}). In a running
  * checkpointer, {@code Retention} decides who collects, where and which kind (rank 0 only; in a multi-rank run on a
  * thread of its own), and each tier's {@code commit.TierCommitter} runs it after each commit and when asked.
  */

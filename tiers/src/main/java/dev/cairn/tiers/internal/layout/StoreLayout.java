@@ -157,6 +157,15 @@ public final class StoreLayout {
         }
     }
 
+    /**
+     * The sweep marker of this run ({@code <run>/gc/SWEEP}): how many commits were counted towards the next sweep for
+     * orphans since the last one ({@code gc.SweepMarker}), so that the sweep's schedule outlives the processes that
+     * count. Outside {@code steps/} and {@code chunks/}, which sweeps list.
+     */
+    public String sweepKey() {
+        return run + "/gc/SWEEP";
+    }
+
     public String noticesPrefix() {
         return run + "/notices/";
     }
