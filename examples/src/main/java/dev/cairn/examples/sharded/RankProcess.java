@@ -63,13 +63,35 @@ public final class RankProcess implements AutoCloseable {
         return new RankProcess(pb.start(), log);
     }
 
-    /** {@code n} loopback addresses on ports free right now (bound, noted, released), for the ranks' peer tiers. */
+    /**
+     * {@code n} loopback addresses on ports free right now (bound, noted, released), for the ranks' peer tiers. The
+     * ports are drawn below the kernel's ephemeral range ({@code /proc/sys/net/ipv4/ip_local_port_range}), which the
+     * kernel never hands to a connection's local end: a port from that range (what {@code new ServerSocket(0)} gives)
+     * can be taken by any outgoing connection on the machine between this call and the rank's bind seconds later, or
+     * between a rank's kill and its replacement's bind, and the rank then fails with "Failed to bind" (seen on a busy
+     * machine). Another process choosing the same port at random is the one case left, and far rarer.
+     */
     public static List<java.net.InetSocketAddress> freeLoopbackAddresses(int n) throws IOException {
+        int below = ephemeralLow();
+        int low = 10_000;
+        java.util.SplittableRandom random = new java.util.SplittableRandom();
         List<java.net.ServerSocket> held = new ArrayList<>();
         List<java.net.InetSocketAddress> out = new ArrayList<>();
         try {
-            for (int i = 0; i < n; i++) {
-                java.net.ServerSocket s = new java.net.ServerSocket(0);
+            for (int tries = 0; out.size() < n; tries++) {
+                java.net.ServerSocket s;
+                if (below - low < 1_000 || tries > 1_000) {
+                    s = new java.net.ServerSocket(0); // no room below the range: as before
+                } else {
+                    s = new java.net.ServerSocket();
+                    s.setReuseAddress(false);
+                    try {
+                        s.bind(new java.net.InetSocketAddress("127.0.0.1", low + random.nextInt(below - low)));
+                    } catch (IOException taken) {
+                        s.close();
+                        continue;
+                    }
+                }
                 held.add(s);
                 out.add(new java.net.InetSocketAddress("127.0.0.1", s.getLocalPort()));
             }
@@ -79,6 +101,16 @@ public final class RankProcess implements AutoCloseable {
             }
         }
         return out;
+    }
+
+    /** The first port of the kernel's ephemeral range, or 32768 (Linux's default) where it cannot be read. */
+    private static int ephemeralLow() {
+        try {
+            String[] range = Files.readString(Path.of("/proc/sys/net/ipv4/ip_local_port_range")).trim().split("\\s+");
+            return Integer.parseInt(range[0]);
+        } catch (IOException | RuntimeException e) {
+            return 32_768;
+        }
     }
 
     /** {@link #freeLoopbackAddresses} as {@link ShardedRank}'s {@code --peers} value. */
