@@ -164,6 +164,17 @@ public final class StepMarks {
         return listed.isEmpty() ? -1 : listed.get(listed.size() - 1);
     }
 
+    /**
+     * The steps marked in group 0 of {@code tier}, ascending: a superset of its committed steps (every committer
+     * writes group 0, and the first marks of a run written before marks come with marks of its earlier steps, see the
+     * class), for retention's first look at a tier (one page while fewer than 1,000 steps are retained, where a listing
+     * of the steps grows with steps x ranks). Empty when group 0 holds no mark (a new run, or one written only by a
+     * release without marks): then only a listing of the steps tells which are committed.
+     */
+    public static List<Long> markedInGroupZero(Tier tier) throws IOException {
+        return marked(tier, 0);
+    }
+
     /** Steps marked in {@code group} of {@code tier}, ascending. */
     static List<Long> marked(Tier tier, int group) throws IOException {
         TreeSet<Long> steps = new TreeSet<>();
