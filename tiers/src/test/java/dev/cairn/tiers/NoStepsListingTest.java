@@ -188,6 +188,43 @@ class NoStepsListingTest {
     }
 
     /**
+     * A new run (no marks anywhere): every process lists the steps once at open (an empty prefix: group 0 of the marks
+     * holds nothing, and a run of a release without marks looks the same), and no more. Rank 0's first commit marks the
+     * step from what its open's listing found instead of listing the steps again, now holding the step's indexes, and
+     * its first retention learns the steps from group 0 of the marks.
+     */
+    @Test
+    void aNewRunListsTheStepsOnceAProcessAtItsOpen() throws Exception {
+        try (MemoryObjectStore store = new MemoryObjectStore(256L << 20)) {
+            int world = 4;
+            List<CountingLists> counted = new ArrayList<>();
+            List<Checkpointer> job = new ArrayList<>();
+            for (int r = 0; r < world; r++) {
+                CountingLists c = new CountingLists(store);
+                counted.add(c);
+                job.add(rank(c, r, world));
+            }
+            try {
+                saveAll(job, 1);
+                saveAll(job, 2);
+                saveAll(job, 3);
+            } finally {
+                job.forEach(Checkpointer::close);
+            }
+            for (int r = 0; r < world; r++) {
+                assertEquals(1, counted.get(r).of("steps"), "rank " + r + " lists the steps at its open only: "
+                        + counted.get(r).lists);
+                assertEquals(0, counted.get(r).of("chunks"), "rank " + r + ": " + counted.get(r).lists);
+            }
+            List<Long> marked = new ArrayList<>();
+            for (ObjectInfo o : store.list(LAYOUT.marksPrefix())) {
+                marked.add(LAYOUT.stepOfMarkKey(o.key()).orElseThrow());
+            }
+            assertEquals(List.of(2L, 3L), marked, "steps 2 and 3 are marked, step 1's mark went with it");
+        }
+    }
+
+    /**
      * What the stale index clean-up is for, now that rank 0 alone does it: an attempt that failed (rank 0's MANIFEST
      * create of step 3 refused) leaves ranks 1-3's indexes of step 3 and step 3's marks; a new job of 4 ranks restores
      * step 2, and once every restore has returned no index of step 3 is left (rank 0 would otherwise read the old

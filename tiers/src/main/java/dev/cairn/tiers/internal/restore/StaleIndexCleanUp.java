@@ -31,7 +31,9 @@ import java.util.concurrent.atomic.AtomicBoolean;
  * rank 0, whose restore returns only once the clean-up is done (or its deadline passed); so no rank of this attempt
  * writes an index of a step after the restored one, and no rank 0 of this attempt commits one, before the old
  * attempt's indexes are gone. It also removes the indexes of ranks the new world does not have (a restore on fewer
- * ranks), which a rank's own clean-up left to a sweep.
+ * ranks), which a rank's own clean-up left to a sweep. What it assumes, as each rank's own clean-up did for that
+ * rank's indexes: no job still saves into the run while a process restores as its rank 0 (that job's step in flight
+ * would lose its indexes).
  *
  * <p>The clean-up runs on its own thread as soon as the step is chosen, overlapping the chunk reads, and is done
  * before rank 0's restore returns.
