@@ -77,7 +77,7 @@ public final class GarbageCollector {
      * Records that {@code step} is committed in {@code tier} (by this process): its MANIFEST, in the commit cache, is
      * read for the chunks it names (with its rank indexes, where a format-4 MANIFEST of several ranks keeps its chunk
      * rows: {@link CommitProtocol#read} follows them; rank 0 merged them at the commit, so they are cached), which no collection of this process deletes while the step is held. If it cannot
-     * be read, what this process knows of the tier is dropped, so that the next collection lists the steps again
+     * be read, what this process knows of the tier is dropped, so that the next collection learns the steps again
      * instead of missing this one's chunks.
      */
     public void committed(Tier tier, long step) {
@@ -139,7 +139,8 @@ public final class GarbageCollector {
 
     /**
      * Retention after a commit, without a listing (unless this process knows nothing of the tier yet: then it learns
-     * the steps once, from the step marks of group 0, or from a listing of the steps where there are none): the held steps beyond the tier's keepLast are retired, oldest first (a RETIRED marker for a
+     * the steps once, from the step marks of group 0, or from a listing of the steps where there are none): the held
+     * steps beyond the tier's keepLast are retired, oldest first (a RETIRED marker for a
      * multi-rank step, its MANIFEST, then its rank indexes and commit notices), and the chunks that only they named are deleted in
      * batches: at once by a {@link Collector#WRITER} unless pinned, by an {@link Collector#OUTSIDER} at the first
      * collection once {@code grace} has passed since the retirement (in a tier in memory: at the next collection),
