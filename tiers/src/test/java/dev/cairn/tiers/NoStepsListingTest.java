@@ -35,17 +35,16 @@ import org.junit.jupiter.api.Test;
  * steps are marked ({@code StepMarks}): a real multi-rank run (4 ranks meeting through the store) saves two steps, then
  * a new job of 4 ranks opens, restores the newest, and saves; and a job of 3 ranks (another world size, another
  * grouping) restores it. Each rank's LIST requests are counted by the prefix they list. Rank 0's retention after its
- * first commit in a process still learns the tier's steps from a listing (another change removes it), so rank 0 is
- * counted up to its restore. Not counted as the restore's: the listing a restoring rank of a multi-rank run makes to
- * remove its own indexes of steps after the restored one that never committed ({@code StaleIndexCleanUp}, beside the
- * chunk reads, skipped if the store refuses it); it is counted apart, at most one a rank, until it has a bounded form.
+ * first commit in a process learns the tier's steps from group 0 of the marks, not from a listing. Counted apart: the
+ * one listing of the steps rank 0 makes in a multi-rank restore to remove every rank's indexes of steps after the
+ * restored one that never committed ({@code StaleIndexCleanUp}, beside the chunk reads); no other rank makes it.
  */
 class NoStepsListingTest {
     private static final String RUN = "unlisted";
     private static final StoreLayout LAYOUT = new StoreLayout(RUN);
     private static final long[] GLOBAL = {48, 256};
 
-    /** A store that counts, by prefix kind, the LIST requests made through it. */
+    /** A store that counts, by prefix kind, the LIST requests made through it (made there: a listing, not its pages). */
     private static final class CountingLists extends ForwardingObjectStore {
         final Map<String, AtomicInteger> lists = new ConcurrentHashMap<>();
 
@@ -55,7 +54,9 @@ class NoStepsListingTest {
 
         @Override
         public List<ObjectInfo> list(String prefix) throws IOException {
-            String kind = prefix.startsWith(LAYOUT.stepsPrefix()) ? "steps"
+            // "steps": the whole steps prefix; a listing of one step's keys (rank 0 gathering the step's indexes) apart.
+            String kind = prefix.equals(LAYOUT.stepsPrefix()) ? "steps"
+                    : prefix.startsWith(LAYOUT.stepsPrefix()) ? "one step's keys"
                     : prefix.startsWith(LAYOUT.chunksPrefix()) ? "chunks"
                     : prefix.startsWith(LAYOUT.marksPrefix()) ? "marks" : prefix;
             if (kind.equals("steps") && java.util.Arrays.stream(Thread.currentThread().getStackTrace())
@@ -78,16 +79,25 @@ class NoStepsListingTest {
     }
 
     private static Checkpointer rank(ObjectStore store, int r, int world) {
+        return rank(store, r, world, Duration.ofSeconds(60));
+    }
+
+    private static Checkpointer rank(ObjectStore store, int r, int world, Duration deadline) {
         return Checkpointer.open(CairnConfig.builder(RUN).tier(TierConfig.of("shared", store).keepLast(2))
-                .chunkBytes(4096).encoderThreads(1).stagingBytes(4L << 20).deadline(Duration.ofSeconds(60))
+                .chunkBytes(4096).encoderThreads(1).stagingBytes(4L << 20).deadline(deadline)
                 .gcSweepEvery(0).rank(r, world).build());
     }
 
     private static TrainingState state(int r, int world, long step) {
+        return state(r, world, step, 0);
+    }
+
+    /** Rank {@code r}'s slice of the state at {@code step}; {@code attempt} tells two attempts of one step apart. */
+    private static TrainingState state(int r, int world, long step, int attempt) {
         ShardSpec s = ShardSpec.split(GLOBAL, 0, world, r);
         ByteBuffer w = ByteBuffer.allocateDirect((int) (s.lengths()[0] * GLOBAL[1] * 4)).order(ByteOrder.LITTLE_ENDIAN);
         for (int i = 0; w.hasRemaining(); i++) {
-            w.putFloat((float) (step * 100_000 + s.offsets()[0] * GLOBAL[1] + i));
+            w.putFloat((float) (attempt * 10_000_000 + step * 100_000 + s.offsets()[0] * GLOBAL[1] + i));
         }
         return TrainingState.builder().add(Tensor.sharded("w", DType.F32, s, w.flip())).build();
     }
@@ -146,8 +156,13 @@ class NoStepsListingTest {
                     cp.close();
                 }
             }
-            for (int r = 0; r < world; r++) {
-                assertTrue(counted.get(r).of("steps, by the stale index clean-up") <= 1, counted.get(r).lists.toString());
+            // Rank 0's first retention in this process learned the steps from group 0 of the marks.
+            assertEquals(0, counted.get(0).of("steps"), "rank 0 lists no steps at its first commit either: "
+                    + counted.get(0).lists);
+            assertEquals(1, counted.get(0).of("steps, by the stale index clean-up"), counted.get(0).lists.toString());
+            for (int r = 1; r < world; r++) {
+                assertEquals(0, counted.get(r).of("steps, by the stale index clean-up"),
+                        "rank 0 removes every rank's stale indexes: " + counted.get(r).lists);
             }
             for (int r = 1; r < world; r++) {
                 assertEquals(0, counted.get(r).of("steps"), "rank " + r + " lists no steps: " + counted.get(r).lists);
@@ -168,6 +183,150 @@ class NoStepsListingTest {
                     assertEquals(3, cp.restore(RestoreRequest.latest().into(target(r, 3))).step());
                 }
                 assertEquals(0, c.of("steps"), "rank " + r + " of 3 lists no steps: " + c.lists);
+            }
+        }
+    }
+
+    /**
+     * A new run (no marks anywhere): every process lists the steps once at open (an empty prefix: group 0 of the marks
+     * holds nothing, and a run of a release without marks looks the same), and no more. Rank 0's first commit marks the
+     * step from what its open's listing found instead of listing the steps again, now holding the step's indexes, and
+     * its first retention learns the steps from group 0 of the marks.
+     */
+    @Test
+    void aNewRunListsTheStepsOnceAProcessAtItsOpen() throws Exception {
+        try (MemoryObjectStore store = new MemoryObjectStore(256L << 20)) {
+            int world = 4;
+            List<CountingLists> counted = new ArrayList<>();
+            List<Checkpointer> job = new ArrayList<>();
+            for (int r = 0; r < world; r++) {
+                CountingLists c = new CountingLists(store);
+                counted.add(c);
+                job.add(rank(c, r, world));
+            }
+            try {
+                saveAll(job, 1);
+                saveAll(job, 2);
+                saveAll(job, 3);
+            } finally {
+                job.forEach(Checkpointer::close);
+            }
+            for (int r = 0; r < world; r++) {
+                assertEquals(1, counted.get(r).of("steps"), "rank " + r + " lists the steps at its open only: "
+                        + counted.get(r).lists);
+                assertEquals(0, counted.get(r).of("chunks"), "rank " + r + ": " + counted.get(r).lists);
+            }
+            List<Long> marked = new ArrayList<>();
+            for (ObjectInfo o : store.list(LAYOUT.marksPrefix())) {
+                marked.add(LAYOUT.stepOfMarkKey(o.key()).orElseThrow());
+            }
+            assertEquals(List.of(2L, 3L), marked, "steps 2 and 3 are marked, step 1's mark went with it");
+        }
+    }
+
+    /**
+     * What the stale index clean-up is for, now that rank 0 alone does it: an attempt that failed (rank 0's MANIFEST
+     * create of step 3 refused) leaves ranks 1-3's indexes of step 3 and step 3's marks; a new job of 4 ranks restores
+     * step 2, and once every restore has returned no index of step 3 is left (rank 0 would otherwise read the old
+     * attempt's when this job reaches step 3, and commit its slices). The new job then saves step 3 with other values,
+     * and a third job restores exactly those. Rank 0's first retention meets step 3's marks without a MANIFEST and
+     * skips them.
+     */
+    @Test
+    void theIndexesOfAFailedAttemptAreGoneWhenTheRestoreReturns() throws Exception {
+        try (MemoryObjectStore store = new MemoryObjectStore(256L << 20)) {
+            int world = 4;
+            List<Checkpointer> first = new ArrayList<>();
+            for (int r = 0; r < world; r++) {
+                first.add(rank(store, r, world));
+            }
+            try {
+                saveAll(first, 1);
+                saveAll(first, 2);
+            } finally {
+                first.forEach(Checkpointer::close);
+            }
+            String manifest3 = LAYOUT.manifestKey(3);
+            ObjectStore refusing = new ForwardingObjectStore(store) {
+                @Override
+                public boolean putIfAbsent(String key, ByteBuffer data) throws IOException {
+                    if (key.equals(manifest3)) {
+                        throw new IOException("refused for the test: the attempt dies at its commit point");
+                    }
+                    return super.putIfAbsent(key, data);
+                }
+
+                @Override
+                public void close() {
+                    // the shared store is closed by the test
+                }
+            };
+            List<Checkpointer> failed = new ArrayList<>();
+            for (int r = 0; r < world; r++) {
+                // A short deadline: ranks 1-3 wait for a MANIFEST that never comes (their indexes are written first).
+                failed.add(rank(refusing, r, world, Duration.ofSeconds(3)));
+            }
+            try {
+                List<CheckpointHandle> handles = new ArrayList<>();
+                for (int r = 0; r < world; r++) {
+                    handles.add(failed.get(r).save(3, state(r, world, 3, 1)));
+                }
+                for (CheckpointHandle h : handles) {
+                    try {
+                        h.done().get(60, TimeUnit.SECONDS); // generous: a shared 2-core machine
+                    } catch (java.util.concurrent.ExecutionException expected) {
+                        // the step does not commit
+                    }
+                }
+            } finally {
+                failed.forEach(Checkpointer::close);
+            }
+            assertTrue(store.list(manifest3).isEmpty(), "step 3 is not committed");
+            for (int r = 1; r < world; r++) {
+                assertTrue(!store.list(LAYOUT.indexKey(3, r)).isEmpty(), "the failed attempt left rank " + r + "'s index");
+            }
+
+            List<CountingLists> counted = new ArrayList<>();
+            List<Checkpointer> second = new ArrayList<>();
+            for (int r = 0; r < world; r++) {
+                CountingLists c = new CountingLists(store);
+                counted.add(c);
+                second.add(rank(c, r, world));
+            }
+            try {
+                for (int r = 0; r < world; r++) {
+                    assertEquals(2, second.get(r).restore(RestoreRequest.latest().into(target(r, world))).step());
+                }
+                List<String> left = new ArrayList<>();
+                for (ObjectInfo o : store.list(LAYOUT.stepPrefix(3))) {
+                    if (LAYOUT.isIndexKey(o.key())) {
+                        left.add(o.key());
+                    }
+                }
+                assertEquals(List.of(), left, "no index of the failed attempt is left once the restores returned");
+                for (int r = 1; r < world; r++) {
+                    assertEquals(0, counted.get(r).of("steps, by the stale index clean-up"), counted.get(r).lists.toString());
+                }
+                List<CheckpointHandle> handles = new ArrayList<>();
+                for (int r = 0; r < world; r++) {
+                    handles.add(second.get(r).save(3, state(r, world, 3, 2)));
+                }
+                for (CheckpointHandle h : handles) {
+                    h.done().get(60, TimeUnit.SECONDS);
+                }
+                assertEquals(0, counted.get(0).of("steps"), "rank 0's first retention learns the steps from the marks: "
+                        + counted.get(0).lists);
+            } finally {
+                second.forEach(Checkpointer::close);
+            }
+            for (int r = 0; r < world; r++) {
+                try (Checkpointer cp = rank(store, r, world)) {
+                    TrainingState into = target(r, world);
+                    assertEquals(3, cp.restore(RestoreRequest.latest().into(into)).step());
+                    ByteBuffer got = into.tensor("w").buffers().get(0).duplicate().order(ByteOrder.LITTLE_ENDIAN);
+                    ByteBuffer want = state(r, world, 3, 2).tensor("w").buffers().get(0).duplicate().order(ByteOrder.LITTLE_ENDIAN);
+                    assertEquals(want, got, "rank " + r + " restores this job's step 3, not the failed attempt's");
+                }
             }
         }
     }

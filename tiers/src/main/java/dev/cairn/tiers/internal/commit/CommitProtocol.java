@@ -272,7 +272,7 @@ public final class CommitProtocol {
      * shows it: the restore reports why it cannot be read.
      */
     public long newestCommitted(Tier tier, int rank, int worldSize) throws IOException {
-        return StepMarks.newest(tier, rank, worldSize, step -> {
+        return marks.newestRemembered(tier, rank, worldSize, step -> {
             try {
                 readGlobal(tier, step);
                 return true;

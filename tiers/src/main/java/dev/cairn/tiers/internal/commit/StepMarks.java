@@ -68,6 +68,11 @@ public final class StepMarks {
     private final WaitClock clock;
     /** The groups this process's committers write into each tier, learned at the first commit there. */
     private final Map<String, Integer> groups = new ConcurrentHashMap<>();
+    /**
+     * The committed steps a listing of each tier's steps found in this process, made because group 0 held no mark (the
+     * open's look in a new run): the first commit's {@link #learn} takes them instead of listing again.
+     */
+    private final Map<String, List<Long>> listedWithoutMarks = new ConcurrentHashMap<>();
 
     public StepMarks(WaitClock clock) {
         this.clock = clock;
@@ -91,7 +96,7 @@ public final class StepMarks {
         List<Long> backfill = List.of();
         int total;
         if (known == null || own > known) {
-            Learned learned = learn(tier);
+            Learned learned = learn(tier, listedWithoutMarks.get(at));
             total = Math.max(own, learned.groups);
             if (total > learned.groups) {
                 backfill = learned.steps;
@@ -144,7 +149,23 @@ public final class StepMarks {
      * the restore or the read-ahead then takes from the cache, instead of a HEAD before it).
      */
     public static long newest(Tier tier, int rank, int worldSize, Confirmation confirmation) throws IOException {
+        return newest(tier, rank, worldSize, confirmation, listed -> { });
+    }
+
+    /**
+     * {@link #newest(Tier, int, int, Confirmation)}; when it lists the steps because group 0 holds no mark, this
+     * process's first marks in {@code tier} take the committed steps that listing found instead of listing the steps
+     * again ({@link #markBefore}): in a new run, rank 0's open lists an empty prefix, where its first commit would
+     * list the step's indexes landing meanwhile (a page per 1,000 ranks).
+     */
+    public long newestRemembered(Tier tier, int rank, int worldSize, Confirmation confirmation) throws IOException {
+        return newest(tier, rank, worldSize, confirmation, listed -> listedWithoutMarks.put(key(tier), listed));
+    }
+
+    private static long newest(Tier tier, int rank, int worldSize, Confirmation confirmation,
+                               java.util.function.Consumer<List<Long>> listedWithoutMarks) throws IOException {
         int group = Math.floorMod(rank, groupsFor(worldSize));
+        boolean unmarked = false;
         while (true) {
             List<Long> marked = marked(tier, group);
             if (!marked.isEmpty()) {
@@ -156,12 +177,27 @@ public final class StepMarks {
                 break; // marks only of steps not committed (any more): listed
             }
             if (group == 0) {
+                unmarked = true;
                 break; // no marks: a new run, or one written before marks
             }
             group /= 2;
         }
         List<Long> listed = CommitProtocol.listCommitted(tier);
+        if (unmarked) {
+            listedWithoutMarks.accept(List.copyOf(listed));
+        }
         return listed.isEmpty() ? -1 : listed.get(listed.size() - 1);
+    }
+
+    /**
+     * The steps marked in group 0 of {@code tier}, ascending: a superset of its committed steps (every committer
+     * writes group 0, and the first marks of a run written before marks come with marks of its earlier steps, see the
+     * class), for retention's first look at a tier (one page while fewer than 1,000 steps are retained, where a listing
+     * of the steps grows with steps x ranks). Empty when group 0 holds no mark (a new run, or one written only by a
+     * release without marks): then only a listing of the steps tells which are committed.
+     */
+    public static List<Long> markedInGroupZero(Tier tier) throws IOException {
+        return marked(tier, 0);
     }
 
     /** Steps marked in {@code group} of {@code tier}, ascending. */
@@ -186,11 +222,17 @@ public final class StepMarks {
     private record Learned(int groups, List<Long> steps) {
     }
 
-    private static Learned learn(Tier tier) throws IOException {
+    /**
+     * @param listed the committed steps a listing made by this process found while group 0 held no mark, or null:
+     *               taken instead of listing again when group 0 still holds none. Steps committed since that listing
+     *               are marked (this release marks every commit, its own first) unless a release without marks
+     *               committed them, the case the class leaves uncovered.
+     */
+    private static Learned learn(Tier tier, List<Long> listed) throws IOException {
         List<Long> marked = marked(tier, 0);
         if (marked.isEmpty()) {
             // No marks: a new run, or one written before marks, whose committed steps every group must hold.
-            return new Learned(0, CommitProtocol.listCommitted(tier));
+            return new Learned(0, listed != null ? listed : CommitProtocol.listCommitted(tier));
         }
         int most = 1;
         for (long s : marked) {

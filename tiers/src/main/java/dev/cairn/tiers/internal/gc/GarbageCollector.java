@@ -22,7 +22,8 @@ import java.util.TreeMap;
  *
  * <ul>
  *   <li>{@link #retire}, after a commit: retention from what this process knows ({@link RetainedSteps}, filled by
- *       {@link #committed} from each commit's manifest, and by one listing of the steps at its first collection):
+ *       {@link #committed} from each commit's manifest, and at its first collection by the step marks of group 0, or
+ *       where there are none by one listing of the steps):
  *       the steps beyond keepLast are retired (MANIFEST first, then their rank indexes and commit notices), and the chunks their
  *       manifests named that no held step names are deleted in batches ({@link dev.cairn.ObjectStore#deleteAll}).
  *       Nothing is listed and no chunk's age is asked: its requests grow with what the retired steps named, not
@@ -76,7 +77,7 @@ public final class GarbageCollector {
      * Records that {@code step} is committed in {@code tier} (by this process): its MANIFEST, in the commit cache, is
      * read for the chunks it names (with its rank indexes, where a format-4 MANIFEST of several ranks keeps its chunk
      * rows: {@link CommitProtocol#read} follows them; rank 0 merged them at the commit, so they are cached), which no collection of this process deletes while the step is held. If it cannot
-     * be read, what this process knows of the tier is dropped, so that the next collection lists the steps again
+     * be read, what this process knows of the tier is dropped, so that the next collection learns the steps again
      * instead of missing this one's chunks.
      */
     public void committed(Tier tier, long step) {
@@ -137,8 +138,9 @@ public final class GarbageCollector {
     }
 
     /**
-     * Retention after a commit, without a listing (unless this process knows nothing of the tier yet: then the steps
-     * are listed once): the held steps beyond the tier's keepLast are retired, oldest first (a RETIRED marker for a
+     * Retention after a commit, without a listing (unless this process knows nothing of the tier yet: then it learns
+     * the steps once, from the step marks of group 0, or from a listing of the steps where there are none): the held
+     * steps beyond the tier's keepLast are retired, oldest first (a RETIRED marker for a
      * multi-rank step, its MANIFEST, then its rank indexes and commit notices), and the chunks that only they named are deleted in
      * batches: at once by a {@link Collector#WRITER} unless pinned, by an {@link Collector#OUTSIDER} at the first
      * collection once {@code grace} has passed since the retirement (in a tier in memory: at the next collection),
@@ -265,32 +267,35 @@ public final class GarbageCollector {
     }
 
     /**
-     * Lists the committed steps of {@code tier} once, when this process knows nothing of them yet (its first
-     * collection), and holds each with the chunks its MANIFEST names. A MANIFEST gone since the listing belongs to a
-     * step another collector retired; one that cannot be read fails the collection if the step would be retained (its
-     * chunks could not be told apart), as in a sweep, and is left to a sweep if it would be retired.
+     * Learns the committed steps of {@code tier} once, when this process knows nothing of them yet (its first
+     * collection), and holds each with the chunks its MANIFEST names. The candidates are the steps marked in group 0
+     * of the step marks ({@link dev.cairn.tiers.internal.commit.StepMarks#markedInGroupZero}: one page of a small
+     * prefix, a superset of the committed steps), and only where group 0 holds no mark (a run of a release without
+     * marks) a listing of the steps, whose pages grow with steps x ranks. A candidate without a MANIFEST is a marked
+     * step that never committed, or one another collector retired since. A MANIFEST that cannot be read fails the
+     * collection if the step would be retained (its chunks could not be told apart), as in a sweep, and is left to a
+     * sweep if it would be retired.
      */
     private void learnSteps(Tier tier, RetainedSteps steps, long generation) throws IOException {
-        StoreLayout layout = tier.layout();
-        List<Long> committed = new ArrayList<>();
-        for (ObjectInfo o : tier.store().list(layout.stepsPrefix())) {
-            if (layout.isManifestKey(o.key())) {
-                layout.stepOf(o.key()).ifPresent(committed::add);
-            }
+        List<Long> candidates = dev.cairn.tiers.internal.commit.StepMarks.markedInGroupZero(tier);
+        if (candidates.isEmpty()) {
+            candidates = commits.committedSteps(tier);
         }
-        committed.sort(null);
         int keep = tier.config().keepLast();
-        for (int i = 0; i < committed.size(); i++) {
-            long step = committed.get(i);
+        int held = 0;
+        for (int i = candidates.size() - 1; i >= 0; i--) { // newest first: the first keepLast found are retained
+            long step = candidates.get(i);
             try {
                 Manifest m = commits.readGlobal(tier, step);
                 steps.add(step, m.worldSize(), pages(tier, m), commits.referencedHashes(tier, step));
-            } catch (java.nio.file.NoSuchFileException retiredByAnother) {
+                held++;
+            } catch (java.nio.file.NoSuchFileException notCommittedOrRetiredByAnother) {
                 commits.evict(tier, step);
             } catch (dev.cairn.CheckpointException unreadable) {
-                if (i >= committed.size() - keep) {
+                if (held < keep) {
                     throw unreadable;
                 }
+                held++;
             }
         }
         steps.markKnown(generation); // not if a commit's failure made this process forget since the listing

@@ -71,7 +71,8 @@ final class RetainedSteps {
 
     /**
      * Forgets every held step (a commit could not be recorded, or a retirement failed half-way): the next collection
-     * lists the steps again. Pending chunks stay pending; each is checked against the references again when due.
+     * learns the steps again (from the step marks, or a listing). Pending chunks stay pending; each is checked against
+     * the references again when due.
      */
     synchronized void forget() {
         steps.clear();
