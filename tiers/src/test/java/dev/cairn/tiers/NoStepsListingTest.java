@@ -36,8 +36,10 @@ import org.junit.jupiter.api.Test;
  * a new job of 4 ranks opens, restores the newest, and saves; and a job of 3 ranks (another world size, another
  * grouping) restores it. Each rank's LIST requests are counted by the prefix they list. Rank 0's retention after its
  * first commit in a process learns the tier's steps from group 0 of the marks, not from a listing. Counted apart: the
- * one listing of the steps rank 0 makes in a multi-rank restore to remove every rank's indexes of steps after the
- * restored one that never committed ({@code StaleIndexCleanUp}, beside the chunk reads); no other rank makes it.
+ * listing of the steps each restoring rank of a multi-rank run makes to remove its own indexes of steps after the
+ * restored one that never committed ({@code StaleIndexCleanUp}, beside the chunk reads, at most one a rank). Rank 0
+ * cannot do it for every rank: ranks that train without a collective after their restore (the examples' ranks) may
+ * write an index of the next step before rank 0's clean-up lists, and it would delete that new index.
  */
 class NoStepsListingTest {
     private static final String RUN = "unlisted";
@@ -159,10 +161,9 @@ class NoStepsListingTest {
             // Rank 0's first retention in this process learned the steps from group 0 of the marks.
             assertEquals(0, counted.get(0).of("steps"), "rank 0 lists no steps at its first commit either: "
                     + counted.get(0).lists);
-            assertEquals(1, counted.get(0).of("steps, by the stale index clean-up"), counted.get(0).lists.toString());
-            for (int r = 1; r < world; r++) {
-                assertEquals(0, counted.get(r).of("steps, by the stale index clean-up"),
-                        "rank 0 removes every rank's stale indexes: " + counted.get(r).lists);
+            for (int r = 0; r < world; r++) {
+                // Each rank removes its own stale indexes before its restore returns (StaleIndexCleanUp): one listing.
+                assertTrue(counted.get(r).of("steps, by the stale index clean-up") <= 1, counted.get(r).lists.toString());
             }
             for (int r = 1; r < world; r++) {
                 assertEquals(0, counted.get(r).of("steps"), "rank " + r + " lists no steps: " + counted.get(r).lists);
@@ -225,7 +226,7 @@ class NoStepsListingTest {
     }
 
     /**
-     * What the stale index clean-up is for, now that rank 0 alone does it: an attempt that failed (rank 0's MANIFEST
+     * What the stale index clean-up is for: an attempt that failed (rank 0's MANIFEST
      * create of step 3 refused) leaves ranks 1-3's indexes of step 3 and step 3's marks; a new job of 4 ranks restores
      * step 2, and once every restore has returned no index of step 3 is left (rank 0 would otherwise read the old
      * attempt's when this job reaches step 3, and commit its slices). The new job then saves step 3 with other values,
@@ -304,9 +305,6 @@ class NoStepsListingTest {
                     }
                 }
                 assertEquals(List.of(), left, "no index of the failed attempt is left once the restores returned");
-                for (int r = 1; r < world; r++) {
-                    assertEquals(0, counted.get(r).of("steps, by the stale index clean-up"), counted.get(r).lists.toString());
-                }
                 List<CheckpointHandle> handles = new ArrayList<>();
                 for (int r = 0; r < world; r++) {
                     handles.add(second.get(r).save(3, state(r, world, 3, 2)));

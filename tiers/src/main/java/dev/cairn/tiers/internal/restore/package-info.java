@@ -2,7 +2,7 @@
  * Restore: choose the newest committed step and the fastest tier that holds it, fetch every chunk in parallel,
  * decode it into its place, verify its hash, and fetch a missing or corrupt chunk from the next tier that holds
  * the same content. Reading a stored chunk (whole, its header, a differential chain) is {@link
- * dev.cairn.tiers.internal.restore.StoredChunks}', which save and promotion read through too. In a multi-rank
- * restore rank 0 also removes every rank's indexes of later steps that never committed ({@code StaleIndexCleanUp}).
+ * dev.cairn.tiers.internal.restore.StoredChunks}', which save and promotion read through too. A multi-rank restore
+ * also removes the rank's own indexes of later steps that never committed ({@code StaleIndexCleanUp}).
  */
 package dev.cairn.tiers.internal.restore;
