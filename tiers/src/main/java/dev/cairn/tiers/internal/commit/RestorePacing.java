@@ -14,16 +14,19 @@ import java.util.concurrent.atomic.AtomicLong;
  * answers the rest with 503 SlowDown; at 10,000 ranks the 5,000 ranks restoring at once send about 60,000 of them.
  *
  * <p>The schedule, fixed from the rank and the restoring world alone (no rank knows what the others have sent): the
- * restore's reads are slots of {@value #READS_PER_SECOND} a second for all its ranks, of which the first
- * {@value #BURST} are served at once (a world whose ranks' slots all fit in them, up to 125 ranks, is not paced at all). Rank r owns the {@value #READS_PER_RANK} slots from {@code r x }{@value #READS_PER_RANK}, and its j-th read
- * is not sent before its slot; a rank that needs more reads than its slots takes one more every
- * {@code world / }{@value #READS_PER_SECOND} seconds after its last slot (its share of the rate). In any second the
- * ranks then send at most the burst and the rate, 5,500 with the default figures, where every rank reads about its
- * slots' count (12 reads at 10,000 ranks, 9 at 1,000). The first reads, the MANIFEST and the root of its directory
- * that every rank reads, come one rank every {@value #READS_PER_RANK} slots: {@code }{@value #READS_PER_SECOND}
- * {@code  / }{@value #READS_PER_RANK} a second on each of those keys after the burst's ranks, under S3's busiest-key
- * aim of 1,000 (a HEAD's confirmation from the commit notices, spread over prefixes, would spare the MANIFEST but not
- * the root page, which every rank needs).
+ * restore's reads are slots at {@value #READS_PER_SECOND} a second for all its ranks, of which the first
+ * {@value #BURST} are due at once (a world whose ranks' slots all fit in them, up to 125 ranks, is not paced at all).
+ * Rank r owns the {@value #READS_PER_RANK} slots from {@code r x }{@value #READS_PER_RANK}, and its j-th read is not
+ * sent before its slot; a rank that needs more reads than that takes slots after every rank's, one a rank in rank
+ * order for each read more. Every read has a slot of its own, so no second has more reads due than the burst and the
+ * rate, 5,500 with these figures, whatever the ranks' counts of reads (12 at 10,000 ranks, 8 at 1,000, the marks'
+ * listing aside, which is spread over groups of 250 ranks and not paced): a rank with fewer leaves its slots unused,
+ * a rank with more waits for the end of the ranks' slots, and the whole restore takes about as long either way. The
+ * first two reads of every rank, the MANIFEST's HEAD and GET, come one rank every {@value #READS_PER_RANK} slots:
+ * after the burst's ranks {@code 2 x }{@value #READS_PER_SECOND}{@code  / }{@value #READS_PER_RANK} a second on that
+ * key, 918 in the first second, under issue 15's 1,000 for a key; the root page of the MANIFEST's directory, read by
+ * every rank, half that. (A confirmation from the commit notices, spread over prefixes, would spare the MANIFEST's
+ * HEAD, not its GET nor the root page, which every rank needs.)
  *
  * <p>A fixed schedule holds a large restore back whatever S3 serves (a partitioned prefix serves more), where retrying
  * SlowDowns finds the rate S3 gives; it replaces the SlowDown storm of the retries (35,386 refused of 100,386 at
@@ -63,12 +66,9 @@ final class RestorePacing {
      * {@code world} is not sent.
      */
     static long dueNanos(int rank, int world, long j) {
-        long slot = (long) rank * READS_PER_RANK + Math.min(j, READS_PER_RANK - 1) - BURST;
-        long due = Math.max(0, slot) * SECOND_NANOS / READS_PER_SECOND;
-        if (j >= READS_PER_RANK) {
-            due += (j - READS_PER_RANK + 1) * (long) world * SECOND_NANOS / READS_PER_SECOND;
-        }
-        return due;
+        long slot = j < READS_PER_RANK ? (long) rank * READS_PER_RANK + j
+                : (long) world * READS_PER_RANK + (j - READS_PER_RANK) * world + rank;
+        return Math.max(0, slot - BURST) * SECOND_NANOS / READS_PER_SECOND;
     }
 
     /** Waits until this rank's next read may be sent. */
