@@ -312,6 +312,9 @@ public final class CommitProtocol {
             } catch (NoSuchFileException absent) {
                 return false;
             } catch (CheckpointException unreadable) {
+                if (unreadable.reason() == Reason.CLOSED) {
+                    throw unreadable; // closing while the read waited for its slot: no answer, not an unreadable one
+                }
                 return true;
             }
         });

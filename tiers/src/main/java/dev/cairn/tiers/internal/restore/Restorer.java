@@ -338,6 +338,9 @@ public final class Restorer implements AutoCloseable {
                         read = true;
                         break;
                     } catch (CheckpointException | IOException e) {
+                        if (e instanceof CheckpointException c && c.reason() == Reason.CLOSED) {
+                            throw c;
+                        }
                         // the next tier that holds the step
                     }
                 }
@@ -359,8 +362,8 @@ public final class Restorer implements AutoCloseable {
         try {
             return read.run();
         } catch (CheckpointException e) {
-            if (e.reason() == Reason.UNSUPPORTED_VERSION) {
-                throw e;
+            if (e.reason() == Reason.UNSUPPORTED_VERSION || e.reason() == Reason.CLOSED) {
+                throw e; // CLOSED: the checkpointer closed while a paced read waited, no copy is to blame
             }
             problems.add(e.getMessage());
         } catch (IOException e) {
