@@ -124,6 +124,32 @@ class ScaleSimulationTest {
         assertEquals(1.0, shares, 1e-9, "the ranks' shares of the chunks add up to the checkpoint");
     }
 
+    /**
+     * 3,000 ranks restoring a checkpoint of 64 at once read its MANIFEST (a HEAD and a GET each) and the indexes of the
+     * saved slices theirs cover, all under the step's prefix: about 15,000 reads, where S3 serves 5,500 a second of a
+     * prefix and issue 15 allows no key more than 1,000. Sent at once they drew thousands of SlowDowns and 6,000
+     * requests in one second on the MANIFEST; each rank paces its reads to its slots (RestorePacing), so none is
+     * refused and no key is over its limit, and the restore still takes only the seconds the prefix's rate needs.
+     */
+    @Test
+    void threeThousandRanksRestoringAtOnceDrawNoSlowDownAndKeepEveryKeyUnderItsLimit() throws Exception {
+        Results r = ScaleSimulation.run(small(64, 300).withCheckpoints(1).withRestoreRanks(3000), QUIET);
+        ScaleSimulation.Restore restore = r.restore();
+        assertEquals(0, restore.failed(), restore.failures().toString());
+        assertEquals(0, restore.slowDowns(), restore.totalRequests() + " requests, " + restore.stepPrefixPeak()
+                + " in the step prefix's busiest second");
+        assertTrue(restore.stepPrefixPeak() <= 5_500, restore.stepPrefixPeak() + " reads of the step's prefix in one second");
+        assertTrue(restore.busiestKeyPeak() <= ScaleReport.KEY_RATE_GOAL, restore.busiestKey() + ": "
+                + restore.busiestKeyPeak() + " requests in one second");
+        long last = 0;
+        for (long nanos : restore.plannedNanos()) {
+            last = Math.max(last, nanos);
+        }
+        long reads = restore.totalRequests();
+        assertTrue(last <= 2 * (reads * 1_000_000_000L / 4_000) + 1_000_000_000L, last + " ns until the last rank had its"
+                + " plan, for " + reads + " requests: about what 4,000 a second take, not more than twice that and a second");
+    }
+
     @Test
     void aRestoreOnRanksThatCutSavedChunksReadsTheChunksOnTheirBordersTwice() throws Exception {
         Results r = ScaleSimulation.run(small(16, 600).withCheckpoints(1).withRestoreRanks(3), QUIET);

@@ -197,11 +197,15 @@ public final class ScaleSimulation {
      * @param indexBytes       the step's rank indexes together, which hold its chunk rows
      * @param plannedNanos     simulated time from the restore's start (every rank starts at once) until each rank had
      *                         its plan, that is all its metadata read, by rank (until it failed, for a failed rank)
+     * @param busiestKey       the key with the most requests of the restore in one simulated second ("-": none)
+     * @param busiestKeyPeak   that many requests in that second, SlowDowns included
+     * @param stepPrefixPeak   the most GET/HEAD-class requests the step's prefix ({@code <run>/steps/<step>/}) was asked
+     *                         in one simulated second, SlowDowns included (S3 serves 5,500)
      */
     public record Restore(int ranks, long step, long[] metadataBytes, double[] chunkShares, long chunkReads,
                           Map<RequestKind, Long> requests, long requestsOnFullListings, long slowDowns, int failed,
                           List<String> failures, long manifestBytes, long pageBytes, long indexBytes,
-                          long[] plannedNanos, long wallNanos) {
+                          long[] plannedNanos, long wallNanos, String busiestKey, int busiestKeyPeak, int stepPrefixPeak) {
         public long totalRequests() {
             return requests.values().stream().mapToLong(Long::longValue).sum();
         }
@@ -433,10 +437,13 @@ public final class ScaleSimulation {
             }
             indexBytes += size;
         }
+        RequestStats.KeyRate hottest = stats.hottestKeys().isEmpty() ? null : stats.hottestKeys().get(0);
+        int stepPrefixPeak = step < 0 ? 0 : stats.prefix(sim.prefixOf(layout.manifestKey(step))).peakReadsPerSecond();
         return new Restore(m, step, bytes, shares, reads, stats.requests(), fullListings, stats.totalSlowDowns(), failed,
                 tally(failures),
                 manifestBytes == null ? -1 : manifestBytes, step < 0 ? 0 : pageBytes(store, layout, step), indexBytes,
-                planned, System.nanoTime() - began);
+                planned, System.nanoTime() - began, hottest == null ? "-" : hottest.key(),
+                hottest == null ? 0 : hottest.peakPerSecond(), stepPrefixPeak);
     }
 
     /** Bytes of the pages of {@code step}'s MANIFEST directory ({@code MANIFEST.<id>.<level>.<k>}), seen without a request. */

@@ -26,11 +26,10 @@ import java.util.function.Function;
  * most 50 to 800 ms; issue 15). Jittered retries spread the burst over the seconds that serve it; the deadline still
  * bounds the call. Other retryable
  * failures (resets, timeouts, 5xx) keep the budget of {@link S3StoreConfig#maxAttempts}: a server that keeps failing
- * them is broken, not busy. Pacing the restoring ranks' first reads by rank, as the commit paces its notice looks, was
- * weighed instead: it would hold every restore of many ranks back by a schedule fixed in advance (a restoring rank
- * does not know how many of the step's objects it will read before it has read the MANIFEST, nor whether S3 has
- * split the prefix already), and it would not help other clients of the bucket that share the prefix; retrying here
- * serves the burst at the rate S3 serves it then, and covers every caller of the store.
+ * them is broken, not busy. The engine's restoring ranks also pace their reads of a step's metadata by rank
+ * ({@code RestorePacing} in the tiers module), so that a restore of many ranks sends no burst over the prefix's rate
+ * in the first place; retrying here is what remains for every other caller of the store, for other clients of the
+ * bucket that share the prefix, and for a prefix that serves less than its published rate.
  */
 final class Retrier {
     private final ScheduledExecutorService timer;

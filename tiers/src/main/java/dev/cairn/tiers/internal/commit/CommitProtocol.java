@@ -29,14 +29,16 @@ import org.apache.arrow.memory.BufferAllocator;
  */
 public final class CommitProtocol {
     private final BufferAllocator allocator;
-    private final Map<String, Manifest> cache = new ConcurrentHashMap<>();
+    private final Map<String, Manifest> cache;
     /** MANIFESTs being read right now, by cache key: see {@link #readGlobal}. */
-    private final ConcurrentHashMap<String, java.util.concurrent.CompletableFuture<Manifest>> reading = new ConcurrentHashMap<>();
+    private final ConcurrentHashMap<String, java.util.concurrent.CompletableFuture<Manifest>> reading;
     private final RankCommit ranks;
     private final Parser parser;
     private final WaitClock clock;
     private final java.time.Duration wait;
     private final StepMarks marks;
+    /** The restoring rank's pacing of its metadata reads ({@link #restoring}); null: not paced. */
+    private final RestorePacing pacing;
 
     /**
      * How the bytes of a committed MANIFEST become a {@link Manifest}: {@link ManifestFormat#read} by default. A
@@ -67,11 +69,42 @@ public final class CommitProtocol {
     public CommitProtocol(BufferAllocator allocator, dev.cairn.Coordinator coordinator, java.time.Duration wait,
                           WaitClock clock, Parser parser) {
         this.allocator = allocator;
+        this.cache = new ConcurrentHashMap<>();
+        this.reading = new ConcurrentHashMap<>();
         this.ranks = new RankCommit(allocator, coordinator, wait, clock);
         this.clock = clock;
         this.wait = wait;
         this.marks = new StepMarks(clock);
         this.parser = parser != null ? parser : (bytes, label) -> ManifestFormat.read(bytes, label, allocator);
+        this.pacing = null;
+    }
+
+    private CommitProtocol(CommitProtocol of, RestorePacing pacing) {
+        this.allocator = of.allocator;
+        this.ranks = of.ranks;
+        this.clock = of.clock;
+        this.wait = of.wait;
+        this.marks = of.marks;
+        this.parser = of.parser;
+        this.pacing = pacing;
+        this.cache = of.cache;
+        this.reading = of.reading;
+    }
+
+    /**
+     * This protocol, sharing its cache, as rank {@code rank} of a restore on {@code worldSize} ranks reads: its reads
+     * of a MANIFEST, its directory pages and rank indexes ({@link #newestCommitted}'s confirmation, {@link #readGlobal},
+     * {@link #select}, {@link #withRanks}) paced from now so that all the restoring ranks stay under the store's rate
+     * of the step's prefix ({@link RestorePacing}); this protocol itself, unpaced, for a world whose ranks' slots all
+     * fit in the pacing's burst (up to 125 ranks: nothing would wait) and for a restore of one rank.
+     */
+    public CommitProtocol restoring(int rank, int worldSize) {
+        return RestorePacing.needed(worldSize) ? new CommitProtocol(this, new RestorePacing(clock, rank, worldSize)) : this;
+    }
+
+    /** The store of {@code tier} as this protocol reads it: paced while restoring ({@link #restoring}). */
+    private dev.cairn.ObjectStore reads(Tier tier) {
+        return pacing == null ? tier.store() : pacing.paced(tier.store());
     }
 
     /**
@@ -279,6 +312,9 @@ public final class CommitProtocol {
             } catch (NoSuchFileException absent) {
                 return false;
             } catch (CheckpointException unreadable) {
+                if (unreadable.reason() == Reason.CLOSED) {
+                    throw unreadable; // closing while the read waited for its slot: no answer, not an unreadable one
+                }
                 return true;
             }
         });
@@ -286,7 +322,7 @@ public final class CommitProtocol {
 
     public boolean isCommitted(Tier tier, long step) throws IOException {
         try {
-            tier.store().stat(tier.layout().manifestKey(step));
+            reads(tier).stat(tier.layout().manifestKey(step));
             return true;
         } catch (NoSuchFileException e) {
             return false;
@@ -335,7 +371,7 @@ public final class CommitProtocol {
     }
 
     private CommittedManifest loader(Tier tier) {
-        return new CommittedManifest(tier.store(), tier.layout(), tier.name(), parser::parse, allocator);
+        return new CommittedManifest(reads(tier), tier.layout(), tier.name(), parser::parse, allocator);
     }
 
     /**
@@ -368,7 +404,7 @@ public final class CommitProtocol {
         }
         try {
             String label = tier.name() + ":" + key;
-            Manifest m = parser.parse(ManifestFormat.readBytes(tier.store(), key, label), label);
+            Manifest m = parser.parse(ManifestFormat.readBytes(reads(tier), key, label), label);
             if (m.step() != step || !m.run().equals(tier.layout().run())) {
                 throw new CheckpointException(Reason.CORRUPT, "manifest " + tier.name() + ":" + key + " describes run "
                         + m.run() + " step " + m.step() + ", not run " + tier.layout().run() + " step " + step);

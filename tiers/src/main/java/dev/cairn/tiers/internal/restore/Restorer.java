@@ -100,7 +100,8 @@ public final class Restorer implements AutoCloseable {
      * then overlap the reads.
      */
     public RestoreResult restore(RestoreRequest request, java.util.function.LongConsumer chosen) {
-        Planned planned = plan(request, holdersOf(request), chosen);
+        CommitProtocol reads = commits.restoring(rank, worldSize);
+        Planned planned = plan(request, holdersOf(request, reads), chosen, reads);
         long step = planned.step;
         Located located = planned.located;
         Manifest m = located.manifest;
@@ -131,7 +132,8 @@ public final class Restorer implements AutoCloseable {
      * bench --simulate}), whose store keeps no chunk bytes.
      */
     public PlannedRestore plan(RestoreRequest request) {
-        Planned p = plan(request, holdersOf(request), step -> { });
+        CommitProtocol reads = commits.restoring(rank, worldSize);
+        Planned p = plan(request, holdersOf(request, reads), step -> { }, reads);
         java.util.Set<String> distinct = new java.util.HashSet<>();
         long stored = 0;
         for (RestorePlan.Task task : p.plan.tasks()) {
@@ -157,7 +159,9 @@ public final class Restorer implements AutoCloseable {
     private record Planned(long step, Located located, RestorePlan plan) {
     }
 
-    private Planned plan(RestoreRequest request, TreeMap<Long, List<Tier>> holders, java.util.function.LongConsumer chosen) {
+    /** @param reads the protocol that reads the step's metadata, paced for this rank ({@link CommitProtocol#restoring}) */
+    private Planned plan(RestoreRequest request, TreeMap<Long, List<Tier>> holders, java.util.function.LongConsumer chosen,
+                         CommitProtocol reads) {
         if (holders.isEmpty()) {
             throw new CheckpointException(Reason.NOT_FOUND, "no committed checkpoint of run '" + tiers.get(0).layout().run()
                     + "' in any tier (" + tierNames() + ")");
@@ -168,7 +172,7 @@ public final class Restorer implements AutoCloseable {
                     + holders.descendingKeySet());
         }
         chosen.accept(step);
-        return locate(step, holders.get(step), request);
+        return locate(step, holders.get(step), request, reads);
     }
 
     private static final System.Logger LOG = System.getLogger(Restorer.class.getName());
@@ -202,7 +206,7 @@ public final class Restorer implements AutoCloseable {
      * ({@link #committedSteps()}), whose error names the committed steps. STORAGE, not an empty answer, when no tier
      * offers a step and one could not be asked.
      */
-    private TreeMap<Long, List<Tier>> holdersOf(RestoreRequest request) {
+    private TreeMap<Long, List<Tier>> holdersOf(RestoreRequest request, CommitProtocol reads) {
         java.util.OptionalLong wanted = request.stepWanted();
         long[] found = new long[tiers.size()];
         long best = -1;
@@ -210,8 +214,8 @@ public final class Restorer implements AutoCloseable {
         for (int i = 0; i < tiers.size(); i++) {
             Tier t = tiers.get(i);
             try {
-                found[i] = wanted.isPresent() ? (commits.isCommitted(t, wanted.getAsLong()) ? wanted.getAsLong() : -1)
-                        : commits.newestCommitted(t, rank, worldSize);
+                found[i] = wanted.isPresent() ? (reads.isCommitted(t, wanted.getAsLong()) ? wanted.getAsLong() : -1)
+                        : reads.newestCommitted(t, rank, worldSize);
             } catch (IOException e) {
                 found[i] = -1; // a tier that cannot be asked offers nothing; others may hold the step
                 unasked.add(t.name() + " (" + e + ")");
@@ -273,23 +277,23 @@ public final class Restorer implements AutoCloseable {
      * slices need (only those, when the MANIFEST keeps its rows in the indexes), read and check. The plan is made from
      * the MANIFEST's entries, so a request it cannot serve fails at once, as before any tier is tried again.
      */
-    private Planned locate(long step, List<Tier> holders, RestoreRequest request) {
+    private Planned locate(long step, List<Tier> holders, RestoreRequest request, CommitProtocol reads) {
         List<String> problems = new ArrayList<>();
         for (Tier t : holders) {
-            Manifest manifest = readOrNote(t, step, t.layout().manifestKey(step), problems, () -> commits.readGlobal(t, step));
+            Manifest manifest = readOrNote(t, step, t.layout().manifestKey(step), problems, () -> reads.readGlobal(t, step));
             if (manifest == null) {
                 continue;
             }
             // Format 5: only the pages of the directory on the way to this rank's slices, and the entries they name.
             Manifest global = readOrNote(t, step, "the directory pages of step " + step, problems,
-                    () -> commits.select(t, manifest, RestorePlan.pagesFor(manifest, request, rank, worldSize)));
+                    () -> reads.select(t, manifest, RestorePlan.pagesFor(manifest, request, rank, worldSize)));
             if (global == null) {
                 continue;
             }
             RestorePlan plan = RestorePlan.of(global, request, rank, worldSize); // a request error: every copy says it
             Manifest resolved = readOrNote(t, step, "the rank indexes of ranks " + plan.sourceRanks() + " of step " + step,
                     problems, () -> {
-                        Manifest m = withRanks(t, global, plan.sourceRanks(), holders, step);
+                        Manifest m = withRanks(t, global, plan.sourceRanks(), holders, step, reads);
                         plan.bind(m);
                         return m;
                     });
@@ -307,10 +311,10 @@ public final class Restorer implements AutoCloseable {
      * it) is taken from the next of {@code holders} that commits the same step, as a chunk would be: its rows name the
      * same content by hash, and every chunk is still read from {@code t} first.
      */
-    private Manifest withRanks(Tier t, Manifest global, java.util.Set<Integer> ranks, List<Tier> holders, long step)
-            throws IOException {
+    private Manifest withRanks(Tier t, Manifest global, java.util.Set<Integer> ranks, List<Tier> holders, long step,
+                               CommitProtocol reads) throws IOException {
         try {
-            return commits.withRanks(t, global, ranks);
+            return reads.withRanks(t, global, ranks);
         } catch (CheckpointException | IOException notHere) {
             if (!global.rowsInIndexes() || holders.size() < 2
                     || (notHere instanceof CheckpointException c && c.reason() == Reason.UNSUPPORTED_VERSION)) {
@@ -321,11 +325,11 @@ public final class Restorer implements AutoCloseable {
                 boolean read = false;
                 for (Tier u : holders) {
                     try {
-                        Manifest other = u == t ? global : commits.readGlobal(u, step);
+                        Manifest other = u == t ? global : reads.readGlobal(u, step);
                         if (other.paged() && u != t) {
-                            other = commits.select(u, other, rows -> rows.stream().filter(x -> x.mayHoldRank(r)).toList());
+                            other = reads.select(u, other, rows -> rows.stream().filter(x -> x.mayHoldRank(r)).toList());
                         }
-                        Manifest m = commits.withRanks(u, other, java.util.Set.of(r));
+                        Manifest m = reads.withRanks(u, other, java.util.Set.of(r));
                         for (EntryRecord e : m.entries()) {
                             if (e.rank() == r) {
                                 found.put(r + "/" + e.name(), e);
@@ -334,6 +338,9 @@ public final class Restorer implements AutoCloseable {
                         read = true;
                         break;
                     } catch (CheckpointException | IOException e) {
+                        if (e instanceof CheckpointException c && c.reason() == Reason.CLOSED) {
+                            throw c;
+                        }
                         // the next tier that holds the step
                     }
                 }
@@ -355,8 +362,8 @@ public final class Restorer implements AutoCloseable {
         try {
             return read.run();
         } catch (CheckpointException e) {
-            if (e.reason() == Reason.UNSUPPORTED_VERSION) {
-                throw e;
+            if (e.reason() == Reason.UNSUPPORTED_VERSION || e.reason() == Reason.CLOSED) {
+                throw e; // CLOSED: the checkpointer closed while a paced read waited, no copy is to blame
             }
             problems.add(e.getMessage());
         } catch (IOException e) {
