@@ -403,6 +403,13 @@ public final class CommitProtocol {
             }
         }
         try {
+            // Read and cached by another caller between our look at the cache and our claim: it puts into the cache
+            // before it gives its claim up, so a second look now sees it.
+            Manifest readMeanwhile = cache.get(cacheKey);
+            if (readMeanwhile != null) {
+                mine.complete(readMeanwhile);
+                return readMeanwhile;
+            }
             String label = tier.name() + ":" + key;
             Manifest m = parser.parse(ManifestFormat.readBytes(reads(tier), key, label), label);
             if (m.step() != step || !m.run().equals(tier.layout().run())) {
