@@ -467,48 +467,25 @@ public final class GarbageCollector {
      */
     private static void deleteNotices(Tier tier, Set<Long> committed, List<Long> retired, Set<Long> stepsInFlight,
                                       Instant cutoff) throws IOException {
-        StoreLayout layout = tier.layout();
-        List<String> doomed = new ArrayList<>();
-        for (ObjectInfo o : tier.store().list(layout.noticesPrefix())) {
-            java.util.OptionalLong step = layout.stepOfNoticeKey(o.key());
-            if (step.isEmpty()) {
-                continue; // not a notice of this run's layout: not ours to remove
-            }
-            long s = step.getAsLong();
-            boolean uncommitted = !committed.contains(s) && !stepsInFlight.contains(s) && o.lastModified().isBefore(cutoff);
-            if (retired.contains(s) || uncommitted) {
-                doomed.add(o.key());
-            }
-        }
-        if (!doomed.isEmpty()) {
-            tier.store().deleteAll(doomed);
+        List<String> keys = new ArrayList<>();
+        uncommittedByStep(tier, tier.layout().noticesPrefix(), tier.layout()::stepOfNoticeKey, committed, retired,
+                stepsInFlight, cutoff).values().forEach(keys::addAll);
+        if (!keys.isEmpty()) {
+            tier.store().deleteAll(keys);
         }
     }
 
     /**
-     * Removes the step marks ({@code StepMarks}) of steps that are not committed: those retired here (their MANIFEST
-     * went first), and those of steps without a MANIFEST, once older than the grace period, unless this process saves
-     * that step now, and asked once more right before: marks are put right before their step's MANIFEST, and a reader
-     * that finds the newest step by them must not miss a committed one. Few, as the notices are.
+     * Removes the step marks ({@code StepMarks}) of steps that are not committed, as {@link #deleteNotices} does the
+     * notices, each step not retired here asked once more right before: marks are put right before their step's
+     * MANIFEST, and a reader that finds the newest step by them must not miss a committed one. Few, as the notices are.
      */
-    private static void deleteMarks(Tier tier, Set<Long> committed, List<Long> retired, Set<Long> stepsInFlight,
-                                    Instant cutoff) throws IOException {
-        StoreLayout layout = tier.layout();
-        Map<Long, List<String>> doomed = new TreeMap<>();
-        for (ObjectInfo o : tier.store().list(layout.marksPrefix())) {
-            java.util.OptionalLong step = layout.stepOfMarkKey(o.key());
-            if (step.isEmpty()) {
-                continue; // not a mark of this run's layout: not ours to remove
-            }
-            long s = step.getAsLong();
-            boolean uncommitted = !committed.contains(s) && !stepsInFlight.contains(s) && o.lastModified().isBefore(cutoff);
-            if (retired.contains(s) || uncommitted) {
-                doomed.computeIfAbsent(s, k -> new ArrayList<>()).add(o.key());
-            }
-        }
+    private void deleteMarks(Tier tier, Set<Long> committed, List<Long> retired, Set<Long> stepsInFlight,
+                             Instant cutoff) throws IOException {
         List<String> keys = new ArrayList<>();
-        for (Map.Entry<Long, List<String>> e : doomed.entrySet()) {
-            if (retired.contains(e.getKey()) || !exists(tier, layout.manifestKey(e.getKey()))) {
+        for (Map.Entry<Long, List<String>> e : uncommittedByStep(tier, tier.layout().marksPrefix(),
+                tier.layout()::stepOfMarkKey, committed, retired, stepsInFlight, cutoff).entrySet()) {
+            if (retired.contains(e.getKey()) || !commits.isCommitted(tier, e.getKey())) {
                 keys.addAll(e.getValue());
             }
         }
@@ -517,13 +494,28 @@ public final class GarbageCollector {
         }
     }
 
-    private static boolean exists(Tier tier, String key) throws IOException {
-        try {
-            tier.store().stat(key);
-            return true;
-        } catch (java.nio.file.NoSuchFileException absent) {
-            return false;
+    /**
+     * The keys under {@code prefix} (notices, marks: named by step) of steps retired here, and of steps neither
+     * committed nor being saved by this process whose object is older than {@code cutoff}, by step. A key {@code stepOf}
+     * does not name a step for is not of this run's layout: not ours to remove.
+     */
+    private static Map<Long, List<String>> uncommittedByStep(Tier tier, String prefix,
+                                                             java.util.function.Function<String, java.util.OptionalLong> stepOf,
+                                                             Set<Long> committed, List<Long> retired,
+                                                             Set<Long> stepsInFlight, Instant cutoff) throws IOException {
+        Map<Long, List<String>> doomed = new TreeMap<>();
+        for (ObjectInfo o : tier.store().list(prefix)) {
+            java.util.OptionalLong step = stepOf.apply(o.key());
+            if (step.isEmpty()) {
+                continue;
+            }
+            long s = step.getAsLong();
+            boolean uncommitted = !committed.contains(s) && !stepsInFlight.contains(s) && o.lastModified().isBefore(cutoff);
+            if (retired.contains(s) || uncommitted) {
+                doomed.computeIfAbsent(s, k -> new ArrayList<>()).add(o.key());
+            }
         }
+        return doomed;
     }
 
     private int worldSizeOf(Tier tier, long step) {
