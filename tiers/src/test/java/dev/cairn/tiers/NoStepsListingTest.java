@@ -121,22 +121,26 @@ class NoStepsListingTest {
         }
     }
 
+    /** Opens {@code world} ranks on {@code store}, saves {@code steps} on all of them, one after another, and closes them. */
+    private static void saveJob(ObjectStore store, int world, long... steps) throws Exception {
+        List<Checkpointer> job = new ArrayList<>();
+        for (int r = 0; r < world; r++) {
+            job.add(rank(store, r, world));
+        }
+        try {
+            for (long step : steps) {
+                saveAll(job, step);
+            }
+        } finally {
+            job.forEach(Checkpointer::close);
+        }
+    }
+
     @Test
     void noRankListsTheStepsAtOpenRestoreOrSaveOnceTheStepsAreMarked() throws Exception {
         try (MemoryObjectStore store = new MemoryObjectStore(256L << 20)) {
             int world = 4;
-            List<Checkpointer> first = new ArrayList<>();
-            for (int r = 0; r < world; r++) {
-                first.add(rank(store, r, world));
-            }
-            try {
-                saveAll(first, 1);
-                saveAll(first, 2);
-            } finally {
-                for (Checkpointer cp : first) {
-                    cp.close();
-                }
-            }
+            saveJob(store, world, 1, 2);
             assertTrue(store.list(LAYOUT.markGroupPrefix(0)).size() >= 1, "the steps are marked");
 
             List<CountingLists> counted = new ArrayList<>();
@@ -237,16 +241,7 @@ class NoStepsListingTest {
     void theIndexesOfAFailedAttemptAreGoneWhenTheRestoreReturns() throws Exception {
         try (MemoryObjectStore store = new MemoryObjectStore(256L << 20)) {
             int world = 4;
-            List<Checkpointer> first = new ArrayList<>();
-            for (int r = 0; r < world; r++) {
-                first.add(rank(store, r, world));
-            }
-            try {
-                saveAll(first, 1);
-                saveAll(first, 2);
-            } finally {
-                first.forEach(Checkpointer::close);
-            }
+            saveJob(store, world, 1, 2);
             String manifest3 = LAYOUT.manifestKey(3);
             ObjectStore refusing = new ForwardingObjectStore(store) {
                 @Override
@@ -264,8 +259,9 @@ class NoStepsListingTest {
             };
             List<Checkpointer> failed = new ArrayList<>();
             for (int r = 0; r < world; r++) {
-                // A short deadline: ranks 1-3 wait for a MANIFEST that never comes (their indexes are written first).
-                failed.add(rank(refusing, r, world, Duration.ofSeconds(3)));
+                // Ranks 1-3 wait out this deadline for a MANIFEST that never comes; it also bounds their index writes,
+                // which the test needs done, so it is 10 s (not shorter) for a busy 2-core machine.
+                failed.add(rank(refusing, r, world, Duration.ofSeconds(10)));
             }
             try {
                 List<CheckpointHandle> handles = new ArrayList<>();
