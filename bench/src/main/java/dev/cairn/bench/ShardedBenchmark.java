@@ -142,6 +142,7 @@ public final class ShardedBenchmark {
                 for (int s = 2; s <= steps; s++) {
                     long slowest = 0;
                     long bytes = 0;
+                    long captureEnd = 0;
                     for (RankProcess p : ranks) {
                         Matcher m = COMMITTED.matcher(p.awaitLine("committed " + s + " ", WAIT).orElseThrow());
                         if (!m.matches()) {
@@ -149,6 +150,7 @@ public final class ShardedBenchmark {
                         }
                         slowest = Math.max(slowest, Long.parseLong(m.group(3)) * 1000);
                         capture.add(Long.parseLong(m.group(4)) * 1000);
+                        captureEnd = Math.max(captureEnd, atMillis(p, "saving " + s + " ") + Long.parseLong(m.group(4)) / 1000);
                         bytes += Long.parseLong(m.group(5));
                     }
                     aggregate.add(slowest);
@@ -156,17 +158,11 @@ public final class ShardedBenchmark {
                     long lastSave = 0;
                     long lastCommit = 0;
                     long firstCommit = Long.MAX_VALUE;
-                    long captureEnd = 0;
                     for (RankProcess p : ranks) {
-                        long saving = atMillis(p, "saving " + s + " ");
-                        lastSave = Math.max(lastSave, saving);
+                        lastSave = Math.max(lastSave, atMillis(p, "saving " + s + " "));
                         long committed = atMillis(p, "committed-first " + s + " ");
                         lastCommit = Math.max(lastCommit, committed);
                         firstCommit = Math.min(firstCommit, committed);
-                        Matcher m = COMMITTED.matcher(p.awaitLine("committed " + s + " ", WAIT).orElseThrow());
-                        if (m.matches()) {
-                            captureEnd = Math.max(captureEnd, saving + Long.parseLong(m.group(4)) / 1000);
-                        }
                     }
                     synced.add(TimeUnit.MILLISECONDS.toNanos(lastCommit - lastSave));
                     lastCaptured.add(TimeUnit.MILLISECONDS.toNanos(Math.max(0, captureEnd - lastSave)));
