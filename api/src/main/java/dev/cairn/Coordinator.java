@@ -23,6 +23,13 @@ import java.util.Optional;
  * writer is what an engine that retries a whole stage leaves behind (a task of the failed attempt that is still
  * running, or whose write arrives late), so with it a retried stage never commits a mixture of two attempts. A
  * coordinator that cannot pass data keeps the default, which is {@link #barrier} alone.
+ *
+ * <p>At the "committed" barrier the engine calls {@link #allGather} too: rank 0 passes {@code "created <digest>"} when it
+ * created the step's MANIFEST (the SHA-256 of its bytes) and an empty token when it did not. Where the "indexed"
+ * gathering passed the digests, a rank that receives rank 0's {@code created} token knows its own index is committed
+ * (rank 0 commits exactly the gathered digests) and does not read the MANIFEST: one store round trip less on every
+ * rank's commit. Otherwise (no data passed, or no {@code created}) each rank reads the MANIFEST, as after a plain
+ * barrier.
  */
 @FunctionalInterface
 public interface Coordinator {

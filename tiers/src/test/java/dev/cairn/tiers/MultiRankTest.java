@@ -244,6 +244,60 @@ class MultiRankTest {
     }
 
     /**
+     * With a coordinator that gathers, rank 0 passes at the "committed" barrier the digest of the MANIFEST it created,
+     * and the other ranks take their step as committed from it (rank 0 committed exactly the index digests they
+     * passed) without reading the MANIFEST: a round trip and a parse each, on the commit's critical path. With a
+     * barrier alone they read it. Either way every rank's save completes and restores what it saved.
+     */
+    @Test
+    void withAGatheringCoordinatorTheOtherRanksLearnTheCommitWithoutReadingTheManifest() throws Exception {
+        assertEquals(List.of(0L, 0L), manifestReadsOfRanksOneAndTwo("gathering", gatheringBarrier("none", () -> { })));
+        List<Long> withBarrierAlone = manifestReadsOfRanksOneAndTwo("barrier", frameworkBarrier());
+        assertTrue(withBarrierAlone.stream().allMatch(n -> n >= 1), "a barrier alone: ranks 1 and 2 read the MANIFEST "
+                + withBarrierAlone);
+    }
+
+    /** Reads of step 5's MANIFEST by ranks 1 and 2 of 3 until their saves of it completed. */
+    private List<Long> manifestReadsOfRanksOneAndTwo(String run, Coordinator coordinator) throws Exception {
+        String manifest = new StoreLayout(run).manifestKey(5);
+        List<java.util.concurrent.atomic.AtomicLong> reads = new ArrayList<>();
+        List<Checkpointer> ranks = new ArrayList<>();
+        try {
+            for (int r = 0; r < 3; r++) {
+                java.util.concurrent.atomic.AtomicLong count = new java.util.concurrent.atomic.AtomicLong();
+                reads.add(count);
+                dev.cairn.ObjectStore counted = new dev.cairn.testkit.ForwardingObjectStore(store) {
+                    @Override
+                    public int read(String key, long offset, ByteBuffer dst) throws java.io.IOException {
+                        if (key.equals(manifest)) {
+                            count.incrementAndGet();
+                        }
+                        return super.read(key, offset, dst);
+                    }
+
+                    @Override
+                    public void close() {
+                        // the test's store, closed after the test
+                    }
+                };
+                ranks.add(Checkpointer.open(CairnConfig.builder(run).tier(TierConfig.of("shared", counted).keepLast(3))
+                        .chunkBytes(4096).encoderThreads(1).stagingBytes(4L << 20).deadline(Duration.ofSeconds(30))
+                        .rank(r, 3).coordinator(coordinator).build()));
+            }
+            saveAll(ranks, 5);
+            List<Long> out = List.of(reads.get(1).get(), reads.get(2).get());
+            for (int r = 0; r < 3; r++) {
+                RestoreResult res = ranks.get(r).restore(RestoreRequest.latest());
+                assertEquals(5, res.step());
+                Fixtures.assertSameState(state(r, 3, 5), res.state());
+            }
+            return out;
+        } finally {
+            ranks.forEach(Checkpointer::close);
+        }
+    }
+
+    /**
      * A framework barrier that also gathers each rank's token (as MPI_Allgather or Spark's allGather do); before it lets
      * the ranks go from a barrier named {@code interfereAt}, {@code interference} runs once: another writer acting
      * between the ranks' index writes and rank 0's reads.

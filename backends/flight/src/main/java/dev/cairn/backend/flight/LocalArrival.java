@@ -2,6 +2,7 @@ package dev.cairn.backend.flight;
 
 import java.io.IOException;
 import java.io.InterruptedIOException;
+import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
@@ -13,11 +14,12 @@ import org.apache.arrow.flight.Result;
 
 /** Peer 0's own arrival at one of the barriers it keeps: the answer a remote rank gets as a call's end, as a future. */
 final class LocalArrival implements StreamListener<Result> {
-    private final CompletableFuture<Void> released = new CompletableFuture<>();
+    private final CompletableFuture<List<String>> released = new CompletableFuture<>();
+    private volatile List<String> tokens = List.of();
 
     @Override
     public void onNext(Result val) {
-        // the release carries no data
+        tokens = PeerProtocol.decodeTokens(val.getBody());
     }
 
     @Override
@@ -27,13 +29,16 @@ final class LocalArrival implements StreamListener<Result> {
 
     @Override
     public void onCompleted() {
-        released.complete(null);
+        released.complete(tokens);
     }
 
-    /** Waits for the release; fails as a remote arrival would (TIMED_OUT, or the error the barrier ended with). */
-    void await(String name, long timeoutMillis) throws IOException {
+    /**
+     * Waits for the release and returns every rank's token; fails as a remote arrival would (TIMED_OUT, or the error
+     * the barrier ended with).
+     */
+    List<String> await(String name, long timeoutMillis) throws IOException {
         try {
-            released.get(timeoutMillis, TimeUnit.MILLISECONDS);
+            return released.get(timeoutMillis, TimeUnit.MILLISECONDS);
         } catch (TimeoutException e) {
             onError(e); // so a late release finds nobody waiting
             throw new PeerLink.PeerException("barrier " + name + ": not every rank arrived within " + timeoutMillis + " ms",

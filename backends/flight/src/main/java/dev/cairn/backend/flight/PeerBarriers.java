@@ -13,7 +13,8 @@ import org.apache.arrow.flight.Result;
 /**
  * The barriers that peer 0 of a group keeps for the group's {@link PeerCoordinator}: each rank's arrival at a named
  * barrier is one call that stays open until the last rank of the world has arrived, and every waiting call is then
- * answered at once. No thread waits: an arrival only stores the call's listener.
+ * answered at once, with the token every rank passed ({@link PeerProtocol#tokens}: what {@link PeerCoordinator#allGather}
+ * returns). No thread waits: an arrival only stores the call's listener.
  *
  * <p>A rank that arrives twice at one name (a retry after a lost connection) replaces its earlier call, which fails
  * with ALREADY_EXISTS (not retried). A barrier
@@ -21,7 +22,6 @@ import org.apache.arrow.flight.Result;
  * calls still open on it; closing fails every open call. Both bound what a group that loses a rank leaves behind.
  */
 final class PeerBarriers {
-    private static final byte[] RELEASED = new byte[0];
     /** The longest an arrival may keep its barrier open: a day, far beyond any commit deadline. */
     private static final long MAX_TIMEOUT_MILLIS = TimeUnit.DAYS.toMillis(1);
 
@@ -29,6 +29,7 @@ final class PeerBarriers {
     private static final class Barrier {
         final int world;
         final Map<Integer, StreamListener<Result>> waiting = new HashMap<>();
+        final Map<Integer, String> tokens = new HashMap<>();
         long dropAtNanos;
 
         Barrier(int world, long dropAtNanos) {
@@ -47,6 +48,7 @@ final class PeerBarriers {
             return;
         }
         List<StreamListener<Result>> release;
+        byte[] released = null;
         List<StreamListener<Result>> expired;
         StreamListener<Result> superseded = null;
         String mismatch = null;
@@ -66,12 +68,18 @@ final class PeerBarriers {
                     release = null;
                 } else {
                     superseded = b.waiting.put(a.rank(), call);
+                    b.tokens.put(a.rank(), a.token());
                     if (dropAt - b.dropAtNanos > 0) { // nanoTime values compare by difference only
                         b.dropAtNanos = dropAt;
                     }
                     if (b.waiting.size() == b.world) {
                         barriers.remove(a.name());
                         release = new ArrayList<>(b.waiting.values());
+                        List<String> tokens = new ArrayList<>(b.world);
+                        for (int r = 0; r < b.world; r++) {
+                            tokens.add(b.tokens.get(r));
+                        }
+                        released = PeerProtocol.tokens(tokens);
                     } else {
                         release = null;
                     }
@@ -92,7 +100,7 @@ final class PeerBarriers {
         if (release != null) {
             for (StreamListener<Result> l : release) {
                 try {
-                    l.onNext(new Result(RELEASED));
+                    l.onNext(new Result(released));
                     l.onCompleted();
                 } catch (RuntimeException callAlreadyEnded) {
                     // that rank stopped waiting (its deadline): the others are released all the same

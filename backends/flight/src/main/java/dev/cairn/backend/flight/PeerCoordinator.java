@@ -6,6 +6,8 @@ import dev.cairn.Coordinator;
 import java.io.IOException;
 import java.io.InterruptedIOException;
 import java.time.Duration;
+import java.util.List;
+import java.util.Optional;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.locks.LockSupport;
 
@@ -14,6 +16,10 @@ import java.util.concurrent.locks.LockSupport;
  * ({@link PeerBarriers}), and a rank's arrival is one Flight call to it that returns when the last rank has arrived.
  * A multi-rank commit then costs each rank two calls instead of listings and reads repeated with backoff, and the
  * ranks learn of a commit the moment rank 0 has made it.
+ *
+ * <p>It passes data ({@link #allGather}): the release of a barrier carries the token each rank arrived with, so rank 0
+ * learns the digest of each rank's index (and commits exactly those), and the others learn from rank 0's token
+ * whether it created the MANIFEST, without reading it.
  *
  * <p>Any rank may be any peer: arrivals are counted by the rank the engine names, so only peer 0 must be the same
  * process for every rank (the group's first address). While peer 0 cannot be reached (starting, or marked down
@@ -32,6 +38,15 @@ final class PeerCoordinator implements Coordinator {
 
     @Override
     public void barrier(String name, int rank, int worldSize, Duration timeout) {
+        arrive(name, rank, worldSize, "", timeout);
+    }
+
+    @Override
+    public Optional<List<String>> allGather(String name, int rank, int worldSize, String token, Duration timeout) {
+        return Optional.of(arrive(name, rank, worldSize, token, timeout));
+    }
+
+    private List<String> arrive(String name, int rank, int worldSize, String token, Duration timeout) {
         long until = System.nanoTime() + timeout.toNanos();
         IOException last = null;
         while (true) {
@@ -41,8 +56,7 @@ final class PeerCoordinator implements Coordinator {
                         + ": not every rank arrived within " + timeout + (last == null ? "" : " (" + last.getMessage() + ")"), last);
             }
             try {
-                store.arrive(name, rank, worldSize, left);
-                return;
+                return store.arrive(name, rank, worldSize, left, token);
             } catch (PeerLink.PeerException e) {
                 if (e.timedOut()) {
                     throw new CheckpointException(Reason.TIMEOUT, "rank " + rank + " of " + worldSize + " at barrier " + name

@@ -612,15 +612,25 @@ final class PeerLink implements AutoCloseable {
     }
 
     /**
-     * Arrives at barrier {@code name} kept by this peer (peer 0 of the group) as rank {@code rank} of {@code world};
-     * returns when every rank arrived. Fails with a {@link PeerException} whose code is TIMED_OUT when
-     * {@code timeoutMillis} passes first.
+     * Arrives at barrier {@code name} kept by this peer (peer 0 of the group) as rank {@code rank} of {@code world},
+     * passing {@code token}; returns every rank's token when every rank arrived. Fails with a {@link PeerException}
+     * whose code is TIMED_OUT when {@code timeoutMillis} passes first.
      */
-    void barrier(String name, int rank, int world, long timeoutMillis) throws IOException {
+    List<String> barrier(String name, int rank, int world, long timeoutMillis, String token) throws IOException {
         enter();
         try {
-            drain(client.doAction(new Action(PeerProtocol.BARRIER_ACTION, PeerProtocol.barrier(name, rank, world, timeoutMillis)),
-                    CallOptions.timeout(Math.max(1, timeoutMillis), TimeUnit.MILLISECONDS)));
+            Iterator<Result> results = client.doAction(new Action(PeerProtocol.BARRIER_ACTION,
+                    PeerProtocol.barrier(name, rank, world, timeoutMillis, token)),
+                    CallOptions.timeout(Math.max(1, timeoutMillis), TimeUnit.MILLISECONDS));
+            List<String> tokens = null;
+            while (results.hasNext()) {
+                tokens = PeerProtocol.decodeTokens(results.next().getBody());
+            }
+            if (tokens == null) {
+                throw new PeerException(this + ": barrier " + name + " was released without the ranks' tokens",
+                        FlightStatusCode.INTERNAL, null);
+            }
+            return tokens;
         } catch (FlightRuntimeException e) {
             if (e.status().code() == FlightStatusCode.TIMED_OUT) {
                 // the other ranks are late, which says nothing about this peer: it is not marked down

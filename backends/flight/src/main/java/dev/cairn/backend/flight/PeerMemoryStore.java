@@ -208,24 +208,24 @@ public final class PeerMemoryStore implements ObjectStore {
     }
 
     /**
-     * Rank {@code rank}'s arrival at barrier {@code name}, kept by peer 0: here when this is peer 0, else one call
-     * to it. Returns when every rank of {@code world} arrived; fails with a {@link PeerLink.PeerException}
-     * (TIMED_OUT after {@code timeoutMillis}, UNAVAILABLE when peer 0 is not reachable or closing).
+     * Rank {@code rank}'s arrival at barrier {@code name} with {@code token}, kept by peer 0: here when this is peer
+     * 0, else one call to it. Returns every rank's token (rank 0's first) when every rank of {@code world} arrived;
+     * fails with a {@link PeerLink.PeerException} (TIMED_OUT after {@code timeoutMillis}, UNAVAILABLE when peer 0 is
+     * not reachable or closing).
      */
-    void arrive(String name, int rank, int world, long timeoutMillis) throws IOException {
+    List<String> arrive(String name, int rank, int world, long timeoutMillis, String token) throws IOException {
         checkOpen();
         if (config.peerIndex() == 0) {
             LocalArrival here = new LocalArrival();
-            service.arriveHere(new PeerProtocol.Arrival(name, rank, world, timeoutMillis), here);
-            here.await(name, timeoutMillis);
-            return;
+            service.arriveHere(new PeerProtocol.Arrival(name, rank, world, timeoutMillis, token), here);
+            return here.await(name, timeoutMillis);
         }
         PeerLink leader = reachable(0);
         if (leader == null) {
             throw new PeerLink.PeerException("peer 0, which keeps the group's barriers, is "
                     + (links[0] == null ? "not connected" : "not reachable"), FlightStatusCode.UNAVAILABLE, null);
         }
-        leader.barrier(name, rank, world, timeoutMillis);
+        return leader.barrier(name, rank, world, timeoutMillis, token);
     }
 
     /** The port of this peer's bulk lane, for tests. */

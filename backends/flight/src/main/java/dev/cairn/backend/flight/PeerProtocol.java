@@ -5,6 +5,7 @@ import static java.nio.charset.StandardCharsets.UTF_8;
 import dev.cairn.ObjectInfo;
 import java.nio.ByteBuffer;
 import java.time.Instant;
+import java.util.ArrayList;
 import java.util.List;
 import org.apache.arrow.vector.types.pojo.ArrowType;
 import org.apache.arrow.vector.types.pojo.Field;
@@ -19,7 +20,7 @@ import org.apache.arrow.vector.types.pojo.Schema;
  *   header (4 bytes), then the body of its kind; integers big-endian, strings UTF-8 after a u16 length
  *   0        2         3       4
  *   +--------+---------+-------+
- *   | magic  | version | kind  |   magic 0xCA1F, version 1
+ *   | magic  | version | kind  |   magic 0xCA1F, version 2 (1 had no barrier tokens)
  *   +--------+---------+-------+
  *
  *   READ ticket (DoGet)           key, offset i64, length i64      stream of batches of {@link #SCHEMA}
@@ -27,8 +28,11 @@ import org.apache.arrow.vector.types.pojo.Schema;
  *   STAT action body              key                              one result: INFO without its key
  *   LIST action body              prefix                           one result per object: INFO
  *   DELETE action body            key                              no result
- *   BARRIER action body           name, rank i32, world i32,       one empty result once every rank of world
- *                                 timeout-millis i64               arrived at name (sent to peer 0 only)
+ *   BARRIER action body           name, rank i32, world i32,       one TOKENS result once every rank of world
+ *                                 timeout-millis i64, token        arrived at name (sent to peer 0 only)
+ *                                 (u32 length, UTF-8)
+ *   TOKENS result                 count u32, then count tokens     every rank's token, rank 0's first
+ *                                 (u32 length, UTF-8 each)
  *
  *   INFO result                   key, size i64, seconds i64, nanos i32
  *   BULK action body              (none)                           one result: BULK port, u16 (0: no bulk lane)
@@ -45,7 +49,7 @@ import org.apache.arrow.vector.types.pojo.Schema;
  */
 final class PeerProtocol {
     static final short MAGIC = (short) 0xCA1F;
-    static final byte VERSION = 1;
+    static final byte VERSION = 2;
 
     static final byte READ = 1;
     static final byte REPLICA = 2;
@@ -101,8 +105,18 @@ final class PeerProtocol {
     record Read(String key, long offset, long length) {
     }
 
-    /** A decoded BARRIER action body: rank {@code rank} of {@code world} arrived at {@code name}. */
-    record Arrival(String name, int rank, int world, long timeoutMillis) {
+    /**
+     * A decoded BARRIER action body: rank {@code rank} of {@code world} arrived at {@code name}, passing {@code token}
+     * (empty for a plain barrier), which the release hands to every rank ({@link #tokens}).
+     */
+    record Arrival(String name, int rank, int world, long timeoutMillis, String token) {
+        Arrival {
+            java.util.Objects.requireNonNull(token, "token");
+        }
+
+        Arrival(String name, int rank, int world, long timeoutMillis) {
+            this(name, rank, world, timeoutMillis, "");
+        }
     }
 
     /** A decoded REPLICA descriptor. */
@@ -141,16 +155,68 @@ final class PeerProtocol {
         return string(body(body, kind));
     }
 
-    static byte[] barrier(String name, int rank, int world, long timeoutMillis) {
+    static byte[] barrier(String name, int rank, int world, long timeoutMillis, String token) {
         byte[] n = name.getBytes(UTF_8);
-        return header(BARRIER, 2 + n.length + 16).putShort(checkLength(n)).put(n).putInt(rank).putInt(world)
-                .putLong(timeoutMillis).array();
+        byte[] t = token.getBytes(UTF_8);
+        return header(BARRIER, 2 + n.length + 16 + 4 + t.length).putShort(checkLength(n)).put(n).putInt(rank).putInt(world)
+                .putLong(timeoutMillis).putInt(t.length).put(t).array();
     }
 
     static Arrival decodeBarrier(byte[] body) {
         ByteBuffer in = body(body, BARRIER);
         String name = string(in);
-        return new Arrival(name, in.getInt(), in.getInt(), in.getLong());
+        int rank = in.getInt();
+        int world = in.getInt();
+        long timeoutMillis = in.getLong();
+        return new Arrival(name, rank, world, timeoutMillis, longString(in));
+    }
+
+    /** A barrier's release: the token of every rank, rank 0's first. */
+    static byte[] tokens(List<String> tokens) {
+        List<byte[]> utf8 = new ArrayList<>(tokens.size());
+        long size = 4;
+        for (String t : tokens) {
+            byte[] b = t.getBytes(UTF_8);
+            utf8.add(b);
+            size += 4 + b.length;
+        }
+        if (size > Integer.MAX_VALUE - 8) {
+            throw new IllegalArgumentException("the tokens of a barrier's " + tokens.size() + " ranks take " + size + " bytes");
+        }
+        ByteBuffer out = ByteBuffer.allocate((int) size).putInt(utf8.size());
+        for (byte[] b : utf8) {
+            out.putInt(b.length).put(b);
+        }
+        return out.array();
+    }
+
+    static List<String> decodeTokens(byte[] body) {
+        ByteBuffer in = ByteBuffer.wrap(body);
+        if (in.remaining() < Integer.BYTES) {
+            throw new IllegalArgumentException("a barrier's release of " + body.length + " bytes names no token count");
+        }
+        int count = in.getInt();
+        if (count < 0 || count > in.remaining() / 4) {
+            throw new IllegalArgumentException("a barrier's release names " + count + " tokens in " + body.length + " bytes");
+        }
+        List<String> tokens = new ArrayList<>(count);
+        for (int i = 0; i < count; i++) {
+            tokens.add(longString(in));
+        }
+        return tokens;
+    }
+
+    private static String longString(ByteBuffer in) {
+        if (in.remaining() < Integer.BYTES) {
+            throw new IllegalArgumentException("a token's length cut short: " + in.remaining() + " bytes left");
+        }
+        int length = in.getInt();
+        if (length < 0 || length > in.remaining()) {
+            throw new IllegalArgumentException("a token of " + length + " bytes where " + in.remaining() + " are left");
+        }
+        byte[] b = new byte[length];
+        in.get(b);
+        return new String(b, UTF_8);
     }
 
     static byte[] info(ObjectInfo info) {

@@ -65,6 +65,47 @@ class PeerCoordinatorTest {
         }
     }
 
+    /**
+     * allGather: every rank, on whichever peer (peer 0's own arrival included), gets every rank's token in rank order,
+     * a long one and an empty one among them; a rank that arrives again replaces its token.
+     */
+    @Test
+    void allGatherHandsEveryRankTheTokenOfEveryRankInRankOrder() throws Exception {
+        try (PeerGroup group = PeerGroup.start(4)) {
+            ExecutorService pool = Executors.newCachedThreadPool();
+            try {
+                for (int round = 0; round < 4; round++) {
+                    String name = "run/peer/" + round + "/committed";
+                    List<String> expected = new ArrayList<>();
+                    for (int r = 0; r < 4; r++) {
+                        expected.add(r == 1 ? "" : r == 2 ? "x".repeat(70_000) + round : "created " + r + "-" + round);
+                    }
+                    List<Future<List<String>>> gathered = new ArrayList<>();
+                    for (int rank = 0; rank < 4; rank++) {
+                        int r = rank;
+                        Coordinator c = group.peer((r + round) % 4).coordinator().orElseThrow(); // rank r is any peer
+                        gathered.add(pool.submit(() -> c.allGather(name, r, 4, expected.get(r), LONG).orElseThrow()));
+                    }
+                    for (Future<List<String>> g : gathered) {
+                        assertEquals(expected, g.get());
+                    }
+                }
+                assertEquals(0, group.peer(0).service().openBarriers());
+            } finally {
+                pool.shutdownNow();
+            }
+        }
+        PeerBarriers barriers = new PeerBarriers();
+        LocalArrival first = new LocalArrival();
+        LocalArrival again = new LocalArrival();
+        LocalArrival zero = new LocalArrival();
+        barriers.arrive(new PeerProtocol.Arrival("b", 1, 2, 60_000, "old"), first);
+        barriers.arrive(new PeerProtocol.Arrival("b", 1, 2, 60_000, "new"), again);
+        barriers.arrive(new PeerProtocol.Arrival("b", 0, 2, 60_000, "zero"), zero);
+        assertEquals(List.of("zero", "new"), again.await("b", 60_000));
+        assertEquals(List.of("zero", "new"), zero.await("b", 60_000));
+    }
+
     @Test
     void aMissingRankMakesTheOthersTimeOutAndTheBarrierIsForgotten() throws Exception {
         try (PeerGroup group = PeerGroup.start(3)) {

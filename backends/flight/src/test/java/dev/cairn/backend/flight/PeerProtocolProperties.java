@@ -49,9 +49,22 @@ class PeerProtocolProperties {
     void aMessageOfAnotherKindOrVersionIsRefused(@ForAll @StringLength(max = 40) String key) {
         byte[] ticket = PeerProtocol.read(key, 1, 2);
         assertThrows(IllegalArgumentException.class, () -> PeerProtocol.decodeReplica(ticket));
-        ticket[2] = 2; // version
+        ticket[2] = PeerProtocol.VERSION + 1; // version
         IllegalArgumentException newer = assertThrows(IllegalArgumentException.class, () -> PeerProtocol.decodeRead(ticket));
-        assertTrue(newer.getMessage().contains("version 2"), newer.getMessage());
+        assertTrue(newer.getMessage().contains("version " + (PeerProtocol.VERSION + 1)), newer.getMessage());
+    }
+
+    @Property(tries = 200)
+    void barrierArrivalsAndTheirReleasedTokensRoundTrip(@ForAll @StringLength(max = 120) String name,
+                                                        @ForAll @IntRange(min = 0, max = 9_999) int rank,
+                                                        @ForAll @LongRange(min = 0) long timeoutMillis,
+                                                        @ForAll @net.jqwik.api.constraints.Size(max = 30) List<@StringLength(max = 200) String> tokens) {
+        String token = tokens.isEmpty() ? "" : tokens.get(0);
+        PeerProtocol.Arrival a = new PeerProtocol.Arrival(name, rank, rank + 1, timeoutMillis, token);
+        assertEquals(a, PeerProtocol.decodeBarrier(PeerProtocol.barrier(name, rank, rank + 1, timeoutMillis, token)));
+        assertEquals(tokens, PeerProtocol.decodeTokens(PeerProtocol.tokens(tokens)));
+        byte[] cut = PeerProtocol.tokens(tokens.isEmpty() ? List.of("x") : tokens);
+        assertThrows(IllegalArgumentException.class, () -> PeerProtocol.decodeTokens(java.util.Arrays.copyOf(cut, cut.length - 1)));
     }
 
     @Property(tries = 300)

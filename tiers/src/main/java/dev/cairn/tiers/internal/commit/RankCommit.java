@@ -56,9 +56,16 @@ import org.apache.arrow.memory.BufferAllocator;
  * <p>A coordinator that gathers ({@link Coordinator#allGather}) carries each rank's digest of its index to rank 0, which
  * commits an index only with exactly those bytes: another writer's index put under the same key in between (a task
  * of an earlier attempt of a retried stage) fails the step instead of entering it. With a coordinator no notice is
- * written: the ranks meet at its barriers.
+ * written: the ranks meet at its barriers. At the "committed" barrier rank 0 passes {@value #CREATED} and the
+ * MANIFEST's digest when it created it; where the digests were gathered, the other ranks take that as the commit of
+ * their own index (rank 0 committed exactly the digests they passed) instead of reading the MANIFEST.
  */
 final class RankCommit {
+    /**
+     * What rank 0 passes at a coordinator's "committed" barrier when it created the step's MANIFEST, before the
+     * MANIFEST's digest; it passes an empty token when it did not.
+     */
+    static final String CREATED = "created ";
     static final long FIRST_POLL_NANOS = 2_000_000;
     static final long MAX_POLL_NANOS = 100_000_000;
     private static final long SECOND_NANOS = 1_000_000_000L;
@@ -220,7 +227,13 @@ final class RankCommit {
                 String own = digest(indexBytes);
                 return unlocked(tier, () -> awaitNotice(tier, index, own, commits, until, indexPutNanos));
             }
-            if (passed(tier, barrier + "/committed", index, until)) {
+            List<String> told = gathered(tier, barrier + "/committed", index, "", until);
+            if (expected != null && told != null && !told.isEmpty() && told.get(0).startsWith(CREATED)) {
+                // Rank 0 created the MANIFEST, committing exactly the indexes whose digests it gathered, this rank's
+                // among them: this rank's rows are committed, learned without reading the MANIFEST.
+                return new Committed(null, index.referencedHashes());
+            }
+            if (told != null) {
                 // Rank 0 has tried: the MANIFEST is there if it committed, read at once (one call instead of a stat
                 // and a read); if it is not, the store is asked until the deadline: a peer that restarted or was
                 // marked down for a moment may not answer at once.
@@ -234,6 +247,7 @@ final class RankCommit {
             return read == null ? Committed.RETIRED : Committed.read(read, index);
         }
         Exception failure = null;
+        String created = "";
         Manifest merged = null;
         List<String> pinned = List.of();
         try {
@@ -261,6 +275,7 @@ final class RankCommit {
             }
             // CommitPoint: the one place that creates a MANIFEST, and resolves a create whose answer was lost.
             CommitPoint.create(tier, index.step(), bytes);
+            created = CREATED + digest(bytes);
             // The newest step, whose chunks this process's collections leave (ChunkCatalog#deleteUnlessPinned), before
             // the pins go: its collector holds the step only once the commit returns.
             tier.catalog().committed(index.step(), merged.referencedHashes());
@@ -283,8 +298,9 @@ final class RankCommit {
             }
         }
         if (coordinator != null) {
-            // Only tells the others that rank 0 has tried; whatever happens here, the MANIFEST decided the step.
-            passed(tier, barrier + "/committed", index, until);
+            // Tells the others that rank 0 has tried, and whether it created the MANIFEST (which decided the step,
+            // whatever happens here); a coordinator that passes no data only orders, and the others read the MANIFEST.
+            gathered(tier, barrier + "/committed", index, created, until);
         }
         if (failure instanceof IOException io) {
             throw io;
@@ -340,18 +356,16 @@ final class RankCommit {
     }
 
     /**
-     * Waits at the coordinator's barrier {@code name}; false if it failed (timeout, a rank gone, closing). Used for
-     * the "committed" barrier, after which every rank asks the store, so a failed barrier decides nothing.
+     * Waits at the coordinator's "committed" barrier {@code name}, passing {@code token} ({@link Coordinator#allGather});
+     * returns every rank's token, an empty list from a coordinator that passes no data, or null if the barrier failed
+     * (timeout, a rank gone, closing). A failed barrier decides nothing: every rank then asks the store.
      */
-    private boolean passed(Tier tier, String name, Manifest index, long until) throws IOException {
+    private List<String> gathered(Tier tier, String name, Manifest index, String token, long until) throws IOException {
         try {
-            unlocked(tier, () -> {
-                coordinator.barrier(name, index.rank(), index.worldSize(), left(until));
-                return null;
-            });
-            return true;
+            return unlocked(tier, () -> coordinator.allGather(name, index.rank(), index.worldSize(), token, left(until))
+                    .orElse(List.of()));
         } catch (CheckpointException e) {
-            return false;
+            return null;
         }
     }
 
