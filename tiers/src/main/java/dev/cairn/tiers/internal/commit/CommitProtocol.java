@@ -39,6 +39,8 @@ public final class CommitProtocol {
     private final StepMarks marks;
     /** The restoring rank's pacing of its metadata reads ({@link #restoring}); null: not paced. */
     private final RestorePacing pacing;
+    /** Pages and rank indexes read ahead for a restore ({@link #readAheadRows}), shared with {@link #restoring}'s. */
+    private final ReadAheadRows readAhead;
 
     /**
      * How the bytes of a committed MANIFEST become a {@link Manifest}: {@link ManifestFormat#read} by default. A
@@ -77,6 +79,7 @@ public final class CommitProtocol {
         this.marks = new StepMarks(clock);
         this.parser = parser != null ? parser : (bytes, label) -> ManifestFormat.read(bytes, label, allocator);
         this.pacing = null;
+        this.readAhead = new ReadAheadRows();
     }
 
     private CommitProtocol(CommitProtocol of, RestorePacing pacing) {
@@ -89,6 +92,7 @@ public final class CommitProtocol {
         this.pacing = pacing;
         this.cache = of.cache;
         this.reading = of.reading;
+        this.readAhead = of.readAhead;
     }
 
     /**
@@ -371,7 +375,27 @@ public final class CommitProtocol {
     }
 
     private CommittedManifest loader(Tier tier) {
-        return new CommittedManifest(reads(tier), tier.layout(), tier.name(), parser::parse, allocator);
+        return new CommittedManifest(reads(tier), tier.layout(), tier.name(), parser::parse, allocator,
+                readAhead.takingFor(tier));
+    }
+
+    /**
+     * Reads ahead, into this protocol's {@link ReadAheadRows}, the pages and the rank indexes that a restore of
+     * {@code step} by rank {@code rank} of a world of {@code worldSize} reads first: its own rows, as a replacement of a
+     * lost rank restores them, and rank 0's, which hold the entries saved once for all ranks (a global blob, a
+     * replicated tensor). The store's round trips, Arrow's parsing and their first compilation are then paid
+     * while the process builds its model, not inside its first restore. Nothing where the MANIFEST holds its rows
+     * itself, where its world is another (a resharding restore reads other ranks' rows), or where the restore paces
+     * its reads ({@link RestorePacing}: thousands of ranks, each read once, in its slot).
+     */
+    public void readAheadRows(Tier tier, long step, int rank, int worldSize) throws IOException {
+        Manifest global = readGlobal(tier, step);
+        if (global.complete() || global.worldSize() != worldSize || rank < 0 || rank >= worldSize
+                || RestorePacing.needed(worldSize)) {
+            return;
+        }
+        new CommittedManifest(tier.store(), tier.layout(), tier.name(), parser::parse, allocator, readAhead.keepingFor(tier))
+                .withRanks(global, rank == 0 ? Set.of(0) : Set.of(rank, 0));
     }
 
     /**

@@ -89,9 +89,12 @@ public final class HighestCommitted {
      */
     private void readAhead(Tier t, long newest) {
         try {
-            // The global part only: from format 4 a multi-rank MANIFEST's rows are in the rank indexes, and a restoring
+            // The global part: from format 4 a multi-rank MANIFEST's rows are in the rank indexes, and a restoring
             // rank reads just the indexes of the slices it asks for (every index, at open, would cost what that saves).
             commits.readGlobal(t, newest);
+            // Then the pages and index of this rank's own rows, which a replacement of a lost rank restores (kept
+            // for that restore's reads; not where the world differs, nor in a paced restore of thousands of ranks).
+            commits.readAheadRows(t, newest, rank, worldSize);
         } catch (Throwable e) {
             // read again, and reported, by whoever needs it
         }

@@ -29,6 +29,7 @@ public final class CommittedManifest {
     private final String where;
     private final BiFunction<ByteBuffer, String, Manifest> parser;
     private final org.apache.arrow.memory.BufferAllocator allocator;
+    private final ReadAhead ahead;
 
     /**
      * @param where     names the store in errors (a tier's name, a store's location)
@@ -37,11 +38,43 @@ public final class CommittedManifest {
      */
     public CommittedManifest(ObjectStore store, StoreLayout layout, String where, BiFunction<ByteBuffer, String, Manifest> parser,
                              org.apache.arrow.memory.BufferAllocator allocator) {
+        this(store, layout, where, parser, allocator, ReadAhead.NONE);
+    }
+
+    /** As above, with pages and rank indexes read ahead ({@link ReadAhead}): taken from or kept in {@code ahead}. */
+    public CommittedManifest(ObjectStore store, StoreLayout layout, String where, BiFunction<ByteBuffer, String, Manifest> parser,
+                             org.apache.arrow.memory.BufferAllocator allocator, ReadAhead ahead) {
         this.store = store;
         this.layout = layout;
         this.where = where;
         this.parser = parser;
         this.allocator = allocator;
+        this.ahead = ahead;
+    }
+
+    /**
+     * The bytes of pages and rank indexes of committed steps read before they are asked for (a replacement reads its
+     * own rows while it builds its model, {@code HighestCommitted}), by key: a read takes them instead of asking the
+     * store, once. They are checked against the name's length and digest like bytes just read, so bytes that are no
+     * longer what is committed are refused as they would be from the store.
+     */
+    public interface ReadAhead {
+        ReadAhead NONE = new ReadAhead() {
+            @Override
+            public ByteBuffer take(String key) {
+                return null;
+            }
+
+            @Override
+            public void keep(String key, ByteBuffer bytes) {
+            }
+        };
+
+        /** The bytes read ahead for {@code key}, given up by this call; null when there are none. */
+        ByteBuffer take(String key);
+
+        /** Bytes just read from {@code key}, for a later {@link #take}. */
+        void keep(String key, ByteBuffer bytes);
     }
 
     /**
@@ -275,9 +308,15 @@ public final class CommittedManifest {
      * checked against the name's length and digest by the caller: a longer object shows as one byte too many.
      */
     private ByteBuffer readCommitted(String key, long length) throws IOException {
+        ByteBuffer taken = ahead.take(key);
+        if (taken != null) {
+            return taken;
+        }
         ByteBuffer dst = ByteBuffer.allocate((int) Math.min(length + 1, ManifestFormat.MAX_BYTES + 1));
         store.read(key, 0, dst);
-        return dst.flip();
+        dst.flip();
+        ahead.keep(key, dst.asReadOnlyBuffer());
+        return dst;
     }
 
     private CheckpointException replaced(Manifest global, String key, String mismatch) {
