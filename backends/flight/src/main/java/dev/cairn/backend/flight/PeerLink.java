@@ -213,19 +213,73 @@ final class PeerLink implements AutoCloseable {
             return port;
         }
         try {
-            // with the read's deadline: on a fresh link this call also connects, and it stands for the read
-            Iterator<Result> results = client.doAction(new Action(PeerProtocol.BULK_ACTION, PeerProtocol.keyBody(PeerProtocol.BULK, "")),
-                    CallOptions.timeout(callTimeoutMillis, TimeUnit.MILLISECONDS));
-            port = PeerProtocol.decodeBulkPort(results.next().getBody());
-            drain(results);
+            port = askBulkPort();
         } catch (FlightRuntimeException e) {
-            if (e.status().code() != FlightStatusCode.UNIMPLEMENTED) {
-                throw failed("ask for the bulk port", e);
-            }
-            port = NO_BULK_LANE; // a peer of a version without one: Flight it is
+            throw failed("ask for the bulk port", e);
         }
         bulkPort = port;
         return port;
+    }
+
+    /** One BULK action (on a fresh link it also connects Flight's channel); FlightRuntimeException as it failed. */
+    private int askBulkPort() {
+        try {
+            // with the read's deadline: on a fresh link this call also connects, and it stands for the read
+            Iterator<Result> results = client.doAction(new Action(PeerProtocol.BULK_ACTION, PeerProtocol.keyBody(PeerProtocol.BULK, "")),
+                    CallOptions.timeout(callTimeoutMillis, TimeUnit.MILLISECONDS));
+            int port = PeerProtocol.decodeBulkPort(results.next().getBody());
+            drain(results);
+            return port;
+        } catch (FlightRuntimeException e) {
+            if (e.status().code() != FlightStatusCode.UNIMPLEMENTED) {
+                throw e;
+            }
+            return NO_BULK_LANE; // a peer of a version without one: Flight it is
+        }
+    }
+
+    /** Connections of the bulk lane kept idle for the next calls, for tests. */
+    int idleBulkConnections() {
+        return idleBulk.size();
+    }
+
+    /**
+     * Connects this link before its first call, so that a process's first reads from this peer (a replacement's first
+     * restore) do not pay for it: Flight's channel and the bulk port asked, and {@code connections} connections to
+     * the bulk lane opened and kept idle for the first calls. Quiet: a peer that cannot be reached now is neither
+     * marked down nor loses its lane; its first call connects as before.
+     */
+    void connectAhead(int connections) {
+        if (closing || bulkPort != BULK_PORT_UNKNOWN) {
+            return;
+        }
+        calls.incrementAndGet();
+        try {
+            if (closing) {
+                return;
+            }
+            int port = askBulkPort();
+            bulkPort = port;
+            for (int i = 0; i < connections && port != NO_BULK_LANE && !closing; i++) {
+                SocketChannel connection = SocketChannel.open();
+                try {
+                    connection.socket().connect(new InetSocketAddress(address.getHostString(), port),
+                            (int) Math.min(Integer.MAX_VALUE, peerTimeoutMillis));
+                    connection.socket().setTcpNoDelay(true);
+                    idleBulk.addLast(connection);
+                } catch (IOException e) {
+                    ChannelDeadlines.closeQuietly(connection);
+                    return;
+                }
+            }
+        } catch (IOException | RuntimeException e) {
+            // the first call connects, and reports what fails
+        } finally {
+            calls.decrementAndGet();
+        }
+        if (closing) {
+            closeBulk(); // close may have emptied the idle connections before the last one was added
+        }
     }
 
     /**

@@ -175,11 +175,11 @@ public final class PeerMemoryStore implements ObjectStore {
     public void connect(List<InetSocketAddress> peers) {
         List<InetSocketAddress> checked = PeerMemoryConfig.checkPeers(peers, config.peerCount());
         PeerLink[] old;
+        PeerLink[] fresh = new PeerLink[config.peerCount()];
         synchronized (linksLock) {
             if (closed) {
                 throw new IllegalStateException("peer memory store " + config.peerIndex() + " is closed");
             }
-            PeerLink[] fresh = new PeerLink[config.peerCount()];
             for (int p = 0; p < fresh.length; p++) {
                 if (p != config.peerIndex()) {
                     fresh[p] = new PeerLink(p, checked.get(p), clientAllocator, config.callTimeout().toMillis(),
@@ -190,6 +190,24 @@ public final class PeerMemoryStore implements ObjectStore {
             links = fresh;
         }
         closeLinks(old);
+        connectAhead(fresh);
+    }
+
+    /**
+     * Connects to every peer in the background ({@link PeerLink#connectAhead}): a process that has just started (a
+     * replacement for a lost rank) connects while it builds its model, not inside its first restore, where it would
+     * otherwise pay Flight's channel, the bulk port and the lane's connections for each peer it reads from.
+     */
+    private void connectAhead(PeerLink[] fresh) {
+        Thread t = new Thread(() -> {
+            for (PeerLink link : fresh) {
+                if (link != null) {
+                    link.connectAhead(PeerProtocol.READ_STREAMS);
+                }
+            }
+        }, "cairn-peer-connect-" + config.peerIndex());
+        t.setDaemon(true);
+        t.start();
     }
 
     /** Waits until every replica queued so far was sent or dropped; false if {@code timeout} passed first. */

@@ -67,6 +67,42 @@ class BulkLaneRequestsTest {
         }
     }
 
+    /**
+     * A link connected ahead (as a peer store does when it learns its peers) holds the lane's connections before its
+     * first call, which takes one of them and gives it back instead of connecting; a lane that cannot be reached yet
+     * leaves no connection and the link still answers over Flight; a peer not started yet is not marked down.
+     */
+    @Test
+    void aLinkConnectedAheadServesItsFirstCallsOnConnectionsItAlreadyHas() throws Exception {
+        withPeer(Lane.SERVED, (link, laneStore, flightStore, reading) -> {
+            link.connectAhead(PeerProtocol.READ_STREAMS);
+            assertEquals(PeerProtocol.READ_STREAMS, link.idleBulkConnections());
+            assertEquals(laneStore.stat("steps/1/lane"), link.stat("steps/1/lane"), "answered over the lane");
+            assertEquals(PeerProtocol.READ_STREAMS, link.idleBulkConnections(), "no connection more");
+        });
+        withPeer(Lane.UNREACHABLE, (link, laneStore, flightStore, reading) -> {
+            link.connectAhead(PeerProtocol.READ_STREAMS);
+            assertEquals(0, link.idleBulkConnections());
+            assertTrue(link.available());
+            assertEquals(flightStore.stat("steps/1/flight"), link.stat("steps/1/flight"), "answered over Flight");
+        });
+        try (BufferAllocator reading = new RootAllocator(16L << 20);
+             ChannelDeadlines deadlines = new ChannelDeadlines("test-deadlines")) {
+            int closed;
+            try (ServerSocket gone = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
+                closed = gone.getLocalPort();
+            }
+            PeerLink notStarted = new PeerLink(0, new InetSocketAddress("127.0.0.1", closed), reading, 2_000, 1_000, deadlines);
+            try {
+                notStarted.connectAhead(PeerProtocol.READ_STREAMS);
+                assertEquals(0, notStarted.idleBulkConnections());
+                assertTrue(notStarted.available(), "a peer not started yet is not marked down by a connection ahead");
+            } finally {
+                notStarted.close();
+            }
+        }
+    }
+
     @Test
     void aLargeListingComesBackWhole() throws Exception {
         withPeer(Lane.SERVED, (link, laneStore, flightStore, reading) -> {
