@@ -257,6 +257,43 @@ class MultiRankTest {
                 + withBarrierAlone);
     }
 
+    /**
+     * With a coordinator a rank other than 0 creates its index instead of asking for the MANIFEST first (a HEAD of
+     * one key by every rank, every step); when the create finds an index there, it asks the MANIFEST, and a step that
+     * another writer committed after this save was admitted is refused with CONFLICT, its committed index unchanged.
+     */
+    @Test
+    void withACoordinatorARankRefusesAStepCommittedMeanwhileAndLeavesItsIndex() throws Exception {
+        byte[] committedIndex = "the other writer's index of rank 1".getBytes(java.nio.charset.StandardCharsets.UTF_8);
+        java.util.concurrent.atomic.AtomicBoolean committedMeanwhile = new java.util.concurrent.atomic.AtomicBoolean();
+        dev.cairn.ObjectStore racing = new dev.cairn.testkit.ForwardingObjectStore(store) {
+            @Override
+            public boolean putIfAbsent(String key, ByteBuffer data) throws java.io.IOException {
+                // Another writer commits step 5 right before this rank creates its index.
+                if (key.equals(layout.indexKey(5, 1)) && committedMeanwhile.compareAndSet(false, true)) {
+                    store.put(layout.indexKey(5, 1), ByteBuffer.wrap(committedIndex));
+                    store.put(layout.manifestKey(5), ByteBuffer.wrap(new byte[] {1}));
+                }
+                return super.putIfAbsent(key, data);
+            }
+
+            @Override
+            public void close() {
+                // the test's store, closed after the test
+            }
+        };
+        try (Checkpointer one = Checkpointer.open(CairnConfig.builder("ranks").tier(TierConfig.of("shared", racing).keepLast(3))
+                .chunkBytes(4096).encoderThreads(1).stagingBytes(4L << 20).deadline(Duration.ofSeconds(30)).rank(1, 2)
+                .coordinator(frameworkBarrier()).build())) {
+            ExecutionException e = assertThrows(ExecutionException.class,
+                    () -> one.save(5, state(1, 2, 5)).done().get(60, TimeUnit.SECONDS));
+            CheckpointException c = (CheckpointException) e.getCause();
+            assertEquals(Reason.CONFLICT, c.reason(), c.getMessage());
+        }
+        assertTrue(committedMeanwhile.get(), "rank 1 created its index");
+        assertEquals(ByteBuffer.wrap(committedIndex), store.readAll(layout.indexKey(5, 1)), "no index replaced");
+    }
+
     /** Reads of step 5's MANIFEST by ranks 1 and 2 of 3 until their saves of it completed. */
     private List<Long> manifestReadsOfRanksOneAndTwo(String run, Coordinator coordinator) throws Exception {
         String manifest = new StoreLayout(run).manifestKey(5);

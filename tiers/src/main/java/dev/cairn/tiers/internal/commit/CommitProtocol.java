@@ -136,8 +136,8 @@ public final class CommitProtocol {
         if (manifest.worldSize() > 1 ? ranks.alreadyCommitted(tier, manifest, this) : isCommitted(tier, step)) {
             // Checked before the index too: a losing writer must not replace the committed step's index. (A writer
             // whose check passes may still lose the create: then it gives the index back, see giveBackIndex.) With
-            // several ranks, RankCommit asks where thousands of ranks may ask at once (ranks other than 0 meeting
-            // through the store only when their index create finds one there, below).
+            // several ranks, RankCommit asks where thousands of ranks may ask at once (ranks other than 0 only when
+            // their index create finds one there, below).
             throw new CheckpointException(Reason.CONFLICT, "step " + step + " is already committed in tier " + tier.name()
                     + ": saving a step twice is refused");
         }
@@ -167,7 +167,7 @@ public final class CommitProtocol {
         if (manifest.worldSize() > 1 && ranks.createsIndex(manifest)) {
             // Created, so that the check for a committed step costs a request only where an index is there already.
             if (!tier.store().putIfAbsent(indexKey, ByteBuffer.wrap(index))) {
-                if (ranks.committedBeforeIndex(tier, manifest)) {
+                if (ranks.committedBeforeIndex(tier, manifest, this)) {
                     throw new CheckpointException(Reason.CONFLICT, "step " + step + " is already committed in tier "
                             + tier.name() + ": saving a step twice is refused");
                 }

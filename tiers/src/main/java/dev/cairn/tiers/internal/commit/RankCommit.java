@@ -158,38 +158,44 @@ final class RankCommit {
      * Before a rank writes its index: spreads the ranks' index PUTs over time ({@value #INDEX_PUTS_PER_SECOND} a
      * second, rank r after r / that many seconds) when they meet through the store, since a step's indexes share one
      * prefix, then tells whether the step is committed already (a second save of it is refused before its index
-     * replaces a committed one). Rank 0, and every rank with a coordinator, asks the MANIFEST. The others
-     * ({@link #createsIndex}) ask nothing here: they create their index, and only when an index of theirs is there
-     * already (a committed step holds one for each rank; so does an earlier attempt that did not commit) ask
-     * {@link #committedBeforeIndex}, which saves a request per rank and step.
+     * replaces a committed one). Rank 0 asks the MANIFEST. The others ({@link #createsIndex}) ask nothing here:
+     * they create their index, and only when an index of theirs is there already (a committed step holds one for each
+     * rank; so does an earlier attempt that did not commit) ask {@link #committedBeforeIndex}, which saves a request
+     * per rank and step (with a coordinator, a round trip on each rank's way to the commit).
      */
     boolean alreadyCommitted(Tier tier, Manifest index, CommitProtocol commits) throws IOException {
         if (!createsIndex(index)) {
             return commits.isCommitted(tier, index.step());
         }
-        long spread = (long) index.rank() * SECOND_NANOS / INDEX_PUTS_PER_SECOND;
-        unlocked(tier, () -> {
-            pause(spread);
-            return null;
-        });
+        if (coordinator == null) {
+            long spread = (long) index.rank() * SECOND_NANOS / INDEX_PUTS_PER_SECOND;
+            unlocked(tier, () -> {
+                pause(spread);
+                return null;
+            });
+        }
         return false;
     }
 
     /**
      * Whether {@code index}'s rank writes its index create-only, asking whether the step is committed only when the
-     * create finds an index there ({@link #committedBeforeIndex}): ranks other than 0 that meet through the store.
+     * create finds an index there ({@link #committedBeforeIndex}): every rank but 0.
      */
     boolean createsIndex(Manifest index) {
-        return coordinator == null && index.rank() != 0;
+        return index.rank() != 0;
     }
 
     /**
-     * With an index of this rank's already under its key: whether the step is committed. The rank asks its commit
-     * notice, spread over K prefixes, where thousands of HEADs of one MANIFEST key at once would be refused: a notice
-     * is put only after its MANIFEST, and is removed with it, so it is taken here only to refuse a save. Not
-     * committed: the index there is an earlier attempt's, and this rank's replaces it.
+     * With an index of this rank's already under its key: whether the step is committed. Meeting through the store,
+     * the rank asks its commit notice, spread over K prefixes, where thousands of HEADs of one MANIFEST key at once
+     * would be refused: a notice is put only after its MANIFEST, and is removed with it, so it is taken here only to
+     * refuse a save. With a coordinator, which writes no notices, it asks the MANIFEST. Not committed: the index there
+     * is an earlier attempt's, and this rank's replaces it.
      */
-    boolean committedBeforeIndex(Tier tier, Manifest index) throws IOException {
+    boolean committedBeforeIndex(Tier tier, Manifest index, CommitProtocol commits) throws IOException {
+        if (coordinator != null) {
+            return commits.isCommitted(tier, index.step());
+        }
         return exists(tier, tier.layout().noticeKey(index.step(), index.rank(), index.worldSize()));
     }
 
