@@ -10,10 +10,11 @@ import java.util.Optional;
  * and the other ranks wait until the MANIFEST appears. A framework with its own barrier (torch.distributed, MPI,
  * a job scheduler's) plugs it in here and saves the polling.
  *
- * <p>The engine calls {@link #barrier} twice per step and tier, on every rank: once after the rank's index is
- * durable ({@code "<run>/<tier>/<step>/indexed"}), and once after rank 0 has tried to commit
- * ({@code "<run>/<tier>/<step>/committed"}); it then checks the store for the MANIFEST, so a barrier only orders
- * ranks and never decides what is committed.
+ * <p>The engine meets the ranks twice per step and tier: once after the rank's index is durable
+ * ({@code "<run>/<tier>/<step>/indexed"}), and once after rank 0 has tried to commit
+ * ({@code "<run>/<tier>/<step>/committed"}). What is committed is decided by rank 0's create-only MANIFEST alone: after
+ * a plain barrier every rank checks the store for it, and rank 0's token at the second meeting (below) only reports
+ * that create.
  *
  * <p>At the "indexed" barrier the engine calls {@link #allGather} instead, with a digest of the index bytes the rank
  * has just written. A coordinator that can pass those digests to rank 0 (Spark's {@code BarrierTaskContext.allGather}
@@ -24,12 +25,12 @@ import java.util.Optional;
  * running, or whose write arrives late), so with it a retried stage never commits a mixture of two attempts. A
  * coordinator that cannot pass data keeps the default, which is {@link #barrier} alone.
  *
- * <p>At the "committed" barrier the engine calls {@link #allGather} too: rank 0 passes {@code "created <digest>"} when it
- * created the step's MANIFEST (the SHA-256 of its bytes) and an empty token when it did not. Where the "indexed"
- * gathering passed the digests, a rank that receives rank 0's {@code created} token knows its own index is committed
- * (rank 0 commits exactly the gathered digests) and does not read the MANIFEST: one store round trip less on every
- * rank's commit. Otherwise (no data passed, or no {@code created}) each rank reads the MANIFEST, as after a plain
- * barrier.
+ * <p>At the "committed" barrier the engine calls {@link #allGather} too: rank 0 passes
+ * {@code "created <manifest digest> <digest of the gathered index digests>"} when it created the step's MANIFEST, and
+ * an empty token when it did not. A rank whose own "indexed" gathering has the same digest, its own index's digest in
+ * its place, knows its index is committed (rank 0 commits exactly the gathered digests) and does not read the
+ * MANIFEST: one store round trip less on every rank's commit. Otherwise (no data passed, no {@code created}, another
+ * gathering) each rank reads the MANIFEST, as after a plain barrier.
  */
 @FunctionalInterface
 public interface Coordinator {

@@ -255,6 +255,28 @@ class MultiRankTest {
         List<Long> withBarrierAlone = manifestReadsOfRanksOneAndTwo("barrier", frameworkBarrier());
         assertTrue(withBarrierAlone.stream().allMatch(n -> n >= 1), "a barrier alone: ranks 1 and 2 read the MANIFEST "
                 + withBarrierAlone);
+        // Rank 1 is handed another gathering than rank 0's (rank 2's digest differs in its copy): it does not take rank
+        // 0's token for its commit and reads the MANIFEST; rank 2, in rank 0's gathering, does not.
+        Coordinator gathering = gatheringBarrier("none", () -> { });
+        Coordinator otherRoundForRankOne = new Coordinator() {
+            @Override
+            public void barrier(String name, int rank, int world, Duration timeout) {
+                gathering.barrier(name, rank, world, timeout);
+            }
+
+            @Override
+            public java.util.Optional<List<String>> allGather(String name, int rank, int world, String token, Duration timeout) {
+                java.util.Optional<List<String>> all = gathering.allGather(name, rank, world, token, timeout);
+                if (rank != 1 || !name.endsWith("/indexed")) {
+                    return all;
+                }
+                List<String> other = new ArrayList<>(all.orElseThrow());
+                other.set(2, "0".repeat(other.get(2).length()));
+                return java.util.Optional.of(other);
+            }
+        };
+        List<Long> otherRound = manifestReadsOfRanksOneAndTwo("other-round", otherRoundForRankOne);
+        assertTrue(otherRound.get(0) >= 1 && otherRound.get(1) == 0, "rank 1 reads the MANIFEST, rank 2 does not: " + otherRound);
     }
 
     /**

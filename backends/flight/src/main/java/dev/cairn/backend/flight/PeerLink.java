@@ -678,7 +678,13 @@ final class PeerLink implements AutoCloseable {
                     CallOptions.timeout(Math.max(1, timeoutMillis), TimeUnit.MILLISECONDS));
             List<String> tokens = null;
             while (results.hasNext()) {
-                tokens = PeerProtocol.decodeTokens(results.next().getBody());
+                byte[] body = results.next().getBody();
+                try {
+                    tokens = PeerProtocol.decodeTokens(body);
+                } catch (IllegalArgumentException malformed) {
+                    throw new PeerException(this + ": barrier " + name + " was released with a malformed answer: "
+                            + malformed.getMessage(), FlightStatusCode.INTERNAL, malformed);
+                }
             }
             if (tokens == null) {
                 throw new PeerException(this + ": barrier " + name + " was released without the ranks' tokens",

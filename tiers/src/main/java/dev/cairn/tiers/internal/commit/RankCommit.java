@@ -63,7 +63,8 @@ import org.apache.arrow.memory.BufferAllocator;
 final class RankCommit {
     /**
      * What rank 0 passes at a coordinator's "committed" barrier when it created the step's MANIFEST, before the
-     * MANIFEST's digest; it passes an empty token when it did not.
+     * MANIFEST's digest and the digest of the index digests it gathered ({@link #gatheredDigest}); it passes an empty
+     * token when it did not.
      */
     static final String CREATED = "created ";
     static final long FIRST_POLL_NANOS = 2_000_000;
@@ -234,9 +235,12 @@ final class RankCommit {
                 return unlocked(tier, () -> awaitNotice(tier, index, own, commits, until, indexPutNanos));
             }
             List<String> told = gathered(tier, barrier + "/committed", index, "", until);
-            if (expected != null && told != null && !told.isEmpty() && told.get(0).startsWith(CREATED)) {
-                // Rank 0 created the MANIFEST, committing exactly the indexes whose digests it gathered, this rank's
-                // among them: this rank's rows are committed, learned without reading the MANIFEST.
+            if (expected != null && told != null && !told.isEmpty()
+                    && told.get(0).endsWith(" " + gatheredDigest(expected)) && told.get(0).startsWith(CREATED)
+                    && expected.get(index.rank()).equals(digest(indexBytes))) {
+                // Rank 0 created the MANIFEST, committing exactly the indexes whose digests it gathered in the very
+                // gathering this rank was in (the same digest of them all), this rank's own among them: this rank's
+                // rows are committed, learned without reading the MANIFEST.
                 return new Committed(null, index.referencedHashes());
             }
             if (told != null) {
@@ -281,7 +285,7 @@ final class RankCommit {
             }
             // CommitPoint: the one place that creates a MANIFEST, and resolves a create whose answer was lost.
             CommitPoint.create(tier, index.step(), bytes);
-            created = CREATED + digest(bytes);
+            created = expected == null ? "" : CREATED + digest(bytes) + " " + gatheredDigest(expected);
             // The newest step, whose chunks this process's collections leave (ChunkCatalog#deleteUnlessPinned), before
             // the pins go: its collector holds the step only once the commit returns.
             tier.catalog().committed(index.step(), merged.referencedHashes());
@@ -803,6 +807,11 @@ final class RankCommit {
     }
 
     /** SHA-256 of an index's bytes, in hex: what ranks tell rank 0 through {@link Coordinator#allGather}. */
+    /** The SHA-256 of the index digests of a gathering, in rank order: which gathering rank 0 committed. */
+    static String gatheredDigest(List<String> digests) {
+        return digest(String.join("\n", digests).getBytes(java.nio.charset.StandardCharsets.UTF_8));
+    }
+
     static String digest(byte[] bytes) {
         return digest(java.nio.ByteBuffer.wrap(bytes));
     }
