@@ -375,8 +375,19 @@ public final class CommitProtocol {
     }
 
     private CommittedManifest loader(Tier tier) {
-        return new CommittedManifest(reads(tier), tier.layout(), tier.name(), parser::parse, allocator,
-                readAhead.takingFor(tier));
+        return loader(tier, reads(tier), readAhead.takingFor(tier));
+    }
+
+    private CommittedManifest loader(Tier tier, dev.cairn.ObjectStore from, CommittedManifest.ReadAhead ahead) {
+        return new CommittedManifest(from, tier.layout(), tier.name(), parser::parse, allocator, ahead);
+    }
+
+    /**
+     * The first restore has ended: what was read ahead for it and not taken ({@link #readAheadRows}) is let go, and
+     * nothing more is kept.
+     */
+    public void readAheadDone() {
+        readAhead.clear();
     }
 
     /**
@@ -394,8 +405,7 @@ public final class CommitProtocol {
                 || RestorePacing.needed(worldSize)) {
             return;
         }
-        new CommittedManifest(tier.store(), tier.layout(), tier.name(), parser::parse, allocator, readAhead.keepingFor(tier))
-                .withRanks(global, rank == 0 ? Set.of(0) : Set.of(rank, 0));
+        loader(tier, tier.store(), readAhead.keepingFor(tier)).withRanks(global, rank == 0 ? Set.of(0) : Set.of(rank, 0));
     }
 
     /**

@@ -72,6 +72,7 @@ public final class HighestCommitted {
                 if (newest >= 0) {
                     readAhead(t, newest);
                     whenCommitted.run();
+                    readAheadRows(t, newest);
                 }
             });
         } catch (RejectedExecutionException e) {
@@ -92,8 +93,17 @@ public final class HighestCommitted {
             // The global part: from format 4 a multi-rank MANIFEST's rows are in the rank indexes, and a restoring
             // rank reads just the indexes of the slices it asks for (every index, at open, would cost what that saves).
             commits.readGlobal(t, newest);
-            // Then the pages and index of this rank's own rows, which a replacement of a lost rank restores (kept
-            // for that restore's reads; not where the world differs, nor in a paced restore of thousands of ranks).
+        } catch (Throwable e) {
+            // read again, and reported, by whoever needs it
+        }
+    }
+
+    /**
+     * Then the pages and indexes of this rank's own rows (and rank 0's), which a replacement of a lost rank restores:
+     * kept for that restore's reads; not where the world differs, nor in a paced restore of thousands of ranks.
+     */
+    private void readAheadRows(Tier t, long newest) {
+        try {
             commits.readAheadRows(t, newest, rank, worldSize);
         } catch (Throwable e) {
             // read again, and reported, by whoever needs it

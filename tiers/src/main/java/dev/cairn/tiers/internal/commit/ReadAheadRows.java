@@ -4,20 +4,30 @@ import dev.cairn.tiers.internal.Tier;
 import dev.cairn.tiers.internal.manifest.CommittedManifest;
 import java.nio.ByteBuffer;
 import java.util.Map;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
+import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicLong;
 
 /**
- * Pages and rank indexes of committed steps that this process read before its restore asked for them
- * ({@link CommitProtocol#readAheadRows}), by tier and key, each taken once by the read that wants it. Bounded: what a
- * process reads ahead is its own rows of the newest step of each tier (a page or two and one index), far under
- * {@value #MAX_BYTES} bytes; beyond that nothing more is kept, and a read simply asks the store.
+ * Pages and rank indexes of committed steps that this process reads before its restore asks for them
+ * ({@link CommitProtocol#readAheadRows}), by tier and key, each taken once by the read that wants it. A read of a key
+ * whose read ahead is still running waits for it (as a MANIFEST's second reader waits for the first), so that the
+ * restore never reads the same bytes twice. Bounded: what a process reads ahead is its own rows of the newest step of
+ * each tier (a page or two and one or two indexes), far under {@value #MAX_BYTES} bytes, and everything is let go
+ * when the first restore ends ({@link #clear}), taken or not.
  */
 final class ReadAheadRows {
     static final long MAX_BYTES = 32L << 20;
+    /** The longest a read waits for the same key's read ahead: past it, it reads itself. */
+    private static final long WAIT_SECONDS = 30;
 
-    private final Map<String, ByteBuffer> held = new ConcurrentHashMap<>();
+    private final Map<String, CompletableFuture<ByteBuffer>> held = new ConcurrentHashMap<>();
     private final AtomicLong bytes = new AtomicLong();
+    private final AtomicBoolean over = new AtomicBoolean();
 
     /** What a reader of {@code tier} takes from (and never adds to). */
     CommittedManifest.ReadAhead takingFor(Tier tier) {
@@ -27,15 +37,30 @@ final class ReadAheadRows {
                 if (held.isEmpty()) {
                     return null;
                 }
-                ByteBuffer b = held.remove(key(tier, key));
-                if (b != null) {
-                    bytes.addAndGet(-b.remaining());
+                CompletableFuture<ByteBuffer> f = held.remove(key(tier, key));
+                if (f == null) {
+                    return null;
                 }
-                return b;
+                try {
+                    ByteBuffer b = f.get(WAIT_SECONDS, TimeUnit.SECONDS);
+                    if (b != null) {
+                        bytes.addAndGet(-b.remaining());
+                    }
+                    return b;
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                    return null;
+                } catch (ExecutionException | TimeoutException e) {
+                    return null; // the read ahead failed or hangs: this read asks the store itself
+                }
             }
 
             @Override
-            public void keep(String key, ByteBuffer read) {
+            public void reading(String key) {
+            }
+
+            @Override
+            public void read(String key, ByteBuffer read) {
             }
         };
     }
@@ -49,17 +74,41 @@ final class ReadAheadRows {
             }
 
             @Override
-            public void keep(String key, ByteBuffer read) {
-                if (bytes.addAndGet(read.remaining()) > MAX_BYTES) {
-                    bytes.addAndGet(-read.remaining());
-                    return;
-                }
-                ByteBuffer before = held.put(key(tier, key), read);
-                if (before != null) {
-                    bytes.addAndGet(-before.remaining());
+            public void reading(String key) {
+                if (!over.get()) {
+                    held.putIfAbsent(key(tier, key), new CompletableFuture<>());
                 }
             }
+
+            @Override
+            public void read(String key, ByteBuffer read) {
+                CompletableFuture<ByteBuffer> f = held.get(key(tier, key));
+                if (f == null) {
+                    return; // let go since (clear), or never announced
+                }
+                if (read == null || bytes.addAndGet(read.remaining()) > MAX_BYTES) {
+                    if (read != null) {
+                        bytes.addAndGet(-read.remaining());
+                    }
+                    held.remove(key(tier, key), f);
+                    f.complete(null);
+                    return;
+                }
+                f.complete(read);
+            }
         };
+    }
+
+    /** Lets go of everything read ahead, and keeps nothing read ahead from now on: the first restore has ended. */
+    void clear() {
+        over.set(true);
+        for (String key : held.keySet()) {
+            CompletableFuture<ByteBuffer> f = held.remove(key);
+            if (f != null) {
+                f.complete(null);
+            }
+        }
+        bytes.set(0);
     }
 
     /** Bytes held, for tests. */

@@ -55,8 +55,8 @@ public final class CommittedManifest {
     /**
      * The bytes of pages and rank indexes of committed steps read before they are asked for (a replacement reads its
      * own rows while it builds its model, {@code HighestCommitted}), by key: a read takes them instead of asking the
-     * store, once. They are checked against the name's length and digest like bytes just read, so bytes that are no
-     * longer what is committed are refused as they would be from the store.
+     * store, once. Bytes taken that are not the ones named (length and digest) are read again from the store, so a
+     * read ahead never makes a restore fail that a read would not.
      */
     public interface ReadAhead {
         ReadAhead NONE = new ReadAhead() {
@@ -66,15 +66,22 @@ public final class CommittedManifest {
             }
 
             @Override
-            public void keep(String key, ByteBuffer bytes) {
+            public void reading(String key) {
+            }
+
+            @Override
+            public void read(String key, ByteBuffer bytes) {
             }
         };
 
-        /** The bytes read ahead for {@code key}, given up by this call; null when there are none. */
+        /** The bytes read ahead for {@code key}, given up by this call (waiting for a read of it still running); null when there are none. */
         ByteBuffer take(String key);
 
-        /** Bytes just read from {@code key}, for a later {@link #take}. */
-        void keep(String key, ByteBuffer bytes);
+        /** A read of {@code key} starts: one of {@code key} by a taker waits for its end. */
+        void reading(String key);
+
+        /** The end of the read of {@code key}: its bytes, or null if it failed. */
+        void read(String key, ByteBuffer bytes);
     }
 
     /**
@@ -201,14 +208,13 @@ public final class CommittedManifest {
         String label = where + ":" + key;
         ByteBuffer bytes;
         try {
-            bytes = readCommitted(key, named.length());
+            bytes = readCommitted(key, new IndexRef(0, named.length(), named.digest()));
         } catch (java.nio.file.NoSuchFileException gone) {
             store.stat(layout.manifestKey(global.step())); // the whole step retired since it was read: NoSuchFile
             throw new CheckpointException(Reason.CORRUPT, "step " + global.step() + " in " + where + " cannot be read: page "
                     + key + " of its MANIFEST's directory is missing");
         }
-        IndexRef expected = new IndexRef(0, named.length(), named.digest());
-        String mismatch = expected.mismatch(bytes);
+        String mismatch = new IndexRef(0, named.length(), named.digest()).mismatch(bytes);
         if (mismatch != null) {
             throw new CheckpointException(Reason.CORRUPT, "step " + global.step() + " in " + where + " cannot be trusted: page "
                     + key + " of its MANIFEST's directory " + mismatch.replace("the MANIFEST committed", "its directory names")
@@ -287,7 +293,7 @@ public final class CommittedManifest {
         String label = where + ":" + key;
         ByteBuffer bytes;
         try {
-            bytes = readCommitted(key, ref.length());
+            bytes = readCommitted(key, ref);
         } catch (java.nio.file.NoSuchFileException gone) {
             // Retention removes the MANIFEST first, then the indexes: with the MANIFEST gone too, the step was retired
             // since it was read (a NoSuchFileException, as for the MANIFEST); with it there, the index is lost.
@@ -307,15 +313,21 @@ public final class CommittedManifest {
      * first (thousands of restoring ranks read a step's pages and indexes at once, in one prefix). What comes back is
      * checked against the name's length and digest by the caller: a longer object shows as one byte too many.
      */
-    private ByteBuffer readCommitted(String key, long length) throws IOException {
+    private ByteBuffer readCommitted(String key, IndexRef named) throws IOException {
         ByteBuffer taken = ahead.take(key);
-        if (taken != null) {
+        if (taken != null && named.mismatch(taken.duplicate()) == null) {
             return taken;
         }
-        ByteBuffer dst = ByteBuffer.allocate((int) Math.min(length + 1, ManifestFormat.MAX_BYTES + 1));
-        store.read(key, 0, dst);
+        ByteBuffer dst = ByteBuffer.allocate((int) Math.min(named.length() + 1, ManifestFormat.MAX_BYTES + 1));
+        ahead.reading(key);
+        try {
+            store.read(key, 0, dst);
+        } catch (IOException | RuntimeException e) {
+            ahead.read(key, null);
+            throw e;
+        }
         dst.flip();
-        ahead.keep(key, dst.asReadOnlyBuffer());
+        ahead.read(key, dst.asReadOnlyBuffer());
         return dst;
     }
 

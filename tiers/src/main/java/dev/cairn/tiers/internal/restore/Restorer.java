@@ -100,6 +100,14 @@ public final class Restorer implements AutoCloseable {
      * then overlap the reads.
      */
     public RestoreResult restore(RestoreRequest request, java.util.function.LongConsumer chosen) {
+        try {
+            return restoreOnce(request, chosen);
+        } finally {
+            commits.readAheadDone(); // what was read ahead for a first restore, taken or not
+        }
+    }
+
+    private RestoreResult restoreOnce(RestoreRequest request, java.util.function.LongConsumer chosen) {
         CommitProtocol reads = commits.restoring(rank, worldSize);
         Planned planned = plan(request, holdersOf(request, reads), chosen, reads);
         long step = planned.step;

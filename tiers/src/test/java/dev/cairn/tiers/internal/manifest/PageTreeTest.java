@@ -146,6 +146,64 @@ class PageTreeTest {
         assertFalse(resolved.complete());
     }
 
+    /**
+     * Pages and indexes read ahead are taken instead of read (each once), and bytes taken that are not the ones named
+     * (a short or replaced read ahead) are read again from the store instead of failing the read.
+     */
+    @Test
+    void bytesReadAheadAreTakenOnceAndWrongOnesAreReadAgain() throws Exception {
+        commit(4);
+        Map<String, ByteBuffer> kept = new ConcurrentHashMap<>();
+        CommittedManifest.ReadAhead keeping = new CommittedManifest.ReadAhead() {
+            @Override
+            public ByteBuffer take(String key) {
+                return null;
+            }
+
+            @Override
+            public void reading(String key) {
+            }
+
+            @Override
+            public void read(String key, ByteBuffer bytes) {
+                kept.put(key, bytes);
+            }
+        };
+        CommittedManifest.ReadAhead taking = new CommittedManifest.ReadAhead() {
+            @Override
+            public ByteBuffer take(String key) {
+                return kept.remove(key);
+            }
+
+            @Override
+            public void reading(String key) {
+            }
+
+            @Override
+            public void read(String key, ByteBuffer bytes) {
+            }
+        };
+        Manifest ahead = new CommittedManifest(store, LAYOUT, "mem", (b, label) -> ManifestFormat.read(b, label, allocator),
+                allocator, keeping).withRanks(global(), Set.of(7));
+        assertTrue(kept.containsKey(LAYOUT.indexKey(1, 7)) && kept.size() > 1, kept.keySet().toString());
+        String oneKept = kept.keySet().stream().filter(k -> !k.equals(LAYOUT.indexKey(1, 7))).findFirst().orElseThrow();
+        kept.put(oneKept, ByteBuffer.wrap(new byte[] {1, 2, 3})); // not the page named: read again
+        Map<String, Integer> reads = new ConcurrentHashMap<>();
+        ObjectStore counting = new ForwardingObjectStore(store) {
+            @Override
+            public int read(String key, long offset, ByteBuffer dst) throws IOException {
+                reads.merge(key, 1, Integer::sum);
+                return super.read(key, offset, dst);
+            }
+        };
+        Manifest taken = new CommittedManifest(counting, LAYOUT, "mem", (b, label) -> ManifestFormat.read(b, label, allocator),
+                allocator, taking).withRanks(global(), Set.of(7));
+        assertEquals(Map.of(oneKept, 1), reads, "only the wrong bytes were read again");
+        assertEquals(ahead.entries().stream().map(e -> e.rank() + "/" + e.name() + e.chunks()).toList(),
+                taken.entries().stream().map(e -> e.rank() + "/" + e.name() + e.chunks()).toList());
+        assertTrue(kept.isEmpty(), "each taken once");
+    }
+
     @Test
     void aPageReplacedAfterTheCommitIsRefusedNamingIt() throws Exception {
         PageTree.Built built = commit(4);
