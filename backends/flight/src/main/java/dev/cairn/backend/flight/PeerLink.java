@@ -258,19 +258,19 @@ final class PeerLink implements AutoCloseable {
             if (closing) {
                 return;
             }
-            int port = askBulkPort();
+            int port;
+            try {
+                port = askBulkPort();
+            } catch (RuntimeException unreachable) {
+                // Not started yet, say: gRPC would wait out its connect backoff before the first real call tried again.
+                for (ManagedChannel c : readChannels) {
+                    c.resetConnectBackoff();
+                }
+                return;
+            }
             bulkPort = port;
             for (int i = 0; i < connections && port != NO_BULK_LANE && !closing; i++) {
-                SocketChannel connection = SocketChannel.open();
-                try {
-                    connection.socket().connect(new InetSocketAddress(address.getHostString(), port),
-                            (int) Math.min(Integer.MAX_VALUE, peerTimeoutMillis));
-                    connection.socket().setTcpNoDelay(true);
-                    idleBulk.addLast(connection);
-                } catch (IOException e) {
-                    ChannelDeadlines.closeQuietly(connection);
-                    return;
-                }
+                idleBulk.addLast(openBulk(port));
             }
         } catch (IOException | RuntimeException e) {
             // the first call connects, and reports what fails
@@ -423,6 +423,16 @@ final class PeerLink implements AutoCloseable {
 
     /** A new connection to the bulk lane, or null (and no lane for this link from now on) if it cannot be made. */
     private SocketChannel connectBulk(int port) throws IOException {
+        try {
+            return openBulk(port);
+        } catch (IOException e) {
+            bulkPort = NO_BULK_LANE;
+            return null;
+        }
+    }
+
+    /** A new connection to the bulk lane at {@code port}, or the reason it cannot be made. */
+    private SocketChannel openBulk(int port) throws IOException {
         SocketChannel connection = SocketChannel.open();
         try {
             connection.socket().connect(new InetSocketAddress(address.getHostString(), port),
@@ -431,8 +441,7 @@ final class PeerLink implements AutoCloseable {
             return connection;
         } catch (IOException e) {
             ChannelDeadlines.closeQuietly(connection);
-            bulkPort = NO_BULK_LANE;
-            return null;
+            throw e;
         }
     }
 

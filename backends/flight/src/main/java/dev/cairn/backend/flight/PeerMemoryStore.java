@@ -194,20 +194,20 @@ public final class PeerMemoryStore implements ObjectStore {
     }
 
     /**
-     * Connects to every peer in the background ({@link PeerLink#connectAhead}): a process that has just started (a
-     * replacement for a lost rank) connects while it builds its model, not inside its first restore, where it would
-     * otherwise pay Flight's channel, the bulk port and the lane's connections for each peer it reads from.
+     * Connects to every peer in the background, each on a short-lived thread of its own ({@link PeerLink#connectAhead}):
+     * a process that has just started (a replacement for a lost rank) connects while it builds its model, not inside
+     * its first restore, where it would otherwise pay Flight's channel, the bulk port and a lane connection for each peer
+     * it reads from. One connection a peer is kept idle: it holds a thread of that peer's lane (more are opened as
+     * reads need them, as before).
      */
     private void connectAhead(PeerLink[] fresh) {
-        Thread t = new Thread(() -> {
-            for (PeerLink link : fresh) {
-                if (link != null) {
-                    link.connectAhead(PeerProtocol.READ_STREAMS);
-                }
+        for (PeerLink link : fresh) {
+            if (link != null) {
+                Thread t = new Thread(() -> link.connectAhead(1), "cairn-peer-connect-" + config.peerIndex());
+                t.setDaemon(true);
+                t.start();
             }
-        }, "cairn-peer-connect-" + config.peerIndex());
-        t.setDaemon(true);
-        t.start();
+        }
     }
 
     /** Waits until every replica queued so far was sent or dropped; false if {@code timeout} passed first. */
