@@ -132,8 +132,16 @@ public final class Restorer implements AutoCloseable {
      * bench --simulate}), whose store keeps no chunk bytes.
      */
     public PlannedRestore plan(RestoreRequest request) {
+        return plan(request, step -> { });
+    }
+
+    /**
+     * {@link #plan(RestoreRequest)}, telling {@code chosen} the step as soon as it is known, as
+     * {@link #restore(RestoreRequest, java.util.function.LongConsumer)} does.
+     */
+    public PlannedRestore plan(RestoreRequest request, java.util.function.LongConsumer chosen) {
         CommitProtocol reads = commits.restoring(rank, worldSize);
-        Planned p = plan(request, holdersOf(request, reads), step -> { }, reads);
+        Planned p = plan(request, holdersOf(request, reads), chosen, reads);
         java.util.Set<String> distinct = new java.util.HashSet<>();
         long stored = 0;
         for (RestorePlan.Task task : p.plan.tasks()) {

@@ -31,16 +31,21 @@ public final class StaleIndexCleanUp {
     private final List<Tier> tiers;
     private final CommitProtocol commits;
     private final int rank;
+    private final int worldSize;
     private final Executor executor;
     private final Duration deadline;
 
-    /** @param executor where the clean-up runs beside the chunk reads (the multi-rank commit threads) */
-    public StaleIndexCleanUp(Restorer restorer, List<Tier> tiers, CommitProtocol commits, int rank, Executor executor,
-                             Duration deadline) {
+    /**
+     * @param worldSize the restoring world, whose size decides whether the clean-up's reads are paced
+     * @param executor  where the clean-up runs beside the chunk reads (the multi-rank commit threads)
+     */
+    public StaleIndexCleanUp(Restorer restorer, List<Tier> tiers, CommitProtocol commits, int rank, int worldSize,
+                             Executor executor, Duration deadline) {
         this.restorer = restorer;
         this.tiers = tiers;
         this.commits = commits;
         this.rank = rank;
+        this.worldSize = worldSize;
         this.executor = executor;
         this.deadline = deadline;
     }
@@ -81,8 +86,12 @@ public final class StaleIndexCleanUp {
         }
     }
 
-    /** Removes this rank's indexes of steps after {@code step} that never committed, in every tier. */
-    private void dropOwnStaleIndexes(long step) {
+    /**
+     * Removes this rank's indexes of steps after {@code step} that never committed, in every tier; what
+     * {@link #restore} runs beside the chunk reads once the step is chosen, public for the scale simulation, which
+     * runs it on the rank's turn.
+     */
+    public void dropOwnStaleIndexes(long step) {
         for (Tier t : tiers) {
             try {
                 for (ObjectInfo o : t.store().list(t.layout().stepsPrefix())) {
