@@ -1,6 +1,5 @@
 package dev.cairn.tiers.internal.restore;
 
-import dev.cairn.ObjectInfo;
 import dev.cairn.RestoreRequest;
 import dev.cairn.RestoreResult;
 import dev.cairn.tiers.internal.Tier;
@@ -8,7 +7,6 @@ import dev.cairn.tiers.internal.commit.CommitProtocol;
 import java.io.IOException;
 import java.time.Duration;
 import java.util.List;
-import java.util.OptionalLong;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.Executor;
@@ -24,7 +22,11 @@ import java.util.concurrent.atomic.AtomicBoolean;
  * take together, so no rank 0 of this attempt commits a later step before every rank has done this.
  *
  * <p>The clean-up runs on its own thread as soon as the step is chosen, overlapping the chunk reads, and is done
- * before the restore returns.
+ * before the restore returns. It costs each rank a listing of the step folders ({@link CommitProtocol#stepFolders}: a
+ * request per 1,000 steps, not a listing of {@code steps/}, a request per 1,000 keys, every rank's index of every
+ * retained step, which 5,000 restoring ranks each made), and a HEAD of the MANIFEST and a DELETE of its own index for
+ * each later step without a MANIFEST (none, or the failed attempt's one or two). From 126 restoring ranks on, these
+ * reads are paced as the restore's ({@link CommitProtocol#restoring}).
  */
 public final class StaleIndexCleanUp {
     private final Restorer restorer;
@@ -92,13 +94,14 @@ public final class StaleIndexCleanUp {
      * runs it on the rank's turn.
      */
     public void dropOwnStaleIndexes(long step) {
+        // Paced as this rank's restore reads are (from 126 restoring ranks on): at 5,000 ranks the listings of the
+        // step folders are one prefix's, which S3 serves 5,500 a second.
+        CommitProtocol reads = commits.restoring(rank, worldSize);
         for (Tier t : tiers) {
             try {
-                for (ObjectInfo o : t.store().list(t.layout().stepsPrefix())) {
-                    OptionalLong s = t.layout().stepOf(o.key());
-                    if (s.isPresent() && s.getAsLong() > step && o.key().equals(t.layout().indexKey(s.getAsLong(), rank))
-                            && !commits.isCommitted(t, s.getAsLong())) {
-                        t.store().delete(o.key());
+                for (long s : reads.stepFolders(t)) {
+                    if (s > step && !reads.isCommitted(t, s)) {
+                        t.store().delete(t.layout().indexKey(s, rank)); // none there (another rank's attempt): fine
                     }
                 }
             } catch (IOException e) {
