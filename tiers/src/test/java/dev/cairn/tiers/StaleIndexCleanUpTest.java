@@ -100,8 +100,9 @@ class StaleIndexCleanUpTest {
 
             // Rank 1 of 200 restoring ranks: its reads are paced (RestorePacing), its first slots due at once.
             try (Tier tier = new Tier(TierConfig.of("shared", store), 0, LAYOUT, 1)) {
-                new StaleIndexCleanUp(null, List.of(tier), new CommitProtocol(allocator), 1, 200, Runnable::run,
-                        Duration.ofSeconds(60)).dropOwnStaleIndexes(9);
+                StaleIndexCleanUp cleanUp = new StaleIndexCleanUp(null, List.of(tier), new CommitProtocol(allocator), 1,
+                        200, Runnable::run, Duration.ofSeconds(60));
+                cleanUp.dropOwnStaleIndexes(9, cleanUp.pacedFromNow());
             }
             List<String> left = new ArrayList<>();
             for (ObjectInfo o : memory.list(LAYOUT.run() + "/")) {

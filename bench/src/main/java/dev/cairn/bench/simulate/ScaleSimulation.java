@@ -515,6 +515,9 @@ public final class ScaleSimulation {
                     for (SimulatedModel.State s : SimulatedModel.STATES) {
                         targets.add(model.tensor(s, r, m));
                     }
+                    StaleIndexCleanUp cleanUp = new StaleIndexCleanUp(restorer, List.of(tier), protocol, r, m,
+                            Runnable::run, CairnConfig.DEFAULT_DEADLINE);
+                    CommitProtocol cleanUpReads = cleanUp.pacedFromNow(); // at the restore's start, as the engine's
                     Restorer.PlannedRestore plan = restorer.plan(RestoreRequest.latest().into(TrainingState.of(targets)),
                             chosen -> chosenAt[0] = clock.now());
                     step = plan.step();
@@ -525,8 +528,7 @@ public final class ScaleSimulation {
                     planned[r] = clock.now() - start;
                     // The clean-up starts when the step is chosen, beside the rest of the restore, on its own thread.
                     clock.setNow(chosenAt[0]);
-                    new StaleIndexCleanUp(restorer, List.of(tier), protocol, r, m, Runnable::run,
-                            CairnConfig.DEFAULT_DEADLINE).dropOwnStaleIndexes(plan.step());
+                    cleanUp.dropOwnStaleIndexes(plan.step(), cleanUpReads);
                     cleaned[r] = clock.now() - start;
                 }
             } catch (Throwable e) {

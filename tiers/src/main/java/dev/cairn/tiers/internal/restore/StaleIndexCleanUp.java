@@ -56,13 +56,14 @@ public final class StaleIndexCleanUp {
     public RestoreResult restore(RestoreRequest request) {
         CompletableFuture<Void> cleanUp = new CompletableFuture<>();
         AtomicBoolean started = new AtomicBoolean();
+        CommitProtocol reads = pacedFromNow();
         try {
             return restorer.restore(request, step -> {
                 started.set(true);
                 try {
                     executor.execute(() -> {
                         try {
-                            dropOwnStaleIndexes(step);
+                            dropOwnStaleIndexes(step, reads);
                         } finally {
                             cleanUp.complete(null);
                         }
@@ -89,14 +90,22 @@ public final class StaleIndexCleanUp {
     }
 
     /**
-     * Removes this rank's indexes of steps after {@code step} that never committed, in every tier; what
-     * {@link #restore} runs beside the chunk reads once the step is chosen, public for the scale simulation, which
-     * runs it on the rank's turn.
+     * This rank's reads paced from now, as its restore's are ({@link CommitProtocol#restoring}): call at the restore's
+     * start. The clean-up starts once the step is chosen, when the restore's first reads have had their slots, so its
+     * own first slots are due by then: it waits for no slot of its own after the restore's, where a schedule started
+     * then would hold the last of 5,000 ranks back a second 14.6 s. Its listing of the step folders then follows the
+     * rank's first read of the MANIFEST, as paced as that: at 5,000 ranks, 333 ranks a second on that prefix.
      */
-    public void dropOwnStaleIndexes(long step) {
-        // Paced as this rank's restore reads are (from 126 restoring ranks on): at 5,000 ranks the listings of the
-        // step folders are one prefix's, which S3 serves 5,500 a second.
-        CommitProtocol reads = commits.restoring(rank, worldSize);
+    public CommitProtocol pacedFromNow() {
+        return commits.restoring(rank, worldSize);
+    }
+
+    /**
+     * Removes this rank's indexes of steps after {@code step} that never committed, in every tier, reading through
+     * {@code reads} ({@link #pacedFromNow} at the restore's start); what {@link #restore} runs beside the chunk reads
+     * once the step is chosen, public for the scale simulation, which runs it on the rank's turn.
+     */
+    public void dropOwnStaleIndexes(long step, CommitProtocol reads) {
         for (Tier t : tiers) {
             try {
                 for (long s : reads.stepFolders(t)) {
