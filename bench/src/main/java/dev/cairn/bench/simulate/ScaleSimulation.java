@@ -50,9 +50,12 @@ import org.apache.arrow.memory.RootAllocator;
  * rank looks at its notice when the commit can be there, then checks the MANIFEST with one HEAD), rank 0's retention
  * and garbage collection after each commit ({@link Retention}, {@link GarbageCollector}, as a multi-rank run's
  * outsider, on rank 0's simulated time; a checkpoint starts {@code CHECKPOINT_INTERVAL_NANOS} (15 minutes) after the
- * last one's last request, longer than its grace), and each restoring rank's listing of the steps, MANIFEST read,
- * reads of the indexes whose slices overlap its own, and restore plan with resharding ({@link Restorer#plan}). The store is met through the store (no
- * {@code Coordinator}), the engine's default without a peer tier.
+ * last one's last request, longer than its grace), and each restoring rank's look for the newest step, MANIFEST read,
+ * reads of the indexes whose slices overlap its own, and restore plan with resharding ({@link Restorer#plan}), with
+ * the removal of its own indexes of a failed attempt at a later step ({@code StaleIndexCleanUp}, from the moment the
+ * step is chosen). Before the first checkpoint, the start-up of the new run: every process's look for the newest
+ * committed step at open ({@link CommitProtocol#newestCommitted}, as {@code HighestCommitted} makes it). The ranks
+ * meet through the store (no {@code Coordinator}), the engine's default without a peer tier.
  *
  * <p><b>Simulated</b>: the chunks' bytes (each chunk is one PUT of its stored size, its bytes never made: the save
  * pipeline's capture, hashing and encoding are not run), the store ({@link SimulatedObjectStore}: 20-60 ms to the

@@ -208,8 +208,8 @@ public final class Restorer implements AutoCloseable {
     /**
      * The step {@code request} restores with the tiers that hold it, in speed order, found without a listing of the
      * steps (thousands of ranks restoring at once would each list them, issue 15): the step it names by its MANIFEST
-     * in each tier, else the newest from each tier's group of step marks ({@code StepMarks#newest}, which lists the
-     * steps only where nothing is marked). Only the newest step's holders: a tier whose newest is older does not hold
+     * in each tier, else the newest from each tier's group of step marks ({@code StepMarks#newest}, which looks at
+     * the step folders only where nothing is marked). Only the newest step's holders: a tier whose newest is older does not hold
      * it, none holds a newer one. A step asked for that no tier holds is answered from the listing
      * ({@link #committedSteps()}), whose error names the committed steps. STORAGE, not an empty answer, when no tier
      * offers a step and one could not be asked.
