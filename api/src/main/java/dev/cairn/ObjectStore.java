@@ -98,6 +98,25 @@ public interface ObjectStore extends AutoCloseable {
     /** Every object whose key starts with {@code prefix}, sorted by key. */
     List<ObjectInfo> list(String prefix) throws IOException;
 
+    /**
+     * The folders directly under {@code prefix}: for every object whose key starts with {@code prefix} and has a '/'
+     * after it, the key up to and including the first such '/', each once, sorted (S3's CommonPrefixes of a listing
+     * with delimiter '/'). Objects directly under {@code prefix} are not named; a folder exists only while it holds an
+     * object. For a prefix with many keys under few folders ({@code <run>/steps/}: every rank's index of every retained
+     * step), where a {@link #list} returns every key: a store that can answer with the folders alone should (S3: a
+     * LIST page per 1,000 folders, not per 1,000 keys). By default derived from {@link #list}, correct for any store.
+     */
+    default List<String> listFolders(String prefix) throws IOException {
+        java.util.TreeSet<String> folders = new java.util.TreeSet<>();
+        for (ObjectInfo o : list(prefix)) {
+            int slash = o.key().indexOf('/', prefix.length());
+            if (slash >= 0) {
+                folders.add(o.key().substring(0, slash + 1));
+            }
+        }
+        return List.copyOf(folders);
+    }
+
     /** Removes {@code key}; removing a missing key is not an error. */
     void delete(String key) throws IOException;
 

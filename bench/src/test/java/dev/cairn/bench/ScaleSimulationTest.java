@@ -55,6 +55,13 @@ class ScaleSimulationTest {
             assertTrue(c.manifestBytes() > 0 && c.indexBytes() > 0);
             assertTrue(c.listsOnSavePath() > 0, "rank 0 lists the step for the indexes: the engine meets through the store");
         }
+        ScaleSimulation.StartUp up = r.startUp();
+        assertTrue(up.failures().isEmpty(), up.failures().toString());
+        assertEquals(0, up.fullListings(), "no process of the new run lists the steps at open");
+        assertEquals(16, up.requests().get(RequestKind.LIST), "each lists its group of step marks (group 0 of 1), empty");
+        assertEquals(16, up.requests().get(RequestKind.LIST_FOLDERS), "and then the step folders (none), once");
+        assertEquals(32, up.totalRequests());
+        assertEquals(0, r.checkpoints().get(0).fullListings(), "rank 0's first marks take what its open's look found");
         assertEquals(List.of(), r.checkpoints().get(1).gc().stepsRetired(), "keep 2: nothing to retire at the second");
         Checkpoint third = r.checkpoints().get(2);
         assertEquals(List.of(1000L), third.gc().stepsRetired());
@@ -117,6 +124,14 @@ class ScaleSimulationTest {
         }
         assertEquals(last.indexBytes(), indexBytesRead, "each saved slice overlaps one new one: every index read once in all");
         assertEquals(32 * 3, restore.requests().get(RequestKind.GET), "a GET of the MANIFEST and of two indexes a rank");
+        // Each rank's clean-up of its index of the failed attempt planted at step 3000: the step folders, a HEAD of
+        // step 3000's MANIFEST (absent) and a DELETE of its own index; no listing of every key under the steps.
+        assertEquals(32, restore.stalePlanted());
+        assertEquals(0, restore.staleLeft(), "every restoring rank removed its own index of the failed attempt");
+        assertEquals(0, restore.requestsOnFullListings(), "no LIST of the steps prefix");
+        assertEquals(32, restore.folderListings(), "one listing of the step folders a rank");
+        assertEquals(32, restore.requests().get(RequestKind.DELETE));
+        assertEquals(32 * 2, restore.requests().get(RequestKind.HEAD), "the restored MANIFEST's and the failed step's");
         double shares = 0;
         for (double s : restore.chunkShares()) {
             shares += s;
@@ -148,6 +163,27 @@ class ScaleSimulationTest {
         long reads = restore.totalRequests();
         assertTrue(last <= 2 * (reads * 1_000_000_000L / 4_000) + 1_000_000_000L, last + " ns until the last rank had its"
                 + " plan, for " + reads + " requests: about what 4,000 a second take, not more than twice that and a second");
+    }
+
+    /**
+     * 2,000 processes of a new run open at once, each looking for the newest committed step: its group of step marks
+     * (8 groups), then what every process asks alike, the groups of marks and the step folders. Sent at once, 2,000
+     * listings of the steps prefix fell in one second (issue 15: no key over 1,000); each rank now waits its turn
+     * (LookPacing), so no prefix is listed more than 1,000 times in a second and nothing is refused.
+     */
+    @Test
+    void twoThousandProcessesOfANewRunLookAtOnceWithNoPrefixOverItsLimit() throws Exception {
+        Results r = ScaleSimulation.run(small(2000, 1).withCheckpoints(1).withRestoreRanks(1), QUIET);
+        ScaleSimulation.StartUp up = r.startUp();
+        assertTrue(up.failures().isEmpty(), up.failures().toString());
+        assertEquals(0, up.slowDowns(), "SlowDown answers");
+        assertEquals(0, up.fullListings(), "no listing of the steps");
+        assertTrue(up.busiestPrefixPeak() <= ScaleReport.KEY_RATE_GOAL, up.busiestPrefix() + ": " + up.busiestPrefixPeak()
+                + " listings in one second");
+        assertEquals(2000 + 1750 + 2000, up.totalRequests(), "its group a rank; the groups, by the 1,750 ranks whose"
+                + " group (1 to 7) is empty while group 0 is; the step folders a rank");
+        long last = java.util.Arrays.stream(up.lookNanos()).max().orElseThrow();
+        assertTrue(last < 3_000_000_000L, last + " ns until the last look returned: (1,999 - 100) / 800 s and a few requests");
     }
 
     @Test

@@ -149,6 +149,12 @@ public final class FaultyObjectStore implements ObjectStore {
     }
 
     @Override
+    public List<String> listFolders(String prefix) throws IOException {
+        before("listFolders", prefix);
+        return delegate.listFolders(prefix);
+    }
+
+    @Override
     public void delete(String key) throws IOException {
         before("delete", key);
         delegate.delete(key);

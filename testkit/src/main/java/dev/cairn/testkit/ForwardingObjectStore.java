@@ -11,7 +11,8 @@ import java.util.List;
  * {@link #putSyncingNameLater}, {@link #putIfAbsentSyncingNameLater} and {@link #syncNames} are not passed on: their
  * defaults send every write through {@link #put} or {@link #putIfAbsent} (durable at once), so that a test overriding
  * those two sees and breaks every write (a save's chunks it does not know to be stored are created with
- * {@code putIfAbsent}).
+ * {@code putIfAbsent}). {@link #listFolders} is passed on: a test that watches or breaks listings overrides it beside
+ * {@link #list}.
  */
 public abstract class ForwardingObjectStore implements ObjectStore {
     protected final ObjectStore delegate;
@@ -43,6 +44,16 @@ public abstract class ForwardingObjectStore implements ObjectStore {
     @Override
     public List<ObjectInfo> list(String prefix) throws IOException {
         return delegate.list(prefix);
+    }
+
+    /**
+     * Passed on, unlike the writes above: a wrapper that fell back to the default would list every key under the prefix
+     * (a page per 1,000 keys of S3 or of a simulated store) where the store answers with its folders. A test that
+     * watches or breaks listings overrides this too.
+     */
+    @Override
+    public List<String> listFolders(String prefix) throws IOException {
+        return delegate.listFolders(prefix);
     }
 
     @Override

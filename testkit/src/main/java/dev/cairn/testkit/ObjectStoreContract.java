@@ -421,6 +421,58 @@ public abstract class ObjectStoreContract {
     }
 
     @Test
+    void listFoldersNamesEachFolderDirectlyUnderThePrefixOnceSortedByName() throws IOException {
+        for (String key : List.of("run/steps/2/MANIFEST", "run/steps/10/rank-0.index", "run/steps/1/rank-1.index",
+                "run/steps/1/rank-0.index", "run/steps/1/MANIFEST", "run/steps/9/a/b/deep", "run/chunks/ab/abcdef",
+                "other/steps/1/MANIFEST", "run/steps1", "run/steps-x/1/k", "runner", "run/steps/loose")) {
+            store.put(key, ByteBuffer.wrap(key.getBytes(UTF_8)));
+        }
+
+        // Sorted by name, so step 10 before step 2: a caller that wants steps in order parses them.
+        assertEquals(List.of("run/steps/1/", "run/steps/10/", "run/steps/2/", "run/steps/9/"),
+                store.listFolders("run/steps/"), "objects directly under the prefix are no folder");
+        assertEquals(List.of("run/chunks/", "run/steps-x/", "run/steps/"), store.listFolders("run/"));
+        assertEquals(List.of("run/steps-x/", "run/steps/"), store.listFolders("run/steps"),
+                "a prefix need not end at a '/': the folder is the key up to the first '/' after it");
+        assertEquals(List.of("run/steps/1/", "run/steps/10/"), store.listFolders("run/steps/1"));
+        assertEquals(List.of("run/steps/9/a/"), store.listFolders("run/steps/9/"));
+        assertEquals(List.of("other/", "run/"), store.listFolders(""));
+        assertEquals(List.of(), store.listFolders("run/steps/1/"), "a folder of objects only");
+        assertEquals(List.of(), store.listFolders("nothing/here/"));
+        assertEquals(List.of(), store.listFolders("run/steps/3"));
+    }
+
+    @Test
+    void aFolderWhoseObjectsWereAllDeletedIsNoLongerListed() throws IOException {
+        store.put("run/steps/1/MANIFEST", ByteBuffer.wrap("m".getBytes(UTF_8)));
+        store.put("run/steps/2/rank-0.index", ByteBuffer.wrap("i".getBytes(UTF_8)));
+        store.put("run/steps/3/x/deep", ByteBuffer.wrap("d".getBytes(UTF_8)));
+
+        store.delete("run/steps/2/rank-0.index");
+        store.delete("run/steps/3/x/deep");
+        assertEquals(List.of("run/steps/1/"), store.listFolders("run/steps/"));
+        store.put("run/steps/2/rank-1.index", ByteBuffer.wrap("i".getBytes(UTF_8)));
+        assertEquals(List.of("run/steps/1/", "run/steps/2/"), store.listFolders("run/steps/"));
+    }
+
+    @Test
+    void listFoldersOfThousandsOfFoldersNamesEveryOne() throws Exception {
+        int count = 1100; // more than one page of S3's 1,000
+        runInParallel(8, count, i -> {
+            String key = "many/" + i + "/rank-" + (i % 3) + ".index";
+            store.put(key, ByteBuffer.wrap(key.getBytes(UTF_8)));
+        });
+        store.put("many/7/MANIFEST", ByteBuffer.wrap("m".getBytes(UTF_8)));
+
+        List<String> expected = new ArrayList<>();
+        for (int i = 0; i < count; i++) {
+            expected.add("many/" + i + "/");
+        }
+        expected.sort(null);
+        assertEquals(expected, store.listFolders("many/"), "every folder once, sorted by name");
+    }
+
+    @Test
     void listReportsEachObjectsSize() throws IOException {
         store.put("p/a", ByteBuffer.allocate(3));
         store.put("p/b", ByteBuffer.allocate(0));

@@ -15,6 +15,12 @@ public enum RequestKind {
     HEAD(false),
     /** One page of a listing (at most 1,000 keys); a GET on the bucket for S3's rates. */
     LIST(false),
+    /**
+     * One page of a listing of the folders directly under a prefix (ListObjectsV2 with delimiter '/': up to 1,000
+     * folders and keys directly under it); a LIST for S3's rates, counted apart so that a listing of every key under a
+     * prefix can be told from it.
+     */
+    LIST_FOLDERS(false),
     /** One key removed. */
     DELETE(true),
     /**

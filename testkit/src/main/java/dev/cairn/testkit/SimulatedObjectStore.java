@@ -33,7 +33,8 @@ import java.util.concurrent.atomic.LongAdder;
  *   <li>Requests, as {@code S3ObjectStore} sends them for each call: {@link #put} one PUT, {@link #putIfAbsent}
  *       one create-only PUT, {@link #read} one ranged GET (a HEAD when the destination has no room), {@link #stat}
  *       one HEAD, {@link #statAll} one HEAD per key in batches of {@value #STATS_IN_FLIGHT} in flight together,
- *       {@link #list} one LIST per page of {@value #LIST_PAGE_KEYS} keys (at least one), {@link #delete} one
+ *       {@link #list} one LIST per page of {@value #LIST_PAGE_KEYS} keys (at least one), {@link #listFolders} one
+ *       LIST_FOLDERS per page of {@value #LIST_PAGE_KEYS} folders, {@link #delete} one
  *       DELETE, {@link #deleteAll} one DELETE_BATCH (DeleteObjects) per {@value #KEYS_PER_DELETE_BATCH} keys, one
  *       after another, counted on the prefix its keys share, {@code readAll} a HEAD and then GETs (the SPI's default). Keys are counted by kind, by prefix and
  *       per key ({@link #stats()}).</li>
@@ -303,6 +304,57 @@ public final class SimulatedObjectStore implements ObjectStore {
             finish(RequestKind.LIST, prefix, start, 0);
         }
         return found;
+    }
+
+    /**
+     * One LIST_FOLDERS request per page of {@value #LIST_PAGE_KEYS} folders and keys directly under {@code prefix} (at
+     * least one), counted on the prefix it lists as a LIST is: S3 limits both alike.
+     */
+    @Override
+    public List<String> listFolders(String prefix) throws IOException {
+        checkOpen();
+        if (prefix == null || !ObjectKeys.printable(prefix).equals(prefix) || prefix.indexOf('\\') >= 0) {
+            throw new IOException("invalid prefix '" + (prefix == null ? null : ObjectKeys.printable(prefix)) + "'");
+        }
+        long asked = clock.now();
+        long first = admit(RequestKind.LIST_FOLDERS, null, prefix);
+        List<String> found = new ArrayList<>();
+        String folder = folderNames.ceiling(prefix);
+        while (folder != null && folder.startsWith(prefix)) {
+            int slash = folder.indexOf('/', prefix.length());
+            if (slash < 0 || !holdsVisible(folder, asked)) {
+                folder = folderNames.higher(folder); // keys directly under the prefix, or a folder emptied
+                continue;
+            }
+            String child = folder.substring(0, slash + 1);
+            if (found.isEmpty() || !found.get(found.size() - 1).equals(child)) {
+                found.add(child);
+            }
+            folder = folderNames.higher(folder);
+        }
+        int direct = 0;
+        for (String key : folders.getOrDefault(folderOf(prefix), Set.of())) {
+            if (key.startsWith(prefix) && visible(objects.get(key), asked) != null) {
+                direct++;
+            }
+        }
+        finish(RequestKind.LIST_FOLDERS, prefix, first, 0);
+        int pages = Math.max(1, (found.size() + direct + LIST_PAGE_KEYS - 1) / LIST_PAGE_KEYS);
+        for (int page = 1; page < pages; page++) {
+            long start = admit(RequestKind.LIST_FOLDERS, null, prefix);
+            finish(RequestKind.LIST_FOLDERS, prefix, start, 0);
+        }
+        return found;
+    }
+
+    /** Whether a key of {@code folder} is held and visible to a request that started at {@code start}. */
+    private boolean holdsVisible(String folder, long start) {
+        for (String key : folders.getOrDefault(folder, Set.of())) {
+            if (visible(objects.get(key), start) != null) {
+                return true;
+            }
+        }
+        return false;
     }
 
     @Override

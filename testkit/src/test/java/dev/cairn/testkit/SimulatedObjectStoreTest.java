@@ -215,6 +215,35 @@ class SimulatedObjectStoreTest {
         }
     }
 
+    /**
+     * A listing of the step folders costs a LIST_FOLDERS page per 1,000 folders, however many keys each holds: 1,500
+     * ranks' indexes of 3 steps are 5 pages of a LIST of every key, one page of folders.
+     */
+    @Test
+    void aListingOfFoldersCostsOnePagePerThousandFoldersNotPerThousandKeys() throws IOException {
+        try (SimulatedObjectStore store = instant().build()) {
+            for (int step = 1; step <= 3; step++) {
+                for (int rank = 0; rank < 1500; rank++) {
+                    store.put("run/steps/" + step + "/rank-" + rank + ".index", bytes(1));
+                }
+            }
+            for (int i = 0; i < 1001; i++) {
+                store.put("many/" + i + "/k", bytes(1));
+            }
+            store.resetStats();
+
+            assertEquals(List.of("run/steps/1/", "run/steps/2/", "run/steps/3/"), store.listFolders("run/steps/"));
+            RequestStats stats = store.stats();
+            assertEquals(1, stats.requests(RequestKind.LIST_FOLDERS));
+            assertEquals(0, stats.requests(RequestKind.LIST), "no listing of every key");
+            assertEquals(1, stats.prefix("run/steps/").requests(RequestKind.LIST_FOLDERS), "counted on what it lists");
+            assertEquals(1001, store.listFolders("many/").size());
+            assertEquals(3, store.stats().requests(RequestKind.LIST_FOLDERS), "1,001 folders: two pages");
+            assertEquals(List.of(), store.listFolders("nothing/"));
+            assertEquals(4, store.stats().requests(RequestKind.LIST_FOLDERS), "an empty listing is one request");
+        }
+    }
+
     // ---- rates ---------------------------------------------------------------------------------------------
 
     @Test

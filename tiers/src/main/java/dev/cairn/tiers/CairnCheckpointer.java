@@ -121,7 +121,8 @@ public final class CairnCheckpointer implements Checkpointer {
                 daemon("cairn-restore"));
         this.restorer = new Restorer(tiers, commits, restorePool, config.deadline(), config.rank(), config.worldSize(), scratch);
         this.rankRestore = multiRank
-                ? new StaleIndexCleanUp(restorer, tiers, commits, config.rank(), rankCommits, config.deadline()) : null;
+                ? new StaleIndexCleanUp(restorer, tiers, commits, config.rank(), config.worldSize(), rankCommits,
+                        config.deadline()) : null;
         this.checkpoints = new CommittedCheckpoints(tiers, commits);
         HighestCommitted highestCommitted = new HighestCommitted(commits, config.deadline(), config.rank(), config.worldSize());
         // A tier that holds a committed step at open means a restore is likely (a replacement, a resumed run): the

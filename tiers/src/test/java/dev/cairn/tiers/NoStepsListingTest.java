@@ -34,11 +34,12 @@ import org.junit.jupiter.api.Test;
  * Issue 15: no process lists the steps prefix at open, at a restore of the newest step or at its saves, once the run's
  * steps are marked ({@code StepMarks}): a real multi-rank run (4 ranks meeting through the store) saves two steps, then
  * a new job of 4 ranks opens, restores the newest, and saves; and a job of 3 ranks (another world size, another
- * grouping) restores it. Each rank's LIST requests are counted by the prefix they list. Rank 0's retention after its
- * first commit in a process learns the tier's steps from group 0 of the marks, not from a listing. Counted apart: the
- * listing of the steps each restoring rank of a multi-rank run makes to remove its own indexes of steps after the
- * restored one that never committed ({@code StaleIndexCleanUp}, beside the chunk reads, at most one a rank). Rank 0
- * cannot do it for every rank: ranks that train without a collective after their restore (the examples' ranks) may
+ * grouping) restores it. Each rank's LIST requests are counted by the prefix they list, listings of folders apart. Rank
+ * 0's retention after its first commit in a process learns the tier's steps from group 0 of the marks, not from a
+ * listing. No listing of the steps either by the clean-up each restoring rank of a multi-rank run makes to remove its
+ * own indexes of steps after the restored one that never committed ({@code StaleIndexCleanUp}, beside the chunk
+ * reads): it looks at the step folders, once a rank (a request per 1,000 steps, where a listing of the steps is one
+ * per 1,000 keys: thousands of ranks each listed every rank's index of every step). Rank 0 cannot do it for every rank: ranks that train without a collective after their restore (the examples' ranks) may
  * write an index of the next step before rank 0's clean-up lists, and it would delete that new index.
  */
 class NoStepsListingTest {
@@ -67,6 +68,19 @@ class NoStepsListingTest {
             }
             lists.computeIfAbsent(kind, k -> new AtomicInteger()).incrementAndGet();
             return super.list(prefix);
+        }
+
+        /** Counted apart from listings of every key: "step folders" of the steps prefix, "mark groups" of the marks'. */
+        @Override
+        public List<String> listFolders(String prefix) throws IOException {
+            String kind = prefix.equals(LAYOUT.stepsPrefix()) ? "step folders"
+                    : prefix.equals(LAYOUT.marksPrefix()) ? "mark groups" : "folders of " + prefix;
+            if (java.util.Arrays.stream(Thread.currentThread().getStackTrace())
+                    .anyMatch(f -> f.getClassName().endsWith(".StaleIndexCleanUp"))) {
+                kind += ", by the stale index clean-up";
+            }
+            lists.computeIfAbsent(kind, k -> new AtomicInteger()).incrementAndGet();
+            return super.listFolders(prefix);
         }
 
         int of(String kind) {
@@ -166,8 +180,11 @@ class NoStepsListingTest {
             assertEquals(0, counted.get(0).of("steps"), "rank 0 lists no steps at its first commit either: "
                     + counted.get(0).lists);
             for (int r = 0; r < world; r++) {
-                // Each rank removes its own stale indexes before its restore returns (StaleIndexCleanUp): one listing.
-                assertTrue(counted.get(r).of("steps, by the stale index clean-up") <= 1, counted.get(r).lists.toString());
+                // Each rank removes its own stale indexes before its restore returns (StaleIndexCleanUp): from one
+                // listing of the step folders, not of every key under the steps.
+                assertEquals(0, counted.get(r).of("steps, by the stale index clean-up"), counted.get(r).lists.toString());
+                assertEquals(1, counted.get(r).of("step folders, by the stale index clean-up"),
+                        counted.get(r).lists.toString());
             }
             for (int r = 1; r < world; r++) {
                 assertEquals(0, counted.get(r).of("steps"), "rank " + r + " lists no steps: " + counted.get(r).lists);
@@ -193,10 +210,10 @@ class NoStepsListingTest {
     }
 
     /**
-     * A new run (no marks anywhere): every process lists the steps once at open (an empty prefix: group 0 of the marks
-     * holds nothing, and a run of a release without marks looks the same), and no more. Rank 0's first commit marks the
-     * step from what its open's listing found instead of listing the steps again, now holding the step's indexes, and
-     * its first retention learns the steps from group 0 of the marks.
+     * A new run (no marks anywhere): every process looks at the step folders once at open (none: group 0 of the marks
+     * holds nothing, and a run of a release without marks looks the same), and lists no step's keys. Rank 0's first
+     * commit marks the step from what its open's look found instead of looking again, and its first retention learns
+     * the steps from group 0 of the marks.
      */
     @Test
     void aNewRunListsTheStepsOnceAProcessAtItsOpen() throws Exception {
@@ -217,8 +234,9 @@ class NoStepsListingTest {
                 job.forEach(Checkpointer::close);
             }
             for (int r = 0; r < world; r++) {
-                assertEquals(1, counted.get(r).of("steps"), "rank " + r + " lists the steps at its open only: "
-                        + counted.get(r).lists);
+                assertEquals(0, counted.get(r).of("steps"), "rank " + r + " lists no steps: " + counted.get(r).lists);
+                assertEquals(1, counted.get(r).of("step folders"), "rank " + r + " looks at the step folders at its"
+                        + " open only: " + counted.get(r).lists);
                 assertEquals(0, counted.get(r).of("chunks"), "rank " + r + ": " + counted.get(r).lists);
             }
             List<Long> marked = new ArrayList<>();
@@ -312,6 +330,11 @@ class NoStepsListingTest {
                         + counted.get(0).lists);
             } finally {
                 second.forEach(Checkpointer::close);
+            }
+            for (int r = 0; r < world; r++) {
+                assertEquals(0, counted.get(r).of("steps") + counted.get(r).of("steps, by the stale index clean-up"),
+                        "rank " + r + " removed its stale index without listing the steps: " + counted.get(r).lists);
+                assertEquals(1, counted.get(r).of("step folders, by the stale index clean-up"), counted.get(r).lists.toString());
             }
             for (int r = 0; r < world; r++) {
                 try (Checkpointer cp = rank(store, r, world)) {

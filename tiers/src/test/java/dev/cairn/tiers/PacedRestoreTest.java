@@ -29,7 +29,9 @@ import org.junit.jupiter.api.Test;
 
 /**
  * A restoring rank of a large world waits for its metadata reads' slots ({@code RestorePacing}): the last rank of
- * 5,000 waits (4,999 x 12 - 1,500) / 4,000 = 14.6 s before its first read of the MANIFEST. A checkpointer that closes
+ * 5,000 waits (4,999 x 12 - 1,500) / 4,000 = 14.6 s before its first read of the MANIFEST (rank 4,980, whose group of
+ * step marks is group 0, which the one-rank job below marks, waits 14.6 s too, and for nothing else: a rank whose group
+ * holds no mark first waits its turn to list the groups, {@code LookPacing}). A checkpointer that closes
  * (its thread interrupted) during that wait ends the restore with CLOSED at once, not with a MANIFEST taken for
  * committed-but-unreadable and the wait started again.
  */
@@ -82,13 +84,25 @@ class PacedRestoreTest {
     @Test
     void aClosingCheckpointerEndsAPacedRestoreWithClosed() throws Exception {
         try (MemoryObjectStore memory = new MemoryObjectStore(64L << 20)) {
-            restoreAndClose(new SharedStore(memory));
+            restoreAndClose(new SharedStore(memory), 4_980, "awaitSlot");
         }
     }
 
-    private static void restoreAndClose(SharedStore store) throws Exception {
+    /**
+     * Rank 4,999's group of step marks (19 of 20) holds none: it waits (4,999 - 100) / 800 = 6.1 s for its turn to list
+     * the groups ({@code LookPacing}), and a close during that wait ends the restore with CLOSED at once too.
+     */
+    @Test
+    void aClosingCheckpointerEndsARestoreWaitingForItsTurnToLookWithClosed() throws Exception {
+        try (MemoryObjectStore memory = new MemoryObjectStore(64L << 20)) {
+            restoreAndClose(new SharedStore(memory), 4_999, "awaitTurn");
+        }
+    }
+
+    /** Rank {@code rank} of 5,000 restores and is closed while it waits in {@code waitingIn}. */
+    private static void restoreAndClose(SharedStore store, int rank, String waitingIn) throws Exception {
         // Opened before the step exists, so that its open reads no MANIFEST ahead: the restore's read is its first.
-        try (Checkpointer last = open(store, 4_999, 5_000)) {
+        try (Checkpointer last = open(store, rank, 5_000)) {
             try (Checkpointer one = open(store, 0, 1)) {
                 one.save(7, state(0, 1, true)).done().get(60, TimeUnit.SECONDS);
             }
@@ -97,24 +111,24 @@ class PacedRestoreTest {
             CompletableFuture<Throwable> ended = new CompletableFuture<>();
             restoring[0] = new Thread(() -> {
                 try {
-                    last.restore(RestoreRequest.latest().into(state(4_999, 5_000, false)));
+                    last.restore(RestoreRequest.latest().into(state(rank, 5_000, false)));
                     ended.complete(null);
                 } catch (Throwable e) {
                     ended.complete(e);
                 }
-            }, "restoring-rank-4999");
+            }, "restoring-rank-" + rank);
             restoring[0].start();
             assertTrue(store.marksListed.await(60, TimeUnit.SECONDS), "the restore lists its group's step marks");
             restoring[0].interrupt();
-            // 10 s: far under the 14.6 s the rank's first slot is away, far over what an interrupted wait takes.
-            Throwable thrown = ended.get(10, TimeUnit.SECONDS);
+            // 5 s: under the 6.1 s and 14.6 s the waits last, far over what an interrupted wait takes.
+            Throwable thrown = ended.get(5, TimeUnit.SECONDS);
             if (!(thrown instanceof CheckpointException c)) {
                 fail("expected CLOSED, got " + thrown);
                 return;
             }
             assertEquals(CheckpointException.Reason.CLOSED, c.reason(), c.getMessage());
-            assertTrue(java.util.Arrays.stream(c.getStackTrace()).anyMatch(f -> f.getMethodName().equals("awaitSlot")),
-                    "closed while its MANIFEST read waited for its slot");
+            assertTrue(java.util.Arrays.stream(c.getStackTrace()).anyMatch(f -> f.getMethodName().equals(waitingIn)),
+                    "closed while it waited in " + waitingIn);
         }
     }
 }

@@ -42,6 +42,14 @@ class UnlistableTierTest {
                 }
                 return super.list(prefix);
             }
+
+            @Override
+            public List<String> listFolders(String prefix) throws IOException {
+                if (refusing.get()) {
+                    throw new IOException("503 SlowDown: reduce your request rate (listing the folders of " + prefix + ")");
+                }
+                return super.listFolders(prefix);
+            }
         };
     }
 

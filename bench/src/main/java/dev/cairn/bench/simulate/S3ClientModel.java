@@ -149,6 +149,11 @@ final class S3ClientModel extends ForwardingObjectStore {
     }
 
     @Override
+    public List<String> listFolders(String prefix) throws IOException {
+        return retrying(prefix, () -> sim.listFolders(prefix));
+    }
+
+    @Override
     public void delete(String key) throws IOException {
         retrying(key, () -> {
             sim.delete(key);

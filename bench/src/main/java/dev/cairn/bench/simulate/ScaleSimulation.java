@@ -20,6 +20,7 @@ import dev.cairn.tiers.internal.manifest.ChunkRef;
 import dev.cairn.tiers.internal.manifest.EntryRecord;
 import dev.cairn.tiers.internal.manifest.Manifest;
 import dev.cairn.tiers.internal.restore.Restorer;
+import dev.cairn.tiers.internal.restore.StaleIndexCleanUp;
 import java.io.PrintStream;
 import java.time.Duration;
 import java.time.Instant;
@@ -49,9 +50,12 @@ import org.apache.arrow.memory.RootAllocator;
  * rank looks at its notice when the commit can be there, then checks the MANIFEST with one HEAD), rank 0's retention
  * and garbage collection after each commit ({@link Retention}, {@link GarbageCollector}, as a multi-rank run's
  * outsider, on rank 0's simulated time; a checkpoint starts {@code CHECKPOINT_INTERVAL_NANOS} (15 minutes) after the
- * last one's last request, longer than its grace), and each restoring rank's listing of the steps, MANIFEST read,
- * reads of the indexes whose slices overlap its own, and restore plan with resharding ({@link Restorer#plan}). The store is met through the store (no
- * {@code Coordinator}), the engine's default without a peer tier.
+ * last one's last request, longer than its grace), and each restoring rank's look for the newest step, MANIFEST read,
+ * reads of the indexes whose slices overlap its own, and restore plan with resharding ({@link Restorer#plan}), with
+ * the removal of its own indexes of a failed attempt at a later step ({@code StaleIndexCleanUp}, from the moment the
+ * step is chosen). Before the first checkpoint, the start-up of the new run: every process's look for the newest
+ * committed step at open ({@link CommitProtocol#newestCommitted}, as {@code HighestCommitted} makes it). The ranks
+ * meet through the store (no {@code Coordinator}), the engine's default without a peer tier.
  *
  * <p><b>Simulated</b>: the chunks' bytes (each chunk is one PUT of its stored size, its bytes never made: the save
  * pipeline's capture, hashing and encoding are not run), the store ({@link SimulatedObjectStore}: 20-60 ms to the
@@ -201,18 +205,52 @@ public final class ScaleSimulation {
      * @param busiestKeyPeak   that many requests in that second, SlowDowns included
      * @param stepPrefixPeak   the most GET/HEAD-class requests the step's prefix ({@code <run>/steps/<step>/}) was asked
      *                         in one simulated second, SlowDowns included (S3 serves 5,500)
+     * @param folderListings   LIST_FOLDERS pages among the requests (the clean-up's folders of the steps)
+     * @param stalePlanted     indexes of a failed attempt at the step after the restored one, planted before the restore
+     *                         for ranks below both N and M (each restoring rank removes its own: {@code StaleIndexCleanUp})
+     * @param staleLeft        of those, still there once every rank's clean-up ended (0: each removed its own)
+     * @param cleanedNanos     simulated time from the restore's start until each rank's clean-up ended (it starts when
+     *                         the step is chosen and runs beside the rest of the plan, as beside the chunk reads)
      */
     public record Restore(int ranks, long step, long[] metadataBytes, double[] chunkShares, long chunkReads,
                           Map<RequestKind, Long> requests, long requestsOnFullListings, long slowDowns, int failed,
                           List<String> failures, long manifestBytes, long pageBytes, long indexBytes,
-                          long[] plannedNanos, long wallNanos, String busiestKey, int busiestKeyPeak, int stepPrefixPeak) {
+                          long[] plannedNanos, long wallNanos, String busiestKey, int busiestKeyPeak, int stepPrefixPeak,
+                          long folderListings, int stalePlanted, int staleLeft, long[] cleanedNanos) {
         public long totalRequests() {
             return requests.values().stream().mapToLong(Long::longValue).sum();
         }
     }
 
-    public record Results(Options options, Setup setup, Instant date, List<Checkpoint> checkpoints, Restore restore,
-                          long wallNanos, long manifestParses, long manifestReuses) {
+    /**
+     * The start-up of a new run: every one of the N processes opens its checkpointer at once, whose first act in a tier
+     * is the look for the newest committed step there ({@code HighestCommitted}: {@link CommitProtocol#newestCommitted}),
+     * against a store that holds nothing of the run yet.
+     *
+     * @param requests          requests by kind, SlowDowns included
+     * @param fullListings      LIST pages of the whole chunk or step prefix
+     * @param folderListings    LIST_FOLDERS pages (the folders of the steps or of the marks' groups)
+     * @param busiestKey        the key with the most requests in one simulated second, LISTs aside ("-": none)
+     * @param busiestKeyPeak    that many
+     * @param busiestPrefix     the rate-limited prefix with the most GET-class requests (LIST pages among them) in one
+     *                          simulated second: at start-up, the listings of one prefix ("-": none)
+     * @param busiestPrefixPeak that many, SlowDowns included (S3 serves 5,500)
+     * @param slowDowns         requests answered with SlowDown
+     * @param callsFailed       store calls that got SlowDown on every attempt of the S3 backend
+     * @param failures          why looks failed, or found a step: reason and count
+     * @param lookNanos         simulated time from the start until each process's look returned, by rank
+     * @param wallNanos         real time the simulation of the start-up took
+     */
+    public record StartUp(int ranks, Map<RequestKind, Long> requests, long fullListings, long folderListings,
+                          String busiestKey, int busiestKeyPeak, String busiestPrefix, int busiestPrefixPeak,
+                          long slowDowns, long callsFailed, List<String> failures, long[] lookNanos, long wallNanos) {
+        public long totalRequests() {
+            return requests.values().stream().mapToLong(Long::longValue).sum();
+        }
+    }
+
+    public record Results(Options options, Setup setup, Instant date, StartUp startUp, List<Checkpoint> checkpoints,
+                          Restore restore, long wallNanos, long manifestParses, long manifestReuses) {
     }
 
     /** Runs the simulation, telling {@code progress} what it does. */
@@ -258,7 +296,12 @@ public final class ScaleSimulation {
             progress.printf(Locale.ROOT, "simulating %d ranks: %,d parameters (%s of state), %,d chunks a checkpoint;"
                     + " %s%n", n, setup.parameters(), gb(setup.stateBytes()), chunksPerCheckpoint, store.describe());
             progress.flush();
-            long start = SECOND;
+            StartUp startUp = startUp(SECOND, store, layout, tiers, commits, turns, clock);
+            progress.printf(Locale.ROOT, "  start-up: %,d requests, %d SlowDown, last look after %.1f s simulated, %.1f s"
+                    + " real%n", startUp.totalRequests(), startUp.slowDowns(),
+                    Arrays.stream(startUp.lookNanos()).max().orElse(0) / 1e9, startUp.wallNanos() / 1e9);
+            progress.flush();
+            long start = clock.latest() + CHECKPOINT_INTERVAL_NANOS;
             for (int k = 1; k <= o.checkpoints(); k++) {
                 long step = k * STEP_INTERVAL;
                 Checkpoint c = checkpoint(step, k == 1, start, model, store, layout, tiers, commits, turns, retention,
@@ -270,7 +313,8 @@ public final class ScaleSimulation {
                 progress.flush();
                 start = clock.latest() + CHECKPOINT_INTERVAL_NANOS;
             }
-            restore = restore(o.restoreRanks(), start, model, chunksPerCheckpoint, store, layout, allocator, parser, turns, clock);
+            restore = restore(o.restoreRanks(), n, (o.checkpoints() + 1) * STEP_INTERVAL, start, model, chunksPerCheckpoint, store, layout, allocator, parser, turns,
+                    clock);
             progress.printf(Locale.ROOT, "  restore on %d ranks: %d failed, %.1f s real%n", restore.ranks(), restore.failed(),
                     restore.wallNanos() / 1e9);
             progress.flush();
@@ -279,9 +323,52 @@ public final class ScaleSimulation {
             }
             parses = parser.parses();
             reuses = parser.reuses();
-            return new Results(o, setup, Instant.now(), List.copyOf(done), restore, System.nanoTime() - began, parses,
+            return new Results(o, setup, Instant.now(), startUp, List.copyOf(done), restore, System.nanoTime() - began, parses,
                     reuses);
         }
+    }
+
+    /**
+     * Every process of a new run opens at {@code start} and looks for the newest committed step, as
+     * {@code HighestCommitted} does on the tier's I/O thread at open; each rank's protocol keeps what it found, as the
+     * process's does (rank 0's first commit takes it instead of looking again).
+     */
+    private static StartUp startUp(long start, S3ClientModel store, StoreLayout layout, Tier[] tiers,
+                                   CommitProtocol[] commits, RankTurns turns, SimulatedClock clock)
+            throws InterruptedException {
+        long began = System.nanoTime();
+        SimulatedObjectStore sim = store.simulated();
+        sim.resetStats();
+        store.resetCounts();
+        int n = tiers.length;
+        long[] look = new long[n];
+        Throwable[] failures = new Throwable[n];
+        turns.runAll(n, start, r -> {
+            try {
+                long found = commits[r].newestCommitted(tiers[r], r, n);
+                if (found != -1) {
+                    throw new IllegalStateException("the look of a new run found step " + found);
+                }
+            } finally {
+                look[r] = clock.now() - start;
+            }
+        }, failures);
+        RequestStats stats = sim.stats();
+        RequestStats.KeyRate hottest = stats.hottestKeys().isEmpty() ? null : stats.hottestKeys().get(0);
+        String busiestPrefix = "-";
+        int busiestPrefixPeak = 0;
+        for (Map.Entry<String, RequestStats.PrefixStats> e : stats.prefixes().entrySet()) {
+            if (e.getValue().peakReadsPerSecond() > busiestPrefixPeak) {
+                busiestPrefix = e.getKey();
+                busiestPrefixPeak = e.getValue().peakReadsPerSecond();
+            }
+        }
+        long fullListings = stats.prefix(layout.chunksPrefix()).requests(RequestKind.LIST)
+                + stats.prefix(layout.stepsPrefix()).requests(RequestKind.LIST);
+        return new StartUp(n, stats.requests(), fullListings, stats.requests(RequestKind.LIST_FOLDERS),
+                hottest == null ? "-" : hottest.key(), hottest == null ? 0 : hottest.peakPerSecond(), busiestPrefix,
+                busiestPrefixPeak, stats.totalSlowDowns(), store.gaveUp(), tally(failures), look,
+                System.nanoTime() - began);
     }
 
     private static Checkpoint checkpoint(long step, boolean first, long start, SimulatedModel model, S3ClientModel store,
@@ -389,13 +476,30 @@ public final class ScaleSimulation {
         return bytes;
     }
 
-    private static Restore restore(int m, long start, SimulatedModel model, long chunksPerCheckpoint, S3ClientModel store,
-                                   StoreLayout layout,
+    /**
+     * M ranks restore the newest step at once, each planning its restore and, from the moment the step is chosen,
+     * removing its own indexes of later steps that never committed ({@code StaleIndexCleanUp}, which the engine runs
+     * beside the chunk reads): before the restore, a failed attempt of the N saving ranks at {@code failedStep} (the
+     * step after the last checkpoint) is planted, its indexes put and no MANIFEST, so that the clean-up has work.
+     */
+    private static Restore restore(int m, int n, long failedStep, long start, SimulatedModel model, long chunksPerCheckpoint,
+                                   S3ClientModel store, StoreLayout layout,
                                    BufferAllocator allocator, OnceParsed parser, RankTurns turns, SimulatedClock clock) {
         long began = System.nanoTime();
         SimulatedObjectStore sim = store.simulated();
+        for (int r = 0; r < n; r++) {
+            // 2,000 a second, under the 3,500 PUTs a second S3 serves on the step's prefix, all before the restore.
+            clock.setNow(start - 60 * SECOND + r * (SECOND / 2_000));
+            try {
+                sim.put(layout.indexKey(failedStep, r), java.nio.ByteBuffer.wrap(("stale index of rank " + r)
+                        .getBytes(java.nio.charset.StandardCharsets.US_ASCII)));
+            } catch (java.io.IOException e) {
+                throw new IllegalStateException("planting the failed attempt's index of rank " + r, e);
+            }
+        }
         sim.resetStats();
         store.resetCounts();
+        long[] cleaned = new long[m];
         long[] bytes = new long[m];
         double[] shares = new double[m];
         long[] planned = new long[m];
@@ -406,24 +510,48 @@ public final class ScaleSimulation {
         for (int r = 0; r < m; r++) {
             clock.setNow(start); // every restoring process starts at once
             store.takeBytesRead();
-            try (Tier tier = new Tier(TierConfig.of("s3", store), 0, layout, 1);
-                 Restorer restorer = new Restorer(List.of(tier), new CommitProtocol(allocator, null,
-                         CairnConfig.DEFAULT_DEADLINE, turns, parser), null, CairnConfig.DEFAULT_DEADLINE, r, m, allocator)) {
-                List<Tensor> targets = new ArrayList<>();
-                for (SimulatedModel.State s : SimulatedModel.STATES) {
-                    targets.add(model.tensor(s, r, m));
+            long[] chosenAt = {-1};
+            try (Tier tier = new Tier(TierConfig.of("s3", store), 0, layout, 1)) {
+                CommitProtocol protocol = new CommitProtocol(allocator, null, CairnConfig.DEFAULT_DEADLINE, turns, parser);
+                try (Restorer restorer = new Restorer(List.of(tier), protocol, null, CairnConfig.DEFAULT_DEADLINE, r, m,
+                        allocator)) {
+                    List<Tensor> targets = new ArrayList<>();
+                    for (SimulatedModel.State s : SimulatedModel.STATES) {
+                        targets.add(model.tensor(s, r, m));
+                    }
+                    StaleIndexCleanUp cleanUp = new StaleIndexCleanUp(restorer, List.of(tier), protocol, r, m,
+                            Runnable::run, CairnConfig.DEFAULT_DEADLINE);
+                    CommitProtocol cleanUpReads = cleanUp.pacedFromNow(); // at the restore's start, as the engine's
+                    Restorer.PlannedRestore plan = restorer.plan(RestoreRequest.latest().into(TrainingState.of(targets)),
+                            chosen -> chosenAt[0] = clock.now());
+                    step = plan.step();
+                    reads += plan.chunkReads();
+                    shares[r] = plan.distinctChunks() / (double) chunksPerCheckpoint;
+                    manifestBytes = store.size(layout.manifestKey(plan.step()));
+                    bytes[r] = store.takeBytesRead(); // the clean-up reads no bytes: LIST, HEAD, DELETE
+                    planned[r] = clock.now() - start;
+                    // The clean-up starts when the step is chosen, beside the rest of the restore, on its own thread.
+                    clock.setNow(chosenAt[0]);
+                    cleanUp.dropOwnStaleIndexes(plan.step(), cleanUpReads);
+                    cleaned[r] = clock.now() - start;
                 }
-                Restorer.PlannedRestore plan = restorer.plan(RestoreRequest.latest().into(TrainingState.of(targets)));
-                step = plan.step();
-                reads += plan.chunkReads();
-                shares[r] = plan.distinctChunks() / (double) chunksPerCheckpoint;
-                manifestBytes = store.size(layout.manifestKey(plan.step()));
             } catch (Throwable e) {
                 failures[r] = e;
                 shares[r] = Double.NaN;
+                bytes[r] = store.takeBytesRead();
+                planned[r] = clock.now() - start;
+                cleaned[r] = planned[r];
             }
-            bytes[r] = store.takeBytesRead();
-            planned[r] = clock.now() - start;
+        }
+        int planted = Math.min(m, n);
+        int staleLeft = 0;
+        for (int r = 0; r < planted; r++) {
+            try {
+                sim.contentHash(layout.indexKey(failedStep, r)); // not a request
+                staleLeft++;
+            } catch (java.nio.file.NoSuchFileException removed) {
+                // removed by rank r's clean-up
+            }
         }
         RequestStats stats = sim.stats();
         int failed = (int) Arrays.stream(failures).filter(java.util.Objects::nonNull).count();
@@ -443,7 +571,8 @@ public final class ScaleSimulation {
                 tally(failures),
                 manifestBytes == null ? -1 : manifestBytes, step < 0 ? 0 : pageBytes(store, layout, step), indexBytes,
                 planned, System.nanoTime() - began, hottest == null ? "-" : hottest.key(),
-                hottest == null ? 0 : hottest.peakPerSecond(), stepPrefixPeak);
+                hottest == null ? 0 : hottest.peakPerSecond(), stepPrefixPeak, stats.requests(RequestKind.LIST_FOLDERS),
+                planted, staleLeft, cleaned);
     }
 
     /** Bytes of the pages of {@code step}'s MANIFEST directory ({@code MANIFEST.<id>.<level>.<k>}), seen without a request. */

@@ -374,6 +374,69 @@ public final class FileSystemObjectStore implements ObjectStore {
         return found;
     }
 
+    /**
+     * The directories under the deepest directory {@code prefix} names whose names go on from it, each once it holds
+     * an object somewhere below (a directory with only files being written, or emptied, is no folder): a directory
+     * listing and, per directory, a walk that stops at its first object.
+     */
+    @Override
+    public List<String> listFolders(String prefix) throws IOException {
+        checkOpen();
+        Path start = KeyPaths.deepestDirectory(root, prefix);
+        String startKey = start.equals(root) ? "" : KeyPaths.keyOf(root, start) + "/";
+        String namePrefix = prefix.substring(startKey.length());
+        List<String> folders = new ArrayList<>();
+        try (java.nio.file.DirectoryStream<Path> entries = Files.newDirectoryStream(start)) {
+            for (Path entry : entries) {
+                String name = entry.getFileName().toString();
+                if (name.startsWith(namePrefix) && !KeyPaths.isTemporary(entry)
+                        && Files.isDirectory(entry, LinkOption.NOFOLLOW_LINKS) && holdsAnObject(entry)) {
+                    folders.add(startKey + name + "/");
+                }
+            }
+        } catch (NoSuchFileException | java.nio.file.NotDirectoryException missingStart) {
+            return List.of();
+        }
+        folders.sort(null);
+        return folders;
+    }
+
+    /** Whether a regular file that is not being written lies anywhere under {@code directory}. */
+    private static boolean holdsAnObject(Path directory) throws IOException {
+        boolean[] found = {false};
+        try {
+            Files.walkFileTree(directory, new SimpleFileVisitor<>() {
+                @Override
+                public FileVisitResult visitFile(Path file, BasicFileAttributes attributes) {
+                    if (attributes.isRegularFile() && !KeyPaths.isTemporary(file)) {
+                        found[0] = true;
+                        return FileVisitResult.TERMINATE;
+                    }
+                    return FileVisitResult.CONTINUE;
+                }
+
+                @Override
+                public FileVisitResult visitFileFailed(Path file, IOException failure) throws IOException {
+                    if (failure instanceof NoSuchFileException) {
+                        return FileVisitResult.CONTINUE; // deleted while we walked
+                    }
+                    throw failure;
+                }
+
+                @Override
+                public FileVisitResult postVisitDirectory(Path dir, IOException failure) throws IOException {
+                    if (failure != null && !(failure instanceof NoSuchFileException)) {
+                        throw failure;
+                    }
+                    return FileVisitResult.CONTINUE;
+                }
+            });
+        } catch (NoSuchFileException gone) {
+            return false;
+        }
+        return found[0];
+    }
+
     @Override
     public void delete(String key) throws IOException {
         checkOpen();

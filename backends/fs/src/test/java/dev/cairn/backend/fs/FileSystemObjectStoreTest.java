@@ -137,6 +137,23 @@ class FileSystemObjectStoreTest extends ObjectStoreContract {
         assertEquals(List.of(), temporaries(fs().root()));
     }
 
+    /**
+     * A directory is a folder of {@code listFolders} only while an object lies under it, as a common prefix of S3 is: not
+     * one that holds only a file being written (a writer's first file of a step), nor one left empty.
+     */
+    @Test
+    void aDirectoryWithoutAnObjectBelowIsNoFolder() throws IOException {
+        store.put("run/steps/1/MANIFEST", ByteBuffer.wrap("m".getBytes(UTF_8)));
+        Files.createDirectories(fs().root().resolve("run/steps/2"));
+        Files.write(fs().root().resolve("run/steps/2/.tmp-0123456789abcdef"), new byte[10]);
+        Files.createDirectories(fs().root().resolve("run/steps/3/deeper"));
+        Files.createDirectories(fs().root().resolve("run/steps/.tmp-0123456789abcdef"));
+
+        assertEquals(List.of("run/steps/1/"), store.listFolders("run/steps/"));
+        store.put("run/steps/3/deeper/rank-0.index", ByteBuffer.wrap("i".getBytes(UTF_8)));
+        assertEquals(List.of("run/steps/1/", "run/steps/3/"), store.listFolders("run/steps/"));
+    }
+
     @Test
     void keysThatClimbOutOfTheRootAreRejectedAndNothingIsWritten() throws IOException {
         Path outside = fs().root().getParent();

@@ -232,6 +232,25 @@ public final class MemoryObjectStore implements ObjectStore {
         return infos;
     }
 
+    /** The folders under {@code prefix}, each found by one look into the sorted keys and skipped past with another. */
+    @Override
+    public List<String> listFolders(String prefix) throws IOException {
+        checkOpen();
+        List<String> folders = new ArrayList<>();
+        String key = objects.ceilingKey(prefix);
+        while (key != null && key.startsWith(prefix)) {
+            int slash = key.indexOf('/', prefix.length());
+            if (slash < 0) {
+                key = objects.higherKey(key); // an object directly under the prefix
+                continue;
+            }
+            folders.add(key.substring(0, slash + 1));
+            // Every key under the folder sorts before its name with the '/' replaced by '0', the next character.
+            key = objects.ceilingKey(key.substring(0, slash) + '0');
+        }
+        return folders;
+    }
+
     @Override
     public void delete(String key) throws IOException {
         checkOpen();

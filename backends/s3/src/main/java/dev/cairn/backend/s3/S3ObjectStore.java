@@ -247,6 +247,37 @@ public final class S3ObjectStore implements ObjectStore {
         return found;
     }
 
+    /** ListObjectsV2 with delimiter '/', paged: a request per 1,000 folders (and objects directly under the prefix). */
+    @Override
+    public List<String> listFolders(String prefix) throws IOException {
+        checkOpen();
+        if (prefix == null || !ObjectKeys.printable(prefix).equals(prefix) || prefix.indexOf('\\') >= 0) {
+            throw new IOException("invalid prefix '" + (prefix == null ? null : ObjectKeys.printable(prefix)) + "'");
+        }
+        java.util.TreeSet<String> found = new java.util.TreeSet<>();
+        String token = null;
+        long deadline = deadline();
+        String under = config.prefix() + prefix;
+        do {
+            String continuation = token;
+            ListObjectsV2Response page = await(retrier.call(deadline, timeout -> client.listObjectsV2(
+                    ListObjectsV2Request.builder().bucket(config.bucket()).prefix(under).delimiter("/")
+                            .continuationToken(continuation)
+                            .overrideConfiguration(o -> o.apiCallAttemptTimeout(timeout)).build())
+                    .thenApply(this::wholeListing)), "list folders", prefix);
+            for (software.amazon.awssdk.services.s3.model.CommonPrefix folder : page.commonPrefixes()) {
+                String p = folder.prefix();
+                if (p == null || !p.startsWith(under) || !p.endsWith("/") || p.length() == under.length()) {
+                    throw new IOException("list folders '" + ObjectKeys.printable(prefix) + "' in " + where
+                            + ": a folder without a name, or outside the prefix");
+                }
+                found.add(p.substring(config.prefix().length()));
+            }
+            token = Boolean.TRUE.equals(page.isTruncated()) ? page.nextContinuationToken() : null;
+        } while (token != null);
+        return List.copyOf(found);
+    }
+
     @Override
     public void delete(String key) throws IOException {
         String objectKey = objectKey(key);

@@ -15,7 +15,7 @@ import java.util.concurrent.TimeoutException;
 
 /**
  * The newest step committed in each tier when this checkpointer first saved into it, found once per tier from this
- * rank's group of step marks ({@link StepMarks#newest}: no listing of the steps where they are marked), which a
+ * rank's group of step marks ({@link StepMarks#newest}: no listing of every key under the steps), which a
  * save checks its step against. Steps above it can only have been committed since by this process (whose steps only
  * go up) or by a second writer of the same run, which the create-only MANIFEST refuses at commit time; so a save
  * checks the store (a remote call on S3 or peer memory, in the caller's thread) only for steps at or below it, as

@@ -85,7 +85,7 @@ final class RestorePacing {
     }
 
     /**
-     * A store whose reads (GET, HEAD, LIST) each wait for a slot; {@code readAll} and {@code statAll} are the SPI's
+     * A store whose reads (GET, HEAD, LIST, a listing of folders) each wait for a slot; {@code readAll} and {@code statAll} are the SPI's
      * defaults, a HEAD and GETs, each paced as S3 counts them.
      */
     private static final class PacedStore implements ObjectStore {
@@ -113,6 +113,12 @@ final class RestorePacing {
         public List<ObjectInfo> list(String prefix) throws IOException {
             pacing.awaitSlot();
             return store.list(prefix);
+        }
+
+        @Override
+        public List<String> listFolders(String prefix) throws IOException {
+            pacing.awaitSlot();
+            return store.listFolders(prefix);
         }
 
         @Override

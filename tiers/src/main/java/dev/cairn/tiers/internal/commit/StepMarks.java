@@ -42,17 +42,23 @@ import java.util.concurrent.ConcurrentHashMap;
  *       max(its own, that) groups. A run restarted on fewer ranks therefore keeps filling the groups that readers of
  *       the larger world look at: a group that holds a mark holds the marks of every step committed after it.</li>
  *   <li><b>New groups start complete.</b> When a committer writes more groups than before (a run restarted on more
- *       ranks; a run written by a release without marks, where the steps are listed once), it first marks in every
- *       group, with the new G, every step marked in group 0 before (or listed), so that each non-empty group holds
+ *       ranks; a run written by a release without marks, whose committed steps are found once from the step folders
+ *       and a HEAD of each one's MANIFEST), it first marks in every group, with the new G, every step marked in group
+ *       0 before (or found), so that each non-empty group holds
  *       every committed step: a restore of an older step followed by a save cannot hide the newer one.</li>
  *   <li><b>An empty group says nothing.</b> A reader whose group holds no mark (a reader's world larger than the
- *       writer's) looks at group g / 2, and so on down to group 0; if that is empty too (a new run, or one written only
- *       by a release without marks) or holds no committed step, it lists the steps as before. A listing the store
- *       refuses is an {@link IOException}, never "no checkpoint".</li>
+ *       writer's) looks at group g / 2, and so on down to group 0: the first of them that one listing of the groups
+ *       ({@link dev.cairn.ObjectStore#listFolders} of {@code marks/}) shows holding a mark. If group 0 holds none too
+ *       (a new run, or one written only by a release without marks) or the group holds no committed step, it looks at
+ *       the step folders ({@code listFolders} of {@code steps/}: a request per 1,000 steps, where a listing of the
+ *       steps is one per 1,000 keys, every rank's index of every step), newest first, until one has its MANIFEST. What
+ *       every process asks alike there (the groups, the step folders) is paced by rank ({@link LookPacing}): every
+ *       process of a new run looks at open, at once. A listing the store refuses is an {@link IOException}, never "no
+ *       checkpoint".</li>
  * </ul>
  * Not covered: a run that a release without marks saves into after one with marks did (a downgrade and upgrade): its
- * steps have no marks, and readers of a marked group do not see them. Removing {@code <run>/marks/} makes readers list
- * the steps again.
+ * steps have no marks, and readers of a marked group do not see them. Removing {@code <run>/marks/} makes readers look
+ * at the step folders again.
  *
  * <pre>
  * cairn-mark 1\n     magic and version
@@ -69,8 +75,9 @@ public final class StepMarks {
     /** The groups this process's committers write into each tier, learned at the first commit there. */
     private final Map<String, Integer> groups = new ConcurrentHashMap<>();
     /**
-     * The committed steps a listing of each tier's steps found in this process, made because group 0 held no mark (the
-     * open's look in a new run): the first commit's {@link #learn} takes them instead of listing again.
+     * The committed steps (none) this process's look found in each tier where group 0 held no mark and no step folder
+     * had a MANIFEST (the open's look in a new run): the first commit's {@link #learn} takes them instead of looking
+     * at the step folders again.
      */
     private final Map<String, List<Long>> listedWithoutMarks = new ConcurrentHashMap<>();
 
@@ -86,8 +93,8 @@ public final class StepMarks {
     /**
      * Puts the marks of {@code step}, saved by {@code worldSize} ranks, into {@code tier}: call right before its
      * MANIFEST's create, which must not be tried if this fails. At the first call for a tier, learns the groups written
-     * before (a listing of group 0 and a read of each of its marks, or once a listing of the steps in a tier without
-     * marks) and, when this writes more groups, marks the steps marked or listed before in every group.
+     * before (a listing of group 0 and a read of each of its marks, or once the step folders and their MANIFESTs' HEADs
+     * in a tier without marks) and, when this writes more groups, marks the steps marked or listed before in every group.
      */
     public void markBefore(Tier tier, long step, int worldSize) throws IOException {
         String at = key(tier);
@@ -131,7 +138,7 @@ public final class StepMarks {
 
     /**
      * The newest step committed in {@code tier} as a process of rank {@code rank} in a world of {@code worldSize}
-     * finds it, or -1: from its group's marks (see the class), else a listing of the steps. An {@link IOException}
+     * finds it, or -1: from its group's marks (see the class), else the step folders. An {@link IOException}
      * when the store refuses a request, never -1 for a store it could not read.
      */
     public static long newest(Tier tier, int rank, int worldSize) throws IOException {
@@ -146,47 +153,92 @@ public final class StepMarks {
 
     /**
      * {@link #newest(Tier, int, int)}, each marked step confirmed by {@code confirmation} (a read of its MANIFEST that
-     * the restore or the read-ahead then takes from the cache, instead of a HEAD before it).
+     * the restore or the read-ahead then takes from the cache, instead of a HEAD before it). Not paced: for one caller
+     * (tools, tests); the engine's processes look through {@link #newestRemembered}, paced by rank.
      */
     public static long newest(Tier tier, int rank, int worldSize, Confirmation confirmation) throws IOException {
-        return newest(tier, rank, worldSize, confirmation, listed -> { });
+        return newest(tier, rank, worldSize, confirmation, listed -> { }, null);
     }
 
     /**
-     * {@link #newest(Tier, int, int, Confirmation)}; when it lists the steps because group 0 holds no mark, this
-     * process's first marks in {@code tier} take the committed steps that listing found instead of listing the steps
-     * again ({@link #markBefore}): in a new run, rank 0's open lists an empty prefix, where its first commit would
-     * list the step's indexes landing meanwhile (a page per 1,000 ranks).
+     * {@link #newest(Tier, int, int, Confirmation)}; when group 0 holds no mark and the step folders hold no committed
+     * step, this process's first marks in {@code tier} take that (none) instead of looking at the step folders again
+     * ({@link #markBefore}): in a new run, rank 0's open finds nothing, where its first commit would find the step's
+     * folder and ask for its MANIFEST. What every process asks alike is paced by rank on this marks' clock
+     * ({@link LookPacing}), unless {@code tier}'s store is in this process's memory.
      */
     public long newestRemembered(Tier tier, int rank, int worldSize, Confirmation confirmation) throws IOException {
-        return newest(tier, rank, worldSize, confirmation, listed -> listedWithoutMarks.put(key(tier), listed));
+        return newest(tier, rank, worldSize, confirmation, listed -> listedWithoutMarks.put(key(tier), listed), clock);
     }
 
+    /** @param clock what the shared part of the look is paced on ({@link LookPacing}); null: not paced */
     private static long newest(Tier tier, int rank, int worldSize, Confirmation confirmation,
-                               java.util.function.Consumer<List<Long>> listedWithoutMarks) throws IOException {
+                               java.util.function.Consumer<List<Long>> listedWithoutMarks, WaitClock clock)
+            throws IOException {
+        WaitClock pacing = clock == null || tier.store().inMemory() ? null : clock;
+        long began = pacing == null ? 0 : pacing.nanoTime();
         int group = Math.floorMod(rank, groupsFor(worldSize));
+        List<Long> marked = marked(tier, group);
         boolean unmarked = false;
-        while (true) {
-            List<Long> marked = marked(tier, group);
-            if (!marked.isEmpty()) {
-                for (int i = marked.size() - 1; i >= 0; i--) {
-                    if (confirmation.committed(marked.get(i))) {
-                        return marked.get(i);
-                    }
-                }
-                break; // marks only of steps not committed (any more): listed
+        if (marked.isEmpty()) {
+            // Every process of the run that gets here asks the same keys from here on: paced by rank (LookPacing).
+            awaitTurn(pacing, began, rank);
+            int lower = group == 0 ? -1 : lowerGroupHolding(tier, group);
+            if (lower >= 0) {
+                marked = marked(tier, lower);
+            } else {
+                unmarked = true; // no marks: a new run, or one written before marks
             }
-            if (group == 0) {
-                unmarked = true;
-                break; // no marks: a new run, or one written before marks
-            }
-            group /= 2;
         }
-        List<Long> listed = CommitProtocol.listCommitted(tier);
+        for (int i = marked.size() - 1; i >= 0; i--) {
+            if (confirmation.committed(marked.get(i))) {
+                return marked.get(i);
+            }
+        }
+        // No marks, or marks only of steps not committed (any more): the step folders, newest first, each confirmed.
+        awaitTurn(pacing, began, rank);
+        List<Long> folders = CommitProtocol.stepFolders(tier, tier.store());
+        for (int i = folders.size() - 1; i >= 0; i--) {
+            if (confirmation.committed(folders.get(i))) {
+                return folders.get(i);
+            }
+        }
         if (unmarked) {
-            listedWithoutMarks.accept(List.copyOf(listed));
+            listedWithoutMarks.accept(List.of());
         }
-        return listed.isEmpty() ? -1 : listed.get(listed.size() - 1);
+        return -1;
+    }
+
+    private static void awaitTurn(WaitClock pacing, long began, int rank) {
+        if (pacing != null) {
+            LookPacing.awaitTurn(pacing, began, rank);
+        }
+    }
+
+    /**
+     * The first of groups {@code group / 2}, {@code group / 4}, ... 0 of {@code tier} that holds a mark, from one listing
+     * of the groups ({@link dev.cairn.ObjectStore#listFolders}): the group a walk down from {@code group} would stop
+     * at, where the walk lists each group on the way. -1 when group 0 holds none, which every committer writes: none
+     * holds a mark.
+     */
+    private static int lowerGroupHolding(Tier tier, int group) throws IOException {
+        java.util.Set<Integer> holding = new java.util.HashSet<>();
+        String prefix = tier.layout().marksPrefix();
+        for (String folder : tier.store().listFolders(prefix)) {
+            try {
+                holding.add(Integer.parseInt(folder.substring(prefix.length(), folder.length() - 1)));
+            } catch (NumberFormatException | IndexOutOfBoundsException notAGroup) {
+                // not a group of this layout: left alone
+            }
+        }
+        if (!holding.contains(0)) {
+            return -1;
+        }
+        int g = group / 2;
+        while (!holding.contains(g)) {
+            g /= 2;
+        }
+        return g;
     }
 
     /**
@@ -223,16 +275,16 @@ public final class StepMarks {
     }
 
     /**
-     * @param listed the committed steps a listing made by this process found while group 0 held no mark, or null:
-     *               taken instead of listing again when group 0 still holds none. Steps committed since that listing
-     *               are marked (this release marks every commit, its own first) unless a release without marks
-     *               committed them, the case the class leaves uncovered.
+     * @param listed the committed steps (none) this process's look found while group 0 held no mark, or null: taken
+     *               instead of looking again when group 0 still holds none. Steps committed since that look are
+     *               marked (this release marks every commit, its own first) unless a release without marks committed
+     *               them, the case the class leaves uncovered.
      */
     private static Learned learn(Tier tier, List<Long> listed) throws IOException {
         List<Long> marked = marked(tier, 0);
         if (marked.isEmpty()) {
             // No marks: a new run, or one written before marks, whose committed steps every group must hold.
-            return new Learned(0, listed != null ? listed : CommitProtocol.listCommitted(tier));
+            return new Learned(0, listed != null ? listed : CommitProtocol.committedInFolders(tier));
         }
         int most = 1;
         for (long s : marked) {

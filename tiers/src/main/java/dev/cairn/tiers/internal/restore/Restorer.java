@@ -140,8 +140,16 @@ public final class Restorer implements AutoCloseable {
      * bench --simulate}), whose store keeps no chunk bytes.
      */
     public PlannedRestore plan(RestoreRequest request) {
+        return plan(request, step -> { });
+    }
+
+    /**
+     * {@link #plan(RestoreRequest)}, telling {@code chosen} the step as soon as it is known, as
+     * {@link #restore(RestoreRequest, java.util.function.LongConsumer)} does.
+     */
+    public PlannedRestore plan(RestoreRequest request, java.util.function.LongConsumer chosen) {
         CommitProtocol reads = commits.restoring(rank, worldSize);
-        Planned p = plan(request, holdersOf(request, reads), step -> { }, reads);
+        Planned p = plan(request, holdersOf(request, reads), chosen, reads);
         java.util.Set<String> distinct = new java.util.HashSet<>();
         long stored = 0;
         for (RestorePlan.Task task : p.plan.tasks()) {
@@ -208,8 +216,8 @@ public final class Restorer implements AutoCloseable {
     /**
      * The step {@code request} restores with the tiers that hold it, in speed order, found without a listing of the
      * steps (thousands of ranks restoring at once would each list them, issue 15): the step it names by its MANIFEST
-     * in each tier, else the newest from each tier's group of step marks ({@code StepMarks#newest}, which lists the
-     * steps only where nothing is marked). Only the newest step's holders: a tier whose newest is older does not hold
+     * in each tier, else the newest from each tier's group of step marks ({@code StepMarks#newest}, which looks at
+     * the step folders only where nothing is marked). Only the newest step's holders: a tier whose newest is older does not hold
      * it, none holds a newer one. A step asked for that no tier holds is answered from the listing
      * ({@link #committedSteps()}), whose error names the committed steps. STORAGE, not an empty answer, when no tier
      * offers a step and one could not be asked.

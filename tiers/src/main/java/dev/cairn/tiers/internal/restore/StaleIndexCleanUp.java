@@ -1,6 +1,5 @@
 package dev.cairn.tiers.internal.restore;
 
-import dev.cairn.ObjectInfo;
 import dev.cairn.RestoreRequest;
 import dev.cairn.RestoreResult;
 import dev.cairn.tiers.internal.Tier;
@@ -8,7 +7,6 @@ import dev.cairn.tiers.internal.commit.CommitProtocol;
 import java.io.IOException;
 import java.time.Duration;
 import java.util.List;
-import java.util.OptionalLong;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.Executor;
@@ -24,23 +22,32 @@ import java.util.concurrent.atomic.AtomicBoolean;
  * take together, so no rank 0 of this attempt commits a later step before every rank has done this.
  *
  * <p>The clean-up runs on its own thread as soon as the step is chosen, overlapping the chunk reads, and is done
- * before the restore returns.
+ * before the restore returns. It costs each rank a listing of the step folders ({@link CommitProtocol#stepFolders}: a
+ * request per 1,000 steps, not a listing of {@code steps/}, a request per 1,000 keys, every rank's index of every
+ * retained step, which 5,000 restoring ranks each made), and a HEAD of the MANIFEST and a DELETE of its own index for
+ * each later step without a MANIFEST (none, or the failed attempt's one or two). From 126 restoring ranks on, these
+ * reads are paced as the restore's ({@link CommitProtocol#restoring}).
  */
 public final class StaleIndexCleanUp {
     private final Restorer restorer;
     private final List<Tier> tiers;
     private final CommitProtocol commits;
     private final int rank;
+    private final int worldSize;
     private final Executor executor;
     private final Duration deadline;
 
-    /** @param executor where the clean-up runs beside the chunk reads (the multi-rank commit threads) */
-    public StaleIndexCleanUp(Restorer restorer, List<Tier> tiers, CommitProtocol commits, int rank, Executor executor,
-                             Duration deadline) {
+    /**
+     * @param worldSize the restoring world, whose size decides whether the clean-up's reads are paced
+     * @param executor  where the clean-up runs beside the chunk reads (the multi-rank commit threads)
+     */
+    public StaleIndexCleanUp(Restorer restorer, List<Tier> tiers, CommitProtocol commits, int rank, int worldSize,
+                             Executor executor, Duration deadline) {
         this.restorer = restorer;
         this.tiers = tiers;
         this.commits = commits;
         this.rank = rank;
+        this.worldSize = worldSize;
         this.executor = executor;
         this.deadline = deadline;
     }
@@ -49,13 +56,14 @@ public final class StaleIndexCleanUp {
     public RestoreResult restore(RestoreRequest request) {
         CompletableFuture<Void> cleanUp = new CompletableFuture<>();
         AtomicBoolean started = new AtomicBoolean();
+        CommitProtocol reads = pacedFromNow();
         try {
             return restorer.restore(request, step -> {
                 started.set(true);
                 try {
                     executor.execute(() -> {
                         try {
-                            dropOwnStaleIndexes(step);
+                            dropOwnStaleIndexes(step, reads);
                         } finally {
                             cleanUp.complete(null);
                         }
@@ -81,15 +89,28 @@ public final class StaleIndexCleanUp {
         }
     }
 
-    /** Removes this rank's indexes of steps after {@code step} that never committed, in every tier. */
-    private void dropOwnStaleIndexes(long step) {
+    /**
+     * This rank's reads paced from now, as its restore's are ({@link CommitProtocol#restoring}): call at the restore's
+     * start. The clean-up starts once the step is chosen, when the restore's first reads have had their slots, so its
+     * own first slots are due by then: it waits for no slot of its own after the restore's, where a schedule started
+     * then would hold the last of 5,000 ranks back a second 14.6 s. Its listing of the step folders then follows the
+     * rank's first read of the MANIFEST, as paced as that: at 5,000 ranks, 333 ranks a second on that prefix.
+     */
+    public CommitProtocol pacedFromNow() {
+        return commits.restoring(rank, worldSize);
+    }
+
+    /**
+     * Removes this rank's indexes of steps after {@code step} that never committed, in every tier, reading through
+     * {@code reads} ({@link #pacedFromNow} at the restore's start); what {@link #restore} runs beside the chunk reads
+     * once the step is chosen, public for the scale simulation, which runs it on the rank's turn.
+     */
+    public void dropOwnStaleIndexes(long step, CommitProtocol reads) {
         for (Tier t : tiers) {
             try {
-                for (ObjectInfo o : t.store().list(t.layout().stepsPrefix())) {
-                    OptionalLong s = t.layout().stepOf(o.key());
-                    if (s.isPresent() && s.getAsLong() > step && o.key().equals(t.layout().indexKey(s.getAsLong(), rank))
-                            && !commits.isCommitted(t, s.getAsLong())) {
-                        t.store().delete(o.key());
+                for (long s : reads.stepFolders(t)) {
+                    if (s > step && !reads.isCommitted(t, s)) {
+                        t.store().delete(t.layout().indexKey(s, rank)); // none there (another rank's attempt): fine
                     }
                 }
             } catch (IOException e) {
