@@ -99,11 +99,9 @@ public final class ShardedBenchmark {
                     "--disk-every", "" + SLOW_EVERY, "--deadline-seconds", "120", "--full-every", "1");
             // The same global state saved by one process into its own peer memory (no peers, no replication): what the
             // four ranks would take if coordination, replication and sharing two cores cost nothing.
-            // The single process writes a class-data-sharing archive of the classes a rank loads when it exits; every
-            // later rank JVM, the replacements included, starts from it, as a job would ship one in its image.
-            Path archive = work.path().resolve("cairn-rank.jsa");
+            Path archive = writeArchive(work.path(), common, env);
             Figure single;
-            try (RankProcess one = start(List.of("-XX:ArchiveClassesAtExit=" + archive), common, List.of("--rank", "0", "--world", "1", "--peers", "127.0.0.1:" + RankProcess.freeLoopbackAddresses(1).get(0).getPort(),
+            try (RankProcess one = start(List.of(), common, List.of("--rank", "0", "--world", "1", "--peers", "127.0.0.1:" + RankProcess.freeLoopbackAddresses(1).get(0).getPort(),
                     "--tiers", "peer", "--steps", "" + steps, "--wait-commit", "--run", RUN + "-single"),
                     work.path().resolve("single.log"), env)) {
                 one.awaitLine("done", WAIT).orElseThrow(() -> new IllegalStateException("single-process save failed: " + one.lines()));
@@ -117,7 +115,7 @@ public final class ShardedBenchmark {
                     }
                 }
                 single = new Figure("ranks.single", "1 process saving all of it into its peer memory", bytes, longs(times));
-                one.await(WAIT); // let it exit by itself: the JVM writes the archive on a normal exit only
+                one.await(WAIT);
             }
             List<InetSocketAddress> peers = RankProcess.freeLoopbackAddresses(WORLD);
             String peerList = RankProcess.peersArgument(peers);
@@ -264,7 +262,7 @@ public final class ShardedBenchmark {
                                 + " every " + SLOW_EVERY + " steps, promoted in the background; differential off (every value changes); each rank"
                                 + " waits for its save's peer commit before its next step",
                         "jvms     every rank JVM -Xmx512m -XX:+UseSerialGC, " + (shared(archive).isEmpty() ? "no class-data-sharing archive"
-                                : "started from a class-data-sharing archive written at exit by the single-process run"));
+                                : "started from a class-data-sharing archive written at exit by a rank of its own run that restored and saved into every tier"));
                 return new Results(Instant.now(), machine, setup, figures, comparisons, transport.rateGoalMet(), loadBefore,
                         MachineInfo.loadAverage());
             } finally {
@@ -284,6 +282,32 @@ public final class ShardedBenchmark {
                         + expected + "' in " + p.lines());
             }
         }
+    }
+
+    /**
+     * A class-data-sharing archive of the classes a rank loads, as a job would ship one in its image, which every rank
+     * JVM of the run, the replacements included, starts from: written at exit by a short rank of its own run that
+     * restores (from disk: its peer memory went with the first process) and saves into all three tiers, after a first
+     * process saved the steps it restores. An archive of a run that used peer memory alone (as this benchmark wrote
+     * before) lacks the S3 client's and the restore's classes, which a replacement then loaded from the jars inside its
+     * first restore. Returns where it is (absent if the JVM could not write one: the ranks then start without it).
+     */
+    private static Path writeArchive(Path work, List<String> common, Map<String, String> env) throws IOException, InterruptedException {
+        Path archive = work.resolve("cairn-rank.jsa");
+        for (boolean second : new boolean[] {false, true}) {
+            List<String> args = new ArrayList<>(List.of("--rank", "0", "--world", "1", "--peers",
+                    "127.0.0.1:" + RankProcess.freeLoopbackAddresses(1).get(0).getPort(), "--run", RUN + "-archive",
+                    "--wait-commit", "--steps", second ? "" + 2 * SLOW_EVERY : "" + SLOW_EVERY));
+            if (second) {
+                args.add("--restore");
+            }
+            try (RankProcess p = start(second ? List.of("-XX:ArchiveClassesAtExit=" + archive) : List.of(), common, args,
+                    work.resolve(second ? "archive.log" : "archive-saved.log"), env)) {
+                p.awaitLine("done", WAIT).orElseThrow(() -> new IllegalStateException("the archive's run failed: " + p.lines()));
+                p.await(WAIT); // let it exit by itself: the JVM writes the archive on a normal exit only
+            }
+        }
+        return archive;
     }
 
     private static RankProcess start(List<String> jvm, List<String> common, List<String> args, Path log, Map<String, String> env)
