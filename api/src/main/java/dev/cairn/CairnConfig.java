@@ -48,6 +48,7 @@ public final class CairnConfig {
     private final int compressionLevel;
     private final Duration gcGrace;
     private final int gcSweepEvery;
+    private final boolean readRowsAhead;
     private final Duration deadline;
     private final int rank;
     private final int worldSize;
@@ -69,6 +70,7 @@ public final class CairnConfig {
         this.compressionLevel = b.compressionLevel;
         this.gcGrace = b.gcGrace;
         this.gcSweepEvery = b.gcSweepEvery;
+        this.readRowsAhead = b.readRowsAhead;
         this.deadline = b.deadline;
         this.rank = b.rank;
         this.worldSize = b.worldSize;
@@ -163,6 +165,14 @@ public final class CairnConfig {
         return gcSweepEvery;
     }
 
+    /**
+     * Whether a process of a multi-rank run of at most 125 ranks reads its own and rank 0's rows of each tier's newest
+     * step at open, for a restore that may follow. See {@link Builder#readRowsAhead}.
+     */
+    public boolean readRowsAhead() {
+        return readRowsAhead;
+    }
+
     /** Longest any one save, restore or storage call may take before it fails with TIMEOUT. */
     public Duration deadline() {
         return deadline;
@@ -251,6 +261,7 @@ public final class CairnConfig {
         private int compressionLevel = DEFAULT_COMPRESSION_LEVEL;
         private Duration gcGrace = DEFAULT_GC_GRACE;
         private int gcSweepEvery = DEFAULT_GC_SWEEP_EVERY;
+        private boolean readRowsAhead = true;
         private Duration deadline = DEFAULT_DEADLINE;
         private int rank;
         private int worldSize = 1;
@@ -333,6 +344,21 @@ public final class CairnConfig {
                         + commits);
             }
             this.gcSweepEvery = commits;
+            return this;
+        }
+
+        /**
+         * On (the default): at open, after reading each tier's newest MANIFEST (which every process does), a process of
+         * a multi-rank run of the newest step's world size, at most 125 ranks, also reads the rank index (and the pages of
+         * a format-5 directory) of its own rows and of rank 0's (the entries saved once for all ranks), and keeps them
+         * for its first restore, which takes them instead of reading them: a replacement of a lost rank then pays those
+         * reads, their parsing and their first compilation while it builds its model, not inside its restore. The cost:
+         * up to two indexes a tier read at every open of such a process, restored or not, even where the first restore
+         * asks for other slices (a resharding restore on the same world size). Off: a restore reads exactly the metadata
+         * of the slices it asks for, and nothing is read at open but the MANIFEST.
+         */
+        public Builder readRowsAhead(boolean on) {
+            this.readRowsAhead = on;
             return this;
         }
 

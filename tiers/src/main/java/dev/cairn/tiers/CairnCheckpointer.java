@@ -124,7 +124,8 @@ public final class CairnCheckpointer implements Checkpointer {
                 ? new StaleIndexCleanUp(restorer, tiers, commits, config.rank(), config.worldSize(), rankCommits,
                         config.deadline()) : null;
         this.checkpoints = new CommittedCheckpoints(tiers, commits);
-        HighestCommitted highestCommitted = new HighestCommitted(commits, config.deadline(), config.rank(), config.worldSize());
+        HighestCommitted highestCommitted = new HighestCommitted(commits, config.deadline(), config.rank(), config.worldSize(),
+                config.readRowsAhead());
         // A tier that holds a committed step at open means a restore is likely (a replacement, a resumed run): the
         // restore's readers are made ready then, their memory touched, once, off the caller's thread.
         // At most READERS_READY_BYTES of them (a reader holds about 3 chunks): with huge chunks, fewer or none.

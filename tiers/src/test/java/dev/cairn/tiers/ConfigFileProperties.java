@@ -71,7 +71,8 @@ class ConfigFileProperties {
         CairnConfig.Builder b = CairnConfig.builder(s.run()).chunkBytes(s.chunkKiB() << 10).stagingBytes(s.stagingMiB() << 20)
                 .encoderThreads(s.threads()).compressionLevel(s.level()).deadline(s.deadline())
                 .gcGrace(s.world() > 1 ? s.grace().plus(s.deadline().multipliedBy(2)) : s.grace()).differential(s.fullEvery())
-                .rank(s.rank(), s.world()).whenBusy(s.whenBusy());
+                .rank(s.rank(), s.world()).whenBusy(s.whenBusy())
+                .readRowsAhead(s.threads() % 2 == 0); // both values, from a drawn number not otherwise tied to it
         if (s.lossy()) {
             b.lossy("optim/.*\\.exp_avg(_sq)?", s.lossyBits());
         }
@@ -104,6 +105,7 @@ class ConfigFileProperties {
             assertEquals(original.gcGrace(), read.gcGrace());
             assertEquals(original.deadline(), read.deadline());
             assertEquals(original.whenBusy(), read.whenBusy());
+            assertEquals(original.readRowsAhead(), read.readRowsAhead());
             assertEquals(original.differentialFullEvery(), read.differentialFullEvery());
             assertEquals(original.lossyEntries().map(p -> p.pattern()), read.lossyEntries().map(p -> p.pattern()));
             assertEquals(original.lossyMantissaBits(), read.lossyMantissaBits());

@@ -95,7 +95,9 @@ class IndexedRowsProperties {
                 try (Checkpointer restorer = Checkpointer.open(CairnConfig.builder("resharding")
                         .tier(TierConfig.of("mem", counting).keepLast(1)).chunkBytes(ReshardingProperties.CHUNK)
                         .encoderThreads(1).stagingBytes(4L << 20).deadline(Duration.ofSeconds(30))
-                        .rank(r, c.restorers()).build())) {
+                        .rank(r, c.restorers())
+                        // what the restore reads; the rows read ahead at open, when on, are ManifestReadAheadTest's
+                        .readRowsAhead(false).build())) {
                     TrainingState restored = restorer.restore(RestoreRequest.latest()
                             .into(TrainingState.builder().add(target).build())).state();
                     assertEquals(ReshardingProperties.slice(global, c.shape(), want, width), ReshardingProperties.concat(target),

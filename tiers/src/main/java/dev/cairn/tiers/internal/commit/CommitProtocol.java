@@ -426,6 +426,11 @@ public final class CommitProtocol {
         return new CommittedManifest(from, tier.layout(), tier.name(), parser::parse, allocator, ahead);
     }
 
+    /** A restore begins: no read ahead starts from now on ({@link #readAheadRows}); those running are waited for. */
+    public void readAheadOvertaken() {
+        readAhead.restoreBegins();
+    }
+
     /**
      * The first restore has ended: what was read ahead for it and not taken ({@link #readAheadRows}) is let go, and
      * nothing more is kept.

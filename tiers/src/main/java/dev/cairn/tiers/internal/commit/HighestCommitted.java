@@ -31,6 +31,7 @@ public final class HighestCommitted {
     private final Duration deadline;
     private final int rank;
     private final int worldSize;
+    private final boolean readRowsAhead;
     private final Map<Integer, Long> known = new ConcurrentHashMap<>();
     /** Each tier's committed steps, listed in the background from the open on, until the first save takes them. */
     private final Map<Integer, CompletableFuture<Long>> atOpen = new ConcurrentHashMap<>();
@@ -41,10 +42,16 @@ public final class HighestCommitted {
      * @param worldSize ranks of this run
      */
     public HighestCommitted(CommitProtocol commits, Duration deadline, int rank, int worldSize) {
+        this(commits, deadline, rank, worldSize, false);
+    }
+
+    /** @param readRowsAhead whether the open also reads this rank's rows ahead ({@code CairnConfig#readRowsAhead}) */
+    public HighestCommitted(CommitProtocol commits, Duration deadline, int rank, int worldSize, boolean readRowsAhead) {
         this.commits = commits;
         this.deadline = deadline;
         this.rank = rank;
         this.worldSize = worldSize;
+        this.readRowsAhead = readRowsAhead;
     }
 
     /** Starts listing {@code t}'s committed steps on one of its I/O threads. */
@@ -72,7 +79,9 @@ public final class HighestCommitted {
                 if (newest >= 0) {
                     readAhead(t, newest);
                     whenCommitted.run();
-                    readAheadRows(t, newest);
+                    if (readRowsAhead) {
+                        readAheadRows(t, newest);
+                    }
                 }
             });
         } catch (RejectedExecutionException e) {

@@ -9,7 +9,6 @@ import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
-import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicLong;
 
 /**
@@ -27,7 +26,8 @@ final class ReadAheadRows {
 
     private final Map<String, CompletableFuture<ByteBuffer>> held = new ConcurrentHashMap<>();
     private final AtomicLong bytes = new AtomicLong();
-    private final AtomicBoolean over = new AtomicBoolean();
+    /** Guarded by this: a restore began, and nothing more is read ahead. */
+    private boolean restoring;
 
     /** What a reader of {@code tier} takes from (and never adds to). */
     CommittedManifest.ReadAhead takingFor(Tier tier) {
@@ -56,7 +56,8 @@ final class ReadAheadRows {
             }
 
             @Override
-            public void reading(String key) {
+            public boolean reading(String key) {
+                return true;
             }
 
             @Override
@@ -74,9 +75,13 @@ final class ReadAheadRows {
             }
 
             @Override
-            public void reading(String key) {
-                if (!over.get()) {
+            public boolean reading(String key) {
+                synchronized (ReadAheadRows.this) {
+                    if (restoring) {
+                        return false; // the restore reads what it needs itself: nothing is read twice
+                    }
                     held.putIfAbsent(key(tier, key), new CompletableFuture<>());
+                    return true;
                 }
             }
 
@@ -99,9 +104,17 @@ final class ReadAheadRows {
         };
     }
 
+    /**
+     * The first restore begins: a read ahead not started by now is not started at all (its read would come after, or
+     * beside, the restore's own), and one started is waited for by the restore's read of the same key.
+     */
+    synchronized void restoreBegins() {
+        restoring = true;
+    }
+
     /** Lets go of everything read ahead, and keeps nothing read ahead from now on: the first restore has ended. */
     void clear() {
-        over.set(true);
+        restoreBegins();
         for (String key : held.keySet()) {
             CompletableFuture<ByteBuffer> f = held.remove(key);
             if (f != null) {

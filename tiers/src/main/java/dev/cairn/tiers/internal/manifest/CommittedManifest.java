@@ -66,7 +66,8 @@ public final class CommittedManifest {
             }
 
             @Override
-            public void reading(String key) {
+            public boolean reading(String key) {
+                return true;
             }
 
             @Override
@@ -77,8 +78,11 @@ public final class CommittedManifest {
         /** The bytes read ahead for {@code key}, given up by this call (waiting for a read of it still running); null when there are none. */
         ByteBuffer take(String key);
 
-        /** A read of {@code key} starts: one of {@code key} by a taker waits for its end. */
-        void reading(String key);
+        /**
+         * A read of {@code key} is about to start: a taker's read of {@code key} waits for its end. False: it must not
+         * (a read ahead that a restore has overtaken), and the reader stops with an {@link IOException}.
+         */
+        boolean reading(String key);
 
         /** The end of the read of {@code key}: its bytes, or null if it failed. */
         void read(String key, ByteBuffer bytes);
@@ -319,7 +323,9 @@ public final class CommittedManifest {
             return taken;
         }
         ByteBuffer dst = ByteBuffer.allocate((int) Math.min(named.length() + 1, ManifestFormat.MAX_BYTES + 1));
-        ahead.reading(key);
+        if (!ahead.reading(key)) {
+            throw new IOException("the read ahead of " + key + " stopped: a restore began, which reads it itself");
+        }
         try {
             store.read(key, 0, dst);
         } catch (IOException | RuntimeException e) {

@@ -100,6 +100,7 @@ public final class Restorer implements AutoCloseable {
      * then overlap the reads.
      */
     public RestoreResult restore(RestoreRequest request, java.util.function.LongConsumer chosen) {
+        commits.readAheadOvertaken();
         try {
             return restoreOnce(request, chosen);
         } finally {

@@ -161,7 +161,8 @@ class PageTreeTest {
             }
 
             @Override
-            public void reading(String key) {
+            public boolean reading(String key) {
+                return true;
             }
 
             @Override
@@ -176,7 +177,8 @@ class PageTreeTest {
             }
 
             @Override
-            public void reading(String key) {
+            public boolean reading(String key) {
+                return true;
             }
 
             @Override
