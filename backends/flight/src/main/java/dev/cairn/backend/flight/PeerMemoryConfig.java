@@ -53,6 +53,7 @@ public final class PeerMemoryConfig {
     private final long transferBufferBytes;
     private final Duration callTimeout;
     private final Duration peerTimeout;
+    private final boolean connectAhead;
 
     private PeerMemoryConfig(Builder b) {
         this.peerIndex = b.peerIndex;
@@ -69,6 +70,7 @@ public final class PeerMemoryConfig {
         this.transferBufferBytes = b.transferBufferBytes;
         this.callTimeout = b.callTimeout;
         this.peerTimeout = b.peerTimeout;
+        this.connectAhead = b.connectAhead;
     }
 
     /** A builder for peer {@code peerIndex} of a group of {@code peerCount}, every other setting at its default. */
@@ -132,6 +134,11 @@ public final class PeerMemoryConfig {
     }
 
     /** Deadline of one data transfer with a peer (a read or a replica), and of a put's wait for queue space. */
+    /** Whether the store connects to its peers as soon as it learns them ({@link Builder#connectAhead}). */
+    public boolean connectAhead() {
+        return connectAhead;
+    }
+
     public Duration callTimeout() {
         return callTimeout;
     }
@@ -162,6 +169,7 @@ public final class PeerMemoryConfig {
         private long transferBufferBytes = DEFAULT_TRANSFER_BUFFER_BYTES;
         private Duration callTimeout = DEFAULT_CALL_TIMEOUT;
         private Duration peerTimeout = DEFAULT_PEER_TIMEOUT;
+        private boolean connectAhead = true;
 
         private Builder(int peerIndex, int peerCount) {
             if (peerCount < 1) {
@@ -270,6 +278,17 @@ public final class PeerMemoryConfig {
         /** Deadline of connecting to a peer and of one metadata call. Default 2 s. */
         public Builder peerTimeout(Duration timeout) {
             this.peerTimeout = positive(timeout, "peer timeout");
+            return this;
+        }
+
+        /**
+         * On (the default): when the store learns its peers, a short-lived thread per peer opens the Flight channel,
+         * asks the bulk port and opens one lane connection, quietly, so that a process's first reads (a replacement's
+         * first restore) do not pay for it. Off: each peer is connected at its first call (a test that counts a lane's
+         * connections in order turns it off).
+         */
+        public Builder connectAhead(boolean on) {
+            this.connectAhead = on;
             return this;
         }
 

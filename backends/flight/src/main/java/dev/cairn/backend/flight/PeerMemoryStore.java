@@ -190,7 +190,9 @@ public final class PeerMemoryStore implements ObjectStore {
             links = fresh;
         }
         closeLinks(old);
-        connectAhead(fresh);
+        if (config.connectAhead()) {
+            connectAhead(fresh);
+        }
     }
 
     /**

@@ -343,8 +343,9 @@ class PeerNetworkFaultsTest {
         }
 
         private static PeerMemoryConfig config(int index, Duration peerTimeout, Duration callTimeout) {
+            // Connections in the order the test's calls make them: the fault schedules count a lane's connections.
             return PeerGroup.defaults(index, 2).replicationFactor(0).peerTimeout(peerTimeout).callTimeout(callTimeout)
-                    .build();
+                    .connectAhead(false).build();
         }
 
         void heal() {
