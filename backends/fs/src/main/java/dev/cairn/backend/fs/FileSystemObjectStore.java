@@ -329,7 +329,7 @@ public final class FileSystemObjectStore implements ObjectStore {
         Path start = KeyPaths.deepestDirectory(root, prefix);
         List<ObjectInfo> found = new ArrayList<>();
         try {
-            Files.walkFileTree(start, new SimpleFileVisitor<>() {
+            Files.walkFileTree(start, new TolerantVisitor() {
                 @Override
                 public FileVisitResult preVisitDirectory(Path dir, BasicFileAttributes attributes) {
                     if (dir.equals(start)) {
@@ -351,21 +351,6 @@ public final class FileSystemObjectStore implements ObjectStore {
                     return FileVisitResult.CONTINUE;
                 }
 
-                @Override
-                public FileVisitResult visitFileFailed(Path file, IOException failure) throws IOException {
-                    if (failure instanceof NoSuchFileException) {
-                        return FileVisitResult.CONTINUE; // deleted while we walked: not part of the listing
-                    }
-                    throw failure;
-                }
-
-                @Override
-                public FileVisitResult postVisitDirectory(Path dir, IOException failure) throws IOException {
-                    if (failure != null && !(failure instanceof NoSuchFileException)) {
-                        throw failure;
-                    }
-                    return FileVisitResult.CONTINUE;
-                }
             });
         } catch (NoSuchFileException missingStart) {
             return List.of();
@@ -401,11 +386,33 @@ public final class FileSystemObjectStore implements ObjectStore {
         return folders;
     }
 
+    /**
+     * A walk of a tree that other processes change meanwhile: a file or directory deleted while it is walked is no part
+     * of it; any other failure is.
+     */
+    private abstract static class TolerantVisitor extends SimpleFileVisitor<Path> {
+        @Override
+        public FileVisitResult visitFileFailed(Path file, IOException failure) throws IOException {
+            if (failure instanceof NoSuchFileException) {
+                return FileVisitResult.CONTINUE; // deleted while we walked
+            }
+            throw failure;
+        }
+
+        @Override
+        public FileVisitResult postVisitDirectory(Path dir, IOException failure) throws IOException {
+            if (failure != null && !(failure instanceof NoSuchFileException)) {
+                throw failure;
+            }
+            return FileVisitResult.CONTINUE;
+        }
+    }
+
     /** Whether a regular file that is not being written lies anywhere under {@code directory}. */
     private static boolean holdsAnObject(Path directory) throws IOException {
         boolean[] found = {false};
         try {
-            Files.walkFileTree(directory, new SimpleFileVisitor<>() {
+            Files.walkFileTree(directory, new TolerantVisitor() {
                 @Override
                 public FileVisitResult visitFile(Path file, BasicFileAttributes attributes) {
                     if (attributes.isRegularFile() && !KeyPaths.isTemporary(file)) {
@@ -415,21 +422,6 @@ public final class FileSystemObjectStore implements ObjectStore {
                     return FileVisitResult.CONTINUE;
                 }
 
-                @Override
-                public FileVisitResult visitFileFailed(Path file, IOException failure) throws IOException {
-                    if (failure instanceof NoSuchFileException) {
-                        return FileVisitResult.CONTINUE; // deleted while we walked
-                    }
-                    throw failure;
-                }
-
-                @Override
-                public FileVisitResult postVisitDirectory(Path dir, IOException failure) throws IOException {
-                    if (failure != null && !(failure instanceof NoSuchFileException)) {
-                        throw failure;
-                    }
-                    return FileVisitResult.CONTINUE;
-                }
             });
         } catch (NoSuchFileException gone) {
             return false;

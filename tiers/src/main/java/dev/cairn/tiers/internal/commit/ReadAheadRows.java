@@ -31,37 +31,25 @@ final class ReadAheadRows {
 
     /** What a reader of {@code tier} takes from (and never adds to). */
     CommittedManifest.ReadAhead takingFor(Tier tier) {
-        return new CommittedManifest.ReadAhead() {
-            @Override
-            public ByteBuffer take(String key) {
-                if (held.isEmpty()) {
-                    return null;
-                }
-                CompletableFuture<ByteBuffer> f = held.remove(key(tier, key));
-                if (f == null) {
-                    return null;
-                }
-                try {
-                    ByteBuffer b = f.get(WAIT_SECONDS, TimeUnit.SECONDS);
-                    if (b != null) {
-                        bytes.addAndGet(-b.remaining());
-                    }
-                    return b;
-                } catch (InterruptedException e) {
-                    Thread.currentThread().interrupt();
-                    return null;
-                } catch (ExecutionException | TimeoutException e) {
-                    return null; // the read ahead failed or hangs: this read asks the store itself
-                }
+        return key -> {
+            if (held.isEmpty()) {
+                return null;
             }
-
-            @Override
-            public boolean reading(String key) {
-                return true;
+            CompletableFuture<ByteBuffer> f = held.remove(key(tier, key));
+            if (f == null) {
+                return null;
             }
-
-            @Override
-            public void read(String key, ByteBuffer read) {
+            try {
+                ByteBuffer b = f.get(WAIT_SECONDS, TimeUnit.SECONDS);
+                if (b != null) {
+                    bytes.addAndGet(-b.remaining());
+                }
+                return b;
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                return null;
+            } catch (ExecutionException | TimeoutException e) {
+                return null; // the read ahead failed or hangs: this read asks the store itself
             }
         };
     }

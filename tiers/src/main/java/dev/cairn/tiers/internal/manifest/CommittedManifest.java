@@ -58,34 +58,25 @@ public final class CommittedManifest {
      * store, once. Bytes taken that are not the ones named (length and digest) are read again from the store, so a
      * read ahead never makes a restore fail that a read would not.
      */
+    @FunctionalInterface
     public interface ReadAhead {
-        ReadAhead NONE = new ReadAhead() {
-            @Override
-            public ByteBuffer take(String key) {
-                return null;
-            }
-
-            @Override
-            public boolean reading(String key) {
-                return true;
-            }
-
-            @Override
-            public void read(String key, ByteBuffer bytes) {
-            }
-        };
+        ReadAhead NONE = key -> null;
 
         /** The bytes read ahead for {@code key}, given up by this call (waiting for a read of it still running); null when there are none. */
         ByteBuffer take(String key);
 
         /**
          * A read of {@code key} is about to start: a taker's read of {@code key} waits for its end. False: it must not
-         * (a read ahead that a restore has overtaken), and the reader stops with an {@link IOException}.
+         * (a read ahead that a restore has overtaken), and the reader stops with an {@link IOException}. By default
+         * true: a reader that only takes.
          */
-        boolean reading(String key);
+        default boolean reading(String key) {
+            return true;
+        }
 
-        /** The end of the read of {@code key}: its bytes, or null if it failed. */
-        void read(String key, ByteBuffer bytes);
+        /** The end of the read of {@code key}: its bytes, or null if it failed. By default nothing is kept. */
+        default void read(String key, ByteBuffer bytes) {
+        }
     }
 
     /**

@@ -161,30 +161,11 @@ class PageTreeTest {
             }
 
             @Override
-            public boolean reading(String key) {
-                return true;
-            }
-
-            @Override
             public void read(String key, ByteBuffer bytes) {
                 kept.put(key, bytes);
             }
         };
-        CommittedManifest.ReadAhead taking = new CommittedManifest.ReadAhead() {
-            @Override
-            public ByteBuffer take(String key) {
-                return kept.remove(key);
-            }
-
-            @Override
-            public boolean reading(String key) {
-                return true;
-            }
-
-            @Override
-            public void read(String key, ByteBuffer bytes) {
-            }
-        };
+        CommittedManifest.ReadAhead taking = kept::remove;
         Manifest ahead = new CommittedManifest(store, LAYOUT, "mem", (b, label) -> ManifestFormat.read(b, label, allocator),
                 allocator, keeping).withRanks(global(), Set.of(7));
         assertTrue(kept.containsKey(LAYOUT.indexKey(1, 7)) && kept.size() > 1, kept.keySet().toString());
