@@ -125,8 +125,8 @@ public final class ScaleReport {
                 s.parameters(), s.stateBytes() / 1e12, s.tensors(), Arrays.toString(s.globalShape()), r.options().ranks(),
                 ByteSize.format(s.chunkBytes()), s.chunksPerCheckpoint());
         out.println("store    " + s.store());
-        out.println("engine   real: the open's look (CommitProtocol.newestCommitted), index write, RankCommit (store"
-                + " polling), ChunkConfirmation, CommitPoint, Retention + GarbageCollector (rank 0), Restorer.plan,"
+        out.println("engine   real: the open's look of the new and the resumed run (CommitProtocol.newestAtOpen),"
+                + " index write, RankCommit (store polling), ChunkConfirmation, CommitPoint, Retention + GarbageCollector (rank 0), Restorer.plan,"
                 + " StaleIndexCleanUp; simulated: chunk bytes, the store, S3 retries, time");
         out.printf(Locale.ROOT, "run      %d checkpoints, then a restore on %d ranks; %.1f s real; MANIFEST parsed %d times"
                 + " for %d reads%n", r.checkpoints().size(), r.restore().ranks(), r.wallNanos() / 1e9, r.manifestParses(),

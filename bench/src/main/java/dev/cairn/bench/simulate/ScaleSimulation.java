@@ -54,11 +54,11 @@ import org.apache.arrow.memory.RootAllocator;
  * reads of the indexes whose slices overlap its own, and restore plan with resharding ({@link Restorer#plan}), with
  * the removal of its own indexes of a failed attempt at a later step ({@code StaleIndexCleanUp}, from the moment the
  * step is chosen). Before the first checkpoint, the start-up of the new run: every process's look for the newest
- * committed step at open ({@link CommitProtocol#newestCommitted}, as {@code HighestCommitted} makes it); after the
- * checkpoints, the start-up of the resumed run: the M restoring processes open at once and make the same look, which
- * finds the newest step in their group of step marks and reads its MANIFEST to confirm it (the restore follows two
- * simulated minutes later, each rank with a new protocol: its requests are counted apart). The ranks
- * meet through the store (no {@code Coordinator}), the engine's default without a peer tier.
+ * committed step at open ({@link CommitProtocol#newestAtOpen}, as {@code HighestCommitted} makes it); after the
+ * checkpoints, the start-up of the resumed run: the M restoring processes open at once and make the same look,
+ * which finds the newest step in their group of step marks and reads its MANIFEST to confirm it, paced by rank (the
+ * restore follows two simulated minutes later, each rank with a new protocol: its requests are counted apart). The
+ * ranks meet through the store (no {@code Coordinator}), the engine's default without a peer tier.
  *
  * <p><b>Simulated</b>: the chunks' bytes (each chunk is one PUT of its stored size, its bytes never made: the save
  * pipeline's capture, hashing and encoding are not run), the store ({@link SimulatedObjectStore}: 20-60 ms to the
@@ -364,7 +364,7 @@ public final class ScaleSimulation {
         Throwable[] failures = new Throwable[n];
         turns.runAll(n, start, r -> {
             try {
-                long found = commits[r].newestCommitted(tiers[r], r, n);
+                long found = commits[r].newestAtOpen(tiers[r], r, n);
                 if (found != -1) {
                     throw new IllegalStateException("the look of a new run found step " + found);
                 }
@@ -397,7 +397,7 @@ public final class ScaleSimulation {
         try {
             turns.runAll(m, start, r -> {
                 try {
-                    long found = commits[r].newestCommitted(tiers[r], r, m);
+                    long found = commits[r].newestAtOpen(tiers[r], r, m);
                     if (found != newest) {
                         throw new IllegalStateException("the look of the resumed run found step " + found + ", not "
                                 + newest);
