@@ -37,6 +37,33 @@ public final class ScaleReport {
     public record Goal(String key, String label, String figure, String goal, boolean met) {
     }
 
+    private static void startUp(PrintStream out, String what, ScaleSimulation.StartUp up) {
+        out.printf(Locale.ROOT, "%s: %d processes look for the newest committed step at once: %,d"
+                        + " requests (%s), LIST pages of whole chunk/step prefixes %,d, %,d SlowDown (%,d calls failed),"
+                        + " busiest key %,d requests in one second (%s), busiest prefix %,d reads in one second (%s), last"
+                        + " look returned after %.2f s simulated (median %.2f s), %.1f s real%n",
+                what, up.ranks(), up.totalRequests(), nonZero(up.requests()), up.fullListings(), up.slowDowns(),
+                up.callsFailed(), up.busiestKeyPeak(), tail(up.busiestKey(), 40), up.busiestPrefixPeak(),
+                up.busiestPrefix(), max(up.lookNanos()) / 1e9, median(up.lookNanos()) / 1e9, up.wallNanos() / 1e9);
+        for (String f : up.failures()) {
+            out.println("  " + what + ", failed looks: " + f);
+        }
+        out.println();
+    }
+
+    private static void startUpJson(StringBuilder b, String name, ScaleSimulation.StartUp up) {
+        b.append("  \"").append(name).append("\": {\"ranks\": ").append(up.ranks()).append(", \"requests\": ").append(kinds(up.requests()))
+                .append(", \"fullListings\": ").append(up.fullListings()).append(", \"folderListings\": ")
+                .append(up.folderListings()).append(", \"busiestKey\": ").append(JsonText.quote(up.busiestKey()))
+                .append(", \"busiestKeyPerSecond\": ").append(up.busiestKeyPeak()).append(", \"busiestPrefix\": ")
+                .append(JsonText.quote(up.busiestPrefix())).append(", \"busiestPrefixReadsPerSecond\": ")
+                .append(up.busiestPrefixPeak()).append(", \"slowDowns\": ").append(up.slowDowns())
+                .append(", \"callsFailed\": ").append(up.callsFailed()).append(", \"failures\": ")
+                .append(strings(up.failures())).append(", \"lookMedianNanos\": ").append(median(up.lookNanos()))
+                .append(", \"lookLastNanos\": ").append(max(up.lookNanos())).append(", \"wallNanos\": ")
+                .append(up.wallNanos()).append("},\n");
+    }
+
     /** The goals, checked on the last checkpoint (the first with retention retiring a step, from the third on). */
     public static List<Goal> goals(Results r) {
         Checkpoint c = r.checkpoints().get(r.checkpoints().size() - 1);
@@ -49,12 +76,15 @@ public final class ScaleReport {
         ScaleSimulation.StartUp up = r.startUp();
         long full = up.fullListings() + c.fullListings() + r.restore().requestsOnFullListings();
         goals.add(new Goal("fullListings", "LIST pages of the whole chunk or step prefix", count(full), "0", full == 0));
-        int busiest = Math.max(up.busiestKeyPeak(), Math.max(c.busiestKeyPeak(), r.restore().busiestKeyPeak()));
+        ScaleSimulation.StartUp resumed = r.resumedStartUp();
+        full += resumed.fullListings();
+        int busiest = Math.max(Math.max(up.busiestKeyPeak(), resumed.busiestKeyPeak()),
+                Math.max(c.busiestKeyPeak(), r.restore().busiestKeyPeak()));
         goals.add(new Goal("busiestKey", "busiest key, requests in one second (all phases)", count(busiest),
                 "<= " + KEY_RATE_GOAL, busiest <= KEY_RATE_GOAL));
         goals.add(new Goal("startUpListings", "start-up: busiest prefix, LISTs in one second", count(up.busiestPrefixPeak()),
                 "<= " + KEY_RATE_GOAL, up.busiestPrefixPeak() <= KEY_RATE_GOAL));
-        long slow = up.slowDowns() + c.slowDowns() + r.restore().slowDowns();
+        long slow = up.slowDowns() + resumed.slowDowns() + c.slowDowns() + r.restore().slowDowns();
         goals.add(new Goal("slowDowns", "503 SlowDown answers (all phases)", count(slow), "0", slow == 0));
         double worst = worstMetadataRatio(r.restore());
         goals.add(new Goal("restoreMetadata", "restore: metadata a rank reads / its share of MANIFEST + indexes",
@@ -95,25 +125,15 @@ public final class ScaleReport {
                 s.parameters(), s.stateBytes() / 1e12, s.tensors(), Arrays.toString(s.globalShape()), r.options().ranks(),
                 ByteSize.format(s.chunkBytes()), s.chunksPerCheckpoint());
         out.println("store    " + s.store());
-        out.println("engine   real: the open's look (CommitProtocol.newestCommitted), index write, RankCommit (store"
-                + " polling), ChunkConfirmation, CommitPoint, Retention + GarbageCollector (rank 0), Restorer.plan,"
+        out.println("engine   real: the open's look of the new and the resumed run (CommitProtocol.newestAtOpen),"
+                + " index write, RankCommit (store polling), ChunkConfirmation, CommitPoint, Retention + GarbageCollector (rank 0), Restorer.plan,"
                 + " StaleIndexCleanUp; simulated: chunk bytes, the store, S3 retries, time");
         out.printf(Locale.ROOT, "run      %d checkpoints, then a restore on %d ranks; %.1f s real; MANIFEST parsed %d times"
                 + " for %d reads%n", r.checkpoints().size(), r.restore().ranks(), r.wallNanos() / 1e9, r.manifestParses(),
                 r.manifestParses() + r.manifestReuses());
         out.println();
-        ScaleSimulation.StartUp up = r.startUp();
-        out.printf(Locale.ROOT, "start-up of the new run: %d processes look for the newest committed step at once: %,d"
-                        + " requests (%s), LIST pages of whole chunk/step prefixes %,d, %,d SlowDown (%,d calls failed),"
-                        + " busiest key %,d requests in one second (%s), busiest prefix %,d reads in one second (%s), last"
-                        + " look returned after %.2f s simulated (median %.2f s), %.1f s real%n",
-                up.ranks(), up.totalRequests(), nonZero(up.requests()), up.fullListings(), up.slowDowns(),
-                up.callsFailed(), up.busiestKeyPeak(), tail(up.busiestKey(), 40), up.busiestPrefixPeak(),
-                up.busiestPrefix(), max(up.lookNanos()) / 1e9, median(up.lookNanos()) / 1e9, up.wallNanos() / 1e9);
-        for (String f : up.failures()) {
-            out.println("  start-up failed looks: " + f);
-        }
-        out.println();
+        startUp(out, "start-up of the new run", r.startUp());
+        startUp(out, "start-up of the resumed run (before the restore)", r.resumedStartUp());
         List<Checkpoint> cs = r.checkpoints();
         String head = "%-46s" + " %16s".repeat(cs.size()) + "%n";
         Object[] steps = new Object[cs.size() + 1];
@@ -231,17 +251,8 @@ public final class ScaleReport {
                 .append(", \"staleLeft\": ").append(re.staleLeft()).append(", \"cleanedLastNanos\": ")
                 .append(max(re.cleanedNanos()))
                 .append(", \"wallNanos\": ").append(re.wallNanos()).append("},\n");
-        ScaleSimulation.StartUp up = r.startUp();
-        b.append("  \"startUp\": {\"ranks\": ").append(up.ranks()).append(", \"requests\": ").append(kinds(up.requests()))
-                .append(", \"fullListings\": ").append(up.fullListings()).append(", \"folderListings\": ")
-                .append(up.folderListings()).append(", \"busiestKey\": ").append(JsonText.quote(up.busiestKey()))
-                .append(", \"busiestKeyPerSecond\": ").append(up.busiestKeyPeak()).append(", \"busiestPrefix\": ")
-                .append(JsonText.quote(up.busiestPrefix())).append(", \"busiestPrefixReadsPerSecond\": ")
-                .append(up.busiestPrefixPeak()).append(", \"slowDowns\": ").append(up.slowDowns())
-                .append(", \"callsFailed\": ").append(up.callsFailed()).append(", \"failures\": ")
-                .append(strings(up.failures())).append(", \"lookMedianNanos\": ").append(median(up.lookNanos()))
-                .append(", \"lookLastNanos\": ").append(max(up.lookNanos())).append(", \"wallNanos\": ")
-                .append(up.wallNanos()).append("},\n");
+        startUpJson(b, "startUp", r.startUp());
+        startUpJson(b, "resumedStartUp", r.resumedStartUp());
         Checkpoint last = r.checkpoints().get(r.checkpoints().size() - 1);
         long[] sorted = re.metadataBytes().clone();
         Arrays.sort(sorted);

@@ -186,6 +186,35 @@ class ScaleSimulationTest {
         assertTrue(last < 3_000_000_000L, last + " ns until the last look returned: (1,999 - 100) / 800 s and a few requests");
     }
 
+    /**
+     * 2,000 processes of a resumed run (step 1000 committed by 2,000 ranks) open at once, each looking for the newest
+     * committed step: its group of step marks (8 groups, each holding the step), then a read of that step's MANIFEST
+     * to confirm it, a HEAD and a GET of one key. Sent at once, those were 4,000 requests on that key within a second
+     * (1,000 at 500 processes, 10,451 and 4,951 SlowDowns at 5,000; issue 15: no key over 1,000, no SlowDown); each rank's
+     * read now waits for its first slots of the restore's schedule ({@code RestorePacing}).
+     */
+    @Test
+    void twoThousandProcessesOfAResumedRunLookAtOnceWithNoKeyOverItsLimit() throws Exception {
+        Results r = ScaleSimulation.run(small(2000, 1).withCheckpoints(1).withRestoreRanks(2000), QUIET);
+        ScaleSimulation.StartUp up = r.resumedStartUp();
+        assertEquals(2000, up.ranks());
+        assertTrue(up.failures().isEmpty(), up.failures().toString());
+        assertEquals(0, up.slowDowns(), "SlowDown answers");
+        assertEquals(0, up.fullListings(), "no listing of the steps");
+        assertTrue(up.busiestKeyPeak() <= ScaleReport.KEY_RATE_GOAL, up.busiestKey() + ": " + up.busiestKeyPeak()
+                + " requests in one second");
+        assertTrue(up.busiestPrefixPeak() <= ScaleReport.KEY_RATE_GOAL, up.busiestPrefix() + ": " + up.busiestPrefixPeak()
+                + " reads in one second");
+        assertEquals(2000, up.requests().get(RequestKind.LIST), "its group of marks, a rank");
+        assertEquals(2000, up.requests().get(RequestKind.HEAD), "the MANIFEST's HEAD, a rank");
+        assertEquals(2000, up.requests().get(RequestKind.GET), "and its GET");
+        assertEquals(6000, up.totalRequests());
+        long last = java.util.Arrays.stream(up.lookNanos()).max().orElseThrow();
+        assertTrue(last > 5_000_000_000L && last < 8_000_000_000L, last + " ns until the last look returned: rank 1,999's"
+                + " slot is (12 x 1,999 - 1,500) / 4,000 = 5.6 s, then a HEAD and a GET");
+        assertEquals(0, r.restore().failed(), r.restore().failures().toString());
+    }
+
     @Test
     void aRestoreOnRanksThatCutSavedChunksReadsTheChunksOnTheirBordersTwice() throws Exception {
         Results r = ScaleSimulation.run(small(16, 600).withCheckpoints(1).withRestoreRanks(3), QUIET);

@@ -54,8 +54,11 @@ import org.apache.arrow.memory.RootAllocator;
  * reads of the indexes whose slices overlap its own, and restore plan with resharding ({@link Restorer#plan}), with
  * the removal of its own indexes of a failed attempt at a later step ({@code StaleIndexCleanUp}, from the moment the
  * step is chosen). Before the first checkpoint, the start-up of the new run: every process's look for the newest
- * committed step at open ({@link CommitProtocol#newestCommitted}, as {@code HighestCommitted} makes it). The ranks
- * meet through the store (no {@code Coordinator}), the engine's default without a peer tier.
+ * committed step at open ({@link CommitProtocol#newestAtOpen}, as {@code HighestCommitted} makes it); after the
+ * checkpoints, the start-up of the resumed run: the M restoring processes open at once and make the same look,
+ * which finds the newest step in their group of step marks and reads its MANIFEST to confirm it, paced by rank (the
+ * restore follows two simulated minutes later, each rank with a new protocol: its requests are counted apart). The
+ * ranks meet through the store (no {@code Coordinator}), the engine's default without a peer tier.
  *
  * <p><b>Simulated</b>: the chunks' bytes (each chunk is one PUT of its stored size, its bytes never made: the save
  * pipeline's capture, hashing and encoding are not run), the store ({@link SimulatedObjectStore}: 20-60 ms to the
@@ -249,8 +252,15 @@ public final class ScaleSimulation {
         }
     }
 
+    /**
+     * @param startUp        the new run's start-up, before the first checkpoint
+     * @param resumedStartUp the start-up of the resumed run, after the checkpoints and before the restore: every one of
+     *                       the M restoring processes opens at once and looks for the newest committed step, which each
+     *                       finds in its group of step marks and confirms with a read of that step's MANIFEST
+     */
     public record Results(Options options, Setup setup, Instant date, StartUp startUp, List<Checkpoint> checkpoints,
-                          Restore restore, long wallNanos, long manifestParses, long manifestReuses) {
+                          StartUp resumedStartUp, Restore restore, long wallNanos, long manifestParses,
+                          long manifestReuses) {
     }
 
     /** Runs the simulation, telling {@code progress} what it does. */
@@ -313,6 +323,15 @@ public final class ScaleSimulation {
                 progress.flush();
                 start = clock.latest() + CHECKPOINT_INTERVAL_NANOS;
             }
+            StartUp resumed = resumedStartUp(start, o.restoreRanks(), o.checkpoints() * STEP_INTERVAL, store, layout,
+                    allocator, parser, turns, clock);
+            progress.printf(Locale.ROOT, "  start-up of the resumed run on %d ranks: %,d requests, %d SlowDown, last look"
+                    + " after %.1f s simulated, %.1f s real%n", resumed.ranks(), resumed.totalRequests(),
+                    resumed.slowDowns(), Arrays.stream(resumed.lookNanos()).max().orElse(0) / 1e9,
+                    resumed.wallNanos() / 1e9);
+            progress.flush();
+            // The restore two minutes after the last look returned: the two phases' requests are counted apart.
+            start = clock.latest() + 120 * SECOND;
             restore = restore(o.restoreRanks(), n, (o.checkpoints() + 1) * STEP_INTERVAL, start, model, chunksPerCheckpoint, store, layout, allocator, parser, turns,
                     clock);
             progress.printf(Locale.ROOT, "  restore on %d ranks: %d failed, %.1f s real%n", restore.ranks(), restore.failed(),
@@ -323,8 +342,8 @@ public final class ScaleSimulation {
             }
             parses = parser.parses();
             reuses = parser.reuses();
-            return new Results(o, setup, Instant.now(), startUp, List.copyOf(done), restore, System.nanoTime() - began, parses,
-                    reuses);
+            return new Results(o, setup, Instant.now(), startUp, List.copyOf(done), resumed, restore,
+                    System.nanoTime() - began, parses, reuses);
         }
     }
 
@@ -345,7 +364,7 @@ public final class ScaleSimulation {
         Throwable[] failures = new Throwable[n];
         turns.runAll(n, start, r -> {
             try {
-                long found = commits[r].newestCommitted(tiers[r], r, n);
+                long found = commits[r].newestAtOpen(tiers[r], r, n);
                 if (found != -1) {
                     throw new IllegalStateException("the look of a new run found step " + found);
                 }
@@ -353,6 +372,51 @@ public final class ScaleSimulation {
                 look[r] = clock.now() - start;
             }
         }, failures);
+        return startUpFigures(n, store, layout, failures, look, began);
+    }
+
+    /**
+     * The M processes of the resumed run open at {@code start}, each with a protocol of its own (an empty cache), and
+     * look for the newest committed step, as {@code HighestCommitted} does at open; each must find {@code newest}.
+     */
+    private static StartUp resumedStartUp(long start, int m, long newest, S3ClientModel store, StoreLayout layout,
+                                          BufferAllocator allocator, OnceParsed parser, RankTurns turns,
+                                          SimulatedClock clock) throws InterruptedException {
+        long began = System.nanoTime();
+        SimulatedObjectStore sim = store.simulated();
+        sim.resetStats();
+        store.resetCounts();
+        Tier[] tiers = new Tier[m];
+        CommitProtocol[] commits = new CommitProtocol[m];
+        for (int r = 0; r < m; r++) {
+            tiers[r] = new Tier(TierConfig.of("s3", store), 0, layout, WRITES_IN_FLIGHT);
+            commits[r] = new CommitProtocol(allocator, null, CairnConfig.DEFAULT_DEADLINE, turns, parser);
+        }
+        long[] look = new long[m];
+        Throwable[] failures = new Throwable[m];
+        try {
+            turns.runAll(m, start, r -> {
+                try {
+                    long found = commits[r].newestAtOpen(tiers[r], r, m);
+                    if (found != newest) {
+                        throw new IllegalStateException("the look of the resumed run found step " + found + ", not "
+                                + newest);
+                    }
+                } finally {
+                    look[r] = clock.now() - start;
+                }
+            }, failures);
+        } finally {
+            for (Tier t : tiers) {
+                t.close();
+            }
+        }
+        return startUpFigures(m, store, layout, failures, look, began);
+    }
+
+    private static StartUp startUpFigures(int n, S3ClientModel store, StoreLayout layout, Throwable[] failures,
+                                          long[] look, long began) {
+        SimulatedObjectStore sim = store.simulated();
         RequestStats stats = sim.stats();
         RequestStats.KeyRate hottest = stats.hottestKeys().isEmpty() ? null : stats.hottestKeys().get(0);
         String busiestPrefix = "-";

@@ -368,6 +368,22 @@ public final class CommitProtocol {
         });
     }
 
+    /**
+     * {@link #newestCommitted} as a process's open looks ({@code HighestCommitted}): its confirmation, the read of the
+     * newest marked step's MANIFEST into the cache, paced as rank {@code rank} of a restore on {@code worldSize} ranks
+     * reads it ({@link #restoring}). In a resumed run every process opens at once and reads that one MANIFEST: at
+     * 10,000 ranks 10,000 HEADs and GETs of one key in a moment, where S3 serves 5,500 GET/HEAD a second on a prefix
+     * and issue 15 allows no key more than 1,000. Paced, rank r's two requests wait for its first two slots of the
+     * restore's schedule ({@link RestorePacing}: (12 r - 1,500) / 4,000 s after the look began, 29.6 s for rank 9,999,
+     * 2.6 s for rank 999), about 667 a second on the key after the first 125 ranks' 250 at once; a world of up to 125
+     * ranks, a single process and a store in this process's memory do not wait at all. The restore that follows takes
+     * the MANIFEST from the shared cache, or waits for this read where it is still in its slot, and reads it no more.
+     * The marks' listing and what every process asks alike in a new run are paced apart ({@link LookPacing}).
+     */
+    public long newestAtOpen(Tier tier, int rank, int worldSize) throws IOException {
+        return restoring(rank, worldSize).newestCommitted(tier, rank, worldSize);
+    }
+
     public boolean isCommitted(Tier tier, long step) throws IOException {
         try {
             reads(tier).stat(tier.layout().manifestKey(step));
