@@ -18,6 +18,7 @@ import dev.cairn.tiers.internal.Tier;
 import dev.cairn.tiers.internal.codec.Scratch;
 import dev.cairn.tiers.internal.commit.CommitProtocol;
 import dev.cairn.tiers.internal.commit.CommittedCheckpoints;
+import dev.cairn.tiers.internal.commit.ClosingClock;
 import dev.cairn.tiers.internal.commit.HighestCommitted;
 import dev.cairn.tiers.internal.commit.TierCommitters;
 import dev.cairn.tiers.internal.gc.GarbageCollector;
@@ -101,7 +102,8 @@ public final class CairnCheckpointer implements Checkpointer {
         for (TierConfig t : config.tiers()) {
             tiers.add(new Tier(t, tiers.size(), layout, IO_THREADS_PER_TIER, config.compressionLevel()));
         }
-        CommitProtocol commits = new CommitProtocol(manifests, coordinatorOf(config), config.deadline());
+        ClosingClock waits = new ClosingClock();
+        CommitProtocol commits = new CommitProtocol(manifests, coordinatorOf(config), config.deadline(), waits, null);
         boolean multiRank = config.worldSize() > 1;
         // A multi-rank commit waits for the other ranks: on its own threads, never on a tier's I/O threads, whose
         // chunk writes (of this step in another tier, or of the next steps) the other ranks may be waiting for.
@@ -149,8 +151,8 @@ public final class CairnCheckpointer implements Checkpointer {
         deadlines.setRemoveOnCancelPolicy(true);
         this.persistNewest = new PersistNewest(tiers, commits, inFlight, this::promote, config.rank(), config.worldSize());
         this.lifecycle = new Lifecycle(config.run(), config.deadline(),
-                new Lifecycle.Parts(retention, inFlight, pipeline, tiers, restorePool, rankCommits, deadlines, promoter,
-                        restorer, telemetry, List.of(staging, scratch, manifests, root)),
+                new Lifecycle.Parts(retention, inFlight, pipeline, waits::close, tiers, restorePool, rankCommits, deadlines,
+                        promoter, restorer, telemetry, List.of(staging, scratch, manifests, root)),
                 config.persistOnShutdown(), persistNewest::persist);
         this.admission = new SaveAdmission(config, tiers, commits, highestCommitted, inFlight, pipeline, deadlines,
                 lifecycle, this::firstTierWritten);

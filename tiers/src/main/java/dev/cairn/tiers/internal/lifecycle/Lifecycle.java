@@ -29,7 +29,7 @@ import org.apache.arrow.memory.BufferAllocator;
  */
 public final class Lifecycle {
     /** What {@link #close} stops, in the order it stops them. {@code rankCommits} is null in a single-rank run. */
-    public record Parts(Retention retention, InFlightSaves inFlight, SavePipeline pipeline, List<Tier> tiers,
+    public record Parts(Retention retention, InFlightSaves inFlight, SavePipeline pipeline, Runnable endWaits, List<Tier> tiers,
                         ExecutorService restorePool, ExecutorService rankCommits, ExecutorService deadlines,
                         Promoter promoter, Restorer restorer, Telemetry telemetry, List<BufferAllocator> allocators) {
     }
@@ -90,6 +90,8 @@ public final class Lifecycle {
         parts.inFlight().awaitOrExpire(System.nanoTime() + deadline.toNanos());
         parts.pipeline().close();
         parts.retention().close();
+        // A wait still running (a paced look at open, on a tier's I/O thread) ends now instead of at its turn.
+        parts.endWaits().run();
         for (Tier t : parts.tiers()) {
             t.close();
         }
