@@ -7,7 +7,6 @@ import dev.cairn.Checkpointer;
 import dev.cairn.ObjectStore;
 import dev.cairn.TierConfig;
 import dev.cairn.backend.memory.MemoryObjectStore;
-import dev.cairn.testkit.ForwardingObjectStore;
 import java.io.IOException;
 import java.time.Duration;
 import java.util.List;
@@ -22,7 +21,7 @@ import org.junit.jupiter.api.Test;
  */
 class CloseDuringPacedLookTest {
     /** Memory, but not "in memory" for the engine, so the look is paced; counts down once the open's look has begun. */
-    private static final class SharedStore extends ForwardingObjectStore {
+    private static final class SharedStore extends SharedMemoryStore {
         final CountDownLatch looking = new CountDownLatch(1);
 
         SharedStore(ObjectStore store) {
@@ -30,20 +29,10 @@ class CloseDuringPacedLookTest {
         }
 
         @Override
-        public boolean inMemory() {
-            return false;
-        }
-
-        @Override
         public List<dev.cairn.ObjectInfo> list(String prefix) throws IOException {
             List<dev.cairn.ObjectInfo> listed = super.list(prefix);
             looking.countDown(); // the look's own group of marks, listed before its paced part
             return listed;
-        }
-
-        @Override
-        public void close() {
-            // the test's store, closed by the test
         }
     }
 

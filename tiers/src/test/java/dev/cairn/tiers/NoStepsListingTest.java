@@ -136,6 +136,17 @@ class NoStepsListingTest {
     }
 
     /** Opens {@code world} ranks on {@code store}, saves {@code steps} on all of them, one after another, and closes them. */
+    /** Every rank of {@code world} opened on a store of its own that counts its listings, into {@code counted}. */
+    private static List<Checkpointer> openCounted(ObjectStore store, int world, List<CountingLists> counted) {
+        List<Checkpointer> opened = new ArrayList<>();
+        for (int r = 0; r < world; r++) {
+            CountingLists c = new CountingLists(store);
+            counted.add(c);
+            opened.add(rank(c, r, world));
+        }
+        return opened;
+    }
+
     private static void saveJob(ObjectStore store, int world, long... steps) throws Exception {
         List<Checkpointer> job = new ArrayList<>();
         for (int r = 0; r < world; r++) {
@@ -158,12 +169,7 @@ class NoStepsListingTest {
             assertTrue(store.list(LAYOUT.markGroupPrefix(0)).size() >= 1, "the steps are marked");
 
             List<CountingLists> counted = new ArrayList<>();
-            List<Checkpointer> second = new ArrayList<>();
-            for (int r = 0; r < world; r++) {
-                CountingLists c = new CountingLists(store);
-                counted.add(c);
-                second.add(rank(c, r, world));
-            }
+            List<Checkpointer> second = openCounted(store, world, counted);
             try {
                 for (int r = 0; r < world; r++) {
                     RestoreResult restored = second.get(r).restore(RestoreRequest.latest().into(target(r, world)));
@@ -220,12 +226,7 @@ class NoStepsListingTest {
         try (MemoryObjectStore store = new MemoryObjectStore(256L << 20)) {
             int world = 4;
             List<CountingLists> counted = new ArrayList<>();
-            List<Checkpointer> job = new ArrayList<>();
-            for (int r = 0; r < world; r++) {
-                CountingLists c = new CountingLists(store);
-                counted.add(c);
-                job.add(rank(c, r, world));
-            }
+            List<Checkpointer> job = openCounted(store, world, counted);
             try {
                 saveAll(job, 1);
                 saveAll(job, 2);
@@ -302,12 +303,7 @@ class NoStepsListingTest {
             }
 
             List<CountingLists> counted = new ArrayList<>();
-            List<Checkpointer> second = new ArrayList<>();
-            for (int r = 0; r < world; r++) {
-                CountingLists c = new CountingLists(store);
-                counted.add(c);
-                second.add(rank(c, r, world));
-            }
+            List<Checkpointer> second = openCounted(store, world, counted);
             try {
                 for (int r = 0; r < world; r++) {
                     assertEquals(2, second.get(r).restore(RestoreRequest.latest().into(target(r, world))).step());

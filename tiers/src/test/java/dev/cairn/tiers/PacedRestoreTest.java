@@ -16,7 +16,6 @@ import dev.cairn.Tensor;
 import dev.cairn.TierConfig;
 import dev.cairn.TrainingState;
 import dev.cairn.backend.memory.MemoryObjectStore;
-import dev.cairn.testkit.ForwardingObjectStore;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
@@ -39,17 +38,12 @@ class PacedRestoreTest {
     private static final long[] GLOBAL = {10_000, 4};
 
     /** Memory, but not "in memory" for the engine: its reads are paced as a shared store's. */
-    private static final class SharedStore extends ForwardingObjectStore {
+    private static final class SharedStore extends SharedMemoryStore {
         /** Counted down by the next listing of a group of step marks once set. */
         volatile CountDownLatch marksListed;
 
         SharedStore(ObjectStore store) {
             super(store);
-        }
-
-        @Override
-        public boolean inMemory() {
-            return false;
         }
 
         @Override

@@ -6,7 +6,6 @@ import dev.cairn.ObjectInfo;
 import dev.cairn.ObjectStore;
 import dev.cairn.TierConfig;
 import dev.cairn.backend.memory.MemoryObjectStore;
-import dev.cairn.testkit.ForwardingObjectStore;
 import dev.cairn.tiers.internal.Tier;
 import dev.cairn.tiers.internal.commit.CommitProtocol;
 import dev.cairn.tiers.internal.commit.StepMarks;
@@ -33,17 +32,12 @@ class StaleIndexCleanUpTest {
     private static final StoreLayout LAYOUT = new StoreLayout("stale");
 
     /** Shared, not in this process's memory (so a large world's clean-up is paced), counting how it is listed. */
-    private static final class CountingStore extends ForwardingObjectStore {
+    private static final class CountingStore extends SharedMemoryStore {
         final AtomicInteger stepListings = new AtomicInteger();
         final AtomicInteger folderListings = new AtomicInteger();
 
         CountingStore(ObjectStore store) {
             super(store);
-        }
-
-        @Override
-        public boolean inMemory() {
-            return false;
         }
 
         @Override
@@ -58,11 +52,6 @@ class StaleIndexCleanUpTest {
         public List<String> listFolders(String prefix) throws IOException {
             folderListings.incrementAndGet();
             return super.listFolders(prefix);
-        }
-
-        @Override
-        public void close() {
-            // the memory store is closed by the test
         }
     }
 
