@@ -46,12 +46,8 @@ public final class HighestCommitted {
      * @param deadline  how long the first save waits for a look still running before it looks again itself
      * @param rank      this process's rank, which picks its group of step marks
      * @param worldSize ranks of this run
+     * @param readRowsAhead whether the open also reads this rank's rows ahead ({@code CairnConfig#readRowsAhead})
      */
-    public HighestCommitted(CommitProtocol commits, Duration deadline, int rank, int worldSize) {
-        this(commits, deadline, rank, worldSize, false);
-    }
-
-    /** @param readRowsAhead whether the open also reads this rank's rows ahead ({@code CairnConfig#readRowsAhead}) */
     public HighestCommitted(CommitProtocol commits, Duration deadline, int rank, int worldSize, boolean readRowsAhead) {
         this.commits = commits;
         this.deadline = deadline;

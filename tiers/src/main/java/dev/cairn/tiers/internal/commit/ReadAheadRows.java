@@ -112,11 +112,6 @@ final class ReadAheadRows {
         bytes.set(0);
     }
 
-    /** Bytes held, for tests. */
-    long heldBytes() {
-        return bytes.get();
-    }
-
     private static String key(Tier tier, String key) {
         return tier.index() + "/" + key;
     }
