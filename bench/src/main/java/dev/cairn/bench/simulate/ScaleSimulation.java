@@ -347,6 +347,14 @@ public final class ScaleSimulation {
         }
     }
 
+    /** {@code store}'s request counts, the simulated store's and the client model's, started again: a phase begins. */
+    private static SimulatedObjectStore countFromNow(S3ClientModel store) {
+        SimulatedObjectStore sim = store.simulated();
+        sim.resetStats();
+        store.resetCounts();
+        return sim;
+    }
+
     /**
      * Every process of a new run opens at {@code start} and looks for the newest committed step, as
      * {@code HighestCommitted} does on the tier's I/O thread at open; each rank's protocol keeps what it found, as the
@@ -356,9 +364,7 @@ public final class ScaleSimulation {
                                    CommitProtocol[] commits, RankTurns turns, SimulatedClock clock)
             throws InterruptedException {
         long began = System.nanoTime();
-        SimulatedObjectStore sim = store.simulated();
-        sim.resetStats();
-        store.resetCounts();
+        SimulatedObjectStore sim = countFromNow(store);
         int n = tiers.length;
         long[] look = new long[n];
         Throwable[] failures = new Throwable[n];
@@ -383,9 +389,7 @@ public final class ScaleSimulation {
                                           BufferAllocator allocator, OnceParsed parser, RankTurns turns,
                                           SimulatedClock clock) throws InterruptedException {
         long began = System.nanoTime();
-        SimulatedObjectStore sim = store.simulated();
-        sim.resetStats();
-        store.resetCounts();
+        SimulatedObjectStore sim = countFromNow(store);
         Tier[] tiers = new Tier[m];
         CommitProtocol[] commits = new CommitProtocol[m];
         for (int r = 0; r < m; r++) {
@@ -440,9 +444,7 @@ public final class ScaleSimulation {
                                          Retention retention, GcReport[] collected, SimulatedClock clock)
             throws InterruptedException {
         long began = System.nanoTime();
-        SimulatedObjectStore sim = store.simulated();
-        sim.resetStats();
-        store.resetCounts();
+        SimulatedObjectStore sim = countFromNow(store);
         int n = tiers.length;
         long[] seen = new long[n];
         long[] written = new long[n];
@@ -561,8 +563,7 @@ public final class ScaleSimulation {
                 throw new IllegalStateException("planting the failed attempt's index of rank " + r, e);
             }
         }
-        sim.resetStats();
-        store.resetCounts();
+        countFromNow(store);
         long[] cleaned = new long[m];
         long[] bytes = new long[m];
         double[] shares = new double[m];
