@@ -216,12 +216,15 @@ final class RankCommit {
             throws IOException {
         long until = clock.nanoTime() + wait.toNanos();
         String barrier = tier.layout().run() + "/" + tier.name() + "/" + index.step();
+        // This rank's digest of its index: passed to the coordinator, or matched against its commit notice (rank 0
+        // meeting through the store needs none).
+        String own = coordinator != null || index.rank() != 0 ? digest(indexBytes) : null;
         // Each rank's digest of the index it wrote, by rank, when the coordinator passes them (Coordinator#allGather):
         // rank 0 then commits exactly those indexes. Null: meet through the store, or a coordinator that cannot.
         List<String> digests = null;
         if (coordinator != null) {
             digests = unlocked(tier, () -> coordinator.allGather(barrier + "/indexed", index.rank(), index.worldSize(),
-                    digest(indexBytes), left(until)).orElse(null));
+                    own, left(until)).orElse(null));
             if (digests != null && digests.size() != index.worldSize()) {
                 throw new CheckpointException(Reason.INVALID_CONFIG, "step " + index.step() + " is not committed in tier "
                         + tier.name() + ": the coordinator gathered " + digests.size() + " index digests for a world of "
@@ -231,13 +234,12 @@ final class RankCommit {
         List<String> expected = digests;
         if (index.rank() != 0) {
             if (coordinator == null) {
-                String own = digest(indexBytes);
                 return unlocked(tier, () -> awaitNotice(tier, index, own, commits, until, indexPutNanos));
             }
             List<String> told = gathered(tier, barrier + "/committed", index, "", until);
             if (expected != null && told != null && !told.isEmpty()
                     && told.get(0).endsWith(" " + gatheredDigest(expected)) && told.get(0).startsWith(CREATED)
-                    && expected.get(index.rank()).equals(digest(indexBytes))) {
+                    && expected.get(index.rank()).equals(own)) {
                 // Rank 0 created the MANIFEST, committing exactly the indexes whose digests it gathered in the very
                 // gathering this rank was in (the same digest of them all), this rank's own among them: this rank's
                 // rows are committed, learned without reading the MANIFEST.
