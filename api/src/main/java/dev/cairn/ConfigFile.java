@@ -37,6 +37,7 @@ final class ConfigFile {
     static final String WHEN_BUSY = "when.busy";
     static final String PERSIST_ON_SHUTDOWN = "persist.on.shutdown";
     static final String PREFAULT_STAGING = "staging.prefault";
+    static final String PREPARE_FIRST_SAVE = "save.prepare.first";
     static final String READ_ROWS_AHEAD = "read.rows.ahead";
     static final String DIFFERENTIAL = "differential.full.every";
     static final String LOSSY_PATTERN = "lossy.pattern";
@@ -51,7 +52,7 @@ final class ConfigFile {
     static final List<String> STORE_SETTINGS = List.of(ObjectStores.S3_ENDPOINT, ObjectStores.S3_REGION);
 
     private static final List<String> GLOBAL = List.of(RUN, RANK, WORLD_SIZE, CHUNK_BYTES, STAGING_BYTES, ENCODER_THREADS,
-            COMPRESSION_LEVEL, GC_GRACE, GC_SWEEP_EVERY, DEADLINE, WHEN_BUSY, PERSIST_ON_SHUTDOWN, PREFAULT_STAGING, READ_ROWS_AHEAD, DIFFERENTIAL, LOSSY_PATTERN, LOSSY_BITS, TIERS);
+            COMPRESSION_LEVEL, GC_GRACE, GC_SWEEP_EVERY, DEADLINE, WHEN_BUSY, PERSIST_ON_SHUTDOWN, PREFAULT_STAGING, PREPARE_FIRST_SAVE, READ_ROWS_AHEAD, DIFFERENTIAL, LOSSY_PATTERN, LOSSY_BITS, TIERS);
     private static final Pattern SIZE = Pattern.compile("(\\d+)\\s*(B|KiB|MiB|GiB|TiB)?");
     private static final Pattern SPAN = Pattern.compile("(\\d+)\\s*(ms|s|m|h|d)");
 
@@ -135,6 +136,7 @@ final class ConfigFile {
         set(WHEN_BUSY, v -> b.whenBusy(whenBusy(v)));
         set(PERSIST_ON_SHUTDOWN, v -> b.persistOnShutdown(duration(v)));
         set(PREFAULT_STAGING, v -> b.prefaultStaging(bool(v)));
+        set(PREPARE_FIRST_SAVE, v -> b.prepareFirstSave(bool(v)));
         set(READ_ROWS_AHEAD, v -> b.readRowsAhead(bool(v)));
         set(DIFFERENTIAL, v -> b.differential(integer(v)));
         if (values.containsKey(RANK) || values.containsKey(WORLD_SIZE)) {
@@ -360,6 +362,7 @@ final class ConfigFile {
         p.setProperty(WHEN_BUSY, config.whenBusy().name().toLowerCase(java.util.Locale.ROOT));
         config.persistOnShutdown().ifPresent(g -> p.setProperty(PERSIST_ON_SHUTDOWN, g.toString()));
         p.setProperty(PREFAULT_STAGING, Boolean.toString(config.prefaultStaging()));
+        p.setProperty(PREPARE_FIRST_SAVE, Boolean.toString(config.prepareFirstSave()));
         p.setProperty(READ_ROWS_AHEAD, Boolean.toString(config.readRowsAhead()));
         p.setProperty(DIFFERENTIAL, Integer.toString(config.differentialFullEvery()));
         config.lossyEntries().ifPresent(pattern -> {

@@ -46,6 +46,11 @@ public final class GoodputBenchmark {
     static final String JFR_ENV = "CAIRN_BENCH_GOODPUT_JFR";
     /** With {@link #JFR_ENV}: a JFR settings file for those recordings instead of "profile" ({@link GoodputRun}). */
     static final String JFC_ENV = "CAIRN_BENCH_GOODPUT_JFC";
+    /**
+     * Environment variable with setting letters ({@code "bg"}): only those settings run, beside (a), which always
+     * does; for a quicker look at a few settings while working on them. Unset: every setting of each model.
+     */
+    static final String SETTINGS_ENV = "CAIRN_BENCH_GOODPUT_SETTINGS";
     /** Generous: a large-model run is ~100 steps of ~1 s on an idle core; at load 20 ten times that. */
     private static final Duration CHILD_LIMIT = Duration.ofMinutes(40);
     static final double OVERHEAD_GOAL_MEMORY = 1.03;
@@ -55,12 +60,15 @@ public final class GoodputBenchmark {
 
     /** Which tiers take which steps; 0 = the tier is not configured. */
     public enum Setting {
-        NONE("a", "no checkpointing", 0, 0, 0, false),
-        MEMORY("b", "every step into memory", 1, 0, 0, false),
-        TIERED("c", "every step into memory, every 10 into disk, every 20 into S3", 1, 10, 20, false),
-        SPARSE("d", "every 10 steps into memory and disk", 10, 10, 0, false),
-        MEMORY_SKIP("e", "as (b), whenBusy SKIP", 1, 0, 0, true),
-        TIERED_SKIP("f", "as (c), whenBusy SKIP", 1, 10, 20, true);
+        NONE("a", "no checkpointing", 0, 0, 0, false, false),
+        MEMORY("b", "every step into memory", 1, 0, 0, false, false),
+        TIERED("c", "every step into memory, every 10 into disk, every 20 into S3", 1, 10, 20, false, false),
+        SPARSE("d", "every 10 steps into memory and disk", 10, 10, 0, false, false),
+        MEMORY_SKIP("e", "as (b), whenBusy SKIP", 1, 0, 0, true, false),
+        TIERED_SKIP("f", "as (c), whenBusy SKIP", 1, 10, 20, true, false),
+        MEMORY_OVERLAP("g", "as (b), captured during the next forward and backward pass", 1, 0, 0, false, true),
+        TIERED_OVERLAP("h", "as (c), captured during the next forward and backward pass", 1, 10, 20, false, true),
+        SPARSE_OVERLAP("i", "as (d), captured during the next forward and backward pass", 10, 10, 0, false, true);
 
         private final String letter;
         private final String label;
@@ -68,14 +76,27 @@ public final class GoodputBenchmark {
         private final int disk;
         private final int s3;
         private final boolean skip;
+        private final boolean overlap;
 
-        Setting(String letter, String label, int memory, int disk, int s3, boolean skip) {
+        Setting(String letter, String label, int memory, int disk, int s3, boolean skip, boolean overlap) {
             this.letter = letter;
             this.label = label;
             this.memory = memory;
             this.disk = disk;
             this.s3 = s3;
             this.skip = skip;
+            this.overlap = overlap;
+        }
+
+        /**
+         * Whether the save is overlapped with the next step: {@code save(step, state, ZERO_COPY)} right after the
+         * update, and the next update waits for that save's {@code captured()} (the forward and backward pass do not
+         * change the weights or the moments), as a framework does that captures while the next step computes
+         * (DLRover's flash checkpoint, CheckFreq's pipelined snapshot; {@code CairnTrainingListener.Builder#overlapCapture}).
+         * The stall of such a step is the save() call and the wait before the next update.
+         */
+        boolean overlap() {
+            return overlap;
         }
 
         /** Whether saves are configured {@code whenBusy(SKIP)} (else the default, WAIT). */
@@ -108,14 +129,15 @@ public final class GoodputBenchmark {
     public enum Model {
         /** The examples' MLP: 363 thousand parameters, 4.4 MB of state with Adam's moments. */
         DEFAULT("default MLP", MlpSpec.standard(), 1 << 20, 64L << 20, "1g",
-                List.of(Setting.NONE, Setting.MEMORY, Setting.TIERED, Setting.MEMORY_SKIP, Setting.TIERED_SKIP)),
+                List.of(Setting.NONE, Setting.MEMORY, Setting.TIERED, Setting.MEMORY_SKIP, Setting.TIERED_SKIP,
+                        Setting.MEMORY_OVERLAP, Setting.TIERED_OVERLAP)),
         /**
          * About 50.4 million parameters, 605 MB of state with Adam's moments, batches of 16: about a second a step on
          * one core of this machine when it is quiet, so still trainable on a CPU.
          */
         LARGE("large MLP", new MlpSpec(MlpSpec.standard().seed(), new int[] {2048, 4096, 4096, 4096, 2048, 16},
                 16, 1e-3f, 0.9f, 0.999f, 1e-8f), 4 << 20, 0, "6g",
-                List.of(Setting.NONE, Setting.SPARSE));
+                List.of(Setting.NONE, Setting.SPARSE, Setting.SPARSE_OVERLAP));
 
         private final String label;
         private final MlpSpec spec;
@@ -287,7 +309,10 @@ public final class GoodputBenchmark {
                 for (Model model : options.models()) {
                     Map<Setting, List<Run>> bySetting = new EnumMap<>(Setting.class);
                     runs.put(model, bySetting);
-                    List<Setting> settings = model.settings();
+                    String only = System.getenv(SETTINGS_ENV);
+                    List<Setting> settings = model.settings().stream()
+                            .filter(s -> s == Setting.NONE || only == null || only.isBlank() || only.contains(s.letter()))
+                            .toList();
                     for (int round = 0; round < options.rounds(); round++) {
                         for (int i = 0; i < settings.size(); i++) {
                             Setting s = settings.get((i + round) % settings.size());
@@ -497,10 +522,10 @@ public final class GoodputBenchmark {
             double baseTotal = none.stream().mapToLong(Run::totalNanos).sum();
             double baseCpu = none.stream().mapToDouble(Run::backgroundCpuPerStep).average().orElse(0);
             for (Setting s : model.settings()) {
-                if (s == Setting.NONE) {
-                    continue;
-                }
                 List<Run> rs = byModel.getValue().get(s);
+                if (s == Setting.NONE || rs == null) {
+                    continue; // (a) is the baseline; a setting left out by SETTINGS_ENV has no runs
+                }
                 String key = m + "." + s.letter();
                 Figure steps = new Figure("step." + key, model.label() + " (" + s.letter() + ") step", 0, pooled(rs, Run::stepNanos));
                 long[] stallSamples = pooled(rs, Run::stallNanos);

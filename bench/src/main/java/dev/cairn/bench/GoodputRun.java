@@ -4,6 +4,7 @@ import com.sun.management.OperatingSystemMXBean;
 import dev.cairn.CairnConfig;
 import dev.cairn.CheckpointHandle;
 import dev.cairn.Checkpointer;
+import dev.cairn.SaveMode;
 import dev.cairn.Tensor;
 import dev.cairn.TierConfig;
 import dev.cairn.TrainingState;
@@ -108,7 +109,7 @@ public final class GoodputRun {
             out.println("ready state-bytes " + stateBytes + " parameters " + spec.parameterCount() + " copy-ns "
                     + join(memoryCopies(training.state(), stateBytes)));
             if (setting == GoodputBenchmark.Setting.NONE) {
-                measure(training, null, warmup, steps, model.chunkBytes(), out);
+                measure(training, null, setting, warmup, steps, model.chunkBytes(), out);
                 return;
             }
             // The memory tier stores the state uncompressed (its default): keepLast(2), a save being written and one
@@ -131,16 +132,17 @@ public final class GoodputRun {
                 }
                 CairnConfig config = b.chunkBytes(model.chunkBytes()).stagingBytes(staging)
                         .gcGrace(Duration.ZERO) // one writer, and the engine pins what it has in flight (as TrainMain)
+                        .prepareFirstSave(true) // the opt-in against the first save's cliff (issue 18 item 3)
                         .build();
                 try (Checkpointer checkpointer = Checkpointer.open(config)) {
-                    measure(training, checkpointer, warmup, steps, model.chunkBytes(), out);
+                    measure(training, checkpointer, setting, warmup, steps, model.chunkBytes(), out);
                 }
             }
         }
     }
 
-    private static void measure(MlpTraining training, Checkpointer checkpointer, JitQuiet warmup, int steps, int chunkBytes,
-                                PrintStream out)
+    private static void measure(MlpTraining training, Checkpointer checkpointer, GoodputBenchmark.Setting setting,
+                                JitQuiet warmup, int steps, int chunkBytes, PrintStream out)
             throws Exception {
         List<CompletableFuture<?>> pending = new ArrayList<>();
         Map<String, AtomicInteger> commits = new ConcurrentSkipListMap<>();
@@ -150,13 +152,21 @@ public final class GoodputRun {
         warmup.start();
         // The warm-up runs the very code the measured steps run (one step(), no printing in either), so that what the
         // JIT compiles while it lasts is what is measured afterwards.
-        long[] record = new long[2];
+        long[] record = new long[3];
+        boolean overlap = setting.overlap();
+        CompletableFuture<?>[] capturing = new CompletableFuture<?>[1];
         long firstStall = -1;
+        boolean firstWaitPending = false;
         boolean more = true;
         while (more) {
-            step(training, checkpointer, pending, failed, commits, record);
+            step(training, checkpointer, overlap, capturing, pending, failed, commits, record);
+            if (firstWaitPending) {
+                firstStall += record[2];
+                firstWaitPending = false;
+            }
             if (firstStall < 0 && record[1] > 0) {
                 firstStall = record[1];
+                firstWaitPending = overlap;
             }
             more = warmup.stepDone();
         }
@@ -177,10 +187,18 @@ public final class GoodputRun {
         long cpu0 = os.getProcessCpuTime();
         long train0 = threads.getCurrentThreadCpuTime();
         for (int i = 0; i < steps; i++) {
-            step(training, checkpointer, pending, failed, commits, record);
+            step(training, checkpointer, overlap, capturing, pending, failed, commits, record);
             stepNanos[i] = record[0];
             stallNanos[i] = record[1];
             stepNumbers[i] = training.step();
+            if (i > 0 && stallNanos[i - 1] > 0) {
+                stallNanos[i - 1] += record[2]; // the wait before this update belongs to the previous step's save
+            }
+        }
+        if (capturing[0] != null && steps > 0 && stallNanos[steps - 1] > 0) {
+            long c0 = System.nanoTime(); // the last save's capture, which the next update would have waited for
+            capturing[0].handle((v, e) -> null).join();
+            stallNanos[steps - 1] += System.nanoTime() - c0;
         }
         long cpu1 = os.getProcessCpuTime();
         long train1 = threads.getCurrentThreadCpuTime();
@@ -258,28 +276,45 @@ public final class GoodputRun {
 
     /**
      * One training step and its save: {@code record[0]} the step's nanoseconds, {@code record[1]} the save() call's
-     * stall (0: no tier took the step; the negated stall, at least -1, where whenBusy SKIP skipped it).
+     * stall (0: no tier took the step; the negated stall, at least -1, where whenBusy SKIP skipped it), {@code
+     * record[2]} how long this step's update waited for the previous save's capture (overlapped settings only).
      */
-    private static void step(MlpTraining training, Checkpointer checkpointer, List<CompletableFuture<?>> pending,
-                             int[] failed, Map<String, AtomicInteger> commits, long[] record) throws Exception {
+    private static void step(MlpTraining training, Checkpointer checkpointer, boolean overlap, CompletableFuture<?>[] capturing,
+                             List<CompletableFuture<?>> pending, int[] failed, Map<String, AtomicInteger> commits,
+                             long[] record) throws Exception {
         long t0 = System.nanoTime();
-        training.trainStep();
+        training.forwardBackward();
+        long waited = 0;
+        if (capturing[0] != null) {
+            // Overlapped: the previous save read the weights and moments in place while this step's forward and
+            // backward ran; the update below changes them, so it waits until that save has captured them.
+            long w0 = System.nanoTime();
+            capturing[0].handle((v, e) -> null).join();
+            waited = System.nanoTime() - w0;
+            capturing[0] = null;
+        }
+        training.applyUpdate();
         long stall = 0;
         if (checkpointer != null) {
             TrainingState state = training.state();
             long s0 = System.nanoTime();
-            CheckpointHandle h = checkpointer.save(training.step(), state);
+            CheckpointHandle h = checkpointer.save(training.step(), state, overlap ? SaveMode.ZERO_COPY : SaveMode.COPY);
             long s1 = System.nanoTime();
-            // A skipped save's stall counts (the call itself); a step no tier takes has none.
+            // A skipped save's stall counts (the call itself); a step no tier takes has none. An overlapped save's
+            // stall is its call and the wait before the next update (counted in the step that saved).
             if (h.skipped().isPresent()) {
                 stall = -Math.max(1, s1 - s0);
             } else if (!h.tiers().isEmpty()) {
                 stall = s1 - s0;
+                if (overlap) {
+                    capturing[0] = h.captured();
+                }
             }
             track(h, pending, failed, commits);
         }
         record[0] = System.nanoTime() - t0;
         record[1] = stall;
+        record[2] = waited;
     }
 
     private static void track(CheckpointHandle h, List<CompletableFuture<?>> pending, int[] failed,

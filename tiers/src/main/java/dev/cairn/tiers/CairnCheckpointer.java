@@ -156,6 +156,11 @@ public final class CairnCheckpointer implements Checkpointer {
                 config.persistOnShutdown(), persistNewest::persist);
         this.admission = new SaveAdmission(config, tiers, commits, highestCommitted, inFlight, pipeline, deadlines,
                 lifecycle, this::firstTierWritten);
+        if (config.prepareFirstSave()) {
+            // Opt-in, on the caller's thread: open returns with staging touched and the save path's code run.
+            pipeline.prefaultStaging();
+            FirstSavePreparation.runOnce(config);
+        }
     }
 
     /** {@link PersistNewest}: what the shutdown hook of {@code persistOnShutdown} runs; here for tests. */

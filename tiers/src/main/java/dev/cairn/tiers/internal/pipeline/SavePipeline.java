@@ -106,8 +106,9 @@ public final class SavePipeline implements AutoCloseable {
         this.feeder = new Thread(this::feedLoop, "cairn-feeder");
         feeder.setDaemon(true);
         feeder.start();
-        if (config.prefaultStaging()) {
+        if (config.prefaultStaging() && !config.prepareFirstSave()) {
             // Off the caller's thread: open returns at once, and a save meanwhile takes the slabs already made.
+            // (prepareFirstSave touches staging on the caller's thread instead: prefaultStaging().)
             Thread prefault = new Thread(() -> {
                 encodedPool.prefault();
                 rawPool.prefault();
@@ -115,6 +116,12 @@ public final class SavePipeline implements AutoCloseable {
             prefault.setDaemon(true);
             prefault.start();
         }
+    }
+
+    /** Allocates all of staging and writes each page once, on this thread (CairnConfig.Builder#prepareFirstSave). */
+    public void prefaultStaging() {
+        encodedPool.prefault();
+        rawPool.prefault();
     }
 
     /**
