@@ -92,7 +92,7 @@ public final class GoodputBenchmark {
          * Whether the save is overlapped with the next step: {@code save(step, state, ZERO_COPY)} right after the
          * update, and the next update waits for that save's {@code captured()} (the forward and backward pass do not
          * change the weights or the moments), as a framework does that captures while the next step computes
-         * (DLRover's flash checkpoint, CheckFreq's pipelined snapshot; {@code CairnTrainingListener.Builder#overlapCapture}).
+         * (as DLRover's flash checkpoint and CheckFreq's pipelined snapshot do).
          * The stall of such a step is the save() call and the wait before the next update.
          */
         boolean overlap() {

@@ -34,7 +34,7 @@ class GoodputBenchmarkTest {
         GoodputBenchmark.Results r = GoodputBenchmark.run(new GoodputBenchmark.Options(20, 0, 1, dir, 60),
                 new PrintStream(progress, true, StandardCharsets.UTF_8));
 
-        assertEquals(4, r.rows().size(), "(b), (c) and their SKIP variants (e), (f) on the default MLP");
+        assertEquals(6, r.rows().size(), "(b), (c), their SKIP variants (e), (f) and overlapped ones (g), (h) on the default MLP");
         Row memory = r.rows().get(0);
         Row tiered = r.rows().get(1);
         assertEquals(Setting.MEMORY, memory.setting());
@@ -60,6 +60,15 @@ class GoodputBenchmarkTest {
         total = tiered.warmupStepsPerRun().get(0) + 20;
         assertEquals(List.of(Map.of("memory", total, "disk", total / 10, "s3", total / 20)), tiered.commitsPerRun());
         assertEquals(0, memory.skippedSaves() + tiered.skippedSaves(), "WAIT takes every step");
+        // Overlapped (ZERO_COPY, the update waits for the capture): every save committed where its tiers say.
+        Row overlapMemory = r.rows().get(4);
+        Row overlapTiered = r.rows().get(5);
+        assertEquals(Setting.MEMORY_OVERLAP, overlapMemory.setting());
+        assertEquals(Setting.TIERED_OVERLAP, overlapTiered.setting());
+        total = overlapMemory.warmupStepsPerRun().get(0) + 20;
+        assertEquals(List.of(Map.of("memory", total)), overlapMemory.commitsPerRun());
+        total = overlapTiered.warmupStepsPerRun().get(0) + 20;
+        assertEquals(List.of(Map.of("memory", total, "disk", total / 10, "s3", total / 20)), overlapTiered.commitsPerRun());
         for (Row skip : r.rows().subList(2, 4)) {
             Map<String, Integer> commits = skip.commitsPerRun().get(0);
             // A skipped save stores nothing: commits and measured skips never add up to more than the 40 steps.
@@ -67,8 +76,8 @@ class GoodputBenchmarkTest {
                     && commits.getOrDefault("memory", 0) + skip.skippedSaves() <= 80, skip.toString());
             assertTrue(commits.getOrDefault("disk", 0) <= 8 && commits.getOrDefault("s3", 0) <= 4, skip.toString());
         }
-        assertEquals(16, r.comparisons().size(),
-                "overhead, stall p99, engine CPU against the floor and first save for (b), (c), (e), (f)");
+        assertEquals(24, r.comparisons().size(),
+                "overhead, stall p99, engine CPU against the floor and first save for (b), (c), (e), (f), (g), (h)");
         assertTrue(r.comparisons().stream().allMatch(c -> Double.isFinite(c.ratio())));
         Figure floor = Figure.find(r.figures(), "floor.default");
         assertTrue(floor.medianNanos() > 0, "one copy and one hash of the state, measured in every run");

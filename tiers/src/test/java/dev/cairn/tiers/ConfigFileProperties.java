@@ -72,7 +72,9 @@ class ConfigFileProperties {
                 .encoderThreads(s.threads()).compressionLevel(s.level()).deadline(s.deadline())
                 .gcGrace(s.world() > 1 ? s.grace().plus(s.deadline().multipliedBy(2)) : s.grace()).differential(s.fullEvery())
                 .rank(s.rank(), s.world()).whenBusy(s.whenBusy())
-                .readRowsAhead(s.threads() % 2 == 0); // both values, from a drawn number not otherwise tied to it
+                .readRowsAhead(s.threads() % 2 == 0) // both values, from a drawn number not otherwise tied to it
+                .prepareFirstSave(s.level() % 2 == 0)
+                .prefaultStaging(s.fullEvery() % 2 == 0);
         if (s.lossy()) {
             b.lossy("optim/.*\\.exp_avg(_sq)?", s.lossyBits());
         }
@@ -106,6 +108,8 @@ class ConfigFileProperties {
             assertEquals(original.deadline(), read.deadline());
             assertEquals(original.whenBusy(), read.whenBusy());
             assertEquals(original.readRowsAhead(), read.readRowsAhead());
+            assertEquals(original.prepareFirstSave(), read.prepareFirstSave());
+            assertEquals(original.prefaultStaging(), read.prefaultStaging());
             assertEquals(original.differentialFullEvery(), read.differentialFullEvery());
             assertEquals(original.lossyEntries().map(p -> p.pattern()), read.lossyEntries().map(p -> p.pattern()));
             assertEquals(original.lossyMantissaBits(), read.lossyMantissaBits());
