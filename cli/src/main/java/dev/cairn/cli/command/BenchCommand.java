@@ -56,7 +56,9 @@ import picocli.CommandLine.Spec;
             "With --goodput, instead: the DJL example's MLP (and a 50 M-parameter one) trained for a fixed number of"
                 + " steps in fresh JVMs, each after unmeasured steps until the JIT is quiet, (a) without checkpoints, (b) every step into memory, (c) every step into memory,"
                 + " every 10 into disk and every 20 into S3 (S3Proxy in this JVM), (d, large model) every 10 steps into"
-                + " memory and disk, (e) and (f) as (b) and (c) with whenBusy SKIP: median step time and overhead against (a) (goals: (b) <= 3%%, (c) <= 5%%), the"
+                + " memory and disk, (e) and (f) as (b) and (c) with whenBusy SKIP, (g), (h) and (i, large model) as (b), (c)"
+                + " and (d) captured during the next step's forward and backward pass (ZERO_COPY; CAIRN_BENCH_GOODPUT_SETTINGS"
+                + " names a subset, e.g. bg), every checkpointer opened with prepareFirstSave: median step time and overhead against (a) (goals: (b) <= 3%%, (c) <= 5%%), the"
                 + " save() stall p50/p99/max beside one memory copy of the state (goal: p99 <= 2x), the first save's"
                 + " stall beside later ones (goal: <= 2x), and the pipeline's CPU per step (all threads but training's,"
                 + " and the engine's own threads alone).",
