@@ -5,8 +5,11 @@ public enum SaveMode {
     /** Copy into staging memory before returning: the caller may change its buffers as soon as save returns. */
     COPY,
     /**
-     * Read the caller's buffers in place: save returns at once, and the caller promises not to change them until
-     * {@link CheckpointHandle#captured()} completes.
+     * Save returns at once, and the caller promises not to change its buffers until {@link CheckpointHandle#captured()}
+     * completes: an engine thread copies them into staging as COPY does on the caller's, and completes {@code
+     * captured()} after the last chunk (when staging is smaller than the state, as the encoders free it). For a
+     * framework that saves right after an update and lets the next forward and backward pass run meanwhile, waiting
+     * for {@code captured()} before the next update.
      */
     ZERO_COPY
 }

@@ -74,6 +74,32 @@ class CheckpointerTest {
         }
     }
 
+    /**
+     * ZERO_COPY's contract, as a framework that overlaps the capture with its next step uses it: once {@code captured()}
+     * completes the caller overwrites its buffers (the next update), and the checkpoint still holds what they held at
+     * the save; the next save (COPY here) holds the new values. With staging far larger than the state (copied at once)
+     * and far smaller (copied as the encoders free slabs).
+     */
+    @Test
+    void zeroCopyHoldsTheBuffersAsTheyWereUntilCapturedWhateverTheStaging() throws Exception {
+        for (long staging : new long[] {16L << 20, CairnConfig.minimumStagingBytes(64 << 10, 2)}) {
+            try (MemoryObjectStore mem = new MemoryObjectStore(256L << 20);
+                 Checkpointer cp = Checkpointer.open(smallConfig("overlap").stagingBytes(staging)
+                         .tier(TierConfig.of("memory", mem).keepLast(3)).build())) {
+                TrainingState live = state(21);
+                CheckpointHandle first = cp.save(1, live, SaveMode.ZERO_COPY);
+                first.captured().get(30, TimeUnit.SECONDS);
+                Fixtures.fill(live.tensor("layer0/weight"), 99); // the next update, right after the capture
+                Fixtures.fill(live.tensor("layer0/bias"), 98);
+                CheckpointHandle second = cp.save(2, live);
+                first.done().get(30, TimeUnit.SECONDS);
+                second.done().get(30, TimeUnit.SECONDS);
+                assertSameState(state(21), cp.restore(RestoreRequest.step(1)).state());
+                assertSameState(live, cp.restore(RestoreRequest.step(2)).state());
+            }
+        }
+    }
+
     @Test
     void restoresIntoCallerBuffersAndRefusesWrongShapes() throws Exception {
         try (MemoryObjectStore mem = new MemoryObjectStore(256L << 20);

@@ -51,10 +51,10 @@ import java.util.Map;
  * only if its MurmurHash3 key equals the content's XXH3 key, a 128-bit accident.
  *
  * <p>Lossy entries are rounded ({@link MantissaRounding}) into the encoder's scratch before hashing, never in the
- * caller's buffers. Chunks read in the caller's buffers (ZERO_COPY) are copied into the encoder's scratch before
- * hashing, so that the bytes hashed are the bytes encoded even if the caller's change meanwhile.
+ * caller's buffers. Every chunk reaches the encoders in a staging slab (ZERO_COPY's too, copied by the capture thread),
+ * so the bytes hashed are the bytes encoded.
  *
- * <p>Each encoder owns its scratch (rounded or copied input, a differential form), freed when the pipeline closes.
+ * <p>Each encoder owns its scratch (rounded input, a differential form), freed when the pipeline closes.
  */
 final class ChunkEncoder implements EventHandler<ChunkEvent> {
     static final int DELTA_SURE_RATIO = 4;
@@ -82,8 +82,6 @@ final class ChunkEncoder implements EventHandler<ChunkEvent> {
      */
     static final int MAX_SKIP_AFTER_MISSES = 64;
     private final Scratch.Buffer rounded;
-    /** A chunk read in the caller's own buffer, copied once so that it is hashed and encoded from the same bytes. */
-    private final Scratch.Buffer inPlace;
     private final Scratch.Buffer deltaOut;
     private final ChunkWriter writer;
     private Sequence progress;
@@ -99,7 +97,6 @@ final class ChunkEncoder implements EventHandler<ChunkEvent> {
         this.writer = writer;
         this.scratch = scratch;
         this.rounded = scratch.buffer();
-        this.inPlace = scratch.buffer();
         this.deltaOut = scratch.buffer();
         this.k = k;
         this.n = n;
@@ -142,9 +139,6 @@ final class ChunkEncoder implements EventHandler<ChunkEvent> {
                 e.catalog.unpinAll(e.chain); // a base not used, or a failure before it was
                 e.chain = null;
             }
-            if (job.results().lastEncoded()) {
-                job.handle().capturedFuture().complete(null);
-            }
             writer.take(e);
             progress.set(sequence);
         }
@@ -159,15 +153,6 @@ final class ChunkEncoder implements EventHandler<ChunkEvent> {
             ByteBuffer r = rounded.atLeast(len);
             MantissaRounding.round(plan.dtype(i), plan.lossyBits(i), src, pos, len, r, 0);
             src = r;
-            pos = 0;
-        } else if (e.raw == null) {
-            // Read in place (ZERO_COPY): the hash, the delta and the encoding each read the bytes, at different
-            // moments; if the caller's bytes change in between (a file mapped by the import and rewritten by
-            // another process) the chunk would be stored under the hash of other bytes. One copy taken first makes
-            // all three read the same bytes.
-            ByteBuffer copy = inPlace.atLeast(len);
-            copy.put(0, src, pos, len);
-            src = copy;
             pos = 0;
         }
         // Hashed already by the feeder when it looked for a base, from these very bytes (DeltaBases).

@@ -24,7 +24,6 @@ final class ChunkResults {
     private final List<String>[] bases;
     /** Pins held for chunk i beyond its own hash (the bases it relies on), released with it. */
     private final List<String>[] extraPins;
-    private final AtomicInteger notYetEncoded;
     private final AtomicInteger notYetWritten;
     private final AtomicLong chunksWritten = new AtomicLong();
     private final AtomicLong bytesWritten = new AtomicLong();
@@ -38,7 +37,6 @@ final class ChunkResults {
         put = new boolean[chunks];
         bases = new List[chunks];
         extraPins = new List[chunks];
-        notYetEncoded = new AtomicInteger(chunks);
         notYetWritten = new AtomicInteger(chunks);
     }
 
@@ -102,11 +100,6 @@ final class ChunkResults {
 
     List<String> bases(int i) {
         return bases[i] == null ? List.of() : bases[i];
-    }
-
-    /** Counts chunk down as passed by its encoder; true for the last. */
-    boolean lastEncoded() {
-        return notYetEncoded.decrementAndGet() == 0;
     }
 
     /** Counts a chunk down as durable in the tier (or failed); true for the last. */

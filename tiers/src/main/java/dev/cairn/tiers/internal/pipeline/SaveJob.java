@@ -177,8 +177,8 @@ public final class SaveJob {
     /** Fails whatever has not completed yet; used by the deadline and by close. */
     public void expire(CheckpointException e) {
         fail(e);
-        // In ZERO_COPY the encoders may still be reading the caller's buffers: captured completes only when the
-        // ring has passed every chunk (the failure makes that quick), never earlier.
+        // In ZERO_COPY the capture thread may still be copying the caller's buffers: captured completes only when it
+        // stops (the failure stops it at the next chunk), never earlier.
         handle.expire(e, plan.mode() == SaveMode.ZERO_COPY);
     }
 }

@@ -7,6 +7,7 @@ import com.lmax.disruptor.RingBuffer;
 import com.lmax.disruptor.dsl.Disruptor;
 import com.lmax.disruptor.dsl.ProducerType;
 import dev.cairn.CairnConfig;
+import dev.cairn.CheckpointException;
 import dev.cairn.SaveMode;
 import dev.cairn.TrainingState;
 import dev.cairn.tiers.internal.ChunkCatalog;
@@ -15,7 +16,11 @@ import dev.cairn.tiers.internal.codec.Scratch;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.util.concurrent.BlockingQueue;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
 import java.util.concurrent.LinkedBlockingQueue;
+import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.function.Consumer;
@@ -23,8 +28,8 @@ import org.apache.arrow.memory.BufferAllocator;
 
 /**
  * Capture, the feeder, the ring and its handlers. {@link #submit} cuts a state into chunks; in COPY mode the caller's
- * thread copies each chunk into a staging slab (the stall, bounded by memory bandwidth), in ZERO_COPY mode the feeder
- * hands the caller's own buffers to the encoders. The caller never waits on the ring, only on full staging.
+ * thread copies each chunk into a staging slab (the stall, bounded by memory bandwidth), in ZERO_COPY mode the capture
+ * thread does the same while the caller goes on. The caller never waits on the ring, only on full staging.
  *
  * <p>One feeder thread publishes to the ring, and does there everything a chunk needs from outside memory before
  * it enters: it loads the first tier's chunk catalog (the first load lists the store), takes the output slab (waiting
@@ -57,6 +62,10 @@ public final class SavePipeline implements AutoCloseable {
     private final ChunkEncoder[] encoders;
     private final BlockingQueue<Run> toFeed = new LinkedBlockingQueue<>();
     private final Thread feeder;
+    /** Stages ZERO_COPY jobs ({@link #submit}), one at a time. */
+    private final ExecutorService capture;
+    /** The newest ZERO_COPY job's staging, until it ends; written by the saving thread (saves are serialised). */
+    private volatile CompletableFuture<Void> capturing;
     private final long waitNanos;
     /** Most events the feeder loads before it publishes them (far fewer than the ring holds, so its next() never waits on them). */
     static final int HELD_EVENTS = 64;
@@ -103,6 +112,11 @@ public final class SavePipeline implements AutoCloseable {
         disruptor.handleEventsWith((EventHandler<ChunkEvent>[]) encoders);
         disruptor.setDefaultExceptionHandler(new KeepRunning());
         this.ring = disruptor.start();
+        this.capture = Executors.newSingleThreadExecutor(r -> {
+            Thread t = new Thread(r, "cairn-capture");
+            t.setDaemon(true);
+            return t;
+        });
         this.feeder = new Thread(this::feedLoop, "cairn-feeder");
         feeder.setDaemon(true);
         feeder.start();
@@ -147,25 +161,56 @@ public final class SavePipeline implements AutoCloseable {
 
     /**
      * Starts {@code job}. COPY: returns after every chunk is in staging, and completes {@code captured}. ZERO_COPY:
-     * returns at once; {@code captured} completes when the encoders have read every chunk.
+     * returns at once; the capture thread copies the chunks into staging the same way and completes {@code captured}
+     * after the last. A job waits here first until an earlier ZERO_COPY job's capture has ended, so that the feeder
+     * takes the jobs in the order they were saved.
      */
     public void submit(SaveJob job) {
-        // Chunks are handed to the encoders only once the whole state is captured, so that on few cores the encoders
-        // do not take the CPU from the copy that training waits for; if staging runs out first, what is captured goes
-        // out to make room (the encoders free it). In ZERO_COPY only chunks that no single direct buffer of the
-        // caller holds (heap buffers, blobs, chunks across two buffers) are copied, here on the caller's thread, so
-        // the feeder never waits for staging; the others travel without a slab and are read in place.
-        boolean zeroCopy = job.plan().mode() == SaveMode.ZERO_COPY;
+        awaitCapture();
+        if (job.plan().mode() != SaveMode.ZERO_COPY) {
+            stage(job, true);
+            return;
+        }
+        CompletableFuture<Void> staged = new CompletableFuture<>();
+        capturing = staged;
+        try {
+            capture.execute(() -> {
+                try {
+                    stage(job, false);
+                } finally {
+                    staged.complete(null);
+                }
+            });
+        } catch (RejectedExecutionException closed) {
+            staged.complete(null);
+            job.fail(new CheckpointException(CheckpointException.Reason.CLOSED, "the pipeline is closing"));
+            toFeed.add(new Run(job, 0, job.chunkCount(), new Slab[job.chunkCount()]));
+            job.completeCapture();
+        }
+    }
+
+    /** Waits until the capture thread has staged the newest ZERO_COPY job (at once when there is none). */
+    private void awaitCapture() {
+        CompletableFuture<Void> pending = capturing;
+        if (pending != null) {
+            pending.join();
+        }
+    }
+
+    /**
+     * Copies every chunk of {@code job} into staging slabs and hands them to the feeder, then completes its capture.
+     * Chunks are handed to the encoders only once the whole state is captured, so that on few cores the encoders do
+     * not take the CPU from the copy that training waits for; if staging runs out first, what is captured goes out to
+     * make room (the encoders free it). A failure fails the job (its chunks not captured pass the ring empty, so it
+     * ends and its futures fail), and is thrown where {@code rethrow} (the caller's thread, in COPY).
+     */
+    private void stage(SaveJob job, boolean rethrow) {
         int n = job.chunkCount();
         Slab[] raw = new Slab[n];
-        int[] position = new int[1];
         int sent = 0;
         int i = 0;
         try {
-            for (; i < n; i++) {
-                if (zeroCopy && job.plan().directSource(i, position) != null) {
-                    continue;
-                }
+            for (; i < n && job.failure() == null; i++) { // a job failed meanwhile (its deadline) stops reading
                 Slab slab = rawPool.tryAcquire();
                 if (slab == null) {
                     if (i > sent) {
@@ -184,19 +229,19 @@ public final class SavePipeline implements AutoCloseable {
             }
         } catch (RuntimeException e) {
             job.fail(e);
-            // Chunks not captured still pass the ring empty, so the job ends and its futures fail.
             toFeed.add(new Run(job, sent, n, raw));
-            throw e;
+            if (rethrow) {
+                throw e;
+            }
+            job.completeCapture(); // the caller's buffers are read no more
+            return;
         }
         toFeed.add(new Run(job, sent, n, raw));
-        if (!zeroCopy) {
-            job.completeCapture();
-        }
+        job.completeCapture();
     }
 
     private void feedLoop() {
         ChunkEvent next = new ChunkEvent();
-        int[] position = new int[1];
         try {
             while (true) {
                 Run run;
@@ -219,7 +264,7 @@ public final class SavePipeline implements AutoCloseable {
                 }
                 try {
                     for (int i = run.start(); i < run.end(); i++) {
-                        feed(job, i, run.raw()[i], catalog, next, position);
+                        feed(job, i, run.raw()[i], catalog, next);
                     }
                 } finally {
                     publishHeld();
@@ -239,7 +284,7 @@ public final class SavePipeline implements AutoCloseable {
     }
 
     /** Publishes chunk {@code i} of {@code job} with what its encoder needs: a failed job's chunks pass empty. */
-    private void feed(SaveJob job, int i, Slab raw, ChunkCatalog catalog, ChunkEvent next, int[] position) {
+    private void feed(SaveJob job, int i, Slab raw, ChunkCatalog catalog, ChunkEvent next) {
         ByteBuffer src = null;
         int pos = 0;
         Slab encoded = null;
@@ -250,9 +295,6 @@ public final class SavePipeline implements AutoCloseable {
         next.chain = null;
         if (raw != null) {
             src = raw.buffer();
-        } else if (job.failure() == null) {
-            src = job.plan().directSource(i, position);
-            pos = position[0];
         }
         // Into a tier that stores chunks as they are, no base is read, so loading a chunk waits for nothing but an
         // output slab: such chunks are published together, up to HELD_EVENTS at a time, instead of one by one, which
@@ -295,6 +337,12 @@ public final class SavePipeline implements AutoCloseable {
 
     @Override
     public void close() {
+        capture.shutdown(); // a capture still running ends before the feeder's STOP, which must come after its chunks
+        try {
+            capture.awaitTermination(10, TimeUnit.SECONDS);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
         toFeed.add(STOP);
         try {
             feeder.join(TimeUnit.SECONDS.toMillis(10));

@@ -180,15 +180,4 @@ public final class SavePlan {
         }
     }
 
-    /** The buffer holding chunk {@code i} whole, if one direct buffer does; else null. */
-    ByteBuffer directSource(int i, int[] positionOut) {
-        List<ByteBuffer> bufs = entries.get(entryOf[i]).buffers();
-        long[] at = locate(i);
-        ByteBuffer src = bufs.get((int) at[0]);
-        if (!src.isDirect() || src.remaining() - at[1] < lengthOf[i]) {
-            return null;
-        }
-        positionOut[0] = (int) at[1];
-        return src;
-    }
 }
