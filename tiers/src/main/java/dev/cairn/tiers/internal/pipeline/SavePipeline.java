@@ -182,9 +182,10 @@ public final class SavePipeline implements AutoCloseable {
                 }
             });
         } catch (RejectedExecutionException closed) {
+            // Closing (the lifecycle admits no save by then): nothing was read; the job fails at once.
             staged.complete(null);
-            job.fail(new CheckpointException(CheckpointException.Reason.CLOSED, "the pipeline is closing"));
-            toFeed.add(new Run(job, 0, job.chunkCount(), new Slab[job.chunkCount()]));
+            job.expire(new CheckpointException(CheckpointException.Reason.CLOSED, "save of step " + job.plan().step()
+                    + " stopped: the checkpointer is closing"));
             job.completeCapture();
         }
     }
