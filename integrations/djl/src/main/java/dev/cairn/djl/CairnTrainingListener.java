@@ -13,6 +13,7 @@ import dev.cairn.Checkpointer;
 import dev.cairn.Entry;
 import dev.cairn.RestoreRequest;
 import dev.cairn.RestoreResult;
+import dev.cairn.SaveMode;
 import dev.cairn.Tensor;
 import dev.cairn.TrainingState;
 
@@ -46,7 +47,7 @@ import java.util.function.Consumer;
  * {@code EasyTrain.fit} does: one {@code Trainer.step()} after every training batch, updating every parameter that
  * needs a gradient; a step that does not fails the next {@code onTrainingBatch} or {@code onEpoch} with
  * {@code INVALID_INPUT} rather than saving a mixed state. Saves are {@code SaveMode.COPY}: training goes on once the
- * state is in staging; each save's {@link CheckpointHandle} goes to {@link Builder#onSave} (a failed tier fails
+ * state is in staging ({@link Builder#overlapCapture}: copied by the engine while the next forward and backward pass run); each save's {@link CheckpointHandle} goes to {@link Builder#onSave} (a failed tier fails
  * that handle's futures, not training; a save refused at once throws from {@code Trainer.step()} or {@code onEpoch}:
  * bad input, and a first save into a run that holds committed checkpoints when {@link #resume} was not called,
  * which would mix two runs). The {@link Checkpointer}
@@ -96,6 +97,11 @@ public final class CairnTrainingListener implements TrainingListener {
     private final boolean atEpochEnd;
     private final UserState userState;
     private final Consumer<CheckpointHandle> onSave;
+    private final boolean overlapCapture;
+    /** Overlapped: the newest save's capture, which the next update waits for; null when none is pending. */
+    private java.util.concurrent.CompletableFuture<Void> capturing;
+    /** Overlapped: copies of the parameters a forward pass may change (no gradient), by name, reused save after save. */
+    private final Map<String, ByteBuffer> snapshots = new LinkedHashMap<>();
     private long step;
     private long epoch;
     private long batchInEpoch;
@@ -111,6 +117,7 @@ public final class CairnTrainingListener implements TrainingListener {
         this.atEpochEnd = b.atEpochEnd;
         this.userState = b.userState;
         this.onSave = b.onSave;
+        this.overlapCapture = b.overlapCapture;
     }
 
     /**
@@ -195,6 +202,9 @@ public final class CairnTrainingListener implements TrainingListener {
     @Override
     public void onTrainingBatch(Trainer trainer, BatchData batchData) {
         trainingStarted = true;
+        // After this batch's forward and backward pass, before its update (Trainer.step()): the update changes the
+        // weights and moments an overlapped save may still be copying.
+        awaitCapture();
         checkNoSaveWaiting(trainer);
         // Counted from here on as applied: the position a save after this batch's update records.
         step++;
@@ -225,10 +235,29 @@ public final class CairnTrainingListener implements TrainingListener {
     public void onTrainingBegin(Trainer trainer) {
     }
 
-    /** A save still waiting for its step is dropped: that step's update never came. */
+    /**
+     * A save still waiting for its step is dropped: that step's update never came. An overlapped save's capture is
+     * waited for: the caller may close the model and free its memory next.
+     */
     @Override
     public void onTrainingEnd(Trainer trainer) {
         optimizer.cancelAfterStep();
+        awaitCapture();
+    }
+
+    /**
+     * Overlapped capture: waits until the newest save has copied the weights and moments (its
+     * {@link CheckpointHandle#captured()}). The listener calls it before each update and at the end of training; call
+     * it yourself before changing parameters or moments outside {@code Trainer.step()}, or before closing the model
+     * while training has not ended. A save that failed reads nothing more: its failure goes to its handle's futures
+     * (and {@link Builder#onSave}), not to training. Returns at once without overlapped capture.
+     */
+    public void awaitCapture() {
+        java.util.concurrent.CompletableFuture<Void> pending = capturing;
+        if (pending != null) {
+            capturing = null;
+            pending.handle((v, e) -> null).join();
+        }
     }
 
     /** A save armed at the previous batch must have run during its Trainer.step(). */
@@ -266,7 +295,10 @@ public final class CairnTrainingListener implements TrainingListener {
         }
         TrainingPosition at = position();
         TrainingState.Builder state = TrainingState.builder();
-        tensors(trainer).forEach(state::add);
+        if (overlapCapture) {
+            awaitCapture(); // an epoch-end save right after a step's: the snapshots below are reused
+        }
+        (overlapCapture ? tensorsForOverlap(trainer) : tensors(trainer)).forEach(state::add);
         for (Pair<String, Parameter> p : trainer.getModel().getBlock().getParameters()) {
             if (p.getValue().requiresGradient()) {
                 long t = optimizer.moments(p.getValue().getId(), p.getValue().getArray()).updates;
@@ -278,9 +310,42 @@ public final class CairnTrainingListener implements TrainingListener {
                 .add(Blob.of(TRAIN_EPOCH, i64(at.epoch())))
                 .add(Blob.of(TRAIN_BATCH_IN_EPOCH, i64(at.batchInEpoch())));
         userState.capture(at).forEach((key, bytes) -> state.add(Blob.of(USER + key, bytes.clone())));
-        CheckpointHandle handle = checkpointer.save(at.step(), state.build());
+        CheckpointHandle handle = checkpointer.save(at.step(), state.build(),
+                overlapCapture ? SaveMode.ZERO_COPY : SaveMode.COPY);
         lastSavedStep = at.step();
+        if (overlapCapture) {
+            capturing = handle.captured();
+        }
         onSave.accept(handle);
+    }
+
+    /**
+     * {@link #tensors}, for a save copied while the next forward and backward pass run: parameters that need a
+     * gradient and their moments change only in the update, which waits for the capture; a parameter without one
+     * (BatchNorm's running statistics) may change in the forward pass, so it is copied here, into a buffer of this
+     * listener's.
+     */
+    private List<Tensor> tensorsForOverlap(Trainer trainer) {
+        List<Tensor> out = new ArrayList<>();
+        for (Tensor t : tensors(trainer)) {
+            String name = t.name();
+            boolean changedByForward = name.startsWith(PARAM) && !trainer.getModel().getBlock().getParameters()
+                    .get(name.substring(PARAM.length())).requiresGradient();
+            if (!changedByForward) {
+                out.add(t);
+                continue;
+            }
+            ByteBuffer live = t.buffers().get(0);
+            ByteBuffer copy = snapshots.get(name);
+            if (copy == null || copy.capacity() != live.remaining()) {
+                copy = ByteBuffer.allocateDirect(live.remaining()).order(ByteOrder.LITTLE_ENDIAN);
+                snapshots.put(name, copy);
+            }
+            copy.clear();
+            copy.put(0, live, live.position(), live.remaining());
+            out.add(Tensor.of(name, t.dtype(), t.shape(), copy));
+        }
+        return out;
     }
 
     /** Parameters and moments as views of their memory: what a save copies from and a restore writes into. */
@@ -347,6 +412,7 @@ public final class CairnTrainingListener implements TrainingListener {
         private boolean atEpochEnd;
         private UserState userState = UserState.NONE;
         private Consumer<CheckpointHandle> onSave = handle -> { };
+        private boolean overlapCapture;
 
         private Builder(Checkpointer checkpointer, CheckpointableAdam optimizer) {
             if (checkpointer == null) {
@@ -389,6 +455,20 @@ public final class CairnTrainingListener implements TrainingListener {
                 throw config("onSave observer must not be null");
             }
             this.onSave = observer;
+            return this;
+        }
+
+        /**
+         * Overlapped capture (default: no). Saves return at once ({@code SaveMode.ZERO_COPY}): the engine copies the
+         * weights and moments into staging while the next batch's forward and backward pass run, and that batch's
+         * update waits until the copy is done ({@link CairnTrainingListener#awaitCapture}); parameters without a
+         * gradient, which a forward pass may change, are copied at the save. Training then waits for a save only where
+         * the copy takes longer than a forward and backward pass. Costs staging as large as the state (or the capture
+         * waits for the encoders to free it). Do not change parameters or moments outside {@code Trainer.step()}
+         * without {@link CairnTrainingListener#awaitCapture} first.
+         */
+        public Builder overlapCapture(boolean on) {
+            this.overlapCapture = on;
             return this;
         }
 

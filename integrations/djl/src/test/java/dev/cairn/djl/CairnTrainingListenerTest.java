@@ -148,6 +148,76 @@ class CairnTrainingListenerTest {
         }
     }
 
+    /**
+     * Overlapped capture copies the weights and moments while the next forward and backward pass run; what it stores
+     * must be, step by step, what a copy at the save holds: the same run (a model with BatchNorm, whose running
+     * statistics the forward pass changes) saved every step both ways, each checkpoint compared entry by entry, and
+     * training itself unchanged. Then a fresh trainer resumed from the overlapped run's last step holds its parameters.
+     */
+    @Test
+    void overlappedCapturesHoldWhatCopiesHoldAtEveryStepAndResumeBitExact() throws Exception {
+        Map<String, String> expected;
+        List<CheckpointHandle> copied = new ArrayList<>();
+        try (MemoryObjectStore otherMemory = new MemoryObjectStore(64L << 20);
+             Checkpointer other = Checkpointer.open(CairnConfig.builder("copied")
+                     .tier(TierConfig.of("memory", otherMemory).keepLast(20)).encoderThreads(1).chunkBytes(16 << 10)
+                     .stagingBytes(4 << 20).build())) {
+            CheckpointableAdam adam = TinyRun.adam();
+            ShuffledBatches data = new ShuffledBatches(TinyRun.SEED, 5);
+            CairnTrainingListener cairn = CairnTrainingListener.builder(other, adam).everySteps(1).userState(data)
+                    .onSave(copied::add).build();
+            try (Model model = TinyRun.modelWithBatchNorm(); Trainer trainer = TinyRun.trainer(model, adam, cairn)) {
+                cairn.resume(trainer);
+                EasyTrain.fit(trainer, 3, data, null);
+                expected = TinyRun.parameterHashes(model);
+            }
+
+            ShuffledBatches data2 = new ShuffledBatches(TinyRun.SEED, 5);
+            CheckpointableAdam adam2 = TinyRun.adam();
+            CairnTrainingListener overlapped = CairnTrainingListener.builder(checkpointer, adam2).everySteps(1)
+                    .userState(data2).overlapCapture(true).onSave(saves::add).build();
+            try (Model model = TinyRun.modelWithBatchNorm(); Trainer trainer = TinyRun.trainer(model, adam2, overlapped)) {
+                overlapped.resume(trainer);
+                EasyTrain.fit(trainer, 3, data2, null);
+                assertEquals(expected, TinyRun.parameterHashes(model), "overlapping changed nothing in training");
+            }
+            assertEquals(15, steps().size());
+            for (CheckpointHandle h : copied) {
+                h.done().get(COMMIT_LIMIT_SECONDS, TimeUnit.SECONDS);
+            }
+            for (long step = 1; step <= 15; step++) {
+                TrainingState want = other.restore(RestoreRequest.step(step)).state();
+                TrainingState got = checkpointer.restore(RestoreRequest.step(step)).state();
+                assertEquals(want.entries().size(), got.entries().size());
+                for (dev.cairn.Entry e : want.entries()) {
+                    String name = e.name();
+                    boolean blob = e instanceof dev.cairn.Blob;
+                    byte[] a = blob ? want.blob(name).toByteArray() : bytes(want.tensor(name));
+                    byte[] b = !got.contains(name) ? null : blob ? got.blob(name).toByteArray() : bytes(got.tensor(name));
+                    assertArrayEquals(a, b, "step " + step + ", " + name);
+                }
+            }
+        }
+
+        CheckpointableAdam third = TinyRun.adam();
+        CairnTrainingListener resumed = CairnTrainingListener.builder(checkpointer, third).everySteps(100)
+                .userState(new ShuffledBatches(TinyRun.SEED, 5)).overlapCapture(true).build();
+        try (Model model = TinyRun.modelWithBatchNorm(); Trainer trainer = TinyRun.trainer(model, third, resumed)) {
+            assertEquals(new TrainingPosition(15, 2, 5), resumed.resume(trainer), "the last batch of epoch 2 was saved");
+            assertEquals(expected, TinyRun.parameterHashes(model));
+        }
+    }
+
+    private static byte[] bytes(dev.cairn.Tensor t) {
+        java.io.ByteArrayOutputStream out = new java.io.ByteArrayOutputStream();
+        for (ByteBuffer b : t.buffers()) {
+            byte[] part = new byte[b.remaining()];
+            b.duplicate().get(part);
+            out.writeBytes(part);
+        }
+        return out.toByteArray();
+    }
+
     @Test
     void aStepSaveAfterAnEpochsLastBatchRecordsTheEpochAsOutOfBatchesAndResumesToItsEnd() throws Exception {
         CheckpointableAdam adam = TinyRun.adam();
