@@ -286,7 +286,7 @@ public final class GoodputRun {
         training.forwardBackward();
         long waited = 0;
         if (capturing[0] != null) {
-            // Overlapped: the previous save read the weights and moments in place while this step's forward and
+            // Overlapped: the engine copied the previous save's weights and moments while this step's forward and
             // backward ran; the update below changes them, so it waits until that save has captured them.
             long w0 = System.nanoTime();
             capturing[0].handle((v, e) -> null).join();

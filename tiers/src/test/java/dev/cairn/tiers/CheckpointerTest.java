@@ -100,6 +100,33 @@ class CheckpointerTest {
         }
     }
 
+    /**
+     * A framework may save again from the callback of a ZERO_COPY save's {@code captured()}, which runs on the engine's
+     * capture thread: that save must not wait for the capture it is called from (it did, for ever, when the capture
+     * completed {@code captured()} before it let the next save go).
+     */
+    @Test
+    void aSaveFromTheCapturedCallbackOfAZeroCopySaveGoesOn() throws Exception {
+        try (MemoryObjectStore mem = new MemoryObjectStore(256L << 20);
+             Checkpointer cp = Checkpointer.open(smallConfig("callback").stagingBytes(64L << 20)
+                     .tier(TierConfig.of("memory", mem).keepLast(3)).build())) {
+            TrainingState big = TrainingState.builder().add(randomTensor("w", DType.F32, 4_000_000, 5)).build();
+            java.util.concurrent.CompletableFuture<CheckpointHandle> second = new java.util.concurrent.CompletableFuture<>();
+            CheckpointHandle first = cp.save(1, big, SaveMode.ZERO_COPY);
+            first.captured().thenRun(() -> {
+                try {
+                    second.complete(cp.save(2, state(4)));
+                } catch (RuntimeException e) {
+                    second.completeExceptionally(e);
+                }
+            });
+            first.done().get(30, TimeUnit.SECONDS);
+            // 30 s only bounds the old defect's hang; the save takes milliseconds.
+            second.get(30, TimeUnit.SECONDS).done().get(30, TimeUnit.SECONDS);
+            assertSameState(state(4), cp.restore(RestoreRequest.step(2)).state());
+        }
+    }
+
     @Test
     void restoresIntoCallerBuffersAndRefusesWrongShapes() throws Exception {
         try (MemoryObjectStore mem = new MemoryObjectStore(256L << 20);

@@ -133,7 +133,7 @@ class DeltaBaseReadsTest {
         }
     }
 
-    /** fp32 weights of N(0, 0.02), as a model's are, in a direct buffer the saves read in place in ZERO_COPY. */
+    /** fp32 weights of N(0, 0.02), as a model's are, in a direct buffer, saved in ZERO_COPY. */
     private static ByteBuffer weights() {
         SplittableRandom r = new SplittableRandom(1);
         ByteBuffer b = ByteBuffer.allocateDirect(CHUNK * CHUNKS).order(ByteOrder.LITTLE_ENDIAN);

@@ -20,7 +20,7 @@ import java.util.OptionalLong;
  * --pause-at S        in step S, after backward and before the update, wait for a committed disk checkpoint,
  *                     create the marker file and block until killed (for crash tests)
  * --marker-file PATH  the file --pause-at creates (default PATH/paused)
- * --zero-copy         save in SaveMode.ZERO_COPY: the engine reads the live tensors while the next step's forward
+ * --zero-copy         save in SaveMode.ZERO_COPY: the engine copies the live tensors while the next step's forward
  *                     and backward run; the update waits for captured()
  * --s3-bucket B       add an object-storage tier "s3" (slowest, keep 2) in bucket B
  * --s3-endpoint URL   an S3-compatible server for it (default: AWS S3)

@@ -218,7 +218,7 @@ public final class TrainMain {
         }
     }
 
-    /** Waits until the engine no longer reads the live tensors; returns how long the training thread waited. */
+    /** Waits until the engine has copied the live tensors; returns how long the training thread waited. */
     private static long awaitCaptured(CheckpointHandle handle) throws InterruptedException {
         long t0 = System.nanoTime();
         try {

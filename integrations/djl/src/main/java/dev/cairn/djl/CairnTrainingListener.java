@@ -374,7 +374,7 @@ public final class CairnTrainingListener implements TrainingListener {
 
     private static Tensor view(String name, NDArray a) {
         // toByteBuffer(true): the CPU tensor's own memory in native (little-endian) order, not a copy; a save copies
-        // it into staging before returning, and a restore writes into it.
+        // it into staging before returning (overlapCapture: before its captured()), and a restore writes into it.
         ByteBuffer bytes = a.toByteBuffer(true).order(ByteOrder.LITTLE_ENDIAN);
         return Tensor.of(name, DTypes.of(name, a.getDataType()), a.getShape().getShape(), bytes);
     }

@@ -12,7 +12,7 @@ import java.util.List;
 final class ChunkEvent {
     SaveJob job;
     int chunk;
-    /** The raw bytes: a staging slab's buffer, the caller's own buffer in zero-copy mode, or null for a failed job. */
+    /** The raw bytes: a staging slab's buffer (in both save modes), or null for a failed job. */
     ByteBuffer source;
     int sourcePosition;
     Slab raw;

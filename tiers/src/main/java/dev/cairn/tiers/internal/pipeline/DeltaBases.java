@@ -24,7 +24,7 @@ import java.util.List;
  * checks, and compares it with the previous version's, so that an unchanged chunk (most of them, in a differential
  * save) costs a hash instead of a read, a decode and a hash check of its base. The hash is handed on to the encoder
  * when it is of the bytes the encoder reads (a staging slab of an entry stored losslessly), so it is not taken twice;
- * a chunk read in the caller's own buffer, or rounded, is hashed again by its encoder from its own copy, and the
+ * a rounded chunk is hashed again by its encoder from its own copy, and the
  * feeder's hash only decides whether to read the base. A base read goes unused when the tier turns out to hold the
  * chunk already (the encoder gives the slab and the chain's pins back).
  */

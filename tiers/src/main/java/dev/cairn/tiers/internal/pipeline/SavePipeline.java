@@ -67,6 +67,8 @@ public final class SavePipeline implements AutoCloseable {
     /** The newest ZERO_COPY job's staging, until it ends; written by the saving thread (saves are serialised). */
     private volatile CompletableFuture<Void> capturing;
     private final long waitNanos;
+    /** How often a save waiting for staging looks whether it has failed meanwhile. */
+    private static final long ACQUIRE_SLICE_NANOS = TimeUnit.MILLISECONDS.toNanos(50);
     /** Most events the feeder loads before it publishes them (far fewer than the ring holds, so its next() never waits on them). */
     static final int HELD_EVENTS = 64;
     /** Events loaded and not yet published, [heldFrom, heldTo], or heldFrom -1: the feeder thread's only. */
@@ -168,7 +170,11 @@ public final class SavePipeline implements AutoCloseable {
     public void submit(SaveJob job) {
         awaitCapture();
         if (job.plan().mode() != SaveMode.ZERO_COPY) {
-            stage(job, true);
+            try {
+                stage(job);
+            } finally {
+                job.completeCapture();
+            }
             return;
         }
         CompletableFuture<Void> staged = new CompletableFuture<>();
@@ -176,9 +182,14 @@ public final class SavePipeline implements AutoCloseable {
         try {
             capture.execute(() -> {
                 try {
-                    stage(job, false);
+                    stage(job);
+                } catch (Throwable failed) {
+                    // stage failed the job and handed its chunks on; nobody else is told on this thread
                 } finally {
+                    // The next save may go first (its Run is queued after this job's), then the caller's callbacks,
+                    // which may themselves save: completing captured first would make such a save wait for itself.
                     staged.complete(null);
+                    job.completeCapture();
                 }
             });
         } catch (RejectedExecutionException closed) {
@@ -199,13 +210,13 @@ public final class SavePipeline implements AutoCloseable {
     }
 
     /**
-     * Copies every chunk of {@code job} into staging slabs and hands them to the feeder, then completes its capture.
-     * Chunks are handed to the encoders only once the whole state is captured, so that on few cores the encoders do
-     * not take the CPU from the copy that training waits for; if staging runs out first, what is captured goes out to
-     * make room (the encoders free it). A failure fails the job (its chunks not captured pass the ring empty, so it
-     * ends and its futures fail), and is thrown where {@code rethrow} (the caller's thread, in COPY).
+     * Copies every chunk of {@code job} into staging slabs and hands them to the feeder; the caller completes the
+     * capture. Chunks are handed to the encoders only once the whole state is captured, so that on few cores the
+     * encoders do not take the CPU from the copy that training waits for; if staging runs out first, what is captured
+     * goes out to make room (the encoders free it). A failure (anything thrown, errors included) fails the job, hands
+     * on its chunks (those not captured pass the ring empty, so it ends and its futures fail), and is rethrown.
      */
-    private void stage(SaveJob job, boolean rethrow) {
+    private void stage(SaveJob job) {
         int n = job.chunkCount();
         Slab[] raw = new Slab[n];
         int sent = 0;
@@ -218,27 +229,44 @@ public final class SavePipeline implements AutoCloseable {
                         toFeed.add(new Run(job, sent, i, raw));
                         sent = i;
                     }
-                    slab = rawPool.acquire(waitNanos);
+                    slab = acquireWhileAlive(job);
                 }
                 try {
                     job.plan().copyChunk(i, slab.buffer());
-                } catch (RuntimeException e) {
+                } catch (Throwable e) {
                     slab.release();
                     throw e;
                 }
                 raw[i] = slab;
             }
-        } catch (RuntimeException e) {
+        } catch (Throwable e) {
             job.fail(e);
             toFeed.add(new Run(job, sent, n, raw));
-            if (rethrow) {
-                throw e;
-            }
-            job.completeCapture(); // the caller's buffers are read no more
-            return;
+            throw e;
         }
         toFeed.add(new Run(job, sent, n, raw));
-        job.completeCapture();
+    }
+
+    /**
+     * A raw slab, waited for up to the deadline in slices, so that a job that fails meanwhile (its deadline, or the
+     * close) stops waiting within a slice rather than a whole deadline later.
+     */
+    private Slab acquireWhileAlive(SaveJob job) {
+        long until = System.nanoTime() + waitNanos;
+        while (true) {
+            long left = until - System.nanoTime();
+            try {
+                return rawPool.acquire(Math.min(left, ACQUIRE_SLICE_NANOS));
+            } catch (CheckpointException e) {
+                if (e.reason() != CheckpointException.Reason.TIMEOUT || left <= ACQUIRE_SLICE_NANOS) {
+                    throw e;
+                }
+                if (job.failure() != null) {
+                    throw new CheckpointException(CheckpointException.Reason.CLOSED, "save of step "
+                            + job.plan().step() + " failed while it waited for staging", job.failure());
+                }
+            }
+        }
     }
 
     private void feedLoop() {
@@ -338,10 +366,16 @@ public final class SavePipeline implements AutoCloseable {
 
     @Override
     public void close() {
-        capture.shutdown(); // a capture still running ends before the feeder's STOP, which must come after its chunks
+        // A capture still running ends before the feeder's STOP, which must come after its chunks: interrupted if it
+        // still waits for staging after 10 s (its acquire then throws, and its chunks are handed on failed).
+        capture.shutdown();
         try {
-            capture.awaitTermination(10, TimeUnit.SECONDS);
+            if (!capture.awaitTermination(10, TimeUnit.SECONDS)) {
+                capture.shutdownNow();
+                capture.awaitTermination(10, TimeUnit.SECONDS);
+            }
         } catch (InterruptedException e) {
+            capture.shutdownNow();
             Thread.currentThread().interrupt();
         }
         toFeed.add(STOP);
@@ -353,6 +387,14 @@ public final class SavePipeline implements AutoCloseable {
         }
         for (ChunkEncoder e : encoders) {
             e.close(TimeUnit.SECONDS.toNanos(10));
+        }
+        // Anything queued behind STOP (a capture that outlived its waits) gives its slabs back.
+        for (Run left = toFeed.poll(); left != null; left = toFeed.poll()) {
+            for (int k = left.start(); left.raw() != null && k < left.end(); k++) { // its own chunks: runs share the array
+                if (left.raw()[k] != null) {
+                    left.raw()[k].release();
+                }
+            }
         }
         rawPool.close();
         encodedPool.close();
