@@ -451,7 +451,7 @@ public final class CairnConfig {
          * own under a run of its own, with this configuration's chunk size and encoder threads, then closes it and
          * frees what it used. Nothing is written to this configuration's tiers. Without it, the first save of a
          * process also loads and first runs the copy, pipeline and commit code: 30-60 ms for the examples' 4.4 MB
-         * MLP here, against 0.5 ms for later saves; with it, 1.0 ms. The cost: the first such open of a JVM takes
+         * MLP here, against 0.5-0.6 ms for later saves; with it, 1.0-1.5 ms (a 605 MB model's: 76-112 ms against 64-70 ms). The cost: the first such open of a JVM takes
          * about 1.5 s more (1.9-2.1 s against 0.4-0.5 s here, with a 4 MB state's checkpointer), a core busy
          * meanwhile; later opens in the same JVM only touch their staging.
          */

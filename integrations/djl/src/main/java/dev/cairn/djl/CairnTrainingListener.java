@@ -326,12 +326,16 @@ public final class CairnTrainingListener implements TrainingListener {
      * listener's.
      */
     private List<Tensor> tensorsForOverlap(Trainer trainer) {
+        java.util.Set<String> changedByForward = new java.util.HashSet<>();
+        for (Pair<String, Parameter> p : trainer.getModel().getBlock().getParameters()) {
+            if (!p.getValue().requiresGradient()) {
+                changedByForward.add(PARAM + p.getKey());
+            }
+        }
         List<Tensor> out = new ArrayList<>();
         for (Tensor t : tensors(trainer)) {
             String name = t.name();
-            boolean changedByForward = name.startsWith(PARAM) && !trainer.getModel().getBlock().getParameters()
-                    .get(name.substring(PARAM.length())).requiresGradient();
-            if (!changedByForward) {
+            if (!changedByForward.contains(name)) {
                 out.add(t);
                 continue;
             }

@@ -148,7 +148,7 @@ final class ChunkEncoder implements EventHandler<ChunkEvent> {
         int i = e.chunk;
         int len = plan.length(i);
         ByteBuffer src = e.source;
-        int pos = e.sourcePosition;
+        int pos = 0;
         if (plan.lossyBits(i) != 0) {
             ByteBuffer r = rounded.atLeast(len);
             MantissaRounding.round(plan.dtype(i), plan.lossyBits(i), src, pos, len, r, 0);

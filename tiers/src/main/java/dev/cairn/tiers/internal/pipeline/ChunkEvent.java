@@ -12,9 +12,8 @@ import java.util.List;
 final class ChunkEvent {
     SaveJob job;
     int chunk;
-    /** The raw bytes: a staging slab's buffer (in both save modes), or null for a failed job. */
+    /** The raw bytes from index 0: a staging slab's buffer (in both save modes), or null for a failed job. */
     ByteBuffer source;
-    int sourcePosition;
     Slab raw;
     /** Where the encoder puts the stored form; null for a failed job. */
     Slab encoded;
@@ -40,12 +39,11 @@ final class ChunkEvent {
      */
     boolean rawInStaging;
 
-    void load(SaveJob job, int chunk, ByteBuffer source, int sourcePosition, Slab raw, Slab encoded, ChunkCatalog catalog,
+    void load(SaveJob job, int chunk, ByteBuffer source, Slab raw, Slab encoded, ChunkCatalog catalog,
               String hash, PreviousVersions.Version prev, Slab base, List<String> chain) {
         this.job = job;
         this.chunk = chunk;
         this.source = source;
-        this.sourcePosition = sourcePosition;
         this.raw = raw;
         this.encoded = encoded;
         this.encodedLength = 0;

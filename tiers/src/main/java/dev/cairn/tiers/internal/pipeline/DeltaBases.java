@@ -56,14 +56,11 @@ final class DeltaBases implements AutoCloseable {
     /**
      * Loads {@code e.prev} (the previous version of chunk {@code e.chunk}'s position, or null) and, where the encoder
      * may try the differential form, the base's raw bytes into {@code e.base} with its chain, nearest base first,
-     * pinned, in {@code e.chain}; else leaves both null. Where it hashed the chunk ({@code src[pos, pos+length)}) and
-     * {@code stable} says those are the bytes the encoder hashes, the hash goes into {@code e.hash}. Fails when the
+     * pinned, in {@code e.chain}; else leaves both null. Where it hashed the chunk ({@code src[0, length)}, its staging
+     * slab, which nothing changes until the encoder has read it), the hash goes into {@code e.hash}. Fails when the
      * tier cannot say how it stores the base, or no slab is free within the deadline.
-     *
-     * @param stable whether {@code src} is a staging slab, which nothing changes until the encoder has read it
      */
-    void resolve(ChunkEvent e, SavePlan plan, Tier tier, ChunkCatalog catalog, ByteBuffer src, int pos, boolean stable)
-            throws IOException {
+    void resolve(ChunkEvent e, SavePlan plan, Tier tier, ChunkCatalog catalog, ByteBuffer src) throws IOException {
         PreviousVersions.Version prev = previous.get(plan, e.chunk);
         e.prev = prev;
         if (fullEvery <= 1 || tier.uncompressed() || !tier.store().inMemory() || prev == null || prev.skip() > 0
@@ -74,10 +71,8 @@ final class DeltaBases implements AutoCloseable {
         boolean lossy = plan.lossyBits(e.chunk) != 0;
         if (!lossy) {
             // A rounded chunk's hash is of its rounded bytes, which only its encoder makes: read its base as it comes.
-            String hash = hasher.hex(src, pos, len);
-            if (stable) {
-                e.hash = hash;
-            }
+            String hash = hasher.hex(src, 0, len);
+            e.hash = hash;
             if (hash.equals(prev.hash())) {
                 return; // unchanged: stored without a base
             }

@@ -125,10 +125,7 @@ public final class SavePipeline implements AutoCloseable {
         if (config.prefaultStaging() && !config.prepareFirstSave()) {
             // Off the caller's thread: open returns at once, and a save meanwhile takes the slabs already made.
             // (prepareFirstSave touches staging on the caller's thread instead: prefaultStaging().)
-            Thread prefault = new Thread(() -> {
-                encodedPool.prefault();
-                rawPool.prefault();
-            }, "cairn-staging-prefault");
+            Thread prefault = new Thread(this::prefaultStaging, "cairn-staging-prefault");
             prefault.setDaemon(true);
             prefault.start();
         }
@@ -314,17 +311,14 @@ public final class SavePipeline implements AutoCloseable {
 
     /** Publishes chunk {@code i} of {@code job} with what its encoder needs: a failed job's chunks pass empty. */
     private void feed(SaveJob job, int i, Slab raw, ChunkCatalog catalog, ChunkEvent next) {
-        ByteBuffer src = null;
-        int pos = 0;
+        // A live job's chunk is always in a staging slab (both save modes stage); a failed job's may have none.
+        ByteBuffer src = raw == null ? null : raw.buffer();
         Slab encoded = null;
         next.chunk = i;
         next.hash = null;
         next.prev = null;
         next.base = null;
         next.chain = null;
-        if (raw != null) {
-            src = raw.buffer();
-        }
         // Into a tier that stores chunks as they are, no base is read, so loading a chunk waits for nothing but an
         // output slab: such chunks are published together, up to HELD_EVENTS at a time, instead of one by one, which
         // woke the encoders (and they the feeder) once a chunk, a few dozen times a step for a small model's tensors.
@@ -337,7 +331,7 @@ public final class SavePipeline implements AutoCloseable {
                     publishHeld();
                     encoded = encodedPool.acquire(waitNanos);
                 }
-                bases.resolve(next, job.plan(), job.firstTier(), catalog, src, pos, raw != null);
+                bases.resolve(next, job.plan(), job.firstTier(), catalog, src);
             } catch (IOException | RuntimeException e) {
                 job.fail(e);
             }
@@ -347,7 +341,7 @@ public final class SavePipeline implements AutoCloseable {
         }
         long seq = ring.next();
         try {
-            ring.get(seq).load(job, i, src, pos, raw, encoded, catalog, next.hash, next.prev, next.base, next.chain);
+            ring.get(seq).load(job, i, src, raw, encoded, catalog, next.hash, next.prev, next.base, next.chain);
         } finally {
             if (heldFrom < 0) {
                 heldFrom = seq;
