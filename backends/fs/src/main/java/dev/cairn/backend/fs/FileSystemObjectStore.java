@@ -75,10 +75,41 @@ public final class FileSystemObjectStore implements ObjectStore {
     private ExecutorService syncThreads;
     private static final int SYNC_THREADS = 8;
 
-    /** A store rooted at {@code root}, which is created if missing. */
+    /** Writes of large objects that bypass the page cache, where the file system takes them. */
+    private final DirectWrites direct;
+
+    /**
+     * A store rooted at {@code root}, which is created if missing, writing objects of 256 KiB and more past the page
+     * cache ({@code O_DIRECT}) where the file system takes that: see {@link #FileSystemObjectStore(Path, boolean)}.
+     */
     public FileSystemObjectStore(Path root) throws IOException {
+        this(root, true);
+    }
+
+    /**
+     * A store rooted at {@code root}, which is created if missing.
+     *
+     * @param directWrites true (the default): objects of 256 KiB and more (a checkpoint's chunks) are written past the
+     *                     page cache ({@code O_DIRECT}), which saves the CPU of copying them into it and leaves the cache
+     *                     to training's data; a file system that does not take direct writes (found by writing one block
+     *                     under {@code root} at the first such write) gets buffered writes. false: every write is
+     *                     buffered, so a checkpoint read back soon after its save comes from memory, not the device.
+     *                     Either way an object is forced to the device before its name appears.
+     */
+    public FileSystemObjectStore(Path root, boolean directWrites) throws IOException {
+        this(root, directWrites, null);
+    }
+
+    /** As {@link #FileSystemObjectStore(Path, boolean)}, with the probe of direct writes replaced (tests). */
+    FileSystemObjectStore(Path root, boolean directWrites, DirectWrites.Probe probe) throws IOException {
         this.root = Files.createDirectories(root).toAbsolutePath().normalize();
         this.realRoot = this.root.toRealPath();
+        this.direct = probe == null ? new DirectWrites(this.root, directWrites) : new DirectWrites(this.root, directWrites, probe);
+    }
+
+    /** Whether large objects are being written past the page cache: known after the first write of one. */
+    public boolean writesDirect() {
+        return direct.active();
     }
 
     /** The directory every key lives under. */
@@ -490,9 +521,11 @@ public final class FileSystemObjectStore implements ObjectStore {
         Path directory = target.getParent();
         for (int attempt = 0; ; attempt++) {
             Path temporary = directory.resolve(KeyPaths.TEMP_PREFIX + Long.toHexString(ThreadLocalRandom.current().nextLong()));
+            int block = direct.blockFor(data.remaining());
             FileChannel channel;
             try {
-                channel = FileChannel.open(temporary, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE);
+                channel = block > 0 ? DirectWrites.create(temporary)
+                        : FileChannel.open(temporary, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE);
             } catch (NoSuchFileException missingParent) {
                 // First object under this prefix, or a delete just pruned the directory: (re)create and retry.
                 if (attempt >= PARENT_RACE_RETRIES) {
@@ -508,7 +541,11 @@ public final class FileSystemObjectStore implements ObjectStore {
                 continue; // another writer drew the same 64 random bits
             }
             try (channel) {
-                writeFully(channel, data);
+                if (block > 0) {
+                    DirectWrites.write(channel, data, block);
+                } else {
+                    writeFully(channel, data);
+                }
                 channel.force(true);
             } catch (IOException | RuntimeException e) {
                 deleteQuietly(temporary, e);

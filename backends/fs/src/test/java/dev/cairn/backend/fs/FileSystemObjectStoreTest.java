@@ -210,6 +210,19 @@ class FileSystemObjectStoreTest extends ObjectStoreContract {
         assertEquals(List.of(), temporaries(fs().root()));
     }
 
+    /** A direct write of a whole object into a real file under the test's directory works here (else skipped). */
+    @Test
+    void theStoreWritesDirectWhereTheFileSystemTakesIt() throws IOException {
+        org.junit.jupiter.api.Assumptions.assumeTrue(DirectWritesProperties.directWritesWorkUnder(temp), "this file system takes no O_DIRECT writes");
+        try (FileSystemObjectStore store = new FileSystemObjectStore(temp.resolve("direct"))) {
+            assertFalse(store.writesDirect(), "not probed before the first large write");
+            store.put("small", ByteBuffer.allocate(DirectWrites.MIN_BYTES - 1));
+            assertFalse(store.writesDirect(), "a small object is written buffered, without a probe");
+            store.put("large", ByteBuffer.allocate(DirectWrites.MIN_BYTES));
+            assertTrue(store.writesDirect());
+        }
+    }
+
     @Test
     void describeNamesTheRoot() {
         assertTrue(store.describe().contains(fs().root().toString()), store.describe());

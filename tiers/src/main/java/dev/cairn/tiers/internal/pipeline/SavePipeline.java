@@ -49,6 +49,13 @@ public final class SavePipeline implements AutoCloseable {
 
     private static final Run STOP = new Run(null, 0, 0, null);
 
+    /**
+     * Where output slabs start for chunks of {@link #ALIGNED_FROM} bytes and more: a multiple of the usual file-system
+     * block, so that a disk tier writes a chunk to the device straight from its slab (FileSystemObjectStore's direct
+     * writes, which take objects of 256 KiB and more) instead of copying it first.
+     */
+    static final int ENCODED_ALIGNMENT = 4096;
+    static final int ALIGNED_FROM = 256 << 10;
     /** Output slabs per encoder: one being filled, one being written, one queued. */
     static final int ENCODED_SLABS_PER_ENCODER = 3;
     /** Bases read ahead per encoder: one being used, one ready. */
@@ -84,11 +91,13 @@ public final class SavePipeline implements AutoCloseable {
                         Consumer<SaveJob> firstTierWritten) {
         int n = config.encoderThreads();
         int encodedSlab = roundUp(ChunkCodec.maxEncodedBytes(config.chunkBytes()));
-        long rawBudget = config.stagingBytes() - (long) ENCODED_SLABS_PER_ENCODER * n * encodedSlab;
+        int alignment = config.chunkBytes() >= ALIGNED_FROM ? ENCODED_ALIGNMENT : 1;
+        long encodedAllocation = roundUp(SlabPool.allocationBytes(encodedSlab, alignment));
+        long rawBudget = config.stagingBytes() - (long) ENCODED_SLABS_PER_ENCODER * n * encodedAllocation;
         int rawSlabs = (int) Math.max(1, Math.min(Integer.MAX_VALUE, rawBudget / roundUp(config.chunkBytes())));
         this.rawPool = new SlabPool(allocator, config.chunkBytes(), rawSlabs);
         // Taken in sequence order by the one feeder, so no encoder can starve another of output slabs.
-        this.encodedPool = new SlabPool(allocator, encodedSlab, ENCODED_SLABS_PER_ENCODER * n);
+        this.encodedPool = new SlabPool(allocator, encodedSlab, ENCODED_SLABS_PER_ENCODER * n, alignment);
         this.waitNanos = config.deadline().toNanos();
         PreviousVersions previous = new PreviousVersions();
         // Several ranks could store one content hash in two forms (whole and differential, against different

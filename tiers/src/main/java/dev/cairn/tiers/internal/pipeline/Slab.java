@@ -14,10 +14,11 @@ final class Slab {
     /** Whether a holder has it; read and written under its pool's lock. */
     boolean handedOut;
 
-    Slab(ArrowBuf buf, SlabPool owner) {
+    /** A slab over {@code buf[offset, offset + bytes)}. */
+    Slab(ArrowBuf buf, int offset, int bytes, SlabPool owner) {
         this.buf = buf;
         this.owner = owner;
-        this.view = buf.nioBuffer(0, (int) buf.capacity());
+        this.view = buf.nioBuffer(offset, bytes);
     }
 
     /** A view over the whole slab (position 0, limit capacity) for direct-buffer APIs. */

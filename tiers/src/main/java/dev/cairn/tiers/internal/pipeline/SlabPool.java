@@ -6,6 +6,7 @@ import java.util.ArrayDeque;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.locks.Condition;
 import java.util.concurrent.locks.ReentrantLock;
+import org.apache.arrow.memory.ArrowBuf;
 import org.apache.arrow.memory.BufferAllocator;
 
 /**
@@ -15,6 +16,7 @@ import org.apache.arrow.memory.BufferAllocator;
 final class SlabPool implements AutoCloseable {
     private final BufferAllocator allocator;
     private final int slabBytes;
+    private final int alignment;
     private final int maxSlabs;
     private final ArrayDeque<Slab> free = new ArrayDeque<>();
     private final ReentrantLock lock = new ReentrantLock();
@@ -23,6 +25,18 @@ final class SlabPool implements AutoCloseable {
     private boolean closed;
 
     public SlabPool(BufferAllocator allocator, int slabBytes, int maxSlabs) {
+        this(allocator, slabBytes, maxSlabs, 1);
+    }
+
+    /**
+     * @param alignment a power of two: each slab's view starts at an address that is a multiple of it (its allocation
+     *                  is {@link #allocationBytes} long), so that stores can hand it to the device as it is
+     */
+    public SlabPool(BufferAllocator allocator, int slabBytes, int maxSlabs, int alignment) {
+        if (alignment < 1 || Integer.bitCount(alignment) != 1) {
+            throw new IllegalArgumentException("alignment " + alignment + " is not a power of two");
+        }
+        this.alignment = alignment;
         if (maxSlabs < 1) {
             throw new IllegalArgumentException("a pool needs at least one slab");
         }
@@ -61,6 +75,11 @@ final class SlabPool implements AutoCloseable {
         }
     }
 
+    /** What a slab of {@code slabBytes} aligned to {@code alignment} takes from its allocator. */
+    static int allocationBytes(int slabBytes, int alignment) {
+        return slabBytes + alignment - 1;
+    }
+
     /** A slab if one is free or may still be allocated, else null at once. */
     public Slab tryAcquire() {
         lock.lock();
@@ -77,7 +96,8 @@ final class SlabPool implements AutoCloseable {
 
     private Slab allocate() {
         try {
-            Slab fresh = new Slab(allocator.buffer(slabBytes), this);
+            ArrowBuf buf = allocator.buffer(allocationBytes(slabBytes, alignment));
+            Slab fresh = new Slab(buf, (int) (-buf.memoryAddress() & (alignment - 1)), slabBytes, this);
             allocated++;
             return fresh;
         } catch (org.apache.arrow.memory.OutOfMemoryException e) {
