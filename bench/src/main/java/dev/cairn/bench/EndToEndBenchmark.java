@@ -56,6 +56,7 @@ public final class EndToEndBenchmark {
     public static final String COMMIT_MEMORY = "commit.memory";
     public static final String STALL_DISK = "stall.disk";
     public static final String PERSIST_DISK = "persist.disk";
+    public static final String PERSIST_DISK_BUFFERED = "persist.disk.buffered";
     public static final String WRITE_FSYNC = "write.fsync";
     public static final String WRITE_FSYNC_AFTER_GC = "write.fsync.afterGc";
     public static final String SETTLE_AFTER_GC = "settle.afterGc";
@@ -76,6 +77,7 @@ public final class EndToEndBenchmark {
     static final String DISK = "disk";
     private static final String STALL_RUN = "bench-stall";
     private static final String PERSIST_RUN = "bench-persist";
+    private static final String BUFFERED_RUN = "bench-persist-buffered";
     private static final double STALL_GOAL = 1.2;
     private static final double PERSIST_GOAL = 0.8;
     private static final ThreadMXBean THREADS = ManagementFactory.getThreadMXBean();
@@ -141,6 +143,8 @@ public final class EndToEndBenchmark {
                         Figure.find(figures, COPY), Measure.TIME, Double.NaN),
                 new Comparison("persistOverWrite", "persist to disk vs write+fsync", Figure.find(figures, PERSIST_DISK),
                         Figure.find(figures, WRITE_FSYNC), Measure.THROUGHPUT, PERSIST_GOAL),
+                new Comparison("persistOverBuffered", "persist to disk vs the same, buffered writes", Figure.find(figures, PERSIST_DISK),
+                        Figure.find(figures, PERSIST_DISK_BUFFERED), Measure.THROUGHPUT, Double.NaN),
                 new Comparison("restoreOverReadDecode", "restore vs read+decode, 1 thread", Figure.find(figures, RESTORE_DISK),
                         Figure.find(figures, READ_DECODE_1), Measure.THROUGHPUT, Double.NaN),
                 new Comparison("restoreOverReadDecodeAllThreads", "restore vs read+decode, " + cores + " threads",
@@ -217,6 +221,7 @@ public final class EndToEndBenchmark {
     private double persistPhase(SyntheticState state, Path work, List<Figure> figures) throws IOException {
         int reps = options.repetitions();
         long[] persist = new long[reps];
+        long[] buffered = new long[reps];
         long[] diskStall = new long[reps];
         long[] write = new long[reps];
         long[] writeAfterGc = new long[reps];
@@ -224,18 +229,26 @@ public final class EndToEndBenchmark {
         CommitReport last = null;
         Path sequential = work.resolve("sequential.bin");
         log.printf("[2/3] persist to disk: %s (%s), %d repetitions%n", work, MachineInfo.probe(work).fileSystem(), reps);
+        // The disk tier as configured by default (chunks written past the page cache where the file system takes it),
+        // and the same with buffered writes, interleaved: what direct writes change, on the same bytes in the same run.
         try (FileSystemObjectStore disk = new FileSystemObjectStore(work.resolve("store"));
-             Checkpointer cp = Checkpointer.open(config(PERSIST_RUN, TierConfig.of(DISK, disk).keepLast(1)))) {
+             FileSystemObjectStore bufferedDisk = new FileSystemObjectStore(work.resolve("store-buffered"), false);
+             Checkpointer cp = Checkpointer.open(config(PERSIST_RUN, TierConfig.of(DISK, disk).keepLast(1)));
+             Checkpointer bufferedCp = Checkpointer.open(config(BUFFERED_RUN, TierConfig.of(DISK, bufferedDisk).keepLast(1)))) {
             long step = 0;
             state.perturb(++round);
             long t0 = System.nanoTime();
             CheckpointWait.await(cp.save(++step, state.state()).done());
             cp.gc(false);
-            log.printf("  warm-up save: %s%n", ReportTable.time(System.nanoTime() - t0));
+            state.perturb(++round);
+            CheckpointWait.await(bufferedCp.save(step, state.state()).done());
+            bufferedCp.gc(false);
+            log.printf("  warm-up saves: %s (both)%n", ReportTable.time(System.nanoTime() - t0));
             for (int r = 0; r < reps; r++) {
                 boolean baselineFirst = r % 2 == 0;
                 if (baselineFirst) {
                     write[r] = writeSettled(state, sequential, work);
+                    buffered[r] = persistOnce(bufferedCp, step + 1, state, work);
                 }
                 state.perturb(++round);
                 Baselines.settle(work);
@@ -248,22 +261,44 @@ public final class EndToEndBenchmark {
                 writeAfterGc[r] = writeOnce(state, sequential);
                 settleAfterGc[r] = Baselines.settle(work);
                 if (!baselineFirst) {
+                    buffered[r] = persistOnce(bufferedCp, step, state, work);
                     write[r] = writeSettled(state, sequential, work);
                 }
-                log.printf("  rep %d: persist %s (%s), write+fsync %s (%s); unsettled after GC %s%n", r + 1,
-                        ReportTable.time(persist[r]), ByteSize.rate(state.bytes() * 1e9 / persist[r]),
+                log.printf("  rep %d: persist %s (%s), buffered writes %s, write+fsync %s (%s); unsettled after GC %s%n", r + 1,
+                        ReportTable.time(persist[r]), ByteSize.rate(state.bytes() * 1e9 / persist[r]), ReportTable.time(buffered[r]),
                         ReportTable.time(write[r]), ByteSize.rate(state.bytes() * 1e9 / write[r]),
                         ReportTable.time(writeAfterGc[r]));
+            }
+            if (!disk.writesDirect()) {
+                log.printf("  (this file system takes no direct writes: both disk tiers wrote through the page cache)%n");
             }
         }
         long bytes = state.bytes();
         figures.add(new Figure(STALL_DISK, "save() stall, COPY mode, disk tier", bytes, diskStall));
         figures.add(new Figure(PERSIST_DISK, "persist: save() until committed on disk (fsynced)", bytes, persist));
+        figures.add(new Figure(PERSIST_DISK_BUFFERED, "the same with buffered writes (directWrites false)", bytes, buffered));
         figures.add(new Figure(WRITE_FSYNC, "sequential write of the state to one new file + fsync", bytes, write));
         figures.add(new Figure(WRITE_FSYNC_AFTER_GC, "the same right after the save's GC, unsettled (limit before)", bytes,
                 writeAfterGc));
         figures.add(new Figure(SETTLE_AFTER_GC, "force of the directory after the save's GC and that write", 0, settleAfterGc));
         return last.rawBytes() / (double) last.storedBytes();
+    }
+
+    /**
+     * One save of a changed state as {@code step} into {@code cp}'s disk tier, settled first; until committed. The state
+     * is then put back as the last save before it left it (a perturbation replaces values, it does not add to them),
+     * so that the restore phase finds the bytes of the main disk tier's newest checkpoint.
+     */
+    private long persistOnce(Checkpointer cp, long step, SyntheticState state, Path work) throws IOException {
+        long before = round;
+        state.perturb(++round); // every chunk changes: nothing is found stored
+        Baselines.settle(work);
+        long t0 = System.nanoTime();
+        CheckpointWait.await(cp.save(step, state.state()).done());
+        long took = System.nanoTime() - t0;
+        cp.gc(false);
+        state.perturb(before);
+        return took;
     }
 
     /** The limit: a write + fsync of the state into a new file, with the file system settled first. */

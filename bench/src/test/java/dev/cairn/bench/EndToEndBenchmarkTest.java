@@ -27,7 +27,7 @@ class EndToEndBenchmarkTest {
                 new PrintStream(progress, true, StandardCharsets.UTF_8));
 
         assertEquals(12L << 20, r.setup().stateBytes());
-        assertEquals(19, r.figures().size());
+        assertEquals(20, r.figures().size());
         for (Figure f : r.figures()) {
             assertEquals(2, f.nanos().length, f.key());
             assertTrue(f.minNanos() > 0 && f.minNanos() <= f.medianNanos() && f.medianNanos() <= f.maxNanos(), f.key());
