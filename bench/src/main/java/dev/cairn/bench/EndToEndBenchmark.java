@@ -244,6 +244,9 @@ public final class EndToEndBenchmark {
             CheckpointWait.await(bufferedCp.save(step, state.state()).done());
             bufferedCp.gc(false);
             log.printf("  warm-up saves: %s (both)%n", ReportTable.time(System.nanoTime() - t0));
+            // The limit's warm-up, as the saves had theirs: on this VM the first buffered GiB a process writes took
+            // 3-5 s against about 1 s later (bench/RESULTS.md, 2026-12-07), which made the limit's median the warm-up.
+            log.printf("  warm-up write + fsync: %s%n", ReportTable.time(writeSettled(state, sequential, work)));
             for (int r = 0; r < reps; r++) {
                 boolean baselineFirst = r % 2 == 0;
                 if (baselineFirst) {
