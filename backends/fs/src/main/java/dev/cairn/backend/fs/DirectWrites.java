@@ -14,9 +14,9 @@ import java.util.concurrent.ThreadLocalRandom;
  * Writes of large objects that bypass the page cache ({@code O_DIRECT}), where the file system takes them.
  *
  * <p>Why: a buffered write copies every byte into the page cache, and on the 2-core machine of bench/RESULTS.md
- * ("Time until durable", 2026-12-07) that copy cost 0.5-1.2 s of CPU per GiB when four I/O threads wrote 3.5 MiB
- * chunk files (0.3 s for one thread writing one file), CPU the encoders then lacked: a 1 GiB save until fsynced took
- * 1.24-1.72 s buffered against 0.97-1.34 s direct in the same minutes. A direct write hands the pages to the device
+ * ("Time until durable on disk, again", session of 2026-12-06 23:13 UTC) four I/O threads writing 3.5 MiB chunk files
+ * kept the machine busy 0.95-1.34 s a GiB that way (one thread writing one file: 0.26-0.34 s), CPU the encoders then
+ * lacked: a 1 GiB save until fsynced took 1.58 s buffered against 1.19 s direct (medians of 12, interleaved). A direct write hands the pages to the device
  * as they are. It also leaves the page cache to training's own data: a checkpoint written every few minutes is rarely
  * read back before the next one replaces it, and a restore reads it from the device either way after a node is lost.
  * The durability protocol does not change: the file is still forced ({@code fsync}, which also flushes the device's
@@ -29,21 +29,31 @@ import java.util.concurrent.ThreadLocalRandom;
  * object's length. Objects under {@value #MIN_BYTES} bytes (indexes, manifests, marks) are written buffered: a direct
  * write would pad most of their one block.
  *
- * <p>Whether the file system takes direct writes is found once, at the first large write, by writing one block to a
+ * <p>Whether the file system takes direct writes is found at the first large write, by writing one block to a
  * temporary file under the store's root (a name {@link FileSystemObjectStore#deleteStaleTemporaries} removes if a
- * crash leaves it). Where it does not (some network and FUSE file systems), or where the block size is not a power of
- * two up to {@value #BOUNCE_BYTES}, every write is buffered, as it was before.
+ * crash leaves it). Where it does not (some network and FUSE file systems, tmpfs before Linux 6.6), or where the block
+ * size is not a power of two up to {@value #MAX_BLOCK} (ZFS reports its 128 KiB records: every chunk would be padded
+ * and copied), every write is buffered, as it was before. A probe that fails for a passing reason (interrupted, disk
+ * full, out of file descriptors) decides nothing: that write is buffered and the next large one probes again. A real
+ * write refused later (a directory on another mount with a larger block, a file system that opens with O_DIRECT but
+ * refuses the write) turns direct writes off for the store, once, with a warning, and is made again buffered.
  */
 final class DirectWrites {
     /** Objects at least this large are written directly. */
     static final int MIN_BYTES = 256 << 10;
     /** The per-thread aligned buffer for unaligned sources and the last block. */
     static final int BOUNCE_BYTES = 1 << 20;
+    /** The largest block direct writes align to. */
+    static final int MAX_BLOCK = 16 << 10;
     private static final ThreadLocal<ByteBuffer> BOUNCE = new ThreadLocal<>();
+    private static final byte[] ZEROS = new byte[MAX_BLOCK];
     private static final OpenOption[] CREATE_DIRECT = {StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE,
             ExtendedOpenOption.DIRECT};
 
-    /** Finds the alignment a direct write needs under a root: the block size, or -1 where direct writes fail. */
+    /**
+     * Finds the alignment a direct write needs under a root: the block size, -1 where direct writes are refused, 0 where
+     * the probe failed for a passing reason and decided nothing.
+     */
     interface Probe {
         int blockSize(Path root);
     }
@@ -75,7 +85,7 @@ final class DirectWrites {
         }
         synchronized (this) {
             if (block == 0) {
-                block = probe.blockSize(root);
+                block = probe.blockSize(root); // 0 again where it decided nothing: this write is buffered
             }
             return block;
         }
@@ -84,6 +94,32 @@ final class DirectWrites {
     /** Whether writes go direct: true once a probe found that they can, false before or where they cannot. */
     boolean active() {
         return block > 0;
+    }
+
+    /**
+     * Whether {@code failure}, from a direct open or write, says that this file system (or this file's) takes no direct
+     * writes as made, rather than a passing condition such as a full disk: EINVAL from the kernel, the JDK's alignment
+     * checks against the file's own block size, or no O_DIRECT on the platform.
+     */
+    static boolean refusesDirect(Throwable failure) {
+        if (failure instanceof UnsupportedOperationException) {
+            return true;
+        }
+        String message = failure.getMessage();
+        return failure instanceof IOException && message != null
+                && (message.contains("Invalid argument") || message.contains("block size"));
+    }
+
+    /** A real direct write was refused: every later write of {@code store} is buffered. */
+    void refused(FileSystemObjectStore store, Throwable failure) {
+        synchronized (this) {
+            if (block <= 0) {
+                return;
+            }
+            block = -1;
+        }
+        System.getLogger(FileSystemObjectStore.class.getName()).log(System.Logger.Level.WARNING,
+                "direct writes refused under " + store.root() + " (" + failure + "); writing through the page cache from now on");
     }
 
     /** Creates {@code file} (which must not exist) for direct writes. */
@@ -123,9 +159,7 @@ final class DirectWrites {
         if (tail > 0) {
             ByteBuffer last = bounce(block).clear();
             last.put(source);
-            while (last.position() < block) {
-                last.put((byte) 0);
-            }
+            last.put(ZEROS, 0, block - tail);
             last.flip();
             while (last.hasRemaining()) {
                 position += channel.write(last, position);
@@ -144,12 +178,15 @@ final class DirectWrites {
         return b;
     }
 
-    /** Writes one block directly to a temporary file under {@code root}; its block size, or -1 on any failure. */
+    /**
+     * Writes one block and a byte directly to a temporary file under {@code root}: its block size, -1 where direct writes
+     * are refused ({@link #refusesDirect}) or the block size does not suit, 0 on another failure.
+     */
     private static int probe(Path root) {
         Path file = root.resolve(KeyPaths.TEMP_PREFIX + "direct-" + Long.toHexString(ThreadLocalRandom.current().nextLong()));
         try {
             long size = Files.getFileStore(root).getBlockSize();
-            if (size <= 0 || Long.bitCount(size) != 1 || size > BOUNCE_BYTES) {
+            if (size <= 0 || Long.bitCount(size) != 1 || size > MAX_BLOCK) {
                 return -1;
             }
             int block = (int) size;
@@ -157,8 +194,8 @@ final class DirectWrites {
                 write(channel, ByteBuffer.allocate(block + 1), block);
             }
             return block;
-        } catch (IOException | RuntimeException unsupported) {
-            return -1; // EINVAL from open or write, an unknown block size, no DIRECT on this platform
+        } catch (IOException | RuntimeException e) {
+            return refusesDirect(e) ? -1 : 0;
         } finally {
             try {
                 Files.deleteIfExists(file);

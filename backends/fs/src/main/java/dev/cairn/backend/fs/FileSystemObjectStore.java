@@ -539,6 +539,13 @@ public final class FileSystemObjectStore implements ObjectStore {
                 continue;
             } catch (FileAlreadyExistsException collision) {
                 continue; // another writer drew the same 64 random bits
+            } catch (IOException | UnsupportedOperationException e) {
+                if (block > 0 && DirectWrites.refusesDirect(e)) {
+                    deleteQuietly(temporary, e); // the open may have created it before it refused O_DIRECT
+                    direct.refused(this, e);
+                    continue; // this object and every later one buffered
+                }
+                throw e;
             }
             try (channel) {
                 if (block > 0) {
@@ -549,6 +556,10 @@ public final class FileSystemObjectStore implements ObjectStore {
                 channel.force(true);
             } catch (IOException | RuntimeException e) {
                 deleteQuietly(temporary, e);
+                if (block > 0 && DirectWrites.refusesDirect(e)) {
+                    direct.refused(this, e);
+                    continue;
+                }
                 // "No space left on device" alone does not say where.
                 if (e instanceof IOException io && !(io instanceof java.nio.file.FileSystemException)) {
                     throw new IOException("writing " + target + ": " + io.getMessage(), io);

@@ -50,9 +50,10 @@ public final class SavePipeline implements AutoCloseable {
     private static final Run STOP = new Run(null, 0, 0, null);
 
     /**
-     * Where output slabs start for chunks of {@link #ALIGNED_FROM} bytes and more: a multiple of the usual file-system
-     * block, so that a disk tier writes a chunk to the device straight from its slab (FileSystemObjectStore's direct
-     * writes, which take objects of 256 KiB and more) instead of copying it first.
+     * Where output slabs start when they hold {@link #ALIGNED_FROM} bytes or more: a multiple of the usual file-system
+     * block (4 KiB), so that a disk tier writes a chunk to the device straight from its slab (FileSystemObjectStore's
+     * direct writes, which take objects of 256 KiB and more) instead of copying it first. A file system with larger
+     * blocks gets its direct writes through a copy.
      */
     static final int ENCODED_ALIGNMENT = 4096;
     static final int ALIGNED_FROM = 256 << 10;
@@ -91,7 +92,7 @@ public final class SavePipeline implements AutoCloseable {
                         Consumer<SaveJob> firstTierWritten) {
         int n = config.encoderThreads();
         int encodedSlab = roundUp(ChunkCodec.maxEncodedBytes(config.chunkBytes()));
-        int alignment = config.chunkBytes() >= ALIGNED_FROM ? ENCODED_ALIGNMENT : 1;
+        int alignment = encodedSlab >= ALIGNED_FROM ? ENCODED_ALIGNMENT : 1;
         long encodedAllocation = roundUp(SlabPool.allocationBytes(encodedSlab, alignment));
         long rawBudget = config.stagingBytes() - (long) ENCODED_SLABS_PER_ENCODER * n * encodedAllocation;
         int rawSlabs = (int) Math.max(1, Math.min(Integer.MAX_VALUE, rawBudget / roundUp(config.chunkBytes())));
