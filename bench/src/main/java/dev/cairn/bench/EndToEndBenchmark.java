@@ -245,12 +245,15 @@ public final class EndToEndBenchmark {
             bufferedCp.gc(false);
             log.printf("  warm-up saves: %s (both)%n", ReportTable.time(System.nanoTime() - t0));
             // The limit's warm-up, as the saves had theirs: on this VM the first buffered GiB a process writes took
-            // 3-5 s against about 1 s later (bench/RESULTS.md, 2026-12-07), which made the limit's median the warm-up.
+            // 3-5 s against about 1 s later (bench/RESULTS.md, "Time until durable on disk, again"), which made the limit's median the warm-up.
             log.printf("  warm-up write + fsync: %s%n", ReportTable.time(writeSettled(state, sequential, work)));
+            // Orders: limit, save, buffered save; then buffered save, save, limit. The limit never comes right after the
+            // buffered save, whose GC frees 851 MiB of page cache: a buffered GiB written next took 2-4 s here.
             for (int r = 0; r < reps; r++) {
                 boolean baselineFirst = r % 2 == 0;
                 if (baselineFirst) {
                     write[r] = writeSettled(state, sequential, work);
+                } else {
                     buffered[r] = persistOnce(bufferedCp, step + 1, state, work);
                 }
                 state.perturb(++round);
@@ -263,8 +266,9 @@ public final class EndToEndBenchmark {
                 cp.gc(false);
                 writeAfterGc[r] = writeOnce(state, sequential);
                 settleAfterGc[r] = Baselines.settle(work);
-                if (!baselineFirst) {
+                if (baselineFirst) {
                     buffered[r] = persistOnce(bufferedCp, step, state, work);
+                } else {
                     write[r] = writeSettled(state, sequential, work);
                 }
                 log.printf("  rep %d: persist %s (%s), buffered writes %s, write+fsync %s (%s); unsettled after GC %s%n", r + 1,
