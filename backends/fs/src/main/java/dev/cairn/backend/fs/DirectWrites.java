@@ -16,21 +16,20 @@ import java.util.concurrent.ThreadLocalRandom;
  * <p>Why: a buffered write copies every byte into the page cache, and on the 2-core machine of bench/RESULTS.md
  * ("Time until durable on disk, again", session of 2026-12-06 23:13 UTC) four I/O threads writing 3.5 MiB chunk files
  * kept the machine busy 0.95-1.34 s for the 851 MiB a 1 GiB checkpoint stores (one thread writing one file of it:
- * 0.26-0.34 s), CPU the encoders then
- * lacked: a 1 GiB save until fsynced, each after the previous one's GC, took 1.58 s buffered against 1.19 s direct
- * (medians of 12, interleaved). A buffered save that no freed page cache preceded was as fast as a direct one there;
- * one right after a GC had freed some was twice as slow. A direct write hands the pages to the device
- * as they are. It also leaves the page cache to training's own data: a checkpoint written every few minutes is rarely
- * read back before the next one replaces it, and a restore reads it from the device either way after a node is lost.
- * The durability protocol does not change: the file is still forced ({@code fsync}, which also flushes the device's
- * write cache and the file's size and blocks) before its name appears.
+ * 0.26-0.34 s), CPU the encoders then lacked: a 1 GiB save until fsynced, each after the previous one's GC, took
+ * 1.58 s buffered against 1.19 s direct (medians of 12, interleaved). A buffered save that no freed page cache preceded
+ * was as fast as a direct one there; one right after a GC had freed some was twice as slow. A direct write hands the
+ * pages to the device as they are. It also leaves the page cache to training's own data: a checkpoint written every few
+ * minutes is rarely read back before the next one replaces it, and a restore reads it from the device either way after
+ * a node is lost. The durability protocol does not change: the file is still forced ({@code fsync}, which also flushes
+ * the device's write cache and the file's size and blocks) before its name appears.
  *
  * <p>How: a direct write must start at an address, a file offset and a length that are multiples of the file
  * system's block size. The whole blocks of the object go straight from the caller's buffer when it is direct and
  * aligned (the save pipeline's output slabs are), else through a per-thread aligned buffer of {@value #BOUNCE_BYTES}
  * bytes; the last partial block goes through that buffer, padded with zeros, and the file is then truncated to the
- * object's length. Objects under {@value #MIN_BYTES} bytes (marks, most indexes and manifests) are written buffered: a direct
- * write would pad most of their one block.
+ * object's length. Objects under {@value #MIN_BYTES} bytes (marks, most indexes and manifests) are written buffered:
+ * a direct write would pad most of their one block.
  *
  * <p>Whether the file system takes direct writes is found at the first large write, by writing one block to a
  * temporary file under the store's root (a name {@link FileSystemObjectStore#deleteStaleTemporaries} removes if a
@@ -63,7 +62,7 @@ final class DirectWrites {
 
     private final Path root;
     private final Probe probe;
-    /** 0: not probed yet; -1: writes are buffered; else the block size direct writes align to. */
+    /** 0: not probed yet, or probed without a decision; -1: writes are buffered; else the block size to align to. */
     private volatile int block;
 
     /** @param wanted false: every write is buffered, and the file system is never probed */
