@@ -31,9 +31,9 @@ import org.junit.jupiter.api.io.TempDir;
  * saves in one JVM, so that the copy path is compiled for the later ones, in both modes.
  *
  * <p>Disabled: it reproduces an open defect (bench/RESULTS.md, "A save from a truncated memory map"). Every save
- * fails and nothing commits, but the error can also be thrown later inside the staging pool's code: in runs of this
- * test the close found 4-5 staging slabs leaked, and one run hung with the pool's lock held by the idle capture
- * thread, so every later save waited for ever. A native call right after each copy (which throws a pending fault on
+ * fails and nothing commits, but the error can also be thrown later inside the staging pool's code: of seven runs of
+ * this test two ended with 4-5 staging slabs leaked at close and five hung, one of them (examined) with the pool's lock
+ * held by the idle capture thread, so every later save waited for ever. A native call right after each copy (which throws a pending fault on
  * its return) did not stop it. Run it with {@code -Dtest=TruncatedMappedSourceTest -Dcairn.truncated=true}.
  */
 @EnabledIfSystemProperty(named = "cairn.truncated", matches = "true")
