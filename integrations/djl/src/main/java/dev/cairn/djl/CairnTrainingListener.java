@@ -20,9 +20,12 @@ import dev.cairn.TrainingState;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.util.ArrayList;
+import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.CompletableFuture;
 import java.util.function.Consumer;
 
 /**
@@ -99,7 +102,7 @@ public final class CairnTrainingListener implements TrainingListener {
     private final Consumer<CheckpointHandle> onSave;
     private final boolean overlapCapture;
     /** Overlapped: the newest save's capture, which the next update waits for; null when none is pending. */
-    private java.util.concurrent.CompletableFuture<Void> capturing;
+    private CompletableFuture<Void> capturing;
     /** Overlapped: copies of the parameters a forward pass may change (no gradient), by name, reused save after save. */
     private final Map<String, ByteBuffer> snapshots = new LinkedHashMap<>();
     private long step;
@@ -253,7 +256,7 @@ public final class CairnTrainingListener implements TrainingListener {
      * (and {@link Builder#onSave}), not to training. Returns at once without overlapped capture.
      */
     public void awaitCapture() {
-        java.util.concurrent.CompletableFuture<Void> pending = capturing;
+        CompletableFuture<Void> pending = capturing;
         if (pending != null) {
             capturing = null;
             pending.handle((v, e) -> null).join();
@@ -326,7 +329,7 @@ public final class CairnTrainingListener implements TrainingListener {
      * listener's.
      */
     private List<Tensor> tensorsForOverlap(Trainer trainer) {
-        java.util.Set<String> changedByForward = new java.util.HashSet<>();
+        Set<String> changedByForward = new HashSet<>();
         for (Pair<String, Parameter> p : trainer.getModel().getBlock().getParameters()) {
             if (!p.getValue().requiresGradient()) {
                 changedByForward.add(PARAM + p.getKey());

@@ -65,11 +65,10 @@ final class DirectWrites {
     /** 0: not probed yet, or probed without a decision; -1: writes are buffered; else the block size to align to. */
     private volatile int block;
 
-    /** @param wanted false: every write is buffered, and the file system is never probed */
-    DirectWrites(Path root, boolean wanted) {
-        this(root, wanted, DirectWrites::probe);
-    }
+    /** The probe of a real file system: {@link #probe(Path)}. */
+    static final Probe FILE_SYSTEM = DirectWrites::probe;
 
+    /** @param wanted false: every write is buffered, and the file system is never probed */
     DirectWrites(Path root, boolean wanted, Probe probe) {
         this.root = root;
         this.probe = probe;
@@ -112,8 +111,8 @@ final class DirectWrites {
                 && (message.contains("Invalid argument") || message.contains("block size"));
     }
 
-    /** A real direct write was refused: every later write of {@code store} is buffered. */
-    void refused(FileSystemObjectStore store, Throwable failure) {
+    /** A real direct write was refused: every later write under the root is buffered. */
+    void refused(Throwable failure) {
         synchronized (this) {
             if (block <= 0) {
                 return;
@@ -121,7 +120,7 @@ final class DirectWrites {
             block = -1;
         }
         System.getLogger(FileSystemObjectStore.class.getName()).log(System.Logger.Level.WARNING,
-                "direct writes refused under " + store.root() + " (" + failure + "); writing through the page cache from now on");
+                "direct writes refused under " + root + " (" + failure + "); writing through the page cache from now on");
     }
 
     /** Creates {@code file} (which must not exist) for direct writes. */
@@ -148,10 +147,8 @@ final class DirectWrites {
             ByteBuffer bounce = bounce(block);
             while (position < body) {
                 int n = (int) Math.min(bounce.capacity(), body - position);
-                bounce.clear();
-                bounce.put(source.slice(source.position(), n));
+                bounce.clear().put(0, source, source.position(), n).limit(n);
                 source.position(source.position() + n);
-                bounce.flip();
                 while (bounce.hasRemaining()) {
                     position += channel.write(bounce, position);
                 }

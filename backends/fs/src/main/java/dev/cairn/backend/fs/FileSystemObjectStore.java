@@ -97,14 +97,14 @@ public final class FileSystemObjectStore implements ObjectStore {
      *                     Either way an object is forced to the device before its name appears.
      */
     public FileSystemObjectStore(Path root, boolean directWrites) throws IOException {
-        this(root, directWrites, null);
+        this(root, directWrites, DirectWrites.FILE_SYSTEM);
     }
 
     /** As {@link #FileSystemObjectStore(Path, boolean)}, with the probe of direct writes replaced (tests). */
     FileSystemObjectStore(Path root, boolean directWrites, DirectWrites.Probe probe) throws IOException {
         this.root = Files.createDirectories(root).toAbsolutePath().normalize();
         this.realRoot = this.root.toRealPath();
-        this.direct = probe == null ? new DirectWrites(this.root, directWrites) : new DirectWrites(this.root, directWrites, probe);
+        this.direct = new DirectWrites(this.root, directWrites, probe);
     }
 
     /** Whether large objects are being written past the page cache: known after the first write of one. */
@@ -542,7 +542,7 @@ public final class FileSystemObjectStore implements ObjectStore {
             } catch (IOException | UnsupportedOperationException e) {
                 if (block > 0 && DirectWrites.refusesDirect(e)) {
                     deleteQuietly(temporary, e); // the open may have created it before it refused O_DIRECT
-                    direct.refused(this, e);
+                    direct.refused(e);
                     continue; // this object and every later one buffered
                 }
                 throw e;
@@ -557,7 +557,7 @@ public final class FileSystemObjectStore implements ObjectStore {
             } catch (IOException | RuntimeException e) {
                 deleteQuietly(temporary, e);
                 if (block > 0 && DirectWrites.refusesDirect(e)) {
-                    direct.refused(this, e);
+                    direct.refused(e);
                     continue;
                 }
                 // "No space left on device" alone does not say where.
