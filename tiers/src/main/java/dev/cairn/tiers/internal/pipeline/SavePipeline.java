@@ -194,11 +194,9 @@ public final class SavePipeline implements AutoCloseable {
                 try {
                     stage(job);
                 } catch (Throwable failed) {
-                    // stage fails the job for what it throws, and has handed its chunks on. What it did not throw fails
-                    // the job here: reading a memory-mapped source that was truncated meanwhile faults, and the JVM
-                    // throws that InternalError at the thread's next safepoint poll, which can come after stage's
-                    // last copy has returned. Swallowed, the job went on and committed the bytes the copy had left
-                    // (UsageAndMessagesTest's truncated import saved without an error in one run of the suite).
+                    // stage fails the job for what it throws, and has handed its chunks on; anything else that escapes
+                    // fails it too. (Before MappedFaults, a truncated memory map's fault surfaced after stage's last
+                    // copy had returned; swallowed, the job committed the bytes the copy had left.)
                     job.fail(failed);
                 } finally {
                     // The next save may go first (its Run is queued after this job's), then the caller's callbacks,
@@ -248,6 +246,12 @@ public final class SavePipeline implements AutoCloseable {
                 }
                 try {
                     job.plan().copyChunk(i, slab.buffer());
+                    MappedFaults.deliverPending(); // a truncated memory map's fault, here and not later (MappedFaults)
+                } catch (InternalError e) {
+                    slab.release();
+                    throw new CheckpointException(CheckpointException.Reason.INVALID_INPUT, "save of step "
+                            + job.plan().step() + " failed: reading entry '" + job.plan().entryName(i)
+                            + "' faulted (" + e.getMessage() + "); is it a memory map of a file that was truncated?", e);
                 } catch (Throwable e) {
                     slab.release();
                     throw e;
