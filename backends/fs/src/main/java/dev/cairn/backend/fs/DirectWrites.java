@@ -1,6 +1,7 @@
 package dev.cairn.backend.fs;
 
 import com.sun.nio.file.ExtendedOpenOption;
+import dev.cairn.MappedFaults;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
@@ -36,7 +37,8 @@ import java.util.concurrent.ThreadLocalRandom;
  * crash leaves it). Where it does not (some network and FUSE file systems, tmpfs before Linux 6.6), or where the block
  * size is not a power of two up to {@value #MAX_BLOCK} (ZFS reports its 128 KiB records: every chunk would be padded
  * and copied), every write is buffered, as it was before. A probe that fails for a passing reason (interrupted, disk
- * full, out of file descriptors) decides nothing: that write is buffered and the next large one probes again. A real
+ * full, out of file descriptors) decides nothing: that write is buffered and the next large one probes again, up to
+ * {@value #INCONCLUSIVE_PROBES} probes, after which the store stops probing and buffers every write. A real
  * write refused later (a directory on another mount with a larger block, a file system that opens with O_DIRECT but
  * refuses the write) turns direct writes off for the store, once, with a warning, and is made again buffered.
  */
@@ -64,6 +66,14 @@ final class DirectWrites {
     private final Probe probe;
     /** 0: not probed yet, or probed without a decision; -1: writes are buffered; else the block size to align to. */
     private volatile int block;
+    /** Probes that decided nothing, under this object's lock; after {@link #INCONCLUSIVE_PROBES} writes are buffered. */
+    private int inconclusive;
+    /**
+     * How many probes may fail for a reason that is not a refusal before the store stops probing: a cause that lasts
+     * (a read-only or full file system, a permission) would otherwise cost every large write a probe, each holding
+     * this object's lock while the other I/O threads wait.
+     */
+    static final int INCONCLUSIVE_PROBES = 3;
 
     /** The probe of a real file system: {@link #probe(Path)}. */
     static final Probe FILE_SYSTEM = DirectWrites::probe;
@@ -87,6 +97,12 @@ final class DirectWrites {
         synchronized (this) {
             if (block == 0) {
                 block = probe.blockSize(root); // 0 again where it decided nothing: this write is buffered
+                if (block == 0 && ++inconclusive >= INCONCLUSIVE_PROBES) {
+                    block = -1;
+                    System.getLogger(FileSystemObjectStore.class.getName()).log(System.Logger.Level.WARNING,
+                            "direct writes under " + root + " could not be probed " + inconclusive
+                                    + " times; writing through the page cache from now on");
+                }
             }
             return block;
         }
@@ -147,7 +163,8 @@ final class DirectWrites {
             ByteBuffer bounce = bounce(block);
             while (position < body) {
                 int n = (int) Math.min(bounce.capacity(), body - position);
-                bounce.clear().put(0, source, source.position(), n).limit(n);
+                copy(bounce.clear(), source, n);
+                bounce.limit(n);
                 source.position(source.position() + n);
                 while (bounce.hasRemaining()) {
                     position += channel.write(bounce, position);
@@ -157,13 +174,32 @@ final class DirectWrites {
         int tail = length - body;
         if (tail > 0) {
             ByteBuffer last = bounce(block).clear();
-            last.put(source);
+            copy(last, source, tail);
+            last.position(tail);
             last.put(ZEROS, 0, block - tail);
             last.flip();
             while (last.hasRemaining()) {
                 position += channel.write(last, position);
             }
             channel.truncate(length);
+        }
+    }
+
+    /**
+     * Copies {@code n} bytes of {@code source} from its position into {@code bounce} at 0 (neither moves). A direct
+     * source may be a memory map whose file was truncated: HotSpot would throw the copy's fault at some later point,
+     * after the bounce buffer's stale bytes had been written, forced and named. {@link MappedFaults} makes it surface
+     * inside this method, where it fails the write.
+     */
+    private static void copy(ByteBuffer bounce, ByteBuffer source, int n) throws IOException {
+        try {
+            bounce.put(0, source, source.position(), n);
+            if (source.isDirect()) {
+                MappedFaults.deliverPending();
+            }
+        } catch (InternalError fault) {
+            throw new IOException("reading the object's bytes faulted (" + fault.getMessage()
+                    + "); is its buffer a memory map of a file that was truncated?", fault);
         }
     }
 

@@ -554,6 +554,9 @@ public final class FileSystemObjectStore implements ObjectStore {
                     writeFully(channel, data);
                 }
                 channel.force(true);
+            } catch (Error e) {
+                deleteQuietly(temporary, e); // out of direct memory for the bounce buffer, say: no temporary left
+                throw e;
             } catch (IOException | RuntimeException e) {
                 deleteQuietly(temporary, e);
                 if (block > 0 && DirectWrites.refusesDirect(e)) {

@@ -3,6 +3,7 @@ package dev.cairn.backend.fs;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assertions.fail;
 
@@ -20,6 +21,7 @@ import java.util.concurrent.atomic.AtomicInteger;
 import java.util.stream.Stream;
 import net.jqwik.api.Arbitraries;
 import net.jqwik.api.Arbitrary;
+import net.jqwik.api.Example;
 import net.jqwik.api.ForAll;
 import net.jqwik.api.Property;
 import net.jqwik.api.Provide;
@@ -174,6 +176,93 @@ class DirectWritesProperties {
         }
         assertArrayEquals(bytes, Files.readAllBytes(file));
         Files.delete(file);
+    }
+
+    /**
+     * A source that is a memory map of a file truncated under it faults when the bounce buffer copies it. HotSpot
+     * throws that fault later, asynchronously; unanswered, the bounce buffer's stale bytes (the previous object's)
+     * were written in its place. The copy's fault fails the write, every time, in compiled code too.
+     */
+    @Example
+    void aSourceWhoseMapFaultsFailsTheWriteInsteadOfWritingStaleBytes() throws IOException {
+        int length = 3 * DirectWrites.BOUNCE_BYTES / 2;
+        byte[] bytes = new byte[length + 1];
+        new Random(5).nextBytes(bytes);
+        for (int round = 0; round < 200; round++) {
+            ByteBuffer good = ByteBuffer.allocateDirect(length);
+            Path earlier = temp.resolve("g" + STORES.incrementAndGet());
+            try (FileChannel real = FileChannel.open(earlier, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE)) {
+                DirectWrites.write(real, good, 4096); // leaves this thread's bounce buffer holding zeros
+            }
+            Files.delete(earlier);
+            ByteBuffer source = truncatedMap(bytes).position(1).slice(); // unaligned: through the bounce buffer
+            Path file = temp.resolve("w" + STORES.incrementAndGet());
+            try (FileChannel real = FileChannel.open(file, StandardOpenOption.CREATE_NEW, StandardOpenOption.READ,
+                    StandardOpenOption.WRITE); AlignmentChecking channel = new AlignmentChecking(real, 4096)) {
+                IOException e = assertThrows(IOException.class, () -> DirectWrites.write(channel, source, 4096),
+                        "round " + round);
+                assertTrue(e.getMessage().contains("faulted") && e.getMessage().contains("truncated"), e.getMessage());
+            }
+            Files.delete(file);
+        }
+    }
+
+    /**
+     * Through the store, direct or buffered, aligned or not: a put from a truncated map fails with an IOException,
+     * leaves no object and no temporary file, and the store goes on writing.
+     */
+    @Example
+    void aPutFromATruncatedMapFailsAndLeavesNothing() throws IOException {
+        int length = DirectWrites.MIN_BYTES * 3 + 123;
+        byte[] bytes = new byte[length + 1];
+        new Random(6).nextBytes(bytes);
+        for (boolean direct : new boolean[] {true, false}) {
+            Path root = temp.resolve("s" + STORES.incrementAndGet());
+            try (FileSystemObjectStore store = new FileSystemObjectStore(root, direct)) {
+                for (int round = 0; round < 100; round++) {
+                    ByteBuffer source = round % 2 == 0 ? truncatedMap(bytes) : truncatedMap(bytes).position(1).slice();
+                    assertThrows(IOException.class, () -> store.put("x", source), "round " + round + ", direct " + direct);
+                    assertThrows(java.nio.file.NoSuchFileException.class, () -> store.stat("x"));
+                    store.put("y", ByteBuffer.wrap(bytes));
+                    assertArrayEquals(bytes, readAll(store, "y", bytes.length));
+                }
+                try (Stream<Path> files = Files.walk(root)) {
+                    assertFalse(files.anyMatch(KeyPaths::isTemporary), "no temporary file is left behind");
+                }
+            }
+        }
+    }
+
+    /** A read-only map of a file holding {@code bytes}, the file then truncated to 100 bytes under it. */
+    private static ByteBuffer truncatedMap(byte[] bytes) throws IOException {
+        Path file = temp.resolve("m" + STORES.incrementAndGet());
+        Files.write(file, bytes);
+        try (FileChannel ch = FileChannel.open(file, StandardOpenOption.READ, StandardOpenOption.WRITE)) {
+            ByteBuffer map = ch.map(FileChannel.MapMode.READ_ONLY, 0, bytes.length);
+            ch.truncate(100);
+            return map;
+        } finally {
+            Files.delete(file);
+        }
+    }
+
+    /** Probes that keep failing for a reason that is not a refusal stop after a few: every write is then buffered. */
+    @Example
+    void probesThatDecideNothingStopAfterAFew() throws IOException {
+        AtomicInteger probes = new AtomicInteger();
+        Path root = temp.resolve("s" + STORES.incrementAndGet());
+        byte[] bytes = new byte[DirectWrites.MIN_BYTES + 1];
+        try (FileSystemObjectStore store = new FileSystemObjectStore(root, true, r -> {
+            probes.incrementAndGet();
+            return 0;
+        })) {
+            for (int i = 0; i < 2 * DirectWrites.INCONCLUSIVE_PROBES; i++) {
+                store.put("x" + i, ByteBuffer.wrap(bytes));
+                assertArrayEquals(bytes, readAll(store, "x" + i, bytes.length));
+            }
+            assertEquals(DirectWrites.INCONCLUSIVE_PROBES, probes.get());
+            assertFalse(store.writesDirect());
+        }
     }
 
     @Provide

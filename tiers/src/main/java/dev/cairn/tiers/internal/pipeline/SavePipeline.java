@@ -8,6 +8,7 @@ import com.lmax.disruptor.dsl.Disruptor;
 import com.lmax.disruptor.dsl.ProducerType;
 import dev.cairn.CairnConfig;
 import dev.cairn.CheckpointException;
+import dev.cairn.MappedFaults;
 import dev.cairn.SaveMode;
 import dev.cairn.TrainingState;
 import dev.cairn.tiers.internal.ChunkCatalog;
