@@ -34,6 +34,15 @@ public final class SaveJob {
     private final ChunkResults results;
     private final SaveHandle handle;
     private volatile Throwable failure;
+    private static final java.lang.invoke.VarHandle FAILURE;
+
+    static {
+        try {
+            FAILURE = java.lang.invoke.MethodHandles.lookup().findVarHandle(SaveJob.class, "failure", Throwable.class);
+        } catch (ReflectiveOperationException e) {
+            throw new ExceptionInInitializerError(e);
+        }
+    }
 
     /** @param tiers the tiers the step goes to, fastest first; the pipeline writes {@code tiers[0]} */
     public SaveJob(SavePlan plan, Tier[] tiers) {
@@ -85,10 +94,13 @@ public final class SaveJob {
         return results.hash(i);
     }
 
-    void fail(Throwable t) {
-        if (failure == null) {
-            failure = t;
-        }
+    /**
+     * Records {@code t} unless a failure is recorded already: the first one, of racing threads too, is the reason the
+     * save reports (a deadline that expires while the capture fails must not replace the capture's reason). Returns
+     * whether {@code t} is it.
+     */
+    boolean fail(Throwable t) {
+        return FAILURE.compareAndSet(this, null, t);
     }
 
     /** The failure that ends the whole save (capture, encoding, deadline, close), or null. */
