@@ -5,6 +5,9 @@ import dev.cairn.CheckpointException.Reason;
 import dev.cairn.ObjectInfo;
 import dev.cairn.tiers.internal.ChunkCatalog;
 import dev.cairn.tiers.internal.Tier;
+import dev.cairn.tiers.internal.manifest.ChunkRef;
+import dev.cairn.tiers.internal.manifest.EntryRecord;
+import dev.cairn.tiers.internal.manifest.Manifest;
 import java.io.IOException;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
@@ -37,11 +40,29 @@ final class ChunkConfirmation {
     }
 
     /**
-     * Confirms that {@code tier} holds every chunk of {@code unconfirmed} (hash to the rank whose index names it);
-     * fails with STORAGE naming the missing ones, which the catalog then forgets.
+     * Confirms that {@code tier} holds every chunk of {@code unconfirmed} (hash to the rank whose index names it) with
+     * the stored length {@code recorded} gives it, where it gives one; fails with STORAGE naming the missing ones and
+     * those stored at another length, which the catalog then forgets. Another length means another form of the same
+     * content, stored since the save found the chunk (the chunk deleted meanwhile by a collector in another process,
+     * then written again by a later save, whose codec choice may differ): the step would record a codec and a length
+     * the tier does not hold, and its readers stop at the recorded length.
      */
-    static void confirm(Tier tier, long step, Map<String, Integer> unconfirmed) throws IOException {
-        confirm(tier, step, unconfirmed, System.nanoTime(), WaitClock.SYSTEM);
+    static void confirm(Tier tier, long step, Map<String, Integer> unconfirmed, Map<String, Long> recorded)
+            throws IOException {
+        confirm(tier, step, unconfirmed, recorded, System.nanoTime(), WaitClock.SYSTEM);
+    }
+
+    /** The stored length each chunk row of {@code manifests} records, by hash (bases, which rows name by hash only, have none). */
+    static Map<String, Long> recordedLengths(Iterable<Manifest> manifests) {
+        Map<String, Long> lengths = new java.util.HashMap<>();
+        for (Manifest m : manifests) {
+            for (EntryRecord e : m.entries()) {
+                for (ChunkRef c : e.chunks()) {
+                    lengths.put(c.hash(), c.storedLength());
+                }
+            }
+        }
+        return lengths;
     }
 
     /**
@@ -49,8 +70,8 @@ final class ChunkConfirmation {
      * store cannot answer: a multi-rank commit on the peer tier meets a peer that is slow or marked down for a moment
      * (the store then says it cannot tell, rather than leaving that peer's chunks out as absent).
      */
-    static void confirm(Tier tier, long step, Map<String, Integer> unconfirmed, long until, WaitClock clock)
-            throws IOException {
+    static void confirm(Tier tier, long step, Map<String, Integer> unconfirmed, Map<String, Long> recorded, long until,
+                        WaitClock clock) throws IOException {
         if (unconfirmed.isEmpty()) {
             return;
         }
@@ -63,13 +84,20 @@ final class ChunkConfirmation {
         }
         Map<String, ObjectInfo> held = statAll(tier, hashOf, until, clock);
         List<String> missing = new ArrayList<>();
+        List<String> changed = new ArrayList<>();
         for (Map.Entry<String, String> k : hashOf.entrySet()) {
+            String hash = k.getValue();
             ObjectInfo o = held.get(k.getKey());
-            if (o != null) {
-                catalog.markPresent(k.getValue(), o.size(), o.lastModified());
+            Long want = recorded.get(hash);
+            if (o == null) {
+                missing.add(hash + " (named by rank " + unconfirmed.get(hash) + ")");
+                catalog.forget(hash);
+            } else if (want != null && want != o.size()) {
+                changed.add(hash + " (named by rank " + unconfirmed.get(hash) + ", " + o.size() + " bytes stored, "
+                        + want + " recorded)");
+                catalog.forget(hash);
             } else {
-                missing.add(k.getValue() + " (named by rank " + unconfirmed.get(k.getValue()) + ")");
-                catalog.forget(k.getValue());
+                catalog.markPresent(hash, o.size(), o.lastModified());
             }
         }
         if (!missing.isEmpty()) {
@@ -78,6 +106,13 @@ final class ChunkConfirmation {
                     + " found them, by a garbage collector with a short grace period?): "
                     + String.join(", ", missing.subList(0, Math.min(5, missing.size())))
                     + (missing.size() > 5 ? ", ..." : "") + "; a new save writes them again");
+        }
+        if (!changed.isEmpty()) {
+            throw new CheckpointException(Reason.STORAGE, "step " + step + " is not committed in tier " + tier.name() + ": "
+                    + changed.size() + " chunk(s) it names and did not write are stored in another form than the save"
+                    + " found (deleted and written again since?): "
+                    + String.join(", ", changed.subList(0, Math.min(5, changed.size())))
+                    + (changed.size() > 5 ? ", ..." : "") + "; a new save learns them again");
         }
     }
 

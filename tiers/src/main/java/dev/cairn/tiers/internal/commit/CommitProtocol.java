@@ -156,7 +156,8 @@ public final class CommitProtocol {
                     byRank.put(h, manifest.rank());
                 }
             }
-            ChunkConfirmation.confirm(tier, step, byRank, clock.nanoTime() + wait.toNanos(), clock);
+            ChunkConfirmation.confirm(tier, step, byRank, ChunkConfirmation.recordedLengths(List.of(manifest)),
+                    clock.nanoTime() + wait.toNanos(), clock);
         }
         // One rank: its index and MANIFEST hold the same rows, encoded once for both (the MANIFEST is created below,
         // after the index and the chunks' confirmation, as ever).
@@ -195,7 +196,7 @@ public final class CommitProtocol {
                 // (ConcurrentWritersTest). A few hundred HEADs a GiB, which only thousands of ranks cannot afford.
                 Map<String, Integer> byRank = new LinkedHashMap<>();
                 manifest.referencedHashes().forEach(h -> byRank.put(h, manifest.rank()));
-                ChunkConfirmation.confirm(tier, step, byRank);
+                ChunkConfirmation.confirm(tier, step, byRank, ChunkConfirmation.recordedLengths(List.of(manifest)));
                 byte[] bytes = files[1];
                 marks.markBefore(tier, step, 1);
                 CommitPoint.create(tier, step, bytes);

@@ -565,7 +565,8 @@ final class RankCommit {
             ask.put(hash, byRank.get(hash));
         }
         try {
-            ChunkConfirmation.confirm(tier, indexes.get(0).step(), ask, until, clock);
+            ChunkConfirmation.confirm(tier, indexes.get(0).step(), ask, ChunkConfirmation.recordedLengths(indexes), until,
+                    clock);
         } catch (IOException | RuntimeException e) {
             tier.catalog().unpinAll(pinned);
             throw e;
