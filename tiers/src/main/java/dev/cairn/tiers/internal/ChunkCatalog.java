@@ -43,6 +43,8 @@ import java.util.function.Predicate;
 public final class ChunkCatalog {
     private final Map<String, Long> present = new HashMap<>();
     private final Map<String, Integer> pins = new HashMap<>();
+    /** Pins kept for a step until its committer lets them go ({@link #keepPinnedUntil}). */
+    private final Map<Long, List<String>> keptPins = new HashMap<>();
     /** The codec of each present chunk, where known: chunks found stored by a create or a stat are learned on demand. */
     private final Map<String, String> codecs = new HashMap<>();
     /** The bases of each present chunk whose codec is known (empty for a whole chunk), nearest first. */
@@ -103,6 +105,25 @@ public final class ChunkCatalog {
     public synchronized void unpinAll(List<String> chain) {
         for (String h : chain) {
             unpin(h);
+        }
+    }
+
+    /**
+     * Keeps {@code pinned} (pins the caller holds) pinned until {@link #releaseKept} of {@code step}: rank 0 of a
+     * multi-rank commit pins every chunk the ranks name, and the step's MANIFEST protects them from this process's
+     * collections only once the tier's retention holds the step, after the commit returns; until then a background
+     * collection (a later step's, which may have committed while this one waited for the ranks) could delete a chunk
+     * only this step names.
+     */
+    public synchronized void keepPinnedUntil(long step, List<String> pinned) {
+        keptPins.computeIfAbsent(step, s -> new ArrayList<>()).addAll(pinned);
+    }
+
+    /** Lets go of the pins {@link #keepPinnedUntil} kept for {@code step}, if any. */
+    public synchronized void releaseKept(long step) {
+        List<String> kept = keptPins.remove(step);
+        if (kept != null) {
+            unpinAll(kept);
         }
     }
 

@@ -114,6 +114,14 @@ public final class Tier implements AutoCloseable {
      * each process a LIST request per thousand chunks the tier holds. If the seed fails, nothing is loaded and the
      * next use tries again.
      */
+    /**
+     * Lets go of the pins a multi-rank commit kept for {@code step} ({@link ChunkCatalog#keepPinnedUntil}), without
+     * loading the catalog: one that is not loaded keeps none.
+     */
+    public void releaseKeptPins(long step) {
+        catalog.releaseKept(step);
+    }
+
     public ChunkCatalog catalog() throws IOException {
         if (!catalogLoaded) {
             synchronized (this) {

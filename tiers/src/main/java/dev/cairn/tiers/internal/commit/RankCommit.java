@@ -262,6 +262,7 @@ final class RankCommit {
         String created = "";
         Manifest merged = null;
         List<String> pinned = List.of();
+        boolean attempted = false; // the MANIFEST's create was tried
         try {
             // The step's marks before its MANIFEST (StepMarks: a reader that finds the newest step by them must never
             // miss one); put now, while the other ranks' indexes land, so that they add no round trip to the commit.
@@ -286,6 +287,7 @@ final class RankCommit {
                 bytes = ManifestFormat.write(merged, "manifest", allocator);
             }
             // CommitPoint: the one place that creates a MANIFEST, and resolves a create whose answer was lost.
+            attempted = true;
             CommitPoint.create(tier, index.step(), bytes);
             created = expected == null ? "" : CREATED + digest(bytes) + " " + gatheredDigest(expected);
             // The newest step, whose chunks this process's collections leave (ChunkCatalog#deleteUnlessPinned), before
@@ -305,7 +307,11 @@ final class RankCommit {
             for (int r = 1; r < index.worldSize(); r++) {
                 indexRefs.remove(refKey(tier, index.step(), r));
             }
-            if (!pinned.isEmpty()) {
+            if (!pinned.isEmpty() && attempted) {
+                // The step may be committed: its chunks stay pinned until the tier's retention holds it (TierCommitter
+                // lets them go after afterCommit, or after commitFailed).
+                tier.catalog().keepPinnedUntil(index.step(), pinned);
+            } else if (!pinned.isEmpty()) {
                 tier.catalog().unpinAll(pinned);
             }
         }

@@ -125,6 +125,7 @@ public final class TierCommitter {
             }
         } finally {
             job.unpin();
+            tier.releaseKeptPins(job.step()); // a multi-rank commit's pins, now that retention holds the step
             tier.commitLock().unlock();
         }
     }
@@ -147,6 +148,7 @@ public final class TierCommitter {
             retention.commitFailed(tier, manifest.step());
             done.completeExceptionally(promotionFailure(manifest, t));
         } finally {
+            tier.releaseKeptPins(manifest.step()); // as in commitSave
             tier.commitLock().unlock();
         }
     }
