@@ -115,7 +115,8 @@ public final class CairnCheckpointer implements Checkpointer {
                 multiRank && config.rank() == 0 ? Executors.newSingleThreadExecutor(daemon("cairn-gc")) : null,
                 telemetry::gcFinished);
         this.committers = new TierCommitters(tiers, commits, config.run(), retention, rankCommits, telemetry::gcFinished);
-        this.promoter = new Promoter(rankCommits == null ? Runnable::run : rankCommits, scratch);
+        this.promoter = new Promoter(rankCommits == null ? Runnable::run : rankCommits, scratch,
+                dev.cairn.tiers.internal.pipeline.SavePipeline.freshFor(config));
         this.pipeline = new SavePipeline(config, staging, scratch, this::firstTierWritten);
         // Restore threads both wait on the store and decode: more of them than cores keeps a slow store's GETs
         // overlapping with decoding.

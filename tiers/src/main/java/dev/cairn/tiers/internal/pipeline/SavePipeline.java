@@ -156,7 +156,7 @@ public final class SavePipeline implements AutoCloseable {
      * leaves it alone for the rest of the save (a save that takes longer than the other half is still safe: its
      * commit confirms every chunk it did not write and fails rather than commit one that is gone).
      */
-    static java.time.Duration freshFor(CairnConfig config) {
+    public static java.time.Duration freshFor(CairnConfig config) {
         java.time.Duration grace = config.gcGrace();
         if (grace.isZero() || grace.compareTo(CairnConfig.DEFAULT_GC_GRACE) > 0) {
             grace = CairnConfig.DEFAULT_GC_GRACE;

@@ -44,6 +44,12 @@ import org.apache.arrow.memory.BufferAllocator;
 public final class Promoter implements AutoCloseable {
     private final java.util.concurrent.Executor committer;
     private final ScratchPool<Workspace> workspaces;
+    /**
+     * How recently a chunk the target holds must have been written for a promotion to name it without writing it again
+     * (unless the target's newest step names it), as for a save ({@code SavePipeline#freshFor}): a collector in another
+     * process deletes unreferenced chunks older than its grace, and confirms nothing a commit is about to name.
+     */
+    private final long freshForMillis;
 
     /**
      * @param committer where the target's commit runs once the chunks are copied: in place, on the last copy's I/O
@@ -51,8 +57,9 @@ public final class Promoter implements AutoCloseable {
      *                  copy waits for
      * @param scratch   where the workspaces' scratch is allocated
      */
-    public Promoter(java.util.concurrent.Executor committer, BufferAllocator scratch) {
+    public Promoter(java.util.concurrent.Executor committer, BufferAllocator scratch, java.time.Duration freshFor) {
         this.committer = committer;
+        this.freshForMillis = freshFor.toMillis();
         this.workspaces = new ScratchPool<>("promotion", () -> new Workspace(scratch), Workspace::close);
     }
 
@@ -74,6 +81,7 @@ public final class Promoter implements AutoCloseable {
                 widths.putIfAbsent(c.hash(), e.tensor() && e.dtype().isFloatingPoint() ? e.dtype().byteSize() : 0);
             }
         }
+        long freshSince = System.currentTimeMillis() - freshForMillis;
         java.util.Set<String> sourcePins = manifest.referencedHashes();
         java.util.Queue<String> targetChainPins = new java.util.concurrent.ConcurrentLinkedQueue<>();
         ChunkCatalog from;
@@ -100,6 +108,9 @@ public final class Promoter implements AutoCloseable {
             for (Map.Entry<String, Long> c : chunks.entrySet()) {
                 String hash = c.getKey();
                 ChunkCatalog.Form held = heldInTarget.get(hash) ? ChunkForms.held(target, hash) : null;
+                if (held != null && !to.reusable(hash, held.bases(), freshSince)) {
+                    held = null; // old and named by no newest step: the copy writes it again (ChunkForms.put)
+                }
                 if (held == null) {
                     missing.put(hash, c.getValue());
                     continue;
@@ -232,7 +243,8 @@ public final class Promoter implements AutoCloseable {
         int length = out.remaining();
         // Another promotion (of another step naming the same content) may have stored it meanwhile, perhaps in
         // another form: the tier keeps that one.
-        ChunkCatalog.Form held = ChunkForms.put(target, ref.hash(), out, codec, java.util.List.of(), Long.MIN_VALUE);
+        ChunkCatalog.Form held = ChunkForms.put(target, ref.hash(), out, codec, java.util.List.of(),
+                System.currentTimeMillis() - freshForMillis);
         if (held != null) {
             targetChainPins.addAll(held.bases());
             return ref.storedAs(held.codec(), held.length(), held.bases());
