@@ -128,18 +128,28 @@ public final class ChunkForms {
                 catalog.markPresent(hash, length, codec, bases);
                 return null;
             }
-            if (!catalog.reusable(List.of(hash), freshSinceMillis)) {
-                // Parts would be gathered into a copy: the stored bytes are read back instead (a rare path).
-                rewrite(tier, hash, held.length(), parts.length == 1 && held.codec().equals(codec) && held.bases().equals(bases)
-                        && held.length() == length ? parts[0] : null);
+            try {
+                if (!catalog.reusable(List.of(hash), freshSinceMillis)) {
+                    // Parts would be gathered into a copy: the stored bytes are read back instead (a rare path).
+                    rewrite(tier, hash, held.length(), parts.length == 1 && held.codec().equals(codec)
+                            && held.bases().equals(bases) && held.length() == length ? parts[0] : null);
+                }
+            } catch (IOException | RuntimeException e) {
+                catalog.unpinAll(held.bases()); // the caller never learns of them
+                throw e;
             }
         }
-        for (String base : held.bases()) {
-            if (!catalog.reusable(List.of(base), freshSinceMillis)) {
-                synchronized (catalog.writeLock(base)) {
-                    rewrite(tier, base, catalog.sizeOf(base), null);
+        try {
+            for (String base : held.bases()) {
+                if (!catalog.reusable(List.of(base), freshSinceMillis)) {
+                    synchronized (catalog.writeLock(base)) {
+                        rewrite(tier, base, catalog.sizeOf(base), null);
+                    }
                 }
             }
+        } catch (IOException | RuntimeException e) {
+            catalog.unpinAll(held.bases());
+            throw e;
         }
         return held;
     }

@@ -119,7 +119,7 @@ public final class Promoter implements AutoCloseable {
                 to.pinChain(held.bases());
                 targetForms.put(hash, refs.get(hash).storedAs(held.codec(), held.length(), held.bases()));
             }
-        } catch (IOException e) {
+        } catch (IOException | RuntimeException e) { // a RuntimeException too: it would leave every pin taken above
             unpin(source, target, chunks.keySet(), sourcePins, targetChainPins);
             done.completeExceptionally(failure(manifest, target, e));
             return;
