@@ -101,19 +101,21 @@ final class ChunkConfirmation {
             }
         }
         if (!missing.isEmpty()) {
-            throw new CheckpointException(Reason.STORAGE, "step " + step + " is not committed in tier " + tier.name() + ": "
-                    + missing.size() + " chunk(s) it names and did not write are not in the tier (deleted since the save"
-                    + " found them, by a garbage collector with a short grace period?): "
-                    + String.join(", ", missing.subList(0, Math.min(5, missing.size())))
-                    + (missing.size() > 5 ? ", ..." : "") + "; a new save writes them again");
+            throw notCommitted(tier, step, missing, "are not in the tier (deleted since the save found them, by a garbage"
+                    + " collector with a short grace period?)", "writes them again");
         }
         if (!changed.isEmpty()) {
-            throw new CheckpointException(Reason.STORAGE, "step " + step + " is not committed in tier " + tier.name() + ": "
-                    + changed.size() + " chunk(s) it names and did not write are stored in another form than the save"
-                    + " found (deleted and written again since?): "
-                    + String.join(", ", changed.subList(0, Math.min(5, changed.size())))
-                    + (changed.size() > 5 ? ", ..." : "") + "; a new save learns them again");
+            throw notCommitted(tier, step, changed, "are stored in another form than the save found (deleted and"
+                    + " written again since?)", "learns them again");
         }
+    }
+
+    /** STORAGE: the step names {@code chunks} (the first five listed), which {@code what}; a new save {@code then}. */
+    private static CheckpointException notCommitted(Tier tier, long step, List<String> chunks, String what, String then) {
+        return new CheckpointException(Reason.STORAGE, "step " + step + " is not committed in tier " + tier.name() + ": "
+                + chunks.size() + " chunk(s) it names and did not write " + what + ": "
+                + String.join(", ", chunks.subList(0, Math.min(5, chunks.size()))) + (chunks.size() > 5 ? ", ..." : "")
+                + "; a new save " + then);
     }
 
     /** Asks again, with the multi-rank commit's backoff, while the store cannot tell. */
