@@ -476,6 +476,9 @@ public final class ScaleSimulation {
         } else {
             gcFailure = "rank 0's commit failed: no collection";
         }
+        // What TierCommitter does after afterCommit (or a failed commit): rank 0's commit kept its pins on the step's
+        // chunks until retention holds the step (ChunkCatalog#keepPinnedUntil).
+        tiers[0].releaseKeptPins(step);
         RequestStats all = sim.stats();
         Map<RequestKind, Long> gcRequests = new EnumMap<>(RequestKind.class);
         for (RequestKind kind : RequestKind.values()) {
