@@ -116,7 +116,7 @@ public final class CairnCheckpointer implements Checkpointer {
                 telemetry::gcFinished);
         this.committers = new TierCommitters(tiers, commits, config.run(), retention, rankCommits, telemetry::gcFinished);
         this.promoter = new Promoter(rankCommits == null ? Runnable::run : rankCommits, scratch,
-                dev.cairn.tiers.internal.pipeline.SavePipeline.freshFor(config));
+                SavePipeline.freshFor(config));
         this.pipeline = new SavePipeline(config, staging, scratch, this::firstTierWritten);
         // Restore threads both wait on the store and decode: more of them than cores keeps a slow store's GETs
         // overlapping with decoding.

@@ -59,7 +59,7 @@ class ReusedChunkFormTest {
             assertEquals(1, chunks.size(), "one chunk: " + chunks);
             String key = chunks.get(0).key();
             ByteBuffer stored = disk.readAll(key);
-            int rawLength = state.entries().get(0).byteSize() > Integer.MAX_VALUE ? -1 : (int) state.entries().get(0).byteSize();
+            int rawLength = Math.toIntExact(state.entries().get(0).byteSize());
             ByteBuffer raw = ByteBuffer.allocateDirect(rawLength);
             ByteBuffer storedDirect = ByteBuffer.allocateDirect(stored.remaining()).put(stored).flip();
             ByteBuffer again = ByteBuffer.allocateDirect(ChunkCodec.maxStoredBytes(rawLength));

@@ -100,46 +100,44 @@ public final class ChunkForms {
             throws IOException {
         ChunkCatalog catalog = tier.catalog();
         Form held;
-        synchronized (catalog.writeLock(hash)) {
-            held = held(tier, hash);
-            long length = 0;
-            for (ByteBuffer p : parts) {
-                length += p.remaining();
-            }
-            if (held == null && catalog.sizeOf(hash) < 0) {
-                // Its name is made durable by the commit that names it (CommitProtocol), with the save's other chunks.
-                String key = tier.layout().chunkKey(hash);
-                if (parts.length == 1 ? tier.store().putIfAbsentSyncingNameLater(key, parts[0].duplicate())
-                        : tier.store().putIfAbsentGathered(key, parts)) {
+        List<String> chainPinned = List.of();
+        try {
+            synchronized (catalog.writeLock(hash)) {
+                held = held(tier, hash);
+                long length = 0;
+                for (ByteBuffer p : parts) {
+                    length += p.remaining();
+                }
+                if (held == null && catalog.sizeOf(hash) < 0) {
+                    // Its name is made durable by the commit that names it (CommitProtocol), with the save's other
+                    // chunks.
+                    String key = tier.layout().chunkKey(hash);
+                    if (parts.length == 1 ? tier.store().putIfAbsentSyncingNameLater(key, parts[0].duplicate())
+                            : tier.store().putIfAbsentGathered(key, parts)) {
+                        catalog.markPresent(hash, length, codec, bases);
+                        return null;
+                    }
+                    held = foundStored(tier, hash);
+                }
+                if (held != null && !catalog.pinChain(held.bases())) {
+                    // A link of its chain is gone: no reader can rebuild it in this tier, so this form is replaced.
+                    catalog.unpinAll(held.bases());
+                    held = null;
+                }
+                if (held == null) {
+                    // A form with a broken chain is replaced (a rare path: parts are gathered into one buffer for it).
+                    tier.store().putSyncingNameLater(tier.layout().chunkKey(hash),
+                            parts.length == 1 ? parts[0] : ObjectStore.gathered(hash, parts));
                     catalog.markPresent(hash, length, codec, bases);
                     return null;
                 }
-                held = foundStored(tier, hash);
-            }
-            if (held != null && !catalog.pinChain(held.bases())) {
-                // A link of its chain is gone: no reader can rebuild it in this tier, so this form is replaced.
-                catalog.unpinAll(held.bases());
-                held = null;
-            }
-            if (held == null) {
-                // A form with a broken chain is replaced (a rare path: parts are gathered into one buffer for it).
-                tier.store().putSyncingNameLater(tier.layout().chunkKey(hash),
-                        parts.length == 1 ? parts[0] : ObjectStore.gathered(hash, parts));
-                catalog.markPresent(hash, length, codec, bases);
-                return null;
-            }
-            try {
+                chainPinned = held.bases();
                 if (!catalog.reusable(List.of(hash), freshSinceMillis)) {
                     // Parts would be gathered into a copy: the stored bytes are read back instead (a rare path).
                     rewrite(tier, hash, held.length(), parts.length == 1 && held.codec().equals(codec)
                             && held.bases().equals(bases) && held.length() == length ? parts[0] : null);
                 }
-            } catch (IOException | RuntimeException e) {
-                catalog.unpinAll(held.bases()); // the caller never learns of them
-                throw e;
             }
-        }
-        try {
             for (String base : held.bases()) {
                 if (!catalog.reusable(List.of(base), freshSinceMillis)) {
                     synchronized (catalog.writeLock(base)) {
@@ -147,11 +145,11 @@ public final class ChunkForms {
                     }
                 }
             }
+            return held;
         } catch (IOException | RuntimeException e) {
-            catalog.unpinAll(held.bases());
+            catalog.unpinAll(chainPinned); // a held form's chain, pinned above: the caller never learns of it
             throw e;
         }
-        return held;
     }
 
     /**

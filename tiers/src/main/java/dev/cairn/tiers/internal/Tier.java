@@ -109,12 +109,6 @@ public final class Tier implements AutoCloseable {
     }
 
     /**
-     * The catalog, started on first use from its {@link ChunkCatalog.Seed} (the rank's rows of the newest committed
-     * step), so that dedup spans restarts without a listing of the tier's chunks, which at thousands of ranks costs
-     * each process a LIST request per thousand chunks the tier holds. If the seed fails, nothing is loaded and the
-     * next use tries again.
-     */
-    /**
      * Lets go of the pins a multi-rank commit kept for {@code step} ({@link ChunkCatalog#keepPinnedUntil}), without
      * loading the catalog: one that is not loaded keeps none.
      */
@@ -122,6 +116,12 @@ public final class Tier implements AutoCloseable {
         catalog.releaseKept(step);
     }
 
+    /**
+     * The catalog, started on first use from its {@link ChunkCatalog.Seed} (the rank's rows of the newest committed
+     * step), so that dedup spans restarts without a listing of the tier's chunks, which at thousands of ranks costs
+     * each process a LIST request per thousand chunks the tier holds. If the seed fails, nothing is loaded and the
+     * next use tries again.
+     */
     public ChunkCatalog catalog() throws IOException {
         if (!catalogLoaded) {
             synchronized (this) {

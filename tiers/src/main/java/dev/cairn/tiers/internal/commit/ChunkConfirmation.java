@@ -10,6 +10,7 @@ import dev.cairn.tiers.internal.manifest.EntryRecord;
 import dev.cairn.tiers.internal.manifest.Manifest;
 import java.io.IOException;
 import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -52,9 +53,9 @@ final class ChunkConfirmation {
         confirm(tier, step, unconfirmed, recorded, System.nanoTime(), WaitClock.SYSTEM);
     }
 
-    /** The stored length each chunk row of {@code manifests} records, by hash (bases, which rows name by hash only, have none). */
+    /** The stored length each chunk row of {@code manifests} records, by hash (bases, named by hash only, have none). */
     static Map<String, Long> recordedLengths(Iterable<Manifest> manifests) {
-        Map<String, Long> lengths = new java.util.HashMap<>();
+        Map<String, Long> lengths = new HashMap<>();
         for (Manifest m : manifests) {
             for (EntryRecord e : m.entries()) {
                 for (ChunkRef c : e.chunks()) {

@@ -19,6 +19,7 @@ import java.time.Instant;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.atomic.AtomicReference;
 
 /**
  * One save in flight: its {@link SavePlan}, the {@link ChunkResults} the pipeline fills in its first tier, the
@@ -33,16 +34,7 @@ public final class SaveJob {
     private final Tier[] tiers;
     private final ChunkResults results;
     private final SaveHandle handle;
-    private volatile Throwable failure;
-    private static final java.lang.invoke.VarHandle FAILURE;
-
-    static {
-        try {
-            FAILURE = java.lang.invoke.MethodHandles.lookup().findVarHandle(SaveJob.class, "failure", Throwable.class);
-        } catch (ReflectiveOperationException e) {
-            throw new ExceptionInInitializerError(e);
-        }
-    }
+    private final AtomicReference<Throwable> failure = new AtomicReference<>();
 
     /** @param tiers the tiers the step goes to, fastest first; the pipeline writes {@code tiers[0]} */
     public SaveJob(SavePlan plan, Tier[] tiers) {
@@ -100,17 +92,17 @@ public final class SaveJob {
      * whether {@code t} is it.
      */
     boolean fail(Throwable t) {
-        return FAILURE.compareAndSet(this, null, t);
+        return failure.compareAndSet(null, t);
     }
 
     /** The failure that ends the whole save (capture, encoding, deadline, close), or null. */
     Throwable failure() {
-        return failure;
+        return failure.get();
     }
 
     /** Why the first tier cannot commit, or null. */
     public Throwable firstTierFailure() {
-        Throwable f = failure;
+        Throwable f = failure.get();
         return f != null ? f : results.writeFailure();
     }
 
