@@ -116,6 +116,82 @@ class StepMarksProperties {
         }
     }
 
+    /**
+     * A run a release without marks committed (steps 1 to n), then a committer of this release whose first marks stop
+     * part way (the store refuses every put after the first {@code landed}: a process killed, S3 failing): it marks
+     * the earlier steps and its own in that first commit, and some of those marks may be in, some not. Whatever landed,
+     * retention never takes group 0 for the committed steps while it lacks one ({@link StepMarks#markedInGroupZero}),
+     * and the next committer (another process) marks every committed step again before its own: then every group
+     * holds them all, and every reader finds its step. Before the record of complete groups, that committer took the
+     * partial group 0 as complete, and retention went on without the unmarked steps, deleting chunks they still named.
+     */
+    @Property(tries = 150)
+    void aCommitterDyingAmongItsFirstMarksLeavesNoStepOutOfTheNextOnes(@ForAll("unmarked") int n, @ForAll("landed") int landed,
+            @ForAll("worlds") int world) throws Exception {
+        java.util.concurrent.atomic.AtomicInteger putsLeft = new java.util.concurrent.atomic.AtomicInteger(Integer.MAX_VALUE);
+        try (RootAllocator allocator = new RootAllocator();
+             MemoryObjectStore store = new MemoryObjectStore(64L << 20);
+             Tier tier = new Tier(TierConfig.of("mem", new dev.cairn.testkit.ForwardingObjectStore(store) {
+                 @Override
+                 public void put(String key, java.nio.ByteBuffer data) throws java.io.IOException {
+                     if (putsLeft.getAndDecrement() <= 0) {
+                         throw new java.io.IOException("refused: " + key);
+                     }
+                     super.put(key, data);
+                 }
+             }), 0, LAYOUT, 1)) {
+            CommitProtocol lister = new CommitProtocol(allocator);
+            for (long step = 1; step <= n; step++) {
+                CommitPoint.create(tier, step, ("old release " + step).getBytes(StandardCharsets.US_ASCII));
+            }
+            putsLeft.set(landed);
+            boolean died;
+            try {
+                new StepMarks(WaitClock.SYSTEM).markBefore(tier, n + 1, world);
+                died = false;
+            } catch (java.io.IOException expected) {
+                died = true;
+            }
+            putsLeft.set(Integer.MAX_VALUE);
+            List<Long> committed = lister.committedSteps(tier);
+            List<Long> forRetention = StepMarks.markedInGroupZero(tier);
+            if (!forRetention.isEmpty() || !died) {
+                assertEquals(true, forRetention.containsAll(committed), "retention's steps " + forRetention
+                        + " lack some of " + committed + " (" + landed + " puts landed); marks " + marks(store));
+            }
+
+            new StepMarks(WaitClock.SYSTEM).markBefore(tier, n + 1, world);
+            CommitPoint.create(tier, n + 1, ("commit " + (n + 1)).getBytes(StandardCharsets.US_ASCII));
+            committed = lister.committedSteps(tier);
+            assertEquals(committed, StepMarks.markedInGroupZero(tier), "marks " + marks(store));
+            for (int g = 0; g < StepMarks.groupsFor(world); g++) {
+                List<Long> inGroup = new ArrayList<>();
+                for (ObjectInfo o : store.list(LAYOUT.markGroupPrefix(g))) {
+                    LAYOUT.stepOfMarkKey(o.key()).ifPresent(inGroup::add);
+                }
+                assertEquals(committed, inGroup, "group " + g + " after " + landed + " puts landed first");
+            }
+            for (int rank : new int[] {0, world - 1, landed % world}) {
+                assertEquals(n + 1, StepMarks.newest(tier, rank, world), "rank " + rank + " of " + world);
+            }
+        }
+    }
+
+    @Provide
+    Arbitrary<Integer> unmarked() {
+        return Arbitraries.integers().between(1, 6);
+    }
+
+    @Provide
+    Arbitrary<Integer> landed() {
+        return Arbitraries.integers().between(0, 20);
+    }
+
+    @Provide
+    Arbitrary<Integer> worlds() {
+        return Arbitraries.of(1, 2, 600, 1_200);
+    }
+
     private static long firstFree(TreeSet<Long> tried, long from) {
         long s = from;
         while (tried.contains(s)) {

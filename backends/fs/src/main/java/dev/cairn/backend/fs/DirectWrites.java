@@ -155,9 +155,7 @@ final class DirectWrites {
         long position = 0;
         if (source.isDirect() && source.alignmentOffset(source.position(), block) == 0) {
             ByteBuffer whole = source.duplicate().limit(source.position() + body);
-            while (whole.hasRemaining()) {
-                position += channel.write(whole, position);
-            }
+            position = writeFully(channel, whole, position, block);
             source.position(source.position() + body);
         } else {
             ByteBuffer bounce = bounce(block);
@@ -166,9 +164,7 @@ final class DirectWrites {
                 copy(bounce.clear(), source, n);
                 bounce.limit(n);
                 source.position(source.position() + n);
-                while (bounce.hasRemaining()) {
-                    position += channel.write(bounce, position);
-                }
+                position = writeFully(channel, bounce, position, block);
             }
         }
         int tail = length - body;
@@ -178,11 +174,28 @@ final class DirectWrites {
             last.position(tail);
             last.put(ZEROS, 0, block - tail);
             last.flip();
-            while (last.hasRemaining()) {
-                position += channel.write(last, position);
-            }
+            writeFully(channel, last, position, block);
             channel.truncate(length);
         }
+    }
+
+    /**
+     * Writes all of {@code buf} at {@code position}; returns the position after it. A write that stops short of a
+     * whole number of blocks (a full disk, a file size limit, a FUSE server's short count) fails here with what it
+     * is: the next write would start off a block, which the JDK refuses with a message {@link #refusesDirect} would
+     * take for the file system refusing direct writes, turning them off for good.
+     */
+    private static long writeFully(FileChannel channel, ByteBuffer buf, long position, int block) throws IOException {
+        long at = position;
+        while (buf.hasRemaining()) {
+            int n = channel.write(buf, at);
+            at += n;
+            if (buf.hasRemaining() && (n <= 0 || n % block != 0)) {
+                throw new IOException("direct write stopped short: " + n + " bytes written at offset " + (at - n)
+                        + ", " + buf.remaining() + " left");
+            }
+        }
+        return at;
     }
 
     /**

@@ -179,6 +179,36 @@ class DirectWritesProperties {
     }
 
     /**
+     * A write may write less than asked. Short by whole blocks, the next write goes on from there and the file holds
+     * the object; short by part of a block (a full disk, a FUSE server), the write fails as what it is, not as the file
+     * system refusing direct writes (which would turn them off for the store's lifetime).
+     */
+    @Property(tries = 20)
+    void aShortWriteGoesOnWhenWholeBlocksWentAndFailsPlainlyOtherwise(@ForAll("blocks") int block, @ForAll boolean aligned,
+            @ForAll Source source, @ForAll long seed) throws IOException {
+        int length = 3 * DirectWrites.BOUNCE_BYTES + block / 2;
+        byte[] bytes = new byte[length];
+        new Random(seed).nextBytes(bytes);
+        ByteBuffer data = place(bytes, source);
+        Path file = temp.resolve("s" + STORES.incrementAndGet());
+        try (FileChannel real = FileChannel.open(file, StandardOpenOption.CREATE_NEW, StandardOpenOption.READ,
+                StandardOpenOption.WRITE); AlignmentChecking channel = new AlignmentChecking(real, block)) {
+            channel.shortOnce = aligned ? block : block + block / 2;
+            if (aligned) {
+                DirectWrites.write(channel, data, block);
+            } else {
+                IOException e = assertThrows(IOException.class, () -> DirectWrites.write(channel, data, block));
+                assertTrue(e.getMessage().contains("stopped short"), e.getMessage());
+                assertFalse(DirectWrites.refusesDirect(e), e.getMessage());
+            }
+        }
+        if (aligned) {
+            assertArrayEquals(bytes, Files.readAllBytes(file));
+        }
+        Files.delete(file);
+    }
+
+    /**
      * A source that is a memory map of a file truncated under it faults when the bounce buffer copies it. HotSpot
      * throws that fault later, asynchronously; unanswered, the bounce buffer's stale bytes (the previous object's)
      * were written in its place. The copy's fault fails the write, every time, in compiled code too.
@@ -276,6 +306,8 @@ class DirectWritesProperties {
         private final int block;
         int writes;
         int firstWrite = -1;
+        /** When positive: the next write that asks for more writes only this many bytes, as a short write does. */
+        int shortOnce;
 
         AlignmentChecking(FileChannel real, int block) {
             this.real = real;
@@ -293,6 +325,13 @@ class DirectWritesProperties {
                 firstWrite = n;
             }
             writes++;
+            if (shortOnce > 0 && n > shortOnce) {
+                ByteBuffer part = src.duplicate().limit(src.position() + shortOnce);
+                shortOnce = 0;
+                int written = real.write(part, position);
+                src.position(src.position() + written);
+                return written;
+            }
             return real.write(src, position);
         }
 

@@ -45,7 +45,14 @@ import java.util.concurrent.ConcurrentHashMap;
  *       ranks; a run written by a release without marks, whose committed steps are found once from the step folders
  *       and a HEAD of each one's MANIFEST), it first marks in every group, with the new G, every step marked in group
  *       0 before (or found), so that each non-empty group holds
- *       every committed step: a restore of an older step followed by a save cannot hide the newer one.</li>
+ *       every committed step: a restore of an older step followed by a save cannot hide the newer one. Only once all
+ *       those marks are in does it put a record ({@link StoreLayout#marksCompleteKey}, naming the groups) beside its
+ *       own step's marks; a committer that finds marks but no record for as many groups as they name (its predecessor
+ *       died among those puts, leaving some earlier steps unmarked) marks them all again, the step folders' committed
+ *       steps too where there is no record at all, and retention does not take group 0 for the committed steps
+ *       ({@link #markedInGroupZero}) without that record. A reader that looks in between, after such a death and
+ *       before the next commit, may find an older step than the newest: its save of the next step then meets that
+ *       step's MANIFEST (CONFLICT) after its own marks repaired the groups.</li>
  *   <li><b>An empty group says nothing.</b> A reader whose group holds no mark (a reader's world larger than the
  *       writer's) looks at group g / 2, and so on down to group 0: the first of them that one listing of the groups
  *       ({@link dev.cairn.ObjectStore#listFolders} of {@code marks/}) shows holding a mark. If group 0 holds none too
@@ -101,12 +108,14 @@ public final class StepMarks {
         int own = groupsFor(worldSize);
         Integer known = groups.get(at);
         List<Long> backfill = List.of();
+        boolean certify = false;
         int total;
         if (known == null || own > known) {
             Learned learned = learn(tier, listedWithoutMarks.get(at));
             total = Math.max(own, learned.groups);
-            if (total > learned.groups) {
+            if (total > learned.groups || !learned.complete) {
                 backfill = learned.steps;
+                certify = true;
             }
         } else {
             total = known;
@@ -117,6 +126,19 @@ public final class StepMarks {
             if (s != step) {
                 addPuts(tier, s, total, body, puts);
             }
+        }
+        if (!puts.isEmpty()) {
+            // Every earlier step's marks land before the record that says so: a committer that dies among these puts
+            // leaves group 0 holding some of them and no record, and the next committer marks them all again.
+            clock.sideBySide(puts, Math.min(PUTS_IN_FLIGHT, puts.size()));
+            puts.clear();
+        }
+        if (certify) {
+            String complete = tier.layout().marksCompleteKey();
+            puts.add(() -> {
+                tier.store().put(complete, ByteBuffer.wrap(body));
+                return null;
+            });
         }
         addPuts(tier, step, total, body, puts);
         clock.sideBySide(puts, Math.min(PUTS_IN_FLIGHT, puts.size()));
@@ -246,10 +268,26 @@ public final class StepMarks {
      * writes group 0, and the first marks of a run written before marks come with marks of its earlier steps, see the
      * class), for retention's first look at a tier (one page while fewer than 1,000 steps are retained, where a listing
      * of the steps grows with steps x ranks). Empty when group 0 holds no mark (a new run, or one written only by a
-     * release without marks): then only a listing of the steps tells which are committed.
+     * release without marks), or when no committer recorded that its marks are complete ({@link #completeGroups}: its
+     * first marks may have stopped part way): then only a listing of the steps tells which are committed.
      */
     public static List<Long> markedInGroupZero(Tier tier) throws IOException {
-        return marked(tier, 0);
+        List<Long> marked = marked(tier, 0);
+        return marked.isEmpty() || completeGroups(tier) == 0 ? List.of() : marked;
+    }
+
+    /**
+     * The groups a committer recorded as complete in {@code tier} ({@link StoreLayout#marksCompleteKey}): every step
+     * committed before it had been marked in each of them when it wrote the record, and every commit since marks them
+     * all before its MANIFEST. 0 where there is no record: a run written before this record existed, or a committer's
+     * first marks that stopped part way, which may have left group 0 holding some earlier steps' marks and not others.
+     */
+    static int completeGroups(Tier tier) throws IOException {
+        try {
+            return groupsIn(tier.store().readAll(tier.layout().marksCompleteKey(), 64));
+        } catch (NoSuchFileException none) {
+            return 0;
+        }
     }
 
     /** Steps marked in {@code group} of {@code tier}, ascending. */
@@ -270,8 +308,11 @@ public final class StepMarks {
         }
     }
 
-    /** What a committer learns before its first marks in a tier. */
-    private record Learned(int groups, List<Long> steps) {
+    /**
+     * What a committer learns before its first marks in a tier: the groups written before, the steps each must hold,
+     * and whether a record says they all do ({@link #completeGroups}).
+     */
+    private record Learned(int groups, List<Long> steps, boolean complete) {
     }
 
     /**
@@ -284,7 +325,7 @@ public final class StepMarks {
         List<Long> marked = marked(tier, 0);
         if (marked.isEmpty()) {
             // No marks: a new run, or one written before marks, whose committed steps every group must hold.
-            return new Learned(0, listed != null ? listed : CommitProtocol.committedInFolders(tier));
+            return new Learned(0, listed != null ? listed : CommitProtocol.committedInFolders(tier), false);
         }
         int most = 1;
         for (long s : marked) {
@@ -294,7 +335,19 @@ public final class StepMarks {
                 // removed with its step since the listing
             }
         }
-        return new Learned(most, marked);
+        int complete = completeGroups(tier);
+        if (complete >= most) {
+            return new Learned(most, marked, true);
+        }
+        if (complete > 0) {
+            // Group 0 was complete (recorded) and every commit since marked it: only the groups above may lack steps.
+            return new Learned(most, marked, false);
+        }
+        // No record: the marks may be a committer's first ones, stopped part way (a run written before marks whose
+        // earlier steps were being marked): the step folders say which steps are committed, marked or not.
+        TreeSet<Long> steps = new TreeSet<>(marked);
+        steps.addAll(CommitProtocol.committedInFolders(tier));
+        return new Learned(most, new ArrayList<>(steps), false);
     }
 
     static byte[] body(int groups) {

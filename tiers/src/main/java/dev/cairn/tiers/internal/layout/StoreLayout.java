@@ -214,6 +214,14 @@ public final class StoreLayout {
         return run + "/marks/";
     }
 
+    /**
+     * The record that the step marks' groups are complete ({@code StepMarks}): an object beside the groups' folders,
+     * which no listing of a group and no reading of a mark's step ({@link #stepOfMarkKey}) takes for a mark.
+     */
+    public String marksCompleteKey() {
+        return marksPrefix() + "complete";
+    }
+
     /** The prefix of group {@code group}'s step marks: a prefix of its own, so that S3 serves each group apart. */
     public String markGroupPrefix(int group) {
         return marksPrefix() + group + "/";

@@ -62,18 +62,27 @@ public final class PersistNewest {
         // A step that failed, or is still going, does not stop the newest committed one from being persisted below.
         Tier first = tiers.get(0);
         try {
-            long newest = commits.newestCommitted(first, rank, worldSize); // its group's marks, not a listing
-            if (newest < 0) {
-                return persisted;
-            }
-            Manifest m = commits.read(first, newest);
+            long newest;
             Map<String, CompletableFuture<CommitReport>> promotions = new LinkedHashMap<>();
-            for (Tier target : tiers.subList(1, tiers.size())) {
-                if (!commits.isCommitted(target, newest)) {
-                    CompletableFuture<CommitReport> done = new CompletableFuture<>();
-                    promotion.start(m, first, target, done, () -> true);
-                    promotions.put(target.name(), done);
+            // Under the first tier's commit lock until each promotion has pinned the step's chunks there (it does so
+            // before start returns): a save committing meanwhile would otherwise let retention delete chunks of the
+            // step read here before they are pinned. The order (the first tier's lock, then a target's) is a commit's.
+            first.commitLock().lock();
+            try {
+                newest = commits.newestCommitted(first, rank, worldSize); // its group's marks, not a listing
+                if (newest < 0) {
+                    return persisted;
                 }
+                Manifest m = commits.read(first, newest);
+                for (Tier target : tiers.subList(1, tiers.size())) {
+                    if (!commits.isCommitted(target, newest)) {
+                        CompletableFuture<CommitReport> done = new CompletableFuture<>();
+                        promotion.start(m, first, target, done, () -> true);
+                        promotions.put(target.name(), done);
+                    }
+                }
+            } finally {
+                first.commitLock().unlock();
             }
             for (Map.Entry<String, CompletableFuture<CommitReport>> p : promotions.entrySet()) {
                 try {

@@ -16,7 +16,6 @@ import dev.cairn.tiers.internal.manifest.ChunkRef;
 import dev.cairn.tiers.internal.manifest.EntryRecord;
 import dev.cairn.tiers.internal.manifest.Manifest;
 import dev.cairn.tiers.internal.restore.ChunkReader;
-import dev.cairn.tiers.internal.restore.StoredChunks;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.util.LinkedHashMap;
@@ -212,11 +211,24 @@ public final class Promoter implements AutoCloseable {
         long storedLength = ref.storedLength();
         int bound = ChunkCodec.maxStoredBytes(Math.toIntExact(ref.rawLength()));
         String key = source.layout().chunkKey(ref.hash());
-        ByteBuffer b = StoredChunks.read(source.store(), key,
-                w.in.atLeast(Math.max(bound, Math.toIntExact(storedLength))).limit(Math.toIntExact(storedLength)), storedLength);
-        int n = b.limit();
+        // A byte more than recorded is asked for: an object written again since in a longer form (the same content,
+        // another encoding) must fail the copy, not be cut to the recorded length and committed as that chunk.
+        // One read request as before: a read returns fewer bytes than asked only at the object's end (ObjectStore).
+        int asked = Math.toIntExact(storedLength) + 1;
+        ByteBuffer b = w.in.atLeast(Math.max(bound, asked)).limit(asked);
+        while (b.hasRemaining()) {
+            int want = b.remaining();
+            if (source.store().read(key, b.position(), b) < want) {
+                break;
+            }
+        }
+        int n = b.flip().limit();
         if (n < storedLength) {
             throw new IOException("chunk " + key + " in tier " + source.name() + " ended at " + n + " of " + storedLength + " bytes");
+        }
+        if (n > storedLength) {
+            throw new IOException("chunk " + key + " in tier " + source.name() + " holds more than the " + storedLength
+                    + " bytes its manifest records: it was stored again in another form since");
         }
         Codec stored = StoredChunkHeader.codecOf(b, 0, n);
         String codec = StoredChunkHeader.codecNameOf(b, 0, n);

@@ -1,5 +1,6 @@
 package dev.cairn.tiers.internal.restore;
 
+import dev.cairn.MappedFaults;
 import dev.cairn.ObjectStore;
 import dev.cairn.tiers.internal.codec.ChunkCodec;
 import dev.cairn.tiers.internal.codec.Codec;
@@ -130,7 +131,8 @@ public final class ChunkReader implements AutoCloseable {
     /**
      * Reads chunk {@code c} from {@code store} into its place in {@code dst} (the entry's buffers, in order, the chunk
      * at {@code c.offset()}): decoded straight into place when one direct buffer holds it (then verified there),
-     * else decoded and verified here first, then copied. Returns the stored bytes read.
+     * else decoded and verified here first, then copied, as into a memory map of a file (whose fault, if its file was
+     * truncated, is a {@link TargetFault}). Returns the stored bytes read.
      */
     public int readInto(ObjectStore store, StoreLayout layout, ChunkRef c, List<ByteBuffer> dst, boolean trustLength)
             throws IOException {
@@ -147,7 +149,8 @@ public final class ChunkReader implements AutoCloseable {
             throw new IOException("chunk at offset " + c.offset() + " lies outside its entry");
         }
         ByteBuffer target = dst.get(b);
-        if (target.isDirect() && target.remaining() - off >= rawLength) {
+        // Not into a map of a file: were the file truncated, the decoder's native write would end the process.
+        if (target.isDirect() && target.remaining() - off >= rawLength && !MappedFaults.isFileMap(target)) {
             decodeChecked(store, layout, storedBytes, c, target, (int) off);
             return n;
         }
@@ -156,7 +159,9 @@ public final class ChunkReader implements AutoCloseable {
         while (copied < rawLength) {
             ByteBuffer d = dst.get(b);
             int len = (int) Math.min(rawLength - copied, d.remaining() - off);
-            d.put((int) off, plain, copied, len);
+            int at = (int) off;
+            int from = copied;
+            TargetFault.copy(() -> d.put(at, plain, from, len));
             copied += len;
             b++;
             off = 0;

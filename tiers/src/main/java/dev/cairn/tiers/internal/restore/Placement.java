@@ -8,7 +8,10 @@ final class Placement {
     private Placement() {
     }
 
-    /** Copies {@code src[srcPos, srcPos + length)} to byte {@code at} of the entry held in {@code dst}, in order. */
+    /**
+     * Copies {@code src[srcPos, srcPos + length)} to byte {@code at} of the entry held in {@code dst}, in order; a
+     * fault of the copy (a caller's memory map whose file was truncated) is a {@link TargetFault}.
+     */
     static void put(List<ByteBuffer> dst, long at, ByteBuffer src, int srcPos, int length) {
         int b = 0;
         long off = at;
@@ -20,7 +23,9 @@ final class Placement {
         while (copied < length) {
             ByteBuffer d = dst.get(b);
             int n = (int) Math.min(length - copied, d.remaining() - off);
-            d.put((int) off, src, srcPos + copied, n);
+            int to = (int) off;
+            int from = srcPos + copied;
+            TargetFault.copy(() -> d.put(to, src, from, n));
             copied += n;
             b++;
             off = 0;

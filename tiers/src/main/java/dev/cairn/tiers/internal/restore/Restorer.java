@@ -437,6 +437,10 @@ public final class Restorer implements AutoCloseable {
             throw new CheckpointException(Reason.CLOSED, "restore of step " + m.step() + " was interrupted", e);
         } catch (ExecutionException e) {
             abandon(abandoned, running, futures);
+            if (e.getCause() instanceof CheckpointException target) {
+                throw new CheckpointException(target.reason(), "restore of step " + m.step() + " failed: "
+                        + target.getMessage(), target);
+            }
             throw new CheckpointException(Reason.STORAGE, "restore of step " + m.step() + " failed: " + e.getCause(), e.getCause());
         }
         return bad;
@@ -476,6 +480,9 @@ public final class Restorer implements AutoCloseable {
                     repaired.incrementAndGet();
                 }
                 return null;
+            } catch (TargetFault e) {
+                throw new CheckpointException(Reason.INVALID_INPUT, "restoring '" + r.name() + "' faulted writing into "
+                        + "its target buffer (" + e.getMessage() + "); is it a memory map of a file that was truncated?", e);
             } catch (IOException | RuntimeException e) {
                 // Named by key and store: an EIO's message ("Input/output error") does not say which file failed.
                 tried.add(t.name() + " " + t.layout().chunkKey(c.hash()) + " in " + t.store().describe() + " ("
