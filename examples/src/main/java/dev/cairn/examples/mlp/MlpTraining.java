@@ -123,7 +123,10 @@ public final class MlpTraining implements AutoCloseable {
              GradientCollector collector = Engine.getInstance().newGradientCollector()) {
             NDArray total = null;
             for (NDArray w : parameters.values()) {
-                NDArray zero = w.mul(0f);
+                // w - w, not w.mul(0f): DJL 0.36 multiplies by a number through a scalar it frees at once, which
+                // the backward pass then reads (a collection in between hands it garbage, NaN too, which no
+                // zeroing below could clear).
+                NDArray zero = w.sub(w);
                 zero.attach(scope);
                 NDArray term = zero.sum();
                 total = total == null ? term : total.add(term);

@@ -12,7 +12,6 @@ import ai.djl.nn.core.Linear;
 import ai.djl.training.DefaultTrainingConfig;
 import ai.djl.training.Trainer;
 import ai.djl.training.listener.TrainingListener;
-import ai.djl.training.loss.Loss;
 import ai.djl.util.Pair;
 import dev.cairn.CairnConfig;
 import dev.cairn.Checkpointer;
@@ -28,7 +27,10 @@ import java.util.HexFormat;
 import java.util.LinkedHashMap;
 import java.util.Map;
 
-/** The small model every test trains: an MLP 8-32-32-4 (1,476 parameters) on {@link ShuffledBatches}, L2 loss. */
+/**
+ * The small model every test trains: an MLP 8-32-32-4 (1,476 parameters) on {@link ShuffledBatches}, with
+ * {@link MeanSquaredError} as its loss.
+ */
 final class TinyRun {
     static final long SEED = 20261206L;
 
@@ -61,7 +63,7 @@ final class TinyRun {
 
     /** A trainer on the CPU, its parameters drawn by DJL's initializers from the engine's generator seeded with SEED. */
     static Trainer trainer(Model model, CheckpointableAdam adam, TrainingListener... listeners) {
-        DefaultTrainingConfig config = new DefaultTrainingConfig(Loss.l2Loss())
+        DefaultTrainingConfig config = new DefaultTrainingConfig(new MeanSquaredError())
                 .optOptimizer(adam)
                 .optDevices(new Device[] {Device.cpu()})
                 .addTrainingListeners(listeners);

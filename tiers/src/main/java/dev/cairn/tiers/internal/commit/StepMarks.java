@@ -87,6 +87,8 @@ public final class StepMarks {
      * at the step folders again.
      */
     private final Map<String, List<Long>> listedWithoutMarks = new ConcurrentHashMap<>();
+    /** The tiers whose groups this process found or made complete ({@link #markBefore}): no record to read there. */
+    private final java.util.Set<String> knownComplete = ConcurrentHashMap.newKeySet();
 
     public StepMarks(WaitClock clock) {
         this.clock = clock;
@@ -143,6 +145,7 @@ public final class StepMarks {
         addPuts(tier, step, total, body, puts);
         clock.sideBySide(puts, Math.min(PUTS_IN_FLIGHT, puts.size()));
         groups.put(at, total);
+        knownComplete.add(at);
     }
 
     /**
@@ -269,11 +272,15 @@ public final class StepMarks {
      * class), for retention's first look at a tier (one page while fewer than 1,000 steps are retained, where a listing
      * of the steps grows with steps x ranks). Empty when group 0 holds no mark (a new run, or one written only by a
      * release without marks), or when no committer recorded that its marks are complete ({@link #completeGroups}: its
-     * first marks may have stopped part way): then only a listing of the steps tells which are committed.
+     * first marks may have stopped part way): then only a listing of the steps tells which are committed. The record
+     * is read only where this process has not marked a step in {@code tier} yet (an outsider's collection).
      */
-    public static List<Long> markedInGroupZero(Tier tier) throws IOException {
+    public List<Long> markedInGroupZero(Tier tier) throws IOException {
         List<Long> marked = marked(tier, 0);
-        return marked.isEmpty() || completeGroups(tier) == 0 ? List.of() : marked;
+        if (marked.isEmpty()) {
+            return marked;
+        }
+        return knownComplete.contains(key(tier)) || completeGroups(tier) > 0 ? marked : List.of();
     }
 
     /**

@@ -277,7 +277,7 @@ public final class GarbageCollector {
      * sweep if it would be retired.
      */
     private void learnSteps(Tier tier, RetainedSteps steps, long generation) throws IOException {
-        List<Long> candidates = dev.cairn.tiers.internal.commit.StepMarks.markedInGroupZero(tier);
+        List<Long> candidates = commits.marks().markedInGroupZero(tier);
         if (candidates.isEmpty()) {
             candidates = commits.committedSteps(tier);
         }
