@@ -196,19 +196,29 @@ public interface ObjectStore extends AutoCloseable {
      * Reads a whole object of at most {@code maxBytes} into a new heap buffer; one the store says is larger is refused
      * with {@link ObjectTooLargeException} before its bytes are read, so that what a store claims cannot make its
      * reader allocate more than the limit. For manifests and indexes. By default a {@link #stat}, then reads; a store
-     * where each is a network call may answer in one (the peer tier does).
+     * where each is a network call may answer in one (the peer tier does). The reads ask for a byte more than the stat
+     * gave: an object replaced by a longer one in between fails the call, instead of its first bytes coming back as
+     * the whole object (a reader that writes them back would cut it); a stable object still takes one read, which
+     * returns fewer bytes than asked at its end.
      */
     default ByteBuffer readAll(String key, long maxBytes) throws IOException {
         long size = stat(key).size();
         if (size > Math.min(maxBytes, Integer.MAX_VALUE - 8)) {
             throw new ObjectTooLargeException(key, size, Math.min(maxBytes, Integer.MAX_VALUE - 8));
         }
-        ByteBuffer dst = ByteBuffer.allocate((int) size);
+        ByteBuffer dst = ByteBuffer.allocate((int) size + 1);
         while (dst.hasRemaining()) {
-            if (read(key, dst.position(), dst) <= 0) {
-                throw new java.io.EOFException("object " + key + " ended at " + dst.position() + " of " + size + " bytes");
+            int asked = dst.remaining();
+            if (read(key, dst.position(), dst) < asked) {
+                break; // the object's end
             }
         }
-        return dst.flip();
+        if (dst.position() < size) {
+            throw new java.io.EOFException("object " + key + " ended at " + dst.position() + " of " + size + " bytes");
+        }
+        if (dst.position() > size) {
+            throw new IOException("object " + key + " changed while read: longer than the " + size + " bytes it had");
+        }
+        return ByteBuffer.wrap(java.util.Arrays.copyOf(dst.array(), (int) size)); // its array the object's bytes alone
     }
 }

@@ -63,6 +63,35 @@ public abstract class ObjectStoreContract {
 
     // ---- put and read --------------------------------------------------------------------------------------
 
+    /**
+     * {@link ObjectStore#readAll}'s default (a stat, then reads) of an object replaced by a longer one between the two
+     * fails: it never returns the new object's first bytes as the whole object (a reader writing them back, as a chunk's
+     * rewrite does, would cut a live object). Made through this store's own reads, ranged ones on S3.
+     */
+    @Test
+    void aWholeReadOfAnObjectReplacedByALongerOneMeanwhileFailsInsteadOfCuttingIt() throws IOException {
+        byte[] first = randomBytes(8, 3_000);
+        byte[] longer = randomBytes(9, 5_000);
+        store.put("replaced", ByteBuffer.wrap(first));
+        ObjectStore replacing = new ForwardingObjectStore(store) {
+            private boolean replaced;
+
+            @Override
+            public dev.cairn.ObjectInfo stat(String key) throws IOException {
+                dev.cairn.ObjectInfo info = super.stat(key);
+                if (!replaced) {
+                    replaced = true;
+                    delegate.put(key, ByteBuffer.wrap(longer));
+                }
+                return info;
+            }
+        };
+        IOException e = assertThrows(IOException.class, () -> replacing.readAll("replaced", 1 << 20));
+        assertTrue(e.getMessage().contains("changed while read"), e.getMessage());
+        assertArrayEquals(longer, bytesOf(replacing.readAll("replaced", 1 << 20)), "read again: the whole new object");
+        assertEquals(longer.length, replacing.readAll("replaced").array().length, "the array holds the object alone");
+    }
+
     @Test
     void putThenReadReturnsTheWholeObject() throws IOException {
         byte[] content = randomBytes(1, 10_000);

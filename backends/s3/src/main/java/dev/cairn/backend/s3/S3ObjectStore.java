@@ -92,6 +92,10 @@ public final class S3ObjectStore implements ObjectStore {
     private final Retrier retrier;
     private final String where;
     private volatile boolean closed;
+    /** Whether a first create has been made again to see the server refuse it ({@link #checkCreatesAreConditional}). */
+    private final java.util.concurrent.atomic.AtomicBoolean createsChecked = new java.util.concurrent.atomic.AtomicBoolean();
+    /** Why creates are refused here: this server was seen to ignore If-None-Match; null while it was not. */
+    private volatile String createsIgnored;
 
     /** A store as {@code config} describes; the bucket must exist. */
     public S3ObjectStore(S3StoreConfig config) {
@@ -122,6 +126,9 @@ public final class S3ObjectStore implements ObjectStore {
 
     @Override
     public boolean putIfAbsent(String key, ByteBuffer data) throws IOException {
+        if (createsIgnored != null) {
+            throw new IOException(createsIgnored);
+        }
         String objectKey = objectKey(key);
         ByteBuffer body = data.slice();
         Map<String, String> record = ObjectCheck.of(body);
@@ -141,9 +148,46 @@ public final class S3ObjectStore implements ObjectStore {
         boolean won = await(created, "create", key);
         if (!won && attempts.get() > 1) {
             // An earlier attempt may have created the object and lost its answer: then the object is ours.
-            return holds(key, body);
+            won = holds(key, body);
+        }
+        if (won && createsChecked.compareAndSet(false, true)) {
+            checkCreatesAreConditional(objectKey, key, body, record);
         }
         return won;
+    }
+
+    /**
+     * Creates the object just created once more, with the same bytes, and expects 412: a server that ignores
+     * {@code If-None-Match: *} (some S3-compatible ones) answers 200 and replaces it. There every commit could replace
+     * another writer's committed MANIFEST and every chunk's create another form of it, silently; this store then
+     * refuses every create. One request more, at a store's first create; the object keeps its bytes either way.
+     */
+    private void checkCreatesAreConditional(String objectKey, String key, ByteBuffer body, Map<String, String> record)
+            throws IOException {
+        CompletableFuture<Boolean> again = retrier.call(deadline(), timeout -> putAttempt(objectKey, body, record, true, timeout))
+                .handle((response, failure) -> {
+                    if (failure == null) {
+                        return Boolean.TRUE;
+                    }
+                    if (S3Failures.status(failure) == 412) {
+                        return Boolean.FALSE;
+                    }
+                    throw new java.util.concurrent.CompletionException(S3Failures.unwrap(failure));
+                });
+        boolean replaced;
+        try {
+            replaced = await(again, "create", key);
+        } catch (IOException e) {
+            createsChecked.set(false); // not known: the next create asks again
+            throw e;
+        }
+        if (replaced) {
+            createsIgnored = "creates refused in " + where + ": the server ignores conditional writes (If-None-Match: *), "
+                    + "a second create of '" + ObjectKeys.printable(key) + "' replaced it instead of failing with 412; "
+                    + "on it two writers could both commit a step, the second replacing the first. Use a store that "
+                    + "supports conditional writes (AWS S3, MinIO, Ceph RGW, S3Proxy)";
+            throw new IOException(createsIgnored);
+        }
     }
 
     @Override
@@ -241,7 +285,7 @@ public final class S3ObjectStore implements ObjectStore {
                 found.add(new ObjectInfo(object.key().substring(config.prefix().length()), object.size(),
                         object.lastModified()));
             }
-            token = Boolean.TRUE.equals(page.isTruncated()) ? page.nextContinuationToken() : null;
+            token = nextPage(page, continuation, "list '" + ObjectKeys.printable(prefix) + "'");
         } while (token != null);
         found.sort(Comparator.comparing(ObjectInfo::key));
         return found;
@@ -273,9 +317,28 @@ public final class S3ObjectStore implements ObjectStore {
                 }
                 found.add(p.substring(config.prefix().length()));
             }
-            token = Boolean.TRUE.equals(page.isTruncated()) ? page.nextContinuationToken() : null;
+            token = nextPage(page, continuation, "list folders '" + ObjectKeys.printable(prefix) + "'");
         } while (token != null);
         return List.copyOf(found);
+    }
+
+    /**
+     * The continuation token of the page after {@code page}, or null after the last one. A page that says it is cut
+     * (IsTruncated) without a new token fails the listing: taken for the last page, it would hide the keys after it,
+     * and a collection deletes what it does not see named (a sweep took a listing without the newest steps for one
+     * where nothing names their chunks). No IsTruncated at all counts as the last page only without a token.
+     */
+    private String nextPage(ListObjectsV2Response page, String previous, String what) throws IOException {
+        String next = page.nextContinuationToken();
+        boolean truncated = page.isTruncated() == null ? next != null : page.isTruncated();
+        if (!truncated) {
+            return null;
+        }
+        if (next == null || next.isEmpty() || next.equals(previous)) {
+            throw new IOException(what + " in " + where + ": a page cut short (IsTruncated) without a new continuation"
+                    + " token" + (next == null || next.isEmpty() ? "" : " (the same one again)"));
+        }
+        return next;
     }
 
     @Override

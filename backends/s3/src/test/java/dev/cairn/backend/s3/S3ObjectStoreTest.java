@@ -151,6 +151,81 @@ class S3ObjectStoreTest extends ObjectStoreContract {
         }
     }
 
+    /**
+     * A server that ignores {@code If-None-Match: *} (here: the header stripped from every request) replaces an object
+     * on a second create. The store finds out at its first create, which it makes again and sees succeed, and then
+     * refuses every create, naming why; a server that honours the header costs that one request, once.
+     */
+    @Test
+    void aServerThatIgnoresConditionalCreatesIsRefusedAtTheFirstCreate() throws Exception {
+        software.amazon.awssdk.core.interceptor.ExecutionInterceptor strips = new software.amazon.awssdk.core.interceptor.ExecutionInterceptor() {
+            @Override
+            public software.amazon.awssdk.http.SdkHttpRequest modifyHttpRequest(
+                    software.amazon.awssdk.core.interceptor.Context.ModifyHttpRequest context,
+                    software.amazon.awssdk.core.interceptor.ExecutionAttributes attributes) {
+                return context.httpRequest().toBuilder().removeHeader("If-None-Match").build();
+            }
+        };
+        try (S3ObjectStore ignoring = new S3ObjectStore(config(s3.endpoint()).interceptor(strips).build())) {
+            IOException e = assertThrows(IOException.class, () -> ignoring.putIfAbsent("a", ByteBuffer.wrap(new byte[] {1})));
+            assertTrue(e.getMessage().contains("If-None-Match") && e.getMessage().contains("'a'"), e.getMessage());
+            IOException later = assertThrows(IOException.class, () -> ignoring.putIfAbsent("b", ByteBuffer.wrap(new byte[] {2})));
+            assertEquals(e.getMessage(), later.getMessage());
+            assertThrows(NoSuchFileException.class, () -> ignoring.stat("b"), "nothing sent once refused");
+        }
+        try (FaultyHttpProxy proxy = new FaultyHttpProxy(s3.endpoint());
+             S3ObjectStore honouring = new S3ObjectStore(config(proxy.endpoint()).build())) {
+            assertTrue(honouring.putIfAbsent("a", ByteBuffer.wrap(new byte[] {1})));
+            assertEquals(2, proxy.count("PUT", "/a"), "the first create, and once more to see it refused");
+            assertTrue(honouring.putIfAbsent("b", ByteBuffer.wrap(new byte[] {2})));
+            assertFalse(honouring.putIfAbsent("b", ByteBuffer.wrap(new byte[] {3})));
+            assertEquals(2, proxy.count("PUT", "/b"), "later creates: one request each");
+            assertEquals(2, honouring.readAll("b", 16).get(), "the first create's bytes");
+        }
+    }
+
+    /**
+     * A listing page that says it is cut short but names no continuation token fails the listing: taken for the last
+     * page, it would hide the keys after it from a sweep, which deletes what no listed step names. Pages of two keys
+     * here (the request edited), followed while their tokens come, refused once the tokens are dropped.
+     */
+    @Test
+    void aListingPageCutShortWithoutAContinuationTokenFailsTheListing() throws Exception {
+        java.util.concurrent.atomic.AtomicBoolean dropTokens = new java.util.concurrent.atomic.AtomicBoolean();
+        software.amazon.awssdk.core.interceptor.ExecutionInterceptor pagesOfTwo = new software.amazon.awssdk.core.interceptor.ExecutionInterceptor() {
+            @Override
+            public software.amazon.awssdk.core.SdkRequest modifyRequest(
+                    software.amazon.awssdk.core.interceptor.Context.ModifyRequest context,
+                    software.amazon.awssdk.core.interceptor.ExecutionAttributes attributes) {
+                if (context.request() instanceof software.amazon.awssdk.services.s3.model.ListObjectsV2Request r) {
+                    return r.toBuilder().maxKeys(2).build();
+                }
+                return context.request();
+            }
+
+            @Override
+            public software.amazon.awssdk.core.SdkResponse modifyResponse(
+                    software.amazon.awssdk.core.interceptor.Context.ModifyResponse context,
+                    software.amazon.awssdk.core.interceptor.ExecutionAttributes attributes) {
+                if (dropTokens.get() && context.response() instanceof software.amazon.awssdk.services.s3.model.ListObjectsV2Response r) {
+                    return r.toBuilder().nextContinuationToken(null).build();
+                }
+                return context.response();
+            }
+        };
+        try (S3ObjectStore store = new S3ObjectStore(config(s3.endpoint()).interceptor(pagesOfTwo).build())) {
+            for (String key : List.of("p/a", "p/b", "p/c", "p/d/x", "p/e/x")) {
+                store.put(key, ByteBuffer.allocate(1));
+            }
+            assertEquals(5, store.list("p/").size(), "pages of two, each token followed");
+            assertEquals(List.of("p/d/", "p/e/"), store.listFolders("p/"));
+            dropTokens.set(true);
+            IOException e = assertThrows(IOException.class, () -> store.list("p/"));
+            assertTrue(e.getMessage().contains("continuation token"), e.getMessage());
+            assertThrows(IOException.class, () -> store.listFolders("p/"));
+        }
+    }
+
     @Test
     void aSmallObjectIsOnePutWithACrc32cChecksum() throws Exception {
         try (FaultyHttpProxy proxy = new FaultyHttpProxy(s3.endpoint());

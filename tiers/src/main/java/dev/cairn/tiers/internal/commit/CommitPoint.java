@@ -22,7 +22,8 @@ public final class CommitPoint {
      * Creates the MANIFEST of {@code step} (the commit point), create-only, and resolves an ambiguous answer. A store
      * may lose the answer to a create that happened: it then fails, or its retry finds the object and answers "not
      * created" (S3's 412). Either way the object under the key decides: this very MANIFEST means committed, another
-     * one means CONFLICT. When it cannot be read back (after {@value #READ_BACK_ATTEMPTS} tries) the outcome is
+     * one means CONFLICT; a create that failed and left nothing is made once more before it is called failed (the
+     * failed one may still land). When it cannot be read back (after {@value #READ_BACK_ATTEMPTS} tries) the outcome is
      * unknown and reported as such (STORAGE), never as a conflict with a step that may be this writer's own.
      */
     public static void create(Tier tier, long step, byte[] bytes) throws IOException {
@@ -36,6 +37,7 @@ public final class CommitPoint {
             failure = e;
         }
         Exception unreadable = null;
+        boolean createdAgain = false;
         for (int attempt = 1; attempt <= READ_BACK_ATTEMPTS; attempt++) {
             try {
                 if (ManifestFormat.readBytes(tier.store(), key, tier.name() + ":" + key).equals(ByteBuffer.wrap(bytes))) {
@@ -44,6 +46,22 @@ public final class CommitPoint {
                 throw new CheckpointException(Reason.CONFLICT, "step " + step + " is already committed in tier " + tier.name()
                         + " (" + key + "): saving a step twice is refused");
             } catch (NoSuchFileException absent) {
+                if (failure != null && !createdAgain) {
+                    // Absent now, but the failed create may still land (an attempt a store's deadline abandoned, a
+                    // request the server received in full): this writer would report a failure for a step that then
+                    // commits. A create of its own, create-only, settles it: it wins (committed now, and no late
+                    // attempt can land over it), or it finds an object the next read-back judges.
+                    createdAgain = true;
+                    try {
+                        if (tier.store().putIfAbsent(key, ByteBuffer.wrap(bytes))) {
+                            return;
+                        }
+                        attempt--; // something is there now: read it back
+                        continue;
+                    } catch (IOException | RuntimeException again) {
+                        failure.addSuppressed(again);
+                    }
+                }
                 if (failure instanceof IOException io) {
                     throw io; // the create did not happen: its own error says why
                 }
