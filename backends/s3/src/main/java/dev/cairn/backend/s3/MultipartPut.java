@@ -88,11 +88,31 @@ final class MultipartPut {
                 .whenComplete((completed, failure) -> {
                     if (failure == null) {
                         done.complete(null);
+                    } else if (partsDone.isDone() && !partsDone.isCompletedExceptionally() && S3Failures.status(failure) == 404) {
+                        confirmCompleted(done, failure);
                     } else {
                         abortThenFail(done, failure);
                     }
                 });
         return done;
+    }
+
+    /**
+     * The completion failed with 404 after every part was sent: its answer may have been lost and its retry found the
+     * upload gone because it had completed (NoSuchUpload, as S3Proxy, MinIO and Ceph answer). The object is then under
+     * its key with this upload's record (length and CRC32C of the whole): the put happened. Anything else fails it.
+     */
+    private void confirmCompleted(CompletableFuture<Void> done, Throwable failure) {
+        client.headObject(software.amazon.awssdk.services.s3.model.HeadObjectRequest.builder().bucket(bucket).key(objectKey)
+                        .overrideConfiguration(o -> o.apiCallAttemptTimeout(abortBudget)).build())
+                .whenComplete((head, headFailure) -> {
+                    if (headFailure == null && head.contentLength() != null && head.contentLength() == data.remaining()
+                            && ObjectCheck.sameRecord(head.metadata(), record)) {
+                        done.complete(null);
+                    } else {
+                        abortThenFail(done, failure);
+                    }
+                });
     }
 
     /**

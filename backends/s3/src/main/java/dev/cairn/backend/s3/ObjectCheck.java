@@ -38,6 +38,16 @@ final class ObjectCheck {
         return Map.of(LENGTH, Long.toString(body.remaining()), CRC32C, hex(crc.getValue()));
     }
 
+    /** Whether {@code metadata} carries exactly the record {@code record} ({@link #of}) names. */
+    static boolean sameRecord(Map<String, String> metadata, Map<String, String> record) {
+        for (Map.Entry<String, String> e : record.entrySet()) {
+            if (!e.getValue().equals(find(metadata, e.getKey()))) {
+                return false;
+            }
+        }
+        return true;
+    }
+
     /** Fails when the record in {@code metadata} names another size than {@code size}, or is half there. */
     static void checkSize(Map<String, String> metadata, long size, String what) throws IOException {
         String recorded = find(metadata, LENGTH);

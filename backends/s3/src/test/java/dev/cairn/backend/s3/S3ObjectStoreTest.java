@@ -226,6 +226,38 @@ class S3ObjectStoreTest extends ObjectStoreContract {
         }
     }
 
+    /**
+     * A multipart upload whose completion happened but whose answer was lost: the retried completion finds the upload
+     * gone (404 NoSuchUpload, as MinIO and Ceph answer; S3Proxy completes it again, so its answer is edited here), and
+     * the put, which happened, succeeds (the object carries this upload's record) instead of failing as "no such
+     * object".
+     */
+    @Test
+    void aCompletionWhoseAnswerIsLostIsTakenForDoneWhenTheObjectIsThere() throws Exception {
+        int size = (int) (11 * MIB + 17);
+        byte[] content = randomBytes(44, size);
+        software.amazon.awssdk.core.interceptor.ExecutionInterceptor uploadGone = new software.amazon.awssdk.core.interceptor.ExecutionInterceptor() {
+            @Override
+            public software.amazon.awssdk.http.SdkHttpResponse modifyHttpResponse(
+                    software.amazon.awssdk.core.interceptor.Context.ModifyHttpResponse context,
+                    software.amazon.awssdk.core.interceptor.ExecutionAttributes attributes) {
+                if (context.request() instanceof software.amazon.awssdk.services.s3.model.CompleteMultipartUploadRequest) {
+                    return context.httpResponse().toBuilder().statusCode(404).build(); // only the retry's answer arrives
+                }
+                return context.httpResponse();
+            }
+        };
+        try (FaultyHttpProxy proxy = new FaultyHttpProxy(s3.endpoint());
+             S3ObjectStore parts = new S3ObjectStore(quickRetries(config(proxy.endpoint())).interceptor(uploadGone)
+                     .partSize(5 * MIB).uploadConcurrency(2).build())) {
+            proxy.inject(head -> head.startsWith("POST ") && head.contains("uploadId="), Fault.LOSE_RESPONSE, 1);
+            parts.put("completed", ByteBuffer.wrap(content));
+            assertEquals(2, proxy.count("POST", "uploadId="), "the completion, and its retry");
+            assertEquals(0, proxy.count("DELETE", "uploadId="), "nothing aborted");
+            assertArrayEquals(content, bytesOf(parts.readAll("completed")));
+        }
+    }
+
     @Test
     void aSmallObjectIsOnePutWithACrc32cChecksum() throws Exception {
         try (FaultyHttpProxy proxy = new FaultyHttpProxy(s3.endpoint());
