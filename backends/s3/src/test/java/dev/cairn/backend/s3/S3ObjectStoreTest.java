@@ -248,8 +248,10 @@ class S3ObjectStoreTest extends ObjectStoreContract {
             }
         };
         try (FaultyHttpProxy proxy = new FaultyHttpProxy(s3.endpoint());
+             // The lost answer is waited for until the attempt's timeout: 5 s, not the default 30, and far above what
+             // a 5 MiB part on loopback takes even on a busy machine.
              S3ObjectStore parts = new S3ObjectStore(quickRetries(config(proxy.endpoint())).interceptor(uploadGone)
-                     .partSize(5 * MIB).uploadConcurrency(2).build())) {
+                     .attemptTimeout(Duration.ofSeconds(5)).partSize(5 * MIB).uploadConcurrency(2).build())) {
             proxy.inject(head -> head.startsWith("POST ") && head.contains("uploadId="), Fault.LOSE_RESPONSE, 1);
             parts.put("completed", ByteBuffer.wrap(content));
             assertEquals(2, proxy.count("POST", "uploadId="), "the completion, and its retry");
