@@ -9,9 +9,9 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.cairn.ObjectStore;
-import dev.cairn.testkit.FaultyHttpProxy;
-import dev.cairn.testkit.FaultyHttpProxy.Fault;
 import dev.cairn.testkit.EmbeddedS3;
+import dev.cairn.testkit.FaultyHttpProxy.Fault;
+import dev.cairn.testkit.FaultyHttpProxy;
 import dev.cairn.testkit.ObjectStoreContract;
 import java.io.IOException;
 import java.io.PrintWriter;
@@ -23,10 +23,23 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.TimeoutException;
+import java.util.concurrent.atomic.AtomicBoolean;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.TestInstance;
+import software.amazon.awssdk.core.SdkRequest;
+import software.amazon.awssdk.core.SdkResponse;
+import software.amazon.awssdk.core.interceptor.Context;
+import software.amazon.awssdk.core.interceptor.ExecutionAttributes;
+import software.amazon.awssdk.core.interceptor.ExecutionInterceptor;
+import software.amazon.awssdk.http.SdkHttpRequest;
+import software.amazon.awssdk.http.SdkHttpResponse;
+import software.amazon.awssdk.services.s3.model.CompleteMultipartUploadRequest;
+import software.amazon.awssdk.services.s3.model.DeleteObjectsResponse;
+import software.amazon.awssdk.services.s3.model.ListObjectsV2Request;
+import software.amazon.awssdk.services.s3.model.ListObjectsV2Response;
+import software.amazon.awssdk.services.s3.model.S3Error;
 
 /**
  * The contract against a real S3 server (S3Proxy) on loopback, one server for the class and a fresh key prefix per
@@ -128,16 +141,16 @@ class S3ObjectStoreTest extends ObjectStoreContract {
     void aKeyDeleteObjectsReportsNotDeletedFailsTheCallNamingItAndAKeyAlreadyGoneDoesNot() throws Exception {
         String prefix = "test-" + stores + "/"; // the prefix config() gives the store below
         // The answer S3 gives when it refuses some keys of a batch: S3Proxy deletes them all, so the answer is edited.
-        software.amazon.awssdk.core.interceptor.ExecutionInterceptor refuses = new software.amazon.awssdk.core.interceptor.ExecutionInterceptor() {
+        ExecutionInterceptor refuses = new ExecutionInterceptor() {
             @Override
-            public software.amazon.awssdk.core.SdkResponse modifyResponse(
-                    software.amazon.awssdk.core.interceptor.Context.ModifyResponse context,
-                    software.amazon.awssdk.core.interceptor.ExecutionAttributes attributes) {
-                if (context.response() instanceof software.amazon.awssdk.services.s3.model.DeleteObjectsResponse r) {
+            public SdkResponse modifyResponse(
+                    Context.ModifyResponse context,
+                    ExecutionAttributes attributes) {
+                if (context.response() instanceof DeleteObjectsResponse r) {
                     return r.toBuilder().errors(
-                            software.amazon.awssdk.services.s3.model.S3Error.builder().key(prefix + "a/gone")
+                            S3Error.builder().key(prefix + "a/gone")
                                     .code("NoSuchKey").message("The specified key does not exist.").build(),
-                            software.amazon.awssdk.services.s3.model.S3Error.builder().key(prefix + "a/locked")
+                            S3Error.builder().key(prefix + "a/locked")
                                     .code("AccessDenied").message("Access Denied").build()).build();
                 }
                 return context.response();
@@ -158,11 +171,11 @@ class S3ObjectStoreTest extends ObjectStoreContract {
      */
     @Test
     void aServerThatIgnoresConditionalCreatesIsRefusedAtTheFirstCreate() throws Exception {
-        software.amazon.awssdk.core.interceptor.ExecutionInterceptor strips = new software.amazon.awssdk.core.interceptor.ExecutionInterceptor() {
+        ExecutionInterceptor strips = new ExecutionInterceptor() {
             @Override
-            public software.amazon.awssdk.http.SdkHttpRequest modifyHttpRequest(
-                    software.amazon.awssdk.core.interceptor.Context.ModifyHttpRequest context,
-                    software.amazon.awssdk.core.interceptor.ExecutionAttributes attributes) {
+            public SdkHttpRequest modifyHttpRequest(
+                    Context.ModifyHttpRequest context,
+                    ExecutionAttributes attributes) {
                 return context.httpRequest().toBuilder().removeHeader("If-None-Match").build();
             }
         };
@@ -191,23 +204,23 @@ class S3ObjectStoreTest extends ObjectStoreContract {
      */
     @Test
     void aListingPageCutShortWithoutAContinuationTokenFailsTheListing() throws Exception {
-        java.util.concurrent.atomic.AtomicBoolean dropTokens = new java.util.concurrent.atomic.AtomicBoolean();
-        software.amazon.awssdk.core.interceptor.ExecutionInterceptor pagesOfTwo = new software.amazon.awssdk.core.interceptor.ExecutionInterceptor() {
+        AtomicBoolean dropTokens = new AtomicBoolean();
+        ExecutionInterceptor pagesOfTwo = new ExecutionInterceptor() {
             @Override
-            public software.amazon.awssdk.core.SdkRequest modifyRequest(
-                    software.amazon.awssdk.core.interceptor.Context.ModifyRequest context,
-                    software.amazon.awssdk.core.interceptor.ExecutionAttributes attributes) {
-                if (context.request() instanceof software.amazon.awssdk.services.s3.model.ListObjectsV2Request r) {
+            public SdkRequest modifyRequest(
+                    Context.ModifyRequest context,
+                    ExecutionAttributes attributes) {
+                if (context.request() instanceof ListObjectsV2Request r) {
                     return r.toBuilder().maxKeys(2).build();
                 }
                 return context.request();
             }
 
             @Override
-            public software.amazon.awssdk.core.SdkResponse modifyResponse(
-                    software.amazon.awssdk.core.interceptor.Context.ModifyResponse context,
-                    software.amazon.awssdk.core.interceptor.ExecutionAttributes attributes) {
-                if (dropTokens.get() && context.response() instanceof software.amazon.awssdk.services.s3.model.ListObjectsV2Response r) {
+            public SdkResponse modifyResponse(
+                    Context.ModifyResponse context,
+                    ExecutionAttributes attributes) {
+                if (dropTokens.get() && context.response() instanceof ListObjectsV2Response r) {
                     return r.toBuilder().nextContinuationToken(null).build();
                 }
                 return context.response();
@@ -236,12 +249,12 @@ class S3ObjectStoreTest extends ObjectStoreContract {
     void aCompletionWhoseAnswerIsLostIsTakenForDoneWhenTheObjectIsThere() throws Exception {
         int size = (int) (11 * MIB + 17);
         byte[] content = randomBytes(44, size);
-        software.amazon.awssdk.core.interceptor.ExecutionInterceptor uploadGone = new software.amazon.awssdk.core.interceptor.ExecutionInterceptor() {
+        ExecutionInterceptor uploadGone = new ExecutionInterceptor() {
             @Override
-            public software.amazon.awssdk.http.SdkHttpResponse modifyHttpResponse(
-                    software.amazon.awssdk.core.interceptor.Context.ModifyHttpResponse context,
-                    software.amazon.awssdk.core.interceptor.ExecutionAttributes attributes) {
-                if (context.request() instanceof software.amazon.awssdk.services.s3.model.CompleteMultipartUploadRequest) {
+            public SdkHttpResponse modifyHttpResponse(
+                    Context.ModifyHttpResponse context,
+                    ExecutionAttributes attributes) {
+                if (context.request() instanceof CompleteMultipartUploadRequest) {
                     return context.httpResponse().toBuilder().statusCode(404).build(); // only the retry's answer arrives
                 }
                 return context.httpResponse();
