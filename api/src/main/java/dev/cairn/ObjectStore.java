@@ -199,7 +199,7 @@ public interface ObjectStore extends AutoCloseable {
      * where each is a network call may answer in one (the peer tier does). The reads ask for a byte more than the stat
      * gave: an object replaced by a longer one in between fails the call, instead of its first bytes coming back as
      * the whole object (a reader that writes them back would cut it); a stable object still takes one read, which
-     * returns fewer bytes than asked at its end.
+     * stops at its end.
      */
     default ByteBuffer readAll(String key, long maxBytes) throws IOException {
         long size = stat(key).size();
@@ -207,14 +207,10 @@ public interface ObjectStore extends AutoCloseable {
             throw new ObjectTooLargeException(key, size, Math.min(maxBytes, Integer.MAX_VALUE - 8));
         }
         ByteBuffer dst = ByteBuffer.allocate((int) size + 1);
-        while (dst.hasRemaining()) {
-            int asked = dst.remaining();
-            if (read(key, dst.position(), dst) < asked) {
-                break; // the object's end
+        while (dst.position() < size) {
+            if (read(key, dst.position(), dst) <= 0) {
+                throw new java.io.EOFException("object " + key + " ended at " + dst.position() + " of " + size + " bytes");
             }
-        }
-        if (dst.position() < size) {
-            throw new java.io.EOFException("object " + key + " ended at " + dst.position() + " of " + size + " bytes");
         }
         if (dst.position() > size) {
             throw new IOException("object " + key + " changed while read: longer than the " + size + " bytes it had");

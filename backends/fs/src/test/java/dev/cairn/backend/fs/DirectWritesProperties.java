@@ -162,8 +162,7 @@ class DirectWritesProperties {
         new Random(seed).nextBytes(bytes);
         ByteBuffer data = place(bytes, source);
         Path file = temp.resolve("w" + STORES.incrementAndGet());
-        try (FileChannel real = FileChannel.open(file, StandardOpenOption.CREATE_NEW, StandardOpenOption.READ,
-                StandardOpenOption.WRITE); AlignmentChecking channel = new AlignmentChecking(real, block)) {
+        try (AlignmentChecking channel = AlignmentChecking.create(file, block)) {
             DirectWrites.write(channel, data, block);
             int body = length & -block;
             boolean straight = source != Source.HEAP && data.alignmentOffset(data.position(), block) == 0;
@@ -191,8 +190,7 @@ class DirectWritesProperties {
         new Random(seed).nextBytes(bytes);
         ByteBuffer data = place(bytes, source);
         Path file = temp.resolve("s" + STORES.incrementAndGet());
-        try (FileChannel real = FileChannel.open(file, StandardOpenOption.CREATE_NEW, StandardOpenOption.READ,
-                StandardOpenOption.WRITE); AlignmentChecking channel = new AlignmentChecking(real, block)) {
+        try (AlignmentChecking channel = AlignmentChecking.create(file, block)) {
             channel.shortOnce = aligned ? block : block + block / 2;
             if (aligned) {
                 DirectWrites.write(channel, data, block);
@@ -227,8 +225,7 @@ class DirectWritesProperties {
             Files.delete(earlier);
             ByteBuffer source = truncatedMap(bytes).position(1).slice(); // unaligned: through the bounce buffer
             Path file = temp.resolve("w" + STORES.incrementAndGet());
-            try (FileChannel real = FileChannel.open(file, StandardOpenOption.CREATE_NEW, StandardOpenOption.READ,
-                    StandardOpenOption.WRITE); AlignmentChecking channel = new AlignmentChecking(real, 4096)) {
+            try (AlignmentChecking channel = AlignmentChecking.create(file, 4096)) {
                 IOException e = assertThrows(IOException.class, () -> DirectWrites.write(channel, source, 4096),
                         "round " + round);
                 assertTrue(e.getMessage().contains("faulted") && e.getMessage().contains("truncated"), e.getMessage());
@@ -312,6 +309,12 @@ class DirectWritesProperties {
         AlignmentChecking(FileChannel real, int block) {
             this.real = real;
             this.block = block;
+        }
+
+        /** Over a new file {@code file}, which it closes with itself. */
+        static AlignmentChecking create(Path file, int block) throws IOException {
+            return new AlignmentChecking(FileChannel.open(file, StandardOpenOption.CREATE_NEW, StandardOpenOption.READ,
+                    StandardOpenOption.WRITE), block);
         }
 
         @Override

@@ -16,6 +16,7 @@ import dev.cairn.tiers.internal.manifest.ChunkRef;
 import dev.cairn.tiers.internal.manifest.EntryRecord;
 import dev.cairn.tiers.internal.manifest.Manifest;
 import dev.cairn.tiers.internal.restore.ChunkReader;
+import dev.cairn.tiers.internal.restore.StoredChunks;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.util.LinkedHashMap;
@@ -213,16 +214,11 @@ public final class Promoter implements AutoCloseable {
         String key = source.layout().chunkKey(ref.hash());
         // A byte more than recorded is asked for: an object written again since in a longer form (the same content,
         // another encoding) must fail the copy, not be cut to the recorded length and committed as that chunk.
-        // One read request as before: a read returns fewer bytes than asked only at the object's end (ObjectStore).
-        int asked = Math.toIntExact(storedLength) + 1;
-        ByteBuffer b = w.in.atLeast(Math.max(bound, asked)).limit(asked);
-        while (b.hasRemaining()) {
-            int want = b.remaining();
-            if (source.store().read(key, b.position(), b) < want) {
-                break;
-            }
-        }
-        int n = b.flip().limit();
+        // The reads stop at the recorded length, as before, each asking up to the limit: still one request.
+        int limit = Math.toIntExact(storedLength) + 1;
+        ByteBuffer b = StoredChunks.read(source.store(), key, w.in.atLeast(Math.max(bound, limit)).limit(limit),
+                storedLength);
+        int n = b.limit();
         if (n < storedLength) {
             throw new IOException("chunk " + key + " in tier " + source.name() + " ended at " + n + " of " + storedLength + " bytes");
         }

@@ -131,8 +131,7 @@ public final class ChunkReader implements AutoCloseable {
     /**
      * Reads chunk {@code c} from {@code store} into its place in {@code dst} (the entry's buffers, in order, the chunk
      * at {@code c.offset()}): decoded straight into place when one direct buffer holds it (then verified there),
-     * else decoded and verified here first, then copied, as into a memory map of a file (whose fault, if its file was
-     * truncated, is a {@link TargetFault}). Returns the stored bytes read.
+     * else decoded and verified here first, then copied ({@link Placement#put}), as into a memory map of a file. Returns the stored bytes read.
      */
     public int readInto(ObjectStore store, StoreLayout layout, ChunkRef c, List<ByteBuffer> dst, boolean trustLength)
             throws IOException {
@@ -154,18 +153,7 @@ public final class ChunkReader implements AutoCloseable {
             decodeChecked(store, layout, storedBytes, c, target, (int) off);
             return n;
         }
-        ByteBuffer plain = verify(store, layout, storedBytes, c);
-        int copied = 0;
-        while (copied < rawLength) {
-            ByteBuffer d = dst.get(b);
-            int len = (int) Math.min(rawLength - copied, d.remaining() - off);
-            int at = (int) off;
-            int from = copied;
-            TargetFault.copy(() -> d.put(at, plain, from, len));
-            copied += len;
-            b++;
-            off = 0;
-        }
+        Placement.put(dst, c.offset(), verify(store, layout, storedBytes, c), 0, rawLength);
         return n;
     }
 

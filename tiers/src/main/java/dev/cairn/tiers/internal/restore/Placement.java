@@ -23,9 +23,7 @@ final class Placement {
         while (copied < length) {
             ByteBuffer d = dst.get(b);
             int n = (int) Math.min(length - copied, d.remaining() - off);
-            int to = (int) off;
-            int from = srcPos + copied;
-            TargetFault.copy(() -> d.put(to, src, from, n));
+            TargetFault.copy(d, (int) off, src, srcPos + copied, n);
             copied += n;
             b++;
             off = 0;

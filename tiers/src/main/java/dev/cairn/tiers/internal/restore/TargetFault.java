@@ -1,6 +1,7 @@
 package dev.cairn.tiers.internal.restore;
 
 import dev.cairn.MappedFaults;
+import java.nio.ByteBuffer;
 
 /**
  * A restore's copy into a caller's buffer faulted: the buffer is a memory map whose file was truncated. Not a fault of
@@ -13,14 +14,15 @@ final class TargetFault extends RuntimeException {
     }
 
     /**
-     * Runs {@code copy} (a copy into a caller's buffer) and answers its fault, if it faulted, as a TargetFault. The
-     * fault's error is pending after the copy and may be thrown at any safepoint poll on the way (a return from the
-     * copy's method), or at the latest by {@link MappedFaults#deliverPending()}: the copy must run inside the
-     * {@code try} that answers it, not before it.
+     * Copies {@code length} bytes of {@code src} from {@code srcPos} to {@code dst} at {@code at} (a caller's buffer;
+     * neither position moves) and answers the copy's fault, if it faulted, as a TargetFault. The fault's error is
+     * pending after the copy and may be thrown at any armed safepoint poll on the way (the return from the copy's
+     * method), or at the latest by {@link MappedFaults#deliverPending()}: the copy runs inside the {@code try} that
+     * answers it, not before it.
      */
-    static void copy(Runnable copy) {
+    static void copy(ByteBuffer dst, int at, ByteBuffer src, int srcPos, int length) {
         try {
-            copy.run();
+            dst.put(at, src, srcPos, length);
             MappedFaults.deliverPending();
         } catch (InternalError e) {
             throw new TargetFault(e);
