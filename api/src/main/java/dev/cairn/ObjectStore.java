@@ -99,6 +99,18 @@ public interface ObjectStore extends AutoCloseable {
     List<ObjectInfo> list(String prefix) throws IOException;
 
     /**
+     * As {@link #list}, but never an answer from part of the store: a store spread over members that may not answer
+     * (the peer-memory tier, whose {@link #list} is the union of the members that did) fails with an IOException
+     * naming the silent members instead. Garbage collection lists this way wherever an object left out of the
+     * listing could be deleted for it (a step whose MANIFEST only a silent member holds would look abandoned, and the
+     * chunks only it names unused); a restore lists with {@link #list}, which answers while a member is down. By
+     * default {@link #list}, which is the whole store's answer.
+     */
+    default List<ObjectInfo> listWhole(String prefix) throws IOException {
+        return list(prefix);
+    }
+
+    /**
      * The folders directly under {@code prefix}: for every object whose key starts with {@code prefix} and has a '/'
      * after it, the key up to and including the first such '/', each once, sorted (S3's CommonPrefixes of a listing
      * with delimiter '/'). Objects directly under {@code prefix} are not named; a folder exists only while it holds an

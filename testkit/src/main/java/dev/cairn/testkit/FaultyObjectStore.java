@@ -148,6 +148,13 @@ public final class FaultyObjectStore implements ObjectStore {
         return delegate.list(prefix);
     }
 
+    /** Faults as {@link #list}: the same operation, asked to answer for the whole store. */
+    @Override
+    public List<ObjectInfo> listWhole(String prefix) throws IOException {
+        before("list", prefix);
+        return delegate.listWhole(prefix);
+    }
+
     @Override
     public List<String> listFolders(String prefix) throws IOException {
         before("listFolders", prefix);

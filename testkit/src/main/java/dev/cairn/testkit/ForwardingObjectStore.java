@@ -12,7 +12,8 @@ import java.util.List;
  * defaults send every write through {@link #put} or {@link #putIfAbsent} (durable at once), so that a test overriding
  * those two sees and breaks every write (a save's chunks it does not know to be stored are created with
  * {@code putIfAbsent}). {@link #listFolders} is passed on: a test that watches or breaks listings overrides it beside
- * {@link #list}.
+ * {@link #list}. {@link #listWhole} is not: its default is {@link #list}, so a test that breaks {@code list} breaks
+ * garbage collection's listings too.
  */
 public abstract class ForwardingObjectStore implements ObjectStore {
     protected final ObjectStore delegate;

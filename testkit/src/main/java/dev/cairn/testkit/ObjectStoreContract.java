@@ -447,6 +447,9 @@ public abstract class ObjectStoreContract {
         assertEquals(9, store.list("").size());
         assertEquals(List.of(), store.list("nothing/here/"));
         assertEquals(List.of(), store.list("run/steps/3"));
+        for (String prefix : List.of("run/steps/", "run", "", "nothing/here/")) { // every member answers here
+            assertEquals(keys(store.list(prefix)), keys(store.listWhole(prefix)), "listed whole: " + prefix);
+        }
     }
 
     @Test

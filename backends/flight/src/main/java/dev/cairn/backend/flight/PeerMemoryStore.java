@@ -41,7 +41,8 @@ import org.apache.arrow.memory.RootAllocator;
  * <p>It is a <em>shared</em> store: {@link #read}, {@link #stat} and {@link #list} see the union of this peer's
  * objects and those of every reachable peer. A read is served locally when it can be, else by the placement
  * targets, then by the other peers; a peer that does not answer is skipped for a short while (its connect timeout
- * is the {@linkplain PeerMemoryConfig#peerTimeout() peer timeout}). A read's bytes travel over a plain TCP port
+ * is the {@linkplain PeerMemoryConfig#peerTimeout() peer timeout}), and left out of a {@link #list}; a
+ * {@link #listWhole}, garbage collection's, fails instead, so no sweep runs on a listing that may miss a step. A read's bytes travel over a plain TCP port
  * that each peer opens beside its Flight server on the same host ({@link BulkServer}: what TCP costs, where Flight
  * over gRPC costs 3-4x the CPU per byte); a peer whose lane cannot be reached is read over Flight.
  *
@@ -531,15 +532,40 @@ public final class PeerMemoryStore implements ObjectStore {
         throw missing(key, unreachable, answered);
     }
 
-    /** The union of this peer's objects and every reachable peer's under {@code prefix}; this peer's win ties. */
+    /**
+     * The union of this peer's objects and every reachable peer's under {@code prefix}; this peer's win ties. A peer
+     * that is down or does not answer is left out: a restore after a peer's loss lists what the others hold.
+     */
     @Override
     public List<ObjectInfo> list(String prefix) throws IOException {
+        return list(prefix, null);
+    }
+
+    /**
+     * As {@link #list}, failing when a peer is down or did not answer: what only that peer holds (a MANIFEST, the
+     * index of a rank it replicates) would be missing from the union, and garbage collection would take the step for
+     * abandoned and its chunks, held by the peers that answered, for unused.
+     */
+    @Override
+    public List<ObjectInfo> listWhole(String prefix) throws IOException {
+        List<Integer> silent = new ArrayList<>();
+        List<ObjectInfo> union = list(prefix, silent);
+        if (!silent.isEmpty()) {
+            throw new IOException("peer memory store " + config.peerIndex() + " cannot list " + prefix
+                    + " whole: peer(s) " + silent + " did not answer");
+        }
+        return union;
+    }
+
+    /** The union under {@code prefix}; the peers not asked or not answering are added to {@code silent} if given. */
+    private List<ObjectInfo> list(String prefix, List<Integer> silent) throws IOException {
         checkOpen();
         Map<String, ObjectInfo> union = new TreeMap<>();
         for (ObjectInfo info : memory.list(prefix)) {
             union.put(info.key(), info);
         }
-        for (List<ObjectInfo> listing : askEveryPeer(link -> link.list(prefix))) {
+        PeerCall<List<ObjectInfo>> call = link -> link.list(prefix);
+        for (List<ObjectInfo> listing : silent == null ? askEveryPeer(call) : askEveryPeer(call, silent)) {
             for (ObjectInfo info : listing) {
                 union.putIfAbsent(info.key(), info);
             }

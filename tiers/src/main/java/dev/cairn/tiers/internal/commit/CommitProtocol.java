@@ -285,13 +285,22 @@ public final class CommitProtocol {
      * run on every rank use {@link #stepFolders} instead.
      */
     public List<Long> committedSteps(Tier tier) throws IOException {
-        return listCommitted(tier);
+        return listCommitted(tier, false);
     }
 
-    /** {@link #committedSteps}. */
-    static List<Long> listCommitted(Tier tier) throws IOException {
+    /**
+     * As {@link #committedSteps}, from a {@link dev.cairn.ObjectStore#listWhole}: for garbage collection, which must
+     * not take a step it does not see for gone.
+     */
+    public List<Long> committedStepsListedWhole(Tier tier) throws IOException {
+        return listCommitted(tier, true);
+    }
+
+    /** {@link #committedSteps}; {@code whole}: from a {@link dev.cairn.ObjectStore#listWhole}. */
+    static List<Long> listCommitted(Tier tier, boolean whole) throws IOException {
+        String prefix = tier.layout().stepsPrefix();
         TreeSet<Long> steps = new TreeSet<>();
-        for (ObjectInfo o : tier.store().list(tier.layout().stepsPrefix())) {
+        for (ObjectInfo o : whole ? tier.store().listWhole(prefix) : tier.store().list(prefix)) {
             if (tier.layout().isManifestKey(o.key())) {
                 tier.layout().stepOf(o.key()).ifPresent(steps::add);
             }

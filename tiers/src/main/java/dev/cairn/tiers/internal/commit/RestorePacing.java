@@ -116,6 +116,12 @@ final class RestorePacing {
         }
 
         @Override
+        public List<ObjectInfo> listWhole(String prefix) throws IOException {
+            pacing.awaitSlot();
+            return store.listWhole(prefix);
+        }
+
+        @Override
         public List<String> listFolders(String prefix) throws IOException {
             pacing.awaitSlot();
             return store.listFolders(prefix);

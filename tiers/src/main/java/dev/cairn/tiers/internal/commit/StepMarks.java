@@ -273,10 +273,11 @@ public final class StepMarks {
      * of the steps grows with steps x ranks). Empty when group 0 holds no mark (a new run, or one written only by a
      * release without marks), or when no committer recorded that its marks are complete ({@link #completeGroups}: its
      * first marks may have stopped part way): then only a listing of the steps tells which are committed. The record
-     * is read only where this process has not marked a step in {@code tier} yet (an outsider's collection).
+     * is read only where this process has not marked a step in {@code tier} yet (an outsider's collection). Listed
+     * whole ({@link dev.cairn.ObjectStore#listWhole}): a step left out could have its chunks collected.
      */
     public List<Long> markedInGroupZero(Tier tier) throws IOException {
-        List<Long> marked = marked(tier, 0);
+        List<Long> marked = marked(tier, 0, true);
         if (marked.isEmpty()) {
             return marked;
         }
@@ -299,8 +300,14 @@ public final class StepMarks {
 
     /** Steps marked in {@code group} of {@code tier}, ascending. */
     static List<Long> marked(Tier tier, int group) throws IOException {
+        return marked(tier, group, false);
+    }
+
+    /** As {@link #marked(Tier, int)}; {@code whole}: from a {@link dev.cairn.ObjectStore#listWhole}. */
+    private static List<Long> marked(Tier tier, int group, boolean whole) throws IOException {
+        String prefix = tier.layout().markGroupPrefix(group);
         TreeSet<Long> steps = new TreeSet<>();
-        for (ObjectInfo o : tier.store().list(tier.layout().markGroupPrefix(group))) {
+        for (ObjectInfo o : whole ? tier.store().listWhole(prefix) : tier.store().list(prefix)) {
             tier.layout().stepOfMarkKey(o.key()).ifPresent(steps::add);
         }
         return new ArrayList<>(steps);

@@ -279,7 +279,7 @@ public final class GarbageCollector {
     private void learnSteps(Tier tier, RetainedSteps steps, long generation) throws IOException {
         List<Long> candidates = commits.marks().markedInGroupZero(tier);
         if (candidates.isEmpty()) {
-            candidates = commits.committedSteps(tier);
+            candidates = commits.committedStepsListedWhole(tier);
         }
         int keep = tier.config().keepLast();
         int held = 0;
@@ -326,7 +326,10 @@ public final class GarbageCollector {
         Instant cutoff = Instant.ofEpochMilli(began).minus(grace);
         Map<Long, List<ObjectInfo>> byStep = new TreeMap<>();
         Set<Long> committed = new HashSet<>();
-        for (ObjectInfo o : tier.store().list(layout.stepsPrefix())) {
+        // Whole or not at all: a step left out (its MANIFEST held only by a peer that did not answer) would be taken
+        // for abandoned, and the chunks only it names for unused. The chunks' and markers' listings below may leave
+        // some out: what is not listed is not deleted.
+        for (ObjectInfo o : tier.store().listWhole(layout.stepsPrefix())) {
             layout.stepOf(o.key()).ifPresent(step -> {
                 byStep.computeIfAbsent(step, s -> new ArrayList<>()).add(o);
                 if (layout.isManifestKey(o.key())) {
