@@ -32,6 +32,11 @@ final class LocalArrival implements StreamListener<Result> {
         released.complete(tokens);
     }
 
+    /** Whether this arrival's wait is over (released, failed, or given up at its timeout): it no longer counts. */
+    boolean ended() {
+        return released.isDone();
+    }
+
     /**
      * Waits for the release and returns every rank's token; fails as a remote arrival would (TIMED_OUT, or the error
      * the barrier ended with).

@@ -6,6 +6,7 @@ import java.util.Iterator;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
+import java.util.function.BooleanSupplier;
 import org.apache.arrow.flight.CallStatus;
 import org.apache.arrow.flight.FlightProducer.StreamListener;
 import org.apache.arrow.flight.Result;
@@ -17,32 +18,46 @@ import org.apache.arrow.flight.Result;
  * returns). No thread waits: an arrival only stores the call's listener.
  *
  * <p>A rank that arrives twice at one name (a retry after a lost connection) replaces its earlier call, which fails
- * with ALREADY_EXISTS (not retried). A barrier
- * that not every rank reaches is dropped once the longest timeout its arrivals asked for has passed, failing the
- * calls still open on it; closing fails every open call. Both bound what a group that loses a rank leaves behind.
+ * with ALREADY_EXISTS (not retried). An arrival counts only while its rank still waits: once the timeout it asked for
+ * has passed, or its call ended (the rank's deadline cancelled it), it is dropped at the next arrival anywhere, and its
+ * call failed. So a barrier is never released with the token of a rank that gave up (whose save failed with TIMEOUT),
+ * which a later arrival would otherwise do while an earlier rank's call was long over. A barrier whose arrivals are all
+ * dropped is forgotten; closing fails every open call. Both bound what a group that loses a rank leaves behind.
  */
 final class PeerBarriers {
     /** The longest an arrival may keep its barrier open: a day, far beyond any commit deadline. */
     private static final long MAX_TIMEOUT_MILLIS = TimeUnit.DAYS.toMillis(1);
 
-    /** One named barrier: who arrived, each with its open call, and when it may be dropped. */
+    /** One rank's arrival: its open call, its token, until when it counts, and whether its call already ended. */
+    private record Waiter(StreamListener<Result> call, String token, long dropAtNanos, BooleanSupplier ended) {
+        boolean gone(long now) {
+            return now - dropAtNanos > 0 || ended.getAsBoolean(); // nanoTime values compare by difference only
+        }
+    }
+
+    /** One named barrier: who arrived and still waits. */
     private static final class Barrier {
         final int world;
-        final Map<Integer, StreamListener<Result>> waiting = new HashMap<>();
-        final Map<Integer, String> tokens = new HashMap<>();
-        long dropAtNanos;
+        final Map<Integer, Waiter> waiting = new HashMap<>();
 
-        Barrier(int world, long dropAtNanos) {
+        Barrier(int world) {
             this.world = world;
-            this.dropAtNanos = dropAtNanos;
         }
     }
 
     private final Map<String, Barrier> barriers = new HashMap<>();
     private boolean closed;
 
-    /** Rank {@code a.rank()} of {@code a.world()} arrived at {@code a.name()}; {@code call} is answered on release. */
-    void arrive(PeerProtocol.Arrival a, StreamListener<Result> call) {
+    /** Peer 0's own arrival: it counts until {@code here}'s wait ends. */
+    void arrive(PeerProtocol.Arrival a, LocalArrival here) {
+        arrive(a, here, here::ended);
+    }
+
+    /**
+     * Rank {@code a.rank()} of {@code a.world()} arrived at {@code a.name()}; {@code call} is answered on release.
+     * {@code ended} tells whether the call is over on the rank's side (a remote call cancelled at its deadline).
+     */
+    void arrive(PeerProtocol.Arrival a, StreamListener<Result> call, BooleanSupplier ended) {
         if (a.world() < 1 || a.rank() < 0 || a.rank() >= a.world()) {
             fail(call, CallStatus.INVALID_ARGUMENT, "rank " + a.rank() + " of " + a.world() + " at barrier " + a.name());
             return;
@@ -59,25 +74,24 @@ final class PeerBarriers {
             } else {
                 long now = System.nanoTime();
                 expired = dropExpired(now);
-                // Saturated: a timeout from the wire must not overflow into a barrier dropped at once.
+                // Saturated: a timeout from the wire must not overflow into an arrival dropped at once.
                 long dropAt = now + TimeUnit.MILLISECONDS.toNanos(Math.min(Math.max(0, a.timeoutMillis()), MAX_TIMEOUT_MILLIS));
-                Barrier b = barriers.computeIfAbsent(a.name(), n -> new Barrier(a.world(), dropAt));
+                Barrier b = barriers.computeIfAbsent(a.name(), n -> new Barrier(a.world()));
                 if (b.world != a.world()) {
                     mismatch = "barrier " + a.name() + " is of " + b.world + " ranks; rank " + a.rank() + " arrived for "
                             + a.world();
                     release = null;
                 } else {
-                    superseded = b.waiting.put(a.rank(), call);
-                    b.tokens.put(a.rank(), a.token());
-                    if (dropAt - b.dropAtNanos > 0) { // nanoTime values compare by difference only
-                        b.dropAtNanos = dropAt;
-                    }
+                    Waiter before = b.waiting.put(a.rank(), new Waiter(call, a.token(), dropAt, ended));
+                    superseded = before == null ? null : before.call();
                     if (b.waiting.size() == b.world) {
                         barriers.remove(a.name());
-                        release = new ArrayList<>(b.waiting.values());
+                        release = new ArrayList<>(b.world);
                         List<String> tokens = new ArrayList<>(b.world);
                         for (int r = 0; r < b.world; r++) {
-                            tokens.add(b.tokens.get(r));
+                            Waiter w = b.waiting.get(r);
+                            release.add(w.call());
+                            tokens.add(w.token());
                         }
                         released = PeerProtocol.tokens(tokens);
                     } else {
@@ -115,7 +129,7 @@ final class PeerBarriers {
         synchronized (this) {
             closed = true;
             for (Barrier b : barriers.values()) {
-                open.addAll(b.waiting.values());
+                b.waiting.values().forEach(w -> open.add(w.call()));
             }
             barriers.clear();
         }
@@ -129,12 +143,19 @@ final class PeerBarriers {
         return barriers.size();
     }
 
+    /** Drops every arrival that no longer counts ({@link Waiter#gone}), and the barriers left without one. */
     private List<StreamListener<Result>> dropExpired(long now) {
         List<StreamListener<Result>> out = new ArrayList<>();
         for (Iterator<Barrier> it = barriers.values().iterator(); it.hasNext(); ) {
             Barrier b = it.next();
-            if (now - b.dropAtNanos > 0) {
-                out.addAll(b.waiting.values());
+            for (Iterator<Waiter> w = b.waiting.values().iterator(); w.hasNext(); ) {
+                Waiter waiter = w.next();
+                if (waiter.gone(now)) {
+                    out.add(waiter.call());
+                    w.remove();
+                }
+            }
+            if (b.waiting.isEmpty()) {
                 it.remove();
             }
         }

@@ -114,7 +114,8 @@ final class PeerService extends NoOpFlightProducer {
         try {
             if (PeerProtocol.BARRIER_ACTION.equals(action.getType())) {
                 // Answered when the last rank arrives, from that rank's call: no thread waits here.
-                barriers.arrive(PeerProtocol.decodeBarrier(action.getBody()), listener);
+                // It counts while the rank waits: its deadline cancels the call (gRPC), and then it no longer does.
+                barriers.arrive(PeerProtocol.decodeBarrier(action.getBody()), listener, context::isCancelled);
                 return;
             }
             switch (action.getType()) {
@@ -165,7 +166,7 @@ final class PeerService extends NoOpFlightProducer {
     }
 
     /** This peer's own arrival at a barrier it keeps (it is peer 0): {@code call} is answered on release. */
-    void arriveHere(PeerProtocol.Arrival arrival, StreamListener<Result> call) {
+    void arriveHere(PeerProtocol.Arrival arrival, LocalArrival call) {
         barriers.arrive(arrival, call);
     }
 

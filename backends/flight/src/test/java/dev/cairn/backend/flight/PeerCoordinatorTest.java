@@ -165,6 +165,50 @@ class PeerCoordinatorTest {
         assertEquals(0, barriers.open());
     }
 
+    /**
+     * An arrival counts only while its rank waits. Rank 1 gave up (its await ended, as a remote call ends when its
+     * deadline cancels it) while the barrier waited for rank 0, whose save was slower: rank 0's arrival must not release
+     * the barrier with the token of a rank whose save already failed with TIMEOUT. Rank 1 arriving again does.
+     */
+    @Test
+    void aRankWhoseWaitEndedNoLongerCountsAtTheBarrier() throws Exception {
+        PeerBarriers barriers = new PeerBarriers();
+        LocalArrival one = new LocalArrival();
+        LocalArrival two = new LocalArrival();
+        LocalArrival zero = new LocalArrival();
+        barriers.arrive(new PeerProtocol.Arrival("b", 1, 3, 60_000, "one"), one);
+        barriers.arrive(new PeerProtocol.Arrival("b", 2, 3, 60_000, "two"), two);
+        assertThrows(PeerLink.PeerException.class, () -> one.await("b", 1), "rank 0 has not arrived");
+        barriers.arrive(new PeerProtocol.Arrival("b", 0, 3, 60_000, "zero"), zero);
+        assertFalse(zero.ended(), "released with the token of a rank that gave up");
+        assertFalse(two.ended());
+        assertEquals(1, barriers.open());
+        LocalArrival oneAgain = new LocalArrival();
+        barriers.arrive(new PeerProtocol.Arrival("b", 1, 3, 60_000, "one again"), oneAgain);
+        assertEquals(List.of("zero", "one again", "two"), zero.await("b", 60_000));
+        assertEquals(List.of("zero", "one again", "two"), two.await("b", 60_000));
+    }
+
+    /**
+     * As above, for an arrival whose own timeout passed (its call may still look open here): a later arrival with a
+     * longer timeout keeps the barrier, not the arrivals that expired.
+     */
+    @Test
+    void anArrivalPastItsOwnTimeoutNoLongerCountsThoughALaterOneKeepsTheBarrier() throws Exception {
+        PeerBarriers barriers = new PeerBarriers();
+        LocalArrival one = new LocalArrival();
+        LocalArrival two = new LocalArrival();
+        LocalArrival zero = new LocalArrival();
+        barriers.arrive(new PeerProtocol.Arrival("b", 1, 3, 1, "one"), one);
+        barriers.arrive(new PeerProtocol.Arrival("b", 2, 3, 60_000, "two"), two);
+        Thread.sleep(5); // past rank 1's millisecond; a slower machine only makes it more so
+        barriers.arrive(new PeerProtocol.Arrival("b", 0, 3, 60_000, "zero"), zero);
+        PeerLink.PeerException dropped = assertThrows(PeerLink.PeerException.class, () -> one.await("b", 60_000));
+        assertTrue(dropped.getMessage().contains("past its timeout"), dropped.getMessage());
+        assertFalse(zero.ended(), "released with the token of a rank past its timeout");
+        assertEquals(1, barriers.open());
+    }
+
     @Test
     void aRankWaitingWhenPeerZeroIsLostFailsWithTimeoutAtItsDeadline() throws Exception {
         try (PeerGroup group = PeerGroup.start(3)) {
