@@ -1,9 +1,11 @@
 package dev.cairn.tiers;
 
+import dev.cairn.CairnConfig;
 import dev.cairn.CheckpointAdmin.CopyReport;
 import dev.cairn.CheckpointAdmin.Progress;
 import dev.cairn.CheckpointException;
 import dev.cairn.CheckpointException.Reason;
+import dev.cairn.ObjectInfo;
 import dev.cairn.ObjectStore;
 import dev.cairn.StoreRef;
 import dev.cairn.tiers.internal.Tier;
@@ -18,7 +20,9 @@ import dev.cairn.tiers.internal.restore.ChunkReader;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.file.NoSuchFileException;
+import java.time.Instant;
 import java.util.ArrayList;
+import java.util.Collection;
 import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
@@ -42,7 +46,10 @@ import org.apache.arrow.memory.BufferAllocator;
  * chain for a differential chunk): a target whose copy is missing a link, cut short or of other bytes of the same
  * length gets the verified copy from the sources, like a missing chunk. The same check runs when the target already
  * holds this very MANIFEST, so running the copy again repairs a damaged step instead of saying there is nothing to
- * copy.
+ * copy. As a save does with what it reuses, the copy counts only on chunks the target wrote recently
+ * ({@link #FRESH_FOR}; older ones are sent again, which restarts their age for a collector's grace), and asks the
+ * target again for every chunk it skipped right before the MANIFEST, failing with STORAGE, uncommitted, if a
+ * collection beside it deleted one.
  *
  * <p>Each rank index, like each chunk, comes from the first source whose copy is good: it parses and is the part of
  * the MANIFEST its rank wrote ({@link RankIndexes}); for a MANIFEST that keeps its chunk rows in the indexes (format 4
@@ -51,6 +58,12 @@ import org.apache.arrow.memory.BufferAllocator;
  * readable one that names this run and step.
  */
 final class AdminCopy {
+    /**
+     * How recently the target must have written a chunk for the copy to count on it instead of sending it again:
+     * half the command line's default grace, as a save's {@code SavePipeline#freshFor}.
+     */
+    static final java.time.Duration FRESH_FOR = CairnConfig.DEFAULT_GC_GRACE.dividedBy(2);
+
     private final CairnAdmin admin;
     private final StoreLayout layout;
     private final BufferAllocator allocator;
@@ -109,6 +122,7 @@ final class AdminCopy {
         }
         AtomicLong copied = new AtomicLong();
         AtomicLong skipped = new AtomicLong();
+        ConcurrentLinkedQueue<ChunkRef> reused = new ConcurrentLinkedQueue<>();
         AtomicLong bytes = new AtomicLong();
         ConcurrentLinkedQueue<ChunkReader> readers = new ConcurrentLinkedQueue<>();
         ThreadLocal<ChunkReader> reader = ThreadLocal.withInitial(() -> {
@@ -129,9 +143,12 @@ final class AdminCopy {
                 String entry = entryOf.get(i);
                 futures.add(pool.submit(() -> {
                     String key = layout.chunkKey(c.hash());
-                    if (holds(target, key, c.storedLength()) && allHeld(target, layout, c.bases())
+                    long freshSince = System.currentTimeMillis() - FRESH_FOR.toMillis();
+                    if (holdsFresh(target, key, c.storedLength(), freshSince)
+                            && allHeldFresh(target, layout, c.bases(), freshSince)
                             && reader.get().check(target, layout, c).ok()) {
                         skipped.incrementAndGet();
+                        reused.add(c);
                     } else {
                         Verified v = verifiedStored(reader.get(), order, layout, c, entry);
                         // A differential chunk's chain goes along, as stored: the manifest names it. Every link is
@@ -195,6 +212,7 @@ final class AdminCopy {
         for (Map.Entry<String, ByteBuffer> page : pages.entrySet()) {
             target.put(page.getKey(), page.getValue());
         }
+        confirmReused(target, reused, targetName, step);
         byte[] commit = new byte[manifestBytes.remaining()];
         manifestBytes.duplicate().get(commit);
         try {
@@ -262,21 +280,65 @@ final class AdminCopy {
         return true;
     }
 
-    private static boolean holds(ObjectStore target, String key, long storedLength) throws IOException {
+    /**
+     * Whether {@code target} holds {@code key} at {@code storedLength}, written at {@code freshSince} or later. An older
+     * copy is sent again, which restarts its age: a collector ({@code cairn gc}, a run's sweep) deletes a chunk no kept
+     * step names once it is older than its grace, and the steps the target keeps may not name this one.
+     */
+    private static boolean holdsFresh(ObjectStore target, String key, long storedLength, long freshSince)
+            throws IOException {
         try {
-            return target.stat(key).size() == storedLength;
+            ObjectInfo held = target.stat(key);
+            return held.size() == storedLength && !held.lastModified().isBefore(Instant.ofEpochMilli(freshSince));
         } catch (NoSuchFileException e) {
             return false;
+        }
+    }
+
+    /**
+     * Asks the target, right before the MANIFEST, for every chunk the copy found there instead of sending (and its
+     * chain), as a save's commit confirms what it reused ({@code ChunkConfirmation}): a collector whose grace is
+     * shorter than the copy may have deleted one since. Fails with STORAGE naming them, before anything is committed;
+     * the copy run again sends them.
+     */
+    private void confirmReused(ObjectStore target, Collection<ChunkRef> reused, String targetName, long step)
+            throws IOException {
+        Map<String, Long> lengths = new java.util.LinkedHashMap<>();
+        for (ChunkRef c : reused) {
+            lengths.put(layout.chunkKey(c.hash()), c.storedLength());
+            for (String base : c.bases()) {
+                lengths.putIfAbsent(layout.chunkKey(base), -1L);
+            }
+        }
+        if (lengths.isEmpty()) {
+            return;
+        }
+        Map<String, ObjectInfo> held = target.statAll(lengths.keySet());
+        List<String> gone = new ArrayList<>();
+        lengths.forEach((key, length) -> {
+            ObjectInfo info = held.get(key);
+            if (info == null || (length >= 0 && info.size() != length)) {
+                gone.add(key);
+            }
+        });
+        if (!gone.isEmpty()) {
+            throw new CheckpointException(Reason.STORAGE, gone.size() + " chunk(s) of step " + step + " that " + targetName
+                    + " held when the copy began are gone or replaced now (a collection beside the copy?), so the step"
+                    + " was not committed there; run the copy again: " + String.join(", ", gone.subList(0, Math.min(5, gone.size())))
+                    + (gone.size() > 5 ? ", ..." : ""));
         }
     }
 
     private record Verified(StoreRef source, ByteBuffer stored) {
     }
 
-    private static boolean allHeld(ObjectStore target, StoreLayout layout, List<String> hashes) throws IOException {
+    private static boolean allHeldFresh(ObjectStore target, StoreLayout layout, List<String> hashes, long freshSince)
+            throws IOException {
         for (String h : hashes) {
             try {
-                target.stat(layout.chunkKey(h));
+                if (target.stat(layout.chunkKey(h)).lastModified().isBefore(Instant.ofEpochMilli(freshSince))) {
+                    return false;
+                }
             } catch (NoSuchFileException e) {
                 return false;
             }

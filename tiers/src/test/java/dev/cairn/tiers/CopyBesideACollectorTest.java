@@ -1,0 +1,153 @@
+package dev.cairn.tiers;
+
+import static dev.cairn.tiers.Fixtures.assertSameState;
+import static dev.cairn.tiers.Fixtures.randomTensor;
+import static dev.cairn.tiers.Fixtures.smallConfig;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.cairn.CairnConfig;
+import dev.cairn.CheckpointAdmin;
+import dev.cairn.CheckpointAdmin.CopyReport;
+import dev.cairn.CheckpointException;
+import dev.cairn.Checkpointer;
+import dev.cairn.DType;
+import dev.cairn.GcReport;
+import dev.cairn.RestoreRequest;
+import dev.cairn.StoreRef;
+import dev.cairn.TierConfig;
+import dev.cairn.TrainingState;
+import dev.cairn.backend.fs.FileSystemObjectStore;
+import dev.cairn.testkit.ForwardingObjectStore;
+import dev.cairn.tiers.internal.layout.StoreLayout;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.ByteBuffer;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.attribute.FileTime;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.List;
+import java.util.concurrent.atomic.AtomicReference;
+import java.util.stream.Stream;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * A copy of a step ({@code cairn restore --to}) into a store where a collection ({@code cairn gc}) runs beside it. The
+ * target holds steps 1 and 2; the copied step 3 holds what step 1 held, so the copy finds step 1's chunks there and
+ * counts on them. The collection keeps only step 2, so step 1's chunks are unused to it. It runs while the copy puts
+ * its first index, after the chunks and before the MANIFEST. Before, the copy committed step 3 naming chunks the
+ * collection had just deleted: a committed step that could not be restored, and the copy said it succeeded.
+ */
+class CopyBesideACollectorTest {
+    private static final String RUN = "copygc";
+    private static final StoreLayout LAYOUT = new StoreLayout(RUN);
+
+    @TempDir
+    Path dir;
+
+    private static TrainingState state(long seed) {
+        return TrainingState.builder().add(randomTensor("w", DType.F32, 60_000, 100 + seed))
+                .add(randomTensor("b", DType.F32, 1000, 7)).build();
+    }
+
+    private void save(Path store, long step, long seed) throws Exception {
+        try (FileSystemObjectStore disk = new FileSystemObjectStore(store);
+             Checkpointer cp = Checkpointer.open(smallConfig(RUN).gcSweepEvery(0)
+                     .tier(TierConfig.of("disk", disk).keepLast(10)).build())) {
+            cp.save(step, state(seed)).done().join();
+        }
+    }
+
+    /** The target, which runs {@code collection} once, just before the copy's first index reaches the store. */
+    private static final class CollectedBeforeIndex extends ForwardingObjectStore {
+        private final AtomicReference<Runnable> collection;
+
+        CollectedBeforeIndex(FileSystemObjectStore target, Runnable collection) {
+            super(target);
+            this.collection = new AtomicReference<>(collection);
+        }
+
+        @Override
+        public void put(String key, ByteBuffer data) throws IOException {
+            if (key.equals(LAYOUT.indexKey(3, 0))) {
+                Runnable c = collection.getAndSet(null);
+                if (c != null) {
+                    c.run();
+                }
+            }
+            super.put(key, data);
+        }
+    }
+
+    /** Steps 1 (content 1) and 2 in the target, written {@code age} ago; step 3 (content 1 again) in the source. */
+    private void prepare(Duration age) throws Exception {
+        save(dir.resolve("target"), 1, 1);
+        save(dir.resolve("target"), 2, 2);
+        save(dir.resolve("source"), 3, 1);
+        FileTime then = FileTime.from(Instant.now().minus(age));
+        try (Stream<Path> files = Files.walk(dir.resolve("target"))) {
+            for (Path f : files.filter(Files::isRegularFile).toList()) {
+                Files.setLastModifiedTime(f, then);
+            }
+        }
+    }
+
+    /** Copies step 3 from the source into the target while a collection keeping one step runs with {@code grace}. */
+    private CopyReport copyBesideCollection(Duration grace, AtomicReference<GcReport> collected) throws Exception {
+        try (FileSystemObjectStore source = new FileSystemObjectStore(dir.resolve("source"));
+             FileSystemObjectStore target = new FileSystemObjectStore(dir.resolve("target"));
+             CheckpointAdmin collector = CheckpointAdmin.open(List.of(new StoreRef("target", "target", target)));
+             CollectedBeforeIndex watched = new CollectedBeforeIndex(target, () -> {
+                 try {
+                     collected.set(collector.gc(new StoreRef("target", "target", target), RUN, 1, grace, false));
+                 } catch (IOException e) {
+                     throw new UncheckedIOException(e);
+                 }
+             });
+             CheckpointAdmin admin = CheckpointAdmin.open(List.of(new StoreRef("source", "source", source)))) {
+            return admin.copy(RUN, 3, new StoreRef("target", "target", watched), 2, CheckpointAdmin.Progress.NONE);
+        }
+    }
+
+    private void assertRestores(long step, long seed) throws Exception {
+        try (FileSystemObjectStore target = new FileSystemObjectStore(dir.resolve("target"));
+             Checkpointer cp = Checkpointer.open(smallConfig(RUN).gcSweepEvery(0)
+                     .tier(TierConfig.of("disk", target).keepLast(10)).build())) {
+            assertSameState(state(seed), cp.restore(RestoreRequest.step(step)).state());
+        }
+    }
+
+    @Test
+    void chunksTheTargetWroteLongAgoAreSentAgainSoACollectionWithTheDefaultGraceKeepsThem() throws Exception {
+        prepare(Duration.ofHours(1));
+        AtomicReference<GcReport> collected = new AtomicReference<>();
+        CopyReport copy = copyBesideCollection(CairnConfig.DEFAULT_GC_GRACE, collected);
+        assertEquals(List.of(1L), collected.get().stepsRetired(), "the collection ran beside the copy");
+        assertEquals(copy.chunks(), copy.chunksCopied(), "every chunk the target held was an hour old: sent again");
+        assertFalse(copy.alreadyCommitted());
+        assertRestores(3, 1);
+    }
+
+    @Test
+    void aChunkACollectionDeletesAfterTheCopyFoundItFailsTheCopyBeforeItsManifest() throws Exception {
+        prepare(Duration.ZERO); // recent: the copy counts on them
+        AtomicReference<GcReport> collected = new AtomicReference<>();
+        CheckpointException failed = assertThrows(CheckpointException.class,
+                () -> copyBesideCollection(Duration.ZERO, collected)); // a grace shorter than the copy
+        assertTrue(collected.get().chunksDeleted() > 0, "the collection deleted step 1's chunks: " + collected.get());
+        assertEquals(CheckpointException.Reason.STORAGE, failed.reason());
+        assertTrue(failed.getMessage().contains("run the copy again"), failed.getMessage());
+        try (FileSystemObjectStore target = new FileSystemObjectStore(dir.resolve("target"))) {
+            assertThrows(java.nio.file.NoSuchFileException.class, () -> target.stat(LAYOUT.manifestKey(3)),
+                    "nothing committed");
+        }
+        CopyReport again = copyBesideCollection(CairnConfig.DEFAULT_GC_GRACE, new AtomicReference<>());
+        assertFalse(again.alreadyCommitted());
+        assertRestores(3, 1);
+    }
+}
