@@ -387,7 +387,7 @@ public final class CommittedManifest {
                 continue;
             }
             EntryRecord row = own.get(e.name());
-            if (row == null || !sameEntry(e, row)) {
+            if (row == null || !e.sameEntryAs(row)) {
                 throw new CheckpointException(Reason.CORRUPT, "rank index " + StoreLayout.indexName(e.rank()) + " of step "
                         + selected.step() + " does not list entry '" + e.name() + "' as its MANIFEST's directory does");
             }
@@ -426,7 +426,7 @@ public final class CommittedManifest {
             return rows;
         }
         for (int i = 0; i < rows.size(); i++) {
-            if (!sameEntry(expected.get(i), rows.get(i))) {
+            if (!expected.get(i).sameEntryAs(rows.get(i))) {
                 throw new CheckpointException(Reason.CORRUPT, "rank index " + StoreLayout.indexName(rank) + " of step "
                         + global.step() + " does not list entry '" + expected.get(i).name() + "' as its MANIFEST does");
             }
@@ -443,13 +443,6 @@ public final class CommittedManifest {
                     + " rank " + rank + " of " + global.worldSize() + " (" + global.contentHash().tag() + ")");
         }
         return index;
-    }
-
-    private static boolean sameEntry(EntryRecord a, EntryRecord b) {
-        return a.name().equals(b.name()) && a.tensor() == b.tensor() && a.dtype() == b.dtype() && a.perRank() == b.perRank()
-                && a.byteSize() == b.byteSize() && a.rank() == b.rank() && java.util.Arrays.equals(a.shape(), b.shape())
-                && java.util.Arrays.equals(a.globalShape(), b.globalShape())
-                && java.util.Arrays.equals(a.shardOffsets(), b.shardOffsets());
     }
 
     private static Set<Integer> allRanks(int world) {

@@ -21,6 +21,13 @@ public record EntryRecord(String name, boolean tensor, DType dtype, long[] shape
         this(name, tensor, dtype, shape, shape, tensor ? new long[shape.length] : null, false, byteSize, rank, chunks);
     }
 
+    /** Whether {@code b} lists the same entry as this: name, rank, kind, type, shapes, slice and size; chunks aside. */
+    public boolean sameEntryAs(EntryRecord b) {
+        return name.equals(b.name) && tensor == b.tensor && dtype == b.dtype && perRank == b.perRank
+                && byteSize == b.byteSize && rank == b.rank && java.util.Arrays.equals(shape, b.shape)
+                && java.util.Arrays.equals(globalShape, b.globalShape) && java.util.Arrays.equals(shardOffsets, b.shardOffsets);
+    }
+
     /** The slice this tensor entry holds. */
     public ShardSpec shard() {
         return ShardSpec.of(globalShape, shardOffsets, shape);

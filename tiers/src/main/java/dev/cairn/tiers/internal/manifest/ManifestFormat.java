@@ -572,9 +572,14 @@ public final class ManifestFormat {
         // reserve more than the configured chunk size allows.
         long maxStored = maxStoredBytes(chunkBytes);
         List<EntryRecord> entries = new ArrayList<>();
+        java.util.Set<String> seen = new java.util.HashSet<>();
         int i = 0;
         while (i < rows.size()) {
             Row first = rows.get(i);
+            // A rank's entry is one run of rows: the same name again (rows elsewhere) would be read as the first.
+            if (!seen.add(first.rank + "/" + first.entry)) {
+                throw corrupt(key, "holds entry '" + first.entry + "' of rank " + first.rank + " twice");
+            }
             List<ChunkRef> chunks = new ArrayList<>();
             long covered = 0;
             int j = i;

@@ -109,6 +109,25 @@ class HostileManifestTest {
         assertTrue(e.getMessage().contains("cairn.chunk_bytes " + (CairnConfig.MAX_CHUNK_BYTES + 1L)), e.getMessage());
     }
 
+    /**
+     * A rank's entry listed twice, in rows apart: read as it was, a restore planned from the first listing and read
+     * from the second (the one a lookup by name keeps), and copied the other slice's bytes into the target.
+     */
+    @Test
+    void anEntryListedTwiceForOneRankIsRefusedNamingIt() throws IOException {
+        CheckpointException e = refused(m -> {
+            List<Map<String, Object>> w = List.copyOf(m.rows);
+            Map<String, Object> x = new java.util.LinkedHashMap<>(w.get(0));
+            x.putAll(Map.of("entry", "x", "kind", "blob", "dtype", "", "shape", "", "global_shape", "", "shard_offset", "",
+                    "entry_bytes", 64L, "chunk", 0, "offset", 0L, "raw_length", 64L));
+            m.rows.add(x);
+            for (Map<String, Object> r : w) {
+                m.rows.add(new java.util.LinkedHashMap<>(r));
+            }
+        });
+        assertTrue(e.getMessage().contains("entry 'w' of rank 0 twice"), e.getMessage());
+    }
+
     @Test
     void aRankOutsideTheWorldIsRefusedNamingIt() throws IOException {
         CheckpointException e = refused(m -> m.firstEntry(r -> r.put("rank", 7)));
