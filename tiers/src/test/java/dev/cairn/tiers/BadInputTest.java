@@ -1,5 +1,6 @@
 package dev.cairn.tiers;
 
+import static dev.cairn.tiers.Fixtures.assertSameState;
 import static dev.cairn.tiers.Fixtures.randomTensor;
 import static dev.cairn.tiers.Fixtures.smallConfig;
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -18,6 +19,8 @@ import dev.cairn.TierConfig;
 import dev.cairn.TrainingState;
 import dev.cairn.backend.fs.FileSystemObjectStore;
 import dev.cairn.tiers.internal.layout.StoreLayout;
+import dev.cairn.tiers.internal.manifest.ChunkRef;
+import dev.cairn.tiers.internal.manifest.EntryRecord;
 import dev.cairn.tiers.internal.manifest.Manifest;
 import dev.cairn.tiers.internal.manifest.ManifestFormat;
 import java.nio.ByteBuffer;
@@ -131,6 +134,40 @@ class BadInputTest {
         try (Checkpointer cp = checkpointer()) {
             expect(Reason.UNSUPPORTED_VERSION, "format version " + (ManifestFormat.FORMAT_VERSION + 1), () -> cp.restore(RestoreRequest.latest()));
         }
+    }
+
+    /**
+     * A chunk stored with a codec of a later release: refused as a later format is, before the targets are written.
+     * Before, every tier was tried for the chunk, then CORRUPT ("no older intact checkpoint"), with the targets written.
+     */
+    @Test
+    void refusesAChunkOfAnUnknownCodecBeforeWritingTheTargets() throws Exception {
+        try (Checkpointer cp = checkpointer()) {
+            cp.save(1, state(1)).done().get(30, TimeUnit.SECONDS);
+        }
+        try (RootAllocator alloc = new RootAllocator()) {
+            Manifest m = ManifestFormat.read(disk.readAll(layout.manifestKey(1)), "m", alloc);
+            List<EntryRecord> entries = new java.util.ArrayList<>();
+            for (EntryRecord e : m.entries()) {
+                List<ChunkRef> chunks = new java.util.ArrayList<>(e.chunks());
+                if (e.name().equals("w")) {
+                    ChunkRef c = chunks.get(chunks.size() - 1); // the last: the chunks before it are read first
+                    chunks.set(chunks.size() - 1, new ChunkRef(c.offset(), c.rawLength(), c.hash(), "future+zstd",
+                            c.storedLength(), c.bases(), c.errorBound(), c.contentHash()));
+                }
+                entries.add(new EntryRecord(e.name(), e.tensor(), e.dtype(), e.shape(), e.globalShape(), e.shardOffsets(),
+                        e.perRank(), e.byteSize(), e.rank(), chunks));
+            }
+            Manifest later = new Manifest(m.formatVersion(), m.contentHash(), m.run(), m.step(), m.worldSize(), m.rank(),
+                    m.createdAt(), m.chunkBytes(), entries, m.indexed());
+            disk.put(layout.manifestKey(1), ByteBuffer.wrap(ManifestFormat.write(later, "manifest", alloc)));
+        }
+        TrainingState targets = state(99);
+        try (Checkpointer cp = checkpointer()) {
+            expect(Reason.UNSUPPORTED_VERSION, "codec 'future+zstd'",
+                    () -> cp.restore(RestoreRequest.latest().into(targets)));
+        }
+        assertSameState(state(99), targets);
     }
 
     @Test

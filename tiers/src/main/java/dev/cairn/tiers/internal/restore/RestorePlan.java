@@ -9,6 +9,7 @@ import dev.cairn.RestoreRequest;
 import dev.cairn.ShardSpec;
 import dev.cairn.Tensor;
 import dev.cairn.TrainingState;
+import dev.cairn.tiers.internal.codec.Codec;
 import dev.cairn.tiers.internal.manifest.ChunkRef;
 import dev.cairn.tiers.internal.manifest.EntryRecord;
 import dev.cairn.tiers.internal.manifest.Manifest;
@@ -282,6 +283,13 @@ final class RestorePlan {
             }
             read.add(e);
             for (ChunkRef c : e.chunks()) {
+                if (Codec.byName(c.codec()) == null) {
+                    // A later release's codec: refused before any chunk is fetched or any target written, as a later
+                    // format is, rather than taken for damage in every tier.
+                    throw new CheckpointException(Reason.UNSUPPORTED_VERSION, "step " + manifest.step() + " stores entry '"
+                            + e.name() + "' with codec '" + c.codec() + "', which this release of Cairn cannot decode;"
+                            + " restore it with the release that wrote it, or a later one");
+                }
                 if (u.slice() == null || u.slice().touches(c.offset(), c.rawLength())) {
                     out.add(new Task(e, c, u.dst(), u.slice()));
                 }
