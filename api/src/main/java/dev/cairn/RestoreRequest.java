@@ -41,6 +41,12 @@ public final class RestoreRequest {
      * Restores tensors into the buffers of {@code targets}. Every tensor of the checkpoint must appear there with
      * the same dtype and global shape; a target made by {@link Tensor#sharded} receives its slice, whatever split
      * saved the checkpoint. Blobs are always returned new.
+     *
+     * <p>Chunks are decoded straight into these buffers, each checked against its hash there. A restore that fails
+     * once it has started reading chunks (CORRUPT: a chunk bad in every tier; TIMEOUT; CLOSED) leaves them holding
+     * part of the checkpoint, and where a chunk failed its check, bytes that are not the checkpoint's: restore them
+     * again (an older step, as the error advises) or initialise them anew before training on. Requests the restore can
+     * refuse up front (INVALID_INPUT, UNSUPPORTED_VERSION) write nothing.
      */
     public RestoreRequest into(TrainingState targets) {
         return new RestoreRequest(step, targets, rankBlobs);

@@ -4,6 +4,7 @@ import static dev.cairn.tiers.Fixtures.assertSameState;
 import static dev.cairn.tiers.Fixtures.randomTensor;
 import static dev.cairn.tiers.Fixtures.smallConfig;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -81,6 +82,13 @@ class RepairTest {
             assertEquals(CheckpointException.Reason.CORRUPT, e.reason());
             assertTrue(e.getMessage().contains(bad), e.getMessage());
             assertTrue(e.getMessage().contains("newest older intact checkpoint is step 1"), e.getMessage());
+            assertFalse(e.getMessage().contains("targets"), "new tensors, handed to no one: " + e.getMessage());
+            TrainingState targets = state(9);
+            CheckpointException into = assertThrows(CheckpointException.class,
+                    () -> cp.restore(RestoreRequest.latest().into(targets)));
+            assertTrue(into.getMessage().contains("The targets hold part of step 2 now"), into.getMessage());
+            cp.restore(RestoreRequest.step(1).into(targets)); // as the error advises
+            assertSameState(state(1), targets);
             assertSameState(state(1), cp.restore(RestoreRequest.step(1)).state());
         }
     }

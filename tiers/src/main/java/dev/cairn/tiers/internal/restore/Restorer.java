@@ -122,7 +122,8 @@ public final class Restorer implements AutoCloseable {
             String older = newestIntactBefore(step, committedSteps()); // listed: an error's advice
             throw new CheckpointException(Reason.CORRUPT, "step " + step + " cannot be restored: " + bad.size()
                     + " chunk(s) missing, unreadable or corrupt in every tier: " + String.join("; ", bad.subList(0, Math.min(5, bad.size())))
-                    + (bad.size() > 5 ? "; ..." : "") + ". " + older);
+                    + (bad.size() > 5 ? "; ..." : "") + ". " + older
+                    + (request.targets().isPresent() ? " The targets hold part of step " + step + " now, not a checkpoint." : ""));
         }
         TrainingState state = plan.result();
         Map<String, Long> bytes = new LinkedHashMap<>();
