@@ -18,7 +18,8 @@ import org.apache.arrow.flight.Result;
  * returns). No thread waits: an arrival only stores the call's listener.
  *
  * <p>A rank that arrives twice at one name (a retry after a lost connection) replaces its earlier call, which fails
- * with ALREADY_EXISTS (not retried). An arrival counts only while its rank still waits: once the timeout it asked for
+ * with ALREADY_EXISTS (not retried); one that arrives again, with the same token, at a barrier already released (its
+ * answer was lost on the way) gets the same answer. An arrival counts only while its rank still waits: once the timeout it asked for
  * has passed, or its call ended (the rank's deadline cancelled it), it is dropped at the next arrival anywhere, and its
  * call failed. So a barrier is never released with the token of a rank that gave up (whose save failed with TIMEOUT),
  * which a later arrival would otherwise do while an earlier rank's call was long over. A barrier whose arrivals are all
@@ -45,7 +46,16 @@ final class PeerBarriers {
         }
     }
 
+    /**
+     * A barrier released, kept until the last of its arrivals' timeouts: a rank whose answer was lost on the way (its
+     * connection reset after the release was sent) arrives again, with the same token, and gets the same answer,
+     * instead of opening the barrier anew alone and waiting out its deadline.
+     */
+    private record Released(int world, Map<Integer, String> tokens, byte[] answer, long forgetAtNanos) {
+    }
+
     private final Map<String, Barrier> barriers = new HashMap<>();
+    private final Map<String, Released> released = new HashMap<>();
     private boolean closed;
 
     /** Peer 0's own arrival: it counts until {@code here}'s wait ends. */
@@ -62,40 +72,51 @@ final class PeerBarriers {
             fail(call, CallStatus.INVALID_ARGUMENT, "rank " + a.rank() + " of " + a.world() + " at barrier " + a.name());
             return;
         }
-        List<StreamListener<Result>> release;
-        byte[] released = null;
+        List<StreamListener<Result>> release = null;
+        byte[] answer = null;
         List<StreamListener<Result>> expired;
         StreamListener<Result> superseded = null;
         String mismatch = null;
         synchronized (this) {
             if (closed) {
-                release = null;
                 expired = List.of(call);
             } else {
                 long now = System.nanoTime();
                 expired = dropExpired(now);
                 // Saturated: a timeout from the wire must not overflow into an arrival dropped at once.
                 long dropAt = now + TimeUnit.MILLISECONDS.toNanos(Math.min(Math.max(0, a.timeoutMillis()), MAX_TIMEOUT_MILLIS));
-                Barrier b = barriers.computeIfAbsent(a.name(), n -> new Barrier(a.world()));
-                if (b.world != a.world()) {
-                    mismatch = "barrier " + a.name() + " is of " + b.world + " ranks; rank " + a.rank() + " arrived for "
-                            + a.world();
-                    release = null;
+                Released done = released.get(a.name());
+                if (done != null && done.world() == a.world() && !barriers.containsKey(a.name())
+                        && java.util.Objects.equals(done.tokens().get(a.rank()), a.token())) {
+                    release = List.of(call); // asked again: answered as before
+                    answer = done.answer();
                 } else {
-                    Waiter before = b.waiting.put(a.rank(), new Waiter(call, a.token(), dropAt, ended));
-                    superseded = before == null ? null : before.call();
-                    if (b.waiting.size() == b.world) {
-                        barriers.remove(a.name());
-                        release = new ArrayList<>(b.world);
-                        List<String> tokens = new ArrayList<>(b.world);
-                        for (int r = 0; r < b.world; r++) {
-                            Waiter w = b.waiting.get(r);
-                            release.add(w.call());
-                            tokens.add(w.token());
-                        }
-                        released = PeerProtocol.tokens(tokens);
+                    released.remove(a.name()); // another round under that name
+                    Barrier b = barriers.computeIfAbsent(a.name(), n -> new Barrier(a.world()));
+                    if (b.world != a.world()) {
+                        mismatch = "barrier " + a.name() + " is of " + b.world + " ranks; rank " + a.rank() + " arrived for "
+                                + a.world();
                     } else {
-                        release = null;
+                        Waiter before = b.waiting.put(a.rank(), new Waiter(call, a.token(), dropAt, ended));
+                        superseded = before == null ? null : before.call();
+                        if (b.waiting.size() == b.world) {
+                            barriers.remove(a.name());
+                            release = new ArrayList<>(b.world);
+                            List<String> tokens = new ArrayList<>(b.world);
+                            Map<Integer, String> byRank = new HashMap<>();
+                            long forgetAt = dropAt;
+                            for (int r = 0; r < b.world; r++) {
+                                Waiter w = b.waiting.get(r);
+                                release.add(w.call());
+                                tokens.add(w.token());
+                                byRank.put(r, w.token());
+                                if (w.dropAtNanos() - forgetAt > 0) {
+                                    forgetAt = w.dropAtNanos();
+                                }
+                            }
+                            answer = PeerProtocol.tokens(tokens);
+                            released.put(a.name(), new Released(b.world, byRank, answer, forgetAt));
+                        }
                     }
                 }
             }
@@ -114,7 +135,7 @@ final class PeerBarriers {
         if (release != null) {
             for (StreamListener<Result> l : release) {
                 try {
-                    l.onNext(new Result(released));
+                    l.onNext(new Result(answer));
                     l.onCompleted();
                 } catch (RuntimeException callAlreadyEnded) {
                     // that rank stopped waiting (its deadline): the others are released all the same
@@ -132,6 +153,7 @@ final class PeerBarriers {
                 b.waiting.values().forEach(w -> open.add(w.call()));
             }
             barriers.clear();
+            released.clear();
         }
         for (StreamListener<Result> l : open) {
             fail(l, CallStatus.UNAVAILABLE, "peer 0 of the group is closing");
@@ -143,7 +165,10 @@ final class PeerBarriers {
         return barriers.size();
     }
 
-    /** Drops every arrival that no longer counts ({@link Waiter#gone}), and the barriers left without one. */
+    /**
+     * Drops every arrival that no longer counts ({@link Waiter#gone}) and the barriers left without one, and forgets
+     * the released barriers whose arrivals' timeouts have all passed.
+     */
     private List<StreamListener<Result>> dropExpired(long now) {
         List<StreamListener<Result>> out = new ArrayList<>();
         for (Iterator<Barrier> it = barriers.values().iterator(); it.hasNext(); ) {
@@ -159,6 +184,7 @@ final class PeerBarriers {
                 it.remove();
             }
         }
+        released.values().removeIf(r -> now - r.forgetAtNanos() > 0);
         return out;
     }
 
