@@ -178,6 +178,7 @@ final class PeerLink implements AutoCloseable {
      */
     int read(String key, long offset, ByteBuffer dst) throws IOException {
         enter();
+        int start = dst.position();
         try {
             int port = bulkPort();
             int total = 0;
@@ -201,6 +202,10 @@ final class PeerLink implements AutoCloseable {
                     return total; // the end of the object, or of dst
                 }
             }
+        } catch (IOException | RuntimeException e) {
+            // Rounds read before the one that failed moved the position: the next peer asked reads into dst from here.
+            dst.position(start);
+            throw e;
         } finally {
             calls.decrementAndGet();
         }

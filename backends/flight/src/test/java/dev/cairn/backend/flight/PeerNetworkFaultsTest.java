@@ -3,6 +3,7 @@ package dev.cairn.backend.flight;
 import dev.cairn.testkit.TestBytes;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assertions.fail;
 
@@ -189,6 +190,40 @@ class PeerNetworkFaultsTest {
             }
             assertTrue(pair.flight.connections() >= 2, "served over a new connection: " + pair.faults());
         }
+    }
+
+    /**
+     * A read of more than one round on the bulk lane (64 MiB each) whose second round fails: the first round's bytes
+     * had moved the buffer's position, and a failed read left it there, so the next peer asked (or the caller's retry)
+     * wrote the object 64 MiB too far in. A read that fails leaves the buffer as it found it.
+     */
+    @Test
+    void aReadWhoseSecondRoundFailsLeavesTheBufferWhereItWas() throws Exception {
+        int size = (64 << 20) + (1 << 20);
+        long seed = 1;
+        while (!resetInSecondRound(seed, size)) {
+            seed++;
+        }
+        Schedule lane = Schedule.seeded(seed).with(Fault.RESET, 0.5).withWindow(32 << 20);
+        try (Pair pair = Pair.start(Schedule.seeded(0), lane)) {
+            ByteBuffer content = ByteBuffer.allocateDirect(size);
+            pair.holder.put("chunks/large", content);
+            ByteBuffer dst = ByteBuffer.allocateDirect(size);
+            dst.position(3);
+            assertThrows(IOException.class, () -> pair.reader.read("chunks/large", 0, dst), pair.faults());
+            assertEquals(1, pair.lane.injected(Fault.RESET), pair.faults());
+            assertEquals(3, dst.position(), "a failed read leaves the buffer's position where it was");
+        }
+    }
+
+    /** Whether the lane's first connection resets inside the second round's answer and nowhere before it. */
+    private static boolean resetInSecondRound(long seed, int size) {
+        Schedule s = Schedule.seeded(seed).with(Fault.RESET, 0.5).withWindow(32 << 20);
+        FaultyTcpProxy.Plan third = s.plan(0, FaultyTcpProxy.Direction.TO_CLIENT, 2);
+        return s.plan(0, FaultyTcpProxy.Direction.TO_SERVER, 0).healthy()
+                && s.plan(0, FaultyTcpProxy.Direction.TO_CLIENT, 0).healthy()
+                && s.plan(0, FaultyTcpProxy.Direction.TO_CLIENT, 1).healthy()
+                && third.fault() == Fault.RESET && third.atByte() >= (64 << 20) + 4096 && third.atByte() < size - 4096;
     }
 
     /** Whether the first Flight connection goes half-open between 4 and 8 KiB of answers and the next three never. */
