@@ -4,12 +4,17 @@ import static dev.cairn.cli.CairnCliTest.cairn;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.cairn.ObjectStore;
 import dev.cairn.backend.fs.FileSystemObjectStore;
 import dev.cairn.cli.CairnCliTest.Run;
+import dev.cairn.cli.safetensors.SafetensorsExport;
+import dev.cairn.cli.store.StoreSession;
+import dev.cairn.testkit.ForwardingObjectStore;
 import dev.cairn.tiers.internal.layout.StoreLayout;
 import dev.cairn.tiers.internal.manifest.ChunkRef;
 import dev.cairn.tiers.internal.manifest.EntryRecord;
@@ -17,11 +22,13 @@ import dev.cairn.tiers.internal.manifest.Manifest;
 import dev.cairn.tiers.internal.manifest.ManifestFormat;
 import java.io.IOException;
 import java.nio.ByteBuffer;
+import java.nio.file.FileAlreadyExistsException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.atomic.AtomicBoolean;
 import org.apache.arrow.memory.RootAllocator;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -277,6 +284,57 @@ class RecoveryCommandsTest {
     }
 
     @Test
+    void aShardedExportThatFailsLeavesNoFileAndARerunWithAGoodCopyWritesThemAll() throws IOException {
+        Path good = tmp.resolve("good");
+        assertEquals(0, cairn("restore", "20", "--store", disk.toString(), "--to", good.toString()).status());
+        flipLastByte(disk.resolve(LAYOUT.chunkKey(chunkOf(20, "layer0.bias")))); // in model-00002-of-00002
+        Path out = tmp.resolve("shards");
+        Run failed = cairn("export", "20", "--store", disk.toString(), "--out", out.toString(), "--max-shard-size", "8k");
+        assertEquals(CairnCli.FAILED, failed.status(), failed.out());
+        assertEquals(List.of(), list(out), "a failed export left files");
+
+        Run again = cairn("export", "20", "--store", disk.toString(), "--store", good.toString(), "--out", out.toString(),
+                "--max-shard-size", "8k");
+        assertEquals(0, again.status(), again.err());
+        assertEquals(List.of("model-00001-of-00002.safetensors", "model-00002-of-00002.safetensors",
+                "model.safetensors.index.json"), list(out));
+    }
+
+    /**
+     * A file that appears under an export's name after its check that the names are free (here: as soon as the export
+     * reads its first chunk) is left as it is, and the export fails naming it, leaving nothing of its own.
+     */
+    @Test
+    void exportNeverReplacesAFileThatAppearsUnderItsNameWhileItWrites() throws IOException {
+        for (String name : List.of("model.safetensors", "model.safetensors.index.json")) {
+            long maxShard = name.equals("model.safetensors") ? 5L << 30 : 8 << 10; // one file, or two shards and the index
+            Path out = Files.createDirectories(tmp.resolve("out-" + maxShard));
+            Path theirs = out.resolve(name);
+            AtomicBoolean planted = new AtomicBoolean();
+            ObjectStore planting = new ForwardingObjectStore(new FileSystemObjectStore(disk)) {
+                @Override
+                public int read(String key, long offset, ByteBuffer dst) throws IOException {
+                    if (key.startsWith(LAYOUT.chunksPrefix()) && planted.compareAndSet(false, true)) {
+                        Files.writeString(theirs, "someone else's");
+                    }
+                    return delegate.read(key, offset, dst);
+                }
+            };
+            try (StoreSession session = new StoreSession(List.of(StoreSession.source(0, disk.toString(), planting)))) {
+                session.selectRun(null);
+                StoreSession.Located step = session.locate(20);
+                FileAlreadyExistsException e = assertThrows(FileAlreadyExistsException.class, () -> SafetensorsExport.export(
+                        step.manifest(), session.admin(), session.readOrder(step.source()), out,
+                        maxShard, System.err));
+                assertEquals(theirs.toString(), e.getFile());
+            }
+            assertTrue(planted.get());
+            assertEquals("someone else's", Files.readString(theirs), "export replaced a file it did not write");
+            assertEquals(List.of(name), list(out), "the export left files of its own");
+        }
+    }
+
+    @Test
     void importOfAnExportCommitsAStepThatRestoresBitExact() throws IOException {
         Path out = tmp.resolve("export");
         assertEquals(0, cairn("export", "20", "--store", disk.toString(), "--out", out.toString(), "--max-shard-size", "8k").status());
@@ -382,6 +440,19 @@ class RecoveryCommandsTest {
             assertEquals(0, r.status(), command);
             assertTrue(r.out().contains("Usage: cairn " + command), r.out());
             assertTrue(r.out().contains("Examples:") && r.out().contains("java -jar cli/target/cairn.jar " + command), r.out());
+        }
+    }
+
+    /** The hash of the first chunk of {@code entry} in {@code step}. */
+    private String chunkOf(long step, String entry) throws IOException {
+        return manifest(disk, step).entries().stream().filter(e -> e.name().equals(entry)).findFirst().orElseThrow()
+                .chunks().get(0).hash();
+    }
+
+    /** The names in {@code dir}, hidden ones included, sorted. */
+    private static List<String> list(Path dir) throws IOException {
+        try (var names = Files.list(dir)) {
+            return names.map(p -> p.getFileName().toString()).sorted().toList();
         }
     }
 

@@ -16,9 +16,9 @@ import java.io.PrintStream;
 import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
 import java.nio.file.FileAlreadyExistsException;
+import java.nio.file.FileSystemException;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
 import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
 import java.util.Base64;
@@ -37,9 +37,9 @@ import java.util.Set;
  * <p>Blobs (RNG state, loader positions) have no safetensors type: they go base64-encoded into the
  * {@code __metadata__} of the first file as {@code cairn.blob.<name>}, next to {@code cairn.run} and
  * {@code cairn.step}, so that the files alone carry the whole checkpoint and {@code cairn import} restores the blobs.
- * Every chunk is verified against its hash on the way; files appear under their names only once complete,
- * written first to temporaries created exclusively under random names in the same directory (see
- * {@code Temporary}).
+ * Every chunk is verified against its hash on the way. Every file is written first to a temporary created exclusively
+ * under a random name in the same directory (see {@code Temporary}); they appear under their names only once all are
+ * complete, the index last, and a failed export removes them all (see {@code publish}).
  */
 public final class SafetensorsExport {
     public static final String SINGLE = "model.safetensors";
@@ -87,45 +87,38 @@ public final class SafetensorsExport {
         for (int i = 0; i < shards.size(); i++) {
             files.add(shards.size() == 1 ? SINGLE : String.format("model-%05d-of-%05d.safetensors", i + 1, shards.size()));
         }
-        Files.createDirectories(dir);
+        List<Path> names = new ArrayList<>();
         for (String f : shards.size() == 1 ? files : concat(files, INDEX)) {
-            if (Files.exists(dir.resolve(f))) {
-                throw new FileAlreadyExistsException(dir.resolve(f).toString());
+            Path file = dir.resolve(f);
+            if (Files.exists(file)) {
+                throw new FileAlreadyExistsException(file.toString());
             }
+            names.add(file);
         }
         long total = tensors.stream().mapToLong(Entry::byteSize).sum();
         ChunkSource chunks = new ChunkSource(admin, sources, m.run());
+        List<Path> written = new ArrayList<>();
         try (Progress bar = Progress.start(progressOut, "export " + m.step(), total)) {
             for (Entry b : blobs) {
                 metadata.put(BLOB_PREFIX + b.name(), Base64.getEncoder().encodeToString(entryBytes(chunks, b)));
             }
+            List<ByteBuffer> headers = new ArrayList<>(); // all before any file: a refused one stops the export here
             for (int i = 0; i < shards.size(); i++) {
-                writeShard(dir.resolve(files.get(i)), shards.get(i), i == 0 ? metadata : Map.of("format", "pt"), chunks, bar);
+                headers.add(header(shards.get(i), i == 0 ? metadata : Map.of("format", "pt")));
             }
+            Files.createDirectories(dir);
+            for (int i = 0; i < shards.size(); i++) {
+                written.add(writeShard(names.get(i), headers.get(i), shards.get(i), chunks, bar));
+            }
+            if (shards.size() > 1) {
+                written.add(writeIndex(names.get(shards.size()), shards, files, total));
+            }
+        } catch (IOException | RuntimeException e) {
+            deleteAll(written, e);
+            throw e;
         }
+        publish(written, names);
         if (shards.size() > 1) {
-            Map<String, Object> weightMap = new LinkedHashMap<>();
-            for (int i = 0; i < shards.size(); i++) {
-                for (Entry r : shards.get(i)) {
-                    weightMap.put(r.name(), files.get(i));
-                }
-            }
-            Map<String, Object> index = new LinkedHashMap<>();
-            index.put("metadata", Map.of("total_size", total));
-            index.put("weight_map", weightMap);
-            Path file = dir.resolve(INDEX);
-            Temporary tmp = Temporary.beside(file);
-            try (FileChannel out = tmp.channel()) {
-                writeFully(out, ByteBuffer.wrap(Json.MAPPER.writeValueAsBytes(index)));
-                out.force(true);
-            } catch (IOException | RuntimeException e) {
-                Files.deleteIfExists(tmp.path());
-                if (e instanceof IOException io) {
-                    throw naming(io, file);
-                }
-                throw e;
-            }
-            Files.move(tmp.path(), file, StandardCopyOption.ATOMIC_MOVE);
             files.add(INDEX);
         }
         return new Report(m.run(), m.step(), dir, files, tensors.size(), blobs.size(), total);
@@ -194,13 +187,18 @@ public final class SafetensorsExport {
         return shards;
     }
 
-    private static void writeShard(Path file, List<Entry> tensors, Map<String, String> metadata, ChunkSource chunks,
-                                   Progress bar) throws IOException {
+    /** The header of a file holding {@code tensors}, back to back in that order. */
+    private static ByteBuffer header(List<Entry> tensors, Map<String, String> metadata) {
         List<TensorInfo> unplaced = new ArrayList<>();
         for (Entry r : tensors) {
             unplaced.add(new TensorInfo(r.name(), r.dtype(), r.shape(), 0, 0));
         }
-        ByteBuffer header = SafetensorsFormat.encodeHeader(SafetensorsFormat.layOut(unplaced), metadata);
+        return SafetensorsFormat.encodeHeader(SafetensorsFormat.layOut(unplaced), metadata);
+    }
+
+    /** Writes {@code file}'s contents into a temporary beside it and returns the temporary (removed if this fails). */
+    private static Path writeShard(Path file, ByteBuffer header, List<Entry> tensors, ChunkSource chunks, Progress bar)
+            throws IOException {
         Temporary tmp = Temporary.beside(file);
         try (FileChannel out = tmp.channel()) {
             writeFully(out, header);
@@ -218,16 +216,85 @@ public final class SafetensorsExport {
             }
             throw e;
         }
-        Files.move(tmp.path(), file, StandardCopyOption.ATOMIC_MOVE);
+        return tmp.path();
+    }
+
+    /** Writes the index of the shards into a temporary beside {@code file}, as {@link #writeShard} does. */
+    private static Path writeIndex(Path file, List<List<Entry>> shards, List<String> files, long total) throws IOException {
+        Map<String, Object> weightMap = new LinkedHashMap<>();
+        for (int i = 0; i < shards.size(); i++) {
+            for (Entry r : shards.get(i)) {
+                weightMap.put(r.name(), files.get(i));
+            }
+        }
+        Map<String, Object> index = new LinkedHashMap<>();
+        index.put("metadata", Map.of("total_size", total));
+        index.put("weight_map", weightMap);
+        Temporary tmp = Temporary.beside(file);
+        try (FileChannel out = tmp.channel()) {
+            writeFully(out, ByteBuffer.wrap(Json.MAPPER.writeValueAsBytes(index)));
+            out.force(true);
+        } catch (IOException | RuntimeException e) {
+            Files.deleteIfExists(tmp.path());
+            if (e instanceof IOException io) {
+                throw naming(io, file);
+            }
+            throw e;
+        }
+        return tmp.path();
+    }
+
+    /**
+     * Gives each written temporary its name, in order (the index last), once all are written: a failed export leaves
+     * no file that looks finished. A name is never taken from a file that appeared there after the check at the start:
+     * the temporary is hard-linked to it, which fails on any existing entry; where the file system has no hard links,
+     * a move without REPLACE_EXISTING refuses an existing file too (checked just before the rename). If one name
+     * cannot be given, the files published before it and every temporary are removed.
+     */
+    private static void publish(List<Path> temporaries, List<Path> names) throws IOException {
+        int published = 0;
+        try {
+            for (; published < names.size(); published++) {
+                rename(temporaries.get(published), names.get(published));
+            }
+        } catch (IOException | RuntimeException e) {
+            deleteAll(names.subList(0, published), e);
+            deleteAll(temporaries, e);
+            throw e;
+        }
+    }
+
+    /** Gives {@code tmp} the name {@code file}, failing with FileAlreadyExistsException if something is there. */
+    private static void rename(Path tmp, Path file) throws IOException {
+        try {
+            Files.createLink(file, tmp);
+        } catch (FileAlreadyExistsException taken) {
+            throw taken;
+        } catch (UnsupportedOperationException | FileSystemException noLinks) {
+            Files.move(tmp, file);
+            return;
+        }
+        Files.delete(tmp);
+    }
+
+    /** Removes {@code files} that exist, adding what goes wrong to {@code failure}, which is about to be thrown. */
+    private static void deleteAll(List<Path> files, Exception failure) {
+        for (Path f : files) {
+            try {
+                Files.deleteIfExists(f);
+            } catch (IOException e) {
+                failure.addSuppressed(e);
+            }
+        }
     }
 
     /**
      * A new file beside {@code file}, under a name no one else chose, for writing {@code file}'s contents before
-     * they are renamed into place. {@code --out} may be a directory others can write to: a fixed name could be a
+     * they are published under it. {@code --out} may be a directory others can write to: a fixed name could be a
      * link planted there to a file elsewhere, which opening it would follow and overwrite. So the name has a random
      * part and the file is created exclusively (CREATE_NEW fails on any existing entry, a link included, without
-     * following it); the rename then replaces only the directory entry at {@code file}, never what a link there
-     * points to.
+     * following it); publishing it under {@code file} then never writes through a link there either (see
+     * {@code publish}).
      */
     private record Temporary(Path path, FileChannel channel) {
         private static final java.security.SecureRandom RANDOM = new java.security.SecureRandom();
