@@ -9,6 +9,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.cairn.ObjectStore;
 import dev.cairn.backend.fs.FileSystemObjectStore;
 import dev.cairn.cli.CairnCliTest.Run;
@@ -298,6 +299,48 @@ class RecoveryCommandsTest {
         assertEquals(0, again.status(), again.err());
         assertEquals(List.of("model-00001-of-00002.safetensors", "model-00002-of-00002.safetensors",
                 "model.safetensors.index.json"), list(out));
+    }
+
+    @Test
+    void importRefusesASetOfShardsWithOneMissingNamingIt() throws IOException {
+        Path out = tmp.resolve("shards");
+        assertEquals(0, cairn("export", "20", "--store", disk.toString(), "--out", out.toString(), "--max-shard-size", "8k").status());
+        Files.delete(out.resolve("model-00002-of-00002.safetensors"));
+        Files.delete(out.resolve("model.safetensors.index.json"));
+        Path store = tmp.resolve("imported");
+        Run r = cairn("import", out.toString(), "--store", store.toString());
+        assertEquals(CairnCli.FAILED, r.status(), r.out());
+        assertEquals(1, r.errLines().size(), r.err());
+        assertTrue(r.err().contains("INVALID_INPUT") && r.err().contains("missing model-00002-of-00002.safetensors"), r.err());
+        assertFalse(Files.exists(store.resolve(LAYOUT.manifestKey(20))), "nothing may be committed");
+    }
+
+    @Test
+    void importRefusesAnIndexThatDoesNotMatchItsFilesNamingTheTensors() throws IOException {
+        Path out = tmp.resolve("shards");
+        assertEquals(0, cairn("export", "20", "--store", disk.toString(), "--out", out.toString(), "--max-shard-size", "8k").status());
+        Path index = out.resolve("model.safetensors.index.json");
+        ObjectNode original = (ObjectNode) JSON.readTree(index.toFile());
+        Map<String, String> cases = Map.of(
+                "ghost", "its weight_map lists 'ghost', which no file holds",
+                "layer0.bias", "'layer0.bias' in model-00002-of-00002.safetensors (listed in model-00001-of-00002.safetensors)",
+                "optimizer/step", "'optimizer/step' in model-00002-of-00002.safetensors (not listed)");
+        for (Map.Entry<String, String> c : cases.entrySet()) {
+            ObjectNode edited = original.deepCopy();
+            ObjectNode map = (ObjectNode) edited.get("weight_map");
+            if (c.getKey().equals("optimizer/step")) {
+                map.remove(c.getKey());
+            } else {
+                map.put(c.getKey(), "model-00001-of-00002.safetensors");
+            }
+            JSON.writeValue(index.toFile(), edited);
+            Path store = tmp.resolve("imported");
+            Run r = cairn("import", out.toString(), "--store", store.toString());
+            assertEquals(CairnCli.FAILED, r.status(), c.getKey() + ": " + r.out());
+            assertEquals(1, r.errLines().size(), r.err());
+            assertTrue(r.err().contains("INVALID_INPUT") && r.err().contains(c.getValue()), r.err());
+            assertFalse(Files.exists(store.resolve(LAYOUT.manifestKey(20))), "nothing may be committed");
+        }
     }
 
     /**

@@ -16,10 +16,15 @@ import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
 import java.util.Base64;
+import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Locale;
 import java.util.Map;
+import java.util.Set;
 import java.util.TreeSet;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
 import java.util.stream.Stream;
 
 /**
@@ -29,20 +34,31 @@ import java.util.stream.Stream;
  * buffers) but closes the files.
  */
 public final class SafetensorsImport implements AutoCloseable {
+    /** {@code <prefix>-<i>-of-<N>.safetensors}, the names of a set of shards (i and N of up to 9 digits). */
+    private static final Pattern SHARD = Pattern.compile("(.*)-(\\d{1,9})-of-(\\d{1,9})\\.safetensors");
+    /** How many missing shards or misplaced tensors a refusal names; it counts them all. */
+    private static final int NAMED = 5;
     /** The bytes of every empty tensor; read-only and never read from (a tensor takes a slice of it). */
     private static final ByteBuffer EMPTY = ByteBuffer.allocateDirect(0).asReadOnlyBuffer();
     private final List<FileChannel> open = new ArrayList<>();
     private final Map<String, String> metadata = new LinkedHashMap<>();
     private final Map<Path, Long> sizes = new LinkedHashMap<>();
     private final List<Path> files;
+    /** Tensor name to file, from the index's weight map; null without an index. */
+    private final Map<String, Path> weightMap;
+    private final Path index;
 
-    private SafetensorsImport(List<Path> files) {
+    private SafetensorsImport(List<Path> files, Path index, Map<String, Path> weightMap) {
         this.files = files;
+        this.index = index;
+        this.weightMap = weightMap;
     }
 
     /**
      * The files {@code input} names: a {@code .safetensors} file; a {@value SafetensorsExport#INDEX} (its weight
-     * map's files); or a directory holding either (the index if present, else every {@code *.safetensors}).
+     * map's files); or a directory holding either (the index if present, else every {@code *.safetensors}). Files
+     * named {@code <prefix>-<i>-of-<N>.safetensors} in an index or a directory must all be there, 1 to N: the rest
+     * alone would import as a step without the missing files' tensors.
      */
     public static SafetensorsImport open(Path input) throws IOException {
         Path index = Files.isDirectory(input) ? input.resolve(SafetensorsExport.INDEX) : input;
@@ -52,16 +68,22 @@ public final class SafetensorsImport implements AutoCloseable {
             if (weightMap == null || !weightMap.isObject()) {
                 throw new IOException(index + ": not a safetensors index (no weight_map)");
             }
-            TreeSet<String> names = new TreeSet<>();
-            weightMap.forEach(f -> names.add(f.asText()));
+            Map<String, Path> byTensor = new LinkedHashMap<>();
+            TreeSet<Path> names = new TreeSet<>();
             Path dir = index.toAbsolutePath().normalize().getParent();
-            for (String n : names) {
+            for (var it = weightMap.fields(); it.hasNext(); ) {
+                Map.Entry<String, JsonNode> e = it.next();
+                String n = e.getValue().asText();
                 Path f = dir.resolve(n).normalize();
                 if (!dir.equals(f.getParent())) {
                     throw new IOException(index + ": weight_map names a file outside its directory: " + n);
                 }
-                files.add(f);
+                byTensor.put(e.getKey(), f);
+                names.add(f);
             }
+            files.addAll(names);
+            checkShardSet(files, index);
+            return new SafetensorsImport(files, index, byTensor);
         } else if (Files.isDirectory(input)) {
             try (Stream<Path> list = Files.list(input)) {
                 list.filter(p -> p.getFileName().toString().endsWith(".safetensors")).sorted().forEach(files::add);
@@ -69,19 +91,62 @@ public final class SafetensorsImport implements AutoCloseable {
             if (files.isEmpty()) {
                 throw new IOException(input + ": no .safetensors files and no " + SafetensorsExport.INDEX);
             }
+            checkShardSet(files, input);
         } else {
             files.add(input);
         }
-        return new SafetensorsImport(files);
+        return new SafetensorsImport(files, null, null);
+    }
+
+    /** Refuses {@code files} if they hold some of a set of shards {@code <prefix>-<i>-of-<N>.safetensors} but not all. */
+    private static void checkShardSet(List<Path> files, Path input) {
+        Map<ShardSet, Set<Integer>> sets = new LinkedHashMap<>();
+        for (Path f : files) {
+            Matcher m = SHARD.matcher(f.getFileName().toString());
+            if (m.matches()) {
+                String format = m.group(1).replace("%", "%%") + "-%0" + m.group(2).length() + "d-of-" + m.group(3)
+                        + ".safetensors";
+                ShardSet set = new ShardSet(format, Integer.parseInt(m.group(3)));
+                sets.computeIfAbsent(set, k -> new HashSet<>()).add(Integer.parseInt(m.group(2)));
+            }
+        }
+        List<String> missing = new ArrayList<>();
+        long count = 0;
+        for (Map.Entry<ShardSet, Set<Integer>> e : sets.entrySet()) {
+            int of = e.getKey().of();
+            Set<Integer> present = e.getValue();
+            count += of - present.stream().filter(i -> i >= 1 && i <= of).count();
+            for (int i = 1; i <= of && missing.size() < NAMED; i++) { // a few steps past the files there, never to N
+                if (!present.contains(i)) {
+                    missing.add(String.format(Locale.ROOT, e.getKey().format(), i));
+                }
+            }
+        }
+        if (count > 0) {
+            String more = count > missing.size() ? " and " + (count - missing.size()) + " more" : "";
+            throw new CheckpointException(CheckpointException.Reason.INVALID_INPUT, input + ": the set of shards is"
+                    + " incomplete, missing " + String.join(", ", missing) + more
+                    + "; importing the rest would commit a step without their tensors");
+        }
+    }
+
+    /** The shards {@code String.format(format, i)} for i from 1 to {@code of}. */
+    private record ShardSet(String format, int of) {
     }
 
     public List<Path> files() {
         return files;
     }
 
-    /** Every tensor of every file, and the blobs in the metadata. Duplicate names across files are refused. */
+    /**
+     * Every tensor of every file, and the blobs in the metadata. Duplicate names across files are refused, and so,
+     * with an index, are a tensor its weight map lists but no file holds and one a file holds that the map places
+     * elsewhere or does not list.
+     */
     public TrainingState read() throws IOException {
         TrainingState.Builder state = TrainingState.builder();
+        List<String> misplaced = new ArrayList<>();
+        Map<String, Path> unfound = weightMap == null ? Map.of() : new LinkedHashMap<>(weightMap);
         for (Path f : files) {
             FileChannel ch = FileChannel.open(f, StandardOpenOption.READ);
             open.add(ch);
@@ -89,8 +154,25 @@ public final class SafetensorsImport implements AutoCloseable {
             Header h = SafetensorsFormat.readHeader(ch, f.toString());
             h.metadata().forEach(metadata::putIfAbsent);
             for (TensorInfo t : h.tensors()) {
+                if (weightMap != null && !f.equals(unfound.remove(t.name()))) {
+                    Path mapped = weightMap.get(t.name());
+                    misplaced.add("'" + t.name() + "' in " + f.getFileName() + (mapped == null ? " (not listed)"
+                            : " (listed in " + mapped.getFileName() + ")"));
+                }
                 state.add(Tensor.of(t.name(), t.dtype(), t.shape(), map(ch, h.dataStart() + t.begin(), t.byteSize())));
             }
+        }
+        if (!misplaced.isEmpty() || !unfound.isEmpty()) {
+            List<String> problems = new ArrayList<>();
+            if (!unfound.isEmpty()) {
+                problems.add("its weight_map lists " + named(unfound.keySet().stream().map(n -> "'" + n + "'").toList())
+                        + ", which no file holds");
+            }
+            if (!misplaced.isEmpty()) {
+                problems.add("its files hold " + named(misplaced) + ", which it does not map there");
+            }
+            throw new CheckpointException(CheckpointException.Reason.INVALID_INPUT, index + " does not match its files: "
+                    + String.join("; ", problems));
         }
         for (Map.Entry<String, String> e : metadata.entrySet()) {
             if (e.getKey().startsWith(SafetensorsExport.BLOB_PREFIX)) {
@@ -104,6 +186,12 @@ public final class SafetensorsImport implements AutoCloseable {
             }
         }
         return state.build();
+    }
+
+    /** The first few of {@code items} and how many more there are. */
+    private static String named(List<String> items) {
+        return String.join(", ", items.subList(0, Math.min(items.size(), NAMED)))
+                + (items.size() > NAMED ? " and " + (items.size() - NAMED) + " more" : "");
     }
 
     /** The {@code __metadata__} of every file (the first file's value wins). Filled by {@link #read}. */
