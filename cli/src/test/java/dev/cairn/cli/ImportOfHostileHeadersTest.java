@@ -48,12 +48,25 @@ class ImportOfHostileHeadersTest {
                 "data_offsets[0] = 18446744073709551616");
     }
 
+    /** The length field alone says so, whatever the file's size; the reference library refuses it as too large too. */
+    @Test
+    void aHeaderLengthOverTheLimitIsRefusedAsOverTheLimit() throws IOException {
+        byte[] json = "{}".getBytes(StandardCharsets.UTF_8);
+        ByteBuffer b = ByteBuffer.allocate(8 + json.length).order(ByteOrder.LITTLE_ENDIAN);
+        b.putLong(SafetensorsFormat.MAX_HEADER_BYTES + 8).put(json);
+        assertRefused(b.array(), "header length 104857608 is over the 104857600 bytes that safetensors readers accept");
+    }
+
     private void assertRefused(String header, int dataBytes, String why) throws IOException {
-        Path file = tmp.resolve("bad.safetensors");
         byte[] json = header.getBytes(StandardCharsets.UTF_8);
         ByteBuffer b = ByteBuffer.allocate(8 + json.length + dataBytes).order(ByteOrder.LITTLE_ENDIAN);
         b.putLong(json.length).put(json);
-        Files.write(file, b.array());
+        assertRefused(b.array(), why);
+    }
+
+    private void assertRefused(byte[] bytes, String why) throws IOException {
+        Path file = tmp.resolve("bad.safetensors");
+        Files.write(file, bytes);
         try (FileChannel ch = FileChannel.open(file)) {
             CheckpointException e = assertThrows(CheckpointException.class, () -> SafetensorsFormat.readHeader(ch, file.toString()));
             assertEquals(CheckpointException.Reason.INVALID_INPUT, e.reason());

@@ -10,7 +10,10 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.cairn.Checkpointer;
+import dev.cairn.DType;
 import dev.cairn.ObjectStore;
+import dev.cairn.TrainingState;
 import dev.cairn.backend.fs.FileSystemObjectStore;
 import dev.cairn.cli.CairnCliTest.Run;
 import dev.cairn.cli.safetensors.SafetensorsExport;
@@ -341,6 +344,41 @@ class RecoveryCommandsTest {
             assertTrue(r.err().contains("INVALID_INPUT") && r.err().contains(c.getValue()), r.err());
             assertFalse(Files.exists(store.resolve(LAYOUT.manifestKey(20))), "nothing may be committed");
         }
+    }
+
+    @Test
+    void exportRefusesATensorNamedMetadataBeforeWritingAnything() throws IOException {
+        Path store = tmp.resolve("odd");
+        try (FileSystemObjectStore s = new FileSystemObjectStore(store);
+             Checkpointer cp = Checkpointer.open(Checkpoints.config(Checkpoints.RUN, s))) {
+            cp.save(1, TrainingState.builder().tensor("__metadata__", DType.F32, new long[] {2},
+                    ByteBuffer.allocateDirect(8)).build()).done().join();
+        }
+        Path out = tmp.resolve("export");
+        Run r = cairn("export", "1", "--store", store.toString(), "--out", out.toString());
+        assertEquals(CairnCli.FAILED, r.status(), r.out());
+        assertEquals(1, r.errLines().size(), r.err());
+        assertTrue(r.err().contains("INVALID_INPUT") && r.err().contains("tensor '__metadata__'"), r.err());
+        assertFalse(Files.exists(out), "export wrote before refusing");
+    }
+
+    /** The blobs go base64-encoded into the header, which safetensors readers take only up to 100 MiB. */
+    @Test
+    void exportRefusesBlobsThatWouldTakeItsHeaderOverTheLimitBeforeWritingAnything() throws IOException {
+        Path store = tmp.resolve("big");
+        try (FileSystemObjectStore s = new FileSystemObjectStore(store);
+             Checkpointer cp = Checkpointer.open(dev.cairn.CairnConfig.builder(Checkpoints.RUN)
+                     .tier(dev.cairn.TierConfig.of("disk", s)).build())) {
+            cp.save(1, TrainingState.builder().tensor("w", DType.F32, new long[] {2}, ByteBuffer.allocateDirect(8))
+                    .blob("big", new byte[76 << 20]).build()).done().join(); // 101.3 MiB as base64
+        }
+        Path out = tmp.resolve("export");
+        Run r = cairn("export", "1", "--store", store.toString(), "--out", out.toString());
+        assertEquals(CairnCli.FAILED, r.status(), r.out());
+        assertEquals(1, r.errLines().size(), r.err());
+        assertTrue(r.err().contains("INVALID_INPUT") && r.err().contains("over the 104857600 bytes")
+                && r.err().contains("'cairn.blob.big'"), r.err());
+        assertFalse(Files.exists(out), "export wrote before refusing");
     }
 
     /**

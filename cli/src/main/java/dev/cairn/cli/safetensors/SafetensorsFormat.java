@@ -60,7 +60,11 @@ public final class SafetensorsFormat {
     public record Header(Map<String, String> metadata, List<TensorInfo> tensors, long dataStart) {
     }
 
-    /** The first {@code 8 + N} bytes of a file holding {@code tensors} (offsets already assigned) and {@code metadata}. */
+    /**
+     * The first {@code 8 + N} bytes of a file holding {@code tensors} (offsets already assigned) and {@code metadata}.
+     * Refuses (INVALID_INPUT) what would make a file no reader loads: a tensor named {@value #METADATA}, which would
+     * take the metadata's place, and a header over {@link #MAX_HEADER_BYTES}.
+     */
     public static ByteBuffer encodeHeader(List<TensorInfo> tensors, Map<String, String> metadata) {
         ObjectNode root = Json.MAPPER.createObjectNode();
         if (!metadata.isEmpty()) {
@@ -68,6 +72,10 @@ public final class SafetensorsFormat {
             metadata.forEach(meta::put);
         }
         for (TensorInfo t : tensors) {
+            if (t.name().equals(METADATA)) {
+                throw new CheckpointException(CheckpointException.Reason.INVALID_INPUT, "tensor '" + METADATA
+                        + "' cannot be written as safetensors: the format keeps that name for the file's metadata");
+            }
             ObjectNode o = root.putObject(t.name());
             o.put("dtype", t.dtype().name());
             ArrayNode shape = o.putArray("shape");
@@ -84,12 +92,24 @@ public final class SafetensorsFormat {
             throw new IllegalStateException("cannot encode a safetensors header", e);
         }
         int padded = (json.length + ALIGN - 1) / ALIGN * ALIGN;
+        if (padded > MAX_HEADER_BYTES) {
+            throw new CheckpointException(CheckpointException.Reason.INVALID_INPUT, "a safetensors header of " + padded
+                    + " bytes is over the " + MAX_HEADER_BYTES + " bytes that readers accept" + largestValue(metadata));
+        }
         ByteBuffer out = ByteBuffer.allocate(8 + padded).order(ByteOrder.LITTLE_ENDIAN);
         out.putLong(padded).put(json);
         while (out.hasRemaining()) {
             out.put((byte) ' ');
         }
         return out.flip();
+    }
+
+    /** What most likely made a header too large: a blob, base64-encoded into the metadata. */
+    private static String largestValue(Map<String, String> metadata) {
+        return metadata.entrySet().stream().max(Comparator.comparingInt(e -> e.getValue().length()))
+                .map(e -> " (" + METADATA + " value '" + e.getKey() + "' alone is " + e.getValue().length()
+                        + " characters)")
+                .orElse("");
     }
 
     /** Assigns back-to-back offsets to tensors given as (name, dtype, shape), in order. */
@@ -115,7 +135,11 @@ public final class SafetensorsFormat {
         readFully(file, len, 0, name);
         long n = len.flip().getLong();
         long size = file.size();
-        if (n < 2 || n > MAX_HEADER_BYTES || 8 + n > size) {
+        if (Long.compareUnsigned(n, MAX_HEADER_BYTES) > 0) {
+            throw bad(name, "header length " + Long.toUnsignedString(n) + " is over the " + MAX_HEADER_BYTES
+                    + " bytes that safetensors readers accept");
+        }
+        if (n < 2 || 8 + n > size) {
             throw bad(name, "header length " + Long.toUnsignedString(n) + " is impossible for a file of " + size + " bytes");
         }
         ByteBuffer json = ByteBuffer.allocate((int) n);
