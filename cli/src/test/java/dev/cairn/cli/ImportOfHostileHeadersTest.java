@@ -48,6 +48,13 @@ class ImportOfHostileHeadersTest {
                 "data_offsets[0] = 18446744073709551616");
     }
 
+    @Test
+    void aDtypeThatIsNotAStringIsRefusedNamingTheDtype() throws IOException {
+        assertRefused("{\"w\":{\"dtype\":[1,2],\"shape\":[2],\"data_offsets\":[0,8]}}", 8, "tensor 'w' has a dtype that is not a string");
+        assertRefused("{\"w\":{\"dtype\":{\"shape\":[4]},\"shape\":[2],\"data_offsets\":[0,8]}}", 8,
+                "tensor 'w' has a dtype that is not a string");
+    }
+
     /** The length field alone says so, whatever the file's size; the reference library refuses it as too large too. */
     @Test
     void aHeaderLengthOverTheLimitIsRefusedAsOverTheLimit() throws IOException {

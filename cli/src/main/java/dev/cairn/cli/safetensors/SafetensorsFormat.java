@@ -208,7 +208,12 @@ public final class SafetensorsFormat {
             String field = p.currentName();
             JsonToken value = p.nextToken();
             switch (field) {
-                case "dtype" -> dtype = value == JsonToken.VALUE_STRING ? p.getText() : null;
+                case "dtype" -> {
+                    if (value != JsonToken.VALUE_STRING) {
+                        throw bad(name, "tensor '" + tensor + "' has a dtype that is not a string");
+                    }
+                    dtype = p.getText();
+                }
                 case "shape" -> dims = longs(p, "shape", tensor, name);
                 case "data_offsets" -> offsets = longs(p, "data_offsets", tensor, name);
                 default -> p.skipChildren();
