@@ -482,6 +482,15 @@ class RecoveryCommandsTest {
         assertTrue(text.out().contains("layer0.weight") && text.out().contains("1/4") && !text.out().contains("layer0.bias"), text.out());
     }
 
+    /** Before, "--all" of a run with no committed step checked nothing, printed "intact" and exited 0. */
+    @Test
+    void verifyAllOfARunWithNoCommittedStepFailsNamingIt() {
+        Run r = cairn("verify", "--all", "--store", disk.toString(), "--run", "no-such-run");
+        assertEquals(CairnCli.FAILED, r.status(), r.out() + r.err());
+        assertTrue(r.err().contains("run 'no-such-run' has no committed step"), r.err());
+        assertFalse(r.out().contains("intact"), r.out());
+    }
+
     @Test
     void aStoreWithSeveralRunsNeedsRunAndTheErrorListsThem() throws IOException {
         try (FileSystemObjectStore store = new FileSystemObjectStore(disk)) {

@@ -93,6 +93,9 @@ public final class VerifyCommand implements Callable<Integer> {
         SortedMap<Long, List<StoreRef>> committed = session.committedSteps();
         List<Long> steps;
         if (all) {
+            if (committed.isEmpty()) {
+                throw session.noCommittedStep(); // checking nothing is not "intact"
+            }
             steps = new ArrayList<>(committed.keySet());
         } else {
             long wanted = step != null ? step : session.newestStep();

@@ -98,10 +98,15 @@ public final class StoreSession implements AutoCloseable {
     public long newestStep() throws IOException {
         SortedMap<Long, List<StoreRef>> steps = committedSteps();
         if (steps.isEmpty()) {
-            throw new CheckpointException(CheckpointException.Reason.NOT_FOUND, "run '" + run + "' has no committed step in "
-                    + sourceNames());
+            throw noCommittedStep();
         }
         return steps.lastKey();
+    }
+
+    /** NOT_FOUND: the run has no committed step in the stores given. */
+    public CheckpointException noCommittedStep() {
+        return new CheckpointException(CheckpointException.Reason.NOT_FOUND, "run '" + run + "' has no committed step in "
+                + sourceNames());
     }
 
     /** The manifest of {@code step} from {@code source}, parsed and checked by the engine. */
