@@ -135,7 +135,20 @@ public final class ChunkReader implements AutoCloseable {
      */
     public int readInto(ObjectStore store, StoreLayout layout, ChunkRef c, List<ByteBuffer> dst, boolean trustLength)
             throws IOException {
+        return readInto(store, layout, c, dst, trustLength, () -> false);
+    }
+
+    /**
+     * As {@link #readInto(ObjectStore, StoreLayout, ChunkRef, List, boolean)}, writing nothing into {@code dst} once
+     * {@code abandoned} says so after the read (an {@link AbandonedRead}): a restore that gave up at its deadline
+     * while this read was still waiting on the store has handed the buffers back to its caller.
+     */
+    public int readInto(ObjectStore store, StoreLayout layout, ChunkRef c, List<ByteBuffer> dst, boolean trustLength,
+                        java.util.function.BooleanSupplier abandoned) throws IOException {
         ByteBuffer storedBytes = readStored(store, layout, c, trustLength);
+        if (abandoned.getAsBoolean()) {
+            throw new AbandonedRead();
+        }
         int n = storedBytes.remaining();
         int rawLength = Math.toIntExact(c.rawLength());
         long off = c.offset();
@@ -167,6 +180,15 @@ public final class ChunkReader implements AutoCloseable {
         chunks.decode(store, layout, storedBytes, storedBytes.position(), storedBytes.remaining(), c.contentHash(), dst,
                 dstOffset, rawLength);
         chunks.checkHash(dst, dstOffset, rawLength, c.hash(), c.contentHash(), "");
+    }
+
+    /** The restore this read was for gave up before the read ended: nothing was written into its buffers. */
+    public static final class AbandonedRead extends IOException {
+        private static final long serialVersionUID = 1L;
+
+        AbandonedRead() {
+            super("the restore gave up before this read ended", null);
+        }
     }
 
     @Override

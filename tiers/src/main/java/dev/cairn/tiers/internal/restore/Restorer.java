@@ -399,7 +399,9 @@ public final class Restorer implements AutoCloseable {
     private List<String> fetchAll(Manifest m, Tier primary, List<RestorePlan.Task> tasks, Map<String, AtomicLong> bytesByTier,
                                   AtomicInteger repaired) {
         // Once this restore gives up, no task may write into the destination any more (the caller may reuse its
-        // buffers at once): tasks check the flag before they start, and the ones running are waited for.
+        // buffers at once): tasks check the flag before they start and again once their read is answered, right before
+        // they write, and the ones running are waited for (bounded: a read still waiting on its store then finds the
+        // flag when it is answered). What is left: a differential chunk's chain, read link by link while decoding.
         AtomicBoolean abandoned = new AtomicBoolean();
         AtomicInteger running = new AtomicInteger();
         List<Future<String>> futures = new ArrayList<>();
@@ -410,7 +412,7 @@ public final class Restorer implements AutoCloseable {
                     // waits for this task or this task sees the flag.
                     running.incrementAndGet();
                     try {
-                        return abandoned.get() ? "abandoned" : fetchChunk(task, primary, bytesByTier, repaired);
+                        return abandoned.get() ? "abandoned" : fetchChunk(task, primary, bytesByTier, repaired, abandoned);
                     } finally {
                         running.decrementAndGet();
                     }
@@ -460,7 +462,8 @@ public final class Restorer implements AutoCloseable {
     }
 
     /** Fetches one chunk into place from the first tier with a good copy; returns a problem description or null. */
-    private String fetchChunk(RestorePlan.Task task, Tier primary, Map<String, AtomicLong> bytesByTier, AtomicInteger repaired) {
+    private String fetchChunk(RestorePlan.Task task, Tier primary, Map<String, AtomicLong> bytesByTier, AtomicInteger repaired,
+                              AtomicBoolean abandoned) {
         EntryRecord r = task.entry();
         ChunkRef c = task.chunk();
         List<String> tried = new ArrayList<>();
@@ -468,12 +471,17 @@ public final class Restorer implements AutoCloseable {
             ChunkReader reader = readers.borrow();
             try {
                 int stored;
+                // The store may answer after this restore gave up at its deadline and its caller took the buffers
+                // back: checked once the stored bytes are here, right before anything is written into them.
                 if (task.slice() == null) {
-                    stored = reader.readInto(t.store(), t.layout(), c, task.dst(), t == primary);
+                    stored = reader.readInto(t.store(), t.layout(), c, task.dst(), t == primary, abandoned::get);
                 } else {
                     ByteBuffer storedBytes = reader.readStored(t.store(), t.layout(), c, t == primary);
                     stored = storedBytes.remaining();
                     ByteBuffer raw = reader.verify(t.store(), t.layout(), storedBytes, c);
+                    if (abandoned.get()) {
+                        return "abandoned";
+                    }
                     task.slice().copy(raw, 0, c.offset(), Math.toIntExact(c.rawLength()), task.dst());
                 }
                 bytesByTier.computeIfAbsent(t.name(), k -> new AtomicLong()).addAndGet(stored);
@@ -484,6 +492,8 @@ public final class Restorer implements AutoCloseable {
             } catch (TargetFault e) {
                 throw new CheckpointException(Reason.INVALID_INPUT, "restoring '" + r.name() + "' faulted writing into "
                         + "its target buffer (" + e.getMessage() + "); is it a memory map of a file that was truncated?", e);
+            } catch (ChunkReader.AbandonedRead e) {
+                return "abandoned";
             } catch (IOException | RuntimeException e) {
                 // Named by key and store: an EIO's message ("Input/output error") does not say which file failed.
                 tried.add(t.name() + " " + t.layout().chunkKey(c.hash()) + " in " + t.store().describe() + " ("
