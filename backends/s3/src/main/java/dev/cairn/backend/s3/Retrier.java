@@ -8,6 +8,7 @@ import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
 import java.util.function.Function;
+import software.amazon.awssdk.core.exception.ApiCallAttemptTimeoutException;
 
 /**
  * Runs one S3 request until it succeeds, fails for good, runs out of attempts or reaches its deadline, waiting a
@@ -110,6 +111,7 @@ final class Retrier {
                 return;
             }
             attempts++;
+            boolean cutByDeadline = remaining < attemptTimeoutNanos;
             CompletableFuture<T> started;
             try {
                 started = attempt.apply(Duration.ofNanos(Math.min(attemptTimeoutNanos, remaining)));
@@ -121,10 +123,10 @@ final class Retrier {
                 started.cancel(true);
                 return;
             }
-            started.whenComplete(this::onAttempt);
+            started.whenComplete((value, failure) -> onAttempt(value, failure, cutByDeadline));
         }
 
-        void onAttempt(T value, Throwable failure) {
+        void onAttempt(T value, Throwable failure, boolean cutByDeadline) {
             if (expired) {
                 return; // the deadline won; this is the attempt it cancelled
             }
@@ -133,6 +135,12 @@ final class Retrier {
                 return;
             }
             Throwable cause = S3Failures.unwrap(failure);
+            if (cutByDeadline && cause instanceof ApiCallAttemptTimeoutException) {
+                // The attempt had only what was left of the deadline, and the deadline ended it (the SDK's timer ran
+                // just before ours): the failure to report is the last one a server gave, not this cut.
+                expire();
+                return;
+            }
             lastFailure = cause;
             if (result.isDone()) {
                 return;

@@ -122,6 +122,30 @@ class RetrierTest {
         assertTrue((System.nanoTime() - start) / 1_000_000 >= 400, "ended before the deadline");
     }
 
+    /**
+     * The last attempt before the deadline is given only what is left of it, and the SDK may end that attempt (its own
+     * timer) just before the deadline's timer fires. That cut is not the server's answer: the call still fails at the
+     * deadline, with the last SlowDown. Before, the cut became the last failure, or, counted against the budget of
+     * other failures, ended the call with it instead of the deadline (S3ObjectStoreTest's throttling test failed so
+     * once on a loaded machine: "timeout configuration: 2 millis").
+     */
+    @Test
+    void anAttemptCutShortByTheDeadlineIsNotTheFailureReported() {
+        AtomicInteger cut = new AtomicInteger();
+        ExecutionException failed = assertThrows(ExecutionException.class, () -> retrier(2).call(
+                System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(500), timeout -> {
+                    if (timeout.toMillis() < 200) { // given less than the attempt timeout: the deadline's last slice
+                        cut.incrementAndGet();
+                        return CompletableFuture.failedFuture(software.amazon.awssdk.core.exception
+                                .ApiCallAttemptTimeoutException.builder().message("cut at " + timeout).build());
+                    }
+                    return CompletableFuture.failedFuture(status(503, "SlowDown"));
+                }).get(30, TimeUnit.SECONDS));
+        assertTrue(cut.get() > 0, "the deadline's last slice was tried");
+        assertInstanceOf(TimeoutException.class, failed.getCause(), "the deadline ended it");
+        assertEquals(503, S3Failures.status(failed.getCause().getCause()), "with the last answer a server gave");
+    }
+
     @Test
     void throttlingServerErrorsAndTimeoutsAreRetryableButClientErrorsAreNot() {
         assertTrue(S3Failures.isRetryable(status(503, "SlowDown")));
