@@ -34,6 +34,9 @@ import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CyclicBarrier;
 import java.util.concurrent.ExecutionException;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
 import org.apache.arrow.memory.RootAllocator;
@@ -138,6 +141,53 @@ class MultiRankTest {
             long stored = store.list(layout.chunksPrefix()).size();
             assertEquals(distinct, stored);
             assertTrue(distinct <= m.chunkCount() - 3 * biasChunks, "replicas add no chunks: " + distinct + " of " + m.chunkCount());
+        }
+    }
+
+    /**
+     * Persist on shutdown with several ranks: each rank's hook promotes its own part of the newest step, held only in
+     * memory (the slower tier takes every 10th step), and the slower tier commits the step as a save's promotion
+     * would. Before, every rank promoted the whole step as rank 0's part: the slower tier got rank 0's index from each
+     * and no other, and its commit waited out the deadline, committing nothing.
+     */
+    @Test
+    void persistOnShutdownPromotesEachRanksOwnPartAndTheSlowerTierCommitsTheStep() throws Exception {
+        try (MemoryObjectStore slow = new MemoryObjectStore(512L << 20)) {
+            List<Checkpointer> ranks = new ArrayList<>();
+            for (int r = 0; r < 2; r++) {
+                ranks.add(Checkpointer.open(CairnConfig.builder("ranks").tier(TierConfig.of("shared", store).keepLast(3))
+                        .tier(TierConfig.of("slow", slow).everySteps(10)).chunkBytes(4096).encoderThreads(1)
+                        .stagingBytes(4L << 20).deadline(Duration.ofSeconds(60)).gcGrace(Duration.ofMinutes(2))
+                        .rank(r, 2).build()));
+            }
+            try {
+                saveAll(ranks, 3);
+                assertFalse(slow.list(layout.stepPrefix(3)).size() > 0, "step 3 is not one the slower tier takes");
+                ExecutorService hooks = Executors.newFixedThreadPool(2);
+                try {
+                    List<Future<List<String>>> persisted = new ArrayList<>();
+                    for (Checkpointer c : ranks) { // the ranks' hooks run at once, as SIGTERM reaches every rank
+                        persisted.add(hooks.submit(() -> ((CairnCheckpointer) c).persistNewest(Duration.ofSeconds(60))));
+                    }
+                    for (Future<List<String>> p : persisted) {
+                        assertEquals(List.of("slow"), p.get(120, TimeUnit.SECONDS));
+                    }
+                } finally {
+                    hooks.shutdownNow();
+                }
+            } finally {
+                ranks.forEach(Checkpointer::close);
+            }
+            for (int r = 0; r < 2; r++) {
+                try (Checkpointer fromSlow = Checkpointer.open(CairnConfig.builder("ranks").tier(TierConfig.of("slow", slow))
+                        .chunkBytes(4096).encoderThreads(1).stagingBytes(4L << 20).deadline(Duration.ofSeconds(60))
+                        .gcGrace(Duration.ofMinutes(2)).rank(r, 2).build())) {
+                    RestoreResult res = fromSlow.restore(RestoreRequest.step(3));
+                    assertEquals(ReshardingProperties.concat(state(r, 2, 3).tensor("w")),
+                            ReshardingProperties.concat(res.state().tensor("w")));
+                    assertEquals(r, res.state().blob("rng").toByteArray()[0]);
+                }
+            }
         }
     }
 

@@ -4,6 +4,7 @@ import dev.cairn.CommitReport;
 import dev.cairn.tiers.internal.Tier;
 import dev.cairn.tiers.internal.commit.CommitProtocol;
 import dev.cairn.tiers.internal.commit.TierCommitter;
+import dev.cairn.tiers.internal.manifest.EntryRecord;
 import dev.cairn.tiers.internal.manifest.Manifest;
 import dev.cairn.tiers.internal.pipeline.InFlightSaves;
 import java.io.IOException;
@@ -67,13 +68,19 @@ public final class PersistNewest {
             // Under the first tier's commit lock until each promotion has pinned the step's chunks there (it does so
             // before start returns): a save committing meanwhile would otherwise let retention delete chunks of the
             // step read here before they are pinned. The order (the first tier's lock, then a target's) is a commit's.
-            first.commitLock().lock();
+            // Within the grace: a commit or sweep may hold the lock for long (a multi-rank commit confirming chunks
+            // while a peer is down), and a callback of a commit holds it while it runs.
+            if (!first.commitLock().tryLock(Math.max(0, until - System.nanoTime()), TimeUnit.NANOSECONDS)) {
+                LOG.warn("on shutdown, tier {} was busy committing for the whole grace of {}: nothing persisted",
+                        first.name(), grace);
+                return persisted;
+            }
             try {
                 newest = commits.newestCommitted(first, rank, worldSize); // its group's marks, not a listing
                 if (newest < 0) {
                     return persisted;
                 }
-                Manifest m = commits.read(first, newest);
+                Manifest m = ownPart(commits.read(first, newest));
                 for (Tier target : tiers.subList(1, tiers.size())) {
                     if (!commits.isCommitted(target, newest)) {
                         CompletableFuture<CommitReport> done = new CompletableFuture<>();
@@ -100,5 +107,20 @@ public final class PersistNewest {
             LOG.warn("on shutdown, the newest step of tier {} could not be persisted: {}", first.name(), e.toString());
         }
         return persisted;
+    }
+
+    /**
+     * What this rank promotes of {@code whole} (a step as read back, every rank's entries): its own entries, as its
+     * save's promotion does, so that each rank's hook writes its own index and the target's commit meets every rank's.
+     * Promoting the whole step from every rank wrote rank 0's index N times and no other, and the commit waited out its
+     * deadline for the others.
+     */
+    private Manifest ownPart(Manifest whole) {
+        if (worldSize == 1) {
+            return whole;
+        }
+        List<EntryRecord> own = whole.entries().stream().filter(e -> e.rank() == rank).toList();
+        return new Manifest(whole.formatVersion(), whole.contentHash(), whole.run(), whole.step(), whole.worldSize(), rank,
+                whole.createdAt(), whole.chunkBytes(), own);
     }
 }
