@@ -180,9 +180,14 @@ public final class SavePipeline implements AutoCloseable {
         if (job.plan().mode() != SaveMode.ZERO_COPY) {
             try {
                 stage(job);
-            } catch (Throwable failed) {
+            } catch (Error failed) {
                 job.fail(failed); // see the capture's catch below
                 throw failed;
+            } catch (RuntimeException failed) {
+                // The save's futures say why, as for a ZERO_COPY capture: a first tier whose writes hang keeps staging
+                // full until this save's deadline, and training must not fail for it (thrown, it ended the training
+                // loop, and was counted as a save refused before anything was written).
+                job.fail(failed);
             } finally {
                 job.completeCapture();
             }
