@@ -79,7 +79,9 @@ import java.util.function.Consumer;
  * engine's own random generator (dropout and other random layers draw from it; DJL lets one set its seed,
  * {@code Engine.setRandomSeed}, but not read its state): a model with random layers resumes bit for bit only if the
  * user reseeds it from the position, e.g. in their own listener. The Trainer must have one CPU device: parameters
- * and moments are saved from and restored into their memory in place.
+ * and moments are saved from and restored into their memory in place, so each must also lie contiguous in CPU memory
+ * (a model created on a GPU, or a transposed view set as a parameter, is refused with {@code INVALID_CONFIG} naming
+ * it, at {@link #resume} and at every save, before anything is written).
  *
  * <p>Not thread-safe: DJL calls listeners on the training thread.
  */
@@ -144,8 +146,9 @@ public final class CairnTrainingListener implements TrainingListener {
      * checkpoint is committed. Call it after {@code trainer.initialize(...)} and before training.
      *
      * @throws CheckpointException INVALID_INPUT when training has started or the trainer is not initialized,
-     *                             INVALID_CONFIG when the checkpoint was made with other optimizer settings or the
-     *                             trainer has other than one CPU device, and whatever the restore throws (a
+     *                             INVALID_CONFIG when the checkpoint was made with other optimizer settings, the
+     *                             trainer has other than one CPU device, or a parameter or moment is not contiguous
+     *                             in CPU memory, and whatever the restore throws (a
      *                             checkpoint of another model fails there: every saved tensor needs a target).
      *                             Tensors are restored in place before the blobs are checked, so after a failure the
      *                             trainer's parameters may hold the checkpoint's values while the listener's counters
@@ -157,11 +160,11 @@ public final class CairnTrainingListener implements TrainingListener {
                     "resume must come before training: this listener has already seen step " + step);
         }
         checkDevice(trainer);
+        List<Tensor> targets = tensors(trainer); // checks every array, also for a run that starts here
         if (checkpointer.list().isEmpty()) {
             continuesStore = true;
             return TrainingPosition.START;
         }
-        List<Tensor> targets = tensors(trainer);
         RestoreResult restored = checkpointer.restore(RestoreRequest.latest().into(TrainingState.of(targets)));
         TrainingState saved = restored.state();
         for (Tensor t : targets) {
@@ -382,8 +385,41 @@ public final class CairnTrainingListener implements TrainingListener {
     private static Tensor view(String name, NDArray a) {
         // toByteBuffer(true): the CPU tensor's own memory in native (little-endian) order, not a copy; a save copies
         // it into staging before returning (overlapCapture: before its captured()), and a restore writes into it.
-        ByteBuffer bytes = a.toByteBuffer(true).order(ByteOrder.LITTLE_ENDIAN);
-        return Tensor.of(name, DTypes.of(name, a.getDataType()), a.getShape().getShape(), bytes);
+        // DJL hands a copy instead for an array on another device or not contiguous (PyTorch: a transposed view, a
+        // TorchScript model's weights): a save would read that copy and a restore write into it, so both refuse.
+        if (!Device.cpu().equals(a.getDevice())) {
+            throw new CheckpointException(CheckpointException.Reason.INVALID_CONFIG, name + " is on device "
+                    + a.getDevice() + ": CairnTrainingListener saves and restores arrays in place, in CPU memory (the"
+                    + " trainer's devices do not move the model's parameters: Model.newInstance(name, Device.cpu()))");
+        }
+        ByteBuffer bytes = a.toByteBuffer(true);
+        if (!isOwnMemory(bytes, a)) {
+            throw new CheckpointException(CheckpointException.Reason.INVALID_CONFIG, name + " is not contiguous in"
+                    + " memory: DJL gives a copy of it, which a save would read and a restore write into instead of the"
+                    + " array (make it contiguous before training, e.g. set the parameter to a copy of it)");
+        }
+        return Tensor.of(name, DTypes.of(name, a.getDataType()), a.getShape().getShape(),
+                bytes.order(ByteOrder.LITTLE_ENDIAN));
+    }
+
+    /**
+     * Whether {@code bytes} is {@code a}'s own memory: a second {@code toByteBuffer(true)} sees a byte written through
+     * it (DJL makes no contiguity or address public). The byte is put back at once, on the training thread, while no
+     * save reads the array (an overlapped capture has been waited for).
+     */
+    private static boolean isOwnMemory(ByteBuffer bytes, NDArray a) {
+        if (bytes.capacity() == 0) {
+            return true;
+        }
+        if (bytes.isReadOnly() || !bytes.isDirect()) {
+            return false;
+        }
+        ByteBuffer again = a.toByteBuffer(true);
+        byte b = bytes.get(0);
+        bytes.put(0, (byte) ~b);
+        boolean shared = again.get(0) == (byte) ~b;
+        bytes.put(0, b);
+        return shared;
     }
 
     private static void checkDevice(Trainer trainer) {

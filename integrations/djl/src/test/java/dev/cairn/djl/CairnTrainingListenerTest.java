@@ -348,6 +348,26 @@ class CairnTrainingListenerTest {
         }
     }
 
+    @Test
+    void aParameterThatIsNotContiguousIsRefusedAtResumeAndAtSaveBeforeAnythingIsWritten() throws Exception {
+        // DJL's toByteBuffer(true) of a transposed view is a copy: a save would read it, a restore write into it.
+        // (The other case, parameters on a GPU, needs a GPU; the same check covers it through NDArray.getDevice().)
+        CheckpointableAdam adam = TinyRun.adam();
+        CairnTrainingListener cairn = CairnTrainingListener.builder(checkpointer, adam).everySteps(1).onSave(saves::add).build();
+        try (Model model = TinyRun.modelWithTransposedParameter(); Trainer trainer = TinyRun.trainer(model, adam, cairn)) {
+            CheckpointException atResume = assertThrows(CheckpointException.class, () -> cairn.resume(trainer));
+            assertEquals(CheckpointException.Reason.INVALID_CONFIG, atResume.reason());
+            assertTrue(atResume.getMessage().contains("_transposed is not contiguous"), atResume.getMessage());
+
+            CheckpointException atSave = assertThrows(CheckpointException.class,
+                    () -> EasyTrain.fit(trainer, 1, new ShuffledBatches(TinyRun.SEED, 3), null));
+            assertEquals(CheckpointException.Reason.INVALID_CONFIG, atSave.reason());
+            assertTrue(atSave.getMessage().contains("_transposed is not contiguous"), atSave.getMessage());
+        }
+        assertEquals(List.of(), saves);
+        assertEquals(List.of(), checkpointer.list());
+    }
+
     private static void train(CheckpointableAdam adam, CairnTrainingListener cairn, ShuffledBatches data, int epochs)
             throws Exception {
         try (Model model = TinyRun.model(); Trainer trainer = TinyRun.trainer(model, adam, cairn)) {

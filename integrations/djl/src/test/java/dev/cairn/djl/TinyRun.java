@@ -4,15 +4,19 @@ import ai.djl.Device;
 import ai.djl.Model;
 import ai.djl.engine.Engine;
 import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.types.Shape;
+import ai.djl.nn.AbstractBlock;
 import ai.djl.nn.Activation;
 import ai.djl.nn.Parameter;
 import ai.djl.nn.SequentialBlock;
 import ai.djl.nn.core.Linear;
 import ai.djl.training.DefaultTrainingConfig;
+import ai.djl.training.ParameterStore;
 import ai.djl.training.Trainer;
 import ai.djl.training.listener.TrainingListener;
 import ai.djl.util.Pair;
+import ai.djl.util.PairList;
 import dev.cairn.CairnConfig;
 import dev.cairn.Checkpointer;
 import dev.cairn.TierConfig;
@@ -59,6 +63,42 @@ final class TinyRun {
         Model model = Model.newInstance("tiny-mlp-bn");
         model.setBlock(block);
         return model;
+    }
+
+    /**
+     * A linear layer followed by a block that scales its output by a parameter without gradient whose array is a
+     * transposed view of another array, so not contiguous in memory.
+     */
+    static Model modelWithTransposedParameter() {
+        Model model = Model.newInstance("tiny-mlp-transposed");
+        NDArray transposed = model.getNDManager().arange(1f, 1f + 2 * ShuffledBatches.OUTPUTS)
+                .reshape(ShuffledBatches.OUTPUTS, 2).transpose();
+        model.setBlock(new SequentialBlock()
+                .add(Linear.builder().setUnits(ShuffledBatches.OUTPUTS).build())
+                .add(new ScaledByFirstRow(transposed)));
+        return model;
+    }
+
+    /** Multiplies its input by row 0 of its one parameter, which has no gradient. */
+    private static final class ScaledByFirstRow extends AbstractBlock {
+        private final Parameter transposed;
+
+        ScaledByFirstRow(NDArray array) {
+            transposed = addParameter(Parameter.builder().setName("transposed").setType(Parameter.Type.OTHER)
+                    .optArray(array).optRequiresGrad(false).build());
+        }
+
+        @Override
+        protected NDList forwardInternal(ParameterStore store, NDList inputs, boolean training,
+                                         PairList<String, Object> params) {
+            NDArray x = inputs.singletonOrThrow();
+            return new NDList(x.mul(store.getValue(transposed, x.getDevice(), training).get(0)));
+        }
+
+        @Override
+        public Shape[] getOutputShapes(Shape[] inputShapes) {
+            return inputShapes;
+        }
     }
 
     /** A trainer on the CPU, its parameters drawn by DJL's initializers from the engine's generator seeded with SEED. */
