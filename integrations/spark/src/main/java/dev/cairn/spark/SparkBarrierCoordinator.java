@@ -18,12 +18,13 @@ import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
 import org.apache.spark.BarrierTaskContext;
 import org.apache.spark.TaskContext;
+import org.apache.spark.util.TaskCompletionListener;
 
 /**
  * A {@link Coordinator} for the ranks of a Spark barrier stage ({@code rdd.barrier().mapPartitions(...)}): rank
  * {@code r} of {@code w} is the stage's partition {@code r} of {@code w}, and ranks meet through Spark's
  * {@link BarrierTaskContext#allGather}, so a multi-rank commit asks the store nothing until rank 0 reads the indexes.
- * Open one per task, inside the task, and close it when the task ends:
+ * Open one per task, inside the task, and close it when the task ends (a task that ends closes it too):
  * <pre>
  * try (SparkBarrierCoordinator ranks = SparkBarrierCoordinator.forCurrentTask();
  *      Checkpointer cp = Checkpointer.open(CairnConfig.builder("job").rank(ranks.rank(), ranks.worldSize())
@@ -63,11 +64,15 @@ import org.apache.spark.TaskContext;
  * answers a killed task's round with an error, and the other tasks of its attempt are gone.
  */
 public final class SparkBarrierCoordinator implements Coordinator, AutoCloseable {
+    /** The open coordinator of each running barrier task: two would run rounds of one sequence at once. */
+    private static final Map<BarrierTaskContext, SparkBarrierCoordinator> OPEN = new ConcurrentHashMap<>();
+
     private final BarrierTaskContext context;
     private final int rank;
     private final int worldSize;
     private final Map<String, Waiter> awaited = new ConcurrentHashMap<>();
     private boolean rounding; // guarded by this: a thread runs rounds
+    private boolean closed; // guarded by this
     private volatile CheckpointException broken;
 
     private SparkBarrierCoordinator(BarrierTaskContext context) {
@@ -76,7 +81,12 @@ public final class SparkBarrierCoordinator implements Coordinator, AutoCloseable
         this.worldSize = context.getTaskInfos().length;
     }
 
-    /** The coordinator of the running barrier task; INVALID_CONFIG outside one (the driver, or a plain task). */
+    /**
+     * The coordinator of the running barrier task; INVALID_CONFIG outside one (the driver, or a plain task), and while
+     * the task has one open: two would each run rounds of the task's one barrier sequence, and Spark would pair their
+     * calls with the other tasks' as if they were one task's. Share the open one (any number of checkpointers can use
+     * it: barriers are named); once it is closed, the task may open another when Spark has answered its last round.
+     */
     public static SparkBarrierCoordinator forCurrentTask() {
         TaskContext task = TaskContext.get();
         if (!(task instanceof BarrierTaskContext barrier)) {
@@ -84,7 +94,16 @@ public final class SparkBarrierCoordinator implements Coordinator, AutoCloseable
                     + " barrier stage (rdd.barrier().mapPartitions(...)); this thread runs "
                     + (task == null ? "no Spark task" : "a task of stage " + task.stageId() + ", which is not a barrier stage"));
         }
-        return new SparkBarrierCoordinator(barrier);
+        SparkBarrierCoordinator coordinator = new SparkBarrierCoordinator(barrier);
+        SparkBarrierCoordinator open = OPEN.putIfAbsent(barrier, coordinator);
+        if (open != null) {
+            throw new CheckpointException(Reason.INVALID_CONFIG, "task of partition " + open.rank + " (stage "
+                    + barrier.stageId() + " attempt " + barrier.stageAttemptNumber() + ") already has an open"
+                    + " SparkBarrierCoordinator, or a closed one whose last round Spark has not answered: open one per"
+                    + " task and share it");
+        }
+        barrier.addTaskCompletionListener((TaskCompletionListener) ended -> coordinator.close());
+        return coordinator;
     }
 
     /** This task's rank: its partition of the barrier stage. */
@@ -145,10 +164,26 @@ public final class SparkBarrierCoordinator implements Coordinator, AutoCloseable
         }
     }
 
-    /** Fails whatever still waits with CLOSED; later barriers fail too. A round in flight is left to Spark. */
+    /**
+     * Fails whatever still waits with CLOSED; later barriers fail too. A round in flight is left to Spark: the task may
+     * open another coordinator once Spark has answered it.
+     */
     @Override
     public void close() {
         fail(new CheckpointException(Reason.CLOSED, "the SparkBarrierCoordinator of rank " + rank + " is closed"));
+        synchronized (this) {
+            closed = true;
+            if (!rounding) {
+                OPEN.remove(context, this);
+            }
+        }
+    }
+
+    private synchronized void roundsEnded() {
+        rounding = false;
+        if (closed) {
+            OPEN.remove(context, this);
+        }
     }
 
     private synchronized void startRounds() {
@@ -167,7 +202,7 @@ public final class SparkBarrierCoordinator implements Coordinator, AutoCloseable
             Map<String, Waiter> sent;
             synchronized (this) {
                 if (awaited.isEmpty() || broken != null) {
-                    rounding = false;
+                    roundsEnded();
                     return;
                 }
                 sent = new TreeMap<>(awaited);
@@ -178,9 +213,7 @@ public final class SparkBarrierCoordinator implements Coordinator, AutoCloseable
                 sent.forEach((name, waiter) -> tokens.put(name, waiter.token));
                 gathered = context.allGather(RoundMessage.encode(tokens));
             } catch (Throwable t) { // a Scala exception of Spark's, or an Error: nothing in this task can pass any more
-                synchronized (this) {
-                    rounding = false;
-                }
+                roundsEnded();
                 fail(new CheckpointException(reasonOf(t), "Spark's barrier failed for rank " + rank + " of " + worldSize
                         + " (stage " + context.stageId() + " attempt " + context.stageAttemptNumber() + "): " + t, t));
                 return;
@@ -188,9 +221,7 @@ public final class SparkBarrierCoordinator implements Coordinator, AutoCloseable
             try {
                 pass(sent, gathered);
             } catch (CheckpointException e) { // a malformed message: no later round can be trusted either
-                synchronized (this) {
-                    rounding = false;
-                }
+                roundsEnded();
                 fail(e);
                 return;
             }

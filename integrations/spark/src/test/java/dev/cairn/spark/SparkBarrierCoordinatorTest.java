@@ -63,27 +63,70 @@ class SparkBarrierCoordinatorTest {
      */
     @Test
     void concurrentNamedBarriersPassInAnyOrderAndAMissingRankTimesOut() throws Exception {
-        SparkConf conf = new SparkConf().setMaster("local[4]").setAppName("cairn-spark-coordinator-test")
+        List<String> all = runBarrierStage(4, new Barriers());
+        for (int rank = 0; rank < 4; rank++) {
+            int r = rank;
+            for (String name : List.of("a", "b", "c", "end")) {
+                assertTrue(all.contains(r + " " + name + " [0" + name + ", 1" + name + ", 2" + name + ", 3" + name + "]"),
+                        "rank " + r + " barrier " + name + ": " + all);
+            }
+            assertTrue(all.contains(r + " wrong rank INVALID_CONFIG"), all.toString());
+            if (r < 3) {
+                String timedOut = all.stream().filter(l -> l.startsWith(r + " lonely ")).findFirst().orElseThrow();
+                assertTrue(timedOut.contains("TIMEOUT") && timedOut.contains("rank(s) [3]"), timedOut);
+            }
+        }
+    }
+
+    /**
+     * A second coordinator in one task would run rounds of the task's one barrier sequence beside the first, and Spark
+     * would take either's call for the task's: it is refused while the first is open, and allowed once it is closed.
+     */
+    @Test
+    void aTaskHasOneOpenCoordinatorAtATime() {
+        List<String> all = runBarrierStage(2, new SecondCoordinator());
+        for (int rank = 0; rank < 2; rank++) {
+            int r = rank;
+            String second = all.stream().filter(l -> l.startsWith(r + " second ")).findFirst().orElseThrow();
+            assertTrue(second.startsWith(r + " second INVALID_CONFIG") && second.contains("already has an open"), second);
+            assertTrue(all.contains(r + " after close [0, 1]"), all.toString());
+        }
+    }
+
+    /** The body of each task of the stage above. */
+    static final class SecondCoordinator implements Function1<Iterator<Integer>, Iterator<String>>, Serializable {
+        private static final long serialVersionUID = 1L;
+
+        @Override
+        public Iterator<String> apply(Iterator<Integer> partition) {
+            List<String> out = new ArrayList<>();
+            try (SparkBarrierCoordinator first = SparkBarrierCoordinator.forCurrentTask()) {
+                try (SparkBarrierCoordinator second = SparkBarrierCoordinator.forCurrentTask()) {
+                    out.add(first.rank() + " second opened");
+                } catch (CheckpointException e) {
+                    out.add(first.rank() + " second " + e.reason() + " " + e.getMessage());
+                }
+            }
+            try (SparkBarrierCoordinator again = SparkBarrierCoordinator.forCurrentTask()) {
+                int rank = again.rank();
+                out.add(rank + " after close "
+                        + again.allGather("end", rank, 2, String.valueOf(rank), Duration.ofSeconds(120)).orElseThrow());
+            }
+            return CollectionConverters.asScala(out.iterator());
+        }
+    }
+
+    /** Runs {@code body} as a barrier stage of {@code tasks} tasks in {@code local[tasks]}; returns what they return. */
+    private List<String> runBarrierStage(int tasks, Function1<Iterator<Integer>, Iterator<String>> body) {
+        SparkConf conf = new SparkConf().setMaster("local[" + tasks + "]").setAppName("cairn-spark-coordinator-test")
                 .set("spark.ui.enabled", "false").set("spark.driver.host", "127.0.0.1")
                 .set("spark.driver.bindAddress", "127.0.0.1").set("spark.local.dir", dir.toString());
         try (JavaSparkContext spark = new JavaSparkContext(conf)) {
             spark.setLogLevel("WARN");
             ClassTag<String> lines = ClassTag$.MODULE$.apply(String.class);
-            JavaRDD<Integer> partitions = spark.parallelize(IntStream.range(0, 4).boxed().toList(), 4);
-            RDD<String> out = partitions.rdd().barrier().mapPartitions(new Barriers(), false, lines);
-            List<String> all = new ArrayList<>(JavaRDD.fromRDD(out, lines).collect());
-            for (int rank = 0; rank < 4; rank++) {
-                int r = rank;
-                for (String name : List.of("a", "b", "c", "end")) {
-                    assertTrue(all.contains(r + " " + name + " [0" + name + ", 1" + name + ", 2" + name + ", 3" + name + "]"),
-                            "rank " + r + " barrier " + name + ": " + all);
-                }
-                assertTrue(all.contains(r + " wrong rank INVALID_CONFIG"), all.toString());
-                if (r < 3) {
-                    String timedOut = all.stream().filter(l -> l.startsWith(r + " lonely ")).findFirst().orElseThrow();
-                    assertTrue(timedOut.contains("TIMEOUT") && timedOut.contains("rank(s) [3]"), timedOut);
-                }
-            }
+            JavaRDD<Integer> partitions = spark.parallelize(IntStream.range(0, tasks).boxed().toList(), tasks);
+            RDD<String> out = partitions.rdd().barrier().mapPartitions(body, false, lines);
+            return new ArrayList<>(JavaRDD.fromRDD(out, lines).collect());
         }
     }
 
