@@ -328,11 +328,19 @@ public final class SparkBarrierCoordinator implements Coordinator, AutoCloseable
 
         private static String next(String message, int[] at) {
             int colon = message.indexOf(':', at[0]);
-            if (colon < 0) {
-                throw new CheckpointException(Reason.CORRUPT, "a barrier round message of a Spark task is malformed at "
-                        + at[0] + ": tasks of one stage run different Cairn releases?");
+            int length = -1;
+            if (colon > at[0] && Character.isDigit(message.charAt(at[0]))) {
+                try {
+                    length = Integer.parseInt(message, at[0], colon, 10);
+                } catch (NumberFormatException e) { // not digits after the first, or past int
+                    length = -1;
+                }
             }
-            int length = Integer.parseInt(message, at[0], colon, 10);
+            if (length < 0 || length > message.length() - colon - 1) {
+                throw new CheckpointException(Reason.CORRUPT, "a barrier round message of a Spark task is malformed at "
+                        + at[0] + ": tasks of one stage run different Cairn releases, or other code of a task called"
+                        + " Spark's barrier or allGather itself?");
+            }
             at[0] = colon + 1 + length;
             return message.substring(colon + 1, at[0]);
         }

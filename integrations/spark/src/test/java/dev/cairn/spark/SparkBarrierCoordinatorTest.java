@@ -21,6 +21,7 @@ import java.util.concurrent.Future;
 import java.util.stream.IntStream;
 import net.jqwik.api.ForAll;
 import net.jqwik.api.Property;
+import org.apache.spark.BarrierTaskContext;
 import org.apache.spark.SparkConf;
 import org.apache.spark.api.java.JavaRDD;
 import org.apache.spark.api.java.JavaSparkContext;
@@ -53,6 +54,51 @@ class SparkBarrierCoordinatorTest {
             sent.put(names.get(i), tokens.isEmpty() ? "" : tokens.get(i % tokens.size()));
         }
         assertEquals(sent, SparkBarrierCoordinator.RoundMessage.decode(SparkBarrierCoordinator.RoundMessage.encode(sent)));
+    }
+
+    /** Lengths that are not a count of the chars that follow: CORRUPT, never another exception. */
+    @Test
+    void aMalformedRoundMessageIsCorrupt() {
+        for (String message : List.of("x:1", "5:ab", "-1:a", "1:a-1:", "+1:a0:", ":a", "1:a1", "99999999999:a", "1:a2:b")) {
+            CheckpointException e = assertThrows(CheckpointException.class,
+                    () -> SparkBarrierCoordinator.RoundMessage.decode(message), message);
+            assertEquals(Reason.CORRUPT, e.reason(), message);
+        }
+    }
+
+    /**
+     * A round that gathers a malformed message fails the barriers it carried with CORRUPT at once: rank 1 sends one by
+     * calling Spark's allGather itself. (The rounds thread died of a NumberFormatException, and the barrier waited out
+     * its deadline.)
+     */
+    @Test
+    void aMalformedMessageFailsTheAwaitedBarrierWithCorrupt() {
+        List<String> all = runBarrierStage(2, new MalformedPeer());
+        String rank0 = all.stream().filter(l -> l.startsWith("0 ")).findFirst().orElseThrow();
+        assertTrue(rank0.startsWith("0 CORRUPT"), rank0);
+    }
+
+    /** The body of each task of the stage above. */
+    static final class MalformedPeer implements Function1<Iterator<Integer>, Iterator<String>>, Serializable {
+        private static final long serialVersionUID = 1L;
+
+        @Override
+        public Iterator<String> apply(Iterator<Integer> partition) {
+            List<String> out = new ArrayList<>();
+            BarrierTaskContext task = BarrierTaskContext.get();
+            if (task.partitionId() == 1) {
+                task.allGather("x:1");
+                out.add("1 sent");
+            } else {
+                try (SparkBarrierCoordinator c = SparkBarrierCoordinator.forCurrentTask()) {
+                    c.barrier("a", 0, 2, Duration.ofMinutes(2)); // a bound for a broken coordinator, not a wait
+                    out.add("0 passed");
+                } catch (CheckpointException e) {
+                    out.add("0 " + e.reason() + " " + e.getMessage());
+                }
+            }
+            return CollectionConverters.asScala(out.iterator());
+        }
     }
 
     /**
