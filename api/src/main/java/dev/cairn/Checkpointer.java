@@ -34,7 +34,9 @@ public interface Checkpointer extends AutoCloseable {
 
     /**
      * Starts a checkpoint of {@code state} as {@code step} into every tier that takes the step. The state is checked
-     * first: bad input throws before anything is written. In COPY mode this returns once the bytes are in staging.
+     * first: bad input throws before anything is written. In COPY mode this returns once the bytes are in staging, or
+     * once the save failed to put them there (staging still full at its deadline, a source buffer that faulted): then
+     * the handle's futures fail with the reason, as every failure after admission does, and training goes on.
      */
     CheckpointHandle save(long step, TrainingState state, SaveMode mode);
 

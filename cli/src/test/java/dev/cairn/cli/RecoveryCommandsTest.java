@@ -319,6 +319,18 @@ class RecoveryCommandsTest {
     }
 
     @Test
+    void importRefusesOneShardOfASetNamedAloneNamingTheOthers() throws IOException {
+        Path out = tmp.resolve("shards");
+        assertEquals(0, cairn("export", "20", "--store", disk.toString(), "--out", out.toString(), "--max-shard-size", "8k").status());
+        Path store = tmp.resolve("imported");
+        Run r = cairn("import", out.resolve("model-00001-of-00002.safetensors").toString(), "--store", store.toString());
+        assertEquals(CairnCli.FAILED, r.status(), r.out());
+        assertTrue(r.err().contains("INVALID_INPUT") && r.err().contains("missing model-00002-of-00002.safetensors"), r.err());
+        assertFalse(Files.exists(store.resolve(LAYOUT.manifestKey(20))), "nothing may be committed");
+        assertEquals(0, cairn("import", out.toString(), "--store", store.toString()).status(), "the directory imports");
+    }
+
+    @Test
     void importRefusesAnIndexThatDoesNotMatchItsFilesNamingTheTensors() throws IOException {
         Path out = tmp.resolve("shards");
         assertEquals(0, cairn("export", "20", "--store", disk.toString(), "--out", out.toString(), "--max-shard-size", "8k").status());

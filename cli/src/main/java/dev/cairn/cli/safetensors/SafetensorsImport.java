@@ -57,8 +57,8 @@ public final class SafetensorsImport implements AutoCloseable {
     /**
      * The files {@code input} names: a {@code .safetensors} file; a {@value SafetensorsExport#INDEX} (its weight
      * map's files); or a directory holding either (the index if present, else every {@code *.safetensors}). Files
-     * named {@code <prefix>-<i>-of-<N>.safetensors} in an index or a directory must all be there, 1 to N: the rest
-     * alone would import as a step without the missing files' tensors.
+     * named {@code <prefix>-<i>-of-<N>.safetensors} in an index or a directory must all be there, 1 to N, and one such
+     * file is not imported alone: the rest alone would import as a step without the missing files' tensors.
      */
     public static SafetensorsImport open(Path input) throws IOException {
         Path index = Files.isDirectory(input) ? input.resolve(SafetensorsExport.INDEX) : input;
@@ -94,6 +94,7 @@ public final class SafetensorsImport implements AutoCloseable {
             checkShardSet(files, input);
         } else {
             files.add(input);
+            checkShardSet(files, input); // one shard of a set, named alone: the step would lack the others' tensors
         }
         return new SafetensorsImport(files, null, null);
     }
