@@ -199,8 +199,7 @@ public final class SafetensorsExport {
     /** Writes {@code file}'s contents into a temporary beside it and returns the temporary (removed if this fails). */
     private static Path writeShard(Path file, ByteBuffer header, List<Entry> tensors, ChunkSource chunks, Progress bar)
             throws IOException {
-        Temporary tmp = Temporary.beside(file);
-        try (FileChannel out = tmp.channel()) {
+        return intoTemporary(file, out -> {
             writeFully(out, header);
             for (Entry r : tensors) {
                 for (Chunk c : r.chunks()) {
@@ -208,15 +207,7 @@ public final class SafetensorsExport {
                     bar.advance(c.rawLength());
                 }
             }
-            out.force(true);
-        } catch (IOException | RuntimeException e) {
-            Files.deleteIfExists(tmp.path());
-            if (e instanceof IOException io) {
-                throw naming(io, file);
-            }
-            throw e;
-        }
-        return tmp.path();
+        });
     }
 
     /** Writes the index of the shards into a temporary beside {@code file}, as {@link #writeShard} does. */
@@ -230,9 +221,23 @@ public final class SafetensorsExport {
         Map<String, Object> index = new LinkedHashMap<>();
         index.put("metadata", Map.of("total_size", total));
         index.put("weight_map", weightMap);
+        return intoTemporary(file, out -> writeFully(out, ByteBuffer.wrap(Json.MAPPER.writeValueAsBytes(index))));
+    }
+
+    /** What goes into a file. */
+    @FunctionalInterface
+    private interface Contents {
+        void writeTo(FileChannel out) throws IOException;
+    }
+
+    /**
+     * A temporary beside {@code file} holding {@code contents}, forced to disk; removed if writing fails, which names
+     * {@code file}.
+     */
+    private static Path intoTemporary(Path file, Contents contents) throws IOException {
         Temporary tmp = Temporary.beside(file);
         try (FileChannel out = tmp.channel()) {
-            writeFully(out, ByteBuffer.wrap(Json.MAPPER.writeValueAsBytes(index)));
+            contents.writeTo(out);
             out.force(true);
         } catch (IOException | RuntimeException e) {
             Files.deleteIfExists(tmp.path());
