@@ -19,11 +19,12 @@ import org.apache.arrow.flight.Result;
  *
  * <p>A rank that arrives twice at one name (a retry after a lost connection) replaces its earlier call, which fails
  * with ALREADY_EXISTS (not retried); one that arrives again, with the same token, at a barrier already released (its
- * answer was lost on the way) gets the same answer. An arrival counts only while its rank still waits: once the timeout it asked for
- * has passed, or its call ended (the rank's deadline cancelled it), it is dropped at the next arrival anywhere, and its
- * call failed. So a barrier is never released with the token of a rank that gave up (whose save failed with TIMEOUT),
- * which a later arrival would otherwise do while an earlier rank's call was long over. A barrier whose arrivals are all
- * dropped is forgotten; closing fails every open call. Both bound what a group that loses a rank leaves behind.
+ * answer was lost on the way) gets the same answer. An arrival counts only while its rank still waits: once the
+ * timeout it asked for has passed, or its call ended (the rank's deadline cancelled it), it is dropped at the next
+ * arrival anywhere, and its call failed. So a barrier is never released with the token of a rank that gave up (whose
+ * save failed with TIMEOUT), which a later arrival would otherwise do while an earlier rank's call was long over. A
+ * barrier whose arrivals are all dropped is forgotten; closing fails every open call. Both bound what a group that
+ * loses a rank leaves behind.
  */
 final class PeerBarriers {
     /** The longest an arrival may keep its barrier open: a day, far beyond any commit deadline. */
