@@ -48,4 +48,46 @@ class ConfigOptionTest {
         assertEquals(CairnCli.USAGE, neither.status());
         assertTrue(neither.err().contains("--store") && neither.err().contains("--config"), neither.err());
     }
+
+    /**
+     * {@code gc --config} applies each tier's keep.last from the file; before, it applied --keep-last's default (2) to
+     * every tier, and retired steps the file (and the training job) keeps.
+     */
+    @Test
+    void gcWithAConfigurationFileKeepsWhatTheFileKeepsUnlessTheCommandLineSaysOtherwise() throws Exception {
+        Path disk = tmp.resolve("disk");
+        try (FileSystemObjectStore store = new FileSystemObjectStore(disk)) {
+            Checkpoints.save(store, Checkpoints.RUN, 10, 20, 30);
+        }
+        Path config = tmp.resolve("cairn.properties");
+        Files.write(config, List.of("run = " + Checkpoints.RUN, "tiers = disk", "tier.disk.store = " + disk,
+                "tier.disk.keep.last = 3"));
+
+        Run gc = cairn("gc", "--config", config.toString());
+        assertEquals(0, gc.status(), gc.err());
+        assertTrue(gc.out().contains("retired steps [] (beyond --keep-last 3)"), gc.out());
+        assertEquals(3, steps(config), "the file keeps 3");
+
+        Run one = cairn("gc", "--config", config.toString(), "--keep-last", "1");
+        assertEquals(0, one.status(), one.err());
+        assertEquals(1, steps(config), "the command line says 1");
+    }
+
+    /** The stores of a configuration file are read with one S3 endpoint: a file giving two is refused. */
+    @Test
+    void aConfigurationFileWithTwoS3EndpointsIsRefusedForTheCommandLine() throws Exception {
+        Path config = tmp.resolve("cairn.properties");
+        Files.write(config, List.of("run = r", "tiers = a, b",
+                "tier.a.store = s3://bucket-a/ckpt", "tier.a.s3.endpoint = http://127.0.0.1:9001",
+                "tier.b.store = s3://bucket-b/ckpt", "tier.b.s3.endpoint = http://127.0.0.1:9002"));
+        Run ls = cairn("ls", "--config", config.toString());
+        assertEquals(CairnCli.USAGE, ls.status(), ls.out() + ls.err());
+        assertTrue(ls.err().contains("two S3 endpoints"), ls.err());
+    }
+
+    private static int steps(Path config) throws Exception {
+        Run ls = cairn("ls", "--config", config.toString(), "--json");
+        assertEquals(0, ls.status(), ls.err());
+        return new ObjectMapper().readTree(ls.out()).get("runs").get(0).get("steps").size();
+    }
 }

@@ -38,7 +38,8 @@ import picocli.CommandLine.ParentCommand;
                 + " and confirms every chunk it did not write before it commits; a --grace shorter than a save can"
                 + " still make that save fail (never commit a damaged step). Prefer to let the training job collect"
                 + " its own stores.",
-            "A store does not record its tier's retention, so give the training job's keepLast and gcGrace here.",
+            "A store does not record its tier's retention, so give the training job's keepLast and gcGrace here;"
+                + " with --config, each tier's keep.last and the run's gc.grace are the file's unless given here.",
             "--dry-run shows what would be deleted and deletes nothing."},
         footerHeading = "%nExamples:%n",
         footer = {"  java -jar cli/target/cairn.jar gc --store /ckpt/disk --keep-last 3 --dry-run",
@@ -69,7 +70,7 @@ public final class GcCommand implements Callable<Integer> {
     @ParentCommand
     CairnCli cli;
 
-    public record StoreReport(String store, GcReport report) {
+    public record StoreReport(String store, int keepLast, GcReport report) {
     }
 
     @Override
@@ -77,10 +78,16 @@ public final class GcCommand implements Callable<Integer> {
         if (keepLast < 1) {
             throw new ParameterException(spec.commandLine(), "--keep-last must be at least 1, was " + keepLast);
         }
+        // The tiers of a --config keep what the file says unless the command line says otherwise: the defaults here
+        // would retire steps the training job keeps.
+        boolean keepGiven = spec.commandLine().getParseResult().hasMatchedOption("--keep-last");
+        boolean graceGiven = spec.commandLine().getParseResult().hasMatchedOption("--grace");
         List<StoreReport> reports = new ArrayList<>();
         try (StoreSession session = stores.openRun()) {
             for (StoreRef s : session.sources()) {
-                reports.add(new StoreReport(s.location(), session.admin().gc(s, session.run(), keepLast, grace, dryRun)));
+                int keep = keepGiven ? keepLast : stores.configuredKeepLast(s.location()).orElse(keepLast);
+                Duration g = graceGiven ? grace : stores.configuredGrace().orElse(grace);
+                reports.add(new StoreReport(s.location(), keep, session.admin().gc(s, session.run(), keep, g, dryRun)));
             }
         }
         if (json) {
@@ -90,7 +97,7 @@ public final class GcCommand implements Callable<Integer> {
         for (StoreReport r : reports) {
             GcReport g = r.report();
             cli.out().printf("%s: %s retired steps %s (beyond --keep-last %d), abandoned partial steps %s, %d chunks (%s)%n",
-                    r.store(), dryRun ? "would delete" : "deleted", g.stepsRetired(), keepLast, g.stepsAbandoned(),
+                    r.store(), dryRun ? "would delete" : "deleted", g.stepsRetired(), r.keepLast(), g.stepsAbandoned(),
                     g.chunksDeleted(), Text.bytes(g.bytesDeleted()));
         }
         return CairnCli.OK;

@@ -36,6 +36,11 @@ public final class StoreOptions {
                     + " the AWS SDK's default chain (AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY first).")
     String s3Endpoint;
 
+    /** Each store's keepLast, when {@code --config} named the stores. */
+    private final java.util.Map<String, Integer> keepLastByStore = new java.util.HashMap<>();
+    /** The run's gcGrace, when {@code --config} named the stores. */
+    private java.time.Duration configuredGrace;
+
     @Option(names = "--run", paramLabel = "NAME",
             description = "The run (default: the only run in the store; several runs are listed in the error).")
     String run;
@@ -45,7 +50,8 @@ public final class StoreOptions {
     }
 
     /**
-     * The stores, run and endpoint of {@code --config}, folded into the options not given on the command line. The
+     * The stores, run and endpoint of {@code --config} (and each store's keepLast and the run's gcGrace, for
+     * {@code gc}), folded into the options not given on the command line. The
      * file is read with {@link CairnConfig#load}, which checks every value and opens each store; those are closed here
      * and opened again below for reading, as every {@code --store} is.
      */
@@ -59,12 +65,26 @@ public final class StoreOptions {
         CairnConfig c = CairnConfig.load(config);
         try {
             if (stores.isEmpty()) {
+                String endpointOfFile = null;
                 for (TierConfig t : c.tiers()) {
-                    stores.add(t.location().orElseThrow());
-                    if (s3Endpoint == null && t.settings().containsKey(ObjectStores.S3_ENDPOINT)) {
-                        s3Endpoint = t.settings().get(ObjectStores.S3_ENDPOINT);
+                    String location = t.location().orElseThrow();
+                    stores.add(location);
+                    keepLastByStore.put(location, t.keepLast());
+                    String endpoint = t.settings().get(ObjectStores.S3_ENDPOINT);
+                    if (endpoint != null && endpointOfFile != null && !endpoint.equals(endpointOfFile)) {
+                        // One endpoint serves every s3:// store of a command: the other tiers' would be read there.
+                        throw new ParameterException(spec.commandLine(), config + " gives its tiers two S3 endpoints ("
+                                + endpointOfFile + ", " + endpoint + "): name the stores of one of them with --store and"
+                                + " --s3-endpoint instead");
+                    }
+                    if (endpoint != null) {
+                        endpointOfFile = endpoint;
                     }
                 }
+                if (s3Endpoint == null) {
+                    s3Endpoint = endpointOfFile;
+                }
+                configuredGrace = c.gcGrace();
             }
             if (run == null) {
                 run = c.run();
@@ -79,6 +99,19 @@ public final class StoreOptions {
 
     public String s3Endpoint() {
         return s3Endpoint;
+    }
+
+    /**
+     * The keepLast that {@code --config} gives the tier on {@code location}; empty when the stores were named with
+     * {@code --store}. Known once {@link #open} has run.
+     */
+    public java.util.Optional<Integer> configuredKeepLast(String location) {
+        return java.util.Optional.ofNullable(keepLastByStore.get(location));
+    }
+
+    /** The run's gcGrace from {@code --config}, when it named the stores; known once {@link #open} has run. */
+    public java.util.Optional<java.time.Duration> configuredGrace() {
+        return java.util.Optional.ofNullable(configuredGrace);
     }
 
     /**
