@@ -15,6 +15,8 @@ import java.util.regex.PatternSyntaxException;
  */
 public final class CairnConfig {
     public static final int DEFAULT_CHUNK_BYTES = 4 << 20;
+    /** The most encoder threads a builder starts with (one per core up to this): more rarely pays, and needs staging. */
+    public static final int DEFAULT_MAX_ENCODERS = 32;
     public static final long DEFAULT_STAGING_BYTES = 2L << 30;
     public static final int DEFAULT_COMPRESSION_LEVEL = 1;
     public static final Duration DEFAULT_GC_GRACE = Duration.ofMinutes(10);
@@ -266,7 +268,9 @@ public final class CairnConfig {
         private final List<TierConfig> tiers = new ArrayList<>();
         private int chunkBytes = DEFAULT_CHUNK_BYTES;
         private long stagingBytes = DEFAULT_STAGING_BYTES;
-        private int encoderThreads = Math.max(1, Runtime.getRuntime().availableProcessors());
+        // One per core, at most DEFAULT_MAX_ENCODERS: a 192-core node's default would need more staging than the
+        // default holds (minimumStagingBytes), and failed to build with settings its user never set.
+        private int encoderThreads = Math.min(DEFAULT_MAX_ENCODERS, Math.max(1, Runtime.getRuntime().availableProcessors()));
         private int compressionLevel = DEFAULT_COMPRESSION_LEVEL;
         private Duration gcGrace = DEFAULT_GC_GRACE;
         private int gcSweepEvery = DEFAULT_GC_SWEEP_EVERY;
@@ -554,9 +558,21 @@ public final class CairnConfig {
                 throw config("run '" + run + "' has no tier: add at least one with tier(...)");
             }
             Set<String> names = new HashSet<>();
-            for (TierConfig t : tiers) {
+            for (int i = 0; i < tiers.size(); i++) {
+                TierConfig t = tiers.get(i);
                 if (!names.add(t.name())) {
                     throw config("two tiers are named '" + t.name() + "'");
+                }
+                // Two tiers of one run in one store share its keys: one's retention would retire what the other keeps,
+                // and the second would add no copy. A store outside this process is told by where it is (its
+                // describe()); one in memory only by being the same object.
+                for (TierConfig other : tiers.subList(0, i)) {
+                    boolean samePlace = !t.store().inMemory() && !other.store().inMemory()
+                            && t.store().describe().equals(other.store().describe());
+                    if (t.store() == other.store() || samePlace) {
+                        throw config("tiers '" + other.name() + "' and '" + t.name() + "' are the same store ("
+                                + t.store().describe() + "): each tier needs a store of its own");
+                    }
                 }
             }
             // Staging holds raw chunks waiting for an encoder and encoded chunks waiting for a write: at least two

@@ -36,6 +36,9 @@ final class EntryNames {
         if (!name.matches("[A-Za-z0-9._-]+")) {
             throw invalid(what, name, "may hold only letters, digits, '.', '_' and '-'");
         }
+        if (name.equals(".")) {
+            throw invalid(what, name, "is '.', which names no folder of its own"); // stores refuse a '.' segment
+        }
         return name;
     }
 
