@@ -18,8 +18,10 @@ import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
 /**
- * The configuration file: {@code key = value} lines (a subset of {@link Properties}: {@code #} or {@code !} starts a
- * comment line, the first {@code =} or {@code :} splits key from value, no continuation lines), read into a
+ * The configuration file: {@code key = value} lines in the format of {@link Properties} ({@code #} or {@code !} starts
+ * a comment line, a backslash escapes the next character or starts a Unicode escape, a line ending in an unescaped
+ * backslash goes on in the next), save that the first unescaped {@code =} or {@code :} must split key from value, so
+ * that a file {@link Properties#store} wrote reads back to the same values; read into a
  * {@link CairnConfig} through its builder, so that every value is checked exactly as the builder checks it. Every
  * error is an INVALID_CONFIG naming the key and, for a file, its line. The README's configuration table lists the keys.
  */
@@ -80,18 +82,22 @@ final class ConfigFile {
         }
         Map<String, Value> values = new LinkedHashMap<>();
         for (int i = 0; i < lines.size(); i++) {
-            String line = lines.get(i).strip();
+            String line = lines.get(i).stripLeading();
             int n = i + 1;
             if (line.isEmpty() || line.startsWith("#") || line.startsWith("!")) {
                 continue;
             }
-            int split = firstOf(line, '=', ':');
+            while (continues(line)) {
+                line = line.substring(0, line.length() - 1) + (i + 1 < lines.size() ? lines.get(++i).stripLeading() : "");
+            }
+            int split = separator(line);
             if (split <= 0) {
                 throw new CheckpointException(CheckpointException.Reason.INVALID_CONFIG, file + " line " + n
-                        + ": expected key = value, found '" + line + "'");
+                        + ": expected key = value, found '" + line.strip() + "'");
             }
-            String key = line.substring(0, split).strip();
-            Value previous = values.put(key, new Value(line.substring(split + 1).strip(), n));
+            String key = unescape(line.substring(0, split), file + " line " + n).strip();
+            String text = unescape(line.substring(split + 1), file + " line " + n + ", key '" + key + "'").strip();
+            Value previous = values.put(key, new Value(text, n));
             if (previous != null) {
                 throw new CheckpointException(CheckpointException.Reason.INVALID_CONFIG, file + " line " + n + ": key '" + key
                         + "' is set twice (first on line " + previous.line() + ")");
@@ -116,10 +122,64 @@ final class ConfigFile {
         return out;
     }
 
-    private static int firstOf(String line, char a, char b) {
-        int i = line.indexOf(a);
-        int j = line.indexOf(b);
-        return i < 0 ? j : j < 0 ? i : Math.min(i, j);
+    /** Whether {@code line} ends in an odd number of backslashes: the last one joins the next line to it. */
+    private static boolean continues(String line) {
+        int slashes = 0;
+        for (int i = line.length() - 1; i >= 0 && line.charAt(i) == '\\'; i--) {
+            slashes++;
+        }
+        return slashes % 2 == 1;
+    }
+
+    /** The first {@code =} or {@code :} that no backslash escapes, or -1. */
+    private static int separator(String line) {
+        for (int i = 0; i < line.length(); i++) {
+            char c = line.charAt(i);
+            if (c == '\\') {
+                i++;
+            } else if (c == '=' || c == ':') {
+                return i;
+            }
+        }
+        return -1;
+    }
+
+    /**
+     * {@code text} with the escapes of {@link Properties} undone: backslash and t, n, r or f for a tab, a new line, a
+     * carriage return or a form feed, backslash, u and four hexadecimal digits for that character, and a backslash
+     * before any other character for that character.
+     */
+    private static String unescape(String text, String where) {
+        StringBuilder out = new StringBuilder(text.length());
+        for (int i = 0; i < text.length(); i++) {
+            char c = text.charAt(i);
+            if (c != '\\' || i + 1 == text.length()) {
+                out.append(c);
+                continue;
+            }
+            c = text.charAt(++i);
+            switch (c) {
+                case 't' -> out.append('\t');
+                case 'n' -> out.append('\n');
+                case 'r' -> out.append('\r');
+                case 'f' -> out.append('\f');
+                case 'u' -> {
+                    int code = 0;
+                    for (int k = 1; k <= 4; k++) {
+                        int digit = i + k < text.length() ? Character.digit(text.charAt(i + k), 16) : -1;
+                        if (digit < 0) {
+                            throw new CheckpointException(CheckpointException.Reason.INVALID_CONFIG, where
+                                    + ": \\u must be followed by four hexadecimal digits, in '" + text.strip() + "'");
+                        }
+                        code = code << 4 | digit;
+                    }
+                    out.append((char) code);
+                    i += 4;
+                }
+                default -> out.append(c);
+            }
+        }
+        return out.toString();
     }
 
     private CairnConfig build() {

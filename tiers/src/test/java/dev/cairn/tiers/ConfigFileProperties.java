@@ -21,7 +21,10 @@ import net.jqwik.api.Provide;
 import net.jqwik.api.lifecycle.AfterContainer;
 import net.jqwik.api.lifecycle.BeforeContainer;
 
-/** A configuration built with the builders, written as properties and read back, is the same configuration. */
+/**
+ * A configuration built with the builders, written as properties and read back, from the properties or from the file
+ * {@link Properties#store} writes of them, is the same configuration.
+ */
 class ConfigFileProperties {
     private static Path root;
 
@@ -97,8 +100,14 @@ class ConfigFileProperties {
         }
         Properties written = original.toProperties();
         CairnConfig read = CairnConfig.fromProperties(written);
+        Path file = root.resolve("cairn.properties");
+        try (var out = Files.newOutputStream(file)) {
+            written.store(out, null);
+        }
+        CairnConfig loaded = CairnConfig.load(file);
         try {
             assertEquals(written, read.toProperties(), "written twice, the same keys and values");
+            assertEquals(written, loaded.toProperties(), "through a file Properties.store wrote, the same keys and values");
             assertEquals(original.run(), read.run());
             assertEquals(original.chunkBytes(), read.chunkBytes());
             assertEquals(original.stagingBytes(), read.stagingBytes());
@@ -129,6 +138,7 @@ class ConfigFileProperties {
         } finally {
             closeStores(original);
             closeStores(read);
+            closeStores(loaded);
         }
     }
 

@@ -15,6 +15,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
+import java.util.Map;
 import java.util.Optional;
 import java.util.OptionalInt;
 import java.util.concurrent.TimeUnit;
@@ -168,6 +169,61 @@ class ConfigFileTest {
         // The run's own level is a zstd level only: "none" is per tier.
         m = errorOf("run = r", "tiers = d", store, "compression.level = none");
         assertTrue(m.contains("line 4") && m.contains("'compression.level'"), m);
+    }
+
+    @Test
+    void aFileWrittenByPropertiesStoreLoadsBackWithTheSameStoresAndLossyPattern() throws Exception {
+        // Properties.store escapes colons and backslashes (s3\://bucket, optim/.*\\.exp_avg); a reader that took the
+        // text as it stands opened the S3 tier as a directory named s3\: under the working directory.
+        CairnConfig original = CairnConfig.builder("r")
+                .tier(TierConfig.at("disk", dir.resolve("disk").toString(), Map.of()))
+                .tier(TierConfig.at("s3", "s3://bucket/ckpt", Map.of("s3.endpoint", "http://127.0.0.1:9000",
+                        "s3.region", "us-east-1")).everySteps(10))
+                .lossy("optim/.*\\.exp_avg(_sq)?", 10)
+                .build();
+        Path f = dir.resolve("written.properties");
+        try (var out = Files.newOutputStream(f)) {
+            original.toProperties().store(out, "written by Properties.store");
+        }
+        assertTrue(Files.readString(f).contains("s3\\://bucket"), "the file holds the escaped form");
+        CairnConfig back = CairnConfig.load(f);
+        try {
+            for (TierConfig t : original.tiers()) {
+                assertEquals(t.store().describe(), back.tier(t.name()).store().describe());
+                assertEquals(t.location(), back.tier(t.name()).location());
+                assertEquals(t.settings(), back.tier(t.name()).settings());
+            }
+            assertEquals("optim/.*\\.exp_avg(_sq)?", back.lossyEntries().orElseThrow().pattern());
+        } finally {
+            closeStores(original);
+            closeStores(back);
+        }
+    }
+
+    @Test
+    void escapesAndContinuationLinesReadAsPropertiesReadThem() throws Exception {
+        Path f = file("run = r",
+                "tiers = d",
+                "tier.d.store = " + dir.resolve("d"),
+                "tier.d.keep.last = \\u0033",
+                "lossy.pattern = optim/\\",
+                "    .*",
+                "lossy.mantissa.bits = 10");
+        CairnConfig c = CairnConfig.load(f);
+        try {
+            assertEquals(3, c.tier("d").keepLast());
+            assertEquals("optim/.*", c.lossyEntries().orElseThrow().pattern());
+        } finally {
+            closeStores(c);
+        }
+        String m = errorOf("run = r", "tiers = d", "tier.d.store = " + dir.resolve("d"), "tier.d.keep.last = \\u00x3");
+        assertTrue(m.contains("line 4") && m.contains("'tier.d.keep.last'"), m);
+    }
+
+    private static void closeStores(CairnConfig c) throws Exception {
+        for (TierConfig t : c.tiers()) {
+            t.store().close();
+        }
     }
 
     @Test
