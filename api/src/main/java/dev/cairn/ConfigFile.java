@@ -262,9 +262,10 @@ final class ConfigFile {
                 continue;
             }
             boolean known = false;
+            // Any listed tier may own the key: tier.disk.fast.store belongs to disk.fast, though it starts with tier.disk.
             for (String t : tiers) {
                 String prefix = "tier." + t + ".";
-                if (key.startsWith(prefix)) {
+                if (!known && key.startsWith(prefix)) {
                     String rest = key.substring(prefix.length());
                     known = List.of(TIER_STORE, TIER_EVERY, TIER_KEEP, TIER_LEVEL).contains(rest) || STORE_SETTINGS.contains(rest);
                 }

@@ -227,6 +227,22 @@ class ConfigFileTest {
     }
 
     @Test
+    void aTierWhoseNameStartsWithAnotherTiersNameKeepsItsKeys() throws Exception {
+        // tier.disk.fast.store is also "tier.disk." followed by an unknown "fast.store"; the listed order must not matter.
+        for (String tiers : List.of("disk.fast, disk", "disk, disk.fast")) {
+            CairnConfig c = CairnConfig.load(file("run = r", "tiers = " + tiers,
+                    "tier.disk.fast.store = " + dir.resolve("fast"),
+                    "tier.disk.fast.keep.last = 3",
+                    "tier.disk.store = " + dir.resolve("disk")));
+            try {
+                assertEquals(3, c.tier("disk.fast").keepLast(), tiers);
+            } finally {
+                closeStores(c);
+            }
+        }
+    }
+
+    @Test
     void aMissingFileIsAConfigurationError() {
         CheckpointException e = assertThrows(CheckpointException.class, () -> CairnConfig.load(dir.resolve("absent.properties")));
         assertEquals(CheckpointException.Reason.INVALID_CONFIG, e.reason());
