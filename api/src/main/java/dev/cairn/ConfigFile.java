@@ -1,6 +1,7 @@
 package dev.cairn;
 
 import java.io.IOException;
+import java.lang.reflect.Proxy;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
@@ -23,7 +24,8 @@ import java.util.regex.Pattern;
  * backslash goes on in the next), save that the first unescaped {@code =} or {@code :} must split key from value, so
  * that a file {@link Properties#store} wrote reads back to the same values; read into a
  * {@link CairnConfig} through its builder, so that every value is checked exactly as the builder checks it. Every
- * error is an INVALID_CONFIG naming the key and, for a file, its line. The README's configuration table lists the keys.
+ * error is an INVALID_CONFIG naming the key and, for a file, its line. Every value is checked before any store is
+ * opened. The README's configuration table lists the keys.
  */
 final class ConfigFile {
     static final String RUN = "run";
@@ -182,9 +184,46 @@ final class ConfigFile {
         return out.toString();
     }
 
+    /** Makes a tier from its store's location: {@link TierConfig#at}, or a stand-in that opens nothing. */
+    private interface TierOpener {
+        TierConfig open(String tier, String location, Map<String, String> settings) throws IOException;
+    }
+
+    /** Stands in for every store while the values are checked; nothing calls its methods. */
+    private static final ObjectStore UNOPENED = (ObjectStore) Proxy.newProxyInstance(ObjectStore.class.getClassLoader(),
+            new Class<?>[] {ObjectStore.class}, (proxy, method, args) -> {
+                throw new IllegalStateException("the store of a configuration being checked is not open");
+            });
+
     private CairnConfig build() {
         List<String> tierNames = tierNames();
         checkKeys(tierNames);
+        // Opening a store creates its directory or an S3 client, so every value, and build()'s combinations, are
+        // checked first with stand-ins; if a store then fails to open, those opened before it are closed.
+        build(tierNames, (tier, location, settings) -> {
+            ObjectStores.toUri(location);
+            return TierConfig.of(tier, UNOPENED);
+        });
+        List<ObjectStore> opened = new ArrayList<>();
+        try {
+            return build(tierNames, (tier, location, settings) -> {
+                TierConfig t = TierConfig.at(tier, location, settings);
+                opened.add(t.store());
+                return t;
+            });
+        } catch (RuntimeException e) {
+            for (ObjectStore store : opened) {
+                try {
+                    store.close();
+                } catch (IOException | RuntimeException c) {
+                    e.addSuppressed(c);
+                }
+            }
+            throw e;
+        }
+    }
+
+    private CairnConfig build(List<String> tierNames, TierOpener opener) {
         CairnConfig.Builder b = guarded(RUN, v -> CairnConfig.builder(v));
         set(CHUNK_BYTES, v -> b.chunkBytes(Math.toIntExact(size(v))));
         set(STAGING_BYTES, v -> b.stagingBytes(size(v)));
@@ -225,7 +264,7 @@ final class ConfigFile {
             TierConfig[] t = new TierConfig[1];
             set(storeKey, v -> {
                 try {
-                    t[0] = TierConfig.at(tier, v, settings);
+                    t[0] = opener.open(tier, v, settings);
                 } catch (IOException e) {
                     throw new CheckpointException(CheckpointException.Reason.INVALID_CONFIG, "store cannot be opened: " + e.getMessage(), e);
                 }

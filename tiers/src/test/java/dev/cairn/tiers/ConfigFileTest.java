@@ -243,6 +243,25 @@ class ConfigFileTest {
     }
 
     @Test
+    void aRefusedConfigurationCreatesNoStoreDirectory() throws Exception {
+        Path first = dir.resolve("first");
+        Path second = dir.resolve("second");
+        String run = "run = r";
+        String tiers = "tiers = first, second";
+        String stores = "tier.first.store = " + first + "\ntier.second.store = " + second;
+        // A bad value of the last tier, a combination build() refuses, a tier name no store may be opened under.
+        String m = errorOf(run, tiers, stores, "tier.second.keep.last = 0");
+        assertTrue(m.contains("line 5") && m.contains("'tier.second.keep.last'"), m);
+        assertTrue(Files.notExists(first) && Files.notExists(second), m);
+        m = errorOf(run, tiers, stores, "chunk.bytes = 4MiB", "staging.bytes = 4MiB");
+        assertTrue(m.contains("stagingBytes"), m);
+        assertTrue(Files.notExists(first) && Files.notExists(second), m);
+        m = errorOf(run, "tiers = first, sec@nd", "tier.first.store = " + first, "tier.sec@nd.store = " + second);
+        assertTrue(m.contains("line 4") && m.contains("'tier.sec@nd.store'"), m);
+        assertTrue(Files.notExists(first) && Files.notExists(second), m);
+    }
+
+    @Test
     void aMissingFileIsAConfigurationError() {
         CheckpointException e = assertThrows(CheckpointException.class, () -> CairnConfig.load(dir.resolve("absent.properties")));
         assertEquals(CheckpointException.Reason.INVALID_CONFIG, e.reason());
