@@ -1,5 +1,6 @@
 package dev.cairn.backend.fs;
 
+import dev.cairn.CheckpointException;
 import dev.cairn.ObjectStore;
 import dev.cairn.ObjectStoreProvider;
 import java.io.IOException;
@@ -17,6 +18,14 @@ public final class FileSystemStoreProvider implements ObjectStoreProvider {
 
     @Override
     public ObjectStore open(URI location, Map<String, String> settings) throws IOException {
-        return new FileSystemObjectStore(Path.of(location));
+        Path root;
+        try {
+            root = Path.of(location);
+        } catch (IllegalArgumentException e) {
+            // file://host/ckpt, file:/ckpt?x=1: a host, a query or a fragment, which a local path has no place for.
+            throw new CheckpointException(CheckpointException.Reason.INVALID_CONFIG, "file: location " + location
+                    + " is not a local directory (" + e.getMessage() + "): write file:/dir or file:///dir, or the path");
+        }
+        return new FileSystemObjectStore(root);
     }
 }

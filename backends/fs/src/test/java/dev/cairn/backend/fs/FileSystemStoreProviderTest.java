@@ -35,4 +35,13 @@ class FileSystemStoreProviderTest {
         CheckpointException s3 = assertThrows(CheckpointException.class, () -> ObjectStores.open("s3://bucket/p", Map.of()));
         assertTrue(s3.getMessage().contains("dev.cairn:cairn-backend-s3"), s3.getMessage());
     }
+
+    @Test
+    void aFileUriThatIsNotALocalPathIsAClearConfigurationError() {
+        for (String location : new String[] {"file://host/ckpt", "file:/ckpt?x=1", "file:/ckpt#part"}) {
+            CheckpointException e = assertThrows(CheckpointException.class, () -> ObjectStores.open(location, Map.of()));
+            assertEquals(CheckpointException.Reason.INVALID_CONFIG, e.reason(), e.getMessage());
+            assertTrue(e.getMessage().contains(location) && e.getMessage().contains("component"), e.getMessage());
+        }
+    }
 }
