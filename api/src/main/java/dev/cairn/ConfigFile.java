@@ -99,6 +99,11 @@ final class ConfigFile {
             }
             String key = unescape(line.substring(0, split), file + " line " + n).strip();
             String text = unescape(line.substring(split + 1), file + " line " + n + ", key '" + key + "'").strip();
+            if (key.endsWith("." + TIER_STORE) && endsInComment(line.substring(split + 1))) {
+                throw new CheckpointException(CheckpointException.Reason.INVALID_CONFIG, file + " line " + n + ", key '"
+                        + key + "': '#' starts a comment only at the start of a line, so the location would be '" + text
+                        + "': put the comment on a line of its own (a '#' in a location is written \\#)");
+            }
             Value previous = values.put(key, new Value(text, n));
             if (previous != null) {
                 throw new CheckpointException(CheckpointException.Reason.INVALID_CONFIG, file + " line " + n + ": key '" + key
@@ -131,6 +136,27 @@ final class ConfigFile {
             slashes++;
         }
         return slashes % 2 == 1;
+    }
+
+    /**
+     * Whether an unescaped {@code #} follows a space or a tab in {@code raw}: meant as a comment at the end of the line,
+     * it would be part of the value.
+     */
+    private static boolean endsInComment(String raw) {
+        boolean afterSpace = false;
+        for (int i = 0; i < raw.length(); i++) {
+            char c = raw.charAt(i);
+            if (c == '#' && afterSpace) {
+                return true;
+            }
+            if (c == '\\') {
+                i++;
+                afterSpace = false;
+            } else {
+                afterSpace = c == ' ' || c == '\t';
+            }
+        }
+        return false;
     }
 
     /** The first {@code =} or {@code :} that no backslash escapes, or -1. */

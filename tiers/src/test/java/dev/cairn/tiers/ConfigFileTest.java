@@ -262,6 +262,19 @@ class ConfigFileTest {
     }
 
     @Test
+    void aCommentAfterAStoreLocationIsRefusedAndAnEscapedHashIsKept() throws Exception {
+        String m = errorOf("run = r", "tiers = d", "tier.d.store = " + dir.resolve("d") + "  # fast disk");
+        assertTrue(m.contains("line 3") && m.contains("'tier.d.store'") && m.contains("comment"), m);
+        assertTrue(Files.notExists(dir.resolve("d  # fast disk")) && Files.notExists(dir.resolve("d")), m);
+        CairnConfig c = CairnConfig.load(file("run = r", "tiers = d", "tier.d.store = " + dir.resolve("d") + " \\#2"));
+        try {
+            assertEquals(Optional.of(dir.resolve("d #2").toString()), c.tier("d").location());
+        } finally {
+            closeStores(c);
+        }
+    }
+
+    @Test
     void aMissingFileIsAConfigurationError() {
         CheckpointException e = assertThrows(CheckpointException.class, () -> CairnConfig.load(dir.resolve("absent.properties")));
         assertEquals(CheckpointException.Reason.INVALID_CONFIG, e.reason());
