@@ -215,11 +215,21 @@ final class ConfigFile {
         TierConfig open(String tier, String location, Map<String, String> settings) throws IOException;
     }
 
-    /** Stands in for every store while the values are checked; nothing calls its methods. */
-    private static final ObjectStore UNOPENED = (ObjectStore) Proxy.newProxyInstance(ObjectStore.class.getClassLoader(),
-            new Class<?>[] {ObjectStore.class}, (proxy, method, args) -> {
-                throw new IllegalStateException("the store of a configuration being checked is not open");
-            });
+    /**
+     * Stands in for the store at {@code location} while the values are checked: one per tier, outside this process,
+     * described by its location (so that {@link CairnConfig.Builder#build} can tell two tiers on one store apart from
+     * the file alone); nothing else of it may be called.
+     */
+    private static ObjectStore unopened(String location) {
+        return (ObjectStore) Proxy.newProxyInstance(ObjectStore.class.getClassLoader(), new Class<?>[] {ObjectStore.class},
+                (proxy, method, args) -> switch (method.getName()) {
+                    case "describe", "toString" -> location;
+                    case "inMemory" -> false;
+                    case "hashCode" -> System.identityHashCode(proxy);
+                    case "equals" -> proxy == args[0];
+                    default -> throw new IllegalStateException("the store of a configuration being checked is not open");
+                });
+    }
 
     private CairnConfig build() {
         List<String> tierNames = tierNames();
@@ -228,7 +238,7 @@ final class ConfigFile {
         // checked first with stand-ins; if a store then fails to open, those opened before it are closed.
         build(tierNames, (tier, location, settings) -> {
             ObjectStores.toUri(location);
-            return TierConfig.of(tier, UNOPENED);
+            return TierConfig.of(tier, unopened(location));
         });
         List<ObjectStore> opened = new ArrayList<>();
         try {
