@@ -95,7 +95,8 @@ public final class CairnConfig {
     }
 
     /**
-     * Reads a configuration file of {@code key = value} lines (the README's configuration table lists every key):
+     * Reads a configuration file of {@code key = value} lines, with {@code Properties}' escapes (the README's
+     * configuration table lists every key):
      * the same settings the builders take, tiers with their stores by location. Stores are opened here and belong to
      * the caller, who closes them ({@code config.tiers()}). Every bad value is an {@code INVALID_CONFIG} naming the
      * key and its line, before any store is opened for a checkpoint.
