@@ -85,6 +85,11 @@ class WhenBusyTest {
         return TrainingState.builder().add(randomTensor("w", DType.F32, 100_000, 300 + step)).build();
     }
 
+    /** 4 MB: 62 chunks of 64 KiB, where the smallest staging for one encoder holds a few. */
+    private static TrainingState large(long step) {
+        return TrainingState.builder().add(randomTensor("w", DType.F32, 1_000_000, 300 + step)).build();
+    }
+
     @Test
     void skipReturnsASkippedHandleAtOnceWhileTheEarlierSaveIsPersistedAndTakesTheNextStepAfterIt() throws Exception {
         SimpleMeterRegistry registry = new SimpleMeterRegistry();
@@ -115,6 +120,42 @@ class WhenBusyTest {
             assertSameState(state(1), cp.restore(RestoreRequest.step(1)).state());
             CheckpointException missing = assertThrows(CheckpointException.class, () -> cp.restore(RestoreRequest.step(2)));
             assertEquals(CheckpointException.Reason.NOT_FOUND, missing.reason());
+        }
+    }
+
+    /**
+     * An earlier save that expired at its deadline while its first tier's writes still hang is no longer in flight,
+     * but its chunks still fill staging: SKIP skips, as training must not wait. Before, the step was taken and its
+     * save() waited for staging up to its own deadline.
+     */
+    @Test
+    void skipSkipsWhileAnExpiredSaveStillHoldsStaging() throws Exception {
+        int chunk = 64 << 10;
+        try (GatedStore memory = new GatedStore(new MemoryObjectStore(64L << 20));
+             Checkpointer cp = Checkpointer.open(smallConfig(RUN).whenBusy(WhenBusy.SKIP).encoderThreads(1)
+                     .chunkBytes(chunk).stagingBytes(CairnConfig.minimumStagingBytes(chunk, 1))
+                     .deadline(java.time.Duration.ofSeconds(2)).tier(TierConfig.of("memory", memory).keepLast(3)).build())) {
+            // Far more chunks than staging holds: with the writes held at the gate, step 1 fills it and expires.
+            CheckpointHandle first = cp.save(1, large(1));
+            ExecutionException expired = assertThrows(ExecutionException.class,
+                    () -> first.done().get(WAIT_SECONDS, TimeUnit.SECONDS));
+            assertTrue(expired.getCause() instanceof CheckpointException c && c.reason() == CheckpointException.Reason.TIMEOUT,
+                    String.valueOf(expired.getCause()));
+
+            CheckpointHandle second = cp.save(2, large(2));
+            assertTrue(second.skipped().orElseThrow().contains("staging is full"), second.skipped().toString());
+
+            memory.open.countDown(); // the writes return; staging drains
+            CheckpointHandle third = null;
+            for (long step = 3; third == null; step++) {
+                CheckpointHandle h = cp.save(step, large(step));
+                if (h.skipped().isEmpty()) {
+                    third = h;
+                } else {
+                    Thread.sleep(50); // staging still draining: the next step is tried
+                }
+            }
+            third.done().get(WAIT_SECONDS, TimeUnit.SECONDS);
         }
     }
 

@@ -164,6 +164,15 @@ public final class SavePipeline implements AutoCloseable {
         return grace.dividedBy(2);
     }
 
+    /**
+     * Whether a COPY save would wait for staging now: every raw slab is held, or every encoded one (a raw chunk then
+     * waits for an encoder that waits for a write). With no save in flight that is a save that expired while its first
+     * tier's writes still hang, holding the chunks it had staged.
+     */
+    public boolean stagingExhausted() {
+        return rawPool.exhausted() || encodedPool.exhausted();
+    }
+
     /** Slab sizes as the staging allocator accounts them (1 KiB segments). */
     private static int roundUp(int bytes) {
         return (bytes + 1023) & ~1023;

@@ -173,6 +173,16 @@ final class SlabPool implements AutoCloseable {
         return slabBytes;
     }
 
+    /** Whether every slab the pool may have is handed out: an acquire now waits for one to come back. */
+    public boolean exhausted() {
+        lock.lock();
+        try {
+            return free.isEmpty() && allocated >= maxSlabs;
+        } finally {
+            lock.unlock();
+        }
+    }
+
     /** Slabs handed out and not yet returned. */
     public int inUse() {
         lock.lock();

@@ -141,6 +141,11 @@ public final class SaveAdmission {
                 return "step " + earlier.step() + " is still being persisted into tier " + earlier.tier(0).name();
             }
         }
+        if (pipeline.stagingExhausted()) {
+            // An earlier save expired (its futures failed at its deadline) while the first tier's writes still hang:
+            // its chunks hold staging, and this save would wait for it up to its own deadline.
+            return "staging is full: the chunks of a save that expired are still waiting for the first tier's writes";
+        }
         return null;
     }
 }
