@@ -217,13 +217,15 @@ final class ConfigFile {
 
     /**
      * Stands in for the store at {@code location} while the values are checked: one per tier, outside this process,
-     * described by its location (so that {@link CairnConfig.Builder#build} can tell two tiers on one store apart from
+     * described by its location and settings (so that {@link CairnConfig.Builder#build} can tell two tiers on one store apart from
      * the file alone); nothing else of it may be called.
      */
-    private static ObjectStore unopened(String location) {
+    private static ObjectStore unopened(String location, Map<String, String> settings) {
+        // The settings too: one bucket and prefix on two endpoints (MinIO and AWS) are two stores.
+        String place = settings.isEmpty() ? location : location + " " + new java.util.TreeMap<>(settings);
         return (ObjectStore) Proxy.newProxyInstance(ObjectStore.class.getClassLoader(), new Class<?>[] {ObjectStore.class},
                 (proxy, method, args) -> switch (method.getName()) {
-                    case "describe", "toString" -> location;
+                    case "describe", "toString" -> place;
                     case "inMemory" -> false;
                     case "hashCode" -> System.identityHashCode(proxy);
                     case "equals" -> proxy == args[0];
@@ -238,7 +240,7 @@ final class ConfigFile {
         // checked first with stand-ins; if a store then fails to open, those opened before it are closed.
         build(tierNames, (tier, location, settings) -> {
             ObjectStores.toUri(location);
-            return TierConfig.of(tier, unopened(location));
+            return TierConfig.of(tier, unopened(location, settings));
         });
         List<ObjectStore> opened = new ArrayList<>();
         try {

@@ -45,8 +45,9 @@ public final class RestoreRequest {
      * <p>Chunks are decoded straight into these buffers, each checked against its hash there. A restore that fails
      * once it has started reading chunks (CORRUPT: a chunk bad in every tier; TIMEOUT; CLOSED) leaves them holding
      * part of the checkpoint, and where a chunk failed its check, bytes that are not the checkpoint's: restore them
-     * again (an older step, as the error advises) or initialise them anew before training on. Requests the restore can
-     * refuse up front (INVALID_INPUT, UNSUPPORTED_VERSION) write nothing.
+     * again (an older step, as the error advises) or initialise them anew before training on; so does INVALID_INPUT
+     * for a target that faults while written (a memory map of a file truncated meanwhile). What the restore refuses up
+     * front (targets that do not match, a newer format or codec: INVALID_INPUT, UNSUPPORTED_VERSION) writes nothing.
      */
     public RestoreRequest into(TrainingState targets) {
         return new RestoreRequest(step, targets, rankBlobs);

@@ -73,7 +73,7 @@ class ConfigOptionTest {
         assertEquals(1, steps(config), "the command line says 1");
     }
 
-    /** The stores of a configuration file are read with one S3 endpoint: a file giving two is refused. */
+    /** The stores of a configuration file are read with one S3 endpoint: a file giving its S3 tiers two is refused. */
     @Test
     void aConfigurationFileWithTwoS3EndpointsIsRefusedForTheCommandLine() throws Exception {
         Path config = tmp.resolve("cairn.properties");
@@ -82,7 +82,15 @@ class ConfigOptionTest {
                 "tier.b.store = s3://bucket-b/ckpt", "tier.b.s3.endpoint = http://127.0.0.1:9002"));
         Run ls = cairn("ls", "--config", config.toString());
         assertEquals(CairnCli.USAGE, ls.status(), ls.out() + ls.err());
-        assertTrue(ls.err().contains("two S3 endpoints"), ls.err());
+        assertTrue(ls.err().contains("two endpoints"), ls.err());
+
+        // One named, the other the SDK's default (AWS): two servers as well.
+        Files.write(config, List.of("run = r", "tiers = a, b",
+                "tier.a.store = s3://bucket-a/ckpt", "tier.a.s3.endpoint = http://127.0.0.1:9001",
+                "tier.b.store = s3://bucket-b/ckpt"));
+        Run mixed = cairn("ls", "--config", config.toString());
+        assertEquals(CairnCli.USAGE, mixed.status(), mixed.out() + mixed.err());
+        assertTrue(mixed.err().contains("the AWS SDK's default"), mixed.err());
     }
 
     private static int steps(Path config) throws Exception {

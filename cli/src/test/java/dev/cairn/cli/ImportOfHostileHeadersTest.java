@@ -61,7 +61,7 @@ class ImportOfHostileHeadersTest {
         byte[] json = "{}".getBytes(StandardCharsets.UTF_8);
         ByteBuffer b = ByteBuffer.allocate(8 + json.length).order(ByteOrder.LITTLE_ENDIAN);
         b.putLong(SafetensorsFormat.MAX_HEADER_BYTES + 8).put(json);
-        assertRefused(b.array(), "header length 104857608 is over the 104857600 bytes that safetensors readers accept");
+        assertRefused(b.array(), "header length 100000008 is over the 100000000 bytes that safetensors readers accept");
     }
 
     private void assertRefused(String header, int dataBytes, String why) throws IOException {

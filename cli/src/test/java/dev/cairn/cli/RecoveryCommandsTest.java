@@ -374,7 +374,7 @@ class RecoveryCommandsTest {
         assertFalse(Files.exists(out), "export wrote before refusing");
     }
 
-    /** The blobs go base64-encoded into the header, which safetensors readers take only up to 100 MiB. */
+    /** The blobs go base64-encoded into the header, which safetensors readers take only up to 100,000,000 bytes. */
     @Test
     void exportRefusesBlobsThatWouldTakeItsHeaderOverTheLimitBeforeWritingAnything() throws IOException {
         Path store = tmp.resolve("big");
@@ -388,7 +388,7 @@ class RecoveryCommandsTest {
         Run r = cairn("export", "1", "--store", store.toString(), "--out", out.toString());
         assertEquals(CairnCli.FAILED, r.status(), r.out());
         assertEquals(1, r.errLines().size(), r.err());
-        assertTrue(r.err().contains("INVALID_INPUT") && r.err().contains("over the 104857600 bytes")
+        assertTrue(r.err().contains("INVALID_INPUT") && r.err().contains("over the 100000000 bytes")
                 && r.err().contains("'cairn.blob.big'"), r.err());
         assertFalse(Files.exists(out), "export wrote before refusing");
     }

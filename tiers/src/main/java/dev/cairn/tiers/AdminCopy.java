@@ -47,7 +47,8 @@ import org.apache.arrow.memory.BufferAllocator;
  * length gets the verified copy from the sources, like a missing chunk. The same check runs when the target already
  * holds this very MANIFEST, so running the copy again repairs a damaged step instead of saying there is nothing to
  * copy. As a save does with what it reuses, the copy counts only on chunks the target wrote recently
- * ({@link #FRESH_FOR}; older ones are sent again, which restarts their age for a collector's grace), and asks the
+ * ({@link #FRESH_FOR}; older ones are sent again, which restarts their age for a collector's grace) or that the
+ * target's newest committed step names (a collection keeps those), and asks the
  * target again for every chunk it skipped right before the MANIFEST, failing with STORAGE, uncommitted, if a
  * collection beside it deleted one.
  *
@@ -120,6 +121,7 @@ final class AdminCopy {
                 }
             }
         }
+        Set<String> kept = committedAlready ? Set.of() : namedByNewest(to);
         AtomicLong copied = new AtomicLong();
         AtomicLong skipped = new AtomicLong();
         ConcurrentLinkedQueue<ChunkRef> reused = new ConcurrentLinkedQueue<>();
@@ -143,7 +145,10 @@ final class AdminCopy {
                 String entry = entryOf.get(i);
                 futures.add(pool.submit(() -> {
                     String key = layout.chunkKey(c.hash());
-                    long freshSince = System.currentTimeMillis() - FRESH_FOR.toMillis();
+                    // Any age where nothing is committed (the MANIFEST stands: a repair), or where a collection keeps
+                    // the chunk whatever its age (the target's newest step names it and its chain).
+                    long freshSince = committedAlready || (kept.contains(c.hash()) && kept.containsAll(c.bases()))
+                            ? Long.MIN_VALUE : System.currentTimeMillis() - FRESH_FOR.toMillis();
                     if (holdsFresh(target, key, c.storedLength(), freshSince)
                             && allHeldFresh(target, layout, c.bases(), freshSince)
                             && reader.get().check(target, layout, c).ok()) {
@@ -283,7 +288,8 @@ final class AdminCopy {
     /**
      * Whether {@code target} holds {@code key} at {@code storedLength}, written at {@code freshSince} or later. An older
      * copy is sent again, which restarts its age: a collector ({@code cairn gc}, a run's sweep) deletes a chunk no kept
-     * step names once it is older than its grace, and the steps the target keeps may not name this one.
+     * step names once it is older than its grace, and the steps the target keeps may not name this one (those the
+     * target's newest step names are asked with any age: {@link #namedByNewest}).
      */
     private static boolean holdsFresh(ObjectStore target, String key, long storedLength, long freshSince)
             throws IOException {
@@ -293,6 +299,16 @@ final class AdminCopy {
         } catch (NoSuchFileException e) {
             return false;
         }
+    }
+
+    /**
+     * The chunks (and chain links) the target's newest committed step names: a collection never retires the newest
+     * step, so it keeps them whatever their age, and the copy counts on them as a save counts on what its tier's newest
+     * step names. One listing of the target's steps, and that step's manifest.
+     */
+    private Set<String> namedByNewest(Tier to) throws IOException {
+        List<Long> steps = admin.commits().committedSteps(to);
+        return steps.isEmpty() ? Set.of() : admin.commits().referencedHashes(to, steps.get(steps.size() - 1));
     }
 
     /**

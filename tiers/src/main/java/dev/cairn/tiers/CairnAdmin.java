@@ -46,6 +46,11 @@ final class CairnAdmin implements CheckpointAdmin {
     private final List<StoreRef> stores;
     private final BufferAllocator allocator = new RootAllocator();
     private final CommitProtocol commits = new CommitProtocol(allocator);
+
+    /** How this admin reads commits, for {@link AdminCopy}. */
+    CommitProtocol commits() {
+        return commits;
+    }
     private final Map<String, Tier> tiers = new ConcurrentHashMap<>();
     private final ConcurrentLinkedQueue<ChunkReader> readers = new ConcurrentLinkedQueue<>();
     private volatile boolean closed;

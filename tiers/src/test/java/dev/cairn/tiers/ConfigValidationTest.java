@@ -47,6 +47,29 @@ class ConfigValidationTest {
         }
     }
 
+    /**
+     * A configuration file is checked with stand-in stores before any is opened: two S3 tiers on one bucket and prefix
+     * but different endpoints (MinIO beside AWS) are two stores, not one; one location named twice is one.
+     */
+    @Test
+    void aFileWithOneBucketOnTwoEndpointsIsTwoStoresAndOneLocationTwiceIsRefused() throws Exception {
+        Path twoServers = dir.resolve("two.properties");
+        Files.write(twoServers, java.util.List.of("run = r", "tiers = near, far",
+                "tier.near.store = s3://ckpt/run", "tier.near.s3.endpoint = http://127.0.0.1:9",
+                "tier.far.store = s3://ckpt/run", "tier.far.s3.endpoint = http://127.0.0.2:9"));
+        CairnConfig two = CairnConfig.load(twoServers);
+        assertEquals(2, two.tiers().size());
+        for (TierConfig t : two.tiers()) {
+            t.store().close();
+        }
+        Path twice = dir.resolve("twice.properties");
+        Files.write(twice, java.util.List.of("run = r", "tiers = a, b", "tier.a.store = " + dir.resolve("d"),
+                "tier.b.store = " + dir.resolve("d")));
+        CheckpointException same = assertThrows(CheckpointException.class, () -> CairnConfig.load(twice));
+        assertTrue(same.getMessage().contains("are the same store"), same.getMessage());
+        assertTrue(Files.notExists(dir.resolve("d")), "refused before any store was opened");
+    }
+
     /** A run or tier named "." passed the name check and failed at the store, with STORAGE, once opened. */
     @Test
     void aRunOrTierNamedDotIsRefused() {

@@ -42,7 +42,7 @@ import java.util.Map;
  */
 public final class SafetensorsFormat {
     /** The reference implementation refuses larger headers; so do we (a hostile length must not exhaust memory). */
-    public static final long MAX_HEADER_BYTES = 100L << 20;
+    public static final long MAX_HEADER_BYTES = 100_000_000; // 10^8, not 100 MiB: the Rust crate's MAX_HEADER_SIZE
     public static final String METADATA = "__metadata__";
     static final int ALIGN = 8;
 

@@ -65,21 +65,26 @@ public final class StoreOptions {
         CairnConfig c = CairnConfig.load(config);
         try {
             if (stores.isEmpty()) {
+                // One endpoint serves every s3:// store of a command: tiers on two (a named one, or one named and
+                // the SDK's default for another) would be read, and collected, on one server.
+                java.util.Set<String> endpoints = new java.util.LinkedHashSet<>();
                 String endpointOfFile = null;
                 for (TierConfig t : c.tiers()) {
                     String location = t.location().orElseThrow();
                     stores.add(location);
                     keepLastByStore.put(location, t.keepLast());
-                    String endpoint = t.settings().get(ObjectStores.S3_ENDPOINT);
-                    if (endpoint != null && endpointOfFile != null && !endpoint.equals(endpointOfFile)) {
-                        // One endpoint serves every s3:// store of a command: the other tiers' would be read there.
-                        throw new ParameterException(spec.commandLine(), config + " gives its tiers two S3 endpoints ("
-                                + endpointOfFile + ", " + endpoint + "): name the stores of one of them with --store and"
-                                + " --s3-endpoint instead");
+                    if (StoreUris.isS3(location)) {
+                        String endpoint = t.settings().get(ObjectStores.S3_ENDPOINT);
+                        endpoints.add(endpoint == null ? "the AWS SDK's default" : endpoint);
+                        if (endpoint != null) {
+                            endpointOfFile = endpoint;
+                        }
                     }
-                    if (endpoint != null) {
-                        endpointOfFile = endpoint;
-                    }
+                }
+                if (endpoints.size() > 1) {
+                    throw new ParameterException(spec.commandLine(), config + " gives its S3 tiers two endpoints ("
+                            + String.join(", ", endpoints) + "): name the stores of one of them with --store (and"
+                            + " --s3-endpoint) instead");
                 }
                 if (s3Endpoint == null) {
                     s3Endpoint = endpointOfFile;
