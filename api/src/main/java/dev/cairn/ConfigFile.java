@@ -204,7 +204,11 @@ final class ConfigFile {
                     out.append((char) code);
                     i += 4;
                 }
-                default -> out.append(c);
+                case '\\', ':', '=', '#', '!', ' ' -> out.append(c);
+                default -> // Properties would drop the backslash: a regex's \d would silently become d
+                        throw new CheckpointException(CheckpointException.Reason.INVALID_CONFIG, where + ": '\\" + c
+                                + "' is not an escape; write a backslash as \\\\ (a pattern's \\d as \\\\d), in '"
+                                + text.strip() + "'");
             }
         }
         return out.toString();

@@ -218,6 +218,17 @@ class ConfigFileTest {
         }
         String m = errorOf("run = r", "tiers = d", "tier.d.store = " + dir.resolve("d"), "tier.d.keep.last = \\u00x3");
         assertTrue(m.contains("line 4") && m.contains("'tier.d.keep.last'"), m);
+        // A backslash that escapes nothing Properties knows is refused: Properties would drop it, and a pattern's \d
+        // would silently become d (the lossy rounding then applies to other tensors, or to none).
+        String regex = errorOf("run = r", "tiers = d", "tier.d.store = " + dir.resolve("d"), "lossy.pattern = layers\\.\\d+");
+        assertTrue(regex.contains("line 4") && regex.contains("'\\.' is not an escape"), regex);
+        CairnConfig doubled = CairnConfig.load(file("run = r", "tiers = d", "tier.d.store = " + dir.resolve("d"),
+                "lossy.pattern = layers\\\\.\\\\d+", "lossy.mantissa.bits = 10"));
+        try {
+            assertEquals("layers\\.\\d+", doubled.lossyEntries().orElseThrow().pattern());
+        } finally {
+            closeStores(doubled);
+        }
     }
 
     private static void closeStores(CairnConfig c) throws Exception {
