@@ -243,7 +243,7 @@ final class ConfigFile {
         // Opening a store creates its directory or an S3 client, so every value, and build()'s combinations, are
         // checked first with stand-ins; if a store then fails to open, those opened before it are closed.
         build(tierNames, (tier, location, settings) -> {
-            ObjectStores.toUri(location);
+            ObjectStores.checkServed(location); // an unknown scheme fails here, before another tier's store is opened
             return TierConfig.of(tier, unopened(location, settings));
         });
         List<ObjectStore> opened = new ArrayList<>();

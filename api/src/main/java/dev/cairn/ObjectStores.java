@@ -51,10 +51,22 @@ public final class ObjectStores {
     /** Opens the store at {@code location} with the backend that serves its scheme. */
     public static ObjectStore open(String location, Map<String, String> settings) throws IOException {
         URI uri = toUri(location);
+        return provider(uri, location).open(uri, settings);
+    }
+
+    /**
+     * Checks, opening nothing, that a backend on the class path serves {@code location}'s scheme: INVALID_CONFIG as
+     * {@link #open} would fail, so that a configuration is refused before any of its stores is opened.
+     */
+    public static void checkServed(String location) {
+        provider(toUri(location), location);
+    }
+
+    private static ObjectStoreProvider provider(URI uri, String location) {
         String scheme = uri.getScheme().toLowerCase(Locale.ROOT);
         for (ObjectStoreProvider p : ServiceLoader.load(ObjectStoreProvider.class, ObjectStores.class.getClassLoader())) {
             if (p.schemes().contains(scheme)) {
-                return p.open(uri, settings);
+                return p;
             }
         }
         String artifact = switch (scheme) {

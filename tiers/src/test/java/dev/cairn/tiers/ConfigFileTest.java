@@ -270,6 +270,10 @@ class ConfigFileTest {
         m = errorOf(run, "tiers = first, sec@nd", "tier.first.store = " + first, "tier.sec@nd.store = " + second);
         assertTrue(m.contains("line 4") && m.contains("'tier.sec@nd.store'"), m);
         assertTrue(Files.notExists(first) && Files.notExists(second), m);
+        // A scheme no backend serves: found before the first tier's directory is made.
+        m = errorOf(run, tiers, "tier.first.store = " + first, "tier.second.store = nosuch://bucket/x");
+        assertTrue(m.contains("line 4") && m.contains("unknown store scheme 'nosuch'"), m);
+        assertTrue(Files.notExists(first), m);
     }
 
     @Test
