@@ -286,7 +286,8 @@ final class AdminCopy {
     }
 
     /**
-     * Whether {@code target} holds {@code key} at {@code storedLength}, written at {@code freshSince} or later. An older
+     * Whether {@code target} holds {@code key} at {@code storedLength} (any length when negative), written at
+     * {@code freshSince} or later. An older
      * copy is sent again, which restarts its age: a collector ({@code cairn gc}, a run's sweep) deletes a chunk no kept
      * step names once it is older than its grace, and the steps the target keeps may not name this one (those the
      * target's newest step names are asked with any age: {@link #namedByNewest}).
@@ -295,7 +296,8 @@ final class AdminCopy {
             throws IOException {
         try {
             ObjectInfo held = target.stat(key);
-            return held.size() == storedLength && !held.lastModified().isBefore(Instant.ofEpochMilli(freshSince));
+            return (storedLength < 0 || held.size() == storedLength)
+                    && !held.lastModified().isBefore(Instant.ofEpochMilli(freshSince));
         } catch (NoSuchFileException e) {
             return false;
         }
@@ -351,11 +353,7 @@ final class AdminCopy {
     private static boolean allHeldFresh(ObjectStore target, StoreLayout layout, List<String> hashes, long freshSince)
             throws IOException {
         for (String h : hashes) {
-            try {
-                if (target.stat(layout.chunkKey(h)).lastModified().isBefore(Instant.ofEpochMilli(freshSince))) {
-                    return false;
-                }
-            } catch (NoSuchFileException e) {
+            if (!holdsFresh(target, layout.chunkKey(h), -1, freshSince)) { // a link's stored length is not recorded
                 return false;
             }
         }

@@ -37,8 +37,11 @@ import org.junit.jupiter.api.io.TempDir;
 class AbandonedRestoreTest {
     private static final String RUN = "abandoned";
     private static final StoreLayout LAYOUT = new StoreLayout(RUN);
-    /** The restore's deadline: the test waits it out twice (the restore, then its wait for reads in flight). */
-    private static final Duration DEADLINE = Duration.ofSeconds(3);
+    /**
+     * The restore's deadline: the test waits it out twice (the restore, then its wait for reads in flight). Long enough
+     * that a loaded machine still starts the held read, the first task, before the restore gives up.
+     */
+    private static final Duration DEADLINE = Duration.ofSeconds(8);
 
     @TempDir
     Path dir;

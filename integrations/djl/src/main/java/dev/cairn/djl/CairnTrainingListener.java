@@ -105,6 +105,8 @@ public final class CairnTrainingListener implements TrainingListener {
     private final boolean overlapCapture;
     /** Overlapped: the newest save's capture, which the next update waits for; null when none is pending. */
     private CompletableFuture<Void> capturing;
+    /** The arrays the last save found in their own CPU memory ({@link #view}): not checked again. */
+    private java.util.Set<NDArray> inPlace = java.util.Set.of();
     /** Overlapped: copies of the parameters a forward pass may change (no gradient), by name, reused save after save. */
     private final Map<String, ByteBuffer> snapshots = new LinkedHashMap<>();
     private long step;
@@ -360,6 +362,13 @@ public final class CairnTrainingListener implements TrainingListener {
 
     /** Parameters and moments as views of their memory: what a save copies from and a restore writes into. */
     private List<Tensor> tensors(Trainer trainer) {
+        java.util.Set<NDArray> viewed = java.util.Collections.newSetFromMap(new java.util.IdentityHashMap<>());
+        List<Tensor> out = viewOf(trainer, viewed);
+        inPlace = viewed;
+        return out;
+    }
+
+    private List<Tensor> viewOf(Trainer trainer, java.util.Set<NDArray> viewed) {
         List<Tensor> out = new ArrayList<>();
         List<Pair<String, Parameter>> needGradient = new ArrayList<>();
         for (Pair<String, Parameter> p : trainer.getModel().getBlock().getParameters()) {
@@ -368,7 +377,7 @@ public final class CairnTrainingListener implements TrainingListener {
                 throw new CheckpointException(CheckpointException.Reason.INVALID_INPUT, "parameter " + p.getKey()
                         + " is not initialized: call trainer.initialize(...) before resume");
             }
-            out.add(view(PARAM + p.getKey(), parameter.getArray()));
+            out.add(view(PARAM + p.getKey(), parameter.getArray(), viewed));
             if (parameter.requiresGradient()) {
                 needGradient.add(p);
             }
@@ -376,30 +385,43 @@ public final class CairnTrainingListener implements TrainingListener {
         // Moments are optimizer state: a lossy setting may round them, never the weights.
         for (Pair<String, Parameter> p : needGradient) {
             CheckpointableAdam.Moments s = optimizer.moments(p.getValue().getId(), p.getValue().getArray());
-            out.add(view(OPTIM_M + p.getKey(), s.first).asOptimizerState());
-            out.add(view(OPTIM_V + p.getKey(), s.second).asOptimizerState());
+            out.add(view(OPTIM_M + p.getKey(), s.first, viewed).asOptimizerState());
+            out.add(view(OPTIM_V + p.getKey(), s.second, viewed).asOptimizerState());
         }
         return out;
     }
 
-    private static Tensor view(String name, NDArray a) {
+    /**
+     * {@code a} as a tensor over its own memory, added to {@code viewed}. An array found in place at the last save
+     * (the same object: training updates parameters and moments in place) is not checked again.
+     */
+    private Tensor view(String name, NDArray a, java.util.Set<NDArray> viewed) {
+        if (!inPlace.contains(a)) {
+            checkInPlace(name, a);
+        }
+        viewed.add(a);
         // toByteBuffer(true): the CPU tensor's own memory in native (little-endian) order, not a copy; a save copies
         // it into staging before returning (overlapCapture: before its captured()), and a restore writes into it.
-        // DJL hands a copy instead for an array on another device or not contiguous (PyTorch: a transposed view, a
-        // TorchScript model's weights): a save would read that copy and a restore write into it, so both refuse.
+        return Tensor.of(name, DTypes.of(name, a.getDataType()), a.getShape().getShape(),
+                a.toByteBuffer(true).order(ByteOrder.LITTLE_ENDIAN));
+    }
+
+    /**
+     * DJL hands a copy instead of the array's memory for an array on another device or not contiguous (PyTorch: a
+     * transposed view, a TorchScript model's weights): a save would read that copy and a restore write into it, so
+     * both refuse.
+     */
+    private static void checkInPlace(String name, NDArray a) {
         if (!Device.cpu().equals(a.getDevice())) {
             throw new CheckpointException(CheckpointException.Reason.INVALID_CONFIG, name + " is on device "
                     + a.getDevice() + ": CairnTrainingListener saves and restores arrays in place, in CPU memory (the"
                     + " trainer's devices do not move the model's parameters: Model.newInstance(name, Device.cpu()))");
         }
-        ByteBuffer bytes = a.toByteBuffer(true);
-        if (!isOwnMemory(bytes, a)) {
+        if (!isOwnMemory(a.toByteBuffer(true), a)) {
             throw new CheckpointException(CheckpointException.Reason.INVALID_CONFIG, name + " is not contiguous in"
                     + " memory: DJL gives a copy of it, which a save would read and a restore write into instead of the"
                     + " array (make it contiguous before training, e.g. set the parameter to a copy of it)");
         }
-        return Tensor.of(name, DTypes.of(name, a.getDataType()), a.getShape().getShape(),
-                bytes.order(ByteOrder.LITTLE_ENDIAN));
     }
 
     /**

@@ -538,7 +538,7 @@ public final class PeerMemoryStore implements ObjectStore {
      */
     @Override
     public List<ObjectInfo> list(String prefix) throws IOException {
-        return list(prefix, null);
+        return list(prefix, new ArrayList<>());
     }
 
     /**
@@ -557,15 +557,14 @@ public final class PeerMemoryStore implements ObjectStore {
         return union;
     }
 
-    /** The union under {@code prefix}; the peers not asked or not answering are added to {@code silent} if given. */
+    /** The union under {@code prefix}; the peers not asked or not answering are added to {@code silent}. */
     private List<ObjectInfo> list(String prefix, List<Integer> silent) throws IOException {
         checkOpen();
         Map<String, ObjectInfo> union = new TreeMap<>();
         for (ObjectInfo info : memory.list(prefix)) {
             union.put(info.key(), info);
         }
-        PeerCall<List<ObjectInfo>> call = link -> link.list(prefix);
-        for (List<ObjectInfo> listing : silent == null ? askEveryPeer(call) : askEveryPeer(call, silent)) {
+        for (List<ObjectInfo> listing : askEveryPeer(link -> link.list(prefix), silent)) {
             for (ObjectInfo info : listing) {
                 union.putIfAbsent(info.key(), info);
             }

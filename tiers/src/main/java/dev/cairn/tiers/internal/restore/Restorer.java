@@ -403,6 +403,7 @@ public final class Restorer implements AutoCloseable {
         // they write, and the ones running are waited for (bounded: a read still waiting on its store then finds the
         // flag when it is answered). What is left: a differential chunk's chain, read link by link while decoding.
         AtomicBoolean abandoned = new AtomicBoolean();
+        java.util.function.BooleanSupplier gaveUp = abandoned::get; // one for every chunk of this restore
         AtomicInteger running = new AtomicInteger();
         List<Future<String>> futures = new ArrayList<>();
         try {
@@ -412,7 +413,7 @@ public final class Restorer implements AutoCloseable {
                     // waits for this task or this task sees the flag.
                     running.incrementAndGet();
                     try {
-                        return abandoned.get() ? "abandoned" : fetchChunk(task, primary, bytesByTier, repaired, abandoned);
+                        return abandoned.get() ? "abandoned" : fetchChunk(task, primary, bytesByTier, repaired, gaveUp);
                     } finally {
                         running.decrementAndGet();
                     }
@@ -463,7 +464,7 @@ public final class Restorer implements AutoCloseable {
 
     /** Fetches one chunk into place from the first tier with a good copy; returns a problem description or null. */
     private String fetchChunk(RestorePlan.Task task, Tier primary, Map<String, AtomicLong> bytesByTier, AtomicInteger repaired,
-                              AtomicBoolean abandoned) {
+                              java.util.function.BooleanSupplier abandoned) {
         EntryRecord r = task.entry();
         ChunkRef c = task.chunk();
         List<String> tried = new ArrayList<>();
@@ -474,12 +475,12 @@ public final class Restorer implements AutoCloseable {
                 // The store may answer after this restore gave up at its deadline and its caller took the buffers
                 // back: checked once the stored bytes are here, right before anything is written into them.
                 if (task.slice() == null) {
-                    stored = reader.readInto(t.store(), t.layout(), c, task.dst(), t == primary, abandoned::get);
+                    stored = reader.readInto(t.store(), t.layout(), c, task.dst(), t == primary, abandoned);
                 } else {
                     ByteBuffer storedBytes = reader.readStored(t.store(), t.layout(), c, t == primary);
                     stored = storedBytes.remaining();
                     ByteBuffer raw = reader.verify(t.store(), t.layout(), storedBytes, c);
-                    if (abandoned.get()) {
+                    if (abandoned.getAsBoolean()) {
                         return "abandoned";
                     }
                     task.slice().copy(raw, 0, c.offset(), Math.toIntExact(c.rawLength()), task.dst());
