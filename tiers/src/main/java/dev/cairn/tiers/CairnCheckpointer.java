@@ -70,6 +70,7 @@ public final class CairnCheckpointer implements Checkpointer {
     private final TierCommitters committers;
     private final Retention retention;
     private final Promoter promoter;
+    private final HighestCommitted highestCommitted;
     private final SavePipeline pipeline;
     private final SaveAdmission admission;
     private final Restorer restorer;
@@ -127,7 +128,7 @@ public final class CairnCheckpointer implements Checkpointer {
                 ? new StaleIndexCleanUp(restorer, tiers, commits, config.rank(), config.worldSize(), rankCommits,
                         config.deadline()) : null;
         this.checkpoints = new CommittedCheckpoints(tiers, commits);
-        HighestCommitted highestCommitted = new HighestCommitted(commits, config.deadline(), config.rank(), config.worldSize(),
+        this.highestCommitted = new HighestCommitted(commits, config.deadline(), config.rank(), config.worldSize(),
                 config.readRowsAhead());
         // A tier that holds a committed step at open means a restore is likely (a replacement, a resumed run): the
         // restore's readers are made ready then, their memory touched, once, off the caller's thread.
@@ -162,6 +163,18 @@ public final class CairnCheckpointer implements Checkpointer {
             pipeline.prefaultStaging();
             FirstSavePreparation.runOnce(config);
         }
+    }
+
+    /**
+     * The newest step committed in each tier at open, waiting for each tier's look ({@link HighestCommitted#atFirstSave},
+     * as a first save into it does); here for tests of what a save checks against it.
+     */
+    java.util.List<Long> newestAtOpen() throws java.io.IOException {
+        java.util.List<Long> newest = new java.util.ArrayList<>();
+        for (Tier t : tiers) {
+            newest.add(highestCommitted.atFirstSave(t));
+        }
+        return newest;
     }
 
     /** {@link PersistNewest}: what the shutdown hook of {@code persistOnShutdown} runs; here for tests. */

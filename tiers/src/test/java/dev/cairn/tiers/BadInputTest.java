@@ -18,6 +18,7 @@ import dev.cairn.Tensor;
 import dev.cairn.TierConfig;
 import dev.cairn.TrainingState;
 import dev.cairn.backend.fs.FileSystemObjectStore;
+import dev.cairn.backend.memory.MemoryObjectStore;
 import dev.cairn.tiers.internal.layout.StoreLayout;
 import dev.cairn.tiers.internal.manifest.ChunkRef;
 import dev.cairn.tiers.internal.manifest.EntryRecord;
@@ -116,6 +117,45 @@ class BadInputTest {
                     .add(randomTensor("w", DType.F32, 50_000, 1)).add(randomTensor("extra", DType.F32, 1, 1)).build())));
             expect(Reason.NOT_FOUND, "step 9", () -> cp.restore(RestoreRequest.step(9)));
         }
+    }
+
+    @Test
+    void aReadOnlyRestoreTargetIsRefusedBeforeAnyTargetIsWritten() throws Exception {
+        try (Checkpointer cp = checkpointer()) {
+            cp.save(1, TrainingState.builder().add(randomTensor("a", DType.F32, 50_000, 1))
+                    .add(randomTensor("b", DType.F32, 50_000, 2)).build()).done().get(30, TimeUnit.SECONDS);
+            Tensor a = Tensor.of("a", DType.F32, new long[] {50_000}, ByteBuffer.allocateDirect(200_000));
+            Tensor b = Tensor.of("b", DType.F32, new long[] {50_000}, ByteBuffer.allocateDirect(200_000).asReadOnlyBuffer());
+            // Before: a chunk's write into 'b' failed as a tier fault, every tier was tried, and the restore ended
+            // CORRUPT ("missing, unreadable or corrupt in every tier") with 'a' already overwritten.
+            expect(Reason.INVALID_INPUT, "'b' is read-only",
+                    () -> cp.restore(RestoreRequest.latest().into(TrainingState.builder().add(a).add(b).build())));
+            assertEquals(ByteBuffer.allocateDirect(200_000), Fixtures.concat(a), "target 'a' untouched");
+        }
+    }
+
+    @Test
+    void refusesAStepCommittedInATierTheSaveDoesNotGoTo() throws Exception {
+        // An earlier run saved steps 1-3 into both tiers (as persisting its newest step on shutdown also does); this
+        // run restored step 1 with a fresh memory tier, and its disk tier takes every 10th step only. Its step 2 would
+        // be a second commit of step 2 beside the disk's, which a restore of step 2 could take, or mix with this one.
+        try (MemoryObjectStore old = new MemoryObjectStore(64L << 20);
+             Checkpointer cp = Checkpointer.open(smallConfig("run1").tier(TierConfig.of("memory", old))
+                     .tier(TierConfig.of("disk", disk).keepLast(5)).build())) {
+            for (long s = 1; s <= 3; s++) {
+                cp.save(s, state(s)).done().get(30, TimeUnit.SECONDS);
+            }
+        }
+        ByteBuffer manifest = disk.readAll(layout.manifestKey(2));
+        try (MemoryObjectStore fresh = new MemoryObjectStore(64L << 20);
+             CairnCheckpointer cp = (CairnCheckpointer) Checkpointer.open(smallConfig("run1")
+                     .tier(TierConfig.of("memory", fresh)).tier(TierConfig.of("disk", disk).everySteps(10).keepLast(5)).build())) {
+            assertEquals(1, cp.restore(RestoreRequest.step(1)).step());
+            assertEquals(List.of(-1L, 3L), cp.newestAtOpen()); // the check needs the disk's look at open answered
+            expect(Reason.CONFLICT, "step 2 is already committed in tier disk", () -> cp.save(2, state(22)));
+            cp.save(4, state(4)).done().get(30, TimeUnit.SECONDS); // after the disk's newest: goes on
+        }
+        assertEquals(manifest, disk.readAll(layout.manifestKey(2)));
     }
 
     @Test

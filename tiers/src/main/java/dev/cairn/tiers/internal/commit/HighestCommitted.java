@@ -121,6 +121,23 @@ public final class HighestCommitted {
         }
     }
 
+    /**
+     * The newest step committed in {@code t} as far as is known now, without waiting or asking: what
+     * {@link #atFirstSave} found, or the look at open once it has answered; {@code Long.MIN_VALUE} while neither has
+     * (the look still running, paced, or failed).
+     */
+    public long knownNow(Tier t) {
+        Long newest = known.get(t.index());
+        if (newest != null) {
+            return newest;
+        }
+        CompletableFuture<Long> listed = atOpen.get(t.index());
+        if (listed != null && listed.isDone() && !listed.isCompletedExceptionally()) {
+            return listed.join();
+        }
+        return Long.MIN_VALUE;
+    }
+
     /** The newest step committed in {@code t} when this checkpointer first saved into it, or -1; listed once. */
     public long atFirstSave(Tier t) throws IOException {
         Long newest = known.get(t.index());

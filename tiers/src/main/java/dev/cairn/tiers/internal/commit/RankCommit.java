@@ -14,7 +14,6 @@ import dev.cairn.tiers.internal.manifest.PageTree;
 import java.io.IOException;
 import java.nio.file.NoSuchFileException;
 import java.time.Duration;
-import java.time.Instant;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Set;
@@ -614,7 +613,9 @@ final class RankCommit {
             }
             entries.addAll(m.entries());
         }
-        return new Manifest(own.formatVersion(), own.contentHash(), own.run(), own.step(), own.worldSize(), 0, Instant.now(),
+        // Rank 0's own time of the step, not now: a promotion carries it, so every tier's MANIFEST of this checkpoint
+        // has the same one, and another save of the same step number its own (Restorer#sameCommit).
+        return new Manifest(own.formatVersion(), own.contentHash(), own.run(), own.step(), own.worldSize(), 0, own.createdAt(),
                 own.chunkBytes(), entries);
     }
 

@@ -111,6 +111,12 @@ final class RestorePlan {
                         + Arrays.toString(first.globalShape()) + " in step " + manifest.step() + " but the restore target is "
                         + target.dtype().tag() + Arrays.toString(target.shard().globalShape()));
             }
+            for (ByteBuffer b : target.buffers()) {
+                if (b.isReadOnly()) { // else found only at the first write, after other targets were written
+                    throw new CheckpointException(Reason.INVALID_INPUT, "restore target tensor '" + name
+                            + "' is read-only: a restore writes into its buffers");
+                }
+            }
         } else if (manifest.worldSize() == worldSize) {
             EntryRecord mine = copies.stream().filter(e -> e.rank() == rank).findFirst().orElse(null);
             if (mine == null) {

@@ -27,7 +27,8 @@ import java.util.function.Consumer;
 
 /**
  * Admits a save: checks it (open, a state and a mode, a step that is not negative, after the last saved one and not
- * already committed in a tier it goes to; the {@link SavePlan} checks the state itself), applies the busy policy
+ * already committed in a tier, one it goes to or, as far as is known without waiting, another; the {@link SavePlan}
+ * checks the state itself), applies the busy policy
  * ({@link WhenBusy}), registers the job in flight with its deadline, and starts it: into the pipeline, or straight to
  * its first tier's commit when it has no chunks. Everything it refuses is refused before anything is written.
  *
@@ -94,6 +95,11 @@ public final class SaveAdmission {
                 } catch (IOException e) {
                     throw new CheckpointException(Reason.STORAGE, "tier " + t.name() + " cannot be read: " + e.getMessage(), e);
                 }
+            } else if (committedElsewhere(t, step)) {
+                // Another save's commit of this step (an earlier run's, persisted on shutdown or saved under another
+                // interval): two commits of one step in two tiers, and a restore would take either, or rows of both.
+                throw new CheckpointException(Reason.CONFLICT, "step " + step + " is already committed in tier " + t.name()
+                        + " (by another save: this one does not go there), so it cannot be saved again in this run");
             }
         }
         SavePlan plan = new SavePlan(step, state, mode, config.chunkBytes(), config.rank(), config.worldSize(),
@@ -128,6 +134,23 @@ public final class SaveAdmission {
         }
         pipeline.submit(job);
         return job.handle();
+    }
+
+    /**
+     * Whether {@code step} is committed in {@code t}, a tier this save does not go to, as far as can be told without
+     * waiting: only once {@code t}'s look at open has answered (a paced look in a large world is not waited for here),
+     * and only for steps at or below the newest one it found (after a restore from an older step). A store that cannot
+     * be asked does not hold up a save that does not go to it.
+     */
+    private boolean committedElsewhere(Tier t, long step) {
+        if (step > highestCommitted.knownNow(t)) {
+            return false;
+        }
+        try {
+            return commits.isCommitted(t, step);
+        } catch (IOException | RuntimeException e) {
+            return false;
+        }
     }
 
     /**
