@@ -173,4 +173,54 @@ class PipelineFailureTest {
             assertSameState(state(step + 1), cp.restore(RestoreRequest.latest()).state());
         }
     }
+
+    /** A memory store that throws an Error while reading a stored chunk, when {@link #broken} is set. */
+    static final class ErrorOnChunkReads extends ForwardingObjectStore {
+        final AtomicBoolean broken = new AtomicBoolean();
+
+        ErrorOnChunkReads() {
+            super(new MemoryObjectStore(64L << 20));
+        }
+
+        @Override
+        public int read(String key, long offset, ByteBuffer dst) throws IOException {
+            if (broken.get() && key.contains("/chunks/")) {
+                throw new OutOfMemoryError("injected: Direct buffer memory");
+            }
+            return super.read(key, offset, dst);
+        }
+    }
+
+    @Test
+    void anErrorOnTheFeederFailsThatSaveAndTheNextSavesGoOn() throws Exception {
+        int chunk = 64 << 10;
+        ByteBuffer w = ByteBuffer.allocateDirect(chunk * 8).order(java.nio.ByteOrder.LITTLE_ENDIAN);
+        java.util.SplittableRandom random = new java.util.SplittableRandom(1);
+        for (int i = 0; i < w.capacity(); i += 4) {
+            w.putFloat(i, (float) (random.nextGaussian() * 0.02));
+        }
+        ErrorOnChunkReads store = new ErrorOnChunkReads();
+        // A compressed memory tier keeps differential chunks: the feeder reads a changed chunk's base from the store.
+        try (store; Checkpointer cp = Checkpointer.open(smallConfig("run1").chunkBytes(chunk)
+                .tier(TierConfig.of("memory", store).compressionLevel(1).keepLast(2)).build())) {
+            cp.save(1, state(w)).done().get(60, TimeUnit.SECONDS);
+            w.putFloat(0, w.getFloat(0) + 1e-3f);
+            store.broken.set(true);
+            // Before: the Error ended the feeder thread; this save and every later one failed only at their deadline
+            // (TIMEOUT), their staging never came back, and close reported the leak.
+            ExecutionException e = assertThrows(ExecutionException.class, () -> cp.save(2, state(w)).done().get(60, TimeUnit.SECONDS));
+            assertTrue(e.getCause().toString().contains("injected"), e.getCause().toString());
+            store.broken.set(false);
+            w.putFloat(chunk, w.getFloat(chunk) + 1e-3f);
+            cp.save(3, state(w)).done().get(60, TimeUnit.SECONDS);
+            assertEquals(0, ((CairnCheckpointer) cp).stagingSlabsInUse());
+            ByteBuffer restored = Fixtures.concat(cp.restore(RestoreRequest.latest()).state().tensor("w"));
+            assertEquals(w.duplicate().clear(), restored);
+        }
+    }
+
+    private static TrainingState state(ByteBuffer w) {
+        return TrainingState.builder().add(dev.cairn.Tensor.of("w", DType.F32, new long[] {w.capacity() / 4}, w.duplicate().clear()))
+                .build();
+    }
 }

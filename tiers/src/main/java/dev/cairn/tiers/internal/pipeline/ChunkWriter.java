@@ -45,7 +45,7 @@ final class ChunkWriter {
             if (job.results().lastWritten()) {
                 try {
                     job.firstTier().io().execute(() -> firstTierWritten.accept(job));
-                } catch (RuntimeException rejected) {
+                } catch (RuntimeException | Error rejected) { // Error: a thread the pool could not start
                     job.results().failWrites(rejected);
                     firstTierWritten.accept(job); // fails the commit at once
                 }
@@ -54,7 +54,7 @@ final class ChunkWriter {
         }
         try {
             job.firstTier().io().execute(() -> write(job, chunk, slab, length, rawInStaging));
-        } catch (RuntimeException rejected) {
+        } catch (RuntimeException | Error rejected) { // Error: a thread the pool could not start
             job.results().failWrites(rejected);
             slab.release();
             chunkDone(job);

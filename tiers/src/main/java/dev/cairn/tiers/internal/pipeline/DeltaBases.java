@@ -83,7 +83,7 @@ final class DeltaBases implements AutoCloseable {
         ChunkCatalog.Form stored;
         try {
             stored = ChunkForms.held(tier, prev.hash());
-        } catch (IOException | RuntimeException e2) {
+        } catch (IOException | RuntimeException | Error e2) {
             catalog.unpin(prev.hash());
             throw e2;
         }
@@ -101,7 +101,7 @@ final class DeltaBases implements AutoCloseable {
         Slab base;
         try {
             base = slabs.acquire(waitNanos);
-        } catch (RuntimeException full) {
+        } catch (RuntimeException | Error full) {
             catalog.unpinAll(chain);
             throw full;
         }
@@ -111,6 +111,10 @@ final class DeltaBases implements AutoCloseable {
             base.release();
             catalog.unpinAll(chain);
             return; // stored whole instead; a restore of the step that holds it will repair or report it
+        } catch (Error fatal) {
+            base.release();
+            catalog.unpinAll(chain);
+            throw fatal; // fails the job (SavePipeline#feed)
         }
         e.base = base;
         e.chain = chain; // pinned: the encoder keeps the pins with the chunk or releases them

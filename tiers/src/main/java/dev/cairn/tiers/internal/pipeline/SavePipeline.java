@@ -226,6 +226,13 @@ public final class SavePipeline implements AutoCloseable {
             job.expire(new CheckpointException(CheckpointException.Reason.CLOSED, "save of step " + job.plan().step()
                     + " stopped: the checkpointer is closing"));
             job.completeCapture();
+        } catch (Error notStarted) {
+            // The capture thread, made at the first ZERO_COPY save, could not be started (no native thread left):
+            // the job fails; left waiting, it held every later save and the close for ever.
+            staged.complete(null);
+            job.expire(new CheckpointException(CheckpointException.Reason.STORAGE, "save of step " + job.plan().step()
+                    + " could not start its capture: " + notStarted, notStarted));
+            job.completeCapture();
         }
     }
 
@@ -321,7 +328,7 @@ public final class SavePipeline implements AutoCloseable {
                 if (job.failure() == null) {
                     try {
                         catalog = job.firstTier().catalog(); // the first load lists the tier's chunks
-                    } catch (IOException | RuntimeException e) {
+                    } catch (Throwable e) { // an Error too: escaping, it ended this thread, and every later save with it
                         job.fail(e);
                     }
                 }
@@ -369,7 +376,7 @@ public final class SavePipeline implements AutoCloseable {
                     encoded = encodedPool.acquire(waitNanos);
                 }
                 bases.resolve(next, job.plan(), job.firstTier(), catalog, src);
-            } catch (IOException | RuntimeException e) {
+            } catch (Throwable e) { // an Error too (a store's, or no memory for a slab): the job fails, not the feeder
                 job.fail(e);
             }
         }

@@ -129,6 +129,9 @@ public final class SaveAdmission {
             } catch (RejectedExecutionException closing) {
                 job.expire(new CheckpointException(Reason.CLOSED, "tier " + job.tier(0).name() + " stopped before step "
                         + step + " committed"));
+            } catch (Error notStarted) { // the tier's I/O thread could not be started: the save fails, not training
+                job.expire(new CheckpointException(Reason.STORAGE, "step " + step + " could not reach tier "
+                        + job.tier(0).name() + ": " + notStarted, notStarted));
             }
             return job.handle();
         }
