@@ -144,6 +144,15 @@ public interface ObjectStore extends AutoCloseable {
         }
     }
 
+    /**
+     * Removes what writers that were killed mid-write left behind that is no object, last changed more than
+     * {@code olderThan} ago (a file system's temporary files); returns how many. A sweep of the garbage collector calls
+     * it. By default there is nothing to remove.
+     */
+    default int deleteAbandonedWrites(java.time.Duration olderThan) throws IOException {
+        return 0;
+    }
+
     /** Where this store lives, for messages: never contains secrets. */
     String describe();
 

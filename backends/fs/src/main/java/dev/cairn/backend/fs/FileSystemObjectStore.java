@@ -472,6 +472,12 @@ public final class FileSystemObjectStore implements ObjectStore {
         removeEmptyParents(file.getParent());
     }
 
+    /** {@link #deleteStaleTemporaries}: what a sweep of the garbage collector removes here. */
+    @Override
+    public int deleteAbandonedWrites(Duration olderThan) throws IOException {
+        return deleteStaleTemporaries(olderThan);
+    }
+
     /**
      * Removes temporary files older than {@code olderThan}, left behind by writers that were killed; returns how
      * many. A live writer's temporary file is younger than any sensible age, so GC may call this at any time.
@@ -649,22 +655,36 @@ public final class FileSystemObjectStore implements ObjectStore {
 
     /**
      * Makes the entries of {@code directory} durable. A directory that is gone was emptied and pruned by a
-     * concurrent delete, which then happened after our write: nothing left to make durable. Some platforms
-     * (Windows) cannot open a directory as a channel at all; there it is a no-op.
+     * concurrent delete, which then happened after our write: nothing left to make durable. Windows cannot open a
+     * directory as a channel at all; there it is a no-op. Anywhere else a directory that cannot be opened (not
+     * readable, no file descriptor left) fails the write: its name would not be durable when the write says it is.
      */
     private static void forceDirectory(Path directory) throws IOException {
         FileChannel channel;
         try {
-            channel = FileChannel.open(directory, StandardOpenOption.READ);
+            channel = directoryOpener.open(directory);
         } catch (NoSuchFileException prunedSinceOurWrite) {
             return;
-        } catch (IOException unsupported) {
+        } catch (IOException e) {
+            if (DIRECTORIES_OPEN) {
+                throw new IOException("cannot make the names in " + directory + " durable: " + e, e);
+            }
             return;
         }
         try (channel) {
             channel.force(true);
         }
     }
+
+    /** How a directory is opened to be forced; tests put in a failure a root user cannot meet (EACCES, EMFILE). */
+    interface DirectoryOpener {
+        FileChannel open(Path directory) throws IOException;
+    }
+
+    static volatile DirectoryOpener directoryOpener = directory -> FileChannel.open(directory, StandardOpenOption.READ);
+
+    /** Whether this platform opens a directory as a channel to force it (all but Windows). */
+    private static final boolean DIRECTORIES_OPEN = !System.getProperty("os.name", "").startsWith("Windows");
 
     private static void deleteQuietly(Path file, Throwable cause) {
         try {

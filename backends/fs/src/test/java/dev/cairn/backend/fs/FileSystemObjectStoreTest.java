@@ -138,6 +138,37 @@ class FileSystemObjectStoreTest extends ObjectStoreContract {
     }
 
     /**
+     * A directory that cannot be opened to force it (not readable by this user, or no file descriptor left: EACCES,
+     * EMFILE, which a test running as root cannot meet, so the open fails here as the kernel's would) fails the write:
+     * it used to be skipped as on Windows, and put, a create and syncNames said durable of a name that was not.
+     */
+    @Test
+    void aDirectoryThatCannotBeForcedFailsTheWriteInsteadOfCallingItDurable() throws IOException {
+        store.put("run/steps/1/seed", ByteBuffer.wrap(new byte[] {1})); // the directories exist and are forced
+        FileSystemObjectStore.DirectoryOpener real = FileSystemObjectStore.directoryOpener;
+        FileSystemObjectStore.directoryOpener = directory -> {
+            throw new java.nio.file.AccessDeniedException(directory.toString());
+        };
+        try {
+            IOException put = assertThrows(IOException.class, () -> store.put("run/steps/1/MANIFEST", ByteBuffer.wrap(new byte[] {2})));
+            assertTrue(put.getMessage().contains("durable"), put.getMessage());
+            assertThrows(IOException.class, () -> store.putIfAbsent("run/steps/1/other", ByteBuffer.wrap(new byte[] {3})));
+            fs().putSyncingNameLater("run/steps/1/later", ByteBuffer.wrap(new byte[] {4}));
+            assertThrows(IOException.class, () -> fs().syncNames(List.of("run/steps/1/later")));
+            // The failed force did not count the directory as forced: the next syncNames opens and forces it.
+            java.util.concurrent.atomic.AtomicInteger opened = new java.util.concurrent.atomic.AtomicInteger();
+            FileSystemObjectStore.directoryOpener = directory -> {
+                opened.incrementAndGet();
+                return real.open(directory);
+            };
+            fs().syncNames(List.of("run/steps/1/later"));
+            assertEquals(1, opened.get());
+        } finally {
+            FileSystemObjectStore.directoryOpener = real;
+        }
+    }
+
+    /**
      * A directory is a folder of {@code listFolders} only while an object lies under it, as a common prefix of S3 is: not
      * one that holds only a file being written (a writer's first file of a step), nor one left empty.
      */

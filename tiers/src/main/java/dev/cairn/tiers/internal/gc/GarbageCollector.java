@@ -138,6 +138,30 @@ public final class GarbageCollector {
     }
 
     /**
+     * What writers killed mid-write left in {@code tier}'s store that is no object (a disk tier's temporary files, each
+     * as large as the object it was to become): removed by a sweep once older than {@code grace}, and never younger
+     * than {@link #ABANDONED_WRITE_AGE}, so that no write in progress (whose file grows as it is written) loses its
+     * file. Best effort: what fails is left to the next sweep.
+     */
+    private static void deleteAbandonedWrites(Tier tier, Duration grace) {
+        Duration age = grace.compareTo(ABANDONED_WRITE_AGE) > 0 ? grace : ABANDONED_WRITE_AGE;
+        try {
+            int removed = tier.store().deleteAbandonedWrites(age);
+            if (removed > 0) {
+                LOG.log(System.Logger.Level.INFO, "tier {0}: removed {1} file(s) of writes abandoned more than {2} ago",
+                        tier.name(), removed, age);
+            }
+        } catch (IOException | RuntimeException e) {
+            LOG.log(System.Logger.Level.WARNING, "tier {0}: writes abandoned in {1} could not be removed: {2}", tier.name(),
+                    tier.store().describe(), e.toString());
+        }
+    }
+
+    /** The least age at which a sweep takes a write for abandoned ({@link #deleteAbandonedWrites}). */
+    static final Duration ABANDONED_WRITE_AGE = Duration.ofHours(1);
+    private static final System.Logger LOG = System.getLogger(GarbageCollector.class.getName());
+
+    /**
      * Retention after a commit, without a listing (unless this process knows nothing of the tier yet: then it learns
      * the steps once, from the step marks of group 0, or from a listing of the steps where there are none): the held
      * steps beyond the tier's keepLast are retired, oldest first (a RETIRED marker for a
@@ -458,6 +482,7 @@ public final class GarbageCollector {
             for (String hash : deleted) {
                 steps.settle(hash);
             }
+            deleteAbandonedWrites(tier, grace);
         }
         return new GcReport(tier.name(), dryRun, List.copyOf(retiredHere), List.copyOf(abandoned), deleted.size(), bytes);
     }
