@@ -10,6 +10,7 @@ import software.amazon.awssdk.services.s3.S3AsyncClient;
 import software.amazon.awssdk.services.s3.model.AbortMultipartUploadRequest;
 import software.amazon.awssdk.services.s3.model.ChecksumAlgorithm;
 import software.amazon.awssdk.services.s3.model.CompleteMultipartUploadRequest;
+import software.amazon.awssdk.services.s3.model.CompleteMultipartUploadResponse;
 import software.amazon.awssdk.services.s3.model.CompletedMultipartUpload;
 import software.amazon.awssdk.services.s3.model.CompletedPart;
 import software.amazon.awssdk.services.s3.model.CreateMultipartUploadRequest;
@@ -40,6 +41,8 @@ final class MultipartPut {
     private final CompletableFuture<Void> lanesEnded = new CompletableFuture<>();
     private volatile CompletedPart[] parts;
     private volatile String uploadId;
+    /** Whether a completion's answer came without its ETag: the completion may have happened, unheard. */
+    private volatile boolean completionUnheard;
 
     MultipartPut(S3AsyncClient client, Retrier retrier, S3StoreConfig config, String objectKey, ByteBuffer data,
                  java.util.Map<String, String> record, long deadlineNanos) {
@@ -84,11 +87,13 @@ final class MultipartPut {
                 .thenCompose(ignored -> retrier.call(deadlineNanos, timeout -> client.completeMultipartUpload(
                         CompleteMultipartUploadRequest.builder().bucket(bucket).key(objectKey).uploadId(uploadId)
                                 .multipartUpload(CompletedMultipartUpload.builder().parts(parts).build())
-                                .overrideConfiguration(o -> o.apiCallAttemptTimeout(timeout)).build())))
+                                .overrideConfiguration(o -> o.apiCallAttemptTimeout(timeout)).build())
+                        .thenApply(this::wholeCompletion)))
                 .whenComplete((completed, failure) -> {
                     if (failure == null) {
                         done.complete(null);
-                    } else if (partsDone.isDone() && !partsDone.isCompletedExceptionally() && S3Failures.status(failure) == 404) {
+                    } else if (partsDone.isDone() && !partsDone.isCompletedExceptionally()
+                            && (S3Failures.status(failure) == 404 || completionUnheard)) {
                         confirmCompleted(done, failure);
                     } else {
                         abortThenFail(done, failure);
@@ -98,9 +103,24 @@ final class MultipartPut {
     }
 
     /**
-     * The completion failed with 404 after every part was sent: its answer may have been lost and its retry found the
-     * upload gone because it had completed (NoSuchUpload, as S3Proxy, MinIO and Ceph answer). The object is then under
-     * its key with this upload's record (length and CRC32C of the whole): the put happened. Anything else fails it.
+     * {@code completed}, when it is a whole answer. The SDK takes a 200 whose connection closed inside its headers, or
+     * an empty 200, for a complete answer with an empty body; every real completion names the object's ETag. Such an
+     * answer says nothing of whether the upload completed: it is retried, and judged as a lost answer at the end.
+     */
+    private CompleteMultipartUploadResponse wholeCompletion(CompleteMultipartUploadResponse completed) {
+        if (completed.eTag() == null || completed.eTag().isEmpty()) {
+            completionUnheard = true;
+            throw new java.util.concurrent.CompletionException(new java.io.IOException("completion of multipart upload"
+                    + " of '" + objectKey + "': the answer had no ETag (cut short, or empty)"));
+        }
+        return completed;
+    }
+
+    /**
+     * The completion failed after every part was sent, with 404 or after an answer without its ETag: its answer may
+     * have been lost and its retry found the upload gone because it had completed (NoSuchUpload, as S3Proxy, MinIO and
+     * Ceph answer). The object is then under its key with this upload's record (length and CRC32C of the whole): the
+     * put happened. Anything else fails it, after the upload is aborted.
      */
     private void confirmCompleted(CompletableFuture<Void> done, Throwable failure) {
         client.headObject(software.amazon.awssdk.services.s3.model.HeadObjectRequest.builder().bucket(bucket).key(objectKey)

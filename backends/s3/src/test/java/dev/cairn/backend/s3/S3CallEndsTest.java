@@ -1,0 +1,181 @@
+package dev.cairn.backend.s3;
+
+import static java.nio.charset.StandardCharsets.ISO_8859_1;
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.cairn.testkit.EmbeddedS3;
+import java.io.ByteArrayOutputStream;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.OutputStream;
+import java.net.InetAddress;
+import java.net.ServerSocket;
+import java.net.Socket;
+import java.net.URI;
+import java.nio.ByteBuffer;
+import java.nio.file.NoSuchFileException;
+import java.time.Duration;
+import java.util.List;
+import java.util.Locale;
+import java.util.SplittableRandom;
+import java.util.concurrent.atomic.AtomicInteger;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.TestInstance;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
+import software.amazon.awssdk.core.interceptor.Context;
+import software.amazon.awssdk.core.interceptor.ExecutionAttributes;
+import software.amazon.awssdk.core.interceptor.ExecutionInterceptor;
+import software.amazon.awssdk.http.SdkHttpRequest;
+import software.amazon.awssdk.services.s3.model.CompleteMultipartUploadRequest;
+
+/**
+ * How the S3 store's calls end when their answers do not come whole, or their caller stops waiting: a multipart
+ * completion whose answer was cut, against a real S3 server (S3Proxy) on loopback.
+ */
+@TestInstance(TestInstance.Lifecycle.PER_CLASS)
+class S3CallEndsTest {
+
+    private static final long MIB = 1 << 20;
+
+    private EmbeddedS3 s3;
+    private int stores;
+
+    @BeforeAll
+    void startServer() throws IOException {
+        s3 = EmbeddedS3.start();
+    }
+
+    @AfterAll
+    void stopServer() throws IOException {
+        if (s3 != null) {
+            s3.close();
+        }
+    }
+
+    /** A fresh prefix per store, so that every test starts empty. */
+    private S3StoreConfig.Builder config(URI endpoint) {
+        return S3StoreConfig.builder(s3.bucket())
+                .prefix("ends-" + stores++ + "/")
+                .endpoint(endpoint)
+                .region(EmbeddedS3.REGION)
+                .credentials(s3.accessKey(), s3.secretKey());
+    }
+
+    /** Multipart uploads under {@code store}'s prefix neither completed nor aborted. */
+    private List<String> unfinished(S3ObjectStore store) {
+        return s3.unfinishedUploads(s3.bucket()).stream().filter(k -> k.startsWith(store.config().prefix())).toList();
+    }
+
+    private static byte[] randomBytes(long seed, int size) {
+        byte[] bytes = new byte[size];
+        SplittableRandom random = new SplittableRandom(seed);
+        for (int i = 0; i < size; i++) {
+            bytes[i] = (byte) random.nextInt(256);
+        }
+        return bytes;
+    }
+
+    private static byte[] bytesOf(ByteBuffer buffer) {
+        byte[] bytes = new byte[buffer.remaining()];
+        buffer.duplicate().get(bytes);
+        return bytes;
+    }
+
+    // ---- a completion's answer cut short -------------------------------------------------------------------
+
+    /** The answers of a server whose connection closed inside the headers, or after them with no body. */
+    private static final String CUT_INSIDE_HEADERS = "HTTP/1.1 200 OK\r\nx-amz-request-id: 1234\r\n";
+    private static final String EMPTY_200 = "HTTP/1.1 200 OK\r\nx-amz-request-id: 1234\r\nConnection: close\r\n\r\n";
+
+    /** A server on loopback that reads each request whole, answers it with {@code answer}, then closes. */
+    private static ServerSocket cutAnswers(String answer) throws IOException {
+        ServerSocket server = new ServerSocket(0, 50, InetAddress.getLoopbackAddress());
+        Thread serving = new Thread(() -> {
+            while (!server.isClosed()) {
+                try (Socket socket = server.accept()) {
+                    InputStream in = socket.getInputStream();
+                    ByteArrayOutputStream head = new ByteArrayOutputStream();
+                    while (!head.toString(ISO_8859_1).endsWith("\r\n\r\n")) {
+                        int b = in.read();
+                        if (b < 0) {
+                            break;
+                        }
+                        head.write(b);
+                    }
+                    long length = 0;
+                    for (String line : head.toString(ISO_8859_1).split("\r\n")) {
+                        if (line.toLowerCase(Locale.ROOT).startsWith("content-length:")) {
+                            length = Long.parseLong(line.substring("content-length:".length()).trim());
+                        }
+                    }
+                    in.readNBytes((int) length);
+                    OutputStream out = socket.getOutputStream();
+                    out.write(answer.getBytes(ISO_8859_1));
+                    out.flush();
+                } catch (IOException e) {
+                    // closed, or the client hung up
+                }
+            }
+        }, "cut-answers");
+        serving.setDaemon(true);
+        serving.start();
+        return server;
+    }
+
+    /** Sends the first {@code times} completions to {@code server} instead of the S3 server. */
+    private static ExecutionInterceptor completionsTo(ServerSocket server, int times) {
+        AtomicInteger left = new AtomicInteger(times);
+        return new ExecutionInterceptor() {
+            @Override
+            public SdkHttpRequest modifyHttpRequest(Context.ModifyHttpRequest context, ExecutionAttributes attributes) {
+                if (context.request() instanceof CompleteMultipartUploadRequest && left.getAndDecrement() > 0) {
+                    return context.httpRequest().toBuilder().host("127.0.0.1").port(server.getLocalPort()).build();
+                }
+                return context.httpRequest();
+            }
+        };
+    }
+
+    /**
+     * The SDK takes a completion's answer cut inside its headers, or an empty 200, for success: put returned while
+     * no object was there, and the upload was left behind. Every completion gets such an answer here (none reaches
+     * the server): the put must fail, and leave nothing.
+     */
+    @ParameterizedTest
+    @ValueSource(strings = {CUT_INSIDE_HEADERS, EMPTY_200})
+    void aCompletionAnswerWithoutItsEtagIsNeverTakenForSuccess(String answer) throws Exception {
+        byte[] content = randomBytes(1, (int) (11 * MIB + 17));
+        try (ServerSocket cut = cutAnswers(answer);
+             // Short attempts and few retries: each cut answer comes at once, so the put ends in milliseconds.
+             S3ObjectStore store = new S3ObjectStore(config(s3.endpoint()).interceptor(completionsTo(cut, Integer.MAX_VALUE))
+                     .attemptTimeout(Duration.ofSeconds(5)).retries(2, Duration.ofMillis(5), Duration.ofMillis(20))
+                     .partSize(5 * MIB).build())) {
+            IOException failed = assertThrows(IOException.class, () -> store.put("chunk", ByteBuffer.wrap(content)),
+                    "a put whose completion was never heard must not succeed");
+            assertTrue(failed.getMessage().contains("chunk"), failed.getMessage());
+            assertThrows(NoSuchFileException.class, () -> store.stat("chunk"));
+            assertEquals(List.of(), unfinished(store), "the upload is aborted");
+        }
+    }
+
+    /** The first completion's answer is cut; its retry reaches the server: the put lands whole. */
+    @ParameterizedTest
+    @ValueSource(strings = {CUT_INSIDE_HEADERS, EMPTY_200})
+    void aCompletionAnswerWithoutItsEtagIsRetried(String answer) throws Exception {
+        byte[] content = randomBytes(2, (int) (11 * MIB + 17));
+        try (ServerSocket cut = cutAnswers(answer);
+             S3ObjectStore store = new S3ObjectStore(config(s3.endpoint()).interceptor(completionsTo(cut, 1))
+                     .attemptTimeout(Duration.ofSeconds(5)).retries(2, Duration.ofMillis(5), Duration.ofMillis(20))
+                     .partSize(5 * MIB).build())) {
+            store.put("chunk", ByteBuffer.wrap(content));
+            assertArrayEquals(content, bytesOf(store.readAll("chunk")));
+            assertEquals(List.of(), unfinished(store));
+        }
+    }
+}
