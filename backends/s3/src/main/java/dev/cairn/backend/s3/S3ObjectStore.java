@@ -202,14 +202,12 @@ public final class S3ObjectStore implements ObjectStore {
         }
         long last = offset + dst.remaining() - 1;
         String range = "bytes=" + offset + "-" + (last < offset ? Long.MAX_VALUE - 1 : last);
-        List<IntoBuffer> attempts = new ArrayList<>(1);
+        ReadAttempts attempts = new ReadAttempts();
         String what = "read '" + ObjectKeys.printable(key) + "' at " + offset + " in " + where;
         CompletableFuture<Integer> got = retrier.call(deadline(), timeout -> {
-            IntoBuffer into;
-            synchronized (attempts) {
-                attempts.forEach(IntoBuffer::abandon);
-                into = new IntoBuffer(dst, offset, what);
-                attempts.add(into);
+            IntoBuffer into = attempts.next(dst, offset, what);
+            if (into == null) { // the read ended (interrupted, or past the guard) while this attempt was being started
+                return CompletableFuture.failedFuture(new IOException(what + ": the read ended"));
             }
             return client.getObject(GetObjectRequest.builder().bucket(config.bucket()).key(objectKey).range(range)
                     .overrideConfiguration(o -> o.apiCallAttemptTimeout(timeout)).build(), into);
@@ -224,9 +222,35 @@ public final class S3ObjectStore implements ObjectStore {
             }
             throw e;
         } finally {
-            synchronized (attempts) {
-                attempts.forEach(IntoBuffer::abandon);
+            attempts.finish();
+        }
+    }
+
+    /**
+     * The GET attempts of one read, each writing into the caller's buffer. A new attempt abandons the ones before it;
+     * once the read {@linkplain #finish finished}, every attempt is abandoned and none starts any more, so nothing
+     * writes into the caller's buffer after read returned or threw (the retrier's timer may be starting an attempt
+     * at that very moment: it gets none).
+     */
+    static final class ReadAttempts {
+        private final List<IntoBuffer> started = new ArrayList<>(1);
+        private boolean finished;
+
+        /** The transformer of a new attempt into {@code dst}, or null once the read finished. */
+        synchronized IntoBuffer next(ByteBuffer dst, long offset, String what) {
+            if (finished) {
+                return null;
             }
+            started.forEach(IntoBuffer::abandon);
+            IntoBuffer into = new IntoBuffer(dst, offset, what);
+            started.add(into);
+            return into;
+        }
+
+        /** Abandons every attempt (waiting for a copy in progress) and refuses new ones. */
+        synchronized void finish() {
+            finished = true;
+            started.forEach(IntoBuffer::abandon);
         }
     }
 

@@ -178,4 +178,49 @@ class S3CallEndsTest {
             assertEquals(List.of(), unfinished(store));
         }
     }
+
+    // ---- a read that ended ---------------------------------------------------------------------------------
+
+    /**
+     * A read whose caller was interrupted (or hit the guard) abandons its attempts in its finally; the retrier's timer
+     * could be starting the next attempt at that moment, past its own check that the call is done, and that attempt
+     * then wrote into the caller's buffer after read threw. Here the timer's attempt comes just after the finally (the
+     * order the race allows), and the server's bytes are delivered to whatever it got.
+     */
+    @Test
+    void anAttemptStartedAfterTheReadEndedWritesNothingIntoTheCallersBuffer() throws Exception {
+        ByteBuffer dst = ByteBuffer.allocate(64);
+        S3ObjectStore.ReadAttempts attempts = new S3ObjectStore.ReadAttempts();
+        IntoBuffer first = attempts.next(dst, 0, "read 'k'");
+        attempts.finish(); // the read's finally: the caller owns its buffer again
+
+        IntoBuffer late = attempts.next(dst, 0, "read 'k'"); // the timer's next attempt
+        for (IntoBuffer attempt : java.util.Arrays.asList(first, late)) {
+            if (attempt != null) {
+                deliver(attempt, new byte[] {1, 2, 3, 4});
+            }
+        }
+        assertArrayEquals(new byte[64], dst.array(), "nothing written into the buffer after the read ended");
+    }
+
+    /** Runs {@code into} as the SDK would for an answer whose body is {@code body}. */
+    private static void deliver(IntoBuffer into, byte[] body) {
+        into.prepare();
+        into.onStream(subscriber -> {
+            boolean[] cancelled = new boolean[1];
+            subscriber.onSubscribe(new org.reactivestreams.Subscription() {
+                @Override
+                public void request(long n) {
+                }
+
+                @Override
+                public void cancel() {
+                    cancelled[0] = true;
+                }
+            });
+            if (!cancelled[0]) { // a publisher stops at cancel, though bytes already on their way may still come
+                subscriber.onNext(ByteBuffer.wrap(body));
+            }
+        });
+    }
 }
