@@ -2,9 +2,12 @@ package dev.cairn.backend.s3;
 
 import java.nio.ByteBuffer;
 import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CancellationException;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.function.Supplier;
 import software.amazon.awssdk.core.async.AsyncRequestBody;
 import software.amazon.awssdk.services.s3.S3AsyncClient;
 import software.amazon.awssdk.services.s3.model.AbortMultipartUploadRequest;
@@ -20,7 +23,8 @@ import software.amazon.awssdk.services.s3.model.UploadPartRequest;
  * One object uploaded in parts: create the upload, send the parts from the caller's buffer (slices of it, never
  * copied) with at most {@code uploadConcurrency} in flight, complete. On any failure no further part is sent, the
  * parts in flight end, and the upload is aborted before the returned future fails, so nothing is left behind to be
- * billed.
+ * billed. {@link #cancel} does the same for a caller that stops waiting: the caller may reuse its buffer once the
+ * upload's future is done, so nothing of the upload may read it, or complete it, after that.
  */
 final class MultipartPut {
     private final S3AsyncClient client;
@@ -43,6 +47,11 @@ final class MultipartPut {
     private volatile String uploadId;
     /** Whether a completion's answer came without its ETag: the completion may have happened, unheard. */
     private volatile boolean completionUnheard;
+    private final CompletableFuture<Void> done = new CompletableFuture<>();
+    /** What {@link #cancel} cancels: the retried calls of the upload and their requests in flight. */
+    private final java.util.Set<CompletableFuture<?>> inFlight = new java.util.HashSet<>();
+    /** Why the upload was cancelled, or null; set under {@link #inFlight}'s lock. */
+    private volatile Throwable cancelled;
 
     MultipartPut(S3AsyncClient client, Retrier retrier, S3StoreConfig config, String objectKey, ByteBuffer data,
                  java.util.Map<String, String> record, long deadlineNanos) {
@@ -64,17 +73,17 @@ final class MultipartPut {
 
     /** Uploads the object; completes when it is visible under its key, or fails after the upload is aborted. */
     CompletableFuture<Void> run() {
-        CompletableFuture<Void> done = new CompletableFuture<>();
-        retrier.call(deadlineNanos, timeout -> client.createMultipartUpload(CreateMultipartUploadRequest.builder()
+        tracked(retrier.call(deadlineNanos, timeout -> request(() -> client.createMultipartUpload(
+                        CreateMultipartUploadRequest.builder()
                         .bucket(bucket).key(objectKey).checksumAlgorithm(ChecksumAlgorithm.CRC32_C).metadata(record)
-                        .overrideConfiguration(o -> o.apiCallAttemptTimeout(timeout)).build())
+                        .overrideConfiguration(o -> o.apiCallAttemptTimeout(timeout)).build()))
                         .thenApply(created -> {
                             if (created.uploadId() == null) { // an answer cut inside its headers: ask again
                                 throw new java.util.concurrent.CompletionException(new java.io.IOException(
                                         "multipart upload of '" + objectKey + "': the answer had no upload id"));
                             }
                             return created;
-                        }))
+                        })))
                 .thenCompose(created -> {
                     parts = new CompletedPart[partCount];
                     uploadId = created.uploadId();
@@ -84,15 +93,16 @@ final class MultipartPut {
                     }
                     return partsDone;
                 })
-                .thenCompose(ignored -> retrier.call(deadlineNanos, timeout -> client.completeMultipartUpload(
+                .thenCompose(ignored -> tracked(retrier.call(deadlineNanos, timeout -> request(() ->
+                        client.completeMultipartUpload(
                         CompleteMultipartUploadRequest.builder().bucket(bucket).key(objectKey).uploadId(uploadId)
                                 .multipartUpload(CompletedMultipartUpload.builder().parts(parts).build())
-                                .overrideConfiguration(o -> o.apiCallAttemptTimeout(timeout)).build())
-                        .thenApply(this::wholeCompletion)))
+                                .overrideConfiguration(o -> o.apiCallAttemptTimeout(timeout)).build()))
+                        .thenApply(this::wholeCompletion))))
                 .whenComplete((completed, failure) -> {
                     if (failure == null) {
                         done.complete(null);
-                    } else if (partsDone.isDone() && !partsDone.isCompletedExceptionally()
+                    } else if (cancelled == null && partsDone.isDone() && !partsDone.isCompletedExceptionally()
                             && (S3Failures.status(failure) == 404 || completionUnheard)) {
                         confirmCompleted(done, failure);
                     } else {
@@ -100,6 +110,54 @@ final class MultipartPut {
                     }
                 });
         return done;
+    }
+
+    /**
+     * Stops the upload for a caller that stops waiting: no part, and no completion, is sent any more; the retried
+     * calls and the requests in flight are cancelled; the upload is aborted. Returns {@link #run}'s future, which fails
+     * once no part can read the caller's buffer any more, after the abort.
+     */
+    CompletableFuture<Void> cancel(Throwable why) {
+        List<CompletableFuture<?>> running;
+        synchronized (inFlight) {
+            if (cancelled == null) {
+                cancelled = why;
+            }
+            running = new ArrayList<>(inFlight);
+        }
+        partsDone.completeExceptionally(why);
+        running.forEach(future -> future.cancel(true));
+        return done;
+    }
+
+    /**
+     * Starts a request unless the upload was cancelled; it is cancelled with the upload. Under the lock of
+     * {@link #cancel}: once cancel has run, no request of this upload starts, and every one started is cancelled.
+     */
+    private <T> CompletableFuture<T> request(Supplier<CompletableFuture<T>> start) {
+        synchronized (inFlight) {
+            if (cancelled != null) {
+                return CompletableFuture.failedFuture(new CancellationException("upload cancelled"));
+            }
+            return tracked(start.get());
+        }
+    }
+
+    /** {@code future}, cancelled with the upload (at once when it was cancelled already). */
+    private <T> CompletableFuture<T> tracked(CompletableFuture<T> future) {
+        synchronized (inFlight) {
+            if (cancelled == null) {
+                inFlight.add(future);
+                future.whenComplete((value, failure) -> {
+                    synchronized (inFlight) {
+                        inFlight.remove(future);
+                    }
+                });
+                return future;
+            }
+        }
+        future.cancel(true);
+        return future;
     }
 
     /**
@@ -152,15 +210,15 @@ final class MultipartPut {
         int length = (int) Math.min(partSize, data.remaining() - offset);
         ByteBuffer slice = data.slice(data.position() + (int) offset, length);
         int partNumber = index + 1;
-        retrier.call(deadlineNanos, timeout -> {
-                    if (partsDone.isDone()) { // another part failed: send nothing more
+        tracked(retrier.call(deadlineNanos, timeout -> {
+                    if (partsDone.isDone()) { // another part failed, or the upload was cancelled: send nothing more
                         return CompletableFuture.failedFuture(new CancellationException("upload failed"));
                     }
-                    return client.uploadPart(UploadPartRequest.builder().bucket(bucket).key(objectKey)
+                    return request(() -> client.uploadPart(UploadPartRequest.builder().bucket(bucket).key(objectKey)
                                     .uploadId(uploadId).partNumber(partNumber).contentLength((long) length)
                                     .checksumAlgorithm(ChecksumAlgorithm.CRC32_C)
                                     .overrideConfiguration(o -> o.apiCallAttemptTimeout(timeout)).build(),
-                            AsyncRequestBody.fromRemainingByteBufferUnsafe(slice.duplicate()))
+                            AsyncRequestBody.fromRemainingByteBufferUnsafe(slice.duplicate())))
                             .thenApply(uploaded -> {
                                 if (uploaded.eTag() == null) { // an answer cut inside its headers: send the part again
                                     throw new java.util.concurrent.CompletionException(new java.io.IOException(
@@ -168,7 +226,7 @@ final class MultipartPut {
                                 }
                                 return uploaded;
                             });
-                })
+                }))
                 .whenComplete((response, failure) -> {
                     if (failure != null) {
                         partsDone.completeExceptionally(failure);

@@ -118,10 +118,20 @@ public final class S3ObjectStore implements ObjectStore {
         ByteBuffer body = data.slice();
         long deadline = deadline();
         Map<String, String> record = ObjectCheck.of(body);
-        CompletableFuture<?> done = body.remaining() < config.partSize()
-                ? putOnce(objectKey, body, record, deadline)
-                : new MultipartPut(client, retrier, config, objectKey, body, record, deadline).run();
-        await(done, "put", key);
+        if (body.remaining() < config.partSize()) {
+            putOnce(key, objectKey, body, record, deadline);
+            return;
+        }
+        MultipartPut upload = new MultipartPut(client, retrier, config, objectKey, body, record, deadline);
+        CompletableFuture<Void> done = upload.run();
+        try {
+            await(done.copy(), "put", key); // a copy: await cancels what it gives up, and cancel() is how this stops
+        } finally {
+            if (!done.isDone()) { // interrupted, or past the guard: its parts must stop reading the caller's buffer
+                awaitEnd(() -> upload.cancel(new IOException("put '" + ObjectKeys.printable(key) + "' in " + where
+                        + " was given up by its caller")));
+            }
+        }
     }
 
     @Override
@@ -468,8 +478,32 @@ public final class S3ObjectStore implements ObjectStore {
 
     // ---- requests ------------------------------------------------------------------------------------------
 
-    private CompletableFuture<?> putOnce(String objectKey, ByteBuffer body, Map<String, String> record, long deadline) {
-        return retrier.call(deadline, timeout -> putAttempt(objectKey, body, record, false, timeout));
+    /**
+     * One PUT, retried. Once the call ended (returned, or threw because its caller was interrupted or the guard
+     * passed) no attempt starts any more, and the one in flight is cancelled: the caller may reuse its buffer.
+     */
+    private void putOnce(String key, String objectKey, ByteBuffer body, Map<String, String> record, long deadline)
+            throws IOException {
+        List<CompletableFuture<?>> started = new ArrayList<>(1);
+        boolean[] ended = new boolean[1];
+        CompletableFuture<?> done = retrier.call(deadline, timeout -> {
+            synchronized (started) {
+                if (ended[0]) { // the retrier's timer was starting this attempt as the call ended
+                    return CompletableFuture.failedFuture(new IOException("put '" + objectKey + "': the call ended"));
+                }
+                CompletableFuture<?> attempt = putAttempt(objectKey, body, record, false, timeout);
+                started.add(attempt);
+                return attempt;
+            }
+        });
+        try {
+            await(done, "put", key);
+        } finally {
+            synchronized (started) {
+                ended[0] = true;
+                started.forEach(attempt -> attempt.cancel(true));
+            }
+        }
     }
 
     private CompletableFuture<?> putAttempt(String objectKey, ByteBuffer body, Map<String, String> record,
@@ -568,6 +602,37 @@ public final class S3ObjectStore implements ObjectStore {
             throw S3Failures.toIOException(operation, key, where, e);
         } catch (java.util.concurrent.CancellationException e) {
             throw S3Failures.toIOException(operation, key, where, closed ? new IOException("store closed", e) : e);
+        }
+    }
+
+    /**
+     * Stops a call its caller gave up ({@code stop} returns the call's end) and waits for it to end: at most an
+     * attempt's timeout (the abort's budget) and the guard, and without being interrupted (a caller's interrupt is
+     * what may have ended the call; the requests that stop it must not see it either); the thread's interrupt is set
+     * again after. Its failure is not the caller's: the caller already has its own.
+     */
+    private void awaitEnd(java.util.function.Supplier<CompletableFuture<?>> stop) {
+        boolean interrupted = Thread.interrupted();
+        long until = System.nanoTime() + config.attemptTimeout().toNanos() + GUARD_NANOS;
+        try {
+            CompletableFuture<?> end = stop.get();
+            while (!end.isDone()) {
+                long left = until - System.nanoTime();
+                if (left <= 0) {
+                    return;
+                }
+                try {
+                    end.get(left, TimeUnit.NANOSECONDS);
+                } catch (InterruptedException e) {
+                    interrupted = true;
+                } catch (ExecutionException | TimeoutException | java.util.concurrent.CancellationException e) {
+                    return;
+                }
+            }
+        } finally {
+            if (interrupted) {
+                Thread.currentThread().interrupt();
+            }
         }
     }
 

@@ -3,13 +3,18 @@ package dev.cairn.backend.s3;
 import static java.nio.charset.StandardCharsets.ISO_8859_1;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertInstanceOf;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.cairn.testkit.EmbeddedS3;
+import dev.cairn.testkit.FaultyHttpProxy;
+import dev.cairn.testkit.FaultyHttpProxy.Fault;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.InputStream;
+import java.io.InterruptedIOException;
 import java.io.OutputStream;
 import java.net.InetAddress;
 import java.net.ServerSocket;
@@ -21,7 +26,10 @@ import java.time.Duration;
 import java.util.List;
 import java.util.Locale;
 import java.util.SplittableRandom;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicReference;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -32,11 +40,14 @@ import software.amazon.awssdk.core.interceptor.Context;
 import software.amazon.awssdk.core.interceptor.ExecutionAttributes;
 import software.amazon.awssdk.core.interceptor.ExecutionInterceptor;
 import software.amazon.awssdk.http.SdkHttpRequest;
+import software.amazon.awssdk.services.s3.model.AbortMultipartUploadRequest;
 import software.amazon.awssdk.services.s3.model.CompleteMultipartUploadRequest;
+import software.amazon.awssdk.services.s3.model.UploadPartRequest;
 
 /**
  * How the S3 store's calls end when their answers do not come whole, or their caller stops waiting: a multipart
- * completion whose answer was cut, against a real S3 server (S3Proxy) on loopback.
+ * completion whose answer was cut, a put or a read whose caller was interrupted, against a real S3 server (S3Proxy)
+ * on loopback.
  */
 @TestInstance(TestInstance.Lifecycle.PER_CLASS)
 class S3CallEndsTest {
@@ -79,6 +90,12 @@ class S3CallEndsTest {
             bytes[i] = (byte) random.nextInt(256);
         }
         return bytes;
+    }
+
+    private static String stackOf(Throwable t) {
+        java.io.StringWriter out = new java.io.StringWriter();
+        t.printStackTrace(new java.io.PrintWriter(out));
+        return out.toString();
     }
 
     private static byte[] bytesOf(ByteBuffer buffer) {
@@ -176,6 +193,80 @@ class S3CallEndsTest {
             store.put("chunk", ByteBuffer.wrap(content));
             assertArrayEquals(content, bytesOf(store.readAll("chunk")));
             assertEquals(List.of(), unfinished(store));
+        }
+    }
+
+    // ---- a put its caller gives up -------------------------------------------------------------------------
+
+    /** Counts the requests of multipart uploads as they go out, and the parts refused. */
+    private static final class UploadEvents implements ExecutionInterceptor {
+        final java.util.concurrent.CountDownLatch partRefused = new java.util.concurrent.CountDownLatch(1);
+        /** A completion or an abort went out: the upload's end, one way or the other. */
+        final java.util.concurrent.CountDownLatch ended = new java.util.concurrent.CountDownLatch(1);
+        final AtomicInteger completions = new AtomicInteger();
+        final AtomicInteger aborts = new AtomicInteger();
+
+        @Override
+        public void beforeTransmission(Context.BeforeTransmission context, ExecutionAttributes attributes) {
+            if (context.request() instanceof CompleteMultipartUploadRequest) {
+                completions.incrementAndGet();
+                ended.countDown();
+            } else if (context.request() instanceof AbortMultipartUploadRequest) {
+                aborts.incrementAndGet();
+                ended.countDown();
+            }
+        }
+
+        @Override
+        public void onExecutionFailure(Context.FailedExecution context, ExecutionAttributes attributes) {
+            if (context.request() instanceof UploadPartRequest) {
+                partRefused.countDown();
+            }
+        }
+    }
+
+    /**
+     * A multipart put whose caller is interrupted threw at once, while its lanes, retries and completion went on: the
+     * caller reused its buffer (as it may once put threw), and the upload completed later with those bytes under the
+     * key, each part's checksum valid. Part 3 is throttled a few times; the caller is interrupted once it was; then
+     * the upload must end by an abort, never a completion.
+     */
+    @Test
+    void anInterruptedMultipartPutSendsNothingAfterItThrewAndIsAborted() throws Exception {
+        byte[] content = randomBytes(3, (int) (20 * MIB));
+        ByteBuffer source = ByteBuffer.allocateDirect(content.length);
+        source.put(content).flip();
+        UploadEvents events = new UploadEvents();
+        try (FaultyHttpProxy proxy = new FaultyHttpProxy(s3.endpoint());
+             S3ObjectStore store = new S3ObjectStore(config(proxy.endpoint()).interceptor(events).partSize(5 * MIB)
+                     .uploadConcurrency(2).retries(4, Duration.ofMillis(400), Duration.ofMillis(400)).build())) {
+            proxy.inject(head -> head.startsWith("PUT ") && head.contains("partNumber=3"), Fault.SLOW_DOWN, 3);
+            AtomicReference<Throwable> thrown = new AtomicReference<>();
+            AtomicBoolean interruptKept = new AtomicBoolean();
+            Thread caller = new Thread(() -> {
+                try {
+                    store.put("chunk", source);
+                } catch (Throwable t) {
+                    thrown.set(t);
+                    interruptKept.set(Thread.currentThread().isInterrupted());
+                }
+            }, "interrupted-put");
+            caller.start();
+            // Generous waits here and below: they only bound a hang; a 2-core machine under load is slow, not stuck.
+            assertTrue(events.partRefused.await(60, TimeUnit.SECONDS), "part 3 throttled");
+            caller.interrupt();
+            caller.join(TimeUnit.SECONDS.toMillis(60));
+            assertFalse(caller.isAlive(), "put ended");
+            assertInstanceOf(InterruptedIOException.class, thrown.get());
+            assertTrue(interruptKept.get(), () -> "the caller's interrupt is kept: " + stackOf(thrown.get()));
+            source.clear().put(new byte[content.length]).flip(); // the caller reuses its buffer
+
+            // Without the fix the upload goes on and its completion goes out after part 3's throttles.
+            assertTrue(events.ended.await(60, TimeUnit.SECONDS), "the upload ended");
+            assertEquals(0, events.completions.get(), "no completion after put threw");
+            assertEquals(1, events.aborts.get(), "the upload is aborted");
+            assertEquals(List.of(), unfinished(store));
+            assertThrows(NoSuchFileException.class, () -> store.stat("chunk"));
         }
     }
 
