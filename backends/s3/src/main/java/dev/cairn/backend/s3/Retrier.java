@@ -38,6 +38,10 @@ final class Retrier {
     private final int maxAttempts;
     private final long baseBackoffNanos;
     private final long maxBackoffNanos;
+    /** Runs whose result is not complete yet: {@link #close} fails them. */
+    private final java.util.Set<Run<?>> pending = java.util.concurrent.ConcurrentHashMap.newKeySet();
+    /** Why every run fails from now on ({@link #close}), or null while open. */
+    private volatile Throwable closed;
 
     Retrier(S3StoreConfig config, ScheduledExecutorService timer) {
         this.timer = timer;
@@ -54,8 +58,27 @@ final class Retrier {
      */
     <T> CompletableFuture<T> call(long deadlineNanos, Function<Duration, CompletableFuture<T>> attempt) {
         Run<T> run = new Run<>(deadlineNanos, attempt);
+        pending.add(run);
+        run.result.whenComplete((value, failure) -> pending.remove(run));
+        Throwable why = closed; // read after the add: a close either sees this run or is seen here
+        if (why != null) {
+            run.result.completeExceptionally(why);
+            return run.result;
+        }
         run.start();
         return run.result;
+    }
+
+    /**
+     * Fails every run not complete yet with {@code why}, and every later one at once: a run waiting in its backoff
+     * would otherwise wait for a timer that no longer runs, and its caller until its guard. Cancels their attempts in
+     * flight.
+     */
+    void close(Throwable why) {
+        closed = why;
+        for (Run<?> run : pending) {
+            run.result.completeExceptionally(why);
+        }
     }
 
     /** The backoff before attempt {@code attempt + 1}: uniform in [0, min(max, base * 2^(attempt - 1))]. */

@@ -92,6 +92,8 @@ public final class S3ObjectStore implements ObjectStore {
     private final Retrier retrier;
     private final String where;
     private volatile boolean closed;
+    /** Multipart uploads running: {@link #close} aborts them. */
+    private final java.util.Set<MultipartPut> uploads = java.util.concurrent.ConcurrentHashMap.newKeySet();
     /** Whether a first create has been made again to see the server refuse it ({@link #checkCreatesAreConditional}). */
     private final java.util.concurrent.atomic.AtomicBoolean createsChecked = new java.util.concurrent.atomic.AtomicBoolean();
     /** Why creates are refused here: this server was seen to ignore If-None-Match; null while it was not. */
@@ -123,14 +125,20 @@ public final class S3ObjectStore implements ObjectStore {
             return;
         }
         MultipartPut upload = new MultipartPut(client, retrier, config, objectKey, body, record, deadline);
-        CompletableFuture<Void> done = upload.run();
+        uploads.add(upload);
         try {
-            await(done.copy(), "put", key); // a copy: await cancels what it gives up, and cancel() is how this stops
-        } finally {
-            if (!done.isDone()) { // interrupted, or past the guard: its parts must stop reading the caller's buffer
-                awaitEnd(() -> upload.cancel(new IOException("put '" + ObjectKeys.printable(key) + "' in " + where
-                        + " was given up by its caller")));
+            checkOpen(); // after the add: a close either aborts this upload or is seen here
+            CompletableFuture<Void> done = upload.run();
+            try {
+                await(done.copy(), "put", key); // a copy: await cancels what it gives up, and cancel() is how this stops
+            } finally {
+                if (!done.isDone()) { // interrupted, or past the guard: its parts must stop reading the caller's buffer
+                    awaitEnd(() -> upload.cancel(new IOException("put '" + ObjectKeys.printable(key) + "' in " + where
+                            + " was given up by its caller")));
+                }
             }
+        } finally {
+            uploads.remove(upload);
         }
     }
 
@@ -462,12 +470,38 @@ public final class S3ObjectStore implements ObjectStore {
             return;
         }
         closed = true;
+        IOException closedError = new IOException(where + " is closed");
         try {
+            abortUploads(closedError);
+            retrier.close(closedError);
             client.close();
         } finally {
             timer.shutdownNow();
             // Our own group, with a short quiet period: the SDK would wait 2 s on every close.
             eventLoops.shutdownGracefully(EVENT_LOOP_QUIET_MILLIS, EVENT_LOOP_SHUTDOWN_MILLIS, TimeUnit.MILLISECONDS);
+        }
+    }
+
+    /**
+     * Cancels the multipart uploads still running and waits, at most an attempt's timeout (the budget of each abort),
+     * while their aborts go out: after the client closes, nothing could abort them and their callers' puts would wait
+     * for a timer that no longer runs. Best effort: an upload not aborted is left to a bucket lifecycle rule.
+     */
+    private void abortUploads(IOException closedError) {
+        List<CompletableFuture<Void>> ends = new ArrayList<>();
+        for (MultipartPut upload : uploads) {
+            ends.add(upload.cancel(closedError));
+        }
+        long until = System.nanoTime() + config.attemptTimeout().toNanos() + ABORTS_GRACE_NANOS;
+        for (CompletableFuture<Void> end : ends) {
+            try {
+                end.get(Math.max(0, until - System.nanoTime()), TimeUnit.NANOSECONDS);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                return;
+            } catch (ExecutionException | TimeoutException | java.util.concurrent.CancellationException e) {
+                // failed with the close, as it should (or not aborted in time: left behind)
+            }
         }
     }
 
@@ -640,6 +674,8 @@ public final class S3ObjectStore implements ObjectStore {
     private static final long EVENT_LOOP_QUIET_MILLIS = 100;
     private static final long EVENT_LOOP_SHUTDOWN_MILLIS = 5_000;
     private static final long GUARD_NANOS = TimeUnit.SECONDS.toNanos(5);
+    /** What a close waits for the aborts of the uploads it cancels beyond their own budget: the timer's lateness. */
+    private static final long ABORTS_GRACE_NANOS = TimeUnit.SECONDS.toNanos(1);
 
     private static ScheduledExecutorService newTimer() {
         ScheduledThreadPoolExecutor timer = new ScheduledThreadPoolExecutor(1, task -> {

@@ -46,8 +46,8 @@ import software.amazon.awssdk.services.s3.model.UploadPartRequest;
 
 /**
  * How the S3 store's calls end when their answers do not come whole, or their caller stops waiting: a multipart
- * completion whose answer was cut, a put or a read whose caller was interrupted, against a real S3 server (S3Proxy)
- * on loopback.
+ * completion whose answer was cut, a put or a read whose caller was interrupted, a put under a store that closes,
+ * against a real S3 server (S3Proxy) on loopback.
  */
 @TestInstance(TestInstance.Lifecycle.PER_CLASS)
 class S3CallEndsTest {
@@ -251,6 +251,7 @@ class S3CallEndsTest {
                     interruptKept.set(Thread.currentThread().isInterrupted());
                 }
             }, "interrupted-put");
+            caller.setDaemon(true);
             caller.start();
             // Generous waits here and below: they only bound a hang; a 2-core machine under load is slow, not stuck.
             assertTrue(events.partRefused.await(60, TimeUnit.SECONDS), "part 3 throttled");
@@ -267,6 +268,48 @@ class S3CallEndsTest {
             assertEquals(1, events.aborts.get(), "the upload is aborted");
             assertEquals(List.of(), unfinished(store));
             assertThrows(NoSuchFileException.class, () -> store.stat("chunk"));
+        }
+    }
+
+    // ---- a store closed under a call -----------------------------------------------------------------------
+
+    /**
+     * close() shut the retrier's timer down: a part waiting in its backoff was dropped, its put hung until the guard
+     * (deadline, attempt and 5 s) and failed with "failed: null", and its upload was never aborted. Every part is
+     * throttled here, with backoffs of up to 30 s, so the part refused first waits in its backoff when the store
+     * closes: the put must fail at once saying the store is closed, and the upload be aborted.
+     */
+    @Test
+    void closingTheStoreFailsAPutWaitingInBackoffAndAbortsItsUpload() throws Exception {
+        UploadEvents events = new UploadEvents();
+        try (FaultyHttpProxy proxy = new FaultyHttpProxy(s3.endpoint())) {
+            // A deadline of 120 s: without the fix the put hangs about that long, far beyond the 60 s waited below.
+            S3ObjectStore store = new S3ObjectStore(config(proxy.endpoint()).interceptor(events).partSize(5 * MIB)
+                    .deadline(Duration.ofSeconds(120)).attemptTimeout(Duration.ofSeconds(5))
+                    .retries(4, Duration.ofSeconds(30), Duration.ofSeconds(30)).build());
+            proxy.inject(head -> head.startsWith("PUT ") && head.contains("partNumber="), Fault.SLOW_DOWN,
+                    Integer.MAX_VALUE);
+            AtomicReference<Throwable> thrown = new AtomicReference<>();
+            Thread caller = new Thread(() -> {
+                try {
+                    store.put("chunk", ByteBuffer.wrap(randomBytes(4, (int) (11 * MIB))));
+                } catch (Throwable t) {
+                    thrown.set(t);
+                }
+            }, "put-when-closed");
+            caller.setDaemon(true);
+            caller.start();
+            // Generous waits: they only bound a hang; a 2-core machine under load is slow, not stuck.
+            assertTrue(events.partRefused.await(60, TimeUnit.SECONDS), "a part throttled");
+            store.close();
+            caller.join(TimeUnit.SECONDS.toMillis(60));
+            assertFalse(caller.isAlive(), "the put ended when the store closed");
+            assertInstanceOf(IOException.class, thrown.get());
+            assertTrue(thrown.get().getMessage().contains("chunk") && thrown.get().getMessage().contains("is closed"),
+                    thrown.get().getMessage());
+            assertEquals(0, events.completions.get());
+            assertEquals(1, events.aborts.get(), "the upload is aborted");
+            assertEquals(List.of(), unfinished(store));
         }
     }
 
