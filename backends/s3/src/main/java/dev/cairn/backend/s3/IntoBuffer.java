@@ -151,6 +151,12 @@ final class IntoBuffer implements AsyncResponseTransformer<GetObjectResponse, In
                         + "', asked from " + offset);
             }
             total = parsed[2];
+            long askedLast = offset + capacity - 1 < offset ? Long.MAX_VALUE - 1 : offset + capacity - 1; // as read asks
+            if (total >= 0 && parsed[1] != Math.min(askedLast, total - 1)) {
+                // S3 answers the whole range asked for, cut only at the object's end: a shorter one is not a short
+                // read a caller could take for the end of the object.
+                throw new IOException(what + ": the answer holds range '" + range + "', asked up to " + askedLast);
+            }
         }
         java.util.Map<String, String> metadata = response == null ? null : response.metadata();
         if (total < 0) {

@@ -357,4 +357,33 @@ class S3CallEndsTest {
             }
         });
     }
+
+    /**
+     * A 206 whose Content-Range ends before the range asked for while not at the object's end (bytes 0-99/1000 for
+     * 0-199) was taken for a short read, which a caller takes for the end of the object.
+     */
+    @Test
+    void anAnswerEndingShortOfTheRangeAskedBeforeTheObjectsEndFails() throws Exception {
+        ByteBuffer dst = ByteBuffer.allocate(200);
+        IntoBuffer into = new IntoBuffer(dst, 0, "read 'k'");
+        java.util.concurrent.CompletableFuture<Integer> got = into.prepare();
+        into.onResponse(software.amazon.awssdk.services.s3.model.GetObjectResponse.builder()
+                .contentRange("bytes 0-99/1000").contentLength(100L).build());
+        into.onStream(subscriber -> {
+            subscriber.onSubscribe(new org.reactivestreams.Subscription() {
+                @Override
+                public void request(long n) {
+                }
+
+                @Override
+                public void cancel() {
+                }
+            });
+            subscriber.onNext(ByteBuffer.wrap(new byte[100]));
+            subscriber.onComplete();
+        });
+        java.util.concurrent.ExecutionException failed = assertThrows(java.util.concurrent.ExecutionException.class,
+                () -> got.get(10, TimeUnit.SECONDS), () -> "took " + got.getNow(-1) + " bytes as the answer");
+        assertTrue(failed.getCause().getMessage().contains("asked up to 199"), failed.getCause().getMessage());
+    }
 }
