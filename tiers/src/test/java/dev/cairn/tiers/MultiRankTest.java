@@ -503,7 +503,9 @@ class MultiRankTest {
 
     /**
      * What the digests prevent: a coordinator that only orders the ranks lets rank 0 commit the late index of another
-     * attempt, and rank 2 restores values its own save never held.
+     * attempt, and rank 2 restores values its own save never held. Rank 2 at least learns it: the MANIFEST it reads
+     * names another index of rank 2 than the one it put, and its save fails with CONFLICT instead of reporting the
+     * step committed.
      */
     @Test
     void withABarrierAloneTheLateIndexOfAnotherAttemptEntersTheCommit() throws Exception {
@@ -511,7 +513,17 @@ class MultiRankTest {
         Coordinator barrierOnly = (name, rank, world, timeout) -> gathering.barrier(name, rank, world, timeout);
         List<Checkpointer> ranks = ranks(3, Duration.ofSeconds(30), barrierOnly);
         try {
-            saveAll(ranks, 5);
+            List<CheckpointHandle> handles = new ArrayList<>();
+            for (int r = 0; r < 3; r++) {
+                handles.add(ranks.get(r).save(5, state(r, 3, 5)));
+            }
+            for (CheckpointHandle h : handles.subList(0, 2)) {
+                assertEquals(5, h.done().get(60, TimeUnit.SECONDS).get(0).step());
+            }
+            ExecutionException e = assertThrows(ExecutionException.class, () -> handles.get(2).done().get(60, TimeUnit.SECONDS));
+            CheckpointException c = (CheckpointException) e.getCause();
+            assertEquals(Reason.CONFLICT, c.reason(), c.getMessage());
+            assertTrue(c.getMessage().contains("another index of rank 2"), c.getMessage());
             Tensor w = ranks.get(2).restore(RestoreRequest.latest()).state().tensor("w");
             assertEquals(ReshardingProperties.concat(state(2, 3, 99).tensor("w")), ReshardingProperties.concat(w),
                     "the other attempt's rows of rank 2 were committed");

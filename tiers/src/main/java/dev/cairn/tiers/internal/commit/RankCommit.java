@@ -45,9 +45,12 @@ import org.apache.arrow.memory.BufferAllocator;
  * second, at its notice only (one GET of its few KiB). A notice that names the digest of the very index this rank
  * put is that index's commit: the MANIFEST that references those bytes was created before it. Any other notice (of
  * another attempt of the step, naming other indexes; one without a body) is never taken for the commit: it only says
- * when to check the MANIFEST, which the rank then does once (a HEAD), the ranks spread over time so that the
+ * when to check the MANIFEST, which the rank then does once (a GET), the ranks spread over time so that the
  * MANIFEST's key sees at most {@value #MANIFEST_CHECKS_PER_SECOND} a second, and one without a MANIFEST (not retired
- * either) is ignored. Without any notice (rank 0 died between the create
+ * either) is ignored. A MANIFEST there is this rank's commit only where it commits the very index this rank put (the
+ * digest it names for this rank, in format 5 read from the directory's pages that may hold this rank's rows): one
+ * that commits another index of this rank (a dead attempt's, which rank 0 read before this rank put its own over it)
+ * fails this rank's save with CONFLICT. Without any notice (rank 0 died between the create
  * and the notices, or its notice PUT failed) a rank still checks the MANIFEST now and then, the ranks' checks spread
  * over a period of {@code world / }{@value #SHARED_KEY_CHECKS_PER_SECOND} seconds (10 at least, a quarter of the
  * deadline at most).
@@ -57,7 +60,9 @@ import org.apache.arrow.memory.BufferAllocator;
  * of an earlier attempt of a retried stage) fails the step instead of entering it. With a coordinator no notice is
  * written: the ranks meet at its barriers. At the "committed" barrier rank 0 passes {@value #CREATED} and the
  * MANIFEST's digest when it created it; where the digests were gathered, the other ranks take that as the commit of
- * their own index (rank 0 committed exactly the digests they passed) instead of reading the MANIFEST.
+ * their own index (rank 0 committed exactly the digests they passed) instead of reading the MANIFEST; a rank that reads
+ * the MANIFEST instead (no digests gathered, another gathering than rank 0's, a failed barrier) takes it for its commit
+ * only where it names the digest of this rank's index, as through the store.
  */
 final class RankCommit {
     /**
@@ -84,7 +89,7 @@ final class RankCommit {
     static final int PAGE_PUTS_IN_FLIGHT = 128;
     /** Looks at one commit notice a second, by all the ranks that share it. */
     static final int NOTICE_LOOKS_PER_SECOND = 500;
-    /** HEADs of the MANIFEST a second by all ranks after their notices: under 1,000 on the one key. */
+    /** Checks (GETs) of the MANIFEST a second by all ranks after their notices: under 1,000 on the one key. */
     static final int MANIFEST_CHECKS_PER_SECOND = 900;
     /**
      * Checks of the MANIFEST a second by all ranks together while no notice shows (rank 0 died before writing it, or
@@ -247,15 +252,16 @@ final class RankCommit {
             if (told != null) {
                 // Rank 0 has tried: the MANIFEST is there if it committed, read at once (one call instead of a stat
                 // and a read); if it is not, the store is asked until the deadline: a peer that restarted or was
-                // marked down for a moment may not answer at once.
+                // marked down for a moment may not answer at once. Either way it is this rank's commit only if it
+                // commits the index this rank put (rank 0 may have been in another gathering, or gathered nothing).
                 try {
-                    return Committed.read(commits.readGlobal(tier, index.step()), index);
+                    return ownCommit(tier, index, own, commits, commits.readGlobal(tier, index.step()));
                 } catch (NoSuchFileException notYet) {
                     // polled below
                 }
             }
             Manifest read = unlocked(tier, () -> awaitManifest(tier, index, commits, until));
-            return read == null ? Committed.RETIRED : Committed.read(read, index);
+            return read == null ? Committed.RETIRED : ownCommit(tier, index, own, commits, read);
         }
         Exception failure = null;
         String created = "";
@@ -630,7 +636,8 @@ final class RankCommit {
      * slow: fewer looks), up to {@value #MAX_LOOK_NANOS} ns. A notice that names {@code ownDigest} for this rank is
      * the commit ({@link CommitNotice}): nothing more is asked. Any other notice sends the rank to the MANIFEST, in a
      * world of more than {@value #MANIFEST_CHECKS_PER_SECOND} ranks after {@code rank / }{@value #MANIFEST_CHECKS_PER_SECOND}
-     * seconds (the ranks' HEADs of the one key spread over time): there, committed; absent and retired, committed and
+     * seconds (the ranks' reads of the one key spread over time): there and committing this rank's index, committed
+     * (there with another index of this rank, CONFLICT: {@link #ownCommit}); absent and retired, committed and
      * gone; absent otherwise, the notice is not a commit (a crashed or foreign writer's, another attempt's) and later
      * looks take only a notice that names this rank's index.
      * Whatever the notices say, the MANIFEST and the retirement are checked every
@@ -664,18 +671,18 @@ final class RankCommit {
                 return new Committed(null, own.referencedHashes());
             }
             if (look == Look.OTHER && !noticeIgnored) {
-                // All ranks' HEADs in one second are under the key's rate up to that many ranks; above, each rank
+                // All ranks' checks in one second are under the key's rate up to that many ranks; above, each rank
                 // takes its slot in a spread of world / MANIFEST_CHECKS_PER_SECOND seconds.
                 if (world > MANIFEST_CHECKS_PER_SECOND) {
                     pause((long) rank * SECOND_NANOS / MANIFEST_CHECKS_PER_SECOND);
                 }
-                committed = committedOrRetired(tier, own, commits);
+                committed = committedOrRetired(tier, own, ownDigest, commits);
                 // A notice without its MANIFEST is not a commit; this rank keeps looking, for rank 0 to put its own
                 // notice over it, but does not ask for the MANIFEST again until its periodic check.
                 noticeIgnored = committed == null;
                 nextCheck = clock.nanoTime() + checkEvery;
             } else if (clock.nanoTime() - nextCheck >= 0) {
-                committed = committedOrRetired(tier, own, commits);
+                committed = committedOrRetired(tier, own, ownDigest, commits);
                 nextCheck = clock.nanoTime() + checkEvery;
             }
             if (committed != null) {
@@ -715,14 +722,55 @@ final class RankCommit {
     }
 
     /**
-     * Whether {@code own}'s step is committed: its MANIFEST is there (one HEAD; this rank knows its own rows of it), or
-     * it was committed and retired since ({@link Committed#RETIRED}); null when neither.
+     * Whether {@code own}'s step is committed with this rank's index ({@code ownDigest}): its MANIFEST is there (one
+     * GET, its reads cached by the protocol) and commits that index ({@link #ownCommit}: CONFLICT when it commits
+     * another index of this rank), or it was committed and retired since ({@link Committed#RETIRED}); null when
+     * neither.
      */
-    private Committed committedOrRetired(Tier tier, Manifest own, CommitProtocol commits) throws IOException {
-        if (commits.isCommitted(tier, own.step())) {
-            return new Committed(null, own.referencedHashes());
+    private Committed committedOrRetired(Tier tier, Manifest own, String ownDigest, CommitProtocol commits)
+            throws IOException {
+        Manifest global;
+        try {
+            global = commits.readGlobal(tier, own.step());
+        } catch (NoSuchFileException notThere) {
+            return retiredOrGone(tier, own, commits) ? Committed.RETIRED : null;
         }
-        return retiredOrGone(tier, own, commits) ? Committed.RETIRED : null;
+        return ownCommit(tier, own, ownDigest, commits, global);
+    }
+
+    /**
+     * What the committed MANIFEST {@code global} of {@code own}'s step means for this rank's save: committed when it
+     * commits the index this rank put (SHA-256 {@code ownDigest}); CONFLICT when it commits another index of this rank.
+     * That is the index of another attempt of the step (one that died before its MANIFEST, or a late task of a retried
+     * stage) that rank 0 read instead of this rank's: the step holds that attempt's rows of this rank, not this save's
+     * (and where this rank's index replaced that one in the store, the MANIFEST's reference refuses it at restore). The
+     * MANIFEST names each rank's index by its digest: format 4 in the MANIFEST, format 5 in the
+     * directory's pages, of which those that may hold this rank's rows are read (only here, where no commit notice
+     * named this rank's index). One that keeps its rows inline (format 3, an older release's) never commits this
+     * rank's index, which a save of this release writes in format 5.
+     */
+    private Committed ownCommit(Tier tier, Manifest own, String ownDigest, CommitProtocol commits, Manifest global)
+            throws IOException {
+        int rank = own.rank();
+        IndexRef committed = null;
+        boolean known = false;
+        if (global.rowsInIndexes()) {
+            committed = global.indexed().indexes().get(rank);
+            if (committed == null) {
+                // Format 5 as stored: the references are in the pages (none where the rank saved no entry).
+                committed = commits.select(tier, global, rows -> rows.stream().filter(r -> r.mayHoldRank(rank)).toList())
+                        .indexed().indexes().get(rank);
+            }
+            known = committed == null ? own.entries().isEmpty() : committed.digest().equals(ownDigest);
+        }
+        if (known) {
+            return Committed.read(global, own);
+        }
+        throw new CheckpointException(Reason.CONFLICT, "step " + own.step() + " was committed in tier " + tier.name()
+                + " with another index of rank " + rank + " (another attempt's"
+                + (committed == null ? ", rows kept in its MANIFEST" : ", SHA-256 " + committed.digest()) + ", not this"
+                + " save's " + ownDigest + "): this save of rank " + rank + " is not in it; the step's rows of rank " + rank
+                + " are that attempt's, and cannot be restored where this save's index replaced its index");
     }
 
     /** What a look at a commit notice found. */

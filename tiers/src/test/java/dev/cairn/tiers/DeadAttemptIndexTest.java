@@ -1,0 +1,171 @@
+package dev.cairn.tiers;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.cairn.Blob;
+import dev.cairn.CairnConfig;
+import dev.cairn.CheckpointException;
+import dev.cairn.CheckpointException.Reason;
+import dev.cairn.CheckpointHandle;
+import dev.cairn.Checkpointer;
+import dev.cairn.DType;
+import dev.cairn.ObjectStore;
+import dev.cairn.RestoreRequest;
+import dev.cairn.ShardSpec;
+import dev.cairn.Tensor;
+import dev.cairn.TierConfig;
+import dev.cairn.TrainingState;
+import dev.cairn.backend.memory.MemoryObjectStore;
+import dev.cairn.testkit.ForwardingObjectStore;
+import dev.cairn.tiers.internal.layout.StoreLayout;
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+
+/**
+ * Ranks meeting through the store after an attempt that died before its MANIFEST: ranks 1 and 2 of that attempt wrote
+ * their indexes of step 1, its rank 0 never committed. What those indexes must not do to the next attempt's step 1.
+ */
+class DeadAttemptIndexTest {
+    private static final long[] GLOBAL = {64, 300};
+    /** What the dead attempt saved: values of another step, so that its rows are told apart from this attempt's. */
+    private static final long DEAD = 99;
+    private final MemoryObjectStore store = new MemoryObjectStore(256L << 20);
+    private final StoreLayout layout = new StoreLayout("ranks");
+
+    @AfterEach
+    void close() {
+        store.close();
+    }
+
+    private static TrainingState state(int r, int world, long step) {
+        ShardSpec s = ShardSpec.split(GLOBAL, 0, world, r);
+        ByteBuffer w = ByteBuffer.allocateDirect((int) (s.lengths()[0] * GLOBAL[1] * 4)).order(ByteOrder.LITTLE_ENDIAN);
+        for (int i = 0; w.hasRemaining(); i++) {
+            w.putFloat((float) (step * 1000 + s.offsets()[0] * GLOBAL[1] + i));
+        }
+        return TrainingState.builder()
+                .add(Tensor.sharded("w", DType.F32, s, w.flip()))
+                .add(Blob.perRank("rng", new byte[] {(byte) r, (byte) step}))
+                .build();
+    }
+
+    private static Checkpointer rank(ObjectStore store, int r, Duration deadline) {
+        return Checkpointer.open(CairnConfig.builder("ranks").tier(TierConfig.of("shared", store).keepLast(3)).chunkBytes(4096)
+                .encoderThreads(1).stagingBytes(4L << 20).deadline(deadline).rank(r, 3).build());
+    }
+
+    /** Ranks 1 and 2 of a dead attempt save step 1 and give up at their deadline: their indexes stay behind. */
+    private void deadAttemptLeavesIndexesOfStepOne() throws Exception {
+        List<Checkpointer> dead = List.of(rank(store, 1, Duration.ofSeconds(2)), rank(store, 2, Duration.ofSeconds(2)));
+        try {
+            List<CheckpointHandle> handles = new ArrayList<>();
+            for (int r = 1; r <= 2; r++) {
+                handles.add(dead.get(r - 1).save(1, state(r, 3, DEAD)));
+            }
+            for (CheckpointHandle h : handles) {
+                // No rank 0: each gives up at its 2 s deadline; 60 s only bounds a hang.
+                assertThrows(ExecutionException.class, () -> h.done().get(60, TimeUnit.SECONDS));
+            }
+        } finally {
+            dead.forEach(Checkpointer::close);
+        }
+        for (int r = 1; r <= 2; r++) {
+            assertTrue(store.stat(layout.indexKey(1, r)).size() > 0, "the dead attempt's index of rank " + r);
+        }
+    }
+
+    /** A view of the shared store that this attempt's rank closes without closing the store. */
+    private class View extends ForwardingObjectStore {
+        View() {
+            super(store);
+        }
+
+        @Override
+        public void close() {
+            // the test's store, closed after the test
+        }
+    }
+
+    /**
+     * Rank 0 reads the dead attempt's indexes of ranks 1 and 2 (they are there before this attempt's), and ranks 1 and
+     * 2 put theirs over them before rank 0 creates the MANIFEST: the MANIFEST commits the dead attempt's indexes, and
+     * its commit notice names their digests. Ranks 1 and 2 must not take the MANIFEST for the commit of their own
+     * indexes: their saves fail with CONFLICT instead of reporting a step that their restore refuses as CORRUPT.
+     */
+    @Test
+    void aRankWhoseIndexTheManifestDoesNotCommitFailsItsSaveInsteadOfReportingItCommitted() throws Exception {
+        deadAttemptLeavesIndexesOfStepOne();
+        CountDownLatch rankZeroAtManifest = new CountDownLatch(1);
+        CountDownLatch indexesReplaced = new CountDownLatch(2);
+        ObjectStore rankZeros = new View() {
+            @Override
+            public boolean putIfAbsent(String key, ByteBuffer data) throws IOException {
+                if (key.equals(layout.manifestKey(1))) {
+                    // Every index read: rank 0 creates the MANIFEST once ranks 1 and 2 have put theirs over the dead
+                    // attempt's. 60 s only bounds a hang.
+                    rankZeroAtManifest.countDown();
+                    await(indexesReplaced);
+                }
+                return super.putIfAbsent(key, data);
+            }
+        };
+        List<Checkpointer> ranks = new ArrayList<>();
+        ranks.add(rank(rankZeros, 0, Duration.ofSeconds(60)));
+        for (int r = 1; r <= 2; r++) {
+            String ownIndex = layout.indexKey(1, r);
+            ranks.add(rank(new View() {
+                @Override
+                public void put(String key, ByteBuffer data) throws IOException {
+                    boolean index = key.equals(ownIndex);
+                    if (index) {
+                        await(rankZeroAtManifest); // rank 0 has read the dead attempt's index of this rank
+                    }
+                    super.put(key, data);
+                    if (index) {
+                        indexesReplaced.countDown();
+                    }
+                }
+            }, r, Duration.ofSeconds(60)));
+        }
+        try {
+            List<CheckpointHandle> handles = new ArrayList<>();
+            for (int r = 0; r < 3; r++) {
+                handles.add(ranks.get(r).save(1, state(r, 3, 1)));
+            }
+            assertEquals(1, handles.get(0).done().get(120, TimeUnit.SECONDS).get(0).step(), "rank 0 committed step 1");
+            for (int r = 1; r <= 2; r++) {
+                int rank = r;
+                ExecutionException e = assertThrows(ExecutionException.class,
+                        () -> handles.get(rank).done().get(120, TimeUnit.SECONDS), "rank " + r + "'s save");
+                CheckpointException c = (CheckpointException) e.getCause();
+                assertEquals(Reason.CONFLICT, c.reason(), c.getMessage());
+                assertTrue(c.getMessage().contains("step 1 was committed") && c.getMessage().contains("another index of rank "
+                        + r), c.getMessage());
+            }
+        } finally {
+            ranks.forEach(Checkpointer::close);
+        }
+    }
+
+    private static void await(CountDownLatch latch) throws IOException {
+        try {
+            if (!latch.await(60, TimeUnit.SECONDS)) {
+                throw new IOException("test: latch not reached in 60 s");
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new java.io.InterruptedIOException("test: interrupted");
+        }
+    }
+}
