@@ -76,6 +76,11 @@ public final class CairnCheckpointer implements Checkpointer {
     private final Restorer restorer;
     /** A multi-rank restore; null in a single-rank run. */
     private final StaleIndexCleanUp rankRestore;
+    /**
+     * Set at the first call of {@link #save}, before its admission (a refused save counts too): from then on this rank
+     * may have an index waiting for its MANIFEST, which a restore's clean-up ({@link StaleIndexCleanUp}) must leave.
+     */
+    private final java.util.concurrent.atomic.AtomicBoolean saving = new java.util.concurrent.atomic.AtomicBoolean();
     private final CommittedCheckpoints checkpoints;
     private final PersistNewest persistNewest;
     private final Lifecycle lifecycle;
@@ -126,7 +131,7 @@ public final class CairnCheckpointer implements Checkpointer {
         this.restorer = new Restorer(tiers, commits, restorePool, config.deadline(), config.rank(), config.worldSize(), scratch);
         this.rankRestore = multiRank
                 ? new StaleIndexCleanUp(restorer, tiers, commits, config.rank(), config.worldSize(), rankCommits,
-                        config.deadline()) : null;
+                        config.deadline(), saving::get) : null;
         this.checkpoints = new CommittedCheckpoints(tiers, commits);
         this.highestCommitted = new HighestCommitted(commits, config.deadline(), config.rank(), config.worldSize(),
                 config.readRowsAhead());
@@ -187,6 +192,7 @@ public final class CairnCheckpointer implements Checkpointer {
         long began = System.nanoTime();
         try (var logContext = telemetry.context(step)) {
             CheckpointHandle handle;
+            saving.set(true);
             try {
                 handle = admission.start(step, state, mode);
             } catch (CheckpointException refused) {

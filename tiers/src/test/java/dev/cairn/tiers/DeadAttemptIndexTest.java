@@ -21,6 +21,7 @@ import dev.cairn.backend.memory.MemoryObjectStore;
 import dev.cairn.testkit.ForwardingObjectStore;
 import dev.cairn.tiers.internal.layout.StoreLayout;
 import java.io.IOException;
+import java.nio.file.NoSuchFileException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.time.Duration;
@@ -61,8 +62,12 @@ class DeadAttemptIndexTest {
     }
 
     private static Checkpointer rank(ObjectStore store, int r, Duration deadline) {
+        return rank(store, r, 3, deadline);
+    }
+
+    private static Checkpointer rank(ObjectStore store, int r, int world, Duration deadline) {
         return Checkpointer.open(CairnConfig.builder("ranks").tier(TierConfig.of("shared", store).keepLast(3)).chunkBytes(4096)
-                .encoderThreads(1).stagingBytes(4L << 20).deadline(deadline).rank(r, 3).build());
+                .encoderThreads(1).stagingBytes(4L << 20).deadline(deadline).rank(r, world).build());
     }
 
     /** Ranks 1 and 2 of a dead attempt save step 1 and give up at their deadline: their indexes stay behind. */
@@ -155,6 +160,84 @@ class DeadAttemptIndexTest {
             }
         } finally {
             ranks.forEach(Checkpointer::close);
+        }
+    }
+
+    /**
+     * The next attempt's ranks each restore the latest step before their first save and find none committed: ranks 1
+     * and 2 remove the dead attempt's indexes they left, so that rank 0 does not find them and commit the dead
+     * attempt's rows as this attempt's step 1.
+     */
+    @Test
+    void aRestoreThatFindsNothingCommittedRemovesTheRanksIndexesOfTheDeadAttempt() throws Exception {
+        deadAttemptLeavesIndexesOfStepOne();
+        List<Checkpointer> ranks = new ArrayList<>();
+        for (int r = 0; r < 3; r++) {
+            ranks.add(rank(new View(), r, Duration.ofSeconds(60)));
+        }
+        try {
+            for (Checkpointer cp : ranks) {
+                CheckpointException e = assertThrows(CheckpointException.class, () -> cp.restore(RestoreRequest.latest()));
+                assertEquals(Reason.NOT_FOUND, e.reason(), e.getMessage());
+            }
+            for (int r = 1; r <= 2; r++) {
+                String key = layout.indexKey(1, r);
+                assertThrows(NoSuchFileException.class, () -> store.stat(key), "the dead attempt's index of rank " + r);
+            }
+            List<CheckpointHandle> handles = new ArrayList<>();
+            for (int r = 0; r < 3; r++) {
+                handles.add(ranks.get(r).save(1, state(r, 3, 1)));
+            }
+            for (CheckpointHandle h : handles) {
+                assertEquals(1, h.done().get(120, TimeUnit.SECONDS).get(0).step());
+            }
+            Tensor w = ranks.get(2).restore(RestoreRequest.latest()).state().tensor("w");
+            assertEquals(ReshardingProperties.concat(state(2, 3, 1).tensor("w")), ReshardingProperties.concat(w),
+                    "rank 2's rows of step 1 are this attempt's");
+        } finally {
+            ranks.forEach(Checkpointer::close);
+        }
+    }
+
+    /**
+     * A restore made after the rank's first save (a rewind, a check) removes no index: the one there may be that save's,
+     * waiting for rank 0. Rank 1 of 2 saves step 1 and, while its index waits for rank 0, restores (nothing committed);
+     * then both save step 1, and rank 1 saves step 2 and restores again (step 1 chosen). Each index stays, and rank 0
+     * commits each step with it.
+     */
+    @Test
+    void aRestoreAfterTheRanksFirstSaveLeavesTheIndexOfThatSaveWaitingForItsManifest() throws Exception {
+        List<CountDownLatch> indexed = List.of(new CountDownLatch(1), new CountDownLatch(1), new CountDownLatch(1));
+        ObjectStore rankOnes = new View() {
+            @Override
+            public boolean putIfAbsent(String key, ByteBuffer data) throws IOException {
+                boolean created = super.putIfAbsent(key, data);
+                for (long step = 1; step <= 2; step++) {
+                    if (created && key.equals(layout.indexKey(step, 1))) {
+                        indexed.get((int) step).countDown();
+                    }
+                }
+                return created;
+            }
+        };
+        try (Checkpointer zero = rank(new View(), 0, 2, Duration.ofSeconds(60));
+             Checkpointer one = rank(rankOnes, 1, 2, Duration.ofSeconds(60))) {
+            for (long step = 1; step <= 2; step++) {
+                CheckpointHandle waiting = one.save(step, state(1, 2, step));
+                // 60 s only bounds a hang: the index lands once rank 1's chunks are written.
+                assertTrue(indexed.get((int) step).await(60, TimeUnit.SECONDS), "rank 1's index of step " + step);
+                if (step == 1) {
+                    CheckpointException e = assertThrows(CheckpointException.class, () -> one.restore(RestoreRequest.latest()));
+                    assertEquals(Reason.NOT_FOUND, e.reason(), e.getMessage());
+                } else {
+                    assertEquals(1, one.restore(RestoreRequest.latest()).step());
+                }
+                assertTrue(store.stat(layout.indexKey(step, 1)).size() > 0, "rank 1's index of step " + step + " stays");
+                assertEquals(step, zero.save(step, state(0, 2, step)).done().get(120, TimeUnit.SECONDS).get(0).step());
+                assertEquals(step, waiting.done().get(120, TimeUnit.SECONDS).get(0).step());
+            }
+            Tensor w = one.restore(RestoreRequest.latest()).state().tensor("w");
+            assertEquals(ReshardingProperties.concat(state(1, 2, 2).tensor("w")), ReshardingProperties.concat(w));
         }
     }
 

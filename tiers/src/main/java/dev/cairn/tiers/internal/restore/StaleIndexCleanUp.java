@@ -1,5 +1,6 @@
 package dev.cairn.tiers.internal.restore;
 
+import dev.cairn.CheckpointException;
 import dev.cairn.RestoreRequest;
 import dev.cairn.RestoreResult;
 import dev.cairn.tiers.internal.Tier;
@@ -14,12 +15,20 @@ import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
 import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.function.BooleanSupplier;
 
 /**
  * A multi-rank restore, with the clean-up it owes: a rank restarting from a step removes the indexes it left, in an
  * attempt that failed, for steps after it that never committed. Rank 0 would otherwise find one when this attempt
  * reaches that step and commit the old attempt's slices. Ranks restore before their next training step, which they
  * take together, so no rank 0 of this attempt commits a later step before every rank has done this.
+ *
+ * <p>A restore of the latest step that finds none committed (NOT_FOUND: the first attempt of a run died before its first
+ * MANIFEST) removes this rank's indexes of every step that never committed, before it throws: else the next attempt's
+ * rank 0, reaching that step first, would find the dead attempt's indexes of the other ranks and commit them. Both
+ * clean-ups run only while this checkpointer has not started a save: a restore made later in the run (a rewind, a
+ * check) must not delete the index of one of its own saves (or of a promotion) that waits between its index and its
+ * MANIFEST. So they rely on every rank restoring before its first save, as frameworks do.
  *
  * <p>The clean-up runs on its own thread as soon as the step is chosen, overlapping the chunk reads, and is done
  * before the restore returns. It costs each rank a listing of the step folders ({@link CommitProtocol#stepFolders}: a
@@ -36,13 +45,24 @@ public final class StaleIndexCleanUp {
     private final int worldSize;
     private final Executor executor;
     private final Duration deadline;
+    /** Whether this rank's checkpointer has started a save: then a restore removes nothing. */
+    private final BooleanSupplier saving;
+
+    /** A clean-up for a rank that never saves through this restorer (the scale simulation, tests). */
+    public StaleIndexCleanUp(Restorer restorer, List<Tier> tiers, CommitProtocol commits, int rank, int worldSize,
+                             Executor executor, Duration deadline) {
+        this(restorer, tiers, commits, rank, worldSize, executor, deadline, () -> false);
+    }
 
     /**
      * @param worldSize the restoring world, whose size decides whether the clean-up's reads are paced
      * @param executor  where the clean-up runs beside the chunk reads (the multi-rank commit threads)
+     * @param saving    whether the rank's checkpointer has started a save yet (true from its first call of save on):
+     *                  from then on a restore removes no index
      */
     public StaleIndexCleanUp(Restorer restorer, List<Tier> tiers, CommitProtocol commits, int rank, int worldSize,
-                             Executor executor, Duration deadline) {
+                             Executor executor, Duration deadline, BooleanSupplier saving) {
+        this.saving = saving;
         this.restorer = restorer;
         this.tiers = tiers;
         this.commits = commits;
@@ -52,13 +72,19 @@ public final class StaleIndexCleanUp {
         this.deadline = deadline;
     }
 
-    /** Restores as {@link Restorer#restore(RestoreRequest)} does, and removes this rank's stale indexes meanwhile. */
+    /**
+     * Restores as {@link Restorer#restore(RestoreRequest)} does, and removes this rank's stale indexes meanwhile (or,
+     * where no step is committed, before it throws NOT_FOUND); removes none once this rank has started a save.
+     */
     public RestoreResult restore(RestoreRequest request) {
         CompletableFuture<Void> cleanUp = new CompletableFuture<>();
         AtomicBoolean started = new AtomicBoolean();
         CommitProtocol reads = pacedFromNow();
         try {
             return restorer.restore(request, step -> {
+                if (saving.getAsBoolean()) {
+                    return; // an index of a later step may be this rank's own save's, waiting for its MANIFEST
+                }
                 started.set(true);
                 try {
                     executor.execute(() -> {
@@ -72,6 +98,13 @@ public final class StaleIndexCleanUp {
                     cleanUp.complete(null);
                 }
             });
+        } catch (CheckpointException e) {
+            if (e.reason() == CheckpointException.Reason.NOT_FOUND && request.stepWanted().isEmpty() && !started.get()
+                    && !saving.getAsBoolean()) {
+                // Nothing committed yet: every index there is of a step that never committed.
+                dropOwnStaleIndexes(-1, reads);
+            }
+            throw e;
         } finally {
             if (started.get()) {
                 awaitCleanUp(cleanUp);
@@ -101,9 +134,9 @@ public final class StaleIndexCleanUp {
     }
 
     /**
-     * Removes this rank's indexes of steps after {@code step} that never committed, in every tier, reading through
-     * {@code reads} ({@link #pacedFromNow} at the restore's start); what {@link #restore} runs beside the chunk reads
-     * once the step is chosen, public for the scale simulation, which runs it on the rank's turn.
+     * Removes this rank's indexes of steps after {@code step} (-1: of every step) that never committed, in every tier,
+     * reading through {@code reads} ({@link #pacedFromNow} at the restore's start); what {@link #restore} runs beside the
+     * chunk reads once the step is chosen, public for the scale simulation, which runs it on the rank's turn.
      */
     public void dropOwnStaleIndexes(long step, CommitProtocol reads) {
         for (Tier t : tiers) {
