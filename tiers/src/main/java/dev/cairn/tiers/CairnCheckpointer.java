@@ -187,6 +187,11 @@ public final class CairnCheckpointer implements Checkpointer {
         return persistNewest.persist(grace);
     }
 
+    /** {@link #persistNewest(Duration)}, telling also which tiers hold another commit of the step; for tests. */
+    PersistNewest.Outcome persistNewestOutcome(Duration grace) {
+        return persistNewest.persistNewest(grace);
+    }
+
     @Override
     public CheckpointHandle save(long step, TrainingState state, SaveMode mode) {
         long began = System.nanoTime();

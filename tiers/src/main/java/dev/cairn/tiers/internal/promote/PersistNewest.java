@@ -4,6 +4,7 @@ import dev.cairn.CommitReport;
 import dev.cairn.tiers.internal.Tier;
 import dev.cairn.tiers.internal.commit.CommitProtocol;
 import dev.cairn.tiers.internal.commit.TierCommitter;
+import dev.cairn.tiers.internal.manifest.ChunkRef;
 import dev.cairn.tiers.internal.manifest.EntryRecord;
 import dev.cairn.tiers.internal.manifest.Manifest;
 import dev.cairn.tiers.internal.pipeline.InFlightSaves;
@@ -23,6 +24,12 @@ import java.util.concurrent.TimeoutException;
  * first tier and the promotions they started), then promotes the newest step committed in the first tier to each
  * slower tier that lacks it, whatever its interval, and waits for those commits; all within the grace. What has not
  * committed by then is left uncommitted (a promotion writes its MANIFEST last) and the JVM goes on exiting.
+ *
+ * <p>A slower tier that holds the step already holds it persisted only if its commit holds this rank's entries with
+ * the same content (names, kinds, types, shapes, slices and the content hashes of their chunks, in order; not the
+ * stored forms, which differ between tiers): another commit of the same step number (an earlier run's, before a
+ * rewind to an older step that reached the step again) would be restored as the step once the first tier is gone. It
+ * cannot be replaced (a MANIFEST is created once): the step is counted as not persisted there, with a warning.
  */
 public final class PersistNewest {
     private static final org.slf4j.Logger LOG = org.slf4j.LoggerFactory.getLogger(PersistNewest.class);
@@ -49,22 +56,40 @@ public final class PersistNewest {
         this.worldSize = worldSize;
     }
 
+    /**
+     * What a run of {@link #persist} did with the newest step of the first tier.
+     *
+     * @param persisted      the slower tiers the step was committed into by this run
+     * @param anotherCommit  the slower tiers that hold another commit of the same step number, where it is not persisted
+     */
+    public record Outcome(List<String> persisted, List<String> anotherCommit) {
+    }
+
     /** Persists within {@code grace}; returns the tiers the newest step was committed into here, for tests and the log. */
     public List<String> persist(Duration grace) {
+        return persistNewest(grace).persisted();
+    }
+
+    /** {@link #persist}, telling also where another commit of the step kept it from being persisted. */
+    public Outcome persistNewest(Duration grace) {
         long until = System.nanoTime() + grace.toNanos();
         List<String> persisted = new ArrayList<>();
+        List<String> anotherCommit = new ArrayList<>();
+        Outcome outcome = new Outcome(persisted, anotherCommit);
         if (tiers.size() < 2) {
-            return persisted;
+            return outcome;
         }
         // Not refused when closing: a close() that runs while the JVM shuts down waits for this before it stops the tiers.
         if (!inFlight.awaitAll(until)) {
-            return persisted; // interrupted
+            return outcome; // interrupted
         }
         // A step that failed, or is still going, does not stop the newest committed one from being persisted below.
         Tier first = tiers.get(0);
         try {
             long newest;
+            Manifest m;
             Map<String, CompletableFuture<CommitReport>> promotions = new LinkedHashMap<>();
+            List<Tier> holding = new ArrayList<>(); // hold the step already: compared below, outside the lock
             // Under the first tier's commit lock until each promotion has pinned the step's chunks there (it does so
             // before start returns): a save committing meanwhile would otherwise let retention delete chunks of the
             // step read here before they are pinned. The order (the first tier's lock, then a target's) is a commit's.
@@ -73,23 +98,40 @@ public final class PersistNewest {
             if (!first.commitLock().tryLock(Math.max(0, until - System.nanoTime()), TimeUnit.NANOSECONDS)) {
                 LOG.warn("on shutdown, tier {} was busy committing for the whole grace of {}: nothing persisted",
                         first.name(), grace);
-                return persisted;
+                return outcome;
             }
             try {
                 newest = commits.newestCommitted(first, rank, worldSize); // its group's marks, not a listing
                 if (newest < 0) {
-                    return persisted;
+                    return outcome;
                 }
-                Manifest m = ownPart(commits.read(first, newest));
+                m = ownPart(commits.read(first, newest));
                 for (Tier target : tiers.subList(1, tiers.size())) {
                     if (!commits.isCommitted(target, newest)) {
                         CompletableFuture<CommitReport> done = new CompletableFuture<>();
                         promotion.start(m, first, target, done, () -> true);
                         promotions.put(target.name(), done);
+                    } else {
+                        holding.add(target);
                     }
                 }
             } finally {
                 first.commitLock().unlock();
+            }
+            for (Tier target : holding) {
+                try {
+                    String other = otherContent(m, ownPart(commits.withRanks(target, commits.readGlobal(target, newest),
+                            java.util.Set.of(rank))));
+                    if (other != null) {
+                        anotherCommit.add(target.name());
+                        LOG.warn("on shutdown, step {} in tier {} is another commit of that step ({}); not persisted there:"
+                                        + " once tier {} is gone, a restore of step {} gets that commit's state",
+                                newest, target.name(), other, first.name(), newest);
+                    }
+                } catch (IOException | RuntimeException e) {
+                    LOG.warn("on shutdown, step {} in tier {} could not be compared with tier {}'s ({}); not counted as"
+                            + " persisted there", newest, target.name(), first.name(), e.toString());
+                }
             }
             for (Map.Entry<String, CompletableFuture<CommitReport>> p : promotions.entrySet()) {
                 try {
@@ -106,7 +148,40 @@ public final class PersistNewest {
         } catch (IOException | RuntimeException e) {
             LOG.warn("on shutdown, the newest step of tier {} could not be persisted: {}", first.name(), e.toString());
         }
-        return persisted;
+        return outcome;
+    }
+
+    /**
+     * How {@code there} (this rank's entries of a step as another tier commits it) differs from {@code here} (the
+     * same step's in the first tier), or null when they hold the same content: the same entries by name, each of the
+     * same kind, type, shapes, slice and size, with chunks of the same offsets, lengths and content hashes in order.
+     * Stored forms (codec, stored length, delta bases) are left out: each tier stores a chunk its own way.
+     */
+    static String otherContent(Manifest here, Manifest there) {
+        Map<String, EntryRecord> theirs = new LinkedHashMap<>();
+        for (EntryRecord e : there.entries()) {
+            theirs.put(e.name(), e);
+        }
+        if (theirs.size() != there.entries().size() || here.entries().size() != theirs.size()) {
+            return "its entries are " + theirs.keySet() + ", not " + here.entries().stream().map(EntryRecord::name).toList();
+        }
+        for (EntryRecord e : here.entries()) {
+            EntryRecord t = theirs.get(e.name());
+            if (t == null || !e.sameEntryAs(t)) {
+                return "entry '" + e.name() + "' is " + (t == null ? "missing" : "another shape, type or slice");
+            }
+            if (e.chunks().size() != t.chunks().size()) {
+                return "entry '" + e.name() + "' has " + t.chunks().size() + " chunks, not " + e.chunks().size();
+            }
+            for (int i = 0; i < e.chunks().size(); i++) {
+                ChunkRef a = e.chunks().get(i);
+                ChunkRef b = t.chunks().get(i);
+                if (a.offset() != b.offset() || a.rawLength() != b.rawLength() || !a.hash().equals(b.hash())) {
+                    return "entry '" + e.name() + "' holds other content at byte " + a.offset();
+                }
+            }
+        }
+        return null;
     }
 
     /**
