@@ -33,6 +33,10 @@ import software.amazon.awssdk.regions.Region;
 import software.amazon.awssdk.regions.providers.DefaultAwsRegionProviderChain;
 import software.amazon.awssdk.services.s3.S3AsyncClient;
 import software.amazon.awssdk.services.s3.S3AsyncClientBuilder;
+import software.amazon.awssdk.services.s3.model.AbortMultipartUploadRequest;
+import software.amazon.awssdk.services.s3.model.ListMultipartUploadsRequest;
+import software.amazon.awssdk.services.s3.model.ListMultipartUploadsResponse;
+import software.amazon.awssdk.services.s3.model.MultipartUpload;
 import software.amazon.awssdk.services.s3.model.ChecksumAlgorithm;
 import software.amazon.awssdk.services.s3.model.Delete;
 import software.amazon.awssdk.services.s3.model.DeleteObjectRequest;
@@ -331,6 +335,55 @@ public final class S3ObjectStore implements ObjectStore {
         } while (token != null);
         found.sort(Comparator.comparing(ObjectInfo::key));
         return found;
+    }
+
+    /**
+     * Aborts the multipart uploads under this store's prefix started more than {@code olderThan} ago: a writer killed
+     * mid-put (or whose create was cancelled while S3 made the upload) leaves its parts stored, and billed, until a
+     * bucket's lifecycle rule removes them, where there is one. ListMultipartUploads is paged by key and upload id
+     * markers; an upload gone meanwhile (completed, or aborted by another collector) is not an error.
+     */
+    @Override
+    public int deleteAbandonedWrites(Duration olderThan) throws IOException {
+        checkOpen();
+        java.time.Instant cutoff = java.time.Instant.now().minus(olderThan);
+        long deadline = deadline();
+        int aborted = 0;
+        String keyMarker = null;
+        String uploadMarker = null;
+        while (true) {
+            String keys = keyMarker;
+            String uploads = uploadMarker;
+            ListMultipartUploadsResponse page = await(retrier.call(deadline, timeout -> client.listMultipartUploads(
+                    ListMultipartUploadsRequest.builder().bucket(config.bucket()).prefix(config.prefix())
+                            .keyMarker(keys).uploadIdMarker(uploads)
+                            .overrideConfiguration(o -> o.apiCallAttemptTimeout(timeout)).build())),
+                    "list multipart uploads", "");
+            for (MultipartUpload upload : page.uploads()) {
+                if (upload.key() == null || !upload.key().startsWith(config.prefix()) || upload.uploadId() == null
+                        || upload.initiated() == null || !upload.initiated().isBefore(cutoff)) {
+                    continue;
+                }
+                try {
+                    await(retrier.call(deadline, timeout -> client.abortMultipartUpload(AbortMultipartUploadRequest.builder()
+                            .bucket(config.bucket()).key(upload.key()).uploadId(upload.uploadId())
+                            .overrideConfiguration(o -> o.apiCallAttemptTimeout(timeout)).build())),
+                            "abort multipart upload", upload.key().substring(config.prefix().length()));
+                    aborted++;
+                } catch (NoSuchFileException goneMeanwhile) {
+                    // completed or aborted since the listing
+                }
+            }
+            if (!Boolean.TRUE.equals(page.isTruncated())) {
+                return aborted;
+            }
+            if (page.nextKeyMarker() == null || (page.nextKeyMarker().equals(keys)
+                    && java.util.Objects.equals(page.nextUploadIdMarker(), uploads))) {
+                throw new IOException("list multipart uploads in " + where + ": a page cut short without its next markers");
+            }
+            keyMarker = page.nextKeyMarker();
+            uploadMarker = page.nextUploadIdMarker();
+        }
     }
 
     /** ListObjectsV2 with delimiter '/', paged: a request per 1,000 folders (and objects directly under the prefix). */

@@ -386,4 +386,34 @@ class S3CallEndsTest {
                 () -> got.get(10, TimeUnit.SECONDS), () -> "took " + got.getNow(-1) + " bytes as the answer");
         assertTrue(failed.getCause().getMessage().contains("asked up to 199"), failed.getCause().getMessage());
     }
+
+    /**
+     * A multipart upload nobody completes or aborts (its writer killed mid-put) keeps its parts stored, and billed, for
+     * ever where the bucket has no lifecycle rule: a GC sweep aborts those of the store's prefix started more than its
+     * age ago, and no other.
+     */
+    @Test
+    void abandonedMultipartUploadsOlderThanTheAgeAreAborted() throws Exception {
+        try (S3ObjectStore store = new S3ObjectStore(config(s3.endpoint()).build());
+             S3ObjectStore other = new S3ObjectStore(config(s3.endpoint()).build());
+             software.amazon.awssdk.services.s3.S3AsyncClient raw = software.amazon.awssdk.services.s3.S3AsyncClient.builder()
+                     .endpointOverride(s3.endpoint()).region(software.amazon.awssdk.regions.Region.of(EmbeddedS3.REGION))
+                     .forcePathStyle(true).credentialsProvider(software.amazon.awssdk.auth.credentials.StaticCredentialsProvider
+                             .create(software.amazon.awssdk.auth.credentials.AwsBasicCredentials.create(s3.accessKey(), s3.secretKey())))
+                     .build()) {
+            for (S3ObjectStore s : List.of(store, other)) {
+                String uploadId = raw.createMultipartUpload(b -> b.bucket(s3.bucket()).key(s.config().prefix() + "run/chunks/ab/abc"))
+                        .get(60, TimeUnit.SECONDS).uploadId();
+                raw.uploadPart(b -> b.bucket(s3.bucket()).key(s.config().prefix() + "run/chunks/ab/abc").uploadId(uploadId)
+                        .partNumber(1), software.amazon.awssdk.core.async.AsyncRequestBody.fromBytes(randomBytes(1, 1 << 16)))
+                        .get(60, TimeUnit.SECONDS);
+            }
+            assertEquals(1, unfinished(store).size());
+            assertEquals(0, store.deleteAbandonedWrites(Duration.ofHours(1)), "started a moment ago: may be a live writer's");
+            assertEquals(1, unfinished(store).size());
+            assertEquals(1, store.deleteAbandonedWrites(Duration.ZERO));
+            assertEquals(List.of(), unfinished(store));
+            assertEquals(1, unfinished(other).size(), "another prefix's upload is not this store's");
+        }
+    }
 }
