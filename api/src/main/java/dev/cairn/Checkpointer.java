@@ -14,7 +14,8 @@ import java.util.ServiceLoader;
  * }</pre>
  *
  * Saves are taken in step order, one after another; a step at or below an already-saved one is a CONFLICT.
- * Instances are safe to use from several threads.
+ * Instances are safe to use from several threads. Once {@link #close} has begun, every other call fails with
+ * {@link CheckpointException.Reason#CLOSED} and writes nothing.
  */
 public interface Checkpointer extends AutoCloseable {
 

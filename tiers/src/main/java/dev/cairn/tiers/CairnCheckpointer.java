@@ -254,11 +254,15 @@ public final class CairnCheckpointer implements Checkpointer {
 
     @Override
     public List<CheckpointInfo> list() {
+        lifecycle.checkOpen();
         return checkpoints.list();
     }
 
     @Override
     public List<GcReport> gc(boolean dryRun) {
+        // Closed: no collection, and none that began before (each tier's is checked again under its commit lock,
+        // which close takes after retention is closed: it waits for one in flight).
+        lifecycle.checkOpen();
         return committers.collect(dryRun);
     }
 

@@ -109,6 +109,11 @@ public final class Retention implements TierCommitter.Retention {
 
     @Override
     public GcReport collect(Tier tier, boolean dryRun) throws IOException {
+        if (closed) {
+            // Under the tier's commit lock: a collection asked for before close began, that got the lock after it.
+            throw new dev.cairn.CheckpointException(dev.cairn.CheckpointException.Reason.CLOSED,
+                    "gc of tier " + tier.name() + " stopped: the checkpointer is closing");
+        }
         // Ranks other than 0 only report: rank 0 is the run's collector.
         long counted = commitsIn(tier);
         GcReport report = collector.collect(tier, grace, stepsInFlight.get(), dryRun || rank != 0, role);

@@ -20,7 +20,8 @@ import org.apache.arrow.memory.BufferAllocator;
 /**
  * Whether a checkpointer is open, its shutdown hook, and the order in which {@link #close} stops its parts: the hook
  * first (or waited for, when the JVM is already running it), then retention's background work, then the saves in
- * flight (waited for within the deadline, else failed), then the pipeline, the tiers' I/O threads, the other pools,
+ * flight (waited for within the deadline, else failed), then the pipeline, retention, a collection the API's
+ * {@code gc} began (waited for: each tier's commit lock), the tiers' I/O threads, the other pools,
  * the promoter's and restorer's scratch, telemetry, and last the allocators, whose leak check then fails the close
  * naming any buffer a thread that did not stop still holds.
  *
@@ -90,6 +91,12 @@ public final class Lifecycle {
         parts.inFlight().awaitOrExpire(System.nanoTime() + deadline.toNanos());
         parts.pipeline().close();
         parts.retention().close();
+        // A collection the API's gc began before close (each tier's under its commit lock) ends before the tiers
+        // stop: none deletes after close returns. One that gets the lock after this finds retention closed.
+        for (Tier t : parts.tiers()) {
+            t.commitLock().lock();
+            t.commitLock().unlock();
+        }
         // A wait still running (a paced look at open, on a tier's I/O thread) ends now instead of at its turn.
         parts.endWaits().run();
         for (Tier t : parts.tiers()) {
