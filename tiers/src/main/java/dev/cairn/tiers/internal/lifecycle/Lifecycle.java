@@ -109,7 +109,13 @@ public final class Lifecycle {
                 Thread.currentThread().interrupt();
             }
         }
-        parts.restorePool().shutdownNow();
+        // The chunk tasks still queued are cancelled, not only dropped: a restore waiting for them ends now, with
+        // CLOSED, instead of at its deadline. The running ones are interrupted (their reads end).
+        for (Runnable queued : parts.restorePool().shutdownNow()) {
+            if (queued instanceof java.util.concurrent.Future<?> task) {
+                task.cancel(false);
+            }
+        }
         if (parts.rankCommits() != null) {
             parts.rankCommits().shutdownNow();
         }

@@ -434,7 +434,7 @@ public final class Restorer implements AutoCloseable {
             }
         } catch (RejectedExecutionException closed) {
             abandon(abandoned, running, futures);
-            throw new CheckpointException(Reason.CLOSED, "restore of step " + m.step() + " stopped: the checkpointer is closing");
+            throw closing(m);
         }
         List<String> bad = new ArrayList<>();
         long until = System.nanoTime() + deadline.toNanos();
@@ -445,8 +445,15 @@ public final class Restorer implements AutoCloseable {
                     bad.add(problem);
                 }
             }
+        } catch (java.util.concurrent.CancellationException | RejectedExecutionException e) {
+            // Close stopped the restore threads and cancelled the chunk tasks still queued.
+            abandon(abandoned, running, futures);
+            throw closing(m);
         } catch (TimeoutException e) {
             abandon(abandoned, running, futures);
+            if (pool.isShutdown()) {
+                throw closing(m);
+            }
             throw new CheckpointException(Reason.TIMEOUT, "restore of step " + m.step() + " did not finish within " + deadline);
         } catch (InterruptedException e) {
             abandon(abandoned, running, futures);
@@ -460,7 +467,16 @@ public final class Restorer implements AutoCloseable {
             }
             throw new CheckpointException(Reason.STORAGE, "restore of step " + m.step() + " failed: " + e.getCause(), e.getCause());
         }
+        if (!bad.isEmpty() && pool.isShutdown()) {
+            // Reads close interrupted, not chunks missing in every tier.
+            abandon(abandoned, running, futures);
+            throw closing(m);
+        }
         return bad;
+    }
+
+    private static CheckpointException closing(Manifest m) {
+        return new CheckpointException(Reason.CLOSED, "restore of step " + m.step() + " stopped: the checkpointer is closing");
     }
 
     /** Stops the tasks not started yet and waits (bounded) for the running ones, so none writes after we return. */
