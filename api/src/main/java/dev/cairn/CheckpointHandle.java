@@ -6,7 +6,9 @@ import java.util.concurrent.CompletableFuture;
 
 /**
  * The progress of one {@link Checkpointer#save}. Every future completes, normally or with a
- * {@link CheckpointException}, within the configured deadline.
+ * {@link CheckpointException}, within the configured deadline. A callback attached to one runs on the thread that
+ * completes it, which may be one of the checkpointer's own, inside the step's commit: keep callbacks short; a
+ * {@link Checkpointer#close} from one fails the saves not finished with CLOSED at once instead of waiting for them.
  */
 public interface CheckpointHandle {
     long step();

@@ -54,7 +54,13 @@ public interface Checkpointer extends AutoCloseable {
      */
     List<GcReport> gc(boolean dryRun);
 
-    /** Waits for saves in flight (up to the deadline, then fails them with CLOSED) and releases memory and threads. */
+    /**
+     * Waits for saves in flight (up to the deadline, then fails them with CLOSED) and releases memory and threads.
+     * Called from a callback of a save's future (which runs on the checkpointer's thread that completes it, inside
+     * the save's commit), it does not wait: it fails every save not finished at once with CLOSED (a step committed in
+     * a faster tier is then not promoted to the slower ones), and nothing starts after it returns. A second call
+     * returns at once.
+     */
     @Override
     void close();
 }

@@ -14,6 +14,7 @@ import dev.cairn.RestoreResult;
 import dev.cairn.SaveMode;
 import dev.cairn.TierConfig;
 import dev.cairn.TrainingState;
+import dev.cairn.tiers.internal.OwnThreads;
 import dev.cairn.tiers.internal.Tier;
 import dev.cairn.tiers.internal.codec.Scratch;
 import dev.cairn.tiers.internal.commit.CommitProtocol;
@@ -43,7 +44,6 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledThreadPoolExecutor;
-import java.util.concurrent.atomic.AtomicInteger;
 import org.apache.arrow.memory.AllocationListener;
 import org.apache.arrow.memory.BufferAllocator;
 import org.apache.arrow.memory.RootAllocator;
@@ -113,12 +113,14 @@ public final class CairnCheckpointer implements Checkpointer {
         boolean multiRank = config.worldSize() > 1;
         // A multi-rank commit waits for the other ranks: on its own threads, never on a tier's I/O threads, whose
         // chunk writes (of this step in another tier, or of the next steps) the other ranks may be waiting for.
-        ExecutorService rankCommits = multiRank ? Executors.newCachedThreadPool(daemon("cairn-rank-commit")) : null;
+        OwnThreads rankCommitThreads = new OwnThreads("cairn-rank-commit");
+        ExecutorService rankCommits = multiRank ? Executors.newCachedThreadPool(rankCommitThreads) : null;
         InFlightSaves inFlight = new InFlightSaves();
+        OwnThreads gcThreads = new OwnThreads("cairn-gc");
         this.retention = new Retention(new GarbageCollector(commits, gcMillis), config.gcGrace(), config.gcSweepEvery(), config.rank(),
                 multiRank,
                 inFlight::steps,
-                multiRank && config.rank() == 0 ? Executors.newSingleThreadExecutor(daemon("cairn-gc")) : null,
+                multiRank && config.rank() == 0 ? Executors.newSingleThreadExecutor(gcThreads) : null,
                 telemetry::gcFinished);
         this.committers = new TierCommitters(tiers, commits, config.run(), retention, rankCommits, telemetry::gcFinished);
         this.promoter = new Promoter(rankCommits == null ? Runnable::run : rankCommits, scratch,
@@ -126,8 +128,9 @@ public final class CairnCheckpointer implements Checkpointer {
         this.pipeline = new SavePipeline(config, staging, scratch, this::firstTierWritten);
         // Restore threads both wait on the store and decode: more of them than cores keeps a slow store's GETs
         // overlapping with decoding.
+        OwnThreads restoreThreads = new OwnThreads("cairn-restore");
         ExecutorService restorePool = Executors.newFixedThreadPool(RESTORE_THREADS_PER_ENCODER * config.encoderThreads(),
-                daemon("cairn-restore"));
+                restoreThreads);
         this.restorer = new Restorer(tiers, commits, restorePool, config.deadline(), config.rank(), config.worldSize(), scratch);
         this.rankRestore = multiRank
                 ? new StaleIndexCleanUp(restorer, tiers, commits, config.rank(), config.worldSize(), rankCommits,
@@ -154,12 +157,18 @@ public final class CairnCheckpointer implements Checkpointer {
             t.seedCatalogWith(seed);
             highestCommitted.listInBackground(t, prepareReaders);
         }
-        ScheduledThreadPoolExecutor deadlines = new ScheduledThreadPoolExecutor(1, daemon("cairn-deadline"));
+        OwnThreads deadlineThreads = new OwnThreads("cairn-deadline");
+        ScheduledThreadPoolExecutor deadlines = new ScheduledThreadPoolExecutor(1, deadlineThreads);
         deadlines.setRemoveOnCancelPolicy(true);
         this.persistNewest = new PersistNewest(tiers, commits, inFlight, this::promote, config.rank(), config.worldSize());
         this.lifecycle = new Lifecycle(config.run(), config.deadline(),
                 new Lifecycle.Parts(retention, inFlight, pipeline, waits::close, tiers, restorePool, rankCommits, deadlines,
-                        promoter, restorer, telemetry, List.of(staging, scratch, manifests, root)),
+                        promoter, restorer, telemetry, List.of(staging, scratch, manifests, root),
+                        // A close on one of these threads may hold up a save in flight, or run inside a commit.
+                        () -> rankCommitThreads.current() || gcThreads.current() || restoreThreads.current()
+                                || deadlineThreads.current() || pipeline.ownsCurrentThread()
+                                || tiers.stream().anyMatch(t -> t.onIoThread() || t.commitLock().isHeldByCurrentThread()),
+                        restoreThreads, rankCommitThreads),
                 config.persistOnShutdown(), persistNewest::persist);
         this.admission = new SaveAdmission(config, tiers, commits, highestCommitted, inFlight, pipeline, deadlines,
                 lifecycle, this::firstTierWritten);
@@ -294,14 +303,5 @@ public final class CairnCheckpointer implements Checkpointer {
     @Override
     public void close() {
         lifecycle.close();
-    }
-
-    private static java.util.concurrent.ThreadFactory daemon(String name) {
-        AtomicInteger n = new AtomicInteger();
-        return r -> {
-            Thread t = new Thread(r, name + "-" + n.incrementAndGet());
-            t.setDaemon(true);
-            return t;
-        };
     }
 }

@@ -6,7 +6,6 @@ import dev.cairn.tiers.internal.layout.StoreLayout;
 import java.io.IOException;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
-import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.locks.ReentrantLock;
 
 /**
@@ -19,6 +18,7 @@ public final class Tier implements AutoCloseable {
     private final StoreLayout layout;
     private final ChunkCatalog catalog = new ChunkCatalog();
     private final ExecutorService io;
+    private final OwnThreads ioThreadFactory;
     private final ReentrantLock commitLock = new ReentrantLock();
     private final int level;
     private final boolean uncompressed;
@@ -36,12 +36,8 @@ public final class Tier implements AutoCloseable {
         this.uncompressed = config.isUncompressed();
         this.index = index;
         this.layout = layout;
-        AtomicInteger n = new AtomicInteger();
-        this.io = Executors.newFixedThreadPool(ioThreads, r -> {
-            Thread t = new Thread(r, "cairn-io-" + config.name() + "-" + n.incrementAndGet());
-            t.setDaemon(true);
-            return t;
-        });
+        this.ioThreadFactory = new OwnThreads("cairn-io-" + config.name());
+        this.io = Executors.newFixedThreadPool(ioThreads, ioThreadFactory);
     }
 
     public String name() {
@@ -80,6 +76,19 @@ public final class Tier implements AutoCloseable {
 
     public ExecutorService io() {
         return io;
+    }
+
+    /** Whether the current thread is one of this tier's I/O threads. */
+    public boolean onIoThread() {
+        return ioThreadFactory.current();
+    }
+
+    /**
+     * Whether the tier is closed ({@link #close}): its checkpointer's close is past waiting for the saves in flight,
+     * and nothing may start writing into the tier any more.
+     */
+    public boolean closed() {
+        return io.isShutdown();
     }
 
     public ReentrantLock commitLock() {

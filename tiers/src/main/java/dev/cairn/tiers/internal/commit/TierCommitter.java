@@ -110,6 +110,13 @@ public final class TierCommitter {
             }
             Manifest m = job.manifest(run, Instant.now());
             future.complete(commits.commit(tier, m, job.putHashes(), job.chunksWritten(), job.bytesWritten()));
+            if (tier.closed()) {
+                // A callback of that future closed the checkpointer, on this thread (see Lifecycle#close): it failed
+                // the slower tiers' commits; no promotion or collection starts after close.
+                failPromotions(job, new CheckpointException(Reason.CLOSED, "checkpointer closed after step " + job.step()
+                        + " committed in tier " + tier.name()));
+                return;
+            }
             for (int slower = 1; slower < job.tierCount(); slower++) {
                 int target = slower;
                 promotion.start(m, tier, job.tier(slower), job.committed(slower), () -> job.claimCommit(target));
@@ -140,9 +147,14 @@ public final class TierCommitter {
         try {
             if (error != null) {
                 done.completeExceptionally(promotionFailure(manifest, error));
+            } else if (tier.closed()) {
+                done.completeExceptionally(new CheckpointException(Reason.CLOSED, "checkpointer closed before step "
+                        + manifest.step() + " was promoted to tier " + tier.name()));
             } else if (claim.getAsBoolean()) {
                 done.complete(commits.commit(tier, manifest, chunksWritten, bytesWritten));
-                retention.afterCommit(tier, manifest.step());
+                if (!tier.closed()) { // closed by a callback of done, on this thread: no collection after close
+                    retention.afterCommit(tier, manifest.step());
+                }
             }
         } catch (Throwable t) {
             retention.commitFailed(tier, manifest.step());

@@ -2,6 +2,7 @@ package dev.cairn.tiers.internal.lifecycle;
 
 import dev.cairn.CheckpointException;
 import dev.cairn.CheckpointException.Reason;
+import dev.cairn.tiers.internal.OwnThreads;
 import dev.cairn.tiers.internal.Tier;
 import dev.cairn.tiers.internal.gc.Retention;
 import dev.cairn.tiers.internal.observe.Telemetry;
@@ -14,6 +15,7 @@ import java.util.List;
 import java.util.Optional;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.TimeUnit;
+import java.util.function.BooleanSupplier;
 import java.util.function.Consumer;
 import org.apache.arrow.memory.BufferAllocator;
 
@@ -32,7 +34,8 @@ public final class Lifecycle {
     /** What {@link #close} stops, in the order it stops them. {@code rankCommits} is null in a single-rank run. */
     public record Parts(Retention retention, InFlightSaves inFlight, SavePipeline pipeline, Runnable endWaits, List<Tier> tiers,
                         ExecutorService restorePool, ExecutorService rankCommits, ExecutorService deadlines,
-                        Promoter promoter, Restorer restorer, Telemetry telemetry, List<BufferAllocator> allocators) {
+                        Promoter promoter, Restorer restorer, Telemetry telemetry, List<BufferAllocator> allocators,
+                        BooleanSupplier onOwnThread, OwnThreads restoreThreads, OwnThreads rankCommitThreads) {
     }
 
     private final String run;
@@ -67,7 +70,15 @@ public final class Lifecycle {
         }
     }
 
-    /** Stops every part, in the order above; only the first call does anything. */
+    /**
+     * Stops every part, in the order above; only the first call does anything.
+     *
+     * <p>Called on one of the checkpointer's own threads (a save's callback runs on the thread that completes its
+     * future: a tier's I/O thread, inside the commit, with the tier's commit lock held; a rank-commit, capture or
+     * deadline thread), it cannot wait for the saves in flight, which that thread may hold up, nor for its own pool:
+     * it fails the saves not finished at once (CLOSED) and does not wait for the thread it runs on. What that thread was
+     * doing when it called close starts nothing new afterwards: the tiers are closed ({@code TierCommitter}).
+     */
     public void close() {
         synchronized (this) {
             if (closed) {
@@ -75,6 +86,7 @@ public final class Lifecycle {
             }
             closed = true;
         }
+        boolean ownThread = parts.onOwnThread().getAsBoolean();
         if (hook != null && Thread.currentThread() != hook) {
             try {
                 Runtime.getRuntime().removeShutdownHook(hook);
@@ -88,7 +100,7 @@ public final class Lifecycle {
             }
         }
         parts.retention().closing();
-        parts.inFlight().awaitOrExpire(System.nanoTime() + deadline.toNanos());
+        parts.inFlight().awaitOrExpire(System.nanoTime() + (ownThread ? 0 : deadline.toNanos()));
         parts.pipeline().close();
         parts.retention().close();
         // A collection the API's gc began before close (each tier's under its commit lock) ends before the tiers
@@ -103,6 +115,9 @@ public final class Lifecycle {
             t.close();
         }
         for (Tier t : parts.tiers()) {
+            if (t.onIoThread()) {
+                continue; // closed from this tier's I/O thread: it cannot wait for itself
+            }
             try {
                 t.io().awaitTermination(10, TimeUnit.SECONDS);
             } catch (InterruptedException e) {
@@ -120,8 +135,10 @@ public final class Lifecycle {
             parts.rankCommits().shutdownNow();
         }
         parts.deadlines().shutdownNow();
-        awaitQuietly(parts.restorePool());
-        if (parts.rankCommits() != null) {
+        if (!parts.restoreThreads().current()) {
+            awaitQuietly(parts.restorePool());
+        }
+        if (parts.rankCommits() != null && !parts.rankCommitThreads().current()) {
             awaitQuietly(parts.rankCommits());
         }
         parts.promoter().close();

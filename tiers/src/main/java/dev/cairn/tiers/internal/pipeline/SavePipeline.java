@@ -71,6 +71,7 @@ public final class SavePipeline implements AutoCloseable {
     private final ChunkEncoder[] encoders;
     private final BlockingQueue<Run> toFeed = new LinkedBlockingQueue<>();
     private final Thread feeder;
+    private final dev.cairn.tiers.internal.OwnThreads captureThread = new dev.cairn.tiers.internal.OwnThreads("cairn-capture");
     /** Stages ZERO_COPY jobs ({@link #submit}), one at a time. */
     private final ExecutorService capture;
     /** The newest ZERO_COPY job's staging, until it ends; written by the saving thread (saves are serialised). */
@@ -125,11 +126,7 @@ public final class SavePipeline implements AutoCloseable {
         disruptor.handleEventsWith((EventHandler<ChunkEvent>[]) encoders);
         disruptor.setDefaultExceptionHandler(new KeepRunning());
         this.ring = disruptor.start();
-        this.capture = Executors.newSingleThreadExecutor(r -> {
-            Thread t = new Thread(r, "cairn-capture");
-            t.setDaemon(true);
-            return t;
-        });
+        this.capture = Executors.newSingleThreadExecutor(captureThread);
         this.feeder = new Thread(this::feedLoop, "cairn-feeder");
         feeder.setDaemon(true);
         feeder.start();
@@ -402,13 +399,19 @@ public final class SavePipeline implements AutoCloseable {
         return rawPool.inUse() + encodedPool.inUse() + bases.slabsInUse();
     }
 
+    /** Whether the current thread is the capture thread or the feeder (a save's callback may run on them). */
+    public boolean ownsCurrentThread() {
+        return captureThread.current() || Thread.currentThread() == feeder;
+    }
+
     @Override
     public void close() {
         // A capture still running ends before the feeder's STOP, which must come after its chunks: interrupted if it
         // still waits for staging after 10 s (its acquire then throws, and its chunks are handed on failed).
+        // Closed on the capture thread (a captured() callback): it cannot wait for itself.
         capture.shutdown();
         try {
-            if (!capture.awaitTermination(10, TimeUnit.SECONDS)) {
+            if (!captureThread.current() && !capture.awaitTermination(10, TimeUnit.SECONDS)) {
                 capture.shutdownNow();
                 capture.awaitTermination(10, TimeUnit.SECONDS);
             }
@@ -418,7 +421,9 @@ public final class SavePipeline implements AutoCloseable {
         }
         toFeed.add(STOP);
         try {
-            feeder.join(TimeUnit.SECONDS.toMillis(10));
+            if (Thread.currentThread() != feeder) {
+                feeder.join(TimeUnit.SECONDS.toMillis(10));
+            }
             disruptor.shutdown(10, TimeUnit.SECONDS);
         } catch (InterruptedException | com.lmax.disruptor.TimeoutException e) {
             disruptor.halt();

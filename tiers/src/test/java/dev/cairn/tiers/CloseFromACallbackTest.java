@@ -1,0 +1,92 @@
+package dev.cairn.tiers;
+
+import static dev.cairn.tiers.Fixtures.randomTensor;
+import static dev.cairn.tiers.Fixtures.smallConfig;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.cairn.CheckpointException;
+import dev.cairn.CheckpointHandle;
+import dev.cairn.Checkpointer;
+import dev.cairn.DType;
+import dev.cairn.TierConfig;
+import dev.cairn.TrainingState;
+import dev.cairn.backend.fs.FileSystemObjectStore;
+import dev.cairn.tiers.internal.layout.StoreLayout;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.concurrent.atomic.AtomicReference;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * A close called from a save's commit callback ({@code committed("fast").thenRun(cp::close)}) runs on the fast tier's
+ * I/O thread, inside that step's commit, with the tier's commit lock held, before the step's promotion starts. Before,
+ * it waited for that very save until its deadline, then 10 s for the I/O thread it ran on, and failed the slower tier
+ * with TIMEOUT; the commit then went on (the promotion started on closed parts). Now it fails the slower tier at once
+ * with CLOSED, waits for nothing it holds up, and nothing starts after it.
+ */
+class CloseFromACallbackTest {
+    private static final String RUN = "close-from-callback";
+    private static final StoreLayout LAYOUT = new StoreLayout(RUN);
+    /** The save's deadline, which the old close waited out (and 10 s more): the bound below tells them apart. */
+    private static final Duration DEADLINE = Duration.ofSeconds(8);
+
+    @TempDir
+    Path dir;
+
+    private static TrainingState state(long seed) {
+        return TrainingState.builder().add(randomTensor("w", DType.F32, 50_000, seed)).build();
+    }
+
+    @Test
+    void aCloseInTheFastTiersCommitCallbackFailsTheSlowerTierClosedAtOnce() throws Exception {
+        Files.createDirectories(dir.resolve("fast"));
+        Files.createDirectories(dir.resolve("slower"));
+        try (FileSystemObjectStore fast = new FileSystemObjectStore(dir.resolve("fast"));
+             FileSystemObjectStore slower = new FileSystemObjectStore(dir.resolve("slower"))) {
+            Checkpointer cp = Checkpointer.open(smallConfig(RUN).deadline(DEADLINE)
+                    .tier(TierConfig.of("fast", fast)).tier(TierConfig.of("slower", slower)).build());
+            AtomicLong closeMillis = new AtomicLong(-1);
+            AtomicReference<Thread> callbackThread = new AtomicReference<>();
+            CompletableFuture<Void> closed;
+            CheckpointHandle handle;
+            try {
+                handle = cp.save(1, state(1));
+                closed = handle.committed("fast").thenRun(() -> {
+                    callbackThread.set(Thread.currentThread());
+                    long began = System.nanoTime();
+                    cp.close();
+                    closeMillis.set(TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - began));
+                });
+                closed.get(60, TimeUnit.SECONDS); // a close that threw (a leak) fails this
+                // The fast tier's I/O thread the callback ran on ends once the commit it was called in is over.
+                callbackThread.get().join(TimeUnit.SECONDS.toMillis(60));
+                assertFalse(callbackThread.get().isAlive(), "the commit the close was called in ended");
+            } finally {
+                cp.close();
+            }
+            // The old close took the deadline and 10 s more; one that waits for nothing takes a small part of the
+            // deadline however busy the machine.
+            assertTrue(closeMillis.get() < DEADLINE.toMillis(), "the close took " + closeMillis.get() + " ms");
+            assertEquals(1, handle.committed("fast").get(0, TimeUnit.SECONDS).step());
+            ExecutionException e = assertThrows(ExecutionException.class,
+                    () -> handle.committed("slower").get(60, TimeUnit.SECONDS));
+            assertTrue(e.getCause() instanceof CheckpointException, String.valueOf(e.getCause()));
+            assertEquals(CheckpointException.Reason.CLOSED, ((CheckpointException) e.getCause()).reason(),
+                    e.getCause().getMessage());
+            assertNull(handle.done().handle((r, x) -> r).get(60, TimeUnit.SECONDS), "done failed");
+            assertTrue(fast.stat(LAYOUT.manifestKey(1)).size() > 0, "step 1 committed in the fast tier");
+            assertFalse(slower.list(LAYOUT.chunksPrefix()).stream().findAny().isPresent(),
+                    "no promotion started after close: no chunk copied to the slower tier");
+        }
+    }
+}
