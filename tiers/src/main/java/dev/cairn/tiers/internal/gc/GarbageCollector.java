@@ -420,7 +420,18 @@ public final class GarbageCollector {
                 commits.evict(tier, step);
                 deleteAll(tier, byStep.get(step));
             }
-            for (long step : abandoned) {
+            for (java.util.Iterator<Long> it = abandoned.iterator(); it.hasNext(); ) {
+                long step = it.next();
+                // Asked again right before the delete, as chunks are: a save that goes on may have written one of the
+                // step's files again under the same key (a rank index) since the listing, or committed the step.
+                List<String> keys = new ArrayList<>(byStep.get(step).stream().map(ObjectInfo::key).toList());
+                keys.add(layout.manifestKey(step));
+                Map<String, ObjectInfo> now = tier.store().statAll(keys);
+                if (now.containsKey(layout.manifestKey(step))
+                        || now.values().stream().anyMatch(o -> !o.lastModified().isBefore(cutoff))) {
+                    it.remove();
+                    continue;
+                }
                 deleteAll(tier, byStep.get(step));
             }
             deleteNotices(tier, committed, retired, stepsInFlight, cutoff);
