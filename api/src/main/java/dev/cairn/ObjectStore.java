@@ -145,11 +145,12 @@ public interface ObjectStore extends AutoCloseable {
     }
 
     /**
-     * Removes what writers that were killed mid-write left behind that is no object, last changed more than
-     * {@code olderThan} ago (a file system's temporary files); returns how many. A sweep of the garbage collector calls
-     * it. By default there is nothing to remove.
+     * Removes what writers that were killed mid-write left behind under {@code prefix} that is no object (a file
+     * system's temporary files, S3's unfinished multipart uploads), last changed more than {@code olderThan} ago;
+     * returns how many. A sweep of the garbage collector calls it for its run's keys. By default there is nothing to
+     * remove.
      */
-    default int deleteAbandonedWrites(java.time.Duration olderThan) throws IOException {
+    default int deleteAbandonedWrites(String prefix, java.time.Duration olderThan) throws IOException {
         return 0;
     }
 

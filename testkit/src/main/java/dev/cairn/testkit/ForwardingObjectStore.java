@@ -13,7 +13,7 @@ import java.util.List;
  * those two sees and breaks every write (a save's chunks it does not know to be stored are created with
  * {@code putIfAbsent}). {@link #listFolders} is passed on: a test that watches or breaks listings overrides it beside
  * {@link #list}. {@link #listWhole} is not: its default is {@link #list}, so a test that breaks {@code list} breaks
- * garbage collection's listings too.
+ * garbage collection's listings too. {@link #deleteAbandonedWrites} is passed on.
  */
 public abstract class ForwardingObjectStore implements ObjectStore {
     protected final ObjectStore delegate;
@@ -90,5 +90,10 @@ public abstract class ForwardingObjectStore implements ObjectStore {
     @Override
     public void close() throws IOException {
         delegate.close();
+    }
+
+    @Override
+    public int deleteAbandonedWrites(String prefix, java.time.Duration olderThan) throws IOException {
+        return delegate.deleteAbandonedWrites(prefix, olderThan);
     }
 }

@@ -42,6 +42,10 @@ class AbandonedWritesTest {
             Files.write(live, new byte[4096]);
             Files.setLastModifiedTime(killed, FileTime.from(Instant.now().minus(Duration.ofHours(2))));
             Files.setLastModifiedTime(live, FileTime.from(Instant.now().minus(Duration.ofMinutes(30))));
+            Path otherRun = dir.resolve("run2/chunks/00/.tmp-00112233445566778");
+            Files.createDirectories(otherRun.getParent());
+            Files.write(otherRun, new byte[4096]);
+            Files.setLastModifiedTime(otherRun, FileTime.from(Instant.now().minus(Duration.ofHours(2))));
 
             cp.gc(true);
             assertTrue(Files.exists(killed), "a dry run deletes nothing");
@@ -49,6 +53,7 @@ class AbandonedWritesTest {
             assertFalse(Files.exists(killed), "a temporary file last written two hours ago");
             // The run's grace is zero here: younger than an hour, a temporary file may still be being written.
             assertTrue(Files.exists(live), "a temporary file last written 30 minutes ago");
+            assertTrue(Files.exists(otherRun), "another run's files are its own collector's");
         }
     }
 }

@@ -89,4 +89,80 @@ class CloseFromACallbackTest {
                     "no promotion started after close: no chunk copied to the slower tier");
         }
     }
+
+    /**
+     * A close from a commit callback does not wait for its own I/O thread, but it waits for the tier's other I/O
+     * threads: they may be writing the next save's chunks from staging slabs, which the close then frees. It used to
+     * skip the whole pool: close failed with Arrow's leak check ("Memory was leaked") while those writes went on, and
+     * they landed in the store after close had returned.
+     */
+    @Test
+    void aCloseInACommitCallbackWaitsForTheTiersOtherWritesBeforeFreeingStaging() throws Exception {
+        Files.createDirectories(dir.resolve("fast"));
+        java.util.concurrent.CountDownLatch firstSaveWritten = new java.util.concurrent.CountDownLatch(4); // 4 chunks of 64 KiB
+        java.util.concurrent.CountDownLatch secondSaveWriting = new java.util.concurrent.CountDownLatch(1);
+        java.util.concurrent.CountDownLatch closeCalled = new java.util.concurrent.CountDownLatch(1);
+        java.util.concurrent.CountDownLatch closeReturned = new java.util.concurrent.CountDownLatch(1);
+        java.util.concurrent.atomic.AtomicBoolean holding = new java.util.concurrent.atomic.AtomicBoolean();
+        java.util.concurrent.atomic.AtomicInteger landedAfterClose = new java.util.concurrent.atomic.AtomicInteger();
+        try (FileSystemObjectStore disk = new FileSystemObjectStore(dir.resolve("fast"))) {
+            dev.cairn.testkit.ForwardingObjectStore fast = new dev.cairn.testkit.ForwardingObjectStore(disk) {
+                @Override
+                public boolean putIfAbsent(String key, java.nio.ByteBuffer data) throws java.io.IOException {
+                    if (!key.contains("/chunks/")) {
+                        return super.putIfAbsent(key, data);
+                    }
+                    if (holding.get()) {
+                        // The second save's write: in flight (holding its slab) when the callback closes; it goes on
+                        // once close was called, and takes as long as close lets it: until close returns, or 5 s.
+                        secondSaveWriting.countDown();
+                        await(closeCalled, 60);
+                        boolean returned = await(closeReturned, 5);
+                        boolean put = super.putIfAbsent(key, data);
+                        if (returned) {
+                            landedAfterClose.incrementAndGet();
+                        }
+                        return put;
+                    }
+                    boolean put = super.putIfAbsent(key, data);
+                    firstSaveWritten.countDown();
+                    return put;
+                }
+            };
+            Checkpointer cp = Checkpointer.open(smallConfig(RUN).deadline(Duration.ofSeconds(60))
+                    .tier(TierConfig.of("fast", fast)).build());
+            AtomicReference<Throwable> closeFailed = new AtomicReference<>();
+            try {
+                CheckpointHandle first = cp.save(1, TrainingState.builder().add(randomTensor("w", DType.F32, 64_000, 1)).build());
+                CompletableFuture<Void> closed = first.committed("fast").thenRun(() -> {
+                    await(secondSaveWriting, 60);
+                    closeCalled.countDown();
+                    try {
+                        cp.close();
+                    } catch (Throwable t) {
+                        closeFailed.set(t);
+                    } finally {
+                        closeReturned.countDown();
+                    }
+                });
+                assertTrue(firstSaveWritten.await(60, TimeUnit.SECONDS), "the first save's chunks written");
+                holding.set(true);
+                cp.save(2, TrainingState.builder().add(randomTensor("w", DType.F32, 64_000, 2)).build());
+                closed.get(60, TimeUnit.SECONDS);
+            } finally {
+                cp.close();
+            }
+            assertNull(closeFailed.get(), "the close in the callback freed staging still in use");
+            assertEquals(0, landedAfterClose.get(), "chunk writes landed in the store after close returned");
+        }
+    }
+
+    private static boolean await(java.util.concurrent.CountDownLatch latch, long seconds) {
+        try {
+            return latch.await(seconds, TimeUnit.SECONDS);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            return false;
+        }
+    }
 }

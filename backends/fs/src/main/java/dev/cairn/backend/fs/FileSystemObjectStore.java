@@ -472,10 +472,13 @@ public final class FileSystemObjectStore implements ObjectStore {
         removeEmptyParents(file.getParent());
     }
 
-    /** {@link #deleteStaleTemporaries}: what a sweep of the garbage collector removes here. */
+    /** {@link #deleteStaleTemporaries}: what a sweep of the garbage collector removes here, in the folder of {@code prefix}. */
     @Override
-    public int deleteAbandonedWrites(Duration olderThan) throws IOException {
-        return deleteStaleTemporaries(olderThan);
+    public int deleteAbandonedWrites(String prefix, Duration olderThan) throws IOException {
+        checkOpen();
+        int slash = prefix.lastIndexOf('/');
+        Path folder = slash < 0 ? root : KeyPaths.resolve(root, prefix.substring(0, slash));
+        return Files.isDirectory(folder, LinkOption.NOFOLLOW_LINKS) ? deleteStaleTemporaries(folder, olderThan) : 0;
     }
 
     /**
@@ -484,9 +487,13 @@ public final class FileSystemObjectStore implements ObjectStore {
      */
     public int deleteStaleTemporaries(Duration olderThan) throws IOException {
         checkOpen();
+        return deleteStaleTemporaries(root, olderThan);
+    }
+
+    private int deleteStaleTemporaries(Path under, Duration olderThan) throws IOException {
         Instant cutoff = Instant.now().minus(olderThan);
         int[] deleted = {0};
-        Files.walkFileTree(root, new SimpleFileVisitor<>() {
+        Files.walkFileTree(under, new SimpleFileVisitor<>() {
             @Override
             public FileVisitResult visitFile(Path file, BasicFileAttributes attributes) throws IOException {
                 if (KeyPaths.isTemporary(file) && attributes.lastModifiedTime().toInstant().isBefore(cutoff)

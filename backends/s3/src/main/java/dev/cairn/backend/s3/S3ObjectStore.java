@@ -338,14 +338,19 @@ public final class S3ObjectStore implements ObjectStore {
     }
 
     /**
-     * Aborts the multipart uploads under this store's prefix started more than {@code olderThan} ago: a writer killed
+     * Aborts the multipart uploads under {@code prefix} (of this store's) started more than {@code olderThan} ago, and
+     * no other (the bucket may hold other runs' and other applications' uploads): a writer killed
      * mid-put (or whose create was cancelled while S3 made the upload) leaves its parts stored, and billed, until a
      * bucket's lifecycle rule removes them, where there is one. ListMultipartUploads is paged by key and upload id
      * markers; an upload gone meanwhile (completed, or aborted by another collector) is not an error.
      */
     @Override
-    public int deleteAbandonedWrites(Duration olderThan) throws IOException {
+    public int deleteAbandonedWrites(String prefix, Duration olderThan) throws IOException {
         checkOpen();
+        if (prefix == null || !ObjectKeys.printable(prefix).equals(prefix) || prefix.indexOf('\\') >= 0) {
+            throw new IOException("invalid prefix '" + (prefix == null ? null : ObjectKeys.printable(prefix)) + "'");
+        }
+        String under = config.prefix() + prefix;
         java.time.Instant cutoff = java.time.Instant.now().minus(olderThan);
         long deadline = deadline();
         int aborted = 0;
@@ -355,12 +360,12 @@ public final class S3ObjectStore implements ObjectStore {
             String keys = keyMarker;
             String uploads = uploadMarker;
             ListMultipartUploadsResponse page = await(retrier.call(deadline, timeout -> client.listMultipartUploads(
-                    ListMultipartUploadsRequest.builder().bucket(config.bucket()).prefix(config.prefix())
+                    ListMultipartUploadsRequest.builder().bucket(config.bucket()).prefix(under)
                             .keyMarker(keys).uploadIdMarker(uploads)
                             .overrideConfiguration(o -> o.apiCallAttemptTimeout(timeout)).build())),
                     "list multipart uploads", "");
             for (MultipartUpload upload : page.uploads()) {
-                if (upload.key() == null || !upload.key().startsWith(config.prefix()) || upload.uploadId() == null
+                if (upload.key() == null || !upload.key().startsWith(under) || upload.uploadId() == null
                         || upload.initiated() == null || !upload.initiated().isBefore(cutoff)) {
                     continue;
                 }

@@ -409,9 +409,11 @@ class S3CallEndsTest {
                         .get(60, TimeUnit.SECONDS);
             }
             assertEquals(1, unfinished(store).size());
-            assertEquals(0, store.deleteAbandonedWrites(Duration.ofHours(1)), "started a moment ago: may be a live writer's");
+            assertEquals(0, store.deleteAbandonedWrites("run/", Duration.ofHours(1)), "started a moment ago: may be a live writer's");
             assertEquals(1, unfinished(store).size());
-            assertEquals(1, store.deleteAbandonedWrites(Duration.ZERO));
+            assertEquals(0, store.deleteAbandonedWrites("other-run/", Duration.ZERO), "another run's keys");
+            assertEquals(1, unfinished(store).size());
+            assertEquals(1, store.deleteAbandonedWrites("run/", Duration.ZERO));
             assertEquals(List.of(), unfinished(store));
             assertEquals(1, unfinished(other).size(), "another prefix's upload is not this store's");
         }

@@ -122,6 +122,11 @@ final class RestorePacing {
         }
 
         @Override
+        public int deleteAbandonedWrites(String prefix, java.time.Duration olderThan) throws IOException {
+            return store.deleteAbandonedWrites(prefix, olderThan);
+        }
+
+        @Override
         public List<String> listFolders(String prefix) throws IOException {
             pacing.awaitSlot();
             return store.listFolders(prefix);

@@ -138,7 +138,8 @@ public final class GarbageCollector {
     }
 
     /**
-     * What writers killed mid-write left in {@code tier}'s store that is no object (a disk tier's temporary files, each
+     * What writers killed mid-write left under the run's keys in {@code tier}'s store that is no object (a disk tier's
+     * temporary files, each
      * as large as the object it was to become): removed by a sweep once older than {@code grace}, and never younger
      * than {@link #ABANDONED_WRITE_AGE}, so that no write in progress (whose file grows as it is written) loses its
      * file. Best effort: what fails is left to the next sweep.
@@ -146,7 +147,7 @@ public final class GarbageCollector {
     private static void deleteAbandonedWrites(Tier tier, Duration grace) {
         Duration age = grace.compareTo(ABANDONED_WRITE_AGE) > 0 ? grace : ABANDONED_WRITE_AGE;
         try {
-            int removed = tier.store().deleteAbandonedWrites(age);
+            int removed = tier.store().deleteAbandonedWrites(tier.layout().run() + "/", age);
             if (removed > 0) {
                 LOG.log(System.Logger.Level.INFO, "tier {0}: removed {1} file(s) of writes abandoned more than {2} ago",
                         tier.name(), removed, age);

@@ -14,7 +14,9 @@ import java.time.Duration;
 import java.util.List;
 import java.util.Optional;
 import java.util.concurrent.ExecutorService;
+import java.util.concurrent.ThreadPoolExecutor;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.locks.LockSupport;
 import java.util.function.BooleanSupplier;
 import java.util.function.Consumer;
 import org.apache.arrow.memory.BufferAllocator;
@@ -103,26 +105,20 @@ public final class Lifecycle {
         parts.inFlight().awaitOrExpire(System.nanoTime() + (ownThread ? 0 : deadline.toNanos()));
         parts.pipeline().close();
         parts.retention().close();
+        // A wait still running (a paced look at open, on a tier's I/O thread; a commit's confirmation under a tier's
+        // commit lock) ends now instead of at its turn, before close waits for that lock below.
+        parts.endWaits().run();
         // A collection the API's gc began before close (each tier's under its commit lock) ends before the tiers
         // stop: none deletes after close returns. One that gets the lock after this finds retention closed.
         for (Tier t : parts.tiers()) {
             t.commitLock().lock();
             t.commitLock().unlock();
         }
-        // A wait still running (a paced look at open, on a tier's I/O thread) ends now instead of at its turn.
-        parts.endWaits().run();
         for (Tier t : parts.tiers()) {
             t.close();
         }
         for (Tier t : parts.tiers()) {
-            if (t.onIoThread()) {
-                continue; // closed from this tier's I/O thread: it cannot wait for itself
-            }
-            try {
-                t.io().awaitTermination(10, TimeUnit.SECONDS);
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-            }
+            awaitPool(t.io(), t.onIoThread());
         }
         // The chunk tasks still queued are cancelled, not only dropped: a restore waiting for them ends now, with
         // CLOSED, instead of at its deadline. The running ones are interrupted (their reads end).
@@ -135,11 +131,9 @@ public final class Lifecycle {
             parts.rankCommits().shutdownNow();
         }
         parts.deadlines().shutdownNow();
-        if (!parts.restoreThreads().current()) {
-            awaitQuietly(parts.restorePool());
-        }
-        if (parts.rankCommits() != null && !parts.rankCommitThreads().current()) {
-            awaitQuietly(parts.rankCommits());
+        awaitPool(parts.restorePool(), parts.restoreThreads().current());
+        if (parts.rankCommits() != null) {
+            awaitPool(parts.rankCommits(), parts.rankCommitThreads().current());
         }
         parts.promoter().close();
         parts.restorer().close();
@@ -149,11 +143,28 @@ public final class Lifecycle {
         closeAll(parts.allocators());
     }
 
-    private static void awaitQuietly(ExecutorService pool) {
-        try {
-            pool.awaitTermination(10, TimeUnit.SECONDS);
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
+    /**
+     * Waits up to 10 s until {@code pool} (shut down) has stopped; called on one of its own threads ({@code onOwnThread}),
+     * which cannot wait for itself, until this is the only one of its threads still running a task: the others may
+     * still be writing a chunk from a staging slab, which the allocators' close below must not free under them.
+     */
+    private static void awaitPool(ExecutorService pool, boolean onOwnThread) {
+        long until = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+        if (!onOwnThread) {
+            try {
+                pool.awaitTermination(10, TimeUnit.SECONDS);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+            return;
+        }
+        if (pool instanceof ThreadPoolExecutor threads) {
+            while ((threads.getActiveCount() > 1 || !threads.getQueue().isEmpty()) && System.nanoTime() - until < 0) {
+                LockSupport.parkNanos(TimeUnit.MILLISECONDS.toNanos(5));
+                if (Thread.currentThread().isInterrupted()) {
+                    return;
+                }
+            }
         }
     }
 
