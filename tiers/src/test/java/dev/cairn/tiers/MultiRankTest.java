@@ -76,7 +76,11 @@ class MultiRankTest {
         ShardSpec s = ShardSpec.split(GLOBAL, 0, world, r);
         ByteBuffer w = ByteBuffer.allocateDirect((int) (s.lengths()[0] * GLOBAL[1] * 4)).order(ByteOrder.LITTLE_ENDIAN);
         for (int i = 0; w.hasRemaining(); i++) {
-            w.putFloat((float) (step * 1000 + s.offsets()[0] * GLOBAL[1] + i));
+            // step * 65536 + the element's global index: no chunk of one step equals a chunk of another. With step *
+            // 1000, rank 1's rows of step 1 equalled rank 0's of step 4, and rank 0, committing out of order, could
+            // retire step 4 and delete those chunks (due at the next collection in a tier in memory) while step 1 still
+            // committed: a lost step, reported (STORAGE), as GarbageCollector says it may be. Exact up to step 255.
+            w.putFloat((float) (step * 65536 + s.offsets()[0] * GLOBAL[1] + i));
         }
         ByteBuffer bias = ByteBuffer.allocateDirect(300 * 4 * 8).order(ByteOrder.LITTLE_ENDIAN);
         while (bias.hasRemaining()) {
