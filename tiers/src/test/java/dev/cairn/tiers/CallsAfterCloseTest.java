@@ -3,6 +3,7 @@ package dev.cairn.tiers;
 import static dev.cairn.tiers.Fixtures.randomTensor;
 import static dev.cairn.tiers.Fixtures.smallConfig;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -141,6 +142,52 @@ class CallsAfterCloseTest {
             assertNull(gcFailed.get(), "the collection begun before close finished");
             assertNull(store.deletedAfterClose.get(), "deleted after close returned");
             assertThrows(java.nio.file.NoSuchFileException.class, () -> disk.stat(ORPHAN), "the collection ran to its end");
+        }
+    }
+
+    /**
+     * A close waiting for a save in flight that is interrupted stops waiting and keeps the interrupt (it used to be
+     * swallowed: a caller's interrupt of a closing thread was lost).
+     */
+    @Test
+    void aCloseInterruptedWhileItWaitsForASaveKeepsTheInterrupt() throws Exception {
+        java.util.concurrent.CountDownLatch writing = new java.util.concurrent.CountDownLatch(1);
+        java.util.concurrent.CountDownLatch release = new java.util.concurrent.CountDownLatch(1);
+        try (FileSystemObjectStore disk = new FileSystemObjectStore(dir)) {
+            dev.cairn.testkit.ForwardingObjectStore held = new dev.cairn.testkit.ForwardingObjectStore(disk) {
+                @Override
+                public boolean putIfAbsent(String key, ByteBuffer data) throws java.io.IOException {
+                    if (key.contains("/chunks/")) {
+                        writing.countDown();
+                        try {
+                            release.await(60, TimeUnit.SECONDS);
+                        } catch (InterruptedException e) {
+                            Thread.currentThread().interrupt();
+                        }
+                    }
+                    return super.putIfAbsent(key, data);
+                }
+            };
+            CairnCheckpointer cp = new CairnCheckpointer(smallConfig(RUN).deadline(java.time.Duration.ofSeconds(60))
+                    .tier(TierConfig.of("disk", held)).build());
+            cp.save(1, state(1));
+            assertTrue(writing.await(60, TimeUnit.SECONDS), "the save's first chunk is being written");
+            java.util.concurrent.atomic.AtomicBoolean keptInterrupt = new java.util.concurrent.atomic.AtomicBoolean();
+            Thread closer = new Thread(() -> {
+                cp.close();
+                keptInterrupt.set(Thread.currentThread().isInterrupted());
+            }, "closer");
+            closer.start();
+            // Interrupted once it waits for the save (parked in the save's future), not before.
+            while (closer.isAlive() && !String.valueOf(java.util.concurrent.locks.LockSupport.getBlocker(closer))
+                    .startsWith("java.util.concurrent.CompletableFuture$Signaller")) {
+                java.util.concurrent.locks.LockSupport.parkNanos(TimeUnit.MILLISECONDS.toNanos(1));
+            }
+            closer.interrupt();
+            release.countDown(); // the writes go on, fail for the closed checkpointer, and the close ends
+            closer.join(TimeUnit.SECONDS.toMillis(60));
+            assertFalse(closer.isAlive(), "the close ended");
+            assertTrue(keptInterrupt.get(), "the close kept its thread's interrupt");
         }
     }
 }

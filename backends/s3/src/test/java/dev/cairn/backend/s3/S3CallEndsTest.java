@@ -265,7 +265,8 @@ class S3CallEndsTest {
             // Without the fix the upload goes on and its completion goes out after part 3's throttles.
             assertTrue(events.ended.await(60, TimeUnit.SECONDS), "the upload ended");
             assertEquals(0, events.completions.get(), "no completion after put threw");
-            assertEquals(1, events.aborts.get(), "the upload is aborted");
+            // At least one: an abort attempt that times out on a busy machine is retried (one clean-clone run sent 2).
+            assertTrue(events.aborts.get() >= 1, "the upload is aborted");
             assertEquals(List.of(), unfinished(store));
             assertThrows(NoSuchFileException.class, () -> store.stat("chunk"));
         }
@@ -308,7 +309,7 @@ class S3CallEndsTest {
             assertTrue(thrown.get().getMessage().contains("chunk") && thrown.get().getMessage().contains("is closed"),
                     thrown.get().getMessage());
             assertEquals(0, events.completions.get());
-            assertEquals(1, events.aborts.get(), "the upload is aborted");
+            assertTrue(events.aborts.get() >= 1, "the upload is aborted"); // an abort attempt may be retried
             assertEquals(List.of(), unfinished(store));
         }
     }

@@ -103,6 +103,20 @@ public final class Lifecycle {
         }
         parts.retention().closing();
         parts.inFlight().awaitOrExpire(System.nanoTime() + (ownThread ? 0 : deadline.toNanos()));
+        // Interrupted while it waited for the saves: it stopped waiting for them, but the rest still waits for the
+        // threads to stop before memory is freed (an interrupt would cut those waits short); kept for the caller.
+        boolean interrupted = Thread.interrupted();
+        try {
+            stopParts(ownThread);
+        } finally {
+            if (interrupted) {
+                Thread.currentThread().interrupt();
+            }
+        }
+    }
+
+    /** What {@link #close} stops once the saves in flight are done or failed. */
+    private void stopParts(boolean ownThread) {
         parts.pipeline().close();
         parts.retention().close();
         // A wait still running (a paced look at open, on a tier's I/O thread; a commit's confirmation under a tier's

@@ -53,14 +53,24 @@ public final class InFlightSaves {
         return true;
     }
 
-    /** Close: waits until {@code until} for each save in flight, and fails (CLOSED) each that has not finished by then. */
+    /**
+     * Close: waits until {@code until} for each save in flight, and fails (CLOSED) each that has not finished by then.
+     * Interrupted, it waits no more (each save not finished fails at once) and keeps the interrupt.
+     */
     public void awaitOrExpire(long until) {
+        boolean interrupted = false;
         for (SaveJob job : jobs()) {
             try {
-                job.handle().done().get(Math.max(0, until - System.nanoTime()), TimeUnit.NANOSECONDS);
+                job.handle().done().get(interrupted ? 0 : Math.max(0, until - System.nanoTime()), TimeUnit.NANOSECONDS);
+            } catch (InterruptedException e) {
+                interrupted = true;
+                job.expire(new CheckpointException(Reason.CLOSED, "checkpointer closed before step " + job.step() + " committed"));
             } catch (Exception e) {
                 job.expire(new CheckpointException(Reason.CLOSED, "checkpointer closed before step " + job.step() + " committed"));
             }
+        }
+        if (interrupted) {
+            Thread.currentThread().interrupt();
         }
     }
 }
