@@ -620,7 +620,7 @@ final class RankCommit {
             entries.addAll(m.entries());
         }
         // Rank 0's own time of the step, not now: a promotion carries it, so every tier's MANIFEST of this checkpoint
-        // has the same one, and another save of the same step number its own (Restorer#sameCommit).
+        // has the same one, and another save of the same step number its own (Manifest#sameCommitAs).
         return new Manifest(own.formatVersion(), own.contentHash(), own.run(), own.step(), own.worldSize(), 0, own.createdAt(),
                 own.chunkBytes(), entries);
     }

@@ -54,6 +54,16 @@ public record Manifest(int formatVersion, ContentHash contentHash, String run, l
                 entries);
     }
 
+    /**
+     * Whether {@code other}, a MANIFEST of the same step (in another tier), commits the same checkpoint as this one: a
+     * promotion carries the time rank 0 made its part of the step ({@code createdAt}) into every tier, where another
+     * save of the same step number (an earlier run's, kept in a slower tier) has its own. Multi-rank MANIFESTs written
+     * before promotions carried it never match one of another tier.
+     */
+    public boolean sameCommitAs(Manifest other) {
+        return other == this || (other.step == step && other.worldSize == worldSize && other.createdAt.equals(createdAt));
+    }
+
     /** The same manifest with other entries (another tier's stored forms). */
     public Manifest withEntries(List<EntryRecord> other) {
         return new Manifest(formatVersion, contentHash, run, step, worldSize, rank, createdAt, chunkBytes, other, indexed);

@@ -4,7 +4,6 @@ import dev.cairn.CommitReport;
 import dev.cairn.tiers.internal.Tier;
 import dev.cairn.tiers.internal.commit.CommitProtocol;
 import dev.cairn.tiers.internal.commit.TierCommitter;
-import dev.cairn.tiers.internal.manifest.ChunkRef;
 import dev.cairn.tiers.internal.manifest.EntryRecord;
 import dev.cairn.tiers.internal.manifest.Manifest;
 import dev.cairn.tiers.internal.pipeline.InFlightSaves;
@@ -25,11 +24,10 @@ import java.util.concurrent.TimeoutException;
  * slower tier that lacks it, whatever its interval, and waits for those commits; all within the grace. What has not
  * committed by then is left uncommitted (a promotion writes its MANIFEST last) and the JVM goes on exiting.
  *
- * <p>A slower tier that holds the step already holds it persisted only if its commit holds this rank's entries with
- * the same content (names, kinds, types, shapes, slices and the content hashes of their chunks, in order; not the
- * stored forms, which differ between tiers): another commit of the same step number (an earlier run's, before a
- * rewind to an older step that reached the step again) would be restored as the step once the first tier is gone. It
- * cannot be replaced (a MANIFEST is created once): the step is counted as not persisted there, with a warning.
+ * <p>A slower tier that holds the step already holds it persisted only if it is the same commit
+ * ({@link Manifest#sameCommitAs}): another commit of the same step number (an earlier run's, before a rewind to an
+ * older step that reached the step again) would be restored as the step once the first tier is gone. It cannot be
+ * replaced (a MANIFEST is created once): the step is counted as not persisted there, with a warning.
  */
 public final class PersistNewest {
     private static final org.slf4j.Logger LOG = org.slf4j.LoggerFactory.getLogger(PersistNewest.class);
@@ -87,7 +85,7 @@ public final class PersistNewest {
         Tier first = tiers.get(0);
         try {
             long newest;
-            Manifest m;
+            Manifest whole;
             Map<String, CompletableFuture<CommitReport>> promotions = new LinkedHashMap<>();
             List<Tier> holding = new ArrayList<>(); // hold the step already: compared below, outside the lock
             // Under the first tier's commit lock until each promotion has pinned the step's chunks there (it does so
@@ -105,7 +103,8 @@ public final class PersistNewest {
                 if (newest < 0) {
                     return outcome;
                 }
-                m = ownPart(commits.read(first, newest));
+                whole = commits.read(first, newest);
+                Manifest m = ownPart(whole);
                 for (Tier target : tiers.subList(1, tiers.size())) {
                     if (!commits.isCommitted(target, newest)) {
                         CompletableFuture<CommitReport> done = new CompletableFuture<>();
@@ -120,13 +119,13 @@ public final class PersistNewest {
             }
             for (Tier target : holding) {
                 try {
-                    String other = otherContent(m, ownPart(commits.withRanks(target, commits.readGlobal(target, newest),
-                            java.util.Set.of(rank))));
-                    if (other != null) {
+                    Manifest there = commits.readGlobal(target, newest);
+                    if (!whole.sameCommitAs(there)) {
                         anotherCommit.add(target.name());
-                        LOG.warn("on shutdown, step {} in tier {} is another commit of that step ({}); not persisted there:"
-                                        + " once tier {} is gone, a restore of step {} gets that commit's state",
-                                newest, target.name(), other, first.name(), newest);
+                        LOG.warn("on shutdown, step {} in tier {} is another commit of that step (made at {}, not {}); not"
+                                        + " persisted there: once tier {} is gone, a restore of step {} gets that commit's"
+                                        + " state", newest, target.name(), there.createdAt(), whole.createdAt(), first.name(),
+                                newest);
                     }
                 } catch (IOException | RuntimeException e) {
                     LOG.warn("on shutdown, step {} in tier {} could not be compared with tier {}'s ({}); not counted as"
@@ -149,39 +148,6 @@ public final class PersistNewest {
             LOG.warn("on shutdown, the newest step of tier {} could not be persisted: {}", first.name(), e.toString());
         }
         return outcome;
-    }
-
-    /**
-     * How {@code there} (this rank's entries of a step as another tier commits it) differs from {@code here} (the
-     * same step's in the first tier), or null when they hold the same content: the same entries by name, each of the
-     * same kind, type, shapes, slice and size, with chunks of the same offsets, lengths and content hashes in order.
-     * Stored forms (codec, stored length, delta bases) are left out: each tier stores a chunk its own way.
-     */
-    static String otherContent(Manifest here, Manifest there) {
-        Map<String, EntryRecord> theirs = new LinkedHashMap<>();
-        for (EntryRecord e : there.entries()) {
-            theirs.put(e.name(), e);
-        }
-        if (theirs.size() != there.entries().size() || here.entries().size() != theirs.size()) {
-            return "its entries are " + theirs.keySet() + ", not " + here.entries().stream().map(EntryRecord::name).toList();
-        }
-        for (EntryRecord e : here.entries()) {
-            EntryRecord t = theirs.get(e.name());
-            if (t == null || !e.sameEntryAs(t)) {
-                return "entry '" + e.name() + "' is " + (t == null ? "missing" : "another shape, type or slice");
-            }
-            if (e.chunks().size() != t.chunks().size()) {
-                return "entry '" + e.name() + "' has " + t.chunks().size() + " chunks, not " + e.chunks().size();
-            }
-            for (int i = 0; i < e.chunks().size(); i++) {
-                ChunkRef a = e.chunks().get(i);
-                ChunkRef b = t.chunks().get(i);
-                if (a.offset() != b.offset() || a.rawLength() != b.rawLength() || !a.hash().equals(b.hash())) {
-                    return "entry '" + e.name() + "' holds other content at byte " + a.offset();
-                }
-            }
-        }
-        return null;
     }
 
     /**

@@ -326,8 +326,8 @@ public final class Restorer implements AutoCloseable {
     /**
      * {@code global} (the MANIFEST of {@code step} in {@code t}) with the entries of {@code ranks} carrying their chunks,
      * read from {@code t}'s rank indexes. An index {@code t} cannot give (the peer tier lost it with the ranks that held
-     * it) is taken from the next of {@code holders} that commits the same checkpoint ({@link #sameCommit}), as a chunk
-     * would be: its rows name the same content by hash, and every chunk is still read from {@code t} first.
+     * it) is taken from the next of {@code holders} that commits the same checkpoint ({@link Manifest#sameCommitAs}),
+     * as a chunk would be: its rows name the same content by hash, and every chunk is still read from {@code t} first.
      */
     private Manifest withRanks(Tier t, Manifest global, java.util.Set<Integer> ranks, List<Tier> holders, long step,
                                CommitProtocol reads) throws IOException {
@@ -344,7 +344,7 @@ public final class Restorer implements AutoCloseable {
                 for (Tier u : holders) {
                     try {
                         Manifest other = u == t ? global : reads.readGlobal(u, step);
-                        if (!sameCommit(global, other)) {
+                        if (!global.sameCommitAs(other)) {
                             continue; // another commit of this step number: its rows would mix two states
                         }
                         if (other.paged() && u != t) {
@@ -376,16 +376,6 @@ public final class Restorer implements AutoCloseable {
             return new Manifest(global.formatVersion(), global.contentHash(), global.run(), global.step(), global.worldSize(),
                     global.rank(), global.createdAt(), global.chunkBytes(), entries, global.indexed());
         }
-    }
-
-    /**
-     * Whether {@code other} (a MANIFEST of the same step in another tier) commits the same checkpoint as {@code global}:
-     * a promotion carries the time rank 0 made its part of the step ({@code createdAt}) into every tier, where another
-     * save of the same step number (an earlier run's, kept in a slower tier) has its own. A MANIFEST written before
-     * the promotions carried it never matches: its step is then read from one tier's commit alone.
-     */
-    static boolean sameCommit(Manifest global, Manifest other) {
-        return other == global || (other.worldSize() == global.worldSize() && other.createdAt().equals(global.createdAt()));
     }
 
     /** A read of {@code what} that may fail: null with the reason noted, unless every copy would fail alike. */
