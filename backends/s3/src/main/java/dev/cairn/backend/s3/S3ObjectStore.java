@@ -224,10 +224,10 @@ public final class S3ObjectStore implements ObjectStore {
         }
         long last = offset + dst.remaining() - 1;
         String range = "bytes=" + offset + "-" + (last < offset ? Long.MAX_VALUE - 1 : last);
-        ReadAttempts attempts = new ReadAttempts();
+        Attempts<IntoBuffer> attempts = new Attempts<>(IntoBuffer::abandon);
         String what = "read '" + ObjectKeys.printable(key) + "' at " + offset + " in " + where;
         CompletableFuture<Integer> got = retrier.call(deadline(), timeout -> {
-            IntoBuffer into = attempts.next(dst, offset, what);
+            IntoBuffer into = attempts.next(() -> new IntoBuffer(dst, offset, what));
             if (into == null) { // the read ended (interrupted, or past the guard) while this attempt was being started
                 return CompletableFuture.failedFuture(new IOException(what + ": the read ended"));
             }
@@ -249,30 +249,39 @@ public final class S3ObjectStore implements ObjectStore {
     }
 
     /**
-     * The GET attempts of one read, each writing into the caller's buffer. A new attempt abandons the ones before it;
-     * once the read {@linkplain #finish finished}, every attempt is abandoned and none starts any more, so nothing
-     * writes into the caller's buffer after read returned or threw (the retrier's timer may be starting an attempt
-     * at that very moment: it gets none).
+     * The attempts of one call that works on its caller's buffer (a GET writing into it, a PUT reading from it),
+     * {@code end} being what stops one (abandoning its transformer, cancelling its request). A new attempt ends the one
+     * before it; once the call {@linkplain #finish finished}, its attempt is ended and none starts any more, so nothing
+     * touches the caller's buffer after the call returned or threw (the retrier's timer may be starting an attempt at
+     * that very moment: it gets none).
      */
-    static final class ReadAttempts {
-        private final List<IntoBuffer> started = new ArrayList<>(1);
+    static final class Attempts<A> {
+        private final java.util.function.Consumer<A> end;
+        private A current;
         private boolean finished;
 
-        /** The transformer of a new attempt into {@code dst}, or null once the read finished. */
-        synchronized IntoBuffer next(ByteBuffer dst, long offset, String what) {
+        Attempts(java.util.function.Consumer<A> end) {
+            this.end = end;
+        }
+
+        /** A new attempt, made by {@code start}, or null once the call finished. */
+        synchronized A next(java.util.function.Supplier<A> start) {
             if (finished) {
                 return null;
             }
-            started.forEach(IntoBuffer::abandon);
-            IntoBuffer into = new IntoBuffer(dst, offset, what);
-            started.add(into);
-            return into;
+            if (current != null) {
+                end.accept(current);
+            }
+            current = start.get();
+            return current;
         }
 
-        /** Abandons every attempt (waiting for a copy in progress) and refuses new ones. */
+        /** Ends the attempt (waiting for a copy in progress, where ending one does) and refuses new ones. */
         synchronized void finish() {
             finished = true;
-            started.forEach(IntoBuffer::abandon);
+            if (current != null) {
+                end.accept(current);
+            }
         }
     }
 
@@ -310,9 +319,7 @@ public final class S3ObjectStore implements ObjectStore {
     @Override
     public List<ObjectInfo> list(String prefix) throws IOException {
         checkOpen();
-        if (prefix == null || !ObjectKeys.printable(prefix).equals(prefix) || prefix.indexOf('\\') >= 0) {
-            throw new IOException("invalid prefix '" + (prefix == null ? null : ObjectKeys.printable(prefix)) + "'");
-        }
+        checkPrefix(prefix);
         List<ObjectInfo> found = new ArrayList<>();
         String token = null;
         long deadline = deadline();
@@ -347,9 +354,7 @@ public final class S3ObjectStore implements ObjectStore {
     @Override
     public int deleteAbandonedWrites(String prefix, Duration olderThan) throws IOException {
         checkOpen();
-        if (prefix == null || !ObjectKeys.printable(prefix).equals(prefix) || prefix.indexOf('\\') >= 0) {
-            throw new IOException("invalid prefix '" + (prefix == null ? null : ObjectKeys.printable(prefix)) + "'");
-        }
+        checkPrefix(prefix);
         String under = config.prefix() + prefix;
         java.time.Instant cutoff = java.time.Instant.now().minus(olderThan);
         long deadline = deadline();
@@ -395,9 +400,7 @@ public final class S3ObjectStore implements ObjectStore {
     @Override
     public List<String> listFolders(String prefix) throws IOException {
         checkOpen();
-        if (prefix == null || !ObjectKeys.printable(prefix).equals(prefix) || prefix.indexOf('\\') >= 0) {
-            throw new IOException("invalid prefix '" + (prefix == null ? null : ObjectKeys.printable(prefix)) + "'");
-        }
+        checkPrefix(prefix);
         java.util.TreeSet<String> found = new java.util.TreeSet<>();
         String token = null;
         long deadline = deadline();
@@ -576,25 +579,16 @@ public final class S3ObjectStore implements ObjectStore {
      */
     private void putOnce(String key, String objectKey, ByteBuffer body, Map<String, String> record, long deadline)
             throws IOException {
-        List<CompletableFuture<?>> started = new ArrayList<>(1);
-        boolean[] ended = new boolean[1];
+        Attempts<CompletableFuture<?>> attempts = new Attempts<>(attempt -> attempt.cancel(true));
         CompletableFuture<?> done = retrier.call(deadline, timeout -> {
-            synchronized (started) {
-                if (ended[0]) { // the retrier's timer was starting this attempt as the call ended
-                    return CompletableFuture.failedFuture(new IOException("put '" + objectKey + "': the call ended"));
-                }
-                CompletableFuture<?> attempt = putAttempt(objectKey, body, record, false, timeout);
-                started.add(attempt);
-                return attempt;
-            }
+            CompletableFuture<?> attempt = attempts.next(() -> putAttempt(objectKey, body, record, false, timeout));
+            return attempt != null ? attempt
+                    : CompletableFuture.failedFuture(new IOException("put '" + objectKey + "': the call ended"));
         });
         try {
             await(done, "put", key);
         } finally {
-            synchronized (started) {
-                ended[0] = true;
-                started.forEach(attempt -> attempt.cancel(true));
-            }
+            attempts.finish();
         }
     }
 
@@ -660,6 +654,13 @@ public final class S3ObjectStore implements ObjectStore {
         checkOpen();
         Keys.check(config.prefix(), key);
         return config.prefix() + key;
+    }
+
+    /** Refuses a prefix no key of a store could start with (control characters, a backslash), before any request. */
+    private static void checkPrefix(String prefix) throws IOException {
+        if (prefix == null || !ObjectKeys.printable(prefix).equals(prefix) || prefix.indexOf('\\') >= 0) {
+            throw new IOException("invalid prefix '" + (prefix == null ? null : ObjectKeys.printable(prefix)) + "'");
+        }
     }
 
     private long deadline() {

@@ -325,11 +325,11 @@ class S3CallEndsTest {
     @Test
     void anAttemptStartedAfterTheReadEndedWritesNothingIntoTheCallersBuffer() throws Exception {
         ByteBuffer dst = ByteBuffer.allocate(64);
-        S3ObjectStore.ReadAttempts attempts = new S3ObjectStore.ReadAttempts();
-        IntoBuffer first = attempts.next(dst, 0, "read 'k'");
+        S3ObjectStore.Attempts<IntoBuffer> attempts = new S3ObjectStore.Attempts<>(IntoBuffer::abandon);
+        IntoBuffer first = attempts.next(() -> new IntoBuffer(dst, 0, "read 'k'"));
         attempts.finish(); // the read's finally: the caller owns its buffer again
 
-        IntoBuffer late = attempts.next(dst, 0, "read 'k'"); // the timer's next attempt
+        IntoBuffer late = attempts.next(() -> new IntoBuffer(dst, 0, "read 'k'")); // the timer's next attempt
         for (IntoBuffer attempt : java.util.Arrays.asList(first, late)) {
             if (attempt != null) {
                 deliver(attempt, new byte[] {1, 2, 3, 4});
