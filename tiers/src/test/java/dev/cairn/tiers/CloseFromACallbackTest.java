@@ -4,6 +4,7 @@ import static dev.cairn.tiers.Fixtures.randomTensor;
 import static dev.cairn.tiers.Fixtures.smallConfig;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNotSame;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -53,8 +54,9 @@ class CloseFromACallbackTest {
         Files.createDirectories(dir.resolve("slower"));
         try (FileSystemObjectStore fast = new FileSystemObjectStore(dir.resolve("fast"));
              FileSystemObjectStore slower = new FileSystemObjectStore(dir.resolve("slower"))) {
+            java.util.concurrent.CountDownLatch attached = new java.util.concurrent.CountDownLatch(1);
             Checkpointer cp = Checkpointer.open(smallConfig(RUN).deadline(DEADLINE)
-                    .tier(TierConfig.of("fast", fast)).tier(TierConfig.of("slower", slower)).build());
+                    .tier(TierConfig.of("fast", manifestAfter(attached, fast))).tier(TierConfig.of("slower", slower)).build());
             AtomicLong closeMillis = new AtomicLong(-1);
             AtomicReference<Thread> callbackThread = new AtomicReference<>();
             CompletableFuture<Void> closed;
@@ -67,7 +69,9 @@ class CloseFromACallbackTest {
                     cp.close();
                     closeMillis.set(TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - began));
                 });
+                attached.countDown();
                 closed.get(60, TimeUnit.SECONDS); // a close that threw (a leak) fails this
+                assertNotSame(Thread.currentThread(), callbackThread.get(), "the callback ran inside the commit");
                 // The fast tier's I/O thread the callback ran on ends once the commit it was called in is over.
                 callbackThread.get().join(TimeUnit.SECONDS.toMillis(60));
                 assertFalse(callbackThread.get().isAlive(), "the commit the close was called in ended");
@@ -106,7 +110,8 @@ class CloseFromACallbackTest {
         java.util.concurrent.atomic.AtomicBoolean holding = new java.util.concurrent.atomic.AtomicBoolean();
         java.util.concurrent.atomic.AtomicInteger landedAfterClose = new java.util.concurrent.atomic.AtomicInteger();
         try (FileSystemObjectStore disk = new FileSystemObjectStore(dir.resolve("fast"))) {
-            dev.cairn.testkit.ForwardingObjectStore fast = new dev.cairn.testkit.ForwardingObjectStore(disk) {
+            java.util.concurrent.CountDownLatch attached = new java.util.concurrent.CountDownLatch(1);
+            dev.cairn.testkit.ForwardingObjectStore fast = new dev.cairn.testkit.ForwardingObjectStore(manifestAfter(attached, disk)) {
                 @Override
                 public boolean putIfAbsent(String key, java.nio.ByteBuffer data) throws java.io.IOException {
                     if (!key.contains("/chunks/")) {
@@ -145,6 +150,7 @@ class CloseFromACallbackTest {
                         closeReturned.countDown();
                     }
                 });
+                attached.countDown();
                 assertTrue(firstSaveWritten.await(60, TimeUnit.SECONDS), "the first save's chunks written");
                 holding.set(true);
                 cp.save(2, TrainingState.builder().add(randomTensor("w", DType.F32, 64_000, 2)).build());
@@ -155,6 +161,22 @@ class CloseFromACallbackTest {
             assertNull(closeFailed.get(), "the close in the callback freed staging still in use");
             assertEquals(0, landedAfterClose.get(), "chunk writes landed in the store after close returned");
         }
+    }
+
+    /**
+     * {@code store}, whose MANIFEST creates wait until {@code attached}: the commit callback is then attached before
+     * the commit completes its future, and runs inside the commit, on the tier's I/O thread, not on the test's.
+     */
+    private static dev.cairn.ObjectStore manifestAfter(java.util.concurrent.CountDownLatch attached, dev.cairn.ObjectStore store) {
+        return new dev.cairn.testkit.ForwardingObjectStore(store) {
+            @Override
+            public boolean putIfAbsent(String key, java.nio.ByteBuffer data) throws java.io.IOException {
+                if (key.endsWith("/MANIFEST")) {
+                    await(attached, 60);
+                }
+                return super.putIfAbsent(key, data);
+            }
+        };
     }
 
     private static boolean await(java.util.concurrent.CountDownLatch latch, long seconds) {

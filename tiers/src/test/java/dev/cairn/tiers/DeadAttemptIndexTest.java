@@ -53,7 +53,7 @@ class DeadAttemptIndexTest {
         ShardSpec s = ShardSpec.split(GLOBAL, 0, world, r);
         ByteBuffer w = ByteBuffer.allocateDirect((int) (s.lengths()[0] * GLOBAL[1] * 4)).order(ByteOrder.LITTLE_ENDIAN);
         for (int i = 0; w.hasRemaining(); i++) {
-            w.putFloat((float) (step * 1000 + s.offsets()[0] * GLOBAL[1] + i));
+            w.putFloat((float) (step * 65536 + s.offsets()[0] * GLOBAL[1] + i)); // as MultiRankTest: no chunk of two steps alike
         }
         return TrainingState.builder()
                 .add(Tensor.sharded("w", DType.F32, s, w.flip()))

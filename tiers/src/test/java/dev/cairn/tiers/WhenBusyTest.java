@@ -147,7 +147,9 @@ class WhenBusyTest {
 
             memory.open.countDown(); // the writes return; staging drains
             CheckpointHandle third = null;
+            long until = System.nanoTime() + TimeUnit.SECONDS.toNanos(WAIT_SECONDS); // bounds a hang, not a timing
             for (long step = 3; third == null; step++) {
+                assertTrue(System.nanoTime() - until < 0, "staging never drained");
                 CheckpointHandle h = cp.save(step, large(step));
                 if (h.skipped().isEmpty()) {
                     third = h;

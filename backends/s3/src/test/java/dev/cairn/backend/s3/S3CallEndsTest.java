@@ -205,6 +205,8 @@ class S3CallEndsTest {
         final java.util.concurrent.CountDownLatch ended = new java.util.concurrent.CountDownLatch(1);
         final AtomicInteger completions = new AtomicInteger();
         final AtomicInteger aborts = new AtomicInteger();
+        /** Interrupted as soon as a part is refused, where set: while the upload surely still runs. */
+        volatile Thread toInterrupt;
 
         @Override
         public void beforeTransmission(Context.BeforeTransmission context, ExecutionAttributes attributes) {
@@ -220,6 +222,10 @@ class S3CallEndsTest {
         @Override
         public void onExecutionFailure(Context.FailedExecution context, ExecutionAttributes attributes) {
             if (context.request() instanceof UploadPartRequest) {
+                Thread caller = toInterrupt;
+                if (caller != null) {
+                    caller.interrupt();
+                }
                 partRefused.countDown();
             }
         }
@@ -252,10 +258,12 @@ class S3CallEndsTest {
                 }
             }, "interrupted-put");
             caller.setDaemon(true);
+            // Interrupted by the interceptor when part 3 is refused, while the upload surely still runs (interrupted
+            // from here after the latch, a slow test thread could find the upload done and nothing to interrupt).
+            events.toInterrupt = caller;
             caller.start();
             // Generous waits here and below: they only bound a hang; a 2-core machine under load is slow, not stuck.
             assertTrue(events.partRefused.await(60, TimeUnit.SECONDS), "part 3 throttled");
-            caller.interrupt();
             caller.join(TimeUnit.SECONDS.toMillis(60));
             assertFalse(caller.isAlive(), "put ended");
             assertInstanceOf(InterruptedIOException.class, thrown.get());

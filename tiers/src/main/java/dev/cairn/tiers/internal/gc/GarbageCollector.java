@@ -139,10 +139,9 @@ public final class GarbageCollector {
 
     /**
      * What writers killed mid-write left under the run's keys in {@code tier}'s store that is no object (a disk tier's
-     * temporary files, each
-     * as large as the object it was to become): removed by a sweep once older than {@code grace}, and never younger
-     * than {@link #ABANDONED_WRITE_AGE}, so that no write in progress (whose file grows as it is written) loses its
-     * file. Best effort: what fails is left to the next sweep.
+     * temporary files, each as large as the object it was to become; S3's unfinished multipart uploads): removed by a
+     * sweep once older than {@code grace}, and never younger than {@link #ABANDONED_WRITE_AGE}, so that no write in
+     * progress (whose file grows as it is written) loses its file. Best effort: what fails is left to the next sweep.
      */
     private static void deleteAbandonedWrites(Tier tier, Duration grace) {
         Duration age = grace.compareTo(ABANDONED_WRITE_AGE) > 0 ? grace : ABANDONED_WRITE_AGE;
