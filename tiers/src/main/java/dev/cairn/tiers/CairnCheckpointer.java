@@ -33,6 +33,7 @@ import dev.cairn.tiers.internal.pipeline.SaveJob;
 import dev.cairn.tiers.internal.pipeline.SavePipeline;
 import dev.cairn.tiers.internal.promote.PersistNewest;
 import dev.cairn.tiers.internal.promote.Promoter;
+import dev.cairn.tiers.internal.restore.NewestStepAgreement;
 import dev.cairn.tiers.internal.restore.Restorer;
 import dev.cairn.tiers.internal.restore.StaleIndexCleanUp;
 import dev.cairn.tiers.internal.save.SaveAdmission;
@@ -109,7 +110,8 @@ public final class CairnCheckpointer implements Checkpointer {
             tiers.add(new Tier(t, tiers.size(), layout, IO_THREADS_PER_TIER, config.compressionLevel()));
         }
         ClosingClock waits = new ClosingClock();
-        CommitProtocol commits = new CommitProtocol(manifests, coordinatorOf(config), config.deadline(), waits, null);
+        Coordinator coordinator = coordinatorOf(config);
+        CommitProtocol commits = new CommitProtocol(manifests, coordinator, config.deadline(), waits, null);
         boolean multiRank = config.worldSize() > 1;
         // A multi-rank commit waits for the other ranks: on its own threads, never on a tier's I/O threads, whose
         // chunk writes (of this step in another tier, or of the next steps) the other ranks may be waiting for.
@@ -131,7 +133,11 @@ public final class CairnCheckpointer implements Checkpointer {
         OwnThreads restoreThreads = new OwnThreads("cairn-restore");
         ExecutorService restorePool = Executors.newFixedThreadPool(RESTORE_THREADS_PER_ENCODER * config.encoderThreads(),
                 restoreThreads);
-        this.restorer = new Restorer(tiers, commits, restorePool, config.deadline(), config.rank(), config.worldSize(), scratch);
+        // Ranks restoring the newest step agree on it where their coordinator can pass the steps they found.
+        NewestStepAgreement agreement = coordinator == null || !NewestStepAgreement.canAgree(coordinator) ? null
+                : new NewestStepAgreement(coordinator, config.run(), config.rank(), config.worldSize(), config.deadline());
+        this.restorer = new Restorer(tiers, commits, restorePool, config.deadline(), config.rank(), config.worldSize(), scratch,
+                agreement);
         this.rankRestore = multiRank
                 ? new StaleIndexCleanUp(restorer, tiers, commits, config.rank(), config.worldSize(), rankCommits,
                         config.deadline(), saving::get) : null;

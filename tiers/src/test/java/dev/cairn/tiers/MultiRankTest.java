@@ -39,6 +39,7 @@ import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
+import dev.cairn.testkit.GatheringCoordinator;
 import org.apache.arrow.memory.RootAllocator;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
@@ -410,36 +411,9 @@ class MultiRankTest {
         }
     }
 
-    /**
-     * A framework barrier that also gathers each rank's token (as MPI_Allgather or Spark's allGather do); before it lets
-     * the ranks go from a barrier named {@code interfereAt}, {@code interference} runs once: another writer acting
-     * between the ranks' index writes and rank 0's reads.
-     */
+    /** A framework barrier that also gathers each rank's token; {@code interference} runs as {@link GatheringCoordinator} says. */
     private static Coordinator gatheringBarrier(String interfereAt, Runnable interference) {
-        Map<String, CyclicBarrier> barriers = new ConcurrentHashMap<>();
-        Map<String, String[]> tokens = new ConcurrentHashMap<>();
-        return new Coordinator() {
-            @Override
-            public void barrier(String name, int rank, int world, Duration timeout) {
-                allGather(name, rank, world, "", timeout);
-            }
-
-            @Override
-            public java.util.Optional<List<String>> allGather(String name, int rank, int world, String token, Duration timeout) {
-                String[] all = tokens.computeIfAbsent(name, k -> new String[world]);
-                all[rank] = token;
-                Runnable last = name.equals(interfereAt) ? interference : () -> { };
-                try {
-                    barriers.computeIfAbsent(name, k -> new CyclicBarrier(world, last)).await(timeout.toNanos(), TimeUnit.NANOSECONDS);
-                } catch (TimeoutException | java.util.concurrent.BrokenBarrierException e) {
-                    throw new CheckpointException(Reason.TIMEOUT, "barrier " + name + " timed out");
-                } catch (InterruptedException e) {
-                    Thread.currentThread().interrupt();
-                    throw new CheckpointException(Reason.CLOSED, "interrupted");
-                }
-                return java.util.Optional.of(List.of(all));
-            }
-        };
+        return new GatheringCoordinator(interfereAt, interference);
     }
 
     /**

@@ -33,8 +33,10 @@ import java.util.concurrent.TimeUnit;
  * --run NAME --rank R --world W --peers host:port,... [--scale S] [--s3-endpoint URL --s3-bucket B] [--s3-every K]
  * [--disk DIR] [--disk-every K] [--restore] [--steps N] [--pause-at X] [--verify] [--gc-grace-seconds G]
  * [--save-every K] [--deadline-seconds D] [--tiers peer,disk,s3] [--full-every K] [--wait-commit] [--restore-reps N]
- * [--no-finish-barrier]
+ * [--no-finish-barrier] [--together]
  * </pre>
+ * {@code --together}: every rank of the world restores at once ({@code --restore} or {@code --verify}), and they agree
+ * on the newest step ({@link RestoreRequest#together()}); without it, a replacement of a lost rank restores alone.
  * prints {@code ready}, {@code restored <step> tier=<tier> bytes=<tier=n,...> ms=<t>},
  * {@code committed <step> ms=<save to commit in every tier> first-tier-us=<save to commit in the first>
  * capture-us=<stall> bytes=<raw bytes>},
@@ -99,8 +101,9 @@ public final class ShardedRank {
                     int reps = Integer.parseInt(a.getOrDefault("restore-reps", "1"));
                     for (int i = 0; i < reps; i++) {
                         long t0 = System.nanoTime();
-                        RestoreResult r = cp.restore(RestoreRequest.latest().into(model.targets())
-                                .onRankBlobs((name, saved, savedWorld, me, w) -> saved.get(me % savedWorld)));
+                        RestoreRequest newest = RestoreRequest.latest().into(model.targets())
+                                .onRankBlobs((name, saved, savedWorld, me, w) -> saved.get(me % savedWorld));
+                        RestoreResult r = cp.restore(a.containsKey("together") ? newest.together() : newest);
                         long ms = (System.nanoTime() - t0) / 1_000_000;
                         model.restored(r.state());
                         System.out.println((i == 0 ? "restored " : "restored-again ") + r.step() + " tier=" + r.tier() + " bytes="

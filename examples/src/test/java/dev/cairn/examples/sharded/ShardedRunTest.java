@@ -74,7 +74,8 @@ class ShardedRunTest {
             peers = peers(4);
             ranks.clear();
             for (int r = 0; r < 4; r++) {
-                ranks.add(start(common, "p2-rank" + r, env, "--rank", r, "--world", 4, "--peers", peers, "--steps", 16, "--restore"));
+                ranks.add(start(common, "p2-rank" + r, env, "--rank", r, "--world", 4, "--peers", peers, "--steps", 16, "--restore",
+                        "--together"));
             }
             for (RankProcess p : ranks) {
                 Matcher m = restored(p);
@@ -91,7 +92,8 @@ class ShardedRunTest {
                 peers = peers(world);
                 ranks.clear();
                 for (int r = 0; r < world; r++) {
-                    ranks.add(start(common, "p3-w" + world + "-rank" + r, env, "--rank", r, "--world", world, "--peers", peers, "--verify"));
+                    ranks.add(start(common, "p3-w" + world + "-rank" + r, env, "--rank", r, "--world", world, "--peers", peers, "--verify",
+                            "--together"));
                 }
                 for (RankProcess p : ranks) {
                     assertEquals(16, Long.parseLong(restored(p).group(1)));

@@ -111,7 +111,8 @@ final class ShardedTrainingTask implements Function1<Iterator<Integer>, Iterator
 
             ShardedModel model = new ShardedModel(rank, ranks.worldSize(), scale);
             try {
-                RestoreResult r = cp.restore(RestoreRequest.latest().into(model.targets())
+                // Every task of the barrier stage restores: they agree on one step.
+                RestoreResult r = cp.restore(RestoreRequest.latest().into(model.targets()).together()
                         .onRankBlobs((name, saved, savedWorld, me, world) -> saved.get(me % savedWorld)));
                 model.restored(r.state());
                 out.add(rank + " restored " + r.step() + " " + r.tier());

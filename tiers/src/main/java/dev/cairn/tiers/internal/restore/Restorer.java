@@ -49,6 +49,8 @@ public final class Restorer implements AutoCloseable {
     private final ScratchPool<ChunkReader> readers;
     private final int rank;
     private final int worldSize;
+    /** Where the ranks agree on the newest step; null where each chooses alone (one rank, no coordinator). */
+    private final NewestStepAgreement agreement;
 
     /**
      * A restorer for rank {@code rank} of {@code worldSize}: it asks for its own slices ({@link RestorePlan}).
@@ -57,6 +59,16 @@ public final class Restorer implements AutoCloseable {
      */
     public Restorer(List<Tier> tiers, CommitProtocol commits, ExecutorService pool, Duration deadline, int rank, int worldSize,
                     BufferAllocator scratch) {
+        this(tiers, commits, pool, deadline, rank, worldSize, scratch, null);
+    }
+
+    /**
+     * A restorer whose restores of the newest step meet the other ranks through {@code agreement} to restore one step
+     * (see {@link dev.cairn.RestoreRequest}); null: each rank chooses alone.
+     */
+    public Restorer(List<Tier> tiers, CommitProtocol commits, ExecutorService pool, Duration deadline, int rank, int worldSize,
+                    BufferAllocator scratch, NewestStepAgreement agreement) {
+        this.agreement = agreement;
         this.readers = new ScratchPool<>("restore", () -> ChunkReader.under(scratch, "restore"), ChunkReader::close);
         this.tiers = tiers;
         this.commits = commits;
@@ -110,7 +122,7 @@ public final class Restorer implements AutoCloseable {
 
     private RestoreResult restoreOnce(RestoreRequest request, java.util.function.LongConsumer chosen) {
         CommitProtocol reads = commits.restoring(rank, worldSize);
-        Planned planned = plan(request, holdersOf(request, reads), chosen, reads);
+        Planned planned = plan(request, agreedHolders(request, reads), chosen, reads);
         long step = planned.step;
         Located located = planned.located;
         Manifest m = located.manifest;
@@ -151,7 +163,7 @@ public final class Restorer implements AutoCloseable {
      */
     public PlannedRestore plan(RestoreRequest request, java.util.function.LongConsumer chosen) {
         CommitProtocol reads = commits.restoring(rank, worldSize);
-        Planned p = plan(request, holdersOf(request, reads), chosen, reads);
+        Planned p = plan(request, agreedHolders(request, reads), chosen, reads);
         java.util.Set<String> distinct = new java.util.HashSet<>();
         long stored = 0;
         for (RestorePlan.Task task : p.plan.tasks()) {
@@ -216,6 +228,60 @@ public final class Restorer implements AutoCloseable {
     }
 
     /**
+     * {@link #holdersOf}, agreed with the other ranks where {@code request} asks for the newest step with every rank
+     * ({@link RestoreRequest#together}), several ranks restore and their coordinator passes data ({@link NewestStepAgreement}): the newest step any rank found committed,
+     * with the tiers that hold it, which this rank asks for by name where its own look found an older one or none. A
+     * rank that finds that step in no tier fails with STORAGE instead of restoring another step than the others.
+     */
+    private TreeMap<Long, List<Tier>> agreedHolders(RestoreRequest request, CommitProtocol reads) {
+        if (agreement == null || request.stepWanted().isPresent() || !request.isTogether()) {
+            return holdersOf(request, reads);
+        }
+        TreeMap<Long, List<Tier>> own;
+        NewestStepAgreement.Found found;
+        CheckpointException failed = null;
+        try {
+            own = holdersOf(request, reads);
+            found = own.isEmpty() ? NewestStepAgreement.Found.NOTHING : NewestStepAgreement.Found.newest(own.lastKey());
+        } catch (CheckpointException e) {
+            // Still meet the others, so that they need not wait for this rank until their deadline.
+            own = null;
+            found = NewestStepAgreement.Found.UNASKED;
+            failed = e;
+        }
+        NewestStepAgreement.Agreed agreed = agreement.meet(found);
+        if (failed != null && (failed.reason() != Reason.STORAGE || agreed.step().isEmpty())) {
+            throw failed; // not a tier this rank could not ask (CLOSED, TIMEOUT), or no rank found a step to ask for
+        }
+        if (agreed.step().isEmpty() || (own != null && !own.isEmpty() && own.lastKey() == agreed.step().getAsLong())) {
+            return own; // every rank found none (NOT_FOUND), or this rank found the agreed step itself
+        }
+        long step = agreed.step().getAsLong();
+        List<String> unasked = new ArrayList<>();
+        List<Tier> holding = new ArrayList<>();
+        for (Tier t : tiers) {
+            try {
+                if (reads.isCommitted(t, step)) {
+                    holding.add(t);
+                }
+            } catch (IOException e) {
+                unasked.add(t.name() + " (" + e + ")");
+            }
+        }
+        if (holding.isEmpty()) {
+            throw new CheckpointException(Reason.STORAGE, "rank " + agreed.by() + " found step " + step + " committed, the "
+                    + "newest any rank of the " + worldSize + " found, and rank " + rank + " finds it in no tier ("
+                    + (own == null || own.isEmpty() ? "it found no committed step" : "its own newest is step " + own.lastKey())
+                    + (unasked.isEmpty() ? "" : "; could not ask: " + String.join("; ", unasked))
+                    + "). The ranks restore one step or none: try again, or restore a step every rank can read "
+                    + "(RestoreRequest.step)");
+        }
+        TreeMap<Long, List<Tier>> holders = new TreeMap<>();
+        holders.put(step, holding);
+        return holders;
+    }
+
+    /**
      * The step {@code request} restores with the tiers that hold it, in speed order, found without a listing of the
      * steps (thousands of ranks restoring at once would each list them, issue 15): the step it names by its MANIFEST
      * in each tier, else the newest from each tier's group of step marks ({@code StepMarks#newest}, which looks at
@@ -245,6 +311,11 @@ public final class Restorer implements AutoCloseable {
         }
         if (best < 0) {
             return wanted.isPresent() ? committedSteps() : new TreeMap<>();
+        }
+        if (!unasked.isEmpty() && wanted.isEmpty() && worldSize > 1 && !request.isTogether()) {
+            LOG.log(System.Logger.Level.WARNING, "rank " + rank + " restores step " + best + " without the tiers it could not "
+                    + "ask (" + String.join("; ", unasked) + "); another rank may find a newer step there. Ranks that "
+                    + "restore at once agree on one step with RestoreRequest.latest().together()");
         }
         TreeMap<Long, List<Tier>> holders = new TreeMap<>();
         for (int i = 0; i < tiers.size(); i++) {
