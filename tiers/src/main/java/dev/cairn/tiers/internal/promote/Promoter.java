@@ -111,15 +111,20 @@ public final class Promoter implements AutoCloseable {
             for (Map.Entry<String, Long> c : chunks.entrySet()) {
                 String hash = c.getKey();
                 ChunkCatalog.Form held = heldInTarget.get(hash) ? ChunkForms.held(target, hash) : null;
-                if (held != null && !to.reusable(hash, held.bases(), freshSince)) {
-                    held = null; // old and named by no newest step: the copy writes it again (ChunkForms.put)
+                // Its chain is pinned before it is judged, as a save does (ChunkEncoder): judged first, a sweep of the
+                // target could take a base between the check and the pin, and the step would name a chunk the tier
+                // can no longer rebuild (the commit's confirmation would then fail it with STORAGE). A chain that lost
+                // a link (pinChain says so) or that is old and named by no newest step is let go, and the chunk is
+                // copied: whole, over a broken chain, or written again, over an old one (ChunkForms.put).
+                if (held != null && !(to.pinChain(held.bases()) && to.reusable(hash, held.bases(), freshSince))) {
+                    to.unpinAll(held.bases());
+                    held = null;
                 }
                 if (held == null) {
                     missing.put(hash, c.getValue());
                     continue;
                 }
-                targetChainPins.addAll(held.bases());
-                to.pinChain(held.bases());
+                targetChainPins.addAll(held.bases()); // pinned above, let go with the others (unpin)
                 targetForms.put(hash, refs.get(hash).storedAs(held.codec(), held.length(), held.bases()));
             }
         } catch (IOException | RuntimeException e) { // a RuntimeException too: it would leave every pin taken above
