@@ -79,9 +79,13 @@ class RanksRestoreOneStepTest {
     }
 
     private Checkpointer open(int r, ObjectStore fastStore, Coordinator coordinator) {
+        return open(r, fastStore, slow, coordinator);
+    }
+
+    private Checkpointer open(int r, ObjectStore fastStore, ObjectStore slowStore, Coordinator coordinator) {
         CairnConfig.Builder b = CairnConfig.builder(RUN).rank(r, 2).chunkBytes(4096).encoderThreads(1).stagingBytes(4L << 20)
                 .deadline(DEADLINE).tier(TierConfig.of("fast", fastStore).keepLast(3))
-                .tier(TierConfig.of("slow", slow).everySteps(2).keepLast(3));
+                .tier(TierConfig.of("slow", slowStore).everySteps(2).keepLast(3));
         if (coordinator != null) {
             b.coordinator(coordinator);
         }
@@ -110,11 +114,11 @@ class RanksRestoreOneStepTest {
     }
 
     /**
-     * {@link #fast} as rank 1 sees it: every call from the thread of its restore fails while {@code failures} is above
+     * {@code store} as rank 1 sees it: every call from the thread of its restore fails while {@code failures} is above
      * zero, counting it down (calls of the checkpointer's own threads, such as the read-ahead it starts at open, pass).
      */
-    private ForwardingObjectStore failing(AtomicInteger failures, AtomicReference<Thread> restoring) {
-        return new ForwardingObjectStore(fast) {
+    private static ForwardingObjectStore failing(ObjectStore store, AtomicInteger failures, AtomicReference<Thread> restoring) {
+        return new ForwardingObjectStore(store) {
             private void maybeFail(String what) throws IOException {
                 if (Thread.currentThread() == restoring.get() && failures.getAndUpdate(n -> Math.max(0, n - 1)) > 0) {
                     throw new IOException("injected: the shared tier did not answer (" + what + ")");
@@ -153,9 +157,16 @@ class RanksRestoreOneStepTest {
      */
     private List<Object> restoreBoth(Coordinator coordinator, AtomicInteger failures, int failuresToArm,
                                      Function<Integer, RestoreRequest> request) throws Exception {
+        return restoreBoth(coordinator, failures, failuresToArm, false, request);
+    }
+
+    /** {@link #restoreBoth}, rank 1's calls to the slow tier failing too where {@code slowToo}, from the same count. */
+    private List<Object> restoreBoth(Coordinator coordinator, AtomicInteger failures, int failuresToArm, boolean slowToo,
+                                     Function<Integer, RestoreRequest> request) throws Exception {
         AtomicReference<Thread> restoring = new AtomicReference<>();
-        ForwardingObjectStore rankOneFast = failing(failures, restoring);
-        try (Checkpointer r0 = open(0, fast, coordinator); Checkpointer r1 = open(1, rankOneFast, coordinator)) {
+        ForwardingObjectStore rankOneFast = failing(fast, failures, restoring);
+        ObjectStore rankOneSlow = slowToo ? failing(slow, failures, restoring) : slow;
+        try (Checkpointer r0 = open(0, fast, coordinator); Checkpointer r1 = open(1, rankOneFast, rankOneSlow, coordinator)) {
             failures.set(failuresToArm);
             List<Future<RestoreResult>> restores = List.of(threads.submit(() -> r0.restore(request.apply(0))),
                     threads.submit(() -> {
@@ -199,6 +210,18 @@ class RanksRestoreOneStepTest {
         assertRestored(3, 0, alone.get(0));
         assertRestored(2, 1, alone.get(1));
         assertEquals("slow", ((RestoreResult) alone.get(1)).tier());
+    }
+
+    @Test
+    void aRankThatCouldAskNoTierStillMeetsTheOthersAndAsksForTheirStep() throws Exception {
+        saveThreeSteps();
+        AtomicInteger failures = new AtomicInteger();
+        // Rank 1's first look at each tier fails: it found nothing it could trust (STORAGE) and meets the others anyway.
+        List<Object> results = restoreBoth(new GatheringCoordinator(), failures, 2, true,
+                r -> RestoreRequest.latest().into(targets(r)).together());
+        assertEquals(0, failures.get(), "the faults were injected");
+        assertRestored(3, 0, results.get(0));
+        assertRestored(3, 1, results.get(1));
     }
 
     @Test

@@ -271,7 +271,8 @@ public final class Restorer implements AutoCloseable {
         if (holding.isEmpty()) {
             throw new CheckpointException(Reason.STORAGE, "rank " + agreed.by() + " found step " + step + " committed, the "
                     + "newest any rank of the " + worldSize + " found, and rank " + rank + " finds it in no tier ("
-                    + (own == null || own.isEmpty() ? "it found no committed step" : "its own newest is step " + own.lastKey())
+                    + (own == null ? "its own look failed: " + failed.getMessage()
+                            : own.isEmpty() ? "it found no committed step" : "its own newest is step " + own.lastKey())
                     + (unasked.isEmpty() ? "" : "; could not ask: " + String.join("; ", unasked))
                     + "). The ranks restore one step or none: try again, or restore a step every rank can read "
                     + "(RestoreRequest.step)");
