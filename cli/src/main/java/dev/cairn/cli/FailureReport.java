@@ -65,7 +65,7 @@ final class FailureReport implements CommandLine.IExecutionExceptionHandler, Com
             return "permission denied: " + a.getFile();
         }
         if (e instanceof FileAlreadyExistsException f) {
-            return "already exists and is in the way: " + f.getFile();
+            return "already exists and is in the way: " + f.getFile() + (f.getReason() == null ? "" : " (" + f.getReason() + ")");
         }
         if (e instanceof NotDirectoryException d) {
             return "not a directory: " + d.getFile();

@@ -319,6 +319,30 @@ class RecoveryCommandsTest {
     }
 
     @Test
+    void anExportBesideAnotherAndAnImportOfADirectoryHoldingTwoAreRefused() throws IOException {
+        Path out = tmp.resolve("shards");
+        assertEquals(0, cairn("export", "20", "--store", disk.toString(), "--out", out.toString(), "--max-shard-size", "8k").status());
+        Run beside = cairn("export", "10", "--store", disk.toString(), "--out", out.toString());
+        assertEquals(CairnCli.FAILED, beside.status(), beside.out());
+        assertTrue(beside.err().contains("another export"), beside.err());
+        assertEquals(List.of("model-00001-of-00002.safetensors", "model-00002-of-00002.safetensors",
+                "model.safetensors.index.json"), list(out), "nothing written beside the first export");
+
+        // The same, made by hand (or by an older version): the import does not let the index choose one silently.
+        Path single = tmp.resolve("single");
+        assertEquals(0, cairn("export", "10", "--store", disk.toString(), "--out", single.toString()).status());
+        Files.copy(single.resolve("model.safetensors"), out.resolve("model.safetensors"));
+        Path store = tmp.resolve("imported");
+        Run r = cairn("import", out.toString(), "--store", store.toString());
+        assertEquals(CairnCli.FAILED, r.status(), r.out());
+        assertTrue(r.err().contains("does not name model.safetensors"), r.err());
+        assertFalse(Files.exists(store.resolve(LAYOUT.manifestKey(20))), "nothing may be committed");
+        assertFalse(Files.exists(store.resolve(LAYOUT.manifestKey(10))), "nothing may be committed");
+        Run byIndex = cairn("import", out.resolve("model.safetensors.index.json").toString(), "--store", store.toString());
+        assertEquals(0, byIndex.status(), "the index named, its export imports: " + byIndex.err());
+    }
+
+    @Test
     void importRefusesOneShardOfASetNamedAloneNamingTheOthers() throws IOException {
         Path out = tmp.resolve("shards");
         assertEquals(0, cairn("export", "20", "--store", disk.toString(), "--out", out.toString(), "--max-shard-size", "8k").status());

@@ -95,6 +95,7 @@ public final class SafetensorsExport {
             }
             names.add(file);
         }
+        refuseAnotherExport(dir);
         long total = tensors.stream().mapToLong(Entry::byteSize).sum();
         ChunkSource chunks = new ChunkSource(admin, sources, m.run());
         List<Path> written = new ArrayList<>();
@@ -266,6 +267,28 @@ public final class SafetensorsExport {
             deleteAll(names.subList(0, published), e);
             deleteAll(temporaries, e);
             throw e;
+        }
+    }
+
+    /**
+     * Refuses a directory that holds another export (a {@code .safetensors} file or an index) under other names than
+     * this one's: a sharded export beside a single file, or one of another shard count. An import of the directory
+     * takes the index if there is one and every {@code .safetensors} file else, so the two would be read as one
+     * checkpoint, or the older one taken for the newer.
+     */
+    private static void refuseAnotherExport(Path dir) throws IOException {
+        if (!Files.isDirectory(dir)) {
+            return;
+        }
+        try (java.util.stream.Stream<Path> list = Files.list(dir)) {
+            java.util.Optional<Path> other = list.filter(p -> {
+                String n = p.getFileName().toString();
+                return n.endsWith(".safetensors") || n.equals(INDEX);
+            }).sorted().findFirst();
+            if (other.isPresent()) {
+                throw new FileAlreadyExistsException(other.get().toString(), null,
+                        "the directory holds another export; export into an empty or new directory");
+            }
         }
     }
 

@@ -83,6 +83,9 @@ public final class SafetensorsImport implements AutoCloseable {
             }
             files.addAll(names);
             checkShardSet(files, index);
+            if (Files.isDirectory(input)) {
+                refuseUnnamed(input, names);
+            }
             return new SafetensorsImport(files, index, byTensor);
         } else if (Files.isDirectory(input)) {
             try (Stream<Path> list = Files.list(input)) {
@@ -97,6 +100,24 @@ public final class SafetensorsImport implements AutoCloseable {
             checkShardSet(files, input); // one shard of a set, named alone: the step would lack the others' tensors
         }
         return new SafetensorsImport(files, null, null);
+    }
+
+    /**
+     * Refuses a directory whose index does not name every {@code .safetensors} file in it: two exports in one directory
+     * (a single file beside a sharded export), of which the index would silently choose one.
+     */
+    private static void refuseUnnamed(Path dir, Set<Path> named) throws IOException {
+        List<String> unnamed = new ArrayList<>();
+        try (Stream<Path> list = Files.list(dir)) {
+            list.filter(p -> p.getFileName().toString().endsWith(".safetensors"))
+                    .filter(p -> !named.contains(p.toAbsolutePath().normalize()))
+                    .forEach(p -> unnamed.add(p.getFileName().toString()));
+        }
+        if (!unnamed.isEmpty()) {
+            java.util.Collections.sort(unnamed);
+            throw new IOException(dir + ": its " + SafetensorsExport.INDEX + " does not name " + String.join(", ", unnamed)
+                    + ": two exports in one directory? Name the index or the file to import");
+        }
     }
 
     /** Refuses {@code files} if they hold some of a set of shards {@code <prefix>-<i>-of-<N>.safetensors} but not all. */
