@@ -111,7 +111,8 @@ public final class CairnCheckpointer implements Checkpointer {
         }
         ClosingClock waits = new ClosingClock();
         Coordinator coordinator = coordinatorOf(config);
-        CommitProtocol commits = new CommitProtocol(manifests, coordinator, config.deadline(), waits, null);
+        CommitProtocol commits = new CommitProtocol(manifests, coordinator, config.deadline(), waits, null,
+                SavePipeline.freshFor(config));
         boolean multiRank = config.worldSize() > 1;
         // A multi-rank commit waits for the other ranks: on its own threads, never on a tier's I/O threads, whose
         // chunk writes (of this step in another tier, or of the next steps) the other ranks may be waiting for.

@@ -34,10 +34,14 @@ import picocli.CommandLine.ParentCommand;
                 + " uncommitted (partial) steps whose files are all older than --grace are abandoned, and chunks that no"
                 + " kept step references and that are older than --grace are deleted (from outside, the collector"
                 + " cannot see the pins of a running writer, so the grace period protects every unreferenced chunk).",
-            "A running writer that reuses an old chunk no kept step names writes it again first (restarting its age),"
-                + " and confirms every chunk it did not write before it commits; a --grace shorter than a save can"
-                + " still make that save fail (never commit a damaged step). Prefer to let the training job collect"
-                + " its own stores.",
+            "A running writer counts on a stored chunk it did not write only while its newest committed step names"
+                + " it or while it is recent (written within half the run's gcGrace, 5 minutes at most); right before"
+                + " it commits it confirms every such chunk and writes again, restarting its age, each one that no"
+                + " longer qualifies. So a --grace no shorter than the training job's gcGrace or this default,"
+                + " whichever is shorter, and longer than its saves take, leaves the checkpoints it commits whole."
+                + " A shorter one can delete chunks of a"
+                + " save in flight: that save fails where its commit sees it, and otherwise commits a step that cannot"
+                + " be restored. Prefer to let the training job collect its own stores.",
             "A store does not record its tier's retention, so give the training job's keepLast and gcGrace here;"
                 + " with --config, each tier's keep.last and the run's gc.grace are the file's unless given here.",
             "--dry-run shows what would be deleted and deletes nothing."},

@@ -24,7 +24,9 @@ import java.util.function.Predicate;
  * hash, when the store's copy was last written, and the hashes the tier's newest committed step names (a collector
  * always keeps the newest step): {@link #reusable} says whether a save may count on a stored chunk without writing
  * it again. Whatever it says, the commit confirms in the store every chunk it did not put itself before it writes
- * its index ({@code commit.ChunkConfirmation}).
+ * its index ({@code commit.ChunkConfirmation}), and asks this again right then, with the newest step committed by
+ * then and the ages the store gave: a chunk that no longer qualifies (A, B, A again: the newest step that named it
+ * was superseded; or a slow save) is written again as stored before the commit names it.
  *
  * <p>The catalog also remembers, for a grace period, which chunks this process's collections deleted: a multi-rank
  * commit on rank 0 pins every chunk its ranks name and asks the store again only for those ({@link #pinNamed}).

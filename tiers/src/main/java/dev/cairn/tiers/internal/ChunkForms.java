@@ -190,23 +190,38 @@ public final class ChunkForms {
 
     /**
      * Writes the stored chunk {@code hash} of {@code length} bytes again as it is ({@code same}: bytes of the same form,
-     * or null to read them back), so that a collector in another process sees it young; under the hash's lock.
+     * or null to read them back), so that a collector in another process sees it young; under the hash's lock. Returns
+     * false, writing nothing, when it is gone or stored at another length (its bytes read back): for a save's write,
+     * the commit's confirmation then finds it missing or changed and fails the step.
      */
-    private static void rewrite(Tier tier, String hash, long length, ByteBuffer same) throws IOException {
+    private static boolean rewrite(Tier tier, String hash, long length, ByteBuffer same) throws IOException {
         String key = tier.layout().chunkKey(hash);
         ByteBuffer bytes = same;
         if (bytes == null) {
             try {
                 bytes = tier.store().readAll(key);
             } catch (NoSuchFileException gone) {
-                return; // the commit's confirmation finds it missing and fails the step
+                return false;
             }
             if (bytes.remaining() != length) {
-                return; // not the form this process knows: left as it is
+                return false; // not the form this process knows: left as it is
             }
         }
-        tier.store().put(key, bytes);
+        tier.store().put(key, bytes); // an overwrite, which restarts its age (a create would find it and do nothing)
         tier.catalog().markRewritten(hash);
+        return true;
+    }
+
+    /**
+     * Writes the stored chunk {@code hash} again with the very bytes the tier holds ({@code length} of them), which
+     * restarts its age for a collector in another process without changing its form: for a commit whose step names a
+     * chunk it found stored and no longer may count on as it is ({@code ChunkConfirmation#refreshLapsed}). Returns
+     * false, writing nothing, when the tier no longer holds it at that length.
+     */
+    public static boolean rewriteAsStored(Tier tier, String hash, long length) throws IOException {
+        synchronized (tier.catalog().writeLock(hash)) {
+            return rewrite(tier, hash, length, null);
+        }
     }
 
     /** Reads the header of stored chunk {@code hash} into {@code head} (flipped); returns the codec it names. */

@@ -4,6 +4,7 @@ import dev.cairn.CheckpointException;
 import dev.cairn.CheckpointException.Reason;
 import dev.cairn.ObjectInfo;
 import dev.cairn.tiers.internal.ChunkCatalog;
+import dev.cairn.tiers.internal.ChunkForms;
 import dev.cairn.tiers.internal.Tier;
 import dev.cairn.tiers.internal.manifest.ChunkRef;
 import dev.cairn.tiers.internal.manifest.EntryRecord;
@@ -26,8 +27,12 @@ import java.util.Map;
  * <p>Why a chunk this save put is not asked again: a collector deletes only chunks that no kept step names and that are
  * older than its grace period, measured from the chunk's last write (a sweep re-checks that age just before each batch
  * delete), so a chunk put during the save stays for any collector whose grace exceeds the save. The save wrote again
- * every reused chunk that was neither recent nor named by the newest committed step ({@code ChunkCatalog#reusable}),
- * so its reused chunks stay young too, and those are confirmed here all the same.
+ * every reused chunk that was neither recent nor named by the newest committed step ({@code ChunkCatalog#reusable})
+ * when it encoded it; since either reason can lapse while the save runs (a newer step commits that does not name the
+ * chunk, or time passes), the commit asks again right after the confirmation, with the ages the confirmation read and
+ * the newest step committed now, and writes again each reused chunk that lapsed ({@link #refreshLapsed}): what a
+ * commit counts on is, when its MANIFEST is created, named by the newest step or at most about {@code freshFor} old
+ * (plus, with several ranks, rank 0's wait for the others).
  *
  * <p>The windows that remain, exactly: (1) a collector with a grace shorter than the save (or zero) may delete a chunk
  * this save put, unseen: then the step commits naming it; against such a collector only the reused chunks are
@@ -108,6 +113,53 @@ final class ChunkConfirmation {
         if (!changed.isEmpty()) {
             throw notCommitted(tier, step, changed, "are stored in another form than the save found (deleted and"
                     + " written again since?)", "learns them again");
+        }
+    }
+
+    /**
+     * Right after {@link #confirm} of {@code confirmed} (which read each one's age from the store into the catalog):
+     * writes again, with the bytes the tier holds, every one of them that {@code written} (the chunks this save or
+     * promotion put itself) does not hold and that the catalog no longer says a save may count on
+     * ({@link ChunkCatalog#reusable}, asked now: with the newest step committed now, and {@code freshForMillis}
+     * before now), which restarts its age. The save decided to count on it when it encoded (or copied) the chunk, and
+     * either reason can lapse before the commit: the newest step that named it was superseded by a step that does not
+     * (a save of content A, then B, then A again, with B committed in between; retention, or a collector in another
+     * process, may then retire the step that named it), or the save took long enough for a chunk that was recent then
+     * to be older now than a collector's grace. A collector in another process ({@code cairn gc}), which cannot see
+     * this process's pins, would then delete the chunk after the MANIFEST names it, if it listed the steps before the
+     * MANIFEST. Rewritten, it is at the MANIFEST only as old as the rest of the commit takes (the MANIFEST follows at
+     * once for one rank; for several, within rank 0's wait, see {@code CairnConfig}'s gcGrace of at least twice the
+     * deadline); one that still qualifies is named by the newest step, or at most {@code freshForMillis} older.
+     *
+     * <p>Costs no request where nothing lapsed (the ages are the confirmation's); a GET and a PUT of each lapsed chunk.
+     * Nothing for a store in this process's memory: no process but this one (and, for the peer tier, rank 0 of the run,
+     * whose commit asks again for what its collections deleted) collects it.
+     */
+    static void refreshLapsed(Tier tier, long step, Map<String, Integer> confirmed, java.util.Set<String> written,
+                              Map<String, Long> recorded, long freshForMillis) throws IOException {
+        if (confirmed.isEmpty() || tier.store().inMemory()) {
+            return;
+        }
+        ChunkCatalog catalog = tier.catalog();
+        long freshSince = System.currentTimeMillis() - freshForMillis;
+        List<String> lapsed = new ArrayList<>();
+        for (String hash : confirmed.keySet()) {
+            if (!written.contains(hash) && !catalog.reusable(hash, List.of(), freshSince)) {
+                lapsed.add(hash);
+            }
+        }
+        List<String> gone = new ArrayList<>();
+        for (String hash : lapsed) {
+            Long length = recorded.get(hash); // none for a base: the length the confirmation just found
+            long stored = length != null ? length : catalog.sizeOf(hash);
+            if (stored < 0 || !ChunkForms.rewriteAsStored(tier, hash, stored)) {
+                gone.add(hash + " (named by rank " + confirmed.get(hash) + ")");
+                catalog.forget(hash);
+            }
+        }
+        if (!gone.isEmpty()) {
+            throw notCommitted(tier, step, gone, "are gone or stored in another form since the commit confirmed them"
+                    + " (a garbage collector with a short grace period?)", "writes them again");
         }
     }
 

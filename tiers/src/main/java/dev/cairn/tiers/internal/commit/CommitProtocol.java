@@ -41,6 +41,12 @@ public final class CommitProtocol {
     private final RestorePacing pacing;
     /** Pages and rank indexes read ahead for a restore ({@link #readAheadRows}), shared with {@link #restoring}'s. */
     private final ReadAheadRows readAhead;
+    /**
+     * How recently a chunk a commit did not put itself must have been written for the commit to name it as it is,
+     * unless the tier's newest committed step names it ({@code SavePipeline#freshFor};
+     * {@link ChunkConfirmation#refreshLapsed}).
+     */
+    private final long freshForMillis;
 
     /**
      * How the bytes of a committed MANIFEST become a {@link Manifest}: {@link ManifestFormat#read} by default. A
@@ -70,6 +76,24 @@ public final class CommitProtocol {
      */
     public CommitProtocol(BufferAllocator allocator, dev.cairn.Coordinator coordinator, java.time.Duration wait,
                           WaitClock clock, Parser parser) {
+        this(allocator, coordinator, wait, clock, parser, DEFAULT_FRESH_FOR);
+    }
+
+    /**
+     * How recently a chunk must have been written for a commit to name it without writing it again, unless the
+     * tier's newest step names it, where no run's configuration says ({@code SavePipeline#freshFor} of the defaults):
+     * half the command line's default grace.
+     */
+    public static final java.time.Duration DEFAULT_FRESH_FOR = dev.cairn.CairnConfig.DEFAULT_GC_GRACE.dividedBy(2);
+
+    /**
+     * As {@link #CommitProtocol(BufferAllocator, dev.cairn.Coordinator, java.time.Duration, WaitClock, Parser)}, with
+     * how recently a chunk a commit found stored must have been written for the commit to name it as it is, unless
+     * the tier's newest committed step names it: the run's {@code SavePipeline#freshFor}, as its saves decide.
+     */
+    public CommitProtocol(BufferAllocator allocator, dev.cairn.Coordinator coordinator, java.time.Duration wait,
+                          WaitClock clock, Parser parser, java.time.Duration freshFor) {
+        this.freshForMillis = freshFor.toMillis();
         this.allocator = allocator;
         this.cache = new ConcurrentHashMap<>();
         this.reading = new ConcurrentHashMap<>();
@@ -90,6 +114,7 @@ public final class CommitProtocol {
         this.marks = of.marks;
         this.parser = of.parser;
         this.pacing = pacing;
+        this.freshForMillis = of.freshForMillis;
         this.cache = of.cache;
         this.reading = of.reading;
         this.readAhead = of.readAhead;
@@ -113,10 +138,21 @@ public final class CommitProtocol {
 
     /**
      * {@link #commit(Tier, Manifest, Set, long, long)} of a manifest none of whose chunks is known to be put by this
-     * save (a promotion's): every chunk it names is confirmed in the store.
+     * save: every chunk it names is confirmed in the store, and written again where it lapsed.
      */
     public CommitReport commit(Tier tier, Manifest manifest, long chunksWritten, long bytesWritten) throws IOException {
-        return commit(tier, manifest, Set.of(), chunksWritten, bytesWritten);
+        return commitPromoted(tier, manifest, Set.of(), chunksWritten, bytesWritten);
+    }
+
+    /**
+     * The commit of a promotion's {@code manifest}: every chunk it names is confirmed in the store, with several ranks
+     * too (a promotion does not tell the chunks it put from those it found); those it found, not {@code written} (the
+     * chunks the promotion put itself), are written again where they lapsed ({@link ChunkConfirmation#refreshLapsed}),
+     * as a save's are.
+     */
+    public CommitReport commitPromoted(Tier tier, Manifest manifest, Set<String> written, long chunksWritten,
+                                       long bytesWritten) throws IOException {
+        return commit(tier, manifest, Set.of(), written, chunksWritten, bytesWritten);
     }
 
     /**
@@ -126,12 +162,26 @@ public final class CommitProtocol {
      * name may await this commit). With several ranks {@code manifest} is this rank's part and {@link RankCommit}
      * completes the step with the others; each rank confirms its own chunks, before its index.
      *
+     * <p>Right after each confirmation, every chunk it confirmed that this save did not put is asked again whether the
+     * commit may still count on it as it is (the reasons its save counted on it may have lapsed since:
+     * {@link ChunkConfirmation#refreshLapsed}), and written again, as stored, where it may not.
+     *
      * @param put          the chunks this save put into the tier itself ({@code SaveJob#putHashes}): with several ranks, not
-     *                     asked again (one rank asks for every chunk, see below)
+     *                     asked again (one rank asks for every chunk, see below); never written again
      * @param bytesWritten bytes of chunks this save wrote, for the report
      */
     public CommitReport commit(Tier tier, Manifest manifest, Set<String> put, long chunksWritten, long bytesWritten)
             throws IOException {
+        return commit(tier, manifest, put, put, chunksWritten, bytesWritten);
+    }
+
+    /**
+     * {@link #commit(Tier, Manifest, Set, long, long)}, where the chunks not asked again with several ranks
+     * ({@code put}) and those never written again ({@code written}) may differ: a promotion confirms every chunk and
+     * writes again none of those it put.
+     */
+    private CommitReport commit(Tier tier, Manifest manifest, Set<String> put, Set<String> written, long chunksWritten,
+                                long bytesWritten) throws IOException {
         long step = manifest.step();
         if (manifest.worldSize() > 1 ? ranks.alreadyCommitted(tier, manifest, this) : isCommitted(tier, step)) {
             // Checked before the index too: a losing writer must not replace the committed step's index. (A writer
@@ -156,8 +206,13 @@ public final class CommitProtocol {
                     byRank.put(h, manifest.rank());
                 }
             }
-            ChunkConfirmation.confirm(tier, step, byRank, ChunkConfirmation.recordedLengths(List.of(manifest)),
-                    clock.nanoTime() + wait.toNanos(), clock);
+            Map<String, Long> recorded = ChunkConfirmation.recordedLengths(List.of(manifest));
+            ChunkConfirmation.confirm(tier, step, byRank, recorded, clock.nanoTime() + wait.toNanos(), clock);
+            // Then, still before the index, what this rank counted on without putting it and may no longer count on
+            // as it is, written again. Rank 0 creates the MANIFEST within its wait for the ranks' indexes (the
+            // deadline, at most half of gcGrace with several ranks): what this rank names is then named by its newest
+            // step, or at most freshFor and that wait old.
+            ChunkConfirmation.refreshLapsed(tier, step, byRank, written, recorded, freshForMillis);
         }
         // One rank: its index and MANIFEST hold the same rows, encoded once for both (the MANIFEST is created below,
         // after the index and the chunks' confirmation, as ever).
@@ -196,7 +251,11 @@ public final class CommitProtocol {
                 // (ConcurrentWritersTest). A few hundred HEADs a GiB, which only thousands of ranks cannot afford.
                 Map<String, Integer> byRank = new LinkedHashMap<>();
                 manifest.referencedHashes().forEach(h -> byRank.put(h, manifest.rank()));
-                ChunkConfirmation.confirm(tier, step, byRank, ChunkConfirmation.recordedLengths(List.of(manifest)));
+                Map<String, Long> recorded = ChunkConfirmation.recordedLengths(List.of(manifest));
+                ChunkConfirmation.confirm(tier, step, byRank, recorded);
+                // What the save counted on without putting it, where the reason lapsed meanwhile (the newest step that
+                // named it superseded, or too old by now), is written again: no request where nothing lapsed.
+                ChunkConfirmation.refreshLapsed(tier, step, byRank, written, recorded, freshForMillis);
                 byte[] bytes = files[1];
                 marks.markBefore(tier, step, 1);
                 CommitPoint.create(tier, step, bytes);

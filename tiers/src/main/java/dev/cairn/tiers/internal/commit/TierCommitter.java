@@ -140,9 +140,11 @@ public final class TierCommitter {
     /**
      * The chunks of {@code manifest} are copied into this tier (or {@code error} says why not): commits it here
      * unless the save's deadline or close claimed the tier first ({@code claim}), and completes {@code done}.
+     *
+     * @param written the chunks the promotion put into this tier itself (the others it found stored there)
      */
-    public void promoted(Manifest manifest, long chunksWritten, long bytesWritten, Throwable error,
-                         CompletableFuture<CommitReport> done, BooleanSupplier claim) {
+    public void promoted(Manifest manifest, java.util.Set<String> written, long chunksWritten, long bytesWritten,
+                         Throwable error, CompletableFuture<CommitReport> done, BooleanSupplier claim) {
         tier.commitLock().lock();
         try {
             if (error != null) {
@@ -151,7 +153,7 @@ public final class TierCommitter {
                 done.completeExceptionally(new CheckpointException(Reason.CLOSED, "checkpointer closed before step "
                         + manifest.step() + " was promoted to tier " + tier.name()));
             } else if (claim.getAsBoolean()) {
-                done.complete(commits.commit(tier, manifest, chunksWritten, bytesWritten));
+                done.complete(commits.commitPromoted(tier, manifest, written, chunksWritten, bytesWritten));
                 if (!tier.closed()) { // closed by a callback of done, on this thread: no collection after close
                     retention.afterCommit(tier, manifest.step());
                 }

@@ -110,8 +110,9 @@ public final class GarbageCollector {
          * Another process (the command line, or rank 0 for the other ranks): it cannot see the writer's pins. A sweep
          * deletes an unreferenced chunk only once it is older than the grace period, measured from its last write: a
          * writer that counts on an old chunk writes it again first, and confirms in the store before its index every
-         * chunk it did not put itself. A retirement deletes what only the retired steps named once the grace period
-         * has passed since the retirement ({@link GarbageCollector#retire}).
+         * chunk it did not put itself, writing again each one that is old by then and not named by its newest step.
+         * A retirement deletes what only the retired steps named once the grace period has passed since the
+         * retirement ({@link GarbageCollector#retire}).
          */
         OUTSIDER
     }

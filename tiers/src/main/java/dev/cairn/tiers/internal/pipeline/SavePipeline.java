@@ -150,8 +150,11 @@ public final class SavePipeline implements AutoCloseable {
      * the tier's newest committed step names it: half the shorter of the run's positive gcGrace and the command
      * line's default grace, since a collector in another process ({@code cairn gc}) cannot see this process's pins
      * and deletes any unreferenced chunk older than its grace. Rewriting restarts the chunk's age, so such a collector
-     * leaves it alone for the rest of the save (a save that takes longer than the other half is still safe: its
-     * commit confirms every chunk it did not write and fails rather than commit one that is gone).
+     * leaves it alone for the rest of the save. Either reason to count on a chunk can lapse before the commit (a save
+     * that takes longer than the other half; a newer step committed meanwhile that does not name it): the commit asks
+     * again with the same {@code freshFor} right before it names the chunk and writes again what lapsed
+     * ({@code ChunkConfirmation#refreshLapsed}), so that no chunk it counts on is older than this at its MANIFEST
+     * (plus, with several ranks, rank 0's wait, which gcGrace is at least twice of) unless the newest step names it.
      */
     public static java.time.Duration freshFor(CairnConfig config) {
         java.time.Duration grace = config.gcGrace();

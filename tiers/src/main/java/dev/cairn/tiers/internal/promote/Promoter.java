@@ -50,7 +50,8 @@ public final class Promoter implements AutoCloseable {
     /**
      * How recently a chunk the target holds must have been written for a promotion to name it without writing it again
      * (unless the target's newest step names it), as for a save ({@code SavePipeline#freshFor}): a collector in another
-     * process deletes unreferenced chunks older than its grace, and confirms nothing a commit is about to name.
+     * process deletes unreferenced chunks older than its grace, and confirms nothing a commit is about to name. The
+     * target's commit asks again for the chunks the copy found there ({@code CommitProtocol#commitPromoted}).
      */
     private final long freshForMillis;
 
@@ -133,13 +134,15 @@ public final class Promoter implements AutoCloseable {
             return;
         }
         AtomicInteger left = new AtomicInteger(missing.size());
+        // The chunks this promotion puts itself: its commit writes again only those it found stored that lapsed since.
+        java.util.Set<String> put = java.util.concurrent.ConcurrentHashMap.newKeySet();
         AtomicLong written = new AtomicLong();
         AtomicLong bytes = new AtomicLong();
         AtomicReference<Throwable> error = new AtomicReference<>();
         Runnable commit = () -> {
             try {
-                targetCommitter.promoted(withTargetForms(manifest, targetForms), written.get(), bytes.get(), error.get(), done,
-                        claim);
+                targetCommitter.promoted(withTargetForms(manifest, targetForms), put, written.get(), bytes.get(),
+                        error.get(), done, claim);
             } finally {
                 unpin(source, target, chunks.keySet(), sourcePins, targetChainPins);
             }
@@ -168,7 +171,7 @@ public final class Promoter implements AutoCloseable {
                         if (error.get() == null && !done.isDone()) {
                             ChunkRef ref = refs.get(c.getKey());
                             targetForms.put(c.getKey(), copy(ref, manifest.step(), widths.get(c.getKey()), source, target,
-                                    written, bytes, targetChainPins));
+                                    written, bytes, targetChainPins, put));
                         }
                     } catch (Throwable t) {
                         error.compareAndSet(null, t);
@@ -207,17 +210,20 @@ public final class Promoter implements AutoCloseable {
      * target holds it.
      */
     private ChunkRef copy(ChunkRef ref, long step, int floatWidth, Tier source, Tier target, AtomicLong written,
-                          AtomicLong bytes, java.util.Queue<String> targetChainPins) throws IOException {
+                          AtomicLong bytes, java.util.Queue<String> targetChainPins, java.util.Set<String> put)
+            throws IOException {
         Workspace w = workspaces.borrow();
         try {
-            return copy(w, ref, step, floatWidth, source, target, written, bytes, targetChainPins);
+            return copy(w, ref, step, floatWidth, source, target, written, bytes, targetChainPins, put);
         } finally {
             workspaces.giveBack(w);
         }
     }
 
+    /** As above; adds the hash to {@code put} when this copy put the chunk into the target itself. */
     private ChunkRef copy(Workspace w, ChunkRef ref, long step, int floatWidth, Tier source, Tier target,
-                          AtomicLong written, AtomicLong bytes, java.util.Queue<String> targetChainPins) throws IOException {
+                          AtomicLong written, AtomicLong bytes, java.util.Queue<String> targetChainPins,
+                          java.util.Set<String> put) throws IOException {
         long storedLength = ref.storedLength();
         int bound = ChunkCodec.maxStoredBytes(Math.toIntExact(ref.rawLength()));
         String key = source.layout().chunkKey(ref.hash());
@@ -266,6 +272,7 @@ public final class Promoter implements AutoCloseable {
             targetChainPins.addAll(held.bases());
             return ref.storedAs(held.codec(), held.length(), held.bases());
         }
+        put.add(ref.hash());
         written.incrementAndGet();
         bytes.addAndGet(length);
         return ref.storedAs(codec, length, java.util.List.of());
