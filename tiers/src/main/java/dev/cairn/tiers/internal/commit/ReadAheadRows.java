@@ -35,15 +35,19 @@ final class ReadAheadRows {
             if (held.isEmpty()) {
                 return null;
             }
-            CompletableFuture<ByteBuffer> f = held.remove(key(tier, key));
+            String k = key(tier, key);
+            CompletableFuture<ByteBuffer> f = held.get(k);
             if (f == null) {
                 return null;
             }
             try {
+                // Left in place while it runs: the read ahead finds its future by the key to complete it (removed
+                // first, the read ahead found none and this read waited out WAIT_SECONDS for nothing).
                 ByteBuffer b = f.get(WAIT_SECONDS, TimeUnit.SECONDS);
-                if (b != null) {
-                    bytes.addAndGet(-b.remaining());
+                if (b == null || !held.remove(k, f)) {
+                    return null; // failed, let go (clear), or taken by another read: this read asks the store itself
                 }
+                bytes.addAndGet(-b.remaining());
                 return b;
             } catch (InterruptedException e) {
                 Thread.currentThread().interrupt();
