@@ -24,6 +24,9 @@ public final class Tier implements AutoCloseable {
     private final boolean uncompressed;
     private volatile boolean catalogLoaded;
     private volatile ChunkCatalog.Seed seed = ChunkCatalog.Seed.NONE;
+    /** Steps that promotions out of this tier are copying now, each with how many ({@link #holdWhilePromoted}). */
+    private final java.util.concurrent.ConcurrentHashMap<Long, Integer> promotedOut =
+            new java.util.concurrent.ConcurrentHashMap<>();
 
     public Tier(TierConfig config, int index, StoreLayout layout, int ioThreads) {
         this(config, index, layout, ioThreads, dev.cairn.CairnConfig.DEFAULT_COMPRESSION_LEVEL);
@@ -123,6 +126,29 @@ public final class Tier implements AutoCloseable {
      */
     public void releaseKeptPins(long step) {
         catalog.releaseKept(step);
+    }
+
+    /**
+     * Marks {@code step} as being promoted out of this tier, until the returned release runs (once; later runs do
+     * nothing). Rank 0 of a multi-rank run collects as an outsider ({@code GarbageCollector.Collector#OUTSIDER}), which
+     * cannot see the pins of the other ranks' promotions of the step: it does not retire a step marked here
+     * ({@link #stepsPromotedOut}), so that the chunks every rank is still reading for its part stay. Every rank promotes
+     * the same steps, and the target's multi-rank commit, which rank 0's promotion waits for, needs every rank's index:
+     * rank 0's own mark lasts until no rank reads the step here for that promotion.
+     */
+    public Runnable holdWhilePromoted(long step) {
+        promotedOut.merge(step, 1, Integer::sum);
+        java.util.concurrent.atomic.AtomicBoolean released = new java.util.concurrent.atomic.AtomicBoolean();
+        return () -> {
+            if (released.compareAndSet(false, true)) {
+                promotedOut.computeIfPresent(step, (s, n) -> n == 1 ? null : n - 1);
+            }
+        };
+    }
+
+    /** The steps being promoted out of this tier now ({@link #holdWhilePromoted}). */
+    public java.util.Set<Long> stepsPromotedOut() {
+        return java.util.Set.copyOf(promotedOut.keySet());
     }
 
     /**

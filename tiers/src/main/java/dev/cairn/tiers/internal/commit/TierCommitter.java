@@ -140,25 +140,32 @@ public final class TierCommitter {
     /**
      * The chunks of {@code manifest} are copied into this tier (or {@code error} says why not): commits it here
      * unless the save's deadline or close claimed the tier first ({@code claim}), and completes {@code done}.
+     * {@code settled} runs once the commit has an outcome, before {@code done} completes (it lets the source tier retire
+     * the step: {@link Tier#holdWhilePromoted}).
      *
      * @param written the chunks the promotion put into this tier itself (the others it found stored there)
      */
     public void promoted(Manifest manifest, java.util.Set<String> written, long chunksWritten, long bytesWritten,
-                         Throwable error, CompletableFuture<CommitReport> done, BooleanSupplier claim) {
+                         Throwable error, CompletableFuture<CommitReport> done, BooleanSupplier claim, Runnable settled) {
         tier.commitLock().lock();
         try {
             if (error != null) {
+                settled.run();
                 done.completeExceptionally(promotionFailure(manifest, error));
             } else if (tier.closed()) {
+                settled.run();
                 done.completeExceptionally(new CheckpointException(Reason.CLOSED, "checkpointer closed before step "
                         + manifest.step() + " was promoted to tier " + tier.name()));
             } else if (claim.getAsBoolean()) {
-                done.complete(commits.commitPromoted(tier, manifest, written, chunksWritten, bytesWritten));
+                CommitReport report = commits.commitPromoted(tier, manifest, written, chunksWritten, bytesWritten);
+                settled.run();
+                done.complete(report);
                 if (!tier.closed()) { // closed by a callback of done, on this thread: no collection after close
                     retention.afterCommit(tier, manifest.step());
                 }
             }
         } catch (Throwable t) {
+            settled.run();
             retention.commitFailed(tier, manifest.step());
             done.completeExceptionally(promotionFailure(manifest, t));
         } finally {

@@ -99,6 +99,17 @@ public final class GarbageCollector {
         known(tier).forget();
     }
 
+    /**
+     * The steps an {@code who} collection of {@code tier} keeps beyond its keepLast: for an {@link Collector#OUTSIDER},
+     * those this process is promoting out of the tier ({@link Tier#holdWhilePromoted}). Rank 0 of a multi-rank run
+     * cannot see the other ranks' pins, and in a tier in memory the chunks only a retired step named go at its next
+     * collection: a promotion slower than keepLast + 1 of the tier's commits would find the other ranks' parts of the
+     * step deleted. A {@link Collector#WRITER}'s promotions pin what they read, which its collections spare.
+     */
+    private static Set<Long> promotedOut(Tier tier, Collector who) {
+        return who == Collector.OUTSIDER ? tier.stepsPromotedOut() : Set.of();
+    }
+
     /** Who runs a collection, which decides what protects a chunk that a save in flight relies on. */
     public enum Collector {
         /**
@@ -189,7 +200,7 @@ public final class GarbageCollector {
                 learnSteps(tier, steps, generation);
             }
             StoreLayout layout = tier.layout();
-            List<RetainedSteps.Retired> retired = steps.retireBeyond(tier.config().keepLast());
+            List<RetainedSteps.Retired> retired = steps.retireBeyond(tier.config().keepLast(), () -> promotedOut(tier, who));
             long now = millis.getAsLong();
             List<Long> retiredSteps = new ArrayList<>();
             try {
@@ -363,8 +374,13 @@ public final class GarbageCollector {
             });
         }
         List<Long> committedDesc = committed.stream().sorted((a, b) -> Long.compare(b, a)).toList();
-        List<Long> retained = committedDesc.subList(0, Math.min(tier.config().keepLast(), committedDesc.size()));
-        List<Long> retired = committedDesc.subList(retained.size(), committedDesc.size());
+        Set<Long> promoted = promotedOut(tier, who);
+        List<Long> retained = new ArrayList<>();
+        List<Long> retired = new ArrayList<>();
+        for (int i = 0; i < committedDesc.size(); i++) { // the newest keepLast, and those being promoted out
+            long step = committedDesc.get(i);
+            (i < tier.config().keepLast() || promoted.contains(step) ? retained : retired).add(step);
+        }
         List<Long> abandoned = new ArrayList<>();
         for (Map.Entry<Long, List<ObjectInfo>> e : byStep.entrySet()) {
             long step = e.getKey();

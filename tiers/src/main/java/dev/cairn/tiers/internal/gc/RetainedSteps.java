@@ -92,11 +92,22 @@ final class RetainedSteps {
         }
     }
 
-    /** Drops the held steps beyond the newest {@code keepLast}, oldest first, with the chunks they leave unreferenced. */
-    synchronized List<Retired> retireBeyond(int keepLast) {
+    /**
+     * Drops the held steps beyond the newest {@code keepLast}, oldest first, with the chunks they leave unreferenced;
+     * those of them in {@code kept} (asked here, after every step recorded so far: steps being promoted out of the tier)
+     * stay held, and are dropped by a later call once no longer kept.
+     */
+    synchronized List<Retired> retireBeyond(int keepLast, java.util.function.Supplier<Set<Long>> kept) {
         List<Retired> retired = new ArrayList<>();
-        while (steps.size() > keepLast) {
-            retired.add(drop(steps.firstKey()));
+        if (steps.size() <= keepLast) {
+            return retired;
+        }
+        Set<Long> keep = kept.get();
+        List<Long> beyond = new ArrayList<>(steps.keySet()).subList(0, steps.size() - keepLast);
+        for (long step : beyond) {
+            if (!keep.contains(step)) {
+                retired.add(drop(step));
+            }
         }
         return retired;
     }

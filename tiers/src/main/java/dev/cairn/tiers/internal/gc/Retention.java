@@ -27,8 +27,10 @@ import java.util.function.Supplier;
  *
  * <p>In a multi-rank run rank 0 collects as an outsider ({@link GarbageCollector.Collector#OUTSIDER}): it cannot see
  * the other ranks' pins, so chunks only retired steps named also wait out the grace period (in a tier in memory, one
- * collection: a grace of minutes there kept every step of those minutes in memory), and its commit asks the
- * store again for the chunks the ranks name that its collections deleted meanwhile. Such a collection is as safe beside this process's commits as
+ * collection: a grace of minutes there kept every step of those minutes in memory), it retires no step that its own
+ * promotion is copying out of the tier (the other ranks' promotions read their parts of it there:
+ * {@code Tier#holdWhilePromoted}), and its commit asks the store again for the chunks the ranks name that its collections
+ * deleted meanwhile. Such a collection is as safe beside this process's commits as
  * the command line's {@code gc} beside a writer, so it runs on a thread of its own instead of under the commit lock:
  * listing and sweeping a peer tier takes many round trips, which the next step's commit would otherwise wait for.
  * Requests that come while one is queued are served by that one.

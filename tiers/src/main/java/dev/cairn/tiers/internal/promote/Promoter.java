@@ -31,6 +31,8 @@ import org.apache.arrow.memory.BufferAllocator;
  * Copies committed checkpoints from a faster tier to a slower one. Chunks are copied on the target's I/O threads in
  * parallel; both catalogs pin every chunk of the step (in the source with its differential bases) until the target
  * commits, so neither tier's GC can take a chunk the copy still needs, even if the source retires the step meanwhile.
+ * Rank 0 of a multi-rank run, whose collector cannot see the other ranks' pins, does not retire the step in the source
+ * until the target's commit ({@link Tier#holdWhilePromoted}).
  *
  * <p>A chunk is copied verbatim unless one of two things holds. A differential chunk is materialized (its chain
  * decoded in the source, every link checked) and stored whole: slower tiers hold only whole chunks, so they never
@@ -75,6 +77,12 @@ public final class Promoter implements AutoCloseable {
     public void promote(Manifest manifest, Tier source, TierCommitter targetCommitter, CompletableFuture<CommitReport> done,
                         java.util.function.BooleanSupplier claim) {
         Tier target = targetCommitter.tier();
+        // Rank 0 of a multi-rank run does not retire the step in source until the target's commit of it has an outcome,
+        // or done completes otherwise (the save's deadline, close): the other ranks' copies read it there, and their
+        // pins are not rank 0's (Tier#holdWhilePromoted). Released by the commit below before it completes done, by
+        // done's completion where something else completes it, and once the commit has run in any case.
+        Runnable release = source.holdWhilePromoted(manifest.step());
+        done.whenComplete((r, e) -> release.run());
         Map<String, Long> chunks = new LinkedHashMap<>();
         Map<String, ChunkRef> refs = new LinkedHashMap<>();
         Map<String, Integer> widths = new java.util.HashMap<>();
@@ -142,8 +150,9 @@ public final class Promoter implements AutoCloseable {
         Runnable commit = () -> {
             try {
                 targetCommitter.promoted(withTargetForms(manifest, targetForms), put, written.get(), bytes.get(),
-                        error.get(), done, claim);
+                        error.get(), done, claim, release);
             } finally {
+                release.run();
                 unpin(source, target, chunks.keySet(), sourcePins, targetChainPins);
             }
         };
