@@ -50,8 +50,7 @@ import org.apache.arrow.memory.BufferAllocator;
  * ({@link #FRESH_FOR}; older ones are sent again, which restarts their age for a collector's grace) or that the
  * target's newest committed step names (a collection keeps those), and asks the
  * target again for every chunk it skipped right before the MANIFEST, failing with STORAGE, uncommitted, if a
- * collection beside it deleted one, and sending again, as the target holds it, each one that is old by then and not
- * named by the target's newest step then ({@link #refreshLapsed}).
+ * collection beside it deleted one.
  *
  * <p>Each rank index, like each chunk, comes from the first source whose copy is good: it parses and is the part of
  * the MANIFEST its rank wrote ({@link RankIndexes}); for a MANIFEST that keeps its chunk rows in the indexes (format 4
@@ -218,7 +217,7 @@ final class AdminCopy {
         for (Map.Entry<String, ByteBuffer> page : pages.entrySet()) {
             target.put(page.getKey(), page.getValue());
         }
-        refreshLapsed(to, confirmReused(target, reused, targetName, step), targetName, step);
+        confirmReused(target, reused, targetName, step);
         byte[] commit = new byte[manifestBytes.remaining()];
         manifestBytes.duplicate().get(commit);
         try {
@@ -318,10 +317,10 @@ final class AdminCopy {
      * Asks the target, right before the MANIFEST, for every chunk the copy found there instead of sending (and its
      * chain), as a save's commit confirms what it reused ({@code ChunkConfirmation}): a collector whose grace is
      * shorter than the copy may have deleted one since. Fails with STORAGE naming them, before anything is committed;
-     * the copy run again sends them. Returns what the target said of each, by key.
+     * the copy run again sends them.
      */
-    private Map<String, ObjectInfo> confirmReused(ObjectStore target, Collection<ChunkRef> reused, String targetName,
-                                                  long step) throws IOException {
+    private void confirmReused(ObjectStore target, Collection<ChunkRef> reused, String targetName, long step)
+            throws IOException {
         Map<String, Long> lengths = new java.util.LinkedHashMap<>();
         for (ChunkRef c : reused) {
             lengths.put(layout.chunkKey(c.hash()), c.storedLength());
@@ -330,7 +329,7 @@ final class AdminCopy {
             }
         }
         if (lengths.isEmpty()) {
-            return Map.of();
+            return;
         }
         Map<String, ObjectInfo> held = target.statAll(lengths.keySet());
         List<String> gone = new ArrayList<>();
@@ -345,55 +344,6 @@ final class AdminCopy {
                     + " held when the copy began are gone or replaced now (a collection beside the copy?), so the step"
                     + " was not committed there; run the copy again: " + String.join(", ", gone.subList(0, Math.min(5, gone.size())))
                     + (gone.size() > 5 ? ", ..." : ""));
-        }
-        return held;
-    }
-
-    /**
-     * Right after {@link #confirmReused}, with the ages it read ({@code held}, by key): writes again, with the bytes
-     * the target holds, each chunk the copy counted on that is now older than {@link #FRESH_FOR} and that the target's
-     * newest committed step, as listed now, does not name, which restarts its age. The copy counted on it because it
-     * was recent or named by the newest step when the copy began, and either can lapse over a long copy (a collector
-     * in another process, which lists the steps before this MANIFEST and the chunks after it, would then delete it
-     * once the step is committed). No request where none is that old; else a listing of the steps and the newest
-     * MANIFEST, and a GET and a PUT of each one written again. Fails with STORAGE, uncommitted, for one gone or of
-     * another length meanwhile.
-     */
-    private void refreshLapsed(Tier to, Map<String, ObjectInfo> held, String targetName, long step) throws IOException {
-        Instant freshSince = Instant.now().minus(FRESH_FOR);
-        List<String> old = new ArrayList<>();
-        held.forEach((key, info) -> {
-            if (info.lastModified().isBefore(freshSince)) {
-                old.add(key);
-            }
-        });
-        if (old.isEmpty()) {
-            return;
-        }
-        Set<String> named = namedByNewest(to);
-        List<String> gone = new ArrayList<>();
-        for (String key : old) {
-            if (named.contains(layout.hashOfChunkKey(key))) {
-                continue;
-            }
-            ByteBuffer bytes;
-            try {
-                bytes = to.store().readAll(key);
-            } catch (NoSuchFileException e) {
-                gone.add(key);
-                continue;
-            }
-            if (bytes.remaining() != held.get(key).size()) {
-                gone.add(key);
-                continue;
-            }
-            to.store().put(key, bytes); // the same bytes: an overwrite restarts its age
-        }
-        if (!gone.isEmpty()) {
-            throw new CheckpointException(Reason.STORAGE, gone.size() + " chunk(s) of step " + step + " that "
-                    + targetName + " held when the copy began are gone or replaced now (a collection beside the"
-                    + " copy?), so the step was not committed there; run the copy again: "
-                    + String.join(", ", gone.subList(0, Math.min(5, gone.size()))) + (gone.size() > 5 ? ", ..." : ""));
         }
     }
 
