@@ -207,8 +207,9 @@ public interface CheckpointAdmin extends AutoCloseable {
      * @param to               the target's location
      * @param chunks           distinct chunks of the step
      * @param chunksSkipped    chunks the target already held intact
-     * @param indexesCopied    rank indexes sent (none when the step was committed there already)
-     * @param alreadyCommitted whether the target held this very MANIFEST before (the copy then only repaired chunks)
+     * @param indexesCopied    rank indexes sent (when the step was committed there already: those lost or damaged there)
+     * @param alreadyCommitted whether the target held this very MANIFEST before (the copy then only repaired chunks and
+     *                         indexes)
      */
     record CopyReport(String run, long step, String from, String to, long chunks, long chunksCopied, long chunksSkipped,
                       long bytesCopied, int indexesCopied, boolean alreadyCommitted) {

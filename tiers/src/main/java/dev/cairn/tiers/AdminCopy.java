@@ -176,21 +176,29 @@ final class AdminCopy {
             readers.forEach(ChunkReader::close);
         }
         if (committedAlready) {
-            // The target's MANIFEST stands; where it references its indexes, one lost or replaced there is sent again.
+            // The target's MANIFEST stands; every rank index it expects that is lost there, or is not the part of it
+            // that its rank wrote, is sent again: where the MANIFEST references its indexes, and also where it holds
+            // the rows itself (one rank, or format 3 and older), whose index a copy onward takes (RankIndexes).
             int repaired = 0;
-            if (indexes != null) {
-                for (Map.Entry<String, ByteBuffer> index : indexes.entrySet()) {
-                    int rank = layout.rankOfIndexKey(index.getKey()).getAsInt();
-                    ByteBuffer there;
-                    try {
-                        there = ManifestFormat.readBytes(target, index.getKey(), targetName + ":" + index.getKey());
-                    } catch (NoSuchFileException | CheckpointException e) {
-                        there = null;
+            for (int rank : RankIndexes.expected(m)) {
+                String key = layout.indexKey(step, rank);
+                String where = targetName + ":" + key;
+                String problem;
+                try {
+                    ByteBuffer there = ManifestFormat.readBytes(target, key, where);
+                    problem = m.rowsInIndexes() ? m.indexed().indexes().get(rank).mismatch(there)
+                            : RankIndexes.mismatch(there, ManifestFormat.read(there.duplicate(), where, allocator), rank, m);
+                } catch (NoSuchFileException e) {
+                    problem = "missing";
+                } catch (CheckpointException e) {
+                    problem = e.getMessage();
+                }
+                if (problem != null) {
+                    if (indexes == null) {
+                        indexes = RankIndexes.verified(m, layout, order, allocator);
                     }
-                    if (there == null || m.indexed().indexes().get(rank).mismatch(there) != null) {
-                        target.put(index.getKey(), index.getValue().duplicate());
-                        repaired++;
-                    }
+                    target.put(key, indexes.get(key).duplicate());
+                    repaired++;
                 }
             }
             for (Map.Entry<String, ByteBuffer> page : pages.entrySet()) {

@@ -77,20 +77,20 @@ final class AdminVerify {
 
     private StepCheck checkStep(StoreRef src, Manifest m, Progress progress) throws IOException {
         List<String> badIndexes = new ArrayList<>();
+        java.util.Set<Integer> seenRanks = new java.util.HashSet<>();
         for (ObjectInfo o : src.store().list(layout.stepPrefix(m.step()))) {
             java.util.OptionalInt rank = layout.rankOfIndexKey(o.key());
             if (rank.isPresent()) {
-                try {
-                    String where = src.location() + ":" + o.key();
-                    java.nio.ByteBuffer bytes = ManifestFormat.readBytes(src.store(), o.key(), where);
-                    Manifest index = ManifestFormat.read(bytes.duplicate(), where, allocator);
-                    String mismatch = RankIndexes.mismatch(bytes, index, rank.getAsInt(), m);
-                    if (mismatch != null) {
-                        badIndexes.add(src.location() + ":" + o.key() + " " + mismatch);
-                    }
-                } catch (CheckpointException | IOException e) {
-                    badIndexes.add(e.getMessage());
-                }
+                seenRanks.add(rank.getAsInt());
+                checkIndex(src, m, o.key(), rank.getAsInt(), badIndexes);
+            }
+        }
+        // An index the MANIFEST expects that the listing did not show: asked for by its key (a store may not list
+        // it), and reported missing when it is not there. A step without it restores, but a copy onward refuses it
+        // (RankIndexes.verified), so verify must not call the step intact.
+        for (int rank : RankIndexes.expected(m)) {
+            if (!seenRanks.contains(rank)) {
+                checkIndex(src, m, layout.indexKey(m.step(), rank), rank, badIndexes);
             }
         }
         List<BadChunk> bad = new ArrayList<>();
@@ -118,6 +118,24 @@ final class AdminVerify {
             }
         }
         return new StepCheck(m.step(), src.location(), "", badIndexes, chunks, m.storedBytes(), bad);
+    }
+
+    /** Adds to {@code bad} why the index {@code key} of {@code rank} in {@code src} is not the part of {@code m} it should be. */
+    private void checkIndex(StoreRef src, Manifest m, String key, int rank, List<String> bad) {
+        String where = src.location() + ":" + key;
+        try {
+            java.nio.ByteBuffer bytes = ManifestFormat.readBytes(src.store(), key, where);
+            Manifest index = ManifestFormat.read(bytes.duplicate(), where, allocator);
+            String mismatch = RankIndexes.mismatch(bytes, index, rank, m);
+            if (mismatch != null) {
+                bad.add(where + " " + mismatch);
+            }
+        } catch (java.nio.file.NoSuchFileException e) {
+            bad.add(where + " is missing: the MANIFEST expects the index of rank " + rank + " of its " + m.worldSize()
+                    + " (the step restores without it, but cannot be copied onward; copying the step here again puts it)");
+        } catch (CheckpointException | IOException e) {
+            bad.add(e.getMessage());
+        }
     }
 
     private Check check(StoreRef src, ChunkRef c) {

@@ -70,6 +70,23 @@ final class RankIndexes {
     }
 
     /**
+     * The ranks whose index a committed step of {@code m} must hold: every rank of its world (a MANIFEST with its rows
+     * inline, of one rank or of format 3 and older, has an index per rank beside it, which a copy onward takes; format
+     * 4 references every one), except, in format 5, a rank that saved no entry, whose index no row of the directory
+     * names. {@code m} as read whole ({@link dev.cairn.tiers.internal.manifest.CommittedManifest}), or, for format 5,
+     * with its pages read.
+     */
+    static List<Integer> expected(Manifest m) {
+        List<Integer> ranks = new ArrayList<>(m.worldSize());
+        for (int rank = 0; rank < m.worldSize(); rank++) {
+            if (!(m.paged() && m.indexed().indexes().get(rank) == null)) {
+                ranks.add(rank);
+            }
+        }
+        return ranks;
+    }
+
+    /**
      * Every rank index of {@code m}, each as stored in the first of {@code order} whose copy parses and matches
      * {@code m}; CORRUPT naming the index and what each store holds when none does (nothing is written then).
      */
@@ -86,10 +103,7 @@ final class RankIndexes {
             }
         }
         Map<String, ByteBuffer> good = new LinkedHashMap<>();
-        for (int rank = 0; rank < m.worldSize(); rank++) {
-            if (m.paged() && m.indexed().indexes().get(rank) == null) {
-                continue; // format 5: a rank that saved no entry, whose index nothing names
-            }
+        for (int rank : expected(m)) {
             String key = layout.indexKey(m.step(), rank);
             List<String> tried = new ArrayList<>();
             for (StoreRef s : order) {

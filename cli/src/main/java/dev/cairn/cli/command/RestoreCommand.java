@@ -78,13 +78,14 @@ public final class RestoreCommand implements Callable<Integer> {
         }
         if (json) {
             Json.print(cli.out(), report);
-        } else if (report.alreadyCommitted() && report.chunksCopied() == 0) {
+        } else if (report.alreadyCommitted() && report.chunksCopied() == 0 && report.indexesCopied() == 0) {
             cli.out().printf("step %d of run %s is already committed in %s and its %d chunks there are intact: nothing to"
                     + " copy%n", report.step(), report.run(), to, report.chunks());
         } else if (report.alreadyCommitted()) {
             cli.out().printf("step %d of run %s is already committed in %s: %d damaged or missing chunk(s) repaired (%s),"
-                    + " %d intact%n", report.step(), report.run(), to, report.chunksCopied(), Text.bytes(report.bytesCopied()),
-                    report.chunksSkipped());
+                    + " %d intact%s%n", report.step(), report.run(), to, report.chunksCopied(), Text.bytes(report.bytesCopied()),
+                    report.chunksSkipped(), report.indexesCopied() == 0 ? ""
+                            : ", " + report.indexesCopied() + " missing or damaged index(es) sent again");
         } else {
             cli.out().printf("step %d of run %s: %s -> %s: %d chunks copied (%s), %d already there, %d index(es), committed%n",
                     report.step(), report.run(), report.from(), report.to(), report.chunksCopied(),
