@@ -219,29 +219,122 @@ final class AdminCopy {
         if (indexes == null) {
             indexes = RankIndexes.verified(m, layout, order, allocator);
         }
-        for (Map.Entry<String, ByteBuffer> index : indexes.entrySet()) {
-            target.put(index.getKey(), index.getValue());
-        }
-        for (Map.Entry<String, ByteBuffer> page : pages.entrySet()) {
-            target.put(page.getKey(), page.getValue());
-        }
-        confirmReused(target, reused, targetName, step);
+        // As a save's commit (CommitProtocol#commit): asked again right before the indexes, so that a writer that
+        // committed this step in the target since the check above does not get its indexes replaced; then each index
+        // is created, and one found there is replaced only after the MANIFEST is asked for once more. What a replaced
+        // index held is kept, to be put back if this copy does not commit after all.
+        notCommittedByAnother(target, manifestKey, manifestBytes, targetName);
+        IndexPuts puts = new IndexPuts(target);
         byte[] commit = new byte[manifestBytes.remaining()];
         manifestBytes.duplicate().get(commit);
         try {
+            for (Map.Entry<String, ByteBuffer> index : indexes.entrySet()) {
+                puts.put(index.getKey(), index.getValue(), () -> notCommittedByAnother(target, manifestKey, manifestBytes,
+                        targetName));
+            }
+            for (Map.Entry<String, ByteBuffer> page : pages.entrySet()) {
+                target.put(page.getKey(), page.getValue()); // under the committing MANIFEST's own page id
+            }
+            confirmReused(target, reused, targetName, step);
             // Marked first, as every commit is (StepMarks), so that the copy's readers find it without a listing.
             new dev.cairn.tiers.internal.commit.StepMarks(dev.cairn.tiers.internal.commit.WaitClock.SYSTEM)
                     .markBefore(to, step, m.worldSize());
             CommitPoint.create(to, step, commit);
-        } catch (CheckpointException e) {
-            if (e.reason() == Reason.CONFLICT) { // another writer committed this step in the target since the check above
+        } catch (IOException | RuntimeException e) {
+            // Not committed by this copy (or, STORAGE from the create, perhaps committed: then the indexes are its
+            // own, which a rerun confirms): what its index puts replaced is put back, and on a CONFLICT an index it
+            // created where there was none is removed, as the winner's MANIFEST names no index of this copy.
+            puts.giveBack(e instanceof CheckpointException c && c.reason() == Reason.CONFLICT);
+            if (e instanceof CheckpointException c && c.reason() == Reason.CONFLICT) {
                 throw new CheckpointException(Reason.CONFLICT, targetName + " already holds a different commit of "
                         + manifestKey + ": refusing to overwrite it", e);
             }
             throw e;
         }
+        // Committed: each index is the one the MANIFEST names, unless a losing writer of the same step replaced one
+        // after its own check and before this create (CommitProtocol#confirmIndex, as after a save's commit).
+        for (Map.Entry<String, ByteBuffer> index : indexes.entrySet()) {
+            ByteBuffer held = index.getValue().duplicate();
+            byte[] own = new byte[held.remaining()];
+            held.get(own);
+            dev.cairn.tiers.internal.commit.CommitProtocol.confirmIndex(to, index.getKey(), own);
+        }
         return new CopyReport(layout.run(), step, located.source().location(), targetName, distinct.size(), copied.get(), skipped.get(),
                 bytes.get(), indexes.size(), false);
+    }
+
+    /**
+     * CONFLICT when the target holds a MANIFEST of this step other than {@code manifest} (this copy's: a twin copy's
+     * commit of the very same bytes is this one).
+     */
+    private static void notCommittedByAnother(ObjectStore target, String key, ByteBuffer manifest, String targetName)
+            throws IOException {
+        committedAlready(target, key, manifest, targetName);
+    }
+
+    /** An action that may fail with the store's error. */
+    @FunctionalInterface
+    private interface Check {
+        void run() throws IOException;
+    }
+
+    /**
+     * A copy's puts of rank indexes, each create-only: an index found under the key that is not this copy's is
+     * replaced only once {@code beforeReplacing} passes (no other writer committed the step), and what it held is kept
+     * so that {@link #giveBack} can put it back.
+     */
+    private static final class IndexPuts {
+        private final ObjectStore target;
+        /** The indexes this copy put, by key, with what each replaced (null: there was none). */
+        private final Map<String, ByteBuffer[]> written = new java.util.LinkedHashMap<>();
+
+        IndexPuts(ObjectStore target) {
+            this.target = target;
+        }
+
+        void put(String key, ByteBuffer index, Check beforeReplacing) throws IOException {
+            if (target.putIfAbsent(key, index.duplicate())) {
+                written.put(key, new ByteBuffer[] {index, null});
+                return;
+            }
+            ByteBuffer there;
+            try {
+                there = target.readAll(key, ManifestFormat.MAX_BYTES);
+            } catch (NoSuchFileException gone) { // deleted since: created again, or found taken again below
+                put(key, index, beforeReplacing);
+                return;
+            }
+            if (there.equals(index.duplicate().rewind())) {
+                return; // this very index: an earlier run of this copy's, or a twin copy's
+            }
+            beforeReplacing.run(); // CONFLICT, nothing replaced, when another writer has committed the step since
+            target.put(key, index.duplicate());
+            written.put(key, new ByteBuffer[] {index, there});
+        }
+
+        /**
+         * Best effort, after this copy did not commit: each index it put that the target still holds as this copy put
+         * it gets back what it replaced (the other writer's, whose commit names it); on a {@code lost} create, one it
+         * created where there was none is removed, as no commit names it (the winner's own index under that key would
+         * have been found by the create, or would have replaced it since).
+         */
+        void giveBack(boolean lost) {
+            for (Map.Entry<String, ByteBuffer[]> w : written.entrySet()) {
+                try {
+                    ByteBuffer now = target.readAll(w.getKey(), ManifestFormat.MAX_BYTES);
+                    if (!now.equals(w.getValue()[0].duplicate().rewind())) {
+                        continue; // not this copy's (any more)
+                    }
+                    if (w.getValue()[1] != null) {
+                        target.put(w.getKey(), w.getValue()[1].duplicate());
+                    } else if (lost) {
+                        target.delete(w.getKey());
+                    }
+                } catch (IOException | RuntimeException e) {
+                    // Left as it is: verify names an index that does not match its MANIFEST.
+                }
+            }
+        }
     }
 
     /** A MANIFEST as stored in one source, and what those very bytes parse to. */

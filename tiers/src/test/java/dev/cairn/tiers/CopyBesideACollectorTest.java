@@ -41,7 +41,8 @@ import org.junit.jupiter.api.io.TempDir;
  * target holds steps 1 and 2; the copied step 3 holds what step 1 held, so the copy finds step 1's chunks there and
  * counts on them. The collection keeps only step 2, so step 1's chunks are unused to it. It runs while the copy puts
  * its first index, after the chunks and before the MANIFEST. Before, the copy committed step 3 naming chunks the
- * collection had just deleted: a committed step that could not be restored, and the copy said it succeeded.
+ * collection had just deleted: a committed step that could not be restored, and the copy said it succeeded. (The copy
+ * creates its indexes, create-only, or puts one over an uncommitted writer's: the collection runs at either.)
  */
 class CopyBesideACollectorTest {
     private static final String RUN = "copygc";
@@ -72,15 +73,25 @@ class CopyBesideACollectorTest {
             this.collection = new AtomicReference<>(collection);
         }
 
-        @Override
-        public void put(String key, ByteBuffer data) throws IOException {
+        private void before(String key) {
             if (key.equals(LAYOUT.indexKey(3, 0))) {
                 Runnable c = collection.getAndSet(null);
                 if (c != null) {
                     c.run();
                 }
             }
+        }
+
+        @Override
+        public void put(String key, ByteBuffer data) throws IOException {
+            before(key);
             super.put(key, data);
+        }
+
+        @Override
+        public boolean putIfAbsent(String key, ByteBuffer data) throws IOException { // the copy creates its indexes
+            before(key);
+            return super.putIfAbsent(key, data);
         }
     }
 

@@ -293,9 +293,10 @@ public final class CommitProtocol {
 
     /**
      * Puts {@code index} at {@code key} again unless the store holds exactly it. Best effort, after the commit: a
-     * store error here leaves the step committed (verify names an index that does not match its MANIFEST).
+     * store error here leaves the step committed (verify names an index that does not match its MANIFEST). Also after
+     * a copy's commit ({@code CheckpointAdmin.copy}), for each index it put.
      */
-    private static void confirmIndex(Tier tier, String key, byte[] index) {
+    public static void confirmIndex(Tier tier, String key, byte[] index) {
         try {
             ByteBuffer there;
             try {
