@@ -150,6 +150,9 @@ class FormatTwoCommandsTest {
         Run restore = cairn("restore", "3", "--store", disk.toString(), "--to", copy.toString());
         assertEquals(0, restore.status(), restore.out() + restore.err());
         assertEquals(2, manifest(copy, 3).formatVersion(), "copied as it was committed");
+        assertEquals(ByteBuffer.wrap(Files.readAllBytes(disk.resolve(LAYOUT.manifestKey(3)))),
+                ByteBuffer.wrap(Files.readAllBytes(copy.resolve(LAYOUT.manifestKey(3)))),
+                "every chunk sent as stored there, differences with their chains: the MANIFEST byte for byte");
         assertSameBytes(restore(disk, 3), restore(copy, 3));
 
         Path exported = tmp.resolve("st");

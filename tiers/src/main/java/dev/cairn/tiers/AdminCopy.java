@@ -8,31 +8,45 @@ import dev.cairn.CheckpointException.Reason;
 import dev.cairn.ObjectInfo;
 import dev.cairn.ObjectStore;
 import dev.cairn.StoreRef;
+import dev.cairn.tiers.internal.ChunkCatalog;
+import dev.cairn.tiers.internal.ChunkForms;
 import dev.cairn.tiers.internal.Tier;
+import dev.cairn.tiers.internal.codec.ChunkCodec;
+import dev.cairn.tiers.internal.codec.StoredChunkHeader;
 import dev.cairn.tiers.internal.commit.CommitPoint;
+import dev.cairn.tiers.internal.commit.CommitProtocol;
+import dev.cairn.tiers.internal.commit.StepMarks;
+import dev.cairn.tiers.internal.commit.WaitClock;
 import dev.cairn.tiers.internal.layout.StoreLayout;
 import dev.cairn.tiers.internal.manifest.ChunkRef;
 import dev.cairn.tiers.internal.manifest.CommittedManifest;
 import dev.cairn.tiers.internal.manifest.EntryRecord;
+import dev.cairn.tiers.internal.manifest.IndexRef;
 import dev.cairn.tiers.internal.manifest.Manifest;
 import dev.cairn.tiers.internal.manifest.ManifestFormat;
+import dev.cairn.tiers.internal.manifest.PageTree;
 import dev.cairn.tiers.internal.restore.ChunkReader;
+import dev.cairn.tiers.internal.restore.StoredChunks;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.file.NoSuchFileException;
 import java.time.Instant;
 import java.util.ArrayList;
 import java.util.Collection;
-import java.util.HashSet;
+import java.util.Collections;
+import java.util.HashMap;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
 import java.util.concurrent.atomic.AtomicLong;
+import java.util.function.Predicate;
 import org.apache.arrow.memory.BufferAllocator;
 
 /**
@@ -42,13 +56,22 @@ import org.apache.arrow.memory.BufferAllocator;
  * resolved by reading it back) last. Each put is atomic, so a copy that is interrupted leaves no torn object and no
  * commit, and running it again sends only what is still missing.
  *
+ * <p>Each chunk comes from the first source whose copy decodes to its hash (through its whole chain in that source
+ * for a differential chunk), read whole, as that source stores it: a source other than the one the MANIFEST came from
+ * may store it in another form (another codec, or whole where the MANIFEST's source holds a difference). The copy
+ * writes that form, with every link of its chain that the target does not hold intact (from the same source), and the
+ * MANIFEST it commits records the form the target then holds: codec, stored length, and the chain as the target
+ * stores it. Where every chunk is held as the MANIFEST records it, the MANIFEST, its indexes and its pages are copied
+ * byte for byte; else they are written again with the forms the target holds (a format-5 directory under new pages).
+ *
  * <p>A chunk the target already holds is skipped only once the target's copy decodes to its hash (through its whole
  * chain for a differential chunk): a target whose copy is missing a link, cut short or of other bytes of the same
  * length gets the verified copy from the sources, like a missing chunk. The same check runs when the target already
- * holds this very MANIFEST, so running the copy again repairs a damaged step instead of saying there is nothing to
- * copy. As a save does with what it reuses, the copy counts only on chunks the target wrote recently
- * ({@link #FRESH_FOR}; older ones are sent again, which restarts their age for a collector's grace) or that the
- * target's newest committed step names (a collection keeps those), and asks the
+ * holds this step (this very MANIFEST, or one a copy wrote with the target's forms), so running the copy again repairs
+ * a damaged step instead of saying there is nothing to copy; a chunk is then replaced only by a copy in exactly the
+ * form the committed MANIFEST records. As a save does with what it reuses, the copy counts only on chunks the target
+ * wrote recently ({@link #FRESH_FOR}; older ones are sent again, which restarts their age for a collector's grace) or
+ * that the target's newest committed step names (a collection keeps those), and asks the
  * target again for every chunk it skipped right before the MANIFEST, failing with STORAGE, uncommitted, if a
  * collection beside it deleted one.
  *
@@ -79,197 +102,605 @@ final class AdminCopy {
 
     /** Copies {@code step} of the run from the admin's stores into the tier {@code to}, named {@code targetName}. */
     CopyReport copy(long step, Tier to, String targetName, Progress progress) throws IOException {
-        ObjectStore target = to.store();
-        String manifestKey = layout.manifestKey(step);
         Stored located = manifest(step);
-        Manifest m = located.manifest();
-        ByteBuffer manifestBytes = located.bytes();
-        boolean committedAlready = committedAlready(target, manifestKey, manifestBytes, targetName);
         List<StoreRef> order = new ArrayList<>();
         order.add(located.source());
         admin.stores().stream().filter(s -> s != located.source()).forEach(order::add);
+        Source source = source(located, order);
+        Committed there = committedThere(to, targetName, source);
+        try (Run run = new Run(step, to, targetName, order, source, progress)) {
+            return there != null ? run.repair(there) : run.copy();
+        }
+    }
 
-        // A MANIFEST that keeps its chunk rows in the rank indexes: the indexes are chosen first (each the copy the
-        // MANIFEST references), and their rows name the chunks to send.
-        Map<String, ByteBuffer> indexes = null;
-        // A format-5 MANIFEST's directory: every page, from the store the MANIFEST came from, each checked against
-        // what names it; sent before the MANIFEST under the same keys.
-        Map<String, ByteBuffer> pages = new java.util.LinkedHashMap<>();
+    /**
+     * The step as the sources hold it: its MANIFEST (the bytes and what they parse to; format 5 with every page of its
+     * directory read, from the store the MANIFEST came from, each checked against what names it), those pages by key,
+     * the rank indexes (verified, for a MANIFEST that keeps its rows in them; else read when needed) and every entry
+     * with its chunks.
+     */
+    private static final class Source {
+        final Stored located;
+        final Manifest m;
+        final Map<String, ByteBuffer> pages;
+        Map<String, ByteBuffer> indexes;
+        final Manifest whole;
+
+        Source(Stored located, Manifest m, Map<String, ByteBuffer> pages, Map<String, ByteBuffer> indexes, Manifest whole) {
+            this.located = located;
+            this.m = m;
+            this.pages = pages;
+            this.indexes = indexes;
+            this.whole = whole;
+        }
+    }
+
+    private Source source(Stored located, List<StoreRef> order) throws IOException {
+        Manifest m = located.manifest();
+        Map<String, ByteBuffer> pages = new LinkedHashMap<>();
         if (m.paged()) {
             m = new CommittedManifest(located.source().store(), layout, located.source().location(),
                     (b, label) -> ManifestFormat.read(b, label, allocator), allocator)
                     .select(m, CommittedManifest.PageChoice.ALL, pages::put);
         }
         Manifest whole = m;
+        Map<String, ByteBuffer> indexes = null;
         if (m.rowsInIndexes()) {
+            // The indexes are chosen first (each the copy the MANIFEST references), and their rows name the chunks.
             indexes = RankIndexes.verified(m, layout, order, allocator);
-            Map<Integer, Manifest> parsed = new java.util.HashMap<>();
+            Map<Integer, Manifest> parsed = new HashMap<>();
             for (Map.Entry<String, ByteBuffer> index : indexes.entrySet()) {
                 parsed.put(layout.rankOfIndexKey(index.getKey()).getAsInt(),
                         ManifestFormat.read(index.getValue().duplicate(), index.getKey(), allocator));
             }
             whole = CommittedManifest.resolve(m, parsed);
+            if (m.paged()) {
+                whole = whole.withIndexed(whole.indexed().resolved(true)); // every page and index read
+            }
         }
-        List<ChunkRef> distinct = new ArrayList<>();
-        List<String> entryOf = new ArrayList<>();
-        Set<String> seen = new HashSet<>();
-        for (EntryRecord r : whole.entries()) {
-            for (ChunkRef c : r.chunks()) {
-                if (seen.add(c.hash())) {
-                    distinct.add(c);
-                    entryOf.add(r.name());
+        return new Source(located, m, pages, indexes, whole);
+    }
+
+    /** The rank indexes of the source's step, each from the first source whose copy is good. */
+    private Map<String, ByteBuffer> indexes(Source source, List<StoreRef> order) throws IOException {
+        if (source.indexes == null) {
+            source.indexes = RankIndexes.verified(source.m, layout, order, allocator);
+        }
+        return source.indexes;
+    }
+
+    /**
+     * The step as committed in the target already: its MANIFEST as read (format 5 with its pages read), every entry
+     * with its chunks as that MANIFEST records them, and whether it is the source's MANIFEST byte for byte.
+     */
+    private record Committed(Manifest m, Manifest whole, boolean sourceBytes) {
+    }
+
+    /**
+     * The step committed in the target, or null when the target holds no MANIFEST of it: this very MANIFEST, or one
+     * that commits the same checkpoint with the target's stored forms (a copy wrote it, {@link #files}); CONFLICT for
+     * any other.
+     */
+    private Committed committedThere(Tier to, String targetName, Source source) throws IOException {
+        String key = layout.manifestKey(source.m.step());
+        ByteBuffer there;
+        try {
+            there = ManifestFormat.readBytes(to.store(), key, targetName + ":" + key);
+        } catch (NoSuchFileException e) {
+            return null;
+        }
+        if (there.equals(source.located.bytes().duplicate().rewind())) {
+            return new Committed(source.m, source.whole, true);
+        }
+        Manifest theirs;
+        try {
+            theirs = ManifestFormat.read(there.duplicate(), targetName + ":" + key, allocator);
+        } catch (CheckpointException e) {
+            throw conflict(targetName, key, e);
+        }
+        if (!theirs.run().equals(layout.run()) || !theirs.sameCommitAs(source.m)) {
+            throw conflict(targetName, key, null);
+        }
+        // The same step number, world and creation time: a copy of this checkpoint, with the target's stored forms
+        // where they differ, if it names the same chunks for the same entries.
+        CommittedManifest reader = new CommittedManifest(to.store(), layout, targetName,
+                (b, label) -> ManifestFormat.read(b, label, allocator), allocator);
+        Manifest whole;
+        try {
+            whole = reader.whole(theirs);
+        } catch (CheckpointException e) {
+            throw new CheckpointException(e.reason(), targetName + " holds step " + theirs.step() + " as a copy of this"
+                    + " checkpoint written with its own stored forms, and it cannot be read there, so the copy cannot"
+                    + " repair it: " + e.getMessage(), e);
+        }
+        if (!sameRows(whole, source.whole)) {
+            throw conflict(targetName, key, null);
+        }
+        return new Committed(theirs.paged() ? reader.select(theirs, CommittedManifest.PageChoice.ALL) : theirs, whole,
+                false);
+    }
+
+    private static CheckpointException conflict(String targetName, String key, Throwable cause) {
+        return new CheckpointException(Reason.CONFLICT, targetName + " already holds a different commit of " + key
+                + ": refusing to overwrite it", cause);
+    }
+
+    /** Whether {@code a} and {@code b} hold the same entries with the same chunks, whatever their stored forms. */
+    private static boolean sameRows(Manifest a, Manifest b) {
+        if (a.entries().size() != b.entries().size()) {
+            return false;
+        }
+        Map<String, EntryRecord> byName = new HashMap<>();
+        for (EntryRecord e : b.entries()) {
+            byName.put(e.rank() + "/" + e.name(), e);
+        }
+        for (EntryRecord e : a.entries()) {
+            EntryRecord o = byName.get(e.rank() + "/" + e.name());
+            if (o == null || !e.sameEntryAs(o) || e.chunks().size() != o.chunks().size()) {
+                return false;
+            }
+            for (int i = 0; i < e.chunks().size(); i++) {
+                ChunkRef x = e.chunks().get(i);
+                ChunkRef y = o.chunks().get(i);
+                if (x.offset() != y.offset() || x.rawLength() != y.rawLength() || !x.hash().equals(y.hash())
+                        || x.errorBound() != y.errorBound()) {
+                    return false;
                 }
             }
         }
-        Set<String> kept = committedAlready ? Set.of() : namedByNewest(to);
-        AtomicLong copied = new AtomicLong();
-        AtomicLong skipped = new AtomicLong();
-        ConcurrentLinkedQueue<ChunkRef> reused = new ConcurrentLinkedQueue<>();
-        AtomicLong bytes = new AtomicLong();
-        ConcurrentLinkedQueue<ChunkReader> readers = new ConcurrentLinkedQueue<>();
-        ThreadLocal<ChunkReader> reader = ThreadLocal.withInitial(() -> {
+        return true;
+    }
+
+    /**
+     * What a copy writes for the step, besides its chunks: the rank indexes, the pages of a format-5 directory and the
+     * MANIFEST, with every chunk as the target holds it ({@code held}, by hash; a chunk not in it as {@code whole}
+     * records it), and the whole manifest they commit.
+     */
+    private record Files(Manifest whole, Map<String, ByteBuffer> indexes, Map<String, ByteBuffer> pages, ByteBuffer manifest) {
+    }
+
+    /**
+     * The source's MANIFEST, indexes and pages as they are where the target holds every chunk as they record it;
+     * else written again with the target's forms: each index whose rows change, then the MANIFEST that commits them
+     * (for format 5 with a directory of new pages, under a page id of its own, as {@link PageTree} writes one for a
+     * save). A format-4 or 5 MANIFEST references its indexes by their digests, so it changes with them.
+     */
+    private Files files(Source source, Map<String, ByteBuffer> indexes, Map<String, ChunkRef> held) {
+        Manifest whole = source.whole;
+        if (!changes(whole.entries(), held)) {
+            return new Files(whole, indexes, source.pages, source.located.bytes());
+        }
+        Manifest m = source.m;
+        Manifest adjusted = whole.withEntries(withForms(whole.entries(), held));
+        Map<String, ByteBuffer> written = new LinkedHashMap<>();
+        List<IndexRef> refs = new ArrayList<>(Collections.nCopies(m.worldSize(), (IndexRef) null));
+        for (Map.Entry<String, ByteBuffer> e : indexes.entrySet()) {
+            int rank = layout.rankOfIndexKey(e.getKey()).getAsInt();
+            ByteBuffer bytes = e.getValue();
+            Manifest index = ManifestFormat.read(bytes.duplicate(), e.getKey(), allocator);
+            if (changes(index.entries(), held)) {
+                bytes = ByteBuffer.wrap(ManifestFormat.write(index.withEntries(withForms(index.entries(), held)), "index",
+                        allocator));
+            }
+            written.put(e.getKey(), bytes);
+            refs.set(rank, IndexRef.of(rank, bytes.duplicate()));
+        }
+        if (!m.rowsInIndexes()) {
+            return new Files(adjusted, written, Map.of(), ByteBuffer.wrap(ManifestFormat.write(adjusted, "manifest", allocator)));
+        }
+        if (!m.paged()) {
+            Manifest committed = adjusted.withRowsIn(refs);
+            return new Files(committed, written, Map.of(), ByteBuffer.wrap(ManifestFormat.write(committed, "manifest",
+                    allocator)));
+        }
+        PageTree.Built built = PageTree.build(adjusted, refs, allocator);
+        Map<String, ByteBuffer> pages = new LinkedHashMap<>();
+        List<String> keys = built.keys(layout);
+        for (int i = 0; i < keys.size(); i++) {
+            pages.put(keys.get(i), ByteBuffer.wrap(built.pages().get(i).bytes()));
+        }
+        return new Files(built.committed(), written, pages, ByteBuffer.wrap(built.manifest()));
+    }
+
+    /** Whether any chunk of {@code entries} is held in another form than it records. */
+    private static boolean changes(List<EntryRecord> entries, Map<String, ChunkRef> held) {
+        for (EntryRecord e : entries) {
+            for (ChunkRef c : e.chunks()) {
+                ChunkRef h = held.get(c.hash());
+                if (h != null && !sameForm(h, c)) {
+                    return true;
+                }
+            }
+        }
+        return false;
+    }
+
+    private static List<EntryRecord> withForms(List<EntryRecord> entries, Map<String, ChunkRef> held) {
+        List<EntryRecord> out = new ArrayList<>(entries.size());
+        for (EntryRecord e : entries) {
+            List<ChunkRef> chunks = new ArrayList<>(e.chunks().size());
+            for (ChunkRef c : e.chunks()) {
+                ChunkRef h = held.get(c.hash());
+                chunks.add(h == null ? c : c.storedAs(h.codec(), h.storedLength(), h.bases()));
+            }
+            out.add(e.withChunks(chunks));
+        }
+        return out;
+    }
+
+    /** Whether {@code a} and {@code b} record the same stored form: codec, stored length and chain. */
+    private static boolean sameForm(ChunkRef a, ChunkRef b) {
+        return a.codec().equals(b.codec()) && a.storedLength() == b.storedLength() && a.bases().equals(b.bases());
+    }
+
+    /** A copy of one step into one target: its chunks' work on a pool of threads, each with its own reader. */
+    private final class Run implements AutoCloseable {
+        private final long step;
+        private final Tier to;
+        private final ObjectStore target;
+        private final String targetName;
+        private final String manifestKey;
+        private final List<StoreRef> order;
+        private final Source source;
+        private final Progress progress;
+        private final AtomicLong copied = new AtomicLong();
+        private final AtomicLong skipped = new AtomicLong();
+        private final AtomicLong bytes = new AtomicLong();
+        private final ConcurrentLinkedQueue<ChunkRef> reused = new ConcurrentLinkedQueue<>();
+        private final ConcurrentLinkedQueue<ChunkReader> readers = new ConcurrentLinkedQueue<>();
+        private final ThreadLocal<ChunkReader> reader = ThreadLocal.withInitial(() -> {
             ChunkReader r = new ChunkReader();
             readers.add(r);
             return r;
         });
-        ExecutorService pool = Executors.newFixedThreadPool(threads, r -> {
-            Thread t = new Thread(r, "cairn-copy");
-            t.setDaemon(true);
-            return t;
-        });
-        progress.start(m.storedBytes());
-        try {
-            List<Future<?>> futures = new ArrayList<>();
-            for (int i = 0; i < distinct.size(); i++) {
-                ChunkRef c = distinct.get(i);
-                String entry = entryOf.get(i);
-                futures.add(pool.submit(() -> {
-                    String key = layout.chunkKey(c.hash());
-                    // Any age where nothing is committed (the MANIFEST stands: a repair), or where a collection keeps
-                    // the chunk whatever its age (the target's newest step names it and its chain).
-                    long freshSince = committedAlready || (kept.contains(c.hash()) && kept.containsAll(c.bases()))
-                            ? Long.MIN_VALUE : System.currentTimeMillis() - FRESH_FOR.toMillis();
-                    if (holdsFresh(target, key, c.storedLength(), freshSince)
-                            && allHeldFresh(target, layout, c.bases(), freshSince)
-                            && reader.get().check(target, layout, c).ok()) {
-                        skipped.incrementAndGet();
-                        reused.add(c);
-                    } else {
-                        Verified v = verifiedStored(reader.get(), order, layout, c, entry);
-                        // A differential chunk's chain goes along, as stored: the manifest names it. Every link is
-                        // sent, since the target's chain failed the check somewhere (the source's passed it).
-                        for (String base : c.bases()) {
-                            String baseKey = layout.chunkKey(base);
-                            target.put(baseKey, v.source().store().readAll(baseKey));
-                        }
-                        target.put(key, v.stored());
-                        copied.incrementAndGet();
-                        bytes.addAndGet(c.storedLength());
+        private final ExecutorService pool;
+
+        Run(long step, Tier to, String targetName, List<StoreRef> order, Source source, Progress progress) {
+            this.step = step;
+            this.to = to;
+            this.target = to.store();
+            this.targetName = targetName;
+            this.manifestKey = layout.manifestKey(step);
+            this.order = order;
+            this.source = source;
+            this.progress = progress;
+            this.pool = Executors.newFixedThreadPool(threads, r -> {
+                Thread t = new Thread(r, "cairn-copy");
+                t.setDaemon(true);
+                return t;
+            });
+        }
+
+        /** Each distinct chunk of {@code whole} (by hash, the first row naming it) with the entry it is first in. */
+        private Map<ChunkRef, String> distinct(Manifest whole) {
+            Map<ChunkRef, String> out = new LinkedHashMap<>();
+            Set<String> seen = new java.util.HashSet<>();
+            for (EntryRecord r : whole.entries()) {
+                for (ChunkRef c : r.chunks()) {
+                    if (seen.add(c.hash())) {
+                        out.put(c, r.name());
                     }
-                    progress.advance(c.storedLength());
+                }
+            }
+            return out;
+        }
+
+        /** A piece of a chunk's work that gives {@code c} as the target holds it afterwards. */
+        @FunctionalInterface
+        private interface Work {
+            ChunkRef run(ChunkRef c, String entry) throws IOException;
+        }
+
+        /** Runs {@code work} on every chunk of {@code chunks} on the pool; the chunks as the target holds them, by hash. */
+        private Map<String, ChunkRef> each(Map<ChunkRef, String> chunks, Work work) throws IOException {
+            Map<String, ChunkRef> held = new ConcurrentHashMap<>();
+            List<Future<?>> futures = new ArrayList<>();
+            for (Map.Entry<ChunkRef, String> c : chunks.entrySet()) {
+                futures.add(pool.submit(() -> {
+                    held.put(c.getKey().hash(), work.run(c.getKey(), c.getValue()));
+                    progress.advance(c.getKey().storedLength());
                     return null;
                 }));
             }
             await(futures);
-        } finally {
+            return held;
+        }
+
+        /** A step not committed in the target: its chunks, then its indexes and pages, then the MANIFEST. */
+        CopyReport copy() throws IOException {
+            Map<ChunkRef, String> chunks = distinct(source.whole);
+            Set<String> kept = namedByNewest(to);
+            progress.start(source.m.storedBytes());
+            Map<String, ChunkRef> held = each(chunks, (c, entry) -> {
+                // Any age where a collection keeps the chunk whatever its age (the target's newest step names it and
+                // its chain).
+                long freshSince = kept.contains(c.hash()) && kept.containsAll(c.bases())
+                        ? Long.MIN_VALUE : System.currentTimeMillis() - FRESH_FOR.toMillis();
+                return send(c, entry, freshSince);
+            });
+            Files files = files(source, indexes(source, order), held);
+            commit(files);
+            return new CopyReport(layout.run(), step, source.located.source().location(), targetName, chunks.size(),
+                    copied.get(), skipped.get(), bytes.get(), files.indexes().size(), false);
+        }
+
+        /**
+         * Chunk {@code c} into the target: counted on where the target holds it as recorded, written recently (or
+         * kept whatever its age) and intact; else sent from the first source whose copy verifies, as that source
+         * stores it, with its chain. Returns it as the target holds it then.
+         */
+        private ChunkRef send(ChunkRef c, String entry, long freshSince) throws IOException {
+            ChunkReader r = reader.get();
+            String key = layout.chunkKey(c.hash());
+            if (holdsFresh(target, key, c.storedLength(), freshSince)
+                    && allHeldFresh(target, layout, c.bases(), freshSince)
+                    && r.check(target, layout, c).ok()) {
+                skipped.incrementAndGet();
+                reused.add(c);
+                return c;
+            }
+            SourceCopy v = verifiedStored(r, c, entry, any -> true);
+            List<String> chain = links(v, 0, r);
+            target.put(key, v.stored().duplicate());
+            copied.incrementAndGet();
+            bytes.addAndGet(v.stored().remaining());
+            return v.ref().storedAs(v.ref().codec(), v.ref().storedLength(), chain);
+        }
+
+        /**
+         * Makes the target hold every link of {@code v}'s chain from link {@code k} down, each one it does not hold
+         * intact copied from {@code v}'s source as stored there, below it first; returns the chain as the target
+         * then stores it, from link {@code k} (the target may hold a link in another form than the source, even
+         * whole: the differential chunk above needs only its content).
+         */
+        private List<String> links(SourceCopy v, int k, ChunkReader r) throws IOException {
+            List<String> chain = v.ref().bases();
+            if (k == chain.size()) {
+                return List.of();
+            }
+            String link = chain.get(k);
+            ChunkCatalog.Form there = ChunkForms.held(to, link);
+            if (there != null && r.check(target, layout, linkRef(v.ref(), link, there.codec(), there.length())).ok()) {
+                List<String> out = new ArrayList<>();
+                out.add(link);
+                out.addAll(there.bases());
+                return out;
+            }
+            List<String> below = links(v, k + 1, r);
+            ByteBuffer stored = readWhole(r, v.source().store(), v.ref(), link);
+            String base = StoredChunkHeader.baseOrNull(stored, 0, stored.limit());
+            if (k + 1 < chain.size() ? !chain.get(k + 1).equals(base) : base != null) {
+                throw new IOException("chain link " + link + " in " + v.source().location() + " changed while it was copied");
+            }
+            String codec = StoredChunkHeader.codecNameOf(stored, 0, stored.limit());
+            String key = layout.chunkKey(link);
+            if (there != null || !target.putIfAbsent(key, stored.duplicate())) {
+                target.put(key, stored.duplicate()); // a link the target holds cut short, damaged or without its own chain
+            }
+            to.catalog().markPresent(link, stored.remaining(), codec, below);
+            List<String> out = new ArrayList<>();
+            out.add(link);
+            out.addAll(below);
+            return out;
+        }
+
+        /** The step committed in the target already: every chunk checked there, the damaged or missing ones sent again. */
+        CopyReport repair(Committed there) throws IOException {
+            Map<ChunkRef, String> chunks = distinct(there.whole());
+            progress.start(there.whole().storedBytes());
+            each(chunks, (c, entry) -> {
+                ChunkReader r = reader.get();
+                if (r.check(target, layout, c).ok()) {
+                    skipped.incrementAndGet();
+                    return c;
+                }
+                // The committed MANIFEST records this form: only a copy in exactly that form repairs it.
+                SourceCopy v = verifiedStored(r, c, entry, found -> sameForm(found, c));
+                links(v, 0, r);
+                target.put(layout.chunkKey(c.hash()), v.stored().duplicate());
+                copied.incrementAndGet();
+                bytes.addAndGet(v.stored().remaining());
+                return c;
+            });
+            // Every rank index the MANIFEST expects that is lost there, or is not the part of it that its rank
+            // wrote, is sent again: where the MANIFEST references its indexes, and also where it holds the rows
+            // itself (one rank, or format 3 and older), whose index a copy onward takes (RankIndexes).
+            int repaired = 0;
+            Manifest m = there.m();
+            Map<String, ChunkRef> forms = new HashMap<>();
+            chunks.keySet().forEach(c -> forms.put(c.hash(), c));
+            for (int rank : RankIndexes.expected(m)) {
+                String key = layout.indexKey(step, rank);
+                if (indexProblem(key, rank, there) == null) {
+                    continue;
+                }
+                // The source's index, with the forms this MANIFEST records (the same bytes where it is the source's).
+                ByteBuffer good = files(source, indexes(source, order), forms).indexes().get(key);
+                String still = good == null ? "no source holds it" : indexMismatch(good, key, rank, there);
+                if (still != null) {
+                    throw new CheckpointException(Reason.CORRUPT, "rank index " + key + " of step " + step + " in "
+                            + targetName + " is lost or damaged, and no good copy can be sent: " + still);
+                }
+                target.put(key, good.duplicate());
+                repaired++;
+            }
+            if (there.sourceBytes()) {
+                for (Map.Entry<String, ByteBuffer> page : source.pages.entrySet()) {
+                    ByteBuffer held;
+                    try {
+                        held = ManifestFormat.readBytes(target, page.getKey(), targetName + ":" + page.getKey());
+                    } catch (NoSuchFileException | CheckpointException e) {
+                        held = null;
+                    }
+                    if (held == null || !held.equals(page.getValue().duplicate().rewind())) {
+                        target.put(page.getKey(), page.getValue().duplicate());
+                        repaired++;
+                    }
+                }
+            }
+            return new CopyReport(layout.run(), step, source.located.source().location(), targetName, chunks.size(),
+                    copied.get(), skipped.get(), bytes.get(), repaired, true);
+        }
+
+        /** Why the target's index {@code key} of {@code rank} is not the one {@code there} expects, or null. */
+        private String indexProblem(String key, int rank, Committed there) throws IOException {
+            try {
+                return indexMismatch(ManifestFormat.readBytes(target, key, targetName + ":" + key), key, rank, there);
+            } catch (NoSuchFileException e) {
+                return "missing";
+            } catch (CheckpointException e) {
+                return e.getMessage();
+            }
+        }
+
+        private String indexMismatch(ByteBuffer bytes, String key, int rank, Committed there) {
+            Manifest m = there.m();
+            if (m.rowsInIndexes()) {
+                return m.indexed().indexes().get(rank).mismatch(bytes);
+            }
+            return RankIndexes.mismatch(bytes, ManifestFormat.read(bytes.duplicate(), targetName + ":" + key, allocator), rank,
+                    there.whole());
+        }
+
+        /**
+         * The indexes and pages, then the MANIFEST. As a save's commit (CommitProtocol#commit): the MANIFEST is asked
+         * for again right before the indexes, so that a writer that committed this step in the target since the copy
+         * began does not get its indexes replaced; then each index is created, and one found there is replaced only
+         * after the MANIFEST is asked for once more. What a replaced index held is kept, to be put back if this copy
+         * does not commit after all.
+         */
+        private void commit(Files files) throws IOException {
+            ByteBuffer manifestBytes = files.manifest();
+            notCommittedByAnother(manifestBytes);
+            IndexPuts puts = new IndexPuts(target);
+            byte[] commit = new byte[manifestBytes.remaining()];
+            manifestBytes.duplicate().get(commit);
+            boolean created = false;
+            try {
+                for (Map.Entry<String, ByteBuffer> index : files.indexes().entrySet()) {
+                    puts.put(index.getKey(), index.getValue(), () -> notCommittedByAnother(manifestBytes));
+                }
+                for (Map.Entry<String, ByteBuffer> page : files.pages().entrySet()) {
+                    target.put(page.getKey(), page.getValue().duplicate()); // under the committing MANIFEST's own page id
+                }
+                confirmReused(target, reused, targetName, step);
+                // Marked first, as every commit is (StepMarks), so that the copy's readers find it without a listing.
+                new StepMarks(WaitClock.SYSTEM).markBefore(to, step, source.m.worldSize());
+                created = true;
+                CommitPoint.create(to, step, commit);
+            } catch (IOException | RuntimeException e) {
+                boolean lost = e instanceof CheckpointException c && c.reason() == Reason.CONFLICT;
+                // Not committed by this copy: what its index puts replaced is put back, and on a CONFLICT an index it
+                // created where there was none is removed, as the winner's MANIFEST names no index of this copy. (A
+                // create whose outcome is unknown leaves them: the step may be this copy's.)
+                if (lost || !created) {
+                    puts.giveBack(lost);
+                }
+                if (lost) {
+                    throw conflict(targetName, manifestKey, e);
+                }
+                throw e;
+            }
+            // Committed: each index is the one the MANIFEST names, unless a losing writer of the same step replaced one
+            // after its own check and before this create (CommitProtocol#confirmIndex, as after a save's commit).
+            for (Map.Entry<String, ByteBuffer> index : files.indexes().entrySet()) {
+                ByteBuffer held = index.getValue().duplicate();
+                byte[] own = new byte[held.remaining()];
+                held.get(own);
+                CommitProtocol.confirmIndex(to, index.getKey(), own);
+            }
+        }
+
+        /** CONFLICT when the target holds a MANIFEST of this step other than {@code manifest}. */
+        private void notCommittedByAnother(ByteBuffer manifest) throws IOException {
+            ByteBuffer there;
+            try {
+                there = ManifestFormat.readBytes(target, manifestKey, targetName + ":" + manifestKey);
+            } catch (NoSuchFileException e) {
+                return;
+            }
+            if (!there.equals(manifest.duplicate().rewind())) {
+                throw conflict(targetName, manifestKey, null);
+            }
+        }
+
+        /**
+         * The stored bytes of {@code c} from the first source whose copy, read whole, decodes to its hash (a
+         * differential one through its whole chain in that source) and whose form {@code acceptable} takes; with
+         * the form it is stored in there (codec and chain from its headers, its length).
+         */
+        private SourceCopy verifiedStored(ChunkReader r, ChunkRef c, String entry, Predicate<ChunkRef> acceptable) {
+            List<String> tried = new ArrayList<>();
+            for (StoreRef s : order) {
+                try {
+                    // In the reader's own buffer, which its decoder reads; copied out once it is proved right.
+                    ByteBuffer stored = r.readStored(s.store(), layout, linkRef(c, c.hash(), c.codec(), c.storedLength()),
+                            false);
+                    ChunkRef form = c.storedAs(StoredChunkHeader.codecNameOf(stored, 0, stored.limit()), stored.remaining(),
+                            chainIn(s.store(), stored));
+                    if (!acceptable.test(form)) {
+                        tried.add(s.location() + ": stored as " + describe(form) + ", not as " + describe(c));
+                        continue;
+                    }
+                    ByteBuffer copy = ByteBuffer.allocate(stored.remaining()).put(stored.duplicate()).flip();
+                    r.verify(s.store(), layout, stored.duplicate(), form);
+                    return new SourceCopy(s, copy, form);
+                } catch (NoSuchFileException e) {
+                    tried.add(s.location() + ": missing");
+                } catch (IOException | RuntimeException e) {
+                    tried.add(s.location() + ": " + e.getMessage());
+                }
+            }
+            throw new CheckpointException(Reason.CORRUPT, "chunk " + c.hash() + " of '" + entry + "' at offset " + c.offset()
+                    + " has no good copy to send (" + String.join("; ", tried) + "); nothing was committed in the target");
+        }
+
+        /** The bases {@code stored} (a stored chunk of {@code store}) is a difference against, nearest first, by its headers. */
+        private List<String> chainIn(ObjectStore store, ByteBuffer stored) throws IOException {
+            List<String> chain = new ArrayList<>();
+            ByteBuffer head = ByteBuffer.allocate(StoredChunkHeader.MAX_LENGTH);
+            for (String h = StoredChunkHeader.baseOrNull(stored, 0, stored.limit()); h != null; ) {
+                if (chain.contains(h) || chain.size() >= CairnConfig.MAX_DIFFERENTIAL_FULL_EVERY) {
+                    throw new IOException("its chain loops or is longer than " + CairnConfig.MAX_DIFFERENTIAL_FULL_EVERY + " links");
+                }
+                chain.add(h);
+                try {
+                    StoredChunks.readHeader(store, layout, h, head);
+                } catch (NoSuchFileException e) {
+                    throw new IOException("base chunk " + h + " of a differential chain is missing", e);
+                }
+                h = StoredChunkHeader.baseOrNull(head, 0, head.limit());
+            }
+            return chain;
+        }
+
+        @Override
+        public void close() {
             pool.shutdownNow();
             readers.forEach(ChunkReader::close);
         }
-        if (committedAlready) {
-            // The target's MANIFEST stands; every rank index it expects that is lost there, or is not the part of it
-            // that its rank wrote, is sent again: where the MANIFEST references its indexes, and also where it holds
-            // the rows itself (one rank, or format 3 and older), whose index a copy onward takes (RankIndexes).
-            int repaired = 0;
-            for (int rank : RankIndexes.expected(m)) {
-                String key = layout.indexKey(step, rank);
-                String where = targetName + ":" + key;
-                String problem;
-                try {
-                    ByteBuffer there = ManifestFormat.readBytes(target, key, where);
-                    problem = m.rowsInIndexes() ? m.indexed().indexes().get(rank).mismatch(there)
-                            : RankIndexes.mismatch(there, ManifestFormat.read(there.duplicate(), where, allocator), rank, m);
-                } catch (NoSuchFileException e) {
-                    problem = "missing";
-                } catch (CheckpointException e) {
-                    problem = e.getMessage();
-                }
-                if (problem != null) {
-                    if (indexes == null) {
-                        indexes = RankIndexes.verified(m, layout, order, allocator);
-                    }
-                    target.put(key, indexes.get(key).duplicate());
-                    repaired++;
-                }
-            }
-            for (Map.Entry<String, ByteBuffer> page : pages.entrySet()) {
-                ByteBuffer there;
-                try {
-                    there = ManifestFormat.readBytes(target, page.getKey(), targetName + ":" + page.getKey());
-                } catch (NoSuchFileException | CheckpointException e) {
-                    there = null;
-                }
-                if (there == null || !there.equals(page.getValue().duplicate().rewind())) {
-                    target.put(page.getKey(), page.getValue().duplicate());
-                    repaired++;
-                }
-            }
-            return new CopyReport(layout.run(), step, located.source().location(), targetName, distinct.size(), copied.get(),
-                    skipped.get(), bytes.get(), repaired, true);
-        }
-        if (indexes == null) {
-            indexes = RankIndexes.verified(m, layout, order, allocator);
-        }
-        // As a save's commit (CommitProtocol#commit): asked again right before the indexes, so that a writer that
-        // committed this step in the target since the check above does not get its indexes replaced; then each index
-        // is created, and one found there is replaced only after the MANIFEST is asked for once more. What a replaced
-        // index held is kept, to be put back if this copy does not commit after all.
-        notCommittedByAnother(target, manifestKey, manifestBytes, targetName);
-        IndexPuts puts = new IndexPuts(target);
-        byte[] commit = new byte[manifestBytes.remaining()];
-        manifestBytes.duplicate().get(commit);
-        try {
-            for (Map.Entry<String, ByteBuffer> index : indexes.entrySet()) {
-                puts.put(index.getKey(), index.getValue(), () -> notCommittedByAnother(target, manifestKey, manifestBytes,
-                        targetName));
-            }
-            for (Map.Entry<String, ByteBuffer> page : pages.entrySet()) {
-                target.put(page.getKey(), page.getValue()); // under the committing MANIFEST's own page id
-            }
-            confirmReused(target, reused, targetName, step);
-            // Marked first, as every commit is (StepMarks), so that the copy's readers find it without a listing.
-            new dev.cairn.tiers.internal.commit.StepMarks(dev.cairn.tiers.internal.commit.WaitClock.SYSTEM)
-                    .markBefore(to, step, m.worldSize());
-            CommitPoint.create(to, step, commit);
-        } catch (IOException | RuntimeException e) {
-            // Not committed by this copy (or, STORAGE from the create, perhaps committed: then the indexes are its
-            // own, which a rerun confirms): what its index puts replaced is put back, and on a CONFLICT an index it
-            // created where there was none is removed, as the winner's MANIFEST names no index of this copy.
-            puts.giveBack(e instanceof CheckpointException c && c.reason() == Reason.CONFLICT);
-            if (e instanceof CheckpointException c && c.reason() == Reason.CONFLICT) {
-                throw new CheckpointException(Reason.CONFLICT, targetName + " already holds a different commit of "
-                        + manifestKey + ": refusing to overwrite it", e);
-            }
-            throw e;
-        }
-        // Committed: each index is the one the MANIFEST names, unless a losing writer of the same step replaced one
-        // after its own check and before this create (CommitProtocol#confirmIndex, as after a save's commit).
-        for (Map.Entry<String, ByteBuffer> index : indexes.entrySet()) {
-            ByteBuffer held = index.getValue().duplicate();
-            byte[] own = new byte[held.remaining()];
-            held.get(own);
-            dev.cairn.tiers.internal.commit.CommitProtocol.confirmIndex(to, index.getKey(), own);
-        }
-        return new CopyReport(layout.run(), step, located.source().location(), targetName, distinct.size(), copied.get(), skipped.get(),
-                bytes.get(), indexes.size(), false);
+    }
+
+    /** A chunk's stored bytes as one source holds them, and its form there. */
+    private record SourceCopy(StoreRef source, ByteBuffer stored, ChunkRef ref) {
+    }
+
+    private static String describe(ChunkRef c) {
+        return c.codec() + ", " + c.storedLength() + " bytes" + (c.bases().isEmpty() ? "" : ", against " + c.bases());
+    }
+
+    /** A link {@code hash} of {@code c}'s chain, stored {@code length} bytes as {@code codec}: the same content length. */
+    private static ChunkRef linkRef(ChunkRef c, String hash, String codec, long length) {
+        return new ChunkRef(0, c.rawLength(), hash, codec, length, List.of(), 0, c.contentHash());
     }
 
     /**
-     * CONFLICT when the target holds a MANIFEST of this step other than {@code manifest} (this copy's: a twin copy's
-     * commit of the very same bytes is this one).
+     * The whole stored object {@code hash} (chunk {@code c}, or a link of its chain, of the same raw length) in
+     * {@code store}, up to the largest a chunk of that length can be stored as, in a buffer of its own.
      */
-    private static void notCommittedByAnother(ObjectStore target, String key, ByteBuffer manifest, String targetName)
-            throws IOException {
-        committedAlready(target, key, manifest, targetName);
+    private ByteBuffer readWhole(ChunkReader r, ObjectStore store, ChunkRef c, String hash) throws IOException {
+        ByteBuffer stored = r.readStored(store, layout, linkRef(c, hash, c.codec(), c.storedLength()), false);
+        return ByteBuffer.allocate(stored.remaining()).put(stored.duplicate()).flip();
     }
 
     /** An action that may fail with the store's error. */
@@ -370,22 +801,6 @@ final class AdminCopy {
                 + String.join("; ", tried) + "); nothing was copied");
     }
 
-    /** True when the target holds this very MANIFEST; a different one there is a CONFLICT. */
-    private static boolean committedAlready(ObjectStore target, String key, ByteBuffer manifest, String targetName)
-            throws IOException {
-        ByteBuffer there;
-        try {
-            there = ManifestFormat.readBytes(target, key, targetName + ":" + key);
-        } catch (NoSuchFileException e) {
-            return false;
-        }
-        if (!there.equals(manifest.duplicate().rewind())) {
-            throw new CheckpointException(Reason.CONFLICT, targetName + " already holds a different commit of " + key
-                    + ": refusing to overwrite it");
-        }
-        return true;
-    }
-
     /**
      * Whether {@code target} holds {@code key} at {@code storedLength} (any length when negative), written at
      * {@code freshSince} or later. An older
@@ -448,9 +863,6 @@ final class AdminCopy {
         }
     }
 
-    private record Verified(StoreRef source, ByteBuffer stored) {
-    }
-
     private static boolean allHeldFresh(ObjectStore target, StoreLayout layout, List<String> hashes, long freshSince)
             throws IOException {
         for (String h : hashes) {
@@ -459,28 +871,6 @@ final class AdminCopy {
             }
         }
         return true;
-    }
-
-    /**
-     * The stored bytes of {@code c} from the first source whose copy decodes to its hash (a differential chunk
-     * through its whole chain in that source).
-     */
-    private static Verified verifiedStored(ChunkReader reader, List<StoreRef> order, StoreLayout layout, ChunkRef c, String entry) {
-        List<String> tried = new ArrayList<>();
-        for (StoreRef s : order) {
-            try {
-                ByteBuffer stored = reader.readStored(s.store(), layout, c);
-                ByteBuffer copy = ByteBuffer.allocate(stored.remaining()).put(stored.duplicate()).flip();
-                reader.verify(s.store(), layout, stored.duplicate(), c);
-                return new Verified(s, copy);
-            } catch (NoSuchFileException e) {
-                tried.add(s.location() + ": missing");
-            } catch (IOException | RuntimeException e) {
-                tried.add(s.location() + ": " + e.getMessage());
-            }
-        }
-        throw new CheckpointException(Reason.CORRUPT, "chunk " + c.hash() + " of '" + entry + "' at offset " + c.offset()
-                + " has no good copy to send (" + String.join("; ", tried) + "); nothing was committed in the target");
     }
 
     private static void await(List<Future<?>> futures) throws IOException {
