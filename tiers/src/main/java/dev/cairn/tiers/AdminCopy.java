@@ -30,7 +30,6 @@ import dev.cairn.tiers.internal.restore.StoredChunks;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.file.NoSuchFileException;
-import java.time.Instant;
 import java.util.ArrayList;
 import java.util.Collection;
 import java.util.Collections;
@@ -56,24 +55,27 @@ import org.apache.arrow.memory.BufferAllocator;
  * resolved by reading it back) last. Each put is atomic, so a copy that is interrupted leaves no torn object and no
  * commit, and running it again sends only what is still missing.
  *
- * <p>Each chunk comes from the first source whose copy decodes to its hash (through its whole chain in that source
- * for a differential chunk), read whole, as that source stores it: a source other than the one the MANIFEST came from
- * may store it in another form (another codec, or whole where the MANIFEST's source holds a difference). The copy
+ * <p>Each chunk the target does not hold intact comes from the first source whose copy decodes to its hash (through
+ * its whole chain in that source for a differential chunk), read whole, as that source stores it: a source other than
+ * the one the MANIFEST came from may store it in another form (another codec, or whole where the MANIFEST's source
+ * holds a difference). The copy
  * writes that form, with every link of its chain that the target does not hold intact (from the same source), and the
  * MANIFEST it commits records the form the target then holds: codec, stored length, and the chain as the target
  * stores it. Where every chunk is held as the MANIFEST records it, the MANIFEST, its indexes and its pages are copied
  * byte for byte; else they are written again with the forms the target holds (a format-5 directory under new pages).
  *
- * <p>A chunk the target already holds is skipped only once the target's copy decodes to its hash (through its whole
- * chain for a differential chunk): a target whose copy is missing a link, cut short or of other bytes of the same
- * length gets the verified copy from the sources, like a missing chunk. The same check runs when the target already
+ * <p>A content key holds one stored form per tier ({@link ChunkForms}), and the target's committed steps record the
+ * form it holds. So a chunk the target already holds is never put over in another form: once the target's copy
+ * decodes to its hash (through its whole chain for a differential chunk), whatever its form, it is skipped and the
+ * MANIFEST records that form. A target whose copy is missing a link, cut short or of other bytes, which no reader can
+ * use, gets the verified copy from the sources, like a missing chunk. The same check runs when the target already
  * holds this step (this very MANIFEST, or one a copy wrote with the target's forms), so running the copy again repairs
  * a damaged step instead of saying there is nothing to copy; a chunk is then replaced only by a copy in exactly the
- * form the committed MANIFEST records. As a save does with what it reuses, the copy counts only on chunks the target
- * wrote recently ({@link #FRESH_FOR}; older ones are sent again, which restarts their age for a collector's grace) or
- * that the target's newest committed step names (a collection keeps those), and asks the
- * target again for every chunk it skipped right before the MANIFEST, failing with STORAGE, uncommitted, if a
- * collection beside it deleted one.
+ * form the committed MANIFEST records. As a save does with what it reuses, the copy counts on chunks the target
+ * wrote recently ({@link #FRESH_FOR}) or that the target's newest committed step names (a collection keeps those);
+ * older ones are written again as they are stored ({@link ChunkForms#keep}), which restarts their age for a
+ * collector's grace. It asks the target again for every chunk it skipped right before the MANIFEST, failing with
+ * STORAGE, uncommitted, if a collection beside it deleted one.
  *
  * <p>Each rank index, like each chunk, comes from the first source whose copy is good: it parses and is the part of
  * the MANIFEST its rank wrote ({@link RankIndexes}); for a MANIFEST that keeps its chunk rows in the indexes (format 4
@@ -409,15 +411,9 @@ final class AdminCopy {
         /** A step not committed in the target: its chunks, then its indexes and pages, then the MANIFEST. */
         CopyReport copy() throws IOException {
             Map<ChunkRef, String> chunks = distinct(source.whole);
-            Set<String> kept = namedByNewest(to);
+            newestCommitted(to);
             progress.start(source.m.storedBytes());
-            Map<String, ChunkRef> held = each(chunks, (c, entry) -> {
-                // Any age where a collection keeps the chunk whatever its age (the target's newest step names it and
-                // its chain).
-                long freshSince = kept.contains(c.hash()) && kept.containsAll(c.bases())
-                        ? Long.MIN_VALUE : System.currentTimeMillis() - FRESH_FOR.toMillis();
-                return send(c, entry, freshSince);
-            });
+            Map<String, ChunkRef> held = each(chunks, (c, entry) -> send(c, entry));
             Files files = files(source, indexes(source, order), held);
             commit(files);
             return new CopyReport(layout.run(), step, source.located.source().location(), targetName, chunks.size(),
@@ -425,26 +421,65 @@ final class AdminCopy {
         }
 
         /**
-         * Chunk {@code c} into the target: counted on where the target holds it as recorded, written recently (or
-         * kept whatever its age) and intact; else sent from the first source whose copy verifies, as that source
-         * stores it, with its chain. Returns it as the target holds it then.
+         * Chunk {@code c} into the target. A content key holds one stored form per tier ({@link ChunkForms}), which
+         * the target's committed steps record: where the target holds the chunk intact (it decodes to its hash,
+         * through its chain there), whatever its form, that form is the one recorded, and it is never put over; as a
+         * save does, it and its links are written again as they are where they are neither recent ({@link #FRESH_FOR})
+         * nor named by the target's newest step ({@link ChunkForms#keep}), which restarts their age. Else it is sent
+         * from the first source whose copy verifies, as that source stores it, with its chain: created (a writer that
+         * stored it meanwhile keeps its form, {@link ChunkForms#put}), or put over a stored object that no reader can
+         * use (cut short, other bytes, a link of its chain lost). Returns it as the target holds it then.
          */
-        private ChunkRef send(ChunkRef c, String entry, long freshSince) throws IOException {
+        private ChunkRef send(ChunkRef c, String entry) throws IOException {
             ChunkReader r = reader.get();
-            String key = layout.chunkKey(c.hash());
-            if (holdsFresh(target, key, c.storedLength(), freshSince)
-                    && allHeldFresh(target, layout, c.bases(), freshSince)
-                    && r.check(target, layout, c).ok()) {
-                skipped.incrementAndGet();
-                reused.add(c);
-                return c;
+            String hash = c.hash();
+            long freshSince = System.currentTimeMillis() - FRESH_FOR.toMillis();
+            ChunkCatalog.Form held = ChunkForms.held(to, hash);
+            if (held != null) {
+                ChunkRef there = intact(r, c, held);
+                if (there != null) {
+                    return counted(there, ChunkForms.keep(to, hash, held, freshSince));
+                }
             }
             SourceCopy v = verifiedStored(r, c, entry, any -> true);
-            List<String> chain = links(v, 0, r);
-            target.put(key, v.stored().duplicate());
+            List<String> chain = links(v, 0, r, freshSince);
+            ChunkRef sent = v.ref().storedAs(v.ref().codec(), v.ref().storedLength(), chain);
+            if (held == null) {
+                ChunkCatalog.Form found = ChunkForms.put(to, hash, v.stored().duplicate(), sent.codec(), chain, freshSince);
+                if (found != null) { // stored meanwhile by another writer
+                    to.catalog().unpinAll(found.bases()); // pinned for the caller: no collection runs in this process
+                    ChunkRef there = intact(r, c, found);
+                    if (there != null) {
+                        return counted(there, false);
+                    }
+                    held = found;
+                }
+            }
+            if (held != null) {
+                target.put(layout.chunkKey(hash), v.stored().duplicate()); // no reader can use the stored one
+                to.catalog().markPresent(hash, sent.storedLength(), sent.codec(), chain);
+            }
             copied.incrementAndGet();
-            bytes.addAndGet(v.stored().remaining());
-            return v.ref().storedAs(v.ref().codec(), v.ref().storedLength(), chain);
+            bytes.addAndGet(sent.storedLength());
+            return sent;
+        }
+
+        /** {@code c} as the target holds it, in {@code form}, when that decodes to its hash there; else null. */
+        private ChunkRef intact(ChunkReader r, ChunkRef c, ChunkCatalog.Form form) {
+            ChunkRef there = c.storedAs(form.codec(), form.length(), form.bases());
+            return r.check(target, layout, there).ok() ? there : null;
+        }
+
+        /** {@code there}, a chunk the target held intact: counted as sent again ({@code rewritten}) or as skipped. */
+        private ChunkRef counted(ChunkRef there, boolean rewritten) {
+            if (rewritten) {
+                copied.incrementAndGet();
+                bytes.addAndGet(there.storedLength());
+            } else {
+                skipped.incrementAndGet();
+                reused.add(there);
+            }
+            return there;
         }
 
         /**
@@ -453,7 +488,7 @@ final class AdminCopy {
          * then stores it, from link {@code k} (the target may hold a link in another form than the source, even
          * whole: the differential chunk above needs only its content).
          */
-        private List<String> links(SourceCopy v, int k, ChunkReader r) throws IOException {
+        private List<String> links(SourceCopy v, int k, ChunkReader r, long freshSince) throws IOException {
             List<String> chain = v.ref().bases();
             if (k == chain.size()) {
                 return List.of();
@@ -461,12 +496,13 @@ final class AdminCopy {
             String link = chain.get(k);
             ChunkCatalog.Form there = ChunkForms.held(to, link);
             if (there != null && r.check(target, layout, linkRef(v.ref(), link, there.codec(), there.length())).ok()) {
+                ChunkForms.keep(to, link, there, freshSince); // its form kept, its age restarted where it is old
                 List<String> out = new ArrayList<>();
                 out.add(link);
                 out.addAll(there.bases());
                 return out;
             }
-            List<String> below = links(v, k + 1, r);
+            List<String> below = links(v, k + 1, r, freshSince);
             ByteBuffer stored = readWhole(r, v.source().store(), v.ref(), link);
             String base = StoredChunkHeader.baseOrNull(stored, 0, stored.limit());
             if (k + 1 < chain.size() ? !chain.get(k + 1).equals(base) : base != null) {
@@ -496,7 +532,7 @@ final class AdminCopy {
                 }
                 // The committed MANIFEST records this form: only a copy in exactly that form repairs it.
                 SourceCopy v = verifiedStored(r, c, entry, found -> sameForm(found, c));
-                links(v, 0, r);
+                links(v, 0, r, Long.MIN_VALUE); // a committed step's: any age
                 target.put(layout.chunkKey(c.hash()), v.stored().duplicate());
                 copied.incrementAndGet();
                 bytes.addAndGet(v.stored().remaining());
@@ -802,31 +838,17 @@ final class AdminCopy {
     }
 
     /**
-     * Whether {@code target} holds {@code key} at {@code storedLength} (any length when negative), written at
-     * {@code freshSince} or later. An older
-     * copy is sent again, which restarts its age: a collector ({@code cairn gc}, a run's sweep) deletes a chunk no kept
-     * step names once it is older than its grace, and the steps the target keeps may not name this one (those the
-     * target's newest step names are asked with any age: {@link #namedByNewest}).
+     * Tells the target's catalog the chunks (and chain links) its newest committed step names: a collection never
+     * retires the newest step, so it keeps them whatever their age, and the copy counts on them as a save counts on
+     * what its tier's newest step names ({@link ChunkCatalog#reusable}). One listing of the target's steps, and that
+     * step's manifest.
      */
-    private static boolean holdsFresh(ObjectStore target, String key, long storedLength, long freshSince)
-            throws IOException {
-        try {
-            ObjectInfo held = target.stat(key);
-            return (storedLength < 0 || held.size() == storedLength)
-                    && !held.lastModified().isBefore(Instant.ofEpochMilli(freshSince));
-        } catch (NoSuchFileException e) {
-            return false;
-        }
-    }
-
-    /**
-     * The chunks (and chain links) the target's newest committed step names: a collection never retires the newest
-     * step, so it keeps them whatever their age, and the copy counts on them as a save counts on what its tier's newest
-     * step names. One listing of the target's steps, and that step's manifest.
-     */
-    private Set<String> namedByNewest(Tier to) throws IOException {
+    private void newestCommitted(Tier to) throws IOException {
         List<Long> steps = admin.commits().committedSteps(to);
-        return steps.isEmpty() ? Set.of() : admin.commits().referencedHashes(to, steps.get(steps.size() - 1));
+        if (!steps.isEmpty()) {
+            long newest = steps.get(steps.size() - 1);
+            to.catalog().committed(newest, admin.commits().referencedHashes(to, newest));
+        }
     }
 
     /**
@@ -861,16 +883,6 @@ final class AdminCopy {
                     + " was not committed there; run the copy again: " + String.join(", ", gone.subList(0, Math.min(5, gone.size())))
                     + (gone.size() > 5 ? ", ..." : ""));
         }
-    }
-
-    private static boolean allHeldFresh(ObjectStore target, StoreLayout layout, List<String> hashes, long freshSince)
-            throws IOException {
-        for (String h : hashes) {
-            if (!holdsFresh(target, layout.chunkKey(h), -1, freshSince)) { // a link's stored length is not recorded
-                return false;
-            }
-        }
-        return true;
     }
 
     private static void await(List<Future<?>> futures) throws IOException {

@@ -153,6 +153,33 @@ public final class ChunkForms {
     }
 
     /**
+     * Keeps the form {@code held} that {@code tier} holds {@code hash} in, for a writer that records it instead of
+     * writing its own (the copy of a step between stores, which found it there and checked it): as {@link #put} does
+     * for a held form, the chunk and each link of its chain that is not {@link ChunkCatalog#reusable reusable} since
+     * {@code freshSinceMillis} is written again as it is stored, which restarts its age without changing its form.
+     * Returns whether anything was written again.
+     */
+    public static boolean keep(Tier tier, String hash, Form held, long freshSinceMillis) throws IOException {
+        ChunkCatalog catalog = tier.catalog();
+        boolean rewritten = false;
+        synchronized (catalog.writeLock(hash)) {
+            if (!catalog.reusable(List.of(hash), freshSinceMillis)) {
+                rewrite(tier, hash, held.length(), null);
+                rewritten = true;
+            }
+        }
+        for (String base : held.bases()) {
+            if (!catalog.reusable(List.of(base), freshSinceMillis)) {
+                synchronized (catalog.writeLock(base)) {
+                    rewrite(tier, base, catalog.sizeOf(base), null);
+                }
+                rewritten = true;
+            }
+        }
+        return rewritten;
+    }
+
+    /**
      * The form of {@code hash}, which a create found stored although the catalog did not know it: its size and age
      * from the store, its codec and chain from its headers, and each base of the chain the catalog does not know asked
      * of the store too (so that a whole chain is not taken for a broken one); null when it is gone again (a collector
