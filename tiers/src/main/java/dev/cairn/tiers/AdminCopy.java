@@ -5,14 +5,13 @@ import dev.cairn.CheckpointAdmin.CopyReport;
 import dev.cairn.CheckpointAdmin.Progress;
 import dev.cairn.CheckpointException;
 import dev.cairn.CheckpointException.Reason;
-import dev.cairn.ObjectInfo;
 import dev.cairn.ObjectStore;
 import dev.cairn.StoreRef;
 import dev.cairn.tiers.internal.ChunkCatalog;
 import dev.cairn.tiers.internal.ChunkForms;
 import dev.cairn.tiers.internal.Tier;
-import dev.cairn.tiers.internal.codec.ChunkCodec;
 import dev.cairn.tiers.internal.codec.StoredChunkHeader;
+import dev.cairn.tiers.internal.commit.ChunkConfirmation;
 import dev.cairn.tiers.internal.commit.CommitPoint;
 import dev.cairn.tiers.internal.commit.CommitProtocol;
 import dev.cairn.tiers.internal.commit.StepMarks;
@@ -31,7 +30,6 @@ import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.file.NoSuchFileException;
 import java.util.ArrayList;
-import java.util.Collection;
 import java.util.Collections;
 import java.util.HashMap;
 import java.util.LinkedHashMap;
@@ -74,8 +72,9 @@ import org.apache.arrow.memory.BufferAllocator;
  * form the committed MANIFEST records. As a save does with what it reuses, the copy counts on chunks the target
  * wrote recently ({@link #FRESH_FOR}) or that the target's newest committed step names (a collection keeps those);
  * older ones are written again as they are stored ({@link ChunkForms#keep}), which restarts their age for a
- * collector's grace. It asks the target again for every chunk it skipped right before the MANIFEST, failing with
- * STORAGE, uncommitted, if a collection beside it deleted one.
+ * collector's grace. Right before the MANIFEST it asks the target again for every chunk the step names, sent or
+ * skipped, as a save of one rank does: those a collection beside a long copy deleted are sent again, and asked again
+ * (a few times at most; then STORAGE, uncommitted).
  *
  * <p>Each rank index, like each chunk, comes from the first source whose copy is good: it parses and is the part of
  * the MANIFEST its rank wrote ({@link RankIndexes}); for a MANIFEST that keeps its chunk rows in the indexes (format 4
@@ -89,6 +88,8 @@ final class AdminCopy {
      * half the command line's default grace, as a save's {@code SavePipeline#freshFor}.
      */
     static final java.time.Duration FRESH_FOR = CairnConfig.DEFAULT_GC_GRACE.dividedBy(2);
+    /** How many times a copy asks the target for every chunk before its MANIFEST, sending what is gone in between. */
+    static final int CONFIRMATIONS = 3;
 
     private final CairnAdmin admin;
     private final StoreLayout layout;
@@ -345,10 +346,9 @@ final class AdminCopy {
         private final List<StoreRef> order;
         private final Source source;
         private final Progress progress;
-        private final AtomicLong copied = new AtomicLong();
-        private final AtomicLong skipped = new AtomicLong();
+        /** The chunks this copy wrote (sent, or written again as stored), by hash; the others it skipped. */
+        private final Set<String> sent = ConcurrentHashMap.newKeySet();
         private final AtomicLong bytes = new AtomicLong();
-        private final ConcurrentLinkedQueue<ChunkRef> reused = new ConcurrentLinkedQueue<>();
         private final ConcurrentLinkedQueue<ChunkReader> readers = new ConcurrentLinkedQueue<>();
         private final ThreadLocal<ChunkReader> reader = ThreadLocal.withInitial(() -> {
             ChunkReader r = new ChunkReader();
@@ -395,12 +395,19 @@ final class AdminCopy {
 
         /** Runs {@code work} on every chunk of {@code chunks} on the pool; the chunks as the target holds them, by hash. */
         private Map<String, ChunkRef> each(Map<ChunkRef, String> chunks, Work work) throws IOException {
+            return each(chunks, work, true);
+        }
+
+        /** {@link #each(Map, Work)}, telling the progress of each chunk done unless {@code advance} is false. */
+        private Map<String, ChunkRef> each(Map<ChunkRef, String> chunks, Work work, boolean advance) throws IOException {
             Map<String, ChunkRef> held = new ConcurrentHashMap<>();
             List<Future<?>> futures = new ArrayList<>();
             for (Map.Entry<ChunkRef, String> c : chunks.entrySet()) {
                 futures.add(pool.submit(() -> {
                     held.put(c.getKey().hash(), work.run(c.getKey(), c.getValue()));
-                    progress.advance(c.getKey().storedLength());
+                    if (advance) {
+                        progress.advance(c.getKey().storedLength());
+                    }
                     return null;
                 }));
             }
@@ -414,10 +421,9 @@ final class AdminCopy {
             newestCommitted(to);
             progress.start(source.m.storedBytes());
             Map<String, ChunkRef> held = each(chunks, (c, entry) -> send(c, entry));
-            Files files = files(source, indexes(source, order), held);
-            commit(files);
+            Files files = commit(chunks, held);
             return new CopyReport(layout.run(), step, source.located.source().location(), targetName, chunks.size(),
-                    copied.get(), skipped.get(), bytes.get(), files.indexes().size(), false);
+                    sent.size(), chunks.size() - sent.size(), bytes.get(), files.indexes().size(), false);
         }
 
         /**
@@ -459,7 +465,7 @@ final class AdminCopy {
                 target.put(layout.chunkKey(hash), v.stored().duplicate()); // no reader can use the stored one
                 to.catalog().markPresent(hash, sent.storedLength(), sent.codec(), chain);
             }
-            copied.incrementAndGet();
+            this.sent.add(hash);
             bytes.addAndGet(sent.storedLength());
             return sent;
         }
@@ -473,11 +479,8 @@ final class AdminCopy {
         /** {@code there}, a chunk the target held intact: counted as sent again ({@code rewritten}) or as skipped. */
         private ChunkRef counted(ChunkRef there, boolean rewritten) {
             if (rewritten) {
-                copied.incrementAndGet();
+                sent.add(there.hash());
                 bytes.addAndGet(there.storedLength());
-            } else {
-                skipped.incrementAndGet();
-                reused.add(there);
             }
             return there;
         }
@@ -527,14 +530,13 @@ final class AdminCopy {
             each(chunks, (c, entry) -> {
                 ChunkReader r = reader.get();
                 if (r.check(target, layout, c).ok()) {
-                    skipped.incrementAndGet();
                     return c;
                 }
                 // The committed MANIFEST records this form: only a copy in exactly that form repairs it.
                 SourceCopy v = verifiedStored(r, c, entry, found -> sameForm(found, c));
                 links(v, 0, r, Long.MIN_VALUE); // a committed step's: any age
                 target.put(layout.chunkKey(c.hash()), v.stored().duplicate());
-                copied.incrementAndGet();
+                sent.add(c.hash());
                 bytes.addAndGet(v.stored().remaining());
                 return c;
             });
@@ -575,7 +577,7 @@ final class AdminCopy {
                 }
             }
             return new CopyReport(layout.run(), step, source.located.source().location(), targetName, chunks.size(),
-                    copied.get(), skipped.get(), bytes.get(), repaired, true);
+                    sent.size(), chunks.size() - sent.size(), bytes.get(), repaired, true);
         }
 
         /** Why the target's index {@code key} of {@code rank} is not the one {@code there} expects, or null. */
@@ -604,24 +606,73 @@ final class AdminCopy {
          * began does not get its indexes replaced; then each index is created, and one found there is replaced only
          * after the MANIFEST is asked for once more. What a replaced index held is kept, to be put back if this copy
          * does not commit after all.
+         *
+         * <p>Right before the MANIFEST, as a save of one rank does (CommitProtocol#commit), every chunk the step names,
+         * sent or found, and every link of their chains, is asked of the target ({@link ChunkConfirmation#unconfirmed}):
+         * a collection beside a copy longer than its grace ({@code cairn gc}, a job's sweep, 10 minutes by default)
+         * deletes what the copy put first. Those gone, or stored since in another form, are sent again (the copy has
+         * their sources), the indexes and pages written again where a form changed, and all are asked again; after
+         * {@value #CONFIRMATIONS} questions with something still gone, the copy fails with STORAGE, uncommitted. Only
+         * what is gone is sent again, not what is old: sending again every chunk older than some age would take as
+         * long as the copy itself whenever the copy is longer than that age, and never end.
+         *
+         * @param held each chunk as the target holds it, by hash (updated as chunks are sent again)
+         * @return what it committed
          */
-        private void commit(Files files) throws IOException {
-            ByteBuffer manifestBytes = files.manifest();
-            notCommittedByAnother(manifestBytes);
+        private Files commit(Map<ChunkRef, String> chunks, Map<String, ChunkRef> held) throws IOException {
+            Map<String, ByteBuffer> sourceIndexes = indexes(source, order);
+            Files files = files(source, sourceIndexes, held);
+            notCommittedByAnother(files.manifest());
             IndexPuts puts = new IndexPuts(target);
-            byte[] commit = new byte[manifestBytes.remaining()];
-            manifestBytes.duplicate().get(commit);
             boolean created = false;
             try {
-                for (Map.Entry<String, ByteBuffer> index : files.indexes().entrySet()) {
-                    puts.put(index.getKey(), index.getValue(), () -> notCommittedByAnother(manifestBytes));
+                Files put = null;
+                for (int asked = 1; ; asked++) {
+                    if (put != files) {
+                        ByteBuffer manifestBytes = files.manifest();
+                        for (Map.Entry<String, ByteBuffer> index : files.indexes().entrySet()) {
+                            puts.put(index.getKey(), index.getValue(), () -> notCommittedByAnother(manifestBytes));
+                        }
+                        for (Map.Entry<String, ByteBuffer> page : files.pages().entrySet()) {
+                            target.put(page.getKey(), page.getValue().duplicate()); // under this MANIFEST's own page id
+                        }
+                        if (put != null) {
+                            dropPages(put, files);
+                        }
+                        put = files;
+                    }
+                    Set<String> gone = ChunkConfirmation.unconfirmed(to, files.whole().referencedHashes(),
+                            ChunkConfirmation.recordedLengths(List.of(files.whole())));
+                    if (gone.isEmpty()) {
+                        break;
+                    }
+                    if (asked == CONFIRMATIONS) {
+                        throw new CheckpointException(Reason.STORAGE, gone.size() + " chunk(s) of step " + step + " are"
+                                + " gone from " + targetName + ", or stored there in another form, each time the copy asked"
+                                + " before its MANIFEST (" + asked + " times, sending them again in between: a collection"
+                                + " with a grace shorter than the copy, running beside it?), so the step was not committed"
+                                + " there; run the copy again: " + String.join(", ", List.copyOf(gone).subList(0,
+                                Math.min(5, gone.size()))) + (gone.size() > 5 ? ", ..." : ""));
+                    }
+                    // Each chunk that is gone, or whose chain in the target lost a link, is sent again.
+                    Map<ChunkRef, String> again = new LinkedHashMap<>();
+                    chunks.forEach((c, entry) -> {
+                        ChunkRef h = held.getOrDefault(c.hash(), c);
+                        if (gone.contains(h.hash()) || h.bases().stream().anyMatch(gone::contains)) {
+                            again.put(c, entry);
+                        }
+                    });
+                    held.putAll(each(again, (c, entry) -> send(c, entry), false)); // counted once in the progress
+                    Files next = files(source, sourceIndexes, held);
+                    if (!next.manifest().equals(files.manifest().duplicate().rewind())) {
+                        notCommittedByAnother(next.manifest());
+                        files = next;
+                    }
                 }
-                for (Map.Entry<String, ByteBuffer> page : files.pages().entrySet()) {
-                    target.put(page.getKey(), page.getValue().duplicate()); // under the committing MANIFEST's own page id
-                }
-                confirmReused(target, reused, targetName, step);
                 // Marked first, as every commit is (StepMarks), so that the copy's readers find it without a listing.
                 new StepMarks(WaitClock.SYSTEM).markBefore(to, step, source.m.worldSize());
+                byte[] commit = new byte[files.manifest().remaining()];
+                files.manifest().duplicate().get(commit);
                 created = true;
                 CommitPoint.create(to, step, commit);
             } catch (IOException | RuntimeException e) {
@@ -640,10 +691,24 @@ final class AdminCopy {
             // Committed: each index is the one the MANIFEST names, unless a losing writer of the same step replaced one
             // after its own check and before this create (CommitProtocol#confirmIndex, as after a save's commit).
             for (Map.Entry<String, ByteBuffer> index : files.indexes().entrySet()) {
-                ByteBuffer held = index.getValue().duplicate();
-                byte[] own = new byte[held.remaining()];
-                held.get(own);
+                ByteBuffer bytes = index.getValue().duplicate();
+                byte[] own = new byte[bytes.remaining()];
+                bytes.get(own);
                 CommitProtocol.confirmIndex(to, index.getKey(), own);
+            }
+            return files;
+        }
+
+        /** Best effort: the pages {@code before} put that {@code now} does not name (a directory written again). */
+        private void dropPages(Files before, Files now) {
+            for (String key : before.pages().keySet()) {
+                if (!now.pages().containsKey(key)) {
+                    try {
+                        target.delete(key);
+                    } catch (IOException | RuntimeException e) {
+                        // Left: a page no MANIFEST names, which a collection of abandoned steps' files takes.
+                    }
+                }
             }
         }
 
@@ -848,40 +913,6 @@ final class AdminCopy {
         if (!steps.isEmpty()) {
             long newest = steps.get(steps.size() - 1);
             to.catalog().committed(newest, admin.commits().referencedHashes(to, newest));
-        }
-    }
-
-    /**
-     * Asks the target, right before the MANIFEST, for every chunk the copy found there instead of sending (and its
-     * chain), as a save's commit confirms what it reused ({@code ChunkConfirmation}): a collector whose grace is
-     * shorter than the copy may have deleted one since. Fails with STORAGE naming them, before anything is committed;
-     * the copy run again sends them.
-     */
-    private void confirmReused(ObjectStore target, Collection<ChunkRef> reused, String targetName, long step)
-            throws IOException {
-        Map<String, Long> lengths = new java.util.LinkedHashMap<>();
-        for (ChunkRef c : reused) {
-            lengths.put(layout.chunkKey(c.hash()), c.storedLength());
-            for (String base : c.bases()) {
-                lengths.putIfAbsent(layout.chunkKey(base), -1L);
-            }
-        }
-        if (lengths.isEmpty()) {
-            return;
-        }
-        Map<String, ObjectInfo> held = target.statAll(lengths.keySet());
-        List<String> gone = new ArrayList<>();
-        lengths.forEach((key, length) -> {
-            ObjectInfo info = held.get(key);
-            if (info == null || (length >= 0 && info.size() != length)) {
-                gone.add(key);
-            }
-        });
-        if (!gone.isEmpty()) {
-            throw new CheckpointException(Reason.STORAGE, gone.size() + " chunk(s) of step " + step + " that " + targetName
-                    + " held when the copy began are gone or replaced now (a collection beside the copy?), so the step"
-                    + " was not committed there; run the copy again: " + String.join(", ", gone.subList(0, Math.min(5, gone.size())))
-                    + (gone.size() > 5 ? ", ..." : ""));
         }
     }
 

@@ -169,21 +169,89 @@ class CopyBesideACollectorTest {
         assertRestores(3, 1);
     }
 
+    /**
+     * A collection with a grace shorter than the copy deletes, after the copy found them, chunks the copy counts on:
+     * the copy asks the target for every chunk right before its MANIFEST, sends again those that are gone, and commits
+     * a step that restores. (Before the copy asked only for those it skipped, and failed the copy with STORAGE, which
+     * a run again, beside the same collection, failed again.)
+     */
     @Test
-    void aChunkACollectionDeletesAfterTheCopyFoundItFailsTheCopyBeforeItsManifest() throws Exception {
+    void aChunkACollectionDeletesAfterTheCopyFoundItIsSentAgainBeforeTheManifest() throws Exception {
         prepare(Duration.ZERO); // recent: the copy counts on them
         AtomicReference<GcReport> collected = new AtomicReference<>();
-        CheckpointException failed = assertThrows(CheckpointException.class,
-                () -> copyBesideCollection(Duration.ZERO, collected)); // a grace shorter than the copy
+        CopyReport copy = copyBesideCollection(Duration.ZERO, collected); // a grace shorter than the copy
         assertTrue(collected.get().chunksDeleted() > 0, "the collection deleted step 1's chunks: " + collected.get());
-        assertEquals(CheckpointException.Reason.STORAGE, failed.reason());
-        assertTrue(failed.getMessage().contains("run the copy again"), failed.getMessage());
-        try (FileSystemObjectStore target = new FileSystemObjectStore(dir.resolve("target"))) {
+        assertFalse(copy.alreadyCommitted());
+        assertEquals(copy.chunks() - 1, copy.chunksCopied(), "w's chunks, deleted, sent again; b's, step 2's too, kept");
+        assertRestores(3, 1);
+    }
+
+    /**
+     * The copy's own chunks, older than the default grace by the time the copy reaches its indexes (a copy of tens of
+     * gigabytes; simulated by their age), deleted by a collection with the default grace beside it: sent again before
+     * the MANIFEST. Before, the copy asked only for the chunks it had skipped, and committed a step whose chunks were
+     * gone.
+     */
+    @Test
+    void chunksOfACopyLongerThanTheGraceThatACollectionDeletedAreSentAgain() throws Exception {
+        save(dir.resolve("source"), 3, 1);
+        AtomicReference<GcReport> collected = new AtomicReference<>();
+        CopyReport copy;
+        try (FileSystemObjectStore source = new FileSystemObjectStore(dir.resolve("source"));
+             FileSystemObjectStore target = new FileSystemObjectStore(dir.resolve("target"));
+             CheckpointAdmin collector = CheckpointAdmin.open(List.of(new StoreRef("target", "target", target)));
+             CollectedBeforeIndex watched = new CollectedBeforeIndex(target, () -> {
+                 try {
+                     age(Duration.ofMinutes(11));
+                     collected.set(collector.gc(new StoreRef("target", "target", target), RUN, 3,
+                             CairnConfig.DEFAULT_GC_GRACE, false));
+                 } catch (Exception e) {
+                     throw new IllegalStateException(e);
+                 }
+             });
+             CheckpointAdmin admin = CheckpointAdmin.open(List.of(new StoreRef("source", "source", source)))) {
+            copy = admin.copy(RUN, 3, new StoreRef("target", "target", watched), 2, CheckpointAdmin.Progress.NONE);
+        }
+        assertEquals(copy.chunks(), collected.get().chunksDeleted(), "the collection deleted every chunk the copy put");
+        assertEquals(copy.chunks(), copy.chunksCopied());
+        assertRestores(3, 1);
+        try (FileSystemObjectStore target = new FileSystemObjectStore(dir.resolve("target"));
+             CheckpointAdmin admin = CheckpointAdmin.open(List.of(new StoreRef("target", "target", target)))) {
+            assertTrue(admin.verify(RUN, List.of(3L), CheckpointAdmin.Progress.NONE).get(0).intact());
+        }
+    }
+
+    /**
+     * A collection with no grace that runs each time the copy asks for its chunks deletes them each time: after a few
+     * questions the copy fails with STORAGE, having committed nothing.
+     */
+    @Test
+    void aCollectionThatDeletesEveryTimeTheCopyAsksFailsItUncommitted() throws Exception {
+        save(dir.resolve("source"), 3, 1);
+        List<GcReport> collections = new java.util.ArrayList<>();
+        try (FileSystemObjectStore source = new FileSystemObjectStore(dir.resolve("source"));
+             FileSystemObjectStore target = new FileSystemObjectStore(dir.resolve("target"));
+             CheckpointAdmin collector = CheckpointAdmin.open(List.of(new StoreRef("target", "target", target)));
+             ForwardingObjectStore watched = new ForwardingObjectStore(target) {
+                 @Override
+                 public java.util.Map<String, dev.cairn.ObjectInfo> statAll(java.util.Collection<String> keys)
+                         throws IOException {
+                     if (keys.stream().anyMatch(k -> LAYOUT.hashOfChunkKey(k) != null)) { // the copy asks for its chunks
+                         collections.add(collector.gc(new StoreRef("target", "target", target), RUN, 3, Duration.ZERO,
+                                 false));
+                     }
+                     return super.statAll(keys);
+                 }
+             };
+             CheckpointAdmin admin = CheckpointAdmin.open(List.of(new StoreRef("source", "source", source)))) {
+            CheckpointException failed = assertThrows(CheckpointException.class,
+                    () -> admin.copy(RUN, 3, new StoreRef("target", "target", watched), 2, CheckpointAdmin.Progress.NONE));
+            assertEquals(CheckpointException.Reason.STORAGE, failed.reason());
+            assertTrue(failed.getMessage().contains("run the copy again"), failed.getMessage());
+            assertEquals(3, collections.size(), "asked three times, sending what was gone in between");
+            assertTrue(collections.stream().allMatch(c -> c.chunksDeleted() > 0), collections.toString());
             assertThrows(java.nio.file.NoSuchFileException.class, () -> target.stat(LAYOUT.manifestKey(3)),
                     "nothing committed");
         }
-        CopyReport again = copyBesideCollection(CairnConfig.DEFAULT_GC_GRACE, new AtomicReference<>());
-        assertFalse(again.alreadyCommitted());
-        assertRestores(3, 1);
     }
 }

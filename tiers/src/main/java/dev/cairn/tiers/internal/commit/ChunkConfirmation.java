@@ -41,7 +41,7 @@ import java.util.Map;
  * after (the time between a batch's age check and its delete). (3) A deletion of a reused chunk between its
  * confirmation and the MANIFEST create, by a collector whose grace is shorter than that moment.
  */
-final class ChunkConfirmation {
+public final class ChunkConfirmation {
     private ChunkConfirmation() {
     }
 
@@ -59,7 +59,7 @@ final class ChunkConfirmation {
     }
 
     /** The stored length each chunk row of {@code manifests} records, by hash (bases, named by hash only, have none). */
-    static Map<String, Long> recordedLengths(Iterable<Manifest> manifests) {
+    public static Map<String, Long> recordedLengths(Iterable<Manifest> manifests) {
         Map<String, Long> lengths = new HashMap<>();
         for (Manifest m : manifests) {
             for (EntryRecord e : m.entries()) {
@@ -91,21 +91,9 @@ final class ChunkConfirmation {
         Map<String, ObjectInfo> held = statAll(tier, hashOf, until, clock);
         List<String> missing = new ArrayList<>();
         List<String> changed = new ArrayList<>();
-        for (Map.Entry<String, String> k : hashOf.entrySet()) {
-            String hash = k.getValue();
-            ObjectInfo o = held.get(k.getKey());
-            Long want = recorded.get(hash);
-            if (o == null) {
-                missing.add(hash + " (named by rank " + unconfirmed.get(hash) + ")");
-                catalog.forget(hash);
-            } else if (want != null && want != o.size()) {
-                changed.add(hash + " (named by rank " + unconfirmed.get(hash) + ", " + o.size() + " bytes stored, "
-                        + want + " recorded)");
-                catalog.forget(hash);
-            } else {
-                catalog.markPresent(hash, o.size(), o.lastModified());
-            }
-        }
+        learn(catalog, hashOf, held, recorded, hash -> missing.add(hash + " (named by rank " + unconfirmed.get(hash) + ")"),
+                (hash, size) -> changed.add(hash + " (named by rank " + unconfirmed.get(hash) + ", " + size + " bytes stored, "
+                        + recorded.get(hash) + " recorded)"));
         if (!missing.isEmpty()) {
             throw notCommitted(tier, step, missing, "are not in the tier (deleted since the save found them, by a garbage"
                     + " collector with a short grace period?)", "writes them again");
@@ -161,6 +149,53 @@ final class ChunkConfirmation {
             throw notCommitted(tier, step, gone, "are gone or stored in another form since the commit confirmed them"
                     + " (a garbage collector with a short grace period?)", "writes them again");
         }
+    }
+
+    /**
+     * What the store said of each key of {@code hashOf} ({@code held}: those it holds), against the stored lengths
+     * {@code recorded} gives: a missing chunk, or one stored at another length (another form of the same content),
+     * goes to {@code missing} or {@code changed} and the catalog forgets it; the catalog learns the size and age of the
+     * others.
+     */
+    private static void learn(ChunkCatalog catalog, Map<String, String> hashOf, Map<String, ObjectInfo> held,
+                              Map<String, Long> recorded, java.util.function.Consumer<String> missing,
+                              java.util.function.ObjLongConsumer<String> changed) {
+        for (Map.Entry<String, String> k : hashOf.entrySet()) {
+            String hash = k.getValue();
+            ObjectInfo o = held.get(k.getKey());
+            Long want = recorded.get(hash);
+            if (o == null) {
+                missing.accept(hash);
+                catalog.forget(hash);
+            } else if (want != null && want != o.size()) {
+                changed.accept(hash, o.size());
+                catalog.forget(hash);
+            } else {
+                catalog.markPresent(hash, o.size(), o.lastModified());
+            }
+        }
+    }
+
+    /**
+     * The chunks of {@code hashes} that {@code tier} does not hold, or holds at another stored length than
+     * {@code recorded} gives (where it gives one), asked of the store in one question as {@link #confirm} asks: for a
+     * writer that sends those again rather than failing (a copy between stores, {@code CheckpointAdmin.copy}, which has
+     * every chunk's sources at hand). The catalog forgets those and learns the others' size and age, as in
+     * {@link #confirm}.
+     */
+    public static java.util.Set<String> unconfirmed(Tier tier, java.util.Collection<String> hashes,
+                                                   Map<String, Long> recorded) throws IOException {
+        Map<String, String> hashOf = new LinkedHashMap<>();
+        for (String hash : hashes) {
+            hashOf.put(tier.layout().chunkKey(hash), hash);
+        }
+        java.util.Set<String> out = new java.util.LinkedHashSet<>();
+        if (hashOf.isEmpty()) {
+            return out;
+        }
+        Map<String, ObjectInfo> held = statAll(tier, hashOf, System.nanoTime(), WaitClock.SYSTEM);
+        learn(tier.catalog(), hashOf, held, recorded, out::add, (hash, size) -> out.add(hash));
+        return out;
     }
 
     /** STORAGE: the step names {@code chunks} (the first five listed), which {@code what}; a new save {@code then}. */
