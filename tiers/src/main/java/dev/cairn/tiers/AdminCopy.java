@@ -349,6 +349,9 @@ final class AdminCopy {
         /** The chunks this copy wrote (sent, or written again as stored), by hash; the others it skipped. */
         private final Set<String> sent = ConcurrentHashMap.newKeySet();
         private final AtomicLong bytes = new AtomicLong();
+        /** The chunks and chain links this copy put, by hash, each as it put it; and a lock per hash for the puts. */
+        private final Map<String, ChunkRef> written = new ConcurrentHashMap<>();
+        private final Map<String, Object> writeLocks = new ConcurrentHashMap<>();
         private final ConcurrentLinkedQueue<ChunkReader> readers = new ConcurrentLinkedQueue<>();
         private final ThreadLocal<ChunkReader> reader = ThreadLocal.withInitial(() -> {
             ChunkReader r = new ChunkReader();
@@ -444,45 +447,28 @@ final class AdminCopy {
             if (held != null) {
                 ChunkRef there = intact(r, c, held);
                 if (there != null) {
-                    return counted(there, ChunkForms.keep(to, hash, held, freshSince));
+                    if (ChunkForms.keep(to, hash, held, freshSince)) {
+                        sent.add(hash); // written again as stored
+                        bytes.addAndGet(there.storedLength());
+                    }
+                    return there;
                 }
             }
             SourceCopy v = verifiedStored(r, c, entry, any -> true);
             List<String> chain = links(v, 0, r, freshSince);
-            ChunkRef sent = v.ref().storedAs(v.ref().codec(), v.ref().storedLength(), chain);
-            if (held == null) {
-                ChunkCatalog.Form found = ChunkForms.put(to, hash, v.stored().duplicate(), sent.codec(), chain, freshSince);
-                if (found != null) { // stored meanwhile by another writer
-                    to.catalog().unpinAll(found.bases()); // pinned for the caller: no collection runs in this process
-                    ChunkRef there = intact(r, c, found);
-                    if (there != null) {
-                        return counted(there, false);
-                    }
-                    held = found;
-                }
+            Written w = write(v.ref().storedAs(v.ref().codec(), v.ref().storedLength(), chain), v.stored(), held != null, r,
+                    freshSince);
+            if (w.wrote()) {
+                sent.add(hash);
+                bytes.addAndGet(w.form().storedLength());
             }
-            if (held != null) {
-                target.put(layout.chunkKey(hash), v.stored().duplicate()); // no reader can use the stored one
-                to.catalog().markPresent(hash, sent.storedLength(), sent.codec(), chain);
-            }
-            this.sent.add(hash);
-            bytes.addAndGet(sent.storedLength());
-            return sent;
+            return w.form();
         }
 
         /** {@code c} as the target holds it, in {@code form}, when that decodes to its hash there; else null. */
         private ChunkRef intact(ChunkReader r, ChunkRef c, ChunkCatalog.Form form) {
             ChunkRef there = c.storedAs(form.codec(), form.length(), form.bases());
             return r.check(target, layout, there).ok() ? there : null;
-        }
-
-        /** {@code there}, a chunk the target held intact: counted as sent again ({@code rewritten}) or as skipped. */
-        private ChunkRef counted(ChunkRef there, boolean rewritten) {
-            if (rewritten) {
-                sent.add(there.hash());
-                bytes.addAndGet(there.storedLength());
-            }
-            return there;
         }
 
         /**
@@ -497,30 +483,65 @@ final class AdminCopy {
                 return List.of();
             }
             String link = chain.get(k);
+            ChunkRef c = linkRef(v.ref(), link, v.ref().codec(), v.ref().storedLength());
             ChunkCatalog.Form there = ChunkForms.held(to, link);
-            if (there != null && r.check(target, layout, linkRef(v.ref(), link, there.codec(), there.length())).ok()) {
+            ChunkRef held = there == null ? null : intact(r, c, there);
+            if (held != null) {
                 ChunkForms.keep(to, link, there, freshSince); // its form kept, its age restarted where it is old
-                List<String> out = new ArrayList<>();
-                out.add(link);
-                out.addAll(there.bases());
-                return out;
+            } else {
+                List<String> below = links(v, k + 1, r, freshSince);
+                ByteBuffer stored = readWhole(r, v.source().store(), v.ref(), link);
+                String base = StoredChunkHeader.baseOrNull(stored, 0, stored.limit());
+                if (k + 1 < chain.size() ? !chain.get(k + 1).equals(base) : base != null) {
+                    throw new IOException("chain link " + link + " in " + v.source().location() + " changed while it was"
+                            + " copied");
+                }
+                held = write(c.storedAs(StoredChunkHeader.codecNameOf(stored, 0, stored.limit()), stored.remaining(), below),
+                        stored, there != null, r, freshSince).form();
             }
-            List<String> below = links(v, k + 1, r, freshSince);
-            ByteBuffer stored = readWhole(r, v.source().store(), v.ref(), link);
-            String base = StoredChunkHeader.baseOrNull(stored, 0, stored.limit());
-            if (k + 1 < chain.size() ? !chain.get(k + 1).equals(base) : base != null) {
-                throw new IOException("chain link " + link + " in " + v.source().location() + " changed while it was copied");
-            }
-            String codec = StoredChunkHeader.codecNameOf(stored, 0, stored.limit());
-            String key = layout.chunkKey(link);
-            if (there != null || !target.putIfAbsent(key, stored.duplicate())) {
-                target.put(key, stored.duplicate()); // a link the target holds cut short, damaged or without its own chain
-            }
-            to.catalog().markPresent(link, stored.remaining(), codec, below);
             List<String> out = new ArrayList<>();
             out.add(link);
-            out.addAll(below);
+            out.addAll(held.bases());
             return out;
+        }
+
+        /** What {@link #write} left in the target: the form it holds, and whether this copy wrote it. */
+        private record Written(ChunkRef form, boolean wrote) {
+        }
+
+        /**
+         * Writes {@code stored}, chunk {@code as} as stored (its codec, length and chain in the target): created, or
+         * put over the object there where {@code overStored} (one no reader can use: cut short, other bytes, a link of
+         * its chain lost). Once per copy, under a lock of the hash's: a chunk of the step that is also a link of
+         * another's chain is written by the first to get there, and the other records that form. A writer that
+         * stored it meanwhile keeps its form where that is intact ({@link ChunkForms#put}).
+         */
+        private Written write(ChunkRef as, ByteBuffer stored, boolean overStored, ChunkReader r, long freshSince)
+                throws IOException {
+            String hash = as.hash();
+            synchronized (writeLocks.computeIfAbsent(hash, h -> new Object())) {
+                ChunkRef mine = written.get(hash);
+                if (mine != null) {
+                    return new Written(as.storedAs(mine.codec(), mine.storedLength(), mine.bases()), false);
+                }
+                if (!overStored) {
+                    ChunkCatalog.Form found = ChunkForms.put(to, hash, stored.duplicate(), as.codec(), as.bases(),
+                            freshSince);
+                    if (found == null) {
+                        written.put(hash, as);
+                        return new Written(as, true);
+                    }
+                    to.catalog().unpinAll(found.bases()); // pinned for the caller: no collection runs in this process
+                    ChunkRef there = intact(r, as, found);
+                    if (there != null) {
+                        return new Written(there, false);
+                    }
+                }
+                target.put(layout.chunkKey(hash), stored.duplicate());
+                to.catalog().markPresent(hash, as.storedLength(), as.codec(), as.bases());
+                written.put(hash, as);
+                return new Written(as, true);
+            }
         }
 
         /** The step committed in the target already: every chunk checked there, the damaged or missing ones sent again. */
@@ -611,10 +632,10 @@ final class AdminCopy {
          * sent or found, and every link of their chains, is asked of the target ({@link ChunkConfirmation#unconfirmed}):
          * a collection beside a copy longer than its grace ({@code cairn gc}, a job's sweep, 10 minutes by default)
          * deletes what the copy put first. Those gone, or stored since in another form, are sent again (the copy has
-         * their sources), the indexes and pages written again where a form changed, and all are asked again; after
-         * {@value #CONFIRMATIONS} questions with something still gone, the copy fails with STORAGE, uncommitted. Only
-         * what is gone is sent again, not what is old: sending again every chunk older than some age would take as
-         * long as the copy itself whenever the copy is longer than that age, and never end.
+         * their sources), the indexes and pages written again (with the new forms where one changed), and all are asked
+         * again; after {@value #CONFIRMATIONS} questions with something still gone, the copy fails with STORAGE,
+         * uncommitted. Only what is gone is sent again, not what is old: sending again every chunk older than some age
+         * would take as long as the copy itself whenever the copy is longer than that age, and never end.
          *
          * @param held each chunk as the target holds it, by hash (updated as chunks are sent again)
          * @return what it committed
@@ -628,10 +649,14 @@ final class AdminCopy {
             try {
                 Files put = null;
                 for (int asked = 1; ; asked++) {
-                    if (put != files) {
+                    // The first time, and again after chunks were sent again, which may have taken long enough for
+                    // a collection to take this uncommitted step's files for abandoned: each is written again as it
+                    // is (restarting its age), or created again where it is gone.
+                    if (put != files || asked > 1) {
                         ByteBuffer manifestBytes = files.manifest();
+                        boolean again = asked > 1;
                         for (Map.Entry<String, ByteBuffer> index : files.indexes().entrySet()) {
-                            puts.put(index.getKey(), index.getValue(), () -> notCommittedByAnother(manifestBytes));
+                            puts.put(index.getKey(), index.getValue(), () -> notCommittedByAnother(manifestBytes), again);
                         }
                         for (Map.Entry<String, ByteBuffer> page : files.pages().entrySet()) {
                             target.put(page.getKey(), page.getValue().duplicate()); // under this MANIFEST's own page id
@@ -654,7 +679,9 @@ final class AdminCopy {
                                 + " there; run the copy again: " + String.join(", ", List.copyOf(gone).subList(0,
                                 Math.min(5, gone.size()))) + (gone.size() > 5 ? ", ..." : ""));
                     }
-                    // Each chunk that is gone, or whose chain in the target lost a link, is sent again.
+                    // Each chunk that is gone, or whose chain in the target lost a link, is sent again (also those
+                    // this copy put: a collection took them).
+                    written.keySet().removeAll(gone);
                     Map<ChunkRef, String> again = new LinkedHashMap<>();
                     chunks.forEach((c, entry) -> {
                         ChunkRef h = held.getOrDefault(c.hash(), c);
@@ -824,24 +851,30 @@ final class AdminCopy {
             this.target = target;
         }
 
-        void put(String key, ByteBuffer index, Check beforeReplacing) throws IOException {
+        /** Puts {@code index} at {@code key}; where the target holds it already, writes it again if {@code rewrite}. */
+        void put(String key, ByteBuffer index, Check beforeReplacing, boolean rewrite) throws IOException {
             if (target.putIfAbsent(key, index.duplicate())) {
-                written.put(key, new ByteBuffer[] {index, null});
+                ByteBuffer[] before = written.get(key);
+                written.put(key, new ByteBuffer[] {index, before != null ? before[1] : null});
                 return;
             }
             ByteBuffer there;
             try {
                 there = target.readAll(key, ManifestFormat.MAX_BYTES);
             } catch (NoSuchFileException gone) { // deleted since: created again, or found taken again below
-                put(key, index, beforeReplacing);
+                put(key, index, beforeReplacing, rewrite);
                 return;
             }
             if (there.equals(index.duplicate().rewind())) {
-                return; // this very index: an earlier run of this copy's, or a twin copy's
+                if (rewrite) {
+                    target.put(key, index.duplicate());
+                }
+                return; // this very index: this copy's, an earlier run's of it, or a twin copy's
             }
             beforeReplacing.run(); // CONFLICT, nothing replaced, when another writer has committed the step since
             target.put(key, index.duplicate());
-            written.put(key, new ByteBuffer[] {index, there});
+            ByteBuffer[] before = written.get(key); // this copy's own, written again with other forms: what it replaced
+            written.put(key, new ByteBuffer[] {index, before != null ? before[1] : there});
         }
 
         /**

@@ -11,6 +11,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import dev.cairn.CairnConfig;
 import dev.cairn.CheckpointAdmin;
 import dev.cairn.CheckpointAdmin.CopyReport;
+import dev.cairn.CheckpointAdmin.StepCheck;
 import dev.cairn.CheckpointException;
 import dev.cairn.Checkpointer;
 import dev.cairn.DType;
@@ -252,6 +253,59 @@ class CopyBesideACollectorTest {
             assertTrue(collections.stream().allMatch(c -> c.chunksDeleted() > 0), collections.toString());
             assertThrows(java.nio.file.NoSuchFileException.class, () -> target.stat(LAYOUT.manifestKey(3)),
                     "nothing committed");
+        }
+    }
+
+    /**
+     * A collection with the default grace runs when the copy first asks for its chunks, and everything the copy wrote
+     * is older than the grace by then (simulated): it deletes the chunks, and the step's index too, taking the
+     * uncommitted step for abandoned. The copy sends the chunks again and, as that took time, writes its index again
+     * before it asks once more; the step it commits has its index.
+     */
+    @Test
+    void anIndexACollectionTookForAbandonedIsWrittenAgainWithTheChunks() throws Exception {
+        save(dir.resolve("source"), 3, 1);
+        java.util.concurrent.atomic.AtomicBoolean first = new java.util.concurrent.atomic.AtomicBoolean(true);
+        AtomicReference<GcReport> collected = new AtomicReference<>();
+        java.util.concurrent.atomic.AtomicBoolean indexAtCommit = new java.util.concurrent.atomic.AtomicBoolean();
+        try (FileSystemObjectStore source = new FileSystemObjectStore(dir.resolve("source"));
+             FileSystemObjectStore target = new FileSystemObjectStore(dir.resolve("target"));
+             CheckpointAdmin collector = CheckpointAdmin.open(List.of(new StoreRef("target", "target", target)));
+             ForwardingObjectStore watched = new ForwardingObjectStore(target) {
+                 @Override
+                 public java.util.Map<String, dev.cairn.ObjectInfo> statAll(java.util.Collection<String> keys)
+                         throws IOException {
+                     if (keys.stream().anyMatch(k -> LAYOUT.hashOfChunkKey(k) != null) && first.getAndSet(false)) {
+                         try {
+                             age(Duration.ofMinutes(11));
+                         } catch (Exception e) {
+                             throw new IOException(e);
+                         }
+                         collected.set(collector.gc(new StoreRef("target", "target", target), RUN, 3,
+                                 CairnConfig.DEFAULT_GC_GRACE, false));
+                     }
+                     return super.statAll(keys);
+                 }
+
+                 @Override
+                 public boolean putIfAbsent(String key, ByteBuffer data) throws IOException {
+                     if (key.equals(LAYOUT.manifestKey(3))) {
+                         indexAtCommit.set(target.list(LAYOUT.indexKey(3, 0)).size() == 1);
+                     }
+                     return super.putIfAbsent(key, data);
+                 }
+             };
+             CheckpointAdmin admin = CheckpointAdmin.open(List.of(new StoreRef("source", "source", source)))) {
+            CopyReport copy = admin.copy(RUN, 3, new StoreRef("target", "target", watched), 2, CheckpointAdmin.Progress.NONE);
+            assertEquals(List.of(3L), collected.get().stepsAbandoned(), "the collection took the step for abandoned");
+            assertTrue(indexAtCommit.get(), "the index is there when the MANIFEST is created");
+            assertEquals(copy.chunks(), collected.get().chunksDeleted());
+        }
+        assertRestores(3, 1);
+        try (FileSystemObjectStore target = new FileSystemObjectStore(dir.resolve("target"));
+             CheckpointAdmin admin = CheckpointAdmin.open(List.of(new StoreRef("target", "target", target)))) {
+            StepCheck check = admin.verify(RUN, List.of(3L), CheckpointAdmin.Progress.NONE).get(0);
+            assertTrue(check.intact(), "committed with its index: " + check);
         }
     }
 }
