@@ -56,11 +56,11 @@ import org.apache.arrow.memory.BufferAllocator;
  * <p>Each chunk the target does not hold intact comes from the first source whose copy decodes to its hash (through
  * its whole chain in that source for a differential chunk), read whole, as that source stores it: a source other than
  * the one the MANIFEST came from may store it in another form (another codec, or whole where the MANIFEST's source
- * holds a difference). The copy
- * writes that form, with every link of its chain that the target does not hold intact (from the same source), and the
- * MANIFEST it commits records the form the target then holds: codec, stored length, and the chain as the target
- * stores it. Where every chunk is held as the MANIFEST records it, the MANIFEST, its indexes and its pages are copied
- * byte for byte; else they are written again with the forms the target holds (a format-5 directory under new pages).
+ * holds a difference). The copy writes that form, with every link of its chain that the target does not hold intact
+ * (from the same source), and the MANIFEST it commits records the form the target then holds: codec, stored length,
+ * and the chain as the target stores it. Where every chunk is held as the MANIFEST records it, the MANIFEST, its
+ * indexes and its pages are copied byte for byte; else they are written again with the forms the target holds (a
+ * format-5 directory under new pages).
  *
  * <p>A content key holds one stored form per tier ({@link ChunkForms}), and the target's committed steps record the
  * form it holds. So a chunk the target already holds is never put over in another form: once the target's copy
@@ -79,8 +79,9 @@ import org.apache.arrow.memory.BufferAllocator;
  * <p>Each rank index, like each chunk, comes from the first source whose copy is good: it parses and is the part of
  * the MANIFEST its rank wrote ({@link RankIndexes}); for a MANIFEST that keeps its chunk rows in the indexes (format 4
  * of several ranks), exactly the bytes it references, and those indexes name the chunks to send. Such an index the
- * target lost or holds replaced is sent again even when the target holds the MANIFEST already. The MANIFEST itself comes from the first source holding a
- * readable one that names this run and step.
+ * target lost or holds replaced is sent again even when the target holds the MANIFEST already. The MANIFEST itself
+ * comes from the first source holding a readable one that names this run and step. The indexes are created, not put
+ * over another writer's, and given back if the copy loses its MANIFEST create to that writer ({@link IndexPuts}).
  */
 final class AdminCopy {
     /**

@@ -118,6 +118,16 @@ class CopyIntoAnotherStoredFormTest {
                 assertTrue(again.alreadyCommitted(), "the step committed with the target's forms is this one");
                 assertEquals(0, again.chunksCopied());
             }
+            // Its index lost there: a copy run again writes it again, with the target's forms, as the MANIFEST has them.
+            target.delete(LAYOUT.indexKey(2, 0));
+            try (CheckpointAdmin admin = CheckpointAdmin.open(List.of(new StoreRef("src", "s", source)))) {
+                CopyReport repaired = admin.copy(RUN, 2, new StoreRef("target", "t", target), 2, CheckpointAdmin.Progress.NONE);
+                assertTrue(repaired.alreadyCommitted());
+                assertEquals(1, repaired.indexesCopied());
+            }
+            try (CheckpointAdmin admin = CheckpointAdmin.open(List.of(new StoreRef("t", "t", target)))) {
+                assertTrue(admin.verify(RUN, List.of(2L), CheckpointAdmin.Progress.NONE).get(0).intact());
+            }
             try (Checkpointer cp = Checkpointer.open(smallConfig(RUN).tier(TierConfig.of("disk", target).keepLast(10)).build())) {
                 assertSameState(state(1), cp.restore(RestoreRequest.step(1)).state());
                 assertSameState(state(2), cp.restore(RestoreRequest.step(2)).state());
