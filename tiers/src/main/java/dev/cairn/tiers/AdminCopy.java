@@ -670,6 +670,7 @@ final class AdminCopy {
                     Set<String> gone = ChunkConfirmation.unconfirmed(to, files.whole().referencedHashes(),
                             ChunkConfirmation.recordedLengths(List.of(files.whole())));
                     if (gone.isEmpty()) {
+                        refreshLapsed(files);
                         break;
                     }
                     if (asked == CONFIRMATIONS) {
@@ -725,6 +726,30 @@ final class AdminCopy {
                 CommitProtocol.confirmIndex(to, index.getKey(), own);
             }
             return files;
+        }
+
+        /**
+         * Right after the last question before the MANIFEST (which read every chunk's age from the target into its
+         * catalog): writes again, as the target holds it, each chunk this copy did not send itself that it may no
+         * longer count on ({@link ChunkConfirmation#refreshLapsed}, with the target's newest step listed again now):
+         * the copy counted on it because it was recent or named by the newest step when the copy began, and either can
+         * lapse over a long copy, after which a collection in another process that listed the steps before this
+         * MANIFEST and the chunks after it would delete it once the step is committed. A listing of the target's steps
+         * (and its newest MANIFEST, cached) when the copy counted on any chunk; a GET and a PUT of each written again.
+         */
+        private void refreshLapsed(Files files) throws IOException {
+            Map<String, Integer> counted = new LinkedHashMap<>();
+            for (String hash : files.whole().referencedHashes()) {
+                if (!sent.contains(hash)) {
+                    counted.put(hash, 0);
+                }
+            }
+            if (counted.isEmpty()) {
+                return;
+            }
+            newestCommitted(to);
+            ChunkConfirmation.refreshLapsed(to, step, counted, sent,
+                    ChunkConfirmation.recordedLengths(List.of(files.whole())), FRESH_FOR.toMillis());
         }
 
         /** Best effort: the pages {@code before} put that {@code now} does not name (a directory written again). */

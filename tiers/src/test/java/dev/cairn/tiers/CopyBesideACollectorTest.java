@@ -16,6 +16,8 @@ import dev.cairn.CheckpointException;
 import dev.cairn.Checkpointer;
 import dev.cairn.DType;
 import dev.cairn.GcReport;
+import dev.cairn.ObjectInfo;
+import dev.cairn.ObjectStore;
 import dev.cairn.RestoreRequest;
 import dev.cairn.StoreRef;
 import dev.cairn.TierConfig;
@@ -32,6 +34,9 @@ import java.nio.file.attribute.FileTime;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.List;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicReference;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.Test;
@@ -176,6 +181,107 @@ class CopyBesideACollectorTest {
      * a step that restores. (Before the copy asked only for those it skipped, and failed the copy with STORAGE, which
      * a run again, beside the same collection, failed again.)
      */
+    /**
+     * The copy counts on step 1's chunks in the target because they are recent (4 minutes old), but by its MANIFEST 7
+     * more minutes have passed. A collection (keeping one step, the default grace) lists the steps just before the
+     * MANIFEST's create and the chunks just after it: before, it deleted those chunks, 11 minutes old and named by no
+     * step it kept, once the copy had committed step 3 naming them (a step that could not be restored). The copy now
+     * asks again right before its MANIFEST and sends again, as the target holds it, each chunk that is old by then and
+     * that the target's newest step does not name.
+     */
+    @Test
+    void chunksTheCopyCountedOnWhileRecentAreSentAgainOnceTheCopyOutlastedThat() throws Exception {
+        prepare(Duration.ofMinutes(4));
+        CountDownLatch stepsListed = new CountDownLatch(1);
+        CountDownLatch created = new CountDownLatch(1);
+        AtomicReference<Object> collected = new AtomicReference<>();
+        Thread collection = new Thread(() -> {
+            try (FileSystemObjectStore other = new FileSystemObjectStore(dir.resolve("target"))) {
+                ObjectStore watched = new ForwardingObjectStore(other) {
+                    @Override
+                    public List<ObjectInfo> list(String prefix) throws IOException {
+                        if (prefix.equals(LAYOUT.chunksPrefix())) {
+                            await(created);
+                        }
+                        List<ObjectInfo> listed = delegate.list(prefix);
+                        if (prefix.equals(LAYOUT.stepsPrefix())) {
+                            stepsListed.countDown();
+                        }
+                        return listed;
+                    }
+                };
+                StoreRef ref = new StoreRef("target", "target", watched);
+                try (CheckpointAdmin collector = CheckpointAdmin.open(List.of(ref))) {
+                    collected.set(collector.gc(ref, RUN, 1, CairnConfig.DEFAULT_GC_GRACE, false));
+                }
+            } catch (Throwable t) {
+                collected.set(t);
+            } finally {
+                stepsListed.countDown();
+            }
+        }, "another-process-gc");
+        AtomicBoolean indexed = new AtomicBoolean();
+        try (FileSystemObjectStore source = new FileSystemObjectStore(dir.resolve("source"));
+             FileSystemObjectStore target = new FileSystemObjectStore(dir.resolve("target"));
+             CheckpointAdmin admin = CheckpointAdmin.open(List.of(new StoreRef("source", "source", source)))) {
+            ObjectStore watched = new ForwardingObjectStore(target) {
+                @Override
+                public void put(String key, ByteBuffer data) throws IOException {
+                    if (key.equals(LAYOUT.indexKey(3, 0)) && indexed.compareAndSet(false, true)) {
+                        olderChunks(Duration.ofMinutes(7)); // the copy took that long since it found them
+                    }
+                    delegate.put(key, data);
+                }
+
+                @Override
+                public boolean putIfAbsent(String key, ByteBuffer data) throws IOException {
+                    if (key.equals(LAYOUT.indexKey(3, 0)) && indexed.compareAndSet(false, true)) {
+                        olderChunks(Duration.ofMinutes(7)); // the copy took that long since it found them
+                    }
+                    if (!key.equals(LAYOUT.manifestKey(3))) {
+                        return delegate.putIfAbsent(key, data);
+                    }
+                    collection.start();
+                    await(stepsListed);
+                    try {
+                        return delegate.putIfAbsent(key, data);
+                    } finally {
+                        created.countDown();
+                    }
+                }
+            };
+            CopyReport copy = admin.copy(RUN, 3, new StoreRef("target", "target", watched), 2,
+                    CheckpointAdmin.Progress.NONE);
+            assertEquals(0, copy.chunksCopied(), "every chunk counted on: recent, or named by step 2");
+        }
+        collection.join(TimeUnit.SECONDS.toMillis(60));
+        assertTrue(collected.get() instanceof GcReport, "the collection ran: " + collected.get());
+        GcReport report = (GcReport) collected.get();
+        assertEquals(List.of(1L), report.stepsRetired());
+        assertEquals(0, report.chunksDeleted(), "nothing it saw unused was old: " + report);
+        assertRestores(3, 1);
+    }
+
+    /** Every chunk file of the target grows {@code d} older. */
+    private void olderChunks(Duration d) throws IOException {
+        try (Stream<Path> files = Files.walk(dir.resolve("target").resolve(LAYOUT.chunksPrefix()))) {
+            for (Path f : files.filter(Files::isRegularFile).toList()) {
+                Files.setLastModifiedTime(f, FileTime.from(Files.getLastModifiedTime(f).toInstant().minus(d)));
+            }
+        }
+    }
+
+    private static void await(CountDownLatch latch) throws IOException {
+        try {
+            if (!latch.await(60, TimeUnit.SECONDS)) {
+                throw new IOException("timed out");
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IOException(e);
+        }
+    }
+
     @Test
     void aChunkACollectionDeletesAfterTheCopyFoundItIsSentAgainBeforeTheManifest() throws Exception {
         prepare(Duration.ZERO); // recent: the copy counts on them

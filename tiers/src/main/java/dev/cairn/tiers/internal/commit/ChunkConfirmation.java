@@ -123,7 +123,7 @@ public final class ChunkConfirmation {
      * Nothing for a store in this process's memory: no process but this one (and, for the peer tier, rank 0 of the run,
      * whose commit asks again for what its collections deleted) collects it.
      */
-    static void refreshLapsed(Tier tier, long step, Map<String, Integer> confirmed, java.util.Set<String> written,
+    public static void refreshLapsed(Tier tier, long step, Map<String, Integer> confirmed, java.util.Set<String> written,
                               Map<String, Long> recorded, long freshForMillis) throws IOException {
         if (confirmed.isEmpty() || tier.store().inMemory()) {
             return;
