@@ -706,11 +706,10 @@ final class AdminCopy {
                 CommitPoint.create(to, step, commit);
             } catch (IOException | RuntimeException e) {
                 boolean lost = e instanceof CheckpointException c && c.reason() == Reason.CONFLICT;
-                // Not committed by this copy: what its index puts replaced is put back, and on a CONFLICT an index it
-                // created where there was none is removed, as the winner's MANIFEST names no index of this copy. (A
-                // create whose outcome is unknown leaves them: the step may be this copy's.)
+                // Not committed by this copy: what its index puts replaced is put back (IndexPuts#giveBack). A create
+                // whose outcome is unknown leaves them: the step may be this copy's.
                 if (lost || !created) {
-                    puts.giveBack(lost);
+                    puts.giveBack();
                 }
                 if (lost) {
                     throw conflict(targetName, manifestKey, e);
@@ -905,11 +904,13 @@ final class AdminCopy {
 
         /**
          * Best effort, after this copy did not commit: each index it put that the target still holds as this copy put
-         * it gets back what it replaced (the other writer's, whose commit names it); on a {@code lost} create, one it
-         * created where there was none is removed, as no commit names it (the winner's own index under that key would
-         * have been found by the create, or would have replaced it since).
+         * it gets back what it replaced (the other writer's, whose commit names it). One it created where there was
+         * none is left, even on a lost create: bytes equal to this copy's may be the winner's own index, which
+         * its commit put over this copy's (a save's commit does), and the winner's MANIFEST names them (as the
+         * engine's own give-back never deletes, {@code CommitProtocol#giveBackIndex}); an index no MANIFEST names goes
+         * with its step's other files when a collection retires or abandons it.
          */
-        void giveBack(boolean lost) {
+        void giveBack() {
             for (Map.Entry<String, ByteBuffer[]> w : written.entrySet()) {
                 try {
                     ByteBuffer now = target.readAll(w.getKey(), ManifestFormat.MAX_BYTES);
@@ -918,8 +919,6 @@ final class AdminCopy {
                     }
                     if (w.getValue()[1] != null) {
                         target.put(w.getKey(), w.getValue()[1].duplicate());
-                    } else if (lost) {
-                        target.delete(w.getKey());
                     }
                 } catch (IOException | RuntimeException e) {
                     // Left as it is: verify names an index that does not match its MANIFEST.

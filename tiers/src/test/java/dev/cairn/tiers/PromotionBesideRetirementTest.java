@@ -162,7 +162,7 @@ class PromotionBesideRetirementTest {
         };
         CairnConfig config = CairnConfig.builder(RUN).tier(TierConfig.of("fast", fastView).keepLast(2))
                 .tier(TierConfig.of("slow", slowView).everySteps(5).keepLast(2)).chunkBytes(4096).encoderThreads(1)
-                .stagingBytes(4L << 20).deadline(Duration.ofSeconds(30)).gcGrace(Duration.ofMinutes(10))
+                .stagingBytes(4L << 20).deadline(Duration.ofSeconds(60)).gcGrace(Duration.ofMinutes(10))
                 .gcSweepEvery(0).rank(r, 2).build();
         return new CairnCheckpointer(config, clock);
     }

@@ -253,7 +253,7 @@ public final class Promoter implements AutoCloseable {
         Codec stored = StoredChunkHeader.codecOf(b, 0, n);
         String codec = StoredChunkHeader.codecNameOf(b, 0, n);
         boolean differential = stored == Codec.XOR;
-        ByteBuffer raw = verified(w, step, ref, key, source, target, b);
+        ByteBuffer raw = verified(w, step, ref, key, source, target, b, differential);
         ByteBuffer out = b;
         if (differential || encodes(source, target, stored)) {
             ByteBuffer encodedOut = w.out.atLeast(bound);
@@ -298,13 +298,19 @@ public final class Promoter implements AutoCloseable {
      * re-encoding takes anyway (nothing allocated per chunk); per 4 MiB chunk on one core, measured: 0.7 ms stored raw
      * (a copy and XXH3), 2 ms compressed at level 3 (weight-like floats), against 4 to 5 ms for a disk's forced write
      * of it. The promoter knows only the source and the target, so a chunk that fails it is not fetched from another
-     * tier: the promotion fails with CORRUPT, writing nothing for it, and the step is not committed in the target.
+     * tier: the promotion fails with CORRUPT, writing nothing for it, and the step is not committed in the target (with
+     * STORAGE where a differential chunk's chain could not be read from the source's store).
      */
     private static ByteBuffer verified(Workspace w, long step, ChunkRef ref, String key, Tier source, Tier target,
-                                       ByteBuffer b) {
+                                       ByteBuffer b, boolean differential) throws IOException {
         try {
             return w.reader.verify(source.store(), source.layout(), b, ref);
         } catch (IOException | RuntimeException e) {
+            if (differential && e instanceof IOException io && !(e instanceof StoredChunks.ContentMismatch)) {
+                // A differential chunk's chain is read from the source's store: a read that failed there (a link gone,
+                // the store's trouble) is not damage, and fails the promotion as any store error does (STORAGE).
+                throw io;
+            }
             throw new CheckpointException(Reason.CORRUPT, "promotion of step " + step + " to tier " + target.name()
                     + " failed: chunk " + key + " in tier " + source.name() + " does not verify ("
                     + (e.getMessage() == null ? e.toString() : e.getMessage()) + "); nothing of it was written to tier "

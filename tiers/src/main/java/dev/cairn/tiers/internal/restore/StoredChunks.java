@@ -134,8 +134,20 @@ public final class StoredChunks implements AutoCloseable {
             throws IOException {
         ContentHash.Hasher hasher = contentHash == ContentHash.XXH3_128 ? xxh3 : murmur;
         if (!hasher.matches(dst, off, len, expected)) {
-            throw new IOException(what + "content hash (" + contentHash.tag() + ") is " + hasher.hex(dst, off, len)
+            throw new ContentMismatch(what + "content hash (" + contentHash.tag() + ") is " + hasher.hex(dst, off, len)
                     + ", expected " + expected);
+        }
+    }
+
+    /**
+     * Decoded bytes whose content hash is not the one expected: the stored bytes are damaged (or are another
+     * chunk's), unlike a read that failed, which is the store's trouble and may pass when tried again.
+     */
+    public static final class ContentMismatch extends IOException {
+        private static final long serialVersionUID = 1L;
+
+        ContentMismatch(String message) {
+            super(message);
         }
     }
 
