@@ -240,7 +240,10 @@ final class MultipartPut {
 
     /**
      * Aborts once no part is in flight any more (a part still arriving after the abort could be stored by some
-     * servers and never be cleaned up), then fails {@code done}.
+     * servers and never be cleaned up), then fails {@code done}. The abort starts on the retrier's timer, never on the
+     * thread that ended the last lane: that is often the one that called {@link #cancel}, a caller's (a put given up,
+     * a store closing), which may be interrupted meanwhile (again); the SDK refused an abort started there before
+     * sending it, and the upload was left behind after the put threw.
      */
     private void abortThenFail(CompletableFuture<Void> done, Throwable failure) {
         partsDone.completeExceptionally(failure);
@@ -249,7 +252,7 @@ final class MultipartPut {
             done.completeExceptionally(failure);
             return;
         }
-        lanesEnded.whenComplete((ignored, never) -> abort(id, done, failure));
+        lanesEnded.whenComplete((ignored, never) -> retrier.runOnTimer(() -> abort(id, done, failure)));
     }
 
     private void abort(String id, CompletableFuture<Void> done, Throwable failure) {

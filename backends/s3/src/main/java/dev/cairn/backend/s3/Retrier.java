@@ -81,6 +81,20 @@ final class Retrier {
         }
     }
 
+    /**
+     * Runs {@code task} on the timer's thread, or here once the timer no longer runs (the store closed). For work that
+     * starts a request and must not run on whatever thread happens to complete a future: that may be a caller's, and
+     * a caller's thread may be interrupted at any time, and the SDK refuses a request started on an interrupted
+     * thread before it is sent (its ApplyTransactionIdStage throws SdkInterruptedException, clearing the interrupt).
+     */
+    void runOnTimer(Runnable task) {
+        try {
+            timer.execute(task);
+        } catch (java.util.concurrent.RejectedExecutionException shutDown) {
+            task.run();
+        }
+    }
+
     /** The backoff before attempt {@code attempt + 1}: uniform in [0, min(max, base * 2^(attempt - 1))]. */
     long backoffNanos(int attempt) {
         long ceiling = baseBackoffNanos << Math.min(attempt - 1, 30);

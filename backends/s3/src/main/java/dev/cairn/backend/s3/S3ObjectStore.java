@@ -532,38 +532,52 @@ public final class S3ObjectStore implements ObjectStore {
         }
         closed = true;
         IOException closedError = new IOException(where + " is closed");
+        // A thread closing its resources after it was interrupted is common: the aborts waited for below and the
+        // client's own waits for its pools must not see the interrupt (the SDK logged them as failures); set again after.
+        boolean interrupted = Thread.interrupted();
         try {
-            abortUploads(closedError);
+            interrupted |= abortUploads(closedError);
             retrier.close(closedError);
             client.close();
         } finally {
             timer.shutdownNow();
             // Our own group, with a short quiet period: the SDK would wait 2 s on every close.
             eventLoops.shutdownGracefully(EVENT_LOOP_QUIET_MILLIS, EVENT_LOOP_SHUTDOWN_MILLIS, TimeUnit.MILLISECONDS);
+            if (interrupted) {
+                Thread.currentThread().interrupt();
+            }
         }
     }
 
     /**
      * Cancels the multipart uploads still running and waits, at most an attempt's timeout (the budget of each abort),
      * while their aborts go out: after the client closes, nothing could abort them and their callers' puts would wait
-     * for a timer that no longer runs. Best effort: an upload not aborted is left to a bucket lifecycle rule.
+     * for a timer that no longer runs. Best effort: an upload not aborted is left to a bucket lifecycle rule. An
+     * interrupt does not cut the wait short (the client would close under the aborts): returns whether one came.
      */
-    private void abortUploads(IOException closedError) {
+    private boolean abortUploads(IOException closedError) {
         List<CompletableFuture<Void>> ends = new ArrayList<>();
         for (MultipartPut upload : uploads) {
             ends.add(upload.cancel(closedError));
         }
         long until = System.nanoTime() + config.attemptTimeout().toNanos() + ABORTS_GRACE_NANOS;
+        boolean interrupted = false;
         for (CompletableFuture<Void> end : ends) {
-            try {
-                end.get(Math.max(0, until - System.nanoTime()), TimeUnit.NANOSECONDS);
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-                return;
-            } catch (ExecutionException | TimeoutException | java.util.concurrent.CancellationException e) {
-                // failed with the close, as it should (or not aborted in time: left behind)
+            while (!end.isDone()) {
+                long left = until - System.nanoTime();
+                if (left <= 0) {
+                    return interrupted; // not aborted in time: left behind
+                }
+                try {
+                    end.get(left, TimeUnit.NANOSECONDS);
+                } catch (InterruptedException e) {
+                    interrupted = true;
+                } catch (ExecutionException | TimeoutException | java.util.concurrent.CancellationException e) {
+                    break; // failed with the close, as it should
+                }
             }
         }
+        return interrupted;
     }
 
     @Override

@@ -280,6 +280,100 @@ class S3CallEndsTest {
         }
     }
 
+    /**
+     * The abort of an interrupted put was started on the caller's thread, inside {@code cancel}: when the caller was
+     * interrupted again meanwhile (here by the cancel of a part in flight, whose failure the interceptor answers with
+     * an interrupt, as one clean-clone CI run did by chance), the SDK refused the abort before sending it
+     * (SdkInterruptedException), the put threw, and the upload was left behind. Here the caller is interrupted again
+     * whenever an abort starts on its thread: the abort must still go out, and the upload end.
+     */
+    @Test
+    void anInterruptedPutAbortsItsUploadEvenWhenItsCallerIsInterruptedAgain() throws Exception {
+        byte[] content = randomBytes(5, (int) (20 * MIB));
+        UploadEvents events = new UploadEvents();
+        AtomicReference<Thread> callerRef = new AtomicReference<>();
+        AtomicInteger abortsStartedOnCaller = new AtomicInteger();
+        ExecutionInterceptor interruptsAgain = new ExecutionInterceptor() {
+            @Override
+            public void beforeExecution(Context.BeforeExecution context, ExecutionAttributes attributes) {
+                if (context.request() instanceof AbortMultipartUploadRequest && Thread.currentThread() == callerRef.get()) {
+                    abortsStartedOnCaller.incrementAndGet();
+                    Thread.currentThread().interrupt();
+                }
+            }
+        };
+        try (FaultyHttpProxy proxy = new FaultyHttpProxy(s3.endpoint());
+             S3ObjectStore store = new S3ObjectStore(config(proxy.endpoint()).interceptor(events)
+                     .interceptor(interruptsAgain).partSize(5 * MIB).uploadConcurrency(2)
+                     .retries(4, Duration.ofMillis(400), Duration.ofMillis(400)).build())) {
+            proxy.inject(head -> head.startsWith("PUT ") && head.contains("partNumber=3"), Fault.SLOW_DOWN, 3);
+            AtomicReference<Throwable> thrown = new AtomicReference<>();
+            AtomicBoolean interruptKept = new AtomicBoolean();
+            Thread caller = new Thread(() -> {
+                try {
+                    store.put("chunk", ByteBuffer.wrap(content));
+                } catch (Throwable t) {
+                    thrown.set(t);
+                    interruptKept.set(Thread.currentThread().isInterrupted());
+                }
+            }, "interrupted-twice-put");
+            caller.setDaemon(true);
+            callerRef.set(caller);
+            events.toInterrupt = caller;
+            caller.start();
+            caller.join(TimeUnit.SECONDS.toMillis(60));
+            assertFalse(caller.isAlive(), "put ended");
+            assertInstanceOf(InterruptedIOException.class, thrown.get());
+            assertTrue(interruptKept.get(), () -> "the caller's interrupt is kept: " + stackOf(thrown.get()));
+            assertTrue(events.ended.await(60, TimeUnit.SECONDS), "the upload ended");
+            assertEquals(0, events.completions.get(), "no completion after put threw");
+            assertTrue(events.aborts.get() >= 1, "the upload is aborted");
+            assertEquals(List.of(), unfinished(store), () -> "aborts started on the caller's thread: "
+                    + abortsStartedOnCaller.get() + "; " + stackOf(thrown.get()));
+        }
+    }
+
+    /**
+     * A store closed by an interrupted thread (a thread closing its resources in a finally after it was interrupted)
+     * started its uploads' aborts on that thread: the SDK refused them before sending (SdkInterruptedException) and
+     * cleared the interrupt, and the uploads were left behind. They must be aborted, and the interrupt kept.
+     */
+    @Test
+    void closingTheStoreFromAnInterruptedThreadStillAbortsItsUploads() throws Exception {
+        UploadEvents events = new UploadEvents();
+        try (FaultyHttpProxy proxy = new FaultyHttpProxy(s3.endpoint())) {
+            S3ObjectStore store = new S3ObjectStore(config(proxy.endpoint()).interceptor(events).partSize(5 * MIB)
+                    .deadline(Duration.ofSeconds(120)).attemptTimeout(Duration.ofSeconds(5))
+                    .retries(4, Duration.ofSeconds(30), Duration.ofSeconds(30)).build());
+            proxy.inject(head -> head.startsWith("PUT ") && head.contains("partNumber="), Fault.SLOW_DOWN,
+                    Integer.MAX_VALUE);
+            Thread caller = new Thread(() -> {
+                try {
+                    store.put("chunk", ByteBuffer.wrap(randomBytes(6, (int) (11 * MIB))));
+                } catch (Throwable t) {
+                    // failed with the close, as it should
+                }
+            }, "put-when-closed-interrupted");
+            caller.setDaemon(true);
+            caller.start();
+            assertTrue(events.partRefused.await(60, TimeUnit.SECONDS), "a part throttled");
+            AtomicBoolean interruptKept = new AtomicBoolean();
+            Thread closer = new Thread(() -> {
+                Thread.currentThread().interrupt();
+                store.close();
+                interruptKept.set(Thread.currentThread().isInterrupted());
+            }, "interrupted-closer");
+            closer.start();
+            closer.join(TimeUnit.SECONDS.toMillis(60));
+            caller.join(TimeUnit.SECONDS.toMillis(60));
+            assertFalse(caller.isAlive(), "the put ended when the store closed");
+            assertTrue(interruptKept.get(), "the closing thread's interrupt is kept");
+            assertEquals(0, events.completions.get());
+            assertTrue(events.aborts.get() >= 1, "the upload is aborted");
+            assertEquals(List.of(), unfinished(store));
+        }
+    }
+
     // ---- a store closed under a call -----------------------------------------------------------------------
 
     /**
