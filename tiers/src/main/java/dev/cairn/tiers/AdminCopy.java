@@ -748,7 +748,8 @@ final class AdminCopy {
             }
             newestCommitted(to);
             ChunkConfirmation.refreshLapsed(to, step, counted, sent,
-                    ChunkConfirmation.recordedLengths(List.of(files.whole())), FRESH_FOR.toMillis());
+                    ChunkConfirmation.recordedLengths(List.of(files.whole())), FRESH_FOR.toMillis(),
+                    "run the copy again: it sends them");
         }
 
         /** Best effort: the pages {@code before} put that {@code now} does not name (a directory written again). */

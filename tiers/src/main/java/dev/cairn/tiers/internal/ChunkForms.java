@@ -164,16 +164,14 @@ public final class ChunkForms {
         boolean rewritten = false;
         synchronized (catalog.writeLock(hash)) {
             if (!catalog.reusable(List.of(hash), freshSinceMillis)) {
-                rewrite(tier, hash, held.length(), null);
-                rewritten = true;
+                rewritten = rewrite(tier, hash, held.length(), null);
             }
         }
         for (String base : held.bases()) {
             if (!catalog.reusable(List.of(base), freshSinceMillis)) {
                 synchronized (catalog.writeLock(base)) {
-                    rewrite(tier, base, catalog.sizeOf(base), null);
+                    rewritten |= rewrite(tier, base, catalog.sizeOf(base), null);
                 }
-                rewritten = true;
             }
         }
         return rewritten;

@@ -96,11 +96,11 @@ public final class ChunkConfirmation {
                         + recorded.get(hash) + " recorded)"));
         if (!missing.isEmpty()) {
             throw notCommitted(tier, step, missing, "are not in the tier (deleted since the save found them, by a garbage"
-                    + " collector with a short grace period?)", "writes them again");
+                    + " collector with a short grace period?)", "a new save writes them again");
         }
         if (!changed.isEmpty()) {
             throw notCommitted(tier, step, changed, "are stored in another form than the save found (deleted and"
-                    + " written again since?)", "learns them again");
+                    + " written again since?)", "a new save learns them again");
         }
     }
 
@@ -124,7 +124,7 @@ public final class ChunkConfirmation {
      * whose commit asks again for what its collections deleted) collects it.
      */
     public static void refreshLapsed(Tier tier, long step, Map<String, Integer> confirmed, java.util.Set<String> written,
-                              Map<String, Long> recorded, long freshForMillis) throws IOException {
+                                     Map<String, Long> recorded, long freshForMillis, String retry) throws IOException {
         if (confirmed.isEmpty() || tier.store().inMemory()) {
             return;
         }
@@ -147,7 +147,7 @@ public final class ChunkConfirmation {
         }
         if (!gone.isEmpty()) {
             throw notCommitted(tier, step, gone, "are gone or stored in another form since the commit confirmed them"
-                    + " (a garbage collector with a short grace period?)", "writes them again");
+                    + " (a garbage collector with a short grace period?)", retry);
         }
     }
 
@@ -199,11 +199,12 @@ public final class ChunkConfirmation {
     }
 
     /** STORAGE: the step names {@code chunks} (the first five listed), which {@code what}; a new save {@code then}. */
-    private static CheckpointException notCommitted(Tier tier, long step, List<String> chunks, String what, String then) {
+    /** @param retry what puts it right, said to the caller (a new save, a copy run again) */
+    private static CheckpointException notCommitted(Tier tier, long step, List<String> chunks, String what, String retry) {
         return new CheckpointException(Reason.STORAGE, "step " + step + " is not committed in tier " + tier.name() + ": "
                 + chunks.size() + " chunk(s) it names and did not write " + what + ": "
                 + String.join(", ", chunks.subList(0, Math.min(5, chunks.size()))) + (chunks.size() > 5 ? ", ..." : "")
-                + "; a new save " + then);
+                + "; " + retry);
     }
 
     /** Asks again, with the multi-rank commit's backoff, while the store cannot tell. */

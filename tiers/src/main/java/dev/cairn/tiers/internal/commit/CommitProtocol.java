@@ -212,7 +212,8 @@ public final class CommitProtocol {
             // as it is, written again. Rank 0 creates the MANIFEST within its wait for the ranks' indexes (the
             // deadline, at most half of gcGrace with several ranks): what this rank names is then named by its newest
             // step, or at most freshFor and that wait old.
-            ChunkConfirmation.refreshLapsed(tier, step, byRank, written, recorded, freshForMillis);
+            ChunkConfirmation.refreshLapsed(tier, step, byRank, written, recorded, freshForMillis,
+                    "a new save writes them again");
         }
         // One rank: its index and MANIFEST hold the same rows, encoded once for both (the MANIFEST is created below,
         // after the index and the chunks' confirmation, as ever).
@@ -255,7 +256,8 @@ public final class CommitProtocol {
                 ChunkConfirmation.confirm(tier, step, byRank, recorded);
                 // What the save counted on without putting it, where the reason lapsed meanwhile (the newest step that
                 // named it superseded, or too old by now), is written again: no request where nothing lapsed.
-                ChunkConfirmation.refreshLapsed(tier, step, byRank, written, recorded, freshForMillis);
+                ChunkConfirmation.refreshLapsed(tier, step, byRank, written, recorded, freshForMillis,
+                        "a new save writes them again");
                 byte[] bytes = files[1];
                 marks.markBefore(tier, step, 1);
                 CommitPoint.create(tier, step, bytes);

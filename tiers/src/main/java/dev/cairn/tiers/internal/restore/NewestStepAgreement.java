@@ -79,14 +79,14 @@ public final class NewestStepAgreement {
 
     /**
      * Meets the other ranks with what this rank {@code found}; returns the newest step any rank found committed, or
-     * empty when no rank found one. Empty too ({@code agreed} false) when the coordinator cannot pass data: then there is
-     * nothing to agree with, and the rank goes by what it found.
+     * empty when no rank found one. Empty too when the coordinator passed no answers: then there is nothing to agree
+     * with, and the rank goes by what it found.
      */
     public Agreed meet(Found found) {
         String name = run + "/restore/" + meetings.incrementAndGet();
         Optional<List<String>> tokens = coordinator.allGather(name, rank, worldSize, found.token(), timeout);
         if (tokens.isEmpty()) {
-            return new Agreed(false, OptionalLong.empty(), -1);
+            return new Agreed(OptionalLong.empty(), -1);
         }
         List<String> all = tokens.get();
         if (all.size() != worldSize) {
@@ -112,7 +112,7 @@ public final class NewestStepAgreement {
                 throw badToken(name, r, t);
             }
         }
-        return new Agreed(true, newest < 0 ? OptionalLong.empty() : OptionalLong.of(newest), by);
+        return new Agreed(newest < 0 ? OptionalLong.empty() : OptionalLong.of(newest), by);
     }
 
     private static CheckpointException badToken(String name, int rank, String token) {
@@ -123,10 +123,10 @@ public final class NewestStepAgreement {
     /**
      * The outcome of a meeting.
      *
-     * @param agreed whether the ranks met (the coordinator passed every rank's answer)
-     * @param step   the newest step any rank found committed; empty when none did
-     * @param by     the first rank that found it; -1 when none did
+     * @param step the newest step any rank found committed; empty when none did, or when the coordinator passed no
+     *             answers (nothing to agree with: the rank goes by what it found)
+     * @param by   the first rank that found it; -1 when none did
      */
-    public record Agreed(boolean agreed, OptionalLong step, int by) {
+    public record Agreed(OptionalLong step, int by) {
     }
 }
