@@ -1,5 +1,6 @@
 package dev.cairn.backend.s3;
 
+import java.io.InterruptedIOException;
 import java.time.Duration;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ScheduledExecutorService;
@@ -63,6 +64,14 @@ final class Retrier {
         Throwable why = closed; // read after the add: a close either sees this run or is seen here
         if (why != null) {
             run.result.completeExceptionally(why);
+            return run.result;
+        }
+        if (Thread.currentThread().isInterrupted()) {
+            // The first attempt starts on this thread, and the SDK refuses a request started on an interrupted thread
+            // with a non-retryable error, clearing the interrupt: its caller would get a plain failure and no longer
+            // know it was told to stop. Refused here instead, nothing sent, the interrupt kept (as Java's
+            // interruptible channels do); the store reports it as an InterruptedIOException.
+            run.result.completeExceptionally(new InterruptedIOException("the calling thread was interrupted; nothing was sent"));
             return run.result;
         }
         run.start();

@@ -2,6 +2,7 @@ package dev.cairn.backend.s3;
 
 import dev.cairn.ObjectKeys;
 import java.io.IOException;
+import java.io.InterruptedIOException;
 import java.nio.file.NoSuchFileException;
 import java.util.Set;
 import java.util.concurrent.CompletionException;
@@ -89,6 +90,12 @@ final class S3Failures {
                 return missing;
             }
             return new IOException(subject + " failed: " + describe(service), t);
+        }
+        if (t instanceof InterruptedIOException) {
+            InterruptedIOException interrupted = new InterruptedIOException(subject + " was not sent: "
+                    + t.getMessage());
+            interrupted.initCause(t);
+            return interrupted;
         }
         if (t instanceof TimeoutException timeout) {
             Throwable last = timeout.getCause();

@@ -104,6 +104,45 @@ class S3CallEndsTest {
         return bytes;
     }
 
+    // ---- a call made on a thread already interrupted ----------------------------------------------------------
+
+    /**
+     * A call made on a thread whose interrupt is already set (a worker told to stop, going on to its next write) fails
+     * with {@link InterruptedIOException}, sends nothing, and leaves the interrupt set, as Java's interruptible
+     * channels do. The SDK refused such a request itself with a non-retryable error and cleared the interrupt: the
+     * caller got a plain IOException and no longer knew it had been told to stop.
+     */
+    @ParameterizedTest
+    @ValueSource(strings = {"put", "multipart put", "create", "read", "stat", "list", "delete"})
+    void aCallOnAnInterruptedThreadSendsNothingAndKeepsTheInterrupt(String call) throws Exception {
+        try (S3ObjectStore store = new S3ObjectStore(config(s3.endpoint()).partSize(5 * MIB).build())) {
+            store.put("there", ByteBuffer.wrap(randomBytes(1, 1000)));
+            ByteBuffer big = ByteBuffer.allocateDirect((int) (11 * MIB)).put(randomBytes(2, (int) (11 * MIB))).flip();
+            Thread.currentThread().interrupt();
+            IOException e;
+            try {
+                e = assertThrows(IOException.class, () -> {
+                    switch (call) {
+                        case "put" -> store.put("new", ByteBuffer.wrap(randomBytes(3, 1000)));
+                        case "multipart put" -> store.put("new", big);
+                        case "create" -> store.putIfAbsent("new", ByteBuffer.wrap(randomBytes(3, 1000)));
+                        case "read" -> store.read("there", 0, ByteBuffer.allocate(1000));
+                        case "stat" -> store.stat("there");
+                        case "list" -> store.list("");
+                        case "delete" -> store.delete("there");
+                        default -> throw new IllegalArgumentException(call);
+                    }
+                });
+            } finally {
+                assertTrue(Thread.interrupted(), call + ": the interrupt was cleared");
+            }
+            assertInstanceOf(InterruptedIOException.class, e, stackOf(e));
+            assertThrows(NoSuchFileException.class, () -> store.stat("new"), call + " wrote an object");
+            assertEquals(1000, store.stat("there").size(), call + " deleted an object");
+            assertEquals(List.of(), unfinished(store));
+        }
+    }
+
     // ---- a completion's answer cut short -------------------------------------------------------------------
 
     /** The answers of a server whose connection closed inside the headers, or after them with no body. */
