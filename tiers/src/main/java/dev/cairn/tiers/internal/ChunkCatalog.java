@@ -41,6 +41,11 @@ import java.util.function.Predicate;
  * as long as a collector keeps that step, which every collector does while it is the newest. A chunk it does not
  * know is taken for not stored: a save puts it, create-only, and adopts the stored form if the tier held it after all
  * ({@link ChunkForms#put}).
+ *
+ * <p>A chunk whose stored object was found damaged (a promotion decoded it and its content hash did not match:
+ * {@link #markDamaged}) is taken for not stored, whatever the store says of it since, until a writer puts it again
+ * over the damaged object ({@link ChunkForms#put}): the saves after it write the chunk instead of counting on it, and a
+ * create, which would find the damaged object and keep it, is not what they use.
  */
 public final class ChunkCatalog {
     private final Map<String, Long> present = new HashMap<>();
@@ -65,6 +70,11 @@ public final class ChunkCatalog {
      * through once a step.
      */
     private final java.util.LinkedHashMap<String, Long> deletedAt = new java.util.LinkedHashMap<>();
+    /**
+     * The chunks whose stored object was found damaged ({@link #markDamaged}) and has not been written again since:
+     * absent from {@link #present}, and kept out of it by what only confirms that the object is stored.
+     */
+    private final Set<String> damaged = new HashSet<>();
 
     private final Object[] writeLocks = new Object[64];
 
@@ -103,6 +113,27 @@ public final class ChunkCatalog {
         writtenAt.remove(hash);
     }
 
+    /**
+     * Records that the tier's stored object of {@code hash} is damaged: its decoded bytes do not have that content hash,
+     * or do not decode (a promotion found it, checking it before it copied it on). The catalog forgets the chunk and
+     * takes it for not stored until a writer puts it again ({@link #markPresent(String, long, String, List)}, which
+     * {@link ChunkForms#put} does over the damaged object for a hash marked so) or a collection deletes it: what only
+     * says that the object is stored (a commit's confirmation, a create that found it) does not make it present again,
+     * so a save in flight that counted on it before the mark does not lead the saves after it to count on it too. A
+     * save, which pins, then writes the chunk instead of reusing it, and no chain is built on it ({@link #pinChain} finds
+     * it absent, so a differential chunk stored against it is written again whole). Pins are kept; the stored object is
+     * left where it is (steps that name it are restored from another tier's copy until it is written again).
+     */
+    public synchronized void markDamaged(String hash) {
+        forget(hash);
+        damaged.add(hash);
+    }
+
+    /** Whether the stored object of {@code hash} was found damaged and not written again since ({@link #markDamaged}). */
+    public synchronized boolean damaged(String hash) {
+        return damaged.contains(hash);
+    }
+
     /** Releases one pin of every hash of {@code chain}. */
     public synchronized void unpinAll(List<String> chain) {
         for (String h : chain) {
@@ -133,8 +164,14 @@ public final class ChunkCatalog {
         pins.computeIfPresent(hash, (k, n) -> n == 1 ? null : n - 1);
     }
 
-    /** Marks {@code hash} present, written just now (or confirmed in the store just now). */
+    /**
+     * Marks {@code hash} present, written just now (or confirmed in the store just now); ignored for a chunk found
+     * damaged ({@link #markDamaged}), which only a write with its form ends.
+     */
     public synchronized void markPresent(String hash, long storedSize) {
+        if (damaged.contains(hash)) {
+            return;
+        }
         present.put(hash, storedSize);
         writtenAt.put(hash, System.currentTimeMillis());
     }
@@ -143,9 +180,12 @@ public final class ChunkCatalog {
      * Marks {@code hash} present as a committed step's row records it ({@link Seed}): stored {@code storedSize} bytes
      * with {@code codec} against {@code chain}, nearest first; when it was last written is not known, so a save counts
      * on it only while the step that names it is the newest ({@link #committed}, {@link #reusable}). Ignored for a
-     * hash the catalog knows already.
+     * hash the catalog knows already, and for one found damaged ({@link #markDamaged}).
      */
     public synchronized void markCommitted(String hash, long storedSize, String codec, List<String> chain) {
+        if (damaged.contains(hash)) {
+            return;
+        }
         if (present.putIfAbsent(hash, storedSize) == null) {
             codecs.put(hash, codec);
             bases.put(hash, List.copyOf(chain));
@@ -168,9 +208,13 @@ public final class ChunkCatalog {
     /**
      * Marks {@code hash} present as a stat (or a create that found it) saw it, last written at {@code lastModified}. A size other
      * than the known one means another process stored the key in another form: its codec and bases are then
-     * learned again from the stored object ({@link ChunkForms#held}).
+     * learned again from the stored object ({@link ChunkForms#held}). Ignored for a chunk found damaged
+     * ({@link #markDamaged}): the object the store holds is the damaged one.
      */
     public synchronized void markPresent(String hash, long storedSize, java.time.Instant lastModified) {
+        if (damaged.contains(hash)) {
+            return;
+        }
         Long known = present.put(hash, storedSize);
         if (known != null && known != storedSize) {
             codecs.remove(hash);
@@ -208,7 +252,7 @@ public final class ChunkCatalog {
     }
 
     private boolean reusable(String hash, long writtenSinceMillis) {
-        return present.containsKey(hash)
+        return present.containsKey(hash) && !damaged.contains(hash)
                 && (namedByNewest.contains(hash) || writtenAt.getOrDefault(hash, Long.MIN_VALUE) >= writtenSinceMillis);
     }
 
@@ -225,8 +269,12 @@ public final class ChunkCatalog {
         markPresent(hash, storedSize, codec, List.of());
     }
 
-    /** Marks {@code hash} present, stored with {@code codec} (null when unknown) against {@code chain}, nearest first. */
+    /**
+     * Marks {@code hash} present, stored with {@code codec} (null when unknown) against {@code chain}, nearest first:
+     * the caller wrote it just now, which ends a mark of it as damaged ({@link #markDamaged}).
+     */
     public synchronized void markPresent(String hash, long storedSize, String codec, List<String> chain) {
+        damaged.remove(hash);
         present.put(hash, storedSize);
         writtenAt.put(hash, System.currentTimeMillis());
         if (codec == null) {
@@ -323,6 +371,7 @@ public final class ChunkCatalog {
                         deletedAt.put(hash, nowMillis); // before the request: a failed one may have deleted some
                     }
                     deletion.run(batch);
+                    batch.forEach(damaged::remove); // gone: a create puts the chunk again
                     deleted.addAll(batch);
                 }
             }

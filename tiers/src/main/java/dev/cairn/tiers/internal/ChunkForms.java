@@ -19,8 +19,12 @@ import java.util.List;
  * recorded length stops short or copies a cut frame, and GC keeps bases the stored form does not need while it may
  * delete one it does). So a writer that finds the key held adopts the stored form instead of writing its own.
  *
- * <p>The one exception is a stored differential chunk whose chain lost a link (an orphan of a failed save whose base
- * was collected): it cannot be read in this tier by anyone, so it is replaced.
+ * <p>Two exceptions: a stored differential chunk whose chain lost a link (an orphan of a failed save whose base was
+ * collected), and a stored object found damaged ({@link ChunkCatalog#markDamaged}: a promotion decoded it and its
+ * content hash did not match). Neither can be read in this tier by anyone, so each is replaced. The manifests that
+ * name a damaged one are intact again once it is, where the writer's form is the one they record (a chunk's form
+ * follows from its content and the tier's settings, so a save of the same content in the same tier usually writes
+ * it); where it is not, they stay as unreadable in this tier as they were, and are restored from another tier's copy.
  *
  * <p>Writers of one process meet on the catalog's lock for the hash; writers of different processes on the store's
  * create-only put of a key the catalog does not know ({@link dev.cairn.ObjectStore#putIfAbsentSyncingNameLater}):
@@ -80,9 +84,10 @@ public final class ChunkForms {
      * {@code freshSinceMillis} has its links written again, each with its own stored bytes, which restarts their age
      * without changing their form.
      *
-     * <p>A hash the catalog does not know (it was seeded from committed rows, not from a listing of the store) is
-     * created, never put over: the tier may hold it all the same (another rank stored the same content, an older
-     * step named it, a failed save left it), perhaps in another form, which committed manifests record. When the
+     * <p>A hash whose stored object was found damaged ({@link ChunkCatalog#markDamaged}) is put over that object, and
+     * is then present again. A hash the catalog does not know (it was seeded from committed rows, not from a listing of
+     * the store) is created, never put over: the tier may hold it all the same (another rank stored the same content,
+     * an older step named it, a failed save left it), perhaps in another form, which committed manifests record. When the
      * create finds the key taken, the stored object is asked for its size and age and its headers are read, and that
      * form is kept as if the catalog had known it: two or three requests more, for content the tier held unknown to
      * this process only.
@@ -103,11 +108,20 @@ public final class ChunkForms {
         List<String> chainPinned = List.of();
         try {
             synchronized (catalog.writeLock(hash)) {
-                held = held(tier, hash);
                 long length = 0;
                 for (ByteBuffer p : parts) {
                     length += p.remaining();
                 }
+                if (catalog.damaged(hash)) {
+                    // The stored object is damaged: put over it (a create would find it and keep it). A save in
+                    // flight that counted on it commits naming this key, and is intact once this put is done.
+                    String key = tier.layout().chunkKey(hash);
+                    tier.store().putSyncingNameLater(key,
+                            parts.length == 1 ? parts[0].duplicate() : ObjectStore.gathered(key, parts));
+                    catalog.markPresent(hash, length, codec, bases);
+                    return null;
+                }
+                held = held(tier, hash);
                 if (held == null && catalog.sizeOf(hash) < 0) {
                     // Its name is made durable by the commit that names it (CommitProtocol), with the save's other
                     // chunks.

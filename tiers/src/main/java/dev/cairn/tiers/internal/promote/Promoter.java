@@ -300,6 +300,12 @@ public final class Promoter implements AutoCloseable {
      * of it. The promoter knows only the source and the target, so a chunk that fails it is not fetched from another
      * tier: the promotion fails with CORRUPT, writing nothing for it, and the step is not committed in the target (with
      * STORAGE where a differential chunk's chain could not be read from the source's store).
+     *
+     * <p>The source's catalog is told the stored chunk is damaged ({@link ChunkCatalog#markDamaged}: the link of a
+     * differential chain whose hash failed, else the chunk read): otherwise every later save of the same content (a
+     * frozen layer, a data loader's state) would find the key held and name the damaged object again, and every later
+     * promotion of the steps naming it would fail the same way, so that the slower tiers got no step while the run went
+     * on. The next save that names the content writes it again, over the damaged object, and its step is promoted.
      */
     private static ByteBuffer verified(Workspace w, long step, ChunkRef ref, String key, Tier source, Tier target,
                                        ByteBuffer b, boolean differential) throws IOException {
@@ -311,10 +317,13 @@ public final class Promoter implements AutoCloseable {
                 // the store's trouble) is not damage, and fails the promotion as any store error does (STORAGE).
                 throw io;
             }
+            String damaged = e instanceof StoredChunks.ContentMismatch m && m.hash() != null ? m.hash() : ref.hash();
+            source.catalog().markDamaged(damaged);
             throw new CheckpointException(Reason.CORRUPT, "promotion of step " + step + " to tier " + target.name()
                     + " failed: chunk " + key + " in tier " + source.name() + " does not verify ("
                     + (e.getMessage() == null ? e.toString() : e.getMessage()) + "); nothing of it was written to tier "
-                    + target.name() + ", where the step is not committed", e);
+                    + target.name() + ", where the step is not committed; the next save of the damaged content in tier "
+                    + source.name() + " writes it again", e);
         }
     }
 

@@ -134,20 +134,29 @@ public final class StoredChunks implements AutoCloseable {
             throws IOException {
         ContentHash.Hasher hasher = contentHash == ContentHash.XXH3_128 ? xxh3 : murmur;
         if (!hasher.matches(dst, off, len, expected)) {
-            throw new ContentMismatch(what + "content hash (" + contentHash.tag() + ") is " + hasher.hex(dst, off, len)
-                    + ", expected " + expected);
+            throw new ContentMismatch(expected, what + "content hash (" + contentHash.tag() + ") is "
+                    + hasher.hex(dst, off, len) + ", expected " + expected);
         }
     }
 
     /**
      * Decoded bytes whose content hash is not the one expected: the stored bytes are damaged (or are another
      * chunk's), unlike a read that failed, which is the store's trouble and may pass when tried again.
+     * {@link #hash} names the stored chunk whose bytes these are: the chunk read, or the link of its differential chain
+     * that failed (the links before it checked right).
      */
     public static final class ContentMismatch extends IOException {
         private static final long serialVersionUID = 1L;
+        private final String hash;
 
-        ContentMismatch(String message) {
+        ContentMismatch(String hash, String message) {
             super(message);
+            this.hash = hash;
+        }
+
+        /** The content hash the decoded bytes should have had: the key of the stored chunk that is damaged. */
+        public String hash() {
+            return hash;
         }
     }
 

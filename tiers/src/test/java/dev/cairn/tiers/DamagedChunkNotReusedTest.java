@@ -1,0 +1,191 @@
+package dev.cairn.tiers;
+
+import static dev.cairn.tiers.Fixtures.assertSameState;
+import static dev.cairn.tiers.Fixtures.randomTensor;
+import static dev.cairn.tiers.Fixtures.smallConfig;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertInstanceOf;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.cairn.CheckpointException;
+import dev.cairn.CheckpointHandle;
+import dev.cairn.Checkpointer;
+import dev.cairn.DType;
+import dev.cairn.RestoreRequest;
+import dev.cairn.RestoreResult;
+import dev.cairn.TierConfig;
+import dev.cairn.TrainingState;
+import dev.cairn.backend.fs.FileSystemObjectStore;
+import dev.cairn.backend.memory.MemoryObjectStore;
+import dev.cairn.tiers.internal.ChunkCatalog;
+import dev.cairn.tiers.internal.codec.StoredChunkHeader;
+import dev.cairn.tiers.internal.layout.StoreLayout;
+import dev.cairn.tiers.internal.manifest.EntryRecord;
+import dev.cairn.tiers.internal.manifest.Manifest;
+import dev.cairn.tiers.internal.manifest.ManifestFormat;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.file.Path;
+import java.time.Instant;
+import java.util.List;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+import java.util.function.UnaryOperator;
+import java.util.stream.Stream;
+import org.apache.arrow.memory.RootAllocator;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.Arguments;
+import org.junit.jupiter.params.provider.MethodSource;
+
+/**
+ * A chunk damaged in the memory tier is not reused by later saves once a promotion has found it damaged. Its content
+ * never changes here (a frozen tensor), so every save names the same key, and disk (every 2nd step) has not got it yet
+ * when it is damaged (step 1 is in memory only): before, each save found the key held in memory and reused the damaged
+ * object, every promotion to disk failed CORRUPT on it, and disk never got another step while the run went on (nor
+ * could memory's steps be restored: no tier held the chunk intact). Now the promotion that finds it damaged (step
+ * 2's, which still fails: nothing damaged is copied on) tells the memory tier's catalog, the next save (step 4) writes
+ * the chunk again over the damaged object, and step 4 is promoted and restores bit-exact from disk; steps 1, 2 and 4,
+ * which all name the key, restore from memory, which holds the chunk intact again.
+ *
+ * <p>Where disk already holds the chunk (it got a step naming it before the damage), a promotion does not copy it
+ * from memory and so never meets the damage: that case never failed.
+ */
+class DamagedChunkNotReusedTest {
+    private static final String RUN = "damaged";
+    private static final StoreLayout LAYOUT = new StoreLayout(RUN);
+
+    @TempDir
+    Path dir;
+
+    static Stream<Arguments> memoryTiers() {
+        return Stream.of(
+                Arguments.of("uncompressed memory", (UnaryOperator<TierConfig>) t -> t, false),
+                Arguments.of("compressed memory, zstd chunks", (UnaryOperator<TierConfig>) t -> t.compressionLevel(3), true));
+    }
+
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("memoryTiers")
+    void theSaveAfterAPromotionFoundAChunkDamagedWritesItAgainAndIsPromoted(String what,
+            UnaryOperator<TierConfig> memoryTier, boolean smooth) throws Exception {
+        try (MemoryObjectStore mem = new MemoryObjectStore(64L << 20);
+             FileSystemObjectStore disk = new FileSystemObjectStore(dir)) {
+            try (Checkpointer cp = Checkpointer.open(smallConfig(RUN).encoderThreads(1)
+                    .tier(memoryTier.apply(TierConfig.of("memory", mem)).keepLast(3))
+                    .tier(TierConfig.of("disk", disk).everySteps(2).keepLast(3)).build())) {
+                cp.save(1, state(1, smooth)).done().get(30, TimeUnit.SECONDS);
+                assertTrue(disk.list(LAYOUT.manifestKey(1)).isEmpty(), what + ": step 1 is in memory only");
+
+                String bad = chunksOf(mem, 1, "frozen").get(0);
+                String key = LAYOUT.chunkKey(bad);
+                byte[] flipped = damage(mem, key);
+
+                // Step 2 names the same content: memory reuses its damaged copy, and the promotion refuses it.
+                CheckpointHandle step2 = cp.save(2, state(2, smooth));
+                step2.committed("memory").get(30, TimeUnit.SECONDS);
+                ExecutionException e = assertThrows(ExecutionException.class,
+                        () -> step2.committed("disk").get(30, TimeUnit.SECONDS), what);
+                CheckpointException c = assertInstanceOf(CheckpointException.class, e.getCause(), what);
+                assertEquals(CheckpointException.Reason.CORRUPT, c.reason(), what + ": " + c.getMessage());
+                assertTrue(c.getMessage().contains(key), what + ": names the chunk: " + c.getMessage());
+                assertTrue(disk.list(LAYOUT.manifestKey(2)).isEmpty(), what + ": no step 2 on disk");
+                assertTrue(disk.list(key).isEmpty(), what + ": the damaged chunk was not written to disk");
+
+                // Step 4, the next save, the same content again: memory writes the chunk anew, and disk gets the step.
+                CheckpointHandle step4 = cp.save(4, state(4, smooth));
+                step4.committed("memory").get(30, TimeUnit.SECONDS);
+                step4.committed("disk").get(30, TimeUnit.SECONDS);
+                assertFalse(disk.list(LAYOUT.manifestKey(4)).isEmpty(), what + ": step 4 is on disk");
+                assertTrue(chunksOf(mem, 4, "frozen").contains(bad), what + ": step 4 names the same key");
+                assertNotEquals(ByteBuffer.wrap(flipped), mem.readAll(key), what + ": the damaged object was replaced");
+
+                // Memory holds the chunk intact again: every step naming it restores from memory alone, step 2 (which
+                // named the damaged object) and step 1 (which named it before it was damaged) too.
+                for (long step : new long[] {1, 2, 4}) {
+                    RestoreResult r = cp.restore(RestoreRequest.step(step));
+                    assertEquals("memory", r.tier(), what + ": step " + step);
+                    assertSameState(state(step, smooth), r.state());
+                    assertEquals(0, r.chunksRepaired(), what + ": step " + step + " needs nothing from disk");
+                }
+            }
+            try (Checkpointer diskOnly = Checkpointer.open(smallConfig(RUN).tier(TierConfig.of("disk", disk)).build())) {
+                RestoreResult r = diskOnly.restore(RestoreRequest.step(4));
+                assertEquals("disk", r.tier());
+                assertSameState(state(4, smooth), r.state());
+                assertEquals(0, r.chunksRepaired());
+            }
+        }
+    }
+
+    /**
+     * The mark outlives what a commit learns from the store: a save in flight when the promotion found the chunk
+     * damaged had counted on it, and its commit's confirmation then finds the (damaged) object stored and would mark it
+     * present again, so the save after it would count on the damaged object once more. Only a write of the chunk ends
+     * the mark (or a deletion of it).
+     */
+    @Test
+    void aDamagedChunkStaysUncountedUntilItIsWrittenAgain() {
+        ChunkCatalog catalog = new ChunkCatalog();
+        String h = "0123456789abcdef0123456789abcdef";
+        catalog.markPresent(h, 100, "zstd");
+        catalog.committed(1, java.util.Set.of(h));
+        assertTrue(catalog.reusable(h, List.of(), Long.MIN_VALUE));
+        catalog.markDamaged(h);
+        assertTrue(catalog.damaged(h));
+        assertEquals(-1, catalog.sizeOf(h));
+        // A commit's confirmation, or a create that found it: the damaged object is stored.
+        catalog.markPresent(h, 100, Instant.now());
+        catalog.markCommitted(h, 100, "zstd", List.of());
+        catalog.committed(2, java.util.Set.of(h));
+        assertEquals(-1, catalog.pin(h), "still taken for absent");
+        assertFalse(catalog.reusable(h, List.of(), Long.MIN_VALUE));
+        assertFalse(catalog.pinChain(List.of(h)), "not a base any chunk can count on");
+        // A writer put it over the damaged object.
+        catalog.markPresent(h, 100, "zstd", List.of());
+        assertFalse(catalog.damaged(h));
+        assertTrue(catalog.reusable(h, List.of(), Long.MIN_VALUE));
+    }
+
+    private static byte[] damage(MemoryObjectStore mem, String key) throws Exception {
+        ByteBuffer stored = mem.readAll(key);
+        byte[] flipped = new byte[stored.remaining()];
+        stored.get(flipped);
+        // Past the headers, in the frame's data: a bit the format cannot ignore.
+        flipped[StoredChunkHeader.MAX_LENGTH + (flipped.length - StoredChunkHeader.MAX_LENGTH) / 2] ^= 0x10;
+        mem.put(key, ByteBuffer.wrap(flipped));
+        return flipped;
+    }
+
+    /** A frozen tensor, the same at every step, beside one that training changes. */
+    private static TrainingState state(long step, boolean smooth) {
+        return TrainingState.builder()
+                .add(smooth ? smooth("frozen", 32 << 10) : randomTensor("frozen", DType.F32, 32 << 10, 7))
+                .add(randomTensor("trained", DType.F32, 8 << 10, 100 + step))
+                .build();
+    }
+
+    /** Floats that compress: stored far shorter than raw at any level. */
+    private static dev.cairn.Tensor smooth(String name, int floats) {
+        ByteBuffer b = ByteBuffer.allocateDirect(floats * 4).order(ByteOrder.LITTLE_ENDIAN);
+        for (int i = 0; i < floats; i++) {
+            b.putFloat(i * 4, (float) (i % 7));
+        }
+        return dev.cairn.Tensor.of(name, DType.F32, new long[] {floats}, b);
+    }
+
+    private static List<String> chunksOf(MemoryObjectStore store, long step, String entry) throws Exception {
+        try (RootAllocator alloc = new RootAllocator()) {
+            Manifest m = ManifestFormat.read(store.readAll(LAYOUT.manifestKey(step)), "m", alloc);
+            for (EntryRecord e : m.entries()) {
+                if (e.name().equals(entry)) {
+                    return e.chunks().stream().map(dev.cairn.tiers.internal.manifest.ChunkRef::hash).toList();
+                }
+            }
+            throw new AssertionError("no entry " + entry + " in step " + step);
+        }
+    }
+}
