@@ -188,11 +188,17 @@ public interface CheckpointAdmin extends AutoCloseable {
     /**
      * A chunk that failed its check in one store.
      *
-     * @param detail     what is wrong, for a corrupt one (empty for a missing one)
+     * @param detail     what is wrong, for a corrupt one, or the store's error, for an unreadable one (empty for a
+     *                   missing one)
      * @param goodCopyIn the locations of the other stores that hold a good copy of it
      */
     record BadChunk(String hash, String entry, long offset, Problem problem, String detail, List<String> goodCopyIn) {
-        public enum Problem { MISSING, CORRUPT }
+        /**
+         * What the check found: the chunk missing, corrupt (it, or a link of its chain, does not decode to its hash,
+         * or a link is missing), or unreadable: the store failed to read it (an S3 503 after its retries, a disk's
+         * EIO), which says nothing of the stored bytes; checked again once the store answers, it may be intact.
+         */
+        public enum Problem { MISSING, CORRUPT, UNREADABLE }
 
         public BadChunk {
             Objects.requireNonNull(problem, "problem");

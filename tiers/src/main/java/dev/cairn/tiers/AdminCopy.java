@@ -63,18 +63,19 @@ import org.apache.arrow.memory.BufferAllocator;
  * format-5 directory under new pages).
  *
  * <p>A content key holds one stored form per tier ({@link ChunkForms}), and the target's committed steps record the
- * form it holds. So a chunk the target already holds is never put over in another form: once the target's copy
- * decodes to its hash (through its whole chain for a differential chunk), whatever its form, it is skipped and the
- * MANIFEST records that form. A target whose copy is missing a link, cut short or of other bytes, which no reader can
- * use, gets the verified copy from the sources, like a missing chunk. The same check runs when the target already
- * holds this step (this very MANIFEST, or one a copy wrote with the target's forms), so running the copy again repairs
- * a damaged step instead of saying there is nothing to copy; a chunk is then replaced only by a copy in exactly the
- * form the committed MANIFEST records. As a save does with what it reuses, the copy counts on chunks the target
- * wrote recently ({@link #FRESH_FOR}) or that the target's newest committed step names (a collection keeps those);
- * older ones are written again as they are stored ({@link ChunkForms#keep}), which restarts their age for a
- * collector's grace. Right before the MANIFEST it asks the target again for every chunk the step names, sent or
- * skipped, as a save of one rank does: those a collection beside a long copy deleted are sent again, and asked again
- * (a few times at most; then STORAGE, uncommitted).
+ * form it holds. So a chunk the target already holds is never put over in another form: once the target's copy decodes
+ * to its hash (through its whole chain for a differential chunk), whatever its form, it is skipped and the MANIFEST
+ * records that form. A target whose copy is missing a link, cut short or of other bytes, which no reader can use, gets
+ * the verified copy from the sources, like a missing chunk; one the target's store fails to read (a 503, an EIO) is
+ * none of these, and the copy stops with STORAGE instead of putting over it ({@code Run#checkThere}). The same check
+ * runs when the target already holds this step (this very MANIFEST, or one a copy wrote with the target's forms), so
+ * running the copy again repairs a damaged step instead of saying there is nothing to copy; a chunk is then replaced
+ * only by a copy in exactly the form the committed MANIFEST records. As a save does with what it reuses, the copy
+ * counts on chunks the target wrote recently ({@link #FRESH_FOR}) or that the target's newest committed step names (a
+ * collection keeps those); older ones are written again as they are stored ({@link ChunkForms#keep}), which restarts
+ * their age for a collector's grace. Right before the MANIFEST it asks the target again for every chunk the step names,
+ * sent or skipped, as a save of one rank does: those a collection beside a long copy deleted are sent again, and asked
+ * again (a few times at most; then STORAGE, uncommitted).
  *
  * <p>Each rank index, like each chunk, comes from the first source whose copy is good: it parses and is the part of
  * the MANIFEST its rank wrote ({@link RankIndexes}); for a MANIFEST that keeps its chunk rows in the indexes (format 4
@@ -360,6 +361,8 @@ final class AdminCopy {
             return r;
         });
         private final ExecutorService pool;
+        /** Whether this run repairs a step the target holds committed already ({@link #repair}). */
+        private volatile boolean repairing;
 
         Run(long step, Tier to, String targetName, List<StoreRef> order, Source source, Progress progress) {
             this.step = step;
@@ -466,10 +469,35 @@ final class AdminCopy {
             return w.form();
         }
 
-        /** {@code c} as the target holds it, in {@code form}, when that decodes to its hash there; else null. */
+        /**
+         * {@code c} as the target holds it, in {@code form}, when that decodes to its hash there; else null (missing,
+         * or damaged: then the caller sends it). STORAGE where the target's store failed to read it
+         * ({@link #checkThere}).
+         */
         private ChunkRef intact(ChunkReader r, ChunkRef c, ChunkCatalog.Form form) {
             ChunkRef there = c.storedAs(form.codec(), form.length(), form.bases());
-            return r.check(target, layout, there).ok() ? there : null;
+            return checkThere(r, there).ok() ? there : null;
+        }
+
+        /**
+         * The check of {@code c} in the target, which is missing, damaged or intact there. A read that the target's
+         * store failed ({@link ChunkReader.Status#UNREADABLE}: an S3 503 after the SDK's retries, a disk's EIO) says
+         * neither: the object may be intact, in the form the target's committed steps record, and a copy that took it
+         * for damage would put its source's form over it (another codec, or whole where the target holds a
+         * difference), leaving those steps recording bytes that are no longer there. So the copy puts nothing over
+         * it and fails with STORAGE, committing nothing (a repair leaves the step as it was); run again, it checks
+         * the chunk again.
+         */
+        private ChunkReader.Check checkThere(ChunkReader r, ChunkRef c) {
+            ChunkReader.Check check = r.check(target, layout, c);
+            if (check.status() == ChunkReader.Status.UNREADABLE) {
+                throw new CheckpointException(Reason.STORAGE, "chunk " + c.hash() + " could not be read from "
+                        + targetName + " (" + check.detail() + "), so the copy cannot tell whether " + targetName
+                        + " holds it intact, perhaps in a form its committed steps record, and puts nothing over it; "
+                        + (repairing ? "step " + step + " there was left as it was" : "step " + step
+                        + " was not committed there") + ": run the copy again once " + targetName + " reads it");
+            }
+            return check;
         }
 
         /**
@@ -547,11 +575,12 @@ final class AdminCopy {
 
         /** The step committed in the target already: every chunk checked there, the damaged or missing ones sent again. */
         CopyReport repair(Committed there) throws IOException {
+            repairing = true;
             Map<ChunkRef, String> chunks = distinct(there.whole());
             progress.start(there.whole().storedBytes());
             each(chunks, (c, entry) -> {
                 ChunkReader r = reader.get();
-                if (r.check(target, layout, c).ok()) {
+                if (checkThere(r, c).ok()) {
                     return c;
                 }
                 // The committed MANIFEST records this form: only a copy in exactly that form repairs it.

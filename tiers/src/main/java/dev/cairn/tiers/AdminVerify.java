@@ -111,8 +111,11 @@ final class AdminVerify {
                             good.add(other.location());
                         }
                     }
-                    BadChunk.Problem problem = check.status() == ChunkReader.Status.MISSING
-                            ? BadChunk.Problem.MISSING : BadChunk.Problem.CORRUPT;
+                    BadChunk.Problem problem = switch (check.status()) {
+                        case MISSING -> BadChunk.Problem.MISSING;
+                        case UNREADABLE -> BadChunk.Problem.UNREADABLE; // the store's failure, not damage
+                        default -> BadChunk.Problem.CORRUPT;
+                    };
                     bad.add(new BadChunk(c.hash(), r.name(), c.offset(), problem, check.detail(), good));
                 }
             }

@@ -63,8 +63,14 @@ public final class ChunkReader implements AutoCloseable {
         this.raw = scratch.buffer();
     }
 
-    /** What a check of one chunk in one store found. */
-    public enum Status { OK, MISSING, CORRUPT }
+    /**
+     * What a check of one chunk in one store found. UNREADABLE is the store failing to read it (or a link of its
+     * chain) for another reason than its absence: an S3 503 after the SDK's retries, a disk's EIO, a peer that did not
+     * answer. That says nothing of what the store holds, unlike MISSING and CORRUPT (a missing link, bytes that do not
+     * decode, a content hash that does not match), so a caller that writes over a chunk it finds damaged must not do
+     * so over one it could not read: the object may be intact, in a form that committed steps record.
+     */
+    public enum Status { OK, MISSING, CORRUPT, UNREADABLE }
 
     /** The outcome of a check: {@code detail} says what is wrong (empty when OK). */
     public record Check(Status status, String detail) {
@@ -76,19 +82,29 @@ public final class ChunkReader implements AutoCloseable {
 
         @Override
         public String toString() {
-            return status == Status.OK ? "ok" : status == Status.MISSING ? "missing" : "corrupt (" + detail + ")";
+            return switch (status) {
+                case OK -> "ok";
+                case MISSING -> "missing";
+                case CORRUPT -> "corrupt (" + detail + ")";
+                case UNREADABLE -> "unreadable (" + detail + ")";
+            };
         }
     }
 
-    /** Checks chunk {@code c} in {@code store}; never throws for a bad chunk, only reports it. */
+    /**
+     * Checks chunk {@code c} in {@code store}; never throws for a bad chunk, only reports it: UNREADABLE where the
+     * store's own read of it or of a link of its chain failed ({@link StoredChunks#failedToRead}).
+     */
     public Check check(ObjectStore store, StoreLayout layout, ChunkRef c) {
+        chunks.forgetReadFailure();
         try {
             verify(store, layout, readStored(store, layout, c), c);
             return Check.OK;
         } catch (NoSuchFileException e) {
             return new Check(Status.MISSING, "");
         } catch (IOException | RuntimeException e) {
-            return new Check(Status.CORRUPT, e.getMessage() == null ? e.toString() : e.getMessage());
+            return new Check(chunks.failedToRead(e) ? Status.UNREADABLE : Status.CORRUPT,
+                    e.getMessage() == null ? e.toString() : e.getMessage());
         }
     }
 

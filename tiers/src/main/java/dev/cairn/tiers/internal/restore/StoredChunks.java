@@ -31,6 +31,8 @@ public final class StoredChunks implements AutoCloseable {
     private final ByteBuffer head = ByteBuffer.allocate(StoredChunkHeader.MAX_LENGTH);
     private final ContentHash.Hasher murmur = ContentHash.MURMUR3_128.hasher();
     private final ContentHash.Hasher xxh3 = ContentHash.XXH3_128.hasher();
+    /** The last failure of a store's own read through this instance ({@link #failedToRead}); null when none. */
+    private Throwable readFailure;
 
     /** Stored chunks read into buffers of {@code scratch}, which its owner closes after this. */
     public StoredChunks(Scratch scratch) {
@@ -77,7 +79,40 @@ public final class StoredChunks implements AutoCloseable {
      * reading asks for up to {@code bound} bytes and stops once it has {@code stop} or the object ends.
      */
     public ByteBuffer readStored(ObjectStore store, StoreLayout layout, String hash, int bound, long stop) throws IOException {
-        return read(store, layout.chunkKey(hash), stored.atLeast(bound).limit(bound), stop);
+        try {
+            return read(store, layout.chunkKey(hash), stored.atLeast(bound).limit(bound), stop);
+        } catch (IOException | RuntimeException e) {
+            note(e);
+            throw e;
+        }
+    }
+
+    /**
+     * Whether {@code failure} (or a cause of it) is a store's own read through this instance failing, other than for a
+     * missing object (an S3 503 after the SDK's retries, a disk's EIO, a peer that did not answer), since
+     * {@link #forgetReadFailure}: the store's trouble, which may pass when tried again, and says nothing of the stored
+     * bytes. Anything else that fails a read of a chunk (a missing object or chain link, bytes that do not decode, a
+     * content hash that does not match, a chain that loops) is about what the store holds.
+     */
+    public boolean failedToRead(Throwable failure) {
+        for (Throwable t = failure; t != null && readFailure != null; t = t.getCause()) {
+            if (t == readFailure) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    /** Forgets the last failed read ({@link #failedToRead}): a caller starting a read it classifies. */
+    public void forgetReadFailure() {
+        readFailure = null;
+    }
+
+    /** Notes {@code e}, thrown by a store's read, unless it says the object is missing. */
+    private void note(Exception e) {
+        if (!(e instanceof NoSuchFileException)) {
+            readFailure = e;
+        }
     }
 
     /**
@@ -162,12 +197,16 @@ public final class StoredChunks implements AutoCloseable {
 
     /** The base named by the stored chunk {@code hash}'s header, or null when it is stored whole. */
     private String baseInHeader(ObjectStore store, StoreLayout layout, String hash) throws IOException {
+        ByteBuffer h;
         try {
-            ByteBuffer h = readHeader(store, layout, hash, head);
-            return StoredChunkHeader.baseOrNull(h, 0, h.limit());
+            h = readHeader(store, layout, hash, head);
         } catch (NoSuchFileException e) {
             throw new IOException("base chunk " + hash + " of a differential chain is missing", e);
+        } catch (IOException | RuntimeException e) {
+            note(e);
+            throw e;
         }
+        return StoredChunkHeader.baseOrNull(h, 0, h.limit());
     }
 
     /** The whole stored object of a chain link, which no manifest row describes, in {@code link}. */
@@ -177,6 +216,9 @@ public final class StoredChunks implements AutoCloseable {
             return read(store, layout.chunkKey(hash), link.atLeast(bound).limit(bound), bound);
         } catch (NoSuchFileException e) {
             throw new IOException("base chunk " + hash + " of a differential chain is missing", e);
+        } catch (IOException | RuntimeException e) {
+            note(e);
+            throw e;
         }
     }
 
