@@ -98,4 +98,39 @@ final class Fixtures {
         }
         return text;
     }
+
+    /**
+     * Waits until {@code store} holds {@code key}: a save's index, say, that the test needs written before it ends the
+     * save. Polls every 10 ms; the 60 s only bounds a hang.
+     */
+    static void awaitKey(dev.cairn.ObjectStore store, String key) throws InterruptedException {
+        long until = System.nanoTime() + java.util.concurrent.TimeUnit.SECONDS.toNanos(60);
+        while (true) {
+            try {
+                store.stat(key);
+                return;
+            } catch (java.io.IOException notYet) {
+                if (System.nanoTime() - until > 0) {
+                    throw new AssertionError("not within 60 s: " + key, notYet);
+                }
+                Thread.sleep(10);
+            }
+        }
+    }
+
+    /**
+     * Closes {@code cp} without waiting for its saves in flight: a close whose thread is interrupted while it waits for
+     * them fails them with CLOSED at once (CallsAfterCloseTest) and still waits for its threads to stop, so the store
+     * holds what the failed saves left once this returns. A test whose save must fail, after its objects are written,
+     * ends it here instead of waiting out a deadline short enough to end the test, which a busy machine could also
+     * reach before those writes.
+     */
+    static void closeWithoutWaiting(dev.cairn.Checkpointer cp) {
+        Thread.currentThread().interrupt();
+        try {
+            cp.close();
+        } finally {
+            Thread.interrupted(); // close keeps the interrupt for its caller; the test goes on
+        }
+    }
 }

@@ -201,7 +201,9 @@ class MultiRankTest {
         // Pipelined saves: several steps of every rank in flight at once, each commit waiting for the other ranks.
         // (The lock-order deadlock this guards against showed with four child JVMs under load, ShardedRunTest; in one
         // JVM on a memory store the commits rarely overlap enough to reproduce it.)
-        List<Checkpointer> ranks = ranks(3, Duration.ofSeconds(20), null);
+        // Nothing here is meant to expire: the deadline (every save's, all started at once) only bounds a deadlock,
+        // with room for 24 saves in flight on a busy 2-core machine (8.7 s measured on one); the waits outlast it.
+        List<Checkpointer> ranks = ranks(3, Duration.ofSeconds(120), null);
         try {
             List<CheckpointHandle> handles = new ArrayList<>();
             for (long step = 1; step <= 8; step++) {
@@ -210,7 +212,7 @@ class MultiRankTest {
                 }
             }
             for (CheckpointHandle h : handles) {
-                h.done().get(60, TimeUnit.SECONDS);
+                h.done().get(180, TimeUnit.SECONDS);
             }
             assertEquals(8, ranks.get(1).restore(RestoreRequest.latest()).step());
         } finally {
@@ -220,19 +222,24 @@ class MultiRankTest {
 
     @Test
     void aRankThatNeverSavesFailsTheStepAndThePreviousOneStaysNewest() throws Exception {
-        List<Checkpointer> ranks = ranks(4, Duration.ofSeconds(2), null);
+        saveStepOneOnFourRanksAndClose(); // under a deadline of its own: step 1 must commit on every rank
+        // Rank 3 dies before step 2: ranks 0-2 wait out this deadline, which ends the test; it also bounds their
+        // restores after it, so it is 10 s (not shorter) for a busy 2-core machine.
+        List<Checkpointer> ranks = new ArrayList<>();
+        for (int r = 0; r < 3; r++) {
+            ranks.add(rank(r, 4, Duration.ofSeconds(10), null));
+        }
         try {
-            saveAll(ranks, 1);
             List<CheckpointHandle> handles = new ArrayList<>();
-            for (int r = 0; r < 3; r++) { // rank 3 dies before step 2
+            for (int r = 0; r < 3; r++) {
                 handles.add(ranks.get(r).save(2, state(r, 4, 2)));
             }
             for (CheckpointHandle h : handles) {
-                ExecutionException e = assertThrows(ExecutionException.class, () -> h.done().get(30, TimeUnit.SECONDS));
+                ExecutionException e = assertThrows(ExecutionException.class, () -> h.done().get(60, TimeUnit.SECONDS));
                 assertEquals(Reason.TIMEOUT, ((CheckpointException) e.getCause()).reason(), e.getCause().getMessage());
             }
             assertThrows(java.nio.file.NoSuchFileException.class, () -> store.stat(layout.manifestKey(2)));
-            for (Checkpointer cp : ranks.subList(0, 3)) {
+            for (Checkpointer cp : ranks) {
                 assertEquals(1, cp.restore(RestoreRequest.latest()).step());
             }
         } finally {
@@ -589,11 +596,17 @@ class MultiRankTest {
 
     @Test
     void anIndexLeftByAFailedAttemptIsNeverMergedIntoTheNextAttemptsCommit() throws Exception {
-        List<Checkpointer> first = ranks(2, Duration.ofSeconds(2), null);
+        List<Checkpointer> first = ranks(2, Duration.ofSeconds(60), null);
         try {
             saveAll(first, 1);
-            // Rank 1 saves step 2 alone (rank 0 died): its index stays behind, uncommitted.
-            assertThrows(ExecutionException.class, () -> first.get(1).save(2, state(1, 2, 99)).done().get(30, TimeUnit.SECONDS));
+            // Rank 1 saves step 2 alone (rank 0 died): its index stays behind, uncommitted. Once the index is there the
+            // test ends the save by closing rank 1, instead of a deadline short enough to end the test, which a busy
+            // machine could also reach before step 1 committed or before the index was put.
+            CheckpointHandle alone = first.get(1).save(2, state(1, 2, 99));
+            Fixtures.awaitKey(store, layout.indexKey(2, 1));
+            Fixtures.closeWithoutWaiting(first.get(1));
+            ExecutionException e = assertThrows(ExecutionException.class, () -> alone.done().get(60, TimeUnit.SECONDS));
+            assertEquals(Reason.CLOSED, ((CheckpointException) e.getCause()).reason(), e.getCause().getMessage());
         } finally {
             first.forEach(Checkpointer::close);
         }
@@ -627,9 +640,16 @@ class MultiRankTest {
 
     @Test
     void aStoreListingShowsNoStrayObjectsAfterAFailedStep() throws Exception {
-        List<Checkpointer> ranks = ranks(2, Duration.ofSeconds(1), null);
+        // Rank 1 never saves: rank 0 puts its index and waits for rank 1's. Once its index is there the test ends the
+        // step by closing rank 0 (CLOSED), instead of a deadline short enough to end the test, which a busy machine
+        // could also reach before the index was put (the save then expires before its commit and writes no index).
+        List<Checkpointer> ranks = ranks(2, Duration.ofSeconds(60), null);
         try {
-            assertThrows(ExecutionException.class, () -> ranks.get(0).save(1, state(0, 2, 1)).done().get(30, TimeUnit.SECONDS));
+            CheckpointHandle alone = ranks.get(0).save(1, state(0, 2, 1));
+            Fixtures.awaitKey(store, layout.indexKey(1, 0));
+            Fixtures.closeWithoutWaiting(ranks.get(0));
+            ExecutionException e = assertThrows(ExecutionException.class, () -> alone.done().get(60, TimeUnit.SECONDS));
+            assertEquals(Reason.CLOSED, ((CheckpointException) e.getCause()).reason(), e.getCause().getMessage());
             List<String> steps = new ArrayList<>();
             for (ObjectInfo o : store.list(layout.stepsPrefix())) {
                 steps.add(o.key());
