@@ -70,17 +70,27 @@ class DeadAttemptIndexTest {
                 .encoderThreads(1).stagingBytes(4L << 20).deadline(deadline).rank(r, world).build());
     }
 
-    /** Ranks 1 and 2 of a dead attempt save step 1 and give up at their deadline: their indexes stay behind. */
+    /**
+     * Ranks 1 and 2 of a dead attempt save step 1 and, with no rank 0, wait for a MANIFEST that never comes; once both
+     * indexes are in the store the attempt dies (its ranks closed, their saves failed): the indexes stay behind. Closed
+     * rather than left to a deadline short enough to end the test, which a busy machine could also reach before an
+     * index was put (the save then expires before its commit and writes none).
+     */
     private void deadAttemptLeavesIndexesOfStepOne() throws Exception {
-        List<Checkpointer> dead = List.of(rank(store, 1, Duration.ofSeconds(2)), rank(store, 2, Duration.ofSeconds(2)));
+        List<Checkpointer> dead = List.of(rank(store, 1, Duration.ofSeconds(60)), rank(store, 2, Duration.ofSeconds(60)));
         try {
             List<CheckpointHandle> handles = new ArrayList<>();
             for (int r = 1; r <= 2; r++) {
                 handles.add(dead.get(r - 1).save(1, state(r, 3, DEAD)));
             }
+            for (int r = 1; r <= 2; r++) {
+                Fixtures.awaitKey(store, layout.indexKey(1, r));
+            }
+            dead.forEach(Fixtures::closeWithoutWaiting);
             for (CheckpointHandle h : handles) {
-                // No rank 0: each gives up at its 2 s deadline; 60 s only bounds a hang.
-                assertThrows(ExecutionException.class, () -> h.done().get(60, TimeUnit.SECONDS));
+                // 60 s only bounds a hang: the close failed the save.
+                ExecutionException e = assertThrows(ExecutionException.class, () -> h.done().get(60, TimeUnit.SECONDS));
+                assertEquals(Reason.CLOSED, ((CheckpointException) e.getCause()).reason(), e.getCause().getMessage());
             }
         } finally {
             dead.forEach(Checkpointer::close);
