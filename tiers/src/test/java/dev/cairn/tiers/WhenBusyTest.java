@@ -131,10 +131,12 @@ class WhenBusyTest {
     @Test
     void skipSkipsWhileAnExpiredSaveStillHoldsStaging() throws Exception {
         int chunk = 64 << 10;
+        // Step 1 waits out this deadline (its writes held at the gate), and the save taken after the gate opens must
+        // commit within it: 4 MB through a few chunks of staging, so 10 s (not shorter) for a busy 2-core machine.
         try (GatedStore memory = new GatedStore(new MemoryObjectStore(64L << 20));
              Checkpointer cp = Checkpointer.open(smallConfig(RUN).whenBusy(WhenBusy.SKIP).encoderThreads(1)
                      .chunkBytes(chunk).stagingBytes(CairnConfig.minimumStagingBytes(chunk, 1))
-                     .deadline(java.time.Duration.ofSeconds(2)).tier(TierConfig.of("memory", memory).keepLast(3)).build())) {
+                     .deadline(java.time.Duration.ofSeconds(10)).tier(TierConfig.of("memory", memory).keepLast(3)).build())) {
             // Far more chunks than staging holds: with the writes held at the gate, step 1 fills it and expires.
             CheckpointHandle first = cp.save(1, large(1));
             ExecutionException expired = assertThrows(ExecutionException.class,
