@@ -126,7 +126,9 @@ class PipelineFailureTest {
 
     @Test
     void aCaptureThatCannotGetStagingFailsAndTheRingKeepsRunning() throws Exception {
-        // Staging deadline shorter than the time the blocked I/O holds every slab: the capture times out.
+        // Staging deadline shorter than the time the blocked I/O holds every slab: the capture times out. The writes
+        // stay blocked until the test releases them, not for a time a busy machine could outlast or fall short of.
+        java.util.concurrent.CountDownLatch release = new java.util.concurrent.CountDownLatch(1);
         try (BreakableStore slow = new BreakableStore() {
                 @Override
                 public void put(String key, ByteBuffer data) throws IOException {
@@ -140,10 +142,12 @@ class PipelineFailureTest {
                     return super.putIfAbsent(key, data);
                 }
 
-                private void stall() {
+                private void stall() throws IOException {
                     if (broken.get()) {
                         try {
-                            Thread.sleep(3_000);
+                            if (!release.await(120, TimeUnit.SECONDS)) {
+                                throw new IOException("test: the blocked writes were never released");
+                            }
                         } catch (InterruptedException e) {
                             Thread.currentThread().interrupt();
                         }
@@ -153,24 +157,42 @@ class PipelineFailureTest {
              Checkpointer cp = Checkpointer.open(smallConfig("run1").deadline(java.time.Duration.ofSeconds(1))
                      .stagingBytes(dev.cairn.CairnConfig.minimumStagingBytes(64 << 10, 2))
                      .tier(TierConfig.of("slow", slow)).build())) {
-            slow.broken.set(true);
-            Throwable failure = null;
-            long step = 0;
-            while (failure == null && step < 20) {
-                step++;
-                CheckpointHandle h = cp.save(step, state(step)); // never throws for it: training goes on
-                try {
-                    h.done().get(30, TimeUnit.SECONDS);
-                } catch (ExecutionException e) {
-                    failure = e.getCause();
+            try {
+                slow.broken.set(true);
+                Throwable failure = null;
+                long step = 0;
+                while (failure == null && step < 20) {
+                    step++;
+                    CheckpointHandle h = cp.save(step, state(step)); // never throws for it: training goes on
+                    try {
+                        h.done().get(30, TimeUnit.SECONDS);
+                    } catch (ExecutionException e) {
+                        failure = e.getCause();
+                    }
                 }
+                CheckpointException c = assertInstanceOf(CheckpointException.class, failure);
+                assertEquals(CheckpointException.Reason.TIMEOUT, c.reason(), c.getMessage());
+                slow.broken.set(false);
+                release.countDown(); // the blocked writes go on, and staging drains
+                // The ring keeps running: a later save commits. One taken while staging still drains, or slowed past
+                // the 1 s deadline by a busy machine, times out; the next step is tried (120 s bounds a hang).
+                long until = System.nanoTime() + TimeUnit.SECONDS.toNanos(120);
+                long committed = -1;
+                while (committed < 0) {
+                    step++;
+                    try {
+                        committed = cp.save(step, state(step)).done().get(60, TimeUnit.SECONDS).get(0).step();
+                    } catch (ExecutionException e) {
+                        CheckpointException timedOut = assertInstanceOf(CheckpointException.class, e.getCause());
+                        assertEquals(CheckpointException.Reason.TIMEOUT, timedOut.reason(), timedOut.getMessage());
+                        assertTrue(System.nanoTime() - until < 0, "no save committed within 120 s: " + timedOut);
+                    }
+                }
+                assertEquals(step, committed);
+                assertSameState(state(step), cp.restore(RestoreRequest.latest()).state());
+            } finally {
+                release.countDown();
             }
-            CheckpointException c = assertInstanceOf(CheckpointException.class, failure);
-            assertEquals(CheckpointException.Reason.TIMEOUT, c.reason(), c.getMessage());
-            slow.broken.set(false);
-            Thread.sleep(3_500); // let the slow writes in flight drain
-            cp.save(step + 1, state(step + 1)).done().get(30, TimeUnit.SECONDS);
-            assertSameState(state(step + 1), cp.restore(RestoreRequest.latest()).state());
         }
     }
 
