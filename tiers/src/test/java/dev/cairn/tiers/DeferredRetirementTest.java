@@ -244,7 +244,9 @@ class DeferredRetirementTest {
         List<dev.cairn.Checkpointer> ranks = new ArrayList<>();
         try {
             for (int r = 0; r < 2; r++) {
-                ranks.add(new CairnCheckpointer(smallConfig(RUN).gcGrace(GRACE).deadline(Duration.ofSeconds(5))
+                // Nothing here waits out the deadline (rank 1's save of step 4 is ended by closing rank 1): it only
+                // bounds the saves that must commit, or reach their commit, on a busy machine. GRACE is over twice it.
+                ranks.add(new CairnCheckpointer(smallConfig(RUN).gcGrace(GRACE).deadline(Duration.ofSeconds(60))
                         .gcSweepEvery(0).rank(r, 2).tier(TierConfig.of("mem", store).keepLast(1)).build(), now::get));
             }
             Set<String> rankOneOfStepOne = Set.of();
@@ -275,6 +277,8 @@ class DeferredRetirementTest {
             dev.cairn.CheckpointException c = (dev.cairn.CheckpointException) failed.getCause();
             assertEquals(dev.cairn.CheckpointException.Reason.STORAGE, c.reason(), c.getMessage());
             assertThrows(NoSuchFileException.class, () -> mem.stat(LAYOUT.manifestKey(4)), "step 4 is not committed");
+            // Rank 1 waits for a commit of step 4 that never comes, until it is closed (instead of its deadline).
+            Fixtures.closeWithoutWaiting(ranks.get(1));
             assertThrows(java.util.concurrent.ExecutionException.class, () -> four1.done().get(60, TimeUnit.SECONDS),
                     "rank 1 gives up waiting for step 4");
         } finally {
