@@ -139,7 +139,10 @@ class PeerNetworkFaultsTest {
         while (!(flipAt(seed) >= 64 && flipAt(seed) < content.length)) {
             seed++;
         }
-        try (Pair pair = Pair.start(Schedule.seeded(0), Schedule.seeded(seed).with(Fault.FLIP, 1).withWindow(1 << 20))) {
+        // Timeouts far above a healthy call's time on a loaded machine: a read that ran past a short one would fall
+        // back to Flight before the lane's flip reached it.
+        try (Pair pair = Pair.start(Schedule.seeded(0), Schedule.seeded(seed).with(Fault.FLIP, 1).withWindow(1 << 20),
+                Duration.ofSeconds(10), Duration.ofSeconds(60))) {
             pair.holder.put("chunks/flipped", ByteBuffer.wrap(content));
             byte[] got = TestBytes.remaining(pair.reader.readAll("chunks/flipped"));
             assertEquals(1, pair.lane.injected(Fault.FLIP), pair.faults());
@@ -205,7 +208,9 @@ class PeerNetworkFaultsTest {
             seed++;
         }
         Schedule lane = Schedule.seeded(seed).with(Fault.RESET, 0.5).withWindow(32 << 20);
-        try (Pair pair = Pair.start(Schedule.seeded(0), lane)) {
+        // Timeouts far above a healthy call's time on a loaded machine: the first round (64 MiB through the proxy)
+        // must not time out before the second round's scripted reset, which is the failure this test is about.
+        try (Pair pair = Pair.start(Schedule.seeded(0), lane, Duration.ofSeconds(10), Duration.ofSeconds(60))) {
             ByteBuffer content = ByteBuffer.allocateDirect(size);
             pair.holder.put("chunks/large", content);
             ByteBuffer dst = ByteBuffer.allocateDirect(size);
