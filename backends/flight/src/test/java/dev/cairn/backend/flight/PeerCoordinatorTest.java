@@ -239,14 +239,18 @@ class PeerCoordinatorTest {
             ExecutorService pool = Executors.newSingleThreadExecutor();
             try {
                 CountDownLatch started = new CountDownLatch(1);
+                // Rank 1 waits out this timeout, which also bounds its arrival at peer 0 that the test waits for before
+                // killing peer 0: 10 s (not shorter) for a busy machine.
                 Future<CheckpointException> waiting = pool.submit(() -> {
                     started.countDown();
                     return assertThrows(CheckpointException.class,
-                            () -> group.peer(1).coordinator().orElseThrow().barrier("run/peer/9/indexed", 1, 3, Duration.ofSeconds(3)));
+                            () -> group.peer(1).coordinator().orElseThrow().barrier("run/peer/9/indexed", 1, 3, Duration.ofSeconds(10)));
                 });
                 started.await();
-                while (group.peer(0).service().openBarriers() == 0) {
-                    Thread.sleep(5); // until rank 1's arrival reached peer 0
+                while (group.peer(0).service().openBarriers() == 0 && !waiting.isDone()) {
+                    // Until rank 1's arrival reached peer 0; a wait that ended first (an arrival slower than the
+                    // timeout) ends the loop too, instead of spinning forever, and its outcome is checked below.
+                    Thread.sleep(5);
                 }
                 group.kill(0);
                 CheckpointException e = waiting.get();
