@@ -336,16 +336,20 @@ class S3ObjectStoreTest extends ObjectStoreContract {
 
     @Test
     void throttlingIsRetriedBeyondTheAttemptBudgetAndPersistentThrottlingFailsAtTheDeadline() throws Exception {
+        // Two stores on one proxy: the first's deadline (60 s) only bounds its 7 round trips on a busy machine; the
+        // second's (10 s) is what ends its call, by then well past 4 attempts however slow the machine.
         try (FaultyHttpProxy proxy = new FaultyHttpProxy(s3.endpoint());
              S3ObjectStore retrying = new S3ObjectStore(quickRetries(config(proxy.endpoint()))
-                     .deadline(Duration.ofMillis(1500)).build())) {
+                     .deadline(Duration.ofSeconds(60)).build());
+             S3ObjectStore throttled = new S3ObjectStore(quickRetries(config(proxy.endpoint()))
+                     .deadline(Duration.ofSeconds(10)).build())) {
             // 4 attempts; 6 SlowDowns are waited out (the request was refused unserved: back off and retry).
             proxy.inject(head -> head.startsWith("PUT "), Fault.SLOW_DOWN, 6);
             retrying.put("later", ByteBuffer.allocate(10));
             assertEquals(7, proxy.count("PUT", "/later"), "6 SlowDowns, then the PUT served");
 
             proxy.inject(head -> head.startsWith("PUT "), Fault.SLOW_DOWN, Integer.MAX_VALUE);
-            IOException failed = assertThrows(IOException.class, () -> retrying.put("never", ByteBuffer.allocate(10)));
+            IOException failed = assertThrows(IOException.class, () -> throttled.put("never", ByteBuffer.allocate(10)));
             assertTrue(failed.getMessage().contains("'never'"), failed.getMessage());
             assertTrue(failed.getMessage().contains("HTTP 503 SlowDown"), failed.getMessage());
             assertInstanceOf(TimeoutException.class, failed.getCause(), "the deadline, not the attempts, ended it");
