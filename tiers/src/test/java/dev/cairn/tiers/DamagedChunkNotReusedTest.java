@@ -122,6 +122,43 @@ class DamagedChunkNotReusedTest {
     }
 
     /**
+     * A restore that finds a chunk damaged in memory takes it from disk and tells memory's catalog, as a promotion does:
+     * the next save writes the chunk again. Disk holds the chunk here (it gets every step), so no promotion reads
+     * memory's copy and none would ever find the damage: before, every later save named the damaged object again, and
+     * every restore of their steps from memory needed disk's copy (a lost node's recovery at disk's speed, silently).
+     */
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("memoryTiers")
+    void theSaveAfterARestoreFoundAChunkDamagedWritesItAgain(String what, UnaryOperator<TierConfig> memoryTier,
+            boolean smooth) throws Exception {
+        try (MemoryObjectStore mem = new MemoryObjectStore(64L << 20);
+             FileSystemObjectStore disk = new FileSystemObjectStore(dir);
+             Checkpointer cp = Checkpointer.open(smallConfig(RUN).encoderThreads(1)
+                     .tier(memoryTier.apply(TierConfig.of("memory", mem)).keepLast(3))
+                     .tier(TierConfig.of("disk", disk).keepLast(3)).build())) {
+            cp.save(1, state(1, smooth)).done().get(30, TimeUnit.SECONDS);
+            String bad = chunksOf(mem, 1, "frozen").get(0);
+            String key = LAYOUT.chunkKey(bad);
+            byte[] flipped = damage(mem, key);
+
+            RestoreResult first = cp.restore(RestoreRequest.step(1));
+            assertEquals("memory", first.tier(), what);
+            assertSameState(state(1, smooth), first.state());
+            assertEquals(1, first.chunksRepaired(), what + ": the damaged chunk came from disk");
+
+            cp.save(2, state(2, smooth)).done().get(30, TimeUnit.SECONDS);
+            assertTrue(chunksOf(mem, 2, "frozen").contains(bad), what + ": step 2 names the same key");
+            assertNotEquals(ByteBuffer.wrap(flipped), mem.readAll(key), what + ": the damaged object was replaced");
+            for (long step : new long[] {1, 2}) {
+                RestoreResult r = cp.restore(RestoreRequest.step(step));
+                assertEquals("memory", r.tier(), what + ": step " + step);
+                assertSameState(state(step, smooth), r.state());
+                assertEquals(0, r.chunksRepaired(), what + ": step " + step + " needs nothing from disk");
+            }
+        }
+    }
+
+    /**
      * The mark outlives what a commit learns from the store: a save in flight when the promotion found the chunk
      * damaged had counted on it, and its commit's confirmation then finds the (damaged) object stored and would mark it
      * present again, so the save after it would count on the damaged object once more. Only a write of the chunk ends

@@ -123,6 +123,7 @@ public final class ChunkReader implements AutoCloseable {
      * may hold the same content encoded differently).
      */
     public ByteBuffer readStored(ObjectStore store, StoreLayout layout, ChunkRef c, boolean trustLength) throws IOException {
+        chunks.forgetReadFailure(); // a read of a chunk begins: what failed before is not this read's ({@link #damaged})
         int bound = ChunkCodec.maxStoredBytes(Math.toIntExact(c.rawLength()));
         return chunks.readStored(store, layout, c.hash(), bound, trustLength ? Math.min(c.storedLength(), bound) : bound);
     }
@@ -196,6 +197,20 @@ public final class ChunkReader implements AutoCloseable {
         chunks.decode(store, layout, storedBytes, storedBytes.position(), storedBytes.remaining(), c.contentHash(), dst,
                 dstOffset, rawLength);
         chunks.checkHash(dst, dstOffset, rawLength, c.hash(), c.contentHash(), "");
+    }
+
+    /**
+     * The hash of the stored chunk that {@code failure}, thrown by this reader's last read of chunk {@code c}, shows to
+     * be damaged in that store (it, or the link of its chain whose hash failed, does not decode to its hash, or a link
+     * is missing); null where the failure says nothing of what the store holds: the chunk missing, the store failing
+     * to read it ({@link StoredChunks#failedToRead}), the read abandoned, the target faulting.
+     */
+    public String damaged(ChunkRef c, Throwable failure) {
+        if (failure instanceof NoSuchFileException || failure instanceof AbandonedRead || failure instanceof TargetFault
+                || chunks.failedToRead(failure)) {
+            return null;
+        }
+        return failure instanceof StoredChunks.ContentMismatch m && m.hash() != null ? m.hash() : c.hash();
     }
 
     /** The restore this read was for gave up before the read ended: nothing was written into its buffers. */

@@ -587,6 +587,7 @@ public final class Restorer implements AutoCloseable {
             } catch (ChunkReader.AbandonedRead e) {
                 return "abandoned";
             } catch (IOException | RuntimeException e) {
+                markDamaged(t, reader.damaged(c, e));
                 // Named by key and store: an EIO's message ("Input/output error") does not say which file failed.
                 tried.add(t.name() + " " + t.layout().chunkKey(c.hash()) + " in " + t.store().describe() + " ("
                         + (e instanceof java.nio.file.NoSuchFileException ? "missing" : String.valueOf(e.getMessage())) + ")");
@@ -595,6 +596,26 @@ public final class Restorer implements AutoCloseable {
             }
         }
         return "chunk " + c.hash() + " of '" + r.name() + "' at offset " + c.offset() + ": " + String.join(", ", tried);
+    }
+
+    /**
+     * Tells {@code t}'s catalog that its stored chunk {@code hash} (when not null) is damaged, as a promotion that finds
+     * one does ({@link dev.cairn.tiers.internal.ChunkCatalog#markDamaged}): this restore takes the chunk from another
+     * tier, but the saves after it would otherwise name the damaged object again wherever their content is the same (a
+     * frozen layer), and every restore of their steps from {@code t} would need the repair too. The next save that
+     * names the content writes it again over the damaged object. Best effort: a catalog that cannot be loaded now
+     * (its seed's read failed) is left, and the promotion of a step naming the chunk finds it.
+     */
+    private static void markDamaged(Tier t, String hash) {
+        if (hash == null) {
+            return;
+        }
+        try {
+            t.catalog().markDamaged(hash);
+        } catch (IOException | RuntimeException e) {
+            LOG.log(System.Logger.Level.DEBUG, "could not mark chunk " + hash + " damaged in tier " + t.name()
+                    + "'s catalog: " + e);
+        }
     }
 
     private List<Tier> orderFrom(Tier primary) {
