@@ -14,6 +14,7 @@ import dev.cairn.backend.s3.S3ObjectStore;
 import dev.cairn.backend.s3.S3StoreConfig;
 import dev.cairn.cli.CairnCliTest.Run;
 import dev.cairn.testkit.EmbeddedS3;
+import dev.cairn.testkit.FaultyHttpProxy;
 import dev.cairn.tiers.internal.layout.StoreLayout;
 import dev.cairn.tiers.internal.manifest.ChunkRef;
 import dev.cairn.tiers.internal.manifest.EntryRecord;
@@ -180,6 +181,37 @@ class S3CommandsTest {
             assertArrayEquals(expected.get(name), file.tensors().get(name), name);
         }
         assertFalse(r.out().contains(s3.secretKey()) || r.err().contains(s3.secretKey()), "the secret must never be printed");
+    }
+
+    /**
+     * A chunk the store fails to read (a 500 on every attempt) is listed as unreadable, and with nothing found damaged
+     * verify exits 1 (the check did not finish), not 3: the read says nothing of what the store holds. A chunk whose
+     * bytes at rest no longer match what S3 recorded with them is damaged (exit 3).
+     */
+    @Test
+    void verifyExitsOneWhenAChunkCannotBeReadAndThreeWhenItsBytesAreBad() throws IOException {
+        String unread = manifest(prefix, 20).entries().get(0).chunks().get(1).hash();
+        try (FaultyHttpProxy proxy = new FaultyHttpProxy(s3.endpoint())) {
+            proxy.inject(head -> head.startsWith("GET ") && head.contains(LAYOUT.chunkKey(unread)),
+                    FaultyHttpProxy.Fault.INTERNAL_ERROR, Integer.MAX_VALUE);
+            List<String> args = new ArrayList<>(List.of("verify", "20", "--store", uri, "--s3-endpoint",
+                    proxy.endpoint().toString()));
+            Run r = cairn(args.toArray(String[]::new));
+            assertEquals(CairnCli.FAILED, r.status(), r.out() + r.err());
+            assertTrue(r.out().contains("chunk " + unread) && r.out().contains("unreadable"), r.out());
+            assertTrue(r.out().contains("NOT FULLY CHECKED") && r.out().strip().endsWith("run verify again"), r.out());
+        }
+        // The same chunk put back with other bytes under its key, its record of them left as it was: every read
+        // finds bytes that do not match the object's own length and CRC32C.
+        try (S3ObjectStore store = store(prefix)) {
+            ByteBuffer stored = store.readAll(LAYOUT.chunkKey(unread));
+            ByteBuffer flipped = ByteBuffer.allocate(stored.remaining()).put(stored).flip();
+            flipped.put(flipped.limit() / 2, (byte) (flipped.get(flipped.limit() / 2) ^ 0x20));
+            s3.replaceBytesKeepingMetadata(prefix + "/" + LAYOUT.chunkKey(unread), flipped);
+        }
+        Run bad = cli("verify", "20", "--store", uri);
+        assertEquals(CairnCli.DAMAGED, bad.status(), bad.out() + bad.err());
+        assertTrue(bad.out().contains("chunk " + unread) && bad.out().contains("corrupt"), bad.out());
     }
 
     /** The command with {@code --s3-endpoint} of the embedded server. */

@@ -154,6 +154,18 @@ public final class EmbeddedS3 implements AutoCloseable {
         return keys;
     }
 
+    /**
+     * Puts {@code bytes} under {@code key} of the bucket as they would lie at rest after damage: behind the S3 API, the
+     * object's user metadata (a store's own record of its length and checksum) kept as it was.
+     */
+    public void replaceBytesKeepingMetadata(String key, java.nio.ByteBuffer bytes) {
+        java.util.Map<String, String> metadata = blobs.blobMetadata(bucket, key).metadata();
+        byte[] body = new byte[bytes.remaining()];
+        bytes.duplicate().get(body);
+        blobs.putBlob(software.amazon.awssdk.services.s3.model.PutObjectRequest.builder().bucket(bucket).key(key)
+                .metadata(metadata).contentLength((long) body.length).build(), new java.io.ByteArrayInputStream(body));
+    }
+
     @Override
     public synchronized void close() throws IOException {
         if (closed) {

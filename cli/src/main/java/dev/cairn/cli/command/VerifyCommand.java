@@ -32,7 +32,8 @@ import picocli.CommandLine.Model.CommandSpec;
                 + " length, as restore would. Names each missing or corrupt chunk and the stores (any --store given) that"
                 + " still hold a good copy of it.",
             "Exit status: 0 intact; 3 something is missing or corrupt; 1 the check itself failed (for example a store"
-                + " cannot be reached); 2 bad usage."},
+                + " cannot be reached, or failed to read some chunk, listed as unreadable, and nothing was found"
+                + " damaged); 2 bad usage."},
         footerHeading = "%nExamples:%n",
         footer = {"  java -jar cli/target/cairn.jar verify --store /ckpt/disk",
                 "  java -jar cli/target/cairn.jar verify 40 --store /ckpt/disk \\", "      --store s3://bucket/ckpt",
@@ -67,7 +68,19 @@ public final class VerifyCommand implements Callable<Integer> {
         public boolean intact() {
             return manifest.equals("ok") && badIndexes.isEmpty() && badChunks.isEmpty();
         }
+
+        /**
+         * Whether something was found missing or corrupt: not only chunks the store failed to read ("unreadable": a
+         * 503 after its retries, an EIO), which say nothing of what it holds.
+         */
+        public boolean damaged() {
+            return !manifest.equals("ok") || !badIndexes.isEmpty()
+                    || badChunks.stream().anyMatch(b -> !b.status().equals(UNREADABLE));
+        }
     }
+
+    /** A bad chunk's status when the store failed to read it ({@code CheckpointAdmin.BadChunk.Problem.UNREADABLE}). */
+    static final String UNREADABLE = "unreadable";
 
     public record Verification(String run, boolean intact, List<StepCheck> checks) {
     }
@@ -86,7 +99,9 @@ public final class VerifyCommand implements Callable<Integer> {
         } else {
             printText(v);
         }
-        return v.intact() ? CairnCli.OK : CairnCli.DAMAGED;
+        // Chunks a store failed to read, and nothing else wrong: the check did not finish, which says nothing of
+        // what the store holds (run it again once the store answers).
+        return v.intact() ? CairnCli.OK : v.checks().stream().anyMatch(StepCheck::damaged) ? CairnCli.DAMAGED : CairnCli.FAILED;
     }
 
     private Verification verify(StoreSession session) throws IOException {
@@ -128,7 +143,7 @@ public final class VerifyCommand implements Callable<Integer> {
                 out.printf("step %d in %s: ok, %d chunks, %s stored%n", c.step(), c.store(), c.chunks(), Text.bytes(c.storedBytes()));
                 continue;
             }
-            out.printf("step %d in %s: DAMAGED%n", c.step(), c.store());
+            out.printf("step %d in %s: %s%n", c.step(), c.store(), c.damaged() ? "DAMAGED" : "NOT FULLY CHECKED (a store failed to read)");
             if (!c.manifest().equals("ok")) {
                 out.println("  manifest: " + c.manifest());
                 problems++;
@@ -144,6 +159,7 @@ public final class VerifyCommand implements Callable<Integer> {
                 problems++;
             }
         }
-        out.println(v.intact() ? "intact" : "damaged: " + problems + " problem(s)");
+        out.println(v.intact() ? "intact" : v.checks().stream().anyMatch(StepCheck::damaged) ? "damaged: " + problems
+                + " problem(s)" : "not fully checked: " + problems + " chunk(s) could not be read; run verify again");
     }
 }

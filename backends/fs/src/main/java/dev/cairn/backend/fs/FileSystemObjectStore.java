@@ -2,6 +2,7 @@ package dev.cairn.backend.fs;
 
 import dev.cairn.ObjectInfo;
 import dev.cairn.ObjectStore;
+import dev.cairn.UnusableObjectException;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
@@ -351,7 +352,7 @@ public final class FileSystemObjectStore implements ObjectStore {
     }
 
     private static IOException notAnObject(String key, Path file, String what) {
-        return new IOException("object " + key + " (" + file + ") is " + what + ", which this store never writes: refused");
+        return new UnusableObjectException("object " + key + " (" + file + ") is " + what + ", which this store never writes: refused");
     }
 
     @Override

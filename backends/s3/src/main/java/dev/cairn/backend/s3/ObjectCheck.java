@@ -1,5 +1,6 @@
 package dev.cairn.backend.s3;
 
+import dev.cairn.UnusableObjectException;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.util.Locale;
@@ -52,10 +53,10 @@ final class ObjectCheck {
     static void checkSize(Map<String, String> metadata, long size, String what) throws IOException {
         String recorded = find(metadata, LENGTH);
         if ((recorded == null) != (find(metadata, CRC32C) == null)) {
-            throw new IOException(what + ": the answer carries half of the object's record (corrupted in transit)");
+            throw new UnusableObjectException(what + ": the answer carries half of the object's record (corrupted in transit)");
         }
         if (recorded != null && !recorded.equals(Long.toString(size))) {
-            throw new IOException(what + ": the object's record says " + recorded + " bytes, the answer " + size
+            throw new UnusableObjectException(what + ": the object's record says " + recorded + " bytes, the answer " + size
                     + " (corrupted in transit)");
         }
     }
@@ -71,8 +72,8 @@ final class ObjectCheck {
         crc.update(whole.duplicate());
         String actual = hex(crc.getValue());
         if (!recorded.equals(actual)) {
-            throw new IOException(what + ": CRC32C of the " + whole.remaining() + " bytes received is " + actual
-                    + ", the object's record says " + recorded + " (corrupted in transit)");
+            throw new UnusableObjectException(what + ": CRC32C of the " + whole.remaining() + " bytes received is " + actual
+                    + ", the object's record says " + recorded + " (corrupted in transit; at rest where every read finds it)");
         }
     }
 

@@ -2,6 +2,7 @@ package dev.cairn.tiers.internal.restore;
 
 import dev.cairn.CairnConfig;
 import dev.cairn.ObjectStore;
+import dev.cairn.UnusableObjectException;
 import dev.cairn.tiers.internal.codec.ChunkCodec;
 import dev.cairn.tiers.internal.codec.ContentHash;
 import dev.cairn.tiers.internal.codec.Scratch;
@@ -108,9 +109,13 @@ public final class StoredChunks implements AutoCloseable {
         readFailure = null;
     }
 
-    /** Notes {@code e}, thrown by a store's read, unless it says the object is missing. */
+    /**
+     * Notes {@code e}, thrown by a store's read, unless it says what the store holds: the object missing, or unusable
+     * ({@link UnusableObjectException}: bytes that do not match the store's record of them, which every attempt found,
+     * or something the store never writes), which is damage, not the store's trouble.
+     */
     private void note(Exception e) {
-        if (!(e instanceof NoSuchFileException)) {
+        if (!(e instanceof NoSuchFileException) && !UnusableObjectException.in(e)) {
             readFailure = e;
         }
     }
