@@ -91,7 +91,7 @@ final class S3Failures {
             }
             return new IOException(subject + " failed: " + describe(service), t);
         }
-        if (t instanceof InterruptedIOException) {
+        if (t instanceof InterruptedIOException && !(t instanceof java.net.SocketTimeoutException)) { // Retrier.call's refusal
             InterruptedIOException interrupted = new InterruptedIOException(subject + " was not sent: "
                     + t.getMessage());
             interrupted.initCause(t);
