@@ -555,7 +555,7 @@ final class AdminCopy {
                 }
                 if (!overStored) {
                     ChunkCatalog.Form found = ChunkForms.put(to, hash, stored.duplicate(), as.codec(), as.bases(),
-                            freshSince);
+                            as.rawLength(), as.contentHash(), freshSince);
                     if (found == null) {
                         written.put(hash, as);
                         return new Written(as, true);

@@ -301,6 +301,16 @@ public final class CairnCheckpointer implements Checkpointer {
         return staging.getAllocatedMemory();
     }
 
+    /** The chunk catalog of tier {@code name} (tests that mark a chunk as a promotion or a restore would). */
+    dev.cairn.tiers.internal.ChunkCatalog catalogOf(String name) throws java.io.IOException {
+        for (Tier t : tiers) {
+            if (t.name().equals(name)) {
+                return t.catalog();
+            }
+        }
+        throw new IllegalArgumentException("no tier " + name);
+    }
+
     /** The last failure of a background collection, or null. */
     public Throwable lastGcFailure() {
         return retention.lastFailure();

@@ -23,6 +23,7 @@ import dev.cairn.backend.memory.MemoryObjectStore;
 import dev.cairn.tiers.internal.ChunkCatalog;
 import dev.cairn.tiers.internal.codec.StoredChunkHeader;
 import dev.cairn.tiers.internal.layout.StoreLayout;
+import dev.cairn.tiers.internal.manifest.ChunkRef;
 import dev.cairn.tiers.internal.manifest.EntryRecord;
 import dev.cairn.tiers.internal.manifest.Manifest;
 import dev.cairn.tiers.internal.manifest.ManifestFormat;
@@ -159,6 +160,79 @@ class DamagedChunkNotReusedTest {
     }
 
     /**
+     * A false mark (the stored object is intact, in the form a committed step records) does not make the next save put
+     * its own form over it. Step 1 stores the frozen content as floats (a float codec at level 3); the catalog is then
+     * told the chunk is damaged, as a promotion whose codec failed for its own reasons, or a restore that read it cut
+     * short, would tell it; step 2 saves the very same bytes as 32-bit integers, which the tier encodes in another form
+     * (no float codec for them). Before, step 2 put its form over the intact object: step 1 recorded a codec and a
+     * length the tier no longer held, and its restore from memory (the only tier) failed. Now the save reads the object
+     * whole again, finds it intact, ends the mark and records the stored form, which it leaves as it is.
+     */
+    @Test
+    void aFalseMarkDoesNotPutAnotherFormOverAnIntactChunk() throws Exception {
+        try (MemoryObjectStore mem = new MemoryObjectStore(64L << 20);
+             Checkpointer cp = Checkpointer.open(smallConfig(RUN).encoderThreads(1)
+                     .tier(TierConfig.of("memory", mem).compressionLevel(3).keepLast(3)).build())) {
+            cp.save(1, frozenAs(1, DType.F32)).done().get(30, TimeUnit.SECONDS);
+            ChunkRef stored = chunkRefsOf(mem, 1, "frozen").get(0);
+            String key = LAYOUT.chunkKey(stored.hash());
+            ByteBuffer before = mem.readAll(key);
+            ChunkCatalog catalog = ((CairnCheckpointer) cp).catalogOf("memory");
+            catalog.markDamaged(stored.hash());
+
+            cp.save(2, frozenAs(2, DType.I32)).done().get(30, TimeUnit.SECONDS);
+            assertEquals(before, mem.readAll(key), "the intact object is left as it is");
+            assertFalse(catalog.damaged(stored.hash()), "the mark ended");
+            ChunkRef named = chunkRefsOf(mem, 2, "frozen").stream().filter(c -> c.hash().equals(stored.hash()))
+                    .findFirst().orElseThrow(() -> new AssertionError("step 2 names the same key"));
+            assertEquals(stored.codec(), named.codec(), "step 2 records the stored form");
+            assertEquals(stored.storedLength(), named.storedLength(), "step 2 records the stored form");
+            for (long step = 1; step <= 2; step++) {
+                RestoreResult r = cp.restore(RestoreRequest.step(step));
+                assertSameState(frozenAs(step, step == 1 ? DType.F32 : DType.I32), r.state());
+                assertEquals(0, r.chunksRepaired(), "step " + step);
+            }
+        }
+    }
+
+    /**
+     * Where the store fails to read the chunk marked damaged (a disk's EIO), that says nothing of the object, which
+     * may be intact in a form committed steps record: the save puts nothing over it and fails with STORAGE, and the
+     * mark stays. Once the store reads it again, the next save finds it intact and keeps it.
+     */
+    @Test
+    void aMarkedChunkTheStoreCannotReadIsNotPutOver() throws Exception {
+        try (MemoryObjectStore mem = new MemoryObjectStore(64L << 20);
+             dev.cairn.testkit.ReadErrorStore failing = new dev.cairn.testkit.ReadErrorStore(mem);
+             Checkpointer cp = Checkpointer.open(smallConfig(RUN).encoderThreads(1)
+                     .tier(TierConfig.of("memory", failing).compressionLevel(3).keepLast(3)).build())) {
+            cp.save(1, frozenAs(1, DType.F32)).done().get(30, TimeUnit.SECONDS);
+            String hash = chunksOf(mem, 1, "frozen").get(0);
+            String key = LAYOUT.chunkKey(hash);
+            ByteBuffer before = mem.readAll(key);
+            ChunkCatalog catalog = ((CairnCheckpointer) cp).catalogOf("memory");
+            catalog.markDamaged(hash);
+
+            failing.failReadsOf(key::equals);
+            ExecutionException e = assertThrows(ExecutionException.class,
+                    () -> cp.save(2, frozenAs(2, DType.I32)).done().get(30, TimeUnit.SECONDS));
+            CheckpointException c = assertInstanceOf(CheckpointException.class, e.getCause());
+            assertEquals(CheckpointException.Reason.STORAGE, c.reason(), c.getMessage());
+            assertEquals(before, mem.readAll(key), "nothing was put over it");
+            assertTrue(catalog.damaged(hash), "still to be checked");
+
+            failing.heal();
+            cp.save(3, frozenAs(3, DType.I32)).done().get(30, TimeUnit.SECONDS);
+            assertEquals(before, mem.readAll(key), "intact: left as it is");
+            assertFalse(catalog.damaged(hash));
+            for (long step : new long[] {1, 3}) {
+                assertSameState(frozenAs(step, step == 1 ? DType.F32 : DType.I32),
+                        cp.restore(RestoreRequest.step(step)).state());
+            }
+        }
+    }
+
+    /**
      * The mark outlives what a commit learns from the store: a save in flight when the promotion found the chunk
      * damaged had counted on it, and its commit's confirmation then finds the (damaged) object stored and would mark it
      * present again, so the save after it would count on the damaged object once more. Only a write of the chunk ends
@@ -187,6 +261,23 @@ class DamagedChunkNotReusedTest {
         assertTrue(catalog.reusable(h, List.of(), Long.MIN_VALUE));
     }
 
+    /**
+     * A writer that reads a marked chunk again and finds it intact (or gone) ends the mark without taking the chunk for
+     * present: what the store says of it counts again, and it learns the stored form from there.
+     */
+    @Test
+    void aMarkFoundFalseEndsWithoutTakingTheChunkForPresent() {
+        ChunkCatalog catalog = new ChunkCatalog();
+        String h = "0123456789abcdef0123456789abcdef";
+        catalog.markPresent(h, 100, "zstd");
+        catalog.markDamaged(h);
+        catalog.markIntact(h);
+        assertFalse(catalog.damaged(h));
+        assertEquals(-1, catalog.sizeOf(h), "not known until the writer learns it");
+        catalog.markPresent(h, 120, Instant.now());
+        assertEquals(120, catalog.sizeOf(h), "a stat counts again");
+    }
+
     private static byte[] damage(MemoryObjectStore mem, String key) throws Exception {
         ByteBuffer stored = mem.readAll(key);
         byte[] flipped = new byte[stored.remaining()];
@@ -212,6 +303,36 @@ class DamagedChunkNotReusedTest {
             b.putFloat(i * 4, (float) (i % 7));
         }
         return dev.cairn.Tensor.of(name, DType.F32, new long[] {floats}, b);
+    }
+
+    /**
+     * The frozen content as weight-like floats (small, normally distributed: their exponents compress, their mantissas
+     * do not), as a tensor of {@code dtype}: the same bytes whatever the dtype, stored in a float codec for F32 and
+     * otherwise for an integer type.
+     */
+    private static TrainingState frozenAs(long step, DType dtype) {
+        int floats = 32 << 10;
+        ByteBuffer b = ByteBuffer.allocateDirect(floats * 4).order(ByteOrder.LITTLE_ENDIAN);
+        java.util.SplittableRandom random = new java.util.SplittableRandom(7);
+        for (int i = 0; i < floats; i++) {
+            b.putFloat(i * 4, (float) (random.nextGaussian() * 0.02));
+        }
+        return TrainingState.builder()
+                .add(dev.cairn.Tensor.of("frozen", dtype, new long[] {floats}, b))
+                .add(randomTensor("trained", DType.F32, 8 << 10, 100 + step))
+                .build();
+    }
+
+    private static List<ChunkRef> chunkRefsOf(MemoryObjectStore store, long step, String entry) throws Exception {
+        try (RootAllocator alloc = new RootAllocator()) {
+            Manifest m = ManifestFormat.read(store.readAll(LAYOUT.manifestKey(step)), "m", alloc);
+            for (EntryRecord e : m.entries()) {
+                if (e.name().equals(entry)) {
+                    return List.copyOf(e.chunks());
+                }
+            }
+            throw new AssertionError("no entry " + entry + " in step " + step);
+        }
     }
 
     private static List<String> chunksOf(MemoryObjectStore store, long step, String entry) throws Exception {

@@ -42,10 +42,12 @@ import java.util.function.Predicate;
  * know is taken for not stored: a save puts it, create-only, and adopts the stored form if the tier held it after all
  * ({@link ChunkForms#put}).
  *
- * <p>A chunk whose stored object was found damaged (a promotion decoded it and its content hash did not match:
- * {@link #markDamaged}) is taken for not stored, whatever the store says of it since, until a writer puts it again
- * over the damaged object ({@link ChunkForms#put}): the saves after it write the chunk instead of counting on it, and a
- * create, which would find the damaged object and keep it, is not what they use.
+ * <p>A chunk whose stored object was found damaged (a promotion or a restore decoded it and its content hash did not
+ * match: {@link #markDamaged}) is taken for not stored, whatever the store says of it since, until a writer meets it
+ * ({@link ChunkForms#put}): the saves after it write the chunk instead of counting on it. The mark is a verdict of one
+ * read, which may be false or stale (the object written again or repaired since), so the writer reads the stored object
+ * whole first and puts over it only where that read too finds it damaged; where it finds it intact, the mark ends
+ * ({@link #markIntact}) and the stored form is kept, as committed steps record it.
  */
 public final class ChunkCatalog {
     private final Map<String, Long> present = new HashMap<>();
@@ -115,9 +117,10 @@ public final class ChunkCatalog {
 
     /**
      * Records that the tier's stored object of {@code hash} is damaged: its decoded bytes do not have that content hash,
-     * or do not decode (a promotion found it, checking it before it copied it on). The catalog forgets the chunk and
-     * takes it for not stored until a writer puts it again ({@link #markPresent(String, long, String, List)}, which
-     * {@link ChunkForms#put} does over the damaged object for a hash marked so) or a collection deletes it: what only
+     * or do not decode (a promotion or a restore found it). The catalog forgets the chunk and takes it for not stored
+     * until a writer meets it ({@link ChunkForms#put}: it reads the object whole again and puts over it
+     * ({@link #markPresent(String, long, String, List)}) only where that read finds it damaged too, else ends the mark,
+     * {@link #markIntact}) or a collection deletes it: what only
      * says that the object is stored (a commit's confirmation, a create that found it) does not make it present again,
      * so a save in flight that counted on it before the mark does not lead the saves after it to count on it too. A
      * save, which pins, then writes the chunk instead of reusing it, and no chain is built on it ({@link #pinChain} finds
@@ -132,6 +135,16 @@ public final class ChunkCatalog {
     /** Whether the stored object of {@code hash} was found damaged and not written again since ({@link #markDamaged}). */
     public synchronized boolean damaged(String hash) {
         return damaged.contains(hash);
+    }
+
+    /**
+     * Ends a mark of {@code hash} as damaged ({@link #markDamaged}) without taking it for present: a writer read the
+     * stored object whole, by its own header and chain, and found it intact (the verdict was false or stale: a read
+     * cut short, a codec failing for its own reasons, an object written again or repaired since), or found it gone.
+     * The writer then learns the stored form as a create that finds the key does ({@link ChunkForms#put}), or creates it.
+     */
+    public synchronized void markIntact(String hash) {
+        damaged.remove(hash);
     }
 
     /** Releases one pin of every hash of {@code chain}. */

@@ -3,7 +3,10 @@ package dev.cairn.tiers.internal;
 import dev.cairn.ObjectInfo;
 import dev.cairn.ObjectStore;
 import dev.cairn.tiers.internal.ChunkCatalog.Form;
+import dev.cairn.tiers.internal.codec.ContentHash;
 import dev.cairn.tiers.internal.codec.StoredChunkHeader;
+import dev.cairn.tiers.internal.manifest.ChunkRef;
+import dev.cairn.tiers.internal.restore.ChunkReader;
 import dev.cairn.tiers.internal.restore.StoredChunks;
 import java.io.IOException;
 import java.nio.ByteBuffer;
@@ -20,11 +23,15 @@ import java.util.List;
  * delete one it does). So a writer that finds the key held adopts the stored form instead of writing its own.
  *
  * <p>Two exceptions: a stored differential chunk whose chain lost a link (an orphan of a failed save whose base was
- * collected), and a stored object found damaged ({@link ChunkCatalog#markDamaged}: a promotion decoded it and its
- * content hash did not match). Neither can be read in this tier by anyone, so each is replaced. The manifests that
- * name a damaged one are intact again once it is, where the writer's form is the one they record (a chunk's form
- * follows from its content and the tier's settings, so a save of the same content in the same tier usually writes
- * it); where it is not, they stay as unreadable in this tier as they were, and are restored from another tier's copy.
+ * collected), and a stored object that is damaged. Neither can be read in this tier by anyone, so each is replaced. The
+ * manifests that name a damaged one are intact again once it is, where the writer's form is the one they record; where
+ * it is not, they stay as unreadable in this tier as they were, and are restored from another tier's copy. A chunk's
+ * form does not follow from its content alone (the codec is chosen by the entry's element size, a differential tier
+ * chooses bases from history), so the writer's form is often not the stored one, and putting it over an object that is
+ * intact breaks every committed step that records the stored form. So a mark of damage ({@link ChunkCatalog#markDamaged},
+ * a promotion's or a restore's verdict, which may be false or stale) only makes the writer read the stored object whole
+ * again, by its own header and chain, and check its content hash ({@link #put}): it puts over it only where that check
+ * fails on the stored bytes themselves.
  *
  * <p>Writers of one process meet on the catalog's lock for the hash; writers of different processes on the store's
  * create-only put of a key the catalog does not know ({@link dev.cairn.ObjectStore#putIfAbsentSyncingNameLater}):
@@ -84,27 +91,37 @@ public final class ChunkForms {
      * {@code freshSinceMillis} has its links written again, each with its own stored bytes, which restarts their age
      * without changing their form.
      *
-     * <p>A hash whose stored object was found damaged ({@link ChunkCatalog#markDamaged}) is put over that object, and
-     * is then present again. A hash the catalog does not know (it was seeded from committed rows, not from a listing of
-     * the store) is created, never put over: the tier may hold it all the same (another rank stored the same content,
+     * <p>A hash whose stored object was found damaged ({@link ChunkCatalog#markDamaged}) is read whole first, by its
+     * own header and chain (no recorded length is trusted), and checked against its content hash, as a chunk of
+     * {@code rawLength} bytes hashed by {@code contentHash}: where it does not decode to it (a content hash that does not
+     * match, bytes that do not decode, a link of its chain missing or damaged), {@code bytes} are put over it and the
+     * hash is present again; where it is intact (the mark was false or stale: a read cut short, a codec failing for its
+     * own reasons, the object written again or repaired since), the mark ends and its stored form is kept, as a create
+     * that finds the key keeps it; where it is gone, it is created. Where the store fails to read it (the store's
+     * trouble, which says nothing of the object), nothing is put and the write fails with that failure: the object may
+     * be intact in a form committed steps record, and the next write of the hash checks it again.
+     *
+     * <p>A hash the catalog does not know (it was seeded from committed rows, not from a listing of the store) is
+     * created, never put over: the tier may hold it all the same (another rank stored the same content,
      * an older step named it, a failed save left it), perhaps in another form, which committed manifests record. When the
      * create finds the key taken, the stored object is asked for its size and age and its headers are read, and that
      * form is kept as if the catalog had known it: two or three requests more, for content the tier held unknown to
      * this process only.
      */
-    public static Form put(Tier tier, String hash, ByteBuffer bytes, String codec, List<String> bases, long freshSinceMillis)
-            throws IOException {
-        return put(tier, hash, new ByteBuffer[] {bytes}, codec, bases, freshSinceMillis);
+    public static Form put(Tier tier, String hash, ByteBuffer bytes, String codec, List<String> bases, long rawLength,
+                           ContentHash contentHash, long freshSinceMillis) throws IOException {
+        return put(tier, hash, new ByteBuffer[] {bytes}, codec, bases, rawLength, contentHash, freshSinceMillis);
     }
 
     /**
-     * As {@link #put(Tier, String, ByteBuffer, String, List, long)}, for stored bytes that are the concatenation of
-     * {@code parts} (a chunk stored uncompressed straight from staging: {@link ObjectStore#putIfAbsentGathered}).
+     * As {@link #put(Tier, String, ByteBuffer, String, List, long, ContentHash, long)}, for stored bytes that are the
+     * concatenation of {@code parts} (a chunk stored uncompressed straight from staging:
+     * {@link ObjectStore#putIfAbsentGathered}).
      */
-    public static Form put(Tier tier, String hash, ByteBuffer[] parts, String codec, List<String> bases, long freshSinceMillis)
-            throws IOException {
+    public static Form put(Tier tier, String hash, ByteBuffer[] parts, String codec, List<String> bases, long rawLength,
+                           ContentHash contentHash, long freshSinceMillis) throws IOException {
         ChunkCatalog catalog = tier.catalog();
-        Form held;
+        Form held = null;
         List<String> chainPinned = List.of();
         try {
             synchronized (catalog.writeLock(hash)) {
@@ -113,15 +130,25 @@ public final class ChunkForms {
                     length += p.remaining();
                 }
                 if (catalog.damaged(hash)) {
-                    // The stored object is damaged: put over it (a create would find it and keep it). A save in
-                    // flight that counted on it commits naming this key, and is intact once this put is done.
-                    String key = tier.layout().chunkKey(hash);
-                    tier.store().putSyncingNameLater(key,
-                            parts.length == 1 ? parts[0].duplicate() : ObjectStore.gathered(key, parts));
-                    catalog.markPresent(hash, length, codec, bases);
-                    return null;
+                    AsStored found = asStored(tier, hash, rawLength, contentHash);
+                    if (found == AsStored.DAMAGED) {
+                        // Damaged as stored: put over it (a create would find it and keep it).
+                        String key = tier.layout().chunkKey(hash);
+                        tier.store().putSyncingNameLater(key,
+                                parts.length == 1 ? parts[0].duplicate() : ObjectStore.gathered(key, parts));
+                        catalog.markPresent(hash, length, codec, bases);
+                        return null;
+                    }
+                    // Intact or gone: the mark was false or is stale. The catalog forgot the chunk when it was marked,
+                    // so an intact one is learned as a create that finds the key learns it, and a gone one is created.
+                    catalog.markIntact(hash);
+                    if (found == AsStored.INTACT) {
+                        held = foundStored(tier, hash);
+                    }
                 }
-                held = held(tier, hash);
+                if (held == null) {
+                    held = held(tier, hash);
+                }
                 if (held == null && catalog.sizeOf(hash) < 0) {
                     // Its name is made durable by the commit that names it (CommitProtocol), with the save's other
                     // chunks.
@@ -164,6 +191,56 @@ public final class ChunkForms {
             catalog.unpinAll(chainPinned); // a held form's chain, pinned above: the caller never learns of it
             throw e;
         }
+    }
+
+    /** What a writer found of a stored object marked damaged, read whole again ({@link #asStored}). */
+    private enum AsStored { INTACT, MISSING, DAMAGED }
+
+    /**
+     * What {@code tier} holds under {@code hash}, marked damaged ({@link ChunkCatalog#markDamaged}), read whole now: up
+     * to the most a chunk of {@code rawLength} bytes can take stored, whatever length a manifest records, decoded by its
+     * own header (and its chain in the tier, each link checked) and checked against its content hash
+     * ({@code contentHash}). DAMAGED only for what the stored bytes themselves show: a content hash that does not
+     * match, bytes that do not decode, a link of its chain missing or damaged. Fails with the store's failure where the
+     * store could not read it or a link ({@link ChunkReader.Status#UNREADABLE}: a disk's EIO, an S3 503 after the
+     * SDK's retries), and with any other failure of the check (a buffer that could not be had): neither says anything
+     * of the object, which may be intact in a form committed steps record. A reader of its own, which the rare
+     * damaged path can afford: the callers' readers may hold the very bytes to be put.
+     */
+    private static AsStored asStored(Tier tier, String hash, long rawLength, ContentHash contentHash) throws IOException {
+        String key = tier.layout().chunkKey(hash);
+        try (ChunkReader reader = new ChunkReader()) {
+            // The codec and length a row would record are not trusted: the read goes to the end of the object (or
+            // the largest stored size of the chunk), and the decode follows the object's own header.
+            ChunkRef whole = new ChunkRef(0, rawLength, hash, StoredChunkHeader.UNKNOWN_CODEC,
+                    dev.cairn.tiers.internal.codec.ChunkCodec.maxStoredBytes(Math.toIntExact(rawLength)), List.of(), 0,
+                    contentHash);
+            ByteBuffer stored;
+            try {
+                stored = reader.readStored(tier.store(), tier.layout(), whole, false);
+            } catch (NoSuchFileException gone) {
+                return AsStored.MISSING;
+            } catch (IOException e) {
+                throw unreadable(tier, key, e);
+            }
+            ChunkRef as = whole.storedAs(StoredChunkHeader.codecNameOf(stored, 0, stored.limit()), stored.remaining(),
+                    List.of());
+            try {
+                reader.verify(tier.store(), tier.layout(), stored, as);
+                return AsStored.INTACT;
+            } catch (IOException e) {
+                if (reader.damaged(as, e) == null) {
+                    throw unreadable(tier, key, e);
+                }
+                return AsStored.DAMAGED;
+            }
+        }
+    }
+
+    private static IOException unreadable(Tier tier, String key, IOException e) {
+        return new IOException("chunk " + key + " in tier " + tier.name() + ", found damaged by an earlier read, could"
+                + " not be read again to tell whether it still is (" + e.getMessage() + "): it is left as it is (it may"
+                + " be intact, in a form committed steps record), and the next write of it reads it again", e);
     }
 
     /**

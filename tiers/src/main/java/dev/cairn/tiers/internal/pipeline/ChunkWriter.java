@@ -71,7 +71,7 @@ final class ChunkWriter {
                 ByteBuffer[] parts = rawInStaging ? ChunkCodec.rawParts(slab.buffer(), 0, job.plan().length(chunk))
                         : new ByteBuffer[] {slab.buffer().duplicate().position(0).limit(length)};
                 ChunkCatalog.Form held = ChunkForms.put(tier, hash, parts, results.codec(chunk), results.bases(chunk),
-                        System.currentTimeMillis() - freshForMillis);
+                        job.plan().length(chunk), SaveJob.CONTENT_HASH, System.currentTimeMillis() - freshForMillis);
                 if (held != null) {
                     results.held(chunk, held);
                 } else {

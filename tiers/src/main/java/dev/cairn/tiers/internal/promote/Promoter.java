@@ -276,7 +276,7 @@ public final class Promoter implements AutoCloseable {
         // Another promotion (of another step naming the same content) may have stored it meanwhile, perhaps in
         // another form: the tier keeps that one.
         ChunkCatalog.Form held = ChunkForms.put(target, ref.hash(), out, codec, java.util.List.of(),
-                System.currentTimeMillis() - freshForMillis);
+                ref.rawLength(), ref.contentHash(), System.currentTimeMillis() - freshForMillis);
         if (held != null) {
             targetChainPins.addAll(held.bases());
             return ref.storedAs(held.codec(), held.length(), held.bases());
@@ -301,7 +301,9 @@ public final class Promoter implements AutoCloseable {
      * tier: the promotion fails with CORRUPT, writing nothing for it, and the step is not committed in the target (with
      * STORAGE where a differential chunk's chain could not be read from the source's store).
      *
-     * <p>The source's catalog is told the stored chunk is damaged ({@link ChunkCatalog#markDamaged}: the link of a
+     * <p>Where the failure is about the stored bytes (a content hash that does not match, a frame that does not
+     * decode; not a RuntimeException of the reader, nor a codec name of the row this release does not know), the
+     * source's catalog is told the stored chunk is damaged ({@link ChunkCatalog#markDamaged}: the link of a
      * differential chain whose hash failed, else the chunk read): otherwise every later save of the same content (a
      * frozen layer, a data loader's state) would find the key held and name the damaged object again, and every later
      * promotion of the steps naming it would fail the same way, so that the slower tiers got no step while the run went
@@ -317,8 +319,16 @@ public final class Promoter implements AutoCloseable {
                 // the store's trouble) is not damage, and fails the promotion as any store error does (STORAGE).
                 throw io;
             }
-            String damaged = e instanceof StoredChunks.ContentMismatch m && m.hash() != null ? m.hash() : ref.hash();
-            source.catalog().markDamaged(damaged);
+            if (e instanceof StoredChunks.ContentMismatch
+                    || (e instanceof IOException && Codec.byName(ref.codec()) != null)) {
+                // A verdict on the stored bytes (a hash that does not match, a frame that does not decode), not the
+                // reader's own failure (a RuntimeException: a buffer it could not get) nor the row's (a codec name this
+                // release does not know). Even so only a hint (a zstd failure of its own also reads "does not decode"):
+                // the writer that meets the mark reads the object whole again and puts over it only where that too
+                // finds it damaged (ChunkForms.put).
+                String damaged = e instanceof StoredChunks.ContentMismatch m && m.hash() != null ? m.hash() : ref.hash();
+                source.catalog().markDamaged(damaged);
+            }
             throw new CheckpointException(Reason.CORRUPT, "promotion of step " + step + " to tier " + target.name()
                     + " failed: chunk " + key + " in tier " + source.name() + " does not verify ("
                     + (e.getMessage() == null ? e.toString() : e.getMessage()) + "); nothing of it was written to tier "
