@@ -34,6 +34,7 @@ import java.time.Instant;
 import java.util.List;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicReference;
 import java.util.function.UnaryOperator;
 import java.util.stream.Stream;
 import org.apache.arrow.memory.RootAllocator;
@@ -229,6 +230,53 @@ class DamagedChunkNotReusedTest {
                 assertSameState(frozenAs(step, step == 1 ? DType.F32 : DType.I32),
                         cp.restore(RestoreRequest.step(step)).state());
             }
+        }
+    }
+
+    /**
+     * A save that reused a chunk just before a promotion (or a restore) found it damaged fails with STORAGE instead of
+     * committing a step that names it, and does not write the damaged bytes again as they are. The mark is forced
+     * between the save's reuse and its commit: the commit's confirmation asks the store for the save's chunks, and the
+     * store marks the chunk then. The chunk is in fact intact here (a false mark): the next save reads it whole, finds
+     * it so, keeps it and commits.
+     */
+    @Test
+    void aSaveThatCountedOnAChunkMarkedDamagedBeforeItsCommitFails() throws Exception {
+        AtomicReference<Runnable> onStat = new AtomicReference<>();
+        try (MemoryObjectStore mem = new MemoryObjectStore(64L << 20);
+             dev.cairn.testkit.ForwardingObjectStore hooked = new dev.cairn.testkit.ForwardingObjectStore(mem) {
+                 @Override
+                 public java.util.Map<String, dev.cairn.ObjectInfo> statAll(java.util.Collection<String> keys)
+                         throws java.io.IOException {
+                     Runnable r = onStat.getAndSet(null);
+                     if (r != null) {
+                         r.run();
+                     }
+                     return delegate.statAll(keys);
+                 }
+             };
+             Checkpointer cp = Checkpointer.open(smallConfig(RUN).encoderThreads(1)
+                     .tier(TierConfig.of("memory", hooked).keepLast(3)).build())) {
+            cp.save(1, state(1, false)).done().get(30, TimeUnit.SECONDS);
+            String hash = chunksOf(mem, 1, "frozen").get(0);
+            String key = LAYOUT.chunkKey(hash);
+            ByteBuffer before = mem.readAll(key);
+            ChunkCatalog catalog = ((CairnCheckpointer) cp).catalogOf("memory");
+            onStat.set(() -> catalog.markDamaged(hash));
+
+            ExecutionException e = assertThrows(ExecutionException.class,
+                    () -> cp.save(2, state(2, false)).done().get(30, TimeUnit.SECONDS));
+            CheckpointException c = assertInstanceOf(CheckpointException.class, e.getCause());
+            assertEquals(CheckpointException.Reason.STORAGE, c.reason(), c.getMessage());
+            assertTrue(c.getMessage().contains(hash) && c.getMessage().contains("damaged"), c.getMessage());
+            assertTrue(mem.list(LAYOUT.manifestKey(2)).isEmpty(), "step 2 is not committed");
+            assertTrue(onStat.get() == null, "the mark came from the commit's confirmation");
+
+            cp.save(3, state(3, false)).done().get(30, TimeUnit.SECONDS);
+            assertTrue(chunksOf(mem, 3, "frozen").contains(hash));
+            assertEquals(before, mem.readAll(key), "intact: left as it is");
+            assertFalse(catalog.damaged(hash));
+            assertSameState(state(3, false), cp.restore(RestoreRequest.step(3)).state());
         }
     }
 

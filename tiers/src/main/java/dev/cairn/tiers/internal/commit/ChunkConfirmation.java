@@ -119,16 +119,23 @@ public final class ChunkConfirmation {
      * once for one rank; for several, within rank 0's wait, see {@code CairnConfig}'s gcGrace of at least twice the
      * deadline); one that still qualifies is named by the newest step, or at most {@code freshForMillis} older.
      *
+     * <p>First, a chunk it counted on that the catalog holds as damaged fails the step ({@link #failDamaged}), in
+     * every tier: it is neither committed nor written again as stored.
+     *
      * <p>Costs no request where nothing lapsed (the ages are the confirmation's); a GET and a PUT of each lapsed chunk.
      * Nothing for a store in this process's memory: no process but this one (and, for the peer tier, rank 0 of the run,
      * whose commit asks again for what its collections deleted) collects it.
      */
     public static void refreshLapsed(Tier tier, long step, Map<String, Integer> confirmed, java.util.Set<String> written,
                                      Map<String, Long> recorded, long freshForMillis, String retry) throws IOException {
-        if (confirmed.isEmpty() || tier.store().inMemory()) {
+        if (confirmed.isEmpty()) {
             return;
         }
         ChunkCatalog catalog = tier.catalog();
+        failDamaged(tier, step, confirmed, written, retry);
+        if (tier.store().inMemory()) {
+            return;
+        }
         long freshSince = System.currentTimeMillis() - freshForMillis;
         List<String> lapsed = new ArrayList<>();
         for (String hash : confirmed.keySet()) {
@@ -148,6 +155,30 @@ public final class ChunkConfirmation {
         if (!gone.isEmpty()) {
             throw notCommitted(tier, step, gone, "are gone or stored in another form since the commit confirmed them"
                     + " (a garbage collector with a short grace period?)", retry);
+        }
+    }
+
+    /**
+     * Fails with STORAGE where a chunk of {@code confirmed} that {@code written} (the chunks this save or promotion put
+     * itself) does not hold is marked damaged in the tier's catalog ({@link ChunkCatalog#markDamaged}): a promotion or
+     * a restore found the stored object damaged after this save had counted on it. The confirmation's stat of it does not
+     * end the mark (the damaged object is stored), and writing it again as stored ({@link #refreshLapsed}) would only
+     * restart the age of the damaged bytes: the step would commit naming a chunk this process knows does not read in the
+     * tier. Failed, the step leaves the chunk to the next save, which writes it again (over the stored object where
+     * that is damaged when read again, {@code ChunkForms#put}).
+     */
+    private static void failDamaged(Tier tier, long step, Map<String, Integer> confirmed, java.util.Set<String> written,
+                                    String retry) throws IOException {
+        ChunkCatalog catalog = tier.catalog();
+        List<String> damaged = new ArrayList<>();
+        for (Map.Entry<String, Integer> c : confirmed.entrySet()) {
+            if (!written.contains(c.getKey()) && catalog.damaged(c.getKey())) {
+                damaged.add(c.getKey() + " (named by rank " + c.getValue() + ")");
+            }
+        }
+        if (!damaged.isEmpty()) {
+            throw notCommitted(tier, step, damaged, "were found damaged in the tier (by a promotion or a restore that read"
+                    + " them) after the save counted on them", retry);
         }
     }
 
