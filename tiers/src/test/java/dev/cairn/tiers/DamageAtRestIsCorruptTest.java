@@ -64,6 +64,44 @@ class DamageAtRestIsCorruptTest {
         }
     }
 
+    /**
+     * The same damage met by a restore, in a tier that a save writes next: the restore takes the chunk from disk and
+     * marks it in S3's catalog, and the next save of the same content writes it again over the damaged object (the
+     * writer's re-read gets the store's own verdict, unusable, which is damage). Before, that re-read took the
+     * verdict for a failure to read: every later save of the content failed STORAGE.
+     */
+    @Test
+    void aSaveAfterARestoreMetDamageAtRestInS3WritesTheChunkAgain() throws Exception {
+        Path at = dir.resolve("s3");
+        TrainingState frozen = TrainingState.builder().add(randomTensor("w", DType.F32, 4 << 10, 3)).build();
+        try (EmbeddedS3 s3 = EmbeddedS3.start("rest", at);
+             S3ObjectStore store = new S3ObjectStore(S3StoreConfig.builder(s3.bucket()).endpoint(s3.endpoint())
+                     .region(EmbeddedS3.REGION).credentials(s3.accessKey(), s3.secretKey()).prefix("p/")
+                     .retries(2, Duration.ofMillis(1), Duration.ofMillis(10)).build());
+             FileSystemObjectStore disk = new FileSystemObjectStore(dir.resolve("disk"));
+             Checkpointer cp = Checkpointer.open(smallConfig(RUN).tier(TierConfig.of("s3", store).keepLast(3))
+                     .tier(TierConfig.of("disk", disk).keepLast(3)).build())) {
+            cp.save(1, frozen).done().get(60, TimeUnit.SECONDS);
+            ChunkRef c = chunksOf(store, 1).get(0);
+            Path file = fileEndingWith(at, LAYOUT.chunkKey(c.hash()));
+            byte[] bytes = Files.readAllBytes(file);
+            bytes[bytes.length / 2] ^= 0x40;
+            Files.write(file, bytes);
+
+            dev.cairn.RestoreResult first = cp.restore(dev.cairn.RestoreRequest.step(1));
+            assertEquals("s3", first.tier());
+            assertEquals(1, first.chunksRepaired(), "the damaged chunk came from disk");
+
+            cp.save(2, frozen).done().get(60, TimeUnit.SECONDS);
+            for (long step : new long[] {1, 2}) {
+                dev.cairn.RestoreResult r = cp.restore(dev.cairn.RestoreRequest.step(step));
+                assertEquals("s3", r.tier(), "step " + step);
+                assertEquals(0, r.chunksRepaired(), "step " + step + ": S3 holds the chunk intact again");
+                Fixtures.assertSameState(frozen, r.state());
+            }
+        }
+    }
+
     @Test
     void aFileStoresKeyThatIsASymbolicLinkIsCorrupt() throws Exception {
         Path at = dir.resolve("disk");
@@ -78,6 +116,12 @@ class DamageAtRestIsCorruptTest {
                 assertEquals(Status.CORRUPT, check.status(), check.toString());
                 assertTrue(check.detail().contains("symbolic link"), check.detail());
             }
+        }
+    }
+
+    private static List<ChunkRef> chunksOf(ObjectStore store, long step) throws Exception {
+        try (RootAllocator alloc = new RootAllocator()) {
+            return ManifestFormat.read(store.readAll(LAYOUT.manifestKey(step)), "m", alloc).entries().get(0).chunks();
         }
     }
 

@@ -221,6 +221,9 @@ public final class ChunkForms {
             } catch (NoSuchFileException gone) {
                 return AsStored.MISSING;
             } catch (IOException e) {
+                if (dev.cairn.UnusableObjectException.in(e)) {
+                    return AsStored.DAMAGED; // the store's own verdict on the object (its record, not a file of its own)
+                }
                 throw unreadable(tier, key, e);
             }
             ChunkRef as = whole.storedAs(StoredChunkHeader.codecNameOf(stored, 0, stored.limit()), stored.remaining(),

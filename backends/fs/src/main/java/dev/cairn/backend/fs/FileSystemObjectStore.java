@@ -346,7 +346,10 @@ public final class FileSystemObjectStore implements ObjectStore {
         }
         Path parent = file.getParent();
         if (!parent.equals(root) && !parent.toRealPath().startsWith(realRoot)) {
-            throw notAnObject(key, file, "reached through a symbolic link that leads out of the store");
+            // The directory's fault, not the object's: a repair's put would write through the same link, so it is
+            // not an object a repair can replace (UnusableObjectException), only a failure to read it.
+            throw new IOException("object " + key + " (" + file + ") is reached through a symbolic link that leads out"
+                    + " of the store, which this store never writes: refused");
         }
         return attributes;
     }

@@ -201,16 +201,24 @@ public final class ChunkReader implements AutoCloseable {
 
     /**
      * The hash of the stored chunk that {@code failure}, thrown by this reader's last read of chunk {@code c}, shows to
-     * be damaged in that store (it, or the link of its chain whose hash failed, does not decode to its hash, or a link
-     * is missing); null where the failure says nothing of what the store holds: the chunk missing, the store failing
-     * to read it ({@link StoredChunks#failedToRead}), the read abandoned, the target faulting.
+     * be damaged in that store: it, or the link of its chain whose hash failed, does not decode to its hash; its bytes
+     * do not decode, or a link is missing; the store found it unusable ({@link dev.cairn.UnusableObjectException}).
+     * Null where the failure says nothing of what the store holds: the chunk missing, the store failing to read it
+     * ({@link StoredChunks#failedToRead}), the read abandoned, the target faulting, this reader's own failure (a
+     * RuntimeException: a buffer it could not get), or a codec this release does not know (named by the row, or by
+     * the stored header where {@code c} records the header's codec: another release's object). Promotions and
+     * restores mark such a chunk ({@code ChunkCatalog.markDamaged}), and a writer reads it whole again before it puts
+     * over it, so a false verdict costs a read, never an intact object.
      */
     public String damaged(ChunkRef c, Throwable failure) {
-        if (failure instanceof NoSuchFileException || failure instanceof AbandonedRead || failure instanceof TargetFault
-                || chunks.failedToRead(failure)) {
+        if (failure instanceof StoredChunks.ContentMismatch m) {
+            return m.hash() != null ? m.hash() : c.hash();
+        }
+        if (!(failure instanceof IOException) || failure instanceof NoSuchFileException || failure instanceof AbandonedRead
+                || chunks.failedToRead(failure) || Codec.byName(c.codec()) == null) {
             return null;
         }
-        return failure instanceof StoredChunks.ContentMismatch m && m.hash() != null ? m.hash() : c.hash();
+        return c.hash();
     }
 
     /** The restore this read was for gave up before the read ended: nothing was written into its buffers. */
