@@ -16,18 +16,14 @@ import dev.cairn.testkit.ForwardingObjectStore;
 import dev.cairn.testkit.ReadErrorStore;
 import dev.cairn.tiers.internal.layout.StoreLayout;
 import dev.cairn.tiers.internal.manifest.ChunkRef;
-import dev.cairn.tiers.internal.manifest.Manifest;
-import dev.cairn.tiers.internal.manifest.ManifestFormat;
 import dev.cairn.tiers.internal.restore.ChunkReader;
 import dev.cairn.tiers.internal.restore.ChunkReader.Status;
 import java.io.IOException;
 import java.nio.ByteBuffer;
-import java.nio.ByteOrder;
 import java.nio.file.NoSuchFileException;
 import java.util.SplittableRandom;
 import java.util.concurrent.TimeUnit;
 import java.util.function.Predicate;
-import org.apache.arrow.memory.RootAllocator;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -90,7 +86,7 @@ class ChunkCheckOfAFailingStoreTest {
 
     @Test
     void aReadTheStoreFailsIsUnreadableAndDamageIsCorrupt() throws Exception {
-        ByteBuffer w = weights();
+        ByteBuffer w = Fixtures.modelWeights(CHUNK * CHUNKS, 1);
         try (MemoryObjectStore mem = new MemoryObjectStore(64L << 20);
              Checkpointer cp = Checkpointer.open(smallConfig("run1").chunkBytes(CHUNK)
                 .tier(TierConfig.of("memory", mem).compressionLevel(1).keepLast(2)).build())) {
@@ -101,10 +97,10 @@ class ChunkCheckOfAFailingStoreTest {
                 w.putFloat(at, w.getFloat(at) + 1e-3f);
             }
             cp.save(2, state(w)).done().get(30, TimeUnit.SECONDS);
-            ChunkRef differential = chunks(mem, 2).stream().filter(c -> !c.bases().isEmpty()).findFirst().orElseThrow();
+            ChunkRef differential = Fixtures.chunksOf(mem, layout, 2, "w").stream().filter(c -> !c.bases().isEmpty()).findFirst().orElseThrow();
             String chunkKey = layout.chunkKey(differential.hash());
             String baseKey = layout.chunkKey(differential.bases().get(0));
-            ChunkRef whole = chunks(mem, 2).stream().filter(c -> c.bases().isEmpty()).findFirst().orElseThrow();
+            ChunkRef whole = Fixtures.chunksOf(mem, layout, 2, "w").stream().filter(c -> c.bases().isEmpty()).findFirst().orElseThrow();
             String wholeKey = layout.chunkKey(whole.hash());
 
             try (ChunkReader reader = new ChunkReader()) {
@@ -138,24 +134,6 @@ class ChunkCheckOfAFailingStoreTest {
                 assertTrue(reader.check(mem, layout, differential).ok());
             }
         }
-    }
-
-    private java.util.List<ChunkRef> chunks(MemoryObjectStore store, long step) throws Exception {
-        try (RootAllocator alloc = new RootAllocator()) {
-            Manifest m = ManifestFormat.read(store.readAll(layout.manifestKey(step)), "m", alloc);
-            return m.entries().get(0).chunks();
-        }
-    }
-
-    /** fp32 weights of N(0, 0.02), as a model's are. */
-    private static ByteBuffer weights() {
-        SplittableRandom r = new SplittableRandom(1);
-        ByteBuffer b = ByteBuffer.allocateDirect(CHUNK * CHUNKS).order(ByteOrder.LITTLE_ENDIAN);
-        for (int i = 0; i < b.capacity(); i += 4) {
-            double g = Math.sqrt(-2 * Math.log(1 - r.nextDouble())) * Math.cos(2 * Math.PI * r.nextDouble());
-            b.putFloat(i, (float) (g * 0.02));
-        }
-        return b;
     }
 
     private static TrainingState state(ByteBuffer w) {

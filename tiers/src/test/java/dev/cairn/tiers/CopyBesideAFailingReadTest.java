@@ -1,7 +1,6 @@
 package dev.cairn.tiers;
 
 import static dev.cairn.tiers.Fixtures.assertSameState;
-import static dev.cairn.tiers.Fixtures.randomTensor;
 import static dev.cairn.tiers.Fixtures.smallConfig;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
@@ -16,13 +15,10 @@ import dev.cairn.CheckpointAdmin.StepCheck;
 import dev.cairn.CheckpointException;
 import dev.cairn.CheckpointException.Reason;
 import dev.cairn.Checkpointer;
-import dev.cairn.DType;
 import dev.cairn.ObjectStore;
 import dev.cairn.RestoreRequest;
 import dev.cairn.StoreRef;
-import dev.cairn.Tensor;
 import dev.cairn.TierConfig;
-import dev.cairn.TrainingState;
 import dev.cairn.backend.fs.FileSystemObjectStore;
 import dev.cairn.testkit.ForwardingObjectStore;
 import dev.cairn.testkit.ReadErrorStore;
@@ -30,17 +26,14 @@ import dev.cairn.tiers.internal.codec.StoredChunkHeader;
 import dev.cairn.tiers.internal.layout.StoreLayout;
 import dev.cairn.tiers.internal.manifest.ChunkRef;
 import dev.cairn.tiers.internal.manifest.Manifest;
-import dev.cairn.tiers.internal.manifest.ManifestFormat;
 import java.io.IOException;
 import java.nio.ByteBuffer;
-import java.nio.ByteOrder;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.atomic.AtomicInteger;
-import org.apache.arrow.memory.RootAllocator;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -62,22 +55,6 @@ class CopyBesideAFailingReadTest {
 
     @TempDir
     Path dir;
-
-    /** {@code w} compresses (the same few values again and again); {@code b} is random, one per seed. */
-    private static TrainingState state(long seed) {
-        ByteBuffer w = ByteBuffer.allocateDirect(60_000 * 4).order(ByteOrder.LITTLE_ENDIAN);
-        for (int i = 0; i < 60_000; i++) {
-            w.putFloat(i % 7);
-        }
-        return TrainingState.builder().add(Tensor.of("w", DType.F32, new long[] {60_000}, w.flip()))
-                .add(randomTensor("b", DType.F32, 1000, seed)).build();
-    }
-
-    private static Manifest manifest(ObjectStore store, long step) throws Exception {
-        try (RootAllocator alloc = new RootAllocator()) {
-            return ManifestFormat.read(store.readAll(LAYOUT.manifestKey(step)), "m", alloc);
-        }
-    }
 
     private static Map<String, ByteBuffer> chunksOf(ObjectStore store, Manifest m) throws Exception {
         Map<String, ByteBuffer> out = new HashMap<>();
@@ -122,11 +99,11 @@ class CopyBesideAFailingReadTest {
         try (FileSystemObjectStore source = new FileSystemObjectStore(dir.resolve("s"));
              Checkpointer cp = Checkpointer.open(smallConfig(RUN).tier(TierConfig.of("disk", source).uncompressed()
                      .keepLast(10)).build())) {
-            cp.save(2, state(2)).done().join();
+            cp.save(2, CopyIntoAnotherStoredFormTest.state(2)).done().join();
         }
         try (FileSystemObjectStore target = new FileSystemObjectStore(dir.resolve("t"));
              Checkpointer cp = Checkpointer.open(smallConfig(RUN).tier(TierConfig.of("disk", target).keepLast(10)).build())) {
-            cp.save(1, state(1)).done().join();
+            cp.save(1, CopyIntoAnotherStoredFormTest.state(1)).done().join();
         }
     }
 
@@ -135,9 +112,9 @@ class CopyBesideAFailingReadTest {
         saveBoth();
         try (FileSystemObjectStore target = new FileSystemObjectStore(dir.resolve("t"));
              FileSystemObjectStore source = new FileSystemObjectStore(dir.resolve("s"))) {
-            Manifest one = manifest(target, 1);
+            Manifest one = Fixtures.manifest(target, LAYOUT, 1);
             ChunkRef inTarget = one.entries().get(0).chunks().get(0);
-            ChunkRef inSource = manifest(source, 2).entries().get(0).chunks().get(0);
+            ChunkRef inSource = Fixtures.manifest(source, LAYOUT, 2).entries().get(0).chunks().get(0);
             assertEquals(inTarget.hash(), inSource.hash());
             assertNotEquals(inTarget.storedLength(), inSource.storedLength(), "two forms of one content");
             Map<String, ByteBuffer> before = chunksOf(target, one);
@@ -177,8 +154,8 @@ class CopyBesideAFailingReadTest {
                 }
             }
             try (Checkpointer cp = Checkpointer.open(smallConfig(RUN).tier(TierConfig.of("disk", target).keepLast(10)).build())) {
-                assertSameState(state(1), cp.restore(RestoreRequest.step(1)).state());
-                assertSameState(state(2), cp.restore(RestoreRequest.step(2)).state());
+                assertSameState(CopyIntoAnotherStoredFormTest.state(1), cp.restore(RestoreRequest.step(1)).state());
+                assertSameState(CopyIntoAnotherStoredFormTest.state(2), cp.restore(RestoreRequest.step(2)).state());
             }
         }
     }
@@ -196,7 +173,7 @@ class CopyBesideAFailingReadTest {
             try (CheckpointAdmin admin = CheckpointAdmin.open(List.of(new StoreRef("src", "s", source)))) {
                 admin.copy(RUN, 2, new StoreRef("target", "t", target), 2, CheckpointAdmin.Progress.NONE);
             }
-            Manifest two = manifest(target, 2);
+            Manifest two = Fixtures.manifest(target, LAYOUT, 2);
             ChunkRef c = two.entries().get(0).chunks().get(0);
             Map<String, ByteBuffer> before = chunksOf(target, two);
             FailsOneRead failing = new FailsOneRead(target, LAYOUT.chunkKey(c.hash()));
@@ -220,7 +197,7 @@ class CopyBesideAFailingReadTest {
     void verifyReportsAChunkItCouldNotReadAsUnreadable() throws Exception {
         saveBoth();
         try (FileSystemObjectStore target = new FileSystemObjectStore(dir.resolve("t"))) {
-            ChunkRef c = manifest(target, 1).entries().get(0).chunks().get(0);
+            ChunkRef c = Fixtures.manifest(target, LAYOUT, 1).entries().get(0).chunks().get(0);
             ReadErrorStore failing = new ReadErrorStore(target).failReadsOf(LAYOUT.chunkKey(c.hash())::equals);
             try (CheckpointAdmin admin = CheckpointAdmin.open(List.of(new StoreRef("t", "t", failing)))) {
                 StepCheck check = admin.verify(RUN, List.of(1L), CheckpointAdmin.Progress.NONE).get(0);

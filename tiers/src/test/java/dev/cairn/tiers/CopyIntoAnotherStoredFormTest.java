@@ -49,7 +49,7 @@ class CopyIntoAnotherStoredFormTest {
     Path dir;
 
     /** {@code w} compresses (the same few values again and again); {@code b} is random, one per seed. */
-    private static TrainingState state(long seed) {
+    static TrainingState state(long seed) {
         ByteBuffer w = ByteBuffer.allocateDirect(60_000 * 4).order(ByteOrder.LITTLE_ENDIAN);
         for (int i = 0; i < 60_000; i++) {
             w.putFloat(i % 7);

@@ -16,8 +16,6 @@ import dev.cairn.backend.s3.S3StoreConfig;
 import dev.cairn.testkit.EmbeddedS3;
 import dev.cairn.tiers.internal.layout.StoreLayout;
 import dev.cairn.tiers.internal.manifest.ChunkRef;
-import dev.cairn.tiers.internal.manifest.Manifest;
-import dev.cairn.tiers.internal.manifest.ManifestFormat;
 import dev.cairn.tiers.internal.restore.ChunkReader;
 import dev.cairn.tiers.internal.restore.ChunkReader.Status;
 import java.nio.file.Files;
@@ -26,7 +24,6 @@ import java.time.Duration;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
 import java.util.stream.Stream;
-import org.apache.arrow.memory.RootAllocator;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -82,7 +79,7 @@ class DamageAtRestIsCorruptTest {
              Checkpointer cp = Checkpointer.open(smallConfig(RUN).tier(TierConfig.of("s3", store).keepLast(3))
                      .tier(TierConfig.of("disk", disk).keepLast(3)).build())) {
             cp.save(1, frozen).done().get(60, TimeUnit.SECONDS);
-            ChunkRef c = chunksOf(store, 1).get(0);
+            ChunkRef c = Fixtures.chunksOf(store, LAYOUT, 1, "w").get(0);
             Path file = fileEndingWith(at, LAYOUT.chunkKey(c.hash()));
             byte[] bytes = Files.readAllBytes(file);
             bytes[bytes.length / 2] ^= 0x40;
@@ -119,24 +116,15 @@ class DamageAtRestIsCorruptTest {
         }
     }
 
-    private static List<ChunkRef> chunksOf(ObjectStore store, long step) throws Exception {
-        try (RootAllocator alloc = new RootAllocator()) {
-            return ManifestFormat.read(store.readAll(LAYOUT.manifestKey(step)), "m", alloc).entries().get(0).chunks();
-        }
-    }
-
     /** Saves a one-chunk state into {@code store}; returns that chunk as step 1 records it. */
     private static ChunkRef saveOneChunk(ObjectStore store) throws Exception {
         try (Checkpointer cp = Checkpointer.open(smallConfig(RUN).tier(TierConfig.of("t", store)).build())) {
             cp.save(1, TrainingState.builder().add(randomTensor("w", DType.F32, 4 << 10, 3)).build())
                     .done().get(60, TimeUnit.SECONDS);
         }
-        try (RootAllocator alloc = new RootAllocator()) {
-            Manifest m = ManifestFormat.read(store.readAll(LAYOUT.manifestKey(1)), "m", alloc);
-            List<ChunkRef> chunks = m.entries().get(0).chunks();
-            assertEquals(1, chunks.size());
-            return chunks.get(0);
-        }
+        List<ChunkRef> chunks = Fixtures.chunksOf(store, LAYOUT, 1, "w");
+        assertEquals(1, chunks.size());
+        return chunks.get(0);
     }
 
     private static Path fileEndingWith(Path root, String key) throws Exception {

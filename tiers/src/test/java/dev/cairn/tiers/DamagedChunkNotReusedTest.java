@@ -24,9 +24,6 @@ import dev.cairn.tiers.internal.ChunkCatalog;
 import dev.cairn.tiers.internal.codec.StoredChunkHeader;
 import dev.cairn.tiers.internal.layout.StoreLayout;
 import dev.cairn.tiers.internal.manifest.ChunkRef;
-import dev.cairn.tiers.internal.manifest.EntryRecord;
-import dev.cairn.tiers.internal.manifest.Manifest;
-import dev.cairn.tiers.internal.manifest.ManifestFormat;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.file.Path;
@@ -37,7 +34,6 @@ import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicReference;
 import java.util.function.UnaryOperator;
 import java.util.stream.Stream;
-import org.apache.arrow.memory.RootAllocator;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -372,26 +368,10 @@ class DamagedChunkNotReusedTest {
     }
 
     private static List<ChunkRef> chunkRefsOf(MemoryObjectStore store, long step, String entry) throws Exception {
-        try (RootAllocator alloc = new RootAllocator()) {
-            Manifest m = ManifestFormat.read(store.readAll(LAYOUT.manifestKey(step)), "m", alloc);
-            for (EntryRecord e : m.entries()) {
-                if (e.name().equals(entry)) {
-                    return List.copyOf(e.chunks());
-                }
-            }
-            throw new AssertionError("no entry " + entry + " in step " + step);
-        }
+        return Fixtures.chunksOf(store, LAYOUT, step, entry);
     }
 
     private static List<String> chunksOf(MemoryObjectStore store, long step, String entry) throws Exception {
-        try (RootAllocator alloc = new RootAllocator()) {
-            Manifest m = ManifestFormat.read(store.readAll(LAYOUT.manifestKey(step)), "m", alloc);
-            for (EntryRecord e : m.entries()) {
-                if (e.name().equals(entry)) {
-                    return e.chunks().stream().map(dev.cairn.tiers.internal.manifest.ChunkRef::hash).toList();
-                }
-            }
-            throw new AssertionError("no entry " + entry + " in step " + step);
-        }
+        return Fixtures.chunksOf(store, LAYOUT, step, entry).stream().map(ChunkRef::hash).toList();
     }
 }

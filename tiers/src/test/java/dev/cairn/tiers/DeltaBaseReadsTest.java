@@ -20,7 +20,6 @@ import dev.cairn.tiers.internal.manifest.Manifest;
 import dev.cairn.tiers.internal.manifest.ManifestFormat;
 import java.io.IOException;
 import java.nio.ByteBuffer;
-import java.nio.ByteOrder;
 import java.util.List;
 import java.util.Set;
 import java.util.SplittableRandom;
@@ -70,7 +69,7 @@ class DeltaBaseReadsTest {
     @ParameterizedTest
     @EnumSource(SaveMode.class)
     void aDifferentialSaveReadsTheBasesOfTheChangedChunksOnly(SaveMode mode) throws Exception {
-        ByteBuffer w = weights();
+        ByteBuffer w = Fixtures.modelWeights(CHUNK * CHUNKS, 1); // saved in ZERO_COPY too
         MemoryObjectStore mem = new MemoryObjectStore(64L << 20);
         try (CountingStore store = new CountingStore(mem); // closes mem
              Checkpointer cp = Checkpointer.open(smallConfig("run1").chunkBytes(CHUNK)
@@ -131,17 +130,6 @@ class DeltaBaseReadsTest {
             Manifest m = ManifestFormat.read(store.readAll(layout.manifestKey(step)), "m", alloc);
             return m.entries().get(0).chunks();
         }
-    }
-
-    /** fp32 weights of N(0, 0.02), as a model's are, in a direct buffer, saved in ZERO_COPY. */
-    private static ByteBuffer weights() {
-        SplittableRandom r = new SplittableRandom(1);
-        ByteBuffer b = ByteBuffer.allocateDirect(CHUNK * CHUNKS).order(ByteOrder.LITTLE_ENDIAN);
-        for (int i = 0; i < b.capacity(); i += 4) {
-            double g = Math.sqrt(-2 * Math.log(1 - r.nextDouble())) * Math.cos(2 * Math.PI * r.nextDouble());
-            b.putFloat(i, (float) (g * 0.02));
-        }
-        return b;
     }
 
     private static TrainingState state(ByteBuffer w) {

@@ -3,12 +3,20 @@ package dev.cairn.tiers;
 import dev.cairn.CairnConfig;
 import dev.cairn.DType;
 import dev.cairn.Entry;
+import dev.cairn.ObjectStore;
 import dev.cairn.Tensor;
 import dev.cairn.TrainingState;
+import dev.cairn.tiers.internal.layout.StoreLayout;
+import dev.cairn.tiers.internal.manifest.ChunkRef;
+import dev.cairn.tiers.internal.manifest.EntryRecord;
+import dev.cairn.tiers.internal.manifest.Manifest;
+import dev.cairn.tiers.internal.manifest.ManifestFormat;
 import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
 import java.time.Duration;
 import java.util.List;
 import java.util.SplittableRandom;
+import org.apache.arrow.memory.RootAllocator;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
 /** States with known bytes, and the comparison every round-trip test needs. */
@@ -132,5 +140,33 @@ final class Fixtures {
         } finally {
             Thread.interrupted(); // close keeps the interrupt for its caller; the test goes on
         }
+    }
+
+    /** The MANIFEST of step {@code step} of {@code layout}'s run, as {@code store} holds it. */
+    static Manifest manifest(ObjectStore store, StoreLayout layout, long step) throws Exception {
+        try (RootAllocator alloc = new RootAllocator()) {
+            return ManifestFormat.read(store.readAll(layout.manifestKey(step)), "m", alloc);
+        }
+    }
+
+    /** The chunks of entry {@code entry} of step {@code step}, as its MANIFEST in {@code store} records them. */
+    static List<ChunkRef> chunksOf(ObjectStore store, StoreLayout layout, long step, String entry) throws Exception {
+        for (EntryRecord e : manifest(store, layout, step).entries()) {
+            if (e.name().equals(entry)) {
+                return List.copyOf(e.chunks());
+            }
+        }
+        throw new AssertionError("no entry " + entry + " in step " + step);
+    }
+
+    /** {@code bytes} of fp32 weights of N(0, 0.02), as a model's are, in a direct little-endian buffer. */
+    static ByteBuffer modelWeights(int bytes, long seed) {
+        SplittableRandom r = new SplittableRandom(seed);
+        ByteBuffer b = ByteBuffer.allocateDirect(bytes).order(ByteOrder.LITTLE_ENDIAN);
+        for (int i = 0; i < b.capacity(); i += 4) {
+            double g = Math.sqrt(-2 * Math.log(1 - r.nextDouble())) * Math.cos(2 * Math.PI * r.nextDouble());
+            b.putFloat(i, (float) (g * 0.02));
+        }
+        return b;
     }
 }
