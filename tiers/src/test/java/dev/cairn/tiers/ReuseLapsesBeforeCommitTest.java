@@ -255,6 +255,12 @@ class ReuseLapsesBeforeCommitTest {
      * c3) in flight together: save 3 counts on x, which step 1, the newest, names. Step 2 commits and retires step 1;
      * the collection lists the steps (step 2) before MANIFEST 3 and the chunks after it: x, an hour old and named by
      * no step it saw, was deleted after step 3 committed naming it.
+     *
+     * <p>Step 2 must commit first: y and c3, the one chunk each save writes, are written on two I/O threads at once,
+     * and a save commits once its last chunk is written, so step 3 could otherwise commit before step 2. Then the
+     * collection sees step 3 alone and deletes a3, which save 2 counts on because step 1 named it: save 2 fails with
+     * STORAGE at its confirmation, or, where a3 is deleted just after save 2 wrote it again, commits naming it (the
+     * windows {@code ChunkConfirmation} names). So c3 is written only once step 2's commit has an outcome.
      */
     @Test
     void aChunkCountedOnBecauseTheNewestStepNamedItIsWrittenAgainOnceANewerStepDoesNot() throws Exception {
@@ -264,6 +270,7 @@ class ReuseLapsesBeforeCommitTest {
         assertEquals(1, c3.size(), "C differs from A in its last chunk alone");
         Collector collector = new Collector(1);
         CountDownLatch save3Decided = new CountDownLatch(1);
+        CountDownLatch step2Settled = new CountDownLatch(1);
         try (FileSystemObjectStore fs = new FileSystemObjectStore(disk())) {
             ObjectStore writer = new ForwardingObjectStore(fs) {
                 @Override
@@ -271,6 +278,9 @@ class ReuseLapsesBeforeCommitTest {
                     if (c3.contains(key)) {
                         // One encoder, in chunk order: save 3 decided to count on its chunk 0 (x) before this.
                         save3Decided.countDown();
+                        // Save 3 commits once c3 is written: not before step 2 (see above). Step 2's commit was
+                        // queued to the tier's I/O threads before this write, so it does not wait for this thread.
+                        await(step2Settled, "step 2's commit");
                     } else if (key.equals(L.manifestKey(2))) {
                         await(save3Decided, "save 3's encoding");
                     } else if (key.equals(L.manifestKey(3))) {
@@ -289,6 +299,7 @@ class ReuseLapsesBeforeCommitTest {
             };
             try (Checkpointer cp = Checkpointer.open(config(writer, 1))) {
                 CheckpointHandle two = cp.save(2, state(2, 1));
+                two.committed("disk").whenComplete((r, e) -> step2Settled.countDown());
                 CheckpointHandle three = cp.save(3, state(1, 2));
                 two.done().get(60, TimeUnit.SECONDS);
                 three.done().get(60, TimeUnit.SECONDS);
