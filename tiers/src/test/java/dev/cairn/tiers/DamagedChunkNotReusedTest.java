@@ -66,10 +66,21 @@ class DamagedChunkNotReusedTest {
                 Arguments.of("compressed memory, zstd chunks", (UnaryOperator<TierConfig>) t -> t.compressionLevel(3), true));
     }
 
+    /**
+     * As {@link #memoryTiers}, with the damage in the chunk's data or in its header: a codec id no release wrote, under a
+     * key this release's rows name with a codec it knows (the writer's re-read then finds no header it knows, which no
+     * step of this release naming the key can read in this tier: damage, put over; before, the re-read took it for a
+     * failure to read, and every later save of the content failed).
+     */
+    static Stream<Arguments> damages() {
+        return memoryTiers().flatMap(a -> Stream.of(false, true).map(header -> Arguments.of(
+                a.get()[0] + (header ? ", header" : ", data"), a.get()[1], a.get()[2], header)));
+    }
+
     @ParameterizedTest(name = "{0}")
-    @MethodSource("memoryTiers")
+    @MethodSource("damages")
     void theSaveAfterAPromotionFoundAChunkDamagedWritesItAgainAndIsPromoted(String what,
-            UnaryOperator<TierConfig> memoryTier, boolean smooth) throws Exception {
+            UnaryOperator<TierConfig> memoryTier, boolean smooth, boolean inHeader) throws Exception {
         try (MemoryObjectStore mem = new MemoryObjectStore(64L << 20);
              FileSystemObjectStore disk = new FileSystemObjectStore(dir)) {
             try (Checkpointer cp = Checkpointer.open(smallConfig(RUN).encoderThreads(1)
@@ -80,7 +91,7 @@ class DamagedChunkNotReusedTest {
 
                 String bad = chunksOf(mem, 1, "frozen").get(0);
                 String key = LAYOUT.chunkKey(bad);
-                byte[] flipped = damage(mem, key);
+                byte[] flipped = damage(mem, key, inHeader);
 
                 // Step 2 names the same content: memory reuses its damaged copy, and the promotion refuses it.
                 CheckpointHandle step2 = cp.save(2, state(2, smooth));
@@ -323,11 +334,23 @@ class DamagedChunkNotReusedTest {
     }
 
     private static byte[] damage(MemoryObjectStore mem, String key) throws Exception {
+        return damage(mem, key, false);
+    }
+
+    /**
+     * Flips a bit past the headers, in the frame's data (a bit the format cannot ignore), or, {@code inHeader}, puts a
+     * codec id no release writes where the header keeps it (or, for a chunk stored without a Cairn header, into the
+     * zstd frame's magic).
+     */
+    private static byte[] damage(MemoryObjectStore mem, String key, boolean inHeader) throws Exception {
         ByteBuffer stored = mem.readAll(key);
         byte[] flipped = new byte[stored.remaining()];
         stored.get(flipped);
-        // Past the headers, in the frame's data: a bit the format cannot ignore.
-        flipped[StoredChunkHeader.MAX_LENGTH + (flipped.length - StoredChunkHeader.MAX_LENGTH) / 2] ^= 0x10;
+        if (inHeader) {
+            flipped[StoredChunkHeader.CODEC_ID_OFFSET] = (byte) '?';
+        } else {
+            flipped[StoredChunkHeader.MAX_LENGTH + (flipped.length - StoredChunkHeader.MAX_LENGTH) / 2] ^= 0x10;
+        }
         mem.put(key, ByteBuffer.wrap(flipped));
         return flipped;
     }

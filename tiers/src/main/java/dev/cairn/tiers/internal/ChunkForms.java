@@ -198,14 +198,15 @@ public final class ChunkForms {
 
     /**
      * What {@code tier} holds under {@code hash}, marked damaged ({@link ChunkCatalog#markDamaged}), read whole now: up
-     * to the most a chunk of {@code rawLength} bytes can take stored, whatever length a manifest records, decoded by its
-     * own header (and its chain in the tier, each link checked) and checked against its content hash
-     * ({@code contentHash}). DAMAGED only for what the stored bytes themselves show: a content hash that does not
-     * match, bytes that do not decode, a link of its chain missing or damaged. Fails with the store's failure where the
-     * store could not read it or a link ({@link ChunkReader.Status#UNREADABLE}: a disk's EIO, an S3 503 after the
-     * SDK's retries), and with any other failure of the check (a buffer that could not be had): neither says anything
-     * of the object, which may be intact in a form committed steps record. A reader of its own, which the rare
-     * damaged path can afford: the callers' readers may hold the very bytes to be put.
+     * to the most a chunk of {@code rawLength} bytes can take stored, whatever length a manifest records, decoded by
+     * its own header (and its chain in the tier, each link checked) and checked against its content hash ({@code
+     * contentHash}). DAMAGED only for what the stored bytes themselves show: a content hash that does not match, bytes
+     * that do not decode, a header no codec of this release has, a link of its chain missing or damaged, or what the
+     * store itself finds unusable ({@link dev.cairn.UnusableObjectException}). Fails with the store's failure where the
+     * store could not read it or a link ({@link ChunkReader.Status#UNREADABLE}: a disk's EIO, an S3 503 after the SDK's
+     * retries), and with any other failure of the check (a buffer that could not be had): neither says anything of the
+     * object, which may be intact in a form committed steps record. A reader of its own, which the rare damaged path
+     * can afford: the callers' readers may hold the very bytes to be put.
      */
     private static AsStored asStored(Tier tier, String hash, long rawLength, ContentHash contentHash) throws IOException {
         String key = tier.layout().chunkKey(hash);
@@ -228,6 +229,12 @@ public final class ChunkForms {
             }
             ChunkRef as = whole.storedAs(StoredChunkHeader.codecNameOf(stored, 0, stored.limit()), stored.remaining(),
                     List.of());
+            if (StoredChunkHeader.UNKNOWN_CODEC.equals(as.codec())) {
+                // A Cairn header with a codec id no codec of this release has, under a key this process's rows name
+                // with one it knows (the row that led to the mark): its header bytes are damaged, or another release
+                // wrote another form there, which no step of this release naming the key can read in this tier either.
+                return AsStored.DAMAGED;
+            }
             try {
                 reader.verify(tier.store(), tier.layout(), stored, as);
                 return AsStored.INTACT;
