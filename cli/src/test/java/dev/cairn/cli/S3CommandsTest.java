@@ -200,6 +200,12 @@ class S3CommandsTest {
             assertEquals(CairnCli.FAILED, r.status(), r.out() + r.err());
             assertTrue(r.out().contains("chunk " + unread) && r.out().contains("unreadable"), r.out());
             assertTrue(r.out().contains("NOT FULLY CHECKED") && r.out().strip().endsWith("run verify again"), r.out());
+            args.add("--json");
+            Run json = cairn(args.toArray(String[]::new));
+            assertEquals(CairnCli.FAILED, json.status(), json.out() + json.err());
+            JsonNode doc = JSON.readTree(json.out());
+            assertEquals("not fully checked", doc.get("outcome").asText(), json.out());
+            assertEquals("unreadable", doc.get("checks").get(0).get("badChunks").get(0).get("status").asText(), json.out());
         }
         // The same chunk put back with other bytes under its key, its record of them left as it was: every read
         // finds bytes that do not match the object's own length and CRC32C.
@@ -212,6 +218,8 @@ class S3CommandsTest {
         Run bad = cli("verify", "20", "--store", uri);
         assertEquals(CairnCli.DAMAGED, bad.status(), bad.out() + bad.err());
         assertTrue(bad.out().contains("chunk " + unread) && bad.out().contains("corrupt"), bad.out());
+        Run badJson = cli("verify", "20", "--store", uri, "--json");
+        assertEquals("damaged", JSON.readTree(badJson.out()).get("outcome").asText(), badJson.out());
     }
 
     /** The command with {@code --s3-endpoint} of the embedded server. */

@@ -82,8 +82,20 @@ public final class VerifyCommand implements Callable<Integer> {
     /** A bad chunk's status when the store failed to read it ({@code CheckpointAdmin.BadChunk.Problem.UNREADABLE}). */
     static final String UNREADABLE = "unreadable";
 
-    public record Verification(String run, boolean intact, List<StepCheck> checks) {
+    /**
+     * What verify found, as its JSON gives it: {@code outcome} is "intact", "damaged" (something missing or corrupt:
+     * exit 3) or "not fully checked" (only chunks a store failed to read: exit 1, run verify again).
+     */
+    public record Verification(String run, boolean intact, String outcome, List<StepCheck> checks) {
+        static Verification of(String run, List<StepCheck> checks) {
+            boolean intact = checks.stream().allMatch(StepCheck::intact);
+            String outcome = intact ? "intact" : checks.stream().anyMatch(StepCheck::damaged) ? "damaged" : NOT_FULLY_CHECKED;
+            return new Verification(run, intact, outcome, checks);
+        }
     }
+
+    /** The outcome where only chunks a store failed to read stand between the step and "intact". */
+    static final String NOT_FULLY_CHECKED = "not fully checked";
 
     @Override
     public Integer call() throws IOException {
@@ -101,7 +113,7 @@ public final class VerifyCommand implements Callable<Integer> {
         }
         // Chunks a store failed to read, and nothing else wrong: the check did not finish, which says nothing of
         // what the store holds (run it again once the store answers).
-        return v.intact() ? CairnCli.OK : v.checks().stream().anyMatch(StepCheck::damaged) ? CairnCli.DAMAGED : CairnCli.FAILED;
+        return v.intact() ? CairnCli.OK : v.outcome().equals(NOT_FULLY_CHECKED) ? CairnCli.FAILED : CairnCli.DAMAGED;
     }
 
     private Verification verify(StoreSession session) throws IOException {
@@ -131,8 +143,7 @@ public final class VerifyCommand implements Callable<Integer> {
             checks.add(new StepCheck(c.step(), c.store(), c.manifestProblem().isEmpty() ? "ok" : c.manifestProblem(),
                     c.badIndexes(), c.chunks(), c.storedBytes(), bad));
         }
-        boolean intact = checks.stream().allMatch(StepCheck::intact);
-        return new Verification(session.run(), intact, checks);
+        return Verification.of(session.run(), checks);
     }
 
     private void printText(Verification v) {
@@ -159,7 +170,7 @@ public final class VerifyCommand implements Callable<Integer> {
                 problems++;
             }
         }
-        out.println(v.intact() ? "intact" : v.checks().stream().anyMatch(StepCheck::damaged) ? "damaged: " + problems
-                + " problem(s)" : "not fully checked: " + problems + " chunk(s) could not be read; run verify again");
+        out.println(v.intact() ? "intact" : v.outcome().equals(NOT_FULLY_CHECKED) ? NOT_FULLY_CHECKED + ": " + problems
+                + " chunk(s) could not be read; run verify again" : "damaged: " + problems + " problem(s)");
     }
 }
