@@ -202,8 +202,8 @@ public final class EmbeddedS3 implements AutoCloseable {
     /**
      * Unfinished uploads first: deleting a bucket that has one is a 409. A request a client gave up (a cancelled part or
      * put, whose call has ended on the client's side) may still reach the server and write after the bucket was
-     * cleared (409 "not empty", seen once in a CI run after the server had stopped taking new connections): the bucket
-     * is cleared again and deleted again, a few times.
+     * cleared (409 "not empty", seen in CI runs after the server had stopped): the bucket is cleared again and deleted
+     * again, a few times, then left to the store's close.
      */
     private void deleteBuckets() {
         for (Bucket each : blobs.list().buckets()) {
@@ -218,8 +218,15 @@ public final class EmbeddedS3 implements AutoCloseable {
                     blobs.deleteBucket(name);
                     break;
                 } catch (software.amazon.awssdk.services.s3.model.S3Exception notEmpty) {
-                    if (notEmpty.statusCode() != 409 || attempt == 5) {
+                    if (notEmpty.statusCode() != 409) {
                         throw notEmpty;
+                    }
+                    if (attempt == 5) {
+                        // What the listing cannot clear: the server's own temporary file of a request cut off when it
+                        // stopped (two CI runs on a quiet machine, S3CallEndsTest). The server is stopped and its
+                        // store is closed next, which is what this cleanup is for; a test that must see nothing left
+                        // asserts that itself (unfinishedUploads, its listings).
+                        break;
                     }
                     try {
                         Thread.sleep(100L * attempt); // a late write in flight: let it land, then clear again
