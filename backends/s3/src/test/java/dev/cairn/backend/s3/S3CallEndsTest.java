@@ -381,11 +381,7 @@ class S3CallEndsTest {
     void closingTheStoreFromAnInterruptedThreadStillAbortsItsUploads() throws Exception {
         UploadEvents events = new UploadEvents();
         try (FaultyHttpProxy proxy = new FaultyHttpProxy(s3.endpoint())) {
-            S3ObjectStore store = new S3ObjectStore(config(proxy.endpoint()).interceptor(events).partSize(5 * MIB)
-                    .deadline(Duration.ofSeconds(120)).attemptTimeout(Duration.ofSeconds(5))
-                    .retries(4, Duration.ofSeconds(30), Duration.ofSeconds(30)).build());
-            proxy.inject(head -> head.startsWith("PUT ") && head.contains("partNumber="), Fault.SLOW_DOWN,
-                    Integer.MAX_VALUE);
+            S3ObjectStore store = partsThrottled(proxy, events);
             Thread caller = new Thread(() -> {
                 try {
                     store.put("chunk", ByteBuffer.wrap(randomBytes(6, (int) (11 * MIB))));
@@ -413,6 +409,18 @@ class S3CallEndsTest {
         }
     }
 
+    /**
+     * A store of 5 MiB parts behind {@code proxy}, which answers every part's PUT with SlowDown: backoffs of up to 30 s,
+     * a deadline of 120 s, so that a part refused first is still waiting when the test acts.
+     */
+    private S3ObjectStore partsThrottled(FaultyHttpProxy proxy, UploadEvents events) {
+        S3ObjectStore store = new S3ObjectStore(config(proxy.endpoint()).interceptor(events).partSize(5 * MIB)
+                .deadline(Duration.ofSeconds(120)).attemptTimeout(Duration.ofSeconds(5))
+                .retries(4, Duration.ofSeconds(30), Duration.ofSeconds(30)).build());
+        proxy.inject(head -> head.startsWith("PUT ") && head.contains("partNumber="), Fault.SLOW_DOWN, Integer.MAX_VALUE);
+        return store;
+    }
+
     // ---- a store closed under a call -----------------------------------------------------------------------
 
     /**
@@ -425,12 +433,8 @@ class S3CallEndsTest {
     void closingTheStoreFailsAPutWaitingInBackoffAndAbortsItsUpload() throws Exception {
         UploadEvents events = new UploadEvents();
         try (FaultyHttpProxy proxy = new FaultyHttpProxy(s3.endpoint())) {
-            // A deadline of 120 s: without the fix the put hangs about that long, far beyond the 60 s waited below.
-            S3ObjectStore store = new S3ObjectStore(config(proxy.endpoint()).interceptor(events).partSize(5 * MIB)
-                    .deadline(Duration.ofSeconds(120)).attemptTimeout(Duration.ofSeconds(5))
-                    .retries(4, Duration.ofSeconds(30), Duration.ofSeconds(30)).build());
-            proxy.inject(head -> head.startsWith("PUT ") && head.contains("partNumber="), Fault.SLOW_DOWN,
-                    Integer.MAX_VALUE);
+            // Its deadline of 120 s: without the fix the put hangs about that long, far beyond the 60 s waited below.
+            S3ObjectStore store = partsThrottled(proxy, events);
             AtomicReference<Throwable> thrown = new AtomicReference<>();
             Thread caller = new Thread(() -> {
                 try {
