@@ -164,24 +164,48 @@ public interface CheckpointAdmin extends AutoCloseable {
     /**
      * One step checked in one store.
      *
-     * @param store           the store's location
-     * @param manifestProblem why its MANIFEST cannot be read or trusted; empty when it can (nothing else was checked
-     *                        then)
-     * @param badIndexes      each rank index that cannot be read or is not the part of the MANIFEST its rank wrote,
-     *                        with why
-     * @param chunks          distinct chunks checked
-     * @param storedBytes     their stored bytes
+     * @param store              the store's location
+     * @param manifestProblem    why its MANIFEST cannot be read or trusted; empty when it can (nothing else was checked
+     *                           then)
+     * @param badIndexes         each rank index that is missing, cannot be parsed, or is not the part of the MANIFEST its
+     *                           rank wrote, with why
+     * @param chunks             distinct chunks checked
+     * @param storedBytes        their stored bytes
+     * @param manifestUnreadable whether {@code manifestProblem} is the store failing to read the MANIFEST (an S3 503
+     *                           after its retries, a disk's EIO), which says nothing of what the store holds, rather
+     *                           than the MANIFEST found missing or malformed
+     * @param unreadableIndexes  each rank index the store failed to read, with the store's error: not checked, not
+     *                           found damaged
      */
     record StepCheck(long step, String store, String manifestProblem, List<String> badIndexes, long chunks, long storedBytes,
-                     List<BadChunk> badChunks) {
+                     List<BadChunk> badChunks, boolean manifestUnreadable, List<String> unreadableIndexes) {
         public StepCheck {
             Objects.requireNonNull(manifestProblem, "manifestProblem");
             badIndexes = List.copyOf(badIndexes);
             badChunks = List.copyOf(badChunks);
+            unreadableIndexes = List.copyOf(unreadableIndexes);
+            if (manifestUnreadable && manifestProblem.isEmpty()) {
+                throw new IllegalArgumentException("an unreadable MANIFEST needs the store's error as its problem");
+            }
+        }
+
+        /** A check where nothing failed to read: every problem listed is one found in what the store holds. */
+        public StepCheck(long step, String store, String manifestProblem, List<String> badIndexes, long chunks, long storedBytes,
+                         List<BadChunk> badChunks) {
+            this(step, store, manifestProblem, badIndexes, chunks, storedBytes, badChunks, false, List.of());
         }
 
         public boolean intact() {
-            return manifestProblem.isEmpty() && badIndexes.isEmpty() && badChunks.isEmpty();
+            return manifestProblem.isEmpty() && badIndexes.isEmpty() && badChunks.isEmpty() && unreadableIndexes.isEmpty();
+        }
+
+        /**
+         * Whether something was found missing, malformed or corrupt, not only objects the store failed to read (the
+         * MANIFEST, an index, or chunks listed {@link BadChunk.Problem#UNREADABLE}), which say nothing of what it holds.
+         */
+        public boolean damaged() {
+            return (!manifestProblem.isEmpty() && !manifestUnreadable) || !badIndexes.isEmpty()
+                    || badChunks.stream().anyMatch(b -> b.problem() != BadChunk.Problem.UNREADABLE);
         }
     }
 

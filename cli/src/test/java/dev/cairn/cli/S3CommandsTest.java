@@ -222,6 +222,35 @@ class S3CommandsTest {
         assertEquals("damaged", JSON.readTree(badJson.out()).get("outcome").asText(), badJson.out());
     }
 
+    /**
+     * A MANIFEST the store fails to read (a 500 on every attempt) says nothing of what the store holds: verify exits 1
+     * ("not fully checked"), as for an unreadable chunk, and names the failure; only a MANIFEST found missing or
+     * malformed is damage (exit 3).
+     */
+    @Test
+    void verifyExitsOneWhenAManifestCannotBeRead() throws IOException {
+        try (FaultyHttpProxy proxy = new FaultyHttpProxy(s3.endpoint())) {
+            proxy.inject(head -> head.startsWith("GET ") && head.contains(LAYOUT.manifestKey(20)),
+                    FaultyHttpProxy.Fault.INTERNAL_ERROR, Integer.MAX_VALUE);
+            List<String> args = new ArrayList<>(List.of("verify", "20", "--store", uri, "--s3-endpoint",
+                    proxy.endpoint().toString()));
+            Run r = cairn(args.toArray(String[]::new));
+            assertEquals(CairnCli.FAILED, r.status(), r.out() + r.err());
+            assertTrue(r.out().contains("NOT FULLY CHECKED") && r.out().strip().endsWith("run verify again"), r.out());
+            args.add("--json");
+            Run json = cairn(args.toArray(String[]::new));
+            assertEquals(CairnCli.FAILED, json.status(), json.out() + json.err());
+            JsonNode doc = JSON.readTree(json.out());
+            assertEquals("not fully checked", doc.get("outcome").asText(), json.out());
+        }
+        try (S3ObjectStore store = store(prefix)) {
+            store.put(LAYOUT.manifestKey(20), ByteBuffer.wrap(new byte[] {1, 2, 3}));
+        }
+        Run bad = cli("verify", "20", "--store", uri, "--json");
+        assertEquals(CairnCli.DAMAGED, bad.status(), bad.out() + bad.err());
+        assertEquals("damaged", JSON.readTree(bad.out()).get("outcome").asText(), bad.out());
+    }
+
     /** The command with {@code --s3-endpoint} of the embedded server. */
     private Run cli(String... args) {
         List<String> all = new ArrayList<>(List.of(args));

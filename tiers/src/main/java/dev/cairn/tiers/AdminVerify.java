@@ -55,7 +55,7 @@ final class AdminVerify {
                     perStore.put(src, m);
                     total += m.storedBytes();
                 } catch (CheckpointException | IOException e) {
-                    perStore.put(src, e.getMessage() == null || e.getMessage().isEmpty() ? e.toString() : e.getMessage());
+                    perStore.put(src, e);
                 }
             }
             manifests.put(s, perStore);
@@ -68,7 +68,9 @@ final class AdminVerify {
                 if (held.getValue() instanceof Manifest m) {
                     checks.add(checkStep(src, m, progress));
                 } else {
-                    checks.add(new StepCheck(e.getKey(), src.location(), (String) held.getValue(), List.of(), 0, 0, List.of()));
+                    Exception failure = (Exception) held.getValue();
+                    checks.add(new StepCheck(e.getKey(), src.location(), message(failure), List.of(), 0, 0, List.of(),
+                            failedToRead(failure), List.of()));
                 }
             }
         }
@@ -77,12 +79,13 @@ final class AdminVerify {
 
     private StepCheck checkStep(StoreRef src, Manifest m, Progress progress) throws IOException {
         List<String> badIndexes = new ArrayList<>();
+        List<String> unreadableIndexes = new ArrayList<>();
         java.util.Set<Integer> seenRanks = new java.util.HashSet<>();
         for (ObjectInfo o : src.store().list(layout.stepPrefix(m.step()))) {
             java.util.OptionalInt rank = layout.rankOfIndexKey(o.key());
             if (rank.isPresent()) {
                 seenRanks.add(rank.getAsInt());
-                checkIndex(src, m, o.key(), rank.getAsInt(), badIndexes);
+                checkIndex(src, m, o.key(), rank.getAsInt(), badIndexes, unreadableIndexes);
             }
         }
         // An index the MANIFEST expects that the listing did not show: asked for by its key (a store may not list
@@ -90,7 +93,7 @@ final class AdminVerify {
         // (RankIndexes.verified), so verify must not call the step intact.
         for (int rank : RankIndexes.expected(m)) {
             if (!seenRanks.contains(rank)) {
-                checkIndex(src, m, layout.indexKey(m.step(), rank), rank, badIndexes);
+                checkIndex(src, m, layout.indexKey(m.step(), rank), rank, badIndexes, unreadableIndexes);
             }
         }
         List<BadChunk> bad = new ArrayList<>();
@@ -120,11 +123,14 @@ final class AdminVerify {
                 }
             }
         }
-        return new StepCheck(m.step(), src.location(), "", badIndexes, chunks, m.storedBytes(), bad);
+        return new StepCheck(m.step(), src.location(), "", badIndexes, chunks, m.storedBytes(), bad, false, unreadableIndexes);
     }
 
-    /** Adds to {@code bad} why the index {@code key} of {@code rank} in {@code src} is not the part of {@code m} it should be. */
-    private void checkIndex(StoreRef src, Manifest m, String key, int rank, List<String> bad) {
+    /**
+     * Adds to {@code bad} why the index {@code key} of {@code rank} in {@code src} is not the part of {@code m} it should
+     * be, or to {@code unreadable} the store's error where it failed to read it.
+     */
+    private void checkIndex(StoreRef src, Manifest m, String key, int rank, List<String> bad, List<String> unreadable) {
         String where = src.location() + ":" + key;
         try {
             java.nio.ByteBuffer bytes = ManifestFormat.readBytes(src.store(), key, where);
@@ -137,8 +143,25 @@ final class AdminVerify {
             bad.add(where + " is missing: the MANIFEST expects the index of rank " + rank + " of its " + m.worldSize()
                     + " (the step restores without it, but cannot be copied onward; copying the step here again puts it)");
         } catch (CheckpointException | IOException e) {
-            bad.add(e.getMessage());
+            if (failedToRead(e)) {
+                unreadable.add(message(e).contains(key) ? message(e) : where + ": " + message(e));
+            } else {
+                bad.add(message(e));
+            }
         }
+    }
+
+    /**
+     * Whether {@code e} is a store's failure to read (an S3 503 after its retries, a disk's EIO), which says nothing of
+     * what it holds, and not the object found missing, unusable ({@link dev.cairn.UnusableObjectException}: bytes that
+     * no longer match the store's record of them) or malformed (a CheckpointException of the parse).
+     */
+    static boolean failedToRead(Exception e) {
+        return e instanceof IOException && !(e instanceof java.nio.file.NoSuchFileException) && !dev.cairn.UnusableObjectException.in(e);
+    }
+
+    private static String message(Exception e) {
+        return e.getMessage() == null || e.getMessage().isEmpty() ? e.toString() : e.getMessage();
     }
 
     private Check check(StoreRef src, ChunkRef c) {

@@ -32,8 +32,8 @@ import picocli.CommandLine.Model.CommandSpec;
                 + " length, as restore would. Names each missing or corrupt chunk and the stores (any --store given) that"
                 + " still hold a good copy of it.",
             "Exit status: 0 intact; 3 something is missing or corrupt; 1 the check itself failed (for example a store"
-                + " cannot be reached, or failed to read some chunk, listed as unreadable, and nothing was found"
-                + " damaged); 2 bad usage."},
+                + " cannot be reached, or failed to read a MANIFEST, an index or a chunk, listed as unreadable, and"
+                + " nothing was found damaged); 2 bad usage."},
         footerHeading = "%nExamples:%n",
         footer = {"  java -jar cli/target/cairn.jar verify --store /ckpt/disk",
                 "  java -jar cli/target/cairn.jar verify 40 --store /ckpt/disk \\", "      --store s3://bucket/ckpt",
@@ -62,19 +62,23 @@ public final class VerifyCommand implements Callable<Integer> {
     public record BadChunk(String hash, String entry, long offset, String status, String detail, List<String> goodCopyIn) {
     }
 
-    /** One step in one store. */
-    public record StepCheck(long step, String store, String manifest, List<String> badIndexes, long chunks, long storedBytes,
-                            List<BadChunk> badChunks) {
+    /**
+     * One step in one store. {@code manifest} is "ok" or what is wrong with it; {@code manifestUnreadable} says that
+     * was the store failing to read it, and {@code unreadableIndexes} lists the rank indexes it failed to read: not
+     * checked, not found damaged.
+     */
+    public record StepCheck(long step, String store, String manifest, boolean manifestUnreadable, List<String> badIndexes,
+                            List<String> unreadableIndexes, long chunks, long storedBytes, List<BadChunk> badChunks) {
         public boolean intact() {
-            return manifest.equals("ok") && badIndexes.isEmpty() && badChunks.isEmpty();
+            return manifest.equals("ok") && badIndexes.isEmpty() && unreadableIndexes.isEmpty() && badChunks.isEmpty();
         }
 
         /**
-         * Whether something was found missing or corrupt: not only chunks the store failed to read ("unreadable": a
-         * 503 after its retries, an EIO), which say nothing of what it holds.
+         * Whether something was found missing or corrupt: not only what the store failed to read (the MANIFEST, an
+         * index, chunks listed "unreadable": a 503 after its retries, an EIO), which says nothing of what it holds.
          */
         public boolean damaged() {
-            return !manifest.equals("ok") || !badIndexes.isEmpty()
+            return (!manifest.equals("ok") && !manifestUnreadable) || !badIndexes.isEmpty()
                     || badChunks.stream().anyMatch(b -> !b.status().equals(UNREADABLE));
         }
     }
@@ -141,7 +145,7 @@ public final class VerifyCommand implements Callable<Integer> {
                         b.goodCopyIn()));
             }
             checks.add(new StepCheck(c.step(), c.store(), c.manifestProblem().isEmpty() ? "ok" : c.manifestProblem(),
-                    c.badIndexes(), c.chunks(), c.storedBytes(), bad));
+                    c.manifestUnreadable(), c.badIndexes(), c.unreadableIndexes(), c.chunks(), c.storedBytes(), bad));
         }
         return Verification.of(session.run(), checks);
     }
@@ -156,11 +160,15 @@ public final class VerifyCommand implements Callable<Integer> {
             }
             out.printf("step %d in %s: %s%n", c.step(), c.store(), c.damaged() ? "DAMAGED" : "NOT FULLY CHECKED (a store failed to read)");
             if (!c.manifest().equals("ok")) {
-                out.println("  manifest: " + c.manifest());
+                out.println("  manifest: " + (c.manifestUnreadable() ? "unreadable (" + c.manifest() + ")" : c.manifest()));
                 problems++;
             }
             for (String index : c.badIndexes()) {
                 out.println("  index: " + index);
+                problems++;
+            }
+            for (String index : c.unreadableIndexes()) {
+                out.println("  index: unreadable (" + index + ")");
                 problems++;
             }
             for (BadChunk b : c.badChunks()) {
@@ -171,6 +179,6 @@ public final class VerifyCommand implements Callable<Integer> {
             }
         }
         out.println(v.intact() ? "intact" : v.outcome().equals(NOT_FULLY_CHECKED) ? NOT_FULLY_CHECKED + ": " + problems
-                + " chunk(s) could not be read; run verify again" : "damaged: " + problems + " problem(s)");
+                + " object(s) could not be read; run verify again" : "damaged: " + problems + " problem(s)");
     }
 }
