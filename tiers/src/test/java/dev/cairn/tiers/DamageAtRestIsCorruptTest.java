@@ -3,11 +3,16 @@ package dev.cairn.tiers;
 import static dev.cairn.tiers.Fixtures.randomTensor;
 import static dev.cairn.tiers.Fixtures.smallConfig;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.cairn.CheckpointException;
+import dev.cairn.CheckpointHandle;
 import dev.cairn.Checkpointer;
 import dev.cairn.DType;
 import dev.cairn.ObjectStore;
+import dev.cairn.RestoreRequest;
+import dev.cairn.RestoreResult;
 import dev.cairn.TierConfig;
 import dev.cairn.TrainingState;
 import dev.cairn.backend.fs.FileSystemObjectStore;
@@ -114,6 +119,119 @@ class DamageAtRestIsCorruptTest {
                 assertTrue(check.detail().contains("symbolic link"), check.detail());
             }
         }
+    }
+
+    /**
+     * The store's own verdict met by a commit: a chunk a save counts on, whose key in the file store became a symbolic
+     * link, fails that step (STORAGE: the tier holds no usable copy) and is marked damaged, so the next save of the same
+     * content writes it again over the link and commits in both tiers. Before, every later save counted on the link
+     * and failed the same way: no tier got a step while the run went on.
+     */
+    @Test
+    void aCommitThatMeetsAnUnusableObjectMarksItAndTheNextSaveWritesItAgain() throws Exception {
+        TrainingState frozen = TrainingState.builder().add(randomTensor("w", DType.F32, 4 << 10, 3)).build();
+        Path at = dir.resolve("disk");
+        try (FileSystemObjectStore disk = new FileSystemObjectStore(at);
+             FileSystemObjectStore archive = new FileSystemObjectStore(dir.resolve("archive"));
+             Checkpointer cp = Checkpointer.open(smallConfig(RUN).encoderThreads(1).tier(TierConfig.of("disk", disk).keepLast(3))
+                     .tier(TierConfig.of("archive", archive).everySteps(2).keepLast(3)).build())) {
+            cp.save(1, frozen).done().get(60, TimeUnit.SECONDS);
+            ChunkRef c = Fixtures.chunksOf(disk, LAYOUT, 1, "w").get(0);
+            Path file = at.resolve(LAYOUT.chunkKey(c.hash()));
+            Path copy = dir.resolve("elsewhere");
+            Files.move(file, copy);
+            Files.createSymbolicLink(file, copy);
+
+            CheckpointException failed = failure(cp.save(2, frozen).committed("disk"));
+            assertEquals(CheckpointException.Reason.STORAGE, failed.reason(), failed.getMessage());
+            assertTrue(failed.getMessage().contains(c.hash()) && failed.getMessage().contains("unusable"), failed.getMessage());
+
+            CheckpointHandle step4 = cp.save(4, frozen);
+            step4.committed("disk").get(60, TimeUnit.SECONDS);
+            step4.committed("archive").get(60, TimeUnit.SECONDS);
+            assertFalse(Files.isSymbolicLink(file), "the link was replaced by the chunk written again");
+            for (long step : new long[] {1, 4}) {
+                RestoreResult r = cp.restore(RestoreRequest.step(step));
+                assertEquals("disk", r.tier(), "step " + step);
+                assertEquals(0, r.chunksRepaired(), "step " + step + ": disk holds the chunk intact again");
+                Fixtures.assertSameState(frozen, r.state());
+            }
+        }
+    }
+
+    /**
+     * The store's own verdict met by a promotion: a chunk whose reads the source tier's store finds unusable (as S3
+     * does for bytes at rest that no longer match their recorded CRC32C, which a stat does not see) fails the promotion
+     * CORRUPT, as a hash that does not match does, and is marked: the next save writes it again and is promoted.
+     * Before, the promotion failed STORAGE and marked nothing: every later save named the damaged object and every
+     * later promotion failed the same way, so the slower tier got no step while the run went on.
+     */
+    @Test
+    void aPromotionThatMeetsAnUnusableObjectMarksItAndTheNextSaveWritesItAgain() throws Exception {
+        TrainingState frozen = TrainingState.builder().add(randomTensor("w", DType.F32, 4 << 10, 3)).build();
+        try (UnusableUntilWritten fast = new UnusableUntilWritten(new FileSystemObjectStore(dir.resolve("fast")));
+             FileSystemObjectStore archive = new FileSystemObjectStore(dir.resolve("archive"));
+             Checkpointer cp = Checkpointer.open(smallConfig(RUN).encoderThreads(1).tier(TierConfig.of("fast", fast).keepLast(3))
+                     .tier(TierConfig.of("archive", archive).everySteps(2).keepLast(3)).build())) {
+            cp.save(1, frozen).done().get(60, TimeUnit.SECONDS);
+            assertTrue(archive.list(LAYOUT.manifestKey(1)).isEmpty(), "step 1 is in the fast tier only");
+            String key = LAYOUT.chunkKey(Fixtures.chunksOf(fast, LAYOUT, 1, "w").get(0).hash());
+            fast.damaged = key;
+
+            CheckpointHandle step2 = cp.save(2, frozen);
+            step2.committed("fast").get(60, TimeUnit.SECONDS);
+            CheckpointException failed = failure(step2.committed("archive"));
+            assertEquals(CheckpointException.Reason.CORRUPT, failed.reason(), failed.getMessage());
+            assertTrue(failed.getMessage().contains(key), failed.getMessage());
+            assertTrue(archive.list(key).isEmpty(), "nothing of the damaged chunk reached the archive");
+
+            CheckpointHandle step4 = cp.save(4, frozen);
+            step4.committed("fast").get(60, TimeUnit.SECONDS);
+            step4.committed("archive").get(60, TimeUnit.SECONDS);
+            assertEquals(null, fast.damaged, "the save wrote the chunk again over the damaged object");
+            for (long step : new long[] {1, 2, 4}) {
+                RestoreResult r = cp.restore(RestoreRequest.step(step));
+                assertEquals("fast", r.tier(), "step " + step);
+                assertEquals(0, r.chunksRepaired(), "step " + step);
+                Fixtures.assertSameState(frozen, r.state());
+            }
+        }
+    }
+
+    /** Reads of {@link #damaged} fail as unusable (a stat passes) until something puts that key again. */
+    private static final class UnusableUntilWritten extends dev.cairn.testkit.ForwardingObjectStore {
+        volatile String damaged;
+
+        UnusableUntilWritten(ObjectStore delegate) {
+            super(delegate);
+        }
+
+        @Override
+        public int read(String key, long offset, java.nio.ByteBuffer dst) throws java.io.IOException {
+            if (key.equals(damaged)) {
+                throw new dev.cairn.UnusableObjectException("object " + key + ": bytes that do not match their record");
+            }
+            return super.read(key, offset, dst);
+        }
+
+        @Override
+        public void put(String key, java.nio.ByteBuffer data) throws java.io.IOException {
+            super.put(key, data);
+            if (key.equals(damaged)) {
+                damaged = null;
+            }
+        }
+
+        @Override
+        public String describe() {
+            return "unusable-until-written";
+        }
+    }
+
+    private static CheckpointException failure(java.util.concurrent.CompletableFuture<?> f) {
+        java.util.concurrent.ExecutionException e = org.junit.jupiter.api.Assertions.assertThrows(
+                java.util.concurrent.ExecutionException.class, () -> f.get(60, TimeUnit.SECONDS));
+        return org.junit.jupiter.api.Assertions.assertInstanceOf(CheckpointException.class, e.getCause());
     }
 
     /** Saves a one-chunk state into {@code store}; returns that chunk as step 1 records it. */

@@ -3,6 +3,8 @@ package dev.cairn.tiers.internal.commit;
 import dev.cairn.CheckpointException;
 import dev.cairn.CheckpointException.Reason;
 import dev.cairn.ObjectInfo;
+import dev.cairn.ObjectStore;
+import dev.cairn.UnusableObjectException;
 import dev.cairn.tiers.internal.ChunkCatalog;
 import dev.cairn.tiers.internal.ChunkForms;
 import dev.cairn.tiers.internal.Tier;
@@ -88,12 +90,26 @@ public final class ChunkConfirmation {
         for (String hash : unconfirmed.keySet()) {
             hashOf.put(tier.layout().chunkKey(hash), hash);
         }
-        Map<String, ObjectInfo> held = statAll(tier, hashOf, until, clock);
+        java.util.Set<String> unusable = new java.util.HashSet<>();
+        Map<String, ObjectInfo> held = statAll(tier, hashOf, until, clock, unusable);
         List<String> missing = new ArrayList<>();
         List<String> changed = new ArrayList<>();
+        List<String> damaged = new ArrayList<>();
         learn(catalog, hashOf, held, recorded, hash -> missing.add(hash + " (named by rank " + unconfirmed.get(hash) + ")"),
                 (hash, size) -> changed.add(hash + " (named by rank " + unconfirmed.get(hash) + ", " + size + " bytes stored, "
                         + recorded.get(hash) + " recorded)"));
+        for (String key : unusable) {
+            // Damage the store itself found (a symbolic link or a FIFO at a file store's key): marked, so the next save
+            // writes the chunk again over it rather than counting on it again (every later commit would fail here).
+            String hash = hashOf.get(key);
+            catalog.markDamaged(hash);
+            missing.remove(hash + " (named by rank " + unconfirmed.get(hash) + ")");
+            damaged.add(hash + " (named by rank " + unconfirmed.get(hash) + ")");
+        }
+        if (!damaged.isEmpty()) {
+            throw notCommitted(tier, step, damaged, "are objects the store finds unusable (damaged)",
+                    "a new save writes them again");
+        }
         if (!missing.isEmpty()) {
             throw notCommitted(tier, step, missing, "are not in the tier (deleted since the save found them, by a garbage"
                     + " collector with a short grace period?)", "a new save writes them again");
@@ -224,8 +240,12 @@ public final class ChunkConfirmation {
         if (hashOf.isEmpty()) {
             return out;
         }
-        Map<String, ObjectInfo> held = statAll(tier, hashOf, System.nanoTime(), WaitClock.SYSTEM);
+        java.util.Set<String> unusable = new java.util.HashSet<>();
+        Map<String, ObjectInfo> held = statAll(tier, hashOf, System.nanoTime(), WaitClock.SYSTEM, unusable);
         learn(tier.catalog(), hashOf, held, recorded, out::add, (hash, size) -> out.add(hash));
+        for (String key : unusable) {
+            tier.catalog().markDamaged(hashOf.get(key)); // sent again, over the damaged object
+        }
         return out;
     }
 
@@ -238,9 +258,13 @@ public final class ChunkConfirmation {
                 + "; " + retry);
     }
 
-    /** Asks again, with the multi-rank commit's backoff, while the store cannot tell. */
-    private static Map<String, ObjectInfo> statAll(Tier tier, Map<String, String> hashOf, long until, WaitClock clock)
-            throws IOException {
+    /**
+     * Asks again, with the multi-rank commit's backoff, while the store cannot tell. Where the store finds an object
+     * unusable ({@link UnusableObjectException}: damage at rest, which asking again does not change), asks key by key and
+     * adds the unusable keys to {@code unusable}, leaving them out of the answer.
+     */
+    private static Map<String, ObjectInfo> statAll(Tier tier, Map<String, String> hashOf, long until, WaitClock clock,
+                                                   java.util.Set<String> unusable) throws IOException {
         long pause = RankCommit.FIRST_POLL_NANOS;
         while (true) {
             try {
@@ -248,6 +272,9 @@ public final class ChunkConfirmation {
             } catch (java.nio.file.NoSuchFileException | dev.cairn.ObjectTooLargeException e) {
                 throw e;
             } catch (IOException e) {
+                if (UnusableObjectException.in(e)) {
+                    return statEach(tier, hashOf.keySet(), unusable);
+                }
                 if (clock.nanoTime() + pause - until >= 0) {
                     throw e;
                 }
@@ -255,5 +282,24 @@ public final class ChunkConfirmation {
                 pause = Math.min(RankCommit.MAX_POLL_NANOS, pause * 2);
             }
         }
+    }
+
+    /** {@link ObjectStore#statAll} one key at a time, the keys the store finds unusable added to {@code unusable}. */
+    private static Map<String, ObjectInfo> statEach(Tier tier, java.util.Collection<String> keys, java.util.Set<String> unusable)
+            throws IOException {
+        Map<String, ObjectInfo> held = new LinkedHashMap<>();
+        for (String key : keys) {
+            try {
+                held.put(key, tier.store().stat(key));
+            } catch (java.nio.file.NoSuchFileException absent) {
+                // left out
+            } catch (IOException e) {
+                if (!UnusableObjectException.in(e)) {
+                    throw e;
+                }
+                unusable.add(key);
+            }
+        }
+        return held;
     }
 }

@@ -240,8 +240,21 @@ public final class Promoter implements AutoCloseable {
         // another encoding) must fail the copy, not be cut to the recorded length and committed as that chunk.
         // The reads stop at the recorded length, as before, each asking up to the limit: still one request.
         int limit = Math.toIntExact(storedLength) + 1;
-        ByteBuffer b = StoredChunks.read(source.store(), key, w.in.atLeast(Math.max(bound, limit)).limit(limit),
-                storedLength);
+        ByteBuffer b;
+        try {
+            b = StoredChunks.read(source.store(), key, w.in.atLeast(Math.max(bound, limit)).limit(limit), storedLength);
+        } catch (IOException e) {
+            if (!dev.cairn.UnusableObjectException.in(e)) {
+                throw e;
+            }
+            // The store's own verdict of damage (an S3 object whose bytes no longer match their recorded CRC32C, a
+            // link at a file store's key): marked as a hash that does not match is (verified, below).
+            source.catalog().markDamaged(ref.hash());
+            throw new CheckpointException(Reason.CORRUPT, "promotion of step " + step + " to tier " + target.name()
+                    + " failed: chunk " + key + " in tier " + source.name() + " is damaged (" + e.getMessage()
+                    + "); nothing of it was written to tier " + target.name() + ", where the step is not committed; the"
+                    + " next save of the damaged content in tier " + source.name() + " writes it again", e);
+        }
         int n = b.limit();
         if (n < storedLength) {
             throw new IOException("chunk " + key + " in tier " + source.name() + " ended at " + n + " of " + storedLength + " bytes");
