@@ -43,7 +43,8 @@ import picocli.CommandLine.ParentCommand;
                 + " save in flight: that save fails where its commit sees it, and otherwise commits a step that cannot"
                 + " be restored. Prefer to let the training job collect its own stores.",
             "A store does not record its tier's retention, so give the training job's keepLast and gcGrace here;"
-                + " with --config, each tier's keep.last and the run's gc.grace are the file's unless given here.",
+                + " with --config, each tier's keep.last and the run's gc.grace are the file's unless given here"
+                + " (also for a --store that names one of its tiers; one that names none needs --keep-last).",
             "--dry-run shows what would be deleted and deletes nothing."},
         footerHeading = "%nExamples:%n",
         footer = {"  java -jar cli/target/cairn.jar gc --store /ckpt/disk --keep-last 3 --dry-run",
@@ -88,9 +89,22 @@ public final class GcCommand implements Callable<Integer> {
         boolean graceGiven = spec.commandLine().getParseResult().hasMatchedOption("--grace");
         List<StoreReport> reports = new ArrayList<>();
         try (StoreSession session = stores.openRun()) {
+            // Every store's retention is settled before the first is collected: a --store that is no tier of the
+            // --config has no keep.last there, and the default could retire steps its job keeps.
+            List<Integer> keeps = new ArrayList<>();
             for (StoreRef s : session.sources()) {
-                int keep = keepGiven ? keepLast : stores.configuredKeepLast(s.location()).orElse(keepLast);
-                Duration g = graceGiven ? grace : stores.configuredGrace().orElse(grace);
+                java.util.Optional<Integer> configured = stores.configuredKeepLast(s.location());
+                if (!keepGiven && stores.configured() && configured.isEmpty()) {
+                    throw new ParameterException(spec.commandLine(), "--store " + s.location() + " is not the store of"
+                            + " any tier of --config, so the file gives it no keep.last: pass --keep-last (and --grace"
+                            + " if not the file's gc.grace), or name the store of one of the file's tiers");
+                }
+                keeps.add(keepGiven ? keepLast : configured.orElse(keepLast));
+            }
+            Duration g = graceGiven ? grace : stores.configuredGrace().orElse(grace);
+            for (int i = 0; i < session.sources().size(); i++) {
+                StoreRef s = session.sources().get(i);
+                int keep = keeps.get(i);
                 reports.add(new StoreReport(s.location(), keep, session.admin().gc(s, session.run(), keep, g, dryRun)));
             }
         }

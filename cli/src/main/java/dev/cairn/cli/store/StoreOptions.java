@@ -36,10 +36,15 @@ public final class StoreOptions {
                     + " the AWS SDK's default chain (AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY first).")
     String s3Endpoint;
 
-    /** Each store's keepLast, when {@code --config} named the stores. */
+    /**
+     * The keepLast of each tier of {@code --config}, by its store's {@link StoreUris#normalised normalised} location;
+     * recorded whether the file names the stores or {@code --store} picks among them.
+     */
     private final java.util.Map<String, Integer> keepLastByStore = new java.util.HashMap<>();
-    /** The run's gcGrace, when {@code --config} named the stores. */
+    /** The run's gcGrace, when {@code --config} was given. */
     private java.time.Duration configuredGrace;
+    /** Whether {@code --config} was given (it is read once, then forgotten). */
+    private boolean configured;
 
     @Option(names = "--run", paramLabel = "NAME",
             description = "The run (default: the only run in the store; several runs are listed in the error).")
@@ -50,8 +55,8 @@ public final class StoreOptions {
     }
 
     /**
-     * The stores, run and endpoint of {@code --config} (and each store's keepLast and the run's gcGrace, for
-     * {@code gc}), folded into the options not given on the command line. The
+     * The stores, run and endpoint of {@code --config} (and each tier's keepLast and the run's gcGrace, for
+     * {@code gc}, also when {@code --store} is given), folded into the options not given on the command line. The
      * file is read with {@link CairnConfig#load}, which checks every value and opens each store; those are closed here
      * and opened again below for reading, as every {@code --store} is.
      */
@@ -64,6 +69,13 @@ public final class StoreOptions {
         }
         CairnConfig c = CairnConfig.load(config);
         try {
+            // Each tier's retention and the run's grace, also for the --store that picks some of its tiers: gc looks
+            // a store up here, and must not take a default where the file keeps more.
+            for (TierConfig t : c.tiers()) {
+                keepLastByStore.put(StoreUris.normalised(t.location().orElseThrow()), t.keepLast());
+            }
+            configuredGrace = c.gcGrace();
+            configured = true;
             if (stores.isEmpty()) {
                 // One endpoint serves every s3:// store of a command: tiers on two (a named one, or one named and
                 // the SDK's default for another) would be read, and collected, on one server.
@@ -72,7 +84,6 @@ public final class StoreOptions {
                 for (TierConfig t : c.tiers()) {
                     String location = t.location().orElseThrow();
                     stores.add(location);
-                    keepLastByStore.put(location, t.keepLast());
                     if (StoreUris.isS3(location)) {
                         String endpoint = t.settings().get(ObjectStores.S3_ENDPOINT);
                         endpoints.add(endpoint == null ? "the AWS SDK's default" : endpoint);
@@ -89,7 +100,6 @@ public final class StoreOptions {
                 if (s3Endpoint == null) {
                     s3Endpoint = endpointOfFile;
                 }
-                configuredGrace = c.gcGrace();
             }
             if (run == null) {
                 run = c.run();
@@ -107,14 +117,20 @@ public final class StoreOptions {
     }
 
     /**
-     * The keepLast that {@code --config} gives the tier on {@code location}; empty when the stores were named with
-     * {@code --store}. Known once {@link #open} has run.
+     * The keepLast that {@code --config} gives the tier on {@code location} (compared {@link StoreUris#normalised
+     * normalised}, so {@code --store} may spell it otherwise); empty without {@code --config}, or when no tier of the
+     * file is on that store. Known once {@link #open} has run.
      */
     public java.util.Optional<Integer> configuredKeepLast(String location) {
-        return java.util.Optional.ofNullable(keepLastByStore.get(location));
+        return java.util.Optional.ofNullable(keepLastByStore.get(StoreUris.normalised(location)));
     }
 
-    /** The run's gcGrace from {@code --config}, when it named the stores; known once {@link #open} has run. */
+    /** Whether {@code --config} was given; known once {@link #open} has run. */
+    public boolean configured() {
+        return configured;
+    }
+
+    /** The run's gcGrace from {@code --config}, when it was given; known once {@link #open} has run. */
     public java.util.Optional<java.time.Duration> configuredGrace() {
         return java.util.Optional.ofNullable(configuredGrace);
     }

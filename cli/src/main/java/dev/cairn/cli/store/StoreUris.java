@@ -26,6 +26,32 @@ public final class StoreUris {
     }
 
     /**
+     * {@code location} in one spelling per store, to tell whether two locations name the same store: a directory or
+     * {@code file:} URI as its absolute, normalised path; any other URI with its scheme in lower case and no trailing
+     * '/' (an s3:// prefix is the same with or without one). A location that is no store's comes back as given.
+     */
+    public static String normalised(String location) {
+        if (location == null || location.isBlank()) {
+            return location;
+        }
+        try {
+            URI uri = ObjectStores.toUri(location).normalize();
+            if ("file".equalsIgnoreCase(uri.getScheme())) {
+                return Path.of(uri).toAbsolutePath().normalize().toString();
+            }
+            String s = uri.toString();
+            int colon = s.indexOf(':');
+            s = s.substring(0, colon).toLowerCase(Locale.ROOT) + s.substring(colon);
+            while (s.endsWith("/") && !s.endsWith("://")) {
+                s = s.substring(0, s.length() - 1);
+            }
+            return s;
+        } catch (RuntimeException e) {
+            return location; // opening it fails with the reason
+        }
+    }
+
+    /**
      * Refuses an {@code --s3-endpoint} that no store of the command uses: it would be a typo or a forgotten
      * {@code s3://}.
      */
