@@ -53,7 +53,7 @@ import java.util.function.Consumer;
  * state is in staging ({@link Builder#overlapCapture}: copied by the engine while the next forward and backward pass run); each save's {@link CheckpointHandle} goes to {@link Builder#onSave} (a failed tier fails
  * that handle's futures, not training; a save refused at once throws from {@code Trainer.step()} or {@code onEpoch}:
  * bad input, and a first save into a run that holds committed checkpoints when {@link #resume} was not called,
- * which would mix two runs). The {@link Checkpointer}
+ * which would mix two runs, or whose store cannot say whether it holds any). The {@link Checkpointer}
  * is the caller's: close it after the Trainer; closing it waits for saves in flight.
  *
  * <p><b>What a checkpoint holds</b> (entry names; {@code <p>} is the parameter's name in
@@ -145,13 +145,16 @@ public final class CairnTrainingListener implements TrainingListener {
      * state back to the {@link UserState}, and returns where training continues: the caller skips
      * {@link TrainingPosition#epoch()} epochs and starts the next one at batch
      * {@link TrainingPosition#batchInEpoch()}. Returns {@link TrainingPosition#START} and changes nothing when no
-     * checkpoint is committed. Call it after {@code trainer.initialize(...)} and before training.
+     * checkpoint is committed (the restore's NOT_FOUND); a store that cannot say (no tier could be listed, a MANIFEST
+     * could not be read) fails the resume: it never starts the run over. Call it after {@code trainer.initialize(...)}
+     * and before training.
      *
      * @throws CheckpointException INVALID_INPUT when training has started or the trainer is not initialized,
      *                             INVALID_CONFIG when the checkpoint was made with other optimizer settings, the
      *                             trainer has other than one CPU device, or a parameter or moment is not contiguous
-     *                             in CPU memory, and whatever the restore throws (a
-     *                             checkpoint of another model fails there: every saved tensor needs a target).
+     *                             in CPU memory, and whatever else the restore throws (STORAGE: no tier could be
+     *                             listed; a checkpoint of another model fails there: every saved tensor needs a
+     *                             target).
      *                             Tensors are restored in place before the blobs are checked, so after a failure the
      *                             trainer's parameters may hold the checkpoint's values while the listener's counters
      *                             and the optimizer's update counts are unchanged: do not train that trainer on.
@@ -163,11 +166,18 @@ public final class CairnTrainingListener implements TrainingListener {
         }
         checkDevice(trainer);
         List<Tensor> targets = tensors(trainer); // checks every array, also for a run that starts here
-        if (checkpointer.list().isEmpty()) {
+        RestoreResult restored;
+        try {
+            restored = checkpointer.restore(RestoreRequest.latest().into(TrainingState.of(targets)));
+        } catch (CheckpointException e) {
+            // Only NOT_FOUND says the run holds no checkpoint. Not list(): it counts a tier it cannot list, or a
+            // MANIFEST it cannot read, as holding nothing, and a run whose store failed to answer would start over.
+            if (e.reason() != CheckpointException.Reason.NOT_FOUND) {
+                throw e;
+            }
             continuesStore = true;
             return TrainingPosition.START;
         }
-        RestoreResult restored = checkpointer.restore(RestoreRequest.latest().into(TrainingState.of(targets)));
         TrainingState saved = restored.state();
         for (Tensor t : targets) {
             if (!saved.contains(t.name())) {
@@ -294,11 +304,7 @@ public final class CairnTrainingListener implements TrainingListener {
     private void save(Trainer trainer) {
         checkDevice(trainer);
         if (!continuesStore) {
-            if (!checkpointer.list().isEmpty()) {
-                throw new CheckpointException(CheckpointException.Reason.INVALID_INPUT, "run holds committed "
-                        + "checkpoints (newest step " + checkpointer.list().get(0).step() + ") and this trainer did not "
-                        + "resume from them: call resume(trainer) before training, or use a new run name");
-            }
+            checkNothingCommitted();
             continuesStore = true;
         }
         TrainingPosition at = position();
@@ -325,6 +331,29 @@ public final class CairnTrainingListener implements TrainingListener {
             capturing = handle.captured();
         }
         onSave.accept(handle);
+    }
+
+    /**
+     * Before the first save of a trainer that did not {@link #resume}: the run must hold no committed checkpoint.
+     * Asked of the restore, whose NOT_FOUND is the one answer that says so; whatever else it throws (STORAGE: a tier
+     * that could not be listed) fails the save, to be tried again at the next one. Not {@link Checkpointer#list()},
+     * which counts a tier it cannot list as holding nothing. The restore reads the newest checkpoint whole when there
+     * is one, only to refuse: a trainer that continues a run calls {@link #resume} first.
+     */
+    private void checkNothingCommitted() {
+        RestoreResult newest;
+        try {
+            newest = checkpointer.restore(RestoreRequest.latest());
+        } catch (CheckpointException e) {
+            if (e.reason() == CheckpointException.Reason.NOT_FOUND) {
+                return;
+            }
+            throw new CheckpointException(e.reason(), "the first save of a trainer that did not resume could not "
+                    + "tell whether the run holds committed checkpoints: " + e.getMessage(), e);
+        }
+        throw new CheckpointException(CheckpointException.Reason.INVALID_INPUT, "run holds committed checkpoints "
+                + "(newest step " + newest.step() + ") and this trainer did not resume from them: call resume(trainer) "
+                + "before training, or use a new run name");
     }
 
     /**
