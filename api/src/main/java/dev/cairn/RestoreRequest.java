@@ -9,6 +9,7 @@ import java.util.OptionalLong;
  * <pre>{@code
  * RestoreRequest.latest().into(state)   // fill the caller's tensors; sizes and dtypes must match
  * RestoreRequest.step(1200)             // a given step, into new direct buffers
+ * RestoreRequest.latest().blobsOnly()   // its blobs alone (counters, configuration), no tensor read
  * }</pre>
  *
  * <p><b>Ranks that restore together restore one step.</b> Each rank finds the newest committed step by itself, and a
@@ -26,16 +27,19 @@ public final class RestoreRequest {
     private final TrainingState into;
     private final RankBlobResolver rankBlobs;
     private final boolean together;
+    private final boolean blobsOnly;
 
     private RestoreRequest(OptionalLong step, TrainingState into) {
-        this(step, into, null, false);
+        this(step, into, null, false, false);
     }
 
-    private RestoreRequest(OptionalLong step, TrainingState into, RankBlobResolver rankBlobs, boolean together) {
+    private RestoreRequest(OptionalLong step, TrainingState into, RankBlobResolver rankBlobs, boolean together,
+                           boolean blobsOnly) {
         this.step = step;
         this.into = into;
         this.rankBlobs = rankBlobs;
         this.together = together;
+        this.blobsOnly = blobsOnly;
     }
 
     public static RestoreRequest latest() {
@@ -60,14 +64,41 @@ public final class RestoreRequest {
      * again (an older step, as the error advises) or initialise them anew before training on; so does INVALID_INPUT
      * for a target that faults while written (a memory map of a file truncated meanwhile). What the restore refuses up
      * front (targets that do not match, a newer format or codec: INVALID_INPUT, UNSUPPORTED_VERSION) writes nothing.
+     *
+     * @throws CheckpointException INVALID_INPUT on a request for {@link #blobsOnly()}, which writes no targets
      */
     public RestoreRequest into(TrainingState targets) {
-        return new RestoreRequest(step, targets, rankBlobs, together);
+        if (blobsOnly) {
+            throw new CheckpointException(CheckpointException.Reason.INVALID_INPUT, "a restore of blobs only writes no "
+                    + "targets: restore the same step into them with a second request");
+        }
+        return new RestoreRequest(step, targets, rankBlobs, together, blobsOnly);
+    }
+
+    /**
+     * Restores the checkpoint's blobs alone: no tensor is read, and the result holds only blobs, as a restore of the
+     * whole state would return them (per-rank blobs chosen the same way). For what must be read and checked before
+     * anything is overwritten, e.g. the counters and settings a framework saved beside its tensors: check them, then
+     * restore {@link #step} of the result's step {@link #into} the tensors. The step is chosen as for a whole restore.
+     *
+     * @throws CheckpointException INVALID_INPUT on a request with targets ({@link #into})
+     */
+    public RestoreRequest blobsOnly() {
+        if (into != null) {
+            throw new CheckpointException(CheckpointException.Reason.INVALID_INPUT, "a restore into targets restores"
+                    + " tensors: a restore of blobs only is a request without targets");
+        }
+        return new RestoreRequest(step, into, rankBlobs, together, true);
+    }
+
+    /** Whether only the blobs are restored ({@link #blobsOnly()}). */
+    public boolean isBlobsOnly() {
+        return blobsOnly;
     }
 
     /** Chooses per-rank blobs when the checkpoint was saved by another number of ranks (default: fail). */
     public RestoreRequest onRankBlobs(RankBlobResolver resolver) {
-        return new RestoreRequest(step, into, resolver, together);
+        return new RestoreRequest(step, into, resolver, together, blobsOnly);
     }
 
     /**
@@ -77,7 +108,7 @@ public final class RestoreRequest {
      * for them until the deadline and fails with TIMEOUT, as a rank missing from a collective does.
      */
     public RestoreRequest together() {
-        return new RestoreRequest(step, into, rankBlobs, true);
+        return new RestoreRequest(step, into, rankBlobs, true, blobsOnly);
     }
 
     /** Whether the ranks restore together and agree on the newest step ({@link #together()}). */

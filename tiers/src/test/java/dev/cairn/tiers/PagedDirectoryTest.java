@@ -143,6 +143,20 @@ class PagedDirectoryTest {
         }
     }
 
+    @Test
+    void eachRankRestoresItsBlobsAloneFromAPagedStep() throws Exception {
+        save(1, 5);
+        for (int r = 0; r < WORLD; r++) {
+            try (Checkpointer cp = open(r, WORLD, 5)) {
+                TrainingState blobs = cp.restore(RestoreRequest.latest().blobsOnly()).state();
+                assertEquals(java.util.Set.of("rng", "config"),
+                        blobs.entries().stream().map(dev.cairn.Entry::name).collect(java.util.stream.Collectors.toSet()));
+                assertEquals(ByteBuffer.wrap(new byte[] {(byte) r, 1}), ByteBuffer.wrap(blobs.blob("rng").toByteArray()));
+                assertEquals("step=1", blobs.blob("config").toUtf8());
+            }
+        }
+    }
+
     /**
      * What a restarted rank's chunk catalog is seeded from (NewestCommittedRows): its own rows of the newest step with
      * their chunks. In format 5 those rows, and the reference to its index, are in the pages: read before the index.

@@ -78,7 +78,9 @@ final class RestorePlan {
                 }
             }
             if (first.tensor()) {
-                p.planTensor(s.getKey(), copies, targets, strict);
+                if (!request.isBlobsOnly()) {
+                    p.planTensor(s.getKey(), copies, targets, strict);
+                }
             } else {
                 p.planBlob(s.getKey(), copies);
             }
@@ -211,10 +213,10 @@ final class RestorePlan {
     /**
      * What of a format-5 MANIFEST's directory ({@code global}, as read) a plan of {@code request} on rank {@code rank}
      * of {@code worldSize} may use, level by level: the rows that may hold a slice of a target tensor overlapping the
-     * target (with no targets: the rank's own slices on the same world, every slice on another), this rank's copy of a
-     * per-rank blob on the same world (every copy on another), and the lowest rank's copy of a global blob. A row
-     * that a request error needs to be seen (another dtype or global shape, a target of no elements) is kept too, so
-     * that the plan reports the error as it would from the whole directory.
+     * target (with no targets: the rank's own slices on the same world, every slice on another; none for a request
+     * of blobs only), this rank's copy of a per-rank blob on the same world (every copy on another), and the lowest
+     * rank's copy of a global blob. A row that a request error needs to be seen (another dtype or global shape, a
+     * target of no elements) is kept too, so that the plan reports the error as it would from the whole directory.
      */
     static dev.cairn.tiers.internal.manifest.CommittedManifest.PageChoice pagesFor(Manifest global, RestoreRequest request,
                                                                                    int rank, int worldSize) {
@@ -231,7 +233,9 @@ final class RestorePlan {
             for (dev.cairn.tiers.internal.manifest.PageRow r : rows) {
                 boolean wanted;
                 if (r.tensor()) {
-                    if (targets == null) {
+                    if (request.isBlobsOnly()) {
+                        wanted = false;
+                    } else if (targets == null) {
                         wanted = !sameWorld || r.mayHoldRank(rank);
                     } else if (targets.contains(r.name()) && targets.entry(r.name()) instanceof Tensor t) {
                         ShardSpec want = t.shard();

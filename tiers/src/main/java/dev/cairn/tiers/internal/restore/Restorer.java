@@ -145,7 +145,9 @@ public final class Restorer implements AutoCloseable {
                 bytes.put(t.name(), n.get());
             }
         }
-        return new RestoreResult(step, state, located.tier.name(), bytes, repaired.get(), lossyWarnings(m));
+        // Only tensors are stored lossy: a restore of blobs only restored none.
+        return new RestoreResult(step, state, located.tier.name(), bytes, repaired.get(),
+                request.isBlobsOnly() ? List.of() : lossyWarnings(m));
     }
 
     /**
