@@ -149,15 +149,22 @@ public final class CairnTrainingListener implements TrainingListener {
      * could not be read) fails the resume: it never starts the run over. Call it after {@code trainer.initialize(...)}
      * and before training.
      *
-     * @throws CheckpointException INVALID_INPUT when training has started or the trainer is not initialized,
-     *                             INVALID_CONFIG when the checkpoint was made with other optimizer settings, the
-     *                             trainer has other than one CPU device, or a parameter or moment is not contiguous
-     *                             in CPU memory, and whatever else the restore throws (STORAGE: no tier could be
-     *                             listed; a checkpoint of another model fails there: every saved tensor needs a
-     *                             target).
-     *                             Tensors are restored in place before the blobs are checked, so after a failure the
-     *                             trainer's parameters may hold the checkpoint's values while the listener's counters
-     *                             and the optimizer's update counts are unchanged: do not train that trainer on.
+     * <p>What the listener checks (the optimizer's settings, each parameter's update count, the step) is read from the
+     * checkpoint's blobs alone first ({@link RestoreRequest#blobsOnly}), and only then are the tensors of the same step
+     * restored into the trainer's parameters and the optimizer's moments, in place. So a resume refused for bad input
+     * (other optimizer settings, a checkpoint of another model or not made by this listener) leaves the trainer, the
+     * optimizer and the listener as they were.
+     *
+     * @throws CheckpointException INVALID_INPUT when training has started, the trainer is not initialized, or the
+     *                             checkpoint was made from another model (an entry of a parameter missing, a tensor
+     *                             without a target); INVALID_CONFIG when the checkpoint was made with other optimizer
+     *                             settings, the trainer has other than one CPU device, or a parameter or moment is not
+     *                             contiguous in CPU memory; and whatever else the restore throws (STORAGE: no tier
+     *                             could be listed). A restore that fails once it has started reading tensors
+     *                             (CORRUPT: a chunk bad in every tier; TIMEOUT) leaves the parameters holding part of
+     *                             the checkpoint, and an exception from {@link UserState#restore}, which runs last,
+     *                             leaves the trainer and the optimizer holding all of it while the listener's counters
+     *                             are unchanged: do not train that trainer on.
      */
     public TrainingPosition resume(Trainer trainer) {
         if (trainingStarted) {
@@ -168,7 +175,7 @@ public final class CairnTrainingListener implements TrainingListener {
         List<Tensor> targets = tensors(trainer); // checks every array, also for a run that starts here
         RestoreResult restored;
         try {
-            restored = checkpointer.restore(RestoreRequest.latest().into(TrainingState.of(targets)));
+            restored = checkpointer.restore(RestoreRequest.latest().blobsOnly());
         } catch (CheckpointException e) {
             // Only NOT_FOUND says the run holds no checkpoint. Not list(): it counts a tier it cannot list, or a
             // MANIFEST it cannot read, as holding nothing, and a run whose store failed to answer would start over.
@@ -178,29 +185,26 @@ public final class CairnTrainingListener implements TrainingListener {
             continuesStore = true;
             return TrainingPosition.START;
         }
+        // Every check before anything is written.
+        long savedStep = restored.step();
         TrainingState saved = restored.state();
-        for (Tensor t : targets) {
-            if (!saved.contains(t.name())) {
-                throw new CheckpointException(CheckpointException.Reason.INVALID_INPUT, "checkpoint " + restored.step()
-                        + " holds no entry '" + t.name() + "': it was made from another model");
-            }
-        }
-        String config = saved.blob(OPTIM_CONFIG).toUtf8();
+        String config = savedBlob(saved, OPTIM_CONFIG, savedStep).toUtf8();
         if (!config.equals(optimizer.describe())) {
-            throw new CheckpointException(CheckpointException.Reason.INVALID_CONFIG, "checkpoint " + restored.step()
+            throw new CheckpointException(CheckpointException.Reason.INVALID_CONFIG, "checkpoint " + savedStep
                     + " was made with optimizer " + config + ", this trainer has " + optimizer.describe());
         }
+        Map<Parameter, Long> updates = new LinkedHashMap<>();
         for (Pair<String, Parameter> p : trainer.getModel().getBlock().getParameters()) {
             if (p.getValue().requiresGradient()) {
-                optimizer.moments(p.getValue().getId(), p.getValue().getArray()).updates =
-                        readI64(saved.blob(OPTIM_T + p.getKey()));
+                updates.put(p.getValue(), readI64(savedBlob(saved, OPTIM_T + p.getKey(), savedStep)));
             }
         }
-        TrainingPosition at = new TrainingPosition(readI64(saved.blob(TRAIN_STEP)), readI64(saved.blob(TRAIN_EPOCH)),
-                readI64(saved.blob(TRAIN_BATCH_IN_EPOCH)));
-        if (at.step() != restored.step()) {
+        TrainingPosition at = new TrainingPosition(readI64(savedBlob(saved, TRAIN_STEP, savedStep)),
+                readI64(savedBlob(saved, TRAIN_EPOCH, savedStep)),
+                readI64(savedBlob(saved, TRAIN_BATCH_IN_EPOCH, savedStep)));
+        if (at.step() != savedStep) {
             throw new CheckpointException(CheckpointException.Reason.CORRUPT,
-                    "checkpoint " + restored.step() + " holds " + TRAIN_STEP + " = " + at.step());
+                    "checkpoint " + savedStep + " holds " + TRAIN_STEP + " = " + at.step());
         }
         Map<String, byte[]> user = new LinkedHashMap<>();
         for (Entry e : saved.entries()) {
@@ -208,6 +212,10 @@ public final class CairnTrainingListener implements TrainingListener {
                 user.put(b.name().substring(USER.length()), b.toByteArray());
             }
         }
+        // The tensors of the same step, in place. The restore refuses up front, writing nothing, a saved tensor without
+        // a target or a target the step does not hold (a checkpoint of another model).
+        checkpointer.restore(RestoreRequest.step(savedStep).into(TrainingState.of(targets)));
+        updates.forEach((parameter, t) -> optimizer.moments(parameter.getId(), parameter.getArray()).updates = t);
         userState.restore(at, user);
         this.step = at.step();
         this.epoch = at.epoch();
@@ -215,6 +223,15 @@ public final class CairnTrainingListener implements TrainingListener {
         this.lastSavedStep = at.step();
         this.continuesStore = true;
         return at;
+    }
+
+    /** The blob {@code name} of checkpoint {@code step}; INVALID_INPUT when the checkpoint holds none. */
+    private static Blob savedBlob(TrainingState saved, String name, long step) {
+        if (!saved.contains(name)) {
+            throw new CheckpointException(CheckpointException.Reason.INVALID_INPUT, "checkpoint " + step
+                    + " holds no entry '" + name + "': it was made from another model, or not by CairnTrainingListener");
+        }
+        return saved.blob(name);
     }
 
     @Override
@@ -335,15 +352,14 @@ public final class CairnTrainingListener implements TrainingListener {
 
     /**
      * Before the first save of a trainer that did not {@link #resume}: the run must hold no committed checkpoint.
-     * Asked of the restore, whose NOT_FOUND is the one answer that says so; whatever else it throws (STORAGE: a tier
-     * that could not be listed) fails the save, to be tried again at the next one. Not {@link Checkpointer#list()},
-     * which counts a tier it cannot list as holding nothing. The restore reads the newest checkpoint whole when there
-     * is one, only to refuse: a trainer that continues a run calls {@link #resume} first.
+     * Asked of the restore (of the newest step's blobs alone), whose NOT_FOUND is the one answer that says so;
+     * whatever else it throws (STORAGE: a tier that could not be listed) fails the save, to be tried again at the next
+     * one. Not {@link Checkpointer#list()}, which counts a tier it cannot list as holding nothing.
      */
     private void checkNothingCommitted() {
         RestoreResult newest;
         try {
-            newest = checkpointer.restore(RestoreRequest.latest());
+            newest = checkpointer.restore(RestoreRequest.latest().blobsOnly());
         } catch (CheckpointException e) {
             if (e.reason() == CheckpointException.Reason.NOT_FOUND) {
                 return;

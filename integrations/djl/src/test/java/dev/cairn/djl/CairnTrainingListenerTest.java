@@ -313,8 +313,9 @@ class CairnTrainingListenerTest {
         }
     }
 
+    /** The settings are read from the checkpoint's blobs before its tensors are restored: nothing is overwritten. */
     @Test
-    void resumeRefusesACheckpointMadeWithOtherAdamSettingsBeforeTouchingTheCounters() throws Exception {
+    void resumeRefusesACheckpointMadeWithOtherAdamSettingsBeforeWritingAnything() throws Exception {
         CheckpointableAdam adam = TinyRun.adam();
         CairnTrainingListener cairn = CairnTrainingListener.builder(checkpointer, adam).everySteps(2).onSave(saves::add).build();
         train(adam, cairn, new ShuffledBatches(TinyRun.SEED, 3), 1);
@@ -323,10 +324,18 @@ class CairnTrainingListenerTest {
         CheckpointableAdam other = CheckpointableAdam.builder().optBeta1(0.8f).build();
         CairnTrainingListener fresh = CairnTrainingListener.builder(checkpointer, other).everySteps(2).build();
         try (Model model = TinyRun.model(); Trainer trainer = TinyRun.trainer(model, other, fresh)) {
+            Map<String, String> before = TinyRun.parameterHashes(model);
             CheckpointException e = assertThrows(CheckpointException.class, () -> fresh.resume(trainer));
             assertEquals(CheckpointException.Reason.INVALID_CONFIG, e.reason());
             assertTrue(e.getMessage().contains("\"beta1\":\"0.9"), e.getMessage());
             assertEquals(TrainingPosition.START, fresh.position());
+            assertEquals(before, TinyRun.parameterHashes(model), "the checkpoint's weights were written");
+            for (var p : model.getBlock().getParameters()) {
+                CheckpointableAdam.Moments m = other.moments(p.getValue().getId(), p.getValue().getArray());
+                assertEquals(0, m.updates, p.getKey());
+                assertEquals(0f, m.first.abs().sum().getFloat(), p.getKey() + ": its first moment was written");
+                assertEquals(0f, m.second.abs().sum().getFloat(), p.getKey() + ": its second moment was written");
+            }
         }
     }
 
@@ -342,8 +351,11 @@ class CairnTrainingListenerTest {
         try (Model model = Model.newInstance("wider")) {
             model.setBlock(new ai.djl.nn.SequentialBlock().add(ai.djl.nn.core.Linear.builder().setUnits(ShuffledBatches.OUTPUTS).build()));
             try (Trainer trainer = TinyRun.trainer(model, fresh, other)) {
-                assertThrows(CheckpointException.class, () -> other.resume(trainer));
+                Map<String, String> before = TinyRun.parameterHashes(model);
+                CheckpointException e = assertThrows(CheckpointException.class, () -> other.resume(trainer));
+                assertEquals(CheckpointException.Reason.INVALID_INPUT, e.reason(), e.getMessage());
                 assertEquals(TrainingPosition.START, other.position());
+                assertEquals(before, TinyRun.parameterHashes(model));
             }
         }
     }
