@@ -57,7 +57,8 @@ import java.util.function.Consumer;
  * is the caller's: close it after the Trainer; closing it waits for saves in flight.
  *
  * <p><b>What a checkpoint holds</b> (entry names; {@code <p>} is the parameter's name in
- * {@code Block.getParameters()}, e.g. {@code 01Linear_weight}):
+ * {@code Block.getParameters()}, e.g. {@code 01Linear_weight}; a parameter listed under several names, as a block used
+ * twice lists its own, is one array and is held once, under the first):
  * <pre>
  * param/&lt;p&gt;            tensor        every parameter of the model's block, in its DJL data type
  * optim/m/&lt;p&gt;          tensor        {@link CheckpointableAdam}'s first moment, for each parameter that needs a gradient
@@ -194,7 +195,7 @@ public final class CairnTrainingListener implements TrainingListener {
                     + " was made with optimizer " + config + ", this trainer has " + optimizer.describe());
         }
         Map<Parameter, Long> updates = new LinkedHashMap<>();
-        for (Pair<String, Parameter> p : trainer.getModel().getBlock().getParameters()) {
+        for (Pair<String, Parameter> p : parameters(trainer)) {
             if (p.getValue().requiresGradient()) {
                 updates.put(p.getValue(), readI64(savedBlob(saved, OPTIM_T + p.getKey(), savedStep)));
             }
@@ -308,9 +309,25 @@ public final class CairnTrainingListener implements TrainingListener {
         }
     }
 
+    /**
+     * The block's parameters, each once, under the first name {@code Block.getParameters()} gives it: a block used
+     * twice (tied weights) lists its parameters under a name for each use, and they are one array, updated once per
+     * step. Saved and restored under that first name only: a restore writes each array once.
+     */
+    private static List<Pair<String, Parameter>> parameters(Trainer trainer) {
+        List<Pair<String, Parameter>> out = new ArrayList<>();
+        Set<String> seen = new HashSet<>();
+        for (Pair<String, Parameter> p : trainer.getModel().getBlock().getParameters()) {
+            if (seen.add(p.getValue().getId())) {
+                out.add(p);
+            }
+        }
+        return out;
+    }
+
     private static int parametersWithGradient(Trainer trainer) {
         int n = 0;
-        for (Pair<String, Parameter> p : trainer.getModel().getBlock().getParameters()) {
+        for (Pair<String, Parameter> p : parameters(trainer)) {
             if (p.getValue().requiresGradient()) {
                 n++;
             }
@@ -330,7 +347,7 @@ public final class CairnTrainingListener implements TrainingListener {
             awaitCapture(); // an epoch-end save right after a step's: the snapshots below are reused
         }
         (overlapCapture ? tensorsForOverlap(trainer) : tensors(trainer)).forEach(state::add);
-        for (Pair<String, Parameter> p : trainer.getModel().getBlock().getParameters()) {
+        for (Pair<String, Parameter> p : parameters(trainer)) {
             if (p.getValue().requiresGradient()) {
                 long t = optimizer.moments(p.getValue().getId(), p.getValue().getArray()).updates;
                 state.add(Blob.of(OPTIM_T + p.getKey(), i64(t)));
@@ -380,7 +397,7 @@ public final class CairnTrainingListener implements TrainingListener {
      */
     private List<Tensor> tensorsForOverlap(Trainer trainer) {
         Set<String> changedByForward = new HashSet<>();
-        for (Pair<String, Parameter> p : trainer.getModel().getBlock().getParameters()) {
+        for (Pair<String, Parameter> p : parameters(trainer)) {
             if (!p.getValue().requiresGradient()) {
                 changedByForward.add(PARAM + p.getKey());
             }
@@ -416,7 +433,7 @@ public final class CairnTrainingListener implements TrainingListener {
     private List<Tensor> viewOf(Trainer trainer, java.util.Set<NDArray> viewed) {
         List<Tensor> out = new ArrayList<>();
         List<Pair<String, Parameter>> needGradient = new ArrayList<>();
-        for (Pair<String, Parameter> p : trainer.getModel().getBlock().getParameters()) {
+        for (Pair<String, Parameter> p : parameters(trainer)) {
             Parameter parameter = p.getValue();
             if (!parameter.isInitialized()) {
                 throw new CheckpointException(CheckpointException.Reason.INVALID_INPUT, "parameter " + p.getKey()

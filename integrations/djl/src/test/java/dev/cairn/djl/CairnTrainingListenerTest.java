@@ -218,6 +218,64 @@ class CairnTrainingListenerTest {
         return out.toByteArray();
     }
 
+    /**
+     * A block used twice (tied weights): getParameters() lists its two parameters under two names each, and the
+     * optimizer updates each once a step. Each is saved once, under its first name, and the resumed run ends bit for
+     * bit like the uninterrupted one.
+     */
+    @Test
+    void aModelThatUsesABlockTwiceSavesEachTiedParameterOnceAndResumesToTheUninterruptedRun() throws Exception {
+        Map<String, String> expected;
+        try (MemoryObjectStore otherMemory = new MemoryObjectStore(64L << 20);
+             Checkpointer other = Checkpointer.open(CairnConfig.builder("uninterrupted")
+                     .tier(TierConfig.of("memory", otherMemory)).encoderThreads(1).chunkBytes(16 << 10)
+                     .stagingBytes(4 << 20).build())) {
+            CheckpointableAdam adam = TinyRun.adam();
+            CairnTrainingListener cairn = CairnTrainingListener.builder(other, adam).everySteps(3).build();
+            try (Model model = TinyRun.modelWithTiedLayer(); Trainer trainer = TinyRun.trainer(model, adam, cairn)) {
+                cairn.resume(trainer);
+                EasyTrain.fit(trainer, 2, new ShuffledBatches(TinyRun.SEED, 5), null);
+                expected = TinyRun.parameterHashes(model);
+            }
+        }
+        assertEquals(List.of("01Linear_weight", "01Linear_bias", "03Linear_weight", "03Linear_bias", "04Linear_weight",
+                "04Linear_bias"), List.copyOf(expected.keySet()));
+
+        ShuffledBatches data = new ShuffledBatches(TinyRun.SEED, 5);
+        CheckpointableAdam first = TinyRun.adam();
+        CairnTrainingListener interrupted = CairnTrainingListener.builder(checkpointer, first).everySteps(3)
+                .userState(data).onSave(saves::add).build();
+        try (Model model = TinyRun.modelWithTiedLayer(); Trainer trainer = TinyRun.trainer(model, first, interrupted)) {
+            interrupted.resume(trainer);
+            EasyTrain.fit(trainer, 1, data, null); // saves after the 3rd of 5 updates
+        }
+        assertEquals(List.of(3L), steps());
+        TrainingState saved = checkpointer.restore(RestoreRequest.step(3)).state();
+        for (String p : List.of("01Linear_weight", "01Linear_bias", "04Linear_weight", "04Linear_bias")) {
+            assertTrue(saved.contains(CairnTrainingListener.PARAM + p), p);
+            assertTrue(saved.contains(CairnTrainingListener.OPTIM_M + p), p);
+            assertEquals(3, i64(saved, CairnTrainingListener.OPTIM_T + p), "Adam's t of " + p);
+        }
+        for (String p : List.of("03Linear_weight", "03Linear_bias")) {
+            for (String prefix : List.of(CairnTrainingListener.PARAM, CairnTrainingListener.OPTIM_M,
+                    CairnTrainingListener.OPTIM_V, CairnTrainingListener.OPTIM_T)) {
+                assertFalse(saved.contains(prefix + p), prefix + p + ": the tied parameter is held once");
+            }
+        }
+
+        ShuffledBatches fresh = new ShuffledBatches(TinyRun.SEED, 5);
+        CheckpointableAdam second = TinyRun.adam();
+        CairnTrainingListener resumed = CairnTrainingListener.builder(checkpointer, second).everySteps(3)
+                .userState(fresh).build();
+        try (Model model = TinyRun.modelWithTiedLayer(); Trainer trainer = TinyRun.trainer(model, second, resumed)) {
+            TrainingPosition at = resumed.resume(trainer);
+            assertEquals(new TrainingPosition(3, 0, 3), at);
+            EasyTrain.fit(trainer, Math.toIntExact(2 - at.epoch()), fresh, null);
+            assertEquals(new TrainingPosition(10, 2, 0), resumed.position());
+            assertEquals(expected, TinyRun.parameterHashes(model));
+        }
+    }
+
     @Test
     void aStepSaveAfterAnEpochsLastBatchRecordsTheEpochAsOutOfBatchesAndResumesToItsEnd() throws Exception {
         CheckpointableAdam adam = TinyRun.adam();

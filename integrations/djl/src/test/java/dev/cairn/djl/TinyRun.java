@@ -66,6 +66,21 @@ final class TinyRun {
     }
 
     /**
+     * One linear layer used twice (tied weights), then the output layer: {@code Block.getParameters()} lists the tied
+     * layer's weight and bias twice ({@code 01Linear_*} and {@code 03Linear_*}), as the same two Parameters.
+     */
+    static Model modelWithTiedLayer() {
+        Linear tied = Linear.builder().setUnits(ShuffledBatches.FEATURES).build();
+        Model model = Model.newInstance("tiny-mlp-tied");
+        model.setBlock(new SequentialBlock()
+                .add(tied)
+                .add(Activation::relu)
+                .add(tied)
+                .add(Linear.builder().setUnits(ShuffledBatches.OUTPUTS).build()));
+        return model;
+    }
+
+    /**
      * A linear layer followed by a block that scales its output by a parameter without gradient whose array is a
      * transposed view of another array, so not contiguous in memory.
      */
