@@ -46,16 +46,20 @@ final class BulkServer implements AutoCloseable {
     private final AtomicInteger running = new AtomicInteger();
     private final LongAdder replicasReceived;
     private final LongAdder replicasRefused;
+    /** Create-only replicas of keys this peer held already, answered OK and not taken. */
+    private final LongAdder replicasKept;
     private volatile boolean closed;
 
     BulkServer(int peerIndex, String host, MemoryObjectStore memory, ExecutorService executor,
                ChannelDeadlines deadlines, long callTimeoutNanos) throws IOException {
-        this(peerIndex, host, memory, executor, deadlines, callTimeoutNanos, new LongAdder(), new LongAdder());
+        this(peerIndex, host, memory, executor, deadlines, callTimeoutNanos, new LongAdder(), new LongAdder(),
+                new LongAdder());
     }
 
     BulkServer(int peerIndex, String host, MemoryObjectStore memory, ExecutorService executor,
-               ChannelDeadlines deadlines, long callTimeoutNanos, LongAdder replicasReceived, LongAdder replicasRefused)
-            throws IOException {
+               ChannelDeadlines deadlines, long callTimeoutNanos, LongAdder replicasReceived, LongAdder replicasRefused,
+               LongAdder replicasKept) throws IOException {
+        this.replicasKept = replicasKept;
         this.replicasReceived = replicasReceived;
         this.replicasRefused = replicasRefused;
         this.peerIndex = peerIndex;
@@ -214,7 +218,9 @@ final class BulkServer implements AutoCloseable {
      * A replica sent over the lane: the REPLICA descriptor, then exactly its bytes, received whole within the call
      * timeout straight into the memory the store will keep it in ({@link MemoryObjectStore#reserve}: no transfer
      * buffer, no second copy) and only then put (as over Flight, a broken connection leaves no prefix). A replica
-     * this peer cannot hold is still read to its end, so the connection stays in step, and refused.
+     * this peer cannot hold is still read to its end, so the connection stays in step, and refused. A create-only
+     * replica of a key this peer holds is read to its end too and not taken: the object here stays, and the answer
+     * is OK.
      */
     private void receive(SocketChannel connection, PeerProtocol.Replica replica, ByteBuffer header) throws IOException {
         if (replica.size() < 0 || replica.size() > Integer.MAX_VALUE) {
@@ -222,6 +228,12 @@ final class BulkServer implements AutoCloseable {
         }
         ScheduledFuture<?> deadline = deadlines.closeAfter(connection, callTimeoutNanos);
         try {
+            if (replica.createOnly() && holds(replica.key())) {
+                discard(connection, replica.size());
+                replicasKept.increment();
+                send(connection, header.clear().put(PeerProtocol.BULK_OK).putLong(0).flip());
+                return;
+            }
             long room = memory.limitBytes() - memory.usedBytes();
             MemoryObjectStore.Reservation reserved;
             try {
@@ -234,16 +246,31 @@ final class BulkServer implements AutoCloseable {
                 refuse(connection, header, replica, room);
                 return;
             }
+            boolean kept = false;
             try (MemoryObjectStore.Reservation filling = reserved) {
                 if (replica.size() > 0) {
                     readFully(connection, filling.buffer(), false);
                 }
-                filling.put();
+                if (!replica.createOnly()) {
+                    filling.put();
+                } else if (!filling.putIfAbsent()) {
+                    kept = true; // created here (or arrived) while the replica was on its way
+                }
             }
-            replicasReceived.increment();
+            (kept ? replicasKept : replicasReceived).increment();
             send(connection, header.clear().put(PeerProtocol.BULK_OK).putLong(0).flip());
         } finally {
             deadline.cancel(false);
+        }
+    }
+
+    /** Whether this peer's memory holds {@code key}. */
+    private boolean holds(String key) {
+        try {
+            memory.stat(key);
+            return true;
+        } catch (IOException absentOrClosed) {
+            return false;
         }
     }
 

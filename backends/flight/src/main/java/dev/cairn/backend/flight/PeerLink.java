@@ -739,31 +739,30 @@ final class PeerLink implements AutoCloseable {
     }
 
     /**
-     * Sends the first {@code size} bytes of {@code object} as the peer's copy of {@code key}, in pieces paced by
-     * {@code pacing}; returns when the peer holds it.
-     */
-    /**
      * Sends {@code object} as the replica of {@code key}: over the bulk lane from its memory, or over Flight from a
-     * buffer of {@code viewAllocator} sharing that memory where the peer has no lane.
+     * buffer of {@code viewAllocator} sharing that memory where the peer has no lane; in pieces paced by {@code pacing}.
+     * Returns when the peer holds it, or, for a {@code createOnly} replica, holds an object under the key already
+     * (which it keeps).
      */
-    void replicate(String key, MemoryObjectStore.Lease object, BufferAllocator viewAllocator, TokenBucket pacing) throws IOException {
+    void replicate(String key, boolean createOnly, MemoryObjectStore.Lease object, BufferAllocator viewAllocator,
+                   TokenBucket pacing) throws IOException {
         enter();
         try {
-            replicateNow(key, object, viewAllocator, pacing);
+            replicateNow(key, createOnly, object, viewAllocator, pacing);
         } finally {
             calls.decrementAndGet();
         }
     }
 
-    private void replicateNow(String key, MemoryObjectStore.Lease lease, BufferAllocator viewAllocator, TokenBucket pacing)
-            throws IOException {
+    private void replicateNow(String key, boolean createOnly, MemoryObjectStore.Lease lease, BufferAllocator viewAllocator,
+                              TokenBucket pacing) throws IOException {
         long size = lease.size();
         int port = bulkPort();
-        if (port != NO_BULK_LANE && replicateBulk(key, lease, size, pacing, port)) {
+        if (port != NO_BULK_LANE && replicateBulk(key, createOnly, lease, size, pacing, port)) {
             return;
         }
         long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(callTimeoutMillis);
-        FlightDescriptor descriptor = FlightDescriptor.command(PeerProtocol.replica(key, size));
+        FlightDescriptor descriptor = FlightDescriptor.command(PeerProtocol.replica(key, size, createOnly));
         Ack ack = new Ack();
         try (ArrowBuf object = lease.share(viewAllocator);
              VectorSchemaRoot root = VectorSchemaRoot.create(PeerProtocol.SCHEMA, allocator)) {
@@ -790,10 +789,10 @@ final class PeerLink implements AutoCloseable {
      * Sends the replica over the bulk lane: its descriptor, then its bytes straight from {@code object}'s memory in
      * pieces paced by {@code pacing}, then the peer's answer. False if the lane cannot be reached (Flight then).
      */
-    private boolean replicateBulk(String key, MemoryObjectStore.Lease object, long size, TokenBucket pacing, int port)
-            throws IOException {
+    private boolean replicateBulk(String key, boolean createOnly, MemoryObjectStore.Lease object, long size,
+                                  TokenBucket pacing, int port) throws IOException {
         long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(callTimeoutMillis);
-        Boolean sent = overBulk(port, "replicate " + key, PeerProtocol.replica(key, size), connection -> {
+        Boolean sent = overBulk(port, "replicate " + key, PeerProtocol.replica(key, size, createOnly), connection -> {
             for (long start = 0; start < size; start += PeerProtocol.PIECE_BYTES) {
                 int length = (int) Math.min(PeerProtocol.PIECE_BYTES, size - start);
                 try {

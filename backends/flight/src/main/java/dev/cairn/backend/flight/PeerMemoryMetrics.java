@@ -15,8 +15,11 @@ package dev.cairn.backend.flight;
  * @param bytesReadFromPeers bytes of the reads served by another peer
  * @param peerCallFailures  reads, stats, lists, deletes and create checks that failed at another peer (down,
  *                          unreachable, past the deadline, or answering with an error); replicas count as dropped
+ * @param replicasKept      create-only replicas (chunks) other peers sent to this one while it held an object under
+ *                          the key already (its own, perhaps in another stored form, or another peer's replica): it
+ *                          kept that object, did not take the replica, and answered as if it had
  */
 public record PeerMemoryMetrics(long bytesReplicated, long replicasSent, long replicasDropped, long replicasRefused,
                                 long replicationLagBytes, long replicasReceived, long replicasRejected, long readsLocal,
-                                long readsFromPeers, long bytesReadFromPeers, long peerCallFailures) {
+                                long readsFromPeers, long bytesReadFromPeers, long peerCallFailures, long replicasKept) {
 }

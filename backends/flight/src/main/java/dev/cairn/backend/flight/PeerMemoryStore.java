@@ -100,6 +100,7 @@ public final class PeerMemoryStore implements ObjectStore {
     private final LongAdder peerCallFailures = new LongAdder();
     private final LongAdder replicasReceived = new LongAdder();
     private final LongAdder replicasRejected = new LongAdder();
+    private final LongAdder replicasKept = new LongAdder();
 
     private PeerMemoryStore(PeerMemoryConfig config) throws IOException {
         this.config = config;
@@ -120,9 +121,9 @@ public final class PeerMemoryStore implements ObjectStore {
             serving = root.newChildAllocator("cairn-peer-serve", 0, transfer);
             client = root.newChildAllocator("cairn-peer-client", 0, transfer);
             lane = new BulkServer(config.peerIndex(), config.host(), objects, executor, timer,
-                    config.callTimeout().toNanos(), replicasReceived, replicasRejected);
+                    config.callTimeout().toNanos(), replicasReceived, replicasRejected, replicasKept);
             producer = new PeerService(config.peerIndex(), objects, serving, config.callTimeout().toNanos(), lane.port(),
-                    replicasReceived, replicasRejected);
+                    replicasReceived, replicasRejected, replicasKept);
             started = FlightServer.builder(serving, Location.forGrpcInsecure(config.host(), config.port()), producer)
                     .executor(executor)
                     .maxInboundMessageSize(PeerProtocol.MAX_MESSAGE_BYTES)
@@ -268,7 +269,7 @@ public final class PeerMemoryStore implements ObjectStore {
                 replication == null ? 0 : replication.replicasRefused.sum(),
                 replication == null ? 0 : replication.lagBytes(),
                 replicasReceived.sum(), replicasRejected.sum(), readsLocal.sum(), readsFromPeers.sum(),
-                bytesReadFromPeers.sum(), peerCallFailures.sum());
+                bytesReadFromPeers.sum(), peerCallFailures.sum(), replicasKept.sum());
     }
 
     /** {@link #metrics()} by name, for the engine's metrics registry (as {@code cairn.store.<name>}, tagged by tier). */
@@ -282,6 +283,7 @@ public final class PeerMemoryStore implements ObjectStore {
                 java.util.Map.entry("replication.replicas.refused", m.replicasRefused()),
                 java.util.Map.entry("replication.replicas.received", m.replicasReceived()),
                 java.util.Map.entry("replication.replicas.rejected", m.replicasRejected()),
+                java.util.Map.entry("replication.replicas.kept", m.replicasKept()),
                 java.util.Map.entry("reads.local", m.readsLocal()),
                 java.util.Map.entry("reads.peers", m.readsFromPeers()),
                 java.util.Map.entry("reads.peers.bytes", m.bytesReadFromPeers()),
@@ -309,7 +311,7 @@ public final class PeerMemoryStore implements ObjectStore {
         checkOpen();
         long size = data.remaining();
         memory.put(key, data);
-        replicate(key, size);
+        replicate(key, size, false);
     }
 
     /**
@@ -326,7 +328,7 @@ public final class PeerMemoryStore implements ObjectStore {
         if (!memory.putIfAbsentGathered(key, parts)) {
             return false;
         }
-        replicate(key, size);
+        replicate(key, size, true);
         return true;
     }
 
@@ -343,14 +345,15 @@ public final class PeerMemoryStore implements ObjectStore {
         if (!memory.putIfAbsent(key, data)) {
             return false;
         }
-        replicate(key, size);
+        replicate(key, size, true);
         return true;
     }
 
     /**
      * A chunk's create: only this peer's memory is asked whether it holds the key (asking every peer for every chunk
-     * would cost a round trip per peer per chunk); created here, it is replicated as by {@link #put}. A peer that holds
-     * the same key already (another rank stored the same content) may so be given this peer's copy.
+     * would cost a round trip per peer per chunk); created here, it is replicated as by {@link #put}, but as a
+     * create-only replica: a target that holds the key already (it created the same content itself, perhaps in
+     * another stored form, or holds another peer's replica of it) keeps its own object and is not given this one.
      */
     @Override
     public boolean putIfAbsentSyncingNameLater(String key, ByteBuffer data) throws IOException {
@@ -360,7 +363,7 @@ public final class PeerMemoryStore implements ObjectStore {
         if (!memory.putIfAbsent(key, data)) {
             return false;
         }
-        replicate(key, size);
+        replicate(key, size, true);
         return true;
     }
 
@@ -738,14 +741,19 @@ public final class PeerMemoryStore implements ObjectStore {
 
     // ---- replication ---------------------------------------------------------------------------------------
 
-    private void replicate(String key, long size) throws IOException {
+    /**
+     * Queues {@code key}'s replicas; {@code createOnly} for an object created create-only here, whose replica then
+     * replaces nothing its target holds (a chunk the target created itself, perhaps in another stored form: its own
+     * index records that form's length).
+     */
+    private void replicate(String key, long size, boolean createOnly) throws IOException {
         if (replication != null) {
-            replication.enqueue(key, size, System.nanoTime() + config.callTimeout().toNanos());
+            replication.enqueue(key, size, createOnly, System.nanoTime() + config.callTimeout().toNanos());
         }
     }
 
     /** Replication's sender: one consistent copy of the object's current version, sent to {@code peer}. */
-    private long sendReplica(int peer, String key) throws IOException, InterruptedException {
+    private long sendReplica(int peer, String key, boolean createOnly) throws IOException, InterruptedException {
         PeerLink link = reachable(peer);
         if (link == null) {
             throw new PeerLink.PeerException("peer " + peer + " is down or has no address", FlightStatusCode.UNAVAILABLE, null);
@@ -759,7 +767,7 @@ public final class PeerMemoryStore implements ObjectStore {
             return -1;
         }
         try (lease) {
-            link.replicate(key, lease, clientAllocator, pacing);
+            link.replicate(key, createOnly, lease, clientAllocator, pacing);
             return lease.size();
         }
     }

@@ -20,11 +20,12 @@ import org.apache.arrow.vector.types.pojo.Schema;
  *   header (4 bytes), then the body of its kind; integers big-endian, strings UTF-8 after a u16 length
  *   0        2         3       4
  *   +--------+---------+-------+
- *   | magic  | version | kind  |   magic 0xCA1F, version 2 (1 had no barrier tokens)
+ *   | magic  | version | kind  |   magic 0xCA1F, version 3 (2 had no REPLICA flags, 1 no barrier tokens)
  *   +--------+---------+-------+
  *
  *   READ ticket (DoGet)           key, offset i64, length i64      stream of batches of {@link #SCHEMA}
- *   REPLICA descriptor (DoPut)    key, size i64                    stream of batches of {@link #SCHEMA}
+ *   REPLICA descriptor (DoPut)    key, size i64, flags u8          stream of batches of {@link #SCHEMA}
+ *                                 (bit 0 {@link #CREATE_ONLY})
  *   STAT action body              key                              one result: INFO without its key
  *   LIST action body              prefix                           one result per object: INFO
  *   DELETE action body            key                              no result
@@ -43,13 +44,18 @@ import org.apache.arrow.vector.types.pojo.Schema;
  *                                 then that many object bytes (OK) or a UTF-8 message (FAILED)
  * </pre>
  *
- * A missing key is the Flight status NOT_FOUND; a replica the receiver cannot hold is RESOURCE_EXHAUSTED.
+ * A missing key is the Flight status NOT_FOUND; a replica the receiver cannot hold is RESOURCE_EXHAUSTED. A replica
+ * flagged {@link #CREATE_ONLY} (its writer created the object create-only: a chunk) never replaces an object the
+ * receiver holds under its key: the receiver keeps its own and answers OK, as for a replica it took.
+ *
+ * <p>Versions are not negotiated: a peer refuses any message whose version is not its own, naming both, so every
+ * peer of a group runs the same version.
  * Object bytes travel as rows of one non-null binary column, {@link #PIECE_BYTES} per row at most, one row per
  * batch, so no gRPC message comes near its size limit whatever the object's size.
  */
 final class PeerProtocol {
     static final short MAGIC = (short) 0xCA1F;
-    static final byte VERSION = 2;
+    static final byte VERSION = 3;
 
     static final byte READ = 1;
     static final byte REPLICA = 2;
@@ -119,8 +125,14 @@ final class PeerProtocol {
         }
     }
 
-    /** A decoded REPLICA descriptor. */
-    record Replica(String key, long size) {
+    /** REPLICA flag: the object was created create-only, and its replica replaces nothing the receiver holds. */
+    static final byte CREATE_ONLY = 1;
+
+    /**
+     * A decoded REPLICA descriptor; {@code createOnly}: the writer created the object create-only, so the receiver
+     * keeps an object it already holds under the key instead of replacing it.
+     */
+    record Replica(String key, long size, boolean createOnly) {
     }
 
     static byte[] read(String key, long offset, long length) {
@@ -134,15 +146,21 @@ final class PeerProtocol {
         return new Read(key, in.getLong(), in.getLong());
     }
 
-    static byte[] replica(String key, long size) {
+    static byte[] replica(String key, long size, boolean createOnly) {
         byte[] k = key.getBytes(UTF_8);
-        return header(REPLICA, 2 + k.length + 8).putShort(checkLength(k)).put(k).putLong(size).array();
+        return header(REPLICA, 2 + k.length + 8 + 1).putShort(checkLength(k)).put(k).putLong(size)
+                .put(createOnly ? CREATE_ONLY : 0).array();
     }
 
     static Replica decodeReplica(byte[] command) {
         ByteBuffer in = body(command, REPLICA);
         String key = string(in);
-        return new Replica(key, in.getLong());
+        long size = in.getLong();
+        byte flags = in.get();
+        if ((flags & ~CREATE_ONLY) != 0) {
+            throw new IllegalArgumentException("replica " + key + " with unknown flags " + flags);
+        }
+        return new Replica(key, size, (flags & CREATE_ONLY) != 0);
     }
 
     /** A STAT, LIST or DELETE action body naming {@code keyOrPrefix}. */

@@ -3,6 +3,7 @@ package dev.cairn.backend.flight;
 import dev.cairn.ObjectInfo;
 import dev.cairn.backend.memory.MemoryObjectStore;
 import java.io.IOException;
+import java.nio.ByteBuffer;
 import java.nio.file.NoSuchFileException;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
@@ -43,12 +44,20 @@ final class PeerService extends NoOpFlightProducer {
     private final AtomicInteger activeCalls = new AtomicInteger();
     private final LongAdder replicasRefused;
     private final LongAdder replicasReceived;
+    /** Create-only replicas of keys this peer held already, answered OK and not taken. */
+    private final LongAdder replicasKept;
     /** The group's barriers, kept by peer 0 (others answer nothing for them). */
     private final PeerBarriers barriers = new PeerBarriers();
     private volatile boolean closed;
 
     PeerService(int peerIndex, MemoryObjectStore memory, BufferAllocator transfer, long callTimeoutNanos, int bulkPort,
                 LongAdder replicasReceived, LongAdder replicasRefused) {
+        this(peerIndex, memory, transfer, callTimeoutNanos, bulkPort, replicasReceived, replicasRefused, new LongAdder());
+    }
+
+    PeerService(int peerIndex, MemoryObjectStore memory, BufferAllocator transfer, long callTimeoutNanos, int bulkPort,
+                LongAdder replicasReceived, LongAdder replicasRefused, LongAdder replicasKept) {
+        this.replicasKept = replicasKept;
         this.peerIndex = peerIndex;
         this.bulkPort = bulkPort;
         this.memory = memory;
@@ -275,7 +284,18 @@ final class PeerService extends NoOpFlightProducer {
         }
     }
 
+    /**
+     * Takes a replica into memory; a create-only one of a key held here already is read to its end and not taken
+     * (the object here stays, whatever its form), and answered OK as if taken.
+     */
     private void receive(PeerProtocol.Replica replica, FlightStream stream, boolean more) {
+        if (replica.createOnly() && holds(replica.key())) {
+            for (; more; more = stream.next()) {
+                // read to its end: the sender's last piece is then not cut off by our answer
+            }
+            replicasKept.increment();
+            return;
+        }
         long room = memory.limitBytes() - memory.usedBytes();
         if (replica.size() > room) {
             replicasRefused.increment();
@@ -291,12 +311,29 @@ final class PeerService extends NoOpFlightProducer {
                         + " of " + replica.size() + " bytes").toRuntimeException();
             }
             try {
-                memory.put(replica.key(), staged.nioBuffer(0, (int) replica.size()));
+                ByteBuffer bytes = staged.nioBuffer(0, (int) replica.size());
+                if (replica.createOnly() && !memory.putIfAbsent(replica.key(), bytes)) {
+                    replicasKept.increment(); // created here (or arrived) while the replica was on its way
+                    return;
+                }
+                if (!replica.createOnly()) {
+                    memory.put(replica.key(), bytes);
+                }
             } catch (IOException e) {
                 replicasRefused.increment();
                 throw full(replica, memory.limitBytes() - memory.usedBytes(), e);
             }
             replicasReceived.increment();
+        }
+    }
+
+    /** Whether this peer's memory holds {@code key}. */
+    private boolean holds(String key) {
+        try {
+            memory.stat(key);
+            return true;
+        } catch (IOException absentOrClosed) {
+            return false; // closed: the replica is refused further on
         }
     }
 

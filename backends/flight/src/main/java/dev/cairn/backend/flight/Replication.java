@@ -31,11 +31,15 @@ final class Replication {
 
     /** Sends one object to one peer. */
     interface Sender {
-        /** Sends the current version of {@code key} to {@code peer}; returns its size, or -1 if it is gone. */
-        long send(int peer, String key) throws IOException, InterruptedException;
+        /**
+         * Sends the current version of {@code key} to {@code peer}, as a replica that replaces nothing the peer holds
+         * if {@code createOnly}; returns its size, or -1 if it is gone.
+         */
+        long send(int peer, String key, boolean createOnly) throws IOException, InterruptedException;
     }
 
-    private record Entry(String key, long size) {
+    /** A replica to send: {@code createOnly} for an object its writer created create-only (see {@link #enqueue}). */
+    private record Entry(String key, long size, boolean createOnly) {
     }
 
     static final long FIRST_RETRY_MILLIS = 200;
@@ -84,8 +88,12 @@ final class Replication {
         workers.forEach(Thread::start);
     }
 
-    /** Queues {@code key} for every target, waiting for room until {@code deadlineNanos}; drops what does not fit. */
-    void enqueue(String key, long size, long deadlineNanos) throws IOException {
+    /**
+     * Queues {@code key} for every target, waiting for room until {@code deadlineNanos}; drops what does not fit.
+     * {@code createOnly}: the object was created create-only here (a chunk), and its replica must not replace an
+     * object a target holds under the key (one the target created itself, perhaps in another form).
+     */
+    void enqueue(String key, long size, boolean createOnly, long deadlineNanos) throws IOException {
         lock.lock();
         try {
             for (int t = 0; t < queues.size(); t++) {
@@ -103,7 +111,7 @@ final class Replication {
                     replicasDropped.increment(); // the queue stayed full until the deadline
                     continue;
                 }
-                queues.get(t).addLast(new Entry(key, size));
+                queues.get(t).addLast(new Entry(key, size, createOnly));
                 queuedBytes[t] += size;
             }
             changed.signalAll();
@@ -218,7 +226,7 @@ final class Replication {
             }
             boolean answered = true;
             try {
-                long sent = sender.send(peer, entry.key());
+                long sent = sender.send(peer, entry.key(), entry.createOnly());
                 if (sent >= 0) {
                     replicasSent.increment();
                     bytesReplicated.add(sent);

@@ -125,8 +125,8 @@ class BulkLaneRequestsTest {
                     sender.put("chunks/ab/empty", ByteBuffer.allocate(0));
                     try (MemoryObjectStore.Lease object = sender.lease("chunks/ab/replica");
                          MemoryObjectStore.Lease empty = sender.lease("chunks/ab/empty")) {
-                        link.replicate("chunks/ab/replica", object, reading, new TokenBucket(1L << 40, 1L << 30));
-                        link.replicate("chunks/ab/empty", empty, reading, new TokenBucket(1L << 40, 1L << 30));
+                        link.replicate("chunks/ab/replica", false, object, reading, new TokenBucket(1L << 40, 1L << 30));
+                        link.replicate("chunks/ab/empty", false, empty, reading, new TokenBucket(1L << 40, 1L << 30));
                     }
                 }
                 MemoryObjectStore holder = lane == Lane.SERVED ? laneStore : flightStore;
@@ -134,6 +134,37 @@ class BulkLaneRequestsTest {
                 assertArrayEquals(content, bytes(holder.readAll("chunks/ab/replica")), lane.name());
                 assertEquals(0, holder.stat("chunks/ab/empty").size(), lane.name());
                 assertThrows(NoSuchFileException.class, () -> other.stat("chunks/ab/replica"), lane.name());
+            });
+        }
+    }
+
+    /**
+     * A create-only replica (a chunk's) of a key the peer holds is read to its end, answered OK and not taken, on
+     * either lane, and the connection stays usable; a plain one (a rewritten index's) replaces what the peer holds.
+     */
+    @Test
+    void aCreateOnlyReplicaLeavesTheObjectThePeerHoldsOnEitherLaneAndAPlainOneReplacesIt() throws Exception {
+        byte[] held = PeerReplicationTest.randomBytes(8, 1_000);
+        byte[] arriving = PeerReplicationTest.randomBytes(9, 2 * PeerProtocol.PIECE_BYTES + 5); // several pieces
+        for (Lane lane : new Lane[] {Lane.SERVED, Lane.NONE}) {
+            withPeer(lane, (link, laneStore, flightStore, reading) -> {
+                MemoryObjectStore holder = lane == Lane.SERVED ? laneStore : flightStore;
+                holder.put("chunks/ab/k", ByteBuffer.wrap(held));
+                long used = holder.usedBytes();
+                try (MemoryObjectStore sender = new MemoryObjectStore(reading.getRoot(), 16L << 20)) {
+                    sender.put("chunks/ab/k", ByteBuffer.wrap(arriving));
+                    try (MemoryObjectStore.Lease object = sender.lease("chunks/ab/k")) {
+                        link.replicate("chunks/ab/k", true, object, reading, new TokenBucket(1L << 40, 1L << 30));
+                        assertArrayEquals(held, bytes(holder.readAll("chunks/ab/k")), lane + ": kept");
+                        assertEquals(used, holder.usedBytes(), lane + ": nothing of the replica stays");
+                        link.replicate("chunks/ab/new", true, object, reading, new TokenBucket(1L << 40, 1L << 30));
+                        assertArrayEquals(arriving, bytes(holder.readAll("chunks/ab/new")), lane + ": a new key is taken");
+                        link.replicate("chunks/ab/k", false, object, reading, new TokenBucket(1L << 40, 1L << 30));
+                        assertArrayEquals(arriving, bytes(holder.readAll("chunks/ab/k")), lane + ": a plain replica replaces");
+                    }
+                }
+                assertEquals(lane == Lane.SERVED ? laneStore.stat("steps/1/lane") : null,
+                        lane == Lane.SERVED ? link.stat("steps/1/lane") : null, "the link still answers");
             });
         }
     }
@@ -149,7 +180,7 @@ class BulkLaneRequestsTest {
                 PeerLink.PeerException e;
                 try (object) {
                     e = assertThrows(PeerLink.PeerException.class,
-                            () -> link.replicate("chunks/cd/big", object, a, new TokenBucket(1L << 40, 1L << 30)));
+                            () -> link.replicate("chunks/cd/big", false, object, a, new TokenBucket(1L << 40, 1L << 30)));
                 }
                 assertTrue(e.refused(), e.getMessage());
                 assertTrue(e.getMessage().contains("memory limit"), e.getMessage());

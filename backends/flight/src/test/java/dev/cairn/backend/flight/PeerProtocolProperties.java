@@ -30,7 +30,9 @@ class PeerProtocolProperties {
     void replicaDescriptorsAndInfosRoundTrip(@ForAll @StringLength(max = 300) String key, @ForAll @LongRange(min = 0) long size,
                                              @ForAll @LongRange(min = 0, max = 4_000_000_000L) long seconds,
                                              @ForAll @IntRange(max = 999_999_999) int nanos) {
-        assertEquals(new PeerProtocol.Replica(key, size), PeerProtocol.decodeReplica(PeerProtocol.replica(key, size)));
+        boolean createOnly = size % 2 == 0;
+        assertEquals(new PeerProtocol.Replica(key, size, createOnly),
+                PeerProtocol.decodeReplica(PeerProtocol.replica(key, size, createOnly)));
         ObjectInfo info = new ObjectInfo(key, size, Instant.ofEpochSecond(seconds, nanos));
         assertEquals(info, PeerProtocol.decodeInfo(PeerProtocol.info(info)));
         assertEquals(key, PeerProtocol.decodeKeyBody(PeerProtocol.keyBody(PeerProtocol.LIST, key), PeerProtocol.LIST));

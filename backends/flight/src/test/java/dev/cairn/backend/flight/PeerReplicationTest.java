@@ -155,6 +155,49 @@ class PeerReplicationTest {
         }
     }
 
+    /**
+     * A chunk's stored form depends on more than its content (the tensor's element size picks the codec), and a chunk
+     * is created create-only, asking only its writer's memory: two peers can create one key in two forms. Ring 0 -> 1
+     * -> 2 -> 0: peer 1 creates K in its form (its index records that form's length), peer 0 creates K in another, and
+     * peer 0's replica lands on peer 1. It used to replace peer 1's object (a plain put on arrival), and peer 1's
+     * committed step then named bytes of another form; a create-only replica leaves what the target holds, on either
+     * lane, while a rewritten object's replica (a plain put's: an index) still replaces it.
+     */
+    @Test
+    void aChunksReplicaNeverReplacesTheObjectItsTargetCreatedUnderTheKeyOnEitherLane() throws Exception {
+        for (boolean overFlight : new boolean[] {false, true}) {
+            String lane = overFlight ? "Flight" : "bulk lane";
+            // Without connecting ahead, peer 0 asks peer 1's lane port at its first replica, after the announcement.
+            try (PeerGroup group = PeerGroup.start(3, b -> b.connectAhead(false))) {
+                if (overFlight) {
+                    group.peer(1).service().announceBulkPort(0); // "no lane": peer 0's replicas to it go over Flight
+                }
+                String chunk = "run/chunks/ab/abcdef0123456789";
+                byte[] formOfPeer1 = randomBytes(1, 3_000);
+                byte[] formOfPeer0 = randomBytes(2, 5_000);
+                assertTrue(group.peer(1).putIfAbsentSyncingNameLater(chunk, ByteBuffer.wrap(formOfPeer1)));
+                assertTrue(group.peer(0).putIfAbsentSyncingNameLater(chunk, ByteBuffer.wrap(formOfPeer0)),
+                        "peer 0 asks only its own memory");
+                String index = "run/steps/1/rank-0.index";
+                group.peer(1).put(index, ByteBuffer.wrap(randomBytes(3, 100)));
+                byte[] rewritten = randomBytes(4, 200);
+                group.peer(0).put(index, ByteBuffer.wrap(rewritten));
+                group.awaitReplication();
+
+                assertEquals(formOfPeer1.length, group.peer(1).stat(chunk).size(), lane);
+                assertArrayEquals(formOfPeer1, bytesOf(group.peer(1).readAll(chunk)), lane + ": peer 1 keeps its own form");
+                assertEquals(1, group.peer(1).metrics().replicasKept(), lane + ": " + group.peer(1).metrics());
+                assertEquals(1L, group.peer(1).counters().get("replication.replicas.kept"), lane);
+                assertEquals(2, group.peer(0).metrics().replicasSent(), lane + ": kept counts as delivered for the sender: "
+                        + group.peer(0).metrics());
+                assertArrayEquals(rewritten, bytesOf(group.peer(1).readAll(index)), lane + ": a plain put's replica replaces");
+                assertArrayEquals(formOfPeer0, bytesOf(group.peer(0).readAll(chunk)), lane);
+                group.kill(1);
+                assertArrayEquals(formOfPeer1, bytesOf(group.peer(2).readAll(chunk)), lane + ": peer 1's replica on peer 2");
+            }
+        }
+    }
+
     @Test
     void aPutBeyondTheMemoryLimitFailsNamingTheLimitAndKeepsWhatWasThere() throws Exception {
         try (PeerMemoryStore alone = PeerMemoryStore.start(PeerGroup.defaults(0, 1).memoryLimitBytes(MIB).build())) {

@@ -382,6 +382,28 @@ public final class MemoryObjectStore implements ObjectStore {
             }
         }
 
+        /**
+         * Makes the filled bytes the object under the key reserved unless an object is there already (a create-only
+         * replica of a key this store holds): false then, the object there left as it is and this reservation's
+         * memory given back on {@link #close}.
+         */
+        public boolean putIfAbsent() throws IOException {
+            if (memory == null) {
+                throw new IllegalStateException("reservation for " + key + " already put or closed");
+            }
+            checkOpen();
+            if (objects.containsKey(key)) {
+                return false; // cheap early answer; the map's putIfAbsent below is what decides races
+            }
+            StoredObject created = new StoredObject(memory, size, Instant.now(), recycled, objectBytes);
+            memory = null;
+            if (objects.putIfAbsent(key, created) == null) {
+                return true;
+            }
+            created.release();
+            return false;
+        }
+
         @Override
         public void close() {
             if (memory != null) {

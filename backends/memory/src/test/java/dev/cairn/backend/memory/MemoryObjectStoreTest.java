@@ -1,6 +1,7 @@
 package dev.cairn.backend.memory;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -208,6 +209,28 @@ class MemoryObjectStoreTest extends ObjectStoreContract {
 
             memory.close();
             assertEquals(0, parent.getAllocatedMemory(), "kept memory is freed at close");
+        }
+    }
+
+    @Test
+    void aCreateOnlyReservationLeavesAnObjectAlreadyThereAndGivesItsRoomBack() throws IOException {
+        try (BufferAllocator parent = new RootAllocator(AllocationListener.NOOP, 64L << 20, size -> size)) {
+            MemoryObjectStore memory = new MemoryObjectStore(parent, 8L << 20);
+            memory.put("chunks/k", filled(1_000, (byte) 1));
+            try (MemoryObjectStore.Reservation r = memory.reserve("chunks/k", 3_000)) {
+                r.buffer().put(new byte[3_000]);
+                assertFalse(r.putIfAbsent(), "the key is held");
+            }
+            assertEquals(1_000, memory.stat("chunks/k").size(), "the object there is left as it was");
+            assertEquals(1_000, memory.usedBytes(), "the reservation's room is not counted");
+            try (MemoryObjectStore.Reservation r = memory.reserve("chunks/new", 2_000)) {
+                r.buffer().put(new byte[2_000]);
+                assertTrue(r.putIfAbsent());
+                assertThrows(IllegalStateException.class, r::putIfAbsent, "put once");
+            }
+            assertEquals(2_000, memory.stat("chunks/new").size());
+            memory.close();
+            assertEquals(0, parent.getAllocatedMemory(), "nothing leaked");
         }
     }
 
