@@ -5,6 +5,7 @@ import dev.cairn.ObjectTooLargeException;
 import io.grpc.ManagedChannel;
 import io.grpc.netty.NettyChannelBuilder;
 import io.netty.channel.ChannelOption;
+import java.io.EOFException;
 import java.io.IOException;
 import java.io.InterruptedIOException;
 import java.net.InetSocketAddress;
@@ -517,7 +518,9 @@ final class PeerLink implements AutoCloseable {
      * The whole of {@code key} as this peer holds it, if at most {@code maxBytes}: in one request over the bulk lane
      * (a READ of one byte more than the limit, whose answer's header says how much follows), else a stat and reads
      * over Flight. Null if the peer does not hold the key; {@link ObjectTooLargeException} for a larger object, whose
-     * bytes are not read (the lane's connection is dropped instead).
+     * bytes are not read (the lane's connection is dropped instead). Over Flight, an object replaced between the stat
+     * and the reads by a longer or a shorter one fails the call ("changed while read"), as {@link
+     * dev.cairn.ObjectStore#readAll} does, instead of coming back cut.
      */
     byte[] readWhole(String key, long maxBytes) throws IOException {
         long limit = Math.min(maxBytes, Integer.MAX_VALUE - 8);
@@ -551,14 +554,28 @@ final class PeerLink implements AutoCloseable {
             if (info.size() > limit) {
                 throw new ObjectTooLargeException(key, info.size(), limit);
             }
-            ByteBuffer dst = ByteBuffer.allocate((int) info.size());
-            while (dst.hasRemaining()) {
+            // A byte more than the stat gave, as ObjectStore.readAll reads: an object replaced by a longer one after
+            // the stat fails the read instead of coming back cut to the old length as if it were whole.
+            long size = info.size();
+            ByteBuffer dst = ByteBuffer.allocate((int) size + 1);
+            do {
+                int asked = dst.remaining();
                 int n = readRound(key, dst.position(), dst);
-                if (n <= 0) {
-                    return null; // deleted or replaced by a shorter version meanwhile: as if not held
+                if (n < 0) {
+                    return null; // deleted meanwhile: as if not held
                 }
+                // A round that ends short of the stat's size read a shorter version: going on from there would join
+                // its bytes to a later version's, the whole of which may again have the stat's size.
+                if (n < asked && dst.position() < size) {
+                    throw new EOFException("object " + key + " at " + this + " changed while read: ended at "
+                            + dst.position() + " of the " + size + " bytes it had");
+                }
+            } while (dst.position() < size);
+            if (dst.position() > size) {
+                throw new IOException("object " + key + " at " + this + " changed while read: longer than the " + size
+                        + " bytes it had");
             }
-            return dst.array();
+            return java.util.Arrays.copyOf(dst.array(), (int) size);
         } finally {
             calls.decrementAndGet();
         }
