@@ -4,9 +4,11 @@ package dev.cairn.backend.flight;
  * Counters of one {@link PeerMemoryStore} since it started, as of one moment.
  *
  * @param bytesReplicated   bytes of replicas this peer sent and its targets accepted
- * @param replicasSent      replicas this peer sent and its targets accepted
- * @param replicasDropped   replicas this peer gave up on: queue full past the put's deadline, target down or failing
- * @param replicasRefused   replicas this peer's targets refused because they were over their memory limit
+ * @param replicasSent      replicas this peer sent and its targets accepted, at their first try or a later one
+ * @param replicasDropped   replicas not sent at their first try: queue full past the put's deadline, target down or
+ *                          failing; those whose target did not answer or whose queue was full are tried again later
+ * @param replicasRefused   replicas this peer's targets refused at their first try because they were over their
+ *                          memory limit; tried again later, with a growing pause, until taken or deleted here
  * @param replicationLagBytes bytes queued for replication or being sent now
  * @param replicasReceived  replicas other peers sent to this one and it holds
  * @param replicasRejected  replicas other peers sent to this one that it refused for its memory limit

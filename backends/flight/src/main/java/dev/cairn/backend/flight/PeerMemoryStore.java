@@ -49,8 +49,9 @@ import org.apache.arrow.memory.RootAllocator;
  * <ul>
  *   <li>{@link #put} stores locally (failing with an {@link IOException} naming the memory limit when the object
  *       does not fit), then queues the object for each target. Replication is asynchronous, FIFO per target and
- *       bounded: when a target's queue is full the put waits up to the call timeout, then drops that replica and
- *       counts it ({@link PeerMemoryMetrics#replicasDropped()}). A dead target fails fast and holds back no one.
+ *       bounded: when a target's queue is full the put waits up to the call timeout, then leaves that replica out
+ *       of the queue and counts it ({@link PeerMemoryMetrics#replicasDropped()}); such a replica, one a target refused
+ *       (full), and one a target did not answer for are remembered and tried again later ({@link Replication}). A dead target fails fast and holds back no one.
  *       {@link #awaitReplication} waits until everything queued was sent.</li>
  *   <li>{@link #putIfAbsent} asks every reachable peer first and creates nothing if one holds the key, then creates
  *       atomically in this peer's memory. Two peers creating the same key at the same instant can both win: exact
@@ -65,7 +66,8 @@ import org.apache.arrow.memory.RootAllocator;
  * </ul>
  *
  * <p>Memory: the objects (this peer's and the replicas it holds for others) count against
- * {@link PeerMemoryConfig#memoryLimitBytes()}; a replica that does not fit is refused and counted by both sides.
+ * {@link PeerMemoryConfig#memoryLimitBytes()}; a replica that does not fit is refused and counted by both sides, and
+ * its sender tries it again later.
  * Objects in transit use a separate, also bounded, transfer budget. {@link #close()} stops the server and the
  * senders and frees everything; it fails if any Arrow memory leaked.
  */
@@ -293,6 +295,7 @@ public final class PeerMemoryStore implements ObjectStore {
     @Override
     public java.util.Map<String, Long> gauges() {
         return java.util.Map.of("replication.lag.bytes", replication == null ? 0 : replication.lagBytes(),
+                "replication.retries.pending", replication == null ? 0L : replication.pendingRetries(),
                 "memory.used.bytes", memory.usedBytes());
     }
 

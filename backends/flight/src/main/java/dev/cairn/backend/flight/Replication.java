@@ -17,15 +17,27 @@ import java.util.concurrent.locks.ReentrantLock;
  * <p>A queue entry names a key, not bytes: the sender copies the object's current version out of the memory tier
  * when its turn comes, so queued work costs no memory beyond the objects themselves, and an object deleted before
  * its turn is skipped. Each target's queue is bounded in bytes (its share of the configured bound); a put waits
- * for room up to its deadline and otherwise drops that replica, counting it. One object larger than the bound is
- * admitted when its queue is empty, so big objects are not dropped for their size alone.
+ * for room up to its deadline and otherwise leaves that replica out of the queue, counting it as dropped and
+ * remembering it (below). One object larger than the bound is admitted when its queue is empty, so big objects are
+ * not left out for their size alone.
  *
  * <p>A replica that could not be sent because its target did not answer (down, not started yet, unreachable) is
  * counted as dropped and remembered: the sender tries it again, after the queue's own work, first after
  * {@value #FIRST_RETRY_MILLIS} ms and then at most every {@value #MAX_RETRY_MILLIS} ms, and sends every remembered
  * replica once the target answers, skipping objects deleted meanwhile. Without this a rank that started a little
  * later than its peers never got their first step's replicas, and that step, committed in peer memory, was lost with
- * the writer (found by RankChaosTest). A target that refuses a replica (its memory limit) is not asked again.
+ * the writer (found by RankChaosTest).
+ *
+ * <p>A replica left out of a full queue, and one its target refused (its memory limit, often full only until its next
+ * collection), are remembered the same way. Chunks are deduplicated, so an unchanged chunk is written, and replicated,
+ * once and every later step names it: forgotten, its writer's loss lost every such step from peer memory. A refused
+ * replica goes to the back of the remembered ones on each try, so one that never fits does not hold back the others,
+ * and while a target refuses, the pause between tries keeps growing (to {@value #MAX_RETRY_MILLIS} ms) whatever else
+ * it takes; a remembered replica it then takes means it has room, and the rest go at once. Each try of a refused
+ * replica sends it whole again (the bulk lane reads what it refuses), at most one replica per pause per target.
+ *
+ * <p>A try sends the object as its writer holds it then: a key deleted here meanwhile is skipped, and {@link
+ * #awaitNotSending} covers a try in flight, so no try lands a deleted key after the delete's calls to the peers.
  */
 final class Replication {
 
@@ -55,10 +67,15 @@ final class Replication {
     private final List<ArrayDeque<Entry>> queues = new ArrayList<>();
     private final long[] queuedBytes;
     private final String[] sending;
-    /** Per target: replicas it did not answer for, to send again, oldest first; when to try next, and the pause after. */
+    /**
+     * Per target: replicas to send again (it did not answer, refused them, or its queue was full), oldest first; when
+     * to try next, and the pause after.
+     */
     private final List<ArrayDeque<Entry>> remembered = new ArrayList<>();
     private final long[] nextRetryNanos;
     private final long[] retryPauseNanos;
+    /** Per target: it refused a replica and has not taken a remembered one since (its memory may still be full). */
+    private final boolean[] refusing;
     private final List<Thread> workers = new ArrayList<>();
     private boolean stopped;
 
@@ -77,6 +94,7 @@ final class Replication {
         this.sending = new String[targets.size()];
         this.nextRetryNanos = new long[targets.size()];
         this.retryPauseNanos = new long[targets.size()];
+        this.refusing = new boolean[targets.size()];
         for (int t = 0; t < targets.size(); t++) {
             queues.add(new ArrayDeque<>());
             remembered.add(new ArrayDeque<>());
@@ -108,7 +126,8 @@ final class Replication {
                     throw new IOException("peer store is closed");
                 }
                 if (queuedBytes[t] > 0 && queuedBytes[t] + size > boundPerTarget) {
-                    replicasDropped.increment(); // the queue stayed full until the deadline
+                    replicasDropped.increment(); // the queue stayed full until the deadline: tried again later
+                    remember(t, new Entry(key, size, createOnly), false, false);
                     continue;
                 }
                 queues.get(t).addLast(new Entry(key, size, createOnly));
@@ -174,6 +193,20 @@ final class Replication {
         }
     }
 
+    /** Replicas remembered to try again, over all targets (a target down, full, or a queue that was full). */
+    int pendingRetries() {
+        lock.lock();
+        try {
+            int total = 0;
+            for (ArrayDeque<Entry> kept : remembered) {
+                total += kept.size();
+            }
+            return total;
+        } finally {
+            lock.unlock();
+        }
+    }
+
     /** Tells the senders to stop, abandoning what is queued, and interrupts what they are doing. */
     void stop() {
         lock.lock();
@@ -224,7 +257,7 @@ final class Replication {
             } finally {
                 lock.unlock();
             }
-            boolean answered = true;
+            Outcome outcome = Outcome.GONE; // an Error thrown by the send leaves it so
             try {
                 long sent = sender.send(peer, entry.key(), entry.createOnly());
                 if (sent >= 0) {
@@ -233,22 +266,27 @@ final class Replication {
                     if (again) {
                         replicasResent.increment();
                     }
+                    outcome = Outcome.TAKEN;
+                } else {
+                    outcome = Outcome.GONE; // deleted here meanwhile: nothing to send, now or later
                 }
             } catch (PeerLink.PeerException e) {
-                answered = e.refused();
+                outcome = e.refused() ? Outcome.REFUSED : Outcome.UNANSWERED;
                 if (!again) {
                     (e.refused() ? replicasRefused : replicasDropped).increment();
                 }
             } catch (IOException e) {
-                answered = false;
+                outcome = Outcome.UNANSWERED;
                 if (!again) {
                     replicasDropped.increment();
                 }
             } catch (RuntimeException e) {
+                outcome = Outcome.GONE;
                 if (!again) {
                     replicasDropped.increment();
                 }
             } catch (InterruptedException e) {
+                outcome = Outcome.GONE;
                 if (!again) {
                     replicasDropped.increment(); // stop() interrupts: the loop sees stopped next
                 }
@@ -259,11 +297,21 @@ final class Replication {
                     if (!again) {
                         queuedBytes[slot] -= entry.size();
                     }
-                    if (answered) {
-                        retryPauseNanos[slot] = 0; // the target is back: the other remembered replicas go at once
-                        nextRetryNanos[slot] = System.nanoTime();
-                    } else {
-                        remember(slot, entry, again);
+                    switch (outcome) {
+                        case TAKEN, GONE -> {
+                            if ((outcome == Outcome.TAKEN && again) || remembered.get(slot).isEmpty()) {
+                                refusing[slot] = false; // it took a remembered replica: it has room again
+                            }
+                            if (!refusing[slot]) {
+                                retryPauseNanos[slot] = 0; // the target is back: the remembered replicas go at once
+                                nextRetryNanos[slot] = System.nanoTime();
+                            }
+                        }
+                        case REFUSED -> {
+                            refusing[slot] = true;
+                            remember(slot, entry, again, true);
+                        }
+                        case UNANSWERED -> remember(slot, entry, again, false);
                     }
                     changed.signalAll();
                 } finally {
@@ -273,15 +321,31 @@ final class Replication {
         }
     }
 
+    /** How one try of a replica ended. */
+    private enum Outcome {
+        /** The target holds it now (or kept its own create-only object under the key). */
+        TAKEN,
+        /** Nothing more to do: deleted here meanwhile, or failed in a way a try again would not mend. */
+        GONE,
+        /** The target answered that it cannot hold it now (its memory limit): tried again later. */
+        REFUSED,
+        /** The target did not answer (down, unreachable, past the deadline): tried again later. */
+        UNANSWERED
+    }
+
     /** Under the lock: whether remembered replicas of {@code slot} are due for another try. */
     private boolean retryDue(int slot) {
         return !remembered.get(slot).isEmpty() && System.nanoTime() - nextRetryNanos[slot] >= 0;
     }
 
-    /** Under the lock: keeps {@code entry} to try again; a replica tried again and failed goes back in front. */
-    private void remember(int slot, Entry entry, boolean again) {
+    /**
+     * Under the lock: keeps {@code entry} to try again. A replica tried again whose target did not answer goes back in
+     * front (the order of the others is kept for when it does); one {@code refused} goes to the back, so that one
+     * that never fits does not hold back the others.
+     */
+    private void remember(int slot, Entry entry, boolean again, boolean refused) {
         ArrayDeque<Entry> kept = remembered.get(slot);
-        if (again) {
+        if (again && !refused) {
             kept.addFirst(entry);
         } else {
             kept.addLast(entry);
