@@ -2,8 +2,10 @@ package dev.cairn.tiers;
 
 import dev.cairn.DType;
 import dev.cairn.tiers.internal.codec.ChunkCodec;
+import dev.cairn.tiers.internal.codec.Codec;
 import dev.cairn.tiers.internal.codec.ContentHash;
 import dev.cairn.tiers.internal.codec.Scratch;
+import dev.cairn.tiers.internal.codec.StoredChunkHeader;
 import dev.cairn.tiers.internal.manifest.ChunkRef;
 import dev.cairn.tiers.internal.manifest.EntryRecord;
 import dev.cairn.tiers.internal.manifest.Manifest;
@@ -11,7 +13,9 @@ import dev.cairn.tiers.internal.manifest.ManifestFormat;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.time.Instant;
+import java.util.EnumSet;
 import java.util.List;
+import java.util.Set;
 import java.util.SplittableRandom;
 import java.util.concurrent.atomic.AtomicBoolean;
 import org.apache.arrow.memory.RootAllocator;
@@ -33,6 +37,17 @@ final class Warmup implements Runnable {
      */
     private static final int ROUNDS = 24;
     private static final int SAMPLE_BYTES = 1 << 20;
+    /**
+     * Each round decodes and verifies the sample as pieces of this size, one call each (256 a round, 6,144 in all),
+     * rather than as one 1 MiB call. Few long calls get the decode and hash loops compiled by C2 only for on-stack
+     * replacement (OSR): the methods' own entries stay C1 code, the C2 compile of the entry is asked for only by a
+     * later call (the restore's own, which then waits on it), and a C2 compile still queued when the warm-up stops
+     * calling is dropped as stale (TieredCompileTaskTimeout). Both seen with -XX:+LogCompilation in a replacement's
+     * first restore: XXH3's entry compiled by C2 inside it, FloatPlanes.join's OSR compile dropped as stale and its
+     * 4 MiB chunks decoded by C1 code. Thousands of calls reach the invocation counts at which the tiered policy
+     * compiles the entries themselves with C2, while the calls still come.
+     */
+    static final int PIECE_BYTES = 4 << 10;
     /** Lengths 0 to 300 are hashed (every length class of XXH3, below), each at offsets 0 to 7. */
     private static final int HASHED_LENGTHS = 301;
     private static final int HASH_OFFSETS = 8;
@@ -80,8 +95,12 @@ final class Warmup implements Runnable {
         }
     }
 
+    /** What a warm-up ran, for tests: calls of the decode and of the hash, and the codecs its pieces were stored in. */
+    record Coverage(int decodes, int hashes, int pieceDecodes, Set<Codec> pieceCodecs) {
+    }
+
     /** The warm-up's work, throwing what {@link #run} ignores (tests call this to see that it runs to its end). */
-    void warm() throws java.io.IOException {
+    Coverage warm() throws java.io.IOException {
         try (RootAllocator allocator = new RootAllocator(32L << 20); Scratch scratch = new Scratch(allocator, "warmup");
              ChunkCodec codec = new ChunkCodec(1, scratch)) {
             ByteBuffer raw = scratch.buffer().atLeast(SAMPLE_BYTES).order(ByteOrder.LITTLE_ENDIAN);
@@ -93,19 +112,58 @@ final class Warmup implements Runnable {
             ByteBuffer back = scratch.buffer().atLeast(SAMPLE_BYTES);
             ContentHash.Hasher hasher = ContentHash.CURRENT.hasher();
             hashEveryLengthClass(hasher, raw);
+            int hashes = 2 * HASHED_LENGTHS * HASH_OFFSETS;
             String hash = hasher.hex(raw, 0, SAMPLE_BYTES);
+            hashes++;
+            // The sample's pieces, each stored as a chunk of its own in the codec chosen for the whole sample (a piece
+            // probed alone may choose another: byte planes, whose join is another method), one after the other in
+            // piecesStored, with their hashes.
             ChunkCodec.Encoded encoded = new ChunkCodec.Encoded();
+            Codec sampleCodec = codec.encodeChoosing(raw, 0, SAMPLE_BYTES, 4, stored, encoded).codec();
+            int pieces = SAMPLE_BYTES / PIECE_BYTES;
+            int pieceBound = ChunkCodec.maxEncodedBytes(PIECE_BYTES);
+            ByteBuffer piecesStored = scratch.buffer().atLeast(pieces * pieceBound);
+            int[] pieceAt = new int[pieces];
+            int[] pieceLength = new int[pieces];
+            String[] pieceHash = new String[pieces];
+            Set<Codec> pieceCodecs = EnumSet.noneOf(Codec.class);
+            for (int p = 0; p < pieces; p++) {
+                int n = codec.encodeAs(sampleCodec, raw, p * PIECE_BYTES, PIECE_BYTES, stored);
+                pieceAt[p] = p * pieceBound;
+                pieceLength[p] = n;
+                piecesStored.put(pieceAt[p], stored, 0, n);
+                pieceHash[p] = hasher.hex(raw, p * PIECE_BYTES, PIECE_BYTES);
+                hashes++;
+                pieceCodecs.add(StoredChunkHeader.codecOf(piecesStored, pieceAt[p], n));
+            }
+            int decodes = 0;
+            int pieceDecodes = 0;
             for (int round = 0; round < ROUNDS; round++) {
                 int n = codec.encodeChoosing(raw, 0, SAMPLE_BYTES, 4, stored, encoded).length();
-                codec.decode(stored, 0, n, back, 0, SAMPLE_BYTES);
-                if (!hasher.matches(back, 0, SAMPLE_BYTES, hash)) {
-                    throw new IllegalStateException("warm-up: a decoded sample does not match its hash");
+                if (round == 0) {
+                    codec.decode(stored, 0, n, back, 0, SAMPLE_BYTES);
+                    decodes++;
+                    if (!hasher.matches(back, 0, SAMPLE_BYTES, hash)) {
+                        throw new IllegalStateException("warm-up: the decoded sample does not match its hash");
+                    }
+                    hashes++;
+                }
+                for (int p = 0; p < pieces; p++) {
+                    // As a restore reads a chunk (StoredChunks): decode into the target, then check its hash there.
+                    codec.decode(piecesStored, pieceAt[p], pieceLength[p], back, p * PIECE_BYTES, PIECE_BYTES);
+                    if (!hasher.matches(back, p * PIECE_BYTES, PIECE_BYTES, pieceHash[p])) {
+                        throw new IllegalStateException("warm-up: a decoded piece does not match its hash");
+                    }
+                    decodes++;
+                    pieceDecodes++;
+                    hashes++;
                 }
             }
             ChunkRef chunk = new ChunkRef(0, SAMPLE_BYTES, hash, encoded.codec().manifestName(), encoded.length());
             Manifest m = new Manifest(ManifestFormat.FORMAT_VERSION, "warmup", 1, 1, 0, Instant.now(), SAMPLE_BYTES,
                     List.of(new EntryRecord("w", true, DType.F32, new long[] {SAMPLE_BYTES / 4}, SAMPLE_BYTES, 0, List.of(chunk))));
             ManifestFormat.read(ByteBuffer.wrap(ManifestFormat.write(m, "manifest", allocator)), "warmup manifest", allocator);
+            return new Coverage(decodes, hashes, pieceDecodes, pieceCodecs);
         }
     }
 }
