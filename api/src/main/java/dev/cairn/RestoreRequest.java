@@ -80,6 +80,7 @@ public final class RestoreRequest {
      * whole state would return them (per-rank blobs chosen the same way). For what must be read and checked before
      * anything is overwritten, e.g. the counters and settings a framework saved beside its tensors: check them, then
      * restore {@link #step} of the result's step {@link #into} the tensors. The step is chosen as for a whole restore.
+     * Not recorded as a restore in the metrics, JFR events and log (a look before one; its failures are still thrown).
      *
      * @throws CheckpointException INVALID_INPUT on a request with targets ({@link #into})
      */

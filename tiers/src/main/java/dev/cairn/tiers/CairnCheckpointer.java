@@ -250,12 +250,20 @@ public final class CairnCheckpointer implements Checkpointer {
     @Override
     public RestoreResult restore(RestoreRequest request) {
         long began = System.nanoTime();
+        // A restore of blobs alone is a look before a restore (a framework checking its counters, or whether the run
+        // holds anything): not counted as one, so that it neither doubles the restores a report counts nor logs and
+        // counts a NOT_FOUND for every fresh run's first save.
+        boolean counted = request == null || !request.isBlobsOnly();
         try (var logContext = telemetry.context(request == null ? -1 : request.stepWanted().orElse(-1))) {
             RestoreResult result = restoreNow(request);
-            telemetry.restored(result, began);
+            if (counted) {
+                telemetry.restored(result, began);
+            }
             return result;
         } catch (RuntimeException failed) {
-            telemetry.restoreFailed(failed, began);
+            if (counted) {
+                telemetry.restoreFailed(failed, began);
+            }
             throw failed;
         }
     }

@@ -75,6 +75,10 @@ class MicrometerMetricsTest {
             CheckpointException conflict = assertThrows(CheckpointException.class, () -> cp.save(4, state(4)));
             assertEquals(CheckpointException.Reason.CONFLICT, conflict.reason());
             assertEquals(4, cp.restore(RestoreRequest.latest()).step());
+            // A look at the blobs before a restore is not counted as one, nor is its NOT_FOUND.
+            assertEquals(4, cp.restore(RestoreRequest.latest().blobsOnly()).step());
+            assertEquals(CheckpointException.Reason.NOT_FOUND, assertThrows(CheckpointException.class,
+                    () -> cp.restore(RestoreRequest.step(99).blobsOnly())).reason());
             cp.gc(false);
 
             Timer stall = registry.get("cairn.save.stall").tags("run", "metrics", "rank", "0", "tier", "memory").timer();
@@ -91,6 +95,7 @@ class MicrometerMetricsTest {
             assertEquals(4, registry.get("cairn.commit.count").tag("tier", "memory").counter().count());
             assertEquals(1, registry.get("cairn.save.refused").tag("reason", "CONFLICT").counter().count());
             assertEquals(1, registry.get("cairn.restore.time").tag("tier", "memory").timer().count());
+            assertTrue(registry.find("cairn.restore.failed").counters().isEmpty(), "no restore failed");
             assertTrue(registry.get("cairn.restore.bytes").tag("tier", "memory").counter().count() > 0);
             assertEquals(0, registry.get("cairn.restore.chunks.repaired").tag("tier", "memory").counter().count());
             assertTrue(registry.get("cairn.gc.time").tag("tier", "memory").timer().count() >= 1);

@@ -338,7 +338,12 @@ public final class CairnTrainingListener implements TrainingListener {
     private void save(Trainer trainer) {
         checkDevice(trainer);
         if (!continuesStore) {
-            checkNothingCommitted();
+            java.util.Optional<String> unknown = checkNothingCommitted();
+            if (unknown.isPresent()) {
+                // Training goes on: this save is skipped, and the next one asks again.
+                onSave.accept(new SkippedSave(position().step(), unknown.get()));
+                return;
+            }
             continuesStore = true;
         }
         TrainingPosition at = position();
@@ -369,24 +374,64 @@ public final class CairnTrainingListener implements TrainingListener {
 
     /**
      * Before the first save of a trainer that did not {@link #resume}: the run must hold no committed checkpoint.
-     * Asked of the restore (of the newest step's blobs alone), whose NOT_FOUND is the one answer that says so;
-     * whatever else it throws (STORAGE: a tier that could not be listed) fails the save, to be tried again at the next
-     * one. Not {@link Checkpointer#list()}, which counts a tier it cannot list as holding nothing.
+     * Asked of the restore (of the newest step's blobs alone), whose NOT_FOUND is the one answer that says so. Where
+     * the restore could not tell (STORAGE: a tier that could not be listed; TIMEOUT), returns why: that save is skipped
+     * (a failed tier never fails training), and the next one asks again. Whatever else it throws fails the save. Not
+     * {@link Checkpointer#list()}, which counts a tier it cannot list as holding nothing.
+     *
+     * @throws CheckpointException INVALID_INPUT when the run holds a committed checkpoint
      */
-    private void checkNothingCommitted() {
+    private java.util.Optional<String> checkNothingCommitted() {
         RestoreResult newest;
         try {
             newest = checkpointer.restore(RestoreRequest.latest().blobsOnly());
         } catch (CheckpointException e) {
             if (e.reason() == CheckpointException.Reason.NOT_FOUND) {
-                return;
+                return java.util.Optional.empty();
             }
-            throw new CheckpointException(e.reason(), "the first save of a trainer that did not resume could not "
-                    + "tell whether the run holds committed checkpoints: " + e.getMessage(), e);
+            String why = "the first save of a trainer that did not resume could not tell whether the run holds committed"
+                    + " checkpoints: " + e.getMessage();
+            if (e.reason() == CheckpointException.Reason.STORAGE || e.reason() == CheckpointException.Reason.TIMEOUT) {
+                return java.util.Optional.of(why + "; skipped, the next save asks again");
+            }
+            throw new CheckpointException(e.reason(), why, e);
         }
         throw new CheckpointException(CheckpointException.Reason.INVALID_INPUT, "run holds committed checkpoints "
                 + "(newest step " + newest.step() + ") and this trainer did not resume from them: call resume(trainer) "
                 + "before training, or use a new run name");
+    }
+
+    /**
+     * A save the listener did not take, handed to {@code onSave} as the engine hands a save skipped for
+     * {@code WhenBusy.SKIP}: no tier, nothing stored, {@link #skipped()} says why, {@link #captured()} and
+     * {@link #done()} complete normally, {@link #committed(String)} fails STORAGE with the reason.
+     */
+    private record SkippedSave(long step, String reason) implements CheckpointHandle {
+        @Override
+        public List<String> tiers() {
+            return List.of();
+        }
+
+        @Override
+        public CompletableFuture<Void> captured() {
+            return CompletableFuture.completedFuture(null);
+        }
+
+        @Override
+        public CompletableFuture<dev.cairn.CommitReport> committed(String tier) {
+            return CompletableFuture.failedFuture(new CheckpointException(CheckpointException.Reason.STORAGE,
+                    "step " + step + " was not saved: " + reason));
+        }
+
+        @Override
+        public CompletableFuture<List<dev.cairn.CommitReport>> done() {
+            return CompletableFuture.completedFuture(List.of());
+        }
+
+        @Override
+        public java.util.Optional<String> skipped() {
+            return java.util.Optional.of(reason);
+        }
     }
 
     /**
