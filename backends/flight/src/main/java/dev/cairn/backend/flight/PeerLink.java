@@ -559,7 +559,9 @@ final class PeerLink implements AutoCloseable {
             long size = info.size();
             ByteBuffer dst = ByteBuffer.allocate((int) size + 1);
             do {
-                int asked = dst.remaining();
+                // What this round asks for: readRound reads at most ROUND_BYTES (READ_STREAMS windows), so an intact
+                // object larger than that takes several rounds, each of which comes back full.
+                int asked = Math.min(dst.remaining(), ROUND_BYTES);
                 int n = readRound(key, dst.position(), dst);
                 if (n < 0) {
                     return null; // deleted meanwhile: as if not held

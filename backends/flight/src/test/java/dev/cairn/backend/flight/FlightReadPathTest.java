@@ -181,6 +181,10 @@ class FlightReadPathTest {
                         }
                     }
                     assertEquals(-1, link.read("missing", 0, dst.clear()));
+                    // A whole read (stat, then rounds of READ_STREAMS windows) of an object larger than one round:
+                    // each full round but the last must not be taken for one that ended early.
+                    assertArrayEquals(content, link.readWhole("big", size), "read whole, at its limit");
+                    assertArrayEquals(content, link.readWhole("big", 2L * size), "read whole, under its limit");
                 } finally {
                     link.close();
                 }
