@@ -54,7 +54,9 @@ import org.apache.arrow.memory.RootAllocator;
  *       (full), and one a target did not answer for are remembered and tried again later ({@link Replication}). A dead target fails fast and holds back no one.
  *       {@link #awaitReplication} waits until everything queued was sent.</li>
  *   <li>{@link #putIfAbsent} asks every reachable peer first and creates nothing if one holds the key, then creates
- *       atomically in this peer's memory. Two peers creating the same key at the same instant can both win: exact
+ *       atomically in this peer's memory; its replicas replace what a target holds under the key, as
+ *       {@link #put}'s do (only a chunk's create, {@link #putIfAbsentSyncingNameLater} and
+ *       {@link #putIfAbsentGathered}, sends create-only replicas). Two peers creating the same key at the same instant can both win: exact
  *       create-only across peers relies on a single writer per key, which the engine guarantees for a MANIFEST
  *       (rank 0 writes it).</li>
  *   <li>{@link #delete} removes the local copy, waits until no replica of the key is in flight from here, and then
@@ -348,7 +350,10 @@ public final class PeerMemoryStore implements ObjectStore {
         if (!memory.putIfAbsent(key, data)) {
             return false;
         }
-        replicate(key, size, true);
+        // A plain replica, not a create-only one: what this create-only write is for (a MANIFEST, a rank's index)
+        // names the bytes written here, and a target may still hold a stale object of a failed attempt under the key
+        // (a peer that was down when the peers were asked above); a create-only replica would leave that one there.
+        replicate(key, size, false);
         return true;
     }
 
@@ -745,7 +750,7 @@ public final class PeerMemoryStore implements ObjectStore {
     // ---- replication ---------------------------------------------------------------------------------------
 
     /**
-     * Queues {@code key}'s replicas; {@code createOnly} for an object created create-only here, whose replica then
+     * Queues {@code key}'s replicas; {@code createOnly} for a chunk created here, whose replica then
      * replaces nothing its target holds (a chunk the target created itself, perhaps in another stored form: its own
      * index records that form's length).
      */

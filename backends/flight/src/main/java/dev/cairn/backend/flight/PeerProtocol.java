@@ -45,7 +45,7 @@ import org.apache.arrow.vector.types.pojo.Schema;
  * </pre>
  *
  * A missing key is the Flight status NOT_FOUND; a replica the receiver cannot hold is RESOURCE_EXHAUSTED. A replica
- * flagged {@link #CREATE_ONLY} (its writer created the object create-only: a chunk) never replaces an object the
+ * flagged {@link #CREATE_ONLY} (a chunk, which its writer created create-only) never replaces an object the
  * receiver holds under its key: the receiver keeps its own and answers OK, as for a replica it took.
  *
  * <p>Versions are not negotiated: a peer refuses any message whose version is not its own, naming both, so every

@@ -108,7 +108,7 @@ final class Replication {
 
     /**
      * Queues {@code key} for every target, waiting for room until {@code deadlineNanos}; drops what does not fit.
-     * {@code createOnly}: the object was created create-only here (a chunk), and its replica must not replace an
+     * {@code createOnly}: the object is a chunk created here, and its replica must not replace an
      * object a target holds under the key (one the target created itself, perhaps in another form).
      */
     void enqueue(String key, long size, boolean createOnly, long deadlineNanos) throws IOException {

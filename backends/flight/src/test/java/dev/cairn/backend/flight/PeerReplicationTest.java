@@ -198,6 +198,43 @@ class PeerReplicationTest {
         }
     }
 
+    /**
+     * A plain putIfAbsent (a MANIFEST, a rank's index) names the bytes its writer created, so its replica replaces a
+     * stale object its target holds under the key, as a put's does; only a chunk's create is create-only on arrival.
+     * The index of a replaced rank's re-save of a step: the peers were asked while its target, peer 1, could not
+     * take it (full here; down in the field), the replica is tried again later, and meanwhile peer 1 holds the dead
+     * attempt's index under the key. Kept there, the step's MANIFEST (naming the new index's digest) could not be
+     * read from peer memory once the writer is lost.
+     */
+    @Test
+    void aPlainPutIfAbsentsReplicaReplacesAStaleObjectItsTargetHolds() throws Exception {
+        try (PeerGroup group = PeerGroup.start(3, b -> b.memoryLimitBytes(2 * MIB))) { // ring 0 -> 1 -> 2 -> 0
+            String filler = "run/chunks/ff/filler";
+            group.peer(1).put(filler, ByteBuffer.wrap(randomBytes(1, (int) (1.5 * MIB)))); // peer 1 nearly full
+            group.awaitReplication();
+            String index = "run/steps/7/rank-0.index";
+            byte[] fresh = randomBytes(2, (int) MIB);
+            assertTrue(group.peer(0).putIfAbsent(index, ByteBuffer.wrap(fresh)), "no peer holds it yet");
+            group.awaitReplication();
+            assertEquals(1, group.peer(0).metrics().replicasRefused(), "peer 1 was full: " + group.peer(0).metrics());
+
+            byte[] stale = randomBytes(3, 100); // the dead attempt's index, arriving at peer 1 meanwhile
+            group.peer(1).put(index, ByteBuffer.wrap(stale));
+            group.peer(1).delete(filler); // room on peer 1 again: the retry is taken
+            // Waits for the retry's answer (taken or kept), not for a time.
+            long until = System.nanoTime() + TimeUnit.SECONDS.toNanos(40);
+            while (group.peer(1).metrics().replicasReceived() + group.peer(1).metrics().replicasKept() < 1) {
+                assertTrue(System.nanoTime() - until < 0, "the retry has not reached peer 1 after 40 s: "
+                        + group.peer(1).metrics() + "; sender " + group.peer(0).metrics());
+                Thread.sleep(20);
+            }
+            assertEquals(0, group.peer(1).metrics().replicasKept(), group.peer(1).metrics().toString());
+            group.kill(0);
+            assertArrayEquals(fresh, bytesOf(group.peer(1).readAll(index)),
+                    "the writer's index replaced the stale one, and outlives its writer");
+        }
+    }
+
     @Test
     void aPutBeyondTheMemoryLimitFailsNamingTheLimitAndKeepsWhatWasThere() throws Exception {
         try (PeerMemoryStore alone = PeerMemoryStore.start(PeerGroup.defaults(0, 1).memoryLimitBytes(MIB).build())) {
