@@ -50,6 +50,9 @@ final class BulkServer implements AutoCloseable {
     private final LongAdder replicasKept;
     private volatile boolean closed;
 
+    /** As {@link PeerService#afterDelete}: what a DELETE from another peer waits for once the local copy is gone. */
+    private volatile java.util.function.Consumer<String> afterDelete = key -> { };
+
     BulkServer(int peerIndex, String host, MemoryObjectStore memory, ExecutorService executor,
                ChannelDeadlines deadlines, long callTimeoutNanos) throws IOException {
         this(peerIndex, host, memory, executor, deadlines, callTimeoutNanos, new LongAdder(), new LongAdder(),
@@ -76,6 +79,11 @@ final class BulkServer implements AutoCloseable {
             ChannelDeadlines.closeQuietly(server);
             throw e;
         }
+    }
+
+    /** Sets what a DELETE from another peer waits for once the local copy is gone. */
+    void afterDelete(java.util.function.Consumer<String> wait) {
+        this.afterDelete = wait;
     }
 
     int port() {
@@ -201,6 +209,7 @@ final class BulkServer implements AutoCloseable {
                 case PeerProtocol.LIST -> PeerProtocol.infos(memory.list(keyOrPrefix));
                 default -> {
                     memory.delete(keyOrPrefix);
+                    afterDelete.accept(keyOrPrefix);
                     yield new byte[0];
                 }
             };

@@ -159,6 +159,22 @@ public final class PeerMemoryStore implements ObjectStore {
         List<Integer> targets = config.replicaTargets();
         this.replication = targets.isEmpty() ? null
                 : new Replication(config.peerIndex(), targets, config.replicationQueueBytes(), this::sendReplica);
+        if (replication != null) {
+            // A DELETE from another peer answers only once this peer's own replica of the key is no longer in flight,
+            // as delete() here waits: a try that holds its object then lands before the deleting peer's later calls
+            // (to this peer's targets, if it reaches them after this peer). One that reached a target first may still
+            // be followed there by the replica: an orphan, content-addressed, until the next sweep.
+            Replication sending = replication;
+            java.util.function.Consumer<String> awaitNotSending = key -> {
+                try {
+                    sending.awaitNotSending(key, System.nanoTime() + config.callTimeout().toNanos());
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt(); // the local copy is gone; the answer just comes sooner
+                }
+            };
+            producer.afterDelete(awaitNotSending);
+            lane.afterDelete(awaitNotSending);
+        }
         if (!config.peers().isEmpty()) {
             connect(config.peers());
         }

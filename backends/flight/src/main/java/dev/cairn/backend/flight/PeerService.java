@@ -49,6 +49,11 @@ final class PeerService extends NoOpFlightProducer {
     /** The group's barriers, kept by peer 0 (others answer nothing for them). */
     private final PeerBarriers barriers = new PeerBarriers();
     private volatile boolean closed;
+    /**
+     * Called after a DELETE from another peer removed the local copy: waits until this peer's own replica of the key
+     * is no longer in flight (as {@link PeerMemoryStore#delete} does), so the delete's answer comes after it.
+     */
+    private volatile java.util.function.Consumer<String> afterDelete = key -> { };
 
     PeerService(int peerIndex, MemoryObjectStore memory, BufferAllocator transfer, long callTimeoutNanos, int bulkPort,
                 LongAdder replicasReceived, LongAdder replicasRefused) {
@@ -65,6 +70,11 @@ final class PeerService extends NoOpFlightProducer {
         this.callTimeoutNanos = callTimeoutNanos;
         this.replicasReceived = replicasReceived;
         this.replicasRefused = replicasRefused;
+    }
+
+    /** Sets what a DELETE from another peer waits for once the local copy is gone (see {@link #afterDelete}). */
+    void afterDelete(java.util.function.Consumer<String> wait) {
+        this.afterDelete = wait;
     }
 
     /**
@@ -137,7 +147,11 @@ final class PeerService extends NoOpFlightProducer {
                         listener.onNext(new Result(PeerProtocol.info(info)));
                     }
                 }
-                case PeerProtocol.DELETE_ACTION -> memory.delete(PeerProtocol.decodeKeyBody(action.getBody(), PeerProtocol.DELETE));
+                case PeerProtocol.DELETE_ACTION -> {
+                    String key = PeerProtocol.decodeKeyBody(action.getBody(), PeerProtocol.DELETE);
+                    memory.delete(key);
+                    afterDelete.accept(key);
+                }
                 case PeerProtocol.BULK_ACTION -> {
                     PeerProtocol.decodeKeyBody(action.getBody(), PeerProtocol.BULK); // checks magic and version
                     listener.onNext(new Result(PeerProtocol.bulkPort(bulkPort)));
