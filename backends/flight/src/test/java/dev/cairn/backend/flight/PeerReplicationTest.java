@@ -362,8 +362,13 @@ class PeerReplicationTest {
 
             group.peer(0).delete(chunk); // garbage collection, through its writer: no try of it in flight after this
             group.peer(1).delete(filler); // room on peer 1 again
-            // The next try finds the object gone and forgets it: waits for that, not for a time.
+            // The next try finds the object gone and forgets it: waits for that, not for a time; the deadline bounds
+            // a hang (a retry never tried, or never forgotten), far beyond the few seconds it takes on a busy machine.
+            long until = System.nanoTime() + TimeUnit.SECONDS.toNanos(40);
             while (group.peer(0).gauges().get("replication.retries.pending") > 0) {
+                assertTrue(System.nanoTime() - until < 0, "peer 0 still has "
+                        + group.peer(0).gauges().get("replication.retries.pending") + " retries pending after 40 s: "
+                        + group.peer(0).metrics());
                 Thread.sleep(20);
             }
             assertEquals(0, group.peer(1).usedBytes(), "nothing landed on peer 1");
