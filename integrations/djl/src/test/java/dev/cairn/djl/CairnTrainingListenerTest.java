@@ -111,19 +111,7 @@ class CairnTrainingListenerTest {
 
     @Test
     void aModelWithParametersWithoutGradientResumedInThisProcessEndsLikeTheUninterruptedRun() throws Exception {
-        Map<String, String> expected;
-        try (MemoryObjectStore otherMemory = new MemoryObjectStore(64L << 20);
-             Checkpointer other = Checkpointer.open(CairnConfig.builder("uninterrupted")
-                     .tier(TierConfig.of("memory", otherMemory)).encoderThreads(1).chunkBytes(16 << 10)
-                     .stagingBytes(4 << 20).build())) {
-            CheckpointableAdam adam = TinyRun.adam();
-            CairnTrainingListener cairn = CairnTrainingListener.builder(other, adam).everySteps(3).build();
-            try (Model model = TinyRun.modelWithBatchNorm(); Trainer trainer = TinyRun.trainer(model, adam, cairn)) {
-                cairn.resume(trainer);
-                EasyTrain.fit(trainer, 3, new ShuffledBatches(TinyRun.SEED, 5), null);
-                expected = TinyRun.parameterHashes(model);
-            }
-        }
+        Map<String, String> expected = uninterruptedRun(TinyRun::modelWithBatchNorm, 3);
         assertTrue(expected.keySet().stream().anyMatch(name -> name.contains("runningMean")), () -> "names: " + expected.keySet());
 
         ShuffledBatches data = new ShuffledBatches(TinyRun.SEED, 5);
@@ -225,19 +213,7 @@ class CairnTrainingListenerTest {
      */
     @Test
     void aModelThatUsesABlockTwiceSavesEachTiedParameterOnceAndResumesToTheUninterruptedRun() throws Exception {
-        Map<String, String> expected;
-        try (MemoryObjectStore otherMemory = new MemoryObjectStore(64L << 20);
-             Checkpointer other = Checkpointer.open(CairnConfig.builder("uninterrupted")
-                     .tier(TierConfig.of("memory", otherMemory)).encoderThreads(1).chunkBytes(16 << 10)
-                     .stagingBytes(4 << 20).build())) {
-            CheckpointableAdam adam = TinyRun.adam();
-            CairnTrainingListener cairn = CairnTrainingListener.builder(other, adam).everySteps(3).build();
-            try (Model model = TinyRun.modelWithTiedLayer(); Trainer trainer = TinyRun.trainer(model, adam, cairn)) {
-                cairn.resume(trainer);
-                EasyTrain.fit(trainer, 2, new ShuffledBatches(TinyRun.SEED, 5), null);
-                expected = TinyRun.parameterHashes(model);
-            }
-        }
+        Map<String, String> expected = uninterruptedRun(TinyRun::modelWithTiedLayer, 2);
         assertEquals(List.of("01Linear_weight", "01Linear_bias", "03Linear_weight", "03Linear_bias", "04Linear_weight",
                 "04Linear_bias"), List.copyOf(expected.keySet()));
 
@@ -448,5 +424,24 @@ class CairnTrainingListenerTest {
 
     private static long i64(TrainingState state, String blob) {
         return ByteBuffer.wrap(state.blob(blob).toByteArray()).order(ByteOrder.LITTLE_ENDIAN).getLong();
+    }
+
+    /**
+     * The parameter hashes of {@code model} trained {@code epochs} epochs of 5 batches without interruption, saving
+     * every 3 steps into a memory tier of its own, as the resumed runs the tests compare with do.
+     */
+    private static Map<String, String> uninterruptedRun(java.util.function.Supplier<Model> model, int epochs) throws Exception {
+        try (MemoryObjectStore otherMemory = new MemoryObjectStore(64L << 20);
+             Checkpointer other = Checkpointer.open(CairnConfig.builder("uninterrupted")
+                     .tier(TierConfig.of("memory", otherMemory)).encoderThreads(1).chunkBytes(16 << 10)
+                     .stagingBytes(4 << 20).build())) {
+            CheckpointableAdam adam = TinyRun.adam();
+            CairnTrainingListener cairn = CairnTrainingListener.builder(other, adam).everySteps(3).build();
+            try (Model m = model.get(); Trainer trainer = TinyRun.trainer(m, adam, cairn)) {
+                cairn.resume(trainer);
+                EasyTrain.fit(trainer, epochs, new ShuffledBatches(TinyRun.SEED, 5), null);
+                return TinyRun.parameterHashes(m);
+            }
+        }
     }
 }
