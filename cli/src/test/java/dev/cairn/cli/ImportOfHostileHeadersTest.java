@@ -86,4 +86,28 @@ class ImportOfHostileHeadersTest {
         assertTrue(r.err().contains(why) && r.err().contains("INVALID_INPUT"), r.err());
         assertTrue(!Files.exists(store.resolve("x/steps/1/MANIFEST")), "nothing committed");
     }
+
+    /**
+     * Two files of one checkpoint that give one metadata key two values: refused, naming the key, where the first file
+     * in sorted order used to win silently.
+     */
+    @Test
+    void twoFilesThatDisagreeOnAMetadataValueAreRefused() throws IOException {
+        Path dir = tmp.resolve("two");
+        Files.createDirectories(dir);
+        int n = 0;
+        for (String value : new String[] {"one", "two"}) {
+            String header = "{\"__metadata__\":{\"cairn.blob.x\":\"" + value + "\"},"
+                    + "\"t" + n + "\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}}";
+            byte[] json = header.getBytes(StandardCharsets.UTF_8);
+            ByteBuffer b = ByteBuffer.allocate(8 + json.length + 8).order(ByteOrder.LITTLE_ENDIAN);
+            b.putLong(json.length).put(json);
+            Files.write(dir.resolve("part-" + n++ + ".safetensors"), b.array());
+        }
+        Path store = tmp.resolve("store");
+        Run r = cairn("import", dir.toString(), "--store", store.toString(), "--run", "x", "--step", "1");
+        assertEquals(CairnCli.FAILED, r.status(), r.out() + r.err());
+        assertTrue(r.err().contains("'cairn.blob.x'") && r.err().contains("INVALID_INPUT"), r.err());
+        assertTrue(!Files.exists(store.resolve("x/steps/1/MANIFEST")), "nothing committed");
+    }
 }

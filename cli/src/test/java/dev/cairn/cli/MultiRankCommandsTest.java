@@ -3,6 +3,7 @@ package dev.cairn.cli;
 import static dev.cairn.cli.CairnCliTest.cairn;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
@@ -100,5 +101,38 @@ class MultiRankCommandsTest {
             whole.buffers().get(0).get(back);
             assertArrayEquals(global, back);
         }
+    }
+
+    /**
+     * A per-rank blob's copies are exported as {@code <name>.rank<r>}, a name a blob of the step may have too: the
+     * export refuses the step before writing anything, where one blob used to replace the other in the file's metadata
+     * and an import then committed the step without it (exit 0, "3 blobs written", 2 in the file).
+     */
+    @Test
+    void anExportWhoseBlobsWouldShareANameIsRefusedBeforeAnythingIsWritten() throws Exception {
+        Path disk = tmp.resolve("disk");
+        try (FileSystemObjectStore store = new FileSystemObjectStore(disk)) {
+            List<Checkpointer> ranks = List.of(Checkpointer.open(config(store, 0, 2)), Checkpointer.open(config(store, 1, 2)));
+            try {
+                List<CheckpointHandle> handles = new ArrayList<>();
+                for (int r = 0; r < 2; r++) {
+                    ByteBuffer w = ByteBuffer.allocateDirect(16).put(new byte[16]).flip();
+                    handles.add(ranks.get(r).save(5, TrainingState.builder().add(Tensor.of("w", DType.F32, new long[] {4}, w))
+                            .add(dev.cairn.Blob.perRank("opt", ("RANK" + r).getBytes(java.nio.charset.StandardCharsets.UTF_8)))
+                            .add(dev.cairn.Blob.of("opt.rank1", "PLAIN".getBytes(java.nio.charset.StandardCharsets.UTF_8)))
+                            .build()));
+                }
+                for (CheckpointHandle h : handles) {
+                    h.done().join();
+                }
+            } finally {
+                ranks.forEach(Checkpointer::close);
+            }
+        }
+        Path out = tmp.resolve("exported");
+        CairnCliTest.Run export = cairn("export", "5", "--store", disk.toString(), "--out", out.toString());
+        assertEquals(CairnCli.FAILED, export.status(), export.out() + export.err());
+        assertTrue(export.err().contains("INVALID_INPUT") && export.err().contains("'opt.rank1'"), export.err());
+        assertFalse(java.nio.file.Files.exists(out), "nothing written");
     }
 }

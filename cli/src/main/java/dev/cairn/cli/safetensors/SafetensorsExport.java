@@ -82,6 +82,7 @@ public final class SafetensorsExport {
                 blobs.add(copies.stream().min(java.util.Comparator.comparingInt(Entry::rank)).orElseThrow());
             }
         }
+        refuseCollidingBlobNames(m.step(), blobs);
         List<List<Entry>> shards = shard(tensors, maxShardBytes);
         List<String> files = new ArrayList<>();
         for (int i = 0; i < shards.size(); i++) {
@@ -251,6 +252,22 @@ public final class SafetensorsExport {
     }
 
     /**
+     * Refuses, before anything is read or written, a step whose blobs would take one name twice in the file's
+     * metadata: a per-rank blob's copies are exported as {@code <name>.rank<r>}, which a blob of the step may already
+     * be called (a legal name); one would silently replace the other, and an import would commit the step without it.
+     */
+    private static void refuseCollidingBlobNames(long step, List<Entry> blobs) {
+        Set<String> names = new HashSet<>();
+        for (Entry b : blobs) {
+            if (!names.add(b.name())) {
+                throw new CheckpointException(Reason.INVALID_INPUT, "step " + step + " cannot be exported: two of its blobs"
+                        + " would both be named '" + b.name() + "' in the file (a per-rank blob's copy of rank " + b.rank()
+                        + " is exported as <name>.rank<r>, and the step also has a blob of that name); nothing was written");
+            }
+        }
+    }
+
+    /**
      * Gives each written temporary its name, in order (the index last), once all are written: a failed export leaves
      * no file that looks finished. A name is never taken from a file that appeared there after the check at the start:
      * the temporary is hard-linked to it, which fails on any existing entry; where the file system has no hard links,
@@ -263,10 +280,24 @@ public final class SafetensorsExport {
             for (; published < names.size(); published++) {
                 rename(temporaries.get(published), names.get(published));
             }
+            forceDirectory(names.get(0).getParent());
         } catch (IOException | RuntimeException e) {
             deleteAll(names.subList(0, published), e);
             deleteAll(temporaries, e);
             throw e;
+        }
+    }
+
+    /**
+     * Makes the names just given durable (each file's bytes were forced before): without it, a power loss after the
+     * export reported its files could leave the directory without them. A file system that cannot force a directory
+     * (some refuse to open one for reading) is left as it is: its names are as durable as it makes them.
+     */
+    private static void forceDirectory(Path dir) {
+        try (FileChannel d = FileChannel.open(dir, StandardOpenOption.READ)) {
+            d.force(true);
+        } catch (IOException e) {
+            // see above
         }
     }
 

@@ -174,7 +174,15 @@ public final class SafetensorsImport implements AutoCloseable {
             open.add(ch);
             sizes.put(f, ch.size());
             Header h = SafetensorsFormat.readHeader(ch, f.toString());
-            h.metadata().forEach(metadata::putIfAbsent);
+            for (Map.Entry<String, String> kv : h.metadata().entrySet()) {
+                // Two files of one checkpoint that disagree on a value (a blob, the run, the step): no file may win
+                // silently, as the first in sorted order would.
+                String before = metadata.putIfAbsent(kv.getKey(), kv.getValue());
+                if (before != null && !before.equals(kv.getValue())) {
+                    throw new CheckpointException(CheckpointException.Reason.INVALID_INPUT, f + " gives metadata '"
+                            + kv.getKey() + "' another value than an earlier file of the same checkpoint: not imported");
+                }
+            }
             for (TensorInfo t : h.tensors()) {
                 if (weightMap != null && !f.equals(unfound.remove(t.name()))) {
                     Path mapped = weightMap.get(t.name());
