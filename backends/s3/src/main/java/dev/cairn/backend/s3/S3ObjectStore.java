@@ -155,19 +155,7 @@ public final class S3ObjectStore implements ObjectStore {
         ByteBuffer body = data.slice();
         Map<String, String> record = ObjectCheck.of(body);
         AtomicInteger attempts = new AtomicInteger();
-        CompletableFuture<Boolean> created = retrier.call(deadline(), timeout -> {
-            attempts.incrementAndGet();
-            return putAttempt(objectKey, body, record, true, timeout);
-        }).handle((response, failure) -> {
-            if (failure == null) {
-                return Boolean.TRUE;
-            }
-            if (S3Failures.status(failure) == 412) {
-                return Boolean.FALSE;
-            }
-            throw new java.util.concurrent.CompletionException(S3Failures.unwrap(failure));
-        });
-        boolean won = await(created, "create", key);
+        boolean won = createOnce(key, objectKey, body, record, attempts::incrementAndGet);
         if (!won && attempts.get() > 1) {
             // An earlier attempt may have created the object and lost its answer: then the object is ours.
             won = holds(key, body);
@@ -186,19 +174,9 @@ public final class S3ObjectStore implements ObjectStore {
      */
     private void checkCreatesAreConditional(String objectKey, String key, ByteBuffer body, Map<String, String> record)
             throws IOException {
-        CompletableFuture<Boolean> again = retrier.call(deadline(), timeout -> putAttempt(objectKey, body, record, true, timeout))
-                .handle((response, failure) -> {
-                    if (failure == null) {
-                        return Boolean.TRUE;
-                    }
-                    if (S3Failures.status(failure) == 412) {
-                        return Boolean.FALSE;
-                    }
-                    throw new java.util.concurrent.CompletionException(S3Failures.unwrap(failure));
-                });
         boolean replaced;
         try {
-            replaced = await(again, "create", key);
+            replaced = createOnce(key, objectKey, body, record, () -> { });
         } catch (IOException e) {
             createsChecked.set(false); // not known: the next create asks again
             throw e;
@@ -603,6 +581,44 @@ public final class S3ObjectStore implements ObjectStore {
             await(done, "put", key);
         } finally {
             attempts.finish();
+        }
+    }
+
+    /**
+     * One create (a PUT with {@code If-None-Match: *}), retried: true when it created the object, false on 412. As
+     * {@link #putOnce}: once the call ended (returned, or threw because its caller was interrupted or the guard passed)
+     * no attempt starts any more and the one in flight is cancelled, so the caller may reuse its buffer. Before, a
+     * create given up by an interrupted caller went on retrying with the caller's buffer, which a save reuses for
+     * other chunks: the object could be created later with other bytes under the chunk's key (and a MANIFEST
+     * committed after its save had reported the interrupt). {@code onAttempt} is called at each attempt.
+     */
+    private boolean createOnce(String key, String objectKey, ByteBuffer body, Map<String, String> record, Runnable onAttempt)
+            throws IOException {
+        Attempts<CompletableFuture<?>> attempts = new Attempts<>(attempt -> attempt.cancel(true));
+        CompletableFuture<?> run = retrier.call(deadline(), timeout -> {
+            CompletableFuture<?> attempt = attempts.next(() -> {
+                onAttempt.run();
+                return putAttempt(objectKey, body, record, true, timeout);
+            });
+            return attempt != null ? attempt
+                    : CompletableFuture.failedFuture(new IOException("create '" + objectKey + "': the call ended"));
+        });
+        CompletableFuture<Boolean> created = run.handle((response, failure) -> {
+            if (failure == null) {
+                return Boolean.TRUE;
+            }
+            if (S3Failures.status(failure) == 412) {
+                return Boolean.FALSE;
+            }
+            throw new java.util.concurrent.CompletionException(S3Failures.unwrap(failure));
+        });
+        try {
+            return await(created, "create", key);
+        } finally {
+            attempts.finish();
+            if (!run.isDone()) {
+                run.cancel(true); // the retrier's own run: no pause and attempt after this one
+            }
         }
     }
 
