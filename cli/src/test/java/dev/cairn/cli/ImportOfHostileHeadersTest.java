@@ -88,26 +88,37 @@ class ImportOfHostileHeadersTest {
     }
 
     /**
-     * Two files of one checkpoint that give one metadata key two values: refused, naming the key, where the first file
-     * in sorted order used to win silently.
+     * Two files of one checkpoint that give a metadata key the import uses (a blob, the run, the step) two values:
+     * refused, naming the key, where the first file in sorted order used to win silently. A key it does not use (a
+     * tool's own, as {@code format}) may differ.
      */
     @Test
-    void twoFilesThatDisagreeOnAMetadataValueAreRefused() throws IOException {
-        Path dir = tmp.resolve("two");
-        Files.createDirectories(dir);
-        int n = 0;
-        for (String value : new String[] {"one", "two"}) {
-            String header = "{\"__metadata__\":{\"cairn.blob.x\":\"" + value + "\"},"
-                    + "\"t" + n + "\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}}";
-            byte[] json = header.getBytes(StandardCharsets.UTF_8);
-            ByteBuffer b = ByteBuffer.allocate(8 + json.length + 8).order(ByteOrder.LITTLE_ENDIAN);
-            b.putLong(json.length).put(json);
-            Files.write(dir.resolve("part-" + n++ + ".safetensors"), b.array());
-        }
+    void twoFilesThatDisagreeOnAMetadataValueTheImportUsesAreRefused() throws IOException {
+        Path other = twoFiles("other", "format", "pt", "np");
+        Run ok = cairn("import", other.toString(), "--store", tmp.resolve("ok").toString(), "--run", "x", "--step", "1");
+        assertEquals(CairnCli.OK, ok.status(), ok.out() + ok.err());
+
+        Path blob = twoFiles("blob", "cairn.blob.x", "one", "two");
         Path store = tmp.resolve("store");
-        Run r = cairn("import", dir.toString(), "--store", store.toString(), "--run", "x", "--step", "1");
+        Run r = cairn("import", blob.toString(), "--store", store.toString(), "--run", "x", "--step", "1");
         assertEquals(CairnCli.FAILED, r.status(), r.out() + r.err());
         assertTrue(r.err().contains("'cairn.blob.x'") && r.err().contains("INVALID_INPUT"), r.err());
         assertTrue(!Files.exists(store.resolve("x/steps/1/MANIFEST")), "nothing committed");
+    }
+
+    /** A directory of two safetensors files, each with one tensor and metadata {@code key}: {@code a}, then {@code b}. */
+    private Path twoFiles(String name, String key, String a, String b) throws IOException {
+        Path dir = tmp.resolve(name);
+        Files.createDirectories(dir);
+        int n = 0;
+        for (String value : new String[] {a, b}) {
+            String header = "{\"__metadata__\":{\"" + key + "\":\"" + value + "\"},"
+                    + "\"t" + n + "\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}}";
+            byte[] json = header.getBytes(StandardCharsets.UTF_8);
+            ByteBuffer bytes = ByteBuffer.allocate(8 + json.length + 8).order(ByteOrder.LITTLE_ENDIAN);
+            bytes.putLong(json.length).put(json);
+            Files.write(dir.resolve("part-" + n++ + ".safetensors"), bytes.array());
+        }
+        return dir;
     }
 }

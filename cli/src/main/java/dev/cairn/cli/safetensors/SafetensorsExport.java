@@ -280,12 +280,12 @@ public final class SafetensorsExport {
             for (; published < names.size(); published++) {
                 rename(temporaries.get(published), names.get(published));
             }
-            forceDirectory(names.get(0).getParent());
         } catch (IOException | RuntimeException e) {
             deleteAll(names.subList(0, published), e);
             deleteAll(temporaries, e);
             throw e;
         }
+        forceDirectory(names.get(0).toAbsolutePath().getParent()); // the export is complete: nothing here undoes it
     }
 
     /**
@@ -296,7 +296,7 @@ public final class SafetensorsExport {
     private static void forceDirectory(Path dir) {
         try (FileChannel d = FileChannel.open(dir, StandardOpenOption.READ)) {
             d.force(true);
-        } catch (IOException e) {
+        } catch (IOException | RuntimeException e) {
             // see above
         }
     }

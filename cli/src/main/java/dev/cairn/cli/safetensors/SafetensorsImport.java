@@ -175,10 +175,10 @@ public final class SafetensorsImport implements AutoCloseable {
             sizes.put(f, ch.size());
             Header h = SafetensorsFormat.readHeader(ch, f.toString());
             for (Map.Entry<String, String> kv : h.metadata().entrySet()) {
-                // Two files of one checkpoint that disagree on a value (a blob, the run, the step): no file may win
-                // silently, as the first in sorted order would.
+                // Two files of one checkpoint that disagree on a value the import uses (a blob, the run, the step): no
+                // file may win silently, as the first in sorted order would. Other keys (a tool's own) keep the first.
                 String before = metadata.putIfAbsent(kv.getKey(), kv.getValue());
-                if (before != null && !before.equals(kv.getValue())) {
+                if (before != null && !before.equals(kv.getValue()) && used(kv.getKey())) {
                     throw new CheckpointException(CheckpointException.Reason.INVALID_INPUT, f + " gives metadata '"
                             + kv.getKey() + "' another value than an earlier file of the same checkpoint: not imported");
                 }
@@ -224,7 +224,16 @@ public final class SafetensorsImport implements AutoCloseable {
                 + (items.size() > NAMED ? " and " + (items.size() - NAMED) + " more" : "");
     }
 
-    /** The {@code __metadata__} of every file (the first file's value wins). Filled by {@link #read}. */
+    /** Whether the import reads metadata {@code key}: a blob, the run or the step. */
+    private static boolean used(String key) {
+        return key.startsWith(SafetensorsExport.BLOB_PREFIX) || key.equals(SafetensorsExport.RUN_KEY)
+                || key.equals(SafetensorsExport.STEP_KEY);
+    }
+
+    /**
+     * The {@code __metadata__} of every file: for a key the import uses ({@code cairn.blob.*}, the run, the step) files
+     * that disagree are refused; for another, the first file's value wins. Filled by {@link #read}.
+     */
     public Map<String, String> metadata() {
         return metadata;
     }

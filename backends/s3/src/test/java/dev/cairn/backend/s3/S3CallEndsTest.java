@@ -360,7 +360,9 @@ class S3CallEndsTest {
             // room. On a machine slow enough to send it later still, this passes without having shown anything; it
             // cannot fail for the machine's speed.
             Thread.sleep(5_000);
-            assertEquals(sentAtThrow, proxy.count("PUT", "/chunk"), "no PUT after the create threw");
+            // At most the attempt started just before the interrupt (cancelled, its head may reach the proxy after
+            // the count above; throttled then, as the second of the two): no attempt starts after the throw.
+            assertTrue(proxy.count("PUT", "/chunk") <= sentAtThrow + 1, "no PUT started after the create threw");
             assertThrows(NoSuchFileException.class, () -> store.stat("chunk"), "nothing created after the create threw");
         }
     }
