@@ -157,7 +157,7 @@ final class AdminVerify {
      * no longer match the store's record of them) or malformed (a CheckpointException of the parse).
      */
     static boolean failedToRead(Exception e) {
-        return e instanceof IOException && !(e instanceof java.nio.file.NoSuchFileException) && !dev.cairn.UnusableObjectException.in(e);
+        return e instanceof IOException && dev.cairn.tiers.internal.restore.StoredChunks.saysNothingOfTheObject(e);
     }
 
     private static String message(Exception e) {

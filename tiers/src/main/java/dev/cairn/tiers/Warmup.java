@@ -95,8 +95,8 @@ final class Warmup implements Runnable {
         }
     }
 
-    /** What a warm-up ran, for tests: calls of the decode and of the hash, and the codecs its pieces were stored in. */
-    record Coverage(int decodes, int hashes, int pieceDecodes, Set<Codec> pieceCodecs) {
+    /** What a warm-up ran, for tests: the pieces it decoded and checked, and the codecs they were stored in. */
+    record Coverage(int pieceDecodes, Set<Codec> pieceCodecs) {
     }
 
     /** The warm-up's work, throwing what {@link #run} ignores (tests call this to see that it runs to its end). */
@@ -112,9 +112,7 @@ final class Warmup implements Runnable {
             ByteBuffer back = scratch.buffer().atLeast(SAMPLE_BYTES);
             ContentHash.Hasher hasher = ContentHash.CURRENT.hasher();
             hashEveryLengthClass(hasher, raw);
-            int hashes = 2 * HASHED_LENGTHS * HASH_OFFSETS;
             String hash = hasher.hex(raw, 0, SAMPLE_BYTES);
-            hashes++;
             // The sample's pieces, each stored as a chunk of its own in the codec chosen for the whole sample (a piece
             // probed alone may choose another: byte planes, whose join is another method), one after the other in
             // piecesStored, with their hashes.
@@ -133,20 +131,16 @@ final class Warmup implements Runnable {
                 pieceLength[p] = n;
                 piecesStored.put(pieceAt[p], stored, 0, n);
                 pieceHash[p] = hasher.hex(raw, p * PIECE_BYTES, PIECE_BYTES);
-                hashes++;
                 pieceCodecs.add(StoredChunkHeader.codecOf(piecesStored, pieceAt[p], n));
             }
-            int decodes = 0;
             int pieceDecodes = 0;
             for (int round = 0; round < ROUNDS; round++) {
                 int n = codec.encodeChoosing(raw, 0, SAMPLE_BYTES, 4, stored, encoded).length();
                 if (round == 0) {
                     codec.decode(stored, 0, n, back, 0, SAMPLE_BYTES);
-                    decodes++;
                     if (!hasher.matches(back, 0, SAMPLE_BYTES, hash)) {
                         throw new IllegalStateException("warm-up: the decoded sample does not match its hash");
                     }
-                    hashes++;
                 }
                 for (int p = 0; p < pieces; p++) {
                     // As a restore reads a chunk (StoredChunks): decode into the target, then check its hash there.
@@ -154,16 +148,14 @@ final class Warmup implements Runnable {
                     if (!hasher.matches(back, p * PIECE_BYTES, PIECE_BYTES, pieceHash[p])) {
                         throw new IllegalStateException("warm-up: a decoded piece does not match its hash");
                     }
-                    decodes++;
                     pieceDecodes++;
-                    hashes++;
                 }
             }
             ChunkRef chunk = new ChunkRef(0, SAMPLE_BYTES, hash, encoded.codec().manifestName(), encoded.length());
             Manifest m = new Manifest(ManifestFormat.FORMAT_VERSION, "warmup", 1, 1, 0, Instant.now(), SAMPLE_BYTES,
                     List.of(new EntryRecord("w", true, DType.F32, new long[] {SAMPLE_BYTES / 4}, SAMPLE_BYTES, 0, List.of(chunk))));
             ManifestFormat.read(ByteBuffer.wrap(ManifestFormat.write(m, "manifest", allocator)), "warmup manifest", allocator);
-            return new Coverage(decodes, hashes, pieceDecodes, pieceCodecs);
+            return new Coverage(pieceDecodes, pieceCodecs);
         }
     }
 }

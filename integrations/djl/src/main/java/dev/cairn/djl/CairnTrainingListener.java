@@ -174,18 +174,12 @@ public final class CairnTrainingListener implements TrainingListener {
         }
         checkDevice(trainer);
         List<Tensor> targets = tensors(trainer); // checks every array, also for a run that starts here
-        RestoreResult restored;
-        try {
-            restored = checkpointer.restore(RestoreRequest.latest().blobsOnly());
-        } catch (CheckpointException e) {
-            // Only NOT_FOUND says the run holds no checkpoint. Not list(): it counts a tier it cannot list, or a
-            // MANIFEST it cannot read, as holding nothing, and a run whose store failed to answer would start over.
-            if (e.reason() != CheckpointException.Reason.NOT_FOUND) {
-                throw e;
-            }
+        java.util.Optional<RestoreResult> newest = newestBlobs();
+        if (newest.isEmpty()) {
             continuesStore = true;
             return TrainingPosition.START;
         }
+        RestoreResult restored = newest.get();
         // Every check before anything is written.
         long savedStep = restored.step();
         TrainingState saved = restored.state();
@@ -382,13 +376,10 @@ public final class CairnTrainingListener implements TrainingListener {
      * @throws CheckpointException INVALID_INPUT when the run holds a committed checkpoint
      */
     private java.util.Optional<String> checkNothingCommitted() {
-        RestoreResult newest;
+        java.util.Optional<RestoreResult> newest;
         try {
-            newest = checkpointer.restore(RestoreRequest.latest().blobsOnly());
+            newest = newestBlobs();
         } catch (CheckpointException e) {
-            if (e.reason() == CheckpointException.Reason.NOT_FOUND) {
-                return java.util.Optional.empty();
-            }
             String why = "the first save of a trainer that did not resume could not tell whether the run holds committed"
                     + " checkpoints: " + e.getMessage();
             if (e.reason() == CheckpointException.Reason.STORAGE || e.reason() == CheckpointException.Reason.TIMEOUT) {
@@ -396,9 +387,29 @@ public final class CairnTrainingListener implements TrainingListener {
             }
             throw new CheckpointException(e.reason(), why, e);
         }
+        if (newest.isEmpty()) {
+            return java.util.Optional.empty();
+        }
         throw new CheckpointException(CheckpointException.Reason.INVALID_INPUT, "run holds committed checkpoints "
-                + "(newest step " + newest.step() + ") and this trainer did not resume from them: call resume(trainer) "
-                + "before training, or use a new run name");
+                + "(newest step " + newest.get().step() + ") and this trainer did not resume from them: call "
+                + "resume(trainer) before training, or use a new run name");
+    }
+
+    /**
+     * The blobs of the run's newest committed checkpoint ({@link RestoreRequest#blobsOnly}), or empty when it holds
+     * none. Only NOT_FOUND says that; whatever else the restore throws (STORAGE: a tier it could not list) is thrown.
+     * Not {@link Checkpointer#list()}: it counts a tier it cannot list, or a MANIFEST it cannot read, as holding
+     * nothing, and a run whose store failed to answer would start over.
+     */
+    private java.util.Optional<RestoreResult> newestBlobs() {
+        try {
+            return java.util.Optional.of(checkpointer.restore(RestoreRequest.latest().blobsOnly()));
+        } catch (CheckpointException e) {
+            if (e.reason() == CheckpointException.Reason.NOT_FOUND) {
+                return java.util.Optional.empty();
+            }
+            throw e;
+        }
     }
 
     /**

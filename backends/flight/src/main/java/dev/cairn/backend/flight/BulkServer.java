@@ -237,7 +237,7 @@ final class BulkServer implements AutoCloseable {
         }
         ScheduledFuture<?> deadline = deadlines.closeAfter(connection, callTimeoutNanos);
         try {
-            if (replica.createOnly() && holds(replica.key())) {
+            if (replica.createOnly() && memory.holds(replica.key())) {
                 discard(connection, replica.size());
                 replicasKept.increment();
                 send(connection, header.clear().put(PeerProtocol.BULK_OK).putLong(0).flip());
@@ -270,16 +270,6 @@ final class BulkServer implements AutoCloseable {
             send(connection, header.clear().put(PeerProtocol.BULK_OK).putLong(0).flip());
         } finally {
             deadline.cancel(false);
-        }
-    }
-
-    /** Whether this peer's memory holds {@code key}. */
-    private boolean holds(String key) {
-        try {
-            memory.stat(key);
-            return true;
-        } catch (IOException absentOrClosed) {
-            return false;
         }
     }
 

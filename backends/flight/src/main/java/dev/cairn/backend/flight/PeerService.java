@@ -303,7 +303,7 @@ final class PeerService extends NoOpFlightProducer {
      * (the object here stays, whatever its form), and answered OK as if taken.
      */
     private void receive(PeerProtocol.Replica replica, FlightStream stream, boolean more) {
-        if (replica.createOnly() && holds(replica.key())) {
+        if (replica.createOnly() && memory.holds(replica.key())) {
             for (; more; more = stream.next()) {
                 // read to its end: the sender's last piece is then not cut off by our answer
             }
@@ -326,28 +326,17 @@ final class PeerService extends NoOpFlightProducer {
             }
             try {
                 ByteBuffer bytes = staged.nioBuffer(0, (int) replica.size());
-                if (replica.createOnly() && !memory.putIfAbsent(replica.key(), bytes)) {
-                    replicasKept.increment(); // created here (or arrived) while the replica was on its way
-                    return;
-                }
                 if (!replica.createOnly()) {
                     memory.put(replica.key(), bytes);
+                } else if (!memory.putIfAbsent(replica.key(), bytes)) {
+                    replicasKept.increment(); // created here (or arrived) while the replica was on its way
+                    return;
                 }
             } catch (IOException e) {
                 replicasRefused.increment();
                 throw full(replica, memory.limitBytes() - memory.usedBytes(), e);
             }
             replicasReceived.increment();
-        }
-    }
-
-    /** Whether this peer's memory holds {@code key}. */
-    private boolean holds(String key) {
-        try {
-            memory.stat(key);
-            return true;
-        } catch (IOException absentOrClosed) {
-            return false; // closed: the replica is refused further on
         }
     }
 

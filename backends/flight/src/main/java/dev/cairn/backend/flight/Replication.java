@@ -257,7 +257,9 @@ final class Replication {
             } finally {
                 lock.unlock();
             }
-            Outcome outcome = Outcome.GONE; // an Error thrown by the send leaves it so
+            // GONE unless the send says otherwise: deleted here meanwhile (nothing to send, now or later), a failure a try
+            // again would not mend (a RuntimeException, an Error), or stop()'s interrupt.
+            Outcome outcome = Outcome.GONE;
             try {
                 long sent = sender.send(peer, entry.key(), entry.createOnly());
                 if (sent >= 0) {
@@ -267,8 +269,6 @@ final class Replication {
                         replicasResent.increment();
                     }
                     outcome = Outcome.TAKEN;
-                } else {
-                    outcome = Outcome.GONE; // deleted here meanwhile: nothing to send, now or later
                 }
             } catch (PeerLink.PeerException e) {
                 outcome = e.refused() ? Outcome.REFUSED : Outcome.UNANSWERED;
@@ -281,12 +281,10 @@ final class Replication {
                     replicasDropped.increment();
                 }
             } catch (RuntimeException e) {
-                outcome = Outcome.GONE;
                 if (!again) {
                     replicasDropped.increment();
                 }
             } catch (InterruptedException e) {
-                outcome = Outcome.GONE;
                 if (!again) {
                     replicasDropped.increment(); // stop() interrupts: the loop sees stopped next
                 }

@@ -209,9 +209,7 @@ class PeerReplicationTest {
     @Test
     void aPlainPutIfAbsentsReplicaReplacesAStaleObjectItsTargetHolds() throws Exception {
         try (PeerGroup group = PeerGroup.start(3, b -> b.memoryLimitBytes(2 * MIB))) { // ring 0 -> 1 -> 2 -> 0
-            String filler = "run/chunks/ff/filler";
-            group.peer(1).put(filler, ByteBuffer.wrap(randomBytes(1, (int) (1.5 * MIB)))); // peer 1 nearly full
-            group.awaitReplication();
+            String filler = fillPeer1(group);
             String index = "run/steps/7/rank-0.index";
             byte[] fresh = randomBytes(2, (int) MIB);
             assertTrue(group.peer(0).putIfAbsent(index, ByteBuffer.wrap(fresh)), "no peer holds it yet");
@@ -330,9 +328,7 @@ class PeerReplicationTest {
     @Test
     void aReplicaRefusedWhileItsTargetWasFullIsSentOnceTheTargetHasRoom() throws Exception {
         try (PeerGroup group = PeerGroup.start(3, b -> b.memoryLimitBytes(2 * MIB))) { // ring 0 -> 1 -> 2 -> 0
-            String filler = "run/chunks/ff/filler";
-            group.peer(1).put(filler, ByteBuffer.wrap(randomBytes(1, (int) (1.5 * MIB)))); // peer 1 nearly full
-            group.awaitReplication();
+            String filler = fillPeer1(group);
             String chunk = "run/chunks/ab/reused";
             byte[] content = randomBytes(2, (int) MIB);
             assertTrue(group.peer(0).putIfAbsentSyncingNameLater(chunk, ByteBuffer.wrap(content)));
@@ -352,9 +348,7 @@ class PeerReplicationTest {
     @Test
     void aRefusedReplicaOfAnObjectDeletedMeanwhileIsNeverSent() throws Exception {
         try (PeerGroup group = PeerGroup.start(3, b -> b.memoryLimitBytes(2 * MIB))) { // ring 0 -> 1 -> 2 -> 0
-            String filler = "run/chunks/ff/filler";
-            group.peer(1).put(filler, ByteBuffer.wrap(randomBytes(1, (int) (1.5 * MIB))));
-            group.awaitReplication();
+            String filler = fillPeer1(group);
             String chunk = "run/chunks/ab/collected";
             assertTrue(group.peer(0).putIfAbsentSyncingNameLater(chunk, ByteBuffer.wrap(randomBytes(2, (int) MIB))));
             group.awaitReplication();
@@ -643,5 +637,16 @@ class PeerReplicationTest {
         List<String> keys = new ArrayList<>();
         infos.forEach(i -> keys.add(i.key()));
         return keys;
+    }
+
+    /**
+     * Puts 1.5 MiB on peer 1 of a group whose peers hold 2 MiB, once its replica is sent: peer 1 then refuses a 1 MiB
+     * replica. Returns the filler's key, whose delete makes room.
+     */
+    private static String fillPeer1(PeerGroup group) throws Exception {
+        String filler = "run/chunks/ff/filler";
+        group.peer(1).put(filler, ByteBuffer.wrap(randomBytes(1, (int) (1.5 * MIB))));
+        group.awaitReplication();
+        return filler;
     }
 }

@@ -207,6 +207,11 @@ public final class MemoryObjectStore implements ObjectStore {
         }
     }
 
+    /** Whether this store holds {@code key} now (false once closed): what {@link #stat} answers, without building it. */
+    public boolean holds(String key) {
+        return !closed && objects.containsKey(key);
+    }
+
     @Override
     public ObjectInfo stat(String key) throws IOException {
         checkOpen();

@@ -95,17 +95,10 @@ public final class ChunkConfirmation {
         List<String> missing = new ArrayList<>();
         List<String> changed = new ArrayList<>();
         List<String> damaged = new ArrayList<>();
-        learn(catalog, hashOf, held, recorded, hash -> missing.add(hash + " (named by rank " + unconfirmed.get(hash) + ")"),
+        learn(catalog, hashOf, held, recorded,
+                hash -> (unusable.contains(hash) ? damaged : missing).add(hash + " (named by rank " + unconfirmed.get(hash) + ")"),
                 (hash, size) -> changed.add(hash + " (named by rank " + unconfirmed.get(hash) + ", " + size + " bytes stored, "
                         + recorded.get(hash) + " recorded)"));
-        for (String key : unusable) {
-            // Damage the store itself found (a symbolic link or a FIFO at a file store's key): marked, so the next save
-            // writes the chunk again over it rather than counting on it again (every later commit would fail here).
-            String hash = hashOf.get(key);
-            catalog.markDamaged(hash);
-            missing.remove(hash + " (named by rank " + unconfirmed.get(hash) + ")");
-            damaged.add(hash + " (named by rank " + unconfirmed.get(hash) + ")");
-        }
         if (!damaged.isEmpty()) {
             throw notCommitted(tier, step, damaged, "are objects the store finds unusable (damaged)",
                     "a new save writes them again");
@@ -240,12 +233,8 @@ public final class ChunkConfirmation {
         if (hashOf.isEmpty()) {
             return out;
         }
-        java.util.Set<String> unusable = new java.util.HashSet<>();
-        Map<String, ObjectInfo> held = statAll(tier, hashOf, System.nanoTime(), WaitClock.SYSTEM, unusable);
-        learn(tier.catalog(), hashOf, held, recorded, out::add, (hash, size) -> out.add(hash));
-        for (String key : unusable) {
-            tier.catalog().markDamaged(hashOf.get(key)); // sent again, over the damaged object
-        }
+        Map<String, ObjectInfo> held = statAll(tier, hashOf, System.nanoTime(), WaitClock.SYSTEM, new java.util.HashSet<>());
+        learn(tier.catalog(), hashOf, held, recorded, out::add, (hash, size) -> out.add(hash)); // unusable: sent again
         return out;
     }
 
@@ -260,8 +249,10 @@ public final class ChunkConfirmation {
 
     /**
      * Asks again, with the multi-rank commit's backoff, while the store cannot tell. Where the store finds an object
-     * unusable ({@link UnusableObjectException}: damage at rest, which asking again does not change), asks key by key and
-     * adds the unusable keys to {@code unusable}, leaving them out of the answer.
+     * unusable ({@link UnusableObjectException}: damage at rest, which asking again does not change), asks key by key:
+     * each unusable chunk is left out of the answer, marked damaged in the tier's catalog (the next save writes it again
+     * over the object rather than counting on it again, which would fail every later commit here), and its hash added to
+     * {@code unusable}.
      */
     private static Map<String, ObjectInfo> statAll(Tier tier, Map<String, String> hashOf, long until, WaitClock clock,
                                                    java.util.Set<String> unusable) throws IOException {
@@ -273,7 +264,7 @@ public final class ChunkConfirmation {
                 throw e;
             } catch (IOException e) {
                 if (UnusableObjectException.in(e)) {
-                    return statEach(tier, hashOf.keySet(), unusable);
+                    return statEach(tier, hashOf, unusable);
                 }
                 if (clock.nanoTime() + pause - until >= 0) {
                     throw e;
@@ -284,20 +275,21 @@ public final class ChunkConfirmation {
         }
     }
 
-    /** {@link ObjectStore#statAll} one key at a time, the keys the store finds unusable added to {@code unusable}. */
-    private static Map<String, ObjectInfo> statEach(Tier tier, java.util.Collection<String> keys, java.util.Set<String> unusable)
+    /** {@link ObjectStore#statAll} one key at a time, each unusable chunk marked and added to {@code unusable} ({@link #statAll}). */
+    private static Map<String, ObjectInfo> statEach(Tier tier, Map<String, String> hashOf, java.util.Set<String> unusable)
             throws IOException {
         Map<String, ObjectInfo> held = new LinkedHashMap<>();
-        for (String key : keys) {
+        for (Map.Entry<String, String> k : hashOf.entrySet()) {
             try {
-                held.put(key, tier.store().stat(key));
+                held.put(k.getKey(), tier.store().stat(k.getKey()));
             } catch (java.nio.file.NoSuchFileException absent) {
                 // left out
             } catch (IOException e) {
                 if (!UnusableObjectException.in(e)) {
                     throw e;
                 }
-                unusable.add(key);
+                tier.catalog().markDamaged(k.getValue());
+                unusable.add(k.getValue());
             }
         }
         return held;

@@ -115,9 +115,18 @@ public final class StoredChunks implements AutoCloseable {
      * or something the store never writes), which is damage, not the store's trouble.
      */
     private void note(Exception e) {
-        if (!(e instanceof NoSuchFileException) && !UnusableObjectException.in(e)) {
+        if (saysNothingOfTheObject(e)) {
             readFailure = e;
         }
+    }
+
+    /**
+     * Whether {@code e}, thrown by a store's read, is the store's trouble (an S3 503 after its retries, a disk's EIO),
+     * which says nothing of what it holds, rather than the object missing or unusable
+     * ({@link UnusableObjectException}), which is damage.
+     */
+    public static boolean saysNothingOfTheObject(Exception e) {
+        return !(e instanceof NoSuchFileException) && !UnusableObjectException.in(e);
     }
 
     /**
