@@ -43,24 +43,13 @@ class MultiRankCommandsTest {
         byte[] global = new byte[(int) (GLOBAL[0] * GLOBAL[1] * 4)];
         new Random(7).nextBytes(global);
         Path disk = tmp.resolve("disk");
-        try (FileSystemObjectStore store = new FileSystemObjectStore(disk)) {
-            List<Checkpointer> ranks = List.of(Checkpointer.open(config(store, 0, 2)), Checkpointer.open(config(store, 1, 2)));
-            try {
-                List<CheckpointHandle> handles = new ArrayList<>();
-                for (int r = 0; r < 2; r++) {
-                    ShardSpec s = ShardSpec.split(GLOBAL, 0, 2, r);
-                    int from = (int) (s.offsets()[0] * GLOBAL[1] * 4);
-                    int len = (int) (s.lengths()[0] * GLOBAL[1] * 4);
-                    ByteBuffer b = ByteBuffer.allocateDirect(len).put(global, from, len).flip();
-                    handles.add(ranks.get(r).save(5, TrainingState.builder().add(Tensor.sharded("w", DType.F32, s, b)).build()));
-                }
-                for (CheckpointHandle h : handles) {
-                    h.done().join();
-                }
-            } finally {
-                ranks.forEach(Checkpointer::close);
-            }
-        }
+        saveStep5OnTwoRanks(disk, r -> {
+            ShardSpec s = ShardSpec.split(GLOBAL, 0, 2, r);
+            int from = (int) (s.offsets()[0] * GLOBAL[1] * 4);
+            int len = (int) (s.lengths()[0] * GLOBAL[1] * 4);
+            ByteBuffer b = ByteBuffer.allocateDirect(len).put(global, from, len).flip();
+            return TrainingState.builder().add(Tensor.sharded("w", DType.F32, s, b)).build();
+        });
         CairnCliTest.Run inspect = cairn("inspect", "5", "--store", disk.toString(), "--json");
         assertEquals(0, inspect.status(), inspect.err());
         JsonNode tensors = new ObjectMapper().readTree(inspect.out()).get("tensors");
@@ -111,16 +100,29 @@ class MultiRankCommandsTest {
     @Test
     void anExportWhoseBlobsWouldShareANameIsRefusedBeforeAnythingIsWritten() throws Exception {
         Path disk = tmp.resolve("disk");
+        saveStep5OnTwoRanks(disk, r -> {
+            ByteBuffer w = ByteBuffer.allocateDirect(16).put(new byte[16]).flip();
+            return TrainingState.builder().add(Tensor.of("w", DType.F32, new long[] {4}, w))
+                    .add(dev.cairn.Blob.perRank("opt", ("RANK" + r).getBytes(java.nio.charset.StandardCharsets.UTF_8)))
+                    .add(dev.cairn.Blob.of("opt.rank1", "PLAIN".getBytes(java.nio.charset.StandardCharsets.UTF_8)))
+                    .build();
+        });
+        Path out = tmp.resolve("exported");
+        CairnCliTest.Run export = cairn("export", "5", "--store", disk.toString(), "--out", out.toString());
+        assertEquals(CairnCli.FAILED, export.status(), export.out() + export.err());
+        assertTrue(export.err().contains("INVALID_INPUT") && export.err().contains("'opt.rank1'"), export.err());
+        assertFalse(java.nio.file.Files.exists(out), "nothing written");
+    }
+
+    /** Step 5 of run "ranks" saved into a disk store at {@code disk} by two ranks, rank r saving {@code stateOf(r)}. */
+    private static void saveStep5OnTwoRanks(Path disk, java.util.function.IntFunction<TrainingState> stateOf)
+            throws java.io.IOException {
         try (FileSystemObjectStore store = new FileSystemObjectStore(disk)) {
             List<Checkpointer> ranks = List.of(Checkpointer.open(config(store, 0, 2)), Checkpointer.open(config(store, 1, 2)));
             try {
                 List<CheckpointHandle> handles = new ArrayList<>();
                 for (int r = 0; r < 2; r++) {
-                    ByteBuffer w = ByteBuffer.allocateDirect(16).put(new byte[16]).flip();
-                    handles.add(ranks.get(r).save(5, TrainingState.builder().add(Tensor.of("w", DType.F32, new long[] {4}, w))
-                            .add(dev.cairn.Blob.perRank("opt", ("RANK" + r).getBytes(java.nio.charset.StandardCharsets.UTF_8)))
-                            .add(dev.cairn.Blob.of("opt.rank1", "PLAIN".getBytes(java.nio.charset.StandardCharsets.UTF_8)))
-                            .build()));
+                    handles.add(ranks.get(r).save(5, stateOf.apply(r)));
                 }
                 for (CheckpointHandle h : handles) {
                     h.done().join();
@@ -129,10 +131,5 @@ class MultiRankCommandsTest {
                 ranks.forEach(Checkpointer::close);
             }
         }
-        Path out = tmp.resolve("exported");
-        CairnCliTest.Run export = cairn("export", "5", "--store", disk.toString(), "--out", out.toString());
-        assertEquals(CairnCli.FAILED, export.status(), export.out() + export.err());
-        assertTrue(export.err().contains("INVALID_INPUT") && export.err().contains("'opt.rank1'"), export.err());
-        assertFalse(java.nio.file.Files.exists(out), "nothing written");
     }
 }

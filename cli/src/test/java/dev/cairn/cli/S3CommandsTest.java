@@ -194,18 +194,10 @@ class S3CommandsTest {
         try (FaultyHttpProxy proxy = new FaultyHttpProxy(s3.endpoint())) {
             proxy.inject(head -> head.startsWith("GET ") && head.contains(LAYOUT.chunkKey(unread)),
                     FaultyHttpProxy.Fault.INTERNAL_ERROR, Integer.MAX_VALUE);
-            List<String> args = new ArrayList<>(List.of("verify", "20", "--store", uri, "--s3-endpoint",
-                    proxy.endpoint().toString()));
-            Run r = cairn(args.toArray(String[]::new));
-            assertEquals(CairnCli.FAILED, r.status(), r.out() + r.err());
-            assertTrue(r.out().contains("chunk " + unread) && r.out().contains("unreadable"), r.out());
-            assertTrue(r.out().contains("NOT FULLY CHECKED") && r.out().strip().endsWith("run verify again"), r.out());
-            args.add("--json");
-            Run json = cairn(args.toArray(String[]::new));
-            assertEquals(CairnCli.FAILED, json.status(), json.out() + json.err());
-            JsonNode doc = JSON.readTree(json.out());
-            assertEquals("not fully checked", doc.get("outcome").asText(), json.out());
-            assertEquals("unreadable", doc.get("checks").get(0).get("badChunks").get(0).get("status").asText(), json.out());
+            NotFullyChecked r = verifyNotFullyChecked(proxy);
+            assertTrue(r.text().contains("chunk " + unread) && r.text().contains("unreadable"), r.text());
+            assertEquals("unreadable", r.json().get("checks").get(0).get("badChunks").get(0).get("status").asText(),
+                    r.json().toString());
         }
         // The same chunk put back with other bytes under its key, its record of them left as it was: every read
         // finds bytes that do not match the object's own length and CRC32C.
@@ -232,16 +224,8 @@ class S3CommandsTest {
         try (FaultyHttpProxy proxy = new FaultyHttpProxy(s3.endpoint())) {
             proxy.inject(head -> head.startsWith("GET ") && head.contains(LAYOUT.manifestKey(20)),
                     FaultyHttpProxy.Fault.INTERNAL_ERROR, Integer.MAX_VALUE);
-            List<String> args = new ArrayList<>(List.of("verify", "20", "--store", uri, "--s3-endpoint",
-                    proxy.endpoint().toString()));
-            Run r = cairn(args.toArray(String[]::new));
-            assertEquals(CairnCli.FAILED, r.status(), r.out() + r.err());
-            assertTrue(r.out().contains("NOT FULLY CHECKED") && r.out().strip().endsWith("run verify again"), r.out());
-            args.add("--json");
-            Run json = cairn(args.toArray(String[]::new));
-            assertEquals(CairnCli.FAILED, json.status(), json.out() + json.err());
-            JsonNode doc = JSON.readTree(json.out());
-            assertEquals("not fully checked", doc.get("outcome").asText(), json.out());
+            NotFullyChecked r = verifyNotFullyChecked(proxy);
+            assertTrue(r.json().get("checks").get(0).get("manifestUnreadable").asBoolean(), r.json().toString());
         }
         try (S3ObjectStore store = store(prefix)) {
             store.put(LAYOUT.manifestKey(20), ByteBuffer.wrap(new byte[] {1, 2, 3}));
@@ -249,6 +233,27 @@ class S3CommandsTest {
         Run bad = cli("verify", "20", "--store", uri, "--json");
         assertEquals(CairnCli.DAMAGED, bad.status(), bad.out() + bad.err());
         assertEquals("damaged", JSON.readTree(bad.out()).get("outcome").asText(), bad.out());
+    }
+
+    /** What {@code verify 20} printed, as text and as JSON, when it exited 1 "not fully checked". */
+    private record NotFullyChecked(String text, JsonNode json) {
+    }
+
+    /**
+     * {@code verify 20} of this test's prefix through {@code proxy}, as text and with {@code --json}: both exit 1, the
+     * text saying "NOT FULLY CHECKED ... run verify again" and the JSON's outcome "not fully checked".
+     */
+    private NotFullyChecked verifyNotFullyChecked(FaultyHttpProxy proxy) throws IOException {
+        List<String> args = new ArrayList<>(List.of("verify", "20", "--store", uri, "--s3-endpoint", proxy.endpoint().toString()));
+        Run r = cairn(args.toArray(String[]::new));
+        assertEquals(CairnCli.FAILED, r.status(), r.out() + r.err());
+        assertTrue(r.out().contains("NOT FULLY CHECKED") && r.out().strip().endsWith("run verify again"), r.out());
+        args.add("--json");
+        Run json = cairn(args.toArray(String[]::new));
+        assertEquals(CairnCli.FAILED, json.status(), json.out() + json.err());
+        JsonNode doc = JSON.readTree(json.out());
+        assertEquals("not fully checked", doc.get("outcome").asText(), json.out());
+        return new NotFullyChecked(r.out(), doc);
     }
 
     /** The command with {@code --s3-endpoint} of the embedded server. */

@@ -31,8 +31,6 @@ class WarmupTest {
     void callsTheRestorePathOftenEnoughForC2() throws Exception {
         Warmup.Coverage c = new Warmup().warm();
         assertTrue(c.pieceDecodes() >= TIER4_INVOCATIONS, "decodes of pieces: " + c.pieceDecodes());
-        assertTrue(c.hashes() >= c.pieceDecodes(), "every decoded piece's hash checked: " + c);
-        assertTrue(c.decodes() >= c.pieceDecodes() + 1, "a whole-sample decode too: " + c);
         assertEquals(Set.of(Codec.PLANES4R), c.pieceCodecs(), "the FloatPlanes split of fp32, as the restore of fp32 weights decodes");
     }
 }
