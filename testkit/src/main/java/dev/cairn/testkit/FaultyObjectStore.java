@@ -177,6 +177,11 @@ public final class FaultyObjectStore implements ObjectStore {
         return delegate.inMemory();
     }
 
+    @Override
+    public boolean listsMayBePartial() {
+        return delegate.listsMayBePartial();
+    }
+
     /** The wrapped store's coordinator, untouched: faults are injected into storage calls, not into barriers. */
     @Override
     public java.util.Optional<dev.cairn.Coordinator> coordinator() {

@@ -68,6 +68,11 @@ public abstract class ForwardingObjectStore implements ObjectStore {
     }
 
     @Override
+    public boolean listsMayBePartial() {
+        return delegate.listsMayBePartial();
+    }
+
+    @Override
     public java.util.Optional<dev.cairn.Coordinator> coordinator() {
         return delegate.coordinator();
     }

@@ -1,9 +1,11 @@
 package dev.cairn.examples.sharded;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.cairn.CairnConfig;
+import dev.cairn.CheckpointException;
 import dev.cairn.CheckpointHandle;
 import dev.cairn.Checkpointer;
 import dev.cairn.RestoreRequest;
@@ -109,6 +111,62 @@ class PeerTierInProcessTest {
     }
 
     /**
+     * Rank 0 is replaced while its replica target, peer 1, does not answer it for a moment (here: nothing listens at
+     * the address the replacement has for it). Rank 0's MANIFESTs are in no other memory than peer 1's now, so the
+     * peer tier cannot tell whether any step is committed: the restore must fail as a store that could not be asked
+     * (STORAGE), never as "no checkpoint" (NOT_FOUND), on which a job starts from scratch and loses its run. Once
+     * peer 1 answers, the same replacement restores the newest step.
+     */
+    @Test
+    void aReplacementWhoseReplicaTargetDoesNotAnswerIsNotToldThereIsNoCheckpoint() throws Exception {
+        int world = 2;
+        List<InetSocketAddress> addresses = RankProcess.freeLoopbackAddresses(world + 1);
+        List<InetSocketAddress> peers = addresses.subList(0, world);
+        InetSocketAddress silent = addresses.get(world); // nothing listens there
+        List<PeerMemoryStore> stores = new ArrayList<>();
+        List<Checkpointer> ranks = new ArrayList<>();
+        List<ShardedModel> models = new ArrayList<>();
+        try {
+            for (int r = 0; r < world; r++) {
+                stores.add(PeerTier.open(r, peers, 1, 512L << 20));
+            }
+            for (int r = 0; r < world; r++) {
+                ranks.add(peerOnly(r, world, stores.get(r)));
+                models.add(new ShardedModel(r, world, 1));
+            }
+            for (long step = 1; step <= 2; step++) {
+                stepAndSave(step, models, ranks);
+            }
+            for (PeerMemoryStore s : stores) {
+                assertTrue(s.awaitReplication(Duration.ofSeconds(30)), "replicas sent before the loss");
+            }
+            ranks.get(0).close(); // rank 0 is lost, memory and all
+            stores.get(0).close();
+            stores.set(0, PeerTier.open(0, List.of(peers.get(0), silent), 1, 512L << 20));
+            ShardedModel fresh = new ShardedModel(0, world, 1);
+            try (Checkpointer replacement = peerOnly(0, world, stores.get(0))) {
+                ranks.set(0, replacement);
+                CheckpointException unknown = assertThrows(CheckpointException.class,
+                        () -> replacement.restore(RestoreRequest.latest().into(fresh.targets())));
+                assertEquals(CheckpointException.Reason.STORAGE, unknown.reason(), unknown.toString());
+
+                stores.get(0).connect(peers); // peer 1 answers again
+                RestoreResult r = replacement.restore(RestoreRequest.latest().into(fresh.targets()));
+                assertEquals(2, r.step());
+                fresh.restored(r.state());
+            }
+            assertEquals(models.get(0).digests(), fresh.digests());
+        } finally {
+            for (Checkpointer c : ranks) {
+                c.close();
+            }
+            for (PeerMemoryStore s : stores) {
+                s.close();
+            }
+        }
+    }
+
+    /**
      * Every rank takes a training step and saves it; returns the milliseconds from the last save() call until every
      * rank's save is done (committed in every tier).
      */
@@ -123,6 +181,12 @@ class PeerTierInProcessTest {
             h.done().get(60, TimeUnit.SECONDS);
         }
         return (System.nanoTime() - t0) / 1_000_000;
+    }
+
+    private static Checkpointer peerOnly(int rank, int world, PeerMemoryStore peer) {
+        return Checkpointer.open(CairnConfig.builder("replaced").rank(rank, world).encoderThreads(1)
+                .stagingBytes(64L << 20).deadline(Duration.ofSeconds(20)).gcGrace(Duration.ofSeconds(60))
+                .tier(TierConfig.of("peer", peer).keepLast(2)).build());
     }
 
     private static Checkpointer open(int rank, int world, PeerMemoryStore peer, FileSystemObjectStore disk) {

@@ -171,6 +171,48 @@ final class PeerLink implements AutoCloseable {
     }
 
     /**
+     * Ends a down mark now, as {@link #available} does once it has expired, and the connection's backoff: the next
+     * call dials the peer again (a listing that must hear every peer, {@code PeerMemoryStore#listWhole}).
+     */
+    void retryNow() {
+        down = false;
+        for (ManagedChannel c : readChannels) {
+            c.resetConnectBackoff();
+        }
+    }
+
+    /**
+     * Waits until the link's Flight connection is ready, dialing it if idle, for at most the peer timeout: false as
+     * soon as a dial fails (a host that refuses the connection answers at once; one that does not answer takes the
+     * connect timeout, which is the peer timeout). A call made while the connection is in backoff fails at once
+     * without dialing, so a caller that must hear this peer ({@code PeerMemoryStore#listWhole}) waits here first.
+     */
+    boolean awaitConnected() throws InterruptedException {
+        long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(peerTimeoutMillis);
+        boolean dialed = false;
+        io.grpc.ConnectivityState state = channel.getState(true);
+        while (state != io.grpc.ConnectivityState.READY) {
+            if (state == io.grpc.ConnectivityState.SHUTDOWN
+                    || (state == io.grpc.ConnectivityState.TRANSIENT_FAILURE && dialed)) {
+                return false;
+            }
+            if (state == io.grpc.ConnectivityState.TRANSIENT_FAILURE) {
+                channel.resetConnectBackoff(); // in backoff from an earlier dial: dial now
+            }
+            dialed |= state == io.grpc.ConnectivityState.CONNECTING;
+            long left = deadline - System.nanoTime();
+            if (left <= 0) {
+                return false;
+            }
+            java.util.concurrent.CountDownLatch changed = new java.util.concurrent.CountDownLatch(1);
+            channel.notifyWhenStateChanged(state, changed::countDown);
+            changed.await(left, TimeUnit.NANOSECONDS);
+            state = channel.getState(true);
+        }
+        return true;
+    }
+
+    /**
      * Reads up to {@code dst.remaining()} bytes of {@code key} from {@code offset} into {@code dst}; returns the
      * bytes read, or -1 if the peer does not hold the key. Over the peer's bulk lane when it has one and it can be
      * reached ({@link BulkServer}: the bytes as TCP carries them, in requests of {@link #ROUND_BYTES}), else over

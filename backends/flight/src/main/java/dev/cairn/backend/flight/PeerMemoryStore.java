@@ -577,11 +577,76 @@ public final class PeerMemoryStore implements ObjectStore {
     public List<ObjectInfo> listWhole(String prefix) throws IOException {
         List<Integer> silent = new ArrayList<>();
         List<ObjectInfo> union = list(prefix, silent);
-        if (!silent.isEmpty()) {
-            throw new IOException("peer memory store " + config.peerIndex() + " cannot list " + prefix
-                    + " whole: peer(s) " + silent + " did not answer");
+        if (silent.isEmpty()) {
+            return union;
         }
-        return union;
+        // Asked once more, now: a peer is marked down for a while after any failed call, and a call fails at once
+        // while its connection is in backoff, as after this peer tried to connect before that one listened (a run's
+        // peers start one by one). A peer that is really gone fails again: at once where its host refuses the
+        // connection, else within the peer timeout.
+        List<PeerLink> again = new ArrayList<>();
+        List<Integer> still = new ArrayList<>();
+        for (int peer : silent) {
+            PeerLink link = links[peer];
+            if (link != null) {
+                link.retryNow();
+                again.add(link);
+            }
+        }
+        awaitConnected(again, still);
+        Map<String, ObjectInfo> whole = new TreeMap<>();
+        for (ObjectInfo info : union) {
+            whole.put(info.key(), info);
+        }
+        for (List<ObjectInfo> listing : askPeers(again, link -> link.list(prefix), still)) {
+            for (ObjectInfo info : listing) {
+                whole.putIfAbsent(info.key(), info);
+            }
+        }
+        for (int peer : silent) {
+            if (links[peer] == null) {
+                still.add(peer);
+            }
+        }
+        if (!still.isEmpty()) {
+            throw new IOException("peer memory store " + config.peerIndex() + " cannot list " + prefix
+                    + " whole: peer(s) " + still + " did not answer");
+        }
+        return new ArrayList<>(whole.values());
+    }
+
+    /**
+     * Waits for each of {@code links} to connect ({@link PeerLink#awaitConnected}), all at once; those that cannot are
+     * removed from it and added to {@code failed}.
+     */
+    private void awaitConnected(List<PeerLink> links, List<Integer> failed) throws IOException {
+        List<java.util.concurrent.Future<Boolean>> dials = new ArrayList<>(links.size());
+        try {
+            for (PeerLink link : links) {
+                dials.add(asking.submit(link::awaitConnected));
+            }
+        } catch (java.util.concurrent.RejectedExecutionException closing) {
+            dials.forEach(d -> d.cancel(true));
+            checkOpen();
+            throw new IOException("peer memory store " + config.peerIndex() + " is closing", closing);
+        }
+        List<PeerLink> connected = new ArrayList<>(links.size());
+        for (int i = 0; i < dials.size(); i++) {
+            try {
+                if (dials.get(i).get()) { // each ends within the peer timeout
+                    connected.add(links.get(i));
+                } else {
+                    failed.add(links.get(i).index());
+                }
+            } catch (java.util.concurrent.ExecutionException e) {
+                failed.add(links.get(i).index());
+            } catch (InterruptedException e) {
+                dials.forEach(d -> d.cancel(true));
+                Thread.currentThread().interrupt();
+                throw new InterruptedIOException("interrupted connecting to the peers");
+            }
+        }
+        links.retainAll(connected);
     }
 
     /** The union under {@code prefix}; the peers not asked or not answering are added to {@code silent}. */
@@ -617,6 +682,14 @@ public final class PeerMemoryStore implements ObjectStore {
             } else {
                 silent.add(peer);
             }
+        }
+        return askPeers(up, call, silent);
+    }
+
+    /** Asks each of {@code up} at once; their answers in that order, adding to {@code silent} those whose call failed. */
+    private <T> List<T> askPeers(List<PeerLink> up, PeerCall<T> call, List<Integer> silent) throws IOException {
+        if (up.isEmpty()) {
+            return List.of();
         }
         if (up.size() == 1) {
             try {
@@ -677,6 +750,12 @@ public final class PeerMemoryStore implements ObjectStore {
     /** This rank's own memory, which is where a read of an object this rank wrote is served from. */
     @Override
     public boolean inMemory() {
+        return true;
+    }
+
+    /** True: {@link #list} leaves out the peers that do not answer ({@link #listWhole} fails instead). */
+    @Override
+    public boolean listsMayBePartial() {
         return true;
     }
 

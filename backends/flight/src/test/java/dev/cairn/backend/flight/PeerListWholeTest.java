@@ -37,6 +37,30 @@ class PeerListWholeTest {
         }
     }
 
+    /**
+     * A peer that started after this one tried to reach it (a run's peers start one by one) failed this peer's first
+     * call: it is marked down for a while, and its connection is in backoff, where a call fails at once without
+     * dialing. A listing whole, which must hear every peer (the look for a run's newest step whose listings found
+     * nothing; garbage collection), asks it once more at once, and hears it.
+     */
+    @Test
+    void aListingWholeHearsAPeerThatStartedAfterThisOneFailedToReachIt() throws Exception {
+        int port;
+        try (java.net.ServerSocket probe = new java.net.ServerSocket(0, 1, java.net.InetAddress.getLoopbackAddress())) {
+            port = probe.getLocalPort(); // free now; nothing listens there until the late peer starts
+        }
+        try (PeerMemoryStore early = PeerMemoryStore.start(PeerGroup.defaults(0, 2).replicationFactor(0).build())) {
+            java.net.InetSocketAddress late = new java.net.InetSocketAddress(early.address().getHostString(), port);
+            early.connect(List.of(early.address(), late));
+            assertEquals(List.of(), keys(early.list("run/")), "the late peer is not there yet: left out");
+            try (PeerMemoryStore second = PeerMemoryStore.start(PeerGroup.defaults(1, 2).replicationFactor(0)
+                    .listen(late.getHostString(), port).build())) {
+                second.put("run/steps/1/MANIFEST", ByteBuffer.wrap(new byte[] {1}));
+                assertEquals(List.of("run/steps/1/MANIFEST"), keys(early.listWhole("run/")));
+            }
+        }
+    }
+
     private static List<String> keys(List<ObjectInfo> listing) {
         return listing.stream().map(ObjectInfo::key).toList();
     }

@@ -347,7 +347,13 @@ public final class CommitProtocol {
      * run on every rank use {@link #stepFolders} instead.
      */
     public List<Long> committedSteps(Tier tier) throws IOException {
-        return listCommitted(tier, false);
+        List<Long> listed = listCommitted(tier, false);
+        if (listed.isEmpty() && tier.store().listsMayBePartial()) {
+            // Members that did not answer were left out (peer memory): "none" only from a whole listing, which fails
+            // while one is silent, so that no caller takes a step only they hold for no checkpoint at all.
+            return listCommitted(tier, true);
+        }
+        return listed;
     }
 
     /**

@@ -127,6 +127,11 @@ final class RestorePacing {
         }
 
         @Override
+        public boolean listsMayBePartial() {
+            return store.listsMayBePartial();
+        }
+
+        @Override
         public List<String> listFolders(String prefix) throws IOException {
             pacing.awaitSlot();
             return store.listFolders(prefix);

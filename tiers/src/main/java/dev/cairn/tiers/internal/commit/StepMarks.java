@@ -61,7 +61,8 @@ import java.util.concurrent.ConcurrentHashMap;
  *       steps is one per 1,000 keys, every rank's index of every step), newest first, until one has its MANIFEST. What
  *       every process asks alike there (the groups, the step folders) is paced by rank ({@link LookPacing}): every
  *       process of a new run looks at open, at once. A listing the store refuses is an {@link IOException}, never "no
- *       checkpoint".</li>
+ *       checkpoint"; so is an empty answer of a store whose listings may leave out members that did not answer (the
+ *       peer-memory tier, {@link dev.cairn.ObjectStore#listsMayBePartial}) unless a whole listing confirms it.</li>
  * </ul>
  * Not covered: a run that a release without marks saves into after one with marks did (a downgrade and upgrade): its
  * steps have no marks, and readers of a marked group do not see them. Removing {@code <run>/marks/} makes readers look
@@ -228,8 +229,32 @@ public final class StepMarks {
                 return folders.get(i);
             }
         }
+        if (tier.store().listsMayBePartial()) {
+            // A store spread over members (peer memory) lists what the members that answered hold: one that did not
+            // may hold every mark and MANIFEST of the run (a replacement rank's placement target). "None" only from a
+            // whole listing, which fails while a member is silent: an IOException, "cannot tell", never -1 for it.
+            long whole = newestListedWhole(tier, confirmation);
+            if (whole >= 0) {
+                return whole;
+            }
+        }
         if (unmarked) {
             listedWithoutMarks.accept(List.of());
+        }
+        return -1;
+    }
+
+    /**
+     * The newest committed step of {@code tier} from a {@link dev.cairn.ObjectStore#listWhole} of its steps, each
+     * confirmed newest first, or -1: for a store whose listings may leave members out, once they found nothing. Not
+     * paced: such a store is in the processes' memory. An IOException while a member is silent.
+     */
+    private static long newestListedWhole(Tier tier, Confirmation confirmation) throws IOException {
+        List<Long> committed = CommitProtocol.listCommitted(tier, true);
+        for (int i = committed.size() - 1; i >= 0; i--) {
+            if (confirmation.committed(committed.get(i))) {
+                return committed.get(i);
+            }
         }
         return -1;
     }
