@@ -256,6 +256,30 @@ class S3CommandsTest {
         return new NotFullyChecked(r.out(), doc);
     }
 
+    /**
+     * {@code --config} with a {@code --store} that names one of its S3 tiers reads that store on the endpoint the file
+     * gives the tier. Before, the endpoint was taken from the file only when the file named the stores: a
+     * {@code gc --config FILE --store s3://...} (the way to collect one tier of a job) went to the AWS SDK's default
+     * endpoint, where a bucket of the same name is another store.
+     */
+    @Test
+    void aStoreNamedBesideAConfigurationFileIsReadOnTheFilesEndpointForIt() throws Exception {
+        Path config = tmp.resolve("cairn.properties");
+        java.nio.file.Files.write(config, List.of("run = " + Checkpoints.RUN, "tiers = disk, s3",
+                "tier.disk.store = " + tmp.resolve("disk"), "tier.disk.keep.last = 5",
+                "tier.s3.store = " + uri, "tier.s3.s3.endpoint = " + s3.endpoint(), "tier.s3.keep.last = 1"));
+        Run ls = cairn("ls", "--config", config.toString(), "--store", uri, "--json");
+        assertEquals(0, ls.status(), ls.out() + ls.err());
+        assertEquals(2, JSON.readTree(ls.out()).get("runs").get(0).get("steps").size(), ls.out());
+
+        Run gc = cairn("gc", "--config", config.toString(), "--store", uri, "--grace", "0s");
+        assertEquals(0, gc.status(), gc.out() + gc.err());
+        try (S3ObjectStore store = store(prefix)) {
+            assertTrue(store.list(LAYOUT.manifestKey(10)).isEmpty(), "step 10 retired: the tier keeps 1");
+            assertFalse(store.list(LAYOUT.manifestKey(20)).isEmpty(), "step 20 kept");
+        }
+    }
+
     /** The command with {@code --s3-endpoint} of the embedded server. */
     private Run cli(String... args) {
         List<String> all = new ArrayList<>(List.of(args));

@@ -24,8 +24,8 @@ public final class StoreOptions {
 
     @Option(names = "--config", paramLabel = "FILE",
             description = "The run's configuration file (CairnConfig.load): its tiers' stores, fastest first, stand in"
-                    + " for --store, its run for --run, and its s3.endpoint for --s3-endpoint. Given both, --store and"
-                    + " --run win.")
+                    + " for --store, its run for --run, and its s3.endpoint for --s3-endpoint (also for a --store that"
+                    + " names one of its tiers). Given both, --store and --run win.")
     Path config;
 
     @Spec(Spec.Target.MIXEE)
@@ -100,6 +100,8 @@ public final class StoreOptions {
                 if (s3Endpoint == null) {
                     s3Endpoint = endpointOfFile;
                 }
+            } else if (s3Endpoint == null) {
+                s3Endpoint = endpointOfNamedStores(c);
             }
             if (run == null) {
                 run = c.run();
@@ -110,6 +112,37 @@ public final class StoreOptions {
             }
         }
         config = null; // applied once
+    }
+
+    /**
+     * The endpoint the file gives the tiers that {@code --store} names, when it picks among them: an s3:// store of
+     * the file is on the server the file names for it (the SDK's default only where it names none), never on AWS
+     * because the command line named the store. Null where the stores named are on the SDK's default (or none is
+     * s3://); refused when they are on two servers, as for the file's own stores.
+     */
+    private String endpointOfNamedStores(CairnConfig c) {
+        java.util.Map<String, TierConfig> byStore = new java.util.HashMap<>();
+        for (TierConfig t : c.tiers()) {
+            byStore.put(StoreUris.normalised(t.location().orElseThrow()), t);
+        }
+        java.util.Set<String> endpoints = new java.util.LinkedHashSet<>();
+        String named = null;
+        for (String location : stores) {
+            if (StoreUris.isS3(location)) {
+                TierConfig t = byStore.get(StoreUris.normalised(location));
+                String endpoint = t == null ? null : t.settings().get(ObjectStores.S3_ENDPOINT);
+                endpoints.add(endpoint == null ? "the AWS SDK's default" : endpoint);
+                if (endpoint != null) {
+                    named = endpoint;
+                }
+            }
+        }
+        if (endpoints.size() > 1) {
+            throw new ParameterException(spec.commandLine(), "the s3:// stores of --store are on two endpoints by "
+                    + config + " (" + String.join(", ", endpoints) + "): name the stores of one of them at a time, or"
+                    + " give --s3-endpoint");
+        }
+        return named;
     }
 
     public String s3Endpoint() {
