@@ -184,6 +184,7 @@ public final class CairnCheckpointer implements Checkpointer {
             pipeline.prefaultStaging();
             FirstSavePreparation.runOnce(config);
         }
+        lifecycle.registerShutdownHook(); // last: an open that throws before this leaves no hook behind
     }
 
     /**

@@ -44,13 +44,14 @@ public final class Lifecycle {
     private final Duration deadline;
     private final Parts parts;
     private final Optional<Duration> persistOnShutdown;
-    /** The shutdown hook of persistOnShutdown; null when off. */
-    private final Thread hook;
+    private final Consumer<Duration> persist;
+    /** The shutdown hook of persistOnShutdown; null when off, or until {@link #registerShutdownHook}. */
+    private Thread hook;
     private volatile boolean closed;
 
     /**
      * @param persistOnShutdown the grace of {@code CairnConfig.persistOnShutdown}, when on: {@code persist} then runs
-     *                          with it as a JVM shutdown hook
+     *                          with it as a JVM shutdown hook, once {@link #registerShutdownHook} registers it
      */
     public Lifecycle(String run, Duration deadline, Parts parts, Optional<Duration> persistOnShutdown,
                      Consumer<Duration> persist) {
@@ -58,11 +59,23 @@ public final class Lifecycle {
         this.deadline = deadline;
         this.parts = parts;
         this.persistOnShutdown = persistOnShutdown;
-        this.hook = persistOnShutdown.map(grace -> {
-            Thread t = new Thread(() -> persist.accept(grace), "cairn-persist-on-shutdown");
-            Runtime.getRuntime().addShutdownHook(t);
-            return t;
-        }).orElse(null);
+        this.persist = persist;
+    }
+
+    /**
+     * Registers the shutdown hook of persistOnShutdown, when on; called last in the checkpointer's open. Registered
+     * here instead of in the constructor: an open that failed after it (the checkpointer's constructor throwing) left
+     * the hook registered, holding the half-built checkpointer, whose tiers it then ran promotions on at shutdown.
+     * Nothing is registered once close has begun.
+     */
+    public synchronized void registerShutdownHook() {
+        if (closed || hook != null || persistOnShutdown.isEmpty()) {
+            return;
+        }
+        Duration grace = persistOnShutdown.get();
+        Thread t = new Thread(() -> persist.accept(grace), "cairn-persist-on-shutdown");
+        Runtime.getRuntime().addShutdownHook(t);
+        hook = t;
     }
 
     /** Fails with {@link Reason#CLOSED} once {@link #close} has begun. */
@@ -82,11 +95,13 @@ public final class Lifecycle {
      * doing when it called close starts nothing new afterwards: the tiers are closed ({@code TierCommitter}).
      */
     public void close() {
+        Thread hook;
         synchronized (this) {
             if (closed) {
                 return;
             }
             closed = true;
+            hook = this.hook; // none is registered from now on
         }
         boolean ownThread = parts.onOwnThread().getAsBoolean();
         if (hook != null && Thread.currentThread() != hook) {
