@@ -606,7 +606,9 @@ final class RankCommit {
     /**
      * One MANIFEST of every rank's rows, in rank 0's format. A manifest names one content hash for all its chunks, so
      * an index keyed by another (a rank on a release of another manifest format) fails the commit instead of being
-     * listed under the wrong hash.
+     * listed under the wrong hash. Ranks whose entries of one name disagree (kind, dtype, global shape, or slices that
+     * leave a gap or overlap without being replicas) fail it with INVALID_INPUT ({@link SliceAgreement}): committed,
+     * such a step would retire the good ones before it and fail every restore on another world size.
      */
     private static Manifest merge(Manifest own, List<Manifest> indexes) {
         List<EntryRecord> entries = new ArrayList<>();
@@ -619,6 +621,9 @@ final class RankCommit {
             }
             entries.addAll(m.entries());
         }
+        // Every rank's rows are here (each index was read whole), whatever the MANIFEST keeps of them: the ranks'
+        // entries of one name must make one entry before the step can be committed (SliceAgreement).
+        SliceAgreement.check(own.step(), entries);
         // Rank 0's own time of the step, not now: a promotion carries it, so every tier's MANIFEST of this checkpoint
         // has the same one, and another save of the same step number its own (Manifest#sameCommitAs).
         return new Manifest(own.formatVersion(), own.contentHash(), own.run(), own.step(), own.worldSize(), 0, own.createdAt(),

@@ -17,9 +17,11 @@ import java.nio.ByteBuffer;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.HashMap;
+import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 
 /**
  * What one rank reads to restore a checkpoint, decided (and every request error found) before any byte is fetched
@@ -216,7 +218,8 @@ final class RestorePlan {
      * target (with no targets: the rank's own slices on the same world, every slice on another; none for a request
      * of blobs only), this rank's copy of a per-rank blob on the same world (every copy on another), and the lowest
      * rank's copy of a global blob. A row that a request error needs to be seen (another dtype or global shape, a
-     * target of no elements) is kept too, so that the plan reports the error as it would from the whole directory.
+     * target of no elements) is kept too, and so is one row of a target tensor of which no row overlaps the target (it
+     * lies in a gap of the saved slices), so that the plan reports the error as it would from the whole directory.
      */
     static dev.cairn.tiers.internal.manifest.CommittedManifest.PageChoice pagesFor(Manifest global, RestoreRequest request,
                                                                                    int rank, int worldSize) {
@@ -230,6 +233,7 @@ final class RestorePlan {
                 }
             }
             List<dev.cairn.tiers.internal.manifest.PageRow> out = new ArrayList<>();
+            Set<String> kept = new HashSet<>();
             for (dev.cairn.tiers.internal.manifest.PageRow r : rows) {
                 boolean wanted;
                 if (r.tensor()) {
@@ -250,6 +254,18 @@ final class RestorePlan {
                     wanted = r.firstRank() == lowest.get(r.name());
                 }
                 if (wanted) {
+                    out.add(r);
+                    kept.add(r.name());
+                }
+            }
+            // A target tensor of which no row overlaps: one row of it still, so that the plan sees the tensor is in
+            // the step and reports that the step does not hold the target (CORRUPT, as from the whole directory),
+            // not that the tensor is not there. Only a step whose slices leave the target in a gap gets here: one
+            // committed before rank 0 checked the ranks' slices (SliceAgreement), or damaged.
+            Set<String> missing = new HashSet<>();
+            for (dev.cairn.tiers.internal.manifest.PageRow r : rows) {
+                if (r.tensor() && !request.isBlobsOnly() && targets != null && !kept.contains(r.name())
+                        && targets.contains(r.name()) && targets.entry(r.name()) instanceof Tensor && missing.add(r.name())) {
                     out.add(r);
                 }
             }
