@@ -16,6 +16,7 @@ import dev.cairn.Checkpointer;
 import dev.cairn.DType;
 import dev.cairn.ObjectStore;
 import dev.cairn.RestoreRequest;
+import dev.cairn.SaveMode;
 import dev.cairn.TierConfig;
 import dev.cairn.TrainingState;
 import dev.cairn.WhenBusy;
@@ -31,6 +32,8 @@ import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
 
 /**
  * {@link WhenBusy}: a save that comes while an earlier one is still being persisted into its first tier. The first
@@ -43,7 +46,7 @@ class WhenBusyTest {
     private static final long WAIT_SECONDS = 120;
 
     /** A store whose chunk writes wait until {@link #open} is counted down; {@link #reached} says one is waiting. */
-    static final class GatedStore extends ForwardingObjectStore {
+    static class GatedStore extends ForwardingObjectStore {
         final CountDownLatch open = new CountDownLatch(1);
         final CountDownLatch reached = new CountDownLatch(1);
 
@@ -161,6 +164,90 @@ class WhenBusyTest {
             }
             third.done().get(WAIT_SECONDS, TimeUnit.SECONDS);
         }
+    }
+
+    /** Like {@link GatedStore}, but not in memory: the tier compresses, so held writes keep encoded slabs, not raw ones. */
+    static final class GatedCompressingStore extends GatedStore {
+        GatedCompressingStore(ObjectStore delegate) {
+            super(delegate);
+        }
+
+        @Override
+        public boolean inMemory() {
+            return false;
+        }
+    }
+
+    /**
+     * An earlier save that expired while its first tier's writes still hang holds only PART of staging (two chunks'
+     * slabs: raw ones into the memory tier, which stores them straight from staging; encoded ones into a tier that
+     * compresses), so staging is not exhausted. The next COPY save needs more than is left: exactly all raw slabs
+     * (memory), or the raw slabs plus two of the three encoded ones (compressing), which an idle pipeline holds with
+     * the writes still hanging, without waiting. SKIP must skip it; before, it was taken and save() waited for
+     * staging, on the caller's thread, until its own deadline (its captured() then failed with TIMEOUT).
+     *
+     * <p>Staging: one encoder (3 encoded slabs of 64-80 KiB) and 752 KiB, which leaves raw budget for exactly 8 raw
+     * slabs of 64 KiB.
+     */
+    @ParameterizedTest(name = "earlier {0}, memory tier {1}")
+    @CsvSource({"COPY, true", "ZERO_COPY, true", "COPY, false", "ZERO_COPY, false"})
+    void skipSkipsWhileAnExpiredSaveStillHoldsPartOfStaging(SaveMode earlierMode, boolean inMemory) throws Exception {
+        int chunk = 64 << 10;
+        int laterChunks = inMemory ? 8 : 10;
+        java.util.concurrent.ExecutorService trainer = java.util.concurrent.Executors.newSingleThreadExecutor();
+        try (GatedStore memory = inMemory ? new GatedStore(new MemoryObjectStore(64L << 20))
+                : new GatedCompressingStore(new MemoryObjectStore(64L << 20));
+             Checkpointer cp = Checkpointer.open(smallConfig(RUN).whenBusy(WhenBusy.SKIP).encoderThreads(1)
+                     .chunkBytes(chunk).stagingBytes(752L << 10).deadline(java.time.Duration.ofSeconds(3))
+                     .tier(TierConfig.of("memory", memory).keepLast(3)).build())) {
+            // Step 1: two chunks, whose writes hang at the gate until it expires.
+            CheckpointHandle first = cp.save(1, chunks(2, 1), earlierMode);
+            assertTrue(memory.reached.await(WAIT_SECONDS, TimeUnit.SECONDS), "step 1's chunks reach the store");
+            ExecutionException expired = assertThrows(ExecutionException.class,
+                    () -> first.done().get(WAIT_SECONDS, TimeUnit.SECONDS));
+            assertTrue(expired.getCause() instanceof CheckpointException c && c.reason() == CheckpointException.Reason.TIMEOUT,
+                    String.valueOf(expired.getCause()));
+            try {
+                first.captured().get(WAIT_SECONDS, TimeUnit.SECONDS); // ZERO_COPY: its capture has ended
+            } catch (ExecutionException capturedFailed) {
+                // expired (COPY): the failure is the deadline's
+            }
+
+            // Step 2 on the "training" thread, the gate still shut. 30 s is an upper bound for a loaded machine, not
+            // a speed claim: a skip returns at once; the defect held save() until step 2's own deadline (3 s).
+            java.util.concurrent.Future<CheckpointHandle> saving = trainer.submit(
+                    () -> cp.save(2, chunks(laterChunks, 2), SaveMode.COPY));
+            CheckpointHandle second = saving.get(30, TimeUnit.SECONDS);
+            assertEquals(1, memory.open.getCount(), "the gate is still shut: step 1's writes still hang");
+            assertTrue(second.skipped().isPresent(), "step 2 was taken (captured: " + second.captured()
+                    + ", held by staging until its deadline when that failed), not skipped");
+            assertTrue(second.skipped().orElseThrow().contains("expired"), second.skipped().toString());
+
+            memory.open.countDown(); // the writes return; staging drains
+            CheckpointHandle third = null;
+            long until = System.nanoTime() + TimeUnit.SECONDS.toNanos(WAIT_SECONDS); // bounds a hang, not a timing
+            for (long step = 3; third == null; step++) {
+                assertTrue(System.nanoTime() - until < 0, "staging never drained");
+                CheckpointHandle h = cp.save(step, chunks(laterChunks, step));
+                if (h.skipped().isEmpty()) {
+                    third = h;
+                } else {
+                    Thread.sleep(50); // staging still draining: the next step is tried
+                }
+            }
+            third.done().get(WAIT_SECONDS, TimeUnit.SECONDS);
+            // A normal commit gives its slabs back before its first tier's commit completes: the next save is taken.
+            CheckpointHandle next = cp.save(third.step() + 1, chunks(laterChunks, third.step() + 1));
+            assertTrue(next.skipped().isEmpty(), next.skipped().toString());
+            next.done().get(WAIT_SECONDS, TimeUnit.SECONDS);
+        } finally {
+            trainer.shutdownNow();
+        }
+    }
+
+    /** A state of exactly {@code n} chunks of 64 KiB. */
+    private static TrainingState chunks(int n, long seed) {
+        return TrainingState.builder().add(randomTensor("w", DType.F32, n * (16L << 10), 300 + seed)).build();
     }
 
     @Test

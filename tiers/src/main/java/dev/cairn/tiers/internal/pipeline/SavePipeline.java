@@ -173,6 +173,17 @@ public final class SavePipeline implements AutoCloseable {
         return rawPool.exhausted() || encodedPool.exhausted();
     }
 
+    /**
+     * Whether any staging slab (raw or encoded; not the delta bases', which stay held between saves by design) is
+     * held now. A job gives back every slab it holds before its first tier's commit runs (the writes release theirs
+     * before the last of them starts the commit), so with no save in flight short of that commit, a slab still held
+     * is one of a save that expired (or was closed) while its first tier's writes still hang. A COPY save then waits
+     * for staging whenever it needs more than is left, up to its own deadline.
+     */
+    public boolean stagingHeld() {
+        return rawPool.anyHandedOut() || encodedPool.anyHandedOut();
+    }
+
     /** Slab sizes as the staging allocator accounts them (1 KiB segments). */
     private static int roundUp(int bytes) {
         return (bytes + 1023) & ~1023;

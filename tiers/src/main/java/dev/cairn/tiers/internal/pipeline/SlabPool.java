@@ -22,6 +22,8 @@ final class SlabPool implements AutoCloseable {
     private final ReentrantLock lock = new ReentrantLock();
     private final Condition returned = lock.newCondition();
     private int allocated;
+    /** Slabs handed out and not returned (unlike {@link #inUse}, not counting one being prefaulted). */
+    private int out;
     private boolean closed;
 
     public SlabPool(BufferAllocator allocator, int slabBytes, int maxSlabs) {
@@ -141,8 +143,9 @@ final class SlabPool implements AutoCloseable {
         }
     }
 
-    private static Slab handOut(Slab s) {
+    private Slab handOut(Slab s) {
         s.handedOut = true;
+        out++;
         return s;
     }
 
@@ -157,6 +160,7 @@ final class SlabPool implements AutoCloseable {
                 throw new IllegalStateException("slab of " + slabBytes + " bytes released twice (or never handed out)");
             }
             slab.handedOut = false;
+            out--;
             if (closed) {
                 allocated--;
                 slab.buf.close();
@@ -178,6 +182,16 @@ final class SlabPool implements AutoCloseable {
         lock.lock();
         try {
             return free.isEmpty() && allocated >= maxSlabs;
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    /** Whether any slab is handed out now (a slab being prefaulted is not). */
+    public boolean anyHandedOut() {
+        lock.lock();
+        try {
+            return out > 0;
         } finally {
             lock.unlock();
         }

@@ -172,6 +172,12 @@ public final class SaveAdmission {
             // its chunks hold staging, and this save would wait for it up to its own deadline.
             return "staging is full: the chunks of a save that expired are still waiting for the first tier's writes";
         }
+        if (pipeline.stagingHeld()) {
+            // The same with part of staging held: a save that needs more than is left would wait as long. (Every job
+            // counted above has given its slabs back before its first-tier commit completes: only an expired one's
+            // are left.)
+            return "staging is in use: the chunks of a save that expired are still waiting for the first tier's writes";
+        }
         return null;
     }
 }
