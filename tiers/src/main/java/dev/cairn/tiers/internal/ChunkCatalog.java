@@ -124,7 +124,8 @@ public final class ChunkCatalog {
      * says that the object is stored (a commit's confirmation, a create that found it) does not make it present again,
      * so a save in flight that counted on it before the mark does not lead the saves after it to count on it too. A
      * save, which pins, then writes the chunk instead of reusing it, and no chain is built on it ({@link #pinChain} finds
-     * it absent, so a differential chunk stored against it is written again whole). Pins are kept; the stored object is
+     * it absent, so a save encodes a differential chunk stored against it whole, and its writer reads that chunk and its
+     * chain again and puts it whole over the stored one only where the chain fails that read). Pins are kept; the stored object is
      * left where it is (steps that name it are restored from another tier's copy until it is written again).
      */
     public synchronized void markDamaged(String hash) {

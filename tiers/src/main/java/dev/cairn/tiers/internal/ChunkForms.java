@@ -31,7 +31,9 @@ import java.util.List;
  * intact breaks every committed step that records the stored form. So a mark of damage ({@link ChunkCatalog#markDamaged},
  * a promotion's or a restore's verdict, which may be false or stale) only makes the writer read the stored object whole
  * again, by its own header and chain, and check its content hash ({@link #put}): it puts over it only where that check
- * fails on the stored bytes themselves.
+ * fails on the stored bytes themselves. The same holds for a mark on a link of a stored differential chunk's chain,
+ * which makes the link look gone to the catalog ({@link #pinWholeChain}): the chunk is put over only where its chain,
+ * read again, fails.
  *
  * <p>Writers of one process meet on the catalog's lock for the hash; writers of different processes on the store's
  * create-only put of a key the catalog does not know ({@link dev.cairn.ObjectStore#putIfAbsentSyncingNameLater}):
@@ -160,9 +162,9 @@ public final class ChunkForms {
                     }
                     held = foundStored(tier, hash);
                 }
-                if (held != null && !catalog.pinChain(held.bases())) {
-                    // A link of its chain is gone: no reader can rebuild it in this tier, so this form is replaced.
-                    catalog.unpinAll(held.bases());
+                if (held != null && !pinWholeChain(tier, hash, held, rawLength, contentHash)) {
+                    // A link of its chain is gone, or damaged as stored: no reader can rebuild it in this tier, so this
+                    // form is replaced.
                     held = null;
                 }
                 if (held == null) {
@@ -191,6 +193,49 @@ public final class ChunkForms {
             catalog.unpinAll(chainPinned); // a held form's chain, pinned above: the caller never learns of it
             throw e;
         }
+    }
+
+    /**
+     * Pins the chain of {@code held}, the form {@code tier} holds {@code hash} in, and says whether it is whole; when it
+     * is not, its pins are released. A link the catalog takes for absent because a promotion or a restore marked it
+     * damaged ({@link ChunkCatalog#markDamaged}) is not taken for gone on that word alone: the mark may be false or
+     * stale, as a mark on the chunk itself may be ({@link #put}), and putting the writer's form over a differential
+     * chunk whose chain is intact breaks every committed step that records the stored form (a promotion of one then
+     * finds more bytes than its manifest records, and the step never reaches the slower tiers). So where a link is
+     * marked, the chunk is read whole again, by its own header and down its chain, each link decoded and checked by its
+     * content hash ({@link #asStored}); where that proves the chain intact, the marks of its links end, the links the
+     * catalog does not take for present are marked present as the store gives them (as a create that finds a chunk
+     * learns its chain, {@link #foundStored}), and the chain is pinned again. Only a chain that really fails that
+     * read (or a chunk gone) is replaced. Where no link is marked (a link a collection took), nothing more is read: the
+     * rare read is the price of a mark only. Fails with the store's failure where it could not read the chunk or a
+     * link, as {@link #asStored} does: nothing is then put over an object that may be intact.
+     */
+    private static boolean pinWholeChain(Tier tier, String hash, Form held, long rawLength, ContentHash contentHash)
+            throws IOException {
+        ChunkCatalog catalog = tier.catalog();
+        if (catalog.pinChain(held.bases())) {
+            return true;
+        }
+        catalog.unpinAll(held.bases());
+        if (held.bases().stream().noneMatch(catalog::damaged)
+                || asStored(tier, hash, rawLength, contentHash) != AsStored.INTACT) {
+            return false;
+        }
+        for (String link : held.bases()) {
+            if (catalog.sizeOf(link) < 0) {
+                ObjectInfo o = statOrNull(tier, link);
+                if (o == null) {
+                    return false; // gone since it was read
+                }
+                catalog.markIntact(link);
+                catalog.markPresent(link, o.size(), o.lastModified());
+            }
+        }
+        if (catalog.pinChain(held.bases())) {
+            return true;
+        }
+        catalog.unpinAll(held.bases());
+        return false;
     }
 
     /** What a writer found of a stored object marked damaged, read whole again ({@link #asStored}). */
@@ -248,7 +293,8 @@ public final class ChunkForms {
     }
 
     private static IOException unreadable(Tier tier, String key, IOException e) {
-        return new IOException("chunk " + key + " in tier " + tier.name() + ", found damaged by an earlier read, could"
+        return new IOException("chunk " + key + " in tier " + tier.name() + ", found damaged by an earlier read (it or"
+                + " a link of its chain), could"
                 + " not be read again to tell whether it still is (" + e.getMessage() + "): it is left as it is (it may"
                 + " be intact, in a form committed steps record), and the next write of it reads it again", e);
     }

@@ -173,7 +173,9 @@ final class ChunkEncoder implements EventHandler<ChunkEvent> {
                         prev == null ? 0 : prev.misses(), prev == null ? null : prev.choice());
                 return;
             }
-            // A chunk whose chain lost a link (an orphan of a failed save): encoded whole, which replaces it. One old
+            // A chunk whose chain lost a link (an orphan of a failed save): encoded whole, which replaces it (where
+            // the link is only marked damaged, the writer reads the chain again first, and keeps the stored form
+            // where it is intact: ChunkForms#put). One old
             // enough for another process's collector to delete: encoded whole too, but the writer keeps the stored
             // form and only writes it again, which restarts its age (ChunkForms#put).
             catalog.unpinAll(chain);
