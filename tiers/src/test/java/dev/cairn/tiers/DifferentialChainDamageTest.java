@@ -4,8 +4,12 @@ import static dev.cairn.tiers.Fixtures.assertSameState;
 import static dev.cairn.tiers.Fixtures.smallConfig;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertInstanceOf;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.cairn.CheckpointException;
 import dev.cairn.CheckpointHandle;
 import dev.cairn.Checkpointer;
 import dev.cairn.DType;
@@ -27,18 +31,27 @@ import java.nio.file.Path;
 import java.util.List;
 import java.util.SplittableRandom;
 import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
 
 /**
- * Damage, true or only reported, on the chain of a differential chunk in the memory tier, and what saves make of it.
+ * Damage, true or only reported, on the chain of a differential chunk in the memory tier, and what saves and
+ * promotions make of it.
  *
  * <p>A mark of damage on a base of a committed differential chunk (a promotion's or a restore's verdict, which may be
  * false or stale) made the next save that met the chunk take its chain for broken and put the chunk whole over the
  * intact differential form that committed steps record: their MANIFESTs then named a codec and a length the tier no
  * longer held, and the promotion of such a step failed STORAGE ("holds more than ... bytes") and never reached disk.
  * Now the writer reads the chunk and its chain again and keeps the stored form where it is intact.
+ *
+ * <p>A differential chunk that does not decode (its own zstd frame damaged, or a link's) failed its
+ * promotion with STORAGE and was never marked damaged, so every later save named it again and every later promotion
+ * failed the same way. Now the promotion fails CORRUPT and marks it, and the next save writes it whole; a store that
+ * fails to read a link still fails the promotion with STORAGE, and marks nothing.
  */
 class DifferentialChainDamageTest {
     private static final String RUN = "chain-damage";
@@ -155,6 +168,103 @@ class DifferentialChainDamageTest {
             RestoreResult r = cp.restore(RestoreRequest.step(3));
             assertSameState(state(w2), r.state());
             assertEquals(0, r.chunksRepaired());
+        }
+    }
+
+    /**
+     * A differential chunk that does not decode in memory (its zstd frame damaged, or its base's) is named again
+     * by step 4 (the same content as step 3, where it was written) and fails step 4's promotion with CORRUPT, which
+     * marks it; step 6, the same content again, writes it whole, and is promoted and restores bit-exact from disk.
+     */
+    @ParameterizedTest(name = "{0}")
+    @ValueSource(strings = {"frame damaged", "base frame damaged"})
+    void aDifferentialChunkThatDoesNotDecodeFailsItsPromotionCorruptAndIsWrittenAgain(String what) throws Exception {
+        float[] w = weights(5);
+        try (MemoryObjectStore mem = new MemoryObjectStore(64L << 20);
+             FileSystemObjectStore disk = new FileSystemObjectStore(dir)) {
+            float[] w2 = w.clone();
+            change(w2, 0.002, 2);
+            try (Checkpointer cp = Checkpointer.open(smallConfig(RUN).encoderThreads(1)
+                    .tier(TierConfig.of("memory", mem).compressionLevel(1).keepLast(4))
+                    .tier(TierConfig.of("disk", disk).everySteps(2).keepLast(3)).build())) {
+                cp.save(1, state(w)).done().get(30, TimeUnit.SECONDS); // memory only
+                cp.save(3, state(w2)).done().get(30, TimeUnit.SECONDS); // memory only
+                ChunkRef chunk = differential(mem, 3);
+                String key = LAYOUT.chunkKey(chunk.hash());
+                if (what.equals("frame damaged")) {
+                    flip(mem, key, StoredChunkHeader.DELTA_LENGTH); // the zstd frame's magic
+                } else {
+                    flip(mem, LAYOUT.chunkKey(chunk.bases().get(0)), StoredChunkHeader.LENGTH); // the base's frame
+                }
+
+                CheckpointHandle step4 = cp.save(4, state(w2));
+                step4.committed("memory").get(30, TimeUnit.SECONDS);
+                ExecutionException e = assertThrows(ExecutionException.class,
+                        () -> step4.committed("disk").get(30, TimeUnit.SECONDS), what);
+                CheckpointException c = assertInstanceOf(CheckpointException.class, e.getCause(), what);
+                assertEquals(CheckpointException.Reason.CORRUPT, c.reason(), what + ": " + c.getMessage());
+                assertTrue(c.getMessage().contains(key), what + ": names the chunk: " + c.getMessage());
+                assertTrue(((CairnCheckpointer) cp).catalogOf("memory").damaged(chunk.hash()), what + ": marked");
+                assertTrue(disk.list(LAYOUT.manifestKey(4)).isEmpty(), what + ": no step 4 on disk");
+
+                ByteBuffer damaged = mem.readAll(key);
+                CheckpointHandle step6 = cp.save(6, state(w2));
+                step6.committed("memory").get(30, TimeUnit.SECONDS);
+                step6.committed("disk").get(30, TimeUnit.SECONDS);
+                assertNotEquals(damaged, mem.readAll(key), what + ": written again");
+                ChunkRef named = chunksOf(mem, 6).stream().filter(r -> r.hash().equals(chunk.hash())).findFirst()
+                        .orElseThrow(() -> new AssertionError("step 6 names the same key"));
+                assertTrue(named.bases().isEmpty(), what + ": written whole: " + named);
+                RestoreResult r = cp.restore(RestoreRequest.step(6));
+                assertEquals("memory", r.tier(), what);
+                assertSameState(state(w2), r.state());
+                assertEquals(0, r.chunksRepaired(), what);
+            }
+            try (Checkpointer diskOnly = Checkpointer.open(smallConfig(RUN).tier(TierConfig.of("disk", disk)).build())) {
+                RestoreResult r = diskOnly.restore(RestoreRequest.step(6));
+                assertEquals("disk", r.tier(), what);
+                assertSameState(state(w2), r.state());
+            }
+        }
+    }
+
+    /**
+     * The store failing to read a link of the chain (a disk's EIO) says nothing of the chunk: the promotion fails with
+     * STORAGE and marks nothing, and once the store reads again the next promotion of the same content succeeds.
+     */
+    @Test
+    void aLinkTheStoreCannotReadFailsThePromotionWithStorageAndMarksNothing() throws Exception {
+        float[] w = weights(7);
+        try (MemoryObjectStore mem = new MemoryObjectStore(64L << 20);
+             dev.cairn.testkit.ReadErrorStore failing = new dev.cairn.testkit.ReadErrorStore(mem);
+             FileSystemObjectStore disk = new FileSystemObjectStore(dir);
+             Checkpointer cp = Checkpointer.open(smallConfig(RUN).encoderThreads(1)
+                     .tier(TierConfig.of("memory", failing).compressionLevel(1).keepLast(4))
+                     .tier(TierConfig.of("disk", disk).everySteps(2).keepLast(3)).build())) {
+            float[] w2 = w.clone();
+            change(w2, 0.002, 2);
+            cp.save(1, state(w)).done().get(30, TimeUnit.SECONDS);
+            cp.save(3, state(w2)).done().get(30, TimeUnit.SECONDS);
+            ChunkRef chunk = differential(mem, 3);
+            String baseKey = LAYOUT.chunkKey(chunk.bases().get(0));
+            ChunkCatalog catalog = ((CairnCheckpointer) cp).catalogOf("memory");
+
+            failing.failReadsOf(baseKey::equals);
+            CheckpointHandle step4 = cp.save(4, state(w2));
+            step4.committed("memory").get(30, TimeUnit.SECONDS);
+            ExecutionException e = assertThrows(ExecutionException.class,
+                    () -> step4.committed("disk").get(30, TimeUnit.SECONDS));
+            CheckpointException c = assertInstanceOf(CheckpointException.class, e.getCause());
+            assertEquals(CheckpointException.Reason.STORAGE, c.reason(), c.getMessage());
+            assertFalse(catalog.damaged(chunk.hash()), "the chunk is not marked");
+            assertFalse(catalog.damaged(chunk.bases().get(0)), "nor its base");
+
+            failing.heal();
+            CheckpointHandle step6 = cp.save(6, state(w2));
+            step6.committed("disk").get(30, TimeUnit.SECONDS);
+            ChunkRef named = chunksOf(mem, 6).stream().filter(r -> r.hash().equals(chunk.hash())).findFirst()
+                    .orElseThrow(() -> new AssertionError("step 6 names the same key"));
+            assertEquals(chunk.bases(), named.bases(), "kept as stored");
         }
     }
 

@@ -312,10 +312,12 @@ public final class Promoter implements AutoCloseable {
      * (a copy and XXH3), 2 ms compressed at level 3 (weight-like floats), against 4 to 5 ms for a disk's forced write
      * of it. The promoter knows only the source and the target, so a chunk that fails it is not fetched from another
      * tier: the promotion fails with CORRUPT, writing nothing for it, and the step is not committed in the target (with
-     * STORAGE where a differential chunk's chain could not be read from the source's store).
+     * STORAGE where the source's store failed to read a link of a differential chunk's chain: its trouble, not the
+     * chain's).
      *
-     * <p>Where the failure is about the stored bytes (a content hash that does not match, a frame that does not
-     * decode; not a RuntimeException of the reader, nor a codec name of the row this release does not know), the
+     * <p>Where the failure is about the stored bytes (a content hash that does not match, a frame of the chunk or of a
+     * link of its chain that does not decode, a link missing, a chain that loops; not a RuntimeException of the
+     * reader, nor a codec name of the row this release does not know: {@link ChunkReader#damaged}), the
      * source's catalog is told the stored chunk is damaged ({@link ChunkCatalog#markDamaged}: the link of a
      * differential chain whose hash failed, else the chunk read): otherwise every later save of the same content (a
      * frozen layer, a data loader's state) would find the key held and name the damaged object again, and every later
@@ -327,19 +329,22 @@ public final class Promoter implements AutoCloseable {
         try {
             return w.reader.verify(source.store(), source.layout(), b, ref);
         } catch (IOException | RuntimeException e) {
-            if (differential && e instanceof IOException io && !(e instanceof StoredChunks.ContentMismatch)) {
-                // A differential chunk's chain is read from the source's store: a read that failed there (a link gone,
-                // the store's trouble) is not damage, and fails the promotion as any store error does (STORAGE).
+            if (differential && e instanceof IOException io && w.reader.failedToRead(io)) {
+                // A differential chunk's chain is read from the source's store: a read of a link that failed there
+                // (the store's trouble: an EIO, a 503) says nothing of the chunk, and fails the promotion as any store
+                // error does (STORAGE). Anything else (the chunk's or a link's frame that does not decode, a link
+                // missing, unusable or of the wrong kind, a chain that loops) is the stored chain's own, as a restore
+                // classifies it (ChunkReader.damaged): left unmarked, every later save would name the chunk again and
+                // every promotion of its steps fail the same way while the content stays the same.
                 throw io;
             }
-            if (e instanceof StoredChunks.ContentMismatch
-                    || (e instanceof IOException && Codec.byName(ref.codec()) != null)) {
-                // A verdict on the stored bytes (a hash that does not match, a frame that does not decode), not the
-                // reader's own failure (a RuntimeException: a buffer it could not get) nor the row's (a codec name this
-                // release does not know). Even so only a hint (a zstd failure of its own also reads "does not decode"):
-                // the writer that meets the mark reads the object whole again and puts over it only where that too
-                // finds it damaged (ChunkForms.put).
-                String damaged = e instanceof StoredChunks.ContentMismatch m && m.hash() != null ? m.hash() : ref.hash();
+            // A verdict on the stored bytes (a hash that does not match, a frame or a chain that does not decode), not
+            // the reader's own failure (a RuntimeException: a buffer it could not get) nor the row's (a codec name this
+            // release does not know): ChunkReader.damaged names the chunk, or the link whose hash failed. Even so only
+            // a hint (a zstd failure of its own also reads "does not decode"): the writer that meets the mark reads
+            // the object whole again and puts over it only where that too finds it damaged (ChunkForms.put).
+            String damaged = w.reader.damaged(ref, e);
+            if (damaged != null) {
                 source.catalog().markDamaged(damaged);
             }
             throw new CheckpointException(Reason.CORRUPT, "promotion of step " + step + " to tier " + target.name()

@@ -139,6 +139,9 @@ public final class ChunkReader implements AutoCloseable {
      * checks their hash; returns the raw bytes in a buffer of this reader valid until its next call.
      */
     public ByteBuffer verify(ObjectStore store, StoreLayout layout, ByteBuffer storedBytes, ChunkRef c) throws IOException {
+        // A chain's reads begin here: for a caller that read the stored bytes itself (a promotion), what failed before
+        // is not this check's ({@link #failedToRead}).
+        chunks.forgetReadFailure();
         int rawLength = Math.toIntExact(c.rawLength());
         ByteBuffer dst = raw.atLeast(rawLength).limit(rawLength);
         decodeChecked(store, layout, storedBytes, c, dst, 0);
@@ -219,6 +222,15 @@ public final class ChunkReader implements AutoCloseable {
             return null;
         }
         return c.hash();
+    }
+
+    /**
+     * Whether {@code failure}, thrown by this reader's last read or check of a chunk, is the store's own read of it or
+     * of a link of its chain failing ({@link StoredChunks#failedToRead}: an S3 503 after the SDK's retries, a disk's
+     * EIO), which says nothing of what the store holds, unlike a chunk that {@link #damaged} names.
+     */
+    public boolean failedToRead(Throwable failure) {
+        return chunks.failedToRead(failure);
     }
 
     /** The restore this read was for gave up before the read ended: nothing was written into its buffers. */
