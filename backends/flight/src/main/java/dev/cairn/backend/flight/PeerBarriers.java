@@ -17,9 +17,16 @@ import org.apache.arrow.flight.Result;
  * answered at once, with the token every rank passed ({@link PeerProtocol#tokens}: what {@link PeerCoordinator#allGather}
  * returns). No thread waits: an arrival only stores the call's listener.
  *
- * <p>A rank that arrives twice at one name (a retry after a lost connection) replaces its earlier call, which fails
- * with ALREADY_EXISTS (not retried); one that arrives again, with the same token, at a barrier already released (its
- * answer was lost on the way) gets the same answer. An arrival counts only while its rank still waits: once the
+ * <p>A rank that arrives twice at one name with the same token (a retry after a lost connection) replaces its earlier
+ * call, which fails with ALREADY_EXISTS (not retried); one that arrives again, with the same token, at a barrier
+ * already released (its answer was lost on the way) gets the same answer. A rank that arrives while an earlier arrival
+ * of it still waits, with another token, is two processes of one rank: a late task of an earlier attempt of the step
+ * (a zombie after a restart) beside the live one, each with the digest of the index it wrote. Which of them wrote the
+ * index now under the rank's key cannot be told here, and letting the later arrival replace the earlier released the
+ * barrier with whichever came last (the zombie's digest, matching the index it had just written over the live one's),
+ * so rank 0 committed rows of two attempts. Such a barrier fails instead, for every rank waiting at it and for each
+ * rank of its world that arrives later (once, while the barrier's timeouts last), with ALREADY_EXISTS: the engine fails
+ * the step with CONFLICT on every rank ({@link PeerCoordinator}) and commits nothing. An arrival counts only while its rank still waits: once the
  * timeout it asked for has passed, or its call ended (the rank's deadline cancelled it), it is dropped at the next
  * arrival anywhere, and its call failed. So a barrier is never released with the token of a rank that gave up (whose
  * save failed with TIMEOUT), which a later arrival would otherwise do while an earlier rank's call was long over. A
@@ -55,8 +62,19 @@ final class PeerBarriers {
     private record Released(int world, Map<Integer, String> tokens, byte[] answer, long forgetAtNanos) {
     }
 
+    /**
+     * A barrier failed because one rank arrived twice with different tokens: the ranks of its world that had not
+     * arrived yet ({@code owed}) are each failed the same way when they do, so that every rank of that round fails its
+     * step with CONFLICT instead of the late ones waiting out their deadline at a new round nobody joins. Kept until the
+     * last of the failed arrivals' timeouts; an arrival of a rank not owed (a new attempt) starts a new round and
+     * forgets it.
+     */
+    private record Conflicted(int world, java.util.Set<Integer> owed, String why, long forgetAtNanos) {
+    }
+
     private final Map<String, Barrier> barriers = new HashMap<>();
     private final Map<String, Released> released = new HashMap<>();
+    private final Map<String, Conflicted> conflicted = new HashMap<>();
     private boolean closed;
 
     /** Peer 0's own arrival: it counts until {@code here}'s wait ends. */
@@ -78,6 +96,8 @@ final class PeerBarriers {
         List<StreamListener<Result>> expired;
         StreamListener<Result> superseded = null;
         String mismatch = null;
+        List<StreamListener<Result>> conflict = List.of();
+        String conflictWhy = null;
         synchronized (this) {
             if (closed) {
                 expired = List.of(call);
@@ -87,16 +107,50 @@ final class PeerBarriers {
                 // Saturated: a timeout from the wire must not overflow into an arrival dropped at once.
                 long dropAt = now + TimeUnit.MILLISECONDS.toNanos(Math.min(Math.max(0, a.timeoutMillis()), MAX_TIMEOUT_MILLIS));
                 Released done = released.get(a.name());
-                if (done != null && done.world() == a.world() && !barriers.containsKey(a.name())
+                Conflicted failed = conflicted.get(a.name());
+                if (failed != null && failed.world() == a.world() && failed.owed().remove(a.rank())) {
+                    conflict = List.of(call); // a late rank of the round that failed: fails as the others did
+                    conflictWhy = failed.why();
+                    if (failed.owed().isEmpty()) {
+                        conflicted.remove(a.name());
+                    }
+                } else if (done != null && done.world() == a.world() && !barriers.containsKey(a.name())
                         && java.util.Objects.equals(done.tokens().get(a.rank()), a.token())) {
                     release = List.of(call); // asked again: answered as before
                     answer = done.answer();
                 } else {
                     released.remove(a.name()); // another round under that name
+                    conflicted.remove(a.name());
                     Barrier b = barriers.computeIfAbsent(a.name(), n -> new Barrier(a.world()));
+                    Waiter waiting = b.waiting.get(a.rank());
                     if (b.world != a.world()) {
                         mismatch = "barrier " + a.name() + " is of " + b.world + " ranks; rank " + a.rank() + " arrived for "
                                 + a.world();
+                    } else if (waiting != null && !waiting.token().equals(a.token())) {
+                        // Two processes of one rank (dropExpired left only arrivals that still wait): fail them all.
+                        barriers.remove(a.name());
+                        conflictWhy = "rank " + a.rank() + " arrived at barrier " + a.name() + " twice with different"
+                                + " tokens, while its first arrival still waited: two attempts of one rank (a late task of"
+                                + " an earlier attempt beside the live one)";
+                        List<StreamListener<Result>> all = new ArrayList<>(b.waiting.size() + 1);
+                        java.util.Set<Integer> owed = new java.util.HashSet<>();
+                        long forgetAt = dropAt;
+                        for (int r = 0; r < b.world; r++) {
+                            Waiter w = b.waiting.get(r);
+                            if (w == null) {
+                                owed.add(r);
+                            } else {
+                                all.add(w.call());
+                                if (w.dropAtNanos() - forgetAt > 0) {
+                                    forgetAt = w.dropAtNanos();
+                                }
+                            }
+                        }
+                        all.add(call);
+                        conflict = all;
+                        if (!owed.isEmpty()) {
+                            conflicted.put(a.name(), new Conflicted(b.world, owed, conflictWhy, forgetAt));
+                        }
                     } else {
                         Waiter before = b.waiting.put(a.rank(), new Waiter(call, a.token(), dropAt, ended));
                         superseded = before == null ? null : before.call();
@@ -129,6 +183,10 @@ final class PeerBarriers {
         for (StreamListener<Result> gone : expired) {
             fail(gone, CallStatus.UNAVAILABLE, "barrier dropped: past its timeout, or the peer is closing");
         }
+        for (StreamListener<Result> l : conflict) {
+            // ALREADY_EXISTS, not retried: PeerCoordinator fails the rank's step with CONFLICT
+            fail(l, CallStatus.ALREADY_EXISTS, conflictWhy);
+        }
         if (superseded != null) {
             // not UNAVAILABLE, which the rank would retry: the same rank's newer call is the one that counts
             fail(superseded, CallStatus.ALREADY_EXISTS, "rank " + a.rank() + " arrived at barrier " + a.name() + " again");
@@ -155,6 +213,7 @@ final class PeerBarriers {
             }
             barriers.clear();
             released.clear();
+            conflicted.clear();
         }
         for (StreamListener<Result> l : open) {
             fail(l, CallStatus.UNAVAILABLE, "peer 0 of the group is closing");
@@ -168,7 +227,7 @@ final class PeerBarriers {
 
     /**
      * Drops every arrival that no longer counts ({@link Waiter#gone}) and the barriers left without one, and forgets
-     * the released barriers whose arrivals' timeouts have all passed.
+     * the released and the conflicted barriers whose arrivals' timeouts have all passed.
      */
     private List<StreamListener<Result>> dropExpired(long now) {
         List<StreamListener<Result>> out = new ArrayList<>();
@@ -186,6 +245,7 @@ final class PeerBarriers {
             }
         }
         released.values().removeIf(r -> now - r.forgetAtNanos() > 0);
+        conflicted.values().removeIf(c -> now - c.forgetAtNanos() > 0);
         return out;
     }
 

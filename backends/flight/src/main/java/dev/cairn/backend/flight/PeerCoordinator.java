@@ -24,7 +24,8 @@ import java.util.concurrent.locks.LockSupport;
  * <p>Any rank may be any peer: arrivals are counted by the rank the engine names, so only peer 0 must be the same
  * process for every rank (the group's first address). While peer 0 cannot be reached (starting, or marked down
  * after a failed call) an arrival is tried again until the timeout; a barrier that times out fails with
- * {@link Reason#TIMEOUT}, a closed store with {@link Reason#CLOSED}. The commit itself stays the create-only MANIFEST:
+ * {@link Reason#TIMEOUT}, a closed store with {@link Reason#CLOSED}, and one that another process of the same rank
+ * arrived at with another token (an earlier attempt's late task) with {@link Reason#CONFLICT}. The commit itself stays the create-only MANIFEST:
  * a rank that cannot take rank 0's token for it checks the store. Every release carries every rank's token to every
  * rank (about 70 bytes a rank at the "indexed" barrier): for a group of hundreds of ranks a few MB from peer 0 per
  * barrier, for thousands of ranks a framework's coordinator or the store is the better meeting place.
@@ -63,6 +64,12 @@ final class PeerCoordinator implements Coordinator {
                 if (e.timedOut()) {
                     throw new CheckpointException(Reason.TIMEOUT, "rank " + rank + " of " + worldSize + " at barrier " + name
                             + ": not every rank arrived within " + timeout, e);
+                }
+                if (e.conflicted()) {
+                    // Two arrivals of one rank with different digests of its index: which of them wrote the index under
+                    // its key is unknown, so the step must not commit (not STORAGE: nothing failed to answer).
+                    throw new CheckpointException(Reason.CONFLICT, "rank " + rank + " of " + worldSize + " at barrier "
+                            + name + ": " + e.getMessage(), e);
                 }
                 if (!e.unreachable()) {
                     throw new CheckpointException(Reason.STORAGE, "rank " + rank + " of " + worldSize + " at barrier "

@@ -86,6 +86,14 @@ final class PeerLink implements AutoCloseable {
             return code == FlightStatusCode.TIMED_OUT;
         }
 
+        /**
+         * Peer 0 failed a barrier arrival because another arrival of the same rank counts instead: one with another
+         * token (two attempts of one rank, {@link PeerBarriers}), or a retry of this very arrival.
+         */
+        boolean conflicted() {
+            return code == FlightStatusCode.ALREADY_EXISTS;
+        }
+
         /** The peer did not answer (gone, unreachable, too slow), rather than answering with an error. */
         boolean unreachable() {
             return isUnreachable(code);

@@ -67,7 +67,9 @@ class PeerCoordinatorTest {
 
     /**
      * allGather: every rank, on whichever peer (peer 0's own arrival included), gets every rank's token in rank order,
-     * a long one and an empty one among them; a rank that arrives again replaces its token.
+     * a long one and an empty one among them; a rank that arrives again with the same token counts once, and one that
+     * arrives again with another token while its first arrival waits fails the barrier (two attempts of one rank:
+     * {@link PeerBarrierAttemptsTest}).
      */
     @Test
     void allGatherHandsEveryRankTheTokenOfEveryRankInRankOrder() throws Exception {
@@ -99,11 +101,20 @@ class PeerCoordinatorTest {
         LocalArrival first = new LocalArrival();
         LocalArrival again = new LocalArrival();
         LocalArrival zero = new LocalArrival();
-        barriers.arrive(new PeerProtocol.Arrival("b", 1, 2, 60_000, "old"), first);
-        barriers.arrive(new PeerProtocol.Arrival("b", 1, 2, 60_000, "new"), again);
+        barriers.arrive(new PeerProtocol.Arrival("b", 1, 2, 60_000, "same"), first);
+        barriers.arrive(new PeerProtocol.Arrival("b", 1, 2, 60_000, "same"), again);
         barriers.arrive(new PeerProtocol.Arrival("b", 0, 2, 60_000, "zero"), zero);
-        assertEquals(List.of("zero", "new"), again.await("b", 60_000));
-        assertEquals(List.of("zero", "new"), zero.await("b", 60_000));
+        assertEquals(List.of("zero", "same"), again.await("b", 60_000));
+        assertEquals(List.of("zero", "same"), zero.await("b", 60_000));
+        LocalArrival old = new LocalArrival();
+        LocalArrival other = new LocalArrival();
+        LocalArrival zeroAgain = new LocalArrival();
+        barriers.arrive(new PeerProtocol.Arrival("c", 1, 2, 60_000, "old"), old);
+        barriers.arrive(new PeerProtocol.Arrival("c", 1, 2, 60_000, "new"), other);
+        barriers.arrive(new PeerProtocol.Arrival("c", 0, 2, 60_000, "zero"), zeroAgain);
+        for (LocalArrival each : List.of(old, other, zeroAgain)) {
+            assertTrue(assertThrows(PeerLink.PeerException.class, () -> each.await("c", 60_000)).conflicted());
+        }
     }
 
     @Test
