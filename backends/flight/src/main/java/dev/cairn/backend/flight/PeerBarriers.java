@@ -18,8 +18,12 @@ import org.apache.arrow.flight.Result;
  * returns). No thread waits: an arrival only stores the call's listener.
  *
  * <p>A rank that arrives twice at one name with the same token (a retry after a lost connection) replaces its earlier
- * call, which fails with ALREADY_EXISTS (not retried); one that arrives again, with the same token, at a barrier
- * already released (its answer was lost on the way) gets the same answer. A rank that arrives while an earlier arrival
+ * call, which fails with ALREADY_EXISTS (not retried); one that arrives again at a barrier already released, as the
+ * same caller ({@link PeerProtocol.Arrival#caller}: its answer was lost on the way and its wait tried again) gets the
+ * same answer. Any other arrival under that name is a new round: a step saved again while the release is kept (a
+ * checkpointer closed and reopened on the group) passes the same tokens on every rank but 0 (an empty one at the
+ * "committed" barrier), and handing it the earlier save's release left rank 0 alone at the new round until its
+ * deadline. A rank that arrives while an earlier arrival
  * of it still waits, with another token, is two processes of one rank: a late task of an earlier attempt of the step
  * (a zombie after a restart) beside the live one, each with the digest of the index it wrote. Which of them wrote the
  * index now under the rank's key cannot be told here, and letting the later arrival replace the earlier released the
@@ -38,7 +42,7 @@ final class PeerBarriers {
     private static final long MAX_TIMEOUT_MILLIS = TimeUnit.DAYS.toMillis(1);
 
     /** One rank's arrival: its open call, its token, until when it counts, and whether its call already ended. */
-    private record Waiter(StreamListener<Result> call, String token, long dropAtNanos, BooleanSupplier ended) {
+    private record Waiter(StreamListener<Result> call, String token, long caller, long dropAtNanos, BooleanSupplier ended) {
         boolean gone(long now) {
             return now - dropAtNanos > 0 || ended.getAsBoolean(); // nanoTime values compare by difference only
         }
@@ -56,10 +60,12 @@ final class PeerBarriers {
 
     /**
      * A barrier released, kept until the last of its arrivals' timeouts: a rank whose answer was lost on the way (its
-     * connection reset after the release was sent) arrives again, with the same token, and gets the same answer,
-     * instead of opening the barrier anew alone and waiting out its deadline.
+     * connection reset after the release was sent) arrives again, as the same caller with the same token, and gets the
+     * same answer, instead of opening the barrier anew alone and waiting out its deadline. {@code callers}: each
+     * rank's caller in the released round.
      */
-    private record Released(int world, Map<Integer, String> tokens, byte[] answer, long forgetAtNanos) {
+    private record Released(int world, Map<Integer, String> tokens, Map<Integer, Long> callers, byte[] answer,
+                            long forgetAtNanos) {
     }
 
     /**
@@ -115,7 +121,8 @@ final class PeerBarriers {
                         conflicted.remove(a.name());
                     }
                 } else if (done != null && done.world() == a.world() && !barriers.containsKey(a.name())
-                        && java.util.Objects.equals(done.tokens().get(a.rank()), a.token())) {
+                        && java.util.Objects.equals(done.tokens().get(a.rank()), a.token())
+                        && java.util.Objects.equals(done.callers().get(a.rank()), a.caller())) {
                     release = List.of(call); // asked again: answered as before
                     answer = done.answer();
                 } else {
@@ -152,25 +159,27 @@ final class PeerBarriers {
                             conflicted.put(a.name(), new Conflicted(b.world, owed, conflictWhy, forgetAt));
                         }
                     } else {
-                        Waiter before = b.waiting.put(a.rank(), new Waiter(call, a.token(), dropAt, ended));
+                        Waiter before = b.waiting.put(a.rank(), new Waiter(call, a.token(), a.caller(), dropAt, ended));
                         superseded = before == null ? null : before.call();
                         if (b.waiting.size() == b.world) {
                             barriers.remove(a.name());
                             release = new ArrayList<>(b.world);
                             List<String> tokens = new ArrayList<>(b.world);
                             Map<Integer, String> byRank = new HashMap<>();
+                            Map<Integer, Long> callers = new HashMap<>();
                             long forgetAt = dropAt;
                             for (int r = 0; r < b.world; r++) {
                                 Waiter w = b.waiting.get(r);
                                 release.add(w.call());
                                 tokens.add(w.token());
                                 byRank.put(r, w.token());
+                                callers.put(r, w.caller());
                                 if (w.dropAtNanos() - forgetAt > 0) {
                                     forgetAt = w.dropAtNanos();
                                 }
                             }
                             answer = PeerProtocol.tokens(tokens);
-                            released.put(a.name(), new Released(b.world, byRank, answer, forgetAt));
+                            released.put(a.name(), new Released(b.world, byRank, callers, answer, forgetAt));
                         }
                     }
                 }

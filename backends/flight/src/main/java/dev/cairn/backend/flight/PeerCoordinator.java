@@ -51,6 +51,9 @@ final class PeerCoordinator implements Coordinator {
 
     private List<String> arrive(String name, int rank, int worldSize, String token, Duration timeout) {
         long until = System.nanoTime() + timeout.toNanos();
+        // One caller for every try of this wait: a try after a lost answer gets the kept release, a later save's
+        // arrival (a caller of its own) a new round.
+        long caller = PeerProtocol.newCaller();
         IOException last = null;
         while (true) {
             long left = TimeUnit.NANOSECONDS.toMillis(until - System.nanoTime());
@@ -59,7 +62,7 @@ final class PeerCoordinator implements Coordinator {
                         + ": not every rank arrived within " + timeout + (last == null ? "" : " (" + last.getMessage() + ")"), last);
             }
             try {
-                return store.arrive(name, rank, worldSize, left, token);
+                return store.arrive(name, rank, worldSize, left, token, caller);
             } catch (PeerLink.PeerException e) {
                 if (e.timedOut()) {
                     throw new CheckpointException(Reason.TIMEOUT, "rank " + rank + " of " + worldSize + " at barrier " + name

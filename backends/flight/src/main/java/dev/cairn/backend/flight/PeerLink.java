@@ -750,14 +750,16 @@ final class PeerLink implements AutoCloseable {
 
     /**
      * Arrives at barrier {@code name} kept by this peer (peer 0 of the group) as rank {@code rank} of {@code world},
-     * passing {@code token}; returns every rank's token when every rank arrived. Fails with a {@link PeerException}
-     * whose code is TIMED_OUT when {@code timeoutMillis} passes first.
+     * passing {@code token}, as {@code caller} ({@link PeerProtocol.Arrival#caller}); returns every rank's token when
+     * every rank arrived. Fails with a {@link PeerException} whose code is TIMED_OUT when {@code timeoutMillis} passes
+     * first.
      */
-    List<String> barrier(String name, int rank, int world, long timeoutMillis, String token) throws IOException {
+    List<String> barrier(String name, int rank, int world, long timeoutMillis, String token, long caller)
+            throws IOException {
         enter();
         try {
             Iterator<Result> results = client.doAction(new Action(PeerProtocol.BARRIER_ACTION,
-                    PeerProtocol.barrier(name, rank, world, timeoutMillis, token)),
+                    PeerProtocol.barrier(name, rank, world, timeoutMillis, token, caller)),
                     CallOptions.timeout(Math.max(1, timeoutMillis), TimeUnit.MILLISECONDS));
             List<String> tokens = null;
             while (results.hasNext()) {

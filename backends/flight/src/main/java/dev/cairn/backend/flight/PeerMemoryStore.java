@@ -250,16 +250,18 @@ public final class PeerMemoryStore implements ObjectStore {
     }
 
     /**
-     * Rank {@code rank}'s arrival at barrier {@code name} with {@code token}, kept by peer 0: here when this is peer
+     * Rank {@code rank}'s arrival at barrier {@code name} with {@code token}, as {@code caller}
+     * ({@link PeerProtocol.Arrival#caller}), kept by peer 0: here when this is peer
      * 0, else one call to it. Returns every rank's token (rank 0's first) when every rank of {@code world} arrived;
      * fails with a {@link PeerLink.PeerException} (TIMED_OUT after {@code timeoutMillis}, UNAVAILABLE when peer 0 is
      * not reachable or closing).
      */
-    List<String> arrive(String name, int rank, int world, long timeoutMillis, String token) throws IOException {
+    List<String> arrive(String name, int rank, int world, long timeoutMillis, String token, long caller)
+            throws IOException {
         checkOpen();
         if (config.peerIndex() == 0) {
             LocalArrival here = new LocalArrival();
-            service.arriveHere(new PeerProtocol.Arrival(name, rank, world, timeoutMillis, token), here);
+            service.arriveHere(new PeerProtocol.Arrival(name, rank, world, timeoutMillis, token, caller), here);
             return here.await(name, timeoutMillis);
         }
         PeerLink leader = reachable(0);
@@ -267,7 +269,7 @@ public final class PeerMemoryStore implements ObjectStore {
             throw new PeerLink.PeerException("peer 0, which keeps the group's barriers, is "
                     + (links[0] == null ? "not connected" : "not reachable"), FlightStatusCode.UNAVAILABLE, null);
         }
-        return leader.barrier(name, rank, world, timeoutMillis, token);
+        return leader.barrier(name, rank, world, timeoutMillis, token, caller);
     }
 
     /** The port of this peer's bulk lane, for tests. */

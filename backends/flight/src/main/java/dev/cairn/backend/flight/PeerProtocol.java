@@ -20,8 +20,8 @@ import org.apache.arrow.vector.types.pojo.Schema;
  *   header (4 bytes), then the body of its kind; integers big-endian, strings UTF-8 after a u16 length
  *   0        2         3       4
  *   +--------+---------+-------+
- *   | magic  | version | kind  |   magic 0xCA1F, version 3 (2 had no REPLICA flags, 1 no barrier tokens)
- *   +--------+---------+-------+
+ *   | magic  | version | kind  |   magic 0xCA1F, version 4 (3 had no barrier caller, 2 no REPLICA flags, 1 no
+ *   +--------+---------+-------+   barrier tokens)
  *
  *   READ ticket (DoGet)           key, offset i64, length i64      stream of batches of {@link #SCHEMA}
  *   REPLICA descriptor (DoPut)    key, size i64, flags u8          stream of batches of {@link #SCHEMA}
@@ -31,7 +31,7 @@ import org.apache.arrow.vector.types.pojo.Schema;
  *   DELETE action body            key                              no result
  *   BARRIER action body           name, rank i32, world i32,       one TOKENS result once every rank of world
  *                                 timeout-millis i64, token        arrived at name (sent to peer 0 only)
- *                                 (u32 length, UTF-8)
+ *                                 (u32 length, UTF-8), caller i64
  *   TOKENS result                 count u32, then count tokens     every rank's token, rank 0's first
  *                                 (u32 length, UTF-8 each)
  *
@@ -55,7 +55,7 @@ import org.apache.arrow.vector.types.pojo.Schema;
  */
 final class PeerProtocol {
     static final short MAGIC = (short) 0xCA1F;
-    static final byte VERSION = 3;
+    static final byte VERSION = 4;
 
     static final byte READ = 1;
     static final byte REPLICA = 2;
@@ -113,16 +113,29 @@ final class PeerProtocol {
 
     /**
      * A decoded BARRIER action body: rank {@code rank} of {@code world} arrived at {@code name}, passing {@code token}
-     * (empty for a plain barrier), which the release hands to every rank ({@link #tokens}).
+     * (empty for a plain barrier), which the release hands to every rank ({@link #tokens}). {@code caller} names the
+     * one wait on the rank's side that this arrival is (random, {@link #newCaller}; the same for each time that wait
+     * arrives again after a lost connection): peer 0 hands a kept release again only to the caller that was in it
+     * ({@link PeerBarriers}), never to a new save of the same step that passes the same token.
      */
-    record Arrival(String name, int rank, int world, long timeoutMillis, String token) {
+    record Arrival(String name, int rank, int world, long timeoutMillis, String token, long caller) {
         Arrival {
             java.util.Objects.requireNonNull(token, "token");
+        }
+
+        /** An arrival of a caller of its own. */
+        Arrival(String name, int rank, int world, long timeoutMillis, String token) {
+            this(name, rank, world, timeoutMillis, token, newCaller());
         }
 
         Arrival(String name, int rank, int world, long timeoutMillis) {
             this(name, rank, world, timeoutMillis, "");
         }
+    }
+
+    /** A new caller id for {@link Arrival#caller}: random, so that two waits of one rank never share one. */
+    static long newCaller() {
+        return java.util.concurrent.ThreadLocalRandom.current().nextLong();
     }
 
     /** REPLICA flag: the object was created create-only, and its replica replaces nothing the receiver holds. */
@@ -173,11 +186,11 @@ final class PeerProtocol {
         return string(body(body, kind));
     }
 
-    static byte[] barrier(String name, int rank, int world, long timeoutMillis, String token) {
+    static byte[] barrier(String name, int rank, int world, long timeoutMillis, String token, long caller) {
         byte[] n = name.getBytes(UTF_8);
         byte[] t = token.getBytes(UTF_8);
-        return header(BARRIER, 2 + n.length + 16 + 4 + t.length).putShort(checkLength(n)).put(n).putInt(rank).putInt(world)
-                .putLong(timeoutMillis).putInt(t.length).put(t).array();
+        return header(BARRIER, 2 + n.length + 16 + 4 + t.length + 8).putShort(checkLength(n)).put(n).putInt(rank)
+                .putInt(world).putLong(timeoutMillis).putInt(t.length).put(t).putLong(caller).array();
     }
 
     static Arrival decodeBarrier(byte[] body) {
@@ -186,7 +199,8 @@ final class PeerProtocol {
         int rank = in.getInt();
         int world = in.getInt();
         long timeoutMillis = in.getLong();
-        return new Arrival(name, rank, world, timeoutMillis, longString(in));
+        String token = longString(in);
+        return new Arrival(name, rank, world, timeoutMillis, token, in.getLong());
     }
 
     /** A barrier's release: the token of every rank, rank 0's first. */

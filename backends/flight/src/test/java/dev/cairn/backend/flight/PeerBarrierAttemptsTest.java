@@ -86,4 +86,56 @@ class PeerBarrierAttemptsTest {
             }
         }
     }
+
+    /**
+     * Attempt 1 of step 5 failed on rank 0: every rank passed "committed" with an empty token. Within that barrier's
+     * timeout the step is saved again (a checkpointer closed and reopened on the same peer group): rank 1 arrives at
+     * "committed" with the same empty token. Before, it was answered at once with attempt 1's release, so the new round
+     * never got rank 1 and rank 0, which created the MANIFEST this time, waited out its deadline. A kept release is
+     * handed again only to the caller that was in it.
+     */
+    @Test
+    void aRetriedStepsCommittedBarrierIsNotAnsweredWithTheEarlierAttemptsRelease() throws Exception {
+        PeerBarriers barriers = new PeerBarriers();
+        String name = "run/t/5/committed";
+        LocalArrival one = new LocalArrival();
+        LocalArrival zero = new LocalArrival();
+        barriers.arrive(new PeerProtocol.Arrival(name, 1, 2, 60_000, ""), one);
+        barriers.arrive(new PeerProtocol.Arrival(name, 0, 2, 60_000, ""), zero);
+        assertEquals(List.of("", ""), zero.await(name, 1_000));
+
+        LocalArrival oneAgain = new LocalArrival();
+        LocalArrival zeroAgain = new LocalArrival();
+        barriers.arrive(new PeerProtocol.Arrival(name, 1, 2, 60_000, ""), oneAgain);
+        assertFalse(oneAgain.ended(), "attempt 2's rank 1 was handed attempt 1's release");
+        barriers.arrive(new PeerProtocol.Arrival(name, 0, 2, 60_000, "created m g"), zeroAgain);
+        assertEquals(0, barriers.open(), "attempt 2's rank 0 is left alone at its barrier until its deadline");
+        assertEquals(List.of("created m g", ""), oneAgain.await(name, 1_000));
+        assertEquals(List.of("created m g", ""), zeroAgain.await(name, 1_000));
+    }
+
+    /** The same through the peer group: each allGather is a caller of its own, so the second save forms its own round. */
+    @Test
+    void aStepSavedAgainThroughThePeerGroupMeetsInANewRound() throws Exception {
+        try (PeerGroup group = PeerGroup.start(2)) {
+            ExecutorService pool = Executors.newSingleThreadExecutor();
+            try {
+                Coordinator zero = group.peer(0).coordinator().orElseThrow();
+                Coordinator one = group.peer(1).coordinator().orElseThrow();
+                String name = "run/t/5/committed";
+                Future<List<String>> first = pool.submit(() -> one.allGather(name, 1, 2, "", LONG).orElseThrow());
+                assertEquals(List.of("", ""), zero.allGather(name, 0, 2, "", LONG).orElseThrow());
+                assertEquals(List.of("", ""), first.get(60, TimeUnit.SECONDS));
+                Future<List<String>> second = pool.submit(() -> one.allGather(name, 1, 2, "", LONG).orElseThrow());
+                while (group.peer(0).service().openBarriers() == 0 && !second.isDone()) {
+                    Thread.sleep(5); // until rank 1's second arrival reached peer 0 (or was answered, the defect)
+                }
+                assertEquals(List.of("created m g", ""), zero.allGather(name, 0, 2, "created m g", Duration.ofSeconds(10))
+                        .orElseThrow());
+                assertEquals(List.of("created m g", ""), second.get(60, TimeUnit.SECONDS));
+            } finally {
+                pool.shutdownNow();
+            }
+        }
+    }
 }

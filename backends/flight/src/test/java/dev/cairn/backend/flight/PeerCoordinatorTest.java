@@ -222,19 +222,20 @@ class PeerCoordinatorTest {
 
     /**
      * A release lost on the way (the connection reset after peer 0 sent it): the rank sees UNAVAILABLE and arrives
-     * again, with the same token. It gets the same answer at once; before, it opened the barrier anew alone and waited
-     * out its deadline, failing its save while the others went on. Another token under that name is another round.
+     * again, as the same caller with the same token. It gets the same answer at once; before, it opened the barrier
+     * anew alone and waited out its deadline, failing its save while the others went on. Another token under that name
+     * is another round, and so is another caller ({@link PeerBarrierAttemptsTest}).
      */
     @Test
     void aRankWhoseReleaseWasLostArrivesAgainAndGetsTheSameAnswer() throws Exception {
         PeerBarriers barriers = new PeerBarriers();
         LocalArrival one = new LocalArrival();
         LocalArrival zero = new LocalArrival();
-        barriers.arrive(new PeerProtocol.Arrival("b", 1, 2, 60_000, "one"), one);
+        barriers.arrive(new PeerProtocol.Arrival("b", 1, 2, 60_000, "one", 7), one);
         barriers.arrive(new PeerProtocol.Arrival("b", 0, 2, 60_000, "zero"), zero);
         assertEquals(List.of("zero", "one"), zero.await("b", 60_000));
         LocalArrival again = new LocalArrival();
-        barriers.arrive(new PeerProtocol.Arrival("b", 1, 2, 60_000, "one"), again);
+        barriers.arrive(new PeerProtocol.Arrival("b", 1, 2, 60_000, "one", 7), again);
         assertTrue(again.ended(), "answered at once");
         assertEquals(List.of("zero", "one"), again.await("b", 60_000));
         assertEquals(0, barriers.open());

@@ -60,10 +60,11 @@ class PeerProtocolProperties {
     void barrierArrivalsAndTheirReleasedTokensRoundTrip(@ForAll @StringLength(max = 120) String name,
                                                         @ForAll @IntRange(min = 0, max = 9_999) int rank,
                                                         @ForAll @LongRange(min = 0) long timeoutMillis,
+                                                        @ForAll long caller,
                                                         @ForAll @net.jqwik.api.constraints.Size(max = 30) List<@StringLength(max = 200) String> tokens) {
         String token = tokens.isEmpty() ? "" : tokens.get(0);
-        PeerProtocol.Arrival a = new PeerProtocol.Arrival(name, rank, rank + 1, timeoutMillis, token);
-        assertEquals(a, PeerProtocol.decodeBarrier(PeerProtocol.barrier(name, rank, rank + 1, timeoutMillis, token)));
+        PeerProtocol.Arrival a = new PeerProtocol.Arrival(name, rank, rank + 1, timeoutMillis, token, caller);
+        assertEquals(a, PeerProtocol.decodeBarrier(PeerProtocol.barrier(name, rank, rank + 1, timeoutMillis, token, caller)));
         assertEquals(tokens, PeerProtocol.decodeTokens(PeerProtocol.tokens(tokens)));
         byte[] cut = PeerProtocol.tokens(tokens.isEmpty() ? List.of("x") : tokens);
         assertThrows(IllegalArgumentException.class, () -> PeerProtocol.decodeTokens(java.util.Arrays.copyOf(cut, cut.length - 1)));
