@@ -26,8 +26,10 @@ import java.util.Optional;
  * coordinator that cannot pass data keeps the default, which is {@link #barrier} alone.
  *
  * <p>At the "committed" barrier the engine calls {@link #allGather} too: rank 0 passes
- * {@code "created <manifest digest> <digest of the gathered index digests>"} when it created the step's MANIFEST, and
- * an empty token when it did not. A rank whose own "indexed" gathering has the same digest, its own index's digest in
+ * {@code "created <manifest digest> <digest of the gathered index digests>"} when it created the step's MANIFEST,
+ * {@code "failed <digest of the gathered index digests> <reason> <message>"} when it failed the step before trying to
+ * create it (a rank of that gathering then fails at once with that reason instead of waiting for a MANIFEST that
+ * cannot come), and an empty token otherwise (the create's outcome may be unknown: every rank asks the store). A rank whose own "indexed" gathering has the same digest, its own index's digest in
  * its place, knows its index is committed (rank 0 commits exactly the gathered digests) and does not read the
  * MANIFEST: one store round trip less on every rank's commit. Otherwise (no data passed, no {@code created}, another
  * gathering) each rank reads the MANIFEST, as after a plain barrier.

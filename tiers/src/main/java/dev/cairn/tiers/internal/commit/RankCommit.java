@@ -59,7 +59,8 @@ import org.apache.arrow.memory.BufferAllocator;
  * commits an index only with exactly those bytes: another writer's index put under the same key in between (a task
  * of an earlier attempt of a retried stage) fails the step instead of entering it. With a coordinator no notice is
  * written: the ranks meet at its barriers. At the "committed" barrier rank 0 passes {@value #CREATED} and the
- * MANIFEST's digest when it created it; where the digests were gathered, the other ranks take that as the commit of
+ * MANIFEST's digest when it created it, {@value #FAILED} and its reason when it failed the step before trying to
+ * (the ranks of that gathering then fail at once with that reason); where the digests were gathered, the other ranks take that as the commit of
  * their own index (rank 0 committed exactly the digests they passed) instead of reading the MANIFEST; a rank that reads
  * the MANIFEST instead (no digests gathered, another gathering than rank 0's, a failed barrier) takes it for its commit
  * only where it names the digest of this rank's index, as through the store.
@@ -67,10 +68,21 @@ import org.apache.arrow.memory.BufferAllocator;
 final class RankCommit {
     /**
      * What rank 0 passes at a coordinator's "committed" barrier when it created the step's MANIFEST, before the
-     * MANIFEST's digest and the digest of the index digests it gathered ({@link #gatheredDigest}); it passes an empty
-     * token when it did not.
+     * MANIFEST's digest and the digest of the index digests it gathered ({@link #gatheredDigest}); it passes
+     * {@link #FAILED} when it failed before trying to, and an empty token otherwise.
      */
     static final String CREATED = "created ";
+    /**
+     * What rank 0 passes at a coordinator's "committed" barrier when it failed the step before it tried to create the
+     * MANIFEST (nothing can be committed: a refused slice, an index missing or not the one gathered), before the digest
+     * of the index digests it gathered, its failure's {@link Reason} and message. A rank of that very gathering fails
+     * at once with that reason, instead of asking the store for a MANIFEST that cannot come until its deadline and
+     * failing with TIMEOUT long after rank 0 knew. A failure after the create was tried stays the empty token: the
+     * create's outcome may be unknown, and the store decides.
+     */
+    static final String FAILED = "failed ";
+    /** The most characters of rank 0's failure message its {@link #FAILED} token carries to every rank. */
+    static final int FAILED_MESSAGE_CHARS = 500;
     static final long FIRST_POLL_NANOS = 2_000_000;
     static final long MAX_POLL_NANOS = 100_000_000;
     private static final long SECOND_NANOS = 1_000_000_000L;
@@ -249,6 +261,9 @@ final class RankCommit {
                 // rows are committed, learned without reading the MANIFEST.
                 return new Committed(null, index.referencedHashes());
             }
+            if (expected != null && told != null && !told.isEmpty() && told.get(0).startsWith(FAILED)) {
+                refusedByRankZero(tier, index, told.get(0), gatheredDigest(expected));
+            }
             if (told != null) {
                 // Rank 0 has tried: the MANIFEST is there if it committed, read at once (one call instead of a stat
                 // and a read); if it is not, the store is asked until the deadline: a peer that restarted or was
@@ -323,7 +338,15 @@ final class RankCommit {
         if (coordinator != null) {
             // Tells the others that rank 0 has tried, and whether it created the MANIFEST (which decided the step,
             // whatever happens here); a coordinator that passes no data only orders, and the others read the MANIFEST.
-            gathered(tier, barrier + "/committed", index, created, until);
+            String token = created;
+            if (failure != null && !attempted && expected != null) {
+                // Certain that nothing was created: the others of this gathering learn it here, not at their deadline.
+                Reason why = failure instanceof CheckpointException c ? c.reason() : Reason.STORAGE;
+                String message = String.valueOf(failure.getMessage());
+                token = FAILED + gatheredDigest(expected) + " " + why.name() + " "
+                        + message.substring(0, Math.min(message.length(), FAILED_MESSAGE_CHARS));
+            }
+            gathered(tier, barrier + "/committed", index, token, until);
         }
         if (failure instanceof IOException io) {
             throw io;
@@ -332,6 +355,28 @@ final class RankCommit {
             throw r;
         }
         return Committed.whole(merged);
+    }
+
+    /**
+     * Rank 0's {@link #FAILED} token {@code told} at the "committed" barrier: when it names {@code gathered}, the
+     * gathering this rank was in, rank 0 of this very save failed the step before trying its MANIFEST, and this rank
+     * fails with rank 0's reason now. A token of another gathering (another attempt's rank 0) says nothing of this
+     * save: the store decides, as before.
+     */
+    private static void refusedByRankZero(Tier tier, Manifest index, String told, String gathered) {
+        String[] parts = told.substring(FAILED.length()).split(" ", 3);
+        if (parts.length < 2 || !parts[0].equals(gathered)) {
+            return;
+        }
+        Reason why;
+        try {
+            why = Reason.valueOf(parts[1]);
+        } catch (IllegalArgumentException unknown) {
+            why = Reason.STORAGE;
+        }
+        throw new CheckpointException(why, "step " + index.step() + " is not committed in tier " + tier.name()
+                + ": rank 0 refused it before creating its MANIFEST (" + parts[1] + ": "
+                + (parts.length > 2 ? parts[2] : "") + "); rank " + index.rank() + "'s part is written but not committed");
     }
 
     /**
