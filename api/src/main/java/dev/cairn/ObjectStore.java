@@ -112,8 +112,8 @@ public interface ObjectStore extends AutoCloseable {
 
     /**
      * Whether {@link #list} (and {@link #listFolders}) may answer from part of this store: true for a store spread
-     * over members that may not answer (the peer-memory tier). Where a listing found nothing, the engine then asks
-     * {@link #listWhole} before it reports "no checkpoint": a member left out may hold the only copy of a step's
+     * over members that may not answer (the peer-memory tier). Where a restore's listings found nothing, the engine then
+     * asks {@link #listWhole} before it reports "no checkpoint": a member left out may hold the only copy of a step's
      * MANIFEST, and a job that starts over on "no checkpoint" would lose its run. False by default: a listing is the
      * whole store's answer, and nothing is asked twice.
      */

@@ -189,6 +189,12 @@ final class PeerLink implements AutoCloseable {
         }
     }
 
+    /** Marks this peer down for {@link #DOWN_NANOS}, as a failed call does: calls skip it meanwhile. */
+    void markDown() {
+        downUntil = System.nanoTime() + DOWN_NANOS;
+        down = true;
+    }
+
     /**
      * Waits until the link's Flight connection is ready, dialing it if idle, for at most the peer timeout: false as
      * soon as a dial fails (a host that refuses the connection answers at once; one that does not answer takes the

@@ -638,9 +638,11 @@ public final class PeerMemoryStore implements ObjectStore {
                 if (dials.get(i).get()) { // each ends within the peer timeout
                     connected.add(links.get(i));
                 } else {
+                    links.get(i).markDown(); // down again: the next calls skip it, as after any failed call
                     failed.add(links.get(i).index());
                 }
             } catch (java.util.concurrent.ExecutionException e) {
+                links.get(i).markDown();
                 failed.add(links.get(i).index());
             } catch (InterruptedException e) {
                 dials.forEach(d -> d.cancel(true));

@@ -431,7 +431,21 @@ public final class CommitProtocol {
      * shows it: the restore reports why it cannot be read.
      */
     public long newestCommitted(Tier tier, int rank, int worldSize) throws IOException {
-        return marks.newestRemembered(tier, rank, worldSize, step -> {
+        return newestCommitted(tier, rank, worldSize, false);
+    }
+
+    /**
+     * {@link #newestCommitted(Tier, int, int)} for a restore: in a tier whose listings may leave out members that did
+     * not answer (the peer tier), "none" (-1) only once every member answered; while one is silent an IOException
+     * ("cannot tell"), which the restore reports as STORAGE, never NOT_FOUND: the silent member may hold the run's
+     * only MANIFESTs (a replacement rank's replica target), and a job that starts over on NOT_FOUND loses its run.
+     */
+    public long newestCommittedToRestore(Tier tier, int rank, int worldSize) throws IOException {
+        return newestCommitted(tier, rank, worldSize, true);
+    }
+
+    private long newestCommitted(Tier tier, int rank, int worldSize, boolean noneOnlyIfWhole) throws IOException {
+        return marks.newestRemembered(tier, rank, worldSize, noneOnlyIfWhole, step -> {
             try {
                 readGlobal(tier, step);
                 return true;

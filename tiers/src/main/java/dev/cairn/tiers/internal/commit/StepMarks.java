@@ -183,7 +183,7 @@ public final class StepMarks {
      * (tools, tests); the engine's processes look through {@link #newestRemembered}, paced by rank.
      */
     public static long newest(Tier tier, int rank, int worldSize, Confirmation confirmation) throws IOException {
-        return newest(tier, rank, worldSize, confirmation, listed -> { }, null);
+        return newest(tier, rank, worldSize, confirmation, listed -> { }, null, true);
     }
 
     /**
@@ -193,14 +193,25 @@ public final class StepMarks {
      * folder and ask for its MANIFEST. What every process asks alike is paced by rank on this marks' clock
      * ({@link LookPacing}), unless {@code tier}'s store is in this process's memory.
      */
-    public long newestRemembered(Tier tier, int rank, int worldSize, Confirmation confirmation) throws IOException {
-        return newest(tier, rank, worldSize, confirmation, listed -> listedWithoutMarks.put(key(tier), listed), clock);
+    public long newestRemembered(Tier tier, int rank, int worldSize, boolean noneOnlyIfWhole, Confirmation confirmation)
+            throws IOException {
+        return newest(tier, rank, worldSize, confirmation, listed -> listedWithoutMarks.put(key(tier), listed), clock,
+                noneOnlyIfWhole);
     }
 
-    /** @param clock what the shared part of the look is paced on ({@link LookPacing}); null: not paced */
+    /**
+     * @param clock           what the shared part of the look is paced on ({@link LookPacing}); null: not paced
+     * @param noneOnlyIfWhole where {@code tier}'s listings may leave out members that did not answer
+     *                        ({@link dev.cairn.ObjectStore#listsMayBePartial}, the peer tier) and they found no step:
+     *                        whether to answer -1 only once a whole listing agrees ({@link #newestListedWhole}, an
+     *                        IOException while a member is silent). A restore asks so: -1 becomes NOT_FOUND, on which
+     *                        a job starts over. A save's look does not: it goes on with the members that answered, as
+     *                        before (a fresh run whose peer is down still saves; a step number taken meanwhile is
+     *                        refused by the create-only MANIFEST)
+     */
     private static long newest(Tier tier, int rank, int worldSize, Confirmation confirmation,
-                               java.util.function.Consumer<List<Long>> listedWithoutMarks, WaitClock clock)
-            throws IOException {
+                               java.util.function.Consumer<List<Long>> listedWithoutMarks, WaitClock clock,
+                               boolean noneOnlyIfWhole) throws IOException {
         WaitClock pacing = clock == null || tier.store().inMemory() ? null : clock;
         long began = pacing == null ? 0 : pacing.nanoTime();
         int group = Math.floorMod(rank, groupsFor(worldSize));
@@ -229,7 +240,7 @@ public final class StepMarks {
                 return folders.get(i);
             }
         }
-        if (tier.store().listsMayBePartial()) {
+        if (noneOnlyIfWhole && tier.store().listsMayBePartial()) {
             // A store spread over members (peer memory) lists what the members that answered hold: one that did not
             // may hold every mark and MANIFEST of the run (a replacement rank's placement target). "None" only from a
             // whole listing, which fails while a member is silent: an IOException, "cannot tell", never -1 for it.

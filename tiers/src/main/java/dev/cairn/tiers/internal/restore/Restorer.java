@@ -302,7 +302,7 @@ public final class Restorer implements AutoCloseable {
             Tier t = tiers.get(i);
             try {
                 found[i] = wanted.isPresent() ? (reads.isCommitted(t, wanted.getAsLong()) ? wanted.getAsLong() : -1)
-                        : reads.newestCommitted(t, rank, worldSize);
+                        : reads.newestCommittedToRestore(t, rank, worldSize);
             } catch (IOException e) {
                 found[i] = -1; // a tier that cannot be asked offers nothing; others may hold the step
                 unasked.add(t.name() + " (" + e + ")");
