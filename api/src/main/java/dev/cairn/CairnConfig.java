@@ -263,6 +263,13 @@ public final class CairnConfig {
         return 4L * (chunkBytes + (chunkBytes >> 7) + 1024) * (encoderThreads + 1);
     }
 
+    /**
+     * The longest deadline or grace taken: 100 years, for "no deadline". The engine counts them in nanoseconds, which
+     * a {@code long} holds for 292 years; a longer one failed with an ArithmeticException at open, after its threads
+     * had started, instead of here.
+     */
+    static final Duration LONGEST = Duration.ofDays(36_500);
+
     /** Builds a {@link CairnConfig}. */
     public static final class Builder {
         private final String run;
@@ -332,8 +339,8 @@ public final class CairnConfig {
         }
 
         public Builder gcGrace(Duration grace) {
-            if (grace == null || grace.isNegative()) {
-                throw config("gcGrace must be zero or positive, was " + grace);
+            if (grace == null || grace.isNegative() || grace.compareTo(LONGEST) > 0) {
+                throw config("gcGrace must be zero or positive, at most " + LONGEST.toDays() + " days, was " + grace);
             }
             this.gcGrace = grace;
             return this;
@@ -378,8 +385,8 @@ public final class CairnConfig {
         }
 
         public Builder deadline(Duration d) {
-            if (d == null || d.isNegative() || d.isZero()) {
-                throw config("deadline must be positive, was " + d);
+            if (d == null || d.isNegative() || d.isZero() || d.compareTo(LONGEST) > 0) {
+                throw config("deadline must be positive, at most " + LONGEST.toDays() + " days, was " + d);
             }
             this.deadline = d;
             return this;
@@ -428,8 +435,9 @@ public final class CairnConfig {
          * after SIGKILL.
          */
         public Builder persistOnShutdown(Duration grace) {
-            if (grace == null || grace.isNegative() || grace.isZero()) {
-                throw config("persistOnShutdown grace must be positive, was " + grace);
+            if (grace == null || grace.isNegative() || grace.isZero() || grace.compareTo(LONGEST) > 0) {
+                throw config("persistOnShutdown grace must be positive, at most " + LONGEST.toDays() + " days, was "
+                        + grace);
             }
             this.persistOnShutdown = grace;
             return this;
@@ -565,11 +573,12 @@ public final class CairnConfig {
                     throw config("two tiers are named '" + t.name() + "'");
                 }
                 // Two tiers of one run in one store share its keys: one's retention would retire what the other keeps,
-                // and the second would add no copy. A store outside this process is told by where it is (its
-                // describe()); one in memory only by being the same object.
+                // and the second would add no copy. A store outside this process is told by where its objects are (its
+                // location(): a directory by its real path, however the tiers spell it); one in memory only by being
+                // the same object.
                 for (TierConfig other : tiers.subList(0, i)) {
                     boolean samePlace = !t.store().inMemory() && !other.store().inMemory()
-                            && t.store().describe().equals(other.store().describe());
+                            && t.store().location().equals(other.store().location());
                     if (t.store() == other.store() || samePlace) {
                         throw config("tiers '" + other.name() + "' and '" + t.name() + "' are the same store ("
                                 + t.store().describe() + "): each tier needs a store of its own");

@@ -229,7 +229,7 @@ final class ConfigFile {
         String place = settings.isEmpty() ? location : location + " " + new java.util.TreeMap<>(settings);
         return (ObjectStore) Proxy.newProxyInstance(ObjectStore.class.getClassLoader(), new Class<?>[] {ObjectStore.class},
                 (proxy, method, args) -> switch (method.getName()) {
-                    case "describe", "toString" -> place;
+                    case "describe", "location", "toString" -> place;
                     case "inMemory" -> false;
                     case "hashCode" -> System.identityHashCode(proxy);
                     case "equals" -> proxy == args[0];

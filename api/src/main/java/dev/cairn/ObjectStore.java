@@ -169,6 +169,17 @@ public interface ObjectStore extends AutoCloseable {
     String describe();
 
     /**
+     * Where this store's objects live, spelled one way: two stores whose locations are equal hold the same objects (a
+     * directory reached through another path or a symbolic link, a bucket and prefix on an endpoint written with a
+     * trailing slash or a default port). The configuration refuses two tiers of one run on one location: the second
+     * would add no copy, and the first's retention would delete steps the second keeps. Never contains secrets. By
+     * default {@link #describe()}.
+     */
+    default String location() {
+        return describe();
+    }
+
+    /**
      * Whether this store keeps its objects in this process's memory, so that reading one back costs a memory copy,
      * not a disk or network read. Differential chunks are written only to such a first tier: each one reads the
      * previous version of its chunk back.

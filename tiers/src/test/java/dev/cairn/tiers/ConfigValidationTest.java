@@ -70,6 +70,40 @@ class ConfigValidationTest {
         assertTrue(Files.notExists(dir.resolve("d")), "refused before any store was opened");
     }
 
+    /**
+     * A directory named through a symbolic link is the store the link points to: two tiers on it are one store, whose
+     * faster tier's retention would delete the steps the slower one keeps (the check compared the paths as written).
+     */
+    @Test
+    void twoTiersOnOneDirectoryThroughASymbolicLinkAreOneStore(@TempDir Path dir) throws Exception {
+        Path real = Files.createDirectories(dir.resolve("scratch"));
+        Path link = Files.createSymbolicLink(dir.resolve("home-scratch"), real);
+        try (FileSystemObjectStore fast = new FileSystemObjectStore(real.resolve("ckpt"));
+             FileSystemObjectStore slow = new FileSystemObjectStore(link.resolve("ckpt"))) {
+            CheckpointException same = assertThrows(CheckpointException.class, () -> CairnConfig.builder("r")
+                    .tier(TierConfig.of("fast", fast).keepLast(2)).tier(TierConfig.of("slow", slow).keepLast(10)).build());
+            assertEquals(Reason.INVALID_CONFIG, same.reason());
+            assertTrue(same.getMessage().contains("tiers 'fast' and 'slow' are the same store"), same.getMessage());
+        }
+    }
+
+    /**
+     * A deadline or grace beyond 100 years ("no deadline") is refused by the builder; one beyond 292 years was taken,
+     * then failed the open with an ArithmeticException (nanoseconds overflowing a long) after its threads had started.
+     */
+    @Test
+    void aDeadlineOrGraceBeyondAHundredYearsIsRefusedByTheBuilder() {
+        java.time.Duration centuries = java.time.Duration.ofDays(110_000);
+        for (org.junit.jupiter.api.function.Executable e : java.util.List.<org.junit.jupiter.api.function.Executable>of(
+                () -> CairnConfig.builder("r").deadline(centuries), () -> CairnConfig.builder("r").gcGrace(centuries),
+                () -> CairnConfig.builder("r").persistOnShutdown(centuries))) {
+            CheckpointException refused = assertThrows(CheckpointException.class, e);
+            assertEquals(Reason.INVALID_CONFIG, refused.reason());
+            assertTrue(refused.getMessage().contains("at most 36500 days"), refused.getMessage());
+        }
+        CairnConfig.builder("r").deadline(java.time.Duration.ofDays(36_500)); // 100 years is taken
+    }
+
     /** A run or tier named "." passed the name check and failed at the store, with STORAGE, once opened. */
     @Test
     void aRunOrTierNamedDotIsRefused() {

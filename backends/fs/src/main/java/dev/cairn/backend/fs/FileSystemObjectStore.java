@@ -523,6 +523,12 @@ public final class FileSystemObjectStore implements ObjectStore {
         return "file system at " + root;
     }
 
+    /** The directory's real path: the same directory named through a symbolic link is the same location. */
+    @Override
+    public String location() {
+        return "file system at " + realRoot;
+    }
+
     @Override
     public void close() {
         synchronized (namesForced) {

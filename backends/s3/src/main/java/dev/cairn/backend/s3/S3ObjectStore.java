@@ -503,6 +503,12 @@ public final class S3ObjectStore implements ObjectStore {
         return where;
     }
 
+    /** The bucket and prefix on the endpoint spelled one way ({@link S3StoreConfig#location}). */
+    @Override
+    public String location() {
+        return config.location();
+    }
+
     @Override
     public void close() {
         if (closed) {

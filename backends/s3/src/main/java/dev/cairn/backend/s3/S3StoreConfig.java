@@ -180,6 +180,25 @@ public final class S3StoreConfig {
         return interceptors;
     }
 
+    /**
+     * {@code s3://bucket/prefix} on the endpoint spelled one way (scheme and host in lower case, no default port, no
+     * trailing slash; the SDK's default endpoint when there is none): two configurations with equal locations name the
+     * same objects. Never credentials.
+     */
+    public String location() {
+        String at = "the SDK's default endpoint";
+        if (endpoint != null) {
+            String scheme = endpoint.getScheme() == null ? "" : endpoint.getScheme().toLowerCase(java.util.Locale.ROOT);
+            String host = endpoint.getHost() == null ? String.valueOf(endpoint.getAuthority())
+                    : endpoint.getHost().toLowerCase(java.util.Locale.ROOT);
+            int port = endpoint.getPort();
+            boolean defaultPort = port == -1 || (port == 80 && scheme.equals("http")) || (port == 443 && scheme.equals("https"));
+            String path = endpoint.getPath() == null ? "" : endpoint.getPath().replaceAll("/+$", "");
+            at = scheme + "://" + host + (defaultPort ? "" : ":" + port) + path;
+        }
+        return "s3://" + bucket + "/" + prefix + " at " + at;
+    }
+
     /** {@code s3://bucket/prefix}, and the endpoint when there is one: never credentials. */
     public String describe() {
         return "s3://" + bucket + "/" + prefix + (endpoint == null ? "" : " (endpoint " + endpoint + ")");

@@ -23,6 +23,21 @@ class S3StoreConfigTest {
         return e;
     }
 
+    /**
+     * Two tiers on one bucket and prefix are one store however the endpoint is written (a trailing slash, a default
+     * port, upper case): the configuration compares locations, and before this compared the endpoints as written.
+     */
+    @Test
+    void aLocationNamesTheEndpointOneWay() {
+        String a = S3StoreConfig.builder("bucket").prefix("ckpt").endpoint(URI.create("http://minio:9000")).build().location();
+        assertEquals(a, S3StoreConfig.builder("bucket").prefix("ckpt/").endpoint(URI.create("HTTP://MinIO:9000/")).build().location());
+        assertEquals(S3StoreConfig.builder("bucket").endpoint(URI.create("https://s3.example.com")).build().location(),
+                S3StoreConfig.builder("bucket").endpoint(URI.create("https://s3.example.com:443/")).build().location());
+        assertFalse(a.equals(S3StoreConfig.builder("bucket").prefix("ckpt").endpoint(URI.create("http://minio:9001")).build()
+                .location()), "another port is another server");
+        assertFalse(a.equals(S3StoreConfig.builder("bucket").prefix("ckpt").build().location()), "the SDK's default is another");
+    }
+
     @Test
     void aStoreUriGivesTheBucketAndThePrefix() {
         S3StoreConfig config = S3StoreConfig.fromUri("s3://my-bucket/runs/llama").build();
