@@ -62,6 +62,7 @@ public final class TierConfig {
      * configuration whose tiers all have a location can be written out ({@link CairnConfig#toProperties()}).
      */
     public static TierConfig at(String name, String location, java.util.Map<String, String> settings) throws java.io.IOException {
+        EntryNames.checkSegment("tier name", name); // before the store is opened: a refused name creates no directory
         ObjectStore store = ObjectStores.open(location, settings == null ? java.util.Map.of() : settings);
         return new TierConfig(name, store, 1, CairnConfig.DEFAULT_KEEP_LAST, INHERIT_LEVEL, location,
                 settings == null ? java.util.Map.of() : settings);

@@ -104,6 +104,13 @@ class ConfigValidationTest {
         CairnConfig.builder("r").deadline(java.time.Duration.ofDays(36_500)); // 100 years is taken
     }
 
+    /** A tier opened from a location with a name that is refused opened its store first: a directory was created. */
+    @Test
+    void aTierAtALocationWithARefusedNameOpensNoStore(@TempDir Path dir) {
+        assertThrows(CheckpointException.class, () -> TierConfig.at("my tier", dir.resolve("ckpt").toString(), null));
+        assertTrue(Files.notExists(dir.resolve("ckpt")), "refused before the store was opened");
+    }
+
     /** A run or tier named "." passed the name check and failed at the store, with STORAGE, once opened. */
     @Test
     void aRunOrTierNamedDotIsRefused() {
