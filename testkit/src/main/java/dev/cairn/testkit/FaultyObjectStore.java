@@ -182,6 +182,11 @@ public final class FaultyObjectStore implements ObjectStore {
         return delegate.listsMayBePartial();
     }
 
+    @Override
+    public String location() {
+        return delegate.location();
+    }
+
     /** The wrapped store's coordinator, untouched: faults are injected into storage calls, not into barriers. */
     @Override
     public java.util.Optional<dev.cairn.Coordinator> coordinator() {

@@ -73,6 +73,11 @@ public abstract class ForwardingObjectStore implements ObjectStore {
     }
 
     @Override
+    public String location() {
+        return delegate.location();
+    }
+
+    @Override
     public java.util.Optional<dev.cairn.Coordinator> coordinator() {
         return delegate.coordinator();
     }
