@@ -590,26 +590,27 @@ public final class PeerMemoryStore implements ObjectStore {
         List<Integer> still = new ArrayList<>();
         for (int peer : silent) {
             PeerLink link = links[peer];
-            if (link != null) {
+            if (link == null) {
+                still.add(peer); // no address: cannot be asked
+            } else {
                 link.retryNow();
                 again.add(link);
             }
         }
-        awaitConnected(again, still);
         Map<String, ObjectInfo> whole = new TreeMap<>();
         for (ObjectInfo info : union) {
             whole.put(info.key(), info);
         }
-        for (List<ObjectInfo> listing : askPeers(again, link -> link.list(prefix), still)) {
+        List<Integer> failed = new ArrayList<>();
+        for (List<ObjectInfo> listing : askPeers(again, link -> dialed(link).list(prefix), failed)) {
             for (ObjectInfo info : listing) {
                 whole.putIfAbsent(info.key(), info);
             }
         }
-        for (int peer : silent) {
-            if (links[peer] == null) {
-                still.add(peer);
-            }
+        for (int peer : failed) {
+            links[peer].markDown(); // down again: the next calls skip it, as after any failed call
         }
+        still.addAll(failed);
         if (!still.isEmpty()) {
             throw new IOException("peer memory store " + config.peerIndex() + " cannot list " + prefix
                     + " whole: peer(s) " + still + " did not answer");
@@ -617,40 +618,17 @@ public final class PeerMemoryStore implements ObjectStore {
         return new ArrayList<>(whole.values());
     }
 
-    /**
-     * Waits for each of {@code links} to connect ({@link PeerLink#awaitConnected}), all at once; those that cannot are
-     * removed from it and added to {@code failed}.
-     */
-    private void awaitConnected(List<PeerLink> links, List<Integer> failed) throws IOException {
-        List<java.util.concurrent.Future<Boolean>> dials = new ArrayList<>(links.size());
+    /** {@code link} once its connection is ready ({@link PeerLink#awaitConnected}); an IOException if it cannot be. */
+    private static PeerLink dialed(PeerLink link) throws IOException {
         try {
-            for (PeerLink link : links) {
-                dials.add(asking.submit(link::awaitConnected));
+            if (link.awaitConnected()) { // within the peer timeout
+                return link;
             }
-        } catch (java.util.concurrent.RejectedExecutionException closing) {
-            dials.forEach(d -> d.cancel(true));
-            checkOpen();
-            throw new IOException("peer memory store " + config.peerIndex() + " is closing", closing);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new InterruptedIOException("interrupted connecting to " + link);
         }
-        List<PeerLink> connected = new ArrayList<>(links.size());
-        for (int i = 0; i < dials.size(); i++) {
-            try {
-                if (dials.get(i).get()) { // each ends within the peer timeout
-                    connected.add(links.get(i));
-                } else {
-                    links.get(i).markDown(); // down again: the next calls skip it, as after any failed call
-                    failed.add(links.get(i).index());
-                }
-            } catch (java.util.concurrent.ExecutionException e) {
-                links.get(i).markDown();
-                failed.add(links.get(i).index());
-            } catch (InterruptedException e) {
-                dials.forEach(d -> d.cancel(true));
-                Thread.currentThread().interrupt();
-                throw new InterruptedIOException("interrupted connecting to the peers");
-            }
-        }
-        links.retainAll(connected);
+        throw new IOException(link + " could not be connected to");
     }
 
     /** The union under {@code prefix}; the peers not asked or not answering are added to {@code silent}. */
