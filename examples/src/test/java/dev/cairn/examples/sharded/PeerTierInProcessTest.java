@@ -36,9 +36,7 @@ class PeerTierInProcessTest {
                 stores.add(PeerTier.open(r, peers, 1, 512L << 20));
             }
             for (int r = 0; r < world; r++) {
-                ranks.add(Checkpointer.open(CairnConfig.builder("inproc").rank(r, world).encoderThreads(1)
-                        .stagingBytes(64L << 20).deadline(Duration.ofSeconds(20)).gcGrace(Duration.ofSeconds(60))
-                        .tier(TierConfig.of("peer", stores.get(r)).keepLast(2)).build()));
+                ranks.add(peerOnly("inproc", r, world, stores.get(r)));
                 models.add(new ShardedModel(r, world, 1));
             }
             for (long step = 1; step <= 8; step++) {
@@ -131,7 +129,7 @@ class PeerTierInProcessTest {
                 stores.add(PeerTier.open(r, peers, 1, 512L << 20));
             }
             for (int r = 0; r < world; r++) {
-                ranks.add(peerOnly(r, world, stores.get(r)));
+                ranks.add(peerOnly("replaced", r, world, stores.get(r)));
                 models.add(new ShardedModel(r, world, 1));
             }
             for (long step = 1; step <= 2; step++) {
@@ -144,7 +142,7 @@ class PeerTierInProcessTest {
             stores.get(0).close();
             stores.set(0, PeerTier.open(0, List.of(peers.get(0), silent), 1, 512L << 20));
             ShardedModel fresh = new ShardedModel(0, world, 1);
-            try (Checkpointer replacement = peerOnly(0, world, stores.get(0))) {
+            try (Checkpointer replacement = peerOnly("replaced", 0, world, stores.get(0))) {
                 ranks.set(0, replacement);
                 CheckpointException unknown = assertThrows(CheckpointException.class,
                         () -> replacement.restore(RestoreRequest.latest().into(fresh.targets())));
@@ -183,8 +181,8 @@ class PeerTierInProcessTest {
         return (System.nanoTime() - t0) / 1_000_000;
     }
 
-    private static Checkpointer peerOnly(int rank, int world, PeerMemoryStore peer) {
-        return Checkpointer.open(CairnConfig.builder("replaced").rank(rank, world).encoderThreads(1)
+    private static Checkpointer peerOnly(String run, int rank, int world, PeerMemoryStore peer) {
+        return Checkpointer.open(CairnConfig.builder(run).rank(rank, world).encoderThreads(1)
                 .stagingBytes(64L << 20).deadline(Duration.ofSeconds(20)).gcGrace(Duration.ofSeconds(60))
                 .tier(TierConfig.of("peer", peer).keepLast(2)).build());
     }
